@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job until `tidemark demo` exists: build tidemark and inspect every capture
+# this project recorded (captures/) and, when present, the third-party captures in
+# ../shared/captures, printing the per-flow table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+shopt -s nullglob
+files=(captures/*.pcap ../shared/captures/*/*.pcap)
+if [ "${#files[@]}" -eq 0 ]; then
+    echo "demo: no captures found in captures/ or ../shared/captures" >&2
+    exit 1
+fi
+for f in "${files[@]}"; do
+    echo "== $f"
+    ./target/release/tidemark inspect "$f" || echo "(inspect exited $?)"
+done

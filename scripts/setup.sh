@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what tidemark needs to build, test and demo on a fresh Debian machine (run as
+# root). Idempotent and quick when everything is already there.
+set -euo pipefail
+
+need_apt=()
+for pkg in libpcap-dev tshark tcpdump pkg-config; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    echo "setup: installing ${need_apt[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# Real client drivers, used by tests as independent peers.
+python_pkgs=(cassandra-driver pymongo mockupdb)
+missing_py=()
+for mod in "${python_pkgs[@]}"; do
+    pip show "$mod" >/dev/null 2>&1 || missing_py+=("$mod")
+done
+if [ "${#missing_py[@]}" -gt 0 ]; then
+    echo "setup: pip installing ${missing_py[*]}" >&2
+    pip install -q "${missing_py[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup" >&2; exit 1; }

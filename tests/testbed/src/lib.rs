@@ -1,0 +1,2 @@
+//! tidemark-testbed: simulated Cassandra cluster and MongoDB replica set speaking the
+//! real wire protocols, for tests, benchmarks and the demo. Never for production.
