@@ -1,0 +1,1 @@
+//! CQL statement parser (nom): what a statement changes, for write extraction.
