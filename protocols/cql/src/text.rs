@@ -47,6 +47,12 @@ impl Deref for Text {
     }
 }
 
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl From<String> for Text {
     fn from(s: String) -> Text {
         Text(Bytes::from(s.into_bytes()))
