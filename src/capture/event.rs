@@ -53,6 +53,9 @@ pub enum CloseReason {
     Evicted,
     /// The capture ended while the flow was still open.
     EndOfCapture,
+    /// A new handshake (SYN with another initial sequence number) took over the
+    /// address pair before this flow was seen to end.
+    Reused,
 }
 
 impl CloseReason {
@@ -64,6 +67,7 @@ impl CloseReason {
             CloseReason::Idle => "idle",
             CloseReason::Evicted => "evicted",
             CloseReason::EndOfCapture => "end_of_capture",
+            CloseReason::Reused => "reused",
         }
     }
 }

@@ -1,8 +1,29 @@
-//! `tidemark inspect`: decode captures and report what was seen.
+//! `tidemark inspect`: read captures (or a live interface), reassemble TCP, detect
+//! each flow's protocol, run its decoder, and report flows, decoded records and a
+//! summary, as a table or as JSON lines.
+//!
+//! [`inspect`] is the library entry point (records go to a callback, so tests and
+//! other commands can use it); [`run`] is the CLI's, printing to stdout.
 
+pub mod decoder;
+pub mod detect;
+pub mod records;
+pub mod session;
+mod table;
+
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::capture::{FileSource, LiveSource, ReassemblyConfig, Tap, TapConfig, Timestamp};
+use decoder::{default_registry, DecoderRegistry};
+use detect::PortMap;
+use records::Record;
+use session::Session;
+use table::TableOutput;
 
 /// What `tidemark inspect` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -11,11 +32,135 @@ pub struct InspectOptions {
     pub interface: Option<String>,
     pub duration: Option<Duration>,
     pub json: bool,
+    /// Ports carrying CQL, in addition to 9042.
     pub cql_ports: Vec<u16>,
+    /// Ports carrying MongoDB, in addition to 27017.
     pub mongo_ports: Vec<u16>,
 }
 
-/// Runs an inspection and returns the process exit code.
-pub fn run(_options: InspectOptions) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("inspect is being built")
+/// How a finished inspection went, beyond its records.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Errors met while reading sources after they opened (e.g. a file cut off
+    /// mid-packet); everything before them was inspected.
+    pub read_errors: Vec<String>,
+}
+
+enum Source {
+    Files(FileSource),
+    Live(LiveSource),
+}
+
+/// Runs an inspection, handing every record to `sink` as it is produced.
+pub fn inspect(
+    options: &InspectOptions,
+    registry: DecoderRegistry,
+    mut sink: impl FnMut(&Record) -> io::Result<()>,
+) -> anyhow::Result<Outcome> {
+    let ports = PortMap::new(&options.cql_ports, &options.mongo_ports);
+    let mut source = match &options.interface {
+        Some(name) => Source::Live(LiveSource::open(name, &ports.all(), options.duration)?),
+        None if options.files.is_empty() => anyhow::bail!("no capture files given"),
+        None => Source::Files(FileSource::open(&options.files)?),
+    };
+    let mut tap = Tap::new(TapConfig {
+        reassembly: ReassemblyConfig {
+            server_ports: ports.all(),
+            ..ReassemblyConfig::default()
+        },
+        ..TapConfig::default()
+    });
+    let mut session = Session::new(ports, registry);
+    let mut events = Vec::new();
+    let mut records = Vec::new();
+    let mut last_ts = Timestamp(0);
+    let mut read_errors = Vec::new();
+    loop {
+        let pkt = match &mut source {
+            Source::Files(f) => f.next_packet(),
+            Source::Live(l) => match l.next_packet() {
+                Ok(p) => p,
+                Err(e) => {
+                    read_errors.push(e.to_string());
+                    None
+                }
+            },
+        };
+        let Some(pkt) = pkt else { break };
+        last_ts = last_ts.max(pkt.ts);
+        tap.packet(&pkt, &mut events);
+        drain(&mut session, &mut events, &mut records, &mut sink)?;
+    }
+    tap.finish(&mut events);
+    drain(&mut session, &mut events, &mut records, &mut sink)?;
+    if let Source::Files(f) = &mut source {
+        read_errors.extend(f.take_errors());
+    }
+    tap.stats_mut().read_errors += read_errors.len() as u64;
+    for e in &read_errors {
+        records.push(session.capture_error(e.clone()));
+    }
+    session.finish(tap.stats(), last_ts, &mut records);
+    for r in records.drain(..) {
+        sink(&r).context("writing output")?;
+    }
+    Ok(Outcome { read_errors })
+}
+
+fn drain(
+    session: &mut Session,
+    events: &mut Vec<crate::capture::StreamEvent>,
+    records: &mut Vec<Record>,
+    sink: &mut impl FnMut(&Record) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    for ev in events.drain(..) {
+        session.event(ev, records);
+    }
+    for r in records.drain(..) {
+        sink(&r).context("writing output")?;
+    }
+    Ok(())
+}
+
+/// Runs an inspection for the CLI and returns the process exit code: 0, or 1 when a
+/// source failed part-way (its error is reported and everything before it was
+/// inspected). Errors that stop the run before it starts are returned.
+pub fn run(options: InspectOptions) -> anyhow::Result<ExitCode> {
+    let stdout = io::stdout();
+    let mut w = BufWriter::new(stdout.lock());
+    let mut table = TableOutput::default();
+    let json = options.json;
+    let result = inspect(&options, default_registry(), |r| {
+        if json {
+            serde_json::to_writer(&mut w, r).map_err(io::Error::from)?;
+            w.write_all(b"\n")
+        } else {
+            table.record(r);
+            Ok(())
+        }
+    });
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) if is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(e),
+    };
+    let printed = if json { Ok(()) } else { table.print(&mut w) }.and_then(|_| w.flush());
+    match printed {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        other => other.context("writing output")?,
+    }
+    for e in &outcome.read_errors {
+        eprintln!("tidemark: {e}");
+    }
+    Ok(if outcome.read_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
 }

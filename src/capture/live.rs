@@ -1,0 +1,144 @@
+//! Live capture from a network interface through libpcap.
+//!
+//! The kernel buffer is made large (64 MiB) because a passive tap cannot ask the
+//! sender to slow down: whatever the buffer cannot hold is lost and becomes gaps. The
+//! BPF filter keeps everything but the configured ports (and IP fragments, which carry
+//! no ports) in the kernel.
+
+use std::time::{Duration, Instant};
+
+use pcap::{Active, Capture};
+
+use super::error::CaptureError;
+use super::link::LinkType;
+use super::tap::RawPacket;
+use super::Timestamp;
+
+/// Kernel capture buffer size.
+pub const LIVE_BUFFER_BYTES: i32 = 64 << 20;
+/// Snapshot length: whole packets (large enough for TSO/GRO super-packets).
+pub const LIVE_SNAPLEN: i32 = 262_144;
+/// How long one read waits before checking the deadline again.
+const READ_TIMEOUT_MS: i32 = 100;
+
+/// The BPF filter for the given server ports: their TCP traffic, with or without one
+/// or more VLAN tags, and IP fragments (only the first fragment has ports).
+pub fn bpf_filter(ports: &[u16]) -> String {
+    if ports.is_empty() {
+        return "tcp or (ip[6:2] & 0x3fff != 0) or (ip6[6] == 44) or (vlan and tcp)".into();
+    }
+    let ports = ports.iter().map(|p| format!("port {p}")).collect::<Vec<_>>().join(" or ");
+    format!("(tcp and ({ports})) or (ip[6:2] & 0x3fff != 0) or (ip6[6] == 44) or (vlan and tcp and ({ports}))")
+}
+
+/// The same filter without the VLAN part, for link types where `vlan` is invalid.
+fn bpf_filter_plain(ports: &[u16]) -> String {
+    if ports.is_empty() {
+        return "tcp or (ip[6:2] & 0x3fff != 0) or (ip6[6] == 44)".into();
+    }
+    let ports = ports.iter().map(|p| format!("port {p}")).collect::<Vec<_>>().join(" or ");
+    format!("(tcp and ({ports})) or (ip[6:2] & 0x3fff != 0) or (ip6[6] == 44)")
+}
+
+/// A live interface.
+pub struct LiveSource {
+    cap: Capture<Active>,
+    link: LinkType,
+    name: String,
+    deadline: Option<Instant>,
+    buf: Vec<u8>,
+    ts: Timestamp,
+    orig_len: u32,
+}
+
+fn classify(name: &str, e: pcap::Error) -> CaptureError {
+    let reason = e.to_string();
+    let lower = reason.to_lowercase();
+    if lower.contains("permission") || lower.contains("not permitted") {
+        CaptureError::Permission {
+            name: name.into(),
+            reason,
+        }
+    } else if lower.contains("no such device") || lower.contains("doesn't exist") {
+        CaptureError::NoSuchInterface { name: name.into() }
+    } else {
+        CaptureError::Live {
+            name: name.into(),
+            reason,
+        }
+    }
+}
+
+impl LiveSource {
+    /// Opens `name`, capturing the given server ports (all TCP when empty), for
+    /// `duration` if given.
+    pub fn open(name: &str, ports: &[u16], duration: Option<Duration>) -> Result<Self, CaptureError> {
+        let devices = pcap::Device::list().map_err(|e| classify(name, e))?;
+        if !devices.iter().any(|d| d.name == name) {
+            return Err(CaptureError::NoSuchInterface { name: name.into() });
+        }
+        let mut cap = Capture::from_device(name)
+            .map_err(|e| classify(name, e))?
+            .buffer_size(LIVE_BUFFER_BYTES)
+            .snaplen(LIVE_SNAPLEN)
+            .promisc(true)
+            .immediate_mode(true)
+            .timeout(READ_TIMEOUT_MS)
+            .open()
+            .map_err(|e| classify(name, e))?;
+        let dlt = cap.get_datalink();
+        let link = LinkType::from_dlt(dlt.0).ok_or_else(|| CaptureError::UnsupportedLinkType {
+            source_name: format!("interface {name}"),
+            dlt: dlt.0,
+            name: dlt.get_name().unwrap_or_else(|_| "unknown".into()),
+        })?;
+        if cap.filter(&bpf_filter(ports), true).is_err() {
+            cap.filter(&bpf_filter_plain(ports), true).map_err(|e| classify(name, e))?;
+        }
+        Ok(LiveSource {
+            cap,
+            link,
+            name: name.into(),
+            deadline: duration.map(|d| Instant::now() + d),
+            buf: Vec::new(),
+            ts: Timestamp(0),
+            orig_len: 0,
+        })
+    }
+
+    /// The next packet; `None` once the duration has passed.
+    pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        loop {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            match self.cap.next_packet() {
+                Ok(p) => {
+                    // Copied so the borrow of the capture ends here (a returned borrow
+                    // inside a retry loop is beyond today's borrow checker).
+                    let sec = u64::try_from(p.header.ts.tv_sec).unwrap_or(0);
+                    let usec = u64::try_from(p.header.ts.tv_usec).unwrap_or(0);
+                    self.ts = Timestamp(sec * 1_000_000_000 + usec * 1_000);
+                    self.orig_len = p.header.len;
+                    self.buf.clear();
+                    self.buf.extend_from_slice(p.data);
+                    break;
+                }
+                Err(pcap::Error::TimeoutExpired) => continue,
+                Err(pcap::Error::NoMorePackets) => return Ok(None),
+                Err(e) => {
+                    return Err(CaptureError::Read {
+                        source_name: format!("interface {}", self.name),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(Some(RawPacket {
+            link: self.link,
+            ts: self.ts,
+            orig_len: self.orig_len,
+            data: &self.buf,
+        }))
+    }
+}

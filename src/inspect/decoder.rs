@@ -1,0 +1,110 @@
+//! The seam where protocol decoders plug into inspect.
+//!
+//! Each flow gets one [`FlowDecoder`], made by the factory registered for its detected
+//! protocol in a [`DecoderRegistry`]. The decoder sees exactly what the capture layer
+//! knows about the flow, in order: each direction's bytes (`data`), the stretches
+//! that will never arrive (`gap`), and the end (`closed`). It answers with
+//! [`Record`]s (`message`, `write`, `error` lines). Decoders are sans-IO and must
+//! never panic on any input; a protocol error is an `error` record and resync.
+//!
+//! To plug in a protocol, register a factory in [`default_registry`]:
+//!
+//! ```ignore
+//! reg.register(Protocol::Cql, |info| Box::new(CqlFlowDecoder::new(info)));
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use super::detect::Protocol;
+use super::records::Record;
+use crate::capture::{CloseReason, Direction, FlowId, Timestamp};
+
+/// What is known about a flow when its decoder is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowInfo {
+    pub flow: FlowId,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub protocol: Protocol,
+    /// When the flow was first seen.
+    pub opened: Timestamp,
+}
+
+/// Where in a flow an input belongs.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamPos<'a> {
+    pub flow: &'a FlowInfo,
+    pub dir: Direction,
+    /// Capture time of the packet that completed this input.
+    pub ts: Timestamp,
+    /// Offset of the first byte in this direction's stream, counting gap bytes, so
+    /// error records can say where.
+    pub offset: u64,
+}
+
+/// A per-flow protocol decoder.
+pub trait FlowDecoder: Send {
+    /// The next bytes of `pos.dir`, contiguous with what came before unless a `gap`
+    /// came between.
+    fn data(&mut self, pos: &StreamPos<'_>, bytes: &Bytes, out: &mut Vec<Record>);
+
+    /// `len` bytes of `pos.dir` at `pos.offset` were lost: whatever message spans
+    /// them is incomplete, and the decoder must find the next message boundary.
+    fn gap(&mut self, pos: &StreamPos<'_>, len: u64, out: &mut Vec<Record>);
+
+    /// The flow ended; nothing follows. Report anything left half-decoded.
+    fn closed(&mut self, flow: &FlowInfo, ts: Timestamp, reason: CloseReason, out: &mut Vec<Record>);
+}
+
+/// A decoder that decodes nothing: for `unknown` flows and protocols whose decoder
+/// is not registered (yet).
+#[derive(Debug, Default)]
+pub struct NoopDecoder;
+
+impl FlowDecoder for NoopDecoder {
+    fn data(&mut self, _: &StreamPos<'_>, _: &Bytes, _: &mut Vec<Record>) {}
+    fn gap(&mut self, _: &StreamPos<'_>, _: u64, _: &mut Vec<Record>) {}
+    fn closed(&mut self, _: &FlowInfo, _: Timestamp, _: CloseReason, _: &mut Vec<Record>) {}
+}
+
+/// Makes a decoder for a new flow.
+pub type DecoderFactory = Box<dyn Fn(&FlowInfo) -> Box<dyn FlowDecoder> + Send + Sync>;
+
+/// Decoder factories by protocol.
+#[derive(Default)]
+pub struct DecoderRegistry {
+    factories: HashMap<Protocol, DecoderFactory>,
+}
+
+impl DecoderRegistry {
+    /// An empty registry: every flow gets a [`NoopDecoder`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes `factory` the decoder of `protocol`, replacing any earlier one.
+    pub fn register<F>(&mut self, protocol: Protocol, factory: F)
+    where
+        F: Fn(&FlowInfo) -> Box<dyn FlowDecoder> + Send + Sync + 'static,
+    {
+        self.factories.insert(protocol, Box::new(factory));
+    }
+
+    /// A decoder for the flow, by its protocol; a [`NoopDecoder`] if none registered.
+    pub fn create(&self, info: &FlowInfo) -> Box<dyn FlowDecoder> {
+        match self.factories.get(&info.protocol) {
+            Some(f) => f(info),
+            None => Box::new(NoopDecoder),
+        }
+    }
+}
+
+/// The decoders `tidemark inspect` uses. Protocol crates register theirs here.
+pub fn default_registry() -> DecoderRegistry {
+    // CQL and MongoDB decoders are added here as they land, e.g.
+    // reg.register(Protocol::Cql, |info| Box::new(CqlFlowDecoder::new(info)));
+    DecoderRegistry::new()
+}

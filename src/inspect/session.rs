@@ -1,0 +1,263 @@
+//! Inspect's per-flow bookkeeping: consumes [`StreamEvent`]s, decides each flow's
+//! protocol, feeds its decoder, and produces the `flow` and `summary` records.
+//!
+//! A flow whose protocol is not given by its port has its events held until its
+//! first bytes tell (see [`detect`](super::detect)); held events are bounded, and
+//! the decision is forced when the bound is reached.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::decoder::{DecoderRegistry, FlowDecoder, FlowInfo, StreamPos};
+use super::detect::{sniff, PortMap, Protocol, Sniff, SNIFF_LEN};
+use super::records::{ErrorRecord, FlowRecord, Record, SummaryRecord};
+use crate::capture::{CaptureStats, CloseReason, Direction, FlowId, StreamEvent, Timestamp};
+
+/// Bytes of held events after which a flow's protocol is decided with what is known.
+const MAX_HELD_BYTES: usize = 64 << 10;
+
+struct Tracked {
+    info: FlowInfo,
+    /// Set once the protocol is decided.
+    decoder: Option<Box<dyn FlowDecoder>>,
+    /// First bytes of each direction, for sniffing, and whether that prefix is final
+    /// (a gap came, so later bytes are not the stream's start).
+    prefix: [Vec<u8>; 2],
+    prefix_final: [bool; 2],
+    held: Vec<StreamEvent>,
+    held_bytes: usize,
+    offset: [u64; 2],
+    bytes: [u64; 2],
+    gaps: u64,
+    gap_bytes: u64,
+    closed: Option<CloseReason>,
+}
+
+fn idx(dir: Direction) -> usize {
+    match dir {
+        Direction::ClientToServer => 0,
+        Direction::ServerToClient => 1,
+    }
+}
+
+/// Formats an address as `ip:port`, IPv6 as `[ip]:port` (what `SocketAddr` does).
+pub fn endpoint(a: &SocketAddr) -> String {
+    a.to_string()
+}
+
+/// Turns stream events into inspect records.
+pub struct Session {
+    ports: PortMap,
+    registry: DecoderRegistry,
+    flows: HashMap<FlowId, Tracked>,
+    summary: SummaryRecord,
+}
+
+impl Session {
+    pub fn new(ports: PortMap, registry: DecoderRegistry) -> Self {
+        Session {
+            ports,
+            registry,
+            flows: HashMap::new(),
+            summary: SummaryRecord::default(),
+        }
+    }
+
+    /// Handles one event, appending the records it produces.
+    pub fn event(&mut self, ev: StreamEvent, out: &mut Vec<Record>) {
+        let first_new = out.len();
+        self.apply(ev, out);
+        self.summary.errors += out[first_new..].iter().filter(|r| matches!(r, Record::Error(_))).count() as u64;
+    }
+
+    fn apply(&mut self, ev: StreamEvent, out: &mut Vec<Record>) {
+        let id = ev.flow();
+        if let StreamEvent::Opened {
+            flow,
+            client,
+            server,
+            ts,
+        } = ev
+        {
+            let by_port = self.ports.by_port(server.port());
+            let mut t = Tracked {
+                info: FlowInfo {
+                    flow,
+                    client,
+                    server,
+                    protocol: by_port.unwrap_or(Protocol::Unknown),
+                    opened: ts,
+                },
+                decoder: None,
+                prefix: [Vec::new(), Vec::new()],
+                prefix_final: [false, false],
+                held: Vec::new(),
+                held_bytes: 0,
+                offset: [0, 0],
+                bytes: [0, 0],
+                gaps: 0,
+                gap_bytes: 0,
+                closed: None,
+            };
+            if by_port.is_some() {
+                t.decoder = Some(self.registry.create(&t.info));
+            }
+            self.flows.insert(flow, t);
+            return;
+        }
+        let Some(t) = self.flows.get_mut(&id) else {
+            return;
+        };
+        match &ev {
+            StreamEvent::Data { dir, bytes, .. } => {
+                let i = idx(*dir);
+                if !t.prefix_final[i] && t.prefix[i].len() < SNIFF_LEN {
+                    let take = (SNIFF_LEN - t.prefix[i].len()).min(bytes.len());
+                    t.prefix[i].extend_from_slice(&bytes[..take]);
+                }
+            }
+            StreamEvent::Gap { dir, .. } => t.prefix_final[idx(*dir)] = true,
+            _ => {}
+        }
+        if t.decoder.is_some() {
+            Self::feed(t, ev, out);
+        } else {
+            if let StreamEvent::Data { bytes, .. } = &ev {
+                t.held_bytes += bytes.len();
+            }
+            let forced = matches!(ev, StreamEvent::Closed { .. }) || t.held_bytes > MAX_HELD_BYTES;
+            t.held.push(ev);
+            if let Some(p) = Self::try_sniff(t, forced) {
+                t.info.protocol = p;
+                t.decoder = Some(self.registry.create(&t.info));
+                for ev in std::mem::take(&mut t.held) {
+                    Self::feed(t, ev, out);
+                }
+                t.held_bytes = 0;
+            }
+        }
+        if let Some(reason) = t.closed {
+            if let Some(t) = self.flows.remove(&id) {
+                self.flow_record(&t, reason, out);
+            }
+        }
+    }
+
+    /// Decides from the prefixes; `None` while more bytes could still change the answer.
+    fn try_sniff(t: &Tracked, forced: bool) -> Option<Protocol> {
+        let c2s = &t.prefix[0];
+        let s2c_seen = !t.prefix[1].is_empty();
+        // The client's first message is complete once the server answers or a gap cut it.
+        let c2s_complete = forced || s2c_seen || t.prefix_final[0];
+        if !c2s.is_empty() {
+            match sniff(c2s, false, c2s_complete) {
+                Sniff::Is(Protocol::Unknown) if forced && s2c_seen => {}
+                Sniff::Is(p) => return Some(p),
+                Sniff::NeedMore => return None,
+            }
+        }
+        if !forced {
+            return None;
+        }
+        // No usable client bytes (a capture that starts with an orphan reply, or a
+        // one-sided capture): the server's first bytes are the next best evidence.
+        match sniff(&t.prefix[1], true, true) {
+            Sniff::Is(p) => Some(p),
+            Sniff::NeedMore => Some(Protocol::Unknown),
+        }
+    }
+
+    fn feed(t: &mut Tracked, ev: StreamEvent, out: &mut Vec<Record>) {
+        let Some(dec) = t.decoder.as_mut() else {
+            return;
+        };
+        match ev {
+            StreamEvent::Data { dir, ts, bytes, .. } => {
+                let i = idx(dir);
+                let pos = StreamPos {
+                    flow: &t.info,
+                    dir,
+                    ts,
+                    offset: t.offset[i],
+                };
+                dec.data(&pos, &bytes, out);
+                t.offset[i] += bytes.len() as u64;
+                t.bytes[i] += bytes.len() as u64;
+            }
+            StreamEvent::Gap { dir, ts, len, .. } => {
+                let i = idx(dir);
+                let pos = StreamPos {
+                    flow: &t.info,
+                    dir,
+                    ts,
+                    offset: t.offset[i],
+                };
+                dec.gap(&pos, len, out);
+                t.offset[i] += len;
+                t.gaps += 1;
+                t.gap_bytes += len;
+            }
+            StreamEvent::Closed { ts, reason, .. } => {
+                dec.closed(&t.info, ts, reason, out);
+                t.closed = Some(reason);
+            }
+            StreamEvent::Opened { .. } => {}
+        }
+    }
+
+    fn flow_record(&mut self, t: &Tracked, reason: CloseReason, out: &mut Vec<Record>) {
+        let s = &mut self.summary;
+        s.flows += 1;
+        match t.info.protocol {
+            Protocol::Cql => s.protocols.cql += 1,
+            Protocol::Mongo => s.protocols.mongo += 1,
+            Protocol::Unknown => s.protocols.unknown += 1,
+        }
+        s.bytes_c2s += t.bytes[0];
+        s.bytes_s2c += t.bytes[1];
+        s.gaps += t.gaps;
+        s.gap_bytes += t.gap_bytes;
+        out.push(Record::Flow(FlowRecord {
+            flow: t.info.flow.0,
+            client: endpoint(&t.info.client),
+            server: endpoint(&t.info.server),
+            protocol: t.info.protocol,
+            bytes_c2s: t.bytes[0],
+            bytes_s2c: t.bytes[1],
+            gaps: t.gaps,
+            gap_bytes: t.gap_bytes,
+            state: reason.as_str(),
+        }));
+    }
+
+    /// An error of the capture itself (not of a flow).
+    pub fn capture_error(&mut self, message: String) -> Record {
+        self.summary.errors += 1;
+        Record::Error(ErrorRecord {
+            flow: None,
+            dir: None,
+            offset: None,
+            message,
+        })
+    }
+
+    /// Ends the session: flows still open (a source without `finish`) are reported
+    /// as ended with the capture, then the summary.
+    pub fn finish(mut self, stats: &CaptureStats, ts: Timestamp, out: &mut Vec<Record>) {
+        let mut ids: Vec<FlowId> = self.flows.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.event(
+                StreamEvent::Closed {
+                    flow: id,
+                    ts,
+                    reason: CloseReason::EndOfCapture,
+                },
+                out,
+            );
+        }
+        let mut summary = self.summary;
+        summary.capture = stats.clone();
+        out.push(Record::Summary(summary));
+    }
+}
