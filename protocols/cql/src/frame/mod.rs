@@ -3,10 +3,13 @@
 
 mod compression;
 pub mod crc;
+mod decoder;
 mod header;
+mod scan;
 pub mod segment;
 
 pub use compression::{compress, decompress, Compression};
+pub use decoder::{DecoderConfig, FrameDecoder, Framing};
 pub use header::{flags, FrameHeader, Opcode, HEADER_LEN, MAX_FRAME_LEN};
 
 use crate::error::{CqlError, Direction, ErrorKind};

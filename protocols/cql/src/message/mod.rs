@@ -155,6 +155,12 @@ impl Envelope {
     /// Decodes a (decompressed) frame body described by `header`. Bytes after the
     /// message are ignored, as the spec asks of clients for forward compatibility.
     pub fn decode(header: &FrameHeader, body: Bytes) -> Result<Envelope, ParseError> {
+        Self::decode_counted(header, body).map(|(e, _)| e)
+    }
+
+    /// [`Envelope::decode`], also returning how many body bytes the message used (the
+    /// resynchronizer wants bodies that parse exactly).
+    pub fn decode_counted(header: &FrameHeader, body: Bytes) -> Result<(Envelope, usize), ParseError> {
         let mut r = Reader::new(body);
         let tracing_id = if header.direction == Direction::ServerToClient
             && header.has_flag(flags::TRACING)
@@ -174,12 +180,13 @@ impl Envelope {
             None
         };
         let message = Message::decode(header.opcode, header.version, &mut r)?;
-        Ok(Envelope {
+        let env = Envelope {
             tracing_id,
             warnings,
             custom_payload,
             message,
-        })
+        };
+        Ok((env, r.position()))
     }
 
     /// The header flags the prefixes require (tracing for responses with an id;
