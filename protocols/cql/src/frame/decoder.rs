@@ -369,7 +369,7 @@ impl FrameDecoder {
             },
         }
         let done = self.large.as_ref().is_some_and(|l| l.data.len() >= l.needed);
-        if let (true, Some(l)) = (done, self.large.take()) {
+        if let Some(l) = self.large.take_if(|_| done) {
             if l.data.len() > l.needed {
                 self.errors.push_back(self.err(
                     l.offset,

@@ -34,11 +34,18 @@ impl Startup {
 /// AUTH_RESPONSE. The SASL token carries credentials, so decoding drops it: a decoded
 /// message never holds it and it cannot leak into logs or the store. Only the encoder
 /// (testbed, restore) sets one, and `Debug` never prints it.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthResponse {
     token: Option<Bytes>,
     /// Length of the token that was on the wire (-1 for null), for diagnostics.
     pub token_len: i32,
+}
+
+impl Default for AuthResponse {
+    /// A response with a null token.
+    fn default() -> Self {
+        AuthResponse::with_token(None)
+    }
 }
 
 impl AuthResponse {
