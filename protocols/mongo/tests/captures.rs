@@ -36,7 +36,7 @@ fn run(rel: &str) -> Option<Run> {
     Some(Run { messages, errors })
 }
 
-fn paired_reply<'a>(p: &'a Pairing) -> Option<&'a tidemark_mongo::connection::Paired> {
+fn paired_reply(p: &Pairing) -> Option<&tidemark_mongo::connection::Paired> {
     match p {
         Pairing::Reply(b) => Some(b),
         _ => None,
@@ -45,7 +45,9 @@ fn paired_reply<'a>(p: &'a Pairing) -> Option<&'a tidemark_mongo::connection::Pa
 
 #[test]
 fn inserts_26_write_commands() {
-    let Some(r) = run("beats-packetbeat/mongodb_inserts.pcap") else { return };
+    let Some(r) = run("beats-packetbeat/mongodb_inserts.pcap") else {
+        return;
+    };
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     let inserts: Vec<_> = r
         .messages
@@ -55,7 +57,9 @@ fn inserts_26_write_commands() {
         .map(|w| (w.statements.len(), w.statements[0].ns.to_string()))
         .collect();
     assert_eq!(inserts.len(), 2, "{inserts:?}");
-    assert!(inserts.iter().all(|(n, ns)| *n == 1 && ns == "testDB.testCollection"));
+    assert!(inserts
+        .iter()
+        .all(|(n, ns)| *n == 1 && ns == "testDB.testCollection"));
     // each insert is answered ok:1 n:1
     let acks = r
         .messages
@@ -70,7 +74,9 @@ fn inserts_26_write_commands() {
 
 #[test]
 fn duplicate_key_write_error() {
-    let Some(r) = run("beats-packetbeat/mongodb_insert_duplicate_key.pcap") else { return };
+    let Some(r) = run("beats-packetbeat/mongodb_insert_duplicate_key.pcap") else {
+        return;
+    };
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     let replies: Vec<Reply> = r
         .messages
@@ -93,7 +99,9 @@ fn duplicate_key_write_error() {
 
 #[test]
 fn op_command_inserts_with_getlasterror() {
-    let Some(r) = run("mongo-tools/op_command_2inserts.pcap") else { return };
+    let Some(r) = run("mongo-tools/op_command_2inserts.pcap") else {
+        return;
+    };
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     let mut seq = Vec::new();
     for (_, m, _) in &r.messages {
@@ -111,7 +119,11 @@ fn op_command_inserts_with_getlasterror() {
     }
     assert_eq!(seq, ["insert", "getlasterror", "insert", "getlasterror"]);
     // every OP_COMMAND got its OP_COMMANDREPLY
-    let paired = r.messages.iter().filter(|(_, _, p)| paired_reply(p).is_some()).count();
+    let paired = r
+        .messages
+        .iter()
+        .filter(|(_, _, p)| paired_reply(p).is_some())
+        .count();
     assert_eq!(paired, 12);
     // getlasterror replies: n:1, err:null
     for (_, m, p) in &r.messages {
@@ -128,7 +140,9 @@ fn op_command_inserts_with_getlasterror() {
 
 #[test]
 fn op_msg_heartbeats() {
-    let Some(r) = run("beats-packetbeat/mongodb_op_msg_opcode.pcap") else { return };
+    let Some(r) = run("beats-packetbeat/mongodb_op_msg_opcode.pcap") else {
+        return;
+    };
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert_eq!(r.messages.len(), 202);
     let mut requests = 0;
@@ -145,7 +159,10 @@ fn op_msg_heartbeats() {
             if pr.request.command.as_deref() == Some("replSetHeartbeat") {
                 let rep = HeartbeatReply::parse(m.reply_document().unwrap()).unwrap();
                 if rep.ok == Some(true) {
-                    assert!(rep.applied_op_time.is_some() || rep.set.is_some(), "{rep:?}");
+                    assert!(
+                        rep.applied_op_time.is_some() || rep.set.is_some(),
+                        "{rep:?}"
+                    );
                 }
                 replies += 1;
             }
@@ -160,7 +177,9 @@ fn op_msg_heartbeats() {
 
 #[test]
 fn invalid_opcode_is_an_error_value() {
-    let Some(r) = run("beats-packetbeat/mongodb_invalid_opcode_2269.pcap") else { return };
+    let Some(r) = run("beats-packetbeat/mongodb_invalid_opcode_2269.pcap") else {
+        return;
+    };
     let unknown = r
         .errors
         .iter()

@@ -34,7 +34,10 @@ fn hex(s: &str) -> Vec<u8> {
 }
 
 fn port_of(node: &str) -> u16 {
-    node.rsplit(':').next().and_then(|p| p.trim().parse().ok()).unwrap_or(0)
+    node.rsplit(':')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn flows(file: &Path) -> Vec<Flow> {

@@ -20,9 +20,8 @@ fn leaf() -> impl Strategy<Value = RawBson> {
                 bytes
             }
         )),
-        (any::<u32>(), any::<u32>()).prop_map(|(time, increment)| RawBson::Timestamp(
-            bson::Timestamp { time, increment }
-        )),
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(time, increment)| RawBson::Timestamp(bson::Timestamp { time, increment })),
     ]
 }
 
@@ -87,7 +86,14 @@ pub fn arb_body() -> impl Strategy<Value = Body> {
                     body_position: idx.index(n + 1),
                 })
             }),
-        (any::<u8>(), ns(), any::<i32>(), any::<i32>(), arb_d(), proptest::option::of(arb_d()))
+        (
+            any::<u8>(),
+            ns(),
+            any::<i32>(),
+            any::<i32>(),
+            arb_d(),
+            proptest::option::of(arb_d())
+        )
             .prop_map(|(f, n, s, r, q, sel)| Body::Query(OpQuery {
                 flags: (f & 0xFE) as u32,
                 full_collection_name: n,
