@@ -2,7 +2,8 @@
 //! notices; pull `(direction, frame, message)` items. It carries what one direction
 //! teaches the other: the protocol version and compression from the client's STARTUP,
 //! and the v5 switch to segment framing (the client's frames after its STARTUP, the
-//! server's after its READY or AUTHENTICATE answer, spec v5 section 2.3.1).
+//! server's after its READY or AUTHENTICATE answer, spec v5 section 2.3.1). The body of
+//! an AUTH_RESPONSE frame (credentials) is dropped: items never carry it.
 
 use crate::error::{CqlError, Direction};
 use crate::frame::{Compression, DecoderConfig, Frame, FrameDecoder, Framing};
@@ -132,6 +133,11 @@ impl Connection {
         }
         match frame.envelope() {
             Ok(envelope) => {
+                let mut frame = frame;
+                if frame.header.opcode == crate::frame::Opcode::AuthResponse {
+                    // The body is the SASL token (credentials): not kept anywhere.
+                    frame.body = bytes::Bytes::new();
+                }
                 self.observe(dir, &frame, &envelope.message);
                 Some(Ok(Item {
                     dir,

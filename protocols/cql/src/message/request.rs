@@ -58,6 +58,11 @@ impl AuthResponse {
         AuthResponse { token, token_len }
     }
 
+    /// The token, only ever set on messages built for encoding.
+    pub fn token(&self) -> Option<&Bytes> {
+        self.token.as_ref()
+    }
+
     pub(crate) fn read(r: &mut Reader) -> R<Self> {
         let token_len = r.bytes()?.map(|t| t.len() as i32).unwrap_or(-1);
         Ok(AuthResponse {
