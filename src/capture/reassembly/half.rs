@@ -242,7 +242,8 @@ impl HalfStream {
             cur = cur.max(ps + p.len());
         }
         em.scratch.clear();
-        for (&ps, p) in self.pending.range(cur..to) {
+        let covered_from = cur.min(to);
+        for (&ps, p) in self.pending.range(covered_from..to) {
             if ps > cur {
                 em.scratch.push((cur, ps));
             }
