@@ -134,8 +134,16 @@ fn script_recovers_after_errors() {
 fn capture_keyspace_resolution() {
     // cassandra_compressed.pcap: USE-less inserts qualified with simplex.
     let st = parse_statement(CORPUS[2].0).unwrap();
-    assert_eq!(st.resolve_tables(None)[0].unwrap().to_string(), "simplex.songs");
+    assert_eq!(
+        st.resolve_tables(None)[0].unwrap().to_string(),
+        "simplex.songs"
+    );
     // cassandra_insert.pcap: unqualified, needs the session keyspace.
     let st = parse_statement(CORPUS[0].0).unwrap();
-    assert_eq!(st.resolve_tables(Some("mykeyspace"))[0].unwrap().to_string(), "mykeyspace.users");
+    assert_eq!(
+        st.resolve_tables(Some("mykeyspace"))[0]
+            .unwrap()
+            .to_string(),
+        "mykeyspace.users"
+    );
 }

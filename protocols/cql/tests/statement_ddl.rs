@@ -3,7 +3,10 @@
 use tidemark_cql::statement::*;
 
 fn schema(s: &str) -> SchemaChange<'_> {
-    match parse_statement(s).unwrap_or_else(|e| panic!("{s}: {e}")).kind {
+    match parse_statement(s)
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
+        .kind
+    {
         StatementKind::Schema(c) => c,
         other => panic!("{s}: {other:?}"),
     }
@@ -14,7 +17,15 @@ fn id(s: &str) -> Ident<'_> {
 }
 
 /// (action, object, keyspace, name, on, if_exists, if_not_exists)
-type Summary<'a> = (SchemaAction, SchemaObject, Option<&'a str>, Option<&'a str>, Option<String>, bool, bool);
+type Summary<'a> = (
+    SchemaAction,
+    SchemaObject,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<String>,
+    bool,
+    bool,
+);
 
 fn summary<'a>(c: &'a SchemaChange<'a>) -> Summary<'a> {
     (
@@ -97,23 +108,82 @@ fn alter_and_drop_statements() {
     use SchemaAction::*;
     use SchemaObject::*;
     let cases: Vec<(&str, Summary<'_>)> = vec![
-        ("ALTER KEYSPACE ks WITH durable_writes = false", (Alter, Keyspace, Some("ks"), None, None, false, false)),
-        ("ALTER TABLE IF EXISTS ks.t ADD c int", (Alter, Table, Some("ks"), Some("t"), None, true, false)),
-        ("ALTER TYPE addr RENAME a TO b", (Alter, Type, None, Some("addr"), None, false, false)),
-        ("ALTER MATERIALIZED VIEW v WITH comment = 'x'", (Alter, MaterializedView, None, Some("v"), None, false, false)),
-        ("ALTER ROLE r WITH LOGIN = false", (Alter, Role, None, Some("r"), None, false, false)),
-        ("DROP KEYSPACE mykeyspace;", (Drop, Keyspace, Some("mykeyspace"), None, None, false, false)),
-        ("DROP KEYSPACE IF EXISTS \"Ks\"", (Drop, Keyspace, Some("Ks"), None, None, true, false)),
-        ("DROP TABLE ks.t", (Drop, Table, Some("ks"), Some("t"), None, false, false)),
-        ("DROP COLUMNFAMILY t", (Drop, Table, None, Some("t"), None, false, false)),
-        ("DROP INDEX IF EXISTS ks.idx", (Drop, Index, Some("ks"), Some("idx"), None, true, false)),
-        ("DROP TYPE t", (Drop, Type, None, Some("t"), None, false, false)),
-        ("DROP FUNCTION ks.f(int, text)", (Drop, Function, Some("ks"), Some("f"), None, false, false)),
-        ("DROP AGGREGATE a", (Drop, Aggregate, None, Some("a"), None, false, false)),
-        ("DROP MATERIALIZED VIEW IF EXISTS v", (Drop, MaterializedView, None, Some("v"), None, true, false)),
-        ("DROP TRIGGER trg ON t", (Drop, Trigger, None, Some("trg"), Some("t".into()), false, false)),
-        ("DROP ROLE IF EXISTS alice", (Drop, Role, None, Some("alice"), None, true, false)),
-        ("DROP USER bob", (Drop, User, None, Some("bob"), None, false, false)),
+        (
+            "ALTER KEYSPACE ks WITH durable_writes = false",
+            (Alter, Keyspace, Some("ks"), None, None, false, false),
+        ),
+        (
+            "ALTER TABLE IF EXISTS ks.t ADD c int",
+            (Alter, Table, Some("ks"), Some("t"), None, true, false),
+        ),
+        (
+            "ALTER TYPE addr RENAME a TO b",
+            (Alter, Type, None, Some("addr"), None, false, false),
+        ),
+        (
+            "ALTER MATERIALIZED VIEW v WITH comment = 'x'",
+            (Alter, MaterializedView, None, Some("v"), None, false, false),
+        ),
+        (
+            "ALTER ROLE r WITH LOGIN = false",
+            (Alter, Role, None, Some("r"), None, false, false),
+        ),
+        (
+            "DROP KEYSPACE mykeyspace;",
+            (Drop, Keyspace, Some("mykeyspace"), None, None, false, false),
+        ),
+        (
+            "DROP KEYSPACE IF EXISTS \"Ks\"",
+            (Drop, Keyspace, Some("Ks"), None, None, true, false),
+        ),
+        (
+            "DROP TABLE ks.t",
+            (Drop, Table, Some("ks"), Some("t"), None, false, false),
+        ),
+        (
+            "DROP COLUMNFAMILY t",
+            (Drop, Table, None, Some("t"), None, false, false),
+        ),
+        (
+            "DROP INDEX IF EXISTS ks.idx",
+            (Drop, Index, Some("ks"), Some("idx"), None, true, false),
+        ),
+        (
+            "DROP TYPE t",
+            (Drop, Type, None, Some("t"), None, false, false),
+        ),
+        (
+            "DROP FUNCTION ks.f(int, text)",
+            (Drop, Function, Some("ks"), Some("f"), None, false, false),
+        ),
+        (
+            "DROP AGGREGATE a",
+            (Drop, Aggregate, None, Some("a"), None, false, false),
+        ),
+        (
+            "DROP MATERIALIZED VIEW IF EXISTS v",
+            (Drop, MaterializedView, None, Some("v"), None, true, false),
+        ),
+        (
+            "DROP TRIGGER trg ON t",
+            (
+                Drop,
+                Trigger,
+                None,
+                Some("trg"),
+                Some("t".into()),
+                false,
+                false,
+            ),
+        ),
+        (
+            "DROP ROLE IF EXISTS alice",
+            (Drop, Role, None, Some("alice"), None, true, false),
+        ),
+        (
+            "DROP USER bob",
+            (Drop, User, None, Some("bob"), None, false, false),
+        ),
     ];
     for (text, want) in cases {
         assert_eq!(summary(&schema(text)), want, "{text}");
@@ -133,36 +203,65 @@ fn schema_resolution() {
 #[test]
 fn grants_and_revokes() {
     let st = parse_statement("GRANT SELECT, MODIFY ON KEYSPACE ks TO alice").unwrap();
-    let StatementKind::Access(a) = st.kind else { panic!() };
+    let StatementKind::Access(a) = st.kind else {
+        panic!()
+    };
     assert!(a.grant);
     assert_eq!(a.permissions, vec!["SELECT", "MODIFY"]);
     assert_eq!(a.resource, Some(Resource::Keyspace(id("ks"))));
     assert_eq!(a.grantee, id("alice"));
 
     let st = parse_statement("REVOKE ALL PERMISSIONS ON ks.t FROM 'bob'").unwrap();
-    let StatementKind::Access(a) = st.kind else { panic!() };
+    let StatementKind::Access(a) = st.kind else {
+        panic!()
+    };
     assert!(!a.grant);
     assert_eq!(a.permissions, vec!["ALL"]);
-    assert_eq!(a.resource, Some(Resource::Table(QualifiedName::qualified("ks", "t"))));
+    assert_eq!(
+        a.resource,
+        Some(Resource::Table(QualifiedName::qualified("ks", "t")))
+    );
     assert_eq!(a.grantee, id("bob"));
 
     let st = parse_statement("GRANT admin TO carol").unwrap();
-    let StatementKind::Access(a) = st.kind else { panic!() };
+    let StatementKind::Access(a) = st.kind else {
+        panic!()
+    };
     assert_eq!(a.role, Some(id("admin")));
     assert_eq!(a.resource, None);
 
     for (text, res) in [
-        ("GRANT EXECUTE ON ALL FUNCTIONS IN KEYSPACE ks TO r", Resource::AllFunctions(Some(id("ks")))),
-        ("GRANT EXECUTE ON FUNCTION ks.f(int) TO r", Resource::Function(QualifiedName::qualified("ks", "f"))),
+        (
+            "GRANT EXECUTE ON ALL FUNCTIONS IN KEYSPACE ks TO r",
+            Resource::AllFunctions(Some(id("ks"))),
+        ),
+        (
+            "GRANT EXECUTE ON FUNCTION ks.f(int) TO r",
+            Resource::Function(QualifiedName::qualified("ks", "f")),
+        ),
         ("GRANT ALTER ON ALL ROLES TO r", Resource::AllRoles),
-        ("GRANT DESCRIBE ON ALL KEYSPACES TO r", Resource::AllKeyspaces),
-        ("GRANT SELECT ON ALL TABLES IN KEYSPACE ks TO r", Resource::AllTablesIn(id("ks"))),
+        (
+            "GRANT DESCRIBE ON ALL KEYSPACES TO r",
+            Resource::AllKeyspaces,
+        ),
+        (
+            "GRANT SELECT ON ALL TABLES IN KEYSPACE ks TO r",
+            Resource::AllTablesIn(id("ks")),
+        ),
         ("GRANT AUTHORIZE ON ROLE x TO r", Resource::Role(id("x"))),
-        ("GRANT SELECT ON TABLE t TO r", Resource::Table(QualifiedName::bare("t"))),
+        (
+            "GRANT SELECT ON TABLE t TO r",
+            Resource::Table(QualifiedName::bare("t")),
+        ),
         ("GRANT SELECT ON ALL MBEANS TO r", Resource::AllMbeans),
-        ("GRANT SELECT ON MBEAN 'org.apache:type=X' TO r", Resource::Mbean("org.apache:type=X".into())),
+        (
+            "GRANT SELECT ON MBEAN 'org.apache:type=X' TO r",
+            Resource::Mbean("org.apache:type=X".into()),
+        ),
     ] {
-        let StatementKind::Access(a) = parse_statement(text).unwrap().kind else { panic!() };
+        let StatementKind::Access(a) = parse_statement(text).unwrap().kind else {
+            panic!()
+        };
         assert_eq!(a.resource, Some(res), "{text}");
     }
 }
@@ -171,28 +270,64 @@ fn grants_and_revokes() {
 fn selects_and_others() {
     for (text, table, json) in [
         ("SELECT * FROM users;", "users", false),
-        ("SELECT * FROM system.local WHERE key='local'", "system.local", false),
-        ("select cluster_name from system.local", "system.local", false),
-        ("SELECT JSON a, b FROM ks.t WHERE k = ? LIMIT 10", "ks.t", true),
+        (
+            "SELECT * FROM system.local WHERE key='local'",
+            "system.local",
+            false,
+        ),
+        (
+            "select cluster_name from system.local",
+            "system.local",
+            false,
+        ),
+        (
+            "SELECT JSON a, b FROM ks.t WHERE k = ? LIMIT 10",
+            "ks.t",
+            true,
+        ),
         ("SELECT json FROM t", "t", false),
-        ("SELECT count(*), writetime(v), (text) 'from' FROM \"Ks\".t", "\"Ks\".t", false),
-        ("SELECT * FROM simplex.playlists WHERE id = 2cc9ccb7-6221-4ccb-8387-f22b6a1b354d;", "simplex.playlists", false),
+        (
+            "SELECT count(*), writetime(v), (text) 'from' FROM \"Ks\".t",
+            "\"Ks\".t",
+            false,
+        ),
+        (
+            "SELECT * FROM simplex.playlists WHERE id = 2cc9ccb7-6221-4ccb-8387-f22b6a1b354d;",
+            "simplex.playlists",
+            false,
+        ),
     ] {
         let st = parse_statement(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-        let StatementKind::Select(s) = &st.kind else { panic!("{text}") };
+        let StatementKind::Select(s) = &st.kind else {
+            panic!("{text}")
+        };
         assert_eq!(s.table.to_string(), table, "{text}");
         assert_eq!(s.json, json, "{text}");
         assert!(!st.is_write());
     }
-    for (text, verb) in [("LIST ROLES", "LIST"), ("LIST ALL PERMISSIONS OF bob", "LIST"), ("DESCRIBE KEYSPACES", "DESCRIBE"), ("desc table t", "DESCRIBE")] {
-        let StatementKind::Other(o) = parse_statement(text).unwrap().kind else { panic!() };
+    for (text, verb) in [
+        ("LIST ROLES", "LIST"),
+        ("LIST ALL PERMISSIONS OF bob", "LIST"),
+        ("DESCRIBE KEYSPACES", "DESCRIBE"),
+        ("desc table t", "DESCRIBE"),
+    ] {
+        let StatementKind::Other(o) = parse_statement(text).unwrap().kind else {
+            panic!()
+        };
         assert_eq!(o.verb, verb);
         assert_eq!(o.text, text);
     }
     let st = parse_statement("DROP IDENTITY 'user@REALM'").unwrap();
-    let StatementKind::Schema(s) = st.kind else { panic!() };
-    assert_eq!((s.object, s.name), (SchemaObject::Identity, Some(id("user@REALM"))));
+    let StatementKind::Schema(s) = st.kind else {
+        panic!()
+    };
+    assert_eq!(
+        (s.object, s.name),
+        (SchemaObject::Identity, Some(id("user@REALM")))
+    );
     let st = parse_statement("ADD IDENTITY IF NOT EXISTS 'user@REALM' TO ROLE alice").unwrap();
-    let StatementKind::Schema(s) = st.kind else { panic!() };
+    let StatementKind::Schema(s) = st.kind else {
+        panic!()
+    };
     assert_eq!((s.action, s.if_not_exists), (SchemaAction::Create, true));
 }

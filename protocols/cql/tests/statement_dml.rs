@@ -7,7 +7,10 @@ fn id(s: &str) -> Ident<'_> {
 }
 
 fn q<'a>(ks: Option<&'a str>, t: &'a str) -> QualifiedName<'a> {
-    QualifiedName { keyspace: ks.map(Ident::new), name: Ident::new(t) }
+    QualifiedName {
+        keyspace: ks.map(Ident::new),
+        name: Ident::new(t),
+    }
 }
 
 fn m(i: usize) -> Term<'static> {
@@ -50,11 +53,19 @@ fn delete(s: &str) -> Delete<'_> {
 }
 
 fn eq<'a>(c: &'a str, t: Term<'a>) -> Relation<'a> {
-    Relation { lhs: RelationLhs::Column(id(c)), op: Operator::Eq, rhs: Rhs::Term(t) }
+    Relation {
+        lhs: RelationLhs::Column(id(c)),
+        op: Operator::Eq,
+        rhs: Rhs::Term(t),
+    }
 }
 
 fn bind(index: usize, target: BindTarget<'_>) -> BindInfo<'_> {
-    BindInfo { index, name: None, target }
+    BindInfo {
+        index,
+        name: None,
+        target,
+    }
 }
 
 #[test]
@@ -82,18 +93,35 @@ fn insert_qualified_with_uuid_and_set() {
              'Joséphine Baker', {'jazz', '2013'})";
     let i = insert(s);
     assert_eq!(i.table, q(Some("simplex"), "songs"));
-    let InsertValues::Columns(pairs) = &i.values else { panic!() };
-    assert_eq!(pairs[0], (id("id"), Term::Uuid("756716f7-2e54-4715-9f00-91dcbea6cf50")));
+    let InsertValues::Columns(pairs) = &i.values else {
+        panic!()
+    };
+    assert_eq!(
+        pairs[0],
+        (id("id"), Term::Uuid("756716f7-2e54-4715-9f00-91dcbea6cf50"))
+    );
     assert_eq!(pairs[3], (id("artist"), Term::str("Joséphine Baker")));
-    assert_eq!(pairs[4], (id("tags"), Term::Set(vec![Term::str("jazz"), Term::str("2013")])));
+    assert_eq!(
+        pairs[4],
+        (
+            id("tags"),
+            Term::Set(vec![Term::str("jazz"), Term::str("2013")])
+        )
+    );
 }
 
 #[test]
 fn insert_if_not_exists_using_markers() {
-    let st = parse("INSERT INTO ks.t (k, v) VALUES (?, ?) IF NOT EXISTS USING TTL ? AND TIMESTAMP ?");
-    let StatementKind::Modification(Modification::Insert(i)) = &st.kind else { panic!() };
+    let st =
+        parse("INSERT INTO ks.t (k, v) VALUES (?, ?) IF NOT EXISTS USING TTL ? AND TIMESTAMP ?");
+    let StatementKind::Modification(Modification::Insert(i)) = &st.kind else {
+        panic!()
+    };
     assert!(i.if_not_exists);
-    assert_eq!(i.using, vec![UsingParam::Ttl(m(2)), UsingParam::Timestamp(m(3))]);
+    assert_eq!(
+        i.using,
+        vec![UsingParam::Ttl(m(2)), UsingParam::Timestamp(m(3))]
+    );
     assert_eq!(
         st.bind_markers,
         vec![
@@ -113,12 +141,18 @@ fn insert_using_literals_either_order() {
     let i = insert("insert into t (a) values (1) using timestamp 123 and ttl 60");
     assert_eq!(
         i.using,
-        vec![UsingParam::Timestamp(Term::Integer("123")), UsingParam::Ttl(Term::Integer("60"))]
+        vec![
+            UsingParam::Timestamp(Term::Integer("123")),
+            UsingParam::Ttl(Term::Integer("60"))
+        ]
     );
     let i = insert("INSERT INTO t (a) VALUES (1) USING TTL 60 AND TIMESTAMP -5");
     assert_eq!(
         i.using,
-        vec![UsingParam::Ttl(Term::Integer("60")), UsingParam::Timestamp(Term::Integer("-5"))]
+        vec![
+            UsingParam::Ttl(Term::Integer("60")),
+            UsingParam::Timestamp(Term::Integer("-5"))
+        ]
     );
 }
 
@@ -127,18 +161,35 @@ fn insert_json_forms() {
     let i = insert("INSERT INTO t JSON '{\"k\": 1, \"v\": \"it''s\"}'");
     assert_eq!(
         i.values,
-        InsertValues::Json { value: Term::str("{\"k\": 1, \"v\": \"it's\"}"), default: None }
+        InsertValues::Json {
+            value: Term::str("{\"k\": 1, \"v\": \"it's\"}"),
+            default: None
+        }
     );
     let i = insert("INSERT INTO t JSON '{}' DEFAULT UNSET IF NOT EXISTS");
     assert_eq!(
         i.values,
-        InsertValues::Json { value: Term::str("{}"), default: Some(JsonDefault::Unset) }
+        InsertValues::Json {
+            value: Term::str("{}"),
+            default: Some(JsonDefault::Unset)
+        }
     );
     assert!(i.if_not_exists);
     let st = parse("INSERT INTO t JSON ? DEFAULT NULL USING TTL ?");
-    assert_eq!(st.bind_markers, vec![bind(0, BindTarget::Json), bind(1, BindTarget::Ttl)]);
-    let StatementKind::Modification(Modification::Insert(i)) = &st.kind else { panic!() };
-    assert_eq!(i.values, InsertValues::Json { value: m(0), default: Some(JsonDefault::Null) });
+    assert_eq!(
+        st.bind_markers,
+        vec![bind(0, BindTarget::Json), bind(1, BindTarget::Ttl)]
+    );
+    let StatementKind::Modification(Modification::Insert(i)) = &st.kind else {
+        panic!()
+    };
+    assert_eq!(
+        i.values,
+        InsertValues::Json {
+            value: m(0),
+            default: Some(JsonDefault::Null)
+        }
+    );
     let st = parse("INSERT INTO t JSON :doc");
     assert_eq!(st.bind_markers[0].name, Some(id("doc")));
 }
@@ -152,15 +203,23 @@ fn insert_counts_must_match() {
 
 #[test]
 fn update_plain_and_lwt() {
-    let u = update("UPDATE users SET fname = 'bob', age = 3 WHERE user_id = 1745 IF age = 2 AND fname > 'a'");
+    let u = update(
+        "UPDATE users SET fname = 'bob', age = 3 WHERE user_id = 1745 IF age = 2 AND fname > 'a'",
+    );
     assert_eq!(
         u,
         Update {
             table: q(None, "users"),
             using: vec![],
             assignments: vec![
-                Assignment { column: id("fname"), op: AssignOp::Set(Term::str("bob")) },
-                Assignment { column: id("age"), op: AssignOp::Set(Term::Integer("3")) },
+                Assignment {
+                    column: id("fname"),
+                    op: AssignOp::Set(Term::str("bob"))
+                },
+                Assignment {
+                    column: id("age"),
+                    op: AssignOp::Set(Term::Integer("3"))
+                },
             ],
             where_clause: vec![eq("user_id", Term::Integer("1745"))],
             condition: Some(Condition::Columns(vec![
@@ -210,7 +269,10 @@ fn update_collection_forms() {
             AssignOp::Add(l(&["1", "2"])),
             AssignOp::Prepend(l(&["0"])),
             AssignOp::Subtract(l(&["3"])),
-            AssignOp::SetElement { key: Term::Integer("2"), value: Term::Integer("7") },
+            AssignOp::SetElement {
+                key: Term::Integer("2"),
+                value: Term::Integer("7")
+            },
         ]
     );
     assert_eq!(
@@ -245,7 +307,10 @@ fn update_bind_targets_in_textual_order() {
     );
     let t = |x| BindTarget::Nested(Box::new(x));
     assert_eq!(
-        st.bind_markers.into_iter().map(|b| (b.index, b.target)).collect::<Vec<_>>(),
+        st.bind_markers
+            .into_iter()
+            .map(|b| (b.index, b.target))
+            .collect::<Vec<_>>(),
         vec![
             (0, BindTarget::Timestamp),
             (1, BindTarget::Ttl),
@@ -278,7 +343,9 @@ fn delete_forms() {
             condition: None,
         }
     );
-    let d = delete("DELETE a, m['x'], l[0], u.f FROM ks.t USING TIMESTAMP 99 WHERE k = 1 AND c = 2 IF EXISTS");
+    let d = delete(
+        "DELETE a, m['x'], l[0], u.f FROM ks.t USING TIMESTAMP 99 WHERE k = 1 AND c = 2 IF EXISTS",
+    );
     assert_eq!(
         d.columns,
         vec![
@@ -298,7 +365,11 @@ fn delete_ranges() {
     let d = delete("DELETE FROM t WHERE k = 1 AND ck > 5 AND ck <= 10");
     assert_eq!(
         d.where_clause.iter().map(|r| r.kind()).collect::<Vec<_>>(),
-        vec![RelationKind::Equality, RelationKind::Range, RelationKind::Range]
+        vec![
+            RelationKind::Equality,
+            RelationKind::Range,
+            RelationKind::Range
+        ]
     );
     assert_eq!(d.where_clause[2].op, Operator::Lte);
     let d = delete("DELETE FROM t WHERE k = 1 AND (c1, c2) > (1, 'a') AND (c1, c2) < (?, ?)");
@@ -312,7 +383,10 @@ fn delete_ranges() {
     );
     let st = parse("DELETE FROM t WHERE k = 1 AND (c1, c2) < (?, ?) AND (c1, c2) IN ?");
     assert_eq!(
-        st.bind_markers.into_iter().map(|b| b.target).collect::<Vec<_>>(),
+        st.bind_markers
+            .into_iter()
+            .map(|b| b.target)
+            .collect::<Vec<_>>(),
         vec![
             BindTarget::Column(id("c1")),
             BindTarget::Column(id("c2")),
@@ -331,9 +405,14 @@ fn delete_ranges() {
 #[test]
 fn delete_with_conditions() {
     let d = delete("DELETE FROM t WHERE k = 1 IF v IN (1, 2) AND m['a'] = 3 AND u.f != null");
-    let Some(Condition::Columns(c)) = d.condition else { panic!() };
+    let Some(Condition::Columns(c)) = d.condition else {
+        panic!()
+    };
     assert_eq!(c[0].op, Operator::In);
-    assert_eq!(c[0].rhs, Rhs::List(vec![Term::Integer("1"), Term::Integer("2")]));
+    assert_eq!(
+        c[0].rhs,
+        Rhs::List(vec![Term::Integer("1"), Term::Integer("2")])
+    );
     assert_eq!(c[1].target, ColumnRef::Element(id("m"), Term::str("a")));
     assert_eq!(c[2].target, ColumnRef::Field(id("u"), id("f")));
     assert_eq!(c[2].op, Operator::Neq);
@@ -353,14 +432,26 @@ fn where_relation_kinds() {
         kinds,
         vec![Token, Filter, Filter, Equality, Range, Filter, Filter, Filter, Filter, Filter]
     );
-    assert_eq!(d.where_clause[0].lhs, RelationLhs::Token(vec![id("k1"), id("k2")]));
+    assert_eq!(
+        d.where_clause[0].lhs,
+        RelationLhs::Token(vec![id("k1"), id("k2")])
+    );
     assert_eq!(d.where_clause[1].op, Operator::Contains);
     assert_eq!(d.where_clause[2].op, Operator::ContainsKey);
-    assert_eq!(d.where_clause[3].equality(), Some((&id("c"), &Term::Integer("1"))));
-    assert_eq!(d.where_clause[4].rhs, Rhs::Between(Term::Integer("1"), Term::Integer("3")));
+    assert_eq!(
+        d.where_clause[3].equality(),
+        Some((&id("c"), &Term::Integer("1")))
+    );
+    assert_eq!(
+        d.where_clause[4].rhs,
+        Rhs::Between(Term::Integer("1"), Term::Integer("3"))
+    );
     assert_eq!(d.where_clause[6].op, Operator::IsNotNull);
     assert_eq!(d.where_clause[7].op, Operator::NotIn);
-    assert_eq!(d.where_clause[8].lhs, RelationLhs::Element(id("m"), Term::str("a")));
+    assert_eq!(
+        d.where_clause[8].lhs,
+        RelationLhs::Element(id("m"), Term::str("a"))
+    );
 }
 
 #[test]
@@ -372,13 +463,18 @@ fn batch_forms() {
            DELETE FROM t WHERE k = ?; \
          APPLY BATCH;",
     );
-    let StatementKind::Batch(b) = &st.kind else { panic!() };
+    let StatementKind::Batch(b) = &st.kind else {
+        panic!()
+    };
     assert_eq!(b.kind, BatchKind::Logged);
     assert_eq!(b.using, vec![UsingParam::Timestamp(m(0))]);
     assert_eq!(b.statements.len(), 3);
     assert_eq!(st.modifications().len(), 3);
     assert_eq!(
-        st.bind_markers.iter().map(|b| b.target.clone()).collect::<Vec<_>>(),
+        st.bind_markers
+            .iter()
+            .map(|b| b.target.clone())
+            .collect::<Vec<_>>(),
         vec![
             BindTarget::Timestamp,
             BindTarget::Column(id("k")),
@@ -387,13 +483,19 @@ fn batch_forms() {
         ]
     );
     let st = parse("begin unlogged batch insert into a (k) values (1) apply batch");
-    let StatementKind::Batch(b) = &st.kind else { panic!() };
+    let StatementKind::Batch(b) = &st.kind else {
+        panic!()
+    };
     assert_eq!(b.kind, BatchKind::Unlogged);
     let st = parse("BEGIN COUNTER BATCH UPDATE c SET n = n + 1 WHERE k = 1; APPLY BATCH");
-    let StatementKind::Batch(b) = &st.kind else { panic!() };
+    let StatementKind::Batch(b) = &st.kind else {
+        panic!()
+    };
     assert_eq!(b.kind, BatchKind::Counter);
     let st = parse("BEGIN BATCH APPLY BATCH");
-    let StatementKind::Batch(b) = &st.kind else { panic!() };
+    let StatementKind::Batch(b) = &st.kind else {
+        panic!()
+    };
     assert!(b.statements.is_empty());
     assert!(parse_statement("BEGIN BATCH SELECT * FROM t; APPLY BATCH").is_err());
     assert!(parse_statement("BEGIN BATCH INSERT INTO t (k) VALUES (1);").is_err());
@@ -401,8 +503,14 @@ fn batch_forms() {
 
 #[test]
 fn truncate_and_use() {
-    assert_eq!(parse("TRUNCATE ks.t").kind, StatementKind::Truncate(q(Some("ks"), "t")));
-    assert_eq!(parse("truncate table T;").kind, StatementKind::Truncate(q(None, "t")));
+    assert_eq!(
+        parse("TRUNCATE ks.t").kind,
+        StatementKind::Truncate(q(Some("ks"), "t"))
+    );
+    assert_eq!(
+        parse("truncate table T;").kind,
+        StatementKind::Truncate(q(None, "t"))
+    );
     assert_eq!(parse("USE \"MyKs\"").kind, StatementKind::Use(id("MyKs")));
     assert_eq!(parse("use MyKs").kind, StatementKind::Use(id("myks")));
 }
@@ -410,13 +518,26 @@ fn truncate_and_use() {
 #[test]
 fn resolve_keyspace() {
     let st = parse("INSERT INTO users (k) VALUES (1)");
-    assert_eq!(st.resolve_tables(Some("app")), vec![Some(TableRef { keyspace: "app", table: "users" })]);
+    assert_eq!(
+        st.resolve_tables(Some("app")),
+        vec![Some(TableRef {
+            keyspace: "app",
+            table: "users"
+        })]
+    );
     assert_eq!(st.resolve_tables(None), vec![None]);
     let st = parse("UPDATE other.users SET v = 1 WHERE k = 1");
-    assert_eq!(st.resolve_tables(Some("app"))[0].unwrap().to_string(), "other.users");
-    let st = parse("BEGIN BATCH INSERT INTO a (k) VALUES (1); DELETE FROM x.b WHERE k = 1; APPLY BATCH");
-    let got: Vec<String> =
-        st.resolve_tables(Some("ks")).into_iter().map(|t| t.unwrap().to_string()).collect();
+    assert_eq!(
+        st.resolve_tables(Some("app"))[0].unwrap().to_string(),
+        "other.users"
+    );
+    let st =
+        parse("BEGIN BATCH INSERT INTO a (k) VALUES (1); DELETE FROM x.b WHERE k = 1; APPLY BATCH");
+    let got: Vec<String> = st
+        .resolve_tables(Some("ks"))
+        .into_iter()
+        .map(|t| t.unwrap().to_string())
+        .collect();
     assert_eq!(got, vec!["ks.a", "x.b"]);
     assert!(st.is_write());
 }
@@ -427,9 +548,17 @@ fn named_markers_are_numbered_with_positional_ones() {
     assert_eq!(
         st.bind_markers,
         vec![
-            BindInfo { index: 0, name: Some(id("a")), target: BindTarget::Column(id("a")) },
+            BindInfo {
+                index: 0,
+                name: Some(id("a")),
+                target: BindTarget::Column(id("a"))
+            },
             bind(1, BindTarget::Column(id("b"))),
-            BindInfo { index: 2, name: Some(id("key")), target: BindTarget::Column(id("k")) },
+            BindInfo {
+                index: 2,
+                name: Some(id("key")),
+                target: BindTarget::Column(id("k"))
+            },
         ]
     );
 }
@@ -438,9 +567,14 @@ fn named_markers_are_numbered_with_positional_ones() {
 fn keywords_as_identifiers() {
     let i = insert("INSERT INTO key.values (key, ttl, timestamp, \"SELECT\", count, json) VALUES (1, 2, 3, 4, 5, 6)");
     assert_eq!(i.table, q(Some("key"), "values"));
-    let InsertValues::Columns(p) = &i.values else { panic!() };
+    let InsertValues::Columns(p) = &i.values else {
+        panic!()
+    };
     let names: Vec<_> = p.iter().map(|(c, _)| c.as_str()).collect();
-    assert_eq!(names, vec!["key", "ttl", "timestamp", "SELECT", "count", "json"]);
+    assert_eq!(
+        names,
+        vec!["key", "ttl", "timestamp", "SELECT", "count", "json"]
+    );
     assert!(parse_statement("INSERT INTO t (select) VALUES (1)").is_err());
 }
 

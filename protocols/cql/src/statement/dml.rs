@@ -204,22 +204,25 @@ fn assignment(i: &str) -> PResult<'_, Assignment<'_>> {
         ));
     }
     let (r, _) = sym("=")(r)?;
-    // `c = c + v` / `c = c - v`: the right side starts with the column itself.
-    if let Ok((r2, same)) = ident(r) {
-        let sign = sym("+")(r2)
-            .map(|(r3, _)| (r3, true))
-            .or_else(|_| sym("-")(r2).map(|(r3, _)| (r3, false)));
-        if let Ok((r3, plus)) = sign {
-            if same != column {
-                return fatal(r, "the assigned column (only `c = c + v` / `c = c - v`)");
+    // `c = c + v` / `c = c - v`: the right side starts with the column itself
+    // (a word that lexes as a constant, like the duration `P1D`, is a value).
+    if super::literal::constant(r).is_err() {
+        if let Ok((r2, same)) = ident(r) {
+            let sign = sym("+")(r2)
+                .map(|(r3, _)| (r3, true))
+                .or_else(|_| sym("-")(r2).map(|(r3, _)| (r3, false)));
+            if let Ok((r3, plus)) = sign {
+                if same != column {
+                    return fatal(r, "the assigned column (only `c = c + v` / `c = c - v`)");
+                }
+                let (r3, t) = term(r3, 0)?;
+                let op = if plus {
+                    AssignOp::Add(t)
+                } else {
+                    AssignOp::Subtract(t)
+                };
+                return Ok((r3, Assignment { column, op }));
             }
-            let (r3, t) = term(r3, 0)?;
-            let op = if plus {
-                AssignOp::Add(t)
-            } else {
-                AssignOp::Subtract(t)
-            };
-            return Ok((r3, Assignment { column, op }));
         }
     }
     let (r, t) = term(r, 0)?;

@@ -18,7 +18,9 @@ impl Display for Ident<'_> {
         let plain = s.starts_with(|c: char| c.is_ascii_lowercase())
             && s.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            && !is_reserved(s);
+            && !is_reserved(s)
+            // `IF exists = 1` would read as `IF EXISTS`.
+            && s != "exists";
         if plain {
             f.write_str(s)
         } else {

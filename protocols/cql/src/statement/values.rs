@@ -49,10 +49,15 @@ pub(crate) fn marker(i: &str) -> PResult<'_, BindMarker<'_>> {
 pub(crate) fn term(i: &str, depth: usize) -> PResult<'_, Term<'_>> {
     check_depth(i, depth)?;
     let (mut i, mut lhs) = term_mul(i, depth)?;
+    // Each operator nests the AST one level deeper (left-associative), so a long
+    // chain counts against the depth limit like any other nesting.
+    let mut depth = depth;
     loop {
         let Some((r, op)) = arith_op(i, &[("+", ArithOp::Add), ("-", ArithOp::Sub)]) else {
             return Ok((i, lhs));
         };
+        depth += 1;
+        check_depth(r, depth)?;
         // `x + c` where `c` is a column is not arithmetic (list prepend): backtrack.
         match term_mul(r, depth) {
             Ok((r, rhs)) => {
@@ -84,6 +89,7 @@ fn arith_op<'a>(i: &'a str, ops: &[(&'static str, ArithOp)]) -> Option<(&'a str,
 
 fn term_mul(i: &str, depth: usize) -> PResult<'_, Term<'_>> {
     let (mut i, mut lhs) = term_group(i, depth)?;
+    let mut depth = depth;
     loop {
         let ops = [
             ("*", ArithOp::Mul),
@@ -93,6 +99,8 @@ fn term_mul(i: &str, depth: usize) -> PResult<'_, Term<'_>> {
         let Some((r, op)) = arith_op(i, &ops) else {
             return Ok((i, lhs));
         };
+        depth += 1;
+        check_depth(r, depth)?;
         match term_group(r, depth) {
             Ok((r, rhs)) => {
                 i = r;
@@ -153,24 +161,32 @@ pub(crate) fn simple_term(i: &str, depth: usize) -> PResult<'_, Term<'_>> {
     }
 }
 
-/// `(a, b)` tuple literal, or `(type) term` type hint.
+/// `(type) term` type hint, or `(a, b)` tuple literal.
+///
+/// The type hint is tried first because a bare type is never a term: whichever
+/// branch goes deep, the other fails at once, so nested parentheses cost linear
+/// time (trying the tuple first would re-parse every level twice: exponential).
 fn paren_term(i: &str, depth: usize) -> PResult<'_, Term<'_>> {
-    match list_of(i, "(", ")", depth) {
-        Ok((r, items)) if !items.is_empty() => return Ok((r, Term::Tuple(items))),
-        Err(e @ nom::Err::Failure(_)) => return Err(e),
-        _ => {}
-    }
     let (r, _) = sym("(")(i)?;
-    let (r, ty) = cql_type(r, depth)?;
-    let (r, _) = sym(")")(r)?;
-    let (r, t) = simple_term(r, depth + 1)?;
-    Ok((
-        r,
-        Term::TypeHint {
-            ty,
-            term: Box::new(t),
-        },
-    ))
+    let hint = cql_type(r, depth).and_then(|(r2, ty)| Ok((sym(")")(r2)?.0, ty)));
+    if let Err(e @ nom::Err::Failure(_)) = hint {
+        return Err(e);
+    }
+    if let Ok((r2, ty)) = hint {
+        match simple_term(r2, depth + 1) {
+            Ok((r3, t)) => {
+                let term = Box::new(t);
+                return Ok((r3, Term::TypeHint { ty, term }));
+            }
+            Err(e @ nom::Err::Failure(_)) => return Err(e),
+            Err(nom::Err::Error(_)) | Err(nom::Err::Incomplete(_)) => {}
+        }
+    }
+    let (r, items) = list_of(i, "(", ")", depth)?;
+    if items.is_empty() {
+        return fail(i, "a term");
+    }
+    Ok((r, Term::Tuple(items)))
 }
 
 /// `CAST(term AS type)`.
@@ -267,19 +283,19 @@ fn brace_literal(i: &str, depth: usize) -> PResult<'_, Term<'_>> {
     if constant(r).is_err() {
         if let Ok((r2, field)) = ident(r) {
             if let Ok((r3, _)) = sym(":")(r2) {
-                return udt_rest(r3, field, depth);
+                return udt_rest(r3, field, depth + 1);
             }
         }
     }
-    let (r, first) = term(r, depth)?;
+    let (r, first) = term(r, depth + 1)?;
     if let Ok((mut r, _)) = sym(":")(r) {
         let mut entries = Vec::new();
         let mut key = first;
         loop {
-            let (r2, v) = term(r, depth)?;
+            let (r2, v) = term(r, depth + 1)?;
             entries.push((key, v));
             if let Ok((r3, _)) = sym(",")(r2) {
-                let (r3, k) = term(r3, depth)?;
+                let (r3, k) = term(r3, depth + 1)?;
                 let (r3, _) = sym(":")(r3)?;
                 key = k;
                 r = r3;
@@ -293,7 +309,7 @@ fn brace_literal(i: &str, depth: usize) -> PResult<'_, Term<'_>> {
     let mut r = r;
     loop {
         if let Ok((r2, _)) = sym(",")(r) {
-            let (r2, t) = term(r2, depth)?;
+            let (r2, t) = term(r2, depth + 1)?;
             items.push(t);
             r = r2;
             continue;
