@@ -10,6 +10,10 @@ pub mod text;
 pub mod types;
 pub mod wire;
 
+/// The byte buffer and JSON crates of the public API, re-exported so users agree on versions.
+pub use bytes;
+pub use serde_json;
+
 pub use connection::{Connection, Item};
 pub use error::{CqlError, Direction, ErrorKind, ParseError, ParseErrorKind};
 pub use frame::{Compression, DecoderConfig, Frame, FrameDecoder, FrameHeader, Framing, Opcode};
