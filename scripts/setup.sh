@@ -14,7 +14,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 # Real client drivers, used by tests as independent peers.
-python_pkgs=(cassandra-driver pymongo lz4 python-snappy zstandard)
+python_pkgs=(cassandra-driver pymongo lz4 python-snappy zstandard backports.zstd)
 missing_py=()
 for mod in "${python_pkgs[@]}"; do
     pip show "$mod" >/dev/null 2>&1 || missing_py+=("$mod")
