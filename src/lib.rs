@@ -8,3 +8,4 @@
 pub mod capture;
 pub mod inspect;
 pub mod logging;
+pub mod store;

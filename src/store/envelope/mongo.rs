@@ -1,0 +1,105 @@
+//! The MongoDB payload of an envelope: an oplog-style operation.
+//!
+//! The oplog form is idempotent and already resolved (an update is stored as the
+//! `$set`/`$unset` or replacement it made, when known), which is what applying the log
+//! after a snapshot's start optime needs. Documents stay raw BSON bytes: the store never
+//! needs to look inside them, and re-encoding would risk changing field order or
+//! numeric types.
+
+use serde::{Deserialize, Serialize};
+
+/// One oplog-style operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MongoOp {
+    /// `i`, `u`, `d`, `c` or `n`.
+    pub op: MongoOpKind,
+    /// Namespace as in the oplog (`db.collection`, `db.$cmd` for commands).
+    pub ns: String,
+    /// The oplog `o` field as a BSON document: the inserted document, the update
+    /// (modifiers or replacement), the delete's `_id` filter, or the command.
+    #[serde(with = "serde_bytes")]
+    pub o: Vec<u8>,
+    /// The oplog `o2` field (the `_id` filter of an update) as BSON, when present.
+    #[serde(with = "serde_bytes")]
+    pub o2: Option<Vec<u8>>,
+    /// The entry's optime, when known (from the reply or the oplog).
+    pub optime: Option<OpTime>,
+    /// `lsid.id` of a retryable write or transaction (UUID bytes only).
+    pub lsid: Option<[u8; 16]>,
+    /// `txnNumber` of a retryable write or transaction.
+    pub txn_number: Option<i64>,
+    /// `stmtId` within the retryable write or transaction.
+    pub stmt_id: Option<i32>,
+}
+
+/// Oplog operation type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MongoOpKind {
+    /// `i`: insert.
+    #[serde(rename = "i")]
+    Insert,
+    /// `u`: update.
+    #[serde(rename = "u")]
+    Update,
+    /// `d`: delete.
+    #[serde(rename = "d")]
+    Delete,
+    /// `c`: command (DDL, applyOps).
+    #[serde(rename = "c")]
+    Command,
+    /// `n`: no-op.
+    #[serde(rename = "n")]
+    Noop,
+}
+
+impl MongoOpKind {
+    /// The oplog's one-letter spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MongoOpKind::Insert => "i",
+            MongoOpKind::Update => "u",
+            MongoOpKind::Delete => "d",
+            MongoOpKind::Command => "c",
+            MongoOpKind::Noop => "n",
+        }
+    }
+}
+
+/// A replication optime: BSON timestamp and election term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OpTime {
+    /// BSON Timestamp as one integer: seconds in the high 32 bits, increment low.
+    pub ts: u64,
+    /// Election term (`-1` for pre-3.2 protocol version 0).
+    pub t: i64,
+}
+
+/// A Mongo write concern as requested.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteConcern {
+    /// `w` as written: a number (`"1"`), `"majority"`, or a tag set name; `None`
+    /// when the client sent no write concern (server default applies).
+    pub w: Option<String>,
+    /// `j`.
+    pub j: Option<bool>,
+    /// `wtimeout` in milliseconds.
+    pub wtimeout_ms: Option<u64>,
+}
+
+/// The reply and replication state that decided a Mongo write.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MongoEvidence {
+    /// `ok` of the reply.
+    pub ok: Option<bool>,
+    /// `operationTime` of the reply: the write's optime.
+    pub operation_time: Option<OpTime>,
+    /// The majority commit point that covered it, and where it was learned
+    /// (`lastOpCommitted`, `majorityOpTime`, `replSetUpdatePosition`).
+    pub commit_point: Option<OpTime>,
+    /// Where `commit_point` came from.
+    pub commit_point_source: Option<String>,
+    /// Code of the write error or write concern error, if any.
+    pub error_code: Option<i32>,
+    /// `requestId` of the request (pairing key), for tracing back to the capture.
+    pub request_id: Option<i32>,
+}

@@ -1,0 +1,67 @@
+//! The store: tidemark's versioned log and the state needed to resume, in LMDB
+//! through heed (ARCHITECTURE.md, "Store").
+//!
+//! One directory (mode 0700) holds one LMDB environment (files 0600) with these named
+//! databases:
+//!
+//! | database | key | value |
+//! |---|---|---|
+//! | `log` | seq (u64 BE) | [`Envelope`] (postcard) |
+//! | `by_key` | `u8 len, namespace, key part, seq BE` | () |
+//! | `writes` | write id (opaque bytes) | [`Undecided`] |
+//! | `prepared` | `u8 len, statement id, node` | [`PreparedStatement`] |
+//! | `schema` | namespace | [`NamespaceSchema`] |
+//! | `flows` | capture source id | [`Checkpoint`] |
+//! | `snapshots`, `snapshot_rows`, `versions` | reserved for snapshots and versions | |
+//! | `meta` | name | format version, next seq, tidemark, gaps, policy |
+//!
+//! Writes are grouped: [`Store::append_batch_with`] commits mutations, their index
+//! entries and everything that must move with them (checkpoints, undecided writes,
+//! tidemark) in one transaction, fsynced per group by default ([`Durability`]). One
+//! process writes a store at a time (a lock file); any number may read it.
+//!
+//! ```no_run
+//! use tidemark::store::{Store, StoreOptions, Query};
+//! # fn main() -> Result<(), tidemark::store::StoreError> {
+//! let store = Store::open("/var/lib/tidemark", &StoreOptions::default().read_only())?;
+//! let reader = store.reader()?;
+//! for envelope in reader.query(&Query::all().namespace("shop.orders"))? {
+//!     println!("{}", envelope?.seq);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod codec;
+mod dbs;
+pub mod envelope;
+mod error;
+mod lock;
+mod log;
+mod meta;
+mod open;
+mod options;
+mod reader;
+mod records;
+mod state;
+
+pub use envelope::{
+    Acknowledgement, BatchKind, BatchRef, Cell, CellKind, ClusteringBound, CqlEvidence, CqlPayload,
+    Deletion, Envelope, Evidence, EvidenceDetail, InDoubtReason, MongoEvidence, MongoOp,
+    MongoOpKind, Mutation, OpTime, Outcome, OutcomeKind, Payload, Protocol, RangeDeletion, Source,
+    WriteConcern, WriteOp,
+};
+pub use error::{Result, StoreError};
+pub use lock::LOCK_FILE;
+pub use log::TxnExtras;
+pub use meta::FORMAT_VERSION;
+pub use open::{Store, DATA_FILE, LMDB_LOCK_FILE};
+pub use options::{Durability, StoreOptions, DEFAULT_MAP_SIZE};
+pub use reader::{Envelopes, Query, Reader};
+pub use records::{
+    Checkpoint, ClusteringColumn, Column, Gap, NamespaceSchema, Policy, PreparedStatement,
+    Replication, Undecided,
+};
+
+/// What the commit tracker hands to [`Store::append_batch`]: a mutation before it
+/// has a seq.
+pub type NewMutation = Mutation;

@@ -1,0 +1,330 @@
+//! [`Store`]: creating and opening a store directory.
+//!
+//! A store is a directory (mode 0700) holding one LMDB environment (`data.mdb`,
+//! `lock.mdb`, mode 0600) and the writer lock file. Opening checks, in this order, that
+//! the directory exists, that no other writer holds it, that it holds an LMDB
+//! environment with every database, and that its format version is ours, so each
+//! failure gets its own one-line error.
+
+use std::fs::{self, DirBuilder, Permissions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use heed::{EnvFlags, EnvOpenOptions, MdbError};
+
+use super::codec;
+use super::dbs::{self, Dbs};
+use super::error::{Result, StoreError};
+use super::lock::{WriterLock, LOCK_FILE};
+use super::meta::{self, FORMAT_VERSION};
+use super::options::{Durability, StoreOptions};
+use super::records::Policy;
+
+/// LMDB's data file inside the store directory.
+pub const DATA_FILE: &str = "data.mdb";
+/// LMDB's reader table inside the store directory.
+pub const LMDB_LOCK_FILE: &str = "lock.mdb";
+
+/// An open store. `Send + Sync`: share it behind an `Arc`; appends serialize on an
+/// internal mutex, reads run concurrently on LMDB snapshots.
+pub struct Store {
+    pub(super) path: PathBuf,
+    pub(super) env: heed::Env,
+    pub(super) dbs: Dbs,
+    pub(super) read_only: bool,
+    pub(super) writer: Mutex<WriterState>,
+    _lock: Option<WriterLock>,
+}
+
+/// What the single writer keeps between appends, and its scratch buffers.
+#[derive(Debug, Default)]
+pub(super) struct WriterState {
+    /// Seq of the next appended mutation.
+    pub next_seq: u64,
+    /// Commit time of the last appended mutation (appends never go below it).
+    pub last_commit_time: u64,
+    /// Current tidemark (it never goes back).
+    pub tidemark: Option<u64>,
+    /// Number of the next gap record.
+    pub next_gap: u64,
+    /// Encoded envelopes of the batch being appended.
+    pub values: Vec<u8>,
+    /// End offset of each envelope in `values`.
+    pub ends: Vec<usize>,
+    /// Scratch for index keys.
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Creates a new store in `dir`, which must not exist yet or be an empty
+    /// directory; its parent must exist.
+    pub fn create(dir: impl AsRef<Path>, options: &StoreOptions) -> Result<Store> {
+        let path = dir.as_ref().to_path_buf();
+        let io = |action, source| StoreError::Io {
+            path: path.clone(),
+            action,
+            source,
+        };
+        if options.read_only {
+            return Err(invalid(&path, "cannot create a store read-only"));
+        }
+        match fs::read_dir(&path) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    return Err(StoreError::AlreadyExists { path });
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => DirBuilder::new()
+                .mode(0o700)
+                .create(&path)
+                .map_err(|e| io("create directory", e))?,
+            Err(e) => return Err(io("read directory", e)),
+        }
+        // The umask may have narrowed the mode, an existing empty directory may be wider.
+        fs::set_permissions(&path, Permissions::from_mode(0o700))
+            .map_err(|e| io("set directory mode", e))?;
+        let lock = WriterLock::acquire(&path)?;
+        let env = open_env(&path, options)?;
+        for file in [DATA_FILE, LMDB_LOCK_FILE] {
+            fs::set_permissions(path.join(file), Permissions::from_mode(0o600))
+                .map_err(|e| io("set file mode", e))?;
+        }
+        let lmdb = |action| on_lmdb(&path, action);
+        let wtxn = env.write_txn().map_err(lmdb("begin create"))?;
+        let dbs = dbs::create(&env, wtxn, |db, txn| {
+            meta::put(db, txn, meta::FORMAT, &FORMAT_VERSION)?;
+            meta::put(db, txn, meta::CREATED_BY, &env!("CARGO_PKG_VERSION"))?;
+            meta::put(db, txn, meta::NEXT_SEQ, &1u64)?;
+            meta::put(db, txn, meta::NEXT_GAP, &0u64)?;
+            meta::put(db, txn, meta::POLICY, &Policy::default())
+        })
+        .map_err(lmdb("create databases"))?;
+        let state = WriterState {
+            next_seq: 1,
+            ..WriterState::default()
+        };
+        Ok(Store::assemble(
+            path.clone(),
+            env,
+            dbs,
+            options,
+            state,
+            Some(lock),
+        ))
+    }
+
+    /// Opens an existing store.
+    pub fn open(dir: impl AsRef<Path>, options: &StoreOptions) -> Result<Store> {
+        let path = dir.as_ref().to_path_buf();
+        match fs::metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(corrupt(&path, "not a directory")),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(StoreError::Missing { path }),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path,
+                    action: "stat directory",
+                    source,
+                })
+            }
+        }
+        let lock = match options.read_only {
+            true => None,
+            false => Some(WriterLock::acquire(&path)?),
+        };
+        if !path.join(DATA_FILE).is_file() {
+            return Err(corrupt(&path, "no data.mdb"));
+        }
+        let env = open_env(&path, options)?;
+        let lmdb = |action| on_lmdb(&path, action);
+        let rtxn = env.read_txn().map_err(lmdb("begin read"))?;
+        let dbs = match dbs::open(&env, rtxn).map_err(lmdb("open databases"))? {
+            Ok(dbs) => dbs,
+            Err(missing) => return Err(corrupt(&path, &format!("database `{missing}` missing"))),
+        };
+        let state = load_state(&path, &env, &dbs)?;
+        Ok(Store::assemble(path, env, dbs, options, state, lock))
+    }
+
+    fn assemble(
+        path: PathBuf,
+        env: heed::Env,
+        dbs: Dbs,
+        options: &StoreOptions,
+        state: WriterState,
+        lock: Option<WriterLock>,
+    ) -> Store {
+        Store {
+            path,
+            env,
+            dbs,
+            read_only: options.read_only,
+            writer: Mutex::new(state),
+            _lock: lock,
+        }
+    }
+
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the store was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Locks the writer state, refusing on a read-only store. A poisoned mutex only
+    /// means another thread panicked between appends; the state it guards is
+    /// rewritten from committed data on every append, so it is taken over.
+    pub(super) fn writer(&self) -> Result<MutexGuard<'_, WriterState>> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        Ok(self.writer.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Maps an LMDB error of this store.
+    pub(super) fn lmdb(&self, action: &'static str) -> impl Fn(heed::Error) -> StoreError + '_ {
+        move |e| match lmdb_error(&self.path, action, e) {
+            StoreError::MapFull { path, .. } => StoreError::MapFull {
+                path,
+                map_size: self.env.info().map_size,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Opens the LMDB environment with the store's settings.
+fn open_env(path: &Path, options: &StoreOptions) -> Result<heed::Env> {
+    let map_size = options.map_size.div_ceil(MAP_ALIGN).max(1) * MAP_ALIGN;
+    let mut flags = EnvFlags::empty();
+    if options.durability == Durability::NoSync {
+        flags |= EnvFlags::NO_SYNC;
+    }
+    if options.read_only {
+        flags |= EnvFlags::READ_ONLY;
+    }
+    let mut builder = EnvOpenOptions::new();
+    builder.map_size(map_size).max_dbs(dbs::NAMES.len() as u32);
+    // SAFETY: NO_SYNC only weakens durability (documented on `Durability::NoSync`),
+    // never consistency. Opening maps `data.mdb`: the writer lock keeps a second
+    // tidemark writer out, and nothing else is meant to modify store files.
+    let env = unsafe {
+        builder.flags(flags);
+        builder.open(path)
+    };
+    env.map_err(|e| match e {
+        heed::Error::Mdb(MdbError::Invalid) | heed::Error::Mdb(MdbError::VersionMismatch) => {
+            corrupt(path, "data.mdb is not an LMDB environment")
+        }
+        heed::Error::EnvAlreadyOpened => StoreError::Locked {
+            path: path.to_path_buf(),
+            lock: path.join(LOCK_FILE),
+        },
+        e => lmdb_error(path, "open environment", e),
+    })
+}
+
+/// Reads the format version and the writer's counters from a freshly opened store.
+fn load_state(path: &Path, env: &heed::Env, dbs: &Dbs) -> Result<WriterState> {
+    let lmdb = |action| on_lmdb(path, action);
+    let txn = env.read_txn().map_err(lmdb("begin read"))?;
+    let get_u64 = |key| -> Result<Option<u64>> {
+        meta::get::<u64>(&dbs.meta, &txn, key)
+            .map_err(lmdb("read meta"))?
+            .map_err(|e| corrupt(path, &e))
+    };
+    let found = meta::get::<u32>(&dbs.meta, &txn, meta::FORMAT)
+        .map_err(lmdb("read meta"))?
+        .map_err(|e| corrupt(path, &e))?
+        .ok_or_else(|| corrupt(path, "meta has no format version"))?;
+    if found != FORMAT_VERSION {
+        return Err(StoreError::FormatVersion {
+            path: path.to_path_buf(),
+            found,
+            expected: FORMAT_VERSION,
+        });
+    }
+    let next_seq = get_u64(meta::NEXT_SEQ)?.ok_or_else(|| corrupt(path, "meta has no next seq"))?;
+    let next_gap = get_u64(meta::NEXT_GAP)?.unwrap_or(0);
+    let tidemark = get_u64(meta::TIDEMARK)?;
+    let (last_seq, last_commit_time) = match dbs.log.last(&txn).map_err(lmdb("read log"))? {
+        None => (0, 0),
+        Some((seq, bytes)) => (
+            seq,
+            codec::decode_commit_time(bytes)
+                .map_err(|e| corrupt(path, &format!("log {seq}: {e}")))?,
+        ),
+    };
+    if last_seq >= next_seq {
+        return Err(corrupt(
+            path,
+            &format!("log ends at {last_seq} but next seq is {next_seq}"),
+        ));
+    }
+    Ok(WriterState {
+        next_seq,
+        last_commit_time,
+        tidemark,
+        next_gap,
+        ..WriterState::default()
+    })
+}
+
+/// The map size must be a multiple of the OS page size; 4 KiB, 16 KiB and 64 KiB
+/// pages all divide 64 KiB.
+const MAP_ALIGN: usize = 64 << 10;
+
+/// One-line error for a store that is not one or is damaged.
+pub(super) fn corrupt(path: &Path, reason: &str) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// One-line error for input the store refuses.
+pub(super) fn invalid(path: &Path, reason: &str) -> StoreError {
+    StoreError::Invalid {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// [`lmdb_error`] as a closure for `map_err`.
+fn on_lmdb<'p>(path: &'p Path, action: &'static str) -> impl Fn(heed::Error) -> StoreError + 'p {
+    move |e| lmdb_error(path, action, e)
+}
+
+/// Maps an LMDB error, giving corruption and a full map their own variants.
+pub(super) fn lmdb_error(path: &Path, action: &'static str, e: heed::Error) -> StoreError {
+    match e {
+        heed::Error::Mdb(MdbError::MapFull) => StoreError::MapFull {
+            path: path.to_path_buf(),
+            map_size: 0,
+        },
+        heed::Error::Mdb(
+            MdbError::Corrupted | MdbError::PageNotFound | MdbError::Invalid | MdbError::Panic,
+        ) => corrupt(path, &format!("{action}: {e}")),
+        source => StoreError::Lmdb {
+            path: path.to_path_buf(),
+            action,
+            source,
+        },
+    }
+}
