@@ -209,6 +209,9 @@ pub(crate) fn ident(i: &str) -> PResult<'_, Ident<'_>> {
     if is_reserved(w) {
         return fail(i, "an identifier (this word is reserved)");
     }
+    if super::literal::is_duration_word(w) {
+        return fail(i, "an identifier (this word is a duration)");
+    }
     Ok((rest, Ident(lower(w))))
 }
 

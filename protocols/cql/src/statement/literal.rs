@@ -82,6 +82,12 @@ pub(crate) fn constant(i: &str) -> PResult<'_, Term<'_>> {
     fail(i, "a constant")
 }
 
+/// True if a whole word lexes as a duration (`P1D`, `PT5M`): Cassandra's lexer
+/// prefers DURATION over IDENT for the same text, so such a word is never a name.
+pub(crate) fn is_duration_word(w: &str) -> bool {
+    w.starts_with('P') && duration_len(w) == Some(w.len())
+}
+
 /// `0x` followed by hex digits (possibly none, as in Cassandra).
 fn hex_len(i: &str) -> Option<usize> {
     let b = i.as_bytes();

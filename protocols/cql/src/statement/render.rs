@@ -108,7 +108,12 @@ impl Display for Term<'_> {
             }
             Term::Bind(m) => write!(f, "{m}"),
             Term::Function { name, args } => {
-                write!(f, "{name}(")?;
+                if name.keyspace.is_none() && name.name.as_str() == "key" {
+                    // `CONTAINS key(x)` would read as `CONTAINS KEY (x)`.
+                    f.write_str("\"key\"(")?;
+                } else {
+                    write!(f, "{name}(")?;
+                }
                 list(f, args, |f, t| write!(f, "{t}"))?;
                 f.write_char(')')
             }
@@ -134,10 +139,19 @@ impl Display for CqlType<'_> {
             }
             CqlType::Vector(t, n) => write!(f, "vector<{t}, {n}>"),
             CqlType::Frozen(t) => write!(f, "frozen<{t}>"),
+            // A bare UDT named like a native type must be quoted to stay a UDT.
+            CqlType::Udt(q) if q.keyspace.is_none() && is_type_word(q.name.as_str()) => {
+                write!(f, "\"{}\"", q.name.as_str().replace('"', "\"\""))
+            }
             CqlType::Udt(q) => write!(f, "{q}"),
             CqlType::Custom(s) => quote_str(f, s),
         }
     }
+}
+
+fn is_type_word(s: &str) -> bool {
+    super::term::NATIVE_TYPES.contains(&s)
+        || ["list", "set", "map", "frozen", "tuple", "vector"].contains(&s)
 }
 
 impl Operator {

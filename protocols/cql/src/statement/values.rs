@@ -166,8 +166,19 @@ pub(crate) fn simple_term(i: &str, depth: usize) -> PResult<'_, Term<'_>> {
 /// The type hint is tried first because a bare type is never a term: whichever
 /// branch goes deep, the other fails at once, so nested parentheses cost linear
 /// time (trying the tuple first would re-parse every level twice: exponential).
+///
+/// Exception: `('x')` is a tuple of a string, not the custom-type hint `('x')`, so a
+/// string right after `(` means tuple (strings do not nest, so this stays linear).
 fn paren_term(i: &str, depth: usize) -> PResult<'_, Term<'_>> {
     let (r, _) = sym("(")(i)?;
+    let starts_with_string = ws(r).is_ok_and(|(r2, ())| r2.starts_with(['\'', '$']));
+    if starts_with_string {
+        if let Ok((r2, items)) = list_of(i, "(", ")", depth) {
+            if !items.is_empty() {
+                return Ok((r2, Term::Tuple(items)));
+            }
+        }
+    }
     let hint = cql_type(r, depth).and_then(|(r2, ty)| Ok((sym(")")(r2)?.0, ty)));
     if let Err(e @ nom::Err::Failure(_)) = hint {
         return Err(e);
@@ -351,6 +362,9 @@ pub(crate) fn cql_type(i: &str, depth: usize) -> PResult<'_, CqlType<'_>> {
         return Ok((r, CqlType::Udt(name)));
     }
     let (r, w) = word(i)?;
+    if super::literal::is_duration_word(w) {
+        return fail(i, "a type");
+    }
     let lw = w.to_ascii_lowercase();
     let generic = |n: usize| -> PResult<'_, Vec<CqlType<'_>>> {
         let (mut r2, _) = sym("<")(r)?;
@@ -412,7 +426,8 @@ pub(crate) fn cql_type(i: &str, depth: usize) -> PResult<'_, CqlType<'_>> {
             Ok((r2, CqlType::Vector(Box::new(t), dim)))
         }
         _ => {
-            if let Some(n) = NATIVE_TYPES.iter().find(|n| **n == lw) {
+            let qualified = sym(".")(r).is_ok();
+            if let Some(n) = NATIVE_TYPES.iter().find(|n| **n == lw && !qualified) {
                 return Ok((r, CqlType::Native(n)));
             }
             let (r, name) = super::lex::qualified_name(i)?;
