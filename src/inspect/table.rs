@@ -11,6 +11,9 @@ use super::records::{FlowRecord, Record, SummaryRecord};
 pub struct TableOutput {
     flows: Vec<FlowRecord>,
     errors: Vec<String>,
+    messages: u64,
+    /// Writes by outcome, in first-seen order of outcomes.
+    writes: Vec<(&'static str, u64)>,
     summary: Option<SummaryRecord>,
 }
 
@@ -26,7 +29,15 @@ impl TableOutput {
                 };
                 self.errors.push(format!("{place}{}", e.message));
             }
+            Record::Message(_) => self.messages += 1,
+            Record::Write(wr) => match self.writes.iter_mut().find(|(o, _)| *o == wr.outcome) {
+                Some((_, n)) => *n += 1,
+                None => self.writes.push((wr.outcome, 1)),
+            },
             Record::Summary(s) => self.summary = Some(s.clone()),
+            // Decoded messages and writes are for `--json`; the table is per flow.
+            #[allow(unreachable_patterns)]
+            _ => {}
         }
     }
 
@@ -52,6 +63,11 @@ impl TableOutput {
                 f.gaps,
                 f.state
             )?;
+        }
+        if self.messages > 0 || !self.writes.is_empty() {
+            let total: u64 = self.writes.iter().map(|(_, n)| n).sum();
+            let by: Vec<String> = self.writes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+            writeln!(w, "{} messages; {} writes ({})", self.messages, total, by.join(", "))?;
         }
         for e in &self.errors {
             writeln!(w, "error: {e}")?;
