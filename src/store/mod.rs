@@ -61,6 +61,8 @@ pub use records::{
     Checkpoint, ClusteringColumn, Column, Gap, NamespaceSchema, Policy, PreparedStatement,
     Replication, Undecided,
 };
+/// Byte strings inside envelopes (clustering bounds).
+pub use serde_bytes::ByteBuf;
 
 /// What the commit tracker hands to [`Store::append_batch`]: a mutation before it
 /// has a seq.
