@@ -10,6 +10,7 @@ pub mod detect;
 pub mod records;
 pub mod session;
 mod table;
+pub mod time;
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;

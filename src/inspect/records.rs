@@ -15,6 +15,8 @@ use crate::capture::CaptureStats;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
     Flow(FlowRecord),
+    Message(MessageRecord),
+    Write(WriteRecord),
     Error(ErrorRecord),
     Summary(SummaryRecord),
 }
@@ -69,4 +71,99 @@ pub struct SummaryRecord {
     pub gap_bytes: u64,
     pub errors: u64,
     pub capture: CaptureStats,
+}
+
+/// One decoded protocol message. The common fields come first; the rest belong to
+/// one protocol and are left out when absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MessageRecord {
+    pub flow: u64,
+    /// `c2s` or `s2c`.
+    pub dir: &'static str,
+    /// Capture time, RFC 3339 UTC with microseconds.
+    pub ts: String,
+    /// `cql` or `mongo`.
+    pub proto: &'static str,
+    /// The opcode name as the spec spells it (`QUERY`, `RESULT`, `OP_MSG`, ...). For a
+    /// MongoDB message that came wrapped in OP_COMPRESSED, the inner opcode.
+    pub opcode: String,
+    /// Byte offset of the message in its direction's stream.
+    pub offset: u64,
+    /// Bytes the message took on the wire.
+    pub length: u64,
+    // --- CQL ---
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<i16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compressed: Option<bool>,
+    // --- MongoDB ---
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_to: Option<i32>,
+    /// The command name (first key of the body), for commands and their replies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// `snappy`, `zlib`, `zstd` or `noop` when the message came in OP_COMPRESSED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compressor: Option<&'static str>,
+    /// A short protocol-specific description (result kind, error code, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// One write statement as seen on the wire, with its outcome as the response left
+/// it (the commit tracker refines outcomes later). See ARCHITECTURE.md, "Command line".
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WriteRecord {
+    pub flow: u64,
+    /// Capture time of the request, RFC 3339 UTC with microseconds.
+    pub ts: String,
+    /// `cql` or `mongo`.
+    pub proto: &'static str,
+    /// `keyspace.table` or `db.collection`; `null` when not known (an unresolved
+    /// EXECUTE whose PREPARE was never seen).
+    pub namespace: Option<String>,
+    /// `insert`, `update`, `delete`, `truncate`, `findAndModify`, DDL names, ...
+    pub op: String,
+    /// Primary-key columns fixed by equality; MongoDB `{"_id": ...}` or the filter.
+    pub key: serde_json::Value,
+    /// Clustering range (CQL) when the statement names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<serde_json::Value>,
+    /// Cell values (CQL, as `SELECT JSON` renders them) or the document / update
+    /// specification (MongoDB, Extended JSON v2 relaxed).
+    pub values: serde_json::Value,
+    /// Write timestamp in microseconds, when the client supplied one.
+    pub timestamp: Option<i64>,
+    /// `using`, `default` (the query's default timestamp), or `server` (assigned by the
+    /// coordinator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_source: Option<&'static str>,
+    pub ttl: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial_consistency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_concern: Option<serde_json::Value>,
+    /// LWT condition (`IF NOT EXISTS`, `IF EXISTS`, or the conditions), CQL only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<serde_json::Value>,
+    /// For a member of a CQL BATCH: `{"id": ..., "type": "logged|unlogged|counter",
+    /// "index": i}`; for a MongoDB multi-statement command, its position likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<serde_json::Value>,
+    /// Session and transaction identity (MongoDB lsid, txnNumber, stmtId, autocommit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<serde_json::Value>,
+    /// CQL stream id or MongoDB requestId of the request that carried the write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<i64>,
+    /// `committed`, `rejected`, `in_doubt`, `pending`, or `unresolved` (a prepared
+    /// statement whose PREPARE was not seen).
+    pub outcome: &'static str,
+    pub reason: Option<String>,
 }

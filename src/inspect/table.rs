@@ -43,8 +43,20 @@ impl TableOutput {
 
     pub fn print(&mut self, w: &mut dyn Write) -> io::Result<()> {
         self.flows.sort_by_key(|f| f.flow);
-        let cw = self.flows.iter().map(|f| f.client.len()).max().unwrap_or(6).max(6);
-        let sw = self.flows.iter().map(|f| f.server.len()).max().unwrap_or(6).max(6);
+        let cw = self
+            .flows
+            .iter()
+            .map(|f| f.client.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        let sw = self
+            .flows
+            .iter()
+            .map(|f| f.server.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         writeln!(
             w,
             "{:>5}  {:<cw$}  {:<sw$}  {:<7}  {:>12}  {:>12}  {:>5}  STATE",
@@ -66,8 +78,18 @@ impl TableOutput {
         }
         if self.messages > 0 || !self.writes.is_empty() {
             let total: u64 = self.writes.iter().map(|(_, n)| n).sum();
-            let by: Vec<String> = self.writes.iter().map(|(o, n)| format!("{o} {n}")).collect();
-            writeln!(w, "{} messages; {} writes ({})", self.messages, total, by.join(", "))?;
+            let by: Vec<String> = self
+                .writes
+                .iter()
+                .map(|(o, n)| format!("{o} {n}"))
+                .collect();
+            writeln!(
+                w,
+                "{} messages; {} writes ({})",
+                self.messages,
+                total,
+                by.join(", ")
+            )?;
         }
         for e in &self.errors {
             writeln!(w, "error: {e}")?;
