@@ -72,7 +72,9 @@ impl Connection {
 
     /// Negotiated (or detected) compression.
     pub fn compression(&self) -> Option<Compression> {
-        self.compression.or(self.c2s.compression()).or(self.s2c.compression())
+        self.compression
+            .or(self.c2s.compression())
+            .or(self.s2c.compression())
     }
 
     /// The framing each direction is using.

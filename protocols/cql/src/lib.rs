@@ -1,5 +1,24 @@
 //! tidemark-cql: a sans-IO decoder and encoder for the Cassandra CQL native protocol,
 //! versions 3 to 5. Feed bytes in any split, get typed messages out; errors are values.
+//!
+//! * [`Connection`]: one TCP flow. `feed(dir, bytes)`, `gap(dir, len)`, then pull
+//!   [`Item`]s (`dir`, [`Frame`], decoded [`Envelope`]) with `next()`. It learns the
+//!   version and compression from STARTUP and follows the v5 switch to segment framing.
+//! * [`FrameDecoder`]: one direction, if you manage the state yourself.
+//! * [`message`]: every request and response body; [`frame::encode_frame`] and
+//!   [`frame::segment::encode_envelopes`] encode.
+//! * [`types`]: [`ColumnType`] (from metadata), [`Value`] (`Value::decode(&ty, &bytes)`),
+//!   and Cassandra's `SELECT JSON` rendering ([`to_json`], [`json_text`]).
+//!
+//! ```
+//! use tidemark_cql::{Connection, Direction, Message};
+//! use tidemark_cql::frame::{encode_message, Compression};
+//!
+//! let mut conn = Connection::new();
+//! conn.feed(Direction::ServerToClient, &encode_message(4, 0, Message::Ready, Compression::None));
+//! let item = conn.next().unwrap().unwrap();
+//! assert_eq!(item.envelope.message, Message::Ready);
+//! ```
 
 pub mod connection;
 pub mod error;

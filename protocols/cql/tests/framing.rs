@@ -44,7 +44,11 @@ fn envelopes(version: u8, response: bool) -> impl Strategy<Value = Vec<Envelope>
 }
 
 fn compression() -> impl Strategy<Value = Compression> {
-    prop_oneof![Just(Compression::None), Just(Compression::Lz4), Just(Compression::Snappy)]
+    prop_oneof![
+        Just(Compression::None),
+        Just(Compression::Lz4),
+        Just(Compression::Snappy)
+    ]
 }
 
 proptest! {
@@ -94,9 +98,11 @@ proptest! {
 
 #[test]
 fn lz4_compressed_frame_is_flagged() {
-    let env = Envelope::new(tidemark_cql::Message::Register(tidemark_cql::message::Register {
-        events: vec!["SCHEMA_CHANGE".into(); 20],
-    }));
+    let env = Envelope::new(tidemark_cql::Message::Register(
+        tidemark_cql::message::Register {
+            events: vec!["SCHEMA_CHANGE".into(); 20],
+        },
+    ));
     for comp in [Compression::Lz4, Compression::Snappy] {
         let b = encode_frame(4, 1, &env, comp, 0);
         assert_eq!(b[1] & flags::COMPRESSION, flags::COMPRESSION);

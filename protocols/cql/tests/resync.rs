@@ -8,14 +8,21 @@ use bytes::Bytes;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use tidemark_cql::frame::segment::{encode_envelopes, encode_envelopes_with};
-use tidemark_cql::frame::{encode_frame, encode_message, Compression, DecoderConfig, FrameDecoder, Framing};
+use tidemark_cql::frame::{
+    encode_frame, encode_message, Compression, DecoderConfig, FrameDecoder, Framing,
+};
 use tidemark_cql::message::*;
 use tidemark_cql::{Connection, Consistency, Direction, Envelope, ErrorKind, Message, Text};
 
 fn query(i: usize) -> Envelope {
     Envelope::new(Message::Query(Query {
-        query: Text::from(format!("INSERT INTO ks.t (k, v) VALUES ({i}, 'value number {i}')")),
-        params: QueryParameters { consistency: Consistency::Quorum, ..Default::default() },
+        query: Text::from(format!(
+            "INSERT INTO ks.t (k, v) VALUES ({i}, 'value number {i}')"
+        )),
+        params: QueryParameters {
+            consistency: Consistency::Quorum,
+            ..Default::default()
+        },
     }))
 }
 
@@ -132,7 +139,10 @@ fn lying_length_buffers_only_what_arrives() {
     assert!(dec.next().unwrap().is_none());
     assert_eq!(dec.buffered(), 12);
     // Over a configured cap: an error, then resynchronization.
-    let cfg = DecoderConfig { max_frame_len: 1 << 20, ..Default::default() };
+    let cfg = DecoderConfig {
+        max_frame_len: 1 << 20,
+        ..Default::default()
+    };
     let mut dec = FrameDecoder::with_config(Direction::ClientToServer, cfg);
     dec.feed(&[0x04, 0, 0, 1, 0x07, 0x0c, 0x80, 0, 0]);
     let e = dec.next().unwrap_err();
@@ -149,7 +159,13 @@ fn lying_lz4_length_is_refused() {
     dec.set_compression(Compression::Lz4);
     dec.feed(&f);
     let e = dec.next().unwrap_err();
-    assert!(matches!(e.kind, ErrorKind::Decompress(..) | ErrorKind::FrameTooLarge { .. }), "{e}");
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::Decompress(..) | ErrorKind::FrameTooLarge { .. }
+        ),
+        "{e}"
+    );
 }
 
 fn startup(comp: Option<&str>) -> Message {
@@ -167,19 +183,38 @@ fn connection_v4_compression_from_startup() {
         let mut c2s = encode_message(4, 0, startup(Some(name)), Compression::None);
         c2s.extend(encode_frame(4, 1, &query(1), comp, 0));
         let mut s2c = encode_message(4, 0, Message::Ready, comp);
-        s2c.extend(encode_message(4, 1, Message::Result(ResultBody::Void), comp));
+        s2c.extend(encode_message(
+            4,
+            1,
+            Message::Result(ResultBody::Void),
+            comp,
+        ));
         // Interleave byte by byte.
         let mut got = Vec::new();
         for i in 0..c2s.len().max(s2c.len()) {
-            if let Some(b) = c2s.get(i) { c.feed(Direction::ClientToServer, &[*b]); }
-            if let Some(b) = s2c.get(i) { c.feed(Direction::ServerToClient, &[*b]); }
-            while let Some(item) = c.next() { got.push(item.unwrap()); }
+            if let Some(b) = c2s.get(i) {
+                c.feed(Direction::ClientToServer, &[*b]);
+            }
+            if let Some(b) = s2c.get(i) {
+                c.feed(Direction::ServerToClient, &[*b]);
+            }
+            while let Some(item) = c.next() {
+                got.push(item.unwrap());
+            }
         }
-        let ops = |d| got.iter().filter(|i| i.dir == d).map(|i| i.frame.header.opcode.name()).collect::<Vec<_>>();
+        let ops = |d| {
+            got.iter()
+                .filter(|i| i.dir == d)
+                .map(|i| i.frame.header.opcode.name())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ops(Direction::ClientToServer), ["STARTUP", "QUERY"]);
         assert_eq!(ops(Direction::ServerToClient), ["READY", "RESULT"]);
         assert_eq!(c.compression(), Some(comp));
-        assert!(got.iter().filter(|i| i.frame.header.opcode.name() == "QUERY").all(|i| i.frame.compressed));
+        assert!(got
+            .iter()
+            .filter(|i| i.frame.header.opcode.name() == "QUERY")
+            .all(|i| i.frame.compressed));
     }
 }
 
@@ -192,23 +227,65 @@ fn connection_v5_switches_to_segments() {
         let mut c2s = encode_message(5, 0, Message::Options, Compression::None);
         c2s.extend(encode_message(5, 1, startup(comp), Compression::None));
         let framed: Vec<Vec<u8>> = vec![
-            encode_message(5, 2, Message::AuthResponse(AuthResponse::with_token(Some(Bytes::from_static(b"\0user\0secret")))), Compression::None),
+            encode_message(
+                5,
+                2,
+                Message::AuthResponse(AuthResponse::with_token(Some(Bytes::from_static(
+                    b"\0user\0secret",
+                )))),
+                Compression::None,
+            ),
             encode_frame(5, 3, &query(3), Compression::None, 0),
         ];
         c2s.extend(encode_envelopes(&framed, lz4));
-        let mut s2c = encode_message(5, 0, Message::Supported { options: vec![] }, Compression::None);
-        s2c.extend(encode_message(5, 1, Message::Authenticate { authenticator: Text::from("PasswordAuthenticator") }, Compression::None));
+        let mut s2c = encode_message(
+            5,
+            0,
+            Message::Supported { options: vec![] },
+            Compression::None,
+        );
+        s2c.extend(encode_message(
+            5,
+            1,
+            Message::Authenticate {
+                authenticator: Text::from("PasswordAuthenticator"),
+            },
+            Compression::None,
+        ));
         let big = Message::Result(ResultBody::SetKeyspace(Text::from("k".repeat(60_000))));
         let framed: Vec<Vec<u8>> = vec![
-            encode_message(5, 2, Message::AuthSuccess { token: None }, Compression::None),
+            encode_message(
+                5,
+                2,
+                Message::AuthSuccess { token: None },
+                Compression::None,
+            ),
             encode_message(5, 3, big.clone(), Compression::None),
         ];
         s2c.extend(encode_envelopes_with(&framed, lz4, 20_000));
-        for chunk in c2s.chunks(7) { c.feed(Direction::ClientToServer, chunk); }
-        for chunk in s2c.chunks(13) { c.feed(Direction::ServerToClient, chunk); }
-        let got: Vec<_> = std::iter::from_fn(|| c.next()).map(|r| r.unwrap()).collect();
+        for chunk in c2s.chunks(7) {
+            c.feed(Direction::ClientToServer, chunk);
+        }
+        for chunk in s2c.chunks(13) {
+            c.feed(Direction::ServerToClient, chunk);
+        }
+        let got: Vec<_> = std::iter::from_fn(|| c.next())
+            .map(|r| r.unwrap())
+            .collect();
         let ops: Vec<_> = got.iter().map(|i| i.frame.header.opcode.name()).collect();
-        assert_eq!(ops, ["OPTIONS", "STARTUP", "AUTH_RESPONSE", "QUERY", "SUPPORTED", "AUTHENTICATE", "AUTH_SUCCESS", "RESULT"]);
+        assert_eq!(
+            ops,
+            [
+                "OPTIONS",
+                "STARTUP",
+                "AUTH_RESPONSE",
+                "QUERY",
+                "SUPPORTED",
+                "AUTHENTICATE",
+                "AUTH_SUCCESS",
+                "RESULT"
+            ]
+        );
         assert_eq!(c.framing(Direction::ClientToServer), Framing::Segments);
         assert_eq!(c.framing(Direction::ServerToClient), Framing::Segments);
         assert_eq!(got[7].envelope.message, big);

@@ -20,26 +20,40 @@ fn decode_one(dir: Direction, bytes: &[u8]) -> (tidemark_cql::Frame, Envelope) {
 fn roundtrip(dir: Direction, bytes: &[u8], want: Message) {
     let (f, e) = decode_one(dir, bytes);
     assert_eq!(e.message, want);
-    let again = encode_frame(f.header.version, f.header.stream, &e, Compression::None, f.header.flags);
+    let again = encode_frame(
+        f.header.version,
+        f.header.stream,
+        &e,
+        Compression::None,
+        f.header.flags,
+    );
     assert_eq!(again, bytes);
 }
 
 #[test]
 fn startup_v4() {
-    let mut b = vec![0x04, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x16, 0x00, 0x01, 0x00, 0x0b];
+    let mut b = vec![
+        0x04, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x16, 0x00, 0x01, 0x00, 0x0b,
+    ];
     b.extend_from_slice(b"CQL_VERSION");
     b.extend_from_slice(&[0x00, 0x05]);
     b.extend_from_slice(b"3.0.0");
     roundtrip(
         Direction::ClientToServer,
         &b,
-        Message::Startup(Startup { options: vec![(Text::from("CQL_VERSION"), Text::from("3.0.0"))] }),
+        Message::Startup(Startup {
+            options: vec![(Text::from("CQL_VERSION"), Text::from("3.0.0"))],
+        }),
     );
 }
 
 #[test]
 fn ready_and_void_v4() {
-    roundtrip(Direction::ServerToClient, &[0x84, 0, 0, 0, 0x02, 0, 0, 0, 0], Message::Ready);
+    roundtrip(
+        Direction::ServerToClient,
+        &[0x84, 0, 0, 0, 0x02, 0, 0, 0, 0],
+        Message::Ready,
+    );
     roundtrip(
         Direction::ServerToClient,
         &[0x84, 0, 0, 1, 0x08, 0, 0, 0, 4, 0, 0, 0, 1],
@@ -49,7 +63,9 @@ fn ready_and_void_v4() {
 
 #[test]
 fn query_v4() {
-    let mut b = vec![0x04, 0x00, 0x00, 0x05, 0x07, 0x00, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, 0x0f];
+    let mut b = vec![
+        0x04, 0x00, 0x00, 0x05, 0x07, 0x00, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, 0x0f,
+    ];
     b.extend_from_slice(b"SELECT * FROM t");
     b.extend_from_slice(&[0x00, 0x01, 0x00]);
     roundtrip(
@@ -57,7 +73,10 @@ fn query_v4() {
         &b,
         Message::Query(Query {
             query: Text::from("SELECT * FROM t"),
-            params: QueryParameters { consistency: Consistency::One, ..Default::default() },
+            params: QueryParameters {
+                consistency: Consistency::One,
+                ..Default::default()
+            },
         }),
     );
 }
@@ -78,7 +97,11 @@ fn unavailable_error_v4() {
         Message::Error(ErrorBody {
             code: 0x1000,
             message: Text::from("x"),
-            details: ErrorDetails::Unavailable { consistency: Consistency::Quorum, required: 2, alive: 1 },
+            details: ErrorDetails::Unavailable {
+                consistency: Consistency::Quorum,
+                required: 2,
+                alive: 1,
+            },
         }),
     );
 }
@@ -101,7 +124,9 @@ fn execute_v5_with_result_metadata_id() {
             result_metadata_id: Some(Bytes::from_static(&[0xef])),
             params: QueryParameters {
                 consistency: Consistency::LocalQuorum,
-                values: QueryValues::Positional(vec![WireValue::Bytes(Bytes::from_static(&[0, 0, 0, 42]))]),
+                values: QueryValues::Positional(vec![WireValue::Bytes(Bytes::from_static(&[
+                    0, 0, 0, 42,
+                ]))]),
                 ..Default::default()
             },
         }),
@@ -112,13 +137,18 @@ fn execute_v5_with_result_metadata_id() {
 fn status_change_event() {
     let mut b = vec![0x84, 0x00, 0xff, 0xff, 0x0c, 0, 0, 0, 28, 0x00, 0x0d];
     b.extend_from_slice(b"STATUS_CHANGE");
-    b.extend_from_slice(&[0x00, 0x02, b'U', b'P', 0x04, 127, 0, 0, 1, 0x00, 0x00, 0x23, 0x52]);
+    b.extend_from_slice(&[
+        0x00, 0x02, b'U', b'P', 0x04, 127, 0, 0, 1, 0x00, 0x00, 0x23, 0x52,
+    ]);
     let (f, _) = decode_one(Direction::ServerToClient, &b);
     assert_eq!(f.header.stream, -1);
     roundtrip(
         Direction::ServerToClient,
         &b,
-        Message::Event(Event::StatusChange { change: Text::from("UP"), node: "127.0.0.1:9042".parse().unwrap() }),
+        Message::Event(Event::StatusChange {
+            change: Text::from("UP"),
+            node: "127.0.0.1:9042".parse().unwrap(),
+        }),
     );
 }
 

@@ -59,22 +59,69 @@ fn t(s: &str) -> Text {
 fn json_forms_like_select_json() {
     use ColumnType as T;
     let cases: Vec<(ColumnType, Value, &str)> = vec![
-        (T::Uuid, Value::Uuid([0xab; 16]), r#""abababab-abab-abab-abab-abababababab""#),
-        (T::Blob, Value::Blob(Bytes::from_static(&[0xca, 0xfe])), r#""0xcafe""#),
-        (T::Timestamp, Value::Timestamp(1_614_834_367_123), r#""2021-03-04 05:06:07.123Z""#),
-        (T::Date, Value::Date((1u32 << 31) + 18_690), r#""2021-03-04""#),
-        (T::Time, Value::Time(45_296_000_000_001), r#""12:34:56.000000001""#),
-        (T::Inet, Value::Inet("10.1.2.3".parse().unwrap()), r#""10.1.2.3""#),
-        (T::Varint, Value::Varint(Bytes::from_static(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0])), "18446744073709551616"),
-        (T::Decimal, Value::Decimal { scale: 2, unscaled: Bytes::from_static(&[0x30, 0x39]) }, "123.45"),
+        (
+            T::Uuid,
+            Value::Uuid([0xab; 16]),
+            r#""abababab-abab-abab-abab-abababababab""#,
+        ),
+        (
+            T::Blob,
+            Value::Blob(Bytes::from_static(&[0xca, 0xfe])),
+            r#""0xcafe""#,
+        ),
+        (
+            T::Timestamp,
+            Value::Timestamp(1_614_834_367_123),
+            r#""2021-03-04 05:06:07.123Z""#,
+        ),
+        (
+            T::Date,
+            Value::Date((1u32 << 31) + 18_690),
+            r#""2021-03-04""#,
+        ),
+        (
+            T::Time,
+            Value::Time(45_296_000_000_001),
+            r#""12:34:56.000000001""#,
+        ),
+        (
+            T::Inet,
+            Value::Inet("10.1.2.3".parse().unwrap()),
+            r#""10.1.2.3""#,
+        ),
+        (
+            T::Varint,
+            Value::Varint(Bytes::from_static(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0])),
+            "18446744073709551616",
+        ),
+        (
+            T::Decimal,
+            Value::Decimal {
+                scale: 2,
+                unscaled: Bytes::from_static(&[0x30, 0x39]),
+            },
+            "123.45",
+        ),
         (T::BigInt, Value::BigInt(-5), "-5"),
-        (T::Duration, Value::Duration { months: 1, days: 2, nanos: 3 * 3_600_000_000_000 }, r#""1mo2d3h""#),
+        (
+            T::Duration,
+            Value::Duration {
+                months: 1,
+                days: 2,
+                nanos: 3 * 3_600_000_000_000,
+            },
+            r#""1mo2d3h""#,
+        ),
         (T::Double, Value::Double(f64::NAN), r#""NaN""#),
         (T::Float, Value::Float(f32::INFINITY), r#""Infinity""#),
         (T::Float, Value::Float(1.5), "1.5"),
         (T::Boolean, Value::Boolean(true), "true"),
         (T::Varchar, Value::Text(t("a\"b")), r#""a\"b""#),
-        (T::List(Box::new(T::Int)), Value::List(vec![Value::Int(1), Value::Int(2)]), "[1, 2]"),
+        (
+            T::List(Box::new(T::Int)),
+            Value::List(vec![Value::Int(1), Value::Int(2)]),
+            "[1, 2]",
+        ),
         (
             T::Map(Box::new(T::Int), Box::new(T::Varchar)),
             Value::Map(vec![(Value::Int(1), Value::Text(t("a")))]),
@@ -82,7 +129,10 @@ fn json_forms_like_select_json() {
         ),
         (
             T::Map(Box::new(T::List(Box::new(T::Int))), Box::new(T::Int)),
-            Value::Map(vec![(Value::List(vec![Value::Int(1), Value::Int(2)]), Value::Int(3))]),
+            Value::Map(vec![(
+                Value::List(vec![Value::Int(1), Value::Int(2)]),
+                Value::Int(3),
+            )]),
             r#"{"[1, 2]": 3}"#,
         ),
         (
@@ -91,7 +141,11 @@ fn json_forms_like_select_json() {
             "[1, null]",
         ),
         (
-            T::Udt { keyspace: t("ks"), name: t("addr"), fields: vec![(t("street"), T::Varchar), (t("Zip"), T::Int)] },
+            T::Udt {
+                keyspace: t("ks"),
+                name: t("addr"),
+                fields: vec![(t("street"), T::Varchar), (t("Zip"), T::Int)],
+            },
             Value::Udt(vec![Value::Text(t("main"))]),
             r#"{"street": "main", "\"Zip\"": null}"#,
         ),
@@ -100,24 +154,48 @@ fn json_forms_like_select_json() {
         assert_eq!(json_text(&v, &ty), want, "{ty:?}");
     }
     let m = T::Map(Box::new(T::Int), Box::new(T::Varchar));
-    assert_eq!(to_json(&Value::Map(vec![(Value::Int(1), Value::Text(t("a")))]), &m), json!({"1": "a"}));
+    assert_eq!(
+        to_json(&Value::Map(vec![(Value::Int(1), Value::Text(t("a")))]), &m),
+        json!({"1": "a"})
+    );
     assert_eq!(to_json(&Value::Float(1.1), &T::Float), json!(1.1));
     assert_eq!(
-        to_json(&Value::Varint(Bytes::from_static(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0])), &T::Varint),
+        to_json(
+            &Value::Varint(Bytes::from_static(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0])),
+            &T::Varint
+        ),
         json!("18446744073709551616")
     );
-    assert_eq!(to_json(&Value::Decimal { scale: 2, unscaled: Bytes::from_static(&[0x30, 0x39]) }, &T::Decimal), json!(123.45));
+    assert_eq!(
+        to_json(
+            &Value::Decimal {
+                scale: 2,
+                unscaled: Bytes::from_static(&[0x30, 0x39])
+            },
+            &T::Decimal
+        ),
+        json!(123.45)
+    );
 }
 
 #[test]
 fn custom_vector_type_decodes_elements() {
-    let ty = ColumnType::custom(t("org.apache.cassandra.db.marshal.VectorType(org.apache.cassandra.db.marshal.FloatType, 3)"));
+    let ty = ColumnType::custom(t(
+        "org.apache.cassandra.db.marshal.VectorType(org.apache.cassandra.db.marshal.FloatType, 3)",
+    ));
     let mut b = Vec::new();
     for f in [1.0f32, 2.5, -3.0] {
         b.extend_from_slice(&f.to_be_bytes());
     }
     let v = Value::decode(&ty, &Bytes::from(b)).unwrap();
-    assert_eq!(v, Value::Vector(vec![Value::Float(1.0), Value::Float(2.5), Value::Float(-3.0)]));
+    assert_eq!(
+        v,
+        Value::Vector(vec![
+            Value::Float(1.0),
+            Value::Float(2.5),
+            Value::Float(-3.0)
+        ])
+    );
     assert_eq!(json_text(&v, &ty), "[1.0, 2.5, -3.0]");
     // Wrong size: an error, not a panic.
     assert!(Value::decode(&ty, &Bytes::from_static(&[0; 11])).is_err());

@@ -66,7 +66,12 @@ mod tests {
 
     #[test]
     fn table_matches_naive() {
-        for v in [&[0u8, 0, 0][..], &[0x32, 0x00, 0x02], &[1, 2, 3, 4, 5], &[0xff; 5]] {
+        for v in [
+            &[0u8, 0, 0][..],
+            &[0x32, 0x00, 0x02],
+            &[1, 2, 3, 4, 5],
+            &[0xff; 5],
+        ] {
             assert_eq!(crc24(v), crc24_naive(v) & 0xffffff);
         }
     }
@@ -74,7 +79,10 @@ mod tests {
     #[test]
     fn reference_values() {
         // A 50-byte self-contained segment header (other implementations' test vector).
-        assert_eq!(crc24(&[0x32, 0x00, 0x02]).to_le_bytes()[..3], [0xa5, 0xff, 0xee]);
+        assert_eq!(
+            crc24(&[0x32, 0x00, 0x02]).to_le_bytes()[..3],
+            [0xa5, 0xff, 0xee]
+        );
         assert_eq!(crc32(b"123456789"), 0xe2a2_61a7);
     }
 }

@@ -196,7 +196,11 @@ impl FrameDecoder {
                         Some(false) => &[false],
                         None => &[false, true],
                     };
-                    let need = if forms.contains(&true) { HEADER_LEN_LZ4 } else { 6 };
+                    let need = if forms.contains(&true) {
+                        HEADER_LEN_LZ4
+                    } else {
+                        6
+                    };
                     if self.buf.len() < need {
                         return Ok(None);
                     }
@@ -221,10 +225,14 @@ impl FrameDecoder {
     }
 
     fn header_ok(&self, b: &[u8]) -> Result<FrameHeader, ErrorKind> {
-        let arr = b.first_chunk::<HEADER_LEN>().ok_or(ErrorKind::BadHeader("truncated header"))?;
+        let arr = b
+            .first_chunk::<HEADER_LEN>()
+            .ok_or(ErrorKind::BadHeader("truncated header"))?;
         let h = FrameHeader::parse(arr, self.cfg.max_frame_len)?;
         if h.direction != self.dir {
-            return Err(ErrorKind::BadHeader("direction bit does not match the stream"));
+            return Err(ErrorKind::BadHeader(
+                "direction bit does not match the stream",
+            ));
         }
         Ok(h)
     }
@@ -368,7 +376,10 @@ impl FrameDecoder {
                 }
             },
         }
-        let done = self.large.as_ref().is_some_and(|l| l.data.len() >= l.needed);
+        let done = self
+            .large
+            .as_ref()
+            .is_some_and(|l| l.data.len() >= l.needed);
         if let Some(l) = self.large.take_if(|_| done) {
             if l.data.len() > l.needed {
                 self.errors.push_back(self.err(
@@ -481,7 +492,9 @@ fn segment_payload(h: &SegmentHeader, seg: &Bytes) -> Result<Bytes, ErrorKind> {
     let start = h.header_len();
     let end = start + h.payload_len;
     if seg.len() < end + TRAILER_LEN {
-        return Err(ErrorKind::SegmentSequence("segment shorter than its header says"));
+        return Err(ErrorKind::SegmentSequence(
+            "segment shorter than its header says",
+        ));
     }
     if h.lz4 && h.uncompressed_len > 0 {
         return h.payload(seg).map(Bytes::from);

@@ -80,7 +80,12 @@ pub fn encode_frame(
 }
 
 /// Convenience: a frame for a bare message.
-pub fn encode_message(version: u8, stream: i16, message: Message, compression: Compression) -> Vec<u8> {
+pub fn encode_message(
+    version: u8,
+    stream: i16,
+    message: Message,
+    compression: Compression,
+) -> Vec<u8> {
     encode_frame(version, stream, &Envelope::new(message), compression, 0)
 }
 

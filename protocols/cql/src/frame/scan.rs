@@ -5,9 +5,9 @@
 //! payload is there, its CRC32 too. So garbage is skipped, never emitted.
 
 use super::compression::decompress;
+use super::crc::crc32;
 use super::header::{flags, FrameHeader, HEADER_LEN};
 use super::segment::{SegmentHeader, TRAILER_LEN};
-use super::crc::crc32;
 use crate::error::Direction;
 use crate::message::Envelope;
 use bytes::Bytes;
@@ -92,7 +92,8 @@ pub fn segment_at(b: &[u8], lz4: bool) -> Verdict {
             let end = start + h.payload_len;
             let (Some(p), Some(t)) = (
                 b.get(start..end),
-                b.get(end..end + TRAILER_LEN).and_then(|t| t.first_chunk::<4>()),
+                b.get(end..end + TRAILER_LEN)
+                    .and_then(|t| t.first_chunk::<4>()),
             ) else {
                 return Verdict::No;
             };

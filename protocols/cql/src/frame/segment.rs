@@ -87,9 +87,12 @@ impl SegmentHeader {
         let end = start + self.payload_len;
         let (Some(payload), Some(trailer)) = (
             seg.get(start..end),
-            seg.get(end..end + TRAILER_LEN).and_then(|t| t.first_chunk::<4>()),
+            seg.get(end..end + TRAILER_LEN)
+                .and_then(|t| t.first_chunk::<4>()),
         ) else {
-            return Err(ErrorKind::SegmentSequence("segment shorter than its header says"));
+            return Err(ErrorKind::SegmentSequence(
+                "segment shorter than its header says",
+            ));
         };
         if crc32(payload) != u32::from_le_bytes(*trailer) {
             return Err(ErrorKind::SegmentPayloadCrc);

@@ -8,11 +8,27 @@ use std::net::SocketAddr;
 /// What a schema change touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SchemaTarget {
-    Keyspace { keyspace: Text },
-    Table { keyspace: Text, name: Text },
-    Type { keyspace: Text, name: Text },
-    Function { keyspace: Text, name: Text, arg_types: Vec<Text> },
-    Aggregate { keyspace: Text, name: Text, arg_types: Vec<Text> },
+    Keyspace {
+        keyspace: Text,
+    },
+    Table {
+        keyspace: Text,
+        name: Text,
+    },
+    Type {
+        keyspace: Text,
+        name: Text,
+    },
+    Function {
+        keyspace: Text,
+        name: Text,
+        arg_types: Vec<Text>,
+    },
+    Aggregate {
+        keyspace: Text,
+        name: Text,
+        arg_types: Vec<Text>,
+    },
 }
 
 impl SchemaTarget {
@@ -118,9 +134,15 @@ impl SchemaChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// `NEW_NODE` / `REMOVED_NODE` (and `MOVED_NODE` from older servers).
-    TopologyChange { change: Text, node: SocketAddr },
+    TopologyChange {
+        change: Text,
+        node: SocketAddr,
+    },
     /// `UP` / `DOWN`.
-    StatusChange { change: Text, node: SocketAddr },
+    StatusChange {
+        change: Text,
+        node: SocketAddr,
+    },
     SchemaChange(SchemaChange),
 }
 

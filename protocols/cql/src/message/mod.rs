@@ -36,20 +36,12 @@ pub enum Message {
     Register(Register),
     Error(ErrorBody),
     Ready,
-    Authenticate {
-        authenticator: Text,
-    },
-    Supported {
-        options: Vec<(Text, Vec<Text>)>,
-    },
+    Authenticate { authenticator: Text },
+    Supported { options: Vec<(Text, Vec<Text>)> },
     Result(ResultBody),
     Event(Event),
-    AuthChallenge {
-        token: Option<Bytes>,
-    },
-    AuthSuccess {
-        token: Option<Bytes>,
-    },
+    AuthChallenge { token: Option<Bytes> },
+    AuthSuccess { token: Option<Bytes> },
 }
 
 impl Message {
@@ -160,15 +152,17 @@ impl Envelope {
 
     /// [`Envelope::decode`], also returning how many body bytes the message used (the
     /// resynchronizer wants bodies that parse exactly).
-    pub fn decode_counted(header: &FrameHeader, body: Bytes) -> Result<(Envelope, usize), ParseError> {
+    pub fn decode_counted(
+        header: &FrameHeader,
+        body: Bytes,
+    ) -> Result<(Envelope, usize), ParseError> {
         let mut r = Reader::new(body);
-        let tracing_id = if header.direction == Direction::ServerToClient
-            && header.has_flag(flags::TRACING)
-        {
-            Some(r.uuid()?)
-        } else {
-            None
-        };
+        let tracing_id =
+            if header.direction == Direction::ServerToClient && header.has_flag(flags::TRACING) {
+                Some(r.uuid()?)
+            } else {
+                None
+            };
         let warnings = if header.has_flag(flags::WARNING) {
             r.string_list()?
         } else {
@@ -220,6 +214,9 @@ impl Envelope {
             w.bytes_map(p);
         }
         self.message.encode(version, &mut body);
-        (body, self.prefix_flags() | (extra_flags & !flags::COMPRESSION))
+        (
+            body,
+            self.prefix_flags() | (extra_flags & !flags::COMPRESSION),
+        )
     }
 }

@@ -189,7 +189,10 @@ impl QueryParameters {
         set(self.skip_metadata, qflags::SKIP_METADATA);
         set(self.page_size.is_some(), qflags::PAGE_SIZE);
         set(self.paging_state.is_some(), qflags::PAGING_STATE);
-        set(self.serial_consistency.is_some(), qflags::SERIAL_CONSISTENCY);
+        set(
+            self.serial_consistency.is_some(),
+            qflags::SERIAL_CONSISTENCY,
+        );
         set(self.timestamp.is_some(), qflags::DEFAULT_TIMESTAMP);
         if version >= 5 {
             set(self.keyspace.is_some(), qflags::KEYSPACE);

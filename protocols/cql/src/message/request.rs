@@ -237,7 +237,9 @@ impl Batch {
                     }
                     _ => match first {
                         Err(e) => Err(e),
-                        Ok(_) => Err(r.err("batch", ParseErrorKind::Invalid("inconsistent names flag"))),
+                        Ok(_) => {
+                            Err(r.err("batch", ParseErrorKind::Invalid("inconsistent names flag")))
+                        }
                     },
                 }
             }

@@ -65,7 +65,8 @@ fn write_specs(w: &mut Writer, cols: &[ColumnSpec], global: &Option<(Text, Text)
 fn count(r: &mut Reader, what: &'static str) -> R<usize> {
     let pos = r.position();
     let n = r.i32(what)?;
-    usize::try_from(n).map_err(|_| ParseError::new(what, pos, ParseErrorKind::InvalidLength(n.into())))
+    usize::try_from(n)
+        .map_err(|_| ParseError::new(what, pos, ParseErrorKind::InvalidLength(n.into())))
 }
 
 /// Result set metadata (`<metadata>` of Rows, `<result_metadata>` of Prepared).

@@ -110,7 +110,10 @@ impl ColumnType {
             Udt { keyspace, name, .. } => format!("{keyspace}.{name}"),
             Tuple(ts) => format!(
                 "tuple<{}>",
-                ts.iter().map(|t| t.cql_name()).collect::<Vec<_>>().join(", ")
+                ts.iter()
+                    .map(|t| t.cql_name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Vector { element, dimension } => {
                 format!("vector<{}, {}>", element.cql_name(), dimension)

@@ -188,7 +188,11 @@ fn magnitude_digits(mag: &[u8]) -> String {
     // Big-endian base-2^32 limbs.
     let lead = mag.len() % 4;
     if lead > 0 {
-        limbs.push(mag[..lead].iter().fold(0u32, |a, x| (a << 8) | u32::from(*x)));
+        limbs.push(
+            mag[..lead]
+                .iter()
+                .fold(0u32, |a, x| (a << 8) | u32::from(*x)),
+        );
     }
     for c in mag[lead..].chunks(4) {
         limbs.push(c.iter().fold(0u32, |a, x| (a << 8) | u32::from(*x)));
@@ -380,7 +384,10 @@ mod tests {
         assert_eq!(varint(&[0x00, 0x80]), "128");
         assert_eq!(varint(&[0xff, 0x7f]), "-129");
         assert_eq!(varint(&[0x80]), "-128");
-        assert_eq!(varint(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0]), "18446744073709551616");
+        assert_eq!(
+            varint(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0]),
+            "18446744073709551616"
+        );
         assert_eq!(decimal(2, &[0x30, 0x39]), "123.45");
         assert_eq!(decimal(0, &[0x01]), "1");
         assert_eq!(decimal(-3, &[0x01]), "1E+3");

@@ -171,7 +171,13 @@ fn canonical(s: &str) -> Option<(bool, String, i64)> {
         None => (false, s),
     };
     let (mant, exp) = match s.find(['e', 'E']) {
-        Some(i) => (s.get(..i)?, s.get(i + 1..)?.trim_start_matches('+').parse::<i64>().ok()?),
+        Some(i) => (
+            s.get(..i)?,
+            s.get(i + 1..)?
+                .trim_start_matches('+')
+                .parse::<i64>()
+                .ok()?,
+        ),
         None => (s, 0),
     };
     let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));

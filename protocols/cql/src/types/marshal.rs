@@ -84,7 +84,11 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn skip_ws(&mut self) {
-        while self.s.get(self.pos).is_some_and(|c| c.is_ascii_whitespace()) {
+        while self
+            .s
+            .get(self.pos)
+            .is_some_and(|c| c.is_ascii_whitespace())
+        {
             self.pos += 1;
         }
     }
@@ -253,7 +257,10 @@ mod tests {
             element: Box::new(ColumnType::Float),
             dimension: 3,
         };
-        assert_eq!(parse_class("org.apache.cassandra.db.marshal.VectorType(FloatType, 3)"), Some(want.clone()));
+        assert_eq!(
+            parse_class("org.apache.cassandra.db.marshal.VectorType(FloatType, 3)"),
+            Some(want.clone())
+        );
         assert_eq!(
             parse_class("org.apache.cassandra.db.marshal.VectorType(org.apache.cassandra.db.marshal.FloatType,3)"),
             Some(want.clone())

@@ -33,7 +33,10 @@ pub enum Value {
     /// Arbitrary-precision integer, big-endian two's complement as on the wire.
     Varint(Bytes),
     /// `unscaled * 10^-scale`, unscaled as a varint.
-    Decimal { scale: i32, unscaled: Bytes },
+    Decimal {
+        scale: i32,
+        unscaled: Bytes,
+    },
     /// Milliseconds since the Unix epoch.
     Timestamp(i64),
     /// Days with the Unix epoch at 2^31.
@@ -43,7 +46,11 @@ pub enum Value {
     Uuid([u8; 16]),
     Timeuuid([u8; 16]),
     Inet(IpAddr),
-    Duration { months: i32, days: i32, nanos: i64 },
+    Duration {
+        months: i32,
+        days: i32,
+        nanos: i64,
+    },
     List(Vec<Value>),
     Set(Vec<Value>),
     Map(Vec<(Value, Value)>),
@@ -173,7 +180,11 @@ fn decode_depth(ty: &ColumnType, b: &Bytes, depth: usize) -> R<Value> {
         T::Time => {
             let t = i64::from_be_bytes(sized(b, "time")?);
             if !(0..86_400_000_000_000).contains(&t) {
-                return Err(ParseError::new("time", 0, ParseErrorKind::Invalid("out of range")));
+                return Err(ParseError::new(
+                    "time",
+                    0,
+                    ParseErrorKind::Invalid("out of range"),
+                ));
             }
             Value::Time(t)
         }
@@ -248,7 +259,10 @@ fn decode_depth(ty: &ColumnType, b: &Bytes, depth: usize) -> R<Value> {
             finish(&r, "udt")?;
             Value::Udt(out)
         }
-        T::Vector { element: e, dimension } => {
+        T::Vector {
+            element: e,
+            dimension,
+        } => {
             let mut r = Reader::new(b.clone());
             let n = *dimension as usize;
             let fixed = e.fixed_len();

@@ -253,7 +253,11 @@ impl Reader {
         let ip = self.inetaddr()?;
         let port = self.i32("[inet] port")?;
         let port = u16::try_from(port).map_err(|_| {
-            ParseError::new("[inet] port", start, ParseErrorKind::InvalidLength(port.into()))
+            ParseError::new(
+                "[inet] port",
+                start,
+                ParseErrorKind::InvalidLength(port.into()),
+            )
         })?;
         Ok(SocketAddr::new(ip, port))
     }

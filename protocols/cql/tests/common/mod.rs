@@ -21,7 +21,8 @@ pub fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
 /// A varint in canonical (shortest) two's complement form, as Cassandra writes it.
 pub fn varint() -> impl Strategy<Value = Bytes> {
     vec(any::<u8>(), 1..20).prop_map(|mut v| {
-        while v.len() > 1 && ((v[0] == 0 && v[1] & 0x80 == 0) || (v[0] == 0xff && v[1] & 0x80 != 0)) {
+        while v.len() > 1 && ((v[0] == 0 && v[1] & 0x80 == 0) || (v[0] == 0xff && v[1] & 0x80 != 0))
+        {
             v.remove(0);
         }
         Bytes::from(v)
@@ -60,16 +61,30 @@ pub fn column_type() -> impl Strategy<Value = ColumnType> {
         prop_oneof![
             inner.clone().prop_map(|t| ColumnType::List(Box::new(t))),
             inner.clone().prop_map(|t| ColumnType::Set(Box::new(t))),
-            (inner.clone(), inner.clone()).prop_map(|(k, v)| ColumnType::Map(Box::new(k), Box::new(v))),
+            (inner.clone(), inner.clone())
+                .prop_map(|(k, v)| ColumnType::Map(Box::new(k), Box::new(v))),
             vec(inner.clone(), 1..4).prop_map(ColumnType::Tuple),
-            (text(), vec(("[a-z][a-zA-Z]{0,6}", inner.clone()), 1..4)).prop_map(|(n, f)| ColumnType::Udt {
-                keyspace: Text::from("ks"),
-                name: n,
-                fields: f.into_iter().map(|(a, t)| (Text::from(a), t)).collect(),
+            (text(), vec(("[a-z][a-zA-Z]{0,6}", inner.clone()), 1..4)).prop_map(|(n, f)| {
+                ColumnType::Udt {
+                    keyspace: Text::from("ks"),
+                    name: n,
+                    fields: f.into_iter().map(|(a, t)| (Text::from(a), t)).collect(),
+                }
             }),
-            (prop_oneof![Just(ColumnType::Float), Just(ColumnType::Int), Just(ColumnType::Varchar), Just(ColumnType::BigInt)], 1u32..5)
+            (
+                prop_oneof![
+                    Just(ColumnType::Float),
+                    Just(ColumnType::Int),
+                    Just(ColumnType::Varchar),
+                    Just(ColumnType::BigInt)
+                ],
+                1u32..5
+            )
                 .prop_map(|(e, n)| {
-                    let v = ColumnType::Vector { element: Box::new(e), dimension: n };
+                    let v = ColumnType::Vector {
+                        element: Box::new(e),
+                        dimension: n,
+                    };
                     ColumnType::custom(Text::from(marshal::class_name(&v)))
                 }),
         ]
@@ -91,7 +106,9 @@ fn ip() -> impl Strategy<Value = IpAddr> {
 pub fn value_of(ty: &ColumnType) -> BoxedStrategy<Value> {
     use ColumnType as T;
     match ty.effective().clone() {
-        T::Ascii => "[ -~]{0,10}".prop_map(|s| Value::Ascii(Text::from(s))).boxed(),
+        T::Ascii => "[ -~]{0,10}"
+            .prop_map(|s| Value::Ascii(Text::from(s)))
+            .boxed(),
         T::Varchar => text().prop_map(Value::Text).boxed(),
         T::Blob => bytes(16).prop_map(Value::Blob).boxed(),
         T::Custom { .. } => bytes(16).prop_map(Value::Custom).boxed(),
@@ -101,10 +118,18 @@ pub fn value_of(ty: &ColumnType) -> BoxedStrategy<Value> {
         T::Int => any::<i32>().prop_map(Value::Int).boxed(),
         T::SmallInt => any::<i16>().prop_map(Value::SmallInt).boxed(),
         T::TinyInt => any::<i8>().prop_map(Value::TinyInt).boxed(),
-        T::Float => any::<f32>().prop_filter("NaN", |f| !f.is_nan()).prop_map(Value::Float).boxed(),
-        T::Double => any::<f64>().prop_filter("NaN", |f| !f.is_nan()).prop_map(Value::Double).boxed(),
+        T::Float => any::<f32>()
+            .prop_filter("NaN", |f| !f.is_nan())
+            .prop_map(Value::Float)
+            .boxed(),
+        T::Double => any::<f64>()
+            .prop_filter("NaN", |f| !f.is_nan())
+            .prop_map(Value::Double)
+            .boxed(),
         T::Varint => varint().prop_map(Value::Varint).boxed(),
-        T::Decimal => (any::<i32>(), varint()).prop_map(|(scale, unscaled)| Value::Decimal { scale, unscaled }).boxed(),
+        T::Decimal => (any::<i32>(), varint())
+            .prop_map(|(scale, unscaled)| Value::Decimal { scale, unscaled })
+            .boxed(),
         T::Timestamp => any::<i64>().prop_map(Value::Timestamp).boxed(),
         T::Date => any::<u32>().prop_map(Value::Date).boxed(),
         T::Time => (0i64..86_400_000_000_000).prop_map(Value::Time).boxed(),
@@ -115,20 +140,29 @@ pub fn value_of(ty: &ColumnType) -> BoxedStrategy<Value> {
             (0..i32::MAX, 0..i32::MAX, 0..i64::MAX),
             (i32::MIN..=0, i32::MIN..=0, i64::MIN..=0)
         ]
-        .prop_map(|(months, days, nanos)| Value::Duration { months, days, nanos })
+        .prop_map(|(months, days, nanos)| Value::Duration {
+            months,
+            days,
+            nanos,
+        })
         .boxed(),
         T::List(e) => vec(value_of(&e), 0..4).prop_map(Value::List).boxed(),
         T::Set(e) => vec(value_of(&e), 0..4).prop_map(Value::Set).boxed(),
-        T::Map(k, v) => vec((value_of(&k), value_of(&v)), 0..4).prop_map(Value::Map).boxed(),
+        T::Map(k, v) => vec((value_of(&k), value_of(&v)), 0..4)
+            .prop_map(Value::Map)
+            .boxed(),
         T::Tuple(ts) => {
             let parts: Vec<BoxedStrategy<Value>> = ts.iter().map(nullable_value_of).collect();
             parts.prop_map(Value::Tuple).boxed()
         }
         T::Udt { fields, .. } => {
-            let parts: Vec<BoxedStrategy<Value>> = fields.iter().map(|(_, t)| nullable_value_of(t)).collect();
+            let parts: Vec<BoxedStrategy<Value>> =
+                fields.iter().map(|(_, t)| nullable_value_of(t)).collect();
             parts.prop_map(Value::Udt).boxed()
         }
-        T::Vector { element, dimension } => vec(value_of(&element), dimension as usize).prop_map(Value::Vector).boxed(),
+        T::Vector { element, dimension } => vec(value_of(&element), dimension as usize)
+            .prop_map(Value::Vector)
+            .boxed(),
     }
 }
 
@@ -176,17 +210,19 @@ pub fn params(version: u8) -> impl Strategy<Value = QueryParameters> {
         proptest::option::of(text()),
         proptest::option::of(any::<i32>()),
     )
-        .prop_map(move |(c, values, skip, ps, pst, sc, ts, ks, now)| QueryParameters {
-            consistency: c,
-            values,
-            skip_metadata: skip,
-            page_size: ps,
-            paging_state: pst,
-            serial_consistency: sc,
-            timestamp: ts,
-            keyspace: if v5 { ks } else { None },
-            now_in_seconds: if v5 { now } else { None },
-        })
+        .prop_map(
+            move |(c, values, skip, ps, pst, sc, ts, ks, now)| QueryParameters {
+                consistency: c,
+                values,
+                skip_metadata: skip,
+                page_size: ps,
+                paging_state: pst,
+                serial_consistency: sc,
+                timestamp: ts,
+                keyspace: if v5 { ks } else { None },
+                now_in_seconds: if v5 { now } else { None },
+            },
+        )
 }
 
 fn short_id() -> impl Strategy<Value = Bytes> {
@@ -200,7 +236,10 @@ pub fn request(version: u8) -> BoxedStrategy<Message> {
         any::<bool>(),
         vec(
             (
-                prop_oneof![text().prop_map(BatchQuery::Query), short_id().prop_map(BatchQuery::Prepared)],
+                prop_oneof![
+                    text().prop_map(BatchQuery::Query),
+                    short_id().prop_map(BatchQuery::Prepared)
+                ],
                 vec((text(), wire_value()), 0..3),
             ),
             0..4,
@@ -213,7 +252,8 @@ pub fn request(version: u8) -> BoxedStrategy<Message> {
     )
         .prop_map(move |(t, named, stmts, c, sc, ts, ks, now)| {
             Message::Batch(Batch {
-                batch_type: [BatchType::Logged, BatchType::Unlogged, BatchType::Counter][t as usize],
+                batch_type: [BatchType::Logged, BatchType::Unlogged, BatchType::Counter]
+                    [t as usize],
                 statements: stmts
                     .into_iter()
                     .map(|(query, vals)| BatchStatement {
@@ -236,16 +276,21 @@ pub fn request(version: u8) -> BoxedStrategy<Message> {
         vec((text(), text()), 0..4).prop_map(|options| Message::Startup(Startup { options })),
         Just(Message::AuthResponse(AuthResponse::default())),
         Just(Message::Options),
-        (text(), params(version)).prop_map(|(query, params)| Message::Query(Query { query, params })),
-        (text(), proptest::option::of(text())).prop_map(move |(query, ks)| Message::Prepare(Prepare {
-            query,
-            keyspace: if v5 { ks } else { None }
-        })),
-        (short_id(), short_id(), params(version)).prop_map(move |(id, rid, params)| Message::Execute(Execute {
-            id,
-            result_metadata_id: if v5 { Some(rid) } else { None },
-            params
-        })),
+        (text(), params(version))
+            .prop_map(|(query, params)| Message::Query(Query { query, params })),
+        (text(), proptest::option::of(text())).prop_map(move |(query, ks)| Message::Prepare(
+            Prepare {
+                query,
+                keyspace: if v5 { ks } else { None }
+            }
+        )),
+        (short_id(), short_id(), params(version)).prop_map(move |(id, rid, params)| {
+            Message::Execute(Execute {
+                id,
+                result_metadata_id: if v5 { Some(rid) } else { None },
+                params,
+            })
+        }),
         batch,
         vec(text(), 0..4).prop_map(|events| Message::Register(Register { events })),
     ]
@@ -253,7 +298,12 @@ pub fn request(version: u8) -> BoxedStrategy<Message> {
 }
 
 fn column_spec() -> impl Strategy<Value = ColumnSpec> {
-    (text(), text(), text(), column_type()).prop_map(|(keyspace, table, name, ty)| ColumnSpec { keyspace, table, name, ty })
+    (text(), text(), text(), column_type()).prop_map(|(keyspace, table, name, ty)| ColumnSpec {
+        keyspace,
+        table,
+        name,
+        ty,
+    })
 }
 
 fn rows_metadata(version: u8) -> impl Strategy<Value = RowsMetadata> {
@@ -265,32 +315,35 @@ fn rows_metadata(version: u8) -> impl Strategy<Value = RowsMetadata> {
         any::<bool>(),
         vec(column_spec(), 0..4),
     )
-        .prop_map(move |(paging_state, nmi, global, no_metadata, mut columns)| {
-            let columns_count = columns.len();
-            if no_metadata {
-                columns.clear();
-            }
-            if let Some((k, t)) = &global {
-                for c in columns.iter_mut() {
-                    c.keyspace = k.clone();
-                    c.table = t.clone();
+        .prop_map(
+            move |(paging_state, nmi, global, no_metadata, mut columns)| {
+                let columns_count = columns.len();
+                if no_metadata {
+                    columns.clear();
                 }
-            }
-            RowsMetadata {
-                columns_count,
-                paging_state,
-                new_metadata_id: if v5 && !no_metadata { nmi } else { None },
-                global_table_spec: if no_metadata { None } else { global },
-                no_metadata,
-                columns,
-            }
-        })
+                if let Some((k, t)) = &global {
+                    for c in columns.iter_mut() {
+                        c.keyspace = k.clone();
+                        c.table = t.clone();
+                    }
+                }
+                RowsMetadata {
+                    columns_count,
+                    paging_state,
+                    new_metadata_id: if v5 && !no_metadata { nmi } else { None },
+                    global_table_spec: if no_metadata { None } else { global },
+                    no_metadata,
+                    columns,
+                }
+            },
+        )
 }
 
 fn rows(version: u8) -> impl Strategy<Value = Rows> {
     (rows_metadata(version), 0usize..4).prop_flat_map(|(md, n)| {
         let cols = md.columns_count;
-        vec(vec(proptest::option::of(bytes(8)), cols), n).prop_map(move |cells| Rows::from_cells(md.clone(), &cells))
+        vec(vec(proptest::option::of(bytes(8)), cols), n)
+            .prop_map(move |cells| Rows::from_cells(md.clone(), &cells))
     })
 }
 
@@ -299,16 +352,36 @@ fn schema_change() -> impl Strategy<Value = SchemaChange> {
         text().prop_map(|keyspace| SchemaTarget::Keyspace { keyspace }),
         (text(), text()).prop_map(|(keyspace, name)| SchemaTarget::Table { keyspace, name }),
         (text(), text()).prop_map(|(keyspace, name)| SchemaTarget::Type { keyspace, name }),
-        (text(), text(), vec(text(), 0..3)).prop_map(|(keyspace, name, arg_types)| SchemaTarget::Function { keyspace, name, arg_types }),
-        (text(), text(), vec(text(), 0..3)).prop_map(|(keyspace, name, arg_types)| SchemaTarget::Aggregate { keyspace, name, arg_types }),
+        (text(), text(), vec(text(), 0..3)).prop_map(|(keyspace, name, arg_types)| {
+            SchemaTarget::Function {
+                keyspace,
+                name,
+                arg_types,
+            }
+        }),
+        (text(), text(), vec(text(), 0..3)).prop_map(|(keyspace, name, arg_types)| {
+            SchemaTarget::Aggregate {
+                keyspace,
+                name,
+                arg_types,
+            }
+        }),
     ];
-    (prop_oneof![Just("CREATED"), Just("UPDATED"), Just("DROPPED")], target)
-        .prop_map(|(c, target)| SchemaChange { change_type: Text::from(c), target })
+    (
+        prop_oneof![Just("CREATED"), Just("UPDATED"), Just("DROPPED")],
+        target,
+    )
+        .prop_map(|(c, target)| SchemaChange {
+            change_type: Text::from(c),
+            target,
+        })
 }
 
 fn failures(version: u8) -> BoxedStrategy<Failures> {
     if version >= 5 {
-        vec((ip(), any::<u16>()), 0..3).prop_map(Failures::ReasonMap).boxed()
+        vec((ip(), any::<u16>()), 0..3)
+            .prop_map(Failures::ReasonMap)
+            .boxed()
     } else {
         any::<i32>().prop_map(Failures::Count).boxed()
     }
@@ -318,23 +391,124 @@ fn error_body(version: u8) -> impl Strategy<Value = ErrorBody> {
     use ErrorDetails as D;
     let v5 = version >= 5;
     let details = prop_oneof![
-        prop_oneof![Just(0x0000), Just(0x000A), Just(0x0100), Just(0x1001), Just(0x1002), Just(0x1003), Just(0x1600), Just(0x2000), Just(0x2100), Just(0x2200), Just(0x2300)]
-            .prop_map(|c| (c, D::None)),
-        (consistency(), any::<i32>(), any::<i32>()).prop_map(|(consistency, required, alive)| (0x1000, D::Unavailable { consistency, required, alive })),
-        (consistency(), any::<i32>(), any::<i32>(), prop_oneof![Just("SIMPLE"), Just("BATCH"), Just("CAS"), Just("BATCH_LOG")], any::<u16>())
-            .prop_map(move |(consistency, received, block_for, wt, cont)| (0x1100, D::WriteTimeout {
-                consistency, received, block_for, write_type: Text::from(wt),
-                contentions: if v5 && wt == "CAS" { Some(cont) } else { None },
-            })),
-        (consistency(), any::<i32>(), any::<i32>(), any::<bool>()).prop_map(|(consistency, received, block_for, data_present)| (0x1200, D::ReadTimeout { consistency, received, block_for, data_present })),
-        (consistency(), any::<i32>(), any::<i32>(), failures(version), any::<bool>()).prop_map(|(consistency, received, block_for, failures, data_present)| (0x1300, D::ReadFailure { consistency, received, block_for, failures, data_present })),
-        (consistency(), any::<i32>(), any::<i32>(), failures(version), text()).prop_map(|(consistency, received, block_for, failures, write_type)| (0x1500, D::WriteFailure { consistency, received, block_for, failures, write_type })),
-        (text(), text(), vec(text(), 0..3)).prop_map(|(keyspace, function, arg_types)| (0x1400, D::FunctionFailure { keyspace, function, arg_types })),
-        (consistency(), any::<i32>(), any::<i32>()).prop_map(|(consistency, received, block_for)| (0x1700, D::CasWriteUnknown { consistency, received, block_for })),
-        (text(), text()).prop_map(|(keyspace, table)| (0x2400, D::AlreadyExists { keyspace, table })),
+        prop_oneof![
+            Just(0x0000),
+            Just(0x000A),
+            Just(0x0100),
+            Just(0x1001),
+            Just(0x1002),
+            Just(0x1003),
+            Just(0x1600),
+            Just(0x2000),
+            Just(0x2100),
+            Just(0x2200),
+            Just(0x2300)
+        ]
+        .prop_map(|c| (c, D::None)),
+        (consistency(), any::<i32>(), any::<i32>()).prop_map(|(consistency, required, alive)| (
+            0x1000,
+            D::Unavailable {
+                consistency,
+                required,
+                alive
+            }
+        )),
+        (
+            consistency(),
+            any::<i32>(),
+            any::<i32>(),
+            prop_oneof![
+                Just("SIMPLE"),
+                Just("BATCH"),
+                Just("CAS"),
+                Just("BATCH_LOG")
+            ],
+            any::<u16>()
+        )
+            .prop_map(move |(consistency, received, block_for, wt, cont)| (
+                0x1100,
+                D::WriteTimeout {
+                    consistency,
+                    received,
+                    block_for,
+                    write_type: Text::from(wt),
+                    contentions: if v5 && wt == "CAS" { Some(cont) } else { None },
+                }
+            )),
+        (consistency(), any::<i32>(), any::<i32>(), any::<bool>()).prop_map(
+            |(consistency, received, block_for, data_present)| (
+                0x1200,
+                D::ReadTimeout {
+                    consistency,
+                    received,
+                    block_for,
+                    data_present
+                }
+            )
+        ),
+        (
+            consistency(),
+            any::<i32>(),
+            any::<i32>(),
+            failures(version),
+            any::<bool>()
+        )
+            .prop_map(
+                |(consistency, received, block_for, failures, data_present)| (
+                    0x1300,
+                    D::ReadFailure {
+                        consistency,
+                        received,
+                        block_for,
+                        failures,
+                        data_present
+                    }
+                )
+            ),
+        (
+            consistency(),
+            any::<i32>(),
+            any::<i32>(),
+            failures(version),
+            text()
+        )
+            .prop_map(|(consistency, received, block_for, failures, write_type)| (
+                0x1500,
+                D::WriteFailure {
+                    consistency,
+                    received,
+                    block_for,
+                    failures,
+                    write_type
+                }
+            )),
+        (text(), text(), vec(text(), 0..3)).prop_map(|(keyspace, function, arg_types)| (
+            0x1400,
+            D::FunctionFailure {
+                keyspace,
+                function,
+                arg_types
+            }
+        )),
+        (consistency(), any::<i32>(), any::<i32>()).prop_map(
+            |(consistency, received, block_for)| (
+                0x1700,
+                D::CasWriteUnknown {
+                    consistency,
+                    received,
+                    block_for
+                }
+            )
+        ),
+        (text(), text())
+            .prop_map(|(keyspace, table)| (0x2400, D::AlreadyExists { keyspace, table })),
         short_id().prop_map(|id| (0x2500, D::Unprepared { id })),
     ];
-    (details, text()).prop_map(|((code, details), message)| ErrorBody { code, message, details })
+    (details, text()).prop_map(|((code, details), message)| ErrorBody {
+        code,
+        message,
+        details,
+    })
 }
 
 fn inet() -> impl Strategy<Value = SocketAddr> {
@@ -343,7 +517,14 @@ fn inet() -> impl Strategy<Value = SocketAddr> {
 
 pub fn response(version: u8) -> BoxedStrategy<Message> {
     let v5 = version >= 5;
-    let prepared = (short_id(), short_id(), vec(any::<u16>(), 0..3), proptest::option::of((text(), text())), vec(column_spec(), 0..4), rows_metadata(version))
+    let prepared = (
+        short_id(),
+        short_id(),
+        vec(any::<u16>(), 0..3),
+        proptest::option::of((text(), text())),
+        vec(column_spec(), 0..4),
+        rows_metadata(version),
+    )
         .prop_map(move |(id, rid, pk, global, mut columns, result_metadata)| {
             if let Some((k, t)) = &global {
                 for c in columns.iter_mut() {
@@ -354,7 +535,11 @@ pub fn response(version: u8) -> BoxedStrategy<Message> {
             Message::Result(ResultBody::Prepared(Prepared {
                 id,
                 result_metadata_id: if v5 { Some(rid) } else { None },
-                metadata: PreparedMetadata { pk_indexes: if version >= 4 { pk } else { Vec::new() }, global_table_spec: global, columns },
+                metadata: PreparedMetadata {
+                    pk_indexes: if version >= 4 { pk } else { Vec::new() },
+                    global_table_spec: global,
+                    columns,
+                },
                 result_metadata,
             }))
         });
@@ -368,8 +553,18 @@ pub fn response(version: u8) -> BoxedStrategy<Message> {
         text().prop_map(|k| Message::Result(ResultBody::SetKeyspace(k))),
         prepared,
         schema_change().prop_map(|s| Message::Result(ResultBody::SchemaChange(s))),
-        (prop_oneof![Just("NEW_NODE"), Just("REMOVED_NODE")], inet()).prop_map(|(c, node)| Message::Event(Event::TopologyChange { change: Text::from(c), node })),
-        (prop_oneof![Just("UP"), Just("DOWN")], inet()).prop_map(|(c, node)| Message::Event(Event::StatusChange { change: Text::from(c), node })),
+        (prop_oneof![Just("NEW_NODE"), Just("REMOVED_NODE")], inet()).prop_map(|(c, node)| {
+            Message::Event(Event::TopologyChange {
+                change: Text::from(c),
+                node,
+            })
+        }),
+        (prop_oneof![Just("UP"), Just("DOWN")], inet()).prop_map(|(c, node)| Message::Event(
+            Event::StatusChange {
+                change: Text::from(c),
+                node
+            }
+        )),
         schema_change().prop_map(|s| Message::Event(Event::SchemaChange(s))),
         proptest::option::of(bytes(10)).prop_map(|token| Message::AuthChallenge { token }),
         proptest::option::of(bytes(10)).prop_map(|token| Message::AuthSuccess { token }),
@@ -379,17 +574,27 @@ pub fn response(version: u8) -> BoxedStrategy<Message> {
 
 /// An envelope with random prefixes valid for its direction.
 pub fn envelope(version: u8, response: bool) -> impl Strategy<Value = Envelope> {
-    let msg = if response { self::response(version) } else { request(version) };
+    let msg = if response {
+        self::response(version)
+    } else {
+        request(version)
+    };
     (
         msg,
         proptest::option::of(uuid()),
         vec(text(), 0..2),
         proptest::option::of(vec((text(), proptest::option::of(bytes(6))), 0..2)),
     )
-        .prop_map(move |(message, tracing_id, warnings, custom_payload)| Envelope {
-            tracing_id: if response { tracing_id } else { None },
-            warnings: if response && version >= 4 { warnings } else { Vec::new() },
-            custom_payload: if version >= 4 { custom_payload } else { None },
-            message,
-        })
+        .prop_map(
+            move |(message, tracing_id, warnings, custom_payload)| Envelope {
+                tracing_id: if response { tracing_id } else { None },
+                warnings: if response && version >= 4 {
+                    warnings
+                } else {
+                    Vec::new()
+                },
+                custom_payload: if version >= 4 { custom_payload } else { None },
+                message,
+            },
+        )
 }
