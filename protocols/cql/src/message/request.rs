@@ -34,11 +34,19 @@ impl Startup {
 /// AUTH_RESPONSE. The SASL token carries credentials, so decoding drops it: a decoded
 /// message never holds it and it cannot leak into logs or the store. Only the encoder
 /// (testbed, restore) sets one, and `Debug` never prints it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Eq)]
 pub struct AuthResponse {
     token: Option<Bytes>,
     /// Length of the token that was on the wire (-1 for null), for diagnostics.
     pub token_len: i32,
+}
+
+/// Equality ignores `token_len`: it describes the wire, not the message, and a decoded
+/// response (token dropped) must equal itself after re-encoding.
+impl PartialEq for AuthResponse {
+    fn eq(&self, other: &Self) -> bool {
+        self.token == other.token
+    }
 }
 
 impl Default for AuthResponse {
