@@ -6,6 +6,7 @@
 //! and [`inspect`] reports what was seen.
 
 pub mod capture;
+pub mod decode;
 pub mod inspect;
 pub mod logging;
 pub mod store;

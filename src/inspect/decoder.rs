@@ -104,7 +104,8 @@ impl DecoderRegistry {
 
 /// The decoders `tidemark inspect` uses. Protocol crates register theirs here.
 pub fn default_registry() -> DecoderRegistry {
-    // CQL and MongoDB decoders are added here as they land, e.g.
-    // reg.register(Protocol::Cql, |info| Box::new(CqlFlowDecoder::new(info)));
-    DecoderRegistry::new()
+    let mut reg = DecoderRegistry::new();
+    crate::decode::cql::register(&mut reg);
+    crate::decode::mongo::register(&mut reg);
+    reg
 }
