@@ -138,8 +138,8 @@ pub struct WriteRecord {
     pub values: serde_json::Value,
     /// Write timestamp in microseconds, when the client supplied one.
     pub timestamp: Option<i64>,
-    /// `using`, `default` (the query's default timestamp), or `server` (assigned by the
-    /// coordinator).
+    /// `using`, `default` (the query's default timestamp), `server` (assigned by the
+    /// coordinator), or `paxos_ballot` (CQL LWT: the Paxos ballot is the timestamp).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp_source: Option<&'static str>,
     pub ttl: Option<i64>,
@@ -166,4 +166,40 @@ pub struct WriteRecord {
     /// statement whose PREPARE was not seen).
     pub outcome: &'static str,
     pub reason: Option<String>,
+    // --- CQL additions ---
+    /// The table as written when its keyspace is not known (`namespace` is then null).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Where `key` came from: `schema` (learned from `system_schema` or CREATE TABLE
+    /// seen in the capture), `where` (UPDATE/DELETE equalities), `bind_metadata`
+    /// (partition key only, from a Prepared result), or `unknown` (`key` is null and
+    /// every INSERT column is in `values`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_source: Option<&'static str>,
+    /// `DELETE a, b FROM ...`: whole columns deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub columns_deleted: Option<Vec<String>>,
+    /// Non-assignment changes: `{"column", "op", "value"/"key"}` with op `append`,
+    /// `prepend`, `add`, `remove`, `put_all`, `put`, `set_index`, `remove_key`,
+    /// `remove_keys`, `remove_index`, `set_field`, `remove_field`, `increment`,
+    /// `decrement`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection_ops: Option<serde_json::Value>,
+    /// CQL lightweight transaction kind: `if_not_exists`, `if_exists` or `if`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lwt: Option<&'static str>,
+    /// Whether the statement was prepared (EXECUTE, or a prepared BATCH member).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prepared: Option<bool>,
+    /// The statement text, when known (never for role/user statements, which can
+    /// carry passwords).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cql: Option<String>,
+    /// The default timestamp the client put in the request (µs), whether or not it
+    /// is the write timestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_timestamp: Option<i64>,
+    /// Prepared statement id (hex) of an EXECUTE or prepared BATCH member.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement_id: Option<String>,
 }
