@@ -10,11 +10,22 @@ fuzz_target!(|data: &[u8]| {
     let Some((&cfg, rest)) = data.split_first() else {
         return;
     };
-    let dir = if cfg & 1 == 0 { Direction::ClientToServer } else { Direction::ServerToClient };
-    let limits = DecoderConfig { max_frame_len: 1 << 20, resync_window: 1 << 16 };
+    let dir = if cfg & 1 == 0 {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
+    };
+    let limits = DecoderConfig {
+        max_frame_len: 1 << 20,
+        resync_window: 1 << 16,
+    };
     let mut dec = if cfg & 2 == 0 {
         let mut d = FrameDecoder::with_config(dir, limits);
-        d.set_compression(if cfg & 4 == 0 { Compression::None } else { Compression::Lz4 });
+        d.set_compression(if cfg & 4 == 0 {
+            Compression::None
+        } else {
+            Compression::Lz4
+        });
         d.expect_segments();
         d
     } else {

@@ -9,7 +9,11 @@ fn cql_frames(data: &[u8]) {
     let Some((&cfg, rest)) = data.split_first() else {
         return;
     };
-    let mut conn = if cfg & 1 == 0 { Connection::new() } else { Connection::mid_stream() };
+    let mut conn = if cfg & 1 == 0 {
+        Connection::new()
+    } else {
+        Connection::mid_stream()
+    };
     match (cfg >> 1) & 3 {
         1 => conn.set_compression(Compression::Lz4),
         2 => conn.set_compression(Compression::Snappy),
@@ -17,7 +21,11 @@ fn cql_frames(data: &[u8]) {
     }
     let chunk = usize::from(cfg >> 3) + 1;
     for (i, piece) in rest.chunks(chunk).enumerate() {
-        let dir = if (i / 3) % 2 == 0 { Direction::ClientToServer } else { Direction::ServerToClient };
+        let dir = if (i / 3) % 2 == 0 {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        };
         if cfg & 0x80 != 0 && i == 5 {
             conn.gap(dir, 17);
         }
@@ -28,8 +36,14 @@ fn cql_frames(data: &[u8]) {
             let bytes = encode_frame(h.version, h.stream, &item.envelope, Compression::None, 0);
             let mut dec = FrameDecoder::new(item.dir);
             dec.feed(&bytes);
-            let again = dec.next().expect("re-encoded frame decodes").expect("complete");
-            assert_eq!(again.envelope().expect("re-encoded body decodes"), item.envelope);
+            let again = dec
+                .next()
+                .expect("re-encoded frame decodes")
+                .expect("complete");
+            assert_eq!(
+                again.envelope().expect("re-encoded body decodes"),
+                item.envelope
+            );
         }
     }
 }
@@ -39,7 +53,7 @@ fn cql_frames(data: &[u8]) {
 #[test]
 fn auth_response_empty_token() {
     cql_frames(&[
-        0x74, 0x03, 0x00, 0x0f, 0x00, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x0b, 0x00,
-        0x00, 0x00, 0x2d, 0xfe, 0xff, 0xff, 0xff, 0xe6, 0x85,
+        0x74, 0x03, 0x00, 0x0f, 0x00, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x0b,
+        0x00, 0x00, 0x00, 0x2d, 0xfe, 0xff, 0xff, 0xff, 0xe6, 0x85,
     ]);
 }
