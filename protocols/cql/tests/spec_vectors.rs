@@ -170,3 +170,27 @@ fn wrong_direction_is_rejected() {
     d.feed(&[0x84, 0, 0, 0, 0x02, 0, 0, 0, 0]);
     assert!(d.next().is_err());
 }
+
+#[test]
+fn execute_values_typed_by_prepared_metadata() {
+    use tidemark_cql::{ColumnType, Value};
+    let col = |name: &str, ty| ColumnSpec {
+        keyspace: Text::from("ks"),
+        table: Text::from("t"),
+        name: Text::from(name),
+        ty,
+    };
+    let prepared = PreparedMetadata {
+        pk_indexes: vec![0],
+        global_table_spec: Some((Text::from("ks"), Text::from("t"))),
+        columns: vec![col("k", ColumnType::Int), col("v", ColumnType::Varchar)],
+    };
+    let values = QueryValues::Positional(vec![
+        WireValue::Bytes(Bytes::from_static(&[0, 0, 0, 7])),
+        WireValue::Unset,
+    ]);
+    assert_eq!(
+        values.typed(&prepared.columns).unwrap(),
+        vec![Value::Int(7), Value::Unset]
+    );
+}

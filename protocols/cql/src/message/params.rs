@@ -3,8 +3,10 @@
 //! state, serial consistency, default timestamp, and in v5 keyspace and now_in_seconds.
 //! Flags are one byte before v5 and an `[int]` in v5.
 
+use super::result::ColumnSpec;
 use crate::error::ParseError;
 use crate::text::Text;
+use crate::types::{ColumnType, Value};
 use crate::wire::{Consistency, Reader, WireValue, Writer};
 use bytes::Bytes;
 
@@ -49,6 +51,34 @@ impl QueryValues {
             QueryValues::None => Vec::new(),
             QueryValues::Positional(v) => v.iter().collect(),
             QueryValues::Named(v) => v.iter().map(|(_, v)| v).collect(),
+        }
+    }
+
+    /// Decodes the values with the bind markers' types from a Prepared result's
+    /// metadata (`Prepared::metadata.columns`): positional values by index, named ones
+    /// by marker name. Values beyond the metadata are decoded as blobs.
+    pub fn typed(&self, columns: &[ColumnSpec]) -> Result<Vec<Value>, ParseError> {
+        let blob = ColumnType::Blob;
+        let type_at = |i: usize| columns.get(i).map(|c| &c.ty).unwrap_or(&blob);
+        match self {
+            QueryValues::None => Ok(Vec::new()),
+            QueryValues::Positional(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, x)| Value::from_wire(type_at(i), x))
+                .collect(),
+            QueryValues::Named(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, (name, x))| {
+                    let ty = columns
+                        .iter()
+                        .find(|c| c.name == *name)
+                        .map(|c| &c.ty)
+                        .unwrap_or(type_at(i));
+                    Value::from_wire(ty, x)
+                })
+                .collect(),
         }
     }
 
