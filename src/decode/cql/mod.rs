@@ -1,6 +1,33 @@
 //! CQL flows: frames to `message` records, writes to `write` records.
+//!
+//! * [`flow`]: the per-flow decoder (framing, pairing by stream id, outcomes).
+//! * [`request`]: what each request is and which write lines it carries.
+//! * [`extract`]: statement + bound values → write lines.
+//! * [`outcome`]: ARCHITECTURE.md's outcome rules for CQL responses.
+//! * [`shared`]: prepared statements per server node, unresolved EXECUTEs, schema.
+//! * [`schema`], [`ddl`]: schema learned from `system_schema` rows and CREATE text.
+
+pub mod ddl;
+pub mod extract;
+pub mod flow;
+pub mod message;
+pub mod outcome;
+pub mod request;
+pub mod resolve;
+pub mod schema;
+pub mod shared;
+
+pub use flow::CqlFlowDecoder;
+pub use shared::SharedState;
 
 use crate::inspect::decoder::DecoderRegistry;
+use crate::inspect::detect::Protocol;
 
-/// Registers the CQL flow decoder.
-pub fn register(_reg: &mut DecoderRegistry) {}
+/// Registers the CQL flow decoder. All flows of the registry share one state, so a
+/// statement prepared on one connection resolves EXECUTEs on another to the same node.
+pub fn register(reg: &mut DecoderRegistry) {
+    let shared = SharedState::default();
+    reg.register(Protocol::Cql, move |info| {
+        Box::new(CqlFlowDecoder::new(info, shared.clone()))
+    });
+}

@@ -1,0 +1,167 @@
+//! Bound values: pairing the `[value]`s of a QUERY, EXECUTE or BATCH member with the
+//! statement's bind markers, and rendering each as `SELECT JSON` would.
+//!
+//! A value's type comes from the Prepared bind metadata when the statement was
+//! prepared (that is what the server will decode it with), else from the schema type
+//! of the column the marker binds to; with neither, the raw bytes are shown as `0x…`.
+
+use bytes::Bytes;
+use serde_json::Value as Json;
+use tidemark_cql::message::{PreparedMetadata, QueryValues};
+use tidemark_cql::statement::{BindInfo, BindTarget};
+use tidemark_cql::types::format;
+use tidemark_cql::wire::WireValue;
+use tidemark_cql::{to_json, ColumnType, Value};
+
+use super::order::normalize;
+
+/// The values bound to one statement, positional, with their types when known.
+pub struct Bound<'a> {
+    values: Vec<&'a WireValue>,
+    specs: Option<&'a PreparedMetadata>,
+}
+
+impl<'a> Bound<'a> {
+    /// Positional view of `values` for a statement with `markers`. Named values are
+    /// matched by marker name, or by the column a `?` binds to (what drivers send).
+    pub fn new(
+        values: &'a QueryValues,
+        markers: &[BindInfo<'_>],
+        specs: Option<&'a PreparedMetadata>,
+    ) -> Self {
+        let values = match values {
+            QueryValues::None => Vec::new(),
+            QueryValues::Positional(v) => v.iter().collect(),
+            QueryValues::Named(named) => markers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| {
+                    let want = m
+                        .name
+                        .as_ref()
+                        .map(|n| n.as_str().to_string())
+                        .or_else(|| {
+                            specs
+                                .and_then(|s| s.columns.get(i))
+                                .map(|c| c.name.to_string())
+                        })
+                        .or_else(|| target_column(&m.target).map(str::to_string))?;
+                    named
+                        .iter()
+                        .find(|(n, _)| n.as_str().eq_ignore_ascii_case(&want))
+                        .map(|(_, v)| v)
+                })
+                .collect(),
+        };
+        Bound { values, specs }
+    }
+
+    /// Values as given, for EXECUTEs whose statement is unknown.
+    pub fn raw(values: &'a QueryValues) -> Self {
+        Self::new(values, &[], None)
+    }
+
+    /// The table the bind metadata describes (what the server resolved the statement
+    /// to, so it names the keyspace even when the text does not).
+    pub fn spec_table(&self) -> Option<(&'a str, &'a str)> {
+        let s = self.specs?;
+        if let Some((k, t)) = &s.global_table_spec {
+            return Some((k.as_str(), t.as_str()));
+        }
+        s.columns
+            .first()
+            .map(|c| (c.keyspace.as_str(), c.table.as_str()))
+    }
+
+    /// Partition-key column names from the bind metadata (protocol v4+), when every
+    /// partition-key column is bound.
+    pub fn pk_columns(&self) -> Option<Vec<String>> {
+        let s = self.specs?;
+        if s.pk_indexes.is_empty() {
+            return None;
+        }
+        s.pk_indexes
+            .iter()
+            .map(|i| s.columns.get(usize::from(*i)).map(|c| c.name.to_string()))
+            .collect()
+    }
+
+    /// The bind metadata's type for marker `i`.
+    pub fn spec_type(&self, i: usize) -> Option<&'a ColumnType> {
+        self.specs.and_then(|s| s.columns.get(i)).map(|c| &c.ty)
+    }
+
+    /// The bind metadata's name for marker `i` (`key(m)`, `idx(l)`, `[ttl]`, ...).
+    pub fn spec_name(&self, i: usize) -> Option<&'a str> {
+        self.specs
+            .and_then(|s| s.columns.get(i))
+            .map(|c| c.name.as_str())
+    }
+
+    /// Renders marker `i`; `expected` is the type the statement's context gives it.
+    /// `None` for UNSET.
+    pub fn render(&self, i: usize, expected: Option<&ColumnType>) -> Option<Json> {
+        let v = match self.values.get(i) {
+            Some(v) => *v,
+            None => return Some(Json::Null),
+        };
+        match v {
+            WireValue::Null => Some(Json::Null),
+            WireValue::Unset => None,
+            WireValue::Bytes(b) => Some(match self.spec_type(i).or(expected) {
+                Some(ty) => typed(ty, b),
+                None => Json::String(format::blob(b)),
+            }),
+        }
+    }
+
+    /// An integer marker (`USING TTL ?` is an int, `USING TIMESTAMP ?` a bigint).
+    pub fn integer(&self, i: usize) -> Option<i64> {
+        match self.values.get(i)? {
+            WireValue::Bytes(b) => match b.len() {
+                8 => Some(i64::from_be_bytes(b[..].try_into().ok()?)),
+                4 => Some(i32::from_be_bytes(b[..].try_into().ok()?).into()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Every value as `0x…` hex (null as null, UNSET as the string `"unset"`).
+    pub fn hex_all(&self) -> Json {
+        Json::Array(
+            self.values
+                .iter()
+                .map(|v| match v {
+                    WireValue::Null => Json::Null,
+                    WireValue::Unset => Json::String("unset".into()),
+                    WireValue::Bytes(b) => Json::String(format::blob(b)),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Decodes and renders bytes of type `ty`; undecodable bytes are shown as `0x…`.
+pub fn typed(ty: &ColumnType, b: &Bytes) -> Json {
+    match Value::decode(ty, b) {
+        Ok(v) => {
+            let mut j = to_json(&v, ty);
+            normalize(&mut j, ty);
+            j
+        }
+        Err(_) => Json::String(format::blob(b)),
+    }
+}
+
+fn target_column<'s>(t: &'s BindTarget<'_>) -> Option<&'s str> {
+    match t {
+        BindTarget::Column(c)
+        | BindTarget::InValues(c)
+        | BindTarget::Key(c)
+        | BindTarget::Element(c)
+        | BindTarget::Field(c, _) => Some(c.as_str()),
+        BindTarget::Nested(inner) => target_column(inner),
+        _ => None,
+    }
+}

@@ -1,0 +1,169 @@
+//! Write extraction: a parsed statement plus its bound values → `write` lines.
+//!
+//! [`statement_writes`] handles every statement kind a backup must record: INSERT,
+//! UPDATE, DELETE (see [`stmt`]), a `BEGIN BATCH` written in CQL (one line per
+//! member), TRUNCATE, schema changes (op `create_table`, `drop_keyspace`, ...) and
+//! GRANT/REVOKE. Outcomes are left for the caller to fill from the response.
+
+pub mod bound;
+pub mod literal;
+pub mod order;
+pub mod stmt;
+pub mod time;
+
+use serde_json::{json, Map, Value as Json};
+use tidemark_cql::statement::{SchemaAction, SchemaObject, Statement, StatementKind};
+
+use crate::inspect::records::WriteRecord;
+pub use stmt::StmtCtx;
+
+/// The request a statement came in.
+#[derive(Debug, Clone)]
+pub struct RequestInfo<'a> {
+    pub flow: u64,
+    /// Capture time of the request, RFC 3339.
+    pub ts: &'a str,
+    pub stream: i16,
+    pub consistency: &'a str,
+    pub serial_consistency: Option<&'a str>,
+}
+
+/// Membership of a BATCH: `id` names the batch (`flow:stream`), `kind` is
+/// `logged`/`unlogged`/`counter`.
+#[derive(Debug, Clone)]
+pub struct BatchInfo {
+    pub id: String,
+    pub kind: &'static str,
+    pub index: usize,
+    pub size: usize,
+}
+
+impl BatchInfo {
+    pub fn to_json(&self) -> Json {
+        json!({"id": self.id, "type": self.kind, "index": self.index, "size": self.size})
+    }
+}
+
+/// A `write` line with the request's fields set and the outcome still open.
+pub fn base(req: &RequestInfo<'_>, prepared: bool, batch: Option<&BatchInfo>) -> WriteRecord {
+    WriteRecord {
+        flow: req.flow,
+        ts: req.ts.to_string(),
+        proto: "cql",
+        key: Json::Object(Map::new()),
+        values: Json::Object(Map::new()),
+        consistency: Some(req.consistency.to_string()),
+        serial_consistency: req.serial_consistency.map(str::to_string),
+        batch: batch.map(BatchInfo::to_json),
+        request: Some(req.stream.into()),
+        outcome: "in_doubt",
+        prepared: Some(prepared),
+        ..WriteRecord::default()
+    }
+}
+
+fn object_name(o: SchemaObject) -> &'static str {
+    match o {
+        SchemaObject::Keyspace => "keyspace",
+        SchemaObject::Table => "table",
+        SchemaObject::Index => "index",
+        SchemaObject::Type => "type",
+        SchemaObject::Function => "function",
+        SchemaObject::Aggregate => "aggregate",
+        SchemaObject::MaterializedView => "materialized_view",
+        SchemaObject::Trigger => "trigger",
+        SchemaObject::Role => "role",
+        SchemaObject::User => "user",
+        SchemaObject::Identity => "identity",
+    }
+}
+
+/// Appends the writes of `stmt` (statement text `text`) to `out`. `batch` is set
+/// when the statement is a member of a protocol BATCH.
+pub fn statement_writes(
+    stmt: &Statement<'_>,
+    text: &str,
+    cx: &StmtCtx<'_>,
+    req: &RequestInfo<'_>,
+    prepared: bool,
+    batch: Option<&BatchInfo>,
+    out: &mut Vec<WriteRecord>,
+) {
+    match &stmt.kind {
+        StatementKind::Modification(m) => {
+            let mut w = base(req, prepared, batch);
+            stmt::modification(m, cx, &mut w);
+            w.cql = Some(text.to_string());
+            out.push(w);
+        }
+        StatementKind::Batch(b) => {
+            let size = b.statements.len();
+            let kind = match b.kind {
+                tidemark_cql::statement::BatchKind::Logged => "logged",
+                tidemark_cql::statement::BatchKind::Unlogged => "unlogged",
+                tidemark_cql::statement::BatchKind::Counter => "counter",
+            };
+            let inner = StmtCtx {
+                batch_using: &b.using,
+                ..*cx
+            };
+            for (index, m) in b.statements.iter().enumerate() {
+                let info = BatchInfo {
+                    id: format!("{}:{}", req.flow, req.stream),
+                    kind,
+                    index,
+                    size,
+                };
+                let mut w = base(req, prepared, Some(batch.unwrap_or(&info)));
+                stmt::modification(m, &inner, &mut w);
+                w.cql = Some(m.to_string());
+                out.push(w);
+            }
+        }
+        StatementKind::Truncate(q) => {
+            let mut w = base(req, prepared, batch);
+            w.op = "truncate".into();
+            match q.resolve(cx.keyspace) {
+                Some(r) => w.namespace = Some(r.to_string()),
+                None => w.table = Some(q.name.as_str().to_string()),
+            }
+            w.client_timestamp = cx.default_timestamp;
+            (w.timestamp, w.timestamp_source) = match cx.default_timestamp {
+                Some(t) => (Some(t), Some("default")),
+                None => (None, Some("server")),
+            };
+            w.cql = Some(text.to_string());
+            out.push(w);
+        }
+        StatementKind::Schema(s) => {
+            let mut w = base(req, prepared, batch);
+            let action = match s.action {
+                SchemaAction::Create => "create",
+                SchemaAction::Alter => "alter",
+                SchemaAction::Drop => "drop",
+            };
+            w.op = format!("{action}_{}", object_name(s.object));
+            w.namespace = match s.object {
+                SchemaObject::Keyspace => s.keyspace.as_ref().map(|k| k.as_str().to_string()),
+                _ => s.resolve(cx.keyspace).map(|r| r.to_string()),
+            };
+            // Role and user statements can carry passwords: never copy their text.
+            if !matches!(
+                s.object,
+                SchemaObject::Role | SchemaObject::User | SchemaObject::Identity
+            ) {
+                w.cql = Some(text.to_string());
+            }
+            w.timestamp_source = Some("server");
+            out.push(w);
+        }
+        StatementKind::Access(a) => {
+            let mut w = base(req, prepared, batch);
+            w.op = if a.grant { "grant" } else { "revoke" }.into();
+            w.cql = Some(text.to_string());
+            w.timestamp_source = Some("server");
+            out.push(w);
+        }
+        StatementKind::Use(_) | StatementKind::Select(_) | StatementKind::Other(_) => {}
+    }
+}

@@ -1,0 +1,164 @@
+//! The outcome of a CQL write from the response it got, by ARCHITECTURE.md's "Outcome
+//! rules" (each rule is named in a comment where it is applied).
+
+use tidemark_cql::message::{error_code as code, ErrorBody, ErrorDetails, ResultBody};
+use tidemark_cql::{ColumnType, Message, Value};
+
+/// `(outcome, reason)` of a write line.
+pub type Decision = (&'static str, Option<String>);
+
+/// Decides the outcome of a write request from its response message. `lwt` says the
+/// statement was conditional (its Rows result carries `[applied]`).
+pub fn decide(response: &Message, lwt: bool) -> Decision {
+    match response {
+        Message::Result(r) => result(r, lwt),
+        Message::Error(e) => error(e),
+        // Anything else answering a write is not a decision the rules know.
+        _ => ("in_doubt", Some("unexpected_response".into())),
+    }
+}
+
+fn result(r: &ResultBody, lwt: bool) -> Decision {
+    // RESULT (Void, Rows for LWT, Schema_change) → committed, except an LWT whose
+    // `[applied]` column is false → rejected.
+    // A write answered with an `[applied]` column was an LWT even if its statement
+    // is not known (an unresolved EXECUTE).
+    if let ResultBody::Rows(rows) = r {
+        let named = rows
+            .metadata
+            .columns
+            .iter()
+            .any(|c| c.name.as_str() == "[applied]");
+        if (lwt || named) && applied(rows) == Some(false) {
+            return ("rejected", Some("not_applied".into()));
+        }
+    }
+    ("committed", None)
+}
+
+/// The `[applied]` cell of an LWT result's first row.
+pub fn applied(rows: &tidemark_cql::message::Rows) -> Option<bool> {
+    let col = rows
+        .metadata
+        .columns
+        .iter()
+        .position(|c| c.name.as_str() == "[applied]")
+        .unwrap_or(0);
+    let row = rows.rows().next()?.ok()?;
+    let cell = row.get(col)?.as_ref()?;
+    match Value::decode(&ColumnType::Boolean, cell).ok()? {
+        Value::Boolean(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn timeout(write_type: &str, received: i32, block_for: i32) -> Decision {
+    match write_type {
+        // The batchlog was written, so the logged batch will be replayed.
+        "BATCH" => ("committed", Some("batchlog_written".into())),
+        // The batchlog write itself timed out.
+        "BATCH_LOG" => ("in_doubt", Some("batchlog".into())),
+        // Some partitions may have landed: each member is in doubt.
+        "UNLOGGED_BATCH" => ("in_doubt", Some("timeout".into())),
+        "CAS" => ("in_doubt", Some("cas_unknown".into())),
+        // SIMPLE, COUNTER, VIEW, CDC: a replica applied it and will propagate it.
+        _ if received >= 1 => ("committed", Some(format!("partial {received}/{block_for}"))),
+        _ => ("in_doubt", Some("timeout".into())),
+    }
+}
+
+fn error(e: &ErrorBody) -> Decision {
+    match &e.details {
+        ErrorDetails::WriteTimeout {
+            received,
+            block_for,
+            write_type,
+            ..
+        } => timeout(write_type.as_str(), *received, *block_for),
+        // WriteFailure → like WriteTimeout using its received count.
+        ErrorDetails::WriteFailure {
+            received,
+            block_for,
+            write_type,
+            ..
+        } => timeout(write_type.as_str(), *received, *block_for),
+        ErrorDetails::CasWriteUnknown { .. } => ("in_doubt", Some("cas_unknown".into())),
+        _ => {
+            let reason = match e.code {
+                code::UNAVAILABLE => "unavailable",
+                code::OVERLOADED => "overloaded",
+                code::IS_BOOTSTRAPPING => "is_bootstrapping",
+                code::UNPREPARED => "unprepared",
+                code::SYNTAX_ERROR => "syntax_error",
+                code::INVALID => "invalid",
+                code::UNAUTHORIZED => "unauthorized",
+                code::CONFIG_ERROR => "config_error",
+                code::ALREADY_EXISTS => "already_exists",
+                code::PROTOCOL_ERROR => "protocol_error",
+                code::BAD_CREDENTIALS => "bad_credentials",
+                code::FUNCTION_FAILURE => "function_failure",
+                // Not in the rules: the coordinator may have applied part of it.
+                code::SERVER_ERROR => return ("in_doubt", Some("server_error".into())),
+                code::TRUNCATE_ERROR => return ("in_doubt", Some("truncate_error".into())),
+                code::READ_TIMEOUT | code::READ_FAILURE => {
+                    // Only an LWT reads before writing; its Paxos round did not finish.
+                    return ("in_doubt", Some("timeout".into()));
+                }
+                code::CDC_WRITE_FAILURE => "cdc_write_failure",
+                _ => return ("in_doubt", Some(format!("error 0x{:04x}", e.code))),
+            };
+            // Unavailable, Overloaded, IsBootstrapping, Unprepared, syntax/invalid/
+            // unauthorized → rejected (not attempted).
+            ("rejected", Some(reason.into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tidemark_cql::wire::Consistency;
+
+    fn wto(t: &str, received: i32) -> Message {
+        Message::Error(ErrorBody {
+            code: code::WRITE_TIMEOUT,
+            message: "t".into(),
+            details: ErrorDetails::WriteTimeout {
+                consistency: Consistency::Quorum,
+                received,
+                block_for: 2,
+                write_type: t.into(),
+                contentions: None,
+            },
+        })
+    }
+
+    #[test]
+    fn write_timeouts_by_type() {
+        assert_eq!(decide(&wto("BATCH", 0), false).0, "committed");
+        assert_eq!(
+            decide(&wto("BATCH_LOG", 0), false),
+            ("in_doubt", Some("batchlog".into()))
+        );
+        assert_eq!(
+            decide(&wto("UNLOGGED_BATCH", 1), false),
+            ("in_doubt", Some("timeout".into()))
+        );
+        assert_eq!(
+            decide(&wto("CAS", 1), true),
+            ("in_doubt", Some("cas_unknown".into()))
+        );
+        assert_eq!(
+            decide(&wto("SIMPLE", 1), false),
+            ("committed", Some("partial 1/2".into()))
+        );
+        assert_eq!(
+            decide(&wto("COUNTER", 0), false),
+            ("in_doubt", Some("timeout".into()))
+        );
+        assert_eq!(
+            decide(&Message::Result(ResultBody::Void), false),
+            ("committed", None)
+        );
+    }
+}

@@ -1,0 +1,348 @@
+//! What a request is waiting for: a QUERY, EXECUTE or BATCH is turned into its
+//! `write` lines at once (outcome still open), a PREPARE keeps its text until the
+//! Prepared result gives the id, and everything else only occupies its stream id.
+
+use bytes::Bytes;
+use tidemark_cql::message::{BatchQuery, BatchType, QueryParameters, QueryValues};
+use tidemark_cql::statement::{parse_statement, Statement};
+use tidemark_cql::wire::Consistency;
+use tidemark_cql::Message;
+
+use super::ddl;
+use super::extract::bound::Bound;
+use super::extract::{base, statement_writes, BatchInfo, RequestInfo, StmtCtx};
+use super::flow::id_hex;
+use super::shared::{Shared, Unresolved};
+use crate::inspect::records::{ErrorRecord, Record, WriteRecord};
+use std::net::SocketAddr;
+
+/// Where a request was seen.
+pub struct Ctx<'a> {
+    pub flow: u64,
+    pub ts: &'a str,
+    pub stream: i16,
+    /// The connection's current keyspace.
+    pub keyspace: Option<&'a str>,
+}
+
+/// A request waiting for its response.
+pub struct Pending {
+    /// Order of arrival on the flow.
+    pub seq: u64,
+    pub kind: PendingKind,
+}
+
+pub enum PendingKind {
+    Prepare {
+        text: String,
+        keyspace: Option<String>,
+    },
+    /// Write lines, and for each whether it is an unresolved prepared statement.
+    Writes {
+        writes: Vec<WriteRecord>,
+        lwt: bool,
+        unresolved: Vec<Option<Waiting>>,
+    },
+    Use,
+    Other,
+}
+
+/// What an unresolved EXECUTE needs to be resolved later.
+pub struct Waiting {
+    pub id: Bytes,
+    pub values: QueryValues,
+    pub keyspace: Option<String>,
+    pub default_timestamp: Option<i64>,
+}
+
+impl Waiting {
+    pub fn into_unresolved(self, record: WriteRecord) -> Unresolved {
+        Unresolved {
+            record,
+            values: self.values,
+            keyspace: self.keyspace,
+            default_timestamp: self.default_timestamp,
+        }
+    }
+}
+
+fn serial(c: Option<Consistency>) -> Option<&'static str> {
+    c.map(Consistency::name)
+}
+
+fn info<'a>(ctx: &'a Ctx<'a>, p: &QueryParameters) -> RequestInfo<'a> {
+    RequestInfo {
+        flow: ctx.flow,
+        ts: ctx.ts,
+        stream: ctx.stream,
+        consistency: p.consistency.name(),
+        serial_consistency: serial(p.serial_consistency),
+    }
+}
+
+/// Statements whose text we could not parse are reported when they look like writes.
+fn looks_like_write(text: &str) -> bool {
+    let w: String = text
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    matches!(
+        w.as_str(),
+        "INSERT"
+            | "UPDATE"
+            | "DELETE"
+            | "BEGIN"
+            | "TRUNCATE"
+            | "CREATE"
+            | "ALTER"
+            | "DROP"
+            | "GRANT"
+            | "REVOKE"
+    )
+}
+
+fn parse_error(ctx: &Ctx<'_>, text: &str, e: impl std::fmt::Display, out: &mut Vec<Record>) {
+    if looks_like_write(text) {
+        out.push(Record::Error(ErrorRecord {
+            flow: Some(ctx.flow),
+            dir: Some("c2s"),
+            offset: None,
+            message: format!(
+                "cql: stream {}: statement not understood, write not extracted: {e}",
+                ctx.stream
+            ),
+        }));
+    }
+}
+
+/// Classifies a request and builds its write lines.
+pub fn classify(
+    msg: &Message,
+    ctx: &Ctx<'_>,
+    shared: &mut Shared,
+    server: SocketAddr,
+    out: &mut Vec<Record>,
+) -> Option<PendingKind> {
+    Some(match msg {
+        Message::Query(q) => {
+            let stmt = match parse_statement(q.query.as_str()) {
+                Ok(s) => s,
+                Err(e) => {
+                    parse_error(ctx, q.query.as_str(), e, out);
+                    return Some(PendingKind::Other);
+                }
+            };
+            if matches!(stmt.kind, tidemark_cql::statement::StatementKind::Use(_)) {
+                return Some(PendingKind::Use);
+            }
+            let ks = q.params.keyspace.as_deref().or(ctx.keyspace);
+            ddl::learn(&stmt, ks, &mut shared.schema);
+            let bound = Bound::new(&q.params.values, &stmt.bind_markers, None);
+            let mut writes = Vec::new();
+            one(
+                &stmt,
+                q.query.as_str(),
+                ks,
+                &bound,
+                shared,
+                &info(ctx, &q.params),
+                q.params.timestamp,
+                false,
+                None,
+                &mut writes,
+            );
+            writes_kind(writes, stmt.is_lwt(), Vec::new())
+        }
+        Message::Prepare(p) => PendingKind::Prepare {
+            text: p.query.to_string(),
+            keyspace: p
+                .keyspace
+                .as_ref()
+                .map(|k| k.to_string())
+                .or(ctx.keyspace.map(str::to_string)),
+        },
+        Message::Execute(e) => {
+            let req = info(ctx, &e.params);
+            let ks = e.params.keyspace.as_deref().or(ctx.keyspace);
+            let mut writes = Vec::new();
+            let mut waiting = Vec::new();
+            let lwt = prepared(
+                &e.id,
+                &e.params.values,
+                ks,
+                e.params.timestamp,
+                &req,
+                None,
+                shared,
+                server,
+                &mut writes,
+                &mut waiting,
+            );
+            writes_kind(writes, lwt, waiting)
+        }
+        Message::Batch(b) => {
+            let req = RequestInfo {
+                flow: ctx.flow,
+                ts: ctx.ts,
+                stream: ctx.stream,
+                consistency: b.consistency.name(),
+                serial_consistency: serial(b.serial_consistency),
+            };
+            let ks = b.keyspace.as_deref().or(ctx.keyspace);
+            let kind = match b.batch_type {
+                BatchType::Logged => "logged",
+                BatchType::Unlogged => "unlogged",
+                BatchType::Counter => "counter",
+            };
+            let (mut writes, mut waiting, mut lwt) = (Vec::new(), Vec::new(), false);
+            for (index, s) in b.statements.iter().enumerate() {
+                let bi = BatchInfo {
+                    id: format!("{}:{}", ctx.flow, ctx.stream),
+                    kind,
+                    index,
+                    size: b.statements.len(),
+                };
+                match &s.query {
+                    BatchQuery::Query(text) => match parse_statement(text.as_str()) {
+                        Ok(stmt) => {
+                            lwt |= stmt.is_lwt();
+                            let bound = Bound::new(&s.values, &stmt.bind_markers, None);
+                            let before = writes.len();
+                            one(
+                                &stmt,
+                                text.as_str(),
+                                ks,
+                                &bound,
+                                shared,
+                                &req,
+                                b.timestamp,
+                                false,
+                                Some(&bi),
+                                &mut writes,
+                            );
+                            waiting.extend((before..writes.len()).map(|_| None));
+                        }
+                        Err(e) => parse_error(ctx, text.as_str(), e, out),
+                    },
+                    BatchQuery::Prepared(id) => {
+                        lwt |= prepared(
+                            id,
+                            &s.values,
+                            ks,
+                            b.timestamp,
+                            &req,
+                            Some(&bi),
+                            shared,
+                            server,
+                            &mut writes,
+                            &mut waiting,
+                        );
+                    }
+                }
+            }
+            writes_kind(writes, lwt, waiting)
+        }
+        _ => PendingKind::Other,
+    })
+}
+
+fn writes_kind(
+    writes: Vec<WriteRecord>,
+    lwt: bool,
+    mut waiting: Vec<Option<Waiting>>,
+) -> PendingKind {
+    if writes.is_empty() {
+        return PendingKind::Other;
+    }
+    waiting.resize_with(writes.len(), || None);
+    PendingKind::Writes {
+        writes,
+        lwt,
+        unresolved: waiting,
+    }
+}
+
+/// The writes of one parsed statement.
+#[allow(clippy::too_many_arguments)]
+fn one(
+    stmt: &Statement<'_>,
+    text: &str,
+    keyspace: Option<&str>,
+    bound: &Bound<'_>,
+    shared: &Shared,
+    req: &RequestInfo<'_>,
+    default_timestamp: Option<i64>,
+    prepared: bool,
+    batch: Option<&BatchInfo>,
+    out: &mut Vec<WriteRecord>,
+) {
+    let cx = StmtCtx {
+        schema: &shared.schema,
+        keyspace,
+        bound,
+        default_timestamp,
+        batch_using: &[],
+    };
+    statement_writes(stmt, text, &cx, req, prepared, batch, out);
+}
+
+/// An EXECUTE or prepared BATCH member: its writes if the statement is known, else
+/// one unresolved write. Returns whether it is an LWT.
+#[allow(clippy::too_many_arguments)]
+fn prepared(
+    id: &Bytes,
+    values: &QueryValues,
+    keyspace: Option<&str>,
+    default_timestamp: Option<i64>,
+    req: &RequestInfo<'_>,
+    batch: Option<&BatchInfo>,
+    shared: &mut Shared,
+    server: SocketAddr,
+    writes: &mut Vec<WriteRecord>,
+    waiting: &mut Vec<Option<Waiting>>,
+) -> bool {
+    let before = writes.len();
+    if let Some(p) = shared.node(server).prepared(id) {
+        // Unqualified names were resolved when the statement was prepared.
+        let ks = p.keyspace.as_deref().or(keyspace);
+        if let Ok(stmt) = parse_statement(&p.text) {
+            let bound = Bound::new(values, &stmt.bind_markers, Some(&p.metadata));
+            one(
+                &stmt,
+                &p.text,
+                ks,
+                &bound,
+                shared,
+                req,
+                default_timestamp,
+                true,
+                batch,
+                writes,
+            );
+            waiting.extend((before..writes.len()).map(|_| None));
+            return stmt.is_lwt();
+        }
+        // A prepared text we cannot parse: report it like an unknown statement.
+    }
+    let mut w = base(req, true, batch);
+    w.op = "unknown".into();
+    w.key = serde_json::Value::Null;
+    w.key_source = Some("unknown");
+    w.values = Bound::raw(values).hex_all();
+    w.statement_id = Some(id_hex(id));
+    w.client_timestamp = default_timestamp;
+    (w.timestamp, w.timestamp_source) = match default_timestamp {
+        Some(t) => (Some(t), Some("default")),
+        None => (None, Some("server")),
+    };
+    writes.push(w);
+    waiting.push(Some(Waiting {
+        id: id.clone(),
+        values: values.clone(),
+        keyspace: keyspace.map(str::to_string),
+        default_timestamp,
+    }));
+    false
+}
