@@ -53,12 +53,19 @@ fn read_i32(buf: &[u8], at: usize) -> Option<i32> {
 /// checking it is UTF-8.
 fn cstring_end(buf: &[u8], at: usize) -> Result<usize, Reason> {
     let rest = buf.get(at..).ok_or("cstring out of bounds")?;
-    let nul = rest
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or("unterminated cstring")?;
-    std::str::from_utf8(&rest[..nul]).map_err(|_| "cstring is not UTF-8")?;
-    Ok(at + nul + 1)
+    // Keys are short and almost always ASCII: one pass finds the NUL and
+    // tells whether the (slower) UTF-8 check is needed at all.
+    let mut ascii = true;
+    for (i, &b) in rest.iter().enumerate() {
+        if b == 0 {
+            if !ascii {
+                std::str::from_utf8(&rest[..i]).map_err(|_| "cstring is not UTF-8")?;
+            }
+            return Ok(at + i + 1);
+        }
+        ascii &= b < 0x80;
+    }
+    Err("unterminated cstring")
 }
 
 /// Validates a length-prefixed string at `at`, returns the end index.
@@ -75,7 +82,10 @@ fn string_end(buf: &[u8], at: usize) -> Result<usize, Reason> {
     if buf[end - 1] != 0 {
         return Err("string not NUL-terminated");
     }
-    std::str::from_utf8(&buf[start..end - 1]).map_err(|_| "string is not UTF-8")?;
+    let text = &buf[start..end - 1];
+    if !text.is_ascii() {
+        std::str::from_utf8(text).map_err(|_| "string is not UTF-8")?;
+    }
     Ok(end)
 }
 

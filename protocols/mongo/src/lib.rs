@@ -28,6 +28,10 @@ pub mod repl;
 mod resync;
 pub mod wire;
 
+/// The `bson` and `bytes` crates this API is expressed in, re-exported so
+/// users (and the fuzz targets) get the same versions.
+pub use bson;
+pub use bytes;
 pub use connection::{ConnEvent, Connection, Direction, Pairing, RequestSummary};
 pub use decoder::Decoder;
 pub use doc::{Doc, DocSeq};

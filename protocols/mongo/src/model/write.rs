@@ -159,6 +159,22 @@ pub struct WriteStatement<'a> {
 }
 
 impl<'a> WriteStatement<'a> {
+    /// The statement's filter (`q`, `filter`, `query`), when it has one:
+    /// the `key` of a `write` line when no `_id` is known.
+    pub fn filter(&self) -> Option<&'a RawDocument> {
+        match &self.op {
+            StatementOp::Insert { .. } => None,
+            StatementOp::Update(u) => Some(u.q),
+            StatementOp::Delete(d) => Some(d.q),
+            StatementOp::FindAndModify(f) => f.query,
+            StatementOp::Oplog(o) => match o.op {
+                crate::repl::oplog::OpType::Update => o.o2,
+                crate::repl::oplog::OpType::Delete => Some(o.o),
+                _ => None,
+            },
+        }
+    }
+
     /// The `_id` when the statement pins one: the inserted document's `_id`,
     /// or an equality on `_id` in the filter. This is the `key` of `write` lines.
     pub fn id(&self) -> Option<RawBsonRef<'a>> {
