@@ -202,4 +202,9 @@ pub struct WriteRecord {
     /// Prepared statement id (hex) of an EXECUTE or prepared BATCH member.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement_id: Option<String>,
+    // --- MongoDB additions ---
+    /// For a `commitTransaction`/`abortTransaction` line: how many held statements
+    /// of the transaction it decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements: Option<u64>,
 }

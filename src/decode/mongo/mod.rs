@@ -1,6 +1,29 @@
 //! MongoDB flows: messages to `message` records, writes to `write` records.
+//!
+//! - [`flow`]: the per-flow [`FlowDecoder`](crate::inspect::decoder::FlowDecoder),
+//!   request/reply pairing, getlasterror and gap handling;
+//! - [`statement`]: what a request changes, one `write` line per statement;
+//! - [`outcome`]: ARCHITECTURE.md's MongoDB outcome rules on one reply;
+//! - [`txn`]: statements held until their transaction commits or aborts;
+//! - [`message`]: `message` lines; [`values`]: BSON as relaxed Extended JSON.
+
+pub mod flow;
+pub mod message;
+pub mod outcome;
+pub mod statement;
+pub mod txn;
+pub mod values;
+
+pub use flow::MongoFlowDecoder;
+/// The protocol crate, for tools (the benchmark) that build MongoDB traffic.
+pub use tidemark_mongo;
 
 use crate::inspect::decoder::DecoderRegistry;
+use crate::inspect::detect::Protocol;
 
 /// Registers the MongoDB flow decoder.
-pub fn register(_reg: &mut DecoderRegistry) {}
+pub fn register(reg: &mut DecoderRegistry) {
+    reg.register(Protocol::Mongo, |info| {
+        Box::new(MongoFlowDecoder::new(info))
+    });
+}

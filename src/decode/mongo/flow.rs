@@ -1,0 +1,451 @@
+//! [`MongoFlowDecoder`]: one TCP flow's MongoDB messages and writes.
+//!
+//! Bytes go to a `tidemark_mongo::Connection`, which frames both directions and pairs
+//! replies to requests by `responseTo`. Each message becomes a `message` line; each
+//! request that changes data becomes [`Action`] lines waiting for their outcome:
+//! - a reply decides them by the outcome rules ([`outcome`]);
+//! - moreToCome (w:0) means no reply will come → `in_doubt(unacknowledged)`;
+//! - legacy OP_INSERT/OP_UPDATE/OP_DELETE wait for the next request on the flow: a
+//!   `getlasterror` decides them with its `w`, anything else means they were
+//!   unacknowledged; 2.6–3.2 write commands (OP_QUERY `$cmd`, OP_COMMAND) answered
+//!   with success likewise take the `w` of a `getlasterror` that follows them;
+//! - `autocommit:false` statements are held by [`Transactions`];
+//! - a request still unanswered when the flow ends is `in_doubt(no_response)`, and so
+//!   is one whose reply was lost in a capture gap (a connection answers in order, so a
+//!   reply to a later request proves the earlier reply will not come).
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use tidemark_mongo::model::{Reply, TransactionOp};
+use tidemark_mongo::{
+    ConnEvent, Connection, Direction as MDir, Limits, Message, MongoError, Pairing,
+};
+
+use super::message::{self, At};
+use super::outcome::{self, Verdict};
+use super::statement::{extract, Action, Base, Origin, Stmt};
+use super::txn::Transactions;
+use crate::capture::{CloseReason, Direction, Timestamp};
+use crate::inspect::decoder::{FlowDecoder, FlowInfo, StreamPos};
+use crate::inspect::records::{ErrorRecord, Record, WriteRecord};
+use crate::inspect::time::rfc3339;
+
+/// Write requests awaiting a reply at once; beyond it the oldest is given up.
+const MAX_PENDING: usize = 4096;
+
+struct Pending {
+    seq: u64,
+    action: Action,
+    /// A server-to-client gap came while this request waited: its reply may be lost.
+    gap: bool,
+    /// For a `getlasterror`: the writes it acknowledges.
+    gle_slot: Option<GleSlot>,
+}
+
+/// Writes waiting to see whether a `getlasterror` follows them.
+struct GleSlot {
+    stmts: Vec<Stmt>,
+    /// False for legacy opcodes, which have no verdict without getlasterror.
+    decided: bool,
+}
+
+/// The MongoDB decoder of one flow.
+pub struct MongoFlowDecoder {
+    flow: u64,
+    conn: Connection,
+    /// Session stream offset minus decoder stream offset, per direction.
+    delta: [u64; 2],
+    pending: HashMap<i32, Pending>,
+    gap_marked: usize,
+    seq: u64,
+    gle: Option<GleSlot>,
+    txns: Transactions,
+    done: Vec<WriteRecord>,
+    ts: (Timestamp, String),
+}
+
+fn mdir(d: Direction) -> MDir {
+    match d {
+        Direction::ClientToServer => MDir::ClientToServer,
+        Direction::ServerToClient => MDir::ServerToClient,
+    }
+}
+
+impl MongoFlowDecoder {
+    pub fn new(info: &FlowInfo) -> Self {
+        MongoFlowDecoder {
+            flow: info.flow.0,
+            conn: Connection::new(Limits::default()),
+            delta: [0, 0],
+            pending: HashMap::new(),
+            gap_marked: 0,
+            seq: 0,
+            gle: None,
+            txns: Transactions::default(),
+            done: Vec::new(),
+            ts: (info.opened, rfc3339(info.opened)),
+        }
+    }
+
+    fn set_ts(&mut self, ts: Timestamp) {
+        if self.ts.0 != ts {
+            self.ts = (ts, rfc3339(ts));
+        }
+    }
+
+    fn sync_delta(&mut self, dir: Direction, session_offset: u64) {
+        let i = mdir(dir) as usize;
+        let ours = self.conn.decoder(mdir(dir)).stream_offset();
+        self.delta[i] = session_offset.saturating_sub(ours);
+    }
+
+    /// Handles every event the connection has ready.
+    fn drain(&mut self, out: &mut Vec<Record>) {
+        while let Some(ev) = self.conn.poll() {
+            match ev {
+                ConnEvent::Message {
+                    dir,
+                    message,
+                    pairing,
+                } => self.on_message(dir, &message, pairing, out),
+                ConnEvent::Error { dir, error } => out.push(self.error(dir, &error)),
+            }
+            out.extend(self.done.drain(..).map(Record::Write));
+        }
+    }
+
+    fn error(&self, dir: MDir, e: &MongoError) -> Record {
+        Record::Error(ErrorRecord {
+            flow: Some(self.flow),
+            dir: Some(dir.name()),
+            offset: Some(e.offset + self.delta[dir as usize]),
+            message: format!("mongo: {}", e.kind),
+        })
+    }
+
+    fn at(&self, dir: MDir) -> At<'_> {
+        At {
+            flow: self.flow,
+            dir: dir.name(),
+            ts: &self.ts.1,
+            delta: self.delta[dir as usize],
+        }
+    }
+
+    fn on_message(&mut self, dir: MDir, msg: &Message, pairing: Pairing, out: &mut Vec<Record>) {
+        match (dir, pairing) {
+            (MDir::ServerToClient, Pairing::Reply(p)) => {
+                let reply = msg.reply();
+                let parsed = reply.as_ref().and_then(|r| r.as_ref().ok());
+                let rec =
+                    message::record(&self.at(dir), msg, p.request.command.clone(), parsed, false);
+                out.push(Record::Message(rec));
+                if let Some(Err(e)) = &reply {
+                    out.push(self.model_error(dir, msg, &e.to_string()));
+                }
+                self.on_reply(p.request.request_id, parsed);
+            }
+            (MDir::ServerToClient, _) => {
+                let reply = msg.reply();
+                let parsed = reply.as_ref().and_then(|r| r.as_ref().ok());
+                let rec = message::record(&self.at(dir), msg, None, parsed, false);
+                out.push(Record::Message(rec));
+            }
+            (MDir::ClientToServer, pairing) => {
+                let command = msg.command().map(|c| c.name.to_owned());
+                out.push(Record::Message(message::record(
+                    &self.at(dir),
+                    msg,
+                    command,
+                    None,
+                    true,
+                )));
+                self.on_request(msg, pairing, out);
+            }
+        }
+    }
+
+    fn model_error(&self, dir: MDir, msg: &Message, what: &str) -> Record {
+        Record::Error(ErrorRecord {
+            flow: Some(self.flow),
+            dir: Some(dir.name()),
+            offset: Some(msg.offset + self.delta[dir as usize]),
+            message: format!("mongo: request {}: {what}", msg.request_id),
+        })
+    }
+
+    fn on_request(&mut self, msg: &Message, pairing: Pairing, out: &mut Vec<Record>) {
+        let base = Base {
+            flow: self.flow,
+            ts: self.ts.1.clone(),
+        };
+        let action = match extract(msg, &base) {
+            Ok(a) => a,
+            Err(e) => {
+                out.push(self.model_error(MDir::ClientToServer, msg, &e.to_string()));
+                None
+            }
+        };
+        let is_gle = matches!(action, Some(Action::GetLastError { .. }));
+        let slot = if is_gle { self.gle.take() } else { None };
+        if !is_gle {
+            self.flush_gle("unacknowledged: no getlasterror followed the legacy write");
+        }
+        let Some(action) = action else { return };
+        match pairing {
+            Pairing::AwaitsReply => self.await_reply(msg.request_id, action, slot),
+            _ => {
+                self.gle = slot;
+                self.no_reply(action);
+            }
+        }
+    }
+
+    fn await_reply(&mut self, id: i32, action: Action, gle_slot: Option<GleSlot>) {
+        if self.pending.len() >= MAX_PENDING {
+            if let Some(old) = self
+                .pending
+                .iter()
+                .min_by_key(|(_, p)| p.seq)
+                .map(|(k, _)| *k)
+            {
+                self.unanswered(
+                    old,
+                    "no_response: too many requests outstanding on the flow",
+                );
+            }
+        }
+        self.seq += 1;
+        let p = Pending {
+            seq: self.seq,
+            action,
+            gap: false,
+            gle_slot,
+        };
+        if let Some(prev) = self.pending.insert(id, p) {
+            // The same requestID reused before its reply: the earlier one's is lost.
+            self.give_up(prev, "no_response: requestID reused before a reply");
+        }
+    }
+
+    /// A request that gets no reply: moreToCome, or a legacy write opcode.
+    fn no_reply(&mut self, action: Action) {
+        let why = "unacknowledged: moreToCome (w:0), no reply";
+        match action {
+            Action::Writes {
+                stmts,
+                origin: Origin::LegacyOpcode,
+                ..
+            } => {
+                self.gle = Some(GleSlot {
+                    stmts,
+                    decided: false,
+                })
+            }
+            Action::Writes { stmts, .. } => self.emit_all(stmts, &Verdict::new("in_doubt", why)),
+            Action::Txn { mut rec, .. } => {
+                rec.outcome = "in_doubt";
+                rec.reason = Some(why.into());
+                self.done.push(rec);
+            }
+            Action::GetLastError { .. } => {}
+        }
+    }
+
+    fn emit_all(&mut self, stmts: Vec<Stmt>, v: &Verdict) {
+        for mut s in stmts {
+            v.apply(&mut s);
+            self.done.push(s.rec);
+        }
+    }
+
+    /// Emits the writes waiting for a getlasterror that did not come.
+    fn flush_gle(&mut self, why: &str) {
+        if let Some(slot) = self.gle.take() {
+            if slot.decided {
+                self.done.extend(slot.stmts.into_iter().map(|s| s.rec));
+            } else {
+                self.emit_all(slot.stmts, &Verdict::new("in_doubt", why.to_owned()));
+            }
+        }
+    }
+
+    fn on_reply(&mut self, request_id: i32, reply: Option<&Reply<'_>>) {
+        let Some(p) = self.pending.remove(&request_id) else {
+            return;
+        };
+        if p.gap {
+            self.gap_marked -= 1;
+        }
+        if self.gap_marked > 0 {
+            self.expire_before(p.seq);
+        }
+        let Some(reply) = reply else {
+            self.give_up(p, "no_response: the reply could not be read");
+            return;
+        };
+        match p.action {
+            Action::Writes {
+                mut stmts,
+                ordered,
+                wc,
+                txn,
+                origin,
+                bulk_write,
+                ..
+            } => {
+                outcome::decide(&mut stmts, ordered, &wc, reply, bulk_write);
+                let mut slot = Vec::new();
+                for s in stmts {
+                    let applied = matches!(s.rec.outcome, "committed" | "pending");
+                    match &txn {
+                        Some(key) if applied => self.txns.hold(key.clone(), s, &mut self.done),
+                        _ if applied && origin == Origin::LegacyCommand => slot.push(s),
+                        _ => self.done.push(s.rec),
+                    }
+                }
+                if !slot.is_empty() {
+                    self.gle = Some(GleSlot {
+                        stmts: slot,
+                        decided: true,
+                    });
+                }
+            }
+            Action::Txn {
+                op,
+                key,
+                mut rec,
+                wc,
+            } => {
+                let (v, n) = match op {
+                    TransactionOp::Commit => self.txns.commit(&key, &wc, reply, &mut self.done),
+                    TransactionOp::Abort => {
+                        let n = self.txns.abort(&key, &mut self.done);
+                        (Verdict::new("rejected", "transaction_aborted"), n)
+                    }
+                };
+                rec.outcome = v.outcome;
+                rec.reason = v.reason;
+                rec.statements = Some(n);
+                self.done.push(rec);
+            }
+            Action::GetLastError { wc, wc_json } => {
+                let Some(mut slot) = p.gle_slot else { return };
+                let mut redo: Vec<Stmt> = Vec::new();
+                for s in slot.stmts.drain(..) {
+                    if !slot.decided || matches!(s.rec.outcome, "committed" | "pending") {
+                        redo.push(s);
+                    } else {
+                        self.done.push(s.rec);
+                    }
+                }
+                outcome::decide_by_gle(&mut redo, &wc, reply);
+                for mut s in redo {
+                    s.rec.write_concern = Some(wc_json.clone());
+                    self.done.push(s.rec);
+                }
+            }
+        }
+    }
+
+    /// Requests sent before `seq` whose replies may have been lost in a gap: the
+    /// connection answered a later one, so theirs will not come.
+    fn expire_before(&mut self, seq: u64) {
+        let lost: Vec<i32> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.gap && p.seq < seq)
+            .map(|(k, _)| *k)
+            .collect();
+        for id in lost {
+            self.unanswered(id, "no_response: the reply was lost in a capture gap");
+        }
+    }
+
+    fn unanswered(&mut self, id: i32, why: &str) {
+        if let Some(p) = self.pending.remove(&id) {
+            if p.gap {
+                self.gap_marked -= 1;
+            }
+            self.give_up(p, why);
+        }
+    }
+
+    /// Decides a request that will never get its reply.
+    fn give_up(&mut self, p: Pending, why: &str) {
+        let v = Verdict::new("in_doubt", why.to_owned());
+        match p.action {
+            Action::Writes { stmts, .. } => self.emit_all(stmts, &v),
+            Action::Txn { key, mut rec, .. } => {
+                let n = self.txns.commit_unanswered(&key, why, &mut self.done);
+                rec.statements = Some(n);
+                v.apply_record(&mut rec);
+                self.done.push(rec);
+            }
+            Action::GetLastError { .. } => {
+                if let Some(slot) = p.gle_slot {
+                    if slot.decided {
+                        self.done.extend(slot.stmts.into_iter().map(|s| s.rec));
+                    } else {
+                        self.emit_all(slot.stmts, &v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl FlowDecoder for MongoFlowDecoder {
+    fn data(&mut self, pos: &StreamPos<'_>, bytes: &Bytes, out: &mut Vec<Record>) {
+        self.set_ts(pos.ts);
+        self.sync_delta(pos.dir, pos.offset);
+        self.conn.feed(mdir(pos.dir), bytes);
+        self.drain(out);
+    }
+
+    fn gap(&mut self, pos: &StreamPos<'_>, len: u64, out: &mut Vec<Record>) {
+        self.set_ts(pos.ts);
+        self.sync_delta(pos.dir, pos.offset);
+        self.conn.gap(mdir(pos.dir), len);
+        match pos.dir {
+            Direction::ServerToClient => {
+                for p in self.pending.values_mut().filter(|p| !p.gap) {
+                    p.gap = true;
+                    self.gap_marked += 1;
+                }
+            }
+            // A getlasterror may have been lost with the client's bytes.
+            Direction::ClientToServer => {
+                self.flush_gle("no_response: acknowledgement lost in a capture gap")
+            }
+        }
+        self.drain(out);
+        out.extend(self.done.drain(..).map(Record::Write));
+    }
+
+    fn closed(
+        &mut self,
+        _flow: &FlowInfo,
+        ts: Timestamp,
+        _reason: CloseReason,
+        out: &mut Vec<Record>,
+    ) {
+        self.set_ts(ts);
+        self.drain(out);
+        let mut left: Vec<(u64, i32)> = self.pending.iter().map(|(k, p)| (p.seq, *k)).collect();
+        left.sort_unstable();
+        for (_, id) in left {
+            let why = if self.pending.get(&id).is_some_and(|p| p.gap) {
+                "no_response: the reply was lost in a capture gap"
+            } else {
+                "no_response: the flow ended before the reply"
+            };
+            self.unanswered(id, why);
+        }
+        self.flush_gle("unacknowledged: no getlasterror followed the legacy write");
+        self.txns.close(&mut self.done);
+        self.conn.close();
+        out.extend(self.done.drain(..).map(Record::Write));
+    }
+}

@@ -1,0 +1,220 @@
+//! ARCHITECTURE.md's MongoDB outcome rules, applied to what one reply says.
+//!
+//! Inspect decides with the reply alone (the commit tracker refines `pending` later
+//! with replication evidence):
+//! - `ok:1`, no errors, `w:"majority"` → `committed`;
+//! - acknowledged at `w:1`/`w:N`/tag/default → `pending` (`awaiting_majority`);
+//! - `writeErrors`: the failed indexes are `rejected`; with `ordered:true` the later
+//!   statements were never attempted → `rejected` (`not_executed`), the earlier ones
+//!   were applied;
+//! - `writeConcernError` → applied on the primary, not at `w` → `pending`;
+//! - `ok:0` → `rejected` (not attempted), except `UnknownTransactionCommitResult`.
+//!
+//! Reasons start with a stable token (`awaiting_majority`, `write_error`, ...) and
+//! continue with the server's words, so people and programs can both read them.
+
+use tidemark_mongo::bson::RawBsonRef;
+use tidemark_mongo::model::Reply;
+
+use super::statement::{Stmt, Wc};
+use crate::inspect::records::WriteRecord;
+
+/// An outcome and its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+}
+
+impl Verdict {
+    pub fn new(outcome: &'static str, reason: impl Into<String>) -> Verdict {
+        Verdict {
+            outcome,
+            reason: Some(reason.into()),
+        }
+    }
+
+    pub fn committed() -> Verdict {
+        Verdict {
+            outcome: "committed",
+            reason: None,
+        }
+    }
+
+    /// True when the write took effect on the primary (committed or pending).
+    pub fn applied(&self) -> bool {
+        matches!(self.outcome, "committed" | "pending")
+    }
+
+    pub fn apply(&self, s: &mut Stmt) {
+        self.apply_record(&mut s.rec);
+    }
+
+    pub fn apply_record(&self, rec: &mut WriteRecord) {
+        rec.outcome = self.outcome;
+        rec.reason = self.reason.clone();
+    }
+}
+
+/// One failed statement: from `writeErrors`, or a `bulkWrite` cursor entry.
+#[derive(Debug, Clone)]
+struct StmtError {
+    index: i64,
+    text: String,
+}
+
+fn error_text(
+    token: &str,
+    code: Option<i32>,
+    code_name: Option<&str>,
+    errmsg: Option<&str>,
+) -> String {
+    let mut s = token.to_owned();
+    if let Some(c) = code {
+        s.push_str(&format!(" {c}"));
+    }
+    if let Some(n) = code_name {
+        s.push(' ');
+        s.push_str(n);
+    }
+    if let Some(m) = errmsg {
+        s.push_str(": ");
+        s.push_str(m);
+    }
+    s
+}
+
+/// True when the reply says the command as a whole failed.
+pub fn failed(reply: &Reply<'_>) -> bool {
+    match reply.ok {
+        Some(ok) => !ok,
+        // Legacy query failures have `$err` and no `ok`.
+        None => reply.errmsg.is_some() && reply.code.is_some(),
+    }
+}
+
+/// `command_failed <code> <codeName>: <errmsg>`.
+pub fn command_failed(reply: &Reply<'_>) -> String {
+    error_text("command_failed", reply.code, reply.code_name, reply.errmsg)
+}
+
+/// The verdict on a write the server applied, by write concern.
+pub fn applied(wc: &Wc, reply: &Reply<'_>) -> Verdict {
+    if let Some(e) = &reply.write_concern_error {
+        return Verdict::new(
+            "pending",
+            error_text("write_concern_error", Some(e.code), e.code_name, e.errmsg),
+        );
+    }
+    if reply.wtimeout {
+        return Verdict::new("pending", "write_concern_error: wtimeout");
+    }
+    match wc {
+        Wc::Majority => Verdict::committed(),
+        other => Verdict::new(
+            "pending",
+            format!("awaiting_majority: {}", other.describe()),
+        ),
+    }
+}
+
+fn errors(reply: &Reply<'_>, bulk_write: bool) -> Vec<StmtError> {
+    let mut out: Vec<StmtError> = reply
+        .write_errors
+        .iter()
+        .map(|e| StmtError {
+            index: e.index,
+            text: error_text("write_error", Some(e.code), e.code_name, e.errmsg),
+        })
+        .collect();
+    // bulkWrite (8.0) reports each operation as a cursor entry {ok, idx, code, ...}.
+    if bulk_write {
+        if let Some(batch) = reply.batch() {
+            for d in batch.into_iter().filter_map(|v| v.ok()?.as_document()) {
+                let ok = d
+                    .get("ok")
+                    .ok()
+                    .flatten()
+                    .and_then(tidemark_mongo::model::fields::truthy);
+                if ok != Some(false) {
+                    continue;
+                }
+                let num = |k| {
+                    d.get(k)
+                        .ok()
+                        .flatten()
+                        .and_then(tidemark_mongo::model::fields::as_i64)
+                };
+                let text = |k| match d.get(k) {
+                    Ok(Some(RawBsonRef::String(s))) => Some(s),
+                    _ => None,
+                };
+                out.push(StmtError {
+                    index: num("idx").unwrap_or(-1),
+                    text: error_text(
+                        "write_error",
+                        num("code").map(|c| c as i32),
+                        text("codeName"),
+                        text("errmsg"),
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Decides every statement of a command from its reply.
+pub fn decide(stmts: &mut [Stmt], ordered: bool, wc: &Wc, reply: &Reply<'_>, bulk_write: bool) {
+    if failed(reply) {
+        let v = Verdict::new("rejected", command_failed(reply));
+        stmts.iter_mut().for_each(|s| v.apply(s));
+        return;
+    }
+    let errs = errors(reply, bulk_write);
+    let first = errs.iter().map(|e| e.index).min();
+    let ok = applied(wc, reply);
+    for s in stmts {
+        let idx = s.index as i64;
+        if let Some(e) = errs.iter().find(|e| e.index == idx) {
+            Verdict::new("rejected", e.text.clone()).apply(s);
+        } else if let Some(f) = first.filter(|&f| ordered && idx > f) {
+            Verdict::new(
+                "rejected",
+                format!("not_executed: ordered batch stopped at the writeError of statement {f}"),
+            )
+            .apply(s);
+        } else {
+            ok.apply(s);
+        }
+    }
+}
+
+/// Decides a legacy write (OP_INSERT/OP_UPDATE/OP_DELETE, no reply of its own) by
+/// the `getlasterror` reply that followed it on the connection.
+pub fn decide_by_gle(stmts: &mut [Stmt], wc: &Wc, reply: &Reply<'_>) {
+    let v = if failed(reply) {
+        Verdict::new(
+            "in_doubt",
+            format!("getlasterror_failed: {}", command_failed(reply)),
+        )
+    } else if let Some(err) = reply.err {
+        let text = error_text("write_error", reply.code, reply.code_name, Some(err));
+        if stmts.len() > 1 {
+            // getlasterror names no index: which documents of the batch landed is unknown.
+            Verdict::new(
+                "in_doubt",
+                format!("{text} (position in the legacy batch unknown)"),
+            )
+        } else {
+            Verdict::new("rejected", text)
+        }
+    } else {
+        let mut v = applied(wc, reply);
+        if let Some(r) = v.reason.as_mut() {
+            r.push_str(" (getlasterror)");
+        }
+        v
+    };
+    stmts.iter_mut().for_each(|s| v.apply(s));
+}

@@ -1,0 +1,382 @@
+//! What a request asks to change, as `write` lines still waiting for an outcome.
+//!
+//! Every wire form ends up as an [`Action`]: write commands (OP_MSG, OP_QUERY on
+//! `$cmd`, OP_COMMAND), legacy OP_INSERT/OP_UPDATE/OP_DELETE, `bulkWrite`,
+//! `applyOps`, DDL, transaction control and `getlasterror`. The line's fields that the
+//! request alone fixes (namespace, op, key, values, write concern, session, request,
+//! batch) are filled here, once; the reply only adds `outcome` and `reason`.
+
+use serde_json::{Map, Value};
+use tidemark_mongo::bson::{RawBsonRef, RawDocument};
+use tidemark_mongo::model::{
+    CommandOrigin, Ddl, DdlOp, ModelError, StatementOp, TransactionOp, UpdateSpec, WriteCommand,
+    WriteConcern, WriteKind, WriteStatement, W,
+};
+use tidemark_mongo::Message;
+
+use super::values;
+use crate::inspect::records::WriteRecord;
+
+/// Generic command arguments: not part of what a DDL command changes.
+const GENERIC_FIELDS: &[&str] = &[
+    "lsid",
+    "txnNumber",
+    "autocommit",
+    "startTransaction",
+    "stmtId",
+    "stmtIds",
+    "writeConcern",
+    "readConcern",
+    "$db",
+    "$clusterTime",
+    "$readPreference",
+    "$client",
+    "$audit",
+    "$configServerState",
+    "$topologyTime",
+    "$gleStats",
+    "apiVersion",
+    "apiStrict",
+    "apiDeprecationErrors",
+    "comment",
+    "maxTimeMS",
+    "mayBypassWriteBlocking",
+];
+
+/// The durability a write asked for, owned so it outlives the request's buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wc {
+    /// No `writeConcern` (or no `w` in it): the server's default, `w:1` before 5.0
+    /// and for the captures this project has; inspect does not know the cluster's.
+    Default,
+    Majority,
+    Nodes(i64),
+    Tag(String),
+}
+
+impl Wc {
+    pub fn of(wc: Option<&WriteConcern<'_>>) -> Wc {
+        match wc.and_then(|w| w.w) {
+            None => Wc::Default,
+            Some(W::Majority) => Wc::Majority,
+            Some(W::Nodes(n)) => Wc::Nodes(n),
+            Some(W::Tag(t)) => Wc::Tag(t.to_owned()),
+        }
+    }
+
+    /// How the acknowledgement was asked for, for `reason` texts.
+    pub fn describe(&self) -> String {
+        match self {
+            Wc::Default => "acknowledged with the default write concern".to_owned(),
+            Wc::Majority => "acknowledged w:\"majority\"".to_owned(),
+            Wc::Nodes(n) => format!("acknowledged w:{n}"),
+            Wc::Tag(t) => format!("acknowledged w:{t:?}"),
+        }
+    }
+}
+
+/// A transaction: the session id's bytes and the transaction number.
+pub type TxnKey = (Vec<u8>, i64);
+
+/// One statement waiting for its outcome.
+#[derive(Debug, Clone)]
+pub struct Stmt {
+    /// The line, outcome still empty.
+    pub rec: WriteRecord,
+    /// Position in its command (what `writeErrors[].index` counts).
+    pub index: usize,
+}
+
+/// Where a write command came from, which decides whether a `getlasterror` may follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// OP_MSG: modern drivers, never followed by getlasterror.
+    Msg,
+    /// OP_QUERY `$cmd` or OP_COMMAND: 2.6–3.2-era clients, which may confirm with
+    /// `getlasterror` and its `w`.
+    LegacyCommand,
+    /// OP_INSERT/OP_UPDATE/OP_DELETE: no reply of their own at all.
+    LegacyOpcode,
+}
+
+/// What a request does to data.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Statements of a write or DDL command, decided together by one reply.
+    Writes {
+        stmts: Vec<Stmt>,
+        ordered: bool,
+        wc: Wc,
+        unacknowledged: bool,
+        /// `autocommit:false`: held until the transaction ends.
+        txn: Option<TxnKey>,
+        origin: Origin,
+        /// `bulkWrite` reports per-operation results in a cursor.
+        bulk_write: bool,
+    },
+    /// `commitTransaction` / `abortTransaction`, itself a `write` line.
+    Txn {
+        op: TransactionOp,
+        key: TxnKey,
+        rec: WriteRecord,
+        wc: Wc,
+    },
+    /// `getlasterror`: decides the connection's previous legacy write with its `w`.
+    GetLastError { wc: Wc, wc_json: Value },
+}
+
+/// Fields every line of one request shares.
+pub struct Base {
+    pub flow: u64,
+    pub ts: String,
+}
+
+/// The action of a request message, `Ok(None)` for requests that change nothing.
+pub fn extract(msg: &Message, base: &Base) -> Result<Option<Action>, ModelError> {
+    if let Some(w) = msg.write()? {
+        let body = msg.command().map(|c| (c.body, c.origin));
+        return Ok(Some(writes(msg, base, &w, body)));
+    }
+    let Some(cmd) = msg.command() else {
+        return Ok(None);
+    };
+    if let Some(op) = cmd.transaction_op() {
+        let s = cmd.session()?;
+        let key: TxnKey = (
+            s.lsid.unwrap_or_default().to_vec(),
+            s.txn_number.unwrap_or(-1),
+        );
+        let mut values = Map::new();
+        if let Some(n) = s.txn_number {
+            values.insert("txnNumber".into(), n.into());
+        }
+        let mut rec = record(base, msg, Some(cmd.body), None);
+        rec.namespace = Some(format!("{}.$cmd", cmd.db));
+        rec.op = cmd.name.to_owned();
+        rec.values = Value::Object(values);
+        return Ok(Some(Action::Txn {
+            op,
+            key,
+            rec,
+            wc: Wc::of(s.write_concern.as_ref()),
+        }));
+    }
+    if let Some(gle) = cmd.get_last_error()? {
+        let mut m = Map::new();
+        for k in ["w", "j", "fsync", "wtimeout"] {
+            if let Ok(Some(v)) = cmd.body.get(k) {
+                m.insert(k.to_owned(), values::value(v));
+            }
+        }
+        return Ok(Some(Action::GetLastError {
+            wc: Wc::of(Some(&gle.write_concern)),
+            wc_json: Value::Object(m),
+        }));
+    }
+    if let Some(ddl) = cmd.ddl()? {
+        let s = &ddl.session;
+        let mut rec = record(base, msg, Some(cmd.body), None);
+        let (namespace, op) = ddl_target(&ddl, cmd.name);
+        rec.namespace = Some(namespace);
+        rec.op = op;
+        rec.key = Value::Null;
+        rec.values = command_values(cmd.body);
+        let txn = s.in_transaction().then(|| {
+            (
+                s.lsid.unwrap_or_default().to_vec(),
+                s.txn_number.unwrap_or(-1),
+            )
+        });
+        return Ok(Some(Action::Writes {
+            stmts: vec![Stmt { rec, index: 0 }],
+            ordered: true,
+            wc: Wc::of(s.write_concern.as_ref()),
+            unacknowledged: s.write_concern.is_some_and(|w| w.is_unacknowledged()),
+            txn,
+            origin: origin_of(cmd.origin),
+            bulk_write: false,
+        }));
+    }
+    Ok(None)
+}
+
+fn origin_of(o: CommandOrigin) -> Origin {
+    match o {
+        CommandOrigin::OpMsg => Origin::Msg,
+        CommandOrigin::OpQuery | CommandOrigin::OpCommand => Origin::LegacyCommand,
+    }
+}
+
+fn writes(
+    msg: &Message,
+    base: &Base,
+    w: &WriteCommand<'_>,
+    body: Option<(&RawDocument, CommandOrigin)>,
+) -> Action {
+    let s = &w.session;
+    let multi = matches!(
+        w.kind,
+        WriteKind::Insert
+            | WriteKind::Update
+            | WriteKind::Delete
+            | WriteKind::BulkWrite
+            | WriteKind::ApplyOps
+    );
+    let count = w.statements.len();
+    let stmts = w
+        .statements
+        .iter()
+        .map(|st| {
+            let mut rec = record(base, msg, body.map(|b| b.0), Some(st.index));
+            fill_statement(&mut rec, st);
+            if multi {
+                rec.batch = Some(serde_json::json!({
+                    "command": kind_name(w.kind),
+                    "index": st.index,
+                    "count": count,
+                    "ordered": w.ordered,
+                }));
+            }
+            Stmt {
+                rec,
+                index: st.index,
+            }
+        })
+        .collect();
+    let origin = match body {
+        _ if w.legacy => Origin::LegacyOpcode,
+        Some((_, o)) => origin_of(o),
+        None => Origin::Msg,
+    };
+    Action::Writes {
+        stmts,
+        ordered: w.ordered,
+        wc: Wc::of(s.write_concern.as_ref()),
+        unacknowledged: s.write_concern.is_some_and(|w| w.is_unacknowledged()),
+        txn: s.in_transaction().then(|| {
+            (
+                s.lsid.unwrap_or_default().to_vec(),
+                s.txn_number.unwrap_or(-1),
+            )
+        }),
+        origin,
+        bulk_write: w.kind == WriteKind::BulkWrite,
+    }
+}
+
+fn kind_name(k: WriteKind) -> &'static str {
+    match k {
+        WriteKind::Insert => "insert",
+        WriteKind::Update => "update",
+        WriteKind::Delete => "delete",
+        WriteKind::FindAndModify => "findAndModify",
+        WriteKind::BulkWrite => "bulkWrite",
+        WriteKind::ApplyOps => "applyOps",
+    }
+}
+
+/// namespace, op, key and values of one statement.
+fn fill_statement(rec: &mut WriteRecord, st: &WriteStatement<'_>) {
+    rec.namespace = Some(st.ns.to_string());
+    rec.op = st.op.name().to_owned();
+    rec.key = match (st.id(), st.filter()) {
+        (Some(id), _) => values::id_key(id),
+        (None, Some(filter)) => values::doc(filter),
+        (None, None) => Value::Null,
+    };
+    rec.values = match &st.op {
+        StatementOp::Insert { document } => values::doc(document),
+        StatementOp::Update(u) => update_spec(&u.u),
+        StatementOp::Delete(_) => Value::Null,
+        StatementOp::FindAndModify(f) => f.update.as_ref().map(update_spec).unwrap_or(Value::Null),
+        // The whole entry: its `op`, `ns`, `o` and `o2` are the change.
+        StatementOp::Oplog(e) => values::doc(e.raw),
+    };
+}
+
+fn update_spec(u: &UpdateSpec<'_>) -> Value {
+    match u {
+        UpdateSpec::Modifiers(d) | UpdateSpec::Replacement(d) => values::doc(d),
+        UpdateSpec::Pipeline(a) => values::value(RawBsonRef::Array(a)),
+    }
+}
+
+/// A line with the request-level fields set: write concern and session as sent.
+fn record(
+    base: &Base,
+    msg: &Message,
+    body: Option<&RawDocument>,
+    index: Option<usize>,
+) -> WriteRecord {
+    WriteRecord {
+        flow: base.flow,
+        ts: base.ts.clone(),
+        proto: "mongo",
+        write_concern: body
+            .and_then(|b| b.get_document("writeConcern").ok())
+            .map(values::doc),
+        session: body.and_then(|b| session(b, index)),
+        request: Some(i64::from(msg.request_id)),
+        ..WriteRecord::default()
+    }
+}
+
+/// `lsid` (relaxed Extended JSON), `txnNumber`, `stmtId`, `autocommit`,
+/// `startTransaction`, as far as the command carries them.
+fn session(body: &RawDocument, index: Option<usize>) -> Option<Value> {
+    let mut m = Map::new();
+    for k in ["lsid", "txnNumber", "autocommit", "startTransaction"] {
+        if let Ok(Some(v)) = body.get(k) {
+            m.insert(k.to_owned(), values::value(v));
+        }
+    }
+    let stmt_id = match body.get("stmtId") {
+        Ok(Some(v)) => Some(values::value(v)),
+        _ => match (body.get_array("stmtIds"), index) {
+            (Ok(ids), Some(i)) => ids
+                .into_iter()
+                .nth(i)
+                .and_then(|v| v.ok())
+                .map(values::value),
+            _ => None,
+        },
+    };
+    if let Some(id) = stmt_id {
+        m.insert("stmtId".to_owned(), id);
+    }
+    (!m.is_empty()).then_some(Value::Object(m))
+}
+
+/// The command minus generic arguments: what a DDL changes.
+fn command_values(body: &RawDocument) -> Value {
+    let mut m = Map::new();
+    for (k, v) in body.iter().map_while(|e| e.ok()) {
+        if !GENERIC_FIELDS.contains(&k.as_str()) {
+            m.insert(k.as_str().to_owned(), values::value(v));
+        }
+    }
+    Value::Object(m)
+}
+
+/// Namespace and op of a DDL line: `renameCollection` names its source.
+fn ddl_target(ddl: &Ddl<'_>, name: &str) -> (String, String) {
+    let db = ddl.db;
+    let (ns, op) = match &ddl.op {
+        DdlOp::Create { collection, .. } => (format!("{db}.{collection}"), "create"),
+        DdlOp::Drop { collection } => (format!("{db}.{collection}"), "drop"),
+        DdlOp::DropDatabase => (db.to_owned(), "dropDatabase"),
+        DdlOp::RenameCollection { from, .. } => (from.to_string(), "renameCollection"),
+        DdlOp::CreateIndexes { collection, .. } => (format!("{db}.{collection}"), "createIndexes"),
+        DdlOp::DropIndexes { collection, .. } => (format!("{db}.{collection}"), "dropIndexes"),
+        DdlOp::CollMod { collection, .. } => (format!("{db}.{collection}"), "collMod"),
+        DdlOp::Other { body, .. } => {
+            let coll =
+                tidemark_mongo::model::fields::first_element(body).and_then(|(_, v)| v.as_str());
+            (
+                coll.map_or_else(|| db.to_owned(), |c| format!("{db}.{c}")),
+                name,
+            )
+        }
+    };
+    (ns, op.to_owned())
+}

@@ -1,0 +1,112 @@
+//! BSON values as `serde_json::Value` in Extended JSON v2 *relaxed* form, the form
+//! `write` lines carry (ARCHITECTURE.md, "Command line": as mongoexport writes it).
+//!
+//! The common types (documents, arrays, strings, numbers, booleans, null, ObjectId)
+//! are converted directly from the raw bytes, in field order, without a text round
+//! trip: a 1 KB document is a few dozen small allocations. Everything else goes through
+//! `tidemark_mongo::json`, the reference renderer, so the two can never disagree on
+//! the rare types (dates, binaries, decimals, regexes, timestamps, ...).
+
+use serde_json::{Map, Number, Value};
+use tidemark_mongo::bson::{RawBsonRef, RawDocument};
+use tidemark_mongo::json::value_to_serde;
+
+/// Nesting beyond which values render as `null` (validated BSON never gets there).
+const MAX_DEPTH: usize = 200;
+
+/// A document as relaxed Extended JSON.
+pub fn doc(d: &RawDocument) -> Value {
+    doc_at(d, 0)
+}
+
+/// Any value as relaxed Extended JSON.
+pub fn value(v: RawBsonRef<'_>) -> Value {
+    value_at(v, 0)
+}
+
+/// `{"_id": id}`.
+pub fn id_key(id: RawBsonRef<'_>) -> Value {
+    let mut m = Map::with_capacity(1);
+    m.insert("_id".to_owned(), value(id));
+    Value::Object(m)
+}
+
+fn doc_at(d: &RawDocument, depth: usize) -> Value {
+    if depth > MAX_DEPTH {
+        return Value::Null;
+    }
+    let mut m = Map::new();
+    for el in d.iter() {
+        match el {
+            Ok((k, v)) => {
+                m.insert(k.as_str().to_owned(), value_at(v, depth + 1));
+            }
+            // Validated documents never fail here; stop rather than guess.
+            Err(_) => break,
+        }
+    }
+    Value::Object(m)
+}
+
+fn value_at(v: RawBsonRef<'_>, depth: usize) -> Value {
+    match v {
+        RawBsonRef::Document(d) => doc_at(d, depth),
+        RawBsonRef::Array(a) => {
+            if depth > MAX_DEPTH {
+                return Value::Null;
+            }
+            Value::Array(
+                a.into_iter()
+                    .map_while(|e| e.ok())
+                    .map(|e| value_at(e, depth + 1))
+                    .collect(),
+            )
+        }
+        RawBsonRef::String(s) => Value::String(s.to_owned()),
+        RawBsonRef::Int32(i) => Value::Number(i.into()),
+        RawBsonRef::Int64(i) => Value::Number(i.into()),
+        RawBsonRef::Boolean(b) => Value::Bool(b),
+        RawBsonRef::Null => Value::Null,
+        // Finite doubles are plain numbers; NaN and infinities need `$numberDouble`.
+        RawBsonRef::Double(f) => match Number::from_f64(f) {
+            Some(n) => Value::Number(n),
+            None => value_to_serde(v),
+        },
+        RawBsonRef::ObjectId(o) => {
+            let mut m = Map::with_capacity(1);
+            m.insert("$oid".to_owned(), Value::String(o.to_hex()));
+            Value::Object(m)
+        }
+        other => value_to_serde(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tidemark_mongo::bson::{self, rawdoc};
+
+    #[test]
+    fn matches_the_reference_renderer_and_keeps_order() {
+        let d = rawdoc! {
+            "z": 1, "_id": bson::oid::ObjectId::parse_str("65e1c0de0000000000000001").unwrap(),
+            "l": 9_007_199_254_740_993i64, "d": 3.25, "whole": 2.0, "nan": f64::NAN,
+            "s": "é\"\n", "n": null, "b": false,
+            "when": bson::DateTime::from_millis(1_709_296_245_123),
+            "bin": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![0, 1, 2] },
+            "dec": bson::Decimal128::from_bytes([0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x30]),
+            "nested": { "a": [1, { "b": "c" }, []] },
+        };
+        let got = doc(&d);
+        let want: Value =
+            serde_json::from_str(&tidemark_mongo::json::document_to_json(&d)).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(
+            serde_json::to_string(&got).unwrap(),
+            tidemark_mongo::json::document_to_json(&d)
+        );
+        let keys: Vec<&String> = got.as_object().unwrap().keys().collect();
+        assert_eq!(keys[0], "z");
+        assert_eq!(keys[1], "_id");
+    }
+}
