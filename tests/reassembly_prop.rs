@@ -55,13 +55,17 @@ proptest! {
                 segs.push(seg);
             }
         }
+        // The FIN may arrive anywhere after the handshake, even before data it follows.
         let fin_seq = base.wrapping_add(data.len() as u32);
         let mut fin = c.at(true, fin_seq, b"");
         fin.flags.fin = true;
-        segs.push(fin);
+        let at = 3 + order[0] % (segs.len() - 2);
+        segs.insert(at, fin);
         let r = run_segs(&segs);
         let f = r.only();
         prop_assert_eq!(f.c2s.gaps.clone(), Vec::<u64>::new());
         prop_assert_eq!(&f.c2s.bytes, &data);
+        // The client's FIN is seen; the server never sent one.
+        prop_assert_eq!(f.closed, Some(tidemark::capture::CloseReason::EndOfCapture));
     }
 }

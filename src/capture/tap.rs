@@ -63,15 +63,16 @@ impl Tap {
         if pkt.orig_len as usize > pkt.data.len() {
             st.truncated += 1;
         }
-        self.reassembler.advance(pkt.ts, st, out);
         let ip = match network_layer(pkt.link, pkt.data) {
             Network::Ip(ip) => ip,
             Network::NotIp => {
                 st.non_ip += 1;
+                self.reassembler.advance(pkt.ts, st, out);
                 return;
             }
             Network::Malformed => {
                 st.malformed += 1;
+                self.reassembler.advance(pkt.ts, st, out);
                 return;
             }
         };
@@ -84,12 +85,19 @@ impl Tap {
             } => self.tcp(src, dst, transport, missing, pkt.ts, out),
             IpPacket::Fragment(f) => {
                 self.stats.fragments += 1;
-                if let Some(datagram) = self.defrag.add(&f, pkt.ts.0, &mut self.stats) {
-                    self.tcp(f.key.src, f.key.dst, &datagram, 0, pkt.ts, out);
+                match self.defrag.add(&f, pkt.ts.0, &mut self.stats) {
+                    Some(datagram) => self.tcp(f.key.src, f.key.dst, &datagram, 0, pkt.ts, out),
+                    None => self.reassembler.advance(pkt.ts, &mut self.stats, out),
                 }
             }
-            IpPacket::NotTcp => st.non_tcp += 1,
-            IpPacket::Malformed => st.malformed += 1,
+            IpPacket::NotTcp => {
+                st.non_tcp += 1;
+                self.reassembler.advance(pkt.ts, st, out);
+            }
+            IpPacket::Malformed => {
+                st.malformed += 1;
+                self.reassembler.advance(pkt.ts, st, out);
+            }
         }
     }
 
@@ -99,7 +107,10 @@ impl Tap {
                 self.stats.truncated_bytes += u64::from(seg.missing);
                 self.reassembler.segment(&seg, ts, &mut self.stats, out);
             }
-            None => self.stats.malformed += 1,
+            None => {
+                self.stats.malformed += 1;
+                self.reassembler.advance(ts, &mut self.stats, out);
+            }
         }
     }
 

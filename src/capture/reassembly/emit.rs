@@ -26,7 +26,10 @@ impl Arena {
         if data.len() > self.chunk / 8 {
             return Bytes::copy_from_slice(data);
         }
-        if self.buf.capacity() - self.buf.len() < data.len() {
+        if self.buf.capacity() - self.buf.len() < data.len() && !self.buf.try_reclaim(self.chunk) {
+            // Reclaiming works when every `Bytes` cut from the chunk was dropped (the
+            // usual case: consumers handle events and drop them), which saves both
+            // the allocation and the page faults of fresh memory.
             self.buf = BytesMut::with_capacity(self.chunk);
         }
         self.buf.extend_from_slice(data);

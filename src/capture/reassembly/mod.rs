@@ -11,8 +11,8 @@
 mod emit;
 mod flow;
 mod half;
+mod table;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use crate::capture::packet::TcpSegment;
@@ -22,6 +22,7 @@ use crate::capture::{CloseReason, FlowId, StreamEvent, Timestamp};
 use emit::{Arena, Emit};
 use flow::{Flow, FlowOutcome};
 use half::HalfLimits;
+use table::{FlowKey, FlowTable, Slot};
 
 /// Limits and hints for reassembly.
 #[derive(Debug, Clone)]
@@ -63,26 +64,12 @@ const SWEEP_INTERVAL_NS: u64 = 1_000_000_000;
 /// Chunk size of the payload arena.
 const ARENA_CHUNK: usize = 1 << 20;
 
-/// A flow's address pair, in a canonical order so both directions find it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct FlowKey(SocketAddr, SocketAddr);
-
-impl FlowKey {
-    fn new(a: SocketAddr, b: SocketAddr) -> Self {
-        if a <= b {
-            FlowKey(a, b)
-        } else {
-            FlowKey(b, a)
-        }
-    }
-}
-
 /// Reassembles every TCP flow of a capture.
 pub struct Reassembler {
     cfg: ReassemblyConfig,
     limits: HalfLimits,
     server_port: Box<[bool]>,
-    flows: HashMap<FlowKey, Flow>,
+    flows: FlowTable,
     next_id: u64,
     now: Timestamp,
     last_sweep: Timestamp,
@@ -104,7 +91,7 @@ impl Reassembler {
             },
             cfg,
             server_port,
-            flows: HashMap::new(),
+            flows: FlowTable::default(),
             next_id: 0,
             now: Timestamp(0),
             last_sweep: Timestamp(0),
@@ -140,49 +127,54 @@ impl Reassembler {
         stats.tcp_segments += 1;
         self.advance(ts, stats, out);
         let key = FlowKey::new(seg.src, seg.dst);
-        match self.flows.get(&key).map(|f| f.closed.is_some()) {
-            Some(true) => {
+        let mut slot = self.flows.find(&key);
+        match slot {
+            Some(s) if self.flows.get(s).is_some_and(|f| f.closed.is_some()) => {
                 // Late packets of a closed connection; only a new handshake reopens.
                 if !seg.flags.syn {
                     stats.after_close_packets += 1;
                     return;
                 }
-                self.flows.remove(&key);
-            }
-            Some(false) => {
-                if self.apply(key, seg, ts, stats, out) != Some(FlowOutcome::NewConnection) {
-                    return;
-                }
-                if let Some(mut old) = self.flows.remove(&key) {
-                    let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, old.id, ts);
-                    old.close(CloseReason::Reused, &mut em);
-                    stats.flows_reused += 1;
-                }
+                self.flows.remove(s);
+                slot = None;
             }
             None if seg.flags.rst => {
                 // A reset for a flow never seen carries nothing to deliver.
                 stats.after_close_packets += 1;
                 return;
             }
-            None => {}
+            _ => {}
         }
-        self.open(key, seg, ts, stats, out);
-        self.apply(key, seg, ts, stats, out);
+        let slot = match slot {
+            Some(s) => s,
+            None => self.open(key, seg, ts, stats, out),
+        };
+        if self.apply(slot, seg, ts, stats, out) == FlowOutcome::NewConnection {
+            if let Some(mut old) = self.flows.remove(slot) {
+                let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, old.id, ts);
+                old.close(CloseReason::Reused, &mut em);
+                stats.flows_reused += 1;
+            }
+            let slot = self.open(key, seg, ts, stats, out);
+            self.apply(slot, seg, ts, stats, out);
+        }
     }
 
-    /// Runs `seg` through the flow of `key`, if there is one; enforces the global cap.
-    fn apply(&mut self, key: FlowKey, seg: &TcpSegment<'_>, ts: Timestamp, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>) -> Option<FlowOutcome> {
-        let flow = self.flows.get_mut(&key)?;
+    /// Runs `seg` through the flow in `slot`; enforces the global buffer cap.
+    fn apply(&mut self, slot: Slot, seg: &TcpSegment<'_>, ts: Timestamp, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>) -> FlowOutcome {
+        let Some(flow) = self.flows.get_mut(slot) else {
+            return FlowOutcome::Closed;
+        };
         let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, flow.id, ts);
         let outcome = flow.segment(seg, &self.limits, &mut em);
         if self.buffered_total > self.cfg.max_buffer_total {
             self.relieve(stats, out, ts);
         }
-        Some(outcome)
+        outcome
     }
 
     /// Creates the flow for a segment of an unknown address pair.
-    fn open(&mut self, key: FlowKey, seg: &TcpSegment<'_>, ts: Timestamp, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>) {
+    fn open(&mut self, key: FlowKey, seg: &TcpSegment<'_>, ts: Timestamp, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>) -> Slot {
         if self.flows.len() >= self.cfg.max_flows {
             self.evict(stats, out);
         }
@@ -191,7 +183,7 @@ impl Reassembler {
         self.next_id += 1;
         stats.flows_opened += 1;
         out.push(StreamEvent::Opened { flow: id, client, server, ts });
-        self.flows.insert(key, Flow::new(id, client, ts));
+        self.flows.insert(key, Flow::new(id, client, ts))
     }
 
     /// Picks (client, server): the SYN's sender is the client, the SYN-ACK's sender
@@ -216,7 +208,7 @@ impl Reassembler {
     fn sweep(&mut self, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>) {
         let now = self.now.0;
         let (idle, linger) = (self.cfg.idle_timeout_ns, self.cfg.linger_ns);
-        let mut expired: Vec<(FlowId, FlowKey)> = self
+        let mut expired: Vec<(FlowId, Slot)> = self
             .flows
             .iter()
             .filter(|(_, f)| {
@@ -227,11 +219,11 @@ impl Reassembler {
                     age > idle
                 }
             })
-            .map(|(k, f)| (f.id, *k))
+            .map(|(slot, f)| (f.id, slot))
             .collect();
         expired.sort_unstable_by_key(|(id, _)| *id);
-        for (_, key) in expired {
-            if let Some(mut flow) = self.flows.remove(&key) {
+        for (_, slot) in expired {
+            if let Some(mut flow) = self.flows.remove(slot) {
                 if flow.closed.is_none() {
                     let reason = flow.end_reason(CloseReason::Idle);
                     let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, flow.id, self.now);
@@ -250,12 +242,12 @@ impl Reassembler {
             return;
         }
         let n = (self.flows.len() / 16).max(1);
-        let mut by_age: Vec<(Timestamp, FlowId, FlowKey)> = self.flows.iter().map(|(k, f)| (f.last_seen, f.id, *k)).collect();
+        let mut by_age: Vec<(Timestamp, FlowId, Slot)> = self.flows.iter().map(|(slot, f)| (f.last_seen, f.id, slot)).collect();
         by_age.select_nth_unstable_by_key(n - 1, |e| (e.0, e.1));
         by_age.truncate(n);
         by_age.sort_unstable_by_key(|(_, id, _)| *id);
-        for (_, _, key) in by_age {
-            if let Some(mut flow) = self.flows.remove(&key) {
+        for (_, _, slot) in by_age {
+            if let Some(mut flow) = self.flows.remove(slot) {
                 if flow.closed.is_none() {
                     let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, flow.id, self.now);
                     flow.close(CloseReason::Evicted, &mut em);
@@ -268,7 +260,7 @@ impl Reassembler {
     /// Over the global buffer cap: give up the holes of the flows buffering most.
     fn relieve(&mut self, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>, ts: Timestamp) {
         while self.buffered_total > self.cfg.max_buffer_total {
-            let Some(flow) = self.flows.values_mut().filter(|f| f.pending_cost() > 0).max_by_key(|f| (f.pending_cost(), std::cmp::Reverse(f.id))) else {
+            let Some((_, flow)) = self.flows.iter_mut().filter(|(_, f)| f.pending_cost() > 0).max_by_key(|(_, f)| (f.pending_cost(), std::cmp::Reverse(f.id))) else {
                 return;
             };
             stats.global_buffer_cap_hits += 1;
@@ -279,10 +271,10 @@ impl Reassembler {
 
     /// The capture ended: every open flow gives up its holes and closes.
     pub fn finish(&mut self, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>) {
-        let mut open: Vec<(FlowId, FlowKey)> = self.flows.iter().filter(|(_, f)| f.closed.is_none()).map(|(k, f)| (f.id, *k)).collect();
+        let mut open: Vec<(FlowId, Slot)> = self.flows.iter().filter(|(_, f)| f.closed.is_none()).map(|(slot, f)| (f.id, slot)).collect();
         open.sort_unstable_by_key(|(id, _)| *id);
-        for (_, key) in open {
-            if let Some(flow) = self.flows.get_mut(&key) {
+        for (_, slot) in open {
+            if let Some(flow) = self.flows.get_mut(slot) {
                 let reason = flow.end_reason(CloseReason::EndOfCapture);
                 let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, flow.id, self.now);
                 flow.close(reason, &mut em);
