@@ -3,6 +3,10 @@
 //! Members are INSERT, UPDATE or DELETE; the `;` between them is optional, as in
 //! Cassandra's grammar.
 
+use nom::branch::alt;
+use nom::combinator::{opt, value};
+use nom::Parser;
+
 use super::ast::{Batch, BatchKind, Modification};
 use super::dml::{delete, insert, update, using_clause};
 use super::error::PResult;
@@ -10,13 +14,12 @@ use super::lex::{kw, sym};
 
 /// After `BEGIN`.
 pub(crate) fn batch(i: &str) -> PResult<'_, Batch<'_>> {
-    let (r, kind) = if let Ok((r, _)) = kw("UNLOGGED")(i) {
-        (r, BatchKind::Unlogged)
-    } else if let Ok((r, _)) = kw("COUNTER")(i) {
-        (r, BatchKind::Counter)
-    } else {
-        (i, BatchKind::Logged)
-    };
+    let kind = alt((
+        value(BatchKind::Unlogged, kw("UNLOGGED")),
+        value(BatchKind::Counter, kw("COUNTER")),
+    ));
+    let (r, kind) = opt(kind).parse(i)?;
+    let kind = kind.unwrap_or(BatchKind::Logged);
     let (r, _) = kw("BATCH")(r)?;
     let (mut r, using) = using_clause(r)?;
     let mut statements = Vec::new();

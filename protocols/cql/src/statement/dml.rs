@@ -1,13 +1,18 @@
 //! INSERT, UPDATE and DELETE, and their USING clauses.
 
+use nom::branch::alt;
+use nom::combinator::{cut, opt, value as to};
+use nom::sequence::preceded;
+use nom::Parser;
+
 use super::ast::{
     AssignOp, Assignment, Delete, Insert, InsertValues, JsonDefault, Update, UsingParam,
 };
 use super::error::{fail, fatal, PResult};
-use super::lex::{ident, if_not_exists, kw, qualified_name, sym, ws};
+use super::lex::{ident, ident_tuple, if_not_exists, kw, qualified_name, sym, ws};
 use super::literal::string_literal;
 use super::relation::{column_ref, condition, where_clause};
-use super::term::{Ident, Term};
+use super::term::Term;
 use super::values::{list_of, marker, term};
 
 /// An integer literal or a marker (`intValue` of the grammar).
@@ -59,20 +64,14 @@ pub(crate) fn insert(i: &str) -> PResult<'_, Insert<'_>> {
                 (r, Term::Str(s))
             }
         };
-        let (r, default) = match kw("DEFAULT")(r) {
-            Ok((r, _)) => {
-                if let Ok((r, _)) = kw("NULL")(r) {
-                    (r, Some(JsonDefault::Null))
-                } else {
-                    let (r, _) = kw("UNSET")(r)?;
-                    (r, Some(JsonDefault::Unset))
-                }
-            }
-            Err(_) => (r, None),
-        };
+        let default_kind = alt((
+            to(JsonDefault::Null, kw("NULL")),
+            to(JsonDefault::Unset, kw("UNSET")),
+        ));
+        let (r, default) = opt(preceded(kw("DEFAULT"), cut(default_kind))).parse(r)?;
         (r, InsertValues::Json { value, default })
     } else {
-        let (r, cols) = ident_list(r)?;
+        let (r, cols) = ident_tuple(r)?;
         let (r, _) = kw("VALUES")(r)?;
         let at = r;
         let (r, vals) = list_of(r, "(", ")", 0)?;
@@ -95,22 +94,6 @@ pub(crate) fn insert(i: &str) -> PResult<'_, Insert<'_>> {
             using,
         },
     ))
-}
-
-/// `(a, b, c)`: at least one name.
-fn ident_list(i: &str) -> PResult<'_, Vec<Ident<'_>>> {
-    let (mut r, _) = sym("(")(i)?;
-    let mut out = Vec::new();
-    loop {
-        let (r2, id) = ident(r)?;
-        out.push(id);
-        if let Ok((r3, _)) = sym(",")(r2) {
-            r = r3;
-            continue;
-        }
-        let (r2, _) = sym(")")(r2)?;
-        return Ok((r2, out));
-    }
 }
 
 /// After `UPDATE`.

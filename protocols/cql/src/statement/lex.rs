@@ -6,6 +6,10 @@
 
 use std::borrow::Cow;
 
+use nom::multi::separated_list1;
+use nom::sequence::delimited;
+use nom::Parser;
+
 use super::error::{fail, fatal, PResult};
 use super::term::Ident;
 
@@ -247,6 +251,12 @@ pub(crate) fn qualified_name(i: &str) -> PResult<'_, super::term::QualifiedName<
             },
         )),
     }
+}
+
+/// `(a, b, c)`: one or more names in parentheses (column lists, multi-column
+/// relations).
+pub(crate) fn ident_tuple(i: &str) -> PResult<'_, Vec<Ident<'_>>> {
+    delimited(sym("("), separated_list1(sym(","), ident), sym(")")).parse(i)
 }
 
 /// `IF NOT EXISTS` present?

@@ -4,10 +4,15 @@
 //! comparisons on clustering columns make ranges, `token(...)` makes partition
 //! ranges; CONTAINS/LIKE are filters (see [`super::ast::RelationKind`]).
 
+use nom::branch::alt;
+use nom::bytes::complete::tag;
+use nom::combinator::value;
+use nom::Parser;
+
 use super::ast::{ColumnCondition, ColumnRef, Condition, Operator, Relation, RelationLhs, Rhs};
 use super::error::{fail, PResult};
-use super::lex::{ident, kw, peek_kw, sym, ws};
-use super::term::{Ident, Term};
+use super::lex::{ident, ident_tuple, kw, peek_kw, sym, ws};
+use super::term::Term;
 use super::values::{check_depth, list_of, marker, term};
 
 /// `relation (AND relation)*`.
@@ -25,19 +30,19 @@ pub(crate) fn where_clause(i: &str) -> PResult<'_, Vec<Relation<'_>>> {
 /// `= < <= > >= !=`, longest first.
 fn comparison(i: &str) -> PResult<'_, Operator> {
     let (i, ()) = ws(i)?;
-    for (s, op) in [
-        ("<=", Operator::Lte),
-        (">=", Operator::Gte),
-        ("!=", Operator::Neq),
-        ("=", Operator::Eq),
-        ("<", Operator::Lt),
-        (">", Operator::Gt),
-    ] {
-        if let Some(r) = i.strip_prefix(s) {
-            return Ok((r, op));
-        }
+    let mut ops = alt((
+        value(Operator::Lte, tag("<=")),
+        value(Operator::Gte, tag(">=")),
+        value(Operator::Neq, tag("!=")),
+        value(Operator::Eq, tag("=")),
+        value(Operator::Lt, tag("<")),
+        value(Operator::Gt, tag(">")),
+    ));
+    let parsed: PResult<'_, Operator> = ops.parse(i);
+    match parsed {
+        Ok(ok) => Ok(ok),
+        Err(_) => fail(i, "a comparison operator"),
     }
-    fail(i, "a comparison operator")
 }
 
 /// `IN`/`NOT IN` followed by `(terms)` or a marker (which binds the whole list).
@@ -111,22 +116,6 @@ fn opt_kw<'a>(i: &'a str, w: &'static str) -> (&'a str, bool) {
     match kw(w)(i) {
         Ok((r, _)) => (r, true),
         Err(_) => (i, false),
-    }
-}
-
-/// `(c1, c2, ...)`.
-fn ident_tuple(i: &str) -> PResult<'_, Vec<Ident<'_>>> {
-    let (mut r, _) = sym("(")(i)?;
-    let mut ids = Vec::new();
-    loop {
-        let (r2, id) = ident(r)?;
-        ids.push(id);
-        if let Ok((r3, _)) = sym(",")(r2) {
-            r = r3;
-            continue;
-        }
-        let (r2, _) = sym(")")(r2)?;
-        return Ok((r2, ids));
     }
 }
 
