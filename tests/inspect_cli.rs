@@ -13,7 +13,10 @@ use tidemark::capture::pcap_writer::PcapWriter;
 use tidemark::capture::{LinkType, Timestamp};
 
 fn tidemark(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidemark")).args(args).output().expect("run tidemark")
+    Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(args)
+        .output()
+        .expect("run tidemark")
 }
 
 fn write_pcap(path: &Path, link: LinkType, frames: &[(u64, Vec<u8>)]) {
@@ -26,11 +29,18 @@ fn write_pcap(path: &Path, link: LinkType, frames: &[(u64, Vec<u8>)]) {
 }
 
 fn frames_of(segs: &[Seg], start_ts: u64) -> Vec<(u64, Vec<u8>)> {
-    segs.iter().enumerate().map(|(i, s)| (start_ts + i as u64 * 1_000, ethernet(&ip_packet(s), &[]))).collect()
+    segs.iter()
+        .enumerate()
+        .map(|(i, s)| (start_ts + i as u64 * 1_000, ethernet(&ip_packet(s), &[])))
+        .collect()
 }
 
 fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8(out.stdout.clone()).unwrap().lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
 }
 
 /// Exactly one line on stderr, starting `tidemark: `, and a failing exit code.
@@ -39,7 +49,10 @@ fn assert_one_line_failure(out: &Output, needle: &str) {
     assert!(!out.status.success(), "exit status {:?}", out.status);
     assert_eq!(err.lines().count(), 1, "stderr: {err}");
     assert!(err.starts_with("tidemark: "), "stderr: {err}");
-    assert!(err.to_lowercase().contains(needle), "stderr {err:?} lacks {needle:?}");
+    assert!(
+        err.to_lowercase().contains(needle),
+        "stderr {err:?} lacks {needle:?}"
+    );
     assert!(!err.contains("panicked"));
 }
 
@@ -49,7 +62,10 @@ fn tmp() -> tempfile::TempDir {
 
 #[test]
 fn missing_file_fails_with_one_line() {
-    assert_one_line_failure(&tidemark(&["inspect", "/nonexistent/x.pcap"]), "no such file");
+    assert_one_line_failure(
+        &tidemark(&["inspect", "/nonexistent/x.pcap"]),
+        "no such file",
+    );
 }
 
 #[test]
@@ -57,11 +73,20 @@ fn non_capture_files_fail_with_one_line() {
     let d = tmp();
     let text = d.path().join("notes.pcap");
     std::fs::write(&text, "this is not a capture\n".repeat(10)).unwrap();
-    assert_one_line_failure(&tidemark(&["inspect", text.to_str().unwrap()]), "not a pcap");
+    assert_one_line_failure(
+        &tidemark(&["inspect", text.to_str().unwrap()]),
+        "not a pcap",
+    );
     let empty = d.path().join("empty.pcap");
     std::fs::write(&empty, b"").unwrap();
-    assert_one_line_failure(&tidemark(&["inspect", empty.to_str().unwrap()]), "not a pcap");
-    assert_one_line_failure(&tidemark(&["inspect", d.path().to_str().unwrap()]), "directory");
+    assert_one_line_failure(
+        &tidemark(&["inspect", empty.to_str().unwrap()]),
+        "not a pcap",
+    );
+    assert_one_line_failure(
+        &tidemark(&["inspect", d.path().to_str().unwrap()]),
+        "directory",
+    );
 }
 
 #[test]
@@ -74,7 +99,10 @@ fn unsupported_link_type_fails_with_one_line() {
     h.extend_from_slice(&65535u32.to_le_bytes());
     h.extend_from_slice(&147u32.to_le_bytes()); // LINKTYPE_USER0
     std::fs::write(&p, h).unwrap();
-    assert_one_line_failure(&tidemark(&["inspect", p.to_str().unwrap()]), "unsupported link type 147");
+    assert_one_line_failure(
+        &tidemark(&["inspect", p.to_str().unwrap()]),
+        "unsupported link type 147",
+    );
 }
 
 #[test]
@@ -114,7 +142,12 @@ fn mixed_capture(path: &Path) {
     frames.extend(frames_of(&segs, 3_000_000_000));
     let mut thrift = Conv::new("10.0.0.5:40003", "10.0.0.6:9160", 7, 8);
     let mut segs = thrift.handshake();
-    segs.push(thrift.data(true, &[0, 0, 0, 0x2c, 0x80, 1, 0, 1, 0, 0, 0, 0x0c, b's', b'e', b't', b'_', b'k']));
+    segs.push(thrift.data(
+        true,
+        &[
+            0, 0, 0, 0x2c, 0x80, 1, 0, 1, 0, 0, 0, 0x0c, b's', b'e', b't', b'_', b'k',
+        ],
+    ));
     segs.push(thrift.rst(false));
     frames.extend(frames_of(&segs, 4_000_000_000));
     write_pcap(path, LinkType::Ethernet, &frames);
@@ -126,11 +159,21 @@ fn json_records_follow_the_contract() {
     let p = d.path().join("mixed.pcap");
     mixed_capture(&p);
     let out = tidemark(&["inspect", "--json", p.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out);
     let flows: Vec<&Value> = lines.iter().filter(|l| l["type"] == "flow").collect();
     assert_eq!(flows.len(), 4);
-    let by_server = |s: &str| flows.iter().find(|f| f["server"] == s).copied().unwrap_or_else(|| panic!("no flow to {s}"));
+    let by_server = |s: &str| {
+        flows
+            .iter()
+            .find(|f| f["server"] == s)
+            .copied()
+            .unwrap_or_else(|| panic!("no flow to {s}"))
+    };
     let cql = by_server("10.0.0.2:19042");
     assert_eq!(cql["protocol"], "cql");
     assert_eq!(cql["client"], "10.0.0.1:40000");
@@ -155,11 +198,23 @@ fn json_records_follow_the_contract() {
     assert_eq!(last["protocols"]["unknown"], 1);
     assert_eq!(last["capture"]["packets"], 20);
     // The same capture without sniffing help: --cql-port adds to the defaults.
-    let out = tidemark(&["inspect", "--json", "--mongo-port", "19042", p.to_str().unwrap()]);
+    let out = tidemark(&[
+        "inspect",
+        "--json",
+        "--mongo-port",
+        "19042",
+        p.to_str().unwrap(),
+    ]);
     let lines = json_lines(&out);
-    let f = lines.iter().find(|l| l["server"] == "10.0.0.2:19042").unwrap();
+    let f = lines
+        .iter()
+        .find(|l| l["server"] == "10.0.0.2:19042")
+        .unwrap();
     assert_eq!(f["protocol"], "mongo", "a configured port beats sniffing");
-    let v6 = lines.iter().find(|l| l["server"] == "[2001:db8::2]:9042").unwrap();
+    let v6 = lines
+        .iter()
+        .find(|l| l["server"] == "[2001:db8::2]:9042")
+        .unwrap();
     assert_eq!(v6["protocol"], "cql", "defaults stay when ports are added");
 }
 
@@ -173,7 +228,10 @@ fn table_output_lists_flows_and_summary() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.lines().next().unwrap().contains("CLIENT"));
     assert!(text.contains("10.0.0.2:19042") && text.contains("cql"));
-    assert!(text.contains("4 flows (cql 2, mongo 1, unknown 1)"), "{text}");
+    assert!(
+        text.contains("4 flows (cql 2, mongo 1, unknown 1)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -188,14 +246,25 @@ fn several_files_merge_in_time_order() {
         segs.push(c.data(true, &p));
     }
     let frames = frames_of(&segs, 1_000_000_000);
-    let (a, b): (Vec<_>, Vec<_>) = frames.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    let (a, b): (Vec<_>, Vec<_>) = frames
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
     let strip = |v: Vec<(usize, (u64, Vec<u8>))>| v.into_iter().map(|(_, f)| f).collect::<Vec<_>>();
     let (pa, pb) = (d.path().join("a.pcap"), d.path().join("b.pcap"));
     write_pcap(&pa, LinkType::Ethernet, &strip(a));
     // The second file in another link type: each file keeps its own.
-    let b_frames: Vec<(u64, Vec<u8>)> = strip(b).into_iter().map(|(ts, f)| (ts, null_link(&f[14..], false))).collect();
+    let b_frames: Vec<(u64, Vec<u8>)> = strip(b)
+        .into_iter()
+        .map(|(ts, f)| (ts, null_link(&f[14..], false)))
+        .collect();
     write_pcap(&pb, LinkType::Null, &b_frames);
-    let out = tidemark(&["inspect", "--json", pb.to_str().unwrap(), pa.to_str().unwrap()]);
+    let out = tidemark(&[
+        "inspect",
+        "--json",
+        pb.to_str().unwrap(),
+        pa.to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let lines = json_lines(&out);
     let flows: Vec<&Value> = lines.iter().filter(|l| l["type"] == "flow").collect();
@@ -211,7 +280,12 @@ fn pcapng_reads_like_pcap() {
     let p = d.path().join("mixed.pcap");
     mixed_capture(&p);
     let ng = d.path().join("mixed.pcapng");
-    let Ok(st) = Command::new("editcap").args(["-F", "pcapng"]).arg(&p).arg(&ng).status() else {
+    let Ok(st) = Command::new("editcap")
+        .args(["-F", "pcapng"])
+        .arg(&p)
+        .arg(&ng)
+        .status()
+    else {
         eprintln!("skipped: editcap not installed");
         return;
     };
@@ -232,7 +306,10 @@ fn file_cut_mid_packet_reports_what_it_read_and_exits_1() {
     let out = tidemark(&["inspect", "--json", cut.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("tidemark: ") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.starts_with("tidemark: ") && err.lines().count() == 1,
+        "{err}"
+    );
     let lines = json_lines(&out);
     assert_eq!(lines.iter().filter(|l| l["type"] == "flow").count(), 4);
     assert!(lines.iter().any(|l| l["type"] == "error"));
@@ -269,13 +346,18 @@ fn snaplen_cut_packets_show_as_gaps_in_the_flow_line() {
 }
 
 fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/captures")
+        .join(rel);
     p.exists().then_some(p)
 }
 
 #[test]
 fn thrift_on_9160_is_unknown_and_cql_on_9042_is_cql() {
-    let (Some(thrift), Some(cql)) = (shared("arkime/cassandra1.pcap"), shared("ndpi/cassandra.pcap")) else {
+    let (Some(thrift), Some(cql)) = (
+        shared("arkime/cassandra1.pcap"),
+        shared("ndpi/cassandra.pcap"),
+    ) else {
         eprintln!("skipped: ../shared/captures not present");
         return;
     };
@@ -288,7 +370,12 @@ fn thrift_on_9160_is_unknown_and_cql_on_9042_is_cql() {
     let protos: Vec<(String, String)> = lines
         .iter()
         .filter(|l| l["type"] == "flow")
-        .map(|l| (l["server"].as_str().unwrap().to_string(), l["protocol"].as_str().unwrap().to_string()))
+        .map(|l| {
+            (
+                l["server"].as_str().unwrap().to_string(),
+                l["protocol"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert!(protos.contains(&("198.18.0.2:9042".into(), "cql".into())));
     assert!(protos.contains(&("198.18.0.3:7000".into(), "unknown".into())));
@@ -303,5 +390,7 @@ fn mongo_on_unconfigured_ports_is_sniffed() {
     let lines = json_lines(&tidemark(&["inspect", "--json", f.to_str().unwrap()]));
     let flows: Vec<&Value> = lines.iter().filter(|l| l["type"] == "flow").collect();
     assert_eq!(flows.len(), 2);
-    assert!(flows.iter().all(|f| f["protocol"] == "mongo" && f["server"].as_str().unwrap().ends_with(":9991")));
+    assert!(flows
+        .iter()
+        .all(|f| f["protocol"] == "mongo" && f["server"].as_str().unwrap().ends_with(":9991")));
 }

@@ -74,7 +74,10 @@ fn duplicates_and_retransmissions_are_delivered_once() {
 fn overlapping_segments_first_seen_bytes_win() {
     // In order, then an overlapping retransmission with other content.
     let c = Conv::new(C, S, 0, 0);
-    let segs = vec![c.at(true, 1000, b"AAAAAAAAAA"), c.at(true, 1005, b"BBBBBBBBBB")];
+    let segs = vec![
+        c.at(true, 1000, b"AAAAAAAAAA"),
+        c.at(true, 1005, b"BBBBBBBBBB"),
+    ];
     let r = run_segs(&segs);
     assert_eq!(r.only().c2s.bytes, b"AAAAAAAAAABBBBB");
     // Buffered out of order first: the later in-order segment must not overwrite it.
@@ -112,7 +115,12 @@ fn lost_segment_is_exactly_one_gap_of_its_length() {
     let f = r.only();
     assert_eq!(
         f.c2s.chunks,
-        vec![Ok(b"aaaa".to_vec()), Err(11), Ok(b"dddd".to_vec()), Ok(b"eeee".to_vec())]
+        vec![
+            Ok(b"aaaa".to_vec()),
+            Err(11),
+            Ok(b"dddd".to_vec()),
+            Ok(b"eeee".to_vec())
+        ]
     );
     assert_eq!(r.stats.gaps, 1);
     assert_eq!(r.stats.gap_bytes, 11);
@@ -130,10 +138,19 @@ fn peer_ack_past_a_hole_gives_it_up_before_the_flow_ends() {
     segs.extend([a, d, ack_all]);
     let r = run_segs(&segs);
     let f = r.only();
-    assert_eq!(f.c2s.chunks, vec![Ok(b"aaaa".to_vec()), Err(4), Ok(b"cccc".to_vec())]);
+    assert_eq!(
+        f.c2s.chunks,
+        vec![Ok(b"aaaa".to_vec()), Err(4), Ok(b"cccc".to_vec())]
+    );
     // The gap came with the ACK, before the end-of-capture close.
-    let gap_pos = r.events.iter().position(|e| matches!(e, tidemark::capture::StreamEvent::Gap { .. }));
-    let close_pos = r.events.iter().position(|e| matches!(e, tidemark::capture::StreamEvent::Closed { .. }));
+    let gap_pos = r
+        .events
+        .iter()
+        .position(|e| matches!(e, tidemark::capture::StreamEvent::Gap { .. }));
+    let close_pos = r
+        .events
+        .iter()
+        .position(|e| matches!(e, tidemark::capture::StreamEvent::Closed { .. }));
     assert!(gap_pos.unwrap() < close_pos.unwrap() - 0);
     assert_eq!(f.closed, Some(CloseReason::EndOfCapture));
 }
@@ -153,7 +170,11 @@ fn lost_tail_proven_by_ack_becomes_a_gap_at_close() {
 fn mid_stream_start_uses_known_server_port() {
     // The first packet seen goes server → client; no handshake at all.
     let c = Conv::new("10.0.0.1:50000", "10.0.0.2:9042", 0, 0);
-    let segs = vec![c.at(false, 777, b"response"), c.at(true, 4242, b"request"), c.at(false, 785, b"more")];
+    let segs = vec![
+        c.at(false, 777, b"response"),
+        c.at(true, 4242, b"request"),
+        c.at(false, 785, b"more"),
+    ];
     let r = run_segs(&segs);
     let f = r.only();
     assert_eq!(f.client, Some(addr("10.0.0.1:50000")));
@@ -223,7 +244,14 @@ fn new_syn_on_an_open_flow_starts_a_new_one() {
 fn syn_retransmissions_stay_one_flow() {
     let mut c = Conv::new(C, S, 100, 200);
     let hs = c.handshake();
-    let segs = vec![hs[0].clone(), hs[0].clone(), hs[1].clone(), hs[1].clone(), hs[2].clone(), c.data(true, b"q")];
+    let segs = vec![
+        hs[0].clone(),
+        hs[0].clone(),
+        hs[1].clone(),
+        hs[1].clone(),
+        hs[2].clone(),
+        c.data(true, b"q"),
+    ];
     let r = run_segs(&segs);
     assert_eq!(r.only().c2s.bytes, b"q");
 }
@@ -278,9 +306,20 @@ fn every_link_type() {
 
 #[test]
 fn vlan_and_qinq() {
-    for tags in [vec![(0x8100, 10)], vec![(0x88a8, 100), (0x8100, 10)], vec![(0x9100, 1), (0x8100, 2), (0x8100, 3)]] {
-        let frames: Vec<Vec<u8>> = simple_flow().iter().map(|s| ethernet(&ip_packet(s), &tags)).collect();
-        check_simple(&run_frames_with(TapConfig::default(), LinkType::Ethernet, &frames));
+    for tags in [
+        vec![(0x8100, 10)],
+        vec![(0x88a8, 100), (0x8100, 10)],
+        vec![(0x9100, 1), (0x8100, 2), (0x8100, 3)],
+    ] {
+        let frames: Vec<Vec<u8>> = simple_flow()
+            .iter()
+            .map(|s| ethernet(&ip_packet(s), &tags))
+            .collect();
+        check_simple(&run_frames_with(
+            TapConfig::default(),
+            LinkType::Ethernet,
+            &frames,
+        ));
     }
 }
 
@@ -290,7 +329,13 @@ fn ipv6_flows() {
     let mut segs = c.handshake();
     segs.push(c.data(true, b"v6 request"));
     segs.push(c.data(false, b"v6 reply"));
-    for link in [LinkType::Ethernet, LinkType::Null, LinkType::LinuxSll2, LinkType::Ipv6, LinkType::RawIp] {
+    for link in [
+        LinkType::Ethernet,
+        LinkType::Null,
+        LinkType::LinuxSll2,
+        LinkType::Ipv6,
+        LinkType::RawIp,
+    ] {
         let r = run_segs_on(link, &segs);
         let f = r.only();
         assert_eq!(f.client, Some(addr("[2001:db8::1]:40000")));
@@ -302,7 +347,11 @@ fn ipv6_flows() {
 #[test]
 fn ipv4_fragments_are_reassembled_in_any_order() {
     let mut c = Conv::new(C, S, 1, 2);
-    let mut frames: Vec<Vec<u8>> = c.handshake().iter().map(|s| ethernet(&ip_packet(s), &[])).collect();
+    let mut frames: Vec<Vec<u8>> = c
+        .handshake()
+        .iter()
+        .map(|s| ethernet(&ip_packet(s), &[]))
+        .collect();
     let payload = pattern(100, 3);
     let big = ip_packet(&c.data(true, &payload));
     let mut frags = fragment_v4(&big, 48);
@@ -318,7 +367,11 @@ fn ipv4_fragments_are_reassembled_in_any_order() {
 #[test]
 fn lost_fragment_becomes_a_gap_not_silence() {
     let mut c = Conv::new(C, S, 1, 2);
-    let mut segs: Vec<Vec<u8>> = c.handshake().iter().map(|s| ethernet(&ip_packet(s), &[])).collect();
+    let mut segs: Vec<Vec<u8>> = c
+        .handshake()
+        .iter()
+        .map(|s| ethernet(&ip_packet(s), &[]))
+        .collect();
     let big = ip_packet(&c.data(true, &pattern(100, 1)));
     let frags = fragment_v4(&big, 48);
     segs.push(ethernet(&frags[0], &[]));
@@ -331,12 +384,19 @@ fn lost_fragment_becomes_a_gap_not_silence() {
 #[test]
 fn snaplen_truncated_packet_is_counted_and_missing_bytes_are_a_gap() {
     let mut c = Conv::new(C, S, 1, 2);
-    let mut frames: Vec<(Vec<u8>, usize)> = c.handshake().iter().map(|s| (ethernet(&ip_packet(s), &[]), usize::MAX)).collect();
+    let mut frames: Vec<(Vec<u8>, usize)> = c
+        .handshake()
+        .iter()
+        .map(|s| (ethernet(&ip_packet(s), &[]), usize::MAX))
+        .collect();
     let payload = pattern(100, 9);
     let f = ethernet(&ip_packet(&c.data(true, &payload)), &[]);
     let keep = f.len() - 40;
     frames.push((f, keep));
-    frames.push((ethernet(&ip_packet(&c.data(true, b"next")), &[]), usize::MAX));
+    frames.push((
+        ethernet(&ip_packet(&c.data(true, b"next")), &[]),
+        usize::MAX,
+    ));
     let mut tap = tidemark::capture::Tap::new(TapConfig::default());
     let mut events = Vec::new();
     for (i, (f, keep)) in frames.iter().enumerate() {
@@ -353,7 +413,10 @@ fn snaplen_truncated_packet_is_counted_and_missing_bytes_are_a_gap() {
     }
     tap.finish(&mut events);
     let r = collect(events, tap.stats().clone());
-    assert_eq!(r.only().c2s.chunks, vec![Ok(payload[..60].to_vec()), Err(40), Ok(b"next".to_vec())]);
+    assert_eq!(
+        r.only().c2s.chunks,
+        vec![Ok(payload[..60].to_vec()), Err(40), Ok(b"next".to_vec())]
+    );
     assert_eq!(r.stats.truncated, 1);
     assert_eq!(r.stats.truncated_bytes, 40);
 }
@@ -371,7 +434,11 @@ fn idle_flows_are_closed_and_a_later_packet_opens_a_new_flow() {
         },
         ..Default::default()
     };
-    let mut frames: Vec<(Timestamp, Vec<u8>)> = hs.iter().chain([&d1]).map(|s| (Timestamp(1_000_000_000), ethernet(&ip_packet(s), &[]))).collect();
+    let mut frames: Vec<(Timestamp, Vec<u8>)> = hs
+        .iter()
+        .chain([&d1])
+        .map(|s| (Timestamp(1_000_000_000), ethernet(&ip_packet(s), &[])))
+        .collect();
     frames.push((Timestamp(100_000_000_000), ethernet(&ip_packet(&d2), &[])));
     let r = run_timed(cfg, LinkType::Ethernet, frames);
     let v: Vec<_> = r.flows.values().collect();
@@ -410,7 +477,15 @@ fn per_direction_buffer_cap_gives_up_holes_with_exact_lengths() {
     let mut events = Vec::new();
     let mut max_buffered = 0;
     for f in &frames {
-        tap.packet(&tidemark::capture::RawPacket { link: LinkType::Ethernet, ts: Timestamp(0), orig_len: f.len() as u32, data: f }, &mut events);
+        tap.packet(
+            &tidemark::capture::RawPacket {
+                link: LinkType::Ethernet,
+                ts: Timestamp(0),
+                orig_len: f.len() as u32,
+                data: f,
+            },
+            &mut events,
+        );
         max_buffered = max_buffered.max(tap.reassembler().buffered());
     }
     tap.finish(&mut events);
@@ -471,7 +546,13 @@ fn flow_table_stays_bounded_under_a_syn_flood_and_random_segments() {
     };
     for i in 0..20_000u64 {
         let r = next();
-        let src = format!("10.{}.{}.{}:{}", (r >> 8) as u8, (r >> 16) as u8, (r >> 24) as u8, 1024 + (r >> 32) as u16 % 60000);
+        let src = format!(
+            "10.{}.{}.{}:{}",
+            (r >> 8) as u8,
+            (r >> 16) as u8,
+            (r >> 24) as u8,
+            1024 + (r >> 32) as u16 % 60000
+        );
         let seg = Seg {
             src: addr(&src),
             dst: addr(S),
@@ -484,7 +565,15 @@ fn flow_table_stays_bounded_under_a_syn_flood_and_random_segments() {
             payload: if i % 2 == 0 { Vec::new() } else { vec![1; 50] },
         };
         let f = ethernet(&ip_packet(&seg), &[]);
-        tap.packet(&tidemark::capture::RawPacket { link: LinkType::Ethernet, ts: Timestamp(i), orig_len: f.len() as u32, data: &f }, &mut events);
+        tap.packet(
+            &tidemark::capture::RawPacket {
+                link: LinkType::Ethernet,
+                ts: Timestamp(i),
+                orig_len: f.len() as u32,
+                data: &f,
+            },
+            &mut events,
+        );
         assert!(tap.reassembler().flow_count() <= 64);
         events.clear();
     }
@@ -496,7 +585,11 @@ fn far_out_of_window_segment_is_dropped_and_counted() {
     let mut c = Conv::new(C, S, 1, 2);
     let mut segs = c.handshake();
     segs.push(c.data(true, b"ok"));
-    segs.push(c.at(true, c.cseq.wrapping_add(1 << 31).wrapping_sub(10), b"garbage"));
+    segs.push(c.at(
+        true,
+        c.cseq.wrapping_add(1 << 31).wrapping_sub(10),
+        b"garbage",
+    ));
     segs.push(c.data(true, b"fine"));
     let r = run_segs(&segs);
     assert_eq!(r.only().c2s.bytes, b"okfine");
@@ -506,11 +599,19 @@ fn far_out_of_window_segment_is_dropped_and_counted() {
 #[test]
 fn non_tcp_and_garbage_are_counted() {
     let mut udp = Vec::new();
-    etherparse::PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 5).udp(53, 53).write(&mut udp, b"dns").unwrap();
+    etherparse::PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 5)
+        .udp(53, 53)
+        .write(&mut udp, b"dns")
+        .unwrap();
     let mut arp = vec![0u8; 12];
     arp.extend_from_slice(&[0x08, 0x06]);
     arp.extend_from_slice(&[0; 28]);
-    let frames = vec![ethernet(&udp, &[]), arp, vec![1, 2, 3], ethernet(&[0x45, 0, 0], &[])];
+    let frames = vec![
+        ethernet(&udp, &[]),
+        arp,
+        vec![1, 2, 3],
+        ethernet(&[0x45, 0, 0], &[]),
+    ];
     let r = run_frames_with(TapConfig::default(), LinkType::Ethernet, &frames);
     assert!(r.flows.is_empty());
     assert_eq!(r.stats.non_tcp, 1);

@@ -8,9 +8,12 @@ use common::*;
 use proptest::prelude::*;
 
 /// A stream, its cut into segments, and a delivery order with duplicates.
-fn scenario() -> impl Strategy<Value = (Vec<u8>, u32, Vec<usize>, Vec<(usize, usize)>, Vec<usize>)> {
+fn scenario() -> impl Strategy<Value = (Vec<u8>, u32, Vec<usize>, Vec<(usize, usize)>, Vec<usize>)>
+{
     (1usize..3000, any::<u32>(), any::<u64>()).prop_flat_map(|(len, isn, seed)| {
-        let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ seed).wrapping_mul(0x9e37) as u8).collect();
+        let data: Vec<u8> = (0..len)
+            .map(|i| (i as u64 ^ seed).wrapping_mul(0x9e37) as u8)
+            .collect();
         let cuts = proptest::collection::vec(1usize..300, 1..40);
         // Extra retransmissions: (start, len) ranges re-sent with their original bytes.
         let retx = proptest::collection::vec((0..len, 1usize..400), 0..10);

@@ -24,7 +24,10 @@ fn pcaps(dir: &Path) -> Vec<PathBuf> {
         let p = e.path();
         if p.is_dir() {
             out.extend(pcaps(&p));
-        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("pcap" | "pcapng")) {
+        } else if matches!(
+            p.extension().and_then(|x| x.to_str()),
+            Some("pcap" | "pcapng")
+        ) {
             out.push(p);
         }
     }
@@ -35,7 +38,12 @@ fn pcaps(dir: &Path) -> Vec<PathBuf> {
 /// (endpoint A, endpoint B) → bytes A→B, bytes B→A, per stream, in stream order.
 type Conversations = BTreeMap<(String, String), Vec<(Vec<u8>, Vec<u8>)>>;
 
-fn normalize(a: String, b: String, ab: Vec<u8>, ba: Vec<u8>) -> ((String, String), (Vec<u8>, Vec<u8>)) {
+fn normalize(
+    a: String,
+    b: String,
+    ab: Vec<u8>,
+    ba: Vec<u8>,
+) -> ((String, String), (Vec<u8>, Vec<u8>)) {
     if a <= b {
         ((a, b), (ab, ba))
     } else {
@@ -44,8 +52,16 @@ fn normalize(a: String, b: String, ab: Vec<u8>, ba: Vec<u8>) -> ((String, String
 }
 
 fn tshark_streams(file: &Path) -> Option<Conversations> {
-    let ids = Command::new("tshark").arg("-r").arg(file).args(["-T", "fields", "-e", "tcp.stream"]).output().ok()?;
-    let mut streams: Vec<u64> = String::from_utf8_lossy(&ids.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let ids = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-T", "fields", "-e", "tcp.stream"])
+        .output()
+        .ok()?;
+    let mut streams: Vec<u64> = String::from_utf8_lossy(&ids.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
     streams.sort_unstable();
     streams.dedup();
     let mut cmd = Command::new("tshark");
@@ -64,7 +80,12 @@ fn tshark_streams(file: &Path) -> Option<Conversations> {
     for line in text.lines() {
         if line.starts_with("=====") {
             if in_block && !node0.is_empty() {
-                let (k, v) = normalize(node0.clone(), node1.clone(), std::mem::take(&mut b0), std::mem::take(&mut b1));
+                let (k, v) = normalize(
+                    node0.clone(),
+                    node1.clone(),
+                    std::mem::take(&mut b0),
+                    std::mem::take(&mut b1),
+                );
                 convs.entry(k).or_default().push(v);
             }
             node0.clear();
@@ -78,7 +99,10 @@ fn tshark_streams(file: &Path) -> Option<Conversations> {
             node0 = n.trim().to_string();
         } else if let Some(n) = line.strip_prefix("Node 1: ") {
             node1 = n.trim().to_string();
-        } else if line.starts_with("Follow:") || line.starts_with("Filter:") || line.trim().is_empty() {
+        } else if line.starts_with("Follow:")
+            || line.starts_with("Filter:")
+            || line.trim().is_empty()
+        {
         } else if let Some(hex) = line.strip_prefix('\t') {
             b1.extend(unhex(hex.trim()));
         } else {
@@ -89,7 +113,9 @@ fn tshark_streams(file: &Path) -> Option<Conversations> {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex")).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
 }
 
 /// The same from tidemark, straight from the tap's events.
@@ -103,7 +129,12 @@ fn tidemark_streams(file: &Path) -> Conversations {
     tap.finish(&mut events);
     assert!(src.take_errors().is_empty());
     let run = common::collect(events, tap.stats().clone());
-    assert_eq!(run.stats.gaps, 0, "{}: tidemark reported gaps in a loss-free capture", file.display());
+    assert_eq!(
+        run.stats.gaps,
+        0,
+        "{}: tidemark reported gaps in a loss-free capture",
+        file.display()
+    );
     let mut convs = Conversations::new();
     for f in run.flows.values() {
         let (c, s) = (f.client.unwrap().to_string(), f.server.unwrap().to_string());
@@ -141,11 +172,26 @@ fn bytes_per_flow_and_direction_match_tshark() {
         }
         if got != want {
             let sizes = |m: &Conversations| -> Vec<(String, String, usize, usize)> {
-                m.iter().flat_map(|(k, v)| v.iter().map(|(a, b)| (k.0.clone(), k.1.clone(), a.len(), b.len()))).collect()
+                m.iter()
+                    .flat_map(|(k, v)| {
+                        v.iter()
+                            .map(|(a, b)| (k.0.clone(), k.1.clone(), a.len(), b.len()))
+                    })
+                    .collect()
             };
-            panic!("{}: tidemark {:?} != tshark {:?}", file.display(), sizes(&got), sizes(&want));
+            panic!(
+                "{}: tidemark {:?} != tshark {:?}",
+                file.display(),
+                sizes(&got),
+                sizes(&want)
+            );
         }
         let total: usize = got.values().flatten().map(|(a, b)| a.len() + b.len()).sum();
-        eprintln!("{}: {} flows, {} bytes agree with tshark", file.display(), got.values().map(Vec::len).sum::<usize>(), total);
+        eprintln!(
+            "{}: {} flows, {} bytes agree with tshark",
+            file.display(),
+            got.values().map(Vec::len).sum::<usize>(),
+            total
+        );
     }
 }

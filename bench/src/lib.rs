@@ -1,2 +1,4 @@
 //! tidemark-bench: side-by-side benchmarks. Every speed is reported as a ratio against
 //! a reference measured in the same run, because this machine is noisy.
+
+pub mod pcapgen;

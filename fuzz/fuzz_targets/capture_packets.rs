@@ -29,7 +29,20 @@ fn built_frame(b: &[u8]) -> Vec<u8> {
     let get = |i: usize| b.get(i).copied().unwrap_or(0);
     let payload = b.get(8..).unwrap_or(&[]);
     let total = 40 + payload.len();
-    let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 6, 0, 0];
+    let mut ip = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ];
     ip.extend_from_slice(&[10, 0, 0, 1 + (get(0) & 1)]);
     ip.extend_from_slice(&[10, 0, 0, 2 - (get(0) & 1)]);
     if get(0) & 0x80 != 0 {
@@ -37,7 +50,11 @@ fn built_frame(b: &[u8]) -> Vec<u8> {
         ip[6] = 0x20 | (get(1) & 0x1f);
         ip[7] = get(2);
     }
-    let (sport, dport) = if get(0) & 1 == 0 { (40000 + u16::from(get(0) >> 5 & 3), 9042) } else { (9042, 40000 + u16::from(get(0) >> 5 & 3)) };
+    let (sport, dport) = if get(0) & 1 == 0 {
+        (40000 + u16::from(get(0) >> 5 & 3), 9042)
+    } else {
+        (9042, 40000 + u16::from(get(0) >> 5 & 3))
+    };
     let mut tcp = Vec::with_capacity(20);
     tcp.extend_from_slice(&sport.to_be_bytes());
     tcp.extend_from_slice(&dport.to_be_bytes());
@@ -62,7 +79,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let built = mode & 0x80 != 0;
-    let link = if built { LinkType::Ethernet } else { LINKS[usize::from(mode) % LINKS.len()] };
+    let link = if built {
+        LinkType::Ethernet
+    } else {
+        LINKS[usize::from(mode) % LINKS.len()]
+    };
     let cfg = TapConfig {
         reassembly: ReassemblyConfig {
             max_flows: 8,
@@ -85,10 +106,27 @@ fuzz_target!(|data: &[u8]| {
         let bytes = &rest[2..2 + len];
         rest = &rest[2 + len..];
         ts += u64::from(flags & 0x0f) * 1000;
-        let frame = if built { built_frame(bytes) } else { bytes.to_vec() };
+        let frame = if built {
+            built_frame(bytes)
+        } else {
+            bytes.to_vec()
+        };
         // Sometimes claim the frame was longer on the wire (snaplen cut).
-        let orig_len = frame.len() as u32 + if flags & 0x10 != 0 { u32::from(flags) } else { 0 };
-        tap.packet(&RawPacket { link, ts: Timestamp(ts), orig_len, data: &frame }, &mut events);
+        let orig_len = frame.len() as u32
+            + if flags & 0x10 != 0 {
+                u32::from(flags)
+            } else {
+                0
+            };
+        tap.packet(
+            &RawPacket {
+                link,
+                ts: Timestamp(ts),
+                orig_len,
+                data: &frame,
+            },
+            &mut events,
+        );
         assert!(tap.reassembler().flow_count() <= 8);
         assert!(tap.reassembler().buffered() <= 8192 + 2048 + 512);
         for ev in events.drain(..) {

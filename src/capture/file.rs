@@ -66,9 +66,11 @@ fn open_one(path: &Path) -> Result<OpenFile, CaptureError> {
         path: path.to_path_buf(),
         source: e,
     })?;
-    let cap = Capture::from_file_with_precision(path, Precision::Nano).map_err(|e| CaptureError::NotACapture {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
+    let cap = Capture::from_file_with_precision(path, Precision::Nano).map_err(|e| {
+        CaptureError::NotACapture {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
     })?;
     let dlt = cap.get_datalink();
     let name = path.display().to_string();
@@ -89,7 +91,10 @@ fn open_one(path: &Path) -> Result<OpenFile, CaptureError> {
 impl FileSource {
     /// Opens every file; fails on the first that cannot be read as a capture.
     pub fn open(paths: &[PathBuf]) -> Result<Self, CaptureError> {
-        let files = paths.iter().map(|p| open_one(p)).collect::<Result<Vec<_>, _>>()?;
+        let files = paths
+            .iter()
+            .map(|p| open_one(p))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(FileSource {
             files,
             consumed: None,

@@ -211,7 +211,10 @@ mod tests {
         let mut sll = vec![0, 0, 0x03, 0x04, 0, 6];
         sll.extend_from_slice(&[0u8; 8]);
         sll.extend_from_slice(&[0x08, 0x00, 0x45]);
-        assert_eq!(network_layer(LinkType::LinuxSll, &sll), Network::Ip(&[0x45]));
+        assert_eq!(
+            network_layer(LinkType::LinuxSll, &sll),
+            Network::Ip(&[0x45])
+        );
         let mut f = vec![0x86, 0xdd];
         f.extend_from_slice(&[0u8; 18]);
         f.push(0x60);

@@ -27,7 +27,11 @@ pub fn bpf_filter(ports: &[u16]) -> String {
     if ports.is_empty() {
         return "tcp or (ip[6:2] & 0x3fff != 0) or (ip6[6] == 44) or (vlan and tcp)".into();
     }
-    let ports = ports.iter().map(|p| format!("port {p}")).collect::<Vec<_>>().join(" or ");
+    let ports = ports
+        .iter()
+        .map(|p| format!("port {p}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
     format!("(tcp and ({ports})) or (ip[6:2] & 0x3fff != 0) or (ip6[6] == 44) or (vlan and tcp and ({ports}))")
 }
 
@@ -36,7 +40,11 @@ fn bpf_filter_plain(ports: &[u16]) -> String {
     if ports.is_empty() {
         return "tcp or (ip[6:2] & 0x3fff != 0) or (ip6[6] == 44)".into();
     }
-    let ports = ports.iter().map(|p| format!("port {p}")).collect::<Vec<_>>().join(" or ");
+    let ports = ports
+        .iter()
+        .map(|p| format!("port {p}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
     format!("(tcp and ({ports})) or (ip[6:2] & 0x3fff != 0) or (ip6[6] == 44)")
 }
 
@@ -72,7 +80,11 @@ fn classify(name: &str, e: pcap::Error) -> CaptureError {
 impl LiveSource {
     /// Opens `name`, capturing the given server ports (all TCP when empty), for
     /// `duration` if given.
-    pub fn open(name: &str, ports: &[u16], duration: Option<Duration>) -> Result<Self, CaptureError> {
+    pub fn open(
+        name: &str,
+        ports: &[u16],
+        duration: Option<Duration>,
+    ) -> Result<Self, CaptureError> {
         let devices = pcap::Device::list().map_err(|e| classify(name, e))?;
         if !devices.iter().any(|d| d.name == name) {
             return Err(CaptureError::NoSuchInterface { name: name.into() });
@@ -93,7 +105,8 @@ impl LiveSource {
             name: dlt.get_name().unwrap_or_else(|_| "unknown".into()),
         })?;
         if cap.filter(&bpf_filter(ports), true).is_err() {
-            cap.filter(&bpf_filter_plain(ports), true).map_err(|e| classify(name, e))?;
+            cap.filter(&bpf_filter_plain(ports), true)
+                .map_err(|e| classify(name, e))?;
         }
         Ok(LiveSource {
             cap,

@@ -23,6 +23,6 @@ pub use event::{CloseReason, Direction, FlowId, StreamEvent, Timestamp};
 pub use file::FileSource;
 pub use link::LinkType;
 pub use live::LiveSource;
-pub use reassembly::{ReassemblyConfig, Reassembler};
+pub use reassembly::{Reassembler, ReassemblyConfig};
 pub use stats::CaptureStats;
 pub use tap::{RawPacket, Tap, TapConfig};

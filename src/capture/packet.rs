@@ -131,7 +131,12 @@ pub fn parse_ip(packet: &[u8]) -> IpPacket<'_> {
 }
 
 /// Parses a TCP header; `None` when it is cut short or invalid.
-pub fn parse_tcp(src: IpAddr, dst: IpAddr, transport: &[u8], missing: u32) -> Option<TcpSegment<'_>> {
+pub fn parse_tcp(
+    src: IpAddr,
+    dst: IpAddr,
+    transport: &[u8],
+    missing: u32,
+) -> Option<TcpSegment<'_>> {
     let h = TcpHeaderSlice::from_slice(transport).ok()?;
     let payload = &transport[h.slice().len()..];
     Some(TcpSegment {
@@ -167,7 +172,13 @@ mod tests {
     #[test]
     fn whole_segment() {
         let p = tcp_v4(b"hello");
-        let IpPacket::Tcp { src, dst, transport, missing } = parse_ip(&p) else {
+        let IpPacket::Tcp {
+            src,
+            dst,
+            transport,
+            missing,
+        } = parse_ip(&p)
+        else {
             panic!("not tcp");
         };
         assert_eq!(missing, 0);
@@ -183,14 +194,26 @@ mod tests {
     fn truncated_segment_reports_missing_bytes() {
         let p = tcp_v4(&[7u8; 100]);
         let cut = &p[..p.len() - 30];
-        let IpPacket::Tcp { src, dst, transport, missing } = parse_ip(cut) else {
+        let IpPacket::Tcp {
+            src,
+            dst,
+            transport,
+            missing,
+        } = parse_ip(cut)
+        else {
             panic!("not tcp");
         };
         assert_eq!(missing, 30);
         let s = parse_tcp(src, dst, transport, missing).unwrap();
         assert_eq!(s.payload.len(), 70);
         // Cut inside the TCP header: no segment.
-        let IpPacket::Tcp { src, dst, transport, missing } = parse_ip(&p[..30]) else {
+        let IpPacket::Tcp {
+            src,
+            dst,
+            transport,
+            missing,
+        } = parse_ip(&p[..30])
+        else {
             panic!("not tcp");
         };
         assert!(parse_tcp(src, dst, transport, missing).is_none());

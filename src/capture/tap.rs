@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::defrag::{DefragConfig, Defragmenter};
 use super::link::{network_layer, LinkType, Network};
 use super::packet::{parse_ip, parse_tcp, IpPacket};
-use super::reassembly::{ReassemblyConfig, Reassembler};
+use super::reassembly::{Reassembler, ReassemblyConfig};
 use super::stats::CaptureStats;
 use super::{StreamEvent, Timestamp};
 
@@ -101,7 +101,15 @@ impl Tap {
         }
     }
 
-    fn tcp(&mut self, src: IpAddr, dst: IpAddr, transport: &[u8], missing: u32, ts: Timestamp, out: &mut Vec<StreamEvent>) {
+    fn tcp(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        transport: &[u8],
+        missing: u32,
+        ts: Timestamp,
+        out: &mut Vec<StreamEvent>,
+    ) {
         match parse_tcp(src, dst, transport, missing) {
             Some(seg) => {
                 self.stats.truncated_bytes += u64::from(seg.missing);

@@ -56,7 +56,13 @@ pub trait FlowDecoder: Send {
     fn gap(&mut self, pos: &StreamPos<'_>, len: u64, out: &mut Vec<Record>);
 
     /// The flow ended; nothing follows. Report anything left half-decoded.
-    fn closed(&mut self, flow: &FlowInfo, ts: Timestamp, reason: CloseReason, out: &mut Vec<Record>);
+    fn closed(
+        &mut self,
+        flow: &FlowInfo,
+        ts: Timestamp,
+        reason: CloseReason,
+        out: &mut Vec<Record>,
+    );
 }
 
 /// A decoder that decodes nothing: for `unknown` flows and protocols whose decoder

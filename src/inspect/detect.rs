@@ -85,7 +85,9 @@ const CQL_MAX_BODY: u32 = 256 << 20;
 const MONGO_MAX_MESSAGE: i32 = 48_000_000;
 /// OP_REPLY, legacy OP_UPDATE..OP_KILL_CURSORS (2001–2007 minus 2003), OP_COMMAND,
 /// OP_COMMANDREPLY, OP_COMPRESSED, OP_MSG.
-const MONGO_OPCODES: [i32; 11] = [1, 2001, 2002, 2004, 2005, 2006, 2007, 2010, 2011, 2012, 2013];
+const MONGO_OPCODES: [i32; 11] = [
+    1, 2001, 2002, 2004, 2005, 2006, 2007, 2010, 2011, 2012, 2013,
+];
 
 /// Result of sniffing a stream prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +112,11 @@ pub fn is_cql_header(h: &[u8], response: bool) -> bool {
     };
     let stream = i16::from_be_bytes([h[2], h[3]]);
     let len = u32::from_be_bytes([h[5], h[6], h[7], h[8]]);
-    version_ok && h[1] & 0xe0 == 0 && (response || stream >= 0) && h[4] <= 0x10 && len <= CQL_MAX_BODY
+    version_ok
+        && h[1] & 0xe0 == 0
+        && (response || stream >= 0)
+        && h[4] <= 0x10
+        && len <= CQL_MAX_BODY
 }
 
 /// A MongoDB message header: plausible length and a known opcode.
@@ -154,8 +160,14 @@ mod tests {
         let r = [0x84, 0, 0, 3, 8, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0];
         assert_eq!(sniff(&r, true, false), Sniff::Is(Protocol::Cql));
         // Opcode out of range, bad flags, a response byte in the request direction.
-        assert_eq!(sniff(&[4, 0, 0, 3, 0x11, 0, 0, 0, 1], false, true), Sniff::Is(Protocol::Unknown));
-        assert_eq!(sniff(&[4, 0x40, 0, 3, 7, 0, 0, 0, 1], false, true), Sniff::Is(Protocol::Unknown));
+        assert_eq!(
+            sniff(&[4, 0, 0, 3, 0x11, 0, 0, 0, 1], false, true),
+            Sniff::Is(Protocol::Unknown)
+        );
+        assert_eq!(
+            sniff(&[4, 0x40, 0, 3, 7, 0, 0, 0, 1], false, true),
+            Sniff::Is(Protocol::Unknown)
+        );
         assert_eq!(sniff(&r[..9], false, true), Sniff::Is(Protocol::Unknown));
     }
 
@@ -174,9 +186,14 @@ mod tests {
     #[test]
     fn thrift_and_http_are_unknown() {
         // Framed Thrift CALL: 4-byte frame length, then 0x80 0x01 0x00 0x01.
-        let thrift = [0, 0, 0, 0x2c, 0x80, 1, 0, 1, 0, 0, 0, 0x0c, b's', b'e', b't', b'_'];
+        let thrift = [
+            0, 0, 0, 0x2c, 0x80, 1, 0, 1, 0, 0, 0, 0x0c, b's', b'e', b't', b'_',
+        ];
         assert_eq!(sniff(&thrift, false, false), Sniff::Is(Protocol::Unknown));
-        assert_eq!(sniff(b"GET / HTTP/1.1\r\nHost", false, false), Sniff::Is(Protocol::Unknown));
+        assert_eq!(
+            sniff(b"GET / HTTP/1.1\r\nHost", false, false),
+            Sniff::Is(Protocol::Unknown)
+        );
     }
 
     #[test]

@@ -67,7 +67,10 @@ impl Session {
     pub fn event(&mut self, ev: StreamEvent, out: &mut Vec<Record>) {
         let first_new = out.len();
         self.apply(ev, out);
-        self.summary.errors += out[first_new..].iter().filter(|r| matches!(r, Record::Error(_))).count() as u64;
+        self.summary.errors += out[first_new..]
+            .iter()
+            .filter(|r| matches!(r, Record::Error(_)))
+            .count() as u64;
     }
 
     fn apply(&mut self, ev: StreamEvent, out: &mut Vec<Record>) {

@@ -8,7 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use etherparse::PacketBuilder;
 use tidemark::capture::{
-    CaptureStats, CloseReason, Direction, FlowId, LinkType, RawPacket, StreamEvent, Tap, TapConfig, Timestamp,
+    CaptureStats, CloseReason, Direction, FlowId, LinkType, RawPacket, StreamEvent, Tap, TapConfig,
+    Timestamp,
 };
 
 /// TCP flags for [`Seg`].
@@ -89,7 +90,11 @@ pub fn ethernet(ip: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
 /// BSD loopback header: address family in little- or big-endian order.
 pub fn null_link(ip: &[u8], big_endian: bool) -> Vec<u8> {
     let af: u32 = if ip[0] >> 4 == 6 { 30 } else { 2 };
-    let mut f = if big_endian { af.to_be_bytes().to_vec() } else { af.to_le_bytes().to_vec() };
+    let mut f = if big_endian {
+        af.to_be_bytes().to_vec()
+    } else {
+        af.to_le_bytes().to_vec()
+    };
     f.extend_from_slice(ip);
     f
 }
@@ -137,7 +142,10 @@ pub fn fragment_v4(ip: &[u8], chunk: usize) -> Vec<Vec<u8>> {
         let more = if end < payload.len() { 0x2000 } else { 0 };
         h[6..8].copy_from_slice(&(more | (off / 8) as u16).to_be_bytes());
         h[10..12].copy_from_slice(&[0, 0]);
-        let mut sum: u32 = h.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+        let mut sum: u32 = h
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum();
         while sum > 0xffff {
             sum = (sum & 0xffff) + (sum >> 16);
         }
@@ -168,7 +176,11 @@ impl Conv {
     }
 
     fn seg(&self, c2s: bool, seq: u32, flags: Flags, payload: &[u8]) -> Seg {
-        let (src, dst) = if c2s { (self.client, self.server) } else { (self.server, self.client) };
+        let (src, dst) = if c2s {
+            (self.client, self.server)
+        } else {
+            (self.server, self.client)
+        };
         Seg {
             src,
             dst,
@@ -193,14 +205,34 @@ impl Conv {
         );
         self.cseq = self.cseq.wrapping_add(1);
         self.sseq = self.sseq.wrapping_add(1);
-        let ack = self.seg(true, self.cseq, Flags { ack: Some(self.sseq), ..NONE }, b"");
+        let ack = self.seg(
+            true,
+            self.cseq,
+            Flags {
+                ack: Some(self.sseq),
+                ..NONE
+            },
+            b"",
+        );
         vec![syn, synack, ack]
     }
 
     /// A data segment in one direction, advancing that side's sequence number.
     pub fn data(&mut self, c2s: bool, payload: &[u8]) -> Seg {
-        let (seq, ack) = if c2s { (self.cseq, self.sseq) } else { (self.sseq, self.cseq) };
-        let s = self.seg(c2s, seq, Flags { ack: Some(ack), ..NONE }, payload);
+        let (seq, ack) = if c2s {
+            (self.cseq, self.sseq)
+        } else {
+            (self.sseq, self.cseq)
+        };
+        let s = self.seg(
+            c2s,
+            seq,
+            Flags {
+                ack: Some(ack),
+                ..NONE
+            },
+            payload,
+        );
         if c2s {
             self.cseq = self.cseq.wrapping_add(payload.len() as u32);
         } else {
@@ -216,7 +248,11 @@ impl Conv {
 
     /// A FIN (with ACK) from one side.
     pub fn fin(&mut self, c2s: bool) -> Seg {
-        let (seq, ack) = if c2s { (self.cseq, self.sseq) } else { (self.sseq, self.cseq) };
+        let (seq, ack) = if c2s {
+            (self.cseq, self.sseq)
+        } else {
+            (self.sseq, self.cseq)
+        };
         let s = self.seg(
             c2s,
             seq,
@@ -238,7 +274,15 @@ impl Conv {
     /// A bare ACK from one side acknowledging `ack`.
     pub fn ack(&self, c2s: bool, ack: u32) -> Seg {
         let seq = if c2s { self.cseq } else { self.sseq };
-        self.seg(c2s, seq, Flags { ack: Some(ack), ..NONE }, b"")
+        self.seg(
+            c2s,
+            seq,
+            Flags {
+                ack: Some(ack),
+                ..NONE
+            },
+            b"",
+        )
     }
 
     pub fn rst(&self, c2s: bool) -> Seg {
@@ -277,7 +321,12 @@ pub struct Run {
 
 impl Run {
     pub fn only(&self) -> &FlowOut {
-        assert_eq!(self.flows.len(), 1, "expected one flow, got {:?}", self.flows.keys());
+        assert_eq!(
+            self.flows.len(),
+            1,
+            "expected one flow, got {:?}",
+            self.flows.keys()
+        );
         self.flows.values().next().unwrap()
     }
 }
@@ -287,7 +336,12 @@ pub fn collect(events: Vec<StreamEvent>, stats: CaptureStats) -> Run {
     let mut flows: BTreeMap<FlowId, FlowOut> = BTreeMap::new();
     for ev in &events {
         match ev {
-            StreamEvent::Opened { flow, client, server, .. } => {
+            StreamEvent::Opened {
+                flow,
+                client,
+                server,
+                ..
+            } => {
                 assert!(!flows.contains_key(flow), "flow {flow:?} opened twice");
                 flows.insert(
                     *flow,
@@ -306,13 +360,21 @@ pub fn collect(events: Vec<StreamEvent>, stats: CaptureStats) -> Run {
                 match other {
                     StreamEvent::Data { dir, bytes, .. } => {
                         assert!(!bytes.is_empty(), "empty Data event");
-                        let d = if *dir == Direction::ClientToServer { &mut f.c2s } else { &mut f.s2c };
+                        let d = if *dir == Direction::ClientToServer {
+                            &mut f.c2s
+                        } else {
+                            &mut f.s2c
+                        };
                         d.bytes.extend_from_slice(bytes);
                         d.chunks.push(Ok(bytes.to_vec()));
                     }
                     StreamEvent::Gap { dir, len, .. } => {
                         assert!(*len > 0, "empty Gap event");
-                        let d = if *dir == Direction::ClientToServer { &mut f.c2s } else { &mut f.s2c };
+                        let d = if *dir == Direction::ClientToServer {
+                            &mut f.c2s
+                        } else {
+                            &mut f.s2c
+                        };
                         d.gaps.push(*len);
                         d.chunks.push(Err(*len));
                     }
@@ -323,18 +385,36 @@ pub fn collect(events: Vec<StreamEvent>, stats: CaptureStats) -> Run {
         }
     }
     for (id, f) in &flows {
-        assert_eq!(f.events_after_close, 0, "flow {id:?} had events after Closed");
+        assert_eq!(
+            f.events_after_close, 0,
+            "flow {id:?} had events after Closed"
+        );
     }
-    Run { flows, stats, events }
+    Run {
+        flows,
+        stats,
+        events,
+    }
 }
 
 /// Runs frames through a tap with the given config; one millisecond between packets.
 pub fn run_frames_with(cfg: TapConfig, link: LinkType, frames: &[Vec<u8>]) -> Run {
-    run_timed(cfg, link, frames.iter().enumerate().map(|(i, f)| (Timestamp(1_000_000_000 + i as u64 * 1_000_000), f.clone())))
+    run_timed(
+        cfg,
+        link,
+        frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (Timestamp(1_000_000_000 + i as u64 * 1_000_000), f.clone())),
+    )
 }
 
 /// Runs (timestamp, frame) pairs through a tap.
-pub fn run_timed(cfg: TapConfig, link: LinkType, frames: impl IntoIterator<Item = (Timestamp, Vec<u8>)>) -> Run {
+pub fn run_timed(
+    cfg: TapConfig,
+    link: LinkType,
+    frames: impl IntoIterator<Item = (Timestamp, Vec<u8>)>,
+) -> Run {
     let mut tap = Tap::new(cfg);
     let mut events = Vec::new();
     for (ts, f) in frames {
@@ -364,5 +444,7 @@ pub fn run_segs_on(link: LinkType, segs: &[Seg]) -> Run {
 
 /// Deterministic pseudo-random bytes.
 pub fn pattern(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }

@@ -62,7 +62,12 @@ impl Flow {
     }
 
     /// Applies one segment.
-    pub fn segment(&mut self, seg: &TcpSegment<'_>, lim: &HalfLimits, em: &mut Emit<'_>) -> FlowOutcome {
+    pub fn segment(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        lim: &HalfLimits,
+        em: &mut Emit<'_>,
+    ) -> FlowOutcome {
         self.last_seen = em.ts;
         let dir = self.dir_of(&seg.src);
         if seg.flags.rst {

@@ -220,7 +220,10 @@ impl HalfStream {
             while self.pending_cost + cost > lim.max_pending && !self.pending.is_empty() {
                 self.skip_to_pending(em, dir);
             }
-            if self.pending.is_empty() && from >= self.offset && self.pending_cost + cost > lim.max_pending {
+            if self.pending.is_empty()
+                && from >= self.offset
+                && self.pending_cost + cost > lim.max_pending
+            {
                 // Even alone this segment does not fit: give up the hole before it.
                 let hole = from - self.offset;
                 self.gap(hole, em, dir);
@@ -261,7 +264,8 @@ impl HalfStream {
             if !data.is_empty() {
                 *em.buffered_total += data.len() + PIECE_OVERHEAD;
                 self.pending_cost += data.len() + PIECE_OVERHEAD;
-                self.pending.insert(a, Piece::Data(Bytes::copy_from_slice(data)));
+                self.pending
+                    .insert(a, Piece::Data(Bytes::copy_from_slice(data)));
             }
             if lost > 0 {
                 *em.buffered_total += PIECE_OVERHEAD;
@@ -299,7 +303,9 @@ impl HalfStream {
             // piece that did would only have its fresh tail delivered.
             let skip = self.offset - start;
             match piece {
-                Piece::Data(b) if (skip as usize) < b.len() => self.data(b.slice(skip as usize..), em, dir),
+                Piece::Data(b) if (skip as usize) < b.len() => {
+                    self.data(b.slice(skip as usize..), em, dir)
+                }
                 Piece::Data(_) => {}
                 Piece::Lost(n) => self.gap(n.saturating_sub(skip), em, dir),
             }

@@ -123,7 +123,13 @@ impl Reassembler {
     }
 
     /// Applies one TCP segment.
-    pub fn segment(&mut self, seg: &TcpSegment<'_>, ts: Timestamp, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>) {
+    pub fn segment(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        ts: Timestamp,
+        stats: &mut CaptureStats,
+        out: &mut Vec<StreamEvent>,
+    ) {
         stats.tcp_segments += 1;
         self.advance(ts, stats, out);
         let key = FlowKey::new(seg.src, seg.dst);
@@ -151,7 +157,15 @@ impl Reassembler {
         };
         if self.apply(slot, seg, ts, stats, out) == FlowOutcome::NewConnection {
             if let Some(mut old) = self.flows.remove(slot) {
-                let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, old.id, ts);
+                let mut em = emit(
+                    &mut self.arena,
+                    &mut self.scratch,
+                    &mut self.buffered_total,
+                    stats,
+                    out,
+                    old.id,
+                    ts,
+                );
                 old.close(CloseReason::Reused, &mut em);
                 stats.flows_reused += 1;
             }
@@ -161,11 +175,26 @@ impl Reassembler {
     }
 
     /// Runs `seg` through the flow in `slot`; enforces the global buffer cap.
-    fn apply(&mut self, slot: Slot, seg: &TcpSegment<'_>, ts: Timestamp, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>) -> FlowOutcome {
+    fn apply(
+        &mut self,
+        slot: Slot,
+        seg: &TcpSegment<'_>,
+        ts: Timestamp,
+        stats: &mut CaptureStats,
+        out: &mut Vec<StreamEvent>,
+    ) -> FlowOutcome {
         let Some(flow) = self.flows.get_mut(slot) else {
             return FlowOutcome::Closed;
         };
-        let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, flow.id, ts);
+        let mut em = emit(
+            &mut self.arena,
+            &mut self.scratch,
+            &mut self.buffered_total,
+            stats,
+            out,
+            flow.id,
+            ts,
+        );
         let outcome = flow.segment(seg, &self.limits, &mut em);
         if self.buffered_total > self.cfg.max_buffer_total {
             self.relieve(stats, out, ts);
@@ -174,7 +203,14 @@ impl Reassembler {
     }
 
     /// Creates the flow for a segment of an unknown address pair.
-    fn open(&mut self, key: FlowKey, seg: &TcpSegment<'_>, ts: Timestamp, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>) -> Slot {
+    fn open(
+        &mut self,
+        key: FlowKey,
+        seg: &TcpSegment<'_>,
+        ts: Timestamp,
+        stats: &mut CaptureStats,
+        out: &mut Vec<StreamEvent>,
+    ) -> Slot {
         if self.flows.len() >= self.cfg.max_flows {
             self.evict(stats, out);
         }
@@ -182,7 +218,12 @@ impl Reassembler {
         let id = FlowId(self.next_id);
         self.next_id += 1;
         stats.flows_opened += 1;
-        out.push(StreamEvent::Opened { flow: id, client, server, ts });
+        out.push(StreamEvent::Opened {
+            flow: id,
+            client,
+            server,
+            ts,
+        });
         self.flows.insert(key, Flow::new(id, client, ts))
     }
 
@@ -226,7 +267,15 @@ impl Reassembler {
             if let Some(mut flow) = self.flows.remove(slot) {
                 if flow.closed.is_none() {
                     let reason = flow.end_reason(CloseReason::Idle);
-                    let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, flow.id, self.now);
+                    let mut em = emit(
+                        &mut self.arena,
+                        &mut self.scratch,
+                        &mut self.buffered_total,
+                        stats,
+                        out,
+                        flow.id,
+                        self.now,
+                    );
                     flow.close(reason, &mut em);
                     stats.idle_evictions += 1;
                 }
@@ -242,14 +291,26 @@ impl Reassembler {
             return;
         }
         let n = (self.flows.len() / 16).max(1);
-        let mut by_age: Vec<(Timestamp, FlowId, Slot)> = self.flows.iter().map(|(slot, f)| (f.last_seen, f.id, slot)).collect();
+        let mut by_age: Vec<(Timestamp, FlowId, Slot)> = self
+            .flows
+            .iter()
+            .map(|(slot, f)| (f.last_seen, f.id, slot))
+            .collect();
         by_age.select_nth_unstable_by_key(n - 1, |e| (e.0, e.1));
         by_age.truncate(n);
         by_age.sort_unstable_by_key(|(_, id, _)| *id);
         for (_, _, slot) in by_age {
             if let Some(mut flow) = self.flows.remove(slot) {
                 if flow.closed.is_none() {
-                    let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, flow.id, self.now);
+                    let mut em = emit(
+                        &mut self.arena,
+                        &mut self.scratch,
+                        &mut self.buffered_total,
+                        stats,
+                        out,
+                        flow.id,
+                        self.now,
+                    );
                     flow.close(CloseReason::Evicted, &mut em);
                     stats.table_evictions += 1;
                 }
@@ -260,23 +321,49 @@ impl Reassembler {
     /// Over the global buffer cap: give up the holes of the flows buffering most.
     fn relieve(&mut self, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>, ts: Timestamp) {
         while self.buffered_total > self.cfg.max_buffer_total {
-            let Some((_, flow)) = self.flows.iter_mut().filter(|(_, f)| f.pending_cost() > 0).max_by_key(|(_, f)| (f.pending_cost(), std::cmp::Reverse(f.id))) else {
+            let Some((_, flow)) = self
+                .flows
+                .iter_mut()
+                .filter(|(_, f)| f.pending_cost() > 0)
+                .max_by_key(|(_, f)| (f.pending_cost(), std::cmp::Reverse(f.id)))
+            else {
                 return;
             };
             stats.global_buffer_cap_hits += 1;
-            let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, flow.id, ts);
+            let mut em = emit(
+                &mut self.arena,
+                &mut self.scratch,
+                &mut self.buffered_total,
+                stats,
+                out,
+                flow.id,
+                ts,
+            );
             flow.release(&mut em);
         }
     }
 
     /// The capture ended: every open flow gives up its holes and closes.
     pub fn finish(&mut self, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>) {
-        let mut open: Vec<(FlowId, Slot)> = self.flows.iter().filter(|(_, f)| f.closed.is_none()).map(|(slot, f)| (f.id, slot)).collect();
+        let mut open: Vec<(FlowId, Slot)> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.closed.is_none())
+            .map(|(slot, f)| (f.id, slot))
+            .collect();
         open.sort_unstable_by_key(|(id, _)| *id);
         for (_, slot) in open {
             if let Some(flow) = self.flows.get_mut(slot) {
                 let reason = flow.end_reason(CloseReason::EndOfCapture);
-                let mut em = emit(&mut self.arena, &mut self.scratch, &mut self.buffered_total, stats, out, flow.id, self.now);
+                let mut em = emit(
+                    &mut self.arena,
+                    &mut self.scratch,
+                    &mut self.buffered_total,
+                    stats,
+                    out,
+                    flow.id,
+                    self.now,
+                );
                 flow.close(reason, &mut em);
             }
         }
