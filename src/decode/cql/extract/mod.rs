@@ -58,6 +58,8 @@ pub fn base(req: &RequestInfo<'_>, prepared: bool, batch: Option<&BatchInfo>) ->
         request: Some(req.stream.into()),
         outcome: "in_doubt",
         prepared: Some(prepared),
+        columns_deleted: Some(Vec::new()),
+        collection_ops: Some(Json::Array(Vec::new())),
         ..WriteRecord::default()
     }
 }

@@ -1,0 +1,273 @@
+//! The project's own CQL captures (real Python cassandra-driver, see captures/cql.md):
+//! `tidemark inspect` must count the same messages per direction and opcode as the
+//! truth file and produce the truth's write lines, field by field.
+//!
+//! Conventions that differ between the truth and the `write` line, and how they are
+//! compared (each is listed in captures/cql.md or ARCHITECTURE.md):
+//! * `batch.id`: the truth numbers batches 1, 2, ...; tidemark names them
+//!   `flow:stream`. Type, index and size are compared; members of one truth batch
+//!   must share one tidemark id.
+//! * `timestamp_source`: the truth says `client` for the query's default timestamp,
+//!   the `write` line says `default` (records.rs); the two are mapped.
+//! * Varint and decimal values a JSON double cannot hold exactly are bare numbers in
+//!   the truth and strings of the same digits in tidemark (tidemark-cql's `to_json`
+//!   never rounds); the truth is read with such numbers turned into strings.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tidemark::inspect::decoder::default_registry;
+use tidemark::inspect::{inspect, InspectOptions};
+
+fn capture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(name)
+}
+
+/// Every record of an inspection, as JSON.
+fn run(file: &Path) -> Vec<Value> {
+    let opts = InspectOptions {
+        files: vec![file.to_path_buf()],
+        json: true,
+        ..InspectOptions::default()
+    };
+    let mut out = Vec::new();
+    inspect(&opts, default_registry(), |r| {
+        out.push(serde_json::to_value(r).expect("record serializes"));
+        Ok(())
+    })
+    .expect("inspect runs");
+    out
+}
+
+/// (negative, significant digits, exponent) of decimal text.
+fn canonical(s: &str) -> Option<(bool, String, i64)> {
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let (mant, exp) = match s.find(['e', 'E']) {
+        Some(i) => (
+            &s[..i],
+            s[i + 1..].trim_start_matches('+').parse::<i64>().ok()?,
+        ),
+        None => (s, 0),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    let mut digits: String = int.chars().chain(frac.chars()).collect();
+    let mut exp = exp - frac.len() as i64;
+    while digits.ends_with('0') {
+        digits.pop();
+        exp += 1;
+    }
+    let digits = digits.trim_start_matches('0').to_string();
+    if digits.is_empty() {
+        return Some((false, String::new(), 0));
+    }
+    Some((neg, digits, exp))
+}
+
+/// JSON text with every number that a 64-bit integer or an exact double cannot hold
+/// turned into a string of its digits, so it compares exactly.
+fn exactify(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices().peekable();
+    let (mut in_str, mut escaped) = (false, false);
+    while let Some((i, c)) = chars.next() {
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+            continue;
+        }
+        if c == '-' || c.is_ascii_digit() {
+            let mut end = i + 1;
+            while let Some(&(j, d)) = chars.peek() {
+                if !matches!(d, '-' | '+' | '.' | 'e' | 'E' | '0'..='9') {
+                    break;
+                }
+                end = j + 1;
+                chars.next();
+            }
+            let tok = &text[i..end];
+            let exact = tok.parse::<i64>().is_ok()
+                || tok.parse::<u64>().is_ok()
+                || tok
+                    .parse::<f64>()
+                    .is_ok_and(|f| canonical(tok) == canonical(&format!("{f:e}")));
+            if exact {
+                out.push_str(tok);
+            } else {
+                out.push('"');
+                out.push_str(tok);
+                out.push('"');
+            }
+            continue;
+        }
+        in_str = c == '"';
+        out.push(c);
+    }
+    out
+}
+
+fn truth(name: &str) -> Value {
+    let path = capture(&format!("{name}.truth.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&exactify(&text)).expect("truth parses")
+}
+
+fn counts(records: &[Value]) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut m: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r["type"] == "message") {
+        let dir = r["dir"].as_str().unwrap().to_string();
+        *m.entry(dir)
+            .or_default()
+            .entry(r["opcode"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    m
+}
+
+fn truth_counts(t: &Value) -> BTreeMap<String, BTreeMap<String, u64>> {
+    serde_json::from_value(t["messages_by_opcode"].clone()).expect("counts")
+}
+
+/// `null`, missing and (for lists) `[]` are the same absence.
+fn field<'a>(v: &'a Value, k: &str) -> &'a Value {
+    v.get(k).unwrap_or(&Value::Null)
+}
+
+fn compare_writes(name: &str, records: &[Value], t: &Value) {
+    let ours: Vec<&Value> = records.iter().filter(|r| r["type"] == "write").collect();
+    let want = t["writes"].as_array().expect("writes");
+    assert_eq!(ours.len(), want.len(), "{name}: number of writes");
+    let mut batch_ids: BTreeMap<i64, String> = BTreeMap::new();
+    for (i, (o, w)) in ours.iter().zip(want).enumerate() {
+        let ctx = format!("{name} write {i} ({})", w["cql"]);
+        for k in [
+            "namespace",
+            "op",
+            "key",
+            "values",
+            "timestamp",
+            "ttl",
+            "consistency",
+            "serial_consistency",
+        ] {
+            assert_eq!(field(o, k), field(w, k), "{ctx}: {k}");
+        }
+        assert_eq!(field(o, "range"), field(w, "range"), "{ctx}: range");
+        assert_eq!(o["outcome"], w["outcome_as_responded"], "{ctx}: outcome");
+        assert_eq!(field(o, "reason"), field(w, "reason"), "{ctx}: reason");
+        assert_eq!(
+            o["columns_deleted"], w["columns_deleted"],
+            "{ctx}: columns_deleted"
+        );
+        assert_eq!(
+            o["collection_ops"], w["collection_ops"],
+            "{ctx}: collection_ops"
+        );
+        assert_eq!(o["prepared"], w["prepared"], "{ctx}: prepared");
+        assert_eq!(field(o, "lwt"), field(w, "lwt"), "{ctx}: lwt");
+        assert_eq!(
+            field(o, "client_timestamp"),
+            field(w, "client_timestamp"),
+            "{ctx}: client_timestamp"
+        );
+        let source = match w["timestamp_source"].as_str() {
+            Some("client") => "default",
+            Some(s) => s,
+            None => "server",
+        };
+        assert_eq!(o["timestamp_source"], source, "{ctx}: timestamp_source");
+        match (field(o, "batch"), field(w, "batch")) {
+            (Value::Null, Value::Null) => {}
+            (ob, wb) => {
+                for k in ["type", "index", "size"] {
+                    assert_eq!(ob[k], wb[k], "{ctx}: batch.{k}");
+                }
+                let id = ob["id"].as_str().expect("batch id").to_string();
+                let prev = batch_ids
+                    .entry(wb["id"].as_i64().expect("truth id"))
+                    .or_insert(id.clone());
+                assert_eq!(*prev, id, "{ctx}: members of one batch share an id");
+            }
+        }
+    }
+}
+
+fn check(name: &str) {
+    let t = truth(name);
+    let records = run(&capture(&format!("{name}.pcap")));
+    let errors: Vec<&Value> = records.iter().filter(|r| r["type"] == "error").collect();
+    assert!(errors.is_empty(), "{name}: decode errors {errors:?}");
+    assert_eq!(
+        counts(&records),
+        truth_counts(&t),
+        "{name}: messages by direction and opcode"
+    );
+    compare_writes(name, &records, &t);
+}
+
+#[test]
+fn v4_lz4_matches_truth() {
+    check("cql_v4_lz4");
+}
+
+#[test]
+fn v4_snappy_matches_truth() {
+    check("cql_v4_snappy");
+}
+
+#[test]
+fn v5_framed_lz4_matches_truth() {
+    check("cql_v5");
+}
+
+#[test]
+fn v5_framed_uncompressed_matches_truth() {
+    check("cql_v5_nocomp");
+}
+
+#[test]
+fn auth_capture_matches_truth_and_never_shows_the_password() {
+    check("cql_v4_auth");
+    let t = truth("cql_v4_auth");
+    let password = t["auth"]["password"].as_str().expect("password in truth");
+    assert!(password.len() >= 4, "a password long enough to search for");
+    let opts = InspectOptions {
+        files: vec![capture("cql_v4_auth.pcap")],
+        json: true,
+        ..InspectOptions::default()
+    };
+    let mut lines = Vec::new();
+    inspect(&opts, default_registry(), |r| {
+        lines.push(serde_json::to_string(r).expect("serializes"));
+        Ok(())
+    })
+    .expect("inspect runs");
+    let auth = lines.iter().filter(|l| l.contains("AUTH_RESPONSE")).count();
+    assert_eq!(auth, 2, "both AUTH_RESPONSE messages are reported");
+    for l in &lines {
+        assert!(!l.contains(password), "password leaked in: {l}");
+    }
+}
+
+#[test]
+fn exactify_quotes_only_inexact_numbers() {
+    assert_eq!(
+        exactify(r#"{"a": 1, "b": 12345.678901234567890123, "c": "x1"}"#),
+        r#"{"a": 1, "b": "12345.678901234567890123", "c": "x1"}"#
+    );
+    assert_eq!(
+        exactify("[2.5, -98765432109876543210, \"é\"]"),
+        "[2.5, \"-98765432109876543210\", \"é\"]"
+    );
+}
