@@ -26,6 +26,7 @@ pub mod message;
 pub mod model;
 pub mod repl;
 mod resync;
+mod summary;
 pub mod wire;
 
 /// The `bson` and `bytes` crates this API is expressed in, re-exported so
