@@ -313,7 +313,7 @@ fn extras_commit_with_the_batch() {
         Err(StoreError::Invalid { .. })
     ));
     store.set_tidemark(6).unwrap();
-    store.add_gaps(&[gap.clone()]).unwrap();
+    store.add_gaps(std::slice::from_ref(&gap)).unwrap();
     drop(store);
     let store = reopen(&dir);
     assert_eq!(store.tidemark().unwrap(), Some(6));

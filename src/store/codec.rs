@@ -179,3 +179,73 @@ pub fn check_id(id: &[u8]) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = 511;
+
+    fn entry(ns: &str, key: &str, seq: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        key_prefix(ns, key, MAX, &mut out);
+        push_seq(&mut out, seq);
+        out
+    }
+
+    #[test]
+    fn key_prefixes_are_prefix_free_across_keys_and_namespaces() {
+        let mut p = Vec::new();
+        key_prefix("ks.t", "a", MAX, &mut p);
+        assert!(!entry("ks.t", "ab", 1).starts_with(&p));
+        assert!(entry("ks.t", "a", 1).starts_with(&p));
+        ns_prefix("ks.t", &mut p);
+        assert!(!entry("ks.tt", "a", 1).starts_with(&p));
+        assert!(entry("ks.t", "zzz", 9).starts_with(&p));
+    }
+
+    #[test]
+    fn long_keys_switch_to_a_digest_that_fits() {
+        let long = "k".repeat(MAX);
+        let e = entry("ks.t", &long, 7);
+        assert!(e.len() <= MAX);
+        assert!(key_is_digested(&e, "ks.t"));
+        assert!(!key_is_digested(&entry("ks.t", "short", 7), "ks.t"));
+        assert_eq!(seq_of_entry(&e), Some(7));
+        // The largest literal key fits exactly.
+        let fits = "k".repeat(MAX - (1 + 4 + 1 + 2 + 8));
+        let e = entry("ks.t", &fits, 1);
+        assert_eq!(e.len(), MAX);
+        assert!(!key_is_digested(&e, "ks.t"));
+    }
+
+    #[test]
+    fn entries_of_one_key_sort_by_seq() {
+        assert!(entry("ks.t", "a", 2) < entry("ks.t", "a", 256));
+        assert_eq!(seq_of_entry(&entry("ks.t", "a", u64::MAX)), Some(u64::MAX));
+        assert_eq!(seq_of_entry(&[1, 2]), None);
+    }
+
+    #[test]
+    fn decode_refuses_trailing_and_truncated_bytes() {
+        let mut bytes = encode(&(1u64, "x".to_string())).unwrap();
+        assert_eq!(decode::<(u64, String)>(&bytes).unwrap(), (1, "x".into()));
+        bytes.push(0);
+        assert!(decode::<(u64, String)>(&bytes)
+            .unwrap_err()
+            .contains("trailing"));
+        assert!(decode::<(u64, String)>(&bytes[..1]).is_err());
+        assert!(decode_header(&[0xff; 3]).is_err());
+        assert!(decode_commit_time(&[]).is_err());
+    }
+
+    #[test]
+    fn namespace_and_id_limits() {
+        assert!(check_namespace("").is_err());
+        assert!(check_namespace(&"n".repeat(MAX_NAMESPACE_LEN)).is_ok());
+        assert!(check_namespace(&"n".repeat(MAX_NAMESPACE_LEN + 1)).is_err());
+        assert!(check_id(&[]).is_err());
+        assert!(prepared_key(&[1; 16], Some("10.0.0.1:9042")).is_ok());
+        assert!(prepared_key(&[1; 256], None).is_err());
+    }
+}

@@ -346,3 +346,19 @@ impl<'s> Reader<'s> {
         Ok(seqs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::inclusive;
+
+    #[test]
+    fn ranges_become_inclusive_pairs() {
+        assert_eq!(inclusive(..), (0, u64::MAX));
+        assert_eq!(inclusive(3..7), (3, 6));
+        assert_eq!(inclusive(3..=7), (3, 7));
+        assert_eq!(inclusive(..0), (1, 0));
+        assert_eq!(inclusive(5..), (5, u64::MAX));
+        let (from, to) = inclusive(4..4);
+        assert!(from > to);
+    }
+}

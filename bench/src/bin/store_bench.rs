@@ -174,8 +174,11 @@ fn run_raw(args: &Args, encoded: &[Vec<u8>], keys: &[Vec<u8>]) -> Result<f64> {
     Ok(encoded.len() as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Encoded records, one per mutation.
+type Encoded = Vec<Vec<u8>>;
+
 /// The envelopes and `by_key` entries the store writes for `mutations`.
-fn pre_encode(mutations: &[Mutation]) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+fn pre_encode(mutations: &[Mutation]) -> Result<(Encoded, Encoded)> {
     let mut values = Vec::with_capacity(mutations.len());
     let mut keys = Vec::with_capacity(mutations.len());
     for (i, m) in mutations.iter().enumerate() {
