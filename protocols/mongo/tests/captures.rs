@@ -5,7 +5,7 @@ mod common_pcap;
 
 use common_pcap::{captures_dir, flows};
 use tidemark_mongo::model::{CommandKind, Reply, StatementOp, WriteKind, W};
-use tidemark_mongo::repl::{HeartbeatReply, HeartbeatRequest, HelloReply};
+use tidemark_mongo::repl::{HeartbeatReply, HeartbeatRequest, HelloReply, OpTime};
 use tidemark_mongo::{ConnEvent, Connection, Direction, ErrorKind, Limits, Message, Pairing};
 
 struct Run {
@@ -158,12 +158,14 @@ fn op_msg_heartbeats() {
         if let Some(pr) = paired_reply(p) {
             if pr.request.command.as_deref() == Some("replSetHeartbeat") {
                 let rep = HeartbeatReply::parse(m.reply_document().unwrap()).unwrap();
-                if rep.ok == Some(true) {
-                    assert!(
-                        rep.applied_op_time.is_some() || rep.set.is_some(),
-                        "{rep:?}"
-                    );
-                }
+                // this cluster's members answer with InvalidReplicaSetConfig (93)
+                let generic = m.reply().unwrap().unwrap();
+                assert_eq!(rep.ok, Some(false));
+                assert_eq!(generic.code, Some(93));
+                assert_eq!(generic.code_name, Some("InvalidReplicaSetConfig"));
+                let meta = generic.repl_data.expect("$replData on heartbeat replies");
+                assert_eq!(meta.last_op_committed, Some(OpTime::new(0, 0, -1)));
+                assert_eq!(meta.term, Some(0));
                 replies += 1;
             }
             if matches!(pr.request.command.as_deref(), Some("ismaster" | "isMaster")) {

@@ -162,9 +162,10 @@ impl<'a> Reply<'a> {
             Some(RawBsonRef::String(s)) => Some(s),
             _ => None,
         };
-        let repl_data = match fields::opt_doc(doc, "$replData", CTX)? {
-            Some(d) => Some(ReplData::parse(d)?),
-            None => None,
+        // requests carry `$replData: 1` to ask for it; only a document is data
+        let repl_data = match fields::get(doc, "$replData", CTX)? {
+            Some(RawBsonRef::Document(d)) => Some(ReplData::parse(d)?),
+            _ => None,
         };
         let oplog_query_data = match fields::opt_doc(doc, "$oplogQueryData", CTX)? {
             Some(d) => Some(OplogQueryData::parse(d)?),
