@@ -11,6 +11,10 @@ use super::detect::Protocol;
 use crate::capture::CaptureStats;
 
 /// One line of inspect output.
+///
+/// `Write` is large (about 1 KB with every protocol's optional fields); records are
+/// made, serialized and dropped one at a time, so boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {

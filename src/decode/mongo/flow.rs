@@ -247,7 +247,7 @@ impl MongoFlowDecoder {
             Action::Txn { mut rec, .. } => {
                 rec.outcome = "in_doubt";
                 rec.reason = Some(why.into());
-                self.done.push(rec);
+                self.done.push(*rec);
             }
             Action::GetLastError { .. } => {}
         }
@@ -328,7 +328,7 @@ impl MongoFlowDecoder {
                 rec.outcome = v.outcome;
                 rec.reason = v.reason;
                 rec.statements = Some(n);
-                self.done.push(rec);
+                self.done.push(*rec);
             }
             Action::GetLastError { wc, wc_json } => {
                 let Some(mut slot) = p.gle_slot else { return };
@@ -381,7 +381,7 @@ impl MongoFlowDecoder {
                 let n = self.txns.commit_unanswered(&key, why, &mut self.done);
                 rec.statements = Some(n);
                 v.apply_record(&mut rec);
-                self.done.push(rec);
+                self.done.push(*rec);
             }
             Action::GetLastError { .. } => {
                 if let Some(slot) = p.gle_slot {

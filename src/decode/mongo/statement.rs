@@ -118,7 +118,7 @@ pub enum Action {
     Txn {
         op: TransactionOp,
         key: TxnKey,
-        rec: WriteRecord,
+        rec: Box<WriteRecord>,
         wc: Wc,
     },
     /// `getlasterror`: decides the connection's previous legacy write with its `w`.
@@ -157,7 +157,7 @@ pub fn extract(msg: &Message, base: &Base) -> Result<Option<Action>, ModelError>
         return Ok(Some(Action::Txn {
             op,
             key,
-            rec,
+            rec: Box::new(rec),
             wc: Wc::of(s.write_concern.as_ref()),
         }));
     }
