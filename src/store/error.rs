@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// `Store::open` on a directory that does not exist (use `Store::create`).
-    #[error("store {path}: no such directory (create it with `Store::create` or `--create`)")]
+    #[error("store {path}: no such directory")]
     Missing { path: PathBuf },
 
     /// `Store::create` on a directory that already holds a store.
