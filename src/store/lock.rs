@@ -39,7 +39,6 @@ impl WriterLock {
             })?;
         // The lock's stable std API (Rust 1.89) is newer than the workspace's
         // declared rust-version; the toolchain used here has it.
-        #[allow(clippy::incompatible_msrv)]
         match file.try_lock() {
             Ok(()) => Ok(WriterLock { _file: file }),
             Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
