@@ -37,8 +37,7 @@ impl WriterLock {
                 action: "open lock file",
                 source,
             })?;
-        // The lock's stable std API (Rust 1.89) is newer than the workspace's
-        // declared rust-version; the toolchain used here has it.
+        // `File::try_lock` is std since Rust 1.89 (the workspace's rust-version).
         match file.try_lock() {
             Ok(()) => Ok(WriterLock { _file: file }),
             Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
