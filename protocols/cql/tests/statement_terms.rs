@@ -294,3 +294,48 @@ fn rendering_is_canonical() {
         assert_eq!(parse_statement(input).unwrap().to_string(), want);
     }
 }
+
+/// Cases the render/parse round-trip property found (each was a real bug).
+#[test]
+fn round_trip_regressions() {
+    let udt = |ks: Option<&'static str>, n: &'static str| {
+        CqlType::Udt(QualifiedName {
+            keyspace: ks.map(Ident::new),
+            name: Ident::new(n),
+        })
+    };
+    // A UDT named like a native type must stay a UDT.
+    let t = Term::Cast {
+        term: Box::new(Term::Null),
+        ty: udt(None, "timestamp"),
+    };
+    assert_eq!(t.to_string(), "CAST(NULL AS \"timestamp\")");
+    assert_eq!(value(&t.to_string()), t);
+    // A keyspace-qualified type whose keyspace is a native type name.
+    assert_eq!(
+        value("CAST(NULL AS vector<timestamp.a, 1>)"),
+        Term::Cast {
+            term: Box::new(Term::Null),
+            ty: CqlType::Vector(Box::new(udt(Some("timestamp"), "a")), "1"),
+        }
+    );
+    // `('')` is a one-string tuple, not a custom-type hint.
+    assert_eq!(
+        value("{(''): 1}"),
+        Term::Map(vec![(Term::Tuple(vec![Term::str("")]), Term::Integer("1"))])
+    );
+    // Duration words are constants, never names (so no UDT, marker or type names).
+    assert_eq!(
+        value("{(P1Y2M3D): P1Y2M3D}"),
+        Term::Map(vec![(
+            Term::Tuple(vec![Term::Duration("P1Y2M3D")]),
+            Term::Duration("P1Y2M3D")
+        )])
+    );
+    assert!(parse_statement("INSERT INTO t (c) VALUES (:P1D)").is_err());
+    // A function named `key` after CONTAINS must not read as CONTAINS KEY.
+    let st = parse_statement("DELETE FROM t WHERE k = 1 IF z CONTAINS \"key\"(1)").unwrap();
+    let rendered = st.to_string();
+    assert!(rendered.ends_with("IF z CONTAINS \"key\"(1)"), "{rendered}");
+    assert_eq!(parse_statement(&rendered).unwrap(), st);
+}
