@@ -1,9 +1,9 @@
 //! Real third-party captures through the decoder and models.
 //! Skips (with a printed reason) when tshark or ../shared/captures is absent.
 
-mod common_pcap;
+mod pcap;
 
-use common_pcap::{captures_dir, flows};
+use pcap::{captures_dir, flows};
 use tidemark_mongo::model::{CommandKind, Reply, StatementOp, WriteKind, W};
 use tidemark_mongo::repl::{HeartbeatReply, HeartbeatRequest, HelloReply, OpTime};
 use tidemark_mongo::{ConnEvent, Connection, Direction, ErrorKind, Limits, Message, Pairing};
