@@ -394,3 +394,62 @@ fn mongo_on_unconfigured_ports_is_sniffed() {
         .iter()
         .all(|f| f["protocol"] == "mongo" && f["server"].as_str().unwrap().ends_with(":9991")));
 }
+
+#[test]
+fn live_capture_on_loopback_sees_a_connection() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            let mut buf = [0u8; 9];
+            if c.read_exact(&mut buf).is_ok() {
+                let _ = c.write_all(&[0x84, 0, 0, 1, 2, 0, 0, 0, 0]); // READY
+            }
+        }
+    });
+    let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args([
+            "inspect",
+            "--interface",
+            "lo",
+            "--duration",
+            "3",
+            "--json",
+            "--cql-port",
+            &port.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Connect repeatedly while the capture runs, so no sleep has to guess when it started.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(2500);
+    while std::time::Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(&[4, 0, 0, 1, 1, 0, 0, 0, 0]); // STARTUP, empty body
+            let mut r = [0u8; 9];
+            let _ = s.read_exact(&mut r);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && err.contains("permission") {
+        eprintln!("skipped: live capture needs CAP_NET_RAW: {err}");
+        return;
+    }
+    assert!(out.status.success(), "{err}");
+    let lines = json_lines(&out);
+    let server = format!("127.0.0.1:{port}");
+    let flows: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "flow" && l["server"] == server.as_str())
+        .collect();
+    assert!(!flows.is_empty(), "no flow to {server} captured");
+    assert!(flows.iter().all(|f| f["protocol"] == "cql"));
+    assert!(flows
+        .iter()
+        .any(|f| f["bytes_c2s"] == 9 && f["bytes_s2c"] == 9 && f["gaps"] == 0));
+}

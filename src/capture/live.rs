@@ -18,8 +18,12 @@ use super::Timestamp;
 pub const LIVE_BUFFER_BYTES: i32 = 64 << 20;
 /// Snapshot length: whole packets (large enough for TSO/GRO super-packets).
 pub const LIVE_SNAPLEN: i32 = 262_144;
-/// How long one read waits before checking the deadline again.
+/// Read timeout handed to libpcap (batching in the kernel ring).
 const READ_TIMEOUT_MS: i32 = 100;
+/// Pause when no packet is waiting. The capture is non-blocking because in immediate
+/// mode libpcap on Linux may block in poll() indefinitely, and `--duration` must end
+/// the capture even on an idle interface.
+const IDLE_SLEEP: Duration = Duration::from_millis(5);
 
 /// The BPF filter for the given server ports: their TCP traffic, with or without one
 /// or more VLAN tags, and IP fragments (only the first fragment has ports).
@@ -108,6 +112,7 @@ impl LiveSource {
             cap.filter(&bpf_filter_plain(ports), true)
                 .map_err(|e| classify(name, e))?;
         }
+        let cap = cap.setnonblock().map_err(|e| classify(name, e))?;
         Ok(LiveSource {
             cap,
             link,
@@ -137,7 +142,8 @@ impl LiveSource {
                     self.buf.extend_from_slice(p.data);
                     break;
                 }
-                Err(pcap::Error::TimeoutExpired) => continue,
+                // Non-blocking: nothing to read right now.
+                Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_SLEEP),
                 Err(pcap::Error::NoMorePackets) => return Ok(None),
                 Err(e) => {
                     return Err(CaptureError::Read {
