@@ -57,3 +57,35 @@ fn auth_response_empty_token() {
         0x00, 0x00, 0x00, 0x2d, 0xfe, 0xff, 0xff, 0xff, 0xe6, 0x85,
     ]);
 }
+
+/// Found by the `v5_segments_any_split` property test: a BATCH whose one member has
+/// a named value with an empty name and an empty value also reads as a positional
+/// batch with the names flag clear, two bytes short of the end. The reading that
+/// accounts for the whole body must win.
+#[test]
+fn batch_with_empty_named_value_keeps_its_names() {
+    use tidemark_cql::message::{
+        Batch, BatchQuery, BatchStatement, BatchType, Envelope, QueryValues,
+    };
+    use tidemark_cql::{Consistency, WireValue};
+    let batch = Batch {
+        batch_type: BatchType::Logged,
+        statements: vec![BatchStatement {
+            query: BatchQuery::Query("".into()),
+            values: QueryValues::Named(vec![("".into(), WireValue::Bytes(Default::default()))]),
+        }],
+        consistency: Consistency::Any,
+        serial_consistency: None,
+        timestamp: None,
+        keyspace: None,
+        now_in_seconds: None,
+    };
+    let env = Envelope::new(tidemark_cql::Message::Batch(batch));
+    for version in [4u8, 5] {
+        let bytes = encode_frame(version, 0, &env, Compression::None, 0);
+        let mut dec = FrameDecoder::new(Direction::ClientToServer);
+        dec.feed(&bytes);
+        let frame = dec.next().expect("no error").expect("one frame");
+        assert_eq!(frame.envelope().expect("decodes"), env, "v{version}");
+    }
+}

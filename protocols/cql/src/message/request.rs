@@ -228,29 +228,33 @@ pub struct Batch {
 impl Batch {
     /// Values come before the flags that say whether they carry names, so the body is
     /// parsed assuming no names (what drivers send; the batch names flag is documented
-    /// as unusable, CASSANDRA-10246), and again with names if the flags then say so.
+    /// as unusable, CASSANDRA-10246), and again with names if that reading does not
+    /// account for the whole body with the names flag clear. Both readings can succeed
+    /// on the same bytes (an empty name and an empty value look like a longer length),
+    /// so the reading that ends exactly at the end of the body and agrees with its own
+    /// flag wins.
     pub(crate) fn read(r: &mut Reader, version: u8) -> R<Self> {
         let mut plain = r.clone();
-        match Self::read_with(&mut plain, version, false) {
-            Ok((batch, flags)) if flags & qflags::NAMES == 0 => {
+        let plain_read = Self::read_with(&mut plain, version, false);
+        let plain_clear = matches!(&plain_read, Ok((_, flags)) if flags & qflags::NAMES == 0);
+        if plain_clear && plain.is_empty() {
+            *r = plain;
+            return plain_read.map(|(batch, _)| batch);
+        }
+        let mut named = r.clone();
+        if let Ok((batch, flags)) = Self::read_with(&mut named, version, true) {
+            if flags & qflags::NAMES != 0 {
+                *r = named;
+                return Ok(batch);
+            }
+        }
+        match plain_read {
+            Ok((batch, _)) if plain_clear => {
                 *r = plain;
                 Ok(batch)
             }
-            first => {
-                let mut named = r.clone();
-                match Self::read_with(&mut named, version, true) {
-                    Ok((batch, flags)) if flags & qflags::NAMES != 0 => {
-                        *r = named;
-                        Ok(batch)
-                    }
-                    _ => match first {
-                        Err(e) => Err(e),
-                        Ok(_) => {
-                            Err(r.err("batch", ParseErrorKind::Invalid("inconsistent names flag")))
-                        }
-                    },
-                }
-            }
+            Ok(_) => Err(r.err("batch", ParseErrorKind::Invalid("inconsistent names flag"))),
+            Err(e) => Err(e),
         }
     }
 
