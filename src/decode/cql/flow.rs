@@ -176,12 +176,18 @@ impl CqlFlowDecoder {
             match u {
                 None => out.push(Record::Write(w)),
                 Some(wait) => {
-                    let reported = resolve::unresolved_line(&w, outcome, reason.as_deref());
-                    out.push(Record::Write(reported));
                     let mut shared = self.shared.lock();
-                    shared
-                        .node(self.server)
-                        .wait(wait.id.clone(), wait.into_unresolved(w));
+                    let id = wait.id.clone();
+                    let u = wait.into_unresolved(w);
+                    // The PREPARE may have been answered between this request and its
+                    // response (a pipelining client): then it resolves at once.
+                    if let Some(stmt) = shared.node(self.server).prepared(&id) {
+                        resolve::resolved(&u, &stmt, &shared.schema, out);
+                        continue;
+                    }
+                    let reported = resolve::unresolved_line(&u.record, outcome, reason.as_deref());
+                    out.push(Record::Write(reported));
+                    shared.node(self.server).wait(id, u);
                 }
             }
         }

@@ -19,6 +19,9 @@ pub mod shared;
 
 pub use flow::CqlFlowDecoder;
 pub use shared::SharedState;
+/// The protocol crate this decoder is built on, for users (benchmarks, tools) that
+/// need its encoder without depending on it separately.
+pub use tidemark_cql as protocol;
 
 use crate::inspect::decoder::DecoderRegistry;
 use crate::inspect::detect::Protocol;
