@@ -92,8 +92,8 @@ fn name(s: &str) -> String {
 /// `name type [STATIC] [PRIMARY KEY]` → (name, type text).
 fn column(def: &str) -> Option<(String, String)> {
     let def = def.trim();
-    let split = if def.starts_with('"') {
-        def[1..].find('"').map(|i| i + 2)?
+    let split = if let Some(quoted) = def.strip_prefix('"') {
+        quoted.find('"').map(|i| i + 2)?
     } else {
         def.find(char::is_whitespace)?
     };

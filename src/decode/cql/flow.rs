@@ -54,9 +54,14 @@ impl CqlFlowDecoder {
     }
 
     fn drain(&mut self, ts: Timestamp, out: &mut Vec<Record>) {
+        // Every frame completed by one input shares its capture time: format it once.
+        let mut text: Option<String> = None;
         while let Some(next) = self.conn.next() {
             match next {
-                Ok(item) => self.item(item, ts, out),
+                Ok(item) => {
+                    let ts = text.get_or_insert_with(|| rfc3339(ts)).clone();
+                    self.item(item, ts, out)
+                }
                 Err(e) => out.push(Record::Error(ErrorRecord {
                     flow: Some(self.flow),
                     dir: e.dir.map(|d| d.as_str()),
@@ -67,8 +72,7 @@ impl CqlFlowDecoder {
         }
     }
 
-    fn item(&mut self, item: Item, ts: Timestamp, out: &mut Vec<Record>) {
-        let ts = rfc3339(ts);
+    fn item(&mut self, item: Item, ts: String, out: &mut Vec<Record>) {
         out.push(Record::Message(message::record(
             self.flow,
             ts.clone(),
