@@ -224,6 +224,9 @@ impl MongoFlowDecoder {
             gle_slot,
         };
         if let Some(prev) = self.pending.insert(id, p) {
+            if prev.gap {
+                self.gap_marked = self.gap_marked.saturating_sub(1);
+            }
             // The same requestID reused before its reply: the earlier one's is lost.
             self.give_up(prev, "no_response: requestID reused before a reply");
         }
@@ -276,7 +279,7 @@ impl MongoFlowDecoder {
             return;
         };
         if p.gap {
-            self.gap_marked -= 1;
+            self.gap_marked = self.gap_marked.saturating_sub(1);
         }
         if self.gap_marked > 0 {
             self.expire_before(p.seq);
@@ -366,7 +369,7 @@ impl MongoFlowDecoder {
     fn unanswered(&mut self, id: i32, why: &str) {
         if let Some(p) = self.pending.remove(&id) {
             if p.gap {
-                self.gap_marked -= 1;
+                self.gap_marked = self.gap_marked.saturating_sub(1);
             }
             self.give_up(p, why);
         }

@@ -223,11 +223,18 @@ fn writes(
             | WriteKind::ApplyOps
     );
     let count = w.statements.len();
+    // What every statement shares is rendered once; only `stmtIds` differ per statement.
+    let per_stmt_ids = body.is_some_and(|(b, _)| b.get_array("stmtIds").is_ok());
+    let proto = record(base, msg, body.map(|b| b.0), None);
     let stmts = w
         .statements
         .iter()
         .map(|st| {
-            let mut rec = record(base, msg, body.map(|b| b.0), Some(st.index));
+            let mut rec = if per_stmt_ids {
+                record(base, msg, body.map(|b| b.0), Some(st.index))
+            } else {
+                proto.clone()
+            };
             fill_statement(&mut rec, st);
             if multi {
                 rec.batch = Some(serde_json::json!({

@@ -14,6 +14,15 @@ use tidemark_mongo::json::value_to_serde;
 /// Nesting beyond which values render as `null` (validated BSON never gets there).
 const MAX_DEPTH: usize = 200;
 
+/// 9999-12-31T23:59:59.999Z, the last instant relaxed Extended JSON writes as a string.
+const MAX_ISO_DATE: i64 = 253_402_300_799_999;
+
+fn single(key: &str, v: Value) -> Value {
+    let mut m = Map::with_capacity(1);
+    m.insert(key.to_owned(), v);
+    Value::Object(m)
+}
+
 /// A document as relaxed Extended JSON.
 pub fn doc(d: &RawDocument) -> Value {
     doc_at(d, 0)
@@ -26,26 +35,22 @@ pub fn value(v: RawBsonRef<'_>) -> Value {
 
 /// `{"_id": id}`.
 pub fn id_key(id: RawBsonRef<'_>) -> Value {
-    let mut m = Map::with_capacity(1);
-    m.insert("_id".to_owned(), value(id));
-    Value::Object(m)
+    single("_id", value(id))
 }
 
 fn doc_at(d: &RawDocument, depth: usize) -> Value {
     if depth > MAX_DEPTH {
         return Value::Null;
     }
-    let mut m = Map::new();
-    for el in d.iter() {
-        match el {
-            Ok((k, v)) => {
-                m.insert(k.as_str().to_owned(), value_at(v, depth + 1));
-            }
-            // Validated documents never fail here; stop rather than guess.
-            Err(_) => break,
-        }
-    }
-    Value::Object(m)
+    // Collecting an exact-size list into the map sizes its table once, instead of
+    // growing (and rehashing) it field by field. Validated documents never fail to
+    // iterate; on a failure the document is cut there rather than guessed at.
+    let fields: Vec<(String, Value)> = d
+        .iter()
+        .map_while(|el| el.ok())
+        .map(|(k, v)| (k.as_str().to_owned(), value_at(v, depth + 1)))
+        .collect();
+    Value::Object(fields.into_iter().collect::<Map<String, Value>>())
 }
 
 fn value_at(v: RawBsonRef<'_>, depth: usize) -> Value {
@@ -72,10 +77,14 @@ fn value_at(v: RawBsonRef<'_>, depth: usize) -> Value {
             Some(n) => Value::Number(n),
             None => value_to_serde(v),
         },
-        RawBsonRef::ObjectId(o) => {
-            let mut m = Map::with_capacity(1);
-            m.insert("$oid".to_owned(), Value::String(o.to_hex()));
-            Value::Object(m)
+        RawBsonRef::ObjectId(o) => single("$oid", Value::String(o.to_hex())),
+        // Dates in years 1970-9999 as ISO-8601 strings (others fall through to the
+        // reference renderer's `$numberLong` form).
+        RawBsonRef::DateTime(d) if (0..=MAX_ISO_DATE).contains(&d.timestamp_millis()) => {
+            match d.try_to_rfc3339_string() {
+                Ok(s) => single("$date", Value::String(s)),
+                Err(_) => value_to_serde(v),
+            }
         }
         other => value_to_serde(other),
     }
@@ -93,6 +102,7 @@ mod tests {
             "l": 9_007_199_254_740_993i64, "d": 3.25, "whole": 2.0, "nan": f64::NAN,
             "s": "é\"\n", "n": null, "b": false,
             "when": bson::DateTime::from_millis(1_709_296_245_123),
+            "old": bson::DateTime::from_millis(-1),
             "bin": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![0, 1, 2] },
             "dec": bson::Decimal128::from_bytes([0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x30]),
             "nested": { "a": [1, { "b": "c" }, []] },
