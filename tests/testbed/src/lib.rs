@@ -1,2 +1,6 @@
 //! tidemark-testbed: simulated Cassandra cluster and MongoDB replica set speaking the
 //! real wire protocols, for tests, benchmarks and the demo. Never for production.
+
+pub mod cql;
+
+pub use cql::{ClusterConfig, CqlCluster};

@@ -1,0 +1,430 @@
+//! Statement execution on a coordinator: parse, dispatch (USE, SELECT, DDL, DML),
+//! PREPARE metadata, and the error bodies Cassandra would send.
+
+use super::cluster::{PreparedStmt, Shared};
+use super::consistency::ClError;
+use super::ddl::{parse_ddl, Ddl};
+use super::read::{finish, materialize_user, result_columns};
+use super::schema::{uuid_from, Keyspace, Table};
+use super::select::parse_select;
+use super::system::system_table;
+use super::write::{build, coordinate};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tidemark_cql::message::{
+    error_code as code, ColumnSpec, ErrorBody, ErrorDetails, Event, Prepared, PreparedMetadata,
+    ResultBody, RowsMetadata, SchemaChange, SchemaTarget,
+};
+use tidemark_cql::statement::{parse_statement, BindTarget, StatementKind};
+use tidemark_cql::wire::WireValue;
+use tidemark_cql::{ColumnType, Consistency};
+
+/// Bound values by marker index.
+#[derive(Debug, Clone, Default)]
+pub struct Bound(pub Vec<WireValue>);
+
+impl Bound {
+    /// `Some(Some(bytes))`, `Some(None)` for null, `None` for unset or missing.
+    pub fn get(&self, i: usize) -> Option<Option<Bytes>> {
+        match self.0.get(i)? {
+            WireValue::Bytes(b) => Some(Some(b.clone())),
+            WireValue::Null => Some(None),
+            WireValue::Unset => None,
+        }
+    }
+}
+
+pub fn error(c: i32, msg: impl Into<String>) -> ErrorBody {
+    ErrorBody {
+        code: c,
+        message: msg.into().into(),
+        details: ErrorDetails::None,
+    }
+}
+
+pub fn invalid(msg: impl Into<String>) -> ErrorBody {
+    error(code::INVALID, msg)
+}
+
+pub fn cl_error(e: ClError, cl: Consistency) -> ErrorBody {
+    match e {
+        ClError::Invalid(m) => invalid(m),
+        ClError::Unavailable { required, alive } => ErrorBody {
+            code: code::UNAVAILABLE,
+            message: "Cannot achieve consistency level".to_string().into(),
+            details: ErrorDetails::Unavailable {
+                consistency: cl,
+                required: required as i32,
+                alive: alive as i32,
+            },
+        },
+    }
+}
+
+/// Per-request context.
+pub struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub me: usize,
+    /// The connection's current keyspace (USE).
+    pub keyspace: Option<String>,
+    pub consistency: Consistency,
+    pub timestamp: Option<i64>,
+}
+
+impl Ctx<'_> {
+    fn table(&self, ks: Option<&str>, name: &str) -> Result<(String, Arc<Table>), ErrorBody> {
+        let ks = ks
+            .map(str::to_string)
+            .or_else(|| self.keyspace.clone())
+            .ok_or_else(|| invalid("No keyspace has been specified. USE a keyspace, or explicitly specify keyspace.tablename"))?;
+        let t = self
+            .shared
+            .schema()
+            .table(&ks, name)
+            .cloned()
+            .ok_or_else(|| invalid(format!("table {name} does not exist")))?;
+        Ok((ks, t))
+    }
+}
+
+/// Executes `query` with `bound` values. The new keyspace of a USE is returned in
+/// `ResultBody::SetKeyspace`; the caller records it.
+pub fn execute(ctx: &Ctx<'_>, query: &str, bound: &Bound) -> Result<ResultBody, ErrorBody> {
+    let stmt = parse_statement(query).map_err(|e| error(code::SYNTAX_ERROR, e.to_string()))?;
+    match &stmt.kind {
+        StatementKind::Use(ks) => {
+            let ks = ks.as_str().to_string();
+            let exists = ctx.shared.schema().keyspaces.contains_key(&ks)
+                || matches!(ks.as_str(), "system" | "system_schema");
+            if !exists {
+                return Err(invalid(format!("Keyspace '{ks}' does not exist")));
+            }
+            Ok(ResultBody::SetKeyspace(ks.into()))
+        }
+        StatementKind::Select(s) => {
+            let sel = parse_select(s.text).map_err(|e| error(code::SYNTAX_ERROR, e))?;
+            let ks = sel
+                .keyspace
+                .clone()
+                .or_else(|| ctx.keyspace.clone())
+                .unwrap_or_default();
+            if let Some(m) = system_table(ctx.shared, ctx.me, &ks, &sel.table) {
+                return finish(&sel, &ks, &sel.table, m, bound);
+            }
+            let (ks, t) = ctx.table(
+                Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
+                &sel.table,
+            )?;
+            let m = materialize_user(ctx.shared, ctx.me, &t, &sel, bound, ctx.consistency)?;
+            finish(&sel, &ks, &t.name, m, bound)
+        }
+        StatementKind::Schema(s) => ddl(ctx, s.text),
+        StatementKind::Modification(m) => {
+            let q = m.table();
+            let (_, t) = ctx.table(q.keyspace.as_ref().map(|k| k.as_str()), q.name.as_str())?;
+            if stmt.is_lwt() {
+                return Err(invalid(
+                    "lightweight transactions are not supported by the testbed yet",
+                ));
+            }
+            let ts = ctx
+                .timestamp
+                .unwrap_or_else(|| ctx.shared.nodes[ctx.me].next_timestamp());
+            let (pk, update) = build(m, &t, bound, ts)?;
+            coordinate(ctx.shared, ctx.me, &t, &pk, &update, ctx.consistency)?;
+            Ok(ResultBody::Void)
+        }
+        _ => Err(invalid("statement not supported by the testbed yet")),
+    }
+}
+
+fn announce(ctx: &Ctx<'_>, change: &str, target: SchemaTarget) -> ResultBody {
+    let sc = SchemaChange {
+        change_type: change.into(),
+        target,
+    };
+    // No receiver is fine: nobody registered for events.
+    let _ = ctx.shared.events.send(Event::SchemaChange(sc.clone()));
+    ResultBody::SchemaChange(sc)
+}
+
+fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
+    let d = parse_ddl(text).map_err(|e| error(code::SYNTAX_ERROR, e))?;
+    let exists = |ks: &str, t: &str| ErrorBody {
+        code: code::ALREADY_EXISTS,
+        message: format!(
+            "Cannot add already existing {}",
+            if t.is_empty() { "keyspace" } else { "table" }
+        )
+        .into(),
+        details: ErrorDetails::AlreadyExists {
+            keyspace: ks.into(),
+            table: t.into(),
+        },
+    };
+    let mut schema = ctx.shared.schema_mut();
+    let result = match d {
+        Ddl::CreateKeyspace {
+            name,
+            if_not_exists,
+            replication,
+            durable_writes,
+        } => {
+            if schema.keyspaces.contains_key(&name) {
+                if if_not_exists {
+                    return Ok(ResultBody::Void);
+                }
+                return Err(exists(&name, ""));
+            }
+            schema.keyspaces.insert(
+                name.clone(),
+                Keyspace {
+                    name: name.clone(),
+                    replication,
+                    durable_writes,
+                    tables: BTreeMap::new(),
+                },
+            );
+            (
+                "CREATED",
+                SchemaTarget::Keyspace {
+                    keyspace: name.into(),
+                },
+            )
+        }
+        Ddl::DropKeyspace { name, if_exists } => {
+            if schema.keyspaces.remove(&name).is_none() {
+                if if_exists {
+                    return Ok(ResultBody::Void);
+                }
+                return Err(error(
+                    code::CONFIG_ERROR,
+                    format!("Cannot drop non existing keyspace '{name}'."),
+                ));
+            }
+            for i in 0..ctx.shared.nodes.len() {
+                ctx.shared.store(i).forget(&name, None);
+            }
+            (
+                "DROPPED",
+                SchemaTarget::Keyspace {
+                    keyspace: name.into(),
+                },
+            )
+        }
+        Ddl::CreateTable {
+            keyspace,
+            name,
+            if_not_exists,
+            columns,
+            default_ttl,
+        } => {
+            let ksn = keyspace
+                .or_else(|| ctx.keyspace.clone())
+                .ok_or_else(|| invalid("No keyspace has been specified."))?;
+            let generation = schema.generation;
+            let Some(ks) = schema.keyspaces.get_mut(&ksn) else {
+                return Err(invalid(format!("Keyspace '{ksn}' doesn't exist")));
+            };
+            if ks.tables.contains_key(&name) {
+                if if_not_exists {
+                    return Ok(ResultBody::Void);
+                }
+                return Err(exists(&ksn, &name));
+            }
+            let id = uuid_from(&format!("{ksn}.{name}#{generation}"));
+            ks.tables.insert(
+                name.clone(),
+                Arc::new(Table {
+                    keyspace: ksn.clone(),
+                    name: name.clone(),
+                    id,
+                    columns,
+                    default_ttl,
+                }),
+            );
+            (
+                "CREATED",
+                SchemaTarget::Table {
+                    keyspace: ksn.into(),
+                    name: name.into(),
+                },
+            )
+        }
+        Ddl::DropTable {
+            keyspace,
+            name,
+            if_exists,
+        } => {
+            let ksn = keyspace
+                .or_else(|| ctx.keyspace.clone())
+                .ok_or_else(|| invalid("No keyspace has been specified."))?;
+            let removed = schema
+                .keyspaces
+                .get_mut(&ksn)
+                .and_then(|k| k.tables.remove(&name));
+            if removed.is_none() {
+                if if_exists {
+                    return Ok(ResultBody::Void);
+                }
+                return Err(invalid(format!("Table '{ksn}.{name}' doesn't exist")));
+            }
+            for i in 0..ctx.shared.nodes.len() {
+                ctx.shared.store(i).forget(&ksn, Some(&name));
+            }
+            (
+                "DROPPED",
+                SchemaTarget::Table {
+                    keyspace: ksn.into(),
+                    name: name.into(),
+                },
+            )
+        }
+    };
+    schema.recompute_version();
+    drop(schema);
+    Ok(announce(ctx, result.0, result.1))
+}
+
+/// PREPARE: the id (a hash of keyspace and text, like Cassandra's MD5), bind-marker
+/// metadata with partition-key indexes, and result metadata.
+pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), ErrorBody> {
+    let stmt = parse_statement(query).map_err(|e| error(code::SYNTAX_ERROR, e.to_string()))?;
+    let mut bind = PreparedMetadata::default();
+    let mut result = RowsMetadata::default();
+    let spec = |ks: &str, t: &str, name: &str, ty: &ColumnType| ColumnSpec {
+        keyspace: ks.into(),
+        table: t.into(),
+        name: name.into(),
+        ty: ty.clone(),
+    };
+    match &stmt.kind {
+        StatementKind::Modification(m) => {
+            let q = m.table();
+            let (ks, t) = ctx.table(q.keyspace.as_ref().map(|k| k.as_str()), q.name.as_str())?;
+            for b in &stmt.bind_markers {
+                let (name, ty) = match &b.target {
+                    BindTarget::Column(c) => {
+                        let col = t.column(c.as_str()).ok_or_else(|| {
+                            invalid(format!("Undefined column name {}", c.as_str()))
+                        })?;
+                        (col.name.clone(), col.ty.clone())
+                    }
+                    BindTarget::Timestamp => ("[timestamp]".into(), ColumnType::BigInt),
+                    BindTarget::Ttl => ("[ttl]".into(), ColumnType::Int),
+                    other => {
+                        return Err(invalid(format!(
+                            "bind marker for {other:?} not supported by the testbed yet"
+                        )))
+                    }
+                };
+                let name = b
+                    .name
+                    .as_ref()
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or(name);
+                bind.columns.push(spec(&ks, &t.name, &name, &ty));
+            }
+            let mut pk = Vec::new();
+            for c in t.partition_key() {
+                match stmt
+                    .bind_markers
+                    .iter()
+                    .find(|b| matches!(&b.target, BindTarget::Column(x) if x.as_str() == c.name))
+                {
+                    Some(b) => pk.push(b.index as u16),
+                    None => {
+                        pk.clear();
+                        break;
+                    }
+                }
+            }
+            bind.pk_indexes = pk;
+            bind.global_table_spec = Some((ks.clone().into(), t.name.clone().into()));
+        }
+        StatementKind::Select(s) => {
+            let sel = parse_select(s.text).map_err(|e| error(code::SYNTAX_ERROR, e))?;
+            let ks = sel
+                .keyspace
+                .clone()
+                .or_else(|| ctx.keyspace.clone())
+                .unwrap_or_default();
+            let (cols, tname, pk_names): (Vec<(String, ColumnType)>, String, Vec<String>) =
+                match system_table(ctx.shared, ctx.me, &ks, &sel.table) {
+                    Some(m) => (m.columns, sel.table.clone(), vec![]),
+                    None => {
+                        let (_, t) = ctx.table(
+                            Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
+                            &sel.table,
+                        )?;
+                        (
+                            t.columns
+                                .iter()
+                                .map(|c| (c.name.clone(), c.ty.clone()))
+                                .collect(),
+                            t.name.clone(),
+                            t.partition_key().map(|c| c.name.clone()).collect(),
+                        )
+                    }
+                };
+            let mut markers: Vec<(usize, String, ColumnType)> = Vec::new();
+            for w in &sel.wheres {
+                let ty = cols
+                    .iter()
+                    .find(|(n, _)| *n == w.column)
+                    .map(|(_, t)| t.clone())
+                    .ok_or_else(|| invalid(format!("Undefined column name {}", w.column)))?;
+                for v in &w.values {
+                    if let super::literal::Lit::Marker(i, name) = v {
+                        markers.push((*i, name.clone().unwrap_or(w.column.clone()), ty.clone()));
+                    }
+                }
+            }
+            if let Some(super::literal::Lit::Marker(i, _)) = &sel.limit {
+                markers.push((*i, "[limit]".into(), ColumnType::Int));
+            }
+            markers.sort_by_key(|m| m.0);
+            for (_, name, ty) in &markers {
+                bind.columns.push(spec(&ks, &tname, name, ty));
+            }
+            let mut pk = Vec::new();
+            for n in &pk_names {
+                match markers.iter().position(|m| &m.1 == n) {
+                    Some(i) => pk.push(i as u16),
+                    None => {
+                        pk.clear();
+                        break;
+                    }
+                }
+            }
+            bind.pk_indexes = pk;
+            let specs = result_columns(&sel, &ks, &tname, &cols).map_err(invalid)?;
+            result = RowsMetadata {
+                columns_count: specs.len(),
+                global_table_spec: Some((ks.clone().into(), tname.into())),
+                columns: specs,
+                ..RowsMetadata::default()
+            };
+        }
+        _ => {}
+    }
+    let ks_text = ctx.keyspace.clone().unwrap_or_default();
+    let id = Bytes::copy_from_slice(&uuid_from(&format!("{ks_text}\u{0}{query}")));
+    let prepared = Prepared {
+        id,
+        result_metadata_id: Some(Bytes::copy_from_slice(&uuid_from(&format!(
+            "{:?}",
+            result.columns
+        )))),
+        metadata: bind.clone(),
+        result_metadata: result.clone(),
+    };
+    let stmt = PreparedStmt {
+        query: query.to_string(),
+        keyspace: ctx.keyspace.clone(),
+        bind,
+        result,
+    };
+    Ok((prepared, stmt))
+}

@@ -1,0 +1,219 @@
+//! Literal values written in statement text, serialized for a column type. Bound
+//! values arrive serialized already; literals need this. Collections and UDT literals
+//! are not handled yet (bind them instead).
+
+use super::lex::{Cursor, Tok};
+use bytes::Bytes;
+use tidemark_cql::statement::Term;
+use tidemark_cql::ColumnType;
+
+/// A literal or bind marker parsed by the testbed's own cursor (SELECT, DDL).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lit {
+    Null,
+    Bool(bool),
+    Num(String),
+    Str(String),
+    Uuid(String),
+    Blob(String),
+    /// Bind marker index and name.
+    Marker(usize, Option<String>),
+    Map(Vec<(Lit, Lit)>),
+}
+
+/// Reads one literal; markers are numbered with `next_marker`.
+pub fn parse_lit(cur: &mut Cursor, next_marker: &mut usize) -> Result<Lit, String> {
+    Ok(match cur.next_tok() {
+        Some(Tok::Str(s)) => Lit::Str(s),
+        Some(Tok::Num(n)) => Lit::Num(n),
+        Some(Tok::Uuid(u)) => Lit::Uuid(u),
+        Some(Tok::Blob(b)) => Lit::Blob(b),
+        Some(Tok::Marker(name)) => {
+            *next_marker += 1;
+            Lit::Marker(*next_marker - 1, name)
+        }
+        Some(Tok::Ident {
+            name,
+            quoted: false,
+        }) if name == "true" => Lit::Bool(true),
+        Some(Tok::Ident {
+            name,
+            quoted: false,
+        }) if name == "false" => Lit::Bool(false),
+        Some(Tok::Ident {
+            name,
+            quoted: false,
+        }) if name == "null" => Lit::Null,
+        Some(Tok::Sym("{")) => {
+            let mut m = Vec::new();
+            if !cur.sym("}") {
+                loop {
+                    let k = parse_lit(cur, next_marker)?;
+                    cur.expect_sym(":")?;
+                    let v = parse_lit(cur, next_marker)?;
+                    m.push((k, v));
+                    if cur.sym("}") {
+                        break;
+                    }
+                    cur.expect_sym(",")?;
+                }
+            }
+            Lit::Map(m)
+        }
+        t => return Err(format!("expected a literal, found {t:?}")),
+    })
+}
+
+impl Lit {
+    /// The text of a string or number literal (for DDL options).
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Lit::Str(s) | Lit::Num(s) => Some(s),
+            Lit::Bool(true) => Some("true"),
+            Lit::Bool(false) => Some("false"),
+            _ => None,
+        }
+    }
+}
+
+/// The borrowed core both literal forms reduce to.
+enum Raw<'a> {
+    Null,
+    Bool(bool),
+    Int(&'a str),
+    Float(&'a str),
+    Str(&'a str),
+    Uuid(&'a str),
+    Blob(&'a str),
+}
+
+/// Serializes a literal term of the real parser for `ty` (`Ok(None)` = null).
+pub fn term_bytes(ty: &ColumnType, t: &Term<'_>) -> Result<Option<Bytes>, String> {
+    let raw = match t {
+        Term::Null => Raw::Null,
+        Term::Bool(b) => Raw::Bool(*b),
+        Term::Integer(s) => Raw::Int(s),
+        Term::Float(s) => Raw::Float(s),
+        Term::Str(s) => Raw::Str(s),
+        Term::Uuid(s) => Raw::Uuid(s),
+        Term::Blob(s) => Raw::Blob(s),
+        Term::TypeHint { term, .. } => return term_bytes(ty, term),
+        other => return Err(format!("unsupported literal {other:?} (bind it instead)")),
+    };
+    raw_bytes(ty, raw)
+}
+
+/// Serializes a testbed literal for `ty` (markers are resolved by the caller).
+pub fn lit_bytes(ty: &ColumnType, l: &Lit) -> Result<Option<Bytes>, String> {
+    let raw = match l {
+        Lit::Null => Raw::Null,
+        Lit::Bool(b) => Raw::Bool(*b),
+        Lit::Num(s) if s.contains(['.', 'e', 'E']) => Raw::Float(s),
+        Lit::Num(s) => Raw::Int(s),
+        Lit::Str(s) => Raw::Str(s),
+        Lit::Uuid(s) => Raw::Uuid(s),
+        Lit::Blob(s) => Raw::Blob(s),
+        Lit::Marker(..) | Lit::Map(_) => return Err("unsupported literal".into()),
+    };
+    raw_bytes(ty, raw)
+}
+
+fn bad(ty: &ColumnType, v: &str) -> String {
+    format!("Invalid literal {v} for type {}", ty.cql_name())
+}
+
+fn raw_bytes(ty: &ColumnType, raw: Raw<'_>) -> Result<Option<Bytes>, String> {
+    use ColumnType as T;
+    let int = |s: &str| s.parse::<i64>().map_err(|_| bad(ty, s));
+    let out: Vec<u8> = match (ty.effective(), raw) {
+        (_, Raw::Null) => return Ok(None),
+        (T::Boolean, Raw::Bool(b)) => vec![u8::from(b)],
+        (T::Int, Raw::Int(s)) => i32::try_from(int(s)?)
+            .map_err(|_| bad(ty, s))?
+            .to_be_bytes()
+            .to_vec(),
+        (T::BigInt | T::Counter | T::Timestamp, Raw::Int(s)) => int(s)?.to_be_bytes().to_vec(),
+        (T::SmallInt, Raw::Int(s)) => i16::try_from(int(s)?)
+            .map_err(|_| bad(ty, s))?
+            .to_be_bytes()
+            .to_vec(),
+        (T::TinyInt, Raw::Int(s)) => i8::try_from(int(s)?)
+            .map_err(|_| bad(ty, s))?
+            .to_be_bytes()
+            .to_vec(),
+        (T::Varint, Raw::Int(s)) => {
+            // Minimal two's complement, as Java's BigInteger.toByteArray.
+            let v = int(s)?.to_be_bytes();
+            let mut i = 0;
+            while i < 7
+                && ((v[i] == 0 && v[i + 1] & 0x80 == 0) || (v[i] == 0xff && v[i + 1] & 0x80 != 0))
+            {
+                i += 1;
+            }
+            v[i..].to_vec()
+        }
+        (T::Double, Raw::Int(s) | Raw::Float(s)) => s
+            .parse::<f64>()
+            .map_err(|_| bad(ty, s))?
+            .to_be_bytes()
+            .to_vec(),
+        (T::Float, Raw::Int(s) | Raw::Float(s)) => s
+            .parse::<f32>()
+            .map_err(|_| bad(ty, s))?
+            .to_be_bytes()
+            .to_vec(),
+        (T::Varchar | T::Ascii, Raw::Str(s)) => s.as_bytes().to_vec(),
+        (T::Uuid | T::Timeuuid, Raw::Uuid(s)) => {
+            let hex: String = s.chars().filter(|c| *c != '-').collect();
+            decode_hex(&hex).ok_or_else(|| bad(ty, s))?
+        }
+        (T::Blob, Raw::Blob(s)) => decode_hex(&s[2..]).ok_or_else(|| bad(ty, s))?,
+        (T::Inet, Raw::Str(s)) => match s.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(a)) => a.octets().to_vec(),
+            Ok(std::net::IpAddr::V6(a)) => a.octets().to_vec(),
+            Err(_) => return Err(bad(ty, s)),
+        },
+        (_, Raw::Bool(b)) => return Err(bad(ty, &b.to_string())),
+        (_, Raw::Int(s) | Raw::Float(s) | Raw::Str(s) | Raw::Uuid(s) | Raw::Blob(s)) => {
+            return Err(bad(ty, s))
+        }
+    };
+    Ok(Some(Bytes::from(out)))
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_common_literals() {
+        let b = |ty, l: Lit| lit_bytes(&ty, &l).unwrap().unwrap().to_vec();
+        assert_eq!(
+            b(ColumnType::Int, Lit::Num("-2".into())),
+            vec![0xff, 0xff, 0xff, 0xfe]
+        );
+        assert_eq!(
+            b(ColumnType::Varchar, Lit::Str("hé".into())),
+            "hé".as_bytes()
+        );
+        assert_eq!(b(ColumnType::Varint, Lit::Num("128".into())), vec![0, 0x80]);
+        assert_eq!(b(ColumnType::Varint, Lit::Num("-1".into())), vec![0xff]);
+        assert_eq!(
+            b(ColumnType::Blob, Lit::Blob("0x0aff".into())),
+            vec![0x0a, 0xff]
+        );
+        assert!(lit_bytes(&ColumnType::Int, &Lit::Num("99999999999".into())).is_err());
+        assert!(lit_bytes(&ColumnType::Int, &Lit::Str("x".into())).is_err());
+        assert_eq!(lit_bytes(&ColumnType::Int, &Lit::Null).unwrap(), None);
+    }
+}

@@ -1,0 +1,21 @@
+//! The simulated Cassandra cluster (`tidemark-testbed cql`).
+
+pub mod cell;
+pub mod cluster;
+pub mod conn;
+pub mod consistency;
+pub mod ddl;
+pub mod exec;
+pub mod lex;
+pub mod literal;
+pub mod murmur3;
+pub mod read;
+pub mod ring;
+pub mod schema;
+pub mod select;
+pub mod storage;
+pub mod system;
+pub mod write;
+
+pub use cluster::{ClusterConfig, CqlCluster, LogicalCell};
+pub use storage::CellRecord;

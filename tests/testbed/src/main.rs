@@ -1,0 +1,65 @@
+//! `tidemark-testbed`: runs a simulated cluster until interrupted.
+
+use clap::{Parser, Subcommand};
+use std::net::Ipv4Addr;
+use tidemark_testbed::{ClusterConfig, CqlCluster};
+
+#[derive(Parser)]
+#[command(
+    about = "Simulated Cassandra cluster speaking the real CQL protocol (tests and demos only)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// A Cassandra-like cluster, one listener per node on consecutive loopback addresses.
+    Cql {
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        #[arg(long, default_value = "127.0.0.1")]
+        base_addr: Ipv4Addr,
+        #[arg(long, default_value_t = 9042)]
+        port: u16,
+        #[arg(long, default_value_t = 16)]
+        num_tokens: usize,
+        #[arg(long, default_value = "datacenter1")]
+        datacenter: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match Cli::parse().cmd {
+        Cmd::Cql {
+            nodes,
+            base_addr,
+            port,
+            num_tokens,
+            datacenter,
+        } => {
+            let cfg = ClusterConfig {
+                nodes,
+                base_addr,
+                port,
+                num_tokens,
+                datacenter,
+                ..ClusterConfig::default()
+            };
+            let cluster = CqlCluster::start(cfg).await?;
+            for a in cluster.addresses() {
+                println!("node listening on {a}");
+            }
+            tokio::signal::ctrl_c().await?;
+            cluster.stop();
+        }
+    }
+    Ok(())
+}
