@@ -264,3 +264,164 @@ impl Session {
         out.push(Record::Summary(summary));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::inspect::decoder::FlowDecoder;
+
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    /// Records every call it gets, to check what the session hands decoders.
+    struct Spy(Log);
+
+    impl FlowDecoder for Spy {
+        fn data(&mut self, pos: &StreamPos<'_>, bytes: &Bytes, _: &mut Vec<Record>) {
+            let s = format!("data {} @{} {}", pos.dir.as_str(), pos.offset, bytes.len());
+            self.0.lock().unwrap().push(s);
+        }
+        fn gap(&mut self, pos: &StreamPos<'_>, len: u64, _: &mut Vec<Record>) {
+            let s = format!("gap {} @{} {len}", pos.dir.as_str(), pos.offset);
+            self.0.lock().unwrap().push(s);
+        }
+        fn closed(&mut self, f: &FlowInfo, _: Timestamp, r: CloseReason, _: &mut Vec<Record>) {
+            let s = format!("closed {} {}", f.protocol.as_str(), r.as_str());
+            self.0.lock().unwrap().push(s);
+        }
+    }
+
+    fn session(log: &Log) -> Session {
+        let mut reg = DecoderRegistry::new();
+        for p in [Protocol::Cql, Protocol::Mongo, Protocol::Unknown] {
+            let log = log.clone();
+            reg.register(p, move |_| Box::new(Spy(log.clone())));
+        }
+        Session::new(PortMap::new(&[], &[]), reg)
+    }
+
+    fn opened(server_port: u16) -> StreamEvent {
+        StreamEvent::Opened {
+            flow: FlowId(1),
+            client: "10.0.0.1:40000".parse().unwrap(),
+            server: SocketAddr::from(([10, 0, 0, 2], server_port)),
+            ts: Timestamp(1),
+        }
+    }
+
+    fn data(dir: Direction, b: &[u8]) -> StreamEvent {
+        StreamEvent::Data {
+            flow: FlowId(1),
+            dir,
+            ts: Timestamp(2),
+            bytes: Bytes::copy_from_slice(b),
+        }
+    }
+
+    fn closed() -> StreamEvent {
+        StreamEvent::Closed {
+            flow: FlowId(1),
+            ts: Timestamp(3),
+            reason: CloseReason::Fin,
+        }
+    }
+
+    fn mongo_header(opcode: i32) -> Vec<u8> {
+        let mut h = Vec::new();
+        for v in [16i32, 1, 0, opcode] {
+            h.extend_from_slice(&v.to_le_bytes());
+        }
+        h
+    }
+
+    #[test]
+    fn decoder_gets_ordered_data_gaps_and_offsets_then_one_flow_record() {
+        let log = Log::default();
+        let mut s = session(&log);
+        let mut out = Vec::new();
+        let c2s = Direction::ClientToServer;
+        s.event(opened(9042), &mut out);
+        s.event(data(c2s, b"abcde"), &mut out);
+        s.event(
+            StreamEvent::Gap {
+                flow: FlowId(1),
+                dir: c2s,
+                ts: Timestamp(2),
+                len: 3,
+            },
+            &mut out,
+        );
+        s.event(data(c2s, b"xy"), &mut out);
+        s.event(data(Direction::ServerToClient, b"r"), &mut out);
+        s.event(closed(), &mut out);
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec![
+                "data c2s @0 5",
+                "gap c2s @5 3",
+                "data c2s @8 2",
+                "data s2c @0 1",
+                "closed cql fin"
+            ]
+        );
+        let [Record::Flow(f)] = &out[..] else {
+            panic!("expected one flow record, got {out:?}");
+        };
+        assert_eq!(
+            (f.bytes_c2s, f.bytes_s2c, f.gaps, f.gap_bytes),
+            (7, 1, 1, 3)
+        );
+        assert_eq!(f.state, "fin");
+    }
+
+    #[test]
+    fn orphan_reply_first_then_request_is_sniffed_from_the_request() {
+        let log = Log::default();
+        let mut s = session(&log);
+        let mut out = Vec::new();
+        s.event(opened(5000), &mut out);
+        s.event(data(Direction::ServerToClient, &mongo_header(1)), &mut out);
+        // The server answered before any client byte: still waiting for the client.
+        assert!(log.lock().unwrap().is_empty());
+        s.event(
+            data(Direction::ClientToServer, &mongo_header(2004)),
+            &mut out,
+        );
+        s.event(closed(), &mut out);
+        let l = log.lock().unwrap();
+        assert_eq!(l[0], "data s2c @0 16", "held events are replayed in order");
+        assert_eq!(l.last().unwrap(), "closed mongo fin");
+    }
+
+    #[test]
+    fn one_sided_server_traffic_is_sniffed_from_the_server_at_close() {
+        let log = Log::default();
+        let mut s = session(&log);
+        let mut out = Vec::new();
+        s.event(opened(5001), &mut out);
+        s.event(
+            data(Direction::ServerToClient, &[0x84, 0, 0, 1, 2, 0, 0, 0, 0]),
+            &mut out,
+        );
+        s.event(closed(), &mut out);
+        assert_eq!(log.lock().unwrap().last().unwrap(), "closed cql fin");
+    }
+
+    #[test]
+    fn held_bytes_are_bounded() {
+        let log = Log::default();
+        let mut s = session(&log);
+        let mut out = Vec::new();
+        s.event(opened(5002), &mut out);
+        for _ in 0..100 {
+            s.event(data(Direction::ServerToClient, &[b'x'; 1000]), &mut out);
+        }
+        // Decided (unknown) once the bound was passed, without waiting for the close.
+        assert!(log.lock().unwrap().len() >= 64);
+        assert!(s.flows[&FlowId(1)].held.is_empty());
+        assert_eq!(s.flows[&FlowId(1)].info.protocol, Protocol::Unknown);
+    }
+}
