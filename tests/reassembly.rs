@@ -365,6 +365,28 @@ fn ipv4_fragments_are_reassembled_in_any_order() {
 }
 
 #[test]
+fn ipv6_fragments_are_reassembled() {
+    let mut c = Conv::new("[2001:db8::1]:40000", "[2001:db8::2]:9042", 1, 2);
+    let mut frames: Vec<Vec<u8>> = c
+        .handshake()
+        .iter()
+        .map(|s| ethernet(&ip_packet(s), &[]))
+        .collect();
+    let payload = pattern(300, 5);
+    let big = ip_packet(&c.data(true, &payload));
+    let mut frags = fragment_v6(&big, 104, 0xabcd);
+    assert_eq!(frags.len(), 4);
+    frags.reverse();
+    frames.extend(frags.iter().map(|f| ethernet(f, &[])));
+    frames.push(ethernet(&ip_packet(&c.data(true, b"tail")), &[]));
+    let r = run_frames_with(TapConfig::default(), LinkType::Ethernet, &frames);
+    let mut want = payload.clone();
+    want.extend_from_slice(b"tail");
+    assert_eq!(r.only().c2s.bytes, want);
+    assert_eq!(r.stats.fragments_reassembled, 1);
+}
+
+#[test]
 fn lost_fragment_becomes_a_gap_not_silence() {
     let mut c = Conv::new(C, S, 1, 2);
     let mut segs: Vec<Vec<u8>> = c

@@ -157,6 +157,29 @@ pub fn fragment_v4(ip: &[u8], chunk: usize) -> Vec<Vec<u8>> {
     out
 }
 
+/// Splits an IPv6 packet (no extension headers) into fragments of `chunk` payload
+/// bytes (a multiple of 8), each with a Fragment header.
+pub fn fragment_v6(ip: &[u8], chunk: usize, id: u32) -> Vec<Vec<u8>> {
+    let (hdr, payload) = ip.split_at(40);
+    let next = hdr[6];
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < payload.len() {
+        let end = (off + chunk).min(payload.len());
+        let mut h = hdr.to_vec();
+        h[6] = 44;
+        h[4..6].copy_from_slice(&((8 + end - off) as u16).to_be_bytes());
+        let more = u16::from(end < payload.len());
+        h.extend_from_slice(&[next, 0]);
+        h.extend_from_slice(&(((off / 8) as u16) << 3 | more).to_be_bytes());
+        h.extend_from_slice(&id.to_be_bytes());
+        h.extend_from_slice(&payload[off..end]);
+        out.push(h);
+        off = end;
+    }
+    out
+}
+
 /// A two-sided conversation builder that tracks sequence numbers.
 pub struct Conv {
     pub client: SocketAddr,
