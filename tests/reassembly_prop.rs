@@ -7,9 +7,11 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 
+/// (stream bytes, client ISN, segment sizes, retransmitted ranges, shuffle seeds).
+type Scenario = (Vec<u8>, u32, Vec<usize>, Vec<(usize, usize)>, Vec<usize>);
+
 /// A stream, its cut into segments, and a delivery order with duplicates.
-fn scenario() -> impl Strategy<Value = (Vec<u8>, u32, Vec<usize>, Vec<(usize, usize)>, Vec<usize>)>
-{
+fn scenario() -> impl Strategy<Value = Scenario> {
     (1usize..3000, any::<u32>(), any::<u64>()).prop_flat_map(|(len, isn, seed)| {
         let data: Vec<u8> = (0..len)
             .map(|i| (i as u64 ^ seed).wrapping_mul(0x9e37) as u8)
