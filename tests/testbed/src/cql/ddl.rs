@@ -46,7 +46,7 @@ pub fn parse_ddl(text: &str) -> Result<Ddl, String> {
         }
     } else if c.kw("drop") {
         let ks = c.kw("keyspace") || c.kw("schema");
-        if !ks && !(c.kw("table") || c.kw("columnfamily")) {
+        if !(ks || c.kw("table") || c.kw("columnfamily")) {
             return Err("only DROP KEYSPACE and DROP TABLE are supported".into());
         }
         let if_exists = c.kw("if") && c.kw("exists");

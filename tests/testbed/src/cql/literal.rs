@@ -182,7 +182,7 @@ fn raw_bytes(ty: &ColumnType, raw: Raw<'_>) -> Result<Option<Bytes>, String> {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())

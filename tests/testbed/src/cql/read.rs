@@ -16,13 +16,16 @@ use std::cmp::Ordering;
 use tidemark_cql::message::{ColumnSpec, ErrorBody, ResultBody, Rows, RowsMetadata};
 use tidemark_cql::{ColumnType, Consistency};
 
+/// Write time and remaining TTL of a cell.
+pub type CellMeta = (i64, Option<i32>);
+
 /// Rows with typed columns; `meta` (user tables only) holds each cell's write time
 /// and remaining TTL for `WRITETIME()`/`TTL()`.
 #[derive(Debug, Clone, Default)]
 pub struct Materialized {
     pub columns: Vec<(String, ColumnType)>,
     pub rows: Vec<Vec<Option<Bytes>>>,
-    pub meta: Vec<Vec<Option<(i64, Option<i32>)>>>,
+    pub meta: Vec<Vec<Option<CellMeta>>>,
 }
 
 fn cmp_typed(ty: &ColumnType, a: &[u8], b: &[u8]) -> Ordering {
