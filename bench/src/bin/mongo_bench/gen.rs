@@ -203,12 +203,12 @@ pub fn messages(
         let conn = rng.below(w.connections as u64) as usize;
         round[conn] += 1;
         let txn = round[conn] as i64;
-        let wc = if round[conn] % 3 == 0 {
+        let wc = if round[conn].is_multiple_of(3) {
             rawdoc! {"w": "majority"}
         } else {
             rawdoc! {"w": 1}
         };
-        let (req, reply, n) = if round[conn] % 4 == 0 && next_doc > 0 {
+        let (req, reply, n) = if round[conn].is_multiple_of(4) && next_doc > 0 {
             let ups: Vec<RawDocumentBuf> = (0..w.updates_per_batch)
                 .map(|_| {
                     rawdoc! {
