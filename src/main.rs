@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "tidemark", version, about = "Point-in-time backup and restore for Cassandra and MongoDB by watching the wire")]
+#[command(
+    name = "tidemark",
+    version,
+    about = "Point-in-time backup and restore for Cassandra and MongoDB by watching the wire"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,7 +25,11 @@ enum Command {
 #[derive(Args)]
 struct InspectArgs {
     /// pcap or pcapng files, read in time order as one capture.
-    #[arg(value_name = "FILE", required_unless_present = "interface", conflicts_with = "interface")]
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "interface",
+        conflicts_with = "interface"
+    )]
     files: Vec<PathBuf>,
     /// Capture live from this network interface instead of files.
     #[arg(long, value_name = "IF")]

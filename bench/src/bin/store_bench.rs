@@ -243,7 +243,7 @@ fn cql_row(i: usize) -> Mutation {
         ),
         cell("created", "timestamp", (ts / 1000).to_be_bytes().to_vec()),
         cell("price", "double", 19.99f64.to_be_bytes().to_vec()),
-        cell("gift", "boolean", vec![u8::from(i % 7 == 0)]),
+        cell("gift", "boolean", vec![u8::from(i.is_multiple_of(7))]),
         cell(
             "sku",
             "text",
