@@ -312,11 +312,16 @@ fn file_cut_mid_packet_reports_what_it_read_and_exits_1() {
     );
     let lines = json_lines(&out);
     assert_eq!(lines.iter().filter(|l| l["type"] == "flow").count(), 4);
-    assert!(lines.iter().any(|l| l["type"] == "error"));
+    // One capture-level error (no flow); decoders may add their own about flows.
+    let capture_errors = lines
+        .iter()
+        .filter(|l| l["type"] == "error" && l.get("flow").is_none())
+        .count();
+    assert_eq!(capture_errors, 1);
     let summary = lines.last().unwrap();
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["capture"]["read_errors"], 1);
-    assert_eq!(summary["errors"], 1);
+    assert!(summary["errors"].as_u64().unwrap() >= 1);
 }
 
 #[test]
