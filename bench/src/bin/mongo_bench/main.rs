@@ -18,7 +18,7 @@
 //!
 //! MB/s are wire bytes (compressed, as captured) per second of one core.
 
-mod gen;
+use tidemark_bench::mongo_workload as gen;
 mod measure;
 
 use std::path::PathBuf;

@@ -16,7 +16,7 @@ use tidemark::inspect::decoder::{FlowDecoder, FlowInfo, StreamPos};
 use tidemark::inspect::detect::Protocol;
 use tidemark::inspect::records::Record;
 
-use super::gen::{self, Generated, Wire, Workload};
+use tidemark_bench::mongo_workload::{self as gen, Generated, Wire, Workload};
 
 /// A message's bytes cut as TCP would deliver them.
 struct Chunk {
