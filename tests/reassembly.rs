@@ -221,6 +221,24 @@ fn rst_closes_and_later_packets_do_not_reopen() {
 }
 
 #[test]
+fn rst_sequence_number_proves_unseen_bytes_and_blind_resets_are_ignored() {
+    let mut c = Conv::new(C, S, 100, 200);
+    let mut segs = c.handshake();
+    segs.push(c.data(true, b"seen"));
+    let _lost = c.data(true, b"unseen!");
+    // A reset far outside the window cannot belong to this connection.
+    let mut blind = c.rst(true);
+    blind.seq = c.cseq.wrapping_add(1 << 31);
+    segs.push(blind);
+    segs.push(c.rst(true));
+    let r = run_segs(&segs);
+    let f = r.only();
+    assert_eq!(f.c2s.chunks, vec![Ok(b"seen".to_vec()), Err(7)]);
+    assert_eq!(f.closed, Some(CloseReason::Reset));
+    assert_eq!(r.stats.out_of_window_segments, 1);
+}
+
+#[test]
 fn port_reuse_after_close_gets_a_new_flow_id() {
     let mut c = Conv::new(C, S, 100, 200);
     let mut segs = c.handshake();

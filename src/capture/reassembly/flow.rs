@@ -71,6 +71,12 @@ impl Flow {
         self.last_seen = em.ts;
         let dir = self.dir_of(&seg.src);
         if seg.flags.rst {
+            let half = &mut self.halves[idx(dir)];
+            if !half.in_window(seg.seq, lim) {
+                em.stats.out_of_window_segments += 1;
+                return FlowOutcome::Open;
+            }
+            half.sent_until(seg.seq, lim);
             self.close(CloseReason::Reset, em);
             em.stats.flows_closed_reset += 1;
             return FlowOutcome::Closed;

@@ -143,6 +143,25 @@ impl HalfStream {
         i64::from(seq.wrapping_sub(self.next_seq) as i32)
     }
 
+    /// Whether `seq` is plausibly part of this direction: unknown directions accept
+    /// anything; known ones accept a window either side of the next expected byte.
+    /// Used to ignore resets that cannot belong to the connection (blind injection).
+    pub fn in_window(&self, seq: u32, lim: &HalfLimits) -> bool {
+        !self.started || self.rel(seq).unsigned_abs() <= u64::from(lim.window)
+    }
+
+    /// A RST carries the sender's next sequence number: bytes before it were sent,
+    /// so if they were not seen they become a gap when the flow closes.
+    pub fn sent_until(&mut self, seq: u32, lim: &HalfLimits) {
+        if !self.started {
+            return;
+        }
+        let rel = self.rel(seq);
+        if rel > 0 && rel <= i64::from(lim.window) {
+            self.acked = self.acked.max(self.offset + rel as u64);
+        }
+    }
+
     /// The peer acknowledged everything before `ack`. Bytes it acknowledged that were
     /// never captured will never be retransmitted, so holes below it are given up now.
     pub fn ack(&mut self, ack: u32, lim: &HalfLimits, em: &mut Emit<'_>, dir: Direction) {
