@@ -11,6 +11,7 @@ use tidemark_cql::message::{ResultBody, Rows};
 use tidemark_cql::{Connection, Item, Message};
 
 use super::outcome::decide;
+use super::parsed::{ParsedText, TextCache};
 use super::request::{self, Pending, PendingKind};
 use super::shared::{PreparedStmt, SharedState};
 use super::{message, resolve};
@@ -31,7 +32,12 @@ pub struct CqlFlowDecoder {
     pending: HashMap<i16, Pending>,
     /// Requests seen so far, to report unanswered ones in order.
     seq: u64,
+    /// Parsed QUERY texts, so a repeated text is parsed once.
+    queries: TextCache,
 }
+
+/// QUERY texts whose parse a flow keeps.
+const QUERY_CACHE: usize = 256;
 
 fn cql_dir(d: Direction) -> tidemark_cql::Direction {
     match d {
@@ -50,6 +56,7 @@ impl CqlFlowDecoder {
             keyspace: None,
             pending: HashMap::new(),
             seq: 0,
+            queries: TextCache::new(QUERY_CACHE),
         }
     }
 
@@ -94,7 +101,14 @@ impl CqlFlowDecoder {
         };
         let kind = {
             let mut shared = self.shared.lock();
-            request::classify(item.message(), &ctx, &mut shared, self.server, out)
+            request::classify(
+                item.message(),
+                &ctx,
+                &mut shared,
+                &mut self.queries,
+                self.server,
+                out,
+            )
         };
         let Some(kind) = kind else { return };
         self.seq += 1;
@@ -128,7 +142,7 @@ impl CqlFlowDecoder {
                     return;
                 };
                 let stmt = PreparedStmt {
-                    text,
+                    text: ParsedText::new(text),
                     keyspace,
                     metadata: prep.metadata.clone(),
                 };

@@ -4,6 +4,7 @@
 //! * [`request`]: what each request is and which write lines it carries.
 //! * [`extract`]: statement + bound values → write lines.
 //! * [`outcome`]: ARCHITECTURE.md's outcome rules for CQL responses.
+//! * [`parsed`]: statement texts parsed once (prepared statements, repeated QUERYs).
 //! * [`shared`]: prepared statements per server node, unresolved EXECUTEs, schema.
 //! * [`schema`], [`ddl`]: schema learned from `system_schema` rows and CREATE text.
 
@@ -12,6 +13,7 @@ pub mod extract;
 pub mod flow;
 pub mod message;
 pub mod outcome;
+pub mod parsed;
 pub mod request;
 pub mod resolve;
 pub mod schema;

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use tidemark_cql::message::{BatchQuery, BatchType, QueryParameters, QueryValues};
-use tidemark_cql::statement::{parse_statement, Statement};
+use tidemark_cql::statement::Statement;
 use tidemark_cql::wire::Consistency;
 use tidemark_cql::Message;
 
@@ -12,6 +12,7 @@ use super::ddl;
 use super::extract::bound::Bound;
 use super::extract::{base, statement_writes, BatchInfo, RequestInfo, StmtCtx};
 use super::flow::id_hex;
+use super::parsed::TextCache;
 use super::shared::{Shared, Unresolved};
 use crate::inspect::records::{ErrorRecord, Record, WriteRecord};
 use std::net::SocketAddr;
@@ -122,12 +123,14 @@ pub fn classify(
     msg: &Message,
     ctx: &Ctx<'_>,
     shared: &mut Shared,
+    queries: &mut TextCache,
     server: SocketAddr,
     out: &mut Vec<Record>,
 ) -> Option<PendingKind> {
     Some(match msg {
         Message::Query(q) => {
-            let stmt = match parse_statement(q.query.as_str()) {
+            let parsed = queries.get(q.query.as_str());
+            let stmt = match parsed.statement() {
                 Ok(s) => s,
                 Err(e) => {
                     parse_error(ctx, q.query.as_str(), e, out);
@@ -138,11 +141,11 @@ pub fn classify(
                 return Some(PendingKind::Use);
             }
             let ks = q.params.keyspace.as_deref().or(ctx.keyspace);
-            ddl::learn(&stmt, ks, &mut shared.schema);
+            ddl::learn(stmt, ks, &mut shared.schema);
             let bound = Bound::new(&q.params.values, &stmt.bind_markers, None);
             let mut writes = Vec::new();
             one(
-                &stmt,
+                stmt,
                 q.query.as_str(),
                 ks,
                 &bound,
@@ -205,13 +208,13 @@ pub fn classify(
                     size: b.statements.len(),
                 };
                 match &s.query {
-                    BatchQuery::Query(text) => match parse_statement(text.as_str()) {
+                    BatchQuery::Query(text) => match queries.get(text.as_str()).statement() {
                         Ok(stmt) => {
                             lwt |= stmt.is_lwt();
                             let bound = Bound::new(&s.values, &stmt.bind_markers, None);
                             let before = writes.len();
                             one(
-                                &stmt,
+                                stmt,
                                 text.as_str(),
                                 ks,
                                 &bound,
@@ -307,11 +310,11 @@ fn prepared(
     if let Some(p) = shared.node(server).prepared(id) {
         // Unqualified names were resolved when the statement was prepared.
         let ks = p.keyspace.as_deref().or(keyspace);
-        if let Ok(stmt) = parse_statement(&p.text) {
+        if let Ok(stmt) = p.text.statement() {
             let bound = Bound::new(values, &stmt.bind_markers, Some(&p.metadata));
             one(
-                &stmt,
-                &p.text,
+                stmt,
+                p.text.text(),
                 ks,
                 &bound,
                 shared,

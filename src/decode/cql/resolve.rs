@@ -4,8 +4,6 @@
 //! the driver re-preparing after an Unprepared error), the write is reported again,
 //! resolved, with the outcome its own response gave.
 
-use tidemark_cql::statement::parse_statement;
-
 use super::extract::bound::Bound;
 use super::extract::{statement_writes, RequestInfo, StmtCtx};
 use super::schema::Schema;
@@ -27,7 +25,7 @@ pub fn unresolved_line(w: &WriteRecord, outcome: &str, reason: Option<&str>) -> 
 
 /// Reports the resolved form of a parked write, now that its statement is known.
 pub fn resolved(u: &Unresolved, stmt: &PreparedStmt, schema: &Schema, out: &mut Vec<Record>) {
-    let Ok(parsed) = parse_statement(&stmt.text) else {
+    let Ok(parsed) = stmt.text.statement() else {
         return;
     };
     let bound = Bound::new(&u.values, &parsed.bind_markers, Some(&stmt.metadata));
@@ -47,7 +45,7 @@ pub fn resolved(u: &Unresolved, stmt: &PreparedStmt, schema: &Schema, out: &mut 
         batch_using: &[],
     };
     let mut writes = Vec::new();
-    statement_writes(&parsed, &stmt.text, &cx, &req, true, None, &mut writes);
+    statement_writes(parsed, stmt.text.text(), &cx, &req, true, None, &mut writes);
     for mut w in writes {
         w.batch = rec.batch.clone();
         w.outcome = rec.outcome;

@@ -57,7 +57,8 @@ impl TableSchema {
 /// Everything learned about the cluster's schema.
 #[derive(Debug, Default)]
 pub struct Schema {
-    tables: HashMap<(String, String), TableSchema>,
+    /// keyspace → table → schema (nested, so a lookup needs no owned key).
+    tables: HashMap<String, HashMap<String, TableSchema>>,
     /// (keyspace, type) → fields with their type text, in declaration order.
     udts: HashMap<(String, String), Vec<(String, String)>>,
 }
@@ -67,7 +68,7 @@ const MAX_TYPE_DEPTH: usize = 24;
 
 impl Schema {
     pub fn table(&self, keyspace: &str, table: &str) -> Option<&TableSchema> {
-        self.tables.get(&(keyspace.to_string(), table.to_string()))
+        self.tables.get(keyspace)?.get(table)
     }
 
     /// The resolved type of a column, when the table and type are known.
@@ -158,7 +159,9 @@ impl Schema {
     fn add_column(&mut self, ks: &str, table: &str, col: &str, kind: &str, pos: i32, ty: &str) {
         let t = self
             .tables
-            .entry((ks.to_string(), table.to_string()))
+            .entry(ks.to_string())
+            .or_default()
+            .entry(table.to_string())
             .or_default();
         t.types.insert(col.to_string(), ty.to_string());
         let list = match kind {
@@ -178,7 +181,9 @@ impl Schema {
     /// Records a table defined by `CREATE TABLE` text (see [`super::ddl`]).
     pub fn add_table(&mut self, keyspace: &str, table: &str, schema: TableSchema) {
         self.tables
-            .insert((keyspace.to_string(), table.to_string()), schema);
+            .entry(keyspace.to_string())
+            .or_default()
+            .insert(table.to_string(), schema);
     }
 
     /// Records a UDT defined by `CREATE TYPE` text.

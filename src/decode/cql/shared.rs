@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tidemark_cql::message::{PreparedMetadata, QueryValues};
 
+use super::parsed::ParsedText;
 use super::schema::Schema;
 use crate::inspect::records::WriteRecord;
 
@@ -19,7 +20,8 @@ use crate::inspect::records::WriteRecord;
 /// bind metadata the node returned.
 #[derive(Debug)]
 pub struct PreparedStmt {
-    pub text: String,
+    /// The statement text, parsed once when the PREPARE was answered.
+    pub text: ParsedText,
     pub keyspace: Option<String>,
     pub metadata: PreparedMetadata,
 }

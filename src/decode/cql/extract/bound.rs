@@ -75,14 +75,14 @@ impl<'a> Bound<'a> {
 
     /// Partition-key column names from the bind metadata (protocol v4+), when every
     /// partition-key column is bound.
-    pub fn pk_columns(&self) -> Option<Vec<String>> {
+    pub fn pk_columns(&self) -> Option<Vec<&'a str>> {
         let s = self.specs?;
         if s.pk_indexes.is_empty() {
             return None;
         }
         s.pk_indexes
             .iter()
-            .map(|i| s.columns.get(usize::from(*i)).map(|c| c.name.to_string()))
+            .map(|i| s.columns.get(usize::from(*i)).map(|c| c.name.as_str()))
             .collect()
     }
 

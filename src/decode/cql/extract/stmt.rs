@@ -38,9 +38,11 @@ struct Cols<'a> {
 }
 
 impl Cols<'_> {
+    /// `schema.column_type` of the statement's table (`known` is that table).
     fn ty(&self, col: &str) -> Option<ColumnType> {
-        let (k, t) = self.table?;
-        self.schema.column_type(k, t, col)
+        let (k, _) = self.table?;
+        let text = self.known?.types.get(col)?;
+        self.schema.parse_type(k, text)
     }
 }
 
@@ -63,7 +65,14 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
     };
     let bind = |i: usize, ty: Option<&ColumnType>| cx.bound.render(i, ty);
     let bind: &Binder<'_> = &bind;
-    let mut values = Map::new();
+    let mut values = match m {
+        Modification::Insert(i) => match &i.values {
+            InsertValues::Columns(pairs) => Map::with_capacity(pairs.len()),
+            InsertValues::Json { .. } => Map::new(),
+        },
+        Modification::Update(u) => Map::with_capacity(u.assignments.len()),
+        Modification::Delete(_) => Map::new(),
+    };
     let mut ops = Vec::new();
     let mut deleted = Vec::new();
     let mut key = Map::new();
@@ -184,8 +193,8 @@ fn split_key(
 ) {
     if let Some(t) = cols.known {
         for c in t.partition_key.iter().chain(&t.clustering) {
-            if let Some(v) = values.remove(c) {
-                key.insert(c.clone(), v);
+            if let Some((c, v)) = values.remove_entry(c.as_str()) {
+                key.insert(c, v);
             }
         }
         w.key_source = Some("schema");
@@ -194,7 +203,7 @@ fn split_key(
     let pk = cx.bound.pk_columns();
     if let (Some(pk), InsertValues::Columns(_)) = (pk, &i.values) {
         for c in pk {
-            if let Some(v) = values.remove(&c) {
+            if let Some((c, v)) = values.remove_entry(c) {
                 key.insert(c, v);
             }
         }
