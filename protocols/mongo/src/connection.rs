@@ -173,6 +173,15 @@ impl Connection {
         self.pending.values().map(|p| &p.summary)
     }
 
+    /// Says both directions have ended, so a resynchronising decoder can move past
+    /// a false candidate that claims bytes that will never come; poll again
+    /// afterwards for any message that recovers.
+    pub fn finish(&mut self) {
+        for d in &mut self.decoders {
+            d.finish();
+        }
+    }
+
     /// Ends the flow: returns the requests that never got a reply
     /// (`in_doubt(no_response)` for writes), oldest first.
     pub fn close(&mut self) -> Vec<RequestSummary> {

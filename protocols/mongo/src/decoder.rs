@@ -34,6 +34,9 @@ pub struct Decoder {
     /// Bytes of a skipped (unknown-opcode) message still to drop on arrival.
     discard: u64,
     skipped: u64,
+    /// The stream has ended ([`Decoder::finish`]): no byte will come after the
+    /// buffer, so a resync candidate that needs more bytes is a false one.
+    ended: bool,
 }
 
 impl Default for Decoder {
@@ -52,6 +55,7 @@ impl Decoder {
             mode: Mode::Synced,
             discard: 0,
             skipped: 0,
+            ended: false,
         }
     }
 
@@ -77,6 +81,15 @@ impl Decoder {
             data = &data[n..];
         }
         self.buf.extend_from_slice(data);
+    }
+
+    /// Says the stream has ended. While resynchronising, a candidate header
+    /// that claims more bytes than arrived can then only be a false one, so the
+    /// scan moves past it and any complete message behind it is still found by
+    /// the following [`Decoder::next`] calls (a false candidate can otherwise hide
+    /// the rest of a flow that was joined mid-stream or lost bytes to a gap).
+    pub fn finish(&mut self) {
+        self.ended = true;
     }
 
     /// Records that `len` bytes were lost (capture gap). Buffered partial
@@ -191,7 +204,9 @@ impl Decoder {
                 }
                 match probe(&self.buf[i..], &self.limits) {
                     Probe::No => i += 1,
+                    Probe::NeedMore if self.ended => i += 1,
                     Probe::NeedMore => break None,
+                    Probe::Yes(len) if self.ended && self.buf.len() - i < len => i += 1,
                     Probe::Yes(len) => break Some(len),
                 }
             };

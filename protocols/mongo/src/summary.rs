@@ -46,11 +46,10 @@ mod tests {
             .compressed_with(Compressor::Snappy);
         let f = m.json_fields(None);
         assert_eq!(
-            serde_json::Value::Object(f).to_string(),
+            serde_json::Value::Object(f),
             r#"{"command":"ping","compressor":"snappy","opcode":"OP_MSG","request_id":5,"response_to":0}"#
                 .parse::<serde_json::Value>()
                 .unwrap()
-                .to_string()
         );
     }
 }

@@ -332,3 +332,28 @@ fn sasl_payloads_are_scrubbed() {
     let got = decode_message(Bytes::from(ping()), 0, &Limits::default()).unwrap();
     assert!(!got.redacted);
 }
+
+/// Found by the `resync_emits_only_real_messages` property test: after a gap, bytes
+/// that look like the header of a long OP_MSG hold the scan until their claimed
+/// length arrives, which at the end of a flow never happens. `finish` says no more
+/// bytes will come, and the real message behind the false header is found.
+#[test]
+fn finish_moves_past_a_false_candidate_at_end_of_stream() {
+    let mut fake = header(1000, 2013);
+    fake.extend_from_slice(&0u32.to_le_bytes()); // flags
+    fake.push(0); // section kind 0
+    fake.extend_from_slice(&100i32.to_le_bytes()); // plausible document size
+    let real = ping();
+    let mut dec = Decoder::mid_stream(Limits::default());
+    dec.gap(7);
+    dec.feed(&fake);
+    dec.feed(&real);
+    assert!(
+        dec.next().unwrap().is_none(),
+        "waits for the candidate's bytes"
+    );
+    dec.finish();
+    let m = dec.next().unwrap().expect("the real message after finish");
+    assert_eq!(m.offset, 7 + fake.len() as u64);
+    assert!(dec.next().unwrap().is_none());
+}

@@ -81,6 +81,7 @@ proptest! {
         let mut dec = Decoder::mid_stream(Limits::default());
         dec.gap(start as u64);
         dec.feed(&stream[start..]);
+        dec.finish();
         let mut got = Vec::new();
         while let Some(m) = dec.next().unwrap() {
             got.push(m);

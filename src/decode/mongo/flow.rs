@@ -436,6 +436,9 @@ impl FlowDecoder for MongoFlowDecoder {
     ) {
         self.set_ts(ts);
         self.drain(out);
+        // Nothing follows: a resync candidate still waiting for bytes was false.
+        self.conn.finish();
+        self.drain(out);
         let mut left: Vec<(u64, i32)> = self.pending.iter().map(|(k, p)| (p.seq, *k)).collect();
         left.sort_unstable();
         for (_, id) in left {
