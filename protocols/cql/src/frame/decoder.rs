@@ -10,7 +10,7 @@ use super::scan::{legacy_at, segment_at, Verdict};
 use super::segment::{SegmentHeader, HEADER_LEN_LZ4, TRAILER_LEN};
 use super::Frame;
 use crate::error::{CqlError, Direction, ErrorKind};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 
 /// Limits.
@@ -253,27 +253,34 @@ impl FrameDecoder {
             return Ok(None);
         }
         let offset = self.base;
-        let bytes = self.buf.split_to(total).freeze();
         self.base += total as u64;
         self.version = Some(h.version);
         self.framing = match self.framing {
             Framing::Unknown => Framing::Legacy,
             f => f,
         };
-        let mut body = bytes.slice(HEADER_LEN..);
-        let mut compressed = false;
-        if h.has_flag(flags::COMPRESSION) {
-            match decompress(self.compression, &body, self.cfg.max_frame_len) {
+        let compressed = h.has_flag(flags::COMPRESSION);
+        let body = if compressed {
+            // Decompressed straight from the buffer: the compressed bytes are not kept,
+            // so they need not be split off into a shared `Bytes`.
+            let r = decompress(
+                self.compression,
+                &self.buf[HEADER_LEN..total],
+                self.cfg.max_frame_len,
+            );
+            self.buf.advance(total);
+            match r {
                 Ok((b, algo)) => {
                     if self.compression.is_none() {
                         self.compression = Some(algo);
                     }
-                    body = Bytes::from(b);
-                    compressed = true;
+                    Bytes::from(b)
                 }
                 Err(kind) => return Err(self.err(offset, kind)),
             }
-        }
+        } else {
+            self.buf.split_to(total).freeze().slice(HEADER_LEN..)
+        };
         Ok(Some(Frame {
             header: h,
             body,
