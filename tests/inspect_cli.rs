@@ -400,10 +400,10 @@ fn mongo_on_unconfigured_ports_is_sniffed() {
         .all(|f| f["protocol"] == "mongo" && f["server"].as_str().unwrap().ends_with(":9991")));
 }
 
-#[test]
-fn live_capture_on_loopback_sees_a_connection() {
+/// A CQL-looking server on an ephemeral loopback port that answers STARTUP with READY.
+fn ready_server() -> u16 {
     use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpListener;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -414,23 +414,33 @@ fn live_capture_on_loopback_sees_a_connection() {
             }
         }
     });
-    let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+    port
+}
+
+/// `tidemark inspect --interface lo --json` on `port`, plus any extra arguments.
+fn spawn_live(port: u16, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args([
             "inspect",
             "--interface",
             "lo",
-            "--duration",
-            "3",
             "--json",
             "--cql-port",
             &port.to_string(),
         ])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
-    // Connect repeatedly while the capture runs, so no sleep has to guess when it started.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(2500);
+        .unwrap()
+}
+
+/// Connects repeatedly for `ms` while a capture runs, so no sleep has to guess when
+/// it started: each connection sends STARTUP (9 bytes) and reads READY (9 bytes).
+fn talk_for(port: u16, ms: u64) {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
     while std::time::Instant::now() < deadline {
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
             let _ = s.write_all(&[4, 0, 0, 1, 1, 0, 0, 0, 0]); // STARTUP, empty body
@@ -439,22 +449,63 @@ fn live_capture_on_loopback_sees_a_connection() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let out = child.wait_with_output().unwrap();
+}
+
+/// The flows to `127.0.0.1:port` in a live run's output, or `None` (with the reason
+/// printed) when this machine does not allow live capture.
+fn live_flows(out: &std::process::Output, port: u16) -> Option<Vec<Value>> {
     let err = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && err.contains("permission") {
         eprintln!("skipped: live capture needs CAP_NET_RAW: {err}");
-        return;
+        return None;
     }
     assert!(out.status.success(), "{err}");
-    let lines = json_lines(&out);
+    let lines = json_lines(out);
+    assert_eq!(
+        lines.last().map(|l| l["type"].clone()),
+        Some("summary".into())
+    );
     let server = format!("127.0.0.1:{port}");
-    let flows: Vec<&Value> = lines
-        .iter()
-        .filter(|l| l["type"] == "flow" && l["server"] == server.as_str())
-        .collect();
-    assert!(!flows.is_empty(), "no flow to {server} captured");
+    Some(
+        lines
+            .into_iter()
+            .filter(|l| l["type"] == "flow" && l["server"] == server.as_str())
+            .collect(),
+    )
+}
+
+#[test]
+fn live_capture_on_loopback_sees_a_connection() {
+    let port = ready_server();
+    let child = spawn_live(port, &["--duration", "3"]);
+    talk_for(port, 2500);
+    let Some(flows) = live_flows(&child.wait_with_output().unwrap(), port) else {
+        return;
+    };
+    assert!(!flows.is_empty(), "no flow to port {port} captured");
     assert!(flows.iter().all(|f| f["protocol"] == "cql"));
     assert!(flows
         .iter()
         .any(|f| f["bytes_c2s"] == 9 && f["bytes_s2c"] == 9 && f["gaps"] == 0));
+}
+
+/// Without `--duration`, SIGTERM (or Ctrl-C) ends a live capture cleanly: exit 0,
+/// every flow seen so far reported, and the summary line last.
+#[test]
+fn live_capture_stops_cleanly_on_sigterm() {
+    let port = ready_server();
+    let child = spawn_live(port, &[]);
+    talk_for(port, 2000);
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let Some(flows) = live_flows(&child.wait_with_output().unwrap(), port) else {
+        return;
+    };
+    assert!(
+        !flows.is_empty(),
+        "no flow to port {port} reported after SIGTERM"
+    );
 }

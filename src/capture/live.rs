@@ -5,9 +5,12 @@
 //! BPF filter keeps everything but the configured ports (and IP fragments, which carry
 //! no ports) in the kernel.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::error::CaptureError;
 use super::link::LinkType;
@@ -58,6 +61,9 @@ pub struct LiveSource {
     link: LinkType,
     name: String,
     deadline: Option<Instant>,
+    /// Set by SIGINT or SIGTERM: the capture ends like a reached `--duration`, so
+    /// everything seen so far is still decoded and reported.
+    stop: Arc<AtomicBool>,
     buf: Vec<u8>,
     ts: Timestamp,
     orig_len: u32,
@@ -113,21 +119,34 @@ impl LiveSource {
                 .map_err(|e| classify(name, e))?;
         }
         let cap = cap.setnonblock().map_err(|e| classify(name, e))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [SIGINT, SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| {
+                CaptureError::Live {
+                    name: name.into(),
+                    reason: format!("cannot handle signal {signal}: {e}"),
+                }
+            })?;
+        }
         Ok(LiveSource {
             cap,
             link,
             name: name.into(),
             deadline: duration.map(|d| Instant::now() + d),
+            stop,
             buf: Vec::new(),
             ts: Timestamp(0),
             orig_len: 0,
         })
     }
 
-    /// The next packet; `None` once the duration has passed.
+    /// The next packet; `None` once the duration has passed or a SIGINT/SIGTERM
+    /// arrived.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
         loop {
-            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            if self.stop.load(Ordering::Relaxed)
+                || self.deadline.is_some_and(|d| Instant::now() >= d)
+            {
                 return Ok(None);
             }
             match self.cap.next_packet() {
