@@ -43,7 +43,7 @@ fn push_year(out: &mut String, y: i64) {
     } else if y < 0 {
         let _ = write!(out, "-{:04}", y.unsigned_abs());
     } else {
-        let _ = write!(out, "{y:04}");
+        push_padded(out, y as u64, 4);
     }
 }
 
@@ -77,28 +77,46 @@ pub fn timestamp(ms: i64) -> String {
     let (y, m, d) = civil_from_days(days);
     let mut s = String::with_capacity(24);
     push_year(&mut s, y);
-    let secs = rem / 1000;
-    let _ = write!(
-        s,
-        "-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}Z",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60,
-        rem % 1000
-    );
+    let secs = (rem / 1000) as u64;
+    // Pushed digit by digit rather than through `write!`: this runs per value.
+    s.push('-');
+    push_padded(&mut s, u64::from(m), 2);
+    s.push('-');
+    push_padded(&mut s, u64::from(d), 2);
+    s.push(' ');
+    push_padded(&mut s, secs / 3600, 2);
+    s.push(':');
+    push_padded(&mut s, (secs / 60) % 60, 2);
+    s.push(':');
+    push_padded(&mut s, secs % 60, 2);
+    s.push('.');
+    push_padded(&mut s, (rem % 1000) as u64, 3);
+    s.push('Z');
     s
 }
 
 /// A UUID in the canonical lowercase 8-4-4-4-12 form.
 pub fn uuid(u: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(36);
+    // A table lookup per nibble, not `write!` per byte (uuids are on most write lines).
     for (i, b) in u.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
-        let _ = write!(s, "{b:02x}");
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     s
+}
+
+/// Pushes `n` (< 10^width) zero-padded to `width` digits.
+fn push_padded(out: &mut String, n: u64, width: u32) {
+    let mut d = 10u64.pow(width - 1);
+    while d > 0 {
+        out.push(char::from(b'0' + ((n / d) % 10) as u8));
+        d /= 10;
+    }
 }
 
 /// An address as Java's `getHostAddress` prints it: IPv6 as eight hex groups without
