@@ -66,7 +66,7 @@ impl CqlFlowDecoder {
         while let Some(next) = self.conn.next() {
             match next {
                 Ok(item) => {
-                    let ts = text.get_or_insert_with(|| rfc3339(ts)).clone();
+                    let ts = text.get_or_insert_with(|| rfc3339(ts));
                     self.item(item, ts, out)
                 }
                 Err(e) => out.push(Record::Error(ErrorRecord {
@@ -79,10 +79,10 @@ impl CqlFlowDecoder {
         }
     }
 
-    fn item(&mut self, item: Item, ts: String, out: &mut Vec<Record>) {
+    fn item(&mut self, item: Item, ts: &str, out: &mut Vec<Record>) {
         out.push(Record::Message(message::record(
             self.flow,
-            ts.clone(),
+            ts.to_string(),
             &item,
         )));
         match item.dir {
@@ -91,11 +91,11 @@ impl CqlFlowDecoder {
         }
     }
 
-    fn request(&mut self, item: Item, ts: String, out: &mut Vec<Record>) {
+    fn request(&mut self, item: Item, ts: &str, out: &mut Vec<Record>) {
         let stream = item.frame.header.stream;
         let ctx = request::Ctx {
             flow: self.flow,
-            ts: &ts,
+            ts,
             stream,
             keyspace: self.keyspace.as_deref(),
         };

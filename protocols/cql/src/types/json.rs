@@ -229,6 +229,15 @@ fn float_json(text: String, x: f64) -> Json {
         .unwrap_or(Json::String(text))
 }
 
+/// A double as `float_json(format::double(x), x)` would give it, without the text: the
+/// text carries the shortest round-trip digits of `x`, so it parses back to `x` itself.
+fn double_json(x: f64) -> Json {
+    match Number::from_f64(x) {
+        Some(n) => Json::Number(n),
+        None => Json::String(format::double(x)),
+    }
+}
+
 /// `v` (typed by `ty`) as a `serde_json::Value`, following Cassandra's `SELECT JSON`.
 pub fn to_json(v: &Value, ty: &ColumnType) -> Json {
     let blob_ty = ColumnType::Blob;
@@ -242,7 +251,7 @@ pub fn to_json(v: &Value, ty: &ColumnType) -> Json {
         Value::SmallInt(x) => Json::Number((*x).into()),
         Value::TinyInt(x) => Json::Number((*x).into()),
         Value::Float(x) => float_json(format::float(*x), f64::from(*x)),
-        Value::Double(x) => float_json(format::double(*x), *x),
+        Value::Double(x) => double_json(*x),
         Value::Varint(b) => exact_number(format::varint(b)),
         Value::Decimal { scale, unscaled } => exact_number(format::decimal(*scale, unscaled)),
         Value::Timestamp(ms) => Json::String(format::timestamp(*ms)),
@@ -298,6 +307,46 @@ pub fn to_json(v: &Value, ty: &ColumnType) -> Json {
                 );
             }
             Json::Object(m)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn double_json_is_the_parsed_java_text() {
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            1e-3,
+            1e7,
+            1.5e300,
+            -2.5e-300,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let mut r = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            xs.push(f64::from_bits(r));
+            xs.push((r % 1_000_000) as f64 / 7.0);
+        }
+        for x in xs {
+            assert_eq!(
+                double_json(x),
+                float_json(format::double(x), x),
+                "{x:e} ({:016x})",
+                x.to_bits()
+            );
         }
     }
 }
