@@ -7,33 +7,44 @@ use std::sync::Arc;
 
 use tidemark_cql::statement::{parse_statement, Statement};
 
+/// A parse that borrows from the text it came from.
+type Parse<'a> = Result<Statement<'a>, String>;
+
+self_cell::self_cell!(
+    /// The text and the parse borrowing from it, kept together without `unsafe`:
+    /// `self_cell` guarantees the text outlives the parse and never moves.
+    struct TextWithParse {
+        owner: Arc<str>,
+        #[covariant]
+        dependent: Parse,
+    }
+);
+
 /// A statement text and its parse (the parse error's message when it did not parse).
 pub struct ParsedText {
-    // Declared before `text`: dropped first, since it borrows from it.
-    stmt: Result<Statement<'static>, String>,
-    text: Arc<str>,
+    inner: TextWithParse,
 }
 
 impl ParsedText {
     pub fn new(text: impl Into<Arc<str>>) -> Self {
-        let text: Arc<str> = text.into();
-        // SAFETY: the parse borrows the heap string `text` points to. That string is
-        // never mutated or freed while `self` exists (the `Arc` is private and dropped
-        // after `stmt`, see the field order), and moving an `Arc` does not move its
-        // data. The `'static` lifetime never escapes: `statement` hands the parse out
-        // with the lifetime of `&self`.
-        let s: &'static str = unsafe { &*(text.as_ref() as *const str) };
-        let stmt = parse_statement(s).map_err(|e| e.to_string());
-        ParsedText { stmt, text }
+        let inner = TextWithParse::new(text.into(), |t| {
+            parse_statement(t).map_err(|e| e.to_string())
+        });
+        ParsedText { inner }
     }
 
     pub fn text(&self) -> &str {
-        &self.text
+        self.inner.borrow_owner()
+    }
+
+    /// The shared text, for cache keys.
+    fn shared_text(&self) -> Arc<str> {
+        self.inner.borrow_owner().clone()
     }
 
     /// The parse, or the parser's error message.
     pub fn statement(&self) -> Result<&Statement<'_>, &str> {
-        match &self.stmt {
+        match self.inner.borrow_dependent() {
             Ok(s) => Ok(s),
             Err(e) => Err(e.as_str()),
         }
@@ -43,8 +54,8 @@ impl ParsedText {
 impl std::fmt::Debug for ParsedText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParsedText")
-            .field("text", &self.text)
-            .field("parsed", &self.stmt.is_ok())
+            .field("text", &self.text())
+            .field("parsed", &self.statement().is_ok())
             .finish()
     }
 }
@@ -81,7 +92,7 @@ impl TextCache {
                     self.map.remove(&old);
                 }
             }
-            let key = p.text.clone();
+            let key = p.shared_text();
             self.order.push_back(key.clone());
             self.map.insert(key, p.clone());
         }
