@@ -11,7 +11,7 @@
 //! and serialized as JSON lines into a sink), (d) `tshark -Y cql -T fields -e
 //! cql.opcode` on the slice, with tidemark's end-to-end time on the same slice.
 
-mod gen;
+use tidemark_bench::cql_workload as gen;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
