@@ -7,6 +7,7 @@
 
 use std::io::{self, Write};
 
+use crate::synth::{tcp_frame, Endpoint, Rng};
 use cql::frame::{encode_message, Compression};
 use cql::message::{
     Batch, BatchQuery, BatchStatement, BatchType, ColumnSpec, Execute, Prepare, Prepared,
@@ -33,16 +34,6 @@ pub struct Streams {
     /// (end of request in c2s, end of its response in s2c) per exchange, so the pcap
     /// never shows a response before its request.
     marks: Vec<(usize, usize)>,
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 fn spec(name: &str, ty: ColumnType) -> ColumnSpec {
@@ -84,7 +75,7 @@ fn b(v: Vec<u8>) -> WireValue {
 }
 
 fn row(rng: &mut Rng, n: u64) -> QueryValues {
-    let r = rng.next();
+    let r = rng.next_u64();
     let mut uuid = r.to_be_bytes().to_vec();
     uuid.extend_from_slice(&n.to_be_bytes());
     let name = format!("user-{:08x}", r as u32).into_bytes();
@@ -194,7 +185,7 @@ fn handshake(s: &mut Streams) {
 /// One connection's streams with about `bytes` of requests and responses.
 pub fn connection(seed: u64, bytes: usize) -> Streams {
     let mut s = Streams::default();
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     handshake(&mut s);
     let mut n = 0u64;
     while s.c2s.len() + s.s2c.len() < bytes {
@@ -204,38 +195,14 @@ pub fn connection(seed: u64, bytes: usize) -> Streams {
     s
 }
 
-fn packet(
-    client: ([u8; 4], u16),
-    c2s: bool,
-    seq: u32,
-    ack: u32,
-    flags: u8,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut v = Vec::with_capacity(54 + payload.len());
-    v.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
-    let (sip, dip) = if c2s {
-        (client.0, SERVER)
+fn packet(client: Endpoint, c2s: bool, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let server = (SERVER, 9042);
+    let (src, dst) = if c2s {
+        (client, server)
     } else {
-        (SERVER, client.0)
+        (server, client)
     };
-    let (sp, dp) = if c2s {
-        (client.1, 9042)
-    } else {
-        (9042, client.1)
-    };
-    v.extend_from_slice(&[0x45, 0]);
-    v.extend_from_slice(&((40 + payload.len()) as u16).to_be_bytes());
-    v.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-    v.extend_from_slice(&sip);
-    v.extend_from_slice(&dip);
-    v.extend_from_slice(&sp.to_be_bytes());
-    v.extend_from_slice(&dp.to_be_bytes());
-    v.extend_from_slice(&seq.to_be_bytes());
-    v.extend_from_slice(&ack.to_be_bytes());
-    v.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    v.extend_from_slice(payload);
-    v
+    tcp_frame(src, dst, seq, ack, flags, payload)
 }
 
 /// Writes `conns` (one TCP flow each, interleaved segment by segment) as a pcap.

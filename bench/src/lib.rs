@@ -4,3 +4,4 @@
 pub mod cql_workload;
 pub mod mongo_workload;
 pub mod pcapgen;
+pub mod synth;

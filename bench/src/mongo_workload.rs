@@ -11,6 +11,7 @@
 
 use std::io::{self, Write};
 
+use crate::synth::{tcp_frame, Rng};
 use tidemark::capture::pcap_writer::PcapWriter;
 use tidemark::capture::{LinkType, Timestamp};
 use tidemark::decode::mongo::tidemark_mongo::bson::{self, rawdoc, RawDocumentBuf};
@@ -48,23 +49,6 @@ pub struct Generated {
     pub writes: u64,
     pub packets: u64,
     pub frame_bytes: u64,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
 }
 
 const WORDS: &[&str] = &[
@@ -194,7 +178,7 @@ pub fn messages(
     w: &Workload,
     mut sink: impl FnMut(Wire) -> io::Result<()>,
 ) -> io::Result<Generated> {
-    let mut rng = Rng(w.seed | 1);
+    let mut rng = Rng::new(w.seed);
     let mut g = Generated::default();
     let mut next_doc = 0u64;
     let mut round = vec![0u64; w.connections];
@@ -271,27 +255,14 @@ const PORT: u16 = 27017;
 const ACK_PSH: u8 = 0x18;
 
 fn frame(conn: usize, c2s: bool, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let client = [10, 1, 0, 10 + conn as u8];
-    let cport = 40_000 + conn as u16;
-    let (sip, dip, sp, dp) = if c2s {
-        (client, SERVER, cport, PORT)
+    let client = ([10, 1, 0, 10 + conn as u8], 40_000 + conn as u16);
+    let server = (SERVER, PORT);
+    let (src, dst) = if c2s {
+        (client, server)
     } else {
-        (SERVER, client, PORT, cport)
+        (server, client)
     };
-    let mut v = Vec::with_capacity(54 + payload.len());
-    v.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
-    v.extend_from_slice(&[0x45, 0]);
-    v.extend_from_slice(&((40 + payload.len()) as u16).to_be_bytes());
-    v.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-    v.extend_from_slice(&sip);
-    v.extend_from_slice(&dip);
-    v.extend_from_slice(&sp.to_be_bytes());
-    v.extend_from_slice(&dp.to_be_bytes());
-    v.extend_from_slice(&seq.to_be_bytes());
-    v.extend_from_slice(&ack.to_be_bytes());
-    v.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    v.extend_from_slice(payload);
-    v
+    tcp_frame(src, dst, seq, ack, flags, payload)
 }
 
 /// Writes the workload as a pcap (handshake, MSS segments, FIN per connection) and

@@ -8,6 +8,7 @@
 
 use std::io::{self, Write};
 
+use crate::synth::{tcp_frame, Rng};
 use tidemark::capture::pcap_writer::PcapWriter;
 use tidemark::capture::{LinkType, Timestamp};
 
@@ -49,20 +50,6 @@ pub struct GenStats {
 
 const MSS: usize = 1448;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 struct Flow {
     client_ip: [u8; 4],
     client_port: u16,
@@ -81,31 +68,13 @@ const SERVER_IP: [u8; 4] = [10, 9, 0, 42];
 const SERVER_PORT: u16 = 9042;
 
 fn frame(f: &Flow, c2s: bool, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(54 + payload.len());
-    v.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
-    let total = (40 + payload.len()) as u16;
-    let (sip, dip) = if c2s {
-        (f.client_ip, SERVER_IP)
+    let (client, server) = ((f.client_ip, f.client_port), (SERVER_IP, SERVER_PORT));
+    let (src, dst) = if c2s {
+        (client, server)
     } else {
-        (SERVER_IP, f.client_ip)
+        (server, client)
     };
-    let (sp, dp) = if c2s {
-        (f.client_port, SERVER_PORT)
-    } else {
-        (SERVER_PORT, f.client_port)
-    };
-    v.extend_from_slice(&[0x45, 0]);
-    v.extend_from_slice(&total.to_be_bytes());
-    v.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-    v.extend_from_slice(&sip);
-    v.extend_from_slice(&dip);
-    v.extend_from_slice(&sp.to_be_bytes());
-    v.extend_from_slice(&dp.to_be_bytes());
-    v.extend_from_slice(&seq.to_be_bytes());
-    v.extend_from_slice(&ack.to_be_bytes());
-    v.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    v.extend_from_slice(payload);
-    v
+    tcp_frame(src, dst, seq, ack, flags, payload)
 }
 
 const FIN: u8 = 0x01;
@@ -118,8 +87,8 @@ impl Flow {
         let mut f = Flow {
             client_ip: [10, 1, (n >> 8) as u8, n as u8],
             client_port: 10_000 + (n % 50_000) as u16,
-            cseq: rng.next() as u32,
-            sseq: rng.next() as u32,
+            cseq: rng.next_u64() as u32,
+            sseq: rng.next_u64() as u32,
             budget: 50_000 + rng.below(1_500_000),
             queue: Default::default(),
             held: None,
@@ -181,8 +150,8 @@ impl Flow {
 
 /// Writes the capture; returns what was in it.
 pub fn generate<W: Write>(out: W, cfg: &GenConfig) -> io::Result<GenStats> {
-    let mut rng = Rng(cfg.seed | 1);
-    let data: Vec<u8> = (0..(1 << 20)).map(|_| rng.next() as u8).collect();
+    let mut rng = Rng::new(cfg.seed);
+    let data: Vec<u8> = (0..(1 << 20)).map(|_| rng.next_u64() as u8).collect();
     let mut w = PcapWriter::new(out, LinkType::Ethernet, 65535)?;
     let mut st = GenStats::default();
     let mut flows: Vec<Flow> = Vec::with_capacity(cfg.concurrent_flows);
