@@ -13,5 +13,5 @@ if [ "${#files[@]}" -eq 0 ]; then
 fi
 for f in "${files[@]}"; do
     echo "== $f"
-    ./target/release/tidemark inspect "$f" || echo "(inspect exited $?)"
+    "${CARGO_TARGET_DIR:-target}/release/tidemark" inspect "$f" || echo "(inspect exited $?)"
 done
