@@ -2,5 +2,7 @@
 //! real wire protocols, for tests, benchmarks and the demo. Never for production.
 
 pub mod cql;
+pub mod mongo;
 
 pub use cql::{ClusterConfig, CqlCluster};
+pub use mongo::{MongoReplicaSet, ReplSetConfig};

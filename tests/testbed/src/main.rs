@@ -2,11 +2,11 @@
 
 use clap::{Parser, Subcommand};
 use std::net::Ipv4Addr;
-use tidemark_testbed::{ClusterConfig, CqlCluster};
+use tidemark_testbed::{ClusterConfig, CqlCluster, MongoReplicaSet, ReplSetConfig};
 
 #[derive(Parser)]
 #[command(
-    about = "Simulated Cassandra cluster speaking the real CQL protocol (tests and demos only)"
+    about = "Simulated Cassandra cluster and MongoDB replica set speaking the real protocols (tests and demos only)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,6 +27,18 @@ enum Cmd {
         num_tokens: usize,
         #[arg(long, default_value = "datacenter1")]
         datacenter: String,
+    },
+    /// A MongoDB-like replica set, one member per consecutive loopback address;
+    /// the first member is primary.
+    Mongo {
+        #[arg(long, default_value_t = 3)]
+        members: usize,
+        #[arg(long, default_value = "127.0.0.1")]
+        base_addr: Ipv4Addr,
+        #[arg(long, default_value_t = 27017)]
+        port: u16,
+        #[arg(long, default_value = "rs0")]
+        set_name: String,
     },
 }
 
@@ -59,6 +71,27 @@ async fn main() -> anyhow::Result<()> {
             }
             tokio::signal::ctrl_c().await?;
             cluster.stop();
+        }
+        Cmd::Mongo {
+            members,
+            base_addr,
+            port,
+            set_name,
+        } => {
+            let cfg = ReplSetConfig {
+                members,
+                base_addr,
+                port,
+                set_name,
+                ..ReplSetConfig::default()
+            };
+            let set = MongoReplicaSet::start(cfg).await?;
+            for a in set.addresses() {
+                println!("member listening on {a}");
+            }
+            println!("connection string: {}", set.uri());
+            tokio::signal::ctrl_c().await?;
+            set.stop();
         }
     }
     Ok(())

@@ -1,0 +1,20 @@
+//! The simulated MongoDB replica set (`tidemark-testbed mongo`).
+//!
+//! Members listen on consecutive loopback addresses and speak the real wire
+//! protocol through `tidemark-mongo` (OP_MSG, OP_COMPRESSED, legacy OP_QUERY
+//! handshakes). One member is primary; it holds the data and writes the
+//! oplog. See the crate README for where this differs from MongoDB.
+
+pub mod commands;
+pub mod conn;
+pub mod hello;
+pub mod matcher;
+pub mod set;
+pub mod store;
+pub mod update;
+pub mod write;
+
+pub use set::{MongoReplicaSet, ReplSetConfig};
+pub use store::{MemberStore, OpTime};
+/// The codec the testbed speaks, re-exported for tests that build raw messages.
+pub use tidemark_mongo;

@@ -1,0 +1,318 @@
+//! Update documents: replacements and the operators `$set`, `$unset`,
+//! `$inc`, `$mul`, `$min`, `$max` on top-level and dotted fields; and the
+//! `$v:2` diff that the oplog records for an operator update.
+
+use super::matcher::compare;
+use std::cmp::Ordering;
+use tidemark_mongo::bson::{doc, Bson, Document};
+
+/// A refused update, sent back as a write error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateError {
+    pub code: i32,
+    pub code_name: &'static str,
+    pub msg: String,
+}
+
+fn err(code: i32, code_name: &'static str, msg: impl Into<String>) -> UpdateError {
+    UpdateError {
+        code,
+        code_name,
+        msg: msg.into(),
+    }
+}
+
+/// True when `u` is an operator update (first key starts with `$`).
+pub fn is_operator_update(u: &Document) -> bool {
+    u.keys().next().is_some_and(|k| k.starts_with('$'))
+}
+
+/// The document after applying `u` to `old`. `_id` can never change.
+pub fn apply(old: &Document, u: &Document) -> Result<Document, UpdateError> {
+    if !is_operator_update(u) {
+        return replace(old, u);
+    }
+    let mut new = old.clone();
+    for (op, args) in u {
+        let Bson::Document(args) = args else {
+            return Err(err(
+                9,
+                "FailedToParse",
+                format!(
+                    "Modifiers operate on fields but we found type {:?} instead",
+                    args.element_type()
+                ),
+            ));
+        };
+        for (path, v) in args {
+            if path == "_id" || path.starts_with("_id.") {
+                return Err(err(
+                    66,
+                    "ImmutableField",
+                    "Performing an update on the path '_id' would modify the immutable field '_id'",
+                ));
+            }
+            match op.as_str() {
+                "$set" => set_path(&mut new, path, v.clone())?,
+                "$unset" => unset_path(&mut new, path),
+                "$inc" | "$mul" => {
+                    let cur = super::matcher::get_path(&new, path).cloned();
+                    let r = arith(op, cur.as_ref(), v, path)?;
+                    set_path(&mut new, path, r)?;
+                }
+                "$min" | "$max" => {
+                    let cur = super::matcher::get_path(&new, path);
+                    let want = if op == "$min" {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    };
+                    let replace = match cur {
+                        None => true,
+                        Some(c) => compare(v, c) == Some(want),
+                    };
+                    if replace {
+                        set_path(&mut new, path, v.clone())?;
+                    }
+                }
+                other => {
+                    return Err(err(9, "FailedToParse", format!("Unknown modifier: {other}. Expected a valid update modifier or pipeline-style update specified as an array")));
+                }
+            }
+        }
+    }
+    Ok(new)
+}
+
+fn replace(old: &Document, u: &Document) -> Result<Document, UpdateError> {
+    let id = old.get("_id").cloned().unwrap_or(Bson::Null);
+    if let Some(new_id) = u.get("_id") {
+        if !super::matcher::values_equal(new_id, &id) {
+            return Err(err(66, "ImmutableField", "After applying the update, the (immutable) field '_id' was found to have been altered"));
+        }
+    }
+    let mut new = doc! { "_id": id };
+    for (k, v) in u {
+        if k != "_id" {
+            new.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(new)
+}
+
+fn arith(op: &str, cur: Option<&Bson>, by: &Bson, path: &str) -> Result<Bson, UpdateError> {
+    let mismatch = || {
+        err(
+            14,
+            "TypeMismatch",
+            format!("Cannot apply {op} to a value of non-numeric type at {path}"),
+        )
+    };
+    let mul = op == "$mul";
+    let cur = match cur {
+        None => {
+            // $inc on a missing field sets it; $mul sets zero of the argument's type
+            return match by {
+                Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) if !mul => Ok(by.clone()),
+                Bson::Int32(_) => Ok(Bson::Int32(0)),
+                Bson::Int64(_) => Ok(Bson::Int64(0)),
+                Bson::Double(_) => Ok(Bson::Double(0.0)),
+                _ => Err(mismatch()),
+            };
+        }
+        Some(c) => c,
+    };
+    let f = |a: i64, b: i64| {
+        if mul {
+            a.checked_mul(b)
+        } else {
+            a.checked_add(b)
+        }
+    };
+    let d = |a: f64, b: f64| if mul { a * b } else { a + b };
+    Ok(match (cur, by) {
+        (Bson::Int32(a), Bson::Int32(b)) => match f(*a as i64, *b as i64) {
+            Some(r) if i32::try_from(r).is_ok() => Bson::Int32(r as i32),
+            Some(r) => Bson::Int64(r),
+            None => return Err(mismatch()),
+        },
+        (Bson::Int32(_) | Bson::Int64(_), Bson::Int32(_) | Bson::Int64(_)) => {
+            let a = as_i64(cur).ok_or_else(mismatch)?;
+            let b = as_i64(by).ok_or_else(mismatch)?;
+            Bson::Int64(f(a, b).ok_or_else(|| err(2, "BadValue", "integer overflow"))?)
+        }
+        (
+            Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_),
+            Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_),
+        ) => Bson::Double(d(
+            as_f64(cur).ok_or_else(mismatch)?,
+            as_f64(by).ok_or_else(mismatch)?,
+        )),
+        _ => return Err(mismatch()),
+    })
+}
+
+fn as_i64(v: &Bson) -> Option<i64> {
+    match v {
+        Bson::Int32(i) => Some(*i as i64),
+        Bson::Int64(i) => Some(*i),
+        _ => None,
+    }
+}
+
+fn as_f64(v: &Bson) -> Option<f64> {
+    match v {
+        Bson::Int32(i) => Some(*i as f64),
+        Bson::Int64(i) => Some(*i as f64),
+        Bson::Double(d) => Some(*d),
+        _ => None,
+    }
+}
+
+/// Sets a dotted path, creating intermediate documents; refuses to descend
+/// through a scalar (MongoDB's PathNotViable).
+fn set_path(d: &mut Document, path: &str, v: Bson) -> Result<(), UpdateError> {
+    let Some((head, rest)) = path.split_once('.') else {
+        d.insert(path, v);
+        return Ok(());
+    };
+    let slot = d
+        .entry(head.to_string())
+        .or_insert_with(|| Bson::Document(Document::new()));
+    match slot {
+        Bson::Document(sub) => set_path(sub, rest, v),
+        Bson::Array(a) => {
+            let (idx, more) = rest
+                .split_once('.')
+                .map_or((rest, None), |(i, m)| (i, Some(m)));
+            let i: usize = idx.parse().map_err(|_| not_viable(path))?;
+            if i >= a.len() {
+                a.resize(i + 1, Bson::Null);
+            }
+            match more {
+                None => {
+                    a[i] = v;
+                    Ok(())
+                }
+                Some(m) => {
+                    if !matches!(a[i], Bson::Document(_)) {
+                        a[i] = Bson::Document(Document::new());
+                    }
+                    match &mut a[i] {
+                        Bson::Document(sub) => set_path(sub, m, v),
+                        _ => Err(not_viable(path)),
+                    }
+                }
+            }
+        }
+        _ => Err(not_viable(path)),
+    }
+}
+
+fn not_viable(path: &str) -> UpdateError {
+    err(
+        28,
+        "PathNotViable",
+        format!("Cannot create field in element along path '{path}'"),
+    )
+}
+
+fn unset_path(d: &mut Document, path: &str) {
+    match path.split_once('.') {
+        None => {
+            d.remove(path);
+        }
+        Some((head, rest)) => {
+            if let Some(Bson::Document(sub)) = d.get_mut(head) {
+                unset_path(sub, rest);
+            }
+        }
+    }
+}
+
+/// The oplog `o` of an operator update: a `$v:2` diff of top-level fields
+/// (`d` removed, `u` changed, `i` added). MongoDB would descend into
+/// changed sub-documents with `s<field>` diffs; replacing the whole
+/// top-level field is equivalent when applied and keeps this simple.
+pub fn diff(old: &Document, new: &Document) -> Document {
+    let mut d = Document::new();
+    let mut u = Document::new();
+    let mut i = Document::new();
+    for (k, _) in old {
+        if !new.contains_key(k) {
+            d.insert(k.clone(), false);
+        }
+    }
+    for (k, v) in new {
+        match old.get(k) {
+            None => {
+                i.insert(k.clone(), v.clone());
+            }
+            Some(o) if o != v => {
+                u.insert(k.clone(), v.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    let mut out = Document::new();
+    for (name, part) in [("d", d), ("u", u), ("i", i)] {
+        if !part.is_empty() {
+            out.insert(name, part);
+        }
+    }
+    doc! { "$v": 2, "diff": out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_and_replacement() {
+        let old = doc! { "_id": 1, "a": 1, "b": "x", "n": { "m": 2 } };
+        let new = apply(
+            &old,
+            &doc! { "$set": { "c": true, "n.k": 3 }, "$inc": { "a": 2 }, "$unset": { "b": "" } },
+        )
+        .unwrap();
+        assert_eq!(
+            new,
+            doc! { "_id": 1, "a": 3, "n": { "m": 2, "k": 3 }, "c": true }
+        );
+        let r = apply(&old, &doc! { "z": 9 }).unwrap();
+        assert_eq!(r, doc! { "_id": 1, "z": 9 });
+        assert_eq!(apply(&old, &doc! { "_id": 2 }).unwrap_err().code, 66);
+        assert_eq!(
+            apply(&old, &doc! { "$bogus": { "a": 1 } })
+                .unwrap_err()
+                .code,
+            9
+        );
+        assert_eq!(
+            apply(&old, &doc! { "$inc": { "b": 1 } }).unwrap_err().code,
+            14
+        );
+        assert_eq!(
+            apply(&old, &doc! { "$set": { "a.x": 1 } })
+                .unwrap_err()
+                .code,
+            28
+        );
+        let big = apply(
+            &doc! { "_id": 1, "a": i32::MAX },
+            &doc! { "$inc": { "a": 1 } },
+        )
+        .unwrap();
+        assert_eq!(big.get("a"), Some(&Bson::Int64(i32::MAX as i64 + 1)));
+    }
+
+    #[test]
+    fn diff_sections() {
+        let old = doc! { "_id": 1, "a": 1, "b": 2 };
+        let new = doc! { "_id": 1, "a": 5, "c": 3 };
+        assert_eq!(
+            diff(&old, &new),
+            doc! { "$v": 2, "diff": { "d": { "b": false }, "u": { "a": 5 }, "i": { "c": 3 } } }
+        );
+    }
+}
