@@ -2,7 +2,8 @@
 //! discovery through a replica-set URI, CRUD with duplicate-key and batch
 //! write errors, NotWritablePrimary from a secondary; once uncompressed
 //! and once with zlib. The ground truth (primary's data and oplog) is then
-//! checked against what the script wrote. Skips (with a message) when
+//! checked against what the script wrote, and the secondaries must converge
+//! on the primary's oplog and data through replication. Skips (with a message) when
 //! python3 or pymongo is missing. Each test uses its own 127.0.0.x
 //! addresses and an ephemeral port, so tests can run in parallel.
 
@@ -62,9 +63,19 @@ async fn run(base: Ipv4Addr, compressors: &str) {
         .filter_map(|d| d.get("_id"))
         .map(|id| id.to_string())
         .collect();
-    assert_eq!(docs.len(), 12, "{ids:?}");
-    // no replication yet: secondaries hold nothing
-    assert!(set.documents(1, "shop.items").is_empty());
+    assert_eq!(docs.len(), 13, "{ids:?}");
+    // Replication: the secondaries converge on the primary's oplog and data,
+    // and the commit point reaches the primary's last optime.
+    let last = set.last_applied(0);
+    let converged = || {
+        (1..3).all(|m| set.oplog(m) == set.oplog(0) && set.documents(m, "shop.items") == docs)
+            && set.commit_point(0) == last
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !converged() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(converged(), "secondaries did not converge on the primary");
     let oplog = set.oplog(0);
     let count = |op: &str| {
         oplog
@@ -74,8 +85,8 @@ async fn run(base: Ipv4Addr, compressors: &str) {
             })
             .count()
     };
-    // 1 + 10 + auto + 2 (unordered) + 1 (ordered) + 1 upsert inserts
-    assert_eq!(count("i"), 16);
+    // 1 + 10 + auto + 2 (unordered) + 1 (ordered) + 1 upsert + 1 w:majority inserts
+    assert_eq!(count("i"), 17);
     // $set/$inc on 1, $unset on 10 and 11, replacement of 2
     assert_eq!(count("u"), 4);
     // 3, then 100, 101, 200

@@ -5,6 +5,7 @@
 use super::conn::ConnState;
 use super::hello;
 use super::matcher::matches;
+use super::repl;
 use super::set::Shared;
 use std::time::Duration;
 use tidemark_mongo::bson::{doc, Bson, Document};
@@ -56,17 +57,29 @@ pub async fn run(shared: &Shared, st: &mut ConnState, db: &str, cmd: Document) -
             let ids = cmd.get_array("cursors").cloned().unwrap_or_default();
             doc! { "cursorsKilled": [], "cursorsNotFound": ids, "cursorsAlive": [], "cursorsUnknown": [], "ok": 1.0 }
         }
-        "getMore" => error(
-            43,
-            "CursorNotFound",
-            "cursor not found (the testbed returns every result in the first batch)",
-        ),
+        "getMore" => match (cmd.get_i64("getMore"), cmd.get_str("collection")) {
+            (Ok(id), Ok("oplog.rs")) if db == "local" => {
+                repl::oplog_get_more(shared, st.member, &cmd, id).await
+            }
+            _ => error(
+                43,
+                "CursorNotFound",
+                "cursor not found (the testbed returns every result in the first batch)",
+            ),
+        },
+        "find" if db == "local" && cmd.get_str("find").ok() == Some("oplog.rs") => {
+            repl::oplog_find(shared, st.member, &cmd)
+        }
         "find" => find(shared, st.member, db, &cmd),
+        "replSetUpdatePosition" => repl::update_position(shared, st.member, &cmd),
         "insert" | "update" | "delete" => {
             if !shared.is_primary(st.member) {
                 return not_writable_primary();
             }
-            super::write::run(shared, st.member, db, &name, &cmd)
+            let mut reply = super::write::run(shared, st.member, db, &name, &cmd);
+            shared.members[st.member].publish_oplog(shared);
+            repl::await_write_concern(shared, st.member, &cmd, &mut reply).await;
+            reply
         }
         "listCollections" => list_collections(shared, st.member, db),
         "drop" => drop_collection(shared, st.member, db, &cmd),
@@ -204,5 +217,7 @@ fn drop_collection(shared: &Shared, member: usize, db: &str, cmd: &Document) -> 
         doc! { "drop": coll },
         None,
     );
+    drop(store);
+    shared.members[member].publish_oplog(shared);
     doc! { "ns": ns, "nIndexesWas": 1, "ok": 1.0 }
 }

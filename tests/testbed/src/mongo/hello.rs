@@ -39,11 +39,10 @@ pub fn reply(
     let is_primary = topo.primary == Some(member);
     let m = &shared.members[member];
     let (last, wall) = {
-        // the primary's optimes stand for the set's progress until
-        // replication exists: the majority point is the same
         let s = m.store();
         (s.last_op_time(), s.last_write_millis())
     };
+    let commit = m.commit_point();
     let mut d = Document::new();
     d.insert(
         "topologyVersion",
@@ -80,8 +79,8 @@ pub fn reply(
         doc! {
             "opTime": last.to_doc(),
             "lastWriteDate": DateTime::from_millis(wall),
-            "majorityOpTime": last.to_doc(),
-            "majorityWriteDate": DateTime::from_millis(wall),
+            "majorityOpTime": commit.to_doc(),
+            "majorityWriteDate": DateTime::from_millis(commit.ts.0 as i64 * 1000),
         },
     );
     d.insert("maxBsonObjectSize", MAX_BSON_OBJECT_SIZE);

@@ -9,8 +9,11 @@ pub mod commands;
 pub mod conn;
 pub mod hello;
 pub mod matcher;
+pub mod oplog;
+pub mod repl;
 pub mod set;
 pub mod store;
+pub mod sync;
 pub mod update;
 pub mod write;
 

@@ -2,6 +2,7 @@
 //! ground-truth API (each member's data and oplog) tests compare against.
 
 use super::store::{MemberStore, OpTime};
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -58,6 +59,15 @@ pub struct Member {
     /// tests can see that negotiation really led to compressed traffic.
     compressed_requests: [AtomicU64; 4],
     store: Mutex<MemberStore>,
+    /// The optime of the last oplog entry, published after every write or
+    /// applied batch so awaitData `getMore`s wake up.
+    pub oplog_tx: watch::Sender<OpTime>,
+    /// The commit point as this member knows it (the primary computes it,
+    /// secondaries learn it from `$replData`).
+    pub known_commit: Mutex<OpTime>,
+    /// Open oplog cursors: id → position of the next entry to return.
+    pub cursors: Mutex<HashMap<i64, usize>>,
+    next_cursor_id: AtomicI64,
 }
 
 impl Member {
@@ -78,6 +88,34 @@ impl Member {
         self.compressed_requests
             .get(c.id() as usize)
             .map_or(0, |n| n.load(Ordering::Relaxed))
+    }
+
+    /// Publishes the store's last optime to awaitData waiters and, on the
+    /// primary, records it as the primary's own durable progress.
+    pub fn publish_oplog(&self, shared: &Shared) {
+        let last = self.store().last_op_time();
+        self.oplog_tx.send_replace(last);
+        if shared.is_primary(self.index) {
+            shared.record_progress(self.index, last);
+        }
+    }
+
+    /// The commit point this member knows.
+    pub fn commit_point(&self) -> OpTime {
+        *self.known_commit.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Raises the known commit point (never lowers it).
+    pub fn learn_commit_point(&self, t: OpTime) {
+        let mut c = self.known_commit.lock().unwrap_or_else(|e| e.into_inner());
+        if t > *c {
+            *c = t;
+        }
+    }
+
+    /// A fresh non-zero cursor id on this member.
+    pub fn next_cursor_id(&self) -> i64 {
+        ((self.index as i64 + 1) << 40) + self.next_cursor_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// This member's data and oplog. A poisoned lock is still usable: the
@@ -105,6 +143,13 @@ pub struct Shared {
     pub config: ReplSetConfig,
     pub members: Vec<Arc<Member>>,
     topology: Mutex<Topology>,
+    /// `replicaSetId` of `$replData`.
+    pub replica_set_id: ObjectId,
+    /// Each member's durable optime as the primary knows it (from its own
+    /// writes and `replSetUpdatePosition`).
+    progress: Mutex<Vec<OpTime>>,
+    /// Bumped on every progress change; write-concern waiters watch it.
+    pub progress_tx: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -117,6 +162,59 @@ impl Shared {
 
     pub fn is_primary(&self, member: usize) -> bool {
         self.topology().primary == Some(member)
+    }
+
+    /// Members needed for a majority.
+    pub fn majority(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+
+    /// Records that `member` is durable up to `t`, and advances the primary's
+    /// commit point to the optime a majority has reached.
+    pub fn record_progress(&self, member: usize, t: OpTime) {
+        let commit = {
+            let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(slot) = p.get_mut(member) else {
+                return;
+            };
+            if t > *slot {
+                *slot = t;
+            }
+            let mut sorted = p.clone();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            sorted.get(self.majority() - 1).copied().unwrap_or_default()
+        };
+        if let Some(primary) = self.topology().primary {
+            self.members[primary].learn_commit_point(commit);
+        }
+        self.progress_tx.send_modify(|v| *v += 1);
+    }
+
+    /// Ground truth: each member's durable optime as the primary knows it.
+    pub fn progress(&self) -> Vec<OpTime> {
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until `w` members are durable at `target` or `timeout` passes;
+    /// true when satisfied.
+    pub async fn wait_replicated(&self, target: OpTime, w: usize, timeout: Duration) -> bool {
+        let mut rx = self.progress_tx.subscribe();
+        let check = || self.progress().iter().filter(|t| **t >= target).count() >= w;
+        let wait = async {
+            loop {
+                rx.borrow_and_update();
+                if check() {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok() && check()
     }
 
     /// Every member's `ip:port`, in member order.
@@ -161,6 +259,10 @@ impl MongoReplicaSet {
                 next_connection_id: AtomicI64::new(0),
                 compressed_requests: Default::default(),
                 store: Mutex::new(MemberStore::default()),
+                oplog_tx: watch::channel(OpTime::default()).0,
+                known_commit: Mutex::new(OpTime::default()),
+                cursors: Mutex::new(HashMap::new()),
+                next_cursor_id: AtomicI64::new(0),
             }));
         }
         let topology = Topology {
@@ -170,10 +272,14 @@ impl MongoReplicaSet {
             set_version: 1,
             counter: 0,
         };
+        let n = members.len();
         let shared = Arc::new(Shared {
             config,
             members,
             topology: Mutex::new(topology),
+            replica_set_id: ObjectId::new(),
+            progress: Mutex::new(vec![OpTime::default(); n]),
+            progress_tx: watch::channel(0).0,
         });
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -195,6 +301,13 @@ impl MongoReplicaSet {
                     }
                 }
             }));
+        }
+        for i in 0..n {
+            tasks.push(tokio::spawn(super::sync::run(
+                shared.clone(),
+                i,
+                rx.clone(),
+            )));
         }
         tracing::info!(members = shared.members.len(), "mongo testbed started");
         Ok(MongoReplicaSet {
@@ -245,6 +358,11 @@ impl MongoReplicaSet {
             .get(member)
             .map(|m| m.store().oplog().to_vec())
             .unwrap_or_default()
+    }
+
+    /// Ground truth: the commit point as `member` knows it.
+    pub fn commit_point(&self, member: usize) -> Option<OpTime> {
+        self.shared.members.get(member).map(|m| m.commit_point())
     }
 
     /// Ground truth: the optime of `member`'s last oplog entry.

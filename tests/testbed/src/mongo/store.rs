@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tidemark_mongo::bson::{doc, Bson, DateTime, Document, Timestamp};
 
-/// An optime: oplog timestamp and election term, ordered as MongoDB orders them.
+/// An optime: election term and oplog timestamp, ordered as MongoDB orders
+/// them (term first; field order matters for the derived `Ord`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct OpTime {
-    pub ts: (u32, u32),
     pub t: i64,
+    pub ts: (u32, u32),
 }
 
 impl OpTime {
@@ -19,6 +20,15 @@ impl OpTime {
             time: self.ts.0,
             increment: self.ts.1,
         }
+    }
+
+    /// Parses `{ts, t}`; `None` if either is missing.
+    pub fn from_doc(d: &Document) -> Option<OpTime> {
+        let ts = d.get_timestamp("ts").ok()?;
+        Some(OpTime {
+            t: d.get_i64("t").ok()?,
+            ts: (ts.time, ts.increment),
+        })
     }
 
     /// `{ts, t}` as in hello's `lastWrite` and `$replData`.
@@ -138,6 +148,28 @@ impl MemberStore {
     /// Wall-clock milliseconds of the last oplog entry (0 before any write).
     pub fn last_write_millis(&self) -> i64 {
         self.last_wall
+    }
+
+    /// Appends an entry fetched from the sync source, keeping its `ts`/`t`;
+    /// refuses one that is not after the last (a secondary's oplog only grows
+    /// in optime order).
+    pub fn push_replicated(&mut self, e: Document) -> Result<OpTime, String> {
+        let ts = e.get_timestamp("ts").map_err(|e| e.to_string())?;
+        let t = e.get_i64("t").map_err(|e| e.to_string())?;
+        let optime = OpTime {
+            ts: (ts.time, ts.increment),
+            t,
+        };
+        if optime <= self.last {
+            return Err(format!("entry {optime:?} not after {:?}", self.last));
+        }
+        self.last_wall = e
+            .get_datetime("wall")
+            .map(|d| d.timestamp_millis())
+            .unwrap_or(self.last_wall);
+        self.oplog.push(e);
+        self.last = optime;
+        Ok(optime)
     }
 
     /// Appends an oplog entry for `op` ("i", "u", "d", "c", "n") on `ns` in

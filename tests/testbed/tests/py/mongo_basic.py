@@ -56,6 +56,11 @@ assert r.modified_count == 1, r.raw_result
 r = coll.update_one({"_id": 500}, {"$set": {"qty": 1}}, upsert=True)
 assert r.upserted_id == 500, r.raw_result
 
+# w:majority waits for the secondaries' replSetUpdatePosition
+from pymongo.write_concern import WriteConcern
+majority = coll.with_options(write_concern=WriteConcern(w="majority", wtimeout=10000))
+majority.insert_one({"_id": 600, "name": "durable"})
+
 r = coll.delete_one({"_id": 3})
 assert r.deleted_count == 1
 r = coll.delete_many({"_id": {"$in": [100, 101, 200]}})
@@ -67,7 +72,7 @@ assert coll.find_one({"_id": 3}) is None
 assert coll.find_one({"_id": auto})["name"] == "auto"
 assert coll.find_one({"name": "item5"})["qty"] == 5
 ids = sorted(d["_id"] for d in coll.find({"_id": {"$ne": auto}}))
-assert ids == [1, 2] + list(range(4, 12)) + [500], ids
+assert ids == [1, 2] + list(range(4, 12)) + [500, 600], ids
 assert [d["_id"] for d in coll.find({"qty": {"$gte": 10}})] == [2, 10, 11]
 assert "name" not in coll.find_one({"_id": 11})
 

@@ -1,0 +1,135 @@
+//! Applying an oplog entry on a secondary: the inverse of what the primary
+//! logs in [`super::write`]. Entries are applied idempotently (an insert of
+//! an existing `_id` replaces it), as MongoDB's oplog application is.
+
+use super::store::MemberStore;
+use tidemark_mongo::bson::{Bson, Document};
+
+/// Applies `e` to `store`'s collections (the caller appends it to the oplog).
+pub fn apply_entry(store: &mut MemberStore, e: &Document) -> Result<(), String> {
+    let op = e.get_str("op").map_err(|x| x.to_string())?;
+    let ns = e.get_str("ns").map_err(|x| x.to_string())?;
+    let o = e.get_document("o").map_err(|x| x.to_string())?;
+    match op {
+        "i" => {
+            let id = o.get("_id").cloned().unwrap_or(Bson::Null);
+            let c = store.collection_mut(ns);
+            if let Some(seq) = c.find_id(&id) {
+                c.replace(seq, o.clone());
+            } else {
+                let _ = c.insert(o.clone());
+            }
+        }
+        "u" => {
+            let id = e
+                .get_document("o2")
+                .ok()
+                .and_then(|o2| o2.get("_id"))
+                .cloned()
+                .ok_or("update entry without o2._id")?;
+            let c = store.collection_mut(ns);
+            let Some(seq) = c.find_id(&id) else {
+                return Err(format!("update of missing document {id} in {ns}"));
+            };
+            let Some(old) = c.get(seq).cloned() else {
+                return Ok(());
+            };
+            let new = if o.get_i32("$v").ok() == Some(2) {
+                apply_diff(&old, o.get_document("diff").map_err(|x| x.to_string())?)
+            } else {
+                o.clone()
+            };
+            c.replace(seq, new);
+        }
+        "d" => {
+            let id = o.get("_id").cloned().unwrap_or(Bson::Null);
+            let c = store.collection_mut(ns);
+            if let Some(seq) = c.find_id(&id) {
+                c.remove(seq);
+            }
+        }
+        "c" => {
+            let db = ns
+                .strip_suffix(".$cmd")
+                .ok_or("command entry not on db.$cmd")?;
+            if let Ok(coll) = o.get_str("create") {
+                store.collection_mut(&format!("{db}.{coll}"));
+            } else if let Ok(coll) = o.get_str("drop") {
+                store.collections.remove(&format!("{db}.{coll}"));
+            } else {
+                return Err(format!("unsupported command entry {o}"));
+            }
+        }
+        "n" => {}
+        other => return Err(format!("unsupported op {other:?}")),
+    }
+    Ok(())
+}
+
+/// A top-level `$v:2` diff (`d`, `u`, `i` sections) applied to `old`.
+fn apply_diff(old: &Document, diff: &Document) -> Document {
+    let mut new = old.clone();
+    if let Ok(d) = diff.get_document("d") {
+        for k in d.keys() {
+            new.remove(k);
+        }
+    }
+    for section in ["u", "i"] {
+        if let Ok(s) = diff.get_document(section) {
+            for (k, v) in s {
+                new.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    new
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mongo::update::{apply, diff};
+    use tidemark_mongo::bson::doc;
+
+    #[test]
+    fn diff_applied_reproduces_the_update() {
+        let old = doc! { "_id": 1, "a": 1, "b": 2, "n": { "x": 1 } };
+        let new = apply(
+            &old,
+            &doc! { "$set": { "n.y": 2, "c": 3 }, "$unset": { "b": 1 } },
+        )
+        .unwrap();
+        let o = diff(&old, &new);
+        assert_eq!(apply_diff(&old, o.get_document("diff").unwrap()), new);
+    }
+
+    #[test]
+    fn entries_apply_in_order() {
+        let mut s = MemberStore::default();
+        let e = |op: &str, o: Document, o2: Option<Document>| {
+            let mut d = doc! { "op": op, "ns": "t.c", "o": o };
+            if let Some(o2) = o2 {
+                d.insert("o2", o2);
+            }
+            d
+        };
+        apply_entry(
+            &mut s,
+            &doc! { "op": "c", "ns": "t.$cmd", "o": { "create": "c" } },
+        )
+        .unwrap();
+        apply_entry(&mut s, &e("i", doc! { "_id": 1, "a": 1 }, None)).unwrap();
+        apply_entry(
+            &mut s,
+            &e(
+                "u",
+                doc! { "$v": 2, "diff": { "u": { "a": 2 } } },
+                Some(doc! { "_id": 1 }),
+            ),
+        )
+        .unwrap();
+        apply_entry(&mut s, &e("i", doc! { "_id": 2 }, None)).unwrap();
+        apply_entry(&mut s, &e("d", doc! { "_id": 2 }, None)).unwrap();
+        assert_eq!(s.documents("t.c"), vec![doc! { "_id": 1, "a": 2 }]);
+        assert!(apply_entry(&mut s, &e("x", doc! {}, None)).is_err());
+    }
+}
