@@ -54,8 +54,16 @@ pub async fn run(shared: &Shared, st: &mut ConnState, db: &str, cmd: Document) -
         "endSessions" | "refreshSessions" => doc! { "ok": 1.0 },
         "getLastError" | "getlasterror" => doc! { "n": 0, "err": Bson::Null, "ok": 1.0 },
         "killCursors" => {
+            // only oplog cursors stay open; every other result came in one batch
             let ids = cmd.get_array("cursors").cloned().unwrap_or_default();
-            doc! { "cursorsKilled": [], "cursorsNotFound": ids, "cursorsAlive": [], "cursorsUnknown": [], "ok": 1.0 }
+            let mut open = shared.members[st.member]
+                .cursors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let (killed, not_found): (Vec<Bson>, Vec<Bson>) = ids
+                .into_iter()
+                .partition(|id| matches!(id, Bson::Int64(i) if open.remove(i).is_some()));
+            doc! { "cursorsKilled": killed, "cursorsNotFound": not_found, "cursorsAlive": [], "cursorsUnknown": [], "ok": 1.0 }
         }
         "getMore" => match (cmd.get_i64("getMore"), cmd.get_str("collection")) {
             (Ok(id), Ok("oplog.rs")) if db == "local" => {
