@@ -1,4 +1,4 @@
-//! `tidemark inspect` on the project's own real-pymongo captures (`captures/mongo_*`,
+//! `tidemark inspect` on the project's own real-driver (pymongo, Rust `mongodb`) captures (`captures/mongo_*`,
 //! see captures/mongo.md) against their ground truth, made by the responder from what
 //! it parsed and answered, never by decoding the pcap:
 //! - messages by opcode per direction, and the inner opcodes of OP_COMPRESSED;
@@ -242,6 +242,18 @@ fn zstd_matches_truth() {
 #[test]
 fn snappy_matches_truth() {
     check("mongo_snappy");
+}
+
+/// The real Rust `mongodb` crate (captures/tools/rust-driver), no compression.
+#[test]
+fn rust_driver_matches_truth() {
+    check("mongo_rust");
+}
+
+/// The real Rust `mongodb` crate offering zlib,zstd,snappy; the responder accepts zlib.
+#[test]
+fn rust_driver_zlib_matches_truth() {
+    check("mongo_rust_zlib");
 }
 
 fn base64(data: &[u8]) -> String {
