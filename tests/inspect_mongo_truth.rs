@@ -324,3 +324,10 @@ fn scram_matches_truth_and_leaks_no_secret() {
         "speculative saslStart, its reply, saslContinue and its reply"
     );
 }
+
+/// The Rust `mongodb` crate with zstd, whose frames carry no content size (the
+/// OP_COMPRESSED header's uncompressed size is the only bound).
+#[test]
+fn rust_driver_zstd_matches_truth() {
+    check("mongo_rust_zstd");
+}

@@ -51,12 +51,14 @@ def compress(name, data):
     return snappy.compress(data)
 
 
-def decompress(cid, data):
+def decompress(cid, data, size):
     if cid == 2:
         return zlib.decompress(data)
     if cid == 3:
         import zstandard
-        return zstandard.ZstdDecompressor().decompress(data)
+        # Some drivers (the Rust crate) write zstd frames without a content size;
+        # the OP_COMPRESSED header's uncompressed size bounds the output instead.
+        return zstandard.ZstdDecompressor().decompress(data, max_output_size=size)
     if cid == 1:
         import snappy
         return snappy.uncompress(data)
@@ -168,8 +170,8 @@ class Responder:
     def handle(self, conn, req_id, resp_to, opcode, body):
         inner, comp = opcode, None
         if opcode == 2012:
-            inner, _size, cid = struct.unpack_from("<iiB", body)
-            body = decompress(cid, body[9:])
+            inner, size, cid = struct.unpack_from("<iiB", body)
+            body = decompress(cid, body[9:], size)
             comp = {v: k for k, v in COMPRESSORS.items()}.get(cid, "noop")
         rec = {"conn": conn["id"], "dir": "c2s", "opcode": OPCODES.get(opcode, str(opcode)),
                "request_id": req_id, "response_to": resp_to}

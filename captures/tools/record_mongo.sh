@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Record real-driver MongoDB wire traffic against mongo_responder.py on loopback.
 # Writes captures/mongo_{opmsg,zlib,zstd,snappy,scram}.pcap (pymongo) and
-# captures/mongo_rust{,_zstd}.pcap (the Rust `mongodb` crate, tools/rust-driver), each
+# captures/mongo_rust{,_zlib,_zstd}.pcap (the Rust `mongodb` crate, tools/rust-driver), each
 # with NAME.truth.json.
 # Usage: captures/tools/record_mongo.sh [NAME...]   (default: all)
 # Needs root (tcpdump on lo), pymongo, python-snappy, zstandard, backports.zstd; for the
@@ -61,7 +61,7 @@ PY
   python3 "$HERE/mongo_crosscheck.py" "$pcap" "$truth" --port "$PORT"
 }
 
-NAMES=${*:-mongo_opmsg mongo_zlib mongo_zstd mongo_snappy mongo_scram mongo_rust mongo_rust_zlib}
+NAMES=${*:-mongo_opmsg mongo_zlib mongo_zstd mongo_snappy mongo_scram mongo_rust mongo_rust_zlib mongo_rust_zstd}
 case " $NAMES " in
   *" mongo_rust"*) cargo build --locked --quiet --manifest-path "$RUST_DIR/Cargo.toml" ;;
 esac
@@ -74,6 +74,7 @@ for n in $NAMES; do
     mongo_scram)  record mongo_scram auth "" --user "$SCRAM_USER" --password "$SCRAM_PASS" ;;
     mongo_rust)      record mongo_rust rust "" ;;
     mongo_rust_zlib) record mongo_rust_zlib rust zlib ;;
+    mongo_rust_zstd) record mongo_rust_zstd rust zstd ;;
     *) echo "unknown capture $n" >&2; exit 1 ;;
   esac
 done
