@@ -3,8 +3,10 @@
 //! and the JSON record contract.
 
 mod common;
+mod inspect_support;
+use inspect_support::shared_capture as shared;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use common::*;
@@ -348,13 +350,6 @@ fn snaplen_cut_packets_show_as_gaps_in_the_flow_line() {
     let s = &lines.last().unwrap()["capture"];
     assert_eq!(s["truncated"], 1);
     assert_eq!(s["truncated_bytes"], 300);
-}
-
-fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/captures")
-        .join(rel);
-    p.exists().then_some(p)
 }
 
 #[test]

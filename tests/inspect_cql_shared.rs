@@ -8,39 +8,19 @@
 //! the v5 part of ndpi/cassandra.pcap is checked by its own expected counts.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use tidemark::inspect::decoder::default_registry;
-use tidemark::inspect::{inspect, InspectOptions};
 
-fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/captures")
-        .join(rel);
-    p.exists().then_some(p)
-}
+mod inspect_support;
+use inspect_support::{
+    inspect_records, json_options, own_capture as own, shared_capture as shared,
+};
 
-fn own(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name)
-}
-
+/// Every record of `inspect --json` on `file`, as JSON.
 fn run(file: &Path) -> Vec<Value> {
-    let opts = InspectOptions {
-        files: vec![file.to_path_buf()],
-        json: true,
-        ..InspectOptions::default()
-    };
-    let mut out = Vec::new();
-    inspect(&opts, default_registry(), |r| {
-        out.push(serde_json::to_value(r).expect("record serializes"));
-        Ok(())
-    })
-    .expect("inspect runs");
-    out
+    inspect_records(&json_options(file))
 }
 
 const CQL_FILES: &[&str] = &[

@@ -14,32 +14,18 @@
 //!   never rounds); the truth is read with such numbers turned into strings.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 use tidemark::inspect::decoder::default_registry;
 use tidemark::inspect::{inspect, InspectOptions};
 
-fn capture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name)
-}
+mod inspect_support;
+use inspect_support::{inspect_records, json_options, own_capture as capture};
 
-/// Every record of an inspection, as JSON.
+/// Every record of `inspect --json` on `file`, as JSON.
 fn run(file: &Path) -> Vec<Value> {
-    let opts = InspectOptions {
-        files: vec![file.to_path_buf()],
-        json: true,
-        ..InspectOptions::default()
-    };
-    let mut out = Vec::new();
-    inspect(&opts, default_registry(), |r| {
-        out.push(serde_json::to_value(r).expect("record serializes"));
-        Ok(())
-    })
-    .expect("inspect runs");
-    out
+    inspect_records(&json_options(file))
 }
 
 /// (negative, significant digits, exponent) of decimal text.

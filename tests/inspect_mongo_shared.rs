@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use tidemark::inspect::decoder::default_registry;
-use tidemark::inspect::{inspect, InspectOptions};
+use tidemark::inspect::InspectOptions;
+
+mod inspect_support;
+use inspect_support::{inspect_records, json_options};
 
 /// Server ports of the shared captures besides 27017 (tshark needs `-d` for each).
 const PORTS: [u16; 5] = [27018, 20000, 9991, 3717, 30000];
@@ -41,21 +43,12 @@ fn captures_dir() -> Option<PathBuf> {
     }
 }
 
-/// Every record of `tidemark inspect --json` on `file`, as JSON.
+/// Every record of `tidemark inspect --json` on `file`, with the captures' ports.
 fn run(file: &Path) -> Vec<Value> {
-    let options = InspectOptions {
-        files: vec![file.to_owned()],
-        json: true,
+    inspect_records(&InspectOptions {
         mongo_ports: PORTS.to_vec(),
-        ..InspectOptions::default()
-    };
-    let mut out = Vec::new();
-    inspect(&options, default_registry(), |r| {
-        out.push(serde_json::to_value(r).map_err(std::io::Error::other)?);
-        Ok(())
+        ..json_options(file)
     })
-    .unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
-    out
 }
 
 fn of_type<'a>(recs: &'a [Value], t: &str) -> Vec<&'a Value> {

@@ -14,30 +14,22 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use tidemark::inspect::decoder::default_registry;
-use tidemark::inspect::{inspect, InspectOptions};
+
+mod inspect_support;
+use inspect_support::{inspect_lines, json_options};
 
 fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
 }
 
+/// Every record of `inspect --json` on `file`, and the printed text.
 fn run(file: &Path) -> (Vec<Value>, String) {
-    let options = InspectOptions {
-        files: vec![file.to_owned()],
-        json: true,
-        ..InspectOptions::default()
-    };
-    let mut recs = Vec::new();
-    let mut text = String::new();
-    inspect(&options, default_registry(), |r| {
-        let line = serde_json::to_string(r).map_err(std::io::Error::other)?;
-        text.push_str(&line);
-        text.push('\n');
-        recs.push(serde_json::from_str(&line).map_err(std::io::Error::other)?);
-        Ok(())
-    })
-    .unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
-    (recs, text)
+    let lines = inspect_lines(&json_options(file));
+    let recs = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("inspect prints JSON"))
+        .collect();
+    (recs, lines.join("\n") + "\n")
 }
 
 fn truth(name: &str) -> Value {
