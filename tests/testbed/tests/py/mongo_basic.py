@@ -5,6 +5,7 @@ result. Prints OK on success; any failure raises (non-zero exit).
 usage: mongo_basic.py <uri> [compressors]
 """
 import sys
+import time
 
 import pymongo
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -18,6 +19,11 @@ if len(sys.argv) > 2 and sys.argv[2]:
 client = pymongo.MongoClient(uri, **kwargs)
 client.admin.command("ping")
 assert client.primary is not None, "no primary discovered"
+# A ping needs only the primary; each secondary is found by its own monitor, so
+# give discovery a bounded moment before checking it found both.
+deadline = time.monotonic() + 10
+while len(client.secondaries) < 2 and time.monotonic() < deadline:
+    time.sleep(0.05)
 assert len(client.secondaries) == 2, f"secondaries: {client.secondaries}"
 print("primary", client.primary, "secondaries", sorted(client.secondaries))
 
