@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use super::detect::Protocol;
+use crate::store::envelope::{MongoOp, OpTime};
 use crate::capture::CaptureStats;
 
 /// One line of inspect output.
@@ -23,6 +24,53 @@ pub enum Record {
     Write(WriteRecord),
     Error(ErrorRecord),
     Summary(SummaryRecord),
+    /// MongoDB replication evidence for the commit tracker. Inspect does not print
+    /// these lines (its output vocabulary is fixed by ARCHITECTURE.md); `tap` uses them.
+    Replication(ReplicationRecord),
+}
+
+/// What the replication traffic of a MongoDB replica set says (ARCHITECTURE.md,
+/// MongoDB outcome rules): the majority commit point, members' durable optimes,
+/// topology, and the oplog entries secondaries fetch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplicationRecord {
+    pub flow: u64,
+    /// Capture time of the message that said it, RFC 3339 UTC with microseconds.
+    pub ts: String,
+    pub event: ReplicationEvent,
+}
+
+/// One fact learned from replication traffic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReplicationEvent {
+    /// A majority commit point a member announced: `$replData.lastOpCommitted` (in
+    /// replies to a secondary's `find`/`getMore` on `local.oplog.rs`) or
+    /// `lastWrite.majorityOpTime` of a hello reply. `source` names which.
+    CommitPoint {
+        optime: OpTime,
+        source: &'static str,
+    },
+    /// `replSetUpdatePosition`: each member's durable optime, as a secondary reports
+    /// them to its sync source (member id, durable optime).
+    MemberPositions { durable: Vec<(i64, OpTime)> },
+    /// Topology from a hello reply: set name, the number of voting members
+    /// (`hosts`), the primary, and the current term (`electionId`'s term when it is
+    /// readable, else the term of `lastWrite.opTime`).
+    Topology {
+        set_name: Option<String>,
+        members: usize,
+        primary: Option<String>,
+        term: Option<i64>,
+    },
+    /// One oplog entry a secondary fetched from its sync source: the authoritative
+    /// form of a mutation. `wall` is the entry's `wall` date in ms when present.
+    OplogEntry {
+        optime: OpTime,
+        wall: Option<i64>,
+        #[serde(skip)]
+        op: MongoOp,
+    },
 }
 
 /// A flow, reported when it ends.
@@ -211,4 +259,22 @@ pub struct WriteRecord {
     /// of the transaction it decided.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statements: Option<u64>,
+    /// Typed facts for the commit tracker that are not part of the JSON line.
+    #[serde(skip)]
+    pub extras: WriteExtras,
+}
+
+/// What the commit tracker needs beyond the JSON line: the protocol's own form of
+/// the change (no JSON round trip) and the reply's facts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteExtras {
+    /// MongoDB: the change as an oplog-style operation with raw BSON documents (the
+    /// inserted document, the update specification with the filter in `o2`, the
+    /// delete filter), session fields filled when the request carried them.
+    pub mongo_op: Option<MongoOp>,
+    /// MongoDB: the reply's `operationTime` (the write's optime; term unknown is -1,
+    /// filled from `$clusterTime`-free replies as the last known term), when present.
+    pub optime: Option<OpTime>,
+    /// MongoDB: the error code of the write error or write concern error, if any.
+    pub error_code: Option<i32>,
 }
