@@ -6,7 +6,9 @@
 //! and [`inspect`] reports what was seen.
 
 pub mod capture;
+pub mod commit;
 pub mod decode;
 pub mod inspect;
 pub mod logging;
+pub mod report;
 pub mod store;

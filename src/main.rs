@@ -20,6 +20,99 @@ struct Cli {
 enum Command {
     /// Decode captures (or a live interface) and report flows, messages and writes.
     Inspect(InspectArgs),
+    /// Decide every write's outcome from captures (or a live interface) and append
+    /// the committed mutations to a store.
+    Tap(TapArgs),
+    /// Print a store's mutations.
+    Log(LogArgs),
+    /// Print a store's tidemark, outcome counts, undecided writes, gaps and policy.
+    Status(StatusArgs),
+}
+
+#[derive(Args)]
+struct TapArgs {
+    /// pcap or pcapng files, read in time order as one capture.
+    #[arg(
+        long = "pcap",
+        value_name = "FILE",
+        num_args = 1..,
+        required_unless_present = "interface",
+        conflicts_with = "interface"
+    )]
+    files: Vec<PathBuf>,
+    /// Capture live from this network interface instead (ends on SIGINT/SIGTERM).
+    #[arg(long, value_name = "IF")]
+    interface: Option<String>,
+    /// With --interface: stop after this many seconds.
+    #[arg(long, value_name = "S", requires = "interface")]
+    duration: Option<f64>,
+    /// The store directory (created when missing).
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// Continue an interrupted pcap run of the same files: nothing lost, nothing twice.
+    #[arg(long)]
+    resume: bool,
+    /// A port that carries CQL (repeatable; default 9042).
+    #[arg(long = "cql-port", value_name = "PORT")]
+    cql_ports: Vec<u16>,
+    /// A port that carries the MongoDB wire protocol (repeatable; default 27017).
+    #[arg(long = "mongo-port", value_name = "PORT")]
+    mongo_ports: Vec<u16>,
+    /// Decided mutations per group commit (one transaction, one fsync).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    group: u64,
+    /// Do not fsync each group (a power loss may lose the last groups; a crash does not).
+    #[arg(long)]
+    no_sync: bool,
+    /// Capture seconds an in-doubt write waits for a retry to resolve it.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    resolve_after: f64,
+    /// What an in-doubt write becomes at its deadline: keep, committed, rejected.
+    #[arg(long, value_name = "POLICY", default_value = "keep")]
+    in_doubt: String,
+    /// MongoDB writes below w:majority with no replication traffic in sight stay
+    /// in doubt instead of counting as committed.
+    #[arg(long)]
+    mongo_unreplicated_in_doubt: bool,
+    /// Voting members of the MongoDB replica set, when hello replies are not captured.
+    #[arg(long, value_name = "N")]
+    mongo_members: Option<usize>,
+    /// Print the run's report as one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct LogArgs {
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// Only this namespace (`keyspace.table`, `db.collection`).
+    #[arg(long = "ns", value_name = "NS")]
+    namespace: Option<String>,
+    /// Only this key, a JSON object such as '{"id": 1}' (needs --ns).
+    #[arg(long, value_name = "K")]
+    key: Option<String>,
+    /// Commit time from (RFC 3339 UTC or seconds since the epoch).
+    #[arg(long, value_name = "T")]
+    since: Option<String>,
+    /// Commit time until, inclusive.
+    #[arg(long, value_name = "T")]
+    until: Option<String>,
+    /// Only this outcome: committed, rejected, in_doubt, rolled_back, pending.
+    #[arg(long, value_name = "O")]
+    outcome: Option<String>,
+    /// JSON lines (`mutation`) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -48,6 +141,71 @@ struct InspectArgs {
     mongo_ports: Vec<u16>,
 }
 
+fn tap(a: TapArgs) -> anyhow::Result<ExitCode> {
+    use tidemark::commit::{InDoubtPolicy, TapOptions, TrackerConfig};
+    let in_doubt_policy = InDoubtPolicy::parse(&a.in_doubt).ok_or_else(|| {
+        anyhow::anyhow!(
+            "invalid --in-doubt {:?}: keep, committed or rejected",
+            a.in_doubt
+        )
+    })?;
+    if !(a.resolve_after.is_finite() && (0.0..=1e9).contains(&a.resolve_after)) {
+        anyhow::bail!(
+            "invalid --resolve-after {}: seconds, 0 or more",
+            a.resolve_after
+        );
+    }
+    let options = TapOptions {
+        files: a.files,
+        interface: a.interface,
+        duration: a.duration.map(std::time::Duration::from_secs_f64),
+        store: a.store,
+        resume: a.resume,
+        cql_ports: a.cql_ports,
+        mongo_ports: a.mongo_ports,
+        group: a.group as usize,
+        durability: if a.no_sync {
+            tidemark::store::Durability::NoSync
+        } else {
+            tidemark::store::Durability::SyncPerGroup
+        },
+        tracker: TrackerConfig {
+            resolve_after_ns: (a.resolve_after * 1e9) as u64,
+            in_doubt_policy,
+            mongo_unreplicated_committed: !a.mongo_unreplicated_in_doubt,
+            mongo_members: a.mongo_members,
+            ..TrackerConfig::default()
+        },
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))?;
+    }
+    let report = tidemark::commit::tap(&options, stop)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        eprintln!(
+            "tidemark: {} packets, {} mutations appended{}, {} undecided, {} duplicates merged or dropped, tidemark {}{}",
+            report.packets,
+            report.appended,
+            if report.skipped > 0 { format!(" ({} already stored, skipped)", report.skipped) } else { String::new() },
+            report.undecided,
+            report.tracker.duplicates,
+            tidemark::report::format_time(report.tidemark),
+            if report.interrupted { "; interrupted: continue with --resume" } else { "" },
+        );
+    }
+    for e in &report.read_errors {
+        eprintln!("tidemark: {e}");
+    }
+    Ok(if report.read_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tidemark::logging::init();
@@ -60,6 +218,22 @@ fn main() -> ExitCode {
             cql_ports: a.cql_ports,
             mongo_ports: a.mongo_ports,
         }),
+        Command::Tap(a) => tap(a),
+        Command::Log(a) => tidemark::report::run_log(&tidemark::report::LogOptions {
+            store: a.store,
+            namespace: a.namespace,
+            key: a.key,
+            since: a.since,
+            until: a.until,
+            outcome: a.outcome,
+            json: a.json,
+        })
+        .map(|()| ExitCode::SUCCESS),
+        Command::Status(a) => tidemark::report::run_status(&tidemark::report::StatusOptions {
+            store: a.store,
+            json: a.json,
+        })
+        .map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -287,6 +287,7 @@ fn extras_commit_with_the_batch() {
         tidemark: Some(5),
         policy: Some(Policy {
             mongo_unreplicated_committed: false,
+            ..Policy::default()
         }),
     };
     assert_eq!(store.append_batch_with(&[pending], &extras).unwrap(), 1..2);

@@ -63,6 +63,25 @@ pub trait FlowDecoder: Send {
         reason: CloseReason,
         out: &mut Vec<Record>,
     );
+
+    /// Capture time of the oldest write request this decoder still holds without a
+    /// decision (waiting for its response, or for its transaction to end). The commit
+    /// tracker keeps the tidemark before it: that write is not decided yet. Decoders
+    /// that hold no writes answer `None`.
+    fn oldest_pending_write(&self) -> Option<Timestamp> {
+        None
+    }
+}
+
+/// The earliest request time among `lines` (their `ts`), for
+/// [`FlowDecoder::oldest_pending_write`].
+pub fn earliest_line<'a>(
+    lines: impl IntoIterator<Item = &'a super::records::WriteRecord>,
+) -> Option<Timestamp> {
+    lines
+        .into_iter()
+        .filter_map(|w| super::time::parse_rfc3339(&w.ts))
+        .min()
 }
 
 /// A decoder that decodes nothing: for `unknown` flows and protocols whose decoder

@@ -63,6 +63,28 @@ impl Session {
         }
     }
 
+    /// Capture time of the oldest write any live flow's decoder still holds
+    /// undecided (see [`FlowDecoder::oldest_pending_write`]).
+    pub fn oldest_pending_write(&self) -> Option<Timestamp> {
+        self.flows
+            .values()
+            .filter_map(|t| t.decoder.as_ref()?.oldest_pending_write())
+            .min()
+    }
+
+    /// The protocol decided for a live flow (`None` while it is still being sniffed
+    /// or after it ended).
+    pub fn protocol(&self, flow: FlowId) -> Option<Protocol> {
+        let t = self.flows.get(&flow)?;
+        t.decoder.as_ref().map(|_| t.info.protocol)
+    }
+
+    /// Whether the flow's server port is one of the configured database ports (so
+    /// it can carry writes even before its protocol is decided).
+    pub fn is_database_port(&self, port: u16) -> bool {
+        self.ports.all().contains(&port)
+    }
+
     /// Handles one event, appending the records it produces.
     pub fn event(&mut self, ev: StreamEvent, out: &mut Vec<Record>) {
         let first_new = out.len();

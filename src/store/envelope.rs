@@ -80,6 +80,11 @@ pub struct Mutation {
     pub batch: Option<BatchRef>,
     /// The protocol's own form of the change.
     pub payload: Payload,
+    /// The `write` line this mutation was decided from, as `tidemark inspect --json`
+    /// prints it (outcome fields aside), so `tidemark log --json` can print the same
+    /// fields plus the log's own. `None` for mutations that never had a write line
+    /// (an oplog entry seen only in replication traffic).
+    pub write_json: Option<String>,
 }
 
 impl Mutation {

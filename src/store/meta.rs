@@ -12,7 +12,7 @@ use super::codec;
 
 /// On-disk format of this code. Bump on any incompatible change of a key layout or
 /// of a postcard-encoded type (anything but appending fields or variants).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `u32`: the format the store was written in.
 pub const FORMAT: &[u8] = b"format_version";

@@ -130,12 +130,20 @@ pub struct Policy {
     /// A Mongo `w:1` write with no replication traffic in sight counts as committed
     /// (and `status` says so). Default `true`, as ARCHITECTURE.md prescribes.
     pub mongo_unreplicated_committed: bool,
+    /// What an in-doubt write becomes at its resolution deadline: `keep`,
+    /// `committed` or `rejected`.
+    pub in_doubt: String,
+    /// The resolution deadline: capture time (ns) an in-doubt write may wait for a
+    /// retry or duplicate to resolve it.
+    pub resolve_after_ns: u64,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Policy {
             mongo_unreplicated_committed: true,
+            in_doubt: "keep".to_string(),
+            resolve_after_ns: 10_000_000_000,
         }
     }
 }

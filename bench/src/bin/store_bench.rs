@@ -285,6 +285,7 @@ fn cql_row(i: usize) -> Mutation {
             cells,
             ..CqlPayload::default()
         }),
+        write_json: None,
     }
 }
 
@@ -353,5 +354,6 @@ fn mongo_insert(i: usize) -> Mutation {
             txn_number: None,
             stmt_id: None,
         }),
+        write_json: None,
     }
 }

@@ -254,6 +254,13 @@ impl FlowDecoder for CqlFlowDecoder {
             self.unanswered(p, "no_response", out);
         }
     }
+
+    fn oldest_pending_write(&self) -> Option<Timestamp> {
+        crate::inspect::decoder::earliest_line(self.pending.values().flat_map(|p| match &p.kind {
+            PendingKind::Writes { writes, .. } => writes.first(),
+            _ => None,
+        }))
+    }
 }
 
 /// A request id of a prepared statement, as hex, for messages.

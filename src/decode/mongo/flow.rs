@@ -454,4 +454,17 @@ impl FlowDecoder for MongoFlowDecoder {
         self.conn.close();
         out.extend(self.done.drain(..).map(Record::Write));
     }
+
+    fn oldest_pending_write(&self) -> Option<Timestamp> {
+        let waiting = self.pending.values().filter_map(|p| match &p.action {
+            Action::Writes { stmts, .. } => stmts.first().map(|s| &s.rec),
+            Action::Txn { rec, .. } => Some(&**rec),
+            Action::GetLastError { .. } => None,
+        });
+        let gle = self
+            .gle
+            .iter()
+            .filter_map(|g| g.stmts.first().map(|s| &s.rec));
+        crate::inspect::decoder::earliest_line(waiting.chain(gle).chain(self.txns.first_lines()))
+    }
 }

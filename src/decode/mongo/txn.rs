@@ -37,6 +37,14 @@ pub struct Transactions {
 }
 
 impl Transactions {
+    /// The first held statement of each open transaction (for the oldest undecided
+    /// write's time).
+    pub fn first_lines(&self) -> impl Iterator<Item = &WriteRecord> {
+        self.held
+            .values()
+            .filter_map(|h| h.stmts.first().map(|s| &s.rec))
+    }
+
     /// Holds an acknowledged statement until its transaction ends.
     pub fn hold(&mut self, key: TxnKey, stmt: Stmt, out: &mut Vec<WriteRecord>) {
         if self.count >= MAX_HELD {

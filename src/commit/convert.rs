@@ -1,0 +1,315 @@
+//! A decoded `write` line → the store's [`Mutation`].
+//!
+//! The line keeps everything `tidemark log --json` prints (`write_json`); the
+//! payload is the protocol's own form: Mongo operations come from the decoder as raw
+//! BSON ([`WriteExtras::mongo_op`](crate::inspect::records::WriteExtras)); CQL cells
+//! carry each value as Cassandra's `SELECT JSON` rendering, which Cassandra's own
+//! `INSERT ... JSON` / `fromJson()` read back, so restore can replay them without the
+//! decoder's type context.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use crate::inspect::records::WriteRecord;
+use crate::store::{
+    Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CqlPayload, Deletion, Evidence,
+    InDoubtReason, MongoOp, MongoOpKind, Mutation, Outcome, Payload, Source, WriteConcern, WriteOp,
+};
+
+/// Namespace used when a write's table is not known (an EXECUTE whose PREPARE was
+/// never seen): the store needs one, and this one can never clash with a real one.
+pub const UNKNOWN_NAMESPACE: &str = "(unknown)";
+
+/// Whether the line is a transaction's control statement (`commitTransaction`,
+/// `abortTransaction`): it decides other lines and changes nothing itself.
+pub fn is_control(rec: &WriteRecord) -> bool {
+    rec.proto == "mongo" && matches!(rec.op.as_str(), "commitTransaction" | "abortTransaction")
+}
+
+/// The outcome a decoder gave a line, as the store spells it.
+pub fn outcome_of(rec: &WriteRecord) -> Outcome {
+    match rec.outcome {
+        "committed" => Outcome::Committed,
+        "rejected" => Outcome::Rejected,
+        "pending" => Outcome::Pending,
+        "rolled_back" => Outcome::RolledBack,
+        "unresolved" => Outcome::InDoubt {
+            reason: InDoubtReason::Other("unresolved_prepared".into()),
+        },
+        _ => Outcome::InDoubt {
+            reason: reason_of(rec.reason.as_deref()),
+        },
+    }
+}
+
+/// Maps a decoder's reason text (a stable token first) to the store's reason.
+pub fn reason_of(reason: Option<&str>) -> InDoubtReason {
+    let text = reason.unwrap_or("unknown");
+    let token = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("");
+    match token {
+        "timeout" => InDoubtReason::Timeout,
+        "batchlog" => InDoubtReason::Batchlog,
+        "cas_unknown" => InDoubtReason::CasUnknown,
+        "no_response" => InDoubtReason::NoResponse,
+        "unacknowledged" => InDoubtReason::Unacknowledged,
+        "unknown_commit_result" | "UnknownTransactionCommitResult" => {
+            InDoubtReason::UnknownCommitResult
+        }
+        _ => InDoubtReason::Other(text.to_string()),
+    }
+}
+
+fn write_op(rec: &WriteRecord) -> WriteOp {
+    match rec.op.as_str() {
+        "insert" => WriteOp::Insert,
+        "update" | "findAndModify" | "applyOps" => {
+            let upsert = rec
+                .values
+                .get("upsert")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if upsert {
+                WriteOp::Upsert
+            } else {
+                WriteOp::Update
+            }
+        }
+        "delete" => WriteOp::Delete,
+        "truncate" => WriteOp::Truncate,
+        _ => WriteOp::Ddl,
+    }
+}
+
+/// The canonical key string: the key object as JSON without whitespace, keys in the
+/// order the decoder gave them (primary-key order).
+pub fn canonical_key(rec: &WriteRecord) -> String {
+    match &rec.key {
+        Value::Null => "{}".to_string(),
+        k => k.to_string(),
+    }
+}
+
+/// The write line as `inspect --json` prints it.
+pub fn line_json(rec: &WriteRecord) -> String {
+    serde_json::to_string(&crate::inspect::records::Record::Write(rec.clone()))
+        .unwrap_or_else(|_| "{}".to_string())
+}
+
+fn ack(rec: &WriteRecord) -> Acknowledgement {
+    if let Some(level) = &rec.consistency {
+        return Acknowledgement::Consistency {
+            level: level.clone(),
+            serial: rec.serial_consistency.clone(),
+        };
+    }
+    match &rec.write_concern {
+        Some(Value::Object(wc)) => Acknowledgement::WriteConcern(WriteConcern {
+            w: wc.get("w").map(|w| match w {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+            j: wc.get("j").and_then(Value::as_bool),
+            wtimeout_ms: wc.get("wtimeout").and_then(Value::as_u64),
+        }),
+        _ if rec.proto == "mongo" => Acknowledgement::WriteConcern(WriteConcern::default()),
+        _ => Acknowledgement::Unknown,
+    }
+}
+
+fn batch(rec: &WriteRecord) -> Option<BatchRef> {
+    let b = rec.batch.as_ref()?;
+    let kind = match b.get("type")?.as_str()? {
+        "logged" => BatchKind::Logged,
+        "unlogged" => BatchKind::Unlogged,
+        "counter" => BatchKind::Counter,
+        _ => return None,
+    };
+    // The decoder names a batch `flow:stream`; the store wants a number.
+    let id = match b.get("id")? {
+        Value::String(s) => {
+            let (flow, stream) = s.split_once(':')?;
+            flow.parse::<u64>().ok()? << 16 | u64::from(stream.parse::<i16>().ok()? as u16)
+        }
+        Value::Number(n) => n.as_u64()?,
+        _ => return None,
+    };
+    Some(BatchRef {
+        id,
+        kind,
+        index: b.get("index")?.as_u64()? as u32,
+    })
+}
+
+/// Cells of a CQL line: one per assigned column (value as `SELECT JSON` text), a
+/// tombstone per deleted column, a row deletion for a whole-row DELETE.
+fn cql_payload(rec: &WriteRecord, request_time_ns: u64) -> CqlPayload {
+    let timestamp = rec
+        .timestamp
+        .unwrap_or((request_time_ns / 1_000).min(i64::MAX as u64) as i64);
+    let now_secs = (request_time_ns / 1_000_000_000) as i64;
+    let ttl = rec
+        .ttl
+        .and_then(|t| u32::try_from(t).ok())
+        .filter(|t| *t > 0);
+    let mut payload = CqlPayload::default();
+    if let Value::Object(values) = &rec.values {
+        for (column, value) in values {
+            let (kind, ldt) = match (value, ttl) {
+                (Value::Null, _) => (CellKind::Tombstone, Some(now_secs)),
+                (_, Some(t)) => (CellKind::Expiring, Some(now_secs + i64::from(t))),
+                _ => (CellKind::Live, None),
+            };
+            payload.cells.push(Cell {
+                column: column.clone(),
+                path: None,
+                value: if kind == CellKind::Tombstone {
+                    Vec::new()
+                } else {
+                    value.to_string().into_bytes()
+                },
+                cql_type: "json".into(),
+                timestamp,
+                ttl: if kind == CellKind::Expiring {
+                    ttl
+                } else {
+                    None
+                },
+                local_deletion_time: ldt,
+                kind,
+            });
+        }
+    }
+    if rec.op == "delete" {
+        let columns = rec.columns_deleted.as_deref().unwrap_or(&[]);
+        if columns.is_empty() {
+            payload.row_deletion = Some(Deletion {
+                timestamp,
+                local_deletion_time: now_secs,
+            });
+        }
+        for c in columns {
+            payload.cells.push(Cell {
+                column: c.clone(),
+                path: None,
+                value: Vec::new(),
+                cql_type: "json".into(),
+                timestamp,
+                ttl: None,
+                local_deletion_time: Some(now_secs),
+                kind: CellKind::Tombstone,
+            });
+        }
+    }
+    payload
+}
+
+/// The Mongo operation of a line: the decoder's raw-BSON form, or (for lines without
+/// it, e.g. legacy forms) a no-op naming the namespace, with the JSON line kept.
+fn mongo_payload(rec: &WriteRecord) -> MongoOp {
+    if let Some(op) = &rec.extras.mongo_op {
+        let mut op = op.clone();
+        if op.optime.is_none() {
+            op.optime = rec.extras.optime;
+        }
+        return op;
+    }
+    MongoOp {
+        op: match rec.op.as_str() {
+            "insert" => MongoOpKind::Insert,
+            "update" | "findAndModify" => MongoOpKind::Update,
+            "delete" => MongoOpKind::Delete,
+            _ => MongoOpKind::Command,
+        },
+        ns: rec.namespace.clone().unwrap_or_default(),
+        o: Vec::new(),
+        o2: None,
+        optime: rec.extras.optime,
+        lsid: None,
+        txn_number: None,
+        stmt_id: None,
+    }
+}
+
+/// Builds the mutation of `rec` as decided at `commit_time` with `outcome`.
+pub fn mutation(
+    rec: &WriteRecord,
+    node: SocketAddr,
+    request_time_ns: u64,
+    commit_time: u64,
+    outcome: Outcome,
+    note: String,
+) -> Mutation {
+    let namespace = rec
+        .namespace
+        .clone()
+        .or_else(|| rec.table.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| UNKNOWN_NAMESPACE.to_string());
+    let payload = if rec.proto == "mongo" {
+        Payload::Mongo(mongo_payload(rec))
+    } else {
+        Payload::Cql(cql_payload(rec, request_time_ns))
+    };
+    Mutation {
+        commit_time,
+        source: Source {
+            node,
+            flow: rec.flow,
+        },
+        namespace,
+        key: canonical_key(rec),
+        op: write_op(rec),
+        outcome,
+        evidence: Evidence {
+            note,
+            ..Evidence::default()
+        },
+        write_timestamp: rec.timestamp,
+        ttl: rec.ttl.and_then(|t| u32::try_from(t).ok()),
+        ack: ack(rec),
+        batch: batch(rec),
+        payload,
+        write_json: Some(line_json(rec)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_map_by_their_leading_token() {
+        assert_eq!(
+            reason_of(Some("timeout: WriteTimeout SIMPLE 0/2")),
+            InDoubtReason::Timeout
+        );
+        assert_eq!(reason_of(Some("cas_unknown")), InDoubtReason::CasUnknown);
+        assert_eq!(
+            reason_of(Some("no_response: the flow ended before the reply")),
+            InDoubtReason::NoResponse
+        );
+        assert_eq!(
+            reason_of(Some("whatever else")),
+            InDoubtReason::Other("whatever else".into())
+        );
+    }
+
+    #[test]
+    fn batch_ids_become_numbers_and_keep_their_kind() {
+        let rec = WriteRecord {
+            batch: Some(
+                serde_json::json!({"id": "7:12", "type": "unlogged", "index": 2, "size": 3}),
+            ),
+            ..WriteRecord::default()
+        };
+        let b = batch(&rec).unwrap();
+        assert_eq!(
+            (b.id, b.kind, b.index),
+            ((7 << 16) | 12, BatchKind::Unlogged, 2)
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! When two `write` lines are the same mutation (ARCHITECTURE.md, "The same mutation
+//! seen again ... merges into one").
+//!
+//! - **CQL**: same table, key, range, cells (values, deleted columns, collection
+//!   operations) and *client-supplied* write timestamp. A driver retry or a
+//!   speculative execution resends the same timestamp; two different writes that
+//!   happen to carry equal cells do not share one. Writes with server-assigned
+//!   timestamps have no identity (two identical `UPDATE`s are two writes: for
+//!   counters they add twice), and neither do DDL statements.
+//! - **MongoDB**: a retryable write or transaction statement is identified by
+//!   `(lsid, txnNumber, stmtId)` — the server applies it once however often it is
+//!   sent; otherwise an insert by its namespace and exact document bytes (which
+//!   include the `_id` the driver generated), so two taps seeing one insert agree.
+//!   Other writes without a session have no identity: the same update sent twice
+//!   is two updates.
+//!
+//! Identities are 128-bit XXH3 digests of those fields.
+
+use twox_hash::XxHash3_128;
+
+use crate::inspect::records::WriteRecord;
+use crate::store::MongoOpKind;
+
+/// A mutation's identity for dedupe.
+pub type Identity = u128;
+
+fn field(h: &mut XxHash3_128, bytes: &[u8]) {
+    h.write(&(bytes.len() as u64).to_le_bytes());
+    h.write(bytes);
+}
+
+fn json(h: &mut XxHash3_128, v: Option<&serde_json::Value>) {
+    match v {
+        Some(v) => field(h, v.to_string().as_bytes()),
+        None => field(h, b"\xff"),
+    }
+}
+
+/// The identity of a line, or `None` when the line cannot be told apart from a
+/// different write with the same content (see the module docs).
+pub fn of(rec: &WriteRecord) -> Option<Identity> {
+    let mut h = XxHash3_128::with_seed(0);
+    field(&mut h, rec.proto.as_bytes());
+    if rec.proto == "mongo" {
+        let op = rec.extras.mongo_op.as_ref()?;
+        match (op.lsid, op.txn_number, op.stmt_id) {
+            (Some(lsid), Some(txn), Some(stmt)) => {
+                field(&mut h, b"session");
+                field(&mut h, &lsid);
+                field(&mut h, &txn.to_le_bytes());
+                field(&mut h, &stmt.to_le_bytes());
+            }
+            _ if op.op == MongoOpKind::Insert && !op.o.is_empty() => {
+                field(&mut h, b"insert");
+                field(&mut h, op.ns.as_bytes());
+                field(&mut h, &op.o);
+            }
+            _ => return None,
+        }
+        return Some(h.finish_128());
+    }
+    let timestamp = rec.timestamp?;
+    if !matches!(rec.op.as_str(), "insert" | "update" | "delete") {
+        return None;
+    }
+    // A client timestamp that is the driver's default one is still the client's.
+    field(&mut h, rec.op.as_bytes());
+    field(
+        &mut h,
+        rec.namespace
+            .as_deref()
+            .or(rec.table.as_deref())
+            .unwrap_or("")
+            .as_bytes(),
+    );
+    json(&mut h, Some(&rec.key));
+    json(&mut h, rec.range.as_ref());
+    json(&mut h, Some(&rec.values));
+    json(&mut h, rec.collection_ops.as_ref());
+    field(
+        &mut h,
+        rec.columns_deleted
+            .as_ref()
+            .map(|c| c.join("\u{0}"))
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    field(&mut h, &timestamp.to_le_bytes());
+    field(&mut h, &rec.ttl.unwrap_or(-1).to_le_bytes());
+    Some(h.finish_128())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::MongoOp;
+
+    fn cql(ts: Option<i64>, v: i64) -> WriteRecord {
+        WriteRecord {
+            proto: "cql",
+            op: "update".into(),
+            namespace: Some("ks.t".into()),
+            key: json!({"id": 1}),
+            values: json!({"v": v}),
+            timestamp: ts,
+            ..WriteRecord::default()
+        }
+    }
+
+    #[test]
+    fn cql_identity_needs_a_client_timestamp_and_covers_the_cells() {
+        assert_eq!(of(&cql(None, 1)), None);
+        assert_eq!(of(&cql(Some(5), 1)), of(&cql(Some(5), 1)));
+        assert_ne!(of(&cql(Some(5), 1)), of(&cql(Some(6), 1)));
+        assert_ne!(of(&cql(Some(5), 1)), of(&cql(Some(5), 2)));
+        let mut other_flow = cql(Some(5), 1);
+        other_flow.flow = 99;
+        other_flow.consistency = Some("ALL".into());
+        assert_eq!(
+            of(&other_flow),
+            of(&cql(Some(5), 1)),
+            "coordinator and CL are not identity"
+        );
+    }
+
+    fn mongo(op: MongoOpKind, o: &[u8], session: Option<([u8; 16], i64, i32)>) -> WriteRecord {
+        let mut rec = WriteRecord {
+            proto: "mongo",
+            ..WriteRecord::default()
+        };
+        rec.extras.mongo_op = Some(MongoOp {
+            op,
+            ns: "db.c".into(),
+            o: o.to_vec(),
+            o2: None,
+            optime: None,
+            lsid: session.map(|s| s.0),
+            txn_number: session.map(|s| s.1),
+            stmt_id: session.map(|s| s.2),
+        });
+        rec
+    }
+
+    #[test]
+    fn mongo_identity_is_the_retryable_write_id_or_the_inserted_document() {
+        let s = Some(([1; 16], 4, 0));
+        assert_eq!(
+            of(&mongo(MongoOpKind::Update, b"a", s)),
+            of(&mongo(MongoOpKind::Update, b"b", s))
+        );
+        assert_ne!(
+            of(&mongo(MongoOpKind::Update, b"a", s)),
+            of(&mongo(MongoOpKind::Update, b"a", Some(([1; 16], 5, 0))))
+        );
+        assert_eq!(of(&mongo(MongoOpKind::Update, b"a", None)), None);
+        assert_eq!(
+            of(&mongo(MongoOpKind::Insert, b"doc", None)),
+            of(&mongo(MongoOpKind::Insert, b"doc", None))
+        );
+    }
+}

@@ -1,0 +1,38 @@
+//! The commit tracker (ARCHITECTURE.md, "Semantics"): turns decoded `write` lines and
+//! replication evidence into decided mutations in commit order, and advances the
+//! tidemark.
+//!
+//! The decoders (`src/decode/`) already pair requests with responses and apply the
+//! per-response outcome rules (CQL `[applied]`, WriteTimeout by write type, Mongo
+//! write concern and `writeErrors`, transactions). What needs more than one response
+//! is decided here:
+//!
+//! - **Dedupe** ([`identity`]): the same mutation seen twice (a driver retry on
+//!   another coordinator, speculative execution, two taps overlapping, a retryable
+//!   Mongo write) is logged once; a later commit resolves an earlier in-doubt copy.
+//! - **Mongo `pending`** ([`replication`]): a `w:1` write waits for the majority
+//!   commit point (`$replData.lastOpCommitted`, hello `majorityOpTime`, or a majority
+//!   of `replSetUpdatePosition` durable optimes) to pass its optime; a new term
+//!   whose history lacks it makes it `rolled_back`; oplog entries fetched by
+//!   secondaries are the authoritative form and are logged themselves when no client
+//!   write matches them. With no replication traffic in sight, the policy decides.
+//! - **Resolution deadline** ([`config`]): an in-doubt write that nothing resolves
+//!   within the configured capture time gets its final outcome by policy, with the
+//!   reason recorded.
+//! - **Tidemark** ([`tracker`]): the latest capture time before which every write
+//!   is decided (none undecided here, none still waiting for a response in a
+//!   decoder) and no capture gap touched a database flow.
+//!
+//! [`run`] drives the whole pipeline for `tidemark tap` (capture → reassembly →
+//! decoders → tracker → store) with group commit and crash-safe resume.
+
+pub mod config;
+mod convert;
+pub mod identity;
+pub mod replication;
+pub mod run;
+mod tracker;
+
+pub use config::{InDoubtPolicy, TrackerConfig};
+pub use run::{tap, TapOptions, TapReport};
+pub use tracker::{CommitTracker, Flush, TrackerStats};

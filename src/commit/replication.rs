@@ -1,0 +1,280 @@
+//! What the tracker knows of a MongoDB replica set's replication: the majority
+//! commit point, the term, members' durable optimes, and the oplog entries seen
+//! being fetched (ARCHITECTURE.md, MongoDB outcome rules).
+//!
+//! Optimes order by term, then timestamp, as MongoDB's `OpTime` does. A write whose
+//! reply carried no term (`t = -1`) compares by timestamp alone.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::inspect::records::ReplicationEvent;
+use crate::store::{MongoOp, OpTime};
+
+/// How a pending write stands against the replication state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not yet known.
+    Wait,
+    /// The commit point passed it.
+    Committed {
+        commit_point: OpTime,
+        source: &'static str,
+    },
+    /// A later term's commit point passed its time, and its entry was never seen in
+    /// the replicated history: a rollback removed it.
+    RolledBack { commit_point: OpTime },
+}
+
+/// An oplog entry seen in a secondary's fetch.
+#[derive(Debug, Clone)]
+pub struct SeenEntry {
+    pub optime: OpTime,
+    pub op: MongoOp,
+    /// Capture time it was first seen (ns).
+    pub seen_at: u64,
+    /// A client write was matched to it, or it was logged on its own.
+    pub matched: bool,
+    /// It was logged on its own (no client write matched it in time).
+    pub logged: bool,
+}
+
+/// Replication state of one replica set (tidemark tracks one set per store).
+#[derive(Debug, Default)]
+pub struct ReplState {
+    /// Highest commit point seen, and where it came from.
+    pub commit_point: Option<(OpTime, &'static str)>,
+    /// Highest term seen anywhere (hello, commit points, oplog entries).
+    pub term: i64,
+    /// Voting members (from hello `hosts`, else configuration).
+    pub members: Option<usize>,
+    /// Durable optime per member id, from `replSetUpdatePosition`.
+    pub durable: HashMap<i64, OpTime>,
+    /// Any replication traffic at all (commit points, positions, oplog fetches).
+    pub visible: bool,
+    /// Oplog fetches seen: entries are then authoritative and rollbacks detectable.
+    pub oplog_visible: bool,
+    /// Entries seen, by BSON timestamp.
+    pub entries: BTreeMap<u64, SeenEntry>,
+}
+
+/// `a` at or before `b` in MongoDB's optime order (unknown terms compare by time).
+pub fn covers(commit_point: OpTime, write: OpTime) -> bool {
+    if write.t < 0 || commit_point.t < 0 || write.t == commit_point.t {
+        write.ts <= commit_point.ts
+    } else {
+        write.t < commit_point.t
+    }
+}
+
+impl ReplState {
+    /// Takes in one replication fact; returns whether the commit point moved.
+    pub fn apply(&mut self, event: &ReplicationEvent, at: u64) -> bool {
+        self.visible = true;
+        match event {
+            ReplicationEvent::CommitPoint { optime, source } => self.advance(*optime, source),
+            ReplicationEvent::MemberPositions { durable } => {
+                for (member, optime) in durable {
+                    let e = self.durable.entry(*member).or_insert(*optime);
+                    if (optime.t, optime.ts) > (e.t, e.ts) {
+                        *e = *optime;
+                    }
+                }
+                match self.majority_durable() {
+                    Some(cp) => self.advance(cp, "replSetUpdatePosition"),
+                    None => false,
+                }
+            }
+            ReplicationEvent::Topology { members, term, .. } => {
+                if *members > 0 {
+                    self.members = Some(*members);
+                }
+                if let Some(t) = term {
+                    self.term = self.term.max(*t);
+                }
+                false
+            }
+            ReplicationEvent::OplogEntry { optime, op, .. } => {
+                self.oplog_visible = true;
+                self.term = self.term.max(optime.t);
+                self.entries.entry(optime.ts).or_insert_with(|| SeenEntry {
+                    optime: *optime,
+                    op: op.clone(),
+                    seen_at: at,
+                    matched: false,
+                    logged: false,
+                });
+                false
+            }
+        }
+    }
+
+    fn advance(&mut self, optime: OpTime, source: &'static str) -> bool {
+        self.term = self.term.max(optime.t);
+        match self.commit_point {
+            Some((cp, _)) if (optime.t, optime.ts) <= (cp.t, cp.ts) => false,
+            _ => {
+                self.commit_point = Some((optime, source));
+                true
+            }
+        }
+    }
+
+    /// The majority-th highest durable optime, when enough members reported.
+    fn majority_durable(&self) -> Option<OpTime> {
+        let n = self.members.unwrap_or(0).max(self.durable.len());
+        let majority = n / 2 + 1;
+        let mut all: Vec<OpTime> = self.durable.values().copied().collect();
+        if all.len() < majority {
+            return None;
+        }
+        all.sort_by_key(|o| std::cmp::Reverse((o.t, o.ts)));
+        Some(all[majority - 1])
+    }
+
+    /// Where a write with `optime` stands.
+    pub fn verdict(&self, optime: OpTime) -> Verdict {
+        let Some((cp, source)) = self.commit_point else {
+            return Verdict::Wait;
+        };
+        if !covers(cp, optime) {
+            return Verdict::Wait;
+        }
+        // Same term (or no term to compare): the commit point covers it.
+        if optime.t < 0 || cp.t <= optime.t {
+            return Verdict::Committed {
+                commit_point: cp,
+                source,
+            };
+        }
+        // An older term's write under a newer term's commit point: it survived the
+        // election only if the new history has it.
+        if !self.oplog_visible {
+            return Verdict::Committed {
+                commit_point: cp,
+                source,
+            };
+        }
+        match self.entries.get(&optime.ts) {
+            Some(e) if e.optime.t == optime.t => Verdict::Committed {
+                commit_point: cp,
+                source,
+            },
+            _ if cp.ts >= optime.ts => Verdict::RolledBack { commit_point: cp },
+            _ => Verdict::Wait,
+        }
+    }
+
+    /// Entries no client write matched that the commit point now covers, in oplog
+    /// order; they are marked so each is returned once.
+    pub fn take_committed_orphans(&mut self, older_than: u64) -> Vec<SeenEntry> {
+        let Some((cp, _)) = self.commit_point else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in self.entries.values_mut() {
+            if !e.matched && covers(cp, e.optime) && e.seen_at <= older_than {
+                e.matched = true;
+                e.logged = true;
+                out.push(e.clone());
+            }
+        }
+        out
+    }
+
+    /// Finds the entry a client write is, by optime, session ids, inserted document
+    /// bytes, or the `_id` of a by-`_id` update/delete; marks it matched.
+    pub fn match_write(&mut self, op: &MongoOp, optime: Option<OpTime>) -> Option<SeenEntry> {
+        if let Some(o) = optime {
+            if let Some(e) = self.entries.get_mut(&o.ts) {
+                if e.op.ns == op.ns && e.op.op == op.op {
+                    e.matched = true;
+                    return Some(e.clone());
+                }
+            }
+        }
+        let found = self.entries.values_mut().rev().find(|e| {
+            !e.matched
+                && e.op.ns == op.ns
+                && e.op.op == op.op
+                && match (op.lsid, e.op.lsid) {
+                    (Some(a), Some(b)) => {
+                        a == b && op.txn_number == e.op.txn_number && op.stmt_id == e.op.stmt_id
+                    }
+                    _ => match op.op {
+                        crate::store::MongoOpKind::Insert => e.op.o == op.o,
+                        _ => same_id(op, &e.op),
+                    },
+                }
+        })?;
+        found.matched = true;
+        Some(found.clone())
+    }
+
+    /// Forgets entries the commit point covered more than `keep` entries ago (bounds
+    /// memory on long captures).
+    pub fn prune(&mut self, keep: usize) {
+        while self.entries.len() > keep {
+            let Some((&ts, e)) = self.entries.iter().next() else {
+                break;
+            };
+            if !e.matched {
+                break;
+            }
+            self.entries.remove(&ts);
+        }
+    }
+}
+
+/// `_id` of a client update/delete filter equals the entry's `o2._id` / `o._id`.
+fn same_id(client: &MongoOp, entry: &MongoOp) -> bool {
+    let client_filter = match client.op {
+        crate::store::MongoOpKind::Update => client.o2.as_deref(),
+        _ => Some(&client.o[..]),
+    };
+    let entry_doc = match entry.op {
+        crate::store::MongoOpKind::Update => entry.o2.as_deref(),
+        _ => Some(&entry.o[..]),
+    };
+    match (client_filter.and_then(id_of), entry_doc.and_then(id_of)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A document's `_id` value, if it has one.
+fn id_of(doc: &[u8]) -> Option<tidemark_mongo::bson::RawBson> {
+    let doc = tidemark_mongo::bson::RawDocument::from_bytes(doc).ok()?;
+    Some(tidemark_mongo::bson::RawBson::from(doc.get("_id").ok()??))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ot(ts: u64, t: i64) -> OpTime {
+        OpTime { ts, t }
+    }
+
+    #[test]
+    fn commit_point_covers_by_term_then_time() {
+        assert!(covers(ot(10, 1), ot(10, 1)));
+        assert!(!covers(ot(9, 1), ot(10, 1)));
+        assert!(covers(ot(5, 2), ot(10, 1)));
+        assert!(covers(ot(10, -1), ot(10, 3)));
+    }
+
+    #[test]
+    fn majority_of_durable_positions_is_a_commit_point() {
+        let mut r = ReplState {
+            members: Some(3),
+            ..ReplState::default()
+        };
+        let ev = ReplicationEvent::MemberPositions {
+            durable: vec![(0, ot(30, 1)), (1, ot(20, 1))],
+        };
+        assert!(r.apply(&ev, 0));
+        assert_eq!(r.commit_point.map(|c| c.0), Some(ot(20, 1)));
+        assert!(matches!(r.verdict(ot(20, 1)), Verdict::Committed { .. }));
+        assert_eq!(r.verdict(ot(21, 1)), Verdict::Wait);
+    }
+}

@@ -1,0 +1,756 @@
+//! The commit tracker's state machine: write lines and replication facts in,
+//! decided mutations (in commit order), undecided-write changes, gaps and the
+//! tidemark out, one [`Flush`] per group commit.
+//!
+//! Everything here is deterministic in its input (ordered maps, no wall clock), so a
+//! capture replayed after a crash yields the same decisions in the same order — the
+//! basis of `tap --resume`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+
+use super::config::{InDoubtPolicy, TrackerConfig};
+use super::convert::{self, is_control};
+use super::identity::{self, Identity};
+use super::replication::{ReplState, SeenEntry, Verdict};
+use crate::capture::{FlowId, StreamEvent};
+use crate::inspect::records::{Record, ReplicationEvent, WriteRecord};
+use crate::inspect::time::parse_rfc3339;
+use crate::store::{
+    Gap, InDoubtReason, Mutation, Outcome, OutcomeKind, Payload, Source, Undecided, WriteOp,
+};
+
+/// Capture time an oplog entry nobody's write matched waits before it is logged on
+/// its own: the client's reply (which would match it) may come just after the
+/// commit point in capture order.
+const ORPHAN_GRACE_NS: u64 = 1_000_000_000;
+
+/// Oplog entries kept for matching once matched or logged.
+const KEEP_ENTRIES: usize = 100_000;
+
+/// A write seen but not decided.
+#[derive(Debug, Clone)]
+struct Entry {
+    rec: WriteRecord,
+    node: SocketAddr,
+    request_time: u64,
+    outcome: Outcome,
+    note: String,
+    identity: Option<Identity>,
+    deadline: u64,
+}
+
+/// What dedupe remembers about an identity.
+#[derive(Debug, Clone, Copy)]
+enum Seen {
+    Undecided(u64),
+    Logged(OutcomeKind),
+}
+
+/// Counters for `tap`'s report and `status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TrackerStats {
+    /// `write` lines taken in (transaction control lines excluded).
+    pub lines: u64,
+    /// Lines dropped because the same mutation was already logged or waiting.
+    pub duplicates: u64,
+    /// In-doubt or pending writes resolved by a later copy of the same mutation.
+    pub merged: u64,
+    /// Writes decided by policy at their deadline.
+    pub by_policy: u64,
+    /// Mutations logged from oplog entries no client write matched.
+    pub from_oplog: u64,
+    /// Client writes matched to the oplog entry that is their authoritative form.
+    pub matched_oplog: u64,
+    /// `commitTransaction` / `abortTransaction` lines (they decide other lines).
+    pub control_lines: u64,
+    /// Capture gaps on database flows.
+    pub gaps: u64,
+}
+
+/// One group commit's worth of changes, for [`crate::store::Store::append_batch_with`].
+#[derive(Debug, Default)]
+pub struct Flush {
+    pub mutations: Vec<Mutation>,
+    /// Write ids (in `writes`) decided since the last flush.
+    pub decided: Vec<Vec<u8>>,
+    /// Writes still undecided that were not stored yet, or whose state changed.
+    pub undecided: Vec<(Vec<u8>, Undecided)>,
+    pub gaps: Vec<Gap>,
+    pub tidemark: u64,
+}
+
+/// See the module docs.
+pub struct CommitTracker {
+    cfg: TrackerConfig,
+    nodes: HashMap<u64, SocketAddr>,
+    last_data: HashMap<u64, u64>,
+    undecided: BTreeMap<u64, Entry>,
+    by_time: BTreeSet<(u64, u64)>,
+    next_id: u64,
+    identities: HashMap<Identity, Seen>,
+    identity_order: VecDeque<Identity>,
+    repl: ReplState,
+    ready: Vec<Mutation>,
+    persisted: BTreeSet<u64>,
+    changed: BTreeSet<u64>,
+    decided_ids: Vec<u64>,
+    gaps: Vec<Gap>,
+    first_gap: Option<u64>,
+    now: u64,
+    last_commit: u64,
+    tidemark: u64,
+    stats: TrackerStats,
+}
+
+fn write_id(id: u64) -> Vec<u8> {
+    id.to_be_bytes().to_vec()
+}
+
+impl CommitTracker {
+    pub fn new(cfg: TrackerConfig) -> Self {
+        CommitTracker {
+            cfg,
+            nodes: HashMap::new(),
+            last_data: HashMap::new(),
+            undecided: BTreeMap::new(),
+            by_time: BTreeSet::new(),
+            next_id: 1,
+            identities: HashMap::new(),
+            identity_order: VecDeque::new(),
+            repl: ReplState::default(),
+            ready: Vec::new(),
+            persisted: BTreeSet::new(),
+            changed: BTreeSet::new(),
+            decided_ids: Vec::new(),
+            gaps: Vec::new(),
+            first_gap: None,
+            now: 0,
+            last_commit: 0,
+            tidemark: 0,
+            stats: TrackerStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &TrackerStats {
+        &self.stats
+    }
+
+    /// Decided mutations waiting for the next flush.
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// Writes not decided yet.
+    pub fn undecided_len(&self) -> usize {
+        self.undecided.len()
+    }
+
+    /// Whether any replication traffic was seen.
+    pub fn replication_visible(&self) -> bool {
+        self.repl.visible
+    }
+
+    /// Sees a stream event before the decoders do: flow endpoints (the node a write
+    /// went to), last data times, and gaps on flows that can carry writes.
+    pub fn observe(&mut self, ev: &StreamEvent, database_flow: bool) {
+        match ev {
+            StreamEvent::Opened {
+                flow, server, ts, ..
+            } => {
+                self.nodes.insert(flow.0, *server);
+                self.now = self.now.max(ts.0);
+            }
+            StreamEvent::Data { flow, ts, .. } => {
+                self.last_data.insert(flow.0, ts.0);
+                self.now = self.now.max(ts.0);
+            }
+            StreamEvent::Gap { flow, ts, len, .. } => {
+                self.now = self.now.max(ts.0);
+                if database_flow {
+                    let from = self.last_data.get(&flow.0).copied().unwrap_or(ts.0);
+                    self.gaps.push(Gap {
+                        flow: flow.0,
+                        node: self.nodes.get(&flow.0).copied(),
+                        from,
+                        to: ts.0,
+                        bytes: *len,
+                    });
+                    self.first_gap = Some(self.first_gap.map_or(from, |g| g.min(from)));
+                    self.stats.gaps += 1;
+                }
+            }
+            StreamEvent::Closed { ts, .. } => self.now = self.now.max(ts.0),
+        }
+    }
+
+    /// Forgets a flow once its last records were taken in.
+    pub fn forget(&mut self, flow: FlowId) {
+        self.nodes.remove(&flow.0);
+        self.last_data.remove(&flow.0);
+    }
+
+    /// Takes in one decoder record produced at capture time `at`.
+    pub fn record(&mut self, rec: Record, at: u64) {
+        self.now = self.now.max(at);
+        match rec {
+            Record::Write(w) => self.write(w, at),
+            Record::Replication(r) => self.replication(&r.event, at),
+            _ => {}
+        }
+    }
+
+    fn node_of(&self, flow: u64) -> SocketAddr {
+        self.nodes
+            .get(&flow)
+            .copied()
+            .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
+    }
+
+    fn write(&mut self, mut rec: WriteRecord, at: u64) {
+        if is_control(&rec) {
+            self.stats.control_lines += 1;
+            return;
+        }
+        self.stats.lines += 1;
+        let node = self.node_of(rec.flow);
+        let request_time = parse_rfc3339(&rec.ts).map_or(at, |t| t.0);
+        let mut outcome = convert::outcome_of(&rec);
+        let mut note = rec.reason.clone().unwrap_or_default();
+
+        // The oplog entry, when seen, is the authoritative form (and has the optime).
+        if rec.proto == "mongo"
+            && self.repl.oplog_visible
+            && outcome.kind() != OutcomeKind::Rejected
+        {
+            if let Some(op) = rec.extras.mongo_op.clone() {
+                if let Some(entry) = self.repl.match_write(&op, rec.extras.optime) {
+                    if entry_logged(&entry) {
+                        self.stats.duplicates += 1;
+                        return;
+                    }
+                    self.adopt_entry(&mut rec, &entry);
+                }
+            }
+        }
+
+        let identity = identity::of(&rec);
+        if let Some(id) = identity {
+            match self.identities.get(&id).copied() {
+                Some(Seen::Logged(OutcomeKind::Committed)) => {
+                    self.stats.duplicates += 1;
+                    return;
+                }
+                Some(Seen::Undecided(wid)) => {
+                    self.duplicate_of_undecided(wid, rec, outcome, note, at);
+                    return;
+                }
+                Some(Seen::Logged(_)) if outcome.kind() != OutcomeKind::Committed => {
+                    self.stats.duplicates += 1;
+                    return;
+                }
+                _ => {}
+            }
+        }
+
+        if outcome == Outcome::Pending {
+            if let Some(optime) = rec.extras.optime {
+                match self.repl.verdict(optime) {
+                    Verdict::Wait => {}
+                    Verdict::Committed {
+                        commit_point,
+                        source,
+                    } => {
+                        outcome = Outcome::Committed;
+                        note = committed_note(&note, commit_point, source);
+                    }
+                    Verdict::RolledBack { commit_point } => {
+                        outcome = Outcome::RolledBack;
+                        note = rolled_back_note(commit_point);
+                    }
+                }
+            }
+        }
+        match outcome {
+            Outcome::InDoubt { .. } | Outcome::Pending => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let entry = Entry {
+                    rec,
+                    node,
+                    request_time,
+                    outcome,
+                    note,
+                    identity,
+                    deadline: at.saturating_add(self.cfg.resolve_after_ns),
+                };
+                self.by_time.insert((request_time, id));
+                self.undecided.insert(id, entry);
+                self.changed.insert(id);
+                if let Some(i) = identity {
+                    self.remember(i, Seen::Undecided(id));
+                }
+            }
+            decided => {
+                let kind = decided.kind();
+                let m = convert::mutation(
+                    &rec,
+                    node,
+                    request_time,
+                    self.commit_time(at),
+                    decided,
+                    note,
+                );
+                self.ready.push(m);
+                if let Some(i) = identity {
+                    self.remember(i, Seen::Logged(kind));
+                }
+            }
+        }
+    }
+
+    /// A second copy of an undecided write: a commit resolves it; anything else is
+    /// dropped (the first copy stays).
+    fn duplicate_of_undecided(
+        &mut self,
+        wid: u64,
+        rec: WriteRecord,
+        outcome: Outcome,
+        note: String,
+        at: u64,
+    ) {
+        self.stats.duplicates += 1;
+        let Some(entry) = self.undecided.get_mut(&wid) else {
+            return;
+        };
+        if entry.rec.extras.optime.is_none() {
+            entry.rec.extras.optime = rec.extras.optime;
+        }
+        match outcome {
+            Outcome::Committed => {
+                self.stats.merged += 1;
+                let why = format!(
+                    "{} resolved by a later copy on flow {}{}",
+                    describe(&entry.outcome),
+                    rec.flow,
+                    if note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({note})")
+                    }
+                );
+                self.decide(wid, Outcome::Committed, why, at);
+            }
+            Outcome::Pending => {
+                // A retried w:1 write: its optime may now be known.
+                self.recheck(wid, at);
+            }
+            _ => {}
+        }
+    }
+
+    fn remember(&mut self, id: Identity, seen: Seen) {
+        if self.identities.insert(id, seen).is_none() {
+            self.identity_order.push_back(id);
+            while self.identity_order.len() > self.cfg.dedupe_window {
+                if let Some(old) = self.identity_order.pop_front() {
+                    if !matches!(self.identities.get(&old), Some(Seen::Undecided(_))) {
+                        self.identities.remove(&old);
+                    } else {
+                        self.identity_order.push_back(old);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn commit_time(&mut self, at: u64) -> u64 {
+        self.last_commit = self.last_commit.max(at);
+        self.last_commit
+    }
+
+    /// Logs undecided write `wid` with its final outcome.
+    fn decide(&mut self, wid: u64, outcome: Outcome, note: String, at: u64) {
+        let Some(entry) = self.undecided.remove(&wid) else {
+            return;
+        };
+        self.by_time.remove(&(entry.request_time, wid));
+        self.changed.remove(&wid);
+        if self.persisted.remove(&wid) {
+            self.decided_ids.push(wid);
+        }
+        let kind = outcome.kind();
+        let commit_time = self.commit_time(at);
+        let m = convert::mutation(
+            &entry.rec,
+            entry.node,
+            entry.request_time,
+            commit_time,
+            outcome,
+            note,
+        );
+        self.ready.push(m);
+        if let Some(i) = entry.identity {
+            self.identities.insert(i, Seen::Logged(kind));
+        }
+    }
+
+    fn adopt_entry(&mut self, rec: &mut WriteRecord, entry: &SeenEntry) {
+        self.stats.matched_oplog += 1;
+        rec.extras.optime = Some(entry.optime);
+        let mut op = entry.op.clone();
+        op.optime = Some(entry.optime);
+        // Keep the client's session ids for dedupe when the entry lacks them.
+        if let Some(client) = &rec.extras.mongo_op {
+            op.lsid = op.lsid.or(client.lsid);
+            op.txn_number = op.txn_number.or(client.txn_number);
+            op.stmt_id = op.stmt_id.or(client.stmt_id);
+        }
+        rec.extras.mongo_op = Some(op);
+    }
+
+    fn replication(&mut self, event: &ReplicationEvent, at: u64) {
+        let moved = self.repl.apply(event, at);
+        if let ReplicationEvent::OplogEntry { optime, .. } = event {
+            // A waiting client write may be this entry.
+            let waiting: Vec<u64> = self
+                .undecided
+                .iter()
+                .filter(|(_, e)| e.rec.proto == "mongo" && e.outcome == Outcome::Pending)
+                .filter(|(_, e)| e.rec.extras.optime.is_none_or(|o| o.ts == optime.ts))
+                .map(|(id, _)| *id)
+                .collect();
+            for wid in waiting {
+                let Some(op) = self.undecided[&wid].rec.extras.mongo_op.clone() else {
+                    continue;
+                };
+                let client_optime = self.undecided[&wid].rec.extras.optime;
+                if let Some(entry) = self.repl.match_write(&op, client_optime) {
+                    let mut rec = self.undecided[&wid].rec.clone();
+                    self.adopt_entry(&mut rec, &entry);
+                    if let Some(e) = self.undecided.get_mut(&wid) {
+                        e.rec = rec;
+                    }
+                    self.changed.insert(wid);
+                    self.recheck(wid, at);
+                    break;
+                }
+            }
+        }
+        if moved {
+            let pending: Vec<u64> = self
+                .undecided
+                .iter()
+                .filter(|(_, e)| e.outcome == Outcome::Pending && e.rec.extras.optime.is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            for wid in pending {
+                self.recheck(wid, at);
+            }
+        }
+    }
+
+    /// Decides a pending write if the replication state now can.
+    fn recheck(&mut self, wid: u64, at: u64) {
+        let Some(e) = self.undecided.get(&wid) else {
+            return;
+        };
+        let Some(optime) = e.rec.extras.optime else {
+            return;
+        };
+        if e.outcome != Outcome::Pending {
+            return;
+        }
+        let prior = e.note.clone();
+        match self.repl.verdict(optime) {
+            Verdict::Wait => {}
+            Verdict::Committed {
+                commit_point,
+                source,
+            } => self.decide(
+                wid,
+                Outcome::Committed,
+                committed_note(&prior, commit_point, source),
+                at,
+            ),
+            Verdict::RolledBack { commit_point } => {
+                self.decide(wid, Outcome::RolledBack, rolled_back_note(commit_point), at)
+            }
+        }
+    }
+
+    /// Moves capture time to `now`: deadlines pass, orphan oplog entries are
+    /// logged, and the tidemark advances (never past `oldest_in_decoders`, the
+    /// request time of the oldest write a decoder still waits on).
+    pub fn advance(&mut self, now: u64, oldest_in_decoders: Option<u64>) {
+        self.now = self.now.max(now);
+        let now = self.now;
+        let due: Vec<u64> = self
+            .undecided
+            .iter()
+            .filter(|(_, e)| e.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for wid in due {
+            self.deadline_passed(wid, now, false);
+        }
+        for e in self
+            .repl
+            .take_committed_orphans(now.saturating_sub(ORPHAN_GRACE_NS))
+        {
+            self.log_orphan(e, now);
+        }
+        self.repl.prune(KEEP_ENTRIES);
+        let mut t = now;
+        if let Some(d) = oldest_in_decoders {
+            t = t.min(d);
+        }
+        if let Some((first, _)) = self.by_time.first() {
+            t = t.min(*first);
+        }
+        if let Some(g) = self.first_gap {
+            t = t.min(g);
+        }
+        if let Some(seen) = self
+            .repl
+            .entries
+            .values()
+            .filter(|e| !e.matched)
+            .map(|e| e.seen_at)
+            .min()
+        {
+            t = t.min(seen);
+        }
+        self.tidemark = self.tidemark.max(t);
+    }
+
+    /// The input is over (a pcap run ended): Mongo writes still pending in a
+    /// capture that showed no replication traffic at all are decided by policy now,
+    /// since nothing will ever show their commit point.
+    pub fn finish(&mut self) {
+        let now = self.now;
+        if !self.repl.visible {
+            let pending: Vec<u64> = self
+                .undecided
+                .iter()
+                .filter(|(_, e)| e.outcome == Outcome::Pending)
+                .map(|(id, _)| *id)
+                .collect();
+            for wid in pending {
+                self.deadline_passed(wid, now, true);
+            }
+        }
+        self.advance(now, None);
+    }
+
+    fn deadline_passed(&mut self, wid: u64, now: u64, end_of_input: bool) {
+        let Some(e) = self.undecided.get(&wid) else {
+            return;
+        };
+        let when = if end_of_input {
+            "at the end of the capture"
+        } else {
+            "at its resolution deadline"
+        };
+        match &e.outcome {
+            Outcome::Pending if !self.repl.visible => {
+                self.stats.by_policy += 1;
+                if self.cfg.mongo_unreplicated_committed {
+                    let note = format!(
+                        "unreplicated_policy: {}; no replication traffic visible {when}, counted as committed by policy",
+                        e.note
+                    );
+                    self.decide(wid, Outcome::Committed, note, now);
+                } else {
+                    let note = format!("{}; no replication traffic visible {when}", e.note);
+                    self.decide(
+                        wid,
+                        Outcome::InDoubt {
+                            reason: InDoubtReason::Other("unreplicated".into()),
+                        },
+                        note,
+                        now,
+                    );
+                }
+            }
+            // Replication is visible: the commit point will say; keep waiting.
+            Outcome::Pending => {}
+            Outcome::InDoubt { reason } => {
+                self.stats.by_policy += 1;
+                let reason = reason.clone();
+                let base = if e.note.is_empty() {
+                    reason.as_str().to_string()
+                } else {
+                    e.note.clone()
+                };
+                let (outcome, note) = match self.cfg.in_doubt_policy {
+                    InDoubtPolicy::Keep => (
+                        Outcome::InDoubt { reason },
+                        format!("{base}; unresolved {when}"),
+                    ),
+                    InDoubtPolicy::Committed => (
+                        Outcome::Committed,
+                        format!("{base}; unresolved {when}, committed by policy"),
+                    ),
+                    InDoubtPolicy::Rejected => (
+                        Outcome::Rejected,
+                        format!("{base}; unresolved {when}, rejected by policy"),
+                    ),
+                };
+                self.decide(wid, outcome, note, now);
+            }
+            _ => {}
+        }
+    }
+
+    fn log_orphan(&mut self, e: SeenEntry, now: u64) {
+        self.stats.from_oplog += 1;
+        let mut op = e.op.clone();
+        op.optime = Some(e.optime);
+        let key = oplog_key(&op);
+        let commit_time = self.commit_time(now);
+        let write_json = serde_json::json!({
+            "type": "write",
+            "proto": "mongo",
+            "namespace": op.ns,
+            "op": op_name(&op),
+            "key": serde_json::from_str::<serde_json::Value>(&key).unwrap_or_default(),
+            "values": bson_json(&op.o),
+            "source": "oplog",
+        })
+        .to_string();
+        self.ready.push(Mutation {
+            commit_time,
+            source: Source {
+                node: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+                flow: 0,
+            },
+            namespace: if op.ns.is_empty() {
+                convert::UNKNOWN_NAMESPACE.into()
+            } else {
+                op.ns.clone()
+            },
+            key,
+            op: match op.op {
+                crate::store::MongoOpKind::Insert => WriteOp::Insert,
+                crate::store::MongoOpKind::Update => WriteOp::Update,
+                crate::store::MongoOpKind::Delete => WriteOp::Delete,
+                _ => WriteOp::Ddl,
+            },
+            outcome: Outcome::Committed,
+            evidence: crate::store::Evidence {
+                note: format!(
+                    "oplog entry {}:{} under commit point; no client write seen for it",
+                    e.optime.t, e.optime.ts
+                ),
+                ..Default::default()
+            },
+            write_timestamp: None,
+            ttl: None,
+            ack: crate::store::Acknowledgement::Unknown,
+            batch: None,
+            payload: Payload::Mongo(op),
+            write_json: Some(write_json),
+        });
+    }
+
+    /// The changes since the last flush. Undecided writes are stored with the
+    /// outcome known so far, so `status` can list them and their reasons.
+    pub fn take_flush(&mut self) -> Flush {
+        let mut undecided = Vec::new();
+        for wid in std::mem::take(&mut self.changed) {
+            if let Some(e) = self.undecided.get(&wid) {
+                let mutation = convert::mutation(
+                    &e.rec,
+                    e.node,
+                    e.request_time,
+                    e.request_time,
+                    e.outcome.clone(),
+                    e.note.clone(),
+                );
+                undecided.push((
+                    write_id(wid),
+                    Undecided {
+                        first_seen: e.request_time,
+                        mutation,
+                        tracker_state: Vec::new(),
+                    },
+                ));
+                self.persisted.insert(wid);
+            }
+        }
+        Flush {
+            mutations: std::mem::take(&mut self.ready),
+            decided: self.decided_ids.drain(..).map(write_id).collect(),
+            undecided,
+            gaps: std::mem::take(&mut self.gaps),
+            tidemark: self.tidemark,
+        }
+    }
+}
+
+fn entry_logged(e: &SeenEntry) -> bool {
+    // `match_write` marks entries it returns as matched; one that was logged on its
+    // own had been marked by `take_committed_orphans` before this match.
+    e.logged
+}
+
+fn describe(o: &Outcome) -> String {
+    match o {
+        Outcome::InDoubt { reason } => format!("in_doubt({})", reason.as_str()),
+        other => other.kind().as_str().to_string(),
+    }
+}
+
+fn committed_note(prior: &str, cp: crate::store::OpTime, source: &str) -> String {
+    let base = if prior.is_empty() {
+        String::new()
+    } else {
+        format!("{prior}; ")
+    };
+    format!(
+        "{base}majority commit point {}:{} ({source}) covers the write",
+        cp.t, cp.ts
+    )
+}
+
+fn rolled_back_note(cp: crate::store::OpTime) -> String {
+    format!(
+        "rolled_back: term {} commit point {} passed the write's time and its entry is not in the new history",
+        cp.t, cp.ts
+    )
+}
+
+fn op_name(op: &crate::store::MongoOp) -> &'static str {
+    match op.op {
+        crate::store::MongoOpKind::Insert => "insert",
+        crate::store::MongoOpKind::Update => "update",
+        crate::store::MongoOpKind::Delete => "delete",
+        crate::store::MongoOpKind::Command => "command",
+        crate::store::MongoOpKind::Noop => "noop",
+    }
+}
+
+fn bson_json(bytes: &[u8]) -> serde_json::Value {
+    match tidemark_mongo::bson::RawDocument::from_bytes(bytes) {
+        Ok(d) => crate::decode::mongo::values::doc(d),
+        Err(_) => serde_json::Value::Null,
+    }
+}
+
+/// `{"_id": …}` of an oplog entry (from `o2` for updates, `o` otherwise).
+fn oplog_key(op: &crate::store::MongoOp) -> String {
+    let doc = match op.op {
+        crate::store::MongoOpKind::Update => op.o2.as_deref(),
+        _ => Some(&op.o[..]),
+    };
+    let id = doc
+        .and_then(|d| tidemark_mongo::bson::RawDocument::from_bytes(d).ok())
+        .and_then(|d| d.get("_id").ok().flatten())
+        .map(crate::decode::mongo::values::value);
+    match id {
+        Some(id) => serde_json::json!({ "_id": id }).to_string(),
+        None => "{}".to_string(),
+    }
+}

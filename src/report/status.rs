@@ -1,0 +1,199 @@
+//! `tidemark status`: the tidemark, mutations by outcome, the writes still undecided
+//! with their reasons, capture gaps, the policy in force, and where the last tap run
+//! got to.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::format_time;
+use crate::store::{Query, Store, StoreOptions};
+
+/// What `tidemark status` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct StatusOptions {
+    pub store: PathBuf,
+    pub json: bool,
+}
+
+/// One undecided write, as `status` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UndecidedLine {
+    pub outcome: &'static str,
+    pub reason: String,
+    pub namespace: String,
+    pub key: String,
+    pub first_seen: String,
+}
+
+/// A capture gap, as `status` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GapLine {
+    pub flow: u64,
+    pub node: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub bytes: u64,
+}
+
+/// The store's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub store: String,
+    pub format_version: u32,
+    pub mutations: u64,
+    /// RFC 3339, `null` before any tap run set it.
+    pub tidemark: Option<String>,
+    pub by_outcome: BTreeMap<&'static str, u64>,
+    pub undecided: Vec<UndecidedLine>,
+    pub gaps: Vec<GapLine>,
+    pub policy: serde_json::Value,
+    /// The last tap run: `complete`, `interrupted` (resume with `--resume`), or
+    /// `none`.
+    pub last_run: &'static str,
+}
+
+/// Reads the status of the store at `path`.
+pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
+    let store = Store::open(path, &StoreOptions::default().read_only())?;
+    let mut by_outcome = BTreeMap::new();
+    let mut mutations = 0;
+    {
+        // One read transaction per thread at a time (LMDB's reader slots): this one
+        // ends before the state reads below open theirs.
+        let reader = store.reader()?;
+        for e in reader.query(&Query::all())? {
+            let e = e?;
+            mutations += 1;
+            *by_outcome
+                .entry(e.mutation.outcome.kind().as_str())
+                .or_insert(0u64) += 1;
+        }
+    }
+    let undecided = store
+        .list_undecided()?
+        .into_iter()
+        .map(|(_, u)| UndecidedLine {
+            outcome: u.mutation.outcome.kind().as_str(),
+            reason: if u.mutation.evidence.note.is_empty() {
+                u.mutation.outcome.reason().unwrap_or("").to_string()
+            } else {
+                u.mutation.evidence.note.clone()
+            },
+            namespace: u.mutation.namespace.clone(),
+            key: u.mutation.key.clone(),
+            first_seen: format_time(u.first_seen),
+        })
+        .collect();
+    let gaps = store
+        .gaps()?
+        .into_iter()
+        .map(|g| GapLine {
+            flow: g.flow,
+            node: g.node.map(|n| n.to_string()),
+            from: format_time(g.from),
+            to: format_time(g.to),
+            bytes: g.bytes,
+        })
+        .collect();
+    let policy = store.policy()?;
+    let last_run = match store.checkpoint("tap")? {
+        None => "none",
+        Some(c) => match crate::store::codec::decode::<RunState>(&c.state) {
+            Ok(s) if s.complete => "complete",
+            Ok(_) => "interrupted",
+            Err(_) => "unknown",
+        },
+    };
+    Ok(Status {
+        kind: "status",
+        store: path.display().to_string(),
+        format_version: crate::store::FORMAT_VERSION,
+        mutations,
+        tidemark: store.tidemark()?.map(format_time),
+        by_outcome,
+        undecided,
+        gaps,
+        policy: serde_json::json!({
+            "mongo_unreplicated": if policy.mongo_unreplicated_committed { "committed" } else { "in_doubt" },
+            "in_doubt_at_deadline": policy.in_doubt,
+            "resolve_after_s": policy.resolve_after_ns as f64 / 1e9,
+        }),
+        last_run,
+    })
+}
+
+/// The part of `tap`'s checkpoint `status` reads (field order is the format).
+#[derive(serde::Deserialize)]
+struct RunState {
+    #[allow(dead_code)]
+    fingerprint: u128,
+    #[allow(dead_code)]
+    files: Vec<String>,
+    #[allow(dead_code)]
+    base_seq: u64,
+    #[allow(dead_code)]
+    base_gaps: u64,
+    complete: bool,
+}
+
+/// Runs `tidemark status`, printing to stdout.
+pub fn run_status(o: &StatusOptions) -> anyhow::Result<()> {
+    let s = status(&o.store)?;
+    let mut w = std::io::stdout().lock();
+    if o.json {
+        serde_json::to_writer(&mut w, &s)?;
+        writeln!(w)?;
+        return Ok(());
+    }
+    writeln!(w, "store        {}", s.store)?;
+    writeln!(
+        w,
+        "tidemark     {}",
+        s.tidemark.as_deref().unwrap_or("(none yet)")
+    )?;
+    writeln!(w, "mutations    {}", s.mutations)?;
+    for (k, n) in &s.by_outcome {
+        writeln!(w, "  {k:<12} {n}")?;
+    }
+    writeln!(w, "last run     {}", s.last_run)?;
+    writeln!(
+        w,
+        "policy       mongo w<majority without replication traffic: {}; in-doubt at deadline: {}; deadline {} s",
+        s.policy["mongo_unreplicated"].as_str().unwrap_or("?"),
+        s.policy["in_doubt_at_deadline"].as_str().unwrap_or("?"),
+        s.policy["resolve_after_s"]
+    )?;
+    writeln!(w, "undecided    {}", s.undecided.len())?;
+    for u in s.undecided.iter().take(50) {
+        writeln!(
+            w,
+            "  {:<9} {} {} {}  {}",
+            u.outcome, u.first_seen, u.namespace, u.key, u.reason
+        )?;
+    }
+    if s.undecided.len() > 50 {
+        writeln!(
+            w,
+            "  ... {} more (--json lists all)",
+            s.undecided.len() - 50
+        )?;
+    }
+    writeln!(w, "gaps         {}", s.gaps.len())?;
+    for g in &s.gaps {
+        writeln!(
+            w,
+            "  flow {} {} {} .. {} {} bytes",
+            g.flow,
+            g.node.as_deref().unwrap_or("?"),
+            g.from,
+            g.to,
+            g.bytes
+        )?;
+    }
+    Ok(())
+}
