@@ -87,6 +87,7 @@ pub struct CommitTracker {
     last_data: HashMap<u64, u64>,
     undecided: BTreeMap<u64, Entry>,
     by_time: BTreeSet<(u64, u64)>,
+    by_deadline: BTreeSet<(u64, u64)>,
     next_id: u64,
     identities: HashMap<Identity, Seen>,
     identity_order: VecDeque<Identity>,
@@ -115,6 +116,7 @@ impl CommitTracker {
             last_data: HashMap::new(),
             undecided: BTreeMap::new(),
             by_time: BTreeSet::new(),
+            by_deadline: BTreeSet::new(),
             next_id: 1,
             identities: HashMap::new(),
             identity_order: VecDeque::new(),
@@ -182,6 +184,19 @@ impl CommitTracker {
             }
             StreamEvent::Closed { ts, .. } => self.now = self.now.max(ts.0),
         }
+        self.pass_deadlines();
+    }
+
+    /// Decides by policy every write whose deadline capture time has reached, each
+    /// at its deadline, in deadline order.
+    fn pass_deadlines(&mut self) {
+        while let Some(&(deadline, wid)) = self.by_deadline.first() {
+            if deadline > self.now {
+                break;
+            }
+            self.by_deadline.remove(&(deadline, wid));
+            self.deadline_passed(wid, deadline, false);
+        }
     }
 
     /// Forgets a flow once its last records were taken in.
@@ -193,6 +208,7 @@ impl CommitTracker {
     /// Takes in one decoder record produced at capture time `at`.
     pub fn record(&mut self, rec: Record, at: u64) {
         self.now = self.now.max(at);
+        self.pass_deadlines();
         match rec {
             Record::Write(w) => self.write(w, at),
             Record::Replication(r) => self.replication(&r.event, at),
@@ -285,6 +301,7 @@ impl CommitTracker {
                     deadline: at.saturating_add(self.cfg.resolve_after_ns),
                 };
                 self.by_time.insert((request_time, id));
+                self.by_deadline.insert((entry.deadline, id));
                 self.undecided.insert(id, entry);
                 self.changed.insert(id);
                 if let Some(i) = identity {
@@ -376,6 +393,7 @@ impl CommitTracker {
             return;
         };
         self.by_time.remove(&(entry.request_time, wid));
+        self.by_deadline.remove(&(entry.deadline, wid));
         self.changed.remove(&wid);
         if self.persisted.remove(&wid) {
             self.decided_ids.push(wid);
@@ -486,15 +504,7 @@ impl CommitTracker {
     pub fn advance(&mut self, now: u64, oldest_in_decoders: Option<u64>) {
         self.now = self.now.max(now);
         let now = self.now;
-        let due: Vec<u64> = self
-            .undecided
-            .iter()
-            .filter(|(_, e)| e.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for wid in due {
-            self.deadline_passed(wid, now, false);
-        }
+        self.pass_deadlines();
         for e in self
             .repl
             .take_committed_orphans(now.saturating_sub(ORPHAN_GRACE_NS))
