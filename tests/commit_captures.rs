@@ -41,7 +41,10 @@ fn tap(file: &Path) -> Tapped {
     let store = Store::open(&store_dir, &StoreOptions::for_tests().read_only()).unwrap();
     let log = {
         let r = store.reader().unwrap();
-        r.query(&Query::all()).unwrap().map(|e| e.unwrap()).collect()
+        r.query(&Query::all())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect()
     };
     let undecided = store
         .list_undecided()
@@ -76,7 +79,12 @@ fn check_capture(file: &Path) -> Tapped {
     let writes: Vec<Value> = inspect_records(&json_options(file))
         .into_iter()
         .filter(|r| r["type"] == "write")
-        .filter(|w| !matches!(w["op"].as_str(), Some("commitTransaction" | "abortTransaction")))
+        .filter(|w| {
+            !matches!(
+                w["op"].as_str(),
+                Some("commitTransaction" | "abortTransaction")
+            )
+        })
         .collect();
     let t = tap(file);
     let logged: Vec<(String, String, &str)> = t
@@ -115,7 +123,10 @@ fn check_capture(file: &Path) -> Tapped {
     let mut b: Vec<(String, String, &str)> = expected.clone();
     a.sort();
     b.sort();
-    assert_eq!(a, b, "{name}: logged mutations differ from inspect's decided writes");
+    assert_eq!(
+        a, b,
+        "{name}: logged mutations differ from inspect's decided writes"
+    );
     let in_doubt_logged = logged.iter().filter(|l| l.2 == "in_doubt").count();
     assert_eq!(
         in_doubt_logged + t.undecided.len(),
@@ -194,7 +205,10 @@ fn the_duplicate_key_insert_is_rejected() {
     // neither in the log as a change.
     assert_eq!(
         outcomes,
-        vec![("rejected", "write_error 11000"), ("rejected", "write_error 11000")]
+        vec![
+            ("rejected", "write_error 11000"),
+            ("rejected", "write_error 11000")
+        ]
     );
 }
 

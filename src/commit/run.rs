@@ -104,8 +104,11 @@ struct ResumeState {
     complete: bool,
 }
 
-/// The checkpoint's source id.
+/// The checkpoint's source id of a pcap run (`status` reads it).
 const SOURCE_ID: &str = "tap";
+
+/// The checkpoint's source id of a live run: informational, never resumed.
+const LIVE_SOURCE_ID: &str = "tap-live";
 
 /// Identifies an input: each file's path, size and first MiB.
 fn fingerprint(files: &[PathBuf]) -> anyhow::Result<u128> {
@@ -185,7 +188,7 @@ pub fn tap(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
         fingerprint(&options.files)?
     };
     let previous: Option<ResumeState> = store
-        .checkpoint(SOURCE_ID)?
+        .checkpoint(if live { LIVE_SOURCE_ID } else { SOURCE_ID })?
         .and_then(|c| crate::store::codec::decode(&c.state).ok());
     let next_seq = store.next_seq()?;
     let (state, skip) = match previous {
@@ -204,11 +207,11 @@ pub fn tap(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
             };
             (p, skip)
         }
-        Some(p) if options.resume => bail!(
+        Some(p) if options.resume && !p.complete => bail!(
             "--resume: the store's interrupted run was of other input ({}); give the same files in the same order",
             p.files.join(" ")
         ),
-        Some(p) if !p.complete && !live => bail!(
+        Some(p) if !p.complete && !live && !options.resume => bail!(
             "the store holds an interrupted tap of {}; run again with --resume to continue it",
             p.files.join(" ")
         ),
@@ -234,6 +237,7 @@ pub fn tap(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     };
     let mut writer = Writer {
         store: &store,
+        source_id: if live { LIVE_SOURCE_ID } else { SOURCE_ID },
         state,
         skip,
         stored_tidemark: store.tidemark()?.unwrap_or(0),
@@ -293,11 +297,16 @@ pub fn tap(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     if let Input::Files(f) = &mut input {
         read_errors.extend(f.take_errors());
     }
-    let complete = !interrupted && !live;
+    let complete = !interrupted;
     if !interrupted {
         tap.finish(&mut events);
         feed(&mut session, &mut tracker, &mut events, &mut records);
-        tracker.finish();
+        if live {
+            // A live capture may be continued by another run: nothing is final yet.
+            tracker.advance(writer.last_ts, None);
+        } else {
+            tracker.finish();
+        }
     } else {
         tracker.advance(writer.last_ts, session.oldest_pending_write().map(|t| t.0));
     }
@@ -357,6 +366,7 @@ fn event_ts(ev: &StreamEvent) -> u64 {
 /// Appends flushes to the store, skipping what a resumed run already stored.
 struct Writer<'a> {
     store: &'a Store,
+    source_id: &'static str,
     state: ResumeState,
     skip: Skip,
     stored_tidemark: u64,
@@ -398,7 +408,7 @@ impl Writer<'_> {
         let tidemark = (flush.tidemark > self.stored_tidemark).then_some(flush.tidemark);
         let extras = TxnExtras {
             checkpoints: vec![(
-                SOURCE_ID.to_string(),
+                self.source_id.to_string(),
                 Checkpoint {
                     offset: self.packets,
                     state: crate::store::codec::encode(&self.state)
