@@ -110,6 +110,7 @@ fn write_id(id: u64) -> Vec<u8> {
 
 impl CommitTracker {
     pub fn new(cfg: TrackerConfig) -> Self {
+        let members = cfg.mongo_members;
         CommitTracker {
             cfg,
             nodes: HashMap::new(),
@@ -120,7 +121,10 @@ impl CommitTracker {
             next_id: 1,
             identities: HashMap::new(),
             identity_order: VecDeque::new(),
-            repl: ReplState::default(),
+            repl: ReplState {
+                members,
+                ..ReplState::default()
+            },
             ready: Vec::new(),
             persisted: BTreeSet::new(),
             changed: BTreeSet::new(),
@@ -231,6 +235,13 @@ impl CommitTracker {
         self.stats.lines += 1;
         let node = self.node_of(rec.flow);
         let request_time = parse_rfc3339(&rec.ts).map_or(at, |t| t.0);
+        // A reply's `operationTime` has no term; the primary that acknowledged it is
+        // in the latest term seen (hello `electionId`, commit points, oplog entries).
+        if let Some(o) = rec.extras.optime.as_mut() {
+            if o.t < 0 && self.repl.term > 0 {
+                o.t = self.repl.term;
+            }
+        }
         let mut outcome = convert::outcome_of(&rec);
         let mut note = rec.reason.clone().unwrap_or_default();
 
@@ -359,7 +370,21 @@ impl CommitTracker {
                 self.decide(wid, Outcome::Committed, why, at);
             }
             Outcome::Pending => {
-                // A retried w:1 write: its optime may now be known.
+                // A retried write acknowledged below majority: applied on the
+                // primary. An in-doubt first copy now waits for the commit point
+                // like any acknowledged write.
+                if matches!(entry.outcome, Outcome::InDoubt { .. }) {
+                    self.stats.merged += 1;
+                    entry.note = format!(
+                        "{} resolved by a later copy on flow {} ({note})",
+                        describe(&entry.outcome),
+                        rec.flow
+                    );
+                    entry.outcome = Outcome::Pending;
+                    entry.rec.extras.optime = rec.extras.optime.or(entry.rec.extras.optime);
+                    entry.rec.outcome = "pending";
+                    self.changed.insert(wid);
+                }
                 self.recheck(wid, at);
             }
             _ => {}
