@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job until `tidemark demo` exists: build tidemark and inspect every capture
-# this project recorded (captures/) and, when present, the third-party captures in
-# ../shared/captures, printing the per-flow table.
+# The main job until `tidemark demo` exists: build tidemark, inspect every capture this
+# project recorded (captures/) and, when present, the third-party captures in
+# ../shared/captures, then tap each into a fresh store and show its status and log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -14,4 +14,15 @@ fi
 for f in "${files[@]}"; do
     echo "== $f"
     "${CARGO_TARGET_DIR:-target}/release/tidemark" inspect "$f" || echo "(inspect exited $?)"
+done
+
+tm="${CARGO_TARGET_DIR:-target}/release/tidemark"
+stores="$(mktemp -d)"
+trap 'rm -rf "$stores"' EXIT
+for f in "${files[@]}"; do
+    store="$stores/$(basename "$f" .pcap)"
+    echo "== tap $f"
+    "$tm" tap --pcap "$f" --store "$store" || { echo "(tap exited $?)"; continue; }
+    "$tm" status --store "$store"
+    "$tm" log --store "$store" | head -20
 done
