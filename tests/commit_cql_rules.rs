@@ -37,7 +37,12 @@ fn query(stream: i16, text: &str) -> Vec<u8> {
 }
 
 fn void(stream: i16) -> Vec<u8> {
-    encode_message(4, stream, Message::Result(ResultBody::Void), Compression::None)
+    encode_message(
+        4,
+        stream,
+        Message::Result(ResultBody::Void),
+        Compression::None,
+    )
 }
 
 fn write_timeout(stream: i16, write_type: &str, received: i32) -> Vec<u8> {
@@ -88,7 +93,10 @@ fn applied(stream: i16, value: bool) -> Vec<u8> {
         columns: vec![spec],
         ..RowsMetadata::default()
     };
-    let rows = Rows::from_cells(meta, &[vec![Some(bytes::Bytes::from(vec![u8::from(value)]))]]);
+    let rows = Rows::from_cells(
+        meta,
+        &[vec![Some(bytes::Bytes::from(vec![u8::from(value)]))]],
+    );
     encode_message(
         4,
         stream,
@@ -105,7 +113,12 @@ fn cfg(resolve_after_ms: u64, policy: InDoubtPolicy) -> TrackerConfig {
     }
 }
 
-fn row(ns: &str, key: &str, outcome: &'static str, note: &str) -> (String, String, &'static str, String) {
+fn row(
+    ns: &str,
+    key: &str,
+    outcome: &'static str,
+    note: &str,
+) -> (String, String, &'static str, String) {
     (ns.to_string(), key.to_string(), outcome, note.to_string())
 }
 
@@ -125,7 +138,11 @@ fn responses_decide_outcomes_and_the_deadline_settles_the_in_doubt() {
     s.answer(f, 31, &write_timeout(3, "SIMPLE", 1));
     s.send(f, 40, &query(4, "UPDATE ks.t SET v = 'd' WHERE k = 4"));
     s.answer(f, 41, &write_timeout(4, "SIMPLE", 0));
-    s.send(f, 50, &query(5, "UPDATE ks.t SET v = 'e' WHERE k = 5 IF v = 'x'"));
+    s.send(
+        f,
+        50,
+        &query(5, "UPDATE ks.t SET v = 'e' WHERE k = 5 IF v = 'x'"),
+    );
     s.answer(f, 51, &applied(5, false));
     // Capture time moves past the in-doubt write's deadline (500 ms).
     s.send(f, 900, &query(6, "UPDATE ks.t SET v = 'f' WHERE k = 6"));
@@ -151,7 +168,10 @@ fn responses_decide_outcomes_and_the_deadline_settles_the_in_doubt() {
     assert_eq!(out.log[4].mutation.outcome.reason(), Some("timeout"));
     assert!(out.undecided.is_empty());
     // Commit times never go backwards, and the values are the write's.
-    assert!(out.log.windows(2).all(|w| w[0].mutation.commit_time <= w[1].mutation.commit_time));
+    assert!(out
+        .log
+        .windows(2)
+        .all(|w| w[0].mutation.commit_time <= w[1].mutation.commit_time));
     assert_eq!(out.lines()[0]["values"], serde_json::json!({"v": "a"}));
 }
 
@@ -166,11 +186,29 @@ fn batch_timeouts_by_write_type_and_the_committed_policy() {
     let batch = "BEGIN BATCH UPDATE ks.t SET v = 1 WHERE k = 10; UPDATE ks.t SET v = 2 WHERE k = 11; APPLY BATCH";
     s.send(f, 10, &query(1, batch));
     s.answer(f, 11, &write_timeout(1, "BATCH", 0));
-    s.send(f, 20, &query(2, "BEGIN BATCH UPDATE ks.t SET v = 3 WHERE k = 12; APPLY BATCH"));
+    s.send(
+        f,
+        20,
+        &query(
+            2,
+            "BEGIN BATCH UPDATE ks.t SET v = 3 WHERE k = 12; APPLY BATCH",
+        ),
+    );
     s.answer(f, 21, &write_timeout(2, "BATCH_LOG", 0));
-    s.send(f, 30, &query(3, "BEGIN UNLOGGED BATCH UPDATE ks.t SET v = 4 WHERE k = 13; APPLY BATCH"));
+    s.send(
+        f,
+        30,
+        &query(
+            3,
+            "BEGIN UNLOGGED BATCH UPDATE ks.t SET v = 4 WHERE k = 13; APPLY BATCH",
+        ),
+    );
     s.answer(f, 31, &write_timeout(3, "UNLOGGED_BATCH", 1));
-    s.send(f, 40, &query(4, "UPDATE ks.t SET v = 5 WHERE k = 14 IF EXISTS"));
+    s.send(
+        f,
+        40,
+        &query(4, "UPDATE ks.t SET v = 5 WHERE k = 14 IF EXISTS"),
+    );
     s.answer(f, 41, &write_timeout(4, "CAS", 0));
     s.close(f, 2000);
     let out = tap(&s, cfg(100, InDoubtPolicy::Committed));
@@ -191,15 +229,30 @@ fn batch_timeouts_by_write_type_and_the_committed_policy() {
         vec![
             (r#"{"k":10}"#.into(), "committed", "batchlog_written".into()),
             (r#"{"k":11}"#.into(), "committed", "batchlog_written".into()),
-            (r#"{"k":12}"#.into(), "committed", format!("batchlog; {policy}")),
-            (r#"{"k":13}"#.into(), "committed", format!("timeout; {policy}")),
-            (r#"{"k":14}"#.into(), "committed", format!("cas_unknown; {policy}")),
+            (
+                r#"{"k":12}"#.into(),
+                "committed",
+                format!("batchlog; {policy}")
+            ),
+            (
+                r#"{"k":13}"#.into(),
+                "committed",
+                format!("timeout; {policy}")
+            ),
+            (
+                r#"{"k":14}"#.into(),
+                "committed",
+                format!("cas_unknown; {policy}")
+            ),
         ]
     );
     assert_eq!(out.report.tracker.by_policy, 3);
     // Batch members keep their batch.
     let b = out.log[0].mutation.batch.as_ref().unwrap();
-    assert_eq!((b.index, out.log[1].mutation.batch.as_ref().unwrap().index), (0, 1));
+    assert_eq!(
+        (b.index, out.log[1].mutation.batch.as_ref().unwrap().index),
+        (0, 1)
+    );
 }
 
 /// Rules: the same mutation (table, key, cells, client timestamp) seen again on
@@ -238,9 +291,15 @@ fn retries_merge_into_one_mutation_and_resolve_the_in_doubt_copy() {
             row("ks.c", r#"{"k":1}"#, "committed", ""),
         ]
     );
-    assert_eq!(out.log[0].mutation.write_timestamp, Some(1_795_478_400_000_777));
+    assert_eq!(
+        out.log[0].mutation.write_timestamp,
+        Some(1_795_478_400_000_777)
+    );
     assert_eq!(out.log[0].mutation.commit_time, at(31));
-    assert_eq!((out.report.tracker.duplicates, out.report.tracker.merged), (2, 1));
+    assert_eq!(
+        (out.report.tracker.duplicates, out.report.tracker.merged),
+        (2, 1)
+    );
     assert!(out.undecided.is_empty());
 }
 
@@ -256,7 +315,10 @@ fn unanswered_writes_stay_undecided_and_hold_the_tidemark() {
     s.send(f, 20, &query(2, "UPDATE ks.t SET v = 'b' WHERE k = 2"));
     s.close(f, 30);
     let out = tap(&s, cfg(60_000, InDoubtPolicy::Keep));
-    assert_eq!(out.summary(), vec![row("ks.t", r#"{"k":1}"#, "committed", "")]);
+    assert_eq!(
+        out.summary(),
+        vec![row("ks.t", r#"{"k":1}"#, "committed", "")]
+    );
     assert_eq!(out.undecided.len(), 1);
     let u = &out.undecided[0];
     assert_eq!(u.mutation.key, r#"{"k":2}"#);
@@ -288,7 +350,10 @@ fn a_gap_on_a_database_flow_is_recorded_and_caps_the_tidemark() {
     let gaps = store.gaps().unwrap();
     assert_eq!(gaps.len(), 1, "{gaps:?}");
     assert_eq!(gaps[0].bytes, void(2).len() as u64);
-    assert!(out.tidemark.unwrap() <= gaps[0].from, "tidemark past the gap");
+    assert!(
+        out.tidemark.unwrap() <= gaps[0].from,
+        "tidemark past the gap"
+    );
     assert_eq!(
         out.summary(),
         vec![

@@ -137,7 +137,9 @@ impl Outcome {
     pub fn lines(&self) -> Vec<Value> {
         self.log
             .iter()
-            .map(|e| serde_json::from_str(e.mutation.write_json.as_deref().unwrap_or("{}")).unwrap())
+            .map(|e| {
+                serde_json::from_str(e.mutation.write_json.as_deref().unwrap_or("{}")).unwrap()
+            })
             .collect()
     }
 }
