@@ -4,6 +4,10 @@
 
 use super::cluster::Shared;
 use super::exec::{error, execute, prepare, Bound, Ctx};
+use super::modify::parse_members;
+use super::project::Page;
+use tidemark_cql::message::{BatchQuery, BatchType};
+use tidemark_cql::statement::BatchKind;
 use std::sync::{Arc, Mutex};
 use tidemark_cql::frame::segment::encode_envelopes;
 use tidemark_cql::frame::{encode_frame, Compression};
@@ -190,6 +194,8 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                         keyspace: ks,
                         consistency: tidemark_cql::Consistency::One,
                         timestamp: None,
+                        serial: None,
+                        page: Page::default(),
                     };
                     let reply = match prepare(&ctx, &p.query) {
                         Ok((prepared, stmt)) => {
@@ -223,14 +229,38 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                         let _ = tx.send(cur.encode(stream, reply));
                     });
                 }
-                Message::Batch(_) => {
-                    let _ = tx.send(cur.encode(
-                        stream,
-                        Message::Error(error(
-                            code::INVALID,
-                            "BATCH is not supported by the testbed yet",
-                        )),
-                    ));
+                Message::Batch(b) => {
+                    let ks = b
+                        .keyspace
+                        .as_ref()
+                        .map(|k| k.to_string())
+                        .or_else(|| lock(&keyspace).clone());
+                    let reply = match batch_members(&shared, me, &b) {
+                        Ok(texts) => {
+                            let ctx = Ctx {
+                                shared: &shared,
+                                me,
+                                keyspace: ks,
+                                consistency: b.consistency,
+                                timestamp: b.timestamp,
+                                serial: b.serial_consistency,
+                                page: Page::default(),
+                            };
+                            let kind = match b.batch_type {
+                                BatchType::Logged => BatchKind::Logged,
+                                BatchType::Unlogged => BatchKind::Unlogged,
+                                BatchType::Counter => BatchKind::Counter,
+                            };
+                            match parse_members(&texts)
+                                .and_then(|m| super::modify::batch(&ctx, kind, None, &m))
+                            {
+                                Ok(r) => Message::Result(r),
+                                Err(e) => Message::Error(e),
+                            }
+                        }
+                        Err(e) => Message::Error(e),
+                    };
+                    let _ = tx.send(cur.encode(stream, reply));
                 }
                 other => {
                     let msg = format!("unexpected message {:?} from a client", other.opcode());
@@ -243,13 +273,48 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
     let _ = writer.await;
 }
 
+/// Each BATCH member as query text with its values (prepared members by their id on
+/// this node; UNPREPARED if unknown, as Cassandra answers).
+fn batch_members(
+    shared: &Shared,
+    me: usize,
+    b: &tidemark_cql::message::Batch,
+) -> Result<Vec<(String, Bound)>, ErrorBody> {
+    let mut out = Vec::new();
+    for s in &b.statements {
+        match &s.query {
+            BatchQuery::Query(q) => out.push((q.to_string(), bound_of_values(&s.values, None))),
+            BatchQuery::Prepared(id) => {
+                let stmt = lock(&shared.nodes[me].prepared).get(id).cloned();
+                let Some(stmt) = stmt else {
+                    return Err(ErrorBody {
+                        code: code::UNPREPARED,
+                        message: "Prepared statement not found on this node".to_string().into(),
+                        details: ErrorDetails::Unprepared { id: id.clone() },
+                    });
+                };
+                let bound = bound_of_values(&s.values, Some(&stmt.bind.columns));
+                out.push((stmt.query.clone(), bound));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Values by marker index; named values are placed by the prepared metadata's names.
 fn bound_of(p: &QueryParameters, cols: Option<&[tidemark_cql::message::ColumnSpec]>) -> Bound {
-    match (&p.values, cols) {
+    bound_of_values(&p.values, cols)
+}
+
+fn bound_of_values(
+    values: &QueryValues,
+    cols: Option<&[tidemark_cql::message::ColumnSpec]>,
+) -> Bound {
+    match (values, cols) {
         (QueryValues::Named(v), Some(cols)) => Bound(
             cols.iter()
                 .map(|c| {
@@ -283,6 +348,11 @@ fn run(
         keyspace,
         consistency: p.consistency,
         timestamp: p.timestamp,
+        serial: p.serial_consistency,
+        page: Page {
+            size: p.page_size,
+            state: p.paging_state.clone().flatten(),
+        },
     };
     match execute(&ctx, query, &bound) {
         Ok(ResultBody::SetKeyspace(k)) => {

@@ -98,9 +98,113 @@ pub fn term_bytes(ty: &ColumnType, t: &Term<'_>) -> Result<Option<Bytes>, String
         Term::Uuid(s) => Raw::Uuid(s),
         Term::Blob(s) => Raw::Blob(s),
         Term::TypeHint { term, .. } => return term_bytes(ty, term),
+        Term::Negate(inner) => match inner.as_ref() {
+            Term::Integer(s) => return raw_bytes(ty, Raw::Int(&format!("-{s}"))),
+            Term::Float(s) => return raw_bytes(ty, Raw::Float(&format!("-{s}"))),
+            other => return Err(format!("unsupported literal -{other:?}")),
+        },
+        Term::List(items) | Term::Set(items) | Term::Tuple(items) => {
+            return collection_term(ty, items, &[])
+        }
+        Term::Map(pairs) => return collection_term(ty, &[], pairs),
+        Term::Udt(fields) => return udt_term(ty, fields),
         other => return Err(format!("unsupported literal {other:?} (bind it instead)")),
     };
     raw_bytes(ty, raw)
+}
+
+/// Serializes a list/set/map/tuple literal (`[1, 2]`, `{'a'}`, `{'k': 1}`, `(1, 'x')`)
+/// for `ty`, as the protocol encodes collections: an int count, then each element
+/// (map: key then value) as `[int length][bytes]`; tuples without the count.
+fn collection_term(
+    ty: &ColumnType,
+    items: &[Term<'_>],
+    pairs: &[(Term<'_>, Term<'_>)],
+) -> Result<Option<Bytes>, String> {
+    use ColumnType as T;
+    let one = |t: &ColumnType, x: &Term<'_>| -> Result<Option<Bytes>, String> {
+        if x.as_marker().is_some() {
+            return Err("bind markers inside collection literals are not supported by the testbed".into());
+        }
+        term_bytes(t, x)
+    };
+    let mut elems: Vec<Option<Bytes>> = Vec::new();
+    match ty.effective() {
+        T::List(e) | T::Set(e) => {
+            for x in items {
+                elems.push(Some(one(e, x)?.ok_or("null inside a collection")?));
+            }
+            if matches!(ty.effective(), T::Set(_)) {
+                elems.sort_by(|a, b| super::order::compare(e, a.as_deref().unwrap_or(&[]), b.as_deref().unwrap_or(&[])));
+                elems.dedup();
+            }
+        }
+        T::Map(k, v) if items.is_empty() => {
+            let mut kv: Vec<(Bytes, Option<Bytes>)> = Vec::new();
+            for (a, b) in pairs {
+                kv.push((one(k, a)?.ok_or("null map key")?, one(v, b)?));
+            }
+            kv.sort_by(|a, b| super::order::compare(k, &a.0, &b.0));
+            kv.dedup_by(|a, b| a.0 == b.0);
+            let mut out = (kv.len() as i32).to_be_bytes().to_vec();
+            for (a, b) in kv {
+                push_value(&mut out, Some(&a));
+                push_value(&mut out, b.as_deref());
+            }
+            return Ok(Some(Bytes::from(out)));
+        }
+        T::Tuple(types) => {
+            if items.len() > types.len() {
+                return Err("too many tuple fields".into());
+            }
+            let mut out = Vec::new();
+            for (t, x) in types.iter().zip(items) {
+                push_value(&mut out, one(t, x)?.as_deref());
+            }
+            return Ok(Some(Bytes::from(out)));
+        }
+        _ if items.is_empty() && pairs.is_empty() => return Ok(Some(Bytes::from_static(&[0, 0, 0, 0]))),
+        _ => return Err(format!("collection literal for non-collection type {}", ty.cql_name())),
+    }
+    let mut out = (elems.len() as i32).to_be_bytes().to_vec();
+    for e in &elems {
+        push_value(&mut out, e.as_deref());
+    }
+    Ok(Some(Bytes::from(out)))
+}
+
+fn udt_term(
+    ty: &ColumnType,
+    fields: &[(tidemark_cql::statement::Ident<'_>, Term<'_>)],
+) -> Result<Option<Bytes>, String> {
+    let ColumnType::Udt { fields: defs, .. } = ty.effective() else {
+        return Err(format!("UDT literal for type {}", ty.cql_name()));
+    };
+    for (f, _) in fields {
+        if !defs.iter().any(|(n, _)| n.as_ref() == f.as_str()) {
+            return Err(format!("Unknown field '{}' in value of user defined type", f.as_str()));
+        }
+    }
+    let mut out = Vec::new();
+    for (name, t) in defs {
+        let v = match fields.iter().find(|(f, _)| f.as_str() == name.as_ref()) {
+            Some((_, x)) => term_bytes(t, x)?,
+            None => None,
+        };
+        push_value(&mut out, v.as_deref());
+    }
+    Ok(Some(Bytes::from(out)))
+}
+
+/// Appends `[int length][bytes]` (-1 for null).
+pub fn push_value(out: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        Some(b) => {
+            out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+            out.extend_from_slice(b);
+        }
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
 }
 
 /// Serializes a testbed literal for `ty` (markers are resolved by the caller).

@@ -5,13 +5,21 @@
 
 pub mod cell;
 pub mod cluster;
+pub mod collection;
 pub mod conn;
 pub mod consistency;
 pub mod ddl;
+pub mod ddl_exec;
 pub mod exec;
+pub mod json;
 pub mod lex;
 pub mod literal;
+pub mod lwt;
+pub mod modify;
 pub mod murmur3;
+pub mod mutation;
+pub mod order;
+pub mod project;
 pub mod read;
 pub mod ring;
 pub mod schema;

@@ -26,7 +26,10 @@ pub enum Op {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Where {
+    /// The column, or for `token(a, b)` the partition key columns joined by `,`.
     pub column: String,
+    /// A `token(...)` relation: compared with the partition's token (bigint).
+    pub token: bool,
     pub op: Op,
     /// One value, or several for `IN (...)`.
     pub values: Vec<Lit>,
@@ -81,7 +84,17 @@ pub fn parse_select(text: &str) -> Result<SelectStmt, String> {
     let mut wheres = Vec::new();
     if c.kw("where") {
         loop {
-            let column = c.ident()?;
+            let mut column = c.ident()?;
+            let mut token = false;
+            if column == "token" && c.sym("(") {
+                let mut cols = vec![c.ident()?];
+                while c.sym(",") {
+                    cols.push(c.ident()?);
+                }
+                c.expect_sym(")")?;
+                column = cols.join(",");
+                token = true;
+            }
             let op = match c.next_tok() {
                 Some(Tok::Sym("=")) => Op::Eq,
                 Some(Tok::Sym("<")) => Op::Lt,
@@ -109,7 +122,12 @@ pub fn parse_select(text: &str) -> Result<SelectStmt, String> {
             } else {
                 vec![parse_lit(&mut c, &mut markers)?]
             };
-            wheres.push(Where { column, op, values });
+            wheres.push(Where {
+                column,
+                token,
+                op,
+                values,
+            });
             if !c.kw("and") {
                 break;
             }
@@ -156,6 +174,9 @@ mod tests {
         assert_eq!(s.wheres[1].op, Op::In);
         assert_eq!(s.limit, Some(Lit::Marker(2, None)));
         assert!(parse_select("SELECT count(*) FROM t").is_ok());
+        let s = parse_select("SELECT k FROM t WHERE token(k, j) > ? AND token(k, j) <= 5").unwrap();
+        assert!(s.wheres[0].token && s.wheres[1].token);
+        assert_eq!(s.wheres[0].column, "k,j");
         assert!(parse_select("SELECT a FROM t ORDER BY a").is_err());
     }
 }

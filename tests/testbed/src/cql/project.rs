@@ -1,0 +1,222 @@
+//! The last steps of a SELECT over materialized rows: filter by the WHERE relations,
+//! project the selectors (`*`, columns, `WRITETIME`, `TTL`, `COUNT(*)`), apply LIMIT
+//! and cut the result into pages (`page_size`, paging state).
+
+use super::exec::{invalid, Bound};
+use super::literal::{lit_bytes, Lit};
+use super::order::compare;
+use super::read::Materialized;
+use super::schema::uuid_from;
+use super::select::{Op, SelectStmt, Selector};
+use bytes::Bytes;
+use std::cmp::Ordering;
+use tidemark_cql::message::{ColumnSpec, ErrorBody, ResultBody, Rows, RowsMetadata};
+use tidemark_cql::ColumnType;
+
+/// What the client asked for: at most `size` rows from the position in `state`.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub size: Option<i32>,
+    pub state: Option<Bytes>,
+}
+
+/// A paging state: the number of result rows already returned, and a hash of the
+/// query so a state is not used with another statement. Cassandra encodes the last
+/// partition key and clustering instead, which survives concurrent writes better.
+fn encode_state(query_hash: u64, offset: u64) -> Bytes {
+    let mut v = b"TBPG".to_vec();
+    v.extend(query_hash.to_be_bytes());
+    v.extend(offset.to_be_bytes());
+    Bytes::from(v)
+}
+
+fn decode_state(query_hash: u64, b: &[u8]) -> Result<u64, ErrorBody> {
+    let bad = || error_bad_state();
+    if b.len() != 20 || &b[..4] != b"TBPG" {
+        return Err(bad());
+    }
+    let h = u64::from_be_bytes(b[4..12].try_into().map_err(|_| bad())?);
+    if h != query_hash {
+        return Err(bad());
+    }
+    Ok(u64::from_be_bytes(b[12..20].try_into().map_err(|_| bad())?))
+}
+
+fn error_bad_state() -> ErrorBody {
+    tidemark_cql::message::ErrorBody {
+        code: tidemark_cql::message::error_code::PROTOCOL_ERROR,
+        message: "Invalid value for the paging state".to_string().into(),
+        details: tidemark_cql::message::ErrorDetails::None,
+    }
+}
+
+pub(crate) fn query_hash(stmt: &SelectStmt) -> u64 {
+    let u = uuid_from(&format!("{stmt:?}"));
+    u64::from_be_bytes(u[..8].try_into().unwrap_or([0; 8]))
+}
+pub fn result_columns(
+    stmt: &SelectStmt,
+    ks: &str,
+    table: &str,
+    cols: &[(String, ColumnType)],
+) -> Result<Vec<ColumnSpec>, String> {
+    let spec = |name: &str, ty: &ColumnType| ColumnSpec {
+        keyspace: ks.into(),
+        table: table.into(),
+        name: name.into(),
+        ty: ty.clone(),
+    };
+    let find = |c: &str| {
+        cols.iter()
+            .find(|(n, _)| n == c)
+            .ok_or_else(|| format!("Undefined column name {c} in table {ks}.{table}"))
+    };
+    let mut out = Vec::new();
+    for (sel, alias) in &stmt.selectors {
+        let name = |d: String| alias.clone().unwrap_or(d);
+        match sel {
+            Selector::Star => out.extend(cols.iter().map(|(n, t)| spec(n, t))),
+            Selector::Column(c) => out.push(spec(&name(c.clone()), &find(c)?.1)),
+            Selector::WriteTime(c) => {
+                find(c)?;
+                out.push(spec(&name(format!("writetime({c})")), &ColumnType::BigInt))
+            }
+            Selector::Ttl(c) => {
+                find(c)?;
+                out.push(spec(&name(format!("ttl({c})")), &ColumnType::Int))
+            }
+            Selector::CountStar => out.push(spec(&name("count".into()), &ColumnType::BigInt)),
+        }
+    }
+    Ok(out)
+}
+
+pub fn bind_lit(l: &Lit, ty: &ColumnType, bound: &Bound) -> Result<Option<Bytes>, ErrorBody> {
+    match l {
+        Lit::Marker(i, _) => Ok(bound.get(*i).flatten()),
+        l => lit_bytes(ty, l).map_err(invalid),
+    }
+}
+
+/// The values a relation compares with; `c IN ?` binds one list of values.
+pub fn where_values(
+    w: &super::select::Where,
+    ty: &ColumnType,
+    bound: &Bound,
+) -> Result<Vec<Option<Bytes>>, ErrorBody> {
+    if let (Op::In, [Lit::Marker(i, _)]) = (w.op, &w.values[..]) {
+        return match bound.get(*i).flatten() {
+            Some(list) => Ok(super::collection::split(&list, 1)
+                .map_err(invalid)?
+                .into_iter()
+                .map(Some)
+                .collect()),
+            None => Ok(Vec::new()),
+        };
+    }
+    w.values.iter().map(|v| bind_lit(v, ty, bound)).collect()
+}
+
+/// Runs a SELECT against materialized rows (filter, project, limit).
+pub fn finish(
+    stmt: &SelectStmt,
+    ks: &str,
+    table: &str,
+    m: Materialized,
+    bound: &Bound,
+    page: &Page,
+) -> Result<ResultBody, ErrorBody> {
+    let specs = result_columns(stmt, ks, table, &m.columns).map_err(invalid)?;
+    let mut keep: Vec<usize> = Vec::new();
+    'rows: for (ri, row) in m.rows.iter().enumerate() {
+        for w in stmt.wheres.iter().filter(|w| !w.token) {
+            let Some(ci) = m.columns.iter().position(|(n, _)| *n == w.column) else {
+                return Err(invalid(format!("Undefined column name {}", w.column)));
+            };
+            let ty = &m.columns[ci].1;
+            let have = row[ci].as_deref();
+            let mut any = false;
+            for want in where_values(w, ty, bound)? {
+                let ord = match (have, want.as_deref()) {
+                    (Some(h), Some(x)) => compare(ty, h, x),
+                    _ => continue,
+                };
+                any |= match w.op {
+                    Op::Eq | Op::In => ord == Ordering::Equal,
+                    Op::Lt => ord == Ordering::Less,
+                    Op::Le => ord != Ordering::Greater,
+                    Op::Gt => ord == Ordering::Greater,
+                    Op::Ge => ord != Ordering::Less,
+                };
+            }
+            if !any {
+                continue 'rows;
+            }
+        }
+        keep.push(ri);
+    }
+    if let Some(l) = &stmt.limit {
+        let n = bind_lit(l, &ColumnType::Int, bound)?
+            .and_then(|b| <[u8; 4]>::try_from(&b[..]).ok())
+            .map(i32::from_be_bytes)
+            .unwrap_or(i32::MAX);
+        keep.truncate(usize::try_from(n).unwrap_or(0));
+    }
+    let col = |c: &str| m.columns.iter().position(|(n, _)| n == c).unwrap_or(0);
+    let mut out_rows = Vec::new();
+    if stmt
+        .selectors
+        .iter()
+        .any(|(s, _)| *s == Selector::CountStar)
+    {
+        let n = keep.len() as i64;
+        out_rows.push(vec![Some(Bytes::copy_from_slice(&n.to_be_bytes()))]);
+    } else {
+        for ri in keep {
+            let mut row = Vec::new();
+            for (sel, _) in &stmt.selectors {
+                let meta = |c: &str| m.meta.get(ri).and_then(|r| r[col(c)]);
+                match sel {
+                    Selector::Star => row.extend(m.rows[ri].iter().cloned()),
+                    Selector::Column(c) => row.push(m.rows[ri][col(c)].clone()),
+                    Selector::WriteTime(c) => {
+                        row.push(meta(c).map(|(ts, _)| Bytes::copy_from_slice(&ts.to_be_bytes())))
+                    }
+                    Selector::Ttl(c) => row.push(
+                        meta(c)
+                            .and_then(|(_, t)| t)
+                            .map(|t| Bytes::copy_from_slice(&t.to_be_bytes())),
+                    ),
+                    Selector::CountStar => {}
+                }
+            }
+            out_rows.push(row);
+        }
+    }
+    let mut paging_state = None;
+    if let Some(size) = page.size.filter(|s| *s > 0) {
+        let hash = query_hash(stmt);
+        let start = match &page.state {
+            Some(st) => decode_state(hash, st)? as usize,
+            None => 0,
+        };
+        let end = start.saturating_add(size as usize);
+        if end < out_rows.len() {
+            paging_state = Some(Some(encode_state(hash, end as u64)));
+        }
+        out_rows = out_rows
+            .into_iter()
+            .skip(start)
+            .take(size as usize)
+            .collect();
+    }
+    let metadata = RowsMetadata {
+        columns_count: specs.len(),
+        global_table_spec: Some((ks.into(), table.into())),
+        columns: specs,
+        paging_state,
+        ..RowsMetadata::default()
+    };
+    Ok(ResultBody::Rows(Rows::from_cells(metadata, &out_rows)))
+}
+
