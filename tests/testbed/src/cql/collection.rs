@@ -26,7 +26,9 @@ pub fn split(b: &[u8], per_entry: usize) -> Result<Vec<Bytes>, String> {
         );
         pos += 4;
         let len = usize::try_from(len).map_err(|_| "null inside a collection".to_string())?;
-        out.push(Bytes::copy_from_slice(b.get(pos..pos + len).ok_or_else(bad)?));
+        out.push(Bytes::copy_from_slice(
+            b.get(pos..pos + len).ok_or_else(bad)?,
+        ));
         pos += len;
     }
     if pos != b.len() {
@@ -117,10 +119,7 @@ pub fn materialize(ty: &ColumnType, elems: &[(Bytes, super::cell::Cell)]) -> Byt
         ColumnType::Map(kt, _) => {
             let mut e = elems.to_vec();
             e.sort_by(|a, b| compare(kt, &a.0, &b.0));
-            let items: Vec<Bytes> = e
-                .into_iter()
-                .flat_map(|(p, c)| [p, c.value])
-                .collect();
+            let items: Vec<Bytes> = e.into_iter().flat_map(|(p, c)| [p, c.value]).collect();
             encode(&items, 2)
         }
         _ => Bytes::new(),
@@ -143,7 +142,9 @@ pub fn live_list_paths(cx: Option<&Complex>, now: i32) -> Vec<(Bytes, Bytes)> {
 /// For tests and dumps: the time of a list path.
 pub fn path_time(path: &[u8]) -> u64 {
     timeuuid_time(u64::from_be_bytes(
-        path.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]),
+        path.get(..8)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0; 8]),
     ))
 }
 
@@ -170,6 +171,9 @@ mod tests {
         assert!(path_time(&a1) < path_time(&a2));
         assert!(path_time(&p2) < path_time(&p1));
         assert!(path_time(&p1) < path_time(&a1));
-        assert_eq!(compare(&ColumnType::Timeuuid, &p1, &a1), std::cmp::Ordering::Less);
+        assert_eq!(
+            compare(&ColumnType::Timeuuid, &p1, &a1),
+            std::cmp::Ordering::Less
+        );
     }
 }

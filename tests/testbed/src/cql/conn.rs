@@ -6,14 +6,14 @@ use super::cluster::Shared;
 use super::exec::{error, execute, prepare, Bound, Ctx};
 use super::modify::parse_members;
 use super::project::Page;
-use tidemark_cql::message::{BatchQuery, BatchType};
-use tidemark_cql::statement::BatchKind;
 use std::sync::{Arc, Mutex};
 use tidemark_cql::frame::segment::encode_envelopes;
 use tidemark_cql::frame::{encode_frame, Compression};
 use tidemark_cql::message::{
     error_code as code, ErrorBody, ErrorDetails, Event, QueryParameters, QueryValues, ResultBody,
 };
+use tidemark_cql::message::{BatchQuery, BatchType};
+use tidemark_cql::statement::BatchKind;
 use tidemark_cql::wire::WireValue;
 use tidemark_cql::{Direction, Envelope, FrameDecoder, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -59,6 +59,8 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
     let mut out: Option<Out> = None;
     let keyspace = Arc::new(Mutex::new(None::<String>));
     let mut buf = vec![0u8; 64 * 1024];
+    // Set by STARTUP without authenticator, or by a good AUTH_RESPONSE.
+    let mut authenticated = false;
     'conn: loop {
         let n = match rd.read(&mut buf).await {
             Ok(0) | Err(_) => break,
@@ -111,7 +113,32 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     continue;
                 }
             };
+            let needs_auth = matches!(
+                env.message,
+                Message::Query(_)
+                    | Message::Prepare(_)
+                    | Message::Execute(_)
+                    | Message::Batch(_)
+                    | Message::Register(_)
+            );
+            if needs_auth && !authenticated {
+                let msg = "Unexpected message, expecting AUTH_RESPONSE (authentication required)";
+                let _ = tx.send(cur.encode(stream, protocol_error(msg)));
+                continue;
+            }
             match env.message {
+                Message::AuthResponse(_) => {
+                    // The decoder drops SASL tokens by design; read it from the body.
+                    let token = super::auth::token_from_body(&frame.body);
+                    let reply = match super::auth::check(&shared.config, token.as_ref()) {
+                        Ok(()) => {
+                            authenticated = true;
+                            Message::AuthSuccess { token: None }
+                        }
+                        Err(e) => Message::Error(e),
+                    };
+                    let _ = tx.send(cur.encode(stream, reply));
+                }
                 Message::Options => {
                     let opts = vec![
                         (
@@ -136,7 +163,15 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                         continue;
                     }
                     dec.set_compression(c);
-                    let _ = tx.send(cur.encode(stream, Message::Ready));
+                    let reply = if shared.config.credentials.is_some() {
+                        Message::Authenticate {
+                            authenticator: super::auth::AUTHENTICATOR.into(),
+                        }
+                    } else {
+                        authenticated = true;
+                        Message::Ready
+                    };
+                    let _ = tx.send(cur.encode(stream, reply));
                     let segments = version >= 5;
                     if segments {
                         dec.expect_segments();
@@ -289,7 +324,9 @@ fn batch_members(
                 let Some(stmt) = stmt else {
                     return Err(ErrorBody {
                         code: code::UNPREPARED,
-                        message: "Prepared statement not found on this node".to_string().into(),
+                        message: "Prepared statement not found on this node"
+                            .to_string()
+                            .into(),
                         details: ErrorDetails::Unprepared { id: id.clone() },
                     });
                 };

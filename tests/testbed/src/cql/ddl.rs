@@ -5,8 +5,8 @@ use super::lex::Cursor;
 use super::literal::{parse_lit, Lit};
 use super::ring::Replication;
 use super::schema::{parse_type_with, ColumnDef, ColumnKind};
-use tidemark_cql::ColumnType;
 use std::collections::BTreeMap;
+use tidemark_cql::ColumnType;
 
 /// A parsed DDL statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +63,9 @@ pub enum AlterTable {
     Add(Vec<(String, ColumnType, String, bool)>),
     Drop(Vec<String>),
     /// `WITH default_time_to_live = n` (other options are accepted and ignored).
-    Options { default_ttl: Option<i32> },
+    Options {
+        default_ttl: Option<i32>,
+    },
 }
 
 /// Resolves a user type name given the statement's keyspace (if it names one).
@@ -427,22 +429,69 @@ mod tests {
             fields: vec![],
         };
         let udts = |_: Option<&str>, n: &str| (n == "addr").then(|| addr.clone());
-        let d = parse_ddl("CREATE TYPE IF NOT EXISTS ks.addr (street text, nums list<int>)", &udts).unwrap();
-        let Ddl::CreateType { fields, if_not_exists, .. } = d else { panic!() };
+        let d = parse_ddl(
+            "CREATE TYPE IF NOT EXISTS ks.addr (street text, nums list<int>)",
+            &udts,
+        )
+        .unwrap();
+        let Ddl::CreateType {
+            fields,
+            if_not_exists,
+            ..
+        } = d
+        else {
+            panic!()
+        };
         assert!(if_not_exists);
         assert_eq!(fields[1].2, "list<int>");
-        let d = parse_ddl("CREATE TABLE ks.p (k int PRIMARY KEY, home frozen<addr>)", &udts).unwrap();
-        let Ddl::CreateTable { columns, .. } = d else { panic!() };
+        let d = parse_ddl(
+            "CREATE TABLE ks.p (k int PRIMARY KEY, home frozen<addr>)",
+            &udts,
+        )
+        .unwrap();
+        let Ddl::CreateTable { columns, .. } = d else {
+            panic!()
+        };
         assert_eq!(columns[1].type_text, "frozen<addr>");
         assert_eq!(columns[1].ty, addr);
-        assert!(parse_ddl("CREATE TABLE ks.p (k int PRIMARY KEY, home frozen<nope>)", &udts).is_err());
+        assert!(parse_ddl(
+            "CREATE TABLE ks.p (k int PRIMARY KEY, home frozen<nope>)",
+            &udts
+        )
+        .is_err());
         let d = parse_ddl("ALTER TABLE ks.t ADD extra map<text, int>", &udts).unwrap();
-        assert!(matches!(d, Ddl::AlterTable { change: AlterTable::Add(ref v), .. } if v[0].0 == "extra"));
-        let d = parse_ddl("ALTER TABLE t WITH default_time_to_live = 60 AND comment = 'x'", &udts).unwrap();
-        assert!(matches!(d, Ddl::AlterTable { change: AlterTable::Options { default_ttl: Some(60) }, .. }));
+        assert!(
+            matches!(d, Ddl::AlterTable { change: AlterTable::Add(ref v), .. } if v[0].0 == "extra")
+        );
+        let d = parse_ddl(
+            "ALTER TABLE t WITH default_time_to_live = 60 AND comment = 'x'",
+            &udts,
+        )
+        .unwrap();
+        assert!(matches!(
+            d,
+            Ddl::AlterTable {
+                change: AlterTable::Options {
+                    default_ttl: Some(60)
+                },
+                ..
+            }
+        ));
         let d = parse_ddl("ALTER KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 2}", &udts).unwrap();
-        assert!(matches!(d, Ddl::AlterKeyspace { replication: Some(Replication::Simple { rf: 2 }), .. }));
-        assert!(matches!(parse_ddl("DROP TYPE IF EXISTS ks.addr", &udts).unwrap(), Ddl::DropType { if_exists: true, .. }));
+        assert!(matches!(
+            d,
+            Ddl::AlterKeyspace {
+                replication: Some(Replication::Simple { rf: 2 }),
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse_ddl("DROP TYPE IF EXISTS ks.addr", &udts).unwrap(),
+            Ddl::DropType {
+                if_exists: true,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -30,7 +30,11 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
         .keyspaces
         .values()
         .map(|k| {
-            let t = k.types.values().map(|u| (u.name.clone(), u.column_type())).collect();
+            let t = k
+                .types
+                .values()
+                .map(|u| (u.name.clone(), u.column_type()))
+                .collect();
             (k.name.clone(), t)
         })
         .collect();
@@ -200,7 +204,10 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             let ksn = keyspace
                 .or_else(|| ctx.keyspace.clone())
                 .ok_or_else(|| invalid("No keyspace has been specified."))?;
-            let Some(t) = schema.keyspaces.get_mut(&ksn).and_then(|k| k.tables.get_mut(&name))
+            let Some(t) = schema
+                .keyspaces
+                .get_mut(&ksn)
+                .and_then(|k| k.tables.get_mut(&name))
             else {
                 return Err(invalid(format!("Table '{ksn}.{name}' doesn't exist")));
             };
@@ -217,13 +224,23 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
                             name: col,
                             ty,
                             type_text: text,
-                            kind: if is_static { ColumnKind::Static } else { ColumnKind::Regular },
+                            kind: if is_static {
+                                ColumnKind::Static
+                            } else {
+                                ColumnKind::Regular
+                            },
                             position: -1,
                             descending: false,
                         });
                     }
                     // Keys first, then the rest by name (SELECT * order).
-                    let keys = nt.columns.iter().take_while(|c| matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering)).count();
+                    let keys = nt
+                        .columns
+                        .iter()
+                        .take_while(|c| {
+                            matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering)
+                        })
+                        .count();
                     nt.columns[keys..].sort_by(|a, b| a.name.cmp(&b.name));
                 }
                 AlterTable::Drop(cols) => {
@@ -278,7 +295,9 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
                 if if_not_exists {
                     return Ok(ResultBody::Void);
                 }
-                return Err(invalid(format!("A user type of name {ksn}.{name} already exists")));
+                return Err(invalid(format!(
+                    "A user type of name {ksn}.{name} already exists"
+                )));
             }
             ks.types.insert(
                 name.clone(),
@@ -307,13 +326,14 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             let Some(ks) = schema.keyspaces.get_mut(&ksn) else {
                 return Err(invalid(format!("Keyspace '{ksn}' doesn't exist")));
             };
-            let used = ks.tables.values().any(|t| {
-                t.columns
-                    .iter()
-                    .any(|c| c.type_text.contains(&name))
-            });
+            let used = ks
+                .tables
+                .values()
+                .any(|t| t.columns.iter().any(|c| c.type_text.contains(&name)));
             if used {
-                return Err(invalid(format!("Cannot drop user type {ksn}.{name} as it is still used")));
+                return Err(invalid(format!(
+                    "Cannot drop user type {ksn}.{name} as it is still used"
+                )));
             }
             if ks.types.remove(&name).is_none() {
                 if if_exists {
@@ -334,4 +354,3 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
     drop(schema);
     Ok(announce(ctx, result.0, result.1))
 }
-

@@ -139,9 +139,11 @@ pub fn execute(ctx: &Ctx<'_>, query: &str, bound: &Bound) -> Result<ResultBody, 
                 .collect();
             super::modify::batch(ctx, b.kind, ts, &members)
         }
-        StatementKind::Truncate(q) => {
-            super::modify::truncate(ctx, q.keyspace.as_ref().map(|k| k.as_str()), q.name.as_str())
-        }
+        StatementKind::Truncate(q) => super::modify::truncate(
+            ctx,
+            q.keyspace.as_ref().map(|k| k.as_str()),
+            q.name.as_str(),
+        ),
         _ => Err(invalid("statement not supported by the testbed yet")),
     }
 }
@@ -177,7 +179,10 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                         let col = t.column(c.as_str()).ok_or_else(|| {
                             invalid(format!("Undefined column name {}", c.as_str()))
                         })?;
-                        (format!("in({})", col.name), ColumnType::List(Box::new(col.ty.clone())))
+                        (
+                            format!("in({})", col.name),
+                            ColumnType::List(Box::new(col.ty.clone())),
+                        )
                     }
                     BindTarget::Key(c) | BindTarget::Element(c) => {
                         let col = t.column(c.as_str()).ok_or_else(|| {
@@ -192,7 +197,11 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                             (ColumnType::Set(e), true) => e.as_ref().clone(),
                             (t, _) => t.clone(),
                         };
-                        let name = if key { format!("key({})", col.name) } else { format!("value({})", col.name) };
+                        let name = if key {
+                            format!("key({})", col.name)
+                        } else {
+                            format!("value({})", col.name)
+                        };
                         (name, ty)
                     }
                     other => {
@@ -266,7 +275,10 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                 for v in &w.values {
                     if let super::literal::Lit::Marker(i, name) = v {
                         let (n, t) = if in_marker {
-                            (format!("in({default_name})"), ColumnType::List(Box::new(ty.clone())))
+                            (
+                                format!("in({default_name})"),
+                                ColumnType::List(Box::new(ty.clone())),
+                            )
                         } else {
                             (default_name.clone(), ty.clone())
                         };

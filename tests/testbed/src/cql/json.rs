@@ -12,13 +12,21 @@ use serde_json::Value as J;
 use tidemark_cql::ColumnType;
 
 /// The `(column, value)` pairs of an INSERT JSON document.
-pub fn json_columns(table: &Table, text: &[u8], unset_missing: bool) -> Result<Vec<(String, Val)>, String> {
-    let doc: J = serde_json::from_slice(text).map_err(|e| format!("Could not decode JSON string: {e}"))?;
+pub fn json_columns(
+    table: &Table,
+    text: &[u8],
+    unset_missing: bool,
+) -> Result<Vec<(String, Val)>, String> {
+    let doc: J =
+        serde_json::from_slice(text).map_err(|e| format!("Could not decode JSON string: {e}"))?;
     let J::Object(obj) = doc else {
         return Err("INSERT JSON needs a JSON object".into());
     };
     for k in obj.keys() {
-        let name = k.strip_prefix('"').and_then(|x| x.strip_suffix('"')).map_or_else(|| k.to_lowercase(), str::to_string);
+        let name = k
+            .strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .map_or_else(|| k.to_lowercase(), str::to_string);
         if table.column(&name).is_none() {
             return Err(format!("JSON values map contains unrecognized column: {k}"));
         }
@@ -26,7 +34,10 @@ pub fn json_columns(table: &Table, text: &[u8], unset_missing: bool) -> Result<V
     let mut out = Vec::new();
     for c in &table.columns {
         let found = obj.iter().find(|(k, _)| {
-            k.strip_prefix('"').and_then(|x| x.strip_suffix('"')).map_or_else(|| k.to_lowercase(), str::to_string) == c.name
+            k.strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .map_or_else(|| k.to_lowercase(), str::to_string)
+                == c.name
         });
         let v = match found {
             Some((_, J::Null)) => Val::Null,
@@ -67,7 +78,10 @@ fn json_bytes(ty: &ColumnType, v: &J, depth: usize) -> Result<Bytes, String> {
                 } else {
                     serde_json::from_str(key).unwrap_or(J::String(key.clone()))
                 };
-                kv.push((json_bytes(k, &kj, depth + 1)?, json_bytes(val, x, depth + 1)?));
+                kv.push((
+                    json_bytes(k, &kj, depth + 1)?,
+                    json_bytes(val, x, depth + 1)?,
+                ));
             }
             kv.sort_by(|a, b| super::order::compare(k, &a.0, &b.0));
             let flat: Vec<Bytes> = kv.into_iter().flat_map(|(a, b)| [a, b]).collect();
@@ -76,7 +90,11 @@ fn json_bytes(ty: &ColumnType, v: &J, depth: usize) -> Result<Bytes, String> {
         (T::Tuple(types), J::Array(items)) => {
             let mut out = Vec::new();
             for (t, x) in types.iter().zip(items) {
-                let b = if x.is_null() { None } else { Some(json_bytes(t, x, depth + 1)?) };
+                let b = if x.is_null() {
+                    None
+                } else {
+                    Some(json_bytes(t, x, depth + 1)?)
+                };
                 push_value(&mut out, b.as_deref());
             }
             Ok(Bytes::from(out))

@@ -124,7 +124,9 @@ fn collection_term(
     use ColumnType as T;
     let one = |t: &ColumnType, x: &Term<'_>| -> Result<Option<Bytes>, String> {
         if x.as_marker().is_some() {
-            return Err("bind markers inside collection literals are not supported by the testbed".into());
+            return Err(
+                "bind markers inside collection literals are not supported by the testbed".into(),
+            );
         }
         term_bytes(t, x)
     };
@@ -135,7 +137,13 @@ fn collection_term(
                 elems.push(Some(one(e, x)?.ok_or("null inside a collection")?));
             }
             if matches!(ty.effective(), T::Set(_)) {
-                elems.sort_by(|a, b| super::order::compare(e, a.as_deref().unwrap_or(&[]), b.as_deref().unwrap_or(&[])));
+                elems.sort_by(|a, b| {
+                    super::order::compare(
+                        e,
+                        a.as_deref().unwrap_or(&[]),
+                        b.as_deref().unwrap_or(&[]),
+                    )
+                });
                 elems.dedup();
             }
         }
@@ -163,8 +171,15 @@ fn collection_term(
             }
             return Ok(Some(Bytes::from(out)));
         }
-        _ if items.is_empty() && pairs.is_empty() => return Ok(Some(Bytes::from_static(&[0, 0, 0, 0]))),
-        _ => return Err(format!("collection literal for non-collection type {}", ty.cql_name())),
+        _ if items.is_empty() && pairs.is_empty() => {
+            return Ok(Some(Bytes::from_static(&[0, 0, 0, 0])))
+        }
+        _ => {
+            return Err(format!(
+                "collection literal for non-collection type {}",
+                ty.cql_name()
+            ))
+        }
     }
     let mut out = (elems.len() as i32).to_be_bytes().to_vec();
     for e in &elems {
@@ -182,7 +197,10 @@ fn udt_term(
     };
     for (f, _) in fields {
         if !defs.iter().any(|(n, _)| n.as_ref() == f.as_str()) {
-            return Err(format!("Unknown field '{}' in value of user defined type", f.as_str()));
+            return Err(format!(
+                "Unknown field '{}' in value of user defined type",
+                f.as_str()
+            ));
         }
     }
     let mut out = Vec::new();

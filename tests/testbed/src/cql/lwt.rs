@@ -44,7 +44,9 @@ pub fn conditional(
     if using_timestamp(using).is_some()
         || matches!(m, Modification::Delete(d) if d.timestamp.is_some())
     {
-        return Err(invalid("Cannot provide custom timestamp for conditional updates"));
+        return Err(invalid(
+            "Cannot provide custom timestamp for conditional updates",
+        ));
     }
     let serial = match ctx.serial.unwrap_or(Consistency::Serial) {
         Consistency::LocalSerial => Consistency::LocalQuorum,
@@ -79,7 +81,7 @@ pub fn conditional(
         // A partition-level DELETE ... IF EXISTS: any live row counts.
         (update.rows.is_empty()).then(|| rows.first()).flatten()
     });
-    let values = existing.map(|(k, live)| row_values(t, &cur.key, k, live, now).0);
+    let values = existing.map(|(k, live)| row_values(t, &update.key, k, live, now).0);
     let value_of = |c: &ColumnDef| {
         let i = t.columns.iter().position(|x| x.name == c.name)?;
         values.as_ref().and_then(|v| v[i].clone())
@@ -155,7 +157,9 @@ fn holds(
         ColumnRef::Column(_) => (value_of(c), c.ty.clone()),
         ColumnRef::Element(_, key) => {
             let ColumnType::Map(kt, vt) = &c.ty else {
-                return Err(invalid("IF on a collection element is supported for maps only"));
+                return Err(invalid(
+                    "IF on a collection element is supported for maps only",
+                ));
             };
             let Val::Set(k) = resolve(key, kt, bound)? else {
                 return Err(invalid("Invalid null map key"));
@@ -191,7 +195,9 @@ fn holds(
         }
         (op @ (Operator::Lt | Operator::Lte | Operator::Gt | Operator::Gte), Rhs::Term(x)) => {
             let Some(want) = value(x)? else {
-                return Err(invalid(format!("Invalid comparison with null for operator {op:?}")));
+                return Err(invalid(format!(
+                    "Invalid comparison with null for operator {op:?}"
+                )));
             };
             let Some(h) = &have else { return Ok(false) };
             let o = compare(&ty, h, &want);

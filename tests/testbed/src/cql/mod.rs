@@ -3,6 +3,7 @@
 // boxing them would only add noise at every `?`.
 #![allow(clippy::result_large_err)]
 
+pub mod auth;
 pub mod cell;
 pub mod cluster;
 pub mod collection;

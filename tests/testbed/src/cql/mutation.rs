@@ -97,14 +97,22 @@ impl Op<'_> {
 
     fn counter_total(&self, c: &ColumnDef, delta: i64) -> Cell {
         let cur = self.current.cells.get(&c.name);
-        let total = cur.and_then(|x| be_int(&x.value)).unwrap_or(0).wrapping_add(delta);
+        let total = cur
+            .and_then(|x| be_int(&x.value))
+            .unwrap_or(0)
+            .wrapping_add(delta);
         // The new total must win over the old one even with a client timestamp.
         let ts = cur.map_or(self.ts, |x| self.ts.max(x.timestamp + 1));
         Cell::live(ts, Bytes::copy_from_slice(&total.to_be_bytes()))
     }
 
     fn list_paths(&self, c: &ColumnDef) -> Vec<(Bytes, Bytes)> {
-        let mut e = self.current.complex.get(&c.name).cloned().unwrap_or_default();
+        let mut e = self
+            .current
+            .complex
+            .get(&c.name)
+            .cloned()
+            .unwrap_or_default();
         super::collection::list_order(&mut e);
         e.into_iter().map(|(p, c)| (p, c.value)).collect()
     }
@@ -128,7 +136,13 @@ impl Op<'_> {
     }
 
     /// Adds elements of a serialized collection to a non-frozen column.
-    fn add(&self, cx: &mut Complex, c: &ColumnDef, v: &[u8], prepend: bool) -> Result<(), ErrorBody> {
+    fn add(
+        &self,
+        cx: &mut Complex,
+        c: &ColumnDef,
+        v: &[u8],
+        prepend: bool,
+    ) -> Result<(), ErrorBody> {
         match &c.ty {
             ColumnType::List(_) => {
                 let items = split(v, 1).map_err(invalid)?;
@@ -206,7 +220,11 @@ impl Op<'_> {
                     return Ok(());
                 };
                 let d = be_int(&b).ok_or_else(|| invalid("invalid counter delta"))?;
-                let d = if matches!(op, AssignOp::Subtract(_)) { d.wrapping_neg() } else { d };
+                let d = if matches!(op, AssignOp::Subtract(_)) {
+                    d.wrapping_neg()
+                } else {
+                    d
+                };
                 row.cells.insert(c.name.clone(), self.counter_total(c, d));
                 Ok(())
             }
@@ -215,7 +233,9 @@ impl Op<'_> {
                 c.name
             ))),
             AssignOp::Add(t) | AssignOp::Prepend(t) => {
-                let Some(b) = operand(t, &c.ty)? else { return Ok(()) };
+                let Some(b) = operand(t, &c.ty)? else {
+                    return Ok(());
+                };
                 let cx = row.complex.entry(c.name.clone()).or_default();
                 self.add(cx, c, &b, matches!(op, AssignOp::Prepend(_)))
             }
@@ -224,7 +244,9 @@ impl Op<'_> {
                     ColumnType::Map(k, _) => ColumnType::Set(k.clone()),
                     t => t.clone(),
                 };
-                let Some(b) = operand(t, &ty)? else { return Ok(()) };
+                let Some(b) = operand(t, &ty)? else {
+                    return Ok(());
+                };
                 let items = split(&b, 1).map_err(invalid)?;
                 let paths: Vec<Bytes> = match &c.ty {
                     ColumnType::List(_) => self
@@ -250,14 +272,23 @@ impl Op<'_> {
                         (p, v.as_ref().clone())
                     }
                     ColumnType::List(e) => (self.list_index(c, key)?, e.as_ref().clone()),
-                    _ => return Err(invalid(format!("Invalid operation for set column {}", c.name))),
+                    _ => {
+                        return Err(invalid(format!(
+                            "Invalid operation for set column {}",
+                            c.name
+                        )))
+                    }
                 };
                 let cell = match resolve(value, &vty, self.bound)? {
                     Val::Set(b) => self.cell(b),
                     Val::Null => self.tomb(),
                     Val::Unset => return Ok(()),
                 };
-                row.complex.entry(c.name.clone()).or_default().cells.insert(path, cell);
+                row.complex
+                    .entry(c.name.clone())
+                    .or_default()
+                    .cells
+                    .insert(path, cell);
                 Ok(())
             }
             AssignOp::SetField { .. } => Err(invalid(
@@ -270,7 +301,8 @@ impl Op<'_> {
         let multicell = is_multicell(&c.ty, &c.type_text);
         match r {
             ColumnRef::Column(_) if multicell => {
-                row.complex.entry(c.name.clone()).or_default().deletion = Some(self.deletion(self.ts));
+                row.complex.entry(c.name.clone()).or_default().deletion =
+                    Some(self.deletion(self.ts));
             }
             ColumnRef::Column(_) => {
                 row.cells.insert(c.name.clone(), self.tomb());
@@ -278,13 +310,19 @@ impl Op<'_> {
             ColumnRef::Element(_, key) if multicell => {
                 let path = match &c.ty {
                     ColumnType::List(_) => self.list_index(c, key)?,
-                    ColumnType::Map(k, _) | ColumnType::Set(k) => match resolve(key, k, self.bound)? {
-                        Val::Set(p) => p,
-                        _ => return Err(invalid("Invalid null collection element")),
-                    },
+                    ColumnType::Map(k, _) | ColumnType::Set(k) => {
+                        match resolve(key, k, self.bound)? {
+                            Val::Set(p) => p,
+                            _ => return Err(invalid("Invalid null collection element")),
+                        }
+                    }
                     _ => unreachable!("multicell is a collection"),
                 };
-                row.complex.entry(c.name.clone()).or_default().cells.insert(path, self.tomb());
+                row.complex
+                    .entry(c.name.clone())
+                    .or_default()
+                    .cells
+                    .insert(path, self.tomb());
             }
             _ => {
                 return Err(invalid(format!(
@@ -301,15 +339,20 @@ impl Op<'_> {
 fn key_values(r: &Relation<'_>, c: &ColumnDef, bound: &Bound) -> Result<Vec<Bytes>, ErrorBody> {
     let one = |t: &Term<'_>| match resolve(t, &c.ty, bound)? {
         Val::Set(b) => Ok(b),
-        _ => Err(invalid(format!("Invalid null value for key column {}", c.name))),
+        _ => Err(invalid(format!(
+            "Invalid null value for key column {}",
+            c.name
+        ))),
     };
     match (r.op, &r.rhs) {
         (Operator::Eq, Rhs::Term(t)) => Ok(vec![one(t)?]),
         (Operator::In, Rhs::List(ts)) => ts.iter().map(one).collect(),
-        (Operator::In, Rhs::Term(t)) => match resolve(t, &ColumnType::List(Box::new(c.ty.clone())), bound)? {
-            Val::Set(b) => split(&b, 1).map_err(invalid),
-            _ => Err(invalid(format!("Invalid null value for IN on {}", c.name))),
-        },
+        (Operator::In, Rhs::Term(t)) => {
+            match resolve(t, &ColumnType::List(Box::new(c.ty.clone())), bound)? {
+                Val::Set(b) => split(&b, 1).map_err(invalid),
+                _ => Err(invalid(format!("Invalid null value for IN on {}", c.name))),
+            }
+        }
         _ => Err(invalid(format!("unsupported relation on {}", c.name))),
     }
 }
@@ -356,7 +399,9 @@ pub fn build(
     };
     let is_counter = table.columns.iter().any(|c| c.ty == ColumnType::Counter);
     if is_counter && using_timestamp(&using).is_some() {
-        return Err(invalid("Cannot provide custom timestamp for counter updates"));
+        return Err(invalid(
+            "Cannot provide custom timestamp for counter updates",
+        ));
     }
     let ts = int_of(using_timestamp(&using), bound, ColumnType::BigInt)?.unwrap_or(default_ts);
     let ttl = int_of(using_ttl(&using), bound, ColumnType::Int)?
@@ -396,7 +441,12 @@ pub fn build(
             if table.is_key(&c.name) {
                 match v {
                     Val::Set(b) => keys.push((c.name.clone(), vec![b])),
-                    _ => return Err(invalid(format!("Invalid null value for key column {}", c.name))),
+                    _ => {
+                        return Err(invalid(format!(
+                            "Invalid null value for key column {}",
+                            c.name
+                        )))
+                    }
                 }
             } else {
                 values.push((c, v));
@@ -443,9 +493,11 @@ pub fn build(
     let get = |n: &str| keys.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let mut pk_lists = Vec::new();
     for c in table.partition_key() {
-        pk_lists.push(get(&c.name).ok_or_else(|| {
-            invalid(format!("Some partition key parts are missing: {}", c.name))
-        })?);
+        pk_lists.push(
+            get(&c.name).ok_or_else(|| {
+                invalid(format!("Some partition key parts are missing: {}", c.name))
+            })?,
+        );
     }
     let cks: Vec<&ColumnDef> = table.clustering().collect();
     let mut ck_lists = Vec::new();
@@ -540,7 +592,10 @@ pub fn build(
                     for a in &u.assignments {
                         let c = col(a.column.as_str())?;
                         if table.is_key(&c.name) {
-                            return Err(invalid(format!("PRIMARY KEY part {} found in SET part", c.name)));
+                            return Err(invalid(format!(
+                                "PRIMARY KEY part {} found in SET part",
+                                c.name
+                            )));
                         }
                         op.assign(&mut row, c, &a.op)?;
                     }
@@ -560,4 +615,3 @@ pub fn build(
     }
     Ok(out)
 }
-

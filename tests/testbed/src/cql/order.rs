@@ -145,7 +145,8 @@ mod tests {
     use super::*;
 
     fn tu(time: u64, lsb: u64) -> Vec<u8> {
-        let msb = ((time & 0xffff_ffff) << 32) | (((time >> 32) & 0xffff) << 16) | 0x1000 | (time >> 48);
+        let msb =
+            ((time & 0xffff_ffff) << 32) | (((time >> 32) & 0xffff) << 16) | 0x1000 | (time >> 48);
         let mut v = msb.to_be_bytes().to_vec();
         v.extend(lsb.to_be_bytes());
         v
@@ -157,7 +158,10 @@ mod tests {
         let earlier = tu(0x0000_0001_ffff_ffff, 0);
         let later = tu(0x0000_0002_0000_0000, 0);
         assert!(earlier[..] > later[..]);
-        assert_eq!(compare(&ColumnType::Timeuuid, &earlier, &later), Ordering::Less);
+        assert_eq!(
+            compare(&ColumnType::Timeuuid, &earlier, &later),
+            Ordering::Less
+        );
         // Same time: least significant half compares as signed bytes.
         let a = tu(5, 0x8000_0000_0000_0000);
         let b = tu(5, 0x0100_0000_0000_0000);
@@ -167,19 +171,44 @@ mod tests {
     #[test]
     fn numbers_compare_numerically() {
         let d = |x: f64| x.to_be_bytes().to_vec();
-        assert_eq!(compare(&ColumnType::Double, &d(-2.0), &d(1.0)), Ordering::Less);
-        assert_eq!(compare(&ColumnType::Varint, &[0x00, 0x80], &[0x7f]), Ordering::Greater);
-        assert_eq!(compare(&ColumnType::Varint, &[0xff], &[0x00]), Ordering::Less);
-        assert_eq!(compare(&ColumnType::Varint, &[0xff, 0x00], &[0xff]), Ordering::Less);
+        assert_eq!(
+            compare(&ColumnType::Double, &d(-2.0), &d(1.0)),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare(&ColumnType::Varint, &[0x00, 0x80], &[0x7f]),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare(&ColumnType::Varint, &[0xff], &[0x00]),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare(&ColumnType::Varint, &[0xff, 0x00], &[0xff]),
+            Ordering::Less
+        );
         let dec = |scale: i32, un: &[u8]| {
             let mut v = scale.to_be_bytes().to_vec();
             v.extend_from_slice(un);
             v
         };
         // 1.5 (15e-1) < 2 (2e0).
-        assert_eq!(compare(&ColumnType::Decimal, &dec(1, &[15]), &dec(0, &[2])), Ordering::Less);
-        assert_eq!(compare(&ColumnType::Decimal, &dec(0, &[0xfe]), &dec(0, &[1])), Ordering::Less);
-        assert_eq!(compare(&ColumnType::Int, &(-1i32).to_be_bytes(), &1i32.to_be_bytes()), Ordering::Less);
+        assert_eq!(
+            compare(&ColumnType::Decimal, &dec(1, &[15]), &dec(0, &[2])),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare(&ColumnType::Decimal, &dec(0, &[0xfe]), &dec(0, &[1])),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare(
+                &ColumnType::Int,
+                &(-1i32).to_be_bytes(),
+                &1i32.to_be_bytes()
+            ),
+            Ordering::Less
+        );
     }
 
     #[test]
@@ -188,7 +217,13 @@ mod tests {
         let i = |x: i32| Bytes::copy_from_slice(&x.to_be_bytes());
         let s = |x: &'static str| Bytes::from_static(x.as_bytes());
         assert_eq!(compare_clustering(&t, &[i(2)], &[i(1)]), Ordering::Less);
-        assert_eq!(compare_clustering(&t, &[i(1)], &[i(1), s("a")]), Ordering::Less);
-        assert_eq!(compare_clustering(&t, &[i(1), s("b")], &[i(1), s("a")]), Ordering::Greater);
+        assert_eq!(
+            compare_clustering(&t, &[i(1)], &[i(1), s("a")]),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_clustering(&t, &[i(1), s("b")], &[i(1), s("a")]),
+            Ordering::Greater
+        );
     }
 }

@@ -219,4 +219,3 @@ pub fn finish(
     };
     Ok(ResultBody::Rows(Rows::from_cells(metadata, &out_rows)))
 }
-

@@ -101,7 +101,10 @@ pub fn current_partition(shared: &Shared, table: &Table, pk: &Bytes) -> Partitio
     };
     let mut merged = Partition::default();
     for r in shared.ring.replicas(token(pk), &replication) {
-        if !shared.nodes[r].alive.load(std::sync::atomic::Ordering::Relaxed) {
+        if !shared.nodes[r]
+            .alive
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             continue;
         }
         if let Some(p) = shared.store(r).partition(&table.keyspace, &table.name, pk) {
@@ -265,4 +268,3 @@ pub fn materialize_user(
     }
     Ok(m)
 }
-

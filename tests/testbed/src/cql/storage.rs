@@ -70,20 +70,22 @@ impl RangeTombstone {
         let Some(v) = ck.get(self.prefix.len()) else {
             return self.lower.is_none() && self.upper.is_none();
         };
-        let lower_ok = self.lower.as_ref().is_none_or(|(b, incl)| {
-            match compare(&self.ty, v, b) {
+        let lower_ok = self
+            .lower
+            .as_ref()
+            .is_none_or(|(b, incl)| match compare(&self.ty, v, b) {
                 O::Greater => true,
                 O::Equal => *incl,
                 O::Less => false,
-            }
-        });
-        let upper_ok = self.upper.as_ref().is_none_or(|(b, incl)| {
-            match compare(&self.ty, v, b) {
+            });
+        let upper_ok = self
+            .upper
+            .as_ref()
+            .is_none_or(|(b, incl)| match compare(&self.ty, v, b) {
                 O::Less => true,
                 O::Equal => *incl,
                 O::Greater => false,
-            }
-        });
+            });
         lower_ok && upper_ok
     }
 }
@@ -308,7 +310,11 @@ impl NodeStore {
                     }
                     for (name, cx) in &row.complex {
                         if let Some(d) = cx.deletion {
-                            out.push(rec(ck, &format!("{name}<collection deletion>"), del_cell(d)));
+                            out.push(rec(
+                                ck,
+                                &format!("{name}<collection deletion>"),
+                                del_cell(d),
+                            ));
                         }
                         for (path, c) in &cx.cells {
                             out.push(rec(ck, &format!("{name}[{}]", hex(path)), c.clone()));
