@@ -23,6 +23,7 @@ pub mod order;
 pub mod project;
 pub mod read;
 pub mod ring;
+pub mod rowop;
 pub mod schema;
 pub mod select;
 pub mod storage;

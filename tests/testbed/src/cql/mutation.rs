@@ -3,15 +3,16 @@
 //! and TTL. Operations that need the current value (list index/removal, counters)
 //! read it through `current`, as Cassandra's read-before-write does.
 
-use super::cell::{Cell, Deletion};
+use super::cell::Deletion;
 use super::cluster::now_secs;
-use super::collection::{append_path, is_multicell, prepend_path, split};
+use super::collection::split;
 use super::exec::{invalid, Bound};
 use super::json::json_columns;
 use super::literal::term_bytes;
 use super::murmur3::{partition_key_bytes, token};
+use super::rowop::Op;
 use super::schema::{ColumnDef, Table};
-use super::storage::{Complex, LiveRow, Partition, RangeTombstone, Row};
+use super::storage::{Partition, RangeTombstone, Row};
 use bytes::Bytes;
 use tidemark_cql::message::ErrorBody;
 use tidemark_cql::statement::{
@@ -53,7 +54,7 @@ fn int_of(
     })
 }
 
-fn be_int(b: &[u8]) -> Option<i64> {
+pub(crate) fn be_int(b: &[u8]) -> Option<i64> {
     match b.len() {
         8 => Some(i64::from_be_bytes(b.try_into().ok()?)),
         4 => Some(i64::from(i32::from_be_bytes(b.try_into().ok()?))),
@@ -63,277 +64,6 @@ fn be_int(b: &[u8]) -> Option<i64> {
 
 /// Reads the current (replica-merged) partition for read-before-write operations.
 pub type Current<'a> = &'a dyn Fn(&Bytes) -> Partition;
-
-/// Everything a row operation needs.
-struct Op<'a> {
-    ts: i64,
-    ttl: i32,
-    now: i32,
-    node: usize,
-    bound: &'a Bound,
-    /// The row as a read sees it now (lists and counters only).
-    current: &'a LiveRow,
-}
-
-impl Op<'_> {
-    fn cell(&self, v: Bytes) -> Cell {
-        if self.ttl > 0 {
-            Cell::expiring(self.ts, v, self.ttl, self.now)
-        } else {
-            Cell::live(self.ts, v)
-        }
-    }
-
-    fn tomb(&self) -> Cell {
-        Cell::tombstone(self.ts, self.now)
-    }
-
-    fn deletion(&self, ts: i64) -> Deletion {
-        Deletion {
-            timestamp: ts,
-            local_deletion_time: self.now,
-        }
-    }
-
-    fn counter_total(&self, c: &ColumnDef, delta: i64) -> Cell {
-        let cur = self.current.cells.get(&c.name);
-        let total = cur
-            .and_then(|x| be_int(&x.value))
-            .unwrap_or(0)
-            .wrapping_add(delta);
-        // The new total must win over the old one even with a client timestamp.
-        let ts = cur.map_or(self.ts, |x| self.ts.max(x.timestamp + 1));
-        Cell::live(ts, Bytes::copy_from_slice(&total.to_be_bytes()))
-    }
-
-    fn list_paths(&self, c: &ColumnDef) -> Vec<(Bytes, Bytes)> {
-        let mut e = self
-            .current
-            .complex
-            .get(&c.name)
-            .cloned()
-            .unwrap_or_default();
-        super::collection::list_order(&mut e);
-        e.into_iter().map(|(p, c)| (p, c.value)).collect()
-    }
-
-    fn list_index(&self, c: &ColumnDef, idx: &Term<'_>) -> Result<Bytes, ErrorBody> {
-        let Val::Set(b) = resolve(idx, &ColumnType::Int, self.bound)? else {
-            return Err(invalid("Invalid null value for list index"));
-        };
-        let i = be_int(&b).ok_or_else(|| invalid("invalid list index"))?;
-        let paths = self.list_paths(c);
-        usize::try_from(i)
-            .ok()
-            .and_then(|i| paths.get(i))
-            .map(|(p, _)| p.clone())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "List index {i} out of bound, list has size {}",
-                    paths.len()
-                ))
-            })
-    }
-
-    /// Adds elements of a serialized collection to a non-frozen column.
-    fn add(
-        &self,
-        cx: &mut Complex,
-        c: &ColumnDef,
-        v: &[u8],
-        prepend: bool,
-    ) -> Result<(), ErrorBody> {
-        match &c.ty {
-            ColumnType::List(_) => {
-                let items = split(v, 1).map_err(invalid)?;
-                if prepend {
-                    for e in items.into_iter().rev() {
-                        cx.cells.insert(prepend_path(self.node), self.cell(e));
-                    }
-                } else {
-                    for e in items {
-                        cx.cells.insert(append_path(self.node), self.cell(e));
-                    }
-                }
-            }
-            ColumnType::Set(_) => {
-                for e in split(v, 1).map_err(invalid)? {
-                    cx.cells.insert(e, self.cell(Bytes::new()));
-                }
-            }
-            ColumnType::Map(..) => {
-                let kv = split(v, 2).map_err(invalid)?;
-                for pair in kv.chunks(2) {
-                    cx.cells.insert(pair[0].clone(), self.cell(pair[1].clone()));
-                }
-            }
-            _ => return Err(invalid(format!("{} is not a collection", c.name))),
-        }
-        Ok(())
-    }
-
-    /// `c = value` (INSERT or UPDATE SET).
-    fn set(&self, row: &mut Row, c: &ColumnDef, v: Val) -> Result<(), ErrorBody> {
-        if c.ty == ColumnType::Counter {
-            return Err(invalid(format!(
-                "Cannot set the value of counter column {} (counters can only be incremented/decremented, not set)",
-                c.name
-            )));
-        }
-        if is_multicell(&c.ty, &c.type_text) {
-            let cx = row.complex.entry(c.name.clone()).or_default();
-            match v {
-                Val::Set(b) => {
-                    // Overwrite: delete what was there just before this write.
-                    cx.deletion = Some(self.deletion(self.ts - 1));
-                    self.add(cx, c, &b, false)?;
-                }
-                Val::Null => cx.deletion = Some(self.deletion(self.ts)),
-                Val::Unset => {}
-            }
-            return Ok(());
-        }
-        match v {
-            Val::Set(b) => {
-                row.cells.insert(c.name.clone(), self.cell(b));
-            }
-            Val::Null => {
-                row.cells.insert(c.name.clone(), self.tomb());
-            }
-            Val::Unset => {}
-        }
-        Ok(())
-    }
-
-    fn assign(&self, row: &mut Row, c: &ColumnDef, op: &AssignOp<'_>) -> Result<(), ErrorBody> {
-        let multicell = is_multicell(&c.ty, &c.type_text);
-        let counter = c.ty == ColumnType::Counter;
-        let operand = |t: &Term<'_>, ty: &ColumnType| match resolve(t, ty, self.bound)? {
-            Val::Set(b) => Ok(Some(b)),
-            Val::Null => Err(invalid(format!("Invalid null value for {}", c.name))),
-            Val::Unset => Ok(None),
-        };
-        match op {
-            AssignOp::Set(t) => self.set(row, c, resolve(t, &c.ty, self.bound)?),
-            AssignOp::Add(t) | AssignOp::Prepend(t) | AssignOp::Subtract(t) if counter => {
-                let Some(b) = operand(t, &ColumnType::BigInt)? else {
-                    return Ok(());
-                };
-                let d = be_int(&b).ok_or_else(|| invalid("invalid counter delta"))?;
-                let d = if matches!(op, AssignOp::Subtract(_)) {
-                    d.wrapping_neg()
-                } else {
-                    d
-                };
-                row.cells.insert(c.name.clone(), self.counter_total(c, d));
-                Ok(())
-            }
-            _ if !multicell => Err(invalid(format!(
-                "Invalid operation for non counter, non collection column {}",
-                c.name
-            ))),
-            AssignOp::Add(t) | AssignOp::Prepend(t) => {
-                let Some(b) = operand(t, &c.ty)? else {
-                    return Ok(());
-                };
-                let cx = row.complex.entry(c.name.clone()).or_default();
-                self.add(cx, c, &b, matches!(op, AssignOp::Prepend(_)))
-            }
-            AssignOp::Subtract(t) => {
-                let ty = match &c.ty {
-                    ColumnType::Map(k, _) => ColumnType::Set(k.clone()),
-                    t => t.clone(),
-                };
-                let Some(b) = operand(t, &ty)? else {
-                    return Ok(());
-                };
-                let items = split(&b, 1).map_err(invalid)?;
-                let paths: Vec<Bytes> = match &c.ty {
-                    ColumnType::List(_) => self
-                        .list_paths(c)
-                        .into_iter()
-                        .filter(|(_, v)| items.contains(v))
-                        .map(|(p, _)| p)
-                        .collect(),
-                    _ => items,
-                };
-                let cx = row.complex.entry(c.name.clone()).or_default();
-                for p in paths {
-                    cx.cells.insert(p, self.tomb());
-                }
-                Ok(())
-            }
-            AssignOp::SetElement { key, value } => {
-                let (path, vty) = match &c.ty {
-                    ColumnType::Map(k, v) => {
-                        let Val::Set(p) = resolve(key, k, self.bound)? else {
-                            return Err(invalid("Invalid null map key"));
-                        };
-                        (p, v.as_ref().clone())
-                    }
-                    ColumnType::List(e) => (self.list_index(c, key)?, e.as_ref().clone()),
-                    _ => {
-                        return Err(invalid(format!(
-                            "Invalid operation for set column {}",
-                            c.name
-                        )))
-                    }
-                };
-                let cell = match resolve(value, &vty, self.bound)? {
-                    Val::Set(b) => self.cell(b),
-                    Val::Null => self.tomb(),
-                    Val::Unset => return Ok(()),
-                };
-                row.complex
-                    .entry(c.name.clone())
-                    .or_default()
-                    .cells
-                    .insert(path, cell);
-                Ok(())
-            }
-            AssignOp::SetField { .. } => Err(invalid(
-                "UDT field updates are not supported by the testbed (UDTs are stored frozen)",
-            )),
-        }
-    }
-
-    fn delete(&self, row: &mut Row, c: &ColumnDef, r: &ColumnRef<'_>) -> Result<(), ErrorBody> {
-        let multicell = is_multicell(&c.ty, &c.type_text);
-        match r {
-            ColumnRef::Column(_) if multicell => {
-                row.complex.entry(c.name.clone()).or_default().deletion =
-                    Some(self.deletion(self.ts));
-            }
-            ColumnRef::Column(_) => {
-                row.cells.insert(c.name.clone(), self.tomb());
-            }
-            ColumnRef::Element(_, key) if multicell => {
-                let path = match &c.ty {
-                    ColumnType::List(_) => self.list_index(c, key)?,
-                    ColumnType::Map(k, _) | ColumnType::Set(k) => {
-                        match resolve(key, k, self.bound)? {
-                            Val::Set(p) => p,
-                            _ => return Err(invalid("Invalid null collection element")),
-                        }
-                    }
-                    _ => unreachable!("multicell is a collection"),
-                };
-                row.complex
-                    .entry(c.name.clone())
-                    .or_default()
-                    .cells
-                    .insert(path, self.tomb());
-            }
-            _ => {
-                return Err(invalid(format!(
-                    "Invalid element or field deletion on column {}",
-                    c.name
-                )))
-            }
-        }
-        Ok(())
-    }
-}
 
 /// The restriction of one key column: its values (several for IN).
 fn key_values(r: &Relation<'_>, c: &ColumnDef, bound: &Bound) -> Result<Vec<Bytes>, ErrorBody> {
@@ -614,4 +344,294 @@ pub fn build(
         out.push((pk, update));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cql::ddl::{parse_ddl, Ddl};
+    use crate::cql::storage::Partition;
+    use tidemark_cql::statement::{parse_statement, StatementKind};
+    use tidemark_cql::wire::WireValue;
+
+    fn table(ddl: &str) -> Table {
+        let Ok(Ddl::CreateTable {
+            name,
+            columns,
+            default_ttl,
+            ..
+        }) = parse_ddl(ddl, &|_, _| None)
+        else {
+            panic!("ddl")
+        };
+        Table {
+            keyspace: "ks".into(),
+            name,
+            id: [0; 16],
+            columns,
+            default_ttl,
+        }
+    }
+
+    /// Builds `q` at `ts` against `state` (the current partition) and merges the
+    /// result into it, as applying to a replica would.
+    fn run(
+        t: &Table,
+        state: &mut Partition,
+        q: &str,
+        vals: Vec<WireValue>,
+        ts: i64,
+    ) -> Result<usize, ErrorBody> {
+        let stmt = parse_statement(q).expect("parse");
+        let StatementKind::Modification(m) = &stmt.kind else {
+            panic!("not a modification")
+        };
+        let snapshot = state.clone();
+        let current = move |_: &Bytes| snapshot.clone();
+        let out = build(m, t, &Bound(vals), ts, 0, &current)?;
+        for (_, u) in &out {
+            state.merge(u);
+        }
+        Ok(out.len())
+    }
+
+    fn value(t: &Table, p: &Partition, col: &str) -> Option<Bytes> {
+        let (ck, live) = p.live_view(now_secs()).into_iter().next()?;
+        let i = t.columns.iter().position(|c| c.name == col)?;
+        crate::cql::read::row_values(t, &p.key, &ck, &live, now_secs()).0[i].clone()
+    }
+
+    fn ints(b: Option<Bytes>) -> Vec<i32> {
+        split(&b.unwrap_or_default(), 1)
+            .unwrap_or_default()
+            .iter()
+            .map(|x| i32::from_be_bytes(x[..].try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn list_operations_keep_cassandra_order() {
+        let t = table("CREATE TABLE c (k int PRIMARY KEY, l list<int>)");
+        let mut p = Partition::default();
+        run(
+            &t,
+            &mut p,
+            "INSERT INTO c (k, l) VALUES (1, [1, 2])",
+            vec![],
+            10,
+        )
+        .unwrap();
+        run(
+            &t,
+            &mut p,
+            "UPDATE c SET l = l + [3] WHERE k = 1",
+            vec![],
+            11,
+        )
+        .unwrap();
+        run(
+            &t,
+            &mut p,
+            "UPDATE c SET l = [-1, 0] + l WHERE k = 1",
+            vec![],
+            12,
+        )
+        .unwrap();
+        assert_eq!(ints(value(&t, &p, "l")), vec![-1, 0, 1, 2, 3]);
+        run(&t, &mut p, "UPDATE c SET l[2] = 10 WHERE k = 1", vec![], 13).unwrap();
+        run(&t, &mut p, "DELETE l[0] FROM c WHERE k = 1", vec![], 14).unwrap();
+        run(
+            &t,
+            &mut p,
+            "UPDATE c SET l = l - [2] WHERE k = 1",
+            vec![],
+            15,
+        )
+        .unwrap();
+        assert_eq!(ints(value(&t, &p, "l")), vec![0, 10, 3]);
+        let e = run(&t, &mut p, "UPDATE c SET l[7] = 1 WHERE k = 1", vec![], 16).unwrap_err();
+        assert!(e.message.contains("out of bound"), "{}", e.message);
+        // An overwrite replaces the list even though it is written cell by cell.
+        run(&t, &mut p, "UPDATE c SET l = [5] WHERE k = 1", vec![], 17).unwrap();
+        assert_eq!(ints(value(&t, &p, "l")), vec![5]);
+        // An older overwrite (client timestamp 1) loses entirely: its element is
+        // shadowed by the newer overwrite's collection deletion (at 16).
+        run(
+            &t,
+            &mut p,
+            "UPDATE c USING TIMESTAMP 1 SET l = [9] WHERE k = 1",
+            vec![],
+            18,
+        )
+        .unwrap();
+        assert_eq!(ints(value(&t, &p, "l")), vec![5]);
+        // A newer append survives the older overwrite's deletion.
+        run(
+            &t,
+            &mut p,
+            "UPDATE c USING TIMESTAMP 30 SET l = l + [6] WHERE k = 1",
+            vec![],
+            19,
+        )
+        .unwrap();
+        assert_eq!(ints(value(&t, &p, "l")), vec![5, 6]);
+    }
+
+    #[test]
+    fn counters_add_to_the_current_total() {
+        let t = table("CREATE TABLE n (k int PRIMARY KEY, c counter)");
+        let mut p = Partition::default();
+        let delta = |d: i64| vec![WireValue::Bytes(Bytes::copy_from_slice(&d.to_be_bytes()))];
+        run(
+            &t,
+            &mut p,
+            "UPDATE n SET c = c + ? WHERE k = 1",
+            delta(5),
+            10,
+        )
+        .unwrap();
+        // Same client timestamp again: the new total must still win.
+        run(
+            &t,
+            &mut p,
+            "UPDATE n SET c = c + ? WHERE k = 1",
+            delta(7),
+            10,
+        )
+        .unwrap();
+        run(&t, &mut p, "UPDATE n SET c = c - 2 WHERE k = 1", vec![], 11).unwrap();
+        let v = value(&t, &p, "c").unwrap();
+        assert_eq!(i64::from_be_bytes(v[..].try_into().unwrap()), 10);
+        assert!(run(&t, &mut p, "UPDATE n SET c = 3 WHERE k = 1", vec![], 12).is_err());
+        assert!(run(
+            &t,
+            &mut p,
+            "UPDATE n USING TIMESTAMP 5 SET c = c + 1 WHERE k = 1",
+            vec![],
+            12
+        )
+        .is_err());
+        assert!(run(&t, &mut p, "INSERT INTO n (k, c) VALUES (1, 1)", vec![], 12).is_err());
+    }
+
+    #[test]
+    fn keys_in_and_range_deletes() {
+        let t = table("CREATE TABLE r (k int, c int, v text, PRIMARY KEY (k, c)) WITH CLUSTERING ORDER BY (c DESC)");
+        let mut p = Partition::default();
+        assert_eq!(
+            run(
+                &t,
+                &mut p,
+                "DELETE FROM r WHERE k IN (1, 2, 3) AND c = 0",
+                vec![],
+                1
+            )
+            .unwrap(),
+            3
+        );
+        let mut p = Partition::default();
+        for c in 0..6 {
+            run(
+                &t,
+                &mut p,
+                &format!("INSERT INTO r (k, c, v) VALUES (1, {c}, 'x')"),
+                vec![],
+                5,
+            )
+            .unwrap();
+        }
+        run(
+            &t,
+            &mut p,
+            "DELETE FROM r WHERE k = 1 AND c >= 2 AND c < 4",
+            vec![],
+            6,
+        )
+        .unwrap();
+        let mut left: Vec<i32> = p
+            .live_view(0)
+            .iter()
+            .map(|(ck, _)| i32::from_be_bytes(ck[0][..].try_into().unwrap()))
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![0, 1, 4, 5]);
+        assert!(run(
+            &t,
+            &mut p,
+            "DELETE v FROM r WHERE k = 1 AND c > 2",
+            vec![],
+            7
+        )
+        .is_err());
+        assert!(run(&t, &mut p, "UPDATE r SET v = 'y' WHERE k = 1", vec![], 7).is_err());
+        assert!(run(
+            &t,
+            &mut p,
+            "INSERT INTO r (k, v) VALUES (1, 'y')",
+            vec![],
+            7
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn insert_json_and_null_unset() {
+        let t = table("CREATE TABLE j (k int PRIMARY KEY, a text, m map<text, int>)");
+        let mut p = Partition::default();
+        run(
+            &t,
+            &mut p,
+            r#"INSERT INTO j JSON '{"k": 1, "a": "x", "m": {"q": 2}}'"#,
+            vec![],
+            5,
+        )
+        .unwrap();
+        assert_eq!(value(&t, &p, "a"), Some(Bytes::from_static(b"x")));
+        run(
+            &t,
+            &mut p,
+            r#"INSERT INTO j JSON '{"k": 1, "m": {"r": 3}}' DEFAULT UNSET"#,
+            vec![],
+            6,
+        )
+        .unwrap();
+        assert_eq!(value(&t, &p, "a"), Some(Bytes::from_static(b"x")));
+        run(&t, &mut p, r#"INSERT INTO j JSON '{"k": 1}'"#, vec![], 7).unwrap();
+        assert_eq!(value(&t, &p, "a"), None);
+        assert!(run(
+            &t,
+            &mut p,
+            r#"INSERT INTO j JSON '{"k": 1, "zz": 2}'"#,
+            vec![],
+            8
+        )
+        .is_err());
+        // Unset bound values leave the column alone; null deletes it.
+        run(
+            &t,
+            &mut p,
+            "UPDATE j SET a = ? WHERE k = 1",
+            vec![WireValue::Bytes(Bytes::from_static(b"y"))],
+            9,
+        )
+        .unwrap();
+        run(
+            &t,
+            &mut p,
+            "UPDATE j SET a = ? WHERE k = 1",
+            vec![WireValue::Unset],
+            10,
+        )
+        .unwrap();
+        assert_eq!(value(&t, &p, "a"), Some(Bytes::from_static(b"y")));
+        run(
+            &t,
+            &mut p,
+            "UPDATE j SET a = ? WHERE k = 1",
+            vec![WireValue::Null],
+            11,
+        )
+        .unwrap();
+        assert_eq!(value(&t, &p, "a"), None);
+    }
 }
