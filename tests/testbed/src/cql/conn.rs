@@ -61,6 +61,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
     let mut buf = vec![0u8; 64 * 1024];
     // Set by STARTUP without authenticator, or by a good AUTH_RESPONSE.
     let mut authenticated = false;
+    let mut event_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     'conn: loop {
         let n = match rd.read(&mut buf).await {
             Ok(0) | Err(_) => break,
@@ -187,7 +188,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     let _ = tx.send(cur.encode(stream, Message::Ready));
                     let mut events = shared.events.subscribe();
                     let tx = tx.clone();
-                    tokio::spawn(async move {
+                    event_tasks.push(tokio::spawn(async move {
                         while let Ok(ev) = events.recv().await {
                             let kind = match &ev {
                                 Event::SchemaChange(_) => "SCHEMA_CHANGE",
@@ -200,7 +201,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                                 break;
                             }
                         }
-                    });
+                    }));
                 }
                 Message::Query(q) => {
                     let shared = shared.clone();
@@ -303,6 +304,11 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                 }
             }
         }
+    }
+    // The event forwarders hold senders: stop them so the writer ends and the socket
+    // closes when the client closes (as Cassandra does).
+    for t in event_tasks {
+        t.abort();
     }
     drop(tx);
     let _ = writer.await;

@@ -3,6 +3,7 @@
 //! are not handled yet (bind them instead).
 
 use super::lex::{Cursor, Tok};
+use super::literal_text;
 use bytes::Bytes;
 use tidemark_cql::statement::Term;
 use tidemark_cql::ColumnType;
@@ -85,6 +86,7 @@ enum Raw<'a> {
     Str(&'a str),
     Uuid(&'a str),
     Blob(&'a str),
+    Duration(&'a str),
 }
 
 /// Serializes a literal term of the real parser for `ty` (`Ok(None)` = null).
@@ -97,6 +99,7 @@ pub fn term_bytes(ty: &ColumnType, t: &Term<'_>) -> Result<Option<Bytes>, String
         Term::Str(s) => Raw::Str(s),
         Term::Uuid(s) => Raw::Uuid(s),
         Term::Blob(s) => Raw::Blob(s),
+        Term::Duration(s) => Raw::Duration(s),
         Term::TypeHint { term, .. } => return term_bytes(ty, term),
         Term::Negate(inner) => match inner.as_ref() {
             Term::Integer(s) => return raw_bytes(ty, Raw::Int(&format!("-{s}"))),
@@ -263,16 +266,20 @@ fn raw_bytes(ty: &ColumnType, raw: Raw<'_>) -> Result<Option<Bytes>, String> {
             .map_err(|_| bad(ty, s))?
             .to_be_bytes()
             .to_vec(),
-        (T::Varint, Raw::Int(s)) => {
-            // Minimal two's complement, as Java's BigInteger.toByteArray.
-            let v = int(s)?.to_be_bytes();
-            let mut i = 0;
-            while i < 7
-                && ((v[i] == 0 && v[i + 1] & 0x80 == 0) || (v[i] == 0xff && v[i + 1] & 0x80 != 0))
-            {
-                i += 1;
-            }
-            v[i..].to_vec()
+        (T::Varint, Raw::Int(s)) => literal_text::big_integer(s).ok_or_else(|| bad(ty, s))?,
+        (T::Decimal, Raw::Int(s) | Raw::Float(s)) => {
+            literal_text::decimal(s).ok_or_else(|| bad(ty, s))?
+        }
+        (T::Date, Raw::Str(s)) => literal_text::date(s).ok_or_else(|| bad(ty, s))?,
+        (T::Date, Raw::Int(s)) => u32::try_from(int(s)?)
+            .map_err(|_| bad(ty, s))?
+            .to_be_bytes()
+            .to_vec(),
+        (T::Time, Raw::Str(s)) => literal_text::time(s).ok_or_else(|| bad(ty, s))?,
+        (T::Time, Raw::Int(s)) => int(s)?.to_be_bytes().to_vec(),
+        (T::Timestamp, Raw::Str(s)) => literal_text::timestamp(s).ok_or_else(|| bad(ty, s))?,
+        (T::Duration, Raw::Duration(s) | Raw::Str(s)) => {
+            literal_text::duration(s).ok_or_else(|| bad(ty, s))?
         }
         (T::Double, Raw::Int(s) | Raw::Float(s)) => s
             .parse::<f64>()
@@ -296,9 +303,15 @@ fn raw_bytes(ty: &ColumnType, raw: Raw<'_>) -> Result<Option<Bytes>, String> {
             Err(_) => return Err(bad(ty, s)),
         },
         (_, Raw::Bool(b)) => return Err(bad(ty, &b.to_string())),
-        (_, Raw::Int(s) | Raw::Float(s) | Raw::Str(s) | Raw::Uuid(s) | Raw::Blob(s)) => {
-            return Err(bad(ty, s))
-        }
+        (
+            _,
+            Raw::Int(s)
+            | Raw::Float(s)
+            | Raw::Str(s)
+            | Raw::Uuid(s)
+            | Raw::Blob(s)
+            | Raw::Duration(s),
+        ) => return Err(bad(ty, s)),
     };
     Ok(Some(Bytes::from(out)))
 }

@@ -15,6 +15,7 @@ pub mod exec;
 pub mod json;
 pub mod lex;
 pub mod literal;
+pub mod literal_text;
 pub mod lwt;
 pub mod modify;
 pub mod murmur3;

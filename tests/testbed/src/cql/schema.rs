@@ -221,6 +221,25 @@ fn parse_type_depth(
         return Err("type nesting too deep".into());
     }
     let name = cur.ident()?;
+    if name == "vector" {
+        // `vector<element, dimension>` (Cassandra 5; the driver knows it as a custom type).
+        cur.expect_sym("<")?;
+        let (element, text) = parse_type_depth(cur, depth + 1, udts)?;
+        cur.expect_sym(",")?;
+        let dimension = match cur.next_tok() {
+            Some(super::lex::Tok::Num(n)) => n.parse::<u32>().ok().filter(|d| *d > 0),
+            _ => None,
+        }
+        .ok_or("vector dimension must be a positive integer")?;
+        cur.expect_sym(">")?;
+        return Ok((
+            ColumnType::Vector {
+                element: Box::new(element),
+                dimension,
+            },
+            format!("vector<{text}, {dimension}>"),
+        ));
+    }
     let mut args = Vec::new();
     if cur.sym("<") {
         loop {
@@ -310,6 +329,10 @@ mod tests {
             )
         );
         assert!(parse_type(&mut Cursor::new("list<int, int>").unwrap()).is_err());
+        let (t, text) = parse_type(&mut Cursor::new("vector<float, 3>").unwrap()).unwrap();
+        assert_eq!(text, "vector<float, 3>");
+        assert!(matches!(t, ColumnType::Vector { dimension: 3, .. }));
+        assert!(parse_type(&mut Cursor::new("vector<float, 0>").unwrap()).is_err());
     }
 
     #[test]
