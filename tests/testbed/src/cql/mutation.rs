@@ -251,7 +251,23 @@ pub fn build(
     }
     let whole_delete = matches!(m, Modification::Delete(d) if d.columns.is_empty());
     let partial = ck_lists.len() < cks.len();
-    if partial && !whole_delete {
+    let is_static = |n: &str| {
+        table
+            .column(n)
+            .is_some_and(|c| c.kind == super::schema::ColumnKind::Static)
+    };
+    // Writes of static columns only need no clustering key: they go to the static row.
+    let statics_only = match m {
+        Modification::Insert(_) => {
+            !values.is_empty() && values.iter().all(|(c, _)| is_static(&c.name))
+        }
+        Modification::Update(u) => u.assignments.iter().all(|a| is_static(a.column.as_str())),
+        Modification::Delete(d) => {
+            !d.columns.is_empty() && d.columns.iter().all(|c| is_static(c.column().as_str()))
+        }
+    };
+    let static_row_write = partial && ck_lists.is_empty() && statics_only && !cks.is_empty();
+    if partial && !whole_delete && !static_row_write {
         return Err(invalid("Some clustering keys are missing"));
     }
     if range_col.is_some() && !whole_delete {
@@ -275,7 +291,7 @@ pub fn build(
             || matches!(m, Modification::Delete(d) if d.columns.iter().any(|c| matches!(c, ColumnRef::Element(..))));
         let cur = if needs_read { Some(current(&pk)) } else { None };
         for ck in cartesian(&ck_lists) {
-            if whole_delete && partial {
+            if whole_delete && partial && !static_row_write {
                 if ck.is_empty() && range_col.is_none() {
                     update.deletion = Some(deletion);
                 } else {
@@ -308,7 +324,9 @@ pub fn build(
                     if is_counter {
                         return Err(invalid("INSERT statements are not allowed on counter tables, use UPDATE instead"));
                     }
-                    row.marker = Some(op.cell(Bytes::new()));
+                    if !static_row_write {
+                        row.marker = Some(op.cell(Bytes::new()));
+                    }
                     for (c, v) in &values {
                         let v = match v {
                             Val::Set(b) => Val::Set(b.clone()),
@@ -337,6 +355,31 @@ pub fn build(
                     if d.columns.is_empty() {
                         row.deletion = Some(deletion);
                     }
+                }
+            }
+            // Static cells live in the partition's static row (empty clustering).
+            if !ck.is_empty() {
+                let mut st = Row::default();
+                row.cells.retain(|n, c| {
+                    let keep = !is_static(n);
+                    if !keep {
+                        st.cells.insert(n.clone(), c.clone());
+                    }
+                    keep
+                });
+                let names: Vec<String> = row
+                    .complex
+                    .keys()
+                    .filter(|n| is_static(n))
+                    .cloned()
+                    .collect();
+                for n in names {
+                    if let Some(cx) = row.complex.remove(&n) {
+                        st.complex.insert(n, cx);
+                    }
+                }
+                if st != Row::default() {
+                    update.rows.insert(Vec::new(), st);
                 }
             }
             update.rows.insert(ck, row);
@@ -633,5 +676,49 @@ mod tests {
         )
         .unwrap();
         assert_eq!(value(&t, &p, "a"), None);
+    }
+}
+
+#[cfg(test)]
+mod static_tests {
+    use super::*;
+    use crate::cql::ddl::{parse_ddl, Ddl};
+    use tidemark_cql::statement::{parse_statement, StatementKind};
+
+    #[test]
+    fn static_cells_go_to_the_static_row() {
+        let Ok(Ddl::CreateTable { columns, .. }) = parse_ddl(
+            "CREATE TABLE s (k int, c int, st text STATIC, v text, PRIMARY KEY (k, c))",
+            &|_, _| None,
+        ) else {
+            panic!()
+        };
+        let t = Table {
+            keyspace: "ks".into(),
+            name: "s".into(),
+            id: [0; 16],
+            columns,
+            default_ttl: 0,
+        };
+        let none = |_: &Bytes| Partition::default();
+        let one = |q: &str| {
+            let stmt = parse_statement(q).unwrap();
+            let StatementKind::Modification(m) = &stmt.kind else {
+                panic!()
+            };
+            build(m, &t, &Bound::default(), 5, 0, &none).map(|mut v| v.remove(0).1)
+        };
+        let p = one("INSERT INTO s (k, c, st, v) VALUES (1, 2, 'S', 'V')").unwrap();
+        assert!(p.rows[&Vec::new()].cells.contains_key("st"));
+        assert!(p.rows[&Vec::new()].marker.is_none());
+        let row = p.rows.iter().find(|(ck, _)| !ck.is_empty()).unwrap().1;
+        assert!(row.cells.contains_key("v") && !row.cells.contains_key("st"));
+        let p = one("UPDATE s SET st = 'T' WHERE k = 1").unwrap();
+        assert_eq!(
+            p.rows.keys().collect::<Vec<_>>(),
+            vec![&Vec::<Bytes>::new()]
+        );
+        assert!(one("UPDATE s SET v = 'x' WHERE k = 1").is_err());
+        assert!(one("DELETE st FROM s WHERE k = 1").is_ok());
     }
 }

@@ -260,7 +260,24 @@ pub fn materialize_user(
             continue;
         }
         let merged = read_partition(shared, me, table, &pk, cl)?;
-        for (ck, live) in sorted_rows(table, &merged, now) {
+        let mut rows = sorted_rows(table, &merged, now);
+        // The static row (empty clustering, tables with clustering only) shows in
+        // every row of its partition, or alone when the partition has no rows.
+        let mut statics = None;
+        if table.clustering().next().is_some() && rows.first().is_some_and(|(ck, _)| ck.is_empty())
+        {
+            statics = Some(rows.remove(0).1);
+        }
+        if rows.is_empty() {
+            if let Some(s) = statics.take() {
+                rows.push((Vec::new(), s));
+            }
+        }
+        for (ck, mut live) in rows {
+            if let Some(s) = &statics {
+                live.cells.extend(s.cells.clone());
+                live.complex.extend(s.complex.clone());
+            }
             let (row, meta) = row_values(table, &key, &ck, &live, now);
             m.rows.push(row);
             m.meta.push(meta);

@@ -83,6 +83,7 @@ session.execute("CREATE TABLE users (id uuid PRIMARY KEY, name text, addr frozen
 session.execute("CREATE TABLE ev (k int, t timeuuid, v text, PRIMARY KEY (k, t))")
 session.execute("CREATE TABLE rng (k int, c int, v text, PRIMARY KEY (k, c)) WITH CLUSTERING ORDER BY (c DESC)")
 session.execute("CREATE TABLE big (k int, c int, v text, PRIMARY KEY (k, c))")
+session.execute("CREATE TABLE st (k int, c int, s text STATIC, v text, PRIMARY KEY (k, c))")
 session.execute("CREATE TABLE typed (k int PRIMARY KEY, a ascii, b blob, bo boolean, d double, f float, i inet, "
                 "si smallint, ti tinyint, ts timestamp, u uuid, vi varint, dt date, tm time)")
 meta = cluster.metadata.keyspaces["ks"]
@@ -211,6 +212,15 @@ got = [r.c for r in session.execute("SELECT c FROM rng WHERE k = 1")]
 assert got == [9, 8, 7, 6, 2, 1, 0], got
 got = [r.c for r in session.execute("SELECT c FROM rng WHERE k = 1 AND c >= 1 AND c < 8")]
 assert got == [7, 6, 2, 1], got
+
+# --- static columns: one value per partition ---------------------------------------
+session.execute("INSERT INTO st (k, c, s, v) VALUES (1, 1, 'a', 'x')")
+session.execute("INSERT INTO st (k, c, s, v) VALUES (1, 2, 'b', 'y')")
+assert [tuple(r) for r in session.execute("SELECT c, s, v FROM st WHERE k = 1")] == [(1, "b", "x"), (2, "b", "y")]
+session.execute("UPDATE st SET s = 'alone' WHERE k = 2")
+assert [tuple(r) for r in session.execute("SELECT k, c, s, v FROM st WHERE k = 2")] == [(2, None, "alone", None)]
+session.execute("DELETE FROM st WHERE k = 1 AND c = 1")
+assert [tuple(r) for r in session.execute("SELECT c, s FROM st WHERE k = 1")] == [(2, "b")]
 
 # --- counters and batches --------------------------------------------------------
 inc = session.prepare("UPDATE cnt SET hits = hits + ? WHERE k = ?")
