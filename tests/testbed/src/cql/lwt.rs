@@ -24,7 +24,7 @@ use tidemark_cql::statement::{
 use tidemark_cql::{ColumnType, Consistency};
 
 /// How a conditional statement decides.
-enum Check<'a> {
+pub(crate) enum Check<'a> {
     NotExists,
     Exists,
     Columns(&'a [ColumnCondition<'a>]),
@@ -48,15 +48,7 @@ pub fn conditional(
             "Cannot provide custom timestamp for conditional updates",
         ));
     }
-    let serial = match ctx.serial.unwrap_or(Consistency::Serial) {
-        Consistency::LocalSerial => Consistency::LocalQuorum,
-        Consistency::Serial => Consistency::Quorum,
-        other => {
-            return Err(invalid(format!(
-                "Invalid consistency for conditional update. Must be one of SERIAL or LOCAL_SERIAL, got {other:?}"
-            )))
-        }
-    };
+    let serial = paxos_consistency(ctx)?;
     let _ballot = serialize();
     let ts = ctx.shared.nodes[ctx.me].next_timestamp();
     let current = |pk: &Bytes| current_partition(ctx.shared, t, pk);
@@ -66,13 +58,7 @@ pub fn conditional(
             "IN on the partition key is not supported with conditional updates",
         ));
     };
-    // Prepare/promise: a quorum of replicas must answer (Unavailable says SERIAL).
-    read_partition(ctx.shared, ctx.me, t, pk, serial).map_err(|mut e| {
-        if let ErrorDetails::Unavailable { consistency, .. } = &mut e.details {
-            *consistency = ctx.serial.unwrap_or(Consistency::Serial);
-        }
-        e
-    })?;
+    promise(ctx, t, pk, serial)?;
     let now = now_secs();
     let cur = current(pk);
     let ck = update.rows.keys().next().cloned().unwrap_or_default();
@@ -135,7 +121,34 @@ pub fn conditional(
     Ok(ResultBody::Rows(Rows::from_cells(metadata, &[row])))
 }
 
-fn check_of<'a>(c: Option<&'a Condition<'a>>) -> Check<'a> {
+/// The consistency a Paxos round needs from the serial consistency asked for.
+pub(crate) fn paxos_consistency(ctx: &Ctx<'_>) -> Result<Consistency, ErrorBody> {
+    match ctx.serial.unwrap_or(Consistency::Serial) {
+        Consistency::LocalSerial => Ok(Consistency::LocalQuorum),
+        Consistency::Serial => Ok(Consistency::Quorum),
+        other => Err(invalid(format!(
+            "Invalid consistency for conditional update. Must be one of SERIAL or LOCAL_SERIAL, got {other:?}"
+        ))),
+    }
+}
+
+/// Prepare/promise: enough replicas must answer (an Unavailable names the serial level).
+pub(crate) fn promise(
+    ctx: &Ctx<'_>,
+    t: &Table,
+    pk: &Bytes,
+    paxos_cl: Consistency,
+) -> Result<(), ErrorBody> {
+    read_partition(ctx.shared, ctx.me, t, pk, paxos_cl).map_err(|mut e| {
+        if let ErrorDetails::Unavailable { consistency, .. } = &mut e.details {
+            *consistency = ctx.serial.unwrap_or(Consistency::Serial);
+        }
+        e
+    })?;
+    Ok(())
+}
+
+pub(crate) fn check_of<'a>(c: Option<&'a Condition<'a>>) -> Check<'a> {
     match c {
         Some(Condition::Columns(v)) => Check::Columns(v),
         _ => Check::Exists,
@@ -143,7 +156,7 @@ fn check_of<'a>(c: Option<&'a Condition<'a>>) -> Check<'a> {
 }
 
 /// Evaluates one `IF` condition against the current value (`None` = null/absent).
-fn holds(
+pub(crate) fn holds(
     t: &Table,
     cond: &ColumnCondition<'_>,
     value_of: &dyn Fn(&ColumnDef) -> Option<Bytes>,

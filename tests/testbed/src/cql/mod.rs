@@ -17,6 +17,7 @@ pub mod lex;
 pub mod literal;
 pub mod literal_text;
 pub mod lwt;
+pub mod lwt_batch;
 pub mod modify;
 pub mod murmur3;
 pub mod mutation;

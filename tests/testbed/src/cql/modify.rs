@@ -104,12 +104,13 @@ pub fn batch(
             }
             _ => {}
         }
-        if is_conditional(m) {
-            return Err(invalid(
-                "conditional (LWT) batches are not supported by the testbed yet",
-            ));
-        }
         tables.push(t);
+    }
+    if members.iter().any(|(m, _)| is_conditional(m)) {
+        if kind == BatchKind::Counter {
+            return Err(invalid("Cannot include conditions in a counter batch"));
+        }
+        return super::lwt_batch::conditional_batch(ctx, members, &tables);
     }
     let ts = default_ts
         .or(ctx.timestamp)

@@ -286,6 +286,36 @@ expected[(30, 1)] = "again"
 rs = session.execute("UPDATE kv SET n = 5 WHERE k = 30 AND c = 1 IF v IN ('zzz', 'again') AND n = null")
 assert rs.was_applied
 
+# Conditional batch: one partition, all conditions checked, all or nothing.
+cbatch = BatchStatement(batch_type=BatchType.LOGGED)
+cbatch.add(SimpleStatement("INSERT INTO kv (k, c, v) VALUES (40, 1, 'p') IF NOT EXISTS"))
+cbatch.add(SimpleStatement("INSERT INTO kv (k, c, v) VALUES (40, 2, 'q')"))
+assert session.execute(cbatch).was_applied
+rs = session.execute(cbatch)
+assert not rs.was_applied and (rs.one().k, rs.one().c, rs.one().v) == (40, 1, "p"), rs.one()
+cbatch = BatchStatement(batch_type=BatchType.UNLOGGED)
+cbatch.add(SimpleStatement("UPDATE kv SET v = 'p2' WHERE k = 40 AND c = 1 IF v = 'nope'"))
+cbatch.add(SimpleStatement("UPDATE kv SET v = 'q2' WHERE k = 40 AND c = 2"))
+rs = session.execute(cbatch)
+assert not rs.was_applied and rs.one().v == "p", rs.one()
+assert session.execute("SELECT v FROM kv WHERE k = 40 AND c = 2").one().v == "q"
+cbatch = BatchStatement()
+cbatch.add(SimpleStatement("UPDATE kv SET v = 'p2' WHERE k = 40 AND c = 1 IF v = 'p'"))
+cbatch.add(SimpleStatement("DELETE FROM kv WHERE k = 40 AND c = 2"))
+assert session.execute(cbatch).was_applied
+expected[(40, 1)] = "p2"
+try:
+    cbatch = BatchStatement()
+    cbatch.add(SimpleStatement("UPDATE kv SET v = 'x' WHERE k = 41 AND c = 1 IF EXISTS"))
+    cbatch.add(SimpleStatement("UPDATE kv SET v = 'y' WHERE k = 42 AND c = 1"))
+    session.execute(cbatch)
+    raise AssertionError("conditional batch over two partitions accepted")
+except Exception as e:
+    assert "partition" in str(e), e
+# A SERIAL read sees the committed LWT state.
+r = session.execute(st("SELECT v FROM kv WHERE k = 40 AND c = 1", CL.SERIAL)).one()
+assert r.v == "p2", r
+
 # --- paging through a large partition ------------------------------------------------
 bi = session.prepare("INSERT INTO big (k, c, v) VALUES (1, ?, ?)")
 for c in range(1000):
