@@ -86,7 +86,17 @@ pub fn result_columns(
                 out.push(spec(&name(format!("ttl({c})")), &ColumnType::Int))
             }
             Selector::CountStar => out.push(spec(&name("count".into()), &ColumnType::BigInt)),
+            Selector::Token(ks) => {
+                for k in ks {
+                    find(k)?;
+                }
+                let n = format!("system.token({})", ks.join(", "));
+                out.push(spec(&name(n), &ColumnType::BigInt))
+            }
         }
+    }
+    if stmt.json {
+        return Ok(vec![spec("[json]", &ColumnType::Varchar)]);
     }
     Ok(out)
 }
@@ -188,10 +198,22 @@ pub fn finish(
                             .map(|t| Bytes::copy_from_slice(&t.to_be_bytes())),
                     ),
                     Selector::CountStar => {}
+                    Selector::Token(ks) => {
+                        let parts: Vec<&[u8]> = ks
+                            .iter()
+                            .map(|k| m.rows[ri][col(k)].as_deref().unwrap_or(&[]))
+                            .collect();
+                        let pk = super::murmur3::partition_key_bytes(&parts);
+                        let tok = super::murmur3::token(&pk);
+                        row.push(Some(Bytes::copy_from_slice(&tok.to_be_bytes())));
+                    }
                 }
             }
             out_rows.push(row);
         }
+    }
+    if stmt.json {
+        out_rows = json_rows(stmt, ks, table, &m, &out_rows)?;
     }
     let mut paging_state = None;
     if let Some(size) = page.size.filter(|s| *s > 0) {
@@ -218,4 +240,46 @@ pub fn finish(
         ..RowsMetadata::default()
     };
     Ok(ResultBody::Rows(Rows::from_cells(metadata, &out_rows)))
+}
+
+/// `SELECT JSON`: each row as one JSON object text, keyed by the selected column
+/// names (quoted when not lower case, as Cassandra does).
+fn json_rows(
+    stmt: &SelectStmt,
+    ks: &str,
+    table: &str,
+    m: &Materialized,
+    rows: &[Vec<Option<Bytes>>],
+) -> Result<Vec<Vec<Option<Bytes>>>, ErrorBody> {
+    let plain = SelectStmt {
+        json: false,
+        ..stmt.clone()
+    };
+    let specs = result_columns(&plain, ks, table, &m.columns).map_err(invalid)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let mut obj = String::from("{");
+        for (i, (spec, v)) in specs.iter().zip(row).enumerate() {
+            if i > 0 {
+                obj.push_str(", ");
+            }
+            let name = spec.name.as_str();
+            let key = if name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                name.to_string()
+            } else {
+                format!("\"{name}\"")
+            };
+            obj.push_str(&serde_json::to_string(&key).unwrap_or_default());
+            obj.push_str(": ");
+            let value = tidemark_cql::Value::from_bytes(&spec.ty, v.as_ref())
+                .map_err(|e| invalid(format!("cannot render {name} as JSON: {e}")))?;
+            obj.push_str(&tidemark_cql::json_text(&value, &spec.ty));
+        }
+        obj.push('}');
+        out.push(vec![Some(Bytes::from(obj))]);
+    }
+    Ok(out)
 }

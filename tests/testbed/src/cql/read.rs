@@ -244,6 +244,29 @@ pub fn materialize_user(
             }
         }
     }
+    // ORDER BY: only clustering columns, in clustering order; reversing the first
+    // column's order reverses the partition (Cassandra's rule).
+    let cks: Vec<_> = table.clustering().collect();
+    let mut reverse = false;
+    for (i, (name, desc)) in stmt.order_by.iter().enumerate() {
+        let Some(c) = cks.get(i).filter(|c| &c.name == name) else {
+            return Err(invalid(
+                "Order by currently only supports the ordering of columns following their declared order in the PRIMARY KEY",
+            ));
+        };
+        let r = *desc != c.descending;
+        if i == 0 {
+            reverse = r;
+        } else if r != reverse {
+            return Err(invalid("Unsupported order by relation"));
+        }
+    }
+    if !stmt.order_by.is_empty() && !restricted {
+        return Err(invalid(
+            "ORDER BY is only supported when the partition key is restricted by an EQ or an IN.",
+        ));
+    }
+    let multi = keys.len() > 1 && !stmt.order_by.is_empty();
     let now = now_secs();
     let mut m = Materialized {
         columns: table
@@ -273,6 +296,12 @@ pub fn materialize_user(
                 rows.push((Vec::new(), s));
             }
         }
+        if stmt.distinct {
+            rows.truncate(1);
+        }
+        if reverse {
+            rows.reverse();
+        }
         for (ck, mut live) in rows {
             if let Some(s) = &statics {
                 live.cells.extend(s.cells.clone());
@@ -282,6 +311,27 @@ pub fn materialize_user(
             m.rows.push(row);
             m.meta.push(meta);
         }
+    }
+    if multi {
+        // IN with ORDER BY: rows of all partitions merged in the requested order.
+        let order: Vec<(ColumnType, bool)> = cks
+            .iter()
+            .map(|c| (c.ty.clone(), c.descending != reverse))
+            .collect();
+        let ck_idx: Vec<usize> = cks
+            .iter()
+            .filter_map(|c| table.columns.iter().position(|x| x.name == c.name))
+            .collect();
+        let key_of = |r: &Vec<Option<Bytes>>| -> Vec<Bytes> {
+            ck_idx
+                .iter()
+                .map(|i| r[*i].clone().unwrap_or_default())
+                .collect()
+        };
+        let mut idx: Vec<usize> = (0..m.rows.len()).collect();
+        idx.sort_by(|a, b| compare_clustering(&order, &key_of(&m.rows[*a]), &key_of(&m.rows[*b])));
+        m.rows = idx.iter().map(|i| m.rows[*i].clone()).collect();
+        m.meta = idx.iter().map(|i| m.meta[*i].clone()).collect();
     }
     Ok(m)
 }

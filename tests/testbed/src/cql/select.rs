@@ -12,6 +12,8 @@ pub enum Selector {
     WriteTime(String),
     Ttl(String),
     CountStar,
+    /// `token(k1, k2)`: the partition's token, named `system.token(k1, k2)`.
+    Token(Vec<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,14 +46,19 @@ pub struct SelectStmt {
     pub limit: Option<Lit>,
     /// Number of bind markers.
     pub markers: usize,
+    /// `SELECT JSON`: one `[json]` text column per row.
+    pub json: bool,
+    /// `SELECT DISTINCT`: one row per partition.
+    pub distinct: bool,
+    /// `ORDER BY` clustering columns, `true` = DESC.
+    pub order_by: Vec<(String, bool)>,
 }
 
 pub fn parse_select(text: &str) -> Result<SelectStmt, String> {
     let mut c = Cursor::new(text)?;
     c.expect_kw("select")?;
-    if c.kw("json") || c.kw("distinct") {
-        return Err("SELECT JSON and DISTINCT are not supported by the testbed yet".into());
-    }
+    let json = c.kw("json");
+    let distinct = c.kw("distinct");
     let mut selectors = Vec::new();
     loop {
         let sel = if c.sym("*") {
@@ -64,6 +71,13 @@ pub fn parse_select(text: &str) -> Result<SelectStmt, String> {
                     "count" if c.kw("1") => Selector::CountStar,
                     "writetime" => Selector::WriteTime(c.ident()?),
                     "ttl" => Selector::Ttl(c.ident()?),
+                    "token" => {
+                        let mut cols = vec![c.ident()?];
+                        while c.sym(",") {
+                            cols.push(c.ident()?);
+                        }
+                        Selector::Token(cols)
+                    }
                     f => return Err(format!("unsupported function {f}")),
                 };
                 c.expect_sym(")")?;
@@ -133,6 +147,21 @@ pub fn parse_select(text: &str) -> Result<SelectStmt, String> {
             }
         }
     }
+    let mut order_by = Vec::new();
+    if c.kw("order") {
+        c.expect_kw("by")?;
+        loop {
+            let col = c.ident()?;
+            let desc = c.kw("desc");
+            if !desc {
+                c.kw("asc");
+            }
+            order_by.push((col, desc));
+            if !c.sym(",") {
+                break;
+            }
+        }
+    }
     let mut limit = None;
     if c.kw("limit") {
         limit = Some(parse_lit(&mut c, &mut markers)?);
@@ -150,6 +179,9 @@ pub fn parse_select(text: &str) -> Result<SelectStmt, String> {
         wheres,
         limit,
         markers,
+        json,
+        distinct,
+        order_by,
     })
 }
 
@@ -177,6 +209,16 @@ mod tests {
         let s = parse_select("SELECT k FROM t WHERE token(k, j) > ? AND token(k, j) <= 5").unwrap();
         assert!(s.wheres[0].token && s.wheres[1].token);
         assert_eq!(s.wheres[0].column, "k,j");
-        assert!(parse_select("SELECT a FROM t ORDER BY a").is_err());
+        let s = parse_select(
+            "SELECT JSON DISTINCT k, token(k) FROM t WHERE k = 1 ORDER BY c DESC, d LIMIT 3",
+        )
+        .unwrap();
+        assert!(s.json && s.distinct);
+        assert_eq!(
+            s.order_by,
+            vec![("c".to_string(), true), ("d".to_string(), false)]
+        );
+        assert_eq!(s.selectors[1].0, Selector::Token(vec!["k".into()]));
+        assert!(parse_select("SELECT a FROM t GROUP BY a").is_err());
     }
 }

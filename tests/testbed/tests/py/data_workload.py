@@ -149,6 +149,18 @@ for a, b in zip(edges, edges[1:]):
     scanned += [(r.k, r.c) for r in session.execute(by_range, (a, b))]
 assert sorted(scanned) == sorted(expected), (sorted(scanned), sorted(expected))
 
+# token() as a selector agrees with the driver's own Murmur3 token of the key.
+import struct
+from cassandra.metadata import Murmur3Token
+for r in session.execute("SELECT k, token(k) FROM kv"):
+    assert r[1] == Murmur3Token.from_key(struct.pack(">i", r[0])).value, tuple(r)
+# ORDER BY (reversed clustering), with IN merged across partitions; DISTINCT; JSON.
+assert [r.c for r in session.execute("SELECT c FROM kv WHERE k = 7 ORDER BY c DESC")] == [3, 0, -2]
+assert [r.c for r in session.execute("SELECT c FROM kv WHERE k IN (7, 8) ORDER BY c DESC")] == [3, 3, 0, 0, -2, -2]
+assert sorted(r.k for r in session.execute("SELECT DISTINCT k FROM kv")) == sorted({k for k, _ in expected})
+doc = json.loads(session.execute("SELECT JSON k, c, v FROM kv WHERE k = 7 AND c = 0").one()[0])
+assert doc == {"k": 7, "c": 0, "v": "v7:0"}, doc
+
 # --- typed values through prepared statements ----------------------------------
 import datetime
 import decimal
