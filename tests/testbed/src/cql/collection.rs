@@ -49,12 +49,48 @@ pub fn encode(items: &[Bytes], per_entry: usize) -> Bytes {
     Bytes::from(out)
 }
 
-/// Whether a column is stored cell-per-element (a non-frozen list, set or map).
+/// Whether a column is stored cell-per-element (a non-frozen list, set, map or
+/// user type).
 pub fn is_multicell(ty: &ColumnType, type_text: &str) -> bool {
     matches!(
         ty,
-        ColumnType::List(_) | ColumnType::Set(_) | ColumnType::Map(..)
+        ColumnType::List(_) | ColumnType::Set(_) | ColumnType::Map(..) | ColumnType::Udt { .. }
     ) && !type_text.starts_with("frozen<")
+}
+
+/// The cell path of a non-frozen UDT field: its position as a 2-byte short.
+pub fn field_path(index: usize) -> Bytes {
+    Bytes::copy_from_slice(&(index as u16).to_be_bytes())
+}
+
+/// The fields of a serialized UDT value (`None` = null; missing trailing fields too).
+pub fn split_udt(b: &[u8], n_fields: usize) -> Result<Vec<Option<Bytes>>, String> {
+    let bad = || "invalid user type value".to_string();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < b.len() {
+        let len = i32::from_be_bytes(
+            b.get(pos..pos + 4)
+                .ok_or_else(bad)?
+                .try_into()
+                .map_err(|_| bad())?,
+        );
+        pos += 4;
+        if len < 0 {
+            out.push(None);
+            continue;
+        }
+        let len = len as usize;
+        out.push(Some(Bytes::copy_from_slice(
+            b.get(pos..pos + len).ok_or_else(bad)?,
+        )));
+        pos += len;
+    }
+    if out.len() > n_fields {
+        return Err(bad());
+    }
+    out.resize(n_fields, None);
+    Ok(out)
 }
 
 /// 100 ns intervals between 1582-10-15 and 1970-01-01.
@@ -121,6 +157,18 @@ pub fn materialize(ty: &ColumnType, elems: &[(Bytes, super::cell::Cell)]) -> Byt
             e.sort_by(|a, b| compare(kt, &a.0, &b.0));
             let items: Vec<Bytes> = e.into_iter().flat_map(|(p, c)| [p, c.value]).collect();
             encode(&items, 2)
+        }
+        ColumnType::Udt { fields, .. } => {
+            let mut out = Vec::new();
+            for i in 0..fields.len() {
+                let path = field_path(i);
+                let v = elems
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, c)| &c.value[..]);
+                super::literal::push_value(&mut out, v);
+            }
+            Bytes::from(out)
         }
         _ => Bytes::new(),
     }

@@ -175,6 +175,20 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                     BindTarget::Timestamp => ("[timestamp]".into(), ColumnType::BigInt),
                     BindTarget::Ttl => ("[ttl]".into(), ColumnType::Int),
                     BindTarget::Json => ("[json]".into(), ColumnType::Varchar),
+                    BindTarget::Field(c, f) => {
+                        let col = t.column(c.as_str()).ok_or_else(|| {
+                            invalid(format!("Undefined column name {}", c.as_str()))
+                        })?;
+                        let ColumnType::Udt { fields, .. } = &col.ty else {
+                            return Err(invalid(format!("{} is not a user type", col.name)));
+                        };
+                        let ty = fields
+                            .iter()
+                            .find(|(n, _)| n.as_ref() == f.as_str())
+                            .map(|(_, t)| t.clone())
+                            .ok_or_else(|| invalid(format!("Unknown field {}", f.as_str())))?;
+                        (format!("{}.{}", col.name, f.as_str()), ty)
+                    }
                     BindTarget::InValues(c) => {
                         let col = t.column(c.as_str()).ok_or_else(|| {
                             invalid(format!("Undefined column name {}", c.as_str()))

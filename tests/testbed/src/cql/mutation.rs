@@ -722,3 +722,69 @@ mod static_tests {
         assert!(one("DELETE st FROM s WHERE k = 1").is_ok());
     }
 }
+
+#[cfg(test)]
+mod udt_tests {
+    use super::*;
+    use crate::cql::ddl::{parse_ddl, Ddl};
+    use tidemark_cql::statement::{parse_statement, StatementKind};
+
+    #[test]
+    fn non_frozen_udt_fields_are_cells() {
+        let addr = ColumnType::Udt {
+            keyspace: "ks".into(),
+            name: "addr".into(),
+            fields: vec![
+                ("street".into(), ColumnType::Varchar),
+                ("zip".into(), ColumnType::Int),
+            ],
+        };
+        let Ok(Ddl::CreateTable { columns, .. }) = parse_ddl(
+            "CREATE TABLE p (k int PRIMARY KEY, a addr, f frozen<addr>)",
+            &|_, n| (n == "addr").then(|| addr.clone()),
+        ) else {
+            panic!()
+        };
+        let t = Table {
+            keyspace: "ks".into(),
+            name: "p".into(),
+            id: [0; 16],
+            columns,
+            default_ttl: 0,
+        };
+        let mut p = Partition::default();
+        for (q, ts) in [
+            (
+                "INSERT INTO p (k, a) VALUES (1, {street: 'Elm', zip: 1})",
+                1,
+            ),
+            ("UPDATE p SET a.zip = 7 WHERE k = 1", 2),
+            ("DELETE a.street FROM p WHERE k = 1", 3),
+        ] {
+            let stmt = parse_statement(q).unwrap();
+            let StatementKind::Modification(m) = &stmt.kind else {
+                panic!()
+            };
+            let snapshot = p.clone();
+            let cur = move |_: &Bytes| snapshot.clone();
+            for (_, u) in build(m, &t, &Bound::default(), ts, 0, &cur).unwrap() {
+                p.merge(&u);
+            }
+        }
+        let (ck, live) = p.live_view(0).remove(0);
+        let v = crate::cql::read::row_values(&t, &p.key, &ck, &live, 0).0[1]
+            .clone()
+            .unwrap();
+        // street null (-1), zip 7.
+        assert_eq!(&v[..], &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 4, 0, 0, 0, 7]);
+        let stmt = parse_statement("UPDATE p SET f.zip = 7 WHERE k = 1").unwrap();
+        let StatementKind::Modification(m) = &stmt.kind else {
+            panic!()
+        };
+        let none = |_: &Bytes| Partition::default();
+        assert!(
+            build(m, &t, &Bound::default(), 4, 0, &none).is_err(),
+            "frozen field update"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! index), counter increments, and column deletions.
 
 use super::cell::{Cell, Deletion};
-use super::collection::{append_path, is_multicell, prepend_path, split};
+use super::collection::{append_path, field_path, is_multicell, prepend_path, split, split_udt};
 use super::exec::{invalid, Bound};
 use super::mutation::{be_int, resolve, Val};
 use super::schema::ColumnDef;
@@ -114,6 +114,14 @@ impl Op<'_> {
                 let kv = split(v, 2).map_err(invalid)?;
                 for pair in kv.chunks(2) {
                     cx.cells.insert(pair[0].clone(), self.cell(pair[1].clone()));
+                }
+            }
+            ColumnType::Udt { fields, .. } if !prepend => {
+                let vals = split_udt(v, fields.len()).map_err(invalid)?;
+                for (i, f) in vals.into_iter().enumerate() {
+                    if let Some(f) = f {
+                        cx.cells.insert(field_path(i), self.cell(f));
+                    }
                 }
             }
             _ => return Err(invalid(format!("{} is not a collection", c.name))),
@@ -240,9 +248,20 @@ impl Op<'_> {
                     .insert(path, cell);
                 Ok(())
             }
-            AssignOp::SetField { .. } => Err(invalid(
-                "UDT field updates are not supported by the testbed (UDTs are stored frozen)",
-            )),
+            AssignOp::SetField { field, value } => {
+                let (i, fty) = udt_field(c, field.as_str())?;
+                let cell = match resolve(value, &fty, self.bound)? {
+                    Val::Set(b) => self.cell(b),
+                    Val::Null => self.tomb(),
+                    Val::Unset => return Ok(()),
+                };
+                row.complex
+                    .entry(c.name.clone())
+                    .or_default()
+                    .cells
+                    .insert(field_path(i), cell);
+                Ok(())
+            }
         }
     }
 
@@ -265,13 +284,21 @@ impl Op<'_> {
                             _ => return Err(invalid("Invalid null collection element")),
                         }
                     }
-                    _ => unreachable!("multicell is a collection"),
+                    _ => return Err(invalid(format!("Invalid element deletion on {}", c.name))),
                 };
                 row.complex
                     .entry(c.name.clone())
                     .or_default()
                     .cells
                     .insert(path, self.tomb());
+            }
+            ColumnRef::Field(_, f) if multicell => {
+                let (i, _) = udt_field(c, f.as_str())?;
+                row.complex
+                    .entry(c.name.clone())
+                    .or_default()
+                    .cells
+                    .insert(field_path(i), self.tomb());
             }
             _ => {
                 return Err(invalid(format!(
@@ -281,5 +308,21 @@ impl Op<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The position and type of field `name` of a non-frozen UDT column.
+fn udt_field(c: &ColumnDef, name: &str) -> Result<(usize, ColumnType), ErrorBody> {
+    match &c.ty {
+        ColumnType::Udt { fields, .. } if is_multicell(&c.ty, &c.type_text) => fields
+            .iter()
+            .position(|(n, _)| n.as_ref() == name)
+            .map(|i| (i, fields[i].1.clone()))
+            .ok_or_else(|| invalid(format!("Unknown field {name} in {}", c.name))),
+        ColumnType::Udt { .. } => Err(invalid(format!(
+            "Invalid operation for frozen UDT column {}",
+            c.name
+        ))),
+        _ => Err(invalid(format!("{} is not a user type", c.name))),
     }
 }

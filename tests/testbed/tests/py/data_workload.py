@@ -83,6 +83,7 @@ session.execute("CREATE TABLE users (id uuid PRIMARY KEY, name text, addr frozen
 session.execute("CREATE TABLE ev (k int, t timeuuid, v text, PRIMARY KEY (k, t))")
 session.execute("CREATE TABLE rng (k int, c int, v text, PRIMARY KEY (k, c)) WITH CLUSTERING ORDER BY (c DESC)")
 session.execute("CREATE TABLE big (k int, c int, v text, PRIMARY KEY (k, c))")
+session.execute("CREATE TABLE people (id int PRIMARY KEY, home address)")
 session.execute("CREATE TABLE st (k int, c int, s text STATIC, v text, PRIMARY KEY (k, c))")
 session.execute("CREATE TABLE typed (k int PRIMARY KEY, a ascii, b blob, bo boolean, d double, f float, i inet, "
                 "si smallint, ti tinyint, ts timestamp, u uuid, vi varint, dt date, tm time)")
@@ -208,6 +209,16 @@ r = session.execute("SELECT name, addr, tags FROM users WHERE id = %s", (uid,)).
 assert r.name == "ann" and r.addr.street == "Main St" and r.addr.zip == 12345 and set(r.tags) == {"x", "y"}, r
 r = session.execute("SELECT addr FROM users WHERE id = %s" % uuid.UUID(int=1)).one()
 assert (r.addr.street, r.addr.zip) == ("Side", 7), r
+
+# Non-frozen UDT: whole value, then single fields set and deleted.
+session.execute(session.prepare("INSERT INTO people (id, home) VALUES (?, ?)"), (1, ("Elm", 1)))
+session.execute("UPDATE people SET home.zip = 99 WHERE id = 1")
+session.execute(session.prepare("UPDATE people SET home.street = ? WHERE id = ?"), ("Oak", 1))
+r = session.execute("SELECT home FROM people WHERE id = 1").one()
+assert (r.home.street, r.home.zip) == ("Oak", 99), r
+session.execute("DELETE home.street FROM people WHERE id = 1")
+r = session.execute("SELECT home FROM people WHERE id = 1").one()
+assert (r.home.street, r.home.zip) == (None, 99), r
 
 # --- clustering order: timeuuid by time, DESC with a range deletion ---------------
 base = 1_700_000_000
