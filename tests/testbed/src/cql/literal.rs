@@ -111,6 +111,9 @@ pub fn term_bytes(ty: &ColumnType, t: &Term<'_>) -> Result<Option<Bytes>, String
         }
         Term::Map(pairs) => return collection_term(ty, &[], pairs),
         Term::Udt(fields) => return udt_term(ty, fields),
+        Term::Function { name, args } if args.is_empty() && name.keyspace.is_none() => {
+            return function_value(ty, name.name.as_str())
+        }
         other => return Err(format!("unsupported literal {other:?} (bind it instead)")),
     };
     raw_bytes(ty, raw)
@@ -215,6 +218,50 @@ fn udt_term(
         push_value(&mut out, v.as_deref());
     }
     Ok(Some(Bytes::from(out)))
+}
+
+/// The native functions without arguments that stand for a value: `now()` /
+/// `currentTimeUUID()` (a fresh timeuuid), `uuid()` (a fresh version-4 UUID),
+/// `currentTimestamp()`, `currentDate()`.
+fn function_value(ty: &ColumnType, name: &str) -> Result<Option<Bytes>, String> {
+    let now_ms = super::cluster::now_micros() / 1000;
+    let v = match name.to_ascii_lowercase().as_str() {
+        "now" | "currenttimeuuid" => super::collection::append_path(0),
+        "uuid" => {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut u =
+                super::schema::uuid_from(&format!("uuid() {n} {}", super::cluster::now_micros()));
+            u[6] = (u[6] & 0x0f) | 0x40;
+            Bytes::copy_from_slice(&u)
+        }
+        "currenttimestamp" => Bytes::copy_from_slice(&now_ms.to_be_bytes()),
+        "currentdate" => {
+            let days = now_ms.div_euclid(86_400_000) + (1i64 << 31);
+            Bytes::copy_from_slice(&(days as u32).to_be_bytes())
+        }
+        other => {
+            return Err(format!(
+                "function {other}() is not supported by the testbed (bind its value instead)"
+            ))
+        }
+    };
+    let ok = matches!(
+        (name.to_ascii_lowercase().as_str(), ty.effective()),
+        (
+            "now" | "currenttimeuuid",
+            ColumnType::Timeuuid | ColumnType::Uuid
+        ) | ("uuid", ColumnType::Uuid)
+            | ("currenttimestamp", ColumnType::Timestamp)
+            | ("currentdate", ColumnType::Date)
+    );
+    if !ok {
+        return Err(format!(
+            "Type error: {name}() cannot be used as {}",
+            ty.cql_name()
+        ));
+    }
+    Ok(Some(v))
 }
 
 /// Appends `[int length][bytes]` (-1 for null).

@@ -30,7 +30,7 @@ fn civil_days(s: &str) -> Option<i64> {
     let y: i64 = num(it.next()?)?;
     let m: u32 = num(it.next()?)?;
     let d: u32 = num(it.next()?)?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || y > 100_000_000 {
         return None;
     }
     Some(days_from_civil(if neg { -y } else { y }, m, d))
@@ -84,7 +84,7 @@ pub fn timestamp(s: &str) -> Option<Vec<u8>> {
             num::<i64>(z.get(2..).filter(|x| !x.is_empty()).unwrap_or("0"))?,
         );
         let sign = if &rest[i..=i] == "-" { -1 } else { 1 };
-        (&rest[..i], sign * (hh * 60 + mm))
+        (&rest[..i], sign * (hh.min(99) * 60 + mm.min(99)))
     } else {
         (rest, 0)
     };
@@ -94,7 +94,9 @@ pub fn timestamp(s: &str) -> Option<Vec<u8>> {
         clock.to_string()
     };
     let nanos = time_nanos(&clock)?;
-    let ms = days * 86_400_000 + nanos / 1_000_000 - zone_min * 60_000;
+    let ms = days
+        .checked_mul(86_400_000)?
+        .checked_add(nanos / 1_000_000 - zone_min * 60_000)?;
     Some(ms.to_be_bytes().to_vec())
 }
 
@@ -139,19 +141,23 @@ pub fn duration(s: &str) -> Option<Vec<u8>> {
             .unwrap_or(rest.len());
         let unit = rest[..unit_end].to_ascii_lowercase();
         rest = &rest[unit_end..];
-        match unit.as_str() {
-            "y" => months += 12 * n,
-            "mo" => months += n,
-            "w" => days += 7 * n,
-            "d" => days += n,
-            "h" => nanos += n * 3_600_000_000_000,
-            "m" => nanos += n * 60_000_000_000,
-            "s" => nanos += n * 1_000_000_000,
-            "ms" => nanos += n * 1_000_000,
-            "us" | "µs" => nanos += n * 1_000,
-            "ns" => nanos += n,
+        let (field, per): (&mut i64, i64) = match unit.as_str() {
+            "y" => (&mut months, 12),
+            "mo" => (&mut months, 1),
+            "w" => (&mut days, 7),
+            "d" => (&mut days, 1),
+            "h" => (&mut nanos, 3_600_000_000_000),
+            "m" => (&mut nanos, 60_000_000_000),
+            "s" => (&mut nanos, 1_000_000_000),
+            "ms" => (&mut nanos, 1_000_000),
+            "us" | "µs" => (&mut nanos, 1_000),
+            "ns" => (&mut nanos, 1),
             _ => return None,
-        }
+        };
+        *field = field.checked_add(n.checked_mul(per)?)?;
+    }
+    if i32::try_from(months).is_err() || i32::try_from(days).is_err() {
+        return None;
     }
     let sign = if neg { -1 } else { 1 };
     let mut out = Vec::new();
@@ -257,6 +263,11 @@ mod tests {
         assert_eq!(d.len(), 2 + 7);
         assert_eq!(duration("-1d").unwrap(), vec![0, 1, 0]);
         assert!(duration("3 parsecs").is_none());
+        assert!(
+            duration("99999999999999999y").is_none(),
+            "overflow is an error"
+        );
+        assert!(timestamp("99999999999999-01-01").is_none());
         assert_eq!(big_integer("-1").unwrap(), vec![0xff]);
         assert_eq!(big_integer("128").unwrap(), vec![0x00, 0x80]);
         assert_eq!(

@@ -134,9 +134,16 @@ pub fn build(
         ));
     }
     let ts = int_of(using_timestamp(&using), bound, ColumnType::BigInt)?.unwrap_or(default_ts);
-    let ttl = int_of(using_ttl(&using), bound, ColumnType::Int)?
-        .map(|t| t as i32)
-        .unwrap_or(table.default_ttl);
+    let ttl = match int_of(using_ttl(&using), bound, ColumnType::Int)? {
+        // Cassandra's bounds: 0 (no TTL) to 20 years.
+        Some(t) if !(0..=630_720_000).contains(&t) => {
+            return Err(invalid(format!(
+                "ttl is out of range: {t} (it must be between 0 and 630720000 seconds)"
+            )))
+        }
+        Some(t) => t as i32,
+        None => table.default_ttl,
+    };
     let col = |n: &str| {
         table
             .column(n)

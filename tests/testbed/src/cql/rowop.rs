@@ -51,7 +51,7 @@ impl Op<'_> {
             .unwrap_or(0)
             .wrapping_add(delta);
         // The new total must win over the old one even with a client timestamp.
-        let ts = cur.map_or(self.ts, |x| self.ts.max(x.timestamp + 1));
+        let ts = cur.map_or(self.ts, |x| self.ts.max(x.timestamp.saturating_add(1)));
         Cell::live(ts, Bytes::copy_from_slice(&total.to_be_bytes()))
     }
 
@@ -142,7 +142,7 @@ impl Op<'_> {
             match v {
                 Val::Set(b) => {
                     // Overwrite: delete what was there just before this write.
-                    cx.deletion = Some(self.deletion(self.ts - 1));
+                    cx.deletion = Some(self.deletion(self.ts.saturating_sub(1)));
                     self.add(cx, c, &b, false)?;
                 }
                 Val::Null => cx.deletion = Some(self.deletion(self.ts)),
