@@ -148,6 +148,58 @@ async fn workload(base: Ipv4Addr, args: &[&str]) {
             assert_eq!(be_i64(&cell.value), want[i].as_i64().expect("n"));
         }
     }
+    // Non-frozen collections: the driver's values are exactly the live element cells
+    // (`column[hex cell path]`) of the logical state.
+    let coll = line_json(&stdout, "READ_COLL ");
+    for (k, want) in coll.as_object().expect("object") {
+        let k: i64 = k.parse().expect("key");
+        let cells: Vec<_> = cluster
+            .logical_state()
+            .into_iter()
+            .filter(|c| c.table == "coll" && be_i64(&c.partition_key[0]) == k)
+            .collect();
+        let path = |c: &tidemark_testbed::cql::LogicalCell| {
+            c.column
+                .split_once('[')
+                .map(|(_, p)| unhex(p.trim_end_matches(']')))
+                .expect("element cell")
+        };
+        let mut l: Vec<i64> = cells
+            .iter()
+            .filter(|c| c.column.starts_with("l["))
+            .map(|c| be_i64(&c.value))
+            .collect();
+        l.sort();
+        let s: Vec<String> = cells
+            .iter()
+            .filter(|c| c.column.starts_with("s["))
+            .map(|c| String::from_utf8(path(c)).expect("utf8"))
+            .collect();
+        let m: BTreeMap<String, i64> = cells
+            .iter()
+            .filter(|c| c.column.starts_with("m["))
+            .map(|c| (String::from_utf8(path(c)).expect("utf8"), be_i64(&c.value)))
+            .collect();
+        let want_l: Vec<i64> = want["l"]
+            .as_array()
+            .expect("l")
+            .iter()
+            .map(|x| x.as_i64().expect("int"))
+            .collect();
+        let want_s: Vec<String> = want["s"]
+            .as_array()
+            .expect("s")
+            .iter()
+            .map(|x| x.as_str().expect("str").to_string())
+            .collect();
+        let want_m: BTreeMap<String, i64> = want["m"]
+            .as_object()
+            .expect("m")
+            .iter()
+            .map(|(a, b)| (a.clone(), b.as_i64().expect("int")))
+            .collect();
+        assert_eq!((l, s, m), (want_l, want_s, want_m), "coll k={k}");
+    }
     cluster.stop();
 }
 

@@ -379,5 +379,9 @@ assert sorted((k, c) for k, c, _, _ in full) == sorted(expected), "scan differs 
 assert {(k, c): v for k, c, v, _ in full} == expected
 print("READ_KV " + json.dumps(full))
 print("READ_COUNTERS " + json.dumps(counters))
+coll = {}
+for r in session.execute(st("SELECT k, l, s, m FROM coll", CL.ALL)):
+    coll[r.k] = {"l": sorted(r.l or []), "s": sorted(r.s or []), "m": dict(r.m or {})}
+print("READ_COLL " + json.dumps(coll))
 cluster.shutdown()
 print("OK")
