@@ -286,6 +286,14 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                     (w.column.clone(), ty)
                 };
                 let in_marker = w.op == super::select::Op::In && w.values.len() == 1;
+                let ty = match (w.op, &ty) {
+                    (super::select::Op::Contains, ColumnType::List(e) | ColumnType::Set(e)) => {
+                        e.as_ref().clone()
+                    }
+                    (super::select::Op::Contains, ColumnType::Map(_, v)) => v.as_ref().clone(),
+                    (super::select::Op::ContainsKey, ColumnType::Map(k, _)) => k.as_ref().clone(),
+                    _ => ty,
+                };
                 for v in &w.values {
                     if let super::literal::Lit::Marker(i, name) = v {
                         let (n, t) = if in_marker {

@@ -145,6 +145,12 @@ pub fn finish(
             };
             let ty = &m.columns[ci].1;
             let have = row[ci].as_deref();
+            if matches!(w.op, Op::Contains | Op::ContainsKey) {
+                if !contains(w, ty, have, bound)? {
+                    continue 'rows;
+                }
+                continue;
+            }
             let mut any = false;
             for want in where_values(w, ty, bound)? {
                 let ord = match (have, want.as_deref()) {
@@ -157,6 +163,7 @@ pub fn finish(
                     Op::Le => ord != Ordering::Greater,
                     Op::Gt => ord == Ordering::Greater,
                     Op::Ge => ord != Ordering::Less,
+                    Op::Contains | Op::ContainsKey => false,
                 };
             }
             if !any {
@@ -282,4 +289,42 @@ fn json_rows(
         out.push(vec![Some(Bytes::from(obj))]);
     }
     Ok(out)
+}
+
+/// `CONTAINS` / `CONTAINS KEY` on a collection value (`have`, serialized).
+fn contains(
+    w: &super::select::Where,
+    ty: &ColumnType,
+    have: Option<&[u8]>,
+    bound: &Bound,
+) -> Result<bool, ErrorBody> {
+    let (elem_ty, per, pick) = match (ty.effective(), w.op) {
+        (ColumnType::List(e) | ColumnType::Set(e), Op::Contains) => (e.as_ref(), 1, 0),
+        (ColumnType::Map(_, v), Op::Contains) => (v.as_ref(), 2, 1),
+        (ColumnType::Map(k, _), Op::ContainsKey) => (k.as_ref(), 2, 0),
+        _ => {
+            return Err(invalid(format!(
+                "Cannot use CONTAINS{} on non-collection column {}",
+                if w.op == Op::ContainsKey { " KEY" } else { "" },
+                w.column
+            )))
+        }
+    };
+    let Some(want) = w
+        .values
+        .first()
+        .map(|v| bind_lit(v, elem_ty, bound))
+        .transpose()?
+        .flatten()
+    else {
+        return Err(invalid(format!(
+            "Invalid null value for CONTAINS on {}",
+            w.column
+        )));
+    };
+    let Some(have) = have else { return Ok(false) };
+    let items = super::collection::split(have, per).map_err(invalid)?;
+    Ok(items
+        .chunks(per)
+        .any(|e| compare(elem_ty, &e[pick], &want) == Ordering::Equal))
 }

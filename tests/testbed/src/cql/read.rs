@@ -176,6 +176,7 @@ fn token_matches(stmt: &SelectStmt, tok: i64, bound: &Bound) -> Result<bool, Err
                 Op::Le => tok <= t,
                 Op::Gt => tok > t,
                 Op::Ge => tok >= t,
+                Op::Contains | Op::ContainsKey => false,
             };
         }
         if !any {

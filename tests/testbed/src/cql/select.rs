@@ -24,6 +24,10 @@ pub enum Op {
     Le,
     Gt,
     Ge,
+    /// `c CONTAINS v`: a list/set element or map value.
+    Contains,
+    /// `m CONTAINS KEY k`.
+    ContainsKey,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +123,16 @@ pub fn parse_select(text: &str) -> Result<SelectStmt, String> {
                     name,
                     quoted: false,
                 }) if name == "in" => Op::In,
+                Some(Tok::Ident {
+                    name,
+                    quoted: false,
+                }) if name == "contains" => {
+                    if c.kw("key") {
+                        Op::ContainsKey
+                    } else {
+                        Op::Contains
+                    }
+                }
                 t => return Err(format!("unsupported relation operator {t:?}")),
             };
             let values = if op == Op::In && c.sym("(") {
@@ -220,5 +234,12 @@ mod tests {
         );
         assert_eq!(s.selectors[1].0, Selector::Token(vec!["k".into()]));
         assert!(parse_select("SELECT a FROM t GROUP BY a").is_err());
+        let s =
+            parse_select("SELECT k FROM t WHERE l CONTAINS 3 AND m CONTAINS KEY ? ALLOW FILTERING")
+                .unwrap();
+        assert_eq!(
+            (s.wheres[0].op, s.wheres[1].op),
+            (Op::Contains, Op::ContainsKey)
+        );
     }
 }

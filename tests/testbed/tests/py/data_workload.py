@@ -194,6 +194,9 @@ up = session.prepare("UPDATE coll SET s = ?, fl = ? WHERE k = ?")
 session.execute(up, ({"p", "q"}, [9], 2))
 r = session.execute("SELECT s, fl, l FROM coll WHERE k = 2").one()
 assert set(r.s) == {"p", "q"} and list(r.fl) == [9] and r.l is None, r
+assert [r.k for r in session.execute("SELECT k FROM coll WHERE s CONTAINS 'c' ALLOW FILTERING")] == [1]
+assert [r.k for r in session.execute(session.prepare("SELECT k FROM coll WHERE m CONTAINS KEY ? ALLOW FILTERING"), ("z",))] == [1]
+assert [r.k for r in session.execute("SELECT k FROM coll WHERE l CONTAINS 10 ALLOW FILTERING")] == [1]
 session.execute("DELETE m FROM coll WHERE k = 1")
 assert session.execute("SELECT m FROM coll WHERE k = 1").one().m is None
 session.execute("INSERT INTO coll JSON '{\"k\": 3, \"l\": [5, 6], \"m\": {\"j\": 1}}'")
