@@ -271,32 +271,12 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                         .as_ref()
                         .map(|k| k.to_string())
                         .or_else(|| lock(&keyspace).clone());
-                    let reply = match batch_members(&shared, me, &b) {
-                        Ok(texts) => {
-                            let ctx = Ctx {
-                                shared: &shared,
-                                me,
-                                keyspace: ks,
-                                consistency: b.consistency,
-                                timestamp: b.timestamp,
-                                serial: b.serial_consistency,
-                                page: Page::default(),
-                            };
-                            let kind = match b.batch_type {
-                                BatchType::Logged => BatchKind::Logged,
-                                BatchType::Unlogged => BatchKind::Unlogged,
-                                BatchType::Counter => BatchKind::Counter,
-                            };
-                            match parse_members(&texts)
-                                .and_then(|m| super::modify::batch(&ctx, kind, None, &m))
-                            {
-                                Ok(r) => Message::Result(r),
-                                Err(e) => Message::Error(e),
-                            }
-                        }
-                        Err(e) => Message::Error(e),
-                    };
-                    let _ = tx.send(cur.encode(stream, reply));
+                    let shared = shared.clone();
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let reply = run_batch(&shared, me, ks, &b);
+                        let _ = tx.send(cur.encode(stream, reply));
+                    });
                 }
                 other => {
                     let msg = format!("unexpected message {:?} from a client", other.opcode());
@@ -312,6 +292,37 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// Executes a BATCH message on node `me`.
+fn run_batch(
+    shared: &Shared,
+    me: usize,
+    keyspace: Option<String>,
+    b: &tidemark_cql::message::Batch,
+) -> Message {
+    let texts = match batch_members(shared, me, b) {
+        Ok(t) => t,
+        Err(e) => return Message::Error(e),
+    };
+    let ctx = Ctx {
+        shared,
+        me,
+        keyspace,
+        consistency: b.consistency,
+        timestamp: b.timestamp,
+        serial: b.serial_consistency,
+        page: Page::default(),
+    };
+    let kind = match b.batch_type {
+        BatchType::Logged => BatchKind::Logged,
+        BatchType::Unlogged => BatchKind::Unlogged,
+        BatchType::Counter => BatchKind::Counter,
+    };
+    match parse_members(&texts).and_then(|m| super::modify::batch(&ctx, kind, None, &m)) {
+        Ok(r) => Message::Result(r),
+        Err(e) => Message::Error(e),
+    }
 }
 
 /// Each BATCH member as query text with its values (prepared members by their id on
