@@ -308,6 +308,9 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                     }
                 }
             }
+            if let Some(super::literal::Lit::Marker(i, _)) = &sel.per_partition_limit {
+                markers.push((*i, "[per_partition_limit]".into(), ColumnType::Int));
+            }
             if let Some(super::literal::Lit::Marker(i, _)) = &sel.limit {
                 markers.push((*i, "[limit]".into(), ColumnType::Int));
             }

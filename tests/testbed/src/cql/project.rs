@@ -172,12 +172,19 @@ pub fn finish(
         }
         keep.push(ri);
     }
+    if let Some(l) = &stmt.per_partition_limit {
+        let n = limit_value(l, bound)?;
+        if !m.partition.is_empty() {
+            let mut seen: std::collections::HashMap<usize, usize> = Default::default();
+            keep.retain(|ri| {
+                let c = seen.entry(m.partition[*ri]).or_default();
+                *c += 1;
+                *c <= n
+            });
+        }
+    }
     if let Some(l) = &stmt.limit {
-        let n = bind_lit(l, &ColumnType::Int, bound)?
-            .and_then(|b| <[u8; 4]>::try_from(&b[..]).ok())
-            .map(i32::from_be_bytes)
-            .unwrap_or(i32::MAX);
-        keep.truncate(usize::try_from(n).unwrap_or(0));
+        keep.truncate(limit_value(l, bound)?);
     }
     let col = |c: &str| m.columns.iter().position(|(n, _)| n == c).unwrap_or(0);
     let mut out_rows = Vec::new();
@@ -327,4 +334,16 @@ fn contains(
     Ok(items
         .chunks(per)
         .any(|e| compare(elem_ty, &e[pick], &want) == Ordering::Equal))
+}
+
+/// A LIMIT value (literal or bound int); must be positive.
+fn limit_value(l: &Lit, bound: &Bound) -> Result<usize, ErrorBody> {
+    let n = bind_lit(l, &ColumnType::Int, bound)?
+        .and_then(|b| <[u8; 4]>::try_from(&b[..]).ok())
+        .map(i32::from_be_bytes)
+        .unwrap_or(i32::MAX);
+    if n <= 0 {
+        return Err(invalid(format!("LIMIT must be strictly positive, got {n}")));
+    }
+    Ok(n as usize)
 }

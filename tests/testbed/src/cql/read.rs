@@ -30,6 +30,8 @@ pub struct Materialized {
     pub columns: Vec<(String, ColumnType)>,
     pub rows: Vec<Vec<Option<Bytes>>>,
     pub meta: Vec<Vec<Option<CellMeta>>>,
+    /// User tables: the ordinal of each row's partition (for PER PARTITION LIMIT).
+    pub partition: Vec<usize>,
 }
 
 fn replica_infos(shared: &Shared, replicas: &[usize]) -> Vec<ReplicaInfo> {
@@ -277,7 +279,7 @@ pub fn materialize_user(
             .collect(),
         ..Materialized::default()
     };
-    for key in keys {
+    for (ordinal, key) in keys.into_iter().enumerate() {
         let refs: Vec<&[u8]> = key.iter().map(|k| &k[..]).collect();
         let pk = Bytes::from(partition_key_bytes(&refs));
         if restricted && !token_matches(stmt, token(&pk), bound)? {
@@ -311,6 +313,7 @@ pub fn materialize_user(
             let (row, meta) = row_values(table, &key, &ck, &live, now);
             m.rows.push(row);
             m.meta.push(meta);
+            m.partition.push(ordinal);
         }
     }
     if multi {
@@ -333,6 +336,7 @@ pub fn materialize_user(
         idx.sort_by(|a, b| compare_clustering(&order, &key_of(&m.rows[*a]), &key_of(&m.rows[*b])));
         m.rows = idx.iter().map(|i| m.rows[*i].clone()).collect();
         m.meta = idx.iter().map(|i| m.meta[*i].clone()).collect();
+        m.partition = idx.iter().map(|i| m.partition[*i]).collect();
     }
     Ok(m)
 }

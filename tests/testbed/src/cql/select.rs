@@ -48,6 +48,8 @@ pub struct SelectStmt {
     pub selectors: Vec<(Selector, Option<String>)>,
     pub wheres: Vec<Where>,
     pub limit: Option<Lit>,
+    /// `PER PARTITION LIMIT n`.
+    pub per_partition_limit: Option<Lit>,
     /// Number of bind markers.
     pub markers: usize,
     /// `SELECT JSON`: one `[json]` text column per row.
@@ -176,6 +178,12 @@ pub fn parse_select(text: &str) -> Result<SelectStmt, String> {
             }
         }
     }
+    let mut per_partition_limit = None;
+    if c.kw("per") {
+        c.expect_kw("partition")?;
+        c.expect_kw("limit")?;
+        per_partition_limit = Some(parse_lit(&mut c, &mut markers)?);
+    }
     let mut limit = None;
     if c.kw("limit") {
         limit = Some(parse_lit(&mut c, &mut markers)?);
@@ -192,6 +200,7 @@ pub fn parse_select(text: &str) -> Result<SelectStmt, String> {
         selectors,
         wheres,
         limit,
+        per_partition_limit,
         markers,
         json,
         distinct,

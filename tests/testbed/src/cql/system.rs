@@ -50,7 +50,7 @@ fn table(cols: &[(&str, T)], rows: Vec<Vec<Value>>) -> Materialized {
             .map(|(n, t)| (n.to_string(), t.clone()))
             .collect(),
         rows: rows.iter().map(|r| r.iter().map(ser).collect()).collect(),
-        meta: Vec::new(),
+        ..Materialized::default()
     }
 }
 

@@ -159,6 +159,8 @@ for r in session.execute("SELECT k, token(k) FROM kv"):
 assert [r.c for r in session.execute("SELECT c FROM kv WHERE k = 7 ORDER BY c DESC")] == [3, 0, -2]
 assert [r.c for r in session.execute("SELECT c FROM kv WHERE k IN (7, 8) ORDER BY c DESC")] == [3, 3, 0, 0, -2, -2]
 assert sorted(r.k for r in session.execute("SELECT DISTINCT k FROM kv")) == sorted({k for k, _ in expected})
+got = sorted((r.k, r.c) for r in session.execute("SELECT k, c FROM kv WHERE k IN (7, 8) PER PARTITION LIMIT 1"))
+assert got == [(7, -2), (8, -2)], got
 doc = json.loads(session.execute("SELECT JSON k, c, v FROM kv WHERE k = 7 AND c = 0").one()[0])
 assert doc == {"k": 7, "c": 0, "v": "v7:0"}, doc
 
