@@ -22,6 +22,7 @@ pub mod modify;
 pub mod murmur3;
 pub mod mutation;
 pub mod order;
+pub mod paging;
 pub mod project;
 pub mod read;
 pub mod ring;

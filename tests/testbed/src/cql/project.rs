@@ -20,36 +20,6 @@ pub struct Page {
     pub state: Option<Bytes>,
 }
 
-/// A paging state: the number of result rows already returned, and a hash of the
-/// query so a state is not used with another statement. Cassandra encodes the last
-/// partition key and clustering instead, which survives concurrent writes better.
-fn encode_state(query_hash: u64, offset: u64) -> Bytes {
-    let mut v = b"TBPG".to_vec();
-    v.extend(query_hash.to_be_bytes());
-    v.extend(offset.to_be_bytes());
-    Bytes::from(v)
-}
-
-fn decode_state(query_hash: u64, b: &[u8]) -> Result<u64, ErrorBody> {
-    let bad = || error_bad_state();
-    if b.len() != 20 || &b[..4] != b"TBPG" {
-        return Err(bad());
-    }
-    let h = u64::from_be_bytes(b[4..12].try_into().map_err(|_| bad())?);
-    if h != query_hash {
-        return Err(bad());
-    }
-    Ok(u64::from_be_bytes(b[12..20].try_into().map_err(|_| bad())?))
-}
-
-fn error_bad_state() -> ErrorBody {
-    tidemark_cql::message::ErrorBody {
-        code: tidemark_cql::message::error_code::PROTOCOL_ERROR,
-        message: "Invalid value for the paging state".to_string().into(),
-        details: tidemark_cql::message::ErrorDetails::None,
-    }
-}
-
 pub(crate) fn query_hash(stmt: &SelectStmt) -> u64 {
     let u = uuid_from(&format!("{stmt:?}"));
     u64::from_be_bytes(u[..8].try_into().unwrap_or([0; 8]))
@@ -196,7 +166,7 @@ pub fn finish(
         let n = keep.len() as i64;
         out_rows.push(vec![Some(Bytes::copy_from_slice(&n.to_be_bytes()))]);
     } else {
-        for ri in keep {
+        for &ri in &keep {
             let mut row = Vec::new();
             for (sel, _) in &stmt.selectors {
                 let meta = |c: &str| m.meta.get(ri).and_then(|r| r[col(c)]);
@@ -229,23 +199,13 @@ pub fn finish(
     if stmt.json {
         out_rows = json_rows(stmt, ks, table, &m, &out_rows)?;
     }
-    let mut paging_state = None;
-    if let Some(size) = page.size.filter(|s| *s > 0) {
-        let hash = query_hash(stmt);
-        let start = match &page.state {
-            Some(st) => decode_state(hash, st)? as usize,
-            None => 0,
-        };
-        let end = start.saturating_add(size as usize);
-        if end < out_rows.len() {
-            paging_state = Some(Some(encode_state(hash, end as u64)));
-        }
-        out_rows = out_rows
-            .into_iter()
-            .skip(start)
-            .take(size as usize)
-            .collect();
-    }
+    let counted = stmt
+        .selectors
+        .iter()
+        .any(|(s, _)| *s == Selector::CountStar);
+    let source = (!counted).then_some(&keep[..]);
+    let (out_rows, paging_state) =
+        super::paging::page(&m, source, out_rows, page, query_hash(stmt))?;
     let metadata = RowsMetadata {
         columns_count: specs.len(),
         global_table_spec: Some((ks.into(), table.into())),

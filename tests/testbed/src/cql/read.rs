@@ -32,6 +32,10 @@ pub struct Materialized {
     pub meta: Vec<Vec<Option<CellMeta>>>,
     /// User tables: the ordinal of each row's partition (for PER PARTITION LIMIT).
     pub partition: Vec<usize>,
+    /// User tables: each row's position, for paging states.
+    pub keys: Vec<super::paging::RowKey>,
+    /// Clustering types and directions in result order (paging comparisons).
+    pub order: Vec<(ColumnType, bool)>,
 }
 
 fn replica_infos(shared: &Shared, replicas: &[usize]) -> Vec<ReplicaInfo> {
@@ -314,8 +318,17 @@ pub fn materialize_user(
             m.rows.push(row);
             m.meta.push(meta);
             m.partition.push(ordinal);
+            m.keys.push(super::paging::RowKey {
+                token: token(&pk),
+                pk: pk.clone(),
+                ck,
+            });
         }
     }
+    m.order = cks
+        .iter()
+        .map(|c| (c.ty.clone(), c.descending != reverse))
+        .collect();
     if multi {
         // IN with ORDER BY: rows of all partitions merged in the requested order.
         let order: Vec<(ColumnType, bool)> = cks
@@ -337,6 +350,7 @@ pub fn materialize_user(
         m.rows = idx.iter().map(|i| m.rows[*i].clone()).collect();
         m.meta = idx.iter().map(|i| m.meta[*i].clone()).collect();
         m.partition = idx.iter().map(|i| m.partition[*i]).collect();
+        m.keys = idx.iter().map(|i| m.keys[*i].clone()).collect();
     }
     Ok(m)
 }

@@ -363,6 +363,11 @@ while True:
     pages += 1
     if not rs.has_more_pages:
         break
+    if pages == 1:
+        # Between pages: delete two returned rows and add one before the position.
+        # The paging state holds the last row's key, so nothing shifts.
+        session.execute("DELETE FROM big WHERE k = 1 AND c IN (50, 60)")
+        session.execute("INSERT INTO big (k, c, v) VALUES (1, -1, 'early')")
     rs = session.execute(bound, paging_state=rs.paging_state)
 assert got == list(range(1000)) and pages == 10, (pages, len(got))
 
