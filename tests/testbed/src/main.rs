@@ -27,6 +27,12 @@ enum Cmd {
         num_tokens: usize,
         #[arg(long, default_value = "datacenter1")]
         datacenter: String,
+        /// Require PasswordAuthenticator logins as this user (with --password).
+        #[arg(long, requires = "password")]
+        user: Option<String>,
+        /// The password of --user (a test credential; never use a real one).
+        #[arg(long, requires = "user")]
+        password: Option<String>,
     },
     /// A MongoDB-like replica set, one member per consecutive loopback address;
     /// the first member is primary.
@@ -56,6 +62,8 @@ async fn main() -> anyhow::Result<()> {
             port,
             num_tokens,
             datacenter,
+            user,
+            password,
         } => {
             let cfg = ClusterConfig {
                 nodes,
@@ -63,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
                 port,
                 num_tokens,
                 datacenter,
+                credentials: user.zip(password),
                 ..ClusterConfig::default()
             };
             let cluster = CqlCluster::start(cfg).await?;
