@@ -3,8 +3,8 @@
 //! OP_QUERY commands in, replies out. An undecodable message closes the
 //! connection (as mongod does); it never takes the member down.
 
-use super::commands;
 use super::set::Shared;
+use super::{commands, election, heartbeat, hello};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use tidemark_mongo::bson::{Bson, Document, RawDocumentBuf};
@@ -98,7 +98,7 @@ async fn handle(shared: &Shared, st: &mut ConnState, msg: Message) -> Reply {
     match &msg.body {
         Body::Msg(m) => {
             let reply = match msg_command(m) {
-                Ok((db, cmd)) => commands::run(shared, st, &db, cmd).await,
+                Ok((db, cmd)) => dispatch(shared, st, &db, cmd).await,
                 Err(e) => commands::error(9, "FailedToParse", &e),
             };
             if m.flags.more_to_come() {
@@ -128,7 +128,7 @@ async fn handle(shared: &Shared, st: &mut ConnState, msg: Message) -> Reply {
                     if let Ok(inner) = cmd.get_document("$query") {
                         cmd = inner.clone();
                     }
-                    commands::run(shared, st, db, cmd).await
+                    dispatch(shared, st, db, cmd).await
                 }
                 Err(e) => commands::error(9, "FailedToParse", &e.to_string()),
             };
@@ -138,6 +138,27 @@ async fn handle(shared: &Shared, st: &mut ConnState, msg: Message) -> Reply {
             tracing::warn!(member = st.member, opcode = ?other.opcode(), "unsupported opcode, closing");
             Reply::Close
         }
+    }
+}
+
+/// Routes a command: replication-internal ones (heartbeats, votes,
+/// stepdown, rollback id, status) to the election modules; an awaitable
+/// hello first waits for a topology change; everything else to
+/// [`commands::run`] (which refuses writes on a non-primary).
+async fn dispatch(shared: &Shared, st: &mut ConnState, db: &str, cmd: Document) -> Document {
+    let name = cmd.keys().next().cloned().unwrap_or_default();
+    let me = st.member;
+    match name.as_str() {
+        "replSetHeartbeat" => heartbeat::handle(shared, me, &cmd),
+        "replSetRequestVotes" => election::handle_request_votes(shared, me, &cmd),
+        "replSetStepDown" => election::handle_step_down(shared, me, &cmd),
+        "replSetGetRBID" => election::handle_get_rbid(shared, me),
+        "replSetGetStatus" => election::handle_get_status(shared, me),
+        "hello" | "isMaster" | "ismaster" if cmd.contains_key("topologyVersion") => {
+            let cmd = hello::await_topology_change(shared, me, cmd).await;
+            commands::run(shared, st, db, cmd).await
+        }
+        _ => commands::run(shared, st, db, cmd).await,
     }
 }
 
