@@ -97,7 +97,11 @@ async fn partitioned_primary_steps_down_and_rolls_back_unreplicated_writes() {
             > counter_before
     );
     let d = insert(&mut c0, 13, 1.into()).await;
-    assert_eq!(d.get_i32("code").ok(), Some(10107), "NotWritablePrimary: {d}");
+    assert_eq!(
+        d.get_i32("code").ok(),
+        Some(10107),
+        "NotWritablePrimary: {d}"
+    );
 
     let mut cp = Client::connect(addrs[p]).await;
     let hp = hello(&mut cp).await;
@@ -131,7 +135,12 @@ async fn partitioned_primary_steps_down_and_rolls_back_unreplicated_writes() {
         .filter_map(|(_, id, _)| id.as_i32())
         .collect();
     assert_eq!(before, undone, "rollback files hold the undone documents");
-    assert_eq!(set.shared().members[0].rbid.load(std::sync::atomic::Ordering::SeqCst), rb.rbid);
+    assert_eq!(
+        set.shared().members[0]
+            .rbid
+            .load(std::sync::atomic::Ordering::SeqCst),
+        rb.rbid
+    );
 
     // ground truth: the lost w:1 writes are exactly the rolled-back ones
     let final_ids = ids(&set.documents(p, "t.c"));
@@ -158,9 +167,14 @@ async fn partitioned_primary_steps_down_and_rolls_back_unreplicated_writes() {
         .iter()
         .filter(|e| e.get_i64("t").ok() == Some(2))
         .collect();
-    assert_eq!(new_term.first().and_then(|e| e.get_str("op").ok()), Some("n"));
+    assert_eq!(
+        new_term.first().and_then(|e| e.get_str("op").ok()),
+        Some("n")
+    );
     let history = set.commit_point_history();
-    assert!(history.windows(2).all(|w| w[0].commit_point < w[1].commit_point));
+    assert!(history
+        .windows(2)
+        .all(|w| w[0].commit_point < w[1].commit_point));
     assert!(history
         .iter()
         .filter(|c| c.term == 1)
@@ -182,7 +196,10 @@ async fn stopped_member_times_out_w3_and_catches_up_after_restart() {
         .and_then(|t| t.get_object_id("processId"))
         .expect("processId");
     set.stop_member(2).expect("stop");
-    assert!(c2.recv().await.is_none(), "stopping closes client connections");
+    assert!(
+        c2.recv().await.is_none(),
+        "stopping closes client connections"
+    );
     let d = c0
         .command(
             doc! { "insert": "c", "documents": [{ "_id": 1 }], "writeConcern": { "w": 3, "wtimeout": 300 }, "$db": "t" },
@@ -191,10 +208,15 @@ async fn stopped_member_times_out_w3_and_catches_up_after_restart() {
         )
         .await
         .1;
-    let wce = d.get_document("writeConcernError").expect("w:3 with a member down");
+    let wce = d
+        .get_document("writeConcernError")
+        .expect("w:3 with a member down");
     assert_eq!(wce.get_i32("code").ok(), Some(64));
     let d = insert(&mut c0, 2, "majority".into()).await;
-    assert!(!d.contains_key("writeConcernError"), "2 of 3 is a majority: {d}");
+    assert!(
+        !d.contains_key("writeConcernError"),
+        "2 of 3 is a majority: {d}"
+    );
     assert!(set.documents(2, "t.c").is_empty());
 
     set.start_member(2).await.expect("restart");
@@ -234,7 +256,8 @@ async fn awaitable_hello_answers_when_the_primary_steps_down() {
         )
         .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    set.step_down(0, Duration::from_secs(60)).expect("step down");
+    set.step_down(0, Duration::from_secs(60))
+        .expect("step down");
     let reply = waiting.recv().await.expect("reply");
     assert_eq!(reply.response_to, id);
     let tidemark_testbed::mongo::tidemark_mongo::Body::Msg(m) = &reply.body else {

@@ -109,7 +109,10 @@ async fn pymongo_failover_loses_exactly_the_rolled_back_w1_writes() {
     let final_ids: BTreeSet<i64> = set
         .documents(new, "t.c")
         .iter()
-        .filter_map(|d| d.get("_id").and_then(|v| v.as_i32().map(i64::from).or(v.as_i64())))
+        .filter_map(|d| {
+            d.get("_id")
+                .and_then(|v| v.as_i32().map(i64::from).or(v.as_i64()))
+        })
         .collect();
     let lost: BTreeSet<i64> = acked
         .iter()

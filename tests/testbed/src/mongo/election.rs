@@ -40,7 +40,12 @@ pub fn adopt_term(shared: &Shared, me: usize, term: i64) {
         higher
     };
     if higher && shared.is_primary(me) {
-        step_down(shared, me, &format!("saw a higher term {term}"), Duration::ZERO);
+        step_down(
+            shared,
+            me,
+            &format!("saw a higher term {term}"),
+            Duration::ZERO,
+        );
     }
 }
 
@@ -54,9 +59,8 @@ pub fn step_down(shared: &Shared, me: usize, reason: &str, hold: Duration) -> bo
         let mut v = shared.members[me].view();
         v.primary = None;
         v.primary_since = None;
-        v.election_due = Instant::now()
-            + shared.config.election_timeout.max(hold)
-            + election_offset(shared, me);
+        v.election_due =
+            Instant::now() + shared.config.election_timeout.max(hold) + election_offset(shared, me);
     }
     shared.bump_topology();
     shared.truth().event(me, format!("stepped down: {reason}"));
@@ -146,7 +150,10 @@ async fn stand(shared: &Arc<Shared>, me: usize) {
         votes,
         last_applied: noop,
     });
-    truth.event(me, format!("elected primary in term {term} with {votes} votes"));
+    truth.event(
+        me,
+        format!("elected primary in term {term} with {votes} votes"),
+    );
 }
 
 /// Asks every reachable member for its vote; the count, our own included.

@@ -129,7 +129,8 @@ pub async fn await_topology_change(shared: &Shared, member: usize, mut cmd: Docu
     let Ok(tv) = cmd.get_document("topologyVersion") else {
         return cmd;
     };
-    let same_process = tv.get_object_id("processId").ok() == Some(shared.members[member].process_id());
+    let same_process =
+        tv.get_object_id("processId").ok() == Some(shared.members[member].process_id());
     let mut rx = shared.topology_tx.subscribe();
     let counter = *rx.borrow_and_update();
     if !same_process || tv.get_i64("counter").ok() != Some(counter) {

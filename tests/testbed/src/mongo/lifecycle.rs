@@ -58,7 +58,11 @@ pub fn run_member(shared: &Arc<Shared>, i: usize, listener: TcpListener) {
             }
         }
     }));
-    tasks.push(tokio::spawn(super::sync::run(shared.clone(), i, rx.clone())));
+    tasks.push(tokio::spawn(super::sync::run(
+        shared.clone(),
+        i,
+        rx.clone(),
+    )));
     tasks.push(tokio::spawn(super::heartbeat::run(shared.clone(), i)));
     tasks.push(tokio::spawn(super::election::run(shared.clone(), i)));
     *m.runtime.lock().unwrap_or_else(|e| e.into_inner()) = Some(Runtime { shutdown, tasks });

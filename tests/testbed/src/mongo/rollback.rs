@@ -102,9 +102,7 @@ pub async fn run(shared: &Arc<Shared>, me: usize, source: usize) -> Result<(), S
         let oplog = store.oplog();
         let keep = oplog
             .iter()
-            .rposition(|e| {
-                OpTime::from_doc(e).is_some_and(|t| t <= commit || remote.contains(&t))
-            })
+            .rposition(|e| OpTime::from_doc(e).is_some_and(|t| t <= commit || remote.contains(&t)))
             .map_or(0, |k| k + 1);
         let common_point = keep
             .checked_sub(1)

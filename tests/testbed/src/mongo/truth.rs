@@ -104,7 +104,9 @@ impl Shared {
 /// Why a committed state cannot be given.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TruthError {
-    #[error("optime {asked:?} is after the newest commit point {commit:?}: not majority-committed")]
+    #[error(
+        "optime {asked:?} is after the newest commit point {commit:?}: not majority-committed"
+    )]
     NotCommitted { asked: OpTime, commit: OpTime },
     #[error("replaying the committed oplog failed: {0}")]
     Replay(String),
