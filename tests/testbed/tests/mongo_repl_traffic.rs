@@ -35,7 +35,8 @@ type Conn = (
 );
 
 fn decode(records: &[TapRecord]) -> Vec<Conn> {
-    let mut streams: BTreeMap<(u64, bool), (&'static str, usize, usize, Vec<u8>)> = BTreeMap::new();
+    type Stream = (&'static str, usize, usize, Vec<u8>);
+    let mut streams: BTreeMap<(u64, bool), Stream> = BTreeMap::new();
     for r in records {
         streams
             .entry((r.conn, r.request))
