@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod conn;
+pub mod control;
 pub mod election;
 pub mod heartbeat;
 pub mod hello;
