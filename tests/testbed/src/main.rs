@@ -39,6 +39,12 @@ enum Cmd {
         port: u16,
         #[arg(long, default_value = "rs0")]
         set_name: String,
+        /// settings.electionTimeoutMillis (a partitioned primary steps down, the others elect, after this).
+        #[arg(long, default_value_t = 10_000)]
+        election_timeout_ms: u64,
+        /// settings.heartbeatIntervalMillis.
+        #[arg(long, default_value_t = 2_000)]
+        heartbeat_interval_ms: u64,
     },
 }
 
@@ -77,12 +83,20 @@ async fn main() -> anyhow::Result<()> {
             base_addr,
             port,
             set_name,
+            election_timeout_ms,
+            heartbeat_interval_ms,
         } => {
+            anyhow::ensure!(
+                election_timeout_ms > 0 && heartbeat_interval_ms > 0,
+                "--election-timeout-ms and --heartbeat-interval-ms must be positive"
+            );
             let cfg = ReplSetConfig {
                 members,
                 base_addr,
                 port,
                 set_name,
+                election_timeout: std::time::Duration::from_millis(election_timeout_ms),
+                heartbeat_interval: std::time::Duration::from_millis(heartbeat_interval_ms),
                 ..ReplSetConfig::default()
             };
             let set = MongoReplicaSet::start(cfg).await?;
