@@ -131,6 +131,10 @@ async fn pymongo_failover_loses_exactly_the_rolled_back_w1_writes() {
         .collect();
     assert_eq!(lost, rolled_back, "lost acknowledged writes = rolled back");
     assert!(
+        set.rollbacks().iter().all(|r| r.member == old),
+        "only the old primary had entries the majority never had"
+    );
+    assert!(
         lost.is_superset(&BTreeSet::from([10, 11, 12])),
         "the partitioned primary's w:1 writes are lost: {lost:?}"
     );

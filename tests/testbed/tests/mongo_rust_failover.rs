@@ -100,6 +100,10 @@ async fn rust_driver_failover_loses_exactly_the_rolled_back_w1_writes() {
         .filter_map(|e| e.get_document("o").ok()?.get_i32("_id").ok())
         .collect();
     assert_eq!(lost, rolled_back, "lost acknowledged writes = rolled back");
+    assert!(
+        set.rollbacks().iter().all(|r| r.member == old),
+        "only the old primary had entries the majority never had"
+    );
     assert!(lost.is_superset(&BTreeSet::from([10, 11, 12])), "{lost:?}");
     for (id, maj) in &acked {
         if *maj {

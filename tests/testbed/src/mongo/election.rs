@@ -35,17 +35,17 @@ pub fn adopt_term(shared: &Shared, me: usize, term: i64) {
         let mut v = shared.members[me].view();
         let higher = term > v.term;
         if higher {
+            // a primary we knew was primary in an older term: not any more
             v.term = term;
+            v.primary = None;
         }
         higher
     };
-    if higher && shared.is_primary(me) {
-        step_down(
-            shared,
-            me,
-            &format!("saw a higher term {term}"),
-            Duration::ZERO,
-        );
+    if higher {
+        let reason = format!("saw a higher term {term}");
+        if !step_down(shared, me, &reason, Duration::ZERO) {
+            shared.bump_topology();
+        }
     }
 }
 

@@ -64,24 +64,37 @@ pub async fn run(shared: Arc<Shared>, me: usize, mut shutdown: watch::Receiver<b
     }
 }
 
-/// Learns the commit point from a reply's `$replData`, never beyond our
-/// own last applied entry (we only know those entries are on the
-/// committed history), and errors when the source stopped being primary.
-fn learn(shared: &Shared, me: usize, reply: &Document) -> Result<(), String> {
+/// MongoDB's OplogFetcher checks a batch's metadata before applying it: a
+/// source that is no longer primary (or is in an older term than ours)
+/// must not feed us — its entries may be the ones about to be rolled back.
+fn check_source(shared: &Shared, me: usize, reply: &Document) -> Result<(), String> {
     let Ok(rd) = reply.get_document("$replData") else {
         return Ok(());
     };
-    if let Some(c) = rd
-        .get_document("lastOpCommitted")
+    if rd.get_bool("isPrimary").ok() == Some(false) {
+        return Err("sync source is no longer primary".into());
+    }
+    let term = rd.get_i64("term").unwrap_or(0);
+    if term < shared.term_of(me) {
+        return Err(format!("sync source is in an older term {term}"));
+    }
+    Ok(())
+}
+
+/// Learns the commit point from a reply's `$replData`, never beyond our
+/// own last applied entry (we only know those entries are on the
+/// committed history).
+fn learn(shared: &Shared, me: usize, reply: &Document) -> Result<(), String> {
+    check_source(shared, me, reply)?;
+    if let Some(c) = reply
+        .get_document("$replData")
         .ok()
+        .and_then(|rd| rd.get_document("lastOpCommitted").ok())
         .and_then(OpTime::from_doc)
     {
         let m = &shared.members[me];
         let last = m.store().last_op_time();
         m.learn_commit_point(c.min(last));
-    }
-    if rd.get_bool("isPrimary").ok() == Some(false) {
-        return Err("sync source is no longer primary".into());
     }
     Ok(())
 }
@@ -112,6 +125,7 @@ async fn fetch_from(shared: &Arc<Shared>, me: usize, source: usize) -> Result<()
     let cursor = reply.get_document("cursor").map_err(|e| e.to_string())?;
     let id = cursor.get_i64("id").map_err(|e| e.to_string())?;
     let first = cursor.get_array("firstBatch").map_err(|e| e.to_string())?;
+    check_source(shared, me, &reply)?;
     if diverged(&reply, first, last) {
         // our last entry is not in the source's oplog: roll back to the
         // common point, then fetch again from there
@@ -138,6 +152,7 @@ async fn fetch_from(shared: &Arc<Shared>, me: usize, source: usize) -> Result<()
             .await?;
         let cursor = reply.get_document("cursor").map_err(|e| e.to_string())?;
         let batch = cursor.get_array("nextBatch").map_err(|e| e.to_string())?;
+        check_source(shared, me, &reply)?;
         let applied = apply_batch(shared, me, batch)?;
         learn(shared, me, &reply)?;
         if applied > 0 {
