@@ -29,8 +29,8 @@ async fn control_routes_drive_a_failover_and_report_the_rollback() {
             base_addr: Ipv4Addr::new(127, 0, 55, 1),
             port: 0,
             max_await: Duration::from_millis(500),
-            election_timeout: Duration::from_millis(1500),
-            heartbeat_interval: Duration::from_millis(150),
+            election_timeout: Duration::from_secs(3),
+            heartbeat_interval: Duration::from_millis(300),
             ..ReplSetConfig::default()
         })
         .await

@@ -63,7 +63,7 @@ async fn hello(c: &mut Client) -> Document {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned_primary_steps_down_and_rolls_back_unreplicated_writes() {
-    let set = start(Ipv4Addr::new(127, 0, 50, 1), Duration::from_millis(1500)).await;
+    let set = start(Ipv4Addr::new(127, 0, 50, 1), Duration::from_secs(3)).await;
     let addrs = set.addresses();
     let mut c0 = Client::connect(addrs[0]).await;
     for i in 1..=3 {
@@ -237,7 +237,7 @@ async fn stopped_member_times_out_w3_and_catches_up_after_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awaitable_hello_answers_when_the_primary_steps_down() {
-    let set = start(Ipv4Addr::new(127, 0, 52, 1), Duration::from_secs(2)).await;
+    let set = start(Ipv4Addr::new(127, 0, 52, 1), Duration::from_secs(3)).await;
     let addrs = set.addresses();
     let mut c = Client::connect(addrs[0]).await;
     let first = hello(&mut c).await;

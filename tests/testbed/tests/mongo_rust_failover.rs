@@ -27,8 +27,8 @@ async fn rust_driver_failover_loses_exactly_the_rolled_back_w1_writes() {
         base_addr: Ipv4Addr::new(127, 0, 56, 1),
         port: 0,
         max_await: Duration::from_secs(5),
-        election_timeout: Duration::from_secs(2),
-        heartbeat_interval: Duration::from_millis(250),
+        election_timeout: Duration::from_secs(3),
+        heartbeat_interval: Duration::from_millis(300),
         ..ReplSetConfig::default()
     })
     .await
