@@ -83,7 +83,18 @@ async fn partitioned_primary_steps_down_and_rolls_back_unreplicated_writes() {
         let d = insert(&mut c0, i, 1.into()).await;
         assert_eq!(d.get_i32("n").ok(), Some(1), "w:1 acknowledged: {d}");
     }
-    // ...until it steps down; the others elect a new primary in term 2
+    // a w:"majority" write there is applied but can only end with the stepdown
+    let d = insert(&mut c0, 15, "majority".into()).await;
+    assert_eq!(d.get_i32("n").ok(), Some(1), "{d}");
+    let wce = d
+        .get_document("writeConcernError")
+        .expect("no majority behind a partition");
+    assert_eq!(
+        wce.get_i32("code").ok(),
+        Some(189),
+        "PrimarySteppedDown: {d}"
+    );
+    // ...it has stepped down; the others elect a new primary in term 2
     until("a new primary", || set.primary().is_some_and(|p| p != 0)).await;
     let p = set.primary().expect("primary");
     let elections = set.elections();
@@ -126,7 +137,7 @@ async fn partitioned_primary_steps_down_and_rolls_back_unreplicated_writes() {
         .filter(|e| e.get_str("op").ok() == Some("i"))
         .filter_map(|e| e.get_document("o").ok()?.get_i32("_id").ok())
         .collect();
-    assert_eq!(undone, BTreeSet::from([10, 11, 12]));
+    assert_eq!(undone, BTreeSet::from([10, 11, 12, 15]));
     assert!(rb.entries.iter().all(|e| e.get_i64("t").ok() == Some(1)));
     let before: BTreeSet<i32> = rb
         .documents
