@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 use tidemark_testbed::mongo::set::election_id;
 use tidemark_testbed::mongo::tidemark_mongo::bson::{doc, Bson, Document};
+use tidemark_testbed::mongo::tidemark_mongo::{Body, MsgFlags, OpMsg};
 use tidemark_testbed::mongo::OpTime;
 use tidemark_testbed::{MongoReplicaSet, ReplSetConfig};
 
@@ -258,20 +259,30 @@ async fn awaitable_hello_answers_when_the_primary_steps_down() {
     // the topology change can answer this hello in time
     let id = waiting
         .send(
-            tidemark_testbed::mongo::tidemark_mongo::Body::Msg(
-                tidemark_testbed::mongo::tidemark_mongo::OpMsg::new(common::raw(
-                    &doc! { "hello": 1, "topologyVersion": tv.clone(), "maxAwaitTimeMS": 60000, "$db": "admin" },
-                )),
-            ),
+            Body::Msg(OpMsg::new(common::raw(
+                &doc! { "hello": 1, "topologyVersion": tv.clone(), "maxAwaitTimeMS": 60000, "$db": "admin" },
+            ))),
             None,
         )
         .await;
+    // streaming (exhaust) hello on member 1: one request, then a reply per change
+    let mut stream = Client::connect(addrs[1]).await;
+    let tv1 = hello(&mut stream)
+        .await
+        .get_document("topologyVersion")
+        .expect("tv")
+        .clone();
+    let mut exhaust = OpMsg::new(common::raw(
+        &doc! { "hello": 1, "topologyVersion": tv1, "maxAwaitTimeMS": 60000, "$db": "admin" },
+    ));
+    exhaust.flags = MsgFlags(MsgFlags::EXHAUST_ALLOWED);
+    let mut expect_response_to = stream.send(Body::Msg(exhaust), None).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     set.step_down(0, Duration::from_secs(60))
         .expect("step down");
     let reply = waiting.recv().await.expect("reply");
     assert_eq!(reply.response_to, id);
-    let tidemark_testbed::mongo::tidemark_mongo::Body::Msg(m) = &reply.body else {
+    let Body::Msg(m) = &reply.body else {
         panic!("OP_MSG expected");
     };
     let d = Document::try_from(m.body.raw()).expect("doc");
@@ -287,5 +298,26 @@ async fn awaitable_hello_answers_when_the_primary_steps_down() {
     assert_eq!(d.get_str("codeName").ok(), Some("NotWritablePrimary"));
     // a secondary takes over (member 0 holds off for its 60 s stepdown period)
     until("a new primary", || set.primary().is_some_and(|p| p != 0)).await;
+    let new_host = addrs[set.primary().expect("primary")].to_string();
+    // member 1's stream reports the changes without further requests, until it names the new primary
+    let mut streamed = 0;
+    loop {
+        let m = stream.recv().await.expect("a streamed hello");
+        assert_eq!(
+            m.response_to, expect_response_to,
+            "each reply answers the previous one"
+        );
+        assert!(m.more_to_come(), "streamed replies carry moreToCome");
+        expect_response_to = m.request_id;
+        streamed += 1;
+        let Body::Msg(msg) = &m.body else {
+            panic!("OP_MSG expected");
+        };
+        let d = Document::try_from(msg.body.raw()).expect("doc");
+        if d.get_str("primary").ok() == Some(new_host.as_str()) {
+            break;
+        }
+    }
+    assert!(streamed >= 2, "stepdown and election each answered");
     set.stop();
 }

@@ -79,6 +79,10 @@ pub async fn serve(
                 }
                 Reply::None => {}
                 Reply::Close => return,
+                Reply::Exhaust(x) => {
+                    stream_hello(&shared, &mut st, &mut sock, x, &mut shutdown).await;
+                    return;
+                }
             }
         }
     }
@@ -89,6 +93,71 @@ enum Reply {
     /// `moreToCome` requests (w:0 writes) get no reply.
     None,
     Close,
+    /// An awaitable hello with `exhaustAllowed`: the connection becomes a
+    /// stream of hello replies (see [`stream_hello`]).
+    Exhaust(ExhaustHello),
+}
+
+/// What streaming an exhaust hello needs from its request.
+struct ExhaustHello {
+    db: String,
+    cmd: Document,
+    request_id: i32,
+    checksum: bool,
+    compressor: Option<Compressor>,
+}
+
+/// Streaming SDAM, as mongod does it: each reply to an awaitable hello sent
+/// with `exhaustAllowed` carries `moreToCome`, and the next reply follows —
+/// when the topology changes or `maxAwaitTimeMS` passes — without a new
+/// request, `responseTo` naming the previous reply. The driver ends the
+/// stream by closing the connection; anything it sends ends it too.
+async fn stream_hello(
+    shared: &Shared,
+    st: &mut ConnState,
+    sock: &mut TcpStream,
+    mut x: ExhaustHello,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let mut response_to = x.request_id;
+    let mut probe = [0u8; 1];
+    loop {
+        let reply = tokio::select! {
+            d = dispatch(shared, st, &x.db, x.cmd.clone()) => d,
+            _ = shutdown.changed() => return,
+            _ = sock.read(&mut probe) => return,
+        };
+        let ok = reply.get_f64("ok").ok() == Some(1.0);
+        if let Ok(tv) = reply.get_document("topologyVersion") {
+            x.cmd.insert("topologyVersion", tv.clone());
+        }
+        let mut out = OpMsg::new(to_doc(&reply));
+        let mut flags = if ok { MsgFlags::MORE_TO_COME } else { 0 };
+        if x.checksum {
+            flags |= MsgFlags::CHECKSUM_PRESENT;
+        }
+        out.flags = MsgFlags(flags);
+        let id = next_request_id();
+        let mut resp = Message::new(id, response_to, Body::Msg(out));
+        if let Some(c) = x.compressor {
+            resp = resp.compressed_with(c);
+        }
+        let Reply::Bytes(b) = encode(&resp) else {
+            return;
+        };
+        if sock.write_all(&b).await.is_err() || !ok {
+            return;
+        }
+        response_to = id;
+    }
+}
+
+fn is_awaitable_hello(cmd: &Document) -> bool {
+    matches!(
+        cmd.keys().next().map(String::as_str),
+        Some("hello" | "isMaster" | "ismaster")
+    ) && cmd.contains_key("topologyVersion")
+        && cmd.contains_key("maxAwaitTimeMS")
 }
 
 async fn handle(shared: &Shared, st: &mut ConnState, msg: Message) -> Reply {
@@ -98,6 +167,15 @@ async fn handle(shared: &Shared, st: &mut ConnState, msg: Message) -> Reply {
     match &msg.body {
         Body::Msg(m) => {
             let reply = match msg_command(m) {
+                Ok((db, cmd)) if m.flags.exhaust_allowed() && is_awaitable_hello(&cmd) => {
+                    return Reply::Exhaust(ExhaustHello {
+                        db,
+                        cmd,
+                        request_id: msg.request_id,
+                        checksum: m.flags.checksum_present(),
+                        compressor: msg.compressor.filter(|c| st.compression.contains(c)),
+                    });
+                }
                 Ok((db, cmd)) => dispatch(shared, st, &db, cmd).await,
                 Err(e) => commands::error(9, "FailedToParse", &e),
             };
