@@ -95,6 +95,24 @@ pub async fn run(shared: Arc<Shared>, me: usize) {
             }
             continue;
         }
+        // a primary not heard from for the election timeout is DOWN to us:
+        // hello stops naming it (as mongod's does)
+        if let Some(p) = view.primary.filter(|p| *p != me) {
+            let silent = view
+                .last_heard
+                .get(p)
+                .copied()
+                .flatten()
+                .is_none_or(|h| now.duration_since(h) >= timeout);
+            if silent {
+                let mut v = shared.members[me].view();
+                if v.primary == Some(p) {
+                    v.primary = None;
+                    drop(v);
+                    shared.bump_topology();
+                }
+            }
+        }
         if now < view.election_due || shared.topology().primary.is_some() {
             continue;
         }
