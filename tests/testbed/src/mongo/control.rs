@@ -248,3 +248,15 @@ pub async fn handle(
         _ => Err(refuse(404, format!("no route {method} {path}"))),
     }
 }
+
+/// The routes as a [`crate::control::ControlHandler`] for the HTTP server.
+pub fn handler(set: Arc<MongoReplicaSet>) -> crate::control::ControlHandler {
+    Arc::new(move |req: crate::control::ControlRequest| {
+        let set = set.clone();
+        Box::pin(async move {
+            handle(set, &req.method, &req.path, req.body)
+                .await
+                .map_err(|r| crate::control::ControlError::new(r.status, r.message))
+        })
+    })
+}
