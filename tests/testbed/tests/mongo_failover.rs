@@ -321,3 +321,47 @@ async fn awaitable_hello_answers_when_the_primary_steps_down() {
     assert!(streamed >= 2, "stepdown and election each answered");
     set.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashed_primary_restarts_as_secondary_and_rolls_back() {
+    let set = start(Ipv4Addr::new(127, 0, 58, 1), Duration::from_secs(3)).await;
+    let addrs = set.addresses();
+    let mut c0 = Client::connect(addrs[0]).await;
+    let d = insert(&mut c0, 1, "majority".into()).await;
+    assert!(!d.contains_key("writeConcernError"), "{d}");
+    // cut replication, take a w:1 write, then crash before anything else happens
+    set.partition(0).expect("partition");
+    let d = insert(&mut c0, 2, 1.into()).await;
+    assert_eq!(d.get_i32("n").ok(), Some(1), "{d}");
+    set.stop_member(0).expect("stop");
+    assert_eq!(set.primary(), None, "a crashed primary is no primary");
+    set.heal(0).expect("links back (the member is still down)");
+    until("a new primary", || set.primary().is_some_and(|p| p != 0)).await;
+    let p = set.primary().expect("primary");
+    set.start_member(0).await.expect("restart");
+    until("member 0 to roll back and catch up", || {
+        !set.rollbacks().is_empty() && set.oplog(0) == set.oplog(p)
+    })
+    .await;
+    assert_eq!(
+        set.primary(),
+        Some(p),
+        "the restarted member did not take over"
+    );
+    let rb = &set.rollbacks()[0];
+    assert_eq!(rb.member, 0);
+    assert_eq!(rb.entries.len(), 1);
+    assert_eq!(
+        rb.entries[0].get_document("o").ok(),
+        Some(&doc! { "_id": 2, "v": 2 })
+    );
+    assert_eq!(ids(&set.documents(0, "t.c")), BTreeSet::from([1]));
+    let mut c0 = Client::connect(addrs[0]).await;
+    let h = hello(&mut c0).await;
+    assert_eq!(h.get_bool("secondary").ok(), Some(true), "{h}");
+    assert_eq!(
+        h.get_str("primary").ok(),
+        Some(addrs[p].to_string().as_str())
+    );
+    set.stop();
+}
