@@ -555,3 +555,69 @@ pub fn election_id(term: i64) -> ObjectId {
     b[4..].copy_from_slice(&term.to_be_bytes());
     ObjectId::from_bytes(b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(n: usize) -> Shared {
+        let members = (0..n)
+            .map(|i| {
+                let addr = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 1 + i as u8), 27017));
+                Arc::new(Member::new(i, addr, n))
+            })
+            .collect();
+        Shared::new(ReplSetConfig::default(), members)
+    }
+
+    fn op(t: i64, secs: u32) -> OpTime {
+        OpTime { t, ts: (secs, 1) }
+    }
+
+    #[test]
+    fn commit_point_moves_only_to_an_entry_of_the_current_term() {
+        let s = shared(3);
+        assert!(s.clear_primary(0));
+        assert!(s.set_primary(1, 2));
+        // a majority has an entry of term 1: not committable by the term-2 primary
+        s.record_progress(1, op(1, 10));
+        s.record_progress(2, op(1, 10));
+        assert_eq!(s.members[1].commit_point(), OpTime::default());
+        // once a term-2 entry reaches a majority, it and everything before commit
+        s.record_progress(1, op(2, 11));
+        assert_eq!(
+            s.members[1].commit_point(),
+            OpTime::default(),
+            "one member is no majority"
+        );
+        s.record_progress(2, op(2, 11));
+        assert_eq!(s.members[1].commit_point(), op(2, 11));
+        let history: Vec<OpTime> = s
+            .truth()
+            .commit_points
+            .iter()
+            .map(|c| c.commit_point)
+            .collect();
+        assert_eq!(history, vec![op(2, 11)]);
+    }
+
+    #[test]
+    fn only_one_primary_at_a_time_and_links_are_symmetric() {
+        let s = shared(3);
+        assert!(!s.set_primary(1, 2), "member 0 is still primary");
+        assert!(s.clear_primary(0));
+        assert!(!s.clear_primary(0));
+        assert!(s.set_primary(2, 2));
+        assert_eq!(s.topology().election_id, election_id(2));
+        s.members
+            .iter()
+            .for_each(|m| m.up.store(true, Ordering::SeqCst));
+        assert!(s.link_up(0, 1));
+        s.set_cut(1, 0, true);
+        assert!(!s.link_up(0, 1) && !s.link_up(1, 0) && s.link_up(0, 2));
+        s.set_cut(0, 1, false);
+        assert!(s.link_up(1, 0));
+        assert!(!s.link_up(1, 1), "no link to oneself");
+        assert!(!s.link_up(0, 7), "no such member");
+    }
+}
