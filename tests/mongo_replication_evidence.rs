@@ -162,7 +162,13 @@ fn update_position_reports_each_members_durable_optime() {
         },
         vec![],
     ));
-    f.answer(&msg(104, 5, rawdoc! {"ok": 1.0}, vec![]));
+    // the null optime is no commit point
+    f.answer(&msg(
+        104,
+        5,
+        rawdoc! {"ok": 1.0, "$replData": {"term": 1i64, "lastOpCommitted": {"ts": ts(0, 0), "t": -1i64}}},
+        vec![],
+    ));
     let got: Vec<ReplicationEvent> = f.replication().into_iter().cloned().collect();
     assert_eq!(
         got,
@@ -432,4 +438,63 @@ fn inspect_leaves_replication_records_out_and_inspect_all_keeps_them() {
         ]
     );
     assert_eq!(all.len(), printed.len() + 2);
+}
+
+/// beats-packetbeat/mongodb_op_msg_opcode.pcap: a 4.0 member (port 9991) without a
+/// valid config answering `isMaster` ×23 with `setName: "beats"` and three `hosts`,
+/// no `primary`, no `electionId`, no `lastWrite`, and `replSetHeartbeat` ×78 with
+/// `$replData.lastOpCommitted` = the null optime `{ts: 0, t: -1}` (as tshark's
+/// MongoDB dissector shows them). Null optimes are no commit point.
+#[test]
+fn shared_capture_cluster_internal_hello_and_heartbeats() {
+    let rel = "beats-packetbeat/mongodb_op_msg_opcode.pcap";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/captures")
+        .join(rel);
+    if !path.exists() {
+        println!("SKIPPED: shared capture {rel} absent");
+        return;
+    }
+    let options = InspectOptions {
+        files: vec![path],
+        mongo_ports: vec![9991],
+        json: true,
+        ..InspectOptions::default()
+    };
+    let mut all = Vec::new();
+    inspect_all(&options, default_registry(), |r| {
+        all.push(r.clone());
+        Ok(())
+    })
+    .unwrap();
+    let hello_replies = all
+        .iter()
+        .filter(|r| {
+            matches!(r, Record::Message(m) if m.dir == "s2c" && m.command.as_deref() == Some("ismaster"))
+        })
+        .count();
+    assert_eq!(hello_replies, 23);
+    let repl: Vec<&ReplicationEvent> = all
+        .iter()
+        .filter_map(|r| match r {
+            Record::Replication(x) => Some(&x.event),
+            _ => None,
+        })
+        .collect();
+    let beats = ReplicationEvent::Topology {
+        set_name: Some("beats".into()),
+        members: 3,
+        primary: None,
+        term: None,
+    };
+    assert_eq!(repl.len(), 23, "{repl:?}");
+    assert!(repl.iter().all(|e| **e == beats), "{repl:?}");
+    let mut printed = 0;
+    inspect(&options, default_registry(), |r| {
+        assert!(!matches!(r, Record::Replication(_)));
+        printed += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(printed + 23, all.len());
 }

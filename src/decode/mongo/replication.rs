@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 
 use tidemark_mongo::model::{Command, Reply};
-use tidemark_mongo::repl::{HelloReply, UpdatePosition};
+use tidemark_mongo::repl::{HelloReply, OpTime, UpdatePosition};
 use tidemark_mongo::Message;
 
 use super::evidence::{election_term, oplog_op, optime};
@@ -28,6 +28,16 @@ const MAX_CURSORS: usize = 1024;
 #[derive(Debug, Default)]
 pub struct Replication {
     oplog_cursors: HashSet<i64>,
+}
+
+/// A commit point, unless it is the null optime (`{ts: 0, t: -1}`) a member sends
+/// before it knows one (e.g. while its replica set config is invalid).
+fn commit_point(at: OpTime, source: &'static str) -> Option<ReplicationEvent> {
+    let known = at.ts.time != 0 || at.ts.increment != 0;
+    known.then(|| ReplicationEvent::CommitPoint {
+        optime: optime(at),
+        source,
+    })
 }
 
 fn is_hello(name: &str) -> bool {
@@ -88,22 +98,13 @@ impl Replication {
             self.oplog_entries(reply, out);
         }
         let repl = reply.repl_data.as_ref().and_then(|r| r.last_op_committed);
-        if let Some(c) = repl {
-            out.push(ReplicationEvent::CommitPoint {
-                optime: optime(c),
-                source: "lastOpCommitted",
-            });
-        }
+        out.extend(repl.and_then(|c| commit_point(c, "lastOpCommitted")));
         let query = reply
             .oplog_query_data
             .as_ref()
             .and_then(|q| q.last_op_committed);
-        if let Some(c) = query.filter(|&c| Some(c) != repl) {
-            out.push(ReplicationEvent::CommitPoint {
-                optime: optime(c),
-                source: "lastOpCommitted",
-            });
-        }
+        let query = query.filter(|&c| Some(c) != repl);
+        out.extend(query.and_then(|c| commit_point(c, "lastOpCommitted")));
         if cmd.as_ref().is_some_and(|c| is_hello(c.name)) {
             hello(reply, out);
         }
@@ -152,10 +153,9 @@ fn hello(reply: &Reply<'_>, out: &mut Vec<ReplicationEvent>) {
             term,
         });
     }
-    if let Some(m) = last_write.majority_op_time {
-        out.push(ReplicationEvent::CommitPoint {
-            optime: optime(m),
-            source: "majorityOpTime",
-        });
-    }
+    out.extend(
+        last_write
+            .majority_op_time
+            .and_then(|m| commit_point(m, "majorityOpTime")),
+    );
 }
