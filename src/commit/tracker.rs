@@ -331,6 +331,7 @@ impl CommitTracker {
             }
             decided => {
                 let kind = decided.kind();
+                self.note_logged_optime(&rec);
                 let m = convert::mutation(
                     &rec,
                     node,
@@ -434,6 +435,7 @@ impl CommitTracker {
             self.decided_ids.push(wid);
         }
         let kind = outcome.kind();
+        self.note_logged_optime(&entry.rec);
         let commit_time = self.commit_time(at);
         let m = convert::mutation(
             &entry.rec,
