@@ -23,6 +23,9 @@ pub struct ConnState {
     pub connection_id: i64,
     /// Compressors agreed in the hello `compression` exchange.
     pub compression: Vec<Compressor>,
+    /// SCRAM state; commands are refused until it authenticates when the
+    /// set has a user (see `commands::run`).
+    pub auth: super::scram::ConnAuth,
 }
 
 static NEXT_REQUEST_ID: AtomicI32 = AtomicI32::new(1);
@@ -46,6 +49,7 @@ pub async fn serve(
         member,
         connection_id: shared.members[member].next_connection_id(),
         compression: Vec::new(),
+        auth: Default::default(),
     };
     let mut dec = Decoder::new(Limits::default());
     let mut buf = vec![0u8; 64 * 1024];

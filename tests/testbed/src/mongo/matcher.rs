@@ -1,6 +1,7 @@
 //! Query filters: equality on top-level and dotted fields (matching array
 //! elements as MongoDB does), the comparison operators, `$in`/`$nin`,
-//! `$exists`, and `$and`/`$or`/`$nor`. Anything else is refused with an
+//! `$exists`, `$elemMatch`, `$size`, `$all`, `$not`, and `$and`/`$or`/`$nor`.
+//! Anything else is refused with an
 //! error reply rather than guessed at.
 
 use std::cmp::Ordering;
@@ -19,6 +20,44 @@ pub fn get_path<'a>(d: &'a Document, path: &str) -> Option<&'a Bson> {
         };
     }
     Some(cur)
+}
+
+/// Every value a dotted `path` reaches, descending into each document of
+/// an array when the next component is a field name (as queries on
+/// `"items.k"` do in MongoDB).
+pub fn get_all<'a>(d: &'a Document, path: &str) -> Vec<&'a Bson> {
+    let (head, rest) = path.split_once('.').map_or((path, None), |(h, r)| (h, Some(r)));
+    let Some(v) = d.get(head) else {
+        return Vec::new();
+    };
+    let Some(rest) = rest else {
+        return vec![v];
+    };
+    descend(v, rest)
+}
+
+fn descend<'a>(v: &'a Bson, rest: &str) -> Vec<&'a Bson> {
+    match v {
+        Bson::Document(sub) => get_all(sub, rest),
+        Bson::Array(a) => {
+            let (head, more) = rest.split_once('.').map_or((rest, None), |(h, r)| (h, Some(r)));
+            if let Ok(i) = head.parse::<usize>() {
+                return match (a.get(i), more) {
+                    (Some(e), None) => vec![e],
+                    (Some(e), Some(m)) => descend(e, m),
+                    (None, _) => Vec::new(),
+                };
+            }
+            a.iter()
+                .filter_map(|e| match e {
+                    Bson::Document(sub) => Some(get_all(sub, rest)),
+                    _ => None,
+                })
+                .flatten()
+                .collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn number(v: &Bson) -> Option<f64> {
@@ -101,7 +140,22 @@ pub fn matches(d: &Document, filter: &Document) -> Result<bool, String> {
                 }
             }
             _ if k.starts_with('$') => return Err(format!("unknown top level operator: {k}")),
-            path => field_matches(get_path(d, path), v)?,
+            path => {
+                let found = get_all(d, path);
+                if found.len() <= 1 {
+                    field_matches(found.first().copied(), v)?
+                } else {
+                    // a dotted path through an array of documents: any element
+                    let mut any = false;
+                    for f in found {
+                        if field_matches(Some(f), v)? {
+                            any = true;
+                            break;
+                        }
+                    }
+                    any
+                }
+            }
         };
         if !ok {
             return Ok(false);
@@ -110,7 +164,9 @@ pub fn matches(d: &Document, filter: &Document) -> Result<bool, String> {
     Ok(true)
 }
 
-fn field_matches(field: Option<&Bson>, cond: &Bson) -> Result<bool, String> {
+/// Whether a field value (absent = `None`) satisfies `cond`: a plain value
+/// (equality) or a document of operators.
+pub fn field_matches(field: Option<&Bson>, cond: &Bson) -> Result<bool, String> {
     let ops = match cond {
         Bson::Document(ops) if ops.keys().next().is_some_and(|k| k.starts_with('$')) => ops,
         _ => return Ok(eq_match(field, cond)),
@@ -129,6 +185,35 @@ fn field_matches(field: Option<&Bson>, cond: &Bson) -> Result<bool, String> {
                 };
                 let hit = set.iter().any(|w| eq_match(field, w));
                 hit == (op == "$in")
+            }
+            "$elemMatch" => match field {
+                Some(Bson::Array(a)) => {
+                    let mut any = false;
+                    for e in a {
+                        if super::update_path::element_matches(e, arg)? {
+                            any = true;
+                            break;
+                        }
+                    }
+                    any
+                }
+                _ => false,
+            },
+            "$size" => match (field, arg) {
+                (Some(Bson::Array(a)), n) => number(n) == Some(a.len() as f64),
+                _ => false,
+            },
+            "$all" => {
+                let Bson::Array(want) = arg else {
+                    return Err("$all needs an array".into());
+                };
+                !want.is_empty() && want.iter().all(|w| eq_match(field, w))
+            }
+            "$not" => {
+                if !matches!(arg, Bson::Document(_)) {
+                    return Err("$not needs an object of operators".into());
+                }
+                !field_matches(field, arg)?
             }
             "$exists" => {
                 let want = !matches!(arg, Bson::Boolean(false) | Bson::Int32(0) | Bson::Int64(0));
@@ -161,5 +246,11 @@ mod tests {
         assert!(matches(&d, &doc! { "x": { "$exists": false } }).unwrap());
         assert!(matches(&d, &doc! { "n": { "$regex": "a" } }).is_err());
         assert!(matches(&d, &doc! { "$where": "1" }).is_err());
+        assert!(matches(&d, &doc! { "tags": { "$size": 2, "$all": ["y", "x"] } }).unwrap());
+        assert!(matches(&d, &doc! { "tags": { "$elemMatch": { "$gt": "x" } } }).unwrap());
+        assert!(matches(&d, &doc! { "n": { "$not": { "$gt": 5 } } }).unwrap());
+        let e = doc! { "items": [ { "k": "a", "q": 1 }, { "k": "b", "q": 5 } ] };
+        assert!(matches(&e, &doc! { "items": { "$elemMatch": { "k": "b", "q": { "$gt": 2 } } } }).unwrap());
+        assert!(!matches(&e, &doc! { "items": { "$elemMatch": { "k": "a", "q": { "$gt": 2 } } } }).unwrap());
     }
 }

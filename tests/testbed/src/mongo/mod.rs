@@ -5,16 +5,27 @@
 //! handshakes). One member is primary; it holds the data and writes the
 //! oplog. See the crate README for where this differs from MongoDB.
 
+pub mod admin;
 pub mod commands;
 pub mod conn;
+pub mod cursor;
+pub mod famod;
+pub mod find;
 pub mod hello;
 pub mod matcher;
 pub mod oplog;
+pub mod order;
+pub mod projection;
 pub mod repl;
+pub mod scram;
+pub mod session;
 pub mod set;
 pub mod store;
 pub mod sync;
+pub mod txn;
 pub mod update;
+pub mod update_array;
+pub mod update_path;
 pub mod write;
 
 pub use set::{MongoReplicaSet, ReplSetConfig};

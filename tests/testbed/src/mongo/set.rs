@@ -30,6 +30,8 @@ pub struct ReplSetConfig {
     /// the reply, whatever `maxAwaitTimeMS` the driver asks for; keeps test
     /// shutdown quick.
     pub max_await: Duration,
+    /// The user SCRAM-SHA-256 authenticates; `None` = no authentication.
+    pub scram_user: Option<super::scram::ScramUser>,
 }
 
 impl Default for ReplSetConfig {
@@ -41,6 +43,7 @@ impl Default for ReplSetConfig {
             set_name: "rs0".into(),
             compressors: vec![Compressor::Snappy, Compressor::Zlib, Compressor::Zstd],
             max_await: Duration::from_secs(10),
+            scram_user: None,
         }
     }
 }
