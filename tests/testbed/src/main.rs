@@ -39,6 +39,16 @@ enum Cmd {
         port: u16,
         #[arg(long, default_value = "rs0")]
         set_name: String,
+        /// Require SCRAM-SHA-256 as this user; the password is read from the
+        /// environment variable TIDEMARK_TESTBED_SCRAM_PASSWORD (never from
+        /// the command line, never logged).
+        #[arg(long)]
+        scram_user: Option<String>,
+        /// On shutdown (Ctrl-C / SIGINT), write the ground truth (every
+        /// member's oplog and the primary's documents, canonical extended
+        /// JSON) to this file.
+        #[arg(long)]
+        truth_out: Option<std::path::PathBuf>,
     },
 }
 
@@ -77,12 +87,24 @@ async fn main() -> anyhow::Result<()> {
             base_addr,
             port,
             set_name,
+            scram_user,
+            truth_out,
         } => {
+            let scram_user = match scram_user {
+                None => None,
+                Some(u) => {
+                    let pw = std::env::var("TIDEMARK_TESTBED_SCRAM_PASSWORD").map_err(|_| {
+                        anyhow::anyhow!("--scram-user needs TIDEMARK_TESTBED_SCRAM_PASSWORD set")
+                    })?;
+                    Some(tidemark_testbed::mongo::scram::ScramUser::new(&u, &pw))
+                }
+            };
             let cfg = ReplSetConfig {
                 members,
                 base_addr,
                 port,
                 set_name,
+                scram_user,
                 ..ReplSetConfig::default()
             };
             let set = MongoReplicaSet::start(cfg).await?;
@@ -91,6 +113,12 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("connection string: {}", set.uri());
             tokio::signal::ctrl_c().await?;
+            if let Some(path) = truth_out {
+                let truth = tidemark_testbed::mongo::set_truth::ground_truth_json(&set);
+                std::fs::write(&path, serde_json::to_string_pretty(&truth)?)
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+                println!("ground truth written to {}", path.display());
+            }
             set.stop();
         }
     }

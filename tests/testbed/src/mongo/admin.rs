@@ -46,7 +46,11 @@ pub fn create(shared: &Shared, member: usize, db: &str, cmd: &Document) -> Docum
     let term = shared.topology().term;
     let mut store = shared.members[member].store();
     if !store.create_collection(&ns, None) {
-        return error(48, "NamespaceExists", &format!("Collection {ns} already exists."));
+        return error(
+            48,
+            "NamespaceExists",
+            &format!("Collection {ns} already exists."),
+        );
     }
     log_command(&mut store, term, db, &ns, create_entry(coll));
     drop(store);
@@ -98,7 +102,11 @@ pub fn drop_database(shared: &Shared, member: usize, db: &str) -> Document {
         return not_writable_primary();
     }
     if matches!(db, "admin" | "local" | "config") {
-        return error(20, "IllegalOperation", &format!("Cannot drop '{db}' database"));
+        return error(
+            20,
+            "IllegalOperation",
+            &format!("Cannot drop '{db}' database"),
+        );
     }
     let term = shared.topology().term;
     let mut store = shared.members[member].store();
@@ -114,7 +122,13 @@ pub fn drop_database(shared: &Shared, member: usize, db: &str) -> Document {
     for c in &colls {
         drop_ns(&mut store, term, db, c);
     }
-    store.append_oplog(term, "c", &format!("{db}.$cmd"), doc! { "dropDatabase": 1 }, None);
+    store.append_oplog(
+        term,
+        "c",
+        &format!("{db}.$cmd"),
+        doc! { "dropDatabase": 1 },
+        None,
+    );
     drop(store);
     finish(shared, member, doc! { "dropped": db, "ok": 1.0 })
 }
@@ -126,27 +140,48 @@ pub fn rename_collection(shared: &Shared, member: usize, db: &str, cmd: &Documen
         return not_writable_primary();
     }
     if db != "admin" {
-        return error(13, "Unauthorized", "renameCollection may only be run against the admin database.");
+        return error(
+            13,
+            "Unauthorized",
+            "renameCollection may only be run against the admin database.",
+        );
     }
     let (Ok(from), Ok(to)) = (cmd.get_str("renameCollection"), cmd.get_str("to")) else {
-        return error(9, "FailedToParse", "renameCollection needs 'renameCollection' and 'to' namespaces");
+        return error(
+            9,
+            "FailedToParse",
+            "renameCollection needs 'renameCollection' and 'to' namespaces",
+        );
     };
-    let (Some((from_db, _)), Some((to_db, to_coll))) = (from.split_once('.'), to.split_once('.')) else {
+    let (Some((from_db, _)), Some((to_db, to_coll))) = (from.split_once('.'), to.split_once('.'))
+    else {
         return error(73, "InvalidNamespace", "namespaces must be 'db.collection'");
     };
     if from_db != to_db {
-        return error(20, "IllegalOperation", "renaming across databases is not supported by the testbed");
+        return error(
+            20,
+            "IllegalOperation",
+            "renaming across databases is not supported by the testbed",
+        );
     }
     let drop_target = cmd.get_bool("dropTarget").unwrap_or(false);
     let term = shared.topology().term;
     let mut store = shared.members[member].store();
     if store.collection(from).is_none() {
-        return error(26, "NamespaceNotFound", &format!("Source collection {from} does not exist"));
+        return error(
+            26,
+            "NamespaceNotFound",
+            &format!("Source collection {from} does not exist"),
+        );
     }
     let mut dropped_target = Bson::Boolean(false);
     if store.collection(to).is_some() {
         if !drop_target {
-            return error(48, "NamespaceExists", &format!("target namespace {to} exists"));
+            return error(
+                48,
+                "NamespaceExists",
+                &format!("target namespace {to} exists"),
+            );
         }
         if let Some(u) = store.uuid(to) {
             dropped_target = Bson::Binary(u);
@@ -238,14 +273,21 @@ pub fn list_databases(shared: &Shared, member: usize, cmd: &Document) -> Documen
             .collections
             .iter()
             .filter(|(ns, _)| ns.starts_with(&prefix))
-            .flat_map(|(_, c)| c.iter().map(|(_, d)| d.to_vec().map_or(0, |v| v.len()) as i64))
+            .flat_map(|(_, c)| {
+                c.iter()
+                    .map(|(_, d)| d.to_vec().map_or(0, |v| v.len()) as i64)
+            })
             .sum();
         let entry = doc! { "name": name.clone(), "sizeOnDisk": size.max(8192), "empty": false };
         if !super::matcher::matches(&entry, &filter).unwrap_or(false) {
             continue;
         }
         total += size.max(8192);
-        dbs.push(if name_only { doc! { "name": name } } else { entry });
+        dbs.push(if name_only {
+            doc! { "name": name }
+        } else {
+            entry
+        });
     }
     if name_only {
         return doc! { "databases": dbs, "ok": 1.0 };

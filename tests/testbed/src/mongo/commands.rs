@@ -89,8 +89,17 @@ async fn in_transaction(
     args: &txn::SessionArgs,
 ) -> Document {
     let allowed = [
-        "find", "getMore", "insert", "update", "delete", "findAndModify", "findandmodify",
-        "aggregate", "distinct", "count", "killCursors",
+        "find",
+        "getMore",
+        "insert",
+        "update",
+        "delete",
+        "findAndModify",
+        "findandmodify",
+        "aggregate",
+        "distinct",
+        "count",
+        "killCursors",
     ];
     if !allowed.contains(&name) {
         return error(
@@ -129,8 +138,13 @@ async fn dispatch(
             } else {
                 await_topology_change(shared, cmd).await;
             }
-            let mut reply =
-                hello::reply(shared, member, st.connection_id, &st.compression, name != "hello");
+            let mut reply = hello::reply(
+                shared,
+                member,
+                st.connection_id,
+                &st.compression,
+                name != "hello",
+            );
             if let Some(user) = &shared.config.scram_user {
                 handshake_auth(user, st, cmd, &mut reply);
             }
@@ -178,7 +192,11 @@ async fn dispatch(
                 repl::oplog_get_more(shared, member, cmd, id).await
             }
             (Ok(id), _) => cursor::get_more(shared, member, db, cmd, id),
-            _ => error(9, "FailedToParse", "getMore needs a cursor id and a collection"),
+            _ => error(
+                9,
+                "FailedToParse",
+                "getMore needs a cursor id and a collection",
+            ),
         },
         "find" if db == "local" && cmd.get_str("find").ok() == Some("oplog.rs") => {
             repl::oplog_find(shared, member, cmd)
@@ -207,7 +225,11 @@ async fn dispatch(
                 return not_writable_primary();
             }
             if db != "admin" {
-                return error(13, "Unauthorized", &format!("{name} may only be run against the admin database."));
+                return error(
+                    13,
+                    "Unauthorized",
+                    &format!("{name} may only be run against the admin database."),
+                );
             }
             if name == "abortTransaction" {
                 return txn::abort(shared, member, cmd);
@@ -230,10 +252,18 @@ async fn dispatch(
 
 /// The handshake's authentication parts: `saslSupportedMechs` for the
 /// named user, and a `speculativeAuthenticate` saslStart answered inline.
-fn handshake_auth(user: &scram::ScramUser, st: &mut ConnState, cmd: &Document, reply: &mut Document) {
+fn handshake_auth(
+    user: &scram::ScramUser,
+    st: &mut ConnState,
+    cmd: &Document,
+    reply: &mut Document,
+) {
     if let Ok(who) = cmd.get_str("saslSupportedMechs") {
         if who == format!("admin.{}", user.name) {
-            reply.insert("saslSupportedMechs", vec![Bson::String(scram::MECHANISM.into())]);
+            reply.insert(
+                "saslSupportedMechs",
+                vec![Bson::String(scram::MECHANISM.into())],
+            );
         }
     }
     if let Ok(spec) = cmd.get_document("speculativeAuthenticate") {
@@ -321,4 +351,3 @@ fn secondary_ok(cmd: &Document) -> bool {
         .and_then(|r| r.get_str("mode").ok())
         .is_some_and(|m| m != "primary")
 }
-

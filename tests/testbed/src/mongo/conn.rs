@@ -53,6 +53,9 @@ pub async fn serve(
     };
     let mut dec = Decoder::new(Limits::default());
     let mut buf = vec![0u8; 64 * 1024];
+    // The decoder scrubs SASL payloads (tidemark never keeps secrets); the
+    // server needs them to authenticate, so it keeps the undecoded bytes.
+    let mut window = super::scram::RawWindow::default();
     loop {
         let n = tokio::select! {
             r = sock.read(&mut buf) => match r {
@@ -62,8 +65,9 @@ pub async fn serve(
             _ = shutdown.changed() => return,
         };
         dec.feed(&buf[..n]);
+        window.feed(&buf[..n]);
         loop {
-            let msg = match dec.next() {
+            let mut msg = match dec.next() {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
                 Err(e) => {
@@ -71,6 +75,7 @@ pub async fn serve(
                     return;
                 }
             };
+            window.unredact(&mut msg);
             let out = tokio::select! {
                 o = handle(&shared, &mut st, msg) => o,
                 _ = shutdown.changed() => return,

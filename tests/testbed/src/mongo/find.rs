@@ -225,7 +225,9 @@ fn run_stage(name: &str, arg: &Bson, mut docs: Vec<Document>) -> Result<Vec<Docu
 fn group(g: &Document, docs: &[Document]) -> Result<Vec<Document>, Document> {
     let id = g.get("_id").cloned().unwrap_or(Bson::Null);
     if matches!(&id, Bson::String(s) if s.starts_with('$')) || matches!(id, Bson::Document(_)) {
-        return Err(bad_value("$group by a field is not supported by the testbed"));
+        return Err(bad_value(
+            "$group by a field is not supported by the testbed",
+        ));
     }
     if docs.is_empty() {
         return Ok(Vec::new());
@@ -236,7 +238,9 @@ fn group(g: &Document, docs: &[Document]) -> Result<Vec<Document>, Document> {
             return Err(bad_value("$group fields must be accumulators"));
         };
         let Some(what) = a.get("$sum") else {
-            return Err(bad_value("only the $sum accumulator is supported by the testbed"));
+            return Err(bad_value(
+                "only the $sum accumulator is supported by the testbed",
+            ));
         };
         let mut total_i: i64 = 0;
         let mut total_f: f64 = 0.0;

@@ -26,7 +26,9 @@ pub fn get_path<'a>(d: &'a Document, path: &str) -> Option<&'a Bson> {
 /// an array when the next component is a field name (as queries on
 /// `"items.k"` do in MongoDB).
 pub fn get_all<'a>(d: &'a Document, path: &str) -> Vec<&'a Bson> {
-    let (head, rest) = path.split_once('.').map_or((path, None), |(h, r)| (h, Some(r)));
+    let (head, rest) = path
+        .split_once('.')
+        .map_or((path, None), |(h, r)| (h, Some(r)));
     let Some(v) = d.get(head) else {
         return Vec::new();
     };
@@ -40,7 +42,9 @@ fn descend<'a>(v: &'a Bson, rest: &str) -> Vec<&'a Bson> {
     match v {
         Bson::Document(sub) => get_all(sub, rest),
         Bson::Array(a) => {
-            let (head, more) = rest.split_once('.').map_or((rest, None), |(h, r)| (h, Some(r)));
+            let (head, more) = rest
+                .split_once('.')
+                .map_or((rest, None), |(h, r)| (h, Some(r)));
             if let Ok(i) = head.parse::<usize>() {
                 return match (a.get(i), more) {
                     (Some(e), None) => vec![e],
@@ -250,7 +254,15 @@ mod tests {
         assert!(matches(&d, &doc! { "tags": { "$elemMatch": { "$gt": "x" } } }).unwrap());
         assert!(matches(&d, &doc! { "n": { "$not": { "$gt": 5 } } }).unwrap());
         let e = doc! { "items": [ { "k": "a", "q": 1 }, { "k": "b", "q": 5 } ] };
-        assert!(matches(&e, &doc! { "items": { "$elemMatch": { "k": "b", "q": { "$gt": 2 } } } }).unwrap());
-        assert!(!matches(&e, &doc! { "items": { "$elemMatch": { "k": "a", "q": { "$gt": 2 } } } }).unwrap());
+        assert!(matches(
+            &e,
+            &doc! { "items": { "$elemMatch": { "k": "b", "q": { "$gt": 2 } } } }
+        )
+        .unwrap());
+        assert!(!matches(
+            &e,
+            &doc! { "items": { "$elemMatch": { "k": "a", "q": { "$gt": 2 } } } }
+        )
+        .unwrap());
     }
 }

@@ -20,6 +20,7 @@ pub mod repl;
 pub mod scram;
 pub mod session;
 pub mod set;
+pub mod set_truth;
 pub mod store;
 pub mod sync;
 pub mod txn;

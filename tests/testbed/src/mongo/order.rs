@@ -70,10 +70,9 @@ pub fn cmp_bson(a: &Bson, b: &Bson) -> Ordering {
         (Bson::Timestamp(x), Bson::Timestamp(y)) => {
             (x.time, x.increment).cmp(&(y.time, y.increment))
         }
-        (Bson::RegularExpression(x), Bson::RegularExpression(y)) => x
-            .pattern
-            .cmp(&y.pattern)
-            .then(x.options.cmp(&y.options)),
+        (Bson::RegularExpression(x), Bson::RegularExpression(y)) => {
+            x.pattern.cmp(&y.pattern).then(x.options.cmp(&y.options))
+        }
         _ => Ordering::Equal,
     }
 }

@@ -187,7 +187,9 @@ mod tests {
             p.apply(&d),
             doc! { "n": { "y": 2 }, "arr": [ { "k": 1, "v": 2 }, 3 ], "z": 0 }
         );
-        let p = Projection::parse(&doc! { "a": 1, "_id": 0 }).unwrap().unwrap();
+        let p = Projection::parse(&doc! { "a": 1, "_id": 0 })
+            .unwrap()
+            .unwrap();
         assert_eq!(p.apply(&d), doc! { "a": 1 });
         assert!(Projection::parse(&doc! {}).unwrap().is_none());
         assert!(Projection::parse(&doc! { "a": 1, "z": 0 }).is_err());

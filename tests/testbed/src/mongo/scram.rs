@@ -144,10 +144,7 @@ pub fn sasl_start(user: &ScramUser, auth: &mut ConnAuth, cmd: &Document) -> Docu
         tracing::info!("SCRAM authentication failed: unknown user");
         return failed();
     }
-    let nonce = format!(
-        "{client_nonce}{}",
-        B64.encode(rand::random::<[u8; 24]>())
-    );
+    let nonce = format!("{client_nonce}{}", B64.encode(rand::random::<[u8; 24]>()));
     let server_first = format!(
         "r={nonce},s={},i={}",
         B64.encode(&user.salt),
@@ -237,8 +234,8 @@ fn verify(user: &ScramUser, conv: &Conversation, client_final: &str) -> Option<S
 /// authenticates that with the keyfile; the testbed's members do not).
 pub fn allowed_unauthenticated(name: &str, db: &str, cmd: &Document) -> bool {
     match name {
-        "hello" | "isMaster" | "ismaster" | "saslStart" | "saslContinue" | "ping"
-        | "buildInfo" | "buildinfo" | "endSessions" => true,
+        "hello" | "isMaster" | "ismaster" | "saslStart" | "saslContinue" | "ping" | "buildInfo"
+        | "buildinfo" | "endSessions" => true,
         "find" | "getMore" => {
             db == "local"
                 && (cmd.get_str("find").ok() == Some("oplog.rs")
@@ -253,7 +250,11 @@ mod tests {
     use super::*;
 
     /// Client side of SCRAM-SHA-256, written from RFC 5802 for the test.
-    fn client_final(password: &str, client_first_bare: &str, server_first: &str) -> (String, String) {
+    fn client_final(
+        password: &str,
+        client_first_bare: &str,
+        server_first: &str,
+    ) -> (String, String) {
         let r = attr(server_first, 'r').unwrap();
         let salt = B64.decode(attr(server_first, 's').unwrap()).unwrap();
         let i: u32 = attr(server_first, 'i').unwrap().parse().unwrap();
@@ -278,10 +279,16 @@ mod tests {
         let bare = "n=tidemark,r=abcdefNONCE";
         let start = doc! { "saslStart": 1, "mechanism": MECHANISM, "payload": binary(&format!("n,,{bare}")), "options": { "skipEmptyExchange": true } };
         let r = sasl_start(&user, &mut auth, &start);
-        let Bson::Binary(sf) = r.get("payload").unwrap() else { panic!() };
+        let Bson::Binary(sf) = r.get("payload").unwrap() else {
+            panic!()
+        };
         let sf = String::from_utf8(sf.bytes.clone()).unwrap();
         let (cf, expected_v) = client_final(password, bare, &sf);
-        let r = sasl_continue(&user, &mut auth, &doc! { "saslContinue": 1, "conversationId": 1, "payload": binary(&cf) });
+        let r = sasl_continue(
+            &user,
+            &mut auth,
+            &doc! { "saslContinue": 1, "conversationId": 1, "payload": binary(&cf) },
+        );
         (r, expected_v, auth)
     }
 
@@ -289,7 +296,9 @@ mod tests {
     fn right_password_authenticates_with_server_signature() {
         let (r, v, auth) = exchange("pencil-7");
         assert_eq!(r.get_bool("done").ok(), Some(true), "{r}");
-        let Bson::Binary(p) = r.get("payload").unwrap() else { panic!() };
+        let Bson::Binary(p) = r.get("payload").unwrap() else {
+            panic!()
+        };
         assert_eq!(String::from_utf8(p.bytes.clone()).unwrap(), v);
         assert!(auth.authenticated);
     }
@@ -300,4 +309,58 @@ mod tests {
         assert_eq!(r.get_i32("code").ok(), Some(18));
         assert!(!auth.authenticated);
     }
+}
+/// The recent undecoded bytes of a connection, so that a message the
+/// decoder redacted (SASL payloads zeroed) can be read as it was sent. The
+/// copy lives only until the message is handled.
+#[derive(Debug, Default)]
+pub struct RawWindow {
+    bytes: Vec<u8>,
+    /// Stream offset of `bytes[0]`.
+    start: u64,
+}
+
+impl RawWindow {
+    pub fn feed(&mut self, data: &[u8]) {
+        self.bytes.extend_from_slice(data);
+    }
+
+    /// Restores the body of a redacted, uncompressed OP_MSG from the raw
+    /// bytes (drivers never compress authentication commands), and forgets
+    /// the bytes up to the end of `msg`.
+    pub fn unredact(&mut self, msg: &mut tidemark_mongo::Message) {
+        let from = msg.offset.saturating_sub(self.start) as usize;
+        let to = from + msg.wire_length as usize;
+        if msg.redacted && msg.compressor.is_none() {
+            if let Some(raw) = self.bytes.get(from..to) {
+                if let (tidemark_mongo::Body::Msg(m), Some(body)) =
+                    (&mut msg.body, op_msg_body(raw))
+                {
+                    m.body = tidemark_mongo::Doc::from(body);
+                }
+            }
+        }
+        let cut = to.min(self.bytes.len());
+        self.bytes.drain(..cut);
+        self.start += cut as u64;
+    }
+}
+
+/// The kind-0 section of a raw OP_MSG (header, flags, sections).
+fn op_msg_body(raw: &[u8]) -> Option<tidemark_mongo::bson::RawDocumentBuf> {
+    let opcode = i32::from_le_bytes(raw.get(12..16)?.try_into().ok()?);
+    if opcode != 2013 {
+        return None;
+    }
+    let mut pos = 20;
+    while pos < raw.len() {
+        let kind = *raw.get(pos)?;
+        let len = i32::from_le_bytes(raw.get(pos + 1..pos + 5)?.try_into().ok()?) as usize;
+        if kind == 0 {
+            let doc = raw.get(pos + 1..pos + 1 + len)?;
+            return tidemark_mongo::bson::RawDocumentBuf::from_bytes(doc.to_vec()).ok();
+        }
+        pos += 1 + len;
+    }
+    None
 }

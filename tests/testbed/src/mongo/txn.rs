@@ -40,7 +40,10 @@ fn no_such_transaction(n: i64) -> Document {
         "NoSuchTransaction",
         &format!("Transaction with txnNumber {n} has been aborted or was never started."),
     );
-    e.insert("errorLabels", vec![Bson::String("TransientTransactionError".into())]);
+    e.insert(
+        "errorLabels",
+        vec![Bson::String("TransientTransactionError".into())],
+    );
     e
 }
 
@@ -126,7 +129,12 @@ pub fn enter(store: &mut MemberStore, args: &SessionArgs) -> Result<TxnOps, Docu
         return Err(too_old(n, current));
     }
     if args.start {
-        if n == current && store.sessions.get(&args.lsid).is_some_and(|r| r.txn.is_some()) {
+        if n == current
+            && store
+                .sessions
+                .get(&args.lsid)
+                .is_some_and(|r| r.txn.is_some())
+        {
             return Err(error(
                 50911,
                 "ConflictingOperationInProgress",
@@ -217,7 +225,11 @@ pub fn abort(shared: &Shared, member: usize, cmd: &Document) -> Document {
         }
         Some(TxnState::Committed) => {
             rec.txn = Some(TxnState::Committed);
-            error(256, "TransactionCommitted", "Transaction has been committed.")
+            error(
+                256,
+                "TransactionCommitted",
+                "Transaction has been committed.",
+            )
         }
         other => {
             rec.txn = other;

@@ -84,7 +84,11 @@ pub fn apply_update(
             immutable_id(path)?;
             if op == "$rename" {
                 let Bson::String(to) = v else {
-                    return Err(err(2, "BadValue", "The 'to' field for $rename must be a string"));
+                    return Err(err(
+                        2,
+                        "BadValue",
+                        "The 'to' field for $rename must be a string",
+                    ));
                 };
                 immutable_id(to)?;
                 if let Some(val) = super::matcher::get_path(&new, path).cloned() {

@@ -60,7 +60,13 @@ pub fn apply(op: &str, cur: Option<Bson>, v: &Bson, path: &str) -> Result<Vec<Bs
             };
             arr.retain(|e| !gone.iter().any(|g| same(e, g)));
         }
-        other => return Err(err(9, "FailedToParse", format!("Unknown modifier: {other}"))),
+        other => {
+            return Err(err(
+                9,
+                "FailedToParse",
+                format!("Unknown modifier: {other}"),
+            ))
+        }
     }
     Ok(arr)
 }
@@ -186,14 +192,23 @@ mod tests {
         );
         assert!(apply("$push", cur, &bson!({ "$each": [1], "$sort": 1 }), "a").is_err());
         assert!(apply("$push", Some(bson!(1)), &bson!(2), "a").is_err());
-        assert_eq!(apply("$push", None, &bson!(2), "a").unwrap(), arr(bson!([2])));
+        assert_eq!(
+            apply("$push", None, &bson!(2), "a").unwrap(),
+            arr(bson!([2]))
+        );
     }
 
     #[test]
     fn add_to_set_pop_pull() {
         let cur = Some(bson!([1, 2, { "k": 1 }]));
         assert_eq!(
-            apply("$addToSet", cur.clone(), &bson!({ "$each": [2, 3, 3] }), "a").unwrap(),
+            apply(
+                "$addToSet",
+                cur.clone(),
+                &bson!({ "$each": [2, 3, 3] }),
+                "a"
+            )
+            .unwrap(),
             arr(bson!([1, 2, { "k": 1 }, 3]))
         );
         assert_eq!(

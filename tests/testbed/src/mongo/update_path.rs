@@ -54,7 +54,9 @@ fn expand(
         return Err(err(
             2,
             "BadValue",
-            format!("The path '{prefix}' must exist in the document in order to apply array updates."),
+            format!(
+                "The path '{prefix}' must exist in the document in order to apply array updates."
+            ),
         ));
     };
     let indexes: Vec<usize> = if p == "$" {
@@ -65,7 +67,10 @@ fn expand(
         let filters: Vec<&Document> = opts
             .array_filters
             .iter()
-            .filter(|f| f.keys().any(|k| k == id || k.starts_with(&format!("{id}."))))
+            .filter(|f| {
+                f.keys()
+                    .any(|k| k == id || k.starts_with(&format!("{id}.")))
+            })
             .collect();
         if filters.is_empty() {
             return Err(err(
@@ -217,7 +222,12 @@ mod tests {
             Bson::Document(doc! { "k": "a", "q": 0 })
         );
         // no query match for `$`, and an identifier without a filter
-        assert!(apply_update(&d, &doc! { "$set": { "grades.$": 1 } }, &UpdateOpts::default()).is_err());
+        assert!(apply_update(
+            &d,
+            &doc! { "$set": { "grades.$": 1 } },
+            &UpdateOpts::default()
+        )
+        .is_err());
         assert!(apply_update(&d, &doc! { "$set": { "grades.$[x]": 1 } }, &opts).is_err());
     }
 }

@@ -67,7 +67,9 @@ impl WriteCtx<'_> {
                 .and_then(|r| r.last_optime);
             extra.extend(oplog_session_fields(lsid, *txn, self.stmt_id, prev));
         }
-        let t = self.store.append_oplog_with(self.term, op, ns, o, o2, extra);
+        let t = self
+            .store
+            .append_oplog_with(self.term, op, ns, o, o2, extra);
         if let Some((lsid, txn)) = &session {
             let r = self.store.sessions.get_mut(lsid);
             if r.txn_number != *txn {
@@ -207,8 +209,9 @@ pub fn run(ctx: &mut WriteCtx, db: &str, name: &str, cmd: &Document) -> Document
                 out.n += o.n;
                 out.n_modified += o.n_modified;
                 if let Some(id) = &o.upserted {
-                    out.upserted
-                        .push(Bson::Document(doc! { "index": i as i32, "_id": id.clone() }));
+                    out.upserted.push(Bson::Document(
+                        doc! { "index": i as i32, "_id": id.clone() },
+                    ));
                 }
                 if let Some((lsid, txn)) = ctx.retry.clone() {
                     if ctx.txn.is_none() {
@@ -284,7 +287,9 @@ pub fn insert_one(
         return Err(bad_value("can't use an array for _id"));
     }
     if let Some(k) = d.keys().find(|k| k.starts_with('$')) {
-        return Err(bad_value(&format!("Document can't have $ prefixed field names: {k}")));
+        return Err(bad_value(&format!(
+            "Document can't have $ prefixed field names: {k}"
+        )));
     }
     ensure_collection(ctx, db, coll, ns);
     let c = ctx.store.collection_mut(ns);
