@@ -72,11 +72,12 @@ impl Projection {
             }
             tree.add(k);
         }
-        if mode.is_none() && keep_id {
+        if spec.is_empty() {
             return Ok(None);
         }
+        // `{_id: 1}` alone includes only `_id`; `{_id: 0}` alone excludes it
         Ok(Some(Projection {
-            inclusion: mode.unwrap_or(false),
+            inclusion: mode.unwrap_or(keep_id),
             keep_id,
             tree,
         }))
@@ -192,6 +193,10 @@ mod tests {
             .unwrap();
         assert_eq!(p.apply(&d), doc! { "a": 1 });
         assert!(Projection::parse(&doc! {}).unwrap().is_none());
+        let p = Projection::parse(&doc! { "_id": 1 }).unwrap().unwrap();
+        assert_eq!(p.apply(&d), doc! { "_id": 1 });
+        let p = Projection::parse(&doc! { "_id": 0 }).unwrap().unwrap();
+        assert_eq!(p.apply(&doc! { "_id": 1, "a": 2 }), doc! { "a": 2 });
         assert!(Projection::parse(&doc! { "a": 1, "z": 0 }).is_err());
         assert!(Projection::parse(&doc! { "arr": { "$slice": 1 } }).is_err());
         assert!(Projection::parse(&doc! { "arr.$": 1 }).is_err());
