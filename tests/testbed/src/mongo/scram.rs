@@ -104,7 +104,7 @@ fn binary(s: &str) -> Binary {
 }
 
 /// `key=value` attributes of a SCRAM message.
-fn attr<'a>(msg: &'a str, key: char) -> Option<&'a str> {
+fn attr(msg: &str, key: char) -> Option<&str> {
     msg.split(',').find_map(|part| {
         let mut c = part.chars();
         (c.next() == Some(key) && c.next() == Some('=')).then(|| &part[2..])
