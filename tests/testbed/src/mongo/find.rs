@@ -251,8 +251,8 @@ fn group(g: &Document, docs: &[Document]) -> Result<Vec<Document>, Document> {
                 other => Some(other.clone()),
             };
             match v {
-                Some(Bson::Int32(i)) => total_i += i as i64,
-                Some(Bson::Int64(i)) => total_i += i,
+                Some(Bson::Int32(i)) => total_i = total_i.saturating_add(i as i64),
+                Some(Bson::Int64(i)) => total_i = total_i.saturating_add(i),
                 Some(Bson::Double(f)) => {
                     float = true;
                     total_f += f

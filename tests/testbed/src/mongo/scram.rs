@@ -304,6 +304,38 @@ mod tests {
     }
 
     #[test]
+    fn garbage_sasl_messages_fail_without_panicking() {
+        let user = ScramUser::new("tidemark", "pencil-7");
+        let mut auth = ConnAuth::default();
+        for payload in [
+            "",
+            "n,,",
+            "x,,n=tidemark,r=a",
+            "n,,n=other,r=a",
+            "n,,n=tidemark",
+            "\u{ff},,",
+        ] {
+            let cmd = doc! { "saslStart": 1, "mechanism": MECHANISM, "payload": binary(payload) };
+            assert_eq!(
+                sasl_start(&user, &mut auth, &cmd).get_i32("code").ok(),
+                Some(18),
+                "{payload}"
+            );
+        }
+        let cmd = doc! { "saslContinue": 1, "payload": binary("c=biws,r=x,p=AAAA") };
+        assert_eq!(
+            sasl_continue(&user, &mut auth, &cmd).get_i32("code").ok(),
+            Some(17)
+        );
+        assert!(op_msg_body(&[0u8; 3]).is_none());
+        let mut bogus = vec![0u8; 30];
+        bogus[12..16].copy_from_slice(&2013i32.to_le_bytes());
+        bogus[21..25].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(op_msg_body(&bogus).is_none());
+        assert!(!auth.authenticated);
+    }
+
+    #[test]
     fn wrong_password_fails_with_18() {
         let (r, _, auth) = exchange("pencil-8");
         assert_eq!(r.get_i32("code").ok(), Some(18));
@@ -315,14 +347,14 @@ mod tests {
 /// copy lives only until the message is handled.
 #[derive(Debug, Default)]
 pub struct RawWindow {
-    bytes: Vec<u8>,
+    bytes: std::collections::VecDeque<u8>,
     /// Stream offset of `bytes[0]`.
     start: u64,
 }
 
 impl RawWindow {
     pub fn feed(&mut self, data: &[u8]) {
-        self.bytes.extend_from_slice(data);
+        self.bytes.extend(data);
     }
 
     /// Restores the body of a redacted, uncompressed OP_MSG from the raw
@@ -331,13 +363,10 @@ impl RawWindow {
     pub fn unredact(&mut self, msg: &mut tidemark_mongo::Message) {
         let from = msg.offset.saturating_sub(self.start) as usize;
         let to = from + msg.wire_length as usize;
-        if msg.redacted && msg.compressor.is_none() {
-            if let Some(raw) = self.bytes.get(from..to) {
-                if let (tidemark_mongo::Body::Msg(m), Some(body)) =
-                    (&mut msg.body, op_msg_body(raw))
-                {
-                    m.body = tidemark_mongo::Doc::from(body);
-                }
+        if msg.redacted && msg.compressor.is_none() && to <= self.bytes.len() {
+            let raw: Vec<u8> = self.bytes.range(from..to).copied().collect();
+            if let (tidemark_mongo::Body::Msg(m), Some(body)) = (&mut msg.body, op_msg_body(&raw)) {
+                m.body = tidemark_mongo::Doc::from(body);
             }
         }
         let cut = to.min(self.bytes.len());
@@ -352,15 +381,16 @@ fn op_msg_body(raw: &[u8]) -> Option<tidemark_mongo::bson::RawDocumentBuf> {
     if opcode != 2013 {
         return None;
     }
-    let mut pos = 20;
+    let mut pos: usize = 20;
     while pos < raw.len() {
         let kind = *raw.get(pos)?;
-        let len = i32::from_le_bytes(raw.get(pos + 1..pos + 5)?.try_into().ok()?) as usize;
+        let len = u32::from_le_bytes(raw.get(pos + 1..pos + 5)?.try_into().ok()?) as usize;
+        let end = pos.checked_add(1)?.checked_add(len)?;
         if kind == 0 {
-            let doc = raw.get(pos + 1..pos + 1 + len)?;
+            let doc = raw.get(pos + 1..end)?;
             return tidemark_mongo::bson::RawDocumentBuf::from_bytes(doc.to_vec()).ok();
         }
-        pos += 1 + len;
+        pos = end;
     }
     None
 }

@@ -80,7 +80,9 @@ pub fn stmt_id(cmd: &Document, index: usize) -> i32 {
             return *i;
         }
     }
-    cmd.get_i32("stmtId").unwrap_or(0) + index as i32
+    cmd.get_i32("stmtId")
+        .unwrap_or(0)
+        .wrapping_add(index as i32)
 }
 
 /// The session fields of a retryable write entry, chained with `prevOpTime`.

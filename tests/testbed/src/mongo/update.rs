@@ -242,6 +242,9 @@ fn as_f64(v: &Bson) -> Option<f64> {
 
 /// Sets a dotted path, creating intermediate documents; refuses to descend
 /// through a scalar (MongoDB's PathNotViable).
+/// MongoDB refuses to pad an array with more nulls than this.
+const MAX_BACKFILL: usize = 1_500_000;
+
 pub fn set_path(d: &mut Document, path: &str, v: Bson) -> Result<(), UpdateError> {
     let Some((head, rest)) = path.split_once('.') else {
         d.insert(path, v);
@@ -257,6 +260,13 @@ pub fn set_path(d: &mut Document, path: &str, v: Bson) -> Result<(), UpdateError
                 .split_once('.')
                 .map_or((rest, None), |(i, m)| (i, Some(m)));
             let i: usize = idx.parse().map_err(|_| not_viable(path))?;
+            if i >= a.len() + MAX_BACKFILL {
+                return Err(err(
+                    2,
+                    "BadValue",
+                    format!("can't backfill more than {MAX_BACKFILL} elements at '{path}'"),
+                ));
+            }
             if i >= a.len() {
                 a.resize(i + 1, Bson::Null);
             }
@@ -384,6 +394,12 @@ mod tests {
                 .unwrap_err()
                 .code,
             28
+        );
+        // a far array index is refused, not allocated
+        let far = doc! { "$set": { "arr.99999999999": 1 } };
+        assert_eq!(
+            apply(&doc! { "_id": 1, "arr": [] }, &far).unwrap_err().code,
+            2
         );
         let big = apply(
             &doc! { "_id": 1, "a": i32::MAX },

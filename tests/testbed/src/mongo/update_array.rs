@@ -134,7 +134,7 @@ fn push(arr: &mut Vec<Bson>, v: &Bson) -> Result<(), UpdateError> {
         let n = arr.len() as i64;
         if s >= 0 {
             arr.truncate(s as usize);
-        } else if -s < n {
+        } else if s.unsigned_abs() < n as u64 {
             arr.drain(..(n + s) as usize);
         }
     }
@@ -190,8 +190,19 @@ mod tests {
             apply("$push", cur.clone(), &spec, "a").unwrap(),
             arr(bson!([0, 1]))
         );
-        assert!(apply("$push", cur, &bson!({ "$each": [1], "$sort": 1 }), "a").is_err());
+        assert!(apply("$push", cur.clone(), &bson!({ "$each": [1], "$sort": 1 }), "a").is_err());
         assert!(apply("$push", Some(bson!(1)), &bson!(2), "a").is_err());
+        // extreme arguments are values, not panics
+        let spec = bson!({ "$each": [1], "$slice": i64::MIN, "$position": i64::MIN });
+        assert_eq!(
+            apply("$push", cur.clone(), &spec, "a").unwrap(),
+            arr(bson!([1, 1, 2, 3]))
+        );
+        let spec = bson!({ "$each": [1], "$position": i64::MAX, "$slice": i64::MAX });
+        assert_eq!(
+            apply("$push", cur.clone(), &spec, "a").unwrap(),
+            arr(bson!([1, 2, 3, 1]))
+        );
         assert_eq!(
             apply("$push", None, &bson!(2), "a").unwrap(),
             arr(bson!([2]))
