@@ -178,6 +178,18 @@ async fn transactions_commit_as_one_apply_ops_entry_and_abort_leaves_nothing() {
         before,
         "nothing logged before the commit"
     );
+    // isolation: outside the transaction nothing of it is visible yet
+    let mut other = Client::connect(set.addresses()[0]).await;
+    let (_, r) = other
+        .command(doc! { "find": "c", "$db": "t" }, 0, None)
+        .await;
+    let batch = r
+        .get_document("cursor")
+        .unwrap()
+        .get_array("firstBatch")
+        .unwrap();
+    assert_eq!(batch, &vec![Bson::Document(doc! { "_id": 0 })]);
+    assert_eq!(set.documents(0, "t.c"), vec![doc! { "_id": 0 }]);
     let (_, r) = c
         .command(
             txn(1, doc! { "commitTransaction": 1, "$db": "admin" }, false),
@@ -344,5 +356,49 @@ async fn cursors_continue_with_get_more_and_close() {
     assert_eq!(r.get_i32("code").ok(), Some(43));
     // every reply carries $clusterTime and operationTime
     assert!(r.get_document("$clusterTime").is_ok() && r.get_timestamp("operationTime").is_ok());
+    set.stop();
+}
+
+#[tokio::test]
+async fn a_conflicting_write_fails_the_commit() {
+    let set = start(Ipv4Addr::new(127, 0, 77, 1)).await;
+    let mut c = Client::connect(set.addresses()[0]).await;
+    let mut other = Client::connect(set.addresses()[0]).await;
+    let txn = |n: i64, mut cmd: Document, start: bool| {
+        cmd.insert("lsid", lsid(4));
+        cmd.insert("txnNumber", n);
+        cmd.insert("autocommit", false);
+        if start {
+            cmd.insert("startTransaction", true);
+        }
+        cmd
+    };
+    let (_, r) = other
+        .command(
+            doc! { "insert": "c", "documents": [{ "_id": 1, "x": 1 }], "$db": "t" },
+            0,
+            None,
+        )
+        .await;
+    assert_eq!(r.get_i32("n").ok(), Some(1));
+    // a write conflict: another write changes a document the transaction
+    // wrote; the commit fails with WriteConflict and logs nothing
+    let (_, r) = c.command(txn(3, doc! { "update": "c", "updates": [{ "q": { "_id": 1 }, "u": { "$set": { "x": 3 } } }], "$db": "t" }, true), 0, None).await;
+    assert_eq!(r.get_i32("nModified").ok(), Some(1), "{r}");
+    let (_, r) = other.command(doc! { "update": "c", "updates": [{ "q": { "_id": 1 }, "u": { "$set": { "x": 4 } } }], "$db": "t" }, 0, None).await;
+    assert_eq!(r.get_i32("nModified").ok(), Some(1), "{r}");
+    let logged = set.oplog(0).len();
+    let (_, r) = c
+        .command(
+            txn(3, doc! { "commitTransaction": 1, "$db": "admin" }, false),
+            0,
+            None,
+        )
+        .await;
+    assert_eq!(r.get_i32("code").ok(), Some(112), "{r}");
+    assert_eq!(set.oplog(0).len(), logged);
+    assert_eq!(set.documents(0, "t.c"), vec![doc! { "_id": 1, "x": 4 }]);
+    let (_, r) = other.command(doc! { "update": "c", "updates": [{ "q": { "_id": 1 }, "u": { "$set": { "x": 1 } } }], "$db": "t" }, 0, None).await;
+    assert_eq!(r.get_i32("nModified").ok(), Some(1), "{r}");
     set.stop();
 }

@@ -5,8 +5,9 @@
 //! Unknown commands get MongoDB's CommandNotFound.
 
 use super::conn::ConnState;
-use super::session::TxnOps;
+use super::session::Txn;
 use super::set::Shared;
+use super::store::MemberStore;
 use super::write::WriteCtx;
 use super::{admin, cursor, famod, find, hello, repl, scram, txn};
 use std::time::Duration;
@@ -111,13 +112,13 @@ async fn in_transaction(
     if !shared.is_primary(st.member) {
         return not_writable_primary();
     }
-    let ops = match txn::enter(&mut shared.members[st.member].store(), args) {
-        Ok(ops) => ops,
+    let txn = txn::enter(&mut shared.members[st.member].store(), args);
+    let mut txn = match txn {
+        Ok(t) => t,
         Err(e) => return e,
     };
-    let mut ops = ops;
-    let reply = dispatch(shared, st, db, name, cmd, Some(&mut ops)).await;
-    txn::leave(&mut shared.members[st.member].store(), args, ops);
+    let reply = dispatch(shared, st, db, name, cmd, Some(&mut txn)).await;
+    txn::leave(&mut shared.members[st.member].store(), args, txn);
     reply
 }
 
@@ -127,7 +128,7 @@ async fn dispatch(
     db: &str,
     name: &str,
     cmd: &Document,
-    txn_ops: Option<&mut TxnOps>,
+    txn: Option<&mut Txn>,
 ) -> Document {
     let member = st.member;
     match name {
@@ -202,23 +203,36 @@ async fn dispatch(
             repl::oplog_find(shared, member, cmd)
         }
         "find" | "count" | "distinct" | "aggregate" => {
-            if !shared.is_primary(member) && !secondary_ok(cmd) && txn_ops.is_none() {
+            if !shared.is_primary(member) && !secondary_ok(cmd) && txn.is_none() {
                 return error(
                     13435,
                     "NotPrimaryNoSecondaryOk",
                     "not primary and secondaryOk=false",
                 );
             }
-            match name {
-                "find" => find::find(shared, member, db, cmd),
-                "count" => find::count(shared, member, db, cmd),
-                "distinct" => find::distinct(shared, member, db, cmd),
-                _ => find::aggregate(shared, member, db, cmd),
+            let outcome = match txn {
+                // a transaction reads its own snapshot
+                Some(t) => {
+                    let view = MemberStore::with_collections(std::mem::take(&mut t.view));
+                    let outcome = find::read(db, name, cmd, &view);
+                    t.view = view.collections;
+                    outcome
+                }
+                None => find::read(db, name, cmd, &shared.members[member].store()),
+            };
+            match outcome {
+                find::ReadOutcome::Reply(r) => r,
+                find::ReadOutcome::Cursor {
+                    ns,
+                    docs,
+                    batch_size,
+                    single_batch,
+                } => cursor::open(shared, member, &ns, docs, batch_size, single_batch),
             }
         }
         "replSetUpdatePosition" => repl::update_position(shared, member, cmd),
         "insert" | "update" | "delete" | "findAndModify" | "findandmodify" => {
-            write_command(shared, member, db, name, cmd, txn_ops).await
+            write_command(shared, member, db, name, cmd, txn).await
         }
         "commitTransaction" | "abortTransaction" => {
             if !shared.is_primary(member) {
@@ -286,29 +300,43 @@ async fn write_command(
     db: &str,
     name: &str,
     cmd: &Document,
-    txn_ops: Option<&mut TxnOps>,
+    txn: Option<&mut Txn>,
 ) -> Document {
     if !shared.is_primary(member) {
         return not_writable_primary();
     }
-    let in_txn = txn_ops.is_some();
+    if let Some(t) = txn {
+        // a transaction writes into its snapshot and logs into its ops
+        let mut view = MemberStore::with_collections(std::mem::take(&mut t.view));
+        let mut ctx = WriteCtx {
+            store: &mut view,
+            term: shared.topology().term,
+            retry: None,
+            txn: Some(&mut t.log),
+            stmt_id: 0,
+        };
+        let reply = match name {
+            "insert" | "update" | "delete" => super::write::run(&mut ctx, db, name, cmd),
+            _ => famod::run(&mut ctx, db, cmd),
+        };
+        t.view = view.collections;
+        return reply;
+    }
     let term = shared.topology().term;
     let mut reply = {
         let mut store = shared.members[member].store();
         let mut retry = None;
-        if !in_txn {
-            if let (Some(args), Ok(n)) = (txn::session_args(cmd), cmd.get_i64("txnNumber")) {
-                if let Err(e) = txn::check_retryable(&mut store, &args.lsid, n) {
-                    return e;
-                }
-                retry = Some((args.lsid, n));
+        if let (Some(args), Ok(n)) = (txn::session_args(cmd), cmd.get_i64("txnNumber")) {
+            if let Err(e) = txn::check_retryable(&mut store, &args.lsid, n) {
+                return e;
             }
+            retry = Some((args.lsid, n));
         }
         let mut ctx = WriteCtx {
             store: &mut store,
             term,
             retry,
-            txn: txn_ops,
+            txn: None,
             stmt_id: 0,
         };
         match name {
@@ -316,10 +344,8 @@ async fn write_command(
             _ => famod::run(&mut ctx, db, cmd),
         }
     };
-    if !in_txn {
-        shared.members[member].publish_oplog(shared);
-        repl::await_write_concern(shared, member, cmd, &mut reply).await;
-    }
+    shared.members[member].publish_oplog(shared);
+    repl::await_write_concern(shared, member, cmd, &mut reply).await;
     reply
 }
 

@@ -5,11 +5,10 @@
 //! `$group` on a constant `_id` with `$sum`). Other stages are refused.
 
 use super::commands::error;
-use super::cursor::{self, int_arg};
+use super::cursor::int_arg;
 use super::matcher::{get_path, matches};
 use super::order::{cmp_by_sort, parse_sort};
 use super::projection::Projection;
-use super::set::Shared;
 use super::store::MemberStore;
 use tidemark_mongo::bson::{doc, Bson, Document};
 
@@ -64,48 +63,69 @@ fn skip_limit(docs: Vec<Document>, skip: i64, limit: i64) -> Vec<Document> {
         .collect()
 }
 
+/// What a read command produced: a plain reply, or documents for a cursor
+/// (opened by the caller once it no longer holds the store).
+pub enum ReadOutcome {
+    Reply(Document),
+    Cursor {
+        ns: String,
+        docs: Vec<Document>,
+        batch_size: Option<i64>,
+        single_batch: bool,
+    },
+}
+
+/// Runs the read command `name` (`find`, `count`, `distinct`, `aggregate`)
+/// on `view`: a member's store or a transaction's snapshot.
+pub fn read(db: &str, name: &str, cmd: &Document, view: &MemberStore) -> ReadOutcome {
+    let r = match name {
+        "find" => find(db, cmd, view),
+        "count" => Ok(ReadOutcome::Reply(count(db, cmd, view))),
+        "distinct" => Ok(ReadOutcome::Reply(distinct(db, cmd, view))),
+        _ => aggregate(db, cmd, view),
+    };
+    r.unwrap_or_else(ReadOutcome::Reply)
+}
+
 /// `find` on a user collection of `db`.
-pub fn find(shared: &Shared, member: usize, db: &str, cmd: &Document) -> Document {
+fn find(db: &str, cmd: &Document, store: &MemberStore) -> Result<ReadOutcome, Document> {
     let coll = match cmd.get_str("find") {
         Ok(c) if !c.is_empty() => c,
-        _ => return error(73, "InvalidNamespace", "find needs a collection name"),
+        _ => {
+            return Err(error(
+                73,
+                "InvalidNamespace",
+                "find needs a collection name",
+            ))
+        }
     };
     let ns = format!("{db}.{coll}");
     let filter = cmd.get_document("filter").cloned().unwrap_or_default();
     let projection = match cmd.get_document("projection") {
-        Ok(p) => match Projection::parse(p) {
-            Ok(p) => p,
-            Err(e) => return bad_value(&e),
-        },
+        Ok(p) => Projection::parse(p).map_err(|e| bad_value(&e))?,
         Err(_) => None,
     };
-    let mut docs = {
-        let store = shared.members[member].store();
-        match matching_docs(&store, &ns, &filter) {
-            Ok(d) => d,
-            Err(e) => return e,
-        }
-    };
-    if let Err(e) = sort_docs(&mut docs, cmd.get_document("sort").ok()) {
-        return e;
-    }
+    let mut docs = matching_docs(store, &ns, &filter)?;
+    sort_docs(&mut docs, cmd.get_document("sort").ok())?;
     let limit = int_arg(cmd, "limit").unwrap_or(0);
     let mut docs = skip_limit(docs, int_arg(cmd, "skip").unwrap_or(0), limit);
     if let Some(p) = &projection {
         docs = docs.iter().map(|d| p.apply(d)).collect();
     }
-    let single = cmd.get_bool("singleBatch").unwrap_or(false) || limit < 0;
-    let batch = int_arg(cmd, "batchSize");
-    cursor::open(shared, member, &ns, docs, batch, single)
+    Ok(ReadOutcome::Cursor {
+        ns,
+        docs,
+        batch_size: int_arg(cmd, "batchSize"),
+        single_batch: cmd.get_bool("singleBatch").unwrap_or(false) || limit < 0,
+    })
 }
 
 /// `count` with `query`, `skip`, `limit`.
-pub fn count(shared: &Shared, member: usize, db: &str, cmd: &Document) -> Document {
+fn count(db: &str, cmd: &Document, store: &MemberStore) -> Document {
     let coll = cmd.get_str("count").unwrap_or_default();
     let ns = format!("{db}.{coll}");
     let filter = cmd.get_document("query").cloned().unwrap_or_default();
-    let store = shared.members[member].store();
-    match matching_docs(&store, &ns, &filter) {
+    match matching_docs(store, &ns, &filter) {
         Ok(docs) => {
             let n = skip_limit(
                 docs,
@@ -120,14 +140,13 @@ pub fn count(shared: &Shared, member: usize, db: &str, cmd: &Document) -> Docume
 }
 
 /// `distinct` of a field over matching documents (array values unwound).
-pub fn distinct(shared: &Shared, member: usize, db: &str, cmd: &Document) -> Document {
+fn distinct(db: &str, cmd: &Document, store: &MemberStore) -> Document {
     let coll = cmd.get_str("distinct").unwrap_or_default();
     let Ok(key) = cmd.get_str("key") else {
         return bad_value("distinct needs a 'key'");
     };
     let filter = cmd.get_document("query").cloned().unwrap_or_default();
-    let store = shared.members[member].store();
-    let docs = match matching_docs(&store, &format!("{db}.{coll}"), &filter) {
+    let docs = match matching_docs(store, &format!("{db}.{coll}"), &filter) {
         Ok(d) => d,
         Err(e) => return e,
     };
@@ -149,32 +168,39 @@ pub fn distinct(shared: &Shared, member: usize, db: &str, cmd: &Document) -> Doc
 }
 
 /// `aggregate` with the stages drivers use to count documents.
-pub fn aggregate(shared: &Shared, member: usize, db: &str, cmd: &Document) -> Document {
+fn aggregate(db: &str, cmd: &Document, store: &MemberStore) -> Result<ReadOutcome, Document> {
     let Ok(coll) = cmd.get_str("aggregate") else {
-        return bad_value("aggregate on a whole database is not supported by the testbed");
+        return Err(bad_value(
+            "aggregate on a whole database is not supported by the testbed",
+        ));
     };
     let ns = format!("{db}.{coll}");
     let Ok(pipeline) = cmd.get_array("pipeline") else {
-        return error(9, "FailedToParse", "aggregate needs a 'pipeline' array");
+        return Err(error(
+            9,
+            "FailedToParse",
+            "aggregate needs a 'pipeline' array",
+        ));
     };
-    let mut docs: Vec<Document> = shared.members[member].store().documents(&ns);
+    let mut docs: Vec<Document> = store.documents(&ns);
     for stage in pipeline {
         let Bson::Document(stage) = stage else {
-            return bad_value("pipeline stages must be objects");
+            return Err(bad_value("pipeline stages must be objects"));
         };
         let Some((name, arg)) = stage.iter().next() else {
-            return bad_value("empty pipeline stage");
+            return Err(bad_value("empty pipeline stage"));
         };
-        docs = match run_stage(name, arg, docs) {
-            Ok(d) => d,
-            Err(e) => return e,
-        };
+        docs = run_stage(name, arg, docs)?;
     }
-    let batch = cmd
-        .get_document("cursor")
-        .ok()
-        .and_then(|c| int_arg(c, "batchSize"));
-    cursor::open(shared, member, &ns, docs, batch, false)
+    Ok(ReadOutcome::Cursor {
+        ns,
+        docs,
+        batch_size: cmd
+            .get_document("cursor")
+            .ok()
+            .and_then(|c| int_arg(c, "batchSize")),
+        single_batch: false,
+    })
 }
 
 fn run_stage(name: &str, arg: &Bson, mut docs: Vec<Document>) -> Result<Vec<Document>, Document> {

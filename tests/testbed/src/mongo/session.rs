@@ -1,10 +1,11 @@
 //! Logical sessions: which retryable statements a session already ran (so a
 //! retried statement is answered from its record instead of being applied
-//! again) and the session's multi-document transaction. Kept in the
+//! again) and the session's multi-document transaction (its snapshot and
+//! writes). Kept in the
 //! member's store, as MongoDB keeps `config.transactions` with the data.
 
-use super::store::OpTime;
-use std::collections::HashMap;
+use super::store::{Collection, OpTime};
+use std::collections::{BTreeMap, HashMap};
 use tidemark_mongo::bson::{doc, Bson, Document};
 
 /// What one executed retryable statement returned, replayed on a retry.
@@ -18,31 +19,42 @@ pub struct StmtOutcome {
     pub reply: Option<Document>,
 }
 
-/// How to undo one write of a transaction that is aborted.
+/// What one write of a transaction found before it changed it; the commit
+/// checks that the document is still like that outside the transaction
+/// (else another write got there first: a write conflict).
 #[derive(Debug, Clone)]
-pub enum Undo {
-    /// Remove the inserted document with this `_id`.
+pub enum BeforeImage {
+    /// The `_id` was free in the transaction's snapshot.
     Insert { ns: String, id: Bson },
-    /// Put back the document as it was before the update.
+    /// The document as the transaction saw it before updating it.
     Update { ns: String, old: Document },
-    /// Re-insert the deleted document.
+    /// The document as the transaction saw it before deleting it.
     Delete { ns: String, old: Document },
-    /// Drop the collection the transaction created.
+    /// The namespace did not exist in the snapshot.
     Create { ns: String },
 }
 
 /// The writes of an open transaction: the `applyOps` entries its commit
-/// logs, and how to take each back if it aborts.
+/// logs and applies, and what each write found before it.
 #[derive(Debug, Clone, Default)]
 pub struct TxnOps {
     pub ops: Vec<Document>,
-    pub undo: Vec<Undo>,
+    pub before: Vec<BeforeImage>,
+}
+
+/// An open transaction: its writes, and its own copy of the collections
+/// (a snapshot taken at `startTransaction`, with the transaction's writes
+/// applied), which its reads and writes use.
+#[derive(Debug, Clone, Default)]
+pub struct Txn {
+    pub log: TxnOps,
+    pub view: BTreeMap<String, Collection>,
 }
 
 /// The transaction of a session's current `txnNumber`.
 #[derive(Debug, Clone)]
 pub enum TxnState {
-    InProgress(TxnOps),
+    InProgress(Txn),
     Committed,
     Aborted,
 }

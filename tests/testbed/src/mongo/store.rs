@@ -150,6 +150,15 @@ pub struct MemberStore {
 }
 
 impl MemberStore {
+    /// A store holding only `collections`: a transaction's view, which the
+    /// read and write code runs against like a member's store.
+    pub fn with_collections(collections: BTreeMap<String, Collection>) -> MemberStore {
+        MemberStore {
+            collections,
+            ..Default::default()
+        }
+    }
+
     /// Creates `ns` with `uuid` (a fresh one when `None`) unless it exists;
     /// true when it was created.
     pub fn create_collection(&mut self, ns: &str, uuid: Option<Binary>) -> bool {

@@ -1,14 +1,16 @@
 //! Session arguments and multi-document transactions on the primary.
 //!
-//! A transaction's writes are applied to the primary's collections as they
-//! run (so the transaction reads its own writes) but logged nowhere; the
-//! commit logs them as one `applyOps` entry on `admin.$cmd` carrying `lsid`
-//! and `txnNumber`, as MongoDB does for an unprepared transaction; an abort
-//! undoes them and logs nothing. Unlike MongoDB, other sessions can see a
-//! transaction's writes before it commits (no snapshot isolation).
+//! `startTransaction` takes a snapshot of the primary's collections; the
+//! transaction's reads and writes run against it (so it reads its own
+//! writes and nobody else sees them). The commit checks that every document
+//! it wrote is still as the snapshot had it (else WriteConflict, 112, and
+//! the transaction aborts), applies its writes to the primary's collections
+//! and logs them as one `applyOps` entry on `admin.$cmd` carrying `lsid` and
+//! `txnNumber`, as MongoDB does for an unprepared transaction. An abort
+//! drops the snapshot and logs nothing.
 
 use super::commands::error;
-use super::session::{SessionRecord, TxnOps, TxnState, Undo};
+use super::session::{BeforeImage, SessionRecord, Txn, TxnState};
 use super::set::Shared;
 use super::store::{MemberStore, OpTime};
 use tidemark_mongo::bson::{doc, Bson, Document};
@@ -55,30 +57,49 @@ fn too_old(n: i64, current: i64) -> Document {
     )
 }
 
-/// Takes back every write of an aborted transaction, newest first.
-fn undo_all(store: &mut MemberStore, ops: TxnOps) {
-    for u in ops.undo.into_iter().rev() {
-        match u {
-            Undo::Insert { ns, id } => {
-                let c = store.collection_mut(&ns);
-                if let Some(seq) = c.find_id(&id) {
-                    c.remove(seq);
+/// The first write of the transaction to each document or namespace that
+/// another write changed since the snapshot, if any.
+fn conflict(store: &MemberStore, txn: &Txn) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    for b in &txn.log.before {
+        let (ns, id, expected) = match b {
+            BeforeImage::Create { ns } => {
+                if seen.insert((ns.clone(), Vec::new())) && store.collection(ns).is_some() {
+                    return Some(format!("{ns} was created by another operation"));
                 }
+                continue;
             }
-            Undo::Update { ns, old } => {
-                let c = store.collection_mut(&ns);
-                if let Some(seq) = old.get("_id").and_then(|id| c.find_id(id)) {
-                    c.replace(seq, old);
-                }
+            BeforeImage::Insert { ns, id } => (ns, id.clone(), None),
+            BeforeImage::Update { ns, old } | BeforeImage::Delete { ns, old } => {
+                (ns, old.get("_id").cloned().unwrap_or(Bson::Null), Some(old))
             }
-            Undo::Delete { ns, old } => {
-                let _ = store.collection_mut(&ns).insert(old);
-            }
-            Undo::Create { ns } => {
-                store.collections.remove(&ns);
-            }
+        };
+        if !seen.insert((ns.clone(), super::store::id_key(&id))) {
+            continue; // a later write of the same document saw the transaction's own
+        }
+        let now = store
+            .collection(ns)
+            .and_then(|c| c.find_id(&id).and_then(|s| c.get(s)));
+        if now != expected {
+            return Some(format!(
+                "document {{_id: {id}}} in {ns} was changed by another operation"
+            ));
         }
     }
+    None
+}
+
+fn write_conflict(msg: &str) -> Document {
+    let mut e = error(
+        112,
+        "WriteConflict",
+        &format!("Write conflict during commit: {msg}. Please retry your operation or multi-document transaction."),
+    );
+    e.insert(
+        "errorLabels",
+        vec![Bson::String("TransientTransactionError".into())],
+    );
+    e
 }
 
 /// Moves `record` to `txn_number`, aborting an open transaction of an
@@ -88,16 +109,11 @@ fn advance(store: &mut MemberStore, lsid: &Document, txn_number: i64) {
     if rec.txn_number == txn_number {
         return;
     }
-    let old = std::mem::replace(
-        rec,
-        SessionRecord {
-            txn_number,
-            ..Default::default()
-        },
-    );
-    if let Some(TxnState::InProgress(ops)) = old.txn {
-        undo_all(store, ops);
-    }
+    // an open transaction of the old number is simply dropped (aborted)
+    *rec = SessionRecord {
+        txn_number,
+        ..Default::default()
+    };
 }
 
 /// A retryable write's `txnNumber`: refuses an old one, moves to a new one.
@@ -114,9 +130,9 @@ pub fn check_retryable(
     Ok(())
 }
 
-/// Starts or continues the transaction a command belongs to and hands out
-/// its writes (the caller gives them back with [`leave`]).
-pub fn enter(store: &mut MemberStore, args: &SessionArgs) -> Result<TxnOps, Document> {
+/// Starts (taking the snapshot) or continues the transaction a command
+/// belongs to and hands it out (the caller gives it back with [`leave`]).
+pub fn enter(store: &mut MemberStore, args: &SessionArgs) -> Result<Txn, Document> {
     let Some(n) = args.txn_number else {
         return Err(error(
             72,
@@ -142,7 +158,11 @@ pub fn enter(store: &mut MemberStore, args: &SessionArgs) -> Result<TxnOps, Docu
             ));
         }
         advance(store, &args.lsid, n);
-        store.sessions.get_mut(&args.lsid).txn = Some(TxnState::InProgress(TxnOps::default()));
+        let snapshot = Txn {
+            log: Default::default(),
+            view: store.collections.clone(),
+        };
+        store.sessions.get_mut(&args.lsid).txn = Some(TxnState::InProgress(snapshot));
     }
     let rec = store.sessions.get_mut(&args.lsid);
     match (&mut rec.txn, rec.txn_number == n) {
@@ -151,16 +171,20 @@ pub fn enter(store: &mut MemberStore, args: &SessionArgs) -> Result<TxnOps, Docu
     }
 }
 
-/// Gives a transaction's writes back after a command ran in it.
-pub fn leave(store: &mut MemberStore, args: &SessionArgs, ops: TxnOps) {
+/// Gives a transaction back after a command ran in it.
+pub fn leave(store: &mut MemberStore, args: &SessionArgs, txn: Txn) {
     let rec = store.sessions.get_mut(&args.lsid);
+    if rec.txn_number != args.txn_number.unwrap_or(-1) {
+        return; // a newer txnNumber started meanwhile: this one is gone
+    }
     if let Some(TxnState::InProgress(slot)) = &mut rec.txn {
-        *slot = ops;
+        *slot = txn;
     }
 }
 
-/// `commitTransaction`: logs the `applyOps` entry (none for a read-only
-/// transaction); a retried commit of a committed transaction succeeds again.
+/// `commitTransaction`: checks for write conflicts, applies the writes and
+/// logs the `applyOps` entry (none for a read-only transaction); a retried
+/// commit of a committed transaction succeeds again.
 pub fn commit(shared: &Shared, member: usize, cmd: &Document) -> Document {
     let Some(args) = session_args(cmd) else {
         return error(72, "InvalidOptions", "commitTransaction needs a session");
@@ -174,8 +198,8 @@ pub fn commit(shared: &Shared, member: usize, cmd: &Document) -> Document {
     if rec.txn_number != n {
         return no_such_transaction(n);
     }
-    let ops = match rec.txn.take() {
-        Some(TxnState::InProgress(ops)) => ops,
+    let txn = match rec.txn.take() {
+        Some(TxnState::InProgress(txn)) => txn,
         Some(TxnState::Committed) => {
             rec.txn = Some(TxnState::Committed);
             return doc! { "ok": 1.0 };
@@ -185,9 +209,24 @@ pub fn commit(shared: &Shared, member: usize, cmd: &Document) -> Document {
             return no_such_transaction(n);
         }
     };
-    rec.txn = Some(TxnState::Committed);
-    if !ops.ops.is_empty() {
-        let entries: Vec<Bson> = ops.ops.into_iter().map(Bson::Document).collect();
+    if let Some(why) = conflict(&store, &txn) {
+        store.sessions.get_mut(&args.lsid).txn = Some(TxnState::Aborted);
+        return write_conflict(&why);
+    }
+    store.sessions.get_mut(&args.lsid).txn = Some(TxnState::Committed);
+    for op in &txn.log.ops {
+        if let Err(e) = super::oplog::apply_entry(&mut store, op) {
+            // the conflict check makes this unreachable; say so if it is not
+            tracing::error!("transaction write did not apply at commit: {e}");
+            return error(
+                1,
+                "InternalError",
+                &format!("transaction commit failed: {e}"),
+            );
+        }
+    }
+    if !txn.log.ops.is_empty() {
+        let entries: Vec<Bson> = txn.log.ops.into_iter().map(Bson::Document).collect();
         let prev = OpTime { t: -1, ts: (0, 0) };
         let extra = doc! { "lsid": args.lsid.clone(), "txnNumber": n, "prevOpTime": prev.to_doc() };
         store.append_oplog_with(
@@ -204,7 +243,7 @@ pub fn commit(shared: &Shared, member: usize, cmd: &Document) -> Document {
     doc! { "ok": 1.0 }
 }
 
-/// `abortTransaction`: undoes the transaction's writes; nothing is logged.
+/// `abortTransaction`: drops the transaction's snapshot; nothing is logged.
 pub fn abort(shared: &Shared, member: usize, cmd: &Document) -> Document {
     let Some(args) = session_args(cmd) else {
         return error(72, "InvalidOptions", "abortTransaction needs a session");
@@ -218,9 +257,8 @@ pub fn abort(shared: &Shared, member: usize, cmd: &Document) -> Document {
         return no_such_transaction(n);
     }
     match rec.txn.take() {
-        Some(TxnState::InProgress(ops)) => {
+        Some(TxnState::InProgress(_)) => {
             rec.txn = Some(TxnState::Aborted);
-            undo_all(&mut store, ops);
             doc! { "ok": 1.0 }
         }
         Some(TxnState::Committed) => {

@@ -190,7 +190,13 @@ mod tests {
             apply("$push", cur.clone(), &spec, "a").unwrap(),
             arr(bson!([0, 1]))
         );
-        assert!(apply("$push", cur.clone(), &bson!({ "$each": [1], "$sort": 1 }), "a").is_err());
+        assert!(apply(
+            "$push",
+            cur.clone(),
+            &bson!({ "$each": [1], "$sort": 1 }),
+            "a"
+        )
+        .is_err());
         assert!(apply("$push", Some(bson!(1)), &bson!(2), "a").is_err());
         // extreme arguments are values, not panics
         let spec = bson!({ "$each": [1], "$slice": i64::MIN, "$position": i64::MIN });

@@ -7,7 +7,7 @@
 
 use super::commands::error;
 use super::matcher::matches;
-use super::session::{oplog_session_fields, stmt_id, StmtOutcome, TxnOps, Undo};
+use super::session::{oplog_session_fields, stmt_id, BeforeImage, StmtOutcome, TxnOps};
 use super::store::{Collection, MemberStore, OpTime};
 use super::update::{apply_update, diff, is_operator_update, UpdateError, UpdateOpts};
 use tidemark_mongo::bson::oid::ObjectId;
@@ -37,7 +37,7 @@ impl WriteCtx<'_> {
         ui: Option<Binary>,
         o: Document,
         o2: Option<Document>,
-        undo: Undo,
+        before: BeforeImage,
         with_session: bool,
     ) -> Option<OpTime> {
         if let Some(txn) = self.txn.as_deref_mut() {
@@ -50,7 +50,7 @@ impl WriteCtx<'_> {
                 e.insert("o2", o2);
             }
             txn.ops.push(e);
-            txn.undo.push(undo);
+            txn.before.push(before);
             return None;
         }
         let mut extra = Document::new();
@@ -263,7 +263,7 @@ pub fn ensure_collection(ctx: &mut WriteCtx, db: &str, coll: &str, ns: &str) {
             ui,
             create_entry(coll),
             None,
-            Undo::Create { ns: ns.into() },
+            BeforeImage::Create { ns: ns.into() },
             false,
         );
     }
@@ -296,11 +296,11 @@ pub fn insert_one(
     let id = d.get("_id").cloned().unwrap_or(Bson::Null);
     c.insert(d.clone()).map_err(|dup| duplicate(ns, &dup))?;
     let ui = ctx.store.uuid(ns);
-    let undo = Undo::Insert {
+    let before = BeforeImage::Insert {
         ns: ns.into(),
         id: id.clone(),
     };
-    ctx.log("i", ns, ui, d, Some(doc! { "_id": id }), undo, true);
+    ctx.log("i", ns, ui, d, Some(doc! { "_id": id }), before, true);
     Ok(())
 }
 
@@ -420,11 +420,11 @@ pub fn update_at(
         new.clone()
     };
     let ui = ctx.store.uuid(ns);
-    let undo = Undo::Update {
+    let before = BeforeImage::Update {
         ns: ns.into(),
         old: old.clone(),
     };
-    ctx.log("u", ns, ui, o, Some(doc! { "_id": id }), undo, true);
+    ctx.log("u", ns, ui, o, Some(doc! { "_id": id }), before, true);
     Ok(Some((old, new)))
 }
 
@@ -483,11 +483,11 @@ pub fn delete_at(ctx: &mut WriteCtx, ns: &str, seq: u64) -> Option<Document> {
     let d = ctx.store.collection_mut(ns).remove(seq)?;
     let id = d.get("_id").cloned().unwrap_or(Bson::Null);
     let ui = ctx.store.uuid(ns);
-    let undo = Undo::Delete {
+    let before = BeforeImage::Delete {
         ns: ns.into(),
         old: d.clone(),
     };
-    ctx.log("d", ns, ui, doc! { "_id": id }, None, undo, true);
+    ctx.log("d", ns, ui, doc! { "_id": id }, None, before, true);
     Some(d)
 }
 
