@@ -9,6 +9,7 @@ pub mod admin;
 pub mod commands;
 pub mod conn;
 pub mod cursor;
+pub mod diff;
 pub mod famod;
 pub mod find;
 pub mod hello;

@@ -35,7 +35,7 @@ pub fn apply_entry(store: &mut MemberStore, e: &Document) -> Result<(), String> 
                 return Ok(());
             };
             let new = if o.get_i32("$v").ok() == Some(2) {
-                apply_diff(&old, o.get_document("diff").map_err(|x| x.to_string())?)
+                super::diff::apply(&old, o.get_document("diff").map_err(|x| x.to_string())?)?
             } else {
                 o.clone()
             };
@@ -93,24 +93,6 @@ pub fn apply_entry(store: &mut MemberStore, e: &Document) -> Result<(), String> 
     Ok(())
 }
 
-/// A top-level `$v:2` diff (`d`, `u`, `i` sections) applied to `old`.
-fn apply_diff(old: &Document, diff: &Document) -> Document {
-    let mut new = old.clone();
-    if let Ok(d) = diff.get_document("d") {
-        for k in d.keys() {
-            new.remove(k);
-        }
-    }
-    for section in ["u", "i"] {
-        if let Ok(s) = diff.get_document(section) {
-            for (k, v) in s {
-                new.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    new
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,7 +108,8 @@ mod tests {
         )
         .unwrap();
         let o = diff(&old, &new);
-        assert_eq!(apply_diff(&old, o.get_document("diff").unwrap()), new);
+        let applied = crate::mongo::diff::apply(&old, o.get_document("diff").unwrap());
+        assert_eq!(applied.unwrap(), new);
     }
 
     #[test]

@@ -327,37 +327,10 @@ fn unset_in_array(a: &mut [Bson], path: &str) {
     }
 }
 
-/// The oplog `o` of an operator update: a `$v:2` diff of top-level fields
-/// (`d` removed, `u` changed, `i` added). MongoDB would descend into
-/// changed sub-documents with `s<field>` diffs; replacing the whole
-/// top-level field is equivalent when applied and keeps this simple.
+/// The oplog `o` of an operator update: `{$v: 2, diff}` with MongoDB's
+/// nested document and array diffs ([`super::diff`]).
 pub fn diff(old: &Document, new: &Document) -> Document {
-    let mut d = Document::new();
-    let mut u = Document::new();
-    let mut i = Document::new();
-    for (k, _) in old {
-        if !new.contains_key(k) {
-            d.insert(k.clone(), false);
-        }
-    }
-    for (k, v) in new {
-        match old.get(k) {
-            None => {
-                i.insert(k.clone(), v.clone());
-            }
-            Some(o) if o != v => {
-                u.insert(k.clone(), v.clone());
-            }
-            Some(_) => {}
-        }
-    }
-    let mut out = Document::new();
-    for (name, part) in [("d", d), ("u", u), ("i", i)] {
-        if !part.is_empty() {
-            out.insert(name, part);
-        }
-    }
-    doc! { "$v": 2, "diff": out }
+    doc! { "$v": 2, "diff": super::diff::compute(old, new) }
 }
 
 #[cfg(test)]

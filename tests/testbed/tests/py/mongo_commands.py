@@ -259,6 +259,9 @@ with client.start_session() as s:
         orders.delete_one({"_id": "pre"}, session=s)
         assert orders.find_one({"_id": "t1"}, session=s) is not None
         assert orders.count_documents({}, session=s) == 1
+        # outside the transaction nothing of it is visible before the commit
+        assert orders.find_one({"_id": "t1"}) is None
+        assert orders.find_one({"_id": "pre"}) is not None
 with client.start_session() as s:
     s.start_transaction(read_concern=ReadConcern("snapshot"))
     orders.insert_one({"_id": "t2"}, session=s)
