@@ -54,6 +54,16 @@ async fn replayed_statements_are_applied_once() {
             assert_eq!(r.get(k), first.get(k), "{k}: {r} vs {first}");
         }
         assert_eq!(set.oplog(0).len(), logged, "a replay reached the oplog");
+        // mongod names the statements it answered from the record
+        if cmd.contains_key("findAndModify") {
+            assert_eq!(r.get_i32("retriedStmtId").ok(), Some(0), "{r}");
+        } else {
+            assert_eq!(
+                r.get_array("retriedStmtIds").map(|a| a.len()).ok(),
+                Some(2),
+                "{r}"
+            );
+        }
     }
     // create + 2 inserts, the $inc and the upsert, the findAndModify update
     assert_eq!(set.oplog(0).len() - before, 6);

@@ -31,6 +31,8 @@ pub fn run(ctx: &mut WriteCtx, db: &str, cmd: &Document) -> Document {
             .executed(lsid, *txn, ctx.stmt_id)
             .and_then(|o| o.reply)
         {
+            let mut reply = reply;
+            reply.insert("retriedStmtId", ctx.stmt_id);
             return reply;
         }
     }

@@ -144,6 +144,8 @@ struct Outcome {
     n_modified: i64,
     upserted: Vec<Bson>,
     errors: Vec<Bson>,
+    /// Statements answered from the session record (`retriedStmtIds`).
+    retried: Vec<i32>,
 }
 
 /// Runs `insert`/`update`/`delete` (`name`) through `ctx`; the caller has
@@ -180,6 +182,7 @@ pub fn run(ctx: &mut WriteCtx, db: &str, name: &str, cmd: &Document) -> Document
             if let Some(done) = ctx.store.sessions.executed(lsid, *txn, ctx.stmt_id) {
                 // a retried statement: answer as the first time, apply nothing
                 tracing::debug!(ns, stmt = ctx.stmt_id, "retried statement not re-applied");
+                out.retried.push(ctx.stmt_id);
                 out.n += done.n;
                 out.n_modified += done.n_modified;
                 if let Some(id) = done.upserted {
@@ -236,6 +239,9 @@ pub fn run(ctx: &mut WriteCtx, db: &str, name: &str, cmd: &Document) -> Document
     }
     if !out.errors.is_empty() {
         reply.insert("writeErrors", out.errors);
+    }
+    if !out.retried.is_empty() {
+        reply.insert("retriedStmtIds", out.retried);
     }
     reply.insert("ok", 1.0);
     reply
