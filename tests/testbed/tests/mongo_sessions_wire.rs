@@ -46,6 +46,14 @@ async fn replayed_statements_are_applied_once() {
         let (_, first) = c.command(cmd.clone(), 0, None).await;
         assert_eq!(first.get_f64("ok").ok(), Some(1.0), "{first}");
         let logged = set.oplog(0).len();
+        // the reply names the write's own optime, as mongod's does
+        let last_ts = set.oplog(0).last().unwrap().get_timestamp("ts").unwrap();
+        assert_eq!(first.get_timestamp("operationTime").ok(), Some(last_ts));
+        if !cmd.contains_key("findAndModify") {
+            let op_time = first.get_document("opTime").expect("opTime");
+            assert_eq!(op_time.get_timestamp("ts").ok(), Some(last_ts));
+            assert!(first.get_object_id("electionId").is_ok());
+        }
         // the driver's retry after a lost reply: a new connection, the same
         // lsid and txnNumber; answered as the first time, applied never
         let mut again = Client::connect(primary).await;
@@ -219,6 +227,11 @@ async fn transactions_commit_as_one_apply_ops_entry_and_abort_leaves_nothing() {
     assert_eq!(r.get_f64("ok").ok(), Some(1.0), "{r}");
     let oplog = set.oplog(0);
     assert_eq!(oplog.len(), before + 1);
+    assert_eq!(
+        r.get_timestamp("operationTime").ok(),
+        oplog.last().unwrap().get_timestamp("ts").ok(),
+        "a commit's operationTime is its applyOps entry's"
+    );
     let entry = oplog.last().unwrap();
     assert_eq!(entry.get_str("ns").ok(), Some("admin.$cmd"));
     assert_eq!(entry.get_i64("txnNumber").ok(), Some(1));

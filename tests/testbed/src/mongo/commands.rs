@@ -53,8 +53,9 @@ pub async fn run(shared: &Shared, st: &mut ConnState, db: &str, cmd: Document) -
     reply
 }
 
-/// `$clusterTime` (unsigned: keyId 0, zero hash) and `operationTime`: the
-/// member's last oplog timestamp.
+/// `$clusterTime` (unsigned: keyId 0, zero hash): the member's last oplog
+/// timestamp; `operationTime` too unless the command set its own (a write's
+/// optime).
 fn stamp_cluster_time(shared: &Shared, member: usize, reply: &mut Document) {
     let last = shared.members[member].store().last_op_time();
     let ts = if last.ts == (0, 0) {
@@ -76,7 +77,9 @@ fn stamp_cluster_time(shared: &Shared, member: usize, reply: &mut Document) {
         "$clusterTime",
         doc! { "clusterTime": ts, "signature": { "hash": hash, "keyId": 0i64 } },
     );
-    reply.insert("operationTime", ts);
+    if !reply.contains_key("operationTime") {
+        reply.insert("operationTime", ts);
+    }
 }
 
 /// A command of an open transaction (`autocommit: false`): only reads and
@@ -314,6 +317,7 @@ async fn write_command(
             retry: None,
             txn: Some(&mut t.log),
             stmt_id: 0,
+            last_logged: None,
         };
         let reply = match name {
             "insert" | "update" | "delete" => super::write::run(&mut ctx, db, name, cmd),
@@ -338,11 +342,21 @@ async fn write_command(
             retry,
             txn: None,
             stmt_id: 0,
+            last_logged: None,
         };
-        match name {
+        let mut reply = match name {
             "insert" | "update" | "delete" => super::write::run(&mut ctx, db, name, cmd),
             _ => famod::run(&mut ctx, db, cmd),
+        };
+        // the write's own optime (a write that logged nothing: the latest),
+        // as mongod reports it to the client
+        let op_time = ctx.last_logged.unwrap_or_else(|| ctx.store.last_op_time());
+        if name != "findAndModify" && reply.get_f64("ok").ok() == Some(1.0) {
+            reply.insert("opTime", op_time.to_doc());
+            reply.insert("electionId", shared.topology().election_id);
         }
+        reply.insert("operationTime", op_time.timestamp());
+        reply
     };
     shared.members[member].publish_oplog(shared);
     repl::await_write_concern(shared, member, cmd, &mut reply).await;

@@ -229,7 +229,7 @@ pub fn commit(shared: &Shared, member: usize, cmd: &Document) -> Document {
         let entries: Vec<Bson> = txn.log.ops.into_iter().map(Bson::Document).collect();
         let prev = OpTime { t: -1, ts: (0, 0) };
         let extra = doc! { "lsid": args.lsid.clone(), "txnNumber": n, "prevOpTime": prev.to_doc() };
-        store.append_oplog_with(
+        let t = store.append_oplog_with(
             term,
             "c",
             "admin.$cmd",
@@ -237,9 +237,10 @@ pub fn commit(shared: &Shared, member: usize, cmd: &Document) -> Document {
             None,
             extra,
         );
+        drop(store);
+        shared.members[member].publish_oplog(shared);
+        return doc! { "ok": 1.0, "operationTime": t.timestamp() };
     }
-    drop(store);
-    shared.members[member].publish_oplog(shared);
     doc! { "ok": 1.0 }
 }
 

@@ -24,6 +24,8 @@ pub struct WriteCtx<'a> {
     pub txn: Option<&'a mut TxnOps>,
     /// `stmtId` of the statement being executed.
     pub stmt_id: i32,
+    /// Optime of the last oplog entry this command wrote (its `opTime`).
+    pub last_logged: Option<OpTime>,
 }
 
 impl WriteCtx<'_> {
@@ -79,6 +81,7 @@ impl WriteCtx<'_> {
             }
             r.last_optime = Some(t);
         }
+        self.last_logged = Some(t);
         Some(t)
     }
 }
