@@ -61,7 +61,7 @@ assert client.primary is not None and len(client.secondaries) == 2, client.nodes
 
 db = client.shop
 items = db.items
-majority = WriteConcern(w="majority", wtimeout=10000)
+majority = WriteConcern(w="majority", wtimeout=60000)
 
 # --- inserts: single, many, duplicate _id, ordered/unordered batches
 items.insert_one({"_id": 1, "name": "apple", "qty": 5, "tags": ["red"],
