@@ -49,6 +49,9 @@ pub struct TxnOps {
 pub struct Txn {
     pub log: TxnOps,
     pub view: BTreeMap<String, Collection>,
+    /// Set on the placeholder left in the session while a command of the
+    /// transaction runs (it holds the real state meanwhile).
+    pub busy: bool,
 }
 
 /// The transaction of a session's current `txnNumber`.

@@ -49,6 +49,16 @@ fn no_such_transaction(n: i64) -> Document {
     e
 }
 
+/// Another command of the same transaction is running (drivers never do
+/// this; a raw client may).
+fn busy(n: i64) -> Document {
+    error(
+        50911,
+        "ConflictingOperationInProgress",
+        &format!("another command of transaction {n} is in progress"),
+    )
+}
+
 fn too_old(n: i64, current: i64) -> Document {
     error(
         225,
@@ -159,14 +169,21 @@ pub fn enter(store: &mut MemberStore, args: &SessionArgs) -> Result<Txn, Documen
         }
         advance(store, &args.lsid, n);
         let snapshot = Txn {
-            log: Default::default(),
             view: store.collections.clone(),
+            ..Default::default()
         };
         store.sessions.get_mut(&args.lsid).txn = Some(TxnState::InProgress(snapshot));
     }
     let rec = store.sessions.get_mut(&args.lsid);
     match (&mut rec.txn, rec.txn_number == n) {
-        (Some(TxnState::InProgress(ops)), true) => Ok(std::mem::take(ops)),
+        (Some(TxnState::InProgress(t)), true) if t.busy => Err(busy(n)),
+        (Some(TxnState::InProgress(t)), true) => Ok(std::mem::replace(
+            t,
+            Txn {
+                busy: true,
+                ..Default::default()
+            },
+        )),
         _ => Err(no_such_transaction(n)),
     }
 }
@@ -199,6 +216,10 @@ pub fn commit(shared: &Shared, member: usize, cmd: &Document) -> Document {
         return no_such_transaction(n);
     }
     let txn = match rec.txn.take() {
+        Some(TxnState::InProgress(txn)) if txn.busy => {
+            rec.txn = Some(TxnState::InProgress(txn));
+            return busy(n);
+        }
         Some(TxnState::InProgress(txn)) => txn,
         Some(TxnState::Committed) => {
             rec.txn = Some(TxnState::Committed);
@@ -274,5 +295,55 @@ pub fn abort(shared: &Shared, member: usize, cmd: &Document) -> Document {
             rec.txn = other;
             no_such_transaction(n)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(n: i64, start: bool) -> SessionArgs {
+        SessionArgs {
+            lsid: doc! { "id": 1 },
+            txn_number: Some(n),
+            in_txn: true,
+            start,
+        }
+    }
+
+    #[test]
+    fn a_transaction_is_used_by_one_command_at_a_time_and_numbers_only_grow() {
+        let mut store = MemberStore::default();
+        store.create_collection("t.c", None);
+        let t = enter(&mut store, &args(1, true)).expect("start");
+        assert!(
+            t.view.contains_key("t.c"),
+            "the snapshot has the collections"
+        );
+        // a second command of the same transaction while the first runs
+        assert_eq!(
+            enter(&mut store, &args(1, false))
+                .unwrap_err()
+                .get_i32("code")
+                .ok(),
+            Some(50911)
+        );
+        leave(&mut store, &args(1, false), t);
+        assert!(enter(&mut store, &args(1, false)).is_ok());
+        // an older number is too old; a command of an unknown one has no transaction
+        assert_eq!(
+            enter(&mut store, &args(0, true))
+                .unwrap_err()
+                .get_i32("code")
+                .ok(),
+            Some(225)
+        );
+        assert_eq!(
+            enter(&mut store, &args(2, false))
+                .unwrap_err()
+                .get_i32("code")
+                .ok(),
+            Some(251)
+        );
     }
 }
