@@ -78,7 +78,14 @@ async fn check(base: Ipv4Addr, user: Option<&str>) {
 
     // 1. what pymongo read back is exactly the primary's ground truth
     let state = state.as_object().expect("object");
-    let expected_ns = ["shop.items", "shop.orders", "shop.renamed", "shop.retry"];
+    let expected_ns = [
+        "shop.fresh",
+        "shop.items",
+        "shop.orders",
+        "shop.people",
+        "shop.renamed",
+        "shop.retry",
+    ];
     let mut names: Vec<&str> = state.keys().map(String::as_str).collect();
     names.sort();
     assert_eq!(names, expected_ns);
@@ -223,6 +230,20 @@ async fn check(base: Ipv4Addr, user: Option<&str>) {
     let has = |k: &str, v: &str| cmds.iter().any(|o| o.get_str(k).ok() == Some(v));
     assert!(has("create", "made") && has("drop", "gone") && has("renameCollection", "shop.made"));
     assert!(cmds.iter().any(|o| o.contains_key("dropDatabase")));
+    // index builds: two-phase on a collection with documents, one entry on an empty one
+    assert!(has("commitIndexBuild", "people") && has("startIndexBuild", "people"));
+    assert!(has("createIndexes", "fresh") && has("dropIndexes", "people"));
+    // and the secondaries built the unique index too
+    let secondary = set.shared().members[1].store();
+    let people = secondary.collection("shop.people").expect("people");
+    let names: Vec<&str> = people
+        .indexes
+        .specs()
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["email_1"]);
+    drop(secondary);
     let ts: Vec<_> = oplog
         .iter()
         .filter_map(|e| e.get_timestamp("ts").ok())

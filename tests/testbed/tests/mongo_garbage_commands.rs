@@ -34,6 +34,9 @@ const COMMANDS: &[&str] = &[
     "saslContinue",
     "endSessions",
     "hello",
+    "createIndexes",
+    "listIndexes",
+    "dropIndexes",
 ];
 
 fn garbage_values() -> Vec<Bson> {
@@ -77,6 +80,8 @@ const FIELDS: &[&str] = &[
     "txnNumber",
     "autocommit",
     "startTransaction",
+    "indexes",
+    "index",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -232,6 +232,26 @@ async fn workload(c: &Client) -> mongodb::error::Result<()> {
         .contains(&"rs_scratch".to_string()));
     db.collection::<Document>("renamed").drop().await?;
 
+    // a unique index is enforced
+    let people: Collection<Document> = db.collection("people");
+    people.insert_one(doc! { "_id": 1, "email": "a" }).await?;
+    let model = mongodb::IndexModel::builder()
+        .keys(doc! { "email": 1 })
+        .options(
+            mongodb::options::IndexOptions::builder()
+                .unique(true)
+                .build(),
+        )
+        .build();
+    assert_eq!(people.create_index(model).await?.index_name, "email_1");
+    let dup = people
+        .insert_one(doc! { "_id": 2, "email": "a" })
+        .await
+        .unwrap_err();
+    assert_eq!(write_code(&dup), Some(11000), "{dup}");
+    let names = people.list_index_names().await?;
+    assert_eq!(names, vec!["_id_".to_string(), "email_1".to_string()]);
+
     // transactions: a committed one and an aborted one
     let orders: Collection<Document> = db.collection("orders");
     orders.insert_one(doc! { "_id": "pre" }).await?;

@@ -85,6 +85,9 @@ pub fn drop_collection(shared: &Shared, member: usize, db: &str, cmd: &Document)
     };
     let term = shared.topology().term;
     let mut store = shared.members[member].store();
+    let indexes = store
+        .collection(&format!("{db}.{coll}"))
+        .map_or(0, |c| c.indexes.specs().len() as i32);
     if drop_ns(&mut store, term, db, coll).is_none() {
         return error(26, "NamespaceNotFound", "ns not found");
     }
@@ -92,7 +95,7 @@ pub fn drop_collection(shared: &Shared, member: usize, db: &str, cmd: &Document)
     finish(
         shared,
         member,
-        doc! { "ns": format!("{db}.{coll}"), "nIndexesWas": 1, "ok": 1.0 },
+        doc! { "ns": format!("{db}.{coll}"), "nIndexesWas": 1 + indexes, "ok": 1.0 },
     )
 }
 

@@ -9,7 +9,7 @@ use super::session::Txn;
 use super::set::Shared;
 use super::store::MemberStore;
 use super::write::WriteCtx;
-use super::{admin, cursor, famod, find, hello, repl, scram, txn};
+use super::{admin, admin_index, cursor, famod, find, hello, repl, scram, txn};
 use std::time::Duration;
 use tidemark_mongo::bson::spec::BinarySubtype;
 use tidemark_mongo::bson::{doc, Binary, Bson, Document, Timestamp};
@@ -263,6 +263,9 @@ async fn dispatch(
         "renameCollection" => admin::rename_collection(shared, member, db, cmd),
         "listCollections" => admin::list_collections(shared, member, db, cmd),
         "listDatabases" => admin::list_databases(shared, member, cmd),
+        "createIndexes" => admin_index::create_indexes(shared, member, db, cmd),
+        "listIndexes" => admin_index::list_indexes(shared, member, db, cmd),
+        "dropIndexes" | "deleteIndexes" => admin_index::drop_indexes(shared, member, db, cmd),
         _ => error(59, "CommandNotFound", &format!("no such command: '{name}'")),
     }
 }

@@ -6,6 +6,7 @@
 //! oplog. See the crate README for where this differs from MongoDB.
 
 pub mod admin;
+pub mod admin_index;
 pub mod commands;
 pub mod conn;
 pub mod cursor;
@@ -13,6 +14,7 @@ pub mod diff;
 pub mod famod;
 pub mod find;
 pub mod hello;
+pub mod index;
 pub mod matcher;
 pub mod oplog;
 pub mod order;

@@ -69,6 +69,8 @@ pub fn apply_entry(store: &mut MemberStore, e: &Document) -> Result<(), String> 
                     };
                     apply_entry(store, op)?;
                 }
+            } else if let Some(r) = super::admin_index::apply_entry(store, db, o) {
+                r?;
             } else if o.contains_key("dropDatabase") {
                 let prefix = format!("{db}.");
                 store.collections.retain(|ns, _| !ns.starts_with(&prefix));

@@ -3,6 +3,7 @@
 //! simple, obviously-correct data handling over speed.
 
 use super::cursor::QueryCursor;
+use super::index::Indexes;
 use super::session::Sessions;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -68,6 +69,8 @@ pub struct Collection {
     by_id: HashMap<Vec<u8>, u64>,
     next_seq: u64,
     pub uuid: Binary,
+    /// Secondary indexes (`createIndexes`); unique ones are enforced.
+    pub indexes: Indexes,
 }
 
 impl Default for Collection {
@@ -77,6 +80,7 @@ impl Default for Collection {
             by_id: HashMap::new(),
             next_seq: 0,
             uuid: new_uuid(),
+            indexes: Indexes::default(),
         }
     }
 }
@@ -91,6 +95,7 @@ impl Collection {
         }
         self.next_seq += 1;
         self.by_id.insert(key, self.next_seq);
+        self.indexes.on_insert(self.next_seq, &d);
         self.docs.insert(self.next_seq, d);
         Ok(())
     }
@@ -108,6 +113,8 @@ impl Collection {
     /// (callers check, as MongoDB refuses such updates).
     pub fn replace(&mut self, seq: u64, d: Document) {
         if let Some(slot) = self.docs.get_mut(&seq) {
+            self.indexes.on_remove(seq, slot);
+            self.indexes.on_insert(seq, &d);
             *slot = d;
         }
     }
@@ -122,6 +129,7 @@ impl Collection {
         if let Some(id) = d.get("_id") {
             self.by_id.remove(&id_key(id));
         }
+        self.indexes.on_remove(seq, &d);
         Some(d)
     }
 

@@ -6,6 +6,7 @@
 //! session record, not applied again.
 
 use super::commands::error;
+use super::index::DupKey;
 use super::matcher::matches;
 use super::session::{oplog_session_fields, stmt_id, BeforeImage, StmtOutcome, TxnOps};
 use super::store::{Collection, MemberStore, OpTime};
@@ -137,6 +138,24 @@ fn duplicate(ns: &str, id: &Bson) -> WriteError {
             "E11000 duplicate key error collection: {ns} index: _id_ dup key: {{ _id: {id} }}"
         ),
         extra: doc! { "keyPattern": { "_id": 1 }, "keyValue": { "_id": id.clone() } },
+    }
+}
+
+/// E11000 on a unique secondary index.
+fn duplicate_on_index(ns: &str, dup: DupKey) -> WriteError {
+    let shown: Vec<String> = dup
+        .key_value
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    WriteError {
+        code: 11000,
+        errmsg: format!(
+            "E11000 duplicate key error collection: {ns} index: {} dup key: {{ {} }}",
+            dup.index,
+            shown.join(", ")
+        ),
+        extra: doc! { "keyPattern": dup.key_pattern, "keyValue": dup.key_value },
     }
 }
 
@@ -303,6 +322,11 @@ pub fn insert_one(
     ensure_collection(ctx, db, coll, ns);
     let c = ctx.store.collection_mut(ns);
     let id = d.get("_id").cloned().unwrap_or(Bson::Null);
+    if c.find_id(&id).is_none() {
+        if let Some(dup) = c.indexes.conflict(&d, None) {
+            return Err(duplicate_on_index(ns, dup));
+        }
+    }
     c.insert(d.clone()).map_err(|dup| duplicate(ns, &dup))?;
     let ui = ctx.store.uuid(ns);
     let before = BeforeImage::Insert {
@@ -422,7 +446,11 @@ pub fn update_at(
         return Ok(Some((old, new)));
     }
     let id = old.get("_id").cloned().unwrap_or(Bson::Null);
-    ctx.store.collection_mut(ns).replace(seq, new.clone());
+    let c = ctx.store.collection_mut(ns);
+    if let Some(dup) = c.indexes.conflict(&new, Some(seq)) {
+        return Err(duplicate_on_index(ns, dup));
+    }
+    c.replace(seq, new.clone());
     let o = if is_operator_update(u) {
         diff(&old, &new)
     } else {

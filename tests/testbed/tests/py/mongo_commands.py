@@ -231,6 +231,27 @@ assert "gone" not in db.list_collection_names()
 client.drop_database("scratch")
 assert "scratch" not in client.list_database_names()
 
+# --- indexes: recorded, listed, dropped; a unique one is enforced
+people = db.people
+people.insert_many([{"_id": 1, "email": "a@x", "age": 30}, {"_id": 2, "email": "b@x"}])
+assert people.create_index("email", unique=True) == "email_1"
+try:
+    people.insert_one({"_id": 3, "email": "a@x"})
+    raise AssertionError("unique index not enforced on insert")
+except DuplicateKeyError as e:
+    assert "email_1" in str(e) and e.details["keyValue"] == {"email": "a@x"}, e.details
+try:
+    people.update_one({"_id": 2}, {"$set": {"email": "a@x"}})
+    raise AssertionError("unique index not enforced on update")
+except DuplicateKeyError as e:
+    assert "email_1" in str(e), e.details
+assert people.create_index([("age", -1)], name="by_age") == "by_age"
+assert set(people.index_information()) == {"_id_", "email_1", "by_age"}
+assert people.index_information()["email_1"].get("unique") is True
+people.drop_index("by_age")
+assert set(people.index_information()) == {"_id_", "email_1"}
+db.create_collection("fresh").create_index("k")   # empty collection: one createIndexes entry
+
 # --- retried statements through the driver: the same txnNumber on the same
 # session is a retry; the server applies each statement once. Its own client:
 # the session's txnNumber moved past what pymongo's session pool knows.
