@@ -1,8 +1,8 @@
 //! Logical sessions: which retryable statements a session already ran (so a
 //! retried statement is answered from its record instead of being applied
 //! again) and the session's multi-document transaction (its snapshot and
-//! writes). Kept in the
-//! member's store, as MongoDB keeps `config.transactions` with the data.
+//! writes). Kept in the member's store, as MongoDB keeps
+//! `config.transactions` with the data.
 
 use super::store::{Collection, OpTime};
 use std::collections::{BTreeMap, HashMap};

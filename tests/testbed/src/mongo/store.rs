@@ -1,5 +1,6 @@
-//! One member's in-memory state: collections of documents keyed by `_id`,
-//! and the oplog. Documents are owned `bson::Document`s: the testbed favours
+//! One member's in-memory state: collections of documents keyed by `_id`
+//! (with their UUIDs and secondary indexes), the oplog, logical sessions and
+//! open query cursors. Documents are owned `bson::Document`s: the testbed favours
 //! simple, obviously-correct data handling over speed.
 
 use super::cursor::QueryCursor;

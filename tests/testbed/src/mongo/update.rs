@@ -3,7 +3,7 @@
 //! `$currentDate` and (in [`super::update_array`]) the array operators, on
 //! top-level and dotted fields with the positional `$`, `$[]` and
 //! `$[id]` + `arrayFilters` (resolved in [`super::update_path`]); and the
-//! `$v:2` diff that the oplog records for an operator update.
+//! `{$v: 2, diff}` oplog `o` of an operator update ([`super::diff`]).
 
 use super::update_path::resolve_paths;
 use std::cmp::Ordering;
