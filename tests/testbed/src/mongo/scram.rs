@@ -236,9 +236,9 @@ pub fn allowed_unauthenticated(name: &str, db: &str, cmd: &Document) -> bool {
     match name {
         "hello" | "isMaster" | "ismaster" | "saslStart" | "saslContinue" | "ping" | "buildInfo"
         | "buildinfo" | "endSessions" => true,
-        "find" | "getMore" => {
+        "find" | "getMore" | "killCursors" => {
             db == "local"
-                && (cmd.get_str("find").ok() == Some("oplog.rs")
+                && (cmd.get_str(name).ok() == Some("oplog.rs")
                     || cmd.get_str("collection").ok() == Some("oplog.rs"))
         }
         n => n.starts_with("replSet"),
@@ -333,6 +333,32 @@ mod tests {
         bogus[21..25].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(op_msg_body(&bogus).is_none());
         assert!(!auth.authenticated);
+    }
+
+    #[test]
+    fn only_the_handshake_and_replication_pass_unauthenticated() {
+        let ok = |name: &str, db: &str, cmd: Document| allowed_unauthenticated(name, db, &cmd);
+        assert!(ok("hello", "admin", doc! { "hello": 1 }));
+        assert!(ok("find", "local", doc! { "find": "oplog.rs" }));
+        assert!(ok(
+            "getMore",
+            "local",
+            doc! { "getMore": 1i64, "collection": "oplog.rs" }
+        ));
+        assert!(ok(
+            "killCursors",
+            "local",
+            doc! { "killCursors": "oplog.rs" }
+        ));
+        assert!(ok(
+            "replSetHeartbeat",
+            "admin",
+            doc! { "replSetHeartbeat": "rs0" }
+        ));
+        assert!(!ok("find", "local", doc! { "find": "startup_log" }));
+        assert!(!ok("find", "shop", doc! { "find": "oplog.rs" }));
+        assert!(!ok("insert", "shop", doc! { "insert": "c" }));
+        assert!(!ok("listDatabases", "admin", doc! { "listDatabases": 1 }));
     }
 
     #[test]
