@@ -53,13 +53,18 @@ impl ScramUser {
     /// normalised).
     pub fn new(name: &str, password: &str) -> ScramUser {
         let salt = rand::random::<[u8; 28]>().to_vec();
+        ScramUser::with_salt(name, password, salt, ITERATIONS)
+    }
+
+    /// As [`ScramUser::new`] with a given salt and iteration count.
+    pub fn with_salt(name: &str, password: &str, salt: Vec<u8>, iterations: u32) -> ScramUser {
         let mut salted = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, ITERATIONS, &mut salted);
+        pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iterations, &mut salted);
         let client_key = hmac(&salted, b"Client Key");
         ScramUser {
             name: name.to_string(),
             salt,
-            iterations: ITERATIONS,
+            iterations,
             stored_key: sha256(&client_key),
             server_key: hmac(&salted, b"Server Key"),
         }
@@ -114,6 +119,16 @@ fn attr(msg: &str, key: char) -> Option<&str> {
 /// `saslStart` (also the `speculativeAuthenticate` of a hello): checks the
 /// mechanism and user, answers with server-first.
 pub fn sasl_start(user: &ScramUser, auth: &mut ConnAuth, cmd: &Document) -> Document {
+    let server_nonce = B64.encode(rand::random::<[u8; 24]>());
+    start_with_nonce(user, auth, cmd, &server_nonce)
+}
+
+fn start_with_nonce(
+    user: &ScramUser,
+    auth: &mut ConnAuth,
+    cmd: &Document,
+    server_nonce: &str,
+) -> Document {
     auth.conversation = None;
     if cmd.get_str("mechanism").ok() != Some(MECHANISM) {
         return error(
@@ -144,7 +159,7 @@ pub fn sasl_start(user: &ScramUser, auth: &mut ConnAuth, cmd: &Document) -> Docu
         tracing::info!("SCRAM authentication failed: unknown user");
         return failed();
     }
-    let nonce = format!("{client_nonce}{}", B64.encode(rand::random::<[u8; 24]>()));
+    let nonce = format!("{client_nonce}{server_nonce}");
     let server_first = format!(
         "r={nonce},s={},i={}",
         B64.encode(&user.salt),
@@ -333,6 +348,47 @@ mod tests {
         bogus[21..25].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(op_msg_body(&bogus).is_none());
         assert!(!auth.authenticated);
+    }
+
+    /// The SCRAM-SHA-256 example exchange of RFC 7677 section 3, an
+    /// independent reference for every message the server sends.
+    #[test]
+    fn rfc7677_example_exchange() {
+        let salt = B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        let user = ScramUser::with_salt("user", "pencil", salt, 4096);
+        let mut auth = ConnAuth::default();
+        let start = doc! { "saslStart": 1, "mechanism": MECHANISM, "payload": binary("n,,n=user,r=rOprNGfwEbeRWgbNEkqO") };
+        let r = start_with_nonce(&user, &mut auth, &start, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
+        let Some(Bson::Binary(p)) = r.get("payload") else {
+            panic!("{r}")
+        };
+        assert_eq!(
+            String::from_utf8(p.bytes.clone()).unwrap(),
+            "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+        );
+        let client_final = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        let r = sasl_continue(
+            &user,
+            &mut auth,
+            &doc! { "saslContinue": 1, "conversationId": 1, "payload": binary(client_final) },
+        );
+        let Some(Bson::Binary(p)) = r.get("payload") else {
+            panic!("{r}")
+        };
+        assert_eq!(
+            String::from_utf8(p.bytes.clone()).unwrap(),
+            "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+        );
+        // no skipEmptyExchange: one more empty round finishes it
+        assert_eq!(r.get_bool("done").ok(), Some(false));
+        assert!(!auth.authenticated);
+        let r = sasl_continue(
+            &user,
+            &mut auth,
+            &doc! { "saslContinue": 1, "conversationId": 1, "payload": binary("") },
+        );
+        assert_eq!(r.get_bool("done").ok(), Some(true));
+        assert!(auth.authenticated);
     }
 
     #[test]
