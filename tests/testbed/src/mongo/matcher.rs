@@ -173,6 +173,9 @@ pub fn matches(d: &Document, filter: &Document) -> Result<bool, String> {
 pub fn field_matches(field: Option<&Bson>, cond: &Bson) -> Result<bool, String> {
     let ops = match cond {
         Bson::Document(ops) if ops.keys().next().is_some_and(|k| k.starts_with('$')) => ops,
+        Bson::RegularExpression(re) => {
+            return super::match_ops::regex_matches(field, re.pattern.as_str(), re.options.as_str())
+        }
         _ => return Ok(eq_match(field, cond)),
     };
     for (op, arg) in ops {
@@ -187,9 +190,32 @@ pub fn field_matches(field: Option<&Bson>, cond: &Bson) -> Result<bool, String> 
                 let Bson::Array(set) = arg else {
                     return Err(format!("{op} needs an array"));
                 };
-                let hit = set.iter().any(|w| eq_match(field, w));
+                let mut hit = false;
+                for w in set {
+                    hit |= match w {
+                        Bson::RegularExpression(re) => super::match_ops::regex_matches(
+                            field,
+                            re.pattern.as_str(),
+                            re.options.as_str(),
+                        )?,
+                        w => eq_match(field, w),
+                    };
+                }
                 hit == (op == "$in")
             }
+            "$regex" => {
+                let (pattern, own) = match arg {
+                    Bson::String(p) => (p.as_str(), ""),
+                    Bson::RegularExpression(re) => (re.pattern.as_str(), re.options.as_str()),
+                    _ => return Err("$regex has to be a string".into()),
+                };
+                let options = ops.get_str("$options").unwrap_or(own);
+                super::match_ops::regex_matches(field, pattern, options)?
+            }
+            "$options" if ops.contains_key("$regex") => true,
+            "$options" => return Err("$options needs a $regex".into()),
+            "$type" => super::match_ops::type_matches(field, arg)?,
+            "$mod" => super::match_ops::mod_matches(field, arg)?,
             "$elemMatch" => match field {
                 Some(Bson::Array(a)) => {
                     let mut any = false;
@@ -248,7 +274,28 @@ mod tests {
         assert!(!matches(&d, &doc! { "n": { "$in": [1, 3] } }).unwrap());
         assert!(matches(&d, &doc! { "$or": [ { "n": 7 }, { "a.b": 5 } ] }).unwrap());
         assert!(matches(&d, &doc! { "x": { "$exists": false } }).unwrap());
-        assert!(matches(&d, &doc! { "n": { "$regex": "a" } }).is_err());
+        assert!(matches(&d, &doc! { "n": { "$regex": "a" } }).is_ok_and(|m| !m));
+        let s = doc! { "name": "Alice", "tags": ["x1", "y2"], "n": 7, "l": 7i64 };
+        assert!(matches(&s, &doc! { "name": { "$regex": "^al", "$options": "i" } }).unwrap());
+        assert!(!matches(&s, &doc! { "name": { "$regex": "^al" } }).unwrap());
+        let re = tidemark_mongo::bson::Regex {
+            pattern: "^y".to_string().try_into().unwrap(),
+            options: String::new().try_into().unwrap(),
+        };
+        assert!(matches(&s, &doc! { "tags": re.clone() }).unwrap());
+        assert!(matches(&s, &doc! { "tags": { "$in": [re, "zz"] } }).unwrap());
+        assert!(matches(&s, &doc! { "name": { "$regex": "(" } }).is_err());
+        assert!(matches(&s, &doc! { "n": { "$type": "int" }, "l": { "$type": 18 } }).unwrap());
+        assert!(matches(
+            &s,
+            &doc! { "n": { "$type": ["string", "number"] }, "tags": { "$type": "string" } }
+        )
+        .unwrap());
+        assert!(!matches(&s, &doc! { "name": { "$type": "number" } }).unwrap());
+        assert!(matches(&s, &doc! { "n": { "$type": "nonsense" } }).is_err());
+        assert!(matches(&s, &doc! { "n": { "$mod": [4, 3] } }).unwrap());
+        assert!(matches(&s, &doc! { "n": { "$mod": [0, 1] } }).is_err());
+        assert!(matches(&s, &doc! { "n": { "$mod": [i64::MIN, -1] } }).is_ok());
         assert!(matches(&d, &doc! { "$where": "1" }).is_err());
         assert!(matches(&d, &doc! { "tags": { "$size": 2, "$all": ["y", "x"] } }).unwrap());
         assert!(matches(&d, &doc! { "tags": { "$elemMatch": { "$gt": "x" } } }).unwrap());

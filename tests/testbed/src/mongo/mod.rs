@@ -15,6 +15,7 @@ pub mod famod;
 pub mod find;
 pub mod hello;
 pub mod index;
+pub mod match_ops;
 pub mod matcher;
 pub mod oplog;
 pub mod order;

@@ -1,7 +1,7 @@
 //! The array update operators: `$push` (with `$each`, `$position`,
-//! `$slice`), `$addToSet` (with `$each`), `$pop`, `$pull` (a value or a
-//! query condition) and `$pullAll`. `$push` with `$sort` is refused rather
-//! than approximated.
+//! `$sort`, `$slice`, applied in that order as MongoDB does), `$addToSet`
+//! (with `$each`), `$pop`, `$pull` (a value or a query condition) and
+//! `$pullAll`.
 
 use super::matcher::{field_matches, matches, values_equal};
 use super::update::{err, UpdateError};
@@ -107,12 +107,12 @@ fn push(arr: &mut Vec<Bson>, v: &Bson) -> Result<(), UpdateError> {
     };
     if let Some(k) = spec
         .keys()
-        .find(|k| !matches!(k.as_str(), "$each" | "$position" | "$slice"))
+        .find(|k| !matches!(k.as_str(), "$each" | "$position" | "$slice" | "$sort"))
     {
         return Err(err(
             2,
             "BadValue",
-            format!("$push modifier {k} is not supported by the testbed"),
+            format!("Unrecognized clause in $push: {k}"),
         ));
     }
     let items = each(v)?;
@@ -129,6 +129,9 @@ fn push(arr: &mut Vec<Bson>, v: &Bson) -> Result<(), UpdateError> {
         }
     } as usize;
     arr.splice(at..at, items);
+    if let Some(order) = spec.get("$sort") {
+        sort(arr, order)?;
+    }
     if let Some(s) = spec.get("$slice") {
         let s = int(s, "$slice")?;
         let n = arr.len() as i64;
@@ -137,6 +140,29 @@ fn push(arr: &mut Vec<Bson>, v: &Bson) -> Result<(), UpdateError> {
         } else if s.unsigned_abs() < n as u64 {
             arr.drain(..(n + s) as usize);
         }
+    }
+    Ok(())
+}
+
+/// `$push`'s `$sort`: `1`/`-1` sorts the elements themselves, a document
+/// sorts document elements by its fields (MongoDB's BSON order).
+fn sort(arr: &mut [Bson], order: &Bson) -> Result<(), UpdateError> {
+    use super::order::{cmp_bson, cmp_by_sort, parse_sort};
+    match order {
+        Bson::Document(spec) => {
+            let spec = parse_sort(spec).map_err(|m| err(2, "BadValue", m))?;
+            let empty = tidemark_mongo::bson::Document::new();
+            arr.sort_by(|a, b| {
+                let da = a.as_document().unwrap_or(&empty);
+                let db = b.as_document().unwrap_or(&empty);
+                cmp_by_sort(da, db, &spec)
+            });
+        }
+        dir => match int(dir, "$sort")? {
+            1 => arr.sort_by(cmp_bson),
+            -1 => arr.sort_by(|a, b| cmp_bson(b, a)),
+            _ => return Err(err(2, "BadValue", "$sort must be 1, -1 or a sort document")),
+        },
     }
     Ok(())
 }
@@ -190,13 +216,22 @@ mod tests {
             apply("$push", cur.clone(), &spec, "a").unwrap(),
             arr(bson!([0, 1]))
         );
-        assert!(apply(
-            "$push",
-            cur.clone(),
-            &bson!({ "$each": [1], "$sort": 1 }),
-            "a"
-        )
-        .is_err());
+        // $sort before $slice: the top two
+        let spec = bson!({ "$each": [9, 0], "$sort": -1, "$slice": 2 });
+        assert_eq!(
+            apply("$push", cur.clone(), &spec, "a").unwrap(),
+            arr(bson!([9, 3]))
+        );
+        let docs = Some(bson!([{ "s": 2 }, { "s": 1 }]));
+        let spec = bson!({ "$each": [{ "s": 0 }], "$sort": { "s": 1 } });
+        assert_eq!(
+            apply("$push", docs, &spec, "a").unwrap(),
+            arr(bson!([{ "s": 0 }, { "s": 1 }, { "s": 2 }]))
+        );
+        let bad = bson!({ "$each": [1], "$sort": 2 });
+        assert!(apply("$push", cur.clone(), &bad, "a").is_err());
+        let bad = bson!({ "$each": [1], "$bogus": 1 });
+        assert!(apply("$push", cur.clone(), &bad, "a").is_err());
         assert!(apply("$push", Some(bson!(1)), &bson!(2), "a").is_err());
         // extreme arguments are values, not panics
         let spec = bson!({ "$each": [1], "$slice": i64::MIN, "$position": i64::MIN });

@@ -13,6 +13,7 @@ usage: mongo_commands.py <uri> [user]
 """
 import datetime
 import os
+import re
 import sys
 import time
 
@@ -186,6 +187,11 @@ assert sorted(d["_id"] for d in items.find(q)) == [1, 6]
 q = {"$and": [{"scores": {"$gt": 40}}, {"grp": {"$ne": 1}}]}
 assert sorted(d["_id"] for d in items.find(q)) == [5, 6, 8, 21, 23, 24, 26, 27, 29]
 assert items.find_one({"scores": {"$elemMatch": {"$gt": 1000}}})["_id"] == 6
+twenties = list(range(20, 30))
+assert sorted(d["_id"] for d in items.find({"name": {"$regex": "^ITEM2", "$options": "i"}})) == twenties
+assert sorted(d["_id"] for d in items.find({"name": re.compile("^item2")})) == twenties
+assert [d["_id"] for d in items.find({"dims": {"$type": "object"}})] == [1]
+assert [d["_id"] for d in items.find({"qty": {"$mod": [10, 7]}, "grp": {"$exists": True}})] == [7, 17, 27]
 
 # --- sort, skip, limit, projection, cursors with getMore
 sorted_ids = [d["_id"] for d in items.find({"grp": {"$exists": True}}, {"_id": 1})
