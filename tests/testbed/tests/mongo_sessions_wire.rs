@@ -49,7 +49,15 @@ async fn replayed_statements_are_applied_once() {
         // the reply names the write's own optime, as mongod's does
         let last_ts = set.oplog(0).last().unwrap().get_timestamp("ts").unwrap();
         assert_eq!(first.get_timestamp("operationTime").ok(), Some(last_ts));
-        if !cmd.contains_key("findAndModify") {
+        if cmd.contains_key("findAndModify") {
+            // `new: true`: a retry needs the document after the update
+            let entry = set.oplog(0).last().cloned().unwrap();
+            assert_eq!(
+                entry.get_str("needsRetryImage").ok(),
+                Some("postImage"),
+                "{entry}"
+            );
+        } else {
             let op_time = first.get_document("opTime").expect("opTime");
             assert_eq!(op_time.get_timestamp("ts").ok(), Some(last_ts));
             assert!(first.get_object_id("electionId").is_ok());

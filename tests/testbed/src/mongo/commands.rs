@@ -321,6 +321,7 @@ async fn write_command(
             txn: Some(&mut t.log),
             stmt_id: 0,
             last_logged: None,
+            retry_image: None,
         };
         let reply = match name {
             "insert" | "update" | "delete" => super::write::run(&mut ctx, db, name, cmd),
@@ -346,6 +347,7 @@ async fn write_command(
             txn: None,
             stmt_id: 0,
             last_logged: None,
+            retry_image: None,
         };
         let mut reply = match name {
             "insert" | "update" | "delete" => super::write::run(&mut ctx, db, name, cmd),

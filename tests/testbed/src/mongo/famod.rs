@@ -92,6 +92,14 @@ fn modify(
         let spec = parse_sort(spec).map_err(|e| bad_value(&e))?;
         hits.sort_by(|a, b| cmp_by_sort(a, b, &spec));
     }
+    // mongod marks the entry of a retryable findAndModify with the image a
+    // retry must answer with: the document before (remove, or new: false)
+    // or after (new: true)
+    ctx.retry_image = Some(if remove || !want_new {
+        "preImage"
+    } else {
+        "postImage"
+    });
     let target = hits.first().and_then(|d| {
         let id = d.get("_id")?;
         ctx.store.collection(&ns)?.find_id(id)

@@ -27,6 +27,9 @@ pub struct WriteCtx<'a> {
     pub stmt_id: i32,
     /// Optime of the last oplog entry this command wrote (its `opTime`).
     pub last_logged: Option<OpTime>,
+    /// `needsRetryImage` for the entries of a retryable `findAndModify`
+    /// (`"preImage"` or `"postImage"`), as mongod 5.1+ marks them.
+    pub retry_image: Option<&'static str>,
 }
 
 impl WriteCtx<'_> {
@@ -69,6 +72,9 @@ impl WriteCtx<'_> {
                 .filter(|r| r.txn_number == *txn)
                 .and_then(|r| r.last_optime);
             extra.extend(oplog_session_fields(lsid, *txn, self.stmt_id, prev));
+            if let Some(image) = self.retry_image.filter(|_| op != "i") {
+                extra.insert("needsRetryImage", image);
+            }
         }
         let t = self
             .store
