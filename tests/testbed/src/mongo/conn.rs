@@ -65,7 +65,9 @@ pub async fn serve(
             _ = shutdown.changed() => return,
         };
         dec.feed(&buf[..n]);
-        window.feed(&buf[..n]);
+        if shared.config.scram_user.is_some() {
+            window.feed(&buf[..n]);
+        }
         loop {
             let mut msg = match dec.next() {
                 Ok(Some(m)) => m,

@@ -441,7 +441,8 @@ impl RawWindow {
 
     /// Restores the body of a redacted, uncompressed OP_MSG from the raw
     /// bytes (drivers never compress authentication commands), and forgets
-    /// the bytes up to the end of `msg`.
+    /// the bytes up to the end of `msg`. Without fed bytes (a set without
+    /// authentication) it leaves `msg` as it is.
     pub fn unredact(&mut self, msg: &mut tidemark_mongo::Message) {
         let from = msg.offset.saturating_sub(self.start) as usize;
         let to = from + msg.wire_length as usize;
