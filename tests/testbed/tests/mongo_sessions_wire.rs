@@ -431,5 +431,32 @@ async fn a_conflicting_write_fails_the_commit() {
     assert_eq!(set.documents(0, "t.c"), vec![doc! { "_id": 1, "x": 4 }]);
     let (_, r) = other.command(doc! { "update": "c", "updates": [{ "q": { "_id": 1 }, "u": { "$set": { "x": 1 } } }], "$db": "t" }, 0, None).await;
     assert_eq!(r.get_i32("nModified").ok(), Some(1), "{r}");
+    // the other order: the document changes after the snapshot, then the
+    // transaction writes it: WriteConflict at that write, the transaction is over
+    let (_, r) = c
+        .command(txn(4, doc! { "find": "c", "$db": "t" }, true), 0, None)
+        .await;
+    assert_eq!(r.get_f64("ok").ok(), Some(1.0), "{r}");
+    let (_, r) = other.command(doc! { "update": "c", "updates": [{ "q": { "_id": 1 }, "u": { "$set": { "x": 5 } } }], "$db": "t" }, 0, None).await;
+    assert_eq!(r.get_i32("nModified").ok(), Some(1), "{r}");
+    let (_, r) = c.command(txn(4, doc! { "update": "c", "updates": [{ "q": { "_id": 1 }, "u": { "$set": { "x": 6 } } }], "$db": "t" }, false), 0, None).await;
+    assert_eq!(r.get_i32("code").ok(), Some(112), "{r}");
+    assert_eq!(
+        r.get_array("errorLabels").ok(),
+        Some(&vec![Bson::String("TransientTransactionError".into())])
+    );
+    let (_, r) = c
+        .command(
+            txn(4, doc! { "commitTransaction": 1, "$db": "admin" }, false),
+            0,
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.get_i32("code").ok(),
+        Some(251),
+        "aborted by the conflict: {r}"
+    );
+    assert_eq!(set.documents(0, "t.c"), vec![doc! { "_id": 1, "x": 5 }]);
     set.stop();
 }

@@ -328,6 +328,10 @@ async fn write_command(
             _ => famod::run(&mut ctx, db, cmd),
         };
         t.view = view.collections;
+        if let Some(e) = txn::conflict_reply(&shared.members[member].store(), t) {
+            t.doomed = true;
+            return e;
+        }
         return reply;
     }
     let term = shared.topology().term;

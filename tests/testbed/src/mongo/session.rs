@@ -52,6 +52,8 @@ pub struct Txn {
     /// Set on the placeholder left in the session while a command of the
     /// transaction runs (it holds the real state meanwhile).
     pub busy: bool,
+    /// A write conflict ended the transaction; it is aborted when handed back.
+    pub doomed: bool,
 }
 
 /// The transaction of a session's current `txnNumber`.

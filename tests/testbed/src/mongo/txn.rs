@@ -99,6 +99,13 @@ fn conflict(store: &MemberStore, txn: &Txn) -> Option<String> {
     None
 }
 
+/// WriteConflict when a document the transaction wrote changed outside it
+/// since the snapshot; checked after each of its writes (mongod detects the
+/// conflict at the write too) and again at commit.
+pub fn conflict_reply(store: &MemberStore, txn: &Txn) -> Option<Document> {
+    conflict(store, txn).map(|why| write_conflict(&why))
+}
+
 fn write_conflict(msg: &str) -> Document {
     let mut e = error(
         112,
@@ -194,7 +201,9 @@ pub fn leave(store: &mut MemberStore, args: &SessionArgs, txn: Txn) {
     if rec.txn_number != args.txn_number.unwrap_or(-1) {
         return; // a newer txnNumber started meanwhile: this one is gone
     }
-    if let Some(TxnState::InProgress(slot)) = &mut rec.txn {
+    if txn.doomed {
+        rec.txn = Some(TxnState::Aborted);
+    } else if let Some(TxnState::InProgress(slot)) = &mut rec.txn {
         *slot = txn;
     }
 }
