@@ -54,6 +54,16 @@ enum Cmd {
         /// Serve the control endpoint (JSON over HTTP: stop/start/partition members, ground truth) here.
         #[arg(long)]
         control: Option<std::net::SocketAddr>,
+        /// Require SCRAM-SHA-256 as this user; the password is read from the
+        /// environment variable TIDEMARK_TESTBED_SCRAM_PASSWORD (never from
+        /// the command line, never logged).
+        #[arg(long)]
+        scram_user: Option<String>,
+        /// On shutdown (Ctrl-C / SIGINT), write the ground truth (every
+        /// member's oplog and the primary's documents, canonical extended
+        /// JSON) to this file.
+        #[arg(long)]
+        truth_out: Option<std::path::PathBuf>,
     },
 }
 
@@ -98,11 +108,22 @@ async fn main() -> anyhow::Result<()> {
             election_timeout_ms,
             heartbeat_interval_ms,
             control,
+            scram_user,
+            truth_out,
         } => {
             anyhow::ensure!(
                 election_timeout_ms > 0 && heartbeat_interval_ms > 0,
                 "--election-timeout-ms and --heartbeat-interval-ms must be positive"
             );
+            let scram_user = match scram_user {
+                None => None,
+                Some(u) => {
+                    let pw = std::env::var("TIDEMARK_TESTBED_SCRAM_PASSWORD").map_err(|_| {
+                        anyhow::anyhow!("--scram-user needs TIDEMARK_TESTBED_SCRAM_PASSWORD set")
+                    })?;
+                    Some(tidemark_testbed::mongo::scram::ScramUser::new(&u, &pw))
+                }
+            };
             let cfg = ReplSetConfig {
                 members,
                 base_addr,
@@ -110,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
                 set_name,
                 election_timeout: std::time::Duration::from_millis(election_timeout_ms),
                 heartbeat_interval: std::time::Duration::from_millis(heartbeat_interval_ms),
+                scram_user,
                 ..ReplSetConfig::default()
             };
             let set = std::sync::Arc::new(MongoReplicaSet::start(cfg).await?);
@@ -129,6 +151,12 @@ async fn main() -> anyhow::Result<()> {
                 None => None,
             };
             tokio::signal::ctrl_c().await?;
+            if let Some(path) = truth_out {
+                let truth = tidemark_testbed::mongo::set_truth::ground_truth_json(&set);
+                std::fs::write(&path, serde_json::to_string_pretty(&truth)?)
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+                println!("ground truth written to {}", path.display());
+            }
             if let Some(s) = server {
                 s.stop();
             }

@@ -23,6 +23,9 @@ pub struct ConnState {
     pub connection_id: i64,
     /// Compressors agreed in the hello `compression` exchange.
     pub compression: Vec<Compressor>,
+    /// SCRAM state; commands are refused until it authenticates when the
+    /// set has a user (see `commands::run`).
+    pub auth: super::scram::ConnAuth,
 }
 
 static NEXT_REQUEST_ID: AtomicI32 = AtomicI32::new(1);
@@ -46,9 +49,13 @@ pub async fn serve(
         member,
         connection_id: shared.members[member].next_connection_id(),
         compression: Vec::new(),
+        auth: Default::default(),
     };
     let mut dec = Decoder::new(Limits::default());
     let mut buf = vec![0u8; 64 * 1024];
+    // The decoder scrubs SASL payloads (tidemark never keeps secrets); the
+    // server needs them to authenticate, so it keeps the undecoded bytes.
+    let mut window = super::scram::RawWindow::default();
     loop {
         let n = tokio::select! {
             r = sock.read(&mut buf) => match r {
@@ -58,8 +65,11 @@ pub async fn serve(
             _ = shutdown.changed() => return,
         };
         dec.feed(&buf[..n]);
+        if shared.config.scram_user.is_some() {
+            window.feed(&buf[..n]);
+        }
         loop {
-            let msg = match dec.next() {
+            let mut msg = match dec.next() {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
                 Err(e) => {
@@ -67,6 +77,7 @@ pub async fn serve(
                     return;
                 }
             };
+            window.unredact(&mut msg);
             let out = tokio::select! {
                 o = handle(&shared, &mut st, msg) => o,
                 _ = shutdown.changed() => return,

@@ -35,7 +35,7 @@ pub fn apply_entry(store: &mut MemberStore, e: &Document) -> Result<(), String> 
                 return Ok(());
             };
             let new = if o.get_i32("$v").ok() == Some(2) {
-                apply_diff(&old, o.get_document("diff").map_err(|x| x.to_string())?)
+                super::diff::apply(&old, o.get_document("diff").map_err(|x| x.to_string())?)?
             } else {
                 o.clone()
             };
@@ -53,9 +53,32 @@ pub fn apply_entry(store: &mut MemberStore, e: &Document) -> Result<(), String> 
                 .strip_suffix(".$cmd")
                 .ok_or("command entry not on db.$cmd")?;
             if let Ok(coll) = o.get_str("create") {
-                store.collection_mut(&format!("{db}.{coll}"));
+                // the collection keeps the primary's UUID (`ui`)
+                let ui = match e.get("ui") {
+                    Some(Bson::Binary(b)) => Some(b.clone()),
+                    _ => None,
+                };
+                store.create_collection(&format!("{db}.{coll}"), ui);
             } else if let Ok(coll) = o.get_str("drop") {
                 store.collections.remove(&format!("{db}.{coll}"));
+            } else if let Ok(ops) = o.get_array("applyOps") {
+                // a committed transaction: its writes, in order
+                for op in ops {
+                    let Bson::Document(op) = op else {
+                        return Err("applyOps entry is not a document".into());
+                    };
+                    apply_entry(store, op)?;
+                }
+            } else if let Some(r) = super::admin_index::apply_entry(store, db, o) {
+                r?;
+            } else if o.contains_key("dropDatabase") {
+                let prefix = format!("{db}.");
+                store.collections.retain(|ns, _| !ns.starts_with(&prefix));
+            } else if let (Ok(from), Ok(to)) = (o.get_str("renameCollection"), o.get_str("to")) {
+                store.collections.remove(to);
+                if let Some(c) = store.collections.remove(from) {
+                    store.collections.insert(to.to_string(), c);
+                }
             } else {
                 return Err(format!("unsupported command entry {o}"));
             }
@@ -63,25 +86,13 @@ pub fn apply_entry(store: &mut MemberStore, e: &Document) -> Result<(), String> 
         "n" => {}
         other => return Err(format!("unsupported op {other:?}")),
     }
+    // retryable-write entries: remember the statement, so this member
+    // recognises a retry if it becomes primary
+    if e.contains_key("stmtId") {
+        let optime = super::store::OpTime::from_doc(e);
+        store.sessions.record_from_oplog(e, optime);
+    }
     Ok(())
-}
-
-/// A top-level `$v:2` diff (`d`, `u`, `i` sections) applied to `old`.
-fn apply_diff(old: &Document, diff: &Document) -> Document {
-    let mut new = old.clone();
-    if let Ok(d) = diff.get_document("d") {
-        for k in d.keys() {
-            new.remove(k);
-        }
-    }
-    for section in ["u", "i"] {
-        if let Ok(s) = diff.get_document(section) {
-            for (k, v) in s {
-                new.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    new
 }
 
 #[cfg(test)]
@@ -99,7 +110,8 @@ mod tests {
         )
         .unwrap();
         let o = diff(&old, &new);
-        assert_eq!(apply_diff(&old, o.get_document("diff").unwrap()), new);
+        let applied = crate::mongo::diff::apply(&old, o.get_document("diff").unwrap());
+        assert_eq!(applied.unwrap(), new);
     }
 
     #[test]

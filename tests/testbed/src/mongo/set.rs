@@ -42,6 +42,8 @@ pub struct ReplSetConfig {
     /// reporter, heartbeats, votes) for tests that decode them; see
     /// [`super::peer::TapRecord`].
     pub tap_replication: bool,
+    /// The user SCRAM-SHA-256 authenticates; `None` = no authentication.
+    pub scram_user: Option<super::scram::ScramUser>,
 }
 
 impl Default for ReplSetConfig {
@@ -56,6 +58,7 @@ impl Default for ReplSetConfig {
             election_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(2),
             tap_replication: false,
+            scram_user: None,
         }
     }
 }

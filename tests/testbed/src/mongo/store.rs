@@ -1,10 +1,23 @@
-//! One member's in-memory state: collections of documents keyed by `_id`,
-//! and the oplog. Documents are owned `bson::Document`s: the testbed favours
+//! One member's in-memory state: collections of documents keyed by `_id`
+//! (with their UUIDs and secondary indexes), the oplog, logical sessions and
+//! open query cursors. Documents are owned `bson::Document`s: the testbed favours
 //! simple, obviously-correct data handling over speed.
 
+use super::cursor::QueryCursor;
+use super::index::Indexes;
+use super::session::Sessions;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tidemark_mongo::bson::{doc, Bson, DateTime, Document, Timestamp};
+use tidemark_mongo::bson::spec::BinarySubtype;
+use tidemark_mongo::bson::{doc, Binary, Bson, DateTime, Document, Timestamp};
+
+/// A fresh collection UUID (BSON binary subtype 4), random as MongoDB's are.
+pub fn new_uuid() -> Binary {
+    Binary {
+        subtype: BinarySubtype::Uuid,
+        bytes: rand::random::<[u8; 16]>().to_vec(),
+    }
+}
 
 /// An optime: election term and oplog timestamp, ordered as MongoDB orders
 /// them (term first; field order matters for the derived `Ord`).
@@ -50,12 +63,27 @@ pub fn id_key(v: &Bson) -> Vec<u8> {
 }
 
 /// One collection: documents in natural (insertion) order, plus the unique
-/// `_id` index.
-#[derive(Debug, Default, Clone)]
+/// `_id` index and the collection UUID that oplog entries carry as `ui`.
+#[derive(Debug, Clone)]
 pub struct Collection {
     docs: BTreeMap<u64, Document>,
     by_id: HashMap<Vec<u8>, u64>,
     next_seq: u64,
+    pub uuid: Binary,
+    /// Secondary indexes (`createIndexes`); unique ones are enforced.
+    pub indexes: Indexes,
+}
+
+impl Default for Collection {
+    fn default() -> Self {
+        Collection {
+            docs: BTreeMap::new(),
+            by_id: HashMap::new(),
+            next_seq: 0,
+            uuid: new_uuid(),
+            indexes: Indexes::default(),
+        }
+    }
 }
 
 impl Collection {
@@ -68,6 +96,7 @@ impl Collection {
         }
         self.next_seq += 1;
         self.by_id.insert(key, self.next_seq);
+        self.indexes.on_insert(self.next_seq, &d);
         self.docs.insert(self.next_seq, d);
         Ok(())
     }
@@ -85,6 +114,8 @@ impl Collection {
     /// (callers check, as MongoDB refuses such updates).
     pub fn replace(&mut self, seq: u64, d: Document) {
         if let Some(slot) = self.docs.get_mut(&seq) {
+            self.indexes.on_remove(seq, slot);
+            self.indexes.on_insert(seq, &d);
             *slot = d;
         }
     }
@@ -99,6 +130,7 @@ impl Collection {
         if let Some(id) = d.get("_id") {
             self.by_id.remove(&id_key(id));
         }
+        self.indexes.on_remove(seq, &d);
         Some(d)
     }
 
@@ -119,9 +151,42 @@ pub struct MemberStore {
     oplog: Vec<Document>,
     last: OpTime,
     last_wall: i64,
+    /// Logical sessions: executed retryable statements and transactions
+    /// (kept with the data, as MongoDB keeps `config.transactions`).
+    pub sessions: Sessions,
+    /// Open query cursors (`find`, `listCollections`, `aggregate`) by id.
+    pub cursors: HashMap<i64, QueryCursor>,
 }
 
 impl MemberStore {
+    /// A store holding only `collections`: a transaction's view, which the
+    /// read and write code runs against like a member's store.
+    pub fn with_collections(collections: BTreeMap<String, Collection>) -> MemberStore {
+        MemberStore {
+            collections,
+            ..Default::default()
+        }
+    }
+
+    /// Creates `ns` with `uuid` (a fresh one when `None`) unless it exists;
+    /// true when it was created.
+    pub fn create_collection(&mut self, ns: &str, uuid: Option<Binary>) -> bool {
+        if self.collections.contains_key(ns) {
+            return false;
+        }
+        let mut c = Collection::default();
+        if let Some(u) = uuid {
+            c.uuid = u;
+        }
+        self.collections.insert(ns.to_string(), c);
+        true
+    }
+
+    /// The `ui` of `ns`, if it exists.
+    pub fn uuid(&self, ns: &str) -> Option<Binary> {
+        self.collections.get(ns).map(|c| c.uuid.clone())
+    }
+
     pub fn collection_mut(&mut self, ns: &str) -> &mut Collection {
         self.collections.entry(ns.to_string()).or_default()
     }
@@ -184,6 +249,20 @@ impl MemberStore {
         o: Document,
         o2: Option<Document>,
     ) -> OpTime {
+        self.append_oplog_with(term, op, ns, o, o2, Document::new())
+    }
+
+    /// [`Self::append_oplog`] plus `extra` fields (`ui`, `lsid`, `txnNumber`,
+    /// `stmtId`, `prevOpTime`) appended to the entry.
+    pub fn append_oplog_with(
+        &mut self,
+        term: i64,
+        op: &str,
+        ns: &str,
+        o: Document,
+        o2: Option<Document>,
+        extra: Document,
+    ) -> OpTime {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -207,6 +286,7 @@ impl MemberStore {
         if let Some(o2) = o2 {
             e.insert("o2", o2);
         }
+        e.extend(extra);
         self.oplog.push(e);
         self.last = optime;
         self.last_wall = now;

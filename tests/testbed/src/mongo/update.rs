@@ -1,10 +1,13 @@
 //! Update documents: replacements and the operators `$set`, `$unset`,
-//! `$inc`, `$mul`, `$min`, `$max` on top-level and dotted fields; and the
-//! `$v:2` diff that the oplog records for an operator update.
+//! `$setOnInsert`, `$inc`, `$mul`, `$min`, `$max`, `$rename`,
+//! `$currentDate` and (in [`super::update_array`]) the array operators, on
+//! top-level and dotted fields with the positional `$`, `$[]` and
+//! `$[id]` + `arrayFilters` (resolved in [`super::update_path`]); and the
+//! `{$v: 2, diff}` oplog `o` of an operator update ([`super::diff`]).
 
-use super::matcher::compare;
+use super::update_path::resolve_paths;
 use std::cmp::Ordering;
-use tidemark_mongo::bson::{doc, Bson, Document};
+use tidemark_mongo::bson::{doc, Bson, DateTime, Document, Timestamp};
 
 /// A refused update, sent back as a write error.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,7 +17,7 @@ pub struct UpdateError {
     pub msg: String,
 }
 
-fn err(code: i32, code_name: &'static str, msg: impl Into<String>) -> UpdateError {
+pub fn err(code: i32, code_name: &'static str, msg: impl Into<String>) -> UpdateError {
     UpdateError {
         code,
         code_name,
@@ -27,8 +30,38 @@ pub fn is_operator_update(u: &Document) -> bool {
     u.keys().next().is_some_and(|k| k.starts_with('$'))
 }
 
-/// The document after applying `u` to `old`. `_id` can never change.
+/// What an update needs besides the document: the statement's query (for
+/// the positional `$`), its `arrayFilters` (for `$[id]`), and whether the
+/// document is being inserted by an upsert (`$setOnInsert` applies then).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpdateOpts<'a> {
+    pub query: Option<&'a Document>,
+    pub array_filters: &'a [Document],
+    pub inserting: bool,
+}
+
+/// The document after applying `u` to `old`, without query context.
 pub fn apply(old: &Document, u: &Document) -> Result<Document, UpdateError> {
+    apply_update(old, u, &UpdateOpts::default())
+}
+
+fn immutable_id(path: &str) -> Result<(), UpdateError> {
+    if path == "_id" || path.starts_with("_id.") {
+        return Err(err(
+            66,
+            "ImmutableField",
+            "Performing an update on the path '_id' would modify the immutable field '_id'",
+        ));
+    }
+    Ok(())
+}
+
+/// The document after applying `u` to `old`. `_id` can never change.
+pub fn apply_update(
+    old: &Document,
+    u: &Document,
+    opts: &UpdateOpts,
+) -> Result<Document, UpdateError> {
     if !is_operator_update(u) {
         return replace(old, u);
     }
@@ -44,44 +77,82 @@ pub fn apply(old: &Document, u: &Document) -> Result<Document, UpdateError> {
                 ),
             ));
         };
+        if op == "$setOnInsert" && !opts.inserting {
+            continue;
+        }
         for (path, v) in args {
-            if path == "_id" || path.starts_with("_id.") {
-                return Err(err(
-                    66,
-                    "ImmutableField",
-                    "Performing an update on the path '_id' would modify the immutable field '_id'",
-                ));
+            immutable_id(path)?;
+            if op == "$rename" {
+                let Bson::String(to) = v else {
+                    return Err(err(
+                        2,
+                        "BadValue",
+                        "The 'to' field for $rename must be a string",
+                    ));
+                };
+                immutable_id(to)?;
+                if let Some(val) = super::matcher::get_path(&new, path).cloned() {
+                    unset_path(&mut new, path);
+                    set_path(&mut new, to, val)?;
+                }
+                continue;
             }
-            match op.as_str() {
-                "$set" => set_path(&mut new, path, v.clone())?,
-                "$unset" => unset_path(&mut new, path),
-                "$inc" | "$mul" => {
-                    let cur = super::matcher::get_path(&new, path).cloned();
-                    let r = arith(op, cur.as_ref(), v, path)?;
-                    set_path(&mut new, path, r)?;
-                }
-                "$min" | "$max" => {
-                    let cur = super::matcher::get_path(&new, path);
-                    let want = if op == "$min" {
-                        Ordering::Less
-                    } else {
-                        Ordering::Greater
-                    };
-                    let replace = match cur {
-                        None => true,
-                        Some(c) => compare(v, c) == Some(want),
-                    };
-                    if replace {
-                        set_path(&mut new, path, v.clone())?;
-                    }
-                }
-                other => {
-                    return Err(err(9, "FailedToParse", format!("Unknown modifier: {other}. Expected a valid update modifier or pipeline-style update specified as an array")));
-                }
+            for concrete in resolve_paths(&new, path, opts)? {
+                apply_op(&mut new, op, &concrete, v)?;
             }
         }
     }
     Ok(new)
+}
+
+fn apply_op(new: &mut Document, op: &str, path: &str, v: &Bson) -> Result<(), UpdateError> {
+    match op {
+        "$set" | "$setOnInsert" => set_path(new, path, v.clone())?,
+        "$unset" => unset_path(new, path),
+        "$inc" | "$mul" => {
+            let cur = super::matcher::get_path(new, path).cloned();
+            let r = arith(op, cur.as_ref(), v, path)?;
+            set_path(new, path, r)?;
+        }
+        "$min" | "$max" => {
+            let cur = super::matcher::get_path(new, path);
+            let want = if op == "$min" {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+            let replace = match cur {
+                None => true,
+                Some(c) => super::order::cmp_bson(v, c) == want,
+            };
+            if replace {
+                set_path(new, path, v.clone())?;
+            }
+        }
+        "$currentDate" => {
+            let ts = matches!(v, Bson::Document(d) if d.get_str("$type").ok() == Some("timestamp"));
+            let now = DateTime::now();
+            let val = if ts {
+                let ms = now.timestamp_millis();
+                Bson::Timestamp(Timestamp {
+                    time: (ms / 1000) as u32,
+                    increment: 1,
+                })
+            } else {
+                Bson::DateTime(now)
+            };
+            set_path(new, path, val)?;
+        }
+        "$push" | "$addToSet" | "$pop" | "$pull" | "$pullAll" => {
+            let cur = super::matcher::get_path(new, path).cloned();
+            let arr = super::update_array::apply(op, cur, v, path)?;
+            set_path(new, path, Bson::Array(arr))?;
+        }
+        other => {
+            return Err(err(9, "FailedToParse", format!("Unknown modifier: {other}. Expected a valid update modifier or pipeline-style update specified as an array")));
+        }
+    }
+    Ok(())
 }
 
 fn replace(old: &Document, u: &Document) -> Result<Document, UpdateError> {
@@ -171,7 +242,10 @@ fn as_f64(v: &Bson) -> Option<f64> {
 
 /// Sets a dotted path, creating intermediate documents; refuses to descend
 /// through a scalar (MongoDB's PathNotViable).
-fn set_path(d: &mut Document, path: &str, v: Bson) -> Result<(), UpdateError> {
+/// MongoDB refuses to pad an array with more nulls than this.
+const MAX_BACKFILL: usize = 1_500_000;
+
+pub fn set_path(d: &mut Document, path: &str, v: Bson) -> Result<(), UpdateError> {
     let Some((head, rest)) = path.split_once('.') else {
         d.insert(path, v);
         return Ok(());
@@ -186,6 +260,13 @@ fn set_path(d: &mut Document, path: &str, v: Bson) -> Result<(), UpdateError> {
                 .split_once('.')
                 .map_or((rest, None), |(i, m)| (i, Some(m)));
             let i: usize = idx.parse().map_err(|_| not_viable(path))?;
+            if i >= a.len() + MAX_BACKFILL {
+                return Err(err(
+                    2,
+                    "BadValue",
+                    format!("can't backfill more than {MAX_BACKFILL} elements at '{path}'"),
+                ));
+            }
             if i >= a.len() {
                 a.resize(i + 1, Bson::Null);
             }
@@ -217,50 +298,39 @@ fn not_viable(path: &str) -> UpdateError {
     )
 }
 
-fn unset_path(d: &mut Document, path: &str) {
+pub fn unset_path(d: &mut Document, path: &str) {
     match path.split_once('.') {
         None => {
             d.remove(path);
         }
-        Some((head, rest)) => {
-            if let Some(Bson::Document(sub)) = d.get_mut(head) {
-                unset_path(sub, rest);
-            }
-        }
+        Some((head, rest)) => match d.get_mut(head) {
+            Some(Bson::Document(sub)) => unset_path(sub, rest),
+            Some(Bson::Array(a)) => unset_in_array(a, rest),
+            _ => {}
+        },
     }
 }
 
-/// The oplog `o` of an operator update: a `$v:2` diff of top-level fields
-/// (`d` removed, `u` changed, `i` added). MongoDB would descend into
-/// changed sub-documents with `s<field>` diffs; replacing the whole
-/// top-level field is equivalent when applied and keeps this simple.
+/// `$unset` of an array element sets it to null (MongoDB keeps positions).
+fn unset_in_array(a: &mut [Bson], path: &str) {
+    let (idx, more) = path
+        .split_once('.')
+        .map_or((path, None), |(i, m)| (i, Some(m)));
+    let Ok(i) = idx.parse::<usize>() else {
+        return;
+    };
+    match (a.get_mut(i), more) {
+        (Some(slot), None) => *slot = Bson::Null,
+        (Some(Bson::Document(sub)), Some(m)) => unset_path(sub, m),
+        (Some(Bson::Array(inner)), Some(m)) => unset_in_array(inner, m),
+        _ => {}
+    }
+}
+
+/// The oplog `o` of an operator update: `{$v: 2, diff}` with MongoDB's
+/// nested document and array diffs ([`super::diff`]).
 pub fn diff(old: &Document, new: &Document) -> Document {
-    let mut d = Document::new();
-    let mut u = Document::new();
-    let mut i = Document::new();
-    for (k, _) in old {
-        if !new.contains_key(k) {
-            d.insert(k.clone(), false);
-        }
-    }
-    for (k, v) in new {
-        match old.get(k) {
-            None => {
-                i.insert(k.clone(), v.clone());
-            }
-            Some(o) if o != v => {
-                u.insert(k.clone(), v.clone());
-            }
-            Some(_) => {}
-        }
-    }
-    let mut out = Document::new();
-    for (name, part) in [("d", d), ("u", u), ("i", i)] {
-        if !part.is_empty() {
-            out.insert(name, part);
-        }
-    }
-    doc! { "$v": 2, "diff": out }
+    doc! { "$v": 2, "diff": super::diff::compute(old, new) }
 }
 
 #[cfg(test)]
@@ -297,6 +367,12 @@ mod tests {
                 .unwrap_err()
                 .code,
             28
+        );
+        // a far array index is refused, not allocated
+        let far = doc! { "$set": { "arr.99999999999": 1 } };
+        assert_eq!(
+            apply(&doc! { "_id": 1, "arr": [] }, &far).unwrap_err().code,
+            2
         );
         let big = apply(
             &doc! { "_id": 1, "a": i32::MAX },
