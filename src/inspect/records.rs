@@ -8,8 +8,8 @@
 use serde::Serialize;
 
 use super::detect::Protocol;
-use crate::store::envelope::{MongoOp, OpTime};
 use crate::capture::CaptureStats;
+use crate::store::envelope::{MongoOp, OpTime};
 
 /// One line of inspect output.
 ///
