@@ -286,7 +286,8 @@ fn ddl_and_transaction_control_are_command_ops_without_generic_fields() {
         &rawdoc! {"renameCollection": "d.a", "to": "d.b"},
         None,
     );
-    let insert = retryable(op(MongoOpKind::Insert, "d.c", &doc, None), 8, Some(0));
+    // inside a transaction no stmtId is implied
+    let insert = retryable(op(MongoOpKind::Insert, "d.c", &doc, None), 8, None);
     let commit = retryable(
         op(
             MongoOpKind::Command,
