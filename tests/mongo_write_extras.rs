@@ -286,7 +286,8 @@ fn ddl_and_transaction_control_are_command_ops_without_generic_fields() {
         &rawdoc! {"renameCollection": "d.a", "to": "d.b"},
         None,
     );
-    let insert = retryable(op(MongoOpKind::Insert, "d.c", &doc, None), 8, Some(0));
+    // inside a transaction no stmtId is implied
+    let insert = retryable(op(MongoOpKind::Insert, "d.c", &doc, None), 8, None);
     let commit = retryable(
         op(
             MongoOpKind::Command,
@@ -335,4 +336,45 @@ fn write_concern_error_code_applies_to_every_statement() {
     assert!(ops(&f)
         .iter()
         .all(|o| o.lsid.is_none() && o.txn_number.is_none() && o.stmt_id.is_none()));
+}
+
+#[test]
+fn legacy_insert_takes_the_getlasterror_replys_optime_and_error() {
+    use tidemark::decode::mongo::tidemark_mongo::{
+        Body, Doc, DocSeq, Message, OpInsert, OpQuery, OpReply,
+    };
+    let mut f = Flow::new();
+    let doc = rawdoc! {"_id": 1, "v": 2.5};
+    let ins = OpInsert {
+        flags: 0,
+        full_collection_name: "d.c".into(),
+        documents: DocSeq::from_docs([doc.as_ref()]),
+    };
+    f.send(&Message::new(1, 0, Body::Insert(ins)));
+    let gle = OpQuery {
+        flags: 0,
+        full_collection_name: "d.$cmd".into(),
+        number_to_skip: 0,
+        number_to_return: -1,
+        query: Doc::from(rawdoc! {"getlasterror": 1, "w": 1}),
+        return_fields_selector: None,
+    };
+    f.send(&Message::new(2, 0, Body::Query(gle)));
+    let reply = OpReply {
+        response_flags: 0,
+        cursor_id: 0,
+        starting_from: 0,
+        documents: DocSeq::from_docs([rawdoc! {
+            "n": 0, "err": "E11000 duplicate key", "code": 11000,
+            "opTime": ts(600, 2), "electionId": election_id(7), "ok": 1.0,
+        }
+        .as_ref()]),
+    };
+    f.answer(&Message::new(100, 2, Body::Reply(reply)));
+    assert_eq!(ops(&f), vec![op(MongoOpKind::Insert, "d.c", &doc, None)]);
+    let w = f.writes();
+    assert_eq!(w[0].outcome, "rejected");
+    // 3.x getlasterror: a bare opTime timestamp, the term from electionId
+    assert_eq!(w[0].extras.optime, Some(optime(600, 2, 7)));
+    assert_eq!(w[0].extras.error_code, Some(11000));
 }

@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
                         let _ = c.get_last_error();
                         let _ = c.oplog_find();
                         let _ = c.get_more();
+                        let _ = tidemark_mongo::repl::UpdatePosition::parse(c.body);
                     }
                     let _ = m.write();
                     if let Some(Ok(r)) = m.reply() {
@@ -47,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
                         }
                     }
                     if let Some(d) = m.reply_document() {
+                        let _ = tidemark_mongo::repl::HelloReply::parse(d);
                         let _ = tidemark_mongo::json::document_to_json(d);
                     }
                     if !m.redacted {

@@ -79,7 +79,8 @@ fn lsid(bytes: Option<&[u8]>) -> Option<[u8; 16]> {
 
 /// `stmtId` of statement `index` as drivers number retryable writes: `stmtIds[index]`
 /// when the command lists them, else the command's `stmtId` (0 when absent) plus
-/// `index`. Only for commands with a `txnNumber` (or an explicit `stmtId`).
+/// `index`. Implicit ids only for retryable writes: statements of a multi-statement
+/// transaction are not retried one by one, and their ids are the server's.
 fn stmt_id(s: &SessionInfo<'_>, index: usize) -> Option<i32> {
     if let Some(ids) = s.stmt_ids {
         return ids
@@ -89,7 +90,7 @@ fn stmt_id(s: &SessionInfo<'_>, index: usize) -> Option<i32> {
             .and_then(as_i64)
             .and_then(|v| i32::try_from(v).ok());
     }
-    if s.txn_number.is_none() && s.stmt_id.is_none() {
+    if s.stmt_id.is_none() && !s.is_retryable_write() {
         return None;
     }
     let first = s.stmt_id.unwrap_or(0);
