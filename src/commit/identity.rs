@@ -42,9 +42,35 @@ pub fn of(rec: &WriteRecord) -> Option<Identity> {
     let mut h = XxHash3_128::with_seed(0);
     field(&mut h, rec.proto.as_bytes());
     if rec.proto == "mongo" {
-        return of_mongo_op(rec.extras.mongo_op.as_ref()?);
+        let op = rec.extras.mongo_op.as_ref()?;
+        if in_transaction(rec) {
+            // Statements of one transaction share (lsid, txnNumber) and drivers send
+            // no stmtId in transactions: the request and the position in it tell
+            // them apart (two taps of one connection agree on both).
+            field(&mut h, b"txn");
+            field(&mut h, &op.lsid?);
+            field(&mut h, &op.txn_number?.to_le_bytes());
+            field(&mut h, &rec.request.unwrap_or(-1).to_le_bytes());
+            let index = rec
+                .batch
+                .as_ref()
+                .and_then(|b| b.get("index"))
+                .and_then(|i| i.as_u64());
+            field(&mut h, &index.unwrap_or(0).to_le_bytes());
+            return Some(h.finish_128());
+        }
+        return of_mongo_op(op);
     }
     cql(rec, h)
+}
+
+/// Whether a MongoDB line is a statement of a multi-document transaction.
+pub fn in_transaction(rec: &WriteRecord) -> bool {
+    rec.session
+        .as_ref()
+        .and_then(|s| s.get("autocommit"))
+        .and_then(|a| a.as_bool())
+        == Some(false)
 }
 
 /// The identity of a MongoDB operation (a client write's, or an oplog entry's: the

@@ -199,28 +199,21 @@ impl ReplState {
     /// Finds the entry a client write is, by optime, session ids, inserted document
     /// bytes, or the `_id` of a by-`_id` update/delete; marks it matched.
     pub fn match_write(&mut self, op: &MongoOp, optime: Option<OpTime>) -> Option<SeenEntry> {
+        // The reply's optime is the *last* statement's for a multi-statement
+        // command, so an entry found by optime must also be this statement.
         if let Some(o) = optime {
             if let Some(e) = self.entries.get_mut(&o.ts) {
-                if e.op.ns == op.ns && e.op.op == op.op {
+                if same_statement(op, &e.op) {
                     e.matched = true;
                     return Some(e.clone());
                 }
             }
         }
-        let found = self.entries.values_mut().rev().find(|e| {
-            !e.matched
-                && e.op.ns == op.ns
-                && e.op.op == op.op
-                && match (op.lsid, e.op.lsid) {
-                    (Some(a), Some(b)) => {
-                        a == b && op.txn_number == e.op.txn_number && op.stmt_id == e.op.stmt_id
-                    }
-                    _ => match op.op {
-                        crate::store::MongoOpKind::Insert => e.op.o == op.o,
-                        _ => same_id(op, &e.op),
-                    },
-                }
-        })?;
+        let found = self
+            .entries
+            .values_mut()
+            .rev()
+            .find(|e| !e.matched && same_statement(op, &e.op))?;
         found.matched = true;
         Some(found.clone())
     }
@@ -258,6 +251,22 @@ impl ReplState {
             self.entries.remove(&ts);
         }
     }
+}
+
+/// Whether an oplog entry is the form of a client statement: same namespace and
+/// kind, and the same retryable-write ids, inserted document, or `_id`.
+fn same_statement(op: &MongoOp, e: &MongoOp) -> bool {
+    e.ns == op.ns
+        && e.op == op.op
+        && match (op.lsid, e.lsid, op.stmt_id, e.stmt_id) {
+            (Some(a), Some(b), Some(x), Some(y)) => {
+                a == b && op.txn_number == e.txn_number && x == y
+            }
+            _ => match op.op {
+                crate::store::MongoOpKind::Insert => e.o == op.o,
+                _ => same_id(op, e),
+            },
+        }
 }
 
 /// `_id` of a client update/delete filter equals the entry's `o2._id` / `o._id`.

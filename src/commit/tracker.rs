@@ -96,6 +96,9 @@ pub struct CommitTracker {
     /// Optimes (BSON timestamps) of MongoDB client writes already logged, so their
     /// oplog entries, fetched later, are not logged a second time.
     logged_optimes: BTreeSet<u64>,
+    /// (lsid, txnNumber) of transactions whose statements were logged, so their
+    /// `applyOps` oplog entry is recognised as them.
+    logged_txns: BTreeSet<([u8; 16], i64)>,
     repl: ReplState,
     ready: Vec<Mutation>,
     persisted: BTreeSet<u64>,
@@ -127,6 +130,7 @@ impl CommitTracker {
             identities: HashMap::new(),
             identity_order: VecDeque::new(),
             logged_optimes: BTreeSet::new(),
+            logged_txns: BTreeSet::new(),
             repl: ReplState {
                 members,
                 ..ReplState::default()
@@ -452,6 +456,16 @@ impl CommitTracker {
     }
 
     fn note_logged_optime(&mut self, rec: &WriteRecord) {
+        if identity::in_transaction(rec) {
+            if let Some(op) = &rec.extras.mongo_op {
+                if let (Some(l), Some(t)) = (op.lsid, op.txn_number) {
+                    self.logged_txns.insert((l, t));
+                    while self.logged_txns.len() > KEEP_ENTRIES {
+                        self.logged_txns.pop_first();
+                    }
+                }
+            }
+        }
         if let Some(o) = rec.extras.optime {
             self.logged_optimes.insert(o.ts);
             while self.logged_optimes.len() > KEEP_ENTRIES {
@@ -463,6 +477,8 @@ impl CommitTracker {
     /// Whether a fetched oplog entry is the form of a client write already logged.
     fn entry_already_logged(&self, optime_ts: u64, op: &crate::store::MongoOp) -> bool {
         self.logged_optimes.contains(&optime_ts)
+            || (op.op == crate::store::MongoOpKind::Command
+                && matches!((op.lsid, op.txn_number), (Some(l), Some(t)) if self.logged_txns.contains(&(l, t))))
             || identity::of_mongo_op(op)
                 .is_some_and(|i| matches!(self.identities.get(&i), Some(Seen::Logged(_))))
     }
@@ -499,6 +515,23 @@ impl CommitTracker {
                 let Some(op) = self.undecided[&wid].rec.extras.mongo_op.clone() else {
                     continue;
                 };
+                // A committed transaction's statements are one `applyOps` entry.
+                if identity::in_transaction(&self.undecided[&wid].rec) {
+                    if let ReplicationEvent::OplogEntry { op: entry_op, .. } = event {
+                        if entry_op.op == crate::store::MongoOpKind::Command
+                            && entry_op.lsid.is_some()
+                            && (entry_op.lsid, entry_op.txn_number) == (op.lsid, op.txn_number)
+                        {
+                            self.repl.mark_matched(optime.ts);
+                            if let Some(e) = self.undecided.get_mut(&wid) {
+                                e.rec.extras.optime = Some(*optime);
+                            }
+                            self.changed.insert(wid);
+                            self.recheck(wid, at);
+                        }
+                    }
+                    continue;
+                }
                 let client_optime = self.undecided[&wid].rec.extras.optime;
                 if let Some(entry) = self.repl.match_write(&op, client_optime) {
                     let mut rec = self.undecided[&wid].rec.clone();
