@@ -55,8 +55,19 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
     let mut out: Option<Out> = None;
     let keyspace = Arc::new(Mutex::new(None::<String>));
     let mut buf = vec![0u8; 64 * 1024];
+    // Stopping the node closes its connections; event forwarders end with them.
+    let mut running = shared.nodes[me].running.subscribe();
+    let mut forwarders: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let mut node_stopped = false;
     'conn: loop {
-        let n = match rd.read(&mut buf).await {
+        let read = tokio::select! {
+            r = rd.read(&mut buf) => r,
+            _ = running.wait_for(|up| !*up) => {
+                node_stopped = true;
+                break;
+            }
+        };
+        let n = match read {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
@@ -148,7 +159,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     let _ = tx.send(cur.encode(stream, Message::Ready));
                     let mut events = shared.events.subscribe();
                     let tx = tx.clone();
-                    tokio::spawn(async move {
+                    forwarders.push(tokio::spawn(async move {
                         while let Ok(ev) = events.recv().await {
                             let kind = match &ev {
                                 Event::SchemaChange(_) => "SCHEMA_CHANGE",
@@ -161,7 +172,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                                 break;
                             }
                         }
-                    });
+                    }));
                 }
                 Message::Query(q) => {
                     let shared = shared.clone();
@@ -175,6 +186,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                             &q.params,
                             bound_of(&q.params, None),
                         );
+                        wait_reply_delay().await;
                         let _ = tx.send(cur.encode(stream, reply));
                     });
                 }
@@ -220,6 +232,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     tokio::spawn(async move {
                         let bound = bound_of(&e.params, Some(&stmt.bind.columns));
                         let reply = run(&shared, me, &ks, &stmt.query, &e.params, bound);
+                        wait_reply_delay().await;
                         let _ = tx.send(cur.encode(stream, reply));
                     });
                 }
@@ -239,8 +252,24 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
             }
         }
     }
+    for f in &forwarders {
+        f.abort();
+    }
     drop(tx);
-    let _ = writer.await;
+    if node_stopped {
+        writer.abort();
+    } else {
+        let _ = writer.await;
+    }
+}
+
+/// Waits as long as the coordinator said the answer of the statement just run
+/// takes (slow replica acks, or the write timeout before WriteTimeout).
+async fn wait_reply_delay() {
+    let delay = super::coordinator::take_reply_delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -272,6 +301,8 @@ fn run(
     p: &QueryParameters,
     bound: Bound,
 ) -> Message {
+    // A delay left by a statement whose connection did not collect it is stale.
+    super::coordinator::take_reply_delay();
     let keyspace = p
         .keyspace
         .as_ref()
