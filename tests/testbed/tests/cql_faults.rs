@@ -110,3 +110,91 @@ async fn python_driver_faults() {
     control.stop();
     cluster.stop();
 }
+
+/// The control endpoint over real HTTP: every route, its refusals (4xx with an
+/// `error`), and that the effects are real (connections closed, ring changed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_endpoint_over_http() {
+    let cluster = cluster(Ipv4Addr::new(127, 0, 24, 1)).await;
+    let control = cluster
+        .start_control("127.0.24.100:0".parse().unwrap())
+        .await
+        .expect("control endpoint");
+    let c = control.local_addr();
+
+    let (status, nodes) = http(c, "GET", "/nodes", None).await;
+    assert_eq!(status, 200);
+    let nodes = nodes.as_array().expect("array").clone();
+    assert_eq!(nodes.len(), 5, "3 nodes + 2 spare slots");
+    assert_eq!(
+        nodes.iter().filter(|n| n["joined"] == json!(true)).count(),
+        3
+    );
+    assert_eq!(
+        nodes[1]["address"],
+        json!(cluster.addresses()[1].to_string())
+    );
+
+    // Stopping node 1 closes a connection open to it.
+    let mut open = TcpStream::connect(cluster.addresses()[1])
+        .await
+        .expect("connect node 1");
+    let (status, node) = http(c, "POST", "/nodes/1/stop", None).await;
+    assert_eq!((status, &node["alive"]), (200, &json!(false)));
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(T, open.read(&mut buf))
+        .await
+        .expect("connection closed after stop");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert!(TcpStream::connect(cluster.addresses()[1]).await.is_err());
+    let (status, err) = http(c, "POST", "/nodes/1/stop", None).await;
+    assert_eq!(status, 409, "{err}");
+    let (status, node) = http(c, "POST", "/nodes/1/start", None).await;
+    assert_eq!((status, &node["alive"]), (200, &json!(true)));
+    TcpStream::connect(cluster.addresses()[1])
+        .await
+        .expect("node 1 listens again");
+
+    // Faults and clocks.
+    let (status, node) = http(c, "POST", "/nodes/2/slow", Some(r#"{"delay_ms": 750}"#)).await;
+    assert_eq!(status, 200);
+    assert_eq!(node["fault"]["delay_ms"], json!(750));
+    let (status, node) = http(c, "POST", "/nodes/2/heal", None).await;
+    assert_eq!((status, &node["fault"]["delay_ms"]), (200, &json!(0)));
+    let (status, node) = http(c, "POST", "/nodes/0/skew", Some(r#"{"micros": -5000}"#)).await;
+    assert_eq!((status, &node["clock_skew_micros"]), (200, &json!(-5000)));
+
+    // Membership: add a node (index 3), see it everywhere, remove it again.
+    let (status, added) = http(c, "POST", "/nodes/add", None).await;
+    assert_eq!(
+        (status, &added["index"], &added["joined"]),
+        (200, &json!(3), &json!(true))
+    );
+    assert_eq!(cluster.addresses().len(), 4);
+    let (status, dump) = http(c, "GET", "/nodes/3/dump", None).await;
+    assert_eq!((status, dump.is_array()), (200, true));
+    let (status, node) = http(c, "POST", "/nodes/3/remove", None).await;
+    assert_eq!((status, &node["joined"]), (200, &json!(false)));
+    assert_eq!(cluster.addresses().len(), 3);
+    let (status, state) = http(c, "GET", "/state", None).await;
+    assert_eq!(status, 200);
+    assert!(state["logical"].is_array() && state["hints_pending"] == json!(0));
+
+    // Refusals.
+    for (method, path, body, want) in [
+        ("POST", "/nodes/9/stop", None, 404),
+        ("POST", "/nodes/x/stop", None, 400),
+        ("POST", "/nodes/0/slow", Some(r#"{"delay": 1}"#), 400),
+        ("POST", "/nodes/0/slow", Some("{not json"), 400),
+        ("POST", "/nodes/0/skew", Some(r#"{"micros": "soon"}"#), 400),
+        ("POST", "/nodes/3/stop", None, 409),
+        ("GET", "/nowhere", None, 404),
+        ("DELETE", "/nodes", None, 404),
+    ] {
+        let (status, err) = http(c, method, path, body).await;
+        assert_eq!(status, want, "{method} {path}: {err}");
+        assert!(err["error"].is_string(), "{err}");
+    }
+    control.stop();
+    cluster.stop();
+}
