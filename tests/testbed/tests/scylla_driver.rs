@@ -395,3 +395,82 @@ async fn scylla_sees_write_timeout_from_a_slow_replica() {
     assert_eq!(cluster.hints_pending(), 0);
     cluster.stop();
 }
+
+/// The Rust driver follows membership changes through TOPOLOGY_CHANGE events and
+/// `system.peers`: a bootstrapped fourth node appears in its cluster state, data is
+/// readable at QUORUM on the new ring; after a decommission the node disappears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_follows_added_and_removed_nodes() {
+    let (cluster, session) = testbed(Ipv4Addr::new(127, 0, 25, 1)).await;
+    session
+        .query_unpaged(
+            "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}",
+            (),
+        )
+        .await
+        .expect("create keyspace");
+    session
+        .query_unpaged("CREATE TABLE ks.m (k int PRIMARY KEY, v int)", ())
+        .await
+        .expect("create table");
+    let insert = session
+        .prepare(stmt(
+            "INSERT INTO ks.m (k, v) VALUES (?, ?)",
+            Consistency::Quorum,
+        ))
+        .await
+        .expect("prepare");
+    for k in 0..100i32 {
+        session
+            .execute_unpaged(&insert, (k, k * 7))
+            .await
+            .expect("insert");
+    }
+    let node_count = |session: &Session| session.get_cluster_state().get_nodes_info().len();
+    let wait_nodes = |want: usize| {
+        let session = &session;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while node_count(session) != want {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "driver still sees {} nodes, want {want}",
+                    node_count(session)
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let added = cluster.add_node().await.expect("add node");
+    assert_eq!(added, 3);
+    wait_nodes(4).await;
+    let streamed = cluster
+        .replica_dump(added)
+        .iter()
+        .filter(|c| c.table == "m" && c.column == "v")
+        .count();
+    assert!(streamed > 0, "nothing streamed to the new node");
+    let mut select = session
+        .prepare("SELECT v FROM ks.m WHERE k = ?")
+        .await
+        .expect("prepare select");
+    select.set_consistency(Consistency::Quorum);
+    let read_all = || async {
+        for k in 0..100i32 {
+            let (v,): (i32,) = session
+                .execute_unpaged(&select, (k,))
+                .await
+                .expect("select")
+                .into_rows_result()
+                .expect("rows")
+                .single_row()
+                .expect("row");
+            assert_eq!(v, k * 7, "key {k}");
+        }
+    };
+    read_all().await;
+    cluster.remove_node(1).await.expect("remove node 1");
+    wait_nodes(3).await;
+    read_all().await;
+    cluster.stop();
+}
