@@ -393,6 +393,46 @@ async fn scylla_sees_write_timeout_from_a_slow_replica() {
     cluster.set_fault(2, Fault::default()).expect("heal");
     assert!(has_key2(2));
     assert_eq!(cluster.hints_pending(), 0);
+    // Lost mutations: the replica never gets the write until its hint arrives.
+    cluster
+        .set_fault(
+            2,
+            Fault {
+                drop_writes: true,
+                ..Fault::default()
+            },
+        )
+        .expect("drop writes");
+    let err = session
+        .query_unpaged(
+            stmt("INSERT INTO ks.s (k, v) VALUES (3, 3)", Consistency::All),
+            (),
+        )
+        .await
+        .expect_err("ALL with lost mutations");
+    assert!(
+        matches!(
+            err,
+            ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+                DbError::WriteTimeout {
+                    received: 2,
+                    required: 3,
+                    ..
+                },
+                _
+            ))
+        ),
+        "{err:?}"
+    );
+    let has_key3 = |node: usize| {
+        cluster
+            .replica_dump(node)
+            .iter()
+            .any(|c| c.table == "s" && c.column == "v" && c.cell.value[..] == [0, 0, 0, 3])
+    };
+    assert!(has_key3(0) && has_key3(1) && !has_key3(2));
+    cluster.set_fault(2, Fault::default()).expect("heal");
+    assert!(has_key3(2), "hint delivered on heal");
     cluster.stop();
 }
 
