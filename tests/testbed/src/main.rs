@@ -33,6 +33,16 @@ enum Cmd {
         /// The password of --user (a test credential; never use a real one).
         #[arg(long, requires = "user")]
         password: Option<String>,
+        /// Serve the control endpoint (JSON over HTTP: stop/start/slow/add/remove
+        /// nodes, clock skew, dumps) on this address, e.g. 127.0.0.1:8042.
+        #[arg(long)]
+        control: Option<std::net::SocketAddr>,
+        /// Coordinator write timeout in milliseconds (WriteTimeout after this).
+        #[arg(long, default_value_t = 2000)]
+        write_timeout_ms: u64,
+        /// Node slots kept free for adding nodes through the control endpoint.
+        #[arg(long, default_value_t = 2)]
+        spare_nodes: usize,
     },
     /// A MongoDB-like replica set, one member per consecutive loopback address;
     /// the first member is primary.
@@ -83,6 +93,9 @@ async fn main() -> anyhow::Result<()> {
             datacenter,
             user,
             password,
+            control,
+            write_timeout_ms,
+            spare_nodes,
         } => {
             let cfg = ClusterConfig {
                 nodes,
@@ -91,12 +104,24 @@ async fn main() -> anyhow::Result<()> {
                 num_tokens,
                 datacenter,
                 credentials: user.zip(password),
+                write_timeout: std::time::Duration::from_millis(write_timeout_ms),
+                spare_nodes,
                 ..ClusterConfig::default()
             };
             let cluster = CqlCluster::start(cfg).await?;
             for a in cluster.addresses() {
                 println!("node listening on {a}");
             }
+            let _control = match control {
+                Some(addr) => {
+                    let server = cluster.start_control(addr).await.map_err(|e| {
+                        anyhow::anyhow!("cannot serve the control endpoint on {addr}: {e}")
+                    })?;
+                    println!("control endpoint on http://{}", server.local_addr());
+                    Some(server)
+                }
+                None => None,
+            };
             tokio::signal::ctrl_c().await?;
             cluster.stop();
         }

@@ -61,9 +61,19 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
     let mut buf = vec![0u8; 64 * 1024];
     // Set by STARTUP without authenticator, or by a good AUTH_RESPONSE.
     let mut authenticated = false;
-    let mut event_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    // Stopping the node closes its connections; event forwarders end with them.
+    let mut running = shared.nodes[me].running.subscribe();
+    let mut forwarders: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let mut node_stopped = false;
     'conn: loop {
-        let n = match rd.read(&mut buf).await {
+        let read = tokio::select! {
+            r = rd.read(&mut buf) => r,
+            _ = running.wait_for(|up| !*up) => {
+                node_stopped = true;
+                break;
+            }
+        };
+        let n = match read {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
@@ -188,7 +198,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     let _ = tx.send(cur.encode(stream, Message::Ready));
                     let mut events = shared.events.subscribe();
                     let tx = tx.clone();
-                    event_tasks.push(tokio::spawn(async move {
+                    forwarders.push(tokio::spawn(async move {
                         while let Ok(ev) = events.recv().await {
                             let kind = match &ev {
                                 Event::SchemaChange(_) => "SCHEMA_CHANGE",
@@ -215,6 +225,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                             &q.params,
                             bound_of(&q.params, None),
                         );
+                        wait_reply_delay().await;
                         let _ = tx.send(cur.encode(stream, reply));
                     });
                 }
@@ -262,6 +273,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     tokio::spawn(async move {
                         let bound = bound_of(&e.params, Some(&stmt.bind.columns));
                         let reply = run(&shared, me, &ks, &stmt.query, &e.params, bound);
+                        wait_reply_delay().await;
                         let _ = tx.send(cur.encode(stream, reply));
                     });
                 }
@@ -275,6 +287,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     let tx = tx.clone();
                     tokio::spawn(async move {
                         let reply = run_batch(&shared, me, ks, &b);
+                        wait_reply_delay().await;
                         let _ = tx.send(cur.encode(stream, reply));
                     });
                 }
@@ -287,11 +300,24 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
     }
     // The event forwarders hold senders: stop them so the writer ends and the socket
     // closes when the client closes (as Cassandra does).
-    for t in event_tasks {
-        t.abort();
+    for f in &forwarders {
+        f.abort();
     }
     drop(tx);
-    let _ = writer.await;
+    if node_stopped {
+        writer.abort();
+    } else {
+        let _ = writer.await;
+    }
+}
+
+/// Waits as long as the coordinator said the answer of the statement just run
+/// takes (slow replica acks, or the write timeout before WriteTimeout).
+async fn wait_reply_delay() {
+    let delay = super::coordinator::take_reply_delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// Executes a BATCH message on node `me`.
@@ -391,6 +417,8 @@ fn run(
     p: &QueryParameters,
     bound: Bound,
 ) -> Message {
+    // A delay left by a statement whose connection did not collect it is stale.
+    super::coordinator::take_reply_delay();
     let keyspace = p
         .keyspace
         .as_ref()

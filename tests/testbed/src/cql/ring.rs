@@ -134,6 +134,31 @@ impl Ring {
     }
 }
 
+/// The ring as the running cluster sees it: replaced whole when a node joins or
+/// leaves, so a lookup always sees one consistent ring.
+#[derive(Debug, Default)]
+pub struct LiveRing(std::sync::RwLock<std::sync::Arc<Ring>>);
+
+impl LiveRing {
+    pub fn new(ring: Ring) -> LiveRing {
+        LiveRing(std::sync::RwLock::new(std::sync::Arc::new(ring)))
+    }
+
+    /// The current ring (cheap: shares it).
+    pub fn current(&self) -> std::sync::Arc<Ring> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, ring: Ring) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(ring);
+    }
+
+    /// The replicas of `token` under `rep` in the current ring.
+    pub fn replicas(&self, token: i64, rep: &Replication) -> Vec<usize> {
+        self.current().replicas(token, rep)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,7 +195,7 @@ fn peers(shared: &Shared, me: usize) -> impl Iterator<Item = &NodeState> {
     shared
         .nodes
         .iter()
-        .filter(move |n| n.index != me)
+        .filter(move |n| n.index != me && n.joined.load(std::sync::atomic::Ordering::SeqCst))
         .map(|n| n.as_ref())
 }
 
