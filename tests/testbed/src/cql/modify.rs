@@ -126,15 +126,15 @@ pub fn batch(
 /// table's data everywhere.
 pub fn truncate(ctx: &Ctx<'_>, ks: Option<&str>, name: &str) -> Result<ResultBody, ErrorBody> {
     let (ks, t) = ctx.table(ks, name)?;
+    use std::sync::atomic::Ordering::Relaxed;
     let nodes = &ctx.shared.nodes;
-    let alive = nodes
-        .iter()
-        .filter(|n| n.alive.load(std::sync::atomic::Ordering::Relaxed))
-        .count();
-    if alive < nodes.len() {
+    // Members of the ring only: spare and removed slots are not nodes of the cluster.
+    let members: Vec<_> = nodes.iter().filter(|n| n.joined.load(Relaxed)).collect();
+    let alive = members.iter().filter(|n| n.alive.load(Relaxed)).count();
+    if alive < members.len() {
         return Err(cl_error(
             super::consistency::ClError::Unavailable {
-                required: nodes.len(),
+                required: members.len(),
                 alive,
             },
             tidemark_cql::Consistency::All,
