@@ -142,7 +142,12 @@ fn open_store(path: &Path, durability: Durability) -> anyhow::Result<Store> {
     let store = if fresh {
         Store::create(path, &options)
     } else {
-        Store::open(path, &options)
+        match Store::open(path, &options) {
+            // A run killed inside `Store::create` left a directory that is not a
+            // store yet; `create` takes it over if that is all it holds.
+            Err(e @ StoreError::Corrupt { .. }) => Store::create(path, &options).map_err(|_| e),
+            other => other,
+        }
     };
     store.map_err(anyhow::Error::from)
 }
