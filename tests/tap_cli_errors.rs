@@ -83,6 +83,52 @@ fn an_interrupted_run_is_continued_only_with_resume_of_the_same_files() {
     assert!(status.contains(r#""last_run":"complete""#), "{status}");
 }
 
+/// `tidemark log --json | head` is normal use: a reader that stops reading ends
+/// the output quietly (exit 0, nothing on stderr), as the table output does.
+#[test]
+fn log_into_a_pipe_closed_early_ends_quietly() {
+    let dir = tempdir();
+    let (pcap, store) = (dir.path().join("a.pcap"), dir.path().join("store"));
+    write_capture(
+        &pcap,
+        &Shape {
+            cql_connections: 2,
+            rounds: 40,
+            pipeline: 8,
+            batch: 10,
+            spacing_ns: 1_000_000,
+            timeout_every: 1000,
+            retry_after_rounds: 1,
+            mongo_every: 5,
+            unanswered_every: 1000,
+        },
+    );
+    run_ok(&["tap", "--pcap", s(&pcap), "--store", s(&store)]);
+    for json in [true, false] {
+        let mut args = vec!["log", "--store", s(&store)];
+        if json {
+            args.push("--json");
+        }
+        let full = run_ok(&args);
+        // More than a pipe buffer, so the writer is still writing when it closes.
+        assert!(full.len() > 256 << 10, "{} bytes of log", full.len());
+        let mut child = tidemark()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{args:?} into a closed pipe: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn log_and_status_of_a_missing_store_fail_with_one_line() {
     let dir = tempdir();
