@@ -257,3 +257,21 @@ fn exactify_quotes_only_inexact_numbers() {
         "[2.5, \"-98765432109876543210\", \"é\"]"
     );
 }
+
+// Captures of the real driver against tidemark-testbed (captures/cql.md, "Testbed
+// captures"): the same workload, answered by the simulated cluster.
+
+#[test]
+fn testbed_v4_lz4_matches_truth() {
+    check("cql_testbed_v4_lz4");
+}
+
+#[test]
+fn testbed_v4_snappy_matches_truth() {
+    check("cql_testbed_v4_snappy");
+}
+
+#[test]
+fn testbed_v5_matches_truth() {
+    check("cql_testbed_v5");
+}

@@ -42,13 +42,34 @@ pub fn of(rec: &WriteRecord) -> Option<Identity> {
     let mut h = XxHash3_128::with_seed(0);
     field(&mut h, rec.proto.as_bytes());
     if rec.proto == "mongo" {
-        let op = rec.extras.mongo_op.as_ref()?;
+        return of_mongo_op(rec.extras.mongo_op.as_ref()?);
+    }
+    cql(rec, h)
+}
+
+/// The identity of a MongoDB operation (a client write's, or an oplog entry's: the
+/// two agree for retryable writes and inserts, so an entry can be matched to a write
+/// that was already logged).
+pub fn of_mongo_op(op: &crate::store::MongoOp) -> Option<Identity> {
+    let mut h = XxHash3_128::with_seed(0);
+    field(&mut h, b"mongo");
+    {
         match (op.lsid, op.txn_number, op.stmt_id) {
             (Some(lsid), Some(txn), Some(stmt)) => {
                 field(&mut h, b"session");
                 field(&mut h, &lsid);
                 field(&mut h, &txn.to_le_bytes());
                 field(&mut h, &stmt.to_le_bytes());
+            }
+            // A transaction statement without stmtId: its transaction and content.
+            (Some(lsid), Some(txn), None) if !op.o.is_empty() => {
+                field(&mut h, b"txn");
+                field(&mut h, &lsid);
+                field(&mut h, &txn.to_le_bytes());
+                field(&mut h, &[op.op as u8]);
+                field(&mut h, op.ns.as_bytes());
+                field(&mut h, &op.o);
+                field(&mut h, op.o2.as_deref().unwrap_or(b""));
             }
             _ if op.op == MongoOpKind::Insert && !op.o.is_empty() => {
                 field(&mut h, b"insert");
@@ -57,8 +78,11 @@ pub fn of(rec: &WriteRecord) -> Option<Identity> {
             }
             _ => return None,
         }
-        return Some(h.finish_128());
     }
+    Some(h.finish_128())
+}
+
+fn cql(rec: &WriteRecord, mut h: XxHash3_128) -> Option<Identity> {
     let timestamp = rec.timestamp?;
     if !matches!(rec.op.as_str(), "insert" | "update" | "delete") {
         return None;

@@ -36,6 +36,13 @@ pub struct SeenEntry {
     pub matched: bool,
     /// It was logged on its own (no client write matched it in time).
     pub logged: bool,
+    /// The flow (a secondary's fetcher connection) it was seen on.
+    pub flow: u64,
+    /// The fetching member went on to ask for more on that flow, so it received and
+    /// processed the batch. An entry seen on the wire whose fetcher never asked
+    /// again (its connection was cut mid-partition) proves nothing about the
+    /// secondary having it.
+    pub confirmed: bool,
 }
 
 /// Replication state of one replica set (tidemark tracks one set per store).
@@ -55,6 +62,8 @@ pub struct ReplState {
     pub oplog_visible: bool,
     /// Entries seen, by BSON timestamp.
     pub entries: BTreeMap<u64, SeenEntry>,
+    /// Entries per fetcher flow not yet confirmed by a further request on it.
+    pub tentative: HashMap<u64, Vec<u64>>,
 }
 
 /// `a` at or before `b` in MongoDB's optime order (unknown terms compare by time).
@@ -68,7 +77,7 @@ pub fn covers(commit_point: OpTime, write: OpTime) -> bool {
 
 impl ReplState {
     /// Takes in one replication fact; returns whether the commit point moved.
-    pub fn apply(&mut self, event: &ReplicationEvent, at: u64) -> bool {
+    pub fn apply(&mut self, event: &ReplicationEvent, flow: u64, at: u64) -> bool {
         self.visible = true;
         match event {
             ReplicationEvent::CommitPoint { optime, source } => self.advance(*optime, source),
@@ -102,7 +111,10 @@ impl ReplState {
                     seen_at: at,
                     matched: false,
                     logged: false,
+                    flow,
+                    confirmed: false,
                 });
+                self.tentative.entry(flow).or_default().push(optime.ts);
                 false
             }
         }
@@ -155,7 +167,7 @@ impl ReplState {
             };
         }
         match self.entries.get(&optime.ts) {
-            Some(e) if e.optime.t == optime.t => Verdict::Committed {
+            Some(e) if e.optime.t == optime.t && e.confirmed => Verdict::Committed {
                 commit_point: cp,
                 source,
             },
@@ -174,8 +186,11 @@ impl ReplState {
         for e in self.entries.values_mut() {
             if !e.matched && covers(cp, e.optime) && e.seen_at <= older_than {
                 e.matched = true;
-                e.logged = true;
-                out.push(e.clone());
+                // A no-op (`n`: "new primary", periodic no-ops) changes nothing.
+                if e.op.op != crate::store::MongoOpKind::Noop {
+                    e.logged = true;
+                    out.push(e.clone());
+                }
             }
         }
         out
@@ -208,6 +223,26 @@ impl ReplState {
         })?;
         found.matched = true;
         Some(found.clone())
+    }
+
+    /// A request went out on `flow`: a fetcher there asked for more, so the entries
+    /// it was sent before are confirmed received.
+    pub fn confirm_flow(&mut self, flow: u64) {
+        if let Some(list) = self.tentative.remove(&flow) {
+            for ts in list {
+                if let Some(e) = self.entries.get_mut(&ts) {
+                    e.confirmed = true;
+                }
+            }
+        }
+    }
+
+    /// Marks the entry at `ts` as the form of a client write (so it is not logged on
+    /// its own).
+    pub fn mark_matched(&mut self, ts: u64) {
+        if let Some(e) = self.entries.get_mut(&ts) {
+            e.matched = true;
+        }
     }
 
     /// Forgets entries the commit point covered more than `keep` entries ago (bounds
@@ -272,7 +307,7 @@ mod tests {
         let ev = ReplicationEvent::MemberPositions {
             durable: vec![(0, ot(30, 1)), (1, ot(20, 1))],
         };
-        assert!(r.apply(&ev, 0));
+        assert!(r.apply(&ev, 1, 0));
         assert_eq!(r.commit_point.map(|c| c.0), Some(ot(20, 1)));
         assert!(matches!(r.verdict(ot(20, 1)), Verdict::Committed { .. }));
         assert_eq!(r.verdict(ot(21, 1)), Verdict::Wait);

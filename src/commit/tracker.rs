@@ -38,6 +38,8 @@ struct Entry {
     note: String,
     identity: Option<Identity>,
     deadline: u64,
+    /// MongoDB: the latest term known when the write was acknowledged (0: none).
+    ack_term: i64,
 }
 
 /// What dedupe remembers about an identity.
@@ -91,6 +93,9 @@ pub struct CommitTracker {
     next_id: u64,
     identities: HashMap<Identity, Seen>,
     identity_order: VecDeque<Identity>,
+    /// Optimes (BSON timestamps) of MongoDB client writes already logged, so their
+    /// oplog entries, fetched later, are not logged a second time.
+    logged_optimes: BTreeSet<u64>,
     repl: ReplState,
     ready: Vec<Mutation>,
     persisted: BTreeSet<u64>,
@@ -121,6 +126,7 @@ impl CommitTracker {
             next_id: 1,
             identities: HashMap::new(),
             identity_order: VecDeque::new(),
+            logged_optimes: BTreeSet::new(),
             repl: ReplState {
                 members,
                 ..ReplState::default()
@@ -215,7 +221,10 @@ impl CommitTracker {
         self.pass_deadlines();
         match rec {
             Record::Write(w) => self.write(w, at),
-            Record::Replication(r) => self.replication(&r.event, at),
+            Record::Replication(r) => self.replication(&r.event, r.flow, at),
+            Record::Message(m) if m.proto == "mongo" && m.dir == "c2s" => {
+                self.repl.confirm_flow(m.flow)
+            }
             _ => {}
         }
     }
@@ -310,6 +319,7 @@ impl CommitTracker {
                     note,
                     identity,
                     deadline: at.saturating_add(self.cfg.resolve_after_ns),
+                    ack_term: self.repl.term,
                 };
                 self.by_time.insert((request_time, id));
                 self.by_deadline.insert((entry.deadline, id));
@@ -321,6 +331,7 @@ impl CommitTracker {
             }
             decided => {
                 let kind = decided.kind();
+                self.note_logged_optime(&rec);
                 let m = convert::mutation(
                     &rec,
                     node,
@@ -424,6 +435,7 @@ impl CommitTracker {
             self.decided_ids.push(wid);
         }
         let kind = outcome.kind();
+        self.note_logged_optime(&entry.rec);
         let commit_time = self.commit_time(at);
         let m = convert::mutation(
             &entry.rec,
@@ -437,6 +449,22 @@ impl CommitTracker {
         if let Some(i) = entry.identity {
             self.identities.insert(i, Seen::Logged(kind));
         }
+    }
+
+    fn note_logged_optime(&mut self, rec: &WriteRecord) {
+        if let Some(o) = rec.extras.optime {
+            self.logged_optimes.insert(o.ts);
+            while self.logged_optimes.len() > KEEP_ENTRIES {
+                self.logged_optimes.pop_first();
+            }
+        }
+    }
+
+    /// Whether a fetched oplog entry is the form of a client write already logged.
+    fn entry_already_logged(&self, optime_ts: u64, op: &crate::store::MongoOp) -> bool {
+        self.logged_optimes.contains(&optime_ts)
+            || identity::of_mongo_op(op)
+                .is_some_and(|i| matches!(self.identities.get(&i), Some(Seen::Logged(_))))
     }
 
     fn adopt_entry(&mut self, rec: &mut WriteRecord, entry: &SeenEntry) {
@@ -453,9 +481,12 @@ impl CommitTracker {
         rec.extras.mongo_op = Some(op);
     }
 
-    fn replication(&mut self, event: &ReplicationEvent, at: u64) {
-        let moved = self.repl.apply(event, at);
-        if let ReplicationEvent::OplogEntry { optime, .. } = event {
+    fn replication(&mut self, event: &ReplicationEvent, flow: u64, at: u64) {
+        let moved = self.repl.apply(event, flow, at);
+        if let ReplicationEvent::OplogEntry { optime, op, .. } = event {
+            if self.entry_already_logged(optime.ts, op) {
+                self.repl.mark_matched(optime.ts);
+            }
             // A waiting client write may be this entry.
             let waiting: Vec<u64> = self
                 .undecided
@@ -485,12 +516,34 @@ impl CommitTracker {
             let pending: Vec<u64> = self
                 .undecided
                 .iter()
-                .filter(|(_, e)| e.outcome == Outcome::Pending && e.rec.extras.optime.is_some())
+                .filter(|(_, e)| e.outcome == Outcome::Pending)
                 .map(|(id, _)| *id)
                 .collect();
             for wid in pending {
-                self.recheck(wid, at);
+                if self.undecided[&wid].rec.extras.optime.is_some() {
+                    self.recheck(wid, at);
+                } else {
+                    self.unmatched_after_new_term(wid, at);
+                }
             }
+        }
+    }
+
+    /// A pending write with no optime (its reply had no `operationTime`) and no
+    /// fetched oplog entry matching it, acknowledged in an older term than the
+    /// commit point's: with the oplog traffic in sight, it never replicated, and the
+    /// new primary's history does not have it.
+    fn unmatched_after_new_term(&mut self, wid: u64, at: u64) {
+        let Some((cp, _)) = self.repl.commit_point else {
+            return;
+        };
+        let e = &self.undecided[&wid];
+        if self.repl.oplog_visible && e.ack_term > 0 && cp.t > e.ack_term {
+            let note = format!(
+                "rolled_back: acknowledged in term {} without an optime; no oplog entry for it was ever fetched, and term {} has committed {}",
+                e.ack_term, cp.t, cp.ts
+            );
+            self.decide(wid, Outcome::RolledBack, note, at);
         }
     }
 

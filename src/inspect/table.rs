@@ -35,9 +35,8 @@ impl TableOutput {
                 None => self.writes.push((wr.outcome, 1)),
             },
             Record::Summary(s) => self.summary = Some(s.clone()),
-            // Decoded messages and writes are for `--json`; the table is per flow.
-            #[allow(unreachable_patterns)]
-            _ => {}
+            // Replication evidence is for the commit tracker, not inspect's output.
+            Record::Replication(_) => {}
         }
     }
 

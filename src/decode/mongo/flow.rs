@@ -22,13 +22,17 @@ use tidemark_mongo::{
     ConnEvent, Connection, Direction as MDir, Limits, Message, MongoError, Pairing,
 };
 
+use super::evidence;
 use super::message::{self, At};
 use super::outcome::{self, Verdict};
+use super::replication::Replication;
 use super::statement::{extract, Action, Base, Origin, Stmt};
 use super::txn::Transactions;
 use crate::capture::{CloseReason, Direction, Timestamp};
 use crate::inspect::decoder::{FlowDecoder, FlowInfo, StreamPos};
-use crate::inspect::records::{ErrorRecord, Record, WriteRecord};
+use crate::inspect::records::{
+    ErrorRecord, Record, ReplicationEvent, ReplicationRecord, WriteRecord,
+};
 use crate::inspect::time::rfc3339;
 
 /// Write requests awaiting a reply at once; beyond it the oldest is given up.
@@ -63,6 +67,7 @@ pub struct MongoFlowDecoder {
     txns: Transactions,
     done: Vec<WriteRecord>,
     ts: (Timestamp, String),
+    repl: Replication,
 }
 
 fn mdir(d: Direction) -> MDir {
@@ -85,6 +90,7 @@ impl MongoFlowDecoder {
             txns: Transactions::default(),
             done: Vec::new(),
             ts: (info.opened, rfc3339(info.opened)),
+            repl: Replication::default(),
         }
     }
 
@@ -144,6 +150,11 @@ impl MongoFlowDecoder {
                 if let Some(Err(e)) = &reply {
                     out.push(self.model_error(dir, msg, &e.to_string()));
                 }
+                if let Some(r) = parsed {
+                    let mut events = Vec::new();
+                    self.repl.reply(Some(&p.request_message), r, &mut events);
+                    self.replication(events, out);
+                }
                 self.on_reply(p.request.request_id, parsed);
             }
             (MDir::ServerToClient, _) => {
@@ -151,6 +162,11 @@ impl MongoFlowDecoder {
                 let parsed = reply.as_ref().and_then(|r| r.as_ref().ok());
                 let rec = message::record(&self.at(dir), msg, None, parsed, false);
                 out.push(Record::Message(rec));
+                if let Some(r) = parsed {
+                    let mut events = Vec::new();
+                    self.repl.reply(None, r, &mut events);
+                    self.replication(events, out);
+                }
             }
             (MDir::ClientToServer, pairing) => {
                 let command = msg.command().map(|c| c.name.to_owned());
@@ -161,9 +177,23 @@ impl MongoFlowDecoder {
                     None,
                     true,
                 )));
+                let mut events = Vec::new();
+                self.repl.request(msg, &mut events);
+                self.replication(events, out);
                 self.on_request(msg, pairing, out);
             }
         }
+    }
+
+    /// `replication` lines for what the message said about the replica set.
+    fn replication(&self, events: Vec<ReplicationEvent>, out: &mut Vec<Record>) {
+        out.extend(events.into_iter().map(|event| {
+            Record::Replication(ReplicationRecord {
+                flow: self.flow,
+                ts: self.ts.1.clone(),
+                event,
+            })
+        }));
     }
 
     fn model_error(&self, dir: MDir, msg: &Message, what: &str) -> Record {
@@ -299,6 +329,11 @@ impl MongoFlowDecoder {
                 ..
             } => {
                 outcome::decide(&mut stmts, ordered, &wc, reply, bulk_write);
+                let at = evidence::reply_optime(reply);
+                for s in &mut stmts {
+                    s.rec.extras.optime = at;
+                    s.rec.extras.error_code = evidence::error_code(reply, s.index);
+                }
                 let mut slot = Vec::new();
                 for s in stmts {
                     let applied = matches!(s.rec.outcome, "committed" | "pending");
@@ -321,6 +356,7 @@ impl MongoFlowDecoder {
                 mut rec,
                 wc,
             } => {
+                let released = self.done.len();
                 let (v, n) = match op {
                     TransactionOp::Commit => self.txns.commit(&key, &wc, reply, &mut self.done),
                     TransactionOp::Abort => {
@@ -331,6 +367,15 @@ impl MongoFlowDecoder {
                 rec.outcome = v.outcome;
                 rec.reason = v.reason;
                 rec.statements = Some(n);
+                // A transaction's statements take effect at its commit's optime.
+                let at = evidence::reply_optime(reply);
+                rec.extras.optime = at;
+                rec.extras.error_code = evidence::error_code(reply, 0);
+                if op == TransactionOp::Commit {
+                    for r in &mut self.done[released..] {
+                        r.extras.optime = at;
+                    }
+                }
                 self.done.push(*rec);
             }
             Action::GetLastError { wc, wc_json } => {
@@ -344,7 +389,11 @@ impl MongoFlowDecoder {
                     }
                 }
                 outcome::decide_by_gle(&mut redo, &wc, reply);
+                let at = evidence::reply_optime(reply);
                 for mut s in redo {
+                    let x = &mut s.rec.extras;
+                    x.optime = at.or(x.optime);
+                    x.error_code = evidence::error_code(reply, s.index).or(x.error_code);
                     s.rec.write_concern = Some(wc_json.clone());
                     self.done.push(s.rec);
                 }

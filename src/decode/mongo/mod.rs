@@ -5,11 +5,17 @@
 //! - [`statement`]: what a request changes, one `write` line per statement;
 //! - [`outcome`]: ARCHITECTURE.md's MongoDB outcome rules on one reply;
 //! - [`txn`]: statements held until their transaction commits or aborts;
-//! - [`message`]: `message` lines; [`values`]: BSON as relaxed Extended JSON.
+//! - [`message`]: `message` lines; [`values`]: BSON as relaxed Extended JSON;
+//! - [`evidence`]: the typed extras of `write` lines (raw-BSON oplog-style operation,
+//!   reply optime, error code) for the commit tracker;
+//! - [`replication`]: `replication` records (commit points, member positions,
+//!   topology, fetched oplog entries), which inspect does not print.
 
+pub mod evidence;
 pub mod flow;
 pub mod message;
 pub mod outcome;
+pub mod replication;
 pub mod statement;
 pub mod txn;
 pub mod values;

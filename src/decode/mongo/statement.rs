@@ -14,7 +14,7 @@ use tidemark_mongo::model::{
 };
 use tidemark_mongo::Message;
 
-use super::values;
+use super::{evidence, values};
 use crate::inspect::records::WriteRecord;
 
 /// Generic command arguments: not part of what a DDL command changes.
@@ -154,6 +154,12 @@ pub fn extract(msg: &Message, base: &Base) -> Result<Option<Action>, ModelError>
         rec.namespace = Some(format!("{}.$cmd", cmd.db));
         rec.op = cmd.name.to_owned();
         rec.values = Value::Object(values);
+        rec.extras.mongo_op = Some(evidence::command_op(
+            format!("{}.$cmd", cmd.db),
+            cmd.body,
+            &s,
+            GENERIC_FIELDS,
+        ));
         return Ok(Some(Action::Txn {
             op,
             key,
@@ -181,6 +187,12 @@ pub fn extract(msg: &Message, base: &Base) -> Result<Option<Action>, ModelError>
         rec.op = op;
         rec.key = Value::Null;
         rec.values = command_values(cmd.body);
+        rec.extras.mongo_op = Some(evidence::command_op(
+            ddl_command_ns(&ddl),
+            cmd.body,
+            s,
+            GENERIC_FIELDS,
+        ));
         let txn = s.in_transaction().then(|| {
             (
                 s.lsid.unwrap_or_default().to_vec(),
@@ -236,6 +248,7 @@ fn writes(
                 proto.clone()
             };
             fill_statement(&mut rec, st);
+            rec.extras.mongo_op = evidence::statement_op(st, s);
             if multi {
                 rec.batch = Some(serde_json::json!({
                     "command": kind_name(w.kind),
@@ -363,6 +376,15 @@ fn command_values(body: &RawDocument) -> Value {
         }
     }
     Value::Object(m)
+}
+
+/// The oplog namespace of a DDL command, `db.$cmd`: `renameCollection` (run on
+/// `admin`) is logged under its source database.
+fn ddl_command_ns(ddl: &Ddl<'_>) -> String {
+    match &ddl.op {
+        DdlOp::RenameCollection { from, .. } => format!("{}.$cmd", from.db),
+        _ => format!("{}.$cmd", ddl.db),
+    }
 }
 
 /// Namespace and op of a DDL line: `renameCollection` names its source.

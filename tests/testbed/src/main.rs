@@ -27,6 +27,12 @@ enum Cmd {
         num_tokens: usize,
         #[arg(long, default_value = "datacenter1")]
         datacenter: String,
+        /// Require PasswordAuthenticator logins as this user (with --password).
+        #[arg(long, requires = "password")]
+        user: Option<String>,
+        /// The password of --user (a test credential; never use a real one).
+        #[arg(long, requires = "user")]
+        password: Option<String>,
     },
     /// A MongoDB-like replica set, one member per consecutive loopback address;
     /// the first member is primary.
@@ -39,6 +45,15 @@ enum Cmd {
         port: u16,
         #[arg(long, default_value = "rs0")]
         set_name: String,
+        /// settings.electionTimeoutMillis (a partitioned primary steps down, the others elect, after this).
+        #[arg(long, default_value_t = 10_000)]
+        election_timeout_ms: u64,
+        /// settings.heartbeatIntervalMillis.
+        #[arg(long, default_value_t = 2_000)]
+        heartbeat_interval_ms: u64,
+        /// Serve the control endpoint (JSON over HTTP: stop/start/partition members, ground truth) here.
+        #[arg(long)]
+        control: Option<std::net::SocketAddr>,
     },
 }
 
@@ -56,6 +71,8 @@ async fn main() -> anyhow::Result<()> {
             port,
             num_tokens,
             datacenter,
+            user,
+            password,
         } => {
             let cfg = ClusterConfig {
                 nodes,
@@ -63,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
                 port,
                 num_tokens,
                 datacenter,
+                credentials: user.zip(password),
                 ..ClusterConfig::default()
             };
             let cluster = CqlCluster::start(cfg).await?;
@@ -77,21 +95,44 @@ async fn main() -> anyhow::Result<()> {
             base_addr,
             port,
             set_name,
+            election_timeout_ms,
+            heartbeat_interval_ms,
+            control,
         } => {
+            anyhow::ensure!(
+                election_timeout_ms > 0 && heartbeat_interval_ms > 0,
+                "--election-timeout-ms and --heartbeat-interval-ms must be positive"
+            );
             let cfg = ReplSetConfig {
                 members,
                 base_addr,
                 port,
                 set_name,
+                election_timeout: std::time::Duration::from_millis(election_timeout_ms),
+                heartbeat_interval: std::time::Duration::from_millis(heartbeat_interval_ms),
                 ..ReplSetConfig::default()
             };
-            let set = MongoReplicaSet::start(cfg).await?;
+            let set = std::sync::Arc::new(MongoReplicaSet::start(cfg).await?);
             for a in set.addresses() {
                 println!("member listening on {a}");
             }
             println!("connection string: {}", set.uri());
+            let server = match control {
+                Some(addr) => {
+                    let handler = tidemark_testbed::mongo::control::handler(set.clone());
+                    let server = tidemark_testbed::control::ControlServer::start(addr, handler)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("control endpoint on {addr}: {e}"))?;
+                    println!("control endpoint: http://{}", server.local_addr());
+                    Some(server)
+                }
+                None => None,
+            };
             tokio::signal::ctrl_c().await?;
-            set.stop();
+            if let Some(s) = server {
+                s.stop();
+            }
+            drop(set);
         }
     }
     Ok(())

@@ -35,6 +35,8 @@ pub struct ClusterConfig {
     pub token_seed: u64,
     /// How long a coordinator waits for replica acknowledgements.
     pub write_timeout: Duration,
+    /// `Some((user, password))`: require PasswordAuthenticator (SASL PLAIN) logins.
+    pub credentials: Option<(String, String)>,
 }
 
 impl Default for ClusterConfig {
@@ -49,6 +51,7 @@ impl Default for ClusterConfig {
             cluster_name: "tidemark-testbed".into(),
             token_seed: 0x7469_6465,
             write_timeout: Duration::from_secs(2),
+            credentials: None,
         }
     }
 }

@@ -4,12 +4,16 @@
 
 use super::cluster::Shared;
 use super::exec::{error, execute, prepare, Bound, Ctx};
+use super::modify::parse_members;
+use super::project::Page;
 use std::sync::{Arc, Mutex};
 use tidemark_cql::frame::segment::encode_envelopes;
 use tidemark_cql::frame::{encode_frame, Compression};
 use tidemark_cql::message::{
     error_code as code, ErrorBody, ErrorDetails, Event, QueryParameters, QueryValues, ResultBody,
 };
+use tidemark_cql::message::{BatchQuery, BatchType};
+use tidemark_cql::statement::BatchKind;
 use tidemark_cql::wire::WireValue;
 use tidemark_cql::{Direction, Envelope, FrameDecoder, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,6 +59,9 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
     let mut out: Option<Out> = None;
     let keyspace = Arc::new(Mutex::new(None::<String>));
     let mut buf = vec![0u8; 64 * 1024];
+    // Set by STARTUP without authenticator, or by a good AUTH_RESPONSE.
+    let mut authenticated = false;
+    let mut event_tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     'conn: loop {
         let n = match rd.read(&mut buf).await {
             Ok(0) | Err(_) => break,
@@ -107,7 +114,32 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     continue;
                 }
             };
+            let needs_auth = matches!(
+                env.message,
+                Message::Query(_)
+                    | Message::Prepare(_)
+                    | Message::Execute(_)
+                    | Message::Batch(_)
+                    | Message::Register(_)
+            );
+            if needs_auth && !authenticated {
+                let msg = "Unexpected message, expecting AUTH_RESPONSE (authentication required)";
+                let _ = tx.send(cur.encode(stream, protocol_error(msg)));
+                continue;
+            }
             match env.message {
+                Message::AuthResponse(_) => {
+                    // The decoder drops SASL tokens by design; read it from the body.
+                    let token = super::auth::token_from_body(&frame.body);
+                    let reply = match super::auth::check(&shared.config, token.as_ref()) {
+                        Ok(()) => {
+                            authenticated = true;
+                            Message::AuthSuccess { token: None }
+                        }
+                        Err(e) => Message::Error(e),
+                    };
+                    let _ = tx.send(cur.encode(stream, reply));
+                }
                 Message::Options => {
                     let opts = vec![
                         (
@@ -132,7 +164,15 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                         continue;
                     }
                     dec.set_compression(c);
-                    let _ = tx.send(cur.encode(stream, Message::Ready));
+                    let reply = if shared.config.credentials.is_some() {
+                        Message::Authenticate {
+                            authenticator: super::auth::AUTHENTICATOR.into(),
+                        }
+                    } else {
+                        authenticated = true;
+                        Message::Ready
+                    };
+                    let _ = tx.send(cur.encode(stream, reply));
                     let segments = version >= 5;
                     if segments {
                         dec.expect_segments();
@@ -148,7 +188,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     let _ = tx.send(cur.encode(stream, Message::Ready));
                     let mut events = shared.events.subscribe();
                     let tx = tx.clone();
-                    tokio::spawn(async move {
+                    event_tasks.push(tokio::spawn(async move {
                         while let Ok(ev) = events.recv().await {
                             let kind = match &ev {
                                 Event::SchemaChange(_) => "SCHEMA_CHANGE",
@@ -161,7 +201,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                                 break;
                             }
                         }
-                    });
+                    }));
                 }
                 Message::Query(q) => {
                     let shared = shared.clone();
@@ -190,6 +230,8 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                         keyspace: ks,
                         consistency: tidemark_cql::Consistency::One,
                         timestamp: None,
+                        serial: None,
+                        page: Page::default(),
                     };
                     let reply = match prepare(&ctx, &p.query) {
                         Ok((prepared, stmt)) => {
@@ -223,14 +265,18 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                         let _ = tx.send(cur.encode(stream, reply));
                     });
                 }
-                Message::Batch(_) => {
-                    let _ = tx.send(cur.encode(
-                        stream,
-                        Message::Error(error(
-                            code::INVALID,
-                            "BATCH is not supported by the testbed yet",
-                        )),
-                    ));
+                Message::Batch(b) => {
+                    let ks = b
+                        .keyspace
+                        .as_ref()
+                        .map(|k| k.to_string())
+                        .or_else(|| lock(&keyspace).clone());
+                    let shared = shared.clone();
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let reply = run_batch(&shared, me, ks, &b);
+                        let _ = tx.send(cur.encode(stream, reply));
+                    });
                 }
                 other => {
                     let msg = format!("unexpected message {:?} from a client", other.opcode());
@@ -239,8 +285,74 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
             }
         }
     }
+    // The event forwarders hold senders: stop them so the writer ends and the socket
+    // closes when the client closes (as Cassandra does).
+    for t in event_tasks {
+        t.abort();
+    }
     drop(tx);
     let _ = writer.await;
+}
+
+/// Executes a BATCH message on node `me`.
+fn run_batch(
+    shared: &Shared,
+    me: usize,
+    keyspace: Option<String>,
+    b: &tidemark_cql::message::Batch,
+) -> Message {
+    let texts = match batch_members(shared, me, b) {
+        Ok(t) => t,
+        Err(e) => return Message::Error(e),
+    };
+    let ctx = Ctx {
+        shared,
+        me,
+        keyspace,
+        consistency: b.consistency,
+        timestamp: b.timestamp,
+        serial: b.serial_consistency,
+        page: Page::default(),
+    };
+    let kind = match b.batch_type {
+        BatchType::Logged => BatchKind::Logged,
+        BatchType::Unlogged => BatchKind::Unlogged,
+        BatchType::Counter => BatchKind::Counter,
+    };
+    match parse_members(&texts).and_then(|m| super::modify::batch(&ctx, kind, None, &m)) {
+        Ok(r) => Message::Result(r),
+        Err(e) => Message::Error(e),
+    }
+}
+
+/// Each BATCH member as query text with its values (prepared members by their id on
+/// this node; UNPREPARED if unknown, as Cassandra answers).
+fn batch_members(
+    shared: &Shared,
+    me: usize,
+    b: &tidemark_cql::message::Batch,
+) -> Result<Vec<(String, Bound)>, ErrorBody> {
+    let mut out = Vec::new();
+    for s in &b.statements {
+        match &s.query {
+            BatchQuery::Query(q) => out.push((q.to_string(), bound_of_values(&s.values, None))),
+            BatchQuery::Prepared(id) => {
+                let stmt = lock(&shared.nodes[me].prepared).get(id).cloned();
+                let Some(stmt) = stmt else {
+                    return Err(ErrorBody {
+                        code: code::UNPREPARED,
+                        message: "Prepared statement not found on this node"
+                            .to_string()
+                            .into(),
+                        details: ErrorDetails::Unprepared { id: id.clone() },
+                    });
+                };
+                let bound = bound_of_values(&s.values, Some(&stmt.bind.columns));
+                out.push((stmt.query.clone(), bound));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -249,7 +361,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Values by marker index; named values are placed by the prepared metadata's names.
 fn bound_of(p: &QueryParameters, cols: Option<&[tidemark_cql::message::ColumnSpec]>) -> Bound {
-    match (&p.values, cols) {
+    bound_of_values(&p.values, cols)
+}
+
+fn bound_of_values(
+    values: &QueryValues,
+    cols: Option<&[tidemark_cql::message::ColumnSpec]>,
+) -> Bound {
+    match (values, cols) {
         (QueryValues::Named(v), Some(cols)) => Bound(
             cols.iter()
                 .map(|c| {
@@ -283,6 +402,11 @@ fn run(
         keyspace,
         consistency: p.consistency,
         timestamp: p.timestamp,
+        serial: p.serial_consistency,
+        page: Page {
+            size: p.page_size,
+            state: p.paging_state.clone().flatten(),
+        },
     };
     match execute(&ctx, query, &bound) {
         Ok(ResultBody::SetKeyspace(k)) => {

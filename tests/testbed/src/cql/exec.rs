@@ -3,18 +3,16 @@
 
 use super::cluster::{PreparedStmt, Shared};
 use super::consistency::ClError;
-use super::ddl::{parse_ddl, Ddl};
+use super::project::Page;
 use super::read::{finish, materialize_user, result_columns};
-use super::schema::{uuid_from, Keyspace, Table};
+use super::schema::{uuid_from, Table};
 use super::select::parse_select;
 use super::system::system_table;
-use super::write::{build, coordinate};
 use bytes::Bytes;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use tidemark_cql::message::{
-    error_code as code, ColumnSpec, ErrorBody, ErrorDetails, Event, Prepared, PreparedMetadata,
-    ResultBody, RowsMetadata, SchemaChange, SchemaTarget,
+    error_code as code, ColumnSpec, ErrorBody, ErrorDetails, Prepared, PreparedMetadata,
+    ResultBody, RowsMetadata,
 };
 use tidemark_cql::statement::{parse_statement, BindTarget, StatementKind};
 use tidemark_cql::wire::WireValue;
@@ -70,10 +68,14 @@ pub struct Ctx<'a> {
     pub keyspace: Option<String>,
     pub consistency: Consistency,
     pub timestamp: Option<i64>,
+    /// SERIAL or LOCAL_SERIAL for conditional statements.
+    pub serial: Option<Consistency>,
+    /// Requested page size and the paging state to continue from.
+    pub page: Page,
 }
 
 impl Ctx<'_> {
-    fn table(&self, ks: Option<&str>, name: &str) -> Result<(String, Arc<Table>), ErrorBody> {
+    pub fn table(&self, ks: Option<&str>, name: &str) -> Result<(String, Arc<Table>), ErrorBody> {
         let ks = ks
             .map(str::to_string)
             .or_else(|| self.keyspace.clone())
@@ -110,181 +112,40 @@ pub fn execute(ctx: &Ctx<'_>, query: &str, bound: &Bound) -> Result<ResultBody, 
                 .or_else(|| ctx.keyspace.clone())
                 .unwrap_or_default();
             if let Some(m) = system_table(ctx.shared, ctx.me, &ks, &sel.table) {
-                return finish(&sel, &ks, &sel.table, m, bound);
+                return finish(&sel, &ks, &sel.table, m, bound, &ctx.page);
             }
             let (ks, t) = ctx.table(
                 Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
                 &sel.table,
             )?;
             let m = materialize_user(ctx.shared, ctx.me, &t, &sel, bound, ctx.consistency)?;
-            finish(&sel, &ks, &t.name, m, bound)
+            finish(&sel, &ks, &t.name, m, bound, &ctx.page)
         }
-        StatementKind::Schema(s) => ddl(ctx, s.text),
-        StatementKind::Modification(m) => {
-            let q = m.table();
-            let (_, t) = ctx.table(q.keyspace.as_ref().map(|k| k.as_str()), q.name.as_str())?;
-            if stmt.is_lwt() {
-                return Err(invalid(
-                    "lightweight transactions are not supported by the testbed yet",
-                ));
-            }
-            let ts = ctx
-                .timestamp
-                .unwrap_or_else(|| ctx.shared.nodes[ctx.me].next_timestamp());
-            let (pk, update) = build(m, &t, bound, ts)?;
-            coordinate(ctx.shared, ctx.me, &t, &pk, &update, ctx.consistency)?;
-            Ok(ResultBody::Void)
+        StatementKind::Schema(s) => super::ddl_exec::ddl(ctx, s.text),
+        StatementKind::Modification(m) => super::modify::modification(ctx, m, bound),
+        StatementKind::Batch(b) => {
+            // A text BATCH: one set of values, numbered across all members.
+            let ts = match tidemark_cql::statement::using_timestamp(&b.using) {
+                Some(t) => match super::mutation::resolve(t, &ColumnType::BigInt, bound)? {
+                    super::mutation::Val::Set(v) => v[..].try_into().ok().map(i64::from_be_bytes),
+                    _ => None,
+                },
+                None => None,
+            };
+            let members: Vec<_> = b
+                .statements
+                .iter()
+                .map(|m| (m.clone(), bound.clone()))
+                .collect();
+            super::modify::batch(ctx, b.kind, ts, &members)
         }
+        StatementKind::Truncate(q) => super::modify::truncate(
+            ctx,
+            q.keyspace.as_ref().map(|k| k.as_str()),
+            q.name.as_str(),
+        ),
         _ => Err(invalid("statement not supported by the testbed yet")),
     }
-}
-
-fn announce(ctx: &Ctx<'_>, change: &str, target: SchemaTarget) -> ResultBody {
-    let sc = SchemaChange {
-        change_type: change.into(),
-        target,
-    };
-    // No receiver is fine: nobody registered for events.
-    let _ = ctx.shared.events.send(Event::SchemaChange(sc.clone()));
-    ResultBody::SchemaChange(sc)
-}
-
-fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
-    let d = parse_ddl(text).map_err(|e| error(code::SYNTAX_ERROR, e))?;
-    let exists = |ks: &str, t: &str| ErrorBody {
-        code: code::ALREADY_EXISTS,
-        message: format!(
-            "Cannot add already existing {}",
-            if t.is_empty() { "keyspace" } else { "table" }
-        )
-        .into(),
-        details: ErrorDetails::AlreadyExists {
-            keyspace: ks.into(),
-            table: t.into(),
-        },
-    };
-    let mut schema = ctx.shared.schema_mut();
-    let result = match d {
-        Ddl::CreateKeyspace {
-            name,
-            if_not_exists,
-            replication,
-            durable_writes,
-        } => {
-            if schema.keyspaces.contains_key(&name) {
-                if if_not_exists {
-                    return Ok(ResultBody::Void);
-                }
-                return Err(exists(&name, ""));
-            }
-            schema.keyspaces.insert(
-                name.clone(),
-                Keyspace {
-                    name: name.clone(),
-                    replication,
-                    durable_writes,
-                    tables: BTreeMap::new(),
-                },
-            );
-            (
-                "CREATED",
-                SchemaTarget::Keyspace {
-                    keyspace: name.into(),
-                },
-            )
-        }
-        Ddl::DropKeyspace { name, if_exists } => {
-            if schema.keyspaces.remove(&name).is_none() {
-                if if_exists {
-                    return Ok(ResultBody::Void);
-                }
-                return Err(error(
-                    code::CONFIG_ERROR,
-                    format!("Cannot drop non existing keyspace '{name}'."),
-                ));
-            }
-            for i in 0..ctx.shared.nodes.len() {
-                ctx.shared.store(i).forget(&name, None);
-            }
-            (
-                "DROPPED",
-                SchemaTarget::Keyspace {
-                    keyspace: name.into(),
-                },
-            )
-        }
-        Ddl::CreateTable {
-            keyspace,
-            name,
-            if_not_exists,
-            columns,
-            default_ttl,
-        } => {
-            let ksn = keyspace
-                .or_else(|| ctx.keyspace.clone())
-                .ok_or_else(|| invalid("No keyspace has been specified."))?;
-            let generation = schema.generation;
-            let Some(ks) = schema.keyspaces.get_mut(&ksn) else {
-                return Err(invalid(format!("Keyspace '{ksn}' doesn't exist")));
-            };
-            if ks.tables.contains_key(&name) {
-                if if_not_exists {
-                    return Ok(ResultBody::Void);
-                }
-                return Err(exists(&ksn, &name));
-            }
-            let id = uuid_from(&format!("{ksn}.{name}#{generation}"));
-            ks.tables.insert(
-                name.clone(),
-                Arc::new(Table {
-                    keyspace: ksn.clone(),
-                    name: name.clone(),
-                    id,
-                    columns,
-                    default_ttl,
-                }),
-            );
-            (
-                "CREATED",
-                SchemaTarget::Table {
-                    keyspace: ksn.into(),
-                    name: name.into(),
-                },
-            )
-        }
-        Ddl::DropTable {
-            keyspace,
-            name,
-            if_exists,
-        } => {
-            let ksn = keyspace
-                .or_else(|| ctx.keyspace.clone())
-                .ok_or_else(|| invalid("No keyspace has been specified."))?;
-            let removed = schema
-                .keyspaces
-                .get_mut(&ksn)
-                .and_then(|k| k.tables.remove(&name));
-            if removed.is_none() {
-                if if_exists {
-                    return Ok(ResultBody::Void);
-                }
-                return Err(invalid(format!("Table '{ksn}.{name}' doesn't exist")));
-            }
-            for i in 0..ctx.shared.nodes.len() {
-                ctx.shared.store(i).forget(&ksn, Some(&name));
-            }
-            (
-                "DROPPED",
-                SchemaTarget::Table {
-                    keyspace: ksn.into(),
-                    name: name.into(),
-                },
-            )
-        }
-    };
-    schema.recompute_version();
-    drop(schema);
-    Ok(announce(ctx, result.0, result.1))
 }
 
 /// PREPARE: the id (a hash of keyspace and text, like Cassandra's MD5), bind-marker
@@ -313,6 +174,50 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                     }
                     BindTarget::Timestamp => ("[timestamp]".into(), ColumnType::BigInt),
                     BindTarget::Ttl => ("[ttl]".into(), ColumnType::Int),
+                    BindTarget::Json => ("[json]".into(), ColumnType::Varchar),
+                    BindTarget::Field(c, f) => {
+                        let col = t.column(c.as_str()).ok_or_else(|| {
+                            invalid(format!("Undefined column name {}", c.as_str()))
+                        })?;
+                        let ColumnType::Udt { fields, .. } = &col.ty else {
+                            return Err(invalid(format!("{} is not a user type", col.name)));
+                        };
+                        let ty = fields
+                            .iter()
+                            .find(|(n, _)| n.as_ref() == f.as_str())
+                            .map(|(_, t)| t.clone())
+                            .ok_or_else(|| invalid(format!("Unknown field {}", f.as_str())))?;
+                        (format!("{}.{}", col.name, f.as_str()), ty)
+                    }
+                    BindTarget::InValues(c) => {
+                        let col = t.column(c.as_str()).ok_or_else(|| {
+                            invalid(format!("Undefined column name {}", c.as_str()))
+                        })?;
+                        (
+                            format!("in({})", col.name),
+                            ColumnType::List(Box::new(col.ty.clone())),
+                        )
+                    }
+                    BindTarget::Key(c) | BindTarget::Element(c) => {
+                        let col = t.column(c.as_str()).ok_or_else(|| {
+                            invalid(format!("Undefined column name {}", c.as_str()))
+                        })?;
+                        let key = matches!(&b.target, BindTarget::Key(_));
+                        let ty = match (&col.ty, key) {
+                            (ColumnType::Map(k, _), true) => k.as_ref().clone(),
+                            (ColumnType::Map(_, v), false) => v.as_ref().clone(),
+                            (ColumnType::List(_), true) => ColumnType::Int,
+                            (ColumnType::List(e) | ColumnType::Set(e), false) => e.as_ref().clone(),
+                            (ColumnType::Set(e), true) => e.as_ref().clone(),
+                            (t, _) => t.clone(),
+                        };
+                        let name = if key {
+                            format!("key({})", col.name)
+                        } else {
+                            format!("value({})", col.name)
+                        };
+                        (name, ty)
+                    }
                     other => {
                         return Err(invalid(format!(
                             "bind marker for {other:?} not supported by the testbed yet"
@@ -370,16 +275,41 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                 };
             let mut markers: Vec<(usize, String, ColumnType)> = Vec::new();
             for w in &sel.wheres {
-                let ty = cols
-                    .iter()
-                    .find(|(n, _)| *n == w.column)
-                    .map(|(_, t)| t.clone())
-                    .ok_or_else(|| invalid(format!("Undefined column name {}", w.column)))?;
+                let (default_name, ty) = if w.token {
+                    ("partition key token".to_string(), ColumnType::BigInt)
+                } else {
+                    let ty = cols
+                        .iter()
+                        .find(|(n, _)| *n == w.column)
+                        .map(|(_, t)| t.clone())
+                        .ok_or_else(|| invalid(format!("Undefined column name {}", w.column)))?;
+                    (w.column.clone(), ty)
+                };
+                let in_marker = w.op == super::select::Op::In && w.values.len() == 1;
+                let ty = match (w.op, &ty) {
+                    (super::select::Op::Contains, ColumnType::List(e) | ColumnType::Set(e)) => {
+                        e.as_ref().clone()
+                    }
+                    (super::select::Op::Contains, ColumnType::Map(_, v)) => v.as_ref().clone(),
+                    (super::select::Op::ContainsKey, ColumnType::Map(k, _)) => k.as_ref().clone(),
+                    _ => ty,
+                };
                 for v in &w.values {
                     if let super::literal::Lit::Marker(i, name) = v {
-                        markers.push((*i, name.clone().unwrap_or(w.column.clone()), ty.clone()));
+                        let (n, t) = if in_marker {
+                            (
+                                format!("in({default_name})"),
+                                ColumnType::List(Box::new(ty.clone())),
+                            )
+                        } else {
+                            (default_name.clone(), ty.clone())
+                        };
+                        markers.push((*i, name.clone().unwrap_or(n), t));
                     }
                 }
+            }
+            if let Some(super::literal::Lit::Marker(i, _)) = &sel.per_partition_limit {
+                markers.push((*i, "[per_partition_limit]".into(), ColumnType::Int));
             }
             if let Some(super::literal::Lit::Marker(i, _)) = &sel.limit {
                 markers.push((*i, "[limit]".into(), ColumnType::Int));

@@ -3,6 +3,7 @@
 //! are not handled yet (bind them instead).
 
 use super::lex::{Cursor, Tok};
+use super::literal_text;
 use bytes::Bytes;
 use tidemark_cql::statement::Term;
 use tidemark_cql::ColumnType;
@@ -85,6 +86,7 @@ enum Raw<'a> {
     Str(&'a str),
     Uuid(&'a str),
     Blob(&'a str),
+    Duration(&'a str),
 }
 
 /// Serializes a literal term of the real parser for `ty` (`Ok(None)` = null).
@@ -97,10 +99,180 @@ pub fn term_bytes(ty: &ColumnType, t: &Term<'_>) -> Result<Option<Bytes>, String
         Term::Str(s) => Raw::Str(s),
         Term::Uuid(s) => Raw::Uuid(s),
         Term::Blob(s) => Raw::Blob(s),
+        Term::Duration(s) => Raw::Duration(s),
         Term::TypeHint { term, .. } => return term_bytes(ty, term),
+        Term::Negate(inner) => match inner.as_ref() {
+            Term::Integer(s) => return raw_bytes(ty, Raw::Int(&format!("-{s}"))),
+            Term::Float(s) => return raw_bytes(ty, Raw::Float(&format!("-{s}"))),
+            other => return Err(format!("unsupported literal -{other:?}")),
+        },
+        Term::List(items) | Term::Set(items) | Term::Tuple(items) => {
+            return collection_term(ty, items, &[])
+        }
+        Term::Map(pairs) => return collection_term(ty, &[], pairs),
+        Term::Udt(fields) => return udt_term(ty, fields),
+        Term::Function { name, args } if args.is_empty() && name.keyspace.is_none() => {
+            return function_value(ty, name.name.as_str())
+        }
         other => return Err(format!("unsupported literal {other:?} (bind it instead)")),
     };
     raw_bytes(ty, raw)
+}
+
+/// Serializes a list/set/map/tuple literal (`[1, 2]`, `{'a'}`, `{'k': 1}`, `(1, 'x')`)
+/// for `ty`, as the protocol encodes collections: an int count, then each element
+/// (map: key then value) as `[int length][bytes]`; tuples without the count.
+fn collection_term(
+    ty: &ColumnType,
+    items: &[Term<'_>],
+    pairs: &[(Term<'_>, Term<'_>)],
+) -> Result<Option<Bytes>, String> {
+    use ColumnType as T;
+    let one = |t: &ColumnType, x: &Term<'_>| -> Result<Option<Bytes>, String> {
+        if x.as_marker().is_some() {
+            return Err(
+                "bind markers inside collection literals are not supported by the testbed".into(),
+            );
+        }
+        term_bytes(t, x)
+    };
+    let mut elems: Vec<Option<Bytes>> = Vec::new();
+    match ty.effective() {
+        T::List(e) | T::Set(e) => {
+            for x in items {
+                elems.push(Some(one(e, x)?.ok_or("null inside a collection")?));
+            }
+            if matches!(ty.effective(), T::Set(_)) {
+                elems.sort_by(|a, b| {
+                    super::order::compare(
+                        e,
+                        a.as_deref().unwrap_or(&[]),
+                        b.as_deref().unwrap_or(&[]),
+                    )
+                });
+                elems.dedup();
+            }
+        }
+        T::Map(k, v) if items.is_empty() => {
+            let mut kv: Vec<(Bytes, Option<Bytes>)> = Vec::new();
+            for (a, b) in pairs {
+                kv.push((one(k, a)?.ok_or("null map key")?, one(v, b)?));
+            }
+            kv.sort_by(|a, b| super::order::compare(k, &a.0, &b.0));
+            kv.dedup_by(|a, b| a.0 == b.0);
+            let mut out = (kv.len() as i32).to_be_bytes().to_vec();
+            for (a, b) in kv {
+                push_value(&mut out, Some(&a));
+                push_value(&mut out, b.as_deref());
+            }
+            return Ok(Some(Bytes::from(out)));
+        }
+        T::Tuple(types) => {
+            if items.len() > types.len() {
+                return Err("too many tuple fields".into());
+            }
+            let mut out = Vec::new();
+            for (t, x) in types.iter().zip(items) {
+                push_value(&mut out, one(t, x)?.as_deref());
+            }
+            return Ok(Some(Bytes::from(out)));
+        }
+        _ if items.is_empty() && pairs.is_empty() => {
+            return Ok(Some(Bytes::from_static(&[0, 0, 0, 0])))
+        }
+        _ => {
+            return Err(format!(
+                "collection literal for non-collection type {}",
+                ty.cql_name()
+            ))
+        }
+    }
+    let mut out = (elems.len() as i32).to_be_bytes().to_vec();
+    for e in &elems {
+        push_value(&mut out, e.as_deref());
+    }
+    Ok(Some(Bytes::from(out)))
+}
+
+fn udt_term(
+    ty: &ColumnType,
+    fields: &[(tidemark_cql::statement::Ident<'_>, Term<'_>)],
+) -> Result<Option<Bytes>, String> {
+    let ColumnType::Udt { fields: defs, .. } = ty.effective() else {
+        return Err(format!("UDT literal for type {}", ty.cql_name()));
+    };
+    for (f, _) in fields {
+        if !defs.iter().any(|(n, _)| n.as_ref() == f.as_str()) {
+            return Err(format!(
+                "Unknown field '{}' in value of user defined type",
+                f.as_str()
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for (name, t) in defs {
+        let v = match fields.iter().find(|(f, _)| f.as_str() == name.as_ref()) {
+            Some((_, x)) => term_bytes(t, x)?,
+            None => None,
+        };
+        push_value(&mut out, v.as_deref());
+    }
+    Ok(Some(Bytes::from(out)))
+}
+
+/// The native functions without arguments that stand for a value: `now()` /
+/// `currentTimeUUID()` (a fresh timeuuid), `uuid()` (a fresh version-4 UUID),
+/// `currentTimestamp()`, `currentDate()`.
+fn function_value(ty: &ColumnType, name: &str) -> Result<Option<Bytes>, String> {
+    let now_ms = super::cluster::now_micros() / 1000;
+    let v = match name.to_ascii_lowercase().as_str() {
+        "now" | "currenttimeuuid" => super::collection::append_path(0),
+        "uuid" => {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut u =
+                super::schema::uuid_from(&format!("uuid() {n} {}", super::cluster::now_micros()));
+            u[6] = (u[6] & 0x0f) | 0x40;
+            Bytes::copy_from_slice(&u)
+        }
+        "currenttimestamp" => Bytes::copy_from_slice(&now_ms.to_be_bytes()),
+        "currentdate" => {
+            let days = now_ms.div_euclid(86_400_000) + (1i64 << 31);
+            Bytes::copy_from_slice(&(days as u32).to_be_bytes())
+        }
+        other => {
+            return Err(format!(
+                "function {other}() is not supported by the testbed (bind its value instead)"
+            ))
+        }
+    };
+    let ok = matches!(
+        (name.to_ascii_lowercase().as_str(), ty.effective()),
+        (
+            "now" | "currenttimeuuid",
+            ColumnType::Timeuuid | ColumnType::Uuid
+        ) | ("uuid", ColumnType::Uuid)
+            | ("currenttimestamp", ColumnType::Timestamp)
+            | ("currentdate", ColumnType::Date)
+    );
+    if !ok {
+        return Err(format!(
+            "Type error: {name}() cannot be used as {}",
+            ty.cql_name()
+        ));
+    }
+    Ok(Some(v))
+}
+
+/// Appends `[int length][bytes]` (-1 for null).
+pub fn push_value(out: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        Some(b) => {
+            out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+            out.extend_from_slice(b);
+        }
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
 }
 
 /// Serializes a testbed literal for `ty` (markers are resolved by the caller).
@@ -141,16 +313,20 @@ fn raw_bytes(ty: &ColumnType, raw: Raw<'_>) -> Result<Option<Bytes>, String> {
             .map_err(|_| bad(ty, s))?
             .to_be_bytes()
             .to_vec(),
-        (T::Varint, Raw::Int(s)) => {
-            // Minimal two's complement, as Java's BigInteger.toByteArray.
-            let v = int(s)?.to_be_bytes();
-            let mut i = 0;
-            while i < 7
-                && ((v[i] == 0 && v[i + 1] & 0x80 == 0) || (v[i] == 0xff && v[i + 1] & 0x80 != 0))
-            {
-                i += 1;
-            }
-            v[i..].to_vec()
+        (T::Varint, Raw::Int(s)) => literal_text::big_integer(s).ok_or_else(|| bad(ty, s))?,
+        (T::Decimal, Raw::Int(s) | Raw::Float(s)) => {
+            literal_text::decimal(s).ok_or_else(|| bad(ty, s))?
+        }
+        (T::Date, Raw::Str(s)) => literal_text::date(s).ok_or_else(|| bad(ty, s))?,
+        (T::Date, Raw::Int(s)) => u32::try_from(int(s)?)
+            .map_err(|_| bad(ty, s))?
+            .to_be_bytes()
+            .to_vec(),
+        (T::Time, Raw::Str(s)) => literal_text::time(s).ok_or_else(|| bad(ty, s))?,
+        (T::Time, Raw::Int(s)) => int(s)?.to_be_bytes().to_vec(),
+        (T::Timestamp, Raw::Str(s)) => literal_text::timestamp(s).ok_or_else(|| bad(ty, s))?,
+        (T::Duration, Raw::Duration(s) | Raw::Str(s)) => {
+            literal_text::duration(s).ok_or_else(|| bad(ty, s))?
         }
         (T::Double, Raw::Int(s) | Raw::Float(s)) => s
             .parse::<f64>()
@@ -174,9 +350,15 @@ fn raw_bytes(ty: &ColumnType, raw: Raw<'_>) -> Result<Option<Bytes>, String> {
             Err(_) => return Err(bad(ty, s)),
         },
         (_, Raw::Bool(b)) => return Err(bad(ty, &b.to_string())),
-        (_, Raw::Int(s) | Raw::Float(s) | Raw::Str(s) | Raw::Uuid(s) | Raw::Blob(s)) => {
-            return Err(bad(ty, s))
-        }
+        (
+            _,
+            Raw::Int(s)
+            | Raw::Float(s)
+            | Raw::Str(s)
+            | Raw::Uuid(s)
+            | Raw::Blob(s)
+            | Raw::Duration(s),
+        ) => return Err(bad(ty, s)),
     };
     Ok(Some(Bytes::from(out)))
 }

@@ -1,20 +1,24 @@
-//! SELECT execution: materialize the table's rows (system tables from cluster state;
-//! user tables by reading the partition from enough replicas for the consistency
-//! level and reconciling their copies), then filter, project and limit.
+//! SELECT execution on user tables: find the partitions (by key, or a full scan in
+//! token order, optionally restricted by `token()` relations), read each from enough
+//! replicas for the consistency level, reconcile their copies, and materialize rows
+//! as typed columns (non-frozen collections assembled from their element cells).
 
 use super::cell::Cell;
 use super::cluster::{now_secs, Shared};
+use super::collection::{is_multicell, materialize};
 use super::consistency::{block_for, check_available, ReplicaInfo};
 use super::exec::{cl_error, invalid, Bound};
-use super::literal::{lit_bytes, Lit};
 use super::murmur3::{partition_key_bytes, token};
+use super::order::compare_clustering;
+use super::project::where_values;
 use super::schema::{ColumnKind, Table};
-use super::select::{Op, SelectStmt, Selector};
-use super::storage::Partition;
+use super::select::{Op, SelectStmt};
+use super::storage::{LiveRow, Partition};
 use bytes::Bytes;
-use std::cmp::Ordering;
-use tidemark_cql::message::{ColumnSpec, ErrorBody, ResultBody, Rows, RowsMetadata};
+use tidemark_cql::message::ErrorBody;
 use tidemark_cql::{ColumnType, Consistency};
+
+pub use super::project::{finish, result_columns};
 
 /// Write time and remaining TTL of a cell.
 pub type CellMeta = (i64, Option<i32>);
@@ -26,157 +30,166 @@ pub struct Materialized {
     pub columns: Vec<(String, ColumnType)>,
     pub rows: Vec<Vec<Option<Bytes>>>,
     pub meta: Vec<Vec<Option<CellMeta>>>,
+    /// User tables: the ordinal of each row's partition (for PER PARTITION LIMIT).
+    pub partition: Vec<usize>,
+    /// User tables: each row's position, for paging states.
+    pub keys: Vec<super::paging::RowKey>,
+    /// Clustering types and directions in result order (paging comparisons).
+    pub order: Vec<(ColumnType, bool)>,
 }
 
-fn cmp_typed(ty: &ColumnType, a: &[u8], b: &[u8]) -> Ordering {
-    use ColumnType as T;
-    let int = |x: &[u8]| {
-        let mut v: i64 = if x.first().is_some_and(|f| f & 0x80 != 0) {
-            -1
-        } else {
-            0
-        };
-        for byte in x {
-            v = (v << 8) | i64::from(*byte);
-        }
-        v
-    };
-    match ty.effective() {
-        T::Int | T::BigInt | T::SmallInt | T::TinyInt | T::Timestamp | T::Counter | T::Varint => {
-            int(a).cmp(&int(b))
-        }
-        _ => a.cmp(b),
-    }
-}
-
-/// Result columns for a selection over `cols` (also the Prepared result metadata).
-pub fn result_columns(
-    stmt: &SelectStmt,
-    ks: &str,
-    table: &str,
-    cols: &[(String, ColumnType)],
-) -> Result<Vec<ColumnSpec>, String> {
-    let spec = |name: &str, ty: &ColumnType| ColumnSpec {
-        keyspace: ks.into(),
-        table: table.into(),
-        name: name.into(),
-        ty: ty.clone(),
-    };
-    let find = |c: &str| {
-        cols.iter()
-            .find(|(n, _)| n == c)
-            .ok_or_else(|| format!("Undefined column name {c} in table {ks}.{table}"))
-    };
-    let mut out = Vec::new();
-    for (sel, alias) in &stmt.selectors {
-        let name = |d: String| alias.clone().unwrap_or(d);
-        match sel {
-            Selector::Star => out.extend(cols.iter().map(|(n, t)| spec(n, t))),
-            Selector::Column(c) => out.push(spec(&name(c.clone()), &find(c)?.1)),
-            Selector::WriteTime(c) => {
-                find(c)?;
-                out.push(spec(&name(format!("writetime({c})")), &ColumnType::BigInt))
-            }
-            Selector::Ttl(c) => {
-                find(c)?;
-                out.push(spec(&name(format!("ttl({c})")), &ColumnType::Int))
-            }
-            Selector::CountStar => out.push(spec(&name("count".into()), &ColumnType::BigInt)),
-        }
-    }
-    Ok(out)
-}
-
-fn bind_lit(l: &Lit, ty: &ColumnType, bound: &Bound) -> Result<Option<Bytes>, ErrorBody> {
-    match l {
-        Lit::Marker(i, _) => Ok(bound.get(*i).flatten()),
-        l => lit_bytes(ty, l).map_err(invalid),
-    }
-}
-
-/// Runs a SELECT against materialized rows (filter, project, limit).
-pub fn finish(
-    stmt: &SelectStmt,
-    ks: &str,
-    table: &str,
-    m: Materialized,
-    bound: &Bound,
-) -> Result<ResultBody, ErrorBody> {
-    let specs = result_columns(stmt, ks, table, &m.columns).map_err(invalid)?;
-    let mut keep: Vec<usize> = Vec::new();
-    'rows: for (ri, row) in m.rows.iter().enumerate() {
-        for w in &stmt.wheres {
-            let Some(ci) = m.columns.iter().position(|(n, _)| *n == w.column) else {
-                return Err(invalid(format!("Undefined column name {}", w.column)));
-            };
-            let ty = &m.columns[ci].1;
-            let have = row[ci].as_deref();
-            let mut any = false;
-            for v in &w.values {
-                let want = bind_lit(v, ty, bound)?;
-                let ord = match (have, want.as_deref()) {
-                    (Some(h), Some(x)) => cmp_typed(ty, h, x),
-                    _ => continue,
-                };
-                any |= match w.op {
-                    Op::Eq | Op::In => ord == Ordering::Equal,
-                    Op::Lt => ord == Ordering::Less,
-                    Op::Le => ord != Ordering::Greater,
-                    Op::Gt => ord == Ordering::Greater,
-                    Op::Ge => ord != Ordering::Less,
-                };
-            }
-            if !any {
-                continue 'rows;
-            }
-        }
-        keep.push(ri);
-    }
-    if let Some(l) = &stmt.limit {
-        let n = bind_lit(l, &ColumnType::Int, bound)?
-            .and_then(|b| <[u8; 4]>::try_from(&b[..]).ok())
-            .map(i32::from_be_bytes)
-            .unwrap_or(i32::MAX);
-        keep.truncate(usize::try_from(n).unwrap_or(0));
-    }
-    let col = |c: &str| m.columns.iter().position(|(n, _)| n == c).unwrap_or(0);
-    let mut out_rows = Vec::new();
-    if stmt
-        .selectors
+fn replica_infos(shared: &Shared, replicas: &[usize]) -> Vec<ReplicaInfo> {
+    replicas
         .iter()
-        .any(|(s, _)| *s == Selector::CountStar)
-    {
-        let n = keep.len() as i64;
-        out_rows.push(vec![Some(Bytes::copy_from_slice(&n.to_be_bytes()))]);
-    } else {
-        for ri in keep {
-            let mut row = Vec::new();
-            for (sel, _) in &stmt.selectors {
-                let meta = |c: &str| m.meta.get(ri).and_then(|r| r[col(c)]);
-                match sel {
-                    Selector::Star => row.extend(m.rows[ri].iter().cloned()),
-                    Selector::Column(c) => row.push(m.rows[ri][col(c)].clone()),
-                    Selector::WriteTime(c) => {
-                        row.push(meta(c).map(|(ts, _)| Bytes::copy_from_slice(&ts.to_be_bytes())))
-                    }
-                    Selector::Ttl(c) => row.push(
-                        meta(c)
-                            .and_then(|(_, t)| t)
-                            .map(|t| Bytes::copy_from_slice(&t.to_be_bytes())),
-                    ),
-                    Selector::CountStar => {}
-                }
-            }
-            out_rows.push(row);
+        .map(|r| ReplicaInfo {
+            node: *r,
+            dc: shared.nodes[*r].dc.clone(),
+            alive: shared.nodes[*r]
+                .alive
+                .load(std::sync::atomic::Ordering::Relaxed),
+        })
+        .collect()
+}
+
+/// Reads partition `pk` at `cl` from node `me`: contacts the coordinator first if it
+/// is a replica, then ring order, until `block_for` replicas answered, and merges
+/// their copies.
+pub fn read_partition(
+    shared: &Shared,
+    me: usize,
+    table: &Table,
+    pk: &Bytes,
+    cl: Consistency,
+) -> Result<Partition, ErrorBody> {
+    let replication = {
+        let schema = shared.schema();
+        let ks = schema
+            .keyspaces
+            .get(&table.keyspace)
+            .ok_or_else(|| invalid(format!("Keyspace {} does not exist", table.keyspace)))?;
+        ks.replication.clone()
+    };
+    let replicas = shared.ring.replicas(token(pk), &replication);
+    let infos = replica_infos(shared, &replicas);
+    let dcs: Vec<&str> = infos.iter().map(|i| i.dc.as_str()).collect();
+    let bf = block_for(cl, &replication.rf_by_dc(&dcs), &shared.nodes[me].dc, false)
+        .map_err(|e| cl_error(e, cl))?;
+    check_available(cl, &bf, &infos).map_err(|e| cl_error(e, cl))?;
+    let mut order: Vec<&ReplicaInfo> = infos.iter().filter(|r| r.alive).collect();
+    order.sort_by_key(|r| r.node != me);
+    let mut merged = Partition::default();
+    let mut contacted = Vec::new();
+    for r in order {
+        if bf.satisfied(&contacted) {
+            break;
+        }
+        if let Some(p) = shared
+            .store(r.node)
+            .partition(&table.keyspace, &table.name, pk)
+        {
+            merged.merge(p);
+        }
+        contacted.push(r);
+    }
+    Ok(merged)
+}
+
+/// Every live replica's copy of `pk` merged: what a read-before-write (counter, list
+/// index) or a Paxos prepare sees.
+pub fn current_partition(shared: &Shared, table: &Table, pk: &Bytes) -> Partition {
+    let replication = shared
+        .schema()
+        .keyspaces
+        .get(&table.keyspace)
+        .map(|k| k.replication.clone());
+    let Some(replication) = replication else {
+        return Partition::default();
+    };
+    let mut merged = Partition::default();
+    for r in shared.ring.replicas(token(pk), &replication) {
+        if !shared.nodes[r]
+            .alive
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            continue;
+        }
+        if let Some(p) = shared.store(r).partition(&table.keyspace, &table.name, pk) {
+            merged.merge(p);
         }
     }
-    let metadata = RowsMetadata {
-        columns_count: specs.len(),
-        global_table_spec: Some((ks.into(), table.into())),
-        columns: specs,
-        ..RowsMetadata::default()
-    };
-    Ok(ResultBody::Rows(Rows::from_cells(metadata, &out_rows)))
+    merged
+}
+
+/// One live row as values in table column order, with write time/TTL metadata.
+pub fn row_values(
+    table: &Table,
+    key: &[Bytes],
+    ck: &[Bytes],
+    live: &LiveRow,
+    now: i32,
+) -> (Vec<Option<Bytes>>, Vec<Option<CellMeta>>) {
+    let mut row = Vec::new();
+    let mut meta = Vec::new();
+    for c in &table.columns {
+        match c.kind {
+            ColumnKind::PartitionKey => {
+                row.push(key.get(c.position as usize).cloned());
+                meta.push(None);
+            }
+            ColumnKind::Clustering => {
+                row.push(ck.get(c.position as usize).cloned());
+                meta.push(None);
+            }
+            _ if is_multicell(&c.ty, &c.type_text) => {
+                row.push(live.complex.get(&c.name).map(|e| materialize(&c.ty, e)));
+                meta.push(None);
+            }
+            _ => {
+                let cell: Option<&Cell> = live.cells.get(&c.name);
+                row.push(cell.map(|x| x.value.clone()));
+                meta.push(cell.map(|x| (x.timestamp, x.remaining_ttl(now))));
+            }
+        }
+    }
+    (row, meta)
+}
+
+/// A partition's live rows in clustering order.
+pub fn sorted_rows(table: &Table, p: &Partition, now: i32) -> Vec<(Vec<Bytes>, LiveRow)> {
+    let order: Vec<(ColumnType, bool)> = table
+        .clustering()
+        .map(|c| (c.ty.clone(), c.descending))
+        .collect();
+    let mut rows = p.live_view(now);
+    rows.sort_by(|(a, _), (b, _)| compare_clustering(&order, a, b));
+    rows
+}
+
+/// Whether a partition's token satisfies the statement's `token()` relations.
+fn token_matches(stmt: &SelectStmt, tok: i64, bound: &Bound) -> Result<bool, ErrorBody> {
+    for w in stmt.wheres.iter().filter(|w| w.token) {
+        let mut any = false;
+        for v in where_values(w, &ColumnType::BigInt, bound)? {
+            let Some(b) = v else { continue };
+            let t = i64::from_be_bytes(
+                b[..]
+                    .try_into()
+                    .map_err(|_| invalid("token values are bigint"))?,
+            );
+            any |= match w.op {
+                Op::Eq | Op::In => tok == t,
+                Op::Lt => tok < t,
+                Op::Le => tok <= t,
+                Op::Gt => tok > t,
+                Op::Ge => tok >= t,
+                Op::Contains | Op::ContainsKey => false,
+            };
+        }
+        if !any {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Reads the partitions a SELECT on a user table needs and materializes their rows.
@@ -196,14 +209,14 @@ pub fn materialize_user(
         let Some(w) = stmt
             .wheres
             .iter()
-            .find(|w| w.column == c.name && matches!(w.op, Op::Eq | Op::In))
+            .find(|w| !w.token && w.column == c.name && matches!(w.op, Op::Eq | Op::In))
         else {
             restricted = false;
             break;
         };
         let mut next = Vec::new();
-        for v in &w.values {
-            let b = bind_lit(v, &c.ty, bound)?.ok_or_else(|| {
+        for b in where_values(w, &c.ty, bound)? {
+            let b = b.ok_or_else(|| {
                 invalid(format!("Invalid null value for partition key {}", c.name))
             })?;
             for k in &keys {
@@ -223,23 +236,44 @@ pub fn materialize_user(
         }
         all.sort();
         all.dedup();
-        keys = all
-            .into_iter()
-            .filter_map(|(_, pk)| {
-                (0..shared.nodes.len()).find_map(|i| {
-                    shared
-                        .store(i)
-                        .partition(&table.keyspace, &table.name, &pk)
-                        .map(|p| p.key.clone())
-                })
-            })
-            .collect();
+        keys = Vec::new();
+        for (tok, pk) in all {
+            if !token_matches(stmt, tok, bound)? {
+                continue;
+            }
+            if let Some(k) = (0..shared.nodes.len()).find_map(|i| {
+                shared
+                    .store(i)
+                    .partition(&table.keyspace, &table.name, &pk)
+                    .map(|p| p.key.clone())
+            }) {
+                keys.push(k);
+            }
+        }
     }
-    let schema = shared.schema();
-    let ks = schema
-        .keyspaces
-        .get(&table.keyspace)
-        .ok_or_else(|| invalid(format!("Keyspace {} does not exist", table.keyspace)))?;
+    // ORDER BY: only clustering columns, in clustering order; reversing the first
+    // column's order reverses the partition (Cassandra's rule).
+    let cks: Vec<_> = table.clustering().collect();
+    let mut reverse = false;
+    for (i, (name, desc)) in stmt.order_by.iter().enumerate() {
+        let Some(c) = cks.get(i).filter(|c| &c.name == name) else {
+            return Err(invalid(
+                "Order by currently only supports the ordering of columns following their declared order in the PRIMARY KEY",
+            ));
+        };
+        let r = *desc != c.descending;
+        if i == 0 {
+            reverse = r;
+        } else if r != reverse {
+            return Err(invalid("Unsupported order by relation"));
+        }
+    }
+    if !stmt.order_by.is_empty() && !restricted {
+        return Err(invalid(
+            "ORDER BY is only supported when the partition key is restricted by an EQ or an IN.",
+        ));
+    }
+    let multi = keys.len() > 1 && !stmt.order_by.is_empty();
     let now = now_secs();
     let mut m = Materialized {
         columns: table
@@ -249,82 +283,74 @@ pub fn materialize_user(
             .collect(),
         ..Materialized::default()
     };
-    for key in keys {
+    for (ordinal, key) in keys.into_iter().enumerate() {
         let refs: Vec<&[u8]> = key.iter().map(|k| &k[..]).collect();
         let pk = Bytes::from(partition_key_bytes(&refs));
-        let tok = token(&pk);
-        let replicas = shared.ring.replicas(tok, &ks.replication);
-        let infos: Vec<ReplicaInfo> = replicas
-            .iter()
-            .map(|r| ReplicaInfo {
-                node: *r,
-                dc: shared.nodes[*r].dc.clone(),
-                alive: shared.nodes[*r]
-                    .alive
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            })
-            .collect();
-        let dcs: Vec<&str> = infos.iter().map(|i| i.dc.as_str()).collect();
-        let bf = block_for(
-            cl,
-            &ks.replication.rf_by_dc(&dcs),
-            &shared.nodes[me].dc,
-            false,
-        )
-        .map_err(|e| cl_error(e, cl))?;
-        check_available(cl, &bf, &infos).map_err(|e| cl_error(e, cl))?;
-        // Contact the coordinator first if it is a replica, then ring order.
-        let mut order: Vec<&ReplicaInfo> = infos.iter().filter(|r| r.alive).collect();
-        order.sort_by_key(|r| r.node != me);
-        let mut merged = Partition::default();
-        let mut contacted = Vec::new();
-        for r in order {
-            if bf.satisfied(&contacted) {
-                break;
-            }
-            if let Some(p) = shared
-                .store(r.node)
-                .partition(&table.keyspace, &table.name, &pk)
-            {
-                merged.merge(p);
-            }
-            contacted.push(r);
+        if restricted && !token_matches(stmt, token(&pk), bound)? {
+            continue;
         }
-        let mut rows = merged.live_rows(now);
-        let cks: Vec<_> = table.clustering().collect();
-        rows.sort_by(|(a, _), (b, _)| {
-            for (i, c) in cks.iter().enumerate() {
-                let o = cmp_typed(&c.ty, &a[i], &b[i]);
-                let o = if c.descending { o.reverse() } else { o };
-                if o != Ordering::Equal {
-                    return o;
-                }
+        let merged = read_partition(shared, me, table, &pk, cl)?;
+        let mut rows = sorted_rows(table, &merged, now);
+        // The static row (empty clustering, tables with clustering only) shows in
+        // every row of its partition, or alone when the partition has no rows.
+        let mut statics = None;
+        if table.clustering().next().is_some() && rows.first().is_some_and(|(ck, _)| ck.is_empty())
+        {
+            statics = Some(rows.remove(0).1);
+        }
+        if rows.is_empty() {
+            if let Some(s) = statics.take() {
+                rows.push((Vec::new(), s));
             }
-            Ordering::Equal
-        });
-        for (ck, cells) in rows {
-            let mut row = Vec::new();
-            let mut meta = Vec::new();
-            for c in &table.columns {
-                match c.kind {
-                    ColumnKind::PartitionKey => {
-                        row.push(key.get(c.position as usize).cloned());
-                        meta.push(None);
-                    }
-                    ColumnKind::Clustering => {
-                        row.push(ck.get(c.position as usize).cloned());
-                        meta.push(None);
-                    }
-                    _ => {
-                        let cell: Option<&Cell> = cells.get(&c.name);
-                        row.push(cell.map(|x| x.value.clone()));
-                        meta.push(cell.map(|x| (x.timestamp, x.remaining_ttl(now))));
-                    }
-                }
+        }
+        if stmt.distinct {
+            rows.truncate(1);
+        }
+        if reverse {
+            rows.reverse();
+        }
+        for (ck, mut live) in rows {
+            if let Some(s) = &statics {
+                live.cells.extend(s.cells.clone());
+                live.complex.extend(s.complex.clone());
             }
+            let (row, meta) = row_values(table, &key, &ck, &live, now);
             m.rows.push(row);
             m.meta.push(meta);
+            m.partition.push(ordinal);
+            m.keys.push(super::paging::RowKey {
+                token: token(&pk),
+                pk: pk.clone(),
+                ck,
+            });
         }
+    }
+    m.order = cks
+        .iter()
+        .map(|c| (c.ty.clone(), c.descending != reverse))
+        .collect();
+    if multi {
+        // IN with ORDER BY: rows of all partitions merged in the requested order.
+        let order: Vec<(ColumnType, bool)> = cks
+            .iter()
+            .map(|c| (c.ty.clone(), c.descending != reverse))
+            .collect();
+        let ck_idx: Vec<usize> = cks
+            .iter()
+            .filter_map(|c| table.columns.iter().position(|x| x.name == c.name))
+            .collect();
+        let key_of = |r: &Vec<Option<Bytes>>| -> Vec<Bytes> {
+            ck_idx
+                .iter()
+                .map(|i| r[*i].clone().unwrap_or_default())
+                .collect()
+        };
+        let mut idx: Vec<usize> = (0..m.rows.len()).collect();
+        idx.sort_by(|a, b| compare_clustering(&order, &key_of(&m.rows[*a]), &key_of(&m.rows[*b])));
+        m.rows = idx.iter().map(|i| m.rows[*i].clone()).collect();
+        m.meta = idx.iter().map(|i| m.meta[*i].clone()).collect();
+        m.partition = idx.iter().map(|i| m.partition[*i]).collect();
+        m.keys = idx.iter().map(|i| m.keys[*i].clone()).collect();
     }
     Ok(m)
 }

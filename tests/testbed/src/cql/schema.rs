@@ -83,7 +83,35 @@ pub struct Keyspace {
     pub replication: Replication,
     pub durable_writes: bool,
     pub tables: BTreeMap<String, Arc<Table>>,
+    /// User-defined types by name.
+    pub types: BTreeMap<String, UserType>,
 }
+
+/// A user-defined type (`CREATE TYPE`): fields in order, with their wire types and
+/// their type texts as `system_schema.types` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserType {
+    pub keyspace: String,
+    pub name: String,
+    pub fields: Vec<(String, ColumnType, String)>,
+}
+
+impl UserType {
+    pub fn column_type(&self) -> ColumnType {
+        ColumnType::Udt {
+            keyspace: self.keyspace.clone().into(),
+            name: self.name.clone().into(),
+            fields: self
+                .fields
+                .iter()
+                .map(|(n, t, _)| (n.clone().into(), t.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// Looks up a user type by name while parsing DDL.
+pub type UdtLookup<'a> = &'a dyn Fn(&str) -> Option<ColumnType>;
 
 impl Keyspace {
     /// The `replication` map of `system_schema.keyspaces`.
@@ -146,8 +174,14 @@ impl Schema {
                 "|{}:{:?}:{}",
                 ks.name, ks.replication, ks.durable_writes
             ));
+            for u in ks.types.values() {
+                desc.push_str(&format!("|type {}.{}:{:?}", u.keyspace, u.name, u.fields));
+            }
             for t in ks.tables.values() {
-                desc.push_str(&format!("|{}.{}:{:?}", t.keyspace, t.name, t.id));
+                desc.push_str(&format!(
+                    "|{}.{}:{:?}:{}",
+                    t.keyspace, t.name, t.id, t.default_ttl
+                ));
                 for c in &t.columns {
                     desc.push_str(&format!(
                         ",{}:{}:{:?}:{}",
@@ -167,21 +201,49 @@ impl Schema {
 /// Parses a CQL type as written in DDL (`int`, `map<text, frozen<list<int>>>`),
 /// returning the wire type and the normalized text `system_schema` shows.
 pub fn parse_type(cur: &mut super::lex::Cursor) -> Result<(ColumnType, String), String> {
-    parse_type_depth(cur, 0)
+    parse_type_depth(cur, 0, &|_| None)
+}
+
+/// [`parse_type`] that also knows the user types of the statement's keyspace.
+pub fn parse_type_with(
+    cur: &mut super::lex::Cursor,
+    udts: UdtLookup<'_>,
+) -> Result<(ColumnType, String), String> {
+    parse_type_depth(cur, 0, udts)
 }
 
 fn parse_type_depth(
     cur: &mut super::lex::Cursor,
     depth: usize,
+    udts: UdtLookup<'_>,
 ) -> Result<(ColumnType, String), String> {
     if depth > 16 {
         return Err("type nesting too deep".into());
     }
     let name = cur.ident()?;
+    if name == "vector" {
+        // `vector<element, dimension>` (Cassandra 5; the driver knows it as a custom type).
+        cur.expect_sym("<")?;
+        let (element, text) = parse_type_depth(cur, depth + 1, udts)?;
+        cur.expect_sym(",")?;
+        let dimension = match cur.next_tok() {
+            Some(super::lex::Tok::Num(n)) => n.parse::<u32>().ok().filter(|d| *d > 0),
+            _ => None,
+        }
+        .ok_or("vector dimension must be a positive integer")?;
+        cur.expect_sym(">")?;
+        return Ok((
+            ColumnType::Vector {
+                element: Box::new(element),
+                dimension,
+            },
+            format!("vector<{text}, {dimension}>"),
+        ));
+    }
     let mut args = Vec::new();
     if cur.sym("<") {
         loop {
-            args.push(parse_type_depth(cur, depth + 1)?);
+            args.push(parse_type_depth(cur, depth + 1, udts)?);
             if cur.sym(">") {
                 break;
             }
@@ -241,6 +303,10 @@ fn parse_type_depth(
                 text,
             ))
         }
+        (n, 0) => match udts(n) {
+            Some(t) => Ok((t, n.to_string())),
+            None => Err(format!("Unknown type {n}")),
+        },
         _ => Err(format!("unknown or unsupported type {name}")),
     }
 }
@@ -263,6 +329,10 @@ mod tests {
             )
         );
         assert!(parse_type(&mut Cursor::new("list<int, int>").unwrap()).is_err());
+        let (t, text) = parse_type(&mut Cursor::new("vector<float, 3>").unwrap()).unwrap();
+        assert_eq!(text, "vector<float, 3>");
+        assert!(matches!(t, ColumnType::Vector { dimension: 3, .. }));
+        assert!(parse_type(&mut Cursor::new("vector<float, 0>").unwrap()).is_err());
     }
 
     #[test]
@@ -277,6 +347,7 @@ mod tests {
                 replication: Replication::Simple { rf: 3 },
                 durable_writes: true,
                 tables: BTreeMap::new(),
+                types: BTreeMap::new(),
             },
         );
         b.recompute_version();

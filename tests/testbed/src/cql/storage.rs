@@ -4,6 +4,7 @@
 //! replica copies the same way, and the logical view drops shadowed and dead data.
 
 use super::cell::{reconcile, Cell, Deletion};
+use super::order::compare;
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +16,86 @@ pub struct Row {
     pub marker: Option<Cell>,
     pub deletion: Option<Deletion>,
     pub cells: BTreeMap<String, Cell>,
+    /// Non-frozen collections: one cell per element, keyed by column name.
+    pub complex: BTreeMap<String, Complex>,
+}
+
+/// A non-frozen collection column on one replica, as Cassandra stores it: a
+/// collection-level deletion (set when the whole collection is overwritten or
+/// deleted) and one cell per element, keyed by its cell path (the set element, the
+/// map key, or a list element's timeuuid).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Complex {
+    pub deletion: Option<Deletion>,
+    pub cells: BTreeMap<Bytes, Cell>,
+}
+
+impl Complex {
+    fn merge(&mut self, other: &Complex) {
+        self.deletion = Deletion::merge(self.deletion, other.deletion);
+        for (path, cell) in &other.cells {
+            match self.cells.get_mut(path) {
+                Some(mine) => *mine = reconcile(mine, cell).clone(),
+                None => {
+                    self.cells.insert(path.clone(), cell.clone());
+                }
+            }
+        }
+    }
+}
+
+/// A clustering range deletion (`DELETE ... WHERE k = ? AND c1 = ? AND c2 > ? AND
+/// c2 <= ?`, or a clustering prefix): shadows the rows whose clustering starts with
+/// `prefix` and whose next component lies between the bounds (compared by value, so
+/// DESC columns need no special case). Carries that column's type so a replica can
+/// compare without the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeTombstone {
+    pub prefix: Vec<Bytes>,
+    /// `(value, inclusive)`; `None` = unbounded.
+    pub lower: Option<(Bytes, bool)>,
+    pub upper: Option<(Bytes, bool)>,
+    /// Type of the clustering column after the prefix (the bounded one).
+    pub ty: tidemark_cql::ColumnType,
+    pub deletion: Deletion,
+}
+
+impl RangeTombstone {
+    /// Whether the row with clustering `ck` lies inside the range.
+    pub fn covers(&self, ck: &[Bytes]) -> bool {
+        use std::cmp::Ordering as O;
+        if ck.len() < self.prefix.len() || ck[..self.prefix.len()] != self.prefix[..] {
+            return false;
+        }
+        let Some(v) = ck.get(self.prefix.len()) else {
+            return self.lower.is_none() && self.upper.is_none();
+        };
+        let lower_ok = self
+            .lower
+            .as_ref()
+            .is_none_or(|(b, incl)| match compare(&self.ty, v, b) {
+                O::Greater => true,
+                O::Equal => *incl,
+                O::Less => false,
+            });
+        let upper_ok = self
+            .upper
+            .as_ref()
+            .is_none_or(|(b, incl)| match compare(&self.ty, v, b) {
+                O::Less => true,
+                O::Equal => *incl,
+                O::Greater => false,
+            });
+        lower_ok && upper_ok
+    }
+}
+
+/// The live content of one row at read time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveRow {
+    pub cells: BTreeMap<String, Cell>,
+    /// Live elements of each non-frozen collection, by cell path.
+    pub complex: BTreeMap<String, Vec<(Bytes, Cell)>>,
 }
 
 impl Row {
@@ -32,6 +113,9 @@ impl Row {
                 }
             }
         }
+        for (name, c) in &other.complex {
+            self.complex.entry(name.clone()).or_default().merge(c);
+        }
     }
 }
 
@@ -44,6 +128,8 @@ pub struct Partition {
     pub deletion: Option<Deletion>,
     /// Rows by serialized clustering components (empty for tables without clustering).
     pub rows: BTreeMap<Vec<Bytes>, Row>,
+    /// Clustering range deletions.
+    pub ranges: Vec<RangeTombstone>,
 }
 
 impl Partition {
@@ -53,28 +139,69 @@ impl Partition {
         for (ck, row) in &other.rows {
             self.rows.entry(ck.clone()).or_default().merge(row);
         }
+        for r in &other.ranges {
+            if !self.ranges.contains(r) {
+                self.ranges.push(r.clone());
+            }
+        }
     }
 
     /// The rows a read at `now_secs` sees: deletions applied, dead cells dropped,
     /// rows without marker or live cell omitted.
-    pub fn live_rows(&self, now_secs: i32) -> Vec<(Vec<Bytes>, BTreeMap<String, Cell>)> {
+    pub fn live_view(&self, now_secs: i32) -> Vec<(Vec<Bytes>, LiveRow)> {
         let mut out = Vec::new();
         for (ck, row) in &self.rows {
-            let del = Deletion::merge(self.deletion, row.deletion);
-            let visible =
-                |c: &Cell| c.is_live(now_secs) && !del.is_some_and(|d| d.shadows(c.timestamp));
-            let cells: BTreeMap<String, Cell> = row
-                .cells
-                .iter()
-                .filter(|(_, c)| visible(c))
-                .map(|(n, c)| (n.clone(), c.clone()))
-                .collect();
-            let marker_live = row.marker.as_ref().is_some_and(visible);
-            if marker_live || !cells.is_empty() {
-                out.push((ck.clone(), cells));
+            let mut del = Deletion::merge(self.deletion, row.deletion);
+            for r in self.ranges.iter().filter(|r| r.covers(ck)) {
+                del = Deletion::merge(del, Some(r.deletion));
+            }
+            let visible = |c: &Cell, extra: Option<Deletion>| {
+                c.is_live(now_secs)
+                    && !Deletion::merge(del, extra).is_some_and(|d| d.shadows(c.timestamp))
+            };
+            let mut live = LiveRow {
+                cells: row
+                    .cells
+                    .iter()
+                    .filter(|(_, c)| visible(c, None))
+                    .map(|(n, c)| (n.clone(), c.clone()))
+                    .collect(),
+                ..LiveRow::default()
+            };
+            for (name, cx) in &row.complex {
+                let elems: Vec<(Bytes, Cell)> = cx
+                    .cells
+                    .iter()
+                    .filter(|(_, c)| visible(c, cx.deletion))
+                    .map(|(p, c)| (p.clone(), c.clone()))
+                    .collect();
+                if !elems.is_empty() {
+                    live.complex.insert(name.clone(), elems);
+                }
+            }
+            let marker_live = row.marker.as_ref().is_some_and(|m| visible(m, None));
+            if marker_live || !live.cells.is_empty() || !live.complex.is_empty() {
+                out.push((ck.clone(), live));
             }
         }
         out
+    }
+
+    /// [`Partition::live_view`] with collection elements flattened into cells named
+    /// `column[hex of cell path]` (the ground-truth form).
+    pub fn live_rows(&self, now_secs: i32) -> Vec<(Vec<Bytes>, BTreeMap<String, Cell>)> {
+        self.live_view(now_secs)
+            .into_iter()
+            .map(|(ck, live)| {
+                let mut cells = live.cells;
+                for (name, elems) in live.complex {
+                    for (path, c) in elems {
+                        cells.insert(format!("{name}[{}]", hex(&path)), c);
+                    }
+                }
+                (ck, cells)
+            })
+            .collect()
     }
 }
 
@@ -134,6 +261,19 @@ impl NodeStore {
             .unwrap_or_default()
     }
 
+    /// Removes a dropped column's cells from every partition of a table (ALTER TABLE
+    /// DROP; Cassandra instead ignores cells older than the drop time).
+    pub fn drop_column(&mut self, ks: &str, table: &str, column: &str) {
+        if let Some(t) = self.tables.get_mut(&(ks.to_string(), table.to_string())) {
+            for p in t.values_mut() {
+                for r in p.rows.values_mut() {
+                    r.cells.remove(column);
+                    r.complex.remove(column);
+                }
+            }
+        }
+    }
+
     /// Forgets a table (DROP TABLE) or, with `table == None`, a keyspace.
     pub fn forget(&mut self, ks: &str, table: Option<&str>) {
         self.tables
@@ -168,6 +308,33 @@ impl NodeStore {
                     for (name, c) in &row.cells {
                         out.push(rec(ck, name, c.clone()));
                     }
+                    for (name, cx) in &row.complex {
+                        if let Some(d) = cx.deletion {
+                            out.push(rec(
+                                ck,
+                                &format!("{name}<collection deletion>"),
+                                del_cell(d),
+                            ));
+                        }
+                        for (path, c) in &cx.cells {
+                            out.push(rec(ck, &format!("{name}[{}]", hex(path)), c.clone()));
+                        }
+                    }
+                }
+                for r in &p.ranges {
+                    let bound = |x: &Option<(Bytes, bool)>, lower: bool| match (x, lower) {
+                        (Some((v, true)), true) => format!("[{}", hex(v)),
+                        (Some((v, false)), true) => format!("({}", hex(v)),
+                        (Some((v, true)), false) => format!("{}]", hex(v)),
+                        (Some((v, false)), false) => format!("{})", hex(v)),
+                        (None, _) => "*".to_string(),
+                    };
+                    let name = format!(
+                        "<range deletion {}..{}>",
+                        bound(&r.lower, true),
+                        bound(&r.upper, false),
+                    );
+                    out.push(rec(&r.prefix, &name, del_cell(r.deletion)));
                 }
             }
         }
@@ -212,6 +379,7 @@ mod tests {
             token: 1,
             deletion: None,
             rows: [(vec![b("c")], row)].into(),
+            ranges: Vec::new(),
         }
     }
 
@@ -232,6 +400,7 @@ mod tests {
                 local_deletion_time: 0,
             }),
             rows: BTreeMap::new(),
+            ranges: Vec::new(),
         };
         s.apply("ks", "t", &pk, &del);
         assert!(s.partition("ks", "t", &pk).unwrap().live_rows(0).is_empty());
@@ -258,3 +427,7 @@ mod tests {
         assert!(s.partition("ks", "t", &pk).unwrap().live_rows(0).is_empty());
     }
 }
+
+#[cfg(test)]
+#[path = "storage_tests.rs"]
+mod reconcile_tests;

@@ -50,7 +50,7 @@ fn table(cols: &[(&str, T)], rows: Vec<Vec<Value>>) -> Materialized {
             .map(|(n, t)| (n.to_string(), t.clone()))
             .collect(),
         rows: rows.iter().map(|r| r.iter().map(ser).collect()).collect(),
-        meta: Vec::new(),
+        ..Materialized::default()
     }
 }
 
@@ -290,7 +290,11 @@ fn schema_table(schema: &Schema, name: &str) -> Option<Materialized> {
                         Value::Double(1.0),
                         Value::Int(t.default_ttl),
                         Value::Map(vec![]),
-                        set_text(&["compound".to_string()]),
+                        set_text(&if super::modify::is_counter_table(t) {
+                            vec!["compound".to_string(), "counter".to_string()]
+                        } else {
+                            vec!["compound".to_string()]
+                        }),
                         Value::Int(864000),
                         Value::Uuid(t.id),
                         Value::Int(2048),
@@ -333,7 +337,20 @@ fn schema_table(schema: &Schema, name: &str) -> Option<Materialized> {
                 ("field_names", list_t()),
                 ("field_types", list_t()),
             ],
-            vec![],
+            kss()
+                .flat_map(|k| k.types.values())
+                .map(|u| {
+                    let texts = |f: &dyn Fn(&(String, T, String)) -> String| {
+                        Value::List(u.fields.iter().map(|x| text(&f(x))).collect())
+                    };
+                    vec![
+                        text(&u.keyspace),
+                        text(&u.name),
+                        texts(&|x| x.0.clone()),
+                        texts(&|x| x.2.clone()),
+                    ]
+                })
+                .collect(),
         ),
         "functions" => table(
             &[

@@ -3,8 +3,8 @@
 //! OP_QUERY commands in, replies out. An undecodable message closes the
 //! connection (as mongod does); it never takes the member down.
 
-use super::commands;
 use super::set::Shared;
+use super::{commands, election, heartbeat, hello};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use tidemark_mongo::bson::{Bson, Document, RawDocumentBuf};
@@ -79,6 +79,10 @@ pub async fn serve(
                 }
                 Reply::None => {}
                 Reply::Close => return,
+                Reply::Exhaust(x) => {
+                    stream_hello(&shared, &mut st, &mut sock, x, &mut shutdown).await;
+                    return;
+                }
             }
         }
     }
@@ -89,6 +93,71 @@ enum Reply {
     /// `moreToCome` requests (w:0 writes) get no reply.
     None,
     Close,
+    /// An awaitable hello with `exhaustAllowed`: the connection becomes a
+    /// stream of hello replies (see [`stream_hello`]).
+    Exhaust(ExhaustHello),
+}
+
+/// What streaming an exhaust hello needs from its request.
+struct ExhaustHello {
+    db: String,
+    cmd: Document,
+    request_id: i32,
+    checksum: bool,
+    compressor: Option<Compressor>,
+}
+
+/// Streaming SDAM, as mongod does it: each reply to an awaitable hello sent
+/// with `exhaustAllowed` carries `moreToCome`, and the next reply follows —
+/// when the topology changes or `maxAwaitTimeMS` passes — without a new
+/// request, `responseTo` naming the previous reply. The driver ends the
+/// stream by closing the connection; anything it sends ends it too.
+async fn stream_hello(
+    shared: &Shared,
+    st: &mut ConnState,
+    sock: &mut TcpStream,
+    mut x: ExhaustHello,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let mut response_to = x.request_id;
+    let mut probe = [0u8; 1];
+    loop {
+        let reply = tokio::select! {
+            d = dispatch(shared, st, &x.db, x.cmd.clone()) => d,
+            _ = shutdown.changed() => return,
+            _ = sock.read(&mut probe) => return,
+        };
+        let ok = reply.get_f64("ok").ok() == Some(1.0);
+        if let Ok(tv) = reply.get_document("topologyVersion") {
+            x.cmd.insert("topologyVersion", tv.clone());
+        }
+        let mut out = OpMsg::new(to_doc(&reply));
+        let mut flags = if ok { MsgFlags::MORE_TO_COME } else { 0 };
+        if x.checksum {
+            flags |= MsgFlags::CHECKSUM_PRESENT;
+        }
+        out.flags = MsgFlags(flags);
+        let id = next_request_id();
+        let mut resp = Message::new(id, response_to, Body::Msg(out));
+        if let Some(c) = x.compressor {
+            resp = resp.compressed_with(c);
+        }
+        let Reply::Bytes(b) = encode(&resp) else {
+            return;
+        };
+        if sock.write_all(&b).await.is_err() || !ok {
+            return;
+        }
+        response_to = id;
+    }
+}
+
+fn is_awaitable_hello(cmd: &Document) -> bool {
+    matches!(
+        cmd.keys().next().map(String::as_str),
+        Some("hello" | "isMaster" | "ismaster")
+    ) && cmd.contains_key("topologyVersion")
+        && cmd.contains_key("maxAwaitTimeMS")
 }
 
 async fn handle(shared: &Shared, st: &mut ConnState, msg: Message) -> Reply {
@@ -98,7 +167,16 @@ async fn handle(shared: &Shared, st: &mut ConnState, msg: Message) -> Reply {
     match &msg.body {
         Body::Msg(m) => {
             let reply = match msg_command(m) {
-                Ok((db, cmd)) => commands::run(shared, st, &db, cmd).await,
+                Ok((db, cmd)) if m.flags.exhaust_allowed() && is_awaitable_hello(&cmd) => {
+                    return Reply::Exhaust(ExhaustHello {
+                        db,
+                        cmd,
+                        request_id: msg.request_id,
+                        checksum: m.flags.checksum_present(),
+                        compressor: msg.compressor.filter(|c| st.compression.contains(c)),
+                    });
+                }
+                Ok((db, cmd)) => dispatch(shared, st, &db, cmd).await,
                 Err(e) => commands::error(9, "FailedToParse", &e),
             };
             if m.flags.more_to_come() {
@@ -128,7 +206,7 @@ async fn handle(shared: &Shared, st: &mut ConnState, msg: Message) -> Reply {
                     if let Ok(inner) = cmd.get_document("$query") {
                         cmd = inner.clone();
                     }
-                    commands::run(shared, st, db, cmd).await
+                    dispatch(shared, st, db, cmd).await
                 }
                 Err(e) => commands::error(9, "FailedToParse", &e.to_string()),
             };
@@ -138,6 +216,27 @@ async fn handle(shared: &Shared, st: &mut ConnState, msg: Message) -> Reply {
             tracing::warn!(member = st.member, opcode = ?other.opcode(), "unsupported opcode, closing");
             Reply::Close
         }
+    }
+}
+
+/// Routes a command: replication-internal ones (heartbeats, votes,
+/// stepdown, rollback id, status) to the election modules; an awaitable
+/// hello first waits for a topology change; everything else to
+/// [`commands::run`] (which refuses writes on a non-primary).
+async fn dispatch(shared: &Shared, st: &mut ConnState, db: &str, cmd: Document) -> Document {
+    let name = cmd.keys().next().cloned().unwrap_or_default();
+    let me = st.member;
+    match name.as_str() {
+        "replSetHeartbeat" => heartbeat::handle(shared, me, &cmd),
+        "replSetRequestVotes" => election::handle_request_votes(shared, me, &cmd),
+        "replSetStepDown" => election::handle_step_down(shared, me, &cmd),
+        "replSetGetRBID" => election::handle_get_rbid(shared, me),
+        "replSetGetStatus" => election::handle_get_status(shared, me),
+        "hello" | "isMaster" | "ismaster" if cmd.contains_key("topologyVersion") => {
+            let cmd = hello::await_topology_change(shared, me, cmd).await;
+            commands::run(shared, st, db, cmd).await
+        }
+        _ => commands::run(shared, st, db, cmd).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! (SDAM) builds its topology from, and compression negotiation.
 
 use super::set::Shared;
+use std::time::Duration;
 use tidemark_mongo::bson::{doc, Bson, DateTime, Document};
 use tidemark_mongo::Compressor;
 
@@ -38,6 +39,7 @@ pub fn reply(
     let topo = shared.topology();
     let is_primary = topo.primary == Some(member);
     let m = &shared.members[member];
+    let view = m.view().clone();
     let (last, wall) = {
         let s = m.store();
         (s.last_op_time(), s.last_write_millis())
@@ -46,7 +48,7 @@ pub fn reply(
     let mut d = Document::new();
     d.insert(
         "topologyVersion",
-        doc! { "processId": m.process_id, "counter": topo.counter },
+        doc! { "processId": m.process_id(), "counter": topo.counter },
     );
     d.insert(
         "hosts",
@@ -66,8 +68,10 @@ pub fn reply(
         },
         is_primary,
     );
-    d.insert("secondary", !is_primary && topo.primary.is_some());
-    if let Some(p) = topo.primary {
+    // a member answers from what it knows: a partitioned one may not have
+    // heard of the new primary yet
+    d.insert("secondary", !is_primary);
+    if let Some(p) = view.primary {
         d.insert("primary", shared.members[p].host.clone());
     }
     d.insert("me", m.host.clone());
@@ -107,6 +111,34 @@ pub fn reply(
     d.insert("helloOk", true);
     d.insert("ok", 1.0);
     d
+}
+
+/// An awaitable hello (streaming SDAM: `topologyVersion` and
+/// `maxAwaitTimeMS`) is answered as soon as the topology changes — or at
+/// once if the driver's `topologyVersion` is already stale — else after
+/// `min(maxAwaitTimeMS, config.max_await)`. Returns the command with
+/// `maxAwaitTimeMS` removed, so the ordinary hello path answers at once.
+pub async fn await_topology_change(shared: &Shared, member: usize, mut cmd: Document) -> Document {
+    let ms = match cmd.get("maxAwaitTimeMS") {
+        Some(Bson::Int32(i)) => *i as i64,
+        Some(Bson::Int64(i)) => *i,
+        Some(Bson::Double(d)) => *d as i64,
+        _ => return cmd,
+    };
+    cmd.remove("maxAwaitTimeMS");
+    let Ok(tv) = cmd.get_document("topologyVersion") else {
+        return cmd;
+    };
+    let same_process =
+        tv.get_object_id("processId").ok() == Some(shared.members[member].process_id());
+    let mut rx = shared.topology_tx.subscribe();
+    let counter = *rx.borrow_and_update();
+    if !same_process || tv.get_i64("counter").ok() != Some(counter) {
+        return cmd;
+    }
+    let wait = Duration::from_millis(ms.max(0) as u64).min(shared.config.max_await);
+    let _ = tokio::time::timeout(wait, rx.changed()).await;
+    cmd
 }
 
 #[cfg(test)]

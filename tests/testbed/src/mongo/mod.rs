@@ -7,13 +7,20 @@
 
 pub mod commands;
 pub mod conn;
+pub mod control;
+pub mod election;
+pub mod heartbeat;
 pub mod hello;
+pub mod lifecycle;
 pub mod matcher;
 pub mod oplog;
+pub mod peer;
 pub mod repl;
+pub mod rollback;
 pub mod set;
 pub mod store;
 pub mod sync;
+pub mod truth;
 pub mod update;
 pub mod write;
 

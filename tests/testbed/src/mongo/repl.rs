@@ -4,7 +4,7 @@
 //! optime a majority of members have reported durable.
 
 use super::commands::error;
-use super::set::Shared;
+use super::set::{Shared, WaitOutcome};
 use super::store::OpTime;
 use std::time::Duration;
 use tidemark_mongo::bson::{doc, Bson, DateTime, Document};
@@ -20,14 +20,16 @@ const MAX_WRITE_CONCERN_WAIT: Duration = Duration::from_secs(60);
 pub fn repl_data(shared: &Shared, member: usize) -> Document {
     let topo = shared.topology();
     let commit = shared.members[member].commit_point();
+    let view = shared.members[member].view().clone();
     doc! {
-        "term": topo.term,
+        "term": view.term,
         "lastOpCommitted": commit.to_doc(),
         "lastCommittedWall": DateTime::now(),
         "lastOpVisible": commit.to_doc(),
         "configVersion": topo.set_version,
         "configTerm": topo.term,
         "replicaSetId": shared.replica_set_id,
+        "primaryIndex": view.primary.map_or(-1, |p| p as i32),
         "syncSourceIndex": -1,
         "isPrimary": topo.primary == Some(member),
     }
@@ -35,13 +37,13 @@ pub fn repl_data(shared: &Shared, member: usize) -> Document {
 
 fn oplog_query_data(shared: &Shared, member: usize) -> Document {
     let m = &shared.members[member];
-    let topo = shared.topology();
+    let primary = m.view().primary;
     doc! {
         "lastOpCommitted": m.commit_point().to_doc(),
         "lastCommittedWall": DateTime::now(),
         "lastOpApplied": m.store().last_op_time().to_doc(),
-        "rbid": 1,
-        "primaryIndex": topo.primary.map_or(-1, |p| p as i32),
+        "rbid": m.rbid.load(std::sync::atomic::Ordering::SeqCst),
+        "primaryIndex": primary.map_or(-1, |p| p as i32),
         "syncSourceIndex": -1,
     }
 }
@@ -236,15 +238,30 @@ pub async fn await_write_concern(
     }
     let target = shared.members[member].store().last_op_time();
     let timeout = wtimeout.unwrap_or(MAX_WRITE_CONCERN_WAIT);
-    if !shared.wait_replicated(target, w, timeout).await {
-        reply.insert(
-            "writeConcernError",
-            doc! {
-                "code": 64,
-                "codeName": "WriteConcernFailed",
-                "errmsg": "waiting for replication timed out",
-                "errInfo": { "wtimeout": true },
-            },
-        );
+    match shared.wait_replicated(member, target, w, timeout).await {
+        WaitOutcome::Satisfied => {}
+        WaitOutcome::TimedOut => {
+            reply.insert(
+                "writeConcernError",
+                doc! {
+                    "code": 64,
+                    "codeName": "WriteConcernFailed",
+                    "errmsg": "waiting for replication timed out",
+                    "errInfo": { "wtimeout": true },
+                },
+            );
+        }
+        WaitOutcome::SteppedDown => {
+            // MongoDB: the write stays applied locally (and may be rolled
+            // back); the wait ends with PrimarySteppedDown
+            reply.insert(
+                "writeConcernError",
+                doc! {
+                    "code": 189,
+                    "codeName": "PrimarySteppedDown",
+                    "errmsg": "Primary stepped down while waiting for replication",
+                },
+            );
+        }
     }
 }

@@ -1,16 +1,17 @@
-//! The replica set: configuration, members, listeners, topology, and the
-//! ground-truth API (each member's data and oplog) tests compare against.
+//! The replica set: configuration, members, topology, each member's view of
+//! it, the links between members (partitions), and the majority commit
+//! point. Starting/stopping members is in [`super::lifecycle`], elections in
+//! [`super::election`], ground truth in [`super::truth`].
 
 use super::store::{MemberStore, OpTime};
-use std::collections::HashMap;
+use super::truth::Truth;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tidemark_mongo::bson::oid::ObjectId;
-use tidemark_mongo::bson::Document;
 use tidemark_mongo::Compressor;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -30,6 +31,17 @@ pub struct ReplSetConfig {
     /// the reply, whatever `maxAwaitTimeMS` the driver asks for; keeps test
     /// shutdown quick.
     pub max_await: Duration,
+    /// `settings.electionTimeoutMillis`: a primary that has not heard from a
+    /// majority for this long steps down; a secondary that has not heard
+    /// from a primary for this long (plus a per-member offset) stands for
+    /// election. MongoDB's default is 10 s; tests use a short one.
+    pub election_timeout: Duration,
+    /// `settings.heartbeatIntervalMillis` (MongoDB: 2 s).
+    pub heartbeat_interval: Duration,
+    /// Record the raw bytes of every member-to-member connection (sync,
+    /// reporter, heartbeats, votes) for tests that decode them; see
+    /// [`super::peer::TapRecord`].
+    pub tap_replication: bool,
 }
 
 impl Default for ReplSetConfig {
@@ -41,8 +53,38 @@ impl Default for ReplSetConfig {
             set_name: "rs0".into(),
             compressors: vec![Compressor::Snappy, Compressor::Zlib, Compressor::Zstd],
             max_await: Duration::from_secs(10),
+            election_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(2),
+            tap_replication: false,
         }
     }
+}
+
+/// What one member believes about the set (members disagree while a
+/// partition keeps news from them).
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    /// The highest term this member has seen.
+    pub term: i64,
+    /// Whom this member takes for primary (itself when it is primary).
+    pub primary: Option<usize>,
+    /// The vote cast in `term`, if any: (term, candidate).
+    pub voted: Option<(i64, usize)>,
+    /// When each member last answered this member's heartbeat.
+    pub last_heard: Vec<Option<Instant>>,
+    /// A secondary stands for election when this passes without news from
+    /// a primary (MongoDB's election timeout callback).
+    pub election_due: Instant,
+    /// When this member became primary (steps down only after a full
+    /// election timeout without a majority).
+    pub primary_since: Option<Instant>,
+}
+
+/// The tasks of a running member; dropping the sender ends its connections.
+#[derive(Debug)]
+pub struct Runtime {
+    pub shutdown: watch::Sender<bool>,
+    pub tasks: Vec<JoinHandle<()>>,
 }
 
 /// One member.
@@ -52,8 +94,9 @@ pub struct Member {
     pub addr: SocketAddr,
     /// `ip:port` as it appears in `hosts`, `me` and `primary`.
     pub host: String,
-    /// Identifies this member's process in `topologyVersion`.
-    pub process_id: ObjectId,
+    /// Identifies this member's process in `topologyVersion`; a restart
+    /// gets a new one, as a new mongod process does.
+    process_id: Mutex<ObjectId>,
     next_connection_id: AtomicI64,
     /// Requests received inside OP_COMPRESSED, by compressor id (0..=3), so
     /// tests can see that negotiation really led to compressed traffic.
@@ -68,12 +111,61 @@ pub struct Member {
     /// Open oplog cursors: id → position of the next entry to return.
     pub cursors: Mutex<HashMap<i64, usize>>,
     next_cursor_id: AtomicI64,
+    /// Running (listening, syncing, sending heartbeats) or stopped.
+    pub up: AtomicBool,
+    /// Rollback id: bumped by every rollback, as `replSetGetRBID` reports.
+    pub rbid: AtomicI32,
+    pub view: Mutex<MemberView>,
+    pub runtime: Mutex<Option<Runtime>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Member {
+    pub(crate) fn new(index: usize, addr: SocketAddr, members: usize) -> Member {
+        Member {
+            index,
+            addr,
+            host: addr.to_string(),
+            process_id: Mutex::new(ObjectId::new()),
+            next_connection_id: AtomicI64::new(0),
+            compressed_requests: Default::default(),
+            store: Mutex::new(MemberStore::default()),
+            oplog_tx: watch::channel(OpTime::default()).0,
+            known_commit: Mutex::new(OpTime::default()),
+            cursors: Mutex::new(HashMap::new()),
+            next_cursor_id: AtomicI64::new(0),
+            up: AtomicBool::new(false),
+            rbid: AtomicI32::new(1),
+            view: Mutex::new(MemberView {
+                term: 1,
+                primary: Some(0),
+                voted: None,
+                last_heard: vec![None; members],
+                election_due: Instant::now(),
+                primary_since: None,
+            }),
+            runtime: Mutex::new(None),
+        }
+    }
+
     /// A new `connectionId` for hello replies (per member, from 1).
     pub fn next_connection_id(&self) -> i64 {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn process_id(&self) -> ObjectId {
+        *lock(&self.process_id)
+    }
+
+    pub(crate) fn new_process_id(&self) {
+        *lock(&self.process_id) = ObjectId::new();
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
     }
 
     /// Counts one request that arrived compressed with `c`.
@@ -102,15 +194,17 @@ impl Member {
 
     /// The commit point this member knows.
     pub fn commit_point(&self) -> OpTime {
-        *self.known_commit.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.known_commit)
     }
 
-    /// Raises the known commit point (never lowers it).
-    pub fn learn_commit_point(&self, t: OpTime) {
-        let mut c = self.known_commit.lock().unwrap_or_else(|e| e.into_inner());
+    /// Raises the known commit point (never lowers it); true if it moved.
+    pub fn learn_commit_point(&self, t: OpTime) -> bool {
+        let mut c = lock(&self.known_commit);
         if t > *c {
             *c = t;
+            return true;
         }
+        false
     }
 
     /// A fresh non-zero cursor id on this member.
@@ -121,19 +215,27 @@ impl Member {
     /// This member's data and oplog. A poisoned lock is still usable: the
     /// store is only mutated in small steps that leave it consistent.
     pub fn store(&self) -> MutexGuard<'_, MemberStore> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.store)
+    }
+
+    pub fn view(&self) -> MutexGuard<'_, MemberView> {
+        lock(&self.view)
     }
 }
 
-/// Who is primary, in which term. Kept together so an election (later) can
-/// change them atomically and bump `counter` for `topologyVersion`.
+/// The set as it really is: who is primary, in which term. At most one
+/// member is primary at a time (see the README: the testbed lets a
+/// partitioned primary step down before the others elect), so `term` is
+/// the primary's term and writes stamp their oplog entries with it.
 #[derive(Debug, Clone)]
 pub struct Topology {
     pub primary: Option<usize>,
+    /// The term of the last elected primary.
     pub term: i64,
     pub election_id: ObjectId,
     pub set_version: i32,
-    /// `topologyVersion.counter`: bumped on every state change.
+    /// `topologyVersion.counter`: bumped on every change of any member's
+    /// state or view, so awaitable hellos answer.
     pub counter: i64,
 }
 
@@ -143,25 +245,72 @@ pub struct Shared {
     pub config: ReplSetConfig,
     pub members: Vec<Arc<Member>>,
     topology: Mutex<Topology>,
+    /// Wakes awaitable hellos: carries `Topology::counter`.
+    pub topology_tx: watch::Sender<i64>,
     /// `replicaSetId` of `$replData`.
     pub replica_set_id: ObjectId,
     /// Each member's durable optime as the primary knows it (from its own
     /// writes and `replSetUpdatePosition`).
     progress: Mutex<Vec<OpTime>>,
-    /// Bumped on every progress change; write-concern waiters watch it.
+    /// Bumped on every progress or primary change; write-concern waiters watch it.
     pub progress_tx: watch::Sender<u64>,
+    /// Cut member pairs (smaller index first).
+    cuts: Mutex<HashSet<(usize, usize)>>,
+    /// Bumped when a link is cut or healed or a member stops or starts.
+    pub links_tx: watch::Sender<u64>,
+    /// Ground truth beyond the stores: commit point history, elections, rollbacks.
+    pub truth: Mutex<Truth>,
+    /// Raw bytes of member-to-member connections, when `tap_replication`.
+    pub tap: Mutex<Vec<super::peer::TapRecord>>,
+    /// One election at a time (they are short; keeps the simulation simple).
+    pub election_lock: tokio::sync::Mutex<()>,
+}
+
+/// Result of waiting for a write concern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOutcome {
+    Satisfied,
+    TimedOut,
+    /// The member stopped being primary while waiting.
+    SteppedDown,
 }
 
 impl Shared {
+    pub(crate) fn new(config: ReplSetConfig, members: Vec<Arc<Member>>) -> Shared {
+        let n = members.len();
+        Shared {
+            config,
+            members,
+            topology: Mutex::new(Topology {
+                primary: Some(0),
+                term: 1,
+                election_id: election_id(1),
+                set_version: 1,
+                counter: 0,
+            }),
+            topology_tx: watch::channel(0).0,
+            replica_set_id: ObjectId::new(),
+            progress: Mutex::new(vec![OpTime::default(); n]),
+            progress_tx: watch::channel(0).0,
+            cuts: Mutex::new(HashSet::new()),
+            links_tx: watch::channel(0).0,
+            truth: Mutex::new(Truth::default()),
+            tap: Mutex::new(Vec::new()),
+            election_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
     pub fn topology(&self) -> Topology {
-        self.topology
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.topology).clone()
     }
 
     pub fn is_primary(&self, member: usize) -> bool {
         self.topology().primary == Some(member)
+    }
+
+    /// The term `member` has seen.
+    pub fn term_of(&self, member: usize) -> i64 {
+        self.members.get(member).map_or(0, |m| m.view().term)
     }
 
     /// Members needed for a majority.
@@ -169,11 +318,63 @@ impl Shared {
         self.members.len() / 2 + 1
     }
 
+    /// Bumps `topologyVersion.counter` and wakes awaitable hellos.
+    pub fn bump_topology(&self) {
+        let c = {
+            let mut t = lock(&self.topology);
+            t.counter += 1;
+            t.counter
+        };
+        self.topology_tx.send_replace(c);
+    }
+
+    /// Makes `member` primary in `term` unless another member is; true if it did.
+    pub(crate) fn set_primary(&self, member: usize, term: i64) -> bool {
+        {
+            let mut t = lock(&self.topology);
+            if t.primary.is_some() {
+                return false;
+            }
+            t.primary = Some(member);
+            t.term = term;
+            t.election_id = election_id(term);
+        }
+        let last = self.members[member].store().last_op_time();
+        {
+            let mut p = lock(&self.progress);
+            p.iter_mut().for_each(|o| *o = OpTime::default());
+            p[member] = last;
+        }
+        self.bump_topology();
+        self.progress_tx.send_modify(|v| *v += 1);
+        true
+    }
+
+    /// `member` is no longer primary (stepdown or stop); true if it was.
+    pub(crate) fn clear_primary(&self, member: usize) -> bool {
+        let was = {
+            let mut t = lock(&self.topology);
+            let was = t.primary == Some(member);
+            if was {
+                t.primary = None;
+            }
+            was
+        };
+        if was {
+            self.bump_topology();
+            self.progress_tx.send_modify(|v| *v += 1);
+        }
+        was
+    }
+
     /// Records that `member` is durable up to `t`, and advances the primary's
-    /// commit point to the optime a majority has reached.
+    /// commit point to the optime a majority has reached — only if that
+    /// optime is in the primary's term (MongoDB's rule: entries of earlier
+    /// terms are committed only by committing one of the current term).
     pub fn record_progress(&self, member: usize, t: OpTime) {
+        let topo = self.topology();
         let commit = {
-            let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+            let mut p = lock(&self.progress);
             let Some(slot) = p.get_mut(member) else {
                 return;
             };
@@ -184,55 +385,108 @@ impl Shared {
             sorted.sort_unstable_by(|a, b| b.cmp(a));
             sorted.get(self.majority() - 1).copied().unwrap_or_default()
         };
-        if let Some(primary) = self.topology().primary {
-            self.members[primary].learn_commit_point(commit);
+        if let Some(primary) = topo.primary {
+            if commit.t == topo.term && self.members[primary].learn_commit_point(commit) {
+                lock(&self.truth).commit_moved(primary, topo.term, commit);
+            }
         }
         self.progress_tx.send_modify(|v| *v += 1);
     }
 
     /// Ground truth: each member's durable optime as the primary knows it.
     pub fn progress(&self) -> Vec<OpTime> {
-        self.progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.progress).clone()
     }
 
-    /// Waits until `w` members are durable at `target` or `timeout` passes;
-    /// true when satisfied.
-    pub async fn wait_replicated(&self, target: OpTime, w: usize, timeout: Duration) -> bool {
+    /// Waits until `w` members are durable at `target`, `member` stops
+    /// being primary, or `timeout` passes.
+    pub async fn wait_replicated(
+        &self,
+        member: usize,
+        target: OpTime,
+        w: usize,
+        timeout: Duration,
+    ) -> WaitOutcome {
         let mut rx = self.progress_tx.subscribe();
         let check = || self.progress().iter().filter(|t| **t >= target).count() >= w;
         let wait = async {
             loop {
                 rx.borrow_and_update();
+                if !self.is_primary(member) {
+                    return WaitOutcome::SteppedDown;
+                }
                 if check() {
-                    return;
+                    return WaitOutcome::Satisfied;
                 }
                 if rx.changed().await.is_err() {
-                    return;
+                    return WaitOutcome::TimedOut;
                 }
             }
         };
-        tokio::time::timeout(timeout, wait).await.is_ok() && check()
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or(WaitOutcome::TimedOut)
     }
 
     /// Every member's `ip:port`, in member order.
     pub fn hosts(&self) -> Vec<String> {
         self.members.iter().map(|m| m.host.clone()).collect()
     }
+
+    /// Whether `a` and `b` can talk: both running and not partitioned.
+    pub fn link_up(&self, a: usize, b: usize) -> bool {
+        let (Some(ma), Some(mb)) = (self.members.get(a), self.members.get(b)) else {
+            return false;
+        };
+        a != b && ma.is_up() && mb.is_up() && !lock(&self.cuts).contains(&(a.min(b), a.max(b)))
+    }
+
+    /// Cuts (or heals) the link between `a` and `b`.
+    pub fn set_cut(&self, a: usize, b: usize, cut: bool) {
+        if a == b {
+            return;
+        }
+        {
+            let mut c = lock(&self.cuts);
+            if cut {
+                c.insert((a.min(b), a.max(b)));
+            } else {
+                c.remove(&(a.min(b), a.max(b)));
+            }
+        }
+        self.links_tx.send_modify(|v| *v += 1);
+    }
+
+    /// The cut links, smaller index first.
+    pub fn cuts(&self) -> Vec<(usize, usize)> {
+        let mut v: Vec<_> = lock(&self.cuts).iter().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Resolves when the link between `a` and `b` is down.
+    pub async fn link_down(&self, a: usize, b: usize) {
+        let mut rx = self.links_tx.subscribe();
+        loop {
+            rx.borrow_and_update();
+            if !self.link_up(a, b) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
-/// A running replica set. Dropping it stops listeners and connections.
+/// A running replica set. Dropping it stops every member.
 pub struct MongoReplicaSet {
-    shared: Arc<Shared>,
-    tasks: Vec<JoinHandle<()>>,
-    shutdown: watch::Sender<bool>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl MongoReplicaSet {
     /// Binds every member's listener and starts serving, member 0 as primary
-    /// in term 1 (no election is simulated yet).
+    /// in term 1 (as if just elected; the other members know it).
     pub async fn start(config: ReplSetConfig) -> std::io::Result<MongoReplicaSet> {
         if config.members == 0 {
             return Err(std::io::Error::new(
@@ -240,84 +494,22 @@ impl MongoReplicaSet {
                 "a replica set needs at least one member",
             ));
         }
-        let mut listeners = Vec::new();
-        let mut port = config.port;
-        for i in 0..config.members {
-            let ip = Ipv4Addr::from(u32::from(config.base_addr) + i as u32);
-            let l = TcpListener::bind(SocketAddr::from((ip, port))).await?;
-            port = l.local_addr()?.port();
-            listeners.push(l);
-        }
+        let listeners = super::lifecycle::bind_all(&config).await?;
+        let n = listeners.len();
         let mut members = Vec::new();
         for (i, l) in listeners.iter().enumerate() {
-            let addr = l.local_addr()?;
-            members.push(Arc::new(Member {
-                index: i,
-                addr,
-                host: addr.to_string(),
-                process_id: ObjectId::new(),
-                next_connection_id: AtomicI64::new(0),
-                compressed_requests: Default::default(),
-                store: Mutex::new(MemberStore::default()),
-                oplog_tx: watch::channel(OpTime::default()).0,
-                known_commit: Mutex::new(OpTime::default()),
-                cursors: Mutex::new(HashMap::new()),
-                next_cursor_id: AtomicI64::new(0),
-            }));
+            members.push(Arc::new(Member::new(i, l.local_addr()?, n)));
         }
-        let topology = Topology {
-            primary: Some(0),
-            term: 1,
-            election_id: election_id(1),
-            set_version: 1,
-            counter: 0,
-        };
-        let n = members.len();
-        let shared = Arc::new(Shared {
-            config,
-            members,
-            topology: Mutex::new(topology),
-            replica_set_id: ObjectId::new(),
-            progress: Mutex::new(vec![OpTime::default(); n]),
-            progress_tx: watch::channel(0).0,
-        });
-        let (shutdown, rx) = watch::channel(false);
-        let mut tasks = Vec::new();
+        let shared = Arc::new(Shared::new(config, members));
+        shared.members[0].view().primary_since = Some(Instant::now());
         for (i, l) in listeners.into_iter().enumerate() {
-            let shared = shared.clone();
-            let rx = rx.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    match l.accept().await {
-                        Ok((sock, peer)) => {
-                            tracing::debug!(member = i, %peer, "connection");
-                            let _ = sock.set_nodelay(true);
-                            tokio::spawn(super::conn::serve(shared.clone(), i, sock, rx.clone()));
-                        }
-                        Err(e) => {
-                            tracing::warn!(member = i, "accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                }
-            }));
+            super::lifecycle::run_member(&shared, i, l);
         }
-        for i in 0..n {
-            tasks.push(tokio::spawn(super::sync::run(
-                shared.clone(),
-                i,
-                rx.clone(),
-            )));
-        }
-        tracing::info!(members = shared.members.len(), "mongo testbed started");
-        Ok(MongoReplicaSet {
-            shared,
-            tasks,
-            shutdown,
-        })
+        tracing::info!(members = n, "mongo testbed started");
+        Ok(MongoReplicaSet { shared })
     }
 
-    /// Every member's address, in member order (member 0 is the primary).
+    /// Every member's address, in member order.
     pub fn addresses(&self) -> Vec<SocketAddr> {
         self.shared.members.iter().map(|m| m.addr).collect()
     }
@@ -340,53 +532,16 @@ impl MongoReplicaSet {
         self.shared.topology().primary
     }
 
-    /// Ground truth: the documents of `ns` ("db.coll") on `member`, in natural
-    /// (insertion) order. Empty for an unknown member or namespace.
-    pub fn documents(&self, member: usize, ns: &str) -> Vec<Document> {
-        self.shared
-            .members
-            .get(member)
-            .map(|m| m.store().documents(ns))
-            .unwrap_or_default()
-    }
-
-    /// Ground truth: `member`'s oplog entries, oldest first, as they would be
-    /// served from `local.oplog.rs`.
-    pub fn oplog(&self, member: usize) -> Vec<Document> {
-        self.shared
-            .members
-            .get(member)
-            .map(|m| m.store().oplog().to_vec())
-            .unwrap_or_default()
-    }
-
-    /// Ground truth: the commit point as `member` knows it.
-    pub fn commit_point(&self, member: usize) -> Option<OpTime> {
-        self.shared.members.get(member).map(|m| m.commit_point())
-    }
-
-    /// Ground truth: the optime of `member`'s last oplog entry.
-    pub fn last_applied(&self, member: usize) -> Option<OpTime> {
-        self.shared
-            .members
-            .get(member)
-            .map(|m| m.store().last_op_time())
-    }
-
-    /// Stops accepting and closes every open connection.
-    pub fn stop(mut self) {
-        let _ = self.shutdown.send(true);
-        for t in self.tasks.drain(..) {
-            t.abort();
-        }
+    /// Stops every member: closes listeners and every connection.
+    pub fn stop(self) {
+        drop(self);
     }
 }
 
 impl Drop for MongoReplicaSet {
     fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        for t in &self.tasks {
-            t.abort();
+        for i in 0..self.shared.members.len() {
+            super::lifecycle::halt(&self.shared, i);
         }
     }
 }
@@ -399,4 +554,70 @@ pub fn election_id(term: i64) -> ObjectId {
     b[..4].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
     b[4..].copy_from_slice(&term.to_be_bytes());
     ObjectId::from_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(n: usize) -> Shared {
+        let members = (0..n)
+            .map(|i| {
+                let addr = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 1 + i as u8), 27017));
+                Arc::new(Member::new(i, addr, n))
+            })
+            .collect();
+        Shared::new(ReplSetConfig::default(), members)
+    }
+
+    fn op(t: i64, secs: u32) -> OpTime {
+        OpTime { t, ts: (secs, 1) }
+    }
+
+    #[test]
+    fn commit_point_moves_only_to_an_entry_of_the_current_term() {
+        let s = shared(3);
+        assert!(s.clear_primary(0));
+        assert!(s.set_primary(1, 2));
+        // a majority has an entry of term 1: not committable by the term-2 primary
+        s.record_progress(1, op(1, 10));
+        s.record_progress(2, op(1, 10));
+        assert_eq!(s.members[1].commit_point(), OpTime::default());
+        // once a term-2 entry reaches a majority, it and everything before commit
+        s.record_progress(1, op(2, 11));
+        assert_eq!(
+            s.members[1].commit_point(),
+            OpTime::default(),
+            "one member is no majority"
+        );
+        s.record_progress(2, op(2, 11));
+        assert_eq!(s.members[1].commit_point(), op(2, 11));
+        let history: Vec<OpTime> = s
+            .truth()
+            .commit_points
+            .iter()
+            .map(|c| c.commit_point)
+            .collect();
+        assert_eq!(history, vec![op(2, 11)]);
+    }
+
+    #[test]
+    fn only_one_primary_at_a_time_and_links_are_symmetric() {
+        let s = shared(3);
+        assert!(!s.set_primary(1, 2), "member 0 is still primary");
+        assert!(s.clear_primary(0));
+        assert!(!s.clear_primary(0));
+        assert!(s.set_primary(2, 2));
+        assert_eq!(s.topology().election_id, election_id(2));
+        s.members
+            .iter()
+            .for_each(|m| m.up.store(true, Ordering::SeqCst));
+        assert!(s.link_up(0, 1));
+        s.set_cut(1, 0, true);
+        assert!(!s.link_up(0, 1) && !s.link_up(1, 0) && s.link_up(0, 2));
+        s.set_cut(0, 1, false);
+        assert!(s.link_up(1, 0));
+        assert!(!s.link_up(1, 1), "no link to oneself");
+        assert!(!s.link_up(0, 7), "no such member");
+    }
 }

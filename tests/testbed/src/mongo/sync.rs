@@ -3,17 +3,16 @@
 //! `local.oplog.rs` then `getMore`s, each batch applied and appended to the
 //! member's oplog, the commit point learned from `$replData`, and
 //! `replSetUpdatePosition` sent on a second connection after every batch.
+//! When our last entry is missing from the source's oplog, we roll back
+//! ([`super::rollback`]) before fetching again.
 
 use super::oplog::apply_entry;
+use super::peer::PeerClient;
 use super::set::Shared;
 use super::store::OpTime;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tidemark_mongo::bson::{doc, Bson, DateTime, Document, RawDocumentBuf};
-use tidemark_mongo::{encode_message, Body, Decoder, Doc, Limits, Message, OpMsg};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tidemark_mongo::bson::{doc, Bson, DateTime, Document};
 use tokio::sync::watch;
 
 /// How long a sync request may take before the connection is dropped and
@@ -22,80 +21,41 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// awaitData wait asked of the sync source (MongoDB uses half the election timeout).
 const AWAIT_MS: i64 = 5000;
 
-/// A minimal command client over the wire protocol.
-struct Client {
-    sock: TcpStream,
-    dec: Decoder,
-    next_id: i32,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Result<Client, String> {
-        let sock = tokio::time::timeout(REQUEST_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| "connect timed out".to_string())?
-            .map_err(|e| e.to_string())?;
-        let _ = sock.set_nodelay(true);
-        let mut c = Client {
-            sock,
-            dec: Decoder::new(Limits::default()),
-            next_id: 0,
-        };
-        c.command(doc! { "hello": 1, "$db": "admin" }).await?;
-        Ok(c)
-    }
-
-    async fn command(&mut self, cmd: Document) -> Result<Document, String> {
-        self.next_id += 1;
-        let raw = RawDocumentBuf::try_from(&cmd).map_err(|e| e.to_string())?;
-        let msg = Message::new(self.next_id, 0, Body::Msg(OpMsg::new(Doc::from(raw))));
-        let bytes = encode_message(&msg).map_err(|e| e.to_string())?;
-        tokio::time::timeout(REQUEST_TIMEOUT, self.round_trip(bytes))
-            .await
-            .map_err(|_| "request timed out".to_string())?
-    }
-
-    async fn round_trip(&mut self, bytes: Vec<u8>) -> Result<Document, String> {
-        self.sock
-            .write_all(&bytes)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            if let Some(m) = self.dec.next().map_err(|e| e.to_string())? {
-                let Body::Msg(m) = m.body else {
-                    return Err("reply is not OP_MSG".into());
-                };
-                let d = Document::try_from(m.body.raw()).map_err(|e| e.to_string())?;
-                if d.get_f64("ok").ok() != Some(1.0) {
-                    return Err(format!("command failed: {d}"));
-                }
-                return Ok(d);
-            }
-            let n = self.sock.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Err("sync source closed the connection".into());
-            }
-            self.dec.feed(&buf[..n]);
-        }
-    }
-}
-
-/// Runs member `me`'s replication for as long as the set runs: whenever
-/// another member is primary, fetch from it; retry after errors.
+/// Runs member `me`'s replication for as long as it runs: whenever it
+/// knows another member as primary and can reach it, fetch from it; start
+/// over after errors, cuts, or a change of primary.
 pub async fn run(shared: Arc<Shared>, me: usize, mut shutdown: watch::Receiver<bool>) {
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let source = shared.topology().primary.filter(|p| *p != me);
+        let source = shared.members[me]
+            .view()
+            .primary
+            .filter(|p| *p != me && !shared.is_primary(me) && shared.link_up(me, *p));
         let step = async {
             if let Some(p) = source {
-                if let Err(e) = fetch_from(&shared, me, p).await {
-                    tracing::debug!(member = me, source = p, "oplog fetcher restarts: {e}");
+                let mut topo = shared.topology_tx.subscribe();
+                let changed = async {
+                    loop {
+                        if topo.changed().await.is_err()
+                            || shared.members[me].view().primary != Some(p)
+                            || shared.is_primary(me)
+                        {
+                            return;
+                        }
+                    }
+                };
+                tokio::select! {
+                    r = fetch_from(&shared, me, p) => if let Err(e) = r {
+                        tracing::debug!(member = me, source = p, "oplog fetcher restarts: {e}");
+                    },
+                    _ = changed => {
+                        tracing::debug!(member = me, source = p, "sync source is no longer primary");
+                    }
                 }
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         };
         tokio::select! {
             _ = step => {}
@@ -104,24 +64,47 @@ pub async fn run(shared: Arc<Shared>, me: usize, mut shutdown: watch::Receiver<b
     }
 }
 
-fn learn(shared: &Shared, me: usize, reply: &Document) {
+/// MongoDB's OplogFetcher checks a batch's metadata before applying it: a
+/// source that is no longer primary (or is in an older term than ours)
+/// must not feed us — its entries may be the ones about to be rolled back.
+fn check_source(shared: &Shared, me: usize, reply: &Document) -> Result<(), String> {
+    let Ok(rd) = reply.get_document("$replData") else {
+        return Ok(());
+    };
+    if rd.get_bool("isPrimary").ok() == Some(false) {
+        return Err("sync source is no longer primary".into());
+    }
+    let term = rd.get_i64("term").unwrap_or(0);
+    if term < shared.term_of(me) {
+        return Err(format!("sync source is in an older term {term}"));
+    }
+    Ok(())
+}
+
+/// Learns the commit point from a reply's `$replData`, never beyond our
+/// own last applied entry (we only know those entries are on the
+/// committed history).
+fn learn(shared: &Shared, me: usize, reply: &Document) -> Result<(), String> {
+    check_source(shared, me, reply)?;
     if let Some(c) = reply
         .get_document("$replData")
         .ok()
-        .and_then(|r| r.get_document("lastOpCommitted").ok())
+        .and_then(|rd| rd.get_document("lastOpCommitted").ok())
         .and_then(OpTime::from_doc)
     {
-        shared.members[me].learn_commit_point(c);
+        let m = &shared.members[me];
+        let last = m.store().last_op_time();
+        m.learn_commit_point(c.min(last));
     }
+    Ok(())
 }
 
-async fn fetch_from(shared: &Shared, me: usize, source: usize) -> Result<(), String> {
-    let addr = shared.members[source].addr;
-    let mut fetcher = Client::connect(addr).await?;
-    let mut reporter = Client::connect(addr).await?;
+async fn fetch_from(shared: &Arc<Shared>, me: usize, source: usize) -> Result<(), String> {
+    let mut fetcher = PeerClient::connect(shared, me, source, "fetcher", REQUEST_TIMEOUT).await?;
+    let mut reporter = PeerClient::connect(shared, me, source, "reporter", REQUEST_TIMEOUT).await?;
     let m = &shared.members[me];
     let last = m.store().last_op_time();
-    let term = shared.topology().term;
+    let term = shared.term_of(me);
     let reply = fetcher
         .command(doc! {
             "find": "oplog.rs",
@@ -141,12 +124,16 @@ async fn fetch_from(shared: &Shared, me: usize, source: usize) -> Result<(), Str
         .await?;
     let cursor = reply.get_document("cursor").map_err(|e| e.to_string())?;
     let id = cursor.get_i64("id").map_err(|e| e.to_string())?;
-    apply_batch(
-        shared,
-        me,
-        cursor.get_array("firstBatch").map_err(|e| e.to_string())?,
-    )?;
-    learn(shared, me, &reply);
+    let first = cursor.get_array("firstBatch").map_err(|e| e.to_string())?;
+    check_source(shared, me, &reply)?;
+    if diverged(&reply, first, last) {
+        // our last entry is not in the source's oplog: roll back to the
+        // common point, then fetch again from there
+        super::rollback::run(shared, me, source).await?;
+        return Err("rolled back; fetching again".into());
+    }
+    apply_batch(shared, me, first)?;
+    learn(shared, me, &reply)?;
     report(shared, me, &mut reporter).await?;
     if id == 0 {
         return Err("sync source closed the oplog cursor".into());
@@ -165,11 +152,32 @@ async fn fetch_from(shared: &Shared, me: usize, source: usize) -> Result<(), Str
             .await?;
         let cursor = reply.get_document("cursor").map_err(|e| e.to_string())?;
         let batch = cursor.get_array("nextBatch").map_err(|e| e.to_string())?;
+        check_source(shared, me, &reply)?;
         let applied = apply_batch(shared, me, batch)?;
-        learn(shared, me, &reply);
+        learn(shared, me, &reply)?;
         if applied > 0 {
             report(shared, me, &mut reporter).await?;
         }
+    }
+}
+
+/// MongoDB's OplogFetcher check: the first entry of a `$gte` query must be
+/// our own last entry. If it is not there (another entry at that point, or
+/// nothing while the source is ahead of us in optime order), our oplog has
+/// entries the source never had.
+fn diverged(reply: &Document, first: &[Bson], last: OpTime) -> bool {
+    if last == OpTime::default() {
+        return false;
+    }
+    match first.first() {
+        Some(Bson::Document(e)) => OpTime::from_doc(e) != Some(last),
+        Some(_) => false,
+        None => reply
+            .get_document("$oplogQueryData")
+            .ok()
+            .and_then(|q| q.get_document("lastOpApplied").ok())
+            .and_then(OpTime::from_doc)
+            .is_some_and(|source_last| source_last > last),
     }
 }
 
@@ -206,7 +214,7 @@ fn apply_batch(shared: &Shared, me: usize, batch: &[Bson]) -> Result<usize, Stri
 
 /// `replSetUpdatePosition` with this member's applied and durable optimes
 /// (equal: there is no journal).
-async fn report(shared: &Shared, me: usize, reporter: &mut Client) -> Result<(), String> {
+async fn report(shared: &Shared, me: usize, reporter: &mut PeerClient) -> Result<(), String> {
     let m = &shared.members[me];
     let (last, wall) = {
         let s = m.store();
@@ -227,18 +235,19 @@ async fn report(shared: &Shared, me: usize, reporter: &mut Client) -> Result<(),
             "$db": "admin",
         })
         .await?;
-    learn(shared, me, &reply);
+    learn(shared, me, &reply)?;
     Ok(())
 }
 
 /// The `$replData` a secondary attaches to its own requests.
 fn repl_data_request(shared: &Shared, me: usize) -> Document {
     let topo = shared.topology();
+    let view = shared.members[me].view().clone();
     doc! {
-        "term": topo.term,
+        "term": view.term,
         "lastOpCommitted": shared.members[me].commit_point().to_doc(),
         "configVersion": topo.set_version,
         "replicaSetId": shared.replica_set_id,
-        "syncSourceIndex": topo.primary.map_or(-1, |p| p as i32),
+        "syncSourceIndex": view.primary.map_or(-1, |p| p as i32),
     }
 }
