@@ -142,7 +142,12 @@ fn open_store(path: &Path, durability: Durability) -> anyhow::Result<Store> {
     let store = if fresh {
         Store::create(path, &options)
     } else {
-        Store::open(path, &options)
+        match Store::open(path, &options) {
+            // A run killed inside `Store::create` left a directory that is not a
+            // store yet; `create` takes it over if that is all it holds.
+            Err(e @ StoreError::Corrupt { .. }) => Store::create(path, &options).map_err(|_| e),
+            other => other,
+        }
     };
     store.map_err(anyhow::Error::from)
 }
@@ -154,6 +159,8 @@ enum Input {
 
 /// Where appends resume: how much of what the replay decides is already stored.
 struct Skip {
+    /// This run continues an interrupted one.
+    resumed: bool,
     mutations: u64,
     gaps: u64,
     next_seq: u64,
@@ -201,6 +208,7 @@ pub fn tap(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
                 });
             }
             let skip = Skip {
+                resumed: true,
                 mutations: next_seq - p.base_seq,
                 gaps: reader_gaps.saturating_sub(p.base_gaps),
                 next_seq: p.base_seq,
@@ -224,6 +232,7 @@ pub fn tap(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
                 complete: false,
             },
             Skip {
+                resumed: false,
                 mutations: 0,
                 gaps: 0,
                 next_seq,
@@ -239,6 +248,7 @@ pub fn tap(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
         store: &store,
         source_id: if live { LIVE_SOURCE_ID } else { SOURCE_ID },
         state,
+        caught_up: !skip.resumed,
         skip,
         stored_tidemark: store.tidemark()?.unwrap_or(0),
         report: TapReport::default(),
@@ -287,7 +297,7 @@ pub fn tap(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
             || (live && last_flush.elapsed() >= Duration::from_millis(200));
         if due {
             tracker.advance(writer.last_ts, session.oldest_pending_write().map(|t| t.0));
-            writer.commit(tracker.take_flush(), None, false)?;
+            writer.flush(&mut tracker, false, false)?;
             last_flush = Instant::now();
         }
     }
@@ -307,10 +317,12 @@ pub fn tap(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
         } else {
             tracker.finish();
         }
-    } else {
-        tracker.advance(writer.last_ts, session.oldest_pending_write().map(|t| t.0));
     }
-    writer.commit(tracker.take_flush(), None, complete)?;
+    // An interrupted run flushes only what was decided in packet order: advancing
+    // here, at a packet that is no group boundary, could decide writes (deadlines,
+    // orphan oplog entries) that the resume's replay decides later in another
+    // order, and the resume would find the stored log is not its prefix.
+    writer.flush(&mut tracker, complete, true)?;
     let mut report = writer.report;
     report.packets = writer.packets;
     report.undecided = tracker.undecided_len() as u64;
@@ -370,12 +382,46 @@ struct Writer<'a> {
     state: ResumeState,
     skip: Skip,
     stored_tidemark: u64,
+    /// The replay has caught up with what the store holds (always, for a run that
+    /// is not resumed). Until then nothing is written: the replay's undecided-write
+    /// changes are relative to its own earlier flushes, which were not written, and
+    /// writing them would list writes the store already logged as undecided.
+    caught_up: bool,
     report: TapReport,
     packets: u64,
     last_ts: u64,
 }
 
 impl Writer<'_> {
+    /// Takes the tracker's flush and commits it. Where a resumed run's replay
+    /// catches up with the store (its flush reaches past the stored mutations, or
+    /// is the last one), the flush carries the whole undecided state, so the
+    /// store's undecided writes become the replay's whatever moment the
+    /// interrupted run stopped at.
+    fn flush(
+        &mut self,
+        tracker: &mut CommitTracker,
+        complete: bool,
+        last: bool,
+    ) -> anyhow::Result<()> {
+        let ready = tracker.ready_len() as u64;
+        let catches_up = !self.caught_up
+            && (ready > self.skip.mutations || (last && ready == self.skip.mutations));
+        let flush = if catches_up {
+            let stored: Vec<Vec<u8>> = self
+                .store
+                .list_undecided()?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            self.caught_up = true;
+            tracker.take_full_flush(&stored)
+        } else {
+            tracker.take_flush()
+        };
+        self.commit(flush, None, complete)
+    }
+
     fn commit(
         &mut self,
         mut flush: Flush,
@@ -403,6 +449,15 @@ impl Writer<'_> {
         let gaps_already = (self.skip.gaps as usize).min(flush.gaps.len());
         flush.gaps.drain(..gaps_already);
         self.skip.gaps -= gaps_already as u64;
+        if !self.caught_up {
+            if complete {
+                bail!(
+                    "resume: the store holds {} more mutations than the replay of the capture decides; the input changed or the store belongs to another run",
+                    self.skip.mutations
+                );
+            }
+            return Ok(());
+        }
 
         self.state.complete = complete;
         let tidemark = (flush.tidemark > self.stored_tidemark).then_some(flush.tidemark);

@@ -776,6 +776,29 @@ impl CommitTracker {
         });
     }
 
+    /// [`CommitTracker::take_flush`] carrying the whole undecided state instead of
+    /// what changed since the last flush: every write still undecided, and as
+    /// decided every id in `stored` that this tracker issued and has decided. A
+    /// resumed `tap` takes it once, where its replay catches up with the store,
+    /// whose undecided writes are those of the interrupted run's last flush.
+    pub fn take_full_flush(&mut self, stored: &[Vec<u8>]) -> Flush {
+        self.changed.extend(self.undecided.keys().copied());
+        let mut flush = self.take_flush();
+        for id in stored {
+            let Ok(bytes) = <[u8; 8]>::try_from(id.as_slice()) else {
+                continue;
+            };
+            let wid = u64::from_be_bytes(bytes);
+            if wid < self.next_id
+                && !self.undecided.contains_key(&wid)
+                && !flush.decided.contains(id)
+            {
+                flush.decided.push(id.clone());
+            }
+        }
+        flush
+    }
+
     /// The changes since the last flush. Undecided writes are stored with the
     /// outcome known so far, so `status` can list them and their reasons.
     pub fn take_flush(&mut self) -> Flush {

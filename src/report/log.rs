@@ -149,10 +149,16 @@ pub fn run_log(o: &LogOptions) -> anyhow::Result<()> {
         Ok(())
     })();
     match result {
+        // A reader that stopped reading (`| head`) ends the output quietly; the
+        // JSON writer reports the pipe as a `serde_json::Error`.
         Err(e)
-            if e.chain()
-                .filter_map(|c| c.downcast_ref::<io::Error>())
-                .any(|io| io.kind() == io::ErrorKind::BrokenPipe) =>
+            if e.chain().any(|c| {
+                c.downcast_ref::<io::Error>().map(io::Error::kind)
+                    == Some(io::ErrorKind::BrokenPipe)
+                    || c.downcast_ref::<serde_json::Error>()
+                        .and_then(serde_json::Error::io_error_kind)
+                        == Some(io::ErrorKind::BrokenPipe)
+            }) =>
         {
             Ok(())
         }

@@ -68,7 +68,8 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Creates a new store in `dir`, which must not exist yet or be an empty
-    /// directory; its parent must exist.
+    /// directory, or hold only what a create killed before its commit leaves (the
+    /// writer lock, an LMDB environment without databases); its parent must exist.
     pub fn create(dir: impl AsRef<Path>, options: &StoreOptions) -> Result<Store> {
         let path = dir.as_ref().to_path_buf();
         let io = |action, source| StoreError::Io {
@@ -79,23 +80,39 @@ impl Store {
         if options.read_only {
             return Err(invalid(&path, "cannot create a store read-only"));
         }
-        match fs::read_dir(&path) {
-            Ok(mut entries) => {
-                if entries.next().is_some() {
-                    return Err(StoreError::AlreadyExists { path });
+        let leftovers = match fs::read_dir(&path) {
+            Ok(entries) => {
+                let mut any = false;
+                for entry in entries {
+                    let entry = entry.map_err(|e| io("read directory", e))?;
+                    any = true;
+                    let name = entry.file_name();
+                    if ![LOCK_FILE, DATA_FILE, LMDB_LOCK_FILE]
+                        .iter()
+                        .any(|f| name.as_os_str() == *f)
+                    {
+                        return Err(StoreError::AlreadyExists { path });
+                    }
                 }
+                any
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => DirBuilder::new()
-                .mode(0o700)
-                .create(&path)
-                .map_err(|e| io("create directory", e))?,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                DirBuilder::new()
+                    .mode(0o700)
+                    .create(&path)
+                    .map_err(|e| io("create directory", e))?;
+                false
+            }
             Err(e) => return Err(io("read directory", e)),
-        }
+        };
         // The umask may have narrowed the mode, an existing empty directory may be wider.
         fs::set_permissions(&path, Permissions::from_mode(0o700))
             .map_err(|e| io("set directory mode", e))?;
         let lock = WriterLock::acquire(&path)?;
         let env = open_env(&path, options)?;
+        if leftovers && has_databases(&env).map_err(on_lmdb(&path, "read"))? {
+            return Err(StoreError::AlreadyExists { path });
+        }
         for file in [DATA_FILE, LMDB_LOCK_FILE] {
             fs::set_permissions(path.join(file), Permissions::from_mode(0o600))
                 .map_err(|e| io("set file mode", e))?;
@@ -238,6 +255,13 @@ fn open_env(path: &Path, options: &StoreOptions) -> Result<heed::Env> {
         },
         e => lmdb_error(path, "open environment", e),
     })
+}
+
+/// Whether an environment holds tidemark's databases: they and the first meta
+/// records are one transaction, so an environment without them is one whose create
+/// never committed.
+fn has_databases(env: &heed::Env) -> heed::Result<bool> {
+    Ok(dbs::open(env, env.read_txn()?)?.is_ok())
 }
 
 /// Reads the format version and the writer's counters from a freshly opened store.
