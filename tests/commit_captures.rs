@@ -8,56 +8,31 @@
 //! has replication traffic), and every other write either logged or kept undecided:
 //! none lost, none twice. Named cases check what a capture's content implies.
 
+mod commit_support;
+mod common;
 mod inspect_support;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use serde_json::Value;
-use tidemark::commit::{TapOptions, TrackerConfig};
-use tidemark::store::{Durability, Envelope, Query, Store, StoreOptions, Undecided};
+use tidemark::commit::TrackerConfig;
+use tidemark::store::{Envelope, Undecided};
 
 use inspect_support::{inspect_records, json_options, own_capture, shared_capture};
 
+/// What a tap of one capture left: the log, the undecided writes, duplicates.
 struct Tapped {
-    _dir: tempfile::TempDir,
     log: Vec<Envelope>,
     undecided: Vec<Undecided>,
     duplicates: u64,
 }
 
 fn tap(file: &Path) -> Tapped {
-    let dir = tempfile::tempdir().unwrap();
-    let store_dir = dir.path().join("store");
-    let options = TapOptions {
-        files: vec![file.to_path_buf()],
-        store: store_dir.clone(),
-        durability: Durability::NoSync,
-        tracker: TrackerConfig::default(),
-        ..TapOptions::default()
-    };
-    let report = tidemark::commit::tap(&options, Arc::new(AtomicBool::new(false)))
-        .unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
-    let store = Store::open(&store_dir, &StoreOptions::for_tests().read_only()).unwrap();
-    let log = {
-        let r = store.reader().unwrap();
-        r.query(&Query::all())
-            .unwrap()
-            .map(|e| e.unwrap())
-            .collect()
-    };
-    let undecided = store
-        .list_undecided()
-        .unwrap()
-        .into_iter()
-        .map(|(_, u)| u)
-        .collect();
+    let out = commit_support::tap_file(file, TrackerConfig::default());
     Tapped {
-        _dir: dir,
-        log,
-        undecided,
-        duplicates: report.tracker.duplicates,
+        duplicates: out.report.tracker.duplicates,
+        log: out.log,
+        undecided: out.undecided,
     }
 }
 

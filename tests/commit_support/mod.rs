@@ -148,15 +148,26 @@ impl Outcome {
 pub fn tap(s: &Scenario, cfg: TrackerConfig) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let pcap = s.write(dir.path());
+    tap_into(dir, &pcap, cfg)
+}
+
+/// Runs `tap` on a capture file with tracker settings `cfg`.
+pub fn tap_file(file: &Path, cfg: TrackerConfig) -> Outcome {
+    tap_into(tempfile::tempdir().unwrap(), file, cfg)
+}
+
+/// `tap` of `file` into a fresh store in `dir`, and what the store then holds.
+fn tap_into(dir: TempDir, file: &Path, cfg: TrackerConfig) -> Outcome {
     let store_dir = dir.path().join("store");
     let options = TapOptions {
-        files: vec![pcap],
+        files: vec![file.to_path_buf()],
         store: store_dir.clone(),
         durability: Durability::NoSync,
         tracker: cfg,
         ..TapOptions::default()
     };
-    let report = tidemark::commit::tap(&options, Arc::new(AtomicBool::new(false))).unwrap();
+    let report = tidemark::commit::tap(&options, Arc::new(AtomicBool::new(false)))
+        .unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
     let store = Store::open(&store_dir, &StoreOptions::for_tests().read_only()).unwrap();
     let log = {
         let r = store.reader().unwrap();

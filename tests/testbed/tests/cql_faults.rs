@@ -7,22 +7,16 @@
 //! Skips (with a message) when python3 or the driver is missing. The other tests
 //! speak HTTP to the control endpoint directly and check the cluster's ground truth.
 
+mod py_support;
+
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::Command;
 use std::time::Duration;
 use tidemark_testbed::{ClusterConfig, CqlCluster};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const T: Duration = Duration::from_secs(20);
-
-fn driver_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import cassandra"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 async fn cluster(base: Ipv4Addr) -> CqlCluster {
     let cfg = ClusterConfig {
@@ -69,8 +63,7 @@ async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_driver_faults() {
-    if !driver_available() {
-        eprintln!("SKIPPED: python3 with cassandra-driver not available");
+    if !py_support::require_module("cassandra", "cassandra-driver") {
         return;
     }
     let cluster = cluster(Ipv4Addr::new(127, 0, 20, 1)).await;
@@ -79,26 +72,16 @@ async fn python_driver_faults() {
         .await
         .expect("control endpoint");
     let addr = cluster.addresses()[0];
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/cql_faults.py");
-    let child = tokio::process::Command::new("python3")
-        .args([
-            script,
-            &addr.ip().to_string(),
-            &addr.port().to_string(),
-            &format!("http://{}", control.local_addr()),
-        ])
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(300), child)
-        .await
-        .expect("driver script timed out")
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("OK"),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stdout = py_support::run_script(
+        "cql_faults.py",
+        &[
+            addr.ip().to_string(),
+            addr.port().to_string(),
+            format!("http://{}", control.local_addr()),
+        ],
+        Duration::from_secs(300),
+    )
+    .await;
     assert!(stdout.contains("WriteTimeout 5 2 3"), "{stdout}");
     assert!(stdout.contains("Unavailable 4 2 1"), "{stdout}");
     // Ground truth after the script: 3 nodes again, no hints left, 10 QUORUM + 2

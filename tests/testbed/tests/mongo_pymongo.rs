@@ -8,27 +8,17 @@
 //! missing. Each test uses its own 127.0.0.x
 //! addresses and an ephemeral port, so tests can run in parallel.
 
+mod py_support;
+
+use py_support::python_module_available as python_has;
 use std::net::Ipv4Addr;
-use std::process::Command;
 use std::time::Duration;
 use tidemark_testbed::mongo::set::ReplSetConfig;
 use tidemark_testbed::mongo::tidemark_mongo::Compressor;
 use tidemark_testbed::MongoReplicaSet;
 
-fn python_has(module: &str) -> bool {
-    Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn pymongo_available() -> bool {
-    python_has("pymongo")
-}
-
 async fn run(base: Ipv4Addr, compressors: &str) {
-    if !pymongo_available() {
-        eprintln!("SKIPPED: python3 with pymongo not available");
+    if !py_support::require_module("pymongo", "pymongo") {
         return;
     }
     let cfg = ReplSetConfig {
@@ -40,21 +30,12 @@ async fn run(base: Ipv4Addr, compressors: &str) {
     let set = MongoReplicaSet::start(cfg)
         .await
         .expect("start replica set");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/mongo_basic.py");
-    let child = tokio::process::Command::new("python3")
-        .args([script, &set.uri(), compressors])
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), child)
-        .await
-        .expect("driver script timed out")
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("OK"),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    py_support::run_script(
+        "mongo_basic.py",
+        &[set.uri(), compressors.to_string()],
+        Duration::from_secs(120),
+    )
+    .await;
 
     // pymongo silently drops a compressor whose Python module is missing
     let expected = match compressors {
