@@ -143,10 +143,29 @@ impl LiveSource {
     /// The next packet; `None` once the duration has passed or a SIGINT/SIGTERM
     /// arrived.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        self.read(None)
+    }
+
+    /// Like [`LiveSource::next_packet`], but also answers `None` when nothing arrived
+    /// by `until`, so a caller can do timed work on a quiet interface; [`finished`]
+    /// tells that apart from the end of the capture.
+    ///
+    /// [`finished`]: LiveSource::finished
+    pub fn next_packet_until(
+        &mut self,
+        until: Instant,
+    ) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        self.read(Some(until))
+    }
+
+    /// Whether the capture has ended (signal or `--duration`).
+    pub fn finished(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn read(&mut self, until: Option<Instant>) -> Result<Option<RawPacket<'_>>, CaptureError> {
         loop {
-            if self.stop.load(Ordering::Relaxed)
-                || self.deadline.is_some_and(|d| Instant::now() >= d)
-            {
+            if self.finished() || until.is_some_and(|u| Instant::now() >= u) {
                 return Ok(None);
             }
             match self.cap.next_packet() {

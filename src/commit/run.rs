@@ -34,6 +34,20 @@ use crate::store::{
     Checkpoint, Durability, OutcomeKind, Policy, Store, StoreError, StoreOptions, TxnExtras,
 };
 
+/// How long a live capture waits for a packet before doing its timed work.
+const IDLE_TICK: Duration = Duration::from_millis(500);
+
+/// How far behind the wall clock a quiet live capture puts capture time: packets
+/// still in the kernel's buffer are at most this old.
+const IDLE_MARGIN_NS: u64 = 1_000_000_000;
+
+fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
 /// Decided mutations per group commit (one LMDB transaction, one fsync).
 pub const DEFAULT_GROUP: usize = 1000;
 
@@ -278,9 +292,14 @@ pub fn tap(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
             interrupted = true;
             break;
         }
+        let mut idle = false;
         let pkt = match &mut input {
             Input::Files(f) => f.next_packet(),
-            Input::Live(l) => match l.next_packet() {
+            Input::Live(l) => match l.next_packet_until(Instant::now() + IDLE_TICK) {
+                Ok(None) => {
+                    idle = true; // or finished: told apart below, once `l` is free
+                    None
+                }
                 Ok(p) => p,
                 Err(e) => {
                     read_errors.push(e.to_string());
@@ -288,7 +307,22 @@ pub fn tap(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
                 }
             },
         };
-        let Some(pkt) = pkt else { break };
+        let Some(pkt) = pkt else {
+            if idle && matches!(&input, Input::Live(l) if !l.finished()) {
+                // A quiet interface: capture time is the wall clock (less a margin
+                // for packets still in the kernel's buffer), so deadlines pass and
+                // the tidemark advances while nothing happens.
+                let quiet = wall_clock_ns().saturating_sub(IDLE_MARGIN_NS);
+                tracker.advance(
+                    quiet.max(writer.last_ts),
+                    session.oldest_pending_write().map(|t| t.0),
+                );
+                writer.flush(&mut tracker, false, false)?;
+                last_flush = Instant::now();
+                continue;
+            }
+            break;
+        };
         writer.packets += 1;
         writer.last_ts = writer.last_ts.max(pkt.ts.0);
         tap.packet(&pkt, &mut events);
