@@ -5,116 +5,16 @@
 //! getlasterror, gaps and closes without a reply, bulkWrite, DDL, compression,
 //! unknown opcodes.
 
-use bytes::Bytes;
+mod mongo_flow_support;
+
+use mongo_flow_support::{msg, Flow};
 use serde_json::{json, Value};
-use tidemark::capture::{CloseReason, Direction, FlowId, Timestamp};
+use tidemark::capture::Direction;
 use tidemark::decode::mongo::tidemark_mongo::bson::{self, rawdoc, RawDocumentBuf};
 use tidemark::decode::mongo::tidemark_mongo::{
-    encode_message, Body, Compressor, Doc, DocSeq, DocSequence, Message, MsgFlags, OpDelete,
-    OpInsert, OpMsg, OpQuery, OpReply,
+    Body, Compressor, Doc, DocSeq, Message, MsgFlags, OpDelete, OpInsert, OpQuery, OpReply,
 };
-use tidemark::decode::mongo::MongoFlowDecoder;
-use tidemark::inspect::decoder::{FlowDecoder, FlowInfo, StreamPos};
-use tidemark::inspect::detect::Protocol;
-use tidemark::inspect::records::{Record, WriteRecord};
-
-/// A flow under test: feeds encoded messages, keeps every record.
-struct Flow {
-    info: FlowInfo,
-    dec: MongoFlowDecoder,
-    offset: [u64; 2],
-    records: Vec<Record>,
-}
-
-impl Flow {
-    fn new() -> Flow {
-        let info = FlowInfo {
-            flow: FlowId(7),
-            client: "10.0.0.1:50000".parse().unwrap(),
-            server: "10.0.0.2:27017".parse().unwrap(),
-            protocol: Protocol::Mongo,
-            opened: Timestamp(1_000_000_000),
-        };
-        let dec = MongoFlowDecoder::new(&info);
-        Flow {
-            info,
-            dec,
-            offset: [0, 0],
-            records: Vec::new(),
-        }
-    }
-
-    fn raw(&mut self, dir: Direction, bytes: &[u8]) {
-        let i = dir as usize;
-        let pos = StreamPos {
-            flow: &self.info,
-            dir,
-            ts: Timestamp(2_000_000_000),
-            offset: self.offset[i],
-        };
-        self.dec
-            .data(&pos, &Bytes::copy_from_slice(bytes), &mut self.records);
-        self.offset[i] += bytes.len() as u64;
-    }
-
-    fn send(&mut self, msg: &Message) {
-        self.raw(Direction::ClientToServer, &encode_message(msg).unwrap());
-    }
-
-    fn answer(&mut self, msg: &Message) {
-        self.raw(Direction::ServerToClient, &encode_message(msg).unwrap());
-    }
-
-    fn gap(&mut self, dir: Direction, len: u64) {
-        let i = dir as usize;
-        let pos = StreamPos {
-            flow: &self.info,
-            dir,
-            ts: Timestamp(2_000_000_000),
-            offset: self.offset[i],
-        };
-        self.dec.gap(&pos, len, &mut self.records);
-        self.offset[i] += len;
-    }
-
-    fn close(&mut self) {
-        self.dec.closed(
-            &self.info,
-            Timestamp(3_000_000_000),
-            CloseReason::Fin,
-            &mut self.records,
-        );
-    }
-
-    fn writes(&self) -> Vec<&WriteRecord> {
-        self.records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Write(w) => Some(w),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn outcomes(&self) -> Vec<(&'static str, String)> {
-        self.writes()
-            .iter()
-            .map(|w| (w.outcome, w.reason.clone().unwrap_or_default()))
-            .collect()
-    }
-}
-
-fn msg(id: i32, to: i32, body: RawDocumentBuf, seqs: Vec<(&str, Vec<RawDocumentBuf>)>) -> Message {
-    let mut m = OpMsg::new(Doc::from(body));
-    m.sequences = seqs
-        .into_iter()
-        .map(|(id, docs)| DocSequence {
-            identifier: id.to_owned(),
-            documents: DocSeq::from_docs(docs.iter().map(|d| d.as_ref())),
-        })
-        .collect();
-    Message::new(id, to, Body::Msg(m))
-}
+use tidemark::inspect::records::Record;
 
 fn lsid() -> bson::Binary {
     bson::Binary {

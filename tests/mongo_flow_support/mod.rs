@@ -61,6 +61,19 @@ impl Flow {
         self.raw(Direction::ServerToClient, &encode_message(msg).unwrap());
     }
 
+    /// `len` bytes of `dir` lost in a capture gap.
+    pub fn gap(&mut self, dir: Direction, len: u64) {
+        let i = dir as usize;
+        let pos = StreamPos {
+            flow: &self.info,
+            dir,
+            ts: Timestamp(2_000_000_000),
+            offset: self.offset[i],
+        };
+        self.dec.gap(&pos, len, &mut self.records);
+        self.offset[i] += len;
+    }
+
     pub fn close(&mut self) {
         self.dec.closed(
             &self.info,
@@ -77,6 +90,14 @@ impl Flow {
                 Record::Write(w) => Some(w),
                 _ => None,
             })
+            .collect()
+    }
+
+    /// (outcome, reason) of every write line so far.
+    pub fn outcomes(&self) -> Vec<(&'static str, String)> {
+        self.writes()
+            .iter()
+            .map(|w| (w.outcome, w.reason.clone().unwrap_or_default()))
             .collect()
     }
 
