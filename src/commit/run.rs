@@ -30,9 +30,7 @@ use crate::capture::{FileSource, LiveSource, ReassemblyConfig, StreamEvent, Tap,
 use crate::inspect::decoder::default_registry;
 use crate::inspect::detect::{PortMap, Protocol};
 use crate::inspect::session::Session;
-use crate::store::{
-    Checkpoint, Durability, OutcomeKind, Policy, Store, StoreError, StoreOptions, TxnExtras,
-};
+use crate::store::{Checkpoint, Durability, Policy, Store, StoreError, StoreOptions, TxnExtras};
 
 /// How long a live capture waits for a packet before doing its timed work.
 const IDLE_TICK: Duration = Duration::from_millis(500);
@@ -120,6 +118,18 @@ struct ResumeState {
 
 /// The checkpoint's source id of a pcap run (`status` reads it).
 const SOURCE_ID: &str = "tap";
+
+/// How the last pcap run into `store` ended: `None` when there was none, else
+/// whether it completed (`status` reports it). The checkpoint is read with the same
+/// type `tap` writes it with, so the two cannot drift apart.
+pub fn last_run_complete(store: &Store) -> anyhow::Result<Option<bool>> {
+    let Some(c) = store.checkpoint(SOURCE_ID)? else {
+        return Ok(None);
+    };
+    let state: ResumeState = crate::store::codec::decode(&c.state)
+        .map_err(|e| anyhow::anyhow!("the tap checkpoint is unreadable: {e}"))?;
+    Ok(Some(state.complete))
+}
 
 /// The checkpoint's source id of a live run: informational, never resumed.
 const LIVE_SOURCE_ID: &str = "tap-live";
@@ -524,13 +534,9 @@ impl Writer<'_> {
             *self
                 .report
                 .by_outcome
-                .entry(kind_name(m.outcome.kind()))
+                .entry(m.outcome.kind().as_str())
                 .or_default() += 1;
         }
         Ok(())
     }
-}
-
-fn kind_name(k: OutcomeKind) -> &'static str {
-    k.as_str()
 }

@@ -79,11 +79,7 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
         .into_iter()
         .map(|(_, u)| UndecidedLine {
             outcome: u.mutation.outcome.kind().as_str(),
-            reason: if u.mutation.evidence.note.is_empty() {
-                u.mutation.outcome.reason().unwrap_or("").to_string()
-            } else {
-                u.mutation.evidence.note.clone()
-            },
+            reason: u.mutation.reason_text().unwrap_or("").to_string(),
             namespace: u.mutation.namespace.clone(),
             key: u.mutation.key.clone(),
             first_seen: format_time(u.first_seen),
@@ -101,13 +97,11 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
         })
         .collect();
     let policy = store.policy()?;
-    let last_run = match store.checkpoint("tap")? {
-        None => "none",
-        Some(c) => match crate::store::codec::decode::<RunState>(&c.state) {
-            Ok(s) if s.complete => "complete",
-            Ok(_) => "interrupted",
-            Err(_) => "unknown",
-        },
+    let last_run = match crate::commit::run::last_run_complete(&store) {
+        Ok(None) => "none",
+        Ok(Some(true)) => "complete",
+        Ok(Some(false)) => "interrupted",
+        Err(_) => "unknown",
     };
     Ok(Status {
         kind: "status",
@@ -125,20 +119,6 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
         }),
         last_run,
     })
-}
-
-/// The part of `tap`'s checkpoint `status` reads (field order is the format).
-#[derive(serde::Deserialize)]
-struct RunState {
-    #[allow(dead_code)]
-    fingerprint: u128,
-    #[allow(dead_code)]
-    files: Vec<String>,
-    #[allow(dead_code)]
-    base_seq: u64,
-    #[allow(dead_code)]
-    base_gaps: u64,
-    complete: bool,
 }
 
 /// Runs `tidemark status`, printing to stdout.
