@@ -271,15 +271,10 @@ fn same_statement(op: &MongoOp, e: &MongoOp) -> bool {
 
 /// `_id` of a client update/delete filter equals the entry's `o2._id` / `o._id`.
 fn same_id(client: &MongoOp, entry: &MongoOp) -> bool {
-    let client_filter = match client.op {
-        crate::store::MongoOpKind::Update => client.o2.as_deref(),
-        _ => Some(&client.o[..]),
-    };
-    let entry_doc = match entry.op {
-        crate::store::MongoOpKind::Update => entry.o2.as_deref(),
-        _ => Some(&entry.o[..]),
-    };
-    match (client_filter.and_then(id_of), entry_doc.and_then(id_of)) {
+    match (
+        client.target_doc().and_then(id_of),
+        entry.target_doc().and_then(id_of),
+    ) {
         (Some(a), Some(b)) => a == b,
         _ => false,
     }

@@ -162,11 +162,6 @@ impl CommitTracker {
         self.undecided.len()
     }
 
-    /// Whether any replication traffic was seen.
-    pub fn replication_visible(&self) -> bool {
-        self.repl.visible
-    }
-
     /// Sees a stream event before the decoders do: flow endpoints (the node a write
     /// went to), last data times, and gaps on flows that can carry writes.
     pub fn observe(&mut self, ev: &StreamEvent, database_flow: bool) {
@@ -265,7 +260,8 @@ impl CommitTracker {
         {
             if let Some(op) = rec.extras.mongo_op.clone() {
                 if let Some(entry) = self.repl.match_write(&op, rec.extras.optime) {
-                    if entry_logged(&entry) {
+                    // Logged on its own before this reply was seen: the same write.
+                    if entry.logged {
                         self.stats.duplicates += 1;
                         return;
                     }
@@ -294,21 +290,8 @@ impl CommitTracker {
         }
 
         if outcome == Outcome::Pending {
-            if let Some(optime) = rec.extras.optime {
-                match self.repl.verdict(optime) {
-                    Verdict::Wait => {}
-                    Verdict::Committed {
-                        commit_point,
-                        source,
-                    } => {
-                        outcome = Outcome::Committed;
-                        note = committed_note(&note, commit_point, source);
-                    }
-                    Verdict::RolledBack { commit_point } => {
-                        outcome = Outcome::RolledBack;
-                        note = rolled_back_note(commit_point);
-                    }
-                }
+            if let Some(decided) = rec.extras.optime.and_then(|o| self.settle(o, &note)) {
+                (outcome, note) = decided;
             }
         }
         match outcome {
@@ -591,20 +574,25 @@ impl CommitTracker {
         if e.outcome != Outcome::Pending {
             return;
         }
-        let prior = e.note.clone();
+        if let Some((outcome, note)) = self.settle(optime, &e.note) {
+            self.decide(wid, outcome, note, at);
+        }
+    }
+
+    /// The outcome and note of a pending write with `optime` that the replication
+    /// state can now decide (`prior` is its note so far), or `None` to keep waiting.
+    fn settle(&self, optime: crate::store::OpTime, prior: &str) -> Option<(Outcome, String)> {
         match self.repl.verdict(optime) {
-            Verdict::Wait => {}
+            Verdict::Wait => None,
             Verdict::Committed {
                 commit_point,
                 source,
-            } => self.decide(
-                wid,
+            } => Some((
                 Outcome::Committed,
-                committed_note(&prior, commit_point, source),
-                at,
-            ),
+                committed_note(prior, commit_point, source),
+            )),
             Verdict::RolledBack { commit_point } => {
-                self.decide(wid, Outcome::RolledBack, rolled_back_note(commit_point), at)
+                Some((Outcome::RolledBack, rolled_back_note(commit_point)))
             }
         }
     }
@@ -834,12 +822,6 @@ impl CommitTracker {
     }
 }
 
-fn entry_logged(e: &SeenEntry) -> bool {
-    // `match_write` marks entries it returns as matched; one that was logged on its
-    // own had been marked by `take_committed_orphans` before this match.
-    e.logged
-}
-
 fn describe(o: &Outcome) -> String {
     match o {
         Outcome::InDoubt { reason } => format!("in_doubt({})", reason.as_str()),
@@ -885,11 +867,8 @@ fn bson_json(bytes: &[u8]) -> serde_json::Value {
 
 /// `{"_id": …}` of an oplog entry (from `o2` for updates, `o` otherwise).
 fn oplog_key(op: &crate::store::MongoOp) -> String {
-    let doc = match op.op {
-        crate::store::MongoOpKind::Update => op.o2.as_deref(),
-        _ => Some(&op.o[..]),
-    };
-    let id = doc
+    let id = op
+        .target_doc()
         .and_then(|d| tidemark_mongo::bson::RawDocument::from_bytes(d).ok())
         .and_then(|d| d.get("_id").ok().flatten())
         .map(crate::decode::mongo::values::value);

@@ -74,6 +74,7 @@ pub fn mutation_line(e: &Envelope) -> Value {
         Some(Value::Object(o)) => o,
         _ => {
             let mut o = Map::new();
+            o.insert("type".into(), "mutation".into());
             o.insert("proto".into(), m.protocol().as_str().into());
             o.insert("namespace".into(), m.namespace.clone().into());
             o.insert("op".into(), m.op.as_str().into());
@@ -84,26 +85,15 @@ pub fn mutation_line(e: &Envelope) -> Value {
             o
         }
     };
+    // `type` stays first (the stored line starts with it): maps keep insertion order
+    // and replacing a value keeps its place.
     obj.insert("type".into(), "mutation".into());
     obj.insert("seq".into(), e.seq.into());
     obj.insert("commit_time".into(), format_time(m.commit_time).into());
     obj.insert("outcome".into(), m.outcome.kind().as_str().into());
-    let reason = match (m.outcome.reason(), m.evidence.note.as_str()) {
-        (Some(r), "") => Value::from(r),
-        (_, "") => Value::Null,
-        (_, note) => Value::from(note),
-    };
-    obj.insert("reason".into(), reason);
+    obj.insert("reason".into(), m.reason_text().into());
     obj.insert("node".into(), m.source.node.to_string().into());
-    // `type` first, as every other JSON line has it.
-    let mut out = Map::new();
-    out.insert("type".into(), "mutation".into());
-    for (k, v) in obj {
-        if k != "type" {
-            out.insert(k, v);
-        }
-    }
-    Value::Object(out)
+    Value::Object(obj)
 }
 
 /// Runs `tidemark log`, printing to stdout.
@@ -137,11 +127,7 @@ pub fn run_log(o: &LogOptions) -> anyhow::Result<()> {
                     m.namespace,
                     m.op.as_str(),
                     m.key,
-                    if m.evidence.note.is_empty() {
-                        m.outcome.reason().unwrap_or("")
-                    } else {
-                        &m.evidence.note
-                    }
+                    m.reason_text().unwrap_or("")
                 )?;
             }
         }

@@ -88,6 +88,16 @@ pub struct Mutation {
 }
 
 impl Mutation {
+    /// The `reason` people read: the evidence note when there is one (it names the
+    /// rule and what was seen), else the outcome's own reason.
+    pub fn reason_text(&self) -> Option<&str> {
+        if self.evidence.note.is_empty() {
+            self.outcome.reason()
+        } else {
+            Some(&self.evidence.note)
+        }
+    }
+
     /// The protocol, derived from the payload so the two can never disagree.
     pub fn protocol(&self) -> Protocol {
         match self.payload {

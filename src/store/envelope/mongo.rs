@@ -32,6 +32,17 @@ pub struct MongoOp {
     pub stmt_id: Option<i32>,
 }
 
+impl MongoOp {
+    /// The document that names the changed document: `o2` (the filter or `{_id}`) for
+    /// an update, `o` (the document, or the delete's filter) otherwise.
+    pub fn target_doc(&self) -> Option<&[u8]> {
+        match self.op {
+            MongoOpKind::Update => self.o2.as_deref(),
+            _ => Some(&self.o[..]),
+        }
+    }
+}
+
 /// Oplog operation type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MongoOpKind {
