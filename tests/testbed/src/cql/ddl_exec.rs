@@ -4,7 +4,7 @@
 
 use super::ddl::{parse_ddl, AlterTable, Ddl};
 use super::exec::{error, invalid, Ctx};
-use super::schema::{uuid_from, ColumnDef, ColumnKind, Keyspace, Table, UserType};
+use super::schema::{uuid_from, ColumnDef, ColumnKind, Keyspace, Schema, Table, UserType};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tidemark_cql::message::{
@@ -20,6 +20,21 @@ fn announce(ctx: &Ctx<'_>, change: &str, target: SchemaTarget) -> ResultBody {
     // No receiver is fine: nobody registered for events.
     let _ = ctx.shared.events.send(Event::SchemaChange(sc.clone()));
     ResultBody::SchemaChange(sc)
+}
+
+/// The keyspace a statement names, else the connection's (`USE`).
+fn keyspace_name(keyspace: Option<String>, ctx: &Ctx<'_>) -> Result<String, ErrorBody> {
+    keyspace
+        .or_else(|| ctx.keyspace.clone())
+        .ok_or_else(|| invalid("No keyspace has been specified."))
+}
+
+/// Keyspace `name` of the schema, or Cassandra's error for a missing one.
+fn keyspace_mut<'a>(schema: &'a mut Schema, name: &str) -> Result<&'a mut Keyspace, ErrorBody> {
+    schema
+        .keyspaces
+        .get_mut(name)
+        .ok_or_else(|| invalid(format!("Keyspace '{name}' doesn't exist")))
 }
 
 pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
@@ -114,13 +129,9 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             columns,
             default_ttl,
         } => {
-            let ksn = keyspace
-                .or_else(|| ctx.keyspace.clone())
-                .ok_or_else(|| invalid("No keyspace has been specified."))?;
+            let ksn = keyspace_name(keyspace, ctx)?;
             let generation = schema.generation;
-            let Some(ks) = schema.keyspaces.get_mut(&ksn) else {
-                return Err(invalid(format!("Keyspace '{ksn}' doesn't exist")));
-            };
+            let ks = keyspace_mut(&mut schema, &ksn)?;
             if ks.tables.contains_key(&name) {
                 if if_not_exists {
                     return Ok(ResultBody::Void);
@@ -151,9 +162,7 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             name,
             if_exists,
         } => {
-            let ksn = keyspace
-                .or_else(|| ctx.keyspace.clone())
-                .ok_or_else(|| invalid("No keyspace has been specified."))?;
+            let ksn = keyspace_name(keyspace, ctx)?;
             let removed = schema
                 .keyspaces
                 .get_mut(&ksn)
@@ -201,9 +210,7 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             name,
             change,
         } => {
-            let ksn = keyspace
-                .or_else(|| ctx.keyspace.clone())
-                .ok_or_else(|| invalid("No keyspace has been specified."))?;
+            let ksn = keyspace_name(keyspace, ctx)?;
             let Some(t) = schema
                 .keyspaces
                 .get_mut(&ksn)
@@ -285,12 +292,8 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             if_not_exists,
             fields,
         } => {
-            let ksn = keyspace
-                .or_else(|| ctx.keyspace.clone())
-                .ok_or_else(|| invalid("No keyspace has been specified."))?;
-            let Some(ks) = schema.keyspaces.get_mut(&ksn) else {
-                return Err(invalid(format!("Keyspace '{ksn}' doesn't exist")));
-            };
+            let ksn = keyspace_name(keyspace, ctx)?;
+            let ks = keyspace_mut(&mut schema, &ksn)?;
             if ks.types.contains_key(&name) {
                 if if_not_exists {
                     return Ok(ResultBody::Void);
@@ -320,12 +323,8 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             name,
             if_exists,
         } => {
-            let ksn = keyspace
-                .or_else(|| ctx.keyspace.clone())
-                .ok_or_else(|| invalid("No keyspace has been specified."))?;
-            let Some(ks) = schema.keyspaces.get_mut(&ksn) else {
-                return Err(invalid(format!("Keyspace '{ksn}' doesn't exist")));
-            };
+            let ksn = keyspace_name(keyspace, ctx)?;
+            let ks = keyspace_mut(&mut schema, &ksn)?;
             let used = ks
                 .tables
                 .values()
