@@ -333,6 +333,59 @@ fn sasl_payloads_are_scrubbed() {
     assert!(!got.redacted);
 }
 
+/// Issue #19: the checksum is verified on the bytes as received, before the SASL
+/// payload is scrubbed from the decoder's copy; a checksummed SCRAM message (as some
+/// drivers and mongod's internal clients send them) decodes, scrubbed, in plain and
+/// OP_COMPRESSED form, and a really wrong checksum is still an error.
+#[test]
+fn checksummed_sasl_messages_verify_before_scrubbing() {
+    let secret = b"c=biws,r=nonce-0123456789,p=proof-0123456789".to_vec();
+    let bin = bson::Binary {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes: secret.clone(),
+    };
+    let checksummed = MsgFlags::CHECKSUM_PRESENT;
+    for (doc, name) in [
+        (
+            rawdoc! {"saslContinue": 1, "conversationId": 1, "payload": bin.clone(), "$db": "admin"},
+            "saslContinue",
+        ),
+        (
+            rawdoc! {"conversationId": 1, "done": true, "payload": bin.clone(), "ok": 1.0},
+            "reply",
+        ),
+    ] {
+        let plain = msg_body(doc.clone(), checksummed);
+        let zlib = msg_body(doc, checksummed).compressed_with(Compressor::Zlib);
+        for m in [plain, zlib] {
+            let bytes = encode_message(&m).unwrap();
+            let got = decode_message(Bytes::from(bytes.clone()), 0, &Limits::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(got.redacted, "{name}");
+            let Body::Msg(msg) = &got.body else {
+                panic!("{name}: not an OP_MSG")
+            };
+            assert!(msg.flags.checksum_present(), "{name}");
+            let raw = msg.body.bytes();
+            assert!(
+                !raw.windows(secret.len()).any(|w| w == secret.as_slice()),
+                "{name}: payload scrubbed"
+            );
+            if m.compressor.is_none() {
+                // A really wrong checksum (one bit of the trailing CRC) is reported.
+                let mut bad = bytes;
+                let last = bad.len() - 1;
+                bad[last] ^= 1;
+                let e = decode_message(Bytes::from(bad), 0, &Limits::default()).unwrap_err();
+                assert!(
+                    matches!(e.kind, ErrorKind::ChecksumMismatch { .. }),
+                    "{name}: {e}"
+                );
+            }
+        }
+    }
+}
+
 /// Found by the `resync_emits_only_real_messages` property test: after a gap, bytes
 /// that look like the header of a long OP_MSG hold the scan until their claimed
 /// length arrives, which at the end of a flow never happens. `finish` says no more

@@ -60,7 +60,11 @@ pub fn decode_message(bytes: Bytes, offset: u64, limits: &Limits) -> Result<Mess
     } else {
         (None, bytes)
     };
-    let body = decode_body(&inner, limits).map_err(|k| err(k).with_request_id(request_id))?;
+    // The checksum is verified here, on the bytes as they were received; the
+    // scrubbed copy below is decoded without it (it no longer matches, and it
+    // was already proven on the original).
+    let body = decode_body(&inner, limits, Checksum::Verify)
+        .map_err(|k| err(k).with_request_id(request_id))?;
     let mut msg = Message {
         offset,
         wire_length,
@@ -73,8 +77,8 @@ pub fn decode_message(bytes: Bytes, offset: u64, limits: &Limits) -> Result<Mess
     if let Some(scrubbed) = redact::scrub(&inner, &msg.body) {
         // The scrubbed copy has the same structure, so it decodes; if not,
         // drop the body rather than keep secrets.
-        msg.body =
-            decode_body(&scrubbed, limits).map_err(|k| err(k).with_request_id(request_id))?;
+        msg.body = decode_body(&scrubbed, limits, Checksum::AlreadyVerified)
+            .map_err(|k| err(k).with_request_id(request_id))?;
         msg.redacted = true;
     }
     Ok(msg)
@@ -110,12 +114,26 @@ fn unwrap_compressed(bytes: &Bytes, limits: &Limits) -> Result<(Compressor, Byte
     Ok((compressor, Bytes::from(inner)))
 }
 
+/// Whether an OP_MSG checksum is to be checked against the bytes at hand.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Checksum {
+    /// The bytes are as received: a wrong checksum is an error.
+    Verify,
+    /// The bytes were changed after the checksum was verified on the
+    /// original (credential scrubbing): the declared value is skipped over.
+    AlreadyVerified,
+}
+
 /// Decodes the body of an uncompressed message (header included in `msg`).
-pub(crate) fn decode_body(msg: &Bytes, limits: &Limits) -> Result<Body, ErrorKind> {
+pub(crate) fn decode_body(
+    msg: &Bytes,
+    limits: &Limits,
+    checksum: Checksum,
+) -> Result<Body, ErrorKind> {
     let opcode = read_header(msg).map(|h| h.3).unwrap_or(0);
     let mut r = Reader::new(msg.slice(HEADER_LEN.min(msg.len())..), limits);
     let body = match OpCode::from_i32(opcode) {
-        Some(OpCode::Msg) => Body::Msg(decode_op_msg(msg, limits)?),
+        Some(OpCode::Msg) => Body::Msg(decode_op_msg(msg, limits, checksum)?),
         Some(OpCode::Query) => {
             let flags = r.u32("OP_QUERY flags")?;
             let full_collection_name = r.cstring("OP_QUERY fullCollectionName")?;
@@ -255,7 +273,7 @@ pub(crate) fn decode_body(msg: &Bytes, limits: &Limits) -> Result<Body, ErrorKin
 }
 
 /// OP_MSG: flags, sections in any order, optional CRC-32C.
-fn decode_op_msg(msg: &Bytes, limits: &Limits) -> Result<OpMsg, ErrorKind> {
+fn decode_op_msg(msg: &Bytes, limits: &Limits, checksum: Checksum) -> Result<OpMsg, ErrorKind> {
     let mut r = Reader::new(msg.slice(HEADER_LEN..), limits);
     let flags = MsgFlags(r.u32("OP_MSG flagBits")?);
     if flags.unknown_required() != 0 {
@@ -277,9 +295,11 @@ fn decode_op_msg(msg: &Bytes, limits: &Limits) -> Result<OpMsg, ErrorKind> {
             msg[sections_end + 2],
             msg[sections_end + 3],
         ]);
-        let computed = crc32c::crc32c(&msg[..sections_end]);
-        if declared != computed {
-            return Err(ErrorKind::ChecksumMismatch { declared, computed });
+        if checksum == Checksum::Verify {
+            let computed = crc32c::crc32c(&msg[..sections_end]);
+            if declared != computed {
+                return Err(ErrorKind::ChecksumMismatch { declared, computed });
+            }
         }
     }
     let mut r = Reader::new(msg.slice(HEADER_LEN + 4..sections_end), limits);
