@@ -1,9 +1,12 @@
 //! tidemark: consistent point-in-time backup and restore for Cassandra and MongoDB,
 //! built by watching their wire traffic.
 //!
-//! The crate follows the data flow of `ARCHITECTURE.md`: [`capture`] turns packets
-//! (or proxied bytes) into [`capture::StreamEvent`]s, the protocol crates decode them,
-//! and [`inspect`] reports what was seen.
+//! The crate follows the data flow of `ARCHITECTURE.md`, and its modules are listed
+//! in that order: [`capture`] turns packets (or proxied bytes) into
+//! [`capture::StreamEvent`]s, [`decode`] turns a flow's bytes into typed records with
+//! the protocol crates, [`commit`] decides every write's outcome, [`tap`] runs that
+//! pipeline into the [`store`]; [`report`] and [`inspect`] print what was seen and
+//! kept. A module uses the ones before it (and the store), never one after it.
 
 pub mod capture;
 pub mod commit;
@@ -12,3 +15,4 @@ pub mod inspect;
 pub mod logging;
 pub mod report;
 pub mod store;
+pub mod tap;

@@ -142,7 +142,8 @@ struct InspectArgs {
 }
 
 fn tap(a: TapArgs) -> anyhow::Result<ExitCode> {
-    use tidemark::commit::{InDoubtPolicy, TapOptions, TrackerConfig};
+    use tidemark::commit::{InDoubtPolicy, TrackerConfig};
+    use tidemark::tap::TapOptions;
     let in_doubt_policy = InDoubtPolicy::parse(&a.in_doubt).ok_or_else(|| {
         anyhow::anyhow!(
             "invalid --in-doubt {:?}: keep, committed or rejected",
@@ -181,7 +182,7 @@ fn tap(a: TapArgs) -> anyhow::Result<ExitCode> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))?;
     }
-    let report = tidemark::commit::tap(&options, stop)?;
+    let report = tidemark::tap::run(&options, stop)?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

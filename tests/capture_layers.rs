@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use tidemark::capture::{LinkType, TapConfig, Timestamp};
+use tidemark::capture::{AssemblerConfig, LinkType, Timestamp};
 
 const C: &str = "10.0.0.1:40000";
 const S: &str = "10.0.0.2:9042";
@@ -52,7 +52,7 @@ fn vlan_and_qinq() {
             .map(|s| ethernet(&ip_packet(s), &tags))
             .collect();
         check_simple(&run_frames_with(
-            TapConfig::default(),
+            AssemblerConfig::default(),
             LinkType::Ethernet,
             &frames,
         ));
@@ -94,7 +94,7 @@ fn ipv4_fragments_are_reassembled_in_any_order() {
     assert_eq!(frags.len(), 3);
     frags.swap(0, 2);
     frames.extend(frags.iter().map(|f| ethernet(f, &[])));
-    let r = run_frames_with(TapConfig::default(), LinkType::Ethernet, &frames);
+    let r = run_frames_with(AssemblerConfig::default(), LinkType::Ethernet, &frames);
     assert_eq!(r.only().c2s.bytes, payload);
     assert_eq!(r.stats.fragments, 3);
     assert_eq!(r.stats.fragments_reassembled, 1);
@@ -115,7 +115,7 @@ fn ipv6_fragments_are_reassembled() {
     frags.reverse();
     frames.extend(frags.iter().map(|f| ethernet(f, &[])));
     frames.push(ethernet(&ip_packet(&c.data(true, b"tail")), &[]));
-    let r = run_frames_with(TapConfig::default(), LinkType::Ethernet, &frames);
+    let r = run_frames_with(AssemblerConfig::default(), LinkType::Ethernet, &frames);
     let mut want = payload.clone();
     want.extend_from_slice(b"tail");
     assert_eq!(r.only().c2s.bytes, want);
@@ -135,7 +135,7 @@ fn lost_fragment_becomes_a_gap_not_silence() {
     segs.push(ethernet(&frags[0], &[]));
     segs.push(ethernet(&ip_packet(&c.data(true, b"after")), &[]));
     segs.push(ethernet(&ip_packet(&c.fin(true)), &[]));
-    let r = run_frames_with(TapConfig::default(), LinkType::Ethernet, &segs);
+    let r = run_frames_with(AssemblerConfig::default(), LinkType::Ethernet, &segs);
     assert_eq!(r.only().c2s.chunks, vec![Err(100), Ok(b"after".to_vec())]);
 }
 
@@ -155,7 +155,7 @@ fn snaplen_truncated_packet_is_counted_and_missing_bytes_are_a_gap() {
         ethernet(&ip_packet(&c.data(true, b"next")), &[]),
         usize::MAX,
     ));
-    let mut tap = tidemark::capture::Tap::new(TapConfig::default());
+    let mut tap = tidemark::capture::Assembler::new(AssemblerConfig::default());
     let mut events = Vec::new();
     for (i, (f, keep)) in frames.iter().enumerate() {
         let data = &f[..(*keep).min(f.len())];
@@ -195,7 +195,7 @@ fn non_tcp_and_garbage_are_counted() {
         vec![1, 2, 3],
         ethernet(&[0x45, 0, 0], &[]),
     ];
-    let r = run_frames_with(TapConfig::default(), LinkType::Ethernet, &frames);
+    let r = run_frames_with(AssemblerConfig::default(), LinkType::Ethernet, &frames);
     assert!(r.flows.is_empty());
     assert_eq!(r.stats.non_tcp, 1);
     assert_eq!(r.stats.non_ip, 1);

@@ -8,11 +8,10 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use tidemark::capture::{CloseReason, Direction, FlowId, Timestamp};
-use tidemark::inspect::decoder::{
-    default_registry, DecoderRegistry, FlowDecoder, FlowInfo, StreamPos,
-};
-use tidemark::inspect::detect::Protocol;
-use tidemark::inspect::records::Record;
+use tidemark::decode::detect::Protocol;
+use tidemark::decode::records::Record;
+use tidemark::decode::registry::{default_registry, DecoderRegistry};
+use tidemark::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
 use tidemark_cql::frame::{encode_message, Compression};
 use tidemark_cql::message::{
     error_code, ColumnSpec, ErrorBody, ErrorDetails, Execute, Prepare, Prepared, PreparedMetadata,

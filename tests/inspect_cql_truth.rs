@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
-use tidemark::inspect::decoder::default_registry;
+use tidemark::decode::registry::default_registry;
 use tidemark::inspect::{inspect, InspectOptions};
 
 mod inspect_support;

@@ -14,7 +14,7 @@ use tidemark::decode::mongo::tidemark_mongo::bson::{self, rawdoc, RawDocumentBuf
 use tidemark::decode::mongo::tidemark_mongo::{
     Body, Compressor, Doc, DocSeq, Message, MsgFlags, OpDelete, OpInsert, OpQuery, OpReply,
 };
-use tidemark::inspect::records::Record;
+use tidemark::decode::records::Record;
 
 fn lsid() -> bson::Binary {
     bson::Binary {

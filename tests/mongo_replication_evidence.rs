@@ -19,8 +19,8 @@ use tidemark::decode::mongo::tidemark_mongo::bson::{
 use tidemark::decode::mongo::tidemark_mongo::{
     encode_message, Body, Doc, Message, MsgFlags, OpMsg,
 };
-use tidemark::inspect::decoder::default_registry;
-use tidemark::inspect::records::{Record, ReplicationEvent};
+use tidemark::decode::records::{Record, ReplicationEvent};
+use tidemark::decode::registry::default_registry;
 use tidemark::inspect::{inspect, inspect_all, InspectOptions};
 use tidemark::store::envelope::{MongoOp, MongoOpKind, OpTime};
 

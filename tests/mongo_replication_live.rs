@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tidemark::inspect::decoder::default_registry;
-use tidemark::inspect::records::{Record, ReplicationEvent};
+use tidemark::decode::records::{Record, ReplicationEvent};
+use tidemark::decode::registry::default_registry;
 use tidemark::inspect::{inspect_all, InspectOptions};
 use tidemark::store::envelope::{MongoOp, MongoOpKind, OpTime};
 use tidemark_testbed::mongo::tidemark_mongo::bson::{doc, Bson, Document, RawDocumentBuf};

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use tidemark::capture::{CloseReason, LinkType, TapConfig, Timestamp};
+use tidemark::capture::{AssemblerConfig, CloseReason, LinkType, Timestamp};
 
 const C: &str = "10.0.0.1:40000";
 const S: &str = "10.0.0.2:9042";
@@ -136,9 +136,9 @@ fn peer_ack_past_a_hole_gives_it_up_before_the_flow_ends() {
     let d = c.data(true, b"cccc");
     segs.extend([a, d]);
     let ack_all = c.ack(false, c.cseq);
-    let mut tap = tidemark::capture::Tap::new(TapConfig::default());
+    let mut tap = tidemark::capture::Assembler::new(AssemblerConfig::default());
     let mut events = Vec::new();
-    let feed = |tap: &mut tidemark::capture::Tap, s: &Seg, events: &mut Vec<_>| {
+    let feed = |tap: &mut tidemark::capture::Assembler, s: &Seg, events: &mut Vec<_>| {
         let f = ethernet(&ip_packet(s), &[]);
         let pkt = tidemark::capture::RawPacket {
             link: LinkType::Ethernet,

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use tidemark::capture::{CloseReason, LinkType, ReassemblyConfig, TapConfig, Timestamp};
+use tidemark::capture::{AssemblerConfig, CloseReason, LinkType, ReassemblyConfig, Timestamp};
 
 const C: &str = "10.0.0.1:40000";
 const S: &str = "10.0.0.2:9042";
@@ -16,7 +16,7 @@ fn idle_flows_are_closed_and_a_later_packet_opens_a_new_flow() {
     let hs = c.handshake();
     let d1 = c.data(true, b"early");
     let d2 = c.data(true, b"late");
-    let cfg = TapConfig {
+    let cfg = AssemblerConfig {
         reassembly: ReassemblyConfig {
             idle_timeout_ns: 10_000_000_000,
             ..Default::default()
@@ -40,7 +40,7 @@ fn idle_flows_are_closed_and_a_later_packet_opens_a_new_flow() {
 
 #[test]
 fn per_direction_buffer_cap_gives_up_holes_with_exact_lengths() {
-    let cfg = TapConfig {
+    let cfg = AssemblerConfig {
         reassembly: ReassemblyConfig {
             max_buffer_per_direction: 4096,
             ..Default::default()
@@ -62,7 +62,7 @@ fn per_direction_buffer_cap_gives_up_holes_with_exact_lengths() {
         segs.push(s);
     }
     let frames: Vec<Vec<u8>> = segs.iter().map(|s| ethernet(&ip_packet(s), &[])).collect();
-    let mut tap = tidemark::capture::Tap::new(cfg.clone());
+    let mut tap = tidemark::capture::Assembler::new(cfg.clone());
     let mut events = Vec::new();
     let mut max_buffered = 0;
     for f in &frames {
@@ -90,7 +90,7 @@ fn per_direction_buffer_cap_gives_up_holes_with_exact_lengths() {
 
 #[test]
 fn global_buffer_cap_releases_the_biggest_buffer() {
-    let cfg = TapConfig {
+    let cfg = AssemblerConfig {
         reassembly: ReassemblyConfig {
             max_buffer_per_direction: 1 << 20,
             max_buffer_total: 8192,
@@ -117,14 +117,14 @@ fn global_buffer_cap_releases_the_biggest_buffer() {
 
 #[test]
 fn flow_table_stays_bounded_under_a_syn_flood_and_random_segments() {
-    let cfg = TapConfig {
+    let cfg = AssemblerConfig {
         reassembly: ReassemblyConfig {
             max_flows: 64,
             ..Default::default()
         },
         ..Default::default()
     };
-    let mut tap = tidemark::capture::Tap::new(cfg);
+    let mut tap = tidemark::capture::Assembler::new(cfg);
     let mut events = Vec::new();
     let mut x: u64 = 0x1234_5678;
     let mut next = || {

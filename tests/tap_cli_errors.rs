@@ -12,8 +12,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use tap_support::*;
-use tidemark::commit::{tap, TapOptions};
 use tidemark::store::{Store, StoreOptions};
+use tidemark::tap::{run as tap, TapOptions};
 
 fn one_line_failure(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use tap_support::*;
-use tidemark::capture::{Direction, FileSource, StreamEvent, Tap, TapConfig};
+use tidemark::capture::{Assembler, AssemblerConfig, Direction, FileSource, StreamEvent};
 use tidemark::decode::mongo::tidemark_mongo::bson::{RawBsonRef, RawDocument};
 
 const CQL_USER: &str = "tidemark_writer";
@@ -237,7 +237,7 @@ fn cql_password_authenticator_login_leaves_no_password_anywhere() {
 /// speculativeAuthenticate, and the server's replies) in a MongoDB capture.
 fn sasl_payloads(pcap: &Path) -> Vec<Vec<u8>> {
     let mut src = FileSource::open(&[pcap.to_path_buf()]).expect("the capture opens");
-    let mut tap = Tap::new(TapConfig::default());
+    let mut tap = Assembler::new(AssemblerConfig::default());
     let mut events = Vec::new();
     while let Some(p) = src.next_packet() {
         tap.packet(&p, &mut events);

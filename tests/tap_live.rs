@@ -156,11 +156,11 @@ fn live_tap_flushes_decided_writes_on_sigterm() {
     assert_eq!(st["mutations"], keys.len());
     // While nothing happened for 3 s the tidemark advanced past the last write
     // (capture time follows the wall clock, less 1 s, on a quiet interface).
-    let tidemark = tidemark::inspect::time::parse_rfc3339(st["tidemark"].as_str().unwrap())
+    let tidemark = tidemark::decode::time::parse_rfc3339(st["tidemark"].as_str().unwrap())
         .unwrap()
         .0;
     let last = lines.last().unwrap()["commit_time"].as_str().unwrap();
-    let last = tidemark::inspect::time::parse_rfc3339(last).unwrap().0;
+    let last = tidemark::decode::time::parse_rfc3339(last).unwrap().0;
     assert!(
         tidemark >= last + 1_000_000_000,
         "tidemark {} not past the last write {} while idle",

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tidemark::capture::{FileSource, Tap, TapConfig};
+use tidemark::capture::{Assembler, AssemblerConfig, FileSource};
 
 fn captures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures")
@@ -121,7 +121,7 @@ fn unhex(s: &str) -> Vec<u8> {
 /// The same from tidemark, straight from the tap's events.
 fn tidemark_streams(file: &Path) -> Conversations {
     let mut src = FileSource::open(&[file.to_path_buf()]).unwrap();
-    let mut tap = Tap::new(TapConfig::default());
+    let mut tap = Assembler::new(AssemblerConfig::default());
     let mut events = Vec::new();
     while let Some(p) = src.next_packet() {
         tap.packet(&p, &mut events);

@@ -11,8 +11,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tidemark::capture::{CloseReason, Direction, FlowId, Timestamp};
 use tidemark::decode::cql::protocol as cql;
 use tidemark::decode::cql::protocol::bytes::Bytes;
-use tidemark::inspect::decoder::{default_registry, FlowInfo, StreamPos};
-use tidemark::inspect::detect::Protocol;
+use tidemark::decode::detect::Protocol;
+use tidemark::decode::registry::default_registry;
+use tidemark::decode::seam::{FlowInfo, StreamPos};
 use tidemark_bench::cql_workload::{connection, Streams};
 
 /// Bytes handed to the decoder at a time, as TCP reassembly would.

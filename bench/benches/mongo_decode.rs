@@ -8,13 +8,13 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tidemark::capture::{CloseReason, Direction, FlowId, Timestamp};
+use tidemark::decode::detect::Protocol;
 use tidemark::decode::mongo::tidemark_mongo::bytes::Bytes;
 use tidemark::decode::mongo::tidemark_mongo::{
     Compressor, ConnEvent, Connection, Direction as MDir, Limits,
 };
 use tidemark::decode::mongo::MongoFlowDecoder;
-use tidemark::inspect::decoder::{FlowDecoder, FlowInfo, StreamPos};
-use tidemark::inspect::detect::Protocol;
+use tidemark::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
 use tidemark_bench::mongo_workload::{messages, Wire, Workload};
 
 const T0: Timestamp = Timestamp(1_795_478_400_000_000_000);

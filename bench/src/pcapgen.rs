@@ -218,7 +218,7 @@ pub fn generate<W: Write>(out: W, cfg: &GenConfig) -> io::Result<GenStats> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tidemark::capture::{FileSource, Tap, TapConfig};
+    use tidemark::capture::{Assembler, AssemblerConfig, FileSource};
 
     /// The generated capture is what the benchmark claims: reordered and duplicated
     /// segments that reassemble to exactly the generated payload, without gaps.
@@ -235,7 +235,7 @@ mod tests {
         };
         let st = generate(std::fs::File::create(&path).unwrap(), &cfg).unwrap();
         let mut src = FileSource::open(std::slice::from_ref(&path)).unwrap();
-        let mut tap = Tap::new(TapConfig::default());
+        let mut tap = Assembler::new(AssemblerConfig::default());
         let mut events = Vec::new();
         let mut delivered = 0u64;
         while let Some(p) = src.next_packet() {

@@ -9,10 +9,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tidemark::capture::{LinkType, RawPacket, ReassemblyConfig, Tap, TapConfig, Timestamp};
-use tidemark::inspect::decoder::default_registry;
-use tidemark::inspect::detect::PortMap;
-use tidemark::inspect::session::Session;
+use tidemark::capture::{LinkType, RawPacket, ReassemblyConfig, Assembler, AssemblerConfig, Timestamp};
+use tidemark::decode::registry::default_registry;
+use tidemark::decode::detect::PortMap;
+use tidemark::decode::session::Session;
 
 const LINKS: [LinkType; 8] = [
     LinkType::Ethernet,
@@ -84,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         LINKS[usize::from(mode) % LINKS.len()]
     };
-    let cfg = TapConfig {
+    let cfg = AssemblerConfig {
         reassembly: ReassemblyConfig {
             max_flows: 8,
             max_buffer_per_direction: 2048,
@@ -93,9 +93,9 @@ fuzz_target!(|data: &[u8]| {
             linger_ns: 20_000,
             ..ReassemblyConfig::default()
         },
-        ..TapConfig::default()
+        ..AssemblerConfig::default()
     };
-    let mut tap = Tap::new(cfg);
+    let mut tap = Assembler::new(cfg);
     let mut session = Session::new(PortMap::new(&[], &[]), default_registry());
     let mut events = Vec::new();
     let mut records = Vec::new();

@@ -14,9 +14,9 @@ use tidemark_mongo::bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use tidemark::capture::{CloseReason, Direction, FlowId, Timestamp};
 use tidemark::decode::mongo::MongoFlowDecoder;
-use tidemark::inspect::decoder::{FlowDecoder, FlowInfo, StreamPos};
-use tidemark::inspect::detect::Protocol;
-use tidemark::inspect::records::{Record, ReplicationEvent};
+use tidemark::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
+use tidemark::decode::detect::Protocol;
+use tidemark::decode::records::{Record, ReplicationEvent};
 use tidemark::store::envelope::MongoOp;
 use tidemark_mongo::bson::RawDocument;
 

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 /// Why a capture source could not be opened or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
+    #[error("no capture files given")]
+    NoInput,
     #[error("{path}: no such file")]
     NotFound { path: PathBuf },
     #[error("{path}: not a pcap or pcapng capture ({reason})")]

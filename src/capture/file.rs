@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use pcap::{Capture, Offline, Precision};
 
+use super::assembler::RawPacket;
 use super::error::CaptureError;
 use super::link::LinkType;
-use super::tap::RawPacket;
 use super::Timestamp;
 
 struct Head {

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use pcap::{Active, Capture};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+use super::assembler::RawPacket;
 use super::error::CaptureError;
 use super::link::LinkType;
-use super::tap::RawPacket;
 use super::Timestamp;
 
 /// Kernel capture buffer size.
@@ -84,6 +84,20 @@ fn classify(name: &str, e: pcap::Error) -> CaptureError {
             name: name.into(),
             reason,
         }
+    }
+}
+
+/// See [`LiveSource::end_watch`].
+#[derive(Debug, Clone)]
+pub struct EndWatch {
+    stop: Arc<AtomicBool>,
+    deadline: Option<Instant>,
+}
+
+impl EndWatch {
+    /// Whether a signal arrived or the duration passed.
+    pub fn ended(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }
 
@@ -160,7 +174,16 @@ impl LiveSource {
 
     /// Whether the capture has ended (signal or `--duration`).
     pub fn finished(&self) -> bool {
-        self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.end_watch().ended()
+    }
+
+    /// A handle that tells whether the capture has ended without borrowing the
+    /// source (which a packet being read may hold).
+    pub fn end_watch(&self) -> EndWatch {
+        EndWatch {
+            stop: Arc::clone(&self.stop),
+            deadline: self.deadline,
+        }
     }
 
     fn read(&mut self, until: Option<Instant>) -> Result<Option<RawPacket<'_>>, CaptureError> {

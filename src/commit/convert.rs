@@ -2,7 +2,7 @@
 //!
 //! The line keeps everything `tidemark log --json` prints (`write_json`); the
 //! payload is the protocol's own form: Mongo operations come from the decoder as raw
-//! BSON ([`WriteExtras::mongo_op`](crate::inspect::records::WriteExtras)); CQL cells
+//! BSON ([`WriteExtras::mongo_op`](crate::decode::records::WriteExtras)); CQL cells
 //! carry each value as Cassandra's `SELECT JSON` rendering, which Cassandra's own
 //! `INSERT ... JSON` / `fromJson()` read back, so restore can replay them without the
 //! decoder's type context.
@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 
-use crate::inspect::records::WriteRecord;
+use crate::decode::records::WriteRecord;
 use crate::store::{
     Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CqlPayload, Deletion, Evidence,
     InDoubtReason, MongoOp, MongoOpKind, Mutation, Outcome, Payload, Source, WriteConcern, WriteOp,
@@ -315,7 +315,7 @@ mod tests {
             ..WriteRecord::default()
         };
         let inspect =
-            serde_json::to_string(&crate::inspect::records::Record::Write(rec.clone())).unwrap();
+            serde_json::to_string(&crate::decode::records::Record::Write(rec.clone())).unwrap();
         assert_eq!(line_json(&rec), inspect);
     }
 

@@ -18,7 +18,7 @@
 
 use twox_hash::XxHash3_128;
 
-use crate::inspect::records::WriteRecord;
+use crate::decode::records::WriteRecord;
 use crate::store::MongoOpKind;
 
 /// A mutation's identity for dedupe.

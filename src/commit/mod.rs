@@ -23,16 +23,14 @@
 //!   is decided (none undecided here, none still waiting for a response in a
 //!   decoder) and no capture gap touched a database flow.
 //!
-//! [`run`] drives the whole pipeline for `tidemark tap` (capture → reassembly →
-//! decoders → tracker → store) with group commit and crash-safe resume.
+//! `crate::tap` drives the whole pipeline (capture → reassembly → decoders → tracker
+//! → store) with group commit and crash-safe resume.
 
 pub mod config;
 mod convert;
 pub mod identity;
 pub mod replication;
-pub mod run;
 mod tracker;
 
 pub use config::{InDoubtPolicy, TrackerConfig};
-pub use run::{tap, TapOptions, TapReport};
 pub use tracker::{CommitTracker, Flush, TrackerStats};

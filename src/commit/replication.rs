@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::inspect::records::ReplicationEvent;
+use crate::decode::records::ReplicationEvent;
 use crate::store::{MongoOp, OpTime};
 
 /// How a pending write stands against the replication state.

@@ -20,8 +20,8 @@ use super::convert::{self, is_control};
 use super::identity::{self, Identity};
 use super::replication::ReplState;
 use crate::capture::{FlowId, StreamEvent};
-use crate::inspect::records::{Record, WriteRecord};
-use crate::inspect::time::parse_rfc3339;
+use crate::decode::records::{Record, WriteRecord};
+use crate::decode::time::parse_rfc3339;
 use crate::store::{Gap, InDoubtReason, Mutation, Outcome, OutcomeKind, Undecided};
 
 /// Capture time an oplog entry nobody's write matched waits before it is logged on

@@ -3,14 +3,11 @@
 //! summary, as a table or as JSON lines.
 //!
 //! [`inspect`] is the library entry point (records go to a callback, so tests and
-//! other commands can use it); [`run`] is the CLI's, printing to stdout.
+//! other commands can use it); [`run`] is the CLI's, printing to stdout. The decoding
+//! itself (detection, the per-flow seam, the session, the records) lives in
+//! [`crate::decode`]; this module only drives it and prints.
 
-pub mod decoder;
-pub mod detect;
-pub mod records;
-pub mod session;
 mod table;
-pub mod time;
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -19,12 +16,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::capture::{FileSource, LiveSource, ReassemblyConfig, Tap, TapConfig, Timestamp};
-use decoder::{default_registry, DecoderRegistry};
-use detect::PortMap;
-use records::Record;
-use session::Session;
+use crate::capture::{
+    Assembler, AssemblerConfig, Next, ReassemblyConfig, Source, SourceSpec, Timestamp,
+};
+use crate::decode::detect::PortMap;
+use crate::decode::records::Record;
+use crate::decode::registry::{default_registry, DecoderRegistry};
+use crate::decode::session::Session;
 use table::TableOutput;
+
+/// How long a live inspection waits for a packet before looking again whether it
+/// has ended (inspect has no timed work of its own).
+const QUIET_POLL: Duration = Duration::from_millis(500);
 
 /// What `tidemark inspect` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -47,9 +50,15 @@ pub struct Outcome {
     pub read_errors: Vec<String>,
 }
 
-enum Source {
-    Files(FileSource),
-    Live(LiveSource),
+impl InspectOptions {
+    /// Where the frames come from.
+    pub fn source(&self) -> SourceSpec {
+        SourceSpec {
+            files: self.files.clone(),
+            interface: self.interface.clone(),
+            duration: self.duration,
+        }
+    }
 }
 
 /// Runs an inspection, handing every record `inspect` prints to `sink` as it is
@@ -74,17 +83,13 @@ pub fn inspect_all(
     mut sink: impl FnMut(&Record) -> io::Result<()>,
 ) -> anyhow::Result<Outcome> {
     let ports = PortMap::new(&options.cql_ports, &options.mongo_ports);
-    let mut source = match &options.interface {
-        Some(name) => Source::Live(LiveSource::open(name, &ports.all(), options.duration)?),
-        None if options.files.is_empty() => anyhow::bail!("no capture files given"),
-        None => Source::Files(FileSource::open(&options.files)?),
-    };
-    let mut tap = Tap::new(TapConfig {
+    let mut source = Source::open(&options.source(), &ports.all())?;
+    let mut assembler = Assembler::new(AssemblerConfig {
         reassembly: ReassemblyConfig {
             server_ports: ports.all(),
             ..ReassemblyConfig::default()
         },
-        ..TapConfig::default()
+        ..AssemblerConfig::default()
     });
     let mut session = Session::new(ports, registry);
     let mut events = Vec::new();
@@ -92,31 +97,27 @@ pub fn inspect_all(
     let mut last_ts = Timestamp(0);
     let mut read_errors = Vec::new();
     loop {
-        let pkt = match &mut source {
-            Source::Files(f) => f.next_packet(),
-            Source::Live(l) => match l.next_packet() {
-                Ok(p) => p,
-                Err(e) => {
-                    read_errors.push(e.to_string());
-                    None
-                }
-            },
+        let pkt = match source.next_until(std::time::Instant::now() + QUIET_POLL) {
+            Next::Packet(p) => p,
+            Next::Quiet => continue,
+            Next::End => break,
+            Next::Failed(e) => {
+                read_errors.push(e);
+                break;
+            }
         };
-        let Some(pkt) = pkt else { break };
         last_ts = last_ts.max(pkt.ts);
-        tap.packet(&pkt, &mut events);
+        assembler.packet(&pkt, &mut events);
         drain(&mut session, &mut events, &mut records, &mut sink)?;
     }
-    tap.finish(&mut events);
+    assembler.finish(&mut events);
     drain(&mut session, &mut events, &mut records, &mut sink)?;
-    if let Source::Files(f) = &mut source {
-        read_errors.extend(f.take_errors());
-    }
-    tap.stats_mut().read_errors += read_errors.len() as u64;
+    read_errors.extend(source.take_errors());
+    assembler.stats_mut().read_errors += read_errors.len() as u64;
     for e in &read_errors {
         records.push(session.capture_error(e.clone()));
     }
-    session.finish(tap.stats(), last_ts, &mut records);
+    session.finish(assembler.stats(), last_ts, &mut records);
     for r in records.drain(..) {
         sink(&r).context("writing output")?;
     }

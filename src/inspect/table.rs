@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::records::{FlowRecord, Record, SummaryRecord};
+use crate::decode::records::{FlowRecord, Record, SummaryRecord};
 
 /// Collects records and prints them as a table.
 #[derive(Default)]

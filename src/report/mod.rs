@@ -10,7 +10,7 @@ pub use log::{run_log, LogOptions};
 pub use status::{run_status, status, Status, StatusOptions};
 
 use crate::capture::Timestamp;
-use crate::inspect::time::{parse_rfc3339, rfc3339};
+use crate::decode::time::{parse_rfc3339, rfc3339};
 
 /// Parses a `--since`/`--until` time: RFC 3339 UTC (`2026-11-24T10:00:00Z`, with
 /// optional fraction) or seconds since the epoch (`1795478400.5`).

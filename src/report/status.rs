@@ -97,7 +97,7 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
         })
         .collect();
     let policy = store.policy()?;
-    let last_run = match crate::commit::run::last_run_complete(&store) {
+    let last_run = match crate::tap::last_run_complete(&store) {
         Ok(None) => "none",
         Ok(Some(true)) => "complete",
         Ok(Some(false)) => "interrupted",

@@ -1,6 +1,6 @@
 //! Scenario harness for the commit tracker: build a capture from protocol messages
 //! (encoded with the protocol crates) on TCP flows with chosen timestamps, write it
-//! as a pcap, run `tidemark::commit::tap` into a fresh store — the same path a
+//! as a pcap, run `tidemark::tap::run` into a fresh store — the same path a
 //! capture takes — and read back the log and the undecided writes.
 #![allow(dead_code)]
 
@@ -12,8 +12,9 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tidemark::capture::pcap_writer::PcapWriter;
 use tidemark::capture::{LinkType, Timestamp};
-use tidemark::commit::{TapOptions, TapReport, TrackerConfig};
+use tidemark::commit::TrackerConfig;
 use tidemark::store::{Durability, Envelope, Query, Store, StoreOptions, Undecided};
+use tidemark::tap::{TapOptions, TapReport};
 
 use crate::common::{ethernet, ip_packet, Conv, Seg};
 
@@ -166,7 +167,7 @@ fn tap_into(dir: TempDir, file: &Path, cfg: TrackerConfig) -> Outcome {
         tracker: cfg,
         ..TapOptions::default()
     };
-    let report = tidemark::commit::tap(&options, Arc::new(AtomicBool::new(false)))
+    let report = tidemark::tap::run(&options, Arc::new(AtomicBool::new(false)))
         .unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
     let store = Store::open(&store_dir, &StoreOptions::for_tests().read_only()).unwrap();
     let log = {

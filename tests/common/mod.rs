@@ -8,8 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use etherparse::PacketBuilder;
 use tidemark::capture::{
-    CaptureStats, CloseReason, Direction, FlowId, LinkType, RawPacket, StreamEvent, Tap, TapConfig,
-    Timestamp,
+    Assembler, AssemblerConfig, CaptureStats, CloseReason, Direction, FlowId, LinkType, RawPacket,
+    StreamEvent, Timestamp,
 };
 
 /// TCP flags for [`Seg`].
@@ -421,7 +421,7 @@ pub fn collect(events: Vec<StreamEvent>, stats: CaptureStats) -> Run {
 }
 
 /// Runs frames through a tap with the given config; one millisecond between packets.
-pub fn run_frames_with(cfg: TapConfig, link: LinkType, frames: &[Vec<u8>]) -> Run {
+pub fn run_frames_with(cfg: AssemblerConfig, link: LinkType, frames: &[Vec<u8>]) -> Run {
     run_timed(
         cfg,
         link,
@@ -434,11 +434,11 @@ pub fn run_frames_with(cfg: TapConfig, link: LinkType, frames: &[Vec<u8>]) -> Ru
 
 /// Runs (timestamp, frame) pairs through a tap.
 pub fn run_timed(
-    cfg: TapConfig,
+    cfg: AssemblerConfig,
     link: LinkType,
     frames: impl IntoIterator<Item = (Timestamp, Vec<u8>)>,
 ) -> Run {
-    let mut tap = Tap::new(cfg);
+    let mut tap = Assembler::new(cfg);
     let mut events = Vec::new();
     for (ts, f) in frames {
         tap.packet(
@@ -462,7 +462,7 @@ pub fn run_segs(segs: &[Seg]) -> Run {
 
 pub fn run_segs_on(link: LinkType, segs: &[Seg]) -> Run {
     let frames: Vec<Vec<u8>> = segs.iter().map(|s| frame(link, &ip_packet(s))).collect();
-    run_frames_with(TapConfig::default(), link, &frames)
+    run_frames_with(AssemblerConfig::default(), link, &frames)
 }
 
 /// Deterministic pseudo-random bytes.

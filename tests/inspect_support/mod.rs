@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tidemark::inspect::decoder::default_registry;
+use tidemark::decode::registry::default_registry;
 use tidemark::inspect::{inspect, InspectOptions};
 
 /// A third-party capture under `../shared/captures`, when present.

@@ -5,14 +5,14 @@
 
 use bytes::Bytes;
 use tidemark::capture::{CloseReason, Direction, FlowId, Timestamp};
+use tidemark::decode::detect::Protocol;
 use tidemark::decode::mongo::tidemark_mongo::bson::RawDocumentBuf;
 use tidemark::decode::mongo::tidemark_mongo::{
     encode_message, Body, Doc, DocSeq, DocSequence, Message, MsgFlags, OpMsg,
 };
 use tidemark::decode::mongo::MongoFlowDecoder;
-use tidemark::inspect::decoder::{FlowDecoder, FlowInfo, StreamPos};
-use tidemark::inspect::detect::Protocol;
-use tidemark::inspect::records::{Record, ReplicationEvent, WriteRecord};
+use tidemark::decode::records::{Record, ReplicationEvent, WriteRecord};
+use tidemark::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
 
 /// One flow under test.
 pub struct Flow {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use tidemark::capture::{FileSource, StreamEvent, Tap, TapConfig};
+use tidemark::capture::{Assembler, AssemblerConfig, FileSource, StreamEvent};
 use tidemark_bench::pcapgen::{generate, GenConfig};
 
 #[derive(Parser)]
@@ -55,7 +55,7 @@ fn bare_read(path: &PathBuf) -> anyhow::Result<Loop> {
 fn reassemble(path: &PathBuf) -> anyhow::Result<(Loop, u64, u64, u64)> {
     let start = Instant::now();
     let mut src = FileSource::open(std::slice::from_ref(path))?;
-    let mut tap = Tap::new(TapConfig::default());
+    let mut tap = Assembler::new(AssemblerConfig::default());
     let mut events = Vec::with_capacity(64);
     let (mut packets, mut bytes, mut delivered) = (0u64, 0u64, 0u64);
     let mut consume = |events: &mut Vec<StreamEvent>| {

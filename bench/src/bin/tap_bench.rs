@@ -8,7 +8,7 @@
 //! MongoDB zstd `insert_many` and `update` batches, `mongo_workload`) and each
 //! durability (fsync per group, the default; no sync), every round:
 //!
-//! * **tap**: `tidemark::commit::tap` of the pcap into a fresh store, in process:
+//! * **tap**: `tidemark::tap::run` of the pcap into a fresh store, in process:
 //!   reading, reassembly, decoding, the commit tracker, group commits (`--group`).
 //! * **store**: the very mutations that run stored, read back, then appended to
 //!   another fresh store with `Store::append_batch` in groups of the same size.
@@ -28,9 +28,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use tidemark::commit::{tap, TapOptions, TrackerConfig};
+use tidemark::commit::TrackerConfig;
 use tidemark::decode::mongo::tidemark_mongo::Compressor;
 use tidemark::store::{Durability, Mutation, Store, StoreOptions};
+use tidemark::tap::{run as tap, TapOptions};
 use tidemark_bench::{cql_workload, mongo_workload};
 
 #[derive(Parser, Debug)]

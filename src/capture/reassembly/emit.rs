@@ -37,6 +37,44 @@ impl Arena {
     }
 }
 
+/// The reassembler's state every flow's events share: the payload arena, the
+/// reorder-buffer total, scratch space.
+pub(crate) struct EmitState {
+    pub arena: Arena,
+    /// Reorder-buffer cost summed over all flows (for the global cap).
+    pub buffered_total: usize,
+    pub scratch: Vec<(u64, u64)>,
+}
+
+impl EmitState {
+    pub fn new(arena_chunk: usize) -> Self {
+        EmitState {
+            arena: Arena::new(arena_chunk),
+            buffered_total: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The emitter of one flow's events at `ts`.
+    pub fn emit<'a>(
+        &'a mut self,
+        stats: &'a mut CaptureStats,
+        out: &'a mut Vec<StreamEvent>,
+        flow: FlowId,
+        ts: Timestamp,
+    ) -> Emit<'a> {
+        Emit {
+            out,
+            stats,
+            arena: &mut self.arena,
+            buffered_total: &mut self.buffered_total,
+            scratch: &mut self.scratch,
+            flow,
+            ts,
+        }
+    }
+}
+
 /// Everything a half-stream needs to report what it did for one packet.
 pub(crate) struct Emit<'a> {
     pub out: &'a mut Vec<StreamEvent>,

@@ -19,7 +19,7 @@ use crate::capture::packet::TcpSegment;
 use crate::capture::stats::CaptureStats;
 use crate::capture::{CloseReason, FlowId, StreamEvent, Timestamp};
 
-use emit::{Arena, Emit};
+use emit::EmitState;
 use flow::{Flow, FlowOutcome};
 use half::HalfLimits;
 use table::{FlowKey, FlowTable, Slot};
@@ -73,9 +73,9 @@ pub struct Reassembler {
     next_id: u64,
     now: Timestamp,
     last_sweep: Timestamp,
-    buffered_total: usize,
-    arena: Arena,
-    scratch: Vec<(u64, u64)>,
+    /// What every flow's events share (a field of its own, so an [`Emit`] can borrow
+    /// it while a flow of `flows` is borrowed too).
+    shared: EmitState,
 }
 
 impl Reassembler {
@@ -95,9 +95,7 @@ impl Reassembler {
             next_id: 0,
             now: Timestamp(0),
             last_sweep: Timestamp(0),
-            buffered_total: 0,
-            arena: Arena::new(ARENA_CHUNK),
-            scratch: Vec::new(),
+            shared: EmitState::new(ARENA_CHUNK),
         }
     }
 
@@ -108,7 +106,7 @@ impl Reassembler {
 
     /// Out-of-order bytes (plus per-piece overhead) buffered over all flows.
     pub fn buffered(&self) -> usize {
-        self.buffered_total
+        self.shared.buffered_total
     }
 
     /// Moves capture time forward, closing flows idle for longer than the timeout.
@@ -157,15 +155,7 @@ impl Reassembler {
         };
         if self.apply(slot, seg, ts, stats, out) == FlowOutcome::NewConnection {
             if let Some(mut old) = self.flows.remove(slot) {
-                let mut em = emit(
-                    &mut self.arena,
-                    &mut self.scratch,
-                    &mut self.buffered_total,
-                    stats,
-                    out,
-                    old.id,
-                    ts,
-                );
+                let mut em = self.shared.emit(stats, out, old.id, ts);
                 old.close(CloseReason::Reused, &mut em);
                 stats.flows_reused += 1;
             }
@@ -186,17 +176,9 @@ impl Reassembler {
         let Some(flow) = self.flows.get_mut(slot) else {
             return FlowOutcome::Closed;
         };
-        let mut em = emit(
-            &mut self.arena,
-            &mut self.scratch,
-            &mut self.buffered_total,
-            stats,
-            out,
-            flow.id,
-            ts,
-        );
+        let mut em = self.shared.emit(stats, out, flow.id, ts);
         let outcome = flow.segment(seg, &self.limits, &mut em);
-        if self.buffered_total > self.cfg.max_buffer_total {
+        if self.shared.buffered_total > self.cfg.max_buffer_total {
             self.relieve(stats, out, ts);
         }
         outcome
@@ -267,15 +249,7 @@ impl Reassembler {
             if let Some(mut flow) = self.flows.remove(slot) {
                 if flow.closed.is_none() {
                     let reason = flow.end_reason(CloseReason::Idle);
-                    let mut em = emit(
-                        &mut self.arena,
-                        &mut self.scratch,
-                        &mut self.buffered_total,
-                        stats,
-                        out,
-                        flow.id,
-                        self.now,
-                    );
+                    let mut em = self.shared.emit(stats, out, flow.id, self.now);
                     flow.close(reason, &mut em);
                     stats.idle_evictions += 1;
                 }
@@ -302,15 +276,7 @@ impl Reassembler {
         for (_, _, slot) in by_age {
             if let Some(mut flow) = self.flows.remove(slot) {
                 if flow.closed.is_none() {
-                    let mut em = emit(
-                        &mut self.arena,
-                        &mut self.scratch,
-                        &mut self.buffered_total,
-                        stats,
-                        out,
-                        flow.id,
-                        self.now,
-                    );
+                    let mut em = self.shared.emit(stats, out, flow.id, self.now);
                     flow.close(CloseReason::Evicted, &mut em);
                     stats.table_evictions += 1;
                 }
@@ -320,7 +286,7 @@ impl Reassembler {
 
     /// Over the global buffer cap: give up the holes of the flows buffering most.
     fn relieve(&mut self, stats: &mut CaptureStats, out: &mut Vec<StreamEvent>, ts: Timestamp) {
-        while self.buffered_total > self.cfg.max_buffer_total {
+        while self.shared.buffered_total > self.cfg.max_buffer_total {
             let Some((_, flow)) = self
                 .flows
                 .iter_mut()
@@ -330,15 +296,7 @@ impl Reassembler {
                 return;
             };
             stats.global_buffer_cap_hits += 1;
-            let mut em = emit(
-                &mut self.arena,
-                &mut self.scratch,
-                &mut self.buffered_total,
-                stats,
-                out,
-                flow.id,
-                ts,
-            );
+            let mut em = self.shared.emit(stats, out, flow.id, ts);
             flow.release(&mut em);
         }
     }
@@ -355,38 +313,10 @@ impl Reassembler {
         for (_, slot) in open {
             if let Some(flow) = self.flows.get_mut(slot) {
                 let reason = flow.end_reason(CloseReason::EndOfCapture);
-                let mut em = emit(
-                    &mut self.arena,
-                    &mut self.scratch,
-                    &mut self.buffered_total,
-                    stats,
-                    out,
-                    flow.id,
-                    self.now,
-                );
+                let mut em = self.shared.emit(stats, out, flow.id, self.now);
                 flow.close(reason, &mut em);
             }
         }
         self.flows.clear();
-    }
-}
-
-fn emit<'a>(
-    arena: &'a mut Arena,
-    scratch: &'a mut Vec<(u64, u64)>,
-    buffered_total: &'a mut usize,
-    stats: &'a mut CaptureStats,
-    out: &'a mut Vec<StreamEvent>,
-    flow: FlowId,
-    ts: Timestamp,
-) -> Emit<'a> {
-    Emit {
-        out,
-        stats,
-        arena,
-        buffered_total,
-        scratch,
-        flow,
-        ts,
     }
 }

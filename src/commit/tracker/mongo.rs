@@ -9,7 +9,7 @@ use super::super::convert;
 use super::super::identity;
 use super::super::replication::{SeenEntry, Verdict};
 use super::{CommitTracker, Seen, KEEP_ENTRIES};
-use crate::inspect::records::{ReplicationEvent, WriteRecord};
+use crate::decode::records::{ReplicationEvent, WriteRecord};
 use crate::store::{Mutation, Outcome, Payload, Source, WriteOp};
 
 impl CommitTracker {

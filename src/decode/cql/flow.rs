@@ -16,9 +16,9 @@ use super::request::{self, Pending, PendingKind};
 use super::shared::{PreparedStmt, SharedState};
 use super::{message, resolve};
 use crate::capture::{CloseReason, Direction, Timestamp};
-use crate::inspect::decoder::{FlowDecoder, FlowInfo, StreamPos};
-use crate::inspect::records::{ErrorRecord, Record, WriteRecord};
-use crate::inspect::time::rfc3339;
+use crate::decode::records::{ErrorRecord, Record, WriteRecord};
+use crate::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
+use crate::decode::time::rfc3339;
 
 /// The per-flow CQL decoder.
 pub struct CqlFlowDecoder {
@@ -256,7 +256,7 @@ impl FlowDecoder for CqlFlowDecoder {
     }
 
     fn oldest_pending_write(&self) -> Option<Timestamp> {
-        crate::inspect::decoder::earliest_line(self.pending.values().flat_map(|p| match &p.kind {
+        crate::decode::seam::earliest_line(self.pending.values().flat_map(|p| match &p.kind {
             PendingKind::Writes { writes, .. } => writes.first(),
             _ => None,
         }))

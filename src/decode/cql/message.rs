@@ -8,7 +8,7 @@ use tidemark_cql::message::{ErrorDetails, ResultBody};
 use tidemark_cql::types::format;
 use tidemark_cql::{Item, Message};
 
-use crate::inspect::records::MessageRecord;
+use crate::decode::records::MessageRecord;
 
 /// The `message` record of a decoded item.
 pub fn record(flow: u64, ts: String, item: &Item) -> MessageRecord {

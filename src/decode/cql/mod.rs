@@ -24,15 +24,3 @@ pub use shared::SharedState;
 /// The protocol crate this decoder is built on, for users (benchmarks, tools) that
 /// need its encoder without depending on it separately.
 pub use tidemark_cql as protocol;
-
-use crate::inspect::decoder::DecoderRegistry;
-use crate::inspect::detect::Protocol;
-
-/// Registers the CQL flow decoder. All flows of the registry share one state, so a
-/// statement prepared on one connection resolves EXECUTEs on another to the same node.
-pub fn register(reg: &mut DecoderRegistry) {
-    let shared = SharedState::default();
-    reg.register(Protocol::Cql, move |info| {
-        Box::new(CqlFlowDecoder::new(info, shared.clone()))
-    });
-}

@@ -14,7 +14,7 @@ use super::extract::{base, statement_writes, BatchInfo, RequestInfo, StmtCtx};
 use super::flow::id_hex;
 use super::parsed::TextCache;
 use super::shared::{Shared, Unresolved};
-use crate::inspect::records::{ErrorRecord, Record, WriteRecord};
+use crate::decode::records::{ErrorRecord, Record, WriteRecord};
 use std::net::SocketAddr;
 
 /// Where a request was seen.

@@ -8,7 +8,7 @@ use super::extract::bound::Bound;
 use super::extract::{statement_writes, RequestInfo, StmtCtx};
 use super::schema::Schema;
 use super::shared::{PreparedStmt, Unresolved};
-use crate::inspect::records::{Record, WriteRecord};
+use crate::decode::records::{Record, WriteRecord};
 
 /// The line reported for an unresolved write: its response's outcome goes into the
 /// reason, because without the statement nobody can act on it yet.

@@ -14,7 +14,7 @@ use tidemark_cql::message::{PreparedMetadata, QueryValues};
 
 use super::parsed::ParsedText;
 use super::schema::Schema;
-use crate::inspect::records::WriteRecord;
+use crate::decode::records::WriteRecord;
 
 /// A statement a node prepared: its text, the keyspace it was prepared in, and the
 /// bind metadata the node returned.

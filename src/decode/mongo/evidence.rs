@@ -1,5 +1,5 @@
 //! The typed facts of a `write` line that the commit tracker needs and the JSON line
-//! does not carry ([`WriteExtras`](crate::inspect::records::WriteExtras)): the change
+//! does not carry ([`WriteExtras`](crate::decode::records::WriteExtras)): the change
 //! as an oplog-style [`MongoOp`] with the request's raw BSON bytes (never a JSON round
 //! trip, which would lose numeric types), and the reply's optime and error code.
 //!

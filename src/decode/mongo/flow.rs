@@ -29,11 +29,11 @@ use super::replication::Replication;
 use super::statement::{extract, Action, Base, Origin, Stmt};
 use super::txn::Transactions;
 use crate::capture::{CloseReason, Direction, Timestamp};
-use crate::inspect::decoder::{FlowDecoder, FlowInfo, StreamPos};
-use crate::inspect::records::{
+use crate::decode::records::{
     ErrorRecord, Record, ReplicationEvent, ReplicationRecord, WriteRecord,
 };
-use crate::inspect::time::rfc3339;
+use crate::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
+use crate::decode::time::rfc3339;
 
 /// Write requests awaiting a reply at once; beyond it the oldest is given up.
 const MAX_PENDING: usize = 4096;
@@ -514,6 +514,6 @@ impl FlowDecoder for MongoFlowDecoder {
             .gle
             .iter()
             .filter_map(|g| g.stmts.first().map(|s| &s.rec));
-        crate::inspect::decoder::earliest_line(waiting.chain(gle).chain(self.txns.first_lines()))
+        crate::decode::seam::earliest_line(waiting.chain(gle).chain(self.txns.first_lines()))
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use tidemark_mongo::model::Reply;
 use tidemark_mongo::{Body, Message};
 
-use crate::inspect::records::MessageRecord;
+use crate::decode::records::MessageRecord;
 
 /// Where and when a message was seen.
 pub struct At<'a> {

@@ -1,6 +1,6 @@
 //! MongoDB flows: messages to `message` records, writes to `write` records.
 //!
-//! - [`flow`]: the per-flow [`FlowDecoder`](crate::inspect::decoder::FlowDecoder),
+//! - [`flow`]: the per-flow [`FlowDecoder`](crate::decode::seam::FlowDecoder),
 //!   request/reply pairing, getlasterror and gap handling;
 //! - [`statement`]: what a request changes, one `write` line per statement;
 //! - [`outcome`]: ARCHITECTURE.md's MongoDB outcome rules on one reply;
@@ -23,13 +23,3 @@ pub mod values;
 pub use flow::MongoFlowDecoder;
 /// The protocol crate, for tools (the benchmark) that build MongoDB traffic.
 pub use tidemark_mongo;
-
-use crate::inspect::decoder::DecoderRegistry;
-use crate::inspect::detect::Protocol;
-
-/// Registers the MongoDB flow decoder.
-pub fn register(reg: &mut DecoderRegistry) {
-    reg.register(Protocol::Mongo, |info| {
-        Box::new(MongoFlowDecoder::new(info))
-    });
-}

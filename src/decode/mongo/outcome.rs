@@ -17,7 +17,7 @@ use tidemark_mongo::bson::RawBsonRef;
 use tidemark_mongo::model::Reply;
 
 use super::statement::{Stmt, Wc};
-use crate::inspect::records::WriteRecord;
+use crate::decode::records::WriteRecord;
 
 /// An outcome and its reason.
 #[derive(Debug, Clone, PartialEq, Eq)]

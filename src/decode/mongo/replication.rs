@@ -18,7 +18,7 @@ use tidemark_mongo::repl::{HelloReply, OpTime, UpdatePosition};
 use tidemark_mongo::Message;
 
 use super::evidence::{election_term, oplog_op, optime};
-use crate::inspect::records::ReplicationEvent;
+use crate::decode::records::ReplicationEvent;
 
 /// Oplog cursor ids remembered per flow; beyond it the set starts over (a fetcher
 /// has one cursor at a time, so only odd traffic gets there).

@@ -15,7 +15,7 @@ use tidemark_mongo::model::{
 use tidemark_mongo::Message;
 
 use super::{evidence, values};
-use crate::inspect::records::WriteRecord;
+use crate::decode::records::WriteRecord;
 
 /// Generic command arguments: not part of what a DDL command changes.
 const GENERIC_FIELDS: &[&str] = &[

@@ -13,7 +13,7 @@ use tidemark_mongo::model::Reply;
 
 use super::outcome::{self, Verdict};
 use super::statement::{Stmt, TxnKey, Wc};
-use crate::inspect::records::WriteRecord;
+use crate::decode::records::WriteRecord;
 
 /// Statements held at once over all transactions of a flow; beyond it the oldest
 /// transaction is given up as `in_doubt` (bounds memory against odd traffic).

@@ -24,9 +24,10 @@ use clap::Parser;
 use tidemark::capture::{Direction, FlowId, Timestamp};
 use tidemark::decode::cql::protocol as cql;
 use tidemark::decode::cql::protocol::bytes::Bytes;
-use tidemark::inspect::decoder::{default_registry, FlowInfo, StreamPos};
-use tidemark::inspect::detect::Protocol;
-use tidemark::inspect::records::Record;
+use tidemark::decode::detect::Protocol;
+use tidemark::decode::records::Record;
+use tidemark::decode::registry::default_registry;
+use tidemark::decode::seam::{FlowInfo, StreamPos};
 use tidemark::inspect::{inspect, InspectOptions};
 
 #[derive(Parser)]

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use tidemark::capture::{Direction, FlowId, Timestamp};
+use tidemark::decode::detect::Protocol;
 use tidemark::decode::mongo::tidemark_mongo::bytes::Bytes;
 use tidemark::decode::mongo::tidemark_mongo::{ConnEvent, Connection, Direction as MDir, Limits};
 use tidemark::decode::mongo::MongoFlowDecoder;
-use tidemark::inspect::decoder::{FlowDecoder, FlowInfo, StreamPos};
-use tidemark::inspect::detect::Protocol;
-use tidemark::inspect::records::Record;
+use tidemark::decode::records::Record;
+use tidemark::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
 
 use tidemark_bench::mongo_workload::{self as gen, Generated, Wire, Workload};
 

@@ -11,6 +11,7 @@
 //! `to_json` rather than silently rounded; [`json_text`] is always exact.
 
 use super::column_type::ColumnType;
+use super::decimal::exact_number;
 use super::format;
 use super::value::Value;
 use serde_json::{Map, Number, Value as Json};
@@ -163,59 +164,6 @@ pub fn json_text(v: &Value, ty: &ColumnType) -> String {
     s
 }
 
-/// (negative, significant digits, exponent of the last digit) of a decimal literal, or
-/// None if it is not one; zero is ("", 0).
-fn canonical(s: &str) -> Option<(bool, String, i64)> {
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    let (mant, exp) = match s.find(['e', 'E']) {
-        Some(i) => (
-            s.get(..i)?,
-            s.get(i + 1..)?
-                .trim_start_matches('+')
-                .parse::<i64>()
-                .ok()?,
-        ),
-        None => (s, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    let mut digits: String = int.chars().chain(frac.chars()).collect();
-    if !digits.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let mut exp = exp - frac.len() as i64;
-    while digits.ends_with('0') {
-        digits.pop();
-        exp += 1;
-    }
-    let digits = digits.trim_start_matches('0').to_string();
-    if digits.is_empty() {
-        return Some((false, String::new(), 0));
-    }
-    Some((neg, digits, exp))
-}
-
-/// A JSON number for an exact decimal text if an f64 represents it exactly (as a
-/// decimal literal), else the text as a string.
-fn exact_number(text: String) -> Json {
-    if let Ok(i) = text.parse::<i64>() {
-        return Json::Number(i.into());
-    }
-    if let Ok(u) = text.parse::<u64>() {
-        return Json::Number(u.into());
-    }
-    if let Ok(f) = text.parse::<f64>() {
-        if f.is_finite() && canonical(&text) == canonical(&format!("{f:e}")) {
-            if let Some(n) = Number::from_f64(f) {
-                return Json::Number(n);
-            }
-        }
-    }
-    Json::String(text)
-}
-
 fn float_json(text: String, x: f64) -> Json {
     if !x.is_finite() {
         return Json::String(text);
@@ -252,8 +200,8 @@ pub fn to_json(v: &Value, ty: &ColumnType) -> Json {
         Value::TinyInt(x) => Json::Number((*x).into()),
         Value::Float(x) => float_json(format::float(*x), f64::from(*x)),
         Value::Double(x) => double_json(*x),
-        Value::Varint(b) => exact_number(format::varint(b)),
-        Value::Decimal { scale, unscaled } => exact_number(format::decimal(*scale, unscaled)),
+        Value::Varint(b) => exact_number(&format::varint(b)),
+        Value::Decimal { scale, unscaled } => exact_number(&format::decimal(*scale, unscaled)),
         Value::Timestamp(ms) => Json::String(format::timestamp(*ms)),
         Value::Date(d) => Json::String(format::date(*d)),
         Value::Time(t) => Json::String(format::time(*t)),

@@ -2,6 +2,7 @@
 //! ([`Value`]) with their wire serialization, and rendering as Cassandra's JSON.
 
 mod column_type;
+pub mod decimal;
 pub mod format;
 mod json;
 pub mod marshal;

@@ -10,8 +10,9 @@
 
 use std::net::IpAddr;
 
-use serde_json::{Map, Number, Value as Json};
+use serde_json::{Map, Value as Json};
 use tidemark_cql::statement::Term;
+use tidemark_cql::types::decimal::exact_number;
 use tidemark_cql::types::format;
 use tidemark_cql::{to_json, ColumnType, Value};
 
@@ -161,62 +162,6 @@ fn string(s: &str, ty: Option<&ColumnType>) -> Json {
         (Some(v), Some(t)) => to_json(&v, t),
         _ => Json::String(s.to_string()),
     }
-}
-
-/// A JSON number for exact decimal text when JSON (64-bit) can hold it exactly, else
-/// the digits as a string, the same rule tidemark-cql's `to_json` applies to varints
-/// and decimals (nothing is silently rounded).
-pub fn exact_number(text: &str) -> Json {
-    if let Ok(i) = text.parse::<i64>() {
-        return Json::Number(i.into());
-    }
-    if let Ok(u) = text.parse::<u64>() {
-        return Json::Number(u.into());
-    }
-    if let Ok(f) = text.parse::<f64>() {
-        if !f.is_finite() {
-            return Json::String(text.to_string());
-        }
-        if canonical(text) == canonical(&format!("{f:e}")) {
-            if let Some(n) = Number::from_f64(f) {
-                return Json::Number(n);
-            }
-        }
-    }
-    Json::String(text.to_string())
-}
-
-/// (negative, significant digits, exponent) of decimal text; zero is (false, "", 0).
-pub fn canonical(s: &str) -> Option<(bool, String, i64)> {
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let (mant, exp) = match s.find(['e', 'E']) {
-        Some(i) => (
-            s.get(..i)?,
-            s.get(i + 1..)?
-                .trim_start_matches('+')
-                .parse::<i64>()
-                .ok()?,
-        ),
-        None => (s, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    let mut digits: String = int.chars().chain(frac.chars()).collect();
-    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let mut exp = exp - frac.len() as i64;
-    while digits.ends_with('0') {
-        digits.pop();
-        exp += 1;
-    }
-    let digits = digits.trim_start_matches('0').to_string();
-    if digits.is_empty() {
-        return Some((false, String::new(), 0));
-    }
-    Some((neg, digits, exp))
 }
 
 #[cfg(test)]

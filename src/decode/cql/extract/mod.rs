@@ -14,7 +14,7 @@ pub mod time;
 use serde_json::{json, Map, Value as Json};
 use tidemark_cql::statement::{SchemaAction, SchemaObject, Statement, StatementKind};
 
-use crate::inspect::records::WriteRecord;
+use crate::decode::records::WriteRecord;
 pub use stmt::StmtCtx;
 
 /// The request a statement came in.

@@ -17,7 +17,7 @@ use tidemark_cql::ColumnType;
 use super::bound::Bound;
 use super::literal::{render, Binder};
 use crate::decode::cql::schema::{Schema, TableSchema};
-use crate::inspect::records::WriteRecord;
+use crate::decode::records::WriteRecord;
 
 /// What a statement needs from its surroundings.
 pub struct StmtCtx<'a> {

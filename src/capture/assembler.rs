@@ -1,5 +1,6 @@
-//! The tap: captured frames in, [`StreamEvent`]s out. Link layer, IP (with fragment
-//! reassembly), TCP, then reassembly; everything that is not a TCP segment is counted.
+//! The assembler: captured frames in, [`StreamEvent`]s out. Link layer, IP (with
+//! fragment reassembly), TCP, then reassembly; everything that is not a TCP segment is
+//! counted. (It was called `Tap`, which collided with the `tap` command it serves.)
 
 use std::net::IpAddr;
 
@@ -20,23 +21,23 @@ pub struct RawPacket<'a> {
     pub data: &'a [u8],
 }
 
-/// Configuration of a [`Tap`].
+/// Configuration of an [`Assembler`].
 #[derive(Debug, Clone, Default)]
-pub struct TapConfig {
+pub struct AssemblerConfig {
     pub reassembly: ReassemblyConfig,
     pub defrag: DefragConfig,
 }
 
 /// Turns frames into stream events.
-pub struct Tap {
+pub struct Assembler {
     reassembler: Reassembler,
     defrag: Defragmenter,
     stats: CaptureStats,
 }
 
-impl Tap {
-    pub fn new(cfg: TapConfig) -> Self {
-        Tap {
+impl Assembler {
+    pub fn new(cfg: AssemblerConfig) -> Self {
+        Assembler {
             reassembler: Reassembler::new(cfg.reassembly),
             defrag: Defragmenter::new(cfg.defrag),
             stats: CaptureStats::default(),

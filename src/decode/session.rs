@@ -8,9 +8,10 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::decoder::{DecoderRegistry, FlowDecoder, FlowInfo, StreamPos};
 use super::detect::{sniff, PortMap, Protocol, Sniff, SNIFF_LEN};
 use super::records::{ErrorRecord, FlowRecord, Record, SummaryRecord};
+use super::registry::DecoderRegistry;
+use super::seam::{FlowDecoder, FlowInfo, StreamPos};
 use crate::capture::{CaptureStats, CloseReason, Direction, FlowId, StreamEvent, Timestamp};
 
 /// Bytes of held events after which a flow's protocol is decided with what is known.
@@ -294,7 +295,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::inspect::decoder::FlowDecoder;
+    use crate::decode::seam::FlowDecoder;
 
     type Log = Arc<Mutex<Vec<String>>>;
 

@@ -1,19 +1,17 @@
-//! The seam where protocol decoders plug into inspect.
+//! The per-flow seam: the trait every protocol's flow decoder implements.
 //!
 //! Each flow gets one [`FlowDecoder`], made by the factory registered for its detected
-//! protocol in a [`DecoderRegistry`]. The decoder sees exactly what the capture layer
+//! protocol in a [`DecoderRegistry`](super::registry::DecoderRegistry). The decoder
+//! sees exactly what the capture layer
 //! knows about the flow, in order: each direction's bytes (`data`), the stretches
 //! that will never arrive (`gap`), and the end (`closed`). It answers with
 //! [`Record`]s (`message`, `write`, `error` lines). Decoders are sans-IO and must
 //! never panic on any input; a protocol error is an `error` record and resync.
 //!
-//! To plug in a protocol, register a factory in [`default_registry`]:
-//!
-//! ```ignore
-//! reg.register(Protocol::Cql, |info| Box::new(CqlFlowDecoder::new(info)));
-//! ```
+//! To plug in a protocol, register a factory in
+//! [`default_registry`](super::registry::default_registry), which sits above the
+//! protocol decoders (they implement this trait and know nothing of the registry).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -93,44 +91,4 @@ impl FlowDecoder for NoopDecoder {
     fn data(&mut self, _: &StreamPos<'_>, _: &Bytes, _: &mut Vec<Record>) {}
     fn gap(&mut self, _: &StreamPos<'_>, _: u64, _: &mut Vec<Record>) {}
     fn closed(&mut self, _: &FlowInfo, _: Timestamp, _: CloseReason, _: &mut Vec<Record>) {}
-}
-
-/// Makes a decoder for a new flow.
-pub type DecoderFactory = Box<dyn Fn(&FlowInfo) -> Box<dyn FlowDecoder> + Send + Sync>;
-
-/// Decoder factories by protocol.
-#[derive(Default)]
-pub struct DecoderRegistry {
-    factories: HashMap<Protocol, DecoderFactory>,
-}
-
-impl DecoderRegistry {
-    /// An empty registry: every flow gets a [`NoopDecoder`].
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Makes `factory` the decoder of `protocol`, replacing any earlier one.
-    pub fn register<F>(&mut self, protocol: Protocol, factory: F)
-    where
-        F: Fn(&FlowInfo) -> Box<dyn FlowDecoder> + Send + Sync + 'static,
-    {
-        self.factories.insert(protocol, Box::new(factory));
-    }
-
-    /// A decoder for the flow, by its protocol; a [`NoopDecoder`] if none registered.
-    pub fn create(&self, info: &FlowInfo) -> Box<dyn FlowDecoder> {
-        match self.factories.get(&info.protocol) {
-            Some(f) => f(info),
-            None => Box::new(NoopDecoder),
-        }
-    }
-}
-
-/// The decoders `tidemark inspect` uses. Protocol crates register theirs here.
-pub fn default_registry() -> DecoderRegistry {
-    let mut reg = DecoderRegistry::new();
-    crate::decode::cql::register(&mut reg);
-    crate::decode::mongo::register(&mut reg);
-    reg
 }

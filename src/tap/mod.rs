@@ -1,0 +1,308 @@
+//! `tidemark tap`: capture → reassembly → decoders → commit tracker → store, with
+//! group commit and crash-safe resume.
+//!
+//! # Resume
+//!
+//! A pcap run records a checkpoint (the input's fingerprint, the log position it
+//! started at, whether it completed) in the same transaction as every group. The
+//! tracker is deterministic in its input, so `--resume` replays the capture from the
+//! start and appends only what the store does not hold yet: the first mutations the
+//! replay decides must equal the stored ones (checked, so a changed input or a
+//! nondeterminism bug is an error, not a silently doubled log), and the rest are
+//! new. Nothing is lost (every decision is re-made) and nothing is doubled (stored
+//! decisions are skipped), whatever moment the previous run died at. The cost is
+//! re-decoding the part already done, which runs at decode speed with no store writes.
+
+mod resume;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use serde::Serialize;
+
+use crate::capture::{
+    Assembler, AssemblerConfig, Next, ReassemblyConfig, Source, SourceSpec, StreamEvent,
+};
+use crate::commit::{CommitTracker, Flush, TrackerConfig, TrackerStats};
+use crate::decode::detect::{PortMap, Protocol};
+use crate::decode::registry::default_registry;
+use crate::decode::session::Session;
+use crate::store::{Durability, Policy, Store, StoreError, StoreOptions};
+pub use resume::last_run_complete;
+use resume::{Plan, LIVE_SOURCE_ID, SOURCE_ID};
+use writer::Writer;
+
+/// How long a live capture waits for a packet before doing its timed work.
+const IDLE_TICK: Duration = Duration::from_millis(500);
+
+/// How far behind the wall clock a quiet live capture puts capture time: packets
+/// still in the kernel's buffer are at most this old.
+const IDLE_MARGIN_NS: u64 = 1_000_000_000;
+
+fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Decided mutations per group commit (one LMDB transaction, one fsync).
+pub const DEFAULT_GROUP: usize = 1000;
+
+/// What `tidemark tap` was asked to do.
+#[derive(Debug, Clone)]
+pub struct TapOptions {
+    pub files: Vec<PathBuf>,
+    pub interface: Option<String>,
+    pub duration: Option<Duration>,
+    pub store: PathBuf,
+    pub resume: bool,
+    pub cql_ports: Vec<u16>,
+    pub mongo_ports: Vec<u16>,
+    /// Mutations per group commit.
+    pub group: usize,
+    pub durability: Durability,
+    pub tracker: TrackerConfig,
+}
+
+impl Default for TapOptions {
+    fn default() -> Self {
+        TapOptions {
+            files: Vec::new(),
+            interface: None,
+            duration: None,
+            store: PathBuf::new(),
+            resume: false,
+            cql_ports: Vec::new(),
+            mongo_ports: Vec::new(),
+            group: DEFAULT_GROUP,
+            durability: Durability::SyncPerGroup,
+            tracker: TrackerConfig::default(),
+        }
+    }
+}
+
+/// How a tap run went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TapReport {
+    pub packets: u64,
+    /// Mutations appended by this run.
+    pub appended: u64,
+    /// Mutations a `--resume` found already stored and skipped.
+    pub skipped: u64,
+    /// Appended mutations by outcome.
+    pub by_outcome: BTreeMap<&'static str, u64>,
+    /// Writes still undecided at the end (kept in the store).
+    pub undecided: u64,
+    /// Group commits.
+    pub groups: u64,
+    pub tidemark: u64,
+    pub tracker: TrackerStats,
+    /// The run was stopped by a signal before the input ended.
+    pub interrupted: bool,
+    /// Errors reading the capture after it opened.
+    pub read_errors: Vec<String>,
+}
+
+fn open_store(path: &Path, durability: Durability) -> anyhow::Result<Store> {
+    let options = StoreOptions {
+        durability,
+        ..StoreOptions::default()
+    };
+    let fresh = match std::fs::read_dir(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Ok(mut entries) => entries.next().is_none(),
+        Err(_) => false,
+    };
+    let store = if fresh {
+        Store::create(path, &options)
+    } else {
+        match Store::open(path, &options) {
+            // A run killed inside `Store::create` left a directory that is not a
+            // store yet; `create` takes it over if that is all it holds.
+            Err(e @ StoreError::Corrupt { .. }) => Store::create(path, &options).map_err(|_| e),
+            other => other,
+        }
+    };
+    store.map_err(anyhow::Error::from)
+}
+
+/// Runs `tidemark tap`. `stop` ends the run cleanly (SIGINT/SIGTERM): everything
+/// decided so far is flushed and the checkpoint says the run is incomplete.
+pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapReport> {
+    if options.files.is_empty() && options.interface.is_none() {
+        bail!("give --pcap FILE... or --interface IF");
+    }
+    if options.resume && options.interface.is_some() {
+        bail!("--resume continues a pcap run; a live capture cannot be replayed");
+    }
+    let ports = PortMap::new(&options.cql_ports, &options.mongo_ports);
+    // Open the input first: a bad capture must not leave an empty store behind.
+    let mut input = Source::open(
+        &SourceSpec {
+            files: options.files.clone(),
+            interface: options.interface.clone(),
+            duration: options.duration,
+        },
+        &ports.all(),
+    )?;
+    let store = open_store(&options.store, options.durability)?;
+    let live = options.interface.is_some();
+    let (state, skip) = match resume::plan(&store, &options.files, live, options.resume)? {
+        Plan::AlreadyComplete => {
+            eprintln!("tidemark: this capture was already tapped completely into the store; nothing to do");
+            return Ok(TapReport {
+                tidemark: store.tidemark()?.unwrap_or(0),
+                ..TapReport::default()
+            });
+        }
+        Plan::Run { state, skip } => (state, skip),
+    };
+    let policy = Policy {
+        mongo_unreplicated_committed: options.tracker.mongo_unreplicated_committed,
+        in_doubt: options.tracker.in_doubt_policy.as_str().to_string(),
+        resolve_after_ns: options.tracker.resolve_after_ns,
+    };
+    let mut writer = Writer {
+        store: &store,
+        source_id: if live { LIVE_SOURCE_ID } else { SOURCE_ID },
+        state,
+        caught_up: !skip.resumed,
+        skip,
+        stored_tidemark: store.tidemark()?.unwrap_or(0),
+        report: TapReport::default(),
+        packets: 0,
+        last_ts: 0,
+    };
+    // Record the run (and the policy in force) before anything else, so even a
+    // crash before the first group leaves a resumable store.
+    writer.commit(Flush::default(), Some(policy), false)?;
+
+    let mut assembler = Assembler::new(AssemblerConfig {
+        reassembly: ReassemblyConfig {
+            server_ports: ports.all(),
+            ..ReassemblyConfig::default()
+        },
+        ..AssemblerConfig::default()
+    });
+    let mut session = Session::new(ports, default_registry());
+    let mut tracker = CommitTracker::new(options.tracker.clone());
+    let mut events = Vec::new();
+    let mut records = Vec::new();
+    let mut read_errors = Vec::new();
+    let mut last_flush = Instant::now();
+    let mut interrupted = false;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        let pkt = match input.next_until(Instant::now() + IDLE_TICK) {
+            Next::Packet(p) => p,
+            Next::Quiet => {
+                // A quiet interface: capture time is the wall clock (less a margin
+                // for packets still in the kernel's buffer), so deadlines pass and
+                // the tidemark advances while nothing happens.
+                let quiet = wall_clock_ns().saturating_sub(IDLE_MARGIN_NS);
+                tracker.advance(
+                    quiet.max(writer.last_ts),
+                    session.oldest_pending_write().map(|t| t.0),
+                );
+                writer.flush(&mut tracker, false, false)?;
+                last_flush = Instant::now();
+                continue;
+            }
+            Next::End => break,
+            Next::Failed(e) => {
+                read_errors.push(e);
+                break;
+            }
+        };
+        writer.packets += 1;
+        writer.last_ts = writer.last_ts.max(pkt.ts.0);
+        assembler.packet(&pkt, &mut events);
+        feed(&mut session, &mut tracker, &mut events, &mut records);
+        let due = tracker.ready_len() >= options.group
+            || (live && last_flush.elapsed() >= Duration::from_millis(200));
+        if due {
+            tracker.advance(writer.last_ts, session.oldest_pending_write().map(|t| t.0));
+            writer.flush(&mut tracker, false, false)?;
+            last_flush = Instant::now();
+        }
+    }
+    if live && stop.load(Ordering::Relaxed) {
+        interrupted = false; // a live capture always ends by a signal or --duration
+    }
+    read_errors.extend(input.take_errors());
+    let complete = !interrupted;
+    if !interrupted {
+        assembler.finish(&mut events);
+        feed(&mut session, &mut tracker, &mut events, &mut records);
+        if live {
+            // A live capture may be continued by another run: nothing is final yet.
+            tracker.advance(writer.last_ts, None);
+        } else {
+            tracker.finish();
+        }
+    }
+    // An interrupted run flushes only what was decided in packet order: advancing
+    // here, at a packet that is no group boundary, could decide writes (deadlines,
+    // orphan oplog entries) that the resume's replay decides later in another
+    // order, and the resume would find the stored log is not its prefix.
+    writer.flush(&mut tracker, complete, true)?;
+    let mut report = writer.report;
+    report.packets = writer.packets;
+    report.undecided = tracker.undecided_len() as u64;
+    report.tracker = tracker.stats().clone();
+    report.tidemark = store.tidemark()?.unwrap_or(0);
+    report.interrupted = interrupted;
+    report.read_errors = read_errors;
+    Ok(report)
+}
+
+/// Events → session (decoders) → tracker. The tracker sees each event first (flow
+/// endpoints, gaps), then the records it produced.
+fn feed(
+    session: &mut Session,
+    tracker: &mut CommitTracker,
+    events: &mut Vec<StreamEvent>,
+    records: &mut Vec<crate::decode::records::Record>,
+) {
+    for ev in events.drain(..) {
+        let ts = event_ts(&ev);
+        let flow = ev.flow();
+        let db = match &ev {
+            StreamEvent::Gap { .. } => {
+                matches!(
+                    session.protocol(flow),
+                    Some(Protocol::Cql | Protocol::Mongo)
+                )
+            }
+            StreamEvent::Opened { server, .. } => session.is_database_port(server.port()),
+            _ => false,
+        };
+        tracker.observe(&ev, db);
+        let closed = matches!(ev, StreamEvent::Closed { .. });
+        session.event(ev, records);
+        for r in records.drain(..) {
+            tracker.record(r, ts);
+        }
+        if closed {
+            tracker.forget(flow);
+        }
+    }
+}
+
+fn event_ts(ev: &StreamEvent) -> u64 {
+    match ev {
+        StreamEvent::Opened { ts, .. }
+        | StreamEvent::Data { ts, .. }
+        | StreamEvent::Gap { ts, .. }
+        | StreamEvent::Closed { ts, .. } => ts.0,
+    }
+}

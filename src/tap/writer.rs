@@ -1,0 +1,132 @@
+//! The store side of a tap run: group commits with the checkpoint in the same
+//! transaction, and the resume rule that a replay's first mutations must equal what
+//! the store already holds.
+
+use anyhow::{bail, Context};
+
+use super::resume::{ResumeState, Skip};
+use super::TapReport;
+use crate::commit::{CommitTracker, Flush};
+use crate::store::{Checkpoint, Policy, Store, StoreError, TxnExtras};
+
+/// Appends flushes to the store, skipping what a resumed run already stored.
+pub(super) struct Writer<'a> {
+    pub(super) store: &'a Store,
+    pub(super) source_id: &'static str,
+    pub(super) state: ResumeState,
+    pub(super) skip: Skip,
+    pub(super) stored_tidemark: u64,
+    /// The replay has caught up with what the store holds (always, for a run that
+    /// is not resumed). Until then nothing is written: the replay's undecided-write
+    /// changes are relative to its own earlier flushes, which were not written, and
+    /// writing them would list writes the store already logged as undecided.
+    pub(super) caught_up: bool,
+    pub(super) report: TapReport,
+    pub(super) packets: u64,
+    pub(super) last_ts: u64,
+}
+
+impl Writer<'_> {
+    /// Takes the tracker's flush and commits it. Where a resumed run's replay
+    /// catches up with the store (its flush reaches past the stored mutations, or
+    /// is the last one), the flush carries the whole undecided state, so the
+    /// store's undecided writes become the replay's whatever moment the
+    /// interrupted run stopped at.
+    pub(super) fn flush(
+        &mut self,
+        tracker: &mut CommitTracker,
+        complete: bool,
+        last: bool,
+    ) -> anyhow::Result<()> {
+        let ready = tracker.ready_len() as u64;
+        let catches_up = !self.caught_up
+            && (ready > self.skip.mutations || (last && ready == self.skip.mutations));
+        let flush = if catches_up {
+            let stored: Vec<Vec<u8>> = self
+                .store
+                .list_undecided()?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            self.caught_up = true;
+            tracker.take_full_flush(&stored)
+        } else {
+            tracker.take_flush()
+        };
+        self.commit(flush, None, complete)
+    }
+
+    pub(super) fn commit(
+        &mut self,
+        mut flush: Flush,
+        policy: Option<Policy>,
+        complete: bool,
+    ) -> anyhow::Result<()> {
+        // Mutations the store already has (a resumed run): check and drop.
+        let already = (self.skip.mutations as usize).min(flush.mutations.len());
+        for m in flush.mutations.drain(..already) {
+            let seq = self.skip.next_seq;
+            let stored = self
+                .store
+                .reader()?
+                .get(seq)?
+                .with_context(|| format!("resume: seq {seq} is missing from the store"))?;
+            if stored.mutation != m {
+                bail!(
+                    "resume: the replay decided a different mutation at seq {seq} than the store holds; the input changed or the store belongs to another run"
+                );
+            }
+            self.skip.next_seq += 1;
+            self.skip.mutations -= 1;
+            self.report.skipped += 1;
+        }
+        let gaps_already = (self.skip.gaps as usize).min(flush.gaps.len());
+        flush.gaps.drain(..gaps_already);
+        self.skip.gaps -= gaps_already as u64;
+        if !self.caught_up {
+            if complete {
+                bail!(
+                    "resume: the store holds {} more mutations than the replay of the capture decides; the input changed or the store belongs to another run",
+                    self.skip.mutations
+                );
+            }
+            return Ok(());
+        }
+
+        self.state.complete = complete;
+        let tidemark = (flush.tidemark > self.stored_tidemark).then_some(flush.tidemark);
+        let extras = TxnExtras {
+            checkpoints: vec![(
+                self.source_id.to_string(),
+                Checkpoint {
+                    offset: self.packets,
+                    state: crate::store::codec::encode(&self.state)
+                        .map_err(|e| anyhow::anyhow!("encoding the checkpoint: {e}"))?,
+                    at: self.last_ts,
+                },
+            )],
+            decided: flush.decided,
+            undecided: flush.undecided,
+            gaps: flush.gaps,
+            tidemark,
+            policy,
+        };
+        self.store
+            .append_batch_with(&flush.mutations, &extras)
+            .map_err(|e: StoreError| anyhow::Error::from(e))
+            .context("appending to the store")?;
+        if let Some(t) = tidemark {
+            self.stored_tidemark = t;
+        }
+        self.report.groups += 1;
+        self.report.appended += flush.mutations.len() as u64;
+        for m in &flush.mutations {
+            *self
+                .report
+                .by_outcome
+                .entry(m.outcome.kind().as_str())
+                .or_default() += 1;
+        }
+        Ok(())
+    }
+}
