@@ -5,7 +5,7 @@
 //! Optimes order by term, then timestamp, as MongoDB's `OpTime` does. A write whose
 //! reply carried no term (`t = -1`) compares by timestamp alone.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::decode::records::ReplicationEvent;
 use crate::store::{MongoOp, OpTime};
@@ -62,6 +62,12 @@ pub struct ReplState {
     pub oplog_visible: bool,
     /// Entries seen, by BSON timestamp.
     pub entries: BTreeMap<u64, SeenEntry>,
+    /// Timestamps of the entries not matched yet, so matching, orphan logging and the
+    /// tidemark look at the few entries still open instead of every kept one (up to
+    /// `KEEP_ENTRIES`, most of them long matched).
+    unmatched: BTreeSet<u64>,
+    /// The same entries by (first seen, timestamp): the oldest holds the tidemark.
+    unmatched_by_seen: BTreeSet<(u64, u64)>,
     /// Entries per fetcher flow not yet confirmed by a further request on it.
     pub tentative: HashMap<u64, Vec<u64>>,
 }
@@ -76,6 +82,14 @@ pub fn covers(commit_point: OpTime, write: OpTime) -> bool {
 }
 
 impl ReplState {
+    /// The state of a set with `members` voting members, when configured.
+    pub fn with_members(members: Option<usize>) -> Self {
+        ReplState {
+            members,
+            ..ReplState::default()
+        }
+    }
+
     /// Takes in one replication fact; returns whether the commit point moved.
     pub fn apply(&mut self, event: &ReplicationEvent, flow: u64, at: u64) -> bool {
         self.visible = true;
@@ -105,15 +119,20 @@ impl ReplState {
             ReplicationEvent::OplogEntry { optime, op, .. } => {
                 self.oplog_visible = true;
                 self.term = self.term.max(optime.t);
-                self.entries.entry(optime.ts).or_insert_with(|| SeenEntry {
-                    optime: *optime,
-                    op: op.clone(),
-                    seen_at: at,
-                    matched: false,
-                    logged: false,
-                    flow,
-                    confirmed: false,
-                });
+                if let std::collections::btree_map::Entry::Vacant(v) = self.entries.entry(optime.ts)
+                {
+                    v.insert(SeenEntry {
+                        optime: *optime,
+                        op: op.clone(),
+                        seen_at: at,
+                        matched: false,
+                        logged: false,
+                        flow,
+                        confirmed: false,
+                    });
+                    self.unmatched.insert(optime.ts);
+                    self.unmatched_by_seen.insert((at, optime.ts));
+                }
                 self.tentative.entry(flow).or_default().push(optime.ts);
                 false
             }
@@ -182,18 +201,35 @@ impl ReplState {
         let Some((cp, _)) = self.commit_point else {
             return Vec::new();
         };
+        let due: Vec<u64> = self
+            .unmatched
+            .iter()
+            .copied()
+            .filter(|ts| {
+                self.entries
+                    .get(ts)
+                    .is_some_and(|e| covers(cp, e.optime) && e.seen_at <= older_than)
+            })
+            .collect();
         let mut out = Vec::new();
-        for e in self.entries.values_mut() {
-            if !e.matched && covers(cp, e.optime) && e.seen_at <= older_than {
-                e.matched = true;
-                // A no-op (`n`: "new primary", periodic no-ops) changes nothing.
-                if e.op.op != crate::store::MongoOpKind::Noop {
-                    e.logged = true;
-                    out.push(e.clone());
-                }
+        for ts in due {
+            self.set_matched(ts);
+            let Some(e) = self.entries.get_mut(&ts) else {
+                continue;
+            };
+            // A no-op (`n`: "new primary", periodic no-ops) changes nothing.
+            if e.op.op != crate::store::MongoOpKind::Noop {
+                e.logged = true;
+                out.push(e.clone());
             }
         }
         out
+    }
+
+    /// When the oldest entry no client write matched yet was first seen: the
+    /// tidemark cannot pass it, since a write may still turn out to be it.
+    pub fn oldest_unmatched_seen(&self) -> Option<u64> {
+        self.unmatched_by_seen.first().map(|(seen, _)| *seen)
     }
 
     /// Finds the entry a client write is, by optime, session ids, inserted document
@@ -201,21 +237,21 @@ impl ReplState {
     pub fn match_write(&mut self, op: &MongoOp, optime: Option<OpTime>) -> Option<SeenEntry> {
         // The reply's optime is the *last* statement's for a multi-statement
         // command, so an entry found by optime must also be this statement.
-        if let Some(o) = optime {
-            if let Some(e) = self.entries.get_mut(&o.ts) {
-                if same_statement(op, &e.op) {
-                    e.matched = true;
-                    return Some(e.clone());
-                }
-            }
-        }
-        let found = self
-            .entries
-            .values_mut()
-            .rev()
-            .find(|e| !e.matched && same_statement(op, &e.op))?;
-        found.matched = true;
-        Some(found.clone())
+        let by_optime = optime.map(|o| o.ts).filter(|ts| {
+            self.entries
+                .get(ts)
+                .is_some_and(|e| same_statement(op, &e.op))
+        });
+        // Otherwise the newest unmatched entry that is this statement.
+        let ts = by_optime.or_else(|| {
+            self.unmatched.iter().rev().copied().find(|ts| {
+                self.entries
+                    .get(ts)
+                    .is_some_and(|e| same_statement(op, &e.op))
+            })
+        })?;
+        self.set_matched(ts);
+        self.entries.get(&ts).cloned()
     }
 
     /// A request went out on `flow`: a fetcher there asked for more, so the entries
@@ -233,8 +269,17 @@ impl ReplState {
     /// Marks the entry at `ts` as the form of a client write (so it is not logged on
     /// its own).
     pub fn mark_matched(&mut self, ts: u64) {
+        self.set_matched(ts);
+    }
+
+    /// The one place an entry becomes matched, keeping the unmatched index true.
+    fn set_matched(&mut self, ts: u64) {
         if let Some(e) = self.entries.get_mut(&ts) {
-            e.matched = true;
+            if !e.matched {
+                e.matched = true;
+                self.unmatched.remove(&ts);
+                self.unmatched_by_seen.remove(&(e.seen_at, ts));
+            }
         }
     }
 

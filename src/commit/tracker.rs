@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 
 mod mongo;
+mod pending;
 
 use super::config::{InDoubtPolicy, TrackerConfig};
 use super::convert::{self, is_control};
@@ -104,6 +105,8 @@ pub struct CommitTracker {
     /// `applyOps` oplog entry is recognised as them.
     logged_txns: BTreeSet<([u8; 16], i64)>,
     repl: ReplState,
+    /// Undecided MongoDB writes by optime, for replication facts to find them.
+    pending: pending::PendingIndex,
     ready: Vec<Mutation>,
     persisted: BTreeSet<u64>,
     changed: BTreeSet<u64>,
@@ -135,10 +138,8 @@ impl CommitTracker {
             identity_order: VecDeque::new(),
             logged_optimes: BTreeSet::new(),
             logged_txns: BTreeSet::new(),
-            repl: ReplState {
-                members,
-                ..ReplState::default()
-            },
+            repl: ReplState::with_members(members),
+            pending: pending::PendingIndex::default(),
             ready: Vec::new(),
             persisted: BTreeSet::new(),
             changed: BTreeSet::new(),
@@ -314,6 +315,9 @@ impl CommitTracker {
                 };
                 self.by_time.insert((request_time, id));
                 self.by_deadline.insert((entry.deadline, id));
+                if entry.rec.proto == "mongo" {
+                    self.pending.note(id, entry.rec.extras.optime);
+                }
                 self.undecided.insert(id, entry);
                 self.changed.insert(id);
                 if let Some(i) = identity {
@@ -353,11 +357,16 @@ impl CommitTracker {
         let Some(entry) = self.undecided.get_mut(&wid) else {
             return;
         };
+        let before = entry.rec.extras.optime;
         if entry.rec.extras.optime.is_none() {
             entry.rec.extras.optime = rec.extras.optime;
         }
+        self.reindex(wid, before);
         match outcome {
             Outcome::Committed => {
+                let Some(entry) = self.undecided.get(&wid) else {
+                    return;
+                };
                 self.stats.merged += 1;
                 let why = format!(
                     "{} resolved by a later copy on flow {}{}",
@@ -375,7 +384,11 @@ impl CommitTracker {
                 // A retried write acknowledged below majority: applied on the
                 // primary. An in-doubt first copy now waits for the commit point
                 // like any acknowledged write.
+                let Some(entry) = self.undecided.get_mut(&wid) else {
+                    return;
+                };
                 if matches!(entry.outcome, Outcome::InDoubt { .. }) {
+                    let before = entry.rec.extras.optime;
                     self.stats.merged += 1;
                     entry.note = format!(
                         "{} resolved by a later copy on flow {} ({note})",
@@ -386,10 +399,23 @@ impl CommitTracker {
                     entry.rec.extras.optime = rec.extras.optime.or(entry.rec.extras.optime);
                     entry.rec.outcome = "pending";
                     self.changed.insert(wid);
+                    self.reindex(wid, before);
                 }
                 self.recheck(wid, at);
             }
             _ => {}
+        }
+    }
+
+    /// Keeps the pending index true after write `wid`'s optime may have changed
+    /// from `before`.
+    fn reindex(&mut self, wid: u64, before: Option<crate::store::OpTime>) {
+        let Some(e) = self.undecided.get(&wid) else {
+            return;
+        };
+        if e.rec.proto == "mongo" && e.rec.extras.optime != before {
+            self.pending.forget(wid, before);
+            self.pending.note(wid, e.rec.extras.optime);
         }
     }
 
@@ -421,6 +447,7 @@ impl CommitTracker {
         };
         self.by_time.remove(&(entry.request_time, wid));
         self.by_deadline.remove(&(entry.deadline, wid));
+        self.pending.forget(wid, entry.rec.extras.optime);
         self.changed.remove(&wid);
         if self.persisted.remove(&wid) {
             self.decided_ids.push(wid);
@@ -465,14 +492,7 @@ impl CommitTracker {
         if let Some(g) = self.first_gap {
             t = t.min(g);
         }
-        if let Some(seen) = self
-            .repl
-            .entries
-            .values()
-            .filter(|e| !e.matched)
-            .map(|e| e.seen_at)
-            .min()
-        {
+        if let Some(seen) = self.repl.oldest_unmatched_seen() {
             t = t.min(seen);
         }
         self.tidemark = self.tidemark.max(t);

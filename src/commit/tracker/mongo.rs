@@ -63,11 +63,16 @@ impl CommitTracker {
             }
             // A waiting client write may be this entry.
             let waiting: Vec<u64> = self
-                .undecided
-                .iter()
-                .filter(|(_, e)| e.rec.proto == "mongo" && e.outcome == Outcome::Pending)
-                .filter(|(_, e)| e.rec.extras.optime.is_none_or(|o| o.ts == optime.ts))
-                .map(|(id, _)| *id)
+                .pending
+                .for_entry(optime.ts)
+                .into_iter()
+                .filter(|wid| {
+                    self.undecided.get(wid).is_some_and(|e| {
+                        e.rec.proto == "mongo"
+                            && e.outcome == Outcome::Pending
+                            && e.rec.extras.optime.is_none_or(|o| o.ts == optime.ts)
+                    })
+                })
                 .collect();
             for wid in waiting {
                 let Some(op) = self.undecided[&wid].rec.extras.mongo_op.clone() else {
@@ -82,7 +87,9 @@ impl CommitTracker {
                         {
                             self.repl.mark_matched(optime.ts);
                             if let Some(e) = self.undecided.get_mut(&wid) {
+                                let before = e.rec.extras.optime;
                                 e.rec.extras.optime = Some(*optime);
+                                self.reindex(wid, before);
                             }
                             self.changed.insert(wid);
                             self.recheck(wid, at);
@@ -95,7 +102,9 @@ impl CommitTracker {
                     let mut rec = self.undecided[&wid].rec.clone();
                     self.adopt_entry(&mut rec, &entry);
                     if let Some(e) = self.undecided.get_mut(&wid) {
+                        let before = e.rec.extras.optime;
                         e.rec = rec;
+                        self.reindex(wid, before);
                     }
                     self.changed.insert(wid);
                     self.recheck(wid, at);
@@ -103,12 +112,18 @@ impl CommitTracker {
                 }
             }
         }
-        if moved {
+        if let (true, Some((cp, _))) = (moved, self.repl.commit_point) {
+            // Only MongoDB writes wait on a commit point, and only the ones it
+            // covers (or that have no optime) can be decided by it.
             let pending: Vec<u64> = self
-                .undecided
-                .iter()
-                .filter(|(_, e)| e.outcome == Outcome::Pending)
-                .map(|(id, _)| *id)
+                .pending
+                .for_commit_point(cp)
+                .into_iter()
+                .filter(|wid| {
+                    self.undecided
+                        .get(wid)
+                        .is_some_and(|e| e.outcome == Outcome::Pending)
+                })
                 .collect();
             for wid in pending {
                 if self.undecided[&wid].rec.extras.optime.is_some() {
