@@ -16,3 +16,4 @@ pub mod logging;
 pub mod report;
 pub mod store;
 pub mod tap;
+pub mod version;
