@@ -14,11 +14,11 @@
 //! - A simple column (any type, frozen collections and UDTs included) is one cell whose
 //!   value is the whole serialized value. For a value bound by the client this is the
 //!   native protocol's `[bytes]` content as sent (Cassandra validates but does not
-//!   rewrite atomic values). Frozen sets and maps are the exception: `Sets.Value.
-//!   fromSerialized` (and `Maps`, `Lists`) deserialize the elements and re-serialize
-//!   them, sorted by the element type's comparator for sets and map keys, so the
-//!   stored bytes are Cassandra's canonical form, not necessarily the wire's. Callers
-//!   must build frozen collection cells from that canonical form.
+//!   rewrite atomic values). Frozen sets and maps are the exception: Cassandra sorts
+//!   their elements (map entries by key) with the element type's comparator and drops
+//!   duplicates before storing them (`MapType.filterSortAndValidateElements` in newer
+//!   code; 4.x's `Sets.Value.fromSerialized` also re-serialized every element), so the stored bytes can differ from the wire's.
+//!   Callers must build frozen set and map cells from that sorted form.
 //! - A non-frozen collection or UDT is one cell *per element*, addressed by a
 //!   [`CellPath`]: a list element by its timeuuid, a set element by the element's
 //!   bytes (the cell value is empty), a map entry by the key's bytes (the value is the

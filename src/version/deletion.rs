@@ -10,7 +10,8 @@
 //! shorter prefix, then the bound kind decides).
 //!
 //! A collection overwritten whole (`SET l = [...]`) is a collection deletion at the
-//! write's timestamp minus one plus the new element cells, so the deletion shadows the
+//! write's timestamp minus one (`UpdateParameters.setComplexDeletionTimeForOverwrite`)
+//! plus the new element cells, so the deletion shadows the
 //! old elements and not the new ones.
 //!
 //! Comparing clusterings needs each clustering column's type order. That is a parameter
