@@ -9,7 +9,10 @@
 //! *global*; a shard the header does not name is *remote*. A negative `n` marks local
 //! shards "to be cleared" (`markLocalToBeCleared`); its absolute value is the count.
 //!
-//! Since Cassandra 2.1 every increment writes a global shard; local and remote shards
+//! A client's increment is only a delta on the wire; inside a mutation Cassandra
+//! carries it as an update context (one local shard with the reserved id 0,
+//! `createUpdate`) until the leader replica folds it into its own global shard
+//! (`CounterMutation`). Since Cassandra 2.1 every stored increment is a global shard; local and remote shards
 //! only survive in data written by 2.0 and earlier. They are modelled because their
 //! merge rules are part of `compare`, but with two caveats Cassandra shares: two local
 //! shards of one id *sum*, so merging a context with itself is not idempotent (the
@@ -70,7 +73,7 @@ impl CounterContext {
     /// A context of the given shards, sorted here; two shards with one id are refused
     /// (Cassandra's contexts never hold them and its merge would misread them).
     pub fn new(mut shards: Vec<Shard>) -> Result<Self, CounterError> {
-        shards.sort_by(|a, b| a.id.cmp(&b.id));
+        shards.sort_by_key(|s| s.id);
         if shards.windows(2).any(|w| w[0].id == w[1].id) {
             return Err(CounterError::Unsorted);
         }
@@ -252,7 +255,9 @@ pub fn merge_shards(left: &Shard, right: &Shard) -> Shard {
 
 /// The pre-2.1 remote shard rule of `CounterContext.compare` for differing clocks: a
 /// negative clock marked a deleted shard and wins over positive clocks, and the more
-/// negative of two negative clocks wins.
+/// negative of two negative clocks wins. Written as in the Java source, so the two can
+/// be compared term by term.
+#[allow(clippy::nonminimal_bool)]
 fn legacy_clock_wins(left: i64, right: i64) -> bool {
     (left >= 0 && right > 0 && left >= right) || (left < 0 && (right > 0 || left < right))
 }
