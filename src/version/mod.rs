@@ -6,7 +6,7 @@
 //! - [`cell`]: the reconcile-level cell (timestamp, live / expiring / tombstone /
 //!   counter, value bytes, cell path of complex columns);
 //! - [`counter`]: counter contexts and the merge of their shards;
-//! - [`reconcile`]: one function per cell rule and their composition;
+//! - [`reconcile`](mod@reconcile): one function per cell rule and their composition;
 //! - [`deletion`]: partition, range, row and collection deletions and what they shadow.
 //!
 //! Nothing in the pipeline calls this yet; the typed model is wired to it later.
