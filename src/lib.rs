@@ -6,7 +6,8 @@
 //! [`capture::StreamEvent`]s, [`decode`] turns a flow's bytes into typed records with
 //! the protocol crates, [`commit`] decides every write's outcome, [`tap`] runs that
 //! pipeline into the [`store`]; [`report`] and [`inspect`] print what was seen and
-//! kept. A module uses the ones before it (and the store), never one after it.
+//! kept; [`version`] holds the cell rules versions are reconciled by (not yet called by
+//! the pipeline). A module uses the ones before it (and the store), never one after it.
 
 pub mod capture;
 pub mod commit;
@@ -16,3 +17,4 @@ pub mod logging;
 pub mod report;
 pub mod store;
 pub mod tap;
+pub mod version;
