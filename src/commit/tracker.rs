@@ -22,7 +22,6 @@ use super::identity::{self, Identity};
 use super::replication::ReplState;
 use crate::capture::{FlowId, StreamEvent};
 use crate::decode::records::{Record, WriteRecord};
-use crate::decode::time::parse_rfc3339;
 use crate::store::{Gap, InDoubtReason, Mutation, Outcome, OutcomeKind, Undecided};
 
 /// Capture time an oplog entry nobody's write matched waits before it is logged on
@@ -247,7 +246,7 @@ impl CommitTracker {
         }
         self.stats.lines += 1;
         let node = self.node_of(rec.flow);
-        let request_time = parse_rfc3339(&rec.ts).map_or(at, |t| t.0);
+        let request_time = rec.ts.0;
         // A reply's `operationTime` has no term; the primary that acknowledged it is
         // in the latest term seen (hello `electionId`, commit points, oplog entries).
         if let Some(o) = rec.extras.optime.as_mut() {

@@ -8,7 +8,8 @@
 use serde::Serialize;
 
 use super::detect::Protocol;
-use crate::capture::CaptureStats;
+use super::time::serialize_rfc3339;
+use crate::capture::{CaptureStats, Timestamp};
 use crate::store::envelope::{MongoOp, OpTime};
 
 /// One line of inspect output.
@@ -35,8 +36,10 @@ pub enum Record {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReplicationRecord {
     pub flow: u64,
-    /// Capture time of the message that said it, RFC 3339 UTC with microseconds.
-    pub ts: String,
+    /// Capture time of the message that said it (printed RFC 3339 UTC with
+    /// microseconds).
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub ts: Timestamp,
     pub event: ReplicationEvent,
 }
 
@@ -132,8 +135,9 @@ pub struct MessageRecord {
     pub flow: u64,
     /// `c2s` or `s2c`.
     pub dir: &'static str,
-    /// Capture time, RFC 3339 UTC with microseconds.
-    pub ts: String,
+    /// Capture time (printed RFC 3339 UTC with microseconds).
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub ts: Timestamp,
     /// `cql` or `mongo`.
     pub proto: &'static str,
     /// The opcode name as the spec spells it (`QUERY`, `RESULT`, `OP_MSG`, ...). For a
@@ -171,8 +175,10 @@ pub struct MessageRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct WriteRecord {
     pub flow: u64,
-    /// Capture time of the request, RFC 3339 UTC with microseconds.
-    pub ts: String,
+    /// Capture time of the request as an integer, so the tracker orders and times
+    /// writes without reading text back (printed RFC 3339 UTC with microseconds).
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub ts: Timestamp,
     /// `cql` or `mongo`.
     pub proto: &'static str,
     /// `keyspace.table` or `db.collection`; `null` when not known (an unresolved

@@ -76,10 +76,7 @@ pub trait FlowDecoder: Send {
 pub fn earliest_line<'a>(
     lines: impl IntoIterator<Item = &'a super::records::WriteRecord>,
 ) -> Option<Timestamp> {
-    lines
-        .into_iter()
-        .filter_map(|w| super::time::parse_rfc3339(&w.ts))
-        .min()
+    lines.into_iter().map(|w| w.ts).min()
 }
 
 /// A decoder that decodes nothing: for `unknown` flows and protocols whose decoder

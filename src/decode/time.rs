@@ -16,6 +16,12 @@ pub fn rfc3339(ts: Timestamp) -> String {
     )
 }
 
+/// Serializes a capture time as [`rfc3339`] text: records keep times as integers
+/// and only their JSON lines spell them out.
+pub fn serialize_rfc3339<S: serde::Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ts))
+}
+
 /// The inverse of [`rfc3339`] for the form it writes (`YYYY-MM-DDTHH:MM:SS.ffffffZ`,
 /// any number of fraction digits up to 9). `None` for anything else: the commit
 /// tracker reads back the request times of `write` lines with it.

@@ -27,7 +27,6 @@ use tidemark::decode::mongo::tidemark_mongo::bson::{doc, Document};
 use tidemark::decode::records::{
     MessageRecord, Record, ReplicationEvent, ReplicationRecord, WriteExtras, WriteRecord,
 };
-use tidemark::decode::time::rfc3339;
 use tidemark::store::{MongoOp, MongoOpKind, OpTime};
 
 #[derive(Parser, Debug)]
@@ -86,7 +85,7 @@ fn write(i: u64, majority: bool) -> Record {
     let op = insert_op(i);
     Record::Write(WriteRecord {
         flow: CLIENT_FLOW,
-        ts: rfc3339(Timestamp(at(i))),
+        ts: Timestamp(at(i)),
         proto: "mongo",
         namespace: Some(NS.into()),
         op: "insert".into(),
@@ -111,7 +110,7 @@ fn write(i: u64, majority: bool) -> Record {
 fn replication(event: ReplicationEvent, i: u64) -> Record {
     Record::Replication(ReplicationRecord {
         flow: FETCHER_FLOW,
-        ts: rfc3339(Timestamp(at(i))),
+        ts: Timestamp(at(i)),
         event,
     })
 }
@@ -121,7 +120,7 @@ fn get_more(i: u64) -> Record {
     Record::Message(MessageRecord {
         flow: FETCHER_FLOW,
         dir: "c2s",
-        ts: rfc3339(Timestamp(at(i))),
+        ts: Timestamp(at(i)),
         proto: "mongo",
         opcode: "OP_MSG".into(),
         ..MessageRecord::default()

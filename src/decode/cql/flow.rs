@@ -18,7 +18,6 @@ use super::{message, resolve};
 use crate::capture::{CloseReason, Direction, Timestamp};
 use crate::decode::records::{ErrorRecord, Record, WriteRecord};
 use crate::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
-use crate::decode::time::rfc3339;
 
 /// The per-flow CQL decoder.
 pub struct CqlFlowDecoder {
@@ -61,14 +60,10 @@ impl CqlFlowDecoder {
     }
 
     fn drain(&mut self, ts: Timestamp, out: &mut Vec<Record>) {
-        // Every frame completed by one input shares its capture time: format it once.
-        let mut text: Option<String> = None;
+        // Every frame completed by one input shares its capture time.
         while let Some(next) = self.conn.next() {
             match next {
-                Ok(item) => {
-                    let ts = text.get_or_insert_with(|| rfc3339(ts));
-                    self.item(item, ts, out)
-                }
+                Ok(item) => self.item(item, ts, out),
                 Err(e) => out.push(Record::Error(ErrorRecord {
                     flow: Some(self.flow),
                     dir: e.dir.map(|d| d.as_str()),
@@ -79,19 +74,15 @@ impl CqlFlowDecoder {
         }
     }
 
-    fn item(&mut self, item: Item, ts: &str, out: &mut Vec<Record>) {
-        out.push(Record::Message(message::record(
-            self.flow,
-            ts.to_string(),
-            &item,
-        )));
+    fn item(&mut self, item: Item, ts: Timestamp, out: &mut Vec<Record>) {
+        out.push(Record::Message(message::record(self.flow, ts, &item)));
         match item.dir {
             tidemark_cql::Direction::ClientToServer => self.request(item, ts, out),
             tidemark_cql::Direction::ServerToClient => self.response(item, out),
         }
     }
 
-    fn request(&mut self, item: Item, ts: &str, out: &mut Vec<Record>) {
+    fn request(&mut self, item: Item, ts: Timestamp, out: &mut Vec<Record>) {
         let stream = item.frame.header.stream;
         let ctx = request::Ctx {
             flow: self.flow,

@@ -2,6 +2,7 @@
 //! kind of message it was (result kind, error code and name, consistency, ...).
 //! Statement text, values and credentials stay out of message lines.
 
+use crate::capture::Timestamp;
 use serde_json::{json, Value as Json};
 use tidemark_cql::frame::HEADER_LEN;
 use tidemark_cql::message::{ErrorDetails, ResultBody};
@@ -11,7 +12,7 @@ use tidemark_cql::{Item, Message};
 use crate::decode::records::MessageRecord;
 
 /// The `message` record of a decoded item.
-pub fn record(flow: u64, ts: String, item: &Item) -> MessageRecord {
+pub fn record(flow: u64, ts: Timestamp, item: &Item) -> MessageRecord {
     let h = &item.frame.header;
     MessageRecord {
         flow,

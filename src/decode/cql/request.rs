@@ -2,6 +2,7 @@
 //! `write` lines at once (outcome still open), a PREPARE keeps its text until the
 //! Prepared result gives the id, and everything else only occupies its stream id.
 
+use crate::capture::Timestamp;
 use bytes::Bytes;
 use tidemark_cql::message::{BatchQuery, BatchType, QueryParameters, QueryValues};
 use tidemark_cql::statement::Statement;
@@ -20,7 +21,7 @@ use std::net::SocketAddr;
 /// Where a request was seen.
 pub struct Ctx<'a> {
     pub flow: u64,
-    pub ts: &'a str,
+    pub ts: Timestamp,
     pub stream: i16,
     /// The connection's current keyspace.
     pub keyspace: Option<&'a str>,

@@ -32,7 +32,7 @@ pub fn resolved(u: &Unresolved, stmt: &PreparedStmt, schema: &Schema, out: &mut 
     let rec = &u.record;
     let req = RequestInfo {
         flow: rec.flow,
-        ts: &rec.ts,
+        ts: rec.ts,
         stream: rec.request.and_then(|r| i16::try_from(r).ok()).unwrap_or(0),
         consistency: rec.consistency.as_deref().unwrap_or("ONE"),
         serial_consistency: rec.serial_consistency.as_deref(),

@@ -33,7 +33,6 @@ use crate::decode::records::{
     ErrorRecord, Record, ReplicationEvent, ReplicationRecord, WriteRecord,
 };
 use crate::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
-use crate::decode::time::rfc3339;
 
 /// Write requests awaiting a reply at once; beyond it the oldest is given up.
 const MAX_PENDING: usize = 4096;
@@ -66,7 +65,7 @@ pub struct MongoFlowDecoder {
     gle: Option<GleSlot>,
     txns: Transactions,
     done: Vec<WriteRecord>,
-    ts: (Timestamp, String),
+    ts: Timestamp,
     repl: Replication,
 }
 
@@ -89,15 +88,13 @@ impl MongoFlowDecoder {
             gle: None,
             txns: Transactions::default(),
             done: Vec::new(),
-            ts: (info.opened, rfc3339(info.opened)),
+            ts: info.opened,
             repl: Replication::default(),
         }
     }
 
     fn set_ts(&mut self, ts: Timestamp) {
-        if self.ts.0 != ts {
-            self.ts = (ts, rfc3339(ts));
-        }
+        self.ts = ts;
     }
 
     fn sync_delta(&mut self, dir: Direction, session_offset: u64) {
@@ -130,11 +127,11 @@ impl MongoFlowDecoder {
         })
     }
 
-    fn at(&self, dir: MDir) -> At<'_> {
+    fn at(&self, dir: MDir) -> At {
         At {
             flow: self.flow,
             dir: dir.name(),
-            ts: &self.ts.1,
+            ts: self.ts,
             delta: self.delta[dir as usize],
         }
     }
@@ -190,7 +187,7 @@ impl MongoFlowDecoder {
         out.extend(events.into_iter().map(|event| {
             Record::Replication(ReplicationRecord {
                 flow: self.flow,
-                ts: self.ts.1.clone(),
+                ts: self.ts,
                 event,
             })
         }));
@@ -208,7 +205,7 @@ impl MongoFlowDecoder {
     fn on_request(&mut self, msg: &Message, pairing: Pairing, out: &mut Vec<Record>) {
         let base = Base {
             flow: self.flow,
-            ts: self.ts.1.clone(),
+            ts: self.ts,
         };
         let action = match extract(msg, &base) {
             Ok(a) => a,

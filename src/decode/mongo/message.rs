@@ -5,6 +5,7 @@
 //! `detail` is a short summary (flags, sections, namespace, reply status) — never a
 //! document's contents, so credentials cannot leak through it.
 
+use crate::capture::Timestamp;
 use serde_json::{json, Map, Value};
 use tidemark_mongo::model::Reply;
 use tidemark_mongo::{Body, Message};
@@ -12,10 +13,10 @@ use tidemark_mongo::{Body, Message};
 use crate::decode::records::MessageRecord;
 
 /// Where and when a message was seen.
-pub struct At<'a> {
+pub struct At {
     pub flow: u64,
     pub dir: &'static str,
-    pub ts: &'a str,
+    pub ts: Timestamp,
     /// Added to the decoder's stream offsets to get the session's.
     pub delta: u64,
 }
@@ -23,7 +24,7 @@ pub struct At<'a> {
 /// The `message` line of `msg`. `command` is the request's command name (for a
 /// reply, its request's); `reply` the parsed reply document, when it is one.
 pub fn record(
-    at: &At<'_>,
+    at: &At,
     msg: &Message,
     command: Option<String>,
     reply: Option<&Reply<'_>>,
@@ -32,7 +33,7 @@ pub fn record(
     MessageRecord {
         flow: at.flow,
         dir: at.dir,
-        ts: at.ts.to_owned(),
+        ts: at.ts,
         proto: "mongo",
         opcode: msg.opcode().name().to_owned(),
         offset: msg.offset + at.delta,

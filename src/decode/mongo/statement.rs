@@ -6,6 +6,7 @@
 //! request alone fixes (namespace, op, key, values, write concern, session, request,
 //! batch) are filled here, once; the reply only adds `outcome` and `reason`.
 
+use crate::capture::Timestamp;
 use serde_json::{Map, Value};
 use tidemark_mongo::bson::{RawBsonRef, RawDocument};
 use tidemark_mongo::model::{
@@ -128,7 +129,7 @@ pub enum Action {
 /// Fields every line of one request shares.
 pub struct Base {
     pub flow: u64,
-    pub ts: String,
+    pub ts: Timestamp,
 }
 
 /// The action of a request message, `Ok(None)` for requests that change nothing.
@@ -330,7 +331,7 @@ fn record(
 ) -> WriteRecord {
     WriteRecord {
         flow: base.flow,
-        ts: base.ts.clone(),
+        ts: base.ts,
         proto: "mongo",
         write_concern: body
             .and_then(|b| b.get_document("writeConcern").ok())

@@ -11,6 +11,7 @@ pub mod order;
 pub mod stmt;
 pub mod time;
 
+use crate::capture::Timestamp;
 use serde_json::{json, Map, Value as Json};
 use tidemark_cql::statement::{SchemaAction, SchemaObject, Statement, StatementKind};
 
@@ -21,8 +22,8 @@ pub use stmt::StmtCtx;
 #[derive(Debug, Clone)]
 pub struct RequestInfo<'a> {
     pub flow: u64,
-    /// Capture time of the request, RFC 3339.
-    pub ts: &'a str,
+    /// Capture time of the request.
+    pub ts: Timestamp,
     pub stream: i16,
     pub consistency: &'a str,
     pub serial_consistency: Option<&'a str>,
@@ -48,7 +49,7 @@ impl BatchInfo {
 pub fn base(req: &RequestInfo<'_>, prepared: bool, batch: Option<&BatchInfo>) -> WriteRecord {
     WriteRecord {
         flow: req.flow,
-        ts: req.ts.to_string(),
+        ts: req.ts,
         proto: "cql",
         key: Json::Object(Map::new()),
         values: Json::Object(Map::new()),
