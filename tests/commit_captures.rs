@@ -180,7 +180,9 @@ fn expected(t: &Value) -> Expected {
             "committed" | "pending" => {
                 assert!(mongo || w["outcome_as_responded"] == "committed", "{w}");
                 if mongo {
-                    at = Some(optime(w).expect("an applied write has an optime"));
+                    // A write that matched nothing has no optime (and no oplog entry).
+                    at = optime(w);
+                    assert!(at.is_some() || w["applied"] == false, "no optime: {w}");
                 }
                 &mut e.committed
             }
@@ -627,4 +629,197 @@ fn the_failover_capture_rolls_back_exactly_the_lost_writes() {
         );
     }
     assert!(t.undecided.is_empty(), "{:?}", t.undecided.len());
+}
+
+/// Canonical Extended JSON (the testbed's truth) to relaxed (the log's keys):
+/// numbers become plain JSON numbers, everything else stays.
+fn relaxed(v: &Value) -> Value {
+    match v {
+        Value::Object(m) if m.len() == 1 => {
+            let (k, inner) = m.iter().next().unwrap();
+            match (k.as_str(), inner.as_str()) {
+                ("$numberInt" | "$numberLong", Some(s)) => Value::from(s.parse::<i64>().unwrap()),
+                ("$numberDouble", Some(s)) => Value::from(s.parse::<f64>().unwrap()),
+                _ => Value::Object(m.iter().map(|(k, v)| (k.clone(), relaxed(v))).collect()),
+            }
+        }
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), relaxed(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(relaxed).collect()),
+        v => v.clone(),
+    }
+}
+
+/// `(namespace, key, op kind, optime)` of each data entry of an oplog (`i`, `u`,
+/// `d`, and the members of an `applyOps`, which take the entry's optime), in
+/// oplog order.
+fn oplog_data_entries(oplog: &[Value]) -> Vec<(String, String, String, u64)> {
+    let mut out = Vec::new();
+    for e in oplog {
+        let ts = &e["ts"]["$timestamp"];
+        let at = (ts["t"].as_u64().unwrap() << 32) | ts["i"].as_u64().unwrap();
+        let members: Vec<&Value> = match e["o"]["applyOps"].as_array() {
+            Some(ops) if e["op"] == "c" => ops.iter().collect(),
+            _ => vec![e],
+        };
+        for m in members {
+            let op = m["op"].as_str().unwrap();
+            let id = match op {
+                "i" | "d" => &m["o"]["_id"],
+                "u" => &m["o2"]["_id"],
+                _ => continue,
+            };
+            let key = serde_json::json!({ "_id": relaxed(id) });
+            out.push((
+                m["ns"].as_str().unwrap().to_string(),
+                key.to_string(),
+                op.to_string(),
+                at,
+            ));
+        }
+    }
+    out
+}
+
+/// What the log holds instead of the oplog's own entries for the testbed capture's
+/// multi-document updates/deletes and upserts: one mutation keyed by the client's
+/// filter, with the reply's op and optime. ARCHITECTURE.md: "When oplog entries are
+/// visible … they are the authoritative form of the mutation", so these are gaps of
+/// the tracker, pinned here so that any change (a fix, or a new divergence) fails
+/// [`the_testbed_capture_logs_its_oplog_with_known_gaps`] and shrinks this list.
+/// `(namespace, key, op)` of the oplog entries missing from the log …
+const TESTBED_MISSING: [(&str, &str, &str); 10] = [
+    ("shop.items", r#"{"_id":100}"#, "u"),
+    ("shop.items", r#"{"_id":101}"#, "u"),
+    ("shop.items", r#"{"_id":400}"#, "i"),
+    ("shop.items", r#"{"_id":7}"#, "u"),
+    ("shop.items", r#"{"_id":8}"#, "u"),
+    ("shop.items", r#"{"_id":500}"#, "i"),
+    ("shop.items", r#"{"_id":100}"#, "d"),
+    ("shop.items", r#"{"_id":101}"#, "d"),
+    ("shop.items", r#"{"_id":29}"#, "u"),
+    ("shop.items", r#"{"_id":700}"#, "i"),
+];
+/// … and of the mutations logged in their place.
+/// The second `findAndModify` remove of `_id` 10 (its own txnNumber) matched
+/// nothing, so the oplog has one delete; the log has it twice.
+const TESTBED_EXTRA: [(&str, &str, &str); 8] = [
+    ("shop.items", r#"{"_id":{"$in":[100,101]}}"#, "u"),
+    ("shop.items", r#"{"_id":400}"#, "u"),
+    ("shop.items", r#"{"_id":{"$in":[7,8]}}"#, "u"),
+    ("shop.items", r#"{"_id":500}"#, "u"),
+    ("shop.items", r#"{"_id":{"$in":[100,101,201]}}"#, "d"),
+    ("shop.items", r#"{"grp":2}"#, "u"),
+    ("shop.items", r#"{"_id":700}"#, "u"),
+    ("shop.items", r#"{"_id":10}"#, "d"),
+];
+
+type OplogRow = (String, String, String, u64);
+
+/// The testbed capture's truth oplog data entries, and tap's committed data
+/// mutations (sorted by optime) plus everything else it logged.
+fn testbed_oplog_and_log() -> (Vec<OplogRow>, Vec<OplogRow>, Vec<(String, String, String)>) {
+    let t = truth("mongo_testbed");
+    let members = t["testbed"]["members"].as_array().unwrap();
+    let oplog = members[0]["oplog"].as_array().unwrap();
+    for m in members {
+        assert_eq!(
+            m["oplog"].as_array().unwrap(),
+            oplog,
+            "members' oplogs are equal"
+        );
+        assert_eq!(m["commit_point"], m["last_applied"], "everything committed");
+    }
+    let want = oplog_data_entries(oplog);
+    // 48 i + 23 u + 5 d entries, and the committed transaction's 3 operations.
+    assert_eq!(want.len(), 79);
+
+    let tapped = tap(&own("mongo_testbed.pcap"));
+    assert!(tapped.undecided.is_empty(), "{:?}", tapped.undecided.len());
+    let mut got = Vec::new();
+    let mut other = Vec::new();
+    for e in &tapped.log {
+        let m = &e.mutation;
+        let Payload::Mongo(op) = &m.payload else {
+            panic!("a CQL mutation in a MongoDB capture");
+        };
+        let kind = op.op.as_str();
+        match (m.outcome.kind().as_str(), kind) {
+            ("committed", "i" | "u" | "d") => got.push((
+                m.namespace.clone(),
+                slot_of(m).1,
+                kind.to_string(),
+                op.optime.map(|o| o.ts).unwrap_or(0),
+            )),
+            (outcome, kind) => {
+                other.push((outcome.to_string(), kind.to_string(), m.namespace.clone()))
+            }
+        }
+    }
+    got.sort_by_key(|g| g.3);
+    // The rest: DDL (the oplog has it as commands) and rejected writes (no entry).
+    let commands = oplog.iter().filter(|e| e["op"] == "c").count();
+    for (outcome, kind, ns) in &other {
+        assert!(
+            (outcome == "committed" && kind == "c") || outcome == "rejected",
+            "{outcome} {kind} {ns}"
+        );
+    }
+    let ddl = other.iter().filter(|o| o.0 == "committed").count();
+    assert!(
+        ddl <= commands,
+        "{ddl} DDL mutations, {commands} oplog commands"
+    );
+    (want, got, other)
+}
+
+/// `captures/mongo_testbed.pcap`: real pymongo against the testbed's 3-member set,
+/// with the secondaries' oplog fetches on the wire. Its truth is the set's state at
+/// shutdown (all three oplogs equal, the commit point at the last entry), so every
+/// data entry of the oplog is a committed write: the log's committed data
+/// mutations must be exactly those entries (namespace, `_id`, op kind, optime), in
+/// oplog order, and nothing is left undecided. What is logged besides them is
+/// DDL (an oplog `c` entry) or rejected (no oplog entry).
+#[test]
+#[ignore = "tracker logs multi-document updates/deletes and upserts by the client's filter, not as the visible oplog entries (TESTBED_MISSING)"]
+fn the_testbed_capture_logs_exactly_its_oplog() {
+    let (want, got, _) = testbed_oplog_and_log();
+    assert_eq!(got.len(), want.len(), "committed data mutations vs oplog");
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "entry {i}: log (left) vs oplog (right)");
+    }
+}
+
+/// The same comparison, with the tracker's known gaps named: every oplog data entry
+/// is logged committed with its optime, in oplog order, except exactly
+/// [`TESTBED_MISSING`], and the log has nothing else but [`TESTBED_EXTRA`] (a
+/// multiset: an entry logged twice is one agreement and one extra).
+#[test]
+fn the_testbed_capture_logs_its_oplog_with_known_gaps() {
+    let (want, got, _) = testbed_oplog_and_log();
+    let row = |r: &OplogRow| (r.0.clone(), r.1.clone(), r.2.clone());
+    // Multiset difference: an entry logged twice is one agreement and one extra.
+    let mut left = got.clone();
+    let mut missing = Vec::new();
+    let mut agree = Vec::new();
+    for w in &want {
+        match left.iter().position(|g| g == w) {
+            Some(i) => agree.push(left.remove(i)),
+            None => missing.push(row(w)),
+        }
+    }
+    let extra: Vec<_> = left.iter().map(row).collect();
+    let named = |l: &[(&str, &str, &str)]| -> Vec<(String, String, String)> {
+        l.iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect()
+    };
+    assert_eq!(missing, named(&TESTBED_MISSING), "oplog entries not logged");
+    assert_eq!(extra, named(&TESTBED_EXTRA), "logged, not in the oplog");
+    // The entries that agree do so in oplog order (`agree` follows `want`'s order,
+    // `got` is sorted by optime, so equal optimes must also be equal entries).
+    let in_log_order: Vec<&OplogRow> = got.iter().filter(|g| agree.contains(g)).collect();
+    let mut seen = in_log_order.clone();
+    seen.dedup();
+    assert_eq!(seen, agree.iter().collect::<Vec<_>>());
+    assert_eq!(agree.len(), 69);
 }
