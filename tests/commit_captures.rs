@@ -364,15 +364,15 @@ fn one_member_set_captures_log_exactly_what_their_truth_implies() {
     }
 }
 
+/// `(namespace, op, outcome, reason prefix)` of one logged write.
+type Fact = (&'static str, &'static str, &'static str, &'static str);
+
 /// What SOURCES.md says each third-party capture writes (its "writes" column), as
 /// `(namespace, op, outcome, reason prefix)` after the tracker; files it lists with
 /// no write must log nothing. These captures start mid-connection with unqualified
 /// tables (no USE, no keyspace to know): the INSERT's namespace is its table as
 /// written, a DDL statement's is `(unknown)`.
-fn shared_facts() -> Vec<(
-    &'static str,
-    Vec<(&'static str, &'static str, &'static str, &'static str)>,
-)> {
+fn shared_facts() -> Vec<(&'static str, Vec<Fact>)> {
     vec![
         ("arkime/cassandra1.pcap", vec![]),
         ("arkime/mongo.pcap", vec![]),
@@ -714,10 +714,12 @@ const TESTBED_EXTRA: [(&str, &str, &str); 8] = [
 ];
 
 type OplogRow = (String, String, String, u64);
+/// `(outcome, op kind, namespace)` of a logged mutation that is no oplog data entry.
+type Other = (String, String, String);
 
 /// The testbed capture's truth oplog data entries, and tap's committed data
 /// mutations (sorted by optime) plus everything else it logged.
-fn testbed_oplog_and_log() -> (Vec<OplogRow>, Vec<OplogRow>, Vec<(String, String, String)>) {
+fn testbed_oplog_and_log() -> (Vec<OplogRow>, Vec<OplogRow>, Vec<Other>) {
     let t = truth("mongo_testbed");
     let members = t["testbed"]["members"].as_array().unwrap();
     let oplog = members[0]["oplog"].as_array().unwrap();
