@@ -350,6 +350,39 @@ fn own_captures_log_exactly_what_their_truth_implies() {
     assert!(writes > 900, "{writes}");
 }
 
+/// cql_faults.pcap against the cluster's own state: the keys the tap logs committed
+/// in `tm.faults` are exactly the keys a SELECT read back from the three replicas
+/// after hints (`final_state.keys`), and the rejected ones (Unavailable) are not
+/// among them.
+#[test]
+fn cql_faults_committed_keys_are_the_clusters_final_state() {
+    let t = truth("cql_faults");
+    let want: Vec<i64> = t["final_state"]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_i64().unwrap())
+        .collect();
+    assert_eq!(t["final_state"]["replicas_equal_after_hints"], true);
+    let tapped = tap(&own("cql_faults.pcap"));
+    let keys = |outcome: &str| -> Vec<i64> {
+        let mut k: Vec<i64> = tapped
+            .log
+            .iter()
+            .filter(|e| e.mutation.namespace == "tm.faults" && op_of(&e.mutation) == "insert")
+            .filter(|e| e.mutation.outcome.kind().as_str() == outcome)
+            .map(|e| {
+                let key: Value = serde_json::from_str(&e.mutation.key).unwrap();
+                key["k"].as_i64().unwrap()
+            })
+            .collect();
+        k.sort_unstable();
+        k
+    };
+    assert_eq!(keys("committed"), want);
+    assert_eq!(keys("rejected"), [7, 9]);
+}
+
 /// The writes of a one-member set's captures, acknowledged at w:1 or the default
 /// write concern, must be committed (ARCHITECTURE.md, MongoDB: "in a one-member set
 /// an acknowledged write is committed"). The tracker does not apply that rule yet:
