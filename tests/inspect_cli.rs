@@ -3,8 +3,8 @@
 //! and the JSON record contract.
 
 mod common;
-mod inspect_support;
-use inspect_support::shared_capture as shared;
+mod require;
+use require::shared_capture as shared;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -282,15 +282,15 @@ fn pcapng_reads_like_pcap() {
     let p = d.path().join("mixed.pcap");
     mixed_capture(&p);
     let ng = d.path().join("mixed.pcapng");
-    let Ok(st) = Command::new("editcap")
+    if !require::tool("editcap") {
+        return;
+    }
+    let st = Command::new("editcap")
         .args(["-F", "pcapng"])
         .arg(&p)
         .arg(&ng)
         .status()
-    else {
-        eprintln!("skipped: editcap not installed");
-        return;
-    };
+        .expect("editcap runs");
     assert!(st.success());
     let a = json_lines(&tidemark(&["inspect", "--json", p.to_str().unwrap()]));
     let b = json_lines(&tidemark(&["inspect", "--json", ng.to_str().unwrap()]));
@@ -358,7 +358,6 @@ fn thrift_on_9160_is_unknown_and_cql_on_9042_is_cql() {
         shared("arkime/cassandra1.pcap"),
         shared("ndpi/cassandra.pcap"),
     ) else {
-        eprintln!("skipped: ../shared/captures not present");
         return;
     };
     let lines = json_lines(&tidemark(&["inspect", "--json", thrift.to_str().unwrap()]));
@@ -384,7 +383,6 @@ fn thrift_on_9160_is_unknown_and_cql_on_9042_is_cql() {
 #[test]
 fn mongo_on_unconfigured_ports_is_sniffed() {
     let Some(f) = shared("beats-packetbeat/mongodb_op_msg_opcode.pcap") else {
-        eprintln!("skipped: ../shared/captures not present");
         return;
     };
     let lines = json_lines(&tidemark(&["inspect", "--json", f.to_str().unwrap()]));
@@ -446,14 +444,10 @@ fn talk_for(port: u16, ms: u64) {
     }
 }
 
-/// The flows to `127.0.0.1:port` in a live run's output, or `None` (with the reason
-/// printed) when this machine does not allow live capture.
-fn live_flows(out: &std::process::Output, port: u16) -> Option<Vec<Value>> {
+/// The flows to `127.0.0.1:port` in a live run's output (the caller has required
+/// live capture, so a refusal is a failure).
+fn live_flows(out: &std::process::Output, port: u16) -> Vec<Value> {
     let err = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && err.contains("permission") {
-        eprintln!("skipped: live capture needs CAP_NET_RAW: {err}");
-        return None;
-    }
     assert!(out.status.success(), "{err}");
     let lines = json_lines(out);
     assert_eq!(
@@ -461,22 +455,21 @@ fn live_flows(out: &std::process::Output, port: u16) -> Option<Vec<Value>> {
         Some("summary".into())
     );
     let server = format!("127.0.0.1:{port}");
-    Some(
-        lines
-            .into_iter()
-            .filter(|l| l["type"] == "flow" && l["server"] == server.as_str())
-            .collect(),
-    )
+    lines
+        .into_iter()
+        .filter(|l| l["type"] == "flow" && l["server"] == server.as_str())
+        .collect()
 }
 
 #[test]
 fn live_capture_on_loopback_sees_a_connection() {
+    if !require::live_capture() {
+        return;
+    }
     let port = ready_server();
     let child = spawn_live(port, &["--duration", "3"]);
     talk_for(port, 2500);
-    let Some(flows) = live_flows(&child.wait_with_output().unwrap(), port) else {
-        return;
-    };
+    let flows = live_flows(&child.wait_with_output().unwrap(), port);
     assert!(!flows.is_empty(), "no flow to port {port} captured");
     assert!(flows.iter().all(|f| f["protocol"] == "cql"));
     assert!(flows
@@ -488,6 +481,9 @@ fn live_capture_on_loopback_sees_a_connection() {
 /// every flow seen so far reported, and the summary line last.
 #[test]
 fn live_capture_stops_cleanly_on_sigterm() {
+    if !require::live_capture() {
+        return;
+    }
     let port = ready_server();
     let child = spawn_live(port, &[]);
     talk_for(port, 2000);
@@ -496,9 +492,7 @@ fn live_capture_stops_cleanly_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let Some(flows) = live_flows(&child.wait_with_output().unwrap(), port) else {
-        return;
-    };
+    let flows = live_flows(&child.wait_with_output().unwrap(), port);
     assert!(
         !flows.is_empty(),
         "no flow to port {port} reported after SIGTERM"

@@ -275,3 +275,90 @@ fn testbed_v4_snappy_matches_truth() {
 fn testbed_v5_matches_truth() {
     check("cql_testbed_v5");
 }
+
+/// `cql_faults.pcap`: the testbed's 3-node cluster answering the real driver with a
+/// WriteTimeout (SIMPLE, received 2 of 3 at ALL) twice and Unavailable twice (see
+/// captures/cql.md). The truth lists the nine INSERTs; the workload's schema
+/// statements (two SCHEMA_CHANGE events) are not in it and must be exactly the
+/// keyspace and the table. Each INSERT comes out field by field as the truth has
+/// it: seq 4 and 5 `committed` `partial 2/3`, 6 and 8 `rejected` `unavailable`, the
+/// rest `committed`; and the ERROR frames are the truth's error responses, in order.
+#[test]
+fn faults_capture_matches_truth() {
+    let name = "cql_faults";
+    let t = truth(name);
+    let records = run(&capture(&format!("{name}.pcap")));
+    let errors: Vec<&Value> = records.iter().filter(|r| r["type"] == "error").collect();
+    assert!(errors.is_empty(), "{name}: decode errors {errors:?}");
+    assert_eq!(
+        counts(&records),
+        truth_counts(&t),
+        "{name}: messages by direction and opcode"
+    );
+    let (ddl, dml): (Vec<Value>, Vec<Value>) = records
+        .iter()
+        .filter(|r| r["type"] == "write")
+        .cloned()
+        .partition(|w| w["op"].as_str().is_some_and(|op| op.starts_with("create_")));
+    let ddl: Vec<(&str, &str)> = ddl
+        .iter()
+        .map(|w| (w["op"].as_str().unwrap(), w["namespace"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        ddl,
+        [("create_keyspace", "tm"), ("create_table", "tm.faults")]
+    );
+    compare_writes(name, &dml, &t);
+    let outcomes: Vec<(&str, &Value)> = dml
+        .iter()
+        .map(|w| (w["outcome"].as_str().unwrap(), &w["reason"]))
+        .collect();
+    let partial = Value::from("partial 2/3");
+    let unavailable = Value::from("unavailable");
+    let none = Value::Null;
+    assert_eq!(
+        outcomes,
+        [
+            ("committed", &none),
+            ("committed", &none),
+            ("committed", &none),
+            ("committed", &none),
+            ("committed", &partial),
+            ("committed", &partial),
+            ("rejected", &unavailable),
+            ("committed", &none),
+            ("rejected", &unavailable),
+        ]
+    );
+    // The ERROR frames on the wire, in the truth's words
+    // ("ERROR WriteTimeout SIMPLE received=2 blockfor=3 at ALL").
+    let cl: Vec<&str> = dml
+        .iter()
+        .zip(t["writes"].as_array().unwrap())
+        .filter(|(_, w)| w["response"].as_str().unwrap().starts_with("ERROR"))
+        .map(|(o, _)| o["consistency"].as_str().unwrap())
+        .collect();
+    let frames: Vec<String> = records
+        .iter()
+        .filter(|r| r["type"] == "message" && r["opcode"] == "ERROR")
+        .zip(cl)
+        .map(|(r, cl)| {
+            let d = &r["detail"];
+            match d["name"].as_str().unwrap() {
+                "Write_timeout" => format!(
+                    "ERROR WriteTimeout {} received={} blockfor={} at {cl}",
+                    d["write_type"].as_str().unwrap(),
+                    d["received"],
+                    d["block_for"]
+                ),
+                "Unavailable" => format!(
+                    "ERROR Unavailable required={} alive={} at {cl}",
+                    d["required"], d["alive"]
+                ),
+                other => panic!("{other}"),
+            }
+        })
+        .collect();
+    let want: Vec<String> = serde_json::from_value(t["error_responses_in_pcap"].clone()).unwrap();
+    assert_eq!(frames, want);
+}

@@ -2,17 +2,20 @@
 //! (real servers, see its SOURCES.md): messages by opcode equal tshark's count, and the
 //! writes each file is known for come out with the right documents and outcomes.
 //!
-//! Skips, saying why, when `../shared` or tshark is absent.
+//! Needs `../shared/captures` and tshark (through `require`: a skip locally, a
+//! failure under CI).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
 use tidemark::inspect::InspectOptions;
 
 mod inspect_support;
+mod require;
 use inspect_support::{inspect_records, json_options};
+use require::shared_capture;
 
 /// Server ports of the shared captures besides 27017 (tshark needs `-d` for each).
 const PORTS: [u16; 5] = [27018, 20000, 9991, 3717, 30000];
@@ -32,16 +35,6 @@ const FILES: [&str; 13] = [
     "deepflow/mongo-msg.pcap",
     "arkime/mongo.pcap",
 ];
-
-fn captures_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        eprintln!("skipped: {} not present", d.display());
-        None
-    }
-}
 
 /// Every record of `tidemark inspect --json` on `file`, with the captures' ports.
 fn run(file: &Path) -> Vec<Value> {
@@ -91,7 +84,7 @@ fn tidemark_opcodes(recs: &[Value]) -> BTreeMap<i64, usize> {
 
 /// `mongo.opcode` per PDU as tshark dissects it: a frame with several PDUs prints
 /// them comma-separated, OP_COMPRESSED counts once as 2012.
-fn tshark_opcodes(file: &Path) -> Option<BTreeMap<i64, usize>> {
+fn tshark_opcodes(file: &Path) -> BTreeMap<i64, usize> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r")
         .arg(file)
@@ -102,7 +95,7 @@ fn tshark_opcodes(file: &Path) -> Option<BTreeMap<i64, usize>> {
     let out = cmd
         .args(["-T", "fields", "-e", "mongo.opcode"])
         .output()
-        .ok()?;
+        .expect("tshark runs");
     assert!(out.status.success(), "tshark failed on {}", file.display());
     let mut m = BTreeMap::new();
     for v in String::from_utf8_lossy(&out.stdout)
@@ -113,23 +106,20 @@ fn tshark_opcodes(file: &Path) -> Option<BTreeMap<i64, usize>> {
             *m.entry(code).or_insert(0) += 1;
         }
     }
-    Some(m)
+    m
 }
 
 #[test]
 fn messages_by_opcode_match_tshark() {
-    let Some(dir) = captures_dir() else { return };
-    if Command::new("tshark").arg("-v").output().is_err() {
-        eprintln!("skipped: tshark not installed");
+    if !require::tool("tshark") {
         return;
     }
     for f in FILES {
-        let path = dir.join(f);
-        let recs = run(&path);
-        let Some(want) = tshark_opcodes(&path) else {
-            eprintln!("skipped: tshark could not run on {f}");
-            return;
+        let Some(path) = shared_capture(f) else {
+            continue;
         };
+        let recs = run(&path);
+        let want = tshark_opcodes(&path);
         let got = tidemark_opcodes(&recs);
         assert_eq!(got, want, "{f}: tidemark vs tshark messages by opcode");
         eprintln!("{f}: {got:?} agrees with tshark");
@@ -138,9 +128,11 @@ fn messages_by_opcode_match_tshark() {
 
 #[test]
 fn every_capture_decodes_without_decode_errors() {
-    let Some(dir) = captures_dir() else { return };
     for f in FILES {
-        let recs = run(&dir.join(f));
+        let Some(path) = shared_capture(f) else {
+            continue;
+        };
+        let recs = run(&path);
         let errors = of_type(&recs, "error");
         if f.ends_with("invalid_opcode_2269.pcap") {
             continue;
@@ -152,8 +144,10 @@ fn every_capture_decodes_without_decode_errors() {
 
 #[test]
 fn inserts_26_write_commands() {
-    let Some(dir) = captures_dir() else { return };
-    let recs = run(&dir.join("beats-packetbeat/mongodb_inserts.pcap"));
+    let Some(path) = shared_capture("beats-packetbeat/mongodb_inserts.pcap") else {
+        return;
+    };
+    let recs = run(&path);
     let w = of_type(&recs, "write");
     assert_eq!(w.len(), 2);
     let docs: Vec<&Value> = w.iter().map(|w| &w["values"]).collect();
@@ -174,8 +168,10 @@ fn inserts_26_write_commands() {
 
 #[test]
 fn duplicate_key_insert_is_rejected() {
-    let Some(dir) = captures_dir() else { return };
-    let recs = run(&dir.join("beats-packetbeat/mongodb_insert_duplicate_key.pcap"));
+    let Some(path) = shared_capture("beats-packetbeat/mongodb_insert_duplicate_key.pcap") else {
+        return;
+    };
+    let recs = run(&path);
     let w = of_type(&recs, "write");
     // The client's insert to mongos (27018) and mongos' insert to the shard (27017).
     assert_eq!(w.len(), 2);
@@ -206,8 +202,10 @@ fn duplicate_key_insert_is_rejected() {
 
 #[test]
 fn op_command_inserts_take_the_getlasterror_w() {
-    let Some(dir) = captures_dir() else { return };
-    let recs = run(&dir.join("mongo-tools/op_command_2inserts.pcap"));
+    let Some(path) = shared_capture("mongo-tools/op_command_2inserts.pcap") else {
+        return;
+    };
+    let recs = run(&path);
     let w = of_type(&recs, "write");
     assert_eq!(w.len(), 2);
     for (i, w) in w.iter().enumerate() {
@@ -247,8 +245,10 @@ fn op_command_inserts_take_the_getlasterror_w() {
 
 #[test]
 fn op_msg_replica_heartbeats() {
-    let Some(dir) = captures_dir() else { return };
-    let recs = run(&dir.join("beats-packetbeat/mongodb_op_msg_opcode.pcap"));
+    let Some(path) = shared_capture("beats-packetbeat/mongodb_op_msg_opcode.pcap") else {
+        return;
+    };
+    let recs = run(&path);
     let m = of_type(&recs, "message");
     assert_eq!(m.len(), 202);
     let count = |dir: &str, cmd: &str| {
@@ -282,8 +282,10 @@ fn op_msg_replica_heartbeats() {
 
 #[test]
 fn invalid_opcode_2269_is_an_error_record() {
-    let Some(dir) = captures_dir() else { return };
-    let recs = run(&dir.join("beats-packetbeat/mongodb_invalid_opcode_2269.pcap"));
+    let Some(path) = shared_capture("beats-packetbeat/mongodb_invalid_opcode_2269.pcap") else {
+        return;
+    };
+    let recs = run(&path);
     let errors = of_type(&recs, "error");
     assert_eq!(errors.len(), 3, "one per connection: {errors:?}");
     for e in errors {
@@ -300,8 +302,10 @@ fn invalid_opcode_2269_is_an_error_record() {
 
 #[test]
 fn ddl_of_the_26_shell() {
-    let Some(dir) = captures_dir() else { return };
-    let recs = run(&dir.join("beats-packetbeat/mongodb_create_collection.pcap"));
+    let Some(path) = shared_capture("beats-packetbeat/mongodb_create_collection.pcap") else {
+        return;
+    };
+    let recs = run(&path);
     let w = of_type(&recs, "write");
     assert_eq!(w.len(), 1);
     assert_eq!(w[0]["op"], "create");

@@ -7,6 +7,7 @@
 
 mod common;
 mod mongo_flow_support;
+mod require;
 
 use common::{ethernet, ip_packet, Conv};
 use mongo_flow_support::{exhaust_reply, msg, Flow};
@@ -451,13 +452,9 @@ fn inspect_leaves_replication_records_out_and_inspect_all_keeps_them() {
 #[test]
 fn shared_capture_cluster_internal_hello_and_heartbeats() {
     let rel = "beats-packetbeat/mongodb_op_msg_opcode.pcap";
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/captures")
-        .join(rel);
-    if !path.exists() {
-        println!("SKIPPED: shared capture {rel} absent");
+    let Some(path) = require::shared_capture(rel) else {
         return;
-    }
+    };
     let options = InspectOptions {
         files: vec![path],
         mongo_ports: vec![9991],

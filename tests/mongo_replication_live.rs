@@ -9,7 +9,9 @@
 //! point; each secondary's last reported durable optime is what the primary recorded.
 //! The client's insert lines carry, as raw BSON, exactly the documents the oplog has.
 //!
-//! Needs capture rights on `lo` (root or CAP_NET_RAW); prints SKIPPED otherwise.
+//! Needs capture rights on `lo` (root or CAP_NET_RAW), through `require`.
+
+mod require;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -51,7 +53,11 @@ impl Recorder {
         let cap = match cap {
             Ok(c) => c,
             Err(e) => {
-                println!("SKIPPED: cannot capture on lo: {e}");
+                require::missing(
+                    "live capture on lo",
+                    &e.to_string(),
+                    "run the tests as root or with CAP_NET_RAW; scripts/setup.sh installs libpcap",
+                );
                 return None;
             }
         };

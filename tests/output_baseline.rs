@@ -13,6 +13,8 @@
 //! tapped from `captures/NAME.pcap`) must still be read by `log`, and its mutations come
 //! out as that release printed them.
 
+mod require;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -164,15 +166,9 @@ fn own_captures_print_exactly_what_the_previous_release_printed() {
 
 #[test]
 fn shared_captures_print_exactly_what_the_previous_release_printed() {
-    let shared = root().join("../shared/captures");
-    if !shared.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "../shared/captures is missing (required under CI)"
-        );
-        eprintln!("TIDEMARK-SKIP: ../shared/captures is missing");
+    let Some(shared) = require::shared_captures() else {
         return;
-    }
+    };
     let manifest = std::fs::read_to_string(fixtures().join("baseline/shared.sha256")).unwrap();
     let mut failures = Vec::new();
     let mut checked = 0;

@@ -1,19 +1,17 @@
 //! For every third-party capture in ../shared/captures, the bytes tidemark reassembles
 //! per flow and direction equal, byte for byte, what tshark reassembles
 //! (`-z follow,tcp,raw,N`).
-//! Skips, saying why, when tshark or the captures are absent.
+//! Needs tshark and the captures (through `require`: a skip locally, a failure
+//! under CI).
 
 mod common;
+mod require;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tidemark::capture::{Assembler, AssemblerConfig, FileSource};
-
-fn captures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures")
-}
 
 fn pcaps(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -51,13 +49,13 @@ fn normalize(
     }
 }
 
-fn tshark_streams(file: &Path) -> Option<Conversations> {
+fn tshark_streams(file: &Path) -> Conversations {
     let ids = Command::new("tshark")
         .arg("-r")
         .arg(file)
         .args(["-T", "fields", "-e", "tcp.stream"])
         .output()
-        .ok()?;
+        .expect("tshark runs");
     let mut streams: Vec<u64> = String::from_utf8_lossy(&ids.stdout)
         .lines()
         .filter_map(|l| l.trim().parse().ok())
@@ -69,7 +67,7 @@ fn tshark_streams(file: &Path) -> Option<Conversations> {
     for s in &streams {
         cmd.arg("-z").arg(format!("follow,tcp,raw,{s}"));
     }
-    let out = cmd.output().ok()?;
+    let out = cmd.output().expect("tshark runs");
     assert!(out.status.success(), "tshark failed on {}", file.display());
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut convs = Conversations::new();
@@ -109,7 +107,7 @@ fn tshark_streams(file: &Path) -> Option<Conversations> {
             b0.extend(unhex(line.trim()));
         }
     }
-    Some(convs)
+    convs
 }
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -146,21 +144,17 @@ fn tidemark_streams(file: &Path) -> Conversations {
 
 #[test]
 fn bytes_per_flow_and_direction_match_tshark() {
-    let dir = captures_dir();
+    let Some(dir) = require::shared_captures() else {
+        return;
+    };
+    if !require::tool("tshark") {
+        return;
+    }
     let files = pcaps(&dir);
-    if files.is_empty() {
-        eprintln!("skipped: no captures in {}", dir.display());
-        return;
-    }
-    if Command::new("tshark").arg("-v").output().is_err() {
-        eprintln!("skipped: tshark not installed");
-        return;
-    }
+    // SOURCES.md lists 24 captures; a directory that lost some must not pass quietly.
+    assert_eq!(files.len(), 24, "captures in {}", dir.display());
     for file in &files {
-        let Some(mut want) = tshark_streams(file) else {
-            eprintln!("skipped: tshark could not run on {}", file.display());
-            return;
-        };
+        let mut want = tshark_streams(file);
         let mut got = tidemark_streams(file);
         // Flows that carried no payload either way are a matter of taste (tshark
         // lists a lone SYN as a stream); compare flows with payload.

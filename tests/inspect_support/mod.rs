@@ -8,14 +8,6 @@ use serde_json::Value;
 use tidemark::decode::registry::default_registry;
 use tidemark::inspect::{inspect, InspectOptions};
 
-/// A third-party capture under `../shared/captures`, when present.
-pub fn shared_capture(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/captures")
-        .join(rel);
-    p.exists().then_some(p)
-}
-
 /// A capture this project recorded (`captures/NAME`).
 pub fn own_capture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

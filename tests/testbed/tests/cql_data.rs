@@ -4,21 +4,16 @@
 //! collections, UDTs, counters, logged/unlogged/counter batches, LWT, paging,
 //! TRUNCATE, ALTER, token() scans. Then what the driver read is compared with the
 //! testbed's ground truth (`logical_state`, `replica_dump`). Also: PasswordAuthenticator
-//! with a good and a wrong password. Skips (with a message) without python3/driver.
+//! with a good and a wrong password. Needs python3 with the driver (through `require`).
+
+#[path = "../../require/mod.rs"]
+mod require;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::process::Command;
 use std::time::Duration;
 use tidemark_testbed::{ClusterConfig, CqlCluster};
-
-fn driver_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import cassandra"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 async fn run_script(cluster: &CqlCluster, args: &[&str]) -> String {
     let addr = cluster.addresses()[0];
@@ -70,8 +65,7 @@ fn be_i64(h: &str) -> i64 {
 }
 
 async fn workload(base: Ipv4Addr, args: &[&str]) {
-    if !driver_available() {
-        eprintln!("SKIPPED: python3 with cassandra-driver not available");
+    if !require::python_modules(&["cassandra"]) {
         return;
     }
     let cfg = ClusterConfig {
@@ -215,8 +209,7 @@ async fn python_driver_workload_v4_snappy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_driver_password_authenticator() {
-    if !driver_available() {
-        eprintln!("SKIPPED: python3 with cassandra-driver not available");
+    if !require::python_modules(&["cassandra"]) {
         return;
     }
     let cfg = ClusterConfig {

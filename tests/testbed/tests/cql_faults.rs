@@ -4,10 +4,12 @@
 //! (`tests/py/cql_faults.py`) against a 3-node testbed while it injects faults over
 //! the control endpoint (real HTTP): slow replica → WriteTimeout 2/3 at ALL, two
 //! nodes down → Unavailable, hints after restart, a fourth node added and removed.
-//! Skips (with a message) when python3 or the driver is missing. The other tests
+//! Needs python3 with the driver (through `require`). The other tests
 //! speak HTTP to the control endpoint directly and check the cluster's ground truth.
 
 mod py_support;
+#[path = "../../require/mod.rs"]
+mod require;
 
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -63,7 +65,7 @@ async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_driver_faults() {
-    if !py_support::require_module("cassandra", "cassandra-driver") {
+    if !require::python_modules(&["cassandra"]) {
         return;
     }
     let cluster = cluster(Ipv4Addr::new(127, 0, 20, 1)).await;

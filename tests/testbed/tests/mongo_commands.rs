@@ -8,12 +8,14 @@
 //! documents), the secondaries must converge on it, and the oplog must carry
 //! what MongoDB's does: `ui`, `lsid`/`txnNumber`/`stmtId` on retryable
 //! writes, one `applyOps` entry for the committed transaction and nothing
-//! of the aborted one, each retried statement logged once. Skips (with a
-//! message) when python3 or pymongo is missing.
+//! of the aborted one, each retried statement logged once. Needs python3 with
+//! pymongo (through `require`).
+
+#[path = "../../require/mod.rs"]
+mod require;
 
 use bson::Bson as JsonBson;
 use std::net::Ipv4Addr;
-use std::process::Command;
 use std::time::Duration;
 use tidemark_testbed::mongo::scram::ScramUser;
 use tidemark_testbed::mongo::set::ReplSetConfig;
@@ -21,13 +23,6 @@ use tidemark_testbed::mongo::tidemark_mongo::bson::{Bson, Document};
 use tidemark_testbed::MongoReplicaSet;
 
 const PASSWORD: &str = "Wire-Secret-7f3a9c";
-
-fn pymongo_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import pymongo"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 /// Runs the workload; returns the `STATE` the script read back at the end.
 async fn run_script(set: &MongoReplicaSet, user: &str) -> serde_json::Value {
@@ -62,8 +57,7 @@ fn ops_on<'a>(oplog: &'a [Document], op: &str, ns: &str) -> Vec<&'a Document> {
 }
 
 async fn check(base: Ipv4Addr, user: Option<&str>) {
-    if !pymongo_available() {
-        eprintln!("SKIPPED: python3 with pymongo not available");
+    if !require::python_modules(&["pymongo"]) {
         return;
     }
     let cfg = ReplSetConfig {

@@ -2,19 +2,17 @@
 //! its ground truth, checked by `captures/tools/mongo_failover_check.py` (its
 //! own pcap/TCP/OP_MSG reader, independent of tidemark): fetched oplog entries,
 //! commit points on the wire, votes, the lost acknowledged inserts, one rollback
-//! on the old primary. Skips when python3 or pymongo's `bson` is missing.
+//! on the old primary. Needs python3 with pymongo's `bson` (through `require`).
+
+#[path = "../../require/mod.rs"]
+mod require;
 
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn failover_capture_agrees_with_its_truth() {
-    let ok = Command::new("python3")
-        .args(["-c", "import bson"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED: python3 with pymongo's bson not available");
+    if !require::python_modules(&["bson"]) {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

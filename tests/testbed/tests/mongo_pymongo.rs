@@ -4,13 +4,13 @@
 //! uncompressed and once each with zlib, snappy and zstd. The ground truth
 //! (primary's data and oplog) is then checked against what the script
 //! wrote, and the secondaries must converge on the primary's oplog and data
-//! through replication. Skips (with a message) when python3 or pymongo is
-//! missing. Each test uses its own 127.0.0.x
+//! through replication. Needs python3 with pymongo (through `require`). Each test uses its own 127.0.0.x
 //! addresses and an ephemeral port, so tests can run in parallel.
 
 mod py_support;
+#[path = "../../require/mod.rs"]
+mod require;
 
-use py_support::python_module_available as python_has;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 use tidemark_testbed::mongo::set::ReplSetConfig;
@@ -18,7 +18,7 @@ use tidemark_testbed::mongo::tidemark_mongo::Compressor;
 use tidemark_testbed::MongoReplicaSet;
 
 async fn run(base: Ipv4Addr, compressors: &str) {
-    if !py_support::require_module("pymongo", "pymongo") {
+    if !require::python_modules(&["pymongo"]) {
         return;
     }
     let cfg = ReplSetConfig {
@@ -37,16 +37,14 @@ async fn run(base: Ipv4Addr, compressors: &str) {
     )
     .await;
 
-    // pymongo silently drops a compressor whose Python module is missing
+    // pymongo silently drops a compressor whose Python module is missing, so the
+    // compression check needs that module (a skip of the check, or a CI failure).
     let expected = match compressors {
         "zlib" => Some(Compressor::Zlib),
-        "snappy" if python_has("snappy") => Some(Compressor::Snappy),
-        "zstd" if python_has("zstandard") => Some(Compressor::Zstd),
-        "" => None,
-        other => {
-            eprintln!("python module for {other} missing: compression not checked");
-            None
-        }
+        "snappy" if require::python_modules(&["snappy"]) => Some(Compressor::Snappy),
+        "zstd" if require::python_modules(&["zstandard"]) => Some(Compressor::Zstd),
+        "" | "snappy" | "zstd" => None,
+        other => panic!("no compressor {other}"),
     };
     if let Some(c) = expected {
         let n = set.shared().members[0].compressed_requests(c);

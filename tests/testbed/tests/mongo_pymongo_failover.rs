@@ -4,7 +4,10 @@
 //! new primary by itself. The ground truth must show exactly which
 //! acknowledged writes were lost: the acknowledged w:1 inserts missing from
 //! the final data are precisely the rolled-back inserts, and no
-//! w:"majority"-acknowledged insert is lost. Skips when pymongo is missing.
+//! w:"majority"-acknowledged insert is lost. Needs pymongo (through `require`).
+
+#[path = "../../require/mod.rs"]
+mod require;
 
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -16,13 +19,6 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::ChildStdout;
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn pymongo_available() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import pymongo"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 async fn expect_line(lines: &mut Lines<BufReader<ChildStdout>>, want: &str) -> String {
     loop {
@@ -48,8 +44,7 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pymongo_failover_loses_exactly_the_rolled_back_w1_writes() {
-    if !pymongo_available() {
-        eprintln!("SKIPPED: python3 with pymongo not available");
+    if !require::python_modules(&["pymongo"]) {
         return;
     }
     let set = MongoReplicaSet::start(ReplSetConfig {

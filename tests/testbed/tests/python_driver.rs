@@ -1,23 +1,17 @@
 //! The real Python `cassandra-driver` against a 3-node testbed: peer discovery,
-//! schema metadata, prepared INSERTs at QUORUM, reads. Skips (with a message) when
-//! python3 or the driver is missing. Each test uses its own 127.0.0.x addresses and
+//! schema metadata, prepared INSERTs at QUORUM, reads. Needs python3 with the
+//! driver (through `require`). Each test uses its own 127.0.0.x addresses and
 //! an ephemeral port, so tests can run in parallel.
 
+#[path = "../../require/mod.rs"]
+mod require;
+
 use std::net::Ipv4Addr;
-use std::process::Command;
 use std::time::Duration;
 use tidemark_testbed::{ClusterConfig, CqlCluster};
 
-fn driver_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import cassandra"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 async fn run(base: Ipv4Addr, protocol: u8) {
-    if !driver_available() {
-        eprintln!("SKIPPED: python3 with cassandra-driver not available");
+    if !require::python_modules(&["cassandra"]) {
         return;
     }
     let cfg = ClusterConfig {

@@ -88,6 +88,19 @@ pub struct OplogEntry<'a> {
     pub prepare: bool,
 }
 
+/// `partialTxn` or `prepare` of a transaction's `applyOps` entry. mongod writes them
+/// inside the command object `o` (`ApplyOpsCommandInfoBase` in `apply_ops.idl`; its
+/// `isPartialTransaction`/`shouldPrepare` read `getObject()[…]`), not at the top level
+/// of the entry, and only an `applyOps` has them.
+fn applyops_flag(d: &RawDocument, key: &str) -> Result<bool, ModelError> {
+    match fields::opt_doc(d, "o", CTX)? {
+        Some(o) if fields::first_key(o) == Some("applyOps") => {
+            Ok(fields::opt_bool(o, key, CTX)?.unwrap_or(false))
+        }
+        _ => Ok(false),
+    }
+}
+
 impl<'a> OplogEntry<'a> {
     /// Reads an entry. Entries inside `applyOps` have no `ts`/`t`/`wall`.
     pub fn parse(d: &'a RawDocument) -> Result<OplogEntry<'a>, ModelError> {
@@ -120,8 +133,8 @@ impl<'a> OplogEntry<'a> {
             stmt_id: fields::get(d, "stmtId", CTX)?,
             prev_op_time: OpTime::field(d, "prevOpTime", CTX)?,
             from_migrate: fields::opt_bool(d, "fromMigrate", CTX)?.unwrap_or(false),
-            partial_txn: fields::opt_bool(d, "partialTxn", CTX)?.unwrap_or(false),
-            prepare: fields::opt_bool(d, "prepare", CTX)?.unwrap_or(false),
+            partial_txn: applyops_flag(d, "partialTxn")?,
+            prepare: applyops_flag(d, "prepare")?,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Extracts TCP payloads from pcaps with tshark (`follow,tcp,raw`), so tests
-//! can run real third-party traffic through the decoder. Returns `None`
-//! (and the test prints why and passes) when tshark or the captures are absent.
+//! can run real third-party traffic through the decoder. Returns `None` when
+//! tshark or a capture is absent, after `require` recorded the skip (or failed
+//! the test under CI).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,17 +15,10 @@ pub struct Flow {
     pub chunks: Vec<(Direction, Vec<u8>)>,
 }
 
-pub fn captures_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/captures");
-    if !dir.is_dir() {
-        println!("skipping: {} not found", dir.display());
-        return None;
-    }
-    if Command::new("tshark").arg("-v").output().is_err() {
-        println!("skipping: tshark not installed");
-        return None;
-    }
-    Some(dir)
+/// The capture `rel` under `../shared/captures`, when it and tshark are there.
+pub fn shared_capture(rel: &str) -> Option<PathBuf> {
+    let path = crate::require::shared_capture(rel)?;
+    crate::require::tool("tshark").then_some(path)
 }
 
 fn hex(s: &str) -> Vec<u8> {

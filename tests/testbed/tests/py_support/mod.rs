@@ -1,28 +1,9 @@
 //! Running the real Python drivers' scripts (`tests/py/*.py`) from the testbed's
-//! tests: whether a driver is installed (tests skip with a printed reason when not),
-//! and one bounded run of a script that must print `OK`.
+//! tests: one bounded run of a script that must print `OK`. Whether a driver is
+//! installed is `require::python_modules`.
 #![allow(dead_code)]
 
-use std::process::Command;
 use std::time::Duration;
-
-/// Whether `python3` can import `module` (`cassandra`, `pymongo`, `bson`).
-pub fn python_module_available(module: &str) -> bool {
-    Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Prints why a test is skipped when `module` is missing; true when it may run.
-pub fn require_module(module: &str, package: &str) -> bool {
-    let ok = python_module_available(module);
-    if !ok {
-        eprintln!("SKIPPED: python3 with {package} not available");
-    }
-    ok
-}
 
 /// Runs `tests/py/{script}` with `args` for at most `limit`; panics with the
 /// script's output unless it exits 0 and prints `OK`. Returns stdout.
