@@ -13,6 +13,7 @@
 //! decisions are skipped), whatever moment the previous run died at. The cost is
 //! re-decoding the part already done, which runs at decode speed with no store writes.
 
+mod inject;
 mod resume;
 mod writer;
 
@@ -182,6 +183,7 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     // Record the run (and the policy in force) before anything else, so even a
     // crash before the first group leaves a resumable store.
     writer.commit(Flush::default(), Some(policy), false)?;
+    announce_ready(options.interface.as_deref());
 
     let mut assembler = Assembler::new(AssemblerConfig {
         reassembly: ReassemblyConfig {
@@ -224,6 +226,7 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
             }
         };
         writer.packets += 1;
+        inject::after_packet(writer.packets);
         writer.last_ts = writer.last_ts.max(pkt.ts.0);
         assembler.packet(&pkt, &mut events);
         feed(&mut session, &mut tracker, &mut events, &mut records);
@@ -263,6 +266,19 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     report.interrupted = interrupted;
     report.read_errors = read_errors;
     Ok(report)
+}
+
+/// Says on stderr that the run is under way: the source is open (a live capture is
+/// capturing), the store holds the run's record, and the CLI's SIGINT/SIGTERM
+/// handlers were installed before [`run`] was called. Whoever drives `tap` (a
+/// supervisor, a test) waits for this line instead of guessing a startup time: a
+/// signal before it may find no handler yet and kill the process outright.
+/// A live capture keeps the words `inspect --interface` prints.
+fn announce_ready(interface: Option<&str>) {
+    match interface {
+        Some(name) => eprintln!("tidemark: capturing on {name}"),
+        None => eprintln!("tidemark: tap ready"),
+    }
 }
 
 /// Events → session (decoders) → tracker. The tracker sees each event first (flow
