@@ -154,6 +154,12 @@ proptest! {
         dec.feed(&stream[end..]);
         let (after, _) = drain(&mut dec);
         prop_assert!(is_suffix(&after, &envs[before..]));
+        // Every frame that starts at or after the gap's end comes back (v5: every
+        // frame whose segment does; one frame per 100-byte segment here).
+        let unit = |i: usize| if v5 { encode_envelopes_with(&frames[i..=i], false, 100).len() } else { frames[i].len() };
+        let mut start = 0;
+        let first_whole = (0..n).position(|i| { let here = start; start += unit(i); here >= end }).unwrap_or(n);
+        prop_assert!(after.len() >= n - first_whole, "gap [{}, {}): {} frames after it, {} start after it", at, end, after.len(), n - first_whole);
         got.extend(after);
         prop_assert!(got.len() <= envs.len());
         prop_assert_eq!(dec.offset() + dec.buffered() as u64, stream.len() as u64);
