@@ -20,6 +20,7 @@ use super::convert::{self, is_control};
 use super::identity::{self, Identity};
 use super::replication::ReplState;
 use crate::capture::{FlowId, StreamEvent};
+use crate::decode::reason::Reason;
 use crate::decode::records::{Record, WriteRecord};
 use crate::decode::time::parse_rfc3339;
 use crate::store::{Gap, InDoubtReason, Mutation, Outcome, OutcomeKind, Undecided};
@@ -360,8 +361,9 @@ impl CommitTracker {
             Outcome::Committed => {
                 self.stats.merged += 1;
                 let why = format!(
-                    "{} resolved by a later copy on flow {}{}",
+                    "{} {} on flow {}{}",
                     describe(&entry.outcome),
+                    Reason::ResolvedByLaterCopy,
                     rec.flow,
                     if note.is_empty() {
                         String::new()
@@ -378,8 +380,9 @@ impl CommitTracker {
                 if matches!(entry.outcome, Outcome::InDoubt { .. }) {
                     self.stats.merged += 1;
                     entry.note = format!(
-                        "{} resolved by a later copy on flow {} ({note})",
+                        "{} {} on flow {} ({note})",
                         describe(&entry.outcome),
+                        Reason::ResolvedByLaterCopy,
                         rec.flow
                     );
                     entry.outcome = Outcome::Pending;
@@ -511,7 +514,8 @@ impl CommitTracker {
                 self.stats.by_policy += 1;
                 if self.cfg.mongo_unreplicated_committed {
                     let note = format!(
-                        "unreplicated_policy: {}; no replication traffic visible {when}, counted as committed by policy",
+                        "{}: {}; no replication traffic visible {when}, counted as committed by policy",
+                        Reason::UnreplicatedPolicy,
                         e.note
                     );
                     self.decide(wid, Outcome::Committed, note, now);
@@ -520,7 +524,7 @@ impl CommitTracker {
                     self.decide(
                         wid,
                         Outcome::InDoubt {
-                            reason: InDoubtReason::Other("unreplicated".into()),
+                            reason: InDoubtReason::Other(Reason::Unreplicated.as_str().into()),
                         },
                         note,
                         now,
