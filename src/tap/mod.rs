@@ -69,6 +69,10 @@ pub struct TapOptions {
     pub group: usize,
     pub durability: Durability,
     pub tracker: TrackerConfig,
+    /// Say "tidemark: tap ready" (or "capturing on IF") on stderr once the run is
+    /// under way: the CLI does, for whoever drives it; library callers (tests that
+    /// run many taps in one process) need not.
+    pub announce_ready: bool,
 }
 
 impl Default for TapOptions {
@@ -84,6 +88,7 @@ impl Default for TapOptions {
             group: DEFAULT_GROUP,
             durability: Durability::SyncPerGroup,
             tracker: TrackerConfig::default(),
+            announce_ready: false,
         }
     }
 }
@@ -183,7 +188,9 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     // Record the run (and the policy in force) before anything else, so even a
     // crash before the first group leaves a resumable store.
     writer.commit(Flush::default(), Some(policy), false)?;
-    announce_ready(options.interface.as_deref());
+    if options.announce_ready {
+        announce_ready(options.interface.as_deref());
+    }
 
     let mut assembler = Assembler::new(AssemblerConfig {
         reassembly: ReassemblyConfig {
