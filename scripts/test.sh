@@ -9,6 +9,22 @@ cd "$(dirname "$0")/.."
 # In CI the property tests replay one fixed seed, so a gate never fails on a case
 # nobody has seen; run locally (no CI variable) they explore new seeds each time,
 # and any failure they find is kept in the *.proptest-regressions files.
+# `--explore`: only the property tests, on a fresh seed printed first; a failure
+# replays with `PROPTEST_RNG_SEED=<seed> bash scripts/test.sh --explore` (and is
+# kept in the *.proptest-regressions files).
+if [ "${1:-}" = "--explore" ]; then
+    seed="${PROPTEST_RNG_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}"
+    echo "property tests: PROPTEST_RNG_SEED=$seed"
+    export PROPTEST_RNG_SEED="$seed"
+    status=0
+    cargo test --no-fail-fast \
+        -p tidemark --test reassembly_prop --test store_model \
+        -p tidemark-cql --test values --test resync --test framing \
+        --test statement_roundtrip --test statement_errors \
+        -p tidemark-mongo --test roundtrip || status=$?
+    echo "property tests: PROPTEST_RNG_SEED=$seed"
+    exit $status
+fi
 if [ -n "${CI:-}" ]; then
     export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261124}"
 fi

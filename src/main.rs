@@ -177,6 +177,7 @@ fn tap(a: TapArgs) -> anyhow::Result<ExitCode> {
             mongo_members: a.mongo_members,
             ..TrackerConfig::default()
         },
+        announce_ready: true,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

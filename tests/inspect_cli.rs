@@ -3,6 +3,7 @@
 //! and the JSON record contract.
 
 mod common;
+mod ready_support;
 mod require;
 use require::shared_capture as shared;
 
@@ -401,9 +402,14 @@ fn ready_server() -> u16 {
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for mut c in listener.incoming().flatten() {
-            let mut buf = [0u8; 9];
-            if c.read_exact(&mut buf).is_ok() {
-                let _ = c.write_all(&[0x84, 0, 0, 1, 2, 0, 0, 0, 0]); // READY
+            let mut head = [0u8; 9];
+            if c.read_exact(&mut head).is_ok() {
+                // The whole body too: closing on unread bytes would reset the flow.
+                let len = u32::from_be_bytes([head[5], head[6], head[7], head[8]]);
+                let mut body = vec![0u8; len.min(1 << 16) as usize];
+                if c.read_exact(&mut body).is_ok() {
+                    let _ = c.write_all(&[0x84, 0, 0, 1, 2, 0, 0, 0, 0]); // READY
+                }
             }
         }
     });
@@ -428,73 +434,148 @@ fn spawn_live(port: u16, extra: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
-/// Connects repeatedly for `ms` while a capture runs, so no sleep has to guess when
-/// it started: each connection sends STARTUP (9 bytes) and reads READY (9 bytes).
-fn talk_for(port: u16, ms: u64) {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
-    while std::time::Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.write_all(&[4, 0, 0, 1, 1, 0, 0, 0, 0]); // STARTUP, empty body
-            let mut r = [0u8; 9];
-            let _ = s.read_exact(&mut r);
+/// A live inspection that said it is capturing, its output followed as it comes.
+struct Live {
+    child: std::process::Child,
+    out: ready_support::Lines,
+    err: ready_support::Lines,
+}
+
+/// Starts `spawn_live` and waits (bounded) for "capturing on lo"; `None` when this
+/// machine does not allow live capture (`require` skips, or fails under CI).
+fn start_live(port: u16, extra: &[&str]) -> Option<Live> {
+    if !require::live_capture() {
+        return None;
+    }
+    let mut child = spawn_live(port, extra);
+    let out = ready_support::Lines::follow(child.stdout.take().unwrap());
+    let mut err = ready_support::Lines::follow(child.stderr.take().unwrap());
+    if err.wait_for("tidemark: capturing on lo") {
+        return Some(Live { child, out, err });
+    }
+    let status = child.wait().unwrap();
+    let said = err.rest().join("\n");
+    panic!("inspect --interface lo never said it is capturing ({status}): {said}");
+}
+
+impl Live {
+    /// Ends the capture (SIGTERM, or its `--duration` when `signal` is false) and
+    /// returns its exit status and every JSON line it printed.
+    fn finish(mut self, signal: bool) -> (std::process::ExitStatus, Vec<Value>, String) {
+        if signal {
+            let killed = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(killed.success());
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        let status = self.child.wait().unwrap();
+        let lines = self
+            .out
+            .rest()
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("inspect --json prints JSON lines"))
+            .collect();
+        (status, lines, self.err.rest().join("\n"))
     }
 }
 
-/// The flows to `127.0.0.1:port` in a live run's output (the caller has required
-/// live capture, so a refusal is a failure).
-fn live_flows(out: &std::process::Output, port: u16) -> Vec<Value> {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let lines = json_lines(out);
+/// Nanoseconds since the epoch, the clock pcap stamps loopback packets with.
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// One connection that sends STARTUP with an empty options map (11 bytes) and reads
+/// READY (9 bytes).
+fn talk_once(port: u16) {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(&[4, 0, 0, 1, 1, 0, 0, 0, 2, 0, 0]).unwrap(); // STARTUP, {}
+    let mut r = [0u8; 9];
+    s.read_exact(&mut r).unwrap();
+}
+
+/// The flows to `127.0.0.1:port` among a live run's lines, which end with the summary.
+fn flows_to(lines: &[Value], port: u16) -> Vec<Value> {
     assert_eq!(
         lines.last().map(|l| l["type"].clone()),
         Some("summary".into())
     );
     let server = format!("127.0.0.1:{port}");
     lines
-        .into_iter()
+        .iter()
         .filter(|l| l["type"] == "flow" && l["server"] == server.as_str())
+        .cloned()
         .collect()
 }
 
+/// Traffic sent once the capture said it is capturing is decoded while it runs
+/// (its READY reply shows on stdout before the capture ends), its capture
+/// timestamps lie inside the moments the client sent and got it, and SIGTERM (or
+/// Ctrl-C) then ends the capture cleanly: exit 0, the flow reported with its bytes,
+/// and the summary line last.
 #[test]
-fn live_capture_on_loopback_sees_a_connection() {
-    if !require::live_capture() {
-        return;
-    }
+fn live_capture_on_loopback_sees_a_connection_and_stops_on_sigterm() {
     let port = ready_server();
-    let child = spawn_live(port, &["--duration", "3"]);
-    talk_for(port, 2500);
-    let flows = live_flows(&child.wait_with_output().unwrap(), port);
-    assert!(!flows.is_empty(), "no flow to port {port} captured");
-    assert!(flows.iter().all(|f| f["protocol"] == "cql"));
-    assert!(flows
+    let Some(mut live) = start_live(port, &[]) else {
+        return;
+    };
+    let before = now_ns();
+    talk_once(port);
+    let after = now_ns();
+    let is_ready_reply =
+        |l: &str| l.contains("\"opcode\":\"READY\"") && l.contains("\"dir\":\"s2c\"");
+    let seen = live
+        .out
+        .wait_until(ready_support::READY_WAIT, is_ready_reply);
+    let (status, lines, err) = live.finish(true);
+    assert!(seen, "no READY decoded while capturing: {lines:?} {err}");
+    assert!(
+        status.success(),
+        "inspect ended {status} after SIGTERM: {err}"
+    );
+    let flows = flows_to(&lines, port);
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    let f = &flows[0];
+    assert_eq!(f["protocol"], "cql");
+    assert_eq!(
+        (f["bytes_c2s"].as_u64(), f["bytes_s2c"].as_u64()),
+        (Some(11), Some(9))
+    );
+    assert_eq!(f["gaps"], 0);
+    // The flow's two messages, stamped with the capture's clock inside the client's
+    // window: the capture judged the traffic that happened, not something earlier.
+    let msgs: Vec<&Value> = lines
         .iter()
-        .any(|f| f["bytes_c2s"] == 9 && f["bytes_s2c"] == 9 && f["gaps"] == 0));
+        .filter(|l| l["type"] == "message" && l["flow"] == f["flow"])
+        .collect();
+    let ops: Vec<&str> = msgs.iter().map(|m| m["opcode"].as_str().unwrap()).collect();
+    assert_eq!(ops, ["STARTUP", "READY"], "{lines:?}");
+    for m in msgs {
+        let ts = tidemark::decode::time::parse_rfc3339(m["ts"].as_str().unwrap())
+            .unwrap()
+            .0;
+        // pcap stamps in microseconds: allow the truncation below `before`.
+        assert!(
+            ts + 1_000 >= before && ts <= after,
+            "{m}: captured at {ts}, the client talked in [{before}, {after}]"
+        );
+    }
 }
 
-/// Without `--duration`, SIGTERM (or Ctrl-C) ends a live capture cleanly: exit 0,
-/// every flow seen so far reported, and the summary line last.
+/// `--duration` ends a live capture by itself: exit 0 and the summary line last,
+/// with no traffic and no signal.
 #[test]
-fn live_capture_stops_cleanly_on_sigterm() {
-    if !require::live_capture() {
-        return;
-    }
+fn live_capture_ends_after_its_duration() {
     let port = ready_server();
-    let child = spawn_live(port, &[]);
-    talk_for(port, 2000);
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let flows = live_flows(&child.wait_with_output().unwrap(), port);
-    assert!(
-        !flows.is_empty(),
-        "no flow to port {port} reported after SIGTERM"
-    );
+    let Some(live) = start_live(port, &["--duration", "0.5"]) else {
+        return;
+    };
+    let (status, lines, err) = live.finish(false);
+    assert!(status.success(), "{err}");
+    assert!(flows_to(&lines, port).is_empty(), "{lines:?}");
 }

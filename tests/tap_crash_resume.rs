@@ -1,5 +1,5 @@
-//! Crash safety of `tidemark tap --pcap` (issue #5): killed with SIGKILL at random
-//! moments of a large capture and resumed each time, the final log is the log of an
+//! Crash safety of `tidemark tap --pcap` (issue #5): crashed at seeded group commits
+//! of a large capture and resumed each time, the final log is the log of an
 //! uninterrupted run — same mutations at the same seqs, none lost, none twice — and
 //! so is the rest of the store (`status`: undecided writes, tidemark, counts).
 //!
@@ -8,25 +8,35 @@
 //! inserts) spans several resolution deadlines, so resumes cross undecided writes.
 //! The stores keep the default fsync per group: that is the setting being proven.
 //!
-//! The kill moments come from a seeded generator: the seed is printed in every
-//! failure message, `TIDEMARK_CRASH_SEED=N` replays it, and under CI (`CI` set) the
-//! seed is fixed.
+//! Crashes are injected by event, not by time (issue #20): the debug build of `tap`
+//! aborts right before or right after its Nth group commit
+//! (`TIDEMARK_TEST_ABORT_BEFORE_GROUP`, `TIDEMARK_TEST_ABORT_AFTER_GROUPS`) and
+//! raises SIGTERM after its Nth packet (`TIDEMARK_TEST_SIGTERM_AFTER_PACKETS`), see
+//! `src/tap/inject.rs`. The points come from a seeded generator: the seed is printed
+//! (and in every failure message), `TIDEMARK_CRASH_SEED=N` replays it exactly, and
+//! under CI (`CI` set) the seed is fixed. An external SIGTERM is sent only after
+//! `tap` said it is ready.
 
 mod common;
+mod ready_support;
 mod tap_support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use ready_support::Lines;
 use serde_json::Value;
 use tap_support::*;
 use tidemark::store::{Envelope, Store, StoreError, StoreOptions};
 
-/// Kills per test.
-const KILLS: usize = 20;
+/// Crashes per test.
+const KILLS: u64 = 20;
+
+/// Mutations per group commit in every run (many commit points).
+const GROUP: u64 = 250;
 
 /// About 20k mutations in ~1.5k packets over ~3 s of capture time: a couple of
 /// seconds of `tap` in a debug build.
@@ -47,6 +57,7 @@ fn shape() -> Shape {
 /// The options every run of both stores gets: small groups (many commit points) and
 /// a resolution deadline well inside the capture.
 fn tap_args(pcap: &Path, store: &Path, resume: bool) -> Vec<String> {
+    let group = GROUP.to_string();
     let mut a: Vec<String> = [
         "tap",
         "--pcap",
@@ -54,7 +65,7 @@ fn tap_args(pcap: &Path, store: &Path, resume: bool) -> Vec<String> {
         "--store",
         s(store),
         "--group",
-        "250",
+        &group,
         "--resolve-after",
         "0.3",
     ]
@@ -92,13 +103,15 @@ fn seed() -> u64 {
         | 1
 }
 
-fn spawn(args: &[String]) -> Child {
+/// Runs `tap` to its end with one injected fault (`VAR=N`).
+fn run_injected(args: &[String], var: &str, n: u64) -> Output {
     tidemark()
         .args(args)
+        .env(var, n.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
-        .expect("the tidemark binary starts")
+        .output()
+        .expect("the tidemark binary runs")
 }
 
 /// Every envelope of a store, in seq order (empty when the store is not there yet).
@@ -159,8 +172,9 @@ struct Reference {
     pcap: PathBuf,
     store: PathBuf,
     envelopes: Vec<Envelope>,
-    /// How long the uninterrupted `tap` took.
-    took: Duration,
+    /// Group commits and packets of the uninterrupted run (its `--json` report).
+    groups: u64,
+    packets: u64,
 }
 
 fn reference() -> &'static Reference {
@@ -170,9 +184,12 @@ fn reference() -> &'static Reference {
         let pcap = dir.path().join("large.pcap");
         let generated = write_capture(&pcap, &shape());
         let store = dir.path().join("uninterrupted");
-        let started = Instant::now();
-        run_ok(&tap_args(&pcap, &store, false));
-        let took = started.elapsed();
+        let mut args = tap_args(&pcap, &store, false);
+        args.push("--json".into());
+        let report: Value =
+            serde_json::from_str(run_ok(&args).trim()).expect("tap --json prints its report");
+        let groups = report["groups"].as_u64().expect("report.groups");
+        let packets = report["packets"].as_u64().expect("report.packets");
         let envelopes = envelopes(&store);
         // The capture exercises what resume must carry across: in-doubt writes
         // logged at their deadline, ones resolved by a retry, w:1 writes committed
@@ -203,7 +220,8 @@ fn reference() -> &'static Reference {
             pcap,
             store,
             envelopes,
-            took,
+            groups,
+            packets,
         }
     })
 }
@@ -231,94 +249,139 @@ fn assert_same_as_reference(r: &Reference, store: &Path, ctx: &str) {
     assert_eq!(status(&r.store), status(store), "{ctx}: status differs");
 }
 
-#[test]
-fn sigkill_at_twenty_random_moments_then_resume_equals_an_uninterrupted_run() {
-    let r = reference();
-    let dir = tempdir();
-    let b = dir.path().join("killed");
-    let seed = seed();
-    let mut rng = Rng(seed);
-    // Kill anywhere from process start to most of a whole run: a resumed run
-    // replays the capture from its start, so the kills land in startup, store
-    // creation, the replay of what is stored, mid-group and mid-fsync; a run that
-    // gets to finish first is simply resumed again.
-    let longest = (r.took.as_millis() as u64 * 85 / 100).max(500);
-    let mut history = Vec::new();
-    for kill in 0..KILLS {
-        let after = 50 + rng.below(longest - 50);
-        let ctx = format!(
-            "seed {seed} (TIDEMARK_CRASH_SEED={seed} replays it), kill {kill} after {after} ms, before: {history:?}"
-        );
-        let mut child = spawn(&tap_args(&r.pcap, &b, kill > 0));
-        std::thread::sleep(Duration::from_millis(after));
-        // SIGKILL (std's `Child::kill` on Unix); a run that already ended is reaped
-        // with its own status.
-        let _ = child.kill();
-        let out = child.wait_with_output().expect("waiting for tap");
-        let what = match out.status.signal() {
-            Some(9) => "killed",
-            _ if out.status.success() => "finished",
-            _ => panic!(
-                "{ctx}: tap failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        };
-        history.push(format!("{after}ms {what}"));
-        check_after_crash(&r.envelopes, &b, &ctx);
+/// How a run with an injected fault ended: aborted (SIGABRT) where it was told to,
+/// or finished first (the point lay beyond its last group). Anything else fails.
+fn ended(out: &Output, ctx: &str) -> &'static str {
+    match out.status.signal() {
+        Some(6) => "aborted",
+        _ if out.status.success() => "finished",
+        _ => panic!(
+            "{ctx}: tap failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
     }
-    let ctx = format!("seed {seed}, kills: {history:?}");
-    let out = run(&tap_args(&r.pcap, &b, true));
+}
+
+/// The final resume, then the comparison with the uninterrupted run.
+fn resume_to_the_end(r: &Reference, store: &Path, ctx: &str) {
+    let out = run(&tap_args(&r.pcap, store, true));
     assert!(
         out.status.success(),
         "{ctx}: the final resume failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_same_as_reference(r, &b, &ctx);
+    assert_same_as_reference(r, store, ctx);
+}
+
+/// A crash at twenty seeded group commits, each either right before the commit
+/// (the group's mutations decided, never written) or right after it (written with
+/// its checkpoint, nothing after), resumed each time. Each run's point is drawn
+/// over the groups it still has to write, so the crashes spread over the whole
+/// capture, and the first lands before the run's own record (group 1).
+#[test]
+fn abort_at_seeded_group_commits_then_resume_equals_an_uninterrupted_run() {
+    let r = reference();
+    let dir = tempdir();
+    let b = dir.path().join("aborted");
+    let seed = seed();
+    eprintln!("crash seed {seed} (TIDEMARK_CRASH_SEED={seed} replays it)");
+    let mut rng = Rng(seed);
+    let mut history = Vec::new();
+    let mut aborted = 0;
+    for kill in 0..KILLS {
+        let stored = envelopes(&b).len() as u64;
+        // Groups the next run writes: its record, then the rest of the capture.
+        let left = 1 + r.groups.saturating_sub(stored / GROUP);
+        let spread = (2 * left / (KILLS - kill)).max(2);
+        let n = if kill == 0 { 1 } else { 1 + rng.below(spread) };
+        let (var, when) = if kill == 0 || rng.below(2) == 0 {
+            ("TIDEMARK_TEST_ABORT_BEFORE_GROUP", "before")
+        } else {
+            ("TIDEMARK_TEST_ABORT_AFTER_GROUPS", "after")
+        };
+        let ctx = format!(
+            "seed {seed} (TIDEMARK_CRASH_SEED={seed} replays it), crash {kill} {when} group {n}, before: {history:?}"
+        );
+        let out = run_injected(&tap_args(&r.pcap, &b, kill > 0), var, n);
+        let what = ended(&out, &ctx);
+        aborted += u64::from(what == "aborted");
+        history.push(format!("{when} {n}: {what}"));
+        check_after_crash(&r.envelopes, &b, &ctx);
+    }
+    // The points are drawn so most runs crash; a seed where they did not would
+    // prove little.
+    assert!(
+        aborted >= KILLS / 2,
+        "only {aborted} of {KILLS} runs crashed: {history:?}"
+    );
+    resume_to_the_end(r, &b, &format!("seed {seed}, crashes: {history:?}"));
     eprintln!(
-        "{} mutations, uninterrupted tap {:?}; seed {seed}: {history:?}",
+        "{} mutations in {} groups; seed {seed}: {aborted} crashes: {history:?}",
         r.envelopes.len(),
-        r.took
+        r.groups
     );
 }
 
 /// SIGTERM stops a run cleanly at any packet, not at a group boundary: what it
 /// flushed must still be a prefix of what the replay decides, and the undecided
-/// writes it stored must be reconciled by the resume.
+/// writes it stored must be reconciled by the resume. The signal is raised inside
+/// `tap` after a seeded packet (through the installed handler), so the stop point
+/// replays; a last stop is a real external SIGTERM sent once `tap` said it is
+/// ready, which proves the handler is in place by then.
 #[test]
-fn sigterm_at_random_moments_then_resume_equals_an_uninterrupted_run() {
+fn sigterm_at_seeded_packets_then_resume_equals_an_uninterrupted_run() {
     let r = reference();
     let dir = tempdir();
     let b = dir.path().join("terminated");
     let seed = seed() ^ 0x5157;
+    eprintln!("SIGTERM seed {seed}");
     let mut rng = Rng(seed);
-    let longest = (r.took.as_millis() as u64 * 85 / 100).max(500);
     let mut history = Vec::new();
-    for stop in 0..4 {
-        let after = 200 + rng.below(longest - 200);
-        let ctx = format!("seed {seed}, SIGTERM {stop} after {after} ms, before: {history:?}");
-        let child = spawn(&tap_args(&r.pcap, &b, stop > 0));
-        std::thread::sleep(Duration::from_millis(after));
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        let out = child.wait_with_output().expect("waiting for tap");
-        assert!(
-            sent.success() && out.status.success(),
-            "{ctx}: tap ended {} after SIGTERM: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
+    for stop in 0..4u64 {
+        // A resumed run replays from the first packet: any packet may be the one.
+        let n = 1 + rng.below(r.packets - 1);
+        let ctx = format!("seed {seed}, SIGTERM {stop} after packet {n}, before: {history:?}");
+        let out = run_injected(
+            &tap_args(&r.pcap, &b, stop > 0),
+            "TIDEMARK_TEST_SIGTERM_AFTER_PACKETS",
+            n,
         );
-        history.push(format!("{after}ms"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{ctx}: tap ended {}: {err}",
+            out.status
+        );
+        // Every run replays from the first packet, so each one reaches its packet
+        // and must say it was interrupted.
+        assert!(err.contains("interrupted"), "{ctx}: not stopped: {err}");
+        history.push(n);
         check_after_crash(&r.envelopes, &b, &ctx);
     }
-    let ctx = format!("seed {seed}, SIGTERMs: {history:?}");
-    let out = run(&tap_args(&r.pcap, &b, true));
+
+    // An external SIGTERM right after the ready line: a clean stop (exit 0), never
+    // a death by the signal's default action.
+    let ctx = format!("seed {seed}, external SIGTERM after {history:?}");
+    let mut child = tidemark()
+        .args(tap_args(&r.pcap, &b, true))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the tidemark binary starts");
+    let mut err = Lines::follow(child.stderr.take().unwrap());
+    let ready = err.wait_for("tidemark: tap ready");
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let status = child.wait().expect("waiting for tap");
+    let said = err.rest().join("\n");
+    assert!(ready, "{ctx}: tap never said it is ready: {said}");
     assert!(
-        out.status.success(),
-        "{ctx}: the final resume failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        sent.success() && status.success(),
+        "{ctx}: tap ended {status} after SIGTERM: {said}"
     );
-    assert_same_as_reference(r, &b, &ctx);
+    check_after_crash(&r.envelopes, &b, &ctx);
+    resume_to_the_end(r, &b, &ctx);
 }

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 
+use crate::decode::reason::Reason;
 use crate::decode::records::WriteRecord;
 use crate::store::{
     Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CqlPayload, Deletion, Evidence,
@@ -35,7 +36,7 @@ pub fn outcome_of(rec: &WriteRecord) -> Outcome {
         "pending" => Outcome::Pending,
         "rolled_back" => Outcome::RolledBack,
         "unresolved" => Outcome::InDoubt {
-            reason: InDoubtReason::Other("unresolved_prepared".into()),
+            reason: InDoubtReason::Other(Reason::UnresolvedPrepared.as_str().into()),
         },
         _ => Outcome::InDoubt {
             reason: reason_of(rec.reason.as_deref()),
@@ -45,20 +46,20 @@ pub fn outcome_of(rec: &WriteRecord) -> Outcome {
 
 /// Maps a decoder's reason text (a stable token first) to the store's reason.
 pub fn reason_of(reason: Option<&str>) -> InDoubtReason {
-    let text = reason.unwrap_or("unknown");
+    let text = reason.unwrap_or(Reason::Unknown.as_str());
     let token = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .next()
         .unwrap_or("");
-    match token {
-        "timeout" => InDoubtReason::Timeout,
-        "batchlog" => InDoubtReason::Batchlog,
-        "cas_unknown" => InDoubtReason::CasUnknown,
-        "no_response" => InDoubtReason::NoResponse,
-        "unacknowledged" => InDoubtReason::Unacknowledged,
-        "unknown_commit_result" | "UnknownTransactionCommitResult" => {
-            InDoubtReason::UnknownCommitResult
-        }
+    match Reason::ALL.iter().find(|r| r.as_str() == token) {
+        Some(Reason::Timeout) => InDoubtReason::Timeout,
+        Some(Reason::Batchlog) => InDoubtReason::Batchlog,
+        Some(Reason::CasUnknown) => InDoubtReason::CasUnknown,
+        Some(Reason::NoResponse) => InDoubtReason::NoResponse,
+        Some(Reason::Unacknowledged) => InDoubtReason::Unacknowledged,
+        Some(Reason::UnknownCommitResult) => InDoubtReason::UnknownCommitResult,
+        // The server's own error name, should a reason ever carry it first.
+        _ if token == "UnknownTransactionCommitResult" => InDoubtReason::UnknownCommitResult,
         _ => InDoubtReason::Other(text.to_string()),
     }
 }

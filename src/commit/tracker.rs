@@ -21,6 +21,7 @@ use super::convert::{self, is_control};
 use super::identity::{self, Identity};
 use super::replication::ReplState;
 use crate::capture::{FlowId, StreamEvent};
+use crate::decode::reason::Reason;
 use crate::decode::records::{Record, WriteRecord};
 use crate::store::{Gap, InDoubtReason, Mutation, Outcome, OutcomeKind, Undecided};
 
@@ -368,8 +369,9 @@ impl CommitTracker {
                 };
                 self.stats.merged += 1;
                 let why = format!(
-                    "{} resolved by a later copy on flow {}{}",
+                    "{} {} on flow {}{}",
                     describe(&entry.outcome),
+                    Reason::ResolvedByLaterCopy,
                     rec.flow,
                     if note.is_empty() {
                         String::new()
@@ -390,8 +392,9 @@ impl CommitTracker {
                     let before = entry.rec.extras.optime;
                     self.stats.merged += 1;
                     entry.note = format!(
-                        "{} resolved by a later copy on flow {} ({note})",
+                        "{} {} on flow {} ({note})",
                         describe(&entry.outcome),
+                        Reason::ResolvedByLaterCopy,
                         rec.flow
                     );
                     entry.outcome = Outcome::Pending;
@@ -530,7 +533,8 @@ impl CommitTracker {
                 self.stats.by_policy += 1;
                 if self.cfg.mongo_unreplicated_committed {
                     let note = format!(
-                        "unreplicated_policy: {}; no replication traffic visible {when}, counted as committed by policy",
+                        "{}: {}; no replication traffic visible {when}, counted as committed by policy",
+                        Reason::UnreplicatedPolicy,
                         e.note
                     );
                     self.decide(wid, Outcome::Committed, note, now);
@@ -539,7 +543,7 @@ impl CommitTracker {
                     self.decide(
                         wid,
                         Outcome::InDoubt {
-                            reason: InDoubtReason::Other("unreplicated".into()),
+                            reason: InDoubtReason::Other(Reason::Unreplicated.as_str().into()),
                         },
                         note,
                         now,

@@ -10,6 +10,7 @@
 pub mod cql;
 pub mod detect;
 pub mod mongo;
+pub mod reason;
 pub mod records;
 pub mod registry;
 pub mod seam;

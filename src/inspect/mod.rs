@@ -84,6 +84,12 @@ pub fn inspect_all(
 ) -> anyhow::Result<Outcome> {
     let ports = PortMap::new(&options.cql_ports, &options.mongo_ports);
     let mut source = Source::open(&options.source(), &ports.all())?;
+    if let Some(name) = &options.interface {
+        // The capture is open and its SIGINT/SIGTERM handlers are installed: whoever
+        // drives a live inspection (a person, a test) can start traffic and signal
+        // from here on without guessing how long startup takes.
+        eprintln!("tidemark: capturing on {name}");
+    }
     let mut assembler = Assembler::new(AssemblerConfig {
         reassembly: ReassemblyConfig {
             server_ports: ports.all(),
@@ -147,10 +153,17 @@ pub fn run(options: InspectOptions) -> anyhow::Result<ExitCode> {
     let mut w = BufWriter::new(stdout.lock());
     let mut table = TableOutput::default();
     let json = options.json;
+    // A live capture's lines go out as they are decoded (a reader follows the
+    // traffic as it happens); a file's stay buffered for speed.
+    let live = options.interface.is_some();
     let result = inspect(&options, default_registry(), |r| {
         if json {
             serde_json::to_writer(&mut w, r).map_err(io::Error::from)?;
-            w.write_all(b"\n")
+            w.write_all(b"\n")?;
+            if live {
+                w.flush()?;
+            }
+            Ok(())
         } else {
             table.record(r);
             Ok(())

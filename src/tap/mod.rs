@@ -13,6 +13,7 @@
 //! decisions are skipped), whatever moment the previous run died at. The cost is
 //! re-decoding the part already done, which runs at decode speed with no store writes.
 
+mod inject;
 mod resume;
 mod writer;
 
@@ -68,6 +69,10 @@ pub struct TapOptions {
     pub group: usize,
     pub durability: Durability,
     pub tracker: TrackerConfig,
+    /// Say "tidemark: tap ready" (or "capturing on IF") on stderr once the run is
+    /// under way: the CLI does, for whoever drives it; library callers (tests that
+    /// run many taps in one process) need not.
+    pub announce_ready: bool,
 }
 
 impl Default for TapOptions {
@@ -83,6 +88,7 @@ impl Default for TapOptions {
             group: DEFAULT_GROUP,
             durability: Durability::SyncPerGroup,
             tracker: TrackerConfig::default(),
+            announce_ready: false,
         }
     }
 }
@@ -182,6 +188,9 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     // Record the run (and the policy in force) before anything else, so even a
     // crash before the first group leaves a resumable store.
     writer.commit(Flush::default(), Some(policy), false)?;
+    if options.announce_ready {
+        announce_ready(options.interface.as_deref());
+    }
 
     let mut assembler = Assembler::new(AssemblerConfig {
         reassembly: ReassemblyConfig {
@@ -224,6 +233,7 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
             }
         };
         writer.packets += 1;
+        inject::after_packet(writer.packets);
         writer.last_ts = writer.last_ts.max(pkt.ts.0);
         assembler.packet(&pkt, &mut events);
         feed(&mut session, &mut tracker, &mut events, &mut records);
@@ -263,6 +273,19 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     report.interrupted = interrupted;
     report.read_errors = read_errors;
     Ok(report)
+}
+
+/// Says on stderr that the run is under way: the source is open (a live capture is
+/// capturing), the store holds the run's record, and the CLI's SIGINT/SIGTERM
+/// handlers were installed before [`run`] was called. Whoever drives `tap` (a
+/// supervisor, a test) waits for this line instead of guessing a startup time: a
+/// signal before it may find no handler yet and kill the process outright.
+/// A live capture keeps the words `inspect --interface` prints.
+fn announce_ready(interface: Option<&str>) {
+    match interface {
+        Some(name) => eprintln!("tidemark: capturing on {name}"),
+        None => eprintln!("tidemark: tap ready"),
+    }
 }
 
 /// Events → session (decoders) → tracker. The tracker sees each event first (flow

@@ -111,6 +111,7 @@ impl Writer<'_> {
             tidemark,
             policy,
         };
+        super::inject::before_group(self.report.groups + 1);
         self.store
             .append_batch_with(&flush.mutations, &extras)
             .map_err(|e: StoreError| anyhow::Error::from(e))
@@ -119,6 +120,7 @@ impl Writer<'_> {
             self.stored_tidemark = t;
         }
         self.report.groups += 1;
+        super::inject::after_group(self.report.groups);
         self.report.appended += flush.mutations.len() as u64;
         for m in &flush.mutations {
             *self

@@ -42,6 +42,7 @@ fn drain(dec: &mut FrameDecoder) -> (Vec<Envelope>, Vec<tidemark_cql::CqlError>)
     (ok, errs)
 }
 
+/// Whether `got` is the tail of `all`.
 fn is_suffix(got: &[Envelope], all: &[Envelope]) -> bool {
     got.len() <= all.len() && all[all.len() - got.len()..] == *got
 }
@@ -87,25 +88,53 @@ proptest! {
         let cut = cut % (body.len() + 1);
         let mut header = tidemark_cql::FrameHeader::parse(frame[..9].try_into().unwrap(), u32::MAX).unwrap();
         header.length = cut as u32;
-        // Never panics; a shorter body either fails or decodes a prefix-complete message.
-        let _ = Envelope::decode(&header, Bytes::copy_from_slice(&body[..cut]));
+        match Envelope::decode(&header, Bytes::copy_from_slice(&body[..cut])) {
+            // The whole body is the message itself.
+            Ok(got) if cut == body.len() => prop_assert_eq!(got, env),
+            Err(e) => prop_assert!(cut < body.len(), "the whole body failed: {}", e),
+            // A shorter body may only decode when it is itself a complete encoding
+            // of what it decoded to (a message whose last fields are optional):
+            // encoding that message gives exactly the bytes it was read from, so
+            // no byte was invented or skipped.
+            Ok(got) => {
+                let again = encode_frame(4, 0, &got, Compression::None, 0);
+                prop_assert_eq!(&again[9..], &body[..cut], "cut {} of {}: {:?}", cut, body.len(), got);
+            }
+        }
     }
 
     #[test]
     fn mid_stream_start_finds_boundaries(n in 3usize..12, skip in 0usize..400, v5 in any::<bool>(), lz4 in any::<bool>()) {
         let envs: Vec<Envelope> = (0..n).map(query).collect();
         let frames: Vec<Vec<u8>> = envs.iter().enumerate().map(|(i, e)| encode_frame(if v5 { 5 } else { 4 }, i as i16, e, Compression::None, 0)).collect();
-        let stream = if v5 { encode_envelopes_with(&frames, lz4, 100) } else { frames.concat() };
+        // Each of these frames fits one 100-byte segment and no two share one, so a
+        // v5 stream is the frames' own segments end to end: where each frame (v4)
+        // or segment (v5) starts is known.
+        let units: Vec<Vec<u8>> = if v5 {
+            frames.iter().map(|f| encode_envelopes_with(&[f], lz4, 100)).collect()
+        } else {
+            frames.clone()
+        };
+        let stream = units.concat();
+        if v5 {
+            prop_assert_eq!(&stream, &encode_envelopes_with(&frames, lz4, 100));
+        }
         let skip = skip % stream.len();
         let mut dec = FrameDecoder::mid_stream(Direction::ClientToServer, DecoderConfig::default());
         dec.feed(&stream[skip..]);
         let (got, _errs) = drain(&mut dec);
-        prop_assert!(is_suffix(&got, &envs), "garbage or reordering: {} of {}", got.len(), envs.len());
-        // Starting at or before the last frame's start, the last frame is recovered.
-        let last_start = stream.len() - frames[n - 1].len();
-        if !v5 && skip <= last_start {
-            prop_assert!(!got.is_empty());
-        }
+        // Exactly the frames whose unit starts at or after the cut: nothing invented
+        // from the cut one, none of the whole ones after it missed.
+        let mut start = 0;
+        let first_whole = units
+            .iter()
+            .position(|u| {
+                let here = start;
+                start += u.len();
+                here >= skip
+            })
+            .unwrap_or(n);
+        prop_assert_eq!(&got[..], &envs[first_whole..], "cut at {} of {}", skip, stream.len());
     }
 
     #[test]
@@ -125,6 +154,12 @@ proptest! {
         dec.feed(&stream[end..]);
         let (after, _) = drain(&mut dec);
         prop_assert!(is_suffix(&after, &envs[before..]));
+        // Every frame that starts at or after the gap's end comes back (v5: every
+        // frame whose segment does; one frame per 100-byte segment here).
+        let unit = |i: usize| if v5 { encode_envelopes_with(&frames[i..=i], false, 100).len() } else { frames[i].len() };
+        let mut start = 0;
+        let first_whole = (0..n).position(|i| { let here = start; start += unit(i); here >= end }).unwrap_or(n);
+        prop_assert!(after.len() >= n - first_whole, "gap [{}, {}): {} frames after it, {} start after it", at, end, after.len(), n - first_whole);
         got.extend(after);
         prop_assert!(got.len() <= envs.len());
         prop_assert_eq!(dec.offset() + dec.buffered() as u64, stream.len() as u64);

@@ -363,7 +363,7 @@ fn statement_kind() -> impl Strategy<Value = StatementKind<'static>> {
     ]
 }
 
-/// Runs a property in a thread with a large stack: generating these nested ASTs
+/// Runs a property in a thread with a large stack, failures saved for replay: generating these nested ASTs
 /// with proptest's strategy combinators needs more than the 2 MiB test threads
 /// have in a debug build (the parser itself needs far less).
 fn run_big_stack<S>(
@@ -376,8 +376,14 @@ fn run_big_stack<S>(
     let h = std::thread::Builder::new()
         .stack_size(64 << 20)
         .spawn(move || {
-            let mut runner =
-                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
+            // `source_file` is what the `proptest!` macro sets: with it the default
+            // file persistence loads and saves this file's regressions
+            // (statement_roundtrip.proptest-regressions) like the other files'.
+            let config = ProptestConfig {
+                source_file: Some(file!()),
+                ..ProptestConfig::with_cases(cases)
+            };
+            let mut runner = proptest::test_runner::TestRunner::new(config);
             if let Err(e) = runner.run(&strategy(), test) {
                 panic!("{e}");
             }

@@ -9,6 +9,7 @@ use super::super::convert;
 use super::super::identity;
 use super::super::replication::{SeenEntry, Verdict};
 use super::{CommitTracker, Seen, KEEP_ENTRIES};
+use crate::decode::reason::Reason;
 use crate::decode::records::{ReplicationEvent, WriteRecord};
 use crate::store::{Mutation, Outcome, Payload, Source, WriteOp};
 
@@ -146,8 +147,8 @@ impl CommitTracker {
         let e = &self.undecided[&wid];
         if self.repl.oplog_visible && e.ack_term > 0 && cp.t > e.ack_term {
             let note = format!(
-                "rolled_back: acknowledged in term {} without an optime; no oplog entry for it was ever fetched, and term {} has committed {}",
-                e.ack_term, cp.t, cp.ts
+                "{}: acknowledged in term {} without an optime; no oplog entry for it was ever fetched, and term {} has committed {}",
+                Reason::RolledBack, e.ack_term, cp.t, cp.ts
             );
             self.decide(wid, Outcome::RolledBack, note, at);
         }
@@ -228,8 +229,10 @@ impl CommitTracker {
             outcome: Outcome::Committed,
             evidence: crate::store::Evidence {
                 note: format!(
-                    "oplog entry {}:{} under commit point; no client write seen for it",
-                    e.optime.t, e.optime.ts
+                    "{} {}:{} under commit point; no client write seen for it",
+                    Reason::OplogEntry,
+                    e.optime.t,
+                    e.optime.ts
                 ),
                 ..Default::default()
             },
@@ -250,15 +253,19 @@ fn committed_note(prior: &str, cp: crate::store::OpTime, source: &str) -> String
         format!("{prior}; ")
     };
     format!(
-        "{base}majority commit point {}:{} ({source}) covers the write",
-        cp.t, cp.ts
+        "{base}{} {}:{} ({source}) covers the write",
+        Reason::MajorityCommitPoint,
+        cp.t,
+        cp.ts
     )
 }
 
 fn rolled_back_note(cp: crate::store::OpTime) -> String {
     format!(
-        "rolled_back: term {} commit point {} passed the write's time and its entry is not in the new history",
-        cp.t, cp.ts
+        "{}: term {} commit point {} passed the write's time and its entry is not in the new history",
+        Reason::RolledBack,
+        cp.t,
+        cp.ts
     )
 }
 

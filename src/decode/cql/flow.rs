@@ -16,6 +16,7 @@ use super::request::{self, Pending, PendingKind};
 use super::shared::{PreparedStmt, SharedState};
 use super::{message, resolve};
 use crate::capture::{CloseReason, Direction, Timestamp};
+use crate::decode::reason::Reason;
 use crate::decode::records::{ErrorRecord, Record, WriteRecord};
 use crate::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
 
@@ -109,7 +110,7 @@ impl CqlFlowDecoder {
         };
         if let Some(old) = self.pending.insert(stream, p) {
             // The stream id was reused: the earlier request's response never came.
-            self.unanswered(old, "no_response", out);
+            self.unanswered(old, Reason::NoResponse.as_str(), out);
         }
     }
 
@@ -242,7 +243,7 @@ impl FlowDecoder for CqlFlowDecoder {
         let mut left: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
         left.sort_by_key(|p| p.seq);
         for p in left {
-            self.unanswered(p, "no_response", out);
+            self.unanswered(p, Reason::NoResponse.as_str(), out);
         }
     }
 

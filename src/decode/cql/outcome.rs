@@ -4,8 +4,15 @@
 use tidemark_cql::message::{error_code as code, ErrorBody, ErrorDetails, ResultBody};
 use tidemark_cql::{ColumnType, Message, Value};
 
+use crate::decode::reason::Reason;
+
 /// `(outcome, reason)` of a write line.
 pub type Decision = (&'static str, Option<String>);
+
+/// A reason with nothing after its words.
+fn just(r: Reason) -> Option<String> {
+    Some(r.as_str().into())
+}
 
 /// Decides the outcome of a write request from its response message. `lwt` says the
 /// statement was conditional (its Rows result carries `[applied]`).
@@ -14,7 +21,7 @@ pub fn decide(response: &Message, lwt: bool) -> Decision {
         Message::Result(r) => result(r, lwt),
         Message::Error(e) => error(e),
         // Anything else answering a write is not a decision the rules know.
-        _ => ("in_doubt", Some("unexpected_response".into())),
+        _ => ("in_doubt", just(Reason::UnexpectedResponse)),
     }
 }
 
@@ -30,7 +37,7 @@ fn result(r: &ResultBody, lwt: bool) -> Decision {
             .iter()
             .any(|c| c.name.as_str() == "[applied]");
         if (lwt || named) && applied(rows) == Some(false) {
-            return ("rejected", Some("not_applied".into()));
+            return ("rejected", just(Reason::NotApplied));
         }
     }
     ("committed", None)
@@ -55,15 +62,18 @@ pub fn applied(rows: &tidemark_cql::message::Rows) -> Option<bool> {
 fn timeout(write_type: &str, received: i32, block_for: i32) -> Decision {
     match write_type {
         // The batchlog was written, so the logged batch will be replayed.
-        "BATCH" => ("committed", Some("batchlog_written".into())),
+        "BATCH" => ("committed", just(Reason::BatchlogWritten)),
         // The batchlog write itself timed out.
-        "BATCH_LOG" => ("in_doubt", Some("batchlog".into())),
+        "BATCH_LOG" => ("in_doubt", just(Reason::Batchlog)),
         // Some partitions may have landed: each member is in doubt.
-        "UNLOGGED_BATCH" => ("in_doubt", Some("timeout".into())),
-        "CAS" => ("in_doubt", Some("cas_unknown".into())),
+        "UNLOGGED_BATCH" => ("in_doubt", just(Reason::Timeout)),
+        "CAS" => ("in_doubt", just(Reason::CasUnknown)),
         // SIMPLE, COUNTER, VIEW, CDC: a replica applied it and will propagate it.
-        _ if received >= 1 => ("committed", Some(format!("partial {received}/{block_for}"))),
-        _ => ("in_doubt", Some("timeout".into())),
+        _ if received >= 1 => (
+            "committed",
+            Some(format!("{} {received}/{block_for}", Reason::Partial)),
+        ),
+        _ => ("in_doubt", just(Reason::Timeout)),
     }
 }
 
@@ -82,34 +92,39 @@ fn error(e: &ErrorBody) -> Decision {
             write_type,
             ..
         } => timeout(write_type.as_str(), *received, *block_for),
-        ErrorDetails::CasWriteUnknown { .. } => ("in_doubt", Some("cas_unknown".into())),
+        ErrorDetails::CasWriteUnknown { .. } => ("in_doubt", just(Reason::CasUnknown)),
         _ => {
             let reason = match e.code {
-                code::UNAVAILABLE => "unavailable",
-                code::OVERLOADED => "overloaded",
-                code::IS_BOOTSTRAPPING => "is_bootstrapping",
-                code::UNPREPARED => "unprepared",
-                code::SYNTAX_ERROR => "syntax_error",
-                code::INVALID => "invalid",
-                code::UNAUTHORIZED => "unauthorized",
-                code::CONFIG_ERROR => "config_error",
-                code::ALREADY_EXISTS => "already_exists",
-                code::PROTOCOL_ERROR => "protocol_error",
-                code::BAD_CREDENTIALS => "bad_credentials",
-                code::FUNCTION_FAILURE => "function_failure",
+                code::UNAVAILABLE => Reason::Unavailable,
+                code::OVERLOADED => Reason::Overloaded,
+                code::IS_BOOTSTRAPPING => Reason::IsBootstrapping,
+                code::UNPREPARED => Reason::Unprepared,
+                code::SYNTAX_ERROR => Reason::SyntaxError,
+                code::INVALID => Reason::Invalid,
+                code::UNAUTHORIZED => Reason::Unauthorized,
+                code::CONFIG_ERROR => Reason::ConfigError,
+                code::ALREADY_EXISTS => Reason::AlreadyExists,
+                code::PROTOCOL_ERROR => Reason::ProtocolError,
+                code::BAD_CREDENTIALS => Reason::BadCredentials,
+                code::FUNCTION_FAILURE => Reason::FunctionFailure,
                 // Not in the rules: the coordinator may have applied part of it.
-                code::SERVER_ERROR => return ("in_doubt", Some("server_error".into())),
-                code::TRUNCATE_ERROR => return ("in_doubt", Some("truncate_error".into())),
+                code::SERVER_ERROR => return ("in_doubt", just(Reason::ServerError)),
+                code::TRUNCATE_ERROR => return ("in_doubt", just(Reason::TruncateError)),
                 code::READ_TIMEOUT | code::READ_FAILURE => {
                     // Only an LWT reads before writing; its Paxos round did not finish.
-                    return ("in_doubt", Some("timeout".into()));
+                    return ("in_doubt", just(Reason::Timeout));
                 }
-                code::CDC_WRITE_FAILURE => "cdc_write_failure",
-                _ => return ("in_doubt", Some(format!("error 0x{:04x}", e.code))),
+                code::CDC_WRITE_FAILURE => Reason::CdcWriteFailure,
+                _ => {
+                    return (
+                        "in_doubt",
+                        Some(format!("{} 0x{:04x}", Reason::ErrorCode, e.code)),
+                    )
+                }
             };
             // Unavailable, Overloaded, IsBootstrapping, Unprepared, syntax/invalid/
             // unauthorized → rejected (not attempted).
-            ("rejected", Some(reason.into()))
+            ("rejected", just(reason))
         }
     }
 }

@@ -8,6 +8,7 @@ use super::extract::bound::Bound;
 use super::extract::{statement_writes, RequestInfo, StmtCtx};
 use super::schema::Schema;
 use super::shared::{PreparedStmt, Unresolved};
+use crate::decode::reason::Reason;
 use crate::decode::records::{Record, WriteRecord};
 
 /// The line reported for an unresolved write: its response's outcome goes into the
@@ -17,8 +18,14 @@ pub fn unresolved_line(w: &WriteRecord, outcome: &str, reason: Option<&str>) -> 
     r.outcome = "unresolved";
     let id = w.statement_id.as_deref().unwrap_or("?");
     r.reason = Some(match reason {
-        Some(why) => format!("prepared statement {id} not seen; response: {outcome} ({why})"),
-        None => format!("prepared statement {id} not seen; response: {outcome}"),
+        Some(why) => format!(
+            "{} {id} not seen; response: {outcome} ({why})",
+            Reason::PreparedNotSeen
+        ),
+        None => format!(
+            "{} {id} not seen; response: {outcome}",
+            Reason::PreparedNotSeen
+        ),
     });
     r
 }

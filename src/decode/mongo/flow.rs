@@ -29,6 +29,7 @@ use super::replication::Replication;
 use super::statement::{extract, Action, Base, Origin, Stmt};
 use super::txn::Transactions;
 use crate::capture::{CloseReason, Direction, Timestamp};
+use crate::decode::reason::Reason;
 use crate::decode::records::{
     ErrorRecord, Record, ReplicationEvent, ReplicationRecord, WriteRecord,
 };
@@ -217,7 +218,10 @@ impl MongoFlowDecoder {
         let is_gle = matches!(action, Some(Action::GetLastError { .. }));
         let slot = if is_gle { self.gle.take() } else { None };
         if !is_gle {
-            self.flush_gle("unacknowledged: no getlasterror followed the legacy write");
+            self.flush_gle(&format!(
+                "{}: no getlasterror followed the legacy write",
+                Reason::Unacknowledged
+            ));
         }
         let Some(action) = action else { return };
         match pairing {
@@ -239,7 +243,10 @@ impl MongoFlowDecoder {
             {
                 self.unanswered(
                     old,
-                    "no_response: too many requests outstanding on the flow",
+                    &format!(
+                        "{}: too many requests outstanding on the flow",
+                        Reason::NoResponse
+                    ),
                 );
             }
         }
@@ -255,13 +262,16 @@ impl MongoFlowDecoder {
                 self.gap_marked = self.gap_marked.saturating_sub(1);
             }
             // The same requestID reused before its reply: the earlier one's is lost.
-            self.give_up(prev, "no_response: requestID reused before a reply");
+            self.give_up(
+                prev,
+                &format!("{}: requestID reused before a reply", Reason::NoResponse),
+            );
         }
     }
 
     /// A request that gets no reply: moreToCome, or a legacy write opcode.
     fn no_reply(&mut self, action: Action) {
-        let why = "unacknowledged: moreToCome (w:0), no reply";
+        let why = format!("{}: moreToCome (w:0), no reply", Reason::Unacknowledged);
         match action {
             Action::Writes {
                 stmts,
@@ -276,7 +286,7 @@ impl MongoFlowDecoder {
             Action::Writes { stmts, .. } => self.emit_all(stmts, &Verdict::new("in_doubt", why)),
             Action::Txn { mut rec, .. } => {
                 rec.outcome = "in_doubt";
-                rec.reason = Some(why.into());
+                rec.reason = Some(why);
                 self.done.push(*rec);
             }
             Action::GetLastError { .. } => {}
@@ -312,7 +322,10 @@ impl MongoFlowDecoder {
             self.expire_before(p.seq);
         }
         let Some(reply) = reply else {
-            self.give_up(p, "no_response: the reply could not be read");
+            self.give_up(
+                p,
+                &format!("{}: the reply could not be read", Reason::NoResponse),
+            );
             return;
         };
         match p.action {
@@ -358,7 +371,10 @@ impl MongoFlowDecoder {
                     TransactionOp::Commit => self.txns.commit(&key, &wc, reply, &mut self.done),
                     TransactionOp::Abort => {
                         let n = self.txns.abort(&key, &mut self.done);
-                        (Verdict::new("rejected", "transaction_aborted"), n)
+                        (
+                            Verdict::new("rejected", Reason::TransactionAborted.as_str()),
+                            n,
+                        )
                     }
                 };
                 rec.outcome = v.outcome;
@@ -408,7 +424,13 @@ impl MongoFlowDecoder {
             .map(|(k, _)| *k)
             .collect();
         for id in lost {
-            self.unanswered(id, "no_response: the reply was lost in a capture gap");
+            self.unanswered(
+                id,
+                &format!(
+                    "{}: the reply was lost in a capture gap",
+                    Reason::NoResponse
+                ),
+            );
         }
     }
 
@@ -465,9 +487,10 @@ impl FlowDecoder for MongoFlowDecoder {
                 }
             }
             // A getlasterror may have been lost with the client's bytes.
-            Direction::ClientToServer => {
-                self.flush_gle("no_response: acknowledgement lost in a capture gap")
-            }
+            Direction::ClientToServer => self.flush_gle(&format!(
+                "{}: acknowledgement lost in a capture gap",
+                Reason::NoResponse
+            )),
         }
         self.drain(out);
         out.extend(self.done.drain(..).map(Record::Write));
@@ -489,13 +512,16 @@ impl FlowDecoder for MongoFlowDecoder {
         left.sort_unstable();
         for (_, id) in left {
             let why = if self.pending.get(&id).is_some_and(|p| p.gap) {
-                "no_response: the reply was lost in a capture gap"
+                "the reply was lost in a capture gap"
             } else {
-                "no_response: the flow ended before the reply"
+                "the flow ended before the reply"
             };
-            self.unanswered(id, why);
+            self.unanswered(id, &format!("{}: {why}", Reason::NoResponse));
         }
-        self.flush_gle("unacknowledged: no getlasterror followed the legacy write");
+        self.flush_gle(&format!(
+            "{}: no getlasterror followed the legacy write",
+            Reason::Unacknowledged
+        ));
         self.txns.close(&mut self.done);
         self.conn.close();
         out.extend(self.done.drain(..).map(Record::Write));

@@ -17,6 +17,7 @@ use tidemark_mongo::bson::RawBsonRef;
 use tidemark_mongo::model::Reply;
 
 use super::statement::{Stmt, Wc};
+use crate::decode::reason::Reason;
 use crate::decode::records::WriteRecord;
 
 /// An outcome and its reason.
@@ -64,12 +65,12 @@ struct StmtError {
 }
 
 fn error_text(
-    token: &str,
+    token: Reason,
     code: Option<i32>,
     code_name: Option<&str>,
     errmsg: Option<&str>,
 ) -> String {
-    let mut s = token.to_owned();
+    let mut s = token.as_str().to_owned();
     if let Some(c) = code {
         s.push_str(&format!(" {c}"));
     }
@@ -95,7 +96,12 @@ pub fn failed(reply: &Reply<'_>) -> bool {
 
 /// `command_failed <code> <codeName>: <errmsg>`.
 pub fn command_failed(reply: &Reply<'_>) -> String {
-    error_text("command_failed", reply.code, reply.code_name, reply.errmsg)
+    error_text(
+        Reason::CommandFailed,
+        reply.code,
+        reply.code_name,
+        reply.errmsg,
+    )
 }
 
 /// The verdict on a write the server applied, by write concern.
@@ -103,17 +109,25 @@ pub fn applied(wc: &Wc, reply: &Reply<'_>) -> Verdict {
     if let Some(e) = &reply.write_concern_error {
         return Verdict::new(
             "pending",
-            error_text("write_concern_error", Some(e.code), e.code_name, e.errmsg),
+            error_text(
+                Reason::WriteConcernError,
+                Some(e.code),
+                e.code_name,
+                e.errmsg,
+            ),
         );
     }
     if reply.wtimeout {
-        return Verdict::new("pending", "write_concern_error: wtimeout");
+        return Verdict::new(
+            "pending",
+            format!("{}: wtimeout", Reason::WriteConcernError),
+        );
     }
     match wc {
         Wc::Majority => Verdict::committed(),
         other => Verdict::new(
             "pending",
-            format!("awaiting_majority: {}", other.describe()),
+            format!("{}: {}", Reason::AwaitingMajority, other.describe()),
         ),
     }
 }
@@ -124,7 +138,7 @@ fn errors(reply: &Reply<'_>, bulk_write: bool) -> Vec<StmtError> {
         .iter()
         .map(|e| StmtError {
             index: e.index,
-            text: error_text("write_error", Some(e.code), e.code_name, e.errmsg),
+            text: error_text(Reason::WriteError, Some(e.code), e.code_name, e.errmsg),
         })
         .collect();
     // bulkWrite (8.0) reports each operation as a cursor entry {ok, idx, code, ...}.
@@ -152,7 +166,7 @@ fn errors(reply: &Reply<'_>, bulk_write: bool) -> Vec<StmtError> {
                 out.push(StmtError {
                     index: num("idx").unwrap_or(-1),
                     text: error_text(
-                        "write_error",
+                        Reason::WriteError,
                         num("code").map(|c| c as i32),
                         text("codeName"),
                         text("errmsg"),
@@ -181,7 +195,10 @@ pub fn decide(stmts: &mut [Stmt], ordered: bool, wc: &Wc, reply: &Reply<'_>, bul
         } else if let Some(f) = first.filter(|&f| ordered && idx > f) {
             Verdict::new(
                 "rejected",
-                format!("not_executed: ordered batch stopped at the writeError of statement {f}"),
+                format!(
+                    "{}: ordered batch stopped at the writeError of statement {f}",
+                    Reason::NotExecuted
+                ),
             )
             .apply(s);
         } else {
@@ -196,10 +213,10 @@ pub fn decide_by_gle(stmts: &mut [Stmt], wc: &Wc, reply: &Reply<'_>) {
     let v = if failed(reply) {
         Verdict::new(
             "in_doubt",
-            format!("getlasterror_failed: {}", command_failed(reply)),
+            format!("{}: {}", Reason::GetlasterrorFailed, command_failed(reply)),
         )
     } else if let Some(err) = reply.err {
-        let text = error_text("write_error", reply.code, reply.code_name, Some(err));
+        let text = error_text(Reason::WriteError, reply.code, reply.code_name, Some(err));
         if stmts.len() > 1 {
             // getlasterror names no index: which documents of the batch landed is unknown.
             Verdict::new(

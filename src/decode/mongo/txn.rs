@@ -13,6 +13,7 @@ use tidemark_mongo::model::Reply;
 
 use super::outcome::{self, Verdict};
 use super::statement::{Stmt, TxnKey, Wc};
+use crate::decode::reason::Reason;
 use crate::decode::records::WriteRecord;
 
 /// Statements held at once over all transactions of a flow; beyond it the oldest
@@ -71,7 +72,7 @@ impl Transactions {
         };
         let v = Verdict::new(
             "in_doubt",
-            "transaction_undecided: too many held statements",
+            format!("{}: too many held statements", Reason::TransactionUndecided),
         );
         self.release(&key, &v, out);
     }
@@ -99,7 +100,11 @@ impl Transactions {
         out: &mut Vec<WriteRecord>,
     ) -> (Verdict, u64) {
         if reply.unknown_commit_result() {
-            let why = format!("unknown_commit_result: {}", outcome::command_failed(reply));
+            let why = format!(
+                "{}: {}",
+                Reason::UnknownCommitResult,
+                outcome::command_failed(reply)
+            );
             let n = match self.held.get_mut(key) {
                 Some(h) => {
                     h.doubt = Some(why.clone());
@@ -115,7 +120,7 @@ impl Transactions {
                 key,
                 &Verdict::new(
                     "rejected",
-                    format!("transaction_aborted: commit failed: {why}"),
+                    format!("{}: commit failed: {why}", Reason::TransactionAborted),
                 ),
                 out,
             );
@@ -123,7 +128,7 @@ impl Transactions {
         }
         let line = outcome::applied(wc, reply);
         let stmts = match &line.reason {
-            None => Verdict::new("committed", "transaction_committed"),
+            None => Verdict::new("committed", Reason::TransactionCommitted.as_str()),
             Some(r) => Verdict::new(line.outcome, format!("{r} (transaction committed)")),
         };
         let n = self.release(key, &stmts, out);
@@ -132,7 +137,11 @@ impl Transactions {
 
     /// An `abortTransaction`: whatever its reply, the transaction's writes are void.
     pub fn abort(&mut self, key: &TxnKey, out: &mut Vec<WriteRecord>) -> u64 {
-        self.release(key, &Verdict::new("rejected", "transaction_aborted"), out)
+        self.release(
+            key,
+            &Verdict::new("rejected", Reason::TransactionAborted.as_str()),
+            out,
+        )
     }
 
     /// A commit that got no reply: its statements are in doubt with it.
@@ -158,7 +167,10 @@ impl Transactions {
         for (_, k) in keys {
             let why = self.held.get(&k).and_then(|h| h.doubt.clone());
             let why = why.unwrap_or_else(|| {
-                "transaction_undecided: no commitTransaction or abortTransaction seen".into()
+                format!(
+                    "{}: no commitTransaction or abortTransaction seen",
+                    Reason::TransactionUndecided
+                )
             });
             self.release(&k, &Verdict::new("in_doubt", why), out);
         }

@@ -1,0 +1,244 @@
+//! The reason vocabulary: the words a write's `reason` starts with, in one place.
+//!
+//! `inspect --json`, `log --json` and `status` print a reason next to every outcome
+//! that is not a plain `committed`. Readers (people, scripts, `version create`) key on
+//! its first words, so those are a contract: each [`Reason`] is one of them, spelled
+//! exactly as printed by [`Reason::as_str`], and `docs/reasons.md` lists them with the
+//! outcome and the ARCHITECTURE.md rule each comes from (tests/reason_vocabulary.rs
+//! keeps the two equal). What follows the words (the server's error text, a commit
+//! point, a flow number) is for people and may change; the words may only be added to.
+//!
+//! Producers write `Reason::X.as_str()` (or `{}` with `Display`), never a literal, so
+//! a word cannot be printed that is not here.
+
+use std::fmt;
+
+/// The leading words of a `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    // CQL responses (src/decode/cql/outcome.rs).
+    NotApplied,
+    BatchlogWritten,
+    Batchlog,
+    Timeout,
+    CasUnknown,
+    Partial,
+    Unavailable,
+    Overloaded,
+    IsBootstrapping,
+    Unprepared,
+    SyntaxError,
+    Invalid,
+    Unauthorized,
+    ConfigError,
+    AlreadyExists,
+    ProtocolError,
+    BadCredentials,
+    FunctionFailure,
+    CdcWriteFailure,
+    ServerError,
+    TruncateError,
+    ErrorCode,
+    UnexpectedResponse,
+    /// CQL and MongoDB: no response was seen.
+    NoResponse,
+    /// CQL: an EXECUTE whose PREPARE was not captured.
+    PreparedNotSeen,
+    // MongoDB replies (src/decode/mongo/outcome.rs, flow.rs, txn.rs).
+    AwaitingMajority,
+    WriteConcernError,
+    WriteError,
+    NotExecuted,
+    CommandFailed,
+    GetlasterrorFailed,
+    Unacknowledged,
+    UnknownCommitResult,
+    TransactionCommitted,
+    TransactionAborted,
+    TransactionUndecided,
+    // The commit tracker (src/commit/tracker.rs, tracker/mongo.rs, convert.rs).
+    UnreplicatedPolicy,
+    Unreplicated,
+    RolledBack,
+    MajorityCommitPoint,
+    OplogEntry,
+    /// Printed after the earlier copy's outcome (`in_doubt(timeout) resolved by a
+    /// later copy on flow 3 (…)`): the one reason that does not lead its text.
+    ResolvedByLaterCopy,
+    UnresolvedPrepared,
+    /// A decoder gave an in-doubt write no reason (never expected; kept visible).
+    Unknown,
+}
+
+impl Reason {
+    /// Every reason, in the order of `docs/reasons.md`.
+    pub const ALL: &'static [Reason] = &[
+        Reason::NotApplied,
+        Reason::BatchlogWritten,
+        Reason::Batchlog,
+        Reason::Timeout,
+        Reason::CasUnknown,
+        Reason::Partial,
+        Reason::Unavailable,
+        Reason::Overloaded,
+        Reason::IsBootstrapping,
+        Reason::Unprepared,
+        Reason::SyntaxError,
+        Reason::Invalid,
+        Reason::Unauthorized,
+        Reason::ConfigError,
+        Reason::AlreadyExists,
+        Reason::ProtocolError,
+        Reason::BadCredentials,
+        Reason::FunctionFailure,
+        Reason::CdcWriteFailure,
+        Reason::ServerError,
+        Reason::TruncateError,
+        Reason::ErrorCode,
+        Reason::UnexpectedResponse,
+        Reason::NoResponse,
+        Reason::PreparedNotSeen,
+        Reason::AwaitingMajority,
+        Reason::WriteConcernError,
+        Reason::WriteError,
+        Reason::NotExecuted,
+        Reason::CommandFailed,
+        Reason::GetlasterrorFailed,
+        Reason::Unacknowledged,
+        Reason::UnknownCommitResult,
+        Reason::TransactionCommitted,
+        Reason::TransactionAborted,
+        Reason::TransactionUndecided,
+        Reason::UnreplicatedPolicy,
+        Reason::Unreplicated,
+        Reason::RolledBack,
+        Reason::MajorityCommitPoint,
+        Reason::OplogEntry,
+        Reason::ResolvedByLaterCopy,
+        Reason::UnresolvedPrepared,
+        Reason::Unknown,
+    ];
+
+    /// The words exactly as printed at the start of a reason.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotApplied => "not_applied",
+            Reason::BatchlogWritten => "batchlog_written",
+            Reason::Batchlog => "batchlog",
+            Reason::Timeout => "timeout",
+            Reason::CasUnknown => "cas_unknown",
+            Reason::Partial => "partial",
+            Reason::Unavailable => "unavailable",
+            Reason::Overloaded => "overloaded",
+            Reason::IsBootstrapping => "is_bootstrapping",
+            Reason::Unprepared => "unprepared",
+            Reason::SyntaxError => "syntax_error",
+            Reason::Invalid => "invalid",
+            Reason::Unauthorized => "unauthorized",
+            Reason::ConfigError => "config_error",
+            Reason::AlreadyExists => "already_exists",
+            Reason::ProtocolError => "protocol_error",
+            Reason::BadCredentials => "bad_credentials",
+            Reason::FunctionFailure => "function_failure",
+            Reason::CdcWriteFailure => "cdc_write_failure",
+            Reason::ServerError => "server_error",
+            Reason::TruncateError => "truncate_error",
+            Reason::ErrorCode => "error",
+            Reason::UnexpectedResponse => "unexpected_response",
+            Reason::NoResponse => "no_response",
+            Reason::PreparedNotSeen => "prepared statement",
+            Reason::AwaitingMajority => "awaiting_majority",
+            Reason::WriteConcernError => "write_concern_error",
+            Reason::WriteError => "write_error",
+            Reason::NotExecuted => "not_executed",
+            Reason::CommandFailed => "command_failed",
+            Reason::GetlasterrorFailed => "getlasterror_failed",
+            Reason::Unacknowledged => "unacknowledged",
+            Reason::UnknownCommitResult => "unknown_commit_result",
+            Reason::TransactionCommitted => "transaction_committed",
+            Reason::TransactionAborted => "transaction_aborted",
+            Reason::TransactionUndecided => "transaction_undecided",
+            Reason::UnreplicatedPolicy => "unreplicated_policy",
+            Reason::Unreplicated => "unreplicated",
+            Reason::RolledBack => "rolled_back",
+            Reason::MajorityCommitPoint => "majority commit point",
+            Reason::OplogEntry => "oplog entry",
+            Reason::ResolvedByLaterCopy => "resolved by a later copy",
+            Reason::UnresolvedPrepared => "unresolved_prepared",
+            Reason::Unknown => "unknown",
+        }
+    }
+
+    /// The reason a printed text starts with: the longest of the words that is
+    /// followed by the end, a space, `:` or `;` (so `batchlog` is not read from
+    /// `batchlog_written`), or [`Reason::ResolvedByLaterCopy`] after an outcome
+    /// word. `None` for a text outside the vocabulary.
+    pub fn of(text: &str) -> Option<Reason> {
+        let later = Reason::ResolvedByLaterCopy.as_str();
+        let after_outcome = text.split_once(' ').is_some_and(|(first, rest)| {
+            first
+                .split('(')
+                .next()
+                .is_some_and(|o| OUTCOMES.contains(&o))
+                && rest.starts_with(later)
+        });
+        if after_outcome {
+            return Some(Reason::ResolvedByLaterCopy);
+        }
+        Reason::ALL
+            .iter()
+            .copied()
+            .filter(|r| {
+                text.strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ':', ';', '(']))
+            })
+            .max_by_key(|r| r.as_str().len())
+    }
+}
+
+/// The outcome words a `resolved by a later copy` text starts with.
+const OUTCOMES: &[&str] = &[
+    "in_doubt",
+    "pending",
+    "rejected",
+    "rolled_back",
+    "committed",
+];
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_reads_back_as_itself() {
+        for r in Reason::ALL {
+            if *r == Reason::ResolvedByLaterCopy {
+                continue;
+            }
+            assert_eq!(Reason::of(r.as_str()), Some(*r));
+            assert_eq!(Reason::of(&format!("{r}: more")), Some(*r));
+        }
+        assert_eq!(
+            Reason::of("batchlog_written"),
+            Some(Reason::BatchlogWritten)
+        );
+        assert_eq!(Reason::of("partial 2/3"), Some(Reason::Partial));
+        assert_eq!(Reason::of("error 0x1234"), Some(Reason::ErrorCode));
+        assert_eq!(Reason::of("timeouts"), None);
+        assert_eq!(Reason::of("resolved"), None);
+        assert_eq!(
+            Reason::of("in_doubt(no_response) resolved by a later copy on flow 2 (x)"),
+            Some(Reason::ResolvedByLaterCopy)
+        );
+        assert_eq!(
+            Reason::of("pending resolved by a later copy on flow 2 (x)"),
+            Some(Reason::ResolvedByLaterCopy)
+        );
+    }
+}
