@@ -208,9 +208,9 @@ fn bad_batches_write_nothing() {
     );
 }
 
-/// A transaction that fails half-way (the map fills up after some puts) is dropped
-/// before commit: none of its mutations or extras become visible, and the next
-/// append reuses its seqs.
+/// A transaction that fails half-way (the map fills up after some puts, and cannot
+/// grow because this process holds a read view open) is dropped before commit: none
+/// of its mutations or extras become visible, and the next append reuses its seqs.
 #[test]
 fn group_commit_is_all_or_nothing() {
     let (_tmp, dir) = store_dir();
@@ -226,7 +226,9 @@ fn group_commit_is_all_or_nothing() {
         tidemark: Some(2),
         ..TxnExtras::default()
     };
+    let open_view = store.reader().unwrap();
     let err = store.append_batch_with(&huge, &extras).unwrap_err();
+    drop(open_view);
     assert!(matches!(err, StoreError::MapFull { .. }), "{err}");
     assert!(err.to_string().contains("map full"), "{err}");
     assert_eq!(seqs(&all(&store, &Query::all())), vec![1]);
@@ -241,6 +243,41 @@ fn group_commit_is_all_or_nothing() {
         all(&store, &Query::all().key("db.c", r#"{"_id":1}"#)).len(),
         1
     );
+}
+
+/// A map that fills up grows (doubling) while no read view is open, and the same
+/// group is written: an append never fails for room while the map can grow. The
+/// grown store reopens with its small configured size (LMDB keeps the larger) and
+/// holds every mutation, indexed by key.
+#[test]
+fn a_full_map_grows_and_the_append_goes_on() {
+    let (_tmp, dir) = store_dir();
+    let options = StoreOptions {
+        map_size: 1 << 20,
+        ..StoreOptions::for_tests()
+    };
+    let store = Store::create(&dir, &options).unwrap();
+    for round in 0..3u64 {
+        let batch: Vec<_> = (0..2000)
+            .map(|i| mongo("db.c", round * 2000 + i, round + 1, 1024))
+            .collect();
+        let seqs = store.append_batch(&batch).unwrap();
+        assert_eq!(seqs, round * 2000 + 1..round * 2000 + 2001);
+    }
+    let grown = std::fs::metadata(dir.join(tidemark::store::DATA_FILE))
+        .unwrap()
+        .len();
+    assert!(grown > 4 << 20, "data.mdb is {grown} bytes");
+    drop(store);
+    let store = Store::open(&dir, &options).unwrap();
+    assert_eq!(store.reader().unwrap().last_seq().unwrap(), 6000);
+    for id in [0u64, 2999, 5999] {
+        let key = format!(r#"{{"_id":{id}}}"#);
+        assert_eq!(
+            seqs(&all(&store, &Query::all().key("db.c", &key))),
+            [id + 1]
+        );
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use heed::PutFlags;
 
 use super::codec;
 use super::envelope::Mutation;
-use super::error::Result;
+use super::error::{Result, StoreError};
 use super::meta;
 use super::open::{invalid, Store, WriterState};
 use super::records::{Checkpoint, Gap, Policy, Undecided};
@@ -61,30 +61,18 @@ impl Store {
         self.validate(w, mutations, extras)?;
         self.encode_batch(w, mutations)?;
 
+        self.index_keys(w, mutations);
+
         let first = w.next_seq;
         let end = first + mutations.len() as u64;
-        let lmdb = self.lmdb("append");
-        let max_key = self.env.max_key_size();
-        let mut txn = self.env.write_txn().map_err(&lmdb)?;
-        let mut start = 0;
-        for (i, m) in mutations.iter().enumerate() {
-            let seq = first + i as u64;
-            let value = &w.values[start..w.ends[i]];
-            start = w.ends[i];
-            // Seqs only grow, so APPEND skips the B-tree search and fills pages fully.
-            self.dbs
-                .log
-                .put_with_flags(&mut txn, PutFlags::APPEND, &seq, value)
-                .map_err(&lmdb)?;
-            codec::key_prefix(&m.namespace, &m.key, max_key, &mut w.key);
-            codec::push_seq(&mut w.key, seq);
-            self.dbs.by_key.put(&mut txn, &w.key, &()).map_err(&lmdb)?;
-        }
-        if end != first {
-            meta::put(&self.dbs.meta, &mut txn, meta::NEXT_SEQ, &end).map_err(&lmdb)?;
-        }
-        let next_gap = self.write_extras(&mut txn, w, extras)?;
-        txn.commit().map_err(&lmdb)?;
+        // A full map aborts the transaction (nothing written); the map grows and the
+        // same group is written again, so a long capture never stops for it.
+        let next_gap = loop {
+            match self.write_group(w, extras) {
+                Err(StoreError::MapFull { .. }) if self.grow_map() => continue,
+                other => break other?,
+            }
+        };
 
         // Only now that it is durable does the writer's view move on.
         w.next_seq = end;
@@ -96,6 +84,56 @@ impl Store {
         }
         w.next_gap = next_gap;
         Ok(first..end)
+    }
+
+    /// Builds the batch's `by_key` entries (namespace and key prefix, then seq) in
+    /// the writer's scratch, sorted: inserting them in key order touches each B-tree
+    /// page once per run of neighbours instead of once per mutation.
+    fn index_keys(&self, w: &mut WriterState, mutations: &[Mutation]) {
+        let max_key = self.env.max_key_size();
+        w.index_bytes.clear();
+        w.index_spans.clear();
+        for (i, m) in mutations.iter().enumerate() {
+            codec::key_prefix(&m.namespace, &m.key, max_key, &mut w.key);
+            codec::push_seq(&mut w.key, w.next_seq + i as u64);
+            let start = w.index_bytes.len();
+            w.index_bytes.extend_from_slice(&w.key);
+            w.index_spans.push((start, w.index_bytes.len()));
+        }
+        let bytes = &w.index_bytes;
+        w.index_spans
+            .sort_unstable_by(|a, b| bytes[a.0..a.1].cmp(&bytes[b.0..b.1]));
+    }
+
+    /// One transaction: the encoded envelopes (in seq order, appended), their sorted
+    /// index entries, the next seq and the extras. Returns the next gap number.
+    fn write_group(&self, w: &WriterState, extras: &TxnExtras) -> Result<u64> {
+        let lmdb = self.lmdb("append");
+        let _gate = self.gate();
+        let mut txn = self.env.write_txn().map_err(&lmdb)?;
+        let first = w.next_seq;
+        let mut start = 0;
+        for (i, end) in w.ends.iter().enumerate() {
+            let seq = first + i as u64;
+            let value = &w.values[start..*end];
+            start = *end;
+            // Seqs only grow, so APPEND skips the B-tree search and fills pages fully.
+            self.dbs
+                .log
+                .put_with_flags(&mut txn, PutFlags::APPEND, &seq, value)
+                .map_err(&lmdb)?;
+        }
+        for &(from, to) in &w.index_spans {
+            let key = &w.index_bytes[from..to];
+            self.dbs.by_key.put(&mut txn, key, &()).map_err(&lmdb)?;
+        }
+        let end = first + w.ends.len() as u64;
+        if end != first {
+            meta::put(&self.dbs.meta, &mut txn, meta::NEXT_SEQ, &end).map_err(&lmdb)?;
+        }
+        let next_gap = self.write_extras(&mut txn, w, extras)?;
+        txn.commit().map_err(&lmdb)?;
+        Ok(next_gap)
     }
 
     fn validate(&self, w: &WriterState, mutations: &[Mutation], extras: &TxnExtras) -> Result<()> {

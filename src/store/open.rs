@@ -10,7 +10,7 @@ use std::fs::{self, DirBuilder, Permissions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use heed::{EnvFlags, EnvOpenOptions, MdbError};
 
@@ -35,6 +35,10 @@ pub struct Store {
     pub(super) dbs: Dbs,
     pub(super) read_only: bool,
     pub(super) writer: Mutex<WriterState>,
+    /// Held shared by every transaction of this process (see [`Store::gate`]) and
+    /// taken exclusively, without waiting, to grow the map: LMDB allows a resize only
+    /// while the process has no transaction open.
+    pub(super) txn_gate: RwLock<()>,
     _lock: Option<WriterLock>,
 }
 
@@ -55,6 +59,10 @@ pub(super) struct WriterState {
     pub ends: Vec<usize>,
     /// Scratch for index keys.
     pub key: Vec<u8>,
+    /// The batch's `by_key` entries, back to back ...
+    pub index_bytes: Vec<u8>,
+    /// ... and each one's span in `index_bytes`, sorted by key.
+    pub index_spans: Vec<(usize, usize)>,
 }
 
 impl std::fmt::Debug for Store {
@@ -188,6 +196,7 @@ impl Store {
             dbs,
             read_only: options.read_only,
             writer: Mutex::new(state),
+            txn_gate: RwLock::new(()),
             _lock: lock,
         }
     }
@@ -212,6 +221,42 @@ impl Store {
             });
         }
         Ok(self.writer.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Admits one transaction: hold the guard for as long as the transaction lives.
+    /// Shared, so transactions never wait for each other here; only a map growth
+    /// (which takes it exclusively, and only when nobody holds it) is kept out.
+    pub(super) fn gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.txn_gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Doubles the memory map (up to [`MAX_MAP_SIZE`]) if no transaction of this
+    /// process is open; whether it grew. Called by the writer after a transaction
+    /// failed with a full map and was aborted, so an append can go on without a
+    /// restart. Other processes see the larger map when they next open the store.
+    pub(super) fn grow_map(&self) -> bool {
+        let Ok(_exclusive) = self.txn_gate.try_write() else {
+            return false;
+        };
+        let current = self.env.info().map_size;
+        let next = current.saturating_mul(2).min(MAX_MAP_SIZE);
+        if next <= current {
+            return false;
+        }
+        // SAFETY: LMDB allows `mdb_env_set_mapsize` while the process has no
+        // transaction open. Every transaction of this process holds `txn_gate`
+        // shared for its whole life; holding it exclusively proves none is open.
+        let grown = unsafe { self.env.resize(next) };
+        match grown {
+            Ok(()) => {
+                tracing::info!(path = %self.path.display(), from = current, to = next, "store map grown");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "store map could not grow");
+                false
+            }
+        }
     }
 
     /// Maps an LMDB error of this store.
@@ -313,6 +358,9 @@ fn load_state(path: &Path, env: &heed::Env, dbs: &Dbs) -> Result<WriterState> {
 /// The map size must be a multiple of the OS page size; 4 KiB, 16 KiB and 64 KiB
 /// pages all divide 64 KiB.
 const MAP_ALIGN: usize = 64 << 10;
+
+/// The largest map a store grows to by itself: 4 TiB of address space.
+pub const MAX_MAP_SIZE: usize = 4 << 40;
 
 /// One-line error for a store that is not one or is damaged.
 pub(super) fn corrupt(path: &Path, reason: &str) -> StoreError {

@@ -8,6 +8,7 @@
 //! so an index only makes a query faster, never changes its answer.
 
 use std::ops::{Bound, RangeBounds};
+use std::sync::RwLockReadGuard;
 
 use heed::{RoTxn, WithTls};
 
@@ -120,14 +121,21 @@ pub type Envelopes<'r> = Box<dyn Iterator<Item = Result<Envelope>> + 'r>;
 pub struct Reader<'s> {
     store: &'s Store,
     txn: RoTxn<'s, WithTls>,
+    /// Declared after `txn`, so it is released after the transaction ends.
+    _gate: RwLockReadGuard<'s, ()>,
 }
 
 impl Store {
     /// Opens a read view (an LMDB read transaction). Keep it short-lived in a
     /// long-running process: pages it still sees cannot be reused by the writer.
     pub fn reader(&self) -> Result<Reader<'_>> {
+        let gate = self.gate();
         let txn = self.env.read_txn().map_err(self.lmdb("begin read"))?;
-        Ok(Reader { store: self, txn })
+        Ok(Reader {
+            store: self,
+            txn,
+            _gate: gate,
+        })
     }
 }
 

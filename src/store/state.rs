@@ -33,6 +33,7 @@ impl Store {
     pub fn take_undecided(&self, id: &[u8]) -> Result<Option<Undecided>> {
         let _writer = self.writer()?;
         let lmdb = self.lmdb("take undecided write");
+        let _gate = self.gate();
         let mut txn = self.env.write_txn().map_err(&lmdb)?;
         let taken = match self.dbs.writes.get(&txn, id).map_err(&lmdb)? {
             None => return Ok(None),
@@ -46,6 +47,7 @@ impl Store {
     /// Every undecided write, by write id order.
     pub fn list_undecided(&self) -> Result<Vec<(Vec<u8>, Undecided)>> {
         let lmdb = self.lmdb("list undecided writes");
+        let _gate = self.gate();
         let txn = self.env.read_txn().map_err(&lmdb)?;
         let mut out = Vec::new();
         for item in self.dbs.writes.iter(&txn).map_err(&lmdb)? {
@@ -69,6 +71,7 @@ impl Store {
         let lmdb = self.lmdb("read prepared");
         let exact = codec::prepared_key(id, Some(node)).map_err(|e| invalid(&self.path, &e))?;
         let prefix = codec::prepared_key(id, None).map_err(|e| invalid(&self.path, &e))?;
+        let _gate = self.gate();
         let txn = self.env.read_txn().map_err(&lmdb)?;
         if let Some(bytes) = self.dbs.prepared.get(&txn, &exact).map_err(&lmdb)? {
             return self.decode_value("prepared", bytes).map(Some);
@@ -103,6 +106,7 @@ impl Store {
     /// Every namespace with a schema, in name order.
     pub fn namespaces(&self) -> Result<Vec<String>> {
         let lmdb = self.lmdb("read schema");
+        let _gate = self.gate();
         let txn = self.env.read_txn().map_err(&lmdb)?;
         let mut out = Vec::new();
         for item in self.dbs.schema.iter(&txn).map_err(&lmdb)? {
@@ -147,6 +151,7 @@ impl Store {
     /// Every recorded capture gap, in recording order.
     pub fn gaps(&self) -> Result<Vec<Gap>> {
         let lmdb = self.lmdb("read gaps");
+        let _gate = self.gate();
         let txn = self.env.read_txn().map_err(&lmdb)?;
         let mut out = Vec::new();
         for item in self
@@ -198,6 +203,7 @@ impl Store {
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
         let lmdb = self.lmdb("read meta");
+        let _gate = self.gate();
         let txn = self.env.read_txn().map_err(&lmdb)?;
         meta::get(&self.dbs.meta, &txn, key)
             .map_err(&lmdb)?
@@ -211,6 +217,7 @@ impl Store {
         let bytes =
             codec::encode(value).map_err(|e| invalid(&self.path, &format!("encode: {e}")))?;
         let lmdb = self.lmdb("write");
+        let _gate = self.gate();
         let mut txn = self.env.write_txn().map_err(&lmdb)?;
         db.put(&mut txn, key, &bytes).map_err(&lmdb)?;
         txn.commit().map_err(&lmdb)
@@ -223,6 +230,7 @@ impl Store {
         key: &[u8],
     ) -> Result<Option<T>> {
         let lmdb = self.lmdb("read");
+        let _gate = self.gate();
         let txn = self.env.read_txn().map_err(&lmdb)?;
         match db.get(&txn, key).map_err(&lmdb)? {
             None => Ok(None),
