@@ -413,6 +413,15 @@ impl CommitTracker {
                     self.reindex(wid, before);
                 }
                 self.recheck(wid, at);
+                // Still waiting: a deployment rule may decide it at this reply.
+                let ruled = self.undecided.get(&wid).and_then(|e| {
+                    (e.outcome == Outcome::Pending)
+                        .then(|| self.by_deployment(&e.rec, &e.note))
+                        .flatten()
+                });
+                if let Some((outcome, note)) = ruled {
+                    self.decide(wid, outcome, note, at);
+                }
             }
             _ => {}
         }
