@@ -337,6 +337,26 @@ impl CommitTracker {
     }
 }
 
+/// A MongoDB write acknowledged although it changed no document (the decoder's
+/// [`changed_nothing`](crate::decode::records::WriteExtras::changed_nothing)): it
+/// wrote no oplog entry, so no commit point will ever name it and no rollback can
+/// undo it. It is decided at once, committed as a no-op: logged (the client did
+/// write), changing nothing.
+pub(super) fn unchanged(rec: &WriteRecord, prior: &str) -> Option<(Outcome, String)> {
+    if rec.proto != "mongo" || !rec.extras.changed_nothing {
+        return None;
+    }
+    let mut note = format!(
+        "{}: the reply says no document was changed, so there is no oplog entry to wait for",
+        Reason::Unchanged
+    );
+    if !prior.is_empty() {
+        note.push_str("; ");
+        note.push_str(prior);
+    }
+    Some((Outcome::Committed, note))
+}
+
 fn committed_note(prior: &str, cp: crate::store::OpTime, source: &str) -> String {
     let base = if prior.is_empty() {
         String::new()
