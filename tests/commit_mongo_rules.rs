@@ -405,3 +405,407 @@ fn a_majority_of_durable_positions_commits() {
         out.log[0].mutation.evidence.note
     );
 }
+
+// --- Deployment rules (src/commit/mongo_rules.rs; ARCHITECTURE.md: "What a majority
+// is comes from the set's voting members in `hello` …; a standalone never rolls
+// back"). The hello replies carry the fields the MongoDB manual's `hello` page
+// names (`setName`, `hosts`, `passives`, `arbiters`, `arbiterOnly`, `msg:
+// "isdbgrid"`, `maxWireVersion`); the default write concern replies those of
+// `getDefaultRWConcern` / `setDefaultRWConcern` (`defaultWriteConcern`,
+// `defaultWriteConcernSource`).
+
+/// A hello exchange on `f` at `ms` answered with `reply`.
+fn hello(s: &mut Scenario, f: commit_support::FlowRef, ms: u64, id: i32, reply: RawDocumentBuf) {
+    s.send(
+        f,
+        ms,
+        &msg(id, 0, rawdoc! {"hello": 1, "$db": "admin"}, vec![]),
+    );
+    s.answer(f, ms + 1, &msg(id + 1000, id, reply, vec![]));
+}
+
+/// `(key, outcome, reason)` of each logged mutation, and `(key, outcome)` of each
+/// undecided write.
+type Logged = (Vec<(String, String, String)>, Vec<(String, String)>);
+
+fn logged(out: &commit_support::Outcome) -> Logged {
+    (
+        out.log
+            .iter()
+            .map(|e| {
+                (
+                    e.mutation.key.clone(),
+                    e.mutation.outcome.kind().as_str().to_string(),
+                    e.mutation.evidence.note.clone(),
+                )
+            })
+            .collect(),
+        out.undecided
+            .iter()
+            .map(|u| {
+                (
+                    u.mutation.key.clone(),
+                    u.mutation.outcome.kind().as_str().to_string(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Rule `standalone`: a server whose hello has no `setName` has no replica to roll
+/// back to, so an acknowledged `w:1` write is committed at its reply (not by the
+/// unreplicated policy at the end); a router's hello (`msg: "isdbgrid"`) proves no
+/// such thing, and the same write is left to that policy.
+#[test]
+fn standalone_commits_an_acknowledged_write_at_its_reply() {
+    let run = |reply: RawDocumentBuf| {
+        let mut s = Scenario::new();
+        let app = s.flow(APP, PRIMARY, 0);
+        hello(&mut s, app, 1, 1, reply);
+        s.send(app, 10, &insert(2, 1, rawdoc! {"writeConcern": {"w": 1}}));
+        s.answer(app, 11, &ok(100, 2, ts(1000, 1)));
+        s.close(app, 5000);
+        tap(&s, cfg())
+    };
+    let out = run(rawdoc! {"isWritablePrimary": true, "maxWireVersion": 21, "ok": 1.0});
+    let (log, undecided) = logged(&out);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].1, "committed");
+    assert!(
+        log[0].2.starts_with("standalone: ")
+            && log[0].2.ends_with("; awaiting_majority: acknowledged w:1"),
+        "{}",
+        log[0].2
+    );
+    assert_eq!(
+        out.log[0].mutation.commit_time,
+        at(11),
+        "decided at the reply"
+    );
+    assert!(undecided.is_empty());
+
+    let out = run(
+        rawdoc! {"isWritablePrimary": true, "msg": "isdbgrid", "maxWireVersion": 21, "ok": 1.0},
+    );
+    let (log, _) = logged(&out);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0].2.starts_with("unreplicated_policy"), "{}", log[0].2);
+}
+
+/// Rule `one_member_set`: a set whose hello names one voting member (`hosts` of one,
+/// no `passives`, no `arbiters`) commits an acknowledged `w:1` write at its reply,
+/// and a write acknowledged before that hello was seen when the hello comes. A
+/// passive counts as a voter (hello shows no `votes`), so `hosts` of one plus one
+/// passive is two members: the write waits for a commit point.
+#[test]
+fn one_member_set_commits_an_acknowledged_write_at_its_reply() {
+    let one = || rawdoc! {"isWritablePrimary": true, "setName": "rs0", "hosts": [PRIMARY], "primary": PRIMARY, "maxWireVersion": 21, "ok": 1.0};
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    hello(&mut s, app, 1, 1, one());
+    s.send(app, 10, &insert(2, 1, rawdoc! {"writeConcern": {"w": 1}}));
+    s.answer(app, 11, &ok(100, 2, ts(1000, 1)));
+    s.close(app, 5000);
+    let out = tap(&s, cfg());
+    let (log, undecided) = logged(&out);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].1, "committed");
+    assert!(log[0].2.starts_with("one_member_set: "), "{}", log[0].2);
+    assert_eq!(out.log[0].mutation.commit_time, at(11));
+    assert!(undecided.is_empty());
+
+    // The hello after the write (another connection, as a driver's monitor).
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    let monitor = s.flow(APP2, PRIMARY, 0);
+    s.send(app, 10, &insert(2, 1, rawdoc! {"writeConcern": {"w": 1}}));
+    s.answer(app, 11, &ok(100, 2, ts(1000, 1)));
+    hello(&mut s, monitor, 30, 1, one());
+    s.close(app, 5000);
+    s.close(monitor, 5000);
+    let out = tap(&s, cfg());
+    let (log, _) = logged(&out);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0].2.starts_with("one_member_set: "), "{}", log[0].2);
+    assert_eq!(
+        out.log[0].mutation.commit_time,
+        at(31),
+        "decided when hello said so"
+    );
+
+    // One host and one passive: two voters.
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    hello(
+        &mut s,
+        app,
+        1,
+        1,
+        rawdoc! {"isWritablePrimary": true, "setName": "rs0", "hosts": [PRIMARY], "passives": ["10.2.0.3:27017"], "maxWireVersion": 21, "ok": 1.0},
+    );
+    s.send(app, 10, &insert(2, 1, rawdoc! {"writeConcern": {"w": 1}}));
+    s.answer(app, 11, &ok(100, 2, ts(1000, 1)));
+    s.close(app, 5000);
+    let (log, undecided) = logged(&tap(&s, cfg()));
+    assert!(log.is_empty(), "{log:?}");
+    assert_eq!(undecided, vec![(r#"{"_id":1}"#.into(), "pending".into())]);
+}
+
+/// Rule `implicit_default_majority`: from MongoDB 5.0 (`maxWireVersion` ≥ 13) a set
+/// without arbiters defaults to `w:"majority"`, so a write sent without `w` is
+/// committed at its reply, while one sent with `w:1` waits. With the manual's PSA
+/// example (2 non-arbiters, 1 arbiter: 2 ≤ majority 2) the default is `w:1`, and
+/// before 5.0 (wire 12) it is `w:1` too: the write without `w` waits. Its PSSSA
+/// example (4 non-arbiters > majority 3) defaults to majority again.
+#[test]
+fn implicit_default_majority_commits_writes_without_w_except_psa_and_before_5_0() {
+    let run = |reply: RawDocumentBuf| {
+        let mut s = Scenario::new();
+        let app = s.flow(APP, PRIMARY, 0);
+        hello(&mut s, app, 1, 1, reply);
+        s.send(app, 10, &insert(2, 1, rawdoc! {}));
+        s.answer(app, 11, &ok(100, 2, ts(1000, 1)));
+        s.send(app, 20, &insert(3, 2, rawdoc! {"writeConcern": {"w": 1}}));
+        s.answer(app, 21, &ok(101, 3, ts(1000, 2)));
+        s.close(app, 5000);
+        logged(&tap(&s, cfg()))
+    };
+    let pss = rawdoc! {"isWritablePrimary": true, "setName": "rs0", "hosts": [PRIMARY, "10.2.0.2:27017", "10.2.0.3:27017"], "maxWireVersion": 17, "ok": 1.0};
+    let (log, undecided) = run(pss);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].0, r#"{"_id":1}"#);
+    assert!(
+        log[0].2.starts_with("implicit_default_majority: ")
+            && log[0]
+                .2
+                .ends_with("; awaiting_majority: acknowledged with the default write concern"),
+        "{}",
+        log[0].2
+    );
+    assert_eq!(undecided, vec![(r#"{"_id":2}"#.into(), "pending".into())]);
+
+    let psa = rawdoc! {"isWritablePrimary": true, "setName": "rs0", "hosts": [PRIMARY, "10.2.0.2:27017"], "arbiters": ["10.2.0.3:27017"], "maxWireVersion": 17, "ok": 1.0};
+    let old = rawdoc! {"isWritablePrimary": true, "setName": "rs0", "hosts": [PRIMARY, "10.2.0.2:27017", "10.2.0.3:27017"], "maxWireVersion": 12, "ok": 1.0};
+    for reply in [psa, old] {
+        let (log, undecided) = run(reply);
+        assert!(log.is_empty(), "{log:?}");
+        assert_eq!(undecided.len(), 2, "{undecided:?}");
+    }
+    let psssa = rawdoc! {"isWritablePrimary": true, "setName": "rs0", "hosts": [PRIMARY, "10.2.0.2:27017", "10.2.0.3:27017", "10.2.0.4:27017"], "arbiters": ["10.2.0.5:27017"], "maxWireVersion": 17, "ok": 1.0};
+    let (log, _) = run(psssa);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(
+        log[0].2.starts_with("implicit_default_majority: "),
+        "{}",
+        log[0].2
+    );
+}
+
+/// Rule `cluster_default_majority`: a cluster-wide default write concern seen on
+/// the wire overrides the implicit one. A `getDefaultRWConcern` reply with
+/// `defaultWriteConcern: {w: "majority"}` makes a PSA set's write without `w`
+/// committed at its reply; a `setDefaultRWConcern` reply with `{w: 1}` makes a
+/// 5.0+ PSS set's wait.
+#[test]
+fn cluster_default_write_concern_overrides_the_implicit_default() {
+    let run = |set: RawDocumentBuf, cmd: &str, reply: RawDocumentBuf| {
+        let mut s = Scenario::new();
+        let app = s.flow(APP, PRIMARY, 0);
+        let admin = s.flow(APP2, PRIMARY, 0);
+        hello(&mut s, app, 1, 1, set);
+        let req = if cmd == "setDefaultRWConcern" {
+            rawdoc! {"setDefaultRWConcern": 1, "defaultWriteConcern": {"w": 1}, "$db": "admin"}
+        } else {
+            rawdoc! {"getDefaultRWConcern": 1, "$db": "admin"}
+        };
+        s.send(admin, 5, &msg(7, 0, req, vec![]));
+        s.answer(admin, 6, &msg(300, 7, reply, vec![]));
+        s.send(app, 10, &insert(2, 1, rawdoc! {}));
+        s.answer(app, 11, &ok(100, 2, ts(1000, 1)));
+        s.close(app, 5000);
+        s.close(admin, 5000);
+        logged(&tap(&s, cfg()))
+    };
+    let psa = rawdoc! {"isWritablePrimary": true, "setName": "rs0", "hosts": [PRIMARY, "10.2.0.2:27017"], "arbiters": ["10.2.0.3:27017"], "maxWireVersion": 17, "ok": 1.0};
+    let (log, undecided) = run(
+        psa,
+        "getDefaultRWConcern",
+        rawdoc! {"defaultReadConcern": {"level": "local"}, "defaultWriteConcern": {"w": "majority", "wtimeout": 0}, "updateOpTime": ts(900, 1), "defaultWriteConcernSource": "global", "defaultReadConcernSource": "implicit", "ok": 1.0},
+    );
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(
+        log[0].2.starts_with("cluster_default_majority: "),
+        "{}",
+        log[0].2
+    );
+    assert!(undecided.is_empty());
+
+    let pss = rawdoc! {"isWritablePrimary": true, "setName": "rs0", "hosts": [PRIMARY, "10.2.0.2:27017", "10.2.0.3:27017"], "maxWireVersion": 17, "ok": 1.0};
+    let (log, undecided) = run(
+        pss,
+        "setDefaultRWConcern",
+        rawdoc! {"defaultWriteConcern": {"w": 1, "wtimeout": 0}, "updateOpTime": ts(900, 1), "defaultWriteConcernSource": "global", "ok": 1.0},
+    );
+    assert!(log.is_empty(), "{log:?}");
+    assert_eq!(undecided, vec![(r#"{"_id":1}"#.into(), "pending".into())]);
+}
+
+/// A delete the reply says removed nothing (`n: 0`) wrote no oplog entry: no commit
+/// point will name it and nothing can roll it back, so it is committed at its reply
+/// as a no-op (`unchanged`; payload an oplog `n`, no optime), even in a 3-member set
+/// where a `w:1` write otherwise waits.
+#[test]
+fn a_write_that_changed_nothing_is_committed_as_a_no_op() {
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    hello(
+        &mut s,
+        app,
+        1,
+        1,
+        rawdoc! {"isWritablePrimary": true, "setName": "rs0", "hosts": [PRIMARY, "10.2.0.2:27017", "10.2.0.3:27017"], "maxWireVersion": 17, "ok": 1.0},
+    );
+    s.send(
+        app,
+        10,
+        &msg(
+            2,
+            0,
+            rawdoc! {"delete": "c", "$db": "d", "writeConcern": {"w": 1}},
+            vec![("deletes", vec![rawdoc! {"q": {"k": "none"}, "limit": 0}])],
+        ),
+    );
+    s.answer(
+        app,
+        11,
+        &msg(
+            100,
+            2,
+            rawdoc! {"n": 0, "ok": 1.0, "operationTime": ts(1000, 7)},
+            vec![],
+        ),
+    );
+    s.close(app, 5000);
+    let out = tap(&s, cfg());
+    let (log, undecided) = logged(&out);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].0, r#"{"k":"none"}"#);
+    assert!(log[0].2.starts_with("unchanged: "), "{}", log[0].2);
+    let tidemark::store::Payload::Mongo(op) = &out.log[0].mutation.payload else {
+        panic!("not a mongo payload")
+    };
+    assert_eq!(op.op, tidemark::store::MongoOpKind::Noop);
+    assert_eq!(op.optime, None);
+    assert!(undecided.is_empty());
+}
+
+/// Rule: "When oplog entries are visible (secondaries' `getMore` on
+/// `local.oplog.rs`), they are the authoritative form of the mutation". A
+/// multi-document update by `{_id: {$in: [1, 2]}}` that the oplog shows as two `u`
+/// entries is logged as those two (keyed by their `_id`, with their optimes, in
+/// oplog order), not once under the client's filter; an upsert is logged as its
+/// `i` entry.
+#[test]
+fn a_multi_document_update_is_logged_as_its_oplog_entries() {
+    let u = |t: bson::Timestamp, id: i32| rawdoc! {"ts": t, "t": 1i64, "op": "u", "ns": "d.c", "o": {"$v": 2, "diff": {"u": {"v": "y"}}}, "o2": {"_id": id}, "v": 2i64};
+    let i = |t: bson::Timestamp, id: i32| rawdoc! {"ts": t, "t": 1i64, "op": "i", "ns": "d.c", "o": {"_id": id, "v": "z"}, "v": 2i64};
+    let update = |id: i32, q: RawDocumentBuf, u: RawDocumentBuf, multi: bool, upsert: bool| {
+        msg(
+            id,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 1}},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": q, "u": u, "multi": multi, "upsert": upsert}],
+            )],
+        )
+    };
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    let rep = s.flow(SECONDARY, PRIMARY, 0);
+    s.send(rep, 1, &oplog_find(5));
+    s.answer(rep, 2, &oplog_batch(200, 5, true, vec![], ts(1000, 1), 1));
+    s.send(
+        app,
+        10,
+        &update(
+            1,
+            rawdoc! {"_id": {"$in": [1, 2]}},
+            rawdoc! {"$set": {"v": "y"}},
+            true,
+            false,
+        ),
+    );
+    s.answer(
+        app,
+        11,
+        &msg(
+            100,
+            1,
+            rawdoc! {"n": 2, "nModified": 2, "ok": 1.0, "operationTime": ts(1000, 3)},
+            vec![],
+        ),
+    );
+    s.send(
+        app,
+        20,
+        &update(
+            2,
+            rawdoc! {"_id": 400},
+            rawdoc! {"$set": {"v": "z"}},
+            false,
+            true,
+        ),
+    );
+    s.answer(
+        app,
+        21,
+        &msg(101, 2, rawdoc! {"n": 1, "nModified": 0, "upserted": [{"index": 0, "_id": 400}], "ok": 1.0, "operationTime": ts(1000, 4)}, vec![]),
+    );
+    s.send(rep, 30, &oplog_get_more(6));
+    s.answer(
+        rep,
+        31,
+        &oplog_batch(
+            201,
+            6,
+            false,
+            vec![u(ts(1000, 2), 1), u(ts(1000, 3), 2), i(ts(1000, 4), 400)],
+            ts(1000, 1),
+            1,
+        ),
+    );
+    s.send(rep, 40, &oplog_get_more(7));
+    s.answer(rep, 41, &oplog_batch(202, 7, false, vec![], ts(1000, 4), 1));
+    s.close(app, 5000);
+    s.close(rep, 5000);
+    let out = tap(&s, cfg());
+    let got: Vec<(String, &str, &str, Option<u64>)> = out
+        .log
+        .iter()
+        .map(|e| {
+            let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
+                panic!("not a mongo payload")
+            };
+            (
+                e.mutation.key.clone(),
+                e.mutation.outcome.kind().as_str(),
+                op.op.as_str(),
+                op.optime.map(|o| o.ts),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (r#"{"_id":1}"#.into(), "committed", "u", Some(ot(1000, 2))),
+            (r#"{"_id":2}"#.into(), "committed", "u", Some(ot(1000, 3))),
+            (r#"{"_id":400}"#.into(), "committed", "i", Some(ot(1000, 4))),
+        ]
+    );
+    assert_eq!(
+        out.report.tracker.from_oplog, 0,
+        "taken by the writes, not orphans"
+    );
+    assert!(out.undecided.is_empty());
+}

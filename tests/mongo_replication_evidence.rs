@@ -96,7 +96,7 @@ fn hello_replies_give_topology_and_the_majority_optime() {
         },
         vec![],
     ));
-    // a standalone says nothing about a replica set; a non-hello reply is not read
+    // a standalone (no setName) says it is one; a non-hello reply is not read
     f.send(&msg(3, 0, rawdoc! {"hello": 1, "$db": "admin"}, vec![]));
     f.answer(&msg(
         102,
@@ -111,6 +111,30 @@ fn hello_replies_give_topology_and_the_majority_optime() {
         rawdoc! {"setName": "x", "hosts": ["q"], "lastWrite": {"majorityOpTime": {"ts": ts(9, 9), "t": 9i64}}, "ok": 1.0},
         vec![],
     ));
+    // voting members are hosts + passives + arbiters (an arbiter answering is in
+    // `arbiters` too); a router (msg "isdbgrid") and an uninitiated member
+    // (`isreplicaset: true`) are no standalone
+    f.send(&msg(5, 0, rawdoc! {"hello": 1, "$db": "admin"}, vec![]));
+    f.answer(&msg(
+        104,
+        5,
+        rawdoc! {"isWritablePrimary": false, "arbiterOnly": true, "setName": "rs0", "hosts": ["a:27017", "b:27017"], "passives": ["c:27017"], "arbiters": ["d:27017"], "maxWireVersion": 21, "ok": 1.0},
+        vec![],
+    ));
+    f.send(&msg(6, 0, rawdoc! {"hello": 1, "$db": "admin"}, vec![]));
+    f.answer(&msg(
+        105,
+        6,
+        rawdoc! {"isWritablePrimary": true, "msg": "isdbgrid", "maxWireVersion": 21, "ok": 1.0},
+        vec![],
+    ));
+    f.send(&msg(7, 0, rawdoc! {"hello": 1, "$db": "admin"}, vec![]));
+    f.answer(&msg(
+        106,
+        7,
+        rawdoc! {"isWritablePrimary": false, "secondary": false, "isreplicaset": true, "ok": 1.0},
+        vec![],
+    ));
     let got: Vec<ReplicationEvent> = f.replication().into_iter().cloned().collect();
     assert_eq!(
         got,
@@ -120,6 +144,8 @@ fn hello_replies_give_topology_and_the_majority_optime() {
                 members: 3,
                 primary: Some("a:27017".into()),
                 term: Some(3),
+                arbiters: 0,
+                max_wire_version: Some(17),
             },
             commit(400, 1, 3, "majorityOpTime"),
             ReplicationEvent::Topology {
@@ -127,8 +153,21 @@ fn hello_replies_give_topology_and_the_majority_optime() {
                 members: 2,
                 primary: Some("a:27017".into()),
                 term: Some(5),
+                arbiters: 0,
+                max_wire_version: None,
             },
             commit(400, 9, 5, "majorityOpTime"),
+            ReplicationEvent::Standalone {
+                max_wire_version: None
+            },
+            ReplicationEvent::Topology {
+                set_name: Some("rs0".into()),
+                members: 4,
+                primary: None,
+                term: None,
+                arbiters: 1,
+                max_wire_version: Some(21),
+            },
         ]
     );
     // records carry the flow and the capture time
@@ -436,7 +475,9 @@ fn inspect_leaves_replication_records_out_and_inspect_all_keeps_them() {
                 set_name: Some("rs0".into()),
                 members: 3,
                 primary: Some("a:1".into()),
-                term: Some(4)
+                term: Some(4),
+                arbiters: 0,
+                max_wire_version: None,
             },
             &commit(9, 1, 4, "majorityOpTime"),
         ]
@@ -486,6 +527,8 @@ fn shared_capture_cluster_internal_hello_and_heartbeats() {
         members: 3,
         primary: None,
         term: None,
+        arbiters: 0,
+        max_wire_version: Some(7),
     };
     assert_eq!(repl.len(), 23, "{repl:?}");
     assert!(repl.iter().all(|e| **e == beats), "{repl:?}");

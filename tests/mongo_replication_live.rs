@@ -404,6 +404,8 @@ fn recorded_replication_matches_the_testbed_ground_truth() {
         members: 3,
         primary: Some(truth.primary_host.clone()),
         term: Some(1),
+        arbiters: 0,
+        max_wire_version: Some(17),
     };
     let topologies: Vec<&&ReplicationEvent> = all
         .iter()
@@ -419,6 +421,7 @@ fn recorded_replication_matches_the_testbed_ground_truth() {
                 members,
                 primary,
                 term,
+                ..
             },
             ReplicationEvent::Topology {
                 set_name: s,

@@ -16,6 +16,9 @@
 //!   whose history lacks it makes it `rolled_back`; oplog entries fetched by
 //!   secondaries are the authoritative form and are logged themselves when no client
 //!   write matches them. With no replication traffic in sight, the policy decides.
+//! - **Deployment rules** ([`mongo_rules`]): a standalone, a one-member set, and a
+//!   default write concern of `w:"majority"` (cluster-wide, or implicit from 5.0
+//!   without a PSA arbiter) make an acknowledged write committed at its reply.
 //! - **Resolution deadline** ([`config`]): an in-doubt write that nothing resolves
 //!   within the configured capture time gets its final outcome by policy, with the
 //!   reason recorded.
@@ -29,6 +32,7 @@
 pub mod config;
 mod convert;
 pub mod identity;
+pub mod mongo_rules;
 pub mod replication;
 mod tracker;
 

@@ -7,8 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::mongo_rules::{Deployment, Kind};
 use crate::decode::records::ReplicationEvent;
-use crate::store::{MongoOp, OpTime};
+use crate::store::{MongoOp, MongoOpKind, OpTime};
 
 /// How a pending write stands against the replication state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +71,8 @@ pub struct ReplState {
     unmatched_by_seen: BTreeSet<(u64, u64)>,
     /// Entries per fetcher flow not yet confirmed by a further request on it.
     pub tentative: HashMap<u64, Vec<u64>>,
+    /// What the servers said they are, for the deployment rules.
+    pub deployment: Deployment,
 }
 
 /// `a` at or before `b` in MongoDB's optime order (unknown terms compare by time).
@@ -92,10 +95,27 @@ impl ReplState {
 
     /// Takes in one replication fact; returns whether the commit point moved.
     pub fn apply(&mut self, event: &ReplicationEvent, flow: u64, at: u64) -> bool {
-        self.visible = true;
+        // What a server says it is, and a cluster-wide default, are no replication
+        // traffic: a standalone's writes must still meet the policy when nothing
+        // else decides them.
+        self.visible |= !matches!(
+            event,
+            ReplicationEvent::Standalone { .. } | ReplicationEvent::DefaultWriteConcern { .. }
+        );
         match event {
             ReplicationEvent::CommitPoint { optime, source } => self.advance(*optime, source),
+            ReplicationEvent::Standalone { max_wire_version } => {
+                self.deployment.kind = Kind::Standalone;
+                self.deployment.max_wire_version = *max_wire_version;
+                false
+            }
+            ReplicationEvent::DefaultWriteConcern { majority, .. } => {
+                self.deployment.cluster_default_majority = *majority;
+                false
+            }
             ReplicationEvent::MemberPositions { durable } => {
+                // Positions are reported by a secondary: the set has another member.
+                self.deployment.other_members_seen = true;
                 for (member, optime) in durable {
                     let e = self.durable.entry(*member).or_insert(*optime);
                     if (optime.t, optime.ts) > (e.t, e.ts) {
@@ -107,10 +127,21 @@ impl ReplState {
                     None => false,
                 }
             }
-            ReplicationEvent::Topology { members, term, .. } => {
+            ReplicationEvent::Topology {
+                members,
+                term,
+                arbiters,
+                max_wire_version,
+                ..
+            } => {
                 if *members > 0 {
                     self.members = Some(*members);
                 }
+                self.deployment.kind = Kind::ReplicaSet {
+                    voters: *members,
+                    arbiters: *arbiters,
+                };
+                self.deployment.max_wire_version = *max_wire_version;
                 if let Some(t) = term {
                     self.term = self.term.max(*t);
                 }
@@ -118,6 +149,8 @@ impl ReplState {
             }
             ReplicationEvent::OplogEntry { optime, op, .. } => {
                 self.oplog_visible = true;
+                // Someone fetches the oplog: a secondary (perhaps a hidden one).
+                self.deployment.other_members_seen = true;
                 self.term = self.term.max(optime.t);
                 if let std::collections::btree_map::Entry::Vacant(v) = self.entries.entry(optime.ts)
                 {
@@ -237,10 +270,13 @@ impl ReplState {
     pub fn match_write(&mut self, op: &MongoOp, optime: Option<OpTime>) -> Option<SeenEntry> {
         // The reply's optime is the *last* statement's for a multi-statement
         // command, so an entry found by optime must also be this statement.
+        // An entry another client write already took is not this one's (a write
+        // that changed nothing gets the reply's `operationTime` of an earlier
+        // write); one logged on its own is returned, so the caller sees the copy.
         let by_optime = optime.map(|o| o.ts).filter(|ts| {
             self.entries
                 .get(ts)
-                .is_some_and(|e| same_statement(op, &e.op))
+                .is_some_and(|e| (!e.matched || e.logged) && same_statement(op, &e.op))
         });
         // Otherwise the newest unmatched entry that is this statement.
         let ts = by_optime.or_else(|| {
@@ -252,6 +288,43 @@ impl ReplState {
         })?;
         self.set_matched(ts);
         self.entries.get(&ts).cloned()
+    }
+
+    /// The entries a multi-document or filter-by-anything-but-`_id` update or delete
+    /// became, for a client write that no entry matched one to one: the unmatched
+    /// entries of its namespace and kind (an update's upserts included) at or before
+    /// its optime and after `after` (the previous acknowledged optime on its
+    /// connection, which sends one request at a time), in oplog order; each is
+    /// marked matched. Empty when the write's optime is not known.
+    pub fn take_entries_of(
+        &mut self,
+        op: &MongoOp,
+        optime: Option<OpTime>,
+        after: Option<u64>,
+    ) -> Vec<SeenEntry> {
+        let Some(upto) = optime.map(|o| o.ts) else {
+            return Vec::new();
+        };
+        if !matches!(op.op, MongoOpKind::Update | MongoOpKind::Delete) {
+            return Vec::new();
+        }
+        let lo = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        let found: Vec<u64> = self
+            .unmatched
+            .range((lo, std::ops::Bound::Included(upto)))
+            .copied()
+            .filter(|ts| {
+                self.entries
+                    .get(ts)
+                    .is_some_and(|e| e.op.ns == op.ns && same_kind(op.op, e.op.op))
+            })
+            .collect();
+        let mut out = Vec::new();
+        for ts in found {
+            self.set_matched(ts);
+            out.extend(self.entries.get(&ts).cloned());
+        }
+        out
     }
 
     /// A request went out on `flow`: a fetcher there asked for more, so the entries
@@ -302,7 +375,7 @@ impl ReplState {
 /// kind, and the same retryable-write ids, inserted document, or `_id`.
 fn same_statement(op: &MongoOp, e: &MongoOp) -> bool {
     e.ns == op.ns
-        && e.op == op.op
+        && same_kind(op.op, e.op)
         && match (op.lsid, e.lsid, op.stmt_id, e.stmt_id) {
             (Some(a), Some(b), Some(x), Some(y)) => {
                 a == b && op.txn_number == e.txn_number && x == y
@@ -312,6 +385,12 @@ fn same_statement(op: &MongoOp, e: &MongoOp) -> bool {
                 _ => same_id(op, e),
             },
         }
+}
+
+/// Whether an entry of kind `entry` can be the effect of a client statement of kind
+/// `client`: the same kind, or an update that upserted (the oplog has the `i`).
+fn same_kind(client: MongoOpKind, entry: MongoOpKind) -> bool {
+    client == entry || (client == MongoOpKind::Update && entry == MongoOpKind::Insert)
 }
 
 /// `_id` of a client update/delete filter equals the entry's `o2._id` / `o._id`.

@@ -45,6 +45,9 @@ struct Entry {
     deadline: u64,
     /// MongoDB: the latest term known when the write was acknowledged (0: none).
     ack_term: i64,
+    /// MongoDB: the optime acknowledged on the write's connection before it; its
+    /// oplog entries come after (see [`ReplState::take_entries_of`]).
+    after: Option<u64>,
 }
 
 /// What dedupe remembers about an identity.
@@ -101,6 +104,9 @@ pub struct CommitTracker {
     /// Optimes (BSON timestamps) of MongoDB client writes already logged, so their
     /// oplog entries, fetched later, are not logged a second time.
     logged_optimes: BTreeSet<u64>,
+    /// Per MongoDB connection: the optime acknowledged before the last one, and the
+    /// last one (statements of one command share their reply's optime).
+    acked_on_flow: HashMap<u64, (Option<u64>, u64)>,
     /// (lsid, txnNumber) of transactions whose statements were logged, so their
     /// `applyOps` oplog entry is recognised as them.
     logged_txns: BTreeSet<([u8; 16], i64)>,
@@ -138,6 +144,7 @@ impl CommitTracker {
             identity_order: VecDeque::new(),
             logged_optimes: BTreeSet::new(),
             logged_txns: BTreeSet::new(),
+            acked_on_flow: HashMap::new(),
             repl: ReplState::with_members(members),
             pending: pending::PendingIndex::default(),
             ready: Vec::new(),
@@ -257,6 +264,7 @@ impl CommitTracker {
         }
         let mut outcome = convert::outcome_of(&rec);
         let mut note = rec.reason.clone().unwrap_or_default();
+        let after = self.acknowledged_before(&rec);
 
         // The oplog entry, when seen, is the authoritative form (and has the optime).
         if rec.proto == "mongo"
@@ -299,6 +307,14 @@ impl CommitTracker {
                 (outcome, note) = decided;
             }
         }
+        if outcome == Outcome::Pending {
+            if let Some(decided) = self
+                .by_deployment(&rec, &note)
+                .or_else(|| mongo::unchanged(&rec, &note))
+            {
+                (outcome, note) = decided;
+            }
+        }
         match outcome {
             Outcome::InDoubt { .. } | Outcome::Pending => {
                 let id = self.next_id;
@@ -312,6 +328,7 @@ impl CommitTracker {
                     identity,
                     deadline: at.saturating_add(self.cfg.resolve_after_ns),
                     ack_term: self.repl.term,
+                    after,
                 };
                 self.by_time.insert((request_time, id));
                 self.by_deadline.insert((entry.deadline, id));
@@ -326,16 +343,8 @@ impl CommitTracker {
             }
             decided => {
                 let kind = decided.kind();
-                self.note_logged_optime(&rec);
-                let m = convert::mutation(
-                    &rec,
-                    node,
-                    request_time,
-                    self.commit_time(at),
-                    decided,
-                    note,
-                );
-                self.ready.push(m);
+                let commit_time = self.commit_time(at);
+                self.log(&rec, node, request_time, commit_time, decided, note, after);
                 if let Some(i) = identity {
                     self.remember(i, Seen::Logged(kind));
                 }
@@ -404,6 +413,15 @@ impl CommitTracker {
                     self.reindex(wid, before);
                 }
                 self.recheck(wid, at);
+                // Still waiting: a deployment rule may decide it at this reply.
+                let ruled = self.undecided.get(&wid).and_then(|e| {
+                    (e.outcome == Outcome::Pending)
+                        .then(|| self.by_deployment(&e.rec, &e.note))
+                        .flatten()
+                });
+                if let Some((outcome, note)) = ruled {
+                    self.decide(wid, outcome, note, at);
+                }
             }
             _ => {}
         }
@@ -455,21 +473,62 @@ impl CommitTracker {
             self.decided_ids.push(wid);
         }
         let kind = outcome.kind();
-        self.note_logged_optime(&entry.rec);
         let commit_time = self.commit_time(at);
-        let m = convert::mutation(
+        self.log(
             &entry.rec,
             entry.node,
             entry.request_time,
             commit_time,
             outcome,
             note,
+            entry.after,
         );
-        self.ready.push(m);
         if let Some(i) = entry.identity {
             self.identities.insert(i, Seen::Logged(kind));
         }
     }
+    /// Appends a decided write to the log: as the oplog entries it became when a
+    /// committed MongoDB write has them in sight (ARCHITECTURE.md: they are the
+    /// authoritative form), else as the write itself.
+    #[allow(clippy::too_many_arguments)]
+    fn log(
+        &mut self,
+        rec: &WriteRecord,
+        node: SocketAddr,
+        request_time: u64,
+        commit_time: u64,
+        outcome: Outcome,
+        note: String,
+        after: Option<u64>,
+    ) {
+        if outcome == Outcome::Committed {
+            if let Some(forms) = self.oplog_forms(rec, after) {
+                let n = forms.len();
+                for (i, r) in forms.iter().enumerate() {
+                    self.note_logged_optime(r);
+                    let note = format!(
+                        "{note}; {} {} of the {n} it wrote",
+                        Reason::OplogEntry,
+                        i + 1
+                    );
+                    let m = convert::mutation(
+                        r,
+                        node,
+                        request_time,
+                        commit_time,
+                        outcome.clone(),
+                        note,
+                    );
+                    self.ready.push(m);
+                }
+                return;
+            }
+        }
+        self.note_logged_optime(rec);
+        let m = convert::mutation(rec, node, request_time, commit_time, outcome, note);
+        self.ready.push(m);
+    }
+
     /// Moves capture time to `now`: deadlines pass, orphan oplog entries are
     /// logged, and the tidemark advances (never past `oldest_in_decoders`, the
     /// request time of the oldest write a decoder still waits on).

@@ -62,6 +62,14 @@ pub enum Reason {
     RolledBack,
     MajorityCommitPoint,
     OplogEntry,
+    /// MongoDB deployment rules (src/commit/mongo_rules.rs): the rule that made an
+    /// acknowledged write committed at its reply.
+    Standalone,
+    OneMemberSet,
+    ImplicitDefaultMajority,
+    ClusterDefaultMajority,
+    /// MongoDB: an acknowledged write whose reply says it changed no document.
+    Unchanged,
     /// Printed after the earlier copy's outcome (`in_doubt(timeout) resolved by a
     /// later copy on flow 3 (…)`): the one reason that does not lead its text.
     ResolvedByLaterCopy,
@@ -114,6 +122,11 @@ impl Reason {
         Reason::RolledBack,
         Reason::MajorityCommitPoint,
         Reason::OplogEntry,
+        Reason::Standalone,
+        Reason::OneMemberSet,
+        Reason::ImplicitDefaultMajority,
+        Reason::ClusterDefaultMajority,
+        Reason::Unchanged,
         Reason::ResolvedByLaterCopy,
         Reason::UnresolvedPrepared,
         Reason::Unknown,
@@ -163,6 +176,11 @@ impl Reason {
             Reason::RolledBack => "rolled_back",
             Reason::MajorityCommitPoint => "majority commit point",
             Reason::OplogEntry => "oplog entry",
+            Reason::Standalone => "standalone",
+            Reason::OneMemberSet => "one_member_set",
+            Reason::ImplicitDefaultMajority => "implicit_default_majority",
+            Reason::ClusterDefaultMajority => "cluster_default_majority",
+            Reason::Unchanged => "unchanged",
             Reason::ResolvedByLaterCopy => "resolved by a later copy",
             Reason::UnresolvedPrepared => "unresolved_prepared",
             Reason::Unknown => "unknown",

@@ -57,14 +57,34 @@ pub enum ReplicationEvent {
     /// `replSetUpdatePosition`: each member's durable optime, as a secondary reports
     /// them to its sync source (member id, durable optime).
     MemberPositions { durable: Vec<(i64, OpTime)> },
-    /// Topology from a hello reply: set name, the number of voting members
-    /// (`hosts`), the primary, and the current term (`electionId`'s term when it is
-    /// readable, else the term of `lastWrite.opTime`).
+    /// Topology from a replica-set member's hello reply: set name, the number of
+    /// voting members (`hosts` + `passives` + `arbiters`: hello shows no `votes`,
+    /// see [`crate::commit::mongo_rules`] for why passives count), the primary, the
+    /// current term (`electionId`'s term when it is readable, else the term of
+    /// `lastWrite.opTime`), how many of the voters are arbiters (`arbiters`, or the
+    /// replier itself when `arbiterOnly`), and `maxWireVersion` (13 = MongoDB 5.0,
+    /// where the implicit default write concern became `majority`).
     Topology {
         set_name: Option<String>,
         members: usize,
         primary: Option<String>,
         term: Option<i64>,
+        arbiters: usize,
+        max_wire_version: Option<i64>,
+    },
+    /// A hello reply without `setName` from a mongod that is no replica-set member
+    /// (not a router: `msg: "isdbgrid"`; not an uninitiated member:
+    /// `isreplicaset: true`): a standalone, which has no other member to roll back
+    /// to.
+    Standalone { max_wire_version: Option<i64> },
+    /// The cluster-wide default write concern a `setDefaultRWConcern` or
+    /// `getDefaultRWConcern` reply states (`defaultWriteConcern`): `majority` is
+    /// whether its `w` is `"majority"`, `None` when the reply has no
+    /// `defaultWriteConcern` (no global default is set). `source` is the reply's
+    /// `defaultWriteConcernSource` (`global` or `implicit`) when present.
+    DefaultWriteConcern {
+        majority: Option<bool>,
+        source: Option<String>,
     },
     /// One oplog entry a secondary fetched from its sync source: the authoritative
     /// form of a mutation. `wall` is the entry's `wall` date in ms when present.
@@ -283,4 +303,14 @@ pub struct WriteExtras {
     pub optime: Option<OpTime>,
     /// MongoDB: the error code of the write error or write concern error, if any.
     pub error_code: Option<i32>,
+    /// MongoDB: acknowledged, without errors, under the server's default write
+    /// concern (no `w` sent), so what that default is (cluster-wide, or implicit
+    /// by version and arbiters) decides whether the acknowledgement was a majority's.
+    pub default_write_concern: bool,
+    /// MongoDB: the reply says this update/delete/findAndModify changed no document
+    /// (`n: 0`, `nModified: 0`, `lastErrorObject.n: 0`, nothing upserted). Such a
+    /// write wrote no oplog entry, so it has no optime of its own (the reply's
+    /// `operationTime` is someone else's) and nothing of it can be rolled back; its
+    /// `mongo_op` is then a no-op.
+    pub changed_nothing: bool,
 }

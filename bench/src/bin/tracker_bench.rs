@@ -101,7 +101,7 @@ fn write(i: u64, majority: bool) -> Record {
         extras: WriteExtras {
             mongo_op: Some(op),
             optime: Some(optime(i)),
-            error_code: None,
+            ..WriteExtras::default()
         },
         ..WriteRecord::default()
     })

@@ -7,6 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use super::super::convert;
 use super::super::identity;
+use super::super::mongo_rules;
 use super::super::replication::{SeenEntry, Verdict};
 use super::{CommitTracker, Seen, KEEP_ENTRIES};
 use crate::decode::reason::Reason;
@@ -42,11 +43,60 @@ impl CommitTracker {
                 .is_some_and(|i| matches!(self.identities.get(&i), Some(Seen::Logged(_))))
     }
 
+    /// The optime acknowledged on `rec`'s connection before `rec`'s own (and notes
+    /// `rec`'s): a connection carries one request at a time, so a write's oplog
+    /// entries come after it.
+    pub(super) fn acknowledged_before(&mut self, rec: &WriteRecord) -> Option<u64> {
+        if rec.proto != "mongo" {
+            return None;
+        }
+        let ts = rec.extras.optime?.ts;
+        let slot = self.acked_on_flow.entry(rec.flow).or_insert((None, ts));
+        if slot.1 != ts {
+            *slot = (Some(slot.1), ts);
+        }
+        slot.0
+    }
+
+    /// A committed client update or delete that took no oplog entry one to one, as
+    /// the entries it wrote (each with its `_id` as key and its optime), when the
+    /// oplog is in sight and they were fetched; `None` to log the write as sent.
+    pub(super) fn oplog_forms(
+        &mut self,
+        rec: &WriteRecord,
+        after: Option<u64>,
+    ) -> Option<Vec<WriteRecord>> {
+        if rec.proto != "mongo" || !self.repl.oplog_visible || identity::in_transaction(rec) {
+            return None;
+        }
+        let op = rec.extras.mongo_op.as_ref()?;
+        if op.optime.is_some() {
+            return None; // already an entry's form
+        }
+        let entries = self.repl.take_entries_of(op, rec.extras.optime, after);
+        if entries.is_empty() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let mut r = rec.clone();
+            self.adopt_entry(&mut r, e);
+            out.push(r);
+        }
+        Some(out)
+    }
+
     pub(super) fn adopt_entry(&mut self, rec: &mut WriteRecord, entry: &SeenEntry) {
         self.stats.matched_oplog += 1;
         rec.extras.optime = Some(entry.optime);
         let mut op = entry.op.clone();
         op.optime = Some(entry.optime);
+        // The entry names the document by `_id`; the client's filter may not have.
+        if let Ok(key) = serde_json::from_str::<serde_json::Value>(&oplog_key(&op)) {
+            if key.get("_id").is_some() {
+                rec.key = key;
+            }
+        }
         // Keep the client's session ids for dedupe when the entry lacks them.
         if let Some(client) = &rec.extras.mongo_op {
             op.lsid = op.lsid.or(client.lsid);
@@ -56,8 +106,49 @@ impl CommitTracker {
         rec.extras.mongo_op = Some(op);
     }
 
+    /// The deployment rule ([`mongo_rules`]) that commits a pending MongoDB write at
+    /// its acknowledgement, as the outcome and a note that names the rule first.
+    pub(super) fn by_deployment(
+        &self,
+        rec: &WriteRecord,
+        prior: &str,
+    ) -> Option<(Outcome, String)> {
+        // With the oplog in sight the commit point is too, and waiting for it lets
+        // the write take its oplog entries (the authoritative form) before it is
+        // logged; the rules would only decide it earlier, never differently.
+        if rec.proto != "mongo" || self.repl.oplog_visible {
+            return None;
+        }
+        let d = &self.repl.deployment;
+        let rule = mongo_rules::committed_on_acknowledgement(d, rec.extras.default_write_concern)?;
+        let mut note = format!("{}: {}", rule.reason(), rule.explain(d));
+        if !prior.is_empty() {
+            note.push_str("; ");
+            note.push_str(prior);
+        }
+        Some((Outcome::Committed, note))
+    }
+
+    /// The deployment facts changed (a hello, a default write concern): pending
+    /// writes a rule now decides are committed, in the order they were taken in.
+    fn apply_deployment_rules(&mut self, at: u64) {
+        let decided: Vec<(u64, String)> = self
+            .undecided
+            .iter()
+            .filter(|(_, e)| e.outcome == Outcome::Pending)
+            .filter_map(|(wid, e)| Some((*wid, self.by_deployment(&e.rec, &e.note)?.1)))
+            .collect();
+        for (wid, note) in decided {
+            self.decide(wid, Outcome::Committed, note, at);
+        }
+    }
+
     pub(super) fn replication(&mut self, event: &ReplicationEvent, flow: u64, at: u64) {
+        let facts = self.repl.deployment.clone();
         let moved = self.repl.apply(event, flow, at);
+        if self.repl.deployment != facts {
+            self.apply_deployment_rules(at);
+        }
         if let ReplicationEvent::OplogEntry { optime, op, .. } = event {
             if self.entry_already_logged(optime.ts, op) {
                 self.repl.mark_matched(optime.ts);
@@ -244,6 +335,26 @@ impl CommitTracker {
             write_json: Some(write_json),
         });
     }
+}
+
+/// A MongoDB write acknowledged although it changed no document (the decoder's
+/// [`changed_nothing`](crate::decode::records::WriteExtras::changed_nothing)): it
+/// wrote no oplog entry, so no commit point will ever name it and no rollback can
+/// undo it. It is decided at once, committed as a no-op: logged (the client did
+/// write), changing nothing.
+pub(super) fn unchanged(rec: &WriteRecord, prior: &str) -> Option<(Outcome, String)> {
+    if rec.proto != "mongo" || !rec.extras.changed_nothing {
+        return None;
+    }
+    let mut note = format!(
+        "{}: the reply says no document was changed, so there is no oplog entry to wait for",
+        Reason::Unchanged
+    );
+    if !prior.is_empty() {
+        note.push_str("; ");
+        note.push_str(prior);
+    }
+    Some((Outcome::Committed, note))
 }
 
 fn committed_note(prior: &str, cp: crate::store::OpTime, source: &str) -> String {

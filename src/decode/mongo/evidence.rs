@@ -215,3 +215,25 @@ pub fn command_op(
         stmt_id: s.stmt_id,
     }
 }
+
+/// Whether the reply to an `update`, `delete` or `findAndModify` command (`op`, the
+/// statements' op) says the command changed no document: a delete that removed
+/// none (`n: 0`), an update that modified and upserted none (`nModified: 0`), a
+/// findAndModify whose `lastErrorObject.n` is 0. For a command of several
+/// statements the counts are totals, so 0 holds for each of them. MongoDB writes
+/// no oplog entry for such a write.
+pub fn changed_nothing(reply: &Reply<'_>, op: &str) -> bool {
+    if super::outcome::failed(reply) || !reply.write_errors.is_empty() || !reply.upserted.is_empty()
+    {
+        return false;
+    }
+    match op {
+        "delete" => reply.n == Some(0),
+        "update" => reply.n_modified.or(reply.n) == Some(0),
+        "findAndModify" => reply
+            .last_error_object
+            .as_ref()
+            .is_some_and(|l| l.n == Some(0) && l.upserted.is_none()),
+        _ => false,
+    }
+}

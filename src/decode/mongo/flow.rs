@@ -343,6 +343,15 @@ impl MongoFlowDecoder {
                 for s in &mut stmts {
                     s.rec.extras.optime = at;
                     s.rec.extras.error_code = evidence::error_code(reply, s.index);
+                    let applied = matches!(s.rec.outcome, "committed" | "pending");
+                    if applied && !bulk_write && evidence::changed_nothing(reply, &s.rec.op) {
+                        let x = &mut s.rec.extras;
+                        x.changed_nothing = true;
+                        x.optime = None;
+                        if let Some(op) = x.mongo_op.as_mut() {
+                            op.op = crate::store::MongoOpKind::Noop;
+                        }
+                    }
                 }
                 let mut slot = Vec::new();
                 for s in stmts {

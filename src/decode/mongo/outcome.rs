@@ -203,8 +203,19 @@ pub fn decide(stmts: &mut [Stmt], ordered: bool, wc: &Wc, reply: &Reply<'_>, bul
             .apply(s);
         } else {
             ok.apply(s);
+            s.rec.extras.default_write_concern = at_default(wc, &ok);
         }
     }
+}
+
+/// Whether an applied statement's verdict rests on the server's default write
+/// concern: no `w` was sent and the reply reports no write concern error, so the
+/// default (which the commit tracker learns from the wire) says how far it went.
+fn at_default(wc: &Wc, v: &Verdict) -> bool {
+    *wc == Wc::Default
+        && v.reason
+            .as_deref()
+            .is_some_and(|r| Reason::of(r) == Some(Reason::AwaitingMajority))
 }
 
 /// Decides a legacy write (OP_INSERT/OP_UPDATE/OP_DELETE, no reply of its own) by
@@ -233,5 +244,9 @@ pub fn decide_by_gle(stmts: &mut [Stmt], wc: &Wc, reply: &Reply<'_>) {
         }
         v
     };
-    stmts.iter_mut().for_each(|s| v.apply(s));
+    let default = at_default(wc, &v);
+    for s in stmts.iter_mut() {
+        v.apply(s);
+        s.rec.extras.default_write_concern = default;
+    }
 }

@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 
+use tidemark_mongo::bson::RawBsonRef;
 use tidemark_mongo::model::{Command, Reply};
 use tidemark_mongo::repl::{HelloReply, OpTime, UpdatePosition};
 use tidemark_mongo::Message;
@@ -108,6 +109,12 @@ impl Replication {
         if cmd.as_ref().is_some_and(|c| is_hello(c.name)) {
             hello(reply, out);
         }
+        if cmd
+            .as_ref()
+            .is_some_and(|c| matches!(c.name, "setDefaultRWConcern" | "getDefaultRWConcern"))
+        {
+            default_rw_concern(reply, out);
+        }
     }
 
     fn oplog_entries(&mut self, reply: &Reply<'_>, out: &mut Vec<ReplicationEvent>) {
@@ -146,11 +153,23 @@ fn hello(reply: &Reply<'_>, out: &mut Vec<ReplicationEvent>) {
             .as_ref()
             .and_then(election_term)
             .or_else(|| last_write.op_time.map(|o| o.t));
+        // An arbiter answering is listed in `arbiters` too; `arbiterOnly` alone
+        // still proves the set has one.
+        let arbiters = h
+            .arbiters
+            .len()
+            .max(usize::from(h.arbiter_only == Some(true)));
         out.push(ReplicationEvent::Topology {
             set_name: h.set_name.map(str::to_owned),
-            members: h.hosts.len(),
+            members: h.hosts.len() + h.passives.len() + arbiters,
             primary: h.primary.map(str::to_owned),
             term,
+            arbiters,
+            max_wire_version: h.max_wire_version,
+        });
+    } else if h.ok != Some(false) && h.msg != Some("isdbgrid") && !uninitiated_member(reply) {
+        out.push(ReplicationEvent::Standalone {
+            max_wire_version: h.max_wire_version,
         });
     }
     out.extend(
@@ -158,4 +177,37 @@ fn hello(reply: &Reply<'_>, out: &mut Vec<ReplicationEvent>) {
             .majority_op_time
             .and_then(|m| commit_point(m, "majorityOpTime")),
     );
+}
+
+/// `isreplicaset: true` without `setName`: a mongod started as a replica-set member
+/// whose set is not initiated yet — not a standalone.
+fn uninitiated_member(reply: &Reply<'_>) -> bool {
+    matches!(
+        reply.doc.get("isreplicaset"),
+        Ok(Some(RawBsonRef::Boolean(true)))
+    )
+}
+
+/// The cluster-wide default write concern a `setDefaultRWConcern` /
+/// `getDefaultRWConcern` reply states (both reply with the settings now in force:
+/// `defaultWriteConcern`, absent when none is set, and `defaultWriteConcernSource`).
+/// A failed command states nothing.
+fn default_rw_concern(reply: &Reply<'_>, out: &mut Vec<ReplicationEvent>) {
+    if super::outcome::failed(reply) || reply.ok.is_none() {
+        return;
+    }
+    let majority = match reply.doc.get("defaultWriteConcern") {
+        Ok(Some(RawBsonRef::Document(wc))) => match wc.get("w") {
+            Ok(Some(RawBsonRef::String(w))) => Some(w == "majority"),
+            Ok(Some(_)) => Some(false),
+            // No `w`: the implicit default's `w` stays in force.
+            _ => None,
+        },
+        _ => None,
+    };
+    let source = match reply.doc.get("defaultWriteConcernSource") {
+        Ok(Some(RawBsonRef::String(s))) => Some(s.to_owned()),
+        _ => None,
+    };
+    out.push(ReplicationEvent::DefaultWriteConcern { majority, source });
 }
