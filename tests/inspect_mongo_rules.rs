@@ -202,7 +202,7 @@ fn transaction_statements_wait_for_commit() {
     );
     let c = w[2];
     assert_eq!(
-        (c.op.as_str(), c.outcome, c.statements),
+        (c.op.as_str(), c.outcome.as_str(), c.statements),
         ("commitTransaction", "committed", Some(2))
     );
     assert_eq!(c.namespace.as_deref(), Some("admin.$cmd"));
@@ -302,7 +302,10 @@ fn legacy_writes_are_decided_by_getlasterror() {
     f.send(&msg(4, 0, rawdoc! {"ping": 1, "$db": "admin"}, vec![]));
     let w = f.writes();
     assert_eq!(w.len(), 3);
-    assert_eq!((w[2].op.as_str(), w[2].outcome), ("delete", "in_doubt"));
+    assert_eq!(
+        (w[2].op.as_str(), w[2].outcome.as_str()),
+        ("delete", "in_doubt")
+    );
     assert_eq!(w[2].key, json!({"k": "x"}));
     assert!(w[2]
         .reason
@@ -391,7 +394,13 @@ fn bulk_write_cursor_errors() {
     let w = f.writes();
     let got: Vec<_> = w
         .iter()
-        .map(|w| (w.namespace.clone().unwrap(), w.op.as_str(), w.outcome))
+        .map(|w| {
+            (
+                w.namespace.clone().unwrap(),
+                w.op.as_str(),
+                w.outcome.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         got,

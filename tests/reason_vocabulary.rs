@@ -509,7 +509,9 @@ fn mongo_scenario_words() -> BTreeSet<Reason> {
         assert_eq!(reason, text);
         assert_eq!(Reason::of(reason), Some(want), "{reason}");
         assert!(
-            outcomes_of(&doc, want).iter().any(|o| o == last.outcome),
+            outcomes_of(&doc, want)
+                .iter()
+                .any(|o| o == last.outcome.as_str()),
             "{reason}: {}",
             last.outcome
         );

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use serde_json::Value;
 
 use crate::decode::reason::Reason;
-use crate::decode::records::WriteRecord;
+use crate::decode::records::{WireOutcome, WriteRecord};
 use crate::store::{
     Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CqlPayload, Deletion, Evidence,
     InDoubtReason, MongoOp, MongoOpKind, Mutation, Outcome, Payload, Source, WriteConcern, WriteOp,
@@ -31,14 +31,14 @@ pub fn is_control(rec: &WriteRecord) -> bool {
 /// The outcome a decoder gave a line, as the store spells it.
 pub fn outcome_of(rec: &WriteRecord) -> Outcome {
     match rec.outcome {
-        "committed" => Outcome::Committed,
-        "rejected" => Outcome::Rejected,
-        "pending" => Outcome::Pending,
-        "rolled_back" => Outcome::RolledBack,
-        "unresolved" => Outcome::InDoubt {
+        WireOutcome::Committed => Outcome::Committed,
+        WireOutcome::Rejected => Outcome::Rejected,
+        WireOutcome::Pending => Outcome::Pending,
+        WireOutcome::RolledBack => Outcome::RolledBack,
+        WireOutcome::Unresolved => Outcome::InDoubt {
             reason: InDoubtReason::Other(Reason::UnresolvedPrepared.as_str().into()),
         },
-        _ => Outcome::InDoubt {
+        WireOutcome::InDoubt => Outcome::InDoubt {
             reason: reason_of(rec.reason.as_deref()),
         },
     }
@@ -312,7 +312,7 @@ mod tests {
             op: "insert".into(),
             key: serde_json::json!({"id": 1}),
             values: serde_json::json!({"v": "x"}),
-            outcome: "committed",
+            outcome: WireOutcome::Committed,
             ..WriteRecord::default()
         };
         let inspect =

@@ -10,6 +10,7 @@
 //! capture replayed after a crash yields the same decisions in the same order — the
 //! basis of `tap --resume`.
 
+use crate::decode::records::WireOutcome;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -408,7 +409,7 @@ impl CommitTracker {
                     );
                     entry.outcome = Outcome::Pending;
                     entry.rec.extras.optime = rec.extras.optime.or(entry.rec.extras.optime);
-                    entry.rec.outcome = "pending";
+                    entry.rec.outcome = WireOutcome::Pending;
                     self.changed.insert(wid);
                     self.reindex(wid, before);
                 }

@@ -242,7 +242,7 @@ pub struct WriteRecord {
     pub request: Option<i64>,
     /// `committed`, `rejected`, `in_doubt`, `pending`, or `unresolved` (a prepared
     /// statement whose PREPARE was not seen).
-    pub outcome: &'static str,
+    pub outcome: WireOutcome,
     pub reason: Option<String>,
     // --- CQL additions ---
     /// The table as written when its keyspace is not known (`namespace` is then null).
@@ -313,4 +313,56 @@ pub struct WriteExtras {
     /// `operationTime` is someone else's) and nothing of it can be rolled back; its
     /// `mongo_op` is then a no-op.
     pub changed_nothing: bool,
+}
+
+/// A write's outcome as its response left it (the commit tracker refines it from
+/// there): a value, so nothing downstream matches on words; printed as the word the
+/// JSON contract spells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireOutcome {
+    Committed,
+    Rejected,
+    /// Not decided by the response (or no response yet): the line's `reason` says why.
+    #[default]
+    InDoubt,
+    /// MongoDB: acknowledged below the majority; waits for the commit point.
+    Pending,
+    RolledBack,
+    /// CQL: an EXECUTE whose PREPARE was never seen; the response's outcome is in
+    /// the reason.
+    Unresolved,
+}
+
+impl WireOutcome {
+    /// The word the JSON lines print.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireOutcome::Committed => "committed",
+            WireOutcome::Rejected => "rejected",
+            WireOutcome::InDoubt => "in_doubt",
+            WireOutcome::Pending => "pending",
+            WireOutcome::RolledBack => "rolled_back",
+            WireOutcome::Unresolved => "unresolved",
+        }
+    }
+
+    /// Whether the write was applied on the server that answered (committed, or
+    /// acknowledged and waiting for the majority).
+    pub fn applied(self) -> bool {
+        matches!(self, WireOutcome::Committed | WireOutcome::Pending)
+    }
+}
+
+impl std::fmt::Display for WireOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the printed word, so a test or a report can say `"committed"`.
+impl PartialEq<&str> for WireOutcome {
+    fn eq(&self, word: &&str) -> bool {
+        self.as_str() == *word
+    }
 }

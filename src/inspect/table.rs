@@ -30,9 +30,13 @@ impl TableOutput {
                 self.errors.push(format!("{place}{}", e.message));
             }
             Record::Message(_) => self.messages += 1,
-            Record::Write(wr) => match self.writes.iter_mut().find(|(o, _)| *o == wr.outcome) {
+            Record::Write(wr) => match self
+                .writes
+                .iter_mut()
+                .find(|(o, _)| *o == wr.outcome.as_str())
+            {
                 Some((_, n)) => *n += 1,
-                None => self.writes.push((wr.outcome, 1)),
+                None => self.writes.push((wr.outcome.as_str(), 1)),
             },
             Record::Summary(s) => self.summary = Some(s.clone()),
             // Replication evidence is for the commit tracker, not inspect's output.

@@ -25,7 +25,8 @@ use tidemark::capture::Timestamp;
 use tidemark::commit::{CommitTracker, TrackerConfig};
 use tidemark::decode::mongo::tidemark_mongo::bson::{doc, Document};
 use tidemark::decode::records::{
-    MessageRecord, Record, ReplicationEvent, ReplicationRecord, WriteExtras, WriteRecord,
+    MessageRecord, Record, ReplicationEvent, ReplicationRecord, WireOutcome, WriteExtras,
+    WriteRecord,
 };
 use tidemark::store::{MongoOp, MongoOpKind, OpTime};
 
@@ -97,7 +98,11 @@ fn write(i: u64, majority: bool) -> Record {
             serde_json::json!({ "w": 1 })
         }),
         request: Some(i as i64),
-        outcome: if majority { "committed" } else { "pending" },
+        outcome: if majority {
+            WireOutcome::Committed
+        } else {
+            WireOutcome::Pending
+        },
         extras: WriteExtras {
             mongo_op: Some(op),
             optime: Some(optime(i)),

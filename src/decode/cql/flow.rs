@@ -3,6 +3,7 @@
 //! with their responses by stream id; write requests become `write` lines once their
 //! response (or the end of the flow) decides their outcome.
 
+use crate::decode::records::WireOutcome;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -176,7 +177,7 @@ impl CqlFlowDecoder {
         &mut self,
         writes: Vec<WriteRecord>,
         unresolved: Vec<Option<request::Waiting>>,
-        outcome: &'static str,
+        outcome: WireOutcome,
         reason: Option<String>,
         out: &mut Vec<Record>,
     ) {
@@ -211,7 +212,7 @@ impl CqlFlowDecoder {
             self.finish(
                 writes,
                 unresolved,
-                "in_doubt",
+                WireOutcome::InDoubt,
                 Some(reason.to_string()),
                 out,
             );

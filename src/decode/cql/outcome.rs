@@ -1,13 +1,14 @@
 //! The outcome of a CQL write from the response it got, by ARCHITECTURE.md's "Outcome
 //! rules" (each rule is named in a comment where it is applied).
 
+use crate::decode::records::WireOutcome;
 use tidemark_cql::message::{error_code as code, ErrorBody, ErrorDetails, ResultBody};
 use tidemark_cql::{ColumnType, Message, Value};
 
 use crate::decode::reason::Reason;
 
 /// `(outcome, reason)` of a write line.
-pub type Decision = (&'static str, Option<String>);
+pub type Decision = (WireOutcome, Option<String>);
 
 /// A reason with nothing after its words.
 fn just(r: Reason) -> Option<String> {
@@ -21,7 +22,7 @@ pub fn decide(response: &Message, lwt: bool) -> Decision {
         Message::Result(r) => result(r, lwt),
         Message::Error(e) => error(e),
         // Anything else answering a write is not a decision the rules know.
-        _ => ("in_doubt", just(Reason::UnexpectedResponse)),
+        _ => (WireOutcome::InDoubt, just(Reason::UnexpectedResponse)),
     }
 }
 
@@ -37,10 +38,10 @@ fn result(r: &ResultBody, lwt: bool) -> Decision {
             .iter()
             .any(|c| c.name.as_str() == "[applied]");
         if (lwt || named) && applied(rows) == Some(false) {
-            return ("rejected", just(Reason::NotApplied));
+            return (WireOutcome::Rejected, just(Reason::NotApplied));
         }
     }
-    ("committed", None)
+    (WireOutcome::Committed, None)
 }
 
 /// The `[applied]` cell of an LWT result's first row.
@@ -62,18 +63,18 @@ pub fn applied(rows: &tidemark_cql::message::Rows) -> Option<bool> {
 fn timeout(write_type: &str, received: i32, block_for: i32) -> Decision {
     match write_type {
         // The batchlog was written, so the logged batch will be replayed.
-        "BATCH" => ("committed", just(Reason::BatchlogWritten)),
+        "BATCH" => (WireOutcome::Committed, just(Reason::BatchlogWritten)),
         // The batchlog write itself timed out.
-        "BATCH_LOG" => ("in_doubt", just(Reason::Batchlog)),
+        "BATCH_LOG" => (WireOutcome::InDoubt, just(Reason::Batchlog)),
         // Some partitions may have landed: each member is in doubt.
-        "UNLOGGED_BATCH" => ("in_doubt", just(Reason::Timeout)),
-        "CAS" => ("in_doubt", just(Reason::CasUnknown)),
+        "UNLOGGED_BATCH" => (WireOutcome::InDoubt, just(Reason::Timeout)),
+        "CAS" => (WireOutcome::InDoubt, just(Reason::CasUnknown)),
         // SIMPLE, COUNTER, VIEW, CDC: a replica applied it and will propagate it.
         _ if received >= 1 => (
-            "committed",
+            WireOutcome::Committed,
             Some(format!("{} {received}/{block_for}", Reason::Partial)),
         ),
-        _ => ("in_doubt", just(Reason::Timeout)),
+        _ => (WireOutcome::InDoubt, just(Reason::Timeout)),
     }
 }
 
@@ -92,7 +93,7 @@ fn error(e: &ErrorBody) -> Decision {
             write_type,
             ..
         } => timeout(write_type.as_str(), *received, *block_for),
-        ErrorDetails::CasWriteUnknown { .. } => ("in_doubt", just(Reason::CasUnknown)),
+        ErrorDetails::CasWriteUnknown { .. } => (WireOutcome::InDoubt, just(Reason::CasUnknown)),
         _ => {
             let reason = match e.code {
                 code::UNAVAILABLE => Reason::Unavailable,
@@ -108,23 +109,23 @@ fn error(e: &ErrorBody) -> Decision {
                 code::BAD_CREDENTIALS => Reason::BadCredentials,
                 code::FUNCTION_FAILURE => Reason::FunctionFailure,
                 // Not in the rules: the coordinator may have applied part of it.
-                code::SERVER_ERROR => return ("in_doubt", just(Reason::ServerError)),
-                code::TRUNCATE_ERROR => return ("in_doubt", just(Reason::TruncateError)),
+                code::SERVER_ERROR => return (WireOutcome::InDoubt, just(Reason::ServerError)),
+                code::TRUNCATE_ERROR => return (WireOutcome::InDoubt, just(Reason::TruncateError)),
                 code::READ_TIMEOUT | code::READ_FAILURE => {
                     // Only an LWT reads before writing; its Paxos round did not finish.
-                    return ("in_doubt", just(Reason::Timeout));
+                    return (WireOutcome::InDoubt, just(Reason::Timeout));
                 }
                 code::CDC_WRITE_FAILURE => Reason::CdcWriteFailure,
                 _ => {
                     return (
-                        "in_doubt",
+                        WireOutcome::InDoubt,
                         Some(format!("{} 0x{:04x}", Reason::ErrorCode, e.code)),
                     )
                 }
             };
             // Unavailable, Overloaded, IsBootstrapping, Unprepared, syntax/invalid/
             // unauthorized → rejected (not attempted).
-            ("rejected", just(reason))
+            (WireOutcome::Rejected, just(reason))
         }
     }
 }
@@ -150,30 +151,30 @@ mod tests {
 
     #[test]
     fn write_timeouts_by_type() {
-        assert_eq!(decide(&wto("BATCH", 0), false).0, "committed");
+        assert_eq!(decide(&wto("BATCH", 0), false).0, WireOutcome::Committed);
         assert_eq!(
             decide(&wto("BATCH_LOG", 0), false),
-            ("in_doubt", Some("batchlog".into()))
+            (WireOutcome::InDoubt, Some("batchlog".into()))
         );
         assert_eq!(
             decide(&wto("UNLOGGED_BATCH", 1), false),
-            ("in_doubt", Some("timeout".into()))
+            (WireOutcome::InDoubt, Some("timeout".into()))
         );
         assert_eq!(
             decide(&wto("CAS", 1), true),
-            ("in_doubt", Some("cas_unknown".into()))
+            (WireOutcome::InDoubt, Some("cas_unknown".into()))
         );
         assert_eq!(
             decide(&wto("SIMPLE", 1), false),
-            ("committed", Some("partial 1/2".into()))
+            (WireOutcome::Committed, Some("partial 1/2".into()))
         );
         assert_eq!(
             decide(&wto("COUNTER", 0), false),
-            ("in_doubt", Some("timeout".into()))
+            (WireOutcome::InDoubt, Some("timeout".into()))
         );
         assert_eq!(
             decide(&Message::Result(ResultBody::Void), false),
-            ("committed", None)
+            (WireOutcome::Committed, None)
         );
     }
 }

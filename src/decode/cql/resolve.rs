@@ -9,13 +9,14 @@ use super::extract::{statement_writes, RequestInfo, StmtCtx};
 use super::schema::Schema;
 use super::shared::{PreparedStmt, Unresolved};
 use crate::decode::reason::Reason;
+use crate::decode::records::WireOutcome;
 use crate::decode::records::{Record, WriteRecord};
 
 /// The line reported for an unresolved write: its response's outcome goes into the
 /// reason, because without the statement nobody can act on it yet.
-pub fn unresolved_line(w: &WriteRecord, outcome: &str, reason: Option<&str>) -> WriteRecord {
+pub fn unresolved_line(w: &WriteRecord, outcome: WireOutcome, reason: Option<&str>) -> WriteRecord {
     let mut r = w.clone();
-    r.outcome = "unresolved";
+    r.outcome = WireOutcome::Unresolved;
     let id = w.statement_id.as_deref().unwrap_or("?");
     r.reason = Some(match reason {
         Some(why) => format!(

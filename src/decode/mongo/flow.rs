@@ -14,6 +14,7 @@
 //!   is one whose reply was lost in a capture gap (a connection answers in order, so a
 //!   reply to a later request proves the earlier reply will not come).
 
+use crate::decode::records::WireOutcome;
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -283,9 +284,11 @@ impl MongoFlowDecoder {
                     decided: false,
                 })
             }
-            Action::Writes { stmts, .. } => self.emit_all(stmts, &Verdict::new("in_doubt", why)),
+            Action::Writes { stmts, .. } => {
+                self.emit_all(stmts, &Verdict::new(WireOutcome::InDoubt, why))
+            }
             Action::Txn { mut rec, .. } => {
-                rec.outcome = "in_doubt";
+                rec.outcome = WireOutcome::InDoubt;
                 rec.reason = Some(why);
                 self.done.push(*rec);
             }
@@ -306,7 +309,10 @@ impl MongoFlowDecoder {
             if slot.decided {
                 self.done.extend(slot.stmts.into_iter().map(|s| s.rec));
             } else {
-                self.emit_all(slot.stmts, &Verdict::new("in_doubt", why.to_owned()));
+                self.emit_all(
+                    slot.stmts,
+                    &Verdict::new(WireOutcome::InDoubt, why.to_owned()),
+                );
             }
         }
     }
@@ -343,7 +349,7 @@ impl MongoFlowDecoder {
                 for s in &mut stmts {
                     s.rec.extras.optime = at;
                     s.rec.extras.error_code = evidence::error_code(reply, s.index);
-                    let applied = matches!(s.rec.outcome, "committed" | "pending");
+                    let applied = s.rec.outcome.applied();
                     if applied && !bulk_write && evidence::changed_nothing(reply, &s.rec.op) {
                         let x = &mut s.rec.extras;
                         x.changed_nothing = true;
@@ -355,7 +361,7 @@ impl MongoFlowDecoder {
                 }
                 let mut slot = Vec::new();
                 for s in stmts {
-                    let applied = matches!(s.rec.outcome, "committed" | "pending");
+                    let applied = s.rec.outcome.applied();
                     match &txn {
                         Some(key) if applied => self.txns.hold(key.clone(), s, &mut self.done),
                         _ if applied && origin == Origin::LegacyCommand => slot.push(s),
@@ -381,7 +387,10 @@ impl MongoFlowDecoder {
                     TransactionOp::Abort => {
                         let n = self.txns.abort(&key, &mut self.done);
                         (
-                            Verdict::new("rejected", Reason::TransactionAborted.as_str()),
+                            Verdict::new(
+                                WireOutcome::Rejected,
+                                Reason::TransactionAborted.as_str(),
+                            ),
                             n,
                         )
                     }
@@ -404,7 +413,7 @@ impl MongoFlowDecoder {
                 let Some(mut slot) = p.gle_slot else { return };
                 let mut redo: Vec<Stmt> = Vec::new();
                 for s in slot.stmts.drain(..) {
-                    if !slot.decided || matches!(s.rec.outcome, "committed" | "pending") {
+                    if !slot.decided || s.rec.outcome.applied() {
                         redo.push(s);
                     } else {
                         self.done.push(s.rec);
@@ -454,7 +463,7 @@ impl MongoFlowDecoder {
 
     /// Decides a request that will never get its reply.
     fn give_up(&mut self, p: Pending, why: &str) {
-        let v = Verdict::new("in_doubt", why.to_owned());
+        let v = Verdict::new(WireOutcome::InDoubt, why.to_owned());
         match p.action {
             Action::Writes { stmts, .. } => self.emit_all(stmts, &v),
             Action::Txn { key, mut rec, .. } => {

@@ -13,6 +13,7 @@
 //! Reasons start with a stable token (`awaiting_majority`, `write_error`, ...) and
 //! continue with the server's words, so people and programs can both read them.
 
+use crate::decode::records::WireOutcome;
 use tidemark_mongo::bson::RawBsonRef;
 use tidemark_mongo::model::Reply;
 
@@ -23,12 +24,12 @@ use crate::decode::records::WriteRecord;
 /// An outcome and its reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
-    pub outcome: &'static str,
+    pub outcome: WireOutcome,
     pub reason: Option<String>,
 }
 
 impl Verdict {
-    pub fn new(outcome: &'static str, reason: impl Into<String>) -> Verdict {
+    pub fn new(outcome: WireOutcome, reason: impl Into<String>) -> Verdict {
         Verdict {
             outcome,
             reason: Some(reason.into()),
@@ -37,14 +38,14 @@ impl Verdict {
 
     pub fn committed() -> Verdict {
         Verdict {
-            outcome: "committed",
+            outcome: WireOutcome::Committed,
             reason: None,
         }
     }
 
     /// True when the write took effect on the primary (committed or pending).
     pub fn applied(&self) -> bool {
-        matches!(self.outcome, "committed" | "pending")
+        self.outcome.applied()
     }
 
     pub fn apply(&self, s: &mut Stmt) {
@@ -108,7 +109,7 @@ pub fn command_failed(reply: &Reply<'_>) -> String {
 pub fn applied(wc: &Wc, reply: &Reply<'_>) -> Verdict {
     if let Some(e) = &reply.write_concern_error {
         return Verdict::new(
-            "pending",
+            WireOutcome::Pending,
             error_text(
                 Reason::WriteConcernError,
                 Some(e.code),
@@ -119,14 +120,14 @@ pub fn applied(wc: &Wc, reply: &Reply<'_>) -> Verdict {
     }
     if reply.wtimeout {
         return Verdict::new(
-            "pending",
+            WireOutcome::Pending,
             format!("{}: wtimeout", Reason::WriteConcernError),
         );
     }
     match wc {
         Wc::Majority => Verdict::committed(),
         other => Verdict::new(
-            "pending",
+            WireOutcome::Pending,
             format!("{}: {}", Reason::AwaitingMajority, other.describe()),
         ),
     }
@@ -181,7 +182,7 @@ fn errors(reply: &Reply<'_>, bulk_write: bool) -> Vec<StmtError> {
 /// Decides every statement of a command from its reply.
 pub fn decide(stmts: &mut [Stmt], ordered: bool, wc: &Wc, reply: &Reply<'_>, bulk_write: bool) {
     if failed(reply) {
-        let v = Verdict::new("rejected", command_failed(reply));
+        let v = Verdict::new(WireOutcome::Rejected, command_failed(reply));
         stmts.iter_mut().for_each(|s| v.apply(s));
         return;
     }
@@ -191,10 +192,10 @@ pub fn decide(stmts: &mut [Stmt], ordered: bool, wc: &Wc, reply: &Reply<'_>, bul
     for s in stmts {
         let idx = s.index as i64;
         if let Some(e) = errs.iter().find(|e| e.index == idx) {
-            Verdict::new("rejected", e.text.clone()).apply(s);
+            Verdict::new(WireOutcome::Rejected, e.text.clone()).apply(s);
         } else if let Some(f) = first.filter(|&f| ordered && idx > f) {
             Verdict::new(
-                "rejected",
+                WireOutcome::Rejected,
                 format!(
                     "{}: ordered batch stopped at the writeError of statement {f}",
                     Reason::NotExecuted
@@ -223,7 +224,7 @@ fn at_default(wc: &Wc, v: &Verdict) -> bool {
 pub fn decide_by_gle(stmts: &mut [Stmt], wc: &Wc, reply: &Reply<'_>) {
     let v = if failed(reply) {
         Verdict::new(
-            "in_doubt",
+            WireOutcome::InDoubt,
             format!("{}: {}", Reason::GetlasterrorFailed, command_failed(reply)),
         )
     } else if let Some(err) = reply.err {
@@ -231,11 +232,11 @@ pub fn decide_by_gle(stmts: &mut [Stmt], wc: &Wc, reply: &Reply<'_>) {
         if stmts.len() > 1 {
             // getlasterror names no index: which documents of the batch landed is unknown.
             Verdict::new(
-                "in_doubt",
+                WireOutcome::InDoubt,
                 format!("{text} (position in the legacy batch unknown)"),
             )
         } else {
-            Verdict::new("rejected", text)
+            Verdict::new(WireOutcome::Rejected, text)
         }
     } else {
         let mut v = applied(wc, reply);

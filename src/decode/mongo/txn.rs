@@ -7,6 +7,7 @@
 //! the driver retries the commit; whatever is still held when the flow ends stays
 //! `in_doubt`.
 
+use crate::decode::records::WireOutcome;
 use std::collections::HashMap;
 
 use tidemark_mongo::model::Reply;
@@ -71,7 +72,7 @@ impl Transactions {
             return;
         };
         let v = Verdict::new(
-            "in_doubt",
+            WireOutcome::InDoubt,
             format!("{}: too many held statements", Reason::TransactionUndecided),
         );
         self.release(&key, &v, out);
@@ -112,23 +113,26 @@ impl Transactions {
                 }
                 None => 0,
             };
-            return (Verdict::new("in_doubt", why), n);
+            return (Verdict::new(WireOutcome::InDoubt, why), n);
         }
         if outcome::failed(reply) {
             let why = outcome::command_failed(reply);
             let n = self.release(
                 key,
                 &Verdict::new(
-                    "rejected",
+                    WireOutcome::Rejected,
                     format!("{}: commit failed: {why}", Reason::TransactionAborted),
                 ),
                 out,
             );
-            return (Verdict::new("rejected", why), n);
+            return (Verdict::new(WireOutcome::Rejected, why), n);
         }
         let line = outcome::applied(wc, reply);
         let stmts = match &line.reason {
-            None => Verdict::new("committed", Reason::TransactionCommitted.as_str()),
+            None => Verdict::new(
+                WireOutcome::Committed,
+                Reason::TransactionCommitted.as_str(),
+            ),
             Some(r) => Verdict::new(line.outcome, format!("{r} (transaction committed)")),
         };
         let n = self.release(key, &stmts, out);
@@ -139,7 +143,7 @@ impl Transactions {
     pub fn abort(&mut self, key: &TxnKey, out: &mut Vec<WriteRecord>) -> u64 {
         self.release(
             key,
-            &Verdict::new("rejected", Reason::TransactionAborted.as_str()),
+            &Verdict::new(WireOutcome::Rejected, Reason::TransactionAborted.as_str()),
             out,
         )
     }
@@ -151,7 +155,11 @@ impl Transactions {
         why: &str,
         out: &mut Vec<WriteRecord>,
     ) -> u64 {
-        self.release(key, &Verdict::new("in_doubt", why.to_owned()), out)
+        self.release(
+            key,
+            &Verdict::new(WireOutcome::InDoubt, why.to_owned()),
+            out,
+        )
     }
 
     /// Number of statements held under `key`.
@@ -172,7 +180,7 @@ impl Transactions {
                     Reason::TransactionUndecided
                 )
             });
-            self.release(&k, &Verdict::new("in_doubt", why), out);
+            self.release(&k, &Verdict::new(WireOutcome::InDoubt, why), out);
         }
     }
 }

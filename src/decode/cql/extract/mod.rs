@@ -12,6 +12,7 @@ pub mod stmt;
 pub mod time;
 
 use crate::capture::Timestamp;
+use crate::decode::records::WireOutcome;
 use serde_json::{json, Map, Value as Json};
 use tidemark_cql::statement::{SchemaAction, SchemaObject, Statement, StatementKind};
 
@@ -57,7 +58,7 @@ pub fn base(req: &RequestInfo<'_>, prepared: bool, batch: Option<&BatchInfo>) ->
         serial_consistency: req.serial_consistency.map(str::to_string),
         batch: batch.map(BatchInfo::to_json),
         request: Some(req.stream.into()),
-        outcome: "in_doubt",
+        outcome: WireOutcome::InDoubt,
         prepared: Some(prepared),
         columns_deleted: Some(Vec::new()),
         collection_ops: Some(Json::Array(Vec::new())),
