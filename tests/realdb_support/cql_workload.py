@@ -1,0 +1,148 @@
+"""The real Python cassandra-driver against a real Cassandra cluster: the writes
+tidemark must decode, each printed with the outcome the driver saw.
+
+    cql_workload.py write KEYSPACE PROTOCOL COMPRESSION HOSTS
+        creates KEYSPACE (RF = number of hosts) and runs the workload; prints one JSON
+        line per write: {"ns", "key", "op", "applied"}
+    cql_workload.py read KEYSPACE HOSTS < keys.jsonl
+        reads each {"ns", "key"} line at consistency ALL with SELECT JSON; prints
+        {"ns", "key", "row"} (row null when absent)
+
+The expected outcomes come from the driver alone (a result, or an LWT's [applied]
+column), never from tidemark.
+"""
+
+import json
+import sys
+import uuid
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+from cassandra import ConsistencyLevel
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+from cassandra.policies import RoundRobinPolicy
+from cassandra.query import BatchStatement, BatchType, SimpleStatement
+
+QUORUM = ConsistencyLevel.QUORUM
+
+
+def connect(hosts, protocol=4, compression=False):
+    prof = ExecutionProfile(
+        load_balancing_policy=RoundRobinPolicy(), request_timeout=30, consistency_level=QUORUM
+    )
+    cluster = Cluster(
+        hosts,
+        protocol_version=protocol,
+        compression=compression,
+        execution_profiles={EXEC_PROFILE_DEFAULT: prof},
+    )
+    return cluster, cluster.connect()
+
+
+def emit(ns, key, op, applied=True):
+    print(json.dumps({"ns": ns, "key": key, "op": op, "applied": applied}), flush=True)
+
+
+def write(ks, protocol, compression, hosts):
+    cluster, s = connect(hosts, protocol, compression)
+    rf = len(hosts)
+    s.execute(
+        f"CREATE KEYSPACE {ks} WITH replication = "
+        f"{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"
+    )
+    s.execute(
+        f"CREATE TABLE {ks}.types (k int PRIMARY KEY, txt text, big bigint, d double, "
+        "b boolean, u uuid, ts timestamp, bl blob, dec decimal, dt date, sm smallint)"
+    )
+    s.execute(f"CREATE TABLE {ks}.coll (k int PRIMARY KEY, l list<int>, s set<text>, m map<text, int>)")
+    s.execute(f"CREATE TABLE {ks}.cnt (k int PRIMARY KEY, n counter)")
+    s.execute(f"CREATE TABLE {ks}.lwt (k int PRIMARY KEY, v text)")
+    s.execute(f"CREATE TABLE {ks}.opts (k int PRIMARY KEY, v text)")
+    ns = lambda t: f"{ks}.{t}"
+
+    ins = s.prepare(
+        f"INSERT INTO {ks}.types (k, txt, big, d, b, u, ts, bl, dec, dt, sm) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    for k in range(40):
+        s.execute(
+            ins,
+            (
+                k,
+                f"text-{k}",
+                k * 1_000_000_007,
+                k + 0.5,
+                k % 2 == 0,
+                uuid.UUID(int=k + 1),
+                datetime(2026, 1, 1, 0, 0, k % 60, tzinfo=timezone.utc),
+                bytes([k, 255 - k]),
+                Decimal(f"{k}.25"),
+                date(2026, 1, 1 + k % 28),
+                k - 20,
+            ),
+        )
+        emit(ns("types"), {"k": k}, "insert")
+    upd = s.prepare(f"UPDATE {ks}.types SET txt = ?, big = ? WHERE k = ?")
+    for k in range(0, 40, 4):
+        s.execute(upd, (f"updated-{k}", -k, k))
+        emit(ns("types"), {"k": k}, "update")
+    dele = s.prepare(f"DELETE FROM {ks}.types WHERE k = ?")
+    for k in range(1, 40, 10):
+        s.execute(dele, (k,))
+        emit(ns("types"), {"k": k}, "delete")
+
+    batch = BatchStatement(batch_type=BatchType.LOGGED, consistency_level=QUORUM)
+    for k in (100, 101, 102):
+        batch.add(ins, (k, f"batch-{k}", k, 0.0, True, uuid.UUID(int=k), None, b"", Decimal(0), None, 0))
+    s.execute(batch)
+    for k in (100, 101, 102):
+        emit(ns("types"), {"k": k}, "insert")
+
+    lwt = s.prepare(f"INSERT INTO {ks}.lwt (k, v) VALUES (?, ?) IF NOT EXISTS")
+    first = s.execute(lwt, (1, "first")).one()
+    emit(ns("lwt"), {"k": 1}, "insert", bool(first[0]))
+    second = s.execute(lwt, (1, "second")).one()
+    emit(ns("lwt"), {"k": 1}, "insert", bool(second[0]))
+
+    inc = s.prepare(f"UPDATE {ks}.cnt SET n = n + ? WHERE k = ?")
+    s.execute(inc, (5, 1))
+    emit(ns("cnt"), {"k": 1}, "update")
+
+    col = s.prepare(f"INSERT INTO {ks}.coll (k, l, s, m) VALUES (?, ?, ?, ?)")
+    s.execute(col, (1, [3, 1, 2], {"a", "b"}, {"x": 1, "y": 2}))
+    emit(ns("coll"), {"k": 1}, "insert")
+    add = s.prepare(f"UPDATE {ks}.coll SET l = l + ?, m[?] = ? WHERE k = ?")
+    s.execute(add, ([4], "z", 3, 2))
+    emit(ns("coll"), {"k": 2}, "update")
+
+    ttl = s.prepare(f"INSERT INTO {ks}.opts (k, v) VALUES (?, ?) USING TTL 86400")
+    s.execute(ttl, (1, "with-ttl"))
+    emit(ns("opts"), {"k": 1}, "insert")
+    stamp = s.prepare(f"INSERT INTO {ks}.opts (k, v) VALUES (?, ?) USING TIMESTAMP ?")
+    s.execute(stamp, (2, "with-timestamp", 1_700_000_000_000_000))
+    emit(ns("opts"), {"k": 2}, "insert")
+    cluster.shutdown()
+
+
+def read(ks, hosts):
+    cluster, s = connect(hosts)
+    for line in sys.stdin:
+        want = json.loads(line)
+        ns, key = want["ns"], want["key"]
+        where = " AND ".join(f"{c} = %s" for c in key)
+        stmt = SimpleStatement(
+            f"SELECT JSON * FROM {ns} WHERE {where}", consistency_level=ConsistencyLevel.ALL
+        )
+        row = s.execute(stmt, tuple(key.values())).one()
+        print(json.dumps({"ns": ns, "key": key, "row": json.loads(row[0]) if row else None}), flush=True)
+    cluster.shutdown()
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "write":
+        write(sys.argv[2], int(sys.argv[3]), sys.argv[4] if sys.argv[4] != "none" else False, sys.argv[5].split(","))
+    elif mode == "read":
+        read(sys.argv[2], sys.argv[3].split(","))
+    else:
+        sys.exit(f"unknown mode {mode}")
