@@ -87,10 +87,16 @@ impl Tap {
     /// Starts the tap (`port_flag` is `--cql-port` or `--mongo-port`) and waits
     /// (bounded) until it has opened its store, so the workload that follows is seen.
     pub fn start(port_flag: &str, port: u16) -> Tap {
+        Tap::start_with(port_flag, port, &[])
+    }
+
+    /// [`Tap::start`] with more `tidemark tap` options.
+    pub fn start_with(port_flag: &str, port: u16, extra: &[&str]) -> Tap {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("store");
         let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
             .args(["tap", "--interface", "lo", port_flag, &port.to_string()])
+            .args(extra)
             .arg("--store")
             .arg(&store)
             .stdout(Stdio::null())
