@@ -83,13 +83,17 @@ write_config() {
         "$dir/cdc_raw" "$dir/logs"
     # Only the keys these nodes need; the 5.0 loader rejects unknown keys, so each key
     # here is one Config field. Small caches and memtables fit a 768 MiB heap.
+    # RackInferringSnitch without the dynamic snitch orders a node itself first among
+    # replicas, so a read at ONE through a node-pinned driver reads that node's data
+    # (how tests ask what each replica holds); SimpleSnitch would take ring order.
     cat >"$dir/conf/cassandra.yaml" <<EOF
 cluster_name: tidemark-realdb
 num_tokens: 1
 initial_token: $(token "$i" "$n")
 auto_bootstrap: false
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
-endpoint_snitch: SimpleSnitch
+endpoint_snitch: RackInferringSnitch
+dynamic_snitch: false
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:

@@ -5,13 +5,32 @@
 
 mod realdb_support;
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard};
 
 use realdb_support::{count, python, server, workload, Tally, Tap};
 use serde_json::Value;
 
 static CLUSTER: OnceLock<Result<String, String>> = OnceLock::new();
+
+/// The fault test pauses a node: it runs alone (write lock); the others share.
+static EXCLUSIVE: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    EXCLUSIVE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The log lines of keyspace `ks`, schema changes left out.
+fn in_keyspace<'a>(log: &'a [Value], ks: &str) -> Vec<&'a Value> {
+    log.iter()
+        .filter(|l| {
+            l["namespace"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(&format!("{ks}.")))
+                && !l["op"].as_str().unwrap_or("").starts_with("create_")
+        })
+        .collect()
+}
 
 /// The 3-node cluster's contact points, started once for this test binary.
 fn cluster() -> Option<String> {
@@ -21,6 +40,7 @@ fn cluster() -> Option<String> {
 /// Runs the driver workload in `ks` (protocol version, compression) under a live tap,
 /// then checks the log against the driver's outcomes and against reads at ALL.
 fn workload_matches_driver_and_cluster(ks: &str, protocol: &str, compression: &str) {
+    let _shared = shared();
     let Some(hosts) = cluster() else { return };
     let tap = Tap::start("--cql-port", 9042);
     let driver = python(
@@ -30,16 +50,8 @@ fn workload_matches_driver_and_cluster(ks: &str, protocol: &str, compression: &s
     );
     let log = tap.finish();
 
-    // The log's writes in this keyspace (the other test's keyspace shares the wire).
-    let ours: Vec<&Value> = log
-        .iter()
-        .filter(|l| {
-            l["namespace"]
-                .as_str()
-                .is_some_and(|n| n.starts_with(&format!("{ks}.")))
-                && !l["op"].as_str().unwrap_or("").starts_with("create_")
-        })
-        .collect();
+    // The log's writes in this keyspace (the other tests' keyspaces share the wire).
+    let ours = in_keyspace(&log, ks);
 
     // Every write the driver made, with the outcome the driver saw, and nothing else.
     let mut want = Tally::new();
@@ -98,9 +110,7 @@ fn workload_matches_driver_and_cluster(ks: &str, protocol: &str, compression: &s
     }
     let keys: String = last
         .values()
-        .map(|(l, _)| {
-            serde_json::json!({"ns": l["namespace"], "key": l["key"]}).to_string() + "\n"
-        })
+        .map(|(l, _)| serde_json::json!({"ns": l["namespace"], "key": l["key"]}).to_string() + "\n")
         .collect();
     let rows = python(&workload("cql_workload.py"), &["read", ks, &hosts], &keys);
     assert_eq!(rows.len(), last.len());
@@ -108,7 +118,11 @@ fn workload_matches_driver_and_cluster(ks: &str, protocol: &str, compression: &s
     for (row, (l, values)) in rows.iter().zip(last.values()) {
         let at = format!("{} {}", l["namespace"], l["key"]);
         if l["op"] == "delete" {
-            assert!(row["row"].is_null(), "{at}: deleted, yet read {}", row["row"]);
+            assert!(
+                row["row"].is_null(),
+                "{at}: deleted, yet read {}",
+                row["row"]
+            );
             continue;
         }
         let r = &row["row"];
@@ -148,4 +162,140 @@ fn python_driver_v4_lz4_workload_is_logged_as_the_driver_saw_it() {
 #[test]
 fn python_driver_v5_workload_is_logged_as_the_driver_saw_it() {
     workload_matches_driver_and_cluster("realdb_v5", "5", "none");
+}
+
+/// 10,000 prepared INSERTs at QUORUM, 64 in flight, tapped: 0 writes lost (every write
+/// the driver saw acknowledged is committed in the log) and 0 wrongly committed (every
+/// committed write is in the table read at ALL, with its value; none the driver saw
+/// fail is committed).
+#[test]
+fn ten_thousand_quorum_writes_none_lost_none_wrongly_committed() {
+    let _shared = shared();
+    let Some(hosts) = cluster() else { return };
+    let ks = "realdb_bulk";
+    let tap = Tap::start("--cql-port", 9042);
+    let driver = python(
+        &workload("cql_workload.py"),
+        &["bulk", ks, "10000", &hosts],
+        "",
+    );
+    let log = tap.finish();
+    let acked: BTreeSet<i64> = driver
+        .iter()
+        .filter(|d| d["applied"] == true)
+        .map(|d| d["key"]["k"].as_i64().unwrap())
+        .collect();
+    let committed: BTreeMap<i64, &Value> = in_keyspace(&log, ks)
+        .into_iter()
+        .filter(|l| l["outcome"] == "committed")
+        .map(|l| (l["key"]["k"].as_i64().unwrap(), l))
+        .collect();
+    let held: BTreeMap<i64, Value> = python(
+        &workload("cql_workload.py"),
+        &["scan", &format!("{ks}.bulk"), &hosts],
+        "",
+    )
+    .into_iter()
+    .map(|r| (r["row"]["k"].as_i64().unwrap(), r["row"]["v"].clone()))
+    .collect();
+    let lost = acked.iter().filter(|k| !committed.contains_key(k)).count();
+    let wrongly = committed
+        .iter()
+        .filter(|(k, l)| held.get(k) != Some(&l["values"]["v"]) || !acked.contains(k))
+        .count();
+    eprintln!(
+        "realdb: bulk: {} writes, {} acknowledged, {} committed in the log, {} rows at ALL; lost {lost}, wrongly committed {wrongly}",
+        driver.len(),
+        acked.len(),
+        committed.len(),
+        held.len()
+    );
+    assert_eq!(driver.len(), 10_000);
+    assert_eq!(lost, 0, "acknowledged writes missing from the log");
+    assert_eq!(wrongly, 0, "committed writes the cluster does not hold");
+    assert_eq!(committed.len(), held.len());
+}
+
+/// Node 3 of the RF 3 cluster paused with SIGSTOP under writes at ALL through node 1:
+/// Cassandra's own WriteTimeout (received 2 of blockfor 3, write type SIMPLE) →
+/// `committed(partial 2/3)`; once node 1 marks it down, Unavailable (required 3,
+/// alive 2) → `rejected`. After SIGCONT each node, read alone at ONE, holds every write
+/// tidemark committed (at least the two that acknowledged) and none it rejected.
+#[test]
+fn paused_replica_gives_write_timeout_then_unavailable_decided_as_the_nodes_hold() {
+    let _alone = EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner());
+    let Some(hosts) = cluster() else { return };
+    let ks = "realdb_faults";
+    let pid3 =
+        std::fs::read_to_string(realdb_support::root().join("target/realdb/cassandra/node3/pid"))
+            .expect("node 3's pid file");
+    let tap = Tap::start("--cql-port", 9042);
+    let out = python(
+        &workload("cql_workload.py"),
+        &["faults", ks, pid3.trim(), &hosts],
+        "",
+    );
+    let log = tap.finish();
+    let (writes, nodes): (Vec<&Value>, Vec<&Value>) =
+        out.iter().partition(|o| o.get("ns").is_some());
+    let logged: BTreeMap<i64, &Value> = in_keyspace(&log, ks)
+        .into_iter()
+        .map(|l| (l["key"]["k"].as_i64().unwrap(), l))
+        .collect();
+    assert_eq!(logged.len(), writes.len(), "one log line per write");
+    let (mut timeouts, mut unavailable) = (0, 0);
+    for w in &writes {
+        let k = w["key"]["k"].as_i64().unwrap();
+        let l = logged[&k];
+        match w.get("error").and_then(Value::as_str) {
+            None => assert_eq!(l["outcome"], "committed", "k={k}"),
+            Some("WriteTimeout") => {
+                timeouts += 1;
+                // Cassandra's own numbers, as the driver decoded them.
+                assert_eq!(w["write_type"], 0, "SIMPLE");
+                assert_eq!((&w["received"], &w["blockfor"]), (&2.into(), &3.into()));
+                assert_eq!(l["outcome"], "committed", "k={k}");
+                let partial = format!("partial {}/{}", w["received"], w["blockfor"]);
+                assert_eq!(l["reason"], partial.as_str(), "k={k}");
+            }
+            Some("Unavailable") => {
+                unavailable += 1;
+                assert_eq!((&w["required"], &w["alive"]), (&3.into(), &2.into()));
+                assert_eq!(l["outcome"], "rejected", "k={k}");
+                assert_eq!(l["reason"], "unavailable", "k={k}");
+            }
+            Some(e) => panic!("k={k}: unexpected {e}: {w}"),
+        }
+    }
+    assert!(
+        timeouts >= 1 && unavailable >= 1,
+        "{timeouts} timeouts, {unavailable} unavailable"
+    );
+
+    // What each node holds, asked alone at ONE.
+    let holders = |k: i64| {
+        nodes
+            .iter()
+            .filter(|n| n["keys"].as_array().unwrap().contains(&k.into()))
+            .count()
+    };
+    for w in &writes {
+        let k = w["key"]["k"].as_i64().unwrap();
+        if logged[&k]["outcome"] == "committed" {
+            // At least the replicas that acknowledged (all three for a success).
+            let acked = w["received"].as_u64().map_or(3, |r| r as usize);
+            assert!(
+                holders(k) >= acked,
+                "k={k} committed, held by {}",
+                holders(k)
+            );
+        } else {
+            assert_eq!(holders(k), 0, "k={k} rejected, yet held");
+        }
+    }
+    eprintln!(
+        "realdb: faults: {} writes, {timeouts} WriteTimeout, {unavailable} Unavailable; keys per node {:?}",
+        writes.len(),
+        nodes.iter().map(|n| n["keys"].as_array().unwrap().len()).collect::<Vec<_>>()
+    );
 }

@@ -4,6 +4,12 @@ tidemark must decode, each printed with the outcome the driver saw.
     cql_workload.py write KEYSPACE PROTOCOL COMPRESSION HOSTS
         creates KEYSPACE (RF = number of hosts) and runs the workload; prints one JSON
         line per write: {"ns", "key", "op", "applied"}
+    cql_workload.py bulk KEYSPACE COUNT HOSTS
+        COUNT prepared INSERTs at QUORUM into KEYSPACE.bulk, concurrently
+    cql_workload.py faults KEYSPACE NODE3_PID HOSTS
+        node 3 paused and resumed under writes at ALL (see faults())
+    cql_workload.py scan KEYSPACE.TABLE HOSTS
+        every row at consistency ALL: {"ns", "row"}
     cql_workload.py read KEYSPACE HOSTS < keys.jsonl
         reads each {"ns", "key"} line at consistency ALL with SELECT JSON; prints
         {"ns", "key", "row"} (row null when absent)
@@ -46,6 +52,7 @@ def emit(ns, key, op, applied=True):
 def write(ks, protocol, compression, hosts):
     cluster, s = connect(hosts, protocol, compression)
     rf = len(hosts)
+    s.execute(f"DROP KEYSPACE IF EXISTS {ks}")  # a cluster left from an earlier run
     s.execute(
         f"CREATE KEYSPACE {ks} WITH replication = "
         f"{{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"
@@ -124,6 +131,126 @@ def write(ks, protocol, compression, hosts):
     cluster.shutdown()
 
 
+def bulk(ks, count, hosts):
+    """`count` prepared INSERTs at QUORUM, 64 in flight; one line per write with
+    the driver's outcome (applied, or the error's class name)."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    cluster, s = connect(hosts)
+    s.execute(f"DROP KEYSPACE IF EXISTS {ks}")  # a cluster left from an earlier run
+    s.execute(
+        f"CREATE KEYSPACE {ks} WITH replication = "
+        f"{{'class': 'SimpleStrategy', 'replication_factor': {len(hosts)}}}"
+    )
+    s.execute(f"CREATE TABLE {ks}.bulk (k int PRIMARY KEY, v text)")
+    ins = s.prepare(f"INSERT INTO {ks}.bulk (k, v) VALUES (?, ?)")
+    args = [(k, f"v{k}") for k in range(count)]
+    results = execute_concurrent_with_args(s, ins, args, concurrency=64, raise_on_first_error=False)
+    for (k, _), (ok, res) in zip(args, results):
+        print(
+            json.dumps({"ns": f"{ks}.bulk", "key": {"k": k}, "op": "insert", "applied": ok,
+                        "error": None if ok else type(res).__name__}),
+            flush=True,
+        )
+    cluster.shutdown()
+
+
+def scan(ns, hosts):
+    """Every row of table `ns` at consistency ALL."""
+    cluster, s = connect(hosts)
+    stmt = SimpleStatement(f"SELECT JSON * FROM {ns}", consistency_level=ConsistencyLevel.ALL, fetch_size=5000)
+    for row in s.execute(stmt):
+        print(json.dumps({"ns": ns, "row": json.loads(row[0])}))
+    cluster.shutdown()
+
+
+def error_detail(e):
+    """What the driver was told about a failed write, by the server's own fields."""
+    from cassandra import Unavailable, WriteTimeout
+
+    if isinstance(e, Unavailable):
+        return {"error": "Unavailable", "required": e.required_replicas, "alive": e.alive_replicas}
+    if isinstance(e, WriteTimeout):
+        return {
+            "error": "WriteTimeout",
+            "received": e.received_responses,
+            "blockfor": e.required_responses,
+            "write_type": e.write_type,
+        }
+    return {"error": type(e).__name__, "message": str(e)}
+
+
+def faults(ks, pid3, hosts):
+    """Node 3 of a 3-node RF 3 cluster paused with SIGSTOP: writes at ALL through node 1
+    (no driver retries) first time out (node 3 still counted alive), then are refused
+    as Unavailable once node 1's failure detector marks it down; after SIGCONT writes
+    succeed again. Then each write's key is read at ONE from each node alone."""
+    import os
+    import signal
+    import time
+
+    from cassandra.policies import FallthroughRetryPolicy, WhiteListRoundRobinPolicy
+
+    node1 = ExecutionProfile(
+        load_balancing_policy=WhiteListRoundRobinPolicy([hosts[0]]),
+        retry_policy=FallthroughRetryPolicy(),
+        consistency_level=ConsistencyLevel.ALL,
+        request_timeout=30,
+    )
+    cluster = Cluster(hosts, execution_profiles={EXEC_PROFILE_DEFAULT: node1}, protocol_version=4)
+    s = cluster.connect()
+    s.execute(f"DROP KEYSPACE IF EXISTS {ks}")  # a cluster left from an earlier run
+    s.execute(
+        f"CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 3}}"
+    )
+    # No speculative retry: a read at ONE asks the pinned node alone.
+    s.execute(f"CREATE TABLE {ks}.probe (k int PRIMARY KEY, v text) WITH speculative_retry = 'NONE'")
+    ins = s.prepare(f"INSERT INTO {ks}.probe (k, v) VALUES (?, ?)")
+    k = 0
+
+    def probe():
+        nonlocal k
+        k += 1
+        try:
+            s.execute(ins, (k, f"p{k}"))
+            out = {"applied": True}
+        except Exception as e:  # noqa: BLE001 - every failure is reported as the driver saw it
+            out = {"applied": False, **error_detail(e)}
+        print(json.dumps({"ns": f"{ks}.probe", "key": {"k": k}, "op": "insert", **out}), flush=True)
+        return out
+
+    probe()  # all three up
+    os.kill(pid3, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 90
+        seen_unavailable = False
+        while time.monotonic() < deadline:
+            if probe().get("error") == "Unavailable":
+                seen_unavailable = True
+                break
+        probe()  # a second Unavailable while it is down
+    finally:
+        os.kill(pid3, signal.SIGCONT)
+    if not seen_unavailable:
+        sys.exit("node 3 never marked down")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if probe()["applied"]:
+            break
+        time.sleep(1)
+    cluster.shutdown()
+    # What each node holds, asked alone at ONE.
+    for h in hosts:
+        pinned = ExecutionProfile(
+            load_balancing_policy=WhiteListRoundRobinPolicy([h]), consistency_level=ConsistencyLevel.ONE
+        )
+        c = Cluster([h], execution_profiles={EXEC_PROFILE_DEFAULT: pinned}, protocol_version=4)
+        cs = c.connect()
+        rows = cs.execute(f"SELECT k FROM {ks}.probe")
+        print(json.dumps({"node": h, "keys": sorted(r.k for r in rows)}), flush=True)
+        c.shutdown()
+
+
 def read(ks, hosts):
     cluster, s = connect(hosts)
     for line in sys.stdin:
@@ -142,6 +269,12 @@ if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "write":
         write(sys.argv[2], int(sys.argv[3]), sys.argv[4] if sys.argv[4] != "none" else False, sys.argv[5].split(","))
+    elif mode == "bulk":
+        bulk(sys.argv[2], int(sys.argv[3]), sys.argv[4].split(","))
+    elif mode == "faults":
+        faults(sys.argv[2], int(sys.argv[3]), sys.argv[4].split(","))
+    elif mode == "scan":
+        scan(sys.argv[2], sys.argv[3].split(","))
     elif mode == "read":
         read(sys.argv[2], sys.argv[3].split(","))
     else:

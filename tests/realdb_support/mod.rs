@@ -123,10 +123,7 @@ impl Tap {
         std::thread::sleep(Duration::from_millis(1500));
         let child = self.child.take().unwrap();
         let pid = child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let out = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "tap failed: {err}");
