@@ -221,10 +221,13 @@ PY
 # Waits (bounded) until node i answers CQL and sees `want` peers; on failure prints the
 # node's log tail.
 wait_ready() {
-    local i=$1 want=$2 deadline=$((SECONDS + READY_SECS))
+    local i=$1 want=$2 deadline=$((SECONDS + READY_SECS)) pid
+    pid="$(cat "$CDIR/node$i/pid")"
     while [ $SECONDS -lt $deadline ]; do
-        node_pid "$i" >/dev/null || {
+        # The pid alone: right after launch it may not have exec'd java yet.
+        [ -d "/proc/$pid" ] || {
             tail -n 25 "$CDIR/node$i/logs/stdout.log" >&2 || true
+            echo "cassandra.sh: node $i exited during start" >&2
             return 1
         }
         # Cheap port probe first: the driver import costs a second of CPU.

@@ -31,10 +31,20 @@ fn apply(doc: Option<Value>, l: &Value) -> Option<Value> {
             let upd = l["values"].as_object().unwrap();
             if upd.keys().any(|k| k.starts_with('$')) {
                 let obj = d.as_object_mut().unwrap();
-                for (f, v) in upd.get("$set").and_then(Value::as_object).into_iter().flatten() {
+                for (f, v) in upd
+                    .get("$set")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
                     obj.insert(f.clone(), v.clone());
                 }
-                for (f, v) in upd.get("$inc").and_then(Value::as_object).into_iter().flatten() {
+                for (f, v) in upd
+                    .get("$inc")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
                     let sum = obj[f].as_i64().unwrap() + v.as_i64().unwrap();
                     obj.insert(f.clone(), sum.into());
                 }
@@ -107,8 +117,9 @@ fn pymongo_writes_are_logged_as_the_driver_saw_them() {
     assert_eq!(got, want, "tidemark's log differs from what the driver saw");
     // The duplicate key says why; the insert after it in the ordered batch was never
     // executed.
-    assert!(ours.iter().any(|l| l["outcome"] == "rejected"
-        && l["reason"].as_str().unwrap_or("").contains("11000")));
+    assert!(ours.iter().any(
+        |l| l["outcome"] == "rejected" && l["reason"].as_str().unwrap_or("").contains("11000")
+    ));
 
     // The log's committed writes, replayed in order, give exactly what the server holds.
     let mut model: BTreeMap<String, Option<Value>> = BTreeMap::new();
@@ -121,10 +132,11 @@ fn pymongo_writes_are_logged_as_the_driver_saw_them() {
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect();
-    let held: BTreeMap<String, Value> = python(&workload("mongo_workload.py"), &["read", &uri, db], "")
-        .into_iter()
-        .map(|r| (r["doc"]["_id"].to_string(), r["doc"].clone()))
-        .collect();
+    let held: BTreeMap<String, Value> =
+        python(&workload("mongo_workload.py"), &["read", &uri, db], "")
+            .into_iter()
+            .map(|r| (r["doc"]["_id"].to_string(), r["doc"].clone()))
+            .collect();
     eprintln!(
         "realdb: {db}: {} driver writes, {} logged, {} documents held",
         driver.len(),
