@@ -61,7 +61,8 @@ EOF
         if ! mvn -q -B -f "$RD/maven/pom.xml" dependency:build-classpath \
             -Dmdep.outputFile="$cpfile.tmp" >"$RD/maven/mvn.log" 2>&1; then
             local why
-            why="$(grep -m1 -E 'ERROR|Could not' "$RD/maven/mvn.log" | cut -c1-300)"
+            # The first line that says why, without colour codes or the registry's address.
+            why="$(grep -m1 -E 'Could not|ERROR' "$RD/maven/mvn.log" | sed -E 's/\x1b\[[0-9;]*m//g; s#\(?https?://[^ ]*\)?##g; s/ -> \[Help 1\]//' | cut -c1-240 || true)"
             rm -f "$cpfile.tmp"
             die "Maven refused cassandra-all $VERSION: ${why:-see $RD/maven/mvn.log}"
         fi

@@ -81,7 +81,8 @@ EOF
     if ! (cd "$src" && go get "github.com/FerretDB/FerretDB@$VERSION" && go mod tidy &&
         go build -o "$BIN.tmp" .) >"$RD/build.log" 2>&1; then
         local why
-        why="$(grep -m1 -iE 'error|refused|not found|unknown revision|410|404' "$RD/build.log" | cut -c1-300)"
+        # The first line that says why, without the registry's address.
+        why="$(grep -m1 -E '^go: |error' "$RD/build.log" | sed -E 's#https?://[^ ]*##g' | cut -c1-240 || true)"
         rm -f "$BIN.tmp"
         die "could not fetch or build FerretDB $VERSION: ${why:-see $RD/build.log}"
     fi
