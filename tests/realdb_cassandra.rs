@@ -218,7 +218,7 @@ fn ten_thousand_quorum_writes_none_lost_none_wrongly_committed() {
 
 /// Node 3 of the RF 3 cluster paused with SIGSTOP under writes at ALL through node 1:
 /// Cassandra's own WriteTimeout (received 2 of blockfor 3, write type SIMPLE) →
-/// `committed(partial 2/3)`; once node 1 marks it down, Unavailable (required 3,
+/// `committed(partial 2/3)` (received 0 would be `in_doubt`); once node 1 marks it down, Unavailable (required 3,
 /// alive 2) → `rejected`. After SIGCONT each node, read alone at ONE, holds every write
 /// tidemark committed (at least the two that acknowledged) and none it rejected.
 #[test]
@@ -251,12 +251,17 @@ fn paused_replica_gives_write_timeout_then_unavailable_decided_as_the_nodes_hold
             None => assert_eq!(l["outcome"], "committed", "k={k}"),
             Some("WriteTimeout") => {
                 timeouts += 1;
-                // Cassandra's own numbers, as the driver decoded them.
+                // Cassandra's own numbers, as the driver decoded them: SIMPLE, all
+                // three replicas blocked for, the two running ones normally answered.
                 assert_eq!(w["write_type"], 0, "SIMPLE");
-                assert_eq!((&w["received"], &w["blockfor"]), (&2.into(), &3.into()));
-                assert_eq!(l["outcome"], "committed", "k={k}");
-                let partial = format!("partial {}/{}", w["received"], w["blockfor"]);
-                assert_eq!(l["reason"], partial.as_str(), "k={k}");
+                assert_eq!(w["blockfor"], 3);
+                if w["received"].as_u64().unwrap() >= 1 {
+                    assert_eq!(l["outcome"], "committed", "k={k}");
+                    let partial = format!("partial {}/{}", w["received"], w["blockfor"]);
+                    assert_eq!(l["reason"], partial.as_str(), "k={k}");
+                } else {
+                    assert_eq!(l["outcome"], "in_doubt", "k={k}");
+                }
             }
             Some("Unavailable") => {
                 unavailable += 1;
@@ -281,6 +286,9 @@ fn paused_replica_gives_write_timeout_then_unavailable_decided_as_the_nodes_hold
     };
     for w in &writes {
         let k = w["key"]["k"].as_i64().unwrap();
+        if logged[&k]["outcome"] == "in_doubt" {
+            continue; // no replica acknowledged it: any holding is possible
+        }
         if logged[&k]["outcome"] == "committed" {
             // At least the replicas that acknowledged (all three for a success).
             let acked = w["received"].as_u64().map_or(3, |r| r as usize);
