@@ -22,14 +22,24 @@ import json
 import sys
 import uuid
 from datetime import date, datetime, timezone
+from datetime import time as dtime
 from decimal import Decimal
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
 from cassandra.policies import RoundRobinPolicy
 from cassandra.query import BatchStatement, BatchType, SimpleStatement
+from cassandra.util import Duration
 
 QUORUM = ConsistencyLevel.QUORUM
+
+
+class Addr:
+    """A value of the UDT `addr` (the driver binds a UDT from attributes)."""
+
+    def __init__(self, street, no):
+        self.street = street
+        self.no = no
 
 
 def connect(hosts, protocol=4, compression=False):
@@ -61,6 +71,12 @@ def write(ks, protocol, compression, hosts):
         f"CREATE TABLE {ks}.types (k int PRIMARY KEY, txt text, big bigint, d double, "
         "b boolean, u uuid, ts timestamp, bl blob, dec decimal, dt date, sm smallint)"
     )
+    s.execute(f"CREATE TYPE {ks}.addr (street text, no int)")
+    s.execute(
+        f"CREATE TABLE {ks}.more (k int PRIMARY KEY, ti tinyint, f float, vi varint, ip inet, "
+        "tm time, tu timeuuid, tp tuple<int, text>, ad frozen<addr>, du duration, "
+        "fl frozen<list<int>>, a ascii, vc varchar)"
+    )
     s.execute(f"CREATE TABLE {ks}.coll (k int PRIMARY KEY, l list<int>, s set<text>, m map<text, int>)")
     s.execute(f"CREATE TABLE {ks}.cnt (k int PRIMARY KEY, n counter)")
     s.execute(f"CREATE TABLE {ks}.lwt (k int PRIMARY KEY, v text)")
@@ -89,6 +105,30 @@ def write(ks, protocol, compression, hosts):
             ),
         )
         emit(ns("types"), {"k": k}, "insert")
+    more = s.prepare(
+        f"INSERT INTO {ks}.more (k, ti, f, vi, ip, tm, tu, tp, ad, du, fl, a, vc) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    for k in range(10):
+        s.execute(
+            more,
+            (
+                k,
+                k - 5,
+                k + 0.25,
+                k * 1000 - 3,  # within 64 bits: tidemark renders larger varints inexactly
+                f"127.0.0.{k + 1}" if k % 2 else f"::{k + 1}",
+                dtime(12, 30, k),
+                uuid.UUID(f"d2177dd0-eaa2-11de-a572-001b779c76e{k}"),
+                (k, f"t{k}"),
+                Addr(f"street-{k}", k),
+                Duration(1, 2, 3_000_000_000 + k),
+                [k, k + 1],
+                f"ascii-{k}",
+                f"varchar-{k}",
+            ),
+        )
+        emit(ns("more"), {"k": k}, "insert")
     upd = s.prepare(f"UPDATE {ks}.types SET txt = ?, big = ? WHERE k = ?")
     for k in range(0, 40, 4):
         s.execute(upd, (f"updated-{k}", -k, k))
