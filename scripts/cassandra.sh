@@ -21,6 +21,12 @@ RD="$ROOT/target/realdb"
 CDIR="$RD/cassandra"
 READY_SECS="${TIDEMARK_CASSANDRA_READY_SECS:-240}"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+# A machine whose default java is not 17 (a newer JDK beside it) still has a 17 here.
+if [ -z "${JAVA_HOME:-}" ] && ! java -version 2>&1 | grep -q 'version "17'; then
+    for j in /usr/lib/jvm/java-17-openjdk-*/bin/java /usr/lib/jvm/temurin-17-*/bin/java; do
+        [ -x "$j" ] && JAVA="$j" && break
+    done
+fi
 
 die() {
     echo "cassandra.sh: $*" >&2

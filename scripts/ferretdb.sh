@@ -22,6 +22,9 @@ BIN="$RD/bin/ferretdb-$VERSION"
 ADDR="127.0.0.1:27018"
 READY_SECS="${TIDEMARK_FERRETDB_READY_SECS:-60}"
 
+# Go's own install place, when an environment left it out of PATH.
+command -v go >/dev/null 2>&1 || PATH="$PATH:/usr/local/go/bin"
+
 die() {
     echo "ferretdb.sh: $*" >&2
     exit 1
