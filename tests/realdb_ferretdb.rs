@@ -4,11 +4,10 @@
 //! holds afterwards, never tidemark.
 //!
 //! FerretDB is a standalone (its `hello` has no `setName`): the writes carry the default
-//! write concern and no replication traffic exists. ARCHITECTURE.md's rule for that
-//! case today is the policy flag: with no replication traffic visible by a write's
-//! deadline it counts as committed, and the log's reason says it was by policy. (A
-//! standalone never rolls back, so it deserves `committed` on the reply; until the
-//! standalone rule lands the policy path is what this asserts.)
+//! write concern and no replication traffic exists. A standalone never rolls back
+//! (ARCHITECTURE.md, MongoDB rules), so an acknowledged write is committed on its
+//! reply by the `standalone` rule (`src/commit/mongo_rules.rs`), with no deadline or
+//! policy involved, and the log's reason names that rule.
 
 mod realdb_support;
 
@@ -66,11 +65,10 @@ fn pymongo_writes_are_logged_as_the_driver_saw_them() {
         return;
     };
     let db = "realdb_pymongo";
-    // A one-second deadline: the policy decides each write a second (of capture time)
-    // after it, while the tap still runs.
-    let tap = Tap::start_with("--mongo-port", 27018, &["--resolve-after", "1"]);
+    // The default deadline (longer than the run): only the standalone rule can
+    // decide these writes before the tap stops.
+    let tap = Tap::start_with("--mongo-port", 27018, &[]);
     let driver = python(&workload("mongo_workload.py"), &["write", &uri, db], "");
-    std::thread::sleep(std::time::Duration::from_secs(2));
     let log = tap.finish();
     let ours: Vec<&Value> = log
         .iter()
@@ -107,10 +105,10 @@ fn pymongo_writes_are_logged_as_the_driver_saw_them() {
             l["op"].as_str().unwrap(),
             l["outcome"].as_str().unwrap(),
         );
-        // No replication traffic from a standalone: committed by the stated policy.
+        // A standalone's acknowledged write: committed by the standalone rule.
         if l["outcome"] == "committed" {
             let why = l["reason"].as_str().unwrap_or("");
-            assert!(why.starts_with("unreplicated_policy"), "reason {why}");
+            assert!(why.starts_with("standalone"), "reason {why}");
         }
     }
     assert!(driver.len() >= 40, "workload made {} writes", driver.len());

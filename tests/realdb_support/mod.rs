@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "../ready_support/mod.rs"]
+mod ready_support;
+use ready_support::Lines;
+
 /// The repository root (scripts and workloads are found from here).
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -80,12 +84,21 @@ pub fn server(
 /// A live `tidemark tap --interface lo` on one port, writing to its own store.
 pub struct Tap {
     child: Option<Child>,
+    err: Option<Lines>,
     dir: tempfile::TempDir,
+}
+
+/// Capture time now (loopback packets are stamped with the wall clock), ns.
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 impl Tap {
     /// Starts the tap (`port_flag` is `--cql-port` or `--mongo-port`) and waits
-    /// (bounded) until it has opened its store, so the workload that follows is seen.
+    /// (bounded) until it says it is capturing, so the workload that follows is seen.
     pub fn start(port_flag: &str, port: u16) -> Tap {
         Tap::start_with(port_flag, port, &[])
     }
@@ -94,7 +107,7 @@ impl Tap {
     pub fn start_with(port_flag: &str, port: u16, extra: &[&str]) -> Tap {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("store");
-        let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
             .args(["tap", "--interface", "lo", port_flag, &port.to_string()])
             .args(extra)
             .arg("--store")
@@ -103,32 +116,61 @@ impl Tap {
             .stderr(Stdio::piped())
             .spawn()
             .expect("tidemark tap starts");
-        let start = Instant::now();
-        while !store.join("data.mdb").exists() && start.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_millis(50));
+        let mut err = Lines::follow(child.stderr.take().unwrap());
+        if !err.wait_for("tidemark: capturing on lo") {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tap never said it is capturing: {}", err.rest().join("\n"));
         }
-        assert!(store.join("data.mdb").exists(), "tap opened no store");
-        // The capture opens before the store; a moment more for the first packets.
-        std::thread::sleep(Duration::from_millis(500));
         Tap {
             child: Some(child),
+            err: Some(err),
             dir,
         }
     }
 
-    /// Ends the tap with SIGTERM (it flushes every decided write) and returns the
-    /// store's `tidemark log --json` lines.
+    /// Waits (bounded) until the store's tidemark passes the moment of this call —
+    /// every write requested before it is decided and stored — then ends the tap with
+    /// SIGTERM and returns the store's `tidemark log --json` lines.
     pub fn finish(mut self) -> Vec<Value> {
-        // Replies already on the wire reach the capture buffer; let it drain.
-        std::thread::sleep(Duration::from_millis(1500));
+        let until = now_ns();
+        let store = self.dir.path().join("store");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let passed = loop {
+            let st = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+                .args(["status", "--json", "--store"])
+                .arg(&store)
+                .output()
+                .unwrap();
+            let tidemark = serde_json::from_slice::<Value>(&st.stdout)
+                .ok()
+                .and_then(|v| v["tidemark"].as_str().map(str::to_string))
+                .and_then(|t| tidemark::decode::time::parse_rfc3339(&t))
+                .map_or(0, |t| t.0);
+            if tidemark >= until {
+                break true;
+            }
+            if Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
         let child = self.child.take().unwrap();
         let pid = child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let out = child.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = self
+            .err
+            .take()
+            .map(Lines::rest)
+            .unwrap_or_default()
+            .join("\n");
+        assert!(
+            passed,
+            "the tidemark never passed the end of the workload: {err}"
+        );
         assert!(out.status.success(), "tap failed: {err}");
         eprintln!("realdb: tap: {}", err.trim());
-        let store = self.dir.path().join("store");
         let log = Command::new(env!("CARGO_BIN_EXE_tidemark"))
             .args(["log", "--json", "--store"])
             .arg(&store)
