@@ -283,4 +283,8 @@ pub struct WriteExtras {
     pub optime: Option<OpTime>,
     /// MongoDB: the error code of the write error or write concern error, if any.
     pub error_code: Option<i32>,
+    /// CQL INSERT/UPDATE/DELETE: key, cells and deletions as wire bytes plus their
+    /// CQL type (what the store keeps; the JSON fields cannot carry Cassandra's
+    /// byte-order tie-break). `None` for other statements and unresolved EXECUTEs.
+    pub cql: Option<crate::decode::cql::typed::TypedWrite>,
 }

@@ -6,10 +6,12 @@
 //! GRANT/REVOKE. Outcomes are left for the caller to fill from the response.
 
 pub mod bound;
+pub mod cells;
 pub mod literal;
 pub mod order;
 pub mod stmt;
 pub mod time;
+pub mod value;
 
 use crate::capture::Timestamp;
 use serde_json::{json, Map, Value as Json};
