@@ -28,6 +28,7 @@
 
 pub mod config;
 mod convert;
+pub mod cql_cells;
 pub mod identity;
 pub mod replication;
 mod tracker;

@@ -50,6 +50,33 @@ pub struct Cell {
     pub local_deletion_time: Option<i64>,
     /// Live, expiring, tombstone or counter shard.
     pub kind: CellKind,
+    /// What the statement did to the column (format 3): a list append or prepend
+    /// has no path (the server picks the timeuuid), and restore must replay it as
+    /// such, which `kind` and `path` alone cannot say.
+    pub op: CellOp,
+}
+
+/// The statement's operation behind a cell (see `crate::decode::cql::typed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellOp {
+    /// The whole value of a simple or frozen column, or one element of a whole
+    /// non-frozen map, set or UDT.
+    Set,
+    /// A list element appended (no path: the server chose the timeuuid).
+    Append,
+    /// A list element prepended (no path).
+    Prepend,
+    /// An element written by key: map key, set element, list index (4-byte int, the
+    /// server resolves it to a timeuuid), UDT field (2-byte short).
+    Put,
+    /// An element deleted by `path`, or (no path) a list value removed wherever it is.
+    Remove,
+    /// A counter change (`value` is the signed big-endian i64 delta).
+    Increment,
+    /// The whole column deleted; on a collection at timestamp - 1 it is the
+    /// collection deletion of a whole-collection overwrite.
+    Tombstone,
 }
 
 /// The kind of a cell; decides reconcile tie-breaks.
