@@ -526,3 +526,7 @@ fn row_deletion(cx: &Cx<'_>, rels: &[Relation<'_>], w: &TypedWrite) -> Option<Ro
         RowDeletion::Row
     })
 }
+
+#[cfg(test)]
+#[path = "cells_tests.rs"]
+mod tests;
