@@ -260,8 +260,10 @@ fn a_writer_converts_a_format_2_store_in_place_and_nothing_printed_changes() {
         std::fs::write(store.join("data.mdb"), gunzip(&src.join("data.mdb.gz"))).unwrap();
         let path = store.to_str().unwrap();
         let format = |path: &str| -> serde_json::Value {
-            serde_json::from_slice::<serde_json::Value>(&tidemark(&["status", "--store", path, "--json"]))
-                .unwrap()["format_version"]
+            serde_json::from_slice::<serde_json::Value>(&tidemark(&[
+                "status", "--store", path, "--json",
+            ]))
+            .unwrap()["format_version"]
                 .clone()
         };
         assert_eq!(format(path), 2, "{name}: a reader leaves the format alone");
@@ -284,13 +286,20 @@ fn a_writer_converts_a_format_2_store_in_place_and_nothing_printed_changes() {
             assert_eq!(s.format(), FORMAT_VERSION);
         }
         assert_eq!(format(path), 3, "{name}");
-        assert!(envelopes() == before, "{name}: the conversion changed a mutation");
+        assert!(
+            envelopes() == before,
+            "{name}: the conversion changed a mutation"
+        );
         let log = tidemark(&["log", "--store", path, "--json"]);
         let want = gunzip(&fixtures().join(format!("baseline/{name}.log.jsonl.gz")));
         assert!(log == want, "{name}: {}", first_difference(&log, &want));
         let status = tidemark(&["status", "--store", path, "--json"]);
         let want = gunzip(&fixtures().join(format!("baseline/{name}.status.json.gz")));
-        assert_eq!(comparable_status(&status), comparable_status(&want), "{name}");
+        assert_eq!(
+            comparable_status(&status),
+            comparable_status(&want),
+            "{name}"
+        );
         checked += 1;
     }
     assert_eq!(checked, 4);

@@ -269,7 +269,11 @@ fn check_column(
     let want_ty = ws.parse(want_text);
     let first = cells[0];
     let ty = ws.parse(&first.cql_type);
-    assert_eq!(ty, want_ty, "{table}.{col}: {} vs {want_text}", first.cql_type);
+    assert_eq!(
+        ty, want_ty,
+        "{table}.{col}: {} vs {want_text}",
+        first.cql_type
+    );
     assert_eq!(
         first.cql_type.starts_with("frozen<"),
         want_text.starts_with("frozen<"),
@@ -285,7 +289,11 @@ fn check_column(
     let ts = w["timestamp"].as_i64();
     for c in cells {
         if let Some(ts) = ts {
-            let offset = if c.op == CellOp::Tombstone && cells.len() > 1 { 1 } else { 0 };
+            let offset = if c.op == CellOp::Tombstone && cells.len() > 1 {
+                1
+            } else {
+                0
+            };
             assert_eq!(c.timestamp, ts - offset, "{table}.{col} timestamp: {c:?}");
         }
     }
@@ -298,14 +306,20 @@ fn check_column(
             .iter()
             .any(|c| c == col);
         if first.op == CellOp::Tombstone {
-            assert!(value.is_null() || deleted, "{table}.{col}: tombstone for {value}");
+            assert!(
+                value.is_null() || deleted,
+                "{table}.{col}: tombstone for {value}"
+            );
             assert_eq!(first.kind, CellKind::Tombstone);
             seen.tombstones += 1;
             return;
         }
         assert_eq!(first.op, CellOp::Set);
         let got = decode(&ty, &first.value);
-        assert!(same(&got, value), "{table}.{col}: stored {got}, truth {value}");
+        assert!(
+            same(&got, value),
+            "{table}.{col}: stored {got}, truth {value}"
+        );
         seen.whole += 1;
         return;
     }
@@ -325,13 +339,22 @@ fn check_column(
     seen.elements += elems.len();
     if ops.is_empty() {
         // A whole-collection overwrite: the collection deletion, then the elements.
-        assert_eq!(cells[0].op, CellOp::Tombstone, "{table}.{col}: no collection deletion");
+        assert_eq!(
+            cells[0].op,
+            CellOp::Tombstone,
+            "{table}.{col}: no collection deletion"
+        );
         assert_eq!(cells[0].path, None);
         let value = &w["values"][col];
         let got = match ty.effective() {
-            ColumnType::List(_) => Json::Array(elems.iter().map(|c| decode(&vt, &c.value)).collect()),
+            ColumnType::List(_) => {
+                Json::Array(elems.iter().map(|c| decode(&vt, &c.value)).collect())
+            }
             ColumnType::Set(_) => Json::Array(sorted(
-                elems.iter().map(|c| decode(&kt, c.path.as_ref().unwrap())).collect(),
+                elems
+                    .iter()
+                    .map(|c| decode(&kt, c.path.as_ref().unwrap()))
+                    .collect(),
             )),
             _ => Json::Object(
                 elems
@@ -350,20 +373,36 @@ fn check_column(
             }
             v => v.clone(),
         };
-        assert!(same(&got, &value), "{table}.{col}: stored {got}, truth {value}");
+        assert!(
+            same(&got, &value),
+            "{table}.{col}: stored {got}, truth {value}"
+        );
         return;
     }
-    assert_eq!(ops.len(), 1, "{table}.{col}: one operation per column in the workload");
+    assert_eq!(
+        ops.len(),
+        1,
+        "{table}.{col}: one operation per column in the workload"
+    );
     let op = &ops[0];
     let name = op["op"].as_str().unwrap();
     let (want_op, got) = match name {
         "append" | "prepend" => (
-            if name == "append" { CellOp::Append } else { CellOp::Prepend },
+            if name == "append" {
+                CellOp::Append
+            } else {
+                CellOp::Prepend
+            },
             Json::Array(elems.iter().map(|c| decode(&vt, &c.value)).collect()),
         ),
         "remove" => (
             CellOp::Remove,
-            Json::Array(elems.iter().map(|c| decode(&kt, c.path.as_ref().unwrap())).collect()),
+            Json::Array(
+                elems
+                    .iter()
+                    .map(|c| decode(&kt, c.path.as_ref().unwrap()))
+                    .collect(),
+            ),
         ),
         "put_all" => (
             CellOp::Put,
@@ -381,7 +420,11 @@ fn check_column(
             assert_eq!(elems.len(), 1);
             let c = elems[0];
             let k = decode(&kt, c.path.as_ref().unwrap());
-            assert!(same(&k, &op["key"]), "{table}.{col}: key {k} vs {}", op["key"]);
+            assert!(
+                same(&k, &op["key"]),
+                "{table}.{col}: key {k} vs {}",
+                op["key"]
+            );
             (CellOp::Put, decode(&vt, &c.value))
         }
         "remove_key" | "remove_index" => {
@@ -399,7 +442,10 @@ fn check_column(
         "remove_key" | "remove_index" => &op["key"],
         _ => &op["value"],
     };
-    assert!(same(&got, want), "{table}.{col} {name}: stored {got}, truth {want}");
+    assert!(
+        same(&got, want),
+        "{table}.{col} {name}: stored {got}, truth {want}"
+    );
 }
 
 /// Checks row, partition and range deletions against the truth's key and range.
@@ -453,7 +499,9 @@ fn check_capture(name: &str, ws: &WorkloadSchema) -> Seen {
     let mut used = Vec::new();
     let mut seen = Seen::default();
     for m in mutations {
-        let Payload::Cql(p) = &m.payload else { continue };
+        let Payload::Cql(p) = &m.payload else {
+            continue;
+        };
         if !matches!(m.op.as_str(), "insert" | "update" | "delete") {
             continue;
         }
@@ -471,9 +519,26 @@ fn check_capture(name: &str, ws: &WorkloadSchema) -> Seen {
             check_column(ws, table, col, cells, w, &mut seen);
         }
         // Every assigned, deleted or operated column has its cells.
-        let mut named: Vec<&str> = w["values"].as_object().unwrap().keys().map(String::as_str).collect();
-        named.extend(w["columns_deleted"].as_array().unwrap().iter().filter_map(Json::as_str));
-        named.extend(w["collection_ops"].as_array().unwrap().iter().filter_map(|o| o["column"].as_str()));
+        let mut named: Vec<&str> = w["values"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        named.extend(
+            w["columns_deleted"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Json::as_str),
+        );
+        named.extend(
+            w["collection_ops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|o| o["column"].as_str()),
+        );
         for col in named {
             assert!(by_col.contains_key(col), "{name}: no cell for {col} of {w}");
         }
@@ -483,7 +548,11 @@ fn check_capture(name: &str, ws: &WorkloadSchema) -> Seen {
         .iter()
         .filter(|w| matches!(w["op"].as_str(), Some("insert" | "update" | "delete")))
         .count();
-    assert_eq!(used.len(), data_writes, "{name}: every truth write has its mutation");
+    assert_eq!(
+        used.len(),
+        data_writes,
+        "{name}: every truth write has its mutation"
+    );
     seen
 }
 
@@ -493,7 +562,10 @@ fn stored_cells_decode_to_the_truth_of_every_cql_capture() {
     let mut report = Vec::new();
     for name in CQL {
         let s = check_capture(name, &ws);
-        assert_eq!(s.json, 0, "{name}: cells without a type, but every write had a schema");
+        assert_eq!(
+            s.json, 0,
+            "{name}: cells without a type, but every write had a schema"
+        );
         report.push(format!(
             "{name}: {} whole, {} element, {} counter, {} tombstone cells, {} deletions",
             s.whole, s.elements, s.counters, s.tombstones, s.deletions

@@ -118,7 +118,10 @@ fn equal_timestamps_reconcile_by_the_stored_bytes() {
             (c.column.as_str(), c.cql_type.as_str(), c.timestamp),
             ("v", "int", TS)
         );
-        assert_eq!((c.kind, c.op, &c.value), (CellKind::Live, CellOp::Set, want));
+        assert_eq!(
+            (c.kind, c.op, &c.value),
+            (CellKind::Live, CellOp::Set, want)
+        );
     }
 
     let cell = |i: usize| Cell::live(stored[i].timestamp, Bytes::from(stored[i].value.clone()));

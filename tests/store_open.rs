@@ -139,8 +139,15 @@ fn formats_it_cannot_read_are_refused_in_one_line_even_read_only() {
         let (_tmp, store) = new_store();
         let dir = store.path().to_path_buf();
         drop(store);
-        poke_meta(&dir, b"format_version", Some(&postcard::to_stdvec(&found).unwrap()));
-        for options in [StoreOptions::for_tests(), StoreOptions::for_tests().read_only()] {
+        poke_meta(
+            &dir,
+            b"format_version",
+            Some(&postcard::to_stdvec(&found).unwrap()),
+        );
+        for options in [
+            StoreOptions::for_tests(),
+            StoreOptions::for_tests().read_only(),
+        ] {
             let err = Store::open(&dir, &options).unwrap_err();
             assert!(
                 matches!(err, StoreError::FormatVersion { found: f, .. } if f == found),

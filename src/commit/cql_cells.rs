@@ -40,11 +40,22 @@ impl Timing {
     }
 
     /// A cell of `kind` at the line's timestamp, its TTL and deletion time set.
-    fn cell(&self, column: &str, cql_type: String, op: CellOp, deleted: bool, value: Vec<u8>) -> Cell {
+    fn cell(
+        &self,
+        column: &str,
+        cql_type: String,
+        op: CellOp,
+        deleted: bool,
+        value: Vec<u8>,
+    ) -> Cell {
         let (kind, ttl, ldt) = match (deleted, op, self.ttl) {
             (true, ..) => (CellKind::Tombstone, None, Some(self.now_secs)),
             (false, CellOp::Increment, _) => (CellKind::CounterShard, None, None),
-            (false, _, Some(t)) => (CellKind::Expiring, Some(t), Some(self.now_secs + i64::from(t))),
+            (false, _, Some(t)) => (
+                CellKind::Expiring,
+                Some(t),
+                Some(self.now_secs + i64::from(t)),
+            ),
             (false, _, None) => (CellKind::Live, None, None),
         };
         Cell {
@@ -130,7 +141,13 @@ fn typed_cell(c: &TypedCell, t: &Timing) -> Cell {
     } else {
         c.value.as_ref().map(|v| v.to_vec()).unwrap_or_default()
     };
-    let mut cell = t.cell(&c.column, spell(&c.ty, c.frozen == Some(true)), op, deleted, value);
+    let mut cell = t.cell(
+        &c.column,
+        spell(&c.ty, c.frozen == Some(true)),
+        op,
+        deleted,
+        value,
+    );
     cell.path = c.path.as_ref().map(|p| p.to_vec());
     if c.op == Op::Clear {
         // Cassandra's collection deletion of an overwrite shadows only older cells.
@@ -173,7 +190,11 @@ fn json_cells(rec: &WriteRecord, t: &Timing, want: impl Fn(&str) -> bool, p: &mu
     if let Value::Object(values) = &rec.values {
         for (column, value) in values.iter().filter(|(c, _)| want(c)) {
             let deleted = value.is_null();
-            let op = if deleted { CellOp::Tombstone } else { CellOp::Set };
+            let op = if deleted {
+                CellOp::Tombstone
+            } else {
+                CellOp::Set
+            };
             let bytes = if deleted {
                 Vec::new()
             } else {
@@ -191,7 +212,12 @@ fn json_cells(rec: &WriteRecord, t: &Timing, want: impl Fn(&str) -> bool, p: &mu
     // Collection operations have no JSON cell of their own: the operation object
     // is kept whole, with the operation named in `op`.
     if rec.extras.cql.is_some() {
-        for o in rec.collection_ops.iter().flat_map(|v| v.as_array()).flatten() {
+        for o in rec
+            .collection_ops
+            .iter()
+            .flat_map(|v| v.as_array())
+            .flatten()
+        {
             let Some(col) = o.get("column").and_then(Value::as_str) else {
                 continue;
             };

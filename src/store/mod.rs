@@ -46,10 +46,10 @@ mod state;
 mod upgrade;
 
 pub use envelope::{
-    Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CellOp, ClusteringBound, CqlEvidence, CqlPayload,
-    Deletion, Envelope, Evidence, EvidenceDetail, InDoubtReason, MongoEvidence, MongoOp,
-    MongoOpKind, Mutation, OpTime, Outcome, OutcomeKind, Payload, Protocol, RangeDeletion, Source,
-    WriteConcern, WriteOp,
+    Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CellOp, ClusteringBound, CqlEvidence,
+    CqlPayload, Deletion, Envelope, Evidence, EvidenceDetail, InDoubtReason, MongoEvidence,
+    MongoOp, MongoOpKind, Mutation, OpTime, Outcome, OutcomeKind, Payload, Protocol, RangeDeletion,
+    Source, WriteConcern, WriteOp,
 };
 pub use error::{Result, StoreError};
 pub use lock::LOCK_FILE;

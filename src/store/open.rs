@@ -186,7 +186,14 @@ impl Store {
             upgrade_in_place(&path, &env, &dbs, format)?;
             format = FORMAT_VERSION;
         }
-        Ok(Store::assemble(path, env, dbs, options, (state, format), lock))
+        Ok(Store::assemble(
+            path,
+            env,
+            dbs,
+            options,
+            (state, format),
+            lock,
+        ))
     }
 
     fn assemble(

@@ -157,10 +157,7 @@ const CHUNK: usize = 4096;
 /// Rewrites every envelope and undecided write of a format-2 store in the current
 /// layout, in `txn` (the caller commits it together with the new format version).
 /// Returns how many values were rewritten.
-pub fn rewrite_v2(
-    dbs: &super::dbs::Dbs,
-    txn: &mut heed::RwTxn<'_>,
-) -> Result<u64, UpgradeError> {
+pub fn rewrite_v2(dbs: &super::dbs::Dbs, txn: &mut heed::RwTxn<'_>) -> Result<u64, UpgradeError> {
     let mut done = 0u64;
     let mut from = 0u64;
     loop {

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use tidemark::store::{
-    Acknowledgement, Cell, CellKind, CellOp, CqlEvidence, CqlPayload, Deletion, Evidence, EvidenceDetail,
-    InDoubtReason, MongoEvidence, MongoOp, MongoOpKind, Mutation, OpTime, Outcome, Payload, Source,
-    Store, StoreOptions, WriteConcern, WriteOp,
+    Acknowledgement, Cell, CellKind, CellOp, CqlEvidence, CqlPayload, Deletion, Evidence,
+    EvidenceDetail, InDoubtReason, MongoEvidence, MongoOp, MongoOpKind, Mutation, OpTime, Outcome,
+    Payload, Source, Store, StoreOptions, WriteConcern, WriteOp,
 };
 
 /// A fresh temporary directory and the path of a store inside it (not created yet).

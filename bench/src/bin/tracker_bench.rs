@@ -102,6 +102,7 @@ fn write(i: u64, majority: bool) -> Record {
             mongo_op: Some(op),
             optime: Some(optime(i)),
             error_code: None,
+            cql: None,
         },
         ..WriteRecord::default()
     })

@@ -17,9 +17,7 @@ use tidemark_cql::{ColumnType, Value};
 use super::bound::Bound;
 use super::value::{encode, literal_value, Why};
 use crate::decode::cql::schema::{Schema, TableSchema};
-use crate::decode::cql::typed::{
-    CellOp, RowDeletion, TypedBound, TypedCell, TypedKey, TypedWrite,
-};
+use crate::decode::cql::typed::{CellOp, RowDeletion, TypedBound, TypedCell, TypedKey, TypedWrite};
 
 const NO_TYPE: Why = "no type: the table's schema and the bind metadata are both unknown";
 
@@ -105,7 +103,12 @@ pub fn build(
         Modification::Insert(i) => match &i.values {
             InsertValues::Columns(pairs) => {
                 let key_cols: Vec<String> = match cx.table {
-                    Some(t) => t.partition_key.iter().chain(&t.clustering).cloned().collect(),
+                    Some(t) => t
+                        .partition_key
+                        .iter()
+                        .chain(&t.clustering)
+                        .cloned()
+                        .collect(),
                     None => bound
                         .pk_columns()
                         .unwrap_or_default()
@@ -138,7 +141,10 @@ pub fn build(
             if d.columns.is_empty() {
                 w.deletion = row_deletion(&cx, &d.where_clause, &w);
                 if w.deletion.is_none() {
-                    w.untyped("WHERE", "rows deleted: not known without the table's schema");
+                    w.untyped(
+                        "WHERE",
+                        "rows deleted: not known without the table's schema",
+                    );
                 }
             }
         }
@@ -257,7 +263,9 @@ fn elements(ct: &ColType, b: &Bytes, op: CellOp, col: &str) -> Option<Vec<TypedC
 
 /// A UDT field's cell path: its index as a 2-byte short (`UserType.cellPathForField`).
 fn field_path(i: usize) -> Option<Bytes> {
-    Some(Bytes::copy_from_slice(&i16::try_from(i).ok()?.to_be_bytes()))
+    Some(Bytes::copy_from_slice(
+        &i16::try_from(i).ok()?.to_be_bytes(),
+    ))
 }
 
 /// Reads `[int]`-length-prefixed items (negative = null), sliced from `b`.
@@ -473,7 +481,12 @@ fn where_keys(cx: &Cx<'_>, rels: &[Relation<'_>], w: &mut TypedWrite) {
 /// without the schema or for restrictions this does not model (IN, tuples).
 fn row_deletion(cx: &Cx<'_>, rels: &[Relation<'_>], w: &TypedWrite) -> Option<RowDeletion> {
     let t = cx.table?;
-    let fixed = |c: &str| w.key.iter().find(|k| k.column == c).map(|k| k.value.clone());
+    let fixed = |c: &str| {
+        w.key
+            .iter()
+            .find(|k| k.column == c)
+            .map(|k| k.value.clone())
+    };
     let mut prefix = Vec::new();
     let mut rest = t.clustering.iter();
     for c in rest.by_ref() {

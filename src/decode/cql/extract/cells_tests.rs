@@ -53,7 +53,10 @@ fn schema() -> Schema {
     s.add_udt(
         "ks",
         "addr",
-        vec![("street".into(), "text".into()), ("zip".into(), "int".into())],
+        vec![
+            ("street".into(), "text".into()),
+            ("zip".into(), "int".into()),
+        ],
     );
     let types: HashMap<String, String> = COLUMNS
         .iter()
@@ -98,12 +101,18 @@ fn text(s: &str) -> Value {
 
 /// The single cell of `SET col = literal`.
 fn literal(col: &str, lit: &str) -> Bytes {
-    let w = typed(&format!("UPDATE ks.t SET {col} = {lit} WHERE k = 1 AND c = 2"));
+    let w = typed(&format!(
+        "UPDATE ks.t SET {col} = {lit} WHERE k = 1 AND c = 2"
+    ));
     assert!(w.untyped.is_empty(), "{col} = {lit}: {:?}", w.untyped);
     let [c] = &w.cells[..] else {
         panic!("{col} = {lit}: {:?}", w.cells)
     };
-    assert_eq!((c.op, c.path.as_ref()), (CellOp::Set, None), "{col} = {lit}");
+    assert_eq!(
+        (c.op, c.path.as_ref()),
+        (CellOp::Set, None),
+        "{col} = {lit}"
+    );
     c.value.clone().unwrap()
 }
 
@@ -113,12 +122,20 @@ fn literals_of_every_type_encode_as_cassandra_stores_them() {
         ("t", "'héllo'", text("héllo")),
         ("a", "'plain'", Value::Ascii(Text::from("plain"))),
         ("bo", "true", Value::Boolean(true)),
-        ("bi", "-9007199254740993", Value::BigInt(-9_007_199_254_740_993)),
+        (
+            "bi",
+            "-9007199254740993",
+            Value::BigInt(-9_007_199_254_740_993),
+        ),
         ("si", "32767", Value::SmallInt(32767)),
         ("ti", "-128", Value::TinyInt(-128)),
         // Leading zeros are not part of the value: minimal two's complement.
         ("vi", "007", Value::Varint(Bytes::from_static(&[7]))),
-        ("vi", "-129", Value::Varint(Bytes::from_static(&[0xff, 0x7f]))),
+        (
+            "vi",
+            "-129",
+            Value::Varint(Bytes::from_static(&[0xff, 0x7f])),
+        ),
         (
             "vi",
             "-98765432109876543210",
@@ -155,7 +172,11 @@ fn literals_of_every_type_encode_as_cassandra_stores_them() {
         ("f", "1.5", Value::Float(1.5)),
         ("d", "-0.0", Value::Double(-0.0)),
         ("d", "-Infinity", Value::Double(f64::NEG_INFINITY)),
-        ("b", "0xCAFE", Value::Blob(Bytes::from_static(&[0xca, 0xfe]))),
+        (
+            "b",
+            "0xCAFE",
+            Value::Blob(Bytes::from_static(&[0xca, 0xfe])),
+        ),
         (
             "ts",
             "'2024-01-02 03:04:05.678+0000'",
@@ -191,9 +212,17 @@ fn literals_of_every_type_encode_as_cassandra_stores_them() {
                 nanos: 3 * 3_600_000_000_000,
             },
         ),
-        ("tu", "(7, 'seven')", Value::Tuple(vec![Value::Int(7), text("seven")])),
+        (
+            "tu",
+            "(7, 'seven')",
+            Value::Tuple(vec![Value::Int(7), text("seven")]),
+        ),
         // A frozen UDT serializes every field of its type; the unnamed one is null.
-        ("fu", "{street: 'Elm'}", Value::Udt(vec![text("Elm"), Value::Null])),
+        (
+            "fu",
+            "{street: 'Elm'}",
+            Value::Udt(vec![text("Elm"), Value::Null]),
+        ),
         (
             "fl",
             "[3, 1, 2]",
@@ -201,7 +230,11 @@ fn literals_of_every_type_encode_as_cassandra_stores_them() {
         ),
     ];
     for (col, lit, want) in cases {
-        assert_eq!(literal(col, lit), enc(want.clone()), "{col} = {lit} ({want:?})");
+        assert_eq!(
+            literal(col, lit),
+            enc(want.clone()),
+            "{col} = {lit} ({want:?})"
+        );
     }
 }
 
@@ -250,7 +283,10 @@ fn collection_elements_have_cassandras_cell_paths() {
     // List elements get their timeuuid path from the server: none here.
     assert_eq!(
         cells(&format!("UPDATE ks.t SET l = l + [1, 2] {WHERE}")),
-        [(CellOp::Append, None, int(1)), (CellOp::Append, None, int(2))]
+        [
+            (CellOp::Append, None, int(1)),
+            (CellOp::Append, None, int(2))
+        ]
     );
     assert_eq!(
         cells(&format!("UPDATE ks.t SET l = [0] + l {WHERE}")),
@@ -316,7 +352,10 @@ fn whole_collection_overwrites_clear_then_write_elements() {
     let list = enc(Value::List(vec![Value::Int(1), Value::Int(2)]));
     assert_eq!(
         cells(&format!("UPDATE ks.t SET nested = {{'a': [1, 2]}} {WHERE}")),
-        [(CellOp::Clear, None, None), (CellOp::Set, t("a"), Some(list))]
+        [
+            (CellOp::Clear, None, None),
+            (CellOp::Set, t("a"), Some(list))
+        ]
     );
     // Assigning null deletes the whole column.
     assert_eq!(
@@ -384,10 +423,17 @@ fn deletions_name_their_rows_with_clustering_bounds() {
     let w = typed("DELETE t, m FROM ks.t WHERE k = 1 AND c = 2");
     assert_eq!(w.deletion, None);
     assert_eq!(
-        w.cells.iter().map(|c| (c.column.as_str(), c.op)).collect::<Vec<_>>(),
+        w.cells
+            .iter()
+            .map(|c| (c.column.as_str(), c.op))
+            .collect::<Vec<_>>(),
         [("t", CellOp::Tombstone), ("m", CellOp::Tombstone)]
     );
-    let keys: Vec<_> = w.key.iter().map(|k| (k.column.as_str(), k.value.clone())).collect();
+    let keys: Vec<_> = w
+        .key
+        .iter()
+        .map(|k| (k.column.as_str(), k.value.clone()))
+        .collect();
     assert_eq!(keys, [("k", int(1)), ("c", int(2))]);
 }
 
@@ -420,14 +466,19 @@ fn bound_values_are_slices_of_the_frame() {
     let list = enc(Value::List(vec![Value::Int(1), Value::Int(2)]));
     let values = QueryValues::Positional(vec![WireValue::Bytes(list.clone())]);
     let w = typed_with(&format!("UPDATE ks.t SET l = ? {WHERE}"), &values);
-    let elems: Vec<_> = w.cells[1..].iter().map(|c| c.value.clone().unwrap()).collect();
+    let elems: Vec<_> = w.cells[1..]
+        .iter()
+        .map(|c| c.value.clone().unwrap())
+        .collect();
     assert_eq!(elems, [enc(Value::Int(1)), enc(Value::Int(2))]);
     assert_eq!(elems[0].as_ptr(), list[8..].as_ptr());
     // UNSET leaves the column alone; null deletes it.
     let values = QueryValues::Positional(vec![WireValue::Unset]);
-    assert!(typed_with(&format!("UPDATE ks.t SET t = ? {WHERE}"), &values)
-        .cells
-        .is_empty());
+    assert!(
+        typed_with(&format!("UPDATE ks.t SET t = ? {WHERE}"), &values)
+            .cells
+            .is_empty()
+    );
     let values = QueryValues::Positional(vec![WireValue::Null]);
     let w = typed_with(&format!("UPDATE ks.t SET t = ? {WHERE}"), &values);
     assert_eq!(w.cells[0].op, CellOp::Tombstone);

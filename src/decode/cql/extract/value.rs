@@ -24,7 +24,11 @@ pub type Why = &'static str;
 pub type ValueBinder<'b> = dyn Fn(usize, &ColumnType) -> Result<Value, Why> + 'b;
 
 /// The value of `term` for a column of type `ty`.
-pub fn literal_value(term: &Term<'_>, ty: &ColumnType, bind: &ValueBinder<'_>) -> Result<Value, Why> {
+pub fn literal_value(
+    term: &Term<'_>,
+    ty: &ColumnType,
+    bind: &ValueBinder<'_>,
+) -> Result<Value, Why> {
     use ColumnType as T;
     let ty = ty.effective();
     match term {
@@ -101,10 +105,12 @@ pub fn literal_value(term: &Term<'_>, ty: &ColumnType, bind: &ValueBinder<'_>) -
                 // Cassandra serializes every field of the type; unnamed ones are null.
                 let values = fields
                     .iter()
-                    .map(|(f, ft)| match given.iter().find(|(n, _)| n.as_str() == f.as_str()) {
-                        Some((_, v)) => literal_value(v, ft, bind),
-                        None => Ok(Value::Null),
-                    })
+                    .map(
+                        |(f, ft)| match given.iter().find(|(n, _)| n.as_str() == f.as_str()) {
+                            Some((_, v)) => literal_value(v, ft, bind),
+                            None => Ok(Value::Null),
+                        },
+                    )
                     .collect::<Result<_, _>>()?;
                 Ok(Value::Udt(values))
             }
