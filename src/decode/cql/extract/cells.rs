@@ -15,6 +15,7 @@ use tidemark_cql::wire::WireValue;
 use tidemark_cql::{ColumnType, Value};
 
 use super::bound::Bound;
+use super::collection::{canonical, fields, split};
 use super::value::{encode, literal_value, Why};
 use crate::decode::cql::schema::{Schema, TableSchema};
 use crate::decode::cql::typed::{CellOp, RowDeletion, TypedBound, TypedCell, TypedKey, TypedWrite};
@@ -197,7 +198,7 @@ fn set(cx: &Cx<'_>, col: &str, term: &Term<'_>, w: &mut TypedWrite) {
         }
         Got::Bytes(b, ct) => {
             let mut c = cell(col, &ct, CellOp::Set);
-            c.value = Some(b);
+            c.value = Some(canonical(&ct.0, &b));
             w.cells.push(c);
         }
     }
@@ -228,30 +229,35 @@ fn elements(ct: &ColType, b: &Bytes, op: CellOp, col: &str) -> Option<Vec<TypedC
         c
     };
     match ct.0.effective() {
-        ColumnType::List(_) => {
+        ColumnType::List(e) => {
             let list_op = match op {
                 CellOp::Remove | CellOp::Prepend => op,
                 _ => CellOp::Append,
             };
-            for e in split(b, 1)? {
-                out.push(mk(list_op, None, Some(e?)));
+            for v in split(b, 1)? {
+                out.push(mk(list_op, None, Some(canonical(e, &v?))));
             }
         }
-        ColumnType::Set(_) => {
-            for e in split(b, 1)? {
-                out.push(mk(op, Some(e?), None));
+        ColumnType::Set(e) => {
+            for v in split(b, 1)? {
+                out.push(mk(op, Some(canonical(e, &v?)), None));
             }
         }
-        ColumnType::Map(..) => {
+        ColumnType::Map(kt, vt) => {
             let items = split(b, 2)?;
             for kv in items.chunks(2) {
-                out.push(mk(op, Some(kv[0].clone()?), kv[1].clone()));
+                let k = canonical(kt, kv[0].as_ref()?);
+                out.push(mk(op, Some(k), kv[1].as_ref().map(|v| canonical(vt, v))));
             }
         }
-        ColumnType::Udt { .. } => {
+        ColumnType::Udt { fields: types, .. } => {
             for (i, f) in fields(b)?.into_iter().enumerate() {
                 // A null field of a whole-UDT write writes no cell.
                 if let Some(v) = f {
+                    let v = match types.get(i) {
+                        Some((_, ft)) => canonical(ft, &v),
+                        None => v,
+                    };
                     out.push(mk(op, Some(field_path(i)?), Some(v)));
                 }
             }
@@ -266,37 +272,6 @@ fn field_path(i: usize) -> Option<Bytes> {
     Some(Bytes::copy_from_slice(
         &i16::try_from(i).ok()?.to_be_bytes(),
     ))
-}
-
-/// Reads `[int]`-length-prefixed items (negative = null), sliced from `b`.
-fn items(b: &Bytes, mut at: usize, count: Option<usize>) -> Option<Vec<Option<Bytes>>> {
-    let mut out = Vec::new();
-    while count.map_or(at < b.len(), |n| out.len() < n) {
-        let len = i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?);
-        at += 4;
-        if len < 0 {
-            out.push(None);
-            continue;
-        }
-        let end = at.checked_add(len as usize)?;
-        if end > b.len() {
-            return None;
-        }
-        out.push(Some(b.slice(at..end)));
-        at = end;
-    }
-    (at == b.len()).then_some(out)
-}
-
-/// A collection's items: `[int] n` then `n * per` items.
-fn split(b: &Bytes, per: usize) -> Option<Vec<Option<Bytes>>> {
-    let n = usize::try_from(i32::from_be_bytes(b.get(..4)?.try_into().ok()?)).ok()?;
-    items(b, 4, Some(n.checked_mul(per)?))
-}
-
-/// A UDT's fields, in type order (trailing fields may be missing).
-fn fields(b: &Bytes) -> Option<Vec<Option<Bytes>>> {
-    items(b, 0, None)
 }
 
 fn assignment(cx: &Cx<'_>, col: &str, op: &AssignOp<'_>, w: &mut TypedWrite) {
@@ -365,8 +340,8 @@ fn assignment(cx: &Cx<'_>, col: &str, op: &AssignOp<'_>, w: &mut TypedWrite) {
                 ColumnType::List(e) => (ColumnType::Int, (**e).clone()),
                 _ => return w.untyped(col, "element of a column that is not a list or map"),
             };
-            let k = match cx.value(key, Some(&(kt, Some(true)))) {
-                Got::Bytes(b, _) => b,
+            let k = match cx.value(key, Some(&(kt.clone(), Some(true)))) {
+                Got::Bytes(b, _) => canonical(&kt, &b),
                 Got::Untyped(why) => return w.untyped(col, why),
                 _ => return w.untyped(col, "element key without a value"),
             };
@@ -404,11 +379,11 @@ fn element_write(
     vt: ColumnType,
     w: &mut TypedWrite,
 ) {
-    let (op, v) = match cx.value(value, Some(&(vt, Some(true)))) {
+    let (op, v) = match cx.value(value, Some(&(vt.clone(), Some(true)))) {
         Got::Unset => return,
         Got::Untyped(why) => return w.untyped(col, why),
         Got::Null => (CellOp::Remove, None),
-        Got::Bytes(b, _) => (CellOp::Put, Some(b)),
+        Got::Bytes(b, _) => (CellOp::Put, Some(canonical(&vt, &b))),
     };
     let mut c = cell(col, &(ct.0.clone(), Some(false)), op);
     c.path = Some(path);

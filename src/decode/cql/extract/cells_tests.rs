@@ -46,6 +46,9 @@ const COLUMNS: &[(&str, &str)] = &[
     ("fl", "frozen<list<int>>"),
     ("nested", "map<text, frozen<list<int>>>"),
     ("n", "counter"),
+    ("fs", "frozen<set<int>>"),
+    ("fm", "frozen<map<text, int>>"),
+    ("ns", "map<text, frozen<set<int>>>"),
 ];
 
 fn schema() -> Schema {
@@ -482,4 +485,35 @@ fn bound_values_are_slices_of_the_frame() {
     let values = QueryValues::Positional(vec![WireValue::Null]);
     let w = typed_with(&format!("UPDATE ks.t SET t = ? {WHERE}"), &values);
     assert_eq!(w.cells[0].op, CellOp::Tombstone);
+}
+
+#[test]
+fn frozen_sets_and_maps_are_stored_sorted_without_duplicates() {
+    let int = Value::Int;
+    let set = |v: Vec<i32>| enc(Value::Set(v.into_iter().map(int).collect()));
+    // Signed order, not byte order: -1 (ff ff ff ff) before 3.
+    assert_eq!(literal("fs", "{3, -1, 3}"), set(vec![-1, 3]));
+    // A repeated map key keeps its last value.
+    assert_eq!(
+        literal("fm", "{'b': 1, 'a': 2, 'b': 3}"),
+        enc(Value::Map(vec![(text("a"), int(2)), (text("b"), int(3))]))
+    );
+    // Bound values are re-serialized the same way.
+    let wire = set(vec![3, -1, 3]);
+    let values = QueryValues::Positional(vec![WireValue::Bytes(wire)]);
+    let w = typed_with(&format!("UPDATE ks.t SET fs = ? {WHERE}"), &values);
+    assert_eq!(w.cells[0].value, Some(set(vec![-1, 3])));
+    // ... and already sorted ones are kept as sent, without a copy.
+    let sorted = set(vec![-1, 3]);
+    let values = QueryValues::Positional(vec![WireValue::Bytes(sorted.clone())]);
+    let w = typed_with(&format!("UPDATE ks.t SET fs = ? {WHERE}"), &values);
+    assert_eq!(w.cells[0].value.as_ref().unwrap().as_ptr(), sorted.as_ptr());
+    // A frozen set inside a non-frozen map: the element cell's value is sorted.
+    assert_eq!(
+        cells(&format!("UPDATE ks.t SET ns = {{'x': {{2, 1}}}} {WHERE}")),
+        [
+            (CellOp::Clear, None, None),
+            (CellOp::Set, Some(enc(text("x"))), Some(set(vec![1, 2]))),
+        ]
+    );
 }

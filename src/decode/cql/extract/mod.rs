@@ -7,6 +7,7 @@
 
 pub mod bound;
 pub mod cells;
+pub mod collection;
 pub mod literal;
 pub mod order;
 pub mod stmt;
