@@ -212,6 +212,9 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// Longest varint or decimal literal converted, in digits.
+const MAX_DIGITS: usize = 10_000;
+
 /// Decimal integer text of any length → minimal big-endian two's complement
 /// (Java's `BigInteger.toByteArray`).
 pub fn varint(s: &str) -> Option<Vec<u8>> {
@@ -219,7 +222,9 @@ pub fn varint(s: &str) -> Option<Vec<u8>> {
         Some(r) => (true, r),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    // The conversion is quadratic in the digits; no real value comes near this.
+    if digits.is_empty() || digits.len() > MAX_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     // Magnitude, big-endian base 256.
@@ -272,7 +277,7 @@ pub fn decimal(s: &str) -> Option<(i32, Vec<u8>)> {
     if int.is_empty() && frac.is_empty() {
         return None;
     }
-    let scale = i32::try_from(frac.len() as i64 - exp).ok()?;
+    let scale = i32::try_from((frac.len() as i64).checked_sub(exp)?).ok()?;
     Some((scale, varint(&format!("{sign}{int}{frac}"))?))
 }
 
@@ -291,6 +296,11 @@ mod tests {
         assert_eq!(varint("65536").unwrap(), [1, 0, 0]);
         assert!(varint("1.5").is_none());
         assert!(varint("").is_none());
+        assert!(varint(&"9".repeat(MAX_DIGITS + 1)).is_none());
+        assert_eq!(
+            varint(&format!("{}1", "0".repeat(MAX_DIGITS - 1))).unwrap(),
+            [1]
+        );
     }
 
     #[test]
@@ -299,5 +309,8 @@ mod tests {
         assert_eq!(decimal("-0.5").unwrap(), (1, vec![0xfb]));
         assert_eq!(decimal("1E+3").unwrap(), (-3, vec![1]));
         assert_eq!(decimal("12.5e-2").unwrap(), (3, vec![125]));
+        // Exponents past what a scale holds are refused, never overflowed.
+        assert!(decimal("1e-9223372036854775808").is_none());
+        assert!(decimal("1e99999999999").is_none());
     }
 }
