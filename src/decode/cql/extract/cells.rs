@@ -144,7 +144,7 @@ pub fn build(
                 if w.deletion.is_none() {
                     w.untyped(
                         "WHERE",
-                        "rows deleted: not known without the table's schema",
+                        "rows deleted: needs the table's schema and `=` or range restrictions",
                     );
                 }
             }
@@ -157,8 +157,8 @@ fn key(cx: &Cx<'_>, col: &str, term: &Term<'_>, w: &mut TypedWrite) {
     match cx.value(term, cx.schema_type(col).as_ref()) {
         Got::Bytes(value, (ty, _)) => w.key.push(TypedKey {
             column: col.to_string(),
+            value: canonical(&ty, &value),
             ty,
-            value,
         }),
         Got::Untyped(why) => w.untyped(col, why),
         Got::Null | Got::Unset => w.untyped(col, "key column without a value"),
