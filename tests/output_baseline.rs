@@ -261,3 +261,62 @@ fn a_format_2_store_is_still_read_by_log_and_status() {
     }
     assert_eq!(checked, 4);
 }
+
+#[test]
+fn a_writer_converts_a_format_2_store_in_place_and_nothing_printed_changes() {
+    use tidemark::store::{Store, StoreOptions, FORMAT_VERSION};
+    let base = fixtures().join("store_v2");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&base).unwrap() {
+        let src = entry.unwrap().path();
+        let name = src.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        std::fs::create_dir(&store).unwrap();
+        std::fs::write(store.join("data.mdb"), gunzip(&src.join("data.mdb.gz"))).unwrap();
+        let path = store.to_str().unwrap();
+        let format = |path: &str| -> serde_json::Value {
+            serde_json::from_slice::<serde_json::Value>(&tidemark(&[
+                "status", "--store", path, "--json",
+            ]))
+            .unwrap()["format_version"]
+                .clone()
+        };
+        assert_eq!(format(path), 2, "{name}: a reader leaves the format alone");
+        let envelopes = || {
+            let s = Store::open(&store, &StoreOptions::default().read_only()).unwrap();
+            let log: Vec<_> = {
+                let r = s.reader().unwrap();
+                r.query(&tidemark::store::Query::all())
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            };
+            (log, s.list_undecided().unwrap())
+        };
+        let before = envelopes();
+        assert!(!before.0.is_empty(), "{name}");
+        // Opening for writing converts, and doing it again changes nothing.
+        for _ in 0..2 {
+            let s = Store::open(&store, &StoreOptions::default()).unwrap();
+            assert_eq!(s.format(), FORMAT_VERSION);
+        }
+        assert_eq!(format(path), 3, "{name}");
+        assert!(
+            envelopes() == before,
+            "{name}: the conversion changed a mutation"
+        );
+        let log = tidemark(&["log", "--store", path, "--json"]);
+        let want = gunzip(&fixtures().join(format!("baseline/{name}.log.jsonl.gz")));
+        assert!(log == want, "{name}: {}", first_difference(&log, &want));
+        let status = tidemark(&["status", "--store", path, "--json"]);
+        let want = gunzip(&fixtures().join(format!("baseline/{name}.status.json.gz")));
+        assert_eq!(
+            comparable_status(&status),
+            comparable_status(&want),
+            "{name}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+}

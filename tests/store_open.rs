@@ -133,6 +133,32 @@ fn another_format_version_is_refused() {
 }
 
 #[test]
+fn formats_it_cannot_read_are_refused_in_one_line_even_read_only() {
+    // Format 1 predates the oldest layout this code reads (2); a newer one is unknown.
+    for found in [1, FORMAT_VERSION + 1] {
+        let (_tmp, store) = new_store();
+        let dir = store.path().to_path_buf();
+        drop(store);
+        poke_meta(
+            &dir,
+            b"format_version",
+            Some(&postcard::to_stdvec(&found).unwrap()),
+        );
+        for options in [
+            StoreOptions::for_tests(),
+            StoreOptions::for_tests().read_only(),
+        ] {
+            let err = Store::open(&dir, &options).unwrap_err();
+            assert!(
+                matches!(err, StoreError::FormatVersion { found: f, .. } if f == found),
+                "{err}"
+            );
+            assert!(!err.to_string().contains('\n'), "{err}");
+        }
+    }
+}
+
+#[test]
 fn missing_format_version_means_not_a_store() {
     let (_tmp, store) = new_store();
     let dir = store.path().to_path_buf();

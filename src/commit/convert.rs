@@ -3,9 +3,8 @@
 //! The line keeps everything `tidemark log --json` prints (`write_json`); the
 //! payload is the protocol's own form: Mongo operations come from the decoder as raw
 //! BSON ([`WriteExtras::mongo_op`](crate::decode::records::WriteExtras)); CQL cells
-//! carry each value as Cassandra's `SELECT JSON` rendering, which Cassandra's own
-//! `INSERT ... JSON` / `fromJson()` read back, so restore can replay them without the
-//! decoder's type context.
+//! carry each value's serialized bytes and CQL type (see [`super::cql_cells`]), or
+//! its `SELECT JSON` text where the decoder knew no type.
 
 use std::net::SocketAddr;
 
@@ -14,8 +13,8 @@ use serde_json::Value;
 use crate::decode::reason::Reason;
 use crate::decode::records::{WireOutcome, WriteRecord};
 use crate::store::{
-    Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CqlPayload, Deletion, Evidence,
-    InDoubtReason, MongoOp, MongoOpKind, Mutation, Outcome, Payload, Source, WriteConcern, WriteOp,
+    Acknowledgement, BatchKind, BatchRef, Evidence, InDoubtReason, MongoOp, MongoOpKind, Mutation,
+    Outcome, Payload, Source, WriteConcern, WriteOp,
 };
 
 /// Namespace used when a write's table is not known (an EXECUTE whose PREPARE was
@@ -151,69 +150,6 @@ fn batch(rec: &WriteRecord) -> Option<BatchRef> {
     })
 }
 
-/// Cells of a CQL line: one per assigned column (value as `SELECT JSON` text), a
-/// tombstone per deleted column, a row deletion for a whole-row DELETE.
-fn cql_payload(rec: &WriteRecord, request_time_ns: u64) -> CqlPayload {
-    let timestamp = rec
-        .timestamp
-        .unwrap_or((request_time_ns / 1_000).min(i64::MAX as u64) as i64);
-    let now_secs = (request_time_ns / 1_000_000_000) as i64;
-    let ttl = rec
-        .ttl
-        .and_then(|t| u32::try_from(t).ok())
-        .filter(|t| *t > 0);
-    let mut payload = CqlPayload::default();
-    if let Value::Object(values) = &rec.values {
-        for (column, value) in values {
-            let (kind, ldt) = match (value, ttl) {
-                (Value::Null, _) => (CellKind::Tombstone, Some(now_secs)),
-                (_, Some(t)) => (CellKind::Expiring, Some(now_secs + i64::from(t))),
-                _ => (CellKind::Live, None),
-            };
-            payload.cells.push(Cell {
-                column: column.clone(),
-                path: None,
-                value: if kind == CellKind::Tombstone {
-                    Vec::new()
-                } else {
-                    value.to_string().into_bytes()
-                },
-                cql_type: "json".into(),
-                timestamp,
-                ttl: if kind == CellKind::Expiring {
-                    ttl
-                } else {
-                    None
-                },
-                local_deletion_time: ldt,
-                kind,
-            });
-        }
-    }
-    if rec.op == "delete" {
-        let columns = rec.columns_deleted.as_deref().unwrap_or(&[]);
-        if columns.is_empty() {
-            payload.row_deletion = Some(Deletion {
-                timestamp,
-                local_deletion_time: now_secs,
-            });
-        }
-        for c in columns {
-            payload.cells.push(Cell {
-                column: c.clone(),
-                path: None,
-                value: Vec::new(),
-                cql_type: "json".into(),
-                timestamp,
-                ttl: None,
-                local_deletion_time: Some(now_secs),
-                kind: CellKind::Tombstone,
-            });
-        }
-    }
-    payload
-}
-
 /// The Mongo operation of a line: the decoder's raw-BSON form, or (for lines without
 /// it, e.g. legacy forms) a no-op naming the namespace, with the JSON line kept.
 fn mongo_payload(rec: &WriteRecord) -> MongoOp {
@@ -259,7 +195,7 @@ pub fn mutation(
     let payload = if rec.proto == "mongo" {
         Payload::Mongo(mongo_payload(rec))
     } else {
-        Payload::Cql(cql_payload(rec, request_time_ns))
+        Payload::Cql(super::cql_cells::cql_payload(rec, request_time_ns))
     };
     Mutation {
         commit_time,

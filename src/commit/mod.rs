@@ -31,6 +31,7 @@
 
 pub mod config;
 mod convert;
+pub mod cql_cells;
 pub mod identity;
 pub mod mongo_rules;
 pub mod replication;

@@ -313,6 +313,10 @@ pub struct WriteExtras {
     /// `operationTime` is someone else's) and nothing of it can be rolled back; its
     /// `mongo_op` is then a no-op.
     pub changed_nothing: bool,
+    /// CQL INSERT/UPDATE/DELETE: key, cells and deletions as wire bytes plus their
+    /// CQL type (what the store keeps; the JSON fields cannot carry Cassandra's
+    /// byte-order tie-break). `None` for other statements and unresolved EXECUTEs.
+    pub cql: Option<crate::decode::cql::typed::TypedWrite>,
 }
 
 /// A write's outcome as its response left it (the commit tracker refines it from

@@ -106,7 +106,7 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
     Ok(Status {
         kind: "status",
         store: path.display().to_string(),
-        format_version: crate::store::FORMAT_VERSION,
+        format_version: store.format(),
         mutations,
         tidemark: store.tidemark()?.map(format_time),
         by_outcome,

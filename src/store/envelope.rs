@@ -31,7 +31,9 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-pub use cql::{Cell, CellKind, ClusteringBound, CqlEvidence, CqlPayload, Deletion, RangeDeletion};
+pub use cql::{
+    Cell, CellKind, CellOp, ClusteringBound, CqlEvidence, CqlPayload, Deletion, RangeDeletion,
+};
 pub use mongo::{MongoEvidence, MongoOp, MongoOpKind, OpTime, WriteConcern};
 
 /// A mutation as stored in the log: its sequence number and the mutation itself.

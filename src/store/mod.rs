@@ -43,12 +43,13 @@ mod options;
 mod reader;
 mod records;
 mod state;
+mod upgrade;
 
 pub use envelope::{
-    Acknowledgement, BatchKind, BatchRef, Cell, CellKind, ClusteringBound, CqlEvidence, CqlPayload,
-    Deletion, Envelope, Evidence, EvidenceDetail, InDoubtReason, MongoEvidence, MongoOp,
-    MongoOpKind, Mutation, OpTime, Outcome, OutcomeKind, Payload, Protocol, RangeDeletion, Source,
-    WriteConcern, WriteOp,
+    Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CellOp, ClusteringBound, CqlEvidence,
+    CqlPayload, Deletion, Envelope, Evidence, EvidenceDetail, InDoubtReason, MongoEvidence,
+    MongoOp, MongoOpKind, Mutation, OpTime, Outcome, OutcomeKind, Payload, Protocol, RangeDeletion,
+    Source, WriteConcern, WriteOp,
 };
 pub use error::{Result, StoreError};
 pub use lock::LOCK_FILE;

@@ -18,7 +18,7 @@ use super::codec;
 use super::dbs::{self, Dbs};
 use super::error::{Result, StoreError};
 use super::lock::{WriterLock, LOCK_FILE};
-use super::meta::{self, FORMAT_VERSION};
+use super::meta::{self, FORMAT_VERSION, OLDEST_READABLE};
 use super::options::{Durability, StoreOptions};
 use super::records::Policy;
 
@@ -34,6 +34,9 @@ pub struct Store {
     pub(super) env: heed::Env,
     pub(super) dbs: Dbs,
     pub(super) read_only: bool,
+    /// The store's on-disk format: [`FORMAT_VERSION`], or an older one still read
+    /// (a read-only open of a store no writer has converted yet).
+    pub(super) format: u32,
     pub(super) writer: Mutex<WriterState>,
     /// Held shared by every transaction of this process (see [`Store::gate`]) and
     /// taken exclusively, without waiting, to grow the map: LMDB allows a resize only
@@ -144,7 +147,7 @@ impl Store {
             env,
             dbs,
             options,
-            state,
+            (state, FORMAT_VERSION),
             Some(lock),
         ))
     }
@@ -178,8 +181,19 @@ impl Store {
             Ok(dbs) => dbs,
             Err(missing) => return Err(corrupt(&path, &format!("database `{missing}` missing"))),
         };
-        let state = load_state(&path, &env, &dbs)?;
-        Ok(Store::assemble(path, env, dbs, options, state, lock))
+        let (state, mut format) = load_state(&path, &env, &dbs)?;
+        if format < FORMAT_VERSION && !options.read_only {
+            upgrade_in_place(&path, &env, &dbs, format)?;
+            format = FORMAT_VERSION;
+        }
+        Ok(Store::assemble(
+            path,
+            env,
+            dbs,
+            options,
+            (state, format),
+            lock,
+        ))
     }
 
     fn assemble(
@@ -187,7 +201,7 @@ impl Store {
         env: heed::Env,
         dbs: Dbs,
         options: &StoreOptions,
-        state: WriterState,
+        (state, format): (WriterState, u32),
         lock: Option<WriterLock>,
     ) -> Store {
         Store {
@@ -195,6 +209,7 @@ impl Store {
             env,
             dbs,
             read_only: options.read_only,
+            format,
             writer: Mutex::new(state),
             txn_gate: RwLock::new(()),
             _lock: lock,
@@ -204,6 +219,12 @@ impl Store {
     /// The store directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The store's on-disk format version (older than [`FORMAT_VERSION`] only for a
+    /// read-only open of a store no writer has converted yet).
+    pub fn format(&self) -> u32 {
+        self.format
     }
 
     /// Whether the store was opened read-only.
@@ -309,8 +330,25 @@ fn has_databases(env: &heed::Env) -> heed::Result<bool> {
     Ok(dbs::open(env, env.read_txn()?)?.is_ok())
 }
 
+/// Converts a store of an older readable format to [`FORMAT_VERSION`] in one
+/// transaction, with the writer lock held (see `upgrade.rs`).
+fn upgrade_in_place(path: &Path, env: &heed::Env, dbs: &Dbs, from: u32) -> Result<()> {
+    let lmdb = |action| on_lmdb(path, action);
+    let mut txn = env.write_txn().map_err(lmdb("begin upgrade"))?;
+    let rewritten = super::upgrade::rewrite_v2(dbs, &mut txn).map_err(|e| match e {
+        super::upgrade::UpgradeError::Lmdb(e) => lmdb_error(path, "upgrade", e),
+        super::upgrade::UpgradeError::Decode(seq, e) => {
+            corrupt(path, &format!("format {from} entry {seq}: {e}"))
+        }
+    })?;
+    meta::put(&dbs.meta, &mut txn, meta::FORMAT, &FORMAT_VERSION).map_err(lmdb("upgrade"))?;
+    txn.commit().map_err(lmdb("commit upgrade"))?;
+    tracing::info!(path = %path.display(), from, to = FORMAT_VERSION, rewritten, "store format upgraded");
+    Ok(())
+}
+
 /// Reads the format version and the writer's counters from a freshly opened store.
-fn load_state(path: &Path, env: &heed::Env, dbs: &Dbs) -> Result<WriterState> {
+fn load_state(path: &Path, env: &heed::Env, dbs: &Dbs) -> Result<(WriterState, u32)> {
     let lmdb = |action| on_lmdb(path, action);
     let txn = env.read_txn().map_err(lmdb("begin read"))?;
     let get_u64 = |key| -> Result<Option<u64>> {
@@ -322,7 +360,7 @@ fn load_state(path: &Path, env: &heed::Env, dbs: &Dbs) -> Result<WriterState> {
         .map_err(lmdb("read meta"))?
         .map_err(|e| corrupt(path, &e))?
         .ok_or_else(|| corrupt(path, "meta has no format version"))?;
-    if found != FORMAT_VERSION {
+    if !(OLDEST_READABLE..=FORMAT_VERSION).contains(&found) {
         return Err(StoreError::FormatVersion {
             path: path.to_path_buf(),
             found,
@@ -346,13 +384,14 @@ fn load_state(path: &Path, env: &heed::Env, dbs: &Dbs) -> Result<WriterState> {
             &format!("log ends at {last_seq} but next seq is {next_seq}"),
         ));
     }
-    Ok(WriterState {
+    let state = WriterState {
         next_seq,
         last_commit_time,
         tidemark,
         next_gap,
         ..WriterState::default()
-    })
+    };
+    Ok((state, found))
 }
 
 /// The map size must be a multiple of the OS page size; 4 KiB, 16 KiB and 64 KiB

@@ -250,7 +250,7 @@ impl<'s> Reader<'s> {
     }
 
     fn decode(&self, seq: u64, bytes: &[u8]) -> Result<Envelope> {
-        codec::decode_envelope(bytes).map_err(|e| self.bad(seq, &e))
+        super::upgrade::decode_envelope(self.store.format, bytes).map_err(|e| self.bad(seq, &e))
     }
 
     fn bad(&self, seq: u64, e: &str) -> StoreError {

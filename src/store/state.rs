@@ -37,7 +37,7 @@ impl Store {
         let mut txn = self.env.write_txn().map_err(&lmdb)?;
         let taken = match self.dbs.writes.get(&txn, id).map_err(&lmdb)? {
             None => return Ok(None),
-            Some(bytes) => self.decode_value::<Undecided>("writes", bytes)?,
+            Some(bytes) => self.decode_undecided(bytes)?,
         };
         self.dbs.writes.delete(&mut txn, id).map_err(&lmdb)?;
         txn.commit().map_err(&lmdb)?;
@@ -52,7 +52,7 @@ impl Store {
         let mut out = Vec::new();
         for item in self.dbs.writes.iter(&txn).map_err(&lmdb)? {
             let (id, bytes) = item.map_err(&lmdb)?;
-            out.push((id.to_vec(), self.decode_value("writes", bytes)?));
+            out.push((id.to_vec(), self.decode_undecided(bytes)?));
         }
         Ok(out)
     }
@@ -200,6 +200,12 @@ impl Store {
     }
 
     // ----- helpers -----
+
+    /// Decodes an undecided write in the store's format.
+    fn decode_undecided(&self, bytes: &[u8]) -> Result<Undecided> {
+        super::upgrade::decode_undecided(self.format, bytes)
+            .map_err(|e| corrupt(&self.path, &format!("writes: {e}")))
+    }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
         let lmdb = self.lmdb("read meta");

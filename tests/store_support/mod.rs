@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use tidemark::store::{
-    Acknowledgement, Cell, CellKind, CqlEvidence, CqlPayload, Deletion, Evidence, EvidenceDetail,
-    InDoubtReason, MongoEvidence, MongoOp, MongoOpKind, Mutation, OpTime, Outcome, Payload, Source,
-    Store, StoreOptions, WriteConcern, WriteOp,
+    Acknowledgement, Cell, CellKind, CellOp, CqlEvidence, CqlPayload, Deletion, Evidence,
+    EvidenceDetail, InDoubtReason, MongoEvidence, MongoOp, MongoOpKind, Mutation, OpTime, Outcome,
+    Payload, Source, Store, StoreOptions, WriteConcern, WriteOp,
 };
 
 /// A fresh temporary directory and the path of a store inside it (not created yet).
@@ -40,6 +40,7 @@ pub fn cql(ns: &str, key: &str, commit_time: u64, columns: usize) -> Mutation {
             ttl: None,
             local_deletion_time: None,
             kind: CellKind::Live,
+            op: CellOp::Set,
         })
         .collect();
     Mutation {
@@ -101,6 +102,7 @@ pub fn cql_full(commit_time: u64) -> Mutation {
             ttl: None,
             local_deletion_time: Some(1_700_000_000),
             kind: CellKind::Tombstone,
+            op: CellOp::Remove,
         });
         p.row_deletion = Some(Deletion {
             timestamp: 4,

@@ -24,9 +24,9 @@ use heed::types::{Bytes, Unit, U64};
 use heed::{CommitOrAbort, Database, EnvFlags, EnvOpenOptions, PutFlags};
 use tidemark::store::codec;
 use tidemark::store::{
-    Acknowledgement, Cell, CellKind, CqlEvidence, CqlPayload, Durability, Evidence, EvidenceDetail,
-    MongoEvidence, MongoOp, MongoOpKind, Mutation, OpTime, Outcome, Payload, Source, Store,
-    StoreOptions, WriteConcern, WriteOp,
+    Acknowledgement, Cell, CellKind, CellOp, CqlEvidence, CqlPayload, Durability, Evidence,
+    EvidenceDetail, MongoEvidence, MongoOp, MongoOpKind, Mutation, OpTime, Outcome, Payload,
+    Source, Store, StoreOptions, WriteConcern, WriteOp,
 };
 
 #[derive(Parser, Debug)]
@@ -227,6 +227,7 @@ fn cql_row(i: usize) -> Mutation {
         ttl: None,
         local_deletion_time: None,
         kind: CellKind::Live,
+        op: CellOp::Set,
     };
     let cells = vec![
         cell(

@@ -6,6 +6,7 @@
 //! * [`outcome`]: ARCHITECTURE.md's outcome rules for CQL responses.
 //! * [`parsed`]: statement texts parsed once (prepared statements, repeated QUERYs).
 //! * [`shared`]: prepared statements per server node, unresolved EXECUTEs, schema.
+//! * [`typed`]: the typed (bytes + CQL type) form of a write, beside its JSON line.
 //! * [`schema`], [`ddl`]: schema learned from `system_schema` rows and CREATE text.
 
 pub mod ddl;
@@ -18,6 +19,7 @@ pub mod request;
 pub mod resolve;
 pub mod schema;
 pub mod shared;
+pub mod typed;
 
 pub use flow::CqlFlowDecoder;
 pub use shared::SharedState;

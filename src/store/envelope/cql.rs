@@ -30,7 +30,9 @@ pub struct Cell {
     /// Column name as in the schema.
     pub column: String,
     /// For an element of a non-frozen collection or UDT: the serialized element key
-    /// (map key, set element, list timeuuid, UDT field index). `None` for a simple
+    /// (map key, set element, UDT field index as a 2-byte short, or for `Put`/`Remove`
+    /// on a list the index as a 4-byte int: the list timeuuid is the server's, and so
+    /// list appends and prepends have no path). `None` for a simple
     /// column. A tombstone with `path: None` on a collection column deletes the whole
     /// collection (Cassandra's complex deletion).
     #[serde(with = "serde_bytes")]
@@ -39,7 +41,12 @@ pub struct Cell {
     /// length; empty for tombstones.
     #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
-    /// CQL type of `value` as CQL spells it (`text`, `map<text, int>`, `frozen<...>`).
+    /// The column's CQL type as CQL spells it (`text`, `map<text, int>`,
+    /// `frozen<...>`); for an element cell (`path` set, or a list append/prepend)
+    /// the collection's type, from which the path's and the value's types follow.
+    /// `json` when the decoder knew no type: `value` is then `SELECT JSON` text.
+    /// A collection not spelled `frozen<...>` whose value is one whole cell was
+    /// typed by bind metadata alone, which does not say whether it is frozen.
     pub cql_type: String,
     /// Write timestamp in microseconds.
     pub timestamp: i64,
@@ -50,6 +57,33 @@ pub struct Cell {
     pub local_deletion_time: Option<i64>,
     /// Live, expiring, tombstone or counter shard.
     pub kind: CellKind,
+    /// What the statement did to the column (format 3): a list append or prepend
+    /// has no path (the server picks the timeuuid), and restore must replay it as
+    /// such, which `kind` and `path` alone cannot say.
+    pub op: CellOp,
+}
+
+/// The statement's operation behind a cell (see `crate::decode::cql::typed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellOp {
+    /// The whole value of a simple or frozen column, or one element of a whole
+    /// non-frozen map, set or UDT.
+    Set,
+    /// A list element appended (no path: the server chose the timeuuid).
+    Append,
+    /// A list element prepended (no path).
+    Prepend,
+    /// An element written by key: map key, set element, list index (4-byte int, the
+    /// server resolves it to a timeuuid), UDT field (2-byte short).
+    Put,
+    /// An element deleted by `path`, or (no path) a list value removed wherever it is.
+    Remove,
+    /// A counter change (`value` is the signed big-endian i64 delta).
+    Increment,
+    /// The whole column deleted; on a collection at timestamp - 1 it is the
+    /// collection deletion of a whole-collection overwrite.
+    Tombstone,
 }
 
 /// The kind of a cell; decides reconcile tie-breaks.

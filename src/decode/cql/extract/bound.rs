@@ -98,6 +98,12 @@ impl<'a> Bound<'a> {
             .map(|c| c.name.as_str())
     }
 
+    /// The value bound to marker `i` as sent (`None` when the request has fewer
+    /// values than markers).
+    pub fn wire(&self, i: usize) -> Option<&'a WireValue> {
+        self.values.get(i).copied()
+    }
+
     /// Renders marker `i`; `expected` is the type the statement's context gives it.
     /// `None` for UNSET.
     pub fn render(&self, i: usize, expected: Option<&ColumnType>) -> Option<Json> {

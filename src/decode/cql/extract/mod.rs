@@ -6,10 +6,13 @@
 //! GRANT/REVOKE. Outcomes are left for the caller to fill from the response.
 
 pub mod bound;
+pub mod cells;
+pub mod collection;
 pub mod literal;
 pub mod order;
 pub mod stmt;
 pub mod time;
+pub mod value;
 
 use crate::capture::Timestamp;
 use crate::decode::records::WireOutcome;

@@ -63,6 +63,7 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
         table,
         known: table.and_then(|(k, t)| cx.schema.table(k, t)),
     };
+    w.extras.cql = Some(super::cells::build(m, cx.schema, table, cx.bound));
     let bind = |i: usize, ty: Option<&ColumnType>| cx.bound.render(i, ty);
     let bind: &Binder<'_> = &bind;
     let mut values = match m {

@@ -1,0 +1,242 @@
+//! A CQL `write` line → the store's [`CqlPayload`]: cells with their real value
+//! bytes and CQL type, from the decoder's typed form
+//! ([`TypedWrite`](crate::decode::cql::typed::TypedWrite)).
+//!
+//! Cassandra's layout is kept (see `crate::version::cell`): a whole non-frozen
+//! collection overwrite is a collection tombstone at timestamp - 1 plus element
+//! cells, counters are counter shards holding the delta, nulls and deleted columns
+//! are tombstones. A column the decoder could not type (no schema, no bind metadata,
+//! INSERT JSON) falls back to its `SELECT JSON` text with `cql_type` `"json"`, which
+//! says so in the cell; so does a whole line without a typed form.
+
+use serde_json::Value;
+use tidemark_cql::ColumnType;
+
+use crate::decode::cql::typed::{CellOp as Op, RowDeletion, TypedBound, TypedCell, TypedWrite};
+use crate::decode::records::WriteRecord;
+use crate::store::{
+    ByteBuf, Cell, CellKind, CellOp, ClusteringBound, CqlPayload, Deletion, RangeDeletion,
+};
+
+/// Timing shared by every cell of one line.
+struct Timing {
+    timestamp: i64,
+    now_secs: i64,
+    ttl: Option<u32>,
+}
+
+impl Timing {
+    fn of(rec: &WriteRecord, request_time_ns: u64) -> Timing {
+        Timing {
+            timestamp: rec
+                .timestamp
+                .unwrap_or((request_time_ns / 1_000).min(i64::MAX as u64) as i64),
+            now_secs: (request_time_ns / 1_000_000_000) as i64,
+            ttl: rec
+                .ttl
+                .and_then(|t| u32::try_from(t).ok())
+                .filter(|t| *t > 0),
+        }
+    }
+
+    /// A cell of `kind` at the line's timestamp, its TTL and deletion time set.
+    fn cell(
+        &self,
+        column: &str,
+        cql_type: String,
+        op: CellOp,
+        deleted: bool,
+        value: Vec<u8>,
+    ) -> Cell {
+        let (kind, ttl, ldt) = match (deleted, op, self.ttl) {
+            (true, ..) => (CellKind::Tombstone, None, Some(self.now_secs)),
+            (false, CellOp::Increment, _) => (CellKind::CounterShard, None, None),
+            (false, _, Some(t)) => (
+                CellKind::Expiring,
+                Some(t),
+                Some(self.now_secs + i64::from(t)),
+            ),
+            (false, _, None) => (CellKind::Live, None, None),
+        };
+        Cell {
+            column: column.to_string(),
+            path: None,
+            value,
+            cql_type,
+            timestamp: self.timestamp,
+            ttl,
+            local_deletion_time: ldt,
+            kind,
+            op,
+        }
+    }
+
+    fn deletion(&self, timestamp: i64) -> Deletion {
+        Deletion {
+            timestamp,
+            local_deletion_time: self.now_secs,
+        }
+    }
+}
+
+/// Cells and deletions of a CQL line.
+pub fn cql_payload(rec: &WriteRecord, request_time_ns: u64) -> CqlPayload {
+    let t = Timing::of(rec, request_time_ns);
+    let mut p = CqlPayload::default();
+    let Some(typed) = &rec.extras.cql else {
+        json_cells(rec, &t, |_| true, &mut p);
+        if rec.op == "delete" && rec.columns_deleted.as_deref().unwrap_or(&[]).is_empty() {
+            p.row_deletion = Some(t.deletion(t.timestamp));
+        }
+        return p;
+    };
+    for c in &typed.cells {
+        p.cells.push(typed_cell(c, &t));
+    }
+    if typed.untyped.iter().any(|(c, _)| c != "WHERE") {
+        let all = typed.untyped.iter().any(|(c, _)| c == "*");
+        json_cells(rec, &t, |col| all || is_untyped(typed, col), &mut p);
+    }
+    match &typed.deletion {
+        Some(RowDeletion::Row) => p.row_deletion = Some(t.deletion(t.timestamp)),
+        Some(RowDeletion::Partition) => p.partition_deletion = Some(t.deletion(t.timestamp)),
+        Some(RowDeletion::Range { start, end }) => p.range_deletions.push(RangeDeletion {
+            start: bound(start),
+            end: bound(end),
+            deletion: t.deletion(t.timestamp),
+        }),
+        // Without the schema, which rows a DELETE removes is not known: the line's
+        // key is kept as a row deletion, as format 2 did.
+        None if rec.op == "delete" && typed.untyped.iter().any(|(c, _)| c == "WHERE") => {
+            p.row_deletion = Some(t.deletion(t.timestamp));
+        }
+        None => {}
+    }
+    p
+}
+
+fn is_untyped(typed: &TypedWrite, col: &str) -> bool {
+    typed.untyped.iter().any(|(c, _)| c == col)
+}
+
+fn bound(b: &TypedBound) -> ClusteringBound {
+    ClusteringBound {
+        prefix: b.prefix.iter().map(|v| ByteBuf::from(v.to_vec())).collect(),
+        inclusive: b.inclusive,
+    }
+}
+
+fn typed_cell(c: &TypedCell, t: &Timing) -> Cell {
+    let (op, deleted) = match c.op {
+        Op::Set => (CellOp::Set, false),
+        Op::Append => (CellOp::Append, false),
+        Op::Prepend => (CellOp::Prepend, false),
+        Op::Put => (CellOp::Put, false),
+        Op::Remove => (CellOp::Remove, true),
+        Op::Increment => (CellOp::Increment, false),
+        Op::Tombstone | Op::Clear => (CellOp::Tombstone, true),
+    };
+    let value = if deleted && c.op != Op::Remove {
+        Vec::new()
+    } else {
+        c.value.as_ref().map(|v| v.to_vec()).unwrap_or_default()
+    };
+    let mut cell = t.cell(
+        &c.column,
+        spell(&c.ty, c.frozen == Some(true)),
+        op,
+        deleted,
+        value,
+    );
+    cell.path = c.path.as_ref().map(|p| p.to_vec());
+    if c.op == Op::Clear {
+        // Cassandra's collection deletion of an overwrite shadows only older cells.
+        cell.timestamp = t.timestamp.saturating_sub(1);
+    }
+    cell
+}
+
+/// The type as CQL spells it: `frozen<...>` around a frozen column's type and
+/// around every nested collection or UDT (which CQL requires to be frozen).
+pub fn spell(ty: &ColumnType, frozen: bool) -> String {
+    use ColumnType as T;
+    let inner = |t: &ColumnType| spell(t, true);
+    let name = match ty.effective() {
+        T::List(e) => format!("list<{}>", inner(e)),
+        T::Set(e) => format!("set<{}>", inner(e)),
+        T::Map(k, v) => format!("map<{}, {}>", inner(k), inner(v)),
+        T::Tuple(ts) => format!(
+            "tuple<{}>",
+            ts.iter().map(inner).collect::<Vec<_>>().join(", ")
+        ),
+        T::Vector { element, dimension } => format!("vector<{}, {dimension}>", inner(element)),
+        other => other.cql_name(),
+    };
+    let freezable = matches!(
+        ty.effective(),
+        T::List(_) | T::Set(_) | T::Map(..) | T::Udt { .. }
+    );
+    if frozen && freezable {
+        format!("frozen<{name}>")
+    } else {
+        name
+    }
+}
+
+/// Cells of the columns `want` accepts, as `SELECT JSON` text (`cql_type` `json`):
+/// assigned values, deleted columns and collection operations.
+fn json_cells(rec: &WriteRecord, t: &Timing, want: impl Fn(&str) -> bool, p: &mut CqlPayload) {
+    let json = || "json".to_string();
+    if let Value::Object(values) = &rec.values {
+        for (column, value) in values.iter().filter(|(c, _)| want(c)) {
+            let deleted = value.is_null();
+            let op = if deleted {
+                CellOp::Tombstone
+            } else {
+                CellOp::Set
+            };
+            let bytes = if deleted {
+                Vec::new()
+            } else {
+                value.to_string().into_bytes()
+            };
+            p.cells.push(t.cell(column, json(), op, deleted, bytes));
+        }
+    }
+    if rec.op == "delete" {
+        for c in rec.columns_deleted.iter().flatten().filter(|c| want(c)) {
+            p.cells
+                .push(t.cell(c, json(), CellOp::Tombstone, true, Vec::new()));
+        }
+    }
+    // Collection operations have no JSON cell of their own: the operation object
+    // is kept whole, with the operation named in `op`.
+    if rec.extras.cql.is_some() {
+        for o in rec
+            .collection_ops
+            .iter()
+            .flat_map(|v| v.as_array())
+            .flatten()
+        {
+            let Some(col) = o.get("column").and_then(Value::as_str) else {
+                continue;
+            };
+            if !want(col) {
+                continue;
+            }
+            let (op, deleted) = match o.get("op").and_then(Value::as_str).unwrap_or("") {
+                "append" => (CellOp::Append, false),
+                "prepend" => (CellOp::Prepend, false),
+                "increment" | "decrement" => (CellOp::Increment, false),
+                n if n.starts_with("remove") => (CellOp::Remove, true),
+                _ => (CellOp::Put, false),
+            };
+            let mut cell = t.cell(col, json(), op, deleted, o.to_string().into_bytes());
+            if op == CellOp::Increment {
+                // A counter shard's value is a binary delta; JSON text is not one.
+                cell.kind = CellKind::Live;
+            }
+            p.cells.push(cell);
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Serialized collections: splitting them into their elements (slices of the
+//! frame, no copy), and the canonical form Cassandra stores for frozen sets and maps.
+//!
+//! Cassandra sorts a frozen set's elements and a frozen map's entries (by key) with
+//! the element type's comparator and drops duplicates before storing the value
+//! (`Sets.Value.fromSerialized`, `Maps.Value.fromSerialized` in 4.x; for a map the
+//! last value of a repeated key stays), so the stored bytes, which decide timestamp
+//! ties, can differ from the wire's. The order is `order::compare`'s, the one the
+//! `write` line already sorts sets by.
+
+use std::cmp::Ordering;
+
+use bytes::Bytes;
+use tidemark_cql::ColumnType;
+
+use super::bound::typed;
+use super::order::compare;
+
+/// Reads `[int]`-length-prefixed items (negative = null), sliced from `b`.
+pub fn items(b: &Bytes, mut at: usize, count: Option<usize>) -> Option<Vec<Option<Bytes>>> {
+    let mut out = Vec::new();
+    while count.map_or(at < b.len(), |n| out.len() < n) {
+        let len = i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?);
+        at += 4;
+        if len < 0 {
+            out.push(None);
+            continue;
+        }
+        let end = at.checked_add(len as usize)?;
+        if end > b.len() {
+            return None;
+        }
+        out.push(Some(b.slice(at..end)));
+        at = end;
+    }
+    (at == b.len()).then_some(out)
+}
+
+/// A collection's items: `[int] n` then `n * per` items.
+pub fn split(b: &Bytes, per: usize) -> Option<Vec<Option<Bytes>>> {
+    let n = usize::try_from(i32::from_be_bytes(b.get(..4)?.try_into().ok()?)).ok()?;
+    items(b, 4, Some(n.checked_mul(per)?))
+}
+
+/// A UDT's fields, in type order (trailing fields may be missing).
+pub fn fields(b: &Bytes) -> Option<Vec<Option<Bytes>>> {
+    items(b, 0, None)
+}
+
+/// The bytes Cassandra stores for a value of type `ty`: frozen sets and maps (at
+/// any depth inside lists, sets and maps) sorted and deduplicated; anything else,
+/// and anything that does not split, as given (the same `Bytes`, no copy).
+pub fn canonical(ty: &ColumnType, b: &Bytes) -> Bytes {
+    let (per, key_ty, val_ty) = match ty.effective() {
+        ColumnType::Set(e) => (1, &**e, None),
+        ColumnType::Map(k, v) => (2, &**k, Some(&**v)),
+        ColumnType::List(e) => (1, &**e, None),
+        _ => return b.clone(),
+    };
+    let Some(items) = split(b, per) else {
+        return b.clone();
+    };
+    let Some(items) = items.into_iter().collect::<Option<Vec<Bytes>>>() else {
+        return b.clone();
+    };
+    // Elements canonical first (a set of frozen sets), then ordered.
+    let mut entries: Vec<(Bytes, Option<Bytes>)> = items
+        .chunks(per)
+        .map(|c| {
+            let k = canonical(key_ty, &c[0]);
+            let v = val_ty.map(|vt| canonical(vt, &c[1]));
+            (k, v)
+        })
+        .collect();
+    if !matches!(ty.effective(), ColumnType::List(_)) {
+        let key = |b: &Bytes| typed(key_ty, b);
+        let mut keyed: Vec<(serde_json::Value, (Bytes, Option<Bytes>))> =
+            entries.into_iter().map(|e| (key(&e.0), e)).collect();
+        // Stable: among equal keys the last one written is kept below.
+        keyed.sort_by(|a, b| compare(&a.0, &b.0, key_ty));
+        let mut out: Vec<(serde_json::Value, (Bytes, Option<Bytes>))> = Vec::new();
+        for e in keyed {
+            match out.last_mut() {
+                Some(last) if compare(&last.0, &e.0, key_ty) == Ordering::Equal => *last = e,
+                _ => out.push(e),
+            }
+        }
+        entries = out.into_iter().map(|(_, e)| e).collect();
+    }
+    let mut out = Vec::with_capacity(b.len());
+    out.extend_from_slice(&(entries.len() as i32).to_be_bytes());
+    for (k, v) in &entries {
+        for part in std::iter::once(k).chain(v) {
+            out.extend_from_slice(&(part.len() as i32).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+    }
+    if out[..] == b[..] {
+        b.clone()
+    } else {
+        Bytes::from(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use tidemark_cql::Value;
+
+    fn enc(v: Value) -> Bytes {
+        let mut out = Vec::new();
+        v.encode(&mut out);
+        Bytes::from(out)
+    }
+
+    proptest! {
+        /// Int32Type orders sets as signed ints: Rust's `i32` order is the reference.
+        #[test]
+        fn int_sets_sort_signed_and_dedup(xs in proptest::collection::vec(any::<i32>(), 0..20)) {
+            let ty = ColumnType::Set(Box::new(ColumnType::Int));
+            let mut want = xs.clone();
+            want.sort();
+            want.dedup();
+            let got = canonical(&ty, &enc(Value::Set(xs.into_iter().map(Value::Int).collect())));
+            prop_assert_eq!(got, enc(Value::Set(want.into_iter().map(Value::Int).collect())));
+        }
+
+        /// Any bytes under any collection type: no panic, and a value that does
+        /// not split is kept as it came.
+        #[test]
+        fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let b = Bytes::from(b);
+            for ty in [
+                ColumnType::Set(Box::new(ColumnType::Varchar)),
+                ColumnType::Map(Box::new(ColumnType::Int), Box::new(ColumnType::Set(Box::new(ColumnType::Int)))),
+                ColumnType::List(Box::new(ColumnType::Set(Box::new(ColumnType::BigInt)))),
+            ] {
+                let out = canonical(&ty, &b);
+                if split(&b, 1).is_none() && split(&b, 2).is_none() {
+                    prop_assert_eq!(&out, &b);
+                }
+                let _ = fields(&b);
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Reading and converting format-2 stores.
+//!
+//! Format 3 appended `op` to the CQL [`Cell`]. Postcard has no field names, so a
+//! format-2 envelope (or undecided write, which holds a mutation) only decodes with
+//! the old layout, kept here. A backup tool must never strand old backups: readers
+//! decode format 2 through this layout, and a writer converts the whole store in one
+//! transaction when it opens it, so a crash leaves either format 2 or format 3.
+
+use serde::Deserialize;
+
+use super::codec;
+use super::envelope::{
+    Acknowledgement, BatchRef, Cell, CellKind, CellOp, CqlPayload, Deletion, Envelope, Evidence,
+    MongoOp, Mutation, Outcome, Payload, RangeDeletion, Source, WriteOp,
+};
+use super::records::Undecided;
+
+/// A format-2 CQL cell: [`Cell`] without `op`.
+#[derive(Deserialize)]
+struct CellV2 {
+    column: String,
+    #[serde(with = "serde_bytes")]
+    path: Option<Vec<u8>>,
+    #[serde(with = "serde_bytes")]
+    value: Vec<u8>,
+    cql_type: String,
+    timestamp: i64,
+    ttl: Option<u32>,
+    local_deletion_time: Option<i64>,
+    kind: CellKind,
+}
+
+#[derive(Deserialize)]
+struct CqlPayloadV2 {
+    cells: Vec<CellV2>,
+    row_deletion: Option<Deletion>,
+    range_deletions: Vec<RangeDeletion>,
+    partition_deletion: Option<Deletion>,
+}
+
+#[derive(Deserialize)]
+enum PayloadV2 {
+    Cql(CqlPayloadV2),
+    Mongo(MongoOp),
+}
+
+#[derive(Deserialize)]
+struct MutationV2 {
+    commit_time: u64,
+    source: Source,
+    namespace: String,
+    key: String,
+    op: WriteOp,
+    outcome: Outcome,
+    evidence: Evidence,
+    write_timestamp: Option<i64>,
+    ttl: Option<u32>,
+    ack: Acknowledgement,
+    batch: Option<BatchRef>,
+    payload: PayloadV2,
+    write_json: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeV2 {
+    seq: u64,
+    mutation: MutationV2,
+}
+
+#[derive(Deserialize)]
+struct UndecidedV2 {
+    first_seen: u64,
+    mutation: MutationV2,
+    #[serde(with = "serde_bytes")]
+    tracker_state: Vec<u8>,
+}
+
+impl From<CellV2> for Cell {
+    fn from(c: CellV2) -> Cell {
+        // Format 2 wrote only whole-column cells: values and tombstones.
+        let op = match c.kind {
+            CellKind::Tombstone => CellOp::Tombstone,
+            CellKind::CounterShard => CellOp::Increment,
+            CellKind::Live | CellKind::Expiring => CellOp::Set,
+        };
+        Cell {
+            column: c.column,
+            path: c.path,
+            value: c.value,
+            cql_type: c.cql_type,
+            timestamp: c.timestamp,
+            ttl: c.ttl,
+            local_deletion_time: c.local_deletion_time,
+            kind: c.kind,
+            op,
+        }
+    }
+}
+
+impl From<MutationV2> for Mutation {
+    fn from(m: MutationV2) -> Mutation {
+        let payload = match m.payload {
+            PayloadV2::Mongo(op) => Payload::Mongo(op),
+            PayloadV2::Cql(p) => Payload::Cql(CqlPayload {
+                cells: p.cells.into_iter().map(Cell::from).collect(),
+                row_deletion: p.row_deletion,
+                range_deletions: p.range_deletions,
+                partition_deletion: p.partition_deletion,
+            }),
+        };
+        Mutation {
+            commit_time: m.commit_time,
+            source: m.source,
+            namespace: m.namespace,
+            key: m.key,
+            op: m.op,
+            outcome: m.outcome,
+            evidence: m.evidence,
+            write_timestamp: m.write_timestamp,
+            ttl: m.ttl,
+            ack: m.ack,
+            batch: m.batch,
+            payload,
+            write_json: m.write_json,
+        }
+    }
+}
+
+/// Decodes a stored envelope of a store in `format`.
+pub fn decode_envelope(format: u32, bytes: &[u8]) -> Result<Envelope, String> {
+    if format == 2 {
+        let e: EnvelopeV2 = codec::decode(bytes)?;
+        return Ok(Envelope {
+            seq: e.seq,
+            mutation: e.mutation.into(),
+        });
+    }
+    codec::decode_envelope(bytes)
+}
+
+/// Decodes a stored undecided write of a store in `format`.
+pub fn decode_undecided(format: u32, bytes: &[u8]) -> Result<Undecided, String> {
+    if format == 2 {
+        let u: UndecidedV2 = codec::decode(bytes)?;
+        return Ok(Undecided {
+            first_seen: u.first_seen,
+            mutation: u.mutation.into(),
+            tracker_state: u.tracker_state,
+        });
+    }
+    codec::decode(bytes)
+}
+
+/// Entries converted per round, so memory stays bounded on a large log.
+const CHUNK: usize = 4096;
+
+/// Rewrites every envelope and undecided write of a format-2 store in the current
+/// layout, in `txn` (the caller commits it together with the new format version).
+/// Returns how many values were rewritten.
+pub fn rewrite_v2(dbs: &super::dbs::Dbs, txn: &mut heed::RwTxn<'_>) -> Result<u64, UpgradeError> {
+    let mut done = 0u64;
+    let mut from = 0u64;
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        for item in dbs.log.range(txn, &(from..))? {
+            let (seq, bytes) = item?;
+            let env = decode_envelope(2, bytes).map_err(|e| UpgradeError::Decode(seq, e))?;
+            let out = codec::encode_envelope_into(env.seq, &env.mutation, Vec::new())
+                .map_err(|e| UpgradeError::Decode(seq, e))?;
+            chunk.push((seq, out));
+            if chunk.len() == CHUNK {
+                break;
+            }
+        }
+        let Some(&(last, _)) = chunk.last() else {
+            break;
+        };
+        for (seq, bytes) in &chunk {
+            dbs.log.put(txn, seq, bytes)?;
+        }
+        done += chunk.len() as u64;
+        from = last + 1;
+    }
+    let mut writes = Vec::new();
+    for item in dbs.writes.iter(txn)? {
+        let (id, bytes) = item?;
+        let u = decode_undecided(2, bytes).map_err(|e| UpgradeError::Decode(0, e))?;
+        let out = codec::encode(&u).map_err(|e| UpgradeError::Decode(0, e))?;
+        writes.push((id.to_vec(), out));
+    }
+    for (id, bytes) in &writes {
+        dbs.writes.put(txn, id, bytes)?;
+    }
+    Ok(done + writes.len() as u64)
+}
+
+/// Why a conversion failed.
+#[derive(Debug)]
+pub enum UpgradeError {
+    Lmdb(heed::Error),
+    /// A value that does not decode as format 2 (log seq, or 0 for `writes`).
+    Decode(u64, String),
+}
+
+impl From<heed::Error> for UpgradeError {
+    fn from(e: heed::Error) -> Self {
+        UpgradeError::Lmdb(e)
+    }
+}
