@@ -224,6 +224,19 @@ fn shared_captures_print_exactly_what_the_previous_release_printed() {
     assert!(checked >= 48, "{checked} outputs checked");
 }
 
+/// What the release that made the format-2 store `src` (named `name`) printed for
+/// it (`kind` is `log.jsonl` or `status.json`): the baseline, unless a later
+/// behaviour fix changed the baseline — then the old output is kept beside the
+/// store, since a store keeps the decisions it was written with.
+fn printed_by_that_release(src: &Path, name: &str, kind: &str) -> PathBuf {
+    let own = src.join(format!("{kind}.gz"));
+    if own.exists() {
+        own
+    } else {
+        fixtures().join(format!("baseline/{name}.{kind}.gz"))
+    }
+}
+
 #[test]
 fn a_format_2_store_is_still_read_by_log_and_status() {
     let base = fixtures().join("store_v2");
@@ -236,17 +249,7 @@ fn a_format_2_store_is_still_read_by_log_and_status() {
         std::fs::create_dir(&store).unwrap();
         std::fs::write(store.join("data.mdb"), gunzip(&src.join("data.mdb.gz"))).unwrap();
         let store = store.to_str().unwrap();
-        // What that release printed for the store: the baseline, unless a later
-        // behaviour fix changed the baseline (then the old output is kept beside the
-        // store, since a store keeps the decisions it was written with).
-        let printed = |kind: &str| {
-            let own = src.join(format!("{kind}.gz"));
-            if own.exists() {
-                own
-            } else {
-                fixtures().join(format!("baseline/{name}.{kind}.gz"))
-            }
-        };
+        let printed = |kind: &str| printed_by_that_release(&src, &name, kind);
         let log = tidemark(&["log", "--store", store, "--json"]);
         let want = gunzip(&printed("log.jsonl"));
         assert!(log == want, "{name}: {}", first_difference(&log, &want));
@@ -307,10 +310,10 @@ fn a_writer_converts_a_format_2_store_in_place_and_nothing_printed_changes() {
             "{name}: the conversion changed a mutation"
         );
         let log = tidemark(&["log", "--store", path, "--json"]);
-        let want = gunzip(&fixtures().join(format!("baseline/{name}.log.jsonl.gz")));
+        let want = gunzip(&printed_by_that_release(&src, &name, "log.jsonl"));
         assert!(log == want, "{name}: {}", first_difference(&log, &want));
         let status = tidemark(&["status", "--store", path, "--json"]);
-        let want = gunzip(&fixtures().join(format!("baseline/{name}.status.json.gz")));
+        let want = gunzip(&printed_by_that_release(&src, &name, "status.json"));
         assert_eq!(
             comparable_status(&status),
             comparable_status(&want),
