@@ -1,5 +1,5 @@
 //! Statement execution on a coordinator: parse, dispatch (USE, SELECT, DDL, DML),
-//! PREPARE metadata, and the error bodies Cassandra would send.
+//! and PREPARE metadata. The error bodies Cassandra would send are in `errors.rs`.
 
 use crate::cql::cluster::state::PreparedStmt;
 use crate::cql::errors::{error, invalid};

@@ -1,4 +1,5 @@
-//! The in-process cluster: configuration, node state, listeners, and ground truth.
+//! The in-process cluster: listeners and ground truth (configuration and node state
+//! are in `cluster/state.rs`).
 //! Nodes share one schema (so schema agreement holds) but each has its own storage,
 //! prepared-statement cache and clock. Node lifecycle (stop/start/add/remove) lives
 //! in `membership.rs`, replica faults and hints in `faults.rs` and `hints.rs`.

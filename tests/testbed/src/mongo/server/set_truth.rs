@@ -1,7 +1,9 @@
-//! The ground truth of a running set as JSON (canonical extended JSON for
-//! BSON values), for `tidemark-testbed mongo --truth-out` and the capture
-//! script: every member's oplog, last optime and commit point, and the
-//! primary's documents per namespace.
+//! The ground truth of a running set: each member's documents, the
+//! recorded history (`storage/truth.rs`) and the majority-committed logical
+//! state at any optime; and, as JSON (canonical extended JSON for BSON values)
+//! for `tidemark-testbed mongo --truth-out` and the capture script, every
+//! member's oplog, last optime and commit point, and the primary's documents
+//! per namespace.
 
 use crate::mongo::server::set::MongoReplicaSet;
 use crate::mongo::storage::oplog::apply_entry;

@@ -1,7 +1,8 @@
-//! Ground truth: what the set really holds, for tests to compare tidemark's
-//! reconstructions with — each member's oplog and data, the commit point
-//! over time, elections, rollbacks (with what was rolled back), and the
-//! majority-committed logical state at any optime.
+//! The ground-truth record: what happened to the set, for tests to compare
+//! tidemark's reconstructions with — the commit point over time, elections,
+//! rollbacks (with what was rolled back) and member events. Queries over the
+//! running set (each member's oplog and data, the majority-committed logical
+//! state at any optime) are in `server/set_truth.rs`.
 
 use crate::mongo::storage::store::OpTime;
 use std::time::{SystemTime, UNIX_EPOCH};
