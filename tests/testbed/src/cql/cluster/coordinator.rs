@@ -9,11 +9,11 @@
 //! would be sent and leaves that delay in [`take_reply_delay`] for the connection to
 //! wait before replying; delayed mutations are applied by timer tasks.
 
+use super::consistency::cl_error;
+use super::consistency::{block_for, check_available, ReplicaInfo};
 use super::hints;
-use crate::cql::cluster::consistency::cl_error;
-use crate::cql::cluster::consistency::{block_for, check_available, ReplicaInfo};
-use crate::cql::cluster::hints::Hint;
-use crate::cql::cluster::state::Shared;
+use super::hints::Hint;
+use super::state::Shared;
 use crate::cql::errors::invalid;
 use crate::cql::storage::schema::Table;
 use crate::cql::storage::store::Partition;

@@ -3,7 +3,7 @@
 //! (Cassandra's HintsService; here delivery is immediate on restart/heal instead of
 //! on the dispatcher's 10 s schedule, and there is no hint window).
 
-use crate::cql::cluster::state::Shared;
+use super::state::Shared;
 use crate::cql::storage::store::Partition;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;

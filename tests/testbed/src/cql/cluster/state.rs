@@ -3,8 +3,8 @@
 //! and the `Shared` hub. It sits below execution, the wire and the server so those
 //! layers can all hold it without importing each other.
 
-use crate::cql::cluster::faults::Fault;
-use crate::cql::cluster::hints::Hint;
+use super::faults::Fault;
+use super::hints::Hint;
 use crate::cql::storage::clock::now_micros;
 use crate::cql::storage::ring::{LiveRing, Ring, RingNode};
 use crate::cql::storage::schema::Schema;

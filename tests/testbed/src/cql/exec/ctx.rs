@@ -1,9 +1,9 @@
 //! What a statement executes with: its bound values and the per-request context
 //! (coordinator, keyspace, consistency, paging).
 
+use super::project::Page;
 use crate::cql::cluster::state::Shared;
 use crate::cql::errors::invalid;
-use crate::cql::exec::project::Page;
 use crate::cql::storage::schema::Table;
 use bytes::Bytes;
 use std::sync::Arc;

@@ -2,8 +2,8 @@
 //! schema (every node sees the change at once), bump the schema version and push a
 //! SCHEMA_CHANGE event, as a Cassandra coordinator does once the change is agreed.
 
+use super::ctx::Ctx;
 use crate::cql::errors::{error, invalid};
-use crate::cql::exec::ctx::Ctx;
 use crate::cql::language::ddl::{parse_ddl, AlterTable, Ddl};
 use crate::cql::storage::schema::{
     uuid_from, ColumnDef, ColumnKind, Keyspace, Schema, Table, UserType,

@@ -1,11 +1,11 @@
 //! Statement execution on a coordinator: parse, dispatch (USE, SELECT, DDL, DML),
 //! and PREPARE metadata. The error bodies Cassandra would send are in `errors.rs`.
 
+use super::ctx::{Bound, Ctx};
+use super::read::{finish, materialize_user, result_columns};
+use super::system::system_table;
 use crate::cql::cluster::state::PreparedStmt;
 use crate::cql::errors::{error, invalid};
-use crate::cql::exec::ctx::{Bound, Ctx};
-use crate::cql::exec::read::{finish, materialize_user, result_columns};
-use crate::cql::exec::system::system_table;
 use crate::cql::language::select::parse_select;
 use crate::cql::storage::schema::uuid_from;
 use bytes::Bytes;
@@ -46,19 +46,15 @@ pub fn execute(ctx: &Ctx<'_>, query: &str, bound: &Bound) -> Result<ResultBody, 
             let m = materialize_user(ctx.shared, ctx.me, &t, &sel, bound, ctx.consistency)?;
             finish(&sel, &ks, &t.name, m, bound, &ctx.page)
         }
-        StatementKind::Schema(s) => crate::cql::exec::ddl_exec::ddl(ctx, s.text),
-        StatementKind::Modification(m) => crate::cql::exec::modify::modification(ctx, m, bound),
+        StatementKind::Schema(s) => super::ddl_exec::ddl(ctx, s.text),
+        StatementKind::Modification(m) => super::modify::modification(ctx, m, bound),
         StatementKind::Batch(b) => {
             // A text BATCH: one set of values, numbered across all members.
             let ts = match tidemark_cql::statement::using_timestamp(&b.using) {
-                Some(t) => {
-                    match crate::cql::exec::mutation::resolve(t, &ColumnType::BigInt, bound)? {
-                        crate::cql::exec::mutation::Val::Set(v) => {
-                            v[..].try_into().ok().map(i64::from_be_bytes)
-                        }
-                        _ => None,
-                    }
-                }
+                Some(t) => match super::mutation::resolve(t, &ColumnType::BigInt, bound)? {
+                    super::mutation::Val::Set(v) => v[..].try_into().ok().map(i64::from_be_bytes),
+                    _ => None,
+                },
                 None => None,
             };
             let members: Vec<_> = b
@@ -66,9 +62,9 @@ pub fn execute(ctx: &Ctx<'_>, query: &str, bound: &Bound) -> Result<ResultBody, 
                 .iter()
                 .map(|m| (m.clone(), bound.clone()))
                 .collect();
-            crate::cql::exec::modify::batch(ctx, b.kind, ts, &members)
+            super::modify::batch(ctx, b.kind, ts, &members)
         }
-        StatementKind::Truncate(q) => crate::cql::exec::modify::truncate(
+        StatementKind::Truncate(q) => super::modify::truncate(
             ctx,
             q.keyspace.as_ref().map(|k| k.as_str()),
             q.name.as_str(),

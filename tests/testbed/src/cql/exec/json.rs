@@ -3,7 +3,7 @@
 //! strings, arrays for lists/sets/tuples, objects for maps and UDTs). Columns absent
 //! from the object become null, or stay unset with `DEFAULT UNSET`.
 
-use crate::cql::exec::mutation::Val;
+use super::mutation::Val;
 use crate::cql::language::literal::{lit_bytes, Lit};
 use crate::cql::storage::collection::encode;
 use crate::cql::storage::collection::push_value;

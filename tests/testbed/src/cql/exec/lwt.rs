@@ -5,12 +5,12 @@
 //! alive, and the result is the `[applied]` row Cassandra returns: `true`, or
 //! `false` with the existing row (IF NOT EXISTS) or the condition columns.
 
+use super::ctx::{Bound, Ctx};
+use super::modify::serialize;
+use super::mutation::{build, resolve, Val};
+use super::read::{current_partition, read_partition, row_values, sorted_rows};
+use super::write::coordinate;
 use crate::cql::errors::invalid;
-use crate::cql::exec::ctx::{Bound, Ctx};
-use crate::cql::exec::modify::serialize;
-use crate::cql::exec::mutation::{build, resolve, Val};
-use crate::cql::exec::read::{current_partition, read_partition, row_values, sorted_rows};
-use crate::cql::exec::write::coordinate;
 use crate::cql::storage::clock::now_secs;
 use crate::cql::storage::order::compare;
 use crate::cql::storage::schema::{ColumnDef, Table};

@@ -4,13 +4,13 @@
 //! `[applied]` true, or false with one row per checked row that exists (its primary
 //! key and the columns the conditions name; every column with IF [NOT] EXISTS).
 
+use super::ctx::{Bound, Ctx};
+use super::lwt::{check_of, holds, paxos_consistency, promise, Check};
+use super::modify::serialize;
+use super::mutation::build;
+use super::read::{current_partition, row_values, sorted_rows};
+use super::write::coordinate;
 use crate::cql::errors::invalid;
-use crate::cql::exec::ctx::{Bound, Ctx};
-use crate::cql::exec::lwt::{check_of, holds, paxos_consistency, promise, Check};
-use crate::cql::exec::modify::serialize;
-use crate::cql::exec::mutation::build;
-use crate::cql::exec::read::{current_partition, row_values, sorted_rows};
-use crate::cql::exec::write::coordinate;
 use crate::cql::storage::clock::now_secs;
 use crate::cql::storage::schema::{ColumnDef, ColumnKind, Table};
 use crate::cql::storage::store::Partition;

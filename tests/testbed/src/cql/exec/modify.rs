@@ -2,13 +2,13 @@
 //! read-modify-write of a total is atomic), BATCH (logged, unlogged, counter; text or
 //! prepared members, one timestamp for the whole batch) and TRUNCATE.
 
+use super::ctx::{Bound, Ctx};
 use super::lwt;
+use super::mutation::build;
+use super::read::current_partition;
+use super::write::coordinate;
 use crate::cql::cluster::consistency::cl_error;
 use crate::cql::errors::{error, invalid};
-use crate::cql::exec::ctx::{Bound, Ctx};
-use crate::cql::exec::mutation::build;
-use crate::cql::exec::read::current_partition;
-use crate::cql::exec::write::coordinate;
 use crate::cql::storage::schema::Table;
 use bytes::Bytes;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -112,7 +112,7 @@ pub fn batch(
         if kind == BatchKind::Counter {
             return Err(invalid("Cannot include conditions in a counter batch"));
         }
-        return crate::cql::exec::lwt_batch::conditional_batch(ctx, members, &tables);
+        return super::lwt_batch::conditional_batch(ctx, members, &tables);
     }
     let ts = default_ts
         .or(ctx.timestamp)

@@ -3,10 +3,10 @@
 //! and TTL. Operations that need the current value (list index/removal, counters)
 //! read it through `current`, as Cassandra's read-before-write does.
 
+use super::ctx::Bound;
+use super::json::json_columns;
+use super::rowop::Op;
 use crate::cql::errors::invalid;
-use crate::cql::exec::ctx::Bound;
-use crate::cql::exec::json::json_columns;
-use crate::cql::exec::rowop::Op;
 use crate::cql::language::literal::term_bytes;
 use crate::cql::storage::cell::Deletion;
 use crate::cql::storage::clock::now_secs;

@@ -6,9 +6,9 @@
 //! (and aggregates) page by row offset. A state names its statement by a hash, so it
 //! cannot be replayed against another one.
 
+use super::project::Page;
+use super::read::Materialized;
 use crate::cql::errors::invalid;
-use crate::cql::exec::project::Page;
-use crate::cql::exec::read::Materialized;
 use crate::cql::storage::order::compare_clustering;
 use bytes::{BufMut, Bytes};
 use std::cmp::Ordering;

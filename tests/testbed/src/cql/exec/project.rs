@@ -2,9 +2,9 @@
 //! project the selectors (`*`, columns, `WRITETIME`, `TTL`, `COUNT(*)`), apply LIMIT
 //! and cut the result into pages (`page_size`, paging state).
 
+use super::ctx::Bound;
+use super::read::Materialized;
 use crate::cql::errors::invalid;
-use crate::cql::exec::ctx::Bound;
-use crate::cql::exec::read::Materialized;
 use crate::cql::language::literal::{lit_bytes, Lit};
 use crate::cql::language::select::{Op, SelectStmt, Selector};
 use crate::cql::storage::order::compare;
@@ -206,7 +206,7 @@ pub fn finish(
         .any(|(s, _)| *s == Selector::CountStar);
     let source = (!counted).then_some(&keep[..]);
     let (out_rows, paging_state) =
-        crate::cql::exec::paging::page(&m, source, out_rows, page, query_hash(stmt))?;
+        super::paging::page(&m, source, out_rows, page, query_hash(stmt))?;
     let metadata = RowsMetadata {
         columns_count: specs.len(),
         global_table_spec: Some((ks.into(), table.into())),

@@ -3,12 +3,12 @@
 //! replicas for the consistency level, reconcile their copies, and materialize rows
 //! as typed columns (non-frozen collections assembled from their element cells).
 
+use super::ctx::Bound;
+use super::project::where_values;
 use crate::cql::cluster::consistency::cl_error;
 use crate::cql::cluster::consistency::{block_for, check_available, ReplicaInfo};
 use crate::cql::cluster::state::Shared;
 use crate::cql::errors::invalid;
-use crate::cql::exec::ctx::Bound;
-use crate::cql::exec::project::where_values;
 use crate::cql::language::select::{Op, SelectStmt};
 use crate::cql::storage::cell::Cell;
 use crate::cql::storage::clock::now_secs;
@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tidemark_cql::message::ErrorBody;
 use tidemark_cql::{ColumnType, Consistency};
 
-pub use crate::cql::exec::project::{finish, result_columns};
+pub use super::project::{finish, result_columns};
 
 /// Write time and remaining TTL of a cell.
 pub type CellMeta = (i64, Option<i32>);
@@ -36,7 +36,7 @@ pub struct Materialized {
     /// User tables: the ordinal of each row's partition (for PER PARTITION LIMIT).
     pub partition: Vec<usize>,
     /// User tables: each row's position, for paging states.
-    pub keys: Vec<crate::cql::exec::paging::RowKey>,
+    pub keys: Vec<super::paging::RowKey>,
     /// Clustering types and directions in result order (paging comparisons).
     pub order: Vec<(ColumnType, bool)>,
 }
@@ -321,7 +321,7 @@ pub fn materialize_user(
             m.rows.push(row);
             m.meta.push(meta);
             m.partition.push(ordinal);
-            m.keys.push(crate::cql::exec::paging::RowKey {
+            m.keys.push(super::paging::RowKey {
                 token: token(&pk),
                 pk: pk.clone(),
                 ck,

@@ -2,9 +2,9 @@
 //! overwrites and element operations (append, prepend, remove, set/delete by key or
 //! index), counter increments, and column deletions.
 
+use super::ctx::Bound;
+use super::mutation::{be_int, resolve, Val};
 use crate::cql::errors::invalid;
-use crate::cql::exec::ctx::Bound;
-use crate::cql::exec::mutation::{be_int, resolve, Val};
 use crate::cql::storage::cell::{Cell, Deletion};
 use crate::cql::storage::collection::{
     append_path, field_path, is_multicell, prepend_path, split, split_udt,

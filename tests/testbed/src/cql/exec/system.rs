@@ -2,8 +2,8 @@
 //! `system.local`, `system.peers`, `system.peers_v2`, the `system_schema` tables and
 //! (empty) `system_virtual_schema` tables, with Cassandra 4.1's columns and types.
 
+use super::read::Materialized;
 use crate::cql::cluster::state::{NodeState, Shared};
-use crate::cql::exec::read::Materialized;
 use crate::cql::storage::schema::Schema;
 use bytes::Bytes;
 use std::net::IpAddr;
@@ -290,7 +290,7 @@ fn schema_table(schema: &Schema, name: &str) -> Option<Materialized> {
                         Value::Double(1.0),
                         Value::Int(t.default_ttl),
                         Value::Map(vec![]),
-                        set_text(&if crate::cql::exec::modify::is_counter_table(t) {
+                        set_text(&if super::modify::is_counter_table(t) {
                             vec!["compound".to_string(), "counter".to_string()]
                         } else {
                             vec!["compound".to_string()]

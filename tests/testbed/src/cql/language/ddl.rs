@@ -1,9 +1,9 @@
 //! CREATE/ALTER/DROP KEYSPACE, TABLE and TYPE, parsed from text (the `tidemark-cql`
 //! parser only classifies DDL) into schema objects.
 
-use crate::cql::language::lex::Cursor;
-use crate::cql::language::literal::{parse_lit, Lit};
-use crate::cql::language::types::parse_type_with;
+use super::lex::Cursor;
+use super::literal::{parse_lit, Lit};
+use super::types::parse_type_with;
 use crate::cql::storage::ring::Replication;
 use crate::cql::storage::schema::{ColumnDef, ColumnKind};
 use std::collections::BTreeMap;

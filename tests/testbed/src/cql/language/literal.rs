@@ -2,8 +2,8 @@
 //! values arrive serialized already; literals need this. Collections and UDT literals
 //! are not handled yet (bind them instead).
 
+use super::lex::{Cursor, Tok};
 use super::literal_text;
-use crate::cql::language::lex::{Cursor, Tok};
 use crate::cql::storage::collection::push_value;
 use bytes::Bytes;
 use tidemark_cql::statement::Term;

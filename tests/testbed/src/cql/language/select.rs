@@ -2,8 +2,8 @@
 //! columns, `*`, `WRITETIME(c)`, `TTL(c)`, `COUNT(*)`, aliases, WHERE with `=`, `IN`
 //! and comparisons joined by AND, LIMIT, ALLOW FILTERING.
 
-use crate::cql::language::lex::{Cursor, Tok};
-use crate::cql::language::literal::{parse_lit, Lit};
+use super::lex::{Cursor, Tok};
+use super::literal::{parse_lit, Lit};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Selector {

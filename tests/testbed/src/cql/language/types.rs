@@ -6,22 +6,20 @@ use tidemark_cql::ColumnType;
 
 /// Parses a CQL type as written in DDL (`int`, `map<text, frozen<list<int>>>`),
 /// returning the wire type and the normalized text `system_schema` shows.
-pub fn parse_type(
-    cur: &mut crate::cql::language::lex::Cursor,
-) -> Result<(ColumnType, String), String> {
+pub fn parse_type(cur: &mut super::lex::Cursor) -> Result<(ColumnType, String), String> {
     parse_type_depth(cur, 0, &|_| None)
 }
 
 /// [`parse_type`] that also knows the user types of the statement's keyspace.
 pub fn parse_type_with(
-    cur: &mut crate::cql::language::lex::Cursor,
+    cur: &mut super::lex::Cursor,
     udts: UdtLookup<'_>,
 ) -> Result<(ColumnType, String), String> {
     parse_type_depth(cur, 0, udts)
 }
 
 fn parse_type_depth(
-    cur: &mut crate::cql::language::lex::Cursor,
+    cur: &mut super::lex::Cursor,
     depth: usize,
     udts: UdtLookup<'_>,
 ) -> Result<(ColumnType, String), String> {
@@ -35,9 +33,7 @@ fn parse_type_depth(
         let (element, text) = parse_type_depth(cur, depth + 1, udts)?;
         cur.expect_sym(",")?;
         let dimension = match cur.next_tok() {
-            Some(crate::cql::language::lex::Tok::Num(n)) => {
-                n.parse::<u32>().ok().filter(|d| *d > 0)
-            }
+            Some(super::lex::Tok::Num(n)) => n.parse::<u32>().ok().filter(|d| *d > 0),
             _ => None,
         }
         .ok_or("vector dimension must be a positive integer")?;

@@ -4,10 +4,10 @@
 //! prepared-statement cache and clock. Node lifecycle (stop/start/add/remove) lives
 //! in `membership.rs`, replica faults and hints in `faults.rs` and `hints.rs`.
 
+use super::membership::MembershipError;
 use crate::control::ControlServer;
 use crate::cql::cluster::faults::Fault;
 use crate::cql::cluster::state::{ClusterConfig, NodeState, Shared};
-use crate::cql::server::membership::MembershipError;
 use crate::cql::storage::clock::now_secs;
 use crate::cql::storage::murmur3::token;
 use crate::cql::storage::ring::{vnode_tokens, LiveRing};
@@ -89,7 +89,7 @@ impl CqlCluster {
         });
         shared.ring.replace(shared.build_ring());
         for (i, l) in listeners.into_iter().enumerate() {
-            crate::cql::server::membership::spawn_listener(&shared, i, l);
+            super::membership::spawn_listener(&shared, i, l);
         }
         tracing::info!(nodes = shared.config.nodes, "cql testbed started");
         Ok(CqlCluster { shared })
@@ -127,28 +127,28 @@ impl CqlCluster {
 
     /// Stops node `node`: its connections close, coordinators see it down.
     pub async fn stop_node(&self, node: usize) -> Result<(), MembershipError> {
-        crate::cql::server::membership::stop_node(&self.shared, node).await
+        super::membership::stop_node(&self.shared, node).await
     }
 
     /// Restarts a stopped node with its data; hints for it are delivered.
     pub async fn start_node(&self, node: usize) -> Result<(), MembershipError> {
-        crate::cql::server::membership::start_node(&self.shared, node).await
+        super::membership::start_node(&self.shared, node).await
     }
 
     /// Bootstraps a node in a spare slot (tokens move, data streams); its index.
     pub async fn add_node(&self) -> Result<usize, MembershipError> {
-        crate::cql::server::membership::add_node(&self.shared).await
+        super::membership::add_node(&self.shared).await
     }
 
     /// Decommissions node `node` (its ranges move to the others).
     pub async fn remove_node(&self, node: usize) -> Result<(), MembershipError> {
-        crate::cql::server::membership::remove_node(&self.shared, node).await
+        super::membership::remove_node(&self.shared, node).await
     }
 
     /// Makes node `node` a slow / ack-dropping / write-dropping replica
     /// (`Fault::default()` heals it and delivers its hints).
     pub fn set_fault(&self, node: usize, fault: Fault) -> Result<(), MembershipError> {
-        crate::cql::server::membership::set_fault(&self.shared, node, fault)
+        super::membership::set_fault(&self.shared, node, fault)
     }
 
     /// Skews node `node`'s clock, or pins it (`fixed`), for server-side timestamps.
@@ -158,7 +158,7 @@ impl CqlCluster {
         skew_micros: i64,
         fixed: Option<i64>,
     ) -> Result<(), MembershipError> {
-        crate::cql::server::membership::set_clock(&self.shared, node, skew_micros, fixed)
+        super::membership::set_clock(&self.shared, node, skew_micros, fixed)
     }
 
     /// Hints waiting for delivery.
@@ -168,11 +168,7 @@ impl CqlCluster {
 
     /// Serves the control endpoint (JSON over HTTP, see `control_api.rs`) on `addr`.
     pub async fn start_control(&self, addr: SocketAddr) -> std::io::Result<ControlServer> {
-        ControlServer::start(
-            addr,
-            crate::cql::server::control_api::handler(self.shared.clone()),
-        )
-        .await
+        ControlServer::start(addr, super::control_api::handler(self.shared.clone())).await
     }
 
     /// The cluster's logical state: every replica's copy merged (as a read at ALL

@@ -15,13 +15,13 @@
 //! | `POST /nodes/{i}/remove` | decommission node i |
 //! | `POST /hints/deliver` | deliver every deliverable hint now |
 
+use super::cluster::logical_state;
 use super::membership;
+use super::membership::MembershipError;
 use crate::control::{ControlError, ControlFuture, ControlHandler, ControlRequest};
 use crate::cql::cluster::faults::Fault;
 use crate::cql::cluster::hints;
 use crate::cql::cluster::state::Shared;
-use crate::cql::server::cluster::logical_state;
-use crate::cql::server::membership::MembershipError;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -3,8 +3,8 @@
 //! elements get version-1 timeuuid paths, increasing for appends and, for prepends,
 //! decreasing from a reference time in 2010 as Cassandra's `Lists.PrecisionTime`.
 
-use crate::cql::storage::order::{compare, timeuuid_time};
-use crate::cql::storage::store::Complex;
+use super::order::{compare, timeuuid_time};
+use super::store::Complex;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tidemark_cql::ColumnType;
@@ -44,7 +44,7 @@ pub fn encode(items: &[Bytes], per_entry: usize) -> Bytes {
         .to_be_bytes()
         .to_vec();
     for i in items {
-        crate::cql::storage::collection::push_value(&mut out, Some(i));
+        super::collection::push_value(&mut out, Some(i));
     }
     Bytes::from(out)
 }
@@ -114,7 +114,7 @@ fn timeuuid(time: u64, node: u64) -> Bytes {
 
 /// A fresh path for an appended list element: later than every earlier append.
 pub fn append_path(node: usize) -> Bytes {
-    let now = (crate::cql::storage::clock::now_micros().max(0) as u64) * 10 + UUID_EPOCH_OFFSET;
+    let now = (super::clock::now_micros().max(0) as u64) * 10 + UUID_EPOCH_OFFSET;
     let mut last = LAST_APPEND.load(Ordering::Relaxed);
     loop {
         let t = now.max(last + 1);
@@ -134,12 +134,12 @@ pub fn prepend_path(node: usize) -> Bytes {
 }
 
 /// A list's elements in list order (cell paths sorted as timeuuids).
-pub fn list_order(elems: &mut [(Bytes, crate::cql::storage::cell::Cell)]) {
+pub fn list_order(elems: &mut [(Bytes, super::cell::Cell)]) {
     elems.sort_by(|a, b| compare(&ColumnType::Timeuuid, &a.0, &b.0));
 }
 
 /// The serialized value a reader sees for a non-frozen collection's live elements.
-pub fn materialize(ty: &ColumnType, elems: &[(Bytes, crate::cql::storage::cell::Cell)]) -> Bytes {
+pub fn materialize(ty: &ColumnType, elems: &[(Bytes, super::cell::Cell)]) -> Bytes {
     match ty {
         ColumnType::List(_) => {
             let mut e = elems.to_vec();
@@ -166,7 +166,7 @@ pub fn materialize(ty: &ColumnType, elems: &[(Bytes, crate::cql::storage::cell::
                     .iter()
                     .find(|(p, _)| *p == path)
                     .map(|(_, c)| &c.value[..]);
-                crate::cql::storage::collection::push_value(&mut out, v);
+                super::collection::push_value(&mut out, v);
             }
             Bytes::from(out)
         }
@@ -177,7 +177,7 @@ pub fn materialize(ty: &ColumnType, elems: &[(Bytes, crate::cql::storage::cell::
 /// The live list paths of a column in list order (for index-based operations).
 pub fn live_list_paths(cx: Option<&Complex>, now: i32) -> Vec<(Bytes, Bytes)> {
     let Some(cx) = cx else { return Vec::new() };
-    let mut elems: Vec<(Bytes, crate::cql::storage::cell::Cell)> = cx
+    let mut elems: Vec<(Bytes, super::cell::Cell)> = cx
         .cells
         .iter()
         .filter(|(_, c)| c.is_live(now) && !cx.deletion.is_some_and(|d| d.shadows(c.timestamp)))

@@ -3,8 +3,8 @@
 //! one schema shared by all nodes, so schema agreement always holds (real clusters
 //! converge to that by gossip).
 
-use crate::cql::storage::murmur3::hash3_x64_128;
-use crate::cql::storage::ring::Replication;
+use super::murmur3::hash3_x64_128;
+use super::ring::Replication;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tidemark_cql::ColumnType;

@@ -3,8 +3,8 @@
 //! Replicas are never forced equal: what a node holds is what reached it. Reads merge
 //! replica copies the same way, and the logical view drops shadowed and dead data.
 
-use crate::cql::storage::cell::{reconcile, Cell, Deletion};
-use crate::cql::storage::order::compare;
+use super::cell::{reconcile, Cell, Deletion};
+use super::order::compare;
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};

@@ -142,9 +142,8 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
             match env.message {
                 Message::AuthResponse(_) => {
                     // The decoder drops SASL tokens by design; read it from the body.
-                    let token = crate::cql::wire::auth::token_from_body(&frame.body);
-                    let reply = match crate::cql::wire::auth::check(&shared.config, token.as_ref())
-                    {
+                    let token = super::auth::token_from_body(&frame.body);
+                    let reply = match super::auth::check(&shared.config, token.as_ref()) {
                         Ok(()) => {
                             authenticated = true;
                             Message::AuthSuccess { token: None }
@@ -179,7 +178,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     dec.set_compression(c);
                     let reply = if shared.config.credentials.is_some() {
                         Message::Authenticate {
-                            authenticator: crate::cql::wire::auth::AUTHENTICATOR.into(),
+                            authenticator: super::auth::AUTHENTICATOR.into(),
                         }
                     } else {
                         authenticated = true;

@@ -4,7 +4,7 @@
 //! MongoDB 6.0 logs it.
 
 use super::cursor;
-use crate::mongo::commands::write::create_entry;
+use super::write::create_entry;
 use crate::mongo::errors::{error, not_writable_primary};
 use crate::mongo::state::Shared;
 use crate::mongo::storage::store::MemberStore;

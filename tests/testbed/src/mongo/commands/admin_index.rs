@@ -5,7 +5,7 @@
 //! documents, `dropIndexes` with the dropped spec in `o2`.
 
 use super::cursor;
-use crate::mongo::commands::write::create_entry;
+use super::write::create_entry;
 use crate::mongo::errors::{error, not_writable_primary};
 use crate::mongo::state::Shared;
 use crate::mongo::storage::index::{IndexError, IndexSpec};

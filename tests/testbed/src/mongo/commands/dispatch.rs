@@ -4,8 +4,8 @@
 //! ([`super::txn`]), and collection/database commands ([`super::admin`]).
 //! Unknown commands get MongoDB's CommandNotFound.
 
+use super::write::WriteCtx;
 use super::{admin, admin_index, cursor, famod, find, txn};
-use crate::mongo::commands::write::WriteCtx;
 use crate::mongo::errors::{error, not_writable_primary};
 use crate::mongo::repl::hello;
 use crate::mongo::repl::source as repl;
@@ -330,9 +330,7 @@ async fn write_command(
             retry_image: None,
         };
         let reply = match name {
-            "insert" | "update" | "delete" => {
-                crate::mongo::commands::write::run(&mut ctx, db, name, cmd)
-            }
+            "insert" | "update" | "delete" => super::write::run(&mut ctx, db, name, cmd),
             _ => famod::run(&mut ctx, db, cmd),
         };
         t.view = view.collections;
@@ -362,9 +360,7 @@ async fn write_command(
             retry_image: None,
         };
         let mut reply = match name {
-            "insert" | "update" | "delete" => {
-                crate::mongo::commands::write::run(&mut ctx, db, name, cmd)
-            }
+            "insert" | "update" | "delete" => super::write::run(&mut ctx, db, name, cmd),
             _ => famod::run(&mut ctx, db, cmd),
         };
         // the write's own optime (a write that logged nothing: the latest),

@@ -3,8 +3,8 @@
 //! after (`new`), optionally projected (`fields`). A retried retryable
 //! `findAndModify` is answered with its recorded reply.
 
-use crate::mongo::commands::find::matching_docs;
-use crate::mongo::commands::write::{
+use super::find::matching_docs;
+use super::write::{
     array_filters, bad_value, delete_at, insert_one, update_at, update_doc, upsert_document,
     WriteCtx, WriteError,
 };

@@ -4,7 +4,7 @@
 //! (`$match`, `$sort`, `$skip`, `$limit`, `$project`, `$count`, and
 //! `$group` on a constant `_id` with `$sum`). Other stages are refused.
 
-use crate::mongo::commands::cursor::int_arg;
+use super::cursor::int_arg;
 use crate::mongo::errors::error;
 use crate::mongo::query::matcher::{get_path, matches};
 use crate::mongo::query::order::{cmp_by_sort, parse_sort};

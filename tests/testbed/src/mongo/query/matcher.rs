@@ -174,11 +174,7 @@ pub fn field_matches(field: Option<&Bson>, cond: &Bson) -> Result<bool, String> 
     let ops = match cond {
         Bson::Document(ops) if ops.keys().next().is_some_and(|k| k.starts_with('$')) => ops,
         Bson::RegularExpression(re) => {
-            return crate::mongo::query::match_ops::regex_matches(
-                field,
-                re.pattern.as_str(),
-                re.options.as_str(),
-            )
+            return super::match_ops::regex_matches(field, re.pattern.as_str(), re.options.as_str())
         }
         _ => return Ok(eq_match(field, cond)),
     };
@@ -197,13 +193,11 @@ pub fn field_matches(field: Option<&Bson>, cond: &Bson) -> Result<bool, String> 
                 let mut hit = false;
                 for w in set {
                     hit |= match w {
-                        Bson::RegularExpression(re) => {
-                            crate::mongo::query::match_ops::regex_matches(
-                                field,
-                                re.pattern.as_str(),
-                                re.options.as_str(),
-                            )?
-                        }
+                        Bson::RegularExpression(re) => super::match_ops::regex_matches(
+                            field,
+                            re.pattern.as_str(),
+                            re.options.as_str(),
+                        )?,
                         w => eq_match(field, w),
                     };
                 }
@@ -216,17 +210,17 @@ pub fn field_matches(field: Option<&Bson>, cond: &Bson) -> Result<bool, String> 
                     _ => return Err("$regex has to be a string".into()),
                 };
                 let options = ops.get_str("$options").unwrap_or(own);
-                crate::mongo::query::match_ops::regex_matches(field, pattern, options)?
+                super::match_ops::regex_matches(field, pattern, options)?
             }
             "$options" if ops.contains_key("$regex") => true,
             "$options" => return Err("$options needs a $regex".into()),
-            "$type" => crate::mongo::query::match_ops::type_matches(field, arg)?,
-            "$mod" => crate::mongo::query::match_ops::mod_matches(field, arg)?,
+            "$type" => super::match_ops::type_matches(field, arg)?,
+            "$mod" => super::match_ops::mod_matches(field, arg)?,
             "$elemMatch" => match field {
                 Some(Bson::Array(a)) => {
                     let mut any = false;
                     for e in a {
-                        if crate::mongo::query::update_path::element_matches(e, arg)? {
+                        if super::update_path::element_matches(e, arg)? {
                             any = true;
                             break;
                         }

@@ -94,7 +94,7 @@ fn cmp_docs(x: &Document, y: &Document) -> Ordering {
 /// The value a document sorts by on `path`: a missing field sorts as null,
 /// an array by its smallest element ascending and largest descending.
 fn sort_key(d: &Document, path: &str, ascending: bool) -> Bson {
-    let found = crate::mongo::query::matcher::get_all(d, path);
+    let found = super::matcher::get_all(d, path);
     let mut candidates: Vec<&Bson> = Vec::new();
     for v in found {
         match v {

@@ -5,7 +5,7 @@
 //! `$[id]` + `arrayFilters` (resolved in [`super::update_path`]); and the
 //! `{$v: 2, diff}` oplog `o` of an operator update ([`super::diff`]).
 
-use crate::mongo::query::update_path::resolve_paths;
+use super::update_path::resolve_paths;
 use std::cmp::Ordering;
 use tidemark_mongo::bson::{doc, Bson, DateTime, Document, Timestamp};
 
@@ -91,7 +91,7 @@ pub fn apply_update(
                     ));
                 };
                 immutable_id(to)?;
-                if let Some(val) = crate::mongo::query::matcher::get_path(&new, path).cloned() {
+                if let Some(val) = super::matcher::get_path(&new, path).cloned() {
                     unset_path(&mut new, path);
                     set_path(&mut new, to, val)?;
                 }
@@ -110,12 +110,12 @@ fn apply_op(new: &mut Document, op: &str, path: &str, v: &Bson) -> Result<(), Up
         "$set" | "$setOnInsert" => set_path(new, path, v.clone())?,
         "$unset" => unset_path(new, path),
         "$inc" | "$mul" => {
-            let cur = crate::mongo::query::matcher::get_path(new, path).cloned();
+            let cur = super::matcher::get_path(new, path).cloned();
             let r = arith(op, cur.as_ref(), v, path)?;
             set_path(new, path, r)?;
         }
         "$min" | "$max" => {
-            let cur = crate::mongo::query::matcher::get_path(new, path);
+            let cur = super::matcher::get_path(new, path);
             let want = if op == "$min" {
                 Ordering::Less
             } else {
@@ -123,7 +123,7 @@ fn apply_op(new: &mut Document, op: &str, path: &str, v: &Bson) -> Result<(), Up
             };
             let replace = match cur {
                 None => true,
-                Some(c) => crate::mongo::query::order::cmp_bson(v, c) == want,
+                Some(c) => super::order::cmp_bson(v, c) == want,
             };
             if replace {
                 set_path(new, path, v.clone())?;
@@ -144,8 +144,8 @@ fn apply_op(new: &mut Document, op: &str, path: &str, v: &Bson) -> Result<(), Up
             set_path(new, path, val)?;
         }
         "$push" | "$addToSet" | "$pop" | "$pull" | "$pullAll" => {
-            let cur = crate::mongo::query::matcher::get_path(new, path).cloned();
-            let arr = crate::mongo::query::update_array::apply(op, cur, v, path)?;
+            let cur = super::matcher::get_path(new, path).cloned();
+            let arr = super::update_array::apply(op, cur, v, path)?;
             set_path(new, path, Bson::Array(arr))?;
         }
         other => {
@@ -158,7 +158,7 @@ fn apply_op(new: &mut Document, op: &str, path: &str, v: &Bson) -> Result<(), Up
 fn replace(old: &Document, u: &Document) -> Result<Document, UpdateError> {
     let id = old.get("_id").cloned().unwrap_or(Bson::Null);
     if let Some(new_id) = u.get("_id") {
-        if !crate::mongo::query::matcher::values_equal(new_id, &id) {
+        if !super::matcher::values_equal(new_id, &id) {
             return Err(err(66, "ImmutableField", "After applying the update, the (immutable) field '_id' was found to have been altered"));
         }
     }
@@ -330,7 +330,7 @@ fn unset_in_array(a: &mut [Bson], path: &str) {
 /// The oplog `o` of an operator update: `{$v: 2, diff}` with MongoDB's
 /// nested document and array diffs ([`super::diff`]).
 pub fn diff(old: &Document, new: &Document) -> Document {
-    doc! { "$v": 2, "diff": crate::mongo::query::diff::compute(old, new) }
+    doc! { "$v": 2, "diff": super::diff::compute(old, new) }
 }
 
 #[cfg(test)]

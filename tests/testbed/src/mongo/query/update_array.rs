@@ -3,8 +3,8 @@
 //! (with `$each`), `$pop`, `$pull` (a value or a query condition) and
 //! `$pullAll`.
 
-use crate::mongo::query::matcher::{field_matches, matches, values_equal};
-use crate::mongo::query::update::{err, UpdateError};
+use super::matcher::{field_matches, matches, values_equal};
+use super::update::{err, UpdateError};
 use tidemark_mongo::bson::Bson;
 
 /// The array at `path` after `op` with argument `v`; `cur` is the field's
@@ -147,7 +147,7 @@ fn push(arr: &mut Vec<Bson>, v: &Bson) -> Result<(), UpdateError> {
 /// `$push`'s `$sort`: `1`/`-1` sorts the elements themselves, a document
 /// sorts document elements by its fields (MongoDB's BSON order).
 fn sort(arr: &mut [Bson], order: &Bson) -> Result<(), UpdateError> {
-    use crate::mongo::query::order::{cmp_bson, cmp_by_sort, parse_sort};
+    use super::order::{cmp_bson, cmp_by_sort, parse_sort};
     match order {
         Bson::Document(spec) => {
             let spec = parse_sort(spec).map_err(|m| err(2, "BadValue", m))?;

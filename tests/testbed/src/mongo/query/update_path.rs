@@ -3,8 +3,8 @@
 //! (every element) and `$[id]` (the elements its `arrayFilters` entry for
 //! `id` accepts), as MongoDB's update driver does.
 
-use crate::mongo::query::matcher::{field_matches, get_path, matches};
-use crate::mongo::query::update::{err, UpdateError, UpdateOpts};
+use super::matcher::{field_matches, get_path, matches};
+use super::update::{err, UpdateError, UpdateOpts};
 use tidemark_mongo::bson::{Bson, Document};
 
 /// The concrete dotted paths `path` stands for in `doc`.

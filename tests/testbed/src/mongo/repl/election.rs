@@ -9,8 +9,8 @@
 //! (after its election timeout) before the others elect; in MongoDB the two
 //! can briefly overlap, the old primary still in the old term.
 
-use crate::mongo::repl::heartbeat::{STATE_PRIMARY, STATE_SECONDARY};
-use crate::mongo::repl::peer::PeerClient;
+use super::heartbeat::{STATE_PRIMARY, STATE_SECONDARY};
+use super::peer::PeerClient;
 use crate::mongo::state::Shared;
 use crate::mongo::storage::store::OpTime;
 use crate::mongo::storage::truth::{now_millis, Election};

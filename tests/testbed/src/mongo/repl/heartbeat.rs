@@ -4,8 +4,8 @@
 //! and which term the set is in. A cut link or a stopped member simply
 //! stops answering; [`super::election`] acts on the silence.
 
-use crate::mongo::repl::election::{adopt_term, reset_election_timer};
-use crate::mongo::repl::peer::PeerClient;
+use super::election::{adopt_term, reset_election_timer};
+use super::peer::PeerClient;
 use crate::mongo::state::Shared;
 use crate::mongo::storage::store::OpTime;
 use std::sync::Arc;

@@ -13,7 +13,7 @@
 //! [`crate::mongo::storage::truth::Rollback`]): the entries, and each touched document as
 //! it was before, as MongoDB writes them to its rollback files.
 
-use crate::mongo::repl::peer::PeerClient;
+use super::peer::PeerClient;
 use crate::mongo::state::Shared;
 use crate::mongo::storage::oplog::apply_entry;
 use crate::mongo::storage::store::{MemberStore, OpTime};

@@ -6,7 +6,7 @@
 //! When our last entry is missing from the source's oplog, we roll back
 //! ([`super::rollback`]) before fetching again.
 
-use crate::mongo::repl::peer::PeerClient;
+use super::peer::PeerClient;
 use crate::mongo::state::Shared;
 use crate::mongo::storage::oplog::apply_entry;
 use crate::mongo::storage::store::OpTime;
@@ -129,7 +129,7 @@ async fn fetch_from(shared: &Arc<Shared>, me: usize, source: usize) -> Result<()
     if diverged(&reply, first, last) {
         // our last entry is not in the source's oplog: roll back to the
         // common point, then fetch again from there
-        crate::mongo::repl::rollback::run(shared, me, source).await?;
+        super::rollback::run(shared, me, source).await?;
         return Err("rolled back; fetching again".into());
     }
     apply_batch(shared, me, first)?;

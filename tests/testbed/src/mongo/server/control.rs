@@ -20,7 +20,7 @@
 //! BSON values are Extended JSON v2, relaxed (as `mongoexport` writes them);
 //! optimes are `{"t": term, "ts": [secs, inc]}`.
 
-use crate::mongo::server::set::MongoReplicaSet;
+use super::set::MongoReplicaSet;
 use crate::mongo::storage::store::OpTime;
 use crate::mongo::storage::truth::{CommitPointChange, Election, Event, Rollback};
 use serde_json::{json, Value};
@@ -181,7 +181,7 @@ pub async fn handle(
     body: Value,
 ) -> Result<Value, Refusal> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let fault = |r: Result<(), crate::mongo::server::lifecycle::FaultError>| {
+    let fault = |r: Result<(), super::lifecycle::FaultError>| {
         r.map(|_| json!({ "ok": true }))
             .map_err(|e| refuse(409, e.to_string()))
     };

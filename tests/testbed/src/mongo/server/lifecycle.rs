@@ -8,8 +8,8 @@
 //! can still reach every member, which is what lets a partitioned primary
 //! keep acknowledging w:1 writes until it steps down.
 
+use super::set::MongoReplicaSet;
 use crate::mongo::repl::election::election_offset;
-use crate::mongo::server::set::MongoReplicaSet;
 use crate::mongo::state::{ReplSetConfig, Runtime, Shared};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;

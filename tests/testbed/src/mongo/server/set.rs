@@ -22,7 +22,7 @@ impl MongoReplicaSet {
                 "a replica set needs at least one member",
             ));
         }
-        let listeners = crate::mongo::server::lifecycle::bind_all(&config).await?;
+        let listeners = super::lifecycle::bind_all(&config).await?;
         let n = listeners.len();
         let mut members = Vec::new();
         for (i, l) in listeners.iter().enumerate() {
@@ -31,7 +31,7 @@ impl MongoReplicaSet {
         let shared = Arc::new(Shared::new(config, members));
         shared.members[0].view().primary_since = Some(Instant::now());
         for (i, l) in listeners.into_iter().enumerate() {
-            crate::mongo::server::lifecycle::run_member(&shared, i, l);
+            super::lifecycle::run_member(&shared, i, l);
         }
         tracing::info!(members = n, "mongo testbed started");
         Ok(MongoReplicaSet { shared })
@@ -69,7 +69,7 @@ impl MongoReplicaSet {
 impl Drop for MongoReplicaSet {
     fn drop(&mut self) {
         for i in 0..self.shared.members.len() {
-            crate::mongo::server::lifecycle::halt(&self.shared, i);
+            super::lifecycle::halt(&self.shared, i);
         }
     }
 }

@@ -5,7 +5,7 @@
 //! member's oplog, last optime and commit point, and the primary's documents
 //! per namespace.
 
-use crate::mongo::server::set::MongoReplicaSet;
+use super::set::MongoReplicaSet;
 use crate::mongo::storage::oplog::apply_entry;
 use crate::mongo::storage::store::{MemberStore, OpTime};
 use crate::mongo::storage::truth::{CommitPointChange, Election, Event, Rollback};

@@ -4,8 +4,8 @@
 //! mongod refuses it. Queries never use them (every query scans). An array
 //! value is one key as a whole (mongod's multikey indexes key each element).
 
+use super::store::MemberStore;
 use crate::mongo::query::matcher::get_path;
-use crate::mongo::storage::store::MemberStore;
 use std::collections::HashMap;
 use tidemark_mongo::bson::{doc, Bson, Document};
 

@@ -2,7 +2,7 @@
 //! logs in [`crate::mongo::commands::write`]. Entries are applied idempotently (an insert of
 //! an existing `_id` replaces it), as MongoDB's oplog application is.
 
-use crate::mongo::storage::store::MemberStore;
+use super::store::MemberStore;
 use tidemark_mongo::bson::{Bson, Document};
 
 /// Applies `e` to `store`'s collections (the caller appends it to the oplog).
@@ -72,7 +72,7 @@ pub fn apply_entry(store: &mut MemberStore, e: &Document) -> Result<(), String> 
                     };
                     apply_entry(store, op)?;
                 }
-            } else if let Some(r) = crate::mongo::storage::index::apply_entry(store, db, o) {
+            } else if let Some(r) = super::index::apply_entry(store, db, o) {
                 r?;
             } else if o.contains_key("dropDatabase") {
                 let prefix = format!("{db}.");
@@ -92,7 +92,7 @@ pub fn apply_entry(store: &mut MemberStore, e: &Document) -> Result<(), String> 
     // retryable-write entries: remember the statement, so this member
     // recognises a retry if it becomes primary
     if e.contains_key("stmtId") {
-        let optime = crate::mongo::storage::store::OpTime::from_doc(e);
+        let optime = super::store::OpTime::from_doc(e);
         store.sessions.record_from_oplog(e, optime);
     }
     Ok(())

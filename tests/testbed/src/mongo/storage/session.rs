@@ -4,7 +4,7 @@
 //! writes). Kept in the member's store, as MongoDB keeps
 //! `config.transactions` with the data.
 
-use crate::mongo::storage::store::{Collection, OpTime};
+use super::store::{Collection, OpTime};
 use std::collections::{BTreeMap, HashMap};
 use tidemark_mongo::bson::{doc, Bson, Document};
 

@@ -3,8 +3,8 @@
 //! open query cursors. Documents are owned `bson::Document`s: the testbed favours
 //! simple, obviously-correct data handling over speed.
 
-use crate::mongo::storage::index::Indexes;
-use crate::mongo::storage::session::Sessions;
+use super::index::Indexes;
+use super::session::Sessions;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tidemark_mongo::bson::spec::BinarySubtype;

@@ -4,7 +4,7 @@
 //! running set (each member's oplog and data, the majority-committed logical
 //! state at any optime) are in `server/set_truth.rs`.
 
-use crate::mongo::storage::store::OpTime;
+use super::store::OpTime;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tidemark_mongo::bson::{Bson, Document};
 
