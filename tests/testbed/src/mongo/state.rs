@@ -6,6 +6,7 @@
 //! elections in [`crate::mongo::repl::election`], ground truth in
 //! [`crate::mongo::storage::truth`].
 
+use crate::mongo::scram;
 use crate::mongo::storage::store::{MemberStore, OpTime};
 use crate::mongo::storage::truth::Truth;
 use std::collections::{HashMap, HashSet};
@@ -43,10 +44,10 @@ pub struct ReplSetConfig {
     pub heartbeat_interval: Duration,
     /// Record the raw bytes of every member-to-member connection (sync,
     /// reporter, heartbeats, votes) for tests that decode them; see
-    /// [`crate::mongo::state::TapRecord`].
+    /// [`TapRecord`].
     pub tap_replication: bool,
     /// The user SCRAM-SHA-256 authenticates; `None` = no authentication.
-    pub scram_user: Option<crate::mongo::scram::ScramUser>,
+    pub scram_user: Option<scram::ScramUser>,
 }
 
 impl Default for ReplSetConfig {
@@ -267,7 +268,7 @@ pub struct Shared {
     /// Ground truth beyond the stores: commit point history, elections, rollbacks.
     pub truth: Mutex<Truth>,
     /// Raw bytes of member-to-member connections, when `tap_replication`.
-    pub tap: Mutex<Vec<crate::mongo::state::TapRecord>>,
+    pub tap: Mutex<Vec<TapRecord>>,
     /// One election at a time (they are short; keeps the simulation simple).
     pub election_lock: tokio::sync::Mutex<()>,
 }

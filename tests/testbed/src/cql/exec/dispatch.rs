@@ -6,6 +6,8 @@ use super::read::{finish, materialize_user, result_columns};
 use super::system::system_table;
 use crate::cql::cluster::state::PreparedStmt;
 use crate::cql::errors::{error, invalid};
+use crate::cql::language::literal;
+use crate::cql::language::select;
 use crate::cql::language::select::parse_select;
 use crate::cql::storage::schema::uuid_from;
 use bytes::Bytes;
@@ -210,22 +212,17 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                         .ok_or_else(|| invalid(format!("Undefined column name {}", w.column)))?;
                     (w.column.clone(), ty)
                 };
-                let in_marker = w.op == crate::cql::language::select::Op::In && w.values.len() == 1;
+                let in_marker = w.op == select::Op::In && w.values.len() == 1;
                 let ty = match (w.op, &ty) {
-                    (
-                        crate::cql::language::select::Op::Contains,
-                        ColumnType::List(e) | ColumnType::Set(e),
-                    ) => e.as_ref().clone(),
-                    (crate::cql::language::select::Op::Contains, ColumnType::Map(_, v)) => {
-                        v.as_ref().clone()
+                    (select::Op::Contains, ColumnType::List(e) | ColumnType::Set(e)) => {
+                        e.as_ref().clone()
                     }
-                    (crate::cql::language::select::Op::ContainsKey, ColumnType::Map(k, _)) => {
-                        k.as_ref().clone()
-                    }
+                    (select::Op::Contains, ColumnType::Map(_, v)) => v.as_ref().clone(),
+                    (select::Op::ContainsKey, ColumnType::Map(k, _)) => k.as_ref().clone(),
                     _ => ty,
                 };
                 for v in &w.values {
-                    if let crate::cql::language::literal::Lit::Marker(i, name) = v {
+                    if let literal::Lit::Marker(i, name) = v {
                         let (n, t) = if in_marker {
                             (
                                 format!("in({default_name})"),
@@ -238,11 +235,10 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                     }
                 }
             }
-            if let Some(crate::cql::language::literal::Lit::Marker(i, _)) = &sel.per_partition_limit
-            {
+            if let Some(literal::Lit::Marker(i, _)) = &sel.per_partition_limit {
                 markers.push((*i, "[per_partition_limit]".into(), ColumnType::Int));
             }
-            if let Some(crate::cql::language::literal::Lit::Marker(i, _)) = &sel.limit {
+            if let Some(literal::Lit::Marker(i, _)) = &sel.limit {
                 markers.push((*i, "[limit]".into(), ColumnType::Int));
             }
             markers.sort_by_key(|m| m.0);

@@ -7,6 +7,7 @@ use super::mutation::Val;
 use crate::cql::language::literal::{lit_bytes, Lit};
 use crate::cql::storage::collection::encode;
 use crate::cql::storage::collection::push_value;
+use crate::cql::storage::order;
 use crate::cql::storage::schema::Table;
 use bytes::Bytes;
 use serde_json::Value as J;
@@ -65,7 +66,7 @@ fn json_bytes(ty: &ColumnType, v: &J, depth: usize) -> Result<Bytes, String> {
                 elems.push(json_bytes(e, i, depth + 1)?);
             }
             if matches!(ty.effective(), T::Set(_)) {
-                elems.sort_by(|a, b| crate::cql::storage::order::compare(e, a, b));
+                elems.sort_by(|a, b| order::compare(e, a, b));
                 elems.dedup();
             }
             Ok(encode(&elems, 1))
@@ -84,7 +85,7 @@ fn json_bytes(ty: &ColumnType, v: &J, depth: usize) -> Result<Bytes, String> {
                     json_bytes(val, x, depth + 1)?,
                 ));
             }
-            kv.sort_by(|a, b| crate::cql::storage::order::compare(k, &a.0, &b.0));
+            kv.sort_by(|a, b| order::compare(k, &a.0, &b.0));
             let flat: Vec<Bytes> = kv.into_iter().flat_map(|(a, b)| [a, b]).collect();
             Ok(encode(&flat, 2))
         }

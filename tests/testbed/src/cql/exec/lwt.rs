@@ -12,6 +12,7 @@ use super::read::{current_partition, read_partition, row_values, sorted_rows};
 use super::write::coordinate;
 use crate::cql::errors::invalid;
 use crate::cql::storage::clock::now_secs;
+use crate::cql::storage::collection;
 use crate::cql::storage::order::compare;
 use crate::cql::storage::schema::{ColumnDef, Table};
 use bytes::Bytes;
@@ -179,7 +180,7 @@ pub(crate) fn holds(
                 return Err(invalid("Invalid null map key"));
             };
             let have = value_of(c).and_then(|m| {
-                let items = crate::cql::storage::collection::split(&m, 2).ok()?;
+                let items = collection::split(&m, 2).ok()?;
                 items.chunks(2).find(|p| p[0] == k).map(|p| p[1].clone())
             });
             (have, vt.as_ref().clone())

@@ -7,6 +7,7 @@ use super::lwt;
 use super::mutation::build;
 use super::read::current_partition;
 use super::write::coordinate;
+use crate::cql::cluster::consistency;
 use crate::cql::cluster::consistency::cl_error;
 use crate::cql::errors::{error, invalid};
 use crate::cql::storage::schema::Table;
@@ -135,7 +136,7 @@ pub fn truncate(ctx: &Ctx<'_>, ks: Option<&str>, name: &str) -> Result<ResultBod
     let alive = members.iter().filter(|n| n.alive.load(Relaxed)).count();
     if alive < members.len() {
         return Err(cl_error(
-            crate::cql::cluster::consistency::ClError::Unavailable {
+            consistency::ClError::Unavailable {
                 required: members.len(),
                 alive,
             },

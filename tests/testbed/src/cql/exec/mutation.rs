@@ -12,6 +12,7 @@ use crate::cql::storage::cell::Deletion;
 use crate::cql::storage::clock::now_secs;
 use crate::cql::storage::collection::split;
 use crate::cql::storage::murmur3::{partition_key_bytes, token};
+use crate::cql::storage::schema;
 use crate::cql::storage::schema::{ColumnDef, Table};
 use crate::cql::storage::store::{Partition, RangeTombstone, Row};
 use bytes::Bytes;
@@ -262,7 +263,7 @@ pub fn build(
     let is_static = |n: &str| {
         table
             .column(n)
-            .is_some_and(|c| c.kind == crate::cql::storage::schema::ColumnKind::Static)
+            .is_some_and(|c| c.kind == schema::ColumnKind::Static)
     };
     // Writes of static columns only need no clustering key: they go to the static row.
     let statics_only = match m {

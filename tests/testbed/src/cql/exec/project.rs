@@ -6,7 +6,10 @@ use super::ctx::Bound;
 use super::read::Materialized;
 use crate::cql::errors::invalid;
 use crate::cql::language::literal::{lit_bytes, Lit};
+use crate::cql::language::select;
 use crate::cql::language::select::{Op, SelectStmt, Selector};
+use crate::cql::storage::collection;
+use crate::cql::storage::murmur3;
 use crate::cql::storage::order::compare;
 use crate::cql::storage::schema::uuid_from;
 use bytes::Bytes;
@@ -81,13 +84,13 @@ pub fn bind_lit(l: &Lit, ty: &ColumnType, bound: &Bound) -> Result<Option<Bytes>
 
 /// The values a relation compares with; `c IN ?` binds one list of values.
 pub fn where_values(
-    w: &crate::cql::language::select::Where,
+    w: &select::Where,
     ty: &ColumnType,
     bound: &Bound,
 ) -> Result<Vec<Option<Bytes>>, ErrorBody> {
     if let (Op::In, [Lit::Marker(i, _)]) = (w.op, &w.values[..]) {
         return match bound.get(*i).flatten() {
-            Some(list) => Ok(crate::cql::storage::collection::split(&list, 1)
+            Some(list) => Ok(collection::split(&list, 1)
                 .map_err(invalid)?
                 .into_iter()
                 .map(Some)
@@ -188,8 +191,8 @@ pub fn finish(
                             .iter()
                             .map(|k| m.rows[ri][col(k)].as_deref().unwrap_or(&[]))
                             .collect();
-                        let pk = crate::cql::storage::murmur3::partition_key_bytes(&parts);
-                        let tok = crate::cql::storage::murmur3::token(&pk);
+                        let pk = murmur3::partition_key_bytes(&parts);
+                        let tok = murmur3::token(&pk);
                         row.push(Some(Bytes::copy_from_slice(&tok.to_be_bytes())));
                     }
                 }
@@ -261,7 +264,7 @@ fn json_rows(
 
 /// `CONTAINS` / `CONTAINS KEY` on a collection value (`have`, serialized).
 fn contains(
-    w: &crate::cql::language::select::Where,
+    w: &select::Where,
     ty: &ColumnType,
     have: Option<&[u8]>,
     bound: &Bound,
@@ -291,7 +294,7 @@ fn contains(
         )));
     };
     let Some(have) = have else { return Ok(false) };
-    let items = crate::cql::storage::collection::split(have, per).map_err(invalid)?;
+    let items = collection::split(have, per).map_err(invalid)?;
     Ok(items
         .chunks(per)
         .any(|e| compare(elem_ty, &e[pick], &want) == Ordering::Equal))

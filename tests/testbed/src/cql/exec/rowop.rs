@@ -6,6 +6,7 @@ use super::ctx::Bound;
 use super::mutation::{be_int, resolve, Val};
 use crate::cql::errors::invalid;
 use crate::cql::storage::cell::{Cell, Deletion};
+use crate::cql::storage::collection;
 use crate::cql::storage::collection::{
     append_path, field_path, is_multicell, prepend_path, split, split_udt,
 };
@@ -65,7 +66,7 @@ impl Op<'_> {
             .get(&c.name)
             .cloned()
             .unwrap_or_default();
-        crate::cql::storage::collection::list_order(&mut e);
+        collection::list_order(&mut e);
         e.into_iter().map(|(p, c)| (p, c.value)).collect()
     }
 

@@ -4,6 +4,7 @@
 
 use super::read::Materialized;
 use crate::cql::cluster::state::{NodeState, Shared};
+use crate::cql::storage::schema;
 use crate::cql::storage::schema::Schema;
 use bytes::Bytes;
 use std::net::IpAddr;
@@ -312,10 +313,8 @@ fn schema_table(schema: &Schema, name: &str) -> Option<Materialized> {
                 .flat_map(|t| {
                     t.columns.iter().map(|c| {
                         let order = match c.kind {
-                            crate::cql::storage::schema::ColumnKind::Clustering if c.descending => {
-                                "desc"
-                            }
-                            crate::cql::storage::schema::ColumnKind::Clustering => "asc",
+                            schema::ColumnKind::Clustering if c.descending => "desc",
+                            schema::ColumnKind::Clustering => "asc",
                             _ => "none",
                         };
                         vec![

@@ -3,6 +3,7 @@
 //! ([`crate::cql::cluster::coordinator`]) applies the consistency level, replica faults, the write
 //! timeout and hints.
 
+use crate::cql::cluster::coordinator;
 use crate::cql::cluster::state::Shared;
 use crate::cql::storage::schema::Table;
 use crate::cql::storage::store::Partition;
@@ -19,5 +20,5 @@ pub fn coordinate(
     update: &Partition,
     cl: Consistency,
 ) -> Result<(), ErrorBody> {
-    crate::cql::cluster::coordinator::coordinate(shared, me, table, pk, update, cl)
+    coordinator::coordinate(shared, me, table, pk, update, cl)
 }

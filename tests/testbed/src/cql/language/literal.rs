@@ -4,7 +4,11 @@
 
 use super::lex::{Cursor, Tok};
 use super::literal_text;
+use crate::cql::storage::clock;
+use crate::cql::storage::collection;
 use crate::cql::storage::collection::push_value;
+use crate::cql::storage::order;
+use crate::cql::storage::schema;
 use bytes::Bytes;
 use tidemark_cql::statement::Term;
 use tidemark_cql::ColumnType;
@@ -145,11 +149,7 @@ fn collection_term(
             }
             if matches!(ty.effective(), T::Set(_)) {
                 elems.sort_by(|a, b| {
-                    crate::cql::storage::order::compare(
-                        e,
-                        a.as_deref().unwrap_or(&[]),
-                        b.as_deref().unwrap_or(&[]),
-                    )
+                    order::compare(e, a.as_deref().unwrap_or(&[]), b.as_deref().unwrap_or(&[]))
                 });
                 elems.dedup();
             }
@@ -159,7 +159,7 @@ fn collection_term(
             for (a, b) in pairs {
                 kv.push((one(k, a)?.ok_or("null map key")?, one(v, b)?));
             }
-            kv.sort_by(|a, b| crate::cql::storage::order::compare(k, &a.0, &b.0));
+            kv.sort_by(|a, b| order::compare(k, &a.0, &b.0));
             kv.dedup_by(|a, b| a.0 == b.0);
             let mut out = (kv.len() as i32).to_be_bytes().to_vec();
             for (a, b) in kv {
@@ -225,16 +225,13 @@ fn udt_term(
 /// `currentTimeUUID()` (a fresh timeuuid), `uuid()` (a fresh version-4 UUID),
 /// `currentTimestamp()`, `currentDate()`.
 fn function_value(ty: &ColumnType, name: &str) -> Result<Option<Bytes>, String> {
-    let now_ms = crate::cql::storage::clock::now_micros() / 1000;
+    let now_ms = clock::now_micros() / 1000;
     let v = match name.to_ascii_lowercase().as_str() {
-        "now" | "currenttimeuuid" => crate::cql::storage::collection::append_path(0),
+        "now" | "currenttimeuuid" => collection::append_path(0),
         "uuid" => {
             static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut u = crate::cql::storage::schema::uuid_from(&format!(
-                "uuid() {n} {}",
-                crate::cql::storage::clock::now_micros()
-            ));
+            let mut u = schema::uuid_from(&format!("uuid() {n} {}", clock::now_micros()));
             u[6] = (u[6] & 0x0f) | 0x40;
             Bytes::copy_from_slice(&u)
         }

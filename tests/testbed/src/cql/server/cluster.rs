@@ -7,6 +7,7 @@
 use super::membership::MembershipError;
 use crate::control::ControlServer;
 use crate::cql::cluster::faults::Fault;
+use crate::cql::cluster::hints;
 use crate::cql::cluster::state::{ClusterConfig, NodeState, Shared};
 use crate::cql::storage::clock::now_secs;
 use crate::cql::storage::murmur3::token;
@@ -163,7 +164,7 @@ impl CqlCluster {
 
     /// Hints waiting for delivery.
     pub fn hints_pending(&self) -> usize {
-        crate::cql::cluster::hints::pending(&self.shared)
+        hints::pending(&self.shared)
     }
 
     /// Serves the control endpoint (JSON over HTTP, see `control_api.rs`) on `addr`.

@@ -22,6 +22,7 @@ use crate::control::{ControlError, ControlFuture, ControlHandler, ControlRequest
 use crate::cql::cluster::faults::Fault;
 use crate::cql::cluster::hints;
 use crate::cql::cluster::state::Shared;
+use crate::cql::storage::store;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -47,7 +48,7 @@ fn node_json(shared: &Shared, i: usize) -> Value {
     json!({
         "index": i,
         "address": n.addr.to_string(),
-        "host_id": crate::cql::storage::store::hex(&n.host_id),
+        "host_id": store::hex(&n.host_id),
         "joined": n.joined.load(Ordering::SeqCst),
         "alive": n.alive.load(Ordering::SeqCst),
         "fault": *n.fault.lock().unwrap_or_else(|e| e.into_inner()),

@@ -7,8 +7,12 @@
 use crate::cql::cluster::faults::Fault;
 use crate::cql::cluster::hints;
 use crate::cql::cluster::state::Shared;
+use crate::cql::storage::murmur3;
+use crate::cql::storage::ring;
 use crate::cql::storage::ring::Ring;
+use crate::cql::storage::store;
 use crate::cql::storage::store::NodeStore;
+use crate::cql::wire::conn;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +47,7 @@ pub fn spawn_listener(shared: &Arc<Shared>, i: usize, listener: TcpListener) {
             match listener.accept().await {
                 Ok((sock, peer)) => {
                     tracing::debug!(node = i, %peer, "connection");
-                    tokio::spawn(crate::cql::wire::conn::serve(s.clone(), i, sock));
+                    tokio::spawn(conn::serve(s.clone(), i, sock));
                 }
                 Err(e) => {
                     tracing::warn!(node = i, "accept failed: {e}");
@@ -225,7 +229,7 @@ pub async fn remove_node(shared: &Arc<Shared>, i: usize) -> Result<(), Membershi
 /// result). Old replicas keep their copies, as without `nodetool cleanup`.
 /// Returns how many partition copies were streamed.
 fn stream_ranges(shared: &Shared, old: &Ring, new: &Ring) -> usize {
-    let tables: Vec<(String, String, crate::cql::storage::ring::Replication)> = {
+    let tables: Vec<(String, String, ring::Replication)> = {
         let schema = shared.schema();
         schema
             .keyspaces
@@ -246,10 +250,10 @@ fn stream_ranges(shared: &Shared, old: &Ring, new: &Ring) -> usize {
         keys.sort();
         keys.dedup();
         for pk in keys {
-            let token = crate::cql::storage::murmur3::token(&pk);
+            let token = murmur3::token(&pk);
             let before = old.replicas(token, &replication);
             let after = new.replicas(token, &replication);
-            let copies: Vec<crate::cql::storage::store::Partition> = before
+            let copies: Vec<store::Partition> = before
                 .iter()
                 .filter_map(|n| shared.store(*n).partition(&ks, &table, &pk).cloned())
                 .collect();

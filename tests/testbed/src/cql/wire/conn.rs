@@ -2,12 +2,15 @@
 //! OPTIONS/STARTUP/REGISTER, and QUERY/PREPARE/EXECUTE dispatched to the executor.
 //! A frame that cannot be decoded gets a protocol ERROR, never a crash.
 
+use crate::cql::cluster::coordinator;
 use crate::cql::cluster::state::Shared;
 use crate::cql::errors::error;
 use crate::cql::exec::ctx::{Bound, Ctx};
 use crate::cql::exec::dispatch::{execute, prepare};
+use crate::cql::exec::modify;
 use crate::cql::exec::modify::parse_members;
 use crate::cql::exec::project::Page;
+use crate::cql::exec::system;
 use std::sync::{Arc, Mutex};
 use tidemark_cql::frame::segment::encode_envelopes;
 use tidemark_cql::frame::{encode_frame, Compression};
@@ -154,10 +157,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                 }
                 Message::Options => {
                     let opts = vec![
-                        (
-                            "CQL_VERSION".into(),
-                            vec![crate::cql::exec::system::CQL_VERSION.into()],
-                        ),
+                        ("CQL_VERSION".into(), vec![system::CQL_VERSION.into()]),
                         ("COMPRESSION".into(), vec!["lz4".into(), "snappy".into()]),
                         (
                             "PROTOCOL_VERSIONS".into(),
@@ -316,7 +316,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
 /// Waits as long as the coordinator said the answer of the statement just run
 /// takes (slow replica acks, or the write timeout before WriteTimeout).
 async fn wait_reply_delay() {
-    let delay = crate::cql::cluster::coordinator::take_reply_delay();
+    let delay = coordinator::take_reply_delay();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -347,8 +347,7 @@ fn run_batch(
         BatchType::Unlogged => BatchKind::Unlogged,
         BatchType::Counter => BatchKind::Counter,
     };
-    match parse_members(&texts).and_then(|m| crate::cql::exec::modify::batch(&ctx, kind, None, &m))
-    {
+    match parse_members(&texts).and_then(|m| modify::batch(&ctx, kind, None, &m)) {
         Ok(r) => Message::Result(r),
         Err(e) => Message::Error(e),
     }
@@ -421,7 +420,7 @@ fn run(
     bound: Bound,
 ) -> Message {
     // A delay left by a statement whose connection did not collect it is stale.
-    crate::cql::cluster::coordinator::take_reply_delay();
+    coordinator::take_reply_delay();
     let keyspace = p
         .keyspace
         .as_ref()

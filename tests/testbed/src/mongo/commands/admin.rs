@@ -6,6 +6,7 @@
 use super::cursor;
 use super::write::create_entry;
 use crate::mongo::errors::{error, not_writable_primary};
+use crate::mongo::query::matcher;
 use crate::mongo::state::Shared;
 use crate::mongo::storage::store::MemberStore;
 use tidemark_mongo::bson::{doc, Bson, Document};
@@ -228,7 +229,7 @@ pub fn list_collections(shared: &Shared, member: usize, db: &str, cmd: &Document
                 "info": { "readOnly": false, "uuid": c.uuid.clone() },
                 "idIndex": { "v": 2, "key": { "_id": 1 }, "name": "_id_" },
             };
-            match crate::mongo::query::matcher::matches(&full, &filter) {
+            match matcher::matches(&full, &filter) {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => return error(2, "BadValue", &e),
@@ -282,7 +283,7 @@ pub fn list_databases(shared: &Shared, member: usize, cmd: &Document) -> Documen
             })
             .sum();
         let entry = doc! { "name": name.clone(), "sizeOnDisk": size.max(8192), "empty": false };
-        if !crate::mongo::query::matcher::matches(&entry, &filter).unwrap_or(false) {
+        if !matcher::matches(&entry, &filter).unwrap_or(false) {
             continue;
         }
         total += size.max(8192);

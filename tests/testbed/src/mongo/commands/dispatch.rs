@@ -27,7 +27,7 @@ pub struct ConnState {
     pub compression: Vec<Compressor>,
     /// SCRAM state; commands are refused until it authenticates when the
     /// set has a user (see `commands::run`).
-    pub auth: crate::mongo::scram::ConnAuth,
+    pub auth: scram::ConnAuth,
 }
 
 /// Runs `cmd` (already with any OP_MSG sequences folded in) against `db`,

@@ -6,7 +6,9 @@
 
 use super::cursor::int_arg;
 use crate::mongo::errors::error;
+use crate::mongo::query::matcher;
 use crate::mongo::query::matcher::{get_path, matches};
+use crate::mongo::query::order;
 use crate::mongo::query::order::{cmp_by_sort, parse_sort};
 use crate::mongo::query::projection::Projection;
 use crate::mongo::storage::store::MemberStore;
@@ -158,15 +160,12 @@ fn distinct(db: &str, cmd: &Document, store: &MemberStore) -> Document {
             None => Vec::new(),
         };
         for v in vs {
-            if !values
-                .iter()
-                .any(|x| crate::mongo::query::matcher::values_equal(x, &v))
-            {
+            if !values.iter().any(|x| matcher::values_equal(x, &v)) {
                 values.push(v);
             }
         }
     }
-    values.sort_by(crate::mongo::query::order::cmp_bson);
+    values.sort_by(order::cmp_bson);
     doc! { "values": values, "ok": 1.0 }
 }
 

@@ -11,7 +11,9 @@
 
 use crate::mongo::errors::error;
 use crate::mongo::state::Shared;
+use crate::mongo::storage::oplog;
 use crate::mongo::storage::session::{BeforeImage, SessionRecord, Txn, TxnState};
+use crate::mongo::storage::store;
 use crate::mongo::storage::store::{MemberStore, OpTime};
 use tidemark_mongo::bson::{doc, Bson, Document};
 
@@ -84,7 +86,7 @@ fn conflict(store: &MemberStore, txn: &Txn) -> Option<String> {
                 (ns, old.get("_id").cloned().unwrap_or(Bson::Null), Some(old))
             }
         };
-        if !seen.insert((ns.clone(), crate::mongo::storage::store::id_key(&id))) {
+        if !seen.insert((ns.clone(), store::id_key(&id))) {
             continue; // a later write of the same document saw the transaction's own
         }
         let now = store
@@ -245,7 +247,7 @@ pub fn commit(shared: &Shared, member: usize, cmd: &Document) -> Document {
     }
     store.sessions.get_mut(&args.lsid).txn = Some(TxnState::Committed);
     for op in &txn.log.ops {
-        if let Err(e) = crate::mongo::storage::oplog::apply_entry(&mut store, op) {
+        if let Err(e) = oplog::apply_entry(&mut store, op) {
             // the conflict check makes this unreachable; say so if it is not
             tracing::error!("transaction write did not apply at commit: {e}");
             return error(

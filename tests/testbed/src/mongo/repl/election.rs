@@ -11,6 +11,7 @@
 
 use super::heartbeat::{STATE_PRIMARY, STATE_SECONDARY};
 use super::peer::PeerClient;
+use crate::mongo::errors;
 use crate::mongo::state::Shared;
 use crate::mongo::storage::store::OpTime;
 use crate::mongo::storage::truth::{now_millis, Election};
@@ -235,7 +236,7 @@ fn int(d: &Document, key: &str) -> Option<i64> {
 /// newer than the candidate's.
 pub fn handle_request_votes(shared: &Shared, me: usize, cmd: &Document) -> Document {
     let (Some(term), Some(candidate)) = (int(cmd, "term"), int(cmd, "candidateIndex")) else {
-        return crate::mongo::errors::error(
+        return errors::error(
             9,
             "FailedToParse",
             "replSetRequestVotes needs term and candidateIndex",
@@ -291,7 +292,7 @@ pub fn handle_step_down(shared: &Shared, me: usize, cmd: &Document) -> Document 
     ) {
         doc! { "ok": 1.0 }
     } else {
-        crate::mongo::errors::not_writable_primary()
+        errors::not_writable_primary()
     }
 }
 

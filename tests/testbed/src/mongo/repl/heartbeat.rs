@@ -6,6 +6,7 @@
 
 use super::election::{adopt_term, reset_election_timer};
 use super::peer::PeerClient;
+use crate::mongo::errors;
 use crate::mongo::state::Shared;
 use crate::mongo::storage::store::OpTime;
 use std::sync::Arc;
@@ -115,7 +116,7 @@ fn on_reply(shared: &Shared, me: usize, peer: usize, reply: &Document) {
 pub fn handle(shared: &Shared, me: usize, cmd: &Document) -> Document {
     let set = cmd.get_str("replSetHeartbeat").unwrap_or_default();
     if set != shared.config.set_name {
-        return crate::mongo::errors::error(
+        return errors::error(
             93,
             "InvalidReplicaSetConfig",
             &format!(

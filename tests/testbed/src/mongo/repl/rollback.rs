@@ -16,6 +16,7 @@
 use super::peer::PeerClient;
 use crate::mongo::state::Shared;
 use crate::mongo::storage::oplog::apply_entry;
+use crate::mongo::storage::store;
 use crate::mongo::storage::store::{MemberStore, OpTime};
 use crate::mongo::storage::truth::{now_millis, Rollback};
 use std::collections::BTreeSet;
@@ -111,10 +112,10 @@ pub async fn run(shared: &Arc<Shared>, me: usize, source: usize) -> Result<(), S
         let entries = oplog[keep..].to_vec();
         let mut documents: Vec<(String, Bson, Option<Document>)> = Vec::new();
         for (ns, id) in entries.iter().filter_map(touched) {
-            let key = crate::mongo::storage::store::id_key(&id);
+            let key = store::id_key(&id);
             if documents
                 .iter()
-                .any(|(n, i, _)| *n == ns && crate::mongo::storage::store::id_key(i) == key)
+                .any(|(n, i, _)| *n == ns && store::id_key(i) == key)
             {
                 continue;
             }

@@ -3,6 +3,7 @@
 //! `replSetUpdatePosition`, and write-concern waits. The commit point is the
 //! optime a majority of members have reported durable.
 
+use crate::mongo::errors;
 use crate::mongo::errors::error;
 use crate::mongo::state::{Shared, WaitOutcome};
 use crate::mongo::storage::store::OpTime;
@@ -174,7 +175,7 @@ pub async fn oplog_get_more(shared: &Shared, member: usize, cmd: &Document, id: 
 /// the commit point.
 pub fn update_position(shared: &Shared, member: usize, cmd: &Document) -> Document {
     if !shared.is_primary(member) {
-        return crate::mongo::errors::not_writable_primary();
+        return errors::not_writable_primary();
     }
     let Ok(optimes) = cmd.get_array("optimes") else {
         return error(9, "FailedToParse", "replSetUpdatePosition needs 'optimes'");

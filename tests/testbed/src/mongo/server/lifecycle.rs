@@ -9,8 +9,12 @@
 //! keep acknowledging w:1 writes until it steps down.
 
 use super::set::MongoReplicaSet;
+use crate::mongo::repl::election;
 use crate::mongo::repl::election::election_offset;
+use crate::mongo::repl::heartbeat;
+use crate::mongo::repl::sync;
 use crate::mongo::state::{ReplSetConfig, Runtime, Shared};
+use crate::mongo::wire::conn;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -51,12 +55,7 @@ pub fn run_member(shared: &Arc<Shared>, i: usize, listener: TcpListener) {
                 Ok((sock, peer)) => {
                     tracing::debug!(member = i, %peer, "connection");
                     let _ = sock.set_nodelay(true);
-                    tokio::spawn(crate::mongo::wire::conn::serve(
-                        s.clone(),
-                        i,
-                        sock,
-                        r.clone(),
-                    ));
+                    tokio::spawn(conn::serve(s.clone(), i, sock, r.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(member = i, "accept failed: {e}");
@@ -65,19 +64,9 @@ pub fn run_member(shared: &Arc<Shared>, i: usize, listener: TcpListener) {
             }
         }
     }));
-    tasks.push(tokio::spawn(crate::mongo::repl::sync::run(
-        shared.clone(),
-        i,
-        rx.clone(),
-    )));
-    tasks.push(tokio::spawn(crate::mongo::repl::heartbeat::run(
-        shared.clone(),
-        i,
-    )));
-    tasks.push(tokio::spawn(crate::mongo::repl::election::run(
-        shared.clone(),
-        i,
-    )));
+    tasks.push(tokio::spawn(sync::run(shared.clone(), i, rx.clone())));
+    tasks.push(tokio::spawn(heartbeat::run(shared.clone(), i)));
+    tasks.push(tokio::spawn(election::run(shared.clone(), i)));
     *m.runtime.lock().unwrap_or_else(|e| e.into_inner()) = Some(Runtime { shutdown, tasks });
     shared.links_tx.send_modify(|v| *v += 1);
     shared.bump_topology();
@@ -201,7 +190,7 @@ impl MongoReplicaSet {
     /// stand for election for `hold` (MongoDB's stepDownSecs).
     pub fn step_down(&self, i: usize, hold: Duration) -> Result<(), FaultError> {
         self.check(i)?;
-        if crate::mongo::repl::election::step_down(&self.shared, i, "replSetStepDown", hold) {
+        if election::step_down(&self.shared, i, "replSetStepDown", hold) {
             Ok(())
         } else {
             Err(FaultError::NotPrimary(i))

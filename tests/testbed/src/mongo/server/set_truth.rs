@@ -7,6 +7,7 @@
 
 use super::set::MongoReplicaSet;
 use crate::mongo::storage::oplog::apply_entry;
+use crate::mongo::storage::store;
 use crate::mongo::storage::store::{MemberStore, OpTime};
 use crate::mongo::storage::truth::{CommitPointChange, Election, Event, Rollback};
 use serde_json::{json, Value};
@@ -23,9 +24,8 @@ pub fn ground_truth_json(set: &MongoReplicaSet) -> Value {
     let shared = set.shared();
     let members: Vec<Value> = (0..shared.members.len())
         .map(|m| {
-            let optime = |o: Option<crate::mongo::storage::store::OpTime>| {
-                o.map(|o| json!({ "t": o.t, "ts": [o.ts.0, o.ts.1] }))
-            };
+            let optime =
+                |o: Option<store::OpTime>| o.map(|o| json!({ "t": o.t, "ts": [o.ts.0, o.ts.1] }));
             json!({
                 "host": shared.members[m].host,
                 "last_applied": optime(set.last_applied(m)),

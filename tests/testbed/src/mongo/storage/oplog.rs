@@ -3,6 +3,7 @@
 //! an existing `_id` replaces it), as MongoDB's oplog application is.
 
 use super::store::MemberStore;
+use crate::mongo::query::diff;
 use tidemark_mongo::bson::{Bson, Document};
 
 /// Applies `e` to `store`'s collections (the caller appends it to the oplog).
@@ -35,10 +36,7 @@ pub fn apply_entry(store: &mut MemberStore, e: &Document) -> Result<(), String> 
                 return Ok(());
             };
             let new = if o.get_i32("$v").ok() == Some(2) {
-                crate::mongo::query::diff::apply(
-                    &old,
-                    o.get_document("diff").map_err(|x| x.to_string())?,
-                )?
+                diff::apply(&old, o.get_document("diff").map_err(|x| x.to_string())?)?
             } else {
                 o.clone()
             };

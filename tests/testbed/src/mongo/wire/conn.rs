@@ -7,6 +7,7 @@ use crate::mongo::commands::dispatch as commands;
 use crate::mongo::commands::dispatch::ConnState;
 use crate::mongo::errors;
 use crate::mongo::repl::{election, heartbeat, hello};
+use crate::mongo::scram::RawWindow;
 use crate::mongo::state::Shared;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
@@ -46,7 +47,7 @@ pub async fn serve(
     let mut buf = vec![0u8; 64 * 1024];
     // The decoder scrubs SASL payloads (tidemark never keeps secrets); the
     // server needs them to authenticate, so it keeps the undecoded bytes.
-    let mut window = crate::mongo::scram::RawWindow::default();
+    let mut window = RawWindow::default();
     loop {
         let n = tokio::select! {
             r = sock.read(&mut buf) => match r {
