@@ -1,5 +1,5 @@
 //! Cross-check with an independent implementation: the simulated cluster's own cell
-//! reconciliation (`tidemark_testbed::cql::cell`, written earlier for the testbed's
+//! reconciliation (`tidemark_testbed::cql::storage::cell`, written earlier for the testbed's
 //! replicas) must pick the same winner as `tidemark::version` for every pair and triple
 //! of regular cells, in every argument order, and merge deletions the same way. The
 //! testbed keeps Cassandra 4.x's signed 32-bit deletion times, so deletion times stay
@@ -11,7 +11,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use std::num::NonZeroU32;
 use tidemark::version::{self, Cell, LocalDeletionTime};
-use tidemark_testbed::cql::cell as tb;
+use tidemark_testbed::cql::storage::cell as tb;
 use version_support::value_pool;
 
 /// One generated cell in both models.

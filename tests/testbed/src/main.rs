@@ -166,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
             println!("connection string: {}", set.uri());
             let server = match control {
                 Some(addr) => {
-                    let handler = tidemark_testbed::mongo::control::handler(set.clone());
+                    let handler = tidemark_testbed::mongo::server::control::handler(set.clone());
                     let server = tidemark_testbed::control::ControlServer::start(addr, handler)
                         .await
                         .map_err(|e| anyhow::anyhow!("control endpoint on {addr}: {e}"))?;
@@ -177,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
             };
             tokio::signal::ctrl_c().await?;
             if let Some(path) = truth_out {
-                let truth = tidemark_testbed::mongo::set_truth::ground_truth_json(&set);
+                let truth = tidemark_testbed::mongo::server::set_truth::ground_truth_json(&set);
                 std::fs::write(&path, serde_json::to_string_pretty(&truth)?)
                     .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
                 println!("ground truth written to {}", path.display());

@@ -8,8 +8,9 @@ use std::net::Ipv4Addr;
 use tidemark_cql::message::ResultBody;
 use tidemark_cql::wire::WireValue;
 use tidemark_cql::Consistency;
-use tidemark_testbed::cql::exec::{execute, Bound, Ctx};
-use tidemark_testbed::cql::project::Page;
+use tidemark_testbed::cql::exec::ctx::{Bound, Ctx};
+use tidemark_testbed::cql::exec::dispatch::execute;
+use tidemark_testbed::cql::exec::project::Page;
 use tidemark_testbed::{ClusterConfig, CqlCluster};
 
 const SCHEMA: &[&str] = &[

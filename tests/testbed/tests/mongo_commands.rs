@@ -18,8 +18,8 @@ use bson::Bson as JsonBson;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 use tidemark_testbed::mongo::scram::ScramUser;
-use tidemark_testbed::mongo::set::ReplSetConfig;
 use tidemark_testbed::mongo::tidemark_mongo::bson::{Bson, Document};
+use tidemark_testbed::mongo::ReplSetConfig;
 use tidemark_testbed::MongoReplicaSet;
 
 const PASSWORD: &str = "Wire-Secret-7f3a9c";

@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tidemark_testbed::control::ControlServer;
-use tidemark_testbed::mongo::control::{handler, Refusal};
+use tidemark_testbed::mongo::server::control::{handler, Refusal};
 use tidemark_testbed::mongo::tidemark_mongo::bson::doc;
 use tidemark_testbed::{MongoReplicaSet, ReplSetConfig};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};

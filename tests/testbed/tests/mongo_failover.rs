@@ -11,7 +11,7 @@ use common::Client;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-use tidemark_testbed::mongo::set::election_id;
+use tidemark_testbed::mongo::state::election_id;
 use tidemark_testbed::mongo::tidemark_mongo::bson::{doc, Bson, Document};
 use tidemark_testbed::mongo::tidemark_mongo::{Body, MsgFlags, OpMsg};
 use tidemark_testbed::mongo::OpTime;

@@ -13,8 +13,8 @@ mod require;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
-use tidemark_testbed::mongo::set::ReplSetConfig;
 use tidemark_testbed::mongo::tidemark_mongo::Compressor;
+use tidemark_testbed::mongo::ReplSetConfig;
 use tidemark_testbed::MongoReplicaSet;
 
 async fn run(base: Ipv4Addr, compressors: &str) {

@@ -9,7 +9,7 @@ use common::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-use tidemark_testbed::mongo::peer::TapRecord;
+use tidemark_testbed::mongo::state::TapRecord;
 use tidemark_testbed::mongo::tidemark_mongo::bson::{doc, Document, RawDocumentBuf};
 use tidemark_testbed::mongo::tidemark_mongo::repl::{
     CursorReply, HeartbeatReply, HeartbeatRequest, OpTime as WireOpTime, ReplData, UpdatePosition,

@@ -300,7 +300,7 @@ async fn same_timestamp_writes_and_clock_skew() {
     for node in 0..3 {
         cluster.set_clock(node, HOUR, None).expect("skew");
     }
-    let before = tidemark_testbed::cql::cluster::now_micros();
+    let before = tidemark_testbed::cql::storage::clock::now_micros();
     session
         .query_unpaged(
             stmt(

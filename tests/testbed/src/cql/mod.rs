@@ -1,44 +1,27 @@
 //! The simulated Cassandra cluster (`tidemark-testbed cql`).
+//!
+//! Layers, from the top; each imports only from the layers below it:
+//! - `server`: the running cluster, node membership, control routes
+//! - `wire`: client connections and authentication
+//! - `exec`: statement execution
+//! - `cluster`: the shared state, write coordinator, consistency, faults, hints
+//! - `language`: the CQL the testbed parses itself
+//! - `storage`: cells, partitions, schema, value order, ring, clock
+//! - `errors`: protocol ERROR bodies
 // Errors here are protocol ERROR bodies sent back to the client: cold path, and
 // boxing them would only add noise at every `?`.
 #![allow(clippy::result_large_err)]
 
-pub mod auth;
-pub mod cell;
 pub mod cluster;
-pub mod collection;
-pub mod conn;
-pub mod consistency;
-pub mod control_api;
-pub mod coordinator;
-pub mod ddl;
-pub mod ddl_exec;
+pub mod errors;
 pub mod exec;
-pub mod faults;
-pub mod hints;
-pub mod json;
-pub mod lex;
-pub mod literal;
-pub mod literal_text;
-pub mod lwt;
-pub mod lwt_batch;
-pub mod membership;
-pub mod modify;
-pub mod murmur3;
-pub mod mutation;
-pub mod order;
-pub mod paging;
-pub mod project;
-pub mod read;
-pub mod ring;
-pub mod rowop;
-pub mod schema;
-pub mod select;
+pub mod language;
+pub mod server;
 pub mod storage;
-pub mod system;
-pub mod write;
+pub mod wire;
 
-pub use cluster::{ClusterConfig, CqlCluster, LogicalCell};
-pub use faults::Fault;
-pub use membership::MembershipError;
-pub use storage::CellRecord;
+pub use cluster::faults::Fault;
+pub use cluster::state::ClusterConfig;
+pub use server::cluster::{CqlCluster, LogicalCell};
+pub use server::membership::MembershipError;
+pub use storage::store::CellRecord;

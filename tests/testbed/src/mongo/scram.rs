@@ -6,7 +6,7 @@
 //! (18). The server keeps only the salt, iteration count, StoredKey and
 //! ServerKey: never the password, and no SASL payload is logged.
 
-use super::commands::error;
+use crate::mongo::errors::error;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};

@@ -1,0 +1,172 @@
+//! The write coordinator: sends a partition update to the replicas of its token,
+//! collects acknowledgements under each replica's fault (see `faults.rs`), and
+//! answers as Cassandra's `StorageProxy.mutate` would: Unavailable before writing when
+//! too few replicas are alive, success once `block_for` acks arrived, WriteTimeout
+//! with the true received/blockfor counts when they did not within `write_timeout`.
+//! Replicas that were down or did not ack in time get a hint.
+//!
+//! Statement execution is synchronous, so the coordinator computes when the answer
+//! would be sent and leaves that delay in [`take_reply_delay`] for the connection to
+//! wait before replying; delayed mutations are applied by timer tasks.
+
+use super::consistency::cl_error;
+use super::consistency::{block_for, check_available, ReplicaInfo};
+use super::hints;
+use super::hints::Hint;
+use super::state::Shared;
+use crate::cql::errors::invalid;
+use crate::cql::storage::schema::Table;
+use crate::cql::storage::store::Partition;
+use bytes::Bytes;
+use std::cell::Cell;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tidemark_cql::message::{error_code, ErrorBody, ErrorDetails};
+use tidemark_cql::Consistency;
+
+thread_local! {
+    static REPLY_DELAY: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// How long the connection must wait before sending the answer of the statement
+/// just executed on this thread (the slowest ack it waited for, or the write
+/// timeout); resets it to zero.
+pub fn take_reply_delay() -> Duration {
+    REPLY_DELAY.with(|d| d.replace(Duration::ZERO))
+}
+
+fn note_reply_delay(delay: Duration) {
+    REPLY_DELAY.with(|d| d.set(d.get().max(delay)));
+}
+
+/// Sends `update` to the replicas of its token and waits (virtually) for `cl`.
+pub fn coordinate(
+    shared: &Shared,
+    me: usize,
+    table: &Table,
+    pk: &Bytes,
+    update: &Partition,
+    cl: Consistency,
+) -> Result<(), ErrorBody> {
+    let replication = {
+        let schema = shared.schema();
+        let ks = schema
+            .keyspaces
+            .get(&table.keyspace)
+            .ok_or_else(|| invalid(format!("Keyspace {} does not exist", table.keyspace)))?;
+        ks.replication.clone()
+    };
+    let replicas = shared.ring.replicas(update.token, &replication);
+    let infos: Vec<ReplicaInfo> = replicas
+        .iter()
+        .map(|r| ReplicaInfo {
+            node: *r,
+            dc: shared.nodes[*r].dc.clone(),
+            alive: shared.nodes[*r].alive.load(Ordering::SeqCst),
+        })
+        .collect();
+    let dcs: Vec<&str> = infos.iter().map(|i| i.dc.as_str()).collect();
+    let bf = block_for(cl, &replication.rf_by_dc(&dcs), &shared.nodes[me].dc, true)
+        .map_err(|e| cl_error(e, cl))?;
+    check_available(cl, &bf, &infos).map_err(|e| cl_error(e, cl))?;
+
+    let timeout = shared.config.write_timeout;
+    let hint = |to: usize| {
+        hints::store(
+            shared,
+            Hint {
+                from: me,
+                to,
+                keyspace: table.keyspace.clone(),
+                table: table.name.clone(),
+                pk: pk.clone(),
+                update: update.clone(),
+            },
+        )
+    };
+    // (ack time, replica) for every replica whose ack will arrive at all.
+    let mut acks: Vec<(Duration, &ReplicaInfo)> = Vec::new();
+    for r in &infos {
+        if !r.alive {
+            hint(r.node);
+            continue;
+        }
+        let delivery = shared.nodes[r.node]
+            .fault
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .delivery();
+        if let Some(after) = delivery.apply_after {
+            send_mutation(shared, r.node, table, pk, update, after);
+        }
+        match delivery.ack_after {
+            Some(t) if t <= timeout => acks.push((t, r)),
+            // Cassandra hints a replica whose ack did not come within the timeout.
+            _ => hint(r.node),
+        }
+    }
+    if cl == Consistency::Any {
+        return Ok(());
+    }
+    acks.sort_by_key(|(t, _)| *t);
+    let mut received: Vec<&ReplicaInfo> = Vec::new();
+    for (t, r) in &acks {
+        received.push(r);
+        if bf.satisfied(&received) {
+            note_reply_delay(*t);
+            return Ok(());
+        }
+    }
+    note_reply_delay(timeout);
+    let counted = bf.counted(&received);
+    Err(ErrorBody {
+        code: error_code::WRITE_TIMEOUT,
+        message: format!("Operation timed out - received only {counted} responses.").into(),
+        details: ErrorDetails::WriteTimeout {
+            consistency: cl,
+            received: counted as i32,
+            block_for: bf.total() as i32,
+            write_type: "SIMPLE".into(),
+            contentions: None,
+        },
+    })
+}
+
+/// Applies `update` on `node` now, or after `after` from a timer task (if the node
+/// is still up then; a node stopped in between loses the mutation, as a real one
+/// would lose an unapplied message).
+fn send_mutation(
+    shared: &Shared,
+    node: usize,
+    table: &Table,
+    pk: &Bytes,
+    update: &Partition,
+    after: Duration,
+) {
+    let apply = |shared: &Shared| {
+        shared
+            .store(node)
+            .apply(&table.keyspace, &table.name, pk, update)
+    };
+    if after.is_zero() {
+        apply(shared);
+        return;
+    }
+    let (Ok(handle), Some(shared_arc)) = (tokio::runtime::Handle::try_current(), shared.self_arc())
+    else {
+        apply(shared);
+        return;
+    };
+    let (ks, name, pk, update) = (
+        table.keyspace.clone(),
+        table.name.clone(),
+        pk.clone(),
+        update.clone(),
+    );
+    handle.spawn(async move {
+        tokio::time::sleep(after).await;
+        if shared_arc.nodes[node].alive.load(Ordering::SeqCst) {
+            shared_arc.store(node).apply(&ks, &name, &pk, &update);
+        }
+    });
+}

@@ -1,0 +1,18 @@
+//! Statement execution on a coordinator: dispatch, modifications (mutations, row
+//! operations, INSERT JSON, lightweight transactions, batches), reads (SELECT,
+//! projection, paging), DDL and the system tables.
+
+pub mod ctx;
+pub mod ddl_exec;
+pub mod dispatch;
+pub mod json;
+pub mod lwt;
+pub mod lwt_batch;
+pub mod modify;
+pub mod mutation;
+pub mod paging;
+pub mod project;
+pub mod read;
+pub mod rowop;
+pub mod system;
+pub mod write;

@@ -1,0 +1,4 @@
+//! The client side: one connection's frames and segments, and authentication.
+
+pub mod auth;
+pub mod conn;

@@ -1,0 +1,3 @@
+//! One client connection: framing, compression and the handshake.
+
+pub mod conn;
