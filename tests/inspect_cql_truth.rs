@@ -21,6 +21,7 @@ use tidemark::decode::registry::default_registry;
 use tidemark::inspect::{inspect, InspectOptions};
 
 mod inspect_support;
+mod truth_json;
 use inspect_support::{inspect_records, json_options, own_capture as capture};
 
 /// Every record of `inspect --json` on `file`, as JSON.
@@ -28,85 +29,10 @@ fn run(file: &Path) -> Vec<Value> {
     inspect_records(&json_options(file))
 }
 
-/// (negative, significant digits, exponent) of decimal text.
-fn canonical(s: &str) -> Option<(bool, String, i64)> {
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    let (mant, exp) = match s.find(['e', 'E']) {
-        Some(i) => (
-            &s[..i],
-            s[i + 1..].trim_start_matches('+').parse::<i64>().ok()?,
-        ),
-        None => (s, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    let mut digits: String = int.chars().chain(frac.chars()).collect();
-    let mut exp = exp - frac.len() as i64;
-    while digits.ends_with('0') {
-        digits.pop();
-        exp += 1;
-    }
-    let digits = digits.trim_start_matches('0').to_string();
-    if digits.is_empty() {
-        return Some((false, String::new(), 0));
-    }
-    Some((neg, digits, exp))
-}
-
-/// JSON text with every number that a 64-bit integer or an exact double cannot hold
-/// turned into a string of its digits, so it compares exactly.
-fn exactify(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.char_indices().peekable();
-    let (mut in_str, mut escaped) = (false, false);
-    while let Some((i, c)) = chars.next() {
-        if in_str {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-            continue;
-        }
-        if c == '-' || c.is_ascii_digit() {
-            let mut end = i + 1;
-            while let Some(&(j, d)) = chars.peek() {
-                if !matches!(d, '-' | '+' | '.' | 'e' | 'E' | '0'..='9') {
-                    break;
-                }
-                end = j + 1;
-                chars.next();
-            }
-            let tok = &text[i..end];
-            let exact = tok.parse::<i64>().is_ok()
-                || tok.parse::<u64>().is_ok()
-                || tok
-                    .parse::<f64>()
-                    .is_ok_and(|f| canonical(tok) == canonical(&format!("{f:e}")));
-            if exact {
-                out.push_str(tok);
-            } else {
-                out.push('"');
-                out.push_str(tok);
-                out.push('"');
-            }
-            continue;
-        }
-        in_str = c == '"';
-        out.push(c);
-    }
-    out
-}
-
 fn truth(name: &str) -> Value {
     let path = capture(&format!("{name}.truth.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&exactify(&text)).expect("truth parses")
+    truth_json::parse_exact(&text)
 }
 
 fn counts(records: &[Value]) -> BTreeMap<String, BTreeMap<String, u64>> {
@@ -249,11 +175,11 @@ fn auth_capture_matches_truth_and_never_shows_the_password() {
 #[test]
 fn exactify_quotes_only_inexact_numbers() {
     assert_eq!(
-        exactify(r#"{"a": 1, "b": 12345.678901234567890123, "c": "x1"}"#),
+        truth_json::exactify(r#"{"a": 1, "b": 12345.678901234567890123, "c": "x1"}"#),
         r#"{"a": 1, "b": "12345.678901234567890123", "c": "x1"}"#
     );
     assert_eq!(
-        exactify("[2.5, -98765432109876543210, \"é\"]"),
+        truth_json::exactify("[2.5, -98765432109876543210, \"é\"]"),
         "[2.5, \"-98765432109876543210\", \"é\"]"
     );
 }

@@ -12,6 +12,7 @@
 
 mod commit_support;
 mod common;
+mod truth_json;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -108,88 +109,11 @@ impl WorkloadSchema {
     }
 }
 
-// `canonical` and `exactify` as in tests/inspect_cql_truth.rs: the truth's big
-// varints and decimals are bare JSON numbers a double cannot hold.
-/// (negative, significant digits, exponent) of decimal text.
-fn canonical(s: &str) -> Option<(bool, String, i64)> {
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s),
-    };
-    let (mant, exp) = match s.find(['e', 'E']) {
-        Some(i) => (
-            &s[..i],
-            s[i + 1..].trim_start_matches('+').parse::<i64>().ok()?,
-        ),
-        None => (s, 0),
-    };
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    let mut digits: String = int.chars().chain(frac.chars()).collect();
-    let mut exp = exp - frac.len() as i64;
-    while digits.ends_with('0') {
-        digits.pop();
-        exp += 1;
-    }
-    let digits = digits.trim_start_matches('0').to_string();
-    if digits.is_empty() {
-        return Some((false, String::new(), 0));
-    }
-    Some((neg, digits, exp))
-}
-
-/// JSON text with every number that a 64-bit integer or an exact double cannot hold
-/// turned into a string of its digits, so it compares exactly.
-fn exactify(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.char_indices().peekable();
-    let (mut in_str, mut escaped) = (false, false);
-    while let Some((i, c)) = chars.next() {
-        if in_str {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-            continue;
-        }
-        if c == '-' || c.is_ascii_digit() {
-            let mut end = i + 1;
-            while let Some(&(j, d)) = chars.peek() {
-                if !matches!(d, '-' | '+' | '.' | 'e' | 'E' | '0'..='9') {
-                    break;
-                }
-                end = j + 1;
-                chars.next();
-            }
-            let tok = &text[i..end];
-            let exact = tok.parse::<i64>().is_ok()
-                || tok.parse::<u64>().is_ok()
-                || tok
-                    .parse::<f64>()
-                    .is_ok_and(|f| canonical(tok) == canonical(&format!("{f:e}")));
-            if exact {
-                out.push_str(tok);
-            } else {
-                out.push('"');
-                out.push_str(tok);
-                out.push('"');
-            }
-            continue;
-        }
-        in_str = c == '"';
-        out.push(c);
-    }
-    out
-}
-
 /// Numbers and digit strings compare by their decimal value; containers by content.
 fn same(a: &Json, b: &Json) -> bool {
     let digits = |j: &Json| match j {
-        Json::Number(n) => canonical(&n.to_string()),
-        Json::String(s) => canonical(s),
+        Json::Number(n) => truth_json::canonical(&n.to_string()),
+        Json::String(s) => truth_json::canonical(s),
         _ => None,
     };
     match (a, b) {
@@ -488,7 +412,7 @@ fn check_deletions(ws: &WorkloadSchema, table: &str, p: &CqlPayload, w: &Json, s
 
 fn check_capture(name: &str, ws: &WorkloadSchema) -> Seen {
     let text = std::fs::read_to_string(own(&format!("{name}.truth.json"))).unwrap();
-    let truth: Json = serde_json::from_str(&exactify(&text)).unwrap();
+    let truth: Json = truth_json::parse_exact(&text);
     let writes = truth["writes"].as_array().unwrap();
     let out = commit_support::tap_file(&own(&format!("{name}.pcap")), TrackerConfig::default());
     let mutations = out
