@@ -49,6 +49,10 @@ struct Entry {
     /// MongoDB: the optime acknowledged on the write's connection before it; its
     /// oplog entries come after (see [`ReplState::take_entries_of`]).
     after: Option<u64>,
+    /// `rec` converted to a mutation for a flush (outcome, note and commit time are
+    /// set at each use): the decision reuses it instead of converting again. Cleared
+    /// whenever `rec` changes ([`CommitTracker::record_changed`]).
+    converted: Option<Mutation>,
 }
 
 /// What dedupe remembers about an identity.
@@ -330,6 +334,7 @@ impl CommitTracker {
                     deadline: at.saturating_add(self.cfg.resolve_after_ns),
                     ack_term: self.repl.term,
                     after,
+                    converted: None,
                 };
                 self.by_time.insert((request_time, id));
                 self.by_deadline.insert((entry.deadline, id));
@@ -345,7 +350,16 @@ impl CommitTracker {
             decided => {
                 let kind = decided.kind();
                 let commit_time = self.commit_time(at);
-                self.log(&rec, node, request_time, commit_time, decided, note, after);
+                self.log(
+                    &rec,
+                    node,
+                    request_time,
+                    commit_time,
+                    decided,
+                    note,
+                    after,
+                    None,
+                );
                 if let Some(i) = identity {
                     self.remember(i, Seen::Logged(kind));
                 }
@@ -371,7 +385,7 @@ impl CommitTracker {
         if entry.rec.extras.optime.is_none() {
             entry.rec.extras.optime = rec.extras.optime;
         }
-        self.reindex(wid, before);
+        self.record_changed(wid, before);
         match outcome {
             Outcome::Committed => {
                 let Some(entry) = self.undecided.get(&wid) else {
@@ -411,7 +425,7 @@ impl CommitTracker {
                     entry.rec.extras.optime = rec.extras.optime.or(entry.rec.extras.optime);
                     entry.rec.outcome = WireOutcome::Pending;
                     self.changed.insert(wid);
-                    self.reindex(wid, before);
+                    self.record_changed(wid, before);
                 }
                 self.recheck(wid, at);
                 // Still waiting: a deployment rule may decide it at this reply.
@@ -428,12 +442,13 @@ impl CommitTracker {
         }
     }
 
-    /// Keeps the pending index true after write `wid`'s optime may have changed
-    /// from `before`.
-    fn reindex(&mut self, wid: u64, before: Option<crate::store::OpTime>) {
-        let Some(e) = self.undecided.get(&wid) else {
+    /// After write `wid`'s record changed (its optime was `before`): the pending index
+    /// follows its optime, and its converted mutation is stale.
+    fn record_changed(&mut self, wid: u64, before: Option<crate::store::OpTime>) {
+        let Some(e) = self.undecided.get_mut(&wid) else {
             return;
         };
+        e.converted = None;
         if e.rec.proto == "mongo" && e.rec.extras.optime != before {
             self.pending.forget(wid, before);
             self.pending.note(wid, e.rec.extras.optime);
@@ -483,6 +498,7 @@ impl CommitTracker {
             outcome,
             note,
             entry.after,
+            entry.converted,
         );
         if let Some(i) = entry.identity {
             self.identities.insert(i, Seen::Logged(kind));
@@ -490,7 +506,8 @@ impl CommitTracker {
     }
     /// Appends a decided write to the log: as the oplog entries it became when a
     /// committed MongoDB write has them in sight (ARCHITECTURE.md: they are the
-    /// authoritative form), else as the write itself.
+    /// authoritative form), else as the write itself (`converted`, when a flush
+    /// already converted it).
     #[allow(clippy::too_many_arguments)]
     fn log(
         &mut self,
@@ -501,6 +518,7 @@ impl CommitTracker {
         outcome: Outcome,
         note: String,
         after: Option<u64>,
+        converted: Option<Mutation>,
     ) {
         if outcome == Outcome::Committed {
             if let Some(forms) = self.oplog_forms(rec, after) {
@@ -526,7 +544,10 @@ impl CommitTracker {
             }
         }
         self.note_logged_optime(rec);
-        let m = convert::mutation(rec, node, request_time, commit_time, outcome, note);
+        let m = match converted {
+            Some(m) => with_decision(m, commit_time, outcome, note),
+            None => convert::mutation(rec, node, request_time, commit_time, outcome, note),
+        };
         self.ready.push(m);
     }
 
@@ -667,11 +688,19 @@ impl CommitTracker {
     pub fn take_flush(&mut self) -> Flush {
         let mut undecided = Vec::new();
         for wid in std::mem::take(&mut self.changed) {
-            if let Some(e) = self.undecided.get(&wid) {
-                let mutation = convert::mutation(
-                    &e.rec,
-                    e.node,
-                    e.request_time,
+            if let Some(e) = self.undecided.get_mut(&wid) {
+                let converted = e.converted.get_or_insert_with(|| {
+                    convert::mutation(
+                        &e.rec,
+                        e.node,
+                        e.request_time,
+                        e.request_time,
+                        e.outcome.clone(),
+                        e.note.clone(),
+                    )
+                });
+                let mutation = with_decision(
+                    converted.clone(),
                     e.request_time,
                     e.outcome.clone(),
                     e.note.clone(),
@@ -695,6 +724,15 @@ impl CommitTracker {
             tidemark: self.tidemark,
         }
     }
+}
+
+/// A converted mutation with the decision's fields set (what `convert::mutation`
+/// fills from its last three arguments).
+fn with_decision(mut m: Mutation, commit_time: u64, outcome: Outcome, note: String) -> Mutation {
+    m.commit_time = commit_time;
+    m.outcome = outcome;
+    m.evidence.note = note;
+    m
 }
 
 fn describe(o: &Outcome) -> String {

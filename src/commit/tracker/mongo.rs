@@ -181,7 +181,7 @@ impl CommitTracker {
                             if let Some(e) = self.undecided.get_mut(&wid) {
                                 let before = e.rec.extras.optime;
                                 e.rec.extras.optime = Some(*optime);
-                                self.reindex(wid, before);
+                                self.record_changed(wid, before);
                             }
                             self.changed.insert(wid);
                             self.recheck(wid, at);
@@ -196,7 +196,7 @@ impl CommitTracker {
                     if let Some(e) = self.undecided.get_mut(&wid) {
                         let before = e.rec.extras.optime;
                         e.rec = rec;
-                        self.reindex(wid, before);
+                        self.record_changed(wid, before);
                     }
                     self.changed.insert(wid);
                     self.recheck(wid, at);
