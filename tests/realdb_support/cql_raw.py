@@ -9,7 +9,8 @@ Cassandra node and to the testbed; the Rust side compares the two outputs.
     python3 cql_raw.py HOST PORT < steps.json     (one JSON array of steps)
 
 A step is {"name", "op", ...}; op is
-  query    {"cql", "values"?: [hex|null], "page_size"?, "paging_from"?: step, "timestamp"?}
+  query    {"cql", "values"?: [hex|null], "page_size"?, "paging_from"?: step, "timestamp"?,
+            "consistency"?: code (ONE by default), "skip_metadata"?: bool}
   prepare  {"cql"}
   execute  {"prepared": step, "values": [hex|null], "page_size"?, "paging_from"?, "id"?: hex}
   events   {}  the SCHEMA_CHANGE events received since the last `events` step
@@ -262,6 +263,8 @@ def params(step, answers):
             else:
                 b = bytes.fromhex(v)
                 tail += struct.pack(">i", len(b)) + b
+    if step.get("skip_metadata"):
+        flags |= 0x02
     if "page_size" in step:
         flags |= 0x04
         tail += struct.pack(">i", step["page_size"])
@@ -273,7 +276,7 @@ def params(step, answers):
     if "timestamp" in step:
         flags |= 0x20
         tail += struct.pack(">q", step["timestamp"])
-    return struct.pack(">HB", CL_ONE, flags) + tail
+    return struct.pack(">HB", step.get("consistency", CL_ONE), flags) + tail
 
 
 def answer(op, body):
