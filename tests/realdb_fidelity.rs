@@ -445,6 +445,18 @@ fn system_tables_have_cassandras_columns() {
     let Some((real, ours)) = both(&steps) else {
         return;
     };
+    // The reference is sound: the real node answered with its columns and its row.
+    let names: Vec<&Value> = real["system.local"]["meta"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["name"])
+        .collect();
+    assert!(names.contains(&&json!("host_id")), "{names:?}");
+    assert_eq!(
+        real["system.local"]["rows"].as_array().map(Vec::len),
+        Some(1)
+    );
     let mut d = Diffs::new("system_tables");
     for (name, r) in &real {
         let o = &ours[name];
@@ -621,6 +633,14 @@ fn result_metadata_matches() {
     let Some((real, ours)) = both(&steps) else {
         return;
     };
+    // The reference is sound: the real node stored and returned the row of every type,
+    // and the compound key's pk indexes are in partition-key order (b, a).
+    assert_eq!(real["select all_types *"]["meta"]["column_count"], 26);
+    assert_eq!(
+        real["select all_types *"]["rows"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(real["prepare compound"]["pk_indexes"], json!([1, 0]));
     let mut d = Diffs::new("result_metadata");
     d.all(&real, &ours);
     d.finish();
@@ -722,6 +742,14 @@ fn errors_match() {
     let Some((real, ours)) = both(&steps) else {
         return;
     };
+    // The reference is sound: the real node refused what it should, with the codes of
+    // the protocol spec (SyntaxError 0x2000, Invalid 0x2200, Unprepared 0x2500,
+    // Unavailable 0x1000), and did not apply the second IF NOT EXISTS.
+    assert_eq!(real["syntax error"]["code"], 0x2000);
+    assert_eq!(real["unknown table"]["code"], 0x2200);
+    assert_eq!(real["unprepared"]["code"], 0x2500);
+    assert_eq!(real["unavailable quorum write"]["code"], 0x1000);
+    assert_eq!(real["lwt insert not applied"]["rows"][0][0], "00");
     let mut d = Diffs::new("errors");
     d.all(&real, &ours);
     d.finish();
@@ -832,6 +860,11 @@ fn writetime_and_ttl_match() {
     let Some((real, ours)) = both(&steps) else {
         return;
     };
+    // The reference is sound: WRITETIME(v) is the insert's 1000, WRITETIME(s) the
+    // later static update's 3000 (big-endian bigints).
+    let wt = &real["writetime regular and static"]["rows"][0];
+    assert_eq!(wt[0], "00000000000003e8");
+    assert_eq!(wt[1], "0000000000000bb8");
     let mut d = Diffs::new("writetime_ttl");
     for (name, r) in real.iter().filter(|(n, _)| !n.starts_with("setup:")) {
         d.step(name, &ttl_rounded(r), &ttl_rounded(&ours[name]));
