@@ -1,10 +1,11 @@
 //! The CQL testbed held against a real Apache Cassandra 5.0.9 node (issue #12, testbed
 //! fidelity): the same statements go to one real node (`scripts/cassandra.sh start 1`)
-//! and to a one-node testbed, through the same raw protocol-v4 client
-//! (`realdb_support/cql_raw.py`, which builds and parses the frames itself), and what a
-//! driver or tidemark can observe is compared step by step: `system.local`/`peers_v2`
-//! columns, RESULT metadata flags and column specs, prepared metadata, error codes and
-//! bodies, `WRITETIME`/`TTL`, paging and SCHEMA_CHANGE events.
+//! and to a one-node testbed, through the same raw client (`realdb_support/cql_raw.py`,
+//! protocol v4, and v5 for METADATA_CHANGED; it builds and parses the frames itself),
+//! and what a driver or tidemark can observe is compared step by step:
+//! `system.local`/`peers_v2` columns, RESULT metadata flags and column specs, prepared
+//! metadata, error codes and bodies, warnings, `WRITETIME`/`TTL`, paging and
+//! SCHEMA_CHANGE events.
 //!
 //! The reference is the real node. Every difference found must be in [`KNOWN`] (and
 //! [`KNOWN`] must equal the list in the testbed README), so a new difference fails the
@@ -237,6 +238,31 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "drop keyspace events",
         "to fix: drivers drop table metadata on either",
     ),
+    (
+        "v5",
+        "execute after alter",
+        "to fix: drivers reprepare on Unprepared; captures differ",
+    ),
+    (
+        "v5",
+        "execute skip metadata metadata",
+        "to fix (same cause)",
+    ),
+    (
+        "v5",
+        "execute with old metadata id metadata",
+        "to fix: drivers decode either, captures never show the flag",
+    ),
+    (
+        "v5",
+        "prepare again binds",
+        "to fix (same cause)",
+    ),
+    (
+        "v5",
+        "prepare binds",
+        "to fix (same cause)",
+    ),
 ];
 
 /// The real node's address, started once for this binary (`None`: skip, not under CI).
@@ -276,19 +302,32 @@ fn testbed() -> SocketAddr {
 /// Runs `steps` against the real node and the testbed; (real answers, testbed answers)
 /// by step name.
 fn both(steps: &[Value]) -> Option<(BTreeMap<String, Value>, BTreeMap<String, Value>)> {
+    both_in(steps, 4)
+}
+
+/// [`both`] in native protocol `version` (4 or 5).
+fn both_in(
+    steps: &[Value],
+    version: u8,
+) -> Option<(BTreeMap<String, Value>, BTreeMap<String, Value>)> {
     let host = node()?;
     let tb = testbed();
     let input = Value::Array(steps.to_vec()).to_string();
     let by_name = |lines: Vec<Value>| -> BTreeMap<String, Value> {
         lines
             .into_iter()
-            .map(|l| (l["name"].as_str().unwrap().to_string(), l))
+            .map(|l| (l["step"].as_str().unwrap().to_string(), l))
             .collect()
     };
-    let real = by_name(python(&workload("cql_raw.py"), &[&host, "9042"], &input));
+    let version = version.to_string();
+    let real = by_name(python(
+        &workload("cql_raw.py"),
+        &[&host, "9042", &version],
+        &input,
+    ));
     let ours = by_name(python(
         &workload("cql_raw.py"),
-        &[&tb.ip().to_string(), &tb.port().to_string()],
+        &[&tb.ip().to_string(), &tb.port().to_string(), &version],
         &input,
     ));
     assert_eq!(real.len(), steps.len(), "the real node answered every step");
@@ -414,16 +453,21 @@ fn take(v: &mut Value, key: &str) -> Value {
 fn observable(v: &Value) -> Value {
     let mut v = v.clone();
     let o = v.as_object_mut().unwrap();
-    o.remove("name");
-    if let Some(id) = o.get("id").and_then(Value::as_str) {
-        let len = id.len() / 2;
-        o.insert("id".into(), json!(format!("{len} bytes")));
-    }
+    o.remove("step");
+    let length = |o: &mut serde_json::Map<String, Value>, key: &str| {
+        if let Some(id) = o.get(key).and_then(Value::as_str) {
+            let len = id.len() / 2;
+            o.insert(key.into(), json!(format!("{len} bytes")));
+        }
+    };
+    length(o, "id");
+    length(o, "result_metadata_id");
     for meta in ["meta", "result"] {
         if let Some(m) = o.get_mut(meta).and_then(Value::as_object_mut) {
             if m.contains_key("paging_state") {
                 m.insert("paging_state".into(), json!("present"));
             }
+            length(m, "new_metadata_id");
         }
     }
     v
@@ -1038,4 +1082,51 @@ fn known_differences_are_the_readmes() {
         .map(|k| (k.0.to_string(), k.1.to_string()))
         .collect();
     assert_eq!(listed, known, "README list and KNOWN differ");
+}
+
+/// Protocol v5 (segments after READY): RESULT metadata of a query and of EXECUTE, the
+/// prepared result metadata id, skip_metadata, and METADATA_CHANGED with the new id
+/// after the table gained a column since the PREPARE.
+#[test]
+fn v5_metadata_changed_matches() {
+    let ks = "fid_v5";
+    let mut steps = setup(ks);
+    steps.extend([
+        query(
+            "create table",
+            &format!("CREATE TABLE {ks}.t (k int PRIMARY KEY, a int)"),
+        ),
+        query(
+            "insert",
+            &format!("INSERT INTO {ks}.t (k, a) VALUES (1, 2)"),
+        ),
+        query("select", &format!("SELECT * FROM {ks}.t")),
+        json!({"name": "prepare", "op": "prepare",
+               "cql": format!("SELECT * FROM {ks}.t WHERE k = ?")}),
+        json!({"name": "execute", "op": "execute", "prepared": "prepare",
+               "values": ["00000001"]}),
+        json!({"name": "execute skip metadata", "op": "execute", "prepared": "prepare",
+               "values": ["00000001"], "skip_metadata": true}),
+        // 5.0 forgets the table's prepared statements when it changes: the client
+        // prepares again and executes with the result metadata id it held before.
+        query("alter table", &format!("ALTER TABLE {ks}.t ADD b text")),
+        json!({"name": "execute after alter", "op": "execute", "prepared": "prepare",
+               "values": ["00000001"], "skip_metadata": true}),
+        json!({"name": "prepare again", "op": "prepare",
+               "cql": format!("SELECT * FROM {ks}.t WHERE k = ?")}),
+        json!({"name": "execute with old metadata id", "op": "execute",
+               "prepared": "prepare again", "metadata_from": "prepare",
+               "values": ["00000001"], "skip_metadata": true}),
+    ]);
+    let Some((real, ours)) = both_in(&steps, 5) else {
+        return;
+    };
+    // The reference is sound: the real node says METADATA_CHANGED (0x0008) with the
+    // new columns after the ALTER.
+    let after = &real["execute with old metadata id"]["meta"];
+    assert_eq!(after["flags"].as_i64().unwrap() & 0x0008, 0x0008, "{after}");
+    assert_eq!(after["column_count"], 3);
+    let mut d = Diffs::new("v5");
+    d.all(&real, &ours);
+    d.finish();
 }

@@ -6,7 +6,11 @@ cell bytes, error codes with the fields of their bodies, paging states, and the
 SCHEMA_CHANGE events a REGISTERed connection receives. The same script talks to the real
 Cassandra node and to the testbed; the Rust side compares the two outputs.
 
-    python3 cql_raw.py HOST PORT < steps.json     (one JSON array of steps)
+    python3 cql_raw.py HOST PORT [VERSION] < steps.json   (one JSON array of steps)
+
+VERSION is 4 (default) or 5; under 5 every frame after READY travels in uncompressed
+self-contained segments (protocol v5 spec section 2), EXECUTE carries the result
+metadata id and RESULT metadata may say METADATA_CHANGED.
 
 A step is {"name", "op", ...}; op is
   query    {"cql", "values"?: [hex|null], "page_size"?, "paging_from"?: step, "timestamp"?,
@@ -14,7 +18,8 @@ A step is {"name", "op", ...}; op is
   prepare  {"cql"}
   execute  {"prepared": step, "values": [hex|null], "page_size"?, "paging_from"?, "id"?: hex}
   events   {}  the SCHEMA_CHANGE events received since the last `events` step
-Output: one JSON line per step, {"name", ...the parsed answer}.
+  execute's "metadata_from"?: step  (v5) the result metadata id of that PREPARE answer
+Output: one JSON line per step, {"step": name, ...the parsed answer}.
 """
 
 import json
@@ -23,7 +28,9 @@ import struct
 import sys
 import time
 
-VERSION = 4
+import zlib
+
+VERSION = 4  # set by main from the command line
 OP = {"ERROR": 0x00, "STARTUP": 0x01, "READY": 0x02, "OPTIONS": 0x05, "SUPPORTED": 0x06,
       "QUERY": 0x07, "RESULT": 0x08, "PREPARE": 0x09, "EXECUTE": 0x0A, "REGISTER": 0x0B,
       "EVENT": 0x0C}
@@ -160,11 +167,15 @@ def parse_result(r):
         return {"kind": "set_keyspace", "keyspace": r.string()}
     if kind == 4:
         pid = r.short_bytes().hex()
+        meta_id = r.short_bytes().hex() if VERSION >= 5 else None
         flags, count, pk_count = r.int(), r.int(), r.int()
         pk = [r.short() for _ in range(pk_count)]
         binds = col_specs(r, flags, count)
-        return {"kind": "prepared", "id": pid, "bind_flags": flags, "pk_indexes": pk,
-                "binds": binds, "result": rows_metadata(r)}
+        out = {"kind": "prepared", "id": pid, "bind_flags": flags, "pk_indexes": pk,
+               "binds": binds, "result": rows_metadata(r)}
+        if meta_id is not None:
+            out["result_metadata_id"] = meta_id
+        return out
     if kind == 5:
         out = schema_change(r)
         out["kind"] = "schema_change"
@@ -175,14 +186,17 @@ def parse_result(r):
 class Conn:
     def __init__(self, host, port):
         self.s = socket.create_connection((host, port), timeout=30)
+        self.framed = False  # v5: segments from READY on
+        self.inbuf = b""
         self.stream = 0
         self.events = []
         self.warnings = []
         got = self.request(OP["STARTUP"], string_map({"CQL_VERSION": "3.0.0"}))
         if got[0] != OP["READY"]:
             raise RuntimeError("STARTUP refused: %r" % (got,))
+        self.framed = VERSION >= 5
 
-    def recv_exact(self, n):
+    def recv_socket(self, n):
         buf = b""
         while len(buf) < n:
             chunk = self.s.recv(n - len(buf))
@@ -190,6 +204,35 @@ class Conn:
                 raise RuntimeError("connection closed")
             buf += chunk
         return buf
+
+    def recv_exact(self, n):
+        """n bytes of frames: straight from the socket, or (v5 after READY) from the
+        payloads of the segments that carry them."""
+        if not self.framed:
+            return self.recv_socket(n)
+        while len(self.inbuf) < n:
+            head = self.recv_socket(6)
+            h = int.from_bytes(head[:3], "little")
+            if crc24(h, 3) != int.from_bytes(head[3:], "little"):
+                raise RuntimeError("segment header CRC24 mismatch")
+            payload = self.recv_socket(h & 0x1FFFF)
+            crc = int.from_bytes(self.recv_socket(4), "little")
+            if crc != zlib.crc32(payload, zlib.crc32(CRC32_SEED)):
+                raise RuntimeError("segment payload CRC32 mismatch")
+            self.inbuf += payload
+        out, self.inbuf = self.inbuf[:n], self.inbuf[n:]
+        return out
+
+    def send(self, frame):
+        if not self.framed:
+            self.s.sendall(frame)
+            return
+        if len(frame) > 0x1FFFF:
+            raise ValueError("frame too large for one self-contained segment")
+        h = len(frame) | (1 << 17)
+        head = h.to_bytes(3, "little") + crc24(h, 3).to_bytes(3, "little")
+        crc = zlib.crc32(frame, zlib.crc32(CRC32_SEED))
+        self.s.sendall(head + frame + crc.to_bytes(4, "little"))
 
     def frame(self):
         """(stream, opcode, body, warnings): the body starts after the tracing id,
@@ -210,7 +253,7 @@ class Conn:
 
     def request(self, op, body):
         self.stream = (self.stream + 1) % 32000
-        self.s.sendall(struct.pack(">BBhBI", VERSION, 0, self.stream, op, len(body)) + body)
+        self.send(struct.pack(">BBhBI", VERSION, 0, self.stream, op, len(body)) + body)
         while True:
             stream, rop, rbody, warnings = self.frame()
             if stream == -1 and rop == OP["EVENT"]:
@@ -231,6 +274,23 @@ class Conn:
             pass
         finally:
             self.s.settimeout(30)
+
+
+# Cassandra's segment checksums (org.apache.cassandra.net.Crc): CRC24 of the header
+# bits, CRC32 of the payload seeded with these four bytes.
+CRC32_SEED = bytes([0xFA, 0x2D, 0x55, 0xCA])
+
+
+def crc24(value, nbytes):
+    crc = 0x875060
+    for _ in range(nbytes):
+        crc ^= (value & 0xFF) << 16
+        value >>= 8
+        for _ in range(8):
+            crc <<= 1
+            if crc & 0x1000000:
+                crc ^= 0x1974F0B
+    return crc & 0xFFFFFF
 
 
 def string_map(m):
@@ -276,7 +336,10 @@ def params(step, answers):
     if "timestamp" in step:
         flags |= 0x20
         tail += struct.pack(">q", step["timestamp"])
-    return struct.pack(">HB", step.get("consistency", CL_ONE), flags) + tail
+    cl = step.get("consistency", CL_ONE)
+    if VERSION >= 5:
+        return struct.pack(">HI", cl, flags) + tail
+    return struct.pack(">HB", cl, flags) + tail
 
 
 def answer(op, body):
@@ -289,7 +352,9 @@ def answer(op, body):
 
 
 def main():
+    global VERSION
     host, port = sys.argv[1], int(sys.argv[2])
+    VERSION = int(sys.argv[3]) if len(sys.argv) > 3 else 4
     steps = json.load(sys.stdin)
     conn = Conn(host, port)
     listener = Conn(host, port)
@@ -307,11 +372,22 @@ def main():
         elif op == "query":
             got = answer(*conn.request(OP["QUERY"], long_string(step["cql"]) + params(step, answers)))
         elif op == "prepare":
-            got = answer(*conn.request(OP["PREPARE"], long_string(step["cql"])))
+            body = long_string(step["cql"])
+            if VERSION >= 5:
+                body += struct.pack(">I", 0)  # v5 PREPARE flags: no keyspace
+            got = answer(*conn.request(OP["PREPARE"], body))
         elif op == "execute":
             pid = step.get("id") or answers[step["prepared"]]["id"]
             b = bytes.fromhex(pid)
-            got = answer(*conn.request(OP["EXECUTE"], struct.pack(">H", len(b)) + b + params(step, answers)))
+            body = struct.pack(">H", len(b)) + b
+            if VERSION >= 5:
+                # The result metadata id the client holds: from this PREPARE, or
+                # (to provoke METADATA_CHANGED) from an older one.
+                held = answers[step.get("metadata_from", step["prepared"])]
+                mid = held.get("result_metadata_id", "")
+                m = bytes.fromhex(mid)
+                body += struct.pack(">H", len(m)) + m
+            got = answer(*conn.request(OP["EXECUTE"], body + params(step, answers)))
         elif op == "events":
             # Events of a change are sent before its answer on the other connection;
             # an OPTIONS round trip here collects those already queued, and a bounded
@@ -335,7 +411,7 @@ def main():
             got["warnings"] = conn.warnings
         answers[step["name"]] = got
         got = dict(got)
-        got["name"] = step["name"]
+        got["step"] = step["name"]
         print(json.dumps(got), flush=True)
 
 
