@@ -29,6 +29,21 @@ static TESTBED: OnceLock<SocketAddr> = OnceLock::new();
 /// "Held against Cassandra 5.0.9 (differential test)".
 const KNOWN: &[(&str, &str, &str)] = &[
     (
+        "system_tables",
+        "system_schema.keyspaces row count",
+        "to fix (cheap): drivers show system keyspaces in their metadata; nothing routes on them",
+    ),
+    (
+        "system_tables",
+        "system_schema.tables columns missing",
+        "to fix (cheap): drivers read table options from `SELECT *`",
+    ),
+    (
+        "system_tables",
+        "system_schema.views columns missing",
+        "stays while the testbed has no materialized views (the table is always empty)",
+    ),
+    (
         "result_metadata",
         "execute skip metadata metadata",
         "to fix: cheap; drivers that skip metadata accept both",
@@ -481,6 +496,32 @@ fn system_tables_have_cassandras_columns() {
         query("system.local", "SELECT * FROM system.local"),
         query("system.peers_v2", "SELECT * FROM system.peers_v2"),
         query("system.peers", "SELECT * FROM system.peers"),
+        // What drivers read for their schema metadata (columns only: the rows are
+        // each server's own keyspaces).
+        query(
+            "system_schema.keyspaces",
+            "SELECT * FROM system_schema.keyspaces WHERE keyspace_name = 'system_schema'",
+        ),
+        query(
+            "system_schema.tables",
+            "SELECT * FROM system_schema.tables WHERE keyspace_name = 'fid_none'",
+        ),
+        query(
+            "system_schema.columns",
+            "SELECT * FROM system_schema.columns WHERE keyspace_name = 'fid_none'",
+        ),
+        query(
+            "system_schema.types",
+            "SELECT * FROM system_schema.types WHERE keyspace_name = 'fid_none'",
+        ),
+        query(
+            "system_schema.indexes",
+            "SELECT * FROM system_schema.indexes WHERE keyspace_name = 'fid_none'",
+        ),
+        query(
+            "system_schema.views",
+            "SELECT * FROM system_schema.views WHERE keyspace_name = 'fid_none'",
+        ),
         query(
             "system.local by key",
             "SELECT key, cluster_name, partitioner FROM system.local WHERE key = 'local'",
@@ -517,7 +558,7 @@ fn system_tables_have_cassandras_columns() {
         };
         let (rc, oc) = (cols(r), cols(o));
         if rc != oc {
-            // Named column by column, so that each missing or extra column is one entry.
+            // Missing and extra columns are one entry each, named in the detail.
             let set = |v: &Value| -> BTreeSet<String> {
                 v.as_array()
                     .into_iter()
@@ -526,19 +567,17 @@ fn system_tables_have_cassandras_columns() {
                     .collect()
             };
             let (rs, os) = (set(&rc), set(&oc));
-            for c in rs.difference(&os) {
+            let missing: Vec<&String> = rs.difference(&os).collect();
+            let extra: Vec<&String> = os.difference(&rs).collect();
+            if !missing.is_empty() {
                 d.check(
-                    &format!("{name} column {c}"),
-                    &json!("present"),
-                    &json!("absent"),
+                    &format!("{name} columns missing"),
+                    &json!(missing),
+                    &json!([]),
                 );
             }
-            for c in os.difference(&rs) {
-                d.check(
-                    &format!("{name} column {c}"),
-                    &json!("absent"),
-                    &json!("present"),
-                );
+            if !extra.is_empty() {
+                d.check(&format!("{name} columns extra"), &json!([]), &json!(extra));
             }
             if rs == os {
                 d.check(&format!("{name} column order"), &rc, &oc);
