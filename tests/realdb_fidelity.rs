@@ -31,7 +31,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "system_tables",
         "system_schema.keyspaces row count",
-        "to fix (cheap): drivers show system keyspaces in their metadata; nothing routes on them",
+        "to fix (cheap): drivers list system keyspaces in their schema metadata",
     ),
     (
         "system_tables",
@@ -46,7 +46,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "result_metadata",
         "execute skip metadata metadata",
-        "to fix: cheap; drivers that skip metadata accept both",
+        "to fix (cheap): full metadata is legal, but captures differ",
     ),
     (
         "result_metadata",
@@ -56,12 +56,12 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "result_metadata",
         "prepare compound binds",
-        "to fix: both are legal; drivers read both",
+        "to fix: both are legal under the spec; captures differ",
     ),
     (
         "result_metadata",
         "prepare insert result metadata",
-        "to fix: both are legal; drivers read both",
+        "to fix: both are legal under the spec; captures differ",
     ),
     (
         "result_metadata",
@@ -76,12 +76,12 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "result_metadata",
         "select count warnings",
-        "to fix: the frame's warning flag and string list; drivers only log them",
+        "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
     ),
     (
         "result_metadata",
         "select duration metadata",
-        "to fix: a strict v4 client cannot parse 0x15",
+        "to fix: 0x15 is not defined in the v4 spec",
     ),
     (
         "result_metadata",
@@ -91,7 +91,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "result_metadata",
         "select vector metadata",
-        "to fix: drivers parse this string",
+        "to fix: drivers parse this class string",
     ),
     (
         "result_metadata",
@@ -101,12 +101,12 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "errors",
         "counter on non-counter column message",
-        "stays: free-form text; drivers show it but never branch on it (code and body fields agree)",
+        "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
         "errors",
         "create keyspace rf 3 warnings",
-        "to fix: the frame's warning flag and string list; drivers only log them",
+        "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
     ),
     (
         "errors",
@@ -116,17 +116,17 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "errors",
         "invalid literal message",
-        "stays: free-form text; drivers show it but never branch on it (code and body fields agree)",
+        "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
         "errors",
         "keyspace exists message",
-        "stays: free-form text; drivers show it but never branch on it (code and body fields agree)",
+        "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
         "errors",
         "lwt update not applied metadata",
-        "to fix: drivers map the row by name, positional readers do not",
+        "to fix: readers by position see other columns",
     ),
     (
         "errors",
@@ -136,7 +136,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "errors",
         "missing clustering key message",
-        "stays: free-form text; drivers show it but never branch on it (code and body fields agree)",
+        "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
         "errors",
@@ -151,32 +151,32 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "errors",
         "syntax error message",
-        "stays: free-form text; drivers show it but never branch on it (code and body fields agree)",
+        "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
         "errors",
         "table exists message",
-        "stays: free-form text; drivers show it but never branch on it (code and body fields agree)",
+        "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
         "errors",
         "unavailable all read message",
-        "stays: free-form text; drivers show it but never branch on it (code and body fields agree)",
+        "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
         "errors",
         "unavailable quorum write message",
-        "stays: free-form text; drivers show it but never branch on it (code and body fields agree)",
+        "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
         "errors",
         "unavailable serial lwt",
-        "to fix: the driver's exception shows the cl",
+        "to fix: the cl is a body field drivers expose",
     ),
     (
         "errors",
         "unavailable serial lwt message",
-        "stays: free-form text; drivers show it but never branch on it (code and body fields agree)",
+        "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
         "errors",
@@ -186,7 +186,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "errors",
         "unprepared message",
-        "stays: free-form text; drivers show it but never branch on it (code and body fields agree)",
+        "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
         "errors",
@@ -226,7 +226,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "paging",
         "scan by 10 page 3 metadata",
-        "stays: both legal; drivers handle both; the testbed knows it read to the end",
+        "stays: both legal under the spec; the testbed knows it read to the end",
     ),
     (
         "paging",
@@ -236,7 +236,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "schema_events",
         "alter keyspace warnings",
-        "to fix: the frame's warning flag and string list; drivers only log them",
+        "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
     ),
     (
         "schema_events",
@@ -251,7 +251,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "schema_events",
         "drop keyspace events",
-        "to fix: drivers drop table metadata on either",
+        "to fix: captures of DROP KEYSPACE differ",
     ),
     (
         "v5",
@@ -266,7 +266,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "v5",
         "execute with old metadata id metadata",
-        "to fix: drivers decode either, captures never show the flag",
+        "to fix: the rows decode either way, but captures never show the flag",
     ),
     (
         "v5",
