@@ -42,6 +42,8 @@ fn port_args(name: &str) -> Vec<&'static str> {
         ("mongodb_insert_duplicate_key", "27018"),
         ("mongodb_op_msg_opcode", "9991"),
         ("mongo-msg", "3717"),
+        // captures/ferretdb_pymongo.pcap: FerretDB listens on 27018 (captures/realdb.md)
+        ("ferretdb", "27018"),
     ] {
         if name.contains(needle) {
             return vec!["--mongo-port", port];

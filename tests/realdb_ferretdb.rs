@@ -12,65 +12,17 @@
 
 mod realdb_support;
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use mongodb::bson::{doc, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection};
-use realdb_support::{count, python, server, workload, Tally, Tap};
-use serde_json::{Map, Value};
+use realdb_support::mongo_check::log_matches_driver_and_server;
+use realdb_support::{python, server, workload, Tap};
+use serde_json::Value;
 
 static FERRET: OnceLock<Result<String, String>> = OnceLock::new();
-
-/// What a document becomes under one logged write: an insert's values, an update's
-/// `$set`/`$inc`/`$push` or a replacement, a delete (None).
-fn apply(doc: Option<Value>, l: &Value) -> Option<Value> {
-    match l["op"].as_str().unwrap() {
-        "insert" => Some(l["values"].clone()),
-        "delete" => None,
-        "update" => {
-            let mut d = doc.expect("update of a document that exists");
-            let upd = l["values"].as_object().unwrap();
-            if upd.keys().any(|k| k.starts_with('$')) {
-                let obj = d.as_object_mut().unwrap();
-                for (f, v) in upd
-                    .get("$set")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                {
-                    obj.insert(f.clone(), v.clone());
-                }
-                for (f, v) in upd
-                    .get("$inc")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                {
-                    let sum = obj[f].as_i64().unwrap() + v.as_i64().unwrap();
-                    obj.insert(f.clone(), sum.into());
-                }
-                for (f, v) in upd
-                    .get("$push")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                {
-                    obj[f].as_array_mut().unwrap().push(v.clone());
-                }
-            } else {
-                let mut r = Map::new();
-                r.insert("_id".into(), d["_id"].clone());
-                r.extend(upd.clone());
-                d = Value::Object(r);
-            }
-            Some(d)
-        }
-        op => panic!("unexpected op {op}"),
-    }
-}
 
 #[test]
 fn pymongo_writes_are_logged_as_the_driver_saw_them() {
@@ -83,7 +35,8 @@ fn pymongo_writes_are_logged_as_the_driver_saw_them() {
     let tap = Tap::start_with("--mongo-port", 27018, &[]);
     let driver = python(&workload("mongo_workload.py"), &["write", &uri, db], "");
     let log = tap.finish();
-    log_matches_driver_and_server(&uri, db, &driver, &log);
+    let held = python(&workload("mongo_workload.py"), &["read", &uri, db], "");
+    log_matches_driver_and_server(db, &driver, &log, &held);
 }
 
 /// The same kinds of writes through the Rust `mongodb` crate (a second, independent
@@ -101,7 +54,8 @@ fn rust_driver_writes_are_logged_as_the_driver_saw_them() {
         .unwrap();
     let driver = rt.block_on(rust_workload(&uri, db));
     let log = tap.finish();
-    log_matches_driver_and_server(&uri, db, &driver, &log);
+    let held = python(&workload("mongo_workload.py"), &["read", &uri, db], "");
+    log_matches_driver_and_server(db, &driver, &log, &held);
 }
 
 /// One document write as the driver saw it, in the shape `mongo_workload.py` prints.
@@ -195,81 +149,4 @@ async fn rust_workload(uri: &str, db: &str) -> Vec<Value> {
     }
     client.shutdown().await;
     out
-}
-
-/// The log's writes in `db` against the driver's (`driver`, one line per document
-/// write) and against what the server holds afterwards (read back with pymongo).
-fn log_matches_driver_and_server(uri: &str, db: &str, driver: &[Value], log: &[Value]) {
-    let ours: Vec<&Value> = log
-        .iter()
-        .filter(|l| {
-            l["namespace"]
-                .as_str()
-                .is_some_and(|n| n.starts_with(&format!("{db}.")))
-        })
-        .collect();
-
-    // Every write the driver made, with the outcome the driver saw, and nothing else.
-    let mut want = Tally::new();
-    for d in driver {
-        assert_eq!(d["acknowledged"], true);
-        let outcome = if d["applied"] == true {
-            "committed"
-        } else {
-            "rejected"
-        };
-        count(
-            &mut want,
-            d["ns"].as_str().unwrap(),
-            &d["key"],
-            d["op"].as_str().unwrap(),
-            outcome,
-        );
-    }
-    let mut got = Tally::new();
-    for l in &ours {
-        count(
-            &mut got,
-            l["namespace"].as_str().unwrap(),
-            &l["key"],
-            l["op"].as_str().unwrap(),
-            l["outcome"].as_str().unwrap(),
-        );
-        // A standalone's acknowledged write: committed by the standalone rule.
-        if l["outcome"] == "committed" {
-            let why = l["reason"].as_str().unwrap_or("");
-            assert!(why.starts_with("standalone"), "reason {why}");
-        }
-    }
-    assert!(driver.len() >= 40, "workload made {} writes", driver.len());
-    assert_eq!(got, want, "tidemark's log differs from what the driver saw");
-    // The duplicate key says why; the insert after it in the ordered batch was never
-    // executed.
-    assert!(ours.iter().any(
-        |l| l["outcome"] == "rejected" && l["reason"].as_str().unwrap_or("").contains("11000")
-    ));
-
-    // The log's committed writes, replayed in order, give exactly what the server holds.
-    let mut model: BTreeMap<String, Option<Value>> = BTreeMap::new();
-    for l in ours.iter().filter(|l| l["outcome"] == "committed") {
-        let id = l["key"]["_id"].to_string();
-        let before = model.remove(&id).flatten();
-        model.insert(id, apply(before, l));
-    }
-    let expected: BTreeMap<String, Value> = model
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect();
-    let held: BTreeMap<String, Value> =
-        python(&workload("mongo_workload.py"), &["read", &uri, db], "")
-            .into_iter()
-            .map(|r| (r["doc"]["_id"].to_string(), r["doc"].clone()))
-            .collect();
-    eprintln!(
-        "realdb: {db}: {} driver writes, {} logged, {} documents held",
-        driver.len(),
-        ours.len(),
-        held.len()
-    );
-    assert_eq!(held, expected, "the server's documents vs the log replayed");
 }
