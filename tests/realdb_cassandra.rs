@@ -4,6 +4,8 @@
 //! itself (what a read at ALL returns afterwards), never tidemark.
 
 mod realdb_support;
+#[path = "realdb_support/scylla_workload.rs"]
+mod scylla_workload;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{OnceLock, RwLock, RwLockReadGuard};
@@ -49,13 +51,24 @@ fn workload_matches_driver_and_cluster(ks: &str, protocol: &str, compression: &s
         "",
     );
     let log = tap.finish();
+    assert!(driver.len() >= 60, "workload made {} writes", driver.len());
+    let checked_values = log_matches_driver_and_cluster(ks, &driver, &log, &hosts);
+    assert!(
+        checked_values > 300,
+        "only {checked_values} values compared"
+    );
+}
 
+/// The log's writes in `ks` against the driver's (`driver`: one `{"ns", "key", "op",
+/// "applied"}` per write) and against a read at ALL of each written key; returns the
+/// number of logged values compared with the cluster's.
+fn log_matches_driver_and_cluster(ks: &str, driver: &[Value], log: &[Value], hosts: &str) -> usize {
     // The log's writes in this keyspace (the other tests' keyspaces share the wire).
     let ours = in_keyspace(&log, ks);
 
     // Every write the driver made, with the outcome the driver saw, and nothing else.
     let mut want = Tally::new();
-    for d in &driver {
+    for d in driver {
         let outcome = if d["applied"] == true {
             "committed"
         } else {
@@ -79,7 +92,6 @@ fn workload_matches_driver_and_cluster(ks: &str, protocol: &str, compression: &s
             l["outcome"].as_str().unwrap(),
         );
     }
-    assert!(driver.len() >= 60, "workload made {} writes", driver.len());
     assert_eq!(got, want, "tidemark's log differs from what the driver saw");
     // The rejected LWT says why.
     assert!(ours
@@ -112,7 +124,7 @@ fn workload_matches_driver_and_cluster(ks: &str, protocol: &str, compression: &s
         .values()
         .map(|(l, _)| serde_json::json!({"ns": l["namespace"], "key": l["key"]}).to_string() + "\n")
         .collect();
-    let rows = python(&workload("cql_workload.py"), &["read", ks, &hosts], &keys);
+    let rows = python(&workload("cql_workload.py"), &["read", ks, hosts], &keys);
     assert_eq!(rows.len(), last.len());
     let mut checked_values = 0;
     for (row, (l, values)) in rows.iter().zip(last.values()) {
@@ -148,10 +160,7 @@ fn workload_matches_driver_and_cluster(ks: &str, protocol: &str, compression: &s
         ours.len(),
         rows.len()
     );
-    assert!(
-        checked_values > 300,
-        "only {checked_values} values compared"
-    );
+    checked_values
 }
 
 #[test]
@@ -162,6 +171,31 @@ fn python_driver_v4_lz4_workload_is_logged_as_the_driver_saw_it() {
 #[test]
 fn python_driver_v5_workload_is_logged_as_the_driver_saw_it() {
     workload_matches_driver_and_cluster("realdb_v5", "5", "none");
+}
+
+/// The Rust `scylla` crate (a second, independent driver: its own prepared-statement
+/// metadata handling, its own batch encoding, protocol v4) at RF 3, tapped live: the
+/// same checks as the Python workloads.
+#[test]
+fn scylla_driver_workload_is_logged_as_the_driver_saw_it() {
+    let _shared = shared();
+    let Some(hosts) = cluster() else { return };
+    let ks = "realdb_scylla";
+    let tap = Tap::start("--cql-port", 9042);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let driver = rt
+        .block_on(scylla_workload::run(ks, &hosts))
+        .unwrap_or_else(|e| panic!("scylla workload: {e}"));
+    let log = tap.finish();
+    assert!(driver.len() >= 40, "workload made {} writes", driver.len());
+    let checked_values = log_matches_driver_and_cluster(ks, &driver, &log, &hosts);
+    assert!(
+        checked_values > 150,
+        "only {checked_values} values compared"
+    );
 }
 
 /// 10,000 prepared INSERTs at QUORUM, 64 in flight, tapped: 0 writes lost (every write
