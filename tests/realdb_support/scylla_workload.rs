@@ -9,7 +9,7 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::batch::Batch;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
-use scylla::value::{CqlValue, Row};
+use scylla::value::{Counter, CqlValue, Row};
 use serde_json::{json, Value};
 
 type Error = Box<dyn std::error::Error>;
@@ -134,7 +134,7 @@ pub async fn run(ks: &str, hosts: &str) -> Result<Vec<Value>, Error> {
     }
 
     let inc = prepare(&s, format!("UPDATE {ks}.cnt SET n = n + ? WHERE k = ?")).await?;
-    s.execute_unpaged(&inc, (7i64, 1i32)).await?;
+    s.execute_unpaged(&inc, (Counter(7), 1i32)).await?;
     out.push(seen(&ns("cnt"), 1, "update", true));
 
     let col = prepare(
