@@ -22,10 +22,11 @@ use tidemark::store::envelope::Payload;
 use tidemark::store::{Envelope, Mutation, Undecided};
 
 /// The project's captures (captures/*.pcap), each with a truth file. The real-server
-/// captures (`captures/realdb.md`: `ferretdb_pymongo`) have a truth of the driver's
+/// captures (`captures/realdb.md`: `cassandra5_v4_lz4`, `ferretdb_pymongo`) have a truth of the driver's
 /// and server's view instead of `writes` with outcomes as responded; they are held
 /// against it by `tests/realdb_captures.rs`.
-const OWN: [&str; 20] = [
+const OWN: [&str; 21] = [
+    "cassandra5_v4_lz4",
     "cql_faults",
     "cql_testbed_v4_lz4",
     "cql_testbed_v4_snappy",

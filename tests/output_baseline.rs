@@ -17,6 +17,10 @@
 //! Regenerated since, by behaviour fixes (the commit messages say which writes
 //! changed): the `log`/`status` fixtures of the MongoDB captures whose outcomes or
 //! reasons the deployment rules and the oplog adoption changed (issue #12 part 4).
+//!
+//! Added since: the fixtures of captures recorded after the baseline
+//! (`cassandra5_v4_lz4`, `ferretdb_pymongo`: captures/realdb.md), made with the binary
+//! of the commit that added them, so later changes to their output are seen.
 
 mod require;
 

@@ -6,6 +6,7 @@
 
 mod realdb_support;
 
+use realdb_support::cql_check::log_matches_driver_and_cluster;
 use realdb_support::mongo_check::log_matches_driver_and_server;
 use realdb_support::{root, tap_pcap};
 use serde_json::Value;
@@ -31,4 +32,29 @@ fn ferretdb_pymongo_capture_is_logged_as_the_driver_saw_it_and_the_server_held_i
         &log,
         t["held"].as_array().unwrap(),
     );
+}
+
+/// Python cassandra-driver, protocol v4 with lz4, against 3-node Cassandra 5.0.9 at RF 3:
+/// the live test's checks, the read at ALL taken from the truth's `held`.
+#[test]
+fn cassandra5_v4_lz4_capture_is_logged_as_the_driver_saw_it_and_the_cluster_held_it() {
+    let t = truth("cassandra5_v4_lz4");
+    let log = tap_pcap(&root().join("captures/cassandra5_v4_lz4.pcap"), &[]);
+    let held = t["held"].as_array().unwrap();
+    let read = |keys: &str| -> Vec<Value> {
+        keys.lines()
+            .map(|l| {
+                let k: Value = serde_json::from_str(l).unwrap();
+                held.iter()
+                    .find(|h| h["ns"] == k["ns"] && h["key"] == k["key"])
+                    .unwrap_or_else(|| panic!("the truth read no row for {k}"))
+                    .clone()
+            })
+            .collect()
+    };
+    let driver = t["writes"].as_array().unwrap();
+    assert!(driver.len() >= 60, "{} writes", driver.len());
+    let checked =
+        log_matches_driver_and_cluster(t["keyspace"].as_str().unwrap(), driver, &log, &read);
+    assert!(checked > 300, "only {checked} values compared");
 }

@@ -40,13 +40,15 @@ own_server() {
 # tcpdump_start NAME PORT: full-snaplen capture of one TCP port on lo, unbuffered.
 tcpdump_start() {
     rm -f "$OUT/$1.pcap" "$OUT/$1.truth.json"
-    tcpdump -i lo -s 0 -U -w "$OUT/$1.pcap" "tcp port $2" 2>"$LOGDIR/$1.tcpdump" &
+    # --immediate-mode: libpcap hands each packet over at once; without it the packets
+    # still in the ring buffer when SIGINT comes are never written.
+    tcpdump -i lo -s 0 -U --immediate-mode -w "$OUT/$1.pcap" "tcp port $2" 2>"$LOGDIR/$1.tcpdump" &
     TCPDUMP_PID=$!
     for _ in $(seq 50); do grep -q listening "$LOGDIR/$1.tcpdump" && break; sleep 0.1; done
 }
 
 tcpdump_stop() {
-    sleep 0.5 # the last replies and FINs reach the capture
+    sleep 1 # the last replies and FINs reach the capture
     kill -INT "$TCPDUMP_PID"
     wait "$TCPDUMP_PID" || true
     TCPDUMP_PID=

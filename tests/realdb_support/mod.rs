@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod cql_check;
 pub mod mongo_check;
 
 #[path = "../ready_support/mod.rs"]
