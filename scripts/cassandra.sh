@@ -166,7 +166,9 @@ jpms_flags() {
 
 launch() {
     local i=$1 cp=$2 dir="$CDIR/node$i" jamm
-    jamm="$(tr ':' '\n' <<<"$cp" | grep -m1 '/jamm-[0-9.]*\.jar$')" || die "no jamm jar in the classpath"
+    # No `grep -m1`: its early exit can kill tr with SIGPIPE, which pipefail reports.
+    jamm="$(tr ':' '\n' <<<"$cp" | grep '/jamm-[0-9.]*\.jar$')" || die "no jamm jar in the classpath"
+    jamm="${jamm%%$'\n'*}"
     local -a flags
     mapfile -t flags < <(jpms_flags)
     # setsid: the node outlives the shell that started it and gets no terminal signals.

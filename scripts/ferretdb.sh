@@ -135,10 +135,13 @@ cmd_start() {
     mkdir -p "$RD/data"
     setsid "$BIN" -listen "$ADDR" -sqlite-url "file:$RD/data/" \
         </dev/null >"$RD/server.log" 2>&1 &
-    echo $! >"$RD/pid"
+    local pid=$!
+    echo "$pid" >"$RD/pid"
     local t0=$SECONDS deadline=$((SECONDS + READY_SECS))
     while [ $SECONDS -lt $deadline ]; do
-        if ! server_pid >/dev/null; then
+        # Liveness by pid: until the forked shell has exec'd setsid and the binary, its
+        # command line does not name ferretdb yet, and server_pid would call it gone.
+        if ! kill -0 "$pid" 2>/dev/null; then
             tail -n 20 "$RD/server.log" >&2 || true
             rm -f "$RD/pid"
             die "FerretDB exited during start; log: $RD/server.log"

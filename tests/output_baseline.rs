@@ -17,6 +17,10 @@
 //! Regenerated since, by behaviour fixes (the commit messages say which writes
 //! changed): the `log`/`status` fixtures of the MongoDB captures whose outcomes or
 //! reasons the deployment rules and the oplog adoption changed (issue #12 part 4).
+//!
+//! Added since: the fixtures of captures recorded after the baseline
+//! (`cassandra5_v4_lz4`, `ferretdb_pymongo`: captures/realdb.md), made with the binary
+//! of the commit that added them, so later changes to their output are seen.
 
 mod require;
 
@@ -42,6 +46,8 @@ fn port_args(name: &str) -> Vec<&'static str> {
         ("mongodb_insert_duplicate_key", "27018"),
         ("mongodb_op_msg_opcode", "9991"),
         ("mongo-msg", "3717"),
+        // captures/ferretdb_pymongo.pcap: FerretDB listens on 27018 (captures/realdb.md)
+        ("ferretdb", "27018"),
     ] {
         if name.contains(needle) {
             return vec!["--mongo-port", port];

@@ -4,11 +4,14 @@
 //! itself (what a read at ALL returns afterwards), never tidemark.
 
 mod realdb_support;
+#[path = "realdb_support/scylla_workload.rs"]
+mod scylla_workload;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{OnceLock, RwLock, RwLockReadGuard};
 
-use realdb_support::{count, python, server, workload, Tally, Tap};
+use realdb_support::cql_check::{in_keyspace, log_matches_driver_and_cluster};
+use realdb_support::{python, server, workload, Tap};
 use serde_json::Value;
 
 static CLUSTER: OnceLock<Result<String, String>> = OnceLock::new();
@@ -20,16 +23,9 @@ fn shared() -> RwLockReadGuard<'static, ()> {
     EXCLUSIVE.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The log lines of keyspace `ks`, schema changes left out.
-fn in_keyspace<'a>(log: &'a [Value], ks: &str) -> Vec<&'a Value> {
-    log.iter()
-        .filter(|l| {
-            l["namespace"]
-                .as_str()
-                .is_some_and(|n| n.starts_with(&format!("{ks}.")))
-                && !l["op"].as_str().unwrap_or("").starts_with("create_")
-        })
-        .collect()
+/// Reads `{"ns", "key"}` lines at ALL from the live cluster (`cql_workload.py read`).
+fn read_at_all<'a>(ks: &'a str, hosts: &'a str) -> impl Fn(&str) -> Vec<Value> + 'a {
+    move |keys| python(&workload("cql_workload.py"), &["read", ks, hosts], keys)
 }
 
 /// The 3-node cluster's contact points, started once for this test binary.
@@ -49,105 +45,9 @@ fn workload_matches_driver_and_cluster(ks: &str, protocol: &str, compression: &s
         "",
     );
     let log = tap.finish();
-
-    // The log's writes in this keyspace (the other tests' keyspaces share the wire).
-    let ours = in_keyspace(&log, ks);
-
-    // Every write the driver made, with the outcome the driver saw, and nothing else.
-    let mut want = Tally::new();
-    for d in &driver {
-        let outcome = if d["applied"] == true {
-            "committed"
-        } else {
-            "rejected"
-        };
-        count(
-            &mut want,
-            d["ns"].as_str().unwrap(),
-            &d["key"],
-            d["op"].as_str().unwrap(),
-            outcome,
-        );
-    }
-    let mut got = Tally::new();
-    for l in &ours {
-        count(
-            &mut got,
-            l["namespace"].as_str().unwrap(),
-            &l["key"],
-            l["op"].as_str().unwrap(),
-            l["outcome"].as_str().unwrap(),
-        );
-    }
     assert!(driver.len() >= 60, "workload made {} writes", driver.len());
-    assert_eq!(got, want, "tidemark's log differs from what the driver saw");
-    // The rejected LWT says why.
-    assert!(ours
-        .iter()
-        .any(|l| l["outcome"] == "rejected" && l["reason"] == "not_applied"));
-
-    // Every committed write is readable at ALL: the last committed write of each key
-    // decides what the cluster must hold (absent after a delete; otherwise each value
-    // tidemark logged, as SELECT JSON renders it, unless a later write changed it).
-    let mut last: BTreeMap<(String, String), (Value, BTreeMap<String, Value>)> = BTreeMap::new();
-    for l in ours.iter().filter(|l| l["outcome"] == "committed") {
-        let k = (
-            l["namespace"].as_str().unwrap().to_string(),
-            l["key"].to_string(),
-        );
-        let entry = last
-            .entry(k)
-            .or_insert_with(|| ((*l).clone(), BTreeMap::new()));
-        if l["op"] == "delete" {
-            entry.1.clear();
-        }
-        if let Some(vals) = l["values"].as_object() {
-            for (c, v) in vals {
-                entry.1.insert(c.clone(), v.clone());
-            }
-        }
-        entry.0 = (*l).clone();
-    }
-    let keys: String = last
-        .values()
-        .map(|(l, _)| serde_json::json!({"ns": l["namespace"], "key": l["key"]}).to_string() + "\n")
-        .collect();
-    let rows = python(&workload("cql_workload.py"), &["read", ks, &hosts], &keys);
-    assert_eq!(rows.len(), last.len());
-    let mut checked_values = 0;
-    for (row, (l, values)) in rows.iter().zip(last.values()) {
-        let at = format!("{} {}", l["namespace"], l["key"]);
-        if l["op"] == "delete" {
-            assert!(
-                row["row"].is_null(),
-                "{at}: deleted, yet read {}",
-                row["row"]
-            );
-            continue;
-        }
-        let r = &row["row"];
-        assert!(r.is_object(), "{at}: committed but not readable at ALL");
-        for (c, v) in values {
-            assert_eq!(&r[c], v, "{at}: column {c}");
-            checked_values += 1;
-        }
-        // Counter increments and collection appends carry no `values`: the
-        // cluster's row must show what the logged operations did.
-        for op in l["collection_ops"].as_array().into_iter().flatten() {
-            let c = op["column"].as_str().unwrap();
-            match op["op"].as_str().unwrap() {
-                "increment" => assert_eq!(r[c], op["value"], "{at}: counter {c}"),
-                "append" => assert_eq!(r[c], op["value"], "{at}: list {c}"),
-                _ => assert!(!r[c].is_null(), "{at}: {c} empty"),
-            }
-        }
-    }
-    eprintln!(
-        "realdb: {ks}: {} driver writes, {} logged, {} keys read at ALL, {checked_values} values compared",
-        driver.len(),
-        ours.len(),
-        rows.len()
-    );
+    let checked_values =
+        log_matches_driver_and_cluster(ks, &driver, &log, &read_at_all(ks, &hosts));
     assert!(
         checked_values > 300,
         "only {checked_values} values compared"
@@ -162,6 +62,32 @@ fn python_driver_v4_lz4_workload_is_logged_as_the_driver_saw_it() {
 #[test]
 fn python_driver_v5_workload_is_logged_as_the_driver_saw_it() {
     workload_matches_driver_and_cluster("realdb_v5", "5", "none");
+}
+
+/// The Rust `scylla` crate (a second, independent driver: its own prepared-statement
+/// metadata handling, its own batch encoding, protocol v4) at RF 3, tapped live: the
+/// same checks as the Python workloads.
+#[test]
+fn scylla_driver_workload_is_logged_as_the_driver_saw_it() {
+    let _shared = shared();
+    let Some(hosts) = cluster() else { return };
+    let ks = "realdb_scylla";
+    let tap = Tap::start("--cql-port", 9042);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let driver = rt
+        .block_on(scylla_workload::run(ks, &hosts))
+        .unwrap_or_else(|e| panic!("scylla workload: {e}"));
+    let log = tap.finish();
+    assert!(driver.len() >= 40, "workload made {} writes", driver.len());
+    let checked_values =
+        log_matches_driver_and_cluster(ks, &driver, &log, &read_at_all(ks, &hosts));
+    assert!(
+        checked_values > 150,
+        "only {checked_values} values compared"
+    );
 }
 
 /// 10,000 prepared INSERTs at QUORUM, 64 in flight, tapped: 0 writes lost (every write

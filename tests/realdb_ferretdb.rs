@@ -1,6 +1,7 @@
 //! FerretDB (a real MongoDB-wire server we did not write, started by
 //! `scripts/ferretdb.sh`) with the real pymongo driver as the client, tapped live on
-//! `lo` by `tidemark tap`. The references are the driver's results and what the server
+//! `lo` by `tidemark tap`, and the same kinds of writes through the Rust `mongodb`
+//! crate. The references are the driver's results and what the server
 //! holds afterwards, never tidemark.
 //!
 //! FerretDB is a standalone (its `hello` has no `setName`): the writes carry the default
@@ -11,53 +12,17 @@
 
 mod realdb_support;
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use realdb_support::{count, python, server, workload, Tally, Tap};
-use serde_json::{Map, Value};
+use mongodb::bson::{doc, Document};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Collection};
+use realdb_support::mongo_check::log_matches_driver_and_server;
+use realdb_support::{python, server, workload, Tap};
+use serde_json::Value;
 
 static FERRET: OnceLock<Result<String, String>> = OnceLock::new();
-
-/// What a document becomes under one logged write: an insert's values, an update's
-/// `$set`/`$inc` or a replacement, a delete (None).
-fn apply(doc: Option<Value>, l: &Value) -> Option<Value> {
-    match l["op"].as_str().unwrap() {
-        "insert" => Some(l["values"].clone()),
-        "delete" => None,
-        "update" => {
-            let mut d = doc.expect("update of a document that exists");
-            let upd = l["values"].as_object().unwrap();
-            if upd.keys().any(|k| k.starts_with('$')) {
-                let obj = d.as_object_mut().unwrap();
-                for (f, v) in upd
-                    .get("$set")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                {
-                    obj.insert(f.clone(), v.clone());
-                }
-                for (f, v) in upd
-                    .get("$inc")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                {
-                    let sum = obj[f].as_i64().unwrap() + v.as_i64().unwrap();
-                    obj.insert(f.clone(), sum.into());
-                }
-            } else {
-                let mut r = Map::new();
-                r.insert("_id".into(), d["_id"].clone());
-                r.extend(upd.clone());
-                d = Value::Object(r);
-            }
-            Some(d)
-        }
-        op => panic!("unexpected op {op}"),
-    }
-}
 
 #[test]
 fn pymongo_writes_are_logged_as_the_driver_saw_them() {
@@ -70,76 +35,118 @@ fn pymongo_writes_are_logged_as_the_driver_saw_them() {
     let tap = Tap::start_with("--mongo-port", 27018, &[]);
     let driver = python(&workload("mongo_workload.py"), &["write", &uri, db], "");
     let log = tap.finish();
-    let ours: Vec<&Value> = log
-        .iter()
-        .filter(|l| {
-            l["namespace"]
-                .as_str()
-                .is_some_and(|n| n.starts_with(&format!("{db}.")))
-        })
-        .collect();
+    let held = python(&workload("mongo_workload.py"), &["read", &uri, db], "");
+    log_matches_driver_and_server(db, &driver, &log, &held);
+}
 
-    // Every write the driver made, with the outcome the driver saw, and nothing else.
-    let mut want = Tally::new();
-    for d in &driver {
-        assert_eq!(d["acknowledged"], true);
-        let outcome = if d["applied"] == true {
-            "committed"
-        } else {
-            "rejected"
-        };
-        count(
-            &mut want,
-            d["ns"].as_str().unwrap(),
-            &d["key"],
-            d["op"].as_str().unwrap(),
-            outcome,
-        );
+/// The same kinds of writes through the Rust `mongodb` crate (a second, independent
+/// driver: its own BSON encoder, its own batching of insertMany), tapped live.
+#[test]
+fn rust_driver_writes_are_logged_as_the_driver_saw_them() {
+    let Some(uri) = server(&FERRET, "ferretdb.sh", &[]) else {
+        return;
+    };
+    let db = "realdb_rust";
+    let tap = Tap::start_with("--mongo-port", 27018, &[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let driver = rt.block_on(rust_workload(&uri, db));
+    let log = tap.finish();
+    let held = python(&workload("mongo_workload.py"), &["read", &uri, db], "");
+    log_matches_driver_and_server(db, &driver, &log, &held);
+}
+
+/// One document write as the driver saw it, in the shape `mongo_workload.py` prints.
+fn seen(ns: &str, id: i64, op: &str, applied: bool) -> Value {
+    serde_json::json!({"ns": ns, "key": {"_id": id}, "op": op, "acknowledged": true, "applied": applied})
+}
+
+/// The server error code of a single write that failed, if it was a write error.
+fn write_error_code(e: &mongodb::error::Error) -> Option<i32> {
+    match &*e.kind {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
+        _ => None,
     }
-    let mut got = Tally::new();
-    for l in &ours {
-        count(
-            &mut got,
-            l["namespace"].as_str().unwrap(),
-            &l["key"],
-            l["op"].as_str().unwrap(),
-            l["outcome"].as_str().unwrap(),
-        );
-        // A standalone's acknowledged write: committed by the standalone rule.
-        if l["outcome"] == "committed" {
-            let why = l["reason"].as_str().unwrap_or("");
-            assert!(why.starts_with("standalone"), "reason {why}");
+}
+
+/// The Rust driver's workload in `db`: inserts, an insertMany, updates with `$set`,
+/// `$inc` and `$push`, a replacement, deletes, a duplicate insert and an ordered
+/// insertMany stopped by a duplicate. Returns what the driver reported for each write.
+async fn rust_workload(uri: &str, db: &str) -> Vec<Value> {
+    let opts = ClientOptions::parse(uri).await.expect("uri");
+    let client = Client::with_options(opts).expect("client");
+    let docs: Collection<Document> = client.database(db).collection("docs");
+    let ns = format!("{db}.docs");
+    let mut out = Vec::new();
+    for i in 0..20i64 {
+        docs.insert_one(doc! { "_id": i, "n": i, "s": format!("rust-{i}"), "tags": ["r", i.to_string()], "sub": { "x": i as f64 * 0.5 } })
+            .await
+            .expect("insert");
+        out.push(seen(&ns, i, "insert", true));
+    }
+    let many: Vec<Document> = (100..110i64)
+        .map(|i| doc! { "_id": i, "n": i, "s": format!("many-{i}") })
+        .collect();
+    let r = docs.insert_many(many).await.expect("insert_many");
+    assert_eq!(r.inserted_ids.len(), 10);
+    for i in 100..110 {
+        out.push(seen(&ns, i, "insert", true));
+    }
+    for i in (0..20i64).step_by(4) {
+        let r = docs
+            .update_one(
+                doc! { "_id": i },
+                doc! { "$set": { "s": format!("set-{i}") }, "$inc": { "n": 500 } },
+            )
+            .await
+            .expect("update");
+        out.push(seen(&ns, i, "update", r.modified_count == 1));
+    }
+    let r = docs
+        .update_one(doc! { "_id": 1 }, doc! { "$push": { "tags": "pushed" } })
+        .await
+        .expect("push");
+    out.push(seen(&ns, 1, "update", r.modified_count == 1));
+    let r = docs
+        .replace_one(doc! { "_id": 5 }, doc! { "n": -5, "s": "replaced" })
+        .await
+        .expect("replace");
+    out.push(seen(&ns, 5, "update", r.modified_count == 1));
+    for i in [9i64, 105] {
+        let r = docs.delete_one(doc! { "_id": i }).await.expect("delete");
+        out.push(seen(&ns, i, "delete", r.deleted_count == 1));
+    }
+    // A duplicate _id: a write error (11000), nothing written.
+    match docs.insert_one(doc! { "_id": 2, "s": "duplicate" }).await {
+        Ok(_) => out.push(seen(&ns, 2, "insert", true)),
+        Err(e) => {
+            assert_eq!(write_error_code(&e), Some(11000), "{e}");
+            out.push(seen(&ns, 2, "insert", false));
         }
     }
-    assert!(driver.len() >= 40, "workload made {} writes", driver.len());
-    assert_eq!(got, want, "tidemark's log differs from what the driver saw");
-    // The duplicate key says why; the insert after it in the ordered batch was never
-    // executed.
-    assert!(ours.iter().any(
-        |l| l["outcome"] == "rejected" && l["reason"].as_str().unwrap_or("").contains("11000")
-    ));
-
-    // The log's committed writes, replayed in order, give exactly what the server holds.
-    let mut model: BTreeMap<String, Option<Value>> = BTreeMap::new();
-    for l in ours.iter().filter(|l| l["outcome"] == "committed") {
-        let id = l["key"]["_id"].to_string();
-        let before = model.remove(&id).flatten();
-        model.insert(id, apply(before, l));
+    // An ordered insertMany stopped at a duplicate: those before it landed, the
+    // duplicate and those after it did not.
+    let batch = [300i64, 301, 3, 302];
+    match docs
+        .insert_many(batch.iter().map(|&i| doc! { "_id": i, "n": i }))
+        .await
+    {
+        Ok(_) => batch
+            .iter()
+            .for_each(|&i| out.push(seen(&ns, i, "insert", true))),
+        Err(e) => match &*e.kind {
+            ErrorKind::InsertMany(m) => {
+                let failed: Vec<usize> = m.write_errors.iter().flatten().map(|w| w.index).collect();
+                assert_eq!(failed.len(), 1, "{e}");
+                for (pos, &i) in batch.iter().enumerate() {
+                    out.push(seen(&ns, i, "insert", pos < failed[0]));
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        },
     }
-    let expected: BTreeMap<String, Value> = model
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect();
-    let held: BTreeMap<String, Value> =
-        python(&workload("mongo_workload.py"), &["read", &uri, db], "")
-            .into_iter()
-            .map(|r| (r["doc"]["_id"].to_string(), r["doc"].clone()))
-            .collect();
-    eprintln!(
-        "realdb: {db}: {} driver writes, {} logged, {} documents held",
-        driver.len(),
-        ours.len(),
-        held.len()
-    );
-    assert_eq!(held, expected, "the server's documents vs the log replayed");
+    client.shutdown().await;
+    out
 }

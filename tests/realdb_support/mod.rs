@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod cql_check;
+pub mod mongo_check;
+
 #[path = "../ready_support/mod.rs"]
 mod ready_support;
 use ready_support::Lines;
@@ -201,6 +204,35 @@ pub fn json_lines(bytes: &[u8]) -> Vec<Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
+}
+
+/// `tidemark tap --pcap FILE` (with `args`, e.g. the port) into a fresh store; returns
+/// the store's `tidemark log --json` lines.
+pub fn tap_pcap(file: &Path, args: &[&str]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .arg("tap")
+        .arg("--pcap")
+        .arg(file)
+        .args(args)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tap {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["log", "--json", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(log.status.success());
+    json_lines(&log.stdout)
 }
 
 /// A workload script of this folder.

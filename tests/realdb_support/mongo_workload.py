@@ -3,7 +3,8 @@ tidemark must decode, each printed with what the driver saw.
 
     mongo_workload.py write URI DB
         runs the workload in DB with the default write concern; prints one JSON line per
-        document write: {"ns", "key", "op", "acknowledged", "applied"}
+        document write: {"ns", "key", "op", "acknowledged", "applied"}, and for a write
+        not applied "error": the server's write error code, or why it never ran
     mongo_workload.py read URI DB
         prints every document of every collection of DB: {"ns", "doc"} (Extended JSON,
         relaxed, as mongoexport writes it)
@@ -19,11 +20,11 @@ from pymongo import MongoClient
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 
-def emit(ns, key, op, acknowledged, applied=True):
-    print(
-        json.dumps({"ns": ns, "key": key, "op": op, "acknowledged": acknowledged, "applied": applied}),
-        flush=True,
-    )
+def emit(ns, key, op, acknowledged, applied=True, error=None):
+    line = {"ns": ns, "key": key, "op": op, "acknowledged": acknowledged, "applied": applied}
+    if error is not None:
+        line["error"] = error
+    print(json.dumps(line), flush=True)
 
 
 def write(uri, dbname):
@@ -49,15 +50,17 @@ def write(uri, dbname):
     try:
         docs.insert_one({"_id": 1, "n": 1, "s": "duplicate"})
         emit(ns, {"_id": 1}, "insert", True, True)
-    except DuplicateKeyError:
-        emit(ns, {"_id": 1}, "insert", True, False)
+    except DuplicateKeyError as e:
+        emit(ns, {"_id": 1}, "insert", True, False, e.code)
     # An ordered bulk insert stopped by a duplicate: the documents before it landed.
     try:
         docs.insert_many([{"_id": 200, "n": 200}, {"_id": 2, "n": 2}, {"_id": 201, "n": 201}])
     except BulkWriteError as e:
         landed = e.details["nInserted"]
+        codes = {w["index"]: w["code"] for w in e.details["writeErrors"]}
         for pos, i in enumerate((200, 2, 201)):
-            emit(ns, {"_id": i}, "insert", True, pos < landed)
+            why = codes.get(pos, None if pos < landed else "not executed: the ordered batch stopped")
+            emit(ns, {"_id": i}, "insert", True, pos < landed, why)
     client.close()
 
 
