@@ -58,18 +58,8 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
     ),
     (
         "result_metadata",
-        "select duration metadata",
-        "to fix: 0x15 is not defined in the v4 spec",
-    ),
-    (
-        "result_metadata",
         "select system_schema.columns rows",
         "to fix: order by column name",
-    ),
-    (
-        "result_metadata",
-        "select vector metadata",
-        "to fix: drivers parse this class string",
     ),
     (
         "result_metadata",
@@ -85,11 +75,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "errors",
         "create keyspace rf 3 warnings",
         "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
-    ),
-    (
-        "errors",
-        "invalid bound value",
-        "to fix: the testbed commits a write Cassandra refuses",
     ),
     (
         "errors",
@@ -123,11 +108,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
     ),
     (
         "errors",
-        "query values without markers",
-        "to fix: refuse as Cassandra",
-    ),
-    (
-        "errors",
         "syntax error message",
         "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
@@ -158,18 +138,8 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
     ),
     (
         "errors",
-        "unknown keyspace message",
-        "to fix: the testbed names the wrong thing",
-    ),
-    (
-        "errors",
         "unprepared message",
         "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "wrong bind count",
-        "to fix: the testbed commits a write Cassandra refuses",
     ),
     (
         "writetime_ttl",
@@ -190,11 +160,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "writetime_ttl",
         "writetime collections rows",
         "to fix (same cause)",
-    ),
-    (
-        "writetime_ttl",
-        "writetime of a key column",
-        "to fix: refuse as Cassandra",
     ),
     (
         "paging",

@@ -9,7 +9,7 @@ use crate::cql::errors::{error, invalid};
 use crate::cql::language::literal;
 use crate::cql::language::select;
 use crate::cql::language::select::parse_select;
-use crate::cql::storage::schema::uuid_from;
+use crate::cql::storage::schema::{uuid_from, ColumnKind, Table};
 use bytes::Bytes;
 use tidemark_cql::message::{
     error_code as code, ColumnSpec, ErrorBody, Prepared, PreparedMetadata, ResultBody, RowsMetadata,
@@ -45,6 +45,7 @@ pub fn execute(ctx: &Ctx<'_>, query: &str, bound: &Bound) -> Result<ResultBody, 
                 Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
                 &sel.table,
             )?;
+            refuse_key_metadata(&sel, &t)?;
             let m = materialize_user(ctx.shared, ctx.me, &t, &sel, bound, ctx.consistency)?;
             finish(&sel, &ks, &t.name, m, bound, &ctx.page)
         }
@@ -73,6 +74,26 @@ pub fn execute(ctx: &Ctx<'_>, query: &str, bound: &Bound) -> Result<ResultBody, 
         ),
         _ => Err(invalid("statement not supported by the testbed yet")),
     }
+}
+
+/// Key columns have no cells of their own, so no write time or TTL: Cassandra refuses
+/// `WRITETIME`/`TTL` of one (`Selectable.WritetimeOrTTL`) rather than answer null.
+fn refuse_key_metadata(sel: &select::SelectStmt, t: &Table) -> Result<(), ErrorBody> {
+    for (s, _) in &sel.selectors {
+        let (f, c) = match s {
+            select::Selector::WriteTime(c) => ("writetime", c),
+            select::Selector::Ttl(c) => ("ttl", c),
+            _ => continue,
+        };
+        if t.column(c)
+            .is_some_and(|d| d.kind != ColumnKind::Regular && d.kind != ColumnKind::Static)
+        {
+            return Err(invalid(format!(
+                "Cannot use selection function {f} on PRIMARY KEY part {c}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// PREPARE: the id (a hash of keyspace and text, like Cassandra's MD5), bind-marker
@@ -190,6 +211,7 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                             Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
                             &sel.table,
                         )?;
+                        refuse_key_metadata(&sel, &t)?;
                         (
                             t.columns
                                 .iter()

@@ -15,4 +15,5 @@ pub mod project;
 pub mod read;
 pub mod rowop;
 pub mod system;
+pub mod values;
 pub mod write;
