@@ -101,7 +101,11 @@ fn refuse_key_metadata(sel: &select::SelectStmt, t: &Table) -> Result<(), ErrorB
 pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), ErrorBody> {
     let stmt = parse_statement(query).map_err(|e| error(code::SYNTAX_ERROR, e.to_string()))?;
     let mut bind = PreparedMetadata::default();
-    let mut result = RowsMetadata::default();
+    // Statements that return no rows: Cassandra's empty result metadata (NO_METADATA).
+    let mut result = RowsMetadata {
+        no_metadata: true,
+        ..RowsMetadata::default()
+    };
     let spec = |ks: &str, t: &str, name: &str, ty: &ColumnType| ColumnSpec {
         keyspace: ks.into(),
         table: t.into(),
@@ -267,6 +271,10 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
             for (_, name, ty) in &markers {
                 bind.columns.push(spec(&ks, &tname, name, ty));
             }
+            if !markers.is_empty() {
+                // Every marker is of the one table: Cassandra's global table spec flag.
+                bind.global_table_spec = Some((ks.clone().into(), tname.clone().into()));
+            }
             let mut pk = Vec::new();
             for n in &pk_names {
                 match markers.iter().position(|m| &m.1 == n) {
@@ -292,10 +300,7 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
     let id = Bytes::copy_from_slice(&uuid_from(&format!("{ks_text}\u{0}{query}")));
     let prepared = Prepared {
         id,
-        result_metadata_id: Some(Bytes::copy_from_slice(&uuid_from(&format!(
-            "{:?}",
-            result.columns
-        )))),
+        result_metadata_id: Some(super::result_metadata::metadata_id(&result.columns)),
         metadata: bind.clone(),
         result_metadata: result.clone(),
     };

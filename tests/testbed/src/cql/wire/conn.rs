@@ -10,6 +10,7 @@ use crate::cql::exec::dispatch::{execute, prepare};
 use crate::cql::exec::modify;
 use crate::cql::exec::modify::parse_members;
 use crate::cql::exec::project::Page;
+use crate::cql::exec::result_metadata;
 use crate::cql::exec::system;
 use crate::cql::exec::values;
 use std::sync::{Arc, Mutex};
@@ -276,6 +277,13 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                             Ok(()) => run(&shared, me, &ks, &stmt.query, &e.params, bound),
                             Err(e) => Message::Error(e),
                         };
+                        let reply = result_metadata::for_execute(
+                            reply,
+                            &stmt,
+                            cur.version,
+                            e.params.skip_metadata,
+                            e.result_metadata_id.as_ref(),
+                        );
                         wait_reply_delay().await;
                         let _ = tx.send(cur.encode(stream, reply));
                     });
