@@ -68,16 +68,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
     ),
     (
         "errors",
-        "lwt update not applied metadata",
-        "to fix: readers by position see other columns",
-    ),
-    (
-        "errors",
-        "lwt update not applied rows",
-        "consequence of the line above",
-    ),
-    (
-        "errors",
         "missing clustering key message",
         "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
@@ -100,11 +90,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "errors",
         "unavailable quorum write message",
         "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "unavailable serial lwt",
-        "to fix: the cl is a body field drivers expose",
     ),
     (
         "errors",
