@@ -38,11 +38,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
     ),
     (
         "result_metadata",
-        "select system_schema.columns rows",
-        "to fix: order by column name",
-    ),
-    (
-        "result_metadata",
         "select vector rows",
         "consequence of `insert vector`",
     ),
