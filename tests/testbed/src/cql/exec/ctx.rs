@@ -46,9 +46,11 @@ impl Ctx<'_> {
             .map(str::to_string)
             .or_else(|| self.keyspace.clone())
             .ok_or_else(|| invalid("No keyspace has been specified. USE a keyspace, or explicitly specify keyspace.tablename"))?;
-        let t = self
-            .shared
-            .schema()
+        let schema = self.shared.schema();
+        if !schema.keyspaces.contains_key(&ks) {
+            return Err(invalid(format!("keyspace {ks} does not exist")));
+        }
+        let t = schema
             .table(&ks, name)
             .cloned()
             .ok_or_else(|| invalid(format!("table {name} does not exist")))?;

@@ -9,7 +9,7 @@ use crate::cql::errors::{error, invalid};
 use crate::cql::language::literal;
 use crate::cql::language::select;
 use crate::cql::language::select::parse_select;
-use crate::cql::storage::schema::uuid_from;
+use crate::cql::storage::schema::{uuid_from, ColumnKind, Table};
 use bytes::Bytes;
 use tidemark_cql::message::{
     error_code as code, ColumnSpec, ErrorBody, Prepared, PreparedMetadata, ResultBody, RowsMetadata,
@@ -45,6 +45,7 @@ pub fn execute(ctx: &Ctx<'_>, query: &str, bound: &Bound) -> Result<ResultBody, 
                 Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
                 &sel.table,
             )?;
+            refuse_key_metadata(&sel, &t)?;
             let m = materialize_user(ctx.shared, ctx.me, &t, &sel, bound, ctx.consistency)?;
             finish(&sel, &ks, &t.name, m, bound, &ctx.page)
         }
@@ -75,12 +76,36 @@ pub fn execute(ctx: &Ctx<'_>, query: &str, bound: &Bound) -> Result<ResultBody, 
     }
 }
 
+/// Key columns have no cells of their own, so no write time or TTL: Cassandra refuses
+/// `WRITETIME`/`TTL` of one (`Selectable.WritetimeOrTTL`) rather than answer null.
+fn refuse_key_metadata(sel: &select::SelectStmt, t: &Table) -> Result<(), ErrorBody> {
+    for (s, _) in &sel.selectors {
+        let (f, c) = match s {
+            select::Selector::WriteTime(c) => ("writetime", c),
+            select::Selector::Ttl(c) => ("ttl", c),
+            _ => continue,
+        };
+        if t.column(c)
+            .is_some_and(|d| d.kind != ColumnKind::Regular && d.kind != ColumnKind::Static)
+        {
+            return Err(invalid(format!(
+                "Cannot use selection function {f} on PRIMARY KEY part {c}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// PREPARE: the id (a hash of keyspace and text, like Cassandra's MD5), bind-marker
 /// metadata with partition-key indexes, and result metadata.
 pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), ErrorBody> {
     let stmt = parse_statement(query).map_err(|e| error(code::SYNTAX_ERROR, e.to_string()))?;
     let mut bind = PreparedMetadata::default();
-    let mut result = RowsMetadata::default();
+    // Statements that return no rows: Cassandra's empty result metadata (NO_METADATA).
+    let mut result = RowsMetadata {
+        no_metadata: true,
+        ..RowsMetadata::default()
+    };
     let spec = |ks: &str, t: &str, name: &str, ty: &ColumnType| ColumnSpec {
         keyspace: ks.into(),
         table: t.into(),
@@ -190,6 +215,7 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                             Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
                             &sel.table,
                         )?;
+                        refuse_key_metadata(&sel, &t)?;
                         (
                             t.columns
                                 .iter()
@@ -245,6 +271,10 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
             for (_, name, ty) in &markers {
                 bind.columns.push(spec(&ks, &tname, name, ty));
             }
+            if !markers.is_empty() {
+                // Every marker is of the one table: Cassandra's global table spec flag.
+                bind.global_table_spec = Some((ks.clone().into(), tname.clone().into()));
+            }
             let mut pk = Vec::new();
             for n in &pk_names {
                 match markers.iter().position(|m| &m.1 == n) {
@@ -270,10 +300,7 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
     let id = Bytes::copy_from_slice(&uuid_from(&format!("{ks_text}\u{0}{query}")));
     let prepared = Prepared {
         id,
-        result_metadata_id: Some(Bytes::copy_from_slice(&uuid_from(&format!(
-            "{:?}",
-            result.columns
-        )))),
+        result_metadata_id: Some(super::result_metadata::metadata_id(&result.columns)),
         metadata: bind.clone(),
         result_metadata: result.clone(),
     };

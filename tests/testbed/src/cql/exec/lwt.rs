@@ -99,12 +99,21 @@ pub fn conditional(
     let mut row = vec![Some(Bytes::from_static(if applied { &[1] } else { &[0] }))];
     if !applied {
         if let Some(v) = &values {
+            // The condition columns in the order the IF names them, as Cassandra
+            // returns them; readers by position depend on it.
             let shown: Vec<&ColumnDef> = match &check {
-                Check::Columns(conds) => t
-                    .columns
-                    .iter()
-                    .filter(|c| conds.iter().any(|x| x.target.column().as_str() == c.name))
-                    .collect(),
+                Check::Columns(conds) => {
+                    let mut shown: Vec<&ColumnDef> = Vec::new();
+                    for x in conds.iter() {
+                        let name = x.target.column().as_str();
+                        if let Some(c) = t.column(name) {
+                            if !shown.iter().any(|s| s.name == c.name) {
+                                shown.push(c);
+                            }
+                        }
+                    }
+                    shown
+                }
                 _ => t.columns.iter().collect(),
             };
             for c in shown {
@@ -134,19 +143,16 @@ pub(crate) fn paxos_consistency(ctx: &Ctx<'_>) -> Result<Consistency, ErrorBody>
     }
 }
 
-/// Prepare/promise: enough replicas must answer (an Unavailable names the serial level).
+/// Prepare/promise: enough replicas must answer. An Unavailable names the level the
+/// Paxos round needs (QUORUM for SERIAL, LOCAL_QUORUM for LOCAL_SERIAL), as
+/// Cassandra 5.0's does.
 pub(crate) fn promise(
     ctx: &Ctx<'_>,
     t: &Table,
     pk: &Bytes,
     paxos_cl: Consistency,
 ) -> Result<(), ErrorBody> {
-    read_partition(ctx.shared, ctx.me, t, pk, paxos_cl).map_err(|mut e| {
-        if let ErrorDetails::Unavailable { consistency, .. } = &mut e.details {
-            *consistency = ctx.serial.unwrap_or(Consistency::Serial);
-        }
-        e
-    })?;
+    read_partition(ctx.shared, ctx.me, t, pk, paxos_cl)?;
     Ok(())
 }
 

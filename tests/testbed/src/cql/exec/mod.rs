@@ -13,6 +13,8 @@ pub mod mutation;
 pub mod paging;
 pub mod project;
 pub mod read;
+pub mod result_metadata;
 pub mod rowop;
 pub mod system;
+pub mod values;
 pub mod write;

@@ -311,7 +311,10 @@ fn schema_table(schema: &Schema, name: &str) -> Option<Materialized> {
             &column_cols(),
             tables()
                 .flat_map(|t| {
-                    t.columns.iter().map(|c| {
+                    // column_name is the table's clustering column: rows by name.
+                    let mut cols: Vec<_> = t.columns.iter().collect();
+                    cols.sort_by(|a, b| a.name.cmp(&b.name));
+                    cols.into_iter().map(|c| {
                         let order = match c.kind {
                             schema::ColumnKind::Clustering if c.descending => "desc",
                             schema::ColumnKind::Clustering => "asc",

@@ -10,7 +10,9 @@ use crate::cql::exec::dispatch::{execute, prepare};
 use crate::cql::exec::modify;
 use crate::cql::exec::modify::parse_members;
 use crate::cql::exec::project::Page;
+use crate::cql::exec::result_metadata;
 use crate::cql::exec::system;
+use crate::cql::exec::values;
 use std::sync::{Arc, Mutex};
 use tidemark_cql::frame::segment::encode_envelopes;
 use tidemark_cql::frame::{encode_frame, Compression};
@@ -35,7 +37,7 @@ struct Out {
 
 impl Out {
     fn encode(&self, stream: i16, msg: Message) -> Vec<u8> {
-        let env = Envelope::new(msg);
+        let env = Envelope::new(super::type_options::for_version(msg, self.version));
         if self.segments {
             let frame = encode_frame(self.version, stream, &env, Compression::None, 0);
             encode_envelopes(&[frame], self.compression == Compression::Lz4)
@@ -219,14 +221,11 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     let shared = shared.clone();
                     let (tx, ks) = (tx.clone(), keyspace.clone());
                     tokio::spawn(async move {
-                        let reply = run(
-                            &shared,
-                            me,
-                            &ks,
-                            &q.query,
-                            &q.params,
-                            bound_of(&q.params, None),
-                        );
+                        let bound = bound_of(&q.params, None);
+                        let reply = match values::check_query(&q.query, &bound) {
+                            Ok(()) => run(&shared, me, &ks, &q.query, &q.params, bound),
+                            Err(e) => Message::Error(e),
+                        };
                         wait_reply_delay().await;
                         let _ = tx.send(cur.encode(stream, reply));
                     });
@@ -274,7 +273,17 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     let ks = Arc::new(Mutex::new(stmt.keyspace.clone()));
                     tokio::spawn(async move {
                         let bound = bound_of(&e.params, Some(&stmt.bind.columns));
-                        let reply = run(&shared, me, &ks, &stmt.query, &e.params, bound);
+                        let reply = match values::check_execute(&stmt.bind.columns, &bound) {
+                            Ok(()) => run(&shared, me, &ks, &stmt.query, &e.params, bound),
+                            Err(e) => Message::Error(e),
+                        };
+                        let reply = result_metadata::for_execute(
+                            reply,
+                            &stmt,
+                            cur.version,
+                            e.params.skip_metadata,
+                            e.result_metadata_id.as_ref(),
+                        );
                         wait_reply_delay().await;
                         let _ = tx.send(cur.encode(stream, reply));
                     });

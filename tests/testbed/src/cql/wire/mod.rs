@@ -2,3 +2,4 @@
 
 pub mod auth;
 pub mod conn;
+pub mod type_options;
