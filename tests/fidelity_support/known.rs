@@ -142,11 +142,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "to fix (same cause)",
     ),
     (
-        "schema_events",
-        "drop keyspace events",
-        "to fix: captures of DROP KEYSPACE differ",
-    ),
-    (
         "v5",
         "execute after alter",
         "to fix: drivers reprepare on Unprepared; captures differ",

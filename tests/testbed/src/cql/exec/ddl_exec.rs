@@ -106,7 +106,7 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             )
         }
         Ddl::DropKeyspace { name, if_exists } => {
-            if schema.keyspaces.remove(&name).is_none() {
+            let Some(dropped) = schema.keyspaces.remove(&name) else {
                 if if_exists {
                     return Ok(ResultBody::Void);
                 }
@@ -114,6 +114,17 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
                     code::CONFIG_ERROR,
                     format!("Cannot drop non existing keyspace '{name}'."),
                 ));
+            };
+            // Cassandra announces each of the keyspace's tables as DROPPED before
+            // the keyspace itself (seen from 5.0.9 by tests/realdb_fidelity.rs).
+            for table in dropped.tables.keys() {
+                let _ = ctx.shared.events.send(Event::SchemaChange(SchemaChange {
+                    change_type: "DROPPED".into(),
+                    target: SchemaTarget::Table {
+                        keyspace: name.as_str().into(),
+                        name: table.as_str().into(),
+                    },
+                }));
             }
             for i in 0..ctx.shared.nodes.len() {
                 ctx.shared.store(i).forget(&name, None);
