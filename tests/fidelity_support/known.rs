@@ -13,11 +13,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
     ),
     (
         "system_tables",
-        "system_schema.tables columns missing",
-        "to fix (cheap): drivers read table options from `SELECT *`",
-    ),
-    (
-        "system_tables",
         "system_schema.views columns missing",
         "stays while the testbed has no materialized views (the table is always empty)",
     ),
