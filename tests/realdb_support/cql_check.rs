@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{count, Tally};
+use super::{driver_tally, log_tally};
 
 /// The log lines of keyspace `ks`, schema changes left out.
 pub fn in_keyspace<'a>(log: &'a [Value], ks: &str) -> Vec<&'a Value> {
@@ -34,31 +34,8 @@ pub fn log_matches_driver_and_cluster(
     let ours = in_keyspace(log, ks);
 
     // Every write the driver made, with the outcome the driver saw, and nothing else.
-    let mut want = Tally::new();
-    for d in driver {
-        let outcome = if d["applied"] == true {
-            "committed"
-        } else {
-            "rejected"
-        };
-        count(
-            &mut want,
-            d["ns"].as_str().unwrap(),
-            &d["key"],
-            d["op"].as_str().unwrap(),
-            outcome,
-        );
-    }
-    let mut got = Tally::new();
-    for l in &ours {
-        count(
-            &mut got,
-            l["namespace"].as_str().unwrap(),
-            &l["key"],
-            l["op"].as_str().unwrap(),
-            l["outcome"].as_str().unwrap(),
-        );
-    }
+    let want = driver_tally(driver);
+    let got = log_tally(ours.iter().copied());
     assert_eq!(got, want, "tidemark's log differs from what the driver saw");
     // The rejected LWT says why.
     assert!(ours

@@ -282,3 +282,39 @@ pub fn count(t: &mut Tally, ns: &str, key: &Value, op: &str, outcome: &str) {
     *t.entry((ns.into(), key.to_string(), op.into(), outcome.into()))
         .or_default() += 1;
 }
+
+/// The writes a driver made (its `ns`, `key`, `op` and whether it `applied`), as the
+/// outcomes it saw: applied → committed, else rejected.
+pub fn driver_tally(driver: &[Value]) -> Tally {
+    let mut want = Tally::new();
+    for d in driver {
+        let outcome = if d["applied"] == true {
+            "committed"
+        } else {
+            "rejected"
+        };
+        count(
+            &mut want,
+            d["ns"].as_str().unwrap(),
+            &d["key"],
+            d["op"].as_str().unwrap(),
+            outcome,
+        );
+    }
+    want
+}
+
+/// The same tally of `log --json` mutation lines.
+pub fn log_tally<'a>(lines: impl IntoIterator<Item = &'a Value>) -> Tally {
+    let mut got = Tally::new();
+    for l in lines {
+        count(
+            &mut got,
+            l["namespace"].as_str().unwrap(),
+            &l["key"],
+            l["op"].as_str().unwrap(),
+            l["outcome"].as_str().unwrap(),
+        );
+    }
+    got
+}

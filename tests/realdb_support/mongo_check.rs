@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{count, Tally};
+use super::{driver_tally, log_tally};
 
 /// What a document becomes under one logged write: an insert's values, an update's
 /// `$set`/`$inc`/`$push` or a replacement, a delete (None).
@@ -69,31 +69,12 @@ pub fn log_matches_driver_and_server(db: &str, driver: &[Value], log: &[Value], 
         .collect();
 
     // Every write the driver made, with the outcome the driver saw, and nothing else.
-    let mut want = Tally::new();
     for d in driver {
         assert_eq!(d["acknowledged"], true);
-        let outcome = if d["applied"] == true {
-            "committed"
-        } else {
-            "rejected"
-        };
-        count(
-            &mut want,
-            d["ns"].as_str().unwrap(),
-            &d["key"],
-            d["op"].as_str().unwrap(),
-            outcome,
-        );
     }
-    let mut got = Tally::new();
+    let want = driver_tally(driver);
+    let got = log_tally(ours.iter().copied());
     for l in &ours {
-        count(
-            &mut got,
-            l["namespace"].as_str().unwrap(),
-            &l["key"],
-            l["op"].as_str().unwrap(),
-            l["outcome"].as_str().unwrap(),
-        );
         // A standalone's acknowledged write: committed by the standalone rule.
         if l["outcome"] == "committed" {
             let why = l["reason"].as_str().unwrap_or("");
