@@ -23,18 +23,8 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
     ),
     (
         "result_metadata",
-        "insert vector",
-        "to fix: vector literals",
-    ),
-    (
-        "result_metadata",
         "select count warnings",
         "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
-    ),
-    (
-        "result_metadata",
-        "select vector rows",
-        "consequence of `insert vector`",
     ),
     (
         "errors",

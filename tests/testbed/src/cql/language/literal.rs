@@ -178,6 +178,27 @@ fn collection_term(
             }
             return Ok(Some(Bytes::from(out)));
         }
+        // A vector literal is written like a list (`[1.0, 2.5]`) but serialized as
+        // exactly `dimension` elements with no count: fixed-size elements back to
+        // back, others each behind an unsigned vint length (protocol v5 §6).
+        T::Vector { element, dimension } if pairs.is_empty() => {
+            if items.len() != *dimension as usize {
+                return Err(format!(
+                    "Invalid vector literal for {}: expected {dimension} elements, given {}",
+                    ty.cql_name(),
+                    items.len()
+                ));
+            }
+            let mut out = Vec::new();
+            for x in items {
+                let b = one(element, x)?.ok_or("null inside a vector")?;
+                if element.fixed_len().is_none() {
+                    tidemark_cql::wire::Writer::new(&mut out).unsigned_vint(b.len() as u64);
+                }
+                out.extend_from_slice(&b);
+            }
+            return Ok(Some(Bytes::from(out)));
+        }
         _ if items.is_empty() && pairs.is_empty() => {
             return Ok(Some(Bytes::from_static(&[0, 0, 0, 0])))
         }
@@ -386,5 +407,47 @@ mod tests {
         assert!(lit_bytes(&ColumnType::Int, &Lit::Num("99999999999".into())).is_err());
         assert!(lit_bytes(&ColumnType::Int, &Lit::Str("x".into())).is_err());
         assert_eq!(lit_bytes(&ColumnType::Int, &Lit::Null).unwrap(), None);
+    }
+
+    /// Vector literals (Cassandra 5.0 accepts `[1.0, 2.5, -3.0]` for
+    /// `vector<float, 3>`): exactly `dimension` elements, fixed-size ones back to
+    /// back, variable-size ones behind an unsigned vint length; the bytes decode
+    /// with tidemark-cql's own vector decoder.
+    #[test]
+    fn serializes_vector_literals() {
+        use std::borrow::Cow;
+        use tidemark_cql::Value;
+        let floats = ColumnType::Vector {
+            element: Box::new(ColumnType::Float),
+            dimension: 3,
+        };
+        let list = Term::List(vec![
+            Term::Float("1.0"),
+            Term::Float("2.5"),
+            Term::Float("-3.0"),
+        ]);
+        let b = term_bytes(&floats, &list).unwrap().unwrap();
+        assert_eq!(b.len(), 12);
+        assert_eq!(&b[..4], &1.0f32.to_be_bytes());
+        assert_eq!(
+            Value::decode(&floats, &b).unwrap(),
+            Value::Vector(vec![
+                Value::Float(1.0),
+                Value::Float(2.5),
+                Value::Float(-3.0)
+            ])
+        );
+        let texts = ColumnType::Vector {
+            element: Box::new(ColumnType::Varchar),
+            dimension: 2,
+        };
+        let list = Term::List(vec![
+            Term::Str(Cow::Borrowed("ab")),
+            Term::Str(Cow::Borrowed("")),
+        ]);
+        let b = term_bytes(&texts, &list).unwrap().unwrap();
+        assert_eq!(&b[..], &[2, b'a', b'b', 0]);
+        let short = Term::List(vec![Term::Float("1.0")]);
+        assert!(term_bytes(&floats, &short).is_err());
     }
 }
