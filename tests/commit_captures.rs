@@ -11,10 +11,12 @@
 
 mod commit_support;
 mod common;
+mod inspect_support;
 mod require;
 
+use inspect_support::own_capture as own;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 use tidemark::commit::TrackerConfig;
@@ -78,12 +80,6 @@ const ONE_MEMBER_SET: [&str; 5] = [
     "mongo_zlib",
     "mongo_zstd",
 ];
-
-fn own(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name)
-}
 
 fn truth(name: &str) -> Value {
     let p = own(&format!("{name}.truth.json"));

@@ -12,10 +12,11 @@
 
 mod commit_support;
 mod common;
+mod inspect_support;
 mod truth_json;
 
+use inspect_support::own_capture as own;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value as Json};
@@ -36,12 +37,6 @@ const CQL: [&str; 9] = [
     "cql_v5",
     "cql_v5_nocomp",
 ];
-
-fn own(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("captures")
-        .join(name)
-}
 
 /// Every `("a", "b")` pair in `line`.
 fn pairs(line: &str) -> Vec<(String, String)> {
