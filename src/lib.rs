@@ -5,9 +5,10 @@
 //! in that order: [`capture`] turns packets (or proxied bytes) into
 //! [`capture::StreamEvent`]s, [`decode`] turns a flow's bytes into typed records with
 //! the protocol crates, [`commit`] decides every write's outcome, [`tap`] runs that
-//! pipeline into the [`store`]; [`report`] and [`inspect`] print what was seen and
-//! kept; [`version`] holds the cell rules versions are reconciled by (not yet called by
-//! the pipeline). A module uses the ones before it (and the store), never one after it.
+//! pipeline into the [`store`]; [`version`] cuts point-in-time versions from the store
+//! (the cell rules, the merge of log and snapshot), [`restore`] puts them back to use
+//! (export); [`report`] and [`inspect`] print what was seen and kept. A module uses the
+//! ones before it (and the store), never one after it.
 
 pub mod capture;
 pub mod commit;
@@ -15,6 +16,7 @@ pub mod decode;
 pub mod inspect;
 pub mod logging;
 pub mod report;
+pub mod restore;
 pub mod store;
 pub mod tap;
 pub mod version;

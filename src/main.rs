@@ -27,6 +27,103 @@ enum Command {
     Log(LogArgs),
     /// Print a store's tidemark, outcome counts, undecided writes, gaps and policy.
     Status(StatusArgs),
+    /// Cut, list, show and compare point-in-time versions of a store.
+    #[command(subcommand)]
+    Version(VersionCommand),
+    /// Write a version's tables and collections to files (one per namespace).
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The version to export.
+    #[arg(long, value_name = "V")]
+    version: String,
+    /// jsonl or csv.
+    #[arg(long, value_name = "F")]
+    format: String,
+    /// A new directory for the files.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum VersionCommand {
+    /// Cut a consistent version at a moment up to the tidemark and keep it in the store.
+    Create(VersionCreateArgs),
+    /// List the store's versions.
+    List(VersionListArgs),
+    /// Show a version: its time, rows per namespace, gaps and uncertain items.
+    Show(VersionShowArgs),
+    /// Rows and documents added, removed and changed from V1 to V2 (exit 1 when any).
+    Diff(VersionDiffArgs),
+}
+
+#[derive(Args)]
+struct VersionCreateArgs {
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// `latest` (the tidemark), RFC 3339 UTC, or seconds since the epoch.
+    #[arg(long, value_name = "T")]
+    at: String,
+    /// Name of the version (default: its time).
+    #[arg(long, value_name = "N")]
+    name: Option<String>,
+    /// Cut across capture gaps (they are recorded in the version).
+    #[arg(long)]
+    allow_gaps: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct VersionListArgs {
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct VersionShowArgs {
+    /// The version's name.
+    version: String,
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct VersionDiffArgs {
+    /// The earlier version.
+    from: String,
+    /// The later version.
+    to: String,
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+fn version(c: VersionCommand) -> anyhow::Result<ExitCode> {
+    use tidemark::report::version as v;
+    match c {
+        VersionCommand::Create(a) => v::run_create(&v::VersionCreateArgs {
+            store: a.store,
+            at: a.at,
+            name: a.name,
+            allow_gaps: a.allow_gaps,
+            json: a.json,
+        }),
+        VersionCommand::List(a) => v::run_list(&a.store, a.json),
+        VersionCommand::Show(a) => v::run_show(&a.store, &a.version, a.json),
+        VersionCommand::Diff(a) => v::run_diff(&a.store, &a.from, &a.to, a.json),
+    }
 }
 
 #[derive(Args)]
@@ -236,6 +333,16 @@ fn main() -> ExitCode {
             json: a.json,
         })
         .map(|()| ExitCode::SUCCESS),
+        Command::Version(c) => version(c),
+        Command::Export(a) => {
+            tidemark::report::version::run_export(&tidemark::report::version::ExportArgs {
+                store: a.store,
+                version: a.version,
+                format: a.format,
+                out: a.out,
+                json: a.json,
+            })
+        }
     };
     match result {
         Ok(code) => code,

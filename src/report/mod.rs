@@ -5,6 +5,7 @@
 
 mod log;
 mod status;
+pub mod version;
 
 pub use log::{run_log, LogOptions};
 pub use status::{run_status, status, Status, StatusOptions};

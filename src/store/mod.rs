@@ -12,7 +12,8 @@
 //! | `prepared` | `u8 len, statement id, node` | [`PreparedStatement`] |
 //! | `schema` | namespace | [`NamespaceSchema`] |
 //! | `flows` | capture source id | [`Checkpoint`] |
-//! | `snapshots`, `snapshot_rows`, `versions` | reserved for snapshots and versions | |
+//! | `snapshots`, `snapshot_rows` | reserved for snapshots | |
+//! | `versions` | layout of `crate::version::stored` | rows and descriptions of versions |
 //! | `meta` | name | format version, next seq, tidemark, gaps, policy |
 //!
 //! Writes are grouped: [`Store::append_batch_with`] commits mutations, their index
@@ -44,6 +45,7 @@ mod reader;
 mod records;
 mod state;
 mod upgrade;
+mod versions;
 
 pub use envelope::{
     Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CellOp, ClusteringBound, CqlEvidence,

@@ -9,12 +9,25 @@
 //! - [`reconcile`](mod@reconcile): one function per cell rule and their composition;
 //! - [`deletion`]: partition, range, row and collection deletions and what they shadow.
 //!
-//! Nothing in the pipeline calls this yet; the typed model is wired to it later.
+//! - [`build`]: `version create` — the log (and snapshot) read up to T, merged by
+//!   [`cql_row`] (CQL rows), [`cql_shadow`] (partition and range deletions) and
+//!   [`mongo_doc`] (MongoDB documents);
+//! - [`model`] and [`stored`]: what a version is and how the store keeps it;
+//! - [`diff`]: two versions compared.
 
+pub mod build;
 pub mod cell;
 pub mod counter;
+pub mod cql_row;
+pub mod cql_shadow;
 pub mod deletion;
+pub mod diff;
+pub mod model;
+pub mod mongo_doc;
 pub mod reconcile;
+pub mod render;
+pub mod schema;
+pub mod stored;
 
 pub use cell::{
     Cell, CellKind, CellPath, InvalidDeletionTime, LocalDeletionTime, MAX_DELETION_TIME,

@@ -1,0 +1,300 @@
+//! One CQL row of a version: the snapshot's cells and the committed mutations of the
+//! row merged by Cassandra's cell rules, then read at the version's time.
+//!
+//! Merging is last-write-wins per cell ([`super::reconcile`], on the serialized
+//! bytes), so the order mutations arrive in does not matter — except for what is not
+//! idempotent: counter increments add up, and list operations that name a position
+//! or a value (`l[2] = x`, `l = l - [x]`) act on the list as it stood, which is commit
+//! order. Deletions (row, and for collections the whole column) are kept beside the
+//! cells and applied when the row is read, so a deletion shadows older cells whichever
+//! came first.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+
+use bytes::Bytes;
+
+use super::cell::{Cell as RCell, LocalDeletionTime};
+use super::reconcile::{resolve_regular, Side};
+use crate::store::{Cell, CellKind, CellOp, Deletion};
+
+/// A cell's place in the row: column and element path (`None` for a simple or frozen
+/// column; for list elements a path made here, see [`list_path`]).
+pub type CellId = (String, Option<Vec<u8>>);
+
+/// Row liveness from an INSERT (Cassandra's primary key liveness info): the row
+/// exists, even without any cell, until deleted or expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marker {
+    pub timestamp: i64,
+    /// Expiry (seconds since the epoch) for `INSERT ... USING TTL`.
+    pub expires: Option<i64>,
+}
+
+/// What a row is made of before it is read at a time.
+#[derive(Debug, Clone, Default)]
+pub struct CqlRow {
+    cells: BTreeMap<CellId, Cell>,
+    /// Whole-column deletions of collections and UDTs: shadow element cells at or
+    /// below the timestamp.
+    column_deletions: BTreeMap<String, Deletion>,
+    row_deletion: Option<Deletion>,
+    marker: Option<Marker>,
+    /// Counter columns: the total and the newest timestamp that changed it.
+    counters: BTreeMap<String, (i64, i64)>,
+    /// List elements added so far (for a list path made here).
+    list_elements: u64,
+}
+
+/// The later of two deletions (Cassandra's `DeletionTime.supersedes`: higher
+/// timestamp, then later local deletion time).
+pub fn later_deletion(a: Deletion, b: Deletion) -> Deletion {
+    if (b.timestamp, b.local_deletion_time) > (a.timestamp, a.local_deletion_time) {
+        b
+    } else {
+        a
+    }
+}
+
+/// Whether `deletion` shadows data written at `timestamp` (`DeletionTime.deletes`).
+pub fn deletes(deletion: Option<Deletion>, timestamp: i64) -> bool {
+    deletion.is_some_and(|d| timestamp <= d.timestamp)
+}
+
+/// Whether an expiring cell (or marker) expiring at `expires` is gone at `at_secs`:
+/// Cassandra treats a cell as live while `now < localDeletionTime`.
+pub fn expired(expires: Option<i64>, at_secs: i64) -> bool {
+    expires.is_some_and(|e| at_secs >= e)
+}
+
+/// The reconcile form of a stored (non-counter) cell.
+fn reconcile_form(c: &Cell) -> RCell {
+    let ldt = |t: Option<i64>| {
+        LocalDeletionTime::new(t.unwrap_or(0).clamp(0, u32::MAX as i64 - 1) as u32)
+            .unwrap_or_else(|_| LocalDeletionTime::new(0).expect("0 is a valid deletion time"))
+    };
+    let value = Bytes::copy_from_slice(&c.value);
+    match (c.kind, c.ttl.and_then(NonZeroU32::new)) {
+        (CellKind::Tombstone, _) => RCell::tombstone(c.timestamp, ldt(c.local_deletion_time)),
+        (CellKind::Expiring, Some(ttl)) => {
+            RCell::expiring(c.timestamp, value, ttl, ldt(c.local_deletion_time))
+        }
+        _ => RCell::live(c.timestamp, value),
+    }
+}
+
+/// The surviving one of two versions of the same cell (Cassandra's `Cells.reconcile`
+/// on regular cells: timestamp, then deletion over live, then tombstone over
+/// expiring, then local deletion time, then the greater value by unsigned bytes).
+pub fn winner(existing: Cell, incoming: Cell) -> Cell {
+    match resolve_regular(&reconcile_form(&existing), &reconcile_form(&incoming)) {
+        Side::Left => existing,
+        Side::Right => incoming,
+    }
+}
+
+/// The path given to the `n`-th list element added here: appends sort after
+/// everything before them and prepends before, as Cassandra's timeuuid paths do
+/// (append paths grow with time; prepend paths are made to sort first).
+pub fn list_path(op: CellOp, timestamp: i64, n: u64) -> Vec<u8> {
+    let ts = (timestamp as u64) ^ (1 << 63);
+    match op {
+        CellOp::Prepend => [[0u8].as_slice(), &(!ts).to_be_bytes(), &(!n).to_be_bytes()].concat(),
+        _ => [[1u8].as_slice(), &ts.to_be_bytes(), &n.to_be_bytes()].concat(),
+    }
+}
+
+impl CqlRow {
+    /// A row that exists (a snapshot read it, or an INSERT wrote it).
+    pub fn mark_live(&mut self, marker: Marker) {
+        self.marker = Some(match self.marker {
+            Some(m)
+                if (m.timestamp, m.expires.unwrap_or(i64::MAX))
+                    >= (marker.timestamp, marker.expires.unwrap_or(i64::MAX)) =>
+            {
+                m
+            }
+            _ => marker,
+        });
+    }
+
+    /// A row deletion (`DELETE FROM t WHERE <full primary key>`).
+    pub fn delete_row(&mut self, d: Deletion) {
+        self.row_deletion = Some(match self.row_deletion {
+            Some(old) => later_deletion(old, d),
+            None => d,
+        });
+    }
+
+    /// Adds a counter's value as a snapshot read it (its total).
+    pub fn set_counter(&mut self, column: &str, total: i64, timestamp: i64) {
+        self.counters.insert(column.to_string(), (total, timestamp));
+    }
+
+    /// Applies one cell of a committed mutation (or of a snapshot row).
+    pub fn apply(&mut self, cell: &Cell) {
+        match (cell.op, cell.kind) {
+            (CellOp::Increment, _) | (_, CellKind::CounterShard) => {
+                let delta = i64::from_be_bytes(cell.value.as_slice().try_into().unwrap_or([0; 8]));
+                let e = self
+                    .counters
+                    .entry(cell.column.clone())
+                    .or_insert((0, i64::MIN));
+                e.0 = e.0.wrapping_add(delta);
+                e.1 = e.1.max(cell.timestamp);
+            }
+            (CellOp::Append | CellOp::Prepend, _) if cell.path.is_none() => {
+                self.list_elements += 1;
+                let path = list_path(cell.op, cell.timestamp, self.list_elements);
+                self.put((cell.column.clone(), Some(path)), cell.clone());
+            }
+            (CellOp::Put | CellOp::Remove, _) if is_list(&cell.cql_type) => {
+                self.list_by_position(cell)
+            }
+            (CellOp::Remove, _) if cell.path.is_none() => self.list_remove_value(cell),
+            (CellOp::Tombstone, _) if cell.path.is_none() => {
+                // A whole-column deletion: a tombstone for a simple or frozen column,
+                // and for a collection or UDT the deletion of every element at or
+                // below its timestamp.
+                let d = Deletion {
+                    timestamp: cell.timestamp,
+                    local_deletion_time: cell.local_deletion_time.unwrap_or(0),
+                };
+                let old = self.column_deletions.get(&cell.column).copied();
+                self.column_deletions
+                    .insert(cell.column.clone(), old.map_or(d, |o| later_deletion(o, d)));
+                self.put((cell.column.clone(), None), cell.clone());
+                if self.counters.contains_key(&cell.column) {
+                    self.counters.remove(&cell.column);
+                }
+            }
+            _ => self.put((cell.column.clone(), cell.path.clone()), cell.clone()),
+        }
+    }
+
+    fn put(&mut self, id: CellId, cell: Cell) {
+        match self.cells.remove(&id) {
+            Some(old) => {
+                let w = winner(old, cell);
+                self.cells.insert(id, w);
+            }
+            None => {
+                self.cells.insert(id, cell);
+            }
+        }
+    }
+
+    /// The paths of the list's live elements in list order, as the row stands.
+    fn list_paths(&self, column: &str) -> Vec<Vec<u8>> {
+        let del = self.column_deletions.get(column).copied();
+        self.cells
+            .iter()
+            .filter(|((c, p), cell)| {
+                c == column
+                    && p.is_some()
+                    && cell.kind != CellKind::Tombstone
+                    && !deletes(del, cell.timestamp)
+                    && !deletes(self.row_deletion, cell.timestamp)
+            })
+            .filter_map(|((_, p), _)| p.clone())
+            .collect()
+    }
+
+    /// `l[i] = x` or `DELETE l[i]`: the server resolves the index against the list as
+    /// it stands; an index past the end is an error the server returns, so a committed
+    /// one always lands.
+    fn list_by_position(&mut self, cell: &Cell) {
+        let Some(index) = cell
+            .path
+            .as_deref()
+            .and_then(|p| <[u8; 4]>::try_from(p).ok())
+            .map(i32::from_be_bytes)
+        else {
+            if cell.path.is_none() && cell.op == CellOp::Remove {
+                return self.list_remove_value(cell);
+            }
+            return self.put((cell.column.clone(), cell.path.clone()), cell.clone());
+        };
+        let paths = self.list_paths(&cell.column);
+        if let Some(path) = usize::try_from(index).ok().and_then(|i| paths.get(i)) {
+            let mut c = cell.clone();
+            c.path = Some(path.clone());
+            if c.op == CellOp::Remove {
+                c.kind = CellKind::Tombstone;
+                c.value.clear();
+            }
+            self.put((cell.column.clone(), Some(path.clone())), c);
+        }
+    }
+
+    /// `l = l - [x]`: every element equal to `x` is deleted.
+    fn list_remove_value(&mut self, cell: &Cell) {
+        let matching: Vec<Vec<u8>> = self
+            .list_paths(&cell.column)
+            .into_iter()
+            .filter(|p| {
+                self.cells
+                    .get(&(cell.column.clone(), Some(p.clone())))
+                    .is_some_and(|c| c.value == cell.value)
+            })
+            .collect();
+        for p in matching {
+            let mut c = cell.clone();
+            c.path = Some(p.clone());
+            c.kind = CellKind::Tombstone;
+            c.value.clear();
+            self.put((cell.column.clone(), Some(p)), c);
+        }
+    }
+
+    /// The row as it reads at `at_secs` under the partition and range deletions that
+    /// cover it: its live cells, or `None` when the row does not exist then.
+    pub fn read(&self, at_secs: i64, covering: Option<Deletion>) -> Option<Vec<Cell>> {
+        let deletion = match (self.row_deletion, covering) {
+            (Some(a), Some(b)) => Some(later_deletion(a, b)),
+            (a, b) => a.or(b),
+        };
+        let mut out = Vec::new();
+        for ((column, path), cell) in &self.cells {
+            if cell.kind == CellKind::Tombstone || deletes(deletion, cell.timestamp) {
+                continue;
+            }
+            if path.is_some() && deletes(self.column_deletions.get(column).copied(), cell.timestamp)
+            {
+                continue;
+            }
+            let expires = (cell.kind == CellKind::Expiring)
+                .then_some(cell.local_deletion_time)
+                .flatten();
+            if expired(expires, at_secs) {
+                continue;
+            }
+            out.push(cell.clone());
+        }
+        for (column, &(total, timestamp)) in &self.counters {
+            if deletes(deletion, timestamp) {
+                continue;
+            }
+            out.push(Cell {
+                column: column.clone(),
+                path: None,
+                value: total.to_be_bytes().to_vec(),
+                cql_type: "counter".into(),
+                timestamp,
+                ttl: None,
+                local_deletion_time: None,
+                kind: CellKind::CounterShard,
+                op: CellOp::Set,
+            });
+        }
+        let marker_live = self
+            .marker
+            .is_some_and(|m| !deletes(deletion, m.timestamp) && !expired(m.expires, at_secs));
+        (marker_live || !out.is_empty()).then_some(out)
+    }
+}
+
+/// Whether CQL type text is a non-frozen list (its elements are cells of their own).
+pub fn is_list(cql_type: &str) -> bool {
+    cql_type.trim_start().starts_with("list<")
+}

@@ -1,0 +1,514 @@
+//! Applying one logged MongoDB operation to a document, as the server would.
+//!
+//! The log holds oplog-style operations: an insert's document, a delete, and an update
+//! as the oplog entry wrote it when one was adopted (a replacement, `$set`/`$unset`, or
+//! the `$v: 2` diff of MongoDB 5.0+) or else as the client sent it (update operators).
+//! What cannot be applied exactly here — pipeline updates, positional and filtered
+//! array updates, `$currentDate` without an oplog entry (the server's clock) — is an
+//! [`Unapplied`] error: the version then marks the document uncertain and says why,
+//! never guesses.
+
+use std::cmp::Ordering;
+
+use crate::decode::mongo::tidemark_mongo::bson::{Bson, Document};
+
+/// Why an operation could not be applied exactly.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unapplied(pub String);
+
+fn unapplied(why: impl Into<String>) -> Unapplied {
+    Unapplied(why.into())
+}
+
+/// Parses a stored BSON document.
+pub fn parse(bytes: &[u8]) -> Result<Document, Unapplied> {
+    Document::from_reader(bytes).map_err(|e| unapplied(format!("unreadable BSON: {e}")))
+}
+
+/// Encodes a document for the version.
+pub fn encode(doc: &Document) -> Result<Vec<u8>, Unapplied> {
+    doc.to_vec()
+        .map_err(|e| unapplied(format!("unencodable document: {e}")))
+}
+
+/// Whether an update document is a replacement (no top-level `$` operator).
+pub fn is_replacement(update: &Document) -> bool {
+    !update.keys().any(|k| k.starts_with('$'))
+}
+
+/// The document after `update` (oplog `o` of an `u` entry, or a client update), from
+/// `current` (`None` for an upsert that inserts: `base` is then the filter's
+/// equality fields, as the server seeds the new document).
+pub fn apply_update(
+    current: Option<&Document>,
+    update: &Document,
+    base: &Document,
+) -> Result<Document, Unapplied> {
+    let inserting = current.is_none();
+    let id = current
+        .and_then(|d| d.get("_id"))
+        .or_else(|| base.get("_id"))
+        .cloned();
+    if is_replacement(update) {
+        let mut out = Document::new();
+        if let Some(id) = id.or_else(|| update.get("_id").cloned()) {
+            out.insert("_id", id);
+        }
+        for (k, v) in update {
+            if k != "_id" {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        return Ok(out);
+    }
+    let mut doc = current.cloned().unwrap_or_else(|| base.clone());
+    if let Some(v) = update.get("$v") {
+        if matches!(v, Bson::Int32(2) | Bson::Int64(2) | Bson::Double(2.0)) {
+            let Some(Bson::Document(diff)) = update.get("diff") else {
+                return Err(unapplied("$v: 2 update without a diff"));
+            };
+            apply_diff(&mut doc, diff)?;
+            return Ok(doc);
+        }
+    }
+    for (op, args) in update {
+        if op == "$v" {
+            continue;
+        }
+        let Bson::Document(args) = args else {
+            return Err(unapplied(format!("{op} takes a document")));
+        };
+        for (path, arg) in args {
+            if path.split('.').any(|p| p == "$" || p.starts_with("$[")) {
+                return Err(unapplied(format!(
+                    "positional update {op} {path:?}: the matched element is the server's choice"
+                )));
+            }
+            apply_operator(&mut doc, op, path, arg, inserting)?;
+        }
+    }
+    Ok(doc)
+}
+
+fn apply_operator(
+    doc: &mut Document,
+    op: &str,
+    path: &str,
+    arg: &Bson,
+    inserting: bool,
+) -> Result<(), Unapplied> {
+    match op {
+        "$set" => set_path(doc, path, arg.clone()),
+        "$setOnInsert" => {
+            if inserting {
+                set_path(doc, path, arg.clone())?;
+            }
+            Ok(())
+        }
+        "$unset" => {
+            unset_path(doc, path);
+            Ok(())
+        }
+        "$inc" | "$mul" => {
+            let old = get_path(doc, path).cloned();
+            let new = match old {
+                None | Some(Bson::Null) if op == "$inc" => arg.clone(),
+                None | Some(Bson::Null) => {
+                    arith(&zero_like(arg), arg, |a, b| a * b, i64::checked_mul)?
+                }
+                Some(v) if op == "$inc" => arith(&v, arg, |a, b| a + b, i64::checked_add)?,
+                Some(v) => arith(&v, arg, |a, b| a * b, i64::checked_mul)?,
+            };
+            set_path(doc, path, new)
+        }
+        "$min" | "$max" => {
+            let want = if op == "$min" {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+            match get_path(doc, path) {
+                Some(old) if compare_values(arg, old) != Some(want) => Ok(()),
+                _ => set_path(doc, path, arg.clone()),
+            }
+        }
+        "$rename" => {
+            let Bson::String(to) = arg else {
+                return Err(unapplied("$rename target must be a string"));
+            };
+            if let Some(v) = get_path(doc, path).cloned() {
+                unset_path(doc, path);
+                set_path(doc, to, v)?;
+            }
+            Ok(())
+        }
+        "$push" | "$addToSet" => {
+            let (items, position, slice) = each_args(arg)?;
+            let mut arr = match get_path(doc, path) {
+                None => Vec::new(),
+                Some(Bson::Array(a)) => a.clone(),
+                Some(_) => return Err(unapplied(format!("{op} on a field that is not an array"))),
+            };
+            let mut added = Vec::new();
+            for item in items {
+                if op == "$addToSet" && (arr.contains(&item) || added.contains(&item)) {
+                    continue;
+                }
+                added.push(item);
+            }
+            // `$position`: where the new items go (from the end when negative).
+            let at = match position {
+                None => arr.len(),
+                Some(p) if p < 0 => arr.len().saturating_sub(p.unsigned_abs() as usize),
+                Some(p) => (p as usize).min(arr.len()),
+            };
+            arr.splice(at..at, added);
+            if let Some(s) = slice {
+                if s >= 0 {
+                    arr.truncate(s as usize);
+                } else {
+                    let keep = s.unsigned_abs() as usize;
+                    if arr.len() > keep {
+                        arr.drain(..arr.len() - keep);
+                    }
+                }
+            }
+            set_path(doc, path, Bson::Array(arr))
+        }
+        "$pull" | "$pullAll" => {
+            let Some(Bson::Array(arr)) = get_path(doc, path).cloned() else {
+                return Ok(());
+            };
+            let drop: Vec<Bson> = match (op, arg) {
+                ("$pullAll", Bson::Array(a)) => a.clone(),
+                ("$pull", Bson::Document(d))
+                    if d.keys().any(|k| k.starts_with('$')) || d.is_empty() =>
+                {
+                    return Err(unapplied(
+                        "$pull with a condition: matching is the server's",
+                    ));
+                }
+                ("$pull", v) => vec![v.clone()],
+                _ => return Err(unapplied("$pullAll takes an array")),
+            };
+            let kept: Vec<Bson> = arr.into_iter().filter(|v| !drop.contains(v)).collect();
+            set_path(doc, path, Bson::Array(kept))
+        }
+        "$pop" => {
+            let Some(Bson::Array(mut arr)) = get_path(doc, path).cloned() else {
+                return Ok(());
+            };
+            let first = matches!(arg, Bson::Int32(-1) | Bson::Int64(-1))
+                || matches!(arg, Bson::Double(d) if *d == -1.0);
+            if first {
+                if !arr.is_empty() {
+                    arr.remove(0);
+                }
+            } else {
+                arr.pop();
+            }
+            set_path(doc, path, Bson::Array(arr))
+        }
+        "$currentDate" => Err(unapplied(
+            "$currentDate without an oplog entry: the value is the server's clock",
+        )),
+        "$bit" => Err(unapplied("$bit is not applied by tidemark")),
+        other => Err(unapplied(format!("unknown update operator {other}"))),
+    }
+}
+
+fn each_args(arg: &Bson) -> Result<(Vec<Bson>, Option<i64>, Option<i64>), Unapplied> {
+    let int = |v: &Bson| match v {
+        Bson::Int32(i) => Some(*i as i64),
+        Bson::Int64(i) => Some(*i),
+        Bson::Double(d) if d.fract() == 0.0 => Some(*d as i64),
+        _ => None,
+    };
+    match arg {
+        Bson::Document(d) if d.contains_key("$each") => {
+            if d.contains_key("$sort") {
+                return Err(unapplied("$push with $sort is not applied by tidemark"));
+            }
+            let Some(Bson::Array(items)) = d.get("$each") else {
+                return Err(unapplied("$each takes an array"));
+            };
+            Ok((
+                items.clone(),
+                d.get("$position").and_then(int),
+                d.get("$slice").and_then(int),
+            ))
+        }
+        v => Ok((vec![v.clone()], None, None)),
+    }
+}
+
+fn zero_like(arg: &Bson) -> Bson {
+    match arg {
+        Bson::Int32(_) => Bson::Int32(0),
+        Bson::Int64(_) => Bson::Int64(0),
+        _ => Bson::Double(0.0),
+    }
+}
+
+/// `$inc`/`$mul` with MongoDB's type promotion: int32 op int32 stays int32 unless it
+/// overflows (then int64), anything with int64 is int64, anything with a double is a
+/// double; decimals are not computed here.
+fn arith(
+    a: &Bson,
+    b: &Bson,
+    float: fn(f64, f64) -> f64,
+    int: fn(i64, i64) -> Option<i64>,
+) -> Result<Bson, Unapplied> {
+    use Bson::*;
+    let f = |v: &Bson| match v {
+        Int32(i) => Some(*i as f64),
+        Int64(i) => Some(*i as f64),
+        Double(d) => Some(*d),
+        _ => None,
+    };
+    Ok(match (a, b) {
+        (Int32(x), Int32(y)) => match int(*x as i64, *y as i64) {
+            Some(r) => i32::try_from(r).map(Int32).unwrap_or(Int64(r)),
+            None => return Err(unapplied("integer overflow")),
+        },
+        (Int32(_) | Int64(_), Int32(_) | Int64(_)) => {
+            let (x, y) = (f(a).unwrap_or(0.0) as i64, f(b).unwrap_or(0.0) as i64);
+            let (x, y) = match (a, b) {
+                (Int64(x), Int64(y)) => (*x, *y),
+                (Int64(x), Int32(y)) => (*x, *y as i64),
+                (Int32(x), Int64(y)) => (*x as i64, *y),
+                _ => (x, y),
+            };
+            Int64(int(x, y).ok_or_else(|| unapplied("integer overflow"))?)
+        }
+        _ => match (f(a), f(b)) {
+            (Some(x), Some(y)) => Double(float(x, y)),
+            _ => {
+                return Err(unapplied(
+                    "arithmetic on a value that is not a number (or a decimal)",
+                ))
+            }
+        },
+    })
+}
+
+/// Compares two values of comparable kinds (numbers with numbers, strings, dates);
+/// `None` across kinds, where BSON's type order applies and is not modelled here.
+fn compare_values(a: &Bson, b: &Bson) -> Option<Ordering> {
+    use Bson::*;
+    let num = |v: &Bson| match v {
+        Int32(i) => Some(*i as f64),
+        Int64(i) => Some(*i as f64),
+        Double(d) => Some(*d),
+        _ => None,
+    };
+    match (a, b) {
+        (String(x), String(y)) => Some(x.cmp(y)),
+        (DateTime(x), DateTime(y)) => Some(x.cmp(y)),
+        _ => num(a)?.partial_cmp(&num(b)?),
+    }
+}
+
+fn get_path<'d>(doc: &'d Document, path: &str) -> Option<&'d Bson> {
+    let mut parts = path.split('.');
+    let mut cur = doc.get(parts.next()?)?;
+    for p in parts {
+        cur = match cur {
+            Bson::Document(d) => d.get(p)?,
+            Bson::Array(a) => a.get(p.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Sets a dotted path, creating embedded documents on the way (as `$set` does);
+/// numeric parts index arrays (padding with nulls, as the server does).
+pub fn set_path(doc: &mut Document, path: &str, value: Bson) -> Result<(), Unapplied> {
+    let parts: Vec<&str> = path.split('.').collect();
+    set_in_doc(doc, &parts, value, path)
+}
+
+fn set_in_doc(
+    doc: &mut Document,
+    parts: &[&str],
+    value: Bson,
+    path: &str,
+) -> Result<(), Unapplied> {
+    let (first, rest) = parts.split_first().ok_or_else(|| unapplied("empty path"))?;
+    if rest.is_empty() {
+        doc.insert(*first, value);
+        return Ok(());
+    }
+    if !doc.contains_key(*first) || matches!(doc.get(*first), Some(Bson::Null)) {
+        doc.insert(*first, Bson::Document(Document::new()));
+    }
+    match doc.get_mut(*first) {
+        Some(inner) => set_in_value(inner, rest, value, path),
+        None => Err(unapplied("path vanished")),
+    }
+}
+
+fn set_in_value(cur: &mut Bson, parts: &[&str], value: Bson, path: &str) -> Result<(), Unapplied> {
+    match cur {
+        Bson::Document(d) => set_in_doc(d, parts, value, path),
+        Bson::Array(a) => {
+            let (first, rest) = parts.split_first().ok_or_else(|| unapplied("empty path"))?;
+            let i: usize = first
+                .parse()
+                .map_err(|_| unapplied(format!("{path:?}: a field name inside an array")))?;
+            if i > 1_000_000 {
+                return Err(unapplied(format!("{path:?}: array index too large")));
+            }
+            while a.len() <= i {
+                a.push(Bson::Null);
+            }
+            if rest.is_empty() {
+                a[i] = value;
+                Ok(())
+            } else {
+                if matches!(a[i], Bson::Null) {
+                    a[i] = Bson::Document(Document::new());
+                }
+                set_in_value(&mut a[i], rest, value, path)
+            }
+        }
+        _ => Err(unapplied(format!(
+            "{path:?} goes through a value that is not a document"
+        ))),
+    }
+}
+
+fn unset_path(doc: &mut Document, path: &str) {
+    let parts: Vec<&str> = path.split('.').collect();
+    fn walk(cur: &mut Bson, parts: &[&str]) {
+        match (cur, parts) {
+            (Bson::Document(d), [last]) => {
+                d.remove(*last);
+            }
+            (Bson::Document(d), [first, rest @ ..]) => {
+                if let Some(next) = d.get_mut(*first) {
+                    walk(next, rest);
+                }
+            }
+            (Bson::Array(a), [last]) => {
+                // `$unset` of an array element sets it to null, keeping positions.
+                if let Some(v) = last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                    *v = Bson::Null;
+                }
+            }
+            (Bson::Array(a), [first, rest @ ..]) => {
+                if let Some(next) = first.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                    walk(next, rest);
+                }
+            }
+            _ => {}
+        }
+    }
+    match parts.as_slice() {
+        [only] => {
+            doc.remove(*only);
+        }
+        [first, rest @ ..] => {
+            if let Some(next) = doc.get_mut(*first) {
+                walk(next, rest);
+            }
+        }
+        [] => {}
+    }
+}
+
+/// Applies a MongoDB 5.0+ oplog `$v: 2` diff: `u` (update fields), `i` (insert
+/// fields), `d` (delete fields), `s<field>` (a sub-diff of an embedded document or,
+/// with `a: true`, of an array: `u<index>` sets, `l` truncates, `s<index>` recurses).
+pub fn apply_diff(doc: &mut Document, diff: &Document) -> Result<(), Unapplied> {
+    for (k, v) in diff {
+        match (k.as_str(), v) {
+            ("d", Bson::Document(fields)) => {
+                for f in fields.keys() {
+                    doc.remove(f);
+                }
+            }
+            ("u" | "i", Bson::Document(fields)) => {
+                for (f, val) in fields {
+                    doc.insert(f.clone(), val.clone());
+                }
+            }
+            (s, Bson::Document(sub)) if s.starts_with('s') => {
+                let field = &s[1..];
+                let target = doc
+                    .get_mut(field)
+                    .ok_or_else(|| unapplied(format!("$v: 2 diff of missing field {field:?}")))?;
+                apply_sub_diff(target, sub)?;
+            }
+            _ => return Err(unapplied(format!("$v: 2 diff entry {k:?} not understood"))),
+        }
+    }
+    Ok(())
+}
+
+fn apply_sub_diff(target: &mut Bson, sub: &Document) -> Result<(), Unapplied> {
+    let is_array = matches!(sub.get("a"), Some(Bson::Boolean(true)));
+    match (target, is_array) {
+        (Bson::Document(d), false) => apply_diff(d, sub),
+        (Bson::Array(a), true) => {
+            for (k, v) in sub {
+                if k == "a" {
+                    continue;
+                }
+                if k == "l" {
+                    let n = match v {
+                        Bson::Int32(n) => *n as usize,
+                        Bson::Int64(n) => *n as usize,
+                        _ => return Err(unapplied("$v: 2 array diff: l must be an integer")),
+                    };
+                    a.truncate(n);
+                    continue;
+                }
+                let (kind, index) = k.split_at(1);
+                let i: usize = index
+                    .parse()
+                    .map_err(|_| unapplied(format!("$v: 2 array diff entry {k:?}")))?;
+                if i > 1_000_000 {
+                    return Err(unapplied("$v: 2 array diff: index too large"));
+                }
+                match kind {
+                    "u" => {
+                        while a.len() <= i {
+                            a.push(Bson::Null);
+                        }
+                        a[i] = v.clone();
+                    }
+                    "s" => {
+                        let (Some(elem), Bson::Document(d)) = (a.get_mut(i), v) else {
+                            return Err(unapplied(format!("$v: 2 array diff entry {k:?}")));
+                        };
+                        apply_sub_diff(elem, d)?;
+                    }
+                    _ => return Err(unapplied(format!("$v: 2 array diff entry {k:?}"))),
+                }
+            }
+            Ok(())
+        }
+        _ => Err(unapplied("$v: 2 sub-diff does not match the field's type")),
+    }
+}
+
+/// The fields of an upsert's filter that seed the inserted document (equalities,
+/// not operators), as the server does.
+pub fn upsert_seed(filter: &Document) -> Document {
+    let mut seed = Document::new();
+    for (k, v) in filter {
+        if k.starts_with('$') {
+            continue;
+        }
+        if let Bson::Document(d) = v {
+            if d.keys().any(|x| x.starts_with('$')) {
+                continue;
+            }
+        }
+        let _ = set_path(&mut seed, k, v.clone());
+    }
+    seed
+}

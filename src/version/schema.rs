@@ -1,0 +1,43 @@
+//! The CQL schema a version's rows are read with: key layout (which columns are the
+//! partition key, which clustering, their types) and every column's type, user types
+//! included, for rendering rows and matching range deletions.
+//!
+//! It is learned the way the decoder learns it, from CQL text: the `CREATE TABLE` and
+//! `CREATE TYPE` statements the log holds (schema changes are logged like writes, with
+//! their text), in log order. A snapshot's schema text will feed the same function.
+
+use crate::decode::cql::ddl;
+use crate::decode::cql::protocol::statement::parse_statement;
+use crate::decode::cql::schema::Schema;
+use crate::store::{Envelope, Payload, Store, WriteOp};
+
+/// The CQL text of a logged schema change, if it has one.
+fn ddl_text(e: &Envelope) -> Option<String> {
+    let line: serde_json::Value = serde_json::from_str(e.mutation.write_json.as_deref()?).ok()?;
+    line.get("cql")?.as_str().map(str::to_owned)
+}
+
+/// Learns one statement's schema (CREATE TABLE / CREATE TYPE; others are ignored),
+/// `keyspace` resolving unqualified names.
+pub fn learn_text(schema: &mut Schema, text: &str, keyspace: Option<&str>) {
+    if let Ok(stmt) = parse_statement(text) {
+        ddl::learn(&stmt, keyspace, schema);
+    }
+}
+
+/// The schema the store's log describes, up to seq `last_seq`.
+pub fn from_log(store: &Store, last_seq: u64) -> anyhow::Result<Schema> {
+    let mut schema = Schema::default();
+    let reader = store.reader()?;
+    for e in reader.seq_range(..=last_seq)? {
+        let e = e?;
+        if e.mutation.op != WriteOp::Ddl || !matches!(e.mutation.payload, Payload::Cql(_)) {
+            continue;
+        }
+        if let Some(text) = ddl_text(&e) {
+            let keyspace = e.mutation.namespace.split('.').next();
+            learn_text(&mut schema, &text, keyspace);
+        }
+    }
+    Ok(schema)
+}
