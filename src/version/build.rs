@@ -421,3 +421,37 @@ fn replay_document(ops: &[PendingOp]) -> Result<Option<Document>, (Option<Docume
     }
     Ok(doc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gap(from: u64, to: u64) -> Gap {
+        Gap { flow: 1, node: None, from, to, bytes: 10 }
+    }
+
+    #[test]
+    fn refuse_past_tidemark_allows_up_to_and_including_it() {
+        assert!(refuse_past_tidemark(100, 100).is_ok());
+        assert!(refuse_past_tidemark(99, 100).is_ok());
+        let e = refuse_past_tidemark(101, 100).unwrap_err().to_string();
+        assert!(e.contains("after the tidemark"), "{e}");
+    }
+
+    #[test]
+    fn gaps_in_window_keeps_gaps_overlapping_from_to_at() {
+        let gaps = [gap(0, 5), gap(10, 20), gap(30, 40)];
+        assert_eq!(gaps_in_window(&gaps, 6, 25), vec![gap(10, 20)]);
+        assert_eq!(gaps_in_window(&gaps, 0, 10).len(), 2, "touching at its start counts");
+        assert!(gaps_in_window(&gaps, 41, 50).is_empty());
+    }
+
+    #[test]
+    fn refuse_gaps_names_them_unless_allowed() {
+        let g = [gap(10, 20)];
+        assert!(refuse_gaps(&g, true).is_ok());
+        assert!(refuse_gaps(&[], false).is_ok());
+        let e = refuse_gaps(&g, false).unwrap_err().to_string();
+        assert!(e.contains("flow 1") && e.contains("--allow-gaps"), "{e}");
+    }
+}

@@ -298,3 +298,144 @@ impl CqlRow {
 pub fn is_list(cql_type: &str) -> bool {
     cql_type.trim_start().starts_with("list<")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(column: &str, value: &[u8], ts: i64) -> Cell {
+        Cell {
+            column: column.into(),
+            path: None,
+            value: value.to_vec(),
+            cql_type: "text".into(),
+            timestamp: ts,
+            ttl: None,
+            local_deletion_time: None,
+            kind: CellKind::Live,
+            op: CellOp::Set,
+        }
+    }
+
+    fn values(cells: &[Cell]) -> Vec<(&str, &[u8])> {
+        cells.iter().map(|c| (c.column.as_str(), c.value.as_slice())).collect()
+    }
+
+    #[test]
+    fn last_write_wins_whatever_the_arrival_order() {
+        let (old, new) = (cell("v", b"old", 10), cell("v", b"new", 20));
+        for order in [[&old, &new], [&new, &old]] {
+            let mut r = CqlRow::default();
+            order.iter().for_each(|c| r.apply(c));
+            assert_eq!(values(&r.read(0, None).unwrap()), [("v", &b"new"[..])]);
+        }
+    }
+
+    #[test]
+    fn equal_timestamps_break_ties_by_the_greater_value_bytes() {
+        let mut r = CqlRow::default();
+        r.apply(&cell("v", &[0x80], 5));
+        r.apply(&cell("v", &[0x7f, 0xff], 5));
+        // Unsigned byte order: 0x80 > 0x7fff.
+        assert_eq!(values(&r.read(0, None).unwrap()), [("v", &[0x80][..])]);
+    }
+
+    #[test]
+    fn row_deletion_shadows_cells_at_or_below_its_timestamp() {
+        let mut r = CqlRow::default();
+        r.mark_live(Marker { timestamp: 10, expires: None });
+        r.apply(&cell("a", b"x", 10));
+        r.apply(&cell("b", b"y", 30));
+        r.delete_row(Deletion { timestamp: 20, local_deletion_time: 0 });
+        assert_eq!(values(&r.read(0, None).unwrap()), [("b", &b"y"[..])]);
+        let mut gone = CqlRow::default();
+        gone.mark_live(Marker { timestamp: 10, expires: None });
+        gone.apply(&cell("a", b"x", 10));
+        gone.delete_row(Deletion { timestamp: 10, local_deletion_time: 0 });
+        assert_eq!(gone.read(0, None), None, "deleted at the same timestamp");
+    }
+
+    #[test]
+    fn an_insert_of_key_columns_alone_makes_a_row_without_cells() {
+        let mut r = CqlRow::default();
+        r.mark_live(Marker { timestamp: 1, expires: None });
+        assert_eq!(r.read(0, None), Some(vec![]));
+        let mut u = CqlRow::default();
+        let mut t = cell("v", b"", 1);
+        t.kind = CellKind::Tombstone;
+        t.op = CellOp::Tombstone;
+        u.apply(&t);
+        assert_eq!(u.read(0, None), None, "an UPDATE setting null makes no row");
+    }
+
+    #[test]
+    fn expiring_cells_are_live_while_now_is_before_their_deletion_time() {
+        let mut r = CqlRow::default();
+        let mut c = cell("v", b"x", 1);
+        c.kind = CellKind::Expiring;
+        c.ttl = Some(10);
+        c.local_deletion_time = Some(1_000);
+        r.apply(&c);
+        r.mark_live(Marker { timestamp: 1, expires: Some(1_000) });
+        assert!(r.read(999, None).is_some());
+        assert_eq!(r.read(1_000, None), None);
+    }
+
+    #[test]
+    fn counters_add_up_and_a_deletion_clears_them() {
+        let mut r = CqlRow::default();
+        for (d, ts) in [(5i64, 1), (-2, 2), (10, 3)] {
+            let mut c = cell("n", &d.to_be_bytes(), ts);
+            c.op = CellOp::Increment;
+            c.kind = CellKind::CounterShard;
+            r.apply(&c);
+        }
+        let cells = r.read(0, None).unwrap();
+        assert_eq!(cells[0].value, 13i64.to_be_bytes());
+        r.delete_row(Deletion { timestamp: 3, local_deletion_time: 0 });
+        assert_eq!(r.read(0, None), None);
+    }
+
+    fn list_op(op: CellOp, value: &[u8], ts: i64, path: Option<Vec<u8>>) -> Cell {
+        let mut c = cell("l", value, ts);
+        c.cql_type = "list<text>".into();
+        c.op = op;
+        c.path = path;
+        if op == CellOp::Remove {
+            c.kind = CellKind::Tombstone;
+        }
+        c
+    }
+
+    #[test]
+    fn list_appends_prepends_positions_and_removals_follow_commit_order() {
+        let mut r = CqlRow::default();
+        r.apply(&list_op(CellOp::Append, b"b", 10, None));
+        r.apply(&list_op(CellOp::Append, b"c", 11, None));
+        r.apply(&list_op(CellOp::Prepend, b"a", 12, None));
+        r.apply(&list_op(CellOp::Append, b"c", 13, None));
+        // l[1] = 'B'
+        r.apply(&list_op(CellOp::Put, b"B", 14, Some(1i32.to_be_bytes().to_vec())));
+        // l = l - ['c']
+        r.apply(&list_op(CellOp::Remove, b"c", 15, None));
+        let got: Vec<Vec<u8>> = r.read(0, None).unwrap().into_iter().map(|c| c.value).collect();
+        assert_eq!(got, [b"a".to_vec(), b"B".to_vec()]);
+    }
+
+    #[test]
+    fn a_whole_collection_overwrite_drops_older_elements_only() {
+        let mut r = CqlRow::default();
+        let mut old = cell("s", b"", 10);
+        old.path = Some(b"old".to_vec());
+        r.apply(&old);
+        let mut clear = cell("s", b"", 19);
+        clear.kind = CellKind::Tombstone;
+        clear.op = CellOp::Tombstone;
+        r.apply(&clear);
+        let mut new = cell("s", b"", 20);
+        new.path = Some(b"new".to_vec());
+        r.apply(&new);
+        let paths: Vec<_> = r.read(0, None).unwrap().into_iter().map(|c| c.path.unwrap()).collect();
+        assert_eq!(paths, [b"new".to_vec()]);
+    }
+}
