@@ -427,7 +427,13 @@ mod tests {
     use super::*;
 
     fn gap(from: u64, to: u64) -> Gap {
-        Gap { flow: 1, node: None, from, to, bytes: 10 }
+        Gap {
+            flow: 1,
+            node: None,
+            from,
+            to,
+            bytes: 10,
+        }
     }
 
     #[test]
@@ -442,7 +448,11 @@ mod tests {
     fn gaps_in_window_keeps_gaps_overlapping_from_to_at() {
         let gaps = [gap(0, 5), gap(10, 20), gap(30, 40)];
         assert_eq!(gaps_in_window(&gaps, 6, 25), vec![gap(10, 20)]);
-        assert_eq!(gaps_in_window(&gaps, 0, 10).len(), 2, "touching at its start counts");
+        assert_eq!(
+            gaps_in_window(&gaps, 0, 10).len(),
+            2,
+            "touching at its start counts"
+        );
         assert!(gaps_in_window(&gaps, 41, 50).is_empty());
     }
 

@@ -318,7 +318,10 @@ mod tests {
     }
 
     fn values(cells: &[Cell]) -> Vec<(&str, &[u8])> {
-        cells.iter().map(|c| (c.column.as_str(), c.value.as_slice())).collect()
+        cells
+            .iter()
+            .map(|c| (c.column.as_str(), c.value.as_slice()))
+            .collect()
     }
 
     #[test]
@@ -343,22 +346,37 @@ mod tests {
     #[test]
     fn row_deletion_shadows_cells_at_or_below_its_timestamp() {
         let mut r = CqlRow::default();
-        r.mark_live(Marker { timestamp: 10, expires: None });
+        r.mark_live(Marker {
+            timestamp: 10,
+            expires: None,
+        });
         r.apply(&cell("a", b"x", 10));
         r.apply(&cell("b", b"y", 30));
-        r.delete_row(Deletion { timestamp: 20, local_deletion_time: 0 });
+        r.delete_row(Deletion {
+            timestamp: 20,
+            local_deletion_time: 0,
+        });
         assert_eq!(values(&r.read(0, None).unwrap()), [("b", &b"y"[..])]);
         let mut gone = CqlRow::default();
-        gone.mark_live(Marker { timestamp: 10, expires: None });
+        gone.mark_live(Marker {
+            timestamp: 10,
+            expires: None,
+        });
         gone.apply(&cell("a", b"x", 10));
-        gone.delete_row(Deletion { timestamp: 10, local_deletion_time: 0 });
+        gone.delete_row(Deletion {
+            timestamp: 10,
+            local_deletion_time: 0,
+        });
         assert_eq!(gone.read(0, None), None, "deleted at the same timestamp");
     }
 
     #[test]
     fn an_insert_of_key_columns_alone_makes_a_row_without_cells() {
         let mut r = CqlRow::default();
-        r.mark_live(Marker { timestamp: 1, expires: None });
+        r.mark_live(Marker {
+            timestamp: 1,
+            expires: None,
+        });
         assert_eq!(r.read(0, None), Some(vec![]));
         let mut u = CqlRow::default();
         let mut t = cell("v", b"", 1);
@@ -376,7 +394,10 @@ mod tests {
         c.ttl = Some(10);
         c.local_deletion_time = Some(1_000);
         r.apply(&c);
-        r.mark_live(Marker { timestamp: 1, expires: Some(1_000) });
+        r.mark_live(Marker {
+            timestamp: 1,
+            expires: Some(1_000),
+        });
         assert!(r.read(999, None).is_some());
         assert_eq!(r.read(1_000, None), None);
     }
@@ -392,7 +413,10 @@ mod tests {
         }
         let cells = r.read(0, None).unwrap();
         assert_eq!(cells[0].value, 13i64.to_be_bytes());
-        r.delete_row(Deletion { timestamp: 3, local_deletion_time: 0 });
+        r.delete_row(Deletion {
+            timestamp: 3,
+            local_deletion_time: 0,
+        });
         assert_eq!(r.read(0, None), None);
     }
 
@@ -415,10 +439,20 @@ mod tests {
         r.apply(&list_op(CellOp::Prepend, b"a", 12, None));
         r.apply(&list_op(CellOp::Append, b"c", 13, None));
         // l[1] = 'B'
-        r.apply(&list_op(CellOp::Put, b"B", 14, Some(1i32.to_be_bytes().to_vec())));
+        r.apply(&list_op(
+            CellOp::Put,
+            b"B",
+            14,
+            Some(1i32.to_be_bytes().to_vec()),
+        ));
         // l = l - ['c']
         r.apply(&list_op(CellOp::Remove, b"c", 15, None));
-        let got: Vec<Vec<u8>> = r.read(0, None).unwrap().into_iter().map(|c| c.value).collect();
+        let got: Vec<Vec<u8>> = r
+            .read(0, None)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.value)
+            .collect();
         assert_eq!(got, [b"a".to_vec(), b"B".to_vec()]);
     }
 
@@ -435,7 +469,12 @@ mod tests {
         let mut new = cell("s", b"", 20);
         new.path = Some(b"new".to_vec());
         r.apply(&new);
-        let paths: Vec<_> = r.read(0, None).unwrap().into_iter().map(|c| c.path.unwrap()).collect();
+        let paths: Vec<_> = r
+            .read(0, None)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.path.unwrap())
+            .collect();
         assert_eq!(paths, [b"new".to_vec()]);
     }
 }

@@ -524,23 +524,49 @@ mod tests {
 
     #[test]
     fn set_unset_and_dotted_paths() {
-        let d = upd(doc! {"_id": 1, "a": 1, "b": {"c": 2}}, doc! {"$set": {"b.d": 3, "e.f": "x"}, "$unset": {"a": ""}}).unwrap();
+        let d = upd(
+            doc! {"_id": 1, "a": 1, "b": {"c": 2}},
+            doc! {"$set": {"b.d": 3, "e.f": "x"}, "$unset": {"a": ""}},
+        )
+        .unwrap();
         assert_eq!(d, doc! {"_id": 1, "b": {"c": 2, "d": 3}, "e": {"f": "x"}});
     }
 
     #[test]
     fn inc_keeps_mongodbs_numeric_types() {
-        let d = upd(doc! {"_id": 1, "i": 1i32, "l": 1i64, "big": i32::MAX}, doc! {"$inc": {"i": 2i32, "l": 2i32, "big": 1i32, "new": 5i32, "f": 0.5}}).unwrap();
-        assert_eq!(d, doc! {"_id": 1, "i": 3i32, "l": 3i64, "big": i32::MAX as i64 + 1, "new": 5i32, "f": 0.5});
+        let d = upd(
+            doc! {"_id": 1, "i": 1i32, "l": 1i64, "big": i32::MAX},
+            doc! {"$inc": {"i": 2i32, "l": 2i32, "big": 1i32, "new": 5i32, "f": 0.5}},
+        )
+        .unwrap();
+        assert_eq!(
+            d,
+            doc! {"_id": 1, "i": 3i32, "l": 3i64, "big": i32::MAX as i64 + 1, "new": 5i32, "f": 0.5}
+        );
     }
 
     #[test]
     fn push_each_position_slice_add_to_set_pull_and_pop() {
-        let d = upd(doc! {"_id": 1, "a": [1, 2, 3]}, doc! {"$push": {"a": {"$each": [9, 8], "$position": 1, "$slice": 4}}}).unwrap();
-        assert_eq!(d.get_array("a").unwrap(), &vec![1.into(), 9.into(), 8.into(), 2.into()]);
-        let d = upd(doc! {"_id": 1, "t": ["x"]}, doc! {"$addToSet": {"t": {"$each": ["x", "y", "y"]}}}).unwrap();
+        let d = upd(
+            doc! {"_id": 1, "a": [1, 2, 3]},
+            doc! {"$push": {"a": {"$each": [9, 8], "$position": 1, "$slice": 4}}},
+        )
+        .unwrap();
+        assert_eq!(
+            d.get_array("a").unwrap(),
+            &vec![1.into(), 9.into(), 8.into(), 2.into()]
+        );
+        let d = upd(
+            doc! {"_id": 1, "t": ["x"]},
+            doc! {"$addToSet": {"t": {"$each": ["x", "y", "y"]}}},
+        )
+        .unwrap();
         assert_eq!(d.get_array("t").unwrap(), &vec!["x".into(), "y".into()]);
-        let d = upd(doc! {"_id": 1, "t": ["x", "y", "x"]}, doc! {"$pull": {"t": "x"}, "$pop": {"u": 1}}).unwrap();
+        let d = upd(
+            doc! {"_id": 1, "t": ["x", "y", "x"]},
+            doc! {"$pull": {"t": "x"}, "$pop": {"u": 1}},
+        )
+        .unwrap();
         assert_eq!(d.get_array("t").unwrap(), &vec!["y".into()]);
     }
 
@@ -557,7 +583,10 @@ mod tests {
             doc! {"$v": 2, "diff": {"u": {"a": 2}, "d": {"gone": false}, "i": {"new": "n"}, "ssub": {"u": {"x": 5}}, "sarr": {"a": true, "l": 2, "u1": 7}}},
         )
         .unwrap();
-        assert_eq!(d, doc! {"_id": 1, "a": 2, "sub": {"x": 5}, "arr": [1, 7], "new": "n"});
+        assert_eq!(
+            d,
+            doc! {"_id": 1, "a": 2, "sub": {"x": 5}, "arr": [1, 7], "new": "n"}
+        );
     }
 
     #[test]
@@ -568,16 +597,28 @@ mod tests {
             doc! {"$currentDate": {"t": true}},
             doc! {"$pull": {"a": {"$gt": 1}}},
         ] {
-            assert!(upd(doc! {"_id": 1, "a": [1, 2]}, update.clone()).is_err(), "{update}");
+            assert!(
+                upd(doc! {"_id": 1, "a": [1, 2]}, update.clone()).is_err(),
+                "{update}"
+            );
         }
     }
 
     #[test]
     fn an_upsert_seeds_the_new_document_from_the_filters_equalities() {
         let seed = upsert_seed(&doc! {"_id": 3, "k": "v", "n": {"$gt": 1}});
-        let d = apply_update(None, &doc! {"$set": {"x": 1}, "$setOnInsert": {"created": true}}, &seed).unwrap();
+        let d = apply_update(
+            None,
+            &doc! {"$set": {"x": 1}, "$setOnInsert": {"created": true}},
+            &seed,
+        )
+        .unwrap();
         assert_eq!(d, doc! {"_id": 3, "k": "v", "x": 1, "created": true});
         let later = upd(d, doc! {"$setOnInsert": {"created": false}}).unwrap();
-        assert_eq!(later.get_bool("created").unwrap(), true, "only when inserting");
+        assert_eq!(
+            later.get_bool("created").unwrap(),
+            true,
+            "only when inserting"
+        );
     }
 }
