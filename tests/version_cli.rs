@@ -682,3 +682,63 @@ fn csv_export_has_a_header_and_one_line_per_row() {
     let text = std::fs::read_to_string(out.join("shop.orders.csv")).unwrap();
     assert_eq!(text, "id,item\n1,plain\n2,\"with, comma\"\n");
 }
+
+#[test]
+fn version_after_a_failover_holds_the_committed_state_not_the_rolled_back_writes() {
+    // captures/mongo_failover.pcap: a 3-member testbed replica set; the old primary
+    // acknowledged five w:1 inserts in a partition, lost the election and rolled them
+    // back. Its truth keeps the committed state the set converged to.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    ok(&[
+        "tap",
+        "--pcap",
+        s(&capture("mongo_failover.pcap")),
+        "--store",
+        s(&store),
+    ]);
+    ok(&[
+        "version",
+        "create",
+        "--store",
+        s(&store),
+        "--at",
+        "latest",
+        "--name",
+        "end",
+    ]);
+    let out = tmp.path().join("export");
+    ok(&[
+        "export",
+        "--store",
+        s(&store),
+        "--version",
+        "end",
+        "--format",
+        "jsonl",
+        "--out",
+        s(&out),
+    ]);
+    let t: Value = serde_json::from_str(
+        &std::fs::read_to_string(capture("mongo_failover.truth.json")).unwrap(),
+    )
+    .unwrap();
+    let mut truth: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    for (ns, docs) in t["committed_state"].as_object().unwrap() {
+        for d in docs.as_array().unwrap() {
+            truth
+                .entry(ns.clone())
+                .or_default()
+                .insert(serde_json::json!({"_id": d["_id"]}).to_string(), d.clone());
+        }
+    }
+    let ours = exported(&out, &BTreeMap::new());
+    assert_same_rows(&truth, &ours);
+    for lost in t["lost_acknowledged_inserts"].as_array().unwrap() {
+        let key = serde_json::json!({"_id": lost}).to_string();
+        assert!(
+            !ours["tm.failover"].contains_key(&key),
+            "rolled-back {key} in the version"
+        );
+    }
+}

@@ -71,7 +71,11 @@ fn mutation(i: u64, rows: u64) -> Mutation {
         },
         namespace: "bench.t".into(),
         key: format!(r#"{{"id":{row}}}"#),
-        op: if i < rows { WriteOp::Insert } else { WriteOp::Update },
+        op: if i < rows {
+            WriteOp::Insert
+        } else {
+            WriteOp::Update
+        },
         outcome: Outcome::Committed,
         evidence: Evidence {
             note: String::new(),
@@ -166,7 +170,12 @@ fn child(args: &Args, what: &str) -> Result<()> {
             let mut all: Vec<(String, String, u64, Payload)> = Vec::new();
             for e in reader.commit_times(..)? {
                 let e = e?;
-                all.push((e.mutation.namespace, e.mutation.key, e.seq, e.mutation.payload));
+                all.push((
+                    e.mutation.namespace,
+                    e.mutation.key,
+                    e.seq,
+                    e.mutation.payload,
+                ));
             }
             all.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
             all.len() as u64
@@ -186,7 +195,12 @@ fn measure(args: &Args, what: &str) -> Result<(f64, u64, u64)> {
     let out = Command::new(std::env::current_exe()?)
         .args(["--store"])
         .arg(&args.store)
-        .args(["--mutations", &args.mutations.to_string(), "--rows", &args.rows.to_string()])
+        .args([
+            "--mutations",
+            &args.mutations.to_string(),
+            "--rows",
+            &args.rows.to_string(),
+        ])
         .args(["--child", what])
         .output()?;
     if !out.status.success() {
@@ -214,7 +228,12 @@ fn main() -> Result<()> {
         args.mutations, args.rows, rows, n
     );
     println!("{:<8} {:>10} {:>14}", "", "seconds", "peak RSS MiB");
-    println!("{:<8} {:>10.1} {:>14.0}", "create", ct, crss as f64 / 1024.0);
+    println!(
+        "{:<8} {:>10.1} {:>14.0}",
+        "create",
+        ct,
+        crss as f64 / 1024.0
+    );
     println!("{:<8} {:>10.1} {:>14.0}", "sort", st, srss as f64 / 1024.0);
     println!(
         "create/sort: time {:.2}x, peak RSS {:.2}x",
