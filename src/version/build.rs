@@ -195,7 +195,8 @@ struct PendingOp {
 #[derive(Debug, Default)]
 struct State {
     mutations: u64,
-    cql: BTreeMap<(String, String), CqlRow>,
+    /// Namespace → key → row (nested, so a lookup allocates nothing).
+    cql: BTreeMap<String, BTreeMap<String, CqlRow>>,
     shadows: HashMap<String, TableShadows>,
     layouts: HashMap<String, KeyLayout>,
     mongo: BTreeMap<(String, String), Vec<PendingOp>>,
@@ -239,7 +240,7 @@ impl State {
     /// is gone.
     fn clear_namespace(&mut self, ns: &str) {
         let inside = |n: &str| n == ns || n.strip_prefix(ns).is_some_and(|r| r.starts_with('.'));
-        self.cql.retain(|(n, _), _| !inside(n));
+        self.cql.retain(|n, _| !inside(n));
         self.mongo.retain(|(n, _), _| !inside(n));
         self.shadows.retain(|n, _| !inside(n));
     }
@@ -260,10 +261,14 @@ impl State {
         if p.partition_deletion.is_some() || !p.range_deletions.is_empty() {
             return Ok(());
         }
-        let row = self
-            .cql
-            .entry((m.namespace.clone(), m.key.clone()))
-            .or_default();
+        let table = match self.cql.get_mut(&m.namespace) {
+            Some(t) => t,
+            None => self.cql.entry(m.namespace.clone()).or_default(),
+        };
+        let row = match table.get_mut(&m.key) {
+            Some(r) => r,
+            None => table.entry(m.key.clone()).or_default(),
+        };
         if let Some(d) = p.row_deletion {
             row.delete_row(d);
         }
@@ -285,7 +290,11 @@ impl State {
         let mut uncertain = Vec::new();
         let empty = TableShadows::default();
         let no_layout = KeyLayout::default();
-        for ((ns, key), row) in self.cql {
+        for (ns, key, row) in self
+            .cql
+            .into_iter()
+            .flat_map(|(ns, rows)| rows.into_iter().map(move |(k, r)| (ns.clone(), k, r)))
+        {
             let shadows = self.shadows.get(&ns).unwrap_or(&empty);
             let covering = if shadows.is_empty() {
                 None
@@ -330,7 +339,6 @@ impl State {
                 }
             }
         }
-        rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         Ok((rows, uncertain))
     }
 }

@@ -173,10 +173,20 @@ impl CqlRow {
     }
 
     fn put(&mut self, id: CellId, cell: Cell) {
-        match self.cells.remove(&id) {
+        match self.cells.get_mut(&id) {
             Some(old) => {
-                let w = winner(old, cell);
-                self.cells.insert(id, w);
+                // The first rule decides almost every pair; the full rules (and their
+                // copies of the values) only run on a timestamp tie.
+                let later = match cell.timestamp.cmp(&old.timestamp) {
+                    std::cmp::Ordering::Greater => true,
+                    std::cmp::Ordering::Less => false,
+                    std::cmp::Ordering::Equal => {
+                        resolve_regular(&reconcile_form(old), &reconcile_form(&cell)) == Side::Right
+                    }
+                };
+                if later {
+                    *old = cell;
+                }
             }
             None => {
                 self.cells.insert(id, cell);
