@@ -13,8 +13,9 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# Real client drivers, used by tests as independent peers.
-python_pkgs=(cassandra-driver pymongo lz4 python-snappy zstandard backports.zstd)
+# Real client drivers, used by tests as independent peers; pyarrow reads the
+# Parquet exports back as an independent reader.
+python_pkgs=(cassandra-driver pymongo lz4 python-snappy zstandard backports.zstd pyarrow)
 missing_py=()
 for mod in "${python_pkgs[@]}"; do
     pip show "$mod" >/dev/null 2>&1 || missing_py+=("$mod")

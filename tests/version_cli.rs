@@ -10,6 +10,7 @@
 //! mutations to show each rule a user meets: the fat-finger TRUNCATE seen by `diff`,
 //! TTLs read at the version's time, writes that never committed, gaps, bad input.
 
+mod require;
 mod store_support;
 
 use std::collections::BTreeMap;
@@ -741,4 +742,109 @@ fn version_after_a_failover_holds_the_committed_state_not_the_rolled_back_writes
             "rolled-back {key} in the version"
         );
     }
+}
+
+#[test]
+fn parquet_export_read_by_pyarrow_has_typed_columns_and_what_cassandra_held() {
+    if !require::python_modules(&["pyarrow"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    ok(&[
+        "tap",
+        "--pcap",
+        s(&capture("cassandra5_v4_lz4.pcap")),
+        "--store",
+        s(&store),
+    ]);
+    ok(&[
+        "version",
+        "create",
+        "--store",
+        s(&store),
+        "--at",
+        "latest",
+        "--name",
+        "end",
+    ]);
+    let out = tmp.path().join("parquet");
+    ok(&[
+        "export",
+        "--store",
+        s(&store),
+        "--version",
+        "end",
+        "--format",
+        "parquet",
+        "--out",
+        s(&out),
+    ]);
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/version_support/parquet_rows.py");
+    let read = Command::new("python3")
+        .arg(&script)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let truth = held("cassandra5_v4_lz4.truth.json", "row");
+    let mut seen = 0;
+    for line in lines(&String::from_utf8(read.stdout).unwrap()) {
+        let ns = line["ns"].as_str().unwrap();
+        let types = &line["types"];
+        if ns == "capture_v4.types" {
+            // Each CQL type in its Arrow type (arbitrary precision stays text).
+            for (col, ty) in [
+                ("k", "int32"),
+                ("b", "bool"),
+                ("big", "int64"),
+                ("bl", "binary"),
+                ("d", "double"),
+                ("dec", "string"),
+                ("dt", "date32[day]"),
+                ("sm", "int16"),
+                ("ts", "timestamp[ms, tz=UTC]"),
+                ("txt", "string"),
+                ("u", "string"),
+            ] {
+                assert_eq!(types[col], ty, "{col}");
+            }
+        }
+        let rows = &truth[ns];
+        let key_cols: Vec<String> = serde_json::from_str::<Value>(rows.keys().next().unwrap())
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let row = line["row"].as_object().unwrap();
+        let key: serde_json::Map<String, Value> = key_cols
+            .iter()
+            .map(|c| (c.clone(), row[c].clone()))
+            .collect();
+        let want = &rows[&Value::Object(key).to_string()];
+        for (col, got) in row {
+            // Text columns that hold JSON (collections, tuples, UDTs, decimals) are
+            // compared as the values they spell.
+            let got = match (got, &want[col]) {
+                (Value::String(text), w) if !w.is_string() && !w.is_null() => {
+                    serde_json::from_str(text).unwrap_or(got.clone())
+                }
+                _ => got.clone(),
+            };
+            assert!(
+                same(&got, &want[col]),
+                "{ns} {col}: parquet {got} held {}",
+                want[col]
+            );
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, truth.values().map(BTreeMap::len).sum::<usize>());
 }

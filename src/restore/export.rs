@@ -7,6 +7,7 @@
 //! - `csv`: a header of the table's columns (CQL) or the documents' top-level fields in
 //!   first-seen order (MongoDB), then one line per row; strings as they are, other
 //!   values as their JSON text, absent values empty.
+//! - `parquet`: typed columns (see [`super::parquet`]).
 //!
 //! The output directory must not exist: an export never mixes with or overwrites an
 //! older one. Files are written under a temporary name and renamed when complete.
@@ -28,6 +29,7 @@ use crate::version::{render, stored};
 pub enum Format {
     Jsonl,
     Csv,
+    Parquet,
 }
 
 impl Format {
@@ -35,8 +37,8 @@ impl Format {
         Ok(match s {
             "jsonl" => Format::Jsonl,
             "csv" => Format::Csv,
-            "parquet" => bail!("--format parquet is not built yet: use jsonl or csv"),
-            _ => bail!("invalid --format {s:?}: jsonl or csv"),
+            "parquet" => Format::Parquet,
+            _ => bail!("invalid --format {s:?}: jsonl, csv or parquet"),
         })
     }
 
@@ -44,6 +46,7 @@ impl Format {
         match self {
             Format::Jsonl => "jsonl",
             Format::Csv => "csv",
+            Format::Parquet => "parquet",
         }
     }
 }
@@ -79,44 +82,59 @@ pub fn export(store: &Store, name: &str, format: Format, out: &Path) -> anyhow::
     let schema = crate::version::schema::from_log(store, u64::MAX)?;
     // Rows are gathered per namespace first: CSV needs its header before any row, and
     // one read transaction must not stay open while files are written.
-    let mut by_ns: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut by_ns: BTreeMap<String, (bool, Vec<Value>)> = BTreeMap::new();
     stored::for_each_row(store, name, |ns, key, row| {
-        let line = match &row {
-            VersionRow::Cql { cells } => render::cql_row(ns, key, cells, &schema),
-            VersionRow::Mongo { document } => render::mongo_document(document),
+        let (is_cql, line) = match &row {
+            VersionRow::Cql { cells } => (true, render::cql_row(ns, key, cells, &schema)),
+            VersionRow::Mongo { document } => (false, render::mongo_document(document)),
         };
-        by_ns.entry(ns.to_string()).or_default().push(line);
+        let e = by_ns.entry(ns.to_string()).or_insert((is_cql, Vec::new()));
+        e.1.push(line);
         Ok(true)
     })?;
     fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let mut result = Exported::default();
-    for (ns, rows) in by_ns {
+    for (ns, (is_cql, rows)) in by_ns {
         let file = out.join(format!("{ns}.{}", format.extension()));
         let tmp = out.join(format!(".{ns}.{}.partial", format.extension()));
-        let mut w = BufWriter::new(
-            File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?,
-        );
+        let f = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
         match format {
-            Format::Jsonl => {
-                for r in &rows {
-                    serde_json::to_writer(&mut w, r)?;
-                    w.write_all(b"\n")?;
-                }
+            Format::Parquet if is_cql => {
+                let (ks, table) = ns.split_once('.').unwrap_or((&ns, ""));
+                let columns: Vec<(String, Option<_>)> = header(&rows)
+                    .into_iter()
+                    .map(|c| {
+                        let ty = schema.column_type(ks, table, &c);
+                        (c, ty)
+                    })
+                    .collect();
+                super::parquet::write_cql(f, &columns, &rows).with_context(|| ns.clone())?;
             }
-            Format::Csv => write_csv(&mut w, &rows)?,
+            Format::Parquet => super::parquet::write_mongo(f, &rows).with_context(|| ns.clone())?,
+            Format::Jsonl | Format::Csv => {
+                let mut w = BufWriter::new(f);
+                if format == Format::Jsonl {
+                    for r in &rows {
+                        serde_json::to_writer(&mut w, r)?;
+                        w.write_all(b"\n")?;
+                    }
+                } else {
+                    write_csv(&mut w, &rows)?;
+                }
+                w.flush()?;
+                w.into_inner()
+                    .map_err(|e| anyhow::anyhow!("write {}: {e}", tmp.display()))?
+                    .sync_all()?;
+            }
         }
-        w.flush()?;
-        w.into_inner()
-            .map_err(|e| anyhow::anyhow!("write {}: {e}", tmp.display()))?
-            .sync_all()?;
         fs::rename(&tmp, &file).with_context(|| format!("rename {}", tmp.display()))?;
         result.files.insert(ns, (file, rows.len() as u64));
     }
     Ok(result)
 }
 
-/// CSV with a header: the union of the rows' fields in first-seen order.
-fn write_csv(w: &mut impl Write, rows: &[Value]) -> anyhow::Result<()> {
+/// The union of the rows' fields in first-seen order.
+fn header(rows: &[Value]) -> Vec<String> {
     let mut header: Vec<String> = Vec::new();
     for r in rows {
         if let Value::Object(o) = r {
@@ -127,6 +145,12 @@ fn write_csv(w: &mut impl Write, rows: &[Value]) -> anyhow::Result<()> {
             }
         }
     }
+    header
+}
+
+/// CSV with a header: the union of the rows' fields in first-seen order.
+fn write_csv(w: &mut impl Write, rows: &[Value]) -> anyhow::Result<()> {
+    let header = header(rows);
     let line = |fields: Vec<String>| {
         fields
             .iter()

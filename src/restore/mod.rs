@@ -3,3 +3,4 @@
 //! restore").
 
 pub mod export;
+pub mod parquet;

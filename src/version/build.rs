@@ -183,6 +183,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
     Ok(info)
 }
 
+/// A row of a version with its namespace and key.
+type NamedRow = (String, String, VersionRow);
+
 /// A MongoDB operation waiting to be applied in optime order.
 #[derive(Debug)]
 struct PendingOp {
@@ -281,10 +284,7 @@ impl State {
         Ok(())
     }
 
-    fn materialize(
-        self,
-        at: u64,
-    ) -> anyhow::Result<(Vec<(String, String, VersionRow)>, Vec<UncertainItem>)> {
+    fn materialize(self, at: u64) -> anyhow::Result<(Vec<NamedRow>, Vec<UncertainItem>)> {
         let at_secs = (at / 1_000_000_000) as i64;
         let mut rows = Vec::new();
         let mut uncertain = Vec::new();

@@ -46,9 +46,12 @@ impl Diff {
     }
 }
 
+/// Column, element path and value of one cell.
+type CellContent<'a> = (&'a str, Option<&'a [u8]>, &'a [u8]);
+
 /// What a reader sees of a row: column, path and value of each cell (CQL), or the
 /// document bytes.
-fn content(row: &VersionRow) -> Vec<(&str, Option<&[u8]>, &[u8])> {
+fn content(row: &VersionRow) -> Vec<CellContent<'_>> {
     match row {
         VersionRow::Cql { cells } => cells
             .iter()

@@ -165,7 +165,7 @@ pub fn python_modules(modules: &[&str]) -> bool {
         "python3 cannot import it",
         &format!(
             "{SETUP} with pip (cassandra-driver, pymongo (bson), lz4, python-snappy, \
-             zstandard, backports.zstd)"
+             zstandard, backports.zstd, pyarrow)"
         ),
     );
     false
