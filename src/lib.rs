@@ -15,6 +15,7 @@ pub mod decode;
 pub mod inspect;
 pub mod logging;
 pub mod report;
+pub mod snapshot;
 pub mod store;
 pub mod tap;
 pub mod version;

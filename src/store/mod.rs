@@ -12,7 +12,9 @@
 //! | `prepared` | `u8 len, statement id, node` | [`PreparedStatement`] |
 //! | `schema` | namespace | [`NamespaceSchema`] |
 //! | `flows` | capture source id | [`Checkpoint`] |
-//! | `snapshots`, `snapshot_rows`, `versions` | reserved for snapshots and versions | |
+//! | `snapshots` | snapshot id (u64 BE) | snapshot description (layout: `crate::snapshot`) |
+//! | `snapshot_rows` | `id BE, u8 len, namespace, key part` | snapshot row (layout: `crate::snapshot`) |
+//! | `versions` | reserved for versions | |
 //! | `meta` | name | format version, next seq, tidemark, gaps, policy |
 //!
 //! Writes are grouped: [`Store::append_batch_with`] commits mutations, their index
@@ -42,6 +44,7 @@ mod open;
 mod options;
 mod reader;
 mod records;
+mod side;
 mod state;
 mod upgrade;
 
@@ -58,6 +61,7 @@ pub use meta::FORMAT_VERSION;
 pub use open::{Store, DATA_FILE, LMDB_LOCK_FILE};
 pub use options::{Durability, StoreOptions, DEFAULT_MAP_SIZE};
 pub use reader::{Envelopes, Query, Reader};
+pub use side::RawRow;
 pub use records::{
     Checkpoint, ClusteringColumn, Column, Gap, NamespaceSchema, Policy, PreparedStatement,
     Replication, Undecided,
