@@ -5,6 +5,7 @@
 //! credentials never reach the store or the output.
 
 mod snapshot_support;
+mod store_support;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -367,6 +368,49 @@ async fn cql_resume_after_kill() {
     let snap = snapshot_cells(&rows, &pk_columns());
     assert_cells_equal(&snap, &truth(cluster.shared()));
     eprintln!("{done_before} of {} parts were done when killed", infos[0].parts.len());
+}
+
+/// A tap holds the store's writer lock and appends group after group while the
+/// snapshot is taken into the same store: neither refuses, both get all their
+/// writes in (the snapshot's rows equal the cluster's, the log has every append).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cql_snapshot_while_a_writer_appends() {
+    let cluster = cluster(107, None).await;
+    let addr = cluster.addresses()[0];
+    let s = session(addr, None).await;
+    schema(&s).await;
+    fill(&s, 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let writer = tidemark::store::Store::create(&store, &tidemark::store::StoreOptions::for_tests()).unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    let appender = std::thread::spawn(move || {
+        let mut n = 0u64;
+        // At least one append lands after the snapshot finished (the flag is set
+        // only then), so the two writers really overlap or follow each other.
+        loop {
+            let stop = flag.load(std::sync::atomic::Ordering::SeqCst);
+            let batch: Vec<_> = (0..50)
+                .map(|i| store_support::cql("shop.kv", &format!("{{\"k\":\"w{n}-{i}\"}}"), 1_000 + n, 2))
+                .collect();
+            writer.append_batch(&batch).unwrap();
+            n += 1;
+            if stop {
+                return (writer, n * 50);
+            }
+        }
+    });
+    let summary = take(&format!("cql://{addr}"), &store, &[]).await;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (writer, appended) = appender.join().unwrap();
+    assert_eq!(writer.reader().unwrap().len().unwrap(), appended);
+    drop(writer);
+    assert_eq!(summary["finished"], true);
+    let (_, rows) = read(&store, 1);
+    let snap = snapshot_cells(&rows, &pk_columns());
+    assert_cells_equal(&snap, &truth(cluster.shared()));
+    eprintln!("{appended} mutations appended while the snapshot ran");
 }
 
 async fn fails_with_2(args: &[&str], message: &str) {
