@@ -152,8 +152,8 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
                 (Scan::Cql(p.scan), p.cluster, p.namespaces, p.parts, None)
             }
             Source::Mongo { uri } => {
-                let at = resumed.as_ref().and_then(|s| s.cluster_time);
-                let p = mongo::connect(uri, &redacted, &o.dbs, &o.collections, at).await?;
+                let resume = resumed.as_ref().map(|s| s.cluster_time);
+                let p = mongo::connect(uri, &redacted, &o.dbs, &o.collections, resume).await?;
                 (
                     Scan::Mongo(p.scan),
                     p.cluster,

@@ -76,12 +76,14 @@ fn first_batch(reply: &Document) -> Vec<Document> {
 
 /// Connects, reads the selected collections' options and indexes, finds out
 /// whether snapshot reads work, and splits each collection into `_id` chunks.
+/// `resume`: the snapshot being resumed (`Some(cluster time)` if it had one): its
+/// parts stand, so no chunks are planned, and reads stay at its cluster time.
 pub async fn connect(
     uri: &str,
     redacted: &str,
     dbs: &[String],
     collections: &[String],
-    resume_at: Option<OpTime>,
+    resume: Option<Option<OpTime>>,
 ) -> Result<Plan> {
     let mut options = ClientOptions::parse(uri)
         .await
@@ -156,8 +158,8 @@ pub async fn connect(
         }
     }
 
-    let at = match resume_at {
-        Some(t) => Some(Timestamp {
+    let at = match resume {
+        Some(at) => at.map(|t| Timestamp {
             time: (t.ts >> 32) as u32,
             increment: t.ts as u32,
         }),
@@ -171,7 +173,11 @@ pub async fn connect(
     let mut parts = Vec::new();
     for (db, coll, schema) in found {
         let ns = format!("{db}.{coll}");
-        for range in scan.chunks(&db, &coll).await? {
+        let ranges = match resume {
+            Some(_) => Vec::new(),
+            None => scan.chunks(&db, &coll).await?,
+        };
+        for range in ranges {
             parts.push(PartInfo {
                 namespace: ns.clone(),
                 range,
