@@ -42,7 +42,9 @@ async fn session(addr: SocketAddr, credentials: Option<(&str, &str)>) -> Session
 }
 
 async fn q(s: &Session, text: &str) {
-    s.query_unpaged(text, ()).await.unwrap_or_else(|e| panic!("{text}: {e}"));
+    s.query_unpaged(text, ())
+        .await
+        .unwrap_or_else(|e| panic!("{text}: {e}"));
 }
 
 /// Keyspace `shop` at RF 3: `orders` (clustering, a static column, a frozen set,
@@ -64,13 +66,31 @@ async fn fill(s: &Session, n: i32) {
             q(s, &text).await;
         }
         if id % 2 == 0 {
-            q(s, &format!("UPDATE shop.orders USING TTL 3600 SET note = 'n{id}' WHERE id = {id}")).await;
+            q(
+                s,
+                &format!("UPDATE shop.orders USING TTL 3600 SET note = 'n{id}' WHERE id = {id}"),
+            )
+            .await;
         }
         if id % 5 == 0 {
-            q(s, &format!("UPDATE shop.orders USING TTL 7200 SET qty = 99 WHERE id = {id} AND line = 1")).await;
+            q(
+                s,
+                &format!(
+                    "UPDATE shop.orders USING TTL 7200 SET qty = 99 WHERE id = {id} AND line = 1"
+                ),
+            )
+            .await;
         }
-        q(s, &format!("UPDATE shop.cnt SET n = n + {} WHERE k = {id}", id + 1)).await;
-        q(s, &format!("INSERT INTO shop.kv (k, v) VALUES ('k{id}', 'v{id}')")).await;
+        q(
+            s,
+            &format!("UPDATE shop.cnt SET n = n + {} WHERE k = {id}", id + 1),
+        )
+        .await;
+        q(
+            s,
+            &format!("INSERT INTO shop.kv (k, v) VALUES ('k{id}', 'v{id}')"),
+        )
+        .await;
     }
     // A partition holding only its static cell.
     q(s, "UPDATE shop.orders SET note = 'lonely' WHERE id = 1000").await;
@@ -126,7 +146,10 @@ fn assert_cells_equal(
             None => assert_eq!(*ttl, 0, "{k:?} has a TTL in the testbed"),
             Some(left) => {
                 assert!(*ttl > 0, "{k:?} has no TTL in the testbed");
-                assert!(left as i32 <= *ttl && left as i32 >= *ttl - 120, "TTL of {k:?}: {left} vs {ttl}");
+                assert!(
+                    left as i32 <= *ttl && left as i32 >= *ttl - 120,
+                    "TTL of {k:?}: {left} vs {ttl}"
+                );
                 assert_eq!(c.kind, tidemark::store::CellKind::Expiring);
                 assert!(c.local_deletion_time.is_some());
             }
@@ -169,7 +192,11 @@ async fn cql_snapshot_equals_the_testbed_state() {
         assert_eq!(ranges.last().unwrap().1, i64::MAX);
         assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0), "contiguous");
     }
-    let orders = info.namespaces.iter().find(|n| n.name == "shop.orders").unwrap();
+    let orders = info
+        .namespaces
+        .iter()
+        .find(|n| n.name == "shop.orders")
+        .unwrap();
     assert!(orders.schema.contains("CREATE KEYSPACE IF NOT EXISTS shop WITH replication = {'class': 'org.apache.cassandra.locator.SimpleStrategy', 'replication_factor': '3'};"), "{}", orders.schema);
     assert!(orders.schema.contains("CREATE TABLE IF NOT EXISTS shop.orders (id int, line int, note text static, item text, qty int, tags frozen<set<text>>, PRIMARY KEY (id, line)) WITH CLUSTERING ORDER BY (line ASC)"), "{}", orders.schema);
     assert_eq!(orders.rows, 121);
@@ -188,7 +215,11 @@ async fn cql_non_frozen_collections_have_one_cell_per_element() {
     let addr = cluster.addresses()[0];
     let s = session(addr, None).await;
     q(&s, "CREATE KEYSPACE shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}").await;
-    q(&s, "CREATE TABLE shop.coll (k int PRIMARY KEY, m map<text, int>, st set<int>, l list<text>)").await;
+    q(
+        &s,
+        "CREATE TABLE shop.coll (k int PRIMARY KEY, m map<text, int>, st set<int>, l list<text>)",
+    )
+    .await;
     for k in 0..5 {
         q(&s, &format!("INSERT INTO shop.coll (k, m, st, l) VALUES ({k}, {{'a': 1, 'b': 2}}, {{1, 2}}, ['x', 'y']) USING TIMESTAMP 100")).await;
         q(&s, &format!("UPDATE shop.coll USING TIMESTAMP 200 AND TTL 3600 SET m['c'] = 3, st = st + {{3}} WHERE k = {k}")).await;
@@ -224,12 +255,25 @@ async fn cql_scan_under_concurrent_writes() {
     q(&s, "CREATE KEYSPACE shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}").await;
     q(&s, "CREATE TABLE shop.kv (k int PRIMARY KEY, v text)").await;
     for k in 0..200 {
-        q(&s, &format!("INSERT INTO shop.kv (k, v) VALUES ({k}, 'v{k}-0') USING TIMESTAMP 1")).await;
+        q(
+            &s,
+            &format!("INSERT INTO shop.kv (k, v) VALUES ({k}, 'v{k}-0') USING TIMESTAMP 1"),
+        )
+        .await;
     }
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let from = format!("cql://{addr}");
-    let args = ["snapshot", "take", "--from", &from, "--store", store.to_str().unwrap(), "--parallel", "1"];
+    let args = [
+        "snapshot",
+        "take",
+        "--from",
+        &from,
+        "--store",
+        store.to_str().unwrap(),
+        "--parallel",
+        "1",
+    ];
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args(args)
         .spawn()
@@ -240,10 +284,24 @@ async fn cql_scan_under_concurrent_writes() {
     loop {
         let k = (round % 100) as i32;
         let v = format!("v{k}-{round}");
-        q(&s, &format!("INSERT INTO shop.kv (k, v) VALUES ({k}, '{v}') USING TIMESTAMP {}", 1 + round)).await;
+        q(
+            &s,
+            &format!(
+                "INSERT INTO shop.kv (k, v) VALUES ({k}, '{v}') USING TIMESTAMP {}",
+                1 + round
+            ),
+        )
+        .await;
         written.insert((k, 1 + round), v);
         let nk = 1000 + round as i32;
-        q(&s, &format!("INSERT INTO shop.kv (k, v) VALUES ({nk}, 'new') USING TIMESTAMP {}", 1 + round)).await;
+        q(
+            &s,
+            &format!(
+                "INSERT INTO shop.kv (k, v) VALUES ({nk}, 'new') USING TIMESTAMP {}",
+                1 + round
+            ),
+        )
+        .await;
         written.insert((nk, 1 + round), "new".into());
         round += 1;
         if child.try_wait().unwrap().is_some() {
@@ -270,9 +328,12 @@ async fn cql_scan_under_concurrent_writes() {
             assert_eq!((hex(&cell.value), cell.timestamp), (t.0.clone(), t.1));
         }
     }
-    for k in 0..200 {
-        let pk = hex(&(k as i32).to_be_bytes());
-        assert!(snap.contains_key(&("kv".into(), pk, String::new(), "v".into())), "key {k} present");
+    for k in 0..200i32 {
+        let pk = hex(&k.to_be_bytes());
+        assert!(
+            snap.contains_key(&("kv".into(), pk, String::new(), "v".into())),
+            "key {k} present"
+        );
     }
     eprintln!("{round} write rounds during the scan; {seen_before} cells from before it");
 }
@@ -297,22 +358,50 @@ async fn cql_resume_reads_only_unfinished_parts() {
     let before = infos[0].clone();
     assert!(before.finished.is_none());
     // What a killed run leaves behind: a row stored for a part never finished.
-    let unfinished = before.parts.iter().position(|p| p.read_end.is_none()).unwrap();
+    let unfinished = before
+        .parts
+        .iter()
+        .position(|p| p.read_end.is_none())
+        .unwrap();
     {
         let st = tidemark::store::Store::open_side(&store, &Default::default()).unwrap();
         let stale = tidemark::snapshot::SnapshotRow {
             namespace: before.parts[unfinished].namespace.clone(),
             key: r#"{"id":424242}"#.into(),
             part: unfinished as u32,
-            data: tidemark::snapshot::RowData::Cql { cells: vec![], static_cells: vec![] },
+            data: tidemark::snapshot::RowData::Cql {
+                cells: vec![],
+                static_cells: vec![],
+            },
         };
         tidemark::snapshot::store::put_rows(&st, 1, &[stale], None).unwrap();
     }
-    let out = tidemark(&["snapshot", "take", "--from", &from, "--store", store.to_str().unwrap(), "--resume", "--json"]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tidemark(&[
+        "snapshot",
+        "take",
+        "--from",
+        &from,
+        "--store",
+        store.to_str().unwrap(),
+        "--resume",
+        "--json",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let progress = String::from_utf8(out.stdout).unwrap();
-    let lines = progress.lines().filter(|l| l.contains("\"progress\"")).count();
-    assert_eq!(lines, before.parts.len() - 5, "only unfinished parts are read");
+    let lines = progress
+        .lines()
+        .filter(|l| l.contains("\"progress\""))
+        .count();
+    assert_eq!(
+        lines,
+        before.parts.len() - 5,
+        "only unfinished parts are read"
+    );
     let (infos, rows) = read(&store, 1);
     assert_eq!(infos.len(), 1, "resumed, not a new snapshot");
     let after = &infos[0];
@@ -322,7 +411,10 @@ async fn cql_resume_reads_only_unfinished_parts() {
             assert_eq!(b, a, "a finished part is not read again");
         }
     }
-    assert!(!rows.iter().any(|r| r.key == r#"{"id":424242}"#), "stale row removed");
+    assert!(
+        !rows.iter().any(|r| r.key == r#"{"id":424242}"#),
+        "stale row removed"
+    );
     let keys: std::collections::BTreeSet<_> = rows.iter().map(|r| (&r.namespace, &r.key)).collect();
     assert_eq!(keys.len(), rows.len());
     assert_eq!(rows.len(), 30 * 3 + 1 + 30 + 30);
@@ -344,7 +436,17 @@ async fn cql_resume_after_kill() {
     let store = dir.path().join("store");
     let from = format!("cql://{addr}");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["snapshot", "take", "--from", &from, "--store", store.to_str().unwrap(), "--parallel", "1", "--json"])
+        .args([
+            "snapshot",
+            "take",
+            "--from",
+            &from,
+            "--store",
+            store.to_str().unwrap(),
+            "--parallel",
+            "1",
+            "--json",
+        ])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -367,7 +469,10 @@ async fn cql_resume_after_kill() {
     assert_eq!(infos.len(), 1);
     let snap = snapshot_cells(&rows, &pk_columns());
     assert_cells_equal(&snap, &truth(cluster.shared()));
-    eprintln!("{done_before} of {} parts were done when killed", infos[0].parts.len());
+    eprintln!(
+        "{done_before} of {} parts were done when killed",
+        infos[0].parts.len()
+    );
 }
 
 /// A tap holds the store's writer lock and appends group after group while the
@@ -382,7 +487,9 @@ async fn cql_snapshot_while_a_writer_appends() {
     fill(&s, 20).await;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let writer = tidemark::store::Store::create(&store, &tidemark::store::StoreOptions::for_tests()).unwrap();
+    let writer =
+        tidemark::store::Store::create(&store, &tidemark::store::StoreOptions::for_tests())
+            .unwrap();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = Arc::clone(&done);
     let appender = std::thread::spawn(move || {
@@ -392,7 +499,9 @@ async fn cql_snapshot_while_a_writer_appends() {
         loop {
             let stop = flag.load(std::sync::atomic::Ordering::SeqCst);
             let batch: Vec<_> = (0..50)
-                .map(|i| store_support::cql("shop.kv", &format!("{{\"k\":\"w{n}-{i}\"}}"), 1_000 + n, 2))
+                .map(|i| {
+                    store_support::cql("shop.kv", &format!("{{\"k\":\"w{n}-{i}\"}}"), 1_000 + n, 2)
+                })
                 .collect();
             writer.append_batch(&batch).unwrap();
             n += 1;
@@ -418,7 +527,10 @@ async fn fails_with_2(args: &[&str], message: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(err.starts_with("tidemark: ") && err.contains(message), "{err}");
+    assert!(
+        err.starts_with("tidemark: ") && err.contains(message),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -433,33 +545,124 @@ async fn bad_input_exits_2_and_credentials_stay_out() {
     let store = dir.path().join("store");
     let st = store.to_str().unwrap();
     let good = format!("cql://snapuser:pw-S3CRET-42@{addr}");
-    fails_with_2(&["snapshot", "take", "--from", "http://x", "--store", st], "invalid --from").await;
-    fails_with_2(&["snapshot", "take", "--from", "cql://127.0.0.1:notaport", "--store", st], "bad port").await;
-    fails_with_2(&["snapshot", "take", "--from", "cql://127.0.0.1:1", "--store", st], "cannot connect").await;
-    fails_with_2(&["snapshot", "take", "--from", &good, "--store", st, "--keyspace", "nosuch"], "unknown keyspace \"nosuch\"").await;
-    fails_with_2(&["snapshot", "take", "--from", &good, "--store", st, "--table", "shop.nosuch"], "unknown table").await;
-    fails_with_2(&["snapshot", "take", "--from", &good, "--store", st, "--consistency", "MOST"], "invalid --consistency").await;
-    fails_with_2(&["snapshot", "take", "--from", &good, "--store", st, "--resume"], "to resume").await;
+    fails_with_2(
+        &["snapshot", "take", "--from", "http://x", "--store", st],
+        "invalid --from",
+    )
+    .await;
+    fails_with_2(
+        &[
+            "snapshot",
+            "take",
+            "--from",
+            "cql://127.0.0.1:notaport",
+            "--store",
+            st,
+        ],
+        "bad port",
+    )
+    .await;
+    fails_with_2(
+        &[
+            "snapshot",
+            "take",
+            "--from",
+            "cql://127.0.0.1:1",
+            "--store",
+            st,
+        ],
+        "cannot connect",
+    )
+    .await;
+    fails_with_2(
+        &[
+            "snapshot",
+            "take",
+            "--from",
+            &good,
+            "--store",
+            st,
+            "--keyspace",
+            "nosuch",
+        ],
+        "unknown keyspace \"nosuch\"",
+    )
+    .await;
+    fails_with_2(
+        &[
+            "snapshot",
+            "take",
+            "--from",
+            &good,
+            "--store",
+            st,
+            "--table",
+            "shop.nosuch",
+        ],
+        "unknown table",
+    )
+    .await;
+    fails_with_2(
+        &[
+            "snapshot",
+            "take",
+            "--from",
+            &good,
+            "--store",
+            st,
+            "--consistency",
+            "MOST",
+        ],
+        "invalid --consistency",
+    )
+    .await;
+    fails_with_2(
+        &[
+            "snapshot", "take", "--from", &good, "--store", st, "--resume",
+        ],
+        "to resume",
+    )
+    .await;
     fails_with_2(&["snapshot", "show", "7", "--store", st], "no snapshot 7").await;
     let wrong = format!("cql://snapuser:wrong-pw@{addr}");
     let out = tidemark(&["snapshot", "take", "--from", &wrong, "--store", st]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("wrong-pw"));
     // With the right password: a snapshot of `shop.kv` only, and no trace of it.
-    let out = tidemark(&["snapshot", "take", "--from", &good, "--store", st, "--table", "kv", "--json"]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tidemark(&[
+        "snapshot", "take", "--from", &good, "--store", st, "--table", "kv", "--json",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (infos, rows) = read(&store, 1);
     assert_eq!(infos[0].source, format!("cql://{addr}"));
     assert!(rows.iter().all(|r| r.namespace == "shop.kv") && rows.len() == 3);
     let list = tidemark(&["snapshot", "list", "--store", st, "--json"]).await;
     let show = tidemark(&["snapshot", "show", "1", "--store", st]).await;
     for o in [&out, &list, &show] {
-        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        assert!(!text.contains("S3CRET") && !text.contains("snapuser"), "{text}");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            !text.contains("S3CRET") && !text.contains("snapuser"),
+            "{text}"
+        );
     }
     for f in std::fs::read_dir(&store).unwrap() {
         let bytes = std::fs::read(f.unwrap().path()).unwrap();
-        assert!(!bytes.windows(6).any(|w| w == b"S3CRET"), "password in the store");
-        assert!(!bytes.windows(8).any(|w| w == b"snapuser"), "user in the store");
+        assert!(
+            !bytes.windows(6).any(|w| w == b"S3CRET"),
+            "password in the store"
+        );
+        assert!(
+            !bytes.windows(8).any(|w| w == b"snapuser"),
+            "user in the store"
+        );
     }
 }

@@ -45,18 +45,26 @@ async fn fill(c: &Client) {
     let orders: Vec<Document> = (0..2500)
         .map(|i| doc! {"_id": i, "item": format!("x{i}"), "qty": i % 7, "tags": ["a", "b"]})
         .collect();
-    shop.collection::<Document>("orders").insert_many(orders).await.unwrap();
+    shop.collection::<Document>("orders")
+        .insert_many(orders)
+        .await
+        .unwrap();
     let people: Vec<Document> = (0..30)
         .map(|i| doc! {"_id": ObjectId::new(), "name": format!("p{i}"), "n": f64::from(i) + 0.5})
         .collect();
-    shop.collection::<Document>("people").insert_many(people).await.unwrap();
+    shop.collection::<Document>("people")
+        .insert_many(people)
+        .await
+        .unwrap();
     shop.collection::<Document>("mixed")
         .insert_many([doc! {"_id": 1}, doc! {"_id": "a", "v": Bson::Null}])
         .await
         .unwrap();
-    shop.run_command(doc! {"createIndexes": "orders", "indexes": [{"key": {"item": 1}, "name": "item_1"}]})
-        .await
-        .unwrap();
+    shop.run_command(
+        doc! {"createIndexes": "orders", "indexes": [{"key": {"item": 1}, "name": "item_1"}]},
+    )
+    .await
+    .unwrap();
 }
 
 /// The set's committed documents at the snapshot's cluster time, by namespace.
@@ -113,7 +121,10 @@ async fn write_until_exit(c: &Client, child: &mut tokio::process::Child) -> i32 
             .update_one(doc! {"_id": i}, doc! {"$inc": {"qty": 100}})
             .await
             .unwrap();
-        orders.delete_one(doc! {"_id": 2499 - (round % 300)}).await.unwrap();
+        orders
+            .delete_one(doc! {"_id": 2499 - (round % 300)})
+            .await
+            .unwrap();
         orders
             .insert_one(doc! {"_id": 10_000 + round, "item": "new"})
             .await
@@ -133,7 +144,16 @@ async fn mongo_snapshot_at_one_cluster_time_under_writes() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["snapshot", "take", "--from", &set.uri(), "--store", store.to_str().unwrap(), "--parallel", "2"])
+        .args([
+            "snapshot",
+            "take",
+            "--from",
+            &set.uri(),
+            "--store",
+            store.to_str().unwrap(),
+            "--parallel",
+            "2",
+        ])
         .spawn()
         .unwrap();
     let rounds = write_until_exit(&c, &mut child).await;
@@ -142,14 +162,38 @@ async fn mongo_snapshot_at_one_cluster_time_under_writes() {
     let info = &infos[0];
     assert_eq!(info.cluster, "rs0");
     assert!(info.finished.is_some());
-    let orders: Vec<_> = info.parts.iter().filter(|p| p.namespace == "shop.orders").collect();
+    let orders: Vec<_> = info
+        .parts
+        .iter()
+        .filter(|p| p.namespace == "shop.orders")
+        .collect();
     assert!(orders.len() >= 3, "chunked by _id: {}", orders.len());
-    let mixed: Vec<_> = info.parts.iter().filter(|p| p.namespace == "shop.mixed").collect();
+    let mixed: Vec<_> = info
+        .parts
+        .iter()
+        .filter(|p| p.namespace == "shop.mixed")
+        .collect();
     assert_eq!(mixed.len(), 1);
-    assert_eq!(mixed[0].range, PartRange::IdChunk { from: None, to: None });
-    let schema = &info.namespaces.iter().find(|n| n.name == "shop.orders").unwrap().schema;
+    assert_eq!(
+        mixed[0].range,
+        PartRange::IdChunk {
+            from: None,
+            to: None
+        }
+    );
+    let schema = &info
+        .namespaces
+        .iter()
+        .find(|n| n.name == "shop.orders")
+        .unwrap()
+        .schema;
     let schema: serde_json::Value = serde_json::from_str(schema).unwrap();
-    let names: Vec<_> = schema["indexes"].as_array().unwrap().iter().map(|i| i["name"].clone()).collect();
+    let names: Vec<_> = schema["indexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].clone())
+        .collect();
     assert_eq!(names, ["_id_", "item_1"]);
     assert_documents_equal(&rows, &truth_at(&set, info));
     eprintln!("{rounds} write rounds during the scan");
@@ -167,7 +211,10 @@ async fn mongo_resume_reads_at_the_same_cluster_time() {
     assert_eq!(first["finished"], false);
     // Changes between the runs are after the cluster time: not in the snapshot.
     let orders = c.database("shop").collection::<Document>("orders");
-    orders.delete_many(doc! {"_id": {"$gte": 2000}}).await.unwrap();
+    orders
+        .delete_many(doc! {"_id": {"$gte": 2000}})
+        .await
+        .unwrap();
     orders.insert_one(doc! {"_id": 99_999}).await.unwrap();
     let summary = take(&uri, &store, &["--resume"]).await;
     assert_eq!(summary["finished"], true);
@@ -195,10 +242,24 @@ async fn mongo_bad_input_exits_2() {
         let out = tidemark(&all).await;
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(err.starts_with("tidemark: ") && err.contains(message) && err.lines().count() == 1, "{err}");
+        assert!(
+            err.starts_with("tidemark: ") && err.contains(message) && err.lines().count() == 1,
+            "{err}"
+        );
     }
-    let out = tidemark(&["snapshot", "take", "--from", "mongodb://u:pw-SECRET@127.0.0.1:1/?serverSelectionTimeoutMS=300", "--store", st]).await;
+    let out = tidemark(&[
+        "snapshot",
+        "take",
+        "--from",
+        "mongodb://u:pw-SECRET@127.0.0.1:1/?serverSelectionTimeoutMS=300",
+        "--store",
+        st,
+    ])
+    .await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("cannot connect") && !err.contains("pw-SECRET") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("cannot connect") && !err.contains("pw-SECRET") && err.lines().count() == 1,
+        "{err}"
+    );
 }

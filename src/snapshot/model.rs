@@ -48,7 +48,10 @@ impl SnapshotInfo {
 
     /// The earliest read start and latest read end over the finished parts.
     pub fn read_window(&self) -> Option<(u64, u64)> {
-        let done = self.parts.iter().filter_map(|p| Some((p.read_start, p.read_end?)));
+        let done = self
+            .parts
+            .iter()
+            .filter_map(|p| Some((p.read_start, p.read_end?)));
         done.fold(None, |acc, (s, e)| match acc {
             None => Some((s, e)),
             Some((a, b)) => Some((a.min(s), b.max(e))),

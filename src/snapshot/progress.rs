@@ -23,14 +23,11 @@ impl Progress {
     /// Progress for a take of `parts` parts, `done` of them already finished.
     pub fn new(json: bool, parts: usize, done: usize) -> Progress {
         let bar = (!json && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(
-                Some(parts as u64),
-                ProgressDrawTarget::stderr(),
-            );
-            let style = ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} parts  {msg}  eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let bar =
+                ProgressBar::with_draw_target(Some(parts as u64), ProgressDrawTarget::stderr());
+            let style =
+                ProgressStyle::with_template("{bar:30} {pos}/{len} parts  {msg}  eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar.set_position(done as u64);
             bar

@@ -122,17 +122,26 @@ pub fn run_show(store: &Path, id: u64, json: bool) -> Result<()> {
     println!("started   {}", format_time(info.started));
     println!(
         "finished  {}",
-        info.finished.map_or("no (continue with --resume)".into(), format_time)
+        info.finished
+            .map_or("no (continue with --resume)".into(), format_time)
     );
     if let Some((s, e)) = info.read_window() {
         println!("read      {} .. {}", format_time(s), format_time(e));
     }
     if let Some(t) = info.cluster_time {
-        println!("at        cluster time {{t: {}, i: {}}}", t.ts >> 32, t.ts & 0xffff_ffff);
+        println!(
+            "at        cluster time {{t: {}, i: {}}}",
+            t.ts >> 32,
+            t.ts & 0xffff_ffff
+        );
     }
     println!("parts     {}/{}", info.parts_done(), info.parts.len());
     for n in &info.namespaces {
-        let parts: Vec<_> = info.parts.iter().filter(|p| p.namespace == n.name).collect();
+        let parts: Vec<_> = info
+            .parts
+            .iter()
+            .filter(|p| p.namespace == n.name)
+            .collect();
         let done = parts.iter().filter(|p| p.read_end.is_some()).count();
         println!(
             "  {:<32} {:>10} rows {:>12} bytes  {done}/{} parts",

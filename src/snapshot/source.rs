@@ -142,9 +142,13 @@ pub fn selected(outer: &[String], inner: &[String], ns: &str) -> bool {
     let (a, b) = ns.split_once('.').unwrap_or((ns, ""));
     (outer.is_empty() || outer.iter().any(|p| glob(p, a)))
         && (inner.is_empty()
-            || inner
-                .iter()
-                .any(|p| if p.contains('.') { glob(p, ns) } else { glob(p, b) }))
+            || inner.iter().any(|p| {
+                if p.contains('.') {
+                    glob(p, ns)
+                } else {
+                    glob(p, b)
+                }
+            }))
 }
 
 #[cfg(test)]
@@ -180,7 +184,11 @@ mod tests {
         assert!(glob("shop*", "shop_eu"));
         assert!(!glob("shop?", "shop"));
         assert!(selected(&[], &["orders".into()], "shop.orders"));
-        assert!(selected(&["sh*".into()], &["shop.ord*".into()], "shop.orders"));
+        assert!(selected(
+            &["sh*".into()],
+            &["shop.ord*".into()],
+            "shop.orders"
+        ));
         assert!(!selected(&["other".into()], &[], "shop.orders"));
     }
 }

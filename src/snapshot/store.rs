@@ -114,9 +114,10 @@ pub fn rows<'s>(
             }
         }
         let (key, value) = batch.pop_front()?;
-        Some(codec::decode::<SnapshotRow>(&value).map_err(|e| {
-            corrupt(store, format!("snapshot {id} row {}: {e}", hex(&key)))
-        }))
+        Some(
+            codec::decode::<SnapshotRow>(&value)
+                .map_err(|e| corrupt(store, format!("snapshot {id} row {}: {e}", hex(&key)))),
+        )
     })
 }
 

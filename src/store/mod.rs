@@ -61,13 +61,13 @@ pub use meta::FORMAT_VERSION;
 pub use open::{Store, DATA_FILE, LMDB_LOCK_FILE};
 pub use options::{Durability, StoreOptions, DEFAULT_MAP_SIZE};
 pub use reader::{Envelopes, Query, Reader};
-pub use side::RawRow;
 pub use records::{
     Checkpoint, ClusteringColumn, Column, Gap, NamespaceSchema, Policy, PreparedStatement,
     Replication, Undecided,
 };
 /// Byte strings inside envelopes (clustering bounds).
 pub use serde_bytes::ByteBuf;
+pub use side::RawRow;
 
 /// What the commit tracker hands to [`Store::append_batch`]: a mutation before it
 /// has a seq.

@@ -68,7 +68,12 @@ impl Store {
     /// Stores `rows` of snapshot `id` and, in the same transaction, its description
     /// `info` when given: a part's rows and the mark that the part is finished land
     /// together or not at all, which is what makes `--resume` exact.
-    pub fn snapshot_put_raw(&self, id: u64, rows: &[RawRow<'_>], info: Option<&[u8]>) -> Result<()> {
+    pub fn snapshot_put_raw(
+        &self,
+        id: u64,
+        rows: &[RawRow<'_>],
+        info: Option<&[u8]>,
+    ) -> Result<()> {
         self.side_writable()?;
         let lmdb = self.lmdb("write snapshot");
         let keys = rows

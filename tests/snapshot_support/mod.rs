@@ -78,8 +78,7 @@ pub fn snapshot_cells(
     let mut out = BTreeMap::new();
     for r in rows {
         let table = r.namespace.split_once('.').unwrap().1.to_string();
-        let key: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&r.key).unwrap();
+        let key: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&r.key).unwrap();
         let pkcols = &pk[table.as_str()];
         let mut p = String::new();
         let mut c = String::new();
@@ -90,7 +89,11 @@ pub fn snapshot_cells(
                 c.push_str(&hex(&key_bytes(v)));
             }
         }
-        let tidemark::snapshot::RowData::Cql { cells, static_cells } = &r.data else {
+        let tidemark::snapshot::RowData::Cql {
+            cells,
+            static_cells,
+        } = &r.data
+        else {
             panic!("a CQL row")
         };
         let name = |cell: &tidemark::store::Cell| match &cell.path {

@@ -83,7 +83,8 @@ pub async fn connect(
         .map_err(|e| anyhow!("cannot connect to {}: {e}", hosts.join(",")))?;
     let state = session.get_cluster_state();
     let cluster = state.cluster_name().to_string();
-    let keep = |ks: &str, t: &str| super::super::source::selected(keyspaces, tables, &format!("{ks}.{t}"));
+    let keep =
+        |ks: &str, t: &str| super::super::source::selected(keyspaces, tables, &format!("{ks}.{t}"));
     let found = cql_schema::read(&session, keep).await?;
     check_literals(keyspaces, tables, &found)?;
     let mut tokens: Vec<i64> = state
@@ -280,7 +281,10 @@ impl<T: Copy> PerCell<T> {
         }
         let items = collection::split(b, 1).ok_or_else(|| anyhow!("bad WRITETIME/TTL list"))?;
         Ok(PerCell::Each(
-            items.into_iter().map(|i| i.and_then(|v| read(&v))).collect(),
+            items
+                .into_iter()
+                .map(|i| i.and_then(|v| read(&v)))
+                .collect(),
         ))
     }
 
@@ -367,7 +371,12 @@ fn elements(c: &Col, value: &Bytes) -> Result<Vec<(Option<Vec<u8>>, Bytes)>> {
             .ok_or_else(bad)?
             .into_iter()
             .enumerate()
-            .map(|(i, e)| (Some((i as i32).to_be_bytes().to_vec()), e.unwrap_or_default()))
+            .map(|(i, e)| {
+                (
+                    Some((i as i32).to_be_bytes().to_vec()),
+                    e.unwrap_or_default(),
+                )
+            })
             .collect(),
         ColumnType::Set(_) => collection::split(value, 1)
             .ok_or_else(bad)?

@@ -100,12 +100,8 @@ impl Table {
 
 /// Double-quotes an identifier unless it is a plain lower-case one.
 pub fn ident(s: &str) -> String {
-    let plain = s
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase())
-        && s
-            .chars()
+    let plain = s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if plain {
         s.to_string()
@@ -160,11 +156,11 @@ fn blob_or(v: &CqlValue) -> Option<String> {
     }
 }
 
+/// A `system_schema.columns` row: name, clustering order, kind, position, type.
+type ColumnRow = (String, String, String, i32, String);
+
 /// Reads the schema of every selected table: `keep(ks, table)` selects.
-pub async fn read(
-    session: &Session,
-    keep: impl Fn(&str, &str) -> bool,
-) -> Result<Vec<Table>> {
+pub async fn read(session: &Session, keep: impl Fn(&str, &str) -> bool) -> Result<Vec<Table>> {
     let q = |text: &'static str| async move {
         session
             .query_unpaged(text, ())
@@ -173,7 +169,8 @@ pub async fn read(
             .into_rows_result()
             .context("reading the schema")
     };
-    let keyspaces = q("SELECT keyspace_name, durable_writes, replication FROM system_schema.keyspaces").await?;
+    let keyspaces =
+        q("SELECT keyspace_name, durable_writes, replication FROM system_schema.keyspaces").await?;
     let mut ks_text: BTreeMap<String, String> = BTreeMap::new();
     for r in keyspaces.rows::<(String, Option<bool>, Option<HashMap<String, String>>)>()? {
         let (name, durable, replication) = r?;
@@ -194,7 +191,9 @@ pub async fn read(
 
     let mut schema = Schema::default();
     let mut types_text: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let types = q("SELECT keyspace_name, type_name, field_names, field_types FROM system_schema.types").await?;
+    let types =
+        q("SELECT keyspace_name, type_name, field_names, field_types FROM system_schema.types")
+            .await?;
     for r in types.rows::<(String, String, Option<Vec<String>>, Option<Vec<String>>)>()? {
         let (ks, name, names, tys) = r?;
         let fields: Vec<(String, String)> = names
@@ -216,14 +215,24 @@ pub async fn read(
     }
 
     let columns = q("SELECT keyspace_name, table_name, column_name, clustering_order, kind, position, type FROM system_schema.columns").await?;
-    let mut by_table: BTreeMap<(String, String), Vec<(String, String, String, i32, String)>> =
-        BTreeMap::new();
-    for r in columns.rows::<(String, String, String, Option<String>, String, Option<i32>, String)>()? {
+    let mut by_table: BTreeMap<(String, String), Vec<ColumnRow>> = BTreeMap::new();
+    for r in columns.rows::<(
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        Option<i32>,
+        String,
+    )>()? {
         let (ks, t, c, order, kind, pos, ty) = r?;
-        by_table
-            .entry((ks, t))
-            .or_default()
-            .push((c, order.unwrap_or_default(), kind, pos.unwrap_or(-1), ty));
+        by_table.entry((ks, t)).or_default().push((
+            c,
+            order.unwrap_or_default(),
+            kind,
+            pos.unwrap_or(-1),
+            ty,
+        ));
     }
 
     let tables = q("SELECT * FROM system_schema.tables").await?;
@@ -249,7 +258,9 @@ pub async fn read(
         if !ks_text.contains_key(&ks) || !keep(&ks, &name) {
             continue;
         }
-        let cols = by_table.remove(&(ks.clone(), name.clone())).unwrap_or_default();
+        let cols = by_table
+            .remove(&(ks.clone(), name.clone()))
+            .unwrap_or_default();
         let mut table = Table {
             keyspace: ks.clone(),
             name: name.clone(),

@@ -72,7 +72,7 @@ pub fn now_ns() -> u64 {
 }
 
 enum Scan {
-    Cql(cql::CqlScan),
+    Cql(Box<cql::CqlScan>),
     Mongo(mongo::MongoScan),
 }
 
@@ -127,8 +127,14 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
             .find(|s| s.source == redacted && s.protocol == protocol);
         match newest {
             Some(s) if s.finished.is_none() => Some(s),
-            Some(s) => bail!("snapshot {} of {redacted} is finished: nothing to resume", s.id),
-            None => bail!("no snapshot of {redacted} to resume in {}", o.store.display()),
+            Some(s) => bail!(
+                "snapshot {} of {redacted} is finished: nothing to resume",
+                s.id
+            ),
+            None => bail!(
+                "no snapshot of {redacted} to resume in {}",
+                o.store.display()
+            ),
         }
     } else {
         None
@@ -149,7 +155,7 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
                     &o.tables,
                 )
                 .await?;
-                (Scan::Cql(p.scan), p.cluster, p.namespaces, p.parts, None)
+                (Scan::Cql(Box::new(p.scan)), p.cluster, p.namespaces, p.parts, None)
             }
             Source::Mongo { uri } => {
                 let resume = resumed.as_ref().map(|s| s.cluster_time);
@@ -210,7 +216,10 @@ fn purge_unfinished(store: &Store, info: &SnapshotInfo) -> Result<()> {
         }
     }
     for chunk in doomed.chunks(1000) {
-        let keys: Vec<(&str, &str)> = chunk.iter().map(|(n, k)| (n.as_str(), k.as_str())).collect();
+        let keys: Vec<(&str, &str)> = chunk
+            .iter()
+            .map(|(n, k)| (n.as_str(), k.as_str()))
+            .collect();
         store.snapshot_delete_raw(info.id, &keys)?;
     }
     Ok(())
@@ -244,8 +253,13 @@ async fn scan_parts(
             let finished_now = &finished_now;
             let errors = &errors;
             async move {
-                let over = o.max_parts.is_some_and(|m| finished_now.load(Ordering::SeqCst) >= m);
-                if over || stop.load(Ordering::SeqCst) || !errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                let over = o
+                    .max_parts
+                    .is_some_and(|m| finished_now.load(Ordering::SeqCst) >= m);
+                if over
+                    || stop.load(Ordering::SeqCst)
+                    || !errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+                {
                     return;
                 }
                 match read_part(&store, &shared, scan, i).await {
@@ -270,7 +284,11 @@ async fn scan_parts(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .finish(&info);
-    let error = errors.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().next();
+    let error = errors
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .next();
     Ok(TakeReport { info, error })
 }
 
@@ -301,7 +319,11 @@ async fn read_part(
     p.read_start = start;
     p.read_end = Some(end);
     p.rows = rows;
-    if let Some(ns) = info.namespaces.iter_mut().find(|n| n.name == part.namespace) {
+    if let Some(ns) = info
+        .namespaces
+        .iter_mut()
+        .find(|n| n.name == part.namespace)
+    {
         add(ns, rows, bytes);
     }
     if info.parts.iter().all(|p| p.read_end.is_some()) {

@@ -66,11 +66,7 @@ fn first_batch(reply: &Document) -> Vec<Document> {
     reply
         .get_document("cursor")
         .and_then(|c| c.get_array("firstBatch"))
-        .map(|a| {
-            a.iter()
-                .filter_map(|d| d.as_document().cloned())
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|d| d.as_document().cloned()).collect())
         .unwrap_or_default()
 }
 
@@ -91,18 +87,34 @@ pub async fn connect(
     options
         .server_selection_timeout
         .get_or_insert(Duration::from_secs(5));
-    options.connect_timeout.get_or_insert(Duration::from_secs(5));
-    let client = Client::with_options(options)
-        .map_err(|e| anyhow!("cannot connect to {redacted}: {}", scrub(e.to_string(), uri)))?;
+    options
+        .connect_timeout
+        .get_or_insert(Duration::from_secs(5));
+    let client = Client::with_options(options).map_err(|e| {
+        anyhow!(
+            "cannot connect to {redacted}: {}",
+            scrub(e.to_string(), uri)
+        )
+    })?;
     let hello = command(&client, "admin", doc! {"hello": 1})
         .await
-        .map_err(|e| anyhow!("cannot connect to {redacted}: {}", scrub(format!("{e:#}"), uri)))?;
+        .map_err(|e| {
+            anyhow!(
+                "cannot connect to {redacted}: {}",
+                scrub(format!("{e:#}"), uri)
+            )
+        })?;
     let cluster = hello
         .get_str("setName")
         .map(str::to_string)
         .unwrap_or_else(|_| "standalone".to_string());
 
-    let listed = command(&client, "admin", doc! {"listDatabases": 1, "nameOnly": true}).await?;
+    let listed = command(
+        &client,
+        "admin",
+        doc! {"listDatabases": 1, "nameOnly": true},
+    )
+    .await?;
     let mut names: Vec<String> = listed
         .get_array("databases")
         .map(|a| {
@@ -122,10 +134,14 @@ pub async fn connect(
         let mut colls = first_batch(&reply);
         colls.sort_by(|a, b| a.get_str("name").ok().cmp(&b.get_str("name").ok()));
         for c in colls {
-            let Ok(name) = c.get_str("name") else { continue };
+            let Ok(name) = c.get_str("name") else {
+                continue;
+            };
             let kind = c.get_str("type").unwrap_or("collection");
             let ns = format!("{db}.{name}");
-            if kind != "collection" || name.starts_with("system.") || !selected(&[], collections, &ns)
+            if kind != "collection"
+                || name.starts_with("system.")
+                || !selected(&[], collections, &ns)
             {
                 continue;
             }
@@ -225,7 +241,9 @@ async fn snapshot_time(client: &Client, db: &str, coll: &str) -> Option<Timestam
 }
 
 fn raw(d: &Document) -> Result<tidemark_mongo::bson::RawDocumentBuf> {
-    Ok(tidemark_mongo::bson::RawDocumentBuf::from_bytes(d.to_vec()?)?)
+    Ok(tidemark_mongo::bson::RawDocumentBuf::from_bytes(
+        d.to_vec()?,
+    )?)
 }
 
 /// A BSON value as a part bound: its element type byte, then its value bytes.
@@ -298,7 +316,9 @@ impl MongoScan {
             .unwrap_or(0);
         while id != 0 {
             let reply = database
-                .run_command(doc! {"getMore": id, "collection": coll, "batchSize": CHUNK_DOCS as i32})
+                .run_command(
+                    doc! {"getMore": id, "collection": coll, "batchSize": CHUNK_DOCS as i32},
+                )
                 .session(&mut session)
                 .await
                 .with_context(|| format!("reading {db}.{coll}"))?;
@@ -327,7 +347,7 @@ impl MongoScan {
             for d in batch {
                 if let Some(id) = d.get("_id") {
                     classes.insert(type_class(id));
-                    if seen > 0 && seen % CHUNK_DOCS == 0 {
+                    if seen > 0 && seen.is_multiple_of(CHUNK_DOCS) {
                         bounds.push(id.clone());
                     }
                     seen += 1;
@@ -337,7 +357,10 @@ impl MongoScan {
         })
         .await?;
         if classes.len() > 1 || classes.contains(&0) {
-            return Ok(vec![PartRange::IdChunk { from: None, to: None }]);
+            return Ok(vec![PartRange::IdChunk {
+                from: None,
+                to: None,
+            }]);
         }
         let bytes = bounds.iter().map(bound_bytes).collect::<Result<Vec<_>>>()?;
         let mut out = Vec::with_capacity(bytes.len() + 1);
@@ -397,7 +420,9 @@ impl MongoScan {
                     namespace: ns.clone(),
                     key: values::id_key(id).to_string(),
                     part: index,
-                    data: RowData::Mongo { document: bytes.clone() },
+                    data: RowData::Mongo {
+                        document: bytes.clone(),
+                    },
                 });
             }
             total += rows.len() as u64;
@@ -426,6 +451,9 @@ mod tests {
     #[test]
     fn scrubs_the_password() {
         let uri = "mongodb://u:hunter2@h:27017/?replicaSet=rs";
-        assert_eq!(scrub("auth failed for hunter2".into(), uri), "auth failed for ***");
+        assert_eq!(
+            scrub("auth failed for hunter2".into(), uri),
+            "auth failed for ***"
+        );
     }
 }
