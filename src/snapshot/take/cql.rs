@@ -409,6 +409,117 @@ fn elements(c: &Col, value: &Bytes) -> Result<Vec<(Option<Vec<u8>>, Bytes)>> {
 mod tests {
     use super::*;
 
+    fn col(name: &str, kind: &str, type_text: &str) -> Col {
+        let ty = crate::decode::cql::schema::Schema::default()
+            .parse_type("ks", type_text)
+            .unwrap();
+        Col {
+            name: name.into(),
+            kind: kind.into(),
+            position: 0,
+            type_text: type_text.into(),
+            ty,
+            order: "none".into(),
+        }
+    }
+
+    /// `[int n]` then each item as `[int len][bytes]` (null: length -1).
+    fn list(items: &[Option<&[u8]>]) -> Bytes {
+        let mut b = (items.len() as i32).to_be_bytes().to_vec();
+        for i in items {
+            match i {
+                Some(v) => {
+                    b.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                    b.extend_from_slice(v);
+                }
+                None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        Bytes::from(b)
+    }
+
+    /// Cassandra 5.0 answers WRITETIME/TTL of a non-frozen map with one entry per
+    /// element (CASSANDRA-8877); an older server's scalar applies to every element.
+    #[test]
+    fn non_frozen_collections_take_writetime_and_ttl_per_element() {
+        let t = Table {
+            keyspace: "ks".into(),
+            name: "t".into(),
+            partition_key: vec![col("k", "partition_key", "int")],
+            clustering: vec![],
+            others: vec![col("m", "regular", "map<text, int>")],
+            schema: String::new(),
+        };
+        // A map counts entries, not items: [int 2] then key, value, key, value.
+        let mut map = list(&[
+            Some(b"a"),
+            Some(&1i32.to_be_bytes()),
+            Some(b"b"),
+            Some(&2i32.to_be_bytes()),
+        ])
+        .to_vec();
+        map[..4].copy_from_slice(&2i32.to_be_bytes());
+        let map = Bytes::from(map);
+        // list shape: 2 entries, the second expiring
+        let wt = list(&[Some(&100i64.to_be_bytes()), Some(&200i64.to_be_bytes())]);
+        let ttl = list(&[None, Some(&60i32.to_be_bytes())]);
+        let k = Bytes::from(7i32.to_be_bytes().to_vec());
+        let row = to_row(
+            &t,
+            3,
+            &[Some(k.clone()), Some(map.clone()), Some(wt), Some(ttl)],
+            1000,
+        )
+        .unwrap();
+        assert_eq!(row.key, r#"{"k":7}"#);
+        assert_eq!(row.part, 3);
+        let RowData::Cql { cells, .. } = row.data else {
+            panic!()
+        };
+        let got: Vec<_> = cells
+            .iter()
+            .map(|c| {
+                (
+                    c.path.clone().unwrap(),
+                    c.value.clone(),
+                    c.timestamp,
+                    c.ttl,
+                    c.local_deletion_time,
+                    c.kind,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    b"a".to_vec(),
+                    1i32.to_be_bytes().to_vec(),
+                    100,
+                    None,
+                    None,
+                    CellKind::Live
+                ),
+                (
+                    b"b".to_vec(),
+                    2i32.to_be_bytes().to_vec(),
+                    200,
+                    Some(60),
+                    Some(1060),
+                    CellKind::Expiring
+                ),
+            ]
+        );
+        // scalar shape
+        let wt = Bytes::from(300i64.to_be_bytes().to_vec());
+        let row = to_row(&t, 0, &[Some(k), Some(map), Some(wt), None], 1000).unwrap();
+        let RowData::Cql { cells, .. } = row.data else {
+            panic!()
+        };
+        assert!(cells.iter().all(|c| c.timestamp == 300 && c.ttl.is_none()));
+        assert_eq!(cells.len(), 2);
+    }
+
     #[test]
     fn ring_ranges_cover_everything_once() {
         assert_eq!(split_ring(&[]), [(i64::MIN, i64::MAX)]);
