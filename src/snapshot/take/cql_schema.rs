@@ -190,7 +190,7 @@ pub async fn read(session: &Session, keep: impl Fn(&str, &str) -> bool) -> Resul
     }
 
     let mut schema = Schema::default();
-    let mut types_text: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut types_found: BTreeMap<String, Vec<UserType>> = BTreeMap::new();
     let types =
         q("SELECT keyspace_name, type_name, field_names, field_types FROM system_schema.types")
             .await?;
@@ -205,14 +205,23 @@ pub async fn read(session: &Session, keep: impl Fn(&str, &str) -> bool) -> Resul
             .iter()
             .map(|(f, t)| format!("{} {t}", ident(f)))
             .collect();
-        types_text.entry(ks.clone()).or_default().push(format!(
+        let text = format!(
             "CREATE TYPE IF NOT EXISTS {}.{} ({});",
             ident(&ks),
             ident(&name),
             body.join(", ")
-        ));
+        );
+        let field_types = fields.iter().map(|(_, t)| t.clone()).collect();
+        types_found
+            .entry(ks.clone())
+            .or_default()
+            .push((name.clone(), field_types, text));
         schema.add_udt(&ks, &name, fields);
     }
+    let types_text: BTreeMap<String, Vec<String>> = types_found
+        .into_iter()
+        .map(|(ks, types)| (ks, dependency_order(types)))
+        .collect();
 
     let columns = q("SELECT keyspace_name, table_name, column_name, clustering_order, kind, position, type FROM system_schema.columns").await?;
     let mut by_table: BTreeMap<(String, String), Vec<ColumnRow>> = BTreeMap::new();
@@ -312,6 +321,34 @@ pub async fn read(session: &Session, keep: impl Fn(&str, &str) -> bool) -> Resul
     Ok(out)
 }
 
+/// A user type: name, field type texts, its `CREATE TYPE` statement.
+type UserType = (String, Vec<String>, String);
+
+/// The `CREATE TYPE` statements ordered so that a type comes after the types its
+/// fields use (`system_schema.types` lists them by name). A cycle, which CQL cannot
+/// create, would keep the remaining ones in name order.
+fn dependency_order(mut types: Vec<UserType>) -> Vec<String> {
+    let uses = |field_types: &[String], other: &str| {
+        field_types.iter().any(|t| {
+            t.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '"'))
+                .any(|w| w.trim_matches('"') == other)
+        })
+    };
+    let mut out = Vec::with_capacity(types.len());
+    while !types.is_empty() {
+        let ready = (0..types.len())
+            .find(|&i| {
+                !types
+                    .iter()
+                    .enumerate()
+                    .any(|(j, o)| j != i && uses(&types[i].1, &o.0))
+            })
+            .unwrap_or(0);
+        out.push(types.remove(ready).2);
+    }
+    out
+}
+
 /// `CREATE TABLE` with its primary key, clustering order and options.
 fn create_table(t: &Table, options: &[String]) -> String {
     let mut defs: Vec<String> = Vec::new();
@@ -353,4 +390,29 @@ fn create_table(t: &Table, options: &[String]) -> String {
     }
     s.push(';');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_types_come_after_the_types_they_use() {
+        let t = |name: &str, fields: &[&str]| {
+            (
+                name.to_string(),
+                fields.iter().map(|f| f.to_string()).collect(),
+                name.to_string(),
+            )
+        };
+        let order = dependency_order(vec![
+            t("address", &["text", "frozen<geo>"]),
+            t("geo", &["double", "double"]),
+            t("person", &["frozen<list<frozen<address>>>", "text"]),
+            t("zip", &["int"]),
+        ]);
+        assert_eq!(order, ["geo", "address", "person", "zip"]);
+        assert_eq!(ident("Mixed"), "\"Mixed\"");
+        assert_eq!(ident("plain_1"), "plain_1");
+    }
 }
