@@ -79,6 +79,10 @@ struct SnapshotTakeArgs {
     /// Stop after this many parts (the snapshot stays unfinished and resumable).
     #[arg(long, value_name = "N", hide = true)]
     max_parts: Option<usize>,
+    /// MongoDB: majority reads with a read window per chunk, even where the server
+    /// offers snapshot reads at one cluster time.
+    #[arg(long)]
+    majority_reads: bool,
 }
 
 #[derive(Args)]
@@ -116,6 +120,7 @@ fn snapshot(c: SnapshotCommand) -> anyhow::Result<ExitCode> {
                 resume: a.resume,
                 json: a.json,
                 max_parts: a.max_parts,
+                majority_reads: a.majority_reads,
             };
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -263,3 +263,25 @@ async fn mongo_bad_input_exits_2() {
         "{err}"
     );
 }
+
+/// `--majority-reads`: no cluster time, each chunk with its own read window, and
+/// (nothing written meanwhile) the documents the primary holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_majority_reads_record_a_window_per_chunk() {
+    let set = replica_set(114).await;
+    let c = client(&set).await;
+    fill(&c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let summary = take(&set.uri(), &store, &["--majority-reads"]).await;
+    assert_eq!(summary["finished"], true);
+    let (infos, rows) = read(&store, 1);
+    let info = &infos[0];
+    assert_eq!(info.cluster_time, None);
+    for p in &info.parts {
+        let end = p.read_end.expect("finished");
+        assert!(info.started <= p.read_start && p.read_start <= end);
+    }
+    let primary = set.primary().unwrap();
+    assert_documents_equal(&rows, &set.data(primary));
+}

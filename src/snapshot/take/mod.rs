@@ -53,6 +53,9 @@ pub struct TakeOptions {
     /// Stop (unfinished, resumable) once this many parts finished in this run: an
     /// interruption on demand, for tests and for taking a snapshot in slices.
     pub max_parts: Option<usize>,
+    /// MongoDB: read with `majority` even where snapshot reads exist (each chunk then
+    /// has its own read window), as against a server without them.
+    pub majority_reads: bool,
 }
 
 /// How a take ended.
@@ -159,7 +162,14 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
             }
             Source::Mongo { uri } => {
                 let resume = resumed.as_ref().map(|s| s.cluster_time);
-                let p = mongo::connect(uri, &redacted, &o.dbs, &o.collections, resume).await?;
+                let p = mongo::connect(
+                    uri,
+                    &redacted,
+                    (&o.dbs, &o.collections),
+                    resume,
+                    o.majority_reads,
+                )
+                .await?;
                 (
                     Scan::Mongo(p.scan),
                     p.cluster,

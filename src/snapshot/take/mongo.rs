@@ -74,12 +74,13 @@ fn first_batch(reply: &Document) -> Vec<Document> {
 /// whether snapshot reads work, and splits each collection into `_id` chunks.
 /// `resume`: the snapshot being resumed (`Some(cluster time)` if it had one): its
 /// parts stand, so no chunks are planned, and reads stay at its cluster time.
+/// `majority`: never use snapshot reads.
 pub async fn connect(
     uri: &str,
     redacted: &str,
-    dbs: &[String],
-    collections: &[String],
+    (dbs, collections): (&[String], &[String]),
     resume: Option<Option<OpTime>>,
+    majority: bool,
 ) -> Result<Plan> {
     let mut options = ClientOptions::parse(uri)
         .await
@@ -179,6 +180,7 @@ pub async fn connect(
             time: (t.ts >> 32) as u32,
             increment: t.ts as u32,
         }),
+        None if majority => None,
         None => match found.first() {
             Some((db, coll, _)) => snapshot_time(&client, db, coll).await,
             None => None,
