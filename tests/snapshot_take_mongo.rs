@@ -107,7 +107,12 @@ fn assert_documents_equal(rows: &[SnapshotRow], truth: &BTreeMap<String, Vec<Doc
         truth.keys().copied().collect::<Vec<_>>()
     );
     for (ns, docs) in truth {
-        assert_eq!(by_id(&ours[ns]), by_id(docs), "documents of {ns}");
+        let (a, b) = (by_id(&ours[ns]), by_id(docs));
+        // The first difference only: whole collections make unreadable messages.
+        let ids: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
+        for id in ids {
+            assert_eq!(a.get(id), b.get(id), "{ns} _id {id}: snapshot vs truth");
+        }
     }
 }
 
