@@ -17,6 +17,7 @@ pub mod inspect;
 pub mod logging;
 pub mod report;
 pub mod restore;
+pub mod snapshot;
 pub mod store;
 pub mod tap;
 pub mod version;

@@ -32,6 +32,9 @@ enum Command {
     Version(VersionCommand),
     /// Write a version's tables and collections to files (one per namespace).
     Export(ExportArgs),
+    /// Take a full copy of a cluster into a store, or list and show the copies.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
 }
 
 #[derive(Args)]
@@ -110,6 +113,68 @@ struct VersionDiffArgs {
     json: bool,
 }
 
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Read every table or collection through the real driver into the store.
+    Take(SnapshotTakeArgs),
+    /// List the store's snapshots.
+    List(SnapshotListArgs),
+    /// Show one snapshot: namespaces, rows, bytes, parts and read windows.
+    Show(SnapshotShowArgs),
+}
+
+#[derive(Args)]
+struct SnapshotTakeArgs {
+    /// cql://[user:password@]host[:port][,host…] or a mongodb:// URI. Credentials
+    /// are used to connect and never stored or printed.
+    #[arg(long, value_name = "URI")]
+    from: String,
+    /// The store directory (created when missing); a tap may be appending to it.
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// CQL keyspaces to read (repeatable, globs; default every non-system keyspace).
+    #[arg(long = "keyspace", value_name = "KS")]
+    keyspaces: Vec<String>,
+    /// CQL tables to read: `table` or `keyspace.table` (repeatable, globs).
+    #[arg(long = "table", value_name = "T")]
+    tables: Vec<String>,
+    /// MongoDB databases to read (repeatable, globs; default all but admin, local, config).
+    #[arg(long = "db", value_name = "DB")]
+    dbs: Vec<String>,
+    /// MongoDB collections: `coll` or `db.coll` (repeatable, globs).
+    #[arg(long = "collection", value_name = "C")]
+    collections: Vec<String>,
+    /// Parts (token ranges, _id chunks) read at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    parallel: u64,
+    /// CQL consistency level of the reads.
+    #[arg(long, value_name = "CL", default_value = "QUORUM")]
+    consistency: String,
+    /// Continue the newest unfinished snapshot of the same source: finished parts
+    /// are not read again.
+    #[arg(long)]
+    resume: bool,
+    /// JSON progress lines and a summary line instead of a progress bar.
+    #[arg(long)]
+    json: bool,
+    /// Stop after this many parts (the snapshot stays unfinished and resumable).
+    #[arg(long, value_name = "N", hide = true)]
+    max_parts: Option<usize>,
+    /// MongoDB: majority reads with a read window per chunk, even where the server
+    /// offers snapshot reads at one cluster time.
+    #[arg(long)]
+    majority_reads: bool,
+}
+
+#[derive(Args)]
+struct SnapshotListArgs {
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// One JSON object per snapshot.
+    #[arg(long)]
+    json: bool,
+}
+
 fn version(c: VersionCommand) -> anyhow::Result<ExitCode> {
     use tidemark::report::version as v;
     match c {
@@ -123,6 +188,56 @@ fn version(c: VersionCommand) -> anyhow::Result<ExitCode> {
         VersionCommand::List(a) => v::run_list(&a.store, a.json),
         VersionCommand::Show(a) => v::run_show(&a.store, &a.version, a.json),
         VersionCommand::Diff(a) => v::run_diff(&a.store, &a.from, &a.to, a.json),
+    }
+}
+
+#[derive(Args)]
+struct SnapshotShowArgs {
+    /// Snapshot id (see `snapshot list`).
+    id: u64,
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// One JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn snapshot(c: SnapshotCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        SnapshotCommand::Take(a) => {
+            let options = tidemark::snapshot::TakeOptions {
+                from: a.from,
+                store: a.store,
+                keyspaces: a.keyspaces,
+                tables: a.tables,
+                dbs: a.dbs,
+                collections: a.collections,
+                parallel: a.parallel as usize,
+                consistency: a.consistency,
+                resume: a.resume,
+                json: a.json,
+                max_parts: a.max_parts,
+                majority_reads: a.majority_reads,
+            };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))?;
+            }
+            let report = tidemark::snapshot::take(&options, stop)?;
+            Ok(match report.error {
+                Some(e) => {
+                    eprintln!("tidemark: {e}; continue with --resume");
+                    ExitCode::from(1)
+                }
+                None => ExitCode::SUCCESS,
+            })
+        }
+        SnapshotCommand::List(a) => {
+            tidemark::snapshot::show::run_list(&a.store, a.json).map(|()| ExitCode::SUCCESS)
+        }
+        SnapshotCommand::Show(a) => {
+            tidemark::snapshot::show::run_show(&a.store, a.id, a.json).map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -343,6 +458,7 @@ fn main() -> ExitCode {
                 json: a.json,
             })
         }
+        Command::Snapshot(c) => snapshot(c),
     };
     match result {
         Ok(code) => code,

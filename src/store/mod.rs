@@ -12,8 +12,9 @@
 //! | `prepared` | `u8 len, statement id, node` | [`PreparedStatement`] |
 //! | `schema` | namespace | [`NamespaceSchema`] |
 //! | `flows` | capture source id | [`Checkpoint`] |
-//! | `snapshots`, `snapshot_rows` | reserved for snapshots | |
 //! | `versions` | layout of `crate::version::stored` | rows and descriptions of versions |
+//! | `snapshots` | snapshot id (u64 BE) | snapshot description (layout: `crate::snapshot`) |
+//! | `snapshot_rows` | `id BE, u8 len, namespace, key part` | snapshot row (layout: `crate::snapshot`) |
 //! | `meta` | name | format version, next seq, tidemark, gaps, policy |
 //!
 //! Writes are grouped: [`Store::append_batch_with`] commits mutations, their index
@@ -43,6 +44,7 @@ mod open;
 mod options;
 mod reader;
 mod records;
+mod side;
 mod state;
 mod upgrade;
 mod versions;
@@ -66,6 +68,7 @@ pub use records::{
 };
 /// Byte strings inside envelopes (clustering bounds).
 pub use serde_bytes::ByteBuf;
+pub use side::RawRow;
 
 /// What the commit tracker hands to [`Store::append_batch`]: a mutation before it
 /// has a seq.

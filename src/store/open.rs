@@ -34,6 +34,9 @@ pub struct Store {
     pub(super) env: heed::Env,
     pub(super) dbs: Dbs,
     pub(super) read_only: bool,
+    /// Opened by [`Store::open_side`]: writes only the side tables (snapshots,
+    /// versions), never the log, so it holds no writer lock.
+    pub(super) side: bool,
     /// The store's on-disk format: [`FORMAT_VERSION`], or an older one still read
     /// (a read-only open of a store no writer has converted yet).
     pub(super) format: u32,
@@ -154,7 +157,22 @@ impl Store {
 
     /// Opens an existing store.
     pub fn open(dir: impl AsRef<Path>, options: &StoreOptions) -> Result<Store> {
-        let path = dir.as_ref().to_path_buf();
+        Store::open_with(dir.as_ref(), options, false)
+    }
+
+    /// Opens an existing store to write its side tables (snapshots, versions) while a
+    /// `tap` or `proxy` may be appending to it: no writer lock is taken, since the lock
+    /// only keeps two seq counters apart and side tables have no seq; LMDB itself
+    /// serializes the write transactions of all processes, so the side writer and the
+    /// appender take turns (keep side transactions short). Appends through this
+    /// handle are refused. A store of an older format is refused too: converting it
+    /// needs the writer lock (open it once with [`Store::open`]).
+    pub fn open_side(dir: impl AsRef<Path>, options: &StoreOptions) -> Result<Store> {
+        Store::open_with(dir.as_ref(), options, true)
+    }
+
+    fn open_with(dir: &Path, options: &StoreOptions, side: bool) -> Result<Store> {
+        let path = dir.to_path_buf();
         match fs::metadata(&path) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(corrupt(&path, "not a directory")),
@@ -167,7 +185,7 @@ impl Store {
                 })
             }
         }
-        let lock = match options.read_only {
+        let lock = match options.read_only || side {
             true => None,
             false => Some(WriterLock::acquire(&path)?),
         };
@@ -182,18 +200,20 @@ impl Store {
             Err(missing) => return Err(corrupt(&path, &format!("database `{missing}` missing"))),
         };
         let (state, mut format) = load_state(&path, &env, &dbs)?;
+        if format < FORMAT_VERSION && side && !options.read_only {
+            return Err(StoreError::FormatVersion {
+                path,
+                found: format,
+                expected: FORMAT_VERSION,
+            });
+        }
         if format < FORMAT_VERSION && !options.read_only {
             upgrade_in_place(&path, &env, &dbs, format)?;
             format = FORMAT_VERSION;
         }
-        Ok(Store::assemble(
-            path,
-            env,
-            dbs,
-            options,
-            (state, format),
-            lock,
-        ))
+        let mut store = Store::assemble(path, env, dbs, options, (state, format), lock);
+        store.side = side;
+        Ok(store)
     }
 
     fn assemble(
@@ -209,6 +229,7 @@ impl Store {
             env,
             dbs,
             read_only: options.read_only,
+            side: false,
             format,
             writer: Mutex::new(state),
             txn_gate: RwLock::new(()),
@@ -236,7 +257,7 @@ impl Store {
     /// means another thread panicked between appends; the state it guards is
     /// rewritten from committed data on every append, so it is taken over.
     pub(super) fn writer(&self) -> Result<MutexGuard<'_, WriterState>> {
-        if self.read_only {
+        if self.read_only || self.side {
             return Err(StoreError::ReadOnly {
                 path: self.path.clone(),
             });

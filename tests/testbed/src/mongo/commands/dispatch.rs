@@ -5,7 +5,7 @@
 //! Unknown commands get MongoDB's CommandNotFound.
 
 use super::write::WriteCtx;
-use super::{admin, admin_index, cursor, famod, find, txn};
+use super::{admin, admin_index, cursor, famod, find, snapshot_read, txn};
 use crate::mongo::errors::{error, not_writable_primary};
 use crate::mongo::repl::hello;
 use crate::mongo::repl::source as repl;
@@ -219,6 +219,7 @@ async fn dispatch(
                     "not primary and secondaryOk=false",
                 );
             }
+            let mut at_cluster_time = None;
             let outcome = match txn {
                 // a transaction reads its own snapshot
                 Some(t) => {
@@ -227,9 +228,18 @@ async fn dispatch(
                     t.view = view.collections;
                     outcome
                 }
-                None => find::read(db, name, cmd, &shared.members[member].store()),
+                None => match snapshot_read::requested(cmd) {
+                    Some(at) => match snapshot_read::view(shared, member, at).await {
+                        Ok((view, at)) => {
+                            at_cluster_time = Some(at);
+                            find::read(db, name, cmd, &view)
+                        }
+                        Err(e) => return e,
+                    },
+                    None => find::read(db, name, cmd, &shared.members[member].store()),
+                },
             };
-            match outcome {
+            let mut reply = match outcome {
                 find::ReadOutcome::Reply(r) => r,
                 find::ReadOutcome::Cursor {
                     ns,
@@ -237,7 +247,11 @@ async fn dispatch(
                     batch_size,
                     single_batch,
                 } => cursor::open(shared, member, &ns, docs, batch_size, single_batch),
+            };
+            if let Some(at) = at_cluster_time {
+                snapshot_read::stamp(&mut reply, at);
             }
+            reply
         }
         "replSetUpdatePosition" => repl::update_position(shared, member, cmd),
         "insert" | "update" | "delete" | "findAndModify" | "findandmodify" => {

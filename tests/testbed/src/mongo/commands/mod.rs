@@ -7,5 +7,6 @@ pub mod cursor;
 pub mod dispatch;
 pub mod famod;
 pub mod find;
+pub mod snapshot_read;
 pub mod txn;
 pub mod write;
