@@ -79,6 +79,10 @@ struct VersionCreateArgs {
     /// Cut across capture gaps (they are recorded in the version).
     #[arg(long)]
     allow_gaps: bool,
+    /// Join this snapshot, or `none` for the log alone (default: the newest finished
+    /// snapshot of each protocol whose reads ended by T).
+    #[arg(long, value_name = "ID|none")]
+    snapshot: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -183,6 +187,7 @@ fn version(c: VersionCommand) -> anyhow::Result<ExitCode> {
             at: a.at,
             name: a.name,
             allow_gaps: a.allow_gaps,
+            snapshot: a.snapshot,
             json: a.json,
         }),
         VersionCommand::List(a) => v::run_list(&a.store, a.json),

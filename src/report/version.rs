@@ -13,6 +13,7 @@ use super::{format_time, parse_time};
 use crate::store::{Store, StoreOptions};
 use crate::version::build::{create, At, CreateOptions};
 use crate::version::diff::{diff, RowChange};
+use crate::version::join::SnapshotChoice;
 use crate::version::model::VersionInfo;
 use crate::version::stored;
 
@@ -24,7 +25,21 @@ pub struct VersionCreateArgs {
     pub at: String,
     pub name: Option<String>,
     pub allow_gaps: bool,
+    /// `--snapshot ID` or `none`; `None` for the default choice.
+    pub snapshot: Option<String>,
     pub json: bool,
+}
+
+/// Parses `--snapshot`.
+pub fn parse_snapshot(s: Option<&str>) -> anyhow::Result<SnapshotChoice> {
+    match s {
+        None => Ok(SnapshotChoice::Auto),
+        Some("none") => Ok(SnapshotChoice::None),
+        Some(id) => id
+            .parse()
+            .map(SnapshotChoice::Id)
+            .map_err(|_| anyhow::anyhow!("invalid --snapshot {id:?}: a snapshot id or none")),
+    }
 }
 
 /// Parses `--at`.
@@ -47,6 +62,7 @@ fn info_json(i: &VersionInfo) -> serde_json::Value {
         "tidemark": format_time(i.tidemark),
         "created": format_time(i.created),
         "snapshot": i.snapshot,
+        "snapshots": i.snapshots,
         "last_seq": i.last_seq,
         "mutations": i.mutations,
         "rows": i.namespaces.iter().map(|n| n.rows).sum::<u64>(),
@@ -120,13 +136,17 @@ fn print_info(w: &mut impl Write, i: &VersionInfo) -> io::Result<()> {
 /// Runs `version create`.
 pub fn run_create(a: &VersionCreateArgs) -> anyhow::Result<ExitCode> {
     let at = parse_at(&a.at)?;
-    let store = Store::open(&a.store, &StoreOptions::default())?;
+    let snapshot = parse_snapshot(a.snapshot.as_deref())?;
+    // The side writer: a version is cut while a tap keeps appending (they take
+    // turns at LMDB's one writer).
+    let store = Store::open_side(&a.store, &StoreOptions::default())?;
     let info = create(
         &store,
         &CreateOptions {
             at,
             name: a.name.clone(),
             allow_gaps: a.allow_gaps,
+            snapshot,
         },
     )?;
     let mut w = io::stdout().lock();

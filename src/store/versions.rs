@@ -18,12 +18,23 @@ use super::open::Store;
 const CHUNK: usize = 20_000;
 
 impl Store {
+    /// Versions are side tables: written by the appender or by a side writer
+    /// ([`Store::open_side`]), never through a read-only handle.
+    fn versions_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(super::StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// Writes `(key, value)` pairs into `versions`, [`CHUNK`] per transaction.
     pub fn put_version_entries<I>(&self, entries: I) -> Result<u64>
     where
         I: IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     {
-        let _writer = self.writer()?;
+        self.versions_writable()?;
         let lmdb = self.lmdb("write versions");
         let db = self.dbs.versions.remap_types::<Bytes, Bytes>();
         let mut written = 0u64;
@@ -42,7 +53,7 @@ impl Store {
 
     /// Deletes every entry of `versions` whose key starts with `prefix`; how many.
     pub fn delete_version_entries(&self, prefix: &[u8]) -> Result<u64> {
-        let _writer = self.writer()?;
+        self.versions_writable()?;
         let lmdb = self.lmdb("delete versions");
         let db = self.dbs.versions.remap_types::<Bytes, Bytes>();
         let mut deleted = 0u64;

@@ -6,22 +6,29 @@
 //! writes the version's rows and then its description. Each refusal and rule is a
 //! named function below with its own test.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 
 use anyhow::{bail, Context};
 use serde_json::{Map, Value};
 
 use super::cql_row::{CqlRow, Marker};
 use super::cql_shadow::{KeyLayout, TableShadows};
+use super::join::{
+    after_cluster_time, choose_snapshots, refuse_other_cluster, row_window, window_rule,
+    SnapshotChoice, Window,
+};
 use super::model::{NamespaceCount, UncertainItem, VersionInfo, VersionRow};
 use super::mongo_doc::{self, Unapplied};
 use super::stored;
 use crate::capture::Timestamp;
+use crate::decode::cql::schema::Schema;
 use crate::decode::mongo::tidemark_mongo::bson::Document;
 use crate::decode::time::rfc3339;
+use crate::snapshot::{self, RowData, SnapshotInfo};
 use crate::store::{
-    CqlPayload, Envelope, Gap, MongoOp, MongoOpKind, Mutation, OutcomeKind, Payload, Protocol,
-    Store, WriteOp,
+    CellKind, CellOp, CqlPayload, Envelope, Gap, MongoOp, MongoOpKind, Mutation, OpTime,
+    OutcomeKind, Payload, Protocol, Query, Store, WriteOp,
 };
 
 /// The moment a version stands for.
@@ -40,6 +47,9 @@ pub struct CreateOptions {
     pub name: Option<String>,
     /// Cut the version across capture gaps, recording them in it.
     pub allow_gaps: bool,
+    /// The snapshot to join (default: the newest finished one of each protocol that
+    /// ended by T).
+    pub snapshot: SnapshotChoice,
 }
 
 /// Refuses a time after the tidemark: past it, writes may still be undecided, so no
@@ -119,29 +129,67 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
     if stored::info(store, &name)?.is_some() {
         bail!("version {name:?} exists: choose another --name");
     }
-    let gaps = gaps_in_window(&store.gaps()?, 0, at);
+    let snapshots = choose_snapshots(&snapshot::store::list_snapshots(store)?, opts.snapshot, at)?;
+    // Gaps matter from the snapshot's start (from the log's start without one).
+    let from = snapshots.iter().map(|s| s.started).min().unwrap_or(0);
+    let gaps = gaps_in_window(&store.gaps()?, from, at);
     refuse_gaps(&gaps, opts.allow_gaps)?;
 
     let mut state = State::default();
-    // The schema is read before the log (one read transaction per thread at a time).
-    let schema = super::schema::from_log(store, u64::MAX)?;
-    let reader = store.reader()?;
-    let mut last_seq = 0;
-    for e in reader.commit_times(..=at)? {
-        let e: Envelope = e?;
-        last_seq = e.seq;
-        if !included(&e.mutation, at) {
-            continue;
+    // The schema is read before the log (one read transaction per thread at a time),
+    // from the snapshots' CREATE statements and then the log's.
+    let mut schema = super::schema::from_log(store, u64::MAX)?;
+    for s in &snapshots {
+        for ns in &s.namespaces {
+            if s.protocol == Protocol::Cql {
+                let keyspace = ns.name.split('.').next();
+                for statement in ns.schema.split(";\n").filter(|t| !t.trim().is_empty()) {
+                    super::schema::learn_text(&mut schema, statement, keyspace);
+                }
+            }
         }
-        if !state.layouts.contains_key(&e.mutation.namespace) {
-            let (ks, table) = e.mutation.namespace.split_once('.').unwrap_or(("", ""));
-            let layout = KeyLayout::of(&schema, ks, table).unwrap_or_default();
-            state.layouts.insert(e.mutation.namespace.clone(), layout);
-        }
-        state.mutations += 1;
-        state.apply(&e)?;
     }
-    drop(reader);
+    for s in &snapshots {
+        state.seed(store, s, &schema)?;
+    }
+    // The log in chunks of short read transactions, so a tap appending meanwhile
+    // is never held up by one long reader.
+    let mut last_seq = 0;
+    let mut next = 0u64;
+    loop {
+        let batch: Vec<Envelope> = {
+            let reader = store.reader()?;
+            let q = Query::all().seqs(next..).commit_times(..=at);
+            let chunk: Result<Vec<Envelope>, _> = reader.query(&q)?.take(LOG_CHUNK).collect();
+            chunk?
+        };
+        let Some(last) = batch.last() else { break };
+        next = last.seq + 1;
+        for e in &batch {
+            last_seq = e.seq;
+            if !included(&e.mutation, at) {
+                continue;
+            }
+            state.note_node(&e.mutation);
+            if !state.layouts.contains_key(&e.mutation.namespace) {
+                let (ks, table) = e.mutation.namespace.split_once('.').unwrap_or(("", ""));
+                let layout = KeyLayout::of(&schema, ks, table).unwrap_or_default();
+                state.layouts.insert(e.mutation.namespace.clone(), layout);
+            }
+            state.mutations += 1;
+            state.apply(e)?;
+        }
+        if batch.len() < LOG_CHUNK {
+            break;
+        }
+    }
+    for s in &snapshots {
+        let nodes = match s.protocol {
+            Protocol::Cql => &state.cql_nodes,
+            Protocol::Mongo => &state.mongo_nodes,
+        };
+        refuse_other_cluster(s, nodes)?;
+    }
 
     let mutations = state.mutations;
     let (rows, uncertain) = state.materialize(at)?;
@@ -171,12 +219,13 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0),
-        snapshot: None,
+        snapshot: snapshots.first().map(|s| s.id),
         last_seq,
         mutations,
         gaps,
         namespaces: counts.into_values().collect(),
         uncertain,
+        snapshots: snapshots.iter().map(|s| s.id).collect(),
     };
     stored::clear_rows(store, &name)?;
     stored::write(store, &info, rows).with_context(|| format!("write version {name:?}"))?;
@@ -186,12 +235,25 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
 /// A row of a version with its namespace and key.
 type NamedRow = (String, String, VersionRow);
 
+/// Log envelopes read per read transaction.
+const LOG_CHUNK: usize = 50_000;
+
 /// A MongoDB operation waiting to be applied in optime order.
 #[derive(Debug)]
 struct PendingOp {
     order: (u64, u64),
+    commit_time: u64,
     op: MongoOp,
     kind: WriteOp,
+}
+
+/// One document: what a snapshot read (with its chunk's read window, or the one
+/// cluster time it was read at) and the logged operations on it.
+#[derive(Debug, Default)]
+struct MongoDoc {
+    seed: Option<(Vec<u8>, (u64, u64))>,
+    cluster_time: Option<OpTime>,
+    ops: Vec<PendingOp>,
 }
 
 /// Everything the log said, by row and document.
@@ -202,7 +264,12 @@ struct State {
     cql: BTreeMap<String, BTreeMap<String, CqlRow>>,
     shadows: HashMap<String, TableShadows>,
     layouts: HashMap<String, KeyLayout>,
-    mongo: BTreeMap<(String, String), Vec<PendingOp>>,
+    mongo: BTreeMap<(String, String), MongoDoc>,
+    /// MongoDB namespaces read at one cluster time, and that time.
+    cluster_times: HashMap<String, OpTime>,
+    uncertain: Vec<UncertainItem>,
+    cql_nodes: BTreeSet<IpAddr>,
+    mongo_nodes: BTreeSet<IpAddr>,
 }
 
 impl State {
@@ -210,12 +277,12 @@ impl State {
         let m = &e.mutation;
         match m.op {
             WriteOp::Truncate => {
-                self.clear_namespace(&m.namespace);
+                self.clear_namespace(&m.namespace, m.commit_time);
                 return Ok(());
             }
             WriteOp::Ddl => {
                 if drops_data(m) {
-                    self.clear_namespace(&m.namespace);
+                    self.clear_namespace(&m.namespace, m.commit_time);
                 }
                 return Ok(());
             }
@@ -225,26 +292,124 @@ impl State {
             Payload::Cql(p) => self.apply_cql(m, p),
             Payload::Mongo(op) => {
                 let order = (op.optime.map_or(u64::MAX, |o| o.ts), e.seq);
-                self.mongo
+                let cluster_time = self.cluster_times.get(&m.namespace).copied();
+                let doc = self
+                    .mongo
                     .entry((m.namespace.clone(), m.key.clone()))
-                    .or_default()
-                    .push(PendingOp {
-                        order,
-                        op: op.clone(),
-                        kind: m.op,
-                    });
+                    .or_default();
+                doc.cluster_time = doc.cluster_time.or(cluster_time);
+                doc.ops.push(PendingOp {
+                    order,
+                    commit_time: m.commit_time,
+                    op: op.clone(),
+                    kind: m.op,
+                });
                 Ok(())
             }
         }
     }
 
-    /// TRUNCATE, DROP TABLE / KEYSPACE, Mongo drop / dropDatabase: everything of the
-    /// namespace (or of every namespace inside a keyspace or database) written before
-    /// is gone.
-    fn clear_namespace(&mut self, ns: &str) {
+    /// Records the node a logged write went to (for [`refuse_other_cluster`]).
+    fn note_node(&mut self, m: &Mutation) {
+        let ip = m.source.node.ip();
+        match m.payload {
+            Payload::Cql(_) => self.cql_nodes.insert(ip),
+            Payload::Mongo(_) => self.mongo_nodes.insert(ip),
+        };
+    }
+
+    /// Seeds the state with a snapshot's rows.
+    fn seed(&mut self, store: &Store, s: &SnapshotInfo, schema: &Schema) -> anyhow::Result<()> {
+        if let Some(ct) = s.cluster_time {
+            for ns in &s.namespaces {
+                self.cluster_times.insert(ns.name.clone(), ct);
+            }
+        }
+        for row in snapshot::store::rows(store, s.id, None) {
+            let row = row?;
+            let window = row_window(s, &row);
+            match row.data {
+                RowData::Cql {
+                    cells,
+                    static_cells,
+                } => {
+                    if !self.layouts.contains_key(&row.namespace) {
+                        let (ks, table) = row.namespace.split_once('.').unwrap_or(("", ""));
+                        let layout = KeyLayout::of(schema, ks, table).unwrap_or_default();
+                        self.layouts.insert(row.namespace.clone(), layout);
+                    }
+                    if !static_cells.is_empty() {
+                        // Static cells belong to the partition: the row of its key.
+                        let pk = match serde_json::from_str::<Value>(&row.key) {
+                            Ok(Value::Object(o)) => self.layouts[&row.namespace].partition_of(&o),
+                            _ => row.key.clone(),
+                        };
+                        let table = self.cql.entry(row.namespace.clone()).or_default();
+                        let prow = table.entry(pk).or_default();
+                        for c in &static_cells {
+                            prow.apply(c);
+                        }
+                    }
+                    let table = self.cql.entry(row.namespace.clone()).or_default();
+                    table
+                        .entry(row.key)
+                        .or_default()
+                        .seed_from_snapshot(&cells, window);
+                }
+                RowData::Mongo { document } => {
+                    let doc = self
+                        .mongo
+                        .entry((row.namespace.clone(), row.key))
+                        .or_default();
+                    doc.seed = Some((document, window));
+                    doc.cluster_time = s.cluster_time;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// TRUNCATE, DROP TABLE / KEYSPACE, Mongo drop / dropDatabase committed at
+    /// `commit_time`: everything of the namespace (or of every namespace inside a
+    /// keyspace or database) written before is gone. A row a snapshot read after it
+    /// goes back to what the snapshot read; one read while it happened is uncertain.
+    fn clear_namespace(&mut self, ns: &str, commit_time: u64) {
         let inside = |n: &str| n == ns || n.strip_prefix(ns).is_some_and(|r| r.starts_with('.'));
-        self.cql.retain(|n, _| !inside(n));
-        self.mongo.retain(|(n, _), _| !inside(n));
+        let uncertain = &mut self.uncertain;
+        for (n, rows) in self.cql.iter_mut().filter(|(n, _)| inside(n)) {
+            rows.retain(|key, row| match row.window {
+                Some((start, _)) if start > commit_time => {
+                    row.reset_to_seed();
+                    true
+                }
+                Some((_, end)) if end >= commit_time => {
+                    uncertain.push(UncertainItem {
+                        namespace: n.clone(),
+                        key: key.clone(),
+                        why: "a TRUNCATE or DROP committed while the snapshot read this row".into(),
+                    });
+                    false
+                }
+                _ => false,
+            });
+        }
+        for ((n, key), doc) in self.mongo.iter_mut().filter(|((n, _), _)| inside(n)) {
+            doc.ops.clear();
+            match doc.seed {
+                Some((_, (start, _))) if start > commit_time => {}
+                Some((_, (_, end))) if end >= commit_time => {
+                    uncertain.push(UncertainItem {
+                        namespace: n.clone(),
+                        key: key.clone(),
+                        why: "a drop committed while the snapshot read this document".into(),
+                    });
+                    doc.seed = None;
+                }
+                _ => doc.seed = None,
+            }
+        }
+        self.mongo
+            .retain(|_, d| d.seed.is_some() || !d.ops.is_empty());
         self.shadows.retain(|n, _| !inside(n));
     }
 
@@ -264,6 +429,7 @@ impl State {
         if p.partition_deletion.is_some() || !p.range_deletions.is_empty() {
             return Ok(());
         }
+        let uncertain = &mut self.uncertain;
         let table = match self.cql.get_mut(&m.namespace) {
             Some(t) => t,
             None => self.cql.entry(m.namespace.clone()).or_default(),
@@ -279,7 +445,25 @@ impl State {
             row.mark_live(insert_marker(m, p));
         }
         for c in &p.cells {
-            row.apply(c);
+            let non_idempotent = c.op == CellOp::Increment
+                || c.kind == CellKind::CounterShard
+                || (matches!(c.op, CellOp::Append | CellOp::Prepend) && c.path.is_none());
+            match row.window {
+                Some((start, end)) if non_idempotent => match window_rule(m.commit_time, start, end) {
+                    Window::InSnapshot => {}
+                    Window::After => row.apply(c),
+                    Window::During => uncertain.push(UncertainItem {
+                        namespace: m.namespace.clone(),
+                        key: m.key.clone(),
+                        why: format!(
+                            "{} of {} committed while the snapshot read this row: it may be counted in the snapshot or not",
+                            if c.op == CellOp::Increment { "an increment" } else { "a list append" },
+                            c.column
+                        ),
+                    }),
+                },
+                _ => row.apply(c),
+            }
         }
         Ok(())
     }
@@ -287,7 +471,7 @@ impl State {
     fn materialize(self, at: u64) -> anyhow::Result<(Vec<NamedRow>, Vec<UncertainItem>)> {
         let at_secs = (at / 1_000_000_000) as i64;
         let mut rows = Vec::new();
-        let mut uncertain = Vec::new();
+        let mut uncertain = self.uncertain;
         let empty = TableShadows::default();
         let no_layout = KeyLayout::default();
         for (ns, key, row) in self
@@ -310,33 +494,24 @@ impl State {
                 rows.push((ns, key, VersionRow::Cql { cells }));
             }
         }
-        for ((ns, key), mut ops) in self.mongo {
-            ops.sort_by_key(|o| o.order);
-            match replay_document(&ops) {
-                Ok(Some(doc)) => rows.push((
+        for ((ns, key), mut doc) in self.mongo {
+            doc.ops.sort_by_key(|o| o.order);
+            let (state, notes) = replay_document(&doc);
+            for why in notes {
+                uncertain.push(UncertainItem {
+                    namespace: ns.clone(),
+                    key: key.clone(),
+                    why,
+                });
+            }
+            if let Some(d) = state {
+                rows.push((
                     ns,
                     key,
                     VersionRow::Mongo {
-                        document: mongo_doc::encode(&doc).map_err(anyhow::Error::msg)?,
+                        document: mongo_doc::encode(&d).map_err(anyhow::Error::msg)?,
                     },
-                )),
-                Ok(None) => {}
-                Err((doc, why)) => {
-                    uncertain.push(UncertainItem {
-                        namespace: ns.clone(),
-                        key: key.clone(),
-                        why: why.0,
-                    });
-                    if let Some(doc) = doc {
-                        rows.push((
-                            ns,
-                            key,
-                            VersionRow::Mongo {
-                                document: mongo_doc::encode(&doc).map_err(anyhow::Error::msg)?,
-                            },
-                        ));
-                    }
-                }
+                ));
             }
         }
         Ok((rows, uncertain))
@@ -373,61 +548,131 @@ pub fn insert_marker(m: &Mutation, p: &CqlPayload) -> Marker {
     Marker { timestamp, expires }
 }
 
-/// Replays one document's operations in optime order. An operation that cannot be
-/// applied exactly stops the replay: the document as it stood then and why.
-#[allow(clippy::result_large_err)]
-fn replay_document(ops: &[PendingOp]) -> Result<Option<Document>, (Option<Document>, Unapplied)> {
-    let mut doc: Option<Document> = None;
-    let mut known = false;
-    for p in ops {
-        let op = &p.op;
-        match op.op {
-            MongoOpKind::Insert => {
-                doc = Some(mongo_doc::parse(&op.o).map_err(|e| (doc.clone(), e))?);
-                known = true;
-            }
-            MongoOpKind::Delete => {
-                doc = None;
-                known = true;
-            }
-            MongoOpKind::Update => {
-                let update = mongo_doc::parse(&op.o).map_err(|e| (doc.clone(), e))?;
-                let filter = match &op.o2 {
-                    Some(b) => mongo_doc::parse(b).map_err(|e| (doc.clone(), e))?,
-                    None => Document::new(),
-                };
-                if doc.is_none() && p.kind != WriteOp::Upsert {
-                    if known {
-                        // An update of a document deleted before it matched nothing.
-                        continue;
-                    }
-                    if mongo_doc::is_replacement(&update) {
-                        // A replacement carries the whole document: exact either way.
-                        doc = Some(
-                            mongo_doc::apply_update(None, &update, &filter)
-                                .map_err(|e| (None, e))?,
-                        );
-                        known = true;
-                        continue;
-                    }
-                    return Err((
-                        None,
-                        Unapplied(
-                            "updated a document the version has no copy of (written before the log began, and no snapshot)"
-                                .into(),
-                        ),
-                    ));
-                }
-                let seed = mongo_doc::upsert_seed(&filter);
-                let next = mongo_doc::apply_update(doc.as_ref(), &update, &seed)
-                    .map_err(|e| (doc.clone(), e))?;
-                doc = Some(next);
-                known = true;
-            }
-            MongoOpKind::Command | MongoOpKind::Noop => {}
+/// Whether an operation gives the same document applied once or twice: inserts,
+/// deletes, replacements and `$set`/`$unset`-only updates.
+fn idempotent(op: &MongoOp) -> bool {
+    match op.op {
+        MongoOpKind::Insert | MongoOpKind::Delete | MongoOpKind::Noop | MongoOpKind::Command => {
+            true
+        }
+        MongoOpKind::Update => mongo_doc::parse(&op.o).is_ok_and(|u| {
+            mongo_doc::is_replacement(&u) || u.keys().all(|k| k == "$set" || k == "$unset")
+        }),
+    }
+}
+
+/// Whether a logged operation is already in the document the snapshot read
+/// (`Some(true)`: skip it), is after it (`Some(false)`: apply it), or might be either
+/// (`None`).
+fn in_snapshot(doc: &MongoDoc, p: &PendingOp) -> Option<bool> {
+    if let Some(ct) = doc.cluster_time {
+        if let Some(after) = after_cluster_time(p.op.optime, ct) {
+            return Some(!after);
         }
     }
-    Ok(doc)
+    match doc.seed {
+        Some((_, (start, end))) => match window_rule(p.commit_time, start, end) {
+            Window::InSnapshot => Some(true),
+            Window::After => Some(false),
+            Window::During => None,
+        },
+        None => Some(false),
+    }
+}
+
+/// Replays one document: the snapshot's copy (if any), then the operations that are
+/// not in it, in optime order. Returns the document (or its absence) and why it is
+/// uncertain, if it is: an operation that cannot be applied exactly (the replay
+/// stops there), or a non-idempotent one committed while the snapshot read it.
+fn replay_document(d: &MongoDoc) -> (Option<Document>, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut doc: Option<Document> = None;
+    let mut known = false;
+    if let Some((bytes, _)) = &d.seed {
+        match mongo_doc::parse(bytes) {
+            Ok(x) => doc = Some(x),
+            Err(e) => notes.push(format!("the snapshot's copy: {e}")),
+        }
+        known = true;
+    }
+    for p in &d.ops {
+        match in_snapshot(d, p) {
+            Some(true) => continue,
+            Some(false) => {}
+            None if idempotent(&p.op) => {}
+            None => {
+                notes.push(format!(
+                    "a non-idempotent {} committed while the snapshot read this document: it may be in the snapshot or not",
+                    p.op.op.as_str()
+                ));
+                continue;
+            }
+        }
+        match apply_op(doc.take(), known, p) {
+            Ok((next, now_known)) => {
+                doc = next;
+                known = now_known;
+            }
+            Err((before, why)) => {
+                notes.push(why.0);
+                return (before, notes);
+            }
+        }
+    }
+    (doc, notes)
+}
+
+/// One operation on the document as it stands.
+#[allow(clippy::result_large_err)]
+fn apply_op(
+    doc: Option<Document>,
+    known: bool,
+    p: &PendingOp,
+) -> Result<(Option<Document>, bool), (Option<Document>, Unapplied)> {
+    let op = &p.op;
+    match op.op {
+        MongoOpKind::Insert => match mongo_doc::parse(&op.o) {
+            Ok(d) => Ok((Some(d), true)),
+            Err(e) => Err((doc, e)),
+        },
+        MongoOpKind::Delete => Ok((None, true)),
+        MongoOpKind::Command | MongoOpKind::Noop => Ok((doc, known)),
+        MongoOpKind::Update => {
+            let update = match mongo_doc::parse(&op.o) {
+                Ok(u) => u,
+                Err(e) => return Err((doc, e)),
+            };
+            let filter = match op.o2.as_deref().map(mongo_doc::parse).transpose() {
+                Ok(f) => f.unwrap_or_default(),
+                Err(e) => return Err((doc, e)),
+            };
+            if doc.is_none() && p.kind != WriteOp::Upsert {
+                if known {
+                    // An update of a document that is not there matched nothing.
+                    return Ok((None, true));
+                }
+                if mongo_doc::is_replacement(&update) {
+                    // A replacement carries the whole document: exact either way.
+                    return match mongo_doc::apply_update(None, &update, &filter) {
+                        Ok(d) => Ok((Some(d), true)),
+                        Err(e) => Err((None, e)),
+                    };
+                }
+                return Err((
+                    None,
+                    Unapplied(
+                        "updated a document the version has no copy of (written before the log began, and no snapshot has it)"
+                            .into(),
+                    ),
+                ));
+            }
+            let seed = mongo_doc::upsert_seed(&filter);
+            match mongo_doc::apply_update(doc.as_ref(), &update, &seed) {
+                Ok(d) => Ok((Some(d), true)),
+                Err(e) => Err((doc, e)),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

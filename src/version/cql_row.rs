@@ -44,6 +44,12 @@ pub struct CqlRow {
     counters: BTreeMap<String, (i64, i64)>,
     /// List elements added so far (for a list path made here).
     list_elements: u64,
+    /// For a row a snapshot read: the read window of its part (ns), which decides
+    /// the non-idempotent changes of the log (see `super::join::window_rule`).
+    pub window: Option<(u64, u64)>,
+    /// The cells the snapshot read, kept so a TRUNCATE committed before the read can
+    /// put the row back as read.
+    pub seed: Option<Vec<Cell>>,
 }
 
 /// The later of two deletions (Cassandra's `DeletionTime.supersedes`: higher
@@ -105,6 +111,60 @@ pub fn list_path(op: CellOp, timestamp: i64, n: u64) -> Vec<u8> {
 }
 
 impl CqlRow {
+    /// Seeds the row with what a snapshot read in a part with read window `window`:
+    /// list elements (which the snapshot names by index) get paths in list order.
+    pub fn seed_from_snapshot(&mut self, cells: &[Cell], window: (u64, u64)) {
+        let mut seeded = Vec::with_capacity(cells.len());
+        for (i, c) in cells.iter().enumerate() {
+            let mut c = c.clone();
+            if is_list(&c.cql_type) && c.path.as_ref().is_some_and(|p| p.len() == 4) {
+                c.path = Some(list_path(CellOp::Append, c.timestamp, i as u64));
+            }
+            seeded.push(c);
+        }
+        if seeded.is_empty() {
+            // A row of key columns only: it exists, by a liveness no later deletion
+            // can be older than.
+            self.mark_live(Marker {
+                timestamp: i64::MIN + 1,
+                expires: None,
+            });
+        }
+        for c in &seeded {
+            self.apply_seeded(c);
+        }
+        self.window = Some(window);
+        self.seed = Some(seeded);
+    }
+
+    /// A snapshot cell goes in as read (its path already made).
+    fn apply_seeded(&mut self, c: &Cell) {
+        match c.kind {
+            CellKind::CounterShard => self.apply(c),
+            _ => self.put((c.column.clone(), c.path.clone()), c.clone()),
+        }
+    }
+
+    /// The row as the snapshot read it, forgetting the log (a TRUNCATE committed
+    /// before the read).
+    pub fn reset_to_seed(&mut self) {
+        let (seed, window) = (self.seed.take(), self.window);
+        *self = CqlRow::default();
+        if let (Some(seed), Some(window)) = (seed, window) {
+            if seed.is_empty() {
+                self.mark_live(Marker {
+                    timestamp: i64::MIN + 1,
+                    expires: None,
+                });
+            }
+            for c in &seed {
+                self.apply_seeded(c);
+            }
+            self.window = Some(window);
+            self.seed = Some(seed);
+        }
+    }
+
     /// A row that exists (a snapshot read it, or an INSERT wrote it).
     pub fn mark_live(&mut self, marker: Marker) {
         self.marker = Some(match self.marker {

@@ -22,6 +22,7 @@ pub mod cql_row;
 pub mod cql_shadow;
 pub mod deletion;
 pub mod diff;
+pub mod join;
 pub mod model;
 pub mod mongo_doc;
 pub mod reconcile;

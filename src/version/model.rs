@@ -31,6 +31,8 @@ pub struct VersionInfo {
     pub namespaces: Vec<NamespaceCount>,
     /// Rows or documents whose content the log cannot fix exactly.
     pub uncertain: Vec<UncertainItem>,
+    /// Every snapshot joined (one per protocol at most; `snapshot` is the first).
+    pub snapshots: Vec<u64>,
 }
 
 /// Rows (CQL) or documents (MongoDB) of one namespace in a version.

@@ -157,6 +157,7 @@ fn child(args: &Args, what: &str) -> Result<()> {
                     at: At::Latest,
                     name: Some(name.clone()),
                     allow_gaps: false,
+                    snapshot: tidemark::version::join::SnapshotChoice::None,
                 },
             )?;
             // Leave the store as it was for the next run.
