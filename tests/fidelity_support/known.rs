@@ -82,26 +82,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
-        "writetime_ttl",
-        "ttl collections metadata",
-        "to fix: 5.0's per-element TTL",
-    ),
-    (
-        "writetime_ttl",
-        "ttl collections rows",
-        "to fix (same cause)",
-    ),
-    (
-        "writetime_ttl",
-        "writetime collections metadata",
-        "to fix: 5.0's per-element WRITETIME",
-    ),
-    (
-        "writetime_ttl",
-        "writetime collections rows",
-        "to fix (same cause)",
-    ),
-    (
         "paging",
         "scan by 10 page 3 metadata",
         "stays: both legal under the spec; the testbed knows it read to the end",

@@ -2,7 +2,7 @@
 //! and PREPARE metadata. The error bodies Cassandra would send are in `errors.rs`.
 
 use super::ctx::{Bound, Ctx};
-use super::read::{finish, materialize_user, result_columns};
+use super::read::{finish, materialize_user, multicell_columns, result_columns};
 use super::system::system_table;
 use crate::cql::cluster::state::PreparedStmt;
 use crate::cql::errors::{error, invalid};
@@ -207,25 +207,30 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                 .clone()
                 .or_else(|| ctx.keyspace.clone())
                 .unwrap_or_default();
-            let (cols, tname, pk_names): (Vec<(String, ColumnType)>, String, Vec<String>) =
-                match system_table(ctx.shared, ctx.me, &ks, &sel.table) {
-                    Some(m) => (m.columns, sel.table.clone(), vec![]),
-                    None => {
-                        let (_, t) = ctx.table(
-                            Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
-                            &sel.table,
-                        )?;
-                        refuse_key_metadata(&sel, &t)?;
-                        (
-                            t.columns
-                                .iter()
-                                .map(|c| (c.name.clone(), c.ty.clone()))
-                                .collect(),
-                            t.name.clone(),
-                            t.partition_key().map(|c| c.name.clone()).collect(),
-                        )
-                    }
-                };
+            let (cols, multicell, tname, pk_names): (
+                Vec<(String, ColumnType)>,
+                Vec<String>,
+                String,
+                Vec<String>,
+            ) = match system_table(ctx.shared, ctx.me, &ks, &sel.table) {
+                Some(m) => (m.columns, m.multicell, sel.table.clone(), vec![]),
+                None => {
+                    let (_, t) = ctx.table(
+                        Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
+                        &sel.table,
+                    )?;
+                    refuse_key_metadata(&sel, &t)?;
+                    (
+                        t.columns
+                            .iter()
+                            .map(|c| (c.name.clone(), c.ty.clone()))
+                            .collect(),
+                        multicell_columns(&t),
+                        t.name.clone(),
+                        t.partition_key().map(|c| c.name.clone()).collect(),
+                    )
+                }
+            };
             let mut markers: Vec<(usize, String, ColumnType)> = Vec::new();
             for w in &sel.wheres {
                 let (default_name, ty) = if w.token {
@@ -286,7 +291,7 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                 }
             }
             bind.pk_indexes = pk;
-            let specs = result_columns(&sel, &ks, &tname, &cols).map_err(invalid)?;
+            let specs = result_columns(&sel, &ks, &tname, &cols, &multicell).map_err(invalid)?;
             result = RowsMetadata {
                 columns_count: specs.len(),
                 global_table_spec: Some((ks.clone().into(), tname.into())),

@@ -2,6 +2,7 @@
 //! operations, INSERT JSON, lightweight transactions, batches), reads (SELECT,
 //! projection, paging), DDL and the system tables.
 
+pub mod cell_times;
 pub mod ctx;
 pub mod ddl_exec;
 pub mod dispatch;
