@@ -18,11 +18,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
     ),
     (
         "result_metadata",
-        "execute skip metadata metadata",
-        "to fix in tidemark-cql: its `RowsMetadata::write` drops the global-table-spec flag when the columns are skipped (the testbed now skips them as Cassandra does)",
-    ),
-    (
-        "result_metadata",
         "select count warnings",
         "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
     ),
@@ -110,10 +105,5 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "v5",
         "execute after alter",
         "to fix: drivers reprepare on Unprepared; captures differ",
-    ),
-    (
-        "v5",
-        "execute skip metadata metadata",
-        "to fix (same cause)",
     ),
 ];
