@@ -72,11 +72,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
-        "errors",
-        "unprepared message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
         "paging",
         "scan by 10 page 3 metadata",
         "stays: both legal under the spec; the testbed knows it read to the end",
@@ -100,10 +95,5 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "schema_events",
         "alter type add events",
         "to fix (same cause)",
-    ),
-    (
-        "v5",
-        "execute after alter",
-        "to fix: drivers reprepare on Unprepared; captures differ",
     ),
 ];

@@ -74,6 +74,8 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             table: t.into(),
         },
     };
+    // The keyspace (and table) whose prepared statements this change forgets.
+    let mut forget: Option<(String, Option<String>)> = None;
     let mut schema = ctx.shared.schema_mut();
     let result = match d {
         Ddl::CreateKeyspace {
@@ -129,6 +131,7 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             for i in 0..ctx.shared.nodes.len() {
                 ctx.shared.store(i).forget(&name, None);
             }
+            forget = Some((name.clone(), None));
             (
                 "DROPPED",
                 SchemaTarget::Keyspace {
@@ -190,6 +193,7 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             for i in 0..ctx.shared.nodes.len() {
                 ctx.shared.store(i).forget(&ksn, Some(&name));
             }
+            forget = Some((ksn.clone(), Some(name.clone())));
             (
                 "DROPPED",
                 SchemaTarget::Table {
@@ -291,6 +295,11 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
                     }
                 }
             }
+            // Columns or the default TTL changed: Cassandra's statements of the table
+            // are stale (other options leave them).
+            if nt.columns != t.columns || nt.default_ttl != t.default_ttl {
+                forget = Some((ksn.clone(), Some(name.clone())));
+            }
             *t = Arc::new(nt);
             (
                 "UPDATED",
@@ -365,5 +374,8 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
     };
     schema.recompute_version();
     drop(schema);
+    if let Some((ks, table)) = forget {
+        super::invalidate::forget_prepared(ctx, &ks, table.as_deref());
+    }
     Ok(announce(ctx, result.0, result.1))
 }

@@ -6,6 +6,7 @@ pub mod cell_times;
 pub mod ctx;
 pub mod ddl_exec;
 pub mod dispatch;
+pub mod invalidate;
 pub mod json;
 pub mod lwt;
 pub mod lwt_batch;

@@ -258,13 +258,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                 Message::Execute(e) => {
                     let stmt = lock(&shared.nodes[me].prepared).get(&e.id).cloned();
                     let Some(stmt) = stmt else {
-                        let body = ErrorBody {
-                            code: code::UNPREPARED,
-                            message: "Prepared statement not found on this node"
-                                .to_string()
-                                .into(),
-                            details: ErrorDetails::Unprepared { id: e.id.clone() },
-                        };
+                        let body = unprepared(&e.id);
                         let _ = tx.send(cur.encode(stream, Message::Error(body)));
                         continue;
                     };
@@ -376,13 +370,7 @@ fn batch_members(
             BatchQuery::Prepared(id) => {
                 let stmt = lock(&shared.nodes[me].prepared).get(id).cloned();
                 let Some(stmt) = stmt else {
-                    return Err(ErrorBody {
-                        code: code::UNPREPARED,
-                        message: "Prepared statement not found on this node"
-                            .to_string()
-                            .into(),
-                        details: ErrorDetails::Unprepared { id: id.clone() },
-                    });
+                    return Err(unprepared(id));
                 };
                 let bound = bound_of_values(&s.values, Some(&stmt.bind.columns));
                 out.push((stmt.query.clone(), bound));
@@ -390,6 +378,22 @@ fn batch_members(
         }
     }
     Ok(out)
+}
+
+/// Unprepared for an id this node does not know, with the text of Cassandra 5.0's
+/// `PreparedQueryNotFoundException` (drivers log it when they prepare again).
+fn unprepared(id: &bytes::Bytes) -> ErrorBody {
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    ErrorBody {
+        code: code::UNPREPARED,
+        message: format!(
+            "Prepared query with ID {hex} not found (either the query was not prepared on \
+             this host (maybe the host has been restarted?) or you have prepared too many \
+             queries and it has been evicted from the internal cache)"
+        )
+        .into(),
+        details: ErrorDetails::Unprepared { id: id.clone() },
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
