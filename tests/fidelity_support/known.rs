@@ -17,19 +17,9 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "stays while the testbed has no materialized views (the table is always empty)",
     ),
     (
-        "result_metadata",
-        "select count warnings",
-        "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
-    ),
-    (
         "errors",
         "counter on non-counter column message",
         "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "create keyspace rf 3 warnings",
-        "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
     ),
     (
         "errors",
@@ -80,11 +70,6 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "paging",
         "scan by 10 page 4",
         "consequence of the line above",
-    ),
-    (
-        "schema_events",
-        "alter keyspace warnings",
-        "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
     ),
     (
         "schema_events",

@@ -3,8 +3,10 @@
 //! SCHEMA_CHANGE event, as a Cassandra coordinator does once the change is agreed.
 
 use super::ctx::Ctx;
+use super::warnings;
 use crate::cql::errors::{error, invalid};
 use crate::cql::language::ddl::{parse_ddl, AlterTable, Ddl};
+use crate::cql::storage::ring::Replication;
 use crate::cql::storage::schema::{
     uuid_from, ColumnDef, ColumnKind, Keyspace, Schema, Table, UserType,
 };
@@ -38,6 +40,24 @@ fn keyspace_mut<'a>(schema: &'a mut Schema, name: &str) -> Result<&'a mut Keyspa
         .keyspaces
         .get_mut(name)
         .ok_or_else(|| invalid(format!("Keyspace '{name}' doesn't exist")))
+}
+
+/// The joined nodes (of datacenter `dc`, when given).
+fn nodes_in(ctx: &Ctx<'_>, dc: Option<&str>) -> usize {
+    ctx.shared
+        .nodes
+        .iter()
+        .filter(|n| n.joined.load(std::sync::atomic::Ordering::SeqCst))
+        .filter(|n| dc.is_none_or(|d| n.dc == d))
+        .count()
+}
+
+/// Replicas of each token over all datacenters.
+fn total_replicas(r: &Replication) -> usize {
+    match r {
+        Replication::Simple { rf } => *rf,
+        Replication::NetworkTopology { dcs } => dcs.values().sum(),
+    }
 }
 
 pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
@@ -90,6 +110,7 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
                 }
                 return Err(exists(&name, ""));
             }
+            warnings::replication_factor(&name, &replication, |dc| nodes_in(ctx, dc));
             schema.keyspaces.insert(
                 name.clone(),
                 Keyspace {
@@ -210,11 +231,22 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             let Some(ks) = schema.keyspaces.get_mut(&name) else {
                 return Err(invalid(format!("Keyspace '{name}' doesn't exist")));
             };
+            let before = (ks.replication.clone(), ks.durable_writes);
             if let Some(r) = replication {
                 ks.replication = r;
             }
             if let Some(d) = durable_writes {
                 ks.durable_writes = d;
+            }
+            // Cassandra validates the resulting replication (warning when it exceeds
+            // the nodes), asks for a repair when replicas were added, and answers a
+            // change that changes nothing with Void and no event.
+            warnings::replication_factor(&name, &ks.replication, |dc| nodes_in(ctx, dc));
+            if total_replicas(&ks.replication) > total_replicas(&before.0) {
+                warnings::warn(warnings::REPAIR_AFTER_RF_INCREASE);
+            }
+            if before == (ks.replication.clone(), ks.durable_writes) {
+                return Ok(ResultBody::Void);
             }
             (
                 "UPDATED",

@@ -19,4 +19,5 @@ pub mod result_metadata;
 pub mod rowop;
 pub mod system;
 pub mod values;
+pub mod warnings;
 pub mod write;

@@ -278,6 +278,7 @@ pub fn materialize_user(
             "ORDER BY is only supported when the partition key is restricted by an EQ or an IN.",
         ));
     }
+    aggregate_warnings(stmt, table);
     let multi = keys.len() > 1 && !stmt.order_by.is_empty();
     let now = now_secs();
     let mut m = Materialized {
@@ -369,4 +370,25 @@ pub fn multicell_columns(table: &Table) -> Vec<String> {
         .filter(|c| is_multicell(&c.ty, &c.type_text))
         .map(|c| c.name.clone())
         .collect()
+}
+
+/// Cassandra warns about an aggregate (`COUNT(*)`) that reads without a partition key
+/// restriction (`=`, IN or `token()` on a key column) or reads several partitions
+/// through IN (`SelectStatement.pageAggregateQuery`).
+fn aggregate_warnings(stmt: &SelectStmt, table: &Table) {
+    if !stmt
+        .selectors
+        .iter()
+        .any(|(s, _)| *s == crate::cql::language::select::Selector::CountStar)
+    {
+        return;
+    }
+    let on_key = |w: &&crate::cql::language::select::Where| {
+        w.token || table.partition_key().any(|c| c.name == w.column)
+    };
+    if !stmt.wheres.iter().any(|w| on_key(&w)) {
+        super::warnings::warn(super::warnings::AGGREGATE_WITHOUT_KEY);
+    } else if stmt.wheres.iter().any(|w| on_key(&w) && w.op == Op::In) {
+        super::warnings::warn(super::warnings::AGGREGATE_OVER_IN);
+    }
 }
