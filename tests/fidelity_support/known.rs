@@ -8,11 +8,6 @@
 pub const KNOWN: &[(&str, &str, &str)] = &[
     (
         "system_tables",
-        "system_schema.keyspaces row count",
-        "to fix (cheap): drivers list system keyspaces in their schema metadata",
-    ),
-    (
-        "system_tables",
         "system_schema.views columns missing",
         "stays while the testbed has no materialized views (the table is always empty)",
     ),
