@@ -66,14 +66,4 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "scan by 10 page 4",
         "consequence of the line above",
     ),
-    (
-        "schema_events",
-        "alter type add",
-        "to fix: ALTER TYPE ADD/RENAME",
-    ),
-    (
-        "schema_events",
-        "alter type add events",
-        "to fix (same cause)",
-    ),
 ];

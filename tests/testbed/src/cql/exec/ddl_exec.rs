@@ -96,6 +96,9 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
     };
     // The keyspace (and table) whose prepared statements this change forgets.
     let mut forget: Option<(String, Option<String>)> = None;
+    // When not empty, the events to announce instead of the statement's own (an ALTER
+    // TYPE's: the types it changed and the tables holding them).
+    let mut then: Vec<SchemaTarget> = Vec::new();
     let mut schema = ctx.shared.schema_mut();
     let result = match d {
         Ddl::CreateKeyspace {
@@ -138,15 +141,21 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
                     format!("Cannot drop non existing keyspace '{name}'."),
                 ));
             };
-            // Cassandra announces each of the keyspace's tables as DROPPED before
-            // the keyspace itself (seen from 5.0.9 by tests/realdb_fidelity.rs).
-            for table in dropped.tables.keys() {
+            // Cassandra announces each of the keyspace's tables, then each of its
+            // types, as DROPPED before the keyspace itself (seen from 5.0.9 by
+            // tests/realdb_fidelity.rs and a cql_raw.py run against the node).
+            let tables = dropped.tables.keys().map(|t| SchemaTarget::Table {
+                keyspace: name.as_str().into(),
+                name: t.as_str().into(),
+            });
+            let types = dropped.types.keys().map(|t| SchemaTarget::Type {
+                keyspace: name.as_str().into(),
+                name: t.as_str().into(),
+            });
+            for target in tables.chain(types) {
                 let _ = ctx.shared.events.send(Event::SchemaChange(SchemaChange {
                     change_type: "DROPPED".into(),
-                    target: SchemaTarget::Table {
-                        keyspace: name.as_str().into(),
-                        name: table.as_str().into(),
-                    },
+                    target,
                 }));
             }
             for i in 0..ctx.shared.nodes.len() {
@@ -403,11 +412,65 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
                 },
             )
         }
+        Ddl::AlterType {
+            keyspace,
+            name,
+            if_exists,
+            change,
+        } => {
+            let ksn = keyspace_name(keyspace, ctx)?;
+            let ks = keyspace_mut(&mut schema, &ksn)?;
+            let Some(altered) = super::ddl_type::alter(ks, &name, if_exists, change)? else {
+                return Ok(ResultBody::Void);
+            };
+            // Cassandra announces the altered types by name, this one among them, then
+            // the tables.
+            let mut types = altered.types;
+            types.push(name.clone());
+            types.sort();
+            for t in types {
+                then.push(SchemaTarget::Type {
+                    keyspace: ksn.as_str().into(),
+                    name: t.into(),
+                });
+            }
+            for t in altered.tables {
+                then.push(SchemaTarget::Table {
+                    keyspace: ksn.as_str().into(),
+                    name: t.into(),
+                });
+            }
+            (
+                "UPDATED",
+                SchemaTarget::Type {
+                    keyspace: ksn.into(),
+                    name: name.into(),
+                },
+            )
+        }
     };
     schema.recompute_version();
     drop(schema);
     if let Some((ks, table)) = forget {
         super::invalidate::forget_prepared(ctx, &ks, table.as_deref());
     }
-    Ok(announce(ctx, result.0, result.1))
+    if then.is_empty() {
+        return Ok(announce(ctx, result.0, result.1));
+    }
+    // The statement's own event is among `then`, in Cassandra's order.
+    let own = SchemaChange {
+        change_type: result.0.into(),
+        target: result.1,
+    };
+    for target in then {
+        // A table whose column types changed: Cassandra forgets its statements too.
+        if let SchemaTarget::Table { keyspace, name } = &target {
+            super::invalidate::forget_prepared(ctx, keyspace.as_ref(), Some(name.as_ref()));
+        }
+        let _ = ctx.shared.events.send(Event::SchemaChange(SchemaChange {
+            change_type: "UPDATED".into(),
+            target,
+        }));
+    }
+    Ok(ResultBody::SchemaChange(own))
 }

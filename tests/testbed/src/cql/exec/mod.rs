@@ -5,6 +5,7 @@
 pub mod cell_times;
 pub mod ctx;
 pub mod ddl_exec;
+pub mod ddl_type;
 pub mod dispatch;
 pub mod invalidate;
 pub mod json;
