@@ -23,37 +23,7 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
     ),
     (
         "errors",
-        "keyspace exists message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "missing clustering key message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
         "syntax error message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "table exists message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "unavailable all read message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "unavailable quorum write message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "unavailable serial lwt message",
         "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (

@@ -82,12 +82,14 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
         types.get(&ks)?.get(name).cloned()
     };
     let d = parse_ddl(text, &udts).map_err(|e| error(code::SYNTAX_ERROR, e))?;
+    // Cassandra 5.0.9's texts.
     let exists = |ks: &str, t: &str| ErrorBody {
         code: code::ALREADY_EXISTS,
-        message: format!(
-            "Cannot add already existing {}",
-            if t.is_empty() { "keyspace" } else { "table" }
-        )
+        message: if t.is_empty() {
+            format!("Cannot add existing keyspace \"{ks}\"")
+        } else {
+            format!("Cannot add already existing table \"{t}\" to keyspace \"{ks}\"")
+        }
         .into(),
         details: ErrorDetails::AlreadyExists {
             keyspace: ks.into(),
