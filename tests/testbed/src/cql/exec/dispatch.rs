@@ -207,30 +207,26 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                 .clone()
                 .or_else(|| ctx.keyspace.clone())
                 .unwrap_or_default();
-            let (cols, multicell, tname, pk_names): (
-                Vec<(String, ColumnType)>,
-                Vec<String>,
-                String,
-                Vec<String>,
-            ) = match system_table(ctx.shared, ctx.me, &ks, &sel.table) {
-                Some(m) => (m.columns, m.multicell, sel.table.clone(), vec![]),
-                None => {
-                    let (_, t) = ctx.table(
-                        Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
-                        &sel.table,
-                    )?;
-                    refuse_key_metadata(&sel, &t)?;
-                    (
-                        t.columns
-                            .iter()
-                            .map(|c| (c.name.clone(), c.ty.clone()))
-                            .collect(),
-                        multicell_columns(&t),
-                        t.name.clone(),
-                        t.partition_key().map(|c| c.name.clone()).collect(),
-                    )
-                }
-            };
+            let (cols, multicell, tname, pk_names) =
+                match system_table(ctx.shared, ctx.me, &ks, &sel.table) {
+                    Some(m) => (m.columns, m.multicell, sel.table.clone(), vec![]),
+                    None => {
+                        let (_, t) = ctx.table(
+                            Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
+                            &sel.table,
+                        )?;
+                        refuse_key_metadata(&sel, &t)?;
+                        (
+                            t.columns
+                                .iter()
+                                .map(|c| (c.name.clone(), c.ty.clone()))
+                                .collect(),
+                            multicell_columns(&t),
+                            t.name.clone(),
+                            t.partition_key().map(|c| c.name.clone()).collect(),
+                        )
+                    }
+                };
             let mut markers: Vec<(usize, String, ColumnType)> = Vec::new();
             for w in &sel.wheres {
                 let (default_name, ty) = if w.token {
