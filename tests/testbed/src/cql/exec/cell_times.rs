@@ -47,6 +47,16 @@ impl CellMeta {
         }
     }
 
+    /// `MAXWRITETIME(c)`: the latest write time of the column's cells, a bigint
+    /// whatever the column (null when no cell has one).
+    pub fn max_writetime(&self) -> Option<Bytes> {
+        let max = match self {
+            CellMeta::Single(t) => Some(t.0),
+            CellMeta::Multi(ts) => ts.iter().flatten().map(|t| t.0).max(),
+        };
+        max.map(|m| Bytes::copy_from_slice(&m.to_be_bytes()))
+    }
+
     /// `TTL(c)`: an int (null when the cell does not expire), or a `list<int>` for a
     /// non-frozen column with a null entry for each cell that does not expire.
     pub fn ttl(&self) -> Option<Bytes> {
@@ -161,6 +171,12 @@ mod tests {
             m,
             CellMeta::Multi(vec![Some((3000, None)), Some((1000, None))])
         );
+        // MAXWRITETIME: the latest, not the last in list order.
+        assert_eq!(
+            m.max_writetime().unwrap(),
+            Bytes::copy_from_slice(&3000i64.to_be_bytes())
+        );
+        assert_eq!(CellMeta::Single((5, None)).max_writetime().unwrap()[7], 5);
         // A UDT of three fields with a cell for the second only: [null, 2000, null]
         // (Cassandra 5.0.9: 00000003 ffffffff 00000008 ..07d0 ffffffff).
         let udt = ColumnType::Udt {

@@ -82,6 +82,7 @@ fn refuse_key_metadata(sel: &select::SelectStmt, t: &Table) -> Result<(), ErrorB
     for (s, _) in &sel.selectors {
         let (f, c) = match s {
             select::Selector::WriteTime(c) => ("writetime", c),
+            select::Selector::MaxWriteTime(c) => ("maxwritetime", c),
             select::Selector::Ttl(c) => ("ttl", c),
             _ => continue,
         };

@@ -60,6 +60,13 @@ pub fn result_columns(
                 let ty = cell_times::result_type(multicell.contains(c), false);
                 out.push(spec(&name(format!("writetime({c})")), &ty))
             }
+            Selector::MaxWriteTime(c) => {
+                find(c)?;
+                out.push(spec(
+                    &name(format!("maxwritetime({c})")),
+                    &ColumnType::BigInt,
+                ))
+            }
             Selector::Ttl(c) => {
                 find(c)?;
                 let ty = cell_times::result_type(multicell.contains(c), true);
@@ -184,6 +191,7 @@ pub fn finish(
                     Selector::Star => row.extend(m.rows[ri].iter().cloned()),
                     Selector::Column(c) => row.push(m.rows[ri][col(c)].clone()),
                     Selector::WriteTime(c) => row.push(meta(c).map(|t| t.writetime())),
+                    Selector::MaxWriteTime(c) => row.push(meta(c).and_then(|t| t.max_writetime())),
                     Selector::Ttl(c) => row.push(meta(c).and_then(|t| t.ttl())),
                     Selector::CountStar => {}
                     Selector::Token(ks) => {
