@@ -8,23 +8,8 @@
 pub const KNOWN: &[(&str, &str, &str)] = &[
     (
         "system_tables",
-        "system_schema.keyspaces row count",
-        "to fix (cheap): drivers list system keyspaces in their schema metadata",
-    ),
-    (
-        "system_tables",
         "system_schema.views columns missing",
         "stays while the testbed has no materialized views (the table is always empty)",
-    ),
-    (
-        "result_metadata",
-        "execute skip metadata metadata",
-        "to fix in tidemark-cql: its `RowsMetadata::write` drops the global-table-spec flag when the columns are skipped (the testbed now skips them as Cassandra does)",
-    ),
-    (
-        "result_metadata",
-        "select count warnings",
-        "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
     ),
     (
         "errors",
@@ -33,73 +18,13 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
     ),
     (
         "errors",
-        "create keyspace rf 3 warnings",
-        "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
-    ),
-    (
-        "errors",
         "invalid literal message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "keyspace exists message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "missing clustering key message",
         "stays: free-form text for people; the spec defines the code and body fields, which agree",
     ),
     (
         "errors",
         "syntax error message",
         "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "table exists message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "unavailable all read message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "unavailable quorum write message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "unavailable serial lwt message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "errors",
-        "unprepared message",
-        "stays: free-form text for people; the spec defines the code and body fields, which agree",
-    ),
-    (
-        "writetime_ttl",
-        "ttl collections metadata",
-        "to fix: 5.0's per-element TTL",
-    ),
-    (
-        "writetime_ttl",
-        "ttl collections rows",
-        "to fix (same cause)",
-    ),
-    (
-        "writetime_ttl",
-        "writetime collections metadata",
-        "to fix: 5.0's per-element WRITETIME",
-    ),
-    (
-        "writetime_ttl",
-        "writetime collections rows",
-        "to fix (same cause)",
     ),
     (
         "paging",
@@ -110,30 +35,5 @@ pub const KNOWN: &[(&str, &str, &str)] = &[
         "paging",
         "scan by 10 page 4",
         "consequence of the line above",
-    ),
-    (
-        "schema_events",
-        "alter keyspace warnings",
-        "to fix: the frame's warning flag and string list (drivers log them or hand them to the application)",
-    ),
-    (
-        "schema_events",
-        "alter type add",
-        "to fix: ALTER TYPE ADD/RENAME",
-    ),
-    (
-        "schema_events",
-        "alter type add events",
-        "to fix (same cause)",
-    ),
-    (
-        "v5",
-        "execute after alter",
-        "to fix: drivers reprepare on Unprepared; captures differ",
-    ),
-    (
-        "v5",
-        "execute skip metadata metadata",
-        "to fix (same cause)",
     ),
 ];

@@ -104,11 +104,18 @@ pub fn take(v: &mut Value, key: &str) -> Value {
 }
 
 /// An answer without what may legitimately differ between servers: the step name,
-/// paging-state bytes and prepared-statement ids (kept as presence / length).
+/// paging-state bytes and prepared-statement ids (kept as presence / length, and
+/// masked where an Unprepared message quotes one).
 pub fn observable(v: &Value) -> Value {
     let mut v = v.clone();
     let o = v.as_object_mut().unwrap();
     o.remove("step");
+    // An Unprepared message names the (server-private) id the error carries.
+    if let Some(id) = o.get("id").and_then(Value::as_str).map(str::to_string) {
+        if let Some(m) = o.get("message").and_then(Value::as_str).map(str::to_string) {
+            o.insert("message".into(), json!(m.replace(&id, "<id>")));
+        }
+    }
     let length = |o: &mut serde_json::Map<String, Value>, key: &str| {
         if let Some(id) = o.get(key).and_then(Value::as_str) {
             let len = id.len() / 2;

@@ -194,3 +194,40 @@ fn execute_values_typed_by_prepared_metadata() {
         vec![Value::Int(7), Value::Unset]
     );
 }
+
+/// RESULT Rows of an EXECUTE that skipped the metadata, as Cassandra 5.0.9 sends it
+/// (the differential test `tests/realdb_fidelity.rs` sees flags 0x0005): No_metadata
+/// (0x0004) with Global_tables_spec (0x0001) and, as spec 4.2.5.2 says for
+/// No_metadata, "no <global_table_spec> nor <col_spec_i>" after the column count.
+#[test]
+fn rows_without_metadata_keep_the_global_tables_spec_flag_v4() {
+    let body: &[u8] = &[
+        0, 0, 0, 2, // kind Rows
+        0, 0, 0, 5, // flags: Global_tables_spec | No_metadata
+        0, 0, 0, 2, // columns_count
+        0, 0, 0, 1, // rows_count
+        0, 0, 0, 1, b'v', // cell 1
+        0xff, 0xff, 0xff, 0xff, // cell 2: null
+    ];
+    let mut b = vec![0x84, 0, 0, 3, 0x08, 0, 0, 0, body.len() as u8];
+    b.extend_from_slice(body);
+    let (_, e) = decode_one(Direction::ServerToClient, &b);
+    let Message::Result(ResultBody::Rows(rows)) = &e.message else {
+        panic!("not rows: {:?}", e.message);
+    };
+    assert!(rows.metadata.no_metadata);
+    assert!(rows.metadata.global_flag_without_spec);
+    assert_eq!(rows.metadata.global_table_spec, None);
+    assert_eq!(rows.metadata.columns_count, 2);
+    assert_eq!(rows.rows_count, 1);
+    roundtrip(Direction::ServerToClient, &b, e.message.clone());
+    // A prepared non-SELECT's empty result metadata has No_metadata alone (0x0004).
+    let mut void_meta = b.clone();
+    void_meta[9 + 7] = 4;
+    let (_, e) = decode_one(Direction::ServerToClient, &void_meta);
+    let Message::Result(ResultBody::Rows(rows)) = &e.message else {
+        panic!("not rows");
+    };
+    assert!(!rows.metadata.global_flag_without_spec);
+    roundtrip(Direction::ServerToClient, &void_meta, e.message.clone());
+}

@@ -82,6 +82,11 @@ pub struct RowsMetadata {
     pub global_table_spec: Option<(Text, Text)>,
     /// No_metadata: the columns were not sent (the client asked to skip them).
     pub no_metadata: bool,
+    /// No_metadata with Global_tables_spec: the skipped columns share one table, but
+    /// the spec itself is not sent (protocol spec 4.2.5.2: with No_metadata there is
+    /// "no <global_table_spec> nor <col_spec_i>"). Cassandra keeps the flag when an
+    /// EXECUTE skips the metadata (flags 0x0005); a decoder can only keep the flag.
+    pub global_flag_without_spec: bool,
     pub columns: Vec<ColumnSpec>,
 }
 
@@ -100,6 +105,7 @@ impl RowsMetadata {
             None
         };
         let no_metadata = flags & mflags::NO_METADATA != 0;
+        let global_flag_without_spec = no_metadata && flags & mflags::GLOBAL_TABLES_SPEC != 0;
         let mut global_table_spec = None;
         let mut columns = Vec::new();
         if !no_metadata {
@@ -114,13 +120,21 @@ impl RowsMetadata {
             new_metadata_id,
             global_table_spec,
             no_metadata,
+            global_flag_without_spec,
             columns,
         })
     }
 
     pub(crate) fn write(&self, w: &mut Writer) {
         let mut flags = 0;
-        if self.global_table_spec.is_some() && !self.no_metadata {
+        // Without metadata the flag still tells that the (unsent) columns share one
+        // table, as Cassandra's own encoder keeps it; the spec strings are left out.
+        let global = if self.no_metadata {
+            self.global_table_spec.is_some() || self.global_flag_without_spec
+        } else {
+            self.global_table_spec.is_some()
+        };
+        if global {
             flags |= mflags::GLOBAL_TABLES_SPEC;
         }
         if self.paging_state.is_some() {

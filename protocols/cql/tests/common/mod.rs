@@ -314,9 +314,10 @@ fn rows_metadata(version: u8) -> impl Strategy<Value = RowsMetadata> {
         proptest::option::of((text(), text())),
         any::<bool>(),
         vec(column_spec(), 0..4),
+        any::<bool>(),
     )
         .prop_map(
-            move |(paging_state, nmi, global, no_metadata, mut columns)| {
+            move |(paging_state, nmi, global, no_metadata, mut columns, global_flag)| {
                 let columns_count = columns.len();
                 if no_metadata {
                     columns.clear();
@@ -333,6 +334,7 @@ fn rows_metadata(version: u8) -> impl Strategy<Value = RowsMetadata> {
                     new_metadata_id: if v5 && !no_metadata { nmi } else { None },
                     global_table_spec: if no_metadata { None } else { global },
                     no_metadata,
+                    global_flag_without_spec: no_metadata && global_flag,
                     columns,
                 }
             },

@@ -75,7 +75,7 @@ pub fn cl_error(e: ClError, cl: Consistency) -> ErrorBody {
         ClError::Invalid(m) => invalid(m),
         ClError::Unavailable { required, alive } => ErrorBody {
             code: code::UNAVAILABLE,
-            message: "Cannot achieve consistency level".to_string().into(),
+            message: format!("Cannot achieve consistency level {}", cl.name()).into(),
             details: ErrorDetails::Unavailable {
                 consistency: cl,
                 required: required as i32,

@@ -3,8 +3,10 @@
 //! SCHEMA_CHANGE event, as a Cassandra coordinator does once the change is agreed.
 
 use super::ctx::Ctx;
+use super::warnings;
 use crate::cql::errors::{error, invalid};
 use crate::cql::language::ddl::{parse_ddl, AlterTable, Ddl};
+use crate::cql::storage::ring::Replication;
 use crate::cql::storage::schema::{
     uuid_from, ColumnDef, ColumnKind, Keyspace, Schema, Table, UserType,
 };
@@ -40,6 +42,24 @@ fn keyspace_mut<'a>(schema: &'a mut Schema, name: &str) -> Result<&'a mut Keyspa
         .ok_or_else(|| invalid(format!("Keyspace '{name}' doesn't exist")))
 }
 
+/// The joined nodes (of datacenter `dc`, when given).
+fn nodes_in(ctx: &Ctx<'_>, dc: Option<&str>) -> usize {
+    ctx.shared
+        .nodes
+        .iter()
+        .filter(|n| n.joined.load(std::sync::atomic::Ordering::SeqCst))
+        .filter(|n| dc.is_none_or(|d| n.dc == d))
+        .count()
+}
+
+/// Replicas of each token over all datacenters.
+fn total_replicas(r: &Replication) -> usize {
+    match r {
+        Replication::Simple { rf } => *rf,
+        Replication::NetworkTopology { dcs } => dcs.values().sum(),
+    }
+}
+
 pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
     // User types known now, for column types that name them.
     let types: BTreeMap<String, BTreeMap<String, ColumnType>> = ctx
@@ -62,18 +82,25 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
         types.get(&ks)?.get(name).cloned()
     };
     let d = parse_ddl(text, &udts).map_err(|e| error(code::SYNTAX_ERROR, e))?;
+    // Cassandra 5.0.9's texts.
     let exists = |ks: &str, t: &str| ErrorBody {
         code: code::ALREADY_EXISTS,
-        message: format!(
-            "Cannot add already existing {}",
-            if t.is_empty() { "keyspace" } else { "table" }
-        )
+        message: if t.is_empty() {
+            format!("Cannot add existing keyspace \"{ks}\"")
+        } else {
+            format!("Cannot add already existing table \"{t}\" to keyspace \"{ks}\"")
+        }
         .into(),
         details: ErrorDetails::AlreadyExists {
             keyspace: ks.into(),
             table: t.into(),
         },
     };
+    // The keyspace (and table) whose prepared statements this change forgets.
+    let mut forget: Option<(String, Option<String>)> = None;
+    // When not empty, the events to announce instead of the statement's own (an ALTER
+    // TYPE's: the types it changed and the tables holding them).
+    let mut then: Vec<SchemaTarget> = Vec::new();
     let mut schema = ctx.shared.schema_mut();
     let result = match d {
         Ddl::CreateKeyspace {
@@ -88,6 +115,7 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
                 }
                 return Err(exists(&name, ""));
             }
+            warnings::replication_factor(&name, &replication, |dc| nodes_in(ctx, dc));
             schema.keyspaces.insert(
                 name.clone(),
                 Keyspace {
@@ -115,20 +143,27 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
                     format!("Cannot drop non existing keyspace '{name}'."),
                 ));
             };
-            // Cassandra announces each of the keyspace's tables as DROPPED before
-            // the keyspace itself (seen from 5.0.9 by tests/realdb_fidelity.rs).
-            for table in dropped.tables.keys() {
+            // Cassandra announces each of the keyspace's tables, then each of its
+            // types, as DROPPED before the keyspace itself (seen from 5.0.9 by
+            // tests/realdb_fidelity.rs and a cql_raw.py run against the node).
+            let tables = dropped.tables.keys().map(|t| SchemaTarget::Table {
+                keyspace: name.as_str().into(),
+                name: t.as_str().into(),
+            });
+            let types = dropped.types.keys().map(|t| SchemaTarget::Type {
+                keyspace: name.as_str().into(),
+                name: t.as_str().into(),
+            });
+            for target in tables.chain(types) {
                 let _ = ctx.shared.events.send(Event::SchemaChange(SchemaChange {
                     change_type: "DROPPED".into(),
-                    target: SchemaTarget::Table {
-                        keyspace: name.as_str().into(),
-                        name: table.as_str().into(),
-                    },
+                    target,
                 }));
             }
             for i in 0..ctx.shared.nodes.len() {
                 ctx.shared.store(i).forget(&name, None);
             }
+            forget = Some((name.clone(), None));
             (
                 "DROPPED",
                 SchemaTarget::Keyspace {
@@ -190,6 +225,7 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             for i in 0..ctx.shared.nodes.len() {
                 ctx.shared.store(i).forget(&ksn, Some(&name));
             }
+            forget = Some((ksn.clone(), Some(name.clone())));
             (
                 "DROPPED",
                 SchemaTarget::Table {
@@ -206,11 +242,22 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
             let Some(ks) = schema.keyspaces.get_mut(&name) else {
                 return Err(invalid(format!("Keyspace '{name}' doesn't exist")));
             };
+            let before = (ks.replication.clone(), ks.durable_writes);
             if let Some(r) = replication {
                 ks.replication = r;
             }
             if let Some(d) = durable_writes {
                 ks.durable_writes = d;
+            }
+            // Cassandra validates the resulting replication (warning when it exceeds
+            // the nodes), asks for a repair when replicas were added, and answers a
+            // change that changes nothing with Void and no event.
+            warnings::replication_factor(&name, &ks.replication, |dc| nodes_in(ctx, dc));
+            if total_replicas(&ks.replication) > total_replicas(&before.0) {
+                warnings::warn(warnings::REPAIR_AFTER_RF_INCREASE);
+            }
+            if before == (ks.replication.clone(), ks.durable_writes) {
+                return Ok(ResultBody::Void);
             }
             (
                 "UPDATED",
@@ -291,6 +338,11 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
                     }
                 }
             }
+            // Columns or the default TTL changed: Cassandra's statements of the table
+            // are stale (other options leave them).
+            if nt.columns != t.columns || nt.default_ttl != t.default_ttl {
+                forget = Some((ksn.clone(), Some(name.clone())));
+            }
             *t = Arc::new(nt);
             (
                 "UPDATED",
@@ -362,8 +414,65 @@ pub fn ddl(ctx: &Ctx<'_>, text: &str) -> Result<ResultBody, ErrorBody> {
                 },
             )
         }
+        Ddl::AlterType {
+            keyspace,
+            name,
+            if_exists,
+            change,
+        } => {
+            let ksn = keyspace_name(keyspace, ctx)?;
+            let ks = keyspace_mut(&mut schema, &ksn)?;
+            let Some(altered) = super::ddl_type::alter(ks, &name, if_exists, change)? else {
+                return Ok(ResultBody::Void);
+            };
+            // Cassandra announces the altered types by name, this one among them, then
+            // the tables.
+            let mut types = altered.types;
+            types.push(name.clone());
+            types.sort();
+            for t in types {
+                then.push(SchemaTarget::Type {
+                    keyspace: ksn.as_str().into(),
+                    name: t.into(),
+                });
+            }
+            for t in altered.tables {
+                then.push(SchemaTarget::Table {
+                    keyspace: ksn.as_str().into(),
+                    name: t.into(),
+                });
+            }
+            (
+                "UPDATED",
+                SchemaTarget::Type {
+                    keyspace: ksn.into(),
+                    name: name.into(),
+                },
+            )
+        }
     };
     schema.recompute_version();
     drop(schema);
-    Ok(announce(ctx, result.0, result.1))
+    if let Some((ks, table)) = forget {
+        super::invalidate::forget_prepared(ctx, &ks, table.as_deref());
+    }
+    if then.is_empty() {
+        return Ok(announce(ctx, result.0, result.1));
+    }
+    // The statement's own event is among `then`, in Cassandra's order.
+    let own = SchemaChange {
+        change_type: result.0.into(),
+        target: result.1,
+    };
+    for target in then {
+        // A table whose column types changed: Cassandra forgets its statements too.
+        if let SchemaTarget::Table { keyspace, name } = &target {
+            super::invalidate::forget_prepared(ctx, keyspace.as_ref(), Some(name.as_ref()));
+        }
+        let _ = ctx.shared.events.send(Event::SchemaChange(SchemaChange {
+            change_type: "UPDATED".into(),
+            target,
+        }));
+    }
+    Ok(ResultBody::SchemaChange(own))
 }

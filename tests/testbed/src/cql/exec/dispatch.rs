@@ -2,7 +2,7 @@
 //! and PREPARE metadata. The error bodies Cassandra would send are in `errors.rs`.
 
 use super::ctx::{Bound, Ctx};
-use super::read::{finish, materialize_user, result_columns};
+use super::read::{finish, materialize_user, multicell_columns, result_columns};
 use super::system::system_table;
 use crate::cql::cluster::state::PreparedStmt;
 use crate::cql::errors::{error, invalid};
@@ -82,6 +82,7 @@ fn refuse_key_metadata(sel: &select::SelectStmt, t: &Table) -> Result<(), ErrorB
     for (s, _) in &sel.selectors {
         let (f, c) = match s {
             select::Selector::WriteTime(c) => ("writetime", c),
+            select::Selector::MaxWriteTime(c) => ("maxwritetime", c),
             select::Selector::Ttl(c) => ("ttl", c),
             _ => continue,
         };
@@ -207,9 +208,9 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                 .clone()
                 .or_else(|| ctx.keyspace.clone())
                 .unwrap_or_default();
-            let (cols, tname, pk_names): (Vec<(String, ColumnType)>, String, Vec<String>) =
+            let (cols, multicell, tname, pk_names) =
                 match system_table(ctx.shared, ctx.me, &ks, &sel.table) {
-                    Some(m) => (m.columns, sel.table.clone(), vec![]),
+                    Some(m) => (m.columns, m.multicell, sel.table.clone(), vec![]),
                     None => {
                         let (_, t) = ctx.table(
                             Some(&ks).filter(|k| !k.is_empty()).map(|k| k.as_str()),
@@ -221,6 +222,7 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                                 .iter()
                                 .map(|c| (c.name.clone(), c.ty.clone()))
                                 .collect(),
+                            multicell_columns(&t),
                             t.name.clone(),
                             t.partition_key().map(|c| c.name.clone()).collect(),
                         )
@@ -286,7 +288,7 @@ pub fn prepare(ctx: &Ctx<'_>, query: &str) -> Result<(Prepared, PreparedStmt), E
                 }
             }
             bind.pk_indexes = pk;
-            let specs = result_columns(&sel, &ks, &tname, &cols).map_err(invalid)?;
+            let specs = result_columns(&sel, &ks, &tname, &cols, &multicell).map_err(invalid)?;
             result = RowsMetadata {
                 columns_count: specs.len(),
                 global_table_spec: Some((ks.clone().into(), tname.into())),

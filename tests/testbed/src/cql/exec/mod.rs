@@ -2,9 +2,12 @@
 //! operations, INSERT JSON, lightweight transactions, batches), reads (SELECT,
 //! projection, paging), DDL and the system tables.
 
+pub mod cell_times;
 pub mod ctx;
 pub mod ddl_exec;
+pub mod ddl_type;
 pub mod dispatch;
+pub mod invalidate;
 pub mod json;
 pub mod lwt;
 pub mod lwt_batch;
@@ -17,4 +20,5 @@ pub mod result_metadata;
 pub mod rowop;
 pub mod system;
 pub mod values;
+pub mod warnings;
 pub mod write;

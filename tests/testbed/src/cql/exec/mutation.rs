@@ -277,7 +277,16 @@ pub fn build(
     };
     let static_row_write = partial && ck_lists.is_empty() && statics_only && !cks.is_empty();
     if partial && !whole_delete && !static_row_write {
-        return Err(invalid("Some clustering keys are missing"));
+        // Cassandra names every clustering column left unrestricted.
+        let missing: Vec<&str> = cks
+            .iter()
+            .filter(|c| get(&c.name).is_none())
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(invalid(format!(
+            "Some clustering keys are missing: {}",
+            missing.join(", ")
+        )));
     }
     if range_col.is_some() && !whole_delete {
         return Err(invalid("Range deletions cannot name columns"));

@@ -2,6 +2,7 @@
 //! project the selectors (`*`, columns, `WRITETIME`, `TTL`, `COUNT(*)`), apply LIMIT
 //! and cut the result into pages (`page_size`, paging state).
 
+use super::cell_times;
 use super::ctx::Bound;
 use super::read::Materialized;
 use crate::cql::errors::invalid;
@@ -28,11 +29,14 @@ pub(crate) fn query_hash(stmt: &SelectStmt) -> u64 {
     let u = uuid_from(&format!("{stmt:?}"));
     u64::from_be_bytes(u[..8].try_into().unwrap_or([0; 8]))
 }
+/// The result column specs of a SELECT over `cols`; `multicell` names the non-frozen
+/// collection and UDT columns, whose `WRITETIME`/`TTL` are lists.
 pub fn result_columns(
     stmt: &SelectStmt,
     ks: &str,
     table: &str,
     cols: &[(String, ColumnType)],
+    multicell: &[String],
 ) -> Result<Vec<ColumnSpec>, String> {
     let spec = |name: &str, ty: &ColumnType| ColumnSpec {
         keyspace: ks.into(),
@@ -53,11 +57,20 @@ pub fn result_columns(
             Selector::Column(c) => out.push(spec(&name(c.clone()), &find(c)?.1)),
             Selector::WriteTime(c) => {
                 find(c)?;
-                out.push(spec(&name(format!("writetime({c})")), &ColumnType::BigInt))
+                let ty = cell_times::result_type(multicell.contains(c), false);
+                out.push(spec(&name(format!("writetime({c})")), &ty))
+            }
+            Selector::MaxWriteTime(c) => {
+                find(c)?;
+                out.push(spec(
+                    &name(format!("maxwritetime({c})")),
+                    &ColumnType::BigInt,
+                ))
             }
             Selector::Ttl(c) => {
                 find(c)?;
-                out.push(spec(&name(format!("ttl({c})")), &ColumnType::Int))
+                let ty = cell_times::result_type(multicell.contains(c), true);
+                out.push(spec(&name(format!("ttl({c})")), &ty))
             }
             Selector::CountStar => out.push(spec(&name("count".into()), &ColumnType::BigInt)),
             Selector::Token(ks) => {
@@ -110,7 +123,7 @@ pub fn finish(
     bound: &Bound,
     page: &Page,
 ) -> Result<ResultBody, ErrorBody> {
-    let specs = result_columns(stmt, ks, table, &m.columns).map_err(invalid)?;
+    let specs = result_columns(stmt, ks, table, &m.columns, &m.multicell).map_err(invalid)?;
     let mut keep: Vec<usize> = Vec::new();
     'rows: for (ri, row) in m.rows.iter().enumerate() {
         for w in stmt.wheres.iter().filter(|w| !w.token) {
@@ -173,18 +186,13 @@ pub fn finish(
         for &ri in &keep {
             let mut row = Vec::new();
             for (sel, _) in &stmt.selectors {
-                let meta = |c: &str| m.meta.get(ri).and_then(|r| r[col(c)]);
+                let meta = |c: &str| m.meta.get(ri).and_then(|r| r[col(c)].as_ref());
                 match sel {
                     Selector::Star => row.extend(m.rows[ri].iter().cloned()),
                     Selector::Column(c) => row.push(m.rows[ri][col(c)].clone()),
-                    Selector::WriteTime(c) => {
-                        row.push(meta(c).map(|(ts, _)| Bytes::copy_from_slice(&ts.to_be_bytes())))
-                    }
-                    Selector::Ttl(c) => row.push(
-                        meta(c)
-                            .and_then(|(_, t)| t)
-                            .map(|t| Bytes::copy_from_slice(&t.to_be_bytes())),
-                    ),
+                    Selector::WriteTime(c) => row.push(meta(c).map(|t| t.writetime())),
+                    Selector::MaxWriteTime(c) => row.push(meta(c).and_then(|t| t.max_writetime())),
+                    Selector::Ttl(c) => row.push(meta(c).and_then(|t| t.ttl())),
                     Selector::CountStar => {}
                     Selector::Token(ks) => {
                         let parts: Vec<&[u8]> = ks
@@ -233,7 +241,7 @@ fn json_rows(
         json: false,
         ..stmt.clone()
     };
-    let specs = result_columns(&plain, ks, table, &m.columns).map_err(invalid)?;
+    let specs = result_columns(&plain, ks, table, &m.columns, &m.multicell).map_err(invalid)?;
     let mut out = Vec::new();
     for row in rows {
         let mut obj = String::from("{");
@@ -242,10 +250,9 @@ fn json_rows(
                 obj.push_str(", ");
             }
             let name = spec.name.as_str();
-            let key = if name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            {
+            // Cassandra quotes a name that lower-casing would change (`"Mixed"`), not
+            // one with other characters (`writetime(l)` stays as it is).
+            let key = if name == name.to_lowercase() {
                 name.to_string()
             } else {
                 format!("\"{name}\"")

@@ -23,14 +23,15 @@ use tidemark_cql::{ColumnType, Consistency};
 
 pub use super::project::{finish, result_columns};
 
-/// Write time and remaining TTL of a cell.
-pub type CellMeta = (i64, Option<i32>);
+pub use super::cell_times::CellMeta;
 
-/// Rows with typed columns; `meta` (user tables only) holds each cell's write time
-/// and remaining TTL for `WRITETIME()`/`TTL()`.
+/// Rows with typed columns; `meta` (user tables only) holds each column's write times
+/// and remaining TTLs for `WRITETIME()`/`TTL()`.
 #[derive(Debug, Clone, Default)]
 pub struct Materialized {
     pub columns: Vec<(String, ColumnType)>,
+    /// The non-frozen collection and UDT columns (their `WRITETIME`/`TTL` are lists).
+    pub multicell: Vec<String>,
     pub rows: Vec<Vec<Option<Bytes>>>,
     pub meta: Vec<Vec<Option<CellMeta>>>,
     /// User tables: the ordinal of each row's partition (for PER PARTITION LIMIT).
@@ -144,13 +145,14 @@ pub fn row_values(
                 meta.push(None);
             }
             _ if is_multicell(&c.ty, &c.type_text) => {
-                row.push(live.complex.get(&c.name).map(|e| materialize(&c.ty, e)));
-                meta.push(None);
+                let elems = live.complex.get(&c.name);
+                row.push(elems.map(|e| materialize(&c.ty, e)));
+                meta.push(elems.and_then(|e| CellMeta::of_cells(&c.ty, e, now)));
             }
             _ => {
                 let cell: Option<&Cell> = live.cells.get(&c.name);
                 row.push(cell.map(|x| x.value.clone()));
-                meta.push(cell.map(|x| (x.timestamp, x.remaining_ttl(now))));
+                meta.push(cell.map(|x| CellMeta::Single((x.timestamp, x.remaining_ttl(now)))));
             }
         }
     }
@@ -276,6 +278,7 @@ pub fn materialize_user(
             "ORDER BY is only supported when the partition key is restricted by an EQ or an IN.",
         ));
     }
+    aggregate_warnings(stmt, table);
     let multi = keys.len() > 1 && !stmt.order_by.is_empty();
     let now = now_secs();
     let mut m = Materialized {
@@ -284,6 +287,7 @@ pub fn materialize_user(
             .iter()
             .map(|c| (c.name.clone(), c.ty.clone()))
             .collect(),
+        multicell: multicell_columns(table),
         ..Materialized::default()
     };
     for (ordinal, key) in keys.into_iter().enumerate() {
@@ -356,4 +360,35 @@ pub fn materialize_user(
         m.keys = idx.iter().map(|i| m.keys[*i].clone()).collect();
     }
     Ok(m)
+}
+
+/// The names of a table's non-frozen collection and UDT columns.
+pub fn multicell_columns(table: &Table) -> Vec<String> {
+    table
+        .columns
+        .iter()
+        .filter(|c| is_multicell(&c.ty, &c.type_text))
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// Cassandra warns about an aggregate (`COUNT(*)`) that reads without a partition key
+/// restriction (`=`, IN or `token()` on a key column) or reads several partitions
+/// through IN (`SelectStatement.pageAggregateQuery`).
+fn aggregate_warnings(stmt: &SelectStmt, table: &Table) {
+    if !stmt
+        .selectors
+        .iter()
+        .any(|(s, _)| *s == crate::cql::language::select::Selector::CountStar)
+    {
+        return;
+    }
+    let on_key = |w: &&crate::cql::language::select::Where| {
+        w.token || table.partition_key().any(|c| c.name == w.column)
+    };
+    if !stmt.wheres.iter().any(|w| on_key(&w)) {
+        super::warnings::warn(super::warnings::AGGREGATE_WITHOUT_KEY);
+    } else if stmt.wheres.iter().any(|w| on_key(&w) && w.op == Op::In) {
+        super::warnings::warn(super::warnings::AGGREGATE_OVER_IN);
+    }
 }

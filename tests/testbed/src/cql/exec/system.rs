@@ -213,6 +213,52 @@ fn column_cols() -> Vec<(&'static str, T)> {
     ]
 }
 
+/// Cassandra 5.0.9's own keyspaces as `system_schema.keyspaces` lists them (the node
+/// local ones with LocalStrategy, the replicated ones with the replication factors
+/// of a fresh cluster); drivers put them in their schema metadata.
+const SYSTEM_KEYSPACES: &[(&str, Option<usize>)] = &[
+    ("system", None),
+    ("system_auth", Some(1)),
+    ("system_distributed", Some(3)),
+    ("system_schema", None),
+    ("system_traces", Some(2)),
+];
+
+/// `system_schema.keyspaces`: the system keyspaces and the user ones, in token order
+/// of their names (the partition key) as Cassandra returns them.
+fn keyspace_rows(schema: &Schema) -> Vec<Vec<Value>> {
+    let class = |c: &str| {
+        (
+            "class".to_string(),
+            format!("org.apache.cassandra.locator.{c}"),
+        )
+    };
+    let mut rows: Vec<(String, Vec<Value>)> = SYSTEM_KEYSPACES
+        .iter()
+        .map(|(name, rf)| {
+            let replication = match rf {
+                None => vec![class("LocalStrategy")],
+                Some(rf) => vec![
+                    class("SimpleStrategy"),
+                    ("replication_factor".to_string(), rf.to_string()),
+                ],
+            };
+            let row = vec![text(name), Value::Boolean(true), map_text(&replication)];
+            (name.to_string(), row)
+        })
+        .collect();
+    rows.extend(schema.keyspaces.values().map(|k| {
+        let row = vec![
+            text(&k.name),
+            Value::Boolean(k.durable_writes),
+            map_text(&k.replication_map()),
+        ];
+        (k.name.clone(), row)
+    }));
+    rows.sort_by_key(|(name, _)| crate::cql::storage::murmur3::token(name.as_bytes()));
+    rows.into_iter().map(|(_, row)| row).collect()
+}
+
 fn schema_table(schema: &Schema, name: &str) -> Option<Materialized> {
     let kss = || schema.keyspaces.values();
     let tables = || kss().flat_map(|k| k.tables.values());
@@ -223,15 +269,7 @@ fn schema_table(schema: &Schema, name: &str) -> Option<Materialized> {
                 ("durable_writes", T::Boolean),
                 ("replication", map_tt()),
             ],
-            kss()
-                .map(|k| {
-                    vec![
-                        text(&k.name),
-                        Value::Boolean(k.durable_writes),
-                        map_text(&k.replication_map()),
-                    ]
-                })
-                .collect(),
+            keyspace_rows(schema),
         ),
         "tables" => table(
             &[

@@ -55,6 +55,12 @@ pub enum Ddl {
         name: String,
         if_exists: bool,
     },
+    AlterType {
+        keyspace: Option<String>,
+        name: String,
+        if_exists: bool,
+        change: super::alter_type::AlterType,
+    },
 }
 
 /// What an ALTER TABLE changes.
@@ -89,8 +95,10 @@ pub fn parse_ddl(text: &str, udts: UdtResolver<'_>) -> Result<Ddl, String> {
             alter_keyspace(&mut c)?
         } else if c.kw("table") || c.kw("columnfamily") {
             alter_table(&mut c, udts)?
+        } else if c.kw("type") {
+            super::alter_type::alter_type(&mut c, udts)?
         } else {
-            return Err("only ALTER KEYSPACE and ALTER TABLE are supported".into());
+            return Err("only ALTER KEYSPACE, TABLE and TYPE are supported".into());
         }
     } else if c.kw("drop") {
         let ks = c.kw("keyspace") || c.kw("schema");

@@ -2,6 +2,7 @@
 //! SELECT and DDL): the lexer, literals, SELECT, DDL and type names. Depends on
 //! `storage` only (schema objects, value encoding).
 
+pub mod alter_type;
 pub mod ddl;
 pub mod lex;
 pub mod literal;

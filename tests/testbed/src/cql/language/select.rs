@@ -1,5 +1,5 @@
 //! SELECT, parsed by the testbed (the `tidemark-cql` parser only classifies it):
-//! columns, `*`, `WRITETIME(c)`, `TTL(c)`, `COUNT(*)`, aliases, WHERE with `=`, `IN`
+//! columns, `*`, `WRITETIME(c)`, `MAXWRITETIME(c)`, `TTL(c)`, `COUNT(*)`, aliases, WHERE with `=`, `IN`
 //! and comparisons joined by AND, LIMIT, ALLOW FILTERING.
 
 use super::lex::{Cursor, Tok};
@@ -10,6 +10,8 @@ pub enum Selector {
     Star,
     Column(String),
     WriteTime(String),
+    /// `MAXWRITETIME(c)` (5.0): the latest write time of the column's cells.
+    MaxWriteTime(String),
     Ttl(String),
     CountStar,
     /// `token(k1, k2)`: the partition's token, named `system.token(k1, k2)`.
@@ -76,6 +78,7 @@ pub fn parse_select(text: &str) -> Result<SelectStmt, String> {
                     "count" if c.sym("*") => Selector::CountStar,
                     "count" if c.kw("1") => Selector::CountStar,
                     "writetime" => Selector::WriteTime(c.ident()?),
+                    "maxwritetime" => Selector::MaxWriteTime(c.ident()?),
                     "ttl" => Selector::Ttl(c.ident()?),
                     "token" => {
                         let mut cols = vec![c.ident()?];

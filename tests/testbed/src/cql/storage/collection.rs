@@ -138,35 +138,64 @@ pub fn list_order(elems: &mut [(Bytes, super::cell::Cell)]) {
     elems.sort_by(|a, b| compare(&ColumnType::Timeuuid, &a.0, &b.0));
 }
 
+/// A non-frozen column's live cells in the order Cassandra keeps them (its cell
+/// paths' comparator): list elements by path timeuuid, set elements and map entries
+/// by element/key, UDT fields by position with `None` for a field that has no cell.
+/// The value a reader sees and the per-element `WRITETIME`/`TTL` lists follow it.
+pub fn cells_in_order<'a>(
+    ty: &ColumnType,
+    elems: &'a [(Bytes, super::cell::Cell)],
+) -> Vec<Option<&'a (Bytes, super::cell::Cell)>> {
+    let mut sorted: Vec<&(Bytes, super::cell::Cell)> = elems.iter().collect();
+    match ty {
+        ColumnType::List(_) => sorted.sort_by(|a, b| compare(&ColumnType::Timeuuid, &a.0, &b.0)),
+        ColumnType::Set(et) => sorted.sort_by(|a, b| compare(et, &a.0, &b.0)),
+        ColumnType::Map(kt, _) => sorted.sort_by(|a, b| compare(kt, &a.0, &b.0)),
+        ColumnType::Udt { fields, .. } => {
+            return (0..fields.len())
+                .map(|i| {
+                    let path = field_path(i);
+                    elems.iter().find(|(p, _)| *p == path)
+                })
+                .collect()
+        }
+        _ => return Vec::new(),
+    }
+    sorted.into_iter().map(Some).collect()
+}
+
 /// The serialized value a reader sees for a non-frozen collection's live elements.
 pub fn materialize(ty: &ColumnType, elems: &[(Bytes, super::cell::Cell)]) -> Bytes {
+    let cells = cells_in_order(ty, elems);
     match ty {
         ColumnType::List(_) => {
-            let mut e = elems.to_vec();
-            list_order(&mut e);
-            let items: Vec<Bytes> = e.into_iter().map(|(_, c)| c.value).collect();
+            let items: Vec<Bytes> = cells
+                .into_iter()
+                .flatten()
+                .map(|(_, c)| c.value.clone())
+                .collect();
             encode(&items, 1)
         }
-        ColumnType::Set(et) => {
-            let mut items: Vec<Bytes> = elems.iter().map(|(p, _)| p.clone()).collect();
-            items.sort_by(|a, b| compare(et, a, b));
+        ColumnType::Set(_) => {
+            let items: Vec<Bytes> = cells
+                .into_iter()
+                .flatten()
+                .map(|(p, _)| p.clone())
+                .collect();
             encode(&items, 1)
         }
-        ColumnType::Map(kt, _) => {
-            let mut e = elems.to_vec();
-            e.sort_by(|a, b| compare(kt, &a.0, &b.0));
-            let items: Vec<Bytes> = e.into_iter().flat_map(|(p, c)| [p, c.value]).collect();
+        ColumnType::Map(..) => {
+            let items: Vec<Bytes> = cells
+                .into_iter()
+                .flatten()
+                .flat_map(|(p, c)| [p.clone(), c.value.clone()])
+                .collect();
             encode(&items, 2)
         }
-        ColumnType::Udt { fields, .. } => {
+        ColumnType::Udt { .. } => {
             let mut out = Vec::new();
-            for i in 0..fields.len() {
-                let path = field_path(i);
-                let v = elems
-                    .iter()
-                    .find(|(p, _)| *p == path)
-                    .map(|(_, c)| &c.value[..]);
-                super::collection::push_value(&mut out, v);
+            for cell in cells {
+                super::collection::push_value(&mut out, cell.map(|(_, c)| &c.value[..]));
             }
             Bytes::from(out)
         }

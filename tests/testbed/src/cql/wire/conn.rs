@@ -13,6 +13,7 @@ use crate::cql::exec::project::Page;
 use crate::cql::exec::result_metadata;
 use crate::cql::exec::system;
 use crate::cql::exec::values;
+use crate::cql::exec::warnings;
 use std::sync::{Arc, Mutex};
 use tidemark_cql::frame::segment::encode_envelopes;
 use tidemark_cql::frame::{encode_frame, Compression};
@@ -37,7 +38,16 @@ struct Out {
 
 impl Out {
     fn encode(&self, stream: i16, msg: Message) -> Vec<u8> {
-        let env = Envelope::new(super::type_options::for_version(msg, self.version));
+        self.encode_warned(stream, msg, Vec::new())
+    }
+
+    /// A response with the client warnings its request raised (the frame's warning
+    /// flag and string list exist from protocol v4 on).
+    fn encode_warned(&self, stream: i16, msg: Message, warnings: Vec<String>) -> Vec<u8> {
+        let mut env = Envelope::new(super::type_options::for_version(msg, self.version));
+        if self.version >= 4 {
+            env.warnings = warnings.into_iter().map(Into::into).collect();
+        }
         if self.segments {
             let frame = encode_frame(self.version, stream, &env, Compression::None, 0);
             encode_envelopes(&[frame], self.compression == Compression::Lz4)
@@ -222,12 +232,13 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     let (tx, ks) = (tx.clone(), keyspace.clone());
                     tokio::spawn(async move {
                         let bound = bound_of(&q.params, None);
-                        let reply = match values::check_query(&q.query, &bound) {
-                            Ok(()) => run(&shared, me, &ks, &q.query, &q.params, bound),
-                            Err(e) => Message::Error(e),
-                        };
+                        let (reply, warned) =
+                            warnings::collect(|| match values::check_query(&q.query, &bound) {
+                                Ok(()) => run(&shared, me, &ks, &q.query, &q.params, bound),
+                                Err(e) => Message::Error(e),
+                            });
                         wait_reply_delay().await;
-                        let _ = tx.send(cur.encode(stream, reply));
+                        let _ = tx.send(cur.encode_warned(stream, reply, warned));
                     });
                 }
                 Message::Prepare(p) => {
@@ -258,13 +269,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                 Message::Execute(e) => {
                     let stmt = lock(&shared.nodes[me].prepared).get(&e.id).cloned();
                     let Some(stmt) = stmt else {
-                        let body = ErrorBody {
-                            code: code::UNPREPARED,
-                            message: "Prepared statement not found on this node"
-                                .to_string()
-                                .into(),
-                            details: ErrorDetails::Unprepared { id: e.id.clone() },
-                        };
+                        let body = unprepared(&e.id);
                         let _ = tx.send(cur.encode(stream, Message::Error(body)));
                         continue;
                     };
@@ -273,10 +278,12 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     let ks = Arc::new(Mutex::new(stmt.keyspace.clone()));
                     tokio::spawn(async move {
                         let bound = bound_of(&e.params, Some(&stmt.bind.columns));
-                        let reply = match values::check_execute(&stmt.bind.columns, &bound) {
-                            Ok(()) => run(&shared, me, &ks, &stmt.query, &e.params, bound),
-                            Err(e) => Message::Error(e),
-                        };
+                        let (reply, warned) = warnings::collect(|| {
+                            match values::check_execute(&stmt.bind.columns, &bound) {
+                                Ok(()) => run(&shared, me, &ks, &stmt.query, &e.params, bound),
+                                Err(e) => Message::Error(e),
+                            }
+                        });
                         let reply = result_metadata::for_execute(
                             reply,
                             &stmt,
@@ -285,7 +292,7 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                             e.result_metadata_id.as_ref(),
                         );
                         wait_reply_delay().await;
-                        let _ = tx.send(cur.encode(stream, reply));
+                        let _ = tx.send(cur.encode_warned(stream, reply, warned));
                     });
                 }
                 Message::Batch(b) => {
@@ -297,9 +304,9 @@ pub async fn serve(shared: Arc<Shared>, me: usize, sock: TcpStream) {
                     let shared = shared.clone();
                     let tx = tx.clone();
                     tokio::spawn(async move {
-                        let reply = run_batch(&shared, me, ks, &b);
+                        let (reply, warned) = warnings::collect(|| run_batch(&shared, me, ks, &b));
                         wait_reply_delay().await;
-                        let _ = tx.send(cur.encode(stream, reply));
+                        let _ = tx.send(cur.encode_warned(stream, reply, warned));
                     });
                 }
                 other => {
@@ -376,13 +383,7 @@ fn batch_members(
             BatchQuery::Prepared(id) => {
                 let stmt = lock(&shared.nodes[me].prepared).get(id).cloned();
                 let Some(stmt) = stmt else {
-                    return Err(ErrorBody {
-                        code: code::UNPREPARED,
-                        message: "Prepared statement not found on this node"
-                            .to_string()
-                            .into(),
-                        details: ErrorDetails::Unprepared { id: id.clone() },
-                    });
+                    return Err(unprepared(id));
                 };
                 let bound = bound_of_values(&s.values, Some(&stmt.bind.columns));
                 out.push((stmt.query.clone(), bound));
@@ -390,6 +391,22 @@ fn batch_members(
         }
     }
     Ok(out)
+}
+
+/// Unprepared for an id this node does not know, with the text of Cassandra 5.0's
+/// `PreparedQueryNotFoundException` (drivers log it when they prepare again).
+fn unprepared(id: &bytes::Bytes) -> ErrorBody {
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    ErrorBody {
+        code: code::UNPREPARED,
+        message: format!(
+            "Prepared query with ID {hex} not found (either the query was not prepared on \
+             this host (maybe the host has been restarted?) or you have prepared too many \
+             queries and it has been evicted from the internal cache)"
+        )
+        .into(),
+        details: ErrorDetails::Unprepared { id: id.clone() },
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
