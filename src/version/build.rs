@@ -136,9 +136,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
     refuse_gaps(&gaps, opts.allow_gaps)?;
 
     let mut state = State::default();
-    // The schema is read before the log (one read transaction per thread at a time),
-    // from the snapshots' CREATE statements and then the log's.
-    let mut schema = super::schema::from_log(store, u64::MAX)?;
+    // The schema: the snapshots' CREATE statements, then the log's schema changes
+    // as the scan meets them (no separate pass over the log).
+    let mut schema = Schema::default();
     for s in &snapshots {
         for ns in &s.namespaces {
             if s.protocol == Protocol::Cql {
@@ -171,16 +171,20 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
                 continue;
             }
             state.note_node(&e.mutation);
-            if !state.layouts.contains_key(&e.mutation.namespace) {
-                let (ks, table) = e.mutation.namespace.split_once('.').unwrap_or(("", ""));
-                let layout = KeyLayout::of(&schema, ks, table).unwrap_or_default();
-                state.layouts.insert(e.mutation.namespace.clone(), layout);
-            }
+            super::schema::learn_logged(&mut schema, &e.mutation);
             state.mutations += 1;
             state.apply(e)?;
         }
         if batch.len() < LOG_CHUNK {
             break;
+        }
+    }
+    // Key layouts (for partition and range deletions) from the schema at T.
+    let namespaces: Vec<String> = state.cql.keys().chain(state.shadows.keys()).cloned().collect();
+    for ns in namespaces {
+        let (ks, table) = ns.split_once('.').unwrap_or(("", ""));
+        if let Some(layout) = KeyLayout::of(&schema, ks, table) {
+            state.layouts.insert(ns, layout);
         }
     }
     for s in &snapshots {

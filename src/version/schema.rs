@@ -25,6 +25,22 @@ pub fn learn_text(schema: &mut Schema, text: &str, keyspace: Option<&str>) {
     }
 }
 
+/// Learns from one logged mutation, if it is a CQL schema change with its text.
+pub fn learn_logged(schema: &mut Schema, m: &crate::store::Mutation) {
+    if m.op != WriteOp::Ddl || !matches!(m.payload, Payload::Cql(_)) {
+        return;
+    }
+    let Some(json) = m.write_json.as_deref() else {
+        return;
+    };
+    let Ok(line) = serde_json::from_str::<serde_json::Value>(json) else {
+        return;
+    };
+    if let Some(text) = line.get("cql").and_then(|t| t.as_str()) {
+        learn_text(schema, text, m.namespace.split('.').next());
+    }
+}
+
 /// The schema the store's log describes, up to seq `last_seq`.
 pub fn from_log(store: &Store, last_seq: u64) -> anyhow::Result<Schema> {
     let mut schema = Schema::default();
