@@ -287,6 +287,11 @@ fn type_class(v: &Bson) -> u8 {
 }
 
 impl MongoScan {
+    /// Ends the client's sessions and connections.
+    pub async fn close(self) {
+        self.client.shutdown().await;
+    }
+
     fn read_concern(&self) -> Document {
         match self.at {
             Some(t) => doc! {"level": "snapshot", "atClusterTime": t},

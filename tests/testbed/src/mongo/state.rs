@@ -124,6 +124,10 @@ pub struct Member {
     pub rbid: AtomicI32,
     pub view: Mutex<MemberView>,
     pub runtime: Mutex<Option<Runtime>>,
+    /// The last view a snapshot read rebuilt (`commands::snapshot_read`), by its
+    /// cluster time: a snapshot taken chunk by chunk reads at one time, and the
+    /// oplog up to a majority-committed time never changes, so one replay serves all.
+    pub snapshot_view: Mutex<Option<((u32, u32), std::sync::Arc<MemberStore>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -155,6 +159,7 @@ impl Member {
                 primary_since: None,
             }),
             runtime: Mutex::new(None),
+            snapshot_view: Mutex::new(None),
         }
     }
 
