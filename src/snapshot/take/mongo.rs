@@ -58,8 +58,19 @@ fn scrub(msg: String, uri: &str) -> String {
     }
 }
 
+/// A driver error in one short line: a server's command error as its code, name
+/// and message (the driver's own text adds labels and the raw reply).
+fn short(e: mongodb::error::Error) -> anyhow::Error {
+    match *e.kind {
+        mongodb::error::ErrorKind::Command(ref c) => {
+            anyhow!("{} ({}): {}", c.code_name, c.code, c.message)
+        }
+        _ => anyhow!(e),
+    }
+}
+
 async fn command(client: &Client, db: &str, cmd: Document) -> Result<Document> {
-    Ok(client.database(db).run_command(cmd).await?)
+    client.database(db).run_command(cmd).await.map_err(short)
 }
 
 fn first_batch(reply: &Document) -> Vec<Document> {
@@ -315,6 +326,7 @@ impl MongoScan {
             .run_command(find)
             .session(&mut session)
             .await
+            .map_err(short)
             .with_context(|| format!("reading {db}.{coll}"))?;
         each(first_batch(&reply))?;
         let mut id = reply
@@ -328,6 +340,7 @@ impl MongoScan {
                 )
                 .session(&mut session)
                 .await
+                .map_err(short)
                 .with_context(|| format!("reading {db}.{coll}"))?;
             let cursor = reply.get_document("cursor")?;
             let batch = cursor
