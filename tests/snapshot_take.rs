@@ -169,8 +169,9 @@ async fn cql_snapshot_equals_the_testbed_state() {
     let from = format!("cql://{addr}");
     let summary = take(&from, &store, &["--parallel", "3"]).await;
     assert_eq!(summary["finished"], true);
-    // 120 order rows + 1 static-only partition, 40 counters, 40 kv rows.
-    assert_eq!(summary["rows"], 201);
+    // 120 order rows + 20 partition rows with a static value + 1 static-only
+    // partition, 40 counters, 40 kv rows.
+    assert_eq!(summary["rows"], 221);
     let (infos, rows) = read(&store, 1);
     let info = &infos[0];
     assert_eq!(info.cluster, "tidemark-testbed");
@@ -199,10 +200,23 @@ async fn cql_snapshot_equals_the_testbed_state() {
         .unwrap();
     assert!(orders.schema.contains("CREATE KEYSPACE IF NOT EXISTS shop WITH replication = {'class': 'org.apache.cassandra.locator.SimpleStrategy', 'replication_factor': '3'};"), "{}", orders.schema);
     assert!(orders.schema.contains("CREATE TABLE IF NOT EXISTS shop.orders (id int, line int, note text static, item text, qty int, tags frozen<set<text>>, PRIMARY KEY (id, line)) WITH CLUSTERING ORDER BY (line ASC)"), "{}", orders.schema);
-    assert_eq!(orders.rows, 121);
+    assert_eq!(orders.rows, 141);
     // Keys are the log's canonical keys: JSON in primary-key order, no spaces.
     assert!(rows.iter().any(|r| r.key == r#"{"id":7,"line":2}"#));
     assert!(rows.iter().any(|r| r.key == r#"{"id":1000}"#));
+    // Static cells sit on the partition's own row only.
+    for r in &rows {
+        let tidemark::snapshot::RowData::Cql {
+            cells,
+            static_cells,
+        } = &r.data
+        else {
+            panic!("cql")
+        };
+        let partition_row = r.namespace == "shop.orders" && !r.key.contains("line");
+        assert_eq!(!static_cells.is_empty(), partition_row, "{}", r.key);
+        assert!(!(partition_row && !cells.is_empty()));
+    }
     assert!(rows.iter().any(|r| r.key == r#"{"k":"k3"}"#));
     let snap = snapshot_cells(&rows, &pk_columns());
     assert_cells_equal(&snap, &truth(cluster.shared()));
@@ -417,7 +431,7 @@ async fn cql_resume_reads_only_unfinished_parts() {
     );
     let keys: std::collections::BTreeSet<_> = rows.iter().map(|r| (&r.namespace, &r.key)).collect();
     assert_eq!(keys.len(), rows.len());
-    assert_eq!(rows.len(), 30 * 3 + 1 + 30 + 30);
+    assert_eq!(rows.len(), 30 * 3 + 15 + 1 + 30 + 30);
     let parts_rows: u64 = after.parts.iter().map(|p| p.rows).sum();
     assert_eq!(parts_rows, rows.len() as u64);
     let snap = snapshot_cells(&rows, &pk_columns());
