@@ -2,6 +2,8 @@
 //! store's snapshots back, and the testbed's ground truth keyed like them.
 #![allow(dead_code)]
 
+pub mod cql;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
