@@ -43,19 +43,31 @@ pub struct Plan {
     pub cluster_time: Option<OpTime>,
 }
 
-/// Replaces every occurrence of the URI's password in a driver message.
+/// Replaces the URI's password and user name (as written and percent-decoded) in a
+/// driver message. User names shorter than 3 characters stay: replacing them
+/// would garble the message more than it hides.
 fn scrub(msg: String, uri: &str) -> String {
-    let secret = uri
+    let userinfo = uri
         .split_once("://")
         .map(|(_, r)| r)
         .and_then(|r| r.split(['/', '?']).next())
         .and_then(|auth| auth.rsplit_once('@'))
-        .and_then(|(userinfo, _)| userinfo.split_once(':'))
-        .map(|(_, p)| p.to_string());
-    match secret {
-        Some(p) if !p.is_empty() => msg.replace(&p, "***"),
-        _ => msg,
+        .map(|(userinfo, _)| userinfo);
+    let Some(userinfo) = userinfo else { return msg };
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let mut secrets: Vec<String> = Vec::new();
+    for (part, min) in [(pass, 1), (user, 3)] {
+        for form in [part.to_string(), super::super::source::percent_decode(part)] {
+            if form.len() >= min {
+                secrets.push(form);
+            }
+        }
     }
+    // Longest first, so a secret holding another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+        .iter()
+        .fold(msg, |m, secret| m.replace(secret.as_str(), "***"))
 }
 
 /// A driver error in one short line: a server's command error as its code, name
@@ -474,6 +486,11 @@ mod tests {
         assert_eq!(
             scrub("auth failed for hunter2".into(), uri),
             "auth failed for ***"
+        );
+        let uri = "mongodb://backup%40corp:p%3Aw@h/";
+        assert_eq!(
+            scrub("user backup@corp: bad password p:w".into(), uri),
+            "user ***: bad password ***"
         );
     }
 }
