@@ -43,11 +43,10 @@ async fn snapshot_keys_are_the_logged_keys() {
     join(131, false).await;
 }
 
-/// The decoder keys an UPDATE or DELETE by its WHERE clause in the order written
-/// (`{"line":0,"id":0}`), not in primary-key order as `Mutation::key` promises, so
-/// such writes do not join their snapshot rows.
+/// An UPDATE whose WHERE clause names the key columns out of primary-key order
+/// (`WHERE line = 0 AND id = 1`, composite partition keys backwards) is keyed in
+/// primary-key order all the same, so it joins its snapshot row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "decoder keys UPDATE/DELETE in WHERE-clause order, not primary-key order"]
 async fn snapshot_keys_join_updates_written_out_of_key_order() {
     join(132, true).await;
 }
