@@ -5,8 +5,8 @@
 //! either column order, a static column, text and composite keys); a snapshot is
 //! then taken into the same store while the tap is still appending to it; every
 //! committed mutation's key must be a snapshot row's key, and every row of the
-//! snapshot must have been written under the capture. Needs live-capture rights
-//! (through `require`).
+//! snapshot must have been written under the capture. The same for MongoDB
+//! (`{"_id":…}` keys). Needs live-capture rights (through `require`).
 
 mod ready_support;
 mod require;
@@ -228,4 +228,109 @@ async fn join(third: u8, reversed: bool) {
         unlogged.is_empty(),
         "snapshot rows never logged: {unlogged:?}"
     );
+}
+
+/// The same contract for MongoDB: a tapped driver's inserts (int, string and
+/// ObjectId `_id`s) and updates by `_id`, then a snapshot into the same store
+/// while the tap runs; every committed mutation's key is a document's key and back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongo_snapshot_keys_are_the_logged_keys() {
+    use mongodb::bson::{doc, oid::ObjectId, Document};
+    if !require::live_capture() {
+        return;
+    }
+    let set = tidemark_testbed::MongoReplicaSet::start(tidemark_testbed::ReplSetConfig {
+        base_addr: Ipv4Addr::new(127, 0, 133, 1),
+        port: 0,
+        max_await: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await
+    .expect("replica set starts");
+    set.wait_for_primary(Duration::from_secs(30))
+        .await
+        .expect("a primary");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store_s = store.to_str().unwrap().to_string();
+    let port = set.addresses()[0].port().to_string();
+    let mut tap = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args([
+            "tap",
+            "--interface",
+            "lo",
+            "--mongo-port",
+            &port,
+            "--store",
+            &store_s,
+            "--group",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = Lines::follow(tap.stderr.take().unwrap());
+    assert!(
+        err.wait_for("tidemark: capturing on lo"),
+        "tap never started: {:?}",
+        err.rest()
+    );
+    let c = mongodb::Client::with_uri_str(format!("{}&w=majority", set.uri()))
+        .await
+        .unwrap();
+    let coll = c.database("shop").collection::<Document>("items");
+    let mut writes = 0;
+    for i in 0..10i32 {
+        coll.insert_one(doc! {"_id": i, "v": i}).await.unwrap();
+        coll.insert_one(doc! {"_id": format!("s{i}"), "v": i})
+            .await
+            .unwrap();
+        coll.insert_one(doc! {"_id": ObjectId::new(), "v": i})
+            .await
+            .unwrap();
+        coll.update_one(doc! {"_id": i}, doc! {"$set": {"w": 1}})
+            .await
+            .unwrap();
+        writes += 4;
+    }
+    let summary = take(&set.uri(), &store, &["--db", "shop"]).await;
+    assert_eq!(summary["rows"], 30);
+
+    let deadline = Instant::now() + READY_WAIT;
+    let count = || {
+        log_lines(&store_s)
+            .into_iter()
+            .filter(|l| l["namespace"] == "shop.items")
+            .filter(|l| l["outcome"] == "committed")
+            .count()
+    };
+    while count() < writes && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Command::new("kill")
+        .args(["-TERM", &tap.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(tap.wait().unwrap().success(), "tap: {:?}", err.rest());
+
+    let (_, rows) = read(&store, 1);
+    let snap: BTreeSet<String> = rows.iter().map(|r| r.key.clone()).collect();
+    let st = tidemark::store::Store::open(
+        &store,
+        &tidemark::store::StoreOptions::default().read_only(),
+    )
+    .unwrap();
+    let log: BTreeSet<String> = st
+        .reader()
+        .unwrap()
+        .query(&tidemark::store::Query::all())
+        .unwrap()
+        .map(Result::unwrap)
+        .map(|e| e.mutation)
+        .filter(|m| m.namespace == "shop.items" && m.outcome == tidemark::store::Outcome::Committed)
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(log.len(), 30, "{log:?}");
+    assert_eq!(log, snap);
 }
