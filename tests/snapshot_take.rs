@@ -1,161 +1,19 @@
 //! `tidemark snapshot take` against the simulated Cassandra cluster: every row and
 //! every cell (value, WRITETIME, TTL) equals the ground truth the testbed keeps
 //! (`logical_state`: every replica merged, as a read at ALL), with writes going on
-//! during the scan, and after an interrupted run resumed; bad input exits 2 and
-//! credentials never reach the store or the output.
+//! during the scan, and after an interrupted run resumed (`snapshot_take_cli.rs`
+//! has the store shared with a writer, bad input and credentials).
 
 mod snapshot_support;
-mod store_support;
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
-use snapshot_support::{hex, read, snapshot_cells, take, tidemark, CellKey};
+use snapshot_support::cql::{
+    assert_cells_equal, cluster, fill, pk_columns, q, schema, session, truth,
+};
+use snapshot_support::{hex, read, snapshot_cells, take, tidemark};
 use tidemark::snapshot::PartRange;
-use tidemark_testbed::cql::cluster::state::Shared;
-use tidemark_testbed::cql::server::cluster::logical_state;
-use tidemark_testbed::{ClusterConfig, CqlCluster};
-
-/// A 3-node cluster on its own loopback addresses (tests run in parallel).
-async fn cluster(third: u8, credentials: Option<(&str, &str)>) -> CqlCluster {
-    CqlCluster::start(ClusterConfig {
-        nodes: 3,
-        base_addr: Ipv4Addr::new(127, 0, third, 1),
-        port: 0,
-        spare_nodes: 0,
-        credentials: credentials.map(|(u, p)| (u.to_string(), p.to_string())),
-        ..Default::default()
-    })
-    .await
-    .expect("testbed starts")
-}
-
-async fn session(addr: SocketAddr, credentials: Option<(&str, &str)>) -> Session {
-    let mut b = SessionBuilder::new().known_node(addr.to_string());
-    if let Some((u, p)) = credentials {
-        b = b.user(u, p);
-    }
-    b.build().await.expect("driver connects")
-}
-
-async fn q(s: &Session, text: &str) {
-    s.query_unpaged(text, ())
-        .await
-        .unwrap_or_else(|e| panic!("{text}: {e}"));
-}
-
-/// Keyspace `shop` at RF 3: `orders` (clustering, a static column, a frozen set,
-/// TTLs, explicit timestamps), `cnt` (a counter), `kv` (text key).
-async fn schema(s: &Session) {
-    q(s, "CREATE KEYSPACE shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}").await;
-    q(s, "CREATE TABLE shop.orders (id int, line int, item text, qty int, note text static, tags frozen<set<text>>, PRIMARY KEY (id, line))").await;
-    q(s, "CREATE TABLE shop.cnt (k int PRIMARY KEY, n counter)").await;
-    q(s, "CREATE TABLE shop.kv (k text PRIMARY KEY, v text)").await;
-}
-
-async fn fill(s: &Session, n: i32) {
-    for id in 0..n {
-        for line in 0..3 {
-            let text = format!(
-                "INSERT INTO shop.orders (id, line, item, qty, tags) VALUES ({id}, {line}, 'item-{id}', {line}, {{'a', 'b{id}'}}) USING TIMESTAMP {}",
-                1_000_000 + i64::from(id * 10 + line)
-            );
-            q(s, &text).await;
-        }
-        if id % 2 == 0 {
-            q(
-                s,
-                &format!("UPDATE shop.orders USING TTL 3600 SET note = 'n{id}' WHERE id = {id}"),
-            )
-            .await;
-        }
-        if id % 5 == 0 {
-            q(
-                s,
-                &format!(
-                    "UPDATE shop.orders USING TTL 7200 SET qty = 99 WHERE id = {id} AND line = 1"
-                ),
-            )
-            .await;
-        }
-        q(
-            s,
-            &format!("UPDATE shop.cnt SET n = n + {} WHERE k = {id}", id + 1),
-        )
-        .await;
-        q(
-            s,
-            &format!("INSERT INTO shop.kv (k, v) VALUES ('k{id}', 'v{id}')"),
-        )
-        .await;
-    }
-    // A partition holding only its static cell.
-    q(s, "UPDATE shop.orders SET note = 'lonely' WHERE id = 1000").await;
-}
-
-fn pk_columns() -> BTreeMap<&'static str, Vec<&'static str>> {
-    BTreeMap::from([
-        ("orders", vec!["id"]),
-        ("cnt", vec!["k"]),
-        ("kv", vec!["k"]),
-    ])
-}
-
-/// The testbed's live cells of keyspace `shop`: key → (value hex, timestamp, ttl).
-fn truth(shared: &Shared) -> BTreeMap<CellKey, (String, i64, i32)> {
-    logical_state(shared)
-        .into_iter()
-        .filter(|c| c.keyspace == "shop")
-        .map(|c| {
-            (
-                (
-                    c.table,
-                    c.partition_key.concat(),
-                    c.clustering.concat(),
-                    c.column,
-                ),
-                (c.value, c.timestamp, c.ttl),
-            )
-        })
-        .filter(|(k, _)| !k.3.is_empty())
-        .collect()
-}
-
-/// Every truth cell is in the snapshot with the same value and write timestamp, a
-/// TTL that is the truth's minus at most the test's run time, and nothing else is.
-/// Counters (no WRITETIME in CQL) are compared by total only.
-fn assert_cells_equal(
-    snap: &BTreeMap<CellKey, tidemark::store::Cell>,
-    truth: &BTreeMap<CellKey, (String, i64, i32)>,
-) {
-    let snap_keys: Vec<_> = snap.keys().collect();
-    let truth_keys: Vec<_> = truth.keys().collect();
-    assert_eq!(snap_keys, truth_keys, "the same cells");
-    for (k, (value, ts, ttl)) in truth {
-        let c = &snap[k];
-        assert_eq!(&hex(&c.value), value, "value of {k:?}");
-        if k.0 == "cnt" {
-            assert_eq!(c.kind, tidemark::store::CellKind::CounterShard);
-            continue;
-        }
-        assert_eq!(c.timestamp, *ts, "WRITETIME of {k:?}");
-        match c.ttl {
-            None => assert_eq!(*ttl, 0, "{k:?} has a TTL in the testbed"),
-            Some(left) => {
-                assert!(*ttl > 0, "{k:?} has no TTL in the testbed");
-                assert!(
-                    left as i32 <= *ttl && left as i32 >= *ttl - 120,
-                    "TTL of {k:?}: {left} vs {ttl}"
-                );
-                assert_eq!(c.kind, tidemark::store::CellKind::Expiring);
-                assert!(c.local_deletion_time.is_some());
-            }
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cql_snapshot_equals_the_testbed_state() {
@@ -169,8 +27,9 @@ async fn cql_snapshot_equals_the_testbed_state() {
     let from = format!("cql://{addr}");
     let summary = take(&from, &store, &["--parallel", "3"]).await;
     assert_eq!(summary["finished"], true);
-    // 120 order rows + 1 static-only partition, 40 counters, 40 kv rows.
-    assert_eq!(summary["rows"], 201);
+    // 120 order rows + 20 partition rows with a static value + 1 static-only
+    // partition, 40 counters, 40 kv rows.
+    assert_eq!(summary["rows"], 221);
     let (infos, rows) = read(&store, 1);
     let info = &infos[0];
     assert_eq!(info.cluster, "tidemark-testbed");
@@ -199,10 +58,26 @@ async fn cql_snapshot_equals_the_testbed_state() {
         .unwrap();
     assert!(orders.schema.contains("CREATE KEYSPACE IF NOT EXISTS shop WITH replication = {'class': 'org.apache.cassandra.locator.SimpleStrategy', 'replication_factor': '3'};"), "{}", orders.schema);
     assert!(orders.schema.contains("CREATE TABLE IF NOT EXISTS shop.orders (id int, line int, note text static, item text, qty int, tags frozen<set<text>>, PRIMARY KEY (id, line)) WITH CLUSTERING ORDER BY (line ASC)"), "{}", orders.schema);
-    assert_eq!(orders.rows, 121);
+    assert_eq!(orders.rows, 141);
     // Keys are the log's canonical keys: JSON in primary-key order, no spaces.
     assert!(rows.iter().any(|r| r.key == r#"{"id":7,"line":2}"#));
     assert!(rows.iter().any(|r| r.key == r#"{"id":1000}"#));
+    // Static cells sit on the partition's own row only.
+    for r in &rows {
+        let tidemark::snapshot::RowData::Cql {
+            cells,
+            static_cells,
+        } = &r.data
+        else {
+            panic!("cql")
+        };
+        let partition_row = r.namespace == "shop.orders" && !r.key.contains("line");
+        assert_eq!(!static_cells.is_empty(), partition_row, "{}", r.key);
+        assert!(
+            !partition_row || cells.is_empty(),
+            "a partition row has no regular cells"
+        );
+    }
     assert!(rows.iter().any(|r| r.key == r#"{"k":"k3"}"#));
     let snap = snapshot_cells(&rows, &pk_columns());
     assert_cells_equal(&snap, &truth(cluster.shared()));
@@ -417,7 +292,7 @@ async fn cql_resume_reads_only_unfinished_parts() {
     );
     let keys: std::collections::BTreeSet<_> = rows.iter().map(|r| (&r.namespace, &r.key)).collect();
     assert_eq!(keys.len(), rows.len());
-    assert_eq!(rows.len(), 30 * 3 + 1 + 30 + 30);
+    assert_eq!(rows.len(), 30 * 3 + 15 + 1 + 30 + 30);
     let parts_rows: u64 = after.parts.iter().map(|p| p.rows).sum();
     assert_eq!(parts_rows, rows.len() as u64);
     let snap = snapshot_cells(&rows, &pk_columns());
@@ -473,196 +348,4 @@ async fn cql_resume_after_kill() {
         "{done_before} of {} parts were done when killed",
         infos[0].parts.len()
     );
-}
-
-/// A tap holds the store's writer lock and appends group after group while the
-/// snapshot is taken into the same store: neither refuses, both get all their
-/// writes in (the snapshot's rows equal the cluster's, the log has every append).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cql_snapshot_while_a_writer_appends() {
-    let cluster = cluster(107, None).await;
-    let addr = cluster.addresses()[0];
-    let s = session(addr, None).await;
-    schema(&s).await;
-    fill(&s, 20).await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let writer =
-        tidemark::store::Store::create(&store, &tidemark::store::StoreOptions::for_tests())
-            .unwrap();
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = Arc::clone(&done);
-    let appender = std::thread::spawn(move || {
-        let mut n = 0u64;
-        // At least one append lands after the snapshot finished (the flag is set
-        // only then), so the two writers really overlap or follow each other.
-        loop {
-            let stop = flag.load(std::sync::atomic::Ordering::SeqCst);
-            let batch: Vec<_> = (0..50)
-                .map(|i| {
-                    store_support::cql("shop.kv", &format!("{{\"k\":\"w{n}-{i}\"}}"), 1_000 + n, 2)
-                })
-                .collect();
-            writer.append_batch(&batch).unwrap();
-            n += 1;
-            if stop {
-                return (writer, n * 50);
-            }
-        }
-    });
-    let summary = take(&format!("cql://{addr}"), &store, &[]).await;
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    let (writer, appended) = appender.join().unwrap();
-    assert_eq!(writer.reader().unwrap().len().unwrap(), appended);
-    drop(writer);
-    assert_eq!(summary["finished"], true);
-    let (_, rows) = read(&store, 1);
-    let snap = snapshot_cells(&rows, &pk_columns());
-    assert_cells_equal(&snap, &truth(cluster.shared()));
-    eprintln!("{appended} mutations appended while the snapshot ran");
-}
-
-async fn fails_with_2(args: &[&str], message: &str) {
-    let out = tidemark(args).await;
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(
-        err.starts_with("tidemark: ") && err.contains(message),
-        "{err}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_exits_2_and_credentials_stay_out() {
-    let creds = Some(("snapuser", "pw-S3CRET-42"));
-    let cluster = cluster(106, creds).await;
-    let addr = cluster.addresses()[0];
-    let s = session(addr, creds).await;
-    schema(&s).await;
-    fill(&s, 3).await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let st = store.to_str().unwrap();
-    let good = format!("cql://snapuser:pw-S3CRET-42@{addr}");
-    fails_with_2(
-        &["snapshot", "take", "--from", "http://x", "--store", st],
-        "invalid --from",
-    )
-    .await;
-    fails_with_2(
-        &[
-            "snapshot",
-            "take",
-            "--from",
-            "cql://127.0.0.1:notaport",
-            "--store",
-            st,
-        ],
-        "bad port",
-    )
-    .await;
-    fails_with_2(
-        &[
-            "snapshot",
-            "take",
-            "--from",
-            "cql://127.0.0.1:1",
-            "--store",
-            st,
-        ],
-        "cannot connect",
-    )
-    .await;
-    fails_with_2(
-        &[
-            "snapshot",
-            "take",
-            "--from",
-            &good,
-            "--store",
-            st,
-            "--keyspace",
-            "nosuch",
-        ],
-        "unknown keyspace \"nosuch\"",
-    )
-    .await;
-    fails_with_2(
-        &[
-            "snapshot",
-            "take",
-            "--from",
-            &good,
-            "--store",
-            st,
-            "--table",
-            "shop.nosuch",
-        ],
-        "unknown table",
-    )
-    .await;
-    fails_with_2(
-        &[
-            "snapshot",
-            "take",
-            "--from",
-            &good,
-            "--store",
-            st,
-            "--consistency",
-            "MOST",
-        ],
-        "invalid --consistency",
-    )
-    .await;
-    fails_with_2(
-        &[
-            "snapshot", "take", "--from", &good, "--store", st, "--resume",
-        ],
-        "to resume",
-    )
-    .await;
-    fails_with_2(&["snapshot", "show", "7", "--store", st], "no snapshot 7").await;
-    let wrong = format!("cql://snapuser:wrong-pw@{addr}");
-    let out = tidemark(&["snapshot", "take", "--from", &wrong, "--store", st]).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("wrong-pw"));
-    // With the right password: a snapshot of `shop.kv` only, and no trace of it.
-    let out = tidemark(&[
-        "snapshot", "take", "--from", &good, "--store", st, "--table", "kv", "--json",
-    ])
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (infos, rows) = read(&store, 1);
-    assert_eq!(infos[0].source, format!("cql://{addr}"));
-    assert!(rows.iter().all(|r| r.namespace == "shop.kv") && rows.len() == 3);
-    let list = tidemark(&["snapshot", "list", "--store", st, "--json"]).await;
-    let show = tidemark(&["snapshot", "show", "1", "--store", st]).await;
-    for o in [&out, &list, &show] {
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(
-            !text.contains("S3CRET") && !text.contains("snapuser"),
-            "{text}"
-        );
-    }
-    for f in std::fs::read_dir(&store).unwrap() {
-        let bytes = std::fs::read(f.unwrap().path()).unwrap();
-        assert!(
-            !bytes.windows(6).any(|w| w == b"S3CRET"),
-            "password in the store"
-        );
-        assert!(
-            !bytes.windows(8).any(|w| w == b"snapuser"),
-            "user in the store"
-        );
-    }
 }

@@ -69,7 +69,8 @@ pub struct NamespaceInfo {
     /// "indexes": […]}` as relaxed Extended JSON, as `listCollections` and
     /// `listIndexes` return them.
     pub schema: String,
-    /// Rows (CQL rows, or partitions holding only static cells) or documents stored.
+    /// Rows (CQL rows, and one partition row per partition with static values) or
+    /// documents stored.
     pub rows: u64,
     /// Bytes of cell values or BSON documents stored.
     pub bytes: u64,
@@ -135,8 +136,9 @@ pub enum RowData {
         /// read time + remaining TTL, in seconds), kind `Live`, `Expiring` or
         /// `CounterShard` (value = the counter's total), op `Set`.
         cells: Vec<Cell>,
-        /// The partition's static cells, repeated on every row of the partition
-        /// (a copy merges with itself).
+        /// Static cells, only on the partition's own row: its key is the partition
+        /// key alone, which is how the log keys a write of static columns (that
+        /// row has no regular cells; a partition without static values has none).
         static_cells: Vec<Cell>,
     },
     /// A MongoDB document.

@@ -28,7 +28,7 @@ impl Source {
             let credentials = match userinfo {
                 None => None,
                 Some(u) => match u.split_once(':') {
-                    Some((user, pass)) => Some((decode(user), decode(pass))),
+                    Some((user, pass)) => Some((percent_decode(user), percent_decode(pass))),
                     None => bail!("invalid --from: cql:// user information needs user:password"),
                 },
             };
@@ -80,7 +80,7 @@ fn split_userinfo(rest: &str) -> (Option<&str>, &str) {
 }
 
 /// Percent-decoding of URI user information.
-fn decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

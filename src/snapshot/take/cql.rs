@@ -188,6 +188,9 @@ impl CqlScan {
         let stmt = self.prepare(table).await?;
         let mut paging = PagingState::start();
         let mut total = 0u64;
+        // Partitions whose static row is out already (a partition never spans two
+        // token ranges, but it can span pages).
+        let mut statics_out = std::collections::HashSet::new();
         loop {
             let (result, next) = self
                 .session
@@ -204,7 +207,12 @@ impl CqlScan {
                 for c in row? {
                     cols.push(c?.slice.map(|s| s.to_bytes()));
                 }
-                page.push(to_row(table, index, &cols, read_secs)?);
+                for r in to_rows(table, index, &cols, read_secs)? {
+                    let is_static = matches!(&r.data, RowData::Cql { static_cells, .. } if !static_cells.is_empty());
+                    if !is_static || statics_out.insert(r.key.clone()) {
+                        page.push(r);
+                    }
+                }
             }
             total += page.len() as u64;
             sink(page)?;
@@ -296,15 +304,36 @@ impl<T: Copy> PerCell<T> {
     }
 }
 
-/// One result row (columns in [`select_text`]'s order) as a snapshot row.
-fn to_row(t: &Table, part: u32, cols: &[Option<Bytes>], now_secs: i64) -> Result<SnapshotRow> {
+/// One result row (columns in [`select_text`]'s order) as snapshot rows: the row
+/// with its regular cells, and, when the partition has static cells, the
+/// partition's own row (key = the partition key alone, as the log keys a write of
+/// static columns) holding them. Every row of a partition repeats its static
+/// values; the caller keeps one partition row per partition.
+fn to_rows(
+    t: &Table,
+    part: u32,
+    cols: &[Option<Bytes>],
+    now_secs: i64,
+) -> Result<Vec<SnapshotRow>> {
     let nkey = t.partition_key.len() + t.clustering.len();
     let mut key = Map::new();
-    for (c, v) in t.partition_key.iter().chain(&t.clustering).zip(cols) {
-        // A partition holding only static cells comes back once, with null
-        // clustering columns: its key is the partition key alone, as the log has it.
+    for (c, v) in t.partition_key.iter().zip(cols) {
         if let Some(v) = v {
             key.insert(c.name.clone(), typed(&c.ty, v));
+        }
+    }
+    let partition_key = Json::Object(key.clone()).to_string();
+    // A partition holding only static cells comes back once, with null clustering
+    // columns: it has no row of its own, only the partition row.
+    let mut has_row = t.clustering.is_empty();
+    for (c, v) in t
+        .clustering
+        .iter()
+        .zip(&cols[t.partition_key.len().min(cols.len())..])
+    {
+        if let Some(v) = v {
+            key.insert(c.name.clone(), typed(&c.ty, v));
+            has_row = true;
         }
     }
     let mut cells = Vec::new();
@@ -346,15 +375,30 @@ fn to_row(t: &Table, part: u32, cols: &[Option<Bytes>], now_secs: i64) -> Result
             });
         }
     }
-    Ok(SnapshotRow {
-        namespace: t.namespace(),
-        key: Json::Object(key).to_string(),
-        part,
-        data: RowData::Cql {
-            cells,
-            static_cells,
-        },
-    })
+    let mut out = Vec::with_capacity(2);
+    if !static_cells.is_empty() {
+        out.push(SnapshotRow {
+            namespace: t.namespace(),
+            key: partition_key,
+            part,
+            data: RowData::Cql {
+                cells: Vec::new(),
+                static_cells,
+            },
+        });
+    }
+    if has_row {
+        out.push(SnapshotRow {
+            namespace: t.namespace(),
+            key: Json::Object(key).to_string(),
+            part,
+            data: RowData::Cql {
+                cells,
+                static_cells: Vec::new(),
+            },
+        });
+    }
+    Ok(out)
 }
 
 /// A column's cells: one `(None, value)` for a simple or frozen column, one
@@ -464,13 +508,14 @@ mod tests {
         let wt = list(&[Some(&100i64.to_be_bytes()), Some(&200i64.to_be_bytes())]);
         let ttl = list(&[None, Some(&60i32.to_be_bytes())]);
         let k = Bytes::from(7i32.to_be_bytes().to_vec());
-        let row = to_row(
+        let row = to_rows(
             &t,
             3,
             &[Some(k.clone()), Some(map.clone()), Some(wt), Some(ttl)],
             1000,
         )
-        .unwrap();
+        .unwrap()
+        .remove(0);
         assert_eq!(row.key, r#"{"k":7}"#);
         assert_eq!(row.part, 3);
         let RowData::Cql { cells, .. } = row.data else {
@@ -512,7 +557,9 @@ mod tests {
         );
         // scalar shape
         let wt = Bytes::from(300i64.to_be_bytes().to_vec());
-        let row = to_row(&t, 0, &[Some(k), Some(map), Some(wt), None], 1000).unwrap();
+        let row = to_rows(&t, 0, &[Some(k), Some(map), Some(wt), None], 1000)
+            .unwrap()
+            .remove(0);
         let RowData::Cql { cells, .. } = row.data else {
             panic!()
         };

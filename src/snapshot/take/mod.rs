@@ -91,6 +91,14 @@ impl Scan {
             Scan::Mongo(s) => s.scan(index, part, sink).await,
         }
     }
+
+    /// Ends the driver's sessions and connections while the runtime still runs (the
+    /// mongodb client's own drop does that work on a task that can outlive it).
+    async fn close(self) {
+        if let Scan::Mongo(s) = self {
+            s.close().await;
+        }
+    }
 }
 
 /// Opens (or creates) the store for side writes.
@@ -179,39 +187,50 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
                 )
             }
         };
-        let info = match resumed {
-            Some(s) => {
-                if s.cluster != cluster {
-                    bail!(
-                        "snapshot {} was taken of cluster {:?}, {redacted} is {cluster:?}",
-                        s.id,
-                        s.cluster
-                    );
+        let started = (|| -> Result<SnapshotInfo> {
+            Ok(match resumed {
+                Some(s) => {
+                    if s.cluster != cluster {
+                        bail!(
+                            "snapshot {} was taken of cluster {:?}, {redacted} is {cluster:?}",
+                            s.id,
+                            s.cluster
+                        );
+                    }
+                    purge_unfinished(&store, &s)?;
+                    s
                 }
-                purge_unfinished(&store, &s)?;
-                s
-            }
-            None => {
-                let mut info = SnapshotInfo {
-                    id: 0,
-                    source: redacted.clone(),
-                    cluster,
-                    protocol,
-                    started: now_ns(),
-                    finished: None,
-                    namespaces,
-                    parts,
-                    cluster_time,
-                };
-                if info.parts.is_empty() {
-                    info.finished = Some(now_ns());
+                None => {
+                    let mut info = SnapshotInfo {
+                        id: 0,
+                        source: redacted.clone(),
+                        cluster,
+                        protocol,
+                        started: now_ns(),
+                        finished: None,
+                        namespaces,
+                        parts,
+                        cluster_time,
+                    };
+                    if info.parts.is_empty() {
+                        info.finished = Some(now_ns());
+                    }
+                    info.id = snapstore::insert_info(&store, &info)?;
+                    info
                 }
-                info.id = snapstore::insert_info(&store, &info)?;
-                info
+            })
+        })();
+        let info = match started {
+            Ok(info) => info,
+            Err(e) => {
+                scan.close().await;
+                return Err(e);
             }
         };
         tracing::info!(snapshot = info.id, source = %info.source, parts = info.parts.len(), "snapshot take");
-        scan_parts(o, &store, scan, info, stop).await
+        let report = scan_parts(o, &store, &scan, info, stop).await;
+        scan.close().await;
+        report
     })
 }
 
@@ -238,7 +257,7 @@ fn purge_unfinished(store: &Store, info: &SnapshotInfo) -> Result<()> {
 async fn scan_parts(
     o: &TakeOptions,
     store: &Arc<Store>,
-    scan: Scan,
+    scan: &Scan,
     info: SnapshotInfo,
     stop: Arc<AtomicBool>,
 ) -> Result<TakeReport> {
@@ -253,7 +272,6 @@ async fn scan_parts(
     let shared = Arc::new(Mutex::new(info));
     let finished_now = AtomicUsize::new(0);
     let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let scan = &scan;
     stream::iter(todo)
         .for_each_concurrent(o.parallel, |i| {
             let store = Arc::clone(store);

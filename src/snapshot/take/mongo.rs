@@ -43,23 +43,46 @@ pub struct Plan {
     pub cluster_time: Option<OpTime>,
 }
 
-/// Replaces every occurrence of the URI's password in a driver message.
+/// Replaces the URI's password and user name (as written and percent-decoded) in a
+/// driver message. User names shorter than 3 characters stay: replacing them
+/// would garble the message more than it hides.
 fn scrub(msg: String, uri: &str) -> String {
-    let secret = uri
+    let userinfo = uri
         .split_once("://")
         .map(|(_, r)| r)
         .and_then(|r| r.split(['/', '?']).next())
         .and_then(|auth| auth.rsplit_once('@'))
-        .and_then(|(userinfo, _)| userinfo.split_once(':'))
-        .map(|(_, p)| p.to_string());
-    match secret {
-        Some(p) if !p.is_empty() => msg.replace(&p, "***"),
-        _ => msg,
+        .map(|(userinfo, _)| userinfo);
+    let Some(userinfo) = userinfo else { return msg };
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let mut secrets: Vec<String> = Vec::new();
+    for (part, min) in [(pass, 1), (user, 3)] {
+        for form in [part.to_string(), super::super::source::percent_decode(part)] {
+            if form.len() >= min {
+                secrets.push(form);
+            }
+        }
+    }
+    // Longest first, so a secret holding another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+        .iter()
+        .fold(msg, |m, secret| m.replace(secret.as_str(), "***"))
+}
+
+/// A driver error in one short line: a server's command error as its code, name
+/// and message (the driver's own text adds labels and the raw reply).
+fn short(e: mongodb::error::Error) -> anyhow::Error {
+    match *e.kind {
+        mongodb::error::ErrorKind::Command(ref c) => {
+            anyhow!("{} ({}): {}", c.code_name, c.code, c.message)
+        }
+        _ => anyhow!(e),
     }
 }
 
 async fn command(client: &Client, db: &str, cmd: Document) -> Result<Document> {
-    Ok(client.database(db).run_command(cmd).await?)
+    client.database(db).run_command(cmd).await.map_err(short)
 }
 
 fn first_batch(reply: &Document) -> Vec<Document> {
@@ -287,6 +310,11 @@ fn type_class(v: &Bson) -> u8 {
 }
 
 impl MongoScan {
+    /// Ends the client's sessions and connections.
+    pub async fn close(self) {
+        self.client.shutdown().await;
+    }
+
     fn read_concern(&self) -> Document {
         match self.at {
             Some(t) => doc! {"level": "snapshot", "atClusterTime": t},
@@ -310,6 +338,7 @@ impl MongoScan {
             .run_command(find)
             .session(&mut session)
             .await
+            .map_err(short)
             .with_context(|| format!("reading {db}.{coll}"))?;
         each(first_batch(&reply))?;
         let mut id = reply
@@ -323,6 +352,7 @@ impl MongoScan {
                 )
                 .session(&mut session)
                 .await
+                .map_err(short)
                 .with_context(|| format!("reading {db}.{coll}"))?;
             let cursor = reply.get_document("cursor")?;
             let batch = cursor
@@ -456,6 +486,11 @@ mod tests {
         assert_eq!(
             scrub("auth failed for hunter2".into(), uri),
             "auth failed for ***"
+        );
+        let uri = "mongodb://backup%40corp:p%3Aw@h/";
+        assert_eq!(
+            scrub("user backup@corp: bad password p:w".into(), uri),
+            "user ***: bad password ***"
         );
     }
 }

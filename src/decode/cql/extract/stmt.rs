@@ -102,6 +102,7 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
                 );
             }
             where_clause(&u.where_clause, &cols, bind, &mut key, &mut range);
+            key_order(&cols, &mut key);
             w.key_source = Some(if cols.known.is_some() {
                 "schema"
             } else {
@@ -115,6 +116,7 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
                 delete_target(c, &cols, cx.bound, bind, &mut deleted, &mut ops);
             }
             where_clause(&d.where_clause, &cols, bind, &mut key, &mut range);
+            key_order(&cols, &mut key);
             w.key_source = Some(if cols.known.is_some() {
                 "schema"
             } else {
@@ -213,6 +215,22 @@ fn split_key(
     }
     w.key_source = Some("unknown");
     w.key = Json::Null;
+}
+
+/// Puts a WHERE clause's key columns in primary-key order (partition key, then
+/// clustering) when the table is known, as an INSERT's key is: `Mutation::key` is
+/// compared as a string, so `WHERE line = 0 AND id = 1` and `WHERE id = 1 AND
+/// line = 0` must give the same key (and a snapshot's row the same key again).
+fn key_order(cols: &Cols<'_>, key: &mut Map<String, Json>) {
+    let Some(t) = cols.known else { return };
+    let mut ordered = Map::with_capacity(key.len());
+    for c in t.partition_key.iter().chain(&t.clustering) {
+        if let Some((c, v)) = key.remove_entry(c.as_str()) {
+            ordered.insert(c, v);
+        }
+    }
+    ordered.append(key);
+    *key = ordered;
 }
 
 /// How a column's collection operations are named, by its type.

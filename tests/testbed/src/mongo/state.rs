@@ -94,6 +94,10 @@ pub struct Runtime {
     pub tasks: Vec<JoinHandle<()>>,
 }
 
+/// A member's data as of one cluster time (`(seconds, increment)`), rebuilt from
+/// its oplog by a snapshot read.
+pub type SnapshotView = ((u32, u32), std::sync::Arc<MemberStore>);
+
 /// One member.
 #[derive(Debug)]
 pub struct Member {
@@ -124,6 +128,10 @@ pub struct Member {
     pub rbid: AtomicI32,
     pub view: Mutex<MemberView>,
     pub runtime: Mutex<Option<Runtime>>,
+    /// The last view a snapshot read rebuilt (`commands::snapshot_read`), by its
+    /// cluster time: a snapshot taken chunk by chunk reads at one time, and the
+    /// oplog up to a majority-committed time never changes, so one replay serves all.
+    pub snapshot_view: Mutex<Option<SnapshotView>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -155,6 +163,7 @@ impl Member {
                 primary_since: None,
             }),
             runtime: Mutex::new(None),
+            snapshot_view: Mutex::new(None),
         }
     }
 

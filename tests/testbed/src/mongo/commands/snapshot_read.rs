@@ -6,7 +6,8 @@
 //!
 //! The member keeps its whole oplog, which is its history: the view at time T is
 //! the oplog replayed up to T (`storage::oplog::apply_entry`), the same replay the
-//! ground truth's `committed_state_at` uses. A time past the member's last write is
+//! ground truth's `committed_state_at` uses; the last view is kept for the next
+//! read at the same time. A time past the member's last write is
 //! refused with `InvalidOptions` as mongod refuses a future cluster time; a time
 //! past the commit point waits for it (bounded), then `SnapshotUnavailable`.
 
@@ -14,6 +15,7 @@ use crate::mongo::errors::error;
 use crate::mongo::state::Shared;
 use crate::mongo::storage::oplog::apply_entry;
 use crate::mongo::storage::store::{MemberStore, OpTime};
+use std::sync::Arc;
 use std::time::Duration;
 use tidemark_mongo::bson::{Document, Timestamp};
 
@@ -39,7 +41,7 @@ pub async fn view(
     shared: &Shared,
     member: usize,
     at: Option<Timestamp>,
-) -> Result<(MemberStore, Timestamp), Document> {
+) -> Result<(Arc<MemberStore>, Timestamp), Document> {
     let m = &shared.members[member];
     let at = match at {
         Some(t) => t,
@@ -63,6 +65,16 @@ pub async fn view(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    if let Some((t, v)) = m
+        .snapshot_view
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        if *t == key(at) {
+            return Ok((Arc::clone(v), at));
+        }
+    }
     let oplog = m.store().oplog().to_vec();
     let mut view = MemberStore::default();
     for e in oplog {
@@ -73,6 +85,8 @@ pub async fn view(
         view.push_replicated(e)
             .map_err(|x| error(8, "UnknownError", &x))?;
     }
+    let view = Arc::new(view);
+    *m.snapshot_view.lock().unwrap_or_else(|e| e.into_inner()) = Some((key(at), Arc::clone(&view)));
     Ok((view, at))
 }
 
