@@ -66,8 +66,7 @@ pub(crate) fn decompress_into(
         Compressor::Zstd => match zstd::zstd_safe::get_frame_content_size(input) {
             Ok(Some(n)) if n == declared as u64 => {
                 out.resize(start + declared, 0);
-                let got =
-                    zstd_into(input, &mut out[start..]).map_err(|e| fail(e.to_string()))?;
+                let got = zstd_into(input, &mut out[start..]).map_err(|e| fail(e.to_string()))?;
                 out.truncate(start + got);
             }
             _ => {
@@ -165,11 +164,17 @@ mod tests {
             compress(Compressor::Zstd, &a).unwrap(),
             compress(Compressor::Zstd, &b).unwrap(),
         );
-        assert_eq!(decompress(Compressor::Zstd, &za, a.len(), 1 << 20).unwrap(), a);
+        assert_eq!(
+            decompress(Compressor::Zstd, &za, a.len(), 1 << 20).unwrap(),
+            a
+        );
         let mut cut = zb.clone();
         cut.truncate(zb.len() / 2);
         assert!(decompress(Compressor::Zstd, &cut, b.len(), 1 << 20).is_err());
-        assert_eq!(decompress(Compressor::Zstd, &zb, b.len(), 1 << 20).unwrap(), b);
+        assert_eq!(
+            decompress(Compressor::Zstd, &zb, b.len(), 1 << 20).unwrap(),
+            b
+        );
 
         let mut no_size = Vec::new();
         {
@@ -183,7 +188,10 @@ mod tests {
             zstd::zstd_safe::get_frame_content_size(&no_size).ok(),
             Some(None)
         );
-        assert_eq!(decompress(Compressor::Zstd, &no_size, b.len(), 1 << 20).unwrap(), b);
+        assert_eq!(
+            decompress(Compressor::Zstd, &no_size, b.len(), 1 << 20).unwrap(),
+            b
+        );
         assert!(decompress(Compressor::Zstd, &no_size, b.len() - 1, 1 << 20).is_err());
     }
 
