@@ -117,7 +117,7 @@ pub fn build(
                 w.cells.reserve(pairs.len());
                 for (c, term) in pairs {
                     let col = c.as_str();
-                    if key_cols.iter().any(|k| *k == col) {
+                    if key_cols.contains(&col) {
                         key(&cx, col, term, &mut w);
                     } else {
                         set(&cx, col, term, &mut w);
