@@ -26,7 +26,7 @@ fn workload() -> (Vec<Wire>, u64) {
         docs_per_insert: 100,
         updates_per_batch: 20,
         mss: 1448,
-        compressor: Compressor::Zstd,
+        compressor: Some(Compressor::Zstd),
         seed: 7,
     };
     let mut wires = Vec::new();

@@ -1,5 +1,5 @@
-//! A realistic CQL v4 lz4 workload as a pcap: a few pool connections to one node,
-//! each with STARTUP (lz4), PREPARE of a 10-column INSERT of mixed types, then
+//! A realistic CQL v4 workload (lz4, or uncompressed with [`connection_with`]) as a
+//! pcap: a few pool connections to one node, each with STARTUP, PREPARE of a 10-column INSERT of mixed types, then
 //! prepared EXECUTEs (every tenth request a BATCH of five) answered by RESULT Void,
 //! frames packed into TCP segments the way drivers coalesce writes. Encoded with
 //! tidemark-cql's encoder; headers by hand (checksums zero: tidemark does not check
@@ -31,6 +31,11 @@ pub struct Streams {
     pub c2s: Vec<u8>,
     pub s2c: Vec<u8>,
     pub writes: u64,
+    /// Bytes of both directions' frames had none been compressed (the decoder's
+    /// work after decompression).
+    pub plain: u64,
+    /// Compression every frame after STARTUP uses.
+    compression: Compression,
     /// (end of request in c2s, end of its response in s2c) per exchange, so the pcap
     /// never shows a response before its request.
     marks: Vec<(usize, usize)>,
@@ -117,7 +122,6 @@ fn params(values: QueryValues, ts: i64) -> QueryParameters {
 
 /// Appends one request and its response to the streams; returns writes carried.
 fn exchange(s: &mut Streams, rng: &mut Rng, n: u64, stream: i16) -> u64 {
-    let lz4 = Compression::Lz4;
     let ts = 1_795_000_000_000_000 + n as i64;
     let (req, writes) = if n % 10 == 9 {
         let statements = (0..5)
@@ -148,43 +152,57 @@ fn exchange(s: &mut Streams, rng: &mut Rng, n: u64, stream: i16) -> u64 {
         };
         (Message::Execute(e), 1)
     };
-    s.c2s
-        .extend_from_slice(&encode_message(4, stream, req, lz4));
-    s.s2c.extend_from_slice(&encode_message(
-        4,
-        stream,
-        Message::Result(ResultBody::Void),
-        lz4,
-    ));
+    put(s, true, stream, req);
+    put(s, false, stream, Message::Result(ResultBody::Void));
     s.marks.push((s.c2s.len(), s.s2c.len()));
     writes
 }
 
+/// Appends one frame in `s`'s compression, counting its uncompressed size.
+fn put(s: &mut Streams, c2s: bool, stream: i16, m: Message) {
+    let compression = s.compression;
+    if compression != Compression::None {
+        s.plain += encode_message(4, stream, m.clone(), Compression::None).len() as u64;
+    }
+    let frame = encode_message(4, stream, m, compression);
+    if compression == Compression::None {
+        s.plain += frame.len() as u64;
+    }
+    if c2s { &mut s.c2s } else { &mut s.s2c }.extend_from_slice(&frame);
+}
+
 fn handshake(s: &mut Streams) {
-    let startup = Message::Startup(Startup {
-        options: vec![
-            ("CQL_VERSION".into(), "3.0.0".into()),
-            ("COMPRESSION".into(), "lz4".into()),
-        ],
-    });
-    s.c2s
-        .extend_from_slice(&encode_message(4, 0, startup, Compression::None));
-    s.s2c
-        .extend_from_slice(&encode_message(4, 0, Message::Ready, Compression::Lz4));
+    let mut options = vec![("CQL_VERSION".into(), "3.0.0".into())];
+    if s.compression == Compression::Lz4 {
+        options.push(("COMPRESSION".into(), "lz4".into()));
+    }
+    let startup = Message::Startup(Startup { options });
+    // STARTUP itself is never compressed: compression starts with its answer.
+    let compression = std::mem::replace(&mut s.compression, Compression::None);
+    put(s, true, 0, startup);
+    s.compression = compression;
+    put(s, false, 0, Message::Ready);
     let prep = Message::Prepare(Prepare {
         query: INSERT.into(),
         keyspace: None,
     });
-    s.c2s
-        .extend_from_slice(&encode_message(4, 1, prep, Compression::Lz4));
-    s.s2c
-        .extend_from_slice(&encode_message(4, 1, prepared(), Compression::Lz4));
+    put(s, true, 1, prep);
+    put(s, false, 1, prepared());
     s.marks.push((s.c2s.len(), s.s2c.len()));
 }
 
-/// One connection's streams with about `bytes` of requests and responses.
+/// One lz4 connection's streams with about `bytes` of requests and responses.
 pub fn connection(seed: u64, bytes: usize) -> Streams {
-    let mut s = Streams::default();
+    connection_with(seed, bytes, Compression::Lz4)
+}
+
+/// One connection's streams with about `bytes` of requests and responses, every
+/// frame after STARTUP in `compression` (`None` or `Lz4`).
+pub fn connection_with(seed: u64, bytes: usize, compression: Compression) -> Streams {
+    let mut s = Streams {
+        compression,
+        ..Streams::default()
+    };
     let mut rng = Rng::new(seed);
     handshake(&mut s);
     let mut n = 0u64;

@@ -4,9 +4,9 @@
 //! Several application connections to one mongod, interleaved message by message.
 //! Each round on a connection is a pymongo-shaped `insert_many` (OP_MSG body plus a
 //! `documents` kind-1 sequence of ~1 KB order documents), answered `{n, ok}`, and
-//! every fourth round an `update` batch of `$set`/`$inc` statements by `_id`. Both
-//! directions go through OP_COMPRESSED with the chosen compressor, as a driver and
-//! server that negotiated compression do. Messages are cut into MSS-sized TCP
+//! every fourth round an `update` batch of `$set`/`$inc` statements by `_id`. With a
+//! compressor, both directions go through OP_COMPRESSED, as a driver and server that
+//! negotiated compression do; without, plain OP_MSG. Messages are cut into MSS-sized TCP
 //! segments inside Ethernet/IPv4 frames (checksums zero: nobody here verifies them).
 
 use std::io::{self, Write};
@@ -27,7 +27,8 @@ pub struct Workload {
     pub docs_per_insert: usize,
     pub updates_per_batch: usize,
     pub mss: usize,
-    pub compressor: Compressor,
+    /// `None`: plain OP_MSG, as a connection that negotiated no compression sends.
+    pub compressor: Option<Compressor>,
     pub seed: u64,
 }
 
@@ -154,7 +155,7 @@ fn op_msg(
     to: i32,
     body: RawDocumentBuf,
     seq: Option<(&str, Vec<RawDocumentBuf>)>,
-    c: Compressor,
+    c: Option<Compressor>,
 ) -> Message {
     let mut m = OpMsg::new(Doc::from(body));
     if let Some((ident, docs)) = seq {
@@ -163,7 +164,11 @@ fn op_msg(
             documents: DocSeq::from_docs(docs.iter().map(|d| d.as_ref())),
         });
     }
-    Message::new(id, to, Body::Msg(m)).compressed_with(c)
+    let m = Message::new(id, to, Body::Msg(m));
+    match c {
+        Some(c) => m.compressed_with(c),
+        None => m,
+    }
 }
 
 fn lsid(conn: usize) -> bson::Binary {

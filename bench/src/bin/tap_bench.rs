@@ -84,7 +84,7 @@ fn main() -> Result<()> {
         docs_per_insert: 100,
         updates_per_batch: 20,
         mss: 1448,
-        compressor: Compressor::Zstd,
+        compressor: Some(Compressor::Zstd),
         seed: 0x5eed,
     };
     mongo_workload::write_pcap(

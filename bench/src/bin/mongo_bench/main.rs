@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
             docs_per_insert: 100,
             updates_per_batch: 20,
             mss: args.mss,
-            compressor: c,
+            compressor: Some(c),
             seed: 0x5eed,
         };
         measure::run(&args.dir, &w, args.rounds, args.tshark_mb, args.direct_only)?;

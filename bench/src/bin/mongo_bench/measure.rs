@@ -210,7 +210,7 @@ pub fn run(
     tshark_mb: u64,
     direct_only: bool,
 ) -> anyhow::Result<()> {
-    let name = w.compressor.name();
+    let name = w.compressor.map_or("plain", |c| c.name());
     println!(
         "== {name}: OP_MSG inserts of {} x ~1 KB documents + updates, OP_COMPRESSED {name}",
         w.docs_per_insert

@@ -105,12 +105,14 @@ fn unwrap_compressed(bytes: &Bytes, limits: &Limits) -> Result<(Compressor, Byte
         });
     }
     let payload = r.bytes(r.remaining(), "OP_COMPRESSED payload")?;
-    let body = compression::decompress(compressor, &payload, size as usize, limit)?;
-    let mut inner = Vec::with_capacity(HEADER_LEN + body.len());
-    inner.extend_from_slice(&((HEADER_LEN + body.len()) as i32).to_le_bytes());
+    // The header first, then the body decompressed right after it (no second copy).
+    // The length is the declared size, which decompression checks it produced.
+    let size = size as usize;
+    let mut inner = Vec::with_capacity(HEADER_LEN + size.min(limit));
+    inner.extend_from_slice(&((HEADER_LEN + size) as i32).to_le_bytes());
     inner.extend_from_slice(&bytes[4..12]);
     inner.extend_from_slice(&original.to_le_bytes());
-    inner.extend_from_slice(&body);
+    compression::decompress_into(compressor, &payload, size, limit, &mut inner)?;
     Ok((compressor, Bytes::from(inner)))
 }
 

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tidemark_cql::ColumnType;
 
 use super::bound::typed;
-use super::order::compare;
+use super::order::{compare, compare_text};
 
 /// Reads `[int]`-length-prefixed items (negative = null), sliced from `b`.
 pub fn items(b: &Bytes, mut at: usize, count: Option<usize>) -> Option<Vec<Option<Bytes>>> {
@@ -51,6 +51,11 @@ pub fn fields(b: &Bytes) -> Option<Vec<Option<Bytes>>> {
 /// any depth inside lists, sets and maps) sorted and deduplicated; anything else,
 /// and anything that does not split, as given (the same `Bytes`, no copy).
 pub fn canonical(ty: &ColumnType, b: &Bytes) -> Bytes {
+    // Without a set or map inside, nothing is reordered: the split-and-rebuild below
+    // would give back the same bytes, or `b` itself when they do not split.
+    if !has_sorted(ty) {
+        return b.clone();
+    }
     let (per, key_ty, val_ty) = match ty.effective() {
         ColumnType::Set(e) => (1, &**e, None),
         ColumnType::Map(k, v) => (2, &**k, Some(&**v)),
@@ -73,21 +78,14 @@ pub fn canonical(ty: &ColumnType, b: &Bytes) -> Bytes {
         })
         .collect();
     if !matches!(ty.effective(), ColumnType::List(_)) {
-        let key = |b: &Bytes| typed(key_ty, b);
-        let mut keyed: Vec<(serde_json::Value, (Bytes, Option<Bytes>))> =
-            entries.into_iter().map(|e| (key(&e.0), e)).collect();
-        // Stable: among equal keys the last one written is kept below.
-        keyed.sort_by(|a, b| compare(&a.0, &b.0, key_ty));
-        let mut out: Vec<(serde_json::Value, (Bytes, Option<Bytes>))> = Vec::new();
-        for e in keyed {
-            match out.last_mut() {
-                Some(last) if compare(&last.0, &e.0, key_ty) == Ordering::Equal => *last = e,
-                _ => out.push(e),
-            }
+        if let Some(sorted) = sort_text_keys(&entries, key_ty) {
+            entries = sorted;
+        } else {
+            entries = sort_rendered_keys(entries, key_ty);
         }
-        entries = out.into_iter().map(|(_, e)| e).collect();
     }
     let mut out = Vec::with_capacity(b.len());
+
     out.extend_from_slice(&(entries.len() as i32).to_be_bytes());
     for (k, v) in &entries {
         for part in std::iter::once(k).chain(v) {
@@ -100,6 +98,65 @@ pub fn canonical(ty: &ColumnType, b: &Bytes) -> Bytes {
     } else {
         Bytes::from(out)
     }
+}
+
+/// Whether a value of `ty` can hold a set or map outside a UDT or tuple (what
+/// [`canonical`] reorders).
+fn has_sorted(ty: &ColumnType) -> bool {
+    match ty.effective() {
+        ColumnType::Set(_) | ColumnType::Map(..) => true,
+        ColumnType::List(e) => has_sorted(e),
+        _ => false,
+    }
+}
+
+/// A set's elements or a map's entries (`key_ty` keys) in `order::compare`'s order of
+/// their rendered keys, duplicates dropped with the last one written kept.
+fn sort_rendered_keys(
+    entries: Vec<(Bytes, Option<Bytes>)>,
+    key_ty: &ColumnType,
+) -> Vec<(Bytes, Option<Bytes>)> {
+    let mut keyed: Vec<(serde_json::Value, (Bytes, Option<Bytes>))> = entries
+        .into_iter()
+        .map(|e| (typed(key_ty, &e.0), e))
+        .collect();
+    // Stable: among equal keys the last one written is kept below.
+    keyed.sort_by(|a, b| compare(&a.0, &b.0, key_ty));
+    let mut out: Vec<(serde_json::Value, (Bytes, Option<Bytes>))> = Vec::new();
+    for e in keyed {
+        match out.last_mut() {
+            Some(last) if compare(&last.0, &e.0, key_ty) == Ordering::Equal => *last = e,
+            _ => out.push(e),
+        }
+    }
+    out.into_iter().map(|(_, e)| e).collect()
+}
+
+/// [`sort_rendered_keys`] for text keys, comparing the key strings where they lie in
+/// the frame instead of rendering each as JSON: a `text`/`varchar` key renders as its
+/// own string when it is valid UTF-8, and `order::compare_text` is the comparison
+/// `order::compare` applies to two strings. `None` (use the rendering path) for other
+/// key types or when a key is not valid UTF-8 (it renders as a blob then).
+fn sort_text_keys(
+    entries: &[(Bytes, Option<Bytes>)],
+    key_ty: &ColumnType,
+) -> Option<Vec<(Bytes, Option<Bytes>)>> {
+    if !matches!(key_ty.effective(), ColumnType::Varchar) {
+        return None;
+    }
+    let mut keyed: Vec<(&str, &(Bytes, Option<Bytes>))> = entries
+        .iter()
+        .map(|e| std::str::from_utf8(&e.0).ok().map(|k| (k, e)))
+        .collect::<Option<_>>()?;
+    keyed.sort_by(|a, b| compare_text(a.0, b.0));
+    let mut out: Vec<(&str, &(Bytes, Option<Bytes>))> = Vec::with_capacity(keyed.len());
+    for e in keyed {
+        match out.last_mut() {
+            Some(last) if compare_text(last.0, e.0) == Ordering::Equal => *last = e,
+            _ => out.push(e),
+        }
+    }
+    Some(out.into_iter().map(|(_, e)| e.clone()).collect())
 }
 
 #[cfg(test)]
@@ -124,6 +181,38 @@ mod tests {
             want.dedup();
             let got = canonical(&ty, &enc(Value::Set(xs.into_iter().map(Value::Int).collect())));
             prop_assert_eq!(got, enc(Value::Set(want.into_iter().map(Value::Int).collect())));
+        }
+
+        /// UTF8Type orders map keys by their UTF-8 bytes, and a repeated key keeps
+        /// its last value (`Maps.Value.fromSerialized`): Rust's `BTreeMap<String, _>`,
+        /// filled in wire order, is the reference. Keys of digits and dots are left
+        /// out: tidemark orders those numerically (see `order::compare_text`).
+        #[test]
+        fn text_map_keys_sort_by_utf8_bytes_last_value_kept(
+            kv in proptest::collection::vec(("[a-zA-Z é日ß_-]{0,6}", any::<i32>()), 0..16)
+        ) {
+            let ty = ColumnType::Map(Box::new(ColumnType::Varchar), Box::new(ColumnType::Int));
+            let text = |s: &str| Value::Text(tidemark_cql::text::Text::from(s));
+            let wire = Value::Map(kv.iter().map(|(k, v)| (text(k), Value::Int(*v))).collect());
+            let want: std::collections::BTreeMap<&str, i32> =
+                kv.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            let want = Value::Map(want.into_iter().map(|(k, v)| (text(k), Value::Int(v))).collect());
+            prop_assert_eq!(canonical(&ty, &enc(wire)), enc(want));
+        }
+
+        /// ListType keeps elements in the order written: a list holding no set or
+        /// map is stored as sent, byte for byte, whatever the bytes are.
+        #[test]
+        fn lists_without_sets_are_kept_as_given(
+            xs in proptest::collection::vec(proptest::collection::vec(any::<i32>(), 0..4), 0..8),
+            junk in proptest::collection::vec(any::<u8>(), 0..3),
+        ) {
+            let ty = ColumnType::List(Box::new(ColumnType::List(Box::new(ColumnType::Int))));
+            let v = Value::List(xs.into_iter().map(|l| Value::List(l.into_iter().map(Value::Int).collect())).collect());
+            let mut b = enc(v).to_vec();
+            b.extend_from_slice(&junk);
+            let b = Bytes::from(b);
+            prop_assert_eq!(canonical(&ty, &b), b);
         }
 
         /// Any bytes under any collection type: no panic, and a value that does

@@ -79,13 +79,19 @@ fn generic(a: &Json, b: &Json) -> Ordering {
                 .unwrap_or(0.0)
                 .total_cmp(&y.as_f64().unwrap_or(0.0)),
         },
-        (Json::String(x), Json::String(y)) => match (big(x), big(y)) {
-            (Some(p), Some(q)) => p.total_cmp(&q),
-            _ => x.as_bytes().cmp(y.as_bytes()),
-        },
+        (Json::String(x), Json::String(y)) => compare_text(x, y),
         (Json::Bool(x), Json::Bool(y)) => x.cmp(y),
         (Json::Array(_), Json::Array(_)) => seq(a, b, |_| &ColumnType::Blob),
         _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// How two rendered strings order: as numbers when both are digit strings (a varint
+/// or decimal too large for a JSON number), else by UTF-8 bytes.
+pub fn compare_text(x: &str, y: &str) -> Ordering {
+    match (big(x), big(y)) {
+        (Some(p), Some(q)) => p.total_cmp(&q),
+        _ => x.as_bytes().cmp(y.as_bytes()),
     }
 }
 
