@@ -14,7 +14,9 @@
 //! * **sort**: reads every envelope of the log, decodes it, and sorts the mutations by
 //!   (namespace, key, seq) — the least any key-ordered merge must do.
 //!
-//! `create/sort` is the cost of the version rules over the plain sort.
+//! `create/sort` is the cost of the version rules over the plain sort. The create
+//! child also times reading the materialized version's rows back, which is what an
+//! `export` or `restore` of a materialized version pays instead of a new merge.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -160,6 +162,15 @@ fn child(args: &Args, what: &str) -> Result<()> {
                     snapshot: tidemark::version::join::SnapshotChoice::None,
                 },
             )?;
+            // Reading the materialized version back (what `export` and `restore` do
+            // with a materialized version), timed on its own.
+            let read_started = Instant::now();
+            let mut read = 0u64;
+            tidemark::version::stored::for_each_row(&store, &name, |_, _, _| {
+                read += 1;
+                Ok(true)
+            })?;
+            eprintln!("read-back {} {}", read_started.elapsed().as_secs_f64(), read);
             // Leave the store as it was for the next run.
             tidemark::version::stored::clear_rows(&store, &name)?;
             store.delete_version_entries(format!("i\0{name}").as_bytes())?;
@@ -206,6 +217,12 @@ fn measure(args: &Args, what: &str) -> Result<(f64, u64, u64)> {
         .output()?;
     if !out.status.success() {
         bail!("{what}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        if let Some(rest) = line.strip_prefix("read-back ") {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            println!("read-back of the materialized version: {} rows in {} s", f[1], f[0]);
+        }
     }
     let text = String::from_utf8(out.stdout)?;
     let f: Vec<&str> = text.split_whitespace().collect();
