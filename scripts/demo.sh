@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job until `tidemark demo` exists: build tidemark, inspect every capture this
 # project recorded (captures/) and, when present, the third-party captures in
-# ../shared/captures, then tap each into a fresh store and show its status and log.
+# ../shared/captures, then tap each into a fresh store, show its status and log, cut a
+# version at its tidemark and export it as JSON lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -25,4 +26,13 @@ for f in "${files[@]}"; do
     "$tm" tap --pcap "$f" --store "$store" || { echo "(tap exited $?)"; continue; }
     "$tm" status --store "$store"
     "$tm" log --store "$store" | head -20
+    if "$tm" version create --store "$store" --at latest --name end; then
+        "$tm" export --store "$store" --version end --format jsonl --out "$store.export"
+        for x in "$store.export"/*.jsonl; do
+            echo "-- $(basename "$x"): first rows"
+            head -3 "$x"
+        done
+    else
+        echo "(version create exited $?)"
+    fi
 done
