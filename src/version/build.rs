@@ -180,7 +180,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
         }
     }
     // Key layouts (for partition and range deletions) from the schema at T.
-    let namespaces: Vec<String> = state.cql.keys().chain(state.shadows.keys()).cloned().collect();
+    let namespaces: Vec<String> = state
+        .cql
+        .keys()
+        .chain(state.shadows.keys())
+        .cloned()
+        .collect();
     for ns in namespaces {
         let (ks, table) = ns.split_once('.').unwrap_or(("", ""));
         if let Some(layout) = KeyLayout::of(&schema, ks, table) {

@@ -170,7 +170,11 @@ fn child(args: &Args, what: &str) -> Result<()> {
                 read += 1;
                 Ok(true)
             })?;
-            eprintln!("read-back {} {}", read_started.elapsed().as_secs_f64(), read);
+            eprintln!(
+                "read-back {} {}",
+                read_started.elapsed().as_secs_f64(),
+                read
+            );
             // Leave the store as it was for the next run.
             tidemark::version::stored::clear_rows(&store, &name)?;
             store.delete_version_entries(format!("i\0{name}").as_bytes())?;
@@ -221,7 +225,10 @@ fn measure(args: &Args, what: &str) -> Result<(f64, u64, u64)> {
     for line in String::from_utf8_lossy(&out.stderr).lines() {
         if let Some(rest) = line.strip_prefix("read-back ") {
             let f: Vec<&str> = rest.split_whitespace().collect();
-            println!("read-back of the materialized version: {} rows in {} s", f[1], f[0]);
+            println!(
+                "read-back of the materialized version: {} rows in {} s",
+                f[1], f[0]
+            );
         }
     }
     let text = String::from_utf8(out.stdout)?;
