@@ -848,3 +848,96 @@ fn parquet_export_read_by_pyarrow_has_typed_columns_and_what_cassandra_held() {
     }
     assert_eq!(seen, truth.values().map(BTreeMap::len).sum::<usize>());
 }
+
+#[test]
+fn a_snapshot_of_another_cluster_or_unfinished_is_refused() {
+    use tidemark::snapshot::{PartInfo, PartRange, SnapshotInfo};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    // The log saw node 10.0.0.1 (store_support's mutations).
+    make_store(&store, &[row(1, "a", T0)], T0 + 60 * SEC);
+    let snap = |source: &str, finished: bool| SnapshotInfo {
+        id: 0,
+        source: source.into(),
+        cluster: "elsewhere".into(),
+        protocol: tidemark::store::Protocol::Cql,
+        started: T0 + SEC,
+        finished: finished.then_some(T0 + 2 * SEC),
+        namespaces: vec![],
+        parts: vec![PartInfo {
+            namespace: "shop.orders".into(),
+            range: PartRange::Token(i64::MIN, i64::MAX),
+            read_start: T0 + SEC,
+            read_end: finished.then_some(T0 + 2 * SEC),
+            rows: 0,
+        }],
+        cluster_time: None,
+    };
+    {
+        let st = Store::open_side(&store, &StoreOptions::for_tests()).unwrap();
+        tidemark::snapshot::store::insert_info(&st, &snap("cql://10.9.9.9:9042", true)).unwrap();
+        tidemark::snapshot::store::insert_info(&st, &snap("cql://10.0.0.1:9042", false)).unwrap();
+    }
+    let st = s(&store);
+    refused(
+        &["version", "create", "--store", st, "--at", "latest"],
+        "another cluster",
+    );
+    refused(
+        &[
+            "version",
+            "create",
+            "--store",
+            st,
+            "--at",
+            "latest",
+            "--snapshot",
+            "2",
+        ],
+        "not finished",
+    );
+    refused(
+        &[
+            "version",
+            "create",
+            "--store",
+            st,
+            "--at",
+            "latest",
+            "--snapshot",
+            "9",
+        ],
+        "no snapshot 9",
+    );
+    refused(
+        &[
+            "version",
+            "create",
+            "--store",
+            st,
+            "--at",
+            "latest",
+            "--snapshot",
+            "x",
+        ],
+        "invalid --snapshot",
+    );
+    assert_eq!(
+        ok(&["version", "list", "--store", st, "--json"]),
+        "",
+        "nothing was written"
+    );
+    // The log alone is still possible, on request.
+    ok(&[
+        "version",
+        "create",
+        "--store",
+        st,
+        "--at",
+        "latest",
+        "--snapshot",
+        "none",
+        "--name",
+        "log-only",
+    ]);
+}
