@@ -185,11 +185,11 @@ mod tests {
 
         /// UTF8Type orders map keys by their UTF-8 bytes, and a repeated key keeps
         /// its last value (`Maps.Value.fromSerialized`): Rust's `BTreeMap<String, _>`,
-        /// filled in wire order, is the reference. Keys of digits and dots are left
-        /// out: tidemark orders those numerically (see `order::compare_text`).
+        /// filled in wire order, is the reference; keys of digits sort by their bytes
+        /// too ("10" before "9").
         #[test]
         fn text_map_keys_sort_by_utf8_bytes_last_value_kept(
-            kv in proptest::collection::vec(("[a-zA-Z é日ß_-]{0,6}", any::<i32>()), 0..16)
+            kv in proptest::collection::vec(("[a-zA-Z0-9. é日ß_-]{0,6}", any::<i32>()), 0..16)
         ) {
             let ty = ColumnType::Map(Box::new(ColumnType::Varchar), Box::new(ColumnType::Int));
             let text = |s: &str| Value::Text(tidemark_cql::text::Text::from(s));

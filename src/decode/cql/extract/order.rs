@@ -46,6 +46,13 @@ pub fn compare(a: &Json, b: &Json, ty: &ColumnType) -> Ordering {
             (Some(x), Some(y)) => uuid_time(x).cmp(&uuid_time(y)).then_with(|| x.cmp(y)),
             _ => generic(a, b),
         },
+        // A varint or decimal too large for a JSON number is rendered as a string of
+        // digits: those compare as numbers. Text never does (UTF8Type and AsciiType
+        // compare bytes: "10" < "9").
+        ColumnType::Varint | ColumnType::Decimal => match (a, b) {
+            (Json::String(_), _) | (_, Json::String(_)) => numeric_text(a, b),
+            _ => generic(a, b),
+        },
         ColumnType::List(e) | ColumnType::Set(e) => seq(a, b, |_| e),
         ColumnType::Tuple(ts) => seq(a, b, |i| ts.get(i).unwrap_or(&ColumnType::Blob)),
         _ => generic(a, b),
@@ -86,12 +93,22 @@ fn generic(a: &Json, b: &Json) -> Ordering {
     }
 }
 
-/// How two rendered strings order: as numbers when both are digit strings (a varint
-/// or decimal too large for a JSON number), else by UTF-8 bytes.
+/// How two rendered strings of a text type order: by their UTF-8 bytes, as
+/// Cassandra's UTF8Type and AsciiType compare them.
 pub fn compare_text(x: &str, y: &str) -> Ordering {
-    match (big(x), big(y)) {
+    x.as_bytes().cmp(y.as_bytes())
+}
+
+/// A varint or decimal rendered as a number or as a string of digits, by value.
+fn numeric_text(a: &Json, b: &Json) -> Ordering {
+    let value = |v: &Json| match v {
+        Json::String(s) => big(s),
+        Json::Number(n) => n.as_f64(),
+        _ => None,
+    };
+    match (value(a), value(b)) {
         (Some(p), Some(q)) => p.total_cmp(&q),
-        _ => x.as_bytes().cmp(y.as_bytes()),
+        _ => generic(a, b),
     }
 }
 
@@ -145,5 +162,21 @@ mod tests {
         let mut v = json!(["2013", "jazz"]);
         normalize(&mut v, &ColumnType::Set(Box::new(ColumnType::Varchar)));
         assert_eq!(v, json!(["2013", "jazz"]));
+    }
+
+    #[test]
+    fn text_of_digits_sorts_by_bytes_and_varints_by_value() {
+        // UTF8Type: "10" < "9" < "a" by bytes, as Cassandra stores a set<text>.
+        let mut v = json!(["9", "a", "10", "1.5"]);
+        normalize(&mut v, &ColumnType::Set(Box::new(ColumnType::Varchar)));
+        assert_eq!(v, json!(["1.5", "10", "9", "a"]));
+        // IntegerType: a varint too large for a JSON number is a digit string and
+        // still orders by value.
+        let mut v = json!(["100000000000000000000000", 5, "-100000000000000000000000"]);
+        normalize(&mut v, &ColumnType::Set(Box::new(ColumnType::Varint)));
+        assert_eq!(
+            v,
+            json!(["-100000000000000000000000", 5, "100000000000000000000000"])
+        );
     }
 }
