@@ -84,7 +84,6 @@ async fn cql_snapshot_equals_the_testbed_state() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs per-element WRITETIME in the testbed (fid-s24 branch)"]
 async fn cql_non_frozen_collections_have_one_cell_per_element() {
     let cluster = cluster(102, None).await;
     let addr = cluster.addresses()[0];
