@@ -90,12 +90,30 @@ impl TableShadows {
     pub fn covering(&self, layout: &KeyLayout, key: &Map<String, Value>) -> Option<Deletion> {
         let partition = layout.partition_of(key);
         let mut out = self.partitions.get(&partition).copied();
+        if layout.partition_key.is_empty() {
+            // No schema: a partition deletion's key names exactly the partition
+            // columns, so it covers every row whose key has those values.
+            for (pk, d) in &self.partitions {
+                if covers_by_columns(pk, key) {
+                    out = Some(out.map_or(*d, |o| later_deletion(o, *d)));
+                }
+            }
+        }
         for r in self.ranges.get(&partition).into_iter().flatten() {
             if in_range(layout, key, r) {
                 out = Some(out.map_or(r.deletion, |d| later_deletion(d, r.deletion)));
             }
         }
         out
+    }
+}
+
+/// Whether every column of a partition deletion's key (canonical JSON) has the same
+/// value in the row's key.
+pub fn covers_by_columns(partition: &str, key: &Map<String, Value>) -> bool {
+    match serde_json::from_str::<Value>(partition) {
+        Ok(Value::Object(pk)) => !pk.is_empty() && pk.iter().all(|(c, v)| key.get(c) == Some(v)),
+        _ => false,
     }
 }
 
@@ -131,4 +149,77 @@ fn against(
         }
     }
     Some((Ordering::Equal, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(s: &str) -> Map<String, Value> {
+        match serde_json::from_str(s).unwrap() {
+            Value::Object(o) => o,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_partition_deletion_covers_its_rows_without_a_schema() {
+        let mut t = TableShadows::default();
+        let d = Deletion {
+            timestamp: 5,
+            local_deletion_time: 0,
+        };
+        t.delete_partition(r#"{"pk":1}"#, d);
+        let none = KeyLayout::default();
+        assert_eq!(t.covering(&none, &obj(r#"{"pk":1,"ck":7}"#)), Some(d));
+        assert_eq!(t.covering(&none, &obj(r#"{"pk":2,"ck":7}"#)), None);
+    }
+
+    #[test]
+    fn a_range_deletion_covers_rows_by_clustering_order() {
+        let layout = KeyLayout {
+            partition_key: vec!["pk".into()],
+            clustering: vec![("ck".into(), Some(ColumnType::Int))],
+        };
+        let d = Deletion {
+            timestamp: 5,
+            local_deletion_time: 0,
+        };
+        let bound = |v: Option<i32>, inclusive| ClusteringBound {
+            prefix: v
+                .map(|v| serde_bytes::ByteBuf::from(v.to_be_bytes().to_vec()))
+                .into_iter()
+                .collect(),
+            inclusive,
+        };
+        let mut t = TableShadows::default();
+        // ck > 2 AND ck <= 4
+        t.delete_range(
+            r#"{"pk":1}"#,
+            RangeDeletion {
+                start: bound(Some(2), false),
+                end: bound(Some(4), true),
+                deletion: d,
+            },
+        );
+        let covered: Vec<i32> = (0..7)
+            .filter(|ck| {
+                t.covering(&layout, &obj(&format!(r#"{{"pk":1,"ck":{ck}}}"#)))
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(covered, [3, 4]);
+        // -1 < 0 by the int comparator, not by bytes.
+        let mut u = TableShadows::default();
+        u.delete_range(
+            r#"{"pk":1}"#,
+            RangeDeletion {
+                start: bound(None, true),
+                end: bound(Some(0), false),
+                deletion: d,
+            },
+        );
+        assert!(u.covering(&layout, &obj(r#"{"pk":1,"ck":-1}"#)).is_some());
+        assert!(u.covering(&layout, &obj(r#"{"pk":1,"ck":0}"#)).is_none());
+    }
 }
