@@ -46,13 +46,20 @@ impl DecoderRegistry {
 /// share one state, so a statement prepared on one connection resolves EXECUTEs on
 /// another to the same node.
 pub fn default_registry() -> DecoderRegistry {
+    registry_with_cql_state().0
+}
+
+/// [`default_registry`] and the state its CQL flows share, for a caller that keeps
+/// what they learn (`tap` stores the schema the decoders learned).
+pub fn registry_with_cql_state() -> (DecoderRegistry, SharedState) {
     let mut reg = DecoderRegistry::new();
     let shared = SharedState::default();
+    let state = shared.clone();
     reg.register(Protocol::Cql, move |info| {
         Box::new(CqlFlowDecoder::new(info, shared.clone()))
     });
     reg.register(Protocol::Mongo, |info| {
         Box::new(MongoFlowDecoder::new(info))
     });
-    reg
+    (reg, state)
 }

@@ -64,6 +64,10 @@ pub struct NamespaceSchema {
     pub replication: Replication,
     /// Capture time this was learned, in nanoseconds since the epoch.
     pub updated_at: u64,
+    /// The keyspace's user types the columns may name: (type name, fields with their
+    /// CQL type text, in declaration order). Added with the first writer of this table
+    /// (`tap`), so no stored record lacks it.
+    pub user_types: Vec<(String, Vec<(String, String)>)>,
 }
 
 /// A clustering column and its order.

@@ -15,6 +15,7 @@
 
 mod inject;
 mod resume;
+mod schema;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -31,7 +32,7 @@ use crate::capture::{
 };
 use crate::commit::{CommitTracker, Flush, TrackerConfig, TrackerStats};
 use crate::decode::detect::{PortMap, Protocol};
-use crate::decode::registry::default_registry;
+use crate::decode::registry::registry_with_cql_state;
 use crate::decode::session::Session;
 use crate::store::{Durability, Policy, Store, StoreError, StoreOptions};
 pub use resume::last_run_complete;
@@ -199,7 +200,9 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
         },
         ..AssemblerConfig::default()
     });
-    let mut session = Session::new(ports, default_registry());
+    let (registry, cql_state) = registry_with_cql_state();
+    let mut session = Session::new(ports, registry);
+    let mut schema_keeper = schema::SchemaKeeper::default();
     let mut tracker = CommitTracker::new(options.tracker.clone());
     let mut events = Vec::new();
     let mut records = Vec::new();
@@ -223,6 +226,7 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
                     session.oldest_pending_write().map(|t| t.0),
                 );
                 writer.flush(&mut tracker, false, false)?;
+                schema_keeper.persist(writer.store, &cql_state, writer.last_ts)?;
                 last_flush = Instant::now();
                 continue;
             }
@@ -242,6 +246,7 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
         if due {
             tracker.advance(writer.last_ts, session.oldest_pending_write().map(|t| t.0));
             writer.flush(&mut tracker, false, false)?;
+            schema_keeper.persist(writer.store, &cql_state, writer.last_ts)?;
             last_flush = Instant::now();
         }
     }
@@ -265,6 +270,7 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     // orphan oplog entries) that the resume's replay decides later in another
     // order, and the resume would find the stored log is not its prefix.
     writer.flush(&mut tracker, complete, true)?;
+    schema_keeper.persist(writer.store, &cql_state, writer.last_ts)?;
     let mut report = writer.report;
     report.packets = writer.packets;
     report.undecided = tracker.undecided_len() as u64;

@@ -139,6 +139,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
     // The schema: the snapshots' CREATE statements, then the log's schema changes
     // as the scan meets them (no separate pass over the log).
     let mut schema = Schema::default();
+    super::schema::learn_stored(&mut schema, store)?;
     for s in &snapshots {
         for ns in &s.namespaces {
             if s.protocol == Protocol::Cql {

@@ -61,6 +61,8 @@ pub struct Schema {
     tables: HashMap<String, HashMap<String, TableSchema>>,
     /// (keyspace, type) → fields with their type text, in declaration order.
     udts: HashMap<(String, String), Vec<(String, String)>>,
+    /// Bumped by every change, so a holder can tell when to persist it again.
+    generation: u64,
 }
 
 /// Nesting limit for type text (hostile schema rows must not recurse deeply).
@@ -149,6 +151,7 @@ impl Schema {
                     let names = text_list(&row[names]);
                     let ftypes = text_list(&row[ftypes]);
                     let fields = names.into_iter().zip(ftypes).collect();
+                    self.generation += 1;
                     self.udts.insert((k.to_string(), t.to_string()), fields);
                 }
             }
@@ -157,6 +160,7 @@ impl Schema {
     }
 
     fn add_column(&mut self, ks: &str, table: &str, col: &str, kind: &str, pos: i32, ty: &str) {
+        self.generation += 1;
         let t = self
             .tables
             .entry(ks.to_string())
@@ -178,8 +182,33 @@ impl Schema {
         t.clustering = t.ck_pos.iter().map(|(_, c)| c.clone()).collect();
     }
 
+    /// How many changes the schema has seen.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Every known table: (keyspace, table, schema), in no particular order.
+    pub fn tables(&self) -> impl Iterator<Item = (&str, &str, &TableSchema)> {
+        self.tables.iter().flat_map(|(ks, ts)| {
+            ts.iter()
+                .map(move |(t, schema)| (ks.as_str(), t.as_str(), schema))
+        })
+    }
+
+    /// The user types of a keyspace: (name, fields with their type text).
+    pub fn udts_of<'a>(
+        &'a self,
+        keyspace: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a [(String, String)])> + 'a {
+        self.udts
+            .iter()
+            .filter(move |((ks, _), _)| ks == keyspace)
+            .map(|((_, name), fields)| (name.as_str(), fields.as_slice()))
+    }
+
     /// Records a table defined by `CREATE TABLE` text (see [`super::ddl`]).
     pub fn add_table(&mut self, keyspace: &str, table: &str, schema: TableSchema) {
+        self.generation += 1;
         self.tables
             .entry(keyspace.to_string())
             .or_default()
@@ -188,6 +217,7 @@ impl Schema {
 
     /// Records a UDT defined by `CREATE TYPE` text.
     pub fn add_udt(&mut self, keyspace: &str, name: &str, fields: Vec<(String, String)>) {
+        self.generation += 1;
         self.udts
             .insert((keyspace.to_string(), name.to_string()), fields);
     }
