@@ -113,7 +113,9 @@ pub enum PartRange {
         path: String,
         /// Its size on disk.
         input_bytes: u64,
-        /// Bytes of cell values (CQL) or documents (MongoDB) it held.
+        /// Bytes it held of what the snapshot kept: CQL, the live cell values it
+        /// had an identical copy of (after reconciling every replica); MongoDB, its
+        /// documents.
         value_bytes: u64,
     },
 }

@@ -67,7 +67,8 @@ pub struct RowAt<'a> {
 struct RowAcc {
     marker: Option<Marker>,
     deletion: Option<Del>,
-    cells: BTreeMap<(String, Option<Vec<u8>>), Cell>,
+    /// Each cell's winning copy and the files holding that same copy.
+    cells: BTreeMap<(String, Option<Vec<u8>>), (Cell, Vec<u32>)>,
     complex: BTreeMap<String, Del>,
     /// The newest write seen in this row and the file it came from: the row's part.
     newest: Option<(i64, u32)>,
@@ -188,8 +189,19 @@ impl Merge {
             r.saw(c.timestamp, at.part);
             let id = (c.column.clone(), c.path.clone());
             let merged = match r.cells.remove(&id) {
-                Some(old) => winner(old, c),
-                None => c,
+                Some((old, mut holders)) if old == c => {
+                    holders.push(at.part);
+                    (old, holders)
+                }
+                Some((old, holders)) => {
+                    let w = winner(old.clone(), c);
+                    if w == old {
+                        (old, holders)
+                    } else {
+                        (w, vec![at.part])
+                    }
+                }
+                None => (c, vec![at.part]),
             };
             r.cells.insert(id, merged);
         }
@@ -220,18 +232,40 @@ impl Merge {
     }
 
     /// The merged live rows, sorted by namespace then partition then clustering
-    /// handle, with the number of partitions.
-    pub fn rows(self) -> Vec<SnapshotRow> {
+    /// handle, and how many of their bytes each file held (see [`Held`]).
+    pub fn rows(self) -> (Vec<SnapshotRow>, Held) {
         let mut out = Vec::new();
+        let mut held = Held::default();
         for p in self.parts.into_values() {
             let types = self
                 .clustering
                 .get(&p.namespace)
                 .cloned()
                 .unwrap_or_default();
-            emit_partition(p, &types, &mut out);
+            emit_partition(p, &types, &mut out, &mut held);
         }
-        out
+        (out, held)
+    }
+}
+
+/// The deduplication count: bytes of the live cell values kept, each counted once
+/// (static cells once per partition), per namespace; and per input file, the bytes
+/// of those same cells it held an identical copy of. Their ratio is the average
+/// number of replicas holding each surviving cell (the replication factor when
+/// every replica is up to date; less where a replica missed writes).
+#[derive(Debug, Default)]
+pub struct Held {
+    pub logical: BTreeMap<String, u64>,
+    pub per_part: BTreeMap<u32, u64>,
+}
+
+impl Held {
+    fn count(&mut self, namespace: &str, cell: &Cell, holders: &[u32]) {
+        let n = cell.value.len() as u64;
+        *self.logical.entry(namespace.to_string()).or_default() += n;
+        for p in holders {
+            *self.per_part.entry(*p).or_default() += n;
+        }
     }
 }
 
@@ -255,16 +289,17 @@ fn covers(r: &Range, ck: &[Json], types: &[(String, ColumnType)]) -> bool {
 
 /// The live cells of a row under deletion `d` (collection deletions applied), list
 /// elements given their positions as 4-byte ints as `snapshot take` stores them.
-fn live_cells(r: &RowAcc, d: Option<Del>) -> Vec<Cell> {
+fn live_cells(r: &RowAcc, d: Option<Del>, mut held: impl FnMut(&Cell, &[u32])) -> Vec<Cell> {
     let mut out = Vec::new();
     let mut lists: BTreeMap<String, Vec<Cell>> = BTreeMap::new();
-    for ((column, path), c) in &r.cells {
+    for ((column, path), (c, holders)) in &r.cells {
         if c.kind == CellKind::Tombstone || shadowed(d, c.timestamp) {
             continue;
         }
         if path.is_some() && shadowed(r.complex.get(column).copied(), c.timestamp) {
             continue;
         }
+        held(c, holders);
         if path.is_some() && is_list(&c.cql_type) {
             lists.entry(column.clone()).or_default().push(c.clone());
         } else {
@@ -281,12 +316,18 @@ fn live_cells(r: &RowAcc, d: Option<Del>) -> Vec<Cell> {
     out
 }
 
-fn emit_partition(p: PartAcc, types: &[(String, ColumnType)], out: &mut Vec<SnapshotRow>) {
+fn emit_partition(
+    p: PartAcc,
+    types: &[(String, ColumnType)],
+    out: &mut Vec<SnapshotRow>,
+    held: &mut Held,
+) {
     let static_deletion = match (p.deletion, p.statics.deletion) {
         (Some(a), b) => Some(later(b, a)),
         (None, b) => b,
     };
-    let statics = live_cells(&p.statics, static_deletion);
+    let ns = p.namespace.clone();
+    let statics = live_cells(&p.statics, static_deletion, |c, h| held.count(&ns, c, h));
     let mut any = false;
     for (_, (ck, r)) in &p.rows {
         let mut d = p.deletion;
@@ -296,7 +337,7 @@ fn emit_partition(p: PartAcc, types: &[(String, ColumnType)], out: &mut Vec<Snap
         for range in p.ranges.iter().filter(|x| covers(x, ck, types)) {
             d = Some(later(d, range.deletion));
         }
-        let cells = live_cells(r, d);
+        let cells = live_cells(r, d, |c, h| held.count(&ns, c, h));
         let marker_live = r.marker.is_some_and(|m| !shadowed(d, m.timestamp));
         if !marker_live && cells.is_empty() {
             continue;

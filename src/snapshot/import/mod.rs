@@ -125,23 +125,27 @@ fn prepare_cql(o: &ImportOptions, store: Option<&Store>, progress: &mut dyn FnMu
         let part = u32::try_from(i).map_err(|_| anyhow!("too many files"))?;
         let stats = sstabledump::read(&bytes, t, part, &mut m)
             .with_context(|| format!("{}: not an sstabledump of {}", path.display(), t.namespace))?;
-        parts.push(file_part(&t.namespace, &path, bytes.len() as u64, stats.value_bytes, stats.rows));
+        parts.push(file_part(&t.namespace, &path, bytes.len() as u64, 0, stats.rows));
         if !used.iter().any(|u| u.namespace == t.namespace) {
             used.push(t);
         }
         progress(stats.rows);
     }
-    let rows = m.rows();
+    let (rows, held) = m.rows();
+    for (i, p) in parts.iter_mut().enumerate() {
+        if let PartRange::File { value_bytes, .. } = &mut p.range {
+            *value_bytes = held.per_part.get(&(i as u32)).copied().unwrap_or(0);
+        }
+    }
     let namespaces = used
         .iter()
-        .map(|t| {
-            let mine = rows.iter().filter(|r| r.namespace == t.namespace);
-            NamespaceInfo {
-                name: t.namespace.clone(),
-                schema: t.schema_text.clone(),
-                rows: mine.clone().count() as u64,
-                bytes: mine.map(|r| r.data.value_bytes()).sum(),
-            }
+        .map(|t| NamespaceInfo {
+            name: t.namespace.clone(),
+            schema: t.schema_text.clone(),
+            rows: rows.iter().filter(|r| r.namespace == t.namespace).count() as u64,
+            // Each live value once (static cells once per partition, not per row):
+            // the denominator of the dedup ratio.
+            bytes: held.logical.get(&t.namespace).copied().unwrap_or(0),
         })
         .collect();
     Ok(Prepared {

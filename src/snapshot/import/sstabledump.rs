@@ -21,8 +21,6 @@ use crate::store::{Cell, CellKind, CellOp};
 pub struct FileStats {
     /// Rows (and static blocks) in the file.
     pub rows: u64,
-    /// Bytes of live cell values in the file (every copy counts).
-    pub value_bytes: u64,
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -316,7 +314,6 @@ fn read_row(
                 } else {
                     to_bytes(v, &value_ty).with_context(|| format!("column {name}"))?
                 };
-                stats.value_bytes += value.len() as u64;
                 let counter = matches!(ty.effective(), ColumnType::Counter);
                 Cell {
                     column: name.clone(),
