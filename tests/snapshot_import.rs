@@ -52,12 +52,18 @@ async fn show_json(store: &Path, id: u64) -> serde_json::Value {
         "--json",
     ])
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// (key, column) → (value hex, timestamp, ttl) of a snapshot's rows.
-fn cells_of(rows: &[tidemark::snapshot::SnapshotRow]) -> BTreeMap<(String, String), (String, i64, Option<u32>)> {
+fn cells_of(
+    rows: &[tidemark::snapshot::SnapshotRow],
+) -> BTreeMap<(String, String), (String, i64, Option<u32>)> {
     let mut out = BTreeMap::new();
     for r in rows {
         let RowData::Cql { cells, .. } = &r.data else {
@@ -82,10 +88,20 @@ async fn a_real_cassandra_sstabledump_imports_to_what_the_driver_read() {
     let store = dir.path().join("store");
     let out = import(
         &store,
-        &["--node-dump", FIXTURE, "--schema", schema.to_str().unwrap(), "--json"],
+        &[
+            "--node-dump",
+            FIXTURE,
+            "--schema",
+            schema.to_str().unwrap(),
+            "--json",
+        ],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (infos, rows) = read(&store, 1);
     assert_eq!(infos.len(), 1);
     assert!(infos[0].finished.is_some());
@@ -95,27 +111,64 @@ async fn a_real_cassandra_sstabledump_imports_to_what_the_driver_read() {
     let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(
         keys,
-        [r#"{"k":1,"c":"a"}"#, r#"{"k":1,"c":"b"}"#, r#"{"k":2,"c":"a"}"#]
+        [
+            r#"{"k":1,"c":"a"}"#,
+            r#"{"k":1,"c":"b"}"#,
+            r#"{"k":2,"c":"a"}"#
+        ]
     );
     let got = cells_of(&rows);
     let k = |key: &str, col: &str| (key.to_string(), col.to_string());
     let want = BTreeMap::from([
-        (k(r#"{"k":1,"c":"a"}"#, "n"), (hex(&10i64.to_be_bytes()), 1_700_000_000_000_001, None)),
-        (k(r#"{"k":1,"c":"a"}"#, "tags[78]"), (String::new(), 1_700_000_000_000_001, None)),
-        (k(r#"{"k":1,"c":"a"}"#, "tags[79]"), (String::new(), 1_700_000_000_000_001, None)),
-        (k(r#"{"k":1,"c":"b"}"#, "n"), (hex(&20i64.to_be_bytes()), 1_700_000_000_000_002, Some(86_400))),
-        (k(r#"{"k":1,"c":"b"}"#, "v"), (hex(b"two"), 1_700_000_000_000_002, Some(86_400))),
-        (k(r#"{"k":2,"c":"a"}"#, "v"), (hex(b"three"), 1_700_000_000_000_003, None)),
+        (
+            k(r#"{"k":1,"c":"a"}"#, "n"),
+            (hex(&10i64.to_be_bytes()), 1_700_000_000_000_001, None),
+        ),
+        (
+            k(r#"{"k":1,"c":"a"}"#, "tags[78]"),
+            (String::new(), 1_700_000_000_000_001, None),
+        ),
+        (
+            k(r#"{"k":1,"c":"a"}"#, "tags[79]"),
+            (String::new(), 1_700_000_000_000_001, None),
+        ),
+        (
+            k(r#"{"k":1,"c":"b"}"#, "n"),
+            (
+                hex(&20i64.to_be_bytes()),
+                1_700_000_000_000_002,
+                Some(86_400),
+            ),
+        ),
+        (
+            k(r#"{"k":1,"c":"b"}"#, "v"),
+            (hex(b"two"), 1_700_000_000_000_002, Some(86_400)),
+        ),
+        (
+            k(r#"{"k":2,"c":"a"}"#, "v"),
+            (hex(b"three"), 1_700_000_000_000_003, None),
+        ),
     ]);
     assert_eq!(got, want);
     // The same node's file three times over: three copies of every cell, one kept.
     let store3 = dir.path().join("store3");
     let out = import(
         &store3,
-        &["--schema", schema.to_str().unwrap(), "--node-dump", FIXTURE, FIXTURE, FIXTURE],
+        &[
+            "--schema",
+            schema.to_str().unwrap(),
+            "--node-dump",
+            FIXTURE,
+            FIXTURE,
+            FIXTURE,
+        ],
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (_, rows3) = read(&store3, 1);
     assert_eq!(cells_of(&rows3), want);
     let shown = show_json(&store3, 1).await;
@@ -134,7 +187,11 @@ async fn bad_input_exits_2_and_writes_nothing() {
     let garbage = dir.path().join("garbage.json");
     std::fs::write(&garbage, b"{\"partition\": [1, 2").unwrap();
     let wrong = dir.path().join("wrong.json");
-    std::fs::write(&wrong, br#"[{"partition": {"key": ["not an int"]}, "rows": []}]"#).unwrap();
+    std::fs::write(
+        &wrong,
+        br#"[{"partition": {"key": ["not an int"]}, "rows": []}]"#,
+    )
+    .unwrap();
     let bson = dir.path().join("dump");
     std::fs::create_dir_all(bson.join("db")).unwrap();
     std::fs::write(bson.join("db/c.bson"), [9u8, 0, 0, 0, 2, 0]).unwrap();
@@ -145,7 +202,12 @@ async fn bad_input_exits_2_and_writes_nothing() {
         vec!["--node-dump", "/nonexistent/dump.json", "--schema", s],
         vec!["--node-dump", garbage.to_str().unwrap(), "--schema", s],
         vec!["--node-dump", wrong.to_str().unwrap(), "--schema", s],
-        vec!["--node-dump", FIXTURE, "--schema", "/nonexistent/schema.cql"],
+        vec![
+            "--node-dump",
+            FIXTURE,
+            "--schema",
+            "/nonexistent/schema.cql",
+        ],
         vec!["--node-dump", FIXTURE],
         vec!["--mongodump", bson.to_str().unwrap()],
         vec!["--mongodump", "/nonexistent/dir"],
@@ -170,7 +232,12 @@ fn testbed_truth(cluster: &CqlCluster) -> BTreeMap<CellKey, (String, i64, i32)> 
         .filter(|c| c.keyspace == "rep")
         .map(|c| {
             (
-                (c.table, c.partition_key.concat(), c.clustering.concat(), c.column),
+                (
+                    c.table,
+                    c.partition_key.concat(),
+                    c.clustering.concat(),
+                    c.column,
+                ),
                 (c.value, c.timestamp, c.ttl),
             )
         })
@@ -181,18 +248,34 @@ fn imported(rows: &[tidemark::snapshot::SnapshotRow]) -> BTreeMap<CellKey, (Stri
     let pk = BTreeMap::from([("t", vec!["id"])]);
     snapshot_cells(rows, &pk)
         .into_iter()
-        .map(|(k, c)| (k, (hex(&c.value), c.timestamp, c.ttl.map_or(0, |t| t as i32))))
+        .map(|(k, c)| {
+            (
+                k,
+                (hex(&c.value), c.timestamp, c.ttl.map_or(0, |t| t as i32)),
+            )
+        })
         .collect()
 }
 
 /// TTLs left differ by the seconds between the truth and the import's reading:
 /// both must agree on which cells have one and be within a minute of each other.
-fn assert_same(got: &BTreeMap<CellKey, (String, i64, i32)>, want: &BTreeMap<CellKey, (String, i64, i32)>) {
+fn assert_same(
+    got: &BTreeMap<CellKey, (String, i64, i32)>,
+    want: &BTreeMap<CellKey, (String, i64, i32)>,
+) {
     let gk: Vec<_> = got.keys().collect();
     let wk: Vec<_> = want.keys().collect();
     if gk != wk {
-        let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).take(5).collect();
-        let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).take(5).collect();
+        let missing: Vec<_> = want
+            .keys()
+            .filter(|k| !got.contains_key(*k))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = got
+            .keys()
+            .filter(|k| !want.contains_key(*k))
+            .take(5)
+            .collect();
         panic!("cells differ: missing {missing:?}, extra {extra:?}");
     }
     for (k, (v, ts, ttl)) in want {
@@ -275,26 +358,52 @@ async fn five_node_dumps_at_rf3_deduplicate_to_the_clusters_state() {
 
     // Node 0 loses every write for a while: the ones it replicates are hinted.
     cluster
-        .set_fault(0, Fault { drop_writes: true, ..Fault::default() })
+        .set_fault(
+            0,
+            Fault {
+                drop_writes: true,
+                ..Fault::default()
+            },
+        )
         .unwrap();
     for id in 0..30 {
-        q(&s, &format!("UPDATE rep.t USING TIMESTAMP {} SET v = 'new{id}' WHERE id = {id} AND line = 1", ts(id, 50))).await;
+        q(
+            &s,
+            &format!(
+                "UPDATE rep.t USING TIMESTAMP {} SET v = 'new{id}' WHERE id = {id} AND line = 1",
+                ts(id, 50)
+            ),
+        )
+        .await;
     }
     let truth = testbed_truth(&cluster);
     let files = dump_all(&cluster, dir.path(), "diverged").await;
     // Node 0's own copy really is behind: some row it holds has the old v.
-    let node0: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    let node0: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
     let node0 = node0.to_string();
     let stale = (0..30)
         .filter(|i| node0.contains(&format!("\"v{i}-1\"")))
         .count();
-    assert!(stale > 0, "node 0 missed the new values of the rows it holds");
+    assert!(
+        stale > 0,
+        "node 0 missed the new values of the rows it holds"
+    );
 
     let store = dir.path().join("store");
-    let mut args = vec!["--schema", schema.to_str().unwrap(), "--json", "--node-dump"];
+    let mut args = vec![
+        "--schema",
+        schema.to_str().unwrap(),
+        "--json",
+        "--node-dump",
+    ];
     args.extend(files.iter().map(String::as_str));
     let out = import(&store, &args).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (infos, rows) = read(&store, 1);
     assert_eq!(infos[0].parts.len(), 5, "one part per node's file");
     let got = imported(&rows);
@@ -313,7 +422,11 @@ async fn five_node_dumps_at_rf3_deduplicate_to_the_clusters_state() {
     let mut args = vec!["--schema", schema.to_str().unwrap(), "--node-dump"];
     args.extend(healed.iter().map(String::as_str));
     let out = import(&store2, &args).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (_, rows2) = read(&store2, 1);
     assert_same(&imported(&rows2), &testbed_truth(&cluster));
     let shown2 = show_json(&store2, 1).await;
@@ -328,14 +441,25 @@ async fn five_node_dumps_at_rf3_deduplicate_to_the_clusters_state() {
     }
     let port = addr.port();
     let mut tap = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["tap", "--interface", "lo", "--cql-port", &port.to_string(), "--store"])
+        .args([
+            "tap",
+            "--interface",
+            "lo",
+            "--cql-port",
+            &port.to_string(),
+            "--store",
+        ])
         .arg(&store)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut err = ready_support::Lines::follow(tap.stderr.take().unwrap());
-    assert!(err.wait_for("tidemark: capturing on lo"), "tap: {:?}", err.rest());
+    assert!(
+        err.wait_for("tidemark: capturing on lo"),
+        "tap: {:?}",
+        err.rest()
+    );
     let s2 = SessionBuilder::new()
         .known_node(addr.to_string())
         .build()
@@ -370,10 +494,22 @@ async fn five_node_dumps_at_rf3_deduplicate_to_the_clusters_state() {
     assert!(tap.wait().unwrap().success(), "tap: {:?}", err.rest());
     assert!(passed, "the tidemark never passed the last write");
     let out = tidemark(&[
-        "version", "create", "--store", store.to_str().unwrap(), "--name", "imp", "--json", "--at", "latest",
+        "version",
+        "create",
+        "--store",
+        store.to_str().unwrap(),
+        "--name",
+        "imp",
+        "--json",
+        "--at",
+        "latest",
     ])
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["snapshot"], 1, "joined the import: {info}");
     let st = Store::open(&store, &StoreOptions::default().read_only()).unwrap();
@@ -385,9 +521,9 @@ async fn five_node_dumps_at_rf3_deduplicate_to_the_clusters_state() {
         let key: serde_json::Value = serde_json::from_str(key)?;
         let pk = hex(&(key["id"].as_i64().unwrap() as i32).to_be_bytes());
         // A partition holding only static cells has no clustering value.
-        let ck = key
-            .get("line")
-            .map_or(String::new(), |l| hex(&(l.as_i64().unwrap() as i32).to_be_bytes()));
+        let ck = key.get("line").map_or(String::new(), |l| {
+            hex(&(l.as_i64().unwrap() as i32).to_be_bytes())
+        });
         let VersionRow::Cql { cells } = row else {
             panic!("a CQL row")
         };
@@ -396,7 +532,10 @@ async fn five_node_dumps_at_rf3_deduplicate_to_the_clusters_state() {
                 Some(p) => format!("{}[{}]", c.column, hex(p)),
                 None => c.column.clone(),
             };
-            version.insert(("t".to_string(), pk.clone(), ck.clone(), col), (hex(&c.value), c.timestamp));
+            version.insert(
+                ("t".to_string(), pk.clone(), ck.clone(), col),
+                (hex(&c.value), c.timestamp),
+            );
         }
         Ok(true)
     })
@@ -415,5 +554,8 @@ async fn five_node_dumps_at_rf3_deduplicate_to_the_clusters_state() {
         .take(6)
         .map(|k| (k, want.get(k), version.get(k)))
         .collect();
-    assert!(differ.is_empty(), "version vs truth (key, truth, version): {differ:?}");
+    assert!(
+        differ.is_empty(),
+        "version vs truth (key, truth, version): {differ:?}"
+    );
 }

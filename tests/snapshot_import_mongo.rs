@@ -83,7 +83,9 @@ fn write_archive(path: &Path, gzip: bool) {
     a.extend(bytes(&doc! {"concurrent_collections": 4, "version": "0.1", "server_version": "8.0.0", "tool_version": "100.10.0"}));
     for (db, coll, docs, meta) in &colls {
         let size: usize = docs.iter().map(|d| bytes(d).len()).sum();
-        a.extend(bytes(&doc! {"db": *db, "collection": *coll, "metadata": meta.as_str(), "size": size as i32}));
+        a.extend(bytes(
+            &doc! {"db": *db, "collection": *coll, "metadata": meta.as_str(), "size": size as i32},
+        ));
     }
     a.extend(TERM);
     // Segments of 7 documents, alternating between the collections.
@@ -95,7 +97,9 @@ fn write_archive(path: &Path, gzip: bool) {
                 continue;
             }
             any = true;
-            a.extend(bytes(&doc! {"db": *db, "collection": *coll, "EOF": false, "CRC": 0i64}));
+            a.extend(bytes(
+                &doc! {"db": *db, "collection": *coll, "EOF": false, "CRC": 0i64},
+            ));
             for d in docs.iter().skip(at[i]).take(7) {
                 a.extend(bytes(d));
             }
@@ -107,7 +111,9 @@ fn write_archive(path: &Path, gzip: bool) {
         }
     }
     for (db, coll, _, _) in &colls {
-        a.extend(bytes(&doc! {"db": *db, "collection": *coll, "EOF": true, "CRC": 0i64}));
+        a.extend(bytes(
+            &doc! {"db": *db, "collection": *coll, "EOF": true, "CRC": 0i64},
+        ));
         a.extend(TERM);
     }
     std::fs::write(path, if gzip { gz(&a) } else { a }).unwrap();
@@ -116,15 +122,29 @@ fn write_archive(path: &Path, gzip: bool) {
 /// The snapshot's documents equal the ones written, byte for byte, each keyed by its
 /// `_id` as the log keys it, and every collection's indexes are recorded.
 async fn check(store: &Path, args: &[&str]) {
-    let mut a = vec!["snapshot", "import", "--store", store.to_str().unwrap(), "--json"];
+    let mut a = vec![
+        "snapshot",
+        "import",
+        "--store",
+        store.to_str().unwrap(),
+        "--json",
+    ];
     a.extend_from_slice(args);
     let out = tidemark(&a).await;
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (infos, rows) = read(store, 1);
     let info = &infos[0];
     assert!(info.finished.is_some());
     let names: Vec<&str> = info.namespaces.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(names, ["shop.orders", "shop.users"], "system collections left out");
+    assert_eq!(
+        names,
+        ["shop.orders", "shop.users"],
+        "system collections left out"
+    );
     for n in &info.namespaces {
         let schema: serde_json::Value = serde_json::from_str(&n.schema).unwrap();
         assert_eq!(schema["indexes"][0]["name"], "_id_", "{}", n.schema);
@@ -145,7 +165,8 @@ async fn check(store: &Path, args: &[&str]) {
             panic!("a MongoDB row")
         };
         let d = Document::from_reader(&document[..]).unwrap();
-        let id = serde_json::to_value(d.get("_id").unwrap().clone().into_relaxed_extjson()).unwrap();
+        let id =
+            serde_json::to_value(d.get("_id").unwrap().clone().into_relaxed_extjson()).unwrap();
         assert_eq!(r.key, serde_json::json!({"_id": id}).to_string());
         got.insert((r.namespace.clone(), document.clone()), ());
     }
@@ -160,10 +181,18 @@ async fn mongodump_directories_and_archives_round_trip() {
     for gzip in [false, true] {
         let d = dir.path().join(format!("dump-{gzip}"));
         write_dir(&d, gzip);
-        check(&dir.path().join(format!("s-dir-{gzip}")), &["--mongodump", d.to_str().unwrap()]).await;
+        check(
+            &dir.path().join(format!("s-dir-{gzip}")),
+            &["--mongodump", d.to_str().unwrap()],
+        )
+        .await;
         let f = dir.path().join(format!("archive-{gzip}"));
         write_archive(&f, gzip);
-        check(&dir.path().join(format!("s-arc-{gzip}")), &["--archive", f.to_str().unwrap()]).await;
+        check(
+            &dir.path().join(format!("s-arc-{gzip}")),
+            &["--archive", f.to_str().unwrap()],
+        )
+        .await;
     }
 }
 
@@ -188,7 +217,12 @@ async fn truncated_or_garbled_archives_exit_2() {
         std::fs::write(&p, bad).unwrap();
         let store = dir.path().join(format!("store{i}"));
         let out = tidemark(&[
-            "snapshot", "import", "--archive", p.to_str().unwrap(), "--store", store.to_str().unwrap(),
+            "snapshot",
+            "import",
+            "--archive",
+            p.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
         ])
         .await;
         let err = String::from_utf8_lossy(&out.stderr);

@@ -32,9 +32,7 @@ pub struct Del {
 
 fn later(a: Option<Del>, b: Del) -> Del {
     match a {
-        Some(a)
-            if (a.timestamp, a.local_deletion_time) >= (b.timestamp, b.local_deletion_time) =>
-        {
+        Some(a) if (a.timestamp, a.local_deletion_time) >= (b.timestamp, b.local_deletion_time) => {
             a
         }
         _ => b,

@@ -59,7 +59,13 @@ fn mtime_ns(path: &Path) -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-fn file_part(namespace: &str, path: &Path, input_bytes: u64, value_bytes: u64, rows: u64) -> PartInfo {
+fn file_part(
+    namespace: &str,
+    path: &Path,
+    input_bytes: u64,
+    value_bytes: u64,
+    rows: u64,
+) -> PartInfo {
     let t = mtime_ns(path);
     PartInfo {
         namespace: namespace.to_string(),
@@ -105,7 +111,11 @@ fn cql_tables(o: &ImportOptions, store: Option<&Store>) -> Result<Vec<schema::Ta
         .with_context(|| format!("the schema of snapshot {}", snap.id))
 }
 
-fn prepare_cql(o: &ImportOptions, store: Option<&Store>, progress: &mut dyn FnMut(u64)) -> Result<Prepared> {
+fn prepare_cql(
+    o: &ImportOptions,
+    store: Option<&Store>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Prepared> {
     let tables = cql_tables(o, store)?;
     let mut m = merge::Merge::default();
     for t in &tables {
@@ -123,9 +133,16 @@ fn prepare_cql(o: &ImportOptions, store: Option<&Store>, progress: &mut dyn FnMu
         let bytes = std::fs::read(&path)
             .with_context(|| format!("cannot read --node-dump {}", path.display()))?;
         let part = u32::try_from(i).map_err(|_| anyhow!("too many files"))?;
-        let stats = sstabledump::read(&bytes, t, part, &mut m)
-            .with_context(|| format!("{}: not an sstabledump of {}", path.display(), t.namespace))?;
-        parts.push(file_part(&t.namespace, &path, bytes.len() as u64, 0, stats.rows));
+        let stats = sstabledump::read(&bytes, t, part, &mut m).with_context(|| {
+            format!("{}: not an sstabledump of {}", path.display(), t.namespace)
+        })?;
+        parts.push(file_part(
+            &t.namespace,
+            &path,
+            bytes.len() as u64,
+            0,
+            stats.rows,
+        ));
         if !used.iter().any(|u| u.namespace == t.namespace) {
             used.push(t);
         }
@@ -159,7 +176,10 @@ fn prepare_cql(o: &ImportOptions, store: Option<&Store>, progress: &mut dyn FnMu
 
 fn prepare_mongo(o: &ImportOptions, progress: &mut dyn FnMut(u64)) -> Result<Prepared> {
     let (colls, source) = match (&o.mongodump, &o.archive) {
-        (Some(d), None) => (mongodump::read_dir(d)?, format!("import:mongodump {}", d.display())),
+        (Some(d), None) => (
+            mongodump::read_dir(d)?,
+            format!("import:mongodump {}", d.display()),
+        ),
         (None, Some(a)) => (
             mongodump::read_archive(a)?,
             format!("import:archive {}", a.display()),
@@ -222,7 +242,11 @@ fn open_store(dir: &Path) -> Result<Store> {
 
 /// Imports; the snapshot as stored.
 pub fn run(o: &ImportOptions) -> Result<SnapshotInfo> {
-    let kinds = [!o.node_dumps.is_empty(), o.mongodump.is_some(), o.archive.is_some()];
+    let kinds = [
+        !o.node_dumps.is_empty(),
+        o.mongodump.is_some(),
+        o.archive.is_some(),
+    ];
     if kinds.iter().filter(|k| **k).count() != 1 {
         bail!("give exactly one of --node-dump FILE…, --mongodump DIR, --archive FILE");
     }

@@ -18,7 +18,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value as Json};
 use tidemark_mongo::bson::RawDocument;
 
-
 /// The archive's magic number as it appears on disk.
 const MAGIC: [u8; 4] = [0x6d, 0xe2, 0x99, 0x81];
 const TERMINATOR: [u8; 4] = [0xff; 4];
@@ -187,7 +186,10 @@ pub fn read_archive(path: &Path) -> Result<Vec<Collection>> {
     let input_len = raw.len() as u64;
     let b = gunzip_if_needed(raw, path)?;
     if !b.starts_with(&MAGIC) {
-        bail!("{}: not a mongodump archive (no magic number)", path.display());
+        bail!(
+            "{}: not a mongodump archive (no magic number)",
+            path.display()
+        );
     }
     let ctx = |at: usize| format!("{} at byte {at}", path.display());
     let mut at = 4;

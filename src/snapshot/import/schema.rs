@@ -43,8 +43,11 @@ pub fn from_text(text: &str) -> Result<Vec<TableDef>> {
             StatementKind::Schema(s) if s.action == SchemaAction::Create => {
                 ddl::learn(&stmt, keyspace.as_deref(), &mut schema);
                 if s.object == SchemaObject::Keyspace {
-                    if let Some(n) = &s.name {
-                        preamble.push((n.as_str().to_string(), format!("{};", stmt_text.trim_end_matches(';'))));
+                    if let Some(n) = &s.keyspace {
+                        preamble.push((
+                            n.as_str().to_string(),
+                            format!("{};", stmt_text.trim_end_matches(';')),
+                        ));
                     }
                 } else if let Some(t) = s.resolve(keyspace.as_deref()) {
                     let line = format!("{};", stmt_text.trim_end_matches(';'));

@@ -62,7 +62,10 @@ fn parse_instant(s: &str) -> Option<(i64, u32)> {
         }
         frac.parse::<u32>().ok()? * 10u32.pow(9 - frac.len() as u32)
     };
-    Some((days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + se, nanos))
+    Some((
+        days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + se,
+        nanos,
+    ))
 }
 
 /// A time field: an ISO instant, or (`sstabledump -t`) the raw number.
@@ -70,7 +73,9 @@ fn time_field(v: &Json, micros: bool) -> Result<i64> {
     if let Some(n) = v.as_i64() {
         return Ok(n);
     }
-    let s = v.as_str().ok_or_else(|| anyhow!("time {v} is not a string"))?;
+    let s = v
+        .as_str()
+        .ok_or_else(|| anyhow!("time {v} is not a string"))?;
     if let Ok(n) = s.parse::<i64>() {
         return Ok(n);
     }
@@ -235,7 +240,11 @@ fn read_row(
         clustering(r.get("clustering"), table)?
     };
     if !is_static && ck.len() != table.clustering.len() {
-        bail!("row with {} of {} clustering values", ck.len(), table.clustering.len());
+        bail!(
+            "row with {} of {} clustering values",
+            ck.len(),
+            table.clustering.len()
+        );
     }
     let live = liveness(r)?;
     let at = RowAt {
@@ -308,7 +317,9 @@ fn read_row(
                 op: CellOp::Set,
             },
             None => {
-                let v = c.get("value").ok_or_else(|| anyhow!("cell {name} without value"))?;
+                let v = c
+                    .get("value")
+                    .ok_or_else(|| anyhow!("cell {name} without value"))?;
                 let value = if matches!(ty.effective(), ColumnType::Set(_)) && path.is_some() {
                     Vec::new()
                 } else {
@@ -388,7 +399,10 @@ mod tests {
             time_field(&Json::from("1970-01-01T00:00:00.005Z"), true).unwrap(),
             5000
         );
-        assert_eq!(time_field(&Json::from("1700000000"), false).unwrap(), 1_700_000_000);
+        assert_eq!(
+            time_field(&Json::from("1700000000"), false).unwrap(),
+            1_700_000_000
+        );
         assert!(time_field(&Json::from("2023-13-14T22:13:20Z"), true).is_err());
         assert!(time_field(&Json::from("garbage"), true).is_err());
     }

@@ -121,11 +121,26 @@ mod tests {
 
     #[test]
     fn dump_renderings_become_the_stored_bytes() {
-        assert_eq!(to_bytes(&Json::from(10), &ColumnType::BigInt).unwrap(), 10i64.to_be_bytes());
-        assert_eq!(to_bytes(&Json::from("1"), &ColumnType::Int).unwrap(), 1i32.to_be_bytes());
-        assert_eq!(to_bytes(&Json::from("two"), &ColumnType::Varchar).unwrap(), b"two");
-        assert_eq!(to_bytes(&Json::from("0x0aff"), &ColumnType::Blob).unwrap(), [10, 255]);
-        assert_eq!(to_bytes(&Json::from("0aff"), &ColumnType::Blob).unwrap(), [10, 255]);
+        assert_eq!(
+            to_bytes(&Json::from(10), &ColumnType::BigInt).unwrap(),
+            10i64.to_be_bytes()
+        );
+        assert_eq!(
+            to_bytes(&Json::from("1"), &ColumnType::Int).unwrap(),
+            1i32.to_be_bytes()
+        );
+        assert_eq!(
+            to_bytes(&Json::from("two"), &ColumnType::Varchar).unwrap(),
+            b"two"
+        );
+        assert_eq!(
+            to_bytes(&Json::from("0x0aff"), &ColumnType::Blob).unwrap(),
+            [10, 255]
+        );
+        assert_eq!(
+            to_bytes(&Json::from("0aff"), &ColumnType::Blob).unwrap(),
+            [10, 255]
+        );
         assert!(to_bytes(&Json::from("x"), &ColumnType::Int).is_err());
     }
 }

@@ -128,7 +128,12 @@ impl CqlCluster {
 
     /// Node `node`'s local copy of `keyspace.table` as `sstabledump` JSON (see
     /// `storage/sstabledump.rs`); `None` when the table does not exist.
-    pub fn sstabledump(&self, node: usize, keyspace: &str, table: &str) -> Option<serde_json::Value> {
+    pub fn sstabledump(
+        &self,
+        node: usize,
+        keyspace: &str,
+        table: &str,
+    ) -> Option<serde_json::Value> {
         let t = self.shared.schema().table(keyspace, table)?.clone();
         Some(self.shared.store(node).sstabledump(&t))
     }

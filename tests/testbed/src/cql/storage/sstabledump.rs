@@ -64,7 +64,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 fn micros(ts: i64) -> String {
-    instant(ts.div_euclid(1_000_000), (ts.rem_euclid(1_000_000) * 1000) as u32)
+    instant(
+        ts.div_euclid(1_000_000),
+        (ts.rem_euclid(1_000_000) * 1000) as u32,
+    )
 }
 
 fn seconds(s: i32) -> String {
@@ -200,9 +203,11 @@ fn partition_json(table: &Table, p: &Partition) -> Json {
         }
         let mut cells = Vec::new();
         let live = row.marker.as_ref();
-        for col in table.columns.iter().filter(|c| {
-            matches!(c.kind, ColumnKind::Regular | ColumnKind::Static)
-        }) {
+        for col in table
+            .columns
+            .iter()
+            .filter(|c| matches!(c.kind, ColumnKind::Regular | ColumnKind::Static))
+        {
             if let Some(c) = row.cells.get(&col.name) {
                 let mut cell = Map::new();
                 cell.insert("name".into(), json!(col.name));
