@@ -61,12 +61,15 @@ pub struct RowAt<'a> {
     pub part: u32,
 }
 
+/// A cell's identity in its row: column, and element path for collections.
+type CellId = (String, Option<Vec<u8>>);
+
 #[derive(Default)]
 struct RowAcc {
     marker: Option<Marker>,
     deletion: Option<Del>,
     /// Each cell's winning copy and the files holding that same copy.
-    cells: BTreeMap<(String, Option<Vec<u8>>), (Cell, Vec<u32>)>,
+    cells: BTreeMap<CellId, (Cell, Vec<u32>)>,
     complex: BTreeMap<String, Del>,
     /// The newest write seen in this row and the file it came from: the row's part.
     newest: Option<(i64, u32)>,
@@ -327,7 +330,7 @@ fn emit_partition(
     let ns = p.namespace.clone();
     let statics = live_cells(&p.statics, static_deletion, |c, h| held.count(&ns, c, h));
     let mut any = false;
-    for (_, (ck, r)) in &p.rows {
+    for (ck, r) in p.rows.values() {
         let mut d = p.deletion;
         if let Some(rd) = r.deletion {
             d = Some(later(d, rd));
