@@ -102,6 +102,17 @@ async fn a_real_cassandra_sstabledump_imports_to_what_the_driver_read() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // --json: a progress line per file read, then the summary.
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["type"], "progress");
+    assert_eq!(lines[0]["files_done"], 1);
+    assert_eq!(lines[1]["type"], "summary");
+    assert_eq!(lines[1]["rows"], 3);
     let (infos, rows) = read(&store, 1);
     assert_eq!(infos.len(), 1);
     assert!(infos[0].finished.is_some());

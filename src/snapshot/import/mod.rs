@@ -25,7 +25,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use tidemark_mongo::bson::RawDocument;
 
 use super::model::{NamespaceInfo, PartInfo, PartRange, RowData, SnapshotInfo, SnapshotRow};
-use super::progress::Progress;
+use super::progress::{FileProgress, Progress};
 use super::store as snapstore;
 use super::take::now_ns;
 use crate::decode::mongo::values;
@@ -219,8 +219,9 @@ fn prepare_mongo(o: &ImportOptions, progress: &mut dyn FnMut(u64)) -> Result<Pre
             rows: n,
             bytes,
         });
-        progress(n);
     }
+    // The dump (directory or archive) is one input as far as progress goes.
+    progress(rows.len() as u64);
     Ok(Prepared {
         source,
         protocol: Protocol::Mongo,
@@ -253,15 +254,20 @@ pub fn run(o: &ImportOptions) -> Result<SnapshotInfo> {
     // The store is read (schema) only when it exists; it is created only once the
     // input has been read and found good.
     let existing = Store::open(&o.store, &StoreOptions::default().read_only()).ok();
-    let files = o.node_dumps.len().max(1);
-    let mut progress = Progress::new(o.json, files, 0);
-    let mut seen = 0u64;
-    let mut tick = |rows: u64| seen += rows;
-    let prepared = if o.node_dumps.is_empty() {
-        prepare_mongo(o, &mut tick)?
+    let files = if o.node_dumps.is_empty() {
+        1
     } else {
-        prepare_cql(o, existing.as_ref(), &mut tick)?
+        o.node_dumps.len()
     };
+    let mut reading = FileProgress::new(o.json, files);
+    let mut tick = |rows: u64| reading.file_done(rows);
+    let prepared = if o.node_dumps.is_empty() {
+        prepare_mongo(o, &mut tick)
+    } else {
+        prepare_cql(o, existing.as_ref(), &mut tick)
+    };
+    reading.finish();
+    let prepared = prepared?;
     drop(existing);
     let store = open_store(&o.store)?;
     let started = now_ns();
@@ -282,8 +288,7 @@ pub fn run(o: &ImportOptions) -> Result<SnapshotInfo> {
     }
     info.finished = Some(now_ns());
     snapstore::put_info(&store, &info)?;
-    progress.part_done(&info, seen);
-    progress.finish(&info);
+    Progress::new(o.json, info.parts.len(), info.parts.len()).finish(&info);
     tracing::info!(snapshot = info.id, rows = info.rows(), "snapshot import");
     Ok(info)
 }
