@@ -348,6 +348,30 @@ fn read_row(
     Ok(())
 }
 
+/// A list element's path as bytes that sort in list order. Cassandra's paths are
+/// timeuuids, ordered by their time: the time fields are put first (high, mid,
+/// low), then the clock sequence and node. Other paths (the testbed's hex) sort as
+/// their text.
+fn list_order(path: &str) -> Vec<u8> {
+    let hex: String = path.chars().filter(|c| *c != '-').collect();
+    let bytes: Option<Vec<u8>> = (path.len() == 36 && hex.len() == 32)
+        .then(|| {
+            (0..16)
+                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                .collect()
+        })
+        .flatten();
+    match bytes {
+        Some(b) => {
+            let mut out = Vec::with_capacity(16);
+            out.extend_from_slice(&[b[6] & 0x0f, b[7], b[4], b[5], b[0], b[1], b[2], b[3]]);
+            out.extend_from_slice(&b[8..]);
+            out
+        }
+        None => path.as_bytes().to_vec(),
+    }
+}
+
 /// The stored path of a collection or UDT element, and the element value's type.
 /// List paths (timeuuids, or the testbed's hex) are kept as their text for ordering;
 /// the merge turns them into list positions.
@@ -359,12 +383,10 @@ fn element(ty: &ColumnType, path: &[Json], name: &str) -> Result<(Option<Vec<u8>
         ColumnType::Set(e) => (Some(to_bytes(p, e)?), (**e).clone()),
         ColumnType::Map(k, v) => (Some(to_bytes(p, k)?), (**v).clone()),
         ColumnType::List(e) => (
-            Some(
+            Some(list_order(
                 p.as_str()
-                    .ok_or_else(|| anyhow!("list path of {name} is not text"))?
-                    .as_bytes()
-                    .to_vec(),
-            ),
+                    .ok_or_else(|| anyhow!("list path of {name} is not text"))?,
+            )),
             (**e).clone(),
         ),
         ColumnType::Udt { fields, .. } => {
