@@ -255,7 +255,8 @@ pub fn read_archive(path: &Path) -> Result<Vec<Collection>> {
     // Compressed archives: share the file's size out by each collection's part.
     if total > 0 && input_len != total {
         for c in &mut out {
-            c.input_bytes = c.input_bytes * input_len / total;
+            c.input_bytes =
+                (u128::from(c.input_bytes) * u128::from(input_len) / u128::from(total)) as u64;
         }
     }
     Ok(out)

@@ -51,7 +51,15 @@ fn parse_instant(s: &str) -> Option<(i64, u32)> {
         t.next()?.parse().ok()?,
         t.next().unwrap_or("0").parse().ok()?,
     );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || frac.len() > 9 {
+    // Years within Java's Instant range keep every product below in i64.
+    if !(1..=12).contains(&mo)
+        || !(1..=31).contains(&da)
+        || frac.len() > 9
+        || y.abs() > 1_000_000_000
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&mi)
+        || !(0..61).contains(&se)
+    {
         return None;
     }
     let nanos = if frac.is_empty() {
@@ -80,11 +88,12 @@ fn time_field(v: &Json, micros: bool) -> Result<i64> {
         return Ok(n);
     }
     let (secs, nanos) = parse_instant(s).ok_or_else(|| anyhow!("bad time {s:?}"))?;
-    Ok(if micros {
-        secs * 1_000_000 + i64::from(nanos / 1000)
-    } else {
-        secs
-    })
+    if !micros {
+        return Ok(secs);
+    }
+    secs.checked_mul(1_000_000)
+        .and_then(|m| m.checked_add(i64::from(nanos / 1000)))
+        .ok_or_else(|| anyhow!("time {s:?} out of range"))
 }
 
 fn deletion(v: &Json) -> Result<Del> {
@@ -427,5 +436,8 @@ mod tests {
         );
         assert!(time_field(&Json::from("2023-13-14T22:13:20Z"), true).is_err());
         assert!(time_field(&Json::from("garbage"), true).is_err());
+        // Far years are refused, not overflowed.
+        assert!(time_field(&Json::from("999999999999-01-01T00:00:00Z"), true).is_err());
+        assert!(time_field(&Json::from("-999999999-01-01T00:00:00Z"), true).is_err());
     }
 }
