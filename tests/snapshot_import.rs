@@ -264,6 +264,44 @@ async fn a_real_dump_with_a_list_statics_and_a_range_tombstone_imports_to_what_t
             (r#"{"k":2}"#.to_string(), hex(b"only static"), t(15)),
         ]
     );
+
+    // Both tables in one import, each file named by its table; a bare file is
+    // ambiguous with two tables in the schema and refused.
+    let both = dir.path().join("both.cql");
+    std::fs::write(&both, format!("{IMP_SCHEMA}CREATE TABLE imp.l (k int, c int, s text static, l list<int>, v text, PRIMARY KEY (k, c));")).unwrap();
+    let t_arg = format!("imp.t={FIXTURE}");
+    let l_arg = format!("imp.l={fixture}");
+    let store2 = dir.path().join("store2");
+    let out = import(
+        &store2,
+        &[
+            "--schema",
+            both.to_str().unwrap(),
+            "--node-dump",
+            &t_arg,
+            &l_arg,
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (infos, _) = read(&store2, 1);
+    let ns: Vec<(&str, u64)> = infos[0]
+        .namespaces
+        .iter()
+        .map(|n| (n.name.as_str(), n.rows))
+        .collect();
+    assert_eq!(ns, [("imp.t", 3), ("imp.l", 4)]);
+    let out = import(
+        &dir.path().join("store3"),
+        &["--schema", both.to_str().unwrap(), "--node-dump", fixture],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--table"));
 }
 
 #[tokio::test]
