@@ -13,6 +13,7 @@
 mod ready_support;
 mod require;
 mod snapshot_support;
+mod store_support;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -302,6 +303,44 @@ async fn a_real_dump_with_a_list_statics_and_a_range_tombstone_imports_to_what_t
     .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--table"));
+}
+
+#[tokio::test]
+async fn without_schema_or_snapshot_the_tables_come_from_the_logs_create_table() {
+    let (_tmp, dir) = store_support::store_dir();
+    {
+        let store = Store::create(&dir, &StoreOptions::for_tests()).unwrap();
+        let mut m = store_support::cql("imp.t", "{}", 1_000, 0);
+        m.op = tidemark::store::WriteOp::Ddl;
+        m.write_json = Some(
+            serde_json::json!({"cql": "CREATE TABLE imp.t (k int, c text, v text, n bigint, tags set<text>, PRIMARY KEY (k, c))"})
+                .to_string(),
+        );
+        store.append_batch(&[m]).unwrap();
+    }
+    // Without a table named, the log cannot be searched: refused.
+    let out = import(&dir, &["--node-dump", FIXTURE]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = import(&dir, &["--node-dump", FIXTURE, "--table", "imp.t"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (infos, rows) = read(&dir, 1);
+    assert_eq!(
+        infos[0].namespaces[0].schema,
+        "CREATE TABLE imp.t (k int, c text, n bigint, tags set<text>, v text, PRIMARY KEY ((k), c));"
+    );
+    let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            r#"{"k":1,"c":"a"}"#,
+            r#"{"k":1,"c":"b"}"#,
+            r#"{"k":2,"c":"a"}"#
+        ]
+    );
 }
 
 #[tokio::test]

@@ -103,12 +103,30 @@ fn cql_tables(o: &ImportOptions, store: Option<&Store>) -> Result<Vec<schema::Ta
             .find(|s| s.protocol == Protocol::Cql && !s.namespaces.is_empty()),
         None => None,
     };
-    let Some(snap) = newest else {
-        bail!("no --schema and no CQL snapshot in the store to take the tables' schema from");
-    };
-    let text: Vec<&str> = snap.namespaces.iter().map(|n| n.schema.as_str()).collect();
-    schema::from_text(&text.join("\n"))
-        .with_context(|| format!("the schema of snapshot {}", snap.id))
+    if let Some(snap) = newest {
+        let text: Vec<&str> = snap.namespaces.iter().map(|n| n.schema.as_str()).collect();
+        return schema::from_text(&text.join("\n"))
+            .with_context(|| format!("the schema of snapshot {}", snap.id));
+    }
+    // Else the log's CREATE TABLEs of the tables the arguments name.
+    let mut names: Vec<String> = o.table.iter().cloned().collect();
+    for d in &o.node_dumps {
+        if let Some((ns, _)) = d.split_once('=').filter(|(ns, _)| ns.contains('.')) {
+            if !names.iter().any(|n| n == ns) {
+                names.push(ns.to_string());
+            }
+        }
+    }
+    match (store, names.is_empty()) {
+        (Some(s), false) => {
+            let learned = crate::version::schema::from_log(s, u64::MAX)?;
+            schema::from_schema(&learned, &names).context("the store's log")
+        }
+        _ => bail!(
+            "no --schema, no CQL snapshot in the store, and no table named (--table or \
+             keyspace.table=FILE) to find in its log: the dumps' schema is unknown"
+        ),
+    }
 }
 
 fn prepare_cql(

@@ -1,8 +1,9 @@
 //! The tables node dumps are read with. An `sstabledump` file names no keyspace,
 //! table or column type, so the schema comes from outside it: `--schema FILE` (CQL
 //! `CREATE KEYSPACE`/`CREATE TYPE`/`CREATE TABLE` statements, as `DESCRIBE` prints
-//! them), or else the newest CQL snapshot in the store (its recorded `CREATE`
-//! statements, the same text).
+//! them); else the newest CQL snapshot in the store (its recorded `CREATE`
+//! statements, the same text); else the `CREATE TABLE`s the store's log holds, for
+//! the tables named by `--table` or `keyspace.table=FILE`.
 
 use std::collections::HashMap;
 
@@ -64,44 +65,112 @@ pub fn from_text(text: &str) -> Result<Vec<TableDef>> {
     }
     let mut out = Vec::new();
     for (ks, name, line) in tables {
-        let t = schema
-            .table(&ks, &name)
-            .ok_or_else(|| anyhow!("cannot read CREATE TABLE {ks}.{name}"))?;
-        let ty = |c: &str| -> Result<(String, ColumnType)> {
-            let text = t
-                .types
-                .get(c)
-                .ok_or_else(|| anyhow!("{ks}.{name}: no type for column {c}"))?;
-            let parsed = schema
-                .parse_type(&ks, text)
-                .ok_or_else(|| anyhow!("{ks}.{name}: cannot read type {text:?} of {c}"))?;
-            Ok((text.clone(), parsed))
-        };
-        let mut columns = HashMap::new();
-        for c in t.types.keys() {
-            columns.insert(c.clone(), ty(c)?);
-        }
-        let key = |names: &[String]| -> Result<Vec<(String, ColumnType)>> {
-            names.iter().map(|c| Ok((c.clone(), ty(c)?.1))).collect()
-        };
         let mut schema_text: Vec<String> = preamble
             .iter()
             .filter(|(k, _)| *k == ks)
             .map(|(_, l)| l.clone())
             .collect();
         schema_text.push(line);
-        out.push(TableDef {
-            namespace: format!("{ks}.{name}"),
-            partition_key: key(&t.partition_key)?,
-            clustering: key(&t.clustering)?,
-            columns,
-            schema_text: schema_text.join("\n"),
-        });
+        out.push(table_def(
+            &schema,
+            &ks,
+            &name,
+            Some(schema_text.join("\n")),
+        )?);
     }
     if out.is_empty() {
         bail!("the schema creates no table");
     }
     Ok(out)
+}
+
+/// Double-quotes an identifier unless it is a plain lower-case one.
+fn ident(s: &str) -> String {
+    let plain = s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+/// Table `ks.name` of `schema`; `schema_text` the statements that made it, or
+/// (`None`) a `CREATE TABLE` written from the key layout and types.
+fn table_def(
+    schema: &Schema,
+    ks: &str,
+    name: &str,
+    schema_text: Option<String>,
+) -> Result<TableDef> {
+    let t = schema
+        .table(ks, name)
+        .ok_or_else(|| anyhow!("no CREATE TABLE {ks}.{name} to read the dumps with"))?;
+    let ty = |c: &str| -> Result<(String, ColumnType)> {
+        let text = t
+            .types
+            .get(c)
+            .ok_or_else(|| anyhow!("{ks}.{name}: no type for column {c}"))?;
+        let parsed = schema
+            .parse_type(ks, text)
+            .ok_or_else(|| anyhow!("{ks}.{name}: cannot read type {text:?} of {c}"))?;
+        Ok((text.clone(), parsed))
+    };
+    let mut columns = HashMap::new();
+    for c in t.types.keys() {
+        columns.insert(c.clone(), ty(c)?);
+    }
+    let key = |names: &[String]| -> Result<Vec<(String, ColumnType)>> {
+        names.iter().map(|c| Ok((c.clone(), ty(c)?.1))).collect()
+    };
+    let schema_text = schema_text.unwrap_or_else(|| {
+        let mut cols: Vec<&String> = t.types.keys().collect();
+        // Key columns in key order, then the others by name.
+        let rank = |c: &str| {
+            t.partition_key
+                .iter()
+                .chain(&t.clustering)
+                .position(|k| k == c)
+                .unwrap_or(usize::MAX)
+        };
+        cols.sort_by_key(|c| (rank(c), *c));
+        let defs: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{} {}", ident(c), t.types[*c]))
+            .collect();
+        let pk: Vec<String> = t.partition_key.iter().map(|c| ident(c)).collect();
+        let mut primary = vec![format!("({})", pk.join(", "))];
+        primary.extend(t.clustering.iter().map(|c| ident(c)));
+        format!(
+            "CREATE TABLE {}.{} ({}, PRIMARY KEY ({}));",
+            ident(ks),
+            ident(name),
+            defs.join(", "),
+            primary.join(", ")
+        )
+    });
+    Ok(TableDef {
+        namespace: format!("{ks}.{name}"),
+        partition_key: key(&t.partition_key)?,
+        clustering: key(&t.clustering)?,
+        columns,
+        schema_text,
+    })
+}
+
+/// Tables `names` (`keyspace.table`) as `schema` (learned from the log's CREATE
+/// statements) describes them.
+pub fn from_schema(schema: &Schema, names: &[String]) -> Result<Vec<TableDef>> {
+    names
+        .iter()
+        .map(|n| {
+            let (ks, t) = n
+                .split_once('.')
+                .ok_or_else(|| anyhow!("{n:?} is not keyspace.table"))?;
+            table_def(schema, ks, t, None)
+        })
+        .collect()
 }
 
 /// The table a dump holds: `wanted` (`keyspace.table`) when given, else the only one.
