@@ -125,6 +125,40 @@ enum SnapshotCommand {
     List(SnapshotListArgs),
     /// Show one snapshot: namespaces, rows, bytes, parts and read windows.
     Show(SnapshotShowArgs),
+    /// Make a snapshot from files: node-local sstabledump JSON of CQL tables (one per
+    /// replica, deduplicated by the reconcile rules) or mongodump output.
+    Import(SnapshotImportArgs),
+}
+
+#[derive(Args)]
+struct SnapshotImportArgs {
+    /// sstabledump JSON of one node's copy of a table: FILE or keyspace.table=FILE
+    /// (repeatable, or several values).
+    #[arg(long = "node-dump", value_name = "FILE", num_args = 1..)]
+    node_dumps: Vec<String>,
+    /// CQL CREATE statements of the dumps' tables (default: the schema of the
+    /// store's newest CQL snapshot).
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
+    /// The table (keyspace.table) of dumps given as a bare FILE, when the schema
+    /// has several.
+    #[arg(long, value_name = "KS.T")]
+    table: Option<String>,
+    /// A mongodump output directory (db/coll.bson and .metadata.json, .gz too).
+    #[arg(long, value_name = "DIR")]
+    mongodump: Option<PathBuf>,
+    /// A mongodump --archive file (gzip'd too).
+    #[arg(long, value_name = "FILE")]
+    archive: Option<PathBuf>,
+    /// The cluster name to record (dumps name none).
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<String>,
+    /// The store directory (created when missing).
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// JSON progress and summary lines instead of a progress bar.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -242,6 +276,19 @@ fn snapshot(c: SnapshotCommand) -> anyhow::Result<ExitCode> {
         }
         SnapshotCommand::Show(a) => {
             tidemark::snapshot::show::run_show(&a.store, a.id, a.json).map(|()| ExitCode::SUCCESS)
+        }
+        SnapshotCommand::Import(a) => {
+            tidemark::snapshot::import::run(&tidemark::snapshot::import::ImportOptions {
+                store: a.store,
+                node_dumps: a.node_dumps,
+                schema: a.schema,
+                table: a.table,
+                mongodump: a.mongodump,
+                archive: a.archive,
+                cluster: a.cluster,
+                json: a.json,
+            })
+            .map(|_| ExitCode::SUCCESS)
         }
     }
 }

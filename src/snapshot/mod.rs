@@ -5,8 +5,10 @@
 //!
 //! [`model`] is what is stored, [`store`] reads and writes it, [`take`] reads a
 //! cluster ([`take::cql`] through `scylla`, [`take::mongo`] through `mongodb`),
-//! [`show`] prints `snapshot list` and `snapshot show`.
+//! [`import`] makes one from files (node dumps with replica deduplication,
+//! mongodump output), [`show`] prints `snapshot list` and `snapshot show`.
 
+pub mod import;
 pub mod model;
 pub mod progress;
 pub mod show;

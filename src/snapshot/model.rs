@@ -107,6 +107,18 @@ pub enum PartRange {
         /// Exclusive upper bound.
         to: Option<Vec<u8>>,
     },
+    /// One input file of `snapshot import` (a node's dump, a collection's `.bson`,
+    /// an archive): what it held before replicas were deduplicated.
+    File {
+        /// The file as given.
+        path: String,
+        /// Its size on disk.
+        input_bytes: u64,
+        /// Bytes it held of what the snapshot kept: CQL, the live cell values it
+        /// had an identical copy of (after reconciling every replica); MongoDB, its
+        /// documents.
+        value_bytes: u64,
+    },
 }
 
 /// One row or document of a snapshot.

@@ -114,3 +114,68 @@ pub fn summary_json(info: &SnapshotInfo, seconds: f64) -> serde_json::Value {
         "seconds": (seconds * 1000.0).round() / 1000.0,
     })
 }
+
+/// Progress of `snapshot import` while it reads its input files (before anything
+/// is stored, so there is no snapshot id yet): a bar by files on a terminal, or with
+/// `--json` one `progress` line per file read.
+pub struct FileProgress {
+    json: bool,
+    bar: Option<ProgressBar>,
+    started: Instant,
+    files: usize,
+    done: usize,
+    rows: u64,
+}
+
+impl FileProgress {
+    pub fn new(json: bool, files: usize) -> FileProgress {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(files as u64), ProgressDrawTarget::stderr());
+            let style =
+                ProgressStyle::with_template("{bar:30} {pos}/{len} files  {msg}  eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        FileProgress {
+            json,
+            bar,
+            started: Instant::now(),
+            files,
+            done: 0,
+            rows: 0,
+        }
+    }
+
+    /// A file was read, holding `rows` rows or documents.
+    pub fn file_done(&mut self, rows: u64) {
+        self.done += 1;
+        self.rows += rows;
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = self.rows as f64 / secs;
+        if self.json {
+            println!(
+                "{}",
+                json!({
+                    "type": "progress",
+                    "files_done": self.done,
+                    "files": self.files,
+                    "rows": self.rows,
+                    "rows_per_s": (rate * 10.0).round() / 10.0,
+                })
+            );
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.done as u64);
+            bar.set_message(format!("{} rows read  {:.0} rows/s", self.rows, rate));
+        }
+    }
+
+    /// Reading is over (or failed): the bar goes away.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

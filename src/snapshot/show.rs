@@ -42,7 +42,28 @@ pub fn summary_json(info: &SnapshotInfo) -> Value {
         "parts_done": info.parts_done(),
         "read_window": window_json(info),
         "cluster_time": info.cluster_time.map(|t| json!({"t": (t.ts >> 32), "i": (t.ts & 0xffff_ffff)})),
+        "import": import_json(info),
     })
+}
+
+/// Ratio of input to logical bytes, two decimals (`None` when nothing is stored).
+fn ratio(input: u64, logical: u64) -> Option<f64> {
+    (logical > 0).then(|| (input as f64 / logical as f64 * 100.0).round() / 100.0)
+}
+
+/// An import's sizes: files on disk, value bytes over every input copy, value
+/// bytes stored after deduplication, and their ratio (≈ the replication factor
+/// for node dumps of a whole cluster).
+fn import_json(info: &SnapshotInfo) -> Value {
+    match super::import::dedup(info) {
+        Some((files, input, logical)) => json!({
+            "file_bytes": files,
+            "input_bytes": input,
+            "logical_bytes": logical,
+            "dedup_ratio": ratio(input, logical),
+        }),
+        None => Value::Null,
+    }
 }
 
 fn range_json(r: &PartRange) -> Value {
@@ -53,6 +74,11 @@ fn range_json(r: &PartRange) -> Value {
     match r {
         PartRange::Token(a, b) => json!({"token_start": a.to_string(), "token_end": b.to_string()}),
         PartRange::IdChunk { from, to } => json!({"id_from": hex(from), "id_to": hex(to)}),
+        PartRange::File {
+            path,
+            input_bytes,
+            value_bytes,
+        } => json!({"file": path, "input_bytes": input_bytes, "value_bytes": value_bytes}),
     }
 }
 
@@ -136,6 +162,14 @@ pub fn run_show(store: &Path, id: u64, json: bool) -> Result<()> {
         );
     }
     println!("parts     {}/{}", info.parts_done(), info.parts.len());
+    if let Some((files, input, logical)) = super::import::dedup(&info) {
+        println!("input     {input} bytes of values in {files} bytes of files");
+        println!("logical   {logical} bytes");
+        println!(
+            "dedup     {}",
+            ratio(input, logical).map_or("-".to_string(), |r| format!("{r:.2}x"))
+        );
+    }
     for n in &info.namespaces {
         let parts: Vec<_> = info
             .parts

@@ -126,6 +126,18 @@ impl CqlCluster {
         self.shared.store(node).dump()
     }
 
+    /// Node `node`'s local copy of `keyspace.table` as `sstabledump` JSON (see
+    /// `storage/sstabledump.rs`); `None` when the table does not exist.
+    pub fn sstabledump(
+        &self,
+        node: usize,
+        keyspace: &str,
+        table: &str,
+    ) -> Option<serde_json::Value> {
+        let t = self.shared.schema().table(keyspace, table)?.clone();
+        Some(self.shared.store(node).sstabledump(&t))
+    }
+
     /// Stops node `node`: its connections close, coordinators see it down.
     pub async fn stop_node(&self, node: usize) -> Result<(), MembershipError> {
         super::membership::stop_node(&self.shared, node).await

@@ -10,4 +10,5 @@ pub mod murmur3;
 pub mod order;
 pub mod ring;
 pub mod schema;
+pub mod sstabledump;
 pub mod store;

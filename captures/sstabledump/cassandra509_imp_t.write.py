@@ -1,0 +1,13 @@
+from cassandra.cluster import Cluster
+s = Cluster(['127.0.0.1']).connect()
+s.execute("CREATE KEYSPACE IF NOT EXISTS imp WITH replication = {'class':'SimpleStrategy','replication_factor':1}")
+s.execute("CREATE TABLE IF NOT EXISTS imp.t (k int, c text, v text, n bigint, tags set<text>, PRIMARY KEY (k, c))")
+s.execute("INSERT INTO imp.t (k, c, v, n, tags) VALUES (1, 'a', 'one', 10, {'x','y'}) USING TIMESTAMP 1700000000000001")
+s.execute("INSERT INTO imp.t (k, c, v, n) VALUES (1, 'b', 'two', 20) USING TIMESTAMP 1700000000000002 AND TTL 86400")
+s.execute("UPDATE imp.t USING TIMESTAMP 1700000000000003 SET v = 'three' WHERE k = 2 AND c = 'a'")
+s.execute("INSERT INTO imp.t (k, c, v, n) VALUES (3, 'a', 'gone', 30) USING TIMESTAMP 1700000000000004")
+s.execute("DELETE FROM imp.t USING TIMESTAMP 1700000000000005 WHERE k = 3 AND c = 'a'")
+s.execute("DELETE v FROM imp.t USING TIMESTAMP 1700000000000006 WHERE k = 1 AND c = 'a'")
+s.execute("INSERT INTO imp.t (k, c, v) VALUES (4, 'a', 'dead') USING TIMESTAMP 1700000000000007")
+s.execute("DELETE FROM imp.t USING TIMESTAMP 1700000000000008 WHERE k = 4")
+for r in s.execute("SELECT k, c, v, n, tags, writetime(v), ttl(n) FROM imp.t"): print(r)
