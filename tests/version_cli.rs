@@ -941,3 +941,40 @@ fn a_snapshot_of_another_cluster_or_unfinished_is_refused() {
         "log-only",
     ]);
 }
+
+#[test]
+fn tap_keeps_the_schema_the_decoders_learned() {
+    // The capture's driver read system_schema and sent CREATE statements: the store's
+    // schema table has every user table with its key and column types, and none of
+    // Cassandra's own keyspaces.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    ok(&[
+        "tap",
+        "--pcap",
+        s(&capture("cassandra5_v4_lz4.pcap")),
+        "--store",
+        s(&store),
+    ]);
+    let st = Store::open(&store, &StoreOptions::default().read_only()).unwrap();
+    let namespaces = st.namespaces().unwrap();
+    let truth = held("cassandra5_v4_lz4.truth.json", "row");
+    for ns in truth.keys() {
+        assert!(namespaces.contains(ns), "{ns} in {namespaces:?}");
+    }
+    assert!(
+        namespaces.iter().all(|n| !n.starts_with("system")),
+        "{namespaces:?}"
+    );
+    let more = st.schema("capture_v4.more").unwrap().unwrap();
+    assert_eq!(more.partition_key, ["k"]);
+    let ad = more.columns.iter().find(|c| c.name == "ad").unwrap();
+    assert!(ad.cql_type.contains("addr"), "{}", ad.cql_type);
+    assert!(
+        more.user_types
+            .iter()
+            .any(|(n, f)| n == "addr" && f.iter().any(|(f, _)| f == "street")),
+        "{:?}",
+        more.user_types
+    );
+}
