@@ -469,7 +469,12 @@ fn apply_sub_diff(target: &mut Bson, sub: &Document) -> Result<(), Unapplied> {
                     a.truncate(n);
                     continue;
                 }
-                let (kind, index) = k.split_at(1);
+                // Keys are `u<index>` or `s<index>`; anything else (even a key
+                // starting with a multi-byte character) is refused below.
+                let (kind, index) = match k.char_indices().nth(1) {
+                    Some((i, _)) => k.split_at(i),
+                    None => (k.as_str(), ""),
+                };
                 let i: usize = index
                     .parse()
                     .map_err(|_| unapplied(format!("$v: 2 array diff entry {k:?}")))?;
@@ -619,5 +624,14 @@ mod tests {
         assert_eq!(d, doc! {"_id": 3, "k": "v", "x": 1, "created": true});
         let later = upd(d, doc! {"$setOnInsert": {"created": false}}).unwrap();
         assert!(later.get_bool("created").unwrap(), "only when inserting");
+    }
+
+    #[test]
+    fn a_v2_array_diff_with_odd_keys_is_refused_not_a_panic() {
+        let current = doc! {"_id": 1, "arr": [1, 2]};
+        for key in ["é1", "u", "x9", "s"] {
+            let update = doc! {"$v": 2, "diff": {"sarr": {"a": true, key: 5}}};
+            assert!(upd(current.clone(), update).is_err(), "{key}");
+        }
     }
 }

@@ -182,7 +182,11 @@ fn str_field(d: &RawDocument, k: &str) -> Result<String> {
 
 /// A `mongodump --archive=FILE` file (`--gzip` or not).
 pub fn read_archive(path: &Path) -> Result<Vec<Collection>> {
-    let raw = read_file(path)?;
+    parse_archive(read_file(path)?, path)
+}
+
+/// [`read_archive`] on bytes already read (`path` names them in errors).
+pub fn parse_archive(raw: Vec<u8>, path: &Path) -> Result<Vec<Collection>> {
     let input_len = raw.len() as u64;
     let b = gunzip_if_needed(raw, path)?;
     if !b.starts_with(&MAGIC) {
