@@ -11,17 +11,18 @@
 //! oplog entry applied), which tidemark never sees. A version cut at each moment must
 //! hold exactly those documents — the rolled-back writes never.
 
+mod live_tap_support;
 mod ready_support;
 mod require;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use live_tap_support::LiveTap;
 use mongodb::bson::{doc, Document};
 use mongodb::options::{ClientOptions, CollectionOptions, WriteConcern};
-use ready_support::Lines;
 use tidemark::store::{Store, StoreOptions};
 use tidemark::version::model::VersionRow;
 use tidemark::version::stored;
@@ -110,26 +111,7 @@ fn versions_through_a_failover_equal_the_committed_state_and_never_hold_rolled_b
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
     let store_s = store_dir.to_str().unwrap().to_string();
-    let mut tap = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args([
-            "tap",
-            "--interface",
-            "lo",
-            "--mongo-port",
-            &port.to_string(),
-            "--store",
-            &store_s,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = Lines::follow(tap.stderr.take().unwrap());
-    assert!(
-        err.wait_for("tidemark: capturing on lo"),
-        "tap did not start: {:?}",
-        err.rest()
-    );
+    let tap = LiveTap::start("--mongo-port", port, &store_dir);
 
     let (moments, rolled_back) = rt.block_on(async {
         let opts = ClientOptions::parse(format!("{}&serverSelectionTimeoutMS=60000", set.uri()))
@@ -241,27 +223,7 @@ fn versions_through_a_failover_equal_the_committed_state_and_never_hold_rolled_b
         "the failover rolled writes back: {rolled_back:?}"
     );
     let last = moments.last().unwrap().0;
-    let passed = (0..600).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        Store::open(&store_dir, &StoreOptions::default().read_only())
-            .ok()
-            .and_then(|s| s.tidemark().ok().flatten())
-            .is_some_and(|t| t > last)
-    });
-    Command::new("kill")
-        .args(["-TERM", &tap.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(tap.wait().unwrap().success(), "tap: {:?}", err.rest());
-    let status = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["status", "--store", &store_s])
-        .output()
-        .unwrap();
-    assert!(
-        passed,
-        "the tidemark never passed the last moment: {}",
-        String::from_utf8_lossy(&status.stdout)
-    );
+    tap.stop_after(last);
 
     for (i, (t, _)) in moments.iter().enumerate() {
         let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))

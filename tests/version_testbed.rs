@@ -9,6 +9,7 @@
 //! version is cut at each noted time and must hold exactly those cells: same rows,
 //! same values, same write timestamps, same TTLs.
 
+mod live_tap_support;
 mod ready_support;
 mod require;
 
@@ -18,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ready_support::Lines;
+use live_tap_support::LiveTap;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
@@ -150,26 +151,7 @@ fn versions_at_twenty_moments_equal_the_clusters_truth_then() {
     let port = cluster.addresses()[0].port();
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
-    let mut tap = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args([
-            "tap",
-            "--interface",
-            "lo",
-            "--cql-port",
-            &port.to_string(),
-            "--store",
-        ])
-        .arg(&store_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = Lines::follow(tap.stderr.take().unwrap());
-    assert!(
-        err.wait_for("tidemark: capturing on lo"),
-        "tap did not start: {:?}",
-        err.rest()
-    );
+    let tap = LiveTap::start("--cql-port", port, &store_dir);
 
     let moments: Vec<(u64, Cells)> = rt.block_on(async {
         let session = tokio::time::timeout(
@@ -208,20 +190,7 @@ fn versions_at_twenty_moments_equal_the_clusters_truth_then() {
     let last = moments.last().unwrap().0;
     // The tap's tidemark follows the clock on a quiet interface: wait until it has
     // passed the last moment, then stop the tap.
-    let passed = (0..300).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        Store::open(&store_dir, &StoreOptions::default().read_only())
-            .ok()
-            .and_then(|s| s.tidemark().ok().flatten())
-            .is_some_and(|t| t > last)
-    });
-    Command::new("kill")
-        .args(["-TERM", &tap.id().to_string()])
-        .status()
-        .unwrap();
-    let status = tap.wait().unwrap();
-    assert!(status.success(), "tap: {:?}", err.rest());
-    assert!(passed, "the tidemark never passed the last moment");
+    tap.stop_after(last);
 
     let store_s = store_dir.to_str().unwrap();
     for (i, (t, _)) in moments.iter().enumerate() {
@@ -316,26 +285,7 @@ fn a_snapshot_taken_during_writes_joined_with_the_log_equals_the_truth_afterward
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
     let store_s = store_dir.to_str().unwrap().to_string();
-    let mut tap = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args([
-            "tap",
-            "--interface",
-            "lo",
-            "--cql-port",
-            &addr.port().to_string(),
-            "--store",
-            &store_s,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = Lines::follow(tap.stderr.take().unwrap());
-    assert!(
-        err.wait_for("tidemark: capturing on lo"),
-        "tap did not start: {:?}",
-        err.rest()
-    );
+    let tap = LiveTap::start("--cql-port", addr.port(), &store_dir);
 
     // The snapshot runs while the workload goes on (overwrites, deletes, counters).
     let mut snap = Command::new(env!("CARGO_BIN_EXE_tidemark"))
@@ -441,27 +391,7 @@ fn a_snapshot_taken_during_writes_joined_with_the_log_equals_the_truth_afterward
         moments
     });
     let last = moments.last().unwrap().0;
-    let passed = (0..300).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        Store::open(&store_dir, &StoreOptions::default().read_only())
-            .ok()
-            .and_then(|s| s.tidemark().ok().flatten())
-            .is_some_and(|t| t > last)
-    });
-    Command::new("kill")
-        .args(["-TERM", &tap.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(tap.wait().unwrap().success(), "tap: {:?}", err.rest());
-    let status = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["status", "--store", &store_s])
-        .output()
-        .unwrap();
-    assert!(
-        passed,
-        "the tidemark never passed the last moment ({last}): {}",
-        String::from_utf8_lossy(&status.stdout)
-    );
+    tap.stop_after(last);
 
     let tidemark_cli = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_tidemark"))
