@@ -354,11 +354,14 @@ fn emit_partition(
             part: r.newest.map_or(0, |(_, part)| part),
             data: RowData::Cql {
                 cells,
-                static_cells: statics.clone(),
+                static_cells: Vec::new(),
             },
         });
     }
-    if !any && !statics.is_empty() {
+    // Static cells belong to the partition: one row keyed by the partition key alone
+    // holds them, as `snapshot take` stores them and the log keys a static write.
+    let _ = any;
+    if !statics.is_empty() {
         out.push(SnapshotRow {
             namespace: p.namespace.clone(),
             key: Json::Object(p.pk.clone()).to_string(),
