@@ -65,7 +65,7 @@ fn info_json(i: &VersionInfo) -> serde_json::Value {
         "snapshots": i.snapshots,
         "last_seq": i.last_seq,
         "mutations": i.mutations,
-        "rows": i.namespaces.iter().map(|n| n.rows).sum::<u64>(),
+        "rows": i.rows(),
         "namespaces": i.namespaces.iter().map(|n| json!({
             "namespace": n.namespace,
             "protocol": n.protocol.as_str(),
@@ -194,7 +194,7 @@ pub fn run_list(store: &PathBuf, json_out: bool) -> anyhow::Result<ExitCode> {
                 "{:<32}  {:<27}  {:>10}  {:>9}",
                 i.name,
                 format_time(i.at),
-                i.namespaces.iter().map(|n| n.rows).sum::<u64>(),
+                i.rows(),
                 i.uncertain.len()
             )?;
         }
@@ -280,9 +280,8 @@ pub struct ExportArgs {
 
 /// Runs `export`: one file per namespace; a summary on stdout.
 pub fn run_export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
-    use crate::restore::export::{export, refuse_existing, Format};
+    use crate::restore::export::{export, Format};
     let format = Format::parse(&a.format)?;
-    refuse_existing(&a.out)?;
     let store = open_read(&a.store)?;
     stored::check_name(&a.version)?;
     let done = export(&store, &a.version, format, &a.out)?;

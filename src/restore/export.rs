@@ -79,7 +79,7 @@ pub fn export(store: &Store, name: &str, format: Format, out: &Path) -> anyhow::
             store.path().display()
         );
     }
-    let schema = crate::version::schema::from_log(store, u64::MAX)?;
+    let schema = crate::decode::cql::stored_schema::from_store(store)?;
     // Rows are gathered per namespace first: CSV needs its header before any row, and
     // one read transaction must not stay open while files are written.
     let mut by_ns: BTreeMap<String, (bool, Vec<Value>)> = BTreeMap::new();

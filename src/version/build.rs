@@ -23,6 +23,7 @@ use super::mongo_doc::{self, Unapplied};
 use super::stored;
 use crate::capture::Timestamp;
 use crate::decode::cql::schema::Schema;
+use crate::decode::cql::stored_schema;
 use crate::decode::mongo::tidemark_mongo::bson::Document;
 use crate::decode::time::rfc3339;
 use crate::snapshot::{self, RowData, SnapshotInfo};
@@ -136,18 +137,13 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
     refuse_gaps(&gaps, opts.allow_gaps)?;
 
     let mut state = State::default();
-    // The schema: the snapshots' CREATE statements, then the log's schema changes
-    // as the scan meets them (no separate pass over the log).
+    // The schema: what the tap stored, the snapshots' CREATE statements, then the
+    // log's schema changes as the scan meets them (no separate pass over the log).
     let mut schema = Schema::default();
-    super::schema::learn_stored(&mut schema, store)?;
-    for s in &snapshots {
+    stored_schema::learn_stored(&mut schema, store)?;
+    for s in snapshots.iter().filter(|s| s.protocol == Protocol::Cql) {
         for ns in &s.namespaces {
-            if s.protocol == Protocol::Cql {
-                let keyspace = ns.name.split('.').next();
-                for statement in ns.schema.split(";\n").filter(|t| !t.trim().is_empty()) {
-                    super::schema::learn_text(&mut schema, statement, keyspace);
-                }
-            }
+            stored_schema::learn_script(&mut schema, &ns.schema, ns.name.split('.').next());
         }
     }
     for s in &snapshots {
@@ -172,7 +168,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
                 continue;
             }
             state.note_node(&e.mutation);
-            super::schema::learn_logged(&mut schema, &e.mutation);
+            stored_schema::learn_logged(&mut schema, &e.mutation);
             state.mutations += 1;
             state.apply(e)?;
         }

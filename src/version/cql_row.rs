@@ -93,9 +93,23 @@ fn reconcile_form(c: &Cell) -> RCell {
 /// on regular cells: timestamp, then deletion over live, then tombstone over
 /// expiring, then local deletion time, then the greater value by unsigned bytes).
 pub fn winner(existing: Cell, incoming: Cell) -> Cell {
-    match resolve_regular(&reconcile_form(&existing), &reconcile_form(&incoming)) {
-        Side::Left => existing,
-        Side::Right => incoming,
+    if incoming_wins(&existing, &incoming) {
+        incoming
+    } else {
+        existing
+    }
+}
+
+/// Whether `incoming` survives over `existing` ([`winner`]'s rule). The first rule
+/// (the higher timestamp) decides almost every pair; the full rules, and their copies
+/// of the values, only run on a timestamp tie.
+pub fn incoming_wins(existing: &Cell, incoming: &Cell) -> bool {
+    match incoming.timestamp.cmp(&existing.timestamp) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => {
+            resolve_regular(&reconcile_form(existing), &reconcile_form(incoming)) == Side::Right
+        }
     }
 }
 
@@ -151,17 +165,9 @@ impl CqlRow {
         let (seed, window) = (self.seed.take(), self.window);
         *self = CqlRow::default();
         if let (Some(seed), Some(window)) = (seed, window) {
-            if seed.is_empty() {
-                self.mark_live(Marker {
-                    timestamp: i64::MIN + 1,
-                    expires: None,
-                });
-            }
-            for c in &seed {
-                self.apply_seeded(c);
-            }
-            self.window = Some(window);
-            self.seed = Some(seed);
+            // The kept seed's list paths are made already (they are no 4-byte
+            // indexes any more), so seeding again gives the row as first seeded.
+            self.seed_from_snapshot(&seed, window);
         }
     }
 
@@ -235,16 +241,7 @@ impl CqlRow {
     fn put(&mut self, id: CellId, cell: Cell) {
         match self.cells.get_mut(&id) {
             Some(old) => {
-                // The first rule decides almost every pair; the full rules (and their
-                // copies of the values) only run on a timestamp tie.
-                let later = match cell.timestamp.cmp(&old.timestamp) {
-                    std::cmp::Ordering::Greater => true,
-                    std::cmp::Ordering::Less => false,
-                    std::cmp::Ordering::Equal => {
-                        resolve_regular(&reconcile_form(old), &reconcile_form(&cell)) == Side::Right
-                    }
-                };
-                if later {
+                if incoming_wins(old, &cell) {
                     *old = cell;
                 }
             }

@@ -12,8 +12,9 @@
 //! - [`build`]: `version create` — the log (and snapshot) read up to T, merged by
 //!   [`cql_row`] (CQL rows), [`cql_shadow`] (partition and range deletions) and
 //!   [`mongo_doc`] (MongoDB documents);
+//! - [`join`]: which snapshot a version joins and the read-window rules;
 //! - [`model`] and [`stored`]: what a version is and how the store keeps it;
-//! - [`diff`]: two versions compared.
+//! - [`diff`]: two versions compared; [`render`]: rows as JSON.
 
 pub mod build;
 pub mod cell;
@@ -27,7 +28,6 @@ pub mod model;
 pub mod mongo_doc;
 pub mod reconcile;
 pub mod render;
-pub mod schema;
 pub mod stored;
 
 pub use cell::{

@@ -35,6 +35,13 @@ pub struct VersionInfo {
     pub snapshots: Vec<u64>,
 }
 
+impl VersionInfo {
+    /// Rows and documents over all namespaces.
+    pub fn rows(&self) -> u64 {
+        self.namespaces.iter().map(|n| n.rows).sum()
+    }
+}
+
 /// Rows (CQL) or documents (MongoDB) of one namespace in a version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamespaceCount {

@@ -264,28 +264,25 @@ fn arith(
     int: fn(i64, i64) -> Option<i64>,
 ) -> Result<Bson, Unapplied> {
     use Bson::*;
-    let f = |v: &Bson| match v {
-        Int32(i) => Some(*i as f64),
-        Int64(i) => Some(*i as f64),
-        Double(d) => Some(*d),
+    let int_of = |v: &Bson| match v {
+        Int32(i) => Some(*i as i64),
+        Int64(i) => Some(*i),
         _ => None,
     };
-    Ok(match (a, b) {
-        (Int32(x), Int32(y)) => match int(*x as i64, *y as i64) {
-            Some(r) => i32::try_from(r).map(Int32).unwrap_or(Int64(r)),
-            None => return Err(unapplied("integer overflow")),
-        },
-        (Int32(_) | Int64(_), Int32(_) | Int64(_)) => {
-            let (x, y) = (f(a).unwrap_or(0.0) as i64, f(b).unwrap_or(0.0) as i64);
-            let (x, y) = match (a, b) {
-                (Int64(x), Int64(y)) => (*x, *y),
-                (Int64(x), Int32(y)) => (*x, *y as i64),
-                (Int32(x), Int64(y)) => (*x as i64, *y),
-                _ => (x, y),
-            };
-            Int64(int(x, y).ok_or_else(|| unapplied("integer overflow"))?)
+    let float_of = |v: &Bson| match v {
+        Double(d) => Some(*d),
+        other => int_of(other).map(|i| i as f64),
+    };
+    let overflow = || unapplied("integer overflow");
+    Ok(match (int_of(a), int_of(b)) {
+        (Some(x), Some(y)) => {
+            let r = int(x, y).ok_or_else(overflow)?;
+            match (a, b) {
+                (Int32(_), Int32(_)) => i32::try_from(r).map(Int32).unwrap_or(Int64(r)),
+                _ => Int64(r),
+            }
         }
-        _ => match (f(a), f(b)) {
+        _ => match (float_of(a), float_of(b)) {
             (Some(x), Some(y)) => Double(float(x, y)),
             _ => {
                 return Err(unapplied(

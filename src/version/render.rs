@@ -13,6 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Map, Value};
 
 use crate::decode::cql::extract::bound::typed;
+use crate::decode::cql::protocol::types::format;
 use crate::decode::cql::protocol::ColumnType;
 use crate::decode::cql::schema::Schema;
 use crate::decode::mongo::tidemark_mongo::bson::RawDocument;
@@ -50,13 +51,9 @@ pub fn cql_row(namespace: &str, key: &str, cells: &[Cell], schema: &Schema) -> V
     Value::Object(out)
 }
 
+/// A blob as `SELECT JSON` writes it (`0x…`), with the decoder's spelling.
 fn blob(b: &[u8]) -> Value {
-    let mut s = String::with_capacity(2 + b.len() * 2);
-    s.push_str("0x");
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
-    }
-    Value::String(s)
+    Value::String(format::blob(b))
 }
 
 /// One column's value.

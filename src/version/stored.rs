@@ -78,6 +78,13 @@ pub fn list(store: &Store) -> anyhow::Result<Vec<VersionInfo>> {
     Ok(out)
 }
 
+/// Removes a version: its description first (it is no longer listed), then its rows.
+pub fn delete(store: &Store, name: &str) -> anyhow::Result<()> {
+    store.delete_version_entries(&info_key(name))?;
+    clear_rows(store, name)?;
+    Ok(())
+}
+
 /// Removes whatever rows a version of this name left (an interrupted create).
 pub fn clear_rows(store: &Store, name: &str) -> anyhow::Result<u64> {
     Ok(store.delete_version_entries(&rows_prefix(name))?)

@@ -151,7 +151,6 @@ fn child(args: &Args, what: &str) -> Result<()> {
     let n = match what {
         "create" => {
             let store = Store::open(&args.store, &options())?;
-            let _ = tidemark::version::stored::clear_rows(&store, "bench");
             let name = format!("bench-{}", std::process::id());
             let info = create(
                 &store,
@@ -176,9 +175,8 @@ fn child(args: &Args, what: &str) -> Result<()> {
                 read
             );
             // Leave the store as it was for the next run.
-            tidemark::version::stored::clear_rows(&store, &name)?;
-            store.delete_version_entries(format!("i\0{name}").as_bytes())?;
-            info.namespaces.iter().map(|n| n.rows).sum::<u64>()
+            tidemark::version::stored::delete(&store, &name)?;
+            info.rows()
         }
         "sort" => {
             let store = Store::open(&args.store, &options().read_only())?;

@@ -19,6 +19,7 @@ pub mod request;
 pub mod resolve;
 pub mod schema;
 pub mod shared;
+pub mod stored_schema;
 pub mod typed;
 
 pub use flow::CqlFlowDecoder;

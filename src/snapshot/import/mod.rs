@@ -119,7 +119,7 @@ fn cql_tables(o: &ImportOptions, store: Option<&Store>) -> Result<Vec<schema::Ta
     }
     match (store, names.is_empty()) {
         (Some(s), false) => {
-            let learned = crate::version::schema::from_log(s, u64::MAX)?;
+            let learned = crate::decode::cql::stored_schema::from_store(s)?;
             schema::from_schema(&learned, &names).context("the store's log")
         }
         _ => bail!(

@@ -1,28 +1,33 @@
-//! The CQL schema a version's rows are read with: key layout (which columns are the
-//! partition key, which clustering, their types) and every column's type, user types
-//! included, for rendering rows and matching range deletions.
+//! The CQL schema a store describes, which versions, exports and imports read rows
+//! with: key layout (which columns are the partition key, which clustering, their
+//! types) and every column's type, user types included, for rendering rows and
+//! matching range deletions.
 //!
 //! It comes from what the tap stored of the decoders' schema (the store's `schema`
 //! table), then, as the decoder learns it, from CQL text: a snapshot's CREATE
 //! statements and the `CREATE TABLE`/`CREATE TYPE` statements the log holds (schema
 //! changes are logged like writes, with their text), in log order.
 
-use crate::decode::cql::ddl;
-use crate::decode::cql::protocol::statement::parse_statement;
-use crate::decode::cql::schema::{Schema, TableSchema};
-use crate::store::{Envelope, Payload, Store, WriteOp};
-
-/// The CQL text of a logged schema change, if it has one.
-fn ddl_text(e: &Envelope) -> Option<String> {
-    let line: serde_json::Value = serde_json::from_str(e.mutation.write_json.as_deref()?).ok()?;
-    line.get("cql")?.as_str().map(str::to_owned)
-}
+use super::ddl;
+use super::protocol::statement::{parse_statement, parse_statements};
+use super::schema::{Schema, TableSchema};
+use crate::store::{Payload, Store, WriteOp};
 
 /// Learns one statement's schema (CREATE TABLE / CREATE TYPE; others are ignored),
 /// `keyspace` resolving unqualified names.
 pub fn learn_text(schema: &mut Schema, text: &str, keyspace: Option<&str>) {
     if let Ok(stmt) = parse_statement(text) {
         ddl::learn(&stmt, keyspace, schema);
+    }
+}
+
+/// Learns every statement of a CQL script (a snapshot's schema text: CREATE
+/// KEYSPACE/TYPE/TABLE statements separated by `;`), split by the statement parser.
+pub fn learn_script(schema: &mut Schema, script: &str, keyspace: Option<&str>) {
+    for (_, stmt) in parse_statements(script) {
+        if let Ok(stmt) = stmt {
+            ddl::learn(&stmt, keyspace, schema);
+        }
     }
 }
 
@@ -73,20 +78,14 @@ pub fn learn_logged(schema: &mut Schema, m: &crate::store::Mutation) {
     }
 }
 
-/// The schema the store's log describes, up to seq `last_seq`.
-pub fn from_log(store: &Store, last_seq: u64) -> anyhow::Result<Schema> {
+/// The schema the store describes: what the tap stored, then every logged schema
+/// change in log order.
+pub fn from_store(store: &Store) -> anyhow::Result<Schema> {
     let mut schema = Schema::default();
     learn_stored(&mut schema, store)?;
     let reader = store.reader()?;
-    for e in reader.seq_range(..=last_seq)? {
-        let e = e?;
-        if e.mutation.op != WriteOp::Ddl || !matches!(e.mutation.payload, Payload::Cql(_)) {
-            continue;
-        }
-        if let Some(text) = ddl_text(&e) {
-            let keyspace = e.mutation.namespace.split('.').next();
-            learn_text(&mut schema, &text, keyspace);
-        }
+    for e in reader.seq_range(..)? {
+        learn_logged(&mut schema, &e?.mutation);
     }
     Ok(schema)
 }
