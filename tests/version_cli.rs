@@ -164,17 +164,15 @@ fn assert_same_rows(
     }
 }
 
-#[test]
-fn version_at_the_tidemark_is_what_cassandra_5_held() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    ok(&[
-        "tap",
-        "--pcap",
-        s(&capture("cassandra5_v4_lz4.pcap")),
-        "--store",
-        s(&store),
-    ]);
+/// Taps `pcap` (with `tap_args`) into a store under `dir`, cuts version `end` at the
+/// tidemark and exports it as `format` into `dir/export`: the version's description
+/// (`version create --json`) and the export directory.
+fn tap_cut_export(dir: &Path, pcap: &str, tap_args: &[&str], format: &str) -> (Value, PathBuf) {
+    let store = dir.join("store");
+    let pcap = capture(pcap);
+    let mut tap = vec!["tap", "--pcap", s(&pcap), "--store", s(&store)];
+    tap.extend_from_slice(tap_args);
+    ok(&tap);
     let info = lines(&ok(&[
         "version",
         "create",
@@ -186,9 +184,7 @@ fn version_at_the_tidemark_is_what_cassandra_5_held() {
         "end",
         "--json",
     ]));
-    assert_eq!(info[0]["type"], "version");
-    assert_eq!(info[0]["at"], info[0]["tidemark"], "latest is the tidemark");
-    let out = tmp.path().join("export");
+    let out = dir.join("export");
     ok(&[
         "export",
         "--store",
@@ -196,10 +192,19 @@ fn version_at_the_tidemark_is_what_cassandra_5_held() {
         "--version",
         "end",
         "--format",
-        "jsonl",
+        format,
         "--out",
         s(&out),
     ]);
+    (info[0].clone(), out)
+}
+
+#[test]
+fn version_at_the_tidemark_is_what_cassandra_5_held() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (info, out) = tap_cut_export(tmp.path(), "cassandra5_v4_lz4.pcap", &[], "jsonl");
+    assert_eq!(info["type"], "version");
+    assert_eq!(info["at"], info["tidemark"], "latest is the tidemark");
 
     let truth = held("cassandra5_v4_lz4.truth.json", "row");
     let key_columns: BTreeMap<String, Vec<String>> = truth
@@ -211,7 +216,7 @@ fn version_at_the_tidemark_is_what_cassandra_5_held() {
         .collect();
     assert_same_rows(&truth, &exported(&out, &key_columns));
     let rows: u64 = truth.values().map(|r| r.len() as u64).sum();
-    assert_eq!(info[0]["rows"], rows);
+    assert_eq!(info["rows"], rows);
     // The capture's deletes removed rows the real cluster no longer had.
     assert!(rows < 60, "{rows}");
 }
@@ -220,37 +225,12 @@ fn version_at_the_tidemark_is_what_cassandra_5_held() {
 fn version_at_the_tidemark_is_what_ferretdb_held() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    ok(&[
-        "tap",
-        "--pcap",
-        s(&capture("ferretdb_pymongo.pcap")),
-        "--mongo-port",
-        "27018",
-        "--store",
-        s(&store),
-    ]);
-    ok(&[
-        "version",
-        "create",
-        "--store",
-        s(&store),
-        "--at",
-        "latest",
-        "--name",
-        "end",
-    ]);
-    let out = tmp.path().join("export");
-    ok(&[
-        "export",
-        "--store",
-        s(&store),
-        "--version",
-        "end",
-        "--format",
+    let (_, out) = tap_cut_export(
+        tmp.path(),
+        "ferretdb_pymongo.pcap",
+        &["--mongo-port", "27018"],
         "jsonl",
-        "--out",
-        s(&out),
-    ]);
+    );
     let truth = held("ferretdb_pymongo.truth.json", "doc");
     assert_same_rows(&truth, &exported(&out, &BTreeMap::new()));
     let show = lines(&ok(&[
@@ -690,36 +670,7 @@ fn version_after_a_failover_holds_the_committed_state_not_the_rolled_back_writes
     // acknowledged five w:1 inserts in a partition, lost the election and rolled them
     // back. Its truth keeps the committed state the set converged to.
     let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    ok(&[
-        "tap",
-        "--pcap",
-        s(&capture("mongo_failover.pcap")),
-        "--store",
-        s(&store),
-    ]);
-    ok(&[
-        "version",
-        "create",
-        "--store",
-        s(&store),
-        "--at",
-        "latest",
-        "--name",
-        "end",
-    ]);
-    let out = tmp.path().join("export");
-    ok(&[
-        "export",
-        "--store",
-        s(&store),
-        "--version",
-        "end",
-        "--format",
-        "jsonl",
-        "--out",
-        s(&out),
-    ]);
+    let (_, out) = tap_cut_export(tmp.path(), "mongo_failover.pcap", &[], "jsonl");
     let t: Value = serde_json::from_str(
         &std::fs::read_to_string(capture("mongo_failover.truth.json")).unwrap(),
     )
@@ -750,36 +701,7 @@ fn parquet_export_read_by_pyarrow_has_typed_columns_and_what_cassandra_held() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    ok(&[
-        "tap",
-        "--pcap",
-        s(&capture("cassandra5_v4_lz4.pcap")),
-        "--store",
-        s(&store),
-    ]);
-    ok(&[
-        "version",
-        "create",
-        "--store",
-        s(&store),
-        "--at",
-        "latest",
-        "--name",
-        "end",
-    ]);
-    let out = tmp.path().join("parquet");
-    ok(&[
-        "export",
-        "--store",
-        s(&store),
-        "--version",
-        "end",
-        "--format",
-        "parquet",
-        "--out",
-        s(&out),
-    ]);
+    let (_, out) = tap_cut_export(tmp.path(), "cassandra5_v4_lz4.pcap", &[], "parquet");
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/version_support/parquet_rows.py");
     let read = Command::new("python3")

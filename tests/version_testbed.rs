@@ -14,7 +14,7 @@ mod ready_support;
 mod require;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -97,6 +97,40 @@ fn now_ns() -> u64 {
         .as_nanos() as u64
 }
 
+/// A runtime and a 3-node testbed on `base`.. (RF 3 keyspaces, ephemeral port).
+fn testbed(base: Ipv4Addr) -> (tokio::runtime::Runtime, CqlCluster) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cluster = rt
+        .block_on(CqlCluster::start(ClusterConfig {
+            base_addr: base,
+            port: 0,
+            ..ClusterConfig::default()
+        }))
+        .expect("start testbed");
+    (rt, cluster)
+}
+
+/// A scylla session on `addr` with client-side timestamps, as the Python and Java
+/// drivers send by default: the write timestamp is then on the wire. (With
+/// server-side timestamps the coordinator picks it and no capture can know it
+/// exactly: tidemark then takes the request's capture time.)
+async fn session(addr: SocketAddr) -> Session {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        SessionBuilder::new()
+            .known_node(addr.to_string())
+            .timestamp_generator(Arc::new(MonotonicTimestampGenerator::new()))
+            .build(),
+    )
+    .await
+    .expect("connect in time")
+    .expect("connect")
+}
+
 async fn run(session: &Session, cql: &str) {
     let mut s = Statement::new(cql);
     s.set_consistency(Consistency::Quorum);
@@ -136,38 +170,14 @@ fn versions_at_twenty_moments_equal_the_clusters_truth_then() {
     if !require::live_capture() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cluster = rt
-        .block_on(CqlCluster::start(ClusterConfig {
-            base_addr: Ipv4Addr::new(127, 0, 57, 1),
-            port: 0,
-            ..ClusterConfig::default()
-        }))
-        .expect("start testbed");
+    let (rt, cluster) = testbed(Ipv4Addr::new(127, 0, 57, 1));
     let port = cluster.addresses()[0].port();
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
     let tap = LiveTap::start("--cql-port", port, &store_dir);
 
     let moments: Vec<(u64, Cells)> = rt.block_on(async {
-        let session = tokio::time::timeout(
-            Duration::from_secs(60),
-            SessionBuilder::new()
-                .known_node(cluster.addresses()[0].to_string())
-                // Client-side timestamps, as the Python and Java drivers send by
-                // default: the write timestamp is then on the wire. (With server-side
-                // timestamps the coordinator picks it and no capture can know it
-                // exactly: tidemark then takes the request's capture time.)
-                .timestamp_generator(Arc::new(MonotonicTimestampGenerator::new()))
-                .build(),
-        )
-        .await
-        .expect("connect in time")
-        .expect("connect");
+        let session = session(cluster.addresses()[0]).await;
         run(&session, "CREATE KEYSPACE vks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}").await;
         run(&session, "CREATE TABLE vks.t (pk int, ck int, v text, n int, PRIMARY KEY (pk, ck))").await;
         run(&session, "CREATE TABLE vks.u (pk int, ck int, w text, PRIMARY KEY (pk, ck))").await;
@@ -244,31 +254,9 @@ fn a_snapshot_taken_during_writes_joined_with_the_log_equals_the_truth_afterward
     if !require::live_capture() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cluster = rt
-        .block_on(CqlCluster::start(ClusterConfig {
-            base_addr: Ipv4Addr::new(127, 0, 58, 1),
-            port: 0,
-            ..ClusterConfig::default()
-        }))
-        .expect("start testbed");
+    let (rt, cluster) = testbed(Ipv4Addr::new(127, 0, 58, 1));
     let addr = cluster.addresses()[0];
-    let session = rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            SessionBuilder::new()
-                .known_node(addr.to_string())
-                .timestamp_generator(Arc::new(MonotonicTimestampGenerator::new()))
-                .build(),
-        )
-        .await
-        .expect("connect in time")
-        .expect("connect")
-    });
+    let session = rt.block_on(session(addr));
     // Written before the tap starts: only a snapshot can know these rows.
     rt.block_on(async {
         run(&session, "CREATE KEYSPACE vks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}").await;
