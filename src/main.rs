@@ -35,6 +35,169 @@ enum Command {
     /// Take a full copy of a cluster into a store, or list and show the copies.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// Write a version back into a cluster of any topology through the real drivers.
+    Restore(RestoreArgs),
+    /// Read a cluster back and compare it with a version (exit 1 when they differ).
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// The version to restore.
+    #[arg(long, value_name = "V")]
+    version: String,
+    /// The target: cql://[user:pass@]host[:port][,host…] or mongodb://…
+    #[arg(long, value_name = "URI")]
+    to: String,
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// Only these keyspaces (globs; CQL).
+    #[arg(long = "keyspace", value_name = "KS")]
+    keyspaces: Vec<String>,
+    /// Only these tables (globs, `t` or `ks.t`; CQL).
+    #[arg(long = "table", value_name = "T")]
+    tables: Vec<String>,
+    /// Only these databases (globs; MongoDB).
+    #[arg(long = "db", value_name = "DB")]
+    dbs: Vec<String>,
+    /// Only these collections (globs, `c` or `db.c`; MongoDB).
+    #[arg(long = "collection", value_name = "C")]
+    collections: Vec<String>,
+    /// Write a namespace under another name: ks.t=ks2.t2, ks=ks2, db.c=db2.c2, db=db2.
+    #[arg(long = "rename", value_name = "A=B")]
+    renames: Vec<String>,
+    /// Replication of keyspaces the restore creates: SimpleStrategy:3,
+    /// NetworkTopologyStrategy:dc1=3, or a CQL map.
+    #[arg(long, value_name = "R")]
+    replication: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    parallel: u64,
+    /// Rows or documents per second at most.
+    #[arg(long, value_name = "OPS")]
+    rate: Option<f64>,
+    /// Megabytes of payload per second at most.
+    #[arg(long = "rate-mb", value_name = "MB")]
+    rate_mb: Option<f64>,
+    /// CQL consistency level of the writes.
+    #[arg(long, value_name = "CL", default_value = "QUORUM")]
+    consistency: String,
+    /// MongoDB write concern w: majority, or a number of members.
+    #[arg(long = "write-concern", value_name = "W", default_value = "majority")]
+    write_concern: String,
+    /// Write even over newer data in the target.
+    #[arg(long)]
+    overwrite: bool,
+    /// Continue an interrupted restore of this version to this target.
+    #[arg(long)]
+    resume: bool,
+    /// Print the plan and write nothing.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The version to compare with.
+    #[arg(long, value_name = "V")]
+    version: String,
+    /// The cluster to read: cql://… or mongodb://…
+    #[arg(long, value_name = "URI")]
+    against: String,
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    #[arg(long = "keyspace", value_name = "KS")]
+    keyspaces: Vec<String>,
+    #[arg(long = "table", value_name = "T")]
+    tables: Vec<String>,
+    #[arg(long = "db", value_name = "DB")]
+    dbs: Vec<String>,
+    #[arg(long = "collection", value_name = "C")]
+    collections: Vec<String>,
+    /// The renames the restore used (A=B): the version's A is compared with B.
+    #[arg(long = "rename", value_name = "A=B")]
+    renames: Vec<String>,
+    /// CQL consistency level of the reads.
+    #[arg(long, value_name = "CL", default_value = "QUORUM")]
+    consistency: String,
+    /// Ranges read at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    parallel: u64,
+    /// Differences printed at most (all are counted).
+    #[arg(long = "max-differences", value_name = "N", default_value_t = 100)]
+    max_differences: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+fn renames(given: &[String]) -> anyhow::Result<Vec<tidemark::restore::Rename>> {
+    given
+        .iter()
+        .map(|r| tidemark::restore::Rename::parse(r))
+        .collect()
+}
+
+fn restore(a: RestoreArgs) -> anyhow::Result<ExitCode> {
+    let options = tidemark::restore::RestoreOptions {
+        store: a.store,
+        version: a.version,
+        to: a.to,
+        keyspaces: a.keyspaces,
+        tables: a.tables,
+        dbs: a.dbs,
+        collections: a.collections,
+        renames: renames(&a.renames)?,
+        replication: a.replication,
+        parallel: a.parallel as usize,
+        rate: a.rate,
+        rate_mb: a.rate_mb,
+        consistency: a.consistency,
+        write_concern: a.write_concern,
+        overwrite: a.overwrite,
+        resume: a.resume,
+        dry_run: a.dry_run,
+        json: a.json,
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))?;
+    }
+    let report = tidemark::restore::run(&options, stop)?;
+    tidemark::restore::print::restore(&report, options.json);
+    Ok(match &report.error {
+        Some(e) => {
+            eprintln!("tidemark: {e}; continue with --resume");
+            ExitCode::from(1)
+        }
+        None if report.total.failed > 0 => ExitCode::from(1),
+        None => ExitCode::SUCCESS,
+    })
+}
+
+fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let options = tidemark::restore::VerifyOptions {
+        store: a.store,
+        version: a.version,
+        against: a.against,
+        keyspaces: a.keyspaces,
+        tables: a.tables,
+        dbs: a.dbs,
+        collections: a.collections,
+        renames: renames(&a.renames)?,
+        consistency: a.consistency,
+        parallel: a.parallel as usize,
+        max_differences: a.max_differences,
+        json: a.json,
+    };
+    let report = tidemark::restore::verify(&options)?;
+    tidemark::restore::print::verify(&report, options.json);
+    Ok(if report.equal() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[derive(Args)]
@@ -511,6 +674,8 @@ fn main() -> ExitCode {
             })
         }
         Command::Snapshot(c) => snapshot(c),
+        Command::Restore(a) => restore(a),
+        Command::Verify(a) => verify(a),
     };
     match result {
         Ok(code) => code,

@@ -72,3 +72,33 @@ pub enum VersionRow {
     /// The document as raw BSON.
     Mongo { document: Vec<u8> },
 }
+
+/// What a CQL version deleted at one key, kept beside its rows so a restore writes
+/// the deletions as tombstones with their own timestamps: older data already in a
+/// target stays shadowed, as it was in the source. Stored under
+/// `d \0 name \0 namespace \0 key`; `key` is a row's canonical key for `row` and
+/// `cells`, a partition key (the canonical JSON of the partition key columns) for
+/// `partition` and `ranges` (the same text when a table has no clustering columns).
+/// Only restore reads these; rows, counts, diff and export never see them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionDeletion {
+    /// `DELETE FROM t WHERE <full primary key>`: the row's deletion, when one
+    /// reached it (a later one covering the partition is in `partition`).
+    pub row: Option<crate::store::Deletion>,
+    /// Cell tombstones of the row that still shadow something the version's time:
+    /// deleted columns (`path: None`, also a whole collection) and deleted elements.
+    pub cells: Vec<Cell>,
+    /// `DELETE FROM t WHERE <partition key>`.
+    pub partition: Option<crate::store::Deletion>,
+    /// Clustering range deletions within the partition.
+    pub ranges: Vec<crate::store::RangeDeletion>,
+}
+
+impl VersionDeletion {
+    pub fn is_empty(&self) -> bool {
+        self.row.is_none()
+            && self.cells.is_empty()
+            && self.partition.is_none()
+            && self.ranges.is_empty()
+    }
+}

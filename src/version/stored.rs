@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `i \0 name` | [`VersionInfo`] |
 //! | `r \0 name \0 namespace \0 key` | [`VersionRow`] |
+//! | `d \0 name \0 namespace \0 key` | [`VersionDeletion`] (CQL; read by restore) |
+//! | `k \0 name \0 target \0` | a restore's checkpoint (`crate::restore::checkpoint`) |
 //!
 //! Names, namespaces and keys never hold a NUL (names are checked here; namespaces
 //! and keys are checked by the log), so the layout sorts rows by namespace then key
@@ -12,7 +14,7 @@
 
 use anyhow::{bail, Context};
 
-use super::model::{VersionInfo, VersionRow};
+use super::model::{VersionDeletion, VersionInfo, VersionRow};
 use crate::store::{codec, Store};
 
 /// Longest version name.
@@ -37,6 +39,25 @@ fn info_key(name: &str) -> Vec<u8> {
 
 fn rows_prefix(name: &str) -> Vec<u8> {
     [b"r\0", name.as_bytes(), b"\0"].concat()
+}
+
+fn deletions_prefix(name: &str) -> Vec<u8> {
+    [b"d\0", name.as_bytes(), b"\0"].concat()
+}
+
+fn checkpoints_prefix(name: &str) -> Vec<u8> {
+    [b"k\0", name.as_bytes(), b"\0"].concat()
+}
+
+/// The key of one deletion entry.
+pub fn deletion_key(name: &str, namespace: &str, key: &str) -> Vec<u8> {
+    [
+        deletions_prefix(name).as_slice(),
+        namespace.as_bytes(),
+        b"\0",
+        key.as_bytes(),
+    ]
+    .concat()
 }
 
 /// The key of one row.
@@ -85,9 +106,57 @@ pub fn delete(store: &Store, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes whatever rows a version of this name left (an interrupted create).
+/// Removes whatever rows, deletions and restore checkpoints a version of this name
+/// left (an interrupted create, or a deleted version).
 pub fn clear_rows(store: &Store, name: &str) -> anyhow::Result<u64> {
-    Ok(store.delete_version_entries(&rows_prefix(name))?)
+    let rows = store.delete_version_entries(&rows_prefix(name))?;
+    store.delete_version_entries(&deletions_prefix(name))?;
+    store.delete_version_entries(&checkpoints_prefix(name))?;
+    Ok(rows)
+}
+
+/// Writes a version's deletions (before its description, like its rows); entries
+/// with nothing in them are left out.
+pub fn write_deletions<I>(store: &Store, name: &str, deletions: I) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = (String, String, VersionDeletion)>,
+{
+    let mut failed = None;
+    let encoded = deletions
+        .into_iter()
+        .filter(|(_, _, d)| !d.is_empty())
+        .map_while(|(ns, key, d)| match codec::encode(&d) {
+            Ok(bytes) => Some((deletion_key(name, &ns, &key), bytes)),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        });
+    store.put_version_entries(encoded)?;
+    if let Some(e) = failed {
+        bail!("encode a deletion of version {name:?}: {e}");
+    }
+    Ok(())
+}
+
+/// Calls `f(namespace, key, deletion)` for every deletion entry of version `name`,
+/// in namespace and key order, until it returns `Ok(false)`.
+pub fn for_each_deletion<F>(store: &Store, name: &str, mut f: F) -> anyhow::Result<()>
+where
+    F: FnMut(&str, &str, VersionDeletion) -> anyhow::Result<bool>,
+{
+    let prefix = deletions_prefix(name);
+    store.for_each_version_entry(&prefix, |k, v| -> anyhow::Result<bool> {
+        let rest = &k[prefix.len()..];
+        let Some(split) = rest.iter().position(|&b| b == 0) else {
+            bail!("version {name:?}: a deletion key without a namespace");
+        };
+        let ns = std::str::from_utf8(&rest[..split]).context("deletion namespace")?;
+        let key = std::str::from_utf8(&rest[split + 1..]).context("deletion key")?;
+        let d: VersionDeletion = codec::decode(v)
+            .map_err(|e| anyhow::anyhow!("version {name:?}: deletion {ns} {key}: {e}"))?;
+        f(ns, key, d)
+    })
 }
 
 /// Writes a version: its rows first, then its description.
