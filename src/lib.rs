@@ -14,6 +14,7 @@
 pub mod capture;
 pub mod commit;
 pub mod decode;
+pub mod demo;
 pub mod inspect;
 pub mod logging;
 pub mod report;

@@ -39,6 +39,19 @@ enum Command {
     Restore(RestoreArgs),
     /// Read a cluster back and compare it with a version (exit 1 when they differ).
     Verify(VerifyArgs),
+    /// The story end to end on clusters it starts on loopback: workload, tap,
+    /// snapshot, a node added, a failover, a fat-finger, a version just before it,
+    /// restore and verify. Needs live capture on lo (root or CAP_NET_RAW).
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Keep the store in this new directory (default: a temporary one, removed).
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -676,6 +689,17 @@ fn main() -> ExitCode {
         Command::Snapshot(c) => snapshot(c),
         Command::Restore(a) => restore(a),
         Command::Verify(a) => verify(a),
+        Command::Demo(a) => tidemark::demo::run(&tidemark::demo::DemoOptions {
+            json: a.json,
+            store: a.store,
+        })
+        .map(|r| {
+            if r.equal {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }),
     };
     match result {
         Ok(code) => code,

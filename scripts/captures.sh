@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job until `tidemark demo` exists: build tidemark, inspect every capture this
+# Every capture at hand through tidemark: build it, inspect every capture this
 # project recorded (captures/) and, when present, the third-party captures in
 # ../shared/captures, then tap each into a fresh store, show its status and log, cut a
 # version at its tidemark and export it as JSON lines.
