@@ -45,12 +45,27 @@ fn the_demo_restores_the_moment_before_the_mistake_and_verifies_it_equal() {
     assert_eq!(
         names,
         [
-            "clusters", "tap", "workload", "snapshot", "changes", "node_added", "failover",
-            "mistake", "tidemark", "version", "diff", "restore", "verify", "done"
+            "clusters",
+            "tap",
+            "workload",
+            "snapshot",
+            "changes",
+            "node_added",
+            "failover",
+            "mistake",
+            "tidemark",
+            "version",
+            "diff",
+            "restore",
+            "verify",
+            "done"
         ]
     );
     assert_eq!(step("node_added")["nodes"], 4);
-    assert_eq!(step("failover")["rolled_back"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        step("failover")["rolled_back"].as_array().map(Vec::len),
+        Some(3)
+    );
     // 1000 accounts, 20 closed after the snapshot
     assert_eq!(step("mistake")["truncated_rows"], 980);
     // 500 orders − 20 deleted + 100 new + 10 after the election
