@@ -313,7 +313,7 @@ fn main() -> Result<()> {
         measure(
             &rt,
             &format!("real Cassandra at {real}"),
-            &[real.clone()],
+            std::slice::from_ref(real),
             a.real_rf,
             &store,
             &a,
