@@ -17,6 +17,7 @@ pub mod decode;
 pub mod demo;
 pub mod inspect;
 pub mod logging;
+pub mod proxy;
 pub mod report;
 pub mod restore;
 pub mod snapshot;

@@ -43,6 +43,135 @@ enum Command {
     /// snapshot, a node added, a failover, a fat-finger, a version just before it,
     /// restore and verify. Needs live capture on lo (root or CAP_NET_RAW).
     Demo(DemoArgs),
+    /// The sidecar: forward every byte to a node unchanged, and decide and store the
+    /// writes in what was forwarded, as tap does.
+    Proxy(ProxyArgs),
+}
+
+#[derive(Args)]
+struct ProxyArgs {
+    /// Where clients connect (IP:PORT); with --upstream.
+    #[arg(long, value_name = "ADDR", requires = "upstream")]
+    listen: Option<String>,
+    /// The node forwarded to (HOST:PORT); with --listen.
+    #[arg(long, value_name = "ADDR", requires = "listen")]
+    upstream: Option<String>,
+    /// More routes: LISTEN=UPSTREAM (repeatable).
+    #[arg(long = "route", value_name = "L=U")]
+    routes: Vec<String>,
+    /// What the routes carry, for the decoders: auto, cql or mongo.
+    #[arg(long, value_name = "P", default_value = "auto")]
+    protocol: String,
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// Serve Prometheus metrics on this address (GET /metrics).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
+    /// Events the decoders may be behind before copies are dropped as gaps.
+    #[arg(long, value_name = "N", default_value_t = 16384, value_parser = clap::value_parser!(u64).range(2048..=1_048_576))]
+    queue: u64,
+    /// Seconds open connections may go on after SIGINT/SIGTERM.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    drain: f64,
+    /// Seconds an upstream may take to accept a connection.
+    #[arg(long = "connect-timeout", value_name = "S", default_value_t = 10.0)]
+    connect_timeout: f64,
+    /// Decided mutations per group commit.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    group: u64,
+    /// No fsync per group.
+    #[arg(long)]
+    no_sync: bool,
+    /// Seconds an in-doubt write waits for a retry.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    resolve_after: f64,
+    /// What an in-doubt write becomes then: keep, committed, rejected.
+    #[arg(long, value_name = "POLICY", default_value = "keep")]
+    in_doubt: String,
+    #[arg(long)]
+    json: bool,
+}
+
+fn seconds(flag: &str, s: f64) -> anyhow::Result<std::time::Duration> {
+    if !(s.is_finite() && (0.0..=1e6).contains(&s)) {
+        anyhow::bail!("invalid {flag} {s}: seconds, 0 or more");
+    }
+    Ok(std::time::Duration::from_secs_f64(s))
+}
+
+fn proxy(a: ProxyArgs) -> anyhow::Result<ExitCode> {
+    use tidemark::commit::{InDoubtPolicy, TrackerConfig};
+    use tidemark::proxy::{ProxyOptions, Route, RouteProtocol};
+    let mut routes = Vec::new();
+    if let (Some(l), Some(u)) = (&a.listen, &a.upstream) {
+        routes.push(Route::new(l, u)?);
+    }
+    for r in &a.routes {
+        routes.push(Route::parse(r)?);
+    }
+    let in_doubt_policy = InDoubtPolicy::parse(&a.in_doubt).ok_or_else(|| {
+        anyhow::anyhow!(
+            "invalid --in-doubt {:?}: keep, committed or rejected",
+            a.in_doubt
+        )
+    })?;
+    let metrics = match &a.metrics {
+        None => None,
+        Some(m) => Some(
+            m.parse()
+                .map_err(|_| anyhow::anyhow!("invalid --metrics {m:?}: expected IP:PORT"))?,
+        ),
+    };
+    let options = ProxyOptions {
+        routes,
+        protocol: RouteProtocol::parse(&a.protocol)?,
+        metrics,
+        queue: a.queue as usize,
+        drain: seconds("--drain", a.drain)?,
+        connect_timeout: seconds("--connect-timeout", a.connect_timeout)?,
+        tap: tidemark::tap::TapOptions {
+            store: a.store,
+            group: a.group as usize,
+            durability: if a.no_sync {
+                tidemark::store::Durability::NoSync
+            } else {
+                tidemark::store::Durability::SyncPerGroup
+            },
+            tracker: TrackerConfig {
+                resolve_after_ns: seconds("--resolve-after", a.resolve_after)?.as_nanos() as u64,
+                in_doubt_policy,
+                ..TrackerConfig::default()
+            },
+            ..tidemark::tap::TapOptions::default()
+        },
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))?;
+    }
+    let report = tidemark::proxy::run(&options, stop)?;
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("type".into(), "summary".into());
+        }
+        println!("{v}");
+    } else {
+        eprintln!(
+            "tidemark: proxy stopped: {} connections, {} bytes to the nodes, {} back, {} bytes not decoded (gaps), {} mutations appended, {} undecided",
+            report.connections,
+            report.bytes_c2s,
+            report.bytes_s2c,
+            report.gap_bytes,
+            report.tap.appended,
+            report.tap.undecided
+        );
+    }
+    Ok(if report.gap_bytes > 0 || report.cut_at_drain > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[derive(Args)]
@@ -618,6 +747,8 @@ fn tap(a: TapArgs) -> anyhow::Result<ExitCode> {
             ..TrackerConfig::default()
         },
         announce_ready: true,
+        ready: None,
+        published: None,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -689,6 +820,7 @@ fn main() -> ExitCode {
         Command::Snapshot(c) => snapshot(c),
         Command::Restore(a) => restore(a),
         Command::Verify(a) => verify(a),
+        Command::Proxy(a) => proxy(a),
         Command::Demo(a) => tidemark::demo::run(&tidemark::demo::DemoOptions {
             json: a.json,
             store: a.store,

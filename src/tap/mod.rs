@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use serde::Serialize;
 
 use crate::capture::{
@@ -36,7 +37,7 @@ use crate::decode::registry::registry_with_cql_state;
 use crate::decode::session::Session;
 use crate::store::{Durability, Policy, Store, StoreError, StoreOptions};
 pub use resume::last_run_complete;
-use resume::{Plan, LIVE_SOURCE_ID, SOURCE_ID};
+use resume::{Plan, LIVE_SOURCE_ID, PROXY_SOURCE_ID, SOURCE_ID};
 use writer::Writer;
 
 /// How long a live capture waits for a packet before doing its timed work.
@@ -74,6 +75,21 @@ pub struct TapOptions {
     /// under way: the CLI does, for whoever drives it; library callers (tests that
     /// run many taps in one process) need not.
     pub announce_ready: bool,
+    /// Set once the run is under way (store open, the run recorded): for a library
+    /// caller that must know before it starts feeding (`crate::proxy`).
+    pub ready: Option<Arc<AtomicBool>>,
+    /// Where a running tap publishes its tidemark and appended count (the proxy's
+    /// metrics read them).
+    pub published: Option<Arc<Published>>,
+}
+
+/// What a running tap makes known as it goes.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// The store's tidemark (ns), 0 before the first.
+    pub tidemark: std::sync::atomic::AtomicU64,
+    /// Mutations appended by this run.
+    pub appended: std::sync::atomic::AtomicU64,
 }
 
 impl Default for TapOptions {
@@ -90,6 +106,8 @@ impl Default for TapOptions {
             durability: Durability::SyncPerGroup,
             tracker: TrackerConfig::default(),
             announce_ready: false,
+            ready: None,
+            published: None,
         }
     }
 }
@@ -150,7 +168,7 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     }
     let ports = PortMap::new(&options.cql_ports, &options.mongo_ports);
     // Open the input first: a bad capture must not leave an empty store behind.
-    let mut input = Source::open(
+    let source = Source::open(
         &SourceSpec {
             files: options.files.clone(),
             interface: options.interface.clone(),
@@ -158,8 +176,121 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
         },
         &ports.all(),
     )?;
-    let store = open_store(&options.store, options.durability)?;
+    let assembler = Assembler::new(AssemblerConfig {
+        reassembly: ReassemblyConfig {
+            server_ports: ports.all(),
+            ..ReassemblyConfig::default()
+        },
+        ..AssemblerConfig::default()
+    });
     let live = options.interface.is_some();
+    run_input(
+        options,
+        Input::Capture {
+            source,
+            assembler: Box::new(assembler),
+        },
+        live,
+        if live { LIVE_SOURCE_ID } else { SOURCE_ID },
+        stop,
+    )
+}
+
+/// Runs the decoders, the tracker and the store on the events of connections a
+/// proxy forwards (`crate::proxy`): a live run whose input is `events` instead of
+/// frames. It ends when every sender is gone (or on `stop`), flushing what was
+/// decided; writes still in flight stay undecided in the store, as a live tap's do.
+pub fn run_events(
+    options: &TapOptions,
+    events: Receiver<StreamEvent>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<TapReport> {
+    run_input(options, Input::Events(events), true, PROXY_SOURCE_ID, stop)
+}
+
+/// Where a run's stream events come from.
+enum Input {
+    /// Frames of files or an interface, reassembled here.
+    Capture {
+        source: Source,
+        assembler: Box<Assembler>,
+    },
+    /// Events already in stream form (a proxy's copies of what it forwards).
+    Events(Receiver<StreamEvent>),
+}
+
+/// What one read of an [`Input`] gave.
+enum Step {
+    /// One frame or a batch of events, at this capture time (ns).
+    Progress(u64),
+    Quiet,
+    End,
+    Failed(String),
+}
+
+/// Events taken from a proxy's queue per step at most, so group commits and
+/// deadlines keep their pace under a flood.
+const EVENTS_PER_STEP: usize = 4096;
+
+impl Input {
+    fn next(&mut self, until: Instant, events: &mut Vec<StreamEvent>) -> Step {
+        match self {
+            Input::Capture { source, assembler } => match source.next_until(until) {
+                Next::Packet(p) => {
+                    let ts = p.ts.0;
+                    assembler.packet(&p, events);
+                    Step::Progress(ts)
+                }
+                Next::Quiet => Step::Quiet,
+                Next::End => Step::End,
+                Next::Failed(e) => Step::Failed(e),
+            },
+            Input::Events(rx) => {
+                let wait = until.saturating_duration_since(Instant::now());
+                let first = match rx.recv_timeout(wait) {
+                    Ok(ev) => ev,
+                    Err(RecvTimeoutError::Timeout) => return Step::Quiet,
+                    Err(RecvTimeoutError::Disconnected) => return Step::End,
+                };
+                let mut ts = event_ts(&first);
+                events.push(first);
+                while events.len() < EVENTS_PER_STEP {
+                    match rx.try_recv() {
+                        Ok(ev) => {
+                            ts = ts.max(event_ts(&ev));
+                            events.push(ev);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                Step::Progress(ts)
+            }
+        }
+    }
+
+    fn finish(&mut self, events: &mut Vec<StreamEvent>) {
+        if let Input::Capture { assembler, .. } = self {
+            assembler.finish(events);
+        }
+    }
+
+    fn take_errors(&mut self) -> Vec<String> {
+        match self {
+            Input::Capture { source, .. } => source.take_errors(),
+            Input::Events(_) => Vec::new(),
+        }
+    }
+}
+
+fn run_input(
+    options: &TapOptions,
+    mut input: Input,
+    live: bool,
+    source_id: &'static str,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<TapReport> {
+    let ports = PortMap::new(&options.cql_ports, &options.mongo_ports);
+    let store = open_store(&options.store, options.durability)?;
     let (state, skip) = match resume::plan(&store, &options.files, live, options.resume)? {
         Plan::AlreadyComplete => {
             eprintln!("tidemark: this capture was already tapped completely into the store; nothing to do");
@@ -177,7 +308,7 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     };
     let mut writer = Writer {
         store: &store,
-        source_id: if live { LIVE_SOURCE_ID } else { SOURCE_ID },
+        source_id,
         state,
         caught_up: !skip.resumed,
         skip,
@@ -185,6 +316,7 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
         report: TapReport::default(),
         packets: 0,
         last_ts: 0,
+        published: options.published.clone(),
     };
     // Record the run (and the policy in force) before anything else, so even a
     // crash before the first group leaves a resumable store.
@@ -192,14 +324,10 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     if options.announce_ready {
         announce_ready(options.interface.as_deref());
     }
+    if let Some(ready) = &options.ready {
+        ready.store(true, Ordering::SeqCst);
+    }
 
-    let mut assembler = Assembler::new(AssemblerConfig {
-        reassembly: ReassemblyConfig {
-            server_ports: ports.all(),
-            ..ReassemblyConfig::default()
-        },
-        ..AssemblerConfig::default()
-    });
     let (registry, cql_state) = registry_with_cql_state();
     let mut session = Session::new(ports, registry);
     let mut schema_keeper = schema::SchemaKeeper::default();
@@ -214,9 +342,9 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
             interrupted = true;
             break;
         }
-        let pkt = match input.next_until(Instant::now() + IDLE_TICK) {
-            Next::Packet(p) => p,
-            Next::Quiet => {
+        let ts = match input.next(Instant::now() + IDLE_TICK, &mut events) {
+            Step::Progress(ts) => ts,
+            Step::Quiet => {
                 // A quiet interface: capture time is the wall clock (less a margin
                 // for packets still in the kernel's buffer), so deadlines pass and
                 // the tidemark advances while nothing happens.
@@ -230,16 +358,15 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
                 last_flush = Instant::now();
                 continue;
             }
-            Next::End => break,
-            Next::Failed(e) => {
+            Step::End => break,
+            Step::Failed(e) => {
                 read_errors.push(e);
                 break;
             }
         };
         writer.packets += 1;
         inject::after_packet(writer.packets);
-        writer.last_ts = writer.last_ts.max(pkt.ts.0);
-        assembler.packet(&pkt, &mut events);
+        writer.last_ts = writer.last_ts.max(ts);
         feed(&mut session, &mut tracker, &mut events, &mut records);
         let due = tracker.ready_len() >= options.group
             || (live && last_flush.elapsed() >= Duration::from_millis(200));
@@ -256,7 +383,7 @@ pub fn run(options: &TapOptions, stop: Arc<AtomicBool>) -> anyhow::Result<TapRep
     read_errors.extend(input.take_errors());
     let complete = !interrupted;
     if !interrupted {
-        assembler.finish(&mut events);
+        input.finish(&mut events);
         feed(&mut session, &mut tracker, &mut events, &mut records);
         if live {
             // A live capture may be continued by another run: nothing is final yet.

@@ -41,6 +41,9 @@ pub fn last_run_complete(store: &Store) -> anyhow::Result<Option<bool>> {
 /// The checkpoint's source id of a live run: informational, never resumed.
 pub(super) const LIVE_SOURCE_ID: &str = "tap-live";
 
+/// The checkpoint's source id of a proxy's run (live too: never resumed).
+pub(super) const PROXY_SOURCE_ID: &str = "proxy";
+
 /// Identifies an input: each file's path, size and first MiB.
 fn fingerprint(files: &[PathBuf]) -> anyhow::Result<u128> {
     let mut h = twox_hash::XxHash3_128::with_seed(0);

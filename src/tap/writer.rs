@@ -24,6 +24,8 @@ pub(super) struct Writer<'a> {
     pub(super) report: TapReport,
     pub(super) packets: u64,
     pub(super) last_ts: u64,
+    /// Where the run's progress is made known, if anyone asked.
+    pub(super) published: Option<std::sync::Arc<super::Published>>,
 }
 
 impl Writer<'_> {
@@ -128,6 +130,11 @@ impl Writer<'_> {
                 .by_outcome
                 .entry(m.outcome.kind().as_str())
                 .or_default() += 1;
+        }
+        if let Some(p) = &self.published {
+            use std::sync::atomic::Ordering::Relaxed;
+            p.tidemark.store(self.stored_tidemark, Relaxed);
+            p.appended.store(self.report.appended, Relaxed);
         }
         Ok(())
     }

@@ -1,0 +1,186 @@
+//! One client connection: connect the upstream, then forward both directions until
+//! both have ended, copying each forwarded chunk to the decoders after it is written.
+//!
+//! Forwarding is byte-for-byte: whatever arrives is written on as it arrived, in the
+//! same order, and nothing the decoders think of it changes that. A half-close
+//! (FIN) in one direction is passed on as a half-close and the other direction goes
+//! on; a reset or an error on either side resets the other (linger 0), as the client
+//! would see from the node itself. An upstream that refuses or does not answer in
+//! time resets the client. Buffers are one chunk per direction: a slow reader slows
+//! its writer through TCP, never memory.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use super::feed::{Feed, FlowFeed};
+use super::metrics::Metrics;
+use crate::capture::{CloseReason, Direction};
+
+/// Bytes read at most per chunk.
+const CHUNK: usize = 64 * 1024;
+
+/// Counts an open connection for as long as it lives.
+struct OpenGuard(Arc<Metrics>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves one accepted client connection to its end.
+pub async fn serve(
+    client: TcpStream,
+    peer: SocketAddr,
+    upstream: &str,
+    feed: Feed,
+    metrics: Arc<Metrics>,
+    connect_timeout: Duration,
+) {
+    metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+    metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+    let _open = OpenGuard(Arc::clone(&metrics));
+    let server = match tokio::time::timeout(connect_timeout, TcpStream::connect(upstream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::warn!("upstream {upstream} refused the connection of {peer}: {e}");
+            return reset(client, &metrics);
+        }
+        Err(_) => {
+            tracing::warn!(
+                "upstream {upstream} did not answer within {connect_timeout:?} for {peer}"
+            );
+            return reset(client, &metrics);
+        }
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let server_addr = server
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let flow = Arc::new(Mutex::new(Some(feed.open(peer, server_addr))));
+    let (client_r, client_w) = client.into_split();
+    let (server_r, server_w) = server.into_split();
+    let c2s = pump(
+        client_r,
+        server_w,
+        Direction::ClientToServer,
+        Arc::clone(&flow),
+        Arc::clone(&metrics),
+    );
+    let s2c = pump(
+        server_r,
+        client_w,
+        Direction::ServerToClient,
+        Arc::clone(&flow),
+        Arc::clone(&metrics),
+    );
+    tokio::pin!(c2s, s2c);
+    // Both directions run until each has ended; the first failure ends both.
+    let reason = tokio::select! {
+        r = &mut c2s => match r {
+            Ok(()) => finish_other(&mut s2c).await,
+            Err(halves) => { halves.reset(); CloseReason::Reset }
+        },
+        r = &mut s2c => match r {
+            Ok(()) => finish_other(&mut c2s).await,
+            Err(halves) => { halves.reset(); CloseReason::Reset }
+        },
+    };
+    let flow = flow.lock().ok().and_then(|mut f| f.take());
+    if let Some(f) = flow {
+        f.close(reason);
+    }
+}
+
+async fn finish_other(
+    other: &mut (impl std::future::Future<Output = Result<(), Broken>> + Unpin),
+) -> CloseReason {
+    match other.await {
+        Ok(()) => CloseReason::Fin,
+        Err(halves) => {
+            halves.reset();
+            CloseReason::Reset
+        }
+    }
+}
+
+/// Resets a client whose upstream could not be had.
+fn reset(client: TcpStream, metrics: &Metrics) {
+    metrics.upstream_failures.fetch_add(1, Ordering::Relaxed);
+    abortive_close(&client);
+    drop(client);
+}
+
+/// Makes the socket's close send RST: SO_LINGER with a zero timeout. (tokio marks
+/// `set_linger` deprecated because a non-zero linger blocks the closing thread; a
+/// zero linger never blocks: the close discards and resets at once.)
+#[allow(deprecated)]
+fn abortive_close(s: &TcpStream) {
+    let _ = s.set_linger(Some(Duration::ZERO));
+}
+
+/// A direction that failed, with its two halves, so the connection can be reset on
+/// both sides.
+struct Broken(OwnedReadHalf, OwnedWriteHalf);
+
+impl Broken {
+    fn reset(self) {
+        abortive_close(self.0.as_ref());
+        abortive_close(self.1.as_ref());
+        // Dropping a write half sends FIN first (tokio shuts it down on drop), and the
+        // peer would read a clean end before the reset: let the socket close as a whole.
+        self.1.forget();
+    }
+}
+
+/// Forwards one direction until its reader ends (then half-closes the writer).
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    dir: Direction,
+    flow: Arc<Mutex<Option<FlowFeed>>>,
+    metrics: Arc<Metrics>,
+) -> Result<(), Broken> {
+    let counter = match dir {
+        Direction::ClientToServer => &metrics.bytes_c2s,
+        Direction::ServerToClient => &metrics.bytes_s2c,
+    };
+    let mut buf = BytesMut::with_capacity(CHUNK);
+    loop {
+        buf.reserve(CHUNK);
+        let n = match read_some(&mut from, &mut buf).await {
+            Ok(n) => n,
+            Err(_) => return Err(Broken(from, to)),
+        };
+        if n == 0 {
+            // FIN: pass the half-close on; the other direction goes on.
+            let _ = to.shutdown().await;
+            return Ok(());
+        }
+        let read_at = Instant::now();
+        let chunk = buf.split().freeze();
+        if to.write_all(&chunk).await.is_err() {
+            return Err(Broken(from, to));
+        }
+        metrics.record_latency(read_at.elapsed());
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        if let Ok(mut f) = flow.lock() {
+            if let Some(f) = f.as_mut() {
+                f.data(dir, chunk);
+            }
+        }
+    }
+}
+
+async fn read_some(from: &mut OwnedReadHalf, buf: &mut BytesMut) -> io::Result<usize> {
+    from.read_buf(buf).await
+}

@@ -1,0 +1,237 @@
+//! `tidemark proxy`: the sidecar. It listens in front of a database node, forwards
+//! every byte unchanged both ways, and feeds a copy of what it forwarded to the same
+//! decoders, commit tracker and store a live tap uses (`crate::tap::run_events`:
+//! nothing downstream knows the events came from a proxy rather than a capture).
+//!
+//! The stages a byte passes: a route's listener accepts ([`route`]), the connection
+//! task forwards both directions ([`connection`]) and offers each forwarded chunk
+//! to the decoders' bounded queue ([`feed`]), which never makes forwarding wait: a
+//! decoder that falls behind gets explicit gaps. [`metrics`] counts it all for
+//! Prometheus. SIGINT/SIGTERM stop accepting, let open connections finish for up to
+//! `--drain` seconds, then flush the store.
+
+pub mod connection;
+pub mod feed;
+pub mod metrics;
+pub mod route;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+pub use route::{Route, RouteProtocol};
+
+use crate::capture::StreamEvent;
+use crate::tap::{self, Published, TapOptions, TapReport};
+use feed::Feed;
+use metrics::Metrics;
+
+/// What `tidemark proxy` was asked.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    pub routes: Vec<Route>,
+    pub protocol: RouteProtocol,
+    /// `--metrics ADDR`: serve Prometheus text on `GET /metrics`.
+    pub metrics: Option<SocketAddr>,
+    /// Events the decoders' queue holds at most (each a chunk ≤ 64 KiB).
+    pub queue: usize,
+    /// How long open connections may go on after a stop signal.
+    pub drain: Duration,
+    /// How long an upstream may take to accept a connection.
+    pub connect_timeout: Duration,
+    /// The decoding side: store, group commit, durability, tracker policy (files and
+    /// interface are not used).
+    pub tap: TapOptions,
+}
+
+/// How a proxy run ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProxyReport {
+    pub connections: u64,
+    pub bytes_c2s: u64,
+    pub bytes_s2c: u64,
+    /// Bytes forwarded that the decoders never saw (they were behind).
+    pub gap_bytes: u64,
+    /// Connections still open when the drain time ran out.
+    pub cut_at_drain: u64,
+    pub tap: TapReport,
+}
+
+/// The file descriptors a proxy wants: two per connection, 10,000 connections and
+/// room for the store and listeners.
+const WANT_FDS: u64 = 65_536;
+
+/// Raises the soft open-files limit toward [`WANT_FDS`] (within the hard limit).
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid, initialized struct.
+    unsafe {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < WANT_FDS {
+            l.rlim_cur = WANT_FDS.min(l.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
+/// Runs the proxy until `stop`; bad input (addresses, a store another writer holds)
+/// is an `Err` before anything listens.
+pub fn run(o: &ProxyOptions, stop: Arc<AtomicBool>) -> Result<ProxyReport> {
+    if o.routes.is_empty() {
+        bail!("give --listen ADDR --upstream ADDR, or --route LISTEN=UPSTREAM");
+    }
+    if o.queue < 2048 {
+        bail!("invalid --queue {}: at least 2048 events", o.queue);
+    }
+    raise_fd_limit();
+    let mut tap_options = o.tap.clone();
+    for r in &o.routes {
+        match o.protocol {
+            RouteProtocol::Cql => tap_options.cql_ports.push(r.upstream_port()),
+            RouteProtocol::Mongo => tap_options.mongo_ports.push(r.upstream_port()),
+            RouteProtocol::Auto => {}
+        }
+    }
+    let ready = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(Published::default());
+    tap_options.ready = Some(Arc::clone(&ready));
+    tap_options.published = Some(Arc::clone(&published));
+    tap_options.announce_ready = false;
+    let (tx, rx) = crossbeam_channel::bounded::<StreamEvent>(o.queue);
+    // The decoders' own stop is never raised: they end when every sender is gone,
+    // after the last forwarded byte was offered, and flush then.
+    let decoders = std::thread::Builder::new()
+        .name("tidemark-decode".into())
+        .spawn(move || tap::run_events(&tap_options, rx, Arc::new(AtomicBool::new(false))))
+        .context("start the decoding thread")?;
+    while !ready.load(Ordering::SeqCst) {
+        if decoders.is_finished() {
+            let r = decoders
+                .join()
+                .map_err(|_| anyhow!("the decoding thread panicked"))?;
+            return Err(r
+                .err()
+                .unwrap_or_else(|| anyhow!("the decoders ended before starting")));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let metrics = Arc::new(Metrics::default());
+    let feed = Feed::new(tx, o.queue, Arc::clone(&metrics));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tidemark-proxy")
+        .build()
+        .context("start the proxy runtime")?;
+    let served = runtime.block_on(serve(o, feed, Arc::clone(&metrics), published, stop));
+    drop(runtime);
+    let cut_at_drain = served?;
+    let tap = decoders
+        .join()
+        .map_err(|_| anyhow!("the decoding thread panicked"))??;
+    let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    Ok(ProxyReport {
+        connections: g(&metrics.connections_total),
+        bytes_c2s: g(&metrics.bytes_c2s),
+        bytes_s2c: g(&metrics.bytes_s2c),
+        gap_bytes: g(&metrics.gap_bytes),
+        cut_at_drain,
+        tap,
+    })
+}
+
+/// Listens on every route until `stop`, then drains; returns how many connections
+/// were still open when the drain time ran out.
+async fn serve(
+    o: &ProxyOptions,
+    feed: Feed,
+    metrics: Arc<Metrics>,
+    published: Arc<Published>,
+    stop: Arc<AtomicBool>,
+) -> Result<u64> {
+    let mut listeners = Vec::new();
+    for r in &o.routes {
+        let l = TcpListener::bind(r.listen)
+            .await
+            .map_err(|e| anyhow!("cannot listen on {}: {e}", r.listen))?;
+        listeners.push((l, r.upstream.clone()));
+    }
+    let mut background = JoinSet::new();
+    if let Some(addr) = o.metrics {
+        let l = metrics::bind(addr).await?;
+        let depth_feed = feed.clone();
+        let m = Arc::clone(&metrics);
+        let p = Arc::clone(&published);
+        background.spawn(metrics::serve(l, Arc::clone(&metrics), move || {
+            m.tidemark_ns
+                .store(p.tidemark.load(Ordering::Relaxed), Ordering::Relaxed);
+            m.appended
+                .store(p.appended.load(Ordering::Relaxed), Ordering::Relaxed);
+            depth_feed.depth()
+        }));
+    }
+    let routes: Vec<String> = o
+        .routes
+        .iter()
+        .map(|r| format!("{} -> {}", r.listen, r.upstream))
+        .collect();
+    eprintln!("tidemark: proxy listening: {}", routes.join(", "));
+    let connections = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
+    let mut acceptors = JoinSet::new();
+    for (listener, upstream) in listeners {
+        let feed = feed.clone();
+        let metrics = Arc::clone(&metrics);
+        let connections = Arc::clone(&connections);
+        let timeout = o.connect_timeout;
+        let upstream: Arc<str> = upstream.into();
+        acceptors.spawn(async move {
+            loop {
+                let (client, peer) = match listener.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of descriptors or similar: wait a little, go on.
+                        tracing::warn!("accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (feed, metrics, upstream) =
+                    (feed.clone(), Arc::clone(&metrics), Arc::clone(&upstream));
+                connections.lock().await.spawn(async move {
+                    connection::serve(client, peer, &upstream, feed, metrics, timeout).await
+                });
+            }
+        });
+    }
+    drop(feed);
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Reap finished connection tasks so the set stays the size of what is open.
+        let mut set = connections.lock().await;
+        while set.try_join_next().is_some() {}
+    }
+    acceptors.abort_all();
+    while acceptors.join_next().await.is_some() {}
+    let deadline = Instant::now() + o.drain;
+    let mut set = std::mem::take(&mut *connections.lock().await);
+    while !set.is_empty() && Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = tokio::time::timeout(left, set.join_next()).await;
+    }
+    let cut = set.len() as u64;
+    if cut > 0 {
+        tracing::warn!("{cut} connections still open after the drain time: closing them");
+    }
+    set.abort_all();
+    while set.join_next().await.is_some() {}
+    background.abort_all();
+    while background.join_next().await.is_some() {}
+    Ok(cut)
+}

@@ -1,0 +1,299 @@
+//! `tidemark proxy` forwards every byte unchanged and decides the writes in what it
+//! forwarded.
+//!
+//! Byte identity is checked against peers written here (a client and an upstream
+//! that record everything): random bytes and CQL frames followed by garbage, sent
+//! in random splits both ways at once, half-closed in turn — what leaves each side
+//! equals what entered the other, byte for byte. Resets and refused upstreams reach
+//! the client as resets. Then the real `scylla` and `mongodb` drivers write through
+//! a proxy in front of testbed nodes: their results are what the nodes answered, the
+//! proxy's store holds exactly their writes as committed (compared with the
+//! testbed's own ground truth), and the Prometheus endpoint counts them.
+
+mod ready_support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ready_support::Lines;
+
+/// A running `tidemark proxy`.
+struct Proxy {
+    child: Child,
+    err: Lines,
+}
+
+impl Proxy {
+    fn start(args: &[&str], store: &Path) -> Proxy {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .arg("proxy")
+            .args(args)
+            .arg("--store")
+            .arg(store)
+            .arg("--drain")
+            .arg("2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tidemark proxy");
+        let mut err = Lines::follow(child.stderr.take().unwrap());
+        assert!(
+            err.wait_for("tidemark: proxy listening"),
+            "proxy did not start: {:?}",
+            err.seen
+        );
+        Proxy { child, err }
+    }
+
+    /// SIGTERM; returns the exit code and what it printed on stdout.
+    fn stop(mut self) -> (Option<i32>, String) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        let rest = self.err.rest();
+        assert!(
+            !rest.iter().any(|l| l.contains("panicked")),
+            "the proxy panicked: {rest:?}"
+        );
+        (status.code(), out)
+    }
+}
+
+/// A free port on `ip` (bound and released; the race is harmless here).
+fn free_port(ip: Ipv4Addr) -> u16 {
+    TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// xorshift64*: reproducible bytes and splits without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Writes `data` in random pieces (1 byte to 20 KB), sometimes pausing.
+fn write_split(s: &mut TcpStream, data: &[u8], rng: &mut Rng) {
+    let mut at = 0;
+    while at < data.len() {
+        let n = (1 + rng.below(20_000)).min(data.len() - at);
+        s.write_all(&data[at..at + n]).unwrap();
+        at += n;
+        if rng.below(8) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn read_all(s: &mut TcpStream) -> Vec<u8> {
+    let mut v = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.read_to_end(&mut v).expect("read to the end");
+    v
+}
+
+/// A CQL v4 STARTUP frame, then `garbage`: the decoder meets a real frame and then
+/// nonsense; forwarding must not care.
+fn cql_then_garbage(rng: &mut Rng, garbage: usize) -> Vec<u8> {
+    let body: &[u8] = b"\x00\x01\x00\x0bCQL_VERSION\x00\x053.0.0";
+    let mut v = vec![0x04, 0x00, 0x00, 0x01, 0x01];
+    v.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    v.extend_from_slice(body);
+    v.extend(rng.bytes(garbage));
+    v
+}
+
+/// One connection through the proxy at `proxy` to the upstream listening on
+/// `upstream`: `up` sent by the client and `down` by the upstream at the same time,
+/// each half-closing when done. Returns (what the upstream got, what the client got).
+fn exchange(
+    proxy: SocketAddr,
+    upstream: &TcpListener,
+    up: Vec<u8>,
+    down: Vec<u8>,
+    seed: u64,
+) -> (Vec<u8>, Vec<u8>) {
+    let mut client = TcpStream::connect(proxy).unwrap();
+    let (mut server, _) = upstream.accept().unwrap();
+    let mut server_w = server.try_clone().unwrap();
+    let mut client_w = client.try_clone().unwrap();
+    let down_writer = std::thread::spawn(move || {
+        let mut rng = Rng(seed ^ 0xdead_beef);
+        write_split(&mut server_w, &down, &mut rng);
+        server_w.shutdown(Shutdown::Write).unwrap();
+    });
+    let up_writer = std::thread::spawn(move || {
+        let mut rng = Rng(seed);
+        write_split(&mut client_w, &up, &mut rng);
+        client_w.shutdown(Shutdown::Write).unwrap();
+    });
+    let server_reader = std::thread::spawn(move || read_all(&mut server));
+    let got_down = read_all(&mut client);
+    let got_up = server_reader.join().unwrap();
+    up_writer.join().unwrap();
+    down_writer.join().unwrap();
+    (got_up, got_down)
+}
+
+#[test]
+fn every_byte_crosses_unchanged_both_ways_whatever_the_decoder_makes_of_it() {
+    let ip = Ipv4Addr::new(127, 0, 88, 1);
+    let upstream = TcpListener::bind((ip, 0)).unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (protocol, seed) in [("auto", 1u64), ("cql", 2), ("mongo", 3)] {
+        let listen = SocketAddr::from((ip, free_port(ip)));
+        let proxy = Proxy::start(
+            &[
+                "--listen",
+                &listen.to_string(),
+                "--upstream",
+                &up_addr.to_string(),
+                "--protocol",
+                protocol,
+            ],
+            &dir.path().join(protocol),
+        );
+        let mut rng = Rng(seed);
+        for round in 0..4 {
+            let up = match round {
+                0 => rng.bytes(1 << 20),
+                1 => cql_then_garbage(&mut rng, 300_000),
+                2 => Vec::new(),
+                _ => rng.bytes(7),
+            };
+            let down = match round {
+                2 => rng.bytes(500_000),
+                _ => {
+                    let n = rng.below(400_000);
+                    rng.bytes(n)
+                }
+            };
+            let (got_up, got_down) = exchange(
+                listen,
+                &upstream,
+                up.clone(),
+                down.clone(),
+                seed * 10 + round,
+            );
+            assert!(
+                got_up == up,
+                "{protocol} round {round}: client→node bytes differ ({} vs {} bytes)",
+                got_up.len(),
+                up.len()
+            );
+            assert!(
+                got_down == down,
+                "{protocol} round {round}: node→client bytes differ ({} vs {} bytes)",
+                got_down.len(),
+                down.len()
+            );
+        }
+        let (code, _) = proxy.stop();
+        assert_eq!(code, Some(0), "{protocol}: a clean stop");
+    }
+}
+
+#[test]
+fn resets_and_refusals_reach_the_client_as_resets() {
+    let ip = Ipv4Addr::new(127, 0, 88, 2);
+    let upstream = TcpListener::bind((ip, 0)).unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    let closed = SocketAddr::from((ip, free_port(ip)));
+    let dir = tempfile::tempdir().unwrap();
+    let (l1, l2) = (
+        SocketAddr::from((ip, free_port(ip))),
+        SocketAddr::from((ip, free_port(ip))),
+    );
+    let proxy = Proxy::start(
+        &[
+            "--route",
+            &format!("{l1}={up_addr}"),
+            "--route",
+            &format!("{l2}={closed}"),
+            "--connect-timeout",
+            "2",
+        ],
+        &dir.path().join("s"),
+    );
+    // The node resets: the client's read fails with a reset, not a clean end.
+    let mut client = TcpStream::connect(l1).unwrap();
+    let (server, _) = upstream.accept().unwrap();
+    client.write_all(b"hello").unwrap();
+    let mut five = [0u8; 5];
+    let mut s = server;
+    s.read_exact(&mut five).unwrap();
+    assert_eq!(&five, b"hello");
+    let s2 = socket_with_linger_zero(s);
+    drop(s2);
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let r = client.read(&mut buf);
+    assert!(
+        matches!(&r, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+        "the client sees the node's reset: {r:?}"
+    );
+    // No node behind the route: the client is reset too (it connected to the proxy).
+    let mut refused = TcpStream::connect(l2).unwrap();
+    refused
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let r = refused.read(&mut buf);
+    assert!(
+        matches!(&r, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+        "a refused upstream resets the client: {r:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let (code, _) = proxy.stop();
+    assert_eq!(code, Some(0));
+}
+
+/// SO_LINGER 0 on a std socket (close sends RST).
+fn socket_with_linger_zero(s: TcpStream) -> TcpStream {
+    use std::os::fd::AsRawFd;
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket fd and a properly sized linger struct.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &l as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    s
+}
