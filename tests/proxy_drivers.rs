@@ -22,7 +22,11 @@ use scylla::statement::Consistency;
 use tidemark_testbed::{ClusterConfig, CqlCluster, MongoReplicaSet, ReplSetConfig};
 
 fn free_port(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+    TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start_proxy(args: &[String], store: &Path) -> (Child, Lines) {
@@ -44,7 +48,8 @@ fn start_proxy(args: &[String], store: &Path) -> (Child, Lines) {
 /// GET /metrics, as Prometheus would.
 fn scrape(addr: SocketAddr) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
@@ -161,21 +166,52 @@ fn drivers_through_the_proxy_get_the_nodes_answers_and_the_store_holds_their_wri
         if sample(&text, "tidemark_proxy_appended_total") >= f64::from(cql_rows + mongo_docs) {
             break text;
         }
-        assert!(Instant::now() < deadline, "the writes were never appended: {text}");
+        assert!(
+            Instant::now() < deadline,
+            "the writes were never appended: {text}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(sample(&text, "tidemark_proxy_connections_total") >= 2.0, "{text}");
+    assert!(
+        sample(&text, "tidemark_proxy_connections_total") >= 2.0,
+        "{text}"
+    );
     assert!(sample(&text, "tidemark_proxy_bytes_total{direction=\"c2s\"}") > 10_000.0);
     assert!(sample(&text, "tidemark_proxy_bytes_total{direction=\"s2c\"}") > 10_000.0);
     assert_eq!(sample(&text, "tidemark_proxy_gap_bytes_total"), 0.0);
-    assert!(sample(&text, "tidemark_proxy_tidemark_lag_seconds") < 60.0, "{text}");
+    assert!(
+        sample(&text, "tidemark_proxy_tidemark_lag_seconds") < 60.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "tidemark_proxy_writes_total{outcome=\"committed\"}")
+            >= f64::from(cql_rows + mongo_docs),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "tidemark_proxy_messages_total{protocol=\"cql\",opcode=\"EXECUTE\"}"
+        ) >= f64::from(cql_rows),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "tidemark_proxy_decode_errors_total"),
+        0.0,
+        "{text}"
+    );
 
     Command::new("kill")
         .args(["-TERM", &proxy.id().to_string()])
         .status()
         .unwrap();
     let mut out = String::new();
-    proxy.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    proxy
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     let status = proxy.wait().unwrap();
     assert!(status.success(), "{out} {:?}", err.rest());
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();

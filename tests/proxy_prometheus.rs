@@ -15,7 +15,11 @@ use ready_support::Lines;
 use serde_json::Value;
 
 fn free_port(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+    TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Kills a child by pid when dropped (the test started it; nothing else).
@@ -77,7 +81,13 @@ fn prometheus_scrapes_the_proxy_and_answers_with_its_counters() {
     );
     let dir = tempfile::tempdir().unwrap();
     let mut proxy = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["proxy", "--listen", &listen.to_string(), "--upstream", &up_addr.to_string()])
+        .args([
+            "proxy",
+            "--listen",
+            &listen.to_string(),
+            "--upstream",
+            &up_addr.to_string(),
+        ])
         .args(["--metrics", &metrics.to_string(), "--drain", "1", "--store"])
         .arg(dir.path().join("store"))
         .stdout(Stdio::null())
@@ -116,7 +126,10 @@ fn prometheus_scrapes_the_proxy_and_answers_with_its_counters() {
     let prom = Started(
         Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
             .arg(format!("--web.listen-address={web}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -133,7 +146,10 @@ fn prometheus_scrapes_the_proxy_and_answers_with_its_counters() {
         if let (Some(b), Some(c), Some(u)) = got {
             break (b, c, u);
         }
-        assert!(Instant::now() < deadline, "prometheus never had the samples: {got:?}");
+        assert!(
+            Instant::now() < deadline,
+            "prometheus never had the samples: {got:?}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(up, 1.0, "the scrape succeeded (the exposition parsed)");

@@ -167,15 +167,12 @@ async fn serve(
     if let Some(addr) = o.metrics {
         let l = metrics::bind(addr).await?;
         let depth_feed = feed.clone();
-        let m = Arc::clone(&metrics);
-        let p = Arc::clone(&published);
-        background.spawn(metrics::serve(l, Arc::clone(&metrics), move || {
-            m.tidemark_ns
-                .store(p.tidemark.load(Ordering::Relaxed), Ordering::Relaxed);
-            m.appended
-                .store(p.appended.load(Ordering::Relaxed), Ordering::Relaxed);
-            depth_feed.depth()
-        }));
+        background.spawn(metrics::serve(
+            l,
+            Arc::clone(&metrics),
+            Arc::clone(&published),
+            move || depth_feed.depth(),
+        ));
     }
     let routes: Vec<String> = o
         .routes
