@@ -297,3 +297,50 @@ fn socket_with_linger_zero(s: TcpStream) -> TcpStream {
     assert_eq!(rc, 0);
     s
 }
+
+#[test]
+fn a_stop_lets_requests_in_flight_finish_then_cuts_what_is_left_at_the_drain_time() {
+    let ip = Ipv4Addr::new(127, 0, 88, 3);
+    let upstream = TcpListener::bind((ip, 0)).unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    let listen = SocketAddr::from((ip, free_port(ip)));
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(
+        &["--listen", &listen.to_string(), "--upstream", &up_addr.to_string()],
+        &dir.path().join("s"),
+    );
+    // A request in flight: the node answers 1.5 s after it arrives.
+    let mut busy = TcpStream::connect(listen).unwrap();
+    let (mut node_busy, _) = upstream.accept().unwrap();
+    busy.write_all(b"request").unwrap();
+    let mut req = [0u8; 7];
+    node_busy.read_exact(&mut req).unwrap();
+    // An idle connection nobody closes.
+    let idle = TcpStream::connect(listen).unwrap();
+    let (_node_idle, _) = upstream.accept().unwrap();
+    let answer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        node_busy.write_all(b"response").unwrap();
+        node_busy.shutdown(Shutdown::Write).unwrap();
+        node_busy
+    });
+    let stopped = Instant::now();
+    let stopping = std::thread::spawn(move || proxy.stop());
+    // The answer to the request in flight arrives after the stop signal.
+    let got = read_all(&mut busy);
+    assert_eq!(got, b"response");
+    busy.shutdown(Shutdown::Write).unwrap();
+    drop(answer.join().unwrap());
+    let (code, _) = stopping.join().unwrap();
+    // The idle connection was cut at the drain time (2 s), which makes the run
+    // partial: exit 1.
+    assert_eq!(code, Some(1));
+    assert!(stopped.elapsed() >= Duration::from_millis(1500));
+    let mut idle = idle;
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut b = [0u8; 1];
+    assert!(
+        matches!(idle.read(&mut b), Ok(0) | Err(_)),
+        "the idle connection is closed"
+    );
+}
