@@ -306,7 +306,12 @@ fn a_stop_lets_requests_in_flight_finish_then_cuts_what_is_left_at_the_drain_tim
     let listen = SocketAddr::from((ip, free_port(ip)));
     let dir = tempfile::tempdir().unwrap();
     let proxy = Proxy::start(
-        &["--listen", &listen.to_string(), "--upstream", &up_addr.to_string()],
+        &[
+            "--listen",
+            &listen.to_string(),
+            "--upstream",
+            &up_addr.to_string(),
+        ],
         &dir.path().join("s"),
     );
     // A request in flight: the node answers 1.5 s after it arrives.
@@ -343,4 +348,81 @@ fn a_stop_lets_requests_in_flight_finish_then_cuts_what_is_left_at_the_drain_tim
         matches!(idle.read(&mut b), Ok(0) | Err(_)),
         "the idle connection is closed"
     );
+}
+
+#[test]
+fn decoders_that_fall_behind_get_gaps_and_forwarding_never_waits_for_them() {
+    let ip = Ipv4Addr::new(127, 0, 88, 4);
+    let upstream = TcpListener::bind((ip, 0)).unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    let listen = SocketAddr::from((ip, free_port(ip)));
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    // Decoders that sleep 500 ms per batch of events, behind a queue of 2,048 events
+    // (1,024 of them for data): 120 MB in chunks of at most 64 KiB overflow it.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args([
+            "proxy",
+            "--listen",
+            &listen.to_string(),
+            "--upstream",
+            &up_addr.to_string(),
+        ])
+        .args([
+            "--protocol",
+            "cql",
+            "--queue",
+            "2048",
+            "--drain",
+            "2",
+            "--json",
+            "--store",
+        ])
+        .arg(&store)
+        .env("TIDEMARK_TEST_SLOW_EVENTS_MS", "500")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = Lines::follow(child.stderr.take().unwrap());
+    assert!(err.wait_for("tidemark: proxy listening"), "{:?}", err.seen);
+    let mut rng = Rng(9);
+    let mut up = cql_then_garbage(&mut rng, 1000);
+    up.resize(120 << 20, 0xab);
+    let (got_up, got_down) = exchange(listen, &upstream, up.clone(), Vec::new(), 9);
+    assert!(
+        got_up == up,
+        "every byte arrived although the decoders were behind"
+    );
+    assert!(got_down.is_empty());
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).expect("summary");
+    let gap = summary["gap_bytes"].as_u64().unwrap();
+    assert!(gap > 0 && gap < up.len() as u64, "{summary}");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "bytes not decoded make the run partial"
+    );
+    // The store knows what it did not see: the gap is recorded, as a tap records a
+    // capture gap.
+    let st = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["status", "--json", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&st.stdout).expect("status json");
+    let gaps = status["gaps"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(gaps >= 1, "{status}");
 }

@@ -269,6 +269,7 @@ impl Input {
                 Next::Failed(e) => Step::Failed(e),
             },
             Input::Events(rx) => {
+                inject::before_events();
                 let wait = until.saturating_duration_since(Instant::now());
                 let first = match rx.recv_timeout(wait) {
                     Ok(ev) => ev,
