@@ -426,3 +426,50 @@ fn decoders_that_fall_behind_get_gaps_and_forwarding_never_waits_for_them() {
     let gaps = status["gaps"].as_array().map(Vec::len).unwrap_or(0);
     assert!(gaps >= 1, "{status}");
 }
+
+#[test]
+fn thousands_of_connections_at_once_each_get_their_own_bytes_back() {
+    // 5,000 at once: this process holds both ends' other halves (client and node),
+    // 10,000 descriptors, and the proxy 10,000; the machines here allow 20,000 per
+    // process (bench/proxy-bench measures 9,000 idle ones).
+    const CONNECTIONS: usize = 5000;
+    let ip = Ipv4Addr::new(127, 0, 88, 5);
+    let upstream = TcpListener::bind((ip, 0)).unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    // The node: echo each connection's first 8 bytes, then hold it open.
+    let node = std::thread::spawn(move || {
+        let mut held = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            let (mut c, _) = upstream.accept().unwrap();
+            let mut b = [0u8; 8];
+            c.read_exact(&mut b).unwrap();
+            c.write_all(&b).unwrap();
+            held.push(c);
+        }
+        held
+    });
+    let listen = SocketAddr::from((ip, free_port(ip)));
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(
+        &["--listen", &listen.to_string(), "--upstream", &up_addr.to_string()],
+        &dir.path().join("s"),
+    );
+    let mut clients = Vec::with_capacity(CONNECTIONS);
+    for i in 0..CONNECTIONS as u64 {
+        let mut c = TcpStream::connect(listen).unwrap();
+        c.write_all(&i.to_be_bytes()).unwrap();
+        clients.push(c);
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut b = [0u8; 8];
+        c.read_exact(&mut b).unwrap();
+        assert_eq!(u64::from_be_bytes(b), i as u64, "connection {i} got another's bytes");
+    }
+    let held = node.join().unwrap();
+    assert_eq!(held.len(), CONNECTIONS);
+    drop(clients);
+    drop(held);
+    let (code, _) = proxy.stop();
+    assert_eq!(code, Some(0));
+}
