@@ -451,7 +451,12 @@ fn thousands_of_connections_at_once_each_get_their_own_bytes_back() {
     let listen = SocketAddr::from((ip, free_port(ip)));
     let dir = tempfile::tempdir().unwrap();
     let proxy = Proxy::start(
-        &["--listen", &listen.to_string(), "--upstream", &up_addr.to_string()],
+        &[
+            "--listen",
+            &listen.to_string(),
+            "--upstream",
+            &up_addr.to_string(),
+        ],
         &dir.path().join("s"),
     );
     let mut clients = Vec::with_capacity(CONNECTIONS);
@@ -464,7 +469,11 @@ fn thousands_of_connections_at_once_each_get_their_own_bytes_back() {
         c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut b = [0u8; 8];
         c.read_exact(&mut b).unwrap();
-        assert_eq!(u64::from_be_bytes(b), i as u64, "connection {i} got another's bytes");
+        assert_eq!(
+            u64::from_be_bytes(b),
+            i as u64,
+            "connection {i} got another's bytes"
+        );
     }
     let held = node.join().unwrap();
     assert_eq!(held.len(), CONNECTIONS);

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub connections_total: AtomicU64,
     /// Connections whose upstream could not be reached.
     pub upstream_failures: AtomicU64,
+    /// TLS handshakes (either side) that failed or timed out.
+    pub tls_failures: AtomicU64,
     pub bytes_c2s: AtomicU64,
     pub bytes_s2c: AtomicU64,
     /// Bytes forwarded but not copied to the decoders (they were behind).
@@ -41,6 +43,7 @@ impl Default for Metrics {
             connections_open: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
             upstream_failures: AtomicU64::new(0),
+            tls_failures: AtomicU64::new(0),
             bytes_c2s: AtomicU64::new(0),
             bytes_s2c: AtomicU64::new(0),
             gap_bytes: AtomicU64::new(0),
@@ -91,6 +94,12 @@ impl Metrics {
             "counter",
             "Connections whose upstream could not be reached.",
             &[("", g(&self.upstream_failures) as f64)],
+        );
+        metric(
+            "tidemark_proxy_tls_failures_total",
+            "counter",
+            "TLS handshakes (client or node side) that failed or timed out.",
+            &[("", g(&self.tls_failures) as f64)],
         );
         metric(
             "tidemark_proxy_bytes_total",

@@ -14,6 +14,7 @@ pub mod connection;
 pub mod feed;
 pub mod metrics;
 pub mod route;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,8 +44,11 @@ pub struct ProxyOptions {
     pub queue: usize,
     /// How long open connections may go on after a stop signal.
     pub drain: Duration,
-    /// How long an upstream may take to accept a connection.
+    /// How long an upstream may take to accept a connection (and a TLS handshake
+    /// to finish).
     pub connect_timeout: Duration,
+    /// TLS toward the clients and/or the nodes.
+    pub tls: tls::Tls,
     /// The decoding side: store, group commit, durability, tracker policy (files and
     /// interface are not used).
     pub tap: TapOptions,
@@ -187,6 +191,7 @@ async fn serve(
         let metrics = Arc::clone(&metrics);
         let connections = Arc::clone(&connections);
         let timeout = o.connect_timeout;
+        let tls = o.tls.clone();
         let upstream: Arc<str> = upstream.into();
         acceptors.spawn(async move {
             loop {
@@ -199,10 +204,14 @@ async fn serve(
                         continue;
                     }
                 };
-                let (feed, metrics, upstream) =
-                    (feed.clone(), Arc::clone(&metrics), Arc::clone(&upstream));
+                let (feed, metrics, upstream, tls) = (
+                    feed.clone(),
+                    Arc::clone(&metrics),
+                    Arc::clone(&upstream),
+                    tls.clone(),
+                );
                 connections.lock().await.spawn(async move {
-                    connection::serve(client, peer, &upstream, feed, metrics, timeout).await
+                    connection::serve(client, peer, &upstream, feed, metrics, timeout, &tls).await
                 });
             }
         });
