@@ -94,11 +94,12 @@ pub fn restore(
     });
     let info = stored::info(&store, &o.version)?
         .ok_or_else(|| anyhow!("no version {:?} in {}", o.version, o.store.display()))?;
-    let schema = stored_schema::from_store(&store)?;
+    let scripts = scripts(&store, &info)?;
+    let schema = schema_of(&store, &scripts)?;
     let plan = plan::build(
         &info.namespaces,
         &schema,
-        &scripts(&store, &info)?,
+        &scripts,
         &o.keyspaces,
         &o.tables,
         &o.renames,
@@ -203,6 +204,22 @@ fn scripts(store: &Store, info: &VersionInfo) -> Result<plan::Scripts> {
         }
     }
     Ok(out)
+}
+
+/// The schema the store describes (`stored_schema::from_store`), with the CREATE
+/// scripts of the version's snapshots learned before the log's own schema changes
+/// (a snapshot-only version has no other source of its tables).
+fn schema_of(store: &Store, scripts: &plan::Scripts) -> Result<crate::decode::cql::schema::Schema> {
+    let mut schema = crate::decode::cql::schema::Schema::default();
+    stored_schema::learn_stored(&mut schema, store)?;
+    for script in scripts.values() {
+        stored_schema::learn_script(&mut schema, script, None);
+    }
+    let reader = store.reader()?;
+    for e in reader.seq_range(..)? {
+        stored_schema::learn_logged(&mut schema, &e?.mutation);
+    }
+    Ok(schema)
 }
 
 async fn connect(hosts: &[String], credentials: Option<&(String, String)>) -> Result<Session> {

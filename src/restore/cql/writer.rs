@@ -189,11 +189,14 @@ impl Writer {
         self.with_retries(|| async {
             let current = self.session.execute_unpaged(&select, &key).await?;
             let mut now = vec![0i64; c.totals.len()];
+            // a counter at 0 is not an absent one: write it unless it is there
+            let mut present = vec![false; c.totals.len()];
             if let Ok(rows) = current.into_rows_result() {
                 if let Some(Ok(row)) = rows.rows::<Row>().ok().and_then(|mut r| r.next()) {
                     for (i, v) in row.columns.iter().enumerate().take(now.len()) {
                         if let Some(CqlValue::Counter(x)) = v {
                             now[i] = x.0;
+                            present[i] = true;
                         }
                     }
                 }
@@ -204,7 +207,7 @@ impl Writer {
                 .zip(&now)
                 .map(|(t, n)| t.wrapping_sub(*n).to_be_bytes().to_vec())
                 .collect();
-            if deltas.iter().all(|d| d.iter().all(|b| *b == 0)) {
+            if present.iter().all(|p| *p) && deltas.iter().all(|d| d.iter().all(|b| *b == 0)) {
                 return Ok(());
             }
             let mut values = deltas;
