@@ -48,7 +48,7 @@ use statements::{Clock, Op};
 const UNIT_BYTES: usize = 16 * 1024;
 /// A checkpoint is saved after this many rows or this long, whichever comes first.
 const CHECKPOINT_ROWS: u64 = 500;
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// Units failing in a row before the restore gives up (the target is gone).
 const FAILURES_IN_A_ROW: u32 = 20;
 
