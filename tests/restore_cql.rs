@@ -413,3 +413,138 @@ fn bad_input_is_refused_before_anything_is_written() {
     assert_eq!(target.logical_state().len(), before);
     target.stop();
 }
+
+/// Without `--overwrite` a newer value already in the target stays (timestamps
+/// decide, as in the source); with it the version's value wins.
+#[test]
+fn overwrite_makes_the_version_beat_newer_target_data() {
+    let src = source();
+    let target = rt().block_on(testbed(1, 161, 71, None));
+    let addr = target.addresses()[0];
+    rt().block_on(async {
+        let s = session(addr).await;
+        schema(&s, KS, 1).await;
+        q(&s, &format!("INSERT INTO {KS}.t (pk, ck, v) VALUES (0, 0, 'newer') USING TIMESTAMP 9000000000000000")).await;
+    });
+    let key = ("t".to_string(), hex_int(0), hex_int(0), "v".to_string());
+    let out = restore(&src.store, &to(&target), &["--table", "t"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = truth(&target, KS, &[]);
+    assert_eq!(got[&key].0, "6e65776572", "the newer target value was overwritten");
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    // the target's newer value is far in the future: --overwrite's "now" cannot beat
+    // it, so remove it first with a tombstone older than now
+    rt().block_on(async {
+        let s = session(addr).await;
+        q(&s, &format!("DELETE v FROM {KS}.t USING TIMESTAMP 9000000000000000 WHERE pk = 0 AND ck = 0")).await;
+        q(&s, &format!("INSERT INTO {KS}.t (pk, ck, v) VALUES (0, 1, 'newer') USING TIMESTAMP {}", before - 1)).await;
+    });
+    let out = restore(&src.store, &to(&target), &["--table", "t", "--overwrite"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = truth(&target, KS, &[]);
+    let k1 = ("t".to_string(), hex_int(0), hex_int(1), "v".to_string());
+    assert_eq!(got[&k1].0, src.cells[&k1].0, "--overwrite lost to newer target data");
+    assert!(got[&k1].1 >= before, "written at the restore's time");
+    target.stop();
+}
+
+/// SIGTERM ends a restore cleanly: exit 1, `error` in the report, the checkpoint
+/// kept; `--resume` then finishes it and the target equals the source.
+#[test]
+fn sigterm_stops_cleanly_and_resume_finishes() {
+    let src = source();
+    let target = rt().block_on(testbed(1, 162, 81, None));
+    rt().block_on(prewrite(target.addresses()[0], 1));
+    let uri = to(&target);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args([
+            "restore", "--version", "v1", "--store", src.store.to_str().unwrap(), "--to", &uri,
+            "--json", "--rate", "40",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let r = report(&out);
+    assert_eq!(r["error"], "interrupted", "{r}");
+    assert!(stderr(&out).contains("--resume"), "{}", stderr(&out));
+    let progress = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("\"type\":\"progress\""))
+        .count();
+    assert!(progress > 0, "no --json progress line");
+    let st = Store::open(&src.store, &StoreOptions::default().read_only()).unwrap();
+    let kept: Option<tidemark::restore::cql::state::State> =
+        tidemark::restore::checkpoint::load(&st, "v1", &uri).unwrap();
+    drop(st);
+    let kept = kept.expect("the checkpoint is kept");
+    assert!(kept.counts.iter().map(|(_, c)| c[0]).sum::<u64>() > 0);
+    let out = restore(&src.store, &uri, &["--resume"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(report(&out)["resumed"], true);
+    let got = truth(&target, KS, &EXCEPT);
+    assert_restored(&expected(src, &got), &got);
+    let c = rt().block_on(async { counters(&session(target.addresses()[0]).await, KS).await });
+    assert_eq!(c, src.counters);
+    target.stop();
+}
+
+/// Throughput (run by hand: `cargo test --test restore_cql measure -- --ignored
+/// --nocapture`): 20 000 rows restored into a 3-node testbed, and into the Cassandra
+/// at `TIDEMARK_MEASURE_CASSANDRA` (contact point) when set.
+#[test]
+#[ignore]
+fn measure_restore_throughput() {
+    let rows: i32 = 20_000;
+    let source = rt().block_on(testbed(3, 163, 91, None));
+    let addr = source.addresses()[0];
+    rt().block_on(async {
+        let s = session(addr).await;
+        q(&s, "CREATE KEYSPACE big WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}").await;
+        q(&s, "CREATE TABLE big.t (pk int, ck int, v text, n bigint, PRIMARY KEY (pk, ck))").await;
+        let p = s.prepare("INSERT INTO big.t (pk, ck, v, n) VALUES (?, ?, ?, ?)").await.unwrap();
+        for chunk in (0..rows).collect::<Vec<_>>().chunks(200) {
+            let futs = chunk.iter().map(|i| {
+                let p = p.clone();
+                let s = &s;
+                async move {
+                    s.execute_unpaged(&p, (i / 10, i % 10, format!("value {i} {}", "x".repeat(100)), i64::from(*i)))
+                        .await
+                        .unwrap();
+                }
+            });
+            futures_util::future::join_all(futs).await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    version_of(&format!("cql://{addr}"), &store);
+    let target = rt().block_on(testbed(3, 164, 92, None));
+    let mut targets = vec![(to(&target), "3-node testbed".to_string())];
+    if let Ok(h) = std::env::var("TIDEMARK_MEASURE_CASSANDRA") {
+        targets.push((format!("cql://{h}:9042"), format!("Cassandra at {h}")));
+    }
+    for (uri, what) in targets {
+        let started = std::time::Instant::now();
+        let out = restore(&store, &uri, &["--parallel", "32"]);
+        let secs = started.elapsed().as_secs_f64();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let r = report(&out);
+        let n = r["total"]["written"].as_f64().unwrap();
+        let mb = r["total"]["bytes"].as_f64().unwrap() / 1e6;
+        eprintln!("restore into {what}: {n} rows, {mb:.1} MB in {secs:.1} s: {:.0} rows/s, {:.2} MB/s", n / secs, mb / secs);
+    }
+    target.stop();
+    source.stop();
+}
