@@ -54,8 +54,17 @@ async fn read(s: &Session, query: &str) -> BTreeMap<String, Vec<Option<CqlValue>
 
 /// Target rows equal the source's: every column, except TTLs, which must still be
 /// counting (positive) and at most the TTL written (the workload's are 1 h and 2 h).
-fn assert_same(query: &str, ttls: &[usize], src: &BTreeMap<String, Vec<Option<CqlValue>>>, dst: &BTreeMap<String, Vec<Option<CqlValue>>>) {
-    assert_eq!(src.keys().collect::<Vec<_>>(), dst.keys().collect::<Vec<_>>(), "{query}: rows");
+fn assert_same(
+    query: &str,
+    ttls: &[usize],
+    src: &BTreeMap<String, Vec<Option<CqlValue>>>,
+    dst: &BTreeMap<String, Vec<Option<CqlValue>>>,
+) {
+    assert_eq!(
+        src.keys().collect::<Vec<_>>(),
+        dst.keys().collect::<Vec<_>>(),
+        "{query}: rows"
+    );
     for (k, a) in src {
         let b = &dst[k];
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -106,10 +115,25 @@ fn a_testbed_version_restores_into_real_one_and_three_node_cassandra() {
         let Some(contact) = server(cell, "cassandra.sh", &[nodes]) else {
             return;
         };
-        let hosts: Vec<&str> = contact.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        let uri = format!("cql://{}", hosts.iter().map(|h| format!("{h}:9042")).collect::<Vec<_>>().join(","));
+        let hosts: Vec<&str> = contact
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let uri = format!(
+            "cql://{}",
+            hosts
+                .iter()
+                .map(|h| format!("{h}:9042"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
         let out = restore(&store, &uri, &[]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let r = report(&out);
         assert_eq!(r["total"]["failed"], 0, "{r}");
         let rows = r["total"]["written"].as_f64().unwrap();

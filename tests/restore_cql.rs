@@ -72,17 +72,42 @@ fn deletions() -> Vec<(String, String, VersionDeletion)> {
         op: tidemark::store::CellOp::Tombstone,
     };
     vec![
-        (ns.clone(), "{\"pk\":50}".into(), VersionDeletion { partition: Some(del), ..Default::default() }),
-        (ns.clone(), "{\"pk\":51,\"ck\":1}".into(), VersionDeletion { row: Some(del), ..Default::default() }),
+        (
+            ns.clone(),
+            "{\"pk\":50}".into(),
+            VersionDeletion {
+                partition: Some(del),
+                ..Default::default()
+            },
+        ),
+        (
+            ns.clone(),
+            "{\"pk\":51,\"ck\":1}".into(),
+            VersionDeletion {
+                row: Some(del),
+                ..Default::default()
+            },
+        ),
         (
             ns.clone(),
             "{\"pk\":52}".into(),
             VersionDeletion {
-                ranges: vec![RangeDeletion { start: b(2, true), end: b(5, false), deletion: del }],
+                ranges: vec![RangeDeletion {
+                    start: b(2, true),
+                    end: b(5, false),
+                    deletion: del,
+                }],
                 ..Default::default()
             },
         ),
-        (ns, "{\"pk\":53,\"ck\":0}".into(), VersionDeletion { cells: vec![cell], ..Default::default() }),
+        (
+            ns,
+            "{\"pk\":53,\"ck\":0}".into(),
+            VersionDeletion {
+                cells: vec![cell],
+                ..Default::default()
+            },
+        ),
     ]
 }
 
@@ -93,16 +118,44 @@ async fn prewrite(addr: std::net::SocketAddr, rf: usize) {
     let s = session(addr).await;
     schema(&s, KS, rf).await;
     for ck in 0..4 {
-        q(&s, &format!("INSERT INTO {KS}.t (pk, ck, v) VALUES (50, {ck}, 'old') USING TIMESTAMP 500000")).await;
+        q(
+            &s,
+            &format!(
+                "INSERT INTO {KS}.t (pk, ck, v) VALUES (50, {ck}, 'old') USING TIMESTAMP 500000"
+            ),
+        )
+        .await;
     }
-    q(&s, &format!("INSERT INTO {KS}.t (pk, ck, v) VALUES (50, 9, 'newer') USING TIMESTAMP 2000000")).await;
+    q(
+        &s,
+        &format!("INSERT INTO {KS}.t (pk, ck, v) VALUES (50, 9, 'newer') USING TIMESTAMP 2000000"),
+    )
+    .await;
     for ck in 1..3 {
-        q(&s, &format!("INSERT INTO {KS}.t (pk, ck, v) VALUES (51, {ck}, 'old') USING TIMESTAMP 500000")).await;
+        q(
+            &s,
+            &format!(
+                "INSERT INTO {KS}.t (pk, ck, v) VALUES (51, {ck}, 'old') USING TIMESTAMP 500000"
+            ),
+        )
+        .await;
     }
     for ck in 0..7 {
-        q(&s, &format!("INSERT INTO {KS}.t (pk, ck, v) VALUES (52, {ck}, 'old') USING TIMESTAMP 500000")).await;
+        q(
+            &s,
+            &format!(
+                "INSERT INTO {KS}.t (pk, ck, v) VALUES (52, {ck}, 'old') USING TIMESTAMP 500000"
+            ),
+        )
+        .await;
     }
-    q(&s, &format!("INSERT INTO {KS}.t (pk, ck, v, n) VALUES (53, 0, 'old', 1) USING TIMESTAMP 500000")).await;
+    q(
+        &s,
+        &format!(
+            "INSERT INTO {KS}.t (pk, ck, v, n) VALUES (53, 0, 'old', 1) USING TIMESTAMP 500000"
+        ),
+    )
+    .await;
 }
 
 /// What the target must hold at the pre-written keys after the restore, stated by
@@ -147,7 +200,14 @@ fn source() -> &'static Source {
         let st = Store::open_side(&store, &StoreOptions::default()).unwrap();
         stored::write_deletions(&st, "v1", deletions()).unwrap();
         drop(st);
-        Source { _cluster: cluster, store, cells, counters, lists, _dir: dir }
+        Source {
+            _cluster: cluster,
+            store,
+            cells,
+            counters,
+            lists,
+            _dir: dir,
+        }
     })
 }
 
@@ -200,10 +260,21 @@ fn a_version_restores_into_other_topologies() {
 #[test]
 fn the_version_holds_every_cell_kind_and_key_only_rows_come_back() {
     let src = source();
-    assert!(src.cells.values().any(|(_, _, ttl)| *ttl > 0), "no expiring cell");
-    for (table, column) in [("t", "m["), ("t", "s["), ("u", "a["), ("st", "s"), ("t", "f")] {
+    assert!(
+        src.cells.values().any(|(_, _, ttl)| *ttl > 0),
+        "no expiring cell"
+    );
+    for (table, column) in [
+        ("t", "m["),
+        ("t", "s["),
+        ("u", "a["),
+        ("st", "s"),
+        ("t", "f"),
+    ] {
         assert!(
-            src.cells.keys().any(|k| k.0 == table && k.3.starts_with(column)),
+            src.cells
+                .keys()
+                .any(|k| k.0 == table && k.3.starts_with(column)),
             "no {table}.{column} cell in {:?}",
             src.cells.keys().take(20).collect::<Vec<_>>()
         );
@@ -217,7 +288,12 @@ fn the_version_holds_every_cell_kind_and_key_only_rows_come_back() {
             "SELECT pk, ck, v FROM {KS}.t WHERE pk = 100"
         ));
         st.set_consistency(scylla::statement::Consistency::Quorum);
-        let r = s.query_unpaged(st, ()).await.unwrap().into_rows_result().unwrap();
+        let r = s
+            .query_unpaged(st, ())
+            .await
+            .unwrap()
+            .into_rows_result()
+            .unwrap();
         r.rows::<(i32, i32, Option<String>)>()
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
@@ -232,7 +308,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
@@ -243,7 +322,9 @@ impl Lcg {
 #[test]
 fn a_restore_killed_ten_times_and_resumed_equals_an_uninterrupted_one() {
     let src = source();
-    let select = ["--table", "t", "--table", "st", "--table", "u", "--table", "c"];
+    let select = [
+        "--table", "t", "--table", "st", "--table", "u", "--table", "c",
+    ];
     let whole = rt().block_on(testbed(1, 155, 21, None));
     rt().block_on(prewrite(whole.addresses()[0], 1));
     let out = restore(&src.store, &to(&whole), &select);
@@ -262,8 +343,18 @@ fn a_restore_killed_ten_times_and_resumed_equals_an_uninterrupted_one() {
     let mut checkpoints_seen = 0;
     for i in 0..10 {
         let mut args = vec![
-            "restore", "--version", "v1", "--store", store, "--to", &target_uri, "--json",
-            "--rate", "80", "--parallel", "4",
+            "restore",
+            "--version",
+            "v1",
+            "--store",
+            store,
+            "--to",
+            &target_uri,
+            "--json",
+            "--rate",
+            "80",
+            "--parallel",
+            "4",
         ];
         args.extend_from_slice(&select);
         if i > 0 {
@@ -279,15 +370,14 @@ fn a_restore_killed_ten_times_and_resumed_equals_an_uninterrupted_one() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let st = Store::open(&src.store, &StoreOptions::default().read_only()).unwrap();
-        let kept: Option<tidemark::restore::cql::state::State> = tidemark::restore::checkpoint::load(
-            &st,
-            "v1",
-            &target_uri,
-        )
-        .unwrap();
+        let kept: Option<tidemark::restore::cql::state::State> =
+            tidemark::restore::checkpoint::load(&st, "v1", &target_uri).unwrap();
         checkpoints_seen += usize::from(kept.is_some());
     }
-    assert!(checkpoints_seen > 0, "no kill left a checkpoint to resume from");
+    assert!(
+        checkpoints_seen > 0,
+        "no kill left a checkpoint to resume from"
+    );
     let mut args = select.to_vec();
     args.push("--resume");
     let out = restore(&src.store, &target_uri, &args);
@@ -307,7 +397,10 @@ fn a_restore_killed_ten_times_and_resumed_equals_an_uninterrupted_one() {
         .chain(b.iter().filter(|(k, _)| !a.contains_key(*k)))
         .take(10)
         .collect();
-    assert!(differ.is_empty() && a.len() == b.len(), "killed and resumed differs from uninterrupted: {differ:?}");
+    assert!(
+        differ.is_empty() && a.len() == b.len(),
+        "killed and resumed differs from uninterrupted: {differ:?}"
+    );
     assert_restored(&expected(src, &got), &got);
     let c = rt().block_on(async { counters(&session(target.addresses()[0]).await, KS).await });
     assert_eq!(c, src.counters, "counters after ten kills");
@@ -324,7 +417,10 @@ fn keyspaces_and_tables(addr: std::net::SocketAddr) -> Vec<(String, String)> {
     rt().block_on(async {
         let s = session(addr).await;
         let r = s
-            .query_unpaged("SELECT keyspace_name, table_name FROM system_schema.tables", ())
+            .query_unpaged(
+                "SELECT keyspace_name, table_name FROM system_schema.tables",
+                (),
+            )
             .await
             .unwrap()
             .into_rows_result()
@@ -349,19 +445,45 @@ fn dry_run_writes_nothing_and_rename_with_selection_writes_only_that() {
     let r = report(&out);
     assert_eq!(r["dry_run"], true);
     let schema: Vec<String> = serde_json::from_value(r["schema"].clone()).unwrap();
-    assert!(schema.iter().any(|s| s.starts_with("CREATE KEYSPACE IF NOT EXISTS rsrc")), "{schema:?}");
-    assert!(schema.iter().any(|s| s.starts_with("CREATE TABLE IF NOT EXISTS rsrc.st") && s.contains("s text static")), "{schema:?}");
+    assert!(
+        schema
+            .iter()
+            .any(|s| s.starts_with("CREATE KEYSPACE IF NOT EXISTS rsrc")),
+        "{schema:?}"
+    );
+    assert!(
+        schema
+            .iter()
+            .any(|s| s.starts_with("CREATE TABLE IF NOT EXISTS rsrc.st")
+                && s.contains("s text static")),
+        "{schema:?}"
+    );
     assert!(target.logical_state().is_empty());
-    assert!(keyspaces_and_tables(addr).is_empty(), "dry run created schema");
+    assert!(
+        keyspaces_and_tables(addr).is_empty(),
+        "dry run created schema"
+    );
 
-    let out = restore(&src.store, &to(&target), &["--table", "t", "--rename", "rsrc.t=other.t2"]);
+    let out = restore(
+        &src.store,
+        &to(&target),
+        &["--table", "t", "--rename", "rsrc.t=other.t2"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(keyspaces_and_tables(addr), vec![("other".to_string(), "t2".to_string())]);
+    assert_eq!(
+        keyspaces_and_tables(addr),
+        vec![("other".to_string(), "t2".to_string())]
+    );
     let want: Cells = src
         .cells
         .iter()
         .filter(|(k, _)| k.0 == "t")
-        .map(|(k, v)| (("t2".to_string(), k.1.clone(), k.2.clone(), k.3.clone()), v.clone()))
+        .map(|(k, v)| {
+            (
+                ("t2".to_string(), k.1.clone(), k.2.clone(), k.3.clone()),
+                v.clone(),
+            )
+        })
         .collect();
     assert_restored(&want, &truth(&target, "other", &[]));
     assert!(truth(&target, KS, &[]).is_empty());
@@ -374,7 +496,11 @@ fn refused(out: &std::process::Output, why: &str) {
     assert_eq!(out.status.code(), Some(2), "{why}: {err}");
     assert_eq!(err.lines().count(), 1, "{why}: {err}");
     assert!(err.starts_with("tidemark: "), "{why}: {err}");
-    assert!(out.stdout.is_empty(), "{why}: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "{why}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -387,14 +513,23 @@ fn bad_input_is_refused_before_anything_is_written() {
     let addr = locked.addresses()[0];
     let out = restore(&src.store, &format!("cql://admin:wrong-pass@{addr}"), &[]);
     refused(&out, "wrong credentials");
-    assert!(!stderr(&out).contains("wrong-pass"), "the password is printed");
+    assert!(
+        !stderr(&out).contains("wrong-pass"),
+        "the password is printed"
+    );
     assert!(locked.logical_state().is_empty());
     locked.stop();
 
     let target = rt().block_on(testbed(1, 159, 61, None));
     let addr = target.addresses()[0];
     let out = tidemark(&[
-        "restore", "--version", "nope", "--store", src.store.to_str().unwrap(), "--to", &to(&target),
+        "restore",
+        "--version",
+        "nope",
+        "--store",
+        src.store.to_str().unwrap(),
+        "--to",
+        &to(&target),
     ]);
     refused(&out, "no such version");
 
@@ -409,7 +544,10 @@ fn bad_input_is_refused_before_anything_is_written() {
     let out = restore(&src.store, &to(&target), &["--rename", "rsrc=clash"]);
     refused(&out, "another schema");
     assert!(stderr(&out).contains("clash.t"), "{}", stderr(&out));
-    assert_eq!(keyspaces_and_tables(addr), vec![("clash".to_string(), "t".to_string())]);
+    assert_eq!(
+        keyspaces_and_tables(addr),
+        vec![("clash".to_string(), "t".to_string())]
+    );
     assert_eq!(target.logical_state().len(), before);
     target.stop();
 }
@@ -430,7 +568,10 @@ fn overwrite_makes_the_version_beat_newer_target_data() {
     let out = restore(&src.store, &to(&target), &["--table", "t"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let got = truth(&target, KS, &[]);
-    assert_eq!(got[&key].0, "6e65776572", "the newer target value was overwritten");
+    assert_eq!(
+        got[&key].0, "6e65776572",
+        "the newer target value was overwritten"
+    );
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -439,14 +580,30 @@ fn overwrite_makes_the_version_beat_newer_target_data() {
     // it, so remove it first with a tombstone older than now
     rt().block_on(async {
         let s = session(addr).await;
-        q(&s, &format!("DELETE v FROM {KS}.t USING TIMESTAMP 9000000000000000 WHERE pk = 0 AND ck = 0")).await;
-        q(&s, &format!("INSERT INTO {KS}.t (pk, ck, v) VALUES (0, 1, 'newer') USING TIMESTAMP {}", before - 1)).await;
+        q(
+            &s,
+            &format!(
+                "DELETE v FROM {KS}.t USING TIMESTAMP 9000000000000000 WHERE pk = 0 AND ck = 0"
+            ),
+        )
+        .await;
+        q(
+            &s,
+            &format!(
+                "INSERT INTO {KS}.t (pk, ck, v) VALUES (0, 1, 'newer') USING TIMESTAMP {}",
+                before - 1
+            ),
+        )
+        .await;
     });
     let out = restore(&src.store, &to(&target), &["--table", "t", "--overwrite"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let got = truth(&target, KS, &[]);
     let k1 = ("t".to_string(), hex_int(0), hex_int(1), "v".to_string());
-    assert_eq!(got[&k1].0, src.cells[&k1].0, "--overwrite lost to newer target data");
+    assert_eq!(
+        got[&k1].0, src.cells[&k1].0,
+        "--overwrite lost to newer target data"
+    );
     assert!(got[&k1].1 >= before, "written at the restore's time");
     target.stop();
 }
@@ -461,8 +618,16 @@ fn sigterm_stops_cleanly_and_resume_finishes() {
     let uri = to(&target);
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args([
-            "restore", "--version", "v1", "--store", src.store.to_str().unwrap(), "--to", &uri,
-            "--json", "--rate", "40",
+            "restore",
+            "--version",
+            "v1",
+            "--store",
+            src.store.to_str().unwrap(),
+            "--to",
+            &uri,
+            "--json",
+            "--rate",
+            "40",
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -543,7 +708,11 @@ fn measure_restore_throughput() {
         let r = report(&out);
         let n = r["total"]["written"].as_f64().unwrap();
         let mb = r["total"]["bytes"].as_f64().unwrap() / 1e6;
-        eprintln!("restore into {what}: {n} rows, {mb:.1} MB in {secs:.1} s: {:.0} rows/s, {:.2} MB/s", n / secs, mb / secs);
+        eprintln!(
+            "restore into {what}: {n} rows, {mb:.1} MB in {secs:.1} s: {:.0} rows/s, {:.2} MB/s",
+            n / secs,
+            mb / secs
+        );
     }
     target.stop();
     source.stop();

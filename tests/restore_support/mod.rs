@@ -26,7 +26,12 @@ pub const PARTITIONS: i32 = 40;
 pub const ROWS_EACH: i32 = 5;
 
 /// A testbed of `nodes` nodes on 127.0.`third`.1.. (ephemeral port).
-pub async fn testbed(nodes: usize, third: u8, seed: u64, credentials: Option<(&str, &str)>) -> CqlCluster {
+pub async fn testbed(
+    nodes: usize,
+    third: u8,
+    seed: u64,
+    credentials: Option<(&str, &str)>,
+) -> CqlCluster {
     CqlCluster::start(ClusterConfig {
         nodes,
         base_addr: Ipv4Addr::new(127, 0, third, 1),
@@ -66,12 +71,28 @@ pub async fn q(s: &Session, cql: &str) {
 /// The tables of the workload (the target tests create them ahead with `rf`).
 pub async fn schema(s: &Session, ks: &str, rf: usize) {
     q(s, &format!("CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': {rf}}}")).await;
-    q(s, &format!("CREATE TYPE IF NOT EXISTS {ks}.addr (street text, zip int)")).await;
+    q(
+        s,
+        &format!("CREATE TYPE IF NOT EXISTS {ks}.addr (street text, zip int)"),
+    )
+    .await;
     q(s, &format!("CREATE TABLE IF NOT EXISTS {ks}.t (pk int, ck int, v text, n int, m map<text, int>, s set<int>, f frozen<list<int>>, PRIMARY KEY (pk, ck))")).await;
     q(s, &format!("CREATE TABLE IF NOT EXISTS {ks}.st (pk int, ck int, s text static, v int, PRIMARY KEY (pk, ck))")).await;
-    q(s, &format!("CREATE TABLE IF NOT EXISTS {ks}.u (pk int PRIMARY KEY, a addr)")).await;
-    q(s, &format!("CREATE TABLE IF NOT EXISTS {ks}.c (pk int PRIMARY KEY, hits counter)")).await;
-    q(s, &format!("CREATE TABLE IF NOT EXISTS {ks}.l (pk int PRIMARY KEY, l list<text>)")).await;
+    q(
+        s,
+        &format!("CREATE TABLE IF NOT EXISTS {ks}.u (pk int PRIMARY KEY, a addr)"),
+    )
+    .await;
+    q(
+        s,
+        &format!("CREATE TABLE IF NOT EXISTS {ks}.c (pk int PRIMARY KEY, hits counter)"),
+    )
+    .await;
+    q(
+        s,
+        &format!("CREATE TABLE IF NOT EXISTS {ks}.l (pk int PRIMARY KEY, l list<text>)"),
+    )
+    .await;
 }
 
 /// The workload: explicit timestamps (some older, so the version holds old cells),
@@ -88,21 +109,57 @@ pub async fn workload(s: &Session) {
         q(s, &format!("UPDATE {KS}.t USING TIMESTAMP {} SET m['a'] = {pk}, s = s + {{{pk}}} WHERE pk = {pk} AND ck = 0", 2_000_000 + i64::from(pk))).await;
         q(s, &format!("UPDATE {KS}.t USING TIMESTAMP {} AND TTL 7200 SET m['b'] = 7 WHERE pk = {pk} AND ck = 0", 3_000_000 + i64::from(pk))).await;
         // an overwrite that loses (older timestamp) and one that wins
-        q(s, &format!("UPDATE {KS}.t USING TIMESTAMP 10 SET v = 'lost' WHERE pk = {pk} AND ck = 2")).await;
-        q(s, &format!("UPDATE {KS}.t SET v = 'won' WHERE pk = {pk} AND ck = 3")).await;
+        q(
+            s,
+            &format!("UPDATE {KS}.t USING TIMESTAMP 10 SET v = 'lost' WHERE pk = {pk} AND ck = 2"),
+        )
+        .await;
+        q(
+            s,
+            &format!("UPDATE {KS}.t SET v = 'won' WHERE pk = {pk} AND ck = 3"),
+        )
+        .await;
     }
-    q(s, &format!("INSERT INTO {KS}.t (pk, ck) VALUES (100, 0) USING TIMESTAMP 5000000")).await;
+    q(
+        s,
+        &format!("INSERT INTO {KS}.t (pk, ck) VALUES (100, 0) USING TIMESTAMP 5000000"),
+    )
+    .await;
     for pk in 0..5 {
-        q(s, &format!("INSERT INTO {KS}.st (pk, ck, s, v) VALUES ({pk}, 0, 'static-{pk}', 1)")).await;
-        q(s, &format!("INSERT INTO {KS}.st (pk, ck, v) VALUES ({pk}, 1, 2) USING TTL 3600")).await;
+        q(
+            s,
+            &format!("INSERT INTO {KS}.st (pk, ck, s, v) VALUES ({pk}, 0, 'static-{pk}', 1)"),
+        )
+        .await;
+        q(
+            s,
+            &format!("INSERT INTO {KS}.st (pk, ck, v) VALUES ({pk}, 1, 2) USING TTL 3600"),
+        )
+        .await;
         q(s, &format!("UPDATE {KS}.u USING TIMESTAMP 4000000 SET a.street = 'street {pk}' WHERE pk = {pk}")).await;
-        q(s, &format!("UPDATE {KS}.u SET a.zip = {} WHERE pk = {pk}", 1000 + pk)).await;
+        q(
+            s,
+            &format!("UPDATE {KS}.u SET a.zip = {} WHERE pk = {pk}", 1000 + pk),
+        )
+        .await;
         for _ in 0..=pk {
-            q(s, &format!("UPDATE {KS}.c SET hits = hits + {} WHERE pk = {pk}", pk + 1)).await;
+            q(
+                s,
+                &format!("UPDATE {KS}.c SET hits = hits + {} WHERE pk = {pk}", pk + 1),
+            )
+            .await;
         }
-        q(s, &format!("UPDATE {KS}.c SET hits = hits - 1 WHERE pk = {pk}")).await;
+        q(
+            s,
+            &format!("UPDATE {KS}.c SET hits = hits - 1 WHERE pk = {pk}"),
+        )
+        .await;
     }
-    q(s, &format!("INSERT INTO {KS}.l (pk, l) VALUES (1, ['x', 'y', 'z'])")).await;
+    q(
+        s,
+        &format!("INSERT INTO {KS}.l (pk, l) VALUES (1, ['x', 'y', 'z'])"),
+    )
+    .await;
 }
 
 /// Runs the tidemark binary.
@@ -142,13 +199,24 @@ pub fn version_of(from: &str, store: &Path) {
             .as_nanos() as u64;
         st.set_tidemark(now).expect("set the tidemark");
     }
-    let out = tidemark(&["version", "create", "--store", s, "--name", "v1", "--at", "latest", "--json"]);
+    let out = tidemark(&[
+        "version", "create", "--store", s, "--name", "v1", "--at", "latest", "--json",
+    ]);
     ok(&out, "version create");
 }
 
 /// `restore --version v1 --store STORE --to TO --json EXTRA…`.
 pub fn restore(store: &Path, to: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["restore", "--version", "v1", "--store", store.to_str().unwrap(), "--to", to, "--json"];
+    let mut args = vec![
+        "restore",
+        "--version",
+        "v1",
+        "--store",
+        store.to_str().unwrap(),
+        "--to",
+        to,
+        "--json",
+    ];
     args.extend_from_slice(extra);
     tidemark(&args)
 }
@@ -171,7 +239,12 @@ pub fn truth(cluster: &CqlCluster, ks: &str, except: &[&str]) -> Cells {
         .filter(|c| c.keyspace == ks && !except.contains(&c.table.as_str()))
         .map(|c| {
             (
-                (c.table, c.partition_key.join(":"), c.clustering.join(":"), c.column),
+                (
+                    c.table,
+                    c.partition_key.join(":"),
+                    c.clustering.join(":"),
+                    c.column,
+                ),
                 (c.value, c.timestamp, c.ttl),
             )
         })
@@ -182,7 +255,12 @@ pub fn truth(cluster: &CqlCluster, ks: &str, except: &[&str]) -> Cells {
 pub async fn counters(s: &Session, ks: &str) -> BTreeMap<i32, i64> {
     let mut st = Statement::new(format!("SELECT pk, hits FROM {ks}.c"));
     st.set_consistency(Consistency::Quorum);
-    let rows = s.query_unpaged(st, ()).await.unwrap().into_rows_result().unwrap();
+    let rows = s
+        .query_unpaged(st, ())
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap();
     rows.rows::<(i32, scylla::value::Counter)>()
         .unwrap()
         .map(|r| {
@@ -196,7 +274,12 @@ pub async fn counters(s: &Session, ks: &str) -> BTreeMap<i32, i64> {
 pub async fn lists(s: &Session, ks: &str) -> BTreeMap<i32, Vec<String>> {
     let mut st = Statement::new(format!("SELECT pk, l FROM {ks}.l"));
     st.set_consistency(Consistency::Quorum);
-    let rows = s.query_unpaged(st, ()).await.unwrap().into_rows_result().unwrap();
+    let rows = s
+        .query_unpaged(st, ())
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap();
     rows.rows::<(i32, Option<Vec<String>>)>()
         .unwrap()
         .map(|r| {
@@ -210,9 +293,18 @@ pub async fn lists(s: &Session, ks: &str) -> BTreeMap<i32, Vec<String>> {
 /// expiring cell still expiring in the target, with no more TTL than it had.
 pub fn assert_restored(source: &Cells, target: &Cells) {
     let keys = |c: &Cells| c.keys().cloned().collect::<Vec<_>>();
-    let missing: Vec<_> = keys(source).into_iter().filter(|k| !target.contains_key(k)).collect();
-    let extra: Vec<_> = keys(target).into_iter().filter(|k| !source.contains_key(k)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}\nextra {extra:?}");
+    let missing: Vec<_> = keys(source)
+        .into_iter()
+        .filter(|k| !target.contains_key(k))
+        .collect();
+    let extra: Vec<_> = keys(target)
+        .into_iter()
+        .filter(|k| !source.contains_key(k))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}\nextra {extra:?}"
+    );
     for (k, (v, ts, ttl)) in source {
         let (tv, tts, tttl) = &target[k];
         assert_eq!((v, ts), (tv, tts), "{k:?}");

@@ -516,3 +516,199 @@ fn range(t: &Table, k: &Key, r: &RangeDeletion, ts: i64) -> Result<Stmt> {
         values,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CellOp, Deletion};
+
+    fn col(name: &str, type_text: &str, ty: ColumnType) -> Column {
+        Column {
+            name: name.into(),
+            type_text: type_text.into(),
+            ty,
+            is_static: false,
+            desc: false,
+        }
+    }
+
+    fn table() -> Table {
+        Table {
+            source: "ks.t".into(),
+            keyspace: "ks".into(),
+            name: "t".into(),
+            partition_key: vec![col("pk", "int", ColumnType::Int)],
+            clustering: vec![col("ck", "int", ColumnType::Int)],
+            others: vec![
+                col("v", "text", ColumnType::Varchar),
+                col("w", "int", ColumnType::Int),
+                col(
+                    "m",
+                    "map<text, int>",
+                    ColumnType::Map(Box::new(ColumnType::Varchar), Box::new(ColumnType::Int)),
+                ),
+            ],
+            rows: 0,
+        }
+    }
+
+    fn cell(column: &str, value: &[u8], ts: i64, ttl: Option<(u32, i64)>) -> Cell {
+        Cell {
+            column: column.into(),
+            path: None,
+            value: value.to_vec(),
+            cql_type: String::new(),
+            timestamp: ts,
+            ttl: ttl.map(|t| t.0),
+            local_deletion_time: ttl.map(|t| t.1),
+            kind: if ttl.is_some() {
+                CellKind::Expiring
+            } else {
+                CellKind::Live
+            },
+            op: CellOp::Set,
+        }
+    }
+
+    const CLOCK: Clock = Clock {
+        now_secs: 1000,
+        at_us: 77,
+        overwrite_us: None,
+    };
+
+    fn writes(ops: &[Op]) -> Vec<&Stmt> {
+        ops.iter()
+            .filter_map(|o| match o {
+                Op::Write(s) => Some(s),
+                Op::Counter(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cells_group_by_timestamp_and_ttl_left_and_expired_ones_are_dropped() {
+        let mut m = cell("m", &5i32.to_be_bytes(), 30, None);
+        m.path = Some(b"a".to_vec());
+        let cells = vec![
+            cell("v", b"x", 10, None),
+            cell("w", &1i32.to_be_bytes(), 10, None),
+            cell("v", b"y", 20, Some((100, 1060))),
+            cell("w", &2i32.to_be_bytes(), 20, Some((100, 990))),
+            m,
+        ];
+        let (ops, expired) = row(&table(), r#"{"pk":1,"ck":2}"#, &cells, CLOCK).unwrap();
+        assert_eq!(expired, 1);
+        let w = writes(&ops);
+        assert_eq!(w.len(), 3, "{w:?}");
+        let one = |i: i32| i.to_be_bytes().to_vec();
+        assert!(w.contains(&&Stmt {
+            cql: "INSERT INTO ks.t (pk, ck, v, w) VALUES (?, ?, ?, ?) USING TIMESTAMP ? AND TTL ?"
+                .into(),
+            values: vec![
+                one(1),
+                one(2),
+                b"x".to_vec(),
+                one(1),
+                10i64.to_be_bytes().to_vec(),
+                one(0)
+            ],
+        }));
+        // 60 s left of a 100 s TTL
+        assert!(w.contains(&&Stmt {
+            cql: "INSERT INTO ks.t (pk, ck, v) VALUES (?, ?, ?) USING TIMESTAMP ? AND TTL ?".into(),
+            values: vec![
+                one(1),
+                one(2),
+                b"y".to_vec(),
+                20i64.to_be_bytes().to_vec(),
+                one(60)
+            ],
+        }));
+        assert!(w.contains(&&Stmt {
+            cql: "UPDATE ks.t USING TIMESTAMP ? AND TTL ? SET m[?] = ? WHERE pk = ? AND ck = ?"
+                .into(),
+            values: vec![
+                30i64.to_be_bytes().to_vec(),
+                one(0),
+                b"a".to_vec(),
+                one(5),
+                one(1),
+                one(2)
+            ],
+        }));
+    }
+
+    #[test]
+    fn a_row_without_cells_gets_a_marker_at_the_versions_time_or_now_with_overwrite() {
+        let (ops, _) = row(&table(), r#"{"pk":1,"ck":2}"#, &[], CLOCK).unwrap();
+        let w = writes(&ops);
+        assert_eq!(w.len(), 1);
+        assert_eq!(
+            w[0].cql,
+            "INSERT INTO ks.t (pk, ck) VALUES (?, ?) USING TIMESTAMP ? AND TTL ?"
+        );
+        assert_eq!(w[0].values[2], 77i64.to_be_bytes().to_vec());
+        let clock = Clock {
+            overwrite_us: Some(999),
+            ..CLOCK
+        };
+        let (ops, _) = row(
+            &table(),
+            r#"{"pk":1,"ck":2}"#,
+            &[cell("v", b"x", 10, None)],
+            clock,
+        )
+        .unwrap();
+        assert_eq!(writes(&ops)[0].values[3], 999i64.to_be_bytes().to_vec());
+    }
+
+    #[test]
+    fn deletions_become_timestamped_deletes() {
+        let del = Deletion {
+            timestamp: 5,
+            local_deletion_time: 1,
+        };
+        let b = |ck: i32, inclusive: bool| ClusteringBound {
+            prefix: vec![serde_bytes::ByteBuf::from(ck.to_be_bytes().to_vec())],
+            inclusive,
+        };
+        let d = VersionDeletion {
+            partition: Some(del),
+            ranges: vec![RangeDeletion {
+                start: b(2, true),
+                end: b(5, false),
+                deletion: del,
+            }],
+            ..Default::default()
+        };
+        let (stmts, unwritable) = deletion(&table(), r#"{"pk":1}"#, &d, CLOCK).unwrap();
+        assert_eq!(unwritable, 0);
+        let texts: Vec<&str> = stmts.iter().map(|s| s.cql.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "DELETE FROM ks.t USING TIMESTAMP ? WHERE pk = ?",
+                "DELETE FROM ks.t USING TIMESTAMP ? WHERE pk = ? AND ck >= ? AND ck < ?"
+            ]
+        );
+        assert_eq!(stmts[1].values.len(), 4);
+        let mut tomb = cell("v", b"", 9, None);
+        tomb.kind = CellKind::Tombstone;
+        let d = VersionDeletion {
+            row: Some(del),
+            cells: vec![tomb],
+            ..Default::default()
+        };
+        let clock = Clock {
+            overwrite_us: Some(100),
+            ..CLOCK
+        };
+        let (stmts, _) = deletion(&table(), r#"{"pk":1,"ck":3}"#, &d, clock).unwrap();
+        assert_eq!(
+            stmts[1].cql,
+            "DELETE v FROM ks.t USING TIMESTAMP ? WHERE pk = ? AND ck = ?"
+        );
+        // with --overwrite, one microsecond before the rows written
+        assert_eq!(stmts[0].values[0], 99i64.to_be_bytes().to_vec());
+    }
+}
