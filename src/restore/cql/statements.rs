@@ -186,6 +186,9 @@ fn value_of(c: &Cell, ty: &ColumnType) -> Result<Vec<u8>> {
     Ok(c.value.clone())
 }
 
+/// A list element: (path, value, timestamp, TTL left).
+type ListElement = (Vec<u8>, Vec<u8>, i64, i32);
+
 /// The statements restoring one row; also how many cells were left out as expired.
 pub fn row(t: &Table, key_text: &str, cells: &[Cell], clock: Clock) -> Result<(Vec<Op>, u64)> {
     let k = key(t, key_text)?;
@@ -194,7 +197,7 @@ pub fn row(t: &Table, key_text: &str, cells: &[Cell], clock: Clock) -> Result<(V
     let mut expired = 0;
     // (timestamp, ttl) → column → value
     let mut groups: BTreeMap<(i64, i32), BTreeMap<String, Vec<u8>>> = BTreeMap::new();
-    let mut lists: BTreeMap<String, Vec<(Vec<u8>, Vec<u8>, i64, i32)>> = BTreeMap::new();
+    let mut lists: BTreeMap<String, Vec<ListElement>> = BTreeMap::new();
     let mut counters: BTreeMap<String, i64> = BTreeMap::new();
     for c in cells {
         if c.kind == CellKind::Tombstone {
@@ -460,9 +463,9 @@ fn range(t: &Table, k: &Key, r: &RangeDeletion, ts: i64) -> Result<Stmt> {
         .collect();
     let mut values = vec![ts_bytes(ts)];
     values.extend(pk.iter().map(|(_, v)| v.clone()));
-    for i in 0..eq {
-        conds.push(format!("{} = ?", ident(&t.clustering[i].name)));
-        values.push(s[i].to_vec());
+    for (c, v) in t.clustering.iter().zip(s).take(eq) {
+        conds.push(format!("{} = ?", ident(&c.name)));
+        values.push(v.to_vec());
     }
     let whole_prefix = |b: &ClusteringBound| b.prefix.len() == eq;
     let slice = |b: &ClusteringBound,
