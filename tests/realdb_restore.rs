@@ -15,9 +15,7 @@ use realdb_support::server;
 use restore_support::*;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
-use scylla::statement::unprepared::Statement;
-use scylla::statement::Consistency;
-use scylla::value::{CqlValue, Row};
+use scylla::value::CqlValue;
 
 static ONE: OnceLock<Result<String, String>> = OnceLock::new();
 static THREE: OnceLock<Result<String, String>> = OnceLock::new();
@@ -30,27 +28,6 @@ const QUERIES: [(&str, &[usize]); 5] = [
     ("SELECT pk, hits FROM rsrc.c", &[]),
     ("SELECT pk, l FROM rsrc.l", &[]),
 ];
-
-/// Rows of `query` at QUORUM, keyed by their key columns' rendering.
-async fn read(s: &Session, query: &str) -> BTreeMap<String, Vec<Option<CqlValue>>> {
-    let mut st = Statement::new(query);
-    st.set_consistency(Consistency::Quorum);
-    st.set_page_size(1000);
-    let mut out = BTreeMap::new();
-    let mut pager = s
-        .query_iter(st, ())
-        .await
-        .unwrap_or_else(|e| panic!("{query}: {e}"))
-        .rows_stream::<Row>()
-        .unwrap();
-    use futures_util::StreamExt;
-    while let Some(row) = pager.next().await {
-        let row = row.unwrap();
-        let keys = if query.contains(", ck,") { 2 } else { 1 };
-        out.insert(format!("{:?}", &row.columns[..keys]), row.columns);
-    }
-    out
-}
 
 /// Target rows equal the source's: every column, except TTLs, which must still be
 /// counting (positive) and at most the TTL written (the workload's are 1 h and 2 h).
@@ -107,7 +84,7 @@ fn a_testbed_version_restores_into_real_one_and_three_node_cassandra() {
     let src_session = rt.block_on(session(addr));
     let mut want = Vec::new();
     for (q, _) in QUERIES {
-        want.push(rt.block_on(read(&src_session, q)));
+        want.push(rt.block_on(read_at_quorum(&src_session, q)));
     }
     assert!(want[0].len() as i32 >= PARTITIONS * ROWS_EACH);
 
@@ -146,7 +123,7 @@ fn a_testbed_version_restores_into_real_one_and_three_node_cassandra() {
         );
         let dst = rt.block_on(connect(&hosts.join(",")));
         for ((q, ttls), src) in QUERIES.iter().zip(&want) {
-            let got = rt.block_on(read(&dst, q));
+            let got = rt.block_on(read_at_quorum(&dst, q));
             assert_same(q, ttls, src, &got);
         }
         drop(dst);

@@ -242,6 +242,19 @@ fn a_version_restores_into_other_topologies() {
             (counters(&s, KS).await, lists(&s, KS).await)
         });
         assert_eq!(c, src.counters, "counters on {nodes} nodes");
+        // every row readable at QUORUM, with its write time, as in the source
+        let query = format!("SELECT pk, ck, v, writetime(v), n, writetime(n), m, s, f FROM {KS}.t");
+        let (want, got) = rt().block_on(async {
+            let a = read_at_quorum(&session(src._cluster.addresses()[0]).await, &query).await;
+            let b = read_at_quorum(&session(addr).await, &query).await;
+            (a, b)
+        });
+        let got: BTreeMap<_, _> = got
+            .into_iter()
+            .filter(|(_, row)| !matches!(row[0], Some(scylla::value::CqlValue::Int(50..=53))))
+            .collect();
+        assert_eq!(want.len(), (PARTITIONS * ROWS_EACH + 1) as usize);
+        assert_eq!(got, want, "rows read at QUORUM on {nodes} nodes");
         assert_eq!(l, src.lists, "lists on {nodes} nodes");
         // a second restore changes nothing (timestamps decide; counters are brought
         // to their totals, not incremented again)
@@ -518,6 +531,17 @@ fn bad_input_is_refused_before_anything_is_written() {
         "the password is printed"
     );
     assert!(locked.logical_state().is_empty());
+    // the right password works, and is never printed
+    let out = restore(
+        &src.store,
+        &format!("cql://admin:s3cret@{addr}"),
+        &["--table", "u"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+    assert!(!all.contains("s3cret"), "the password is printed: {all}");
+    assert_eq!(report(&out)["target"], format!("cql://{addr}"));
+    assert!(!locked.logical_state().is_empty());
     locked.stop();
 
     let target = rt().block_on(testbed(1, 159, 61, None));

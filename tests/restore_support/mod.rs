@@ -315,3 +315,27 @@ pub fn assert_restored(source: &Cells, target: &Cells) {
         }
     }
 }
+
+/// Rows of `query` at QUORUM, keyed by their key columns' rendering.
+pub async fn read_at_quorum(
+    s: &Session,
+    query: &str,
+) -> BTreeMap<String, Vec<Option<scylla::value::CqlValue>>> {
+    let mut st = Statement::new(query);
+    st.set_consistency(Consistency::Quorum);
+    st.set_page_size(1000);
+    let mut out = BTreeMap::new();
+    let mut pager = s
+        .query_iter(st, ())
+        .await
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+        .rows_stream::<scylla::value::Row>()
+        .unwrap();
+    use futures_util::StreamExt;
+    while let Some(row) = pager.next().await {
+        let row = row.unwrap();
+        let keys = if query.contains(", ck,") { 2 } else { 1 };
+        out.insert(format!("{:?}", &row.columns[..keys]), row.columns);
+    }
+    out
+}
