@@ -177,7 +177,8 @@ fn ttl_left(c: &Cell, now_secs: i64) -> Option<i32> {
     }
 }
 
-/// The value bytes of a cell as the column's type (`json` cells converted).
+/// The value bytes of a cell as type `ty` (the column's, or for an element cell the
+/// element's): `json` cells (the decoder knew no type) are converted.
 fn value_of(c: &Cell, ty: &ColumnType) -> Result<Vec<u8>> {
     if c.cql_type == "json" {
         let j: Json = serde_json::from_slice(&c.value).context("a json cell")?;
@@ -224,10 +225,10 @@ pub fn row(t: &Table, key_text: &str, cells: &[Cell], clock: Clock) -> Result<(V
         };
         let ts = ts_of(c);
         match (&c.path, col.ty.effective()) {
-            (Some(path), ColumnType::List(_)) if col.multi_cell() => {
+            (Some(path), ColumnType::List(element)) if col.multi_cell() => {
                 lists.entry(c.column.clone()).or_default().push((
                     path.clone(),
-                    value_of(c, &col.ty)?,
+                    value_of(c, element)?,
                     ts,
                     ttl,
                 ));
@@ -349,15 +350,23 @@ fn element(
 ) -> Result<Stmt> {
     let name = ident(&col.name);
     let (set, mut values) = match col.ty.effective() {
-        ColumnType::Map(..) => (
+        ColumnType::Map(_, v) => (
             format!("{name}[?] = ?"),
-            vec![path.to_vec(), value_of(c, &col.ty)?],
+            vec![path.to_vec(), value_of(c, v)?],
         ),
         ColumnType::Set(_) => (format!("{name} = {name} + ?"), vec![collection(&[path])]),
-        ColumnType::Udt { .. } => (
-            format!("{name}.{} = ?", ident(&udt_field(col, path)?)),
-            vec![value_of(c, &col.ty)?],
-        ),
+        ColumnType::Udt { fields, .. } => {
+            let field = udt_field(col, path)?;
+            let ty = fields
+                .iter()
+                .find(|(f, _)| f.as_str() == field)
+                .map(|(_, t)| t)
+                .ok_or_else(|| anyhow!("column {}: no field {field}", col.name))?;
+            (
+                format!("{name}.{} = ?", ident(&field)),
+                vec![value_of(c, ty)?],
+            )
+        }
         other => bail!("column {}: elements of a {other:?}", col.name),
     };
     let mut all = vec![ts_bytes(ts), ttl_bytes(ttl)];
