@@ -4,24 +4,26 @@
 //! ([`plan`]); the target is connected and its schema read; a target table with
 //! another key or other column types stops everything here, before any write. Then
 //! the missing keyspaces, types and tables are created, every row of the version is
-//! written ([`statements`], [`writer`]) a partition's rows in one unlogged batch,
-//! `--parallel` batches in flight and `--rate`/`--rate-mb` ([`rate`]) holding them
-//! back, and then the version's deletions as tombstones. A checkpoint ([`state`])
-//! follows the acknowledged writes, so `--resume` continues where a killed or
+//! read into units of one partition ([`units`], [`statements`]) and written
+//! ([`writer`]) as unlogged batches, `--parallel` batches in flight and `--rate`/`--rate-mb` ([`rate`]) holding them
+//! back, and then the version's deletions as tombstones. A checkpoint ([`state`],
+//! kept by [`books`]) follows the acknowledged writes, so `--resume` continues where a killed or
 //! interrupted restore stopped.
 //!
 //! Assumption: nothing else writes to the target's tables during a restore. The
 //! timestamped writes would still be right with concurrent writers, but counters,
 //! which are read and then brought to the version's total, would not.
 
+mod books;
 pub mod plan;
 pub mod progress;
 pub mod rate;
 pub mod state;
 pub mod statements;
+mod units;
 pub mod writer;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,36 +40,17 @@ use crate::decode::cql::stored_schema;
 use crate::snapshot::source::redact;
 use crate::snapshot::take::{cql as take_cql, cql_schema};
 use crate::store::{Store, StoreError, StoreOptions};
-use crate::version::model::{VersionInfo, VersionRow};
+use crate::version::model::VersionInfo;
 use crate::version::stored;
+use books::{Books, Done};
 use plan::Plan;
-use state::{Phase, State, Tally};
-use statements::{Clock, Op};
+use state::State;
+use statements::Clock;
+use units::{read_units, Unit};
 
-/// A unit carries at most this many payload bytes (besides [`writer::BATCH_STATEMENTS`]).
-const UNIT_BYTES: usize = 16 * 1024;
 /// A checkpoint is saved after this many rows or this long, whichever comes first.
 const CHECKPOINT_ROWS: u64 = 500;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-/// Units failing in a row before the restore gives up (the target is gone).
-const FAILURES_IN_A_ROW: u32 = 20;
-
-/// One write unit: the operations of consecutive rows (or deletions) of one
-/// partition, written as one batch.
-struct Unit {
-    seq: u64,
-    phase: Phase,
-    source: String,
-    target: String,
-    /// The last key of the unit (the checkpoint's place once it is acknowledged).
-    last_key: String,
-    /// Rows (or deletion entries) the unit writes.
-    items: u64,
-    /// Of them, rows with nothing to write (every cell expired).
-    empty: u64,
-    bytes: u64,
-    ops: Vec<Op>,
-}
 
 /// Restores the CQL namespaces of `o.version` into the cluster at `hosts`.
 pub fn restore(
@@ -236,7 +219,7 @@ async fn connect(hosts: &[String], credentials: Option<&(String, String)>) -> Re
         .map_err(|e| anyhow!("cannot connect to {hosts}: {}", first_line(&e.to_string())))
 }
 
-fn first_line(s: &str) -> String {
+pub(crate) fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").chars().take(300).collect()
 }
 
@@ -294,12 +277,6 @@ struct Run<'a> {
     writer: Arc<writer::Writer>,
 }
 
-/// What came back of one unit.
-struct Done {
-    unit: Unit,
-    result: Result<()>,
-}
-
 impl Run<'_> {
     async fn write(&self, resume: Option<State>, report: &mut RestoreReport) -> Result<()> {
         let now = std::time::SystemTime::now()
@@ -310,17 +287,7 @@ impl Run<'_> {
             at_us: (self.info.at / 1000) as i64,
             overwrite_us: self.o.overwrite.then_some(now.as_micros() as i64),
         };
-        let mut books = Books {
-            at_mark: resume
-                .as_ref()
-                .map(|s| s.counts.iter().cloned().collect())
-                .unwrap_or_default(),
-            mark: resume
-                .as_ref()
-                .map(|s| (s.phase, s.namespace.clone(), s.key.clone())),
-            ..Books::default()
-        };
-        books.all = books.at_mark.clone();
+        let mut books = Books::from(resume.as_ref());
         let total_rows: u64 = self.plan.tables.iter().map(|t| t.rows).sum();
         let done_rows: u64 = books.at_mark.values().map(|t| t[0] + t[2] + t[4]).sum();
         let mut progress = progress::Progress::new(self.o.json, total_rows, done_rows);
@@ -442,226 +409,4 @@ impl Run<'_> {
         };
         checkpoint::save(&self.store, &self.o.version, self.target, &state)
     }
-}
-
-/// The accounts of the units written: counts over everything, and the checkpoint's
-/// place with the counts up to it (units come back in any order; the place moves
-/// only over an unbroken run of acknowledged ones, and stops for good at a failed
-/// one, so that `--resume` writes it again).
-#[derive(Default)]
-struct Books {
-    all: BTreeMap<String, Tally>,
-    at_mark: BTreeMap<String, Tally>,
-    mark: Option<(Phase, String, String)>,
-    /// Units back but not yet passed by the place (a unit before them is in flight).
-    waiting: BTreeMap<u64, (Unit, bool)>,
-    next_seq: u64,
-    blocked: bool,
-    since_save: u64,
-    failures_in_a_row: u32,
-    fatal: Option<String>,
-}
-
-impl Books {
-    fn done(
-        &mut self,
-        d: Result<Done, tokio::task::JoinError>,
-        report: &mut RestoreReport,
-        progress: &mut progress::Progress,
-        stop: &AtomicBool,
-    ) {
-        let d = match d {
-            Ok(d) => d,
-            Err(e) => {
-                // a write task that panicked: its unit is never acknowledged
-                tracing::error!("a write task ended abnormally: {e}");
-                self.blocked = true;
-                return;
-            }
-        };
-        let ok = d.result.is_ok();
-        add(
-            self.all.entry(d.unit.target.clone()).or_default(),
-            &d.unit,
-            ok,
-        );
-        progress.add(d.unit.items, if ok { d.unit.bytes } else { 0 });
-        match &d.result {
-            Ok(()) => self.failures_in_a_row = 0,
-            Err(e) => {
-                self.failures_in_a_row += 1;
-                let line = first_line(&format!("{e:#}"));
-                if report.errors.len() < 10 {
-                    report
-                        .errors
-                        .push(format!("{} {}: {line}", d.unit.target, d.unit.last_key));
-                }
-                if self.failures_in_a_row >= FAILURES_IN_A_ROW && self.fatal.is_none() {
-                    self.fatal = Some(format!("the target keeps failing: {line}"));
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
-        }
-        self.waiting.insert(d.unit.seq, (d.unit, ok));
-        while let Some((u, ok)) = self.waiting.remove(&self.next_seq) {
-            self.next_seq += 1;
-            if !ok {
-                self.blocked = true;
-            }
-            if self.blocked {
-                continue;
-            }
-            add(self.at_mark.entry(u.target.clone()).or_default(), &u, true);
-            self.since_save += u.items;
-            self.mark = Some((u.phase, u.source, u.last_key));
-        }
-    }
-}
-
-/// Adds a unit to a tally: [written rows, deletions, failed, bytes, rows with
-/// nothing left to write].
-fn add(t: &mut Tally, u: &Unit, ok: bool) {
-    let n = u.items - u.empty;
-    match (ok, u.phase) {
-        (true, Phase::Rows) => t[0] += n,
-        (true, Phase::Deletions) => t[1] += n,
-        (false, _) => t[2] += n,
-    }
-    t[4] += u.empty;
-    if ok {
-        t[3] += u.bytes;
-    }
-}
-
-/// Reads the version (rows, then deletions) into units of one partition each, after
-/// the checkpoint's place; ends early when `stop` is set or the writer side is gone.
-/// Returns notes for the report (cells left out as expired, tombstones CQL cannot
-/// state).
-fn read_units(
-    store: &Store,
-    name: &str,
-    plan: &Plan,
-    resume: Option<State>,
-    clock: Clock,
-    stop: &AtomicBool,
-    tx: mpsc::Sender<Unit>,
-) -> Result<Vec<String>> {
-    let tables: BTreeMap<&str, &plan::Table> =
-        plan.tables.iter().map(|t| (t.source.as_str(), t)).collect();
-    let mut seq = 0u64;
-    let mut cur: Option<(Vec<u8>, Unit)> = None;
-    let mut expired = 0u64;
-    let mut unwritable = 0u64;
-    let mut gone = false;
-    let send = |u: Unit, gone: &mut bool| {
-        if tx.blocking_send(u).is_err() {
-            *gone = true;
-        }
-    };
-    let mut push = |phase: Phase,
-                    t: &plan::Table,
-                    key: &str,
-                    partition: Vec<u8>,
-                    ops: Vec<Op>,
-                    cur: &mut Option<(Vec<u8>, Unit)>,
-                    gone: &mut bool| {
-        let bytes: usize = ops.iter().map(Op::bytes).sum();
-        let fits = cur.as_ref().is_some_and(|(p, u)| {
-            u.phase == phase
-                && u.source == t.source
-                && *p == partition
-                && u.ops.len() + ops.len() <= writer::BATCH_STATEMENTS
-                && u.bytes as usize + bytes <= UNIT_BYTES
-        });
-        if !fits {
-            if let Some((_, u)) = cur.take() {
-                send(u, gone);
-            }
-            *cur = Some((
-                partition,
-                Unit {
-                    seq,
-                    phase,
-                    source: t.source.clone(),
-                    target: t.target(),
-                    last_key: String::new(),
-                    items: 0,
-                    empty: 0,
-                    bytes: 0,
-                    ops: Vec::new(),
-                },
-            ));
-            seq += 1;
-        }
-        let (_, u) = cur.as_mut().expect("a unit");
-        u.items += 1;
-        u.empty += u64::from(ops.is_empty());
-        u.bytes += bytes as u64;
-        u.last_key = key.to_string();
-        u.ops.extend(ops);
-    };
-    let skip = |phase: Phase, ns: &str, key: &str| {
-        resume.as_ref().is_some_and(|s| s.covers(phase, ns, key))
-    };
-    stored::for_each_row(store, name, |ns, key, row| {
-        if stop.load(Ordering::Relaxed) || gone {
-            return Ok(false);
-        }
-        let Some(t) = tables.get(ns) else {
-            return Ok(true);
-        };
-        if skip(Phase::Rows, ns, key) {
-            return Ok(true);
-        }
-        let VersionRow::Cql { cells } = row else {
-            return Ok(true);
-        };
-        let k = statements::key(t, key)?;
-        let (ops, e) = statements::row(t, key, &cells, clock)?;
-        expired += e;
-        push(Phase::Rows, t, key, k.partition, ops, &mut cur, &mut gone);
-        Ok(true)
-    })?;
-    stored::for_each_deletion(store, name, |ns, key, d| {
-        if stop.load(Ordering::Relaxed) || gone {
-            return Ok(false);
-        }
-        let Some(t) = tables.get(ns) else {
-            return Ok(true);
-        };
-        if skip(Phase::Deletions, ns, key) || t.is_counter_table() {
-            return Ok(true);
-        }
-        let k = statements::key(t, key)?;
-        let (stmts, u) = statements::deletion(t, key, &d, clock)?;
-        unwritable += u;
-        let ops = stmts.into_iter().map(Op::Write).collect();
-        push(
-            Phase::Deletions,
-            t,
-            key,
-            k.partition,
-            ops,
-            &mut cur,
-            &mut gone,
-        );
-        Ok(true)
-    })?;
-    if let Some((_, u)) = cur.take() {
-        if !stop.load(Ordering::Relaxed) {
-            send(u, &mut gone);
-        }
-    }
-    let mut notes = Vec::new();
-    if expired > 0 {
-        notes.push(format!(
-            "{expired} cells expired since the version and were not written"
-        ));
-    }
-    if unwritable > 0 {
-        notes.push(format!(
-            "{unwritable} list element tombstones were not written (list paths are the server's)"
-        ));
-    }
-    Ok(notes)
 }
