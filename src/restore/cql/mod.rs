@@ -4,10 +4,10 @@
 //! ([`plan`]); the target is connected and its schema read; a target table with
 //! another key or other column types stops everything here, before any write. Then
 //! the missing keyspaces, types and tables are created, every row of the version is
-//! read into units of one partition ([`units`], [`statements`]) and written
+//! read into units of one partition (`units`, [`statements`]) and written
 //! ([`writer`]) as unlogged batches, `--parallel` batches in flight and `--rate`/`--rate-mb` ([`rate`]) holding them
 //! back, and then the version's deletions as tombstones. A checkpoint ([`state`],
-//! kept by [`books`]) follows the acknowledged writes, so `--resume` continues where a killed or
+//! kept by `books`) follows the acknowledged writes, so `--resume` continues where a killed or
 //! interrupted restore stopped.
 //!
 //! Assumption: nothing else writes to the target's tables during a restore. The
