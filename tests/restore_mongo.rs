@@ -133,6 +133,8 @@ fn a_restore_equals_the_sources_committed_state_and_verify_names_a_changed_docum
     let out = w.restore(&["--rename", "t=t1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report = json_line(&out, "restore");
+    let progress = json_line(&out, "progress");
+    assert_eq!(progress["version"], VERSION);
     let docs = (w.source.truth["t.c"].len() + w.source.truth["t.d"].len() + BULK as usize) as u64;
     assert_eq!(report["total"]["written"], docs);
     assert!(report["error"].is_null());
@@ -216,7 +218,7 @@ fn next(seed: &mut u64) -> u64 {
 }
 
 #[test]
-fn resume_after_sigkill_at_ten_moments_ends_as_an_uninterrupted_restore() {
+fn resume_after_sigterm_and_sigkill_at_ten_moments_ends_as_an_uninterrupted_restore() {
     let Some(w) = world() else { return };
     let uri = w.uri();
     let mut seed = std::time::SystemTime::now()
@@ -225,48 +227,61 @@ fn resume_after_sigkill_at_ten_moments_ends_as_an_uninterrupted_restore() {
         .as_nanos() as u64;
     eprintln!("seed {seed}");
     let client = w.client();
-    let mut partial = 0;
-    for round in 0..10 {
+    let spawn = |resume: bool| {
         let mut args = vec![
             "restore", "--version", VERSION, "--to", &uri, "--store", w.store(), "--json",
-            "--rename", "t=t3", "--rate", "1500", "--parallel", "4",
+            "--rename", "t=t3", "--rate", "300", "--parallel", "4",
         ];
-        // after the first kill there may be a checkpoint to continue
-        if round > 0 {
+        if resume {
             args.push("--resume");
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        Command::new(env!("CARGO_BIN_EXE_tidemark"))
             .args(&args)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap();
-        let delay = Duration::from_millis(200 + next(&mut seed) % 1800);
-        std::thread::sleep(delay);
+            .unwrap()
+    };
+    // SIGTERM: the restore stops itself, says so, and keeps its checkpoint.
+    let child = spawn(false);
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signals the child this test spawned, by its id.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("continue with --resume"), "{}", stderr(&out));
+    let report = json_line(&out, "restore");
+    assert_eq!(report["error"], "interrupted by a signal");
+    let written = report["total"]["written"].as_u64().unwrap();
+    assert!(written > 0 && written < BULK as u64, "stopped midway: {written}");
+
+    // SIGKILL at ten random moments, each run continuing the last.
+    let (mut killed, mut partial, mut resume) = (0, 0, true);
+    for round in 0..30 {
+        if killed == 10 {
+            break;
+        }
+        let mut child = spawn(resume);
+        std::thread::sleep(Duration::from_millis(200 + next(&mut seed) % 800));
         let finished = child.try_wait().unwrap();
         if finished.is_none() {
             child.kill().unwrap();
+            killed += 1;
         }
-        let status = child.wait().unwrap();
-        let err = child.stderr.take().map(|mut e| {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut e, &mut s).unwrap();
-            s
-        });
-        if finished.is_some() {
-            // it ran to its end: done (0), or nothing to resume (2: killed before the
-            // first checkpoint); the latter starts over without --resume below
-            assert!(matches!(status.code(), Some(0 | 2)), "round {round}: {status:?} {err:?}");
-            if status.code() == Some(0) {
-                break;
-            }
+        let out = child.wait_with_output().unwrap();
+        match finished.map(|s| s.code()) {
+            None => resume = true,
+            // killed before its first checkpoint the last time: start over
+            Some(Some(2)) if stderr(&out).contains("no interrupted restore") => resume = false,
+            other => panic!("round {round}: ended by itself {other:?}: {}", stderr(&out)),
         }
         let n: usize = ["c", "d", "bulk"].iter().map(|c| w.read(&client, "t3", c).len()).sum();
         if n > 0 && n < BULK as usize {
             partial += 1;
         }
     }
-    // finish: continue what is kept, or (nothing kept) restore plainly
+    assert_eq!(killed, 10);
+    assert!(partial > 0, "no kill landed in the middle of a restore");
     let out = w.restore(&["--rename", "t=t3", "--resume"]);
     let out = if out.status.code() == Some(2) && stderr(&out).contains("no interrupted restore") {
         w.restore(&["--rename", "t=t3"])
@@ -274,11 +289,14 @@ fn resume_after_sigkill_at_ten_moments_ends_as_an_uninterrupted_restore() {
         out
     };
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(partial > 0, "no kill landed in the middle of a restore");
     w.assert_equal_to_truth(&client, "t3");
     assert_eq!(w.rt.block_on(index_names(&client, "t3", "c")), ["_id_", "n_1"]);
     let out = w.verify(&["--rename", "t=t3"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    // a finished restore keeps no checkpoint
+    let out = w.restore(&["--rename", "t=t3", "--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no interrupted restore"), "{}", stderr(&out));
     w.rt.block_on(async { client.shutdown().await });
 }
 
