@@ -52,7 +52,16 @@ fn world() -> Option<&'static World> {
 impl World {
     fn run(&self, cmd: &str, flag: &str, args: &[&str]) -> std::process::Output {
         let store = store_arg(&self.source.store);
-        let mut all = vec![cmd, "--version", VERSION, flag, &self.uri, "--store", store, "--json"];
+        let mut all = vec![
+            cmd,
+            "--version",
+            VERSION,
+            flag,
+            &self.uri,
+            "--store",
+            store,
+            "--json",
+        ];
         all.extend_from_slice(args);
         tidemark(&all)
     }
@@ -87,14 +96,20 @@ fn a_restore_into_ferretdb_equals_the_sources_committed_state() {
         let got = w.rt.block_on(read_all(&client, "f1", coll));
         let want = &w.source.truth[&format!("t.{coll}")];
         assert_eq!(got.len(), want.len(), "f1.{coll}");
-        assert!(got == *want, "f1.{coll} differs from the source's committed state");
+        assert!(
+            got == *want,
+            "f1.{coll} differs from the source's committed state"
+        );
     }
     assert_eq!(w.source.truth["t.bulk"].len(), BULK as usize);
     let c = w.rt.block_on(read_all(&client, "f1", "c"));
     for id in &w.source.rolled_back {
         assert!(!c.contains_key(id), "rolled-back {id} restored");
     }
-    assert_eq!(w.rt.block_on(index_names(&client, "f1", "c")), ["_id_", "n_1"]);
+    assert_eq!(
+        w.rt.block_on(index_names(&client, "f1", "c")),
+        ["_id_", "n_1"]
+    );
 
     let out = w.run("verify", "--against", &["--rename", "t=f1"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
@@ -128,13 +143,21 @@ fn into_a_non_empty_ferretdb_collection_documents_are_replaced_and_extras_report
             .await
             .unwrap();
     });
-    let out = w.run("restore", "--to", &["--rename", "t=f2", "--collection", "d"]);
+    let out = w.run(
+        "restore",
+        "--to",
+        &["--rename", "t=f2", "--collection", "d"],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let mut got = w.rt.block_on(read_all(&client, "f2", "d"));
     let extra = got.remove(&format!("{:?}", Some(&Bson::String("zz".into()))));
     assert!(extra.is_some(), "the target's own document is left");
     assert!(got == w.source.truth["t.d"], "f2.d differs from the source");
-    let out = w.run("verify", "--against", &["--rename", "t=f2", "--collection", "d"]);
+    let out = w.run(
+        "verify",
+        "--against",
+        &["--rename", "t=f2", "--collection", "d"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let v = json_line(&out, "verify");
     assert_eq!(v["different"], 1);

@@ -92,14 +92,32 @@ impl World {
     /// `tidemark restore` of the version into the target with `args`.
     fn restore(&self, args: &[&str]) -> std::process::Output {
         let uri = self.uri();
-        let mut all = vec!["restore", "--version", VERSION, "--to", &uri, "--store", self.store(), "--json"];
+        let mut all = vec![
+            "restore",
+            "--version",
+            VERSION,
+            "--to",
+            &uri,
+            "--store",
+            self.store(),
+            "--json",
+        ];
         all.extend_from_slice(args);
         tidemark(&all)
     }
 
     fn verify(&self, args: &[&str]) -> std::process::Output {
         let uri = self.uri();
-        let mut all = vec!["verify", "--version", VERSION, "--against", &uri, "--store", self.store(), "--json"];
+        let mut all = vec![
+            "verify",
+            "--version",
+            VERSION,
+            "--against",
+            &uri,
+            "--store",
+            self.store(),
+            "--json",
+        ];
         all.extend_from_slice(args);
         tidemark(&all)
     }
@@ -114,7 +132,10 @@ impl World {
             let got = self.read(client, db, coll);
             let want = &self.source.truth[&format!("t.{coll}")];
             assert_eq!(got.len(), want.len(), "{db}.{coll} count");
-            assert!(got == *want, "{db}.{coll} differs from the source's committed state");
+            assert!(
+                got == *want,
+                "{db}.{coll} differs from the source's committed state"
+            );
         }
         let c = self.read(client, db, "c");
         for id in &self.source.rolled_back {
@@ -148,10 +169,18 @@ fn a_restore_equals_the_sources_committed_state_and_verify_names_a_changed_docum
     let client = w.client();
     w.assert_equal_to_truth(&client, "t1");
     // the index the source's workload made (logged createIndexes) exists in the target
-    assert_eq!(w.rt.block_on(index_names(&client, "t1", "c")), ["_id_", "n_1"]);
+    assert_eq!(
+        w.rt.block_on(index_names(&client, "t1", "c")),
+        ["_id_", "n_1"]
+    );
 
     let out = w.verify(&["--rename", "t=t1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let v = json_line(&out, "verify");
     assert_eq!(v["equal"], true);
     assert_eq!(v["rows"], docs);
@@ -165,7 +194,12 @@ fn a_restore_equals_the_sources_committed_state_and_verify_names_a_changed_docum
             .unwrap();
     });
     let out = w.verify(&["--rename", "t=t1"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let v = json_line(&out, "verify");
     assert_eq!(v["different"], 1);
     let d = &v["differences"][0];
@@ -181,7 +215,11 @@ fn into_a_non_empty_collection_documents_are_replaced_and_extras_left() {
     let Some(w) = world() else { return };
     let client = w.client();
     let truth_c = &w.source.truth["t.c"];
-    let same = truth_c.values().find(|d| d.get_i32("_id").ok() == Some(5)).unwrap().clone();
+    let same = truth_c
+        .values()
+        .find(|d| d.get_i32("_id").ok() == Some(5))
+        .unwrap()
+        .clone();
     w.rt.block_on(async {
         let c = client.database("t2").collection::<Document>("c");
         c.insert_many([
@@ -195,12 +233,18 @@ fn into_a_non_empty_collection_documents_are_replaced_and_extras_left() {
     let out = w.restore(&["--rename", "t=t2", "--collection", "c"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report = json_line(&out, "restore");
-    assert_eq!(report["total"]["skipped"], 1, "the identical document is skipped");
+    assert_eq!(
+        report["total"]["skipped"], 1,
+        "the identical document is skipped"
+    );
     assert_eq!(report["total"]["written"], truth_c.len() as u64 - 1);
     let mut got = w.read(&client, "t2", "c");
     let extra = got.remove(&format!("{:?}", Some(&mongodb::bson::Bson::Int32(999))));
     assert!(extra.is_some(), "the target's own document is left");
-    assert!(got == *truth_c, "t2.c differs from the source's committed state");
+    assert!(
+        got == *truth_c,
+        "t2.c differs from the source's committed state"
+    );
 
     let out = w.verify(&["--rename", "t=t2", "--collection", "c"]);
     assert_eq!(out.status.code(), Some(1));
@@ -213,7 +257,9 @@ fn into_a_non_empty_collection_documents_are_replaced_and_extras_left() {
 
 /// A small deterministic generator (the delays need no cryptographic randomness).
 fn next(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     *seed >> 33
 }
 
@@ -229,8 +275,20 @@ fn resume_after_sigterm_and_sigkill_at_ten_moments_ends_as_an_uninterrupted_rest
     let client = w.client();
     let spawn = |resume: bool| {
         let mut args = vec![
-            "restore", "--version", VERSION, "--to", &uri, "--store", w.store(), "--json",
-            "--rename", "t=t3", "--rate", "300", "--parallel", "4",
+            "restore",
+            "--version",
+            VERSION,
+            "--to",
+            &uri,
+            "--store",
+            w.store(),
+            "--json",
+            "--rename",
+            "t=t3",
+            "--rate",
+            "300",
+            "--parallel",
+            "4",
         ];
         if resume {
             args.push("--resume");
@@ -249,11 +307,18 @@ fn resume_after_sigterm_and_sigkill_at_ten_moments_ends_as_an_uninterrupted_rest
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("continue with --resume"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("continue with --resume"),
+        "{}",
+        stderr(&out)
+    );
     let report = json_line(&out, "restore");
     assert_eq!(report["error"], "interrupted by a signal");
     let written = report["total"]["written"].as_u64().unwrap();
-    assert!(written > 0 && written < BULK as u64, "stopped midway: {written}");
+    assert!(
+        written > 0 && written < BULK as u64,
+        "stopped midway: {written}"
+    );
 
     // SIGKILL at ten random moments, each run continuing the last.
     let (mut killed, mut partial, mut resume) = (0, 0, true);
@@ -275,7 +340,10 @@ fn resume_after_sigterm_and_sigkill_at_ten_moments_ends_as_an_uninterrupted_rest
             Some(Some(2)) if stderr(&out).contains("no interrupted restore") => resume = false,
             other => panic!("round {round}: ended by itself {other:?}: {}", stderr(&out)),
         }
-        let n: usize = ["c", "d", "bulk"].iter().map(|c| w.read(&client, "t3", c).len()).sum();
+        let n: usize = ["c", "d", "bulk"]
+            .iter()
+            .map(|c| w.read(&client, "t3", c).len())
+            .sum();
         if n > 0 && n < BULK as usize {
             partial += 1;
         }
@@ -290,13 +358,25 @@ fn resume_after_sigterm_and_sigkill_at_ten_moments_ends_as_an_uninterrupted_rest
     };
     assert!(out.status.success(), "{}", stderr(&out));
     w.assert_equal_to_truth(&client, "t3");
-    assert_eq!(w.rt.block_on(index_names(&client, "t3", "c")), ["_id_", "n_1"]);
+    assert_eq!(
+        w.rt.block_on(index_names(&client, "t3", "c")),
+        ["_id_", "n_1"]
+    );
     let out = w.verify(&["--rename", "t=t3"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // a finished restore keeps no checkpoint
     let out = w.restore(&["--rename", "t=t3", "--resume"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no interrupted restore"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no interrupted restore"),
+        "{}",
+        stderr(&out)
+    );
     w.rt.block_on(async { client.shutdown().await });
 }
 
@@ -310,18 +390,30 @@ fn dry_run_writes_nothing_and_selection_with_rename_restores_only_what_is_named(
     assert_eq!(report["dry_run"], true);
     assert_eq!(report["namespaces"]["t4.bulk"]["written"], BULK as u64);
     let schema = report["schema"].to_string();
-    assert!(schema.contains("createIndexes") && schema.contains("n_1"), "{schema}");
-    let names = w.rt.block_on(async { client.database("t4").list_collection_names().await }).unwrap();
+    assert!(
+        schema.contains("createIndexes") && schema.contains("n_1"),
+        "{schema}"
+    );
+    let names =
+        w.rt.block_on(async { client.database("t4").list_collection_names().await })
+            .unwrap();
     assert!(names.is_empty(), "a dry run created {names:?}");
 
     let out = w.restore(&["--collection", "d", "--rename", "t.d=t4.dd"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let mut names = w.rt.block_on(async { client.database("t4").list_collection_names().await }).unwrap();
+    let mut names =
+        w.rt.block_on(async { client.database("t4").list_collection_names().await })
+            .unwrap();
     names.sort();
     assert_eq!(names, ["dd"]);
     assert!(w.read(&client, "t4", "dd") == w.source.truth["t.d"]);
     let out = w.verify(&["--collection", "d", "--rename", "t.d=t4.dd"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     w.rt.block_on(async { client.shutdown().await });
 }
 
@@ -331,22 +423,67 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
     let store = w.store();
     let started = Instant::now();
     let unreachable = tidemark(&[
-        "restore", "--version", VERSION, "--to", "mongodb://127.0.0.1:9/", "--store", store,
-        "--rename", "t=t5",
+        "restore",
+        "--version",
+        VERSION,
+        "--to",
+        "mongodb://127.0.0.1:9/",
+        "--store",
+        store,
+        "--rename",
+        "t=t5",
     ]);
-    assert!(started.elapsed() < Duration::from_secs(25), "server selection is bounded");
-    let wrong = w.target.uri().replace("mongodb://", &format!("mongodb://{USER}:wrong-{PASSWORD}@"));
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "server selection is bounded"
+    );
+    let wrong = w
+        .target
+        .uri()
+        .replace("mongodb://", &format!("mongodb://{USER}:wrong-{PASSWORD}@"));
     let bad_auth = tidemark(&[
-        "restore", "--version", VERSION, "--to", &wrong, "--store", store, "--rename", "t=t5",
+        "restore",
+        "--version",
+        VERSION,
+        "--to",
+        &wrong,
+        "--store",
+        store,
+        "--rename",
+        "t=t5",
     ]);
     let uri = w.uri();
     let no_version = tidemark(&[
-        "restore", "--version", "nope", "--to", &uri, "--store", store, "--rename", "t=t5",
+        "restore",
+        "--version",
+        "nope",
+        "--to",
+        &uri,
+        "--store",
+        store,
+        "--rename",
+        "t=t5",
     ]);
     let no_db = tidemark(&[
-        "restore", "--version", VERSION, "--to", &uri, "--store", store, "--db", "absent",
+        "restore",
+        "--version",
+        VERSION,
+        "--to",
+        &uri,
+        "--store",
+        store,
+        "--db",
+        "absent",
     ]);
-    let verify_missing = tidemark(&["verify", "--version", "nope", "--against", &uri, "--store", store]);
+    let verify_missing = tidemark(&[
+        "verify",
+        "--version",
+        "nope",
+        "--against",
+        &uri,
+        "--store",
+        store,
+    ]);
     for (what, out) in [
         ("unreachable", &unreachable),
         ("wrong credentials", &bad_auth),
@@ -360,9 +497,15 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         assert!(err.starts_with("tidemark: "), "{what}: {err}");
         assert!(!err.contains(PASSWORD), "{what}: the password is printed");
     }
-    assert!(stderr(&bad_auth).contains("Authentication"), "{}", stderr(&bad_auth));
+    assert!(
+        stderr(&bad_auth).contains("Authentication"),
+        "{}",
+        stderr(&bad_auth)
+    );
     let client = w.client();
-    let names = w.rt.block_on(async { client.database("t5").list_collection_names().await }).unwrap();
+    let names =
+        w.rt.block_on(async { client.database("t5").list_collection_names().await })
+            .unwrap();
     assert!(names.is_empty(), "bad input wrote {names:?}");
     w.rt.block_on(async { client.shutdown().await });
 }

@@ -62,10 +62,15 @@ fn truth(set: &MongoReplicaSet) -> BTreeMap<String, Docs> {
     ["t.c", "t.d", "t.bulk"]
         .iter()
         .map(|ns| {
-            let docs = state.get(*ns).cloned().unwrap_or_default().into_iter().map(|d| {
-                let bytes = d.to_vec().expect("encode");
-                Document::from_reader(bytes.as_slice()).expect("decode")
-            });
+            let docs = state
+                .get(*ns)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| {
+                    let bytes = d.to_vec().expect("encode");
+                    Document::from_reader(bytes.as_slice()).expect("decode")
+                });
             (ns.to_string(), by_id(docs))
         })
         .collect()
@@ -100,12 +105,25 @@ pub fn build(rt: &tokio::runtime::Runtime, third: u8) -> Source {
     let truth = truth(&set);
     set.stop();
     let out = tidemark(&[
-        "version", "create", "--store", store.to_str().unwrap(), "--name", VERSION, "--at",
+        "version",
+        "create",
+        "--store",
+        store.to_str().unwrap(),
+        "--name",
+        VERSION,
+        "--at",
         &format!("{}", end as f64 / 1e9),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for id in &rolled_back {
-        assert!(!truth["t.c"].contains_key(id), "{id} rolled back yet in the truth");
+        assert!(
+            !truth["t.c"].contains_key(id),
+            "{id} rolled back yet in the truth"
+        );
     }
     Source {
         dir,
@@ -123,18 +141,29 @@ async fn workload(set: &MongoReplicaSet) -> (u64, Vec<String>) {
     let client = Client::with_options(opts).expect("client");
     let db = client.database("t");
     let coll = |name: &str, w: WriteConcern| {
-        db.collection_with_options::<Document>(name, CollectionOptions::builder().write_concern(w).build())
+        db.collection_with_options::<Document>(
+            name,
+            CollectionOptions::builder().write_concern(w).build(),
+        )
     };
-    let (c, w1) = (coll("c", WriteConcern::majority()), coll("c", WriteConcern::nodes(1)));
+    let (c, w1) = (
+        coll("c", WriteConcern::majority()),
+        coll("c", WriteConcern::nodes(1)),
+    );
     c.create_index(IndexModel::builder().keys(doc! {"n": 1}).build())
         .await
         .expect("index");
     for i in 1..=5 {
-        c.insert_one(doc! {"_id": i, "n": i, "tags": ["a"]}).await.expect("insert");
+        c.insert_one(doc! {"_id": i, "n": i, "tags": ["a"]})
+            .await
+            .expect("insert");
     }
-    c.update_one(doc! {"_id": 1}, doc! {"$inc": {"n": 10}, "$push": {"tags": "b"}})
-        .await
-        .expect("update");
+    c.update_one(
+        doc! {"_id": 1},
+        doc! {"$inc": {"n": 10}, "$push": {"tags": "b"}},
+    )
+    .await
+    .expect("update");
     c.update_one(doc! {"_id": 2}, doc! {"$set": {"s": "two", "sub.x": 1.5}})
         .await
         .expect("update");
@@ -142,20 +171,28 @@ async fn workload(set: &MongoReplicaSet) -> (u64, Vec<String>) {
     let d: Vec<Document> = (0..20)
         .map(|i| doc! {"_id": format!("d{i:02}"), "v": i, "nested": {"a": i64::from(i), "b": [1, 2.5]}})
         .collect();
-    coll("d", WriteConcern::majority()).insert_many(d).await.expect("d");
+    coll("d", WriteConcern::majority())
+        .insert_many(d)
+        .await
+        .expect("d");
     let pad = "x".repeat(150);
     for chunk in (0..BULK).collect::<Vec<_>>().chunks(1000) {
         let docs: Vec<Document> = chunk
             .iter()
             .map(|&i| doc! {"_id": i, "pad": &pad, "k": i % 10})
             .collect();
-        coll("bulk", WriteConcern::majority()).insert_many(docs).await.expect("bulk");
+        coll("bulk", WriteConcern::majority())
+            .insert_many(docs)
+            .await
+            .expect("bulk");
     }
     // The primary, cut off, acknowledges w:1 writes nobody else gets.
     let old = set.primary().expect("primary");
     set.partition(old).expect("partition");
     for i in 10..=12 {
-        w1.insert_one(doc! {"_id": i, "n": i}).await.expect("w:1 insert");
+        w1.insert_one(doc! {"_id": i, "n": i})
+            .await
+            .expect("w:1 insert");
     }
     w1.update_one(doc! {"_id": 1}, doc! {"$inc": {"n": 1000}})
         .await
@@ -174,7 +211,10 @@ async fn workload(set: &MongoReplicaSet) -> (u64, Vec<String>) {
             }
         }
     }
-    until("the old primary to roll back", || !set.rollbacks().is_empty()).await;
+    until("the old primary to roll back", || {
+        !set.rollbacks().is_empty()
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let end = now_ns();
     let rolled_back: Vec<String> = (10..=12)

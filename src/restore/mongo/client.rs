@@ -25,8 +25,12 @@ pub async fn connect(uri: &str, redacted: &str, flag: &str) -> Result<Client> {
         .get_or_insert(SELECTION_TIMEOUT);
     options.connect_timeout.get_or_insert(SELECTION_TIMEOUT);
     options.app_name.get_or_insert_with(|| "tidemark".into());
-    let client = Client::with_options(options)
-        .map_err(|e| anyhow!("cannot connect to {redacted}: {}", scrub(e.to_string(), uri)))?;
+    let client = Client::with_options(options).map_err(|e| {
+        anyhow!(
+            "cannot connect to {redacted}: {}",
+            scrub(e.to_string(), uri)
+        )
+    })?;
     if let Err(e) = client
         .database("admin")
         .run_command(doc! {"hello": 1})
@@ -115,7 +119,9 @@ pub fn retryable_code(code: i32) -> bool {
 pub fn write_concern(w: &str) -> Result<Document> {
     let w = w.trim();
     if w.is_empty() {
-        return Err(anyhow!("invalid --write-concern \"\": majority or a number"));
+        return Err(anyhow!(
+            "invalid --write-concern \"\": majority or a number"
+        ));
     }
     Ok(match w.parse::<i32>() {
         Ok(n) if n >= 0 => doc! {"w": n, "wtimeout": 60_000},
@@ -139,7 +145,10 @@ mod tests {
 
     #[test]
     fn write_concerns() {
-        assert_eq!(write_concern("majority").unwrap().get_str("w").unwrap(), "majority");
+        assert_eq!(
+            write_concern("majority").unwrap().get_str("w").unwrap(),
+            "majority"
+        );
         assert_eq!(write_concern("2").unwrap().get_i32("w").unwrap(), 2);
         assert!(write_concern("-1").is_err());
         assert!(write_concern("").is_err());

@@ -95,6 +95,9 @@ mod tests {
             "capped": true, "size": 4096, "max": 5_000_000_000i64, "f": 1.5,
             "key": {"a": 1, "b": -1}, "validator": {"s": {"$regex": regex("^x", "i").unwrap()}},
         };
-        assert_eq!(from_json(&to_json(&Bson::Document(d.clone()))), Bson::Document(d));
+        assert_eq!(
+            from_json(&to_json(&Bson::Document(d.clone()))),
+            Bson::Document(d)
+        );
     }
 }

@@ -119,7 +119,11 @@ pub(crate) fn open_store(dir: &std::path::Path) -> Result<Store> {
 }
 
 /// The version's description, or an error naming it.
-pub(crate) fn version_info(store: &Store, o_store: &std::path::Path, name: &str) -> Result<VersionInfo> {
+pub(crate) fn version_info(
+    store: &Store,
+    o_store: &std::path::Path,
+    name: &str,
+) -> Result<VersionInfo> {
     stored::info(store, name)?
         .ok_or_else(|| anyhow!("no version {name:?} in {}", o_store.display()))
 }
@@ -315,7 +319,13 @@ impl Job<'_> {
                 .database(&t.db)
                 .list_collection_names()
                 .await
-                .map_err(|e| anyhow!("listing the collections of {}: {}", t.db, client::one_line(&e)))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "listing the collections of {}: {}",
+                        t.db,
+                        client::one_line(&e)
+                    )
+                })?;
             out.insert(t.db.clone(), names.into_iter().collect::<HashSet<_>>());
         }
         Ok(out)
@@ -353,7 +363,10 @@ impl Job<'_> {
     /// Creates a missing collection with its options (one that appeared meanwhile
     /// is fine).
     async fn create(&self, t: &Target) -> Result<()> {
-        match self.command(&t.db, self.schema(t).create_command(&t.coll)).await {
+        match self
+            .command(&t.db, self.schema(t).create_command(&t.coll))
+            .await
+        {
             Err(e) if e.to_string().contains("(48)") => Ok(()),
             other => other,
         }
@@ -363,7 +376,9 @@ impl Job<'_> {
     async fn stream(&self, cp: &mut Checkpoint, stop: &AtomicBool) -> Option<String> {
         let o = self.o;
         let mut limiter = rate::Limiter::new(o.rate, o.rate_mb);
-        let batch_docs = limiter.batch_docs().map_or(BATCH_DOCS, |n| n.min(BATCH_DOCS));
+        let batch_docs = limiter
+            .batch_docs()
+            .map_or(BATCH_DOCS, |n| n.min(BATCH_DOCS));
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch, String>>(o.parallel * 2);
         let producer = {
             let store = Arc::clone(&self.store);
@@ -429,7 +444,11 @@ impl Job<'_> {
                         }
                     }
                     progress.update(
-                        cp.done() + acked.values().map(|(_, _, o)| o.written + o.skipped + o.failed).sum::<u64>(),
+                        cp.done()
+                            + acked
+                                .values()
+                                .map(|(_, _, o)| o.written + o.skipped + o.failed)
+                                .sum::<u64>(),
                         bytes_this_run,
                     );
                 }
@@ -483,7 +502,9 @@ fn produce(
             return Ok(true);
         };
         let full = current.as_ref().is_some_and(|b| {
-            b.target != target || b.docs.len() >= batch_docs || b.bytes + document.len() > BATCH_BYTES
+            b.target != target
+                || b.docs.len() >= batch_docs
+                || b.bytes + document.len() > BATCH_BYTES
         });
         if full {
             if let Some(b) = current.take() {

@@ -42,7 +42,10 @@ pub fn targets(
         .filter(|n| n.protocol == Protocol::Mongo)
         .collect();
     for p in dbs.iter().filter(|p| is_literal(p)) {
-        if !mongo.iter().any(|n| n.namespace.split('.').next() == Some(p.as_str())) {
+        if !mongo
+            .iter()
+            .any(|n| n.namespace.split('.').next() == Some(p.as_str()))
+        {
             bail!("version {:?} has no database {p:?}", info.name);
         }
     }
@@ -64,9 +67,14 @@ pub fn targets(
             continue;
         }
         let renamed = Rename::apply(renames, &n.namespace);
-        let Some((db, coll)) = renamed.split_once('.').filter(|(d, c)| !d.is_empty() && !c.is_empty())
+        let Some((db, coll)) = renamed
+            .split_once('.')
+            .filter(|(d, c)| !d.is_empty() && !c.is_empty())
         else {
-            bail!("{} renamed to {renamed:?}: not a db.collection name", n.namespace);
+            bail!(
+                "{} renamed to {renamed:?}: not a db.collection name",
+                n.namespace
+            );
         };
         if let Some(other) = out.iter().find(|t| t.name() == renamed) {
             bail!(
@@ -130,7 +138,10 @@ mod tests {
 
     #[test]
     fn selects_and_renames() {
-        let r = [Rename::parse("shop=shop2").unwrap(), Rename::parse("t.c=u.d").unwrap()];
+        let r = [
+            Rename::parse("shop=shop2").unwrap(),
+            Rename::parse("t.c=u.d").unwrap(),
+        ];
         let t = targets(&info(), &[], &[], &r).unwrap();
         let names: Vec<String> = t.iter().map(Target::name).collect();
         assert_eq!(names, ["shop2.orders", "shop2.people", "u.d"]);

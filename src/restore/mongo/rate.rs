@@ -98,7 +98,10 @@ mod tests {
         b.tokens = 100.0;
         assert_eq!(b.take(60.0), Duration::ZERO);
         let w = b.take(60.0);
-        assert!(w > Duration::from_millis(150) && w <= Duration::from_millis(210), "{w:?}");
+        assert!(
+            w > Duration::from_millis(150) && w <= Duration::from_millis(210),
+            "{w:?}"
+        );
         // a batch larger than a second's worth waits for a full bucket, not forever
         b.tokens = 100.0;
         assert_eq!(b.take(500.0), Duration::ZERO);

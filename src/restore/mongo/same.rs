@@ -78,9 +78,8 @@ pub fn describe(want: &[u8], got: &[u8]) -> String {
             let (mut sa, mut sb) = (show(a), show(b));
             if sa == sb {
                 // the same in relaxed form: the types differ
-                let typed = |s: String, v: Option<&Bson>| {
-                    format!("{s} ({:?})", v.map(Bson::element_type))
-                };
+                let typed =
+                    |s: String, v: Option<&Bson>| format!("{s} ({:?})", v.map(Bson::element_type));
                 (sa, sb) = (typed(sa, a), typed(sb, b));
             }
             parts.push(format!("{k}: version {sa}, target {sb}"));
@@ -105,7 +104,10 @@ mod tests {
         assert!(same(&a, &b));
         let c = doc! {"_id": 5, "x": 1i64}.to_vec().unwrap();
         assert!(!same(&b, &c));
-        assert_eq!(describe(&b, &c), "x: version 1 (Some(Int32)), target 1 (Some(Int64))");
+        assert_eq!(
+            describe(&b, &c),
+            "x: version 1 (Some(Int32)), target 1 (Some(Int64))"
+        );
         let d = doc! {"_id": 5, "s": {"a": 1, "b": 2}}.to_vec().unwrap();
         let e = doc! {"_id": 5, "s": {"b": 2, "a": 1}}.to_vec().unwrap();
         assert!(!same(&d, &e));

@@ -200,8 +200,14 @@ mod tests {
             r#"{"options":{"capped":true,"size":4096},"indexes":[{"v":2,"key":{"_id":1},"name":"_id_"},{"v":2,"key":{"a":1},"name":"a_1","unique":true}]}"#,
         );
         assert_eq!(s.options, doc! {"capped": true, "size": 4096});
-        assert_eq!(s.indexes["a_1"], doc! {"key": {"a": 1}, "name": "a_1", "unique": true});
-        from_command(&mut s, &doc! {"createIndexes": "c", "indexes": [{"key": {"b": -1}, "name": "b_-1"}]});
+        assert_eq!(
+            s.indexes["a_1"],
+            doc! {"key": {"a": 1}, "name": "a_1", "unique": true}
+        );
+        from_command(
+            &mut s,
+            &doc! {"createIndexes": "c", "indexes": [{"key": {"b": -1}, "name": "b_-1"}]},
+        );
         from_command(&mut s, &doc! {"dropIndexes": "c", "index": "a_1"});
         assert_eq!(s.indexes.keys().collect::<Vec<_>>(), ["b_-1"]);
         assert_eq!(

@@ -157,7 +157,10 @@ impl Writer {
                     replace.push(i);
                 } else {
                     out.failed += 1;
-                    push_error(&mut out.errors, format!("{db}.{coll} {}: ({code}) {msg}", docs[i].key));
+                    push_error(
+                        &mut out.errors,
+                        format!("{db}.{coll} {}: ({code}) {msg}", docs[i].key),
+                    );
                 }
             }
             for (i, d) in docs.iter().enumerate() {
@@ -170,7 +173,8 @@ impl Writer {
             replace = (0..docs.len()).collect();
         }
         if !replace.is_empty() {
-            self.replace(db, coll, docs, &parsed, &replace, &mut out).await?;
+            self.replace(db, coll, docs, &parsed, &replace, &mut out)
+                .await?;
         }
         Ok(out)
     }
@@ -246,10 +250,7 @@ impl Writer {
         coll: &str,
         ids: &[Bson],
     ) -> Result<HashMap<String, Vec<u8>>, Failure> {
-        let c = self
-            .client
-            .database(db)
-            .collection::<RawDocumentBuf>(coll);
+        let c = self.client.database(db).collection::<RawDocumentBuf>(coll);
         let mut cursor = c.find(doc! {"_id": {"$in": ids.to_vec()}}).await?;
         let mut out = HashMap::with_capacity(ids.len());
         while let Some(d) = cursor.try_next().await? {

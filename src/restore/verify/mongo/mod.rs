@@ -129,11 +129,20 @@ async fn run(
             report.ranges_unequal += 1;
         }
         for (key, kind, detail) in diff {
-            note(report, o.max_differences, &targets[i].source, key, kind, detail);
+            note(
+                report,
+                o.max_differences,
+                &targets[i].source,
+                key,
+                kind,
+                detail,
+            );
         }
     }
     drop(rx);
-    producer.await.map_err(|e| anyhow!("reading the version: {e}"))??;
+    producer
+        .await
+        .map_err(|e| anyhow!("reading the version: {e}"))??;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -160,7 +169,10 @@ fn chunks(
         let VersionRow::Mongo { document } = row else {
             return Ok(true);
         };
-        if current.as_ref().is_some_and(|(j, d)| *j != i || d.len() >= CHUNK) {
+        if current
+            .as_ref()
+            .is_some_and(|(j, d)| *j != i || d.len() >= CHUNK)
+        {
             if let Some(c) = current.take() {
                 if tx.blocking_send(c).is_err() {
                     open = false;
@@ -186,11 +198,14 @@ fn chunks(
 async fn held(client: &Client, t: &Target, docs: &[Doc]) -> Result<HashMap<String, Vec<u8>>> {
     let ids: Vec<Bson> = docs
         .iter()
-        .filter_map(|d| Document::from_reader(d.bytes.as_slice()).ok()?.get("_id").cloned())
+        .filter_map(|d| {
+            Document::from_reader(d.bytes.as_slice())
+                .ok()?
+                .get("_id")
+                .cloned()
+        })
         .collect();
-    let c = client
-        .database(&t.db)
-        .collection::<RawDocumentBuf>(&t.coll);
+    let c = client.database(&t.db).collection::<RawDocumentBuf>(&t.coll);
     let read = |e: mongodb::error::Error| anyhow!("reading {}: {}", t.name(), client::one_line(&e));
     let mut cursor = c
         .find(doc! {"_id": {"$in": ids}})
@@ -231,7 +246,14 @@ async fn extras(
         let row = stored::row_key(&o.version, &t.source, &key);
         if tokio::task::block_in_place(|| store.version_entry(&row))?.is_none() {
             unequal = true;
-            note(report, o.max_differences, &t.source, key, "extra", format!("in {} only", t.name()));
+            note(
+                report,
+                o.max_differences,
+                &t.source,
+                key,
+                "extra",
+                format!("in {} only", t.name()),
+            );
         }
         in_chunk += 1;
         if in_chunk == CHUNK {
