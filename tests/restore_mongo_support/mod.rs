@@ -267,8 +267,8 @@ pub async fn index_names(client: &Client, db: &str, coll: &str) -> Vec<String> {
 pub fn json_line(out: &Output, ty: &str) -> serde_json::Value {
     String::from_utf8_lossy(&out.stdout)
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["type"] == ty)
-        .last()
+        .find(|v| v["type"] == ty)
         .unwrap_or_else(|| panic!("no {ty} line in {}", String::from_utf8_lossy(&out.stdout)))
 }
