@@ -509,3 +509,77 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
     assert!(names.is_empty(), "bad input wrote {names:?}");
     w.rt.block_on(async { client.shutdown().await });
 }
+
+/// The target's primary is cut off from its set as the restore starts (its own set,
+/// so the election disturbs no other test): whatever the restore sent it either
+/// waits for a majority and is retried on the new primary, or waits in server
+/// selection for the election, and what the old primary applied alone is rolled
+/// back when it returns; the restore still ends equal to the source's committed
+/// state, indexes included, with nothing failed.
+#[test]
+fn a_restore_across_a_failover_in_the_target_ends_equal_indexes_included() {
+    let Some(w) = world() else { return };
+    let set =
+        w.rt.block_on(MongoReplicaSet::start(ReplSetConfig {
+            base_addr: Ipv4Addr::new(127, 0, 66, 1),
+            port: 0,
+            max_await: Duration::from_millis(200),
+            election_timeout: Duration::from_secs(2),
+            heartbeat_interval: Duration::from_millis(300),
+            ..ReplSetConfig::default()
+        }))
+        .expect("set");
+    let first =
+        w.rt.block_on(set.wait_for_primary(Duration::from_secs(30)))
+            .expect("a primary");
+    let uri = set.uri();
+    // cut off before the restore starts: the primary still answers clients, and the
+    // restore's first writes wait on it for a majority that never comes
+    set.partition(first).expect("partition");
+    let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args([
+            "restore",
+            "--version",
+            VERSION,
+            "--to",
+            &uri,
+            "--store",
+            w.store(),
+            "--json",
+            "--rate",
+            "1000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !set.primary().is_some_and(|p| p != first) {
+        assert!(Instant::now() < deadline, "no new primary");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    set.heal(first).expect("heal");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Whether a write met the old primary (and was retried) or the driver's server
+    // selection waited out the election depends on timing; both must end equal.
+    eprintln!("retries: {}", stderr(&out).matches("retrying").count());
+    let report = json_line(&out, "restore");
+    assert_eq!(report["total"]["failed"], 0);
+    let now = w.rt.block_on(set.wait_for_primary(Duration::from_secs(30)));
+    assert!(now.is_some_and(|p| p != first), "another member is primary");
+    let client =
+        w.rt.block_on(async { Client::with_uri_str(&uri).await })
+            .unwrap();
+    for coll in ["c", "d", "bulk"] {
+        let got = w.read(&client, "t", coll);
+        assert!(got == w.source.truth[&format!("t.{coll}")], "t.{coll}");
+    }
+    // the schema commands survived the rollback too
+    assert_eq!(
+        w.rt.block_on(index_names(&client, "t", "c")),
+        ["_id_", "n_1"]
+    );
+    w.rt.block_on(async { client.shutdown().await });
+    set.stop();
+}

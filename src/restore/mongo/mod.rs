@@ -267,7 +267,12 @@ impl Job<'_> {
         }
         report.schema = schema_lines;
         self.save(&cp)?;
-        let error = self.stream(&mut cp, &stop).await;
+        let mut error = self.stream(&mut cp, &stop).await;
+        if error.is_none() {
+            if let Err(e) = self.recheck_indexes(&cp).await {
+                error = Some(format!("{e:#}"));
+            }
+        }
         report.error = error;
         if report.error.is_none() {
             checkpoint::clear(&self.store, &o.version, &self.redacted)?;
@@ -342,22 +347,47 @@ impl Job<'_> {
         Ok(one.is_none())
     }
 
-    /// Runs a schema command with the write concern (retrying like writes do).
+    /// Runs a schema command with the write concern, retrying like writes do: a
+    /// `writeConcernError` is a failure too (a primary that steps down before the
+    /// majority has the command may lose it in a rollback).
     async fn command(&self, db: &str, mut cmd: Document) -> Result<()> {
         cmd.insert("writeConcern", self.writer.write_concern.clone());
-        let what = cmd.keys().next().cloned().unwrap_or_default();
-        let mut last = None;
-        for attempt in 0..5u32 {
-            match self.client().database(db).run_command(cmd.clone()).await {
-                Ok(_) => return Ok(()),
-                Err(e) if client::retryable(&e) => {
-                    last = Some(client::one_line(&e));
-                    tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-                }
-                Err(e) => return Err(anyhow!("{what} in {db}: {}", client::one_line(&e))),
+        let what = format!("{} in {db}", cmd.keys().next().cloned().unwrap_or_default());
+        write::retry(&what, || write::run_write(self.client(), db, &cmd)).await?;
+        Ok(())
+    }
+
+    /// Makes again the indexes of the collections this restore created that the
+    /// target no longer lists: a failover during the restore can roll back a schema
+    /// command a primary acknowledged before a majority had it.
+    async fn recheck_indexes(&self, cp: &Checkpoint) -> Result<()> {
+        for t in &self.targets {
+            if !cp.created.contains(&t.name()) {
+                continue;
+            }
+            let s = self.schema(t);
+            let Some(cmd) = s.indexes_command(&t.coll) else {
+                continue;
+            };
+            let listed = self
+                .client()
+                .database(&t.db)
+                .collection::<Document>(&t.coll)
+                .list_index_names()
+                .await
+                .map_err(|e| {
+                    anyhow!(
+                        "listing the indexes of {}: {}",
+                        t.name(),
+                        client::one_line(&e)
+                    )
+                })?;
+            if s.indexes.keys().any(|n| !listed.contains(n)) {
+                tracing::warn!(collection = %t.name(), "indexes lost during the restore: making them again");
+                self.command(&t.db, cmd).await?;
             }
         }
-        Err(anyhow!("{what} in {db}: {}", last.unwrap_or_default()))
+        Ok(())
     }
 
     /// Creates a missing collection with its options (one that appeared meanwhile

@@ -47,7 +47,7 @@ pub struct Outcome {
 }
 
 /// A command that failed, and whether repeating it may help.
-struct Failure {
+pub struct Failure {
     msg: String,
     retryable: bool,
 }
@@ -63,7 +63,7 @@ impl From<mongodb::error::Error> for Failure {
 
 /// Runs `f` until it succeeds, fails for good, or [`ATTEMPTS`] are spent, pausing
 /// with a doubling backoff between attempts (an election, a dropped connection).
-async fn retry<T, F, Fut>(what: &str, mut f: F) -> Result<T>
+pub async fn retry<T, F, Fut>(what: &str, mut f: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
@@ -85,7 +85,7 @@ where
 
 /// Runs a write command; a reply's `writeConcernError` is a failure (retryable when
 /// its code says so: the write may or may not stand, and repeating it is safe).
-async fn run_write(client: &Client, db: &str, cmd: &Document) -> Result<Document, Failure> {
+pub async fn run_write(client: &Client, db: &str, cmd: &Document) -> Result<Document, Failure> {
     let reply = client.database(db).run_command(cmd.clone()).await?;
     if let Ok(wce) = reply.get_document("writeConcernError") {
         let code = wce.get_i32("code").unwrap_or(0);
@@ -271,5 +271,44 @@ pub fn key_of(d: &RawDocument) -> Option<String> {
 fn push_error(errors: &mut Vec<String>, e: String) {
     if errors.len() < MAX_ERRORS {
         errors.push(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn fail(retryable: bool) -> Failure {
+        Failure {
+            msg: "PrimarySteppedDown (189)".into(),
+            retryable,
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_what_may_pass_and_gives_up_on_what_cannot() {
+        let calls = Cell::new(0);
+        let r = retry("w", || {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move {
+                if n < 3 {
+                    Err(fail(true))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 3);
+        calls.set(0);
+        let r: Result<()> = retry("w", || {
+            calls.set(calls.get() + 1);
+            async { Err(fail(false)) }
+        })
+        .await;
+        assert_eq!(calls.get(), 1);
+        assert_eq!(r.unwrap_err().to_string(), "w: PrimarySteppedDown (189)");
     }
 }
