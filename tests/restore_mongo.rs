@@ -583,3 +583,69 @@ fn a_restore_across_a_failover_in_the_target_ends_equal_indexes_included() {
     w.rt.block_on(async { client.shutdown().await });
     set.stop();
 }
+
+/// The indexes a snapshot recorded (`listIndexes` at `snapshot take`) come back with
+/// a restore of a version that joined that snapshot: the target's `t7` (restored
+/// from the tapped version, so it has the `n_1` index) is snapshotted by `snapshot
+/// take` into a new store, a version holding the snapshot's documents and naming
+/// the snapshot is written there (a store without a tap has no tidemark, so
+/// `version create` cannot cut one), and restored as `t8`: the target's own
+/// `listIndexes` must show the index.
+#[test]
+fn indexes_a_snapshot_recorded_are_made_by_the_restore() {
+    use tidemark::snapshot::RowData;
+    use tidemark::store::{Protocol, Store, StoreOptions};
+    use tidemark::version::model::{NamespaceCount, VersionInfo, VersionRow};
+
+    let Some(w) = world() else { return };
+    let out = w.restore(&["--rename", "t=t7"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let s = store_arg(&store_dir);
+    let uri = w.uri();
+    let out = tidemark(&["snapshot", "take", "--from", &uri, "--store", s, "--db", "t7"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    {
+        let store = Store::open(&store_dir, &StoreOptions::default()).unwrap();
+        let mut rows = Vec::new();
+        let mut counts = std::collections::BTreeMap::<String, u64>::new();
+        for row in tidemark::snapshot::store::rows(&store, 1, None) {
+            let row = row.unwrap();
+            let RowData::Mongo { document } = row.data else { panic!("a document") };
+            *counts.entry(row.namespace.clone()).or_default() += 1;
+            rows.push((row.namespace, row.key, VersionRow::Mongo { document }));
+        }
+        let info = VersionInfo {
+            name: "snap".into(),
+            at: 1,
+            tidemark: 1,
+            created: 1,
+            snapshot: Some(1),
+            last_seq: 0,
+            mutations: 0,
+            gaps: vec![],
+            namespaces: counts
+                .into_iter()
+                .map(|(namespace, rows)| NamespaceCount {
+                    namespace,
+                    protocol: Protocol::Mongo,
+                    rows,
+                    uncertain: 0,
+                })
+                .collect(),
+            uncertain: vec![],
+            snapshots: vec![1],
+        };
+        tidemark::version::stored::write(&store, &info, rows).unwrap();
+    }
+    let out = tidemark(&[
+        "restore", "--version", "snap", "--to", &uri, "--store", s, "--rename", "t7=t8",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let client = w.client();
+    assert_eq!(w.rt.block_on(index_names(&client, "t8", "c")), ["_id_", "n_1"]);
+    assert_eq!(w.rt.block_on(index_names(&client, "t8", "bulk")), ["_id_"]);
+    assert!(w.read(&client, "t8", "c") == w.source.truth["t.c"]);
+    w.rt.block_on(async { client.shutdown().await });
+}
