@@ -475,6 +475,19 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         "--db",
         "absent",
     ]);
+    let too_many = tidemark(&[
+        "restore",
+        "--version",
+        VERSION,
+        "--to",
+        &uri,
+        "--store",
+        store,
+        "--rename",
+        "t=t5",
+        "--write-concern",
+        "4",
+    ]);
     let verify_missing = tidemark(&[
         "verify",
         "--version",
@@ -489,6 +502,7 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
         ("wrong credentials", &bad_auth),
         ("no such version", &no_version),
         ("no such db", &no_db),
+        ("write concern beyond the members", &too_many),
         ("verify of no such version", &verify_missing),
     ] {
         let err = stderr(out);
@@ -604,7 +618,9 @@ fn indexes_a_snapshot_recorded_are_made_by_the_restore() {
     let store_dir = dir.path().join("store");
     let s = store_arg(&store_dir);
     let uri = w.uri();
-    let out = tidemark(&["snapshot", "take", "--from", &uri, "--store", s, "--db", "t7"]);
+    let out = tidemark(&[
+        "snapshot", "take", "--from", &uri, "--store", s, "--db", "t7",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     {
         let store = Store::open(&store_dir, &StoreOptions::default()).unwrap();
@@ -612,7 +628,9 @@ fn indexes_a_snapshot_recorded_are_made_by_the_restore() {
         let mut counts = std::collections::BTreeMap::<String, u64>::new();
         for row in tidemark::snapshot::store::rows(&store, 1, None) {
             let row = row.unwrap();
-            let RowData::Mongo { document } = row.data else { panic!("a document") };
+            let RowData::Mongo { document } = row.data else {
+                panic!("a document")
+            };
             *counts.entry(row.namespace.clone()).or_default() += 1;
             rows.push((row.namespace, row.key, VersionRow::Mongo { document }));
         }
@@ -640,11 +658,22 @@ fn indexes_a_snapshot_recorded_are_made_by_the_restore() {
         tidemark::version::stored::write(&store, &info, rows).unwrap();
     }
     let out = tidemark(&[
-        "restore", "--version", "snap", "--to", &uri, "--store", s, "--rename", "t7=t8",
+        "restore",
+        "--version",
+        "snap",
+        "--to",
+        &uri,
+        "--store",
+        s,
+        "--rename",
+        "t7=t8",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let client = w.client();
-    assert_eq!(w.rt.block_on(index_names(&client, "t8", "c")), ["_id_", "n_1"]);
+    assert_eq!(
+        w.rt.block_on(index_names(&client, "t8", "c")),
+        ["_id_", "n_1"]
+    );
     assert_eq!(w.rt.block_on(index_names(&client, "t8", "bulk")), ["_id_"]);
     assert!(w.read(&client, "t8", "c") == w.source.truth["t.c"]);
     w.rt.block_on(async { client.shutdown().await });

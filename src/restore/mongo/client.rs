@@ -45,6 +45,28 @@ pub async fn connect(uri: &str, redacted: &str, flag: &str) -> Result<Client> {
     Ok(client)
 }
 
+/// Refuses a numeric `--write-concern` larger than the deployment's data-bearing
+/// members (`hello.hosts`; a standalone is one), which no write could satisfy, before
+/// anything is written.
+pub async fn check_write_concern(client: &Client, w: &Document) -> Result<()> {
+    let Ok(n) = w.get_i32("w") else {
+        return Ok(());
+    };
+    let hello = client
+        .database("admin")
+        .run_command(doc! {"hello": 1})
+        .await
+        .map_err(|e| anyhow!("hello: {}", one_line(&e)))?;
+    let members = hello.get_array("hosts").map_or(1, |h| h.len().max(1));
+    if n as usize > members {
+        return Err(anyhow!(
+            "invalid --write-concern {n}: the target has {members} data-bearing member{}",
+            if members == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(())
+}
+
 /// Replaces the URI's password and user name (as written and percent-decoded) in a
 /// driver message; user names shorter than 3 characters stay (replacing them would
 /// garble the message more than it hides).

@@ -157,6 +157,10 @@ pub fn restore(o: &RestoreOptions, uri: &str, stop: Arc<AtomicBool>) -> Result<R
         .context("starting the runtime")?;
     runtime.block_on(async {
         let client = client::connect(uri, &redacted, "--to").await?;
+        if let Err(e) = client::check_write_concern(&client, &write_concern).await {
+            client.shutdown().await;
+            return Err(e);
+        }
         let job = Job {
             o,
             store: Arc::clone(&store),
