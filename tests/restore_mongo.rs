@@ -320,6 +320,15 @@ fn resume_after_sigterm_and_sigkill_at_ten_moments_ends_as_an_uninterrupted_rest
         "stopped midway: {written}"
     );
 
+    // a resume must select what the interrupted restore selected
+    let other = w.restore(&["--rename", "t=t3", "--resume", "--collection", "d"]);
+    assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("--resume continues the restore of"),
+        "{}",
+        stderr(&other)
+    );
+
     // SIGKILL at ten random moments, each run continuing the last.
     let (mut killed, mut partial, mut resume) = (0, 0, true);
     for round in 0..30 {
@@ -568,7 +577,7 @@ fn a_restore_across_a_failover_in_the_target_ends_equal_indexes_included() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !set.primary().is_some_and(|p| p != first) {
+    while set.primary().is_none_or(|p| p == first) {
         assert!(Instant::now() < deadline, "no new primary");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use mongodb::Client;
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,8 @@ struct Checkpoint {
     created: Vec<String>,
     /// The first errors.
     errors: Vec<String>,
+    /// `source=target` of every collection selected: a resume must select the same.
+    selection: Vec<String>,
 }
 
 impl Checkpoint {
@@ -211,7 +213,20 @@ impl Job<'_> {
     ) -> Result<RestoreReport> {
         let o = self.o;
         let resumed = resume_from.is_some();
+        let selection: Vec<String> = self
+            .targets
+            .iter()
+            .map(|t| format!("{}={}", t.source, t.name()))
+            .collect();
         let mut cp = resume_from.unwrap_or_default();
+        if resumed && cp.selection != selection {
+            bail!(
+                "--resume continues the restore of {}; these flags select {}",
+                cp.selection.join(", "),
+                selection.join(", ")
+            );
+        }
+        cp.selection = selection;
         let existing = self.existing().await?;
         let missing: Vec<bool> = self
             .targets
