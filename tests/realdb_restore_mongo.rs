@@ -4,7 +4,10 @@
 //! `restore_mongo_support`) restored into FerretDB equals the set's own committed
 //! state, read back through the real `mongodb` driver; FerretDB's own reads decide
 //! what verify sees. FerretDB is a standalone: `w: "majority"` is what it
-//! acknowledges alone.
+//! acknowledges alone. Verify's equality is byte equality with `_id` first, so its
+//! exit 0 here also says FerretDB kept every field's order and BSON type (`t.d`
+//! holds dates, ObjectIds, binaries, null, booleans, int64, a nested document whose
+//! fields are not in name order, an array of int32 and double).
 
 // `realdb_support` loads its own copies of `ready_support` and `require` (by path);
 // `live_tap_support` needs them at the crate root as well.

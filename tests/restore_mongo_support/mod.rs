@@ -1,6 +1,7 @@
 //! The source both restore test binaries restore from: a tapped 3-member testbed
 //! replica set runs a workload through the real `mongodb` driver (an index, inserts,
-//! `$inc`/`$push`/`$set` updates, a few thousand bulk documents), then a failover in
+//! `$inc`/`$push`/`$set` updates, documents of many BSON types, a few thousand bulk
+//! documents), then a failover in
 //! which the cut-off primary acknowledges `w:1` writes that are rolled back; a version
 //! is cut after it. The references are the set's own committed state at the end
 //! (the testbed's ground truth, which tidemark never sees) and the rolled-back `_id`s.
@@ -169,7 +170,15 @@ async fn workload(set: &MongoReplicaSet) -> (u64, Vec<String>) {
         .expect("update");
     c.delete_one(doc! {"_id": 3}).await.expect("delete");
     let d: Vec<Document> = (0..20)
-        .map(|i| doc! {"_id": format!("d{i:02}"), "v": i, "nested": {"a": i64::from(i), "b": [1, 2.5]}})
+        .map(|i| {
+            doc! {
+                "_id": format!("d{i:02}"), "v": i, "nested": {"z": i64::from(i), "a": [1, 2.5]},
+                "when": mongodb::bson::DateTime::from_millis(1_700_000_000_000 + i64::from(i)),
+                "oid": mongodb::bson::oid::ObjectId::from_bytes([i as u8; 12]),
+                "bin": mongodb::bson::Binary { subtype: mongodb::bson::spec::BinarySubtype::Generic, bytes: vec![0, i as u8, 255] },
+                "none": Bson::Null, "yes": i % 2 == 0, "big": 1i64 << 40,
+            }
+        })
         .collect();
     coll("d", WriteConcern::majority())
         .insert_many(d)
