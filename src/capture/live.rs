@@ -18,14 +18,20 @@ use super::link::LinkType;
 use super::Timestamp;
 
 /// Kernel capture buffer size.
+///
+/// Not in immediate mode: there libpcap on Linux falls back to a TPACKET_V2 ring whose
+/// every slot is a whole snapshot length (256 KiB here), so 64 MiB held only 256
+/// packets and a busy moment on a loaded machine dropped packets (capture gaps that
+/// stop the tidemark). TPACKET_V3 packs packets into blocks by their real size, so the
+/// buffer holds 64 MiB of traffic; delivery waits at most the read timeout.
 pub const LIVE_BUFFER_BYTES: i32 = 64 << 20;
 /// Snapshot length: whole packets (large enough for TSO/GRO super-packets).
 pub const LIVE_SNAPLEN: i32 = 262_144;
 /// Read timeout handed to libpcap (batching in the kernel ring).
 const READ_TIMEOUT_MS: i32 = 100;
-/// Pause when no packet is waiting. The capture is non-blocking because in immediate
-/// mode libpcap on Linux may block in poll() indefinitely, and `--duration` must end
-/// the capture even on an idle interface.
+/// Pause when no packet is waiting. The capture is non-blocking because libpcap on
+/// Linux may block in poll() indefinitely, and `--duration` must end the capture even
+/// on an idle interface.
 const IDLE_SLEEP: Duration = Duration::from_millis(5);
 
 /// The BPF filter for the given server ports: their TCP traffic, with or without one
@@ -118,7 +124,6 @@ impl LiveSource {
             .buffer_size(LIVE_BUFFER_BYTES)
             .snaplen(LIVE_SNAPLEN)
             .promisc(true)
-            .immediate_mode(true)
             .timeout(READ_TIMEOUT_MS)
             .open()
             .map_err(|e| classify(name, e))?;
