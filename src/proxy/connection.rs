@@ -15,13 +15,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use super::feed::{Feed, FlowFeed};
 use super::metrics::Metrics;
+use super::rewrite::Rewriter;
 use crate::capture::{CloseReason, Direction};
 
 /// Bytes read at most per chunk.
@@ -44,6 +45,7 @@ pub async fn serve(
     feed: Feed,
     metrics: Arc<Metrics>,
     connect_timeout: Duration,
+    rewriter: Option<Rewriter>,
 ) {
     metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     metrics.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -67,6 +69,7 @@ pub async fn serve(
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let flow = Arc::new(Mutex::new(Some(feed.open(peer, server_addr))));
+    let rewriter = rewriter.map(|r| Arc::new(Mutex::new(r)));
     let (client_r, client_w) = client.into_split();
     let (server_r, server_w) = server.into_split();
     let c2s = pump(
@@ -75,6 +78,7 @@ pub async fn serve(
         Direction::ClientToServer,
         Arc::clone(&flow),
         Arc::clone(&metrics),
+        rewriter.clone(),
     );
     let s2c = pump(
         server_r,
@@ -82,6 +86,7 @@ pub async fn serve(
         Direction::ServerToClient,
         Arc::clone(&flow),
         Arc::clone(&metrics),
+        rewriter,
     );
     tokio::pin!(c2s, s2c);
     // Both directions run until each has ended; the first failure ends both.
@@ -143,18 +148,25 @@ impl Broken {
 }
 
 /// Forwards one direction until its reader ends (then half-closes the writer).
+///
+/// With a rewriter, the client's bytes are shown to it before they are forwarded
+/// (so a request is known before its response can come back), and the server's
+/// bytes go through it: what it returns is what is written (the same bytes except
+/// in rewritten messages; a message that may be rewritten is held until whole).
 async fn pump(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
     dir: Direction,
     flow: Arc<Mutex<Option<FlowFeed>>>,
     metrics: Arc<Metrics>,
+    rewriter: Option<Arc<Mutex<Rewriter>>>,
 ) -> Result<(), Broken> {
     let counter = match dir {
         Direction::ClientToServer => &metrics.bytes_c2s,
         Direction::ServerToClient => &metrics.bytes_s2c,
     };
     let mut buf = BytesMut::with_capacity(CHUNK);
+    let mut outs: Vec<Bytes> = Vec::new();
     loop {
         buf.reserve(CHUNK);
         let n = match read_some(&mut from, &mut buf).await {
@@ -162,21 +174,54 @@ async fn pump(
             Err(_) => return Err(Broken(from, to)),
         };
         if n == 0 {
+            // The server ended: anything held for a rewrite goes out as it came.
+            if let (Some(r), Direction::ServerToClient) = (&rewriter, dir) {
+                if let Ok(mut r) = r.lock() {
+                    r.server_end(&mut outs);
+                }
+                for chunk in outs.drain(..) {
+                    if to.write_all(&chunk).await.is_err() {
+                        return Err(Broken(from, to));
+                    }
+                    counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    copy(&flow, dir, chunk);
+                }
+            }
             // FIN: pass the half-close on; the other direction goes on.
             let _ = to.shutdown().await;
             return Ok(());
         }
         let read_at = Instant::now();
         let chunk = buf.split().freeze();
-        if to.write_all(&chunk).await.is_err() {
-            return Err(Broken(from, to));
+        match (&rewriter, dir) {
+            (Some(r), Direction::ClientToServer) => {
+                if let Ok(mut r) = r.lock() {
+                    r.client(&chunk);
+                }
+                outs.push(chunk);
+            }
+            (Some(r), Direction::ServerToClient) => match r.lock() {
+                Ok(mut r) => r.server(chunk, &mut outs),
+                Err(_) => outs.push(chunk),
+            },
+            (None, _) => outs.push(chunk),
+        }
+        for chunk in outs.drain(..) {
+            if to.write_all(&chunk).await.is_err() {
+                return Err(Broken(from, to));
+            }
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            copy(&flow, dir, chunk);
         }
         metrics.record_latency(read_at.elapsed());
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-        if let Ok(mut f) = flow.lock() {
-            if let Some(f) = f.as_mut() {
-                f.data(dir, chunk);
-            }
+    }
+}
+
+/// Offers the decoders a copy of what was just forwarded.
+fn copy(flow: &Mutex<Option<FlowFeed>>, dir: Direction, chunk: Bytes) {
+    if let Ok(mut f) = flow.lock() {
+        if let Some(f) = f.as_mut() {
+            f.data(dir, chunk);
         }
     }
 }
