@@ -172,3 +172,6 @@ pub(crate) fn run_pieces(
     r.server_end(&mut out);
     out.concat()
 }
+
+#[cfg(test)]
+mod tests;
