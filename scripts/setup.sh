@@ -4,7 +4,9 @@
 set -euo pipefail
 
 need_apt=()
-for pkg in libpcap-dev tshark tcpdump pkg-config; do
+# haproxy: the reference proxy of bench/proxy-bench; prometheus: the real scraper of
+# the proxy's metrics in tests/proxy_prometheus.rs
+for pkg in libpcap-dev tshark tcpdump pkg-config haproxy prometheus; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then

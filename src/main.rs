@@ -83,9 +83,21 @@ struct ProxyArgs {
     /// Seconds open connections may go on after SIGINT/SIGTERM.
     #[arg(long, value_name = "S", default_value_t = 10.0)]
     drain: f64,
-    /// Seconds an upstream may take to accept a connection.
+    /// Seconds an upstream may take to accept a connection (and TLS to shake hands).
     #[arg(long = "connect-timeout", value_name = "S", default_value_t = 10.0)]
     connect_timeout: f64,
+    /// Terminate the clients' TLS with this certificate chain (PEM); with --tls-key.
+    #[arg(long = "tls-cert", value_name = "F", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long = "tls-key", value_name = "F", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Speak TLS to the nodes, expecting their certificates to name this host.
+    #[arg(long = "upstream-tls", value_name = "NAME")]
+    upstream_tls: Option<String>,
+    /// Trust these CA certificates (PEM) for the nodes (default: the Mozilla roots).
+    #[arg(long = "upstream-ca", value_name = "F", requires = "upstream_tls")]
+    upstream_ca: Option<PathBuf>,
     /// Decided mutations per group commit.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     group: u64,
@@ -139,6 +151,19 @@ fn proxy(a: ProxyArgs) -> anyhow::Result<ExitCode> {
         queue: a.queue as usize,
         drain: seconds("--drain", a.drain)?,
         connect_timeout: seconds("--connect-timeout", a.connect_timeout)?,
+        tls: tidemark::proxy::tls::Tls {
+            acceptor: match (&a.tls_cert, &a.tls_key) {
+                (Some(c), Some(k)) => Some(tidemark::proxy::tls::acceptor(c, k)?),
+                _ => None,
+            },
+            connector: match &a.upstream_tls {
+                Some(name) => Some(tidemark::proxy::tls::connector(
+                    a.upstream_ca.as_deref(),
+                    name,
+                )?),
+                None => None,
+            },
+        },
         tap: tidemark::tap::TapOptions {
             store: a.store,
             group: a.group as usize,

@@ -6,23 +6,26 @@
 //! (FIN) in one direction is passed on as a half-close and the other direction goes
 //! on; a reset or an error on either side resets the other (linger 0), as the client
 //! would see from the node itself. An upstream that refuses or does not answer in
-//! time resets the client. Buffers are one chunk per direction: a slow reader slows
+//! time resets the client. With TLS (`super::tls`) the same holds for the plaintext
+//! inside, and a handshake that fails resets the connection. Buffers are one chunk per direction: a slow reader slows
 //! its writer through TCP, never memory.
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 
 use super::feed::{Feed, FlowFeed};
 use super::metrics::Metrics;
 use super::rewrite::Rewriter;
+use super::tls::Tls;
 use crate::capture::{CloseReason, Direction};
 
 /// Bytes read at most per chunk.
@@ -45,6 +48,7 @@ pub async fn serve(
     feed: Feed,
     metrics: Arc<Metrics>,
     connect_timeout: Duration,
+    tls: &Tls,
     rewriter: Option<Rewriter>,
 ) {
     metrics.connections_total.fetch_add(1, Ordering::Relaxed);
@@ -68,16 +72,25 @@ pub async fn serve(
     let server_addr = server
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let sockets = Sockets([client.as_raw_fd(), server.as_raw_fd()]);
+    let Some((client_r, client_w)) = client_side(client, tls, connect_timeout, &metrics).await
+    else {
+        drop(server);
+        return;
+    };
+    let Some((server_r, server_w)) = server_side(server, tls, connect_timeout, &metrics).await
+    else {
+        return;
+    };
     let flow = Arc::new(Mutex::new(Some(feed.open(peer, server_addr))));
     let rewriter = rewriter.map(|r| Arc::new(Mutex::new(r)));
-    let (client_r, client_w) = client.into_split();
-    let (server_r, server_w) = server.into_split();
     let c2s = pump(
         client_r,
         server_w,
         Direction::ClientToServer,
         Arc::clone(&flow),
         Arc::clone(&metrics),
+        sockets,
         rewriter.clone(),
     );
     let s2c = pump(
@@ -86,6 +99,7 @@ pub async fn serve(
         Direction::ServerToClient,
         Arc::clone(&flow),
         Arc::clone(&metrics),
+        sockets,
         rewriter,
     );
     tokio::pin!(c2s, s2c);
@@ -106,6 +120,83 @@ pub async fn serve(
     }
 }
 
+type ReadEnd = Box<dyn AsyncRead + Unpin + Send>;
+type WriteEnd = Box<dyn Forget>;
+
+/// A write half that can be dropped without a FIN of its own (see [`Broken`]).
+trait Forget: AsyncWrite + Unpin + Send {
+    fn forget(self: Box<Self>);
+}
+
+impl Forget for OwnedWriteHalf {
+    fn forget(self: Box<Self>) {
+        OwnedWriteHalf::forget(*self)
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Send> Forget for tokio::io::WriteHalf<T> {
+    fn forget(self: Box<Self>) {}
+}
+
+/// The client's halves: plain, or after the TLS handshake (which must finish within
+/// the connect timeout).
+async fn client_side(
+    client: TcpStream,
+    tls: &Tls,
+    timeout: Duration,
+    metrics: &Metrics,
+) -> Option<(ReadEnd, WriteEnd)> {
+    let Some(acceptor) = &tls.acceptor else {
+        let (r, w) = client.into_split();
+        return Some((Box::new(r), Box::new(w)));
+    };
+    match tokio::time::timeout(timeout, acceptor.accept(client)).await {
+        Ok(Ok(s)) => {
+            let (r, w) = tokio::io::split(s);
+            Some((Box::new(r), Box::new(w)))
+        }
+        Ok(Err(e)) => {
+            metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("client TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("client TLS handshake took longer than {timeout:?}");
+            None
+        }
+    }
+}
+
+/// The node's halves: plain, or after the TLS handshake with it.
+async fn server_side(
+    server: TcpStream,
+    tls: &Tls,
+    timeout: Duration,
+    metrics: &Metrics,
+) -> Option<(ReadEnd, WriteEnd)> {
+    let Some((connector, name)) = &tls.connector else {
+        let (r, w) = server.into_split();
+        return Some((Box::new(r), Box::new(w)));
+    };
+    match tokio::time::timeout(timeout, connector.connect(name.clone(), server)).await {
+        Ok(Ok(s)) => {
+            let (r, w) = tokio::io::split(s);
+            Some((Box::new(r), Box::new(w)))
+        }
+        Ok(Err(e)) => {
+            metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("TLS handshake with the node failed: {e}");
+            None
+        }
+        Err(_) => {
+            metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("TLS handshake with the node took longer than {timeout:?}");
+            None
+        }
+    }
+}
+
 async fn finish_other(
     other: &mut (impl std::future::Future<Output = Result<(), Broken>> + Unpin),
 ) -> CloseReason {
@@ -121,29 +212,51 @@ async fn finish_other(
 /// Resets a client whose upstream could not be had.
 fn reset(client: TcpStream, metrics: &Metrics) {
     metrics.upstream_failures.fetch_add(1, Ordering::Relaxed);
-    abortive_close(&client);
+    Sockets([client.as_raw_fd(), client.as_raw_fd()]).reset();
     drop(client);
 }
 
-/// Makes the socket's close send RST: SO_LINGER with a zero timeout. (tokio marks
-/// `set_linger` deprecated because a non-zero linger blocks the closing thread; a
-/// zero linger never blocks: the close discards and resets at once.)
-#[allow(deprecated)]
-fn abortive_close(s: &TcpStream) {
-    let _ = s.set_linger(Some(Duration::ZERO));
+/// The descriptors of a connection's two sockets, to make their close a reset:
+/// SO_LINGER with a zero timeout (a zero linger never blocks; the close discards and
+/// sends RST at once). Valid for as long as the connection's halves live.
+#[derive(Clone, Copy)]
+struct Sockets([RawFd; 2]);
+
+impl Sockets {
+    fn reset(self) {
+        let l = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        for fd in self.0 {
+            // SAFETY: `fd` is an open socket of this connection (its halves are
+            // still alive) and `l` is a properly sized linger struct.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&l as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                );
+            }
+        }
+    }
 }
 
 /// A direction that failed, with its two halves, so the connection can be reset on
 /// both sides.
-struct Broken(OwnedReadHalf, OwnedWriteHalf);
+struct Broken(ReadEnd, WriteEnd, Sockets);
 
 impl Broken {
     fn reset(self) {
-        abortive_close(self.0.as_ref());
-        abortive_close(self.1.as_ref());
-        // Dropping a write half sends FIN first (tokio shuts it down on drop), and the
-        // peer would read a clean end before the reset: let the socket close as a whole.
-        self.1.forget();
+        let Broken(read, write, sockets) = self;
+        sockets.reset();
+        // Dropping a plain write half sends FIN first (tokio shuts it down on drop),
+        // and the peer would read a clean end before the reset: let the socket close
+        // as a whole, when the read half goes.
+        write.forget();
+        drop(read);
     }
 }
 
@@ -153,12 +266,14 @@ impl Broken {
 /// (so a request is known before its response can come back), and the server's
 /// bytes go through it: what it returns is what is written (the same bytes except
 /// in rewritten messages; a message that may be rewritten is held until whole).
+#[allow(clippy::too_many_arguments)]
 async fn pump(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    mut from: ReadEnd,
+    mut to: WriteEnd,
     dir: Direction,
     flow: Arc<Mutex<Option<FlowFeed>>>,
     metrics: Arc<Metrics>,
+    sockets: Sockets,
     rewriter: Option<Arc<Mutex<Rewriter>>>,
 ) -> Result<(), Broken> {
     let counter = match dir {
@@ -171,49 +286,52 @@ async fn pump(
         buf.reserve(CHUNK);
         let n = match read_some(&mut from, &mut buf).await {
             Ok(n) => n,
-            Err(_) => return Err(Broken(from, to)),
+            Err(_) => return Err(Broken(from, to, sockets)),
         };
+        let read_at = Instant::now();
         if n == 0 {
             // The server ended: anything held for a rewrite goes out as it came.
             if let (Some(r), Direction::ServerToClient) = (&rewriter, dir) {
                 if let Ok(mut r) = r.lock() {
                     r.server_end(&mut outs);
                 }
-                for chunk in outs.drain(..) {
-                    if to.write_all(&chunk).await.is_err() {
-                        return Err(Broken(from, to));
+            }
+        } else {
+            let chunk = buf.split().freeze();
+            match (&rewriter, dir) {
+                (Some(r), Direction::ClientToServer) => {
+                    if let Ok(mut r) = r.lock() {
+                        r.client(&chunk);
                     }
-                    counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    copy(&flow, dir, chunk);
+                    outs.push(chunk);
                 }
+                (Some(r), Direction::ServerToClient) => match r.lock() {
+                    Ok(mut r) => r.server(chunk, &mut outs),
+                    Err(_) => outs.push(chunk),
+                },
+                (None, _) => outs.push(chunk),
             }
-            // FIN: pass the half-close on; the other direction goes on.
-            let _ = to.shutdown().await;
-            return Ok(());
         }
-        let read_at = Instant::now();
-        let chunk = buf.split().freeze();
-        match (&rewriter, dir) {
-            (Some(r), Direction::ClientToServer) => {
-                if let Ok(mut r) = r.lock() {
-                    r.client(&chunk);
-                }
-                outs.push(chunk);
-            }
-            (Some(r), Direction::ServerToClient) => match r.lock() {
-                Ok(mut r) => r.server(chunk, &mut outs),
-                Err(_) => outs.push(chunk),
-            },
-            (None, _) => outs.push(chunk),
-        }
+        let wrote = !outs.is_empty();
         for chunk in outs.drain(..) {
             if to.write_all(&chunk).await.is_err() {
-                return Err(Broken(from, to));
+                return Err(Broken(from, to, sockets));
             }
             counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             copy(&flow, dir, chunk);
         }
-        metrics.record_latency(read_at.elapsed());
+        // A TLS writer holds plaintext until flushed.
+        if wrote && to.flush().await.is_err() {
+            return Err(Broken(from, to, sockets));
+        }
+        if n == 0 {
+            // FIN: pass the half-close on; the other direction goes on.
+            let _ = to.shutdown().await;
+            return Ok(());
+        }
+        if wrote {
+            metrics.record_latency(read_at.elapsed());
+        }
     }
 }
 
@@ -226,6 +344,6 @@ fn copy(flow: &Mutex<Option<FlowFeed>>, dir: Direction, chunk: Bytes) {
     }
 }
 
-async fn read_some(from: &mut OwnedReadHalf, buf: &mut BytesMut) -> io::Result<usize> {
+async fn read_some(from: &mut ReadEnd, buf: &mut BytesMut) -> io::Result<usize> {
     from.read_buf(buf).await
 }

@@ -13,12 +13,16 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::tap::Published;
+
 /// Everything the endpoint reports.
 pub struct Metrics {
     pub connections_open: AtomicU64,
     pub connections_total: AtomicU64,
     /// Connections whose upstream could not be reached.
     pub upstream_failures: AtomicU64,
+    /// TLS handshakes (either side) that failed or timed out.
+    pub tls_failures: AtomicU64,
     pub bytes_c2s: AtomicU64,
     pub bytes_s2c: AtomicU64,
     /// Bytes forwarded but not copied to the decoders (they were behind).
@@ -29,9 +33,6 @@ pub struct Metrics {
     pub control_waits: AtomicU64,
     /// Time from reading a chunk on one side to having written it on the other, µs.
     pub added_latency: Mutex<Histogram<u64>>,
-    /// Set by the decoding side: the store's tidemark (ns) and the counts it appended.
-    pub tidemark_ns: AtomicU64,
-    pub appended: AtomicU64,
     /// Events waiting for the decoders (sampled when scraped).
     pub queue_depth: AtomicU64,
     /// The address rewrite's counters (shared with every connection's rewriter).
@@ -44,6 +45,7 @@ impl Default for Metrics {
             connections_open: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
             upstream_failures: AtomicU64::new(0),
+            tls_failures: AtomicU64::new(0),
             bytes_c2s: AtomicU64::new(0),
             bytes_s2c: AtomicU64::new(0),
             gap_bytes: AtomicU64::new(0),
@@ -52,8 +54,6 @@ impl Default for Metrics {
             added_latency: Mutex::new(
                 Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
             ),
-            tidemark_ns: AtomicU64::new(0),
-            appended: AtomicU64::new(0),
             queue_depth: AtomicU64::new(0),
             rewrite: Arc::default(),
         }
@@ -68,8 +68,9 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn render(&self, now_ns: u64) -> String {
+    /// The Prometheus text exposition of every metric: the forwarding side's and
+    /// what the decoding side published.
+    pub fn render(&self, decoding: &Published, now_ns: u64) -> String {
         let mut out = String::new();
         let g = |o: &AtomicU64| o.load(Ordering::Relaxed);
         let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
@@ -96,6 +97,12 @@ impl Metrics {
             "counter",
             "Connections whose upstream could not be reached.",
             &[("", g(&self.upstream_failures) as f64)],
+        );
+        metric(
+            "tidemark_proxy_tls_failures_total",
+            "counter",
+            "TLS handshakes (client or node side) that failed or timed out.",
+            &[("", g(&self.tls_failures) as f64)],
         );
         metric(
             "tidemark_proxy_bytes_total",
@@ -128,7 +135,7 @@ impl Metrics {
             "tidemark_proxy_appended_total",
             "counter",
             "Decided mutations appended to the store.",
-            &[("", g(&self.appended) as f64)],
+            &[("", g(&decoding.appended) as f64)],
         );
         metric(
             "tidemark_proxy_rewrites_total",
@@ -142,7 +149,50 @@ impl Metrics {
             "Places the rewriter could not follow and passed bytes on unchanged.",
             &[("", g(&self.rewrite.errors) as f64)],
         );
-        let tidemark = g(&self.tidemark_ns);
+        let by_outcome: Vec<(String, f64)> = decoding
+            .by_outcome
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(o, n)| (format!("{{outcome=\"{o}\"}}"), *n as f64))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let samples: Vec<(&str, f64)> = by_outcome.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        metric(
+            "tidemark_proxy_writes_total",
+            "counter",
+            "Decided writes appended to the store, by outcome.",
+            &samples,
+        );
+        let messages: Vec<(String, f64)> = decoding
+            .messages
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|((p, op), n)| {
+                        (
+                            format!("{{protocol=\"{p}\",opcode=\"{}\"}}", label(op)),
+                            *n as f64,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let samples: Vec<(&str, f64)> = messages.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        metric(
+            "tidemark_proxy_messages_total",
+            "counter",
+            "Messages decoded, by protocol and opcode.",
+            &samples,
+        );
+        metric(
+            "tidemark_proxy_decode_errors_total",
+            "counter",
+            "Messages or streams the decoders could not read (forwarding is never affected).",
+            &[("", g(&decoding.decode_errors) as f64)],
+        );
+        let tidemark = g(&decoding.tidemark);
         let lag = if tidemark == 0 {
             f64::NAN
         } else {
@@ -177,10 +227,19 @@ impl Metrics {
     }
 }
 
+/// A label value with `\` and `"` escaped (opcode names are plain, but a label must
+/// never break the exposition).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', " ")
+}
+
 /// Serves `GET /metrics` on `listener` until the task is dropped.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    decoding: Arc<Published>,
     depth: impl Fn() -> usize + Send + Sync + 'static,
 ) {
     let depth = Arc::new(depth);
@@ -190,6 +249,7 @@ pub async fn serve(
         };
         let metrics = Arc::clone(&metrics);
         let depth = Arc::clone(&depth);
+        let decoding = Arc::clone(&decoding);
         tokio::spawn(async move {
             // A request head, bounded in size and time: a scraper sends a few hundred
             // bytes at once.
@@ -212,7 +272,7 @@ pub async fn serve(
             let ok = line.starts_with(b"GET /metrics ") || line.starts_with(b"GET /metrics?");
             let (status, body) = if ok {
                 metrics.queue_depth.store(depth() as u64, Ordering::Relaxed);
-                ("200 OK", metrics.render(super::feed::now_ts().0))
+                ("200 OK", metrics.render(&decoding, super::feed::now_ts().0))
             } else {
                 ("404 Not Found", "not found: try /metrics\n".to_string())
             };

@@ -15,6 +15,7 @@ pub mod feed;
 pub mod metrics;
 pub mod rewrite;
 pub mod route;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,8 +45,11 @@ pub struct ProxyOptions {
     pub queue: usize,
     /// How long open connections may go on after a stop signal.
     pub drain: Duration,
-    /// How long an upstream may take to accept a connection.
+    /// How long an upstream may take to accept a connection (and a TLS handshake
+    /// to finish).
     pub connect_timeout: Duration,
+    /// TLS toward the clients and/or the nodes.
+    pub tls: tls::Tls,
     /// The decoding side: store, group commit, durability, tracker policy (files and
     /// interface are not used).
     pub tap: TapOptions,
@@ -203,15 +207,12 @@ async fn serve(
     if let Some(addr) = o.metrics {
         let l = metrics::bind(addr).await?;
         let depth_feed = feed.clone();
-        let m = Arc::clone(&metrics);
-        let p = Arc::clone(&published);
-        background.spawn(metrics::serve(l, Arc::clone(&metrics), move || {
-            m.tidemark_ns
-                .store(p.tidemark.load(Ordering::Relaxed), Ordering::Relaxed);
-            m.appended
-                .store(p.appended.load(Ordering::Relaxed), Ordering::Relaxed);
-            depth_feed.depth()
-        }));
+        background.spawn(metrics::serve(
+            l,
+            Arc::clone(&metrics),
+            Arc::clone(&published),
+            move || depth_feed.depth(),
+        ));
     }
     let routes: Vec<String> = o
         .routes
@@ -236,6 +237,7 @@ async fn serve(
         let metrics = Arc::clone(&metrics);
         let connections = Arc::clone(&connections);
         let timeout = o.connect_timeout;
+        let tls = o.tls.clone();
         let upstream: Arc<str> = upstream.into();
         acceptors.spawn(async move {
             loop {
@@ -248,13 +250,19 @@ async fn serve(
                         continue;
                     }
                 };
-                let (feed, metrics, upstream) =
-                    (feed.clone(), Arc::clone(&metrics), Arc::clone(&upstream));
+                let (feed, metrics, upstream, tls) = (
+                    feed.clone(),
+                    Arc::clone(&metrics),
+                    Arc::clone(&upstream),
+                    tls.clone(),
+                );
                 let rewriter = (!ctx.map.is_empty())
                     .then(|| rewrite::Rewriter::new(rewrite_protocol, ctx.clone()));
                 connections.lock().await.spawn(async move {
-                    connection::serve(client, peer, &upstream, feed, metrics, timeout, rewriter)
-                        .await
+                    connection::serve(
+                        client, peer, &upstream, feed, metrics, timeout, &tls, rewriter,
+                    )
+                    .await
                 });
             }
         });

@@ -14,6 +14,9 @@
 //! - `TIDEMARK_TEST_SIGTERM_AFTER_PACKETS=N`: raise SIGTERM in the process after the
 //!   Nth packet, through the installed handler, so a clean stop lands at a chosen
 //!   packet that is no group boundary.
+//! - `TIDEMARK_TEST_SLOW_EVENTS_MS=N`: sleep N ms before each batch of events a
+//!   proxy fed, so the decoders fall behind forwarding on purpose and the gap path
+//!   runs.
 //!
 //! Groups count the commits this run writes (the first records the run itself);
 //! the groups a resumed run's replay skips are not counted.
@@ -30,6 +33,7 @@ mod hooks {
         abort_after: Option<u64>,
         abort_before: Option<u64>,
         sigterm_after: Option<u64>,
+        slow_events_ms: Option<u64>,
     }
 
     fn points() -> &'static Points {
@@ -38,6 +42,7 @@ mod hooks {
             abort_after: var("TIDEMARK_TEST_ABORT_AFTER_GROUPS"),
             abort_before: var("TIDEMARK_TEST_ABORT_BEFORE_GROUP"),
             sigterm_after: var("TIDEMARK_TEST_SIGTERM_AFTER_PACKETS"),
+            slow_events_ms: var("TIDEMARK_TEST_SLOW_EVENTS_MS"),
         })
     }
 
@@ -58,6 +63,12 @@ mod hooks {
             let _ = signal_hook::low_level::raise(signal_hook::consts::SIGTERM);
         }
     }
+
+    pub fn before_events() {
+        if let Some(ms) = points().slow_events_ms {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    }
 }
 
 #[cfg(not(debug_assertions))]
@@ -68,6 +79,8 @@ mod hooks {
     pub fn after_group(_: u64) {}
     #[inline(always)]
     pub fn after_packet(_: u64) {}
+    #[inline(always)]
+    pub fn before_events() {}
 }
 
-pub(super) use hooks::{after_group, after_packet, before_group};
+pub(super) use hooks::{after_group, after_packet, before_events, before_group};

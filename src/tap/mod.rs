@@ -90,6 +90,29 @@ pub struct Published {
     pub tidemark: std::sync::atomic::AtomicU64,
     /// Mutations appended by this run.
     pub appended: std::sync::atomic::AtomicU64,
+    /// Appended mutations by outcome (`committed`, `in_doubt`, …).
+    pub by_outcome: std::sync::Mutex<BTreeMap<&'static str, u64>>,
+    /// Messages decoded, by protocol and opcode as the spec spells it.
+    pub messages: std::sync::Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Decode errors (a message or stream the decoders could not read).
+    pub decode_errors: std::sync::atomic::AtomicU64,
+}
+
+impl Published {
+    fn seen(&self, r: &crate::decode::records::Record) {
+        use crate::decode::records::Record;
+        match r {
+            Record::Message(m) => {
+                if let Ok(mut by) = self.messages.lock() {
+                    *by.entry((m.proto, m.opcode.clone())).or_default() += 1;
+                }
+            }
+            Record::Error(_) => {
+                self.decode_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
 }
 
 impl Default for TapOptions {
@@ -246,6 +269,7 @@ impl Input {
                 Next::Failed(e) => Step::Failed(e),
             },
             Input::Events(rx) => {
+                inject::before_events();
                 let wait = until.saturating_duration_since(Instant::now());
                 let first = match rx.recv_timeout(wait) {
                     Ok(ev) => ev,
@@ -367,7 +391,13 @@ fn run_input(
         writer.packets += 1;
         inject::after_packet(writer.packets);
         writer.last_ts = writer.last_ts.max(ts);
-        feed(&mut session, &mut tracker, &mut events, &mut records);
+        feed(
+            &mut session,
+            &mut tracker,
+            &mut events,
+            &mut records,
+            options.published.as_deref(),
+        );
         let due = tracker.ready_len() >= options.group
             || (live && last_flush.elapsed() >= Duration::from_millis(200));
         if due {
@@ -384,7 +414,13 @@ fn run_input(
     let complete = !interrupted;
     if !interrupted {
         input.finish(&mut events);
-        feed(&mut session, &mut tracker, &mut events, &mut records);
+        feed(
+            &mut session,
+            &mut tracker,
+            &mut events,
+            &mut records,
+            options.published.as_deref(),
+        );
         if live {
             // A live capture may be continued by another run: nothing is final yet.
             tracker.advance(writer.last_ts, None);
@@ -428,6 +464,7 @@ fn feed(
     tracker: &mut CommitTracker,
     events: &mut Vec<StreamEvent>,
     records: &mut Vec<crate::decode::records::Record>,
+    published: Option<&Published>,
 ) {
     for ev in events.drain(..) {
         let ts = event_ts(&ev);
@@ -446,6 +483,9 @@ fn feed(
         let closed = matches!(ev, StreamEvent::Closed { .. });
         session.event(ev, records);
         for r in records.drain(..) {
+            if let Some(p) = published {
+                p.seen(&r);
+            }
             tracker.record(r, ts);
         }
         if closed {

@@ -135,6 +135,9 @@ impl Writer<'_> {
             use std::sync::atomic::Ordering::Relaxed;
             p.tidemark.store(self.stored_tidemark, Relaxed);
             p.appended.store(self.report.appended, Relaxed);
+            if let Ok(mut by) = p.by_outcome.lock() {
+                by.clone_from(&self.report.by_outcome);
+            }
         }
         Ok(())
     }

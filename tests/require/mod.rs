@@ -74,18 +74,24 @@ pub fn workspace_root() -> Option<PathBuf> {
 
 const SETUP: &str = "scripts/setup.sh installs it (as root)";
 
-/// Whether the program `name` runs (`name -v`); tshark's tools all answer `-v`.
+/// Whether the program `name` runs (`name -v`, else `name --version`); tshark's
+/// tools and haproxy answer `-v`, prometheus only `--version`.
 pub fn tool(name: &str) -> bool {
-    let ok = Command::new(name)
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let answers = |flag: &str| {
+        Command::new(name)
+            .arg(flag)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ok = answers("-v") || answers("--version");
     if !ok {
         let pkg = match name {
             "editcap" => "apt package wireshark-common, which tshark pulls in",
             "tshark" => "apt package tshark",
+            "prometheus" => "apt package prometheus",
+            "haproxy" => "apt package haproxy",
             _ => "see scripts/setup.sh",
         };
         missing(
