@@ -120,7 +120,8 @@ fn stop(mut proxy: Child) {
 
 fn scrape(addr: SocketAddr) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -173,7 +174,9 @@ fn cql_bed(rt: &tokio::runtime::Runtime, third: u8, rewrite: bool) -> CqlBed {
             ..ClusterConfig::default()
         }))
         .unwrap();
-    let ips: Vec<Ipv4Addr> = (101..=103).map(|d| Ipv4Addr::new(127, 0, third, d)).collect();
+    let ips: Vec<Ipv4Addr> = (101..=103)
+        .map(|d| Ipv4Addr::new(127, 0, third, d))
+        .collect();
     let port = common_port(&ips, cluster.addresses()[0].port());
     let sidecars: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::from((*ip, port))).collect();
     let metrics_ip = Ipv4Addr::new(127, 0, third, 100);
@@ -322,9 +325,20 @@ fn cql_drivers_learn_the_sidecars_and_stay_behind_them() {
     let (nodes_total, proxied, per_node) = settle("node", bed.metrics, before);
     let text = scrape(bed.metrics);
     assert_eq!(nodes_total as f64, proxied, "{per_node:?} {text}");
-    assert_eq!(per_node.len(), 3, "all three routes were used: {per_node:?}");
-    assert!(sample(&text, "tidemark_proxy_rewrites_total") >= 2.0, "{text}");
-    assert_eq!(sample(&text, "tidemark_proxy_rewrite_errors_total"), 0.0, "{text}");
+    assert_eq!(
+        per_node.len(),
+        3,
+        "all three routes were used: {per_node:?}"
+    );
+    assert!(
+        sample(&text, "tidemark_proxy_rewrites_total") >= 2.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "tidemark_proxy_rewrite_errors_total"),
+        0.0,
+        "{text}"
+    );
     stop(bed.proxy);
     bed.cluster.stop();
 }
@@ -339,7 +353,10 @@ fn cql_without_rewrite_the_drivers_go_around_the_proxy() {
     // on the port it connected to: around the proxy.
     let ips: BTreeSet<IpAddr> = learned.iter().map(|a| a.ip()).collect();
     let nodes: BTreeSet<IpAddr> = bed.cluster.addresses().iter().map(|a| a.ip()).collect();
-    assert_eq!(ips, nodes, "without the rewrite the driver learns the nodes");
+    assert_eq!(
+        ips, nodes,
+        "without the rewrite the driver learns the nodes"
+    );
     let text = scrape(bed.metrics);
     assert_eq!(sample(&text, "tidemark_proxy_rewrites_total"), 0.0);
     stop(bed.proxy);
@@ -382,7 +399,13 @@ fn mongo_bed(
     rt: &tokio::runtime::Runtime,
     third: u8,
     rewrite: bool,
-) -> (MongoReplicaSet, Vec<SocketAddr>, SocketAddr, Child, tempfile::TempDir) {
+) -> (
+    MongoReplicaSet,
+    Vec<SocketAddr>,
+    SocketAddr,
+    Child,
+    tempfile::TempDir,
+) {
     accepted_log();
     let set = rt
         .block_on(MongoReplicaSet::start(ReplSetConfig {
@@ -392,7 +415,9 @@ fn mongo_bed(
             ..ReplSetConfig::default()
         }))
         .unwrap();
-    let ips: Vec<Ipv4Addr> = (111..=113).map(|d| Ipv4Addr::new(127, 0, third, d)).collect();
+    let ips: Vec<Ipv4Addr> = (111..=113)
+        .map(|d| Ipv4Addr::new(127, 0, third, d))
+        .collect();
     let port = common_port(&ips, set.addresses()[0].port());
     let sidecars: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::from((*ip, port))).collect();
     let metrics_ip = Ipv4Addr::new(127, 0, third, 110);
@@ -422,7 +447,10 @@ fn mongo_driver_discovers_only_sidecars_and_writes_at_majority() {
     let (members_total, proxied, per_member) = settle("member", metrics, before);
     let text = scrape(metrics);
     assert_eq!(members_total as f64, proxied, "{per_member:?} {text}");
-    assert!(sample(&text, "tidemark_proxy_rewrites_total") >= 3.0, "{text}");
+    assert!(
+        sample(&text, "tidemark_proxy_rewrites_total") >= 3.0,
+        "{text}"
+    );
     assert_eq!(sample(&text, "tidemark_proxy_rewrite_errors_total"), 0.0);
     stop(proxy);
     set.stop();
@@ -532,7 +560,12 @@ fn map_cells(
     let tidemark_cql::Message::Result(ResultBody::Rows(rows)) = msg else {
         return Vec::new();
     };
-    let names: Vec<&str> = rows.metadata.columns.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = rows
+        .metadata
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     let addr = |i: usize| {
         matches!(
             names[i],
@@ -546,17 +579,22 @@ fn map_cells(
                 .into_iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    c.map(|b| match <[u8; 4]>::try_from(&b[..]).ok().filter(|_| addr(i) || port(i)) {
-                        Some(o) => match (map.get(&IpAddr::from(o)), ports) {
-                            (Some(IpAddr::V4(n)), _) if addr(i) => n.octets().to_vec(),
-                            (_, Some((from, to)))
-                                if port(i) && i32::from_be_bytes(o) == i32::from(from) =>
-                            {
-                                i32::from(to).to_be_bytes().to_vec()
-                            }
-                            _ => b.to_vec(),
-                        },
-                        None => b.to_vec(),
+                    c.map(|b| {
+                        match <[u8; 4]>::try_from(&b[..])
+                            .ok()
+                            .filter(|_| addr(i) || port(i))
+                        {
+                            Some(o) => match (map.get(&IpAddr::from(o)), ports) {
+                                (Some(IpAddr::V4(n)), _) if addr(i) => n.octets().to_vec(),
+                                (_, Some((from, to)))
+                                    if port(i) && i32::from_be_bytes(o) == i32::from(from) =>
+                                {
+                                    i32::from(to).to_be_bytes().to_vec()
+                                }
+                                _ => b.to_vec(),
+                            },
+                            None => b.to_vec(),
+                        }
                     })
                 })
                 .collect()
@@ -591,7 +629,11 @@ fn with_rewrite_on_only_the_rewritten_fields_differ() {
             let ports = Some((bed.cluster.addresses()[0].port(), bed.sidecars[0].port()));
             let want = map_cells(&d[i], &map, ports);
             assert!(!want.is_empty());
-            assert_eq!(map_cells(&p[i], &BTreeMap::new(), None), want, "{compression:?} #{i}");
+            assert_eq!(
+                map_cells(&p[i], &BTreeMap::new(), None),
+                want,
+                "{compression:?} #{i}"
+            );
             assert_ne!(d[i], p[i], "{compression:?} #{i} was rewritten");
         }
     }

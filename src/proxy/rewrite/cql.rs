@@ -66,10 +66,7 @@ enum ServerState {
     /// Passing `left` body bytes; then segments if the frame switched to v5.
     Stream { left: usize, then_segments: bool },
     /// Holding a RESULT/EVENT frame (header and body so far in `buf`).
-    Body {
-        hdr: FrameHeader,
-        decided: bool,
-    },
+    Body { hdr: FrameHeader, decided: bool },
     /// v5 segments (the segment so far in `buf`).
     Segments,
     /// Not followed any more: bytes pass as they come.
@@ -141,11 +138,13 @@ fn decide(hdr: &FrameHeader, body: &[u8]) -> Decision {
         }
         let ks = c.string()?;
         let table = c.string()?;
-        Some(if ks == b"system" && matches!(table, b"local" | b"peers" | b"peers_v2") {
-            Decision::Yes
-        } else {
-            Decision::No
-        })
+        Some(
+            if ks == b"system" && matches!(table, b"local" | b"peers" | b"peers_v2") {
+                Decision::Yes
+            } else {
+                Decision::No
+            },
+        )
     })();
     r.unwrap_or(Decision::NeedMore)
 }
@@ -199,7 +198,8 @@ fn rewrite_frame(
     let (mut env, used) = match Envelope::decode_counted(hdr, Bytes::from(body.clone())) {
         Ok(x) => x,
         Err(e) => {
-            ctx.stats.error("cql", &format_args!("{} body: {e}", hdr.opcode.name()));
+            ctx.stats
+                .error("cql", &format_args!("{} body: {e}", hdr.opcode.name()));
             return None;
         }
     };
@@ -248,7 +248,10 @@ impl CqlRewriter {
                         continue;
                     };
                     match FrameHeader::parse(h, MAX_FRAME_LEN) {
-                        Ok(h) if h.opcode == Opcode::Startup && (h.length as usize) <= STARTUP_MAX => {
+                        Ok(h)
+                            if h.opcode == Opcode::Startup
+                                && (h.length as usize) <= STARTUP_MAX =>
+                        {
                             c.state = ClientState::Startup(h.length as usize);
                         }
                         Ok(h) => {
@@ -259,7 +262,8 @@ impl CqlRewriter {
                             }
                         }
                         Err(e) => {
-                            ctx.stats.error("cql", &format_args!("client frame header: {e}"));
+                            ctx.stats
+                                .error("cql", &format_args!("client frame header: {e}"));
                             c.buf = Vec::new();
                             c.state = ClientState::Done;
                             return;
@@ -358,7 +362,8 @@ impl CqlRewriter {
                     let h = match FrameHeader::parse(h, MAX_FRAME_LEN) {
                         Ok(h) => h,
                         Err(e) => {
-                            ctx.stats.error("cql", &format_args!("server frame header: {e}"));
+                            ctx.stats
+                                .error("cql", &format_args!("server frame header: {e}"));
                             self.off(out);
                             continue;
                         }
@@ -463,7 +468,8 @@ impl CqlRewriter {
         let payload = match sh.payload(&seg) {
             Ok(p) => p,
             Err(e) => {
-                ctx.stats.error("cql", &format_args!("segment payload: {e}"));
+                ctx.stats
+                    .error("cql", &format_args!("segment payload: {e}"));
                 out.push(seg.into());
                 self.off(out);
                 return;
@@ -471,7 +477,8 @@ impl CqlRewriter {
         };
         if sh.self_contained {
             if !matches!(self.multi, Multi::None) {
-                ctx.stats.error("cql", &"self-contained segment inside an envelope");
+                ctx.stats
+                    .error("cql", &"self-contained segment inside an envelope");
                 self.out_multi(out);
             }
             match rewrite_envelopes(&payload, self.compression, ctx) {
@@ -515,7 +522,11 @@ impl CqlRewriter {
                     self.multi = Multi::None;
                 }
             }
-            Multi::Hold { raw, payload: p, need } => {
+            Multi::Hold {
+                raw,
+                payload: p,
+                need,
+            } => {
                 raw.extend_from_slice(&seg);
                 p.extend_from_slice(&payload);
                 if p.len() >= *need {
@@ -525,7 +536,8 @@ impl CqlRewriter {
                         return;
                     };
                     if payload.len() != need {
-                        ctx.stats.error("cql", &"segments longer than their envelope");
+                        ctx.stats
+                            .error("cql", &"segments longer than their envelope");
                         out.push(raw.into());
                         return;
                     }

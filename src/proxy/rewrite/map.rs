@@ -50,7 +50,10 @@ impl AddrMap {
         }
         let node_addr = match host.parse::<IpAddr>() {
             Ok(ip) => Some(SocketAddr::new(ip, port)),
-            Err(_) => (host, port).to_socket_addrs().ok().and_then(|mut a| a.next()),
+            Err(_) => (host, port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next()),
         };
         self.entries.push(Mapping {
             node: node.to_string(),
@@ -142,7 +145,10 @@ mod tests {
         // Two nodes on 10.0.0.2: only a port tells them apart.
         assert!(m.by_ip(ip("10.0.0.2"), None).is_none());
         assert_eq!(
-            m.by_ip(ip("10.0.0.2"), Some(9043)).unwrap().sidecar.to_string(),
+            m.by_ip(ip("10.0.0.2"), Some(9043))
+                .unwrap()
+                .sidecar
+                .to_string(),
             "127.0.0.3:19042"
         );
         assert!(m.by_ip(ip("10.0.0.9"), Some(9042)).is_none());

@@ -163,7 +163,11 @@ pub(crate) fn run_pieces(
     let mut pos = 0;
     let mut i = 0;
     while pos < server.len() {
-        let n = cuts.get(i % cuts.len().max(1)).copied().unwrap_or(server.len()).max(1);
+        let n = cuts
+            .get(i % cuts.len().max(1))
+            .copied()
+            .unwrap_or(server.len())
+            .max(1);
         let end = (pos + n).min(server.len());
         r.server(Bytes::copy_from_slice(&server[pos..end]), &mut out);
         pos = end;

@@ -46,7 +46,9 @@ fn header(b: &[u8]) -> Option<(usize, i32, i32, i32)> {
     if b.len() < HEADER {
         return None;
     }
-    let len = usize::try_from(f(0)).ok().filter(|l| (HEADER..=MESSAGE_MAX).contains(l))?;
+    let len = usize::try_from(f(0))
+        .ok()
+        .filter(|l| (HEADER..=MESSAGE_MAX).contains(l))?;
     Some((len, f(4), f(8), f(12)))
 }
 

@@ -138,10 +138,9 @@ pub fn is_hello_request(msg: &[u8]) -> bool {
                 return false;
             };
             match first_key(d) {
-                Some(k) if k == "$query" || k == "query" => d
-                    .get_document(&k)
-                    .ok()
-                    .and_then(first_key),
+                Some(k) if k == "$query" || k == "query" => {
+                    d.get_document(&k).ok().and_then(first_key)
+                }
                 k => k,
             }
         }
@@ -245,7 +244,10 @@ pub fn rewrite_reply(msg: &[u8], map: &AddrMap) -> Result<Reply, &'static str> {
                 return Err("OP_MSG sections");
             }
             let more = flags & MORE_TO_COME != 0;
-            (changed.then_some((out, flags & CHECKSUM_PRESENT != 0)), more)
+            (
+                changed.then_some((out, flags & CHECKSUM_PRESENT != 0)),
+                more,
+            )
         }
         OP_REPLY => {
             if le_i32(b, 16) != Some(1) {
@@ -295,11 +297,19 @@ pub fn rewrite_reply(msg: &[u8], map: &AddrMap) -> Result<Reply, &'static str> {
             let inner = &full_new[16..];
             let payload = compress(id, inner).ok_or("recompress")?;
             let mut m = Vec::with_capacity(25 + payload.len());
-            m.extend_from_slice(&i32::try_from(25 + payload.len()).map_err(|_| "too long")?.to_le_bytes());
+            m.extend_from_slice(
+                &i32::try_from(25 + payload.len())
+                    .map_err(|_| "too long")?
+                    .to_le_bytes(),
+            );
             m.extend_from_slice(&msg[4..12]);
             m.extend_from_slice(&OP_COMPRESSED.to_le_bytes());
             m.extend_from_slice(&op.to_le_bytes());
-            m.extend_from_slice(&i32::try_from(inner.len()).map_err(|_| "too long")?.to_le_bytes());
+            m.extend_from_slice(
+                &i32::try_from(inner.len())
+                    .map_err(|_| "too long")?
+                    .to_le_bytes(),
+            );
             m.push(id);
             m.extend_from_slice(&payload);
             m

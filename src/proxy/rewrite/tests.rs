@@ -217,7 +217,13 @@ fn legacy_case(version: u8, compression: Option<&str>) {
     let algo = compression.map_or(Compression::None, Compression::from_name);
     let client = startup(version, compression);
     let f = |stream: i16, env: &Envelope| encode_frame(version, stream, env, algo, 0);
-    let ready = encode_frame(version, 0, &Envelope::new(Message::Ready), Compression::None, 0);
+    let ready = encode_frame(
+        version,
+        0,
+        &Envelope::new(Message::Ready),
+        Compression::None,
+        0,
+    );
     let parts_in = [
         ready.clone(),
         f(1, &user_rows()),
@@ -249,7 +255,10 @@ fn legacy_case(version: u8, compression: Option<&str>) {
     let cells: Vec<Vec<Option<Bytes>>> = rows.rows().map(|r| r.unwrap()).collect();
     assert_eq!(cells[0][2], Some(ip("127.0.0.102")));
     assert_eq!(cells[1][0], Some(ip("127.0.0.103")));
-    assert_eq!(cells[1][3], Some(Bytes::copy_from_slice(&19042i32.to_be_bytes())));
+    assert_eq!(
+        cells[1][3],
+        Some(Bytes::copy_from_slice(&19042i32.to_be_bytes()))
+    );
 }
 
 #[test]
@@ -379,7 +388,11 @@ fn msg(id: i32, to: i32, d: &Document, flags: u32, c: Option<Compressor>) -> Vec
 }
 
 const MNODES: [&str; 3] = ["10.0.0.1:27017", "10.0.0.2:27017", "10.0.0.3:27017"];
-const MSIDE: [&str; 3] = ["127.0.0.101:27018", "127.0.0.102:27018", "127.0.0.103:27018"];
+const MSIDE: [&str; 3] = [
+    "127.0.0.101:27018",
+    "127.0.0.102:27018",
+    "127.0.0.103:27018",
+];
 
 fn body_of(b: &[u8]) -> Document {
     let m = decode_message(Bytes::copy_from_slice(b), 0, &Limits::default()).unwrap();
