@@ -41,6 +41,8 @@ impl Drop for OpenGuard {
 }
 
 /// Serves one accepted client connection to its end.
+// The connection's parts, each from a different owner (route, runtime, options).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     client: TcpStream,
     peer: SocketAddr,
@@ -266,7 +268,6 @@ impl Broken {
 /// (so a request is known before its response can come back), and the server's
 /// bytes go through it: what it returns is what is written (the same bytes except
 /// in rewritten messages; a message that may be rewritten is held until whole).
-#[allow(clippy::too_many_arguments)]
 async fn pump(
     mut from: ReadEnd,
     mut to: WriteEnd,

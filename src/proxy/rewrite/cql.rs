@@ -195,6 +195,11 @@ fn rewrite_frame(
     } else {
         (wire_body.to_vec(), Compression::None)
     };
+    // A compressed body could only be told apart once decompressed: most results are
+    // not a topology table's and need no decoding.
+    if compressed && matches!(decide(hdr, &body), Decision::No) {
+        return None;
+    }
     let (mut env, used) = match Envelope::decode_counted(hdr, Bytes::from(body.clone())) {
         Ok(x) => x,
         Err(e) => {

@@ -485,3 +485,41 @@ fn mongo_compressed_and_legacy_handshakes() {
     let garbage: Vec<u8> = (0..3000u32).map(|i| (i * 7919 % 251) as u8).collect();
     assert_eq!(all_splits(&ctx, &garbage, &garbage), garbage);
 }
+
+/// Not a check: prints what a rewrite costs per frame against a frame that only
+/// streams through (`cargo test --lib proxy::rewrite::tests::cost -- --ignored
+/// --nocapture`).
+#[test]
+#[ignore]
+fn cost() {
+    let cctx = cql_ctx();
+    let client = startup(4, Some("lz4"));
+    let peers = encode_frame(4, 1, &peers_v2(&NODES[1..], 9042), Compression::Lz4, 0);
+    let other = encode_frame(4, 1, &user_rows(), Compression::Lz4, 0);
+    let mut r = Rewriter::new(Protocol::Cql, cctx);
+    r.client(&client);
+    let n = 20_000u32;
+    for (name, frame) in [("system.peers_v2 lz4", &peers), ("user rows lz4", &other)] {
+        let start = std::time::Instant::now();
+        let mut out = Vec::new();
+        for _ in 0..n {
+            r.server(Bytes::copy_from_slice(frame), &mut out);
+            out.clear();
+        }
+        println!("{name}: {:?} per frame", start.elapsed() / n);
+    }
+    let hello = msg(7, 0, &doc! {"hello": 1, "$db": "admin"}, 0, None);
+    let reply = msg(8, 7, &hello_reply(&MNODES, MNODES[0]), 1, None);
+    let mctx = ctx();
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let mut r = Rewriter::new(Protocol::Mongo, mctx.clone());
+        r.client(&hello);
+        let mut out = Vec::new();
+        r.server(Bytes::copy_from_slice(&reply), &mut out);
+    }
+    println!(
+        "mongo hello reply (checksummed): {:?} per reply",
+        start.elapsed() / n
+    );
+}
