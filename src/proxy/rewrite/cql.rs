@@ -328,18 +328,30 @@ impl CqlRewriter {
     }
 
     pub fn server(&mut self, data: Bytes, out: &mut Vec<Bytes>, ctx: &Ctx) {
+        let pos = self.server_steps(&data, out, ctx);
+        if pos < data.len() {
+            // Unreachable by construction (every step consumes a byte); should it
+            // happen, nothing is dropped: the rest passes and rewriting stops here.
+            ctx.stats.error("rewrite", &"no progress");
+            self.off(out);
+            out.push(data.slice(pos..));
+        }
+    }
+
+    /// Runs the state machine over `data`; returns how much of it was taken.
+    fn server_steps(&mut self, data: &Bytes, out: &mut Vec<Bytes>, ctx: &Ctx) -> usize {
         let mut pos = 0;
         // Each pass consumes at least one byte or changes state once without consuming
         // (bounded by the passes that do).
         for _ in 0..=data.len() * 2 + 4 {
             if pos >= data.len() {
-                return;
+                return pos;
             }
             let rest = &data[pos..];
             match &mut self.server {
                 ServerState::Off => {
                     out.push(data.slice(pos..));
-                    return;
+                    return data.len();
                 }
                 ServerState::Stream {
                     left,
@@ -465,6 +477,7 @@ impl CqlRewriter {
                 }
             }
         }
+        pos
     }
 
     /// One whole segment.

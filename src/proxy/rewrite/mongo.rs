@@ -125,16 +125,28 @@ impl MongoRewriter {
     }
 
     pub fn server(&mut self, data: Bytes, out: &mut Vec<Bytes>, ctx: &Ctx) {
+        let pos = self.server_steps(&data, out, ctx);
+        if pos < data.len() {
+            // Unreachable by construction (every step consumes a byte); should it
+            // happen, nothing is dropped: the rest passes and rewriting stops here.
+            ctx.stats.error("rewrite", &"no progress");
+            self.server_off(out);
+            out.push(data.slice(pos..));
+        }
+    }
+
+    /// Runs the state machine over `data`; returns how much of it was taken.
+    fn server_steps(&mut self, data: &Bytes, out: &mut Vec<Bytes>, ctx: &Ctx) -> usize {
         let mut pos = 0;
         for _ in 0..=data.len() * 2 + 2 {
             if pos >= data.len() {
-                return;
+                return pos;
             }
             let rest = &data[pos..];
             match self.server {
                 Side::Off => {
                     out.push(data.slice(pos..));
-                    return;
+                    return data.len();
                 }
                 Side::Skip(left) => {
                     let n = left.min(rest.len());
@@ -209,6 +221,12 @@ impl MongoRewriter {
                 }
             }
         }
+        pos
+    }
+
+    fn server_off(&mut self, out: &mut Vec<Bytes>) {
+        self.server_end(out);
+        self.server = Side::Off;
     }
 
     pub fn server_end(&mut self, out: &mut Vec<Bytes>) {

@@ -47,7 +47,13 @@ pub fn decompress(id: u8, payload: &[u8], size: usize) -> Option<Vec<u8>> {
     }
     let out = match id {
         0 => payload.to_vec(),
-        1 => snap::raw::Decoder::new().decompress_vec(payload).ok()?,
+        1 => {
+            // The block states its own length: believed only if it is the one declared.
+            if snap::raw::decompress_len(payload).ok()? != size {
+                return None;
+            }
+            snap::raw::Decoder::new().decompress_vec(payload).ok()?
+        }
         2 => {
             use std::io::Read;
             let mut v = Vec::with_capacity(size);

@@ -523,3 +523,30 @@ fn cost() {
         start.elapsed() / n
     );
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Arbitrary bytes, either side, any protocol, any split: nothing panics,
+        /// nothing is lost, nothing changes.
+        #[test]
+        fn arbitrary_bytes_pass_unchanged(
+            client in proptest::collection::vec(any::<u8>(), 0..200),
+            server in proptest::collection::vec(any::<u8>(), 0..2000),
+            cuts in proptest::collection::vec(1usize..300, 1..8),
+            which in 0u8..3,
+        ) {
+            let protocol = [Protocol::Auto, Protocol::Cql, Protocol::Mongo][which as usize];
+            let mut r = Rewriter::new(protocol, ctx());
+            prop_assert_eq!(run_pieces(&mut r, &client, &server, &cuts), server.clone());
+            // After a real opening, too.
+            let mut r = Rewriter::new(protocol, ctx());
+            let opening = [startup(4, Some("lz4")), client].concat();
+            prop_assert_eq!(run_pieces(&mut r, &opening, &server, &cuts), server);
+        }
+    }
+}
