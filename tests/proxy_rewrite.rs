@@ -164,7 +164,9 @@ struct CqlBed {
     _dir: tempfile::TempDir,
 }
 
-fn cql_bed(rt: &tokio::runtime::Runtime, third: u8, rewrite: bool) -> CqlBed {
+/// `rewrite`: None = `--no-rewrite`; Some(false) = the default map (from the
+/// routes); Some(true) = the same map given explicitly with `--map`.
+fn cql_bed(rt: &tokio::runtime::Runtime, third: u8, rewrite: Option<bool>) -> CqlBed {
     accepted_log();
     let cluster = rt
         .block_on(CqlCluster::start(ClusterConfig {
@@ -185,8 +187,12 @@ fn cql_bed(rt: &tokio::runtime::Runtime, third: u8, rewrite: bool) -> CqlBed {
     for (s, n) in sidecars.iter().zip(cluster.addresses()) {
         args.push("--route".into());
         args.push(format!("{s}={n}"));
+        if rewrite == Some(true) {
+            args.push("--map".into());
+            args.push(format!("{n}={s}"));
+        }
     }
-    if !rewrite {
+    if rewrite.is_none() {
         args.push("--no-rewrite".into());
     }
     let dir = tempfile::tempdir().unwrap();
@@ -271,8 +277,9 @@ for i in range(30):
     s.execute("INSERT INTO %s.t (id, v) VALUES (%%s, %%s)" % ks, (i, "p%d" % i))
 n = s.execute("SELECT COUNT(*) FROM %s.t" % ks).one()[0]
 pools = sorted("%s:%d" % (h.endpoint.address, h.endpoint.port) for h in s.get_pool_state().keys())
+version = cluster.protocol_version
 cluster.shutdown()
-print(json.dumps({"learned": learned, "count": n, "pools": pools}))
+print(json.dumps({"learned": learned, "count": n, "pools": pools, "version": version}))
 "#;
 
 fn python_through(contact: SocketAddr, ks: &str) -> serde_json::Value {
@@ -304,7 +311,7 @@ fn strings(v: &serde_json::Value) -> BTreeSet<String> {
 fn cql_drivers_learn_the_sidecars_and_stay_behind_them() {
     let _serial = serial();
     let rt = runtime();
-    let bed = cql_bed(&rt, 90, true);
+    let bed = cql_bed(&rt, 90, Some(false));
     let before: usize = accepted("node").values().sum();
     let sidecars: BTreeSet<SocketAddr> = bed.sidecars.iter().copied().collect();
 
@@ -318,6 +325,8 @@ fn cql_drivers_learn_the_sidecars_and_stay_behind_them() {
         assert_eq!(strings(&py["learned"]), want, "python learned: {py}");
         assert_eq!(strings(&py["pools"]), want, "python pools: {py}");
         assert_eq!(py["count"], 30);
+        // The Python driver speaks v5 to the testbed: segment framing, rewritten.
+        assert_eq!(py["version"], 5, "{py}");
     }
 
     // Node side: every node accepted connections, and exactly as many as the proxy
@@ -347,7 +356,7 @@ fn cql_drivers_learn_the_sidecars_and_stay_behind_them() {
 fn cql_without_rewrite_the_drivers_go_around_the_proxy() {
     let _serial = serial();
     let rt = runtime();
-    let bed = cql_bed(&rt, 91, false);
+    let bed = cql_bed(&rt, 91, None);
     let learned = scylla_through(&rt, bed.sidecars[0], "nr1", false);
     // The driver learns the nodes' own IPs (system.local's included) and dials them
     // on the port it connected to: around the proxy.
@@ -606,7 +615,7 @@ fn map_cells(
 fn with_rewrite_on_only_the_rewritten_fields_differ() {
     let _serial = serial();
     let rt = runtime();
-    let bed = cql_bed(&rt, 94, true);
+    let bed = cql_bed(&rt, 94, Some(true));
     let map: BTreeMap<IpAddr, IpAddr> = bed
         .cluster
         .addresses()
