@@ -649,3 +649,78 @@ fn with_rewrite_on_only_the_rewritten_fields_differ() {
     stop(bed.proxy);
     bed.cluster.stop();
 }
+
+/// One OP_MSG hello (with checksum) on a raw socket; the reply's body document.
+fn mongo_hello_raw(addr: SocketAddr) -> Document {
+    use tidemark_mongo::{
+        decode_message, encode_message, Body, Doc, Limits, Message, MsgFlags, OpMsg,
+    };
+    let cmd = doc! {"hello": 1, "$db": "admin"};
+    let mut m = OpMsg::new(
+        Doc::new(
+            tidemark_mongo::bytes::Bytes::from(cmd.to_vec().unwrap()),
+            &Limits::default(),
+        )
+        .unwrap(),
+    );
+    m.flags = MsgFlags(MsgFlags::CHECKSUM_PRESENT);
+    let req = encode_message(&Message::new(41, 0, Body::Msg(m))).unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(&req).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let n = i32::from_le_bytes(len) as usize;
+    let mut rest = vec![0u8; n - 4];
+    s.read_exact(&mut rest).unwrap();
+    let raw = [&len[..], &rest].concat();
+    // The protocol crate decodes it (and verifies a checksum if there is one).
+    let msg = decode_message(raw.into(), 0, &Limits::default()).expect("a valid reply");
+    assert_eq!(msg.response_to, 41);
+    match msg.body {
+        Body::Msg(m) => Document::try_from(m.body.raw()).unwrap(),
+        b => panic!("{b:?}"),
+    }
+}
+
+#[test]
+fn mongo_with_rewrite_on_only_the_topology_fields_differ() {
+    let _serial = serial();
+    let rt = runtime();
+    let (set, sidecars, _metrics, proxy, _dir) = mongo_bed(&rt, 95, true);
+    let map: BTreeMap<String, String> = set
+        .addresses()
+        .iter()
+        .zip(&sidecars)
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect();
+    for member in 0..3 {
+        let direct = mongo_hello_raw(set.addresses()[member]);
+        let mut proxied = mongo_hello_raw(sidecars[member]);
+        // Per-call values: the clock and the connection's id.
+        for k in ["localTime", "connectionId"] {
+            proxied.insert(k, direct.get(k).unwrap().clone());
+        }
+        // The reference rewrite on the direct answer.
+        let mut want = direct.clone();
+        let hosts: Vec<String> = direct
+            .get_array("hosts")
+            .unwrap()
+            .iter()
+            .map(|h| map[h.as_str().unwrap()].clone())
+            .collect();
+        want.insert("hosts", hosts);
+        want.insert("me", map[direct.get_str("me").unwrap()].clone());
+        if let Ok(p) = direct.get_str("primary") {
+            want.insert("primary", map[p].clone());
+        }
+        assert_eq!(proxied, want, "member {member}");
+        assert_eq!(proxied.get_str("setName").unwrap(), "rs0");
+        assert_ne!(
+            direct.get_str("me").unwrap(),
+            proxied.get_str("me").unwrap()
+        );
+    }
+    stop(proxy);
+    set.stop();
+}
