@@ -694,9 +694,9 @@ fn mongo_with_rewrite_on_only_the_topology_fields_differ() {
         .zip(&sidecars)
         .map(|(n, s)| (n.to_string(), s.to_string()))
         .collect();
-    for member in 0..3 {
-        let direct = mongo_hello_raw(set.addresses()[member]);
-        let mut proxied = mongo_hello_raw(sidecars[member]);
+    for (member, (node, sidecar)) in set.addresses().iter().zip(&sidecars).enumerate() {
+        let direct = mongo_hello_raw(*node);
+        let mut proxied = mongo_hello_raw(*sidecar);
         // Per-call values: the clock and the connection's id.
         for k in ["localTime", "connectionId"] {
             proxied.insert(k, direct.get(k).unwrap().clone());

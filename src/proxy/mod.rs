@@ -6,8 +6,10 @@
 //! The stages a byte passes: a route's listener accepts ([`route`]), the connection
 //! task forwards both directions ([`connection`]) and offers each forwarded chunk
 //! to the decoders' bounded queue ([`feed`]), which never makes forwarding wait: a
-//! decoder that falls behind gets explicit gaps. [`metrics`] counts it all for
-//! Prometheus. SIGINT/SIGTERM stop accepting, let open connections finish for up to
+//! decoder that falls behind gets explicit gaps. The one change ever made to the
+//! bytes is [`rewrite`]: node addresses the drivers would discover (and connect to
+//! around the sidecars) become sidecar addresses; `--no-rewrite` turns it off.
+//! [`metrics`] counts it all for Prometheus. SIGINT/SIGTERM stop accepting, let open connections finish for up to
 //! `--drain` seconds, then flush the store.
 
 pub mod connection;
