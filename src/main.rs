@@ -59,6 +59,16 @@ struct ProxyArgs {
     /// More routes: LISTEN=UPSTREAM (repeatable).
     #[arg(long = "route", value_name = "L=U")]
     routes: Vec<String>,
+    /// Rewrite a node address drivers learn (CQL system.peers/local and events,
+    /// MongoDB hello) to a sidecar address: NODE=SIDECAR, e.g.
+    /// 10.0.0.5:9042=10.0.1.5:9042 (repeatable). Default: each route's upstream to
+    /// its listen address.
+    #[arg(long = "map", value_name = "NODE=SIDECAR")]
+    map: Vec<String>,
+    /// Leave every byte as the node sent it: drivers then learn the nodes' own
+    /// addresses and connect to them around the proxy.
+    #[arg(long = "no-rewrite", conflicts_with = "map")]
+    no_rewrite: bool,
     /// What the routes carry, for the decoders: auto, cql or mongo.
     #[arg(long, value_name = "P", default_value = "auto")]
     protocol: String,
@@ -169,6 +179,8 @@ fn proxy(a: ProxyArgs) -> anyhow::Result<ExitCode> {
             },
             ..tidemark::tap::TapOptions::default()
         },
+        map: a.map,
+        no_rewrite: a.no_rewrite,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

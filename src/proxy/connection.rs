@@ -17,13 +17,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 
 use super::feed::{Feed, FlowFeed};
 use super::metrics::Metrics;
+use super::rewrite::Rewriter;
 use super::tls::Tls;
 use crate::capture::{CloseReason, Direction};
 
@@ -40,6 +41,8 @@ impl Drop for OpenGuard {
 }
 
 /// Serves one accepted client connection to its end.
+// The connection's parts, each from a different owner (route, runtime, options).
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     client: TcpStream,
     peer: SocketAddr,
@@ -48,6 +51,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     connect_timeout: Duration,
     tls: &Tls,
+    rewriter: Option<Rewriter>,
 ) {
     metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     metrics.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -81,6 +85,7 @@ pub async fn serve(
         return;
     };
     let flow = Arc::new(Mutex::new(Some(feed.open(peer, server_addr))));
+    let rewriter = rewriter.map(|r| Arc::new(Mutex::new(r)));
     let c2s = pump(
         client_r,
         server_w,
@@ -88,6 +93,7 @@ pub async fn serve(
         Arc::clone(&flow),
         Arc::clone(&metrics),
         sockets,
+        rewriter.clone(),
     );
     let s2c = pump(
         server_r,
@@ -96,6 +102,7 @@ pub async fn serve(
         Arc::clone(&flow),
         Arc::clone(&metrics),
         sockets,
+        rewriter,
     );
     tokio::pin!(c2s, s2c);
     // Both directions run until each has ended; the first failure ends both.
@@ -256,6 +263,11 @@ impl Broken {
 }
 
 /// Forwards one direction until its reader ends (then half-closes the writer).
+///
+/// With a rewriter, the client's bytes are shown to it before they are forwarded
+/// (so a request is known before its response can come back), and the server's
+/// bytes go through it: what it returns is what is written (the same bytes except
+/// in rewritten messages; a message that may be rewritten is held until whole).
 async fn pump(
     mut from: ReadEnd,
     mut to: WriteEnd,
@@ -263,38 +275,72 @@ async fn pump(
     flow: Arc<Mutex<Option<FlowFeed>>>,
     metrics: Arc<Metrics>,
     sockets: Sockets,
+    rewriter: Option<Arc<Mutex<Rewriter>>>,
 ) -> Result<(), Broken> {
     let counter = match dir {
         Direction::ClientToServer => &metrics.bytes_c2s,
         Direction::ServerToClient => &metrics.bytes_s2c,
     };
     let mut buf = BytesMut::with_capacity(CHUNK);
+    let mut outs: Vec<Bytes> = Vec::new();
     loop {
         buf.reserve(CHUNK);
         let n = match read_some(&mut from, &mut buf).await {
             Ok(n) => n,
             Err(_) => return Err(Broken(from, to, sockets)),
         };
+        let read_at = Instant::now();
+        if n == 0 {
+            // The server ended: anything held for a rewrite goes out as it came.
+            if let (Some(r), Direction::ServerToClient) = (&rewriter, dir) {
+                if let Ok(mut r) = r.lock() {
+                    r.server_end(&mut outs);
+                }
+            }
+        } else {
+            let chunk = buf.split().freeze();
+            match (&rewriter, dir) {
+                (Some(r), Direction::ClientToServer) => {
+                    if let Ok(mut r) = r.lock() {
+                        r.client(&chunk);
+                    }
+                    outs.push(chunk);
+                }
+                (Some(r), Direction::ServerToClient) => match r.lock() {
+                    Ok(mut r) => r.server(chunk, &mut outs),
+                    Err(_) => outs.push(chunk),
+                },
+                (None, _) => outs.push(chunk),
+            }
+        }
+        let wrote = !outs.is_empty();
+        for chunk in outs.drain(..) {
+            if to.write_all(&chunk).await.is_err() {
+                return Err(Broken(from, to, sockets));
+            }
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            copy(&flow, dir, chunk);
+        }
+        // A TLS writer holds plaintext until flushed.
+        if wrote && to.flush().await.is_err() {
+            return Err(Broken(from, to, sockets));
+        }
         if n == 0 {
             // FIN: pass the half-close on; the other direction goes on.
             let _ = to.shutdown().await;
             return Ok(());
         }
-        let read_at = Instant::now();
-        let chunk = buf.split().freeze();
-        if to.write_all(&chunk).await.is_err() {
-            return Err(Broken(from, to, sockets));
+        if wrote {
+            metrics.record_latency(read_at.elapsed());
         }
-        // A TLS writer holds plaintext until flushed.
-        if to.flush().await.is_err() {
-            return Err(Broken(from, to, sockets));
-        }
-        metrics.record_latency(read_at.elapsed());
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-        if let Ok(mut f) = flow.lock() {
-            if let Some(f) = f.as_mut() {
-                f.data(dir, chunk);
-            }
+    }
+}
+
+/// Offers the decoders a copy of what was just forwarded.
+fn copy(flow: &Mutex<Option<FlowFeed>>, dir: Direction, chunk: Bytes) {
+    if let Ok(mut f) = flow.lock() {
+        if let Some(f) = f.as_mut() {
+            f.data(dir, chunk);
         }
     }
 }

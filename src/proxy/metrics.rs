@@ -35,6 +35,8 @@ pub struct Metrics {
     pub added_latency: Mutex<Histogram<u64>>,
     /// Events waiting for the decoders (sampled when scraped).
     pub queue_depth: AtomicU64,
+    /// The address rewrite's counters (shared with every connection's rewriter).
+    pub rewrite: Arc<super::rewrite::RewriteStats>,
 }
 
 impl Default for Metrics {
@@ -53,6 +55,7 @@ impl Default for Metrics {
                 Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
             ),
             queue_depth: AtomicU64::new(0),
+            rewrite: Arc::default(),
         }
     }
 }
@@ -133,6 +136,18 @@ impl Metrics {
             "counter",
             "Decided mutations appended to the store.",
             &[("", g(&decoding.appended) as f64)],
+        );
+        metric(
+            "tidemark_proxy_rewrites_total",
+            "counter",
+            "Messages whose node addresses were rewritten to sidecar addresses.",
+            &[("", g(&self.rewrite.rewrites) as f64)],
+        );
+        metric(
+            "tidemark_proxy_rewrite_errors_total",
+            "counter",
+            "Places the rewriter could not follow and passed bytes on unchanged.",
+            &[("", g(&self.rewrite.errors) as f64)],
         );
         let by_outcome: Vec<(String, f64)> = decoding
             .by_outcome

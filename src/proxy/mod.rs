@@ -6,13 +6,16 @@
 //! The stages a byte passes: a route's listener accepts ([`route`]), the connection
 //! task forwards both directions ([`connection`]) and offers each forwarded chunk
 //! to the decoders' bounded queue ([`feed`]), which never makes forwarding wait: a
-//! decoder that falls behind gets explicit gaps. [`metrics`] counts it all for
-//! Prometheus. SIGINT/SIGTERM stop accepting, let open connections finish for up to
+//! decoder that falls behind gets explicit gaps. The one change ever made to the
+//! bytes is [`rewrite`]: node addresses the drivers would discover (and connect to
+//! around the sidecars) become sidecar addresses; `--no-rewrite` turns it off.
+//! [`metrics`] counts it all for Prometheus. SIGINT/SIGTERM stop accepting, let open connections finish for up to
 //! `--drain` seconds, then flush the store.
 
 pub mod connection;
 pub mod feed;
 pub mod metrics;
+pub mod rewrite;
 pub mod route;
 pub mod tls;
 
@@ -52,6 +55,39 @@ pub struct ProxyOptions {
     /// The decoding side: store, group commit, durability, tracker policy (files and
     /// interface are not used).
     pub tap: TapOptions,
+    /// `--map NODE=SIDECAR`: node addresses drivers learn and what they should learn
+    /// instead. Empty: each route's upstream maps to its listen address.
+    pub map: Vec<String>,
+    /// `--no-rewrite`: leave every byte as the node sent it.
+    pub no_rewrite: bool,
+}
+
+/// The address map a proxy rewrites with: `--map` entries, else each route's
+/// upstream → its listen address (a route listening on an unspecified address
+/// gives no entry: clients cannot be told to connect to 0.0.0.0).
+pub fn address_map(o: &ProxyOptions) -> Result<rewrite::AddrMap> {
+    let mut map = rewrite::AddrMap::default();
+    if o.no_rewrite {
+        return Ok(map);
+    }
+    if o.map.is_empty() {
+        for r in &o.routes {
+            if r.listen.ip().is_unspecified() {
+                tracing::warn!(
+                    "route {} -> {}: listening on an unspecified address, so no sidecar address to give drivers; use --map",
+                    r.listen,
+                    r.upstream
+                );
+                continue;
+            }
+            map.add(&r.upstream, r.listen)?;
+        }
+    } else {
+        for m in &o.map {
+            map.add_arg(m)?;
+        }
+    }
+    Ok(map)
 }
 
 /// How a proxy run ended.
@@ -95,6 +131,7 @@ pub fn run(o: &ProxyOptions, stop: Arc<AtomicBool>) -> Result<ProxyReport> {
     if o.queue < 2048 {
         bail!("invalid --queue {}: at least 2048 events", o.queue);
     }
+    let map = Arc::new(address_map(o)?);
     raise_fd_limit();
     let mut tap_options = o.tap.clone();
     for r in &o.routes {
@@ -134,7 +171,7 @@ pub fn run(o: &ProxyOptions, stop: Arc<AtomicBool>) -> Result<ProxyReport> {
         .thread_name("tidemark-proxy")
         .build()
         .context("start the proxy runtime")?;
-    let served = runtime.block_on(serve(o, feed, Arc::clone(&metrics), published, stop));
+    let served = runtime.block_on(serve(o, feed, Arc::clone(&metrics), published, stop, map));
     drop(runtime);
     let cut_at_drain = served?;
     let tap = decoders
@@ -159,6 +196,7 @@ async fn serve(
     metrics: Arc<Metrics>,
     published: Arc<Published>,
     stop: Arc<AtomicBool>,
+    map: Arc<rewrite::AddrMap>,
 ) -> Result<u64> {
     let mut listeners = Vec::new();
     for r in &o.routes {
@@ -186,7 +224,17 @@ async fn serve(
     eprintln!("tidemark: proxy listening: {}", routes.join(", "));
     let connections = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
     let mut acceptors = JoinSet::new();
+    let rewrite_protocol = match o.protocol {
+        RouteProtocol::Auto => rewrite::Protocol::Auto,
+        RouteProtocol::Cql => rewrite::Protocol::Cql,
+        RouteProtocol::Mongo => rewrite::Protocol::Mongo,
+    };
+    let ctx = rewrite::Ctx {
+        map,
+        stats: Arc::clone(&metrics.rewrite),
+    };
     for (listener, upstream) in listeners {
+        let ctx = ctx.clone();
         let feed = feed.clone();
         let metrics = Arc::clone(&metrics);
         let connections = Arc::clone(&connections);
@@ -210,8 +258,13 @@ async fn serve(
                     Arc::clone(&upstream),
                     tls.clone(),
                 );
+                let rewriter = (!ctx.map.is_empty())
+                    .then(|| rewrite::Rewriter::new(rewrite_protocol, ctx.clone()));
                 connections.lock().await.spawn(async move {
-                    connection::serve(client, peer, &upstream, feed, metrics, timeout, &tls).await
+                    connection::serve(
+                        client, peer, &upstream, feed, metrics, timeout, &tls, rewriter,
+                    )
+                    .await
                 });
             }
         });
