@@ -11,7 +11,7 @@
 //! reads exactly those parts again.
 
 pub mod cql;
-mod cql_schema;
+pub mod cql_schema;
 pub mod mongo;
 
 use std::path::PathBuf;
