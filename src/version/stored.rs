@@ -207,7 +207,12 @@ where
 
 /// [`for_each_row`] for one namespace only (the key prefix finds it: no other
 /// namespace is read).
-pub fn for_each_row_of<F>(store: &Store, name: &str, namespace: &str, mut f: F) -> anyhow::Result<()>
+pub fn for_each_row_of<F>(
+    store: &Store,
+    name: &str,
+    namespace: &str,
+    mut f: F,
+) -> anyhow::Result<()>
 where
     F: FnMut(&str, VersionRow) -> anyhow::Result<bool>,
 {

@@ -171,10 +171,13 @@ mod tests {
 
     #[test]
     fn timestamps_count_only_when_asked_and_ttls_by_presence() {
-        let (plain, stamped) = (Shape::default(), Shape {
-            timestamps: true,
-            ..Shape::default()
-        });
+        let (plain, stamped) = (
+            Shape::default(),
+            Shape {
+                timestamps: true,
+                ..Shape::default()
+            },
+        );
         let a = [cell("v", None, b"x", 1)];
         let b = [cell("v", None, b"x", 2)];
         assert_eq!(plain.columns(&a), plain.columns(&b));
@@ -194,17 +197,28 @@ mod tests {
             ..Shape::default()
         };
         // The version's made-up paths and the scan's indexes, same order.
-        let version = [cell("l", Some(&[1, 9, 9]), b"a", 1), cell("l", Some(&[1, 9, 10]), b"b", 1)];
-        let scan = [cell("l", Some(&0i32.to_be_bytes()), b"a", 1), cell("l", Some(&1i32.to_be_bytes()), b"b", 1)];
+        let version = [
+            cell("l", Some(&[1, 9, 9]), b"a", 1),
+            cell("l", Some(&[1, 9, 10]), b"b", 1),
+        ];
+        let scan = [
+            cell("l", Some(&0i32.to_be_bytes()), b"a", 1),
+            cell("l", Some(&1i32.to_be_bytes()), b"b", 1),
+        ];
         assert_eq!(s.columns(&version), s.columns(&scan));
-        let swapped = [cell("l", Some(&0i32.to_be_bytes()), b"b", 1), cell("l", Some(&1i32.to_be_bytes()), b"a", 1)];
+        let swapped = [
+            cell("l", Some(&0i32.to_be_bytes()), b"b", 1),
+            cell("l", Some(&1i32.to_be_bytes()), b"a", 1),
+        ];
         assert_ne!(s.columns(&version), s.columns(&swapped));
     }
 
     #[test]
     fn range_sums_do_not_depend_on_row_order() {
         let rows = [("k1", b"a"), ("k2", b"b"), ("k3", b"c")];
-        let d = |(k, v): &(&str, &[u8; 1])| digest(k, &Shape::default().columns(&[cell("v", None, *v, 1)]));
+        let d = |(k, v): &(&str, &[u8; 1])| {
+            digest(k, &Shape::default().columns(&[cell("v", None, *v, 1)]))
+        };
         let (mut fwd, mut back) = (RangeSum::default(), RangeSum::default());
         rows.iter().for_each(|r| fwd.add(d(r)));
         rows.iter().rev().for_each(|r| back.add(d(r)));
@@ -222,7 +236,10 @@ mod tests {
         e.local_deletion_time = Some(100);
         assert_eq!(live_now(vec![e.clone()], 99).map(|c| c.len()), Some(1));
         assert_eq!(live_now(vec![e.clone()], 100), None);
-        assert_eq!(live_now(vec![e, cell("w", None, b"y", 1)], 100).map(|c| c.len()), Some(1));
+        assert_eq!(
+            live_now(vec![e, cell("w", None, b"y", 1)], 100).map(|c| c.len()),
+            Some(1)
+        );
         assert_eq!(live_now(vec![], 100), Some(vec![]));
     }
 }

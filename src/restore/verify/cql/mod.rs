@@ -217,8 +217,9 @@ impl Ctx<'_> {
                 return Ok(true);
             };
             match ring::token(&table, &parse_key(key)) {
-                Ok(t) => version_sums[ring::range_of(ranges, t)]
-                    .add(digest(key, &shape.columns(&cells))),
+                Ok(t) => {
+                    version_sums[ring::range_of(ranges, t)].add(digest(key, &shape.columns(&cells)))
+                }
                 Err(e) => unplaced.note(o.max_differences, || Difference {
                     namespace: ns.to_string(),
                     key: key.to_string(),

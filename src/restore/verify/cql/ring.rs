@@ -59,7 +59,10 @@ mod tests {
     /// Cassandra's unit tests), and the composite layout of a two-column key.
     #[test]
     fn tokens_are_cassandras() {
-        assert_eq!(token_of_parts(&[b"123".to_vec()]).unwrap(), -7468325962851647638);
+        assert_eq!(
+            token_of_parts(&[b"123".to_vec()]).unwrap(),
+            -7468325962851647638
+        );
         assert_eq!(
             token_of_parts(&[b"hello world".to_vec()]).unwrap(),
             5998619086395760910
