@@ -461,9 +461,22 @@ fn verify_rate_on_100k_rows() {
     let st = store.to_str().unwrap();
     let t = std::time::Instant::now();
     let take = tidemark(&[
-        "snapshot", "take", "--from", &uri, "--store", st, "--keyspace", "vb", "--parallel", "4",
+        "snapshot",
+        "take",
+        "--from",
+        &uri,
+        "--store",
+        st,
+        "--keyspace",
+        "vb",
+        "--parallel",
+        "4",
     ]);
-    assert!(take.status.success(), "{}", String::from_utf8_lossy(&take.stderr));
+    assert!(
+        take.status.success(),
+        "{}",
+        String::from_utf8_lossy(&take.stderr)
+    );
     let take_s = t.elapsed().as_secs_f64();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -473,15 +486,25 @@ fn verify_rate_on_100k_rows() {
         .unwrap()
         .set_tidemark(now)
         .unwrap();
-    let cut = tidemark(&["version", "create", "--store", st, "--at", "latest", "--name", "v1"]);
-    assert!(cut.status.success(), "{}", String::from_utf8_lossy(&cut.stderr));
+    let cut = tidemark(&[
+        "version", "create", "--store", st, "--at", "latest", "--name", "v1",
+    ]);
+    assert!(
+        cut.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cut.stderr)
+    );
     let t = std::time::Instant::now();
     let (code, r) = verify(&store, &uri, &["--parallel", "4"]);
     let equal_s = t.elapsed().as_secs_f64();
     assert_eq!((code, r["rows"].as_u64()), (0, Some(100_000)), "{r}");
     rt.block_on(async {
         for i in 0..100 {
-            q(&sa, &format!("UPDATE vb.b SET v = 'x' WHERE pk = {} AND ck = 3", i * 97)).await;
+            q(
+                &sa,
+                &format!("UPDATE vb.b SET v = 'x' WHERE pk = {} AND ck = 3", i * 97),
+            )
+            .await;
         }
     });
     let t = std::time::Instant::now();

@@ -167,14 +167,35 @@ fn version_facts(store: &Store, name: &str) -> BTreeSet<Fact> {
         let ck = key.get("ck").map(int_hex).unwrap_or_default();
         if let Some(r) = d.row {
             let what = if table == "kv" { "partition" } else { "row" };
-            out.insert((what.into(), table.clone(), pk.clone(), ck.clone(), String::new(), r.timestamp));
+            out.insert((
+                what.into(),
+                table.clone(),
+                pk.clone(),
+                ck.clone(),
+                String::new(),
+                r.timestamp,
+            ));
         }
         if let Some(p) = d.partition {
-            out.insert(("partition".into(), table.clone(), pk.clone(), String::new(), String::new(), p.timestamp));
+            out.insert((
+                "partition".into(),
+                table.clone(),
+                pk.clone(),
+                String::new(),
+                String::new(),
+                p.timestamp,
+            ));
         }
         for r in &d.ranges {
             // The prefix before the bounded column (none here: one clustering column).
-            out.insert(("range".into(), table.clone(), pk.clone(), String::new(), range_name(r), r.deletion.timestamp));
+            out.insert((
+                "range".into(),
+                table.clone(),
+                pk.clone(),
+                String::new(),
+                range_name(r),
+                r.deletion.timestamp,
+            ));
         }
         for c in &d.cells {
             assert_eq!(c.kind, CellKind::Tombstone, "{c:?}");
@@ -182,7 +203,14 @@ fn version_facts(store: &Store, name: &str) -> BTreeSet<Fact> {
                 None => ("column", c.column.clone()),
                 Some(p) => ("element", format!("{}[{}]", c.column, hex(p))),
             };
-            out.insert((what.into(), table.clone(), pk.clone(), ck.clone(), column, c.timestamp));
+            out.insert((
+                what.into(),
+                table.clone(),
+                pk.clone(),
+                ck.clone(),
+                column,
+                c.timestamp,
+            ));
         }
         Ok(true)
     })
@@ -232,21 +260,47 @@ fn a_versions_deletions_are_the_tombstones_the_replicas_hold() {
     let want = truth(&cluster);
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["version", "create", "--store", store_dir.to_str().unwrap(), "--name", "d", "--at"])
+        .args([
+            "version",
+            "create",
+            "--store",
+            store_dir.to_str().unwrap(),
+            "--name",
+            "d",
+            "--at",
+        ])
         .arg(format!("{}", last as f64 / 1e9))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let store = Store::open(&store_dir, &StoreOptions::default().read_only()).unwrap();
     let got = version_facts(&store, "d");
-    assert_eq!(got, want, "version (left) against the replicas' tombstones (right)");
+    assert_eq!(
+        got, want,
+        "version (left) against the replicas' tombstones (right)"
+    );
 
     // Every kind is there, and the superseded column tombstone is not.
     let kinds: BTreeSet<&str> = got.iter().map(|f| f.0.as_str()).collect();
-    assert_eq!(kinds, ["column", "element", "partition", "range", "row"].into());
+    assert_eq!(
+        kinds,
+        ["column", "element", "partition", "range", "row"].into()
+    );
     assert_eq!(got.iter().filter(|f| f.0 == "range").count(), 2);
-    assert_eq!(got.iter().filter(|f| f.0 == "element").count(), 2, "m['b'] and s{{'x'}}");
-    assert!(!got.iter().any(|f| f.1 == "t" && f.2 == hex(&6i32.to_be_bytes())), "v of (6, 1) was written again");
+    assert_eq!(
+        got.iter().filter(|f| f.0 == "element").count(),
+        2,
+        "m['b'] and s{{'x'}}"
+    );
+    assert!(
+        !got.iter()
+            .any(|f| f.1 == "t" && f.2 == hex(&6i32.to_be_bytes())),
+        "v of (6, 1) was written again"
+    );
     // The deleted row is gone from the rows, yet has its entry.
     let mut row_1_1 = false;
     stored::for_each_row(&store, "d", |ns, key, _| {
