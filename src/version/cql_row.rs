@@ -576,10 +576,10 @@ mod tests {
         c
     }
 
-    fn shown(
-        r: &CqlRow,
-        covering: Option<Deletion>,
-    ) -> (Option<i64>, Vec<(String, Option<Vec<u8>>, i64)>) {
+    /// A tombstone as (column, path, timestamp).
+    type Shown = (String, Option<Vec<u8>>, i64);
+
+    fn shown(r: &CqlRow, covering: Option<Deletion>) -> (Option<i64>, Vec<Shown>) {
         let (d, cells) = r.deletions(covering);
         (
             d.map(|d| d.timestamp),
