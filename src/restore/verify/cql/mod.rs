@@ -50,7 +50,11 @@ pub fn verify(
     credentials: Option<(String, String)>,
 ) -> Result<VerifyReport> {
     let started = Instant::now();
-    let consistency = cql::consistency(&o.consistency)?;
+    let consistency = cql::consistency(if o.consistency.is_empty() {
+        "QUORUM"
+    } else {
+        &o.consistency
+    })?;
     let store = Store::open(&o.store, &StoreOptions::default().read_only())
         .with_context(|| format!("open store {}", o.store.display()))?;
     let Some(info) = stored::info(&store, &o.version)? else {
