@@ -3,8 +3,9 @@
 //! `version(T) = reconcile(snapshot rows, committed mutations with commit time <= T)`
 //! (ARCHITECTURE.md, "Versions and restore"). This reads the log once, in seq order
 //! (which is commit-time order), keeps every touched row or document in memory, and
-//! writes the version's rows and then its description. Each refusal and rule is a
-//! named function below with its own test.
+//! writes the version's deletions (the CQL tombstones a restore writes back, so older
+//! data in a target stays shadowed), its rows, and then its description. Each refusal
+//! and rule is a named function below with its own test.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -482,15 +483,14 @@ impl State {
     /// The version's rows, its deletions (see [`VersionDeletion`]: a row's own
     /// deletion and cell tombstones, also of rows no longer there, and every
     /// partition and range deletion) and what it cannot vouch for.
-    #[allow(clippy::type_complexity)]
     fn materialize(
         self,
         at: u64,
     ) -> anyhow::Result<(Vec<NamedRow>, Vec<NamedDeletion>, Vec<UncertainItem>)> {
         let at_secs = (at / 1_000_000_000) as i64;
         let mut rows = Vec::new();
-        // Few rows hold deletions; keyed so a partition's entry and a row's of the
-        // same key (a table without clustering columns) are one.
+        // Keyed so a partition's entry and a row's of the same key (a table without
+        // clustering columns) are one.
         let mut deletions: BTreeMap<(String, String), VersionDeletion> = BTreeMap::new();
         let mut uncertain = self.uncertain;
         let empty = TableShadows::default();
