@@ -309,6 +309,9 @@ struct VerifyArgs {
     max_differences: usize,
     #[arg(long)]
     json: bool,
+    /// Compare the write timestamps of simple cells too (CQL).
+    #[arg(long)]
+    timestamps: bool,
 }
 
 fn renames(given: &[String]) -> anyhow::Result<Vec<tidemark::restore::Rename>> {
@@ -369,6 +372,7 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         parallel: a.parallel as usize,
         max_differences: a.max_differences,
         json: a.json,
+        timestamps: a.timestamps,
     };
     let report = tidemark::restore::verify(&options)?;
     tidemark::restore::print::verify(&report, options.json);

@@ -165,6 +165,9 @@ pub struct VerifyOptions {
     /// Differences listed at most (all are counted).
     pub max_differences: usize,
     pub json: bool,
+    /// `--timestamps`: compare write timestamps of simple cells too (off by default:
+    /// a restore with `--overwrite` writes cells at the current time, equal data).
+    pub timestamps: bool,
 }
 
 impl VerifyOptions {

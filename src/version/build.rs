@@ -3,8 +3,9 @@
 //! `version(T) = reconcile(snapshot rows, committed mutations with commit time <= T)`
 //! (ARCHITECTURE.md, "Versions and restore"). This reads the log once, in seq order
 //! (which is commit-time order), keeps every touched row or document in memory, and
-//! writes the version's rows and then its description. Each refusal and rule is a
-//! named function below with its own test.
+//! writes the version's deletions (the CQL tombstones a restore writes back, so older
+//! data in a target stays shadowed), its rows, and then its description. Each refusal
+//! and rule is a named function below with its own test.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -18,7 +19,7 @@ use super::join::{
     after_cluster_time, choose_snapshots, refuse_other_cluster, row_window, window_rule,
     SnapshotChoice, Window,
 };
-use super::model::{NamespaceCount, UncertainItem, VersionInfo, VersionRow};
+use super::model::{NamespaceCount, UncertainItem, VersionDeletion, VersionInfo, VersionRow};
 use super::mongo_doc::{self, Unapplied};
 use super::stored;
 use crate::capture::Timestamp;
@@ -198,7 +199,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
     }
 
     let mutations = state.mutations;
-    let (rows, uncertain) = state.materialize(at)?;
+    let (rows, deletions, uncertain) = state.materialize(at)?;
     let mut counts: BTreeMap<String, NamespaceCount> = BTreeMap::new();
     for (ns, _, row) in &rows {
         let c = counts.entry(ns.clone()).or_insert_with(|| NamespaceCount {
@@ -234,12 +235,17 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
         snapshots: snapshots.iter().map(|s| s.id).collect(),
     };
     stored::clear_rows(store, &name)?;
+    stored::write_deletions(store, &name, deletions)
+        .with_context(|| format!("write the deletions of version {name:?}"))?;
     stored::write(store, &info, rows).with_context(|| format!("write version {name:?}"))?;
     Ok(info)
 }
 
 /// A row of a version with its namespace and key.
 type NamedRow = (String, String, VersionRow);
+
+/// A deletion entry of a version with its namespace and key.
+type NamedDeletion = (String, String, VersionDeletion);
 
 /// Log envelopes read per read transaction.
 const LOG_CHUNK: usize = 50_000;
@@ -474,9 +480,18 @@ impl State {
         Ok(())
     }
 
-    fn materialize(self, at: u64) -> anyhow::Result<(Vec<NamedRow>, Vec<UncertainItem>)> {
+    /// The version's rows, its deletions (see [`VersionDeletion`]: a row's own
+    /// deletion and cell tombstones, also of rows no longer there, and every
+    /// partition and range deletion) and what it cannot vouch for.
+    fn materialize(
+        self,
+        at: u64,
+    ) -> anyhow::Result<(Vec<NamedRow>, Vec<NamedDeletion>, Vec<UncertainItem>)> {
         let at_secs = (at / 1_000_000_000) as i64;
         let mut rows = Vec::new();
+        // Keyed so a partition's entry and a row's of the same key (a table without
+        // clustering columns) are one.
+        let mut deletions: BTreeMap<(String, String), VersionDeletion> = BTreeMap::new();
         let mut uncertain = self.uncertain;
         let empty = TableShadows::default();
         let no_layout = KeyLayout::default();
@@ -496,10 +511,37 @@ impl State {
                     _ => None,
                 }
             };
+            if row.has_deletions() {
+                let (row_deletion, cells) = row.deletions(covering);
+                if row_deletion.is_some() || !cells.is_empty() {
+                    let d = deletions.entry((ns.clone(), key.clone())).or_default();
+                    d.row = row_deletion;
+                    d.cells = cells;
+                }
+            }
             if let Some(cells) = row.read(at_secs, covering) {
                 rows.push((ns, key, VersionRow::Cql { cells }));
             }
         }
+        for (ns, shadows) in &self.shadows {
+            for (pk, d) in shadows.partitions() {
+                deletions
+                    .entry((ns.clone(), pk.to_string()))
+                    .or_default()
+                    .partition = Some(d);
+            }
+            for (pk, ranges) in shadows.ranges() {
+                deletions
+                    .entry((ns.clone(), pk.to_string()))
+                    .or_default()
+                    .ranges
+                    .extend_from_slice(ranges);
+            }
+        }
+        let deletions = deletions
+            .into_iter()
+            .map(|((ns, key), d)| (ns, key, d))
+            .collect();
         for ((ns, key), mut doc) in self.mongo {
             doc.ops.sort_by_key(|o| o.order);
             let (state, notes) = replay_document(&doc);
@@ -520,7 +562,7 @@ impl State {
                 ));
             }
         }
-        Ok((rows, uncertain))
+        Ok((rows, deletions, uncertain))
     }
 }
 

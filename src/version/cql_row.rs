@@ -359,6 +359,46 @@ impl CqlRow {
             .is_some_and(|m| !deletes(deletion, m.timestamp) && !expired(m.expires, at_secs));
         (marker_live || !out.is_empty()).then_some(out)
     }
+
+    /// What the row deleted that still matters at the version's time, for a restore
+    /// to write back as tombstones with their own timestamps (so older data in a
+    /// target stays shadowed as it was in the source): the row's deletion, and the
+    /// cell tombstones no later write superseded and no row, partition or range
+    /// deletion (`covering`) already covers — deleted simple columns, whole-collection
+    /// deletions (`path: None`; an overwrite's sits just below its elements) and
+    /// deleted map, set and UDT elements. A list element's tombstone is left out: its
+    /// path is one made here (the server's timeuuid is never on the wire), which no
+    /// target could be told.
+    pub fn deletions(&self, covering: Option<Deletion>) -> (Option<Deletion>, Vec<Cell>) {
+        let over = match (self.row_deletion, covering) {
+            (Some(a), Some(b)) => Some(later_deletion(a, b)),
+            (a, b) => a.or(b),
+        };
+        let mut cells = Vec::new();
+        for ((column, path), cell) in &self.cells {
+            if cell.kind != CellKind::Tombstone || deletes(over, cell.timestamp) {
+                continue;
+            }
+            if path.is_some()
+                && (is_list(&cell.cql_type)
+                    || deletes(self.column_deletions.get(column).copied(), cell.timestamp))
+            {
+                continue;
+            }
+            let mut c = cell.clone();
+            c.value.clear();
+            cells.push(c);
+        }
+        (self.row_deletion, cells)
+    }
+
+    /// Whether the row holds any deletion ([`CqlRow::deletions`] has something to
+    /// look at); cheap, so rows without any skip the rest.
+    pub fn has_deletions(&self) -> bool {
+        self.row_deletion.is_some()
+            || !self.column_deletions.is_empty()
+            || self.cells.values().any(|c| c.kind == CellKind::Tombstone)
+    }
 }
 
 /// Whether CQL type text is a non-frozen list (its elements are cells of their own).
@@ -521,6 +561,73 @@ mod tests {
             .map(|c| c.value)
             .collect();
         assert_eq!(got, [b"a".to_vec(), b"B".to_vec()]);
+    }
+
+    fn tombstone(column: &str, path: Option<&[u8]>, ts: i64) -> Cell {
+        let mut c = cell(column, b"", ts);
+        c.path = path.map(<[u8]>::to_vec);
+        c.kind = CellKind::Tombstone;
+        c.op = if path.is_some() {
+            CellOp::Remove
+        } else {
+            CellOp::Tombstone
+        };
+        c.local_deletion_time = Some(7);
+        c
+    }
+
+    /// A tombstone as (column, path, timestamp).
+    type Shown = (String, Option<Vec<u8>>, i64);
+
+    fn shown(r: &CqlRow, covering: Option<Deletion>) -> (Option<i64>, Vec<Shown>) {
+        let (d, cells) = r.deletions(covering);
+        (
+            d.map(|d| d.timestamp),
+            cells
+                .into_iter()
+                .map(|c| (c.column, c.path, c.timestamp))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn deletions_keep_what_still_shadows_and_drop_what_was_superseded() {
+        let mut r = CqlRow::default();
+        assert!(!r.has_deletions());
+        r.apply(&cell("a", b"x", 10));
+        r.apply(&tombstone("a", None, 20)); // deleted column
+        r.apply(&tombstone("b", None, 20));
+        r.apply(&cell("b", b"back", 30)); // written again: superseded
+        r.apply(&tombstone("m", Some(b"k1"), 15)); // element, then...
+        r.apply(&tombstone("m", None, 16)); // ...the whole map deleted after it
+        r.apply(&tombstone("m", Some(b"k2"), 17)); // an element deleted later
+        let mut l = tombstone("l", Some(&[1, 2, 3]), 18);
+        l.cql_type = "list<int>".into();
+        r.apply(&l); // a list element's path is made here: not kept
+        r.delete_row(Deletion {
+            timestamp: 5,
+            local_deletion_time: 1,
+        });
+        r.mark_live(Marker {
+            timestamp: 40,
+            expires: None,
+        });
+        assert!(r.has_deletions());
+        let a = |c: &str, p: Option<&[u8]>, ts| (c.to_string(), p.map(<[u8]>::to_vec), ts);
+        assert_eq!(
+            shown(&r, None),
+            (
+                Some(5),
+                vec![a("a", None, 20), a("m", None, 16), a("m", Some(b"k2"), 17)]
+            ),
+            "the row's deletion stays though the row was written again"
+        );
+        // A partition or range deletion at 17 covers the tombstones up to it.
+        let covering = Some(Deletion {
+            timestamp: 17,
+            local_deletion_time: 1,
+        });
+        assert_eq!(shown(&r, covering), (Some(5), vec![a("a", None, 20)]));
     }
 
     #[test]

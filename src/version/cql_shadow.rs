@@ -86,6 +86,16 @@ impl TableShadows {
         self.partitions.is_empty() && self.ranges.is_empty()
     }
 
+    /// Every partition deletion, by partition key (canonical JSON).
+    pub fn partitions(&self) -> impl Iterator<Item = (&str, Deletion)> + '_ {
+        self.partitions.iter().map(|(k, d)| (k.as_str(), *d))
+    }
+
+    /// Every partition's range deletions, by partition key.
+    pub fn ranges(&self) -> impl Iterator<Item = (&str, &[RangeDeletion])> + '_ {
+        self.ranges.iter().map(|(k, r)| (k.as_str(), r.as_slice()))
+    }
+
     /// The strongest deletion covering the row with this key, if any.
     pub fn covering(&self, layout: &KeyLayout, key: &Map<String, Value>) -> Option<Deletion> {
         let partition = layout.partition_of(key);

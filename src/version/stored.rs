@@ -204,3 +204,38 @@ where
         f(ns, key, row)
     })
 }
+
+/// [`for_each_row`] for one namespace only (the key prefix finds it: no other
+/// namespace is read).
+pub fn for_each_row_of<F>(
+    store: &Store,
+    name: &str,
+    namespace: &str,
+    mut f: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(&str, VersionRow) -> anyhow::Result<bool>,
+{
+    let prefix = [rows_prefix(name).as_slice(), namespace.as_bytes(), b"\0"].concat();
+    store.for_each_version_entry(&prefix, |k, v| -> anyhow::Result<bool> {
+        let key = std::str::from_utf8(&k[prefix.len()..]).context("row key")?;
+        let row: VersionRow = codec::decode(v)
+            .map_err(|e| anyhow::anyhow!("version {name:?}: row {namespace} {key}: {e}"))?;
+        f(key, row)
+    })
+}
+
+/// One row of version `name`, if it holds it.
+pub fn row(
+    store: &Store,
+    name: &str,
+    namespace: &str,
+    key: &str,
+) -> anyhow::Result<Option<VersionRow>> {
+    match store.version_entry(&row_key(name, namespace, key))? {
+        None => Ok(None),
+        Some(v) => Ok(Some(codec::decode(&v).map_err(|e| {
+            anyhow::anyhow!("version {name:?}: row {namespace} {key}: {e}")
+        })?)),
+    }
+}

@@ -61,6 +61,8 @@ pub struct Plan {
     pub cluster: String,
     pub namespaces: Vec<NamespaceInfo>,
     pub parts: Vec<PartInfo>,
+    /// The ring's token ranges (what every table's parts are split at).
+    pub ranges: Vec<(i64, i64)>,
 }
 
 /// Connects, reads the schema of the selected tables and splits the ring.
@@ -125,6 +127,7 @@ pub async fn connect(
         cluster,
         namespaces,
         parts,
+        ranges,
     })
 }
 
@@ -170,6 +173,11 @@ pub fn split_ring(tokens: &[i64]) -> Vec<(i64, i64)> {
 }
 
 impl CqlScan {
+    /// The selected tables with their schema.
+    pub fn tables(&self) -> &[Arc<Table>] {
+        &self.tables
+    }
+
     /// Reads part `index` (`part`), handing each page's rows to `sink`; the rows read.
     pub async fn scan(
         &self,
