@@ -355,6 +355,8 @@ fn story(
             collections: vec![],
             renames: vec![],
             consistency: "QUORUM".into(),
+            // the restore wrote every cell with its own write time: compare those too
+            timestamps: true,
             parallel: 4,
             max_differences: 10,
             json: false,
