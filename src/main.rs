@@ -69,9 +69,12 @@ struct ProxyArgs {
     /// addresses and connect to them around the proxy.
     #[arg(long = "no-rewrite", conflicts_with = "map")]
     no_rewrite: bool,
-    /// What the routes carry, for the decoders: auto, cql or mongo.
-    #[arg(long, value_name = "P", default_value = "auto")]
-    protocol: String,
+    /// What the routes carry, for the decoders: auto (default), cql or mongo.
+    #[arg(long, value_name = "P")]
+    protocol: Option<String>,
+    /// Routes, map, TLS and metrics from a TOML file (flags add to it and win).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
     /// Serve Prometheus metrics on this address (GET /metrics).
@@ -87,16 +90,16 @@ struct ProxyArgs {
     #[arg(long = "connect-timeout", value_name = "S", default_value_t = 10.0)]
     connect_timeout: f64,
     /// Terminate the clients' TLS with this certificate chain (PEM); with --tls-key.
-    #[arg(long = "tls-cert", value_name = "F", requires = "tls_key")]
+    #[arg(long = "tls-cert", value_name = "F")]
     tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM).
-    #[arg(long = "tls-key", value_name = "F", requires = "tls_cert")]
+    #[arg(long = "tls-key", value_name = "F")]
     tls_key: Option<PathBuf>,
     /// Speak TLS to the nodes, expecting their certificates to name this host.
     #[arg(long = "upstream-tls", value_name = "NAME")]
     upstream_tls: Option<String>,
     /// Trust these CA certificates (PEM) for the nodes (default: the Mozilla roots).
-    #[arg(long = "upstream-ca", value_name = "F", requires = "upstream_tls")]
+    #[arg(long = "upstream-ca", value_name = "F")]
     upstream_ca: Option<PathBuf>,
     /// Decided mutations per group commit.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -124,12 +127,34 @@ fn seconds(flag: &str, s: f64) -> anyhow::Result<std::time::Duration> {
 fn proxy(a: ProxyArgs) -> anyhow::Result<ExitCode> {
     use tidemark::commit::{InDoubtPolicy, TrackerConfig};
     use tidemark::proxy::{ProxyOptions, Route, RouteProtocol};
+    let file = match &a.config {
+        Some(path) => tidemark::proxy::config::ProxyConfig::load(path)?,
+        None => Default::default(),
+    };
     let mut routes = Vec::new();
+    for r in &file.route {
+        routes.push(Route::new(&r.listen, &r.upstream)?);
+    }
     if let (Some(l), Some(u)) = (&a.listen, &a.upstream) {
         routes.push(Route::new(l, u)?);
     }
     for r in &a.routes {
         routes.push(Route::parse(r)?);
+    }
+    let mut map = file.map_entries();
+    map.extend(a.map.iter().cloned());
+    let protocol = a
+        .protocol
+        .or(file.protocol)
+        .unwrap_or_else(|| "auto".into());
+    let metrics_addr = a.metrics.or(file.metrics);
+    let tls_cert = a.tls_cert.or(file.tls_cert);
+    let tls_key = a.tls_key.or(file.tls_key);
+    let upstream_tls = a.upstream_tls.or(file.upstream_tls);
+    let upstream_ca = a.upstream_ca.or(file.upstream_ca);
+    let no_rewrite = a.no_rewrite || file.no_rewrite.unwrap_or(false);
+    if upstream_ca.is_some() && upstream_tls.is_none() {
+        anyhow::bail!("--upstream-ca needs --upstream-tls NAME");
     }
     let in_doubt_policy = InDoubtPolicy::parse(&a.in_doubt).ok_or_else(|| {
         anyhow::anyhow!(
@@ -137,7 +162,7 @@ fn proxy(a: ProxyArgs) -> anyhow::Result<ExitCode> {
             a.in_doubt
         )
     })?;
-    let metrics = match &a.metrics {
+    let metrics = match &metrics_addr {
         None => None,
         Some(m) => Some(
             m.parse()
@@ -146,19 +171,20 @@ fn proxy(a: ProxyArgs) -> anyhow::Result<ExitCode> {
     };
     let options = ProxyOptions {
         routes,
-        protocol: RouteProtocol::parse(&a.protocol)?,
+        protocol: RouteProtocol::parse(&protocol)?,
         metrics,
         queue: a.queue as usize,
         drain: seconds("--drain", a.drain)?,
         connect_timeout: seconds("--connect-timeout", a.connect_timeout)?,
         tls: tidemark::proxy::tls::Tls {
-            acceptor: match (&a.tls_cert, &a.tls_key) {
+            acceptor: match (&tls_cert, &tls_key) {
                 (Some(c), Some(k)) => Some(tidemark::proxy::tls::acceptor(c, k)?),
-                _ => None,
+                (None, None) => None,
+                _ => anyhow::bail!("--tls-cert and --tls-key go together"),
             },
-            connector: match &a.upstream_tls {
+            connector: match &upstream_tls {
                 Some(name) => Some(tidemark::proxy::tls::connector(
-                    a.upstream_ca.as_deref(),
+                    upstream_ca.as_deref(),
                     name,
                 )?),
                 None => None,
@@ -179,8 +205,8 @@ fn proxy(a: ProxyArgs) -> anyhow::Result<ExitCode> {
             },
             ..tidemark::tap::TapOptions::default()
         },
-        map: a.map,
-        no_rewrite: a.no_rewrite,
+        map,
+        no_rewrite,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

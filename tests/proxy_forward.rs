@@ -482,3 +482,47 @@ fn thousands_of_connections_at_once_each_get_their_own_bytes_back() {
     let (code, _) = proxy.stop();
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn a_config_file_gives_the_routes_and_a_bad_one_is_refused_in_one_line() {
+    let ip = Ipv4Addr::new(127, 0, 88, 6);
+    let upstream = TcpListener::bind((ip, 0)).unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    let listen = SocketAddr::from((ip, free_port(ip)));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("proxy.toml");
+    std::fs::write(
+        &config,
+        format!("protocol = \"cql\"\n[[route]]\nlisten = \"{listen}\"\nupstream = \"{up_addr}\"\n"),
+    )
+    .unwrap();
+    let proxy = Proxy::start(
+        &["--config", config.to_str().unwrap()],
+        &dir.path().join("s"),
+    );
+    let mut rng = Rng(6);
+    let up = rng.bytes(10_000);
+    let down = rng.bytes(20_000);
+    let (got_up, got_down) = exchange(listen, &upstream, up.clone(), down.clone(), 6);
+    assert!(got_up == up && got_down == down);
+    let (code, _) = proxy.stop();
+    assert_eq!(code, Some(0));
+
+    std::fs::write(
+        &config,
+        "[[route]]\nlisten = \"127.0.0.1:1\"\nupstreem = \"x:1\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["proxy", "--config", config.to_str().unwrap(), "--store"])
+        .arg(dir.path().join("s2"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("tidemark: --config") && err.contains("upstreem"),
+        "{err}"
+    );
+}

@@ -127,6 +127,28 @@ fn a_testbed_version_restores_into_real_one_and_three_node_cassandra() {
             assert_same(q, ttls, src, &got);
         }
         drop(dst);
+        // tidemark's own verify agrees with the reads above: equal, write times too.
+        let v = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args([
+                "verify",
+                "--version",
+                "v1",
+                "--timestamps",
+                "--json",
+                "--against",
+                &uri,
+            ])
+            .arg("--store")
+            .arg(&store)
+            .output()
+            .unwrap();
+        let verdict = String::from_utf8_lossy(&v.stdout);
+        assert!(
+            v.status.success(),
+            "verify against {nodes} real node(s): {verdict} {}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+        assert!(verdict.contains("\"equal\":true"), "{verdict}");
         if nodes == "1" {
             // the 3-node cluster takes the same addresses
             let stopped = std::process::Command::new("bash")

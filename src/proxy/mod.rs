@@ -12,6 +12,7 @@
 //! [`metrics`] counts it all for Prometheus. SIGINT/SIGTERM stop accepting, let open connections finish for up to
 //! `--drain` seconds, then flush the store.
 
+pub mod config;
 pub mod connection;
 pub mod feed;
 pub mod metrics;

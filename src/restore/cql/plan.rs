@@ -34,14 +34,7 @@ pub struct Column {
 impl Column {
     /// A non-frozen collection or UDT (one cell per element).
     pub fn multi_cell(&self) -> bool {
-        !self.type_text.trim_start().starts_with("frozen<")
-            && matches!(
-                self.ty.effective(),
-                ColumnType::List(_)
-                    | ColumnType::Set(_)
-                    | ColumnType::Map(..)
-                    | ColumnType::Udt { .. }
-            )
+        crate::snapshot::take::cql_schema::multi_cell(&self.type_text, &self.ty)
     }
 
     pub fn counter(&self) -> bool {

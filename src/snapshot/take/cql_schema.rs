@@ -59,17 +59,20 @@ pub struct Col {
     pub order: String,
 }
 
+/// Whether a column of this type (as CQL spells it, and parsed) is a non-frozen
+/// collection or UDT: Cassandra keeps one cell per element.
+pub fn multi_cell(type_text: &str, ty: &ColumnType) -> bool {
+    !type_text.trim_start().starts_with("frozen<")
+        && matches!(
+            ty.effective(),
+            ColumnType::List(_) | ColumnType::Set(_) | ColumnType::Map(..) | ColumnType::Udt { .. }
+        )
+}
+
 impl Col {
     /// A non-frozen collection or UDT: Cassandra keeps one cell per element.
     pub fn multi_cell(&self) -> bool {
-        !self.type_text.starts_with("frozen<")
-            && matches!(
-                self.ty.effective(),
-                ColumnType::List(_)
-                    | ColumnType::Set(_)
-                    | ColumnType::Map(..)
-                    | ColumnType::Udt { .. }
-            )
+        multi_cell(&self.type_text, &self.ty)
     }
 
     pub fn counter(&self) -> bool {
