@@ -526,3 +526,123 @@ fn a_config_file_gives_the_routes_and_a_bad_one_is_refused_in_one_line() {
         "{err}"
     );
 }
+
+#[test]
+fn writes_left_undecided_when_the_proxy_dies_are_logged_in_doubt_at_its_next_start() {
+    let ip = Ipv4Addr::new(127, 0, 88, 7);
+    let upstream = TcpListener::bind((ip, 0)).unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    // A node that answers STARTUP with READY and the write with a WriteTimeout: the
+    // write is in doubt, and waits (undecided, 10 s) for a retry that would settle it.
+    let node = std::thread::spawn(move || {
+        let (mut c, _) = upstream.accept().unwrap();
+        let frame = |c: &mut TcpStream| {
+            let mut head = [0u8; 9];
+            c.read_exact(&mut head).unwrap();
+            let len = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
+            let mut body = vec![0u8; len];
+            c.read_exact(&mut body).unwrap();
+            head
+        };
+        let startup = frame(&mut c);
+        c.write_all(&[0x84, 0, startup[2], startup[3], 0x02, 0, 0, 0, 0])
+            .unwrap();
+        let query = frame(&mut c);
+        let msg = b"Operation timed out";
+        let mut body = 0x1100u32.to_be_bytes().to_vec();
+        body.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+        body.extend_from_slice(msg);
+        body.extend_from_slice(&4u16.to_be_bytes()); // QUORUM
+        body.extend_from_slice(&0i32.to_be_bytes()); // received: none
+        body.extend_from_slice(&2i32.to_be_bytes()); // block for
+        body.extend_from_slice(&(6u16).to_be_bytes());
+        body.extend_from_slice(b"SIMPLE");
+        let mut err = vec![0x84, 0, query[2], query[3], 0x00];
+        err.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        err.extend_from_slice(&body);
+        c.write_all(&err).unwrap();
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+    });
+    let listen = SocketAddr::from((ip, free_port(ip)));
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let args = [
+        "--listen".to_string(),
+        listen.to_string(),
+        "--upstream".to_string(),
+        up_addr.to_string(),
+        "--protocol".to_string(),
+        "cql".to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut proxy = Proxy::start(&args, &store);
+    let mut client = TcpStream::connect(listen).unwrap();
+    let mut rng = Rng(7);
+    let startup = cql_then_garbage(&mut rng, 0);
+    client.write_all(&startup).unwrap();
+    let mut ready = [0u8; 9];
+    client.read_exact(&mut ready).unwrap();
+    assert_eq!(ready[4], 0x02, "READY");
+    let q = b"INSERT INTO ks.t (id, v) VALUES (1, 'in flight')";
+    let mut body = (q.len() as u32).to_be_bytes().to_vec();
+    body.extend_from_slice(q);
+    body.extend_from_slice(&[0x00, 0x04, 0x00]); // QUORUM, no flags
+    let mut frame = vec![0x04, 0x00, 0x00, 0x02, 0x07];
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    client.write_all(&frame).unwrap();
+    let mut answer = [0u8; 9];
+    client.read_exact(&mut answer).unwrap();
+    assert_eq!(answer[4], 0x00, "ERROR");
+    // Wait until the store holds the write as undecided, then kill the proxy.
+    let status = |store: &Path| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args(["status", "--json", "--store"])
+            .arg(store)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status(&store)["undecided"].as_array().map_or(0, Vec::len) == 0 {
+        if Instant::now() > deadline {
+            let log = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+                .args(["log", "--json", "--store"])
+                .arg(&store)
+                .output()
+                .unwrap();
+            panic!(
+                "the write never reached the store as undecided: {} / {}",
+                status(&store),
+                String::from_utf8_lossy(&log.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    proxy.child.kill().unwrap();
+    proxy.child.wait().unwrap();
+    drop(client);
+    node.join().unwrap();
+
+    // The next run settles it: in doubt, no response.
+    let proxy = Proxy::start(&args, &store);
+    let (code, _) = proxy.stop();
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        status(&store)["undecided"].as_array().map(Vec::len),
+        Some(0)
+    );
+    let log = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["log", "--json", "--ns", "ks.t", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&log.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["outcome"], "in_doubt");
+    assert_eq!(lines[0]["reason"], "timeout", "{}", lines[0]);
+}

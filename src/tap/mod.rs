@@ -345,6 +345,9 @@ fn run_input(
     // Record the run (and the policy in force) before anything else, so even a
     // crash before the first group leaves a resumable store.
     writer.commit(Flush::default(), Some(policy), false)?;
+    if live {
+        settle_orphans(&mut writer)?;
+    }
     if options.announce_ready {
         announce_ready(options.interface.as_deref());
     }
@@ -442,6 +445,41 @@ fn run_input(
     report.interrupted = interrupted;
     report.read_errors = read_errors;
     Ok(report)
+}
+
+/// Decides what an earlier live run (a tap or a proxy that was killed) left undecided:
+/// its connections are gone with it, or at least no longer followed, so neither the
+/// retry that would resolve an in-doubt write nor the evidence a pending one waits for
+/// will be seen — each is logged in doubt (its own reason kept; `no_response` for one
+/// that was pending), as when a flow closes first. Without this they would stay
+/// undecided forever (a live run is never replayed) and `status` would list them for
+/// good.
+fn settle_orphans(writer: &mut Writer<'_>) -> anyhow::Result<()> {
+    let orphans = writer.store.list_undecided()?;
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    let mut flush = Flush::default();
+    for (id, u) in orphans {
+        let mut m = u.mutation;
+        // An in-doubt write keeps its reason (a timeout stays a timeout); one still
+        // waiting for its answer will never get it.
+        if !matches!(m.outcome, crate::store::Outcome::InDoubt { .. }) {
+            m.outcome = crate::store::Outcome::InDoubt {
+                reason: crate::store::InDoubtReason::NoResponse,
+            };
+        }
+        if m.commit_time == 0 {
+            m.commit_time = u.first_seen;
+        }
+        flush.mutations.push(m);
+        flush.decided.push(id);
+    }
+    eprintln!(
+        "tidemark: {} writes an earlier live run left undecided are now logged in doubt",
+        flush.mutations.len()
+    );
+    writer.commit(flush, None, false)
 }
 
 /// Says on stderr that the run is under way: the source is open (a live capture is
