@@ -29,7 +29,20 @@ fn free_port(ip: Ipv4Addr) -> u16 {
         .port()
 }
 
-fn start_proxy(args: &[String], store: &Path) -> (Child, Lines) {
+/// A child process killed by pid when dropped while still running (a failing test
+/// leaves nothing behind).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn start_proxy(args: &[String], store: &Path) -> (Killed, Lines) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .arg("proxy")
         .args(args)
@@ -42,7 +55,7 @@ fn start_proxy(args: &[String], store: &Path) -> (Child, Lines) {
         .expect("spawn tidemark proxy");
     let mut err = Lines::follow(child.stderr.take().unwrap());
     assert!(err.wait_for("tidemark: proxy listening"), "{:?}", err.seen);
-    (child, err)
+    (Killed(child), err)
 }
 
 /// GET /metrics, as Prometheus would.
@@ -202,17 +215,18 @@ fn drivers_through_the_proxy_get_the_nodes_answers_and_the_store_holds_their_wri
     );
 
     Command::new("kill")
-        .args(["-TERM", &proxy.id().to_string()])
+        .args(["-TERM", &proxy.0.id().to_string()])
         .status()
         .unwrap();
     let mut out = String::new();
     proxy
+        .0
         .stdout
         .take()
         .unwrap()
         .read_to_string(&mut out)
         .unwrap();
-    let status = proxy.wait().unwrap();
+    let status = proxy.0.wait().unwrap();
     assert!(status.success(), "{out} {:?}", err.rest());
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(summary["type"], "summary");

@@ -20,10 +20,22 @@ use std::time::{Duration, Instant};
 
 use ready_support::Lines;
 
-/// A running `tidemark proxy`.
+/// A running `tidemark proxy`; killed by pid if a test fails before stopping it.
 struct Proxy {
-    child: Child,
+    child: Killed,
     err: Lines,
+}
+
+/// A child process killed by pid when dropped while still running.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 impl Proxy {
@@ -45,23 +57,27 @@ impl Proxy {
             "proxy did not start: {:?}",
             err.seen
         );
-        Proxy { child, err }
+        Proxy {
+            child: Killed(child),
+            err,
+        }
     }
 
     /// SIGTERM; returns the exit code and what it printed on stdout.
     fn stop(mut self) -> (Option<i32>, String) {
         Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &self.child.0.id().to_string()])
             .status()
             .unwrap();
         let mut out = String::new();
         self.child
+            .0
             .stdout
             .take()
             .unwrap()
             .read_to_string(&mut out)
             .unwrap();
-        let status = self.child.wait().unwrap();
+        let status = self.child.0.wait().unwrap();
         let rest = self.err.rest();
         assert!(
             !rest.iter().any(|l| l.contains("panicked")),
@@ -360,7 +376,7 @@ fn decoders_that_fall_behind_get_gaps_and_forwarding_never_waits_for_them() {
     let store = dir.path().join("s");
     // Decoders that sleep 500 ms per batch of events, behind a queue of 2,048 events
     // (1,024 of them for data): 120 MB in chunks of at most 64 KiB overflow it.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args([
             "proxy",
             "--listen",
@@ -384,7 +400,8 @@ fn decoders_that_fall_behind_get_gaps_and_forwarding_never_waits_for_them() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = Lines::follow(child.stderr.take().unwrap());
+    let mut child = Killed(child);
+    let mut err = Lines::follow(child.0.stderr.take().unwrap());
     assert!(err.wait_for("tidemark: proxy listening"), "{:?}", err.seen);
     let mut rng = Rng(9);
     let mut up = cql_then_garbage(&mut rng, 1000);
@@ -396,17 +413,18 @@ fn decoders_that_fall_behind_get_gaps_and_forwarding_never_waits_for_them() {
     );
     assert!(got_down.is_empty());
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     let mut out = String::new();
     child
+        .0
         .stdout
         .take()
         .unwrap()
         .read_to_string(&mut out)
         .unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     let summary: serde_json::Value = serde_json::from_str(out.trim()).expect("summary");
     let gap = summary["gap_bytes"].as_u64().unwrap();
     assert!(gap > 0 && gap < up.len() as u64, "{summary}");
@@ -620,8 +638,8 @@ fn writes_left_undecided_when_the_proxy_dies_are_logged_in_doubt_at_its_next_sta
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    proxy.child.kill().unwrap();
-    proxy.child.wait().unwrap();
+    proxy.child.0.kill().unwrap();
+    proxy.child.0.wait().unwrap();
     drop(client);
     node.join().unwrap();
 

@@ -95,7 +95,20 @@ fn common_port(ips: &[Ipv4Addr], avoid: u16) -> u16 {
     panic!("no common free port");
 }
 
-fn start_proxy(args: &[String], store: &std::path::Path) -> (Child, Lines) {
+/// A child process killed by pid when dropped while still running (a failing test
+/// leaves nothing behind).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn start_proxy(args: &[String], store: &std::path::Path) -> (Killed, Lines) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .arg("proxy")
         .args(args)
@@ -108,14 +121,14 @@ fn start_proxy(args: &[String], store: &std::path::Path) -> (Child, Lines) {
         .expect("spawn tidemark proxy");
     let mut err = Lines::follow(child.stderr.take().unwrap());
     assert!(err.wait_for("tidemark: proxy listening"), "{:?}", err.seen);
-    (child, err)
+    (Killed(child), err)
 }
 
-fn stop(mut proxy: Child) {
+fn stop(mut proxy: Killed) {
     let _ = Command::new("kill")
-        .args(["-TERM", &proxy.id().to_string()])
+        .args(["-TERM", &proxy.0.id().to_string()])
         .status();
-    let _ = proxy.wait();
+    let _ = proxy.0.wait();
 }
 
 fn scrape(addr: SocketAddr) -> String {
@@ -160,7 +173,7 @@ struct CqlBed {
     cluster: CqlCluster,
     sidecars: Vec<SocketAddr>,
     metrics: SocketAddr,
-    proxy: Child,
+    proxy: Killed,
     _dir: tempfile::TempDir,
 }
 
@@ -412,7 +425,7 @@ fn mongo_bed(
     MongoReplicaSet,
     Vec<SocketAddr>,
     SocketAddr,
-    Child,
+    Killed,
     tempfile::TempDir,
 ) {
     accepted_log();

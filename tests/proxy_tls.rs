@@ -10,7 +10,7 @@ mod ready_support;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,19 @@ fn free_port(ip: Ipv4Addr) -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A child process killed by pid when dropped while still running (a failing test
+/// leaves nothing behind).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 struct Pki {
@@ -198,7 +211,7 @@ fn writes_inside_tls_are_forwarded_and_decided_and_untrusted_peers_get_nothing()
         SocketAddr::from((ip, free_port(ip))),
     );
     let store = dir.path().join("store");
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+    let proxy = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args([
             "proxy",
             "--listen",
@@ -226,7 +239,8 @@ fn writes_inside_tls_are_forwarded_and_decided_and_untrusted_peers_get_nothing()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = Lines::follow(proxy.stderr.take().unwrap());
+    let mut proxy = Killed(proxy);
+    let mut err = Lines::follow(proxy.0.stderr.take().unwrap());
     assert!(err.wait_for("tidemark: proxy listening"), "{:?}", err.seen);
 
     // A CQL client over TLS to the proxy: STARTUP, DDL, three INSERTs.
@@ -289,7 +303,7 @@ fn writes_inside_tls_are_forwarded_and_decided_and_untrusted_peers_get_nothing()
     );
 
     // A proxy whose node's certificate names another host refuses the node.
-    let mut wrong = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+    let wrong = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args([
             "proxy",
             "--listen",
@@ -305,7 +319,8 @@ fn writes_inside_tls_are_forwarded_and_decided_and_untrusted_peers_get_nothing()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut werr = Lines::follow(wrong.stderr.take().unwrap());
+    let mut wrong = Killed(wrong);
+    let mut werr = Lines::follow(wrong.0.stderr.take().unwrap());
     assert!(
         werr.wait_for("tidemark: proxy listening"),
         "{:?}",
@@ -320,10 +335,10 @@ fn writes_inside_tls_are_forwarded_and_decided_and_untrusted_peers_get_nothing()
         "no answer through a node of the wrong name"
     );
     Command::new("kill")
-        .args(["-TERM", &wrong.id().to_string()])
+        .args(["-TERM", &wrong.0.id().to_string()])
         .status()
         .unwrap();
-    wrong.wait().unwrap();
+    wrong.0.wait().unwrap();
 
     // Metrics: the untrusted client's failed handshake is counted.
     let mut s = TcpStream::connect(metrics).unwrap();
@@ -336,10 +351,10 @@ fn writes_inside_tls_are_forwarded_and_decided_and_untrusted_peers_get_nothing()
     );
 
     Command::new("kill")
-        .args(["-TERM", &proxy.id().to_string()])
+        .args(["-TERM", &proxy.0.id().to_string()])
         .status()
         .unwrap();
-    proxy.wait().unwrap();
+    proxy.0.wait().unwrap();
     // The store decided the writes it saw inside TLS.
     let log = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args(["log", "--json", "--ns", "tls.t", "--store"])
