@@ -246,16 +246,10 @@ struct DemoArgs {
     json: bool,
 }
 
+/// The namespaces of a version `restore` writes and `verify` compares, and the names
+/// they have in the target.
 #[derive(Args)]
-struct RestoreArgs {
-    /// The version to restore.
-    #[arg(long, value_name = "V")]
-    version: String,
-    /// The target: cql://[user:pass@]host[:port][,host…] or mongodb://…
-    #[arg(long, value_name = "URI")]
-    to: String,
-    #[arg(long, value_name = "DIR")]
-    store: PathBuf,
+struct Namespaces {
     /// Only these keyspaces (globs; CQL).
     #[arg(long = "keyspace", value_name = "KS")]
     keyspaces: Vec<String>,
@@ -268,9 +262,24 @@ struct RestoreArgs {
     /// Only these collections (globs, `c` or `db.c`; MongoDB).
     #[arg(long = "collection", value_name = "C")]
     collections: Vec<String>,
-    /// Write a namespace under another name: ks.t=ks2.t2, ks=ks2, db.c=db2.c2, db=db2.
+    /// The version's namespace A under the name B in the target: ks.t=ks2.t2, ks=ks2,
+    /// db.c=db2.c2, db=db2 (verify: the renames the restore used).
     #[arg(long = "rename", value_name = "A=B")]
     renames: Vec<String>,
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// The version to restore.
+    #[arg(long, value_name = "V")]
+    version: String,
+    /// The target: cql://[user:pass@]host[:port][,host…] or mongodb://…
+    #[arg(long, value_name = "URI")]
+    to: String,
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    #[command(flatten)]
+    namespaces: Namespaces,
     /// Replication of keyspaces the restore creates: SimpleStrategy:3,
     /// NetworkTopologyStrategy:dc1=3, or a CQL map.
     #[arg(long, value_name = "R")]
@@ -313,17 +322,8 @@ struct VerifyArgs {
     against: String,
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
-    #[arg(long = "keyspace", value_name = "KS")]
-    keyspaces: Vec<String>,
-    #[arg(long = "table", value_name = "T")]
-    tables: Vec<String>,
-    #[arg(long = "db", value_name = "DB")]
-    dbs: Vec<String>,
-    #[arg(long = "collection", value_name = "C")]
-    collections: Vec<String>,
-    /// The renames the restore used (A=B): the version's A is compared with B.
-    #[arg(long = "rename", value_name = "A=B")]
-    renames: Vec<String>,
+    #[command(flatten)]
+    namespaces: Namespaces,
     /// CQL consistency level of the reads.
     #[arg(long, value_name = "CL", default_value = "QUORUM")]
     consistency: String,
@@ -352,11 +352,11 @@ fn restore(a: RestoreArgs) -> anyhow::Result<ExitCode> {
         store: a.store,
         version: a.version,
         to: a.to,
-        keyspaces: a.keyspaces,
-        tables: a.tables,
-        dbs: a.dbs,
-        collections: a.collections,
-        renames: renames(&a.renames)?,
+        keyspaces: a.namespaces.keyspaces,
+        tables: a.namespaces.tables,
+        dbs: a.namespaces.dbs,
+        collections: a.namespaces.collections,
+        renames: renames(&a.namespaces.renames)?,
         replication: a.replication,
         parallel: a.parallel as usize,
         rate: a.rate,
@@ -389,11 +389,11 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         store: a.store,
         version: a.version,
         against: a.against,
-        keyspaces: a.keyspaces,
-        tables: a.tables,
-        dbs: a.dbs,
-        collections: a.collections,
-        renames: renames(&a.renames)?,
+        keyspaces: a.namespaces.keyspaces,
+        tables: a.namespaces.tables,
+        dbs: a.namespaces.dbs,
+        collections: a.namespaces.collections,
+        renames: renames(&a.namespaces.renames)?,
         consistency: a.consistency,
         parallel: a.parallel as usize,
         max_differences: a.max_differences,
