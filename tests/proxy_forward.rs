@@ -8,7 +8,10 @@
 //! the client as resets. Then the real `scylla` and `mongodb` drivers write through
 //! a proxy in front of testbed nodes: their results are what the nodes answered, the
 //! proxy's store holds exactly their writes as committed (compared with the
-//! testbed's own ground truth), and the Prometheus endpoint counts them.
+//! testbed's own ground truth), and the Prometheus endpoint counts them. A proxy
+//! killed outright keeps what it decided, and what was undecided or still waiting
+//! for its response (kept in the store at each group commit) is logged in doubt at
+//! its next start: nothing it forwarded goes missing from the log.
 
 mod ready_support;
 
@@ -663,4 +666,186 @@ fn writes_left_undecided_when_the_proxy_dies_are_logged_in_doubt_at_its_next_sta
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["outcome"], "in_doubt");
     assert_eq!(lines[0]["reason"], "timeout", "{}", lines[0]);
+}
+
+/// `tidemark status --json` of a store (empty when it cannot be read yet).
+fn status_of(store: &Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["status", "--json", "--store"])
+        .arg(store)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+/// `tidemark log --json` lines of one namespace.
+fn log_of(store: &Path, ns: &str) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["log", "--json", "--ns", ns, "--store"])
+        .arg(store)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A node that takes one connection, lets `answer` reply to what must be answered
+/// (a CQL STARTUP), then reads everything and answers nothing more: the write sent
+/// after stays in flight until the connection ends.
+fn silent_node(
+    ip: Ipv4Addr,
+    answer: fn(&mut TcpStream),
+) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let upstream = TcpListener::bind((ip, 0)).unwrap();
+    let addr = upstream.local_addr().unwrap();
+    let node = std::thread::spawn(move || {
+        let (mut c, _) = upstream.accept().unwrap();
+        answer(&mut c);
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+    });
+    (addr, node)
+}
+
+/// Sends a write through a proxy to a node that never answers it, kills the proxy
+/// (SIGKILL: no drain, no flush, no flow end) once the store shows the request as
+/// undecided, and restarts it: the write must be in the log in doubt (no response),
+/// not missing. Before this, a request still waiting for its response inside the
+/// decoders at a crash was in no store record at all.
+fn a_write_in_flight_at_a_crash_is_logged_in_doubt(
+    protocol: &str,
+    ip: Ipv4Addr,
+    answer: fn(&mut TcpStream),
+    talk: fn(&mut TcpStream),
+    ns: &str,
+) {
+    let (up_addr, node) = silent_node(ip, answer);
+    let listen = SocketAddr::from((ip, free_port(ip)));
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    let args = [
+        "--listen".to_string(),
+        listen.to_string(),
+        "--upstream".to_string(),
+        up_addr.to_string(),
+        "--protocol".to_string(),
+        protocol.to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut proxy = Proxy::start(&args, &store);
+    let mut client = TcpStream::connect(listen).unwrap();
+    talk(&mut client);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let seen = loop {
+        let s = status_of(&store);
+        let undecided = s["undecided"].as_array().cloned().unwrap_or_default();
+        if let Some(u) = undecided.iter().find(|u| u["namespace"] == ns) {
+            break u.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the request in flight never reached the store: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // `status` says what it waits for.
+    assert_eq!(seen["outcome"], "pending", "{seen}");
+    assert!(
+        seen["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("response has not arrived"),
+        "{seen}"
+    );
+    assert!(log_of(&store, ns).is_empty(), "nothing is decided yet");
+    proxy.child.0.kill().unwrap();
+    proxy.child.0.wait().unwrap();
+    drop(client);
+    node.join().unwrap();
+
+    let proxy = Proxy::start(&args, &store);
+    let (code, _) = proxy.stop();
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        status_of(&store)["undecided"].as_array().map(Vec::len),
+        Some(0),
+        "settled at the restart"
+    );
+    let lines = log_of(&store, ns);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["outcome"], "in_doubt", "{}", lines[0]);
+    let reason = lines[0]["reason"].as_str().unwrap_or("");
+    assert!(reason.starts_with("no_response:"), "{}", lines[0]);
+    assert_eq!(lines[0]["namespace"], ns);
+}
+
+/// Reads one CQL frame; returns its header.
+fn cql_frame(c: &mut TcpStream) -> [u8; 9] {
+    let mut head = [0u8; 9];
+    c.read_exact(&mut head).unwrap();
+    let len = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
+    let mut body = vec![0u8; len];
+    c.read_exact(&mut body).unwrap();
+    head
+}
+
+#[test]
+fn a_cql_write_in_flight_when_the_proxy_dies_is_logged_in_doubt_at_its_next_start() {
+    a_write_in_flight_at_a_crash_is_logged_in_doubt(
+        "cql",
+        Ipv4Addr::new(127, 0, 88, 8),
+        |c| {
+            let startup = cql_frame(c);
+            c.write_all(&[0x84, 0, startup[2], startup[3], 0x02, 0, 0, 0, 0])
+                .unwrap();
+        },
+        |client| {
+            let mut rng = Rng(8);
+            client.write_all(&cql_then_garbage(&mut rng, 0)).unwrap();
+            let mut ready = [0u8; 9];
+            client.read_exact(&mut ready).unwrap();
+            assert_eq!(ready[4], 0x02, "READY");
+            let q = b"INSERT INTO ks.inflight (id, v) VALUES (1, 'sent')";
+            let mut body = (q.len() as u32).to_be_bytes().to_vec();
+            body.extend_from_slice(q);
+            body.extend_from_slice(&[0x00, 0x04, 0x00]); // QUORUM, no flags
+            let mut frame = vec![0x04, 0x00, 0x00, 0x02, 0x07];
+            frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            frame.extend_from_slice(&body);
+            client.write_all(&frame).unwrap();
+        },
+        "ks.inflight",
+    );
+}
+
+#[test]
+fn a_mongo_write_in_flight_when_the_proxy_dies_is_logged_in_doubt_at_its_next_start() {
+    a_write_in_flight_at_a_crash_is_logged_in_doubt(
+        "mongo",
+        Ipv4Addr::new(127, 0, 88, 9),
+        |_| {},
+        |client| {
+            let body = bson::doc! {
+                "insert": "inflight",
+                "documents": [{"_id": 1, "v": "sent"}],
+                "ordered": true,
+                "writeConcern": {"w": "majority"},
+                "$db": "d",
+            };
+            let mut section = vec![0u8]; // kind 0: the body
+            body.to_writer(&mut section).unwrap();
+            let len = 16 + 4 + section.len();
+            let mut msg = Vec::with_capacity(len);
+            msg.extend_from_slice(&(len as i32).to_le_bytes());
+            msg.extend_from_slice(&7i32.to_le_bytes()); // requestID
+            msg.extend_from_slice(&0i32.to_le_bytes()); // responseTo
+            msg.extend_from_slice(&2013i32.to_le_bytes()); // OP_MSG
+            msg.extend_from_slice(&0u32.to_le_bytes()); // flagBits
+            msg.extend_from_slice(&section);
+            client.write_all(&msg).unwrap();
+        },
+        "d.inflight",
+    );
 }

@@ -38,4 +38,4 @@ pub mod replication;
 mod tracker;
 
 pub use config::{InDoubtPolicy, TrackerConfig};
-pub use tracker::{CommitTracker, Flush, TrackerStats};
+pub use tracker::{CommitTracker, Flush, TrackerStats, IN_FLIGHT_ID_PREFIX};

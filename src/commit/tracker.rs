@@ -726,6 +726,52 @@ impl CommitTracker {
     }
 }
 
+/// Prefix of the write ids under which a live run keeps the requests its decoders
+/// hold (see [`CommitTracker::in_flight`]); the tracker's own ids are 8 bytes, so the
+/// two never meet.
+pub const IN_FLIGHT_ID_PREFIX: &[u8] = b"in-flight\0";
+
+/// What a request seen on the wire but not answered yet is stored as.
+const IN_FLIGHT_NOTE: &str = "request seen; its response has not arrived yet";
+
+impl CommitTracker {
+    /// The write lines the decoders still hold (requests waiting for their response,
+    /// statements of open transactions), as undecided records for the store: outcome
+    /// `pending`, first seen at the request's time, ids under
+    /// [`IN_FLIGHT_ID_PREFIX`] numbered in the order given. A live run replaces the
+    /// stored set at each group commit, so a crash leaves exactly what was in flight
+    /// at the last one, and the next live run logs it in doubt (`no_response`).
+    /// Control lines (commitTransaction / abortTransaction) are not writes and are left out.
+    pub fn in_flight(&self, lines: &[WriteRecord]) -> Vec<(Vec<u8>, Undecided)> {
+        lines
+            .iter()
+            .filter(|rec| !is_control(rec))
+            .enumerate()
+            .map(|(i, rec)| {
+                let t = rec.ts.0;
+                let mutation = convert::mutation(
+                    rec,
+                    self.node_of(rec.flow),
+                    t,
+                    t,
+                    Outcome::Pending,
+                    IN_FLIGHT_NOTE.to_string(),
+                );
+                let mut id = IN_FLIGHT_ID_PREFIX.to_vec();
+                id.extend_from_slice(&(i as u64).to_be_bytes());
+                (
+                    id,
+                    Undecided {
+                        first_seen: t,
+                        mutation,
+                        tracker_state: Vec::new(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
 /// A converted mutation with the decision's fields set (what `convert::mutation`
 /// fills from its last three arguments).
 fn with_decision(mut m: Mutation, commit_time: u64, outcome: Outcome, note: String) -> Mutation {

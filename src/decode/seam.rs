@@ -69,6 +69,16 @@ pub trait FlowDecoder: Send {
     fn oldest_pending_write(&self) -> Option<Timestamp> {
         None
     }
+
+    /// Copies of the write lines this decoder holds without a decision (a request
+    /// waiting for its response, a statement waiting for its transaction to end),
+    /// oldest first, leaving them held. A live run persists them at each group
+    /// commit, so a crash before their responses leaves a record that they were
+    /// sent: without it a write the database may have applied would be missing from
+    /// the log, not even in doubt. Their outcome fields are whatever the decoder has
+    /// so far; the caller decides what to store. Decoders that hold no writes add
+    /// nothing.
+    fn in_flight(&self, _out: &mut Vec<super::records::WriteRecord>) {}
 }
 
 /// The earliest request time among `lines` (their `ts`), for

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::detect::{sniff, PortMap, Protocol, Sniff, SNIFF_LEN};
-use super::records::{ErrorRecord, FlowRecord, Record, SummaryRecord};
+use super::records::{ErrorRecord, FlowRecord, Record, SummaryRecord, WriteRecord};
 use super::registry::DecoderRegistry;
 use super::seam::{FlowDecoder, FlowInfo, StreamPos};
 use crate::capture::{CaptureStats, CloseReason, Direction, FlowId, StreamEvent, Timestamp};
@@ -71,6 +71,20 @@ impl Session {
             .values()
             .filter_map(|t| t.decoder.as_ref()?.oldest_pending_write())
             .min()
+    }
+
+    /// Copies of the write lines every live flow's decoder holds without a decision
+    /// (see [`FlowDecoder::in_flight`]), flow by flow in flow order.
+    pub fn in_flight_writes(&self) -> Vec<WriteRecord> {
+        let mut flows: Vec<(&FlowId, &Tracked)> = self.flows.iter().collect();
+        flows.sort_by_key(|(f, _)| f.0);
+        let mut out = Vec::new();
+        for (_, t) in flows {
+            if let Some(d) = t.decoder.as_ref() {
+                d.in_flight(&mut out);
+            }
+        }
+        out
     }
 
     /// The protocol decided for a live flow (`None` while it is still being sniffed

@@ -341,6 +341,8 @@ fn run_input(
         packets: 0,
         last_ts: 0,
         published: options.published.clone(),
+        in_flight_next: None,
+        in_flight_stored: Vec::new(),
     };
     // Record the run (and the policy in force) before anything else, so even a
     // crash before the first group leaves a resumable store.
@@ -380,6 +382,9 @@ fn run_input(
                     quiet.max(writer.last_ts),
                     session.oldest_pending_write().map(|t| t.0),
                 );
+                if live {
+                    writer.set_in_flight(tracker.in_flight(&session.in_flight_writes()));
+                }
                 writer.flush(&mut tracker, false, false)?;
                 schema_keeper.persist(writer.store, &cql_state, writer.last_ts)?;
                 last_flush = Instant::now();
@@ -405,6 +410,9 @@ fn run_input(
             || (live && last_flush.elapsed() >= Duration::from_millis(200));
         if due {
             tracker.advance(writer.last_ts, session.oldest_pending_write().map(|t| t.0));
+            if live {
+                writer.set_in_flight(tracker.in_flight(&session.in_flight_writes()));
+            }
             writer.flush(&mut tracker, false, false)?;
             schema_keeper.persist(writer.store, &cql_state, writer.last_ts)?;
             last_flush = Instant::now();
@@ -435,6 +443,9 @@ fn run_input(
     // here, at a packet that is no group boundary, could decide writes (deadlines,
     // orphan oplog entries) that the resume's replay decides later in another
     // order, and the resume would find the stored log is not its prefix.
+    if live {
+        writer.set_in_flight(tracker.in_flight(&session.in_flight_writes()));
+    }
     writer.flush(&mut tracker, complete, true)?;
     schema_keeper.persist(writer.store, &cql_state, writer.last_ts)?;
     let mut report = writer.report;
@@ -459,24 +470,44 @@ fn settle_orphans(writer: &mut Writer<'_>) -> anyhow::Result<()> {
     if orphans.is_empty() {
         return Ok(());
     }
+    // The log is in commit order: an orphan's decision is logged now, so it goes no
+    // earlier than what the log holds last (its request time when that is later).
+    let last_logged = {
+        let reader = writer.store.reader()?;
+        match reader.last_seq()? {
+            0 => 0,
+            seq => reader.get(seq)?.map_or(0, |e| e.mutation.commit_time),
+        }
+    };
     let mut flush = Flush::default();
+    let mut in_flight = 0usize;
+    let mut settled = Vec::new();
     for (id, u) in orphans {
+        if id.starts_with(crate::commit::IN_FLIGHT_ID_PREFIX) {
+            in_flight += 1;
+        }
         let mut m = u.mutation;
         // An in-doubt write keeps its reason (a timeout stays a timeout); one still
-        // waiting for its answer will never get it.
+        // waiting for its answer (pending, or a request in flight) will never get it.
         if !matches!(m.outcome, crate::store::Outcome::InDoubt { .. }) {
             m.outcome = crate::store::Outcome::InDoubt {
                 reason: crate::store::InDoubtReason::NoResponse,
             };
+            m.evidence.note = format!(
+                "{}: the live run that saw the request ended before its response",
+                crate::decode::reason::Reason::NoResponse
+            );
         }
-        if m.commit_time == 0 {
-            m.commit_time = u.first_seen;
-        }
+        m.commit_time = m.commit_time.max(u.first_seen).max(last_logged);
+        settled.push((m.commit_time, u.first_seen, id, m));
+    }
+    settled.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+    for (_, _, id, m) in settled {
         flush.mutations.push(m);
         flush.decided.push(id);
     }
     eprintln!(
-        "tidemark: {} writes an earlier live run left undecided are now logged in doubt",
+        "tidemark: {} writes an earlier live run left undecided ({in_flight} of them requests without a response) are now logged in doubt",
         flush.mutations.len()
     );
     writer.commit(flush, None, false)

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use super::resume::{ResumeState, Skip};
 use super::TapReport;
 use crate::commit::{CommitTracker, Flush};
-use crate::store::{Checkpoint, Policy, Store, StoreError, TxnExtras};
+use crate::store::{Checkpoint, Policy, Store, StoreError, TxnExtras, Undecided};
 
 /// Appends flushes to the store, skipping what a resumed run already stored.
 pub(super) struct Writer<'a> {
@@ -26,9 +26,20 @@ pub(super) struct Writer<'a> {
     pub(super) last_ts: u64,
     /// Where the run's progress is made known, if anyone asked.
     pub(super) published: Option<std::sync::Arc<super::Published>>,
+    /// A live run's requests in flight, to store with the next commit
+    /// ([`Writer::set_in_flight`]).
+    pub(super) in_flight_next: Option<Vec<(Vec<u8>, Undecided)>>,
+    /// The in-flight set the store holds now (replaced as a whole).
+    pub(super) in_flight_stored: Vec<(Vec<u8>, Undecided)>,
 }
 
 impl Writer<'_> {
+    /// The requests a live run's decoders hold now: the next commit stores them in
+    /// place of the set stored before (nothing is written when it did not change).
+    pub(super) fn set_in_flight(&mut self, now: Vec<(Vec<u8>, Undecided)>) {
+        self.in_flight_next = Some(now);
+    }
+
     /// Takes the tracker's flush and commits it. Where a resumed run's replay
     /// catches up with the store (its flush reaches past the stored mutations, or
     /// is the last one), the flush carries the whole undecided state, so the
@@ -96,6 +107,17 @@ impl Writer<'_> {
         }
 
         self.state.complete = complete;
+        let in_flight = self
+            .in_flight_next
+            .take()
+            .filter(|now| *now != self.in_flight_stored);
+        if let Some(now) = &in_flight {
+            // Removals apply before insertions: ids reused by the new set are fine.
+            flush
+                .decided
+                .extend(self.in_flight_stored.iter().map(|(id, _)| id.clone()));
+            flush.undecided.extend(now.iter().cloned());
+        }
         let tidemark = (flush.tidemark > self.stored_tidemark).then_some(flush.tidemark);
         let extras = TxnExtras {
             checkpoints: vec![(
@@ -120,6 +142,9 @@ impl Writer<'_> {
             .context("appending to the store")?;
         if let Some(t) = tidemark {
             self.stored_tidemark = t;
+        }
+        if let Some(now) = in_flight {
+            self.in_flight_stored = now;
         }
         self.report.groups += 1;
         super::inject::after_group(self.report.groups);

@@ -248,6 +248,16 @@ impl FlowDecoder for CqlFlowDecoder {
         }
     }
 
+    fn in_flight(&self, out: &mut Vec<WriteRecord>) {
+        let mut held: Vec<&Pending> = self.pending.values().collect();
+        held.sort_by_key(|p| p.seq);
+        for p in held {
+            if let PendingKind::Writes { writes, .. } = &p.kind {
+                out.extend(writes.iter().cloned());
+            }
+        }
+    }
+
     fn oldest_pending_write(&self) -> Option<Timestamp> {
         crate::decode::seam::earliest_line(self.pending.values().flat_map(|p| match &p.kind {
             PendingKind::Writes { writes, .. } => writes.first(),

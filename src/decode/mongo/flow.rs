@@ -545,6 +545,24 @@ impl FlowDecoder for MongoFlowDecoder {
         out.extend(self.done.drain(..).map(Record::Write));
     }
 
+    fn in_flight(&self, out: &mut Vec<WriteRecord>) {
+        // Requests waiting for their reply, in the order they were sent; a pending
+        // commitTransaction's statements are among the held ones below.
+        let mut waiting: Vec<&Pending> = self.pending.values().collect();
+        waiting.sort_by_key(|p| p.seq);
+        for p in waiting {
+            if let Action::Writes { stmts, .. } = &p.action {
+                out.extend(stmts.iter().map(|s| s.rec.clone()));
+            }
+        }
+        // Writes held for a getlasterror that may still follow them.
+        if let Some(g) = &self.gle {
+            out.extend(g.stmts.iter().map(|s| s.rec.clone()));
+        }
+        // Acknowledged statements of transactions not ended yet.
+        out.extend(self.txns.held_lines().cloned());
+    }
+
     fn oldest_pending_write(&self) -> Option<Timestamp> {
         let waiting = self.pending.values().filter_map(|p| match &p.action {
             Action::Writes { stmts, .. } => stmts.first().map(|s| &s.rec),

@@ -47,6 +47,15 @@ impl Transactions {
             .filter_map(|h| h.stmts.first().map(|s| &s.rec))
     }
 
+    /// Every held statement's line, transaction by transaction in the order they
+    /// began.
+    pub fn held_lines(&self) -> impl Iterator<Item = &WriteRecord> {
+        let mut held: Vec<&Held> = self.held.values().collect();
+        held.sort_by_key(|h| h.seq);
+        held.into_iter()
+            .flat_map(|h| h.stmts.iter().map(|s| &s.rec))
+    }
+
     /// Holds an acknowledged statement until its transaction ends.
     pub fn hold(&mut self, key: TxnKey, stmt: Stmt, out: &mut Vec<WriteRecord>) {
         if self.count >= MAX_HELD {
