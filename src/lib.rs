@@ -18,6 +18,7 @@ pub mod demo;
 pub mod inspect;
 pub mod logging;
 pub mod proxy;
+pub mod repo;
 pub mod report;
 pub mod restore;
 pub mod snapshot;

@@ -46,6 +46,99 @@ enum Command {
     /// The sidecar: forward every byte to a node unchanged, and decide and store the
     /// writes in what was forwarded, as tap does.
     Proxy(ProxyArgs),
+    /// The remote repository on object storage: push a store's log as sealed
+    /// segments, list the sources, verify every object.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+}
+
+#[derive(Subcommand)]
+enum RepoCommand {
+    /// Seal what the store's log holds beyond the repository into segments and
+    /// upload them (each confirmed before the next; a retry never makes a copy).
+    Push(RepoPushArgs),
+    /// List the repository's sources: segments, seqs, commit times, tidemark.
+    Ls(RepoUrlArgs),
+    /// Re-read every object and check it against its manifest (exit 1 on a problem).
+    Verify(RepoUrlArgs),
+}
+
+#[derive(Args)]
+struct RepoUrlArgs {
+    /// s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or
+    /// file:///path; credentials come from the environment (AWS_ACCESS_KEY_ID, …).
+    #[arg(long, value_name = "URL")]
+    repo: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RepoPushArgs {
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    #[command(flatten)]
+    at: RepoUrlArgs,
+    /// Push as this source id (default: the store's own, made once and kept).
+    #[arg(long = "source-id", value_name = "ID")]
+    source_id: Option<String>,
+    /// Seal a segment at this many mutations.
+    #[arg(long = "segment-mutations", value_name = "N", default_value_t = tidemark::repo::push::DEFAULT_SEGMENT_MUTATIONS, value_parser = clap::value_parser!(u64).range(1..))]
+    segment_mutations: u64,
+    /// … or at this many MB of (uncompressed) log.
+    #[arg(long = "segment-mb", value_name = "MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    segment_mb: u64,
+    /// Upload at most this many MB/s.
+    #[arg(long = "rate-mb", value_name = "MB")]
+    rate_mb: Option<f64>,
+}
+
+fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
+    use tidemark::repo::{list, print, push, verify};
+    match c {
+        RepoCommand::Push(a) => {
+            if let Some(r) = a.rate_mb {
+                if !(r.is_finite() && r > 0.0) {
+                    anyhow::bail!("--rate-mb {r}: give a positive number of MB/s");
+                }
+            }
+            let options = push::PushOptions {
+                store: a.store,
+                repo: a.at.repo,
+                source: a.source_id,
+                segment_mutations: a.segment_mutations,
+                segment_bytes: (a.segment_mb as usize) << 20,
+                rate_mb: a.rate_mb,
+                json: a.at.json,
+            };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, std::sync::Arc::clone(&stop))?;
+            }
+            let report = push::push(&options, stop)?;
+            print::push(&report, options.json);
+            Ok(match &report.error {
+                Some(e) => {
+                    eprintln!("tidemark: {e}; push again to continue");
+                    ExitCode::from(1)
+                }
+                None => ExitCode::SUCCESS,
+            })
+        }
+        RepoCommand::Ls(a) => {
+            print::list(&list::list(&a.repo)?, a.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        RepoCommand::Verify(a) => {
+            let report = verify::verify(&a.repo)?;
+            print::verify(&report, a.json);
+            Ok(if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
 }
 
 #[derive(Args)]
@@ -888,6 +981,7 @@ fn main() -> ExitCode {
         Command::Restore(a) => restore(a),
         Command::Verify(a) => verify(a),
         Command::Proxy(a) => proxy(a),
+        Command::Repo(c) => repo(c),
         Command::Demo(a) => tidemark::demo::run(&tidemark::demo::DemoOptions {
             json: a.json,
             store: a.store,

@@ -47,6 +47,7 @@ mod records;
 mod side;
 mod state;
 mod upgrade;
+pub use upgrade::decode_envelope;
 mod versions;
 
 pub use envelope::{

@@ -1,0 +1,152 @@
+//! Object names in a repository, and reading them back.
+//!
+//! ```text
+//! PREFIX/sources/SOURCE/segments/FIRST-LAST.seg         the segment (zstd)
+//! PREFIX/sources/SOURCE/segments/FIRST-LAST.json        its manifest
+//! ```
+//! Seqs are zero-padded to 20 digits so names sort in seq order, which is also
+//! the order a listing returns them in.
+
+use anyhow::{bail, Context};
+use futures_util::TryStreamExt;
+use object_store::path::Path;
+
+use super::location::Repo;
+use super::segment::Manifest;
+
+/// Longest source id.
+pub const MAX_SOURCE: usize = 64;
+
+/// Checks a source id: 1..=64 letters, digits, `-`, `_`, `.` (it is a folder name in
+/// every backend).
+pub fn check_source(s: &str) -> anyhow::Result<()> {
+    let ok = !s.is_empty()
+        && s.len() <= MAX_SOURCE
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        bail!("invalid source id {s:?}: use 1 to {MAX_SOURCE} letters, digits, '-', '_', '.' (not starting with '.')");
+    }
+    Ok(())
+}
+
+pub fn segment_name(first: u64, last: u64) -> String {
+    Manifest::object_name(first, last)
+}
+
+fn sources_dir(repo: &Repo) -> Path {
+    repo.prefix.child("sources")
+}
+
+fn segments_dir(repo: &Repo, source: &str) -> Path {
+    sources_dir(repo).child(source).child("segments")
+}
+
+pub fn segment_path(repo: &Repo, source: &str, name: &str) -> Path {
+    segments_dir(repo, source).child(name)
+}
+
+pub fn manifest_path(repo: &Repo, source: &str, first: u64, last: u64) -> Path {
+    segments_dir(repo, source).child(format!("{first:020}-{last:020}.json"))
+}
+
+/// The sources that have pushed anything, sorted.
+pub async fn sources(repo: &Repo) -> anyhow::Result<Vec<String>> {
+    let listing = repo
+        .store
+        .list_with_delimiter(Some(&sources_dir(repo)))
+        .await
+        .with_context(|| format!("listing {}", repo.url))?;
+    let mut out: Vec<String> = listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().map(str::to_string))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Everything in a source's folder: manifests (parsed) and segment objects (name,
+/// size), sorted by name.
+pub struct Listing {
+    pub manifests: Vec<(Path, Manifest)>,
+    pub segments: Vec<(String, u64)>,
+    /// Manifests that do not parse, with why.
+    pub unreadable: Vec<(Path, String)>,
+}
+
+/// Lists a source's folder and reads every manifest.
+pub async fn list(repo: &Repo, source: &str) -> anyhow::Result<Listing> {
+    let dir = segments_dir(repo, source);
+    let mut objects: Vec<object_store::ObjectMeta> = repo
+        .store
+        .list(Some(&dir))
+        .try_collect()
+        .await
+        .with_context(|| format!("listing {} source {source}", repo.url))?;
+    objects.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut l = Listing {
+        manifests: Vec::new(),
+        segments: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    for o in objects {
+        let Some(name) = o.location.filename().map(str::to_string) else {
+            continue;
+        };
+        if name.ends_with(".json") {
+            match read_manifest(repo, &o.location).await {
+                Ok(Some(m)) => l.manifests.push((o.location, m)),
+                Ok(None) => {}
+                Err(e) => l.unreadable.push((o.location, format!("{e:#}"))),
+            }
+        } else if name.ends_with(".seg") {
+            l.segments.push((name, o.size));
+        }
+    }
+    Ok(l)
+}
+
+/// The manifests of a source, in seq order (unreadable ones are an error).
+pub async fn manifests(repo: &Repo, source: &str) -> anyhow::Result<Vec<Manifest>> {
+    let l = list(repo, source).await?;
+    if let Some((p, e)) = l.unreadable.first() {
+        bail!("{p}: {e}");
+    }
+    Ok(l.manifests.into_iter().map(|(_, m)| m).collect())
+}
+
+/// Reads one manifest; `None` when it is not there.
+pub async fn read_manifest(repo: &Repo, path: &Path) -> anyhow::Result<Option<Manifest>> {
+    let bytes = match repo.store.get(path).await {
+        Ok(r) => r.bytes().await.with_context(|| format!("reading {path}"))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(anyhow::Error::from(e).context(format!("reading {path}"))),
+    };
+    let m: Manifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{path} is not a segment manifest"))?;
+    Ok(Some(m))
+}
+
+/// The last seq of the chain of segments that starts at seq 1 and follows on
+/// without a hole (0 when there is none). Overlapping segments are an error: a log
+/// is one sequence.
+pub fn contiguous_end(manifests: &[Manifest]) -> Result<u64, String> {
+    let mut sorted: Vec<&Manifest> = manifests.iter().collect();
+    sorted.sort_by_key(|m| m.first_seq);
+    let mut end = 0u64;
+    for m in sorted {
+        if m.first_seq <= end {
+            return Err(format!(
+                "segments {}–{} and one ending at {end} overlap",
+                m.first_seq, m.last_seq
+            ));
+        }
+        if m.first_seq != end + 1 {
+            break;
+        }
+        end = m.last_seq;
+    }
+    Ok(end)
+}

@@ -1,0 +1,77 @@
+//! The remote repository on object storage (ARCHITECTURE.md, "The repository"):
+//! each source (a tap's or a sidecar's store) ships its log as sealed, immutable
+//! segments with manifests; `ls` lists them and `verify` re-reads every object.
+//!
+//! - [`location`]: `--repo URL` → an `object_store` backend and prefix (credentials
+//!   only from the environment);
+//! - [`segment`]: a segment's bytes and its manifest;
+//! - [`layout`]: object names, listing, the chain of a source's segments;
+//! - [`push`], [`list`], [`verify`]: the commands.
+
+pub mod layout;
+pub mod list;
+pub mod location;
+pub mod print;
+pub mod push;
+pub mod segment;
+pub mod verify;
+
+use anyhow::Context;
+
+use crate::store::Store;
+
+/// Where a store keeps the source id it pushes as (in its `versions` table, beside
+/// restore checkpoints `k\0` and version deletions `d\0`).
+const SOURCE_ID_KEY: &[u8] = b"o\0source_id";
+
+/// The store's source id: made once (host name and a random suffix, so copies of
+/// one machine image differ) and kept in the store, so every push of the store
+/// names the same source.
+pub fn source_id(store: &Store) -> anyhow::Result<String> {
+    if let Some(bytes) = store.version_entry(SOURCE_ID_KEY)? {
+        let id = String::from_utf8(bytes).context("the store's source id is not UTF-8")?;
+        layout::check_source(&id)?;
+        return Ok(id);
+    }
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(40)
+        .collect();
+    let host = if host.is_empty() {
+        "source".to_string()
+    } else {
+        host
+    };
+    let id = format!("{host}-{:08x}", random_u32());
+    store.put_version_entries([(SOURCE_ID_KEY.to_vec(), id.clone().into_bytes())])?;
+    Ok(id)
+}
+
+/// 32 random bits from the kernel (no dependency for one number).
+fn random_u32() -> u32 {
+    use std::io::Read;
+    let mut b = [0u8; 4];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        return t ^ std::process::id();
+    }
+    u32::from_le_bytes(b)
+}
+
+/// Runs an async repository call on a runtime of its own (the commands are
+/// synchronous).
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")?;
+    Ok(rt.block_on(f))
+}

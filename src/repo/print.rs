@@ -1,0 +1,99 @@
+//! What the repository commands print: a few lines of text, or with `--json` one
+//! object per line (`repo_push`, `repo_source`, `repo_problem`, `repo_verify`).
+
+use super::list::SourceLine;
+use super::push::PushReport;
+use super::verify::VerifyReport;
+
+fn json_line<T: serde::Serialize>(v: &T) {
+    match serde_json::to_string(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("tidemark: encoding the report: {e}"),
+    }
+}
+
+pub fn push(r: &PushReport, json: bool) {
+    if json {
+        return json_line(r);
+    }
+    println!(
+        "pushed {} segments ({} mutations, {:.1} MB) of source {} in {:.1} s ({:.1} MB/s); the repository holds its log through seq {}",
+        r.segments,
+        r.mutations,
+        r.bytes as f64 / 1e6,
+        r.source,
+        r.seconds,
+        r.mb_per_s,
+        r.pushed_through
+    );
+}
+
+pub fn list(sources: &[SourceLine], json: bool) {
+    if json {
+        sources.iter().for_each(json_line);
+        return;
+    }
+    if sources.is_empty() {
+        println!("no sources");
+        return;
+    }
+    println!(
+        "{:<32} {:>8} {:>12} {:>12} {:>10}  {:<30}  tidemark",
+        "source", "segments", "mutations", "seqs to", "MB", "commit times"
+    );
+    for s in sources {
+        println!(
+            "{:<32} {:>8} {:>12} {:>12} {:>10.1}  {} … {}  {}{}",
+            s.source,
+            s.segments,
+            s.mutations,
+            s.last_seq,
+            s.bytes as f64 / 1e6,
+            s.first_commit_time.as_deref().unwrap_or("-"),
+            s.last_commit_time.as_deref().unwrap_or("-"),
+            s.tidemark.as_deref().unwrap_or("-"),
+            match (s.unfinished, s.gaps) {
+                (0, 0) => String::new(),
+                (u, g) => format!("  ({u} unfinished uploads, {g} capture gaps)"),
+            }
+        );
+    }
+}
+
+pub fn verify(r: &VerifyReport, json: bool) {
+    if json {
+        r.problems.iter().for_each(json_line);
+        let mut summary = r.clone();
+        summary.problems.clear();
+        return json_line(&serde_json::json!({
+            "type": "repo_verify",
+            "repo": summary.repo,
+            "sources": summary.sources,
+            "segments": summary.segments,
+            "mutations": summary.mutations,
+            "bytes": summary.bytes,
+            "problems": r.problems.len(),
+            "unfinished": summary.unfinished,
+        }));
+    }
+    for p in &r.problems {
+        println!("PROBLEM {} {}: {}", p.source, p.object, p.problem);
+    }
+    println!(
+        "{}: {} sources, {} segments, {} mutations, {:.1} MB read; {} problems{}",
+        r.repo,
+        r.sources,
+        r.segments,
+        r.mutations,
+        r.bytes as f64 / 1e6,
+        r.problems.len(),
+        if r.unfinished > 0 {
+            format!(
+                ", {} unfinished uploads (no manifest; not data)",
+                r.unfinished
+            )
+        } else {
+            String::new()
+        }
+    );
+}
