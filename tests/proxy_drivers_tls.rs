@@ -4,7 +4,8 @@
 //! sides of the proxy and certificate verification on everywhere. It proves that
 //! - the drivers verify the sidecars' certificate (IP SANs, a CA made here with
 //!   rcgen), learn only sidecar addresses (rewritten peers / hello) and work
-//!   through them;
+//!   through them; the same driver trusting another CA is refused (verification
+//!   is really on), and the proxy counts the failed handshake;
 //! - the proxy re-originates TLS to the nodes: the testbed nodes speak plain TCP, so
 //!   each sits behind a TLS terminator made here (`node.test`, the proxy's
 //!   `--upstream-tls`); every connection a terminator accepted is a socket of the
@@ -109,6 +110,8 @@ struct Pki {
     sidecar: (PathBuf, PathBuf),
     /// The terminators' (the nodes' TLS): `node.test`, the proxy's `--upstream-tls`.
     node: (String, String),
+    /// A CA that signed nothing here: a client trusting only it must be refused.
+    stranger: PathBuf,
 }
 
 fn make_pki(dir: &Path, sidecar_ips: &[Ipv4Addr]) -> Pki {
@@ -143,6 +146,15 @@ fn make_pki(dir: &Path, sidecar_ips: &[Ipv4Addr]) -> Pki {
         ca: write("ca.pem", &ca.pem()),
         sidecar: (write("sidecar.pem", &cert), write("sidecar.key", &key)),
         node: leaf("node.test", vec!["node.test".into()]),
+        stranger: write("stranger.pem", &{
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "stranger CA");
+            params.self_signed(&key).unwrap().pem()
+        }),
     }
 }
 
@@ -422,7 +434,8 @@ impl Bed {
     /// Waits (bounded) until the nodes accepted, since `before`, as many
     /// connections as the terminators did and the proxy forwarded; then checks
     /// who they came from.
-    fn check_nobody_went_around(&self, field: &str, before: usize) {
+    /// Returns how many connections the terminators accepted from the proxy.
+    fn check_nobody_went_around(&self, field: &str, before: usize) -> usize {
         let deadline = Instant::now() + WAIT;
         let (nodes, terms, proxied) = loop {
             // Members of the replica set also connect to each other (replication),
@@ -493,9 +506,25 @@ impl Bed {
             0.0,
             "{text}"
         );
+        terms.len()
     }
 
     /// Stops the proxy (SIGTERM, bounded wait) and reads its store.
+    /// Waits (bounded) until the proxy counted a failed TLS handshake (the client
+    /// gives up before the proxy has seen the end of it).
+    fn saw_tls_failure(&self) -> bool {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if sample(&scrape(self.metrics), "tidemark_proxy_tls_failures_total") >= 1.0 {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn stop_and_log(mut self) -> Vec<Value> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.proxy.0.id().to_string()])
@@ -870,8 +899,28 @@ fn cql_drivers_through_tls_sidecars_match_direct_and_the_store_holds_the_writes(
         assert_eq!(learned, want, "python learned and pooled the sidecars");
         py_tls = Some(tables);
     }
-    bed.check_nobody_went_around("node", before);
+    let proxied = bed.check_nobody_went_around("node", before);
     let proxied_phase = started.elapsed();
+    // Verification is on: trusting another CA, the same driver gets no session,
+    // and the proxy saw the handshake fail.
+    let refused = rt.block_on(async {
+        tokio::time::timeout(
+            WAIT,
+            SessionBuilder::new()
+                .known_node(bed.sidecars[0].to_string())
+                .tls_context(Some(client_config(&bed.pki.stranger)))
+                .build(),
+        )
+        .await
+    });
+    assert!(
+        matches!(refused, Ok(Err(_))),
+        "a client not trusting the sidecars' CA must be refused"
+    );
+    assert!(
+        bed.saw_tls_failure(),
+        "the proxy counted no failed handshake"
+    );
 
     // Directly, plain TCP, other keyspaces: the same answers.
     let (learned, rs_direct) = scylla(&rt, bed.nodes[0], "dt_rs_direct", None);
@@ -981,7 +1030,7 @@ fn cql_drivers_through_tls_sidecars_match_direct_and_the_store_holds_the_writes(
     }
     cluster.stop();
     eprintln!(
-        "cql: {compared} store writes compared ({} log lines); proxied phase {:?}, whole test {:?}",
+        "cql: {proxied} proxied connections checked; {compared} store writes compared ({} log lines); proxied phase {:?}, whole test {:?}",
         log.len(),
         proxied_phase,
         started.elapsed()
@@ -1202,7 +1251,30 @@ fn mongo_drivers_through_tls_sidecars_match_direct_and_the_store_holds_the_write
         );
         py_tls = Some(docs);
     }
-    bed.check_nobody_went_around("member", before);
+    let proxied = bed.check_nobody_went_around("member", before);
+    // Verification is on: trusting another CA, the same driver finds no server,
+    // and the proxy saw the handshakes fail.
+    let refused = rt.block_on(async {
+        let client = mongodb::Client::with_uri_str(format!(
+            "mongodb://{}/?replicaSet=rs0&tls=true&tlsCAFile={}&serverSelectionTimeoutMS=2000",
+            bed.sidecars[0],
+            bed.pki.stranger.display()
+        ))
+        .await
+        .unwrap();
+        let r = tokio::time::timeout(WAIT, client.database("admin").run_command(doc! {"ping": 1}))
+            .await;
+        client.shutdown().await;
+        r
+    });
+    assert!(
+        matches!(refused, Ok(Err(_))),
+        "a client not trusting the sidecars' CA must be refused"
+    );
+    assert!(
+        bed.saw_tls_failure(),
+        "the proxy counted no failed handshake"
+    );
 
     // Directly, plain TCP, other databases: the same documents.
     let (opened, rs_direct) = mongo_rust(&rt, plain_uri(bed.nodes[0]), "dt_rs_direct");
@@ -1312,7 +1384,7 @@ fn mongo_drivers_through_tls_sidecars_match_direct_and_the_store_holds_the_write
     );
     set.stop();
     eprintln!(
-        "mongo: {compared} store mutations compared ({} oplog entries); whole test {:?}",
+        "mongo: {proxied} proxied connections checked; {compared} store mutations compared ({} oplog entries); whole test {:?}",
         oplog.len(),
         started.elapsed()
     );
