@@ -14,9 +14,14 @@
 //! - what the drivers read back equals what the same workload gives run directly
 //!   against the testbed (another keyspace / database, plain TCP), and the testbed's
 //!   own state;
-//! - the proxy's store holds exactly the committed writes: CQL keys against the
-//!   replicas' dumps (tombstones included), MongoDB (op, _id) in order against the
-//!   replica set's committed oplog.
+//! - the proxy's store holds exactly the committed writes, one per statement, in
+//!   the order issued: replayed in the test, the CQL ones give the rows the drivers
+//!   read and touch exactly the keys the replicas hold cells or tombstones for; the
+//!   MongoDB ones touch the documents the committed oplog names, in its order, and
+//!   leave the replica set's committed state.
+//!
+//! The two tests may run at once: they use separate loopback /24s and count the
+//! node-side log by different fields (`node` vs `member`).
 
 mod ready_support;
 #[path = "require/mod.rs"]
