@@ -438,8 +438,7 @@ fn bed(rt: &tokio::runtime::Runtime, third: u8, nodes: Vec<SocketAddr>) -> Bed {
 impl Bed {
     /// Waits (bounded) until the nodes accepted, since `before`, as many
     /// connections as the terminators did and the proxy forwarded; then checks
-    /// who they came from.
-    /// Returns how many connections the terminators accepted from the proxy.
+    /// who they came from. Returns how many connections the terminators accepted.
     fn check_nobody_went_around(&self, field: &str, before: usize) -> usize {
         let deadline = Instant::now() + WAIT;
         let (nodes, terms, proxied) = loop {
@@ -514,7 +513,6 @@ impl Bed {
         terms.len()
     }
 
-    /// Stops the proxy (SIGTERM, bounded wait) and reads its store.
     /// Waits (bounded) until the proxy counted a failed TLS handshake (the client
     /// gives up before the proxy has seen the end of it).
     fn saw_tls_failure(&self) -> bool {
@@ -530,6 +528,7 @@ impl Bed {
         }
     }
 
+    /// Stops the proxy (SIGTERM, bounded wait) and reads its store.
     fn stop_and_log(mut self) -> Vec<Value> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.proxy.0.id().to_string()])
