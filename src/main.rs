@@ -59,6 +59,9 @@ enum RepoCommand {
     Push(RepoPushArgs),
     /// List the repository's sources: segments, seqs, commit times, tidemark.
     Ls(RepoUrlArgs),
+    /// Merge every source's segments into one log in a local working store, up to
+    /// the cluster's tidemark (what `version create --repo` does first).
+    Pull(RepoPullArgs),
     /// Re-read every object and check it against its manifest (exit 1 on a problem).
     Verify(RepoUrlArgs),
 }
@@ -71,6 +74,25 @@ struct RepoUrlArgs {
     repo: String,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct RepoPullArgs {
+    /// The working store (default: a cache directory of the repository).
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    #[command(flatten)]
+    at: RepoUrlArgs,
+}
+
+/// The store a command works on: `--store`, or with `--repo` alone the repository's
+/// cache directory.
+fn working_store(store: Option<PathBuf>, repo: Option<&str>) -> anyhow::Result<PathBuf> {
+    match (store, repo) {
+        (Some(dir), _) => Ok(dir),
+        (None, Some(url)) => tidemark::repo::default_working_dir(url),
+        (None, None) => anyhow::bail!("give --store DIR or --repo URL"),
+    }
 }
 
 #[derive(Args)]
@@ -124,6 +146,12 @@ fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
                 }
                 None => ExitCode::SUCCESS,
             })
+        }
+        RepoCommand::Pull(a) => {
+            let dir = working_store(a.store, Some(&a.at.repo))?;
+            let r = tidemark::repo::pull::pull(&a.at.repo, &dir)?;
+            print::pull(&r, a.at.json);
+            Ok(ExitCode::SUCCESS)
         }
         RepoCommand::Ls(a) => {
             print::list(&list::list(&a.repo)?, a.json);
@@ -369,8 +397,12 @@ struct RestoreArgs {
     /// The target: cql://[user:pass@]host[:port][,host…] or mongodb://…
     #[arg(long, value_name = "URI")]
     to: String,
-    #[arg(long, value_name = "DIR")]
-    store: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "repo")]
+    store: Option<PathBuf>,
+    /// Use the working store of this repository (where `version create --repo` cut
+    /// the version).
+    #[arg(long, value_name = "URL")]
+    repo: Option<String>,
     #[command(flatten)]
     namespaces: Namespaces,
     /// Replication of keyspaces the restore creates: SimpleStrategy:3,
@@ -413,8 +445,12 @@ struct VerifyArgs {
     /// The cluster to read: cql://… or mongodb://…
     #[arg(long, value_name = "URI")]
     against: String,
-    #[arg(long, value_name = "DIR")]
-    store: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "repo")]
+    store: Option<PathBuf>,
+    /// Use the working store of this repository (where `version create --repo` cut
+    /// the version).
+    #[arg(long, value_name = "URL")]
+    repo: Option<String>,
     #[command(flatten)]
     namespaces: Namespaces,
     /// CQL consistency level of the reads.
@@ -442,7 +478,7 @@ fn renames(given: &[String]) -> anyhow::Result<Vec<tidemark::restore::Rename>> {
 
 fn restore(a: RestoreArgs) -> anyhow::Result<ExitCode> {
     let options = tidemark::restore::RestoreOptions {
-        store: a.store,
+        store: working_store(a.store, a.repo.as_deref())?,
         version: a.version,
         to: a.to,
         keyspaces: a.namespaces.keyspaces,
@@ -479,7 +515,7 @@ fn restore(a: RestoreArgs) -> anyhow::Result<ExitCode> {
 
 fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let options = tidemark::restore::VerifyOptions {
-        store: a.store,
+        store: working_store(a.store, a.repo.as_deref())?,
         version: a.version,
         against: a.against,
         keyspaces: a.namespaces.keyspaces,
@@ -533,8 +569,14 @@ enum VersionCommand {
 
 #[derive(Args)]
 struct VersionCreateArgs {
-    #[arg(long, value_name = "DIR")]
-    store: PathBuf,
+    /// The store; with --repo, the local working store the repository's sources are
+    /// merged into (default: a cache directory of that repository).
+    #[arg(long, value_name = "DIR", required_unless_present = "repo")]
+    store: Option<PathBuf>,
+    /// Cut the version from a repository: every source's segments merged into one
+    /// log (up to the cluster's tidemark) in the working store first.
+    #[arg(long, value_name = "URL")]
+    repo: Option<String>,
     /// `latest` (the tidemark), RFC 3339 UTC, or seconds since the epoch.
     #[arg(long, value_name = "T")]
     at: String,
@@ -554,8 +596,11 @@ struct VersionCreateArgs {
 
 #[derive(Args)]
 struct VersionListArgs {
-    #[arg(long, value_name = "DIR")]
-    store: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "repo")]
+    store: Option<PathBuf>,
+    /// The versions cut from this repository (in its working store).
+    #[arg(long, value_name = "URL")]
+    repo: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -682,14 +727,21 @@ fn version(c: VersionCommand) -> anyhow::Result<ExitCode> {
     use tidemark::report::version as v;
     match c {
         VersionCommand::Create(a) => v::run_create(&v::VersionCreateArgs {
-            store: a.store,
+            store: {
+                let dir = working_store(a.store, a.repo.as_deref())?;
+                if let Some(url) = &a.repo {
+                    let r = tidemark::repo::pull::pull(url, &dir)?;
+                    tidemark::repo::print::pull(&r, false);
+                }
+                dir
+            },
             at: a.at,
             name: a.name,
             allow_gaps: a.allow_gaps,
             snapshot: a.snapshot,
             json: a.json,
         }),
-        VersionCommand::List(a) => v::run_list(&a.store, a.json),
+        VersionCommand::List(a) => v::run_list(&working_store(a.store, a.repo.as_deref())?, a.json),
         VersionCommand::Show(a) => v::run_show(&a.store, &a.version, a.json),
         VersionCommand::Diff(a) => v::run_diff(&a.store, &a.from, &a.to, a.json),
     }
@@ -837,8 +889,17 @@ struct LogArgs {
 
 #[derive(Args)]
 struct StatusArgs {
-    #[arg(long, value_name = "DIR")]
-    store: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "repo",
+        conflicts_with = "repo"
+    )]
+    store: Option<PathBuf>,
+    /// The repository's sources instead: how far each has shipped, the cluster's
+    /// tidemark and which source holds it.
+    #[arg(long, value_name = "URL")]
+    repo: Option<String>,
     /// One JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -962,11 +1023,18 @@ fn main() -> ExitCode {
             json: a.json,
         })
         .map(|()| ExitCode::SUCCESS),
-        Command::Status(a) => tidemark::report::run_status(&tidemark::report::StatusOptions {
-            store: a.store,
-            json: a.json,
-        })
-        .map(|()| ExitCode::SUCCESS),
+        Command::Status(a) => match (a.store, a.repo) {
+            (_, Some(url)) => tidemark::repo::status::status(&url).map(|s| {
+                tidemark::repo::print::status(&s, a.json);
+                ExitCode::SUCCESS
+            }),
+            (Some(store), None) => tidemark::report::run_status(&tidemark::report::StatusOptions {
+                store,
+                json: a.json,
+            })
+            .map(|()| ExitCode::SUCCESS),
+            (None, None) => Err(anyhow::anyhow!("give --store DIR or --repo URL")),
+        },
         Command::Version(c) => version(c),
         Command::Export(a) => {
             tidemark::report::version::run_export(&tidemark::report::version::ExportArgs {

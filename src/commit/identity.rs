@@ -140,6 +140,33 @@ fn cql(rec: &WriteRecord, mut h: XxHash3_128) -> Option<Identity> {
     Some(h.finish_128())
 }
 
+/// The identity of a stored mutation, for merging the logs of several sources (the
+/// repository): the same rules as [`of`] on the fields a mutation keeps. CQL: the
+/// table, key, operation, cells and deletions exactly as stored, and the
+/// client-supplied write timestamp and TTL (none: no identity). MongoDB: as
+/// [`of_mongo_op`]. DDL and truncations have none.
+pub fn of_mutation(m: &crate::store::Mutation) -> Option<Identity> {
+    use crate::store::{Payload, WriteOp};
+    match &m.payload {
+        Payload::Mongo(op) => of_mongo_op(op),
+        Payload::Cql(p) => {
+            let ts = m.write_timestamp?;
+            if !matches!(m.op, WriteOp::Insert | WriteOp::Update | WriteOp::Delete) {
+                return None;
+            }
+            let mut h = XxHash3_128::with_seed(0);
+            field(&mut h, b"cql-mutation");
+            field(&mut h, m.op.as_str().as_bytes());
+            field(&mut h, m.namespace.as_bytes());
+            field(&mut h, m.key.as_bytes());
+            field(&mut h, &crate::store::codec::encode(p).ok()?);
+            field(&mut h, &ts.to_le_bytes());
+            field(&mut h, &m.ttl.map_or(-1, i64::from).to_le_bytes());
+            Some(h.finish_128())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

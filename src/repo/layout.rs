@@ -150,3 +150,45 @@ pub fn contiguous_end(manifests: &[Manifest]) -> Result<u64, String> {
     }
     Ok(end)
 }
+
+/// How far a source's log is complete, rewritten at each push (`head.json`): the
+/// tidemark a source reached with nothing new to seal.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SourceHead {
+    pub source: String,
+    /// Every seq up to this one is in the source's segments.
+    pub last_seq: u64,
+    /// The source's tidemark when `last_seq` was its log's end.
+    pub tidemark: u64,
+    pub updated_at: String,
+}
+
+fn head_path(repo: &Repo, source: &str) -> Path {
+    sources_dir(repo).child(source).child("head.json")
+}
+
+pub async fn put_head(repo: &Repo, head: &SourceHead) -> anyhow::Result<()> {
+    repo.store
+        .put(
+            &head_path(repo, &head.source),
+            serde_json::to_vec_pretty(head)?.into(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// A source's head, when it wrote one.
+pub async fn head(repo: &Repo, source: &str) -> anyhow::Result<Option<SourceHead>> {
+    let path = head_path(repo, source);
+    match repo.store.get(&path).await {
+        Ok(r) => {
+            let bytes = r.bytes().await?;
+            Ok(Some(
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{path} is not a source head"))?,
+            ))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(anyhow::Error::from(e).context(format!("reading {path}"))),
+    }
+}

@@ -12,8 +12,11 @@ pub mod layout;
 pub mod list;
 pub mod location;
 pub mod print;
+pub mod pull;
 pub mod push;
 pub mod segment;
+pub mod snapshots;
+pub mod status;
 pub mod verify;
 
 use anyhow::Context;
@@ -74,4 +77,26 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output
         .build()
         .context("starting the I/O runtime")?;
     Ok(rt.block_on(f))
+}
+
+/// The working store of a repository when no `--store` is given: under
+/// `$XDG_CACHE_HOME/tidemark/repos` (or `~/.cache/…`), named by a digest of the URL,
+/// so each repository has its own and a fresh machine starts from the repository
+/// alone.
+pub fn default_working_dir(url: &str) -> anyhow::Result<std::path::PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(d) => std::path::PathBuf::from(d),
+        None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            Some(h) => std::path::PathBuf::from(h).join(".cache"),
+            None => anyhow::bail!("no --store given and neither XDG_CACHE_HOME nor HOME is set"),
+        },
+    };
+    let digest = twox_hash::XxHash3_128::oneshot(location::redact(url).as_bytes()) as u64;
+    let dir = base
+        .join("tidemark")
+        .join("repos")
+        .join(format!("{digest:016x}"));
+    std::fs::create_dir_all(dir.parent().unwrap_or(&dir))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }

@@ -2,7 +2,9 @@
 //! object per line (`repo_push`, `repo_source`, `repo_problem`, `repo_verify`).
 
 use super::list::SourceLine;
+use super::pull::PullReport;
 use super::push::PushReport;
+use super::status::RepoStatus;
 use super::verify::VerifyReport;
 
 fn json_line<T: serde::Serialize>(v: &T) {
@@ -96,4 +98,41 @@ pub fn verify(r: &VerifyReport, json: bool) {
             String::new()
         }
     );
+}
+
+pub fn pull(r: &PullReport, json: bool) {
+    if json {
+        return json_line(r);
+    }
+    eprintln!(
+        "tidemark: merged {} mutations ({} duplicates dropped, {} snapshots) from {} sources into {}; the cluster's tidemark is {} (held by {})",
+        r.merged,
+        r.duplicates,
+        r.snapshots,
+        r.sources.len(),
+        r.store,
+        crate::decode::time::rfc3339(crate::capture::Timestamp(r.tidemark)),
+        r.held_by.join(", ")
+    );
+}
+
+pub fn status(s: &RepoStatus, json: bool) {
+    if json {
+        return json_line(s);
+    }
+    println!("repository   {}", s.repo);
+    println!("tidemark     {}", s.tidemark.as_deref().unwrap_or("none"));
+    for src in &s.sources {
+        println!(
+            "  {:<32} seqs to {:<10} tidemark {:<30} shipped {}{}",
+            src.source,
+            src.last_seq,
+            src.tidemark.as_deref().unwrap_or("-"),
+            src.last_shipped.as_deref().unwrap_or("-"),
+            src.note
+                .as_deref()
+                .map(|n| format!("  <- {n}"))
+                .unwrap_or_default()
+        );
+    }
 }

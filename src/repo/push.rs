@@ -61,6 +61,8 @@ pub struct PushReport {
     pub bytes: u64,
     /// The last seq of the source now in the repository (0: none).
     pub pushed_through: u64,
+    /// Snapshots uploaded (finished ones the repository did not hold).
+    pub snapshots: u64,
     pub seconds: f64,
     pub mb_per_s: f64,
     /// Set when the push stopped early; what was confirmed stays.
@@ -98,6 +100,9 @@ async fn push_async(
     let there = layout::manifests(repo, source).await?;
     let mut pushed_through = layout::contiguous_end(&there)
         .map_err(|e| anyhow::anyhow!("repository {}: source {source}: {e}", repo.url))?;
+    // The tidemark before the log's end: every write decided up to it was appended
+    // before `last` is read, so the segments up to `last` hold all of it.
+    let tidemark = store.tidemark()?.unwrap_or(0);
     let last = store.reader()?.last_seq()?;
     let mut report = PushReport {
         kind: "repo_push",
@@ -114,8 +119,16 @@ async fn push_async(
     if let Some(m) = there.iter().find(|m| m.last_seq == pushed_through) {
         same_log(store, m, o)?;
     }
-    let tidemark = store.tidemark()?.unwrap_or(0);
     let gaps = store.gaps()?;
+    let schema: Vec<(String, crate::store::NamespaceSchema)> = store
+        .namespaces()?
+        .into_iter()
+        .filter_map(|ns| match store.schema(&ns) {
+            Ok(Some(s)) => Some(Ok((ns, s))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()?;
     let mut progress = Progress::new(o.json, last - pushed_through);
     let mut throttle = Throttle::new(o.rate_mb);
     while pushed_through < last {
@@ -125,7 +138,15 @@ async fn push_async(
         }
         let sealed = seal_next(store, pushed_through + 1, last, o)?;
         let Some(sealed) = sealed else { break };
-        let manifest = manifest_of(source, &sealed, tidemark, &gaps);
+        // A segment before the last covers only up to just before its last commit
+        // time (the next one may hold more writes of that very time).
+        let covered = if sealed.last_seq == last {
+            tidemark
+        } else {
+            tidemark.min(sealed.last_commit_time.saturating_sub(1))
+        };
+        let mut manifest = manifest_of(source, &sealed, covered, &gaps);
+        manifest.schema.clone_from(&schema);
         if let Err(e) = upload(repo, source, &sealed, &manifest, &mut throttle).await {
             report.error = Some(format!("{e:#}"));
             break;
@@ -138,6 +159,28 @@ async fn push_async(
         progress.segment(&report, started);
     }
     progress.finish();
+    if report.error.is_none() {
+        match super::snapshots::push(repo, store, source).await {
+            Ok((n, bytes)) => {
+                report.snapshots = n;
+                report.bytes += bytes;
+            }
+            Err(e) => report.error = Some(format!("pushing snapshots: {e:#}")),
+        }
+    }
+    if report.error.is_none() && pushed_through == last {
+        // Says how far the source's log is complete even when nothing new was
+        // decided: without it a quiet source would hold the cluster's tidemark.
+        let state = layout::SourceHead {
+            source: source.to_string(),
+            last_seq: last,
+            tidemark,
+            updated_at: crate::decode::time::rfc3339(crate::capture::Timestamp(wall_clock_ns())),
+        };
+        if let Err(e) = layout::put_head(repo, &state).await {
+            report.error = Some(format!("writing the source's head: {e:#}"));
+        }
+    }
     report.seconds = started.elapsed().as_secs_f64();
     report.mb_per_s = report.bytes as f64 / 1e6 / report.seconds.max(1e-6);
     Ok(report)
@@ -208,6 +251,7 @@ fn manifest_of(source: &str, s: &Sealed, tidemark: u64, gaps: &[crate::store::Ga
         raw_crc32c: s.raw_crc32c,
         sealed_at: crate::decode::time::rfc3339(crate::capture::Timestamp(wall_clock_ns())),
         created_by: format!("tidemark {}", env!("CARGO_PKG_VERSION")),
+        schema: Vec::new(),
     }
 }
 
@@ -274,21 +318,7 @@ async fn upload_once(
     throttle: &mut Throttle,
 ) -> anyhow::Result<()> {
     let object = layout::segment_path(repo, source, &m.object);
-    if s.object.len() > PART_BYTES {
-        let upload = repo.store.put_multipart(&object).await?;
-        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-        for part in s.object.chunks(PART_BYTES) {
-            w.wait_for_capacity(2).await?;
-            w.write(part);
-            throttle.sent(part.len()).await;
-        }
-        w.finish().await?;
-    } else {
-        repo.store
-            .put(&object, PutPayload::from(s.object.clone()))
-            .await?;
-        throttle.sent(s.object.len()).await;
-    }
+    put_throttled(repo, &object, &s.object, throttle).await?;
     // Confirmed before the manifest names it: the object is there, whole.
     let head = repo.store.head(&object).await?;
     if head.size != m.bytes {
@@ -324,6 +354,41 @@ async fn upload_once(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Puts a whole object, in multipart parts when it is large, pausing for the
+/// throttle after each part.
+async fn put_throttled(
+    repo: &Repo,
+    path: &object_store::path::Path,
+    bytes: &[u8],
+    throttle: &mut Throttle,
+) -> anyhow::Result<()> {
+    if bytes.len() > PART_BYTES {
+        let upload = repo.store.put_multipart(path).await?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        for part in bytes.chunks(PART_BYTES) {
+            w.wait_for_capacity(2).await?;
+            w.write(part);
+            throttle.sent(part.len()).await;
+        }
+        w.finish().await?;
+    } else {
+        repo.store
+            .put(path, PutPayload::from(bytes.to_vec()))
+            .await?;
+        throttle.sent(bytes.len()).await;
+    }
+    Ok(())
+}
+
+/// [`put_throttled`] without a rate limit.
+pub(crate) async fn put_whole(
+    repo: &Repo,
+    path: &object_store::path::Path,
+    bytes: Vec<u8>,
+) -> anyhow::Result<()> {
+    put_throttled(repo, path, &bytes, &mut Throttle::new(None)).await
 }
 
 /// A manifest already at `path` is fine when it describes this very segment (a retry

@@ -56,6 +56,10 @@ pub struct Manifest {
     /// When it was sealed (RFC 3339) and by which tidemark.
     pub sealed_at: String,
     pub created_by: String,
+    /// The CQL schema the source learned (namespace → record), so a log read back
+    /// from the repository alone can be interpreted (key layouts, column types).
+    #[serde(default)]
+    pub schema: Vec<(String, crate::store::NamespaceSchema)>,
 }
 
 impl Manifest {
