@@ -47,7 +47,7 @@ fn json_lines(s: &str) -> Vec<serde_json::Value> {
 /// upserts with client timestamps and MongoDB inserts, at `T0 + i ms`.
 fn write(i: u64) -> Mutation {
     let t = T0 + i * MS;
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         // A retryable insert: its own transaction number in the session.
         let mut m = store_support::mongo("app.users", i, t, 120);
         if let tidemark::store::Payload::Mongo(op) = &mut m.payload {
