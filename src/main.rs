@@ -76,6 +76,57 @@ struct RepoUrlArgs {
     json: bool,
 }
 
+/// `--repo` on a run (tap, proxy): ship the store's log as it goes.
+#[derive(Args)]
+struct ShipArgs {
+    /// Push sealed segments to this repository as the run goes (and once more at
+    /// its end): s3://bucket/prefix, gs://…, az://…, file:///path.
+    #[arg(long, value_name = "URL")]
+    repo: Option<String>,
+    /// Seconds between pushes.
+    #[arg(
+        long = "push-every",
+        value_name = "S",
+        default_value_t = 30.0,
+        requires = "repo"
+    )]
+    push_every: f64,
+    /// Push as this source id (default: the store's own).
+    #[arg(long = "source-id", value_name = "ID", requires = "repo")]
+    source_id: Option<String>,
+    /// Upload at most this many MB/s.
+    #[arg(long = "push-rate-mb", value_name = "MB", requires = "repo")]
+    push_rate_mb: Option<f64>,
+}
+
+impl ShipArgs {
+    fn companion(&self) -> anyhow::Result<Option<tidemark::tap::Companion>> {
+        let Some(repo) = &self.repo else {
+            return Ok(None);
+        };
+        if !(self.push_every.is_finite() && self.push_every > 0.0 && self.push_every <= 86_400.0) {
+            anyhow::bail!(
+                "--push-every {}: seconds, above 0 and at most a day",
+                self.push_every
+            );
+        }
+        if let Some(r) = self.push_rate_mb {
+            if !(r.is_finite() && r > 0.0) {
+                anyhow::bail!("--push-rate-mb {r}: give a positive number of MB/s");
+            }
+        }
+        tidemark::repo::ship::companion(tidemark::repo::ship::ShipOptions {
+            repo: repo.clone(),
+            every: std::time::Duration::from_secs_f64(self.push_every),
+            source: self.source_id.clone(),
+            rate_mb: self.push_rate_mb,
+            segment_mutations: tidemark::repo::push::DEFAULT_SEGMENT_MUTATIONS,
+            segment_bytes: tidemark::repo::push::DEFAULT_SEGMENT_BYTES,
+        })
+        .map(Some)
+    }
+}
+
 #[derive(Args)]
 struct RepoPullArgs {
     /// The working store (default: a cache directory of the repository).
@@ -132,6 +183,7 @@ fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
                 segment_bytes: (a.segment_mb as usize) << 20,
                 rate_mb: a.rate_mb,
                 json: a.at.json,
+                progress: true,
             };
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -198,6 +250,8 @@ struct ProxyArgs {
     config: Option<PathBuf>,
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
+    #[command(flatten)]
+    ship: ShipArgs,
     /// Serve Prometheus metrics on this address (GET /metrics).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
@@ -324,6 +378,7 @@ fn proxy(a: ProxyArgs) -> anyhow::Result<ExitCode> {
                 in_doubt_policy,
                 ..TrackerConfig::default()
             },
+            companion: a.ship.companion()?,
             ..tidemark::tap::TapOptions::default()
         },
         map,
@@ -351,11 +406,16 @@ fn proxy(a: ProxyArgs) -> anyhow::Result<ExitCode> {
             report.tap.undecided
         );
     }
-    Ok(if report.gap_bytes > 0 || report.cut_at_drain > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if let Some(e) = &report.tap.companion_error {
+        eprintln!("tidemark: {e}; the log stays in the store: push it with `tidemark repo push`");
+    }
+    Ok(
+        if report.gap_bytes > 0 || report.cut_at_drain > 0 || report.tap.companion_error.is_some() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 #[derive(Args)]
@@ -812,6 +872,8 @@ fn snapshot(c: SnapshotCommand) -> anyhow::Result<ExitCode> {
 
 #[derive(Args)]
 struct TapArgs {
+    #[command(flatten)]
+    ship: ShipArgs,
     /// pcap or pcapng files, read in time order as one capture.
     #[arg(
         long = "pcap",
@@ -970,6 +1032,7 @@ fn tap(a: TapArgs) -> anyhow::Result<ExitCode> {
         announce_ready: true,
         ready: None,
         published: None,
+        companion: a.ship.companion()?,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -993,11 +1056,16 @@ fn tap(a: TapArgs) -> anyhow::Result<ExitCode> {
     for e in &report.read_errors {
         eprintln!("tidemark: {e}");
     }
-    Ok(if report.read_errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    if let Some(e) = &report.companion_error {
+        eprintln!("tidemark: {e}; the log stays in the store: push it with `tidemark repo push`");
+    }
+    Ok(
+        if report.read_errors.is_empty() && report.companion_error.is_none() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
 fn main() -> ExitCode {

@@ -15,6 +15,7 @@ pub mod print;
 pub mod pull;
 pub mod push;
 pub mod segment;
+pub mod ship;
 pub mod snapshots;
 pub mod status;
 pub mod verify;

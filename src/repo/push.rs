@@ -46,6 +46,9 @@ pub struct PushOptions {
     /// Upload rate limit, MB/s.
     pub rate_mb: Option<f64>,
     pub json: bool,
+    /// Show progress (a bar, or `progress` lines with `json`); off when pushing
+    /// from beside a run, whose output is its own.
+    pub progress: bool,
 }
 
 /// What a push did.
@@ -75,18 +78,24 @@ pub fn push(o: &PushOptions, stop: Arc<AtomicBool>) -> anyhow::Result<PushReport
     let repo = super::location::open(&o.repo)?;
     let store = Store::open_side(&o.store, &StoreOptions::default())
         .with_context(|| format!("--store {}", o.store.display()))?;
+    push_store(o, &repo, &store, &stop)
+}
+
+/// [`push`] of a store already open (a tap's or a proxy's own, from beside the run).
+pub fn push_store(
+    o: &PushOptions,
+    repo: &Repo,
+    store: &Store,
+    stop: &AtomicBool,
+) -> anyhow::Result<PushReport> {
     let source = match &o.source {
         Some(s) => {
             layout::check_source(s)?;
             s.clone()
         }
-        None => super::source_id(&store)?,
+        None => super::source_id(store)?,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the I/O runtime")?;
-    rt.block_on(push_async(o, &repo, &store, &source, &stop))
+    super::block_on(push_async(o, repo, store, &source, stop))?
 }
 
 async fn push_async(
@@ -129,7 +138,7 @@ async fn push_async(
             Err(e) => Some(Err(e)),
         })
         .collect::<Result<_, _>>()?;
-    let mut progress = Progress::new(o.json, last - pushed_through);
+    let mut progress = Progress::new(o.json, o.progress, last - pushed_through);
     let mut throttle = Throttle::new(o.rate_mb);
     while pushed_through < last {
         if stop.load(Ordering::Relaxed) {
@@ -451,12 +460,13 @@ impl Throttle {
 /// A bar on a terminal (mutations, MB/s, ETA); `--json` progress lines otherwise.
 struct Progress {
     json: bool,
+    show: bool,
     bar: Option<ProgressBar>,
 }
 
 impl Progress {
-    fn new(json: bool, mutations: u64) -> Progress {
-        let bar = (!json && std::io::stderr().is_terminal() && mutations > 0).then(|| {
+    fn new(json: bool, show: bool, mutations: u64) -> Progress {
+        let bar = (show && !json && std::io::stderr().is_terminal() && mutations > 0).then(|| {
             let bar = ProgressBar::with_draw_target(Some(mutations), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
@@ -466,11 +476,14 @@ impl Progress {
             );
             bar
         });
-        Progress { json, bar }
+        Progress { json, show, bar }
     }
 
     fn segment(&mut self, r: &PushReport, started: Instant) {
         let mb_s = r.bytes as f64 / 1e6 / started.elapsed().as_secs_f64().max(1e-6);
+        if !self.show {
+            return;
+        }
         if self.json {
             println!(
                 "{}",

@@ -81,6 +81,23 @@ pub struct TapOptions {
     /// Where a running tap publishes its tidemark and appended count (the proxy's
     /// metrics read them).
     pub published: Option<Arc<Published>>,
+    /// Work that runs beside the run on its store until the run is done (`--repo`:
+    /// shipping sealed segments as they come), told by the flag when the run's last
+    /// group is committed.
+    pub companion: Option<Companion>,
+}
+
+/// See [`TapOptions::companion`].
+#[derive(Clone)]
+pub struct Companion(pub Arc<CompanionFn>);
+
+/// What a companion runs: the run's store, and the flag set when the run is done.
+pub type CompanionFn = dyn Fn(&Store, &AtomicBool) -> anyhow::Result<()> + Send + Sync;
+
+impl std::fmt::Debug for Companion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Companion")
+    }
 }
 
 /// What a running tap makes known as it goes.
@@ -131,6 +148,7 @@ impl Default for TapOptions {
             announce_ready: false,
             ready: None,
             published: None,
+            companion: None,
         }
     }
 }
@@ -155,6 +173,9 @@ pub struct TapReport {
     pub interrupted: bool,
     /// Errors reading the capture after it opened.
     pub read_errors: Vec<String>,
+    /// The companion's failure (`--repo`: what could not be shipped stays in the
+    /// store for the next push).
+    pub companion_error: Option<String>,
 }
 
 fn open_store(path: &Path, durability: Durability) -> anyhow::Result<Store> {
@@ -308,14 +329,47 @@ impl Input {
 
 fn run_input(
     options: &TapOptions,
-    mut input: Input,
+    input: Input,
     live: bool,
     source_id: &'static str,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<TapReport> {
-    let ports = PortMap::new(&options.cql_ports, &options.mongo_ports);
     let store = open_store(&options.store, options.durability)?;
-    let (state, skip) = match resume::plan(&store, &options.files, live, options.resume)? {
+    let Some(companion) = &options.companion else {
+        return run_opened(options, input, live, source_id, stop, &store);
+    };
+    // The companion works beside the run on the same store (an LMDB environment is
+    // one per process) and is told when the run's last group is committed, so its
+    // last round sees everything.
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let beside = scope.spawn(|| (companion.0)(&store, &done));
+        let report = run_opened(options, input, live, source_id, stop, &store);
+        done.store(true, Ordering::SeqCst);
+        let beside = beside
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the companion of the run panicked")));
+        match (report, beside) {
+            (Ok(r), Ok(())) => Ok(r),
+            (Ok(mut r), Err(e)) => {
+                r.companion_error = Some(format!("{e:#}"));
+                Ok(r)
+            }
+            (Err(e), _) => Err(e),
+        }
+    })
+}
+
+fn run_opened(
+    options: &TapOptions,
+    mut input: Input,
+    live: bool,
+    source_id: &'static str,
+    stop: Arc<AtomicBool>,
+    store: &Store,
+) -> anyhow::Result<TapReport> {
+    let ports = PortMap::new(&options.cql_ports, &options.mongo_ports);
+    let (state, skip) = match resume::plan(store, &options.files, live, options.resume)? {
         Plan::AlreadyComplete => {
             eprintln!("tidemark: this capture was already tapped completely into the store; nothing to do");
             return Ok(TapReport {
@@ -331,7 +385,7 @@ fn run_input(
         resolve_after_ns: options.tracker.resolve_after_ns,
     };
     let mut writer = Writer {
-        store: &store,
+        store,
         source_id,
         state,
         caught_up: !skip.resumed,
