@@ -60,7 +60,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Bson, Document};
-use proxy_support::{common_port, free_port, sample, scrape, start_proxy, stop_proxy, Killed};
+use proxy_support::{
+    common_port, free_port, output_within, sample, scrape, start_proxy, stop_proxy, Killed,
+};
 use ready_support::Lines;
 use serde_json::Value;
 use tidemark_testbed::{ClusterConfig, CqlCluster, MongoReplicaSet, ReplSetConfig};
@@ -249,10 +251,10 @@ fn stop_capture(mut c: Capture) -> u64 {
 }
 
 fn tidemark(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(args)
-        .output()
-        .expect("run tidemark");
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_tidemark")).args(args),
+        Duration::from_secs(60),
+    );
     assert!(
         out.status.success(),
         "tidemark {args:?}: {}",
@@ -285,6 +287,13 @@ fn tap(pcap: &Path, store: &Path, port_flag: &str, port: u16) -> Value {
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+/// A driver's part, bounded: 60 s, or the test fails.
+async fn within<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), work)
+        .await
+        .expect("a driver's workload did not end within 60 s")
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -326,12 +335,10 @@ fn proxy_for(nodes: &[SocketAddr], third: u8, first: u8, store: &Path) -> Proxie
 }
 
 fn python(script: &str, args: &[String]) -> Value {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("run python3");
+    let out = output_within(
+        Command::new("python3").arg("-c").arg(script).args(args),
+        Duration::from_secs(90),
+    );
     assert!(
         out.status.success(),
         "python: {}",
@@ -814,9 +821,9 @@ fn cql_drivers_through_sidecars_store_what_a_tap_of_the_same_traffic_stores() {
     let before = client_accepts("node", &nodes, 0).len();
     let ts = now_micros() + 3_600_000_000;
 
-    let learned = rt.block_on(scylla_work(p.sidecars[0], "vt_rs", ts));
+    let learned = rt.block_on(within(scylla_work(p.sidecars[0], "vt_rs", ts)));
     assert_eq!(learned, sidecars, "scylla learned the sidecars");
-    let rs_proxied = scylla_json(&rt.block_on(scylla_read(p.sidecars[1], "vt_rs")));
+    let rs_proxied = scylla_json(&rt.block_on(within(scylla_read(p.sidecars[1], "vt_rs"))));
     let py_proxied = py_ok.then(|| {
         let py = py_cql(p.sidecars[2], "vt_py", true, ts);
         let want: Vec<String> = p.sidecars.iter().map(|s| s.to_string()).collect();
@@ -850,7 +857,7 @@ fn cql_drivers_through_sidecars_store_what_a_tap_of_the_same_traffic_stores() {
 
     // What the drivers read through the sidecars is what a direct connection reads
     // (after the capture, so the tap does not see it).
-    let rs_direct = scylla_json(&rt.block_on(scylla_read(nodes[0], "vt_rs")));
+    let rs_direct = scylla_json(&rt.block_on(within(scylla_read(nodes[0], "vt_rs"))));
     assert_eq!(
         rs_proxied, rs_direct,
         "scylla through the proxy and directly"
@@ -1105,14 +1112,7 @@ fn mongo_drivers_through_sidecars_store_what_a_tap_of_the_same_traffic_stores() 
     let want: Vec<String> = p.sidecars.iter().map(|s| s.to_string()).collect();
 
     let before = client_accepts("member", &nodes, 0).len();
-    let rs_docs = rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            mongo_crate_work(p.sidecars[0], "vt_rs"),
-        )
-        .await
-        .expect("the mongodb crate's workload ended within 60 s")
-    });
+    let rs_docs = rt.block_on(within(mongo_crate_work(p.sidecars[0], "vt_rs")));
     let (n0, p0) = settle("member", &nodes, p.metrics, before, 0.0);
     assert_eq!(
         n0 as f64, p0,

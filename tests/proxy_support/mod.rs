@@ -86,6 +86,46 @@ impl Drop for Killed {
     }
 }
 
+/// Runs `cmd` to its end with its output collected, as `Command::output` does,
+/// but bounded: past `within` the child is killed (by pid) and the test fails.
+pub fn output_within(cmd: &mut Command, within: Duration) -> std::process::Output {
+    let mut child = Killed(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")),
+    );
+    let collect = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = collect(child.0.stdout.take().map(|s| Box::new(s) as _));
+    let err = collect(child.0.stderr.take().map(|s| Box::new(s) as _));
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.0.kill();
+            let _ = child.0.wait();
+            let err = String::from_utf8_lossy(&err.join().unwrap()).to_string();
+            panic!("{cmd:?} did not end within {within:?}: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
 /// Starts `tidemark proxy ARGS --store STORE --drain 2 --json` (plus `extra`, e.g.
 /// `--no-sync`) and waits, bounded by [`crate::ready_support::READY_WAIT`], for
 /// "tidemark: proxy listening" on its stderr. Returns the guard and the stderr
