@@ -5,7 +5,8 @@
 //! set/map/list operations, a logged batch, USING TIMESTAMP and TTL, LWTs applied
 //! and not), the mongodb crate and pymongo (`replicaSet=rs0`, w:majority:
 //! insert_many, update_one/update_many with operators, replace_one, delete_one/
-//! delete_many, find_one_and_update, an upsert, an ordered bulk_write). Meanwhile
+//! delete_many, find_one_and_update, an upsert, an ordered bulk_write; pymongo's
+//! requests zlib-compressed). Meanwhile
 //! `dumpcap` captures the proxy→node leg on `lo`, and `tidemark tap` decides that
 //! capture into a second store. The test shows:
 //! - the drivers learn only sidecar addresses (scylla's cluster state, the Python
@@ -65,6 +66,7 @@ use proxy_support::{
 };
 use ready_support::Lines;
 use serde_json::Value;
+use tidemark_mongo::Compressor;
 use tidemark_testbed::{ClusterConfig, CqlCluster, MongoReplicaSet, ReplSetConfig};
 
 // ---------------------------------------------------------------------------
@@ -917,7 +919,8 @@ fn cql_drivers_through_sidecars_store_what_a_tap_of_the_same_traffic_stores() {
 // ---------------------------------------------------------------------------
 // MongoDB
 
-/// pymongo with `replicaSet=rs0` and w:majority through one sidecar: the
+/// pymongo with `replicaSet=rs0`, w:majority and zlib compression (OP_COMPRESSED,
+/// which both the proxy and the tap must decode) through one sidecar: the
 /// addresses it opened (SDAM and pool monitoring), then the workload, then every
 /// document of the collection (relaxed extended JSON, by `_id`).
 const PY_MONGO: &str = r#"
@@ -942,7 +945,7 @@ class Pools(monitoring.ConnectionPoolListener):
     def connection_check_out_failed(self, e): pass
     def connection_checked_out(self, e): pass
     def connection_checked_in(self, e): pass
-client = MongoClient("mongodb://%s/?replicaSet=rs0" % seed, w="majority", serverSelectionTimeoutMS=20000, event_listeners=[Servers(), Pools()])
+client = MongoClient("mongodb://%s/?replicaSet=rs0" % seed, w="majority", compressors="zlib", serverSelectionTimeoutMS=20000, event_listeners=[Servers(), Pools()])
 c = client[db]["c"]
 c.insert_many([{"_id": i, "v": "p%d" % i, "n": i, "tags": ["t%d" % i]} for i in range(12)])
 c.update_one({"_id": 1}, {"$set": {"v": "u1", "sub.x": 1}, "$inc": {"n": 5}, "$push": {"tags": "more"}})
@@ -1119,7 +1122,14 @@ fn mongo_drivers_through_sidecars_store_what_a_tap_of_the_same_traffic_stores() 
         "the mongodb crate reached a member around the proxy"
     );
 
+    let zlib = || -> u64 {
+        (0..3)
+            .map(|i| set.shared().members[i].compressed_requests(Compressor::Zlib))
+            .sum()
+    };
+    let zlib_before = zlib();
     let py = python(PY_MONGO, &[p.sidecars[1].to_string(), "vt_py".into()]);
+    assert!(zlib() > zlib_before, "pymongo's requests went compressed");
     assert_eq!(
         py["opened"],
         serde_json::json!(want),
