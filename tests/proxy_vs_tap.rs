@@ -548,18 +548,17 @@ async fn scylla_work(contact: SocketAddr, ks: &str, ts: i64) -> BTreeSet<SocketA
                 .expect("insert");
         }
     }
-    let q = |s: String| s;
     for stmt in [
-        q(format!("UPDATE {ks}.t SET s = s + {{'a', 'b'}}, m['k'] = 1, l = l + [1, 2] WHERE id = 0 AND c = 0")),
-        q(format!("UPDATE {ks}.t SET s = s - {{'a'}}, m = m + {{'j': 2}}, l = [7] + l WHERE id = 0 AND c = 0")),
-        q(format!("UPDATE {ks}.t USING TIMESTAMP {ts} SET v = 'fixed' WHERE id = 1 AND c = 0")),
-        q(format!("UPDATE {ks}.t USING TTL 3600 SET n = 99 WHERE id = 1 AND c = 1")),
-        q(format!("DELETE v FROM {ks}.t WHERE id = 2 AND c = 0")),
-        q(format!("DELETE FROM {ks}.t WHERE id = 3 AND c = 1")),
-        q(format!("DELETE FROM {ks}.t WHERE id = 4")),
-        q(format!("INSERT INTO {ks}.t (id, c, v) VALUES (20, 0, 'lwt') IF NOT EXISTS")),
-        q(format!("INSERT INTO {ks}.t (id, c, v) VALUES (20, 0, 'lost') IF NOT EXISTS")),
-        q(format!("UPDATE {ks}.t SET v = 'cas' WHERE id = 20 AND c = 0 IF v = 'lwt'")),
+        format!("UPDATE {ks}.t SET s = s + {{'a', 'b'}}, m['k'] = 1, l = l + [1, 2] WHERE id = 0 AND c = 0"),
+        format!("UPDATE {ks}.t SET s = s - {{'a'}}, m = m + {{'j': 2}}, l = [7] + l WHERE id = 0 AND c = 0"),
+        format!("UPDATE {ks}.t USING TIMESTAMP {ts} SET v = 'fixed' WHERE id = 1 AND c = 0"),
+        format!("UPDATE {ks}.t USING TTL 3600 SET n = 99 WHERE id = 1 AND c = 1"),
+        format!("DELETE v FROM {ks}.t WHERE id = 2 AND c = 0"),
+        format!("DELETE FROM {ks}.t WHERE id = 3 AND c = 1"),
+        format!("DELETE FROM {ks}.t WHERE id = 4"),
+        format!("INSERT INTO {ks}.t (id, c, v) VALUES (20, 0, 'lwt') IF NOT EXISTS"),
+        format!("INSERT INTO {ks}.t (id, c, v) VALUES (20, 0, 'lost') IF NOT EXISTS"),
+        format!("UPDATE {ks}.t SET v = 'cas' WHERE id = 20 AND c = 0 IF v = 'lwt'"),
     ] {
         session
             .query_unpaged(stmt.as_str(), ())
