@@ -1,0 +1,191 @@
+//! What the `tidemark proxy` tests share: free ports on chosen loopback addresses, a
+//! guard that kills a child process by pid when a failing test drops it, starting a
+//! proxy and waiting (bounded) for its ready line, stopping it with SIGTERM, and
+//! reading its Prometheus endpoint. Written once so that every proxy test starts,
+//! waits for and stops the proxy the same way (the older proxy test files carry
+//! their own copies of these and may move to this module).
+//!
+//! Include it as `mod proxy_support;` beside `mod ready_support;` (it uses
+//! [`crate::ready_support::Lines`]).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::ready_support::Lines;
+
+/// A port free on `ip` now (the kernel's pick; it may be taken again before use,
+/// which loopback tests accept).
+pub fn free_port(ip: Ipv4Addr) -> u16 {
+    TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A port free on every one of `ips` and different from `avoid`: sidecars on one
+/// port, as the testbed nodes are (`system.peers` has no port column, so CQL
+/// drivers dial the port they first connected to), and not the nodes' port, so
+/// that the rewrite has ports to change too.
+pub fn common_port(ips: &[Ipv4Addr], avoid: u16) -> u16 {
+    for _ in 0..100 {
+        let p = free_port(ips[0]);
+        if p != avoid && ips.iter().all(|ip| TcpListener::bind((*ip, p)).is_ok()) {
+            return p;
+        }
+    }
+    panic!("no port free on all of {ips:?} in 100 tries");
+}
+
+/// A child process killed by pid when dropped while still running, so a failing
+/// test leaves nothing behind. Only the process it holds is ever signalled.
+pub struct Killed(pub Child);
+
+impl Killed {
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Sends `signal` (`"INT"`, `"TERM"`) to this child only, then waits for it
+    /// (bounded by `within`; past it the child is killed and the test fails).
+    pub fn signal_and_wait(&mut self, signal: &str, within: Duration) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {} failed", self.pid());
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait for the child") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+                panic!(
+                    "pid {} did not exit within {within:?} of SIG{signal}",
+                    self.pid()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Runs `cmd` to its end with its output collected, as `Command::output` does,
+/// but bounded: past `within` the child is killed (by pid) and the test fails.
+pub fn output_within(cmd: &mut Command, within: Duration) -> std::process::Output {
+    let mut child = Killed(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")),
+    );
+    let collect = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = collect(child.0.stdout.take().map(|s| Box::new(s) as _));
+    let err = collect(child.0.stderr.take().map(|s| Box::new(s) as _));
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.0.kill();
+            let _ = child.0.wait();
+            let err = String::from_utf8_lossy(&err.join().unwrap()).to_string();
+            panic!("{cmd:?} did not end within {within:?}: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Starts `tidemark proxy ARGS --store STORE --drain 2 --json` (plus `extra`, e.g.
+/// `--no-sync`) and waits, bounded by [`crate::ready_support::READY_WAIT`], for
+/// "tidemark: proxy listening" on its stderr. Returns the guard and the stderr
+/// lines (stdout, where the `--json` summary goes, stays piped in the child).
+pub fn start_proxy(args: &[String], store: &Path, extra: &[&str]) -> (Killed, Lines) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .arg("proxy")
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .args(["--drain", "2", "--json"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tidemark proxy");
+    let mut err = Lines::follow(child.stderr.take().unwrap());
+    let proxy = Killed(child);
+    assert!(
+        err.wait_for("tidemark: proxy listening"),
+        "the proxy never said it was listening: {:?}",
+        err.seen
+    );
+    (proxy, err)
+}
+
+/// Stops a proxy as an orchestrator would (SIGTERM: drain, flush the store, exit)
+/// and returns its `--json` summary line. Fails the test if it does not exit
+/// cleanly within 30 s.
+pub fn stop_proxy(mut proxy: Killed, err: Lines) -> serde_json::Value {
+    let mut out = String::new();
+    let stdout = proxy.0.stdout.take();
+    let status = proxy.signal_and_wait("TERM", Duration::from_secs(30));
+    if let Some(mut s) = stdout {
+        s.read_to_string(&mut out).unwrap();
+    }
+    assert!(
+        status.success(),
+        "proxy exit {status}: {out} {:?}",
+        err.rest()
+    );
+    let line = out.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("summary {out:?}: {e}"))
+}
+
+/// GET /metrics, as Prometheus would; the whole HTTP answer.
+pub fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    out
+}
+
+/// The value of the sample `name` (with its labels, as written) in `text`.
+pub fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
