@@ -8,6 +8,7 @@
 //! - [`layout`]: object names, listing, the chain of a source's segments;
 //! - [`push`], [`list`], [`verify`]: the commands.
 
+pub mod crypt;
 pub mod layout;
 pub mod list;
 pub mod location;
