@@ -149,6 +149,9 @@ osd_op_num_threads_per_shard = 1
 rgw_frontends = beast endpoint=$RGW_ADDR
 rgw_data = $RD/rgw
 rgw_enable_usage_log = false
+# Its lifecycle thread sleeps 5 s at a time and holds SIGTERM's shutdown that long;
+# no test uses bucket lifecycle rules.
+rgw_enable_lc_threads = false
 EOF
 }
 

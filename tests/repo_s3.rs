@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
 use object_store::path::Path;
-use object_store::{Error, ObjectStore, PutMode, PutOptions, PutPayload, WriteMultipart};
+use object_store::{
+    Error, ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart,
+};
 use repo_support::Bucket;
 
 /// `n` bytes that differ from each other (xorshift), so a part put out of place shows.
@@ -181,11 +183,48 @@ async fn create_only_put_refuses_an_existing_key() {
         "the first copy stays"
     );
     // An overwrite still works (manifests that are rewritten on purpose).
-    b.store
+    let v1 = b
+        .store
         .put(&key, PutPayload::from(bytes(10, 7)))
         .await
         .unwrap();
     assert_eq!(get(&b, "src-a/seg/7").await, bytes(10, 7));
+    // A compare-and-swap on the ETag (If-Match, `PutMode::Update`): radosgw 16 compares
+    // the header byte for byte with its stored ETag, which has no quotes, so the quoted
+    // ETag object_store got back (and sends as it is) is refused even when current;
+    // the same ETag without its quotes works, and a stale one is refused (412).
+    let update = |e_tag: &str| {
+        PutOptions::from(PutMode::Update(UpdateVersion {
+            e_tag: Some(e_tag.to_string()),
+            version: None,
+        }))
+    };
+    let quoted = v1.e_tag.clone().unwrap();
+    assert!(quoted.starts_with('"'), "S3 ETags come quoted: {quoted}");
+    match b
+        .store
+        .put_opts(&key, PutPayload::from(bytes(11, 8)), update(&quoted))
+        .await
+    {
+        Err(Error::Precondition { .. }) => {}
+        other => panic!("radosgw 16 refused a quoted If-Match before; now: {other:?}"),
+    }
+    let bare = quoted.trim_matches('"');
+    let v2 = b
+        .store
+        .put_opts(&key, PutPayload::from(bytes(11, 8)), update(bare))
+        .await
+        .expect("a put If-Match the current (unquoted) ETag succeeds");
+    match b
+        .store
+        .put_opts(&key, PutPayload::from(bytes(12, 9)), update(bare))
+        .await
+    {
+        Err(Error::Precondition { .. }) => {}
+        other => panic!("a put If-Match a stale ETag must be refused, got {other:?}"),
+    }
+    assert_ne!(v1.e_tag, v2.e_tag);
+    assert_eq!(get(&b, "src-a/seg/7").await, bytes(11, 8));
 }
 
 #[tokio::test]
@@ -303,4 +342,55 @@ async fn server_gone_then_back_keeps_the_data() {
     assert!(get(&b, "seg/3").await == data);
     let keys: Vec<String> = list(&b, "seg").await.into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, ["seg/1", "seg/2", "seg/3"]);
+}
+
+/// Object_store 0.12's `put_multipart` has no `PutMode`, so a large object cannot be put
+/// create-only directly. Its other create-only path, `copy_if_not_exists` with
+/// `S3CopyIfNotExists::Multipart` (UploadPartCopy, then a completion with
+/// `If-None-Match: *`), is refused by radosgw 16: the part copy is a PUT without
+/// `Content-Length`, answered 411 MissingContentLength. What works: a deterministic key,
+/// and before a (re)upload a HEAD whose ETag tells whether the same bytes are there (a
+/// multipart ETag is the MD5 of the parts' MD5s, so the same bytes in the same parts give
+/// the same ETag).
+#[tokio::test]
+async fn create_only_for_multipart_objects() {
+    let Some(b) = repo_support::bucket("copy") else {
+        return;
+    };
+    let store =
+        b.s3.builder(&b.name)
+            .with_copy_if_not_exists(object_store::aws::S3CopyIfNotExists::Multipart)
+            .build()
+            .unwrap();
+    let (tmp, dst) = (Path::from("tmp/seg"), Path::from("seg/1"));
+    store
+        .put(&tmp, PutPayload::from(bytes(6 * 1024 * 1024, 11)))
+        .await
+        .unwrap();
+    let err = store
+        .copy_if_not_exists(&tmp, &dst)
+        .await
+        .expect_err("radosgw 16 refuses object_store's multipart copy");
+    assert!(
+        err.to_string().contains("MissingContentLength"),
+        "refused for the part copy's missing Content-Length: {err}"
+    );
+    assert!(matches!(
+        store.head(&dst).await,
+        Err(Error::NotFound { .. })
+    ));
+
+    // The same bytes uploaded twice in the same parts have one ETag; other bytes not.
+    let data = bytes(11 * 1024 * 1024, 12);
+    multipart(&b, "seg/a", &data).await;
+    multipart(&b, "seg/b", &data).await;
+    let mut other = data.clone();
+    other[7 * 1024 * 1024] ^= 1;
+    multipart(&b, "seg/c", &other).await;
+    let etag = |key: &'static str| {
+        let store = &b.store;
+        async move { store.head(&Path::from(key)).await.unwrap().e_tag.unwrap() }
+    };
+    assert_eq!(etag("seg/a").await, etag("seg/b").await);
+    assert_ne!(etag("seg/a").await, etag("seg/c").await);
 }

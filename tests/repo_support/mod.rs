@@ -17,13 +17,20 @@
 //!   and no streaming (aws-chunked) trailer; the payload is signed by its SHA-256
 //!   (`x-amz-content-sha256`). Radosgw 16 refuses the streaming CRC32 trailers of newer
 //!   AWS SDKs; object_store never sends those, so nothing must be turned off.
-//! - `conditional_put` left at its default, `S3ConditionalPut::ETagMatch`: a
-//!   `PutMode::Create` put sends `If-None-Match: *`, and radosgw 16 refuses it for an
-//!   existing key with 412 Precondition Failed, which object_store reports as
-//!   `Error::AlreadyExists` (tests/repo_s3.rs shows it). That is what makes a retried
-//!   upload idempotent.
-//! - `copy_if_not_exists`: not configured (object_store's `copy_if_not_exists` then
-//!   answers `NotImplemented`); nothing here needs it.
+//! - `conditional_put` left at its default, `S3ConditionalPut::ETagMatch`:
+//!   - `PutMode::Create` sends `If-None-Match: *`; radosgw 16 refuses it for an
+//!     existing key with 412, which object_store reports as `Error::AlreadyExists`. That
+//!     is what makes a retried single-part upload idempotent.
+//!   - `PutMode::Update` sends `If-Match: <etag>` with the ETag as object_store got it,
+//!     quoted; radosgw 16 compares the header byte for byte with its stored, unquoted
+//!     ETag, so it refuses (412) even the current ETag unless the caller strips the
+//!     quotes (`UpdateVersion { e_tag: Some(etag.trim_matches('"')), .. }`).
+//! - `copy_if_not_exists`: not configured. `S3CopyIfNotExists::Multipart` (object_store's
+//!   create-only path for large objects) is refused by radosgw 16: its UploadPartCopy is
+//!   a PUT without `Content-Length`, answered 411 MissingContentLength. `put_multipart`
+//!   has no `PutMode` in object_store 0.12, so a large object's idempotency must come
+//!   from its key (deterministic) and a HEAD before the upload: the same bytes in the
+//!   same parts give the same multipart ETag.
 //! - bounded retries and timeouts ([`S3::builder`]): object_store's default retries a
 //!   refused connection for up to 3 minutes; tests bound every wait.
 //!
