@@ -24,8 +24,10 @@
 # The S3 keys are random per start and written only to a 0600 file that `env` reads;
 # they never appear in a command line or a log.
 #
-# Ports (loopback): mon TIDEMARK_CEPH_MON_PORT (3300, msgr2 only), OSD in 6800-7300
-# (Ceph's own range), radosgw TIDEMARK_RGW_ADDR (127.0.0.1:7480).
+# Ports (loopback): mon TIDEMARK_CEPH_MON_PORT (3300, msgr2 only), OSD in 6800-6899,
+# radosgw TIDEMARK_RGW_ADDR (127.0.0.1:7480). The OSD's memory grows with the data it
+# holds, up to TIDEMARK_RGW_MEMSTORE_MB (512); past ~95 % of it writes stall (Ceph's
+# full flag), so tests keep their data well below that.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -143,6 +145,9 @@ osd_crush_chooseleaf_type = 0
 osd_objectstore = memstore
 memstore_device_bytes = $((MEMSTORE_MB * 1024 * 1024))
 osd_op_num_shards = 2
+# The OSD's four ports, below Cassandra's 7000/7199 (scripts/cassandra.sh).
+ms_bind_port_min = 6800
+ms_bind_port_max = 6899
 osd_op_num_threads_per_shard = 1
 
 [client.rgw.0]
@@ -152,6 +157,10 @@ rgw_enable_usage_log = false
 # Its lifecycle thread sleeps 5 s at a time and holds SIGTERM's shutdown that long;
 # no test uses bucket lifecycle rules.
 rgw_enable_lc_threads = false
+# Deleted and overwritten objects' data is freed by radosgw's garbage collector, by
+# default two hours later: in memory (memstore), soon is better.
+rgw_gc_obj_min_wait = 10
+rgw_gc_processor_period = 10
 EOF
 }
 
@@ -188,6 +197,14 @@ cmd_start() {
     done
     # A half-started cluster of a previous run is ended first (by its recorded pids).
     cmd_stop
+    # Another cluster (another worktree's tests) on the same ports: say so plainly.
+    local addr
+    for addr in "127.0.0.1:$MON_PORT TIDEMARK_CEPH_MON_PORT" "$RGW_ADDR TIDEMARK_RGW_ADDR"; do
+        set -- $addr
+        if (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; then
+            die "$1 is in use (another radosgw.sh?); set $2 to another port"
+        fi
+    done
     rm -rf "$RD"
     mkdir -p "$RD/run" "$RD/log" "$RD/crash" "$RD/mon/a" "$RD/osd/0" "$RD/rgw"
     local t0=$SECONDS fsid
