@@ -300,8 +300,21 @@ async fn server_gone_then_back_keeps_the_data() {
         .await
         .unwrap();
 
+    // A multipart upload under way when radosgw goes: its first part is in.
+    let data = bytes(6 * 1024 * 1024, 10);
+    let mut cut = WriteMultipart::new(b.store.put_multipart(&Path::from("seg/4")).await.unwrap());
+    cut.write(&data[..5 * 1024 * 1024]);
+    cut.wait_for_capacity(0)
+        .await
+        .expect("the first part is uploaded");
+
     alone.stop_rgw();
     let started = Instant::now();
+    cut.write(&data[5 * 1024 * 1024..]);
+    assert!(
+        cut.finish().await.is_err(),
+        "a multipart upload cannot complete with radosgw stopped"
+    );
     let put = b
         .store
         .put(&Path::from("seg/2"), PutPayload::from(bytes(10, 9)))
@@ -337,11 +350,18 @@ async fn server_gone_then_back_keeps_the_data() {
         .put(&Path::from("seg/2"), PutPayload::from(bytes(10, 9)))
         .await
         .expect("the put works after the restart");
-    let data = bytes(6 * 1024 * 1024, 10);
     multipart(&b, "seg/3", &data).await;
     assert!(get(&b, "seg/3").await == data);
+    // The upload the outage cut left no object, not even its first part; uploading the
+    // same bytes again (a new upload: object_store cannot resume another's) works.
+    assert!(matches!(
+        b.store.head(&Path::from("seg/4")).await,
+        Err(Error::NotFound { .. })
+    ));
+    multipart(&b, "seg/4", &data).await;
+    assert!(get(&b, "seg/4").await == data);
     let keys: Vec<String> = list(&b, "seg").await.into_iter().map(|(k, _)| k).collect();
-    assert_eq!(keys, ["seg/1", "seg/2", "seg/3"]);
+    assert_eq!(keys, ["seg/1", "seg/2", "seg/3", "seg/4"]);
 }
 
 /// Object_store 0.12's `put_multipart` has no `PutMode`, so a large object cannot be put
