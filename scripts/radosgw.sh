@@ -20,14 +20,15 @@
 # objects in memory (memstore, capped by TIDEMARK_RGW_MEMSTORE_MB), so a restart of
 # radosgw alone keeps the data but a restart of the cluster does not. No systemd, no
 # cephx (auth none: the cluster listens on 127.0.0.1 only), no mgr (radosgw and the
-# OSD do not need one; `ceph -s` warns about it, S3 does not care). Pools are size 1.
+# OSD do not need one; `ceph -s` then has no usage figures). Pools are size 1.
 # The S3 keys are random per start and written only to a 0600 file that `env` reads;
 # they never appear in a command line or a log.
 #
 # Ports (loopback): mon TIDEMARK_CEPH_MON_PORT (3300, msgr2 only), OSD in 6800-6899,
 # radosgw TIDEMARK_RGW_ADDR (127.0.0.1:7480). The OSD's memory grows with the data it
-# holds, up to TIDEMARK_RGW_MEMSTORE_MB (512); past ~95 % of it writes stall (Ceph's
-# full flag), so tests keep their data well below that.
+# holds (~140 MiB for all three daemons when empty). TIDEMARK_RGW_MEMSTORE_MB (512) is
+# the OSD's size: once its periodic check finds it full (a burst overshoots: 64 MiB
+# took 120 MB), writes stall rather than fail, so tests keep their data well below it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -134,6 +135,9 @@ osd_data = $RD/osd/\$id
 paxos_propose_interval = 0.05
 paxos_min_wait = 0.01
 mon_allow_pool_size_one = true
+# A mon stops itself when its disk has under 5 % free; a scratch mon need not.
+mon_data_avail_crit = 0
+mon_data_avail_warn = 1
 mon_allow_pool_delete = true
 mon_warn_on_pool_no_redundancy = false
 osd_pool_default_size = 1

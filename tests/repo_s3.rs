@@ -14,6 +14,7 @@ use object_store::{
     Error, ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart,
 };
 use repo_support::Bucket;
+use sha2::Digest;
 
 /// `n` bytes that differ from each other (xorshift), so a part put out of place shows.
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
@@ -413,4 +414,49 @@ async fn create_only_for_multipart_objects() {
     };
     assert_eq!(etag("seg/a").await, etag("seg/b").await);
     assert_ne!(etag("seg/a").await, etag("seg/c").await);
+}
+
+/// Uploads are checked by the server as they are: object_store signs each body's SHA-256
+/// (`x-amz-content-sha256`) and radosgw 16 refuses a body that does not match it. Its
+/// one checksum option, `Checksum::SHA256` (an `x-amz-checksum-sha256` header, never a
+/// streaming trailer), is accepted, plain and multipart.
+#[tokio::test]
+async fn uploads_are_checked_against_their_signed_sha256() {
+    let Some(b) = repo_support::bucket("checksum") else {
+        return;
+    };
+    let body = bytes(1000, 13);
+    let mut wrong = body.clone();
+    wrong[500] ^= 1;
+    let digest = |data: &[u8]| sha2::Sha256::digest(data).to_vec();
+    let key = |k: &str| format!("/{}/{k}", b.name);
+    let put = |k: &str, d: &[u8]| b.s3.signed_put(&key(k), &body, Some(d)).unwrap();
+    assert_eq!(put("good", &digest(&body)), (200, String::new()));
+    assert_eq!(
+        put("bad", &digest(&wrong)),
+        (400, "XAmzContentSHA256Mismatch".to_string()),
+        "a body that does not match its signed SHA-256 is refused"
+    );
+    assert!(matches!(
+        b.store.head(&Path::from("bad")).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(get(&b, "good").await, body);
+
+    let store =
+        b.s3.builder(&b.name)
+            .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
+            .build()
+            .unwrap();
+    store
+        .put(&Path::from("small"), PutPayload::from(body.clone()))
+        .await
+        .expect("a put with x-amz-checksum-sha256 is accepted");
+    let data = bytes(11 * 1024 * 1024, 14);
+    let mut w = WriteMultipart::new(store.put_multipart(&Path::from("big")).await.unwrap());
+    w.write(&data);
+    w.finish()
+        .await
+        .expect("a multipart upload with x-amz-checksum-sha256 is accepted");
+    assert!(get(&b, "big").await == data);
 }
