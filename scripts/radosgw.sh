@@ -8,7 +8,7 @@
 #                                 generated for this start; waits until S3 answers;
 #                                 prints the endpoint
 #   scripts/radosgw.sh stop       ends exactly the processes `start` recorded (SIGTERM,
-#                                 then SIGKILL after a bounded wait)
+#                                 then SIGKILL after a bounded wait); removes the keys
 #   scripts/radosgw.sh status     one line per recorded process; exit 0 when all run
 #   scripts/radosgw.sh env        `export` lines for object_store's
 #                                 AmazonS3Builder::from_env (endpoint, region, keys)
@@ -65,7 +65,10 @@ proc_pid() {
     esac
     [ -s "$RD/$name.pid" ] || return 1
     p="$(cat "$RD/$name.pid")"
-    [ -r "/proc/$p/cmdline" ] && tr '\0' '\n' <"/proc/$p/cmdline" | head -1 | grep -q "$bin\$" || return 1
+    # argv[0], read whole (no early-closing reader for pipefail to trip on).
+    local argv0
+    argv0="$(tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | sed -n 1p)" || return 1
+    [[ "$argv0" == *"$bin" ]] || return 1
     echo "$p"
 }
 
@@ -188,6 +191,8 @@ cmd_stop() {
     for ((i = ${#PROCS[@]} - 1; i >= 0; i--)); do
         stop_one "${PROCS[$i]}"
     done
+    # The keys die with the cluster; their file goes too.
+    rm -f "$ENV_FILE"
 }
 
 cmd_start() {
