@@ -18,7 +18,9 @@
 //!   default) and radosgw 16 checks it: a body that does not match is refused, 400
 //!   XAmzContentSHA256Mismatch (tests/repo_s3.rs), so uploads are verified by the server
 //!   as they are. Object_store never sends the streaming (aws-chunked) CRC32 trailers
-//!   newer AWS SDKs send by default, which radosgw 16 refuses (#16). Its one checksum
+//!   newer AWS SDKs send by default, which radosgw 16 refuses: a curl probe with
+//!   `x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER` and an
+//!   `x-amz-checksum-crc32` trailer got 400 XAmzContentSHA256Mismatch. Its one checksum
 //!   option, `with_checksum_algorithm(Checksum::SHA256)`, adds an
 //!   `x-amz-checksum-sha256` header that radosgw 16 accepts but does not check (a wrong
 //!   one was accepted, tried with curl): leave it off.
