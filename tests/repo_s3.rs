@@ -460,3 +460,30 @@ async fn uploads_are_checked_against_their_signed_sha256() {
         .expect("a multipart upload with x-amz-checksum-sha256 is accepted");
     assert!(get(&b, "big").await == data);
 }
+
+/// `repo_support`'s environment for tidemark children is what
+/// `AmazonS3Builder::from_env()` reads: each variable parsed the way `from_env` parses
+/// it (lower-cased, as an `AmazonS3ConfigKey`), with the bucket from an `s3://` URL,
+/// reaches the server. (The test's own environment is left alone: other tests run in
+/// threads beside it.)
+#[tokio::test]
+async fn child_env_is_what_from_env_reads() {
+    let Some(b) = repo_support::bucket("fromenv") else {
+        return;
+    };
+    let mut builder =
+        object_store::aws::AmazonS3Builder::new().with_url(format!("s3://{}", b.name));
+    for (name, value) in b.s3.child_env() {
+        let key = name
+            .to_ascii_lowercase()
+            .parse()
+            .unwrap_or_else(|e| panic!("{name} is not an object_store setting: {e}"));
+        builder = builder.with_config(key, value);
+    }
+    let store = builder.build().expect("a client from the environment");
+    store
+        .put(&Path::from("k"), PutPayload::from(vec![7u8; 100]))
+        .await
+        .expect("a put through the environment's settings");
+    assert_eq!(get(&b, "k").await, vec![7u8; 100]);
+}
