@@ -5,8 +5,12 @@ set -euo pipefail
 
 need_apt=()
 # haproxy: the reference proxy of bench/proxy-bench; prometheus: the real scraper of
-# the proxy's metrics in tests/proxy_prometheus.rs
-for pkg in libpcap-dev tshark tcpdump pkg-config haproxy prometheus; do
+# the proxy's metrics in tests/proxy_prometheus.rs; ceph-mon, ceph-osd, radosgw (and
+# ceph-common, which they pull in: ceph, ceph-authtool, monmaptool, radosgw-admin): the
+# real S3 server of scripts/radosgw.sh for the remote repository's tests (tests/repo_s3.rs);
+# curl: that script's readiness probe. ceph-mgr is not needed: radosgw and the OSD run
+# without one.
+for pkg in libpcap-dev tshark tcpdump pkg-config haproxy prometheus ceph-mon ceph-osd radosgw curl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
