@@ -72,8 +72,21 @@ struct RepoUrlArgs {
     /// file:///path; credentials come from the environment (AWS_ACCESS_KEY_ID, …).
     #[arg(long, value_name = "URL")]
     repo: String,
+    /// Encrypt (push) or decrypt (pull, verify) objects with this key: 32 bytes or
+    /// 64 hex digits in a file (AES-256-GCM, client side).
+    #[arg(long = "encrypt-key-file", value_name = "F")]
+    encrypt_key_file: Option<PathBuf>,
     #[arg(long)]
     json: bool,
+}
+
+/// The repository key a `--encrypt-key-file` names.
+fn repo_key(
+    file: &Option<PathBuf>,
+) -> anyhow::Result<Option<std::sync::Arc<tidemark::repo::crypt::Key>>> {
+    file.as_deref()
+        .map(|f| tidemark::repo::crypt::Key::from_file(f).map(std::sync::Arc::new))
+        .transpose()
 }
 
 /// `--repo` on a run (tap, proxy): ship the store's log as it goes.
@@ -97,6 +110,9 @@ struct ShipArgs {
     /// Upload at most this many MB/s.
     #[arg(long = "push-rate-mb", value_name = "MB", requires = "repo")]
     push_rate_mb: Option<f64>,
+    /// Encrypt what is pushed with this key (32 bytes or 64 hex digits in a file).
+    #[arg(long = "encrypt-key-file", value_name = "F", requires = "repo")]
+    encrypt_key_file: Option<PathBuf>,
 }
 
 impl ShipArgs {
@@ -117,6 +133,7 @@ impl ShipArgs {
         }
         tidemark::repo::ship::companion(tidemark::repo::ship::ShipOptions {
             repo: repo.clone(),
+            key: repo_key(&self.encrypt_key_file)?,
             every: std::time::Duration::from_secs_f64(self.push_every),
             source: self.source_id.clone(),
             rate_mb: self.push_rate_mb,
@@ -184,6 +201,7 @@ fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
                 rate_mb: a.rate_mb,
                 json: a.at.json,
                 progress: true,
+                key: repo_key(&a.at.encrypt_key_file)?,
             };
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -201,7 +219,8 @@ fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
         }
         RepoCommand::Pull(a) => {
             let dir = working_store(a.store, Some(&a.at.repo))?;
-            let r = tidemark::repo::pull::pull(&a.at.repo, &dir)?;
+            let key = repo_key(&a.at.encrypt_key_file)?;
+            let r = tidemark::repo::pull::pull(&a.at.repo, &dir, key.as_deref())?;
             print::pull(&r, a.at.json);
             Ok(ExitCode::SUCCESS)
         }
@@ -210,7 +229,8 @@ fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RepoCommand::Verify(a) => {
-            let report = verify::verify(&a.repo)?;
+            let key = repo_key(&a.encrypt_key_file)?;
+            let report = verify::verify(&a.repo, key.as_deref())?;
             print::verify(&report, a.json);
             Ok(if report.problems.is_empty() {
                 ExitCode::SUCCESS
@@ -637,6 +657,9 @@ struct VersionCreateArgs {
     /// log (up to the cluster's tidemark) in the working store first.
     #[arg(long, value_name = "URL")]
     repo: Option<String>,
+    /// The repository's key, when its objects are encrypted.
+    #[arg(long = "encrypt-key-file", value_name = "F", requires = "repo")]
+    encrypt_key_file: Option<PathBuf>,
     /// `latest` (the tidemark), RFC 3339 UTC, or seconds since the epoch.
     #[arg(long, value_name = "T")]
     at: String,
@@ -790,7 +813,8 @@ fn version(c: VersionCommand) -> anyhow::Result<ExitCode> {
             store: {
                 let dir = working_store(a.store, a.repo.as_deref())?;
                 if let Some(url) = &a.repo {
-                    let r = tidemark::repo::pull::pull(url, &dir)?;
+                    let key = repo_key(&a.encrypt_key_file)?;
+                    let r = tidemark::repo::pull::pull(url, &dir, key.as_deref())?;
                     tidemark::repo::print::pull(&r, false);
                 }
                 dir

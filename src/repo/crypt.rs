@@ -109,14 +109,20 @@ impl Key {
                 Aad::from(name.as_bytes()),
                 &mut buf,
             )
-            .map_err(|_| "does not decrypt with this key (wrong key, or the object was altered or renamed)".to_string())?;
+            .map_err(|_| {
+                "does not decrypt with this key (wrong key, or the object was altered or renamed)"
+                    .to_string()
+            })?;
         Ok(plain.to_vec())
     }
 }
 
 /// Checks that `key` can open an object a manifest says was sealed with `label`
 /// (`None`: not encrypted), and says what is wrong otherwise.
-pub fn check_label<'k>(label: Option<&str>, key: Option<&'k Key>) -> Result<Option<&'k Key>, String> {
+pub fn check_label<'k>(
+    label: Option<&str>,
+    key: Option<&'k Key>,
+) -> Result<Option<&'k Key>, String> {
     match (label, key) {
         (None, _) => Ok(None),
         (Some(l), None) => Err(format!("encrypted ({l}): give --encrypt-key-file")),
@@ -151,7 +157,10 @@ mod tests {
         let k = Key::from_bytes(&[7; 32]).unwrap();
         let other = Key::from_bytes(&[8; 32]).unwrap();
         let sealed = k.seal("a.seg", b"rows and rows").unwrap();
-        assert!(!sealed.windows(4).any(|w| w == b"rows"), "plaintext visible");
+        assert!(
+            !sealed.windows(4).any(|w| w == b"rows"),
+            "plaintext visible"
+        );
         assert_eq!(k.open("a.seg", &sealed).unwrap(), b"rows and rows");
         assert!(k.open("b.seg", &sealed).is_err(), "another name");
         assert!(other.open("a.seg", &sealed).is_err(), "another key");
@@ -159,7 +168,11 @@ mod tests {
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
         assert!(k.open("a.seg", &flipped).is_err(), "tampered");
-        assert_ne!(k.seal("a.seg", b"x").unwrap(), k.seal("a.seg", b"x").unwrap(), "fresh nonces");
+        assert_ne!(
+            k.seal("a.seg", b"x").unwrap(),
+            k.seal("a.seg", b"x").unwrap(),
+            "fresh nonces"
+        );
     }
 
     #[test]
@@ -169,10 +182,16 @@ mod tests {
         std::fs::write(&raw, [1u8; 32]).unwrap();
         let hexed = dir.path().join("hex");
         std::fs::write(&hexed, format!("{}\n", to_hex(&[1u8; 32]))).unwrap();
-        assert_eq!(Key::from_file(&raw).unwrap().id, Key::from_file(&hexed).unwrap().id);
+        assert_eq!(
+            Key::from_file(&raw).unwrap().id,
+            Key::from_file(&hexed).unwrap().id
+        );
         let bad = dir.path().join("bad");
         std::fs::write(&bad, "hunter2-secret").unwrap();
         let e = Key::from_file(&bad).unwrap_err().to_string();
-        assert!(e.contains("32 bytes or 64 hexadecimal digits") && !e.contains("hunter2"), "{e}");
+        assert!(
+            e.contains("32 bytes or 64 hexadecimal digits") && !e.contains("hunter2"),
+            "{e}"
+        );
     }
 }

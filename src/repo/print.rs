@@ -76,6 +76,7 @@ pub fn verify(r: &VerifyReport, json: bool) {
             "bytes": summary.bytes,
             "problems": r.problems.len(),
             "unfinished": summary.unfinished,
+            "sealed": summary.sealed,
         }));
     }
     for p in &r.problems {

@@ -119,10 +119,10 @@ pub fn open_working(dir: &Path) -> anyhow::Result<Store> {
 
 /// Merges what the repository at `url` holds beyond what the working store at `dir`
 /// has, up to the cluster's tidemark.
-pub fn pull(url: &str, dir: &Path) -> anyhow::Result<PullReport> {
+pub fn pull(url: &str, dir: &Path, key: Option<&super::crypt::Key>) -> anyhow::Result<PullReport> {
     let repo = super::location::open(url)?;
     let store = open_working(dir)?;
-    super::block_on(pull_into(&repo, &store))?
+    super::block_on(pull_into(&repo, &store, key))?
 }
 
 fn rank(k: OutcomeKind) -> u8 {
@@ -133,7 +133,11 @@ fn rank(k: OutcomeKind) -> u8 {
     }
 }
 
-async fn pull_into(repo: &Repo, store: &Store) -> anyhow::Result<PullReport> {
+async fn pull_into(
+    repo: &Repo,
+    store: &Store,
+    key: Option<&super::crypt::Key>,
+) -> anyhow::Result<PullReport> {
     let all = sources(repo).await?;
     if all.is_empty() {
         bail!("repository {}: no source has pushed anything", repo.url);
@@ -174,7 +178,8 @@ async fn pull_into(repo: &Repo, store: &Store) -> anyhow::Result<PullReport> {
                 .with_context(|| format!("reading {object}"))?
                 .bytes()
                 .await?;
-            let envs = segment::read(&bytes, m).map_err(|e| anyhow::anyhow!("{object}: {e}"))?;
+            let envs =
+                segment::read(&bytes, m, key).map_err(|e| anyhow::anyhow!("{object}: {e}"))?;
             report.segments_read += 1;
             for Envelope { seq, mutation } in envs {
                 if seq <= from || mutation.commit_time > tidemark {
@@ -199,11 +204,14 @@ async fn pull_into(repo: &Repo, store: &Store) -> anyhow::Result<PullReport> {
             positions.insert(state.source.clone(), pos);
         }
         // The schema the source learned (the newest record of each namespace).
-        let mut schema: BTreeMap<&str, &crate::store::NamespaceSchema> = BTreeMap::new();
+        let mut schema: BTreeMap<String, crate::store::NamespaceSchema> = BTreeMap::new();
         for m in manifests {
-            for (ns, s) in &m.schema {
+            let learned = m
+                .schema(key)
+                .map_err(|e| anyhow::anyhow!("source {}: {}: {e}", state.source, m.object))?;
+            for (ns, s) in learned {
                 if schema
-                    .get(ns.as_str())
+                    .get(&ns)
                     .is_none_or(|old| old.updated_at <= s.updated_at)
                 {
                     schema.insert(ns, s);
@@ -212,10 +220,10 @@ async fn pull_into(repo: &Repo, store: &Store) -> anyhow::Result<PullReport> {
         }
         for (ns, s) in schema {
             let newer = store
-                .schema(ns)?
+                .schema(&ns)?
                 .is_none_or(|old| old.updated_at < s.updated_at);
             if newer {
-                store.put_schema(ns, s)?;
+                store.put_schema(&ns, &s)?;
             }
         }
     }
@@ -324,16 +332,16 @@ async fn pull_into(repo: &Repo, store: &Store) -> anyhow::Result<PullReport> {
     // Snapshots not imported yet.
     for (state, _) in &all {
         for m in snapshots::manifests(repo, &state.source).await? {
-            let key = format!("o\0snapshot\0{}\0{}", state.source, m.id).into_bytes();
-            if store.version_entry(&key)?.is_some() {
+            let imported = format!("o\0snapshot\0{}\0{}", state.source, m.id).into_bytes();
+            if store.version_entry(&imported)?.is_some() {
                 continue;
             }
-            let (info, rows) = snapshots::fetch(repo, &m).await?;
+            let (info, rows) = snapshots::fetch(repo, &m, key).await?;
             let id = crate::snapshot::store::insert_info(store, &info)?;
             for chunk in rows.chunks(BATCH) {
                 crate::snapshot::store::put_rows(store, id, chunk, None)?;
             }
-            store.put_version_entries([(key, id.to_le_bytes().to_vec())])?;
+            store.put_version_entries([(imported, id.to_le_bytes().to_vec())])?;
             report.snapshots += 1;
         }
     }

@@ -49,6 +49,8 @@ pub struct PushOptions {
     /// Show progress (a bar, or `progress` lines with `json`); off when pushing
     /// from beside a run, whose output is its own.
     pub progress: bool,
+    /// Encrypt every object with this key (`--encrypt-key-file`).
+    pub key: Option<std::sync::Arc<super::crypt::Key>>,
 }
 
 /// What a push did.
@@ -146,7 +148,12 @@ async fn push_async(
             break;
         }
         let sealed = seal_next(store, pushed_through + 1, last, o)?;
-        let Some(sealed) = sealed else { break };
+        let Some(mut sealed) = sealed else { break };
+        if let Some(k) = &o.key {
+            let name = layout::segment_name(sealed.first_seq, sealed.last_seq);
+            sealed.object = k.seal(&name, &sealed.object)?;
+            sealed.crc32c = crc32c::crc32c(&sealed.object);
+        }
         // A segment before the last covers only up to just before its last commit
         // time (the next one may hold more writes of that very time).
         let covered = if sealed.last_seq == last {
@@ -155,7 +162,15 @@ async fn push_async(
             tidemark.min(sealed.last_commit_time.saturating_sub(1))
         };
         let mut manifest = manifest_of(source, &sealed, covered, &gaps);
-        manifest.schema.clone_from(&schema);
+        match &o.key {
+            None => manifest.schema.clone_from(&schema),
+            Some(k) => {
+                manifest.encryption = Some(k.label());
+                let plain = serde_json::to_vec(&schema)?;
+                let sealed_schema = k.seal(&format!("schema:{}", manifest.object), &plain)?;
+                manifest.schema_sealed = Some(super::crypt::to_hex(&sealed_schema));
+            }
+        }
         if let Err(e) = upload(repo, source, &sealed, &manifest, &mut throttle).await {
             report.error = Some(format!("{e:#}"));
             break;
@@ -169,7 +184,7 @@ async fn push_async(
     }
     progress.finish();
     if report.error.is_none() {
-        match super::snapshots::push(repo, store, source).await {
+        match super::snapshots::push(repo, store, source, o.key.as_deref()).await {
             Ok((n, bytes)) => {
                 report.snapshots = n;
                 report.bytes += bytes;
@@ -261,6 +276,8 @@ fn manifest_of(source: &str, s: &Sealed, tidemark: u64, gaps: &[crate::store::Ga
         sealed_at: crate::decode::time::rfc3339(crate::capture::Timestamp(wall_clock_ns())),
         created_by: format!("tidemark {}", env!("CARGO_PKG_VERSION")),
         schema: Vec::new(),
+        encryption: None,
+        schema_sealed: None,
     }
 }
 

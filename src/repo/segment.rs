@@ -60,9 +60,30 @@ pub struct Manifest {
     /// from the repository alone can be interpreted (key layouts, column types).
     #[serde(default)]
     pub schema: Vec<(String, crate::store::NamespaceSchema)>,
+    /// `aes-256-gcm:KEYID` when the object is encrypted (`--encrypt-key-file`); the
+    /// schema is then not in clear here but in `schema_sealed` (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_sealed: Option<String>,
 }
 
 impl Manifest {
+    /// The CQL schema the source had learned, decrypted when sealed.
+    pub fn schema(
+        &self,
+        key: Option<&super::crypt::Key>,
+    ) -> Result<Vec<(String, crate::store::NamespaceSchema)>, String> {
+        let Some(sealed) = &self.schema_sealed else {
+            return Ok(self.schema.clone());
+        };
+        let k = super::crypt::check_label(self.encryption.as_deref(), key)?
+            .ok_or("a sealed schema in a manifest without encryption")?;
+        let bytes = super::crypt::hex(sealed).ok_or("sealed schema is not hex")?;
+        let plain = k.open(&format!("schema:{}", self.object), &bytes)?;
+        serde_json::from_slice(&plain).map_err(|e| format!("sealed schema: {e}"))
+    }
+
     /// The object name of the segment holding seqs `first..=last`.
     pub fn object_name(first: u64, last: u64) -> String {
         format!("{first:020}-{last:020}.seg")
@@ -182,7 +203,11 @@ impl SegmentWriter {
 /// Checks a downloaded segment against its manifest and decodes its envelopes.
 /// Every way it can be wrong (length, checksum, compression, layout, seqs, commit
 /// times) is an error that says which.
-pub fn read(object: &[u8], m: &Manifest) -> Result<Vec<Envelope>, String> {
+pub fn read(
+    object: &[u8],
+    m: &Manifest,
+    key: Option<&super::crypt::Key>,
+) -> Result<Vec<Envelope>, String> {
     if object.len() as u64 != m.bytes {
         return Err(format!(
             "{} bytes where the manifest says {}",
@@ -203,6 +228,14 @@ pub fn read(object: &[u8], m: &Manifest) -> Result<Vec<Envelope>, String> {
             m.raw_bytes
         ));
     }
+    let opened;
+    let object = match super::crypt::check_label(m.encryption.as_deref(), key)? {
+        None => object,
+        Some(k) => {
+            opened = k.open(&m.object, object)?;
+            &opened[..]
+        }
+    };
     let raw =
         zstd::bulk::decompress(object, m.raw_bytes as usize).map_err(|e| format!("zstd: {e}"))?;
     if raw.len() as u64 != m.raw_bytes || !raw.starts_with(MAGIC) {

@@ -17,6 +17,7 @@ use crate::tap::Companion;
 #[derive(Debug, Clone)]
 pub struct ShipOptions {
     pub repo: String,
+    pub key: Option<std::sync::Arc<super::crypt::Key>>,
     pub every: Duration,
     pub source: Option<String>,
     pub rate_mb: Option<f64>,
@@ -40,6 +41,7 @@ pub fn companion(o: ShipOptions) -> anyhow::Result<Companion> {
         rate_mb: o.rate_mb,
         json: false,
         progress: false,
+        key: o.key.clone(),
     };
     let every = o.every;
     Ok(Companion(Arc::new(

@@ -40,6 +40,9 @@ pub struct SnapshotManifest {
     pub raw_bytes: u64,
     pub raw_crc32c: u32,
     pub created_by: String,
+    /// `aes-256-gcm:KEYID` when the object is encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
 }
 
 fn dir(repo: &Repo, source: &str) -> Path {
@@ -49,8 +52,12 @@ fn dir(repo: &Repo, source: &str) -> Path {
         .child("snapshots")
 }
 
+fn object_name(id: u64) -> String {
+    format!("{id:020}.snap")
+}
+
 fn object_path(repo: &Repo, source: &str, id: u64) -> Path {
-    dir(repo, source).child(format!("{id:020}.snap"))
+    dir(repo, source).child(object_name(id))
 }
 
 fn manifest_path(repo: &Repo, source: &str, id: u64) -> Path {
@@ -64,7 +71,12 @@ fn put_record(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Uploads every finished snapshot of `store` the repository does not hold yet;
 /// returns how many went up and their bytes.
-pub async fn push(repo: &Repo, store: &Store, source: &str) -> anyhow::Result<(u64, u64)> {
+pub async fn push(
+    repo: &Repo,
+    store: &Store,
+    source: &str,
+    key: Option<&super::crypt::Key>,
+) -> anyhow::Result<(u64, u64)> {
     let there = manifests(repo, source).await?;
     let mut pushed = (0, 0);
     for info in crate::snapshot::store::list_snapshots(store)? {
@@ -88,7 +100,10 @@ pub async fn push(repo: &Repo, store: &Store, source: &str) -> anyhow::Result<(u
             );
             rows += 1;
         }
-        let object = zstd::bulk::compress(&raw, 3).context("zstd")?;
+        let mut object = zstd::bulk::compress(&raw, 3).context("zstd")?;
+        if let Some(k) = key {
+            object = k.seal(&object_name(info.id), &object)?;
+        }
         let m = SnapshotManifest {
             source: source.to_string(),
             id: info.id,
@@ -102,6 +117,7 @@ pub async fn push(repo: &Repo, store: &Store, source: &str) -> anyhow::Result<(u
             raw_bytes: raw.len() as u64,
             raw_crc32c: crc32c::crc32c(&raw),
             created_by: format!("tidemark {}", env!("CARGO_PKG_VERSION")),
+            encryption: key.map(|k| k.label()),
         };
         let path = object_path(repo, source, info.id);
         super::push::put_whole(repo, &path, object).await?;
@@ -160,20 +176,30 @@ pub async fn manifests(repo: &Repo, source: &str) -> anyhow::Result<Vec<Snapshot
 pub async fn fetch(
     repo: &Repo,
     m: &SnapshotManifest,
+    key: Option<&super::crypt::Key>,
 ) -> anyhow::Result<(SnapshotInfo, Vec<SnapshotRow>)> {
     let path = object_path(repo, &m.source, m.id);
     let object = repo.store.get(&path).await?.bytes().await?;
-    read(&object, m).map_err(|e| anyhow::anyhow!("{path}: {e}"))
+    read(&object, m, key).map_err(|e| anyhow::anyhow!("{path}: {e}"))
 }
 
 /// Checks a snapshot object against its manifest and decodes it.
 pub fn read(
     object: &[u8],
     m: &SnapshotManifest,
+    key: Option<&super::crypt::Key>,
 ) -> Result<(SnapshotInfo, Vec<SnapshotRow>), String> {
     if object.len() as u64 != m.bytes || crc32c::crc32c(object) != m.crc32c {
         return Err("length or CRC-32C differs from the manifest".into());
     }
+    let opened;
+    let object = match super::crypt::check_label(m.encryption.as_deref(), key)? {
+        None => object,
+        Some(k) => {
+            opened = k.open(&object_name(m.id), object)?;
+            &opened[..]
+        }
+    };
     if m.raw_bytes > super::segment::MAX_RAW_BYTES {
         return Err("decompressed size over the limit".into());
     }
