@@ -65,9 +65,15 @@ use object_store::{BackoffConfig, ClientOptions, RetryConfig};
 #[path = "../require/mod.rs"]
 mod require;
 
-/// The repository root (the script is found from here).
+/// The repository root (the script is found from here): the root crate's directory,
+/// or its parent when this module is built into `bench/` (repo-bench includes it).
 pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if here.join("scripts").is_dir() {
+        here
+    } else {
+        here.parent().unwrap_or(here)
+    }
 }
 
 fn script() -> PathBuf {
