@@ -29,16 +29,17 @@ mod ready_support;
 mod require;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Bson, Document};
-use proxy_support::{common_port, sample, scrape_within, spawn_proxy, wait_ready, Killed};
+use proxy_support::{
+    accepted_log, common_port, sample, scrape_within, spawn_proxy, wait_ready, Killed,
+};
 use ready_support::Lines;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -56,41 +57,11 @@ const WAIT: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------
 // The node side: who the testbed nodes accepted.
 
-/// The testbed's `tracing` debug output; its `connection` events are the nodes'
-/// own record of every connection they accepted (with the peer's address).
-#[derive(Clone, Default)]
-struct Accepted(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Accepted {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn accepted_log() -> &'static Accepted {
-    static LOG: OnceLock<Accepted> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Accepted::default();
-        let w = log.clone();
-        let sub = tracing_subscriber::fmt()
-            .with_env_filter("tidemark_testbed=debug")
-            .with_ansi(false)
-            .with_writer(move || w.clone())
-            .finish();
-        tracing::subscriber::set_global_default(sub).expect("one subscriber");
-        log
-    })
-}
-
 /// Every connection accepted so far by a node (`field` = "node" for CQL, "member"
 /// for MongoDB; the two tests of this file use one each, so they may run at once):
 /// (node index, peer address), in order.
 fn accepted(field: &str) -> Vec<(usize, SocketAddr)> {
-    let text = String::from_utf8_lossy(&accepted_log().0.lock().unwrap()).to_string();
+    let text = accepted_log().text();
     let mut out = Vec::new();
     for l in text.lines().filter(|l| l.contains(" connection")) {
         let value = |k: &str| {

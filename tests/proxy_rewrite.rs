@@ -15,31 +15,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Document};
-use proxy_support::{common_port, sample, scrape, start_proxy, Killed};
+use proxy_support::{accepted_log, common_port, sample, scrape, start_proxy, Killed};
 use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::unprepared::Statement;
 use scylla::statement::Consistency;
 use tidemark_testbed::{ClusterConfig, CqlCluster, MongoReplicaSet, ReplSetConfig};
-
-/// Connections the testbed nodes accepted, from their own `connection` debug
-/// events: (node-or-member field, index) → count. The node-side view of who
-/// connected.
-#[derive(Clone, Default)]
-struct Accepted(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Accepted {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The node-side log is one per process: tests that count from it run one at a time.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -47,24 +31,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn accepted_log() -> &'static Accepted {
-    static LOG: OnceLock<Accepted> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Accepted::default();
-        let w = log.clone();
-        let sub = tracing_subscriber::fmt()
-            .with_env_filter("tidemark_testbed=debug")
-            .with_ansi(false)
-            .with_writer(move || w.clone())
-            .finish();
-        tracing::subscriber::set_global_default(sub).expect("one subscriber");
-        log
-    })
-}
-
 /// Connections accepted per node address so far (`field` = "node" or "member").
 fn accepted(field: &str) -> BTreeMap<usize, usize> {
-    let text = String::from_utf8_lossy(&accepted_log().0.lock().unwrap()).to_string();
+    let text = accepted_log().text();
     let mut out = BTreeMap::new();
     for l in text.lines().filter(|l| l.contains(" connection ")) {
         let Some(i) = l

@@ -2,7 +2,9 @@
 //! guard that kills a child process by pid when a failing test drops it, starting a
 //! proxy and waiting (bounded) for its ready line, stopping it with SIGTERM, and
 //! reading its Prometheus endpoint. Written once so that every proxy test starts,
-//! waits for and stops the proxy the same way.
+//! waits for and stops the proxy the same way. Also the testbed nodes' own log of
+//! the connections they accepted ([`accepted_log`]), which the proxy tests read to
+//! see who connected to the nodes.
 //!
 //! Include it as `mod proxy_support;` beside `mod ready_support;` (it uses
 //! [`crate::ready_support::Lines`]).
@@ -13,6 +15,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::ready_support::Lines;
@@ -236,4 +239,44 @@ pub fn sample(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// The testbed's `tracing` debug output, kept in memory; its `connection` events are
+/// the nodes' own record of every connection they accepted (with the peer's
+/// address).
+#[derive(Clone, Default)]
+pub struct Accepted(Arc<Mutex<Vec<u8>>>);
+
+impl Accepted {
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
+    }
+}
+
+impl Write for Accepted {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The process's one testbed log (`tidemark_testbed=debug`), installed as the
+/// global `tracing` subscriber on first use.
+pub fn accepted_log() -> &'static Accepted {
+    static LOG: OnceLock<Accepted> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Accepted::default();
+        let w = log.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_env_filter("tidemark_testbed=debug")
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .finish();
+        tracing::subscriber::set_global_default(sub).expect("one subscriber");
+        log
+    })
 }
