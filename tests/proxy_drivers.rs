@@ -3,77 +3,22 @@
 //! as committed — checked against the testbed's own ground truth, not against
 //! tidemark — and its Prometheus endpoint counts them.
 
+mod proxy_support;
 mod ready_support;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Document};
-use ready_support::Lines;
+use proxy_support::{free_port, sample, scrape, start_proxy, stop};
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use scylla::statement::unprepared::Statement;
 use scylla::statement::Consistency;
 use tidemark_testbed::{ClusterConfig, CqlCluster, MongoReplicaSet, ReplSetConfig};
-
-fn free_port(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed by pid when dropped while still running (a failing test
-/// leaves nothing behind).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn start_proxy(args: &[String], store: &Path) -> (Killed, Lines) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .arg("proxy")
-        .args(args)
-        .arg("--store")
-        .arg(store)
-        .args(["--drain", "2", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tidemark proxy");
-    let mut err = Lines::follow(child.stderr.take().unwrap());
-    assert!(err.wait_for("tidemark: proxy listening"), "{:?}", err.seen);
-    (Killed(child), err)
-}
-
-/// GET /metrics, as Prometheus would.
-fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
-    out
-}
-
-fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-}
 
 #[test]
 fn drivers_through_the_proxy_get_the_nodes_answers_and_the_store_holds_their_writes() {
@@ -106,7 +51,7 @@ fn drivers_through_the_proxy_get_the_nodes_answers_and_the_store_holds_their_wri
     );
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let (mut proxy, err) = start_proxy(
+    let (proxy, err) = start_proxy(
         &[
             "--route".into(),
             format!("{cql_listen}={}", cluster.addresses()[0]),
@@ -116,6 +61,7 @@ fn drivers_through_the_proxy_get_the_nodes_answers_and_the_store_holds_their_wri
             metrics.to_string(),
         ],
         &store,
+        &[],
     );
 
     let (cql_rows, mongo_docs) = (200i32, 100i32);
@@ -214,20 +160,8 @@ fn drivers_through_the_proxy_get_the_nodes_answers_and_the_store_holds_their_wri
         "{text}"
     );
 
-    Command::new("kill")
-        .args(["-TERM", &proxy.0.id().to_string()])
-        .status()
-        .unwrap();
-    let mut out = String::new();
-    proxy
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let status = proxy.0.wait().unwrap();
-    assert!(status.success(), "{out} {:?}", err.rest());
+    let (status, out, rest) = stop(proxy, err);
+    assert!(status.success(), "{out} {rest:?}");
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(summary["type"], "summary");
     assert_eq!(summary["gap_bytes"], 0);

@@ -23,20 +23,23 @@
 //! The two tests may run at once: they use separate loopback /24s and count the
 //! node-side log by different fields (`node` vs `member`).
 
+mod proxy_support;
 mod ready_support;
 #[path = "require/mod.rs"]
 mod require;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Bson, Document};
+use proxy_support::{
+    accepted_log, common_port, sample, scrape_within, spawn_proxy, wait_ready, Killed,
+};
 use ready_support::Lines;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -54,41 +57,11 @@ const WAIT: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------
 // The node side: who the testbed nodes accepted.
 
-/// The testbed's `tracing` debug output; its `connection` events are the nodes'
-/// own record of every connection they accepted (with the peer's address).
-#[derive(Clone, Default)]
-struct Accepted(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Accepted {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn accepted_log() -> &'static Accepted {
-    static LOG: OnceLock<Accepted> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Accepted::default();
-        let w = log.clone();
-        let sub = tracing_subscriber::fmt()
-            .with_env_filter("tidemark_testbed=debug")
-            .with_ansi(false)
-            .with_writer(move || w.clone())
-            .finish();
-        tracing::subscriber::set_global_default(sub).expect("one subscriber");
-        log
-    })
-}
-
 /// Every connection accepted so far by a node (`field` = "node" for CQL, "member"
 /// for MongoDB; the two tests of this file use one each, so they may run at once):
 /// (node index, peer address), in order.
 fn accepted(field: &str) -> Vec<(usize, SocketAddr)> {
-    let text = String::from_utf8_lossy(&accepted_log().0.lock().unwrap()).to_string();
+    let text = accepted_log().text();
     let mut out = Vec::new();
     for l in text.lines().filter(|l| l.contains(" connection")) {
         let value = |k: &str| {
@@ -311,51 +284,6 @@ fn start_terminators(
 // ---------------------------------------------------------------------------
 // The proxy.
 
-/// A child process killed by pid when dropped while still running (a failing test
-/// leaves nothing behind).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// A port free on every one of `ips` (sidecars share one port, as the nodes do:
-/// `system.peers` has no port column). Not `avoid` (the nodes' port).
-fn common_port(ips: &[Ipv4Addr], avoid: u16) -> u16 {
-    for _ in 0..100 {
-        let p = TcpListener::bind((ips[0], 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if p != avoid && ips.iter().all(|ip| TcpListener::bind((*ip, p)).is_ok()) {
-            return p;
-        }
-    }
-    panic!("no common free port");
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-}
-
 /// One bed: the nodes, their terminators, one proxy with a TLS route per node.
 struct Bed {
     nodes: Vec<SocketAddr>,
@@ -409,19 +337,16 @@ fn bed(rt: &tokio::runtime::Runtime, third: u8, nodes: Vec<SocketAddr>) -> Bed {
         args.extend(["--map".into(), format!("{n}={s}")]);
     }
     let store = dir.path().join("store");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(&args)
-        .arg("--store")
-        .arg(&store)
-        .args(["--drain", "2", "--no-sync", "--json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tidemark proxy");
-    terminators.proxy_pid.store(child.id(), Ordering::SeqCst);
-    let mut err = Lines::follow(child.stderr.take().unwrap());
-    let proxy = Killed(child);
-    assert!(err.wait_for("tidemark: proxy listening"), "{:?}", err.seen);
+    let (proxy, mut err) = spawn_proxy(
+        Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args(&args)
+            .arg("--store")
+            .arg(&store)
+            .args(["--drain", "2", "--no-sync", "--json"])
+            .stdout(Stdio::null()),
+    );
+    terminators.proxy_pid.store(proxy.pid(), Ordering::SeqCst);
+    wait_ready(&mut err);
     Bed {
         nodes,
         sidecars,
@@ -450,7 +375,10 @@ impl Bed {
                 .filter(|(_, peer)| !self.nodes.iter().any(|n| n.ip() == peer.ip()))
                 .collect();
             let terms = self.terminators.accepts.lock().unwrap().clone();
-            let proxied = sample(&scrape(self.metrics), "tidemark_proxy_connections_total");
+            let proxied = sample(
+                &scrape_within(self.metrics, WAIT),
+                "tidemark_proxy_connections_total",
+            );
             if (nodes.len() == terms.len() && terms.len() as f64 == proxied)
                 || Instant::now() > deadline
             {
@@ -495,7 +423,7 @@ impl Bed {
         };
         drop(probe);
         assert!(!probed.from_proxy, "{probed:?}");
-        let text = scrape(self.metrics);
+        let text = scrape_within(self.metrics, WAIT);
         assert_eq!(
             sample(&text, "tidemark_proxy_tls_failures_total"),
             0.0,
@@ -518,7 +446,11 @@ impl Bed {
     fn saw_tls_failure(&self) -> bool {
         let deadline = Instant::now() + WAIT;
         loop {
-            if sample(&scrape(self.metrics), "tidemark_proxy_tls_failures_total") >= 1.0 {
+            if sample(
+                &scrape_within(self.metrics, WAIT),
+                "tidemark_proxy_tls_failures_total",
+            ) >= 1.0
+            {
                 return true;
             }
             if Instant::now() > deadline {
@@ -530,17 +462,7 @@ impl Bed {
 
     /// Stops the proxy (SIGTERM, bounded wait) and reads its store.
     fn stop_and_log(mut self) -> Vec<Value> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.proxy.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(s) = self.proxy.0.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "the proxy did not stop");
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let status = self.proxy.signal_and_wait("TERM", WAIT);
         assert!(status.success(), "proxy: {:?}", self.err.rest());
         let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
             .args(["log", "--json", "--store"])

@@ -13,14 +13,16 @@
 //! for its response (kept in the store at each group commit) is logged in doubt at
 //! its next start: nothing it forwarded goes missing from the log.
 
+mod proxy_support;
 mod ready_support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use proxy_support::{free_port, proxy_command, spawn_ready, start_proxy_with, stop, Killed};
 use ready_support::Lines;
 
 /// A running `tidemark proxy`; killed by pid if a test fails before stopping it.
@@ -29,74 +31,22 @@ struct Proxy {
     err: Lines,
 }
 
-/// A child process killed by pid when dropped while still running.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 impl Proxy {
+    /// `tidemark proxy ARGS --store STORE --drain 2`, once it said it listens.
     fn start(args: &[&str], store: &Path) -> Proxy {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-            .arg("proxy")
-            .args(args)
-            .arg("--store")
-            .arg(store)
-            .arg("--drain")
-            .arg("2")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn tidemark proxy");
-        let mut err = Lines::follow(child.stderr.take().unwrap());
-        assert!(
-            err.wait_for("tidemark: proxy listening"),
-            "proxy did not start: {:?}",
-            err.seen
-        );
-        Proxy {
-            child: Killed(child),
-            err,
-        }
+        let (child, err) = start_proxy_with(args, store, &[]);
+        Proxy { child, err }
     }
 
     /// SIGTERM; returns the exit code and what it printed on stdout.
-    fn stop(mut self) -> (Option<i32>, String) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.0.id().to_string()])
-            .status()
-            .unwrap();
-        let mut out = String::new();
-        self.child
-            .0
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let status = self.child.0.wait().unwrap();
-        let rest = self.err.rest();
+    fn stop(self) -> (Option<i32>, String) {
+        let (status, out, rest) = stop(self.child, self.err);
         assert!(
             !rest.iter().any(|l| l.contains("panicked")),
             "the proxy panicked: {rest:?}"
         );
         (status.code(), out)
     }
-}
-
-/// A free port on `ip` (bound and released; the race is harmless here).
-fn free_port(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// xorshift64*: reproducible bytes and splits without a dependency.
@@ -379,33 +329,22 @@ fn decoders_that_fall_behind_get_gaps_and_forwarding_never_waits_for_them() {
     let store = dir.path().join("s");
     // Decoders that sleep 500 ms per batch of events, behind a queue of 2,048 events
     // (1,024 of them for data): 120 MB in chunks of at most 64 KiB overflow it.
-    let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args([
-            "proxy",
-            "--listen",
-            &listen.to_string(),
-            "--upstream",
-            &up_addr.to_string(),
-        ])
-        .args([
-            "--protocol",
-            "cql",
-            "--queue",
-            "2048",
-            "--drain",
-            "2",
-            "--json",
-            "--store",
-        ])
-        .arg(&store)
-        .env("TIDEMARK_TEST_SLOW_EVENTS_MS", "500")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let mut err = Lines::follow(child.0.stderr.take().unwrap());
-    assert!(err.wait_for("tidemark: proxy listening"), "{:?}", err.seen);
+    let (child, err) = spawn_ready(
+        proxy_command(listen, up_addr)
+            .args([
+                "--protocol",
+                "cql",
+                "--queue",
+                "2048",
+                "--drain",
+                "2",
+                "--json",
+                "--store",
+            ])
+            .arg(&store)
+            .env("TIDEMARK_TEST_SLOW_EVENTS_MS", "500")
+            .stdout(Stdio::piped()),
+    );
     let mut rng = Rng(9);
     let mut up = cql_then_garbage(&mut rng, 1000);
     up.resize(120 << 20, 0xab);
@@ -415,19 +354,7 @@ fn decoders_that_fall_behind_get_gaps_and_forwarding_never_waits_for_them() {
         "every byte arrived although the decoders were behind"
     );
     assert!(got_down.is_empty());
-    Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    let mut out = String::new();
-    child
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let status = child.0.wait().unwrap();
+    let (status, out, _) = stop(child, err);
     let summary: serde_json::Value = serde_json::from_str(out.trim()).expect("summary");
     let gap = summary["gap_bytes"].as_u64().unwrap();
     assert!(gap > 0 && gap < up.len() as u64, "{summary}");

@@ -3,34 +3,17 @@
 //! after a workload: the bytes this test pushed through, the connections it opened.
 //! Prometheus parses the exposition itself, so a malformed line fails the scrape.
 
+mod proxy_support;
 mod ready_support;
 mod require;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ready_support::Lines;
+use proxy_support::{free_port, proxy_command, spawn_ready, Killed};
 use serde_json::Value;
-
-fn free_port(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills a child by pid when dropped (the test started it; nothing else).
-struct Started(Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A plain HTTP GET; the body.
 fn get(addr: SocketAddr, path: &str) -> Option<String> {
@@ -80,23 +63,12 @@ fn prometheus_scrapes_the_proxy_and_answers_with_its_counters() {
         SocketAddr::from((ip, free_port(ip))),
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args([
-            "proxy",
-            "--listen",
-            &listen.to_string(),
-            "--upstream",
-            &up_addr.to_string(),
-        ])
-        .args(["--metrics", &metrics.to_string(), "--drain", "1", "--store"])
-        .arg(dir.path().join("store"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = Lines::follow(proxy.stderr.take().unwrap());
-    let proxy = Started(proxy);
-    assert!(err.wait_for("tidemark: proxy listening"), "{:?}", err.seen);
+    let proxy = spawn_ready(
+        proxy_command(listen, up_addr)
+            .args(["--metrics", &metrics.to_string(), "--drain", "1", "--store"])
+            .arg(dir.path().join("store"))
+            .stdout(Stdio::null()),
+    );
 
     // The workload: 3 connections, 100 kB each way each.
     let payload = vec![0x5au8; 100_000];
@@ -123,7 +95,7 @@ fn prometheus_scrapes_the_proxy_and_answers_with_its_counters() {
         ),
     )
     .unwrap();
-    let prom = Started(
+    let prom = Killed(
         Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(

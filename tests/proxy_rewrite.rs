@@ -6,39 +6,24 @@
 //! them behind it. And with the rewrite on, a raw exchange through the proxy decodes
 //! to what the node says directly, except the rewritten addresses.
 
+mod proxy_support;
 mod ready_support;
 #[path = "require/mod.rs"]
 mod require;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Document};
-use ready_support::Lines;
+use proxy_support::{accepted_log, common_port, sample, scrape, start_proxy, Killed};
 use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::unprepared::Statement;
 use scylla::statement::Consistency;
 use tidemark_testbed::{ClusterConfig, CqlCluster, MongoReplicaSet, ReplSetConfig};
-
-/// Connections the testbed nodes accepted, from their own `connection` debug
-/// events: (node-or-member field, index) → count. The node-side view of who
-/// connected.
-#[derive(Clone, Default)]
-struct Accepted(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Accepted {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The node-side log is one per process: tests that count from it run one at a time.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -46,24 +31,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn accepted_log() -> &'static Accepted {
-    static LOG: OnceLock<Accepted> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Accepted::default();
-        let w = log.clone();
-        let sub = tracing_subscriber::fmt()
-            .with_env_filter("tidemark_testbed=debug")
-            .with_ansi(false)
-            .with_writer(move || w.clone())
-            .finish();
-        tracing::subscriber::set_global_default(sub).expect("one subscriber");
-        log
-    })
-}
-
 /// Connections accepted per node address so far (`field` = "node" or "member").
 fn accepted(field: &str) -> BTreeMap<usize, usize> {
-    let text = String::from_utf8_lossy(&accepted_log().0.lock().unwrap()).to_string();
+    let text = accepted_log().text();
     let mut out = BTreeMap::new();
     for l in text.lines().filter(|l| l.contains(" connection ")) {
         let Some(i) = l
@@ -78,72 +48,9 @@ fn accepted(field: &str) -> BTreeMap<usize, usize> {
     out
 }
 
-/// A port free on every one of `ips` (sidecars on one port, as the nodes are:
-/// `system.peers` has no port column, so drivers use the port they connected to).
-/// Not `avoid` (the nodes' port), so that ports are rewritten too.
-fn common_port(ips: &[Ipv4Addr], avoid: u16) -> u16 {
-    for _ in 0..100 {
-        let p = TcpListener::bind((ips[0], 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if p != avoid && ips.iter().all(|ip| TcpListener::bind((*ip, p)).is_ok()) {
-            return p;
-        }
-    }
-    panic!("no common free port");
-}
-
-/// A child process killed by pid when dropped while still running (a failing test
-/// leaves nothing behind).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn start_proxy(args: &[String], store: &std::path::Path) -> (Killed, Lines) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .arg("proxy")
-        .args(args)
-        .arg("--store")
-        .arg(store)
-        .args(["--drain", "2", "--no-sync", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tidemark proxy");
-    let mut err = Lines::follow(child.stderr.take().unwrap());
-    assert!(err.wait_for("tidemark: proxy listening"), "{:?}", err.seen);
-    (Killed(child), err)
-}
-
+/// Stops a proxy (SIGTERM, bounded wait); how it exited is not this test's concern.
 fn stop(mut proxy: Killed) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &proxy.0.id().to_string()])
-        .status();
-    let _ = proxy.0.wait();
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
+    proxy.signal_and_wait("TERM", Duration::from_secs(30));
 }
 
 /// Waits (bounded) until the nodes accepted as many connections as the proxy
@@ -209,7 +116,7 @@ fn cql_bed(rt: &tokio::runtime::Runtime, third: u8, rewrite: Option<bool>) -> Cq
         args.push("--no-rewrite".into());
     }
     let dir = tempfile::tempdir().unwrap();
-    let (proxy, _) = start_proxy(&args, &dir.path().join("store"));
+    let (proxy, _) = start_proxy(&args, &dir.path().join("store"), &["--no-sync"]);
     CqlBed {
         cluster,
         sidecars,
@@ -453,7 +360,7 @@ fn mongo_bed(
         args.push("--no-rewrite".into());
     }
     let dir = tempfile::tempdir().unwrap();
-    let (proxy, _) = start_proxy(&args, &dir.path().join("store"));
+    let (proxy, _) = start_proxy(&args, &dir.path().join("store"), &["--no-sync"]);
     (set, sidecars, metrics, proxy, dir)
 }
 

@@ -6,39 +6,19 @@
 //! (`proxy.test`). A client that does not trust the proxy, or a node whose
 //! certificate names another host, gets no connection, and the proxy counts it.
 
+mod proxy_support;
 mod ready_support;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ready_support::Lines;
+use proxy_support::{free_port, proxy_command, scrape, spawn_ready};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tidemark_testbed::{ClusterConfig, CqlCluster};
-
-fn free_port(ip: Ipv4Addr) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed by pid when dropped while still running (a failing test
-/// leaves nothing behind).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 struct Pki {
     ca: String,
@@ -211,14 +191,8 @@ fn writes_inside_tls_are_forwarded_and_decided_and_untrusted_peers_get_nothing()
         SocketAddr::from((ip, free_port(ip))),
     );
     let store = dir.path().join("store");
-    let proxy = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args([
-            "proxy",
-            "--listen",
-            &listen.to_string(),
-            "--upstream",
-            &node_addr.to_string(),
-        ])
+    let mut proxy = proxy_command(listen, node_addr);
+    proxy
         .args([
             "--protocol",
             "cql",
@@ -235,13 +209,8 @@ fn writes_inside_tls_are_forwarded_and_decided_and_untrusted_peers_get_nothing()
         .arg(&proxy_key)
         .args(["--drain", "1", "--store"])
         .arg(&store)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut proxy = Killed(proxy);
-    let mut err = Lines::follow(proxy.0.stderr.take().unwrap());
-    assert!(err.wait_for("tidemark: proxy listening"), "{:?}", err.seen);
+        .stdout(Stdio::null());
+    let (mut proxy, _err) = spawn_ready(&mut proxy);
 
     // A CQL client over TLS to the proxy: STARTUP, DDL, three INSERTs.
     let tcp = TcpStream::connect(listen).unwrap();
@@ -303,29 +272,14 @@ fn writes_inside_tls_are_forwarded_and_decided_and_untrusted_peers_get_nothing()
     );
 
     // A proxy whose node's certificate names another host refuses the node.
-    let wrong = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args([
-            "proxy",
-            "--listen",
-            &wrong_name.to_string(),
-            "--upstream",
-            &node_addr.to_string(),
-        ])
+    let mut wrong = proxy_command(wrong_name, node_addr);
+    wrong
         .args(["--upstream-tls", "other.test", "--drain", "1", "--store"])
         .arg(dir.path().join("store2"))
         .arg("--upstream-ca")
         .arg(&ca)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut wrong = Killed(wrong);
-    let mut werr = Lines::follow(wrong.0.stderr.take().unwrap());
-    assert!(
-        werr.wait_for("tidemark: proxy listening"),
-        "{:?}",
-        werr.seen
-    );
+        .stdout(Stdio::null());
+    let (mut wrong, _werr) = spawn_ready(&mut wrong);
     let mut c = TcpStream::connect(wrong_name).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let _ = c.write_all(&frame(0, 0x01, &startup));
@@ -334,27 +288,16 @@ fn writes_inside_tls_are_forwarded_and_decided_and_untrusted_peers_get_nothing()
         matches!(c.read(&mut b), Ok(0) | Err(_)),
         "no answer through a node of the wrong name"
     );
-    Command::new("kill")
-        .args(["-TERM", &wrong.0.id().to_string()])
-        .status()
-        .unwrap();
-    wrong.0.wait().unwrap();
+    wrong.signal_and_wait("TERM", Duration::from_secs(30));
 
     // Metrics: the untrusted client's failed handshake is counted.
-    let mut s = TcpStream::connect(metrics).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
+    let text = scrape(metrics);
     assert!(
         text.contains("tidemark_proxy_tls_failures_total 1"),
         "{text}"
     );
 
-    Command::new("kill")
-        .args(["-TERM", &proxy.0.id().to_string()])
-        .status()
-        .unwrap();
-    proxy.0.wait().unwrap();
+    proxy.signal_and_wait("TERM", Duration::from_secs(30));
     // The store decided the writes it saw inside TLS.
     let log = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args(["log", "--json", "--ns", "tls.t", "--store"])

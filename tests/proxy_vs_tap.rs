@@ -67,16 +67,16 @@ mod ready_support;
 mod require;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Bson, Document};
 use proxy_support::{
-    common_port, free_port, output_within, sample, scrape, start_proxy, stop_proxy, Killed,
+    accepted_log, common_port, free_port, output_within, sample, scrape, start_proxy, stop_proxy,
+    Killed,
 };
 use ready_support::Lines;
 use serde_json::Value;
@@ -86,39 +86,11 @@ use tidemark_testbed::{ClusterConfig, CqlCluster, MongoReplicaSet, ReplSetConfig
 // ---------------------------------------------------------------------------
 // The node-side view: who the testbed nodes accepted connections from.
 
-#[derive(Clone, Default)]
-struct Accepted(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Accepted {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn accepted_log() -> &'static Accepted {
-    static LOG: OnceLock<Accepted> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Accepted::default();
-        let w = log.clone();
-        let sub = tracing_subscriber::fmt()
-            .with_env_filter("tidemark_testbed=debug")
-            .with_ansi(false)
-            .with_writer(move || w.clone())
-            .finish();
-        tracing::subscriber::set_global_default(sub).expect("one subscriber");
-        log
-    })
-}
-
 /// Every connection the nodes of one bed accepted so far, from the testbed's own
 /// `connection` debug events (`field` = "node" for CQL, "member" for MongoDB):
 /// (node index, the connecting peer's address), in accept order.
 fn accepted(field: &str) -> Vec<(usize, SocketAddr)> {
-    let text = String::from_utf8_lossy(&accepted_log().0.lock().unwrap()).to_string();
+    let text = accepted_log().text();
     let mut out = Vec::new();
     for l in text.lines().filter(|l| l.contains(" connection ")) {
         let word = |k: &str| {

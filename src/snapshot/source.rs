@@ -1,7 +1,10 @@
 //! The `--from` URI: which cluster to read, and the same without credentials, the
 //! only form that is ever stored, printed or logged.
 
-use anyhow::{bail, Result};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+use mongodb::options::ClientOptions;
 
 /// A parsed `--from`.
 pub enum Source {
@@ -114,6 +117,52 @@ pub fn redact(uri: &str) -> String {
     format!("{scheme}://{rest}")
 }
 
+/// Replaces the URI's password and user name (as written and percent-decoded) in a
+/// MongoDB driver message. User names shorter than 3 characters stay: replacing
+/// them would garble the message more than it hides.
+pub fn scrub(msg: String, uri: &str) -> String {
+    let userinfo = uri
+        .split_once("://")
+        .map(|(_, r)| r)
+        .and_then(|r| r.split(['/', '?']).next())
+        .and_then(|auth| auth.rsplit_once('@'))
+        .map(|(userinfo, _)| userinfo);
+    let Some(userinfo) = userinfo else { return msg };
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let mut secrets: Vec<String> = Vec::new();
+    for (part, min) in [(pass, 1), (user, 3)] {
+        for form in [part.to_string(), percent_decode(part)] {
+            if form.len() >= min {
+                secrets.push(form);
+            }
+        }
+    }
+    // Longest first, so a secret holding another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+        .iter()
+        .fold(msg, |m, secret| m.replace(secret.as_str(), "***"))
+}
+
+/// How long the MongoDB driver looks for a server (and a connection takes) before
+/// it gives up, unless the URI says otherwise (the driver's default server
+/// selection waits 30 s, which makes an unreachable cluster look like a hang).
+const MONGO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The driver's options for `uri`, with [`MONGO_TIMEOUT`] where the URI sets no
+/// server selection or connect timeout. A parse error names `flag` and the
+/// `redacted` URI and is scrubbed of the credentials.
+pub async fn mongo_options(uri: &str, redacted: &str, flag: &str) -> Result<ClientOptions> {
+    let mut options = ClientOptions::parse(uri)
+        .await
+        .map_err(|e| anyhow!("invalid {flag} {redacted}: {}", scrub(e.to_string(), uri)))?;
+    options
+        .server_selection_timeout
+        .get_or_insert(MONGO_TIMEOUT);
+    options.connect_timeout.get_or_insert(MONGO_TIMEOUT);
+    Ok(options)
+}
+
 /// Whether `name` matches the glob `pattern` (`*` any run, `?` one character).
 pub fn glob(pattern: &str, name: &str) -> bool {
     fn go(p: &[char], n: &[char]) -> bool {
@@ -163,6 +212,20 @@ mod tests {
         );
         assert_eq!(redact("cql://cassandra:s3cret@10.0.0.1"), "cql://10.0.0.1");
         assert_eq!(redact("cql://10.0.0.1:9043"), "cql://10.0.0.1:9043");
+    }
+
+    #[test]
+    fn scrubs_user_and_password() {
+        let uri = "mongodb://u:hunter2@h:27017/?replicaSet=rs";
+        assert_eq!(
+            scrub("auth failed for hunter2".into(), uri),
+            "auth failed for ***"
+        );
+        let uri = "mongodb://backup%40corp:p%3Aw@h/";
+        assert_eq!(
+            scrub("user backup@corp: bad password p:w".into(), uri),
+            "user ***: bad password ***"
+        );
     }
 
     #[test]

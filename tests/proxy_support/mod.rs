@@ -2,17 +2,20 @@
 //! guard that kills a child process by pid when a failing test drops it, starting a
 //! proxy and waiting (bounded) for its ready line, stopping it with SIGTERM, and
 //! reading its Prometheus endpoint. Written once so that every proxy test starts,
-//! waits for and stops the proxy the same way (the older proxy test files carry
-//! their own copies of these and may move to this module).
+//! waits for and stops the proxy the same way. Also the testbed nodes' own log of
+//! the connections they accepted ([`accepted_log`]), which the proxy tests read to
+//! see who connected to the nodes.
 //!
 //! Include it as `mod proxy_support;` beside `mod ready_support;` (it uses
 //! [`crate::ready_support::Lines`]).
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::ready_support::Lines;
@@ -126,55 +129,103 @@ pub fn output_within(cmd: &mut Command, within: Duration) -> std::process::Outpu
     }
 }
 
-/// Starts `tidemark proxy ARGS --store STORE --drain 2 --json` (plus `extra`, e.g.
-/// `--no-sync`) and waits, bounded by [`crate::ready_support::READY_WAIT`], for
-/// "tidemark: proxy listening" on its stderr. Returns the guard and the stderr
-/// lines (stdout, where the `--json` summary goes, stays piped in the child).
-pub fn start_proxy(args: &[String], store: &Path, extra: &[&str]) -> (Killed, Lines) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .arg("proxy")
-        .args(args)
-        .arg("--store")
-        .arg(store)
-        .args(["--drain", "2", "--json"])
-        .args(extra)
-        .stdout(Stdio::piped())
+/// `tidemark proxy --listen LISTEN --upstream UPSTREAM`, for a test to add its
+/// options to before [`spawn_ready`].
+pub fn proxy_command(listen: SocketAddr, upstream: SocketAddr) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidemark"));
+    cmd.args(["proxy", "--listen", &listen.to_string()])
+        .args(["--upstream", &upstream.to_string()]);
+    cmd
+}
+
+/// Spawns `cmd` (a `tidemark proxy` command line; its stderr is piped here, its
+/// stdout is the caller's choice) under a [`Killed`] guard, following its stderr.
+/// For a test that needs the pid before the proxy is ready; else [`spawn_ready`].
+pub fn spawn_proxy(cmd: &mut Command) -> (Killed, Lines) {
+    let mut child = cmd
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn tidemark proxy");
-    let mut err = Lines::follow(child.stderr.take().unwrap());
-    let proxy = Killed(child);
+    let err = Lines::follow(child.stderr.take().unwrap());
+    (Killed(child), err)
+}
+
+/// Waits, bounded by [`crate::ready_support::READY_WAIT`], for "tidemark: proxy
+/// listening" on a proxy's stderr; fails the test with what it said otherwise.
+pub fn wait_ready(err: &mut Lines) {
     assert!(
         err.wait_for("tidemark: proxy listening"),
         "the proxy never said it was listening: {:?}",
         err.seen
     );
+}
+
+/// [`spawn_proxy`], then [`wait_ready`].
+pub fn spawn_ready(cmd: &mut Command) -> (Killed, Lines) {
+    let (proxy, mut err) = spawn_proxy(cmd);
+    wait_ready(&mut err);
     (proxy, err)
 }
 
-/// Stops a proxy as an orchestrator would (SIGTERM: drain, flush the store, exit)
-/// and returns its `--json` summary line. Fails the test if it does not exit
-/// cleanly within 30 s.
-pub fn stop_proxy(mut proxy: Killed, err: Lines) -> serde_json::Value {
+/// Starts `tidemark proxy ARGS --store STORE --drain 2 FLAGS` with stdout piped
+/// (where a summary goes) and waits for its ready line ([`spawn_ready`]).
+pub fn start_proxy_with<S: AsRef<OsStr>>(
+    args: &[S],
+    store: &Path,
+    flags: &[&str],
+) -> (Killed, Lines) {
+    spawn_ready(
+        Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .arg("proxy")
+            .args(args)
+            .arg("--store")
+            .arg(store)
+            .args(["--drain", "2"])
+            .args(flags)
+            .stdout(Stdio::piped()),
+    )
+}
+
+/// Starts `tidemark proxy ARGS --store STORE --drain 2 --json` (plus `extra`, e.g.
+/// `--no-sync`) and waits, bounded by [`crate::ready_support::READY_WAIT`], for
+/// "tidemark: proxy listening" on its stderr. Returns the guard and the stderr
+/// lines (stdout, where the `--json` summary goes, stays piped in the child).
+pub fn start_proxy<S: AsRef<OsStr>>(args: &[S], store: &Path, extra: &[&str]) -> (Killed, Lines) {
+    start_proxy_with(args, store, &[&["--json"], extra].concat())
+}
+
+/// Stops a proxy as an orchestrator would (SIGTERM: drain, flush the store, exit),
+/// bounded by 30 s, and returns its exit status, everything it printed on stdout
+/// (piped, as [`start_proxy_with`] leaves it) and the rest of its stderr.
+pub fn stop(mut proxy: Killed, err: Lines) -> (ExitStatus, String, Vec<String>) {
     let mut out = String::new();
     let stdout = proxy.0.stdout.take();
     let status = proxy.signal_and_wait("TERM", Duration::from_secs(30));
     if let Some(mut s) = stdout {
         s.read_to_string(&mut out).unwrap();
     }
-    assert!(
-        status.success(),
-        "proxy exit {status}: {out} {:?}",
-        err.rest()
-    );
+    (status, out, err.rest())
+}
+
+/// [`stop`], failing the test unless the proxy exited cleanly; returns its `--json`
+/// summary line (the last on stdout).
+pub fn stop_proxy(proxy: Killed, err: Lines) -> serde_json::Value {
+    let (status, out, rest) = stop(proxy, err);
+    assert!(status.success(), "proxy exit {status}: {out} {rest:?}");
     let line = out.lines().last().unwrap_or_default();
     serde_json::from_str(line).unwrap_or_else(|e| panic!("summary {out:?}: {e}"))
 }
 
-/// GET /metrics, as Prometheus would; the whole HTTP answer.
+/// GET /metrics, as Prometheus would; the whole HTTP answer (a read waits 10 s at
+/// the most).
 pub fn scrape(addr: SocketAddr) -> String {
+    scrape_within(addr, Duration::from_secs(10))
+}
+
+/// [`scrape`], with a read waiting `within` at the most.
+pub fn scrape_within(addr: SocketAddr, within: Duration) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(within)).unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let mut out = String::new();
@@ -188,4 +239,44 @@ pub fn sample(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// The testbed's `tracing` debug output, kept in memory; its `connection` events are
+/// the nodes' own record of every connection they accepted (with the peer's
+/// address).
+#[derive(Clone, Default)]
+pub struct Accepted(Arc<Mutex<Vec<u8>>>);
+
+impl Accepted {
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
+    }
+}
+
+impl Write for Accepted {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The process's one testbed log (`tidemark_testbed=debug`), installed as the
+/// global `tracing` subscriber on first use.
+pub fn accepted_log() -> &'static Accepted {
+    static LOG: OnceLock<Accepted> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Accepted::default();
+        let w = log.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_env_filter("tidemark_testbed=debug")
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .finish();
+        tracing::subscriber::set_global_default(sub).expect("one subscriber");
+        log
+    })
 }

@@ -2,28 +2,18 @@
 //! timeouts (its default server selection waits 30 s, which makes an unreachable
 //! target look like a hang), and driver errors in one line without credentials.
 
-use std::time::Duration;
-
 use anyhow::{anyhow, Result};
 use mongodb::error::{Error, ErrorKind};
-use mongodb::options::ClientOptions;
 use mongodb::Client;
 use tidemark_mongo::bson::{doc, Document};
 
-/// How long the driver looks for a server (and a connection takes) before it gives up.
-const SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::snapshot::source::{mongo_options, scrub};
 
 /// Connects to `uri` and runs `hello` (which authenticates), so a target that is
 /// unreachable, refuses the credentials or is not MongoDB fails here, before
 /// anything is written. `flag` names the option the URI came from.
 pub async fn connect(uri: &str, redacted: &str, flag: &str) -> Result<Client> {
-    let mut options = ClientOptions::parse(uri)
-        .await
-        .map_err(|e| anyhow!("invalid {flag} {redacted}: {}", scrub(e.to_string(), uri)))?;
-    options
-        .server_selection_timeout
-        .get_or_insert(SELECTION_TIMEOUT);
-    options.connect_timeout.get_or_insert(SELECTION_TIMEOUT);
+    let mut options = mongo_options(uri, redacted, flag).await?;
     options.app_name.get_or_insert_with(|| "tidemark".into());
     let client = Client::with_options(options).map_err(|e| {
         anyhow!(
@@ -65,35 +55,6 @@ pub async fn check_write_concern(client: &Client, w: &Document) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Replaces the URI's password and user name (as written and percent-decoded) in a
-/// driver message; user names shorter than 3 characters stay (replacing them would
-/// garble the message more than it hides).
-pub fn scrub(msg: String, uri: &str) -> String {
-    let userinfo = uri
-        .split_once("://")
-        .map(|(_, r)| r)
-        .and_then(|r| r.split(['/', '?']).next())
-        .and_then(|auth| auth.rsplit_once('@'))
-        .map(|(userinfo, _)| userinfo);
-    let Some(userinfo) = userinfo else { return msg };
-    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let mut secrets: Vec<String> = Vec::new();
-    for (part, min) in [(pass, 1), (user, 3)] {
-        for form in [
-            part.to_string(),
-            crate::snapshot::source::percent_decode(part),
-        ] {
-            if form.len() >= min {
-                secrets.push(form);
-            }
-        }
-    }
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    secrets
-        .iter()
-        .fold(msg, |m, secret| m.replace(secret.as_str(), "***"))
 }
 
 /// A driver error in one short line: a server's command error as its name, code and
@@ -155,15 +116,6 @@ pub fn write_concern(w: &str) -> Result<Document> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scrubs_user_and_password() {
-        let uri = "mongodb://backup%40corp:p%3Aw@h/";
-        assert_eq!(
-            scrub("user backup@corp: bad password p:w".into(), uri),
-            "user ***: bad password ***"
-        );
-    }
 
     #[test]
     fn write_concerns() {

@@ -9,16 +9,13 @@
 //! history (`minSnapshotHistoryWindowInSeconds`, 300 s by default) fails with
 //! `SnapshotTooOld`; resume then needs a new snapshot.
 
-use std::time::Duration;
-
 use anyhow::{anyhow, bail, Context, Result};
-use mongodb::options::ClientOptions;
 use mongodb::{Client, ClientSession};
 use tidemark_mongo::bson::{doc, Bson, Document, RawDocument, Timestamp};
 
 use crate::decode::mongo::values;
 use crate::snapshot::model::{NamespaceInfo, PartInfo, PartRange, RowData, SnapshotRow};
-use crate::snapshot::source::{glob, is_literal, selected};
+use crate::snapshot::source::{glob, is_literal, mongo_options, scrub, selected};
 use crate::store::OpTime;
 
 /// Documents per `_id` chunk (one part).
@@ -41,33 +38,6 @@ pub struct Plan {
     pub namespaces: Vec<NamespaceInfo>,
     pub parts: Vec<PartInfo>,
     pub cluster_time: Option<OpTime>,
-}
-
-/// Replaces the URI's password and user name (as written and percent-decoded) in a
-/// driver message. User names shorter than 3 characters stay: replacing them
-/// would garble the message more than it hides.
-fn scrub(msg: String, uri: &str) -> String {
-    let userinfo = uri
-        .split_once("://")
-        .map(|(_, r)| r)
-        .and_then(|r| r.split(['/', '?']).next())
-        .and_then(|auth| auth.rsplit_once('@'))
-        .map(|(userinfo, _)| userinfo);
-    let Some(userinfo) = userinfo else { return msg };
-    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    let mut secrets: Vec<String> = Vec::new();
-    for (part, min) in [(pass, 1), (user, 3)] {
-        for form in [part.to_string(), super::super::source::percent_decode(part)] {
-            if form.len() >= min {
-                secrets.push(form);
-            }
-        }
-    }
-    // Longest first, so a secret holding another is replaced whole.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    secrets
-        .iter()
-        .fold(msg, |m, secret| m.replace(secret.as_str(), "***"))
 }
 
 /// A driver error in one short line: a server's command error as its code, name
@@ -105,15 +75,7 @@ pub async fn connect(
     resume: Option<Option<OpTime>>,
     majority: bool,
 ) -> Result<Plan> {
-    let mut options = ClientOptions::parse(uri)
-        .await
-        .map_err(|e| anyhow!("invalid --from {redacted}: {}", scrub(e.to_string(), uri)))?;
-    options
-        .server_selection_timeout
-        .get_or_insert(Duration::from_secs(5));
-    options
-        .connect_timeout
-        .get_or_insert(Duration::from_secs(5));
+    let options = mongo_options(uri, redacted, "--from").await?;
     let client = Client::with_options(options).map_err(|e| {
         anyhow!(
             "cannot connect to {redacted}: {}",
@@ -478,19 +440,5 @@ mod tests {
         ] {
             assert_eq!(bound_value(&bound_bytes(&v).unwrap()).unwrap(), v);
         }
-    }
-
-    #[test]
-    fn scrubs_the_password() {
-        let uri = "mongodb://u:hunter2@h:27017/?replicaSet=rs";
-        assert_eq!(
-            scrub("auth failed for hunter2".into(), uri),
-            "auth failed for ***"
-        );
-        let uri = "mongodb://backup%40corp:p%3Aw@h/";
-        assert_eq!(
-            scrub("user backup@corp: bad password p:w".into(), uri),
-            "user ***: bad password ***"
-        );
     }
 }
