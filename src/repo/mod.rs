@@ -14,6 +14,7 @@ pub mod location;
 pub mod print;
 pub mod pull;
 pub mod push;
+pub mod rekey;
 pub mod segment;
 pub mod ship;
 pub mod snapshots;

@@ -104,6 +104,8 @@ pub struct PullReport {
     pub merged: u64,
     /// Copies of a write another source (or an earlier pull) already gave.
     pub duplicates: u64,
+    /// CQL keys completed with the merged schema (decoded without it by their source).
+    pub rekeyed: u64,
     pub snapshots: u64,
 }
 
@@ -220,6 +222,23 @@ async fn pull_into(repo: &Repo, store: &Store) -> anyhow::Result<PullReport> {
         }
     }
     taken.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
+
+    // Keys a source decoded without the table's schema, completed with the schema
+    // every source learned (see [`super::rekey`]), before copies are matched.
+    let mut schemas: HashMap<String, Option<crate::store::NamespaceSchema>> = HashMap::new();
+    for (_, _, _, m) in &mut taken {
+        if !matches!(m.payload, crate::store::Payload::Cql(_)) {
+            continue;
+        }
+        if !schemas.contains_key(&m.namespace) {
+            schemas.insert(m.namespace.clone(), store.schema(&m.namespace)?);
+        }
+        if let Some(Some(s)) = schemas.get(&m.namespace) {
+            if super::rekey::complete_key(m, s) {
+                report.rekeyed += 1;
+            }
+        }
+    }
 
     // Identities already merged, from the window before the first new commit time.
     let last = {
