@@ -29,7 +29,19 @@
 //! - `repo verify` is clean; `status --repo` names the three sources and the
 //!   cluster's tidemark.
 //!
-//! Every write carries a client timestamp set on the statement (not only the
+//! The same for MongoDB: a 3-member replica set, a sidecar per member, the mongodb
+//! crate (`replicaSet=rs0`, w:majority, retryable writes) writing through them.
+//! Writes go to the primary only, so its sidecar is the one killed: the primary is
+//! cut from its secondaries (w:majority writes wait), its sidecar SIGKILLed under a
+//! burst of inserts, restarted on the same store, the cut healed; the driver
+//! retries each interrupted insert once, with the same lsid and txnNumber, through
+//! the restarted sidecar. That sidecar's store then holds both copies (the in-doubt
+//! one from before the kill, the committed retry); the merge keeps one. The
+//! secondaries' sidecars carry no write and still advance their tidemark, so they
+//! do not hold the cluster's. The restored replica set's committed documents equal
+//! the source's.
+//!
+//! Every CQL write carries a client timestamp set on the statement (not only the
 //! driver's generator: scylla draws a generator timestamp per *attempt*, so a retry
 //! would be a different write), which is what gives every write an identity.
 //!
@@ -907,4 +919,283 @@ fn three_sidecars_one_killed_merge_into_one_log_equal_to_a_tap_and_restore_from_
     );
     target.stop();
     cluster.stop();
+}
+
+// ---------------------------------------------------------------------------
+// MongoDB: a sidecar per member, the primary's killed.
+
+const DB: &str = "e2e";
+
+/// The mongodb crate through the sidecars: replica set discovery (the sidecars'
+/// hello rewritten), w:majority, retryable writes (a retry keeps its lsid and
+/// txnNumber: the same write by identity).
+async fn mongo_client(seeds: &[SocketAddr]) -> mongodb::Client {
+    let hosts: Vec<String> = seeds.iter().map(|s| s.to_string()).collect();
+    mongodb::Client::with_uri_str(format!(
+        "mongodb://{}/?replicaSet=rs0&w=majority&retryWrites=true&serverSelectionTimeoutMS=30000&heartbeatFrequencyMS=500",
+        hosts.join(",")
+    ))
+    .await
+    .expect("mongodb through the sidecars")
+}
+
+type Coll = mongodb::Collection<mongodb::bson::Document>;
+
+/// Inserts, updates and deletes one document at a time, and an insert_many:
+/// `count` writes from `_id` `base`.
+async fn mongo_phase(c: &Coll, base: i32, count: i32) -> usize {
+    use mongodb::bson::doc;
+    let mut n = 0;
+    for i in base..base + count {
+        c.insert_one(doc! {"_id": i, "v": format!("v{i}"), "n": i})
+            .await
+            .expect("insert_one");
+        n += 1;
+    }
+    for i in (base..base + count).step_by(3) {
+        c.update_one(
+            doc! {"_id": i},
+            doc! {"$set": {"v": "u"}, "$inc": {"n": 100}},
+        )
+        .await
+        .expect("update_one");
+        n += 1;
+    }
+    for i in (base..base + count).step_by(7) {
+        c.delete_one(doc! {"_id": i}).await.expect("delete_one");
+        n += 1;
+    }
+    c.insert_many((0..3).map(|k| doc! {"_id": base + 500 + k, "v": "many"}))
+        .await
+        .expect("insert_many");
+    n + 3
+}
+
+#[test]
+fn mongo_sidecars_one_killed_merge_into_one_log_equal_to_a_tap_and_restore_from_the_repo() {
+    use mongodb::bson::doc;
+    use tidemark_testbed::{MongoReplicaSet, ReplSetConfig};
+    if !require::live_capture() || !require::tool("dumpcap") {
+        return;
+    }
+    let started = Instant::now();
+    let rt = runtime();
+    let set = rt
+        .block_on(MongoReplicaSet::start(ReplSetConfig {
+            members: 3,
+            base_addr: Ipv4Addr::new(127, 0, 218, 11),
+            port: 0,
+            max_await: Duration::from_secs(1),
+            ..ReplSetConfig::default()
+        }))
+        .unwrap();
+    let primary = rt
+        .block_on(set.wait_for_primary(Duration::from_secs(20)))
+        .expect("a primary");
+    let nodes = set.addresses();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = format!("file://{}", dir.path().join("repo").display());
+    let (tap_store, pcap, merged, empty) = (
+        dir.path().join("tap"),
+        dir.path().join("leg.pcapng"),
+        dir.path().join("merged"),
+        dir.path().join("empty"),
+    );
+    let ips: Vec<Ipv4Addr> = (111..114).map(|d| Ipv4Addr::new(127, 0, 218, d)).collect();
+    let port = common_port(&ips, nodes[0].port());
+    let sidecar_addrs: Vec<SocketAddr> =
+        ips.iter().map(|ip| SocketAddr::from((*ip, port))).collect();
+    let capture = start_capture(&nodes, &pcap);
+    let mut sidecars: Vec<Sidecar> = (0..3)
+        .map(|i| Sidecar::new(i, &nodes, &sidecar_addrs, dir.path(), &repo))
+        .collect();
+    let client = rt.block_on(within(mongo_client(&sidecar_addrs)));
+    let c: Coll = client.database(DB).collection("c");
+
+    let mut writes = rt.block_on(within(mongo_phase(&c, 0, 40)));
+    std::thread::sleep(Duration::from_millis(REST_MS));
+
+    // The primary cut from its secondaries: w:majority writes wait; its sidecar is
+    // killed under them, restarted, the cut healed; the driver retries each once.
+    set.partition(primary).unwrap();
+    let mut burst = tokio::task::JoinSet::new();
+    for k in 0..BURST {
+        let c = c.clone();
+        burst.spawn_on(
+            async move { c.insert_one(doc! {"_id": 1000 + k, "v": k}).await },
+            rt.handle(),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(KILL_AFTER_MS));
+    sidecars[primary].kill();
+    std::thread::sleep(Duration::from_millis(300));
+    sidecars[primary].start();
+    set.heal(primary).unwrap();
+    rt.block_on(within(async {
+        while let Some(r) = burst.join_next().await {
+            r.unwrap().expect("a burst insert (retried)");
+        }
+    }));
+    writes += BURST as usize;
+    writes += rt.block_on(within(mongo_phase(&c, 2000, 20)));
+    rt.block_on(async { client.shutdown().await });
+
+    for sc in &mut sidecars {
+        let summary = sc.stop();
+        assert_eq!(summary["gap_bytes"], 0, "{summary}");
+    }
+    let packets = stop_capture(capture);
+    let tap_report = last_json(&tidemark(&[
+        "tap",
+        "--pcap",
+        p(&pcap),
+        "--store",
+        p(&tap_store),
+        "--mongo-port",
+        &nodes[0].port().to_string(),
+        "--resolve-after",
+        RESOLVE_AFTER,
+        "--no-sync",
+        "--json",
+    ]));
+    assert_eq!(
+        tap_report["read_errors"],
+        serde_json::json!([]),
+        "{tap_report}"
+    );
+
+    let pull = last_json(&tidemark(&[
+        "repo",
+        "pull",
+        "--repo",
+        &repo,
+        "--store",
+        p(&merged),
+        "--json",
+    ]));
+    let (merged_log, tap_log) = (log_of(&merged), log_of(&tap_store));
+    let killed_log = log_of(&sidecars[primary].store);
+    let ours = |m: &&Value| m["namespace"] == "e2e.c";
+    let in_doubt = killed_log
+        .iter()
+        .filter(ours)
+        .filter(|m| m["outcome"] == "in_doubt")
+        .count();
+    eprintln!(
+        "mongo pull {pull}\nmerged {:?} tap {:?} killed {:?}",
+        outcomes(&merged_log),
+        outcomes(&tap_log),
+        outcomes(&killed_log)
+    );
+    assert!(
+        in_doubt > 0,
+        "no in-doubt write at the primary sidecar's restart"
+    );
+    assert_eq!(pull["duplicates"], in_doubt, "{pull}");
+    let written: Vec<&Value> = merged_log.iter().filter(ours).collect();
+    assert_eq!(written.len(), writes, "{:?}", outcomes(&merged_log));
+    assert!(written.iter().all(|m| m["outcome"] == "committed"));
+
+    // Against the tap: as multisets; a retried write's kept copy may name another
+    // attempt (request id, reason).
+    let (mm, tm) = (multiset(&merged_log), multiset(&tap_log));
+    let strip = |v: Vec<String>| -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for s in v {
+            let mut m: Value = serde_json::from_str(&s).unwrap();
+            for f in ["node", "request", "reason"] {
+                m.as_object_mut().unwrap().remove(f);
+            }
+            *out.entry(m.to_string()).or_default() += 1;
+        }
+        out
+    };
+    let (only_merged, only_tap) = (minus(&mm, &tm), minus(&tm, &mm));
+    let differing = only_merged.len();
+    assert!(
+        differing <= in_doubt,
+        "only merged {only_merged:#?}\nonly tap {only_tap:#?}"
+    );
+    assert_eq!(strip(only_merged), strip(only_tap));
+
+    // A version from the repository alone, restored into a fresh replica set.
+    tidemark(&["repo", "verify", "--repo", &repo]);
+    tidemark(&[
+        "version",
+        "create",
+        "--repo",
+        &repo,
+        "--store",
+        p(&empty),
+        "--at",
+        "latest",
+        "--name",
+        "v1",
+        "--json",
+    ]);
+    let target = rt
+        .block_on(MongoReplicaSet::start(ReplSetConfig {
+            members: 3,
+            base_addr: Ipv4Addr::new(127, 0, 219, 11),
+            port: 0,
+            max_await: Duration::from_secs(1),
+            ..ReplSetConfig::default()
+        }))
+        .unwrap();
+    rt.block_on(target.wait_for_primary(Duration::from_secs(20)))
+        .expect("a target primary");
+    tidemark(&[
+        "restore",
+        "--repo",
+        &repo,
+        "--store",
+        p(&empty),
+        "--version",
+        "v1",
+        "--to",
+        &target.uri(),
+        "--json",
+    ]);
+    let verify = run(&[
+        "verify",
+        "--repo",
+        &repo,
+        "--store",
+        p(&empty),
+        "--version",
+        "v1",
+        "--against",
+        &target.uri(),
+        "--json",
+    ]);
+    assert!(
+        verify.status.success(),
+        "verify: {}\n{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let docs = |s: &MongoReplicaSet| {
+        let mut d = s
+            .committed_state_at(s.newest_commit_point())
+            .expect("committed state")
+            .get("e2e.c")
+            .cloned()
+            .unwrap_or_default();
+        d.sort_by_key(|d| d.get_i32("_id").unwrap_or(i32::MAX));
+        d
+    };
+    assert_eq!(
+        docs(&target),
+        docs(&set),
+        "restored documents vs the source's"
+    );
+    eprintln!(
+        "mongo: {writes} writes, {} merged ({} duplicates dropped), {in_doubt} in doubt at \
+         the restart, {differing} differing only by attempt, {packets} packets, {:?}",
+        merged_log.len(),
+        pull["duplicates"],
+        started.elapsed()
+    );
+    target.stop();
+    set.stop();
 }
