@@ -1095,6 +1095,35 @@ fn mongo_sidecars_one_killed_merge_into_one_log_equal_to_a_tap_and_restore_from_
     let written: Vec<&Value> = merged_log.iter().filter(ours).collect();
     assert_eq!(written.len(), writes, "{:?}", outcomes(&merged_log));
     assert!(written.iter().all(|m| m["outcome"] == "committed"));
+    // Against the database: the `_id`s the merged log inserts and does not delete
+    // are the set's majority-committed documents.
+    let mut ids: BTreeSet<i64> = BTreeSet::new();
+    for m in &written {
+        let id = m["key"]["_id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("an _id key: {m}"));
+        match m["op"].as_str().unwrap() {
+            "insert" => assert!(ids.insert(id), "inserted twice: {m}"),
+            "delete" => assert!(ids.remove(&id), "deleted while absent: {m}"),
+            _ => assert!(ids.contains(&id), "updated while absent: {m}"),
+        }
+    }
+    let committed_ids = |s: &MongoReplicaSet| -> BTreeSet<i64> {
+        s.committed_state_at(s.newest_commit_point())
+            .expect("committed state")
+            .get("e2e.c")
+            .map(|d| {
+                d.iter()
+                    .map(|d| i64::from(d.get_i32("_id").unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        ids,
+        committed_ids(&set),
+        "merged log vs the set's documents"
+    );
 
     // Against the tap: as multisets; a retried write's kept copy may name another
     // attempt (request id, reason).
@@ -1120,6 +1149,14 @@ fn mongo_sidecars_one_killed_merge_into_one_log_equal_to_a_tap_and_restore_from_
 
     // A version from the repository alone, restored into a fresh replica set.
     tidemark(&["repo", "verify", "--repo", &repo]);
+    let status = last_json(&tidemark(&["status", "--repo", &repo, "--json"]));
+    let sources: Vec<&str> = status["sources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no sources in {status}"))
+        .iter()
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["sidecar-1", "sidecar-2", "sidecar-3"], "{status}");
     tidemark(&[
         "version",
         "create",
