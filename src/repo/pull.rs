@@ -16,6 +16,9 @@
 //! - **Resumable**: each source's merged position is a checkpoint committed in the
 //!   same transaction as the merged mutations, so a pull killed midway starts again
 //!   where the last commit left it.
+//! - **Keys**: a sidecar that never saw a table's schema keys an INSERT by its
+//!   partition key only; such keys are completed with the schema the other sources
+//!   shipped before copies are matched ([`super::rekey`]).
 //! - Snapshots and the CQL schema the sources learned come along.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -80,9 +80,11 @@ pub fn complete_key(m: &mut Mutation, schema: &NamespaceSchema) -> bool {
         .cells
         .retain(|cell| cell.path.is_some() || !moved.contains(&cell.column));
     // Without the schema a DELETE's WHERE was taken as a row's key (a row
-    // deletion); naming the partition key alone of a table with clustering columns,
-    // it deletes the partition.
+    // deletion); naming the partition key alone of a table with clustering columns
+    // (and no clustering range), it deletes the partition.
+    let ranged = line.get("range").is_some_and(|r| !r.is_null());
     if m.op == crate::store::WriteOp::Delete
+        && !ranged
         && !schema.clustering.is_empty()
         && full.len() == schema.partition_key.len()
         && payload.range_deletions.is_empty()
@@ -99,4 +101,93 @@ pub fn complete_key(m: &mut Mutation, schema: &NamespaceSchema) -> bool {
     line.insert("key_source".into(), Value::String("schema".into()));
     m.write_json = Some(Value::Object(line).to_string());
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{
+        Acknowledgement, ClusteringColumn, CqlEvidence, CqlPayload, Deletion, Evidence,
+        EvidenceDetail, Outcome, Source, WriteOp,
+    };
+    use serde_json::json;
+
+    fn schema() -> NamespaceSchema {
+        NamespaceSchema {
+            partition_key: vec!["id".into()],
+            clustering: vec![ClusteringColumn {
+                name: "c".into(),
+                descending: false,
+            }],
+            ..NamespaceSchema::default()
+        }
+    }
+
+    /// A DELETE decoded without the schema: its WHERE as the key, a row deletion.
+    fn delete(line: Value) -> Mutation {
+        Mutation {
+            commit_time: 1,
+            source: Source {
+                node: "10.0.0.1:9042".parse().unwrap(),
+                flow: 1,
+            },
+            namespace: "ks.t".into(),
+            key: line["key"].to_string(),
+            op: WriteOp::Delete,
+            outcome: Outcome::Committed,
+            evidence: Evidence {
+                note: String::new(),
+                detail: EvidenceDetail::Cql(CqlEvidence::default()),
+            },
+            write_timestamp: Some(5),
+            ttl: None,
+            ack: Acknowledgement::Consistency {
+                level: "QUORUM".into(),
+                serial: None,
+            },
+            batch: None,
+            payload: Payload::Cql(CqlPayload {
+                row_deletion: Some(Deletion {
+                    timestamp: 5,
+                    local_deletion_time: 1,
+                }),
+                ..CqlPayload::default()
+            }),
+            write_json: Some(line.to_string()),
+        }
+    }
+
+    fn deletions(m: &Mutation) -> (bool, bool) {
+        let Payload::Cql(p) = &m.payload else {
+            panic!("cql")
+        };
+        (p.row_deletion.is_some(), p.partition_deletion.is_some())
+    }
+
+    #[test]
+    fn a_partition_key_delete_becomes_a_partition_deletion_and_a_ranged_one_does_not() {
+        let mut whole = delete(json!({"key": {"id": 1}, "values": {}, "key_source": "where"}));
+        assert!(complete_key(&mut whole, &schema()));
+        assert_eq!(deletions(&whole), (false, true));
+
+        let mut ranged = delete(json!({
+            "key": {"id": 1}, "range": {"c": {"gt": 3}}, "values": {}, "key_source": "where"
+        }));
+        complete_key(&mut ranged, &schema());
+        assert_eq!(deletions(&ranged), (true, false), "a range is no partition");
+
+        let mut row =
+            delete(json!({"key": {"c": 2, "id": 1}, "values": {}, "key_source": "where"}));
+        assert!(complete_key(&mut row, &schema()));
+        assert_eq!(row.key, r#"{"id":1,"c":2}"#, "primary-key order");
+        assert_eq!(deletions(&row), (true, false));
+    }
+
+    #[test]
+    fn a_key_naming_a_column_the_schema_lacks_is_left_alone() {
+        let mut m = delete(json!({"key": {"id": 1, "x": 2}, "values": {}, "key_source": "where"}));
+        let before = m.clone();
+        assert!(!complete_key(&mut m, &schema()));
+        assert_eq!(m, before);
+    }
 }
