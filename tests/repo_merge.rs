@@ -259,3 +259,124 @@ fn a_copy_decided_by_one_source_wins_over_an_in_doubt_copy_of_another() {
     ]);
     assert_eq!(merged_log(&work), expected(1..=10));
 }
+
+/// One CQL write `INSERT INTO ks.t (id, c, v) VALUES (1, 2, 'x')` as a source logs
+/// it: with the schema (key `{"id":1,"c":2}`, one cell `v`), or without it, by the
+/// bind metadata only (key `{"id":1}`, `c` left among the values and cells).
+fn keyed_insert(with_schema: bool, t: u64) -> Mutation {
+    let key = if with_schema {
+        r#"{"id":1,"c":2}"#
+    } else {
+        r#"{"id":1}"#
+    };
+    let mut m = store_support::cql("ks.t", key, t, 0);
+    m.write_timestamp = Some(1_700_000_000_000_042);
+    let cell = |column: &str, value: &[u8], cql_type: &str| tidemark::store::Cell {
+        column: column.into(),
+        path: None,
+        value: value.to_vec(),
+        cql_type: cql_type.into(),
+        timestamp: 1_700_000_000_000_042,
+        ttl: None,
+        local_deletion_time: None,
+        kind: tidemark::store::CellKind::Live,
+        op: tidemark::store::CellOp::Set,
+    };
+    let (values, source) = if with_schema {
+        (serde_json::json!({"v": "x"}), "schema")
+    } else {
+        (serde_json::json!({"c": 2, "v": "x"}), "bind_metadata")
+    };
+    if let tidemark::store::Payload::Cql(p) = &mut m.payload {
+        if !with_schema {
+            p.cells.push(cell("c", &2i32.to_be_bytes(), "int"));
+        }
+        p.cells.push(cell("v", b"x", "text"));
+    }
+    m.write_json = Some(
+        serde_json::json!({
+            "type": "write", "proto": "cql", "namespace": "ks.t", "op": "insert",
+            "key": serde_json::from_str::<serde_json::Value>(key).unwrap(),
+            "values": values, "key_source": source,
+            "timestamp": 1_700_000_000_000_042i64,
+        })
+        .to_string(),
+    );
+    m
+}
+
+/// With one sidecar per node only one of them sees the DDL (or the driver's
+/// schema reads): the others key an INSERT by its partition key alone. The pull
+/// completes the key with the schema the other source shipped, so the two copies
+/// of one write (a retry through two sidecars) are one, keyed as the database keys
+/// the row, and the clustering column is no cell of it.
+#[test]
+fn a_key_decoded_without_the_schema_is_completed_with_the_merged_schema() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", tmp.path().join("repo").display());
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let extras = TxnExtras {
+        tidemark: Some(T0 + 20 * MS),
+        ..TxnExtras::default()
+    };
+    // a: the schema, and the write committed (its retry).
+    let store = Store::create(&a, &StoreOptions::default()).unwrap();
+    let schema = tidemark::store::NamespaceSchema {
+        partition_key: vec!["id".into()],
+        clustering: vec![tidemark::store::ClusteringColumn {
+            name: "c".into(),
+            descending: false,
+        }],
+        columns: ["id", "c", "v"]
+            .map(|n| tidemark::store::Column {
+                name: n.into(),
+                cql_type: if n == "v" { "text" } else { "int" }.into(),
+            })
+            .to_vec(),
+        updated_at: T0,
+        ..tidemark::store::NamespaceSchema::default()
+    };
+    store.put_schema("ks.t", &schema).unwrap();
+    store
+        .append_batch_with(&[keyed_insert(true, T0 + 2 * MS)], &extras)
+        .unwrap();
+    drop(store);
+    // b: no schema, the first attempt in doubt.
+    let store = Store::create(&b, &StoreOptions::default()).unwrap();
+    let mut first = keyed_insert(false, T0 + MS);
+    first.outcome = Outcome::InDoubt {
+        reason: InDoubtReason::NoResponse,
+    };
+    store.append_batch_with(&[first], &extras).unwrap();
+    drop(store);
+    push(&a, &url, "a");
+    push(&b, &url, "b");
+    let work = tmp.path().join("work");
+    let report = json_lines(&ok(&[
+        "repo",
+        "pull",
+        "--repo",
+        &url,
+        "--store",
+        work.to_str().unwrap(),
+        "--json",
+    ]));
+    let report = report.last().unwrap();
+    assert_eq!(report["rekeyed"], 1, "{report}");
+    assert_eq!(report["duplicates"], 1, "{report}");
+    let s = Store::open_side(&work, &StoreOptions::default()).unwrap();
+    let r = s.reader().unwrap();
+    let all: Vec<Mutation> = r
+        .seq_range(1..)
+        .unwrap()
+        .map(|e| e.unwrap().mutation)
+        .collect();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].key, r#"{"id":1,"c":2}"#);
+    assert_eq!(all[0].outcome.kind().as_str(), "committed");
+    let tidemark::store::Payload::Cql(p) = &all[0].payload else {
+        panic!("a CQL payload");
+    };
+    let columns: Vec<&str> = p.cells.iter().map(|c| c.column.as_str()).collect();
+    assert_eq!(columns, ["v"]);
+}

@@ -6,7 +6,9 @@
 //!   only from the environment);
 //! - [`segment`]: a segment's bytes and its manifest;
 //! - [`layout`]: object names, listing, the chain of a source's segments;
-//! - [`push`], [`list`], [`verify`]: the commands.
+//! - [`push`], [`list`], [`verify`]: the commands;
+//! - [`pull`]: every source's segments merged into one working store, CQL keys a
+//!   source decoded without the schema completed first ([`rekey`]).
 
 pub mod crypt;
 pub mod layout;
@@ -15,6 +17,7 @@ pub mod location;
 pub mod print;
 pub mod pull;
 pub mod push;
+pub mod rekey;
 pub mod segment;
 pub mod ship;
 pub mod snapshots;

@@ -16,6 +16,9 @@
 //! - **Resumable**: each source's merged position is a checkpoint committed in the
 //!   same transaction as the merged mutations, so a pull killed midway starts again
 //!   where the last commit left it.
+//! - **Keys**: a sidecar that never saw a table's schema keys an INSERT by its
+//!   partition key only; such keys are completed with the schema the other sources
+//!   shipped before copies are matched ([`super::rekey`]).
 //! - Snapshots and the CQL schema the sources learned come along.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -104,6 +107,8 @@ pub struct PullReport {
     pub merged: u64,
     /// Copies of a write another source (or an earlier pull) already gave.
     pub duplicates: u64,
+    /// CQL keys completed with the merged schema (decoded without it by their source).
+    pub rekeyed: u64,
     pub snapshots: u64,
 }
 
@@ -228,6 +233,23 @@ async fn pull_into(
         }
     }
     taken.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
+
+    // Keys a source decoded without the table's schema, completed with the schema
+    // every source learned (see [`super::rekey`]), before copies are matched.
+    let mut schemas: HashMap<String, Option<crate::store::NamespaceSchema>> = HashMap::new();
+    for (_, _, _, m) in &mut taken {
+        if !matches!(m.payload, crate::store::Payload::Cql(_)) {
+            continue;
+        }
+        if !schemas.contains_key(&m.namespace) {
+            schemas.insert(m.namespace.clone(), store.schema(&m.namespace)?);
+        }
+        if let Some(Some(s)) = schemas.get(&m.namespace) {
+            if super::rekey::complete_key(m, s) {
+                report.rekeyed += 1;
+            }
+        }
+    }
 
     // Identities already merged, from the window before the first new commit time.
     let last = {
