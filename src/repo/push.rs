@@ -84,6 +84,8 @@ pub fn push(o: &PushOptions, stop: Arc<AtomicBool>) -> anyhow::Result<PushReport
 }
 
 /// [`push`] of a store already open (a tap's or a proxy's own, from beside the run).
+/// Sealing (reading the log, compressing, encrypting) runs on a thread of its own,
+/// one segment ahead of the upload, so the two overlap.
 pub fn push_store(
     o: &PushOptions,
     repo: &Repo,
@@ -97,31 +99,43 @@ pub fn push_store(
         }
         None => super::source_id(store)?,
     };
-    super::block_on(push_async(o, repo, store, &source, stop))?
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")?;
+    let plan = rt.block_on(prepare(o, repo, store, &source))?;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (from, last) = (plan.pushed_through + 1, plan.last);
+        scope.spawn(move || seal_all(store, from, last, o, stop, tx));
+        rt.block_on(upload_all(o, repo, store, &source, plan, rx))
+    })
 }
 
-async fn push_async(
+/// What a push found before sending anything.
+struct Plan {
+    started: Instant,
+    pushed_through: u64,
+    last: u64,
+    tidemark: u64,
+    gaps: Vec<crate::store::Gap>,
+    schema: Vec<(String, crate::store::NamespaceSchema)>,
+}
+
+async fn prepare(
     o: &PushOptions,
     repo: &Repo,
     store: &Store,
     source: &str,
-    stop: &AtomicBool,
-) -> anyhow::Result<PushReport> {
+) -> anyhow::Result<Plan> {
     let started = Instant::now();
     let there = layout::manifests(repo, source).await?;
-    let mut pushed_through = layout::contiguous_end(&there)
+    let pushed_through = layout::contiguous_end(&there)
         .map_err(|e| anyhow::anyhow!("repository {}: source {source}: {e}", repo.url))?;
     // The tidemark before the log's end: every write decided up to it was appended
     // before `last` is read, so the segments up to `last` hold all of it.
     let tidemark = store.tidemark()?.unwrap_or(0);
     let last = store.reader()?.last_seq()?;
-    let mut report = PushReport {
-        kind: "repo_push",
-        repo: repo.url.clone(),
-        source: source.to_string(),
-        pushed_through,
-        ..PushReport::default()
-    };
     if last < pushed_through {
         bail!(
             "the repository holds seqs up to {pushed_through} of source {source}, the store only {last}: another store pushed as this source"
@@ -140,20 +154,93 @@ async fn push_async(
             Err(e) => Some(Err(e)),
         })
         .collect::<Result<_, _>>()?;
+    Ok(Plan {
+        started,
+        pushed_through,
+        last,
+        tidemark,
+        gaps,
+        schema,
+    })
+}
+
+/// Seals segments `from..=last` one after the other into `tx` (encrypted when a key
+/// is given); stops at the first error (sent on), when told to, or when the
+/// uploader hangs up.
+fn seal_all(
+    store: &Store,
+    from: u64,
+    last: u64,
+    o: &PushOptions,
+    stop: &AtomicBool,
+    tx: std::sync::mpsc::SyncSender<anyhow::Result<Sealed>>,
+) {
+    let mut next = from;
+    while next <= last && !stop.load(Ordering::Relaxed) {
+        let sealed = seal_next(store, next, last, o).and_then(|s| {
+            let Some(mut s) = s else { return Ok(None) };
+            if let Some(k) = &o.key {
+                let name = layout::segment_name(s.first_seq, s.last_seq);
+                s.object = k.seal(&name, &s.object)?;
+                s.crc32c = crc32c::crc32c(&s.object);
+            }
+            Ok(Some(s))
+        });
+        match sealed {
+            Ok(None) => return,
+            Ok(Some(s)) => {
+                next = s.last_seq + 1;
+                if tx.send(Ok(s)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+async fn upload_all(
+    o: &PushOptions,
+    repo: &Repo,
+    store: &Store,
+    source: &str,
+    plan: Plan,
+    rx: std::sync::mpsc::Receiver<anyhow::Result<Sealed>>,
+) -> anyhow::Result<PushReport> {
+    let Plan {
+        started,
+        mut pushed_through,
+        last,
+        tidemark,
+        gaps,
+        schema,
+    } = plan;
+    let mut report = PushReport {
+        kind: "repo_push",
+        repo: repo.url.clone(),
+        source: source.to_string(),
+        pushed_through,
+        ..PushReport::default()
+    };
     let mut progress = Progress::new(o.json, o.progress, last - pushed_through);
     let mut throttle = Throttle::new(o.rate_mb);
     while pushed_through < last {
-        if stop.load(Ordering::Relaxed) {
-            report.error = Some("interrupted; what was confirmed stays pushed".into());
-            break;
-        }
-        let sealed = seal_next(store, pushed_through + 1, last, o)?;
-        let Some(mut sealed) = sealed else { break };
-        if let Some(k) = &o.key {
-            let name = layout::segment_name(sealed.first_seq, sealed.last_seq);
-            sealed.object = k.seal(&name, &sealed.object)?;
-            sealed.crc32c = crc32c::crc32c(&sealed.object);
-        }
+        let sealed = match rx.recv() {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) if pushed_through == plan_start(&report) => return Err(e),
+            Ok(Err(e)) => {
+                report.error = Some(format!("{e:#}"));
+                break;
+            }
+            // The sealer stopped: interrupted.
+            Err(_) => {
+                report.error = Some("interrupted; what was confirmed stays pushed".into());
+                break;
+            }
+        };
         // A segment before the last covers only up to just before its last commit
         // time (the next one may hold more writes of that very time).
         let covered = if sealed.last_seq == last {
@@ -162,6 +249,7 @@ async fn push_async(
             tidemark.min(sealed.last_commit_time.saturating_sub(1))
         };
         let mut manifest = manifest_of(source, &sealed, covered, &gaps);
+        manifest.store_format = store.format();
         match &o.key {
             None => manifest.schema.clone_from(&schema),
             Some(k) => {
@@ -182,6 +270,7 @@ async fn push_async(
         report.pushed_through = pushed_through;
         progress.segment(&report, started);
     }
+    drop(rx);
     progress.finish();
     if report.error.is_none() {
         match super::snapshots::push(repo, store, source, o.key.as_deref()).await {
@@ -210,24 +299,53 @@ async fn push_async(
     Ok(report)
 }
 
+/// Nothing was sent yet in this push: an error then is the input's, not a partial
+/// push's.
+fn plan_start(r: &PushReport) -> u64 {
+    if r.segments == 0 {
+        r.pushed_through
+    } else {
+        u64::MAX
+    }
+}
+
 /// Checks that the store holds what the repository's last segment of this source
 /// holds (re-sealed from the store, compared by the decompressed contents' CRC): a
 /// different store pushing under this source id would otherwise append its log to
 /// another's.
 fn same_log(store: &Store, m: &Manifest, o: &PushOptions) -> anyhow::Result<()> {
+    let conflict = || -> anyhow::Error {
+        Conflict(format!(
+            "the store's log at seqs {}–{} differs from the repository's segment of source {}: two stores push as source {}",
+            m.first_seq, m.last_seq, m.source, m.source
+        ))
+        .into()
+    };
+    if m.store_format != store.format() {
+        // The store was upgraded since (its bytes changed form, not content): the
+        // commit times at both ends must still agree.
+        let reader = store.reader()?;
+        let mut times = Vec::new();
+        for seq in [m.first_seq, m.last_seq] {
+            reader.for_each_raw(seq, seq, |_, t, _| {
+                times.push(t);
+                false
+            })?;
+        }
+        return if times == [m.first_commit_time, m.last_commit_time] {
+            Ok(())
+        } else {
+            Err(conflict())
+        };
+    }
     let whole = PushOptions {
         segment_mutations: u64::MAX,
         segment_bytes: usize::MAX,
         ..o.clone()
     };
-    let ours = seal_next(store, m.first_seq, m.last_seq, &whole)?;
-    match ours {
+    match seal_next(store, m.first_seq, m.last_seq, &whole)? {
         Some(s) if s.raw_crc32c == m.raw_crc32c && s.last_seq == m.last_seq => Ok(()),
-        _ => Err(Conflict(format!(
-            "the store's log at seqs {}–{} differs from the repository's segment of source {}: two stores push as source {}",
-            m.first_seq, m.last_seq, m.source, m.source
-        ))
-        .into()),
+        _ => Err(conflict()),
     }
 }
 
@@ -240,13 +358,16 @@ fn seal_next(
 ) -> anyhow::Result<Option<Sealed>> {
     let reader = store.reader()?;
     let mut w = SegmentWriter::default();
-    for e in reader.seq_range(first..=last)? {
-        let e = e?;
-        w.push(&e)
-            .map_err(|m| anyhow::anyhow!("store log at seq {}: {m}", e.seq))?;
-        if w.mutations() >= o.segment_mutations.max(1) || w.raw_len() >= o.segment_bytes {
-            break;
+    let mut bad = None;
+    reader.for_each_raw(first, last, |seq, t, bytes| {
+        if let Err(m) = w.push_raw(seq, t, bytes) {
+            bad = Some(anyhow::anyhow!("store log at seq {seq}: {m}"));
+            return false;
         }
+        w.mutations() < o.segment_mutations.max(1) && w.raw_len() < o.segment_bytes
+    })?;
+    if let Some(e) = bad {
+        return Err(e);
     }
     w.seal()
         .map_err(|e| anyhow::anyhow!("sealing a segment: {e}"))

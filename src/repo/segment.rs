@@ -14,6 +14,10 @@ use crate::store::{Envelope, Gap};
 /// First bytes of a decompressed segment: the layout's name and version.
 pub const MAGIC: &[u8; 8] = b"TMSEG\0\0\x01";
 
+/// zstd level of segments: level 1 keeps sealing ahead of most uploads (the log's
+/// text and varints compress well at any level).
+const LEVEL: i32 = 1;
+
 /// Version of the manifest layout.
 pub const MANIFEST_FORMAT: u32 = 1;
 
@@ -158,15 +162,27 @@ impl SegmentWriter {
             ));
         }
         let bytes = crate::store::codec::encode_envelope_into(e.seq, &e.mutation, Vec::new())?;
+        self.push_raw(e.seq, e.mutation.commit_time, &bytes)
+    }
+
+    /// Appends one envelope as the store keeps it (`bytes` in the store's format,
+    /// with its seq and commit time), without decoding it.
+    pub fn push_raw(&mut self, seq: u64, commit_time: u64, bytes: &[u8]) -> Result<(), String> {
+        if self.first_seq.is_some() && seq != self.last_seq + 1 {
+            return Err(format!(
+                "seq {seq} does not follow {} in the log",
+                self.last_seq
+            ));
+        }
         self.raw
             .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        self.raw.extend_from_slice(&bytes);
+        self.raw.extend_from_slice(bytes);
         if self.first_seq.is_none() {
-            self.first_seq = Some(e.seq);
-            self.first_commit_time = e.mutation.commit_time;
+            self.first_seq = Some(seq);
+            self.first_commit_time = commit_time;
         }
-        self.last_seq = e.seq;
-        self.last_commit_time = e.mutation.commit_time;
+        self.last_seq = seq;
+        self.last_commit_time = commit_time;
         self.mutations += 1;
         Ok(())
     }
@@ -185,7 +201,7 @@ impl SegmentWriter {
         let Some(first_seq) = self.first_seq else {
             return Ok(None);
         };
-        let object = zstd::bulk::compress(&self.raw, 3).map_err(|e| format!("zstd: {e}"))?;
+        let object = zstd::bulk::compress(&self.raw, LEVEL).map_err(|e| format!("zstd: {e}"))?;
         Ok(Some(Sealed {
             crc32c: crc32c::crc32c(&object),
             raw_bytes: self.raw.len() as u64,

@@ -249,6 +249,33 @@ impl<'s> Reader<'s> {
         }
     }
 
+    /// The log's stored bytes for seqs `first..=last` in seq order, each with its
+    /// commit time, handed to `each` until it answers `false`: for copying the log
+    /// elsewhere (the repository's segments) without decoding and re-encoding every
+    /// mutation. The bytes are in the store's format ([`Store::format`]).
+    pub fn for_each_raw(
+        &self,
+        first: u64,
+        last: u64,
+        mut each: impl FnMut(u64, u64, &[u8]) -> bool,
+    ) -> Result<()> {
+        let lmdb = self.store.lmdb("read log");
+        for item in self
+            .store
+            .dbs
+            .log
+            .range(&self.txn, &(first..=last))
+            .map_err(&lmdb)?
+        {
+            let (seq, bytes) = item.map_err(&lmdb)?;
+            let t = super::codec::decode_commit_time(bytes).map_err(|e| self.bad(seq, &e))?;
+            if !each(seq, t, bytes) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn decode(&self, seq: u64, bytes: &[u8]) -> Result<Envelope> {
         super::upgrade::decode_envelope(self.store.format, bytes).map_err(|e| self.bad(seq, &e))
     }
