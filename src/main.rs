@@ -64,6 +64,46 @@ enum RepoCommand {
     Pull(RepoPullArgs),
     /// Re-read every object and check it against its manifest (exit 1 on a problem).
     Verify(RepoUrlArgs),
+    /// Drop the log and snapshots no version still wanted can need.
+    Prune(RepoPruneArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("keep").required(true).args(["keep_within", "keep_versions"])))]
+struct RepoPruneArgs {
+    #[command(flatten)]
+    at: RepoUrlArgs,
+    /// Keep every version within this long before now: 30d, 12h, 45m, 90s.
+    #[arg(long = "keep-within", value_name = "D")]
+    keep_within: Option<String>,
+    /// Keep the N newest snapshots of each protocol usable.
+    #[arg(long = "keep-versions", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    keep_versions: Option<u64>,
+    /// Say what would go, delete nothing.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
+}
+
+/// `30d`, `12h`, `45m`, `90s` (or plain seconds) in ns.
+fn duration_ns(text: &str) -> anyhow::Result<u64> {
+    let (num, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let secs_per = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "w" => 604_800.0,
+        _ => anyhow::bail!("--keep-within {text:?}: a number with s, m, h, d or w"),
+    };
+    let n: f64 = num
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)
+        .ok_or_else(|| anyhow::anyhow!("--keep-within {text:?}: a number with s, m, h, d or w"))?;
+    Ok((n * secs_per * 1e9).min(u64::MAX as f64) as u64)
 }
 
 #[derive(Args)]
@@ -222,6 +262,17 @@ fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
             let key = repo_key(&a.at.encrypt_key_file)?;
             let r = tidemark::repo::pull::pull(&a.at.repo, &dir, key.as_deref())?;
             print::pull(&r, a.at.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        RepoCommand::Prune(a) => {
+            let keep = match (&a.keep_within, a.keep_versions) {
+                (Some(d), _) => tidemark::repo::prune::Keep::Within(duration_ns(d)?),
+                (None, Some(n)) => tidemark::repo::prune::Keep::Versions(n as usize),
+                (None, None) => anyhow::bail!("give --keep-within D or --keep-versions N"),
+            };
+            let key = repo_key(&a.at.encrypt_key_file)?;
+            let r = tidemark::repo::prune::prune(&a.at.repo, keep, a.dry_run, key.as_deref())?;
+            print::prune(&r, a.at.json);
             Ok(ExitCode::SUCCESS)
         }
         RepoCommand::Ls(a) => {

@@ -129,13 +129,15 @@ pub async fn read_manifest(repo: &Repo, path: &Path) -> anyhow::Result<Option<Ma
     Ok(Some(m))
 }
 
-/// The last seq of the chain of segments that starts at seq 1 and follows on
-/// without a hole (0 when there is none). Overlapping segments are an error: a log
-/// is one sequence.
-pub fn contiguous_end(manifests: &[Manifest]) -> Result<u64, String> {
-    let mut sorted: Vec<&Manifest> = manifests.iter().collect();
+/// The last seq of the chain of segments that starts just after `after` (0: at seq
+/// 1; after a prune, just after what was pruned) and follows on without a hole
+/// (`after` when there is none). Segments at or below `after` are left out (a prune
+/// that stopped before deleting them); overlapping segments are an error: a log is
+/// one sequence.
+pub fn contiguous_end(manifests: &[Manifest], after: u64) -> Result<u64, String> {
+    let mut sorted: Vec<&Manifest> = manifests.iter().filter(|m| m.first_seq > after).collect();
     sorted.sort_by_key(|m| m.first_seq);
-    let mut end = 0u64;
+    let mut end = after;
     for m in sorted {
         if m.first_seq <= end {
             return Err(format!(
@@ -149,6 +151,48 @@ pub fn contiguous_end(manifests: &[Manifest]) -> Result<u64, String> {
         end = m.last_seq;
     }
     Ok(end)
+}
+
+/// What `repo prune` removed of a source's log (`pruned.json`), written before the
+/// segments are deleted: the chain starts after it.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Pruned {
+    /// Every seq up to this one is gone (its writes are in a kept snapshot).
+    pub through_seq: u64,
+    /// The last commit time among them.
+    pub through_commit_time: u64,
+    pub at: String,
+    /// Per protocol: snapshots that finished before this time (ns) were pruned; a
+    /// push does not send them again.
+    #[serde(default)]
+    pub snapshots_before: std::collections::BTreeMap<String, u64>,
+}
+
+fn pruned_path(repo: &Repo, source: &str) -> Path {
+    sources_dir(repo).child(source).child("pruned.json")
+}
+
+/// How far a source's log was pruned (0: never).
+pub async fn pruned(repo: &Repo, source: &str) -> anyhow::Result<Pruned> {
+    let path = pruned_path(repo, source);
+    match repo.store.get(&path).await {
+        Ok(r) => {
+            let bytes = r.bytes().await?;
+            serde_json::from_slice(&bytes).with_context(|| format!("{path} is not a prune record"))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(Pruned::default()),
+        Err(e) => Err(anyhow::Error::from(e).context(format!("reading {path}"))),
+    }
+}
+
+pub async fn put_pruned(repo: &Repo, source: &str, p: &Pruned) -> anyhow::Result<()> {
+    repo.store
+        .put(
+            &pruned_path(repo, source),
+            serde_json::to_vec_pretty(p)?.into(),
+        )
+        .await?;
+    Ok(())
 }
 
 /// How far a source's log is complete, rewritten at each push (`head.json`): the

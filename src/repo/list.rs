@@ -13,8 +13,10 @@ pub struct SourceLine {
     pub segments: u64,
     pub mutations: u64,
     pub first_seq: u64,
-    /// The end of the chain of segments from seq 1 (what a version can use).
+    /// The end of the chain of segments (what a version can use).
     pub last_seq: u64,
+    /// Seqs up to this one were pruned (their writes are in a kept snapshot).
+    pub pruned_through: u64,
     pub first_commit_time: Option<String>,
     pub last_commit_time: Option<String>,
     /// The highest tidemark any of its segments was sealed at.
@@ -38,6 +40,7 @@ pub fn list(url: &str) -> anyhow::Result<Vec<SourceLine>> {
         let mut out = Vec::new();
         for source in layout::sources(&repo).await? {
             let l = layout::list(&repo, &source).await?;
+            let pruned = layout::pruned(&repo, &source).await?.through_seq;
             let ms: Vec<&super::segment::Manifest> = l.manifests.iter().map(|(_, m)| m).collect();
             let named: std::collections::BTreeSet<&str> =
                 ms.iter().map(|m| m.object.as_str()).collect();
@@ -48,7 +51,8 @@ pub fn list(url: &str) -> anyhow::Result<Vec<SourceLine>> {
                 segments: ms.len() as u64,
                 mutations: ms.iter().map(|m| m.mutations).sum(),
                 first_seq: ms.iter().map(|m| m.first_seq).min().unwrap_or(0),
-                last_seq: layout::contiguous_end(&owned).unwrap_or(0),
+                last_seq: layout::contiguous_end(&owned, pruned).unwrap_or(pruned),
+                pruned_through: pruned,
                 first_commit_time: ms.iter().map(|m| m.first_commit_time).min().map(time),
                 last_commit_time: ms.iter().map(|m| m.last_commit_time).max().map(time),
                 tidemark: ms

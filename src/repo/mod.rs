@@ -15,6 +15,7 @@ pub mod layout;
 pub mod list;
 pub mod location;
 pub mod print;
+pub mod prune;
 pub mod pull;
 pub mod push;
 pub mod rekey;

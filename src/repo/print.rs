@@ -2,6 +2,7 @@
 //! object per line (`repo_push`, `repo_source`, `repo_problem`, `repo_verify`).
 
 use super::list::SourceLine;
+use super::prune::PruneReport;
 use super::pull::PullReport;
 use super::push::PushReport;
 use super::status::RepoStatus;
@@ -135,5 +136,30 @@ pub fn status(s: &RepoStatus, json: bool) {
                 .map(|n| format!("  <- {n}"))
                 .unwrap_or_default()
         );
+    }
+}
+
+pub fn prune(r: &PruneReport, json: bool) {
+    if json {
+        return json_line(r);
+    }
+    let verb = if r.dry_run { "would delete" } else { "deleted" };
+    println!(
+        "{verb} {} segments ({} mutations) and {} snapshots, {:.1} MB; the log is kept from {}",
+        r.segments_deleted,
+        r.mutations_deleted,
+        r.snapshots_deleted,
+        r.bytes_freed as f64 / 1e6,
+        if r.log_needed_from == 0 {
+            "its start".to_string()
+        } else {
+            crate::decode::time::rfc3339(crate::capture::Timestamp(r.log_needed_from))
+        }
+    );
+    for (protocol, base) in &r.bases {
+        println!("  {protocol}: oldest snapshot kept {base}");
+    }
+    for why in &r.kept_because {
+        println!("  kept: {why}");
     }
 }

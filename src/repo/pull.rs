@@ -66,9 +66,10 @@ pub async fn sources(repo: &Repo) -> anyhow::Result<Vec<(SourceState, Vec<Manife
     for source in layout::sources(repo).await? {
         let mut ms = layout::manifests(repo, &source).await?;
         ms.sort_by_key(|m| m.first_seq);
-        let end =
-            layout::contiguous_end(&ms).map_err(|e| anyhow::anyhow!("source {source}: {e}"))?;
-        ms.retain(|m| m.last_seq <= end);
+        let pruned = layout::pruned(repo, &source).await?.through_seq;
+        let end = layout::contiguous_end(&ms, pruned)
+            .map_err(|e| anyhow::anyhow!("source {source}: {e}"))?;
+        ms.retain(|m| m.first_seq > pruned && m.last_seq <= end);
         let mut tidemark = ms.iter().map(|m| m.tidemark).max().unwrap_or(0);
         let mut last_sealed = ms.last().map(|m| m.sealed_at.clone());
         if let Some(h) = layout::head(repo, &source).await? {

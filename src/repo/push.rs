@@ -130,7 +130,8 @@ async fn prepare(
 ) -> anyhow::Result<Plan> {
     let started = Instant::now();
     let there = layout::manifests(repo, source).await?;
-    let pushed_through = layout::contiguous_end(&there)
+    let pruned = layout::pruned(repo, source).await?.through_seq;
+    let pushed_through = layout::contiguous_end(&there, pruned)
         .map_err(|e| anyhow::anyhow!("repository {}: source {source}: {e}", repo.url))?;
     // The tidemark before the log's end: every write decided up to it was appended
     // before `last` is read, so the segments up to `last` hold all of it.

@@ -78,11 +78,19 @@ pub async fn push(
     key: Option<&super::crypt::Key>,
 ) -> anyhow::Result<(u64, u64)> {
     let there = manifests(repo, source).await?;
+    let pruned = super::layout::pruned(repo, source).await?;
     let mut pushed = (0, 0);
     for info in crate::snapshot::store::list_snapshots(store)? {
         let Some(finished) = info.finished else {
             continue; // still being taken, or interrupted: not a snapshot yet
         };
+        if pruned
+            .snapshots_before
+            .get(info.protocol.as_str())
+            .is_some_and(|before| finished < *before)
+        {
+            continue; // pruned from the repository: no version wants it
+        }
         if there.iter().any(|m| m.id == info.id) {
             continue;
         }
@@ -107,7 +115,7 @@ pub async fn push(
         let m = SnapshotManifest {
             source: source.to_string(),
             id: info.id,
-            protocol: format!("{:?}", info.protocol).to_lowercase(),
+            protocol: info.protocol.as_str().to_string(),
             cluster: info.cluster.clone(),
             started: info.started,
             finished,
@@ -240,4 +248,19 @@ pub fn read(
         ));
     }
     Ok((info, rows))
+}
+
+/// Deletes a snapshot: its manifest first (so a half-done delete leaves no manifest
+/// naming a missing object), then the object.
+pub async fn delete(repo: &Repo, m: &SnapshotManifest) -> anyhow::Result<()> {
+    for path in [
+        manifest_path(repo, &m.source, m.id),
+        object_path(repo, &m.source, m.id),
+    ] {
+        match repo.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("deleting {path}"))),
+        }
+    }
+    Ok(())
 }

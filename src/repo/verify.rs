@@ -34,6 +34,9 @@ pub struct VerifyReport {
     pub unfinished: u64,
     /// Encrypted segments checked by length and CRC only (no key given).
     pub sealed: u64,
+    /// Segments below a source's prune point still there (a prune that stopped before
+    /// deleting them; the next prune does).
+    pub awaiting_deletion: u64,
 }
 
 /// Verifies the repository at `url`.
@@ -64,8 +67,13 @@ pub fn verify(url: &str, key: Option<&super::crypt::Key>) -> anyhow::Result<Veri
                 .iter()
                 .filter(|(n, _)| !named.contains(n.as_str()))
                 .count() as u64;
-            let mut next = 1u64;
+            let pruned = layout::pruned(&repo, &source).await?.through_seq;
+            let mut next = pruned + 1;
             for (path, m) in &l.manifests {
+                if m.last_seq <= pruned {
+                    r.awaiting_deletion += 1;
+                    continue;
+                }
                 r.segments += 1;
                 if m.source != source {
                     r.problems.push(problem(
