@@ -7,6 +7,7 @@
 //!   its newest snapshot finished D ago or earlier;
 //! - `--keep-versions N`: the N newest snapshots of each protocol stay usable, the
 //!   oldest of them being the base.
+//!
 //! Segments go whole, and only when their last commit time is before the earliest
 //! base start over the protocols, and only when every protocol their writes belong to
 //! has a base (a protocol with no snapshot would lose history no snapshot holds: the
