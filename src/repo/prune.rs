@@ -82,7 +82,7 @@ pub fn prune(
             }
         }
         for list in snaps.values_mut() {
-            list.sort_by(|a, b| b.finished.cmp(&a.finished));
+            list.sort_by_key(|m| std::cmp::Reverse(m.finished));
         }
         let mut bases: BTreeMap<String, &SnapshotManifest> = BTreeMap::new();
         for (protocol, list) in &snaps {
