@@ -18,11 +18,14 @@ pub mod print;
 pub mod prune;
 pub mod pull;
 pub mod push;
+mod push_progress;
 pub mod rekey;
+mod seal;
 pub mod segment;
 pub mod ship;
 pub mod snapshots;
 pub mod status;
+mod upload;
 pub mod verify;
 
 use anyhow::Context;

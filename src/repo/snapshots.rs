@@ -128,7 +128,7 @@ pub async fn push(
             encryption: key.map(|k| k.label()),
         };
         let path = object_path(repo, source, info.id);
-        super::push::put_whole(repo, &path, object).await?;
+        super::upload::put_whole(repo, &path, object).await?;
         let head = repo.store.head(&path).await?;
         anyhow::ensure!(
             head.size == m.bytes,

@@ -1,0 +1,204 @@
+//! Putting a sealed segment and its manifest into the repository: multipart above
+//! one part, throttled, confirmed by HEAD before the manifest is created (never
+//! overwritten), retried with doubling pauses when the error may heal.
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use object_store::{PutMode, PutOptions, PutPayload, WriteMultipart};
+
+use super::layout;
+use super::location::Repo;
+use super::segment::{Manifest, Sealed};
+
+/// Objects above this go up in multipart parts of this size.
+const PART_BYTES: usize = 8 << 20;
+/// Attempts per segment beyond the backend's own retries, with doubling pauses.
+const ATTEMPTS: u32 = 5;
+
+/// Uploads one segment then its manifest, retrying the pair with doubling pauses;
+/// authentication and permission errors are not retried (they will not heal).
+pub(super) async fn upload(
+    repo: &Repo,
+    source: &str,
+    s: &Sealed,
+    m: &Manifest,
+    throttle: &mut Throttle,
+) -> anyhow::Result<()> {
+    let mut pause = Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        match upload_once(repo, source, s, m, throttle).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt >= ATTEMPTS || !transient(&e) => {
+                return Err(e.context(format!(
+                    "uploading segment {}–{} of source {source} (attempt {attempt})",
+                    s.first_seq, s.last_seq
+                )))
+            }
+            Err(e) => {
+                tracing::warn!(attempt, error = %format!("{e:#}"), "segment upload failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Whether an upload error may go away by itself.
+fn transient(e: &anyhow::Error) -> bool {
+    !matches!(
+        e.downcast_ref::<object_store::Error>(),
+        Some(
+            object_store::Error::Unauthenticated { .. }
+                | object_store::Error::PermissionDenied { .. }
+                | object_store::Error::NotSupported { .. }
+                | object_store::Error::InvalidPath { .. }
+                | object_store::Error::UnknownConfigurationKey { .. }
+        )
+    ) && e.downcast_ref::<Conflict>().is_none()
+}
+
+/// A manifest of the same name with other contents is already there.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct Conflict(pub(super) String);
+
+async fn upload_once(
+    repo: &Repo,
+    source: &str,
+    s: &Sealed,
+    m: &Manifest,
+    throttle: &mut Throttle,
+) -> anyhow::Result<()> {
+    let object = layout::segment_path(repo, source, &m.object);
+    put_throttled(repo, &object, &s.object, throttle).await?;
+    // Confirmed before the manifest names it: the object is there, whole.
+    let head = repo.store.head(&object).await?;
+    if head.size != m.bytes {
+        bail!(
+            "the repository holds {} bytes of {} after the upload, not {}",
+            head.size,
+            object,
+            m.bytes
+        );
+    }
+    let path = layout::manifest_path(repo, source, s.first_seq, s.last_seq);
+    // Looked at first as well as created exclusively: a server that ignores
+    // `If-None-Match` (some S3-compatible ones do) still cannot mix two stores.
+    if let Some(there) = layout::read_manifest(repo, &path).await? {
+        return check_same(&there, m, &path, source);
+    }
+    let body = serde_json::to_vec_pretty(m)?;
+    let create = PutOptions {
+        mode: PutMode::Create,
+        ..PutOptions::default()
+    };
+    match repo
+        .store
+        .put_opts(&path, PutPayload::from(body), create)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(object_store::Error::AlreadyExists { .. }) => {
+            match layout::read_manifest(repo, &path).await? {
+                Some(there) => check_same(&there, m, &path, source),
+                None => bail!("{path} exists and then does not"),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Puts a whole object, in multipart parts when it is large, pausing for the
+/// throttle after each part.
+async fn put_throttled(
+    repo: &Repo,
+    path: &object_store::path::Path,
+    bytes: &[u8],
+    throttle: &mut Throttle,
+) -> anyhow::Result<()> {
+    if bytes.len() > PART_BYTES {
+        let upload = repo.store.put_multipart(path).await?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        for part in bytes.chunks(PART_BYTES) {
+            w.wait_for_capacity(2).await?;
+            w.write(part);
+            throttle.sent(part.len()).await;
+        }
+        w.finish().await?;
+    } else {
+        repo.store
+            .put(path, PutPayload::from(bytes.to_vec()))
+            .await?;
+        throttle.sent(bytes.len()).await;
+    }
+    Ok(())
+}
+
+/// [`put_throttled`] without a rate limit.
+pub(crate) async fn put_whole(
+    repo: &Repo,
+    path: &object_store::path::Path,
+    bytes: Vec<u8>,
+) -> anyhow::Result<()> {
+    put_throttled(repo, path, &bytes, &mut Throttle::new(None)).await
+}
+
+/// A manifest already at `path` is fine when it describes this very segment (a retry
+/// after the manifest went up); otherwise another store pushes as this source.
+fn check_same(
+    there: &Manifest,
+    m: &Manifest,
+    path: &object_store::path::Path,
+    source: &str,
+) -> anyhow::Result<()> {
+    if same_segment(there, m) {
+        Ok(())
+    } else {
+        Err(Conflict(format!(
+            "{path} already describes another segment (crc {:08x}, not {:08x}): two stores push as source {source}",
+            there.crc32c, m.crc32c
+        ))
+        .into())
+    }
+}
+
+/// Two manifests of one seq range describe the same data (the seal time and the
+/// tidemark at the seal may differ between a first try and a retry).
+fn same_segment(a: &Manifest, b: &Manifest) -> bool {
+    a.source == b.source
+        && a.first_seq == b.first_seq
+        && a.last_seq == b.last_seq
+        && a.raw_crc32c == b.raw_crc32c
+        && a.raw_bytes == b.raw_bytes
+}
+
+/// Keeps uploads under `--rate-mb` by pausing after each part.
+pub(super) struct Throttle {
+    bytes_per_s: Option<f64>,
+    started: Instant,
+    sent: u64,
+}
+
+impl Throttle {
+    pub(super) fn new(rate_mb: Option<f64>) -> Throttle {
+        Throttle {
+            bytes_per_s: rate_mb.filter(|r| *r > 0.0).map(|r| r * 1e6),
+            started: Instant::now(),
+            sent: 0,
+        }
+    }
+
+    async fn sent(&mut self, n: usize) {
+        self.sent += n as u64;
+        if let Some(rate) = self.bytes_per_s {
+            let due = Duration::from_secs_f64(self.sent as f64 / rate);
+            let elapsed = self.started.elapsed();
+            if due > elapsed {
+                tokio::time::sleep(due - elapsed).await;
+            }
+        }
+    }
+}
