@@ -8,36 +8,23 @@
 //! claiming one source id are refused instead of mixed; bad URLs and URLs carrying
 //! credentials are one-line errors (exit 2).
 
+mod repo_cli_support;
 mod store_support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use repo_cli_support::{json_lines, run, NO_ENV};
 
 use tidemark::repo::segment::{self, Manifest};
 use tidemark::store::{Envelope, Store, StoreOptions};
 
 fn tidemark(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(args)
-        .output()
-        .expect("the tidemark binary runs")
+    run(NO_ENV, args)
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = tidemark(args);
-    assert!(
-        out.status.success(),
-        "tidemark {args:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_lines(s: &str) -> Vec<serde_json::Value> {
-    s.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    repo_cli_support::ok(NO_ENV, args)
 }
 
 /// A store with `n` mutations (CQL and MongoDB, growing commit times) from `from`.

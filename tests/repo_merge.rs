@@ -9,38 +9,21 @@
 //! named by `status --repo`; a copy decided committed by one source wins over an in
 //! doubt copy of another; a later pull adds exactly what came since.
 
+mod repo_cli_support;
 mod store_support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+
+use repo_cli_support::{json_lines, NO_ENV};
 
 use tidemark::store::{InDoubtReason, Mutation, Outcome, Store, StoreOptions, TxnExtras};
 
 const T0: u64 = 1_800_000_000_000_000_000;
 const MS: u64 = 1_000_000;
 
-fn tidemark(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(args)
-        .output()
-        .expect("the tidemark binary runs")
-}
-
 fn ok(args: &[&str]) -> String {
-    let out = tidemark(args);
-    assert!(
-        out.status.success(),
-        "tidemark {args:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_lines(s: &str) -> Vec<serde_json::Value> {
-    s.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    repo_cli_support::ok(NO_ENV, args)
 }
 
 /// Write number `i` of the cluster, as any source that saw it logs it: CQL

@@ -9,10 +9,13 @@
 //! `--dry-run` deletes nothing, a window longer than the history deletes nothing,
 //! and a protocol with writes but no snapshot keeps its log.
 
+mod repo_cli_support;
 mod store_support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use repo_cli_support::{run, NO_ENV};
 
 use tidemark::snapshot::model::{NamespaceInfo, PartInfo, PartRange, SnapshotInfo};
 use tidemark::store::{Mutation, Protocol, Store, StoreOptions, TxnExtras};
@@ -21,20 +24,12 @@ const T0: u64 = 1_800_000_000_000_000_000;
 const MS: u64 = 1_000_000;
 
 fn tidemark(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(args)
-        .output()
-        .expect("the tidemark binary runs")
+    run(NO_ENV, args)
 }
 
+/// `tidemark ARGS`, which must succeed; its last JSON line.
 fn ok(args: &[&str]) -> serde_json::Value {
-    let out = tidemark(args);
-    assert!(
-        out.status.success(),
-        "tidemark {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = repo_cli_support::ok(NO_ENV, args);
     serde_json::from_str(text.lines().last().unwrap_or("null")).unwrap()
 }
 

@@ -7,78 +7,15 @@
 //! again, pushing again finishes the job: every segment once, nothing lost, the
 //! segments confirmed before the stop not sent again.
 
+mod repo_cli_support;
 mod repo_support;
 mod store_support;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tidemark::store::{Envelope, Mutation, Store, StoreOptions, TxnExtras};
-
-const T0: u64 = 1_800_000_000_000_000_000;
-
-fn run(env: &[(&'static str, String)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .expect("the tidemark binary runs")
-}
-
-fn ok(env: &[(&'static str, String)], args: &[&str]) -> String {
-    let out = run(env, args);
-    assert!(
-        out.status.success(),
-        "tidemark {args:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json_lines(s: &str) -> Vec<serde_json::Value> {
-    s.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// A store with `n` writes (CQL with client timestamps, retryable MongoDB inserts),
-/// complete (tidemark) up to the last.
-fn make_store(path: &Path, n: u64) {
-    let store = Store::create(path, &StoreOptions::default()).unwrap();
-    let ms: Vec<Mutation> = (1..=n)
-        .map(|i| {
-            let t = T0 + i * 1_000_000;
-            if i % 3 == 0 {
-                let mut m = store_support::mongo("app.users", i, t, 200);
-                if let tidemark::store::Payload::Mongo(op) = &mut m.payload {
-                    op.txn_number = Some(i as i64);
-                }
-                m
-            } else {
-                let mut m = store_support::cql("ks.t", &format!("{{\"id\":{i}}}"), t, 3);
-                m.write_timestamp = Some(1_700_000_000_000_000 + i as i64);
-                m
-            }
-        })
-        .collect();
-    store
-        .append_batch_with(
-            &ms,
-            &TxnExtras {
-                tidemark: Some(T0 + n * 1_000_000),
-                ..TxnExtras::default()
-            },
-        )
-        .unwrap();
-}
-
-fn log_of(path: &Path) -> Vec<Envelope> {
-    let s = Store::open_side(path, &StoreOptions::default()).unwrap();
-    let r = s.reader().unwrap();
-    r.seq_range(1..).unwrap().map(Result::unwrap).collect()
-}
+use repo_cli_support::{json_lines, log_of, make_store, ok, run};
+use tidemark::store::Envelope;
 
 fn same_mutations(a: &[Envelope], b: &[Envelope]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.mutation == y.mutation)
