@@ -236,3 +236,11 @@ pub async fn head(repo: &Repo, source: &str) -> anyhow::Result<Option<SourceHead
         Err(e) => Err(anyhow::Error::from(e).context(format!("reading {path}"))),
     }
 }
+
+/// Deletes an object; one already gone is fine (a prune or delete run again).
+pub async fn delete(repo: &Repo, path: &Path) -> anyhow::Result<()> {
+    match repo.store.delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(anyhow::Error::from(e).context(format!("deleting {path}"))),
+    }
+}

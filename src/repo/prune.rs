@@ -52,12 +52,6 @@ pub struct PruneReport {
     pub kept_because: Vec<String>,
 }
 
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// Prunes the repository at `url`.
 pub fn prune(
     url: &str,
@@ -88,7 +82,7 @@ pub fn prune(
         for (protocol, list) in &snaps {
             let base = match keep {
                 Keep::Within(d) => {
-                    let cutoff = now_ns().saturating_sub(d);
+                    let cutoff = crate::capture::Timestamp::now().0.saturating_sub(d);
                     list.iter().find(|m| m.finished <= cutoff)
                 }
                 Keep::Versions(n) => list.get(n.max(1) - 1),
@@ -170,7 +164,7 @@ pub fn prune(
                 record.through_seq = last.last_seq;
                 record.through_commit_time = last.last_commit_time;
             }
-            record.at = crate::decode::time::rfc3339(crate::capture::Timestamp(now_ns()));
+            record.at = crate::decode::time::rfc3339(crate::capture::Timestamp::now());
             if !dry_run {
                 layout::put_pruned(&repo, source, &record).await?;
             }
@@ -180,8 +174,8 @@ pub fn prune(
                 r.bytes_freed += m.bytes;
                 if !dry_run {
                     let object = layout::segment_path(&repo, source, &m.object);
-                    delete(&repo, &object).await?;
-                    delete(
+                    layout::delete(&repo, &object).await?;
+                    layout::delete(
                         &repo,
                         &layout::manifest_path(&repo, source, m.first_seq, m.last_seq),
                     )
@@ -198,15 +192,4 @@ pub fn prune(
         }
         Ok(r)
     })?
-}
-
-/// Deletes an object; one already gone is fine (a prune run again).
-async fn delete(
-    repo: &super::location::Repo,
-    path: &object_store::path::Path,
-) -> anyhow::Result<()> {
-    match repo.store.delete(path).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(anyhow::Error::from(e).context(format!("deleting {path}"))),
-    }
 }

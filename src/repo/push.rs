@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::layout;
 use super::location::Repo;
 use super::push_progress::Progress;
-use super::seal::{manifest_of, same_log, seal_next, wall_clock_ns};
+use super::seal::{manifest_of, same_log, seal_next};
 use super::segment::Sealed;
 use super::upload::{upload, Throttle};
 use crate::store::{Store, StoreOptions};
@@ -285,7 +285,7 @@ async fn upload_all(
             source: source.to_string(),
             last_seq: last,
             tidemark,
-            updated_at: crate::decode::time::rfc3339(crate::capture::Timestamp(wall_clock_ns())),
+            updated_at: crate::decode::time::rfc3339(crate::capture::Timestamp::now()),
         };
         if let Err(e) = layout::put_head(repo, &state).await {
             report.error = Some(format!("writing the source's head: {e:#}"));

@@ -99,16 +99,10 @@ pub(super) fn manifest_of(
         crc32c: s.crc32c,
         raw_bytes: s.raw_bytes,
         raw_crc32c: s.raw_crc32c,
-        sealed_at: crate::decode::time::rfc3339(crate::capture::Timestamp(wall_clock_ns())),
+        sealed_at: crate::decode::time::rfc3339(crate::capture::Timestamp::now()),
         created_by: format!("tidemark {}", env!("CARGO_PKG_VERSION")),
         schema: Vec::new(),
         encryption: None,
         schema_sealed: None,
     }
-}
-
-pub(super) fn wall_clock_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }

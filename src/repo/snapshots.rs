@@ -257,10 +257,7 @@ pub async fn delete(repo: &Repo, m: &SnapshotManifest) -> anyhow::Result<()> {
         manifest_path(repo, &m.source, m.id),
         object_path(repo, &m.source, m.id),
     ] {
-        match repo.store.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(anyhow::Error::from(e).context(format!("deleting {path}"))),
-        }
+        super::layout::delete(repo, &path).await?;
     }
     Ok(())
 }

@@ -48,10 +48,7 @@ const IDLE_TICK: Duration = Duration::from_millis(500);
 const IDLE_MARGIN_NS: u64 = 1_000_000_000;
 
 fn wall_clock_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    crate::capture::Timestamp::now().0
 }
 
 /// Decided mutations per group commit (one LMDB transaction, one fsync).
