@@ -68,15 +68,15 @@ mod require;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{doc, Bson, Document};
 use proxy_support::{
-    accepted_log, common_port, free_port, output_within, sample, scrape, start_proxy, stop_proxy,
-    Killed,
+    accepted_log, common_port, free_port, output_within, sample, scrape, start_capture,
+    start_proxy, stop_capture, stop_proxy, Killed,
 };
 use ready_support::Lines;
 use serde_json::Value;
@@ -139,104 +139,6 @@ fn settle(
 
 // ---------------------------------------------------------------------------
 // The independent capture of the proxy→node leg, and the tap of it.
-
-/// `dumpcap` on `lo`, restricted by its BPF filter to packets between a node's own
-/// address and port and an address outside the bed: the proxy→node leg. On `lo`
-/// everything else would be captured too — the client→sidecar leg (the same bytes
-/// again, rewritten answers included) and the members' replication connections,
-/// which the proxy never sees.
-struct Capture {
-    dumpcap: Killed,
-    err: Lines,
-    file: PathBuf,
-}
-
-fn bpf_filter(nodes: &[SocketAddr]) -> String {
-    let port = nodes[0].port();
-    assert!(nodes.iter().all(|n| n.port() == port));
-    let leg: Vec<String> = nodes
-        .iter()
-        .map(|n| {
-            format!(
-                "(src host {ip} and src port {port}) or (dst host {ip} and dst port {port})",
-                ip = n.ip()
-            )
-        })
-        .collect();
-    let inside: Vec<String> = nodes.iter().map(|n| format!("host {}", n.ip())).collect();
-    let any_src = inside
-        .iter()
-        .map(|h| format!("src {h}"))
-        .collect::<Vec<_>>()
-        .join(" or ");
-    let any_dst = inside
-        .iter()
-        .map(|h| format!("dst {h}"))
-        .collect::<Vec<_>>()
-        .join(" or ");
-    format!(
-        "tcp and ({}) and not (({any_src}) and ({any_dst}))",
-        leg.join(" or ")
-    )
-}
-
-fn start_capture(nodes: &[SocketAddr], file: &Path) -> Capture {
-    let mut child = Command::new("dumpcap")
-        .args(["-i", "lo", "-f", &bpf_filter(nodes), "-w"])
-        .arg(file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn dumpcap");
-    let mut err = Lines::follow(child.stderr.take().unwrap());
-    let dumpcap = Killed(child);
-    assert!(
-        err.wait_for("Capturing on"),
-        "dumpcap never started capturing: {:?}",
-        err.seen
-    );
-    Capture {
-        dumpcap,
-        err,
-        file: file.to_path_buf(),
-    }
-}
-
-/// Stops the capture once it has written everything: the file must stop growing
-/// (dumpcap flushes on its update interval), then SIGINT to dumpcap's pid, and its
-/// final report must show no packet dropped. Returns the packets captured.
-fn stop_capture(mut c: Capture) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let size = |f: &Path| std::fs::metadata(f).map_or(0, |m| m.len());
-    let (mut last, mut stable_since) = (size(&c.file), Instant::now());
-    while stable_since.elapsed() < Duration::from_millis(1500) {
-        assert!(
-            Instant::now() < deadline,
-            "the capture file never stopped growing"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-        let now = size(&c.file);
-        if now != last {
-            (last, stable_since) = (now, Instant::now());
-        }
-    }
-    let status = c.dumpcap.signal_and_wait("INT", Duration::from_secs(20));
-    let lines = c.err.rest();
-    assert!(status.success(), "dumpcap: {status} {lines:?}");
-    // "Packets received/dropped on interface 'Loopback: lo': 449/0 (pcap:0/...)"
-    let report = lines
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("Packets received/dropped on interface ")?
-                .split("': ")
-                .nth(1)
-        })
-        .unwrap_or_else(|| panic!("no dumpcap report in {lines:?}"));
-    let counts = report.split_whitespace().next().unwrap();
-    let (received, dropped) = counts.split_once('/').unwrap();
-    assert_eq!(dropped, "0", "dumpcap dropped packets: {lines:?}");
-    received.parse().unwrap()
-}
 
 fn tidemark(args: &[&str]) -> std::process::Output {
     let out = output_within(

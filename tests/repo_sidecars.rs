@@ -81,113 +81,20 @@ mod require;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use proxy_support::{common_port, output_within, start_proxy, stop_proxy, Killed};
+use proxy_support::{
+    common_port, output_within, start_capture, start_proxy, stop_capture, stop_proxy, Killed,
+};
 use ready_support::Lines;
 use serde_json::Value;
 use tidemark_testbed::{ClusterConfig, CqlCluster};
 
 // ---------------------------------------------------------------------------
 // The independent capture of the sidecars→nodes leg (as in `proxy_vs_tap.rs`).
-
-struct Capture {
-    dumpcap: Killed,
-    err: Lines,
-    file: PathBuf,
-}
-
-/// Packets with a node's address and port on one side and a non-node address on
-/// the other: exactly what the sidecars forward upstream (on `lo` the
-/// driver→sidecar leg would otherwise be captured too, the same bytes again).
-fn bpf_filter(nodes: &[SocketAddr]) -> String {
-    let port = nodes[0].port();
-    let leg: Vec<String> = nodes
-        .iter()
-        .map(|n| {
-            format!(
-                "(src host {ip} and src port {port}) or (dst host {ip} and dst port {port})",
-                ip = n.ip()
-            )
-        })
-        .collect();
-    let any = |dir: &str| {
-        nodes
-            .iter()
-            .map(|n| format!("{dir} host {}", n.ip()))
-            .collect::<Vec<_>>()
-            .join(" or ")
-    };
-    format!(
-        "tcp and ({}) and not (({}) and ({}))",
-        leg.join(" or "),
-        any("src"),
-        any("dst")
-    )
-}
-
-fn start_capture(nodes: &[SocketAddr], file: &Path) -> Capture {
-    let mut child = Command::new("dumpcap")
-        .args(["-i", "lo", "-f", &bpf_filter(nodes), "-w"])
-        .arg(file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn dumpcap");
-    let mut err = Lines::follow(child.stderr.take().unwrap());
-    let dumpcap = Killed(child);
-    assert!(
-        err.wait_for("Capturing on"),
-        "dumpcap never started capturing: {:?}",
-        err.seen
-    );
-    Capture {
-        dumpcap,
-        err,
-        file: file.to_path_buf(),
-    }
-}
-
-/// Stops the capture once its file stopped growing (SIGINT to dumpcap's pid); it
-/// must report no packet dropped.
-fn stop_capture(mut c: Capture) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let size = |f: &Path| std::fs::metadata(f).map_or(0, |m| m.len());
-    let (mut last, mut stable_since) = (size(&c.file), Instant::now());
-    while stable_since.elapsed() < Duration::from_millis(1500) {
-        assert!(
-            Instant::now() < deadline,
-            "the capture never stopped growing"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-        let now = size(&c.file);
-        if now != last {
-            (last, stable_since) = (now, Instant::now());
-        }
-    }
-    let status = c.dumpcap.signal_and_wait("INT", Duration::from_secs(20));
-    let lines = c.err.rest();
-    assert!(status.success(), "dumpcap: {status} {lines:?}");
-    let report = lines
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("Packets received/dropped on interface ")?
-                .split("': ")
-                .nth(1)
-        })
-        .unwrap_or_else(|| panic!("no dumpcap report in {lines:?}"));
-    let (received, dropped) = report
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .split_once('/')
-        .unwrap();
-    assert_eq!(dropped, "0", "dumpcap dropped packets: {lines:?}");
-    received.parse().unwrap()
-}
 
 // ---------------------------------------------------------------------------
 // The binary.

@@ -13,7 +13,7 @@
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -279,4 +279,105 @@ pub fn accepted_log() -> &'static Accepted {
         tracing::subscriber::set_global_default(sub).expect("one subscriber");
         log
     })
+}
+
+/// `dumpcap` on `lo`, restricted by its BPF filter to packets between a node's own
+/// address and port and an address outside the bed: the proxy→node leg. On `lo`
+/// everything else would be captured too — the client→sidecar leg (the same bytes
+/// again, rewritten answers included) and the members' replication connections,
+/// which the proxy never sees.
+pub struct Capture {
+    dumpcap: Killed,
+    err: Lines,
+    file: PathBuf,
+}
+
+/// Packets with a node's address and port on one side and a non-node address on
+/// the other: exactly what the sidecars forward upstream (on `lo` the
+/// driver→sidecar leg would otherwise be captured too, the same bytes again).
+pub fn bpf_filter(nodes: &[SocketAddr]) -> String {
+    let port = nodes[0].port();
+    assert!(nodes.iter().all(|n| n.port() == port));
+    let leg: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "(src host {ip} and src port {port}) or (dst host {ip} and dst port {port})",
+                ip = n.ip()
+            )
+        })
+        .collect();
+    let inside: Vec<String> = nodes.iter().map(|n| format!("host {}", n.ip())).collect();
+    let any_src = inside
+        .iter()
+        .map(|h| format!("src {h}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let any_dst = inside
+        .iter()
+        .map(|h| format!("dst {h}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    format!(
+        "tcp and ({}) and not (({any_src}) and ({any_dst}))",
+        leg.join(" or ")
+    )
+}
+
+pub fn start_capture(nodes: &[SocketAddr], file: &Path) -> Capture {
+    let mut child = Command::new("dumpcap")
+        .args(["-i", "lo", "-f", &bpf_filter(nodes), "-w"])
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dumpcap");
+    let mut err = Lines::follow(child.stderr.take().unwrap());
+    let dumpcap = Killed(child);
+    assert!(
+        err.wait_for("Capturing on"),
+        "dumpcap never started capturing: {:?}",
+        err.seen
+    );
+    Capture {
+        dumpcap,
+        err,
+        file: file.to_path_buf(),
+    }
+}
+
+/// Stops the capture once it has written everything: the file must stop growing
+/// (dumpcap flushes on its update interval), then SIGINT to dumpcap's pid, and its
+/// final report must show no packet dropped. Returns the packets captured.
+pub fn stop_capture(mut c: Capture) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let size = |f: &Path| std::fs::metadata(f).map_or(0, |m| m.len());
+    let (mut last, mut stable_since) = (size(&c.file), Instant::now());
+    while stable_since.elapsed() < Duration::from_millis(1500) {
+        assert!(
+            Instant::now() < deadline,
+            "the capture file never stopped growing"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+        let now = size(&c.file);
+        if now != last {
+            (last, stable_since) = (now, Instant::now());
+        }
+    }
+    let status = c.dumpcap.signal_and_wait("INT", Duration::from_secs(20));
+    let lines = c.err.rest();
+    assert!(status.success(), "dumpcap: {status} {lines:?}");
+    // "Packets received/dropped on interface 'Loopback: lo': 449/0 (pcap:0/...)"
+    let report = lines
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("Packets received/dropped on interface ")?
+                .split("': ")
+                .nth(1)
+        })
+        .unwrap_or_else(|| panic!("no dumpcap report in {lines:?}"));
+    let counts = report.split_whitespace().next().unwrap();
+    let (received, dropped) = counts.split_once('/').unwrap();
+    assert_eq!(dropped, "0", "dumpcap dropped packets: {lines:?}");
+    received.parse().unwrap()
 }
