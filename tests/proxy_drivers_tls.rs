@@ -693,6 +693,12 @@ tables = []
 for q in reads:
     tables.append([list(r) for r in s.execute(SimpleStatement(q, consistency_level=Q))])
 learned = sorted("%s:%d" % (h.endpoint.address, h.endpoint.port) for h in cluster.metadata.all_hosts())
+# Pools open in the background after a host is learned: give them a bounded time
+# before reading which exist (the assertion on them is unchanged).
+import time as _t
+_deadline = _t.time() + 20
+while _t.time() < _deadline and len(s.get_pool_state()) < len(cluster.metadata.all_hosts()):
+    _t.sleep(0.1)
 pools = sorted("%s:%d" % (h.endpoint.address, h.endpoint.port) for h in s.get_pool_state().keys())
 cluster.shutdown()
 print(json.dumps({"learned": learned, "pools": pools, "tables": tables}))

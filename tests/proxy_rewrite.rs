@@ -196,6 +196,12 @@ s.execute("CREATE TABLE %s.t (id int PRIMARY KEY, v text)" % ks)
 for i in range(30):
     s.execute("INSERT INTO %s.t (id, v) VALUES (%%s, %%s)" % ks, (i, "p%d" % i))
 n = s.execute("SELECT COUNT(*) FROM %s.t" % ks).one()[0]
+# Pools open in the background after a host is learned: give them a bounded time
+# before reading which exist (the assertion on them is unchanged).
+import time as _t
+_deadline = _t.time() + 20
+while _t.time() < _deadline and len(s.get_pool_state()) < len(cluster.metadata.all_hosts()):
+    _t.sleep(0.1)
 pools = sorted("%s:%d" % (h.endpoint.address, h.endpoint.port) for h in s.get_pool_state().keys())
 version = cluster.protocol_version
 cluster.shutdown()
