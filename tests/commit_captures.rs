@@ -567,7 +567,7 @@ fn the_snappy_cql_inserts_are_committed() {
     }
     let text: Vec<String> = inserts
         .iter()
-        .map(|e| e.mutation.write_json.clone().unwrap())
+        .map(|e| Value::Object(tidemark::commit::write_line(&e.mutation).unwrap()).to_string())
         .collect();
     assert!(
         text.iter().any(|t| t.contains("Joséphine Baker")),

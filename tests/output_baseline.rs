@@ -243,9 +243,21 @@ fn printed_by_that_release(src: &Path, name: &str, kind: &str) -> PathBuf {
     }
 }
 
+/// Older stores kept as fixtures: the directory, its format, and how many stores.
+/// Format 3 (`store_v3/NAME`, made by the release before format 4, commit 6295811,
+/// with its own `log --json` and `status --json` output beside each store) is what
+/// moved the write line's MongoDB values out of its JSON and typed the DDL.
+const OLD_STORES: [(&str, u64, usize); 2] = [("store_v2", 2, 4), ("store_v3", 3, 3)];
+
 #[test]
 fn a_format_2_store_is_still_read_by_log_and_status() {
-    let base = fixtures().join("store_v2");
+    for (dir, _, count) in OLD_STORES {
+        old_stores_are_read_by_log_and_status(dir, count);
+    }
+}
+
+fn old_stores_are_read_by_log_and_status(dir: &str, count: usize) {
+    let base = fixtures().join(dir);
     let mut checked = 0;
     for entry in std::fs::read_dir(&base).unwrap() {
         let src = entry.unwrap().path();
@@ -268,13 +280,19 @@ fn a_format_2_store_is_still_read_by_log_and_status() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 4);
+    assert_eq!(checked, count, "{dir}");
 }
 
 #[test]
 fn a_writer_converts_a_format_2_store_in_place_and_nothing_printed_changes() {
+    for (dir, format, count) in OLD_STORES {
+        a_writer_converts_old_stores_in_place(dir, format, count);
+    }
+}
+
+fn a_writer_converts_old_stores_in_place(dir: &str, old_format: u64, count: usize) {
     use tidemark::store::{Store, StoreOptions, FORMAT_VERSION};
-    let base = fixtures().join("store_v2");
+    let base = fixtures().join(dir);
     let mut checked = 0;
     for entry in std::fs::read_dir(&base).unwrap() {
         let src = entry.unwrap().path();
@@ -291,7 +309,11 @@ fn a_writer_converts_a_format_2_store_in_place_and_nothing_printed_changes() {
             .unwrap()["format_version"]
                 .clone()
         };
-        assert_eq!(format(path), 2, "{name}: a reader leaves the format alone");
+        assert_eq!(
+            format(path),
+            old_format,
+            "{name}: a reader leaves the format alone"
+        );
         let envelopes = || {
             let s = Store::open(&store, &StoreOptions::default().read_only()).unwrap();
             let log: Vec<_> = {
@@ -310,7 +332,7 @@ fn a_writer_converts_a_format_2_store_in_place_and_nothing_printed_changes() {
             let s = Store::open(&store, &StoreOptions::default()).unwrap();
             assert_eq!(s.format(), FORMAT_VERSION);
         }
-        assert_eq!(format(path), 3, "{name}");
+        assert_eq!(format(path), u64::from(FORMAT_VERSION), "{name}");
         assert!(
             envelopes() == before,
             "{name}: the conversion changed a mutation"
@@ -327,5 +349,5 @@ fn a_writer_converts_a_format_2_store_in_place_and_nothing_printed_changes() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 4);
+    assert_eq!(checked, count, "{dir}");
 }

@@ -315,10 +315,10 @@ async fn without_schema_or_snapshot_the_tables_come_from_the_logs_create_table()
         let store = Store::create(&dir, &StoreOptions::for_tests()).unwrap();
         let mut m = store_support::cql("imp.t", "{}", 1_000, 0);
         m.op = tidemark::store::WriteOp::Ddl;
-        m.write_json = Some(
-            serde_json::json!({"cql": "CREATE TABLE imp.t (k int, c text, v text, n bigint, tags set<text>, PRIMARY KEY (k, c))"})
-                .to_string(),
-        );
+        m.ddl = Some(tidemark::store::DdlChange {
+            op: "create_table".into(),
+            cql: Some("CREATE TABLE imp.t (k int, c text, v text, n bigint, tags set<text>, PRIMARY KEY (k, c))".into()),
+        });
         store.append_batch(&[m]).unwrap();
     }
     // Without a table named, the log cannot be searched: refused.

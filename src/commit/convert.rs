@@ -1,6 +1,8 @@
-//! A decoded `write` line → the store's [`Mutation`].
+//! A decoded `write` line → the store's [`Mutation`], and back to the line.
 //!
-//! The line keeps everything `tidemark log --json` prints (`write_json`); the
+//! The line keeps everything `tidemark log --json` prints (`write_json`), except the
+//! values a decoder kept as bytes (MongoDB documents), which are stored as bytes
+//! (`line_values`) and rendered only when printed ([`write_line`]); the
 //! payload is the protocol's own form: Mongo operations come from the decoder as raw
 //! BSON ([`WriteExtras::mongo_op`](crate::decode::records::WriteExtras)); CQL cells
 //! carry each value's serialized bytes and CQL type (see [`super::cql_cells`]), or
@@ -8,13 +10,13 @@
 
 use std::net::SocketAddr;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::decode::reason::Reason;
-use crate::decode::records::{WireOutcome, WriteRecord};
+use crate::decode::records::{without_raw_values, RawForm, WireOutcome, WriteRecord};
 use crate::store::{
-    Acknowledgement, BatchKind, BatchRef, Evidence, InDoubtReason, MongoOp, MongoOpKind, Mutation,
-    Outcome, Payload, Source, WriteConcern, WriteOp,
+    Acknowledgement, BatchKind, BatchRef, DdlChange, Evidence, InDoubtReason, LineValues, MongoOp,
+    MongoOpKind, Mutation, Outcome, Payload, Source, WriteConcern, WriteOp,
 };
 
 /// Namespace used when a write's table is not known (an EXECUTE whose PREPARE was
@@ -67,11 +69,22 @@ fn write_op(rec: &WriteRecord) -> WriteOp {
     match rec.op.as_str() {
         "insert" => WriteOp::Insert,
         "update" | "findAndModify" | "applyOps" => {
-            let upsert = rec
-                .values
-                .get("upsert")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            // Read from the bytes when the decoder kept them so: rendering a document
+            // to look up one field is the cost lazy values avoid.
+            let upsert = match rec.values.as_raw() {
+                Some(raw) if raw.form() == RawForm::BsonDocument => {
+                    tidemark_mongo::bson::RawDocument::from_bytes(raw.bytes())
+                        .ok()
+                        .and_then(|d| d.get_bool("upsert").ok())
+                        .unwrap_or(false)
+                }
+                Some(_) => false,
+                None => rec
+                    .values
+                    .get("upsert")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            };
             if upsert {
                 WriteOp::Upsert
             } else {
@@ -91,6 +104,50 @@ pub fn canonical_key(rec: &WriteRecord) -> String {
         Value::Null => "{}".to_string(),
         k => k.to_string(),
     }
+}
+
+/// The write line as the store keeps it: as `inspect --json` prints it, with values
+/// kept as bytes left `null` (they are stored beside it, [`line_values`]).
+pub fn stored_line_json(rec: &WriteRecord) -> String {
+    without_raw_values(|| line_json(rec))
+}
+
+/// The values a decoder kept as bytes, as the store keeps them: the payload's own
+/// `o` document when they are the same bytes (stored once).
+pub fn line_values(rec: &WriteRecord, payload: &Payload) -> Option<LineValues> {
+    let raw = rec.values.as_raw()?;
+    if let Payload::Mongo(op) = payload {
+        if raw.form() == RawForm::BsonDocument && op.o == raw.bytes() {
+            return Some(LineValues::PayloadDocument);
+        }
+    }
+    Some(match raw.form() {
+        RawForm::BsonDocument => LineValues::BsonDocument(raw.bytes().to_vec()),
+        RawForm::BsonArray => LineValues::BsonArray(raw.bytes().to_vec()),
+    })
+}
+
+/// A stored mutation's `write` line as `inspect --json` printed it: the stored line
+/// with its kept values rendered in place. `None` for a mutation without a line or
+/// with one that is not a JSON object (a damaged store).
+pub fn write_line(m: &Mutation) -> Option<Map<String, Value>> {
+    let mut line: Map<String, Value> = serde_json::from_str(m.write_json.as_deref()?).ok()?;
+    if let Some(kept) = &m.line_values {
+        let (bytes, form) = match (kept, &m.payload) {
+            (LineValues::BsonDocument(b), _) => (b.as_slice(), RawForm::BsonDocument),
+            (LineValues::BsonArray(b), _) => (b.as_slice(), RawForm::BsonArray),
+            (LineValues::PayloadDocument, Payload::Mongo(op)) => {
+                (op.o.as_slice(), RawForm::BsonDocument)
+            }
+            (LineValues::PayloadDocument, Payload::Cql(_)) => (&[][..], RawForm::BsonDocument),
+        };
+        // Replacing a key's value keeps its place in the (insertion-ordered) map.
+        line.insert(
+            "values".into(),
+            crate::decode::mongo::values::render(bytes, form),
+        );
+    }
+    Some(line)
 }
 
 /// The write line as `inspect --json` prints it.
@@ -197,7 +254,13 @@ pub fn mutation(
     } else {
         Payload::Cql(super::cql_cells::cql_payload(rec, request_time_ns))
     };
+    let op = write_op(rec);
     Mutation {
+        line_values: line_values(rec, &payload),
+        ddl: (op == WriteOp::Ddl).then(|| DdlChange {
+            op: rec.op.clone(),
+            cql: rec.cql.clone(),
+        }),
         commit_time,
         source: Source {
             node,
@@ -205,7 +268,7 @@ pub fn mutation(
         },
         namespace,
         key: canonical_key(rec),
-        op: write_op(rec),
+        op,
         outcome,
         evidence: Evidence {
             note,
@@ -216,7 +279,7 @@ pub fn mutation(
         ack: ack(rec),
         batch: batch(rec),
         payload,
-        write_json: Some(line_json(rec)),
+        write_json: Some(stored_line_json(rec)),
     }
 }
 
@@ -247,7 +310,7 @@ mod tests {
             proto: "cql",
             op: "insert".into(),
             key: serde_json::json!({"id": 1}),
-            values: serde_json::json!({"v": "x"}),
+            values: serde_json::json!({"v": "x"}).into(),
             outcome: WireOutcome::Committed,
             ..WriteRecord::default()
         };

@@ -187,7 +187,7 @@ pub fn spell(ty: &ColumnType, frozen: bool) -> String {
 /// assigned values, deleted columns and collection operations.
 fn json_cells(rec: &WriteRecord, t: &Timing, want: impl Fn(&str) -> bool, p: &mut CqlPayload) {
     let json = || "json".to_string();
-    if let Value::Object(values) = &rec.values {
+    if let Value::Object(values) = &*rec.values {
         for (column, value) in values.iter().filter(|(c, _)| want(c)) {
             let deleted = value.is_null();
             let op = if deleted {

@@ -180,7 +180,7 @@ mod tests {
             op: "update".into(),
             namespace: Some("ks.t".into()),
             key: json!({"id": 1}),
-            values: json!({"v": v}),
+            values: json!({"v": v}).into(),
             timestamp: ts,
             ..WriteRecord::default()
         }

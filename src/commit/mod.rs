@@ -38,4 +38,5 @@ pub mod replication;
 mod tracker;
 
 pub use config::{InDoubtPolicy, TrackerConfig};
+pub use convert::write_line;
 pub use tracker::{CommitTracker, Flush, TrackerStats, IN_FLIGHT_ID_PREFIX};

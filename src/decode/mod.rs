@@ -9,6 +9,7 @@
 
 pub mod cql;
 pub mod detect;
+pub mod line_value;
 pub mod mongo;
 pub mod reason;
 pub mod records;

@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use super::detect::Protocol;
+pub use super::line_value::{without_raw_values, LineValue, RawForm, RawValue};
 use super::time::serialize_rfc3339;
 use crate::capture::{CaptureStats, Timestamp};
 use crate::store::envelope::{MongoOp, OpTime};
@@ -213,7 +214,7 @@ pub struct WriteRecord {
     pub range: Option<serde_json::Value>,
     /// Cell values (CQL, as `SELECT JSON` renders them) or the document / update
     /// specification (MongoDB, Extended JSON v2 relaxed).
-    pub values: serde_json::Value,
+    pub values: LineValue,
     /// Write timestamp in microseconds, when the client supplied one.
     pub timestamp: Option<i64>,
     /// `using`, `default` (the query's default timestamp), `server` (assigned by the

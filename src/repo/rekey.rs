@@ -154,6 +154,8 @@ mod tests {
                 ..CqlPayload::default()
             }),
             write_json: Some(line.to_string()),
+            line_values: None,
+            ddl: None,
         }
     }
 

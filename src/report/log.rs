@@ -66,13 +66,9 @@ pub fn query_of(o: &LogOptions) -> anyhow::Result<Query> {
 /// The `mutation` line of an envelope.
 pub fn mutation_line(e: &Envelope) -> Value {
     let m = &e.mutation;
-    let mut obj = match m
-        .write_json
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-    {
-        Some(Value::Object(o)) => o,
-        _ => {
+    let mut obj = match crate::commit::write_line(m) {
+        Some(o) => o,
+        None => {
             let mut o = Map::new();
             o.insert("type".into(), "mutation".into());
             o.insert("proto".into(), m.protocol().as_str().into());

@@ -84,9 +84,51 @@ pub struct Mutation {
     pub payload: Payload,
     /// The `write` line this mutation was decided from, as `tidemark inspect --json`
     /// prints it (outcome fields aside), so `tidemark log --json` can print the same
-    /// fields plus the log's own. `None` for mutations that never had a write line
-    /// (an oplog entry seen only in replication traffic).
+    /// fields plus the log's own — with `values` left `null` when [`Self::line_values`]
+    /// holds them. `None` for mutations that never had a write line.
     pub write_json: Option<String>,
+    /// The line's `values` in the protocol's own form when the decoder kept them so
+    /// (MongoDB documents and update specifications as BSON): rendered only when the
+    /// line is printed (`commit::convert::write_line`), so the tap neither renders a
+    /// document to JSON nor stores it twice. Added in format 4.
+    pub line_values: Option<LineValues>,
+    /// For a schema change (`op` = [`WriteOp::Ddl`]): the statement as the write line
+    /// names it and its CQL text, so versions and schema learning read a field instead
+    /// of parsing the line. Added in format 4.
+    pub ddl: Option<DdlChange>,
+}
+
+/// A write line's `values` kept as bytes (see [`Mutation::line_values`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LineValues {
+    /// A BSON document.
+    BsonDocument(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A BSON array (its bytes are a document keyed "0", "1", ...).
+    BsonArray(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The very bytes of the MongoDB payload's `o` document (an insert's document, an
+    /// update's specification): not stored twice.
+    PayloadDocument,
+}
+
+/// A schema change as the write line names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DdlChange {
+    /// The line's `op`: `create_table`, `drop_keyspace`, `alter_table`, MongoDB's
+    /// `create`, `drop`, `dropDatabase`, ...
+    pub op: String,
+    /// The CQL statement text, when the line carried it.
+    pub cql: Option<String>,
+}
+
+impl DdlChange {
+    /// Whether the change removes data: DROP TABLE / KEYSPACE, MongoDB `drop` and
+    /// `dropDatabase`.
+    pub fn drops_data(&self) -> bool {
+        matches!(
+            self.op.as_str(),
+            "drop_table" | "drop_keyspace" | "drop" | "dropDatabase"
+        )
+    }
 }
 
 impl Mutation {

@@ -12,10 +12,11 @@ use super::codec;
 
 /// On-disk format of this code. Bump on any incompatible change of a key layout or
 /// of a postcard-encoded type (anything but appending fields or variants).
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
-/// The oldest format this code still reads (format 2: CQL cells without `op`). A
-/// writer converts such a store in place when it opens it (see `upgrade.rs`).
+/// The oldest format this code still reads (format 2: CQL cells without `op`; format
+/// 3: mutations without `line_values` and `ddl`). A writer converts such a store in
+/// place when it opens it (see `upgrade.rs`).
 pub const OLDEST_READABLE: u32 = 2;
 
 /// `u32`: the format the store was written in.

@@ -52,9 +52,9 @@ mod versions;
 
 pub use envelope::{
     Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CellOp, ClusteringBound, CqlEvidence,
-    CqlPayload, Deletion, Envelope, Evidence, EvidenceDetail, InDoubtReason, MongoEvidence,
-    MongoOp, MongoOpKind, Mutation, OpTime, Outcome, OutcomeKind, Payload, Protocol, RangeDeletion,
-    Source, WriteConcern, WriteOp,
+    CqlPayload, DdlChange, Deletion, Envelope, Evidence, EvidenceDetail, InDoubtReason, LineValues,
+    MongoEvidence, MongoOp, MongoOpKind, Mutation, OpTime, Outcome, OutcomeKind, Payload, Protocol,
+    RangeDeletion, Source, WriteConcern, WriteOp,
 };
 pub use error::{Result, StoreError};
 pub use lock::LOCK_FILE;

@@ -356,7 +356,7 @@ fn has_databases(env: &heed::Env) -> heed::Result<bool> {
 fn upgrade_in_place(path: &Path, env: &heed::Env, dbs: &Dbs, from: u32) -> Result<()> {
     let lmdb = |action| on_lmdb(path, action);
     let mut txn = env.write_txn().map_err(lmdb("begin upgrade"))?;
-    let rewritten = super::upgrade::rewrite_v2(dbs, &mut txn).map_err(|e| match e {
+    let rewritten = super::upgrade::rewrite_older(from, dbs, &mut txn).map_err(|e| match e {
         super::upgrade::UpgradeError::Lmdb(e) => lmdb_error(path, "upgrade", e),
         super::upgrade::UpgradeError::Decode(seq, e) => {
             corrupt(path, &format!("format {from} entry {seq}: {e}"))

@@ -1,17 +1,19 @@
-//! Reading and converting format-2 stores.
+//! Reading and converting stores of older formats (2 and 3).
 //!
-//! Format 3 appended `op` to the CQL [`Cell`]. Postcard has no field names, so a
-//! format-2 envelope (or undecided write, which holds a mutation) only decodes with
-//! the old layout, kept here. A backup tool must never strand old backups: readers
-//! decode format 2 through this layout, and a writer converts the whole store in one
-//! transaction when it opens it, so a crash leaves either format 2 or format 3.
+//! Format 3 appended `op` to the CQL [`Cell`]; format 4 appended `line_values` and
+//! `ddl` to the [`Mutation`]. Postcard has no field names, so an older envelope (or
+//! undecided write, which holds a mutation) only decodes with the old layout, kept
+//! here. A backup tool must never strand old backups: readers decode old formats
+//! through these layouts (a repository's segments keep the format they were sealed
+//! in), and a writer converts the whole store in one transaction when it opens it, so
+//! a crash leaves either the old format or the new one.
 
 use serde::Deserialize;
 
 use super::codec;
 use super::envelope::{
-    Acknowledgement, BatchRef, Cell, CellKind, CellOp, CqlPayload, Deletion, Envelope, Evidence,
-    MongoOp, Mutation, Outcome, Payload, RangeDeletion, Source, WriteOp,
+    Acknowledgement, BatchRef, Cell, CellKind, CellOp, CqlPayload, DdlChange, Deletion, Envelope,
+    Evidence, MongoOp, Mutation, Outcome, Payload, RangeDeletion, Source, WriteOp,
 };
 use super::records::Undecided;
 
@@ -75,6 +77,74 @@ struct UndecidedV2 {
     tracker_state: Vec<u8>,
 }
 
+/// A format-3 mutation: [`Mutation`] without `line_values` and `ddl`.
+#[derive(Deserialize)]
+struct MutationV3 {
+    commit_time: u64,
+    source: Source,
+    namespace: String,
+    key: String,
+    op: WriteOp,
+    outcome: Outcome,
+    evidence: Evidence,
+    write_timestamp: Option<i64>,
+    ttl: Option<u32>,
+    ack: Acknowledgement,
+    batch: Option<BatchRef>,
+    payload: Payload,
+    write_json: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeV3 {
+    seq: u64,
+    mutation: MutationV3,
+}
+
+#[derive(Deserialize)]
+struct UndecidedV3 {
+    first_seen: u64,
+    mutation: MutationV3,
+    #[serde(with = "serde_bytes")]
+    tracker_state: Vec<u8>,
+}
+
+/// The schema change a format-3 line names: its `op` and `cql` fields.
+fn ddl_of_line(op: WriteOp, write_json: Option<&str>) -> Option<DdlChange> {
+    if op != WriteOp::Ddl {
+        return None;
+    }
+    let line: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(write_json?).ok()?;
+    let text = |k: &str| line.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    Some(DdlChange {
+        op: text("op")?,
+        cql: text("cql"),
+    })
+}
+
+impl From<MutationV3> for Mutation {
+    fn from(m: MutationV3) -> Mutation {
+        Mutation {
+            ddl: ddl_of_line(m.op, m.write_json.as_deref()),
+            commit_time: m.commit_time,
+            source: m.source,
+            namespace: m.namespace,
+            key: m.key,
+            op: m.op,
+            outcome: m.outcome,
+            evidence: m.evidence,
+            write_timestamp: m.write_timestamp,
+            ttl: m.ttl,
+            ack: m.ack,
+            batch: m.batch,
+            payload: m.payload,
+            write_json: m.write_json,
+            line_values: None,
+        }
+    }
+}
+
 impl From<CellV2> for Cell {
     fn from(c: CellV2) -> Cell {
         // Format 2 wrote only whole-column cells: values and tombstones.
@@ -97,8 +167,8 @@ impl From<CellV2> for Cell {
     }
 }
 
-impl From<MutationV2> for Mutation {
-    fn from(m: MutationV2) -> Mutation {
+impl From<MutationV2> for MutationV3 {
+    fn from(m: MutationV2) -> MutationV3 {
         let payload = match m.payload {
             PayloadV2::Mongo(op) => Payload::Mongo(op),
             PayloadV2::Cql(p) => Payload::Cql(CqlPayload {
@@ -108,7 +178,7 @@ impl From<MutationV2> for Mutation {
                 partition_deletion: p.partition_deletion,
             }),
         };
-        Mutation {
+        MutationV3 {
             commit_time: m.commit_time,
             source: m.source,
             namespace: m.namespace,
@@ -128,43 +198,66 @@ impl From<MutationV2> for Mutation {
 
 /// Decodes a stored envelope of a store in `format`.
 pub fn decode_envelope(format: u32, bytes: &[u8]) -> Result<Envelope, String> {
-    if format == 2 {
-        let e: EnvelopeV2 = codec::decode(bytes)?;
-        return Ok(Envelope {
-            seq: e.seq,
-            mutation: e.mutation.into(),
-        });
+    match format {
+        2 => {
+            let e: EnvelopeV2 = codec::decode(bytes)?;
+            Ok(Envelope {
+                seq: e.seq,
+                mutation: MutationV3::from(e.mutation).into(),
+            })
+        }
+        3 => {
+            let e: EnvelopeV3 = codec::decode(bytes)?;
+            Ok(Envelope {
+                seq: e.seq,
+                mutation: e.mutation.into(),
+            })
+        }
+        _ => codec::decode_envelope(bytes),
     }
-    codec::decode_envelope(bytes)
 }
 
 /// Decodes a stored undecided write of a store in `format`.
 pub fn decode_undecided(format: u32, bytes: &[u8]) -> Result<Undecided, String> {
-    if format == 2 {
-        let u: UndecidedV2 = codec::decode(bytes)?;
-        return Ok(Undecided {
-            first_seen: u.first_seen,
-            mutation: u.mutation.into(),
-            tracker_state: u.tracker_state,
-        });
+    match format {
+        2 => {
+            let u: UndecidedV2 = codec::decode(bytes)?;
+            Ok(Undecided {
+                first_seen: u.first_seen,
+                mutation: MutationV3::from(u.mutation).into(),
+                tracker_state: u.tracker_state,
+            })
+        }
+        3 => {
+            let u: UndecidedV3 = codec::decode(bytes)?;
+            Ok(Undecided {
+                first_seen: u.first_seen,
+                mutation: u.mutation.into(),
+                tracker_state: u.tracker_state,
+            })
+        }
+        _ => codec::decode(bytes),
     }
-    codec::decode(bytes)
 }
 
 /// Entries converted per round, so memory stays bounded on a large log.
 const CHUNK: usize = 4096;
 
-/// Rewrites every envelope and undecided write of a format-2 store in the current
-/// layout, in `txn` (the caller commits it together with the new format version).
-/// Returns how many values were rewritten.
-pub fn rewrite_v2(dbs: &super::dbs::Dbs, txn: &mut heed::RwTxn<'_>) -> Result<u64, UpgradeError> {
+/// Rewrites every envelope and undecided write of a store in the older `format` in
+/// the current layout, in `txn` (the caller commits it together with the new format
+/// version). Returns how many values were rewritten.
+pub fn rewrite_older(
+    format: u32,
+    dbs: &super::dbs::Dbs,
+    txn: &mut heed::RwTxn<'_>,
+) -> Result<u64, UpgradeError> {
     let mut done = 0u64;
     let mut from = 0u64;
     loop {
         let mut chunk = Vec::with_capacity(CHUNK);
         for item in dbs.log.range(txn, &(from..))? {
             let (seq, bytes) = item?;
-            let env = decode_envelope(2, bytes).map_err(|e| UpgradeError::Decode(seq, e))?;
+            let env = decode_envelope(format, bytes).map_err(|e| UpgradeError::Decode(seq, e))?;
             let out = codec::encode_envelope_into(env.seq, &env.mutation, Vec::new())
                 .map_err(|e| UpgradeError::Decode(seq, e))?;
             chunk.push((seq, out));
@@ -184,7 +277,7 @@ pub fn rewrite_v2(dbs: &super::dbs::Dbs, txn: &mut heed::RwTxn<'_>) -> Result<u6
     let mut writes = Vec::new();
     for item in dbs.writes.iter(txn)? {
         let (id, bytes) = item?;
-        let u = decode_undecided(2, bytes).map_err(|e| UpgradeError::Decode(0, e))?;
+        let u = decode_undecided(format, bytes).map_err(|e| UpgradeError::Decode(0, e))?;
         let out = codec::encode(&u).map_err(|e| UpgradeError::Decode(0, e))?;
         writes.push((id.to_vec(), out));
     }
@@ -198,7 +291,7 @@ pub fn rewrite_v2(dbs: &super::dbs::Dbs, txn: &mut heed::RwTxn<'_>) -> Result<u6
 #[derive(Debug)]
 pub enum UpgradeError {
     Lmdb(heed::Error),
-    /// A value that does not decode as format 2 (log seq, or 0 for `writes`).
+    /// A value that does not decode in its format (log seq, or 0 for `writes`).
     Decode(u64, String),
 }
 

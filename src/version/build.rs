@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use anyhow::{bail, Context};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::cql_row::{CqlRow, Marker};
 use super::cql_shadow::{KeyLayout, TableShadows};
@@ -569,15 +569,7 @@ impl State {
 /// Whether a schema change removes data: DROP TABLE / KEYSPACE, Mongo `drop` and
 /// `dropDatabase` (the statement's op as the write line names it).
 fn drops_data(m: &Mutation) -> bool {
-    let op = m
-        .write_json
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<Map<String, Value>>(s).ok())
-        .and_then(|o| o.get("op").and_then(Value::as_str).map(str::to_owned));
-    matches!(
-        op.as_deref(),
-        Some("drop_table" | "drop_keyspace" | "drop" | "dropDatabase")
-    )
+    m.ddl.as_ref().is_some_and(|d| d.drops_data())
 }
 
 /// The row liveness an INSERT gives its row: at the statement's write timestamp,

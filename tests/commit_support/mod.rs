@@ -134,13 +134,11 @@ impl Outcome {
             .collect()
     }
 
-    /// The stored write lines (as JSON), in seq order.
+    /// The stored write lines (as JSON, values kept as bytes rendered), in seq order.
     pub fn lines(&self) -> Vec<Value> {
         self.log
             .iter()
-            .map(|e| {
-                serde_json::from_str(e.mutation.write_json.as_deref().unwrap_or("{}")).unwrap()
-            })
+            .map(|e| Value::Object(tidemark::commit::write_line(&e.mutation).unwrap_or_default()))
             .collect()
     }
 }

@@ -72,6 +72,8 @@ pub fn cql(ns: &str, key: &str, commit_time: u64, columns: usize) -> Mutation {
             ..CqlPayload::default()
         }),
         write_json: None,
+        line_values: None,
+        ddl: None,
     }
 }
 
@@ -190,5 +192,7 @@ pub fn mongo(ns: &str, id: u64, commit_time: u64, doc_len: usize) -> Mutation {
             stmt_id: Some(0),
         }),
         write_json: None,
+        line_values: None,
+        ddl: None,
     }
 }

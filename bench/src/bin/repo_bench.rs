@@ -103,6 +103,8 @@ fn mutation(i: u64, rng: &mut u64) -> Mutation {
             ..CqlPayload::default()
         }),
         write_json: None,
+        line_values: None,
+        ddl: None,
     }
 }
 

@@ -287,6 +287,8 @@ fn cql_row(i: usize) -> Mutation {
             ..CqlPayload::default()
         }),
         write_json: None,
+        line_values: None,
+        ddl: None,
     }
 }
 
@@ -356,5 +358,7 @@ fn mongo_insert(i: usize) -> Mutation {
             stmt_id: None,
         }),
         write_json: None,
+        line_values: None,
+        ddl: None,
     }
 }

@@ -95,6 +95,8 @@ fn mutation(i: u64, rows: u64) -> Mutation {
             ..CqlPayload::default()
         }),
         write_json: None,
+        line_values: None,
+        ddl: None,
     }
 }
 

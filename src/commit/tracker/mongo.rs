@@ -299,6 +299,12 @@ impl CommitTracker {
             "source": "oplog",
         })
         .to_string();
+        let write_op = match op.op {
+            crate::store::MongoOpKind::Insert => WriteOp::Insert,
+            crate::store::MongoOpKind::Update => WriteOp::Update,
+            crate::store::MongoOpKind::Delete => WriteOp::Delete,
+            _ => WriteOp::Ddl,
+        };
         self.ready.push(Mutation {
             commit_time,
             source: Source {
@@ -311,12 +317,7 @@ impl CommitTracker {
                 op.ns.clone()
             },
             key,
-            op: match op.op {
-                crate::store::MongoOpKind::Insert => WriteOp::Insert,
-                crate::store::MongoOpKind::Update => WriteOp::Update,
-                crate::store::MongoOpKind::Delete => WriteOp::Delete,
-                _ => WriteOp::Ddl,
-            },
+            op: write_op,
             outcome: Outcome::Committed,
             evidence: crate::store::Evidence {
                 note: format!(
@@ -331,8 +332,13 @@ impl CommitTracker {
             ttl: None,
             ack: crate::store::Acknowledgement::Unknown,
             batch: None,
+            ddl: (write_op == WriteOp::Ddl).then(|| crate::store::DdlChange {
+                op: op_name(&op).to_owned(),
+                cql: None,
+            }),
             payload: Payload::Mongo(op),
             write_json: Some(write_json),
+            line_values: None,
         });
     }
 }

@@ -346,7 +346,7 @@ fn prepared(
     w.op = "unknown".into();
     w.key = serde_json::Value::Null;
     w.key_source = Some("unknown");
-    w.values = Bound::raw(values).hex_all();
+    w.values = Bound::raw(values).hex_all().into();
     w.statement_id = Some(id_hex(id));
     w.client_timestamp = default_timestamp;
     (w.timestamp, w.timestamp_source) = match default_timestamp {

@@ -67,13 +67,7 @@ pub fn learn_logged(schema: &mut Schema, m: &crate::store::Mutation) {
     if m.op != WriteOp::Ddl || !matches!(m.payload, Payload::Cql(_)) {
         return;
     }
-    let Some(json) = m.write_json.as_deref() else {
-        return;
-    };
-    let Ok(line) = serde_json::from_str::<serde_json::Value>(json) else {
-        return;
-    };
-    if let Some(text) = line.get("cql").and_then(|t| t.as_str()) {
+    if let Some(text) = m.ddl.as_ref().and_then(|d| d.cql.as_deref()) {
         learn_text(schema, text, m.namespace.split('.').next());
     }
 }

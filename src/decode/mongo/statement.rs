@@ -8,7 +8,7 @@
 
 use crate::capture::Timestamp;
 use serde_json::{Map, Value};
-use tidemark_mongo::bson::{RawBsonRef, RawDocument};
+use tidemark_mongo::bson::RawDocument;
 use tidemark_mongo::model::{
     CommandOrigin, Ddl, DdlOp, ModelError, StatementOp, TransactionOp, UpdateSpec, WriteCommand,
     WriteConcern, WriteKind, WriteStatement, W,
@@ -16,7 +16,7 @@ use tidemark_mongo::model::{
 use tidemark_mongo::Message;
 
 use super::{evidence, values};
-use crate::decode::records::WriteRecord;
+use crate::decode::records::{LineValue, WriteRecord};
 
 /// Generic command arguments: not part of what a DDL command changes.
 const GENERIC_FIELDS: &[&str] = &[
@@ -154,7 +154,7 @@ pub fn extract(msg: &Message, base: &Base) -> Result<Option<Action>, ModelError>
         let mut rec = record(base, msg, Some(cmd.body), None);
         rec.namespace = Some(format!("{}.$cmd", cmd.db));
         rec.op = cmd.name.to_owned();
-        rec.values = Value::Object(values);
+        rec.values = Value::Object(values).into();
         rec.extras.mongo_op = Some(evidence::command_op(
             format!("{}.$cmd", cmd.db),
             cmd.body,
@@ -187,7 +187,7 @@ pub fn extract(msg: &Message, base: &Base) -> Result<Option<Action>, ModelError>
         rec.namespace = Some(namespace);
         rec.op = op;
         rec.key = Value::Null;
-        rec.values = command_values(cmd.body);
+        rec.values = command_values(cmd.body).into();
         rec.extras.mongo_op = Some(evidence::command_op(
             ddl_command_ns(&ddl),
             cmd.body,
@@ -305,20 +305,21 @@ fn fill_statement(rec: &mut WriteRecord, st: &WriteStatement<'_>) {
         (None, Some(filter)) => values::doc(filter),
         (None, None) => Value::Null,
     };
+    // Documents stay bytes until the line is printed (see `LineValue`).
     rec.values = match &st.op {
-        StatementOp::Insert { document } => values::doc(document),
+        StatementOp::Insert { document } => values::lazy_doc(document),
         StatementOp::Update(u) => update_spec(&u.u),
-        StatementOp::Delete(_) => Value::Null,
-        StatementOp::FindAndModify(f) => f.update.as_ref().map(update_spec).unwrap_or(Value::Null),
+        StatementOp::Delete(_) => LineValue::default(),
+        StatementOp::FindAndModify(f) => f.update.as_ref().map(update_spec).unwrap_or_default(),
         // The whole entry: its `op`, `ns`, `o` and `o2` are the change.
-        StatementOp::Oplog(e) => values::doc(e.raw),
+        StatementOp::Oplog(e) => values::lazy_doc(e.raw),
     };
 }
 
-fn update_spec(u: &UpdateSpec<'_>) -> Value {
+fn update_spec(u: &UpdateSpec<'_>) -> LineValue {
     match u {
-        UpdateSpec::Modifiers(d) | UpdateSpec::Replacement(d) => values::doc(d),
-        UpdateSpec::Pipeline(a) => values::value(RawBsonRef::Array(a)),
+        UpdateSpec::Modifiers(d) | UpdateSpec::Replacement(d) => values::lazy_doc(d),
+        UpdateSpec::Pipeline(a) => values::lazy_array(a),
     }
 }
 

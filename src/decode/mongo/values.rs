@@ -8,7 +8,9 @@
 //! the rare types (dates, binaries, decimals, regexes, timestamps, ...).
 
 use serde_json::{Map, Number, Value};
-use tidemark_mongo::bson::{RawBsonRef, RawDocument};
+use tidemark_mongo::bson::{RawArray, RawBsonRef, RawDocument};
+
+use crate::decode::records::{LineValue, RawForm};
 use tidemark_mongo::json::value_to_serde;
 
 /// Nesting beyond which values render as `null` (validated BSON never gets there).
@@ -26,6 +28,43 @@ fn single(key: &str, v: Value) -> Value {
 /// A document as relaxed Extended JSON.
 pub fn doc(d: &RawDocument) -> Value {
     doc_at(d, 0)
+}
+
+/// A document kept as bytes, rendered as [`doc`] when the line is read or printed.
+pub fn lazy_doc(d: &RawDocument) -> LineValue {
+    LineValue::raw(d.as_bytes().to_vec(), RawForm::BsonDocument, render_doc)
+}
+
+/// An array kept as bytes, rendered as [`value`] when the line is read or printed.
+pub fn lazy_array(a: &RawArray) -> LineValue {
+    LineValue::raw(a.as_bytes().to_vec(), RawForm::BsonArray, render_array)
+}
+
+/// Renders kept bytes of `form` (what the store hands back to `log --json`).
+pub fn render(bytes: &[u8], form: RawForm) -> Value {
+    match form {
+        RawForm::BsonDocument => render_doc(bytes),
+        RawForm::BsonArray => render_array(bytes),
+    }
+}
+
+/// Bytes that are not a document render as `null`: they were a validated document
+/// when kept, so only a damaged store gets there.
+fn render_doc(bytes: &[u8]) -> Value {
+    RawDocument::from_bytes(bytes).map_or(Value::Null, doc)
+}
+
+fn render_array(bytes: &[u8]) -> Value {
+    // An array's bytes are a document keyed "0", "1", ...: its values in order, as
+    // `value_at` renders an array.
+    RawDocument::from_bytes(bytes).map_or(Value::Null, |d| {
+        Value::Array(
+            d.iter()
+                .map_while(|e| e.ok())
+                .map(|(_, v)| value_at(v, 1))
+                .collect(),
+        )
+    })
 }
 
 /// Any value as relaxed Extended JSON.

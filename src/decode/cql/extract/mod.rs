@@ -56,7 +56,7 @@ pub fn base(req: &RequestInfo<'_>, prepared: bool, batch: Option<&BatchInfo>) ->
         ts: req.ts,
         proto: "cql",
         key: Json::Object(Map::new()),
-        values: Json::Object(Map::new()),
+        values: Json::Object(Map::new()).into(),
         consistency: Some(req.consistency.to_string()),
         serial_consistency: req.serial_consistency.map(str::to_string),
         batch: batch.map(BatchInfo::to_json),

@@ -152,7 +152,7 @@ fn finish(
         w.key = Json::Object(key);
     }
     w.range = (!range.is_empty()).then_some(Json::Object(range));
-    w.values = Json::Object(values);
+    w.values = Json::Object(values).into();
     w.collection_ops = Some(Json::Array(ops));
     w.columns_deleted = Some(deleted);
     w.lwt = lwt;

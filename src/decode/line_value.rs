@@ -1,0 +1,183 @@
+//! A `write` line's `values`: a JSON value, or the protocol's own bytes rendered to
+//! JSON only when someone reads or prints them.
+//!
+//! Why lazy: `tap` and the proxy print no line; they store the protocol's own form of
+//! the change (raw BSON for MongoDB) and never need the JSON. Rendering a 1 KB MongoDB
+//! document into a `serde_json::Value` tree, and dropping it again, was about a quarter
+//! of decode time (issue #11's profile), for lines most of which are never printed.
+//! So a MongoDB decoder hands over the document's bytes with the function that renders
+//! them; `inspect --json` renders when it serializes the line, and the store keeps the
+//! bytes (see [`without_raw_values`]) for `log --json` to render at print time — the
+//! printed line is the same either way.
+
+use std::cell::Cell;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::OnceLock;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+/// What raw bytes are, so a reader that only has the bytes (the store) renders them
+/// with the right function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RawForm {
+    /// A BSON document.
+    BsonDocument,
+    /// A BSON array (its bytes are a document whose keys are "0", "1", ...).
+    BsonArray,
+}
+
+/// The bytes of a value not yet rendered, with the function that renders them.
+#[derive(Clone)]
+pub struct RawValue {
+    bytes: Vec<u8>,
+    form: RawForm,
+    render: fn(&[u8]) -> Value,
+    rendered: OnceLock<Value>,
+}
+
+impl RawValue {
+    /// The protocol's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// What the bytes are.
+    pub fn form(&self) -> RawForm {
+        self.form
+    }
+}
+
+/// A `write` line's `values` field.
+#[derive(Clone)]
+pub enum LineValue {
+    /// Already JSON (CQL values, MongoDB DDL and transaction lines).
+    Json(Value),
+    /// The protocol's bytes; rendered on first read.
+    Raw(RawValue),
+}
+
+impl Default for LineValue {
+    fn default() -> Self {
+        LineValue::Json(Value::Null)
+    }
+}
+
+impl LineValue {
+    /// A value kept as `bytes` of `form`, rendered by `render` when read.
+    pub fn raw(bytes: Vec<u8>, form: RawForm, render: fn(&[u8]) -> Value) -> Self {
+        LineValue::Raw(RawValue {
+            bytes,
+            form,
+            render,
+            rendered: OnceLock::new(),
+        })
+    }
+
+    /// The unrendered bytes, when the value was handed over as bytes.
+    pub fn as_raw(&self) -> Option<&RawValue> {
+        match self {
+            LineValue::Raw(r) => Some(r),
+            LineValue::Json(_) => None,
+        }
+    }
+}
+
+impl Deref for LineValue {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        match self {
+            LineValue::Json(v) => v,
+            LineValue::Raw(r) => r.rendered.get_or_init(|| (r.render)(&r.bytes)),
+        }
+    }
+}
+
+impl From<Value> for LineValue {
+    fn from(v: Value) -> Self {
+        LineValue::Json(v)
+    }
+}
+
+impl PartialEq for LineValue {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq<Value> for LineValue {
+    fn eq(&self, other: &Value) -> bool {
+        **self == *other
+    }
+}
+
+impl fmt::Debug for LineValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+thread_local! {
+    /// Set while [`without_raw_values`] runs.
+    static ELIDE_RAW: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with raw values serialized as `null` instead of rendered: the store keeps
+/// the line's JSON without them and their bytes beside it (the protocol's own form),
+/// rendering them only when `log --json` prints the line.
+pub fn without_raw_values<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ELIDE_RAW.with(|e| e.set(self.0));
+        }
+    }
+    let _restore = Restore(ELIDE_RAW.with(|e| e.replace(true)));
+    f()
+}
+
+impl Serialize for LineValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LineValue::Json(v) => v.serialize(s),
+            LineValue::Raw(_) if ELIDE_RAW.with(Cell::get) => s.serialize_unit(),
+            LineValue::Raw(r) => match r.rendered.get() {
+                Some(v) => v.serialize(s),
+                None => (r.render)(&r.bytes).serialize(s),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(b: &[u8]) -> Value {
+        Value::String(String::from_utf8_lossy(b).into_owned())
+    }
+
+    #[test]
+    fn a_raw_value_renders_when_read_and_when_printed() {
+        let v = LineValue::raw(b"abc".to_vec(), RawForm::BsonDocument, render);
+        assert_eq!(serde_json::to_string(&v).unwrap(), "\"abc\"");
+        assert_eq!(*v, Value::String("abc".into()));
+        assert_eq!(v, LineValue::Json(Value::String("abc".into())));
+    }
+
+    #[test]
+    fn without_raw_values_prints_null_and_restores_afterwards() {
+        let v = LineValue::raw(b"abc".to_vec(), RawForm::BsonDocument, render);
+        let json = LineValue::Json(Value::Bool(true));
+        let (a, b) = without_raw_values(|| {
+            (
+                serde_json::to_string(&v).unwrap(),
+                serde_json::to_string(&json).unwrap(),
+            )
+        });
+        assert_eq!((a.as_str(), b.as_str()), ("null", "true"));
+        assert_eq!(serde_json::to_string(&v).unwrap(), "\"abc\"");
+    }
+}
