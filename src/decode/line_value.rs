@@ -13,7 +13,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -49,13 +49,30 @@ impl RawValue {
     }
 }
 
+/// What a decoder hands over to be rendered later: owned pieces of the request
+/// (refcounted slices of the frame, types) and the renderer that would have run.
+pub trait RenderLater: Send + Sync {
+    /// The JSON the decoder would have built at once.
+    fn render(&self) -> Value;
+}
+
+/// A value rendered on first read from what a decoder kept.
+pub struct Deferred {
+    source: Box<dyn RenderLater>,
+    rendered: OnceLock<Value>,
+}
+
 /// A `write` line's `values` field.
 #[derive(Clone)]
 pub enum LineValue {
-    /// Already JSON (CQL values, MongoDB DDL and transaction lines).
+    /// Already JSON (MongoDB DDL and transaction lines, CQL values of literals).
     Json(Value),
     /// The protocol's bytes; rendered on first read.
     Raw(RawValue),
+    /// Rendered on first read by the decoder's own renderer (CQL bound values: the
+    /// line stores them as JSON, so unlike [`LineValue::Raw`] they are rendered, not
+    /// elided, when the store serializes the line).
+    Deferred(Arc<Deferred>),
 }
 
 impl Default for LineValue {
@@ -75,11 +92,19 @@ impl LineValue {
         })
     }
 
+    /// A value rendered by `source` when first read.
+    pub fn deferred(source: impl RenderLater + 'static) -> Self {
+        LineValue::Deferred(Arc::new(Deferred {
+            source: Box::new(source),
+            rendered: OnceLock::new(),
+        }))
+    }
+
     /// The unrendered bytes, when the value was handed over as bytes.
     pub fn as_raw(&self) -> Option<&RawValue> {
         match self {
             LineValue::Raw(r) => Some(r),
-            LineValue::Json(_) => None,
+            LineValue::Json(_) | LineValue::Deferred(_) => None,
         }
     }
 }
@@ -91,6 +116,7 @@ impl Deref for LineValue {
         match self {
             LineValue::Json(v) => v,
             LineValue::Raw(r) => r.rendered.get_or_init(|| (r.render)(&r.bytes)),
+            LineValue::Deferred(d) => d.rendered.get_or_init(|| d.source.render()),
         }
     }
 }
@@ -146,6 +172,10 @@ impl Serialize for LineValue {
             LineValue::Raw(r) => match r.rendered.get() {
                 Some(v) => v.serialize(s),
                 None => (r.render)(&r.bytes).serialize(s),
+            },
+            LineValue::Deferred(d) => match d.rendered.get() {
+                Some(v) => v.serialize(s),
+                None => d.source.render().serialize(s),
             },
         }
     }

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::detect::Protocol;
-pub use super::line_value::{without_raw_values, LineValue, RawForm, RawValue};
+pub use super::line_value::{without_raw_values, LineValue, RawForm, RawValue, RenderLater};
 use super::time::serialize_rfc3339;
 use crate::capture::{CaptureStats, Timestamp};
 use crate::store::envelope::{MongoOp, OpTime};

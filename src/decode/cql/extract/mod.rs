@@ -8,6 +8,7 @@
 pub mod bound;
 pub mod cells;
 pub mod collection;
+pub mod lazy;
 pub mod literal;
 pub mod order;
 pub mod stmt;

@@ -15,9 +15,11 @@ use tidemark_cql::statement::{
 use tidemark_cql::ColumnType;
 
 use super::bound::Bound;
+use super::lazy;
 use super::literal::{render, Binder};
 use crate::decode::cql::schema::{Schema, TableSchema};
-use crate::decode::records::WriteRecord;
+use crate::decode::records::{LineValue, WriteRecord};
+use tidemark_cql::wire::WireValue;
 
 /// What a statement needs from its surroundings.
 pub struct StmtCtx<'a> {
@@ -67,12 +69,8 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
     let bind = |i: usize, ty: Option<&ColumnType>| cx.bound.render(i, ty);
     let bind: &Binder<'_> = &bind;
     let mut values = match m {
-        Modification::Insert(i) => match &i.values {
-            InsertValues::Columns(pairs) => Map::with_capacity(pairs.len()),
-            InsertValues::Json { .. } => Map::new(),
-        },
         Modification::Update(u) => Map::with_capacity(u.assignments.len()),
-        Modification::Delete(_) => Map::new(),
+        Modification::Insert(_) | Modification::Delete(_) => Map::new(),
     };
     let mut ops = Vec::new();
     let mut deleted = Vec::new();
@@ -81,12 +79,22 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
     let (using, lwt): (&[UsingParam<'_>], Option<&'static str>) = match m {
         Modification::Insert(i) => {
             w.op = "insert".into();
-            insert_values(&i.values, &cols, bind, &mut values);
-            split_key(&cols, cx, i, &mut values, &mut key, w);
+            let mut lazy = lazy::Values::default();
+            insert_values(&i.values, &cols, cx.bound, bind, &mut lazy);
+            split_key(&cols, cx, i, &mut lazy, &mut key, w);
             if i.if_not_exists {
                 w.condition = Some(json!({"exists": false}));
             }
-            (&i.using, i.if_not_exists.then_some("if_not_exists"))
+            let lwt = i.if_not_exists.then_some("if_not_exists");
+            timing(
+                using_timestamp(&i.using),
+                using_ttl(&i.using),
+                cx,
+                lwt.is_some(),
+                w,
+            );
+            finish(w, key, range, lazy.into_line(), ops, deleted, lwt);
+            return;
         }
         Modification::Update(u) => {
             w.op = "update".into();
@@ -125,7 +133,15 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
             let lwt = condition(&d.condition, &cols, bind, w);
             let ts = d.timestamp.as_ref();
             timing(ts, None, cx, lwt.is_some(), w);
-            finish(w, key, range, values, ops, deleted, lwt);
+            finish(
+                w,
+                key,
+                range,
+                Json::Object(values).into(),
+                ops,
+                deleted,
+                lwt,
+            );
             return;
         }
     };
@@ -136,14 +152,22 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
         lwt.is_some(),
         w,
     );
-    finish(w, key, range, values, ops, deleted, lwt);
+    finish(
+        w,
+        key,
+        range,
+        Json::Object(values).into(),
+        ops,
+        deleted,
+        lwt,
+    );
 }
 
 fn finish(
     w: &mut WriteRecord,
     key: Map<String, Json>,
     range: Map<String, Json>,
-    values: Map<String, Json>,
+    values: LineValue,
     ops: Vec<Json>,
     deleted: Vec<String>,
     lwt: Option<&'static str>,
@@ -152,24 +176,41 @@ fn finish(
         w.key = Json::Object(key);
     }
     w.range = (!range.is_empty()).then_some(Json::Object(range));
-    w.values = Json::Object(values).into();
+    w.values = values;
     w.collection_ops = Some(Json::Array(ops));
     w.columns_deleted = Some(deleted);
     w.lwt = lwt;
 }
 
+/// An INSERT's values; bound ones stay bytes until the line is read (see `lazy`).
 fn insert_values(
     v: &InsertValues<'_>,
     cols: &Cols<'_>,
+    bound: &Bound<'_>,
     bind: &Binder<'_>,
-    out: &mut Map<String, Json>,
+    out: &mut lazy::Values,
 ) {
     match v {
         InsertValues::Columns(pairs) => {
             for (c, t) in pairs {
-                if let Some(j) = render(t, cols.ty(c.as_str()).as_ref(), bind) {
-                    out.insert(c.as_str().to_string(), j);
-                }
+                let ty = cols.ty(c.as_str());
+                let wire = match t {
+                    Term::Bind(m) => bound.wire(m.index).map(|w| (m.index, w)),
+                    _ => None,
+                };
+                let entry = match wire {
+                    Some((i, WireValue::Bytes(bytes))) => lazy::Entry::Bound {
+                        bytes: bytes.clone(),
+                        spec: bound.spec_type(i).cloned(),
+                        column: ty,
+                    },
+                    // Literals, nulls, missing values: rendered now, as before.
+                    _ => match render(t, ty.as_ref(), bind) {
+                        Some(j) => lazy::Entry::Ready(j),
+                        None => continue,
+                    },
+                };
+                out.insert(c.as_str().to_string(), entry);
             }
         }
         InsertValues::Json { value, .. } => {
@@ -190,7 +231,7 @@ fn split_key(
     cols: &Cols<'_>,
     cx: &StmtCtx<'_>,
     i: &tidemark_cql::statement::Insert<'_>,
-    values: &mut Map<String, Json>,
+    values: &mut lazy::Values,
     key: &mut Map<String, Json>,
     w: &mut WriteRecord,
 ) {
