@@ -64,6 +64,11 @@ impl Entry {
 pub struct Values(Vec<(String, Entry)>);
 
 impl Values {
+    /// Room for `n` columns at once (growing one push at a time showed in profiles).
+    pub fn with_capacity(n: usize) -> Self {
+        Values(Vec::with_capacity(n))
+    }
+
     /// As `Map::insert`: a column already present keeps its place.
     pub fn insert(&mut self, column: String, e: Entry) {
         match self.0.iter_mut().find(|(c, _)| *c == column) {

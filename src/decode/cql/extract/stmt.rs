@@ -79,7 +79,10 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
     let (using, lwt): (&[UsingParam<'_>], Option<&'static str>) = match m {
         Modification::Insert(i) => {
             w.op = "insert".into();
-            let mut lazy = lazy::Values::default();
+            let mut lazy = match &i.values {
+                InsertValues::Columns(pairs) => lazy::Values::with_capacity(pairs.len()),
+                InsertValues::Json { .. } => lazy::Values::default(),
+            };
             insert_values(&i.values, &cols, cx.bound, bind, &mut lazy);
             split_key(&cols, cx, i, &mut lazy, &mut key, w);
             if i.if_not_exists {
