@@ -394,7 +394,6 @@ fn run_opened(
         published: options.published.clone(),
         in_flight_next: None,
         in_flight_stored: Vec::new(),
-        group: options.group,
     };
     // Record the run (and the policy in force) before anything else, so even a
     // crash before the first group leaves a resumable store.

@@ -31,8 +31,6 @@ pub(super) struct Writer<'a> {
     pub(super) in_flight_next: Option<Vec<(Vec<u8>, Undecided)>>,
     /// The in-flight set the store holds now (replaced as a whole).
     pub(super) in_flight_stored: Vec<(Vec<u8>, Undecided)>,
-    /// Mutations per group commit: a larger flush is committed in groups of this size.
-    pub(super) group: usize,
 }
 
 impl Writer<'_> {
@@ -121,42 +119,35 @@ impl Writer<'_> {
             flush.undecided.extend(now.iter().cloned());
         }
         let tidemark = (flush.tidemark > self.stored_tidemark).then_some(flush.tidemark);
-        // A flush far larger than a group (a capture's end deciding every write still
-        // waiting, at once) is committed a group at a time: one transaction of it all
-        // would hold the whole encoded batch in memory and spill LMDB's dirty pages.
-        // The earlier groups carry the checkpoint as a group in the middle of a run
-        // does (not complete: a crash between them resumes like any other); the
-        // extras go with the last, so the undecided writes change once.
-        let group = self.group.max(1);
-        let mut start = 0;
-        if flush.mutations.len() > group {
-            let mut partial = self.state.clone();
-            partial.complete = false;
-            let checkpoint = self.checkpoint(&partial)?;
-            while flush.mutations.len() - start > group {
-                let extras = TxnExtras {
-                    checkpoints: vec![checkpoint.clone()],
-                    ..TxnExtras::default()
-                };
-                self.append_group(&flush.mutations[start..start + group], &extras)?;
-                start += group;
-            }
-        }
         let extras = TxnExtras {
-            checkpoints: vec![self.checkpoint(&self.state)?],
+            checkpoints: vec![(
+                self.source_id.to_string(),
+                Checkpoint {
+                    offset: self.packets,
+                    state: crate::store::codec::encode(&self.state)
+                        .map_err(|e| anyhow::anyhow!("encoding the checkpoint: {e}"))?,
+                    at: self.last_ts,
+                },
+            )],
             decided: flush.decided,
             undecided: flush.undecided,
             gaps: flush.gaps,
             tidemark,
             policy,
         };
-        self.append_group(&flush.mutations[start..], &extras)?;
+        super::inject::before_group(self.report.groups + 1);
+        self.store
+            .append_batch_with(&flush.mutations, &extras)
+            .map_err(|e: StoreError| anyhow::Error::from(e))
+            .context("appending to the store")?;
         if let Some(t) = tidemark {
             self.stored_tidemark = t;
         }
         if let Some(now) = in_flight {
             self.in_flight_stored = now;
         }
+        self.report.groups += 1;
+        super::inject::after_group(self.report.groups);
         self.report.appended += flush.mutations.len() as u64;
         for m in &flush.mutations {
             *self
@@ -173,35 +164,6 @@ impl Writer<'_> {
                 by.clone_from(&self.report.by_outcome);
             }
         }
-        Ok(())
-    }
-
-    /// The checkpoint of this run at the current packet with `state`.
-    fn checkpoint(&self, state: &ResumeState) -> anyhow::Result<(String, Checkpoint)> {
-        Ok((
-            self.source_id.to_string(),
-            Checkpoint {
-                offset: self.packets,
-                state: crate::store::codec::encode(state)
-                    .map_err(|e| anyhow::anyhow!("encoding the checkpoint: {e}"))?,
-                at: self.last_ts,
-            },
-        ))
-    }
-
-    /// One group commit (the crash-injection points of the tests are around it).
-    fn append_group(
-        &mut self,
-        mutations: &[crate::store::Mutation],
-        extras: &TxnExtras,
-    ) -> anyhow::Result<()> {
-        super::inject::before_group(self.report.groups + 1);
-        self.store
-            .append_batch_with(mutations, extras)
-            .map_err(|e: StoreError| anyhow::Error::from(e))
-            .context("appending to the store")?;
-        self.report.groups += 1;
-        super::inject::after_group(self.report.groups);
         Ok(())
     }
 }
