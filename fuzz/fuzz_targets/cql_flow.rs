@@ -210,6 +210,10 @@ fuzz_target!(|data: &[u8]| {
                 // Touch everything the store would keep, so lazy paths run too.
                 let _ = format!("{typed:?}");
             }
+            // Values kept as frame bytes render when printed, and the same as when
+            // read (the printed line and the tracker's view must agree).
+            let printed = serde_json::to_value(&w.values).expect("values serialize");
+            assert_eq!(printed, *w.values);
         }
     }
 });
