@@ -34,6 +34,10 @@ struct Totals {
     dumps: usize,
     in_doubt: usize,
     divergences: usize,
+    cells: usize,
+    equal: usize,
+    server_ts: usize,
+    excused: usize,
     failing_seeds: Vec<u64>,
 }
 
@@ -45,6 +49,10 @@ fn one(harness: &mut Harness, seed: u64, totals: &mut Totals) {
     totals.faults += c.faults;
     totals.dumps += c.dumps;
     totals.in_doubt += c.in_doubt;
+    totals.cells += c.stats.cells;
+    totals.equal += c.stats.equal;
+    totals.server_ts += c.stats.server_ts;
+    totals.excused += c.stats.excused;
     if let Some(why) = &c.unchecked {
         totals.unchecked += 1;
         eprintln!("histories: seed {seed} not checked: {why}");
@@ -108,6 +116,10 @@ fn report(totals: &Totals, elapsed: Duration) {
         } else {
             format!(" (seeds {:?})", totals.failing_seeds)
         }
+    );
+    eprintln!(
+        "histories: cql: cells compared {}: equal {}, equal but for a coordinator timestamp {}, different and explained by an ambiguous write {}",
+        totals.cells, totals.equal, totals.server_ts, totals.excused
     );
 }
 

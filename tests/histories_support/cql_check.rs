@@ -145,7 +145,23 @@ fn ambiguous(r: Option<&Record>, lo: u64, hi: u64) -> bool {
     matches!(r.outcome, Outcome::InDoubt(_)) || r.ret > lo
 }
 
-pub fn check(h: &CqlHistory, ran: &Ran, cuts: &[Cut]) -> Vec<Divergence> {
+/// How the cells of all versions compared: evidence that a clean run checked something.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    /// (row, column) pairs present in the truth or the version, over all dumps.
+    pub cells: usize,
+    /// Of those, equal in value, timestamp and TTL.
+    pub equal: usize,
+    /// Equal but for a coordinator-chosen timestamp (counters, LWTs).
+    pub server_ts: usize,
+    /// Different, explained by an ambiguous write or a TTL expiring at the moment.
+    pub excused: usize,
+    /// In rows the version marks uncertain.
+    pub uncertain: usize,
+}
+
+pub fn check(h: &CqlHistory, ran: &Ran, cuts: &[Cut]) -> (Vec<Divergence>, Stats) {
+    let mut stats = Stats::default();
     let ix = index(h, ran.base_us);
     let rec = |id: u32| ix.top.get(&id).and_then(|t| ran.records.get(t));
     let mut out = Vec::new();
@@ -176,11 +192,18 @@ pub fn check(h: &CqlHistory, ran: &Ran, cuts: &[Cut]) -> Vec<Divergence> {
             let cols: BTreeSet<&String> = t.keys().chain(v.keys()).collect();
             for col in cols {
                 let (tc, vc) = (t.get(col), v.get(col));
-                if tc == vc || cut.uncertain.contains(row) {
+                stats.cells += 1;
+                if tc == vc {
+                    stats.equal += 1;
+                    continue;
+                }
+                if cut.uncertain.contains(row) {
+                    stats.uncertain += 1;
                     continue;
                 }
                 if let (Some(a), Some(b)) = (tc, vc) {
                     if same_but_server_timestamp(row, col, a, b, &ix, &rec) {
+                        stats.server_ts += 1;
                         continue;
                     }
                 }
@@ -201,7 +224,9 @@ pub fn check(h: &CqlHistory, ran: &Ran, cuts: &[Cut]) -> Vec<Divergence> {
                     });
                     by_owner || by_deletion
                 };
-                if !excused {
+                if excused {
+                    stats.excused += 1;
+                } else {
                     out.push(Divergence {
                         dump: d,
                         at: cut.at,
@@ -275,7 +300,7 @@ pub fn check(h: &CqlHistory, ran: &Ran, cuts: &[Cut]) -> Vec<Divergence> {
             }
         }
     }
-    out
+    (out, stats)
 }
 
 /// Whether a history uses `USING TIMESTAMP` anywhere (for reports).

@@ -41,6 +41,7 @@ pub struct Checked {
     pub dumps: usize,
     pub in_doubt: usize,
     pub divergences: Vec<Divergence>,
+    pub stats: cql_check::Stats,
     /// Why the history could not be checked (the tidemark never passed its end).
     pub unchecked: Option<String>,
 }
@@ -168,7 +169,7 @@ pub fn run_checked(harness: &mut Harness, h: &CqlHistory, inject: Inject) -> Che
             }
         }
     }
-    checked.divergences = cql_check::check(h, &ran, &cuts);
+    (checked.divergences, checked.stats) = cql_check::check(h, &ran, &cuts);
     checked
 }
 
