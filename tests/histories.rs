@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use histories_support::cql_model::CqlHistory;
 use histories_support::cql_run::Harness;
-use histories_support::{run_checked, shrink, Inject, Regression};
+use histories_support::mongo_model::MongoHistory;
+use histories_support::mongo_run::MongoHarness;
+use histories_support::{run_checked, run_checked_mongo, shrink, Checked, Inject};
 
 #[derive(Default)]
 struct Totals {
@@ -41,9 +43,18 @@ struct Totals {
     failing_seeds: Vec<u64>,
 }
 
-fn one(harness: &mut Harness, seed: u64, totals: &mut Totals) {
-    let h = CqlHistory::generate(seed);
-    let c = run_checked(harness, &h, Inject::None);
+/// Records one checked history; on a divergence, shrinks it with `rerun` and saves the
+/// case (`proto` names it).
+fn account<O: Clone, F: Clone>(
+    proto: &str,
+    seed: u64,
+    h: &histories_support::history::History<O, F>,
+    c: Checked,
+    totals: &mut Totals,
+    mut rerun: impl FnMut(&histories_support::history::History<O, F>) -> Checked,
+) where
+    histories_support::history::History<O, F>: serde::Serialize,
+{
     totals.histories += 1;
     totals.ops += c.ops;
     totals.faults += c.faults;
@@ -55,7 +66,7 @@ fn one(harness: &mut Harness, seed: u64, totals: &mut Totals) {
     totals.excused += c.stats.excused;
     if let Some(why) = &c.unchecked {
         totals.unchecked += 1;
-        eprintln!("histories: seed {seed} not checked: {why}");
+        eprintln!("histories: {proto} seed {seed} not checked: {why}");
         return;
     }
     if c.divergences.is_empty() {
@@ -63,35 +74,39 @@ fn one(harness: &mut Harness, seed: u64, totals: &mut Totals) {
     }
     totals.divergences += c.divergences.len();
     totals.failing_seeds.push(seed);
-    eprintln!("histories: seed {seed}: {} divergence(s)", c.divergences.len());
+    eprintln!("histories: {proto} seed {seed}: {} divergence(s)", c.divergences.len());
     for d in c.divergences.iter().take(8) {
         eprintln!("  {d}");
     }
-    let (small, attempts) = shrink::shrink(&h, 30, |x| {
-        let r = run_checked(harness, x, Inject::None);
+    // HISTORIES_SHRINK_RUNS=0 reports without shrinking (a survey of many seeds).
+    let budget = std::env::var("HISTORIES_SHRINK_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    if budget == 0 {
+        return;
+    }
+    let (small, attempts) = shrink::shrink(h, budget, |x| {
+        let r = rerun(x);
         r.unchecked.is_none() && !r.divergences.is_empty()
     });
-    let again = run_checked(harness, &small, Inject::None);
-    let case = Regression {
-        note: format!(
-            "seed {seed} shrunk in {attempts} runs to {} client(s), {} op(s), {} fault(s); divergences: {}",
-            small.client_count(),
-            small.op_count(),
-            small.fault_count(),
-            again
-                .divergences
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        known_defect: None,
-        history: small,
-    };
-    let json = serde_json::to_string_pretty(&case).unwrap();
+    let again = rerun(&small);
+    let note = format!(
+        "{proto} seed {seed} shrunk in {attempts} runs to {} client(s), {} op(s), {} fault(s); divergences: {}",
+        small.client_count(),
+        small.op_count(),
+        small.fault_count(),
+        again.divergences.join("; ")
+    );
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "note": note,
+        "known_defect": null,
+        "history": small,
+    }))
+    .unwrap();
     let dir = std::env::temp_dir().join("tidemark-histories");
     let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join(format!("cql-seed-{seed}.json"));
+    let path = dir.join(format!("{proto}-seed-{seed}.json"));
     let _ = std::fs::write(&path, &json);
     eprintln!(
         "histories: shrunk case (copy to tests/regressions/): {}\n{json}",
@@ -99,10 +114,10 @@ fn one(harness: &mut Harness, seed: u64, totals: &mut Totals) {
     );
 }
 
-fn report(totals: &Totals, elapsed: Duration) {
+fn report(proto: &str, totals: &Totals, elapsed: Duration) {
     let per_hour = totals.histories as f64 / elapsed.as_secs_f64().max(1e-9) * 3600.0;
     eprintln!(
-        "histories: cql: {} histories ({} unchecked) in {:.1} s ({per_hour:.0}/hour), {} operations checked, {} faults injected, {} in-doubt operations, {} versions compared, {} divergences{}",
+        "histories: {proto}: {} histories ({} unchecked) in {:.1} s ({per_hour:.0}/hour), {} operations checked, {} faults injected, {} in-doubt operations, {} versions compared, {} divergences{}",
         totals.histories,
         totals.unchecked,
         elapsed.as_secs_f64(),
@@ -118,19 +133,77 @@ fn report(totals: &Totals, elapsed: Duration) {
         }
     );
     eprintln!(
-        "histories: cql: cells compared {}: equal {}, equal but for a coordinator timestamp {}, different and explained by an ambiguous write {}",
+        "histories: {proto}: cells (CQL) or documents (MongoDB) compared {}: equal {}, equal but for a coordinator timestamp {}, different and explained by an ambiguous write {}",
         totals.cells, totals.equal, totals.server_ts, totals.excused
     );
+}
+
+struct Plan {
+    soak_minutes: Option<u64>,
+    seed_base: Option<u64>,
+    cql: u64,
+    mongo: u64,
+}
+
+fn cql(plan: &Plan) -> Totals {
+    let mut harness = Harness::start(Ipv4Addr::new(127, 0, 91, 1));
+    let mut totals = Totals::default();
+    let started = Instant::now();
+    let end = plan.soak_minutes.map(|m| started + Duration::from_secs(m * 60));
+    let mut seed = plan.seed_base.unwrap_or(1);
+    loop {
+        match end {
+            Some(end) if Instant::now() >= end => break,
+            None if totals.histories as u64 >= plan.cql => break,
+            _ => {}
+        }
+        let h = CqlHistory::generate(seed);
+        let c = run_checked(&mut harness, &h, Inject::None);
+        account("cql", seed, &h, c, &mut totals, |x| {
+            run_checked(&mut harness, x, Inject::None)
+        });
+        seed += 1;
+        if end.is_some() && totals.histories % 20 == 0 {
+            report("cql", &totals, started.elapsed());
+        }
+    }
+    report("cql", &totals, started.elapsed());
+    totals
+}
+
+fn mongo(plan: &Plan) -> Totals {
+    let mut harness = MongoHarness::start(Ipv4Addr::new(127, 0, 94, 1));
+    let mut totals = Totals::default();
+    let started = Instant::now();
+    let end = plan.soak_minutes.map(|m| started + Duration::from_secs(m * 60));
+    let mut seed = plan.seed_base.unwrap_or(1);
+    loop {
+        match end {
+            Some(end) if Instant::now() >= end => break,
+            None if totals.histories as u64 >= plan.mongo => break,
+            _ => {}
+        }
+        let h = MongoHistory::generate(seed);
+        let c = run_checked_mongo(&mut harness, &h);
+        account("mongo", seed, &h, c, &mut totals, |x| {
+            run_checked_mongo(&mut harness, x)
+        });
+        seed += 1;
+        if end.is_some() && totals.histories % 20 == 0 {
+            report("mongo", &totals, started.elapsed());
+        }
+    }
+    report("mongo", &totals, started.elapsed());
+    totals
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
         // `cargo test -- --list`: one logical test.
-        println!("cql_histories: test");
+        println!("histories: test");
         return;
     }
-    let soak = args.iter().any(|a| a == "--soak");
     let value = |flag: &str| -> Option<u64> {
         let i = args.iter().position(|a| a == flag)?;
         Some(
@@ -139,58 +212,66 @@ fn main() {
                 .unwrap_or_else(|| panic!("{flag} needs a number")),
         )
     };
+    let protocol = args
+        .iter()
+        .position(|a| a == "--protocol")
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| "both".into());
+    assert!(
+        ["cql", "mongo", "both"].contains(&protocol.as_str()),
+        "--protocol is cql, mongo or both"
+    );
+    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let soak = args.iter().any(|a| a == "--soak");
+    let plan = Plan {
+        soak_minutes: soak.then(|| value("--minutes").unwrap_or(10)),
+        seed_base: value("--seed-base").or_else(|| {
+            soak.then(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs()
+                    << 20
+            })
+        }),
+        cql: env("HISTORIES_CQL", 30),
+        mongo: env("HISTORIES_MONGO", 20),
+    };
     if !require::live_capture() {
         return;
     }
-    let mut harness = Harness::start(Ipv4Addr::new(127, 0, 91, 1));
-    let mut totals = Totals::default();
-    let started = Instant::now();
-    if soak {
-        let minutes = value("--minutes").unwrap_or(10);
-        let base = value("--seed-base").unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs()
-                << 20
-        });
-        eprintln!("histories: soak for {minutes} min from seed {base}");
-        let end = started + Duration::from_secs(minutes * 60);
-        let mut seed = base;
-        while Instant::now() < end {
-            one(&mut harness, seed, &mut totals);
-            seed += 1;
-            if totals.histories % 10 == 0 {
-                report(&totals, started.elapsed());
-            }
-        }
-        report(&totals, started.elapsed());
-        drop(harness);
-        if totals.divergences > 0 {
-            std::process::exit(1);
-        }
-        return;
+    if let Some(m) = plan.soak_minutes {
+        eprintln!(
+            "histories: soak, {m} min per protocol, from seed {}",
+            plan.seed_base.unwrap_or(1)
+        );
     }
-    let n: u64 = std::env::var("HISTORIES_CQL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
-    let base = value("--seed-base").unwrap_or(1);
-    for seed in base..base + n {
-        one(&mut harness, seed, &mut totals);
+    let mut all = Vec::new();
+    if protocol != "mongo" {
+        all.push(("cql", cql(&plan)));
     }
-    report(&totals, started.elapsed());
-    drop(harness);
-    assert_eq!(
-        totals.divergences, 0,
-        "divergences in seeds {:?} (shrunk cases printed above)",
-        totals.failing_seeds
-    );
-    // A run that checked nothing proves nothing: most histories must be checked.
-    assert!(
-        totals.unchecked * 5 <= totals.histories,
-        "{} of {} histories could not be checked",
-        totals.unchecked,
-        totals.histories
-    );
+    if protocol != "cql" {
+        all.push(("mongo", mongo(&plan)));
+    }
+    let mut failed = false;
+    for (proto, t) in &all {
+        if t.divergences > 0 {
+            eprintln!(
+                "histories: {proto}: divergences in seeds {:?} (shrunk cases printed above)",
+                t.failing_seeds
+            );
+            failed = true;
+        }
+        // A run that checked nothing proves nothing: most histories must be checked.
+        if t.unchecked * 5 > t.histories.max(1) {
+            eprintln!(
+                "histories: {proto}: {} of {} histories could not be checked",
+                t.unchecked, t.histories
+            );
+            failed = true;
+        }
+    }
+    if failed {
+        std::process::exit(1);
+    }
 }

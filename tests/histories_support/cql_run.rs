@@ -101,9 +101,10 @@ pub struct Tap {
 }
 
 impl Tap {
-    fn start(port: u16, store: &Path) -> Tap {
+    /// `port_flag` is `--cql-port` or `--mongo-port`.
+    pub fn start(port_flag: &str, port: u16, store: &Path) -> Tap {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-            .args(["tap", "--interface", "lo", "--cql-port", &port.to_string()])
+            .args(["tap", "--interface", "lo", port_flag, &port.to_string()])
             .arg("--store")
             .arg(store)
             .stdout(Stdio::null())
@@ -190,7 +191,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let store_dir = dir.path().join("store");
         let port = cluster.addresses()[0].port();
-        let tap = Tap::start(port, &store_dir);
+        let tap = Tap::start("--cql-port", port, &store_dir);
         let addrs = cluster.addresses();
         let sessions = rt.block_on(async {
             let mut v = Vec::new();
@@ -368,20 +369,24 @@ impl Harness {
         }
     }
 
-    /// Waits (≤ 60 s) until the store's tidemark passes `t`; false if it never does.
     pub fn wait_tidemark(&self, t: u64) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let tm = Store::open(&self.store_dir, &StoreOptions::default().read_only())
-                .ok()
-                .and_then(|s| s.tidemark().ok().flatten());
-            if tm.is_some_and(|tm| tm > t) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
+        wait_tidemark(&self.store_dir, t)
     }
+}
+
+/// Waits (≤ 60 s) until the store's tidemark passes `t`; false if it never does.
+pub fn wait_tidemark(store_dir: &Path, t: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let tm = Store::open(store_dir, &StoreOptions::default().read_only())
+            .ok()
+            .and_then(|s| s.tidemark().ok().flatten());
+        if tm.is_some_and(|tm| tm > t) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
 
 fn consistency(cl: Cl) -> Consistency {

@@ -9,6 +9,10 @@
 pub mod cql_check;
 pub mod cql_model;
 pub mod cql_run;
+pub mod history;
+pub mod mongo_check;
+pub mod mongo_model;
+pub mod mongo_run;
 pub mod shrink;
 
 use std::collections::BTreeSet;
@@ -40,7 +44,8 @@ pub struct Checked {
     pub faults: usize,
     pub dumps: usize,
     pub in_doubt: usize,
-    pub divergences: Vec<Divergence>,
+    /// Each with the minimal evidence: moment, key, both sides, why.
+    pub divergences: Vec<String>,
     pub stats: cql_check::Stats,
     /// Why the history could not be checked (the tidemark never passed its end).
     pub unchecked: Option<String>,
@@ -89,22 +94,9 @@ fn version_cells(store: &Store, name: &str, ks: &str) -> Cells {
 
 /// Cuts `tidemark version create --at t` named `name`; its moment and uncertain rows.
 fn cut(store_dir: &Path, name: &str, t: u64, ks: &str) -> Result<Cut, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["version", "create", "--store"])
-        .arg(store_dir)
-        .args(["--name", name, "--json", "--at"])
-        .arg(format!("{:.6}", t as f64 / 1e9))
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let info: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("version JSON: {e}"))?;
-    let at = tidemark::report::parse_time(info["at"].as_str().unwrap_or(""))
-        .map_err(|e| format!("version at: {e}"))?;
+    let (at, items) = cut_info(store_dir, name, t)?;
     let mut uncertain = BTreeSet::new();
-    for u in info["uncertain"].as_array().into_iter().flatten() {
+    for u in &items {
         let ns = u["namespace"].as_str().unwrap_or("");
         if let Some(table) = ns.strip_prefix(&format!("{ks}.")) {
             let k: serde_json::Value =
@@ -169,8 +161,108 @@ pub fn run_checked(harness: &mut Harness, h: &CqlHistory, inject: Inject) -> Che
             }
         }
     }
-    (checked.divergences, checked.stats) = cql_check::check(h, &ran, &cuts);
+    let (divergences, stats) = cql_check::check(h, &ran, &cuts);
+    checked.divergences = divergences.iter().map(Divergence::to_string).collect();
+    checked.stats = stats;
     checked
+}
+
+/// What version `name` holds of `db.c`, by `_id`.
+fn version_docs(store: &Store, name: &str, ns: &str) -> mongo_run::Docs {
+    let mut out = mongo_run::Docs::new();
+    stored::for_each_row(store, name, |n, _, row| {
+        if n != ns {
+            return Ok(true);
+        }
+        if let VersionRow::Mongo { document } = row {
+            let d = mongodb::bson::Document::from_reader(document.as_slice())?;
+            let id = d.get("_id").cloned().unwrap_or(mongodb::bson::Bson::Null);
+            out.insert(mongo_run::key(&id), d);
+        }
+        Ok(true)
+    })
+    .unwrap();
+    out
+}
+
+/// Runs a MongoDB history, cuts a version at every dump and checks them.
+pub fn run_checked_mongo(
+    harness: &mut mongo_run::MongoHarness,
+    h: &mongo_model::MongoHistory,
+) -> Checked {
+    let ran = harness.run(h);
+    let mut checked = Checked {
+        ops: h.op_count(),
+        faults: h.fault_count(),
+        dumps: ran.dumps.len(),
+        in_doubt: ran
+            .records
+            .values()
+            .filter(|r| matches!(r.outcome, cql_run::Outcome::InDoubt(_)))
+            .count(),
+        ..Checked::default()
+    };
+    let last = ran.dumps.iter().map(|d| d.t1).max().unwrap_or(0);
+    if !cql_run::wait_tidemark(&harness.store_dir, last) {
+        checked.unchecked = Some(format!(
+            "the tidemark never passed {last} (a capture gap stops it, rightly)"
+        ));
+        return checked;
+    }
+    let ns = format!("{}.c", ran.db);
+    let mut cuts = Vec::new();
+    for (i, d) in ran.dumps.iter().enumerate() {
+        let name = format!("{}-{i}", ran.db);
+        let info = match cut_info(&harness.store_dir, &name, d.t1) {
+            Ok(x) => x,
+            Err(e) => {
+                checked.unchecked = Some(format!("version create at dump {i}: {e}"));
+                return checked;
+            }
+        };
+        let store = Store::open(&harness.store_dir, &StoreOptions::default().read_only())
+            .expect("open store");
+        let uncertain = info
+            .1
+            .iter()
+            .filter(|u| u["namespace"] == ns.as_str())
+            .map(|u| u["key"].as_str().unwrap_or("").to_string())
+            .collect();
+        cuts.push(mongo_check::MCut {
+            at: info.0,
+            docs: version_docs(&store, &name, &ns),
+            uncertain,
+        });
+    }
+    let (divergences, stats) = mongo_check::check(h, &ran, &cuts);
+    checked.divergences = divergences.iter().map(|d| d.to_string()).collect();
+    checked.stats = cql_check::Stats {
+        cells: stats.docs,
+        equal: stats.equal,
+        server_ts: 0,
+        excused: stats.excused,
+        uncertain: stats.uncertain,
+    };
+    checked
+}
+
+/// `tidemark version create --at t --json`: the version's moment and uncertain items.
+fn cut_info(store_dir: &Path, name: &str, t: u64) -> Result<(u64, Vec<serde_json::Value>), String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["version", "create", "--store"])
+        .arg(store_dir)
+        .args(["--name", name, "--json", "--at"])
+        .arg(format!("{:.6}", t as f64 / 1e9))
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let info: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("version JSON: {e}"))?;
+    let at = tidemark::report::parse_time(info["at"].as_str().unwrap_or(""))
+        .map_err(|e| format!("version at: {e}"))?;
+    Ok((at, info["uncertain"].as_array().cloned().unwrap_or_default()))
 }
 
 /// A saved failing history: replayed by `tests/history_regressions.rs`.

@@ -3,10 +3,10 @@
 //! reduction that still fails; repeat until nothing more goes or the attempt budget
 //! is spent (each attempt is a full run on the testbed).
 
-use super::cql_model::CqlHistory;
+use super::history::History;
 
 /// Candidate reductions of `h`, largest first.
-fn candidates(h: &CqlHistory) -> Vec<CqlHistory> {
+fn candidates<O: Clone, F: Clone>(h: &History<O, F>) -> Vec<History<O, F>> {
     let mut out = Vec::new();
     let clients = h.client_count();
     if clients > 1 {
@@ -74,11 +74,11 @@ fn candidates(h: &CqlHistory) -> Vec<CqlHistory> {
 
 /// Shrinks `h` while `fails` holds, with at most `budget` calls of `fails`. Returns
 /// the smallest failing history found and the number of attempts made.
-pub fn shrink(
-    h: &CqlHistory,
+pub fn shrink<O: Clone, F: Clone>(
+    h: &History<O, F>,
     budget: usize,
-    mut fails: impl FnMut(&CqlHistory) -> bool,
-) -> (CqlHistory, usize) {
+    mut fails: impl FnMut(&History<O, F>) -> bool,
+) -> (History<O, F>, usize) {
     let mut best = h.clone();
     let mut attempts = 0;
     'outer: loop {
