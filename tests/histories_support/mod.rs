@@ -274,3 +274,11 @@ pub struct Regression {
     pub known_defect: Option<String>,
     pub history: CqlHistory,
 }
+
+/// A saved MongoDB history (`tests/regressions/mongo-*.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MongoRegression {
+    pub note: String,
+    pub known_defect: Option<String>,
+    pub history: mongo_model::MongoHistory,
+}

@@ -252,6 +252,8 @@ fn classify(e: &mongodb::error::Error) -> Outcome {
         ErrorKind::Write(WriteFailure::WriteError(we)) => {
             Outcome::Rejected(format!("write error {}: {}", we.code, we.message))
         }
+        // Refused by the driver before sending (e.g. w:0 where it allows none).
+        ErrorKind::InvalidArgument { message, .. } => Outcome::Rejected(message.clone()),
         _ => Outcome::InDoubt(e.to_string()),
     }
 }
@@ -313,7 +315,13 @@ async fn execute(client: &Client, db: &str, op: &MOp) -> Outcome {
                 Ok(s) => s,
                 Err(e) => return Outcome::InDoubt(e.to_string()),
             };
-            if let Err(e) = s.start_transaction().await {
+            // Majority said explicitly: the testbed acknowledges a commit without a
+            // writeConcern at w:1, though it reports MongoDB 6.0 (implicit default
+            // majority), which tidemark rightly assumes.
+            let opts = mongodb::options::TransactionOptions::builder()
+                .write_concern(WriteConcern::majority())
+                .build();
+            if let Err(e) = s.start_transaction().with_options(opts).await {
                 return Outcome::Rejected(e.to_string());
             }
             for w in writes {
