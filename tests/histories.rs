@@ -40,6 +40,7 @@ struct Totals {
     equal: usize,
     server_ts: usize,
     excused: usize,
+    uncertain: usize,
     failing_seeds: Vec<u64>,
 }
 
@@ -64,6 +65,7 @@ fn account<O: Clone, F: Clone>(
     totals.equal += c.stats.equal;
     totals.server_ts += c.stats.server_ts;
     totals.excused += c.stats.excused;
+    totals.uncertain += c.stats.uncertain;
     if let Some(why) = &c.unchecked {
         totals.unchecked += 1;
         eprintln!("histories: {proto} seed {seed} not checked: {why}");
@@ -133,8 +135,8 @@ fn report(proto: &str, totals: &Totals, elapsed: Duration) {
         }
     );
     eprintln!(
-        "histories: {proto}: cells (CQL) or documents (MongoDB) compared {}: equal {}, equal but for a coordinator timestamp {}, different and explained by an ambiguous write {}",
-        totals.cells, totals.equal, totals.server_ts, totals.excused
+        "histories: {proto}: cells (CQL) or documents (MongoDB) compared {}: equal {}, equal but for a coordinator timestamp {}, different and explained by an ambiguous write {}, in items the version marks uncertain {}",
+        totals.cells, totals.equal, totals.server_ts, totals.excused, totals.uncertain
     );
 }
 

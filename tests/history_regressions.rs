@@ -110,12 +110,6 @@ fn known_defect_a_transactions_delete_many_reaches_the_version() {
     replay_known_defect("mongo-txn-filter-delete.json", Ipv4Addr::new(127, 0, 96, 1));
 }
 
-#[test]
-#[ignore = "known defect: an upsert inside a committed transaction is missing from versions (tests/regressions/mongo-txn-upsert.json)"]
-fn known_defect_a_transactions_upsert_reaches_the_version() {
-    replay_known_defect("mongo-txn-upsert.json", Ipv4Addr::new(127, 0, 97, 1));
-}
-
 fn has_map_put(h: &CqlHistory) -> bool {
     h.ops().any(|o| match &o.kind {
         OpKind::Write { w, .. } => matches!(w, Write::MapPut { .. }),

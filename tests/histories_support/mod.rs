@@ -226,7 +226,7 @@ pub fn run_checked_mongo(
             .1
             .iter()
             .filter(|u| u["namespace"] == ns.as_str())
-            .map(|u| u["key"].as_str().unwrap_or("").to_string())
+            .filter_map(|u| uncertain_id(u["key"].as_str().unwrap_or("")))
             .collect();
         cuts.push(mongo_check::MCut {
             at: info.0,
@@ -244,6 +244,21 @@ pub fn run_checked_mongo(
         uncertain: stats.uncertain,
     };
     checked
+}
+
+/// The `_id` of an uncertain item's key (`{"_id": 5}`) in the checker's form.
+fn uncertain_id(key: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(key).ok()?;
+    let id = match &v["_id"] {
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) if i32::try_from(i).is_ok() => mongodb::bson::Bson::Int32(i as i32),
+            Some(i) => mongodb::bson::Bson::Int64(i),
+            None => return Some(key.to_string()),
+        },
+        serde_json::Value::String(s) => mongodb::bson::Bson::String(s.clone()),
+        _ => return Some(key.to_string()),
+    };
+    Some(mongo_run::key(&id))
 }
 
 /// `tidemark version create --at t --json`: the version's moment and uncertain items.
