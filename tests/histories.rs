@@ -76,7 +76,10 @@ fn account<O: Clone, F: Clone>(
     }
     totals.divergences += c.divergences.len();
     totals.failing_seeds.push(seed);
-    eprintln!("histories: {proto} seed {seed}: {} divergence(s)", c.divergences.len());
+    eprintln!(
+        "histories: {proto} seed {seed}: {} divergence(s)",
+        c.divergences.len()
+    );
     for d in c.divergences.iter().take(8) {
         eprintln!("  {d}");
     }
@@ -151,7 +154,9 @@ fn cql(plan: &Plan) -> Totals {
     let mut harness = Harness::start(Ipv4Addr::new(127, 0, 91, 1));
     let mut totals = Totals::default();
     let started = Instant::now();
-    let end = plan.soak_minutes.map(|m| started + Duration::from_secs(m * 60));
+    let end = plan
+        .soak_minutes
+        .map(|m| started + Duration::from_secs(m * 60));
     let mut seed = plan.seed_base.unwrap_or(1);
     loop {
         match end {
@@ -177,7 +182,9 @@ fn mongo(plan: &Plan) -> Totals {
     let mut harness = MongoHarness::start(Ipv4Addr::new(127, 0, 94, 1));
     let mut totals = Totals::default();
     let started = Instant::now();
-    let end = plan.soak_minutes.map(|m| started + Duration::from_secs(m * 60));
+    let end = plan
+        .soak_minutes
+        .map(|m| started + Duration::from_secs(m * 60));
     let mut seed = plan.seed_base.unwrap_or(1);
     loop {
         match end {
@@ -223,7 +230,12 @@ fn main() {
         ["cql", "mongo", "both"].contains(&protocol.as_str()),
         "--protocol is cql, mongo or both"
     );
-    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let soak = args.iter().any(|a| a == "--soak");
     let plan = Plan {
         soak_minutes: soak.then(|| value("--minutes").unwrap_or(10)),

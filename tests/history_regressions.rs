@@ -39,8 +39,8 @@ fn cases_of<T: serde::de::DeserializeOwned>(prefix: &str) -> Vec<(PathBuf, T)> {
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         if name.starts_with(prefix) && name.ends_with(".json") {
             let text = std::fs::read_to_string(&p).unwrap();
-            let case: T = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let case: T =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             out.push((p, case));
         }
     }
@@ -59,11 +59,19 @@ fn saved_histories_replay_clean() {
     let mut replayed = 0;
     for (path, case) in &cases {
         if let Some(why) = &case.known_defect {
-            eprintln!("{}: known defect, see its ignored test: {why}", path.display());
+            eprintln!(
+                "{}: known defect, see its ignored test: {why}",
+                path.display()
+            );
             continue;
         }
         let c = run_checked(&mut harness, &case.history, Inject::None);
-        assert!(c.unchecked.is_none(), "{}: {:?}", path.display(), c.unchecked);
+        assert!(
+            c.unchecked.is_none(),
+            "{}: {:?}",
+            path.display(),
+            c.unchecked
+        );
         assert!(
             c.divergences.is_empty(),
             "{}: {}",
@@ -77,12 +85,25 @@ fn saved_histories_replay_clean() {
     let mut harness = MongoHarness::start(Ipv4Addr::new(127, 0, 95, 1));
     for (path, case) in cases_of::<MongoRegression>("mongo-") {
         if let Some(why) = &case.known_defect {
-            eprintln!("{}: known defect, see its ignored test: {why}", path.display());
+            eprintln!(
+                "{}: known defect, see its ignored test: {why}",
+                path.display()
+            );
             continue;
         }
         let c = run_checked_mongo(&mut harness, &case.history);
-        assert!(c.unchecked.is_none(), "{}: {:?}", path.display(), c.unchecked);
-        assert!(c.divergences.is_empty(), "{}: {}", path.display(), c.divergences.join("\n"));
+        assert!(
+            c.unchecked.is_none(),
+            "{}: {:?}",
+            path.display(),
+            c.unchecked
+        );
+        assert!(
+            c.divergences.is_empty(),
+            "{}: {}",
+            path.display(),
+            c.divergences.join("\n")
+        );
     }
 }
 
@@ -127,7 +148,10 @@ fn an_injected_divergence_is_caught_and_shrunk_to_a_small_case() {
     // The first generated histories with map writes whose broken version diverges
     // (a map put deleted again before every dump would not; bounded search).
     let mut found = None;
-    for seed in (1..200).filter(|s| has_map_put(&CqlHistory::generate(*s))).take(5) {
+    for seed in (1..200)
+        .filter(|s| has_map_put(&CqlHistory::generate(*s)))
+        .take(5)
+    {
         let h = CqlHistory::generate(seed);
         let c = run_checked(&mut harness, &h, Inject::DropMapCells);
         assert!(c.unchecked.is_none(), "seed {seed}: {:?}", c.unchecked);
@@ -162,7 +186,11 @@ fn an_injected_divergence_is_caught_and_shrunk_to_a_small_case() {
     let again = run_checked(&mut harness, &small, Inject::DropMapCells);
     assert!(!again.divergences.is_empty(), "the shrunk case fails again");
     let clean = run_checked(&mut harness, &small, Inject::None);
-    assert!(clean.unchecked.is_none() && clean.divergences.is_empty(), "{:?}", clean.divergences);
+    assert!(
+        clean.unchecked.is_none() && clean.divergences.is_empty(),
+        "{:?}",
+        clean.divergences
+    );
     // As a regression file: the same history after a JSON round trip.
     let case = Regression {
         note: "shrinker self-test".into(),

@@ -127,7 +127,9 @@ fn same_but_server_timestamp<'r>(
     if row.0 == "c" {
         return true;
     }
-    let Some(id) = owner(col, a) else { return false };
+    let Some(id) = owner(col, a) else {
+        return false;
+    };
     if !matches!(ix.kinds.get(&id), Some(OpKind::Lwt { .. })) {
         return false;
     }
@@ -219,9 +221,10 @@ pub fn check(h: &CqlHistory, ran: &Ran, cuts: &[Cut]) -> (Vec<Divergence>, Stats
                         .flatten()
                         .filter_map(|c| owner(col, c))
                         .any(|id| amb(id) || near_expiry(id));
-                    let by_deletion = ix.writes.iter().any(|(id, (w, _))| {
-                        w.is_deletion() && w.covers(pk, ck, col) && amb(*id)
-                    });
+                    let by_deletion = ix
+                        .writes
+                        .iter()
+                        .any(|(id, (w, _))| w.is_deletion() && w.covers(pk, ck, col) && amb(*id));
                     by_owner || by_deletion
                 };
                 if excused {
@@ -256,7 +259,10 @@ pub fn check(h: &CqlHistory, ran: &Ran, cuts: &[Cut]) -> (Vec<Divergence>, Stats
                                 column: col.clone(),
                                 truth: dump.truth.get(row).and_then(|x| x.get(col)).cloned(),
                                 version: cut.cells.get(row).and_then(|x| x.get(col)).cloned(),
-                                why: format!("op {id} was {:?} yet its value is in the {source}", r.outcome),
+                                why: format!(
+                                    "op {id} was {:?} yet its value is in the {source}",
+                                    r.outcome
+                                ),
                             });
                         }
                     }
@@ -272,16 +278,19 @@ pub fn check(h: &CqlHistory, ran: &Ran, cuts: &[Cut]) -> (Vec<Divergence>, Stats
             else {
                 continue;
             };
-            let (Some(ts), Some(r)) = (ts, rec(*id)) else { continue };
+            let (Some(ts), Some(r)) = (ts, rec(*id)) else {
+                continue;
+            };
             if r.outcome != Outcome::Ok {
                 continue;
             }
             let covered_later = ix.writes.iter().any(|(o, (w2, ts2))| {
                 o != id && w2.covers(*pk, *ck, "v") && ts2.is_some_and(|t2| t2 >= *ts)
             });
-            let lwt_on_row = ix.kinds.values().any(|k| {
-                matches!(k, OpKind::Lwt { pk: p, ck: c, .. } if p == pk && c == ck)
-            });
+            let lwt_on_row = ix
+                .kinds
+                .values()
+                .any(|k| matches!(k, OpKind::Lwt { pk: p, ck: c, .. } if p == pk && c == ck));
             if covered_later || lwt_on_row {
                 continue;
             }
@@ -306,6 +315,13 @@ pub fn check(h: &CqlHistory, ran: &Ran, cuts: &[Cut]) -> (Vec<Divergence>, Stats
 /// Whether a history uses `USING TIMESTAMP` anywhere (for reports).
 #[allow(dead_code)]
 pub fn uses_using(h: &CqlHistory) -> bool {
-    h.ops()
-        .any(|o| matches!(o.kind, OpKind::Write { ts: Ts::Using(_), .. }))
+    h.ops().any(|o| {
+        matches!(
+            o.kind,
+            OpKind::Write {
+                ts: Ts::Using(_),
+                ..
+            }
+        )
+    })
 }

@@ -151,11 +151,22 @@ impl Write {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpKind {
-    Write { w: Write, ts: Ts },
+    Write {
+        w: Write,
+        ts: Ts,
+    },
     /// `UPDATE c SET hits = hits + delta` (server timestamps: counters have no other).
-    Counter { pk: i32, ck: i32, delta: i64 },
+    Counter {
+        pk: i32,
+        ck: i32,
+        delta: i64,
+    },
     /// `INSERT ... IF NOT EXISTS` (`exists: false`) or `UPDATE ... SET v IF EXISTS`.
-    Lwt { pk: i32, ck: i32, exists: bool },
+    Lwt {
+        pk: i32,
+        ck: i32,
+        exists: bool,
+    },
     /// A logged or unlogged batch of simple writes, members numbered `id+1..`.
     Batch {
         logged: bool,
@@ -219,7 +230,12 @@ impl CqlHistory {
                     }
                     _ => {}
                 }
-                if let Some(FaultAction::Slow { node, .. } | FaultAction::DropAcks { node } | FaultAction::DropWrites { node }) = faults.last() {
+                if let Some(
+                    FaultAction::Slow { node, .. }
+                    | FaultAction::DropAcks { node }
+                    | FaultAction::DropWrites { node },
+                ) = faults.last()
+                {
                     faulty.push(*node);
                 }
             }

@@ -257,9 +257,7 @@ impl Harness {
                     .set_fault(*node, Fault::default())
                     .map_err(|e| e.to_string()),
                 FaultAction::Stop { node } => c.stop_node(*node).await.map_err(|e| e.to_string()),
-                FaultAction::Start { node } => {
-                    c.start_node(*node).await.map_err(|e| e.to_string())
-                }
+                FaultAction::Start { node } => c.start_node(*node).await.map_err(|e| e.to_string()),
             }
         });
         // A shrunk history may start a node that is running: that is no fault.
@@ -331,7 +329,14 @@ impl Harness {
                         for op in ops {
                             let call = now_ns();
                             let outcome = execute(s, ks_ref, base_us, op).await;
-                            out.push((op.id, Record { call, ret: now_ns(), outcome }));
+                            out.push((
+                                op.id,
+                                Record {
+                                    call,
+                                    ret: now_ns(),
+                                    outcome,
+                                },
+                            ));
                         }
                         out
                     }
@@ -347,9 +352,7 @@ impl Harness {
                     }
                 };
                 // The mid-round dump is taken on this thread while clients run.
-                let (recs, mid) = tokio::join!(all, async {
-                    mid.await.map(|_| self.dump(ks_ref))
-                });
+                let (recs, mid) = tokio::join!(all, async { mid.await.map(|_| self.dump(ks_ref)) });
                 (recs, mid)
             });
             for (id, r) in recs.into_iter().flatten() {
@@ -451,19 +454,14 @@ async fn execute(s: &Session, ks: &str, base_us: i64, op: &Op) -> Outcome {
             st.set_consistency(cl);
             match s.query_unpaged(st, ()).await {
                 Ok(r) => {
-                    let applied = r
-                        .into_rows_result()
-                        .ok()
-                        .and_then(|rows| {
-                            rows.rows::<Row>()
-                                .ok()?
-                                .next()?
-                                .ok()
-                                .and_then(|row| match row.columns.first() {
-                                    Some(Some(CqlValue::Boolean(b))) => Some(*b),
-                                    _ => None,
-                                })
-                        });
+                    let applied = r.into_rows_result().ok().and_then(|rows| {
+                        rows.rows::<Row>().ok()?.next()?.ok().and_then(|row| {
+                            match row.columns.first() {
+                                Some(Some(CqlValue::Boolean(b))) => Some(*b),
+                                _ => None,
+                            }
+                        })
+                    });
                     match applied {
                         Some(true) => Outcome::Ok,
                         Some(false) => Outcome::NotApplied,

@@ -53,6 +53,10 @@ impl<O, F> History<O, F> {
         self.rounds.iter().map(|r| r.faults.len()).sum()
     }
     pub fn client_count(&self) -> usize {
-        self.rounds.iter().map(|r| r.clients.len()).max().unwrap_or(0)
+        self.rounds
+            .iter()
+            .map(|r| r.clients.len())
+            .max()
+            .unwrap_or(0)
     }
 }

@@ -108,8 +108,8 @@ fn cut(store_dir: &Path, name: &str, t: u64, ks: &str) -> Result<Cut, String> {
             ));
         }
     }
-    let store = Store::open(store_dir, &StoreOptions::default().read_only())
-        .map_err(|e| e.to_string())?;
+    let store =
+        Store::open(store_dir, &StoreOptions::default().read_only()).map_err(|e| e.to_string())?;
     Ok(Cut {
         at,
         cells: version_cells(&store, name, ks),
@@ -277,7 +277,10 @@ fn cut_info(store_dir: &Path, name: &str, t: u64) -> Result<(u64, Vec<serde_json
         serde_json::from_slice(&out.stdout).map_err(|e| format!("version JSON: {e}"))?;
     let at = tidemark::report::parse_time(info["at"].as_str().unwrap_or(""))
         .map_err(|e| format!("version at: {e}"))?;
-    Ok((at, info["uncertain"].as_array().cloned().unwrap_or_default()))
+    Ok((
+        at,
+        info["uncertain"].as_array().cloned().unwrap_or_default(),
+    ))
 }
 
 /// A saved failing history: replayed by `tests/history_regressions.rs`.

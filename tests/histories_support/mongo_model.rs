@@ -60,7 +60,10 @@ impl MWrite {
 pub enum MKind {
     Write(MWrite),
     /// A multi-document transaction: committed, or aborted (nothing may show).
-    Txn { writes: Vec<MWrite>, commit: bool },
+    Txn {
+        writes: Vec<MWrite>,
+        commit: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,8 +89,12 @@ pub enum MFault {
     PartitionPrimary,
     HealAll,
     /// Stop a member (a crash), or restart it.
-    Stop { member: usize },
-    Start { member: usize },
+    Stop {
+        member: usize,
+    },
+    Start {
+        member: usize,
+    },
     /// `replSetStepDown` on the primary.
     StepDown,
 }
@@ -183,9 +190,10 @@ impl MongoHistory {
                                         // is fixed (its ignored test replays it).
                                         MWrite::InsertMany { ids, .. }
                                         | MWrite::DeleteMany { ids }
-                                        | MWrite::IncMany { ids } => {
-                                            MWrite::Set { id: ids[0], upsert: true }
-                                        }
+                                        | MWrite::IncMany { ids } => MWrite::Set {
+                                            id: ids[0],
+                                            upsert: true,
+                                        },
                                         w => w,
                                     })
                                     .collect(),

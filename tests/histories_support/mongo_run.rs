@@ -81,12 +81,10 @@ impl MongoHarness {
         let clients = rt.block_on(async {
             let mut v = Vec::new();
             for _ in 0..MAX_CLIENTS {
-                let opts = ClientOptions::parse(format!(
-                    "{}&serverSelectionTimeoutMS=5000",
-                    set.uri()
-                ))
-                .await
-                .expect("uri");
+                let opts =
+                    ClientOptions::parse(format!("{}&serverSelectionTimeoutMS=5000", set.uri()))
+                        .await
+                        .expect("uri");
                 v.push(Client::with_options(opts).expect("client"));
             }
             v
@@ -206,7 +204,14 @@ impl MongoHarness {
                                     Ok(o) => o,
                                     Err(_) => Outcome::InDoubt("client timeout".into()),
                                 };
-                            out.push((op.id, Record { call, ret: now_ns(), outcome }));
+                            out.push((
+                                op.id,
+                                Record {
+                                    call,
+                                    ret: now_ns(),
+                                    outcome,
+                                },
+                            ));
                         }
                         out
                     }
@@ -230,11 +235,7 @@ impl MongoHarness {
         }
         self.settle();
         dumps.push(self.dump(&db));
-        MRan {
-            db,
-            records,
-            dumps,
-        }
+        MRan { db, records, dumps }
     }
 }
 
@@ -285,10 +286,9 @@ async fn write_one(
         MWrite::Replace { id } => go!(c.replace_one(doc! {"_id": id}, doc! {"v": v, "r": true})),
         MWrite::Delete { id } => go!(c.delete_one(doc! {"_id": id})),
         MWrite::DeleteMany { ids } => go!(c.delete_many(doc! {"_id": {"$in": ids.clone()}})),
-        MWrite::IncMany { ids } => go!(c.update_many(
-            doc! {"_id": {"$in": ids.clone()}},
-            doc! {"$inc": {"n": 10}}
-        )),
+        MWrite::IncMany { ids } => {
+            go!(c.update_many(doc! {"_id": {"$in": ids.clone()}}, doc! {"$inc": {"n": 10}}))
+        }
         MWrite::FindAndModify { id } => go!(c.find_one_and_update(
             doc! {"_id": id},
             doc! {"$inc": {"n": 100}, "$set": {"f": v}}
