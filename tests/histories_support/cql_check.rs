@@ -296,7 +296,7 @@ pub fn check(h: &CqlHistory, ran: &Ran, cuts: &[Cut]) -> (Vec<Divergence>, Stats
             }
             let row = ("t".to_string(), *pk, *ck);
             let got = last.cells.get(&row).and_then(|c| c.get("v"));
-            if !got.is_some_and(|c| c.ts >= *ts) {
+            if got.is_none_or(|c| c.ts < *ts) {
                 out.push(Divergence {
                     dump: d,
                     at: last.at,
