@@ -57,7 +57,7 @@ pub struct MStats {
 }
 
 /// Op ids a document's values name (`v`, `f`, `tags`).
-fn named_ops(d: &Document) -> Vec<u32> {
+pub fn named_ops(d: &Document) -> Vec<u32> {
     let mut out = Vec::new();
     for k in ["v", "f"] {
         if let Some(Bson::Int32(v)) = d.get(k) {
