@@ -378,7 +378,10 @@ fn a_retry_that_changed_nothing_makes_the_first_copy_a_no_op() {
             id,
             0,
             rawdoc! {"update": "c", "$db": "d", "lsid": {"id": lsid()}, "txnNumber": 7i64, "writeConcern": {"w": "majority"}},
-            vec![("updates", vec![rawdoc! {"q": {"_id": 3}, "u": {"v": 1, "r": true}}])],
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": 3}, "u": {"v": 1, "r": true}}],
+            )],
         )
     };
     let mut s = Scenario::new();

@@ -4,7 +4,7 @@
 //! A test binary without libtest's harness, so it takes its own arguments:
 //!
 //! - no arguments (what `cargo test --test histories` does, and CI): seeds
-//!   `1..=N` (`N` = `HISTORIES_CQL`, default 30), every version at every dump equal
+//!   `1..=N` (`N` = `HISTORIES_CQL`, default 50; `HISTORIES_MONGO`, default 30), every version at every dump equal
 //!   to the truth up to the named allowances, else the failing history is shrunk and
 //!   printed as a regression case and the run fails;
 //! - `--soak --minutes M [--seed-base S]`: random seeds for M minutes, then
@@ -254,8 +254,8 @@ fn main() {
                     << 20
             })
         }),
-        cql: env("HISTORIES_CQL", 30),
-        mongo: env("HISTORIES_MONGO", 20),
+        cql: env("HISTORIES_CQL", 50),
+        mongo: env("HISTORIES_MONGO", 30),
     };
     if !require::live_capture() {
         return;

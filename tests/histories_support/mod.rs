@@ -266,7 +266,15 @@ pub fn run_checked_mongo(
 /// form, op, the op ids its values name), from `tidemark log --outcome rolled_back`.
 fn rolled_back_writes(store_dir: &Path, ns: &str) -> Vec<(String, String, Vec<i64>)> {
     let Ok(out) = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["log", "--json", "--outcome", "rolled_back", "--ns", ns, "--store"])
+        .args([
+            "log",
+            "--json",
+            "--outcome",
+            "rolled_back",
+            "--ns",
+            ns,
+            "--store",
+        ])
         .arg(store_dir)
         .output()
     else {
@@ -310,7 +318,10 @@ fn false_rollback(
         }
         None => on_id
             .filter(|(_, op, _)| op == "delete")
-            .map(|_| "known defect: tidemark logged this delete rolled_back, the set committed it".to_string())
+            .map(|_| {
+                "known defect: tidemark logged this delete rolled_back, the set committed it"
+                    .to_string()
+            })
             .next(),
     }
 }

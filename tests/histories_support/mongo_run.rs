@@ -173,9 +173,19 @@ impl MongoHarness {
         self.next_db += 1;
         let db = format!("h{}", self.next_db);
         self.settle();
-        // The collection exists before any transaction writes to it.
+        // The collection exists before any transaction writes to it. Majority said
+        // explicitly: the testbed acknowledges a write without a writeConcern at w:1
+        // (MongoDB 5.0+, which it claims to be, waits for a majority), and a failover
+        // could then roll back a write tidemark rightly took as committed.
         self.rt.block_on(async {
-            let c = self.clients[0].database(&db).collection::<Document>("c");
+            let c = self.clients[0]
+                .database(&db)
+                .collection_with_options::<Document>(
+                    "c",
+                    CollectionOptions::builder()
+                        .write_concern(WriteConcern::majority())
+                        .build(),
+                );
             let deadline = Instant::now() + Duration::from_secs(30);
             while let Err(e) = c.insert_one(doc! {"_id": "seed"}).await {
                 assert!(Instant::now() < deadline, "seed insert: {e}");
