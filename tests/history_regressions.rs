@@ -141,6 +141,15 @@ fn has_map_put(h: &CqlHistory) -> bool {
 }
 
 #[test]
+#[ignore = "known defect: an upsert inside a committed transaction is dropped from versions when the document is known absent (tests/regressions/mongo-txn-upsert-after-delete.json)"]
+fn known_defect_a_transactions_upsert_after_a_delete_reaches_the_version() {
+    replay_known_defect(
+        "mongo-txn-upsert-after-delete.json",
+        Ipv4Addr::new(127, 0, 99, 1),
+    );
+}
+
+#[test]
 #[ignore = "known defect: writes that survive a failover are logged rolled_back (tests/regressions/mongo-false-rollback.json); timing-dependent"]
 fn known_defect_writes_that_survive_a_failover_are_not_rolled_back() {
     if !require::live_capture() {

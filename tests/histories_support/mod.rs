@@ -1,9 +1,11 @@
-//! Randomized CQL histories with faults, Jepsen-style (issue 18): a seed generates a
-//! history (`cql_model`), the runner plays it on the in-process testbed while a live
-//! tap records it (`cql_run`), a version is cut at every ground-truth dump and compared
-//! with the cluster's truth then (`cql_check`), and a failing history is shrunk
-//! (`shrink`) and saved as a regression case. Needs `ready_support` and `require`
-//! beside it.
+//! Randomized histories with faults, Jepsen-style (issue 18). A seed generates a
+//! history (`cql_model`, `mongo_model`: rounds of concurrent client writes with faults
+//! at their start, `history`); the runner plays it on the in-process testbed while a
+//! live tap on `lo` records it (`cql_run`, `mongo_run`); a version is cut with
+//! `tidemark version create --at` at every ground-truth dump and compared with the
+//! cluster's truth then (`cql_check`, `mongo_check`); a failing history is shrunk
+//! (`shrink`) and saved as a regression case under `tests/regressions/`. Needs
+//! `ready_support` and `require` beside it.
 #![allow(dead_code)]
 
 pub mod cql_check;
