@@ -366,6 +366,58 @@ fn retryable_writes_are_one_write_and_the_unreplicated_policy_decides() {
     assert_eq!(out.log[0].mutation.outcome.reason(), Some("unreplicated"));
 }
 
+/// Rule: a retried write's later reply is the write's answer. A retryable
+/// replacement whose first copy lost its connection and whose retry matched nothing
+/// (`n: 0, nModified: 0`) is logged as the no-op it was, not as the client's
+/// replacement document (found by tests/histories.rs, mongo seed 2: versions held a
+/// document no member ever had).
+#[test]
+fn a_retry_that_changed_nothing_makes_the_first_copy_a_no_op() {
+    let update = |id: i32| {
+        msg(
+            id,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "lsid": {"id": lsid()}, "txnNumber": 7i64, "writeConcern": {"w": "majority"}},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": 3}, "u": {"v": 1, "r": true}}],
+            )],
+        )
+    };
+    let mut s = Scenario::new();
+    let a = s.flow(APP, PRIMARY, 0);
+    let b = s.flow(APP2, PRIMARY, 0);
+    s.send(a, 10, &update(1));
+    s.close(a, 20);
+    s.send(b, 30, &update(2));
+    s.answer(
+        b,
+        31,
+        &msg(
+            100,
+            2,
+            rawdoc! {"n": 0, "nModified": 0, "ok": 1.0, "operationTime": ts(1000, 1)},
+            vec![],
+        ),
+    );
+    s.close(b, 100);
+    let out = tap(&s, cfg());
+    assert_eq!(out.log.len(), 1, "one write");
+    let m = &out.log[0].mutation;
+    assert_eq!(m.outcome, tidemark::store::Outcome::Committed);
+    assert!(
+        m.evidence
+            .note
+            .contains("in_doubt(no_response) resolved by a later copy on flow 1"),
+        "{}",
+        m.evidence.note
+    );
+    let tidemark::store::Payload::Mongo(op) = &m.payload else {
+        panic!("a MongoDB payload");
+    };
+    assert_eq!(op.op, tidemark::store::MongoOpKind::Noop, "{op:?}");
+}
+
 /// Rule: a majority of `replSetUpdatePosition` durable optimes is a commit point.
 #[test]
 fn a_majority_of_durable_positions_commits() {

@@ -385,6 +385,18 @@ impl CommitTracker {
         if entry.rec.extras.optime.is_none() {
             entry.rec.extras.optime = rec.extras.optime;
         }
+        // The later copy's reply is the write's answer: when it says nothing changed
+        // (a retried update or replacement that matched nothing), the first copy is
+        // that no-op too, not its client form (a replacement of an absent document
+        // would otherwise be applied as if it had matched one).
+        if rec.extras.changed_nothing && outcome == Outcome::Committed {
+            let x = &mut entry.rec.extras;
+            x.changed_nothing = true;
+            x.optime = None;
+            if let Some(op) = x.mongo_op.as_mut() {
+                op.op = crate::store::MongoOpKind::Noop;
+            }
+        }
         self.record_changed(wid, before);
         match outcome {
             Outcome::Committed => {

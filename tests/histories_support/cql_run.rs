@@ -1,0 +1,496 @@
+//! Running a CQL history: one 3-node testbed (RF 3) and one `tidemark tap --interface
+//! lo` for the whole test binary, each history in a fresh keyspace. Clients are
+//! separate `scylla` sessions (each its own connections, each first contacting a
+//! different node). The runner records each operation's call and return times and
+//! its outcome as the client saw it (the oracle), injects the round's faults through
+//! the testbed's fault API, and dumps the cluster's ground truth
+//! (`CqlCluster::logical_state`: every replica merged, what a read at ALL returns)
+//! mid-round while the clients write and at every round's end.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::unprepared::Statement;
+use scylla::statement::Consistency;
+use scylla::value::{CqlValue, Row};
+use tidemark::store::{Store, StoreOptions};
+use tidemark_testbed::cql::cluster::faults::Fault;
+use tidemark_testbed::{ClusterConfig, CqlCluster};
+
+use super::cql_model::{Cl, CqlHistory, FaultAction, Op, OpKind, Ts, NODES};
+use crate::ready_support::Lines;
+
+/// How the client saw an operation end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// An LWT whose condition failed: nothing written.
+    NotApplied,
+    /// The server refused it before any replica was asked (Unavailable, Invalid...).
+    Rejected(String),
+    /// Timeout, lost connection, any error after which replicas may hold it.
+    InDoubt(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub call: u64,
+    pub ret: u64,
+    pub outcome: Outcome,
+}
+
+/// (table, pk, ck) → column (`col` or `col[hex path]`) → cell.
+pub type Cells = BTreeMap<(String, i32, i32), BTreeMap<String, CellV>>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellV {
+    pub value: String,
+    pub ts: i64,
+    pub ttl: bool,
+}
+
+/// One ground-truth dump: taken between `t0` and `t1` (ns).
+#[derive(Debug, Clone)]
+pub struct Dump {
+    pub t0: u64,
+    pub t1: u64,
+    pub truth: Cells,
+}
+
+pub struct Ran {
+    pub keyspace: String,
+    /// The history's timestamp base (µs): op timestamps are base + offset.
+    pub base_us: i64,
+    pub records: BTreeMap<u32, Record>,
+    pub dumps: Vec<Dump>,
+}
+
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn unhex(h: &str) -> Vec<u8> {
+    (0..h.len() / 2)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or(0))
+        .collect()
+}
+
+fn int_of_hex(h: &str) -> i32 {
+    i32::from_be_bytes(unhex(h).try_into().expect("4-byte int key"))
+}
+
+/// A `tidemark tap --interface lo` child, stopped (SIGTERM, by its pid) when dropped.
+pub struct Tap {
+    child: Child,
+    _err: Lines,
+}
+
+impl Tap {
+    /// `port_flag` is `--cql-port` or `--mongo-port`.
+    pub fn start(port_flag: &str, port: u16, store: &Path) -> Tap {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args(["tap", "--interface", "lo", port_flag, &port.to_string()])
+            .arg("--store")
+            .arg(store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tidemark tap");
+        let mut err = Lines::follow(child.stderr.take().expect("stderr"));
+        assert!(
+            err.wait_for("tidemark: capturing on lo"),
+            "tap did not start: {:?}",
+            err.seen
+        );
+        Tap { child, _err: err }
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The testbed, the tap, the store and the clients' sessions of one test binary.
+pub struct Harness {
+    pub rt: tokio::runtime::Runtime,
+    pub cluster: CqlCluster,
+    pub store_dir: PathBuf,
+    sessions: Vec<Session>,
+    next_keyspace: u32,
+    // Dropped in order: the tap before the store directory.
+    _tap: Tap,
+    _dir: tempfile::TempDir,
+}
+
+/// Most clients a history may have (sessions are opened once).
+pub const MAX_CLIENTS: usize = 4;
+
+async fn session(addr: std::net::SocketAddr) -> Session {
+    let profile = ExecutionProfile::builder()
+        .request_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .into_handle();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        SessionBuilder::new()
+            .known_node(addr.to_string())
+            .default_execution_profile_handle(profile)
+            .build(),
+    )
+    .await
+    .expect("connect in time")
+    .expect("connect")
+}
+
+impl Harness {
+    /// Starts the testbed on `base`.. (ephemeral port), the tap, and the sessions.
+    pub fn start(base: Ipv4Addr) -> Harness {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let cluster = rt
+            .block_on(CqlCluster::start(ClusterConfig {
+                nodes: NODES,
+                base_addr: base,
+                port: 0,
+                // Timeouts come back quickly: histories stay short.
+                write_timeout: Duration::from_millis(400),
+                ..ClusterConfig::default()
+            }))
+            .expect("start testbed");
+        let dir = tempfile::tempdir().unwrap();
+        let store_dir = dir.path().join("store");
+        let port = cluster.addresses()[0].port();
+        let tap = Tap::start("--cql-port", port, &store_dir);
+        let addrs = cluster.addresses();
+        let sessions = rt.block_on(async {
+            let mut v = Vec::new();
+            for i in 0..MAX_CLIENTS {
+                v.push(session(addrs[i % addrs.len()]).await);
+            }
+            v
+        });
+        Harness {
+            rt,
+            cluster,
+            store_dir,
+            sessions,
+            next_keyspace: 0,
+            _tap: tap,
+            _dir: dir,
+        }
+    }
+
+    fn heal_all(&self) {
+        self.rt.block_on(async {
+            for n in 0..NODES {
+                let _ = self.cluster.start_node(n).await;
+                self.cluster
+                    .set_fault(n, Fault::default())
+                    .expect("heal node");
+            }
+        });
+    }
+
+    fn apply_fault(&self, f: &FaultAction) {
+        let c = &self.cluster;
+        let r = self.rt.block_on(async {
+            match f {
+                FaultAction::Slow { node, delay_ms } => c
+                    .set_fault(
+                        *node,
+                        Fault {
+                            delay_ms: *delay_ms,
+                            ..Fault::default()
+                        },
+                    )
+                    .map_err(|e| e.to_string()),
+                FaultAction::DropAcks { node } => c
+                    .set_fault(
+                        *node,
+                        Fault {
+                            drop_acks: true,
+                            ..Fault::default()
+                        },
+                    )
+                    .map_err(|e| e.to_string()),
+                FaultAction::DropWrites { node } => c
+                    .set_fault(
+                        *node,
+                        Fault {
+                            drop_writes: true,
+                            ..Fault::default()
+                        },
+                    )
+                    .map_err(|e| e.to_string()),
+                FaultAction::Heal { node } => c
+                    .set_fault(*node, Fault::default())
+                    .map_err(|e| e.to_string()),
+                FaultAction::Stop { node } => c.stop_node(*node).await.map_err(|e| e.to_string()),
+                FaultAction::Start { node } => c.start_node(*node).await.map_err(|e| e.to_string()),
+            }
+        });
+        // A shrunk history may start a node that is running: that is no fault.
+        if let Err(e) = r {
+            eprintln!("histories: fault {f:?} not applied: {e}");
+        }
+    }
+
+    /// The truth of `ks` now, with the moments around the read.
+    fn dump(&self, ks: &str) -> Dump {
+        let t0 = now_ns();
+        let state = self.cluster.logical_state();
+        let t1 = now_ns();
+        let mut truth = Cells::new();
+        for c in state {
+            if c.keyspace != ks {
+                continue;
+            }
+            truth
+                .entry((
+                    c.table.clone(),
+                    int_of_hex(&c.partition_key[0]),
+                    int_of_hex(&c.clustering[0]),
+                ))
+                .or_default()
+                .insert(
+                    c.column.clone(),
+                    CellV {
+                        value: c.value.clone(),
+                        ts: c.timestamp,
+                        ttl: c.ttl > 0,
+                    },
+                );
+        }
+        Dump { t0, t1, truth }
+    }
+
+    /// Runs `h` in a fresh keyspace; every node is healthy again afterwards.
+    pub fn run(&mut self, h: &CqlHistory) -> Ran {
+        self.next_keyspace += 1;
+        let ks = format!("h{}", self.next_keyspace);
+        self.heal_all();
+        let base_us = (now_ns() / 1000) as i64;
+        self.rt.block_on(async {
+            let s = &self.sessions[0];
+            for cql in [
+                format!("CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 3}}"),
+                format!("CREATE TABLE {ks}.t (pk int, ck int, v text, n int, s set<text>, m map<text, text>, PRIMARY KEY (pk, ck))"),
+                format!("CREATE TABLE {ks}.c (pk int, ck int, hits counter, PRIMARY KEY (pk, ck))"),
+            ] {
+                let mut st = Statement::new(cql.clone());
+                st.set_consistency(Consistency::All);
+                s.query_unpaged(st, ()).await.unwrap_or_else(|e| panic!("{cql}: {e}"));
+            }
+        });
+        let mut records = BTreeMap::new();
+        let mut dumps = Vec::new();
+        for round in &h.rounds {
+            for f in &round.faults {
+                self.apply_fault(f);
+            }
+            let sessions = &self.sessions;
+            let ks_ref = ks.as_str();
+            let (recs, mid) = self.rt.block_on(async {
+                let clients = round.clients.iter().enumerate().map(|(i, ops)| {
+                    let s = &sessions[i % sessions.len()];
+                    async move {
+                        let mut out = Vec::new();
+                        for op in ops {
+                            let call = now_ns();
+                            let outcome = execute(s, ks_ref, base_us, op).await;
+                            out.push((
+                                op.id,
+                                Record {
+                                    call,
+                                    ret: now_ns(),
+                                    outcome,
+                                },
+                            ));
+                        }
+                        out
+                    }
+                });
+                let all = futures_util::future::join_all(clients);
+                let mid = async {
+                    match round.mid_dump_ms {
+                        Some(ms) => {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            Some(())
+                        }
+                        None => None,
+                    }
+                };
+                // The mid-round dump is taken on this thread while clients run.
+                let (recs, mid) = tokio::join!(all, async { mid.await.map(|_| self.dump(ks_ref)) });
+                (recs, mid)
+            });
+            for (id, r) in recs.into_iter().flatten() {
+                records.insert(id, r);
+            }
+            dumps.extend(mid);
+            dumps.push(self.dump(&ks));
+        }
+        // The end: every node healthy, hints delivered, and a last look.
+        self.heal_all();
+        dumps.push(self.dump(&ks));
+        Ran {
+            keyspace: ks,
+            base_us,
+            records,
+            dumps,
+        }
+    }
+
+    pub fn wait_tidemark(&self, t: u64) -> bool {
+        wait_tidemark(&self.store_dir, t)
+    }
+}
+
+/// Waits (≤ 60 s) until the store's tidemark passes `t`; false if it never does.
+pub fn wait_tidemark(store_dir: &Path, t: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let tm = Store::open(store_dir, &StoreOptions::default().read_only())
+            .ok()
+            .and_then(|s| s.tidemark().ok().flatten());
+        if tm.is_some_and(|tm| tm > t) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn consistency(cl: Cl) -> Consistency {
+    match cl {
+        Cl::One => Consistency::One,
+        Cl::Quorum => Consistency::Quorum,
+        Cl::All => Consistency::All,
+    }
+}
+
+fn classify(e: &ExecutionError) -> Outcome {
+    if let ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, msg)) = e {
+        if matches!(
+            db,
+            DbError::Unavailable { .. }
+                | DbError::Invalid
+                | DbError::SyntaxError
+                | DbError::Overloaded
+                | DbError::IsBootstrapping
+        ) {
+            return Outcome::Rejected(format!("{db:?}: {msg}"));
+        }
+    }
+    Outcome::InDoubt(e.to_string())
+}
+
+/// Runs one op through the driver.
+async fn execute(s: &Session, ks: &str, base_us: i64, op: &Op) -> Outcome {
+    let cl = consistency(op.cl);
+    match &op.kind {
+        OpKind::Write { w, ts } => {
+            let (text, driver_ts) = match ts {
+                Ts::Driver(o) => (w.cql(ks, op.id, None), Some(base_us + o)),
+                Ts::Using(o) => (w.cql(ks, op.id, Some(base_us + o)), None),
+            };
+            let mut st = Statement::new(text);
+            st.set_consistency(cl);
+            st.set_timestamp(driver_ts);
+            match s.query_unpaged(st, ()).await {
+                Ok(_) => Outcome::Ok,
+                Err(e) => classify(&e),
+            }
+        }
+        OpKind::Counter { pk, ck, delta } => {
+            let mut st = Statement::new(format!(
+                "UPDATE {ks}.c SET hits = hits + {delta} WHERE pk = {pk} AND ck = {ck}"
+            ));
+            st.set_consistency(cl);
+            match s.query_unpaged(st, ()).await {
+                Ok(_) => Outcome::Ok,
+                Err(e) => classify(&e),
+            }
+        }
+        OpKind::Lwt { pk, ck, exists } => {
+            let id = op.id;
+            let text = if *exists {
+                format!("UPDATE {ks}.t SET v = 'o{id}' WHERE pk = {pk} AND ck = {ck} IF EXISTS")
+            } else {
+                format!("INSERT INTO {ks}.t (pk, ck, v, n) VALUES ({pk}, {ck}, 'o{id}', {id}) IF NOT EXISTS")
+            };
+            let mut st = Statement::new(text);
+            st.set_consistency(cl);
+            match s.query_unpaged(st, ()).await {
+                Ok(r) => {
+                    let applied = r.into_rows_result().ok().and_then(|rows| {
+                        rows.rows::<Row>().ok()?.next()?.ok().and_then(|row| {
+                            match row.columns.first() {
+                                Some(Some(CqlValue::Boolean(b))) => Some(*b),
+                                _ => None,
+                            }
+                        })
+                    });
+                    match applied {
+                        Some(true) => Outcome::Ok,
+                        Some(false) => Outcome::NotApplied,
+                        None => Outcome::InDoubt("LWT result without [applied]".into()),
+                    }
+                }
+                Err(e) => classify(&e),
+            }
+        }
+        OpKind::Batch {
+            logged,
+            members,
+            ts,
+        } => {
+            let mut b = Batch::new(if *logged {
+                BatchType::Logged
+            } else {
+                BatchType::Unlogged
+            });
+            for (k, w) in members.iter().enumerate() {
+                b.append_statement(Statement::new(w.cql(ks, op.id + 1 + k as u32, None)));
+            }
+            b.set_consistency(cl);
+            b.set_timestamp(Some(base_us + ts));
+            let values: Vec<()> = vec![(); members.len()];
+            match s.batch(&b, values).await {
+                Ok(_) => Outcome::Ok,
+                Err(e) => classify(&e),
+            }
+        }
+    }
+}

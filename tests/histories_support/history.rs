@@ -1,0 +1,62 @@
+//! What every protocol's history shares: rounds of concurrent client operations with
+//! faults injected at their start, a seeded generator, and the counts reports give.
+
+use serde::{Deserialize, Serialize};
+
+/// SplitMix64: a tiny deterministic generator (the seed is the whole history).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Round<O, F> {
+    pub faults: Vec<F>,
+    /// One list of operations per client, run concurrently, each in order.
+    pub clients: Vec<Vec<O>>,
+    /// A ground-truth dump (and a version) this long into the round, while the
+    /// clients write.
+    pub mid_dump_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History<O, F> {
+    pub seed: u64,
+    pub rounds: Vec<Round<O, F>>,
+}
+
+impl<O, F> History<O, F> {
+    pub fn ops(&self) -> impl Iterator<Item = &O> {
+        self.rounds.iter().flat_map(|r| r.clients.iter().flatten())
+    }
+    pub fn op_count(&self) -> usize {
+        self.ops().count()
+    }
+    pub fn fault_count(&self) -> usize {
+        self.rounds.iter().map(|r| r.faults.len()).sum()
+    }
+    pub fn client_count(&self) -> usize {
+        self.rounds
+            .iter()
+            .map(|r| r.clients.len())
+            .max()
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,356 @@
+//! Running a MongoDB history: one 3-member testbed replica set and one `tidemark tap
+//! --interface lo --mongo-port` per test binary, each history in a fresh database.
+//! Clients are separate `mongodb::Client`s (each its own pool; retryable writes on, the
+//! driver's default). The runner records every op's call, return and outcome, injects
+//! the round's faults through the set's fault API, and dumps the ground truth — the
+//! set's majority-committed state (`committed_state_at` its newest commit point:
+//! every committed oplog entry replayed), which tidemark never sees — mid-round and at
+//! every round's end; at the end it heals everything and waits for the set to settle.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, CollectionOptions, WriteConcern};
+use mongodb::{Client, Collection};
+use tidemark_testbed::{MongoReplicaSet, ReplSetConfig};
+
+use super::cql_run::{now_ns, Outcome, Record, Tap};
+use super::mongo_model::{MFault, MKind, MOp, MWrite, MongoHistory, MEMBERS, W};
+
+/// `_id` (as `{:?}` of its Bson) → document.
+pub type Docs = BTreeMap<String, Document>;
+
+pub fn key(id: &Bson) -> String {
+    format!("{id:?}")
+}
+
+#[derive(Debug, Clone)]
+pub struct MDump {
+    pub t0: u64,
+    pub t1: u64,
+    pub truth: Docs,
+}
+
+pub struct MRan {
+    pub db: String,
+    pub records: BTreeMap<u32, Record>,
+    pub dumps: Vec<MDump>,
+}
+
+pub struct MongoHarness {
+    pub rt: tokio::runtime::Runtime,
+    pub set: MongoReplicaSet,
+    pub store_dir: PathBuf,
+    clients: Vec<Client>,
+    next_db: u32,
+    _tap: Tap,
+    _dir: tempfile::TempDir,
+}
+
+pub const MAX_CLIENTS: usize = 3;
+const OP_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl MongoHarness {
+    pub fn start(base: Ipv4Addr) -> MongoHarness {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let set = rt
+            .block_on(MongoReplicaSet::start(ReplSetConfig {
+                members: MEMBERS,
+                base_addr: base,
+                port: 0,
+                max_await: Duration::from_millis(500),
+                election_timeout: Duration::from_millis(1500),
+                heartbeat_interval: Duration::from_millis(250),
+                ..ReplSetConfig::default()
+            }))
+            .expect("start set");
+        let dir = tempfile::tempdir().unwrap();
+        // HISTORIES_KEEP_STORE=DIR keeps the store for a look afterwards (debugging).
+        let store_dir = std::env::var_os("HISTORIES_KEEP_STORE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.path().join("store"));
+        let tap = Tap::start("--mongo-port", set.addresses()[0].port(), &store_dir);
+        let clients = rt.block_on(async {
+            let mut v = Vec::new();
+            for _ in 0..MAX_CLIENTS {
+                let opts =
+                    ClientOptions::parse(format!("{}&serverSelectionTimeoutMS=5000", set.uri()))
+                        .await
+                        .expect("uri");
+                v.push(Client::with_options(opts).expect("client"));
+            }
+            v
+        });
+        MongoHarness {
+            rt,
+            set,
+            store_dir,
+            clients,
+            next_db: 0,
+            _tap: tap,
+            _dir: dir,
+        }
+    }
+
+    /// Heals every link, starts every member, and waits (bounded) for a primary and
+    /// for every member's last write to be majority-committed.
+    fn settle(&self) {
+        self.set.heal_all();
+        self.rt.block_on(async {
+            for m in 0..MEMBERS {
+                let _ = self.set.start_member(m).await;
+            }
+            let _ = self.set.wait_for_primary(Duration::from_secs(30)).await;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                let cp = self.set.newest_commit_point();
+                if (0..MEMBERS).all(|m| self.set.last_applied(m) == Some(cp)) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+    }
+
+    fn apply_fault(&self, f: &MFault) {
+        let s = &self.set;
+        let r: Result<(), String> = self.rt.block_on(async {
+            match f {
+                MFault::PartitionPrimary => match s.primary() {
+                    Some(p) => s.partition(p).map_err(|e| e.to_string()),
+                    None => Err("no primary".into()),
+                },
+                MFault::HealAll => {
+                    s.heal_all();
+                    Ok(())
+                }
+                MFault::Stop { member } => s.stop_member(*member).map_err(|e| e.to_string()),
+                MFault::Start { member } => {
+                    s.start_member(*member).await.map_err(|e| e.to_string())
+                }
+                MFault::StepDown => match s.primary() {
+                    Some(p) => s
+                        .step_down(p, Duration::from_secs(2))
+                        .map_err(|e| e.to_string()),
+                    None => Err("no primary".into()),
+                },
+            }
+        });
+        if let Err(e) = r {
+            eprintln!("histories: mongo fault {f:?} not applied: {e}");
+        }
+    }
+
+    fn dump(&self, db: &str) -> MDump {
+        let ns = format!("{db}.c");
+        let t0 = now_ns();
+        let state = self.set.committed_state_at(self.set.newest_commit_point());
+        let t1 = now_ns();
+        let docs = state
+            .map(|s| s.get(&ns).cloned().unwrap_or_default())
+            .unwrap_or_default();
+        let truth = docs
+            .into_iter()
+            .map(|d| {
+                // The testbed's bson is the same crate: round-trip the bytes.
+                let bytes = d.to_vec().expect("encode");
+                let d = Document::from_reader(bytes.as_slice()).expect("decode");
+                (key(d.get("_id").unwrap_or(&Bson::Null)), d)
+            })
+            .collect();
+        MDump { t0, t1, truth }
+    }
+
+    pub fn run(&mut self, h: &MongoHistory) -> MRan {
+        self.next_db += 1;
+        let db = format!("h{}", self.next_db);
+        self.settle();
+        // The collection exists before any transaction writes to it. Majority said
+        // explicitly: the testbed acknowledges a write without a writeConcern at w:1
+        // (MongoDB 5.0+, which it claims to be, waits for a majority), and a failover
+        // could then roll back a write tidemark rightly took as committed.
+        self.rt.block_on(async {
+            let c = self.clients[0]
+                .database(&db)
+                .collection_with_options::<Document>(
+                    "c",
+                    CollectionOptions::builder()
+                        .write_concern(WriteConcern::majority())
+                        .build(),
+                );
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while let Err(e) = c.insert_one(doc! {"_id": "seed"}).await {
+                assert!(Instant::now() < deadline, "seed insert: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        let mut records = BTreeMap::new();
+        let mut dumps = Vec::new();
+        for round in &h.rounds {
+            for f in &round.faults {
+                self.apply_fault(f);
+            }
+            let clients = &self.clients;
+            let db_ref = db.as_str();
+            let (recs, mid) = self.rt.block_on(async {
+                let work = round.clients.iter().enumerate().map(|(i, ops)| {
+                    let client = &clients[i % clients.len()];
+                    async move {
+                        let mut out = Vec::new();
+                        for op in ops {
+                            let call = now_ns();
+                            let outcome =
+                                match tokio::time::timeout(OP_TIMEOUT, execute(client, db_ref, op))
+                                    .await
+                                {
+                                    Ok(o) => o,
+                                    Err(_) => Outcome::InDoubt("client timeout".into()),
+                                };
+                            out.push((
+                                op.id,
+                                Record {
+                                    call,
+                                    ret: now_ns(),
+                                    outcome,
+                                },
+                            ));
+                        }
+                        out
+                    }
+                });
+                let all = futures_util::future::join_all(work);
+                tokio::join!(all, async {
+                    match round.mid_dump_ms {
+                        Some(ms) => {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            Some(self.dump(db_ref))
+                        }
+                        None => None,
+                    }
+                })
+            });
+            for (id, r) in recs.into_iter().flatten() {
+                records.insert(id, r);
+            }
+            dumps.extend(mid);
+            dumps.push(self.dump(&db));
+        }
+        self.settle();
+        dumps.push(self.dump(&db));
+        MRan { db, records, dumps }
+    }
+}
+
+fn concern(w: W) -> WriteConcern {
+    match w {
+        W::Zero => WriteConcern::nodes(0),
+        W::One => WriteConcern::nodes(1),
+        W::Majority => WriteConcern::majority(),
+    }
+}
+
+fn classify(e: &mongodb::error::Error) -> Outcome {
+    match &*e.kind {
+        // One document's write error: nothing of it was applied.
+        ErrorKind::Write(WriteFailure::WriteError(we)) => {
+            Outcome::Rejected(format!("write error {}: {}", we.code, we.message))
+        }
+        // Refused by the driver before sending (e.g. w:0 where it allows none).
+        ErrorKind::InvalidArgument { message, .. } => Outcome::Rejected(message.clone()),
+        _ => Outcome::InDoubt(e.to_string()),
+    }
+}
+
+async fn write_one(
+    c: &Collection<Document>,
+    op: u32,
+    w: &MWrite,
+    s: Option<&mut mongodb::ClientSession>,
+) -> mongodb::error::Result<()> {
+    let v = op as i32;
+    macro_rules! go {
+        ($action:expr) => {
+            match s {
+                Some(s) => $action.session(s).await.map(|_| ()),
+                None => $action.await.map(|_| ()),
+            }
+        };
+    }
+    match w {
+        MWrite::Insert { id } => go!(c.insert_one(doc! {"_id": id, "v": v, "n": 0})),
+        MWrite::InsertMany { ids, ordered } => go!(c
+            .insert_many(ids.iter().map(|id| doc! {"_id": id, "v": v, "n": 0}))
+            .ordered(*ordered)),
+        MWrite::Set { id, upsert } => go!(c
+            .update_one(doc! {"_id": id}, doc! {"$set": {"v": v}, "$inc": {"n": 1}})
+            .upsert(*upsert)),
+        MWrite::Push { id } => go!(c.update_one(doc! {"_id": id}, doc! {"$push": {"tags": v}})),
+        MWrite::Replace { id } => go!(c.replace_one(doc! {"_id": id}, doc! {"v": v, "r": true})),
+        MWrite::Delete { id } => go!(c.delete_one(doc! {"_id": id})),
+        MWrite::DeleteMany { ids } => go!(c.delete_many(doc! {"_id": {"$in": ids.clone()}})),
+        MWrite::IncMany { ids } => {
+            go!(c.update_many(doc! {"_id": {"$in": ids.clone()}}, doc! {"$inc": {"n": 10}}))
+        }
+        MWrite::FindAndModify { id } => go!(c.find_one_and_update(
+            doc! {"_id": id},
+            doc! {"$inc": {"n": 100}, "$set": {"f": v}}
+        )),
+    }
+}
+
+async fn execute(client: &Client, db: &str, op: &MOp) -> Outcome {
+    let c = client.database(db).collection_with_options::<Document>(
+        "c",
+        CollectionOptions::builder()
+            .write_concern(concern(op.w))
+            .build(),
+    );
+    match &op.kind {
+        MKind::Write(w) => match write_one(&c, op.id, w, None).await {
+            Ok(()) => Outcome::Ok,
+            Err(e) => classify(&e),
+        },
+        MKind::Txn { writes, commit } => {
+            // Transactions run at majority (a w:0 commit is not allowed).
+            let c = client.database(db).collection::<Document>("c");
+            let mut s = match client.start_session().await {
+                Ok(s) => s,
+                Err(e) => return Outcome::InDoubt(e.to_string()),
+            };
+            // Majority said explicitly: the testbed acknowledges a commit without a
+            // writeConcern at w:1, though it reports MongoDB 6.0 (implicit default
+            // majority), which tidemark rightly assumes.
+            let opts = mongodb::options::TransactionOptions::builder()
+                .write_concern(WriteConcern::majority())
+                .build();
+            if let Err(e) = s.start_transaction().with_options(opts).await {
+                return Outcome::Rejected(e.to_string());
+            }
+            for w in writes {
+                if let Err(e) = write_one(&c, op.id, w, Some(&mut s)).await {
+                    let _ = s.abort_transaction().await;
+                    // An aborted transaction applied nothing.
+                    return Outcome::Rejected(format!("in transaction: {e}"));
+                }
+            }
+            if !*commit {
+                return match s.abort_transaction().await {
+                    Ok(()) => Outcome::NotApplied,
+                    Err(e) => Outcome::InDoubt(format!("abort: {e}")),
+                };
+            }
+            match s.commit_transaction().await {
+                Ok(()) => Outcome::Ok,
+                Err(e) => Outcome::InDoubt(format!("commit: {e}")),
+            }
+        }
+    }
+}

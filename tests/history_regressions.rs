@@ -1,0 +1,244 @@
+//! Saved histories replay deterministically, and the shrinker really shrinks.
+//!
+//! - Every case under `tests/regressions/*.json` (a history a shrinker reduced, with
+//!   a note on what it showed) is replayed on the CQL testbed with a live tap; each
+//!   version at each dump must equal the cluster's truth up to the checker's named
+//!   allowances. A case with `known_defect` set is a defect not yet fixed: it is
+//!   listed and left to its own `#[ignore]`d test.
+//! - A checker fed a deliberately broken version (every map element dropped) must
+//!   report a divergence on a generated history with map writes, and the shrinker
+//!   must reduce that history to one client, no faults and at most two operations
+//!   that still fail, while the same small history without the injected fault is
+//!   clean. The shrunk case survives a JSON round trip as a regression file.
+//!
+//! Needs live capture on `lo` (root or CAP_NET_RAW).
+
+mod histories_support;
+mod ready_support;
+mod require;
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use histories_support::cql_model::{CqlHistory, OpKind, Write};
+use histories_support::cql_run::Harness;
+use histories_support::mongo_model::MongoHistory;
+use histories_support::mongo_run::MongoHarness;
+use histories_support::{
+    run_checked, run_checked_mongo, shrink, Inject, MongoRegression, Regression,
+};
+
+fn regressions_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/regressions")
+}
+
+/// The saved cases whose file name starts with `prefix` (`cql-`, `mongo-`).
+fn cases_of<T: serde::de::DeserializeOwned>(prefix: &str) -> Vec<(PathBuf, T)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(regressions_dir()).expect("tests/regressions") {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with(prefix) && name.ends_with(".json") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let case: T =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            out.push((p, case));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn saved_histories_replay_clean() {
+    if !require::live_capture() {
+        return;
+    }
+    let cases = cases_of::<Regression>("cql-");
+    assert!(!cases.is_empty(), "no regression cases");
+    let mut harness = Harness::start(Ipv4Addr::new(127, 0, 92, 1));
+    let mut replayed = 0;
+    for (path, case) in &cases {
+        if let Some(why) = &case.known_defect {
+            eprintln!(
+                "{}: known defect, see its ignored test: {why}",
+                path.display()
+            );
+            continue;
+        }
+        let c = run_checked(&mut harness, &case.history, Inject::None);
+        assert!(
+            c.unchecked.is_none(),
+            "{}: {:?}",
+            path.display(),
+            c.unchecked
+        );
+        assert!(
+            c.divergences.is_empty(),
+            "{}: {}",
+            path.display(),
+            c.divergences.join("\n")
+        );
+        assert!(c.stats.cells > 0, "{}: nothing compared", path.display());
+        replayed += 1;
+    }
+    assert!(replayed > 0);
+    let mut harness = MongoHarness::start(Ipv4Addr::new(127, 0, 95, 1));
+    for (path, case) in cases_of::<MongoRegression>("mongo-") {
+        if let Some(why) = &case.known_defect {
+            eprintln!(
+                "{}: known defect, see its ignored test: {why}",
+                path.display()
+            );
+            continue;
+        }
+        let c = run_checked_mongo(&mut harness, &case.history);
+        assert!(
+            c.unchecked.is_none(),
+            "{}: {:?}",
+            path.display(),
+            c.unchecked
+        );
+        assert!(
+            c.divergences.is_empty(),
+            "{}: {}",
+            path.display(),
+            c.divergences.join("\n")
+        );
+    }
+}
+
+/// Replays one saved MongoDB case that records a known defect: fails until it is fixed.
+fn replay_known_defect(file: &str, base: Ipv4Addr) {
+    if !require::live_capture() {
+        return;
+    }
+    let text = std::fs::read_to_string(regressions_dir().join(file)).unwrap();
+    let case: MongoRegression = serde_json::from_str(&text).unwrap();
+    let mut harness = MongoHarness::start(base);
+    let c = run_checked_mongo(&mut harness, &case.history);
+    assert!(c.unchecked.is_none(), "{:?}", c.unchecked);
+    assert!(
+        c.divergences.is_empty(),
+        "{file}: {}\n{}",
+        case.known_defect.unwrap_or_default(),
+        c.divergences.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "known defect: deleteMany by filter inside a committed transaction is not applied by versions (tests/regressions/mongo-txn-filter-delete.json)"]
+fn known_defect_a_transactions_delete_many_reaches_the_version() {
+    replay_known_defect("mongo-txn-filter-delete.json", Ipv4Addr::new(127, 0, 96, 1));
+}
+
+fn has_map_put(h: &CqlHistory) -> bool {
+    h.ops().any(|o| match &o.kind {
+        OpKind::Write { w, .. } => matches!(w, Write::MapPut { .. }),
+        OpKind::Batch { members, .. } => members.iter().any(|w| matches!(w, Write::MapPut { .. })),
+        _ => false,
+    })
+}
+
+#[test]
+#[ignore = "known defect: an upsert inside a committed transaction is dropped from versions when the document is known absent (tests/regressions/mongo-txn-upsert-after-delete.json)"]
+fn known_defect_a_transactions_upsert_after_a_delete_reaches_the_version() {
+    replay_known_defect(
+        "mongo-txn-upsert-after-delete.json",
+        Ipv4Addr::new(127, 0, 99, 1),
+    );
+}
+
+#[test]
+#[ignore = "known defect: writes that survive a failover are logged rolled_back (tests/regressions/mongo-false-rollback.json); timing-dependent"]
+fn known_defect_writes_that_survive_a_failover_are_not_rolled_back() {
+    if !require::live_capture() {
+        return;
+    }
+    let text =
+        std::fs::read_to_string(regressions_dir().join("mongo-false-rollback.json")).unwrap();
+    let case: MongoRegression = serde_json::from_str(&text).unwrap();
+    let mut harness = MongoHarness::start(Ipv4Addr::new(127, 0, 98, 1));
+    // Bounded: the CI's generated seeds 1..=30 in its order (the set's state carries
+    // over between histories; seed 2 or seed 23 showed it there), then the saved case.
+    {
+        let mut runs: Vec<_> = (1..=30).map(MongoHistory::generate).collect();
+        runs.push(case.history.clone());
+        for h in &runs {
+            let c = run_checked_mongo(&mut harness, h);
+            assert!(
+                c.known.is_empty() && c.divergences.is_empty(),
+                "seed {}: {}\n{}",
+                h.seed,
+                c.known.join("\n"),
+                c.divergences.join("\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn an_injected_divergence_is_caught_and_shrunk_to_a_small_case() {
+    if !require::live_capture() {
+        return;
+    }
+    let mut harness = Harness::start(Ipv4Addr::new(127, 0, 93, 1));
+    // The first generated histories with map writes whose broken version diverges
+    // (a map put deleted again before every dump would not; bounded search).
+    let mut found = None;
+    for seed in (1..200)
+        .filter(|s| has_map_put(&CqlHistory::generate(*s)))
+        .take(5)
+    {
+        let h = CqlHistory::generate(seed);
+        let c = run_checked(&mut harness, &h, Inject::DropMapCells);
+        assert!(c.unchecked.is_none(), "seed {seed}: {:?}", c.unchecked);
+        if !c.divergences.is_empty() {
+            assert!(
+                c.divergences.iter().all(|d| d.contains(" col m[")),
+                "only the dropped map cells diverge: {:?}",
+                c.divergences
+            );
+            found = Some(h);
+            break;
+        }
+    }
+    let h = found.expect("no history with map writes diverged under the injected fault");
+    let before = (h.client_count(), h.op_count(), h.fault_count());
+    let (small, attempts) = shrink::shrink(&h, 60, |x| {
+        let r = run_checked(&mut harness, x, Inject::DropMapCells);
+        r.unchecked.is_none() && !r.divergences.is_empty()
+    });
+    eprintln!(
+        "shrunk seed {} from {before:?} (clients, ops, faults) to ({}, {}, {}) in {attempts} runs",
+        h.seed,
+        small.client_count(),
+        small.op_count(),
+        small.fault_count()
+    );
+    assert_eq!(small.client_count(), 1, "{small:?}");
+    assert_eq!(small.fault_count(), 0, "{small:?}");
+    assert!(small.op_count() <= 2, "{small:?}");
+    assert!(has_map_put(&small), "{small:?}");
+    // Still failing with the injected fault, clean without it.
+    let again = run_checked(&mut harness, &small, Inject::DropMapCells);
+    assert!(!again.divergences.is_empty(), "the shrunk case fails again");
+    let clean = run_checked(&mut harness, &small, Inject::None);
+    assert!(
+        clean.unchecked.is_none() && clean.divergences.is_empty(),
+        "{:?}",
+        clean.divergences
+    );
+    // As a regression file: the same history after a JSON round trip.
+    let case = Regression {
+        note: "shrinker self-test".into(),
+        known_defect: None,
+        history: small.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("case.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&case).unwrap()).unwrap();
+    let back: Regression = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(back.history, small);
+    eprintln!("{}", serde_json::to_string(&case).unwrap());
+}
