@@ -71,20 +71,21 @@ fn write_op(rec: &WriteRecord) -> WriteOp {
         "update" | "findAndModify" | "applyOps" => {
             // Read from the bytes when the decoder kept them so: rendering a document
             // to look up one field is the cost lazy values avoid.
-            let upsert = match rec.values.as_raw() {
-                Some(raw) if raw.form() == RawForm::BsonDocument => {
-                    tidemark_mongo::bson::RawDocument::from_bytes(raw.bytes())
-                        .ok()
-                        .and_then(|d| d.get_bool("upsert").ok())
-                        .unwrap_or(false)
-                }
-                Some(_) => false,
-                None => rec
-                    .values
-                    .get("upsert")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-            };
+            let upsert = rec.extras.upsert
+                || match rec.values.as_raw() {
+                    Some(raw) if raw.form() == RawForm::BsonDocument => {
+                        tidemark_mongo::bson::RawDocument::from_bytes(raw.bytes())
+                            .ok()
+                            .and_then(|d| d.get_bool("upsert").ok())
+                            .unwrap_or(false)
+                    }
+                    Some(_) => false,
+                    None => rec
+                        .values
+                        .get("upsert")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                };
             if upsert {
                 WriteOp::Upsert
             } else {

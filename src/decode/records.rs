@@ -314,6 +314,11 @@ pub struct WriteExtras {
     /// `operationTime` is someone else's) and nothing of it can be rolled back; its
     /// `mongo_op` is then a no-op.
     pub changed_nothing: bool,
+    /// MongoDB: an update or findAndModify with `upsert: true` (the statement's flag,
+    /// which its `values` — the update specification — do not carry): creates the
+    /// document when none matches. Inside a transaction the statement keeps this
+    /// client form, so a version must know it is an upsert.
+    pub upsert: bool,
     /// CQL INSERT/UPDATE/DELETE: key, cells and deletions as wire bytes plus their
     /// CQL type (what the store keeps; the JSON fields cannot carry Cassandra's
     /// byte-order tie-break). `None` for other statements and unresolved EXECUTEs.

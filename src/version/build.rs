@@ -686,7 +686,10 @@ fn apply_op(
                 Ok(f) => f.unwrap_or_default(),
                 Err(e) => return Err((doc, e)),
             };
-            if doc.is_none() && p.kind != WriteOp::Upsert {
+            // An upsert onto a document known to be absent inserts it from the filter;
+            // onto one the version has no copy of it is as unsure as an update (the
+            // document may have existed before the log began).
+            if doc.is_none() && !(p.kind == WriteOp::Upsert && known) {
                 if known {
                     // An update of a document that is not there matched nothing.
                     return Ok((None, true));

@@ -184,18 +184,16 @@ impl MongoHistory {
                             MKind::Txn {
                                 writes: (0..2)
                                     .map(|_| match gen_write(&mut r) {
-                                        // Statements by filter and upserts are left
-                                        // out of transactions until the known defects
-                                        // of tests/regressions/mongo-txn-filter-delete
-                                        // and mongo-txn-upsert-after-delete are fixed
-                                        // (their ignored tests replay them).
+                                        // Statements by filter are left out of
+                                        // transactions until the known defect of
+                                        // tests/regressions/mongo-txn-filter-delete is
+                                        // fixed (its ignored test replays it).
                                         MWrite::InsertMany { ids, .. }
                                         | MWrite::DeleteMany { ids }
                                         | MWrite::IncMany { ids } => MWrite::Set {
                                             id: ids[0],
                                             upsert: false,
                                         },
-                                        MWrite::Set { id, .. } => MWrite::Set { id, upsert: false },
                                         w => w,
                                     })
                                     .collect(),

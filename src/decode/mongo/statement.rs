@@ -305,6 +305,11 @@ fn fill_statement(rec: &mut WriteRecord, st: &WriteStatement<'_>) {
         (None, Some(filter)) => values::doc(filter),
         (None, None) => Value::Null,
     };
+    rec.extras.upsert = match &st.op {
+        StatementOp::Update(u) => u.upsert,
+        StatementOp::FindAndModify(f) => f.upsert && !f.remove,
+        _ => false,
+    };
     // Documents stay bytes until the line is printed (see `LineValue`).
     rec.values = match &st.op {
         StatementOp::Insert { document } => values::lazy_doc(document),
