@@ -47,6 +47,18 @@ pub struct PushOptions {
     pub progress: bool,
     /// Encrypt every object with this key (`--encrypt-key-file`).
     pub key: Option<std::sync::Arc<super::crypt::Key>>,
+    /// After the push, drop from the local log what the repository confirms.
+    pub drop: Option<DropRule>,
+}
+
+/// What a push drops locally once the repository confirms it (see [`drop_confirmed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropRule {
+    /// Every confirmed segment (`repo push --drop-pushed`).
+    Confirmed,
+    /// Confirmed segments whose last commit is older than this many ns before now
+    /// (`tap|proxy --repo … --keep-local D`).
+    OlderThan(u64),
 }
 
 /// What a push did.
@@ -68,6 +80,9 @@ pub struct PushReport {
     pub mb_per_s: f64,
     /// Set when the push stopped early; what was confirmed stays.
     pub error: Option<String>,
+    /// What was dropped from the local log (asked for with a [`DropRule`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<crate::store::DropReport>,
 }
 
 /// Pushes; `stop` ends it between segments. Bad input (URL, store, source id) is an
@@ -100,12 +115,93 @@ pub fn push_store(
         .build()
         .context("starting the I/O runtime")?;
     let plan = rt.block_on(prepare(o, repo, store, &source))?;
-    std::thread::scope(|scope| {
+    let mut report = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let (from, last) = (plan.pushed_through + 1, plan.last);
         scope.spawn(move || seal_all(store, from, last, o, stop, tx));
         rt.block_on(upload_all(o, repo, store, &source, plan, rx))
-    })
+    })?;
+    // Dropped only after a push that ended cleanly: the snapshots went up too, so
+    // the repository holds everything a version cut from it needs.
+    if let (Some(rule), None) = (o.drop, &report.error) {
+        match rt.block_on(drop_confirmed(repo, store, &source, rule)) {
+            Ok(d) => report.dropped = Some(d),
+            Err(e) => report.error = Some(format!("dropping pushed segments: {e:#}")),
+        }
+    }
+    Ok(report)
+}
+
+/// Drops from the local log the segments the repository confirms, as `rule` allows.
+///
+/// The proof is the repository's own listing, read now: a segment counts as
+/// confirmed when its manifest is there (a manifest is created only after its
+/// object was uploaded and its size checked) and the chain of manifests from seq 1
+/// (or from what `repo prune` removed) reaches it without a hole. Local state is
+/// never trusted for it. Each confirmed manifest to be dropped is also checked
+/// against the local log (the commit times at both ends), so a repository holding
+/// another store's segments under this source id drops nothing.
+///
+/// A store whose log was dropped cuts no versions locally (any version needs the
+/// whole log up to T): they are cut from the repository, which holds every
+/// segment and every finished snapshot pushed before the drop. Local snapshots and
+/// versions already cut are kept.
+pub async fn drop_confirmed(
+    repo: &Repo,
+    store: &Store,
+    source: &str,
+    rule: DropRule,
+) -> anyhow::Result<crate::store::DropReport> {
+    let mut there = layout::manifests(repo, source).await?;
+    there.sort_by_key(|m| m.first_seq);
+    let pruned = layout::pruned(repo, source).await?;
+    let end = layout::contiguous_end(&there, pruned.through_seq)
+        .map_err(|e| anyhow::anyhow!("repository {}: source {source}: {e}", repo.url))?;
+    let cutoff = match rule {
+        DropRule::Confirmed => u64::MAX,
+        DropRule::OlderThan(ns) => crate::capture::Timestamp::now().0.saturating_sub(ns),
+    };
+    let start = store.log_start()?;
+    let mut through = start - 1;
+    // What `repo prune` removed was confirmed before it was pruned.
+    if pruned.through_seq > through && pruned.through_commit_time < cutoff {
+        through = pruned.through_seq.min(end);
+    }
+    let reader = store.reader()?;
+    for m in there
+        .iter()
+        .filter(|m| m.first_seq > pruned.through_seq && m.last_seq <= end)
+    {
+        if m.last_commit_time >= cutoff {
+            break;
+        }
+        if m.last_seq < start {
+            through = through.max(m.last_seq);
+            continue;
+        }
+        let mut times = Vec::new();
+        for seq in [m.first_seq, m.last_seq] {
+            reader.for_each_raw(seq, seq, |_, t, _| {
+                times.push(t);
+                false
+            })?;
+        }
+        let expected: &[u64] = if m.first_seq < start {
+            &[m.last_commit_time]
+        } else {
+            &[m.first_commit_time, m.last_commit_time]
+        };
+        if times != expected {
+            bail!(
+                "the repository's segment {}–{} of source {source} does not match the local log: nothing dropped",
+                m.first_seq,
+                m.last_seq
+            );
+        }
+        through = m.last_seq;
+    }
+    drop(reader);
+    Ok(store.drop_log_through(through, &super::location::redact(&repo.url))?)
 }
 
 /// What a push found before sending anything.
@@ -132,11 +228,21 @@ async fn prepare(
     // The tidemark before the log's end: every write decided up to it was appended
     // before `last` is read, so the segments up to `last` hold all of it.
     let tidemark = store.tidemark()?.unwrap_or(0);
-    let last = store.reader()?.last_seq()?;
+    // Past a drop the log may be empty here: it still went up to its end seq.
+    let last = store.reader()?.end_seq()?;
     if last < pushed_through {
         bail!(
             "the repository holds seqs up to {pushed_through} of source {source}, the store only {last}: another store pushed as this source"
         );
+    }
+    if let Some(d) = store.dropped()? {
+        if pushed_through < d.through_seq {
+            bail!(
+                "the repository holds source {source} only up to seq {pushed_through}, but this store dropped its log up to seq {} after pushing it to {}: segments are missing from the repository and no longer here",
+                d.through_seq,
+                d.repository
+            );
+        }
     }
     if let Some(m) = there.iter().find(|m| m.last_seq == pushed_through) {
         same_log(store, m, o)?;

@@ -21,6 +21,29 @@ pub(super) fn same_log(store: &Store, m: &Manifest, o: &PushOptions) -> anyhow::
         ))
         .into()
     };
+    let start = store.log_start()?;
+    if m.first_seq < start {
+        // Dropped here (wholly or in part) after the repository confirmed it: the
+        // commit time at its end is what is left to compare.
+        let end_time = if m.last_seq < start {
+            match store.dropped()? {
+                Some(d) if d.through_seq == m.last_seq => Some(d.last_commit_time),
+                _ => None,
+            }
+        } else {
+            let mut t = None;
+            store.reader()?.for_each_raw(m.last_seq, m.last_seq, |_, time, _| {
+                t = Some(time);
+                false
+            })?;
+            t
+        };
+        return match end_time {
+            Some(t) if t == m.last_commit_time => Ok(()),
+            Some(_) => Err(conflict()),
+            None => Ok(()),
+        };
+    }
     if m.store_format != store.format() {
         // The store was upgraded since (its bytes changed form, not content): the
         // commit times at both ends must still agree.

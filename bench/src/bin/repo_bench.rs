@@ -264,6 +264,7 @@ fn main() -> Result<()> {
                 json: false,
                 progress: false,
                 key: None,
+                drop: None,
             };
             let started = Instant::now();
             let r = push_store(&o, &repo, &store, &AtomicBool::new(false))?;
