@@ -191,11 +191,11 @@ impl ShipArgs {
             rate_mb: self.push_rate_mb,
             segment_mutations: tidemark::repo::push::DEFAULT_SEGMENT_MUTATIONS,
             segment_bytes: tidemark::repo::push::DEFAULT_SEGMENT_BYTES,
-            keep_local: match self
-                .keep_local
-                .as_deref()
-                .unwrap_or(if live { DEFAULT_KEEP_LOCAL_LIVE } else { "all" })
-            {
+            keep_local: match self.keep_local.as_deref().unwrap_or(if live {
+                DEFAULT_KEEP_LOCAL_LIVE
+            } else {
+                "all"
+            }) {
                 "all" => None,
                 d => Some(duration_ns("--keep-local", d)?),
             },
@@ -268,9 +268,7 @@ fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
                 json: a.at.json,
                 progress: true,
                 key: repo_key(&a.at.encrypt_key_file)?,
-                drop: a
-                    .drop_pushed
-                    .then_some(push::DropRule::Confirmed),
+                drop: a.drop_pushed.then_some(push::DropRule::Confirmed),
             };
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -295,7 +293,9 @@ fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
         }
         RepoCommand::Prune(a) => {
             let keep = match (&a.keep_within, a.keep_versions) {
-                (Some(d), _) => tidemark::repo::prune::Keep::Within(duration_ns("--keep-within", d)?),
+                (Some(d), _) => {
+                    tidemark::repo::prune::Keep::Within(duration_ns("--keep-within", d)?)
+                }
                 (None, Some(n)) => tidemark::repo::prune::Keep::Versions(n as usize),
                 (None, None) => anyhow::bail!("give --keep-within D or --keep-versions N"),
             };

@@ -164,7 +164,10 @@ fn after_push_and_drop_the_log_starts_past_the_pushed_seqs_and_the_repository_cu
     assert_eq!(r["dropped"]["entries"], 50, "{r}");
     assert_eq!(r["dropped"]["log_start"], 351, "{r}");
     let segs = segments(&repo, "node-a");
-    let ranges: Vec<(u64, u64)> = segs.iter().map(|(m, _)| (m.first_seq, m.last_seq)).collect();
+    let ranges: Vec<(u64, u64)> = segs
+        .iter()
+        .map(|(m, _)| (m.first_seq, m.last_seq))
+        .collect();
     assert_eq!(ranges, [(1, 100), (101, 200), (201, 300), (301, 350)]);
     let there: Vec<Envelope> = segs.into_iter().flat_map(|(_, e)| e).collect();
     let expected: Vec<Envelope> = before.iter().chain(&more).cloned().collect();
@@ -172,7 +175,10 @@ fn after_push_and_drop_the_log_starts_past_the_pushed_seqs_and_the_repository_cu
 
     // Versions: the local store refuses (its log is gone), naming the repository;
     // the repository alone gives the version cut before the drop.
-    let refused = run(NO_ENV, &["version", "create", "--store", p, "--at", "latest"]);
+    let refused = run(
+        NO_ENV,
+        &["version", "create", "--store", p, "--at", "latest"],
+    );
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -203,7 +209,10 @@ fn after_push_and_drop_the_log_starts_past_the_pushed_seqs_and_the_repository_cu
     let remote = version_of(&work, "from-repo");
     // 200 CQL rows and 100 documents.
     assert_eq!(local.0.len(), 300);
-    assert_eq!(remote, local, "the repository's version equals the local one");
+    assert_eq!(
+        remote, local,
+        "the repository's version equals the local one"
+    );
 }
 
 #[test]
@@ -256,7 +265,10 @@ fn data_size(path: &Path) -> u64 {
 /// without `--drop-pushed`; the data file's size after each round.
 fn cycles(dir: &Path, drop_pushed: bool, cycles: u64) -> Vec<u64> {
     let path = dir.join(if drop_pushed { "dropping" } else { "keeping" });
-    let url = format!("file://{}", dir.join(format!("repo-{drop_pushed}")).display());
+    let url = format!(
+        "file://{}",
+        dir.join(format!("repo-{drop_pushed}")).display()
+    );
     Store::create(&path, &StoreOptions::default()).unwrap();
     let per = 3000;
     let mut sizes = Vec::new();

@@ -69,7 +69,10 @@ fn version_of(store: &std::path::Path, name: &str) -> Vec<String> {
     })
     .unwrap();
     tidemark::version::stored::for_each_deletion(&s, name, |ns, key, d| {
-        rows.push(format!("deletion {ns} {key} {}", serde_json::to_string(&d)?));
+        rows.push(format!(
+            "deletion {ns} {key} {}",
+            serde_json::to_string(&d)?
+        ));
         Ok(true)
     })
     .unwrap();
@@ -77,8 +80,7 @@ fn version_of(store: &std::path::Path, name: &str) -> Vec<String> {
 }
 
 #[test]
-fn with_radosgw_stopped_nothing_is_dropped_and_once_back_the_repository_holds_what_was_dropped()
-{
+fn with_radosgw_stopped_nothing_is_dropped_and_once_back_the_repository_holds_what_was_dropped() {
     let Some(alone) = repo_support::exclusive() else {
         return;
     };
@@ -142,7 +144,11 @@ fn with_radosgw_stopped_nothing_is_dropped_and_once_back_the_repository_holds_wh
     let failed = push(&["--drop-pushed"]);
     alone.start_rgw();
     assert!(!failed.status.success(), "a push to a stopped server fails");
-    assert_eq!(log_of(&path), before, "nothing dropped while the server was down");
+    assert_eq!(
+        log_of(&path),
+        before,
+        "nothing dropped while the server was down"
+    );
     let status = json_lines(&ok(&env, &["status", "--store", &p, "--json"]));
     assert!(status[0].get("dropped").is_none(), "{status:?}");
 
@@ -161,7 +167,10 @@ fn with_radosgw_stopped_nothing_is_dropped_and_once_back_the_repository_holds_wh
     assert!(log_of(&path).is_empty());
 
     let segs = segments_in_bucket(&bucket.store, "drop", "node-1");
-    let ranges: Vec<(u64, u64)> = segs.iter().map(|(m, _)| (m.first_seq, m.last_seq)).collect();
+    let ranges: Vec<(u64, u64)> = segs
+        .iter()
+        .map(|(m, _)| (m.first_seq, m.last_seq))
+        .collect();
     assert_eq!(
         ranges,
         [

@@ -20,6 +20,7 @@ pub mod pull;
 pub mod push;
 mod push_progress;
 pub mod rekey;
+pub mod resume;
 mod seal;
 pub mod segment;
 pub mod ship;

@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::layout;
 use super::location::Repo;
 use super::push_progress::Progress;
+use super::resume::Spool;
 use super::seal::{manifest_of, same_log, seal_next};
 use super::segment::Sealed;
 use super::upload::{upload, Throttle};
@@ -78,6 +79,13 @@ pub struct PushReport {
     pub snapshots: u64,
     pub seconds: f64,
     pub mb_per_s: f64,
+    /// Multipart parts this push sent, of segments uploaded in parts through a
+    /// backend with upload ids (S3, GCS, Azure).
+    pub parts_sent: u64,
+    /// Parts found finished (by an interrupted earlier push, or an earlier attempt
+    /// of this one) and not sent again: the upload was continued
+    /// ([`super::resume`]).
+    pub parts_resumed: u64,
     /// Set when the push stopped early; what was confirmed stays.
     pub error: Option<String>,
     /// What was dropped from the local log (asked for with a [`DropRule`]).
@@ -115,11 +123,14 @@ pub fn push_store(
         .build()
         .context("starting the I/O runtime")?;
     let plan = rt.block_on(prepare(o, repo, store, &source))?;
+    let spool = Spool::of(store.path());
+    let resumed = rt.block_on(pending_upload(o, repo, &spool, &source, &plan));
     let mut report = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let (from, last) = (plan.pushed_through + 1, plan.last);
-        scope.spawn(move || seal_all(store, from, last, o, stop, tx));
-        rt.block_on(upload_all(o, repo, store, &source, plan, rx))
+        let from = resumed.as_ref().map_or(plan.pushed_through, |s| s.last_seq) + 1;
+        let last = plan.last;
+        scope.spawn(move || seal_all(store, resumed, from, last, o, stop, tx));
+        rt.block_on(upload_all(o, repo, store, &source, plan, rx, &spool))
     })?;
     // Dropped only after a push that ended cleanly: the snapshots went up too, so
     // the repository holds everything a version cut from it needs.
@@ -267,17 +278,58 @@ async fn prepare(
     })
 }
 
+/// The segment of the store's pending multipart upload ([`super::resume`]) when it
+/// is the next one this push sends, from its spooled bytes; any other pending
+/// upload is abandoned (aborted on the server when it is this repository's).
+async fn pending_upload(
+    o: &PushOptions,
+    repo: &Repo,
+    spool: &Spool,
+    source: &str,
+    plan: &Plan,
+) -> Option<Sealed> {
+    let p = spool.load()?;
+    let url = super::location::redact(&repo.url);
+    let label = o.key.as_ref().map(|k| k.label());
+    let to = super::resume::Target {
+        repo: &url,
+        source,
+        object: &p.object,
+        encryption: label.as_deref(),
+    };
+    if p.goes_to(to) && p.first_seq == plan.pushed_through + 1 && p.last_seq <= plan.last {
+        if let Some(bytes) = spool.bytes(&p) {
+            tracing::info!(
+                first = p.first_seq,
+                last = p.last_seq,
+                parts = p.parts.len(),
+                "continuing an interrupted multipart upload"
+            );
+            return Some(p.sealed(bytes));
+        }
+    }
+    super::upload::abandon(repo, &p).await;
+    spool.clear();
+    None
+}
+
 /// Seals segments `from..=last` one after the other into `tx` (encrypted when a key
-/// is given); stops at the first error (sent on), when told to, or when the
-/// uploader hangs up.
+/// is given), after `first` (a segment sealed by an earlier process) when given;
+/// stops at the first error (sent on), when told to, or when the uploader hangs up.
 fn seal_all(
     store: &Store,
+    first: Option<Sealed>,
     from: u64,
     last: u64,
     o: &PushOptions,
     stop: &AtomicBool,
     tx: std::sync::mpsc::SyncSender<anyhow::Result<Sealed>>,
 ) {
+    if let Some(s) = first {
+        if tx.send(Ok(s)).is_err() {
+            return;
+        }
+    }
     let mut next = from;
     while next <= last && !stop.load(Ordering::Relaxed) {
         let sealed = seal_next(store, next, last, o).and_then(|s| {
@@ -312,6 +364,7 @@ async fn upload_all(
     source: &str,
     plan: Plan,
     rx: std::sync::mpsc::Receiver<anyhow::Result<Sealed>>,
+    spool: &Spool,
 ) -> anyhow::Result<PushReport> {
     let Plan {
         started,
@@ -362,9 +415,15 @@ async fn upload_all(
                 manifest.schema_sealed = Some(super::crypt::to_hex(&sealed_schema));
             }
         }
-        if let Err(e) = upload(repo, source, &sealed, &manifest, &mut throttle).await {
-            report.error = Some(format!("{e:#}"));
-            break;
+        match upload(repo, source, &sealed, &manifest, &mut throttle, Some(spool)).await {
+            Ok(parts) => {
+                report.parts_sent += parts.sent;
+                report.parts_resumed += parts.resumed;
+            }
+            Err(e) => {
+                report.error = Some(format!("{e:#}"));
+                break;
+            }
         }
         pushed_through = sealed.last_seq;
         report.segments += 1;

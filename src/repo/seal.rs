@@ -32,10 +32,12 @@ pub(super) fn same_log(store: &Store, m: &Manifest, o: &PushOptions) -> anyhow::
             }
         } else {
             let mut t = None;
-            store.reader()?.for_each_raw(m.last_seq, m.last_seq, |_, time, _| {
-                t = Some(time);
-                false
-            })?;
+            store
+                .reader()?
+                .for_each_raw(m.last_seq, m.last_seq, |_, time, _| {
+                    t = Some(time);
+                    false
+                })?;
             t
         };
         return match end_time {

@@ -61,11 +61,10 @@ pub fn companion(o: ShipOptions) -> anyhow::Result<Companion> {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 let last_round = done.load(Ordering::SeqCst);
-                let outcome = push_store(&push, &repo, store, &never)
-                    .and_then(|r| match r.error {
-                        Some(e) => Err(anyhow::anyhow!(e)),
-                        None => Ok((r.segments, r.dropped.map_or(0, |d| d.entries))),
-                    });
+                let outcome = push_store(&push, &repo, store, &never).and_then(|r| match r.error {
+                    Some(e) => Err(anyhow::anyhow!(e)),
+                    None => Ok((r.segments, r.dropped.map_or(0, |d| d.entries))),
+                });
                 match outcome {
                     Ok((n, dropped)) => {
                         if dropped > 0 {

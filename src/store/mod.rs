@@ -51,13 +51,13 @@ mod upgrade;
 pub use upgrade::decode_envelope;
 mod versions;
 
+pub use drop::{DropReport, Dropped};
 pub use envelope::{
     Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CellOp, ClusteringBound, CqlEvidence,
     CqlPayload, Deletion, Envelope, Evidence, EvidenceDetail, InDoubtReason, MongoEvidence,
     MongoOp, MongoOpKind, Mutation, OpTime, Outcome, OutcomeKind, Payload, Protocol, RangeDeletion,
     Source, WriteConcern, WriteOp,
 };
-pub use drop::{DropReport, Dropped};
 pub use error::{Result, StoreError};
 pub use lock::LOCK_FILE;
 pub use log::TxnExtras;
