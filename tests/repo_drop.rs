@@ -227,10 +227,7 @@ fn a_failed_upload_drops_nothing_and_the_next_clean_push_does() {
     // name is taken by a directory), so its upload fails after retries.
     let seg_dir = repo.join("sources/node-a/segments");
     std::fs::create_dir_all(&seg_dir).unwrap();
-    let blocked = seg_dir.join(format!(
-        "{}",
-        tidemark::repo::layout::segment_name(201, 250)
-    ));
+    let blocked = seg_dir.join(tidemark::repo::layout::segment_name(201, 250));
     std::fs::create_dir_all(blocked.join("x")).unwrap();
     let out = push(&path, &url, &["--drop-pushed"]);
     assert!(!out.status.success(), "the blocked upload must fail");
