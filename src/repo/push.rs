@@ -21,7 +21,7 @@ use super::layout;
 use super::location::Repo;
 use super::push_progress::Progress;
 use super::resume::Spool;
-use super::seal::{manifest_of, same_log, seal_next};
+use super::seal::{gather, manifest_of, same_log};
 use super::segment::Sealed;
 use super::upload::{upload, Throttle};
 use crate::store::{Store, StoreOptions};
@@ -313,9 +313,17 @@ async fn pending_upload(
     None
 }
 
-/// Seals segments `from..=last` one after the other into `tx` (encrypted when a key
-/// is given), after `first` (a segment sealed by an earlier process) when given;
-/// stops at the first error (sent on), when told to, or when the uploader hangs up.
+/// Segments compressed (and encrypted) at once while the next is read: two, one
+/// per core of a small machine, so sealing keeps ahead of an upload that itself
+/// takes little CPU. Each holds its segment's uncompressed bytes (up to
+/// `--segment-mb`) until it is compressed.
+const SEAL_THREADS: usize = 2;
+
+/// Seals segments `from..=last` into `tx` in seq order (encrypted when a key is
+/// given), after `first` (a segment sealed by an earlier process) when given.
+/// Reading the log runs here, compressing on [`SEAL_THREADS`] scoped threads. Stops
+/// at the first error (sent on, after the segments before it), when told to, or
+/// when the uploader hangs up.
 fn seal_all(
     store: &Store,
     first: Option<Sealed>,
@@ -330,31 +338,65 @@ fn seal_all(
             return;
         }
     }
-    let mut next = from;
-    while next <= last && !stop.load(Ordering::Relaxed) {
-        let sealed = seal_next(store, next, last, o).and_then(|s| {
-            let Some(mut s) = s else { return Ok(None) };
-            if let Some(k) = &o.key {
-                let name = layout::segment_name(s.first_seq, s.last_seq);
-                s.object = k.seal(&name, &s.object)?;
-                s.crc32c = crc32c::crc32c(&s.object);
+    std::thread::scope(|scope| {
+        let mut compressing = std::collections::VecDeque::new();
+        let mut next = from;
+        loop {
+            while compressing.len() < SEAL_THREADS && next <= last && !stop.load(Ordering::Relaxed)
+            {
+                let job: Box<dyn FnOnce() -> anyhow::Result<Option<Sealed>> + Send> =
+                    match gather(store, next, last, o) {
+                        Ok(w) => {
+                            let Some(end) = w.last_seq() else {
+                                next = last + 1;
+                                break;
+                            };
+                            next = end + 1;
+                            Box::new(move || compress(w, o))
+                        }
+                        Err(e) => {
+                            next = last + 1;
+                            Box::new(move || Err(e))
+                        }
+                    };
+                compressing.push_back(scope.spawn(job));
             }
-            Ok(Some(s))
-        });
-        match sealed {
-            Ok(None) => return,
-            Ok(Some(s)) => {
-                next = s.last_seq + 1;
-                if tx.send(Ok(s)).is_err() {
+            let Some(job) = compressing.pop_front() else {
+                return;
+            };
+            let sealed = job
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("sealing a segment panicked")));
+            match sealed {
+                Ok(None) => {}
+                Ok(Some(s)) => {
+                    if tx.send(Ok(s)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
                     return;
                 }
             }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
         }
+    });
+}
+
+/// Compresses a gathered segment, and encrypts it when a key is given.
+fn compress(w: super::segment::SegmentWriter, o: &PushOptions) -> anyhow::Result<Option<Sealed>> {
+    let Some(mut s) = w
+        .seal()
+        .map_err(|e| anyhow::anyhow!("sealing a segment: {e}"))?
+    else {
+        return Ok(None);
+    };
+    if let Some(k) = &o.key {
+        let name = layout::segment_name(s.first_seq, s.last_seq);
+        s.object = k.seal(&name, &s.object)?.into();
+        s.crc32c = crc32c::crc32c(&s.object);
     }
+    Ok(Some(s))
 }
 
 async fn upload_all(

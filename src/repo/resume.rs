@@ -58,7 +58,7 @@ impl Pending {
     /// The segment this upload is of, with `object` as its bytes.
     pub fn sealed(&self, object: Vec<u8>) -> Sealed {
         Sealed {
-            object,
+            object: object.into(),
             first_seq: self.first_seq,
             last_seq: self.last_seq,
             mutations: self.mutations,

@@ -81,6 +81,20 @@ pub(super) fn seal_next(
     last: u64,
     o: &PushOptions,
 ) -> anyhow::Result<Option<Sealed>> {
+    gather(store, first, last, o)?
+        .seal()
+        .map_err(|e| anyhow::anyhow!("sealing a segment: {e}"))
+}
+
+/// Reads the log from `first` on until a segment is full (or `last`): the
+/// segment's contents, not compressed yet (so that compressing can run on another
+/// thread while the next segment is read).
+pub(super) fn gather(
+    store: &Store,
+    first: u64,
+    last: u64,
+    o: &PushOptions,
+) -> anyhow::Result<SegmentWriter> {
     let reader = store.reader()?;
     let mut w = SegmentWriter::default();
     let mut bad = None;
@@ -94,8 +108,7 @@ pub(super) fn seal_next(
     if let Some(e) = bad {
         return Err(e);
     }
-    w.seal()
-        .map_err(|e| anyhow::anyhow!("sealing a segment: {e}"))
+    Ok(w)
 }
 
 pub(super) fn manifest_of(

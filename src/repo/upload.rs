@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use futures_util::StreamExt;
 use object_store::multipart::MultipartStore;
-use object_store::{PutMode, PutOptions, PutPayload, WriteMultipart};
+use object_store::{PutMode, PutOptions, PutPayload};
 
 use super::layout;
 use super::location::Repo;
@@ -148,30 +148,46 @@ async fn upload_once(
     }
 }
 
-/// Puts a whole object, in multipart parts when it is large, pausing for the
-/// throttle after each part.
+/// Puts a whole object, in multipart parts when it is large (slices of the one
+/// buffer, [`PARTS_IN_FLIGHT`] at once), pausing for the throttle after each part.
 async fn put_throttled(
     repo: &Repo,
     path: &object_store::path::Path,
-    bytes: &[u8],
+    bytes: &bytes::Bytes,
     throttle: &mut Throttle,
 ) -> anyhow::Result<()> {
-    if bytes.len() > PART_BYTES {
-        let upload = repo.store.put_multipart(path).await?;
-        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-        for part in bytes.chunks(PART_BYTES) {
-            w.wait_for_capacity(2).await?;
-            w.write(part);
-            throttle.sent(part.len()).await;
-        }
-        w.finish().await?;
-    } else {
-        repo.store
-            .put(path, PutPayload::from(bytes.to_vec()))
-            .await?;
+    if bytes.len() <= PART_BYTES {
+        repo.store.put(path, bytes.clone().into()).await?;
         throttle.sent(bytes.len()).await;
+        return Ok(());
     }
-    Ok(())
+    let mut upload = repo.store.put_multipart(path).await?;
+    let result: anyhow::Result<()> = async {
+        let parts = (0..bytes.len())
+            .step_by(PART_BYTES)
+            .map(|start| bytes.slice(start..(start + PART_BYTES).min(bytes.len())))
+            .map(|part| {
+                let len = part.len();
+                let put = upload.put_part(part.into());
+                async move { put.await.map(|()| len) }
+            });
+        let mut in_flight = futures_util::stream::iter(parts).buffer_unordered(PARTS_IN_FLIGHT);
+        while let Some(len) = in_flight.next().await {
+            throttle.sent(len?).await;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            upload.complete().await?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = upload.abort().await;
+            Err(e)
+        }
+    }
 }
 
 /// Puts a large segment through the backend's multipart calls, continuing the
@@ -207,10 +223,12 @@ async fn put_resumable(
         .collect();
     let id = p.upload_id.clone();
     let send = |i: usize| {
-        let chunk = &s.object[i * PART_BYTES..((i + 1) * PART_BYTES).min(s.object.len())];
-        let payload = PutPayload::from(bytes::Bytes::copy_from_slice(chunk));
+        let chunk = s
+            .object
+            .slice(i * PART_BYTES..((i + 1) * PART_BYTES).min(s.object.len()));
+        let len = chunk.len();
         let id = &id;
-        async move { (i, chunk.len(), mp.put_part(object, id, i, payload).await) }
+        async move { (i, len, mp.put_part(object, id, i, chunk.into()).await) }
     };
     let mut in_flight =
         futures_util::stream::iter(todo.into_iter().map(send)).buffer_unordered(PARTS_IN_FLIGHT);
@@ -269,7 +287,7 @@ pub(crate) async fn put_whole(
     path: &object_store::path::Path,
     bytes: Vec<u8>,
 ) -> anyhow::Result<()> {
-    put_throttled(repo, path, &bytes, &mut Throttle::new(None)).await
+    put_throttled(repo, path, &bytes.into(), &mut Throttle::new(None)).await
 }
 
 /// A manifest already at `path` is fine when it describes this very segment (a retry

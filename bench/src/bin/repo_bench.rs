@@ -141,7 +141,10 @@ fn sealed_objects(store: &Store) -> Result<Vec<(String, Vec<u8>)>> {
         }
         if w.mutations() >= DEFAULT_SEGMENT_MUTATIONS || w.raw_len() >= DEFAULT_SEGMENT_BYTES {
             match std::mem::take(&mut w).seal() {
-                Ok(Some(s)) => out.push((format!("{}-{}.seg", s.first_seq, s.last_seq), s.object)),
+                Ok(Some(s)) => out.push((
+                    format!("{}-{}.seg", s.first_seq, s.last_seq),
+                    s.object.to_vec(),
+                )),
                 Ok(None) => {}
                 Err(e) => {
                     failed = Some(e);
@@ -155,7 +158,10 @@ fn sealed_objects(store: &Store) -> Result<Vec<(String, Vec<u8>)>> {
         anyhow::bail!(e);
     }
     if let Some(s) = w.seal().map_err(anyhow::Error::msg)? {
-        out.push((format!("{}-{}.seg", s.first_seq, s.last_seq), s.object));
+        out.push((
+            format!("{}-{}.seg", s.first_seq, s.last_seq),
+            s.object.to_vec(),
+        ));
     }
     Ok(out)
 }
