@@ -204,6 +204,9 @@ async fn put_resumable(
     throttle: &mut Throttle,
     parts: &mut Parts,
 ) -> anyhow::Result<()> {
+    // A new upload's spool is written while its first parts go up; no part is
+    // recorded before it is whole (a state file always has its spool).
+    let mut spooling = None;
     let mut p = match spool.load() {
         Some(p) if p.is_of(to, s, PART_BYTES) => p,
         stale => {
@@ -213,7 +216,10 @@ async fn put_resumable(
             spool.clear();
             let id = mp.create_multipart(object).await?;
             let p = Pending::new(to, id, PART_BYTES, s);
-            spool.start(&p, &s.object)?;
+            let (spool, state, bytes) = (spool.clone(), p.clone(), s.object.clone());
+            spooling = Some(tokio::task::spawn_blocking(move || {
+                spool.start(&state, &bytes)
+            }));
             p
         }
     };
@@ -235,18 +241,25 @@ async fn put_resumable(
     while let Some((i, len, r)) = in_flight.next().await {
         match r {
             Ok(part) => {
+                if let Some(writing) = spooling.take() {
+                    writing.await??;
+                }
                 p.parts.insert(i, part.content_id);
                 spool.save(&p)?;
                 parts.sent += 1;
                 throttle.sent(len).await;
             }
-            Err(object_store::Error::NotFound { .. }) => {
-                spool.clear();
-                bail!(
-                    "the server no longer knows multipart upload of {object}; it is started again"
-                );
+            Err(e) => {
+                // The spool is left whole (or not at all) before anything else.
+                if let Some(writing) = spooling.take() {
+                    let _ = writing.await;
+                }
+                if let object_store::Error::NotFound { .. } = e {
+                    spool.clear();
+                    bail!("the server no longer knows the multipart upload of {object}; it is started again");
+                }
+                return Err(e.into());
             }
-            Err(e) => return Err(e.into()),
         }
     }
     drop(in_flight);
