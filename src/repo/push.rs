@@ -8,6 +8,12 @@
 //! range, so a retried upload replaces its own unfinished copy and never makes a
 //! second one; a manifest is only ever created, never overwritten, so two stores
 //! claiming one source id are caught instead of mixed.
+//!
+//! A large segment on a backend with multipart upload ids (S3, GCS, Azure) is
+//! uploaded resumably ([`super::resume`]): a push killed in its middle is
+//! continued by the next one, part by part. After a clean push, a [`DropRule`]
+//! (`--drop-pushed`, `--keep-local`) drops from the local log what the
+//! repository's manifests confirm ([`drop_confirmed`]).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
