@@ -81,7 +81,7 @@ impl Store {
     /// (a URL without credentials) holds them. Seqs past the log's end are refused;
     /// a `through` before the current start removes nothing. Allowed through a side
     /// handle ([`Store::open_side`]) while a run appends: it deletes at the other
-    /// end of the log, in transactions of [`CHUNK`] entries.
+    /// end of the log, in transactions of 10 000 entries.
     pub fn drop_log_through(&self, through: u64, repository: &str) -> Result<DropReport> {
         if self.read_only {
             return Err(StoreError::ReadOnly {
