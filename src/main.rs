@@ -85,7 +85,7 @@ struct RepoPruneArgs {
 }
 
 /// `30d`, `12h`, `45m`, `90s` (or plain seconds) in ns.
-fn duration_ns(text: &str) -> anyhow::Result<u64> {
+fn duration_ns(flag: &str, text: &str) -> anyhow::Result<u64> {
     let (num, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => text.split_at(i),
         None => (text, "s"),
@@ -96,13 +96,13 @@ fn duration_ns(text: &str) -> anyhow::Result<u64> {
         "h" => 3600.0,
         "d" => 86_400.0,
         "w" => 604_800.0,
-        _ => anyhow::bail!("--keep-within {text:?}: a number with s, m, h, d or w"),
+        _ => anyhow::bail!("{flag} {text:?}: a number with s, m, h, d or w"),
     };
     let n: f64 = num
         .parse()
         .ok()
         .filter(|n: &f64| n.is_finite() && *n >= 0.0)
-        .ok_or_else(|| anyhow::anyhow!("--keep-within {text:?}: a number with s, m, h, d or w"))?;
+        .ok_or_else(|| anyhow::anyhow!("{flag} {text:?}: a number with s, m, h, d or w"))?;
     Ok((n * secs_per * 1e9).min(u64::MAX as f64) as u64)
 }
 
@@ -153,10 +153,22 @@ struct ShipArgs {
     /// Encrypt what is pushed with this key (32 bytes or 64 hex digits in a file).
     #[arg(long = "encrypt-key-file", value_name = "F", requires = "repo")]
     encrypt_key_file: Option<PathBuf>,
+    /// Keep this much of the log locally (30d, 12h, 45m, 90s, or `all`): after each
+    /// push, segments the repository confirms whose last commit is older are
+    /// dropped from the store (versions are then cut with `version create --repo`).
+    /// Default: 24h for a sidecar (`proxy`) and a live `tap`, `all` for a tap of
+    /// capture files (their commit times are the capture's, often long past). The
+    /// store's file does not shrink; LMDB reuses the freed pages.
+    #[arg(long = "keep-local", value_name = "D", requires = "repo")]
+    keep_local: Option<String>,
 }
 
+/// `--keep-local` of a live run (sidecar, live tap) when not given.
+const DEFAULT_KEEP_LOCAL_LIVE: &str = "24h";
+
 impl ShipArgs {
-    fn companion(&self) -> anyhow::Result<Option<tidemark::tap::Companion>> {
+    /// The companion of a run; `live` picks the `--keep-local` default.
+    fn companion(&self, live: bool) -> anyhow::Result<Option<tidemark::tap::Companion>> {
         let Some(repo) = &self.repo else {
             return Ok(None);
         };
@@ -179,6 +191,14 @@ impl ShipArgs {
             rate_mb: self.push_rate_mb,
             segment_mutations: tidemark::repo::push::DEFAULT_SEGMENT_MUTATIONS,
             segment_bytes: tidemark::repo::push::DEFAULT_SEGMENT_BYTES,
+            keep_local: match self.keep_local.as_deref().unwrap_or(if live {
+                DEFAULT_KEEP_LOCAL_LIVE
+            } else {
+                "all"
+            }) {
+                "all" => None,
+                d => Some(duration_ns("--keep-local", d)?),
+            },
         })
         .map(Some)
     }
@@ -221,6 +241,12 @@ struct RepoPushArgs {
     /// Upload at most this many MB/s.
     #[arg(long = "rate-mb", value_name = "MB")]
     rate_mb: Option<f64>,
+    /// Then drop from the store's log every segment the repository confirms (read
+    /// back from it). Versions of this store are then cut with `version create
+    /// --repo`. The store's file does not shrink: LMDB reuses the freed pages for
+    /// what is appended next.
+    #[arg(long = "drop-pushed")]
+    drop_pushed: bool,
 }
 
 fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
@@ -242,6 +268,7 @@ fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
                 json: a.at.json,
                 progress: true,
                 key: repo_key(&a.at.encrypt_key_file)?,
+                drop: a.drop_pushed.then_some(push::DropRule::Confirmed),
             };
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -266,7 +293,9 @@ fn repo(c: RepoCommand) -> anyhow::Result<ExitCode> {
         }
         RepoCommand::Prune(a) => {
             let keep = match (&a.keep_within, a.keep_versions) {
-                (Some(d), _) => tidemark::repo::prune::Keep::Within(duration_ns(d)?),
+                (Some(d), _) => {
+                    tidemark::repo::prune::Keep::Within(duration_ns("--keep-within", d)?)
+                }
                 (None, Some(n)) => tidemark::repo::prune::Keep::Versions(n as usize),
                 (None, None) => anyhow::bail!("give --keep-within D or --keep-versions N"),
             };
@@ -449,7 +478,7 @@ fn proxy(a: ProxyArgs) -> anyhow::Result<ExitCode> {
                 in_doubt_policy,
                 ..TrackerConfig::default()
             },
-            companion: a.ship.companion()?,
+            companion: a.ship.companion(true)?,
             ..tidemark::tap::TapOptions::default()
         },
         map,
@@ -1083,6 +1112,7 @@ fn tap(a: TapArgs) -> anyhow::Result<ExitCode> {
             a.resolve_after
         );
     }
+    let companion = a.ship.companion(a.interface.is_some())?;
     let options = TapOptions {
         files: a.files,
         interface: a.interface,
@@ -1107,7 +1137,7 @@ fn tap(a: TapArgs) -> anyhow::Result<ExitCode> {
         announce_ready: true,
         ready: None,
         published: None,
-        companion: a.ship.companion()?,
+        companion,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::{ObjectStore, RetryConfig};
 
@@ -19,6 +20,10 @@ pub struct Repo {
     pub prefix: Path,
     /// The URL as given (it holds no credentials: see [`open`]).
     pub url: String,
+    /// The same backend's multipart calls with upload ids, where it has them (S3,
+    /// GCS, Azure; not the local filesystem): what lets an upload cut by a crash
+    /// be continued by the next process (`super::resume`).
+    pub multipart: Option<Arc<dyn MultipartStore>>,
 }
 
 impl std::fmt::Debug for Repo {
@@ -48,7 +53,7 @@ pub fn open(url: &str) -> anyhow::Result<Repo> {
     if rest.split('/').next().unwrap_or("").contains('@') {
         bail!("--repo {}: credentials do not go in the URL; give them in the environment (AWS_ACCESS_KEY_ID, …) or the provider's files", redact(url));
     }
-    let (store, prefix): (Arc<dyn ObjectStore>, &str) = match scheme {
+    let (store, multipart, prefix): (Arc<dyn ObjectStore>, Multipart, &str) = match scheme {
         "s3" | "s3a" => {
             let (bucket, prefix) = bucket_and_prefix(url, rest)?;
             let s = object_store::aws::AmazonS3Builder::from_env()
@@ -56,7 +61,8 @@ pub fn open(url: &str) -> anyhow::Result<Repo> {
                 .with_retry(retry())
                 .build()
                 .with_context(|| format!("--repo {url}"))?;
-            (Arc::new(s), prefix)
+            let (store, multipart) = both(s);
+            (store, multipart, prefix)
         }
         "gs" => {
             let (bucket, prefix) = bucket_and_prefix(url, rest)?;
@@ -65,7 +71,8 @@ pub fn open(url: &str) -> anyhow::Result<Repo> {
                 .with_retry(retry())
                 .build()
                 .with_context(|| format!("--repo {url}"))?;
-            (Arc::new(s), prefix)
+            let (store, multipart) = both(s);
+            (store, multipart, prefix)
         }
         "az" | "azure" | "abfs" | "abfss" => {
             let (container, prefix) = bucket_and_prefix(url, rest)?;
@@ -74,7 +81,8 @@ pub fn open(url: &str) -> anyhow::Result<Repo> {
                 .with_retry(retry())
                 .build()
                 .with_context(|| format!("--repo {url}"))?;
-            (Arc::new(s), prefix)
+            let (store, multipart) = both(s);
+            (store, multipart, prefix)
         }
         "file" => {
             let path = rest;
@@ -85,7 +93,7 @@ pub fn open(url: &str) -> anyhow::Result<Repo> {
                 .with_context(|| format!("--repo {url}: creating {path}"))?;
             let s = object_store::local::LocalFileSystem::new_with_prefix(path)
                 .with_context(|| format!("--repo {url}"))?;
-            (Arc::new(s), "")
+            (Arc::new(s), None, "")
         }
         other => bail!("--repo {url:?}: unknown scheme {other:?} (s3, gs, az, file)"),
     };
@@ -93,9 +101,18 @@ pub fn open(url: &str) -> anyhow::Result<Repo> {
         .with_context(|| format!("--repo {url:?}: bad prefix"))?;
     Ok(Repo {
         store,
+        multipart,
         prefix,
         url: url.to_string(),
     })
+}
+
+type Multipart = Option<Arc<dyn MultipartStore>>;
+
+/// One backend seen both as an object store and through its multipart calls.
+fn both<S: ObjectStore + MultipartStore>(s: S) -> (Arc<dyn ObjectStore>, Multipart) {
+    let s = Arc::new(s);
+    (s.clone(), Some(s))
 }
 
 fn bucket_and_prefix<'a>(url: &str, rest: &'a str) -> anyhow::Result<(&'a str, &'a str)> {

@@ -6,7 +6,9 @@
 //!   only from the environment);
 //! - [`segment`]: a segment's bytes and its manifest;
 //! - [`layout`]: object names, listing, the chain of a source's segments;
-//! - [`push`], [`list`], [`verify`]: the commands;
+//! - [`push`], [`list`], [`verify`]: the commands; [`resume`]: a multipart upload
+//!   continued by the next process; [`push::drop_confirmed`]: the local log
+//!   dropped once the repository confirms it;
 //! - [`pull`]: every source's segments merged into one working store, CQL keys a
 //!   source decoded without the schema completed first ([`rekey`]).
 
@@ -20,6 +22,7 @@ pub mod pull;
 pub mod push;
 mod push_progress;
 pub mod rekey;
+pub mod resume;
 mod seal;
 pub mod segment;
 pub mod ship;

@@ -29,6 +29,12 @@ pub fn push(r: &PushReport, json: bool) {
         r.mb_per_s,
         r.pushed_through
     );
+    if let Some(d) = &r.dropped {
+        println!(
+            "dropped {} log entries locally; the local log starts at seq {} (the data file keeps its size: LMDB reuses the freed pages)",
+            d.entries, d.log_start
+        );
+    }
 }
 
 pub fn list(sources: &[SourceLine], json: bool) {

@@ -21,6 +21,31 @@ pub(super) fn same_log(store: &Store, m: &Manifest, o: &PushOptions) -> anyhow::
         ))
         .into()
     };
+    let start = store.log_start()?;
+    if m.first_seq < start {
+        // Dropped here (wholly or in part) after the repository confirmed it: the
+        // commit time at its end is what is left to compare.
+        let end_time = if m.last_seq < start {
+            match store.dropped()? {
+                Some(d) if d.through_seq == m.last_seq => Some(d.last_commit_time),
+                _ => None,
+            }
+        } else {
+            let mut t = None;
+            store
+                .reader()?
+                .for_each_raw(m.last_seq, m.last_seq, |_, time, _| {
+                    t = Some(time);
+                    false
+                })?;
+            t
+        };
+        return match end_time {
+            Some(t) if t == m.last_commit_time => Ok(()),
+            Some(_) => Err(conflict()),
+            None => Ok(()),
+        };
+    }
     if m.store_format != store.format() {
         // The store was upgraded since (its bytes changed form, not content): the
         // commit times at both ends must still agree.
@@ -56,6 +81,20 @@ pub(super) fn seal_next(
     last: u64,
     o: &PushOptions,
 ) -> anyhow::Result<Option<Sealed>> {
+    gather(store, first, last, o)?
+        .seal()
+        .map_err(|e| anyhow::anyhow!("sealing a segment: {e}"))
+}
+
+/// Reads the log from `first` on until a segment is full (or `last`): the
+/// segment's contents, not compressed yet (so that compressing can run on another
+/// thread while the next segment is read).
+pub(super) fn gather(
+    store: &Store,
+    first: u64,
+    last: u64,
+    o: &PushOptions,
+) -> anyhow::Result<SegmentWriter> {
     let reader = store.reader()?;
     let mut w = SegmentWriter::default();
     let mut bad = None;
@@ -69,8 +108,7 @@ pub(super) fn seal_next(
     if let Some(e) = bad {
         return Err(e);
     }
-    w.seal()
-        .map_err(|e| anyhow::anyhow!("sealing a segment: {e}"))
+    Ok(w)
 }
 
 pub(super) fn manifest_of(

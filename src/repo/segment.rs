@@ -141,7 +141,8 @@ impl Default for SegmentWriter {
 
 /// A sealed segment ready to upload: the object's bytes and what the manifest needs.
 pub struct Sealed {
-    pub object: Vec<u8>,
+    /// The object's bytes (shared, so parts and retries slice it without copies).
+    pub object: bytes::Bytes,
     pub first_seq: u64,
     pub last_seq: u64,
     pub mutations: u64,
@@ -191,6 +192,11 @@ impl SegmentWriter {
         self.mutations
     }
 
+    /// The last seq pushed (`None` before the first).
+    pub fn last_seq(&self) -> Option<u64> {
+        self.first_seq.map(|_| self.last_seq)
+    }
+
     /// Decompressed bytes so far.
     pub fn raw_len(&self) -> usize {
         self.raw.len()
@@ -206,7 +212,7 @@ impl SegmentWriter {
             crc32c: crc32c::crc32c(&object),
             raw_bytes: self.raw.len() as u64,
             raw_crc32c: crc32c::crc32c(&self.raw),
-            object,
+            object: object.into(),
             first_seq,
             last_seq: self.last_seq,
             mutations: self.mutations,

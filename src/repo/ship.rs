@@ -3,7 +3,10 @@
 //! holds beyond the repository every `--push-every` seconds and once more after the
 //! run's last group, so a stopped tap or sidecar leaves its whole log shipped.
 //! An upload that fails (the object store unreachable, throttled) is retried at the
-//! next round; nothing is dropped locally, so nothing is lost meanwhile.
+//! next round; nothing unconfirmed is dropped locally, so nothing is lost
+//! meanwhile. With `--keep-local D` each round that pushed cleanly drops from the
+//! local log the confirmed segments whose last commit is older than D
+//! ([`super::push::drop_confirmed`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,6 +26,9 @@ pub struct ShipOptions {
     pub rate_mb: Option<f64>,
     pub segment_mutations: u64,
     pub segment_bytes: usize,
+    /// Drop confirmed segments whose last commit is older than this (ns) from the
+    /// local log after each round (`--keep-local`); `None` keeps everything.
+    pub keep_local: Option<u64>,
 }
 
 /// The companion that ships; the URL and source id are checked now, so bad input
@@ -42,6 +48,7 @@ pub fn companion(o: ShipOptions) -> anyhow::Result<Companion> {
         json: false,
         progress: false,
         key: o.key.clone(),
+        drop: o.keep_local.map(super::push::DropRule::OlderThan),
     };
     let every = o.every;
     Ok(Companion(Arc::new(
@@ -54,10 +61,15 @@ pub fn companion(o: ShipOptions) -> anyhow::Result<Companion> {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 let last_round = done.load(Ordering::SeqCst);
-                let outcome = push_store(&push, &repo, store, &never)
-                    .and_then(|r| r.error.map_or(Ok(r.segments), |e| Err(anyhow::anyhow!(e))));
+                let outcome = push_store(&push, &repo, store, &never).and_then(|r| match r.error {
+                    Some(e) => Err(anyhow::anyhow!(e)),
+                    None => Ok((r.segments, r.dropped.map_or(0, |d| d.entries))),
+                });
                 match outcome {
-                    Ok(n) => {
+                    Ok((n, dropped)) => {
+                        if dropped > 0 {
+                            tracing::info!(entries = dropped, "dropped pushed log entries");
+                        }
                         if n > 0 {
                             tracing::info!(segments = n, repo = %repo.url, "shipped");
                         }

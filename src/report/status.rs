@@ -55,6 +55,21 @@ pub struct Status {
     /// The last tap run: `complete`, `interrupted` (resume with `--resume`), or
     /// `none`.
     pub last_run: &'static str,
+    /// Where the local log starts when a push dropped its oldest part (absent when
+    /// it never did): `mutations` counts only what is still here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<DroppedLine>,
+}
+
+/// The dropped part of the log, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DroppedLine {
+    /// The first seq the local log holds.
+    pub log_start: u64,
+    /// The repository holding the dropped seqs (no credentials).
+    pub repository: String,
+    /// When the last drop ran.
+    pub at: String,
 }
 
 /// Reads the status of the store at `path`.
@@ -118,6 +133,11 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
             "resolve_after_s": policy.resolve_after_ns as f64 / 1e9,
         }),
         last_run,
+        dropped: store.dropped()?.map(|d| DroppedLine {
+            log_start: d.through_seq + 1,
+            repository: d.repository,
+            at: format_time(d.at),
+        }),
     })
 }
 
@@ -139,6 +159,13 @@ pub fn run_status(o: &StatusOptions) -> anyhow::Result<()> {
     writeln!(w, "mutations    {}", s.mutations)?;
     for (k, n) in &s.by_outcome {
         writeln!(w, "  {k:<12} {n}")?;
+    }
+    if let Some(d) = &s.dropped {
+        writeln!(
+            w,
+            "local log    from seq {} (earlier seqs pushed to {} and dropped here)",
+            d.log_start, d.repository
+        )?;
     }
     writeln!(w, "last run     {}", s.last_run)?;
     writeln!(

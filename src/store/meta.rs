@@ -31,6 +31,9 @@ pub const TIDEMARK: &[u8] = b"tidemark";
 pub const POLICY: &[u8] = b"policy";
 /// `u64`: the number the next gap gets.
 pub const NEXT_GAP: &[u8] = b"next_gap";
+/// `Dropped`: where the local log starts after a drop (absent: it was never
+/// dropped; see `drop.rs`).
+pub const DROPPED: &[u8] = b"dropped";
 /// Prefix of gap records: `gap/` + u64 BE.
 pub const GAP_PREFIX: &[u8] = b"gap/";
 

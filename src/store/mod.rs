@@ -15,7 +15,7 @@
 //! | `versions` | layout of `crate::version::stored` | rows and descriptions of versions |
 //! | `snapshots` | snapshot id (u64 BE) | snapshot description (layout: `crate::snapshot`) |
 //! | `snapshot_rows` | `id BE, u8 len, namespace, key part` | snapshot row (layout: `crate::snapshot`) |
-//! | `meta` | name | format version, next seq, tidemark, gaps, policy |
+//! | `meta` | name | format version, next seq, tidemark, gaps, policy, where the log starts after a drop |
 //!
 //! Writes are grouped: [`Store::append_batch_with`] commits mutations, their index
 //! entries and everything that must move with them (checkpoints, undecided writes,
@@ -35,6 +35,7 @@
 
 pub mod codec;
 mod dbs;
+mod drop;
 pub mod envelope;
 mod error;
 mod lock;
@@ -50,6 +51,7 @@ mod upgrade;
 pub use upgrade::decode_envelope;
 mod versions;
 
+pub use drop::{DropReport, Dropped};
 pub use envelope::{
     Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CellOp, ClusteringBound, CqlEvidence,
     CqlPayload, DdlChange, Deletion, Envelope, Evidence, EvidenceDetail, InDoubtReason, LineValues,

@@ -399,6 +399,11 @@ fn load_state(path: &Path, env: &heed::Env, dbs: &Dbs) -> Result<(WriterState, u
                 .map_err(|e| corrupt(path, &format!("log {seq}: {e}")))?,
         ),
     };
+    // A log dropped whole still went up to the last dropped entry's time.
+    let dropped = meta::get::<super::Dropped>(&dbs.meta, &txn, meta::DROPPED)
+        .map_err(lmdb("read meta"))?
+        .map_err(|e| corrupt(path, &e))?;
+    let last_commit_time = last_commit_time.max(dropped.map_or(0, |d| d.last_commit_time));
     if last_seq >= next_seq {
         return Err(corrupt(
             path,

@@ -119,8 +119,8 @@ pub type Envelopes<'r> = Box<dyn Iterator<Item = Result<Envelope>> + 'r>;
 
 /// A consistent read view of a store.
 pub struct Reader<'s> {
-    store: &'s Store,
-    txn: RoTxn<'s, WithTls>,
+    pub(super) store: &'s Store,
+    pub(super) txn: RoTxn<'s, WithTls>,
     /// Declared after `txn`, so it is released after the transaction ends.
     _gate: RwLockReadGuard<'s, ()>,
 }

@@ -523,13 +523,8 @@ fn settle_orphans(writer: &mut Writer<'_>) -> anyhow::Result<()> {
     }
     // The log is in commit order: an orphan's decision is logged now, so it goes no
     // earlier than what the log holds last (its request time when that is later).
-    let last_logged = {
-        let reader = writer.store.reader()?;
-        match reader.last_seq()? {
-            0 => 0,
-            seq => reader.get(seq)?.map_or(0, |e| e.mutation.commit_time),
-        }
-    };
+    // (Dropped entries count: after a drop the log may hold none.)
+    let last_logged = writer.store.reader()?.last_commit_time()?;
     let mut flush = Flush::default();
     let mut in_flight = 0usize;
     let mut settled = Vec::new();

@@ -79,12 +79,16 @@ impl Writer<'_> {
         let already = (self.skip.mutations as usize).min(flush.mutations.len());
         for m in flush.mutations.drain(..already) {
             let seq = self.skip.next_seq;
-            let stored = self
-                .store
-                .reader()?
-                .get(seq)?
-                .with_context(|| format!("resume: seq {seq} is missing from the store"))?;
-            if stored.mutation != m {
+            let reader = self.store.reader()?;
+            let stored = match reader.get(seq)? {
+                Some(stored) => Some(stored),
+                // Pushed and dropped after the repository confirmed it: nothing
+                // left here to compare with.
+                None if seq < reader.log_start()? => None,
+                None => bail!("resume: seq {seq} is missing from the store"),
+            };
+            drop(reader);
+            if stored.is_some_and(|stored| stored.mutation != m) {
                 bail!(
                     "resume: the replay decided a different mutation at seq {seq} than the store holds; the input changed or the store belongs to another run"
                 );

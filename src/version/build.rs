@@ -76,6 +76,20 @@ pub fn gaps_in_window(gaps: &[Gap], from: u64, at: u64) -> Vec<Gap> {
         .collect()
 }
 
+/// Refuses a store whose log was dropped after a push (`repo push --drop-pushed`,
+/// `--keep-local`): every version needs the whole log up to T, and the repository
+/// has it, so the version is cut there.
+pub fn refuse_dropped(d: Option<&crate::store::Dropped>) -> anyhow::Result<()> {
+    let Some(d) = d else { return Ok(()) };
+    bail!(
+        "the local log starts at seq {} (seqs up to {} were pushed to {} and dropped here): cut the version from the repository with `tidemark version create --repo {} --store NEWDIR`",
+        d.through_seq + 1,
+        d.through_seq,
+        d.repository,
+        d.repository
+    )
+}
+
 /// Refuses gaps unless the user accepts them; names them.
 pub fn refuse_gaps(gaps: &[Gap], allow: bool) -> anyhow::Result<()> {
     if gaps.is_empty() || allow {
@@ -126,6 +140,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
             t
         }
     };
+    refuse_dropped(store.dropped()?.as_ref())?;
     let name = opts.name.clone().unwrap_or_else(|| default_name(at));
     stored::check_name(&name)?;
     if stored::info(store, &name)?.is_some() {
@@ -157,6 +172,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
     loop {
         let batch: Vec<Envelope> = {
             let reader = store.reader()?;
+            // A drop (`repo push --drop-pushed` beside this) may not cut the scan short.
+            refuse_dropped(reader.dropped()?.as_ref())?;
             let q = Query::all().seqs(next..).commit_times(..=at);
             let chunk: Result<Vec<Envelope>, _> = reader.query(&q)?.take(LOG_CHUNK).collect();
             chunk?

@@ -251,19 +251,53 @@ impl S3 {
         body: &[u8],
         digest: Option<&[u8]>,
     ) -> Result<(u16, String), String> {
+        let (status, response) = self.signed("PUT", path, body, digest)?;
+        let code = response
+            .split("<Code>")
+            .nth(1)
+            .and_then(|r| r.split("</Code>").next())
+            .unwrap_or("")
+            .to_string();
+        Ok((status, code))
+    }
+
+    /// A signed `GET path?query` (as [`S3::signed_put`]): the HTTP status and the
+    /// whole response, for the S3 calls object_store does not make (ListParts,
+    /// ListMultipartUploads).
+    pub fn signed_get(&self, path_and_query: &str) -> Result<(u16, String), String> {
+        self.signed("GET", path_and_query, b"", None)
+    }
+
+    /// A signed `DELETE path?query` (AbortMultipartUpload).
+    pub fn signed_delete(&self, path_and_query: &str) -> Result<(u16, String), String> {
+        self.signed("DELETE", path_and_query, b"", None)
+    }
+
+    fn signed(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        digest: Option<&[u8]>,
+    ) -> Result<(u16, String), String> {
         let credential = AwsCredential {
             key_id: self.access_key_id.clone(),
             secret_key: self.secret_access_key.clone(),
             token: None,
         };
         let mut request = HttpRequest::new(HttpRequestBody::from(body.to_vec()));
-        *request.method_mut() = "PUT".parse().expect("an HTTP method");
+        *request.method_mut() = method.parse().expect("an HTTP method");
         *request.uri_mut() = format!("{}{path}", self.endpoint)
             .parse()
             .map_err(|e| format!("{e}"))?;
         AwsAuthorizer::new(&credential, "s3", &self.region).authorize(&mut request, digest);
         let authority = request.uri().authority().ok_or("no host")?.to_string();
-        let mut head = format!("PUT {} HTTP/1.1\r\n", request.uri().path());
+        let target = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let mut head = format!("{method} {target} HTTP/1.1\r\n");
         for (name, value) in request.headers() {
             let value = value.to_str().map_err(|e| e.to_string())?;
             head.push_str(&format!("{name}: {value}\r\n"));
@@ -286,13 +320,7 @@ impl S3 {
             .and_then(|l| l.split(' ').nth(1))
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| format!("no HTTP status from radosgw: {response:.80}"))?;
-        let code = response
-            .split("<Code>")
-            .nth(1)
-            .and_then(|r| r.split("</Code>").next())
-            .unwrap_or("")
-            .to_string();
-        Ok((status, code))
+        Ok((status, response))
     }
 }
 
