@@ -91,7 +91,7 @@ fn write(i: u64, majority: bool) -> Record {
         namespace: Some(NS.into()),
         op: "insert".into(),
         key: serde_json::json!({ "_id": i }),
-        values: serde_json::json!({ "_id": i, "name": format!("item-{i}"), "qty": i % 97 }),
+        values: serde_json::json!({ "_id": i, "name": format!("item-{i}"), "qty": i % 97 }).into(),
         write_concern: Some(if majority {
             serde_json::json!({ "w": "majority" })
         } else {
