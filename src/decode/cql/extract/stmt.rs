@@ -76,6 +76,8 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
     let mut deleted = Vec::new();
     let mut key = Map::new();
     let mut range = Map::new();
+    // An INSERT's values stay lazy (see `lazy`); the others are built as JSON.
+    let mut insert_line = None;
     let (using, lwt): (&[UsingParam<'_>], Option<&'static str>) = match m {
         Modification::Insert(i) => {
             w.op = "insert".into();
@@ -88,16 +90,8 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
             if i.if_not_exists {
                 w.condition = Some(json!({"exists": false}));
             }
-            let lwt = i.if_not_exists.then_some("if_not_exists");
-            timing(
-                using_timestamp(&i.using),
-                using_ttl(&i.using),
-                cx,
-                lwt.is_some(),
-                w,
-            );
-            finish(w, key, range, lazy.into_line(), ops, deleted, lwt);
-            return;
+            insert_line = Some(lazy.into_line());
+            (&i.using, i.if_not_exists.then_some("if_not_exists"))
         }
         Modification::Update(u) => {
             w.op = "update".into();
@@ -155,15 +149,8 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
         lwt.is_some(),
         w,
     );
-    finish(
-        w,
-        key,
-        range,
-        Json::Object(values).into(),
-        ops,
-        deleted,
-        lwt,
-    );
+    let values = insert_line.unwrap_or_else(|| Json::Object(values).into());
+    finish(w, key, range, values, ops, deleted, lwt);
 }
 
 fn finish(
