@@ -182,21 +182,7 @@ impl MongoHistory {
                         };
                         let kind = if r.chance(12) {
                             MKind::Txn {
-                                writes: (0..2)
-                                    .map(|_| match gen_write(&mut r) {
-                                        // Statements by filter are left out of
-                                        // transactions until the known defect of
-                                        // tests/regressions/mongo-txn-filter-delete is
-                                        // fixed (its ignored test replays it).
-                                        MWrite::InsertMany { ids, .. }
-                                        | MWrite::DeleteMany { ids }
-                                        | MWrite::IncMany { ids } => MWrite::Set {
-                                            id: ids[0],
-                                            upsert: false,
-                                        },
-                                        w => w,
-                                    })
-                                    .collect(),
+                                writes: (0..2).map(|_| gen_write(&mut r)).collect(),
                                 commit: r.chance(75),
                             }
                         } else {
