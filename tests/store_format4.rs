@@ -7,6 +7,9 @@
 //!   --json` printed for the same write (the byte-identical baseline of every capture
 //!   is `output_baseline`; this test shows *why* it holds: the bytes are there, the
 //!   JSON is not).
+//! - Format 5: a tap of a CQL capture stores a prepared INSERT's bound values as the
+//!   frame's bytes with their types (`LineValues::CqlValues`), the stored line's
+//!   `values` `null`, and `log --json` renders them to what `inspect --json` printed.
 //! - A format-3 store (made by the release before, `tests/fixtures/store_v3`) read by
 //!   this release has its schema changes typed from its lines: the CQL text of every
 //!   CREATE, and DROP KEYSPACE as a change that removes data.
@@ -144,4 +147,56 @@ fn a_format_3_stores_schema_changes_come_out_typed() {
     let drops: Vec<_> = ddl.iter().filter(|d| d.drops_data()).collect();
     assert_eq!(drops.len(), 1);
     assert_eq!(drops[0].op, "drop_keyspace");
+}
+
+#[test]
+fn cql_bound_values_are_stored_as_bytes_and_printed_as_inspect_printed_them() {
+    let pcap = root().join("captures/cassandra5_v4_lz4.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let s = store.to_str().unwrap();
+    tidemark(&["tap", "--pcap", pcap.to_str().unwrap(), "--store", s]);
+
+    let log = envelopes(&store);
+    let kept: Vec<_> = log
+        .iter()
+        .filter(|e| matches!(e.mutation.line_values, Some(LineValues::CqlValues(_))))
+        .collect();
+    assert!(kept.len() >= 10, "{} writes kept CQL values", kept.len());
+    for e in &kept {
+        let m = &e.mutation;
+        let stored: Value = serde_json::from_str(m.write_json.as_deref().unwrap()).unwrap();
+        assert_eq!(stored["values"], Value::Null, "seq {}: JSON kept", e.seq);
+        assert!(matches!(m.payload, Payload::Cql(_)));
+    }
+
+    let inspected: Vec<Value> =
+        String::from_utf8(tidemark(&["inspect", pcap.to_str().unwrap(), "--json"]))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|v| v["type"] == "write")
+            .collect();
+    let logged: Vec<Value> = String::from_utf8(tidemark(&["log", "--store", s, "--json"]))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect();
+    let mut matched = 0;
+    for e in &kept {
+        let m = logged
+            .iter()
+            .find(|l| l["seq"] == e.seq)
+            .unwrap_or_else(|| panic!("seq {} not printed", e.seq));
+        let w = inspected
+            .iter()
+            .find(|w| {
+                w["request"] == m["request"] && w["flow"] == m["flow"] && w["key"] == m["key"]
+            })
+            .unwrap_or_else(|| panic!("no inspect line for {m}"));
+        assert_ne!(m["values"], Value::Null, "{m}");
+        assert_eq!(w["values"], m["values"], "{m}");
+        matched += 1;
+    }
+    assert_eq!(matched, kept.len());
 }

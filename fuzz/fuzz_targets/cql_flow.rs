@@ -214,6 +214,15 @@ fuzz_target!(|data: &[u8]| {
             // read (the printed line and the tracker's view must agree).
             let printed = serde_json::to_value(&w.values).expect("values serialize");
             assert_eq!(printed, *w.values);
+            // The store keeps the kept form instead, and `log --json` renders it back
+            // to the same values.
+            if let Some((form, bytes)) = w.values.kept() {
+                let stored = tidemark::decode::records::without_raw_values(|| {
+                    serde_json::to_value(&w.values).expect("values serialize")
+                });
+                assert!(stored.is_null());
+                assert_eq!(tidemark::decode::registry::render_kept(bytes, form), printed);
+            }
         }
     }
 });

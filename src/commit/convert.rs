@@ -116,15 +116,16 @@ pub fn stored_line_json(rec: &WriteRecord) -> String {
 /// The values a decoder kept as bytes, as the store keeps them: the payload's own
 /// `o` document when they are the same bytes (stored once).
 pub fn line_values(rec: &WriteRecord, payload: &Payload) -> Option<LineValues> {
-    let raw = rec.values.as_raw()?;
+    let (form, bytes) = rec.values.kept()?;
     if let Payload::Mongo(op) = payload {
-        if raw.form() == RawForm::BsonDocument && op.o == raw.bytes() {
+        if form == RawForm::BsonDocument && op.o == bytes {
             return Some(LineValues::PayloadDocument);
         }
     }
-    Some(match raw.form() {
-        RawForm::BsonDocument => LineValues::BsonDocument(raw.bytes().to_vec()),
-        RawForm::BsonArray => LineValues::BsonArray(raw.bytes().to_vec()),
+    Some(match form {
+        RawForm::BsonDocument => LineValues::BsonDocument(bytes.to_vec()),
+        RawForm::BsonArray => LineValues::BsonArray(bytes.to_vec()),
+        RawForm::CqlValues => LineValues::CqlValues(bytes.to_vec()),
     })
 }
 
@@ -141,11 +142,12 @@ pub fn write_line(m: &Mutation) -> Option<Map<String, Value>> {
                 (op.o.as_slice(), RawForm::BsonDocument)
             }
             (LineValues::PayloadDocument, Payload::Cql(_)) => (&[][..], RawForm::BsonDocument),
+            (LineValues::CqlValues(b), _) => (b.as_slice(), RawForm::CqlValues),
         };
         // Replacing a key's value keeps its place in the (insertion-ordered) map.
         line.insert(
             "values".into(),
-            crate::decode::mongo::values::render(bytes, form),
+            crate::decode::registry::render_kept(bytes, form),
         );
     }
     Some(line)

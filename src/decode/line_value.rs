@@ -26,6 +26,9 @@ pub enum RawForm {
     BsonDocument,
     /// A BSON array (its bytes are a document whose keys are "0", "1", ...).
     BsonArray,
+    /// A CQL statement's values as the decoder kept them: each column's bound bytes
+    /// with their types, or its JSON (`decode::cql::extract::lazy`).
+    CqlValues,
 }
 
 /// The bytes of a value not yet rendered, with the function that renders them.
@@ -54,12 +57,22 @@ impl RawValue {
 pub trait RenderLater: Send + Sync {
     /// The JSON the decoder would have built at once.
     fn render(&self) -> Value;
+
+    /// The kept pieces as bytes a reader without the decoder renders
+    /// (`decode::registry::render_kept`), so the store keeps them instead of the JSON;
+    /// `None`: the store keeps the rendered JSON.
+    fn kept(&self) -> Option<(RawForm, Vec<u8>)> {
+        None
+    }
 }
 
 /// A value rendered on first read from what a decoder kept.
 pub struct Deferred {
     source: Box<dyn RenderLater>,
     rendered: OnceLock<Value>,
+    /// [`RenderLater::kept`], computed once: the dedupe identity and the store both
+    /// read it.
+    kept: OnceLock<Option<(RawForm, Vec<u8>)>>,
 }
 
 /// A `write` line's `values` field.
@@ -69,9 +82,8 @@ pub enum LineValue {
     Json(Value),
     /// The protocol's bytes; rendered on first read.
     Raw(RawValue),
-    /// Rendered on first read by the decoder's own renderer (CQL bound values: the
-    /// line stores them as JSON, so unlike [`LineValue::Raw`] they are rendered, not
-    /// elided, when the store serializes the line).
+    /// Rendered on first read by the decoder's own renderer (CQL bound values). When
+    /// the source has a kept form the store keeps that, as for [`LineValue::Raw`].
     Deferred(Arc<Deferred>),
 }
 
@@ -97,7 +109,23 @@ impl LineValue {
         LineValue::Deferred(Arc::new(Deferred {
             source: Box::new(source),
             rendered: OnceLock::new(),
+            kept: OnceLock::new(),
         }))
+    }
+
+    /// The bytes the store keeps instead of the JSON, and what they are: a raw
+    /// value's own bytes, or a deferred value's kept form. `None`: the store keeps
+    /// the JSON.
+    pub fn kept(&self) -> Option<(RawForm, &[u8])> {
+        match self {
+            LineValue::Json(_) => None,
+            LineValue::Raw(r) => Some((r.form, &r.bytes)),
+            LineValue::Deferred(d) => d
+                .kept
+                .get_or_init(|| d.source.kept())
+                .as_ref()
+                .map(|(form, bytes)| (*form, bytes.as_slice())),
+        }
     }
 
     /// The unrendered bytes, when the value was handed over as bytes.
@@ -150,9 +178,10 @@ thread_local! {
     static ELIDE_RAW: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` with raw values serialized as `null` instead of rendered: the store keeps
-/// the line's JSON without them and their bytes beside it (the protocol's own form),
-/// rendering them only when `log --json` prints the line.
+/// Runs `f` with values that have a kept form ([`LineValue::kept`]) serialized as
+/// `null` instead of rendered: the store keeps the line's JSON without them and their
+/// bytes beside it (the protocol's own form), rendering them only when `log --json`
+/// prints the line.
 pub fn without_raw_values<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(bool);
     impl Drop for Restore {
@@ -168,7 +197,11 @@ impl Serialize for LineValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             LineValue::Json(v) => v.serialize(s),
-            LineValue::Raw(_) if ELIDE_RAW.with(Cell::get) => s.serialize_unit(),
+            LineValue::Raw(_) | LineValue::Deferred(_)
+                if ELIDE_RAW.with(Cell::get) && self.kept().is_some() =>
+            {
+                s.serialize_unit()
+            }
             LineValue::Raw(r) => match r.rendered.get() {
                 Some(v) => v.serialize(s),
                 None => (r.render)(&r.bytes).serialize(s),

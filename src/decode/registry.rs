@@ -63,3 +63,14 @@ pub fn registry_with_cql_state() -> (DecoderRegistry, SharedState) {
     });
     (reg, state)
 }
+
+/// Renders a value the store kept in its protocol's own form (see
+/// [`LineValue::kept`](super::line_value::LineValue::kept)) as the `write` line printed
+/// it: each form goes to the decoder that kept it.
+pub fn render_kept(bytes: &[u8], form: super::line_value::RawForm) -> serde_json::Value {
+    use super::line_value::RawForm;
+    match form {
+        RawForm::BsonDocument | RawForm::BsonArray => super::mongo::values::render(bytes, form),
+        RawForm::CqlValues => super::cql::extract::lazy::render_kept(bytes),
+    }
+}

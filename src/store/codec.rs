@@ -24,8 +24,11 @@ const KEY_DIGEST: u8 = 1;
 const SEQ_LEN: usize = 8;
 
 /// Encodes a value with postcard, appending to `out`.
-pub fn encode_into<T: Serialize>(value: &T, out: Vec<u8>) -> Result<Vec<u8>, String> {
-    postcard::to_extend(value, out).map_err(|e| e.to_string())
+pub fn encode_into<T: Serialize>(value: &T, mut out: Vec<u8>) -> Result<Vec<u8>, String> {
+    // Through `io::Write`: a slice becomes one `extend_from_slice`, where
+    // `to_extend` pushed byte by byte (a tenth of a CQL tap's time in the profile).
+    postcard::to_io(value, &mut out).map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 /// Encodes a value with postcard.

@@ -88,7 +88,8 @@ pub struct Mutation {
     /// holds them. `None` for mutations that never had a write line.
     pub write_json: Option<String>,
     /// The line's `values` in the protocol's own form when the decoder kept them so
-    /// (MongoDB documents and update specifications as BSON): rendered only when the
+    /// (MongoDB documents and update specifications as BSON, a prepared CQL
+    /// statement's bound values with their types): rendered only when the
     /// line is printed (`commit::convert::write_line`), so the tap neither renders a
     /// document to JSON nor stores it twice. Added in format 4.
     pub line_values: Option<LineValues>,
@@ -108,6 +109,9 @@ pub enum LineValues {
     /// The very bytes of the MongoDB payload's `o` document (an insert's document, an
     /// update's specification): not stored twice.
     PayloadDocument,
+    /// A CQL statement's values as the decoder kept them (bound bytes with their
+    /// types, or JSON per column; `decode::cql::extract::lazy`). Added in format 5.
+    CqlValues(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// A schema change as the write line names it.

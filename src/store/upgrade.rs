@@ -1,7 +1,7 @@
 //! Reading and converting stores of older formats (2 and 3).
 //!
 //! Format 3 appended `op` to the CQL [`Cell`]; format 4 appended `line_values` and
-//! `ddl` to the [`Mutation`]. Postcard has no field names, so an older envelope (or
+//! `ddl` to the [`Mutation`]; format 5 a variant of `line_values` (no rewrite). Postcard has no field names, so an older envelope (or
 //! undecided write, which holds a mutation) only decodes with the old layout, kept
 //! here. A backup tool must never strand old backups: readers decode old formats
 //! through these layouts (a repository's segments keep the format they were sealed
@@ -251,6 +251,9 @@ pub fn rewrite_older(
     dbs: &super::dbs::Dbs,
     txn: &mut heed::RwTxn<'_>,
 ) -> Result<u64, UpgradeError> {
+    if format >= super::meta::SAME_LAYOUT_SINCE {
+        return Ok(0);
+    }
     let mut done = 0u64;
     let mut from = 0u64;
     loop {

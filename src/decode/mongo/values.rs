@@ -45,6 +45,8 @@ pub fn render(bytes: &[u8], form: RawForm) -> Value {
     match form {
         RawForm::BsonDocument => render_doc(bytes),
         RawForm::BsonArray => render_array(bytes),
+        // Not BSON: the registry sends these to their own decoder.
+        RawForm::CqlValues => Value::Null,
     }
 }
 

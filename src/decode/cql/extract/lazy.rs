@@ -11,17 +11,23 @@
 //! operation (an insert of a known column replaces it in place; a removal swaps the
 //! last entry into the gap, as the map does with `preserve_order`), so the rendered
 //! object has the same keys in the same order.
+//!
+//! The store keeps the same pieces instead of the JSON ([`Values::kept`], rendered
+//! back by [`render_kept`] when `log --json` prints the line): the tap then renders
+//! no bound value at all, and the dedupe identity digests those bytes.
 
 use bytes::Bytes;
 use serde_json::{Map, Value as Json};
 use tidemark_cql::types::format;
-use tidemark_cql::ColumnType;
+use tidemark_cql::wire::{Reader, Writer};
+use tidemark_cql::{ColumnType, ParseError};
 
 use super::bound::typed;
 use super::order::normalize;
-use crate::decode::records::{LineValue, RenderLater};
+use crate::decode::records::{LineValue, RawForm, RenderLater};
 
 /// One column's value.
+#[derive(Debug)]
 pub enum Entry {
     /// Already rendered (literals, nulls).
     Ready(Json),
@@ -60,7 +66,7 @@ impl Entry {
 }
 
 /// An INSERT's values in the order the eager map would hold them.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Values(Vec<(String, Entry)>);
 
 impl Values {
@@ -115,6 +121,96 @@ impl RenderLater for Values {
                 .collect(),
         )
     }
+
+    fn kept(&self) -> Option<(RawForm, Vec<u8>)> {
+        Some((RawForm::CqlValues, self.encode()))
+    }
+}
+
+/// Kept-form tags: what follows a column's name.
+const READY: u8 = 0;
+const BOUND: u8 = 1;
+
+impl Values {
+    /// The kept form: per entry, in order, the column as a `[long string]`, then
+    /// either [`READY`] and the JSON as a `[long string]`, or [`BOUND`], the value as
+    /// `[bytes]` and each of the two types as a presence byte and an `[option]` —
+    /// the native protocol's own notation, whose type encoding round-trips exactly
+    /// (UDT fields and custom classes included).
+    fn encode(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(16 + self.0.len() * 24);
+        let mut w = Writer::new(&mut buf);
+        for (column, entry) in &self.0 {
+            w.long_string(column);
+            match entry {
+                Entry::Ready(j) => {
+                    w.u8(READY);
+                    w.long_string(&j.to_string());
+                }
+                Entry::Bound {
+                    bytes,
+                    spec,
+                    column,
+                } => {
+                    w.u8(BOUND);
+                    w.bytes(Some(bytes));
+                    for ty in [spec, column] {
+                        match ty {
+                            Some(t) => {
+                                w.u8(1);
+                                t.encode(&mut w);
+                            }
+                            None => w.u8(0),
+                        }
+                    }
+                }
+            }
+        }
+        buf
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Values, String> {
+        let mut r = Reader::new(Bytes::copy_from_slice(bytes));
+        let mut out = Values::default();
+        let bad = |e: ParseError| e.to_string();
+        while !r.is_empty() {
+            let column = r.long_string().map_err(bad)?.as_str().to_string();
+            let entry = match r.u8("kept tag").map_err(bad)? {
+                READY => {
+                    let text = r.long_string().map_err(bad)?;
+                    Entry::Ready(serde_json::from_str(text.as_str()).map_err(|e| e.to_string())?)
+                }
+                BOUND => {
+                    let bytes = r
+                        .bytes()
+                        .map_err(bad)?
+                        .ok_or("a kept bound value is null")?;
+                    let mut types = [None, None];
+                    for ty in &mut types {
+                        if r.u8("kept type presence").map_err(bad)? == 1 {
+                            *ty = Some(ColumnType::decode(&mut r).map_err(bad)?);
+                        }
+                    }
+                    let [spec, column] = types;
+                    Entry::Bound {
+                        bytes,
+                        spec,
+                        column,
+                    }
+                }
+                t => return Err(format!("unknown kept tag {t}")),
+            };
+            // Entries were unique when kept; push keeps a damaged duplicate visible.
+            out.0.push((column, entry));
+        }
+        Ok(out)
+    }
+}
+
+/// Renders a stored [`Values::kept`] form as the line printed it. A damaged form
+/// renders `null`, as damaged BSON does (only a damaged store gets there).
+pub fn render_kept(bytes: &[u8]) -> Json {
+    Values::decode(bytes).map_or(Json::Null, |v| v.render())
 }
 
 #[cfg(test)]
@@ -161,6 +257,101 @@ mod tests {
                 serde_json::to_string(&Json::Object(map)).unwrap()
             );
         }
+    }
+
+    fn column_type() -> impl Strategy<Value = ColumnType> {
+        use tidemark_cql::Text;
+        let leaf = prop_oneof![
+            Just(ColumnType::Int),
+            Just(ColumnType::Varint),
+            Just(ColumnType::Decimal),
+            Just(ColumnType::Double),
+            Just(ColumnType::Float),
+            Just(ColumnType::Varchar),
+            Just(ColumnType::Blob),
+            Just(ColumnType::Timestamp),
+            Just(ColumnType::Uuid),
+            Just(ColumnType::Duration),
+            Just(ColumnType::custom(Text::from(
+                "org.apache.cassandra.db.marshal.VectorType(org.apache.cassandra.db.marshal.FloatType,2)"
+            ))),
+        ];
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|t| ColumnType::List(Box::new(t))),
+                inner.clone().prop_map(|t| ColumnType::Set(Box::new(t))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(k, v)| ColumnType::Map(Box::new(k), Box::new(v))),
+                prop::collection::vec(inner.clone(), 1..3).prop_map(ColumnType::Tuple),
+                prop::collection::vec(inner, 1..3).prop_map(|ts| ColumnType::Udt {
+                    keyspace: Text::from("ks"),
+                    name: Text::from("u"),
+                    fields: ts
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, t)| (Text::from(format!("f{i}")), t))
+                        .collect(),
+                }),
+            ]
+        })
+    }
+
+    fn entry() -> impl Strategy<Value = Entry> {
+        prop_oneof![
+            any::<i64>().prop_map(|v| Entry::Ready(Json::from(v))),
+            "[a-z\\\"]{0,5}".prop_map(|v| Entry::Ready(Json::from(v))),
+            (
+                prop::collection::vec(any::<u8>(), 0..24),
+                prop::option::of(column_type()),
+                prop::option::of(column_type()),
+            )
+                .prop_map(|(b, spec, column)| Entry::Bound {
+                    bytes: Bytes::from(b),
+                    spec,
+                    column,
+                }),
+        ]
+    }
+
+    proptest! {
+        /// What the store keeps renders exactly as the values the decoder kept, for
+        /// any bound bytes (garbage included) under any types: `log --json` prints
+        /// the line `inspect --json` printed.
+        #[test]
+        fn the_kept_form_renders_as_the_values_do(
+            entries in prop::collection::vec(entry(), 0..6),
+        ) {
+            let mut values = Values::default();
+            for (i, e) in entries.into_iter().enumerate() {
+                values.insert(format!("c{i}"), e);
+            }
+            let (form, kept) = values.kept().unwrap();
+            prop_assert_eq!(form, RawForm::CqlValues);
+            let direct = serde_json::to_string(&values.render()).unwrap();
+            prop_assert_eq!(serde_json::to_string(&render_kept(&kept)).unwrap(), direct);
+        }
+
+        /// A damaged kept form renders `null` (or some JSON), never panics.
+        #[test]
+        fn a_damaged_kept_form_does_not_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = render_kept(&bytes);
+        }
+    }
+
+    #[test]
+    fn a_truncated_kept_form_renders_null() {
+        let mut values = Values::default();
+        values.insert(
+            "a".into(),
+            Entry::Bound {
+                bytes: Bytes::from_static(&[0, 0, 0, 7]),
+                spec: Some(ColumnType::Int),
+                column: Some(ColumnType::Int),
+            },
+        );
+        let (_, kept) = values.kept().unwrap();
+        assert_eq!(render_kept(&kept), serde_json::json!({ "a": 7 }));
+        assert_eq!(render_kept(&kept[..kept.len() - 1]), Json::Null);
     }
 
     #[test]
