@@ -360,6 +360,6 @@ fn a_key_decoded_without_the_schema_is_completed_with_the_merged_schema() {
     let tidemark::store::Payload::Cql(p) = &all[0].payload else {
         panic!("a CQL payload");
     };
-    let columns: Vec<&str> = p.cells.iter().map(|c| c.column.as_str()).collect();
+    let columns: Vec<&str> = p.cells.iter().map(|c| &*c.column).collect();
     assert_eq!(columns, ["v"]);
 }

@@ -73,7 +73,7 @@ fn cells_of(
         for c in cells {
             let col = match &c.path {
                 Some(p) => format!("{}[{}]", c.column, hex(p)),
-                None => c.column.clone(),
+                None => c.column.to_string(),
             };
             out.insert((r.key.clone(), col), (hex(&c.value), c.timestamp, c.ttl));
         }
@@ -708,10 +708,10 @@ async fn five_node_dumps_at_rf3_deduplicate_to_the_clusters_state() {
         let VersionRow::Cql { cells } = row else {
             panic!("a CQL row")
         };
-        for c in cells.iter().filter(|c| c.column != "note") {
+        for c in cells.iter().filter(|c| &*c.column != "note") {
             let col = match &c.path {
                 Some(p) => format!("{}[{}]", c.column, hex(p)),
-                None => c.column.clone(),
+                None => c.column.to_string(),
             };
             version.insert(
                 ("t".to_string(), pk.clone(), ck.clone(), col),

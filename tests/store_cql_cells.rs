@@ -428,7 +428,7 @@ fn check_capture(name: &str, ws: &WorkloadSchema) -> Seen {
         let table = m.namespace.strip_prefix("tm.").unwrap();
         let mut by_col: BTreeMap<&str, Vec<&Cell>> = BTreeMap::new();
         for c in &p.cells {
-            if c.cql_type == "json" {
+            if &*c.cql_type == "json" {
                 seen.json += 1;
                 continue;
             }

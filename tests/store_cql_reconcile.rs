@@ -114,10 +114,7 @@ fn equal_timestamps_reconcile_by_the_stored_bytes() {
     let mut minus_one = Vec::new();
     Value::Int(-1).encode(&mut minus_one);
     for (c, want) in stored.iter().zip([&one, &minus_one]) {
-        assert_eq!(
-            (c.column.as_str(), c.cql_type.as_str(), c.timestamp),
-            ("v", "int", TS)
-        );
+        assert_eq!((&*c.column, &*c.cql_type, c.timestamp), ("v", "int", TS));
         assert_eq!(
             (c.kind, c.op, &c.value),
             (CellKind::Live, CellOp::Set, want)

@@ -200,7 +200,7 @@ fn version_facts(store: &Store, name: &str) -> BTreeSet<Fact> {
         for c in &d.cells {
             assert_eq!(c.kind, CellKind::Tombstone, "{c:?}");
             let (what, column) = match &c.path {
-                None => ("column", c.column.clone()),
+                None => ("column", c.column.to_string()),
                 Some(p) => ("element", format!("{}[{}]", c.column, hex(p))),
             };
             out.insert((

@@ -80,7 +80,7 @@ fn version_cells(store: &Store, name: &str) -> Cells {
         let entry = out.entry(k).or_default();
         for c in cells {
             entry.insert(
-                c.column.clone(),
+                c.column.to_string(),
                 (hex(&c.value), c.timestamp, c.ttl.is_some()),
             );
         }

@@ -9,6 +9,8 @@
 //! INSERT JSON) falls back to its `SELECT JSON` text with `cql_type` `"json"`, which
 //! says so in the cell; so does a whole line without a typed form.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use tidemark_cql::ColumnType;
 
@@ -43,7 +45,7 @@ impl Timing {
     fn cell(
         &self,
         column: &str,
-        cql_type: String,
+        cql_type: Arc<str>,
         op: CellOp,
         deleted: bool,
         value: Vec<u8>,
@@ -59,7 +61,7 @@ impl Timing {
             (false, _, None) => (CellKind::Live, None, None),
         };
         Cell {
-            column: column.to_string(),
+            column: shared::name(column),
             path: None,
             value,
             cql_type,
@@ -143,7 +145,7 @@ fn typed_cell(c: &TypedCell, t: &Timing) -> Cell {
     };
     let mut cell = t.cell(
         &c.column,
-        spell(&c.ty, c.frozen == Some(true)),
+        shared::spelled(&c.ty, c.frozen == Some(true)),
         op,
         deleted,
         value,
@@ -186,7 +188,7 @@ pub fn spell(ty: &ColumnType, frozen: bool) -> String {
 /// Cells of the columns `want` accepts, as `SELECT JSON` text (`cql_type` `json`):
 /// assigned values, deleted columns and collection operations.
 fn json_cells(rec: &WriteRecord, t: &Timing, want: impl Fn(&str) -> bool, p: &mut CqlPayload) {
-    let json = || "json".to_string();
+    let json = || shared::name("json");
     if let Value::Object(values) = &*rec.values {
         for (column, value) in values.iter().filter(|(c, _)| want(c)) {
             let deleted = value.is_null();
@@ -237,6 +239,75 @@ fn json_cells(rec: &WriteRecord, t: &Timing, want: impl Fn(&str) -> bool, p: &mu
                 cell.kind = CellKind::Live;
             }
             p.cells.push(cell);
+        }
+    }
+}
+
+/// Column names and spelled types shared by every cell that names them: a tap holds
+/// tens of thousands of cells between group commits, and two heap strings per cell
+/// were a fifth of a CQL tap's time (allocating, then freeing them after the
+/// commit). Per thread, and bounded: garbage traffic naming endless columns only
+/// makes the tables start over.
+mod shared {
+    use std::cell::RefCell;
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+
+    use tidemark_cql::ColumnType;
+
+    /// Entries kept per table before it starts over.
+    const LIMIT: usize = 4096;
+
+    thread_local! {
+        static NAMES: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
+        static TYPES: RefCell<HashMap<ColumnType, [Option<Arc<str>>; 2]>> =
+            RefCell::new(HashMap::new());
+    }
+
+    /// `name`, shared.
+    pub fn name(name: &str) -> Arc<str> {
+        NAMES.with(|names| {
+            let mut names = names.borrow_mut();
+            if let Some(shared) = names.get(name) {
+                return shared.clone();
+            }
+            if names.len() >= LIMIT {
+                names.clear();
+            }
+            let shared: Arc<str> = Arc::from(name);
+            names.insert(shared.clone());
+            shared
+        })
+    }
+
+    /// [`super::spell`]`(ty, frozen)`, shared.
+    pub fn spelled(ty: &ColumnType, frozen: bool) -> Arc<str> {
+        TYPES.with(|types| {
+            let mut types = types.borrow_mut();
+            if let Some(Some(shared)) = types.get(ty).map(|s| &s[usize::from(frozen)]) {
+                return shared.clone();
+            }
+            if types.len() >= LIMIT {
+                types.clear();
+            }
+            let shared: Arc<str> = Arc::from(super::spell(ty, frozen));
+            types.entry(ty.clone()).or_default()[usize::from(frozen)] = Some(shared.clone());
+            shared
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn equal_names_and_types_share_one_string() {
+            assert!(Arc::ptr_eq(&name("c1"), &name("c1")));
+            let map = ColumnType::Map(Box::new(ColumnType::Int), Box::new(ColumnType::Varchar));
+            let (a, b) = (spelled(&map, true), spelled(&map, true));
+            assert!(Arc::ptr_eq(&a, &b));
+            assert_eq!(&*a, "frozen<map<int, text>>");
+            assert_eq!(&*spelled(&map, false), "map<int, text>");
         }
     }
 }

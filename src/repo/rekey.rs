@@ -78,7 +78,7 @@ pub fn complete_key(m: &mut Mutation, schema: &NamespaceSchema) -> bool {
     }
     payload
         .cells
-        .retain(|cell| cell.path.is_some() || !moved.contains(&cell.column));
+        .retain(|cell| cell.path.is_some() || !moved.iter().any(|m| **m == *cell.column));
     // Without the schema a DELETE's WHERE was taken as a row's key (a row
     // deletion); naming the partition key alone of a table with clustering columns
     // (and no clustering range), it deletes the partition.

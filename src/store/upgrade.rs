@@ -154,10 +154,10 @@ impl From<CellV2> for Cell {
             CellKind::Live | CellKind::Expiring => CellOp::Set,
         };
         Cell {
-            column: c.column,
+            column: c.column.into(),
             path: c.path,
             value: c.value,
-            cql_type: c.cql_type,
+            cql_type: c.cql_type.into(),
             timestamp: c.timestamp,
             ttl: c.ttl,
             local_deletion_time: c.local_deletion_time,

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -20,7 +21,7 @@ use crate::store::{Cell, CellKind, CellOp, Deletion};
 
 /// A cell's place in the row: column and element path (`None` for a simple or frozen
 /// column; for list elements a path made here, see [`list_path`]).
-pub type CellId = (String, Option<Vec<u8>>);
+pub type CellId = (Arc<str>, Option<Vec<u8>>);
 
 /// Row liveness from an INSERT (Cassandra's primary key liveness info): the row
 /// exists, even without any cell, until deleted or expired.
@@ -37,11 +38,11 @@ pub struct CqlRow {
     cells: BTreeMap<CellId, Cell>,
     /// Whole-column deletions of collections and UDTs: shadow element cells at or
     /// below the timestamp.
-    column_deletions: BTreeMap<String, Deletion>,
+    column_deletions: BTreeMap<Arc<str>, Deletion>,
     row_deletion: Option<Deletion>,
     marker: Option<Marker>,
     /// Counter columns: the total and the newest timestamp that changed it.
-    counters: BTreeMap<String, (i64, i64)>,
+    counters: BTreeMap<Arc<str>, (i64, i64)>,
     /// List elements added so far (for a list path made here).
     list_elements: u64,
     /// For a row a snapshot read: the read window of its part (ns), which decides
@@ -194,7 +195,7 @@ impl CqlRow {
 
     /// Adds a counter's value as a snapshot read it (its total).
     pub fn set_counter(&mut self, column: &str, total: i64, timestamp: i64) {
-        self.counters.insert(column.to_string(), (total, timestamp));
+        self.counters.insert(Arc::from(column), (total, timestamp));
     }
 
     /// Applies one cell of a committed mutation (or of a snapshot row).
@@ -257,7 +258,7 @@ impl CqlRow {
         self.cells
             .iter()
             .filter(|((c, p), cell)| {
-                c == column
+                **c == *column
                     && p.is_some()
                     && cell.kind != CellKind::Tombstone
                     && !deletes(del, cell.timestamp)
@@ -427,7 +428,7 @@ mod tests {
     fn values(cells: &[Cell]) -> Vec<(&str, &[u8])> {
         cells
             .iter()
-            .map(|c| (c.column.as_str(), c.value.as_slice()))
+            .map(|c| (&*c.column, c.value.as_slice()))
             .collect()
     }
 
@@ -585,7 +586,7 @@ mod tests {
             d.map(|d| d.timestamp),
             cells
                 .into_iter()
-                .map(|c| (c.column, c.path, c.timestamp))
+                .map(|c| (c.column.to_string(), c.path, c.timestamp))
                 .collect(),
         )
     }

@@ -30,7 +30,7 @@ pub fn cql_row(namespace: &str, key: &str, cells: &[Cell], schema: &Schema) -> V
         _ => Map::new(),
     };
     let known = schema.table(keyspace, table);
-    let mut columns: Vec<&str> = cells.iter().map(|c| c.column.as_str()).collect();
+    let mut columns: Vec<&str> = cells.iter().map(|c| &*c.column).collect();
     if let Some(t) = known {
         columns.extend(t.types.keys().map(String::as_str).filter(|c| !t.is_key(c)));
     }
@@ -40,7 +40,7 @@ pub fn cql_row(namespace: &str, key: &str, cells: &[Cell], schema: &Schema) -> V
         if out.contains_key(column) {
             continue;
         }
-        let of_column: Vec<&Cell> = cells.iter().filter(|c| c.column == column).collect();
+        let of_column: Vec<&Cell> = cells.iter().filter(|c| &*c.column == column).collect();
         let ty = schema.column_type(keyspace, table, column).or_else(|| {
             of_column
                 .first()
@@ -66,7 +66,7 @@ fn column_value(ty: Option<ColumnType>, cells: &[&Cell]) -> Value {
             .map(|b| Value::from(i64::from_be_bytes(b)))
             .unwrap_or(Value::Null);
     }
-    if first.cql_type == "json" {
+    if &*first.cql_type == "json" {
         return serde_json::from_slice(&first.value).unwrap_or(Value::Null);
     }
     let whole = cells.len() == 1

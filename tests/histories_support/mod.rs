@@ -82,7 +82,7 @@ fn version_cells(store: &Store, name: &str, ks: &str) -> Cells {
         for c in cells {
             let col = match &c.path {
                 Some(p) => format!("{}[{}]", c.column, hex(p)),
-                None => c.column.clone(),
+                None => c.column.to_string(),
             };
             entry.insert(
                 col,

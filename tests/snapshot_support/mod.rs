@@ -100,7 +100,7 @@ pub fn snapshot_cells(
         };
         let name = |cell: &tidemark::store::Cell| match &cell.path {
             Some(path) => format!("{}[{}]", cell.column, hex(path)),
-            None => cell.column.clone(),
+            None => cell.column.to_string(),
         };
         for cell in cells {
             let k = (table.clone(), p.clone(), c.clone(), name(cell));

@@ -32,7 +32,7 @@ pub fn reopen(dir: &Path) -> Store {
 pub fn cql(ns: &str, key: &str, commit_time: u64, columns: usize) -> Mutation {
     let cells = (0..columns)
         .map(|i| Cell {
-            column: format!("c{i}"),
+            column: format!("c{i}").into(),
             path: None,
             value: format!("value-{i}-{key}").into_bytes(),
             cql_type: "text".into(),

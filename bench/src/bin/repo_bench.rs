@@ -73,7 +73,7 @@ fn mutation(i: u64, rng: &mut u64) -> Mutation {
     };
     let cells = (0..4)
         .map(|c| Cell {
-            column: format!("c{c}"),
+            column: format!("c{c}").into(),
             path: None,
             value: text(48),
             cql_type: "text".into(),

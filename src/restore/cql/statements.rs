@@ -180,7 +180,7 @@ fn ttl_left(c: &Cell, now_secs: i64) -> Option<i32> {
 /// The value bytes of a cell as type `ty` (the column's, or for an element cell the
 /// element's): `json` cells (the decoder knew no type) are converted.
 fn value_of(c: &Cell, ty: &ColumnType) -> Result<Vec<u8>> {
-    if c.cql_type == "json" {
+    if &*c.cql_type == "json" {
         let j: Json = serde_json::from_slice(&c.value).context("a json cell")?;
         return to_bytes(&j, ty);
     }
@@ -216,7 +216,7 @@ pub fn row(t: &Table, key_text: &str, cells: &[Cell], clock: Clock) -> Result<(V
                     c.value.len()
                 )
             })?);
-            counters.insert(c.column.clone(), total);
+            counters.insert(c.column.to_string(), total);
             continue;
         }
         let Some(ttl) = ttl_left(c, clock.now_secs) else {
@@ -226,7 +226,7 @@ pub fn row(t: &Table, key_text: &str, cells: &[Cell], clock: Clock) -> Result<(V
         let ts = ts_of(c);
         match (&c.path, col.ty.effective()) {
             (Some(path), ColumnType::List(element)) if col.multi_cell() => {
-                lists.entry(c.column.clone()).or_default().push((
+                lists.entry(c.column.to_string()).or_default().push((
                     path.clone(),
                     value_of(c, element)?,
                     ts,
@@ -240,7 +240,7 @@ pub fn row(t: &Table, key_text: &str, cells: &[Cell], clock: Clock) -> Result<(V
                 groups
                     .entry((ts, ttl))
                     .or_default()
-                    .insert(c.column.clone(), value_of(c, &col.ty)?);
+                    .insert(c.column.to_string(), value_of(c, &col.ty)?);
             }
         }
     }
@@ -569,7 +569,7 @@ mod tests {
             column: column.into(),
             path: None,
             value: value.to_vec(),
-            cql_type: String::new(),
+            cql_type: "".into(),
             timestamp: ts,
             ttl: ttl.map(|t| t.0),
             local_deletion_time: ttl.map(|t| t.1),

@@ -62,7 +62,7 @@ pub struct RowAt<'a> {
 }
 
 /// A cell's identity in its row: column, and element path for collections.
-type CellId = (String, Option<Vec<u8>>);
+type CellId = (std::sync::Arc<str>, Option<Vec<u8>>);
 
 #[derive(Default)]
 struct RowAcc {
@@ -292,12 +292,12 @@ fn covers(r: &Range, ck: &[Json], types: &[(String, ColumnType)]) -> bool {
 /// elements given their positions as 4-byte ints as `snapshot take` stores them.
 fn live_cells(r: &RowAcc, d: Option<Del>, mut held: impl FnMut(&Cell, &[u32])) -> Vec<Cell> {
     let mut out = Vec::new();
-    let mut lists: BTreeMap<String, Vec<Cell>> = BTreeMap::new();
+    let mut lists: BTreeMap<std::sync::Arc<str>, Vec<Cell>> = BTreeMap::new();
     for ((column, path), (c, holders)) in &r.cells {
         if c.kind == CellKind::Tombstone || shadowed(d, c.timestamp) {
             continue;
         }
-        if path.is_some() && shadowed(r.complex.get(column).copied(), c.timestamp) {
+        if path.is_some() && shadowed(r.complex.get(&**column).copied(), c.timestamp) {
             continue;
         }
         held(c, holders);

@@ -312,10 +312,10 @@ fn read_row(
         };
         let cell = match c.get("deletion_info") {
             Some(di) => Cell {
-                column: name.clone(),
+                column: name.as_str().into(),
                 path: path_bytes,
                 value: Vec::new(),
-                cql_type: type_text.clone(),
+                cql_type: type_text.as_str().into(),
                 timestamp,
                 ttl: None,
                 local_deletion_time: di
@@ -336,10 +336,10 @@ fn read_row(
                 };
                 let counter = matches!(ty.effective(), ColumnType::Counter);
                 Cell {
-                    column: name.clone(),
+                    column: name.as_str().into(),
                     path: path_bytes,
                     value,
-                    cql_type: type_text.clone(),
+                    cql_type: type_text.as_str().into(),
                     timestamp,
                     ttl: ttl.filter(|_| !counter),
                     local_deletion_time: expires.filter(|_| !counter),

@@ -367,10 +367,10 @@ fn to_rows(
         for (i, (path, v)) in elements(c, &value)?.into_iter().enumerate() {
             let ttl = ttl.at(i).filter(|s| *s > 0);
             out.push(Cell {
-                column: c.name.clone(),
+                column: c.name.as_str().into(),
                 path,
                 value: v.to_vec(),
-                cql_type: c.type_text.clone(),
+                cql_type: c.type_text.as_str().into(),
                 timestamp: wt.at(i).unwrap_or(0),
                 ttl: ttl.map(|s| s as u32),
                 local_deletion_time: ttl.map(|s| now_secs + i64::from(s)),

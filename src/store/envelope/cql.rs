@@ -5,6 +5,8 @@
 //! local deletion time and kind, even when they all came from one statement: a BATCH
 //! or a collection literal can give cells of one row different timestamps.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// The cells and deletions one CQL statement (or batch member) writes.
@@ -27,8 +29,9 @@ pub struct CqlPayload {
 /// One cell of a row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cell {
-    /// Column name as in the schema.
-    pub column: String,
+    /// Column name as in the schema (shared: every row of a table names the same
+    /// columns, and a tap keeps tens of thousands of cells in flight).
+    pub column: Arc<str>,
     /// For an element of a non-frozen collection or UDT: the serialized element key
     /// (map key, set element, UDT field index as a 2-byte short, or for `Put`/`Remove`
     /// on a list the index as a 4-byte int: the list timeuuid is the server's, and so
@@ -47,7 +50,8 @@ pub struct Cell {
     /// `json` when the decoder knew no type: `value` is then `SELECT JSON` text.
     /// A collection not spelled `frozen<...>` whose value is one whole cell was
     /// typed by bind metadata alone, which does not say whether it is frozen.
-    pub cql_type: String,
+    /// Shared, as `column` is.
+    pub cql_type: Arc<str>,
     /// Write timestamp in microseconds.
     pub timestamp: i64,
     /// TTL in seconds, for expiring cells.

@@ -49,7 +49,7 @@ pub fn different(
         let simple = |cells: &[Cell]| {
             cells
                 .iter()
-                .find(|c| c.column == n && c.path.is_none())
+                .find(|c| &*c.column == n && c.path.is_none())
                 .cloned()
         };
         match (simple(version.0), simple(target.0)) {

@@ -76,7 +76,7 @@ impl Shape {
     pub fn columns(&self, cells: &[Cell]) -> Columns {
         let mut by_column: BTreeMap<&str, Vec<&Cell>> = BTreeMap::new();
         for c in cells {
-            by_column.entry(c.column.as_str()).or_default().push(c);
+            by_column.entry(&*c.column).or_default().push(c);
         }
         let mut out = Columns::new();
         for (column, cs) in by_column {
