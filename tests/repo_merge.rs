@@ -257,7 +257,7 @@ fn keyed_insert(with_schema: bool, t: u64) -> Mutation {
     let cell = |column: &str, value: &[u8], cql_type: &str| tidemark::store::Cell {
         column: column.into(),
         path: None,
-        value: value.to_vec(),
+        value: value.to_vec().into(),
         cql_type: cql_type.into(),
         timestamp: 1_700_000_000_000_042,
         ttl: None,

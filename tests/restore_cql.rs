@@ -63,7 +63,7 @@ fn deletions() -> Vec<(String, String, VersionDeletion)> {
     let cell = tidemark::store::Cell {
         column: "v".into(),
         path: None,
-        value: Vec::new(),
+        value: Default::default(),
         cql_type: "text".into(),
         timestamp: 1_000_000,
         ttl: None,

@@ -46,7 +46,7 @@ fn row(ns: &str, key: String) -> SnapshotRow {
             cells: vec![Cell {
                 column: "v".into(),
                 path: None,
-                value: vec![0, 0, 0, 7],
+                value: vec![0, 0, 0, 7].into(),
                 cql_type: "int".into(),
                 timestamp: 1_700_000_000_000_000,
                 ttl: Some(60),

@@ -190,7 +190,7 @@ async fn cql_scan_under_concurrent_writes() {
     for ((_, pk, _, col), cell) in &snap {
         assert_eq!(col, "v");
         let k = i32::from_be_bytes(u32::from_str_radix(pk, 16).unwrap().to_be_bytes());
-        let v = String::from_utf8(cell.value.clone()).unwrap();
+        let v = String::from_utf8(cell.value.to_vec()).unwrap();
         if cell.timestamp == 1 {
             assert_eq!(v, format!("v{k}-0"));
             seen_before += 1;

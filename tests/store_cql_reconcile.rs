@@ -116,12 +116,12 @@ fn equal_timestamps_reconcile_by_the_stored_bytes() {
     for (c, want) in stored.iter().zip([&one, &minus_one]) {
         assert_eq!((&*c.column, &*c.cql_type, c.timestamp), ("v", "int", TS));
         assert_eq!(
-            (c.kind, c.op, &c.value),
+            (c.kind, c.op, &c.value.to_vec()),
             (CellKind::Live, CellOp::Set, want)
         );
     }
 
-    let cell = |i: usize| Cell::live(stored[i].timestamp, Bytes::from(stored[i].value.clone()));
+    let cell = |i: usize| Cell::live(stored[i].timestamp, stored[i].value.clone());
     let winner = reconcile(&cell(0), &cell(1)).unwrap();
     assert_eq!(winner, reconcile(&cell(1), &cell(0)).unwrap(), "order-free");
     assert_eq!(winner, Cell::live(TS, Bytes::from(minus_one)));

@@ -257,7 +257,7 @@ fn row(key: i32, value: &str, at: u64) -> Mutation {
         p.cells.push(Cell {
             column: "item".into(),
             path: None,
-            value: value.as_bytes().to_vec(),
+            value: value.as_bytes().to_vec().into(),
             cql_type: "text".into(),
             timestamp: (at / 1000) as i64,
             ttl: None,

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde_json::Value;
 use tidemark_cql::ColumnType;
 
@@ -48,7 +49,7 @@ impl Timing {
         cql_type: Arc<str>,
         op: CellOp,
         deleted: bool,
-        value: Vec<u8>,
+        value: Bytes,
     ) -> Cell {
         let (kind, ttl, ldt) = match (deleted, op, self.ttl) {
             (true, ..) => (CellKind::Tombstone, None, Some(self.now_secs)),
@@ -138,10 +139,11 @@ fn typed_cell(c: &TypedCell, t: &Timing) -> Cell {
         Op::Increment => (CellOp::Increment, false),
         Op::Tombstone | Op::Clear => (CellOp::Tombstone, true),
     };
+    // The frame's bytes, shared: no copy per cell.
     let value = if deleted && c.op != Op::Remove {
-        Vec::new()
+        Bytes::new()
     } else {
-        c.value.as_ref().map(|v| v.to_vec()).unwrap_or_default()
+        c.value.clone().unwrap_or_default()
     };
     let mut cell = t.cell(
         &c.column,
@@ -198,9 +200,9 @@ fn json_cells(rec: &WriteRecord, t: &Timing, want: impl Fn(&str) -> bool, p: &mu
                 CellOp::Set
             };
             let bytes = if deleted {
-                Vec::new()
+                Bytes::new()
             } else {
-                value.to_string().into_bytes()
+                Bytes::from(value.to_string())
             };
             p.cells.push(t.cell(column, json(), op, deleted, bytes));
         }
@@ -208,7 +210,7 @@ fn json_cells(rec: &WriteRecord, t: &Timing, want: impl Fn(&str) -> bool, p: &mu
     if rec.op == "delete" {
         for c in rec.columns_deleted.iter().flatten().filter(|c| want(c)) {
             p.cells
-                .push(t.cell(c, json(), CellOp::Tombstone, true, Vec::new()));
+                .push(t.cell(c, json(), CellOp::Tombstone, true, Bytes::new()));
         }
     }
     // Collection operations have no JSON cell of their own: the operation object
@@ -233,7 +235,7 @@ fn json_cells(rec: &WriteRecord, t: &Timing, want: impl Fn(&str) -> bool, p: &mu
                 n if n.starts_with("remove") => (CellOp::Remove, true),
                 _ => (CellOp::Put, false),
             };
-            let mut cell = t.cell(col, json(), op, deleted, o.to_string().into_bytes());
+            let mut cell = t.cell(col, json(), op, deleted, Bytes::from(o.to_string()));
             if op == CellOp::Increment {
                 // A counter shard's value is a binary delta; JSON text is not one.
                 cell.kind = CellKind::Live;

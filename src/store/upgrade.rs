@@ -156,7 +156,7 @@ impl From<CellV2> for Cell {
         Cell {
             column: c.column.into(),
             path: c.path,
-            value: c.value,
+            value: c.value.into(),
             cql_type: c.cql_type.into(),
             timestamp: c.timestamp,
             ttl: c.ttl,

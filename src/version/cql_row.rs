@@ -202,7 +202,7 @@ impl CqlRow {
     pub fn apply(&mut self, cell: &Cell) {
         match (cell.op, cell.kind) {
             (CellOp::Increment, _) | (_, CellKind::CounterShard) => {
-                let delta = i64::from_be_bytes(cell.value.as_slice().try_into().unwrap_or([0; 8]));
+                let delta = i64::from_be_bytes(cell.value.as_ref().try_into().unwrap_or([0; 8]));
                 let e = self
                     .counters
                     .entry(cell.column.clone())
@@ -346,7 +346,7 @@ impl CqlRow {
             out.push(Cell {
                 column: column.clone(),
                 path: None,
-                value: total.to_be_bytes().to_vec(),
+                value: total.to_be_bytes().to_vec().into(),
                 cql_type: "counter".into(),
                 timestamp,
                 ttl: None,
@@ -415,7 +415,7 @@ mod tests {
         Cell {
             column: column.into(),
             path: None,
-            value: value.to_vec(),
+            value: value.to_vec().into(),
             cql_type: "text".into(),
             timestamp: ts,
             ttl: None,
@@ -428,7 +428,7 @@ mod tests {
     fn values(cells: &[Cell]) -> Vec<(&str, &[u8])> {
         cells
             .iter()
-            .map(|c| (&*c.column, c.value.as_slice()))
+            .map(|c| (&*c.column, c.value.as_ref()))
             .collect()
     }
 
@@ -520,7 +520,7 @@ mod tests {
             r.apply(&c);
         }
         let cells = r.read(0, None).unwrap();
-        assert_eq!(cells[0].value, 13i64.to_be_bytes());
+        assert_eq!(cells[0].value[..], 13i64.to_be_bytes());
         r.delete_row(Deletion {
             timestamp: 3,
             local_deletion_time: 0,
@@ -559,7 +559,7 @@ mod tests {
             .read(0, None)
             .unwrap()
             .into_iter()
-            .map(|c| c.value)
+            .map(|c| c.value.to_vec())
             .collect();
         assert_eq!(got, [b"a".to_vec(), b"B".to_vec()]);
     }

@@ -55,7 +55,7 @@ fn content(row: &VersionRow) -> Vec<CellContent<'_>> {
     match row {
         VersionRow::Cql { cells } => cells
             .iter()
-            .map(|c| (&*c.column, c.path.as_deref(), c.value.as_slice()))
+            .map(|c| (&*c.column, c.path.as_deref(), c.value.as_ref()))
             .collect(),
         VersionRow::Mongo { document } => vec![("", None, document.as_slice())],
     }

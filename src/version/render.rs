@@ -62,7 +62,7 @@ fn column_value(ty: Option<ColumnType>, cells: &[&Cell]) -> Value {
         return Value::Null;
     };
     if first.kind == CellKind::CounterShard {
-        return <[u8; 8]>::try_from(first.value.as_slice())
+        return <[u8; 8]>::try_from(first.value.as_ref())
             .map(|b| Value::from(i64::from_be_bytes(b)))
             .unwrap_or(Value::Null);
     }

@@ -34,7 +34,7 @@ pub fn cql(ns: &str, key: &str, commit_time: u64, columns: usize) -> Mutation {
         .map(|i| Cell {
             column: format!("c{i}").into(),
             path: None,
-            value: format!("value-{i}-{key}").into_bytes(),
+            value: format!("value-{i}-{key}").into_bytes().into(),
             cql_type: "text".into(),
             timestamp: 1_700_000_000_000_000 + i as i64,
             ttl: None,
@@ -98,7 +98,7 @@ pub fn cql_full(commit_time: u64) -> Mutation {
         p.cells.push(Cell {
             column: "tags".into(),
             path: Some(b"red".to_vec()),
-            value: Vec::new(),
+            value: Default::default(),
             cql_type: "set<text>".into(),
             timestamp: 5,
             ttl: None,

@@ -75,7 +75,7 @@ fn mutation(i: u64, rng: &mut u64) -> Mutation {
         .map(|c| Cell {
             column: format!("c{c}").into(),
             path: None,
-            value: text(48),
+            value: text(48).into(),
             cql_type: "text".into(),
             timestamp: 1_700_000_000_000_000 + i as i64,
             ttl: None,

@@ -100,7 +100,7 @@ fn write_version(dir: &std::path::Path, rows: usize) -> Result<()> {
     let cell = |column: &str, ty: &str, value: Vec<u8>, ts: i64| Cell {
         column: column.into(),
         path: None,
-        value,
+        value: value.into(),
         cql_type: ty.into(),
         timestamp: ts,
         ttl: None,

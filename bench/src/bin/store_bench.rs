@@ -221,7 +221,7 @@ fn cql_row(i: usize) -> Mutation {
     let cell = |column: &str, cql_type: &str, value: Vec<u8>| Cell {
         column: column.into(),
         path: None,
-        value,
+        value: value.into(),
         cql_type: cql_type.into(),
         timestamp: ts,
         ttl: None,

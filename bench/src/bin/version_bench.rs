@@ -56,7 +56,7 @@ fn mutation(i: u64, rows: u64) -> Mutation {
         .map(|c| Cell {
             column: (*c).into(),
             path: None,
-            value: format!("{c}-{i}-value").into_bytes(),
+            value: format!("{c}-{i}-value").into_bytes().into(),
             cql_type: "text".into(),
             timestamp: ts,
             ttl: None,

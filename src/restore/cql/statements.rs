@@ -184,7 +184,7 @@ fn value_of(c: &Cell, ty: &ColumnType) -> Result<Vec<u8>> {
         let j: Json = serde_json::from_slice(&c.value).context("a json cell")?;
         return to_bytes(&j, ty);
     }
-    Ok(c.value.clone())
+    Ok(c.value.to_vec())
 }
 
 /// A list element: (path, value, timestamp, TTL left).
@@ -208,7 +208,7 @@ pub fn row(t: &Table, key_text: &str, cells: &[Cell], clock: Clock) -> Result<(V
             .column(&c.column)
             .ok_or_else(|| anyhow!("{}: column {} is not in the schema", t.source, c.column))?;
         if c.kind == CellKind::CounterShard || col.counter() {
-            let total = i64::from_be_bytes(c.value.as_slice().try_into().map_err(|_| {
+            let total = i64::from_be_bytes(c.value.as_ref().try_into().map_err(|_| {
                 anyhow!(
                     "{}.{}: a counter of {} bytes",
                     t.source,
@@ -568,7 +568,7 @@ mod tests {
         Cell {
             column: column.into(),
             path: None,
-            value: value.to_vec(),
+            value: value.to_vec().into(),
             cql_type: "".into(),
             timestamp: ts,
             ttl: ttl.map(|t| t.0),

@@ -314,7 +314,7 @@ fn read_row(
             Some(di) => Cell {
                 column: name.as_str().into(),
                 path: path_bytes,
-                value: Vec::new(),
+                value: Default::default(),
                 cql_type: type_text.as_str().into(),
                 timestamp,
                 ttl: None,
@@ -338,7 +338,7 @@ fn read_row(
                 Cell {
                     column: name.as_str().into(),
                     path: path_bytes,
-                    value,
+                    value: value.into(),
                     cql_type: type_text.as_str().into(),
                     timestamp,
                     ttl: ttl.filter(|_| !counter),

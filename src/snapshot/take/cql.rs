@@ -369,7 +369,7 @@ fn to_rows(
             out.push(Cell {
                 column: c.name.as_str().into(),
                 path,
-                value: v.to_vec(),
+                value: v,
                 cql_type: c.type_text.as_str().into(),
                 timestamp: wt.at(i).unwrap_or(0),
                 ttl: ttl.map(|s| s as u32),
@@ -534,7 +534,7 @@ mod tests {
             .map(|c| {
                 (
                     c.path.clone().unwrap(),
-                    c.value.clone(),
+                    c.value.to_vec(),
                     c.timestamp,
                     c.ttl,
                     c.local_deletion_time,

@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use serde::{Deserialize, Serialize};
 
 /// The cells and deletions one CQL statement (or batch member) writes.
@@ -41,9 +43,9 @@ pub struct Cell {
     #[serde(with = "serde_bytes")]
     pub path: Option<Vec<u8>>,
     /// Serialized value in the native protocol's `[bytes]` notation, without the
-    /// length; empty for tombstones.
-    #[serde(with = "serde_bytes")]
-    pub value: Vec<u8>,
+    /// length; empty for tombstones. A refcounted slice of the frame it came in
+    /// (no copy, no allocation per cell); stored as plain bytes.
+    pub value: Bytes,
     /// The column's CQL type as CQL spells it (`text`, `map<text, int>`,
     /// `frozen<...>`); for an element cell (`path` set, or a list append/prepend)
     /// the collection's type, from which the path's and the value's types follow.

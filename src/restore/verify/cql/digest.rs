@@ -84,7 +84,7 @@ impl Shape {
             if cs.iter().any(|c| c.path.is_some()) {
                 let mut elements: Vec<(&[u8], &[u8])> = cs
                     .iter()
-                    .map(|c| (c.path.as_deref().unwrap_or(&[]), c.value.as_slice()))
+                    .map(|c| (c.path.as_deref().unwrap_or(&[]), c.value.as_ref()))
                     .collect();
                 elements.sort_unstable();
                 if self.lists.contains(column) {
@@ -159,7 +159,7 @@ mod tests {
         Cell {
             column: column.into(),
             path: path.map(<[u8]>::to_vec),
-            value: value.to_vec(),
+            value: value.to_vec().into(),
             cql_type: "text".into(),
             timestamp: ts,
             ttl: None,
