@@ -1,0 +1,282 @@
+//! The running sharded cluster: started with [`MongoShardedCluster::start`],
+//! everything stopped when it is dropped. Addresses: the config servers on
+//! `base_addr`, `base_addr+1`, ...; shard k's members on the next `members`
+//! addresses; then the routers.
+
+use super::balancer::{self, BalancerMode};
+use super::config::ConfigServer;
+use super::migration::{MigrationRecord, RangeDeletion};
+use super::router::Router;
+use super::shard::ShardHook;
+use crate::mongo::{MongoReplicaSet, ReplSetConfig};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How to build a sharded cluster.
+#[derive(Debug, Clone)]
+pub struct ShardedConfig {
+    pub shards: usize,
+    /// Members of each shard replica set and of the config server set.
+    pub members: usize,
+    pub routers: usize,
+    /// The first loopback address; the rest follow consecutively.
+    pub base_addr: Ipv4Addr,
+    /// Every set and router listens on this port; 0 picks free ones.
+    pub port: u16,
+    pub election_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    /// Bound on an awaitable hello (keeps shutdown quick).
+    pub max_await: Duration,
+    /// How long a donor keeps a migrated chunk's orphans.
+    pub range_deleter_delay: Duration,
+    /// Deadline of every internal request (router → shard, migrations, config writes).
+    pub timeout: Duration,
+}
+
+impl Default for ShardedConfig {
+    fn default() -> Self {
+        ShardedConfig {
+            shards: 2,
+            members: 3,
+            routers: 1,
+            base_addr: Ipv4Addr::new(127, 0, 0, 1),
+            port: 0,
+            election_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(2),
+            max_await: Duration::from_millis(500),
+            range_deleter_delay: Duration::from_secs(2),
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Knobs changeable while running.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub balancer: bool,
+    pub balancer_interval: Duration,
+    pub balancer_mode: BalancerMode,
+    pub range_deleter_delay: Duration,
+}
+
+/// One shard.
+pub struct Shard {
+    pub id: String,
+    pub set: Arc<MongoReplicaSet>,
+    pub hook: Arc<ShardHook>,
+}
+
+/// What routers, migrations and the balancer share.
+pub struct ClusterInner {
+    pub config: ConfigServer,
+    pub shards: Vec<Shard>,
+    pub timeout: Duration,
+    settings: Mutex<Settings>,
+    /// One migration at a time, cluster-wide.
+    pub migration_lock: tokio::sync::Mutex<()>,
+    migrations: Mutex<Vec<MigrationRecord>>,
+    range_deletions: Mutex<Vec<RangeDeletion>>,
+    pub balancer_rounds: AtomicU64,
+    /// Background tasks (range deleter, balancer), aborted on drop.
+    pub tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ClusterInner {
+    pub fn shard(&self, id: &str) -> Result<&Shard, String> {
+        self.shards
+            .iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| format!("no shard {id:?}"))
+    }
+
+    pub fn settings(&self) -> Settings {
+        lock(&self.settings).clone()
+    }
+
+    pub fn update_settings(&self, f: impl FnOnce(&mut Settings)) {
+        f(&mut lock(&self.settings));
+    }
+
+    pub fn lock_migrations(&self) -> MutexGuard<'_, Vec<MigrationRecord>> {
+        lock(&self.migrations)
+    }
+
+    pub fn lock_range_deletions(&self) -> MutexGuard<'_, Vec<RangeDeletion>> {
+        lock(&self.range_deletions)
+    }
+
+    /// The primary address of shard `id`.
+    pub fn shard_primary_addr(&self, id: &str) -> Result<SocketAddr, String> {
+        let s = self.shard(id)?;
+        let p = s
+            .set
+            .primary()
+            .ok_or_else(|| format!("shard {id} has no primary"))?;
+        Ok(s.set.addresses()[p])
+    }
+}
+
+/// A running sharded cluster. Dropping it stops everything.
+pub struct MongoShardedCluster {
+    pub(crate) inner: Arc<ClusterInner>,
+    pub routers: Vec<Arc<Router>>,
+}
+
+fn set_config(cfg: &ShardedConfig, name: &str, first: u32) -> ReplSetConfig {
+    ReplSetConfig {
+        members: cfg.members,
+        base_addr: Ipv4Addr::from(u32::from(cfg.base_addr) + first),
+        port: cfg.port,
+        set_name: name.to_string(),
+        election_timeout: cfg.election_timeout,
+        heartbeat_interval: cfg.heartbeat_interval,
+        max_await: cfg.max_await,
+        ..ReplSetConfig::default()
+    }
+}
+
+impl MongoShardedCluster {
+    /// Starts the config servers, the shards (registered in `config.shards`)
+    /// and the routers; the balancer task starts disabled.
+    pub async fn start(cfg: ShardedConfig) -> std::io::Result<MongoShardedCluster> {
+        let invalid =
+            |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, m.to_string());
+        if cfg.shards == 0 || cfg.members == 0 || cfg.routers == 0 {
+            return Err(invalid(
+                "a sharded cluster needs at least one shard, member and router",
+            ));
+        }
+        let m = cfg.members as u32;
+        let config_set = Arc::new(MongoReplicaSet::start(set_config(&cfg, "configRepl", 0)).await?);
+        let config = ConfigServer::new(config_set, cfg.timeout);
+        let mut shards = Vec::new();
+        for k in 0..cfg.shards {
+            let id = format!("shard{k}");
+            let hook = Arc::new(ShardHook::new(&id, config.catalog_arc()));
+            let mut sc = set_config(&cfg, &format!("{id}rs"), (k as u32 + 1) * m);
+            sc.command_hook = Some(hook.clone());
+            let set = Arc::new(MongoReplicaSet::start(sc).await?);
+            shards.push(Shard { id, set, hook });
+        }
+        let hosts: Vec<(String, String)> = shards
+            .iter()
+            .map(|s| {
+                let name = &s.set.shared().config.set_name;
+                (
+                    s.id.clone(),
+                    format!("{name}/{}", s.set.shared().hosts().join(",")),
+                )
+            })
+            .collect();
+        config
+            .add_shards(&hosts)
+            .await
+            .map_err(std::io::Error::other)?;
+        let inner = Arc::new(ClusterInner {
+            config,
+            shards,
+            timeout: cfg.timeout,
+            settings: Mutex::new(Settings {
+                balancer: false,
+                balancer_interval: Duration::from_millis(500),
+                balancer_mode: BalancerMode::Even,
+                range_deleter_delay: cfg.range_deleter_delay,
+            }),
+            migration_lock: tokio::sync::Mutex::new(()),
+            migrations: Mutex::new(Vec::new()),
+            range_deletions: Mutex::new(Vec::new()),
+            balancer_rounds: AtomicU64::new(0),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let mut routers = Vec::new();
+        let first_router = (cfg.shards as u32 + 1) * m;
+        for r in 0..cfg.routers {
+            let ip = Ipv4Addr::from(u32::from(cfg.base_addr) + first_router + r as u32);
+            routers.push(Router::start(inner.clone(), r, SocketAddr::from((ip, cfg.port))).await?);
+        }
+        let task = tokio::spawn(balancer::run(Arc::downgrade(&inner)));
+        lock(&inner.tasks).push(task);
+        tracing::info!(
+            shards = cfg.shards,
+            routers = cfg.routers,
+            "sharded mongo testbed started"
+        );
+        Ok(MongoShardedCluster { inner, routers })
+    }
+
+    pub fn inner(&self) -> &Arc<ClusterInner> {
+        &self.inner
+    }
+
+    /// The routers' addresses.
+    pub fn router_addresses(&self) -> Vec<SocketAddr> {
+        self.routers.iter().map(|r| r.addr).collect()
+    }
+
+    /// A connection string listing every router (drivers treat them as mongos).
+    pub fn uri(&self) -> String {
+        let hosts: Vec<String> = self
+            .router_addresses()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        format!("mongodb://{}/", hosts.join(","))
+    }
+
+    pub fn shards(&self) -> &[Shard] {
+        &self.inner.shards
+    }
+
+    pub fn config_servers(&self) -> &MongoReplicaSet {
+        &self.inner.config.set
+    }
+
+    /// Turns the balancer on or off and sets its mode and interval.
+    pub fn set_balancer(&self, on: bool, mode: Option<BalancerMode>, interval: Option<Duration>) {
+        self.inner.update_settings(|s| {
+            s.balancer = on;
+            if let Some(m) = mode {
+                s.balancer_mode = m;
+            }
+            if let Some(i) = interval {
+                s.balancer_interval = i;
+            }
+        });
+    }
+
+    pub fn set_range_deleter_delay(&self, d: Duration) {
+        self.inner.update_settings(|s| s.range_deleter_delay = d);
+    }
+
+    /// Stops everything.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for MongoShardedCluster {
+    fn drop(&mut self) {
+        for t in lock(&self.inner.tasks).drain(..) {
+            t.abort();
+        }
+        for r in &self.routers {
+            r.stop();
+        }
+        // the sets stop when the last holder of the cluster drops them; stop
+        // their members now in case a connection task still holds it
+        let sets =
+            std::iter::once(&self.inner.config.set).chain(self.inner.shards.iter().map(|s| &s.set));
+        for set in sets {
+            for i in 0..set.shared().members.len() {
+                crate::mongo::server::lifecycle::halt(set.shared(), i);
+            }
+        }
+    }
+}

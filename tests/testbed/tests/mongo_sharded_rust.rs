@@ -1,0 +1,439 @@
+//! The real Rust `mongodb` driver (3.9.1) against the sharded testbed
+//! through its routers: routed CRUD on a range-sharded and a hashed
+//! collection, bulk inserts spanning both shards (ordered and unordered,
+//! with a duplicate key on each shard: the write-error indexes are the
+//! client's), broadcast multi-updates and deletes, findAndModify, sorted
+//! reads, retryable writes retried through the router (applied once); and a
+//! router with a stale chunk map that gets StaleConfig from a shard,
+//! refreshes from the config servers and retries. Everything read back
+//! through the router is compared with the cluster's ground truth: the
+//! logical state, and each shard's own documents (every document is on
+//! the shard the chunk map names, none elsewhere).
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::error::ErrorKind;
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Collection};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+use tidemark_testbed::mongo::sharded::{MongoShardedCluster, ShardedConfig};
+
+const T: Duration = Duration::from_secs(120);
+
+/// The testbed's bson as the driver's (both bson 3.1: the bytes round-trip).
+fn conv(d: &tidemark_testbed::mongo::tidemark_mongo::bson::Document) -> Document {
+    let bytes = d.to_vec().expect("encode");
+    Document::from_reader(&mut bytes.as_slice()).expect("decode")
+}
+
+async fn cluster(third_octet: u8, routers: usize) -> MongoShardedCluster {
+    MongoShardedCluster::start(ShardedConfig {
+        shards: 2,
+        members: 3,
+        routers,
+        base_addr: Ipv4Addr::new(127, 0, third_octet, 1),
+        range_deleter_delay: Duration::from_millis(300),
+        ..ShardedConfig::default()
+    })
+    .await
+    .expect("start the sharded cluster")
+}
+
+async fn client(uri: &str) -> Client {
+    let uri = format!("{uri}?serverSelectionTimeoutMS=20000&heartbeatFrequencyMS=500");
+    Client::with_options(ClientOptions::parse(&uri).await.expect("uri")).expect("client")
+}
+
+async fn admin(c: &Client, cmd: Document) -> Document {
+    c.database("admin")
+        .run_command(cmd.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+}
+
+fn error_indexes(e: &mongodb::error::Error) -> Vec<usize> {
+    match &*e.kind {
+        ErrorKind::InsertMany(ime) => ime.write_errors.iter().flatten().map(|w| w.index).collect(),
+        other => panic!("expected a bulk write error, got {other:?}"),
+    }
+}
+
+/// Every document of `ns` read through the router, sorted by `_id`
+/// (the router's own sort), equals the logical ground truth; every shard
+/// holds exactly the documents the chunk map gives it (no orphans left).
+async fn check_against_truth(c: &Client, cl: &MongoShardedCluster, ns: &str) -> usize {
+    let (db, coll) = ns.split_once('.').unwrap();
+    let read: Vec<Document> = c
+        .database(db)
+        .collection::<Document>(coll)
+        .find(doc! {})
+        .sort(doc! { "_id": 1 })
+        .await
+        .expect("find")
+        .try_collect()
+        .await
+        .expect("cursor");
+    let truth: Vec<Document> = cl
+        .logical_state()
+        .get(ns)
+        .map(|v| v.iter().map(conv).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        read, truth,
+        "{ns}: the router's read differs from the logical state"
+    );
+    assert!(
+        cl.wait_range_deletions(Duration::from_secs(20)).await,
+        "the range deleter did not run within 20 s"
+    );
+    let table = cl
+        .inner()
+        .config
+        .catalog()
+        .tables
+        .get(ns)
+        .cloned()
+        .expect("sharded");
+    let mut total = 0;
+    for s in cl.shards() {
+        let docs = cl.shard_raw_state(&s.id).remove(ns).unwrap_or_default();
+        for d in &docs {
+            assert_eq!(
+                table.owner_of_doc(d),
+                Some(s.id.as_str()),
+                "{ns}: {d} is on {} but the chunk map names another shard",
+                s.id
+            );
+        }
+        total += docs.len();
+    }
+    assert_eq!(
+        total,
+        truth.len(),
+        "{ns}: shards hold other documents than the logical state"
+    );
+    total
+}
+
+async fn routed_crud(cl: &MongoShardedCluster) {
+    let c = client(&cl.uri()).await;
+    let hello = admin(&c, doc! { "hello": 1 }).await;
+    assert_eq!(hello.get_str("msg").ok(), Some("isdbgrid"), "{hello}");
+    assert!(
+        !hello.contains_key("setName"),
+        "a router names no replica set: {hello}"
+    );
+    let shards = admin(&c, doc! { "listShards": 1 }).await;
+    assert_eq!(
+        shards.get_array("shards").map(|s| s.len()).ok(),
+        Some(2),
+        "{shards}"
+    );
+
+    admin(&c, doc! { "enableSharding": "app" }).await;
+    admin(
+        &c,
+        doc! { "shardCollection": "app.ranged", "key": { "k": 1 } },
+    )
+    .await;
+    admin(&c, doc! { "split": "app.ranged", "middle": { "k": 100 } }).await;
+    admin(
+        &c,
+        doc! { "moveChunk": "app.ranged", "find": { "k": 150 }, "to": "shard1" },
+    )
+    .await;
+    admin(
+        &c,
+        doc! { "shardCollection": "app.hashed", "key": { "k": "hashed" } },
+    )
+    .await;
+
+    let ranged: Collection<Document> = c.database("app").collection("ranged");
+    let docs: Vec<Document> = (0..200)
+        .map(|i| doc! { "_id": i, "k": i, "v": 0 })
+        .collect();
+    let r = ranged
+        .insert_many(docs)
+        .await
+        .expect("insert spanning shards");
+    assert_eq!(r.inserted_ids.len(), 200);
+    let on = |s: &str| {
+        cl.shard_raw_state(s)
+            .remove("app.ranged")
+            .unwrap_or_default()
+    };
+    assert_eq!(on("shard0").len(), 100, "k < 100 lives on shard0");
+    assert_eq!(on("shard1").len(), 100, "k >= 100 lives on shard1");
+
+    // unordered: a duplicate on each shard; indexes are the client's
+    let e = ranged
+        .insert_many(vec![
+            doc! { "_id": 1000, "k": 10 },
+            doc! { "_id": 5, "k": 5 },
+            doc! { "_id": 1001, "k": 150 },
+            doc! { "_id": 150, "k": 150 },
+            doc! { "_id": 1002, "k": 20 },
+        ])
+        .ordered(false)
+        .await
+        .expect_err("duplicates");
+    assert_eq!(error_indexes(&e), vec![1, 3]);
+    // ordered: stops at the first error, the statements after it never run
+    let e = ranged
+        .insert_many(vec![
+            doc! { "_id": 2000, "k": 30 },
+            doc! { "_id": 2001, "k": 160 },
+            doc! { "_id": 7, "k": 7 },
+            doc! { "_id": 2002, "k": 40 },
+        ])
+        .await
+        .expect_err("duplicate");
+    assert_eq!(error_indexes(&e), vec![2]);
+    for (id, present) in [
+        (1000, true),
+        (1001, true),
+        (1002, true),
+        (2000, true),
+        (2001, true),
+        (2002, false),
+    ] {
+        let found = ranged
+            .find_one(doc! { "_id": id })
+            .await
+            .expect("find")
+            .is_some();
+        assert_eq!(found, present, "_id {id}");
+    }
+
+    // broadcast multi-update, targeted update, broadcast delete
+    let r = ranged
+        .update_many(doc! {}, doc! { "$inc": { "v": 1 } })
+        .await
+        .expect("update_many");
+    assert_eq!((r.matched_count, r.modified_count), (205, 205));
+    let r = ranged
+        .update_one(doc! { "k": 150 }, doc! { "$set": { "tag": "x" } })
+        .await
+        .expect("update_one");
+    assert_eq!(r.matched_count, 1);
+    let r = ranged
+        .update_one(doc! { "k": 555 }, doc! { "$set": { "new": true } })
+        .upsert(true)
+        .await
+        .expect("targeted upsert");
+    assert!(r.upserted_id.is_some());
+    let r = ranged
+        .delete_many(doc! { "k": { "$gte": 190, "$lt": 200 } })
+        .await
+        .expect("delete_many");
+    assert_eq!(r.deleted_count, 10);
+    let fam = ranged
+        .find_one_and_update(doc! { "k": 42 }, doc! { "$set": { "fam": 1 } })
+        .return_document(mongodb::options::ReturnDocument::After)
+        .await
+        .expect("findAndModify")
+        .expect("a document");
+    assert_eq!(fam.get_i32("fam").ok(), Some(1));
+    let top: Vec<Document> = ranged
+        .find(doc! { "k": { "$lt": 1000 } })
+        .sort(doc! { "k": -1 })
+        .limit(3)
+        .await
+        .expect("find")
+        .try_collect()
+        .await
+        .expect("cursor");
+    let ks: Vec<i32> = top.iter().map(|d| d.get_i32("k").unwrap()).collect();
+    assert_eq!(ks, vec![555, 189, 188]);
+    let n = ranged.count_documents(doc! {}).await.expect("count");
+    assert_eq!(n as usize, check_against_truth(&c, cl, "app.ranged").await);
+
+    // hashed: consecutive keys spread over both shards
+    let hashed: Collection<Document> = c.database("app").collection("hashed");
+    hashed
+        .insert_many((0..100).map(|i| doc! { "_id": i, "k": i }))
+        .await
+        .expect("hashed insert");
+    for s in ["shard0", "shard1"] {
+        let n = cl
+            .shard_raw_state(s)
+            .remove("app.hashed")
+            .unwrap_or_default()
+            .len();
+        assert!(n > 10, "{s} got only {n} of 100 hashed documents");
+    }
+    let r = hashed
+        .delete_one(doc! { "k": 17 })
+        .await
+        .expect("targeted delete");
+    assert_eq!(r.deleted_count, 1);
+    assert_eq!(check_against_truth(&c, cl, "app.hashed").await, 99);
+
+    // retryable writes through the router: the same lsid + txnNumber twice
+    // is applied once, and the router forwarded the session to the shard
+    let mut s = c.start_session().await.expect("session");
+    for _ in 0..2 {
+        let r = c
+            .database("app")
+            .run_command(doc! { "insert": "ranged", "documents": [{ "_id": 3000, "k": 3000 }, { "_id": 3001, "k": 1 }], "txnNumber": 1_000_007i64 })
+            .session(&mut s)
+            .await
+            .expect("retryable insert");
+        assert_eq!(r.get_i32("n").ok(), Some(2), "{r}");
+    }
+    for _ in 0..2 {
+        let r = c
+            .database("app")
+            .run_command(doc! { "update": "ranged", "updates": [{ "q": { "k": 3000 }, "u": { "$inc": { "v": 1 } } }], "txnNumber": 1_000_008i64 })
+            .session(&mut s)
+            .await
+            .expect("retryable update");
+        assert_eq!(r.get_i32("nModified").ok(), Some(1), "{r}");
+    }
+    drop(s);
+    let d = ranged
+        .find_one(doc! { "_id": 3000 })
+        .await
+        .expect("find")
+        .expect("doc");
+    assert_eq!(
+        d.get_i32("v").ok(),
+        Some(1),
+        "the retried update applied once: {d}"
+    );
+    let s1 = &cl.shards()[1];
+    let oplog = s1.set.oplog(s1.set.primary().expect("primary"));
+    let entries: Vec<_> = oplog
+        .iter()
+        .filter(|e| e.get_str("ns").ok() == Some("app.ranged"))
+        .filter(|e| e.get_document("o").ok().and_then(|o| o.get("_id")) == Some(&Bson::Int32(3000)))
+        .collect();
+    assert_eq!(
+        entries.len(),
+        1,
+        "one insert of _id 3000 on shard1: {entries:?}"
+    );
+    assert_eq!(
+        entries[0].get_i64("txnNumber").ok(),
+        Some(1_000_007),
+        "the router forwarded the session"
+    );
+    check_against_truth(&c, cl, "app.ranged").await;
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routed_crud_bulk_and_retryable_writes_match_the_ground_truth() {
+    let cl = cluster(150, 1).await;
+    tokio::time::timeout(T, routed_crud(&cl))
+        .await
+        .expect("workload timed out");
+}
+
+async fn stale_router(cl: &MongoShardedCluster) {
+    let [r0, r1] = [cl.routers[0].addr, cl.routers[1].addr];
+    let c0 = client(&format!("mongodb://{r0}/")).await;
+    let c1 = client(&format!("mongodb://{r1}/")).await;
+    admin(&c0, doc! { "shardCollection": "st.c", "key": { "k": 1 } }).await;
+    admin(&c0, doc! { "split": "st.c", "middle": { "k": 0 } }).await;
+    let coll1: Collection<Document> = c1.database("st").collection("c");
+    // router 1 learns the map (both chunks on shard0)
+    coll1
+        .insert_one(doc! { "_id": 1, "k": 5 })
+        .await
+        .expect("insert");
+    let (refreshes_before, stale_before) = cl.router_counters()[1];
+    // router 0 moves [0, MaxKey) to shard1; router 1 does not know
+    admin(
+        &c0,
+        doc! { "moveChunk": "st.c", "find": { "k": 5 }, "to": "shard1" },
+    )
+    .await;
+    let cached = cl.routers[1]
+        .cached_table("st.c")
+        .flatten()
+        .expect("cached");
+    assert_eq!(
+        cached.owner(&Bson::Int32(5)),
+        Some("shard0"),
+        "router 1's map is stale"
+    );
+    // its write goes to shard0, which answers StaleConfig; router 1 refreshes and retries
+    coll1
+        .insert_one(doc! { "_id": 2, "k": 6 })
+        .await
+        .expect("insert through the stale router");
+    let (refreshes, stale) = cl.router_counters()[1];
+    assert_eq!(stale - stale_before, 1, "one StaleConfig retry");
+    assert_eq!(
+        refreshes - refreshes_before,
+        1,
+        "one refresh from the config servers"
+    );
+    assert!(cl
+        .stale_replies()
+        .iter()
+        .any(|(s, n)| s == "shard0" && *n >= 1));
+    let on1: Vec<_> = cl
+        .shard_raw_state("shard1")
+        .remove("st.c")
+        .unwrap_or_default();
+    assert!(
+        on1.iter().any(|d| d.get("_id") == Some(&Bson::Int32(2))),
+        "the retried write landed on the new owner"
+    );
+    // a stale read: router 1 is fresh now; make router 0 stale instead by moving back through router 1
+    admin(
+        &c1,
+        doc! { "moveChunk": "st.c", "find": { "k": 5 }, "to": "shard0" },
+    )
+    .await;
+    let (_, stale0) = cl.router_counters()[0];
+    let got: Vec<Document> = c0
+        .database("st")
+        .collection::<Document>("c")
+        .find(doc! { "k": { "$gte": 0 } })
+        .sort(doc! { "_id": 1 })
+        .await
+        .expect("find")
+        .try_collect()
+        .await
+        .expect("cursor");
+    assert_eq!(
+        got,
+        vec![doc! { "_id": 1, "k": 5 }, doc! { "_id": 2, "k": 6 }],
+        "no document twice, none missing"
+    );
+    assert!(
+        cl.router_counters()[0].1 > stale0,
+        "router 0's read went stale and was retried"
+    );
+    check_against_truth(&c0, cl, "st.c").await;
+    // the chunk map history has every change, with increasing config optimes
+    let h: Vec<_> = cl
+        .chunk_map_history()
+        .into_iter()
+        .filter(|h| h.ns == "st.c")
+        .collect();
+    let what: Vec<&str> = h.iter().map(|h| h.what.as_str()).collect();
+    assert_eq!(
+        what,
+        vec!["shardCollection", "split", "moveChunk", "moveChunk"]
+    );
+    assert!(h.windows(2).all(|w| w[0].optime < w[1].optime));
+    assert!(
+        h.iter().all(|c| c.optime <= cl.config_commit_point()),
+        "every change is majority-committed on the config servers"
+    );
+    c0.shutdown().await;
+    c1.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_router_gets_stale_config_refreshes_and_retries() {
+    let cl = cluster(151, 2).await;
+    tokio::time::timeout(T, stale_router(&cl))
+        .await
+        .expect("timed out");
+}
