@@ -60,6 +60,11 @@ pub struct Settings {
     pub balancer_interval: Duration,
     pub balancer_mode: BalancerMode,
     pub range_deleter_delay: Duration,
+    /// Documents per `_migrateClone` batch.
+    pub clone_batch_docs: usize,
+    /// A pause after each clone batch: widens the window in which writes
+    /// must be caught up by `_transferMods` (tests use it).
+    pub clone_batch_pause: Duration,
 }
 
 /// One shard.
@@ -188,6 +193,8 @@ impl MongoShardedCluster {
                 balancer_interval: Duration::from_millis(500),
                 balancer_mode: BalancerMode::Even,
                 range_deleter_delay: cfg.range_deleter_delay,
+                clone_batch_docs: 1000,
+                clone_batch_pause: Duration::ZERO,
             }),
             migration_lock: tokio::sync::Mutex::new(()),
             migrations: Mutex::new(Vec::new()),
@@ -248,6 +255,14 @@ impl MongoShardedCluster {
             if let Some(i) = interval {
                 s.balancer_interval = i;
             }
+        });
+    }
+
+    /// Clone batch size and the pause after each batch (see [`Settings`]).
+    pub fn set_clone_pacing(&self, docs: usize, pause: Duration) {
+        self.inner.update_settings(|s| {
+            s.clone_batch_docs = docs.max(1);
+            s.clone_batch_pause = pause;
         });
     }
 

@@ -16,6 +16,7 @@
 //! | GET | `/truth` | all of the above in one document |
 //! | POST | `/balancer` | `{"enabled": bool, "mode": "even"/"continuous", "interval_ms": n}` |
 //! | POST | `/range-deleter` | `{"delay_ms": n}` |
+//! | POST | `/migration-pacing` | `{"clone_batch_docs": n, "clone_batch_pause_ms": n}` |
 //! | POST | `/move-chunk` | `{"ns", "find": {k: v}, "to"}` (moves the chunk holding the key) |
 //! | POST | `/split` | `{"ns", "middle": v}` (a key-space point; hashed keys: the hash) |
 //! | any | `/shards/{id}/rs/...`, `/config/rs/...` | that replica set's routes (see `mongo::server::control`) |
@@ -227,6 +228,18 @@ pub async fn handle(
                 .ok_or_else(|| refuse(400, "body must be {\"delay_ms\": n}"))?;
             c.set_range_deleter_delay(Duration::from_millis(ms));
             Ok(json!({ "delay_ms": ms }))
+        }
+        ("POST", ["migration-pacing"]) => {
+            let docs = body
+                .get("clone_batch_docs")
+                .and_then(Value::as_u64)
+                .unwrap_or(1000);
+            let pause = body
+                .get("clone_batch_pause_ms")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            c.set_clone_pacing(docs as usize, Duration::from_millis(pause));
+            Ok(json!({ "clone_batch_docs": docs, "clone_batch_pause_ms": pause }))
         }
         ("POST", ["move-chunk"]) => {
             let ns = body

@@ -160,8 +160,9 @@ pub async fn move_chunk(
         let mut cloned = 0;
         let mut last = None;
         for _ in 0..1_000_000 {
+            let settings = c.settings();
             let r = wire
-                .command(doc! { "_migrateClone": ns, "$db": "admin" })
+                .command(doc! { "_migrateClone": ns, "batchSize": settings.clone_batch_docs as i64, "$db": "admin" })
                 .await?;
             if !is_ok(&r) {
                 return Err(format!("_migrateClone failed: {r}"));
@@ -181,6 +182,8 @@ pub async fn move_chunk(
             if let Some(t) = migration_write(recipient.set.shared(), rp, ns, objects) {
                 last = Some(t);
             }
+            drop(_g);
+            tokio::time::sleep(settings.clone_batch_pause).await;
         }
         let mut transferred = 0;
         for _ in 0..CATCH_UP_ROUNDS {
@@ -283,7 +286,17 @@ fn schedule_range_deletion(c: &Arc<ClusterInner>, ns: &str, shard: &str, min: Bs
         tokio::time::sleep(delay).await;
         for _ in 0..100 {
             let Some(c) = weak.upgrade() else { return };
-            match delete_range(&c, index) {
+            // never while a migration runs: a chunk moving back to this shard
+            // would lose the documents it is receiving
+            let r = match tokio::time::timeout(c.timeout * 6, c.migration_lock.lock()).await {
+                Ok(guard) => {
+                    let r = delete_range(&c, index);
+                    drop(guard);
+                    r
+                }
+                Err(_) => Err("a migration held the lock too long".into()),
+            };
+            match r {
                 Ok(()) => return,
                 Err(e) => tracing::warn!("range deletion waits: {e}"),
             }

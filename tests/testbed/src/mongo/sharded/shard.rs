@@ -5,7 +5,7 @@
 //!   answers `StaleConfig` (13388) when the majors or epochs differ;
 //! - makes writes wait while a migration's critical section holds the shard
 //!   (then they see the new version and go stale);
-//! - keeps a broadcast multi-update/delete off documents the shard does not
+//! - keeps updates, deletes and findAndModify off documents the shard does not
 //!   own (orphans, chunks still being received), as MongoDB's shard
 //!   filtering does;
 //! - serves the donor side of a migration: `_migrateClone` (the chunk's
@@ -132,8 +132,10 @@ impl ShardHook {
         Some(e)
     }
 
-    /// Adds `_id: {$nin: [...]}` for the documents of `ns` this shard does
-    /// not own to each multi statement of an update/delete.
+    /// Keeps an update/delete/findAndModify off the documents of `ns` this
+    /// shard does not own (orphans, a chunk still being received): adds
+    /// `_id: {$nin: [...]}` to each statement's filter. Upserts are left
+    /// alone: the router targets them by shard key, to a range this shard owns.
     fn filter_unowned(
         &self,
         shared: &Shared,
@@ -143,18 +145,12 @@ impl ShardHook {
         cmd: &Document,
     ) -> Option<Document> {
         let table = self.table(ns)?;
-        let (list, multi_of): (&str, fn(&Document) -> bool) = match name {
-            "update" => ("updates", |s| s.get_bool("multi").unwrap_or(false)),
-            "delete" => ("deletes", |s| {
-                matches!(s.get("limit"), Some(Bson::Int32(0)) | Some(Bson::Int64(0)))
-                    || s.get_f64("limit").ok() == Some(0.0)
-            }),
+        let (list, filter_key) = match name {
+            "update" => ("updates", "q"),
+            "delete" => ("deletes", "q"),
+            "findAndModify" | "findandmodify" => ("", "query"),
             _ => return None,
         };
-        let stmts = cmd.get_array(list).ok()?;
-        if !stmts.iter().any(|s| s.as_document().is_some_and(multi_of)) {
-            return None;
-        }
         let unowned: Vec<Bson> = shared.members[member]
             .store()
             .documents(ns)
@@ -165,20 +161,28 @@ impl ShardHook {
         if unowned.is_empty() {
             return None;
         }
+        let restrict = |d: &Document| -> Document {
+            let mut d = d.clone();
+            if d.get_bool("upsert").unwrap_or(false) {
+                return d;
+            }
+            let q = d.get_document(filter_key).cloned().unwrap_or_default();
+            d.insert(
+                filter_key,
+                doc! { "$and": [q, { "_id": { "$nin": unowned.clone() } }] },
+            );
+            d
+        };
+        if list.is_empty() {
+            return Some(restrict(cmd));
+        }
+        let stmts = cmd.get_array(list).ok()?;
         let mut out = cmd.clone();
         let new: Vec<Bson> = stmts
             .iter()
             .map(|s| match s.as_document() {
-                Some(d) if multi_of(d) => {
-                    let mut d = d.clone();
-                    let q = d.get_document("q").cloned().unwrap_or_default();
-                    d.insert(
-                        "q",
-                        doc! { "$and": [q, { "_id": { "$nin": unowned.clone() } }] },
-                    );
-                    Bson::Document(d)
-                }
-                _ => s.clone(),
+                Some(d) => Bson::Document(restrict(d)),
+                None => s.clone(),
             })
             .collect();
         out.insert(list, new);
@@ -230,7 +234,10 @@ impl ShardHook {
     }
 
     /// `_migrateClone`: the next batch of the chunk's documents.
-    fn migrate_clone(&self, shared: &Shared, member: usize) -> Document {
+    fn migrate_clone(&self, shared: &Shared, member: usize, cmd: &Document) -> Document {
+        let max = crate::mongo::commands::cursor::int_arg(cmd, "batchSize")
+            .filter(|n| *n > 0)
+            .map_or(1000, |n| n as usize);
         let mut g = lock(&self.donor);
         let Some(m) = g.as_mut() else {
             return error(2, "BadValue", "no migration is running on this shard");
@@ -248,7 +255,7 @@ impl ShardHook {
                     objects.push(Bson::Document(d.clone()));
                 }
             }
-            if objects.len() >= 1000 || bytes > 4 * 1024 * 1024 {
+            if objects.len() >= max || bytes > 4 * 1024 * 1024 {
                 break;
             }
         }
@@ -355,7 +362,7 @@ impl CommandHook for ShardHook {
         Box::pin(async move {
             let name = cmd.keys().next().cloned().unwrap_or_default();
             match name.as_str() {
-                "_migrateClone" => HookOutcome::Reply(self.migrate_clone(shared, member)),
+                "_migrateClone" => HookOutcome::Reply(self.migrate_clone(shared, member, cmd)),
                 "_transferMods" => HookOutcome::Reply(self.transfer_mods(shared, member)),
                 _ => self.gate_and_check(shared, member, db, &name, cmd).await,
             }

@@ -1,9 +1,10 @@
 //! Routed writes. Each statement is targeted by its shard key — an insert
 //! by its document, an update/delete by an equality on the shard key in its
-//! filter; one without it goes to every shard (`multi`), or to the shards in
-//! turn until one matches (a single update/delete, as MongoDB 7's
-//! "without shard key" path ends up doing; the testbed's is not atomic
-//! across shards). Statements are sent in per-shard batches: an ordered
+//! filter; one without it goes to every shard (`multi`), or, a single
+//! update/delete, to the shard where the router first finds a matching
+//! document it owns (MongoDB 7's "write without shard key"; there a
+//! two-phase protocol, here a routed read then the write, not atomic
+//! between the two: a write that loses the race matches nothing). Statements are sent in per-shard batches: an ordered
 //! command as consecutive runs for the same shard, stopping at the first
 //! error; an unordered one grouped by shard. Each batch carries the
 //! client's `writeConcern`, `lsid`, `txnNumber`, the statements' own
@@ -28,7 +29,7 @@ enum Target {
     One(String),
     /// Every shard; results summed (`multi`).
     All,
-    /// The shards in turn until one reports `n > 0`.
+    /// The shard owning a matching document, found by a read first.
     FirstMatch,
 }
 
@@ -233,9 +234,27 @@ async fn run_round(
             }
         }
     }
+    // a single update/delete without the shard key: find the shard owning a
+    // matching document first (MongoDB 7's write without shard key), so the
+    // write (and its retryable-write record) reaches one shard only
+    let mut located = Vec::new();
+    for (i, t) in targets {
+        if t != Target::FirstMatch {
+            located.push((i, t));
+            continue;
+        }
+        let q = stmts[i]
+            .as_document()
+            .and_then(|d| d.get_document("q").ok())
+            .cloned()
+            .unwrap_or_default();
+        if let Some(owner) = locate(router, db, cmd.get_str(name).unwrap_or_default(), &q).await? {
+            located.push((i, Target::One(owner)));
+        } // else: it matches nothing anywhere; n = 0, nothing sent
+    }
     // batches: (shard or broadcast, statement indexes)
     let mut batches: Vec<(Target, Vec<usize>)> = Vec::new();
-    for (i, t) in targets {
+    for (i, t) in located {
         let joinable = match (&t, batches.last()) {
             (Target::One(s), Some((Target::One(last), _))) if ordered => s == last,
             _ => false,
@@ -264,10 +283,10 @@ async fn run_round(
                 .await
                 .map(|_| ()),
             Target::All | Target::FirstMatch => {
+                // (FirstMatch was located above; only All reaches here)
                 let mut r = Ok(());
                 for s in &shards {
                     match send_batch(router, db, name, cmd, stmts, &idx, s, table, out).await {
-                        Ok(n) if n > 0 && t == Target::FirstMatch => break,
                         Ok(_) => {}
                         Err(e) => {
                             r = Err(e);
@@ -290,6 +309,28 @@ async fn run_round(
         }
     }
     Ok((stale, false))
+}
+
+/// The shard owning a document of `db.coll` that matches `filter`, if any
+/// (read through the shards with their versions, orphans filtered).
+async fn locate(
+    router: &Router,
+    db: &str,
+    coll: &str,
+    filter: &Document,
+) -> Result<Option<String>, String> {
+    let docs = match super::commands::gather(router, db, coll, filter).await? {
+        Ok(d) => d,
+        Err(reply) => return Err(format!("locating the document failed: {reply}")),
+    };
+    let Some(d) = docs.first() else {
+        return Ok(None);
+    };
+    let table = router.table(&format!("{db}.{coll}")).await?;
+    Ok(match table {
+        Some(t) => t.owner_of_doc(d).map(str::to_string),
+        None => Some(router.cluster.config.catalog().primary_shard(db)),
+    })
 }
 
 /// `insert`/`update`/`delete` through the router.
@@ -414,7 +455,13 @@ pub async fn find_and_modify(
                     None if cmd.get_bool("upsert").unwrap_or(false) => {
                         return error(61, "ShardKeyNotFound", "Query for sharded findAndModify with upsert must contain the shard key");
                     }
-                    None => router.cluster.shards.iter().map(|s| s.id.clone()).collect(),
+                    None => match locate(router, db, &coll, &query).await {
+                        Ok(Some(owner)) => vec![owner],
+                        Ok(None) => {
+                            return doc! { "lastErrorObject": { "n": 0, "updatedExisting": false }, "value": Bson::Null, "ok": 1.0 };
+                        }
+                        Err(e) => return error(6, "HostUnreachable", &e),
+                    },
                 }
             }
         };
