@@ -437,3 +437,212 @@ async fn a_stale_router_gets_stale_config_refreshes_and_retries() {
         .await
         .expect("timed out");
 }
+
+fn entries_for(oplog: &[Document], pred: impl Fn(&Document) -> bool) -> Vec<&Document> {
+    oplog.iter().filter(|e| pred(e)).collect()
+}
+
+fn applyops_ids(e: &Document) -> Vec<Bson> {
+    e.get_document("o")
+        .and_then(|o| o.get_array("applyOps"))
+        .into_iter()
+        .flatten()
+        .filter_map(Bson::as_document)
+        .filter_map(|op| {
+            op.get_document("o2")
+                .ok()
+                .and_then(|o2| o2.get("_id"))
+                .or_else(|| op.get_document("o").ok().and_then(|o| o.get("_id")))
+                .cloned()
+        })
+        .collect()
+}
+
+async fn transactions(cl: &MongoShardedCluster) {
+    let c = client(&cl.uri()).await;
+    admin(&c, doc! { "shardCollection": "tx.c", "key": { "k": 1 } }).await;
+    admin(&c, doc! { "split": "tx.c", "middle": { "k": 100 } }).await;
+    admin(
+        &c,
+        doc! { "moveChunk": "tx.c", "find": { "k": 150 }, "to": "shard1" },
+    )
+    .await;
+    let coll: Collection<Document> = c.database("tx").collection("c");
+    coll.insert_many((0..200).map(|i| doc! { "_id": i, "k": i }))
+        .await
+        .expect("insert");
+
+    // a transaction touching both shards: two-phase commit through shard0
+    let mut s = c.start_session().await.expect("session");
+    s.start_transaction().await.expect("start");
+    coll.insert_one(doc! { "_id": 5000, "k": 10 })
+        .session(&mut s)
+        .await
+        .expect("insert on shard0");
+    coll.insert_one(doc! { "_id": 5001, "k": 150 })
+        .session(&mut s)
+        .await
+        .expect("insert on shard1");
+    coll.update_one(doc! { "k": 42 }, doc! { "$set": { "t": 1 } })
+        .session(&mut s)
+        .await
+        .expect("update on shard0");
+    coll.delete_one(doc! { "k": 160 })
+        .session(&mut s)
+        .await
+        .expect("delete on shard1");
+    let own = coll
+        .count_documents(doc! { "_id": { "$in": [5000, 5001] } })
+        .session(&mut s)
+        .await
+        .expect("read own writes");
+    assert_eq!(
+        own, 2,
+        "the transaction reads its own writes on both shards"
+    );
+    let outside = coll
+        .count_documents(doc! { "_id": { "$in": [5000, 5001] } })
+        .await
+        .expect("count");
+    assert_eq!(outside, 0, "nobody else sees them before the commit");
+    s.commit_transaction().await.expect("commit");
+    let after: Vec<Document> = coll
+        .find(doc! { "_id": { "$in": [5000, 5001, 42, 160] } })
+        .sort(doc! { "_id": 1 })
+        .await
+        .expect("find")
+        .try_collect()
+        .await
+        .expect("cursor");
+    assert_eq!(
+        after,
+        vec![
+            doc! { "_id": 42, "k": 42, "t": 1 },
+            doc! { "_id": 5000, "k": 10 },
+            doc! { "_id": 5001, "k": 150 }
+        ]
+    );
+    // each participant's oplog: a prepared applyOps, then commitTransaction naming it
+    for (shard, ids) in [
+        ("shard0", vec![Bson::Int32(5000), Bson::Int32(42)]),
+        ("shard1", vec![Bson::Int32(5001), Bson::Int32(160)]),
+    ] {
+        let sh = cl.shards().iter().find(|x| x.id == shard).unwrap();
+        let oplog = sh.set.oplog(sh.set.primary().unwrap());
+        let prepares = entries_for(&oplog, |e| {
+            e.get_document("o")
+                .is_ok_and(|o| o.get_bool("prepare").ok() == Some(true))
+        });
+        assert_eq!(prepares.len(), 1, "{shard}: one prepare entry");
+        assert_eq!(
+            applyops_ids(prepares[0]),
+            ids,
+            "{shard}: the prepared writes"
+        );
+        let commits = entries_for(&oplog, |e| {
+            e.get_document("o")
+                .is_ok_and(|o| o.contains_key("commitTransaction"))
+        });
+        assert_eq!(commits.len(), 1, "{shard}: one commitTransaction entry");
+        assert_eq!(
+            commits[0]
+                .get_document("prevOpTime")
+                .ok()
+                .and_then(|p| p.get_timestamp("ts").ok()),
+            prepares[0].get_timestamp("ts").ok(),
+            "{shard}: the commit's prevOpTime is the prepare entry"
+        );
+        assert!(commits[0]
+            .get_document("o")
+            .unwrap()
+            .get_timestamp("commitTimestamp")
+            .is_ok());
+        assert_eq!(
+            prepares[0].get_document("lsid").ok(),
+            commits[0].get_document("lsid").ok()
+        );
+        // the secondaries applied the pair (the prepared writes only at the commit)
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let p = sh.set.primary().unwrap();
+        for m in (0..3).filter(|m| *m != p) {
+            loop {
+                let docs = sh.set.documents(m, "tx.c");
+                if docs == sh.set.documents(p, "tx.c") {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{shard} member {m} did not converge"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        // and the majority-committed state rebuilt from the oplog has them
+        let state = sh
+            .set
+            .committed_state_at(sh.set.newest_commit_point())
+            .expect("committed state");
+        assert_eq!(state.get("tx.c"), Some(&sh.set.documents(p, "tx.c")));
+    }
+    // the coordinator (the first participant) recorded and removed its decision
+    let s0 = &cl.shards()[0];
+    let coord = entries_for(&s0.set.oplog(s0.set.primary().unwrap()), |e| {
+        e.get_str("ns").ok() == Some("config.transaction_coordinators")
+    })
+    .iter()
+    .map(|e| e.get_str("op").unwrap().to_string())
+    .collect::<Vec<_>>();
+    assert_eq!(coord, vec!["i", "u", "d"]);
+
+    // an aborted two-shard transaction leaves nothing
+    s.start_transaction().await.expect("start");
+    coll.insert_one(doc! { "_id": 6000, "k": 11 })
+        .session(&mut s)
+        .await
+        .expect("insert");
+    coll.insert_one(doc! { "_id": 6001, "k": 151 })
+        .session(&mut s)
+        .await
+        .expect("insert");
+    s.abort_transaction().await.expect("abort");
+    assert_eq!(
+        coll.count_documents(doc! { "_id": { "$gte": 6000 } })
+            .await
+            .expect("count"),
+        0
+    );
+    for sh in cl.shards() {
+        let oplog = sh.set.oplog(sh.set.primary().unwrap());
+        let text = format!("{oplog:?}");
+        assert!(
+            !text.contains("6000") && !text.contains("6001"),
+            "{}: an aborted write reached the oplog",
+            sh.id
+        );
+    }
+    // a one-shard transaction commits without two-phase commit
+    s.start_transaction().await.expect("start");
+    coll.insert_one(doc! { "_id": 7000, "k": 12 })
+        .session(&mut s)
+        .await
+        .expect("insert");
+    s.commit_transaction().await.expect("commit");
+    let oplog0 = s0.set.oplog(s0.set.primary().unwrap());
+    let plain = entries_for(&oplog0, |e| {
+        e.get_document("o")
+            .is_ok_and(|o| o.contains_key("applyOps") && !o.contains_key("prepare"))
+    });
+    assert_eq!(plain.len(), 1);
+    assert_eq!(applyops_ids(plain[0]), vec![Bson::Int32(7000)]);
+    drop(s);
+    check_against_truth(&c, cl, "tx.c").await;
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_across_two_shards_commits_through_a_coordinator() {
+    let cl = cluster(154, 1).await;
+    tokio::time::timeout(T, transactions(&cl))
+        .await
+        .expect("timed out");
+}

@@ -202,6 +202,7 @@ impl MongoShardedCluster {
             balancer_rounds: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
         });
+        super::txn::attach(&inner);
         let mut routers = Vec::new();
         let first_router = (cfg.shards as u32 + 1) * m;
         for r in 0..cfg.routers {

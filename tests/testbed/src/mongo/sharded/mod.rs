@@ -11,6 +11,7 @@
 //! - [`config`]: the config servers and the catalog
 //! - [`shard`]: a shard's command hook (versions, critical section, donor commands)
 //! - [`migration`]: `moveChunk` and the range deleter
+//! - [`txn`]: cross-shard transactions on the shards (prepare, coordinator)
 //! - [`balancer`]: moves chunks by itself
 //! - [`truth`]: ground truth (logical state, raw shard state, chunk-map history)
 //! - [`control`]: the control endpoint's routes
@@ -27,5 +28,6 @@ pub mod migration;
 pub mod router;
 pub mod shard;
 pub mod truth;
+pub mod txn;
 
 pub use cluster::{MongoShardedCluster, ShardedConfig};

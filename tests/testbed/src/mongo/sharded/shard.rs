@@ -67,6 +67,8 @@ pub struct ShardHook {
     pub donor: Mutex<Option<DonorMigration>>,
     /// StaleConfig replies sent.
     pub stale_replies: AtomicU64,
+    /// Prepared transactions and the coordinator's link to the cluster.
+    pub txns: super::txn::ShardTxns,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -89,6 +91,7 @@ impl ShardHook {
             gate: Arc::new(tokio::sync::RwLock::new(())),
             donor: Mutex::new(None),
             stale_replies: AtomicU64::new(0),
+            txns: Default::default(),
         }
     }
 
@@ -364,6 +367,16 @@ impl CommandHook for ShardHook {
             match name.as_str() {
                 "_migrateClone" => HookOutcome::Reply(self.migrate_clone(shared, member, cmd)),
                 "_transferMods" => HookOutcome::Reply(self.transfer_mods(shared, member)),
+                "prepareTransaction" => {
+                    HookOutcome::Reply(self.txns.prepare(shared, member, cmd).await)
+                }
+                "coordinateCommitTransaction" => {
+                    HookOutcome::Reply(self.txns.coordinate(self, shared, member, cmd).await)
+                }
+                "commitTransaction" | "abortTransaction" if self.txns.knows(cmd) => {
+                    let commit = name == "commitTransaction";
+                    HookOutcome::Reply(self.txns.decide(shared, member, cmd, commit).await)
+                }
                 _ => self.gate_and_check(shared, member, db, &name, cmd).await,
             }
         })

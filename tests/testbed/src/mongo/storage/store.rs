@@ -162,6 +162,16 @@ pub struct MemberStore {
     pub sessions: Sessions,
     /// Open query cursors (`find`, `listCollections`, `aggregate`) by id.
     pub cursors: HashMap<i64, QueryCursor>,
+    /// Prepared transactions seen in the oplog (a shard's part of a
+    /// cross-shard transaction): their writes, by `(lsid, txnNumber)` key,
+    /// applied when the `commitTransaction` entry comes.
+    pub prepared: HashMap<(Vec<u8>, i64), Vec<Document>>,
+}
+
+/// The key of a prepared transaction: the `lsid`'s BSON bytes and the `txnNumber`.
+pub fn prepared_key(e: &Document) -> Option<(Vec<u8>, i64)> {
+    let lsid = e.get_document("lsid").ok()?.to_vec().ok()?;
+    Some((lsid, e.get_i64("txnNumber").ok()?))
 }
 
 impl MemberStore {

@@ -30,16 +30,10 @@ pub const STALE_RETRIES: usize = 10;
 
 pub async fn run(router: &Arc<Router>, st: &mut RouterConn, db: &str, cmd: Document) -> Document {
     let name = cmd.keys().next().cloned().unwrap_or_default();
-    let mut reply = if crate::mongo::commands::txn::session_args(&cmd).is_some_and(|a| a.in_txn)
-        || matches!(name.as_str(), "commitTransaction" | "abortTransaction")
-    {
-        error(
-            263,
-            "OperationNotSupportedInTransaction",
-            "the testbed router does not run transactions yet",
-        )
-    } else {
-        dispatch(router, st, db, &name, &cmd).await
+    let mut reply = match name.as_str() {
+        "commitTransaction" => super::txn::commit(router, &cmd).await,
+        "abortTransaction" => super::txn::abort(router, &cmd).await,
+        _ => dispatch(router, st, db, &name, &cmd).await,
     };
     stamp(&mut reply);
     reply
@@ -309,13 +303,11 @@ async fn shard_docs(
     coll: &str,
     filter: &Document,
     sv: Document,
+    client: &Document,
 ) -> Result<Result<Vec<Document>, Document>, String> {
-    let mut reply = router
-        .shard_command(
-            id,
-            doc! { "find": coll, "filter": filter.clone(), "batchSize": i32::MAX, "shardVersion": sv, "$db": db },
-        )
-        .await?;
+    let mut find = doc! { "find": coll, "filter": filter.clone(), "batchSize": i32::MAX, "shardVersion": sv, "$db": db };
+    find.extend(router.txn_fields(client, id));
+    let mut reply = router.shard_command(id, find).await?;
     let mut out = Vec::new();
     for _ in 0..100_000 {
         if !is_ok(&reply) {
@@ -353,12 +345,14 @@ fn read_filter(name: &str, cmd: &Document) -> Document {
     }
 }
 
-/// Documents of `ns` matching `filter`, from the shards that own them.
+/// Documents of `ns` matching `filter`, from the shards that own them
+/// (inside the client's transaction when `client`, its command, is part of one).
 pub async fn gather(
     router: &Router,
     db: &str,
     coll: &str,
     filter: &Document,
+    client: &Document,
 ) -> Result<Result<Vec<Document>, Document>, String> {
     let ns = format!("{db}.{coll}");
     for _ in 0..STALE_RETRIES {
@@ -380,7 +374,7 @@ pub async fn gather(
             let sv = table
                 .as_ref()
                 .map_or_else(unsharded_version_doc, |t| shard_version_doc(t, id));
-            match shard_docs(router, id, db, coll, filter, sv).await? {
+            match shard_docs(router, id, db, coll, filter, sv, client).await? {
                 Ok(d) => docs.extend(d.into_iter().filter(|d| {
                     table
                         .as_ref()
@@ -414,7 +408,7 @@ async fn read(router: &Router, db: &str, name: &str, cmd: &Document) -> Result<D
         }
     };
     let filter = read_filter(name, cmd);
-    let docs = match gather(router, db, &coll, &filter).await? {
+    let docs = match gather(router, db, &coll, &filter, cmd).await? {
         Ok(d) => d,
         Err(reply) => return Ok(reply),
     };

@@ -7,9 +7,11 @@
 //! - [`commands`]: hello, admin and sharding commands, scatter-gather reads
 //! - [`write`]: inserts/updates/deletes/findAndModify split by shard key,
 //!   replies merged
+//! - [`txn`]: transactions: participants, commit (two-phase through a coordinator shard), abort
 
 pub mod commands;
 pub mod conn;
+pub mod txn;
 pub mod write;
 
 use super::chunks::RoutingTable;
@@ -24,6 +26,9 @@ use tidemark_mongo::bson::Document;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// A transaction's key: the `lsid`'s BSON bytes and the `txnNumber`.
+pub type TxnKey = (Vec<u8>, i64);
 
 /// A router cursor: the merged documents not returned yet.
 pub struct RouterCursor {
@@ -44,6 +49,8 @@ pub struct Router {
     pub stale_retries: AtomicU64,
     pub(crate) pool: Pool,
     pub(crate) cursors: Mutex<HashMap<i64, RouterCursor>>,
+    /// Open transactions: (lsid bytes, txnNumber) → participant shards, in order.
+    pub(crate) txns: Mutex<HashMap<TxnKey, Vec<String>>>,
     next_cursor: AtomicI64,
     next_conn: AtomicI64,
     shutdown: watch::Sender<bool>,
@@ -72,6 +79,7 @@ impl Router {
             refreshes: AtomicU64::new(0),
             stale_retries: AtomicU64::new(0),
             cursors: Mutex::new(HashMap::new()),
+            txns: Mutex::new(HashMap::new()),
             next_cursor: AtomicI64::new(0),
             next_conn: AtomicI64::new(0),
             shutdown: watch::channel(false).0,

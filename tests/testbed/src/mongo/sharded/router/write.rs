@@ -124,6 +124,7 @@ async fn send_batch(
             c.insert(k, v.clone());
         }
     }
+    c.extend(router.txn_fields(cmd, shard));
     c.insert(
         list_key(name),
         idx.iter().map(|i| stmts[*i].clone()).collect::<Vec<_>>(),
@@ -248,7 +249,9 @@ async fn run_round(
             .and_then(|d| d.get_document("q").ok())
             .cloned()
             .unwrap_or_default();
-        if let Some(owner) = locate(router, db, cmd.get_str(name).unwrap_or_default(), &q).await? {
+        if let Some(owner) =
+            locate(router, db, cmd.get_str(name).unwrap_or_default(), &q, cmd).await?
+        {
             located.push((i, Target::One(owner)));
         } // else: it matches nothing anywhere; n = 0, nothing sent
     }
@@ -318,8 +321,9 @@ async fn locate(
     db: &str,
     coll: &str,
     filter: &Document,
+    client: &Document,
 ) -> Result<Option<String>, String> {
-    let docs = match super::commands::gather(router, db, coll, filter).await? {
+    let docs = match super::commands::gather(router, db, coll, filter, client).await? {
         Ok(d) => d,
         Err(reply) => return Err(format!("locating the document failed: {reply}")),
     };
@@ -455,7 +459,7 @@ pub async fn find_and_modify(
                     None if cmd.get_bool("upsert").unwrap_or(false) => {
                         return error(61, "ShardKeyNotFound", "Query for sharded findAndModify with upsert must contain the shard key");
                     }
-                    None => match locate(router, db, &coll, &query).await {
+                    None => match locate(router, db, &coll, &query, cmd).await {
                         Ok(Some(owner)) => vec![owner],
                         Ok(None) => {
                             return doc! { "lastErrorObject": { "n": 0, "updatedExisting": false }, "value": Bson::Null, "ok": 1.0 };
@@ -474,6 +478,7 @@ pub async fn find_and_modify(
                     c.insert(k, v.clone());
                 }
             }
+            c.extend(router.txn_fields(cmd, s));
             c.insert(
                 "shardVersion",
                 table
