@@ -10,7 +10,10 @@
 //! balancer moving random chunks continuously under writes, bounded in
 //! time: the truth stays consistent (model = logical state = what the
 //! router reads, every document on the shard the chunk map names, every
-//! move in the chunk-map history at a majority-committed config optime).
+//! move in the chunk-map history at a majority-committed config optime),
+//! and the logical state rebuilt as of 20 random wall-clock times during the
+//! moves (`logical_state_at_wall`: committed oplogs, chunk map then) is
+//! exactly the writes acknowledged by then, give or take the one in flight.
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
@@ -52,6 +55,17 @@ async fn admin(c: &Client, cmd: Document) -> Document {
         .unwrap_or_else(|e| panic!("{cmd}: {e}"))
 }
 
+/// One acknowledged write: wall-clock ms when it was sent and acknowledged,
+/// and the model after it (the first step: the model the writer started from).
+type Step = (i64, i64, BTreeMap<i64, Document>);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 /// Random acknowledged writes until `stop` (at most `max_ops`), each one
 /// mirrored in the returned model (`_id` → document) once the router
 /// acknowledged it. Every write must succeed: a migration is invisible to clients.
@@ -62,11 +76,14 @@ async fn writer(
     max_ops: usize,
     mut next_id: i64,
     done: Arc<AtomicUsize>,
-) -> (BTreeMap<i64, Document>, usize) {
+) -> (BTreeMap<i64, Document>, usize, Vec<Step>) {
     let mut ops = 0;
+    // the state before the first write, as a step that ended when the writer started
+    let mut steps = vec![(now_ms(), now_ms(), model.clone())];
     while ops < max_ops && !stop.load(Ordering::Relaxed) {
         ops += 1;
         done.store(ops, Ordering::Relaxed);
+        let start = now_ms();
         let (choice, pick) = {
             let mut rng = rand::rng();
             let keys: Vec<i64> = model.keys().copied().collect();
@@ -111,8 +128,9 @@ async fn writer(
                 }
             }
         }
+        steps.push((start, now_ms(), model.clone()));
     }
-    (model, ops)
+    (model, ops, steps)
 }
 
 fn assert_model_is_truth(cl: &MongoShardedCluster, ns: &str, model: &BTreeMap<i64, Document>) {
@@ -231,7 +249,7 @@ async fn move_under_writes(cl: &MongoShardedCluster) {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
-    let (model, ops) = tokio::time::timeout(Duration::from_secs(60), w)
+    let (model, ops, _) = tokio::time::timeout(Duration::from_secs(60), w)
         .await
         .expect("writer stops")
         .expect("writer");
@@ -380,7 +398,7 @@ async fn balancer_under_writes(cl: &MongoShardedCluster) {
     }
     stop.store(true, Ordering::Relaxed);
     cl.set_balancer(false, None, None);
-    let (model, ops) = tokio::time::timeout(Duration::from_secs(60), w)
+    let (model, ops, steps) = tokio::time::timeout(Duration::from_secs(60), w)
         .await
         .expect("writer stops")
         .expect("writer");
@@ -431,6 +449,41 @@ async fn balancer_under_writes(cl: &MongoShardedCluster) {
             "move {m:?} is in the history"
         );
         assert!(m.commit_optime <= cl.config_commit_point());
+    }
+    // the logical state at 20 random wall-clock times while chunks moved is
+    // exactly the acknowledged writes up to then (the one write in flight at
+    // that moment may or may not be in): no key twice, none missing
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cl.logical_state_at_wall(steps.last().unwrap().1).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the shards' commit points did not reach the writer's last write"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (first, last) = (steps[0].0, steps.last().unwrap().1);
+    for _ in 0..20 {
+        let w = rand::rng().random_range(first..=last);
+        let state: Vec<Document> = cl
+            .logical_state_at_wall(w)
+            .expect("state at w")
+            .remove(ns)
+            .unwrap_or_default();
+        let k = steps.iter().rposition(|s| s.1 <= w);
+        let mut candidates: Vec<&BTreeMap<i64, Document>> = Vec::new();
+        if let Some(k) = k {
+            candidates.push(&steps[k].2);
+        }
+        let next = k.map_or(0, |k| k + 1);
+        if let Some(s) = steps.get(next).filter(|s| s.0 <= w) {
+            candidates.push(&s.2);
+        }
+        assert!(
+            candidates.iter().any(|m| m.values().cloned().collect::<Vec<_>>() == state),
+            "the logical state at {w} ms ({} documents) is none of the {} models acknowledged around then",
+            state.len(),
+            candidates.len()
+        );
     }
     // the last history entry is the chunk map in force
     assert_eq!(

@@ -27,7 +27,11 @@ pub struct ChunkMapChange {
     /// The config servers' optime of the change's last write (majority-committed
     /// when this is recorded).
     pub optime: OpTime,
+    /// When the catalog recorded it (after the majority acknowledgement).
     pub wall_millis: i64,
+    /// The `wall` of the config servers' oplog entry at `optime`: the moment
+    /// the change took effect (ownership at a wall-clock time uses this).
+    pub config_wall_millis: i64,
 }
 
 /// What the config servers hold, as the cluster's authority.
@@ -163,6 +167,18 @@ impl ConfigServer {
     }
 
     fn publish(&self, ns: &str, what: &str, table: RoutingTable, optime: OpTime) {
+        let config_wall_millis = self
+            .set
+            .primary()
+            .and_then(|p| {
+                self.set
+                    .oplog(p)
+                    .iter()
+                    .rev()
+                    .find(|e| OpTime::from_doc(e) == Some(optime))
+                    .and_then(|e| e.get_datetime("wall").ok().map(|w| w.timestamp_millis()))
+            })
+            .unwrap_or_else(now_millis);
         let mut c = self.catalog();
         c.tables.insert(ns.to_string(), table.clone());
         c.history.push(ChunkMapChange {
@@ -171,6 +187,7 @@ impl ConfigServer {
             table,
             optime,
             wall_millis: now_millis(),
+            config_wall_millis,
         });
     }
 

@@ -9,6 +9,7 @@
 //! | GET | `/chunks` | the current chunk map of every sharded collection |
 //! | GET | `/chunk-map-history` | every committed chunk-map change with its config optime |
 //! | GET | `/logical-state` | namespace → documents (owned per the current chunk map) |
+//! | POST | `/logical-state` | the same as of `{"wall_ms": n}` (majority-committed entries, chunk map then) |
 //! | GET | `/shards/{id}/raw-state` | the shard primary's documents, orphans included |
 //! | GET | `/orphans` | documents on a shard that does not own them |
 //! | GET | `/migrations`, `/range-deletions` | finished migrations, range deletions |
@@ -66,7 +67,7 @@ pub fn table_json(t: &RoutingTable) -> Value {
 }
 
 fn change_json(c: &ChunkMapChange) -> Value {
-    json!({ "ns": c.ns, "what": c.what, "optime": optime_json(c.optime), "wall_ms": c.wall_millis, "table": table_json(&c.table) })
+    json!({ "ns": c.ns, "what": c.what, "optime": optime_json(c.optime), "wall_ms": c.wall_millis, "config_wall_ms": c.config_wall_millis, "table": table_json(&c.table) })
 }
 
 fn state_json(s: &BTreeMap<String, Vec<Document>>) -> Value {
@@ -203,6 +204,15 @@ pub async fn handle(
             "config": optime_json(c.config_commit_point()),
         })),
         ("GET", ["truth"]) => Ok(truth_json(&c)),
+        ("POST", ["logical-state"]) => {
+            let ms = body
+                .get("wall_ms")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| refuse(400, "body must be {\"wall_ms\": n}"))?;
+            c.logical_state_at_wall(ms)
+                .map(|s| state_json(&s))
+                .map_err(|e| refuse(409, e))
+        }
         ("POST", ["balancer"]) => {
             let mode = match body.get("mode").and_then(Value::as_str) {
                 None => None,

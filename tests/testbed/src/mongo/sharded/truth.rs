@@ -11,6 +11,8 @@ use super::cluster::MongoShardedCluster;
 use super::config::ChunkMapChange;
 use super::migration::{MigrationRecord, RangeDeletion};
 use crate::mongo::query::order::cmp_bson;
+use crate::mongo::storage::oplog::apply_entry;
+use crate::mongo::storage::store::MemberStore;
 use crate::mongo::storage::store::OpTime;
 use std::collections::BTreeMap;
 use tidemark_mongo::bson::{Bson, Document};
@@ -63,6 +65,91 @@ impl MongoShardedCluster {
             sort_by_id(docs);
         }
         out
+    }
+
+    /// The logical state as of wall-clock time `ms` (milliseconds since the
+    /// epoch): each shard's majority-committed oplog entries with `wall <= ms`
+    /// replayed, each sharded namespace kept to the documents the chunk map
+    /// in force at `ms` (the last change whose config oplog entry has
+    /// `wall <= ms`) gives that shard; unsharded namespaces from their
+    /// database's primary shard. One process, one clock: a migration's
+    /// recipient writes come before its commit and the donor writes nothing
+    /// between its last transfer and the commit, so this cut is consistent.
+    /// `Err` if `ms` is after some shard's newest commit point's wall time
+    /// (not yet known to be majority-committed).
+    pub fn logical_state_at_wall(
+        &self,
+        ms: i64,
+    ) -> Result<BTreeMap<String, Vec<Document>>, String> {
+        let history = self.chunk_map_history();
+        let mut out: BTreeMap<String, Vec<Document>> = BTreeMap::new();
+        let primaries = self.inner.config.catalog().databases.clone();
+        let first = self
+            .inner
+            .shards
+            .first()
+            .map(|s| s.id.clone())
+            .unwrap_or_default();
+        for s in &self.inner.shards {
+            let committed = s.set.committed_oplog();
+            let newest_wall = committed
+                .last()
+                .and_then(|e| e.get_datetime("wall").ok())
+                .map_or(0, |w| w.timestamp_millis());
+            let last_applied_wall = s
+                .set
+                .primary()
+                .and_then(|p| s.set.oplog(p).last().cloned())
+                .and_then(|e| e.get_datetime("wall").ok().map(|w| w.timestamp_millis()))
+                .unwrap_or(0);
+            if ms > newest_wall && last_applied_wall > newest_wall {
+                return Err(format!(
+                    "shard {}: {ms} is after its newest majority-committed entry ({newest_wall})",
+                    s.id
+                ));
+            }
+            let mut store = MemberStore::default();
+            for e in committed {
+                let wall = e.get_datetime("wall").map_or(0, |w| w.timestamp_millis());
+                if wall > ms {
+                    break;
+                }
+                apply_entry(&mut store, &e).map_err(|x| format!("shard {}: {x}", s.id))?;
+                store
+                    .push_replicated(e)
+                    .map_err(|x| format!("shard {}: {x}", s.id))?;
+            }
+            for (ns, docs) in crate::mongo::server::set_truth::collections(&store) {
+                if ns.starts_with("config.") {
+                    continue;
+                }
+                let table = history
+                    .iter()
+                    .rev()
+                    .find(|h| h.ns == ns && h.config_wall_millis <= ms)
+                    .map(|h| &h.table);
+                let keep: Vec<Document> = match table {
+                    Some(t) => docs
+                        .into_iter()
+                        .filter(|d| t.owner_of_doc(d) == Some(s.id.as_str()))
+                        .collect(),
+                    None => {
+                        let db = ns.split('.').next().unwrap_or_default();
+                        if primaries.get(db).unwrap_or(&first) == &s.id {
+                            docs
+                        } else {
+                            Vec::new()
+                        }
+                    }
+                };
+                out.entry(ns).or_default().extend(keep);
+            }
+        }
+        for docs in out.values_mut() {
+            sort_by_id(docs);
+        }
+        out.retain(|_, v| !v.is_empty());
+        Ok(out)
     }
 
     /// Documents of `ns` on a shard that does not own them: (shard, document).
