@@ -4,9 +4,11 @@
 //! canonical type (int32 LE) and its value: numbers squashed to int64
 //! (doubles truncated, as `safeNumberLong` does), other scalars as their BSON
 //! value bytes, embedded documents and arrays element by element with field
-//! names. The result is the digest's first 8 bytes read little-endian.
-//! Written from MongoDB's source; not checked against a real mongod here
-//! (the README says so).
+//! names and the end-of-object type. The result is the digest's first 8
+//! bytes read little-endian. Checked against MongoDB's own test vectors
+//! (`hasher_test.cpp`) for numbers, strings, documents, arrays, binary,
+//! ObjectIds, booleans, MinKey/MaxKey; dates and timestamps are not covered
+//! there (MongoDB 4.x+ gives them different canonical types, as here).
 
 use md5::{Digest, Md5};
 use tidemark_mongo::bson::{Bson, Document};
@@ -84,11 +86,10 @@ fn recursive(h: &mut Md5, name: Option<&str>, v: &Bson) {
     }
 }
 
-/// The end-of-object element `moreWithEOO` also hashes: canonical type 0 (EOO)
-/// and an empty field name.
+/// The end-of-object element `moreWithEOO` also hashes: its canonical type
+/// (0) only — an EOO element's field name has size 0.
 fn eoo(h: &mut Md5) {
     h.update(0i32.to_le_bytes());
-    h.update([0u8]);
 }
 
 /// `convertShardKeyToHashed(v)`.
@@ -105,6 +106,63 @@ pub fn hash64(v: &Bson) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// MongoDB's own test vectors (`src/mongo/db/hasher_test.cpp`, "determined
+    /// experimentally" against mongod).
+    #[test]
+    fn matches_mongodb_test_vectors() {
+        use tidemark_mongo::bson::oid::ObjectId;
+        use tidemark_mongo::bson::spec::BinarySubtype;
+        use tidemark_mongo::bson::{doc, Binary};
+        let oid = |h: &str| Bson::ObjectId(ObjectId::parse_str(h).unwrap());
+        let cases: Vec<(Bson, i64)> = vec![
+            (Bson::Int32(42), -944302157085130861),
+            (Bson::Double(42.123), -944302157085130861),
+            (Bson::Int64(42), -944302157085130861),
+            (Bson::Int32(0), 4854801880128277513),
+            (Bson::Double(f64::NAN), 4854801880128277513),
+            (Bson::Int32(1), 5902408780260971510),
+            (Bson::Double(-1.789), 1140205862565771219),
+            (Bson::Int32(i32::MIN), 6165898260261354870),
+            (Bson::Int32(i32::MAX), 1143184177162245883),
+            (Bson::Double(f64::MAX), 921523596458303250),
+            (Bson::Int64(i64::MAX), 921523596458303250),
+            (Bson::Double(-f64::MAX), 4532067210535695462),
+            (Bson::Int64(i64::MIN), 4532067210535695462),
+            (Bson::MinKey, 7961148599568647290),
+            (Bson::MaxKey, 5504842513779440750),
+            (Bson::Undefined, 40158834000849533),
+            (Bson::String("abc".into()), 8478485326885698097),
+            (Bson::String(String::new()), 2049396243249673340),
+            (
+                Bson::Document(doc! { "a": "abc", "b": 123i64 }),
+                4771603801758380216,
+            ),
+            (Bson::Document(doc! {}), 7980500913326740417),
+            (
+                Bson::Array(vec!["bar".into(), "baz".into(), "qux".into()]),
+                -2938911267422831539,
+            ),
+            (Bson::Array(vec![]), 8849948234993459283),
+            (
+                Bson::Binary(Binary {
+                    subtype: BinarySubtype::Generic,
+                    bytes: vec![0, 1, 2, 3, 4, 6],
+                }),
+                7252465090394235301,
+            ),
+            (oid("010203040506070809101112"), -5588663249627035708),
+            (oid("000000000000000000000000"), -4293118519463489418),
+            (Bson::Boolean(true), 6405873908747105701),
+            (Bson::Boolean(false), 6289544573401934092),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter(|(v, h)| hash64(v) != *h)
+            .map(|(v, h)| format!("{v}: {} != {h}", hash64(v)))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
 
     #[test]
     fn numbers_of_any_type_hash_alike_and_values_differ() {
