@@ -89,7 +89,7 @@ enum Cmd {
         routers: usize,
         #[arg(long, default_value = "127.0.0.1")]
         base_addr: Ipv4Addr,
-        /// Every set and router listens on this port (0: a free one each).
+        /// Every set and router listens on this port (0: one free port, used by all).
         #[arg(long, default_value_t = 27017)]
         port: u16,
         /// How long a donor keeps a migrated chunk's orphans.

@@ -117,6 +117,14 @@ async fn check_against_truth(c: &Client, cl: &MongoShardedCluster, ns: &str) -> 
 }
 
 async fn routed_crud(cl: &MongoShardedCluster) {
+    // one port for the whole cluster (these addresses are this test's own)
+    let port = cl.router_addresses()[0].port();
+    let mut addrs = cl.config_servers().addresses();
+    addrs.extend(cl.shards().iter().flat_map(|s| s.set.addresses()));
+    assert!(
+        addrs.iter().all(|a| a.port() == port),
+        "{addrs:?} vs {port}"
+    );
     let c = client(&cl.uri()).await;
     let hello = admin(&c, doc! { "hello": 1 }).await;
     assert_eq!(hello.get_str("msg").ok(), Some("isdbgrid"), "{hello}");

@@ -24,7 +24,11 @@ pub struct ShardedConfig {
     pub routers: usize,
     /// The first loopback address; the rest follow consecutively.
     pub base_addr: Ipv4Addr,
-    /// Every set and router listens on this port; 0 picks free ones.
+    /// Every set and router listens on this port (one port for the whole
+    /// cluster, so a capture can filter on it); 0 picks a free one for the
+    /// config servers and uses it everywhere else too (a set or router whose
+    /// address has it taken falls back to a free port of its own, with a
+    /// warning).
     pub port: u16,
     pub election_timeout: Duration,
     pub heartbeat_interval: Duration,
@@ -160,6 +164,23 @@ impl MongoShardedCluster {
         }
         let m = cfg.members as u32;
         let config_set = Arc::new(MongoReplicaSet::start(set_config(&cfg, "configRepl", 0)).await?);
+        let mut cfg = cfg;
+        let chosen = cfg.port == 0;
+        cfg.port = config_set.addresses()[0].port();
+        // with a chosen port, a clash on another address falls back to a free one
+        let start_set = |sc: ReplSetConfig| async move {
+            match MongoReplicaSet::start(sc.clone()).await {
+                Err(e) if chosen && e.kind() == std::io::ErrorKind::AddrInUse => {
+                    tracing::warn!(
+                        set = sc.set_name,
+                        port = sc.port,
+                        "port taken; using a free one"
+                    );
+                    MongoReplicaSet::start(ReplSetConfig { port: 0, ..sc }).await
+                }
+                r => r,
+            }
+        };
         let config = ConfigServer::new(config_set, cfg.timeout);
         let mut shards = Vec::new();
         for k in 0..cfg.shards {
@@ -167,7 +188,7 @@ impl MongoShardedCluster {
             let hook = Arc::new(ShardHook::new(&id, config.catalog_arc()));
             let mut sc = set_config(&cfg, &format!("{id}rs"), (k as u32 + 1) * m);
             sc.command_hook = Some(hook.clone());
-            let set = Arc::new(MongoReplicaSet::start(sc).await?);
+            let set = Arc::new(start_set(sc).await?);
             shards.push(Shard { id, set, hook });
         }
         let hosts: Vec<(String, String)> = shards
@@ -207,7 +228,15 @@ impl MongoShardedCluster {
         let first_router = (cfg.shards as u32 + 1) * m;
         for r in 0..cfg.routers {
             let ip = Ipv4Addr::from(u32::from(cfg.base_addr) + first_router + r as u32);
-            routers.push(Router::start(inner.clone(), r, SocketAddr::from((ip, cfg.port))).await?);
+            let router =
+                match Router::start(inner.clone(), r, SocketAddr::from((ip, cfg.port))).await {
+                    Err(e) if chosen && e.kind() == std::io::ErrorKind::AddrInUse => {
+                        tracing::warn!(router = r, port = cfg.port, "port taken; using a free one");
+                        Router::start(inner.clone(), r, SocketAddr::from((ip, 0))).await?
+                    }
+                    other => other?,
+                };
+            routers.push(router);
         }
         let task = tokio::spawn(balancer::run(Arc::downgrade(&inner)));
         lock(&inner.tasks).push(task);
