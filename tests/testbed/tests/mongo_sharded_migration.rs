@@ -15,6 +15,8 @@
 //! moves (`logical_state_at_wall`: committed oplogs, chunk map then) is
 //! exactly the writes acknowledged by then, give or take the one in flight.
 
+mod common;
+
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ClientOptions;
@@ -505,6 +507,90 @@ async fn balancer_under_writes(cl: &MongoShardedCluster) {
 async fn the_balancer_moves_chunks_continuously_under_writes_and_truth_stays_consistent() {
     let cl = cluster(153, Duration::from_millis(200)).await;
     tokio::time::timeout(T, balancer_under_writes(&cl))
+        .await
+        .expect("timed out");
+}
+
+/// The donor side of the catch-up, driven by hand over the wire as a
+/// recipient would: a transaction prepared on the donor after the migration
+/// started is not there yet (reported deleted); once committed, the next
+/// `_transferMods` reloads its document (the writes take effect at the
+/// commit entry, whose `prevOpTime` names the prepare entry).
+async fn transfer_mods_after_prepare(cl: &MongoShardedCluster) {
+    use tidemark_testbed::mongo::tidemark_mongo::bson::spec::BinarySubtype;
+    use tidemark_testbed::mongo::tidemark_mongo::bson::{doc as tdoc, Binary, Bson as TBson};
+    let c = client(cl.routers[0].addr).await;
+    admin(&c, doc! { "shardCollection": "pm.c", "key": { "k": 1 } }).await;
+    c.database("pm")
+        .collection::<Document>("c")
+        .insert_many((0..10).map(|i| doc! { "_id": i, "k": i }))
+        .await
+        .expect("insert");
+    let s0 = &cl.shards()[0];
+    let p = s0.set.primary().expect("primary");
+    let table = cl.inner().config.catalog().tables["pm.c"].clone();
+    s0.hook
+        .start_donating(s0.set.shared(), p, &table, &TBson::MinKey, &TBson::MaxKey);
+    let mut w = common::Client::connect(s0.set.addresses()[p]).await;
+    let lsid = tdoc! { "id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![7; 16] } };
+    let session = tdoc! { "lsid": lsid.clone(), "txnNumber": 1i64, "autocommit": false };
+    let run = |d: tidemark_testbed::mongo::tidemark_mongo::bson::Document| {
+        let mut d = d;
+        d.extend(session.clone());
+        d
+    };
+    let r = w
+        .command(run(tdoc! { "insert": "c", "documents": [{ "_id": 100, "k": 100 }], "startTransaction": true, "$db": "pm" }), 0, None)
+        .await
+        .1;
+    assert_eq!(r.get_i32("n").ok(), Some(1), "{r}");
+    let r = w
+        .command(
+            run(tdoc! { "prepareTransaction": 1, "$db": "admin" }),
+            0,
+            None,
+        )
+        .await
+        .1;
+    let ts = r
+        .get_timestamp("prepareTimestamp")
+        .unwrap_or_else(|_| panic!("{r}"));
+    let mods = w
+        .command(tdoc! { "_transferMods": "pm.c", "$db": "admin" }, 0, None)
+        .await
+        .1;
+    assert_eq!(
+        mods.get_array("reload").map(Vec::len).ok(),
+        Some(0),
+        "prepared, not visible: {mods}"
+    );
+    let r = w
+        .command(
+            run(tdoc! { "commitTransaction": 1, "commitTimestamp": ts, "$db": "admin" }),
+            0,
+            None,
+        )
+        .await
+        .1;
+    assert_eq!(r.get_f64("ok").ok(), Some(1.0), "{r}");
+    let mods = w
+        .command(tdoc! { "_transferMods": "pm.c", "$db": "admin" }, 0, None)
+        .await
+        .1;
+    let reload = mods.get_array("reload").cloned().unwrap_or_default();
+    assert_eq!(
+        reload,
+        vec![TBson::Document(tdoc! { "_id": 100, "k": 100 })],
+        "the committed transaction's document is reloaded: {mods}"
+    );
+    s0.hook.stop_donating();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_mods_carries_a_prepared_transaction_at_its_commit() {
+    let cl = cluster(158, Duration::from_millis(200)).await;
+    tokio::time::timeout(T, transfer_mods_after_prepare(&cl))
         .await
         .expect("timed out");
 }

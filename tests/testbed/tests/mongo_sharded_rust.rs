@@ -642,6 +642,61 @@ async fn transactions(cl: &MongoShardedCluster) {
     });
     assert_eq!(plain.len(), 1);
     assert_eq!(applyops_ids(plain[0]), vec![Bson::Int32(7000)]);
+
+    // a two-shard transaction committed while its shard0 document's chunk is
+    // being cloned to shard1: the catch-up carries the prepared writes, which
+    // take effect at the commit entry, not at the prepare entry
+    admin(&c, doc! { "split": "tx.c", "middle": { "k": 50 } }).await;
+    cl.set_clone_pacing(5, Duration::from_millis(60));
+    let c2 = c.clone();
+    let mover = tokio::spawn(async move {
+        admin(
+            &c2,
+            doc! { "moveChunk": "tx.c", "find": { "k": 10 }, "to": "shard1" },
+        )
+        .await
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s0.hook.donor.lock().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the migration did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    s.start_transaction().await.expect("start");
+    coll.update_one(doc! { "k": 10 }, doc! { "$set": { "during": 1 } })
+        .session(&mut s)
+        .await
+        .expect("update on the donor");
+    coll.update_one(doc! { "k": 151 }, doc! { "$set": { "during": 1 } })
+        .session(&mut s)
+        .await
+        .expect("update on shard1");
+    s.commit_transaction()
+        .await
+        .expect("commit during the clone");
+    assert!(
+        s0.hook.donor.lock().unwrap().is_some(),
+        "the commit landed during the migration"
+    );
+    tokio::time::timeout(Duration::from_secs(60), mover)
+        .await
+        .expect("migration finishes")
+        .expect("migration");
+    let on1 = cl
+        .shard_raw_state("shard1")
+        .remove("tx.c")
+        .unwrap_or_default();
+    let d10 = on1
+        .iter()
+        .find(|d| d.get("_id") == Some(&Bson::Int32(10)))
+        .expect("doc 10 moved");
+    assert_eq!(
+        d10.get_i32("during").ok(),
+        Some(1),
+        "the transaction's write reached the recipient: {d10}"
+    );
     drop(s);
     check_against_truth(&c, cl, "tx.c").await;
     c.shutdown().await;

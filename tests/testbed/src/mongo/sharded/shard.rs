@@ -298,8 +298,26 @@ impl ShardHook {
             }
         };
         for e in oplog.iter().skip(m.mods_from) {
-            if let Ok(ops) = e.get_document("o").and_then(|o| o.get_array("applyOps")) {
+            let o = e.get_document("o").ok();
+            if let Some(ops) = o.and_then(|o| o.get_array("applyOps").ok()) {
                 for op in ops.iter().filter_map(Bson::as_document) {
+                    note(op);
+                }
+            } else if o.is_some_and(|o| o.contains_key("commitTransaction")) {
+                // a prepared transaction's writes take effect here: they are in
+                // its prepare entry, which `prevOpTime` names (maybe before `mods_from`)
+                let prev = e
+                    .get_document("prevOpTime")
+                    .ok()
+                    .and_then(|p| p.get_timestamp("ts").ok());
+                let prepare = oplog
+                    .iter()
+                    .rev()
+                    .find(|p| p.get_timestamp("ts").ok() == prev);
+                let ops = prepare
+                    .and_then(|p| p.get_document("o").ok())
+                    .and_then(|o| o.get_array("applyOps").ok());
+                for op in ops.into_iter().flatten().filter_map(Bson::as_document) {
                     note(op);
                 }
             } else {
