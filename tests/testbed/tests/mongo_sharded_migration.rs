@@ -261,6 +261,16 @@ async fn move_under_writes(cl: &MongoShardedCluster) {
         "the writer's router got StaleConfig and retried"
     );
 
+    let uuid = |i: usize| {
+        let s = &cl.shards()[i];
+        s.set.shared().members[s.set.primary().unwrap()]
+            .store()
+            .uuid(ns)
+    };
+    assert!(
+        uuid(1).is_some() && uuid(1) == uuid(0),
+        "the recipient's collection has the donor's UUID"
+    );
     let m = cl.migrations();
     eprintln!(
         "moveChunk: {ops} writer ops, cloned {}, transferred {}, router counters {:?}",

@@ -157,6 +157,17 @@ async fn routed_crud(cl: &MongoShardedCluster) {
     )
     .await;
 
+    let mut names = c
+        .database("app")
+        .list_collection_names()
+        .await
+        .expect("listCollections");
+    names.sort();
+    assert_eq!(
+        names,
+        vec!["hashed", "ranged"],
+        "shardCollection created the collections"
+    );
     let ranged: Collection<Document> = c.database("app").collection("ranged");
     let docs: Vec<Document> = (0..200)
         .map(|i| doc! { "_id": i, "k": i, "v": 0 })

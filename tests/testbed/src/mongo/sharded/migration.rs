@@ -141,6 +141,8 @@ pub async fn move_chunk(
     let donor = c.shard(&chunk.shard)?;
     let recipient = c.shard(to)?;
     let (dp, rp) = (primary(donor)?, primary(recipient)?);
+    let uuid = donor.set.shared().members[dp].store().uuid(ns);
+    super::shard::ensure_collection(recipient.set.shared(), rp, ns, uuid);
     // the recipient first clears leftovers of the range (orphans of an earlier
     // migration away from it), as MongoDB waits for such range deletions
     let leftovers: Vec<MigrationWrite> = recipient

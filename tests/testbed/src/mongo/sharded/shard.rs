@@ -401,6 +401,46 @@ impl CommandHook for ShardHook {
     }
 }
 
+/// Creates `ns` (with `uuid`, else a fresh one) and logs the `create`
+/// entry, marked `fromMigrate` (the migration, not a client, made it).
+fn create_logged(
+    store: &mut crate::mongo::storage::store::MemberStore,
+    term: i64,
+    ns: &str,
+    uuid: Option<tidemark_mongo::bson::Binary>,
+) -> OpTime {
+    let (db, coll) = ns.split_once('.').unwrap_or((ns, ""));
+    store.create_collection(ns, uuid);
+    let ui = store.uuid(ns).map(Bson::Binary).unwrap_or(Bson::Null);
+    store.append_oplog_with(
+        term,
+        "c",
+        &format!("{db}.$cmd"),
+        doc! { "create": coll },
+        None,
+        doc! { "ui": ui, "fromMigrate": true },
+    )
+}
+
+/// A recipient creates the collection it receives a chunk of with the
+/// donor's UUID, as MongoDB's recipient does (nothing if it has it).
+pub fn ensure_collection(
+    shared: &Shared,
+    member: usize,
+    ns: &str,
+    uuid: Option<tidemark_mongo::bson::Binary>,
+) {
+    let term = shared.topology().term;
+    {
+        let mut store = shared.members[member].store();
+        if store.collection(ns).is_some() {
+            return;
+        }
+        create_logged(&mut store, term, ns, uuid);
+    }
+    shared.members[member].publish_oplog(shared);
+}
+
 /// One migration write on a shard's primary, logged with `fromMigrate:
 /// true`: `Insert` (or replace, when the `_id` is there), `Delete` by `_id`.
 pub enum MigrationWrite {
@@ -421,17 +461,7 @@ pub fn migration_write(
     {
         let mut store = shared.members[member].store();
         if store.collection(ns).is_none() {
-            let (db, coll) = ns.split_once('.').unwrap_or((ns, ""));
-            store.create_collection(ns, None);
-            let ui = store.uuid(ns).map(Bson::Binary).unwrap_or(Bson::Null);
-            last = Some(store.append_oplog_with(
-                term,
-                "c",
-                &format!("{db}.$cmd"),
-                doc! { "create": coll },
-                None,
-                doc! { "ui": ui, "fromMigrate": true },
-            ));
+            last = Some(create_logged(&mut store, term, ns, None));
         }
         let ui = store.uuid(ns).map(Bson::Binary).unwrap_or(Bson::Null);
         for w in writes {

@@ -236,7 +236,18 @@ async fn shard_collection(router: &Router, name: &str, cmd: &Document) -> Result
         router.cluster.config.enable_sharding(db).await?;
     }
     router.cluster.config.shard_collection(ns, key).await?;
-    router.refresh(ns).await?;
+    // the collection exists on every shard that owns a chunk of it
+    let (coll_db, coll) = ns.split_once('.').unwrap_or((ns, ""));
+    if let Some(t) = router.refresh(ns).await? {
+        for s in t.shards() {
+            let r = router
+                .shard_command(&s, doc! { "create": coll, "$db": coll_db })
+                .await?;
+            if !is_ok(&r) && r.get_i32("code").ok() != Some(48) {
+                return Err(format!("creating {ns} on {s}: {r}"));
+            }
+        }
+    }
     Ok(doc! { "collectionsharded": ns, "ok": 1.0 })
 }
 
