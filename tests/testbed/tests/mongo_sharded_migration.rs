@@ -13,7 +13,10 @@
 //! move in the chunk-map history at a majority-committed config optime),
 //! and the logical state rebuilt as of 20 random wall-clock times during the
 //! moves (`logical_state_at_wall`: committed oplogs, chunk map then) is
-//! exactly the writes acknowledged by then, give or take the one in flight.
+//! exactly the writes acknowledged by then, give or take the one in flight —
+//! also at the moment moves committed, when the shards' own states hold the
+//! moved keys twice (the donor's orphans); each shard's committed oplog
+//! replayed up to now is its live data.
 
 mod common;
 
@@ -474,8 +477,7 @@ async fn balancer_under_writes(cl: &MongoShardedCluster) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (first, last) = (steps[0].0, steps.last().unwrap().1);
-    for _ in 0..20 {
-        let w = rand::rng().random_range(first..=last);
+    let check_at = |w: i64| {
         let state: Vec<Document> = cl
             .logical_state_at_wall(w)
             .expect("state at w")
@@ -495,6 +497,54 @@ async fn balancer_under_writes(cl: &MongoShardedCluster) {
             "the logical state at {w} ms ({} documents) is none of the {} models acknowledged around then",
             state.len(),
             candidates.len()
+        );
+    };
+    for _ in 0..20 {
+        check_at(rand::rng().random_range(first..=last));
+    }
+    // the moment each move committed: the moved documents are on both shards
+    // (the donor's orphans), and once filtered by the chunk map then, every
+    // key is there once and the state is the acknowledged writes
+    let mut with_twins = 0;
+    // (at most 8 of them: each check replays every shard's oplog)
+    for m in moves
+        .iter()
+        .filter(|m| m.cloned > 0 && m.committed_millis >= first && m.committed_millis <= last)
+        .take(8)
+    {
+        let w = m.committed_millis;
+        let mut seen = std::collections::HashMap::new();
+        for s in cl.shards() {
+            for d in cl
+                .shard_state_at_wall(&s.id, w)
+                .expect("raw state at w")
+                .remove(ns)
+                .unwrap_or_default()
+            {
+                *seen.entry(d.get_i64("_id").unwrap()).or_insert(0) += 1;
+            }
+        }
+        if seen.values().any(|n| *n > 1) {
+            with_twins += 1;
+        }
+        check_at(w);
+    }
+    assert!(
+        with_twins > 0,
+        "no move left a key on two shards at its commit"
+    );
+    // replaying each shard's committed oplog up to now gives its live documents
+    for s in cl.shards() {
+        let mut live = cl.shard_raw_state(&s.id);
+        live.retain(|ns, docs| !ns.starts_with("config.") && !docs.is_empty());
+        let mut replayed = cl.shard_state_at_wall(&s.id, now_ms()).expect("state now");
+        for docs in live.values_mut().chain(replayed.values_mut()) {
+            docs.sort_by_key(|d| d.get_i64("_id").unwrap_or_default());
+        }
+        assert_eq!(
+            replayed, live,
+            "{}: the committed oplog replayed is not the live data",
+            s.id
         );
     }
     // the last history entry is the chunk map in force

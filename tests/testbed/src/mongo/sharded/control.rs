@@ -11,6 +11,7 @@
 //! | GET | `/logical-state` | namespace → documents (owned per the current chunk map) |
 //! | POST | `/logical-state` | the same as of `{"wall_ms": n}` (majority-committed entries, chunk map then) |
 //! | GET | `/shards/{id}/raw-state` | the shard primary's documents, orphans included |
+//! | POST | `/shards/{id}/raw-state` | the same as of `{"wall_ms": n}` (majority-committed entries) |
 //! | GET | `/orphans` | documents on a shard that does not own them |
 //! | GET | `/migrations`, `/range-deletions` | finished migrations, range deletions |
 //! | GET | `/commit-points` | each shard's and the config servers' majority commit point |
@@ -181,6 +182,16 @@ pub async fn handle(
             c.chunk_map_history().iter().map(change_json).collect(),
         )),
         ("GET", ["logical-state"]) => Ok(state_json(&c.logical_state())),
+        ("POST", ["shards", id, "raw-state"]) => {
+            let ms = body
+                .get("wall_ms")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| refuse(400, "body must be {\"wall_ms\": n}"))?;
+            c.inner.shard(id).map_err(|e| refuse(404, e))?;
+            c.shard_state_at_wall(id, ms)
+                .map(|s| state_json(&s))
+                .map_err(|e| refuse(409, e))
+        }
         ("GET", ["shards", id, "raw-state"]) => {
             c.inner.shard(id).map_err(|e| refuse(404, e))?;
             Ok(state_json(&c.shard_raw_state(id)))

@@ -67,22 +67,67 @@ impl MongoShardedCluster {
         out
     }
 
+    /// Shard `id`'s documents (orphans included, `config.*` left out) as of
+    /// wall-clock time `ms`: its majority-committed oplog entries with
+    /// `wall <= ms` replayed. `Err` for an unknown shard, or if `ms` is after
+    /// the wall time of the shard's newest majority-committed entry while
+    /// newer entries exist (not yet known to be committed).
+    pub fn shard_state_at_wall(
+        &self,
+        id: &str,
+        ms: i64,
+    ) -> Result<BTreeMap<String, Vec<Document>>, String> {
+        let s = self.inner.shard(id)?;
+        let committed = s.set.committed_oplog();
+        let wall = |e: &Document| e.get_datetime("wall").map_or(0, |w| w.timestamp_millis());
+        let newest_wall = committed.last().map_or(0, wall);
+        let last_applied_wall = s
+            .set
+            .primary()
+            .and_then(|p| s.set.oplog(p).last().map(wall))
+            .unwrap_or(0);
+        if ms > newest_wall && last_applied_wall > newest_wall {
+            return Err(format!(
+                "shard {id}: {ms} is after its newest majority-committed entry ({newest_wall})"
+            ));
+        }
+        let mut store = MemberStore::default();
+        for e in committed {
+            if wall(&e) > ms {
+                break;
+            }
+            apply_entry(&mut store, &e).map_err(|x| format!("shard {id}: {x}"))?;
+            store
+                .push_replicated(e)
+                .map_err(|x| format!("shard {id}: {x}"))?;
+        }
+        let mut out = crate::mongo::server::set_truth::collections(&store);
+        out.retain(|ns, docs| !ns.starts_with("config.") && !docs.is_empty());
+        Ok(out)
+    }
+
+    /// The chunk map of `ns` in force at wall-clock time `ms` (the last
+    /// change whose config-server oplog entry has `wall <= ms`).
+    pub fn table_at_wall(&self, ns: &str, ms: i64) -> Option<super::chunks::RoutingTable> {
+        self.chunk_map_history()
+            .into_iter()
+            .rev()
+            .find(|h| h.ns == ns && h.config_wall_millis <= ms)
+            .map(|h| h.table)
+    }
+
     /// The logical state as of wall-clock time `ms` (milliseconds since the
-    /// epoch): each shard's majority-committed oplog entries with `wall <= ms`
-    /// replayed, each sharded namespace kept to the documents the chunk map
-    /// in force at `ms` (the last change whose config oplog entry has
-    /// `wall <= ms`) gives that shard; unsharded namespaces from their
-    /// database's primary shard. One process, one clock: a migration's
-    /// recipient writes come before its commit and the donor writes nothing
-    /// between its last transfer and the commit, so this cut is consistent.
-    /// `Err` if `ms` is after some shard's newest commit point's wall time
-    /// (not yet known to be majority-committed).
+    /// epoch): each shard's state at `ms` ([`Self::shard_state_at_wall`]),
+    /// each sharded namespace kept to the documents the chunk map in force
+    /// at `ms` ([`Self::table_at_wall`]) gives that shard; unsharded
+    /// namespaces from their database's primary shard. One process, one
+    /// clock: a migration's recipient writes come before its commit and the
+    /// donor writes nothing between its last transfer and the commit, so this
+    /// cut is consistent.
     pub fn logical_state_at_wall(
         &self,
         ms: i64,
     ) -> Result<BTreeMap<String, Vec<Document>>, String> {
-        let history = self.chunk_map_history();
-        let mut out: BTreeMap<String, Vec<Document>> = BTreeMap::new();
         let primaries = self.inner.config.catalog().databases.clone();
         let first = self
             .inner
@@ -90,45 +135,10 @@ impl MongoShardedCluster {
             .first()
             .map(|s| s.id.clone())
             .unwrap_or_default();
+        let mut out: BTreeMap<String, Vec<Document>> = BTreeMap::new();
         for s in &self.inner.shards {
-            let committed = s.set.committed_oplog();
-            let newest_wall = committed
-                .last()
-                .and_then(|e| e.get_datetime("wall").ok())
-                .map_or(0, |w| w.timestamp_millis());
-            let last_applied_wall = s
-                .set
-                .primary()
-                .and_then(|p| s.set.oplog(p).last().cloned())
-                .and_then(|e| e.get_datetime("wall").ok().map(|w| w.timestamp_millis()))
-                .unwrap_or(0);
-            if ms > newest_wall && last_applied_wall > newest_wall {
-                return Err(format!(
-                    "shard {}: {ms} is after its newest majority-committed entry ({newest_wall})",
-                    s.id
-                ));
-            }
-            let mut store = MemberStore::default();
-            for e in committed {
-                let wall = e.get_datetime("wall").map_or(0, |w| w.timestamp_millis());
-                if wall > ms {
-                    break;
-                }
-                apply_entry(&mut store, &e).map_err(|x| format!("shard {}: {x}", s.id))?;
-                store
-                    .push_replicated(e)
-                    .map_err(|x| format!("shard {}: {x}", s.id))?;
-            }
-            for (ns, docs) in crate::mongo::server::set_truth::collections(&store) {
-                if ns.starts_with("config.") {
-                    continue;
-                }
-                let table = history
-                    .iter()
-                    .rev()
-                    .find(|h| h.ns == ns && h.config_wall_millis <= ms)
-                    .map(|h| &h.table);
-                let keep: Vec<Document> = match table {
+            for (ns, docs) in self.shard_state_at_wall(&s.id, ms)? {
+                let keep: Vec<Document> = match self.table_at_wall(&ns, ms) {
                     Some(t) => docs
                         .into_iter()
                         .filter(|d| t.owner_of_doc(d) == Some(s.id.as_str()))
