@@ -720,3 +720,50 @@ async fn a_transaction_across_two_shards_commits_through_a_coordinator() {
         .await
         .expect("timed out");
 }
+
+/// A router's idle connection to a shard member that restarted is closed;
+/// the router's next request reconnects instead of failing the client's write.
+async fn member_restart(cl: &MongoShardedCluster) {
+    // no driver retries: the router itself must not fail the write
+    let uri = format!("{}?serverSelectionTimeoutMS=20000&retryWrites=false", cl.uri());
+    let c = Client::with_options(ClientOptions::parse(&uri).await.expect("uri")).expect("client");
+    let coll: Collection<Document> = c.database("rs").collection("c");
+    coll.insert_one(doc! { "_id": 1 })
+        .await
+        .expect("first insert");
+    let s0 = &cl.shards()[0];
+    s0.set.stop_member(0).expect("stop");
+    s0.set.start_member(0).await.expect("start");
+    assert_eq!(
+        s0.set.wait_for_primary(Duration::from_secs(30)).await,
+        Some(0),
+        "member 0 is primary again"
+    );
+    coll.insert_one(doc! { "_id": 2 })
+        .await
+        .expect("insert after the restart");
+    let ids: Vec<Bson> = cl.shard_raw_state("shard0")["rs.c"]
+        .iter()
+        .map(|d| d["_id"].clone())
+        .collect();
+    assert_eq!(ids, vec![Bson::Int32(1), Bson::Int32(2)]);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_reconnects_to_a_restarted_shard_member() {
+    let cl = MongoShardedCluster::start(ShardedConfig {
+        shards: 1,
+        members: 1,
+        routers: 1,
+        base_addr: Ipv4Addr::new(127, 0, 159, 1),
+        election_timeout: Duration::from_millis(300),
+        heartbeat_interval: Duration::from_millis(100),
+        ..ShardedConfig::default()
+    })
+    .await
+    .expect("start the sharded cluster");
+    tokio::time::timeout(T, member_restart(&cl))
+        .await
+        .expect("timed out");
+}

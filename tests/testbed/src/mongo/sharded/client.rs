@@ -121,16 +121,35 @@ impl Pool {
             .unwrap_or_else(|e| e.into_inner())
             .get_mut(&addr)
             .and_then(Vec::pop);
-        let mut c = match pooled {
-            Some(c) => c,
-            None => WireClient::connect(self.local, addr, self.timeout).await?,
+        let (c, r) = match pooled {
+            Some(mut c) => match c.command(cmd.clone()).await {
+                Ok(r) => (c, r),
+                // an idle connection the server has since closed (a restarted
+                // member): the request never got an answer; once more on a new one
+                Err(e)
+                    if e.contains("closed the connection")
+                        || e.contains("Broken pipe")
+                        || e.contains("reset") =>
+                {
+                    tracing::debug!(%addr, "pooled connection was closed ({e}); reconnecting");
+                    let mut c = WireClient::connect(self.local, addr, self.timeout).await?;
+                    let r = c.command(cmd).await?;
+                    (c, r)
+                }
+                Err(e) => return Err(e),
+            },
+            None => {
+                let mut c = WireClient::connect(self.local, addr, self.timeout).await?;
+                let r = c.command(cmd).await?;
+                (c, r)
+            }
         };
-        let r = c.command(cmd).await?;
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let v = idle.entry(addr).or_default();
         if v.len() < 16 {
             v.push(c);
         }
+
         Ok(r)
     }
 }

@@ -54,10 +54,14 @@ pub async fn serve(router: Arc<Router>, mut sock: TcpStream, mut shutdown: watch
                 o = handle(&router, &mut st, msg) => o,
                 _ = shutdown.changed() => return,
             };
-            if let Some(b) = out {
-                if sock.write_all(&b).await.is_err() {
-                    return;
+            match out {
+                Out::Bytes(b) => {
+                    if sock.write_all(&b).await.is_err() {
+                        return;
+                    }
                 }
+                Out::None => {}
+                Out::Close => return,
             }
         }
     }
@@ -79,7 +83,22 @@ fn encode(m: &Message) -> Option<Vec<u8>> {
         .ok()
 }
 
-async fn handle(router: &Arc<Router>, st: &mut RouterConn, msg: Message) -> Option<Vec<u8>> {
+/// What answering one message produced.
+enum Out {
+    Bytes(Vec<u8>),
+    /// `moreToCome` requests get no reply.
+    None,
+    /// An opcode a router does not serve, or a reply that did not encode: closed, as mongos does.
+    Close,
+}
+
+impl From<Option<Vec<u8>>> for Out {
+    fn from(b: Option<Vec<u8>>) -> Out {
+        b.map_or(Out::Close, Out::Bytes)
+    }
+}
+
+async fn handle(router: &Arc<Router>, st: &mut RouterConn, msg: Message) -> Out {
     let id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
     match &msg.body {
         Body::Msg(m) => {
@@ -88,13 +107,13 @@ async fn handle(router: &Arc<Router>, st: &mut RouterConn, msg: Message) -> Opti
                 Err(e) => errors::error(9, "FailedToParse", &e),
             };
             if m.flags.more_to_come() {
-                return None;
+                return Out::None;
             }
             let mut out = OpMsg::new(to_doc(&reply));
             if m.flags.checksum_present() {
                 out.flags = MsgFlags(MsgFlags::CHECKSUM_PRESENT);
             }
-            encode(&Message::new(id, msg.request_id, Body::Msg(out)))
+            encode(&Message::new(id, msg.request_id, Body::Msg(out))).into()
         }
         Body::Query(q) => {
             let reply = match q.full_collection_name.strip_suffix(".$cmd") {
@@ -120,9 +139,12 @@ async fn handle(router: &Arc<Router>, st: &mut RouterConn, msg: Message) -> Opti
                 starting_from: 0,
                 documents: DocSeq::from_docs([doc.raw()]),
             };
-            encode(&Message::new(id, msg.request_id, Body::Reply(body)))
+            encode(&Message::new(id, msg.request_id, Body::Reply(body))).into()
         }
-        _ => None,
+        other => {
+            tracing::warn!(opcode = ?other.opcode(), "router: unsupported opcode, closing");
+            Out::Close
+        }
     }
 }
 
