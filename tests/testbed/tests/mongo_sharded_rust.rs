@@ -725,7 +725,10 @@ async fn a_transaction_across_two_shards_commits_through_a_coordinator() {
 /// the router's next request reconnects instead of failing the client's write.
 async fn member_restart(cl: &MongoShardedCluster) {
     // no driver retries: the router itself must not fail the write
-    let uri = format!("{}?serverSelectionTimeoutMS=20000&retryWrites=false", cl.uri());
+    let uri = format!(
+        "{}?serverSelectionTimeoutMS=20000&retryWrites=false",
+        cl.uri()
+    );
     let c = Client::with_options(ClientOptions::parse(&uri).await.expect("uri")).expect("client");
     let coll: Collection<Document> = c.database("rs").collection("c");
     coll.insert_one(doc! { "_id": 1 })

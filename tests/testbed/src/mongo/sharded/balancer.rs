@@ -3,10 +3,10 @@
 //! MongoDB's balancer does, one move per round), or one random chunk to a
 //! random other shard every round (`Continuous`, for tests that want data in
 //! motion all the time). Set over the control endpoint or
-//! [`super::cluster::MongoShardedCluster::set_balancer`].
+//! [`super::server::cluster::MongoShardedCluster::set_balancer`].
 
-use super::cluster::ClusterInner;
 use super::migration::move_chunk;
+use super::state::ClusterInner;
 use rand::Rng;
 use std::sync::Weak;
 use std::time::Duration;

@@ -15,8 +15,8 @@
 //! calls here; the data moves on the wire.
 
 use super::client::{is_ok, WireClient};
-use super::cluster::{ClusterInner, Shard};
 use super::shard::{migration_write, MigrationWrite};
+use super::state::{ClusterInner, Shard};
 use crate::mongo::state::WaitOutcome;
 use crate::mongo::storage::store::OpTime;
 use std::sync::{Arc, Weak};

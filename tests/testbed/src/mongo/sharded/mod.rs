@@ -3,9 +3,13 @@
 //! replica sets and speaking the wire protocol to each other. See the crate
 //! README ("sharded") for what differs from MongoDB.
 //!
-//! Modules, one job each:
-//! - [`cluster`]: starting/stopping it, addresses, settings
-//! - [`router`]: the `mongos` (wire, commands, routed writes)
+//! Layers, from the top; each imports only from the layers below it:
+//! - [`server`]: the running cluster (start/stop, addresses), its ground
+//!   truth (logical state, raw shard state, chunk-map history) and the
+//!   control endpoint's routes
+//! - [`router`]: the `mongos` (wire, commands, routed writes, transactions)
+//! - the rest, one job each:
+//! - [`state`]: what routers, migrations, the balancer and coordinators share
 //! - [`chunks`]: shard keys, chunk maps and their versions
 //! - [`hash`]: hashed shard keys (MongoDB's md5-based hash)
 //! - [`config`]: the config servers and the catalog
@@ -13,21 +17,19 @@
 //! - [`migration`]: `moveChunk` and the range deleter
 //! - [`txn`]: cross-shard transactions on the shards (prepare, coordinator)
 //! - [`balancer`]: moves chunks by itself
-//! - [`truth`]: ground truth (logical state, raw shard state, chunk-map history)
-//! - [`control`]: the control endpoint's routes
 //! - [`client`]: the wire client the cluster's processes use between each other
 
 pub mod balancer;
 pub mod chunks;
 pub mod client;
-pub mod cluster;
 pub mod config;
-pub mod control;
 pub mod hash;
 pub mod migration;
 pub mod router;
+pub mod server;
 pub mod shard;
-pub mod truth;
+pub mod state;
 pub mod txn;
 
-pub use cluster::{MongoShardedCluster, ShardedConfig};
+pub use server::cluster::{MongoShardedCluster, ShardedConfig};
+pub use server::control;

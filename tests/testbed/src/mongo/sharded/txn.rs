@@ -13,8 +13,8 @@
 //! [`crate::mongo::storage::oplog::apply_entry`].
 
 use super::client::{is_ok, Pool};
-use super::cluster::ClusterInner;
 use super::shard::ShardHook;
+use super::state::ClusterInner;
 use crate::mongo::commands::txn::{conflict_reply, session_args};
 use crate::mongo::errors::error;
 use crate::mongo::state::{Shared, WaitOutcome};

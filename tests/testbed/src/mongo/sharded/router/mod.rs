@@ -16,8 +16,8 @@ pub mod write;
 
 use super::chunks::RoutingTable;
 use super::client::{is_ok, Pool};
-use super::cluster::ClusterInner;
 use super::config::fetch_table;
+use super::state::ClusterInner;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

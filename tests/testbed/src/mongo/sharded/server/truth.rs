@@ -8,9 +8,9 @@
 //! deletions, and the routers' refresh counters.
 
 use super::cluster::MongoShardedCluster;
-use super::config::ChunkMapChange;
-use super::migration::{MigrationRecord, RangeDeletion};
 use crate::mongo::query::order::cmp_bson;
+use crate::mongo::sharded::config::ChunkMapChange;
+use crate::mongo::sharded::migration::{MigrationRecord, RangeDeletion};
 use crate::mongo::storage::oplog::apply_entry;
 use crate::mongo::storage::store::MemberStore;
 use crate::mongo::storage::store::OpTime;
@@ -108,7 +108,11 @@ impl MongoShardedCluster {
 
     /// The chunk map of `ns` in force at wall-clock time `ms` (the last
     /// change whose config-server oplog entry has `wall <= ms`).
-    pub fn table_at_wall(&self, ns: &str, ms: i64) -> Option<super::chunks::RoutingTable> {
+    pub fn table_at_wall(
+        &self,
+        ns: &str,
+        ms: i64,
+    ) -> Option<crate::mongo::sharded::chunks::RoutingTable> {
         self.chunk_map_history()
             .into_iter()
             .rev()

@@ -23,10 +23,10 @@
 //! | POST | `/split` | `{"ns", "middle": v}` (a key-space point; hashed keys: the hash) |
 //! | any | `/shards/{id}/rs/...`, `/config/rs/...` | that replica set's routes (see `mongo::server::control`) |
 
-use super::chunks::RoutingTable;
 use super::cluster::MongoShardedCluster;
-use super::config::ChunkMapChange;
 use crate::mongo::server::control::{doc_json, handle as set_handle, optime_json, Refusal};
+use crate::mongo::sharded::chunks::RoutingTable;
+use crate::mongo::sharded::config::ChunkMapChange;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -227,9 +227,11 @@ pub async fn handle(
         ("POST", ["balancer"]) => {
             let mode = match body.get("mode").and_then(Value::as_str) {
                 None => None,
-                Some(m) => Some(super::balancer::BalancerMode::parse(m).ok_or_else(|| {
-                    refuse(400, format!("no balancer mode {m:?} (even, continuous)"))
-                })?),
+                Some(m) => Some(
+                    crate::mongo::sharded::balancer::BalancerMode::parse(m).ok_or_else(|| {
+                        refuse(400, format!("no balancer mode {m:?} (even, continuous)"))
+                    })?,
+                ),
             };
             let on = body.get("enabled").and_then(Value::as_bool).unwrap_or(true);
             let interval = body
@@ -284,7 +286,7 @@ pub async fn handle(
                 .cloned()
                 .ok_or_else(|| refuse(404, format!("{ns} is not sharded")))?;
             let point = table.key.point_of(&find);
-            let r = super::migration::move_chunk(&c.inner, ns, &point, to)
+            let r = crate::mongo::sharded::migration::move_chunk(&c.inner, ns, &point, to)
                 .await
                 .map_err(|e| refuse(409, e))?;
             Ok(

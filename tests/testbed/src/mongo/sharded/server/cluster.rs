@@ -3,17 +3,15 @@
 //! `base_addr`, `base_addr+1`, ...; shard k's members on the next `members`
 //! addresses; then the routers.
 
-use super::balancer::{self, BalancerMode};
-use super::config::ConfigServer;
-use super::migration::{MigrationRecord, RangeDeletion};
-use super::router::Router;
-use super::shard::ShardHook;
+use crate::mongo::sharded::balancer::{self, BalancerMode};
+use crate::mongo::sharded::config::ConfigServer;
+use crate::mongo::sharded::router::Router;
+use crate::mongo::sharded::shard::ShardHook;
+use crate::mongo::sharded::state::{ClusterInner, Shard};
 use crate::mongo::{MongoReplicaSet, ReplSetConfig};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::task::JoinHandle;
 
 /// How to build a sharded cluster.
 #[derive(Debug, Clone)]
@@ -54,81 +52,6 @@ impl Default for ShardedConfig {
             range_deleter_delay: Duration::from_secs(2),
             timeout: Duration::from_secs(15),
         }
-    }
-}
-
-/// Knobs changeable while running.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub balancer: bool,
-    pub balancer_interval: Duration,
-    pub balancer_mode: BalancerMode,
-    pub range_deleter_delay: Duration,
-    /// Documents per `_migrateClone` batch.
-    pub clone_batch_docs: usize,
-    /// A pause after each clone batch: widens the window in which writes
-    /// must be caught up by `_transferMods` (tests use it).
-    pub clone_batch_pause: Duration,
-}
-
-/// One shard.
-pub struct Shard {
-    pub id: String,
-    pub set: Arc<MongoReplicaSet>,
-    pub hook: Arc<ShardHook>,
-}
-
-/// What routers, migrations and the balancer share.
-pub struct ClusterInner {
-    pub config: ConfigServer,
-    pub shards: Vec<Shard>,
-    pub timeout: Duration,
-    settings: Mutex<Settings>,
-    /// One migration at a time, cluster-wide.
-    pub migration_lock: tokio::sync::Mutex<()>,
-    migrations: Mutex<Vec<MigrationRecord>>,
-    range_deletions: Mutex<Vec<RangeDeletion>>,
-    pub balancer_rounds: AtomicU64,
-    /// Background tasks (range deleter, balancer), aborted on drop.
-    pub tasks: Mutex<Vec<JoinHandle<()>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl ClusterInner {
-    pub fn shard(&self, id: &str) -> Result<&Shard, String> {
-        self.shards
-            .iter()
-            .find(|s| s.id == id)
-            .ok_or_else(|| format!("no shard {id:?}"))
-    }
-
-    pub fn settings(&self) -> Settings {
-        lock(&self.settings).clone()
-    }
-
-    pub fn update_settings(&self, f: impl FnOnce(&mut Settings)) {
-        f(&mut lock(&self.settings));
-    }
-
-    pub fn lock_migrations(&self) -> MutexGuard<'_, Vec<MigrationRecord>> {
-        lock(&self.migrations)
-    }
-
-    pub fn lock_range_deletions(&self) -> MutexGuard<'_, Vec<RangeDeletion>> {
-        lock(&self.range_deletions)
-    }
-
-    /// The primary address of shard `id`.
-    pub fn shard_primary_addr(&self, id: &str) -> Result<SocketAddr, String> {
-        let s = self.shard(id)?;
-        let p = s
-            .set
-            .primary()
-            .ok_or_else(|| format!("shard {id} has no primary"))?;
-        Ok(s.set.addresses()[p])
     }
 }
 
@@ -205,25 +128,13 @@ impl MongoShardedCluster {
             .add_shards(&hosts)
             .await
             .map_err(std::io::Error::other)?;
-        let inner = Arc::new(ClusterInner {
+        let inner = Arc::new(ClusterInner::new(
             config,
             shards,
-            timeout: cfg.timeout,
-            settings: Mutex::new(Settings {
-                balancer: false,
-                balancer_interval: Duration::from_millis(500),
-                balancer_mode: BalancerMode::Even,
-                range_deleter_delay: cfg.range_deleter_delay,
-                clone_batch_docs: 1000,
-                clone_batch_pause: Duration::ZERO,
-            }),
-            migration_lock: tokio::sync::Mutex::new(()),
-            migrations: Mutex::new(Vec::new()),
-            range_deletions: Mutex::new(Vec::new()),
-            balancer_rounds: AtomicU64::new(0),
-            tasks: Mutex::new(Vec::new()),
-        });
-        super::txn::attach(&inner);
+            cfg.timeout,
+            cfg.range_deleter_delay,
+        ));
+        crate::mongo::sharded::txn::attach(&inner);
         let mut routers = Vec::new();
         let first_router = (cfg.shards as u32 + 1) * m;
         for r in 0..cfg.routers {
@@ -324,4 +235,8 @@ impl Drop for MongoShardedCluster {
             }
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
