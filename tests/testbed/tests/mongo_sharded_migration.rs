@@ -276,9 +276,10 @@ async fn move_under_writes(cl: &MongoShardedCluster) {
     );
     let m = cl.migrations();
     eprintln!(
-        "moveChunk: {ops} writer ops, cloned {}, transferred {}, router counters {:?}",
+        "moveChunk: {ops} writer ops, cloned {}, transferred {}, {} ms, router counters {:?}",
         m[0].cloned,
         m[0].transferred,
+        m[0].committed_millis - m[0].started_millis,
         cl.router_counters()
     );
     assert_eq!(m.len(), 1);
