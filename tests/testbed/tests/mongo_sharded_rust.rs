@@ -402,6 +402,43 @@ async fn stale_router(cl: &MongoShardedCluster) {
         on1.iter().any(|d| d.get("_id") == Some(&Bson::Int32(2))),
         "the retried write landed on the new owner"
     );
+    // the shard's own answer to a stale version, seen directly: write batches
+    // are refused statement by statement (none runs), other commands whole
+    let s0 = &cl.shards()[0];
+    let direct = format!(
+        "mongodb://{}/?directConnection=true&serverSelectionTimeoutMS=20000",
+        s0.set.addresses()[s0.set.primary().unwrap()]
+    );
+    let d =
+        Client::with_options(ClientOptions::parse(&direct).await.expect("uri")).expect("client");
+    let old = doc! { "e": cached.epoch, "t": cached.timestamp, "v": mongodb::bson::Timestamp { time: cached.shard_version("shard0").0, increment: 0 } };
+    for (ordered, indexes) in [(true, vec![0]), (false, vec![0, 1])] {
+        let r = d
+            .database("st")
+            .run_command(doc! { "insert": "c", "documents": [{ "_id": 90, "k": 90 }, { "_id": 91, "k": 91 }], "ordered": ordered, "shardVersion": old.clone() })
+            .await
+            .expect("a refused batch is ok: 1");
+        let errs = r.get_array("writeErrors").expect("write errors");
+        let got: Vec<i32> = errs
+            .iter()
+            .filter_map(|e| e.as_document()?.get_i32("index").ok())
+            .collect();
+        assert_eq!(got, indexes, "ordered {ordered}: {r}");
+        let e0 = errs[0].as_document().unwrap();
+        assert_eq!(e0.get_i32("code").ok(), Some(13388));
+        assert_eq!(
+            e0.get_document("errInfo").unwrap().get_str("shardId").ok(),
+            Some("shard0")
+        );
+        assert_eq!(r.get_i32("n").ok(), Some(0));
+    }
+    let e = d
+        .database("st")
+        .run_command(doc! { "find": "c", "shardVersion": old.clone() })
+        .await
+        .expect_err("a stale find fails");
+    assert!(e.to_string().contains("StaleConfig"), "{e}");
+    d.shutdown().await;
     // a stale read: router 1 is fresh now; make router 0 stale instead by moving back through router 1
     admin(
         &c1,

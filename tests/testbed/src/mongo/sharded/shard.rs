@@ -2,7 +2,8 @@
 //! front of its command dispatch. The hook
 //! - checks the `shardVersion` a router attaches against the shard's own
 //!   version of the collection (from the config servers' catalog) and
-//!   answers `StaleConfig` (13388) when the majors or epochs differ;
+//!   answers `StaleConfig` (13388) when the majors or epochs differ (as
+//!   write errors for insert/update/delete batches, as mongod does);
 //! - makes writes wait while a migration's critical section holds the shard
 //!   (then they see the new version and go stale);
 //! - keeps updates, deletes and findAndModify off documents the shard does not
@@ -223,7 +224,10 @@ impl ShardHook {
             None
         };
         if let Some(stale) = self.check_version(&ns, sv) {
-            return HookOutcome::Reply(stale);
+            return HookOutcome::Reply(match name {
+                "insert" | "update" | "delete" => stale_write_errors(name, cmd, &stale),
+                _ => stale,
+            });
         }
         let mut cmd = cmd.clone();
         cmd.remove("shardVersion");
@@ -370,6 +374,42 @@ impl ShardHook {
     pub fn stop_donating(&self) {
         *lock(&self.donor) = None;
     }
+}
+
+/// A write batch refused for its shard version, as mongod answers it:
+/// `ok: 1`, nothing written, a StaleConfig write error (with the versions in
+/// `errInfo`) for the first statement of an ordered batch, for every
+/// statement of an unordered one.
+fn stale_write_errors(name: &str, cmd: &Document, stale: &Document) -> Document {
+    let list = match name {
+        "insert" => "documents",
+        "update" => "updates",
+        _ => "deletes",
+    };
+    let n = cmd.get_array(list).map_or(0, Vec::len);
+    let ordered = cmd.get_bool("ordered").unwrap_or(true);
+    let mut info = Document::new();
+    for k in ["ns", "vReceived", "vWanted", "shardId"] {
+        if let Some(v) = stale.get(k) {
+            info.insert(k, v.clone());
+        }
+    }
+    let errmsg = stale.get_str("errmsg").unwrap_or("StaleConfig").to_string();
+    let errors: Vec<Bson> = (0..if ordered { n.min(1) } else { n })
+        .map(|i| {
+            Bson::Document(doc! {
+                "index": i as i32, "code": 13388, "codeName": "StaleConfig",
+                "errmsg": errmsg.clone(), "errInfo": info.clone(),
+            })
+        })
+        .collect();
+    let mut r = doc! { "n": 0 };
+    if name == "update" {
+        r.insert("nModified", 0);
+    }
+    r.insert("writeErrors", errors);
+    r.insert("ok", 1.0);
+    r
 }
 
 impl CommandHook for ShardHook {

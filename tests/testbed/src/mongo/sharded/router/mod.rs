@@ -155,7 +155,19 @@ impl Router {
     }
 }
 
-/// Whether a shard reply is StaleConfig.
+/// Whether a shard reply is StaleConfig: a command error, or a write
+/// batch's StaleConfig write errors.
 pub fn is_stale(reply: &Document) -> bool {
-    !is_ok(reply) && reply.get_i32("code").ok() == Some(13388)
+    let code = |d: &Document| d.get_i32("code").ok() == Some(13388);
+    if is_ok(reply) {
+        // a write batch: the shard refuses it before running any statement
+        reply
+            .get_array("writeErrors")
+            .into_iter()
+            .flatten()
+            .filter_map(tidemark_mongo::bson::Bson::as_document)
+            .any(code)
+    } else {
+        code(reply)
+    }
 }
