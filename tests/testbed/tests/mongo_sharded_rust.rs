@@ -807,3 +807,68 @@ async fn a_router_reconnects_to_a_restarted_shard_member() {
         .await
         .expect("timed out");
 }
+
+/// A stale chunk map under a transaction: the router does not retry the
+/// statement; it refreshes and answers StaleConfig labelled
+/// TransientTransactionError, and the transaction retried from the start
+/// commits.
+async fn stale_in_transaction(cl: &MongoShardedCluster) {
+    let [r0, r1] = [cl.routers[0].addr, cl.routers[1].addr];
+    let c0 = client(&format!("mongodb://{r0}/")).await;
+    let c1 = client(&format!("mongodb://{r1}/")).await;
+    admin(&c0, doc! { "shardCollection": "stx.c", "key": { "k": 1 } }).await;
+    admin(&c0, doc! { "split": "stx.c", "middle": { "k": 0 } }).await;
+    let coll1: Collection<Document> = c1.database("stx").collection("c");
+    coll1
+        .insert_one(doc! { "_id": 1, "k": 5 })
+        .await
+        .expect("router 1 learns the map");
+    admin(
+        &c0,
+        doc! { "moveChunk": "stx.c", "find": { "k": 5 }, "to": "shard1" },
+    )
+    .await;
+    let mut s = c1.start_session().await.expect("session");
+    s.start_transaction().await.expect("start");
+    let e = coll1
+        .insert_one(doc! { "_id": 2, "k": 6 })
+        .session(&mut s)
+        .await
+        .expect_err("a stale statement in a transaction is not retried");
+    assert!(e.contains_label("TransientTransactionError"), "{e}");
+    assert!(e.to_string().contains("StaleConfig"), "{e}");
+    s.abort_transaction().await.expect("abort");
+    // the retried transaction is routed with the refreshed map
+    s.start_transaction().await.expect("start again");
+    coll1
+        .insert_one(doc! { "_id": 2, "k": 6 })
+        .session(&mut s)
+        .await
+        .expect("insert");
+    coll1
+        .insert_one(doc! { "_id": 3, "k": -6 })
+        .session(&mut s)
+        .await
+        .expect("insert");
+    s.commit_transaction().await.expect("commit");
+    drop(s);
+    let on1: Vec<Bson> = cl.shard_raw_state("shard1")["stx.c"]
+        .iter()
+        .map(|d| d["_id"].clone())
+        .collect();
+    assert!(
+        on1.contains(&Bson::Int32(2)),
+        "the retried insert is on the new owner: {on1:?}"
+    );
+    check_against_truth(&c1, cl, "stx.c").await;
+    c0.shutdown().await;
+    c1.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_map_inside_a_transaction_is_a_transient_error() {
+    let cl = cluster(160, 2).await;
+    tokio::time::timeout(T, stale_in_transaction(&cl))
+        .await
+        .expect("timed out");
+}

@@ -401,6 +401,10 @@ pub async fn gather(
         if !stale {
             return Ok(Ok(docs));
         }
+        if super::txn::in_txn(client) {
+            router.refresh(&ns).await?;
+            return Ok(Err(super::txn::stale_in_txn()));
+        }
         router.stale_retries.fetch_add(1, Ordering::Relaxed);
         router.refresh(&ns).await?;
     }

@@ -128,3 +128,24 @@ pub async fn abort(router: &Router, cmd: &Document) -> Document {
     router.forget(cmd);
     first_error.unwrap_or_else(|| doc! { "ok": 1.0 })
 }
+
+/// Whether `cmd` is a statement of a transaction.
+pub fn in_txn(cmd: &Document) -> bool {
+    session_args(cmd).is_some_and(|a| a.in_txn)
+}
+
+/// What a router answers when a shard's version went stale under a
+/// transaction: mongos does not retry a statement inside a transaction; the
+/// error is transient, so the driver's transaction retry starts over.
+pub fn stale_in_txn() -> Document {
+    let mut e = error(
+        13388,
+        "StaleConfig",
+        "the chunk map changed during the transaction; it must be retried",
+    );
+    e.insert(
+        "errorLabels",
+        vec![Bson::String("TransientTransactionError".into())],
+    );
+    e
+}

@@ -375,6 +375,11 @@ pub async fn write(router: &Arc<Router>, db: &str, name: &str, cmd: &Document) -
                 if stopped || stale.is_empty() {
                     break;
                 }
+                if super::txn::in_txn(cmd) {
+                    // refreshed, so the driver's retry of the transaction is routed anew
+                    let _ = router.refresh(&ns).await;
+                    return super::txn::stale_in_txn();
+                }
                 attempts += 1;
                 router.stale_retries.fetch_add(1, Ordering::Relaxed);
                 if attempts > STALE_RETRIES {
@@ -505,6 +510,10 @@ pub async fn find_and_modify(
         if !stale {
             return last
                 .unwrap_or_else(|| error(1, "InternalError", "no shard to send findAndModify to"));
+        }
+        if super::txn::in_txn(cmd) {
+            let _ = router.refresh(&ns).await;
+            return super::txn::stale_in_txn();
         }
         router.stale_retries.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = router.refresh(&ns).await {
