@@ -655,3 +655,80 @@ async fn transfer_mods_carries_a_prepared_transaction_at_its_commit() {
         .await
         .expect("timed out");
 }
+
+/// A write through the router to a namespace where a transaction is
+/// prepared on the shard waits for its decision (MongoDB's prepare
+/// conflict), so it sees the committed transaction: the prepared insert is
+/// not visible before the commit, yet the update matches it.
+async fn write_waits_for_prepared(cl: &MongoShardedCluster) {
+    use tidemark_testbed::mongo::tidemark_mongo::bson::spec::BinarySubtype;
+    use tidemark_testbed::mongo::tidemark_mongo::bson::{doc as tdoc, Binary};
+    let c = client(cl.routers[0].addr).await;
+    admin(&c, doc! { "shardCollection": "pw.c", "key": { "k": 1 } }).await;
+    let coll: Collection<Document> = c.database("pw").collection("c");
+    coll.insert_one(doc! { "_id": 1, "k": 1 })
+        .await
+        .expect("insert");
+    let s0 = &cl.shards()[0];
+    let mut w = common::Client::connect(s0.set.addresses()[s0.set.primary().unwrap()]).await;
+    let lsid = tdoc! { "id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![9; 16] } };
+    let with_session = |mut d: tidemark_testbed::mongo::tidemark_mongo::bson::Document| {
+        d.extend(tdoc! { "lsid": lsid.clone(), "txnNumber": 1i64, "autocommit": false });
+        d
+    };
+    let r = w
+        .command(with_session(tdoc! { "insert": "c", "documents": [{ "_id": 100, "k": 100 }], "startTransaction": true, "$db": "pw" }), 0, None)
+        .await
+        .1;
+    assert_eq!(r.get_i32("n").ok(), Some(1), "{r}");
+    let r = w
+        .command(
+            with_session(tdoc! { "prepareTransaction": 1, "$db": "admin" }),
+            0,
+            None,
+        )
+        .await
+        .1;
+    let ts = r
+        .get_timestamp("prepareTimestamp")
+        .unwrap_or_else(|_| panic!("{r}"));
+    let c2 = coll.clone();
+    let update = tokio::spawn(async move {
+        c2.update_one(doc! { "k": 100 }, doc! { "$set": { "u": 1 } })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = w
+        .command(
+            with_session(tdoc! { "commitTransaction": 1, "commitTimestamp": ts, "$db": "admin" }),
+            0,
+            None,
+        )
+        .await
+        .1;
+    assert_eq!(r.get_f64("ok").ok(), Some(1.0), "{r}");
+    let r = tokio::time::timeout(Duration::from_secs(30), update)
+        .await
+        .expect("the update finishes after the decision")
+        .expect("task")
+        .expect("update");
+    assert_eq!(
+        r.matched_count, 1,
+        "the update waited for the prepared insert's commit"
+    );
+    let d = coll
+        .find_one(doc! { "_id": 100 })
+        .await
+        .expect("find")
+        .expect("doc");
+    assert_eq!(d.get_i32("u").ok(), Some(1), "{d}");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waits_for_a_prepared_transaction() {
+    let cl = cluster(161, Duration::from_millis(200)).await;
+    tokio::time::timeout(T, write_waits_for_prepared(&cl))
+        .await
+        .expect("timed out");
+}

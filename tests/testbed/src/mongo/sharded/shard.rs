@@ -208,6 +208,11 @@ impl ShardHook {
             };
         };
         let ns = format!("{db}.{}", cmd.get_str(name).unwrap_or_default());
+        if WRITES.contains(&name) {
+            if let Err(e) = self.txns.wait_for_prepared(&ns).await {
+                return HookOutcome::Reply(e);
+            }
+        }
         let guard: Option<Box<dyn Send>> = if WRITES.contains(&name) {
             match tokio::time::timeout(CRITICAL_SECTION_WAIT, self.gate.clone().read_owned()).await
             {

@@ -39,6 +39,8 @@ pub struct Prepared {
 #[derive(Debug, Default)]
 pub struct ShardTxns {
     pub prepared: Mutex<HashMap<(Vec<u8>, i64), Prepared>>,
+    /// Wakes writes waiting for a prepared transaction's decision.
+    decided: tokio::sync::Notify,
     /// The cluster, for the coordinator to find the participants' primaries.
     pub cluster: std::sync::OnceLock<Weak<ClusterInner>>,
 }
@@ -66,7 +68,38 @@ async fn wait_majority(shared: &Shared, member: usize, at: OpTime) -> Result<(),
     }
 }
 
+/// How long a write waits for a prepared transaction on its namespace.
+const PREPARE_CONFLICT_WAIT: Duration = Duration::from_secs(15);
+
 impl ShardTxns {
+    fn undecided_on(&self, ns: &str) -> bool {
+        lock(&self.prepared).values().any(|p| {
+            p.decided.is_none() && p.ops.iter().any(|op| op.get_str("ns").ok() == Some(ns))
+        })
+    }
+
+    /// A write to `ns` waits while a prepared, undecided transaction wrote
+    /// there (MongoDB's prepare conflict, per namespace here instead of per
+    /// document); an error reply after [`PREPARE_CONFLICT_WAIT`].
+    pub async fn wait_for_prepared(&self, ns: &str) -> Result<(), Document> {
+        let deadline = tokio::time::Instant::now() + PREPARE_CONFLICT_WAIT;
+        loop {
+            let notified = self.decided.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.undecided_on(ns) {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err(error(
+                    50,
+                    "MaxTimeMSExpired",
+                    &format!("a prepared transaction on {ns} was not decided in time"),
+                ));
+            }
+        }
+    }
+
     /// Whether `cmd`'s transaction is prepared (or was, and is decided) here.
     pub fn knows(&self, cmd: &Document) -> bool {
         key(cmd).is_some_and(|k| lock(&self.prepared).contains_key(&k))
@@ -194,6 +227,7 @@ impl ShardTxns {
             });
             t
         };
+        self.decided.notify_waiters();
         shared.members[member].publish_oplog(shared);
         if let Err(e) = wait_majority(shared, member, optime).await {
             return e;
