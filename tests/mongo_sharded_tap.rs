@@ -104,7 +104,10 @@ async fn writer(
                 coll.insert_one(doc! { "_id": next_id, "k": next_id, "v": 0 })
                     .await
                     .expect("insert");
-                acked.push(Acked { op: "insert", id: next_id });
+                acked.push(Acked {
+                    op: "insert",
+                    id: next_id,
+                });
                 live.push(next_id);
                 next_id += 1;
             }
@@ -114,7 +117,10 @@ async fn writer(
                     .await
                     .expect("update by shard key");
                 assert_eq!(r.matched_count, 1, "update of {pick}");
-                acked.push(Acked { op: "update", id: pick });
+                acked.push(Acked {
+                    op: "update",
+                    id: pick,
+                });
             }
             7 => {
                 // no shard key: the router looks for the owner
@@ -123,7 +129,10 @@ async fn writer(
                     .await
                     .expect("update by _id");
                 assert_eq!(r.matched_count, 1, "update of _id {pick}");
-                acked.push(Acked { op: "update", id: pick });
+                acked.push(Acked {
+                    op: "update",
+                    id: pick,
+                });
             }
             _ => {
                 if live.len() > 50 {
@@ -132,7 +141,10 @@ async fn writer(
                         .await
                         .expect("delete");
                     assert_eq!(r.deleted_count, 1, "delete of {pick}");
-                    acked.push(Acked { op: "delete", id: pick });
+                    acked.push(Acked {
+                        op: "delete",
+                        id: pick,
+                    });
                     live.swap_remove(at);
                 }
             }
@@ -192,10 +204,19 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
         }
         let mut acked = Vec::new();
         // a bulk insert spanning both shards
-        let initial: Vec<Document> = (0..400i64).map(|i| doc! { "_id": i, "k": i, "v": 0 }).collect();
-        majority(&c0).insert_many(initial).await.expect("bulk insert");
+        let initial: Vec<Document> = (0..400i64)
+            .map(|i| doc! { "_id": i, "k": i, "v": 0 })
+            .collect();
+        majority(&c0)
+            .insert_many(initial)
+            .await
+            .expect("bulk insert");
         acked.extend((0..400).map(|id| Acked { op: "insert", id }));
-        cl.set_balancer(true, Some(BalancerMode::Continuous), Some(Duration::from_millis(30)));
+        cl.set_balancer(
+            true,
+            Some(BalancerMode::Continuous),
+            Some(Duration::from_millis(30)),
+        );
 
         let c1 = client(cl.routers[1].addr).await;
         let stop = Arc::new(AtomicBool::new(false));
@@ -232,7 +253,10 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
                 let r = wc.command(cmd.clone()).await.expect("retryable insert");
                 assert_eq!(r.get_i32("n").ok(), Some(1), "attempt {attempt}: {r}");
             }
-            acked.push(Acked { op: "insert", id: 500_000 });
+            acked.push(Acked {
+                op: "insert",
+                id: 500_000,
+            });
         }
         // bounded: until 6 committed moves and 150 writes, at most 40 s
         let deadline = Instant::now() + Duration::from_secs(40);
@@ -272,7 +296,11 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
         deleted,
         cl.router_counters()
     );
-    assert!(moves.len() >= 6, "the balancer moved {} chunks", moves.len());
+    assert!(
+        moves.len() >= 6,
+        "the balancer moved {} chunks",
+        moves.len()
+    );
     assert!(deleted > 0, "the range deleter removed orphans");
     tap.stop_after(now_ns());
 
@@ -304,8 +332,16 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
             _ => strays.push(l.clone()),
         }
     }
-    let missing: Vec<_> = want.iter().filter(|(a, n)| got.get(a) < Some(n)).take(10).collect();
-    let extra: Vec<_> = got.iter().filter(|(a, n)| want.get(a) < Some(n)).take(10).collect();
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|(a, n)| got.get(a) < Some(n))
+        .take(10)
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|(a, n)| want.get(a) < Some(n))
+        .take(10)
+        .collect();
     eprintln!(
         "log: {} lines, {} strays, {} missing, {} extra",
         lines.len(),
@@ -313,8 +349,15 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
         want.iter().filter(|(a, n)| got.get(a) < Some(n)).count(),
         got.iter().filter(|(a, n)| want.get(a) < Some(n)).count()
     );
-    assert!(strays.is_empty(), "not committed writes of a known _id: {:?}", &strays[..strays.len().min(5)]);
-    assert!(missing.is_empty(), "acknowledged writes not logged once: {missing:?}");
+    assert!(
+        strays.is_empty(),
+        "not committed writes of a known _id: {:?}",
+        &strays[..strays.len().min(5)]
+    );
+    assert!(
+        missing.is_empty(),
+        "acknowledged writes not logged once: {missing:?}"
+    );
     assert!(extra.is_empty(), "logged more than acknowledged: {extra:?}");
     assert_eq!(got, want);
 }

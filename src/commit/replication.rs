@@ -100,7 +100,9 @@ impl ReplState {
         // else decides them.
         self.visible |= !matches!(
             event,
-            ReplicationEvent::Standalone { .. } | ReplicationEvent::DefaultWriteConcern { .. }
+            ReplicationEvent::Standalone { .. }
+                | ReplicationEvent::DefaultWriteConcern { .. }
+                | ReplicationEvent::Router
         );
         match event {
             ReplicationEvent::CommitPoint { optime, source } => self.advance(*optime, source),
@@ -109,6 +111,7 @@ impl ReplState {
                 self.deployment.max_wire_version = *max_wire_version;
                 false
             }
+            ReplicationEvent::Router => false,
             ReplicationEvent::DefaultWriteConcern { majority, .. } => {
                 self.deployment.cluster_default_majority = *majority;
                 false
