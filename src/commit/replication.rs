@@ -308,7 +308,11 @@ impl ReplState {
         let Some(upto) = optime.map(|o| o.ts) else {
             return Vec::new();
         };
-        if !matches!(op.op, MongoOpKind::Update | MongoOpKind::Delete) {
+        // `after` past `upto`: the connection's optimes went backwards, as a sharded
+        // cluster's router's do (each reply carries its shard's optime).
+        if !matches!(op.op, MongoOpKind::Update | MongoOpKind::Delete)
+            || after.is_some_and(|a| a >= upto)
+        {
             return Vec::new();
         }
         let lo = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
