@@ -28,6 +28,9 @@ use live_tap_support::LiveTap;
 use mongodb::bson::{doc, Document};
 use mongodb::options::{ClientOptions, CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection};
+use tidemark::store::{Store, StoreOptions};
+use tidemark::version::model::VersionRow;
+use tidemark::version::stored;
 use tidemark_testbed::mongo::sharded::balancer::BalancerMode;
 use tidemark_testbed::mongo::sharded::{MongoShardedCluster, ShardedConfig};
 
@@ -89,8 +92,9 @@ async fn writer(
     max_ops: usize,
     mut next_id: i64,
     done: Arc<AtomicUsize>,
-) -> Vec<Acked> {
+) -> (Vec<Acked>, Vec<Span>) {
     let mut acked = Vec::new();
+    let mut spans = Vec::new();
     let mut rng = Rng(now_ns() | 1);
     for ops in 1..=max_ops {
         if stop.load(Ordering::Relaxed) {
@@ -98,6 +102,7 @@ async fn writer(
         }
         done.store(ops, Ordering::Relaxed);
         let (choice, at) = (rng.below(10), rng.below(live.len()));
+        let start = now_ms();
         let pick = live[at];
         match choice {
             0..=3 => {
@@ -149,8 +154,87 @@ async fn writer(
                 }
             }
         }
+        spans.push((start, now_ms()));
     }
-    acked
+    (acked, spans)
+}
+
+/// When a write was sent and when it was acknowledged (ms since the epoch).
+type Span = (i64, i64);
+
+fn now_ms() -> i64 {
+    (now_ns() / 1_000_000) as i64
+}
+
+/// `_id` → document, for one collection.
+type Docs = BTreeMap<String, Document>;
+
+fn by_id(docs: impl IntoIterator<Item = Document>) -> Docs {
+    docs.into_iter()
+        .map(|d| (format!("{:?}", d.get("_id")), d))
+        .collect()
+}
+
+/// The cluster's logical state of the collection as of wall-clock `ms`, as the
+/// testbed knows it (each shard's committed oplog replayed, kept to what the chunk
+/// map in force then gives it): tidemark never sees it.
+fn truth_at(cl: &MongoShardedCluster, ms: i64) -> Docs {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let state = loop {
+        match cl.logical_state_at_wall(ms) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "truth at {ms}: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    by_id(
+        state
+            .get(NS)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| {
+                // The testbed's bson is the same crate and version: round-trip the bytes.
+                let bytes = d.to_vec().expect("encode");
+                Document::from_reader(bytes.as_slice()).expect("decode")
+            }),
+    )
+}
+
+fn version_at(store_s: &str, name: &str, ms: i64) -> Docs {
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args([
+            "version", "create", "--store", store_s, "--name", name, "--at",
+        ])
+        .arg(format!("{:.3}", ms as f64 / 1e3))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = Store::open(
+        std::path::Path::new(store_s),
+        &StoreOptions::default().read_only(),
+    )
+    .unwrap();
+    let mut docs = Vec::new();
+    stored::for_each_row(&store, name, |ns, _, row| {
+        if ns == NS {
+            let VersionRow::Mongo { document } = row else {
+                panic!("a document");
+            };
+            docs.push(Document::from_reader(document.as_slice()).expect("BSON"));
+        }
+        Ok(true)
+    })
+    .unwrap();
+    let info = stored::info(&store, name).unwrap().unwrap();
+    assert!(info.uncertain.is_empty(), "{name}: {:?}", info.uncertain);
+    by_id(docs)
 }
 
 /// The log's lines for the collection, as JSON.
@@ -196,7 +280,7 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
     let store_dir = dir.path().join("store");
     let tap = LiveTap::start("--mongo-port", port, &store_dir);
 
-    let acked = rt.block_on(async {
+    let (acked, spans) = rt.block_on(async {
         let c0 = client(cl.routers[0].addr).await;
         admin(&c0, doc! { "shardCollection": NS, "key": { "k": 1 } }).await;
         for at in (100..400i64).step_by(100) {
@@ -267,12 +351,11 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
         }
         stop.store(true, Ordering::Relaxed);
         cl.set_balancer(false, None, None);
-        acked.extend(
-            tokio::time::timeout(Duration::from_secs(60), w)
-                .await
-                .expect("writer stops")
-                .expect("writer"),
-        );
+        let (more, spans) = tokio::time::timeout(Duration::from_secs(60), w)
+            .await
+            .expect("writer stops")
+            .expect("writer");
+        acked.extend(more);
         drop(
             tokio::time::timeout(Duration::from_secs(60), cl.inner().migration_lock.lock())
                 .await
@@ -284,7 +367,7 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
         );
         c0.shutdown().await;
         c1.shutdown().await;
-        acked
+        (acked, spans)
     });
     let moves = cl.migrations();
     let deleted: usize = cl.range_deletions().iter().filter_map(|r| r.deleted).sum();
@@ -360,4 +443,46 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
     );
     assert!(extra.is_empty(), "logged more than acknowledged: {extra:?}");
     assert_eq!(got, want);
+
+    // Versions at 20 random times while chunks moved equal the cluster's logical
+    // state then. The one write in flight at T (sent before, acknowledged after) was
+    // applied on its shard at a wall time between the two, which the capture cannot
+    // know: the version may be the state before it (when the write is no later than T
+    // in the shard's oplog but only acknowledged after T).
+    let (first, last) = (spans[0].0, spans.last().unwrap().1);
+    let mut rng = Rng(now_ns() | 1);
+    let mut exact = 0;
+    // (T at least 2 ms from any send or acknowledgement: the oplog's walls and the
+    // version's cut are compared at millisecond precision)
+    let clear = |t: i64| {
+        spans
+            .iter()
+            .all(|(s, e)| (s - t).abs() > 2 && (e - t).abs() > 2)
+    };
+    for i in 0..20 {
+        let t = (0..1000)
+            .map(|_| first + rng.below((last - first) as usize) as i64)
+            .find(|t| clear(*t))
+            .expect("a moment clear of every send and acknowledgement");
+        let got = version_at(store_dir.to_str().unwrap(), &format!("v{i}"), t);
+        let want = truth_at(&cl, t);
+        if got == want {
+            exact += 1;
+            continue;
+        }
+        let in_flight = spans.iter().find(|(s, e)| *s <= t && t < *e);
+        let before = in_flight.map(|(s, _)| truth_at(&cl, s - 1));
+        assert!(
+            before.as_ref() == Some(&got),
+            "version at {t} ms ({} documents) is not the logical state then ({} documents), nor before the write in flight ({in_flight:?}); differing: {:?}",
+            got.len(),
+            want.len(),
+            got.iter()
+                .filter(|(k, d)| want.get(*k) != Some(*d))
+                .chain(want.iter().filter(|(k, _)| !got.contains_key(*k)))
+                .take(5)
+                .collect::<Vec<_>>()
+        );
+    }
+    eprintln!("versions: {exact} of 20 equal the logical state at T, the rest the state before the write in flight");
 }
