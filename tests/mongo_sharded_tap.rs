@@ -12,6 +12,13 @@
 //! each acknowledged majority write is in `tidemark log --json` exactly once,
 //! committed; nothing else is logged for the collection as a write (no
 //! migration copy, no range deletion, no second copy of a routed write).
+//! Against the testbed's ground truth (which tidemark never sees): versions cut
+//! at 20 random moments during the moves equal the cluster's logical state then
+//! (`logical_state_at_wall`: committed oplogs filtered by the chunk map in force),
+//! or — for a moment inside the one write in flight — the state just before it;
+//! the chunk-map history tidemark derives from the logged `config.chunks` writes
+//! is the config servers' own (same maps, same order), `status --json` shows the
+//! map in force, and the map at each of those moments is the one in force then.
 
 mod live_tap_support;
 mod ready_support;
@@ -237,10 +244,10 @@ fn version_at(store_s: &str, name: &str, ms: i64) -> Docs {
     by_id(docs)
 }
 
-/// The log's lines for the collection, as JSON.
-fn log(store: &std::path::Path) -> Vec<serde_json::Value> {
+/// The log's lines for namespace `ns`, as JSON.
+fn log(store: &std::path::Path, ns: &str) -> Vec<serde_json::Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["log", "--json", "--ns", NS, "--store"])
+        .args(["log", "--json", "--ns", ns, "--store"])
         .arg(store)
         .output()
         .expect("tidemark log");
@@ -387,8 +394,11 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
     assert!(deleted > 0, "the range deleter removed orphans");
     tap.stop_after(now_ns());
 
-    let lines = log(&store_dir);
+    let lines = log(&store_dir, NS);
     if std::env::var_os("SHARDED_TAP_DUMP").is_some() {
+        for l in log(&store_dir, "config.chunks") {
+            eprintln!("CHUNKS {l}");
+        }
         for l in &lines {
             eprintln!("{l}");
         }
@@ -452,6 +462,7 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
     let (first, last) = (spans[0].0, spans.last().unwrap().1);
     let mut rng = Rng(now_ns() | 1);
     let mut exact = 0;
+    let mut moments = Vec::new();
     // (T at least 2 ms from any send or acknowledgement: the oplog's walls and the
     // version's cut are compared at millisecond precision)
     let clear = |t: i64| {
@@ -464,6 +475,7 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
             .map(|_| first + rng.below((last - first) as usize) as i64)
             .find(|t| clear(*t))
             .expect("a moment clear of every send and acknowledgement");
+        moments.push(t);
         let got = version_at(store_dir.to_str().unwrap(), &format!("v{i}"), t);
         let want = truth_at(&cl, t);
         if got == want {
@@ -485,4 +497,113 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
         );
     }
     eprintln!("versions: {exact} of 20 equal the logical state at T, the rest the state before the write in flight");
+
+    // The chunk map's history, from the logged config.chunks writes, is the config
+    // servers' own: the same maps in the same order, the one in force now in
+    // `status --json`, and the one in force at each moment above.
+    let store = Store::open(&store_dir, &StoreOptions::default().read_only()).unwrap();
+    let history = tidemark::report::chunk_map::history(&store).expect("chunk-map history");
+    drop(store);
+    let ours: Vec<Vec<Chunk>> = history
+        .get(NS)
+        .expect("a chunk-map history for the collection")
+        .iter()
+        .map(|m| m.chunks.iter().map(chunk).collect())
+        .collect();
+    let truth_history: Vec<_> = cl
+        .chunk_map_history()
+        .into_iter()
+        .filter(|h| h.ns == NS)
+        .collect();
+    let theirs: Vec<Vec<Chunk>> = truth_history
+        .iter()
+        .map(|h| table_chunks(&h.table))
+        .collect();
+    eprintln!(
+        "chunk map: {} changes logged, {} on the config servers",
+        ours.len(),
+        theirs.len()
+    );
+    assert_eq!(ours, theirs, "the chunk-map history");
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["status", "--json", "--store"])
+        .arg(&store_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let now: Vec<Chunk> = status["chunk_maps"][NS]["chunks"]
+        .as_array()
+        .expect("status --json shows the chunk map")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["min"].to_string(),
+                c["max"].to_string(),
+                c["shard"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let table = cl.inner().config.catalog().tables.get(NS).cloned().unwrap();
+    assert_eq!(now, table_chunks(&table), "status: the chunk map in force");
+    assert_eq!(status["chunk_maps"][NS]["changes"], theirs.len());
+    let mut compared = 0;
+    for t in moments {
+        // (a change takes effect at its config oplog entry's wall; tidemark knows it
+        // at the write's reply: moments within 20 ms of a change are left out)
+        if truth_history
+            .iter()
+            .any(|h| (h.config_wall_millis - t).abs() <= 20)
+        {
+            continue;
+        }
+        compared += 1;
+        let ours = tidemark::report::chunk_map::at(&history, NS, t as u64 * 1_000_000)
+            .map(|m| m.chunks.iter().map(chunk).collect::<Vec<_>>());
+        let theirs = cl.table_at_wall(NS, t).map(|t| table_chunks(&t));
+        assert_eq!(ours, theirs, "the chunk map at {t} ms");
+    }
+    assert!(
+        compared >= 10,
+        "only {compared} moments clear of a chunk-map change"
+    );
+}
+
+/// A chunk as `_id`, min, max (JSON text) and shard.
+type Chunk = (String, String, String, String);
+
+fn chunk(c: &tidemark::report::chunk_map::Chunk) -> Chunk {
+    (
+        c.id.clone(),
+        c.min.to_string(),
+        c.max.to_string(),
+        c.shard.clone(),
+    )
+}
+
+/// The testbed's table as its config.chunks documents say it, by `_id`.
+fn table_chunks(t: &tidemark_testbed::mongo::sharded::chunks::RoutingTable) -> Vec<Chunk> {
+    use tidemark_testbed::mongo::tidemark_mongo::bson::Bson as TBson;
+    let json = |v: Option<&TBson>| {
+        v.cloned()
+            .expect("field")
+            .into_relaxed_extjson()
+            .to_string()
+    };
+    let mut out: Vec<Chunk> = t
+        .chunks
+        .iter()
+        .map(|c| {
+            let d = t.chunk_doc(c);
+            (
+                d.get_str("_id").unwrap().to_string(),
+                json(d.get("min")),
+                json(d.get("max")),
+                d.get_str("shard").unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }

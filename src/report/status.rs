@@ -59,6 +59,22 @@ pub struct Status {
     /// it never did): `mutations` counts only what is still here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dropped: Option<DroppedLine>,
+    /// A sharded MongoDB cluster's chunk maps now, by namespace, from the logged
+    /// `config.chunks` writes (absent when none were logged): how many changes the
+    /// log holds and the map in force since the last one. The whole history, and
+    /// the owner of a key at any time, is [`super::chunk_map::history`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub chunk_maps: BTreeMap<String, ChunkMapLine>,
+}
+
+/// One namespace's chunk map, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChunkMapLine {
+    /// Committed changes of the map in the log.
+    pub changes: usize,
+    /// When the map in force took effect (its change's commit time).
+    pub since: String,
+    pub chunks: Vec<super::chunk_map::Chunk>,
 }
 
 /// The dropped part of the log, as `status` shows it.
@@ -112,6 +128,20 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
         })
         .collect();
     let policy = store.policy()?;
+    let chunk_maps = super::chunk_map::history(&store)?
+        .into_iter()
+        .filter_map(|(ns, maps)| {
+            let last = maps.last()?.clone();
+            Some((
+                ns,
+                ChunkMapLine {
+                    changes: maps.len(),
+                    since: format_time(last.from),
+                    chunks: last.chunks,
+                },
+            ))
+        })
+        .collect();
     let last_run = match crate::tap::last_run_complete(&store) {
         Ok(None) => "none",
         Ok(Some(true)) => "complete",
@@ -138,6 +168,7 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
             repository: d.repository,
             at: format_time(d.at),
         }),
+        chunk_maps,
     })
 }
 
@@ -175,6 +206,15 @@ pub fn run_status(o: &StatusOptions) -> anyhow::Result<()> {
         s.policy["in_doubt_at_deadline"].as_str().unwrap_or("?"),
         s.policy["resolve_after_s"]
     )?;
+    for (ns, m) in &s.chunk_maps {
+        writeln!(
+            w,
+            "chunk map    {ns}: {} chunks since {} ({} changes logged)",
+            m.chunks.len(),
+            m.since,
+            m.changes
+        )?;
+    }
     writeln!(w, "undecided    {}", s.undecided.len())?;
     for u in s.undecided.iter().take(50) {
         writeln!(
