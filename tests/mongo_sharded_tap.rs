@@ -548,6 +548,12 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
     let table = cl.inner().config.catalog().tables.get(NS).cloned().unwrap();
     assert_eq!(now, table_chunks(&table), "status: the chunk map in force");
     assert_eq!(status["chunk_maps"][NS]["changes"], theirs.len());
+    // every write decided, no gap: nothing holds the tidemark back, and status says so
+    assert!(
+        status["undecided"].as_array().is_some_and(Vec::is_empty),
+        "{status}"
+    );
+    assert!(status.get("held_by").is_none(), "{status}");
     let mut compared = 0;
     for t in moments {
         // (a change takes effect at its config oplog entry's wall; tidemark knows it

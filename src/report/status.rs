@@ -65,6 +65,12 @@ pub struct Status {
     /// the owner of a key at any time, is [`super::chunk_map::history`].
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub chunk_maps: BTreeMap<String, ChunkMapLine>,
+    /// What holds the tidemark back, when something stored does: the oldest
+    /// undecided write (the node it went to — a sharded cluster's router for a
+    /// routed write — and why it waits) or the earliest capture gap, whichever
+    /// began first. Absent when neither exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
 }
 
 /// One namespace's chunk map, as `status` shows it.
@@ -105,8 +111,25 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
                 .or_insert(0u64) += 1;
         }
     }
-    let undecided = store
-        .list_undecided()?
+    let undecided_raw = store.list_undecided()?;
+    let oldest = undecided_raw
+        .iter()
+        .min_by_key(|(_, u)| u.first_seen)
+        .map(|(_, u)| {
+            (
+                u.first_seen,
+                format!(
+                    "{} write to {} ({} {}) since {}: {}",
+                    u.mutation.outcome.kind().as_str(),
+                    u.mutation.source.node,
+                    u.mutation.namespace,
+                    u.mutation.key,
+                    format_time(u.first_seen),
+                    u.mutation.reason_text().unwrap_or("")
+                ),
+            )
+        });
+    let undecided = undecided_raw
         .into_iter()
         .map(|(_, u)| UndecidedLine {
             outcome: u.mutation.outcome.kind().as_str(),
@@ -116,8 +139,23 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
             first_seen: format_time(u.first_seen),
         })
         .collect();
-    let gaps = store
-        .gaps()?
+    let gaps_raw = store.gaps()?;
+    let first_gap = gaps_raw.iter().min_by_key(|g| g.from).map(|g| {
+        (
+            g.from,
+            format!(
+                "capture gap on flow {} ({}) from {}",
+                g.flow,
+                g.node.map_or_else(|| "?".to_string(), |n| n.to_string()),
+                format_time(g.from)
+            ),
+        )
+    });
+    let held_by = match (oldest, first_gap) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a.1 } else { b.1 }),
+        (a, b) => a.or(b).map(|x| x.1),
+    };
+    let gaps = gaps_raw
         .into_iter()
         .map(|g| GapLine {
             flow: g.flow,
@@ -169,6 +207,7 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
             at: format_time(d.at),
         }),
         chunk_maps,
+        held_by,
     })
 }
 
@@ -214,6 +253,9 @@ pub fn run_status(o: &StatusOptions) -> anyhow::Result<()> {
             m.since,
             m.changes
         )?;
+    }
+    if let Some(h) = &s.held_by {
+        writeln!(w, "held by      {h}")?;
     }
     writeln!(w, "undecided    {}", s.undecided.len())?;
     for u in s.undecided.iter().take(50) {
