@@ -15,7 +15,9 @@
 //! Against the testbed's ground truth (which tidemark never sees): versions cut
 //! at 20 random moments during the moves equal the cluster's logical state then
 //! (`logical_state_at_wall`: committed oplogs filtered by the chunk map in force),
-//! or — for a moment inside the one write in flight — the state just before it;
+//! or — for a moment inside the one write in flight — the state just before it
+//! (those after a logical snapshot taken through a router during the moves are cut
+//! from that snapshot and the log after it, the others from the log alone);
 //! the chunk-map history tidemark derives from the logged `config.chunks` writes
 //! is the config servers' own (same maps, same order), `status --json` shows the
 //! map in force, and the map at each of those moments is the one in force then.
@@ -210,14 +212,18 @@ fn truth_at(cl: &MongoShardedCluster, ms: i64) -> Docs {
     )
 }
 
-fn version_at(store_s: &str, name: &str, ms: i64) -> Docs {
-    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args([
-            "version", "create", "--store", store_s, "--name", name, "--at",
-        ])
-        .arg(format!("{:.3}", ms as f64 / 1e3))
-        .output()
-        .unwrap();
+/// The version at `ms`: from the snapshot and the log after it when `snapshot`,
+/// else from the log alone.
+fn version_at(store_s: &str, name: &str, ms: i64, snapshot: bool) -> Docs {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidemark"));
+    cmd.args([
+        "version", "create", "--store", store_s, "--name", name, "--at",
+    ])
+    .arg(format!("{:.3}", ms as f64 / 1e3));
+    if !snapshot {
+        cmd.args(["--snapshot", "none"]);
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -287,7 +293,7 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
     let store_dir = dir.path().join("store");
     let tap = LiveTap::start("--mongo-port", port, &store_dir);
 
-    let (acked, spans) = rt.block_on(async {
+    let (acked, spans, snapshot_done) = rt.block_on(async {
         let c0 = client(cl.routers[0].addr).await;
         admin(&c0, doc! { "shardCollection": NS, "key": { "k": 1 } }).await;
         for at in (100..400i64).step_by(100) {
@@ -350,6 +356,22 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
             });
         }
         // bounded: until 6 committed moves and 150 writes, at most 40 s
+        // a logical snapshot through a router while chunks move and the writer writes
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args(["snapshot", "take", "--json", "--db", "tap", "--from"])
+            .arg(format!("mongodb://{}/", cl.routers[0].addr))
+            .arg("--store")
+            .arg(&store_dir)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "snapshot through the router: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let snapshot_done = now_ms();
         let deadline = Instant::now() + Duration::from_secs(40);
         while (cl.migrations().len() < 6 || done.load(Ordering::Relaxed) < 150)
             && Instant::now() < deadline
@@ -374,7 +396,7 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
         );
         c0.shutdown().await;
         c1.shutdown().await;
-        (acked, spans)
+        (acked, spans, snapshot_done)
     });
     let moves = cl.migrations();
     let deleted: usize = cl.range_deletions().iter().filter_map(|r| r.deleted).sum();
@@ -463,6 +485,7 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
     let mut rng = Rng(now_ns() | 1);
     let mut exact = 0;
     let mut moments = Vec::new();
+    let mut from_snapshot = 0;
     // (T at least 2 ms from any send or acknowledgement: the oplog's walls and the
     // version's cut are compared at millisecond precision)
     let clear = |t: i64| {
@@ -476,7 +499,14 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
             .find(|t| clear(*t))
             .expect("a moment clear of every send and acknowledgement");
         moments.push(t);
-        let got = version_at(store_dir.to_str().unwrap(), &format!("v{i}"), t);
+        let with_snapshot = t > snapshot_done;
+        from_snapshot += usize::from(with_snapshot);
+        let got = version_at(
+            store_dir.to_str().unwrap(),
+            &format!("v{i}"),
+            t,
+            with_snapshot,
+        );
         let want = truth_at(&cl, t);
         if got == want {
             exact += 1;
@@ -496,7 +526,11 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
                 .collect::<Vec<_>>()
         );
     }
-    eprintln!("versions: {exact} of 20 equal the logical state at T, the rest the state before the write in flight");
+    eprintln!("versions: {exact} of 20 equal the logical state at T, the rest the state before the write in flight; {from_snapshot} cut from the snapshot and the log after it");
+    assert!(
+        from_snapshot >= 5,
+        "only {from_snapshot} versions after the snapshot"
+    );
 
     // The chunk map's history, from the logged config.chunks writes, is the config
     // servers' own: the same maps in the same order, the one in force now in
