@@ -214,7 +214,7 @@ fn truth_at(cl: &MongoShardedCluster, ms: i64) -> Docs {
 
 /// The version at `ms`: from the snapshot and the log after it when `snapshot`,
 /// else from the log alone.
-fn version_at(store_s: &str, name: &str, ms: i64, snapshot: bool) -> Docs {
+fn version_at(store_s: &str, name: &str, ms: i64, snapshot: bool) -> (Docs, Vec<String>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidemark"));
     cmd.args([
         "version", "create", "--store", store_s, "--name", name, "--at",
@@ -246,8 +246,26 @@ fn version_at(store_s: &str, name: &str, ms: i64, snapshot: bool) -> Docs {
     })
     .unwrap();
     let info = stored::info(&store, name).unwrap().unwrap();
-    assert!(info.uncertain.is_empty(), "{name}: {:?}", info.uncertain);
-    by_id(docs)
+    // From the log alone every document is certain. A snapshot through a router
+    // reads each document at some moment of its read (the router offers no read at
+    // one cluster time): a `$inc` committed meanwhile leaves that document unknown,
+    // and the version says so rather than guess. Those documents are left out of
+    // the comparison (each one named, for the reason, and counted).
+    let mut unsure = Vec::new();
+    for u in &info.uncertain {
+        assert!(
+            snapshot && u.why.contains("while the snapshot read this document"),
+            "{name}: {u:?}"
+        );
+        let id: serde_json::Value = serde_json::from_str(&u.key).expect("key JSON");
+        let id = id["_id"].as_i64().expect("an integer _id");
+        unsure.push(format!("{:?}", Some(&mongodb::bson::Bson::Int64(id))));
+    }
+    let mut docs = by_id(docs);
+    for k in &unsure {
+        docs.remove(k);
+    }
+    (docs, unsure)
 }
 
 /// The log's lines for namespace `ns`, as JSON.
@@ -486,6 +504,7 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
     let mut exact = 0;
     let mut moments = Vec::new();
     let mut from_snapshot = 0;
+    let mut uncertain = 0;
     // (T at least 2 ms from any send or acknowledgement: the oplog's walls and the
     // version's cut are compared at millisecond precision)
     let clear = |t: i64| {
@@ -501,19 +520,26 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
         moments.push(t);
         let with_snapshot = t > snapshot_done;
         from_snapshot += usize::from(with_snapshot);
-        let got = version_at(
+        let (got, unsure) = version_at(
             store_dir.to_str().unwrap(),
             &format!("v{i}"),
             t,
             with_snapshot,
         );
-        let want = truth_at(&cl, t);
+        uncertain += unsure.len();
+        let without = |mut d: Docs| {
+            for k in &unsure {
+                d.remove(k);
+            }
+            d
+        };
+        let want = without(truth_at(&cl, t));
         if got == want {
             exact += 1;
             continue;
         }
         let in_flight = spans.iter().find(|(s, e)| *s <= t && t < *e);
-        let before = in_flight.map(|(s, _)| truth_at(&cl, s - 1));
+        let before = in_flight.map(|(s, _)| without(truth_at(&cl, s - 1)));
         assert!(
             before.as_ref() == Some(&got),
             "version at {t} ms ({} documents) is not the logical state then ({} documents), nor before the write in flight ({in_flight:?}); differing: {:?}",
@@ -526,7 +552,7 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
                 .collect::<Vec<_>>()
         );
     }
-    eprintln!("versions: {exact} of 20 equal the logical state at T, the rest the state before the write in flight; {from_snapshot} cut from the snapshot and the log after it");
+    eprintln!("versions: {exact} of 20 equal the logical state at T, the rest the state before the write in flight; {from_snapshot} cut from the snapshot and the log after it, {uncertain} documents uncertain in them");
     assert!(
         from_snapshot >= 5,
         "only {from_snapshot} versions after the snapshot"
