@@ -333,19 +333,9 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
             Some(Duration::from_millis(30)),
         );
 
-        let c1 = client(cl.routers[1].addr).await;
-        let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicUsize::new(0));
-        let w = tokio::spawn(writer(
-            majority(&c1),
-            (0..400).collect(),
-            stop.clone(),
-            2_000,
-            1_000,
-            done.clone(),
-        ));
         // a retryable write sent twice with the same lsid/txnNumber/stmtId, as a
-        // driver retries it after a network error: executed once
+        // driver retries it after a network error: executed once (sent before the
+        // writer starts, so one write at a time is in flight)
         {
             use tidemark_testbed::mongo::sharded::client::WireClient;
             use tidemark_testbed::mongo::tidemark_mongo::bson::spec::BinarySubtype;
@@ -373,6 +363,17 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
                 id: 500_000,
             });
         }
+        let c1 = client(cl.routers[1].addr).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicUsize::new(0));
+        let w = tokio::spawn(writer(
+            majority(&c1),
+            (0..400).collect(),
+            stop.clone(),
+            2_000,
+            1_000,
+            done.clone(),
+        ));
         // bounded: until 6 committed moves and 150 writes, at most 40 s
         // a logical snapshot through a router while chunks move and the writer writes
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -388,6 +389,11 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
             out.status.success(),
             "snapshot through the router: {}",
             String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(r#""cluster":"sharded""#),
+            "the snapshot knows it read a sharded cluster: {}",
+            String::from_utf8_lossy(&out.stdout)
         );
         let snapshot_done = now_ms();
         let deadline = Instant::now() + Duration::from_secs(40);
@@ -542,9 +548,15 @@ fn a_tapped_sharded_cluster_logs_each_acknowledged_write_once_and_no_migration_c
         let before = in_flight.map(|(s, _)| without(truth_at(&cl, s - 1)));
         assert!(
             before.as_ref() == Some(&got),
-            "version at {t} ms ({} documents) is not the logical state then ({} documents), nor before the write in flight ({in_flight:?}); differing: {:?}",
+            "version at {t} ms ({} documents, from the snapshot: {with_snapshot}) is not the logical state then ({} documents), nor before the write in flight ({in_flight:?}: {:?}); differing: {:?}",
             got.len(),
             want.len(),
+            before.as_ref().map(|b| b
+                .iter()
+                .filter(|(k, d)| got.get(*k) != Some(*d))
+                .chain(got.iter().filter(|(k, _)| !b.contains_key(*k)))
+                .take(5)
+                .collect::<Vec<_>>()),
             got.iter()
                 .filter(|(k, d)| want.get(*k) != Some(*d))
                 .chain(want.iter().filter(|(k, _)| !got.contains_key(*k)))
