@@ -1,7 +1,7 @@
 //! `replication` records of the MongoDB flow decoder (src/decode/mongo/replication.rs),
 //! on messages made with tidemark-mongo's encoder: hello topology and
-//! `lastWrite.majorityOpTime`, `replSetUpdatePosition` durable optimes, oplog entries
-//! of a secondary's `find`/`getMore` (exhaust replies included) with `$replData` /
+//! `lastWrite.majorityOpTime` (a router's `isdbgrid` hello as `Router`), `replSetUpdatePosition` durable optimes, oplog entries
+//! of a secondary's `find`/`getMore` (exhaust replies included; `fromMigrate` ones left out) with `$replData` /
 //! `$oplogQueryData` commit points; no SASL payload or `lsid.uid` anywhere in the
 //! records; and `inspect` leaving them out of its output while `inspect_all` keeps them.
 
@@ -168,6 +168,9 @@ fn hello_replies_give_topology_and_the_majority_optime() {
                 arbiters: 1,
                 max_wire_version: Some(21),
             },
+            // a sharded cluster's router (its clients' writes cross the wire again
+            // on its own connections to the shards)
+            ReplicationEvent::Router,
         ]
     );
     // records carry the flow and the capture time
@@ -335,10 +338,17 @@ fn oplog_fetching_yields_every_entry_and_the_commit_points() {
         22,
         rawdoc! {"cursor": cursor_doc(77, false, &e[5..6]), "ok": 1.0},
     ));
+    // a chunk migration's copy and a range deletion (fromMigrate) are no writes:
+    // no event for them
+    let migrated = [
+        rawdoc! {"op": "i", "ns": "d.c", "o": {"_id": 8}, "fromMigrate": true, "ts": ts(500, 8), "t": 2i64},
+        rawdoc! {"op": "d", "ns": "d.c", "o": {"_id": 9}, "fromMigrate": true, "ts": ts(500, 9), "t": 2i64},
+    ];
+    let batch = [e[6].clone(), migrated[0].clone(), migrated[1].clone()];
     f.answer(&msg(
         203,
         202,
-        rawdoc! {"cursor": cursor_doc(77, false, &e[6..7]), "$replData": repl(7), "ok": 1.0},
+        rawdoc! {"cursor": cursor_doc(77, false, &batch), "$replData": repl(7), "ok": 1.0},
         vec![],
     ));
     want.extend(e[5..7].iter().map(entry_event));

@@ -78,12 +78,15 @@ fn gunzip(path: &Path) -> Vec<u8> {
     out
 }
 
-/// `status --json` without the two fields that differ by design.
+/// `status --json` without the two fields that differ by design, and `held_by`
+/// (added after the fixtures: it restates the oldest of `undecided` and `gaps`,
+/// which are compared).
 fn comparable_status(bytes: &[u8]) -> serde_json::Value {
     let mut v: serde_json::Value = serde_json::from_slice(bytes).expect("status is JSON");
     let o = v.as_object_mut().expect("status is an object");
     o.remove("store");
     o.remove("format_version");
+    o.remove("held_by");
     v
 }
 

@@ -201,6 +201,21 @@ fn reference() -> &'static Reference {
         let st = status(&store);
         assert!(st["by_outcome"]["in_doubt"].as_u64() > Some(0), "{st}");
         assert!(!st["undecided"].as_array().unwrap().is_empty(), "{st}");
+        // what holds the tidemark back is named: the oldest undecided write
+        let oldest = st["undecided"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|u| u["first_seen"].as_str())
+            .min()
+            .unwrap()
+            .to_string();
+        let held = st["held_by"].as_str().unwrap_or_default();
+        assert!(
+            held.contains(&format!("since {oldest}"))
+                || st["gaps"].as_array().is_some_and(|g| !g.is_empty()),
+            "{st}"
+        );
         let notes: Vec<String> = envelopes
             .iter()
             .map(|e| e.mutation.evidence.note.clone())

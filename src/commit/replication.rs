@@ -100,7 +100,9 @@ impl ReplState {
         // else decides them.
         self.visible |= !matches!(
             event,
-            ReplicationEvent::Standalone { .. } | ReplicationEvent::DefaultWriteConcern { .. }
+            ReplicationEvent::Standalone { .. }
+                | ReplicationEvent::DefaultWriteConcern { .. }
+                | ReplicationEvent::Router
         );
         match event {
             ReplicationEvent::CommitPoint { optime, source } => self.advance(*optime, source),
@@ -109,6 +111,7 @@ impl ReplState {
                 self.deployment.max_wire_version = *max_wire_version;
                 false
             }
+            ReplicationEvent::Router => false,
             ReplicationEvent::DefaultWriteConcern { majority, .. } => {
                 self.deployment.cluster_default_majority = *majority;
                 false
@@ -305,7 +308,11 @@ impl ReplState {
         let Some(upto) = optime.map(|o| o.ts) else {
             return Vec::new();
         };
-        if !matches!(op.op, MongoOpKind::Update | MongoOpKind::Delete) {
+        // `after` past `upto`: the connection's optimes went backwards, as a sharded
+        // cluster's router's do (each reply carries its shard's optime).
+        if !matches!(op.op, MongoOpKind::Update | MongoOpKind::Delete)
+            || after.is_some_and(|a| a >= upto)
+        {
             return Vec::new();
         }
         let lo = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);

@@ -81,6 +81,9 @@ pub struct TrackerStats {
     pub control_lines: u64,
     /// Capture gaps on database flows.
     pub gaps: u64,
+    /// Writes a sharded cluster's router forwarded to a shard (its own connection
+    /// to the shard): copies of a client's write to the router, not logged.
+    pub router_copies: u64,
 }
 
 /// One group commit's worth of changes, for [`crate::store::Store::append_batch_with`].
@@ -99,6 +102,10 @@ pub struct Flush {
 pub struct CommitTracker {
     cfg: TrackerConfig,
     nodes: HashMap<u64, SocketAddr>,
+    /// Each open flow's client end, to tell a router's own connections to shards.
+    clients: HashMap<u64, SocketAddr>,
+    /// Addresses of the sharded cluster's routers (a hello reply said `isdbgrid`).
+    routers: std::collections::HashSet<std::net::IpAddr>,
     last_data: HashMap<u64, u64>,
     undecided: BTreeMap<u64, Entry>,
     by_time: BTreeSet<(u64, u64)>,
@@ -140,6 +147,8 @@ impl CommitTracker {
         CommitTracker {
             cfg,
             nodes: HashMap::new(),
+            clients: HashMap::new(),
+            routers: std::collections::HashSet::new(),
             last_data: HashMap::new(),
             undecided: BTreeMap::new(),
             by_time: BTreeSet::new(),
@@ -184,9 +193,13 @@ impl CommitTracker {
     pub fn observe(&mut self, ev: &StreamEvent, database_flow: bool) {
         match ev {
             StreamEvent::Opened {
-                flow, server, ts, ..
+                flow,
+                client,
+                server,
+                ts,
             } => {
                 self.nodes.insert(flow.0, *server);
+                self.clients.insert(flow.0, *client);
                 self.now = self.now.max(ts.0);
             }
             StreamEvent::Data { flow, ts, .. } => {
@@ -228,6 +241,7 @@ impl CommitTracker {
     /// Forgets a flow once its last records were taken in.
     pub fn forget(&mut self, flow: FlowId) {
         self.nodes.remove(&flow.0);
+        self.clients.remove(&flow.0);
         self.last_data.remove(&flow.0);
     }
 
@@ -258,6 +272,10 @@ impl CommitTracker {
             return;
         }
         self.stats.lines += 1;
+        if self.router_copy(&rec) {
+            self.stats.router_copies += 1;
+            return;
+        }
         let node = self.node_of(rec.flow);
         let request_time = rec.ts.0;
         // A reply's `operationTime` has no term; the primary that acknowledged it is

@@ -78,6 +78,10 @@ pub enum ReplicationEvent {
     /// `isreplicaset: true`): a standalone, which has no other member to roll back
     /// to.
     Standalone { max_wire_version: Option<i64> },
+    /// A hello reply with `msg: "isdbgrid"`: the flow's server is a sharded
+    /// cluster's router (mongos). Connections it opens to the shards (from its own
+    /// address) carry copies of its clients' writes, not writes of their own.
+    Router,
     /// The cluster-wide default write concern a `setDefaultRWConcern` or
     /// `getDefaultRWConcern` reply states (`defaultWriteConcern`): `majority` is
     /// whether its `w` is `"majority"`, `None` when the reply has no

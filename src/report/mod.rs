@@ -3,6 +3,7 @@
 //!
 //! Both open the store read-only, so they work while `tap` writes it.
 
+pub mod chunk_map;
 mod log;
 mod status;
 pub mod version;

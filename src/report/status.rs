@@ -59,6 +59,28 @@ pub struct Status {
     /// it never did): `mutations` counts only what is still here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dropped: Option<DroppedLine>,
+    /// A sharded MongoDB cluster's chunk maps now, by namespace, from the logged
+    /// `config.chunks` writes (absent when none were logged): how many changes the
+    /// log holds and the map in force since the last one. The whole history, and
+    /// the owner of a key at any time, is [`super::chunk_map::history`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub chunk_maps: BTreeMap<String, ChunkMapLine>,
+    /// What holds the tidemark back, when something stored does: the oldest
+    /// undecided write (the node it went to — a sharded cluster's router for a
+    /// routed write — and why it waits) or the earliest capture gap, whichever
+    /// began first. Absent when neither exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
+}
+
+/// One namespace's chunk map, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChunkMapLine {
+    /// Committed changes of the map in the log.
+    pub changes: usize,
+    /// When the map in force took effect (its change's commit time).
+    pub since: String,
+    pub chunks: Vec<super::chunk_map::Chunk>,
 }
 
 /// The dropped part of the log, as `status` shows it.
@@ -89,8 +111,25 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
                 .or_insert(0u64) += 1;
         }
     }
-    let undecided = store
-        .list_undecided()?
+    let undecided_raw = store.list_undecided()?;
+    let oldest = undecided_raw
+        .iter()
+        .min_by_key(|(_, u)| u.first_seen)
+        .map(|(_, u)| {
+            (
+                u.first_seen,
+                format!(
+                    "{} write to {} ({} {}) since {}: {}",
+                    u.mutation.outcome.kind().as_str(),
+                    u.mutation.source.node,
+                    u.mutation.namespace,
+                    u.mutation.key,
+                    format_time(u.first_seen),
+                    u.mutation.reason_text().unwrap_or("")
+                ),
+            )
+        });
+    let undecided = undecided_raw
         .into_iter()
         .map(|(_, u)| UndecidedLine {
             outcome: u.mutation.outcome.kind().as_str(),
@@ -100,8 +139,23 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
             first_seen: format_time(u.first_seen),
         })
         .collect();
-    let gaps = store
-        .gaps()?
+    let gaps_raw = store.gaps()?;
+    let first_gap = gaps_raw.iter().min_by_key(|g| g.from).map(|g| {
+        (
+            g.from,
+            format!(
+                "capture gap on flow {} ({}) from {}",
+                g.flow,
+                g.node.map_or_else(|| "?".to_string(), |n| n.to_string()),
+                format_time(g.from)
+            ),
+        )
+    });
+    let held_by = match (oldest, first_gap) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a.1 } else { b.1 }),
+        (a, b) => a.or(b).map(|x| x.1),
+    };
+    let gaps = gaps_raw
         .into_iter()
         .map(|g| GapLine {
             flow: g.flow,
@@ -112,6 +166,20 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
         })
         .collect();
     let policy = store.policy()?;
+    let chunk_maps = super::chunk_map::history(&store)?
+        .into_iter()
+        .filter_map(|(ns, maps)| {
+            let last = maps.last()?.clone();
+            Some((
+                ns,
+                ChunkMapLine {
+                    changes: maps.len(),
+                    since: format_time(last.from),
+                    chunks: last.chunks,
+                },
+            ))
+        })
+        .collect();
     let last_run = match crate::tap::last_run_complete(&store) {
         Ok(None) => "none",
         Ok(Some(true)) => "complete",
@@ -138,6 +206,8 @@ pub fn status(path: &std::path::Path) -> anyhow::Result<Status> {
             repository: d.repository,
             at: format_time(d.at),
         }),
+        chunk_maps,
+        held_by,
     })
 }
 
@@ -175,6 +245,18 @@ pub fn run_status(o: &StatusOptions) -> anyhow::Result<()> {
         s.policy["in_doubt_at_deadline"].as_str().unwrap_or("?"),
         s.policy["resolve_after_s"]
     )?;
+    for (ns, m) in &s.chunk_maps {
+        writeln!(
+            w,
+            "chunk map    {ns}: {} chunks since {} ({} changes logged)",
+            m.chunks.len(),
+            m.since,
+            m.changes
+        )?;
+    }
+    if let Some(h) = &s.held_by {
+        writeln!(w, "held by      {h}")?;
+    }
     writeln!(w, "undecided    {}", s.undecided.len())?;
     for u in s.undecided.iter().take(50) {
         writeln!(

@@ -143,7 +143,35 @@ impl CommitTracker {
         }
     }
 
+    /// A write on a sharded cluster router's own connection to a shard (the flow's
+    /// client is a router's address): the router forwarding its client's write,
+    /// perhaps again after a `StaleConfig`. The client→router copy is the logical
+    /// write, decided by the router's reply, which carries the shard's answer; this
+    /// copy is one crossing of the wire of the same write, so it is not logged
+    /// (deduping it by lsid/txnNumber/stmtId would miss writes without a session,
+    /// and its StaleConfig rejections are the router's business, never the client's).
+    /// A router's writes to the cluster's own metadata (`config.*`, on the config
+    /// servers) are its own, not copies: they are kept.
+    pub(super) fn router_copy(&self, rec: &WriteRecord) -> bool {
+        rec.proto == "mongo"
+            && !self.routers.is_empty()
+            && !rec
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| ns.starts_with("config."))
+            && self
+                .clients
+                .get(&rec.flow)
+                .is_some_and(|c| self.routers.contains(&c.ip()))
+    }
+
     pub(super) fn replication(&mut self, event: &ReplicationEvent, flow: u64, at: u64) {
+        if let ReplicationEvent::Router = event {
+            if let Some(server) = self.nodes.get(&flow) {
+                self.routers.insert(server.ip());
+            }
+            return;
+        }
         let facts = self.repl.deployment.clone();
         let moved = self.repl.apply(event, flow, at);
         if self.repl.deployment != facts {

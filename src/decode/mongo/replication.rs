@@ -129,6 +129,13 @@ impl Replication {
             let Ok(entry) = tidemark_mongo::repl::OplogEntry::parse(doc) else {
                 continue;
             };
+            // A chunk migration's copy (the recipient's clone and catch-up) or the
+            // range deleter's removal of orphans: no client wrote it, and the
+            // logical state does not change by it (ARCHITECTURE.md's spirit: the
+            // log holds what clients wrote).
+            if entry.from_migrate {
+                continue;
+            }
             let (Some(at), Some(op)) = (entry.op_time(), oplog_op(&entry)) else {
                 continue;
             };
@@ -167,7 +174,9 @@ fn hello(reply: &Reply<'_>, out: &mut Vec<ReplicationEvent>) {
             arbiters,
             max_wire_version: h.max_wire_version,
         });
-    } else if h.ok != Some(false) && h.msg != Some("isdbgrid") && !uninitiated_member(reply) {
+    } else if h.msg == Some("isdbgrid") {
+        out.push(ReplicationEvent::Router);
+    } else if h.ok != Some(false) && !uninitiated_member(reply) {
         out.push(ReplicationEvent::Standalone {
             max_wire_version: h.max_wire_version,
         });

@@ -90,10 +90,12 @@ pub async fn connect(
                 scrub(format!("{e:#}"), uri)
             )
         })?;
-    let cluster = hello
-        .get_str("setName")
-        .map(str::to_string)
-        .unwrap_or_else(|_| "standalone".to_string());
+    // A sharded cluster's router has no set name: it says `msg: "isdbgrid"`.
+    let cluster = match (hello.get_str("setName"), hello.get_str("msg")) {
+        (Ok(set), _) => set.to_string(),
+        (_, Ok("isdbgrid")) => "sharded".to_string(),
+        _ => "standalone".to_string(),
+    };
 
     let listed = command(
         &client,

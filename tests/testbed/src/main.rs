@@ -75,6 +75,38 @@ enum Cmd {
         #[arg(long)]
         truth_out: Option<std::path::PathBuf>,
     },
+    /// A sharded MongoDB-like cluster: a config server replica set, N shard
+    /// replica sets and mongos routers, on consecutive loopback addresses
+    /// from --base-addr (config servers first, then shard 0, shard 1, ...,
+    /// then the routers). Drivers connect to the routers.
+    MongoSharded {
+        #[arg(long, default_value_t = 2)]
+        shards: usize,
+        /// Members of each shard replica set and of the config server set.
+        #[arg(long, default_value_t = 3)]
+        members: usize,
+        #[arg(long, default_value_t = 1)]
+        routers: usize,
+        #[arg(long, default_value = "127.0.0.1")]
+        base_addr: Ipv4Addr,
+        /// Every set and router listens on this port (0: one free port, used by all).
+        #[arg(long, default_value_t = 27017)]
+        port: u16,
+        /// How long a donor keeps a migrated chunk's orphans.
+        #[arg(long, default_value_t = 2_000)]
+        range_deleter_delay_ms: u64,
+        /// settings.electionTimeoutMillis of every replica set.
+        #[arg(long, default_value_t = 10_000)]
+        election_timeout_ms: u64,
+        /// Serve the control endpoint (JSON over HTTP: balancer, chunk moves,
+        /// ground truth, each replica set's routes) here.
+        #[arg(long)]
+        control: Option<std::net::SocketAddr>,
+        /// On shutdown (Ctrl-C), write the cluster's ground truth (chunk-map
+        /// history, logical and per-shard state, migrations) as JSON here.
+        #[arg(long)]
+        truth_out: Option<std::path::PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -186,6 +218,74 @@ async fn main() -> anyhow::Result<()> {
                 s.stop();
             }
             drop(set);
+        }
+        Cmd::MongoSharded {
+            shards,
+            members,
+            routers,
+            base_addr,
+            port,
+            range_deleter_delay_ms,
+            election_timeout_ms,
+            control,
+            truth_out,
+        } => {
+            use tidemark_testbed::mongo::sharded::{
+                control as sharded_control, MongoShardedCluster, ShardedConfig,
+            };
+            anyhow::ensure!(
+                shards > 0 && members > 0 && routers > 0,
+                "--shards, --members and --routers must be positive"
+            );
+            anyhow::ensure!(
+                election_timeout_ms > 0,
+                "--election-timeout-ms must be positive"
+            );
+            let cfg = ShardedConfig {
+                shards,
+                members,
+                routers,
+                base_addr,
+                port,
+                election_timeout: std::time::Duration::from_millis(election_timeout_ms),
+                range_deleter_delay: std::time::Duration::from_millis(range_deleter_delay_ms),
+                ..ShardedConfig::default()
+            };
+            let cluster = std::sync::Arc::new(
+                MongoShardedCluster::start(cfg)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot start the sharded cluster: {e}"))?,
+            );
+            println!("config servers: {}", cluster.config_servers().uri());
+            for s in cluster.shards() {
+                println!("shard {}: {}", s.id, s.set.uri());
+            }
+            for a in cluster.router_addresses() {
+                println!("router listening on {a}");
+            }
+            println!("connection string: {}", cluster.uri());
+            let server = match control {
+                Some(addr) => {
+                    let handler = sharded_control::handler(cluster.clone());
+                    let server = tidemark_testbed::control::ControlServer::start(addr, handler)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("control endpoint on {addr}: {e}"))?;
+                    println!("control endpoint: http://{}", server.local_addr());
+                    Some(server)
+                }
+                None => None,
+            };
+            tokio::signal::ctrl_c().await?;
+            if let Some(path) = truth_out {
+                let truth = sharded_control::truth_json(&cluster);
+                std::fs::write(&path, serde_json::to_string_pretty(&truth)?)
+                    .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+                println!("ground truth written to {}", path.display());
+            }
+            if let Some(s) = server {
+                s.stop();
+            }
+            drop(cluster);
         }
     }
     Ok(())

@@ -21,6 +21,7 @@ pub mod query;
 pub mod repl;
 pub mod scram;
 pub mod server;
+pub mod sharded;
 pub mod state;
 pub mod storage;
 pub mod wire;

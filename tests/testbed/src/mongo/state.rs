@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tidemark_mongo::bson::oid::ObjectId;
+use tidemark_mongo::bson::Document;
 use tidemark_mongo::Compressor;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -48,6 +49,39 @@ pub struct ReplSetConfig {
     pub tap_replication: bool,
     /// The user SCRAM-SHA-256 authenticates; `None` = no authentication.
     pub scram_user: Option<scram::ScramUser>,
+    /// Sees every command before dispatch: a shard of a sharded cluster
+    /// checks `shardVersion`, blocks writes in a migration's critical
+    /// section and serves the migration commands through it (see
+    /// [`crate::mongo::sharded::shard`]). `None` for a plain replica set.
+    pub command_hook: Option<Arc<dyn CommandHook>>,
+}
+
+/// What a [`CommandHook`] decided about one command.
+pub enum HookOutcome {
+    /// Run the command (replaced by `cmd` when given) as usual; the guard
+    /// (if any) is held until it finishes.
+    Continue {
+        guard: Option<Box<dyn Send>>,
+        cmd: Option<Document>,
+    },
+    /// Answer with this reply instead.
+    Reply(Document),
+}
+
+/// A future a [`CommandHook`] returns.
+pub type HookFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = HookOutcome> + Send + 'a>>;
+
+/// Code that runs in front of a member's command dispatch (the sharding
+/// layer sits above the replica set and plugs in here).
+pub trait CommandHook: Send + Sync + std::fmt::Debug {
+    fn before<'a>(
+        &'a self,
+        shared: &'a Shared,
+        member: usize,
+        db: &'a str,
+        cmd: &'a Document,
+    ) -> HookFuture<'a>;
 }
 
 impl Default for ReplSetConfig {
@@ -63,6 +97,7 @@ impl Default for ReplSetConfig {
             heartbeat_interval: Duration::from_secs(2),
             tap_replication: false,
             scram_user: None,
+            command_hook: None,
         }
     }
 }

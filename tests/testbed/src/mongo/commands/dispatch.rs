@@ -33,7 +33,7 @@ pub struct ConnState {
 /// Runs `cmd` (already with any OP_MSG sequences folded in) against `db`,
 /// and stamps the reply with `$clusterTime` and `operationTime` as mongod
 /// does in a replica set.
-pub async fn run(shared: &Shared, st: &mut ConnState, db: &str, cmd: Document) -> Document {
+pub async fn run(shared: &Shared, st: &mut ConnState, db: &str, mut cmd: Document) -> Document {
     let Some(name) = cmd.keys().next().cloned() else {
         return error(9, "FailedToParse", "empty command");
     };
@@ -48,12 +48,29 @@ pub async fn run(shared: &Shared, st: &mut ConnState, db: &str, cmd: Document) -
             &format!("command {name} requires authentication"),
         )
     } else {
-        match txn::session_args(&cmd).filter(|a| a.in_txn) {
+        let guard = match &shared.config.command_hook {
+            Some(h) => match h.before(shared, st.member, db, &cmd).await {
+                crate::mongo::state::HookOutcome::Continue { guard, cmd: new } => {
+                    if let Some(new) = new {
+                        cmd = new;
+                    }
+                    guard
+                }
+                crate::mongo::state::HookOutcome::Reply(mut r) => {
+                    stamp_cluster_time(shared, st.member, &mut r);
+                    return r;
+                }
+            },
+            None => None,
+        };
+        let reply = match txn::session_args(&cmd).filter(|a| a.in_txn) {
             Some(args) if !matches!(name.as_str(), "commitTransaction" | "abortTransaction") => {
                 in_transaction(shared, st, db, &name, &cmd, &args).await
             }
             _ => dispatch(shared, st, db, &name, &cmd, None).await,
-        }
+        };
+        drop(guard);
+        reply
     };
     stamp_cluster_time(shared, st.member, &mut reply);
     reply

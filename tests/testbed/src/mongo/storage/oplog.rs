@@ -62,6 +62,26 @@ pub fn apply_entry(store: &mut MemberStore, e: &Document) -> Result<(), String> 
                 store.create_collection(&format!("{db}.{coll}"), ui);
             } else if let Ok(coll) = o.get_str("drop") {
                 store.collections.remove(&format!("{db}.{coll}"));
+            } else if let (Ok(ops), Ok(true)) = (o.get_array("applyOps"), o.get_bool("prepare")) {
+                // a prepared transaction: its writes wait for the commit entry
+                let key =
+                    super::store::prepared_key(e).ok_or("prepare entry without lsid/txnNumber")?;
+                let ops = ops.iter().filter_map(Bson::as_document).cloned().collect();
+                store.prepared.insert(key, ops);
+            } else if o.contains_key("commitTransaction") {
+                let key =
+                    super::store::prepared_key(e).ok_or("commit entry without lsid/txnNumber")?;
+                let ops = store
+                    .prepared
+                    .remove(&key)
+                    .ok_or("commitTransaction of a transaction that was not prepared")?;
+                for op in &ops {
+                    apply_entry(store, op)?;
+                }
+            } else if o.contains_key("abortTransaction") {
+                if let Some(key) = super::store::prepared_key(e) {
+                    store.prepared.remove(&key);
+                }
             } else if let Ok(ops) = o.get_array("applyOps") {
                 // a committed transaction: its writes, in order
                 for op in ops {

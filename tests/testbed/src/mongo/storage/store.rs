@@ -56,6 +56,35 @@ impl OpTime {
     }
 }
 
+/// The process's cluster time, `(secs << 32) | increment`: every set in the process
+/// (a sharded cluster's shards and config servers) takes its oplog timestamps from
+/// it. MongoDB's sets keep hybrid logical clocks that gossip `$clusterTime` (the
+/// driver and router pass it on every request, a migration's recipient gets it from
+/// the donor), so a write that causally follows another — on another shard, after
+/// its chunk moved — gets a later timestamp. One process, one clock is the simplest
+/// clock with that property (stronger than MongoDB's: every write is ordered).
+static CLUSTER_TIME: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The next timestamp after both the process's cluster time and `last` (the set's
+/// own newest), at wall-clock second `secs` or later.
+fn next_cluster_time(secs: u32, last: (u32, u32)) -> (u32, u32) {
+    use std::sync::atomic::Ordering;
+    let pack = |t: (u32, u32)| (u64::from(t.0) << 32) | u64::from(t.1);
+    let mut cur = CLUSTER_TIME.load(Ordering::Relaxed);
+    loop {
+        let floor = cur.max(pack(last));
+        let next = if u64::from(secs) > floor >> 32 {
+            pack((secs, 1))
+        } else {
+            floor + 1
+        };
+        match CLUSTER_TIME.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return ((next >> 32) as u32, next as u32),
+            Err(seen) => cur = seen,
+        }
+    }
+}
+
 /// A canonical key for an `_id` value: the BSON bytes of `{"": v}`, with
 /// integral numbers normalised to int64 so that `1`, `1L` and `1.0` are the
 /// same key (as they are to MongoDB's unique index).
@@ -162,6 +191,16 @@ pub struct MemberStore {
     pub sessions: Sessions,
     /// Open query cursors (`find`, `listCollections`, `aggregate`) by id.
     pub cursors: HashMap<i64, QueryCursor>,
+    /// Prepared transactions seen in the oplog (a shard's part of a
+    /// cross-shard transaction): their writes, by `(lsid, txnNumber)` key,
+    /// applied when the `commitTransaction` entry comes.
+    pub prepared: HashMap<(Vec<u8>, i64), Vec<Document>>,
+}
+
+/// The key of a prepared transaction: the `lsid`'s BSON bytes and the `txnNumber`.
+pub fn prepared_key(e: &Document) -> Option<(Vec<u8>, i64)> {
+    let lsid = e.get_document("lsid").ok()?.to_vec().ok()?;
+    Some((lsid, e.get_i64("txnNumber").ok()?))
 }
 
 impl MemberStore {
@@ -273,12 +312,7 @@ impl MemberStore {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let secs = (now / 1000) as u32;
-        let ts = if secs > self.last.ts.0 {
-            (secs, 1)
-        } else {
-            (self.last.ts.0, self.last.ts.1 + 1)
-        };
+        let ts = next_cluster_time((now / 1000) as u32, self.last.ts);
         let optime = OpTime { ts, t: term };
         let mut e = doc! {
             "ts": optime.timestamp(),
