@@ -168,7 +168,7 @@ fn status(store: &Path) -> Value {
 
 /// The capture and the store of an uninterrupted run of it, shared by the tests.
 struct Reference {
-    _dir: tempfile::TempDir,
+    _dir: PathBuf,
     pcap: PathBuf,
     store: PathBuf,
     envelopes: Vec<Envelope>,
@@ -180,10 +180,15 @@ struct Reference {
 fn reference() -> &'static Reference {
     static REF: OnceLock<Reference> = OnceLock::new();
     REF.get_or_init(|| {
-        let dir = tempdir();
-        let pcap = dir.path().join("large.pcap");
+        // A fixed directory under cargo's per-target temp dir, emptied first: the
+        // reference lives in a static, which is never dropped, so a `TempDir` here
+        // left 19 MB behind in /tmp on every run.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tap_crash_resume_reference");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("reference dir");
+        let pcap = dir.join("large.pcap");
         let generated = write_capture(&pcap, &shape());
-        let store = dir.path().join("uninterrupted");
+        let store = dir.join("uninterrupted");
         let mut args = tap_args(&pcap, &store, false);
         args.push("--json".into());
         let report: Value =
