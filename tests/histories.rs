@@ -8,9 +8,7 @@
 //!   protocol (`HISTORIES_CQL`, default 50; `HISTORIES_MONGO`, default 30). Every
 //!   version must equal the truth up to the checker's named allowances; a failing
 //!   history is shrunk (`HISTORIES_SHRINK_RUNS`, default 30 runs; 0 = no shrinking)
-//!   and printed as a regression case, and the run fails. Divergences of the known
-//!   MongoDB false-rollback defect are counted apart (its ignored replay is in
-//!   `tests/history_regressions.rs`).
+//!   and printed as a regression case, and the run fails.
 //! - `--soak --minutes M [--seed-base S]`: random seeds for M minutes per protocol;
 //!   reports histories/hour, operations checked, faults injected, in-doubt
 //!   operations, versions and cells compared, and divergences.
@@ -46,8 +44,6 @@ struct Totals {
     server_ts: usize,
     excused: usize,
     uncertain: usize,
-    /// Divergences of the known MongoDB false-rollback defect (not failures).
-    known: usize,
     failing_seeds: Vec<u64>,
 }
 
@@ -73,10 +69,6 @@ fn account<O: Clone, F: Clone>(
     totals.server_ts += c.stats.server_ts;
     totals.excused += c.stats.excused;
     totals.uncertain += c.stats.uncertain;
-    totals.known += c.known.len();
-    for k in c.known.iter().take(3) {
-        eprintln!("histories: {proto} seed {seed}: {k}");
-    }
     if let Some(why) = &c.unchecked {
         totals.unchecked += 1;
         eprintln!("histories: {proto} seed {seed} not checked: {why}");
@@ -149,8 +141,8 @@ fn report(proto: &str, totals: &Totals, elapsed: Duration) {
         }
     );
     eprintln!(
-        "histories: {proto}: cells (CQL) or documents (MongoDB) compared {}: equal {}, equal but for a coordinator timestamp {}, different and explained by an ambiguous write {}, in items the version marks uncertain {}; divergences of the known false-rollback defect {}",
-        totals.cells, totals.equal, totals.server_ts, totals.excused, totals.uncertain, totals.known
+        "histories: {proto}: cells (CQL) or documents (MongoDB) compared {}: equal {}, equal but for a coordinator timestamp {}, different and explained by an ambiguous write {}, in items the version marks uncertain {}",
+        totals.cells, totals.equal, totals.server_ts, totals.excused, totals.uncertain
     );
 }
 

@@ -151,9 +151,13 @@ fn a_transactions_upsert_after_a_delete_reaches_the_version() {
     );
 }
 
+/// Was a known defect (w:1 and transaction writes that survived a failover logged
+/// `rolled_back`: the new term's commit point passed them while their fetched entry
+/// was unconfirmed, its fetcher cut by the fault): an older term's write is now rolled
+/// back only when the new term's history is seen skipping it. Timing-dependent, so
+/// it runs the CI's seeds in the CI's order first.
 #[test]
-#[ignore = "known defect: writes that survive a failover are logged rolled_back (tests/regressions/mongo-false-rollback.json); timing-dependent"]
-fn known_defect_writes_that_survive_a_failover_are_not_rolled_back() {
+fn writes_that_survive_a_failover_are_not_rolled_back() {
     if !require::live_capture() {
         return;
     }
@@ -169,10 +173,10 @@ fn known_defect_writes_that_survive_a_failover_are_not_rolled_back() {
         for h in &runs {
             let c = run_checked_mongo(&mut harness, h);
             assert!(
-                c.known.is_empty() && c.divergences.is_empty(),
-                "seed {}: {}\n{}",
+                c.unchecked.is_none() && c.divergences.is_empty(),
+                "seed {}: {:?}\n{}",
                 h.seed,
-                c.known.join("\n"),
+                c.unchecked,
                 c.divergences.join("\n")
             );
         }
