@@ -64,6 +64,9 @@ struct Index<'a> {
     top: BTreeMap<u32, u32>,
     writes: BTreeMap<u32, (&'a Write, Option<i64>)>,
     kinds: BTreeMap<u32, &'a OpKind>,
+    /// The largest clock skew a fault gave a node (µs): a coordinator's own time
+    /// (an LWT's ballot) is that far from the client's call..return window.
+    skew_us: i64,
 }
 
 fn index(h: &CqlHistory, base_us: i64) -> Index<'_> {
@@ -71,6 +74,16 @@ fn index(h: &CqlHistory, base_us: i64) -> Index<'_> {
         top: BTreeMap::new(),
         writes: BTreeMap::new(),
         kinds: BTreeMap::new(),
+        skew_us: h
+            .rounds
+            .iter()
+            .flat_map(|r| &r.faults)
+            .filter_map(|f| match f {
+                super::cql_model::FaultAction::Skew { micros, .. } => Some(micros.abs()),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0),
     };
     for op in h.ops() {
         ix.top.insert(op.id, op.id);
@@ -111,8 +124,9 @@ pub fn owner(col: &str, cell: &CellV) -> Option<u32> {
 /// Cells whose write timestamp the coordinator chose: counters (Cassandra refuses
 /// `WRITETIME` of a counter; its value is what counts) and LWTs (the Paxos ballot's
 /// time; tidemark takes the request's capture time, ARCHITECTURE "server-side
-/// timestamps"). Equal when value and TTL agree and, for an LWT, both timestamps
-/// fall inside the op's call..return window.
+/// timestamps"). Equal when value and TTL agree and, for an LWT, the version's
+/// timestamp falls inside the op's call..return window and the truth's inside it
+/// widened by the history's clock skew.
 fn same_but_server_timestamp<'r>(
     row: &(String, i32, i32),
     col: &str,
@@ -135,7 +149,9 @@ fn same_but_server_timestamp<'r>(
     }
     let Some(r) = rec(id) else { return false };
     let window = (r.call / 1000) as i64 - 1..=(r.ret / 1000) as i64 + 1;
-    window.contains(&a.ts) && window.contains(&b.ts)
+    let skewed = (r.call / 1000) as i64 - 1 - ix.skew_us..=(r.ret / 1000) as i64 + 1 + ix.skew_us;
+    // tidemark takes the capture time; the cluster, its (perhaps skewed) clock.
+    skewed.contains(&a.ts) && window.contains(&b.ts)
 }
 
 /// Whether op `top` was ambiguous for a moment observed over `[lo, hi]`.
