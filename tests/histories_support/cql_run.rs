@@ -159,8 +159,14 @@ pub struct Harness {
     /// The cluster of another size versions are restored into (started on first use).
     pub target: Option<CqlCluster>,
     base: Ipv4Addr,
+    /// Take the tap down for this long while the given round's clients write, then
+    /// start it again on the same store (a capture gap: the tap's view of a time
+    /// window is lost). Set per history by the caller.
+    pub tap_gap: Option<(usize, Duration)>,
+    /// When the tap was down (ns): from the stop to the new tap's "capturing".
+    pub tap_down: Vec<(u64, u64)>,
     // Dropped in order: the tap before the store directory.
-    _tap: Tap,
+    _tap: Option<Tap>,
     _dir: tempfile::TempDir,
 }
 
@@ -235,7 +241,9 @@ impl Harness {
             added: Vec::new(),
             target: None,
             base,
-            _tap: tap,
+            tap_gap: None,
+            tap_down: Vec::new(),
+            _tap: Some(tap),
             _dir: dir,
         }
     }
@@ -401,6 +409,22 @@ impl Harness {
             for f in &round.faults {
                 self.apply_fault(f);
             }
+            let gap = self
+                .tap_gap
+                .filter(|(round, _)| *round == r)
+                .map(|(_, down)| {
+                    // Stopped now, started again after `down` on its own thread, so the
+                    // round's clients write while nothing watches.
+                    drop(self._tap.take());
+                    let from = now_ns();
+                    let port = self.cluster.addresses()[0].port();
+                    let store = self.store_dir.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(down);
+                        let tap = Tap::start("--cql-port", port, &store);
+                        (tap, from, now_ns())
+                    })
+                });
             let taking = (self.snapshot_round == Some(r)).then(|| {
                 super::spawn_snapshot(
                     &self.store_dir,
@@ -450,6 +474,11 @@ impl Harness {
             dumps.extend(mid);
             if let Some(child) = taking {
                 snapshot = Some(super::finish_snapshot(child));
+            }
+            if let Some(restart) = gap {
+                let (tap, from, to) = restart.join().expect("tap restart");
+                self._tap = Some(tap);
+                self.tap_down.push((from, to));
             }
             dumps.push(self.dump(&ks));
         }

@@ -142,6 +142,17 @@ fn cut(
 /// Runs `h`, cuts a version at every dump and checks them.
 pub fn run_checked(harness: &mut Harness, h: &CqlHistory, inject: Inject) -> Checked {
     let ran = harness.run(h);
+    check_ran(harness, h, ran, inject)
+}
+
+/// Cuts a version at every dump of a CQL history that ran and checks them (and, with
+/// a snapshot, restores the last one).
+pub fn check_ran(
+    harness: &mut Harness,
+    h: &CqlHistory,
+    ran: cql_run::Ran,
+    inject: Inject,
+) -> Checked {
     let mut checked = Checked {
         ops: h.op_count(),
         faults: h.fault_count(),
