@@ -51,6 +51,7 @@ struct Totals {
     server_ts: usize,
     excused: usize,
     uncertain: usize,
+    skew: usize,
     failing_seeds: Vec<u64>,
     /// Faults injected, by kind.
     fault_kinds: std::collections::BTreeMap<String, usize>,
@@ -99,6 +100,7 @@ fn account<O: Clone, F: Clone + std::fmt::Debug>(
     totals.server_ts += c.stats.server_ts;
     totals.excused += c.stats.excused;
     totals.uncertain += c.stats.uncertain;
+    totals.skew += c.stats.skew;
     totals.snapshot_cuts += c.snapshot_cuts;
     if let Some(why) = &c.snapshot_failed {
         totals.snapshot_failed += 1;
@@ -181,8 +183,8 @@ fn report(proto: &str, totals: &Totals, elapsed: Duration) {
         }
     );
     eprintln!(
-        "histories: {proto}: cells (CQL) or documents (MongoDB) compared {}: equal {}, equal but for a coordinator timestamp {}, different and explained by an ambiguous write {}, in items the version marks uncertain {}",
-        totals.cells, totals.equal, totals.server_ts, totals.excused, totals.uncertain
+        "histories: {proto}: cells (CQL) or documents (MongoDB) compared {}: equal {}, equal but for a coordinator timestamp {}, different and explained by an ambiguous write {}, in items the version marks uncertain {}, an LWT's cell ordered otherwise under clock skew {}",
+        totals.cells, totals.equal, totals.server_ts, totals.excused, totals.uncertain, totals.skew
     );
     eprintln!(
         "histories: {proto}: faults by kind {:?}",

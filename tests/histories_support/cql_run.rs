@@ -177,7 +177,7 @@ pub const MAX_CLIENTS: usize = 4;
 /// execution policy sends an idempotent request again to another node when no
 /// answer came within 30 ms (up to twice): the same mutation reaches the cluster
 /// through two or three coordinators, which tidemark must count as one write.
-async fn session(addr: std::net::SocketAddr, speculative: bool) -> Session {
+pub async fn session(addr: std::net::SocketAddr, speculative: bool) -> Session {
     let mut profile = ExecutionProfile::builder().request_timeout(Some(Duration::from_secs(5)));
     if speculative {
         profile = profile.speculative_execution_policy(Some(std::sync::Arc::new(
@@ -426,9 +426,16 @@ impl Harness {
                     })
                 });
             let taking = (self.snapshot_round == Some(r)).then(|| {
+                // Every node as a contact point: a fault may have stopped one.
+                let hosts: Vec<String> = self
+                    .cluster
+                    .addresses()
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect();
                 super::spawn_snapshot(
                     &self.store_dir,
-                    &format!("cql://{}", self.cluster.addresses()[0]),
+                    &format!("cql://{}", hosts.join(",")),
                     &["--keyspace", &ks],
                 )
             });
@@ -539,7 +546,7 @@ fn classify(e: &ExecutionError) -> Outcome {
 }
 
 /// Runs one op through the driver.
-async fn execute(s: &Session, ks: &str, base_us: i64, op: &Op) -> Outcome {
+pub async fn execute(s: &Session, ks: &str, base_us: i64, op: &Op) -> Outcome {
     let cl = consistency(op.cl);
     match &op.kind {
         OpKind::Write { w, ts } => {

@@ -67,7 +67,7 @@ pub struct Checked {
 }
 
 /// What version `name` holds of keyspace `ks`.
-fn version_cells(store: &Store, name: &str, ks: &str) -> Cells {
+pub fn version_cells(store: &Store, name: &str, ks: &str) -> Cells {
     let mut out = Cells::new();
     stored::for_each_row(store, name, |ns, key, row| {
         let Some(table) = ns.strip_prefix(&format!("{ks}.")) else {
@@ -109,7 +109,7 @@ fn version_cells(store: &Store, name: &str, ks: &str) -> Cells {
 
 /// Cuts `tidemark version create --at t` named `name` (joined with `snapshot`, or
 /// from the log alone); its moment and uncertain rows.
-fn cut(
+pub fn cut(
     store_dir: &Path,
     name: &str,
     t: u64,
@@ -493,6 +493,7 @@ pub fn run_checked_mongo(
         server_ts: 0,
         excused: stats.excused,
         uncertain: stats.uncertain,
+        skew: 0,
     };
     checked
 }
