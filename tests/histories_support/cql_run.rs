@@ -19,6 +19,7 @@ use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::policies::retry::FallthroughRetryPolicy;
 use scylla::policies::speculative_execution::SimpleSpeculativeExecutionPolicy;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::unprepared::Statement;
@@ -178,7 +179,14 @@ pub const MAX_CLIENTS: usize = 4;
 /// answer came within 30 ms (up to twice): the same mutation reaches the cluster
 /// through two or three coordinators, which tidemark must count as one write.
 pub async fn session(addr: std::net::SocketAddr, speculative: bool) -> Session {
-    let mut profile = ExecutionProfile::builder().request_timeout(Some(Duration::from_secs(5)));
+    // No retries: the oracle is each operation's one answer. (The default policy
+    // sends a request again after a client-side timeout or an Unavailable, and then
+    // reports the last attempt's error: against real Cassandra an Unavailable came
+    // back for a write whose first attempt, to a paused coordinator, was applied
+    // once the node resumed.)
+    let mut profile = ExecutionProfile::builder()
+        .request_timeout(Some(Duration::from_secs(5)))
+        .retry_policy(std::sync::Arc::new(FallthroughRetryPolicy));
     if speculative {
         profile = profile.speculative_execution_policy(Some(std::sync::Arc::new(
             SimpleSpeculativeExecutionPolicy {
