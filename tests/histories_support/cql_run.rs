@@ -154,6 +154,8 @@ pub struct Harness {
     next_keyspace: u32,
     /// Nodes `AddNode` bootstrapped, removed again when the history ends.
     added: Vec<usize>,
+    /// The most a skew fault put a node's clock ahead in this history (µs).
+    ahead_us: i64,
     /// Take a snapshot of the history's keyspace while this round's clients write
     /// (set per history by the caller; `None`: no snapshot).
     pub snapshot_round: Option<usize>,
@@ -247,6 +249,7 @@ impl Harness {
             next_keyspace: 0,
             snapshot_round: None,
             added: Vec::new(),
+            ahead_us: 0,
             target: None,
             base,
             tap_gap: None,
@@ -257,7 +260,12 @@ impl Harness {
     }
 
     /// Every node up, healthy and on time, and the ring back to the three first nodes.
+    /// A node whose clock ran ahead keeps handing out timestamps past it until the
+    /// real clock catches up (its server timestamps are monotonic, as Cassandra's
+    /// are): waited out here, so the next history's LWTs are not stamped in the
+    /// future (the soak saw one, in a history without a skew fault of its own).
     fn heal_all(&mut self) {
+        let ahead = std::mem::take(&mut self.ahead_us);
         let added = std::mem::take(&mut self.added);
         self.rt.block_on(async {
             for n in added {
@@ -273,14 +281,19 @@ impl Harness {
                 self.cluster.set_clock(n, 0, None).expect("reset clock");
             }
         });
+        if ahead > 0 {
+            std::thread::sleep(Duration::from_micros(ahead.min(3_000_000) as u64 + 10_000));
+        }
     }
 
     fn apply_fault(&mut self, f: &FaultAction) {
         let c = &self.cluster;
         let added = &mut self.added;
+        let ahead = &mut self.ahead_us;
         let r = self.rt.block_on(async {
             match f {
                 FaultAction::Skew { node, micros } => {
+                    *ahead = (*ahead).max(*micros);
                     c.set_clock(*node, *micros, None).map_err(|e| e.to_string())
                 }
                 FaultAction::AddNode => c
