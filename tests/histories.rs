@@ -70,7 +70,7 @@ const SNAPSHOT_EVERY: u64 = 5;
 
 /// The round a history's snapshot is taken in (while its clients write), if any.
 fn snapshot_round(seed: u64, rounds: usize) -> Option<usize> {
-    (seed % SNAPSHOT_EVERY == 0).then_some(rounds / 2)
+    seed.is_multiple_of(SNAPSHOT_EVERY).then_some(rounds / 2)
 }
 
 /// Records one checked history; on a divergence, shrinks it with `rerun` and saves the

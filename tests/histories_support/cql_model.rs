@@ -264,10 +264,8 @@ impl CqlHistory {
                         added = true;
                         faults.push(FaultAction::AddNode);
                     }
-                    5 => {
-                        if !faults.contains(&FaultAction::RemoveAdded) {
-                            faults.push(FaultAction::RemoveAdded);
-                        }
+                    5 if !faults.contains(&FaultAction::RemoveAdded) => {
+                        faults.push(FaultAction::RemoveAdded);
                     }
                     _ => {}
                 }
