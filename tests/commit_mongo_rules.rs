@@ -995,3 +995,123 @@ fn a_multi_document_update_is_logged_as_its_oplog_entries() {
     );
     assert!(out.undecided.is_empty());
 }
+
+/// Found by the MongoDB soak (seed 1883824943267864): an `updateMany` by filter and,
+/// on another connection, a retryable `replaceOne` of one of its documents, both
+/// acknowledged with the same `operationTime` (the replacement's entry, the newest
+/// on the primary). The multi-document update's entries are the unmatched update
+/// entries up to its optime — but not one that names another session: that is the
+/// replacement's own entry. Before, the update took it, the replacement was logged
+/// without its entry, and versions lost it.
+#[test]
+fn a_multi_document_update_does_not_take_a_concurrent_sessions_entry() {
+    let other = bson::Binary {
+        subtype: bson::spec::BinarySubtype::Uuid,
+        bytes: vec![7; 16],
+    };
+    let inc = |t: bson::Timestamp, id: i32| rawdoc! {"ts": t, "t": 1i64, "op": "u", "ns": "d.c", "o": {"$v": 2, "diff": {"u": {"n": 10}}}, "o2": {"_id": id}, "v": 2i64};
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    let app2 = s.flow(APP2, PRIMARY, 0);
+    let rep = s.flow(SECONDARY, PRIMARY, 0);
+    s.send(rep, 1, &oplog_find(5));
+    s.answer(rep, 2, &oplog_batch(200, 5, true, vec![], ts(1000, 1), 1));
+    s.send(
+        app,
+        10,
+        &msg(
+            1,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 1}},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": {"$in": [5, 4]}}, "u": {"$inc": {"n": 10}}, "multi": true}],
+            )],
+        ),
+    );
+    s.send(
+        app2,
+        11,
+        &msg(
+            2,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 1}, "lsid": {"id": other.clone()}, "txnNumber": 3i64},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": 4}, "u": {"v": 12, "r": true}}],
+            )],
+        ),
+    );
+    let replaced = rawdoc! {"ts": ts(1000, 4), "t": 1i64, "op": "u", "ns": "d.c", "o": {"_id": 4, "v": 12, "r": true}, "o2": {"_id": 4}, "lsid": {"id": other}, "txnNumber": 3i64, "stmtId": 0, "v": 2i64};
+    s.send(rep, 12, &oplog_get_more(6));
+    s.answer(
+        rep,
+        13,
+        &oplog_batch(
+            201,
+            6,
+            false,
+            vec![inc(ts(1000, 2), 5), inc(ts(1000, 3), 4), replaced],
+            ts(1000, 1),
+            1,
+        ),
+    );
+    // Both replies carry the newest optime on the primary: the replacement's. The
+    // update's comes first, and the commit point passes both before the
+    // replacement's reply is seen.
+    s.answer(
+        app,
+        20,
+        &msg(
+            100,
+            1,
+            rawdoc! {"n": 2, "nModified": 2, "ok": 1.0, "operationTime": ts(1000, 4)},
+            vec![],
+        ),
+    );
+    s.send(rep, 30, &oplog_get_more(7));
+    s.answer(rep, 31, &oplog_batch(202, 7, false, vec![], ts(1000, 4), 1));
+    s.answer(
+        app2,
+        40,
+        &msg(
+            101,
+            2,
+            rawdoc! {"n": 1, "nModified": 1, "ok": 1.0, "operationTime": ts(1000, 4)},
+            vec![],
+        ),
+    );
+    s.close(app, 5000);
+    s.close(app2, 5000);
+    s.close(rep, 5000);
+    let out = tap(&s, cfg());
+    let got: Vec<(String, &str, Option<u64>)> = out
+        .log
+        .iter()
+        .map(|e| {
+            let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
+                panic!("not a mongo payload")
+            };
+            (
+                e.mutation.key.clone(),
+                e.mutation.outcome.kind().as_str(),
+                op.optime.map(|o| o.ts),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (r#"{"_id":5}"#.into(), "committed", Some(ot(1000, 2))),
+            (r#"{"_id":4}"#.into(), "committed", Some(ot(1000, 3))),
+            (r#"{"_id":4}"#.into(), "committed", Some(ot(1000, 4))),
+        ],
+        "the update's two entries, then the replacement with its own"
+    );
+    let tidemark::store::Payload::Mongo(op) = &out.log[2].mutation.payload else {
+        panic!("not a mongo payload")
+    };
+    let o = bson::RawDocument::from_bytes(&op.o).unwrap();
+    assert_eq!(o.get_i32("v").unwrap(), 12, "the replacement's document");
+    assert!(out.undecided.is_empty());
+}

@@ -413,9 +413,14 @@ impl ReplState {
             .range((lo, std::ops::Bound::Included(upto)))
             .copied()
             .filter(|ts| {
-                self.entries
-                    .get(ts)
-                    .is_some_and(|e| e.op.ns == op.ns && same_kind(op.op, e.op.op))
+                self.entries.get(ts).is_some_and(|e| {
+                    e.op.ns == op.ns
+                        && same_kind(op.op, e.op.op)
+                        // An entry naming another session is that session's write (a
+                        // concurrent retryable replaceOne on another connection), not
+                        // one of this statement's documents.
+                        && (e.op.lsid.is_none() || e.op.lsid == op.lsid)
+                })
             })
             .collect();
         let mut out = Vec::new();
