@@ -21,6 +21,9 @@ const PRIMARY: &str = "10.2.0.1:27017";
 const APP: &str = "10.9.0.1:50001";
 const APP2: &str = "10.9.0.1:50002";
 const SECONDARY: &str = "10.2.0.2:41000";
+/// A member elected in a later term, and the third member fetching from it.
+const NEW_PRIMARY: &str = "10.2.0.2:27017";
+const SECONDARY2: &str = "10.2.0.3:41000";
 
 fn msg(id: i32, to: i32, body: RawDocumentBuf, seqs: Vec<(&str, Vec<RawDocumentBuf>)>) -> Vec<u8> {
     msg_flags(id, to, body, seqs, 0)
@@ -231,11 +234,12 @@ fn w1_waits_for_the_commit_point_and_takes_the_oplog_entry() {
     assert!(out.undecided.is_empty());
 }
 
-/// Rule: a `w:1` write whose entry never reached the majority, followed by a new
-/// term whose commit point passes its time without the entry in the replicated
-/// history, was rolled back.
+/// Rule: a `w:1` write whose entry never reached the majority is rolled back when
+/// the new term's history is seen skipping it: a fetcher on the new primary gets, in
+/// one batch (a stretch of that member's oplog), the entry before the write's time
+/// followed straight by the new term's entry, which the commit point covers.
 #[test]
-fn a_new_term_without_the_entry_rolls_the_write_back() {
+fn a_new_term_history_that_skips_the_entry_rolls_the_write_back() {
     let mut s = Scenario::new();
     let app = s.flow(APP, PRIMARY, 0);
     let rep = s.flow(SECONDARY, PRIMARY, 0);
@@ -247,22 +251,25 @@ fn a_new_term_without_the_entry_rolls_the_write_back() {
     );
     s.send(app, 10, &insert(1, 2, rawdoc! {"writeConcern": {"w": 1}}));
     s.answer(app, 11, &ok(100, 1, ts(1000, 2)));
-    // The new primary (term 2) writes its own entry; the commit point moves past.
-    s.send(rep, 40, &oplog_get_more(6));
+    // The secondary, elected in term 2, is fetched from by the third member from its
+    // last entry on: 1000:1, then the new primary's own entry.
+    let rep2 = s.flow(SECONDARY2, NEW_PRIMARY, 30);
+    s.send(rep2, 40, &oplog_find(7));
     s.answer(
-        rep,
+        rep2,
         41,
         &oplog_batch(
             201,
-            6,
-            false,
-            vec![entry(ts(1005, 1), 2, 3)],
+            7,
+            true,
+            vec![entry(ts(1000, 1), 1, 1), entry(ts(1005, 1), 2, 3)],
             ts(1005, 1),
             2,
         ),
     );
     s.close(app, 5000);
     s.close(rep, 5000);
+    s.close(rep2, 5000);
     let out = tap(&s, cfg());
     let got: Vec<(String, &str)> = out
         .log
@@ -284,6 +291,133 @@ fn a_new_term_without_the_entry_rolls_the_write_back() {
         .note
         .starts_with("rolled_back: term 2"));
     assert_eq!(out.report.tracker.from_oplog, 2);
+}
+
+/// The false rollback the randomized histories found (tests/regressions/
+/// mongo-false-rollback.json): a `w:1` write whose entry a secondary fetched, but
+/// whose fetcher was cut off by the partition before it asked again (so the entry
+/// was never confirmed received), survives the election — the new term's primary
+/// serves it followed by its own entry in one batch, with a commit point covering
+/// that entry. It is committed, not rolled back.
+#[test]
+fn an_entry_the_new_terms_history_holds_is_committed_though_its_first_fetch_was_cut() {
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    let rep = s.flow(SECONDARY, PRIMARY, 0);
+    s.send(rep, 5, &oplog_find(5));
+    s.answer(
+        rep,
+        6,
+        &oplog_batch(200, 5, true, vec![entry(ts(1000, 1), 1, 1)], ts(1000, 1), 1),
+    );
+    s.send(app, 10, &insert(1, 2, rawdoc! {"writeConcern": {"w": 1}}));
+    s.answer(app, 11, &ok(100, 1, ts(1000, 2)));
+    s.send(rep, 12, &oplog_get_more(6));
+    s.answer(
+        rep,
+        13,
+        &oplog_batch(
+            201,
+            6,
+            false,
+            vec![entry(ts(1000, 2), 1, 2)],
+            ts(1000, 1),
+            1,
+        ),
+    );
+    // The partition: the secondary's fetcher never asks again on `rep`.
+    let rep2 = s.flow(SECONDARY2, NEW_PRIMARY, 30);
+    s.send(rep2, 40, &oplog_find(7));
+    s.answer(
+        rep2,
+        41,
+        &oplog_batch(
+            202,
+            7,
+            true,
+            vec![entry(ts(1000, 2), 1, 2), entry(ts(1005, 1), 2, 3)],
+            ts(1005, 1),
+            2,
+        ),
+    );
+    s.close(app, 5000);
+    s.close(rep, 5000);
+    s.close(rep2, 5000);
+    let out = tap(&s, cfg());
+    let got: Vec<(String, &str)> = out
+        .log
+        .iter()
+        .map(|e| (e.mutation.key.clone(), e.mutation.outcome.kind().as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (r#"{"_id":2}"#.into(), "committed"),
+            (r#"{"_id":1}"#.into(), "committed"),
+            (r#"{"_id":3}"#.into(), "committed"),
+        ]
+    );
+    let note = &out.log[0].mutation.evidence.note;
+    assert!(note.contains(&format!("2:{}", ot(1005, 1))), "{note}");
+    assert!(out.undecided.is_empty());
+}
+
+/// A newer term's commit point passing an older term's `w:1` write says nothing by
+/// itself when the new history was not seen around the write (its entry fetched on a
+/// flow the fault cut, the new primary's oplog never fetched from before it): the
+/// write is neither committed nor rolled back, it stays undecided.
+#[test]
+fn a_new_term_without_evidence_either_way_leaves_the_write_undecided() {
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    let rep = s.flow(SECONDARY, PRIMARY, 0);
+    s.send(rep, 5, &oplog_find(5));
+    s.answer(
+        rep,
+        6,
+        &oplog_batch(200, 5, true, vec![entry(ts(1000, 1), 1, 1)], ts(1000, 1), 1),
+    );
+    s.send(app, 10, &insert(1, 2, rawdoc! {"writeConcern": {"w": 1}}));
+    s.answer(app, 11, &ok(100, 1, ts(1000, 2)));
+    s.send(rep, 12, &oplog_get_more(6));
+    s.answer(
+        rep,
+        13,
+        &oplog_batch(
+            201,
+            6,
+            false,
+            vec![entry(ts(1000, 2), 1, 2)],
+            ts(1000, 1),
+            1,
+        ),
+    );
+    // Term 2's fetcher joins the new primary at its own newest entry only.
+    let rep2 = s.flow(SECONDARY2, NEW_PRIMARY, 30);
+    s.send(rep2, 40, &oplog_find(7));
+    s.answer(
+        rep2,
+        41,
+        &oplog_batch(202, 7, true, vec![entry(ts(1005, 1), 2, 3)], ts(1005, 1), 2),
+    );
+    s.close(app, 5000);
+    s.close(rep, 5000);
+    s.close(rep2, 5000);
+    let out = tap(&s, cfg());
+    let got: Vec<(String, &str)> = out
+        .log
+        .iter()
+        .map(|e| (e.mutation.key.clone(), e.mutation.outcome.kind().as_str()))
+        .collect();
+    assert!(
+        !got.iter().any(|(_, o)| *o == "rolled_back"),
+        "no evidence the write is gone: {got:?}"
+    );
+    assert!(
+        !got.contains(&(r#"{"_id":2}"#.into(), "committed")),
+        "no evidence the write survived: {got:?}"
+    );
+    assert_eq!(out.undecided.len(), 1, "{:?}", out.undecided);
 }
 
 /// Rules: a retryable write (same lsid, txnNumber, stmtId) sent again after its
@@ -859,5 +993,125 @@ fn a_multi_document_update_is_logged_as_its_oplog_entries() {
         out.report.tracker.from_oplog, 0,
         "taken by the writes, not orphans"
     );
+    assert!(out.undecided.is_empty());
+}
+
+/// Found by the MongoDB soak (seed 1883824943267864): an `updateMany` by filter and,
+/// on another connection, a retryable `replaceOne` of one of its documents, both
+/// acknowledged with the same `operationTime` (the replacement's entry, the newest
+/// on the primary). The multi-document update's entries are the unmatched update
+/// entries up to its optime — but not one that names another session: that is the
+/// replacement's own entry. Before, the update took it, the replacement was logged
+/// without its entry, and versions lost it.
+#[test]
+fn a_multi_document_update_does_not_take_a_concurrent_sessions_entry() {
+    let other = bson::Binary {
+        subtype: bson::spec::BinarySubtype::Uuid,
+        bytes: vec![7; 16],
+    };
+    let inc = |t: bson::Timestamp, id: i32| rawdoc! {"ts": t, "t": 1i64, "op": "u", "ns": "d.c", "o": {"$v": 2, "diff": {"u": {"n": 10}}}, "o2": {"_id": id}, "v": 2i64};
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    let app2 = s.flow(APP2, PRIMARY, 0);
+    let rep = s.flow(SECONDARY, PRIMARY, 0);
+    s.send(rep, 1, &oplog_find(5));
+    s.answer(rep, 2, &oplog_batch(200, 5, true, vec![], ts(1000, 1), 1));
+    s.send(
+        app,
+        10,
+        &msg(
+            1,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 1}},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": {"$in": [5, 4]}}, "u": {"$inc": {"n": 10}}, "multi": true}],
+            )],
+        ),
+    );
+    s.send(
+        app2,
+        11,
+        &msg(
+            2,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 1}, "lsid": {"id": other.clone()}, "txnNumber": 3i64},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": 4}, "u": {"v": 12, "r": true}}],
+            )],
+        ),
+    );
+    let replaced = rawdoc! {"ts": ts(1000, 4), "t": 1i64, "op": "u", "ns": "d.c", "o": {"_id": 4, "v": 12, "r": true}, "o2": {"_id": 4}, "lsid": {"id": other}, "txnNumber": 3i64, "stmtId": 0, "v": 2i64};
+    s.send(rep, 12, &oplog_get_more(6));
+    s.answer(
+        rep,
+        13,
+        &oplog_batch(
+            201,
+            6,
+            false,
+            vec![inc(ts(1000, 2), 5), inc(ts(1000, 3), 4), replaced],
+            ts(1000, 1),
+            1,
+        ),
+    );
+    // Both replies carry the newest optime on the primary: the replacement's. The
+    // update's comes first, and the commit point passes both before the
+    // replacement's reply is seen.
+    s.answer(
+        app,
+        20,
+        &msg(
+            100,
+            1,
+            rawdoc! {"n": 2, "nModified": 2, "ok": 1.0, "operationTime": ts(1000, 4)},
+            vec![],
+        ),
+    );
+    s.send(rep, 30, &oplog_get_more(7));
+    s.answer(rep, 31, &oplog_batch(202, 7, false, vec![], ts(1000, 4), 1));
+    s.answer(
+        app2,
+        40,
+        &msg(
+            101,
+            2,
+            rawdoc! {"n": 1, "nModified": 1, "ok": 1.0, "operationTime": ts(1000, 4)},
+            vec![],
+        ),
+    );
+    s.close(app, 5000);
+    s.close(app2, 5000);
+    s.close(rep, 5000);
+    let out = tap(&s, cfg());
+    let got: Vec<(String, &str, Option<u64>)> = out
+        .log
+        .iter()
+        .map(|e| {
+            let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
+                panic!("not a mongo payload")
+            };
+            (
+                e.mutation.key.clone(),
+                e.mutation.outcome.kind().as_str(),
+                op.optime.map(|o| o.ts),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (r#"{"_id":5}"#.into(), "committed", Some(ot(1000, 2))),
+            (r#"{"_id":4}"#.into(), "committed", Some(ot(1000, 3))),
+            (r#"{"_id":4}"#.into(), "committed", Some(ot(1000, 4))),
+        ],
+        "the update's two entries, then the replacement with its own"
+    );
+    let tidemark::store::Payload::Mongo(op) = &out.log[2].mutation.payload else {
+        panic!("not a mongo payload")
+    };
+    let o = bson::RawDocument::from_bytes(&op.o).unwrap();
+    assert_eq!(o.get_i32("v").unwrap(), 12, "the replacement's document");
     assert!(out.undecided.is_empty());
 }

@@ -21,8 +21,10 @@ pub enum Verdict {
         commit_point: OpTime,
         source: &'static str,
     },
-    /// A later term's commit point passed its time, and its entry was never seen in
-    /// the replicated history: a rollback removed it.
+    /// A later term's commit point passed its time, and the history it commits was
+    /// seen going from an entry before the write straight to one after it: a
+    /// rollback removed it. (Not seeing the entry proves nothing: a fault may have
+    /// cut the flow that would have shown it.)
     RolledBack { commit_point: OpTime },
 }
 
@@ -44,7 +46,22 @@ pub struct SeenEntry {
     /// again (its connection was cut mid-partition) proves nothing about the
     /// secondary having it.
     pub confirmed: bool,
+    /// The entries seen right after this one in one fetched batch: a batch is a
+    /// stretch of its source's oplog, so each is this entry's successor in that
+    /// member's history (two when histories forked after it).
+    pub next: Vec<OpTime>,
 }
+
+/// Most successors kept per entry (histories fork rarely; more says nothing new).
+const MAX_NEXT: usize = 4;
+/// Bounds a walk over successor links (an older term's write waiting for evidence
+/// is checked at every commit point move: the walks must stay cheap).
+const MAX_WALK: usize = 256;
+/// How many entries before a write are looked at for a pair that skips it.
+const MAX_LOOK_BACK: usize = 16;
+/// Fetcher flows whose current batch is remembered; beyond it the map starts over
+/// (it only costs a missed link).
+const MAX_FLOWS: usize = 4096;
 
 /// Replication state of one replica set (tidemark tracks one set per store).
 #[derive(Debug, Default)]
@@ -73,6 +90,14 @@ pub struct ReplState {
     pub tentative: HashMap<u64, Vec<u64>>,
     /// What the servers said they are, for the deployment rules.
     pub deployment: Deployment,
+    /// Per fetcher flow: the capture time of the reply whose entries are being
+    /// taken in and the last of them, so the next one of the same reply is its
+    /// successor. Entries of two replies are not linked: a capture gap or a new
+    /// cursor may lie between them.
+    batch_tail: HashMap<u64, (u64, OpTime)>,
+    /// A link into a newer term was added since [`ReplState::take_history_grew`]:
+    /// an older term's write waiting for evidence may now be decidable.
+    history_grew: bool,
 }
 
 /// `a` at or before `b` in MongoDB's optime order (unknown terms compare by time).
@@ -165,14 +190,80 @@ impl ReplState {
                         logged: false,
                         flow,
                         confirmed: false,
+                        next: Vec::new(),
                     });
                     self.unmatched.insert(optime.ts);
                     self.unmatched_by_seen.insert((at, optime.ts));
                 }
                 self.tentative.entry(flow).or_default().push(optime.ts);
+                if self.batch_tail.len() >= MAX_FLOWS && !self.batch_tail.contains_key(&flow) {
+                    self.batch_tail.clear();
+                }
+                match self.batch_tail.insert(flow, (at, *optime)) {
+                    Some((prev_at, prev)) if prev_at == at => self.link(prev, *optime),
+                    _ => {}
+                }
                 false
             }
         }
+    }
+
+    /// Records that `next` follows `prev` in some member's oplog.
+    fn link(&mut self, prev: OpTime, next: OpTime) {
+        let Some(e) = self.entries.get_mut(&prev.ts) else {
+            return;
+        };
+        if e.optime == prev && !e.next.contains(&next) && e.next.len() < MAX_NEXT {
+            e.next.push(next);
+            // A link into a newer term is what decides an older term's writes.
+            self.history_grew |= next.t > prev.t;
+        }
+    }
+
+    /// Whether a link from one term into a newer one was added since the last call.
+    pub fn take_history_grew(&mut self) -> bool {
+        std::mem::take(&mut self.history_grew)
+    }
+
+    /// Whether the entry at `at` is in the history the commit point `cp` commits:
+    /// following successor links from it reaches an entry of `cp`'s term at or
+    /// before `cp`. Oplogs obey log matching (two histories holding the same entry
+    /// hold the same entries before it), so whatever precedes a committed entry in
+    /// any history is committed. Bounded; `false` when the links seen do not show it.
+    fn in_committed_history(&self, at: OpTime, cp: OpTime) -> bool {
+        let mut todo = vec![at];
+        let mut seen = BTreeSet::new();
+        while let Some(o) = todo.pop() {
+            if o.t == cp.t && o.ts <= cp.ts {
+                return true;
+            }
+            if seen.len() >= MAX_WALK || !seen.insert((o.t, o.ts)) {
+                continue;
+            }
+            if let Some(e) = self.entries.get(&o.ts).filter(|e| e.optime == o) {
+                todo.extend(e.next.iter().copied());
+            }
+        }
+        false
+    }
+
+    /// Whether the history `cp` commits is seen to skip `write`: two entries
+    /// fetched one right after the other, the first before the write in optime
+    /// order and the second after it (and not it), the second in that history.
+    fn skipped_by_committed_history(&self, write: OpTime, cp: OpTime) -> bool {
+        let before = |o: &OpTime| (o.t, o.ts) < (write.t, write.ts);
+        self.entries
+            .range(..=write.ts)
+            .rev()
+            .take(MAX_LOOK_BACK)
+            .filter(|(_, e)| e.optime != write && before(&e.optime))
+            .any(|(_, e)| {
+                e.next.iter().any(|n| {
+                    *n != write
+                        && (n.t, n.ts) > (write.t, write.ts)
+                        && self.in_committed_history(*n, cp)
+                })
+            })
     }
 
     fn advance(&mut self, optime: OpTime, source: &'static str) -> bool {
@@ -214,19 +305,27 @@ impl ReplState {
             };
         }
         // An older term's write under a newer term's commit point: it survived the
-        // election only if the new history has it.
+        // election only if the new history has it. Rolled back only on evidence
+        // that it is gone (the committed history seen going from an entry before it
+        // straight to one after it); with no evidence either way, it waits.
         if !self.oplog_visible {
             return Verdict::Committed {
                 commit_point: cp,
                 source,
             };
         }
+        let committed = Verdict::Committed {
+            commit_point: cp,
+            source,
+        };
+        if self.in_committed_history(optime, cp) {
+            return committed;
+        }
+        if self.skipped_by_committed_history(optime, cp) {
+            return Verdict::RolledBack { commit_point: cp };
+        }
         match self.entries.get(&optime.ts) {
-            Some(e) if e.optime.t == optime.t && e.confirmed => Verdict::Committed {
-                commit_point: cp,
-                source,
-            },
-            _ if cp.ts >= optime.ts => Verdict::RolledBack { commit_point: cp },
+            Some(e) if e.optime.t == optime.t && e.confirmed => committed,
             _ => Verdict::Wait,
         }
     }
@@ -321,9 +420,14 @@ impl ReplState {
             .range((lo, std::ops::Bound::Included(upto)))
             .copied()
             .filter(|ts| {
-                self.entries
-                    .get(ts)
-                    .is_some_and(|e| e.op.ns == op.ns && same_kind(op.op, e.op.op))
+                self.entries.get(ts).is_some_and(|e| {
+                    e.op.ns == op.ns
+                        && same_kind(op.op, e.op.op)
+                        // An entry naming another session is that session's write (a
+                        // concurrent retryable replaceOne on another connection), not
+                        // one of this statement's documents.
+                        && (e.op.lsid.is_none() || e.op.lsid == op.lsid)
+                })
             })
             .collect();
         let mut out = Vec::new();

@@ -395,6 +395,9 @@ fn run_opened(
         in_flight_next: None,
         in_flight_stored: Vec::new(),
     };
+    if source_id == LIVE_SOURCE_ID {
+        record_down_time(store, writer.stored_tidemark)?;
+    }
     // Record the run (and the policy in force) before anything else, so even a
     // crash before the first group leaves a resumable store.
     writer.commit(Flush::default(), Some(policy), false)?;
@@ -516,6 +519,41 @@ fn run_opened(
 /// that was pending), as when a flow closes first. Without this they would stay
 /// undecided forever (a live run is never replayed) and `status` would list them for
 /// good.
+/// A live tap starting on a store something was tapped into before: nothing watched
+/// the wire between the store's tidemark (everything before it was seen and
+/// decided) and now, so writes of that window may be missing. It is recorded as a
+/// capture gap of the whole capture (flow 0, no node), and versions at a time after
+/// the tidemark are refused unless the gap is accepted — instead of silently lacking
+/// the writes (found by tests/history_regressions.rs: a version cut after a tap
+/// restart listed no gap and lacked the writes made while the tap was down).
+///
+/// A store whose earlier live run never stored a tidemark (stopped before its first
+/// flush) is in the same case from its beginning: the gap starts at 0.
+fn record_down_time(store: &Store, stored_tidemark: u64) -> anyhow::Result<()> {
+    let earlier_live_run = store.checkpoint(LIVE_SOURCE_ID)?.is_some();
+    if stored_tidemark == 0 && !earlier_live_run {
+        return Ok(());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    if now <= stored_tidemark {
+        return Ok(());
+    }
+    store.add_gaps(&[crate::store::Gap {
+        flow: 0,
+        node: None,
+        from: stored_tidemark,
+        to: now,
+        bytes: 0,
+    }])?;
+    eprintln!(
+        "tidemark: the store's live capture stopped at its tidemark and starts again now: the time between is recorded as a capture gap"
+    );
+    Ok(())
+}
+
 fn settle_orphans(writer: &mut Writer<'_>) -> anyhow::Result<()> {
     let orphans = writer.store.list_undecided()?;
     if orphans.is_empty() {

@@ -186,12 +186,36 @@ pub struct Op {
 /// `cluster/faults.rs` and `membership.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FaultAction {
-    Slow { node: usize, delay_ms: u64 },
-    DropAcks { node: usize },
-    DropWrites { node: usize },
-    Heal { node: usize },
-    Stop { node: usize },
-    Start { node: usize },
+    Slow {
+        node: usize,
+        delay_ms: u64,
+    },
+    DropAcks {
+        node: usize,
+    },
+    DropWrites {
+        node: usize,
+    },
+    Heal {
+        node: usize,
+    },
+    Stop {
+        node: usize,
+    },
+    Start {
+        node: usize,
+    },
+    /// The node's clock runs `micros` off (server-side timestamps: LWT ballots,
+    /// counters); reset when the history ends.
+    Skew {
+        node: usize,
+        micros: i64,
+    },
+    /// A node bootstraps into a spare slot (ranges stream to it, the drivers learn
+    /// of it by NEW_NODE); removed again by `RemoveAdded` or when the history ends.
+    AddNode,
+    /// The node `AddNode` added is decommissioned (its ranges stream back).
+    RemoveAdded,
 }
 
 pub type Round = super::history::Round<Op, FaultAction>;
@@ -212,6 +236,8 @@ impl CqlHistory {
         let mut tie_offsets: Vec<i64> = Vec::new();
         let mut stopped: Option<usize> = None;
         let mut faulty: Vec<usize> = Vec::new();
+        let mut skewed = false;
+        let mut added = false;
         let mut out = Vec::new();
         for _ in 0..rounds {
             let mut faults = Vec::new();
@@ -227,6 +253,19 @@ impl CqlHistory {
                     3 if stopped.is_none() => {
                         stopped = Some(node);
                         faults.push(FaultAction::Stop { node });
+                    }
+                    4 if !skewed => {
+                        skewed = true;
+                        let micros = 100_000 + r.below(1_900_000) as i64;
+                        let micros = if r.chance(50) { micros } else { -micros };
+                        faults.push(FaultAction::Skew { node, micros });
+                    }
+                    5 if !added => {
+                        added = true;
+                        faults.push(FaultAction::AddNode);
+                    }
+                    5 if !faults.contains(&FaultAction::RemoveAdded) => {
+                        faults.push(FaultAction::RemoveAdded);
                     }
                     _ => {}
                 }

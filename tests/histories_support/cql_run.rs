@@ -1,9 +1,11 @@
 //! Running a CQL history: one 3-node testbed (RF 3) and one `tidemark tap --interface
 //! lo` for the whole test binary, each history in a fresh keyspace. Clients are
 //! separate `scylla` sessions (each its own connections, each first contacting a
-//! different node). The runner records each operation's call and return times and
+//! different node; the second with the driver's speculative executions, every write
+//! marked idempotent). The runner records each operation's call and return times and
 //! its outcome as the client saw it (the oracle), injects the round's faults through
-//! the testbed's fault API, and dumps the cluster's ground truth
+//! the testbed's fault API (slow, lost-ack and lost-write replicas, stop/start, clock
+//! skew, a node bootstrapped and decommissioned), and dumps the cluster's ground truth
 //! (`CqlCluster::logical_state`: every replica merged, what a read at ALL returns)
 //! mid-round while the clients write and at every round's end.
 
@@ -17,6 +19,8 @@ use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::policies::retry::FallthroughRetryPolicy;
+use scylla::policies::speculative_execution::SimpleSpeculativeExecutionPolicy;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::unprepared::Statement;
 use scylla::statement::Consistency;
@@ -67,6 +71,9 @@ pub struct Dump {
 
 pub struct Ran {
     pub keyspace: String,
+    /// The snapshot taken mid-history (while a round's clients wrote): its id and a
+    /// moment after it finished; or why it could not be taken.
+    pub snapshot: Option<Result<(u64, u64), String>>,
     /// The history's timestamp base (µs): op timestamps are base + offset.
     pub base_us: i64,
     pub records: BTreeMap<u32, Record>,
@@ -145,19 +152,52 @@ pub struct Harness {
     pub store_dir: PathBuf,
     sessions: Vec<Session>,
     next_keyspace: u32,
+    /// Nodes `AddNode` bootstrapped, removed again when the history ends.
+    added: Vec<usize>,
+    /// The most a skew fault put a node's clock ahead in this history (µs).
+    ahead_us: i64,
+    /// Take a snapshot of the history's keyspace while this round's clients write
+    /// (set per history by the caller; `None`: no snapshot).
+    pub snapshot_round: Option<usize>,
+    /// The cluster of another size versions are restored into (started on first use).
+    pub target: Option<CqlCluster>,
+    base: Ipv4Addr,
+    /// Take the tap down for this long while the given round's clients write, then
+    /// start it again on the same store (a capture gap: the tap's view of a time
+    /// window is lost). Set per history by the caller.
+    pub tap_gap: Option<(usize, Duration)>,
+    /// When the tap was down (ns): from the stop to the new tap's "capturing".
+    pub tap_down: Vec<(u64, u64)>,
     // Dropped in order: the tap before the store directory.
-    _tap: Tap,
+    _tap: Option<Tap>,
     _dir: tempfile::TempDir,
 }
 
 /// Most clients a history may have (sessions are opened once).
 pub const MAX_CLIENTS: usize = 4;
 
-async fn session(addr: std::net::SocketAddr) -> Session {
-    let profile = ExecutionProfile::builder()
+/// A session first contacting `addr`; with `speculative`, the driver's speculative
+/// execution policy sends an idempotent request again to another node when no
+/// answer came within 30 ms (up to twice): the same mutation reaches the cluster
+/// through two or three coordinators, which tidemark must count as one write.
+pub async fn session(addr: std::net::SocketAddr, speculative: bool) -> Session {
+    // No retries: the oracle is each operation's one answer. (The default policy
+    // sends a request again after a client-side timeout or an Unavailable, and then
+    // reports the last attempt's error: against real Cassandra an Unavailable came
+    // back for a write whose first attempt, to a paused coordinator, was applied
+    // once the node resumed.)
+    let mut profile = ExecutionProfile::builder()
         .request_timeout(Some(Duration::from_secs(5)))
-        .build()
-        .into_handle();
+        .retry_policy(std::sync::Arc::new(FallthroughRetryPolicy));
+    if speculative {
+        profile = profile.speculative_execution_policy(Some(std::sync::Arc::new(
+            SimpleSpeculativeExecutionPolicy {
+                max_retry_count: 2,
+                retry_interval: Duration::from_millis(30),
+            },
+        )));
+    }
+    let profile = profile.build().into_handle();
     tokio::time::timeout(
         Duration::from_secs(60),
         SessionBuilder::new()
@@ -196,7 +236,8 @@ impl Harness {
         let sessions = rt.block_on(async {
             let mut v = Vec::new();
             for i in 0..MAX_CLIENTS {
-                v.push(session(addrs[i % addrs.len()]).await);
+                // The second client's requests are speculatively executed.
+                v.push(session(addrs[i % addrs.len()], i == 1).await);
             }
             v
         });
@@ -206,26 +247,64 @@ impl Harness {
             store_dir,
             sessions,
             next_keyspace: 0,
-            _tap: tap,
+            snapshot_round: None,
+            added: Vec::new(),
+            ahead_us: 0,
+            target: None,
+            base,
+            tap_gap: None,
+            tap_down: Vec::new(),
+            _tap: Some(tap),
             _dir: dir,
         }
     }
 
-    fn heal_all(&self) {
+    /// Every node up, healthy and on time, and the ring back to the three first nodes.
+    /// A node whose clock ran ahead keeps handing out timestamps past it until the
+    /// real clock catches up (its server timestamps are monotonic, as Cassandra's
+    /// are): waited out here, so the next history's LWTs are not stamped in the
+    /// future (the soak saw one, in a history without a skew fault of its own).
+    fn heal_all(&mut self) {
+        let ahead = std::mem::take(&mut self.ahead_us);
+        let added = std::mem::take(&mut self.added);
         self.rt.block_on(async {
+            for n in added {
+                if let Err(e) = self.cluster.remove_node(n).await {
+                    eprintln!("histories: removing added node {n}: {e}");
+                }
+            }
             for n in 0..NODES {
                 let _ = self.cluster.start_node(n).await;
                 self.cluster
                     .set_fault(n, Fault::default())
                     .expect("heal node");
+                self.cluster.set_clock(n, 0, None).expect("reset clock");
             }
         });
+        if ahead > 0 {
+            std::thread::sleep(Duration::from_micros(ahead.min(3_000_000) as u64 + 10_000));
+        }
     }
 
-    fn apply_fault(&self, f: &FaultAction) {
+    fn apply_fault(&mut self, f: &FaultAction) {
         let c = &self.cluster;
+        let added = &mut self.added;
+        let ahead = &mut self.ahead_us;
         let r = self.rt.block_on(async {
             match f {
+                FaultAction::Skew { node, micros } => {
+                    *ahead = (*ahead).max(*micros);
+                    c.set_clock(*node, *micros, None).map_err(|e| e.to_string())
+                }
+                FaultAction::AddNode => c
+                    .add_node()
+                    .await
+                    .map(|n| added.push(n))
+                    .map_err(|e| e.to_string()),
+                FaultAction::RemoveAdded => match added.pop() {
+                    Some(n) => c.remove_node(n).await.map_err(|e| e.to_string()),
+                    None => Err("no added node".into()),
+                },
                 FaultAction::Slow { node, delay_ms } => c
                     .set_fault(
                         *node,
@@ -271,6 +350,35 @@ impl Harness {
         let t0 = now_ns();
         let state = self.cluster.logical_state();
         let t1 = now_ns();
+        Dump {
+            t0,
+            t1,
+            truth: cells_of(state, ks),
+        }
+    }
+
+    /// The restore target (2 nodes: another size than the source's 3), started once.
+    pub fn target(&mut self) -> &CqlCluster {
+        if self.target.is_none() {
+            let o = self.base.octets();
+            let cluster = self
+                .rt
+                .block_on(CqlCluster::start(ClusterConfig {
+                    nodes: 2,
+                    base_addr: Ipv4Addr::new(o[0], o[1], o[2], o[3] + 10),
+                    port: 0,
+                    ..ClusterConfig::default()
+                }))
+                .expect("start the restore target");
+            self.target = Some(cluster);
+        }
+        self.target.as_ref().expect("target")
+    }
+}
+
+/// The cells of keyspace `ks` in a testbed's merged state.
+pub fn cells_of(state: Vec<tidemark_testbed::cql::LogicalCell>, ks: &str) -> Cells {
+    {
         let mut truth = Cells::new();
         for c in state {
             if c.keyspace != ks {
@@ -292,9 +400,11 @@ impl Harness {
                     },
                 );
         }
-        Dump { t0, t1, truth }
+        truth
     }
+}
 
+impl Harness {
     /// Runs `h` in a fresh keyspace; every node is healthy again afterwards.
     pub fn run(&mut self, h: &CqlHistory) -> Ran {
         self.next_keyspace += 1;
@@ -315,10 +425,41 @@ impl Harness {
         });
         let mut records = BTreeMap::new();
         let mut dumps = Vec::new();
-        for round in &h.rounds {
+        let mut snapshot = None;
+        for (r, round) in h.rounds.iter().enumerate() {
             for f in &round.faults {
                 self.apply_fault(f);
             }
+            let gap = self
+                .tap_gap
+                .filter(|(round, _)| *round == r)
+                .map(|(_, down)| {
+                    // Stopped now, started again after `down` on its own thread, so the
+                    // round's clients write while nothing watches.
+                    drop(self._tap.take());
+                    let from = now_ns();
+                    let port = self.cluster.addresses()[0].port();
+                    let store = self.store_dir.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(down);
+                        let tap = Tap::start("--cql-port", port, &store);
+                        (tap, from, now_ns())
+                    })
+                });
+            let taking = (self.snapshot_round == Some(r)).then(|| {
+                // Every node as a contact point: a fault may have stopped one.
+                let hosts: Vec<String> = self
+                    .cluster
+                    .addresses()
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect();
+                super::spawn_snapshot(
+                    &self.store_dir,
+                    &format!("cql://{}", hosts.join(",")),
+                    &["--keyspace", &ks],
+                )
+            });
             let sessions = &self.sessions;
             let ks_ref = ks.as_str();
             let (recs, mid) = self.rt.block_on(async {
@@ -359,12 +500,21 @@ impl Harness {
                 records.insert(id, r);
             }
             dumps.extend(mid);
+            if let Some(child) = taking {
+                snapshot = Some(super::finish_snapshot(child));
+            }
+            if let Some(restart) = gap {
+                let (tap, from, to) = restart.join().expect("tap restart");
+                self._tap = Some(tap);
+                self.tap_down.push((from, to));
+            }
             dumps.push(self.dump(&ks));
         }
         // The end: every node healthy, hints delivered, and a last look.
         self.heal_all();
         dumps.push(self.dump(&ks));
         Ran {
+            snapshot,
             keyspace: ks,
             base_us,
             records,
@@ -417,7 +567,7 @@ fn classify(e: &ExecutionError) -> Outcome {
 }
 
 /// Runs one op through the driver.
-async fn execute(s: &Session, ks: &str, base_us: i64, op: &Op) -> Outcome {
+pub async fn execute(s: &Session, ks: &str, base_us: i64, op: &Op) -> Outcome {
     let cl = consistency(op.cl);
     match &op.kind {
         OpKind::Write { w, ts } => {
@@ -428,6 +578,9 @@ async fn execute(s: &Session, ks: &str, base_us: i64, op: &Op) -> Outcome {
             let mut st = Statement::new(text);
             st.set_consistency(cl);
             st.set_timestamp(driver_ts);
+            // A write with its timestamp fixed is idempotent (lists, whose appends
+            // are not, are never generated): speculative executions may resend it.
+            st.set_is_idempotent(true);
             match s.query_unpaged(st, ()).await {
                 Ok(_) => Outcome::Ok,
                 Err(e) => classify(&e),
@@ -486,6 +639,7 @@ async fn execute(s: &Session, ks: &str, base_us: i64, op: &Op) -> Outcome {
             }
             b.set_consistency(cl);
             b.set_timestamp(Some(base_us + ts));
+            b.set_is_idempotent(true);
             let values: Vec<()> = vec![(); members.len()];
             match s.batch(&b, values).await {
                 Ok(_) => Outcome::Ok,

@@ -3,7 +3,10 @@
 //! at their start, `history`); the runner plays it on the in-process testbed while a
 //! live tap on `lo` records it (`cql_run`, `mongo_run`); a version is cut with
 //! `tidemark version create --at` at every ground-truth dump and compared with the
-//! cluster's truth then (`cql_check`, `mongo_check`); a failing history is shrunk
+//! cluster's truth then (`cql_check`, `mongo_check`) — joined with a mid-history
+//! snapshot when the history took one, whose final version is then restored into a
+//! cluster of another size and compared there (`restore_cql`, `restore_mongo`); a
+//! failing history is shrunk
 //! (`shrink`) and saved as a regression case under `tests/regressions/`. Needs
 //! `ready_support` and `require` beside it.
 #![allow(dead_code)]
@@ -17,7 +20,7 @@ pub mod mongo_model;
 pub mod mongo_run;
 pub mod shrink;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -49,17 +52,22 @@ pub struct Checked {
     /// Each with the minimal evidence: moment, key, both sides, why.
     pub divergences: Vec<String>,
     pub stats: cql_check::Stats,
-    /// Divergences of a known, not yet fixed defect (MongoDB: a write logged
-    /// `rolled_back` that the set's committed state holds), kept apart so the run
-    /// still fails on anything else; `tests/history_regressions.rs` replays the
-    /// defect in an ignored test.
-    pub known: Vec<String>,
     /// Why the history could not be checked (the tidemark never passed its end).
     pub unchecked: Option<String>,
+    /// Versions cut from the mid-history snapshot joined with the log.
+    pub snapshot_cuts: usize,
+    /// Why the mid-history snapshot could not be taken (a fault may refuse it).
+    pub snapshot_failed: Option<String>,
+    /// Rows or documents the restore into a cluster of another size compared
+    /// directly with the source's truth (0: no restore in this history).
+    pub restored: usize,
+    /// Of those, the ones equal to the source's truth (the rest: the version's
+    /// excused difference, held by the target as the version has it).
+    pub restored_as_truth: usize,
 }
 
 /// What version `name` holds of keyspace `ks`.
-fn version_cells(store: &Store, name: &str, ks: &str) -> Cells {
+pub fn version_cells(store: &Store, name: &str, ks: &str) -> Cells {
     let mut out = Cells::new();
     stored::for_each_row(store, name, |ns, key, row| {
         let Some(table) = ns.strip_prefix(&format!("{ks}.")) else {
@@ -99,9 +107,16 @@ fn version_cells(store: &Store, name: &str, ks: &str) -> Cells {
     out
 }
 
-/// Cuts `tidemark version create --at t` named `name`; its moment and uncertain rows.
-fn cut(store_dir: &Path, name: &str, t: u64, ks: &str) -> Result<Cut, String> {
-    let (at, items) = cut_info(store_dir, name, t)?;
+/// Cuts `tidemark version create --at t` named `name` (joined with `snapshot`, or
+/// from the log alone); its moment and uncertain rows.
+pub fn cut(
+    store_dir: &Path,
+    name: &str,
+    t: u64,
+    ks: &str,
+    snapshot: Option<u64>,
+) -> Result<Cut, String> {
+    let (at, items) = cut_info(store_dir, name, t, snapshot)?;
     let mut uncertain = BTreeSet::new();
     for u in &items {
         let ns = u["namespace"].as_str().unwrap_or("");
@@ -127,6 +142,17 @@ fn cut(store_dir: &Path, name: &str, t: u64, ks: &str) -> Result<Cut, String> {
 /// Runs `h`, cuts a version at every dump and checks them.
 pub fn run_checked(harness: &mut Harness, h: &CqlHistory, inject: Inject) -> Checked {
     let ran = harness.run(h);
+    check_ran(harness, h, ran, inject)
+}
+
+/// Cuts a version at every dump of a CQL history that ran and checks them (and, with
+/// a snapshot, restores the last one).
+pub fn check_ran(
+    harness: &mut Harness,
+    h: &CqlHistory,
+    ran: cql_run::Ran,
+    inject: Inject,
+) -> Checked {
     let mut checked = Checked {
         ops: h.op_count(),
         faults: h.fault_count(),
@@ -147,11 +173,13 @@ pub fn run_checked(harness: &mut Harness, h: &CqlHistory, inject: Inject) -> Che
     }
     let mut cuts = Vec::new();
     for (i, d) in ran.dumps.iter().enumerate() {
+        let snap = snapshot_for(&ran.snapshot, d.t0, &mut checked);
         match cut(
             &harness.store_dir,
             &format!("{}-{i}", ran.keyspace),
             d.t1,
             &ran.keyspace,
+            snap,
         ) {
             Ok(mut c) => {
                 if inject == Inject::DropMapCells {
@@ -171,7 +199,201 @@ pub fn run_checked(harness: &mut Harness, h: &CqlHistory, inject: Inject) -> Che
     let (divergences, stats) = cql_check::check(h, &ran, &cuts);
     checked.divergences = divergences.iter().map(Divergence::to_string).collect();
     checked.stats = stats;
+    if matches!(ran.snapshot, Some(Ok(_))) && inject == Inject::None {
+        let last = cuts.len() - 1;
+        let name = format!("{}-{last}", ran.keyspace);
+        let truth = &ran.dumps[last].truth;
+        match restore_cql(harness, &name, &ran.keyspace, &cuts[last], truth) {
+            Ok((n, same)) => (checked.restored, checked.restored_as_truth) = (n, same),
+            Err(e) => checked.divergences.push(format!("restore of {name}: {e}")),
+        }
+    }
     checked
+}
+
+/// The snapshot a version at a dump taken from `t0` on joins: the history's
+/// mid-history snapshot once it had finished, else none (the log alone).
+fn snapshot_for(
+    snapshot: &Option<Result<(u64, u64), String>>,
+    t0: u64,
+    checked: &mut Checked,
+) -> Option<u64> {
+    match snapshot {
+        Some(Ok((id, done))) if t0 > *done => {
+            checked.snapshot_cuts += 1;
+            Some(*id)
+        }
+        Some(Err(e)) => {
+            checked.snapshot_failed = Some(e.clone());
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Starts `tidemark snapshot take --from uri --store dir --json` on `select`
+/// (`--keyspace ks`, `--db db`) while the tap appends to the same store.
+pub fn spawn_snapshot(store_dir: &Path, uri: &str, select: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args([
+            "snapshot",
+            "take",
+            "--json",
+            "--parallel",
+            "2",
+            "--from",
+            uri,
+        ])
+        .arg("--store")
+        .arg(store_dir)
+        .args(select)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tidemark snapshot take")
+}
+
+/// Waits (≤ 120 s, then kills it by its pid) for a snapshot take: its id and the
+/// moment after it finished, or why it failed.
+pub fn finish_snapshot(mut child: std::process::Child) -> Result<(u64, u64), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("snapshot take did not finish in 120 s".into());
+            }
+        }
+    }
+    let done = cql_run::now_ns();
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "snapshot take failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let summary = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .ok_or("no summary line")?;
+    if summary["finished"] != true {
+        return Err(format!("snapshot not finished: {summary}"));
+    }
+    let id = summary["snapshot"].as_u64().ok_or("no snapshot id")?;
+    Ok((id, done))
+}
+
+/// Runs `tidemark args...`; Ok(stdout) on exit 0, else the exit and stderr.
+fn tidemark(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "tidemark {} exited {:?}: {}{}",
+            args.first().unwrap_or(&""),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Restores version `name` (keyspace `ks`) into the 2-node target with `tidemark
+/// restore`, requires `tidemark verify` to find it equal, then compares the target's
+/// own merged state directly: every cell equals the version's (restore fidelity) and
+/// the source's truth at the version's dump — except rows the version marks
+/// uncertain, cells the checker excused in the version (then the target must hold the
+/// version's), and 2-second TTL cells (they expire in between). Returns the rows
+/// compared and how many of them equal the truth.
+fn restore_cql(
+    harness: &mut Harness,
+    name: &str,
+    ks: &str,
+    version: &Cut,
+    truth: &Cells,
+) -> Result<(usize, usize), String> {
+    let store = harness.store_dir.to_string_lossy().into_owned();
+    let to = format!("cql://{}", harness.target().addresses()[0]);
+    tidemark(&[
+        "restore",
+        "--version",
+        name,
+        "--store",
+        &store,
+        "--to",
+        &to,
+        "--keyspace",
+        ks,
+        "--replication",
+        "SimpleStrategy:2",
+        "--json",
+    ])?;
+    tidemark(&[
+        "verify",
+        "--version",
+        name,
+        "--store",
+        &store,
+        "--against",
+        &to,
+        "--keyspace",
+        ks,
+        "--json",
+    ])?;
+    let target = harness.target.as_ref().expect("target");
+    let got = cql_run::cells_of(target.logical_state(), ks);
+    let keep =
+        |cols: &BTreeMap<String, CellV>, table: &str| -> BTreeMap<String, (String, Option<i64>)> {
+            cols.iter()
+                .filter(|(_, c)| !c.ttl)
+                .map(|(k, c)| {
+                    // Counter cells carry the server's timestamps: compared by value.
+                    let ts = (table == "t").then_some(c.ts);
+                    (k.clone(), (c.value.clone(), ts))
+                })
+                .collect()
+        };
+    let mut keys: BTreeSet<&(String, i32, i32)> = truth.keys().collect();
+    keys.extend(got.keys());
+    keys.extend(version.cells.keys());
+    let empty = BTreeMap::new();
+    let mut problems = Vec::new();
+    let (mut compared, mut same_as_truth) = (0, 0);
+    for k in keys {
+        if version.uncertain.contains(k) {
+            continue;
+        }
+        let g = keep(got.get(k).unwrap_or(&empty), &k.0);
+        let v = keep(version.cells.get(k).unwrap_or(&empty), &k.0);
+        let t = keep(truth.get(k).unwrap_or(&empty), &k.0);
+        compared += 1;
+        if g != v {
+            problems.push(format!("{k:?}: target {g:?} version {v:?}"));
+        } else if g == t {
+            same_as_truth += 1;
+        }
+        // Otherwise the checker excused the version's difference from the truth at
+        // this dump (an ambiguous write), and the target rightly holds the version's.
+    }
+    if problems.is_empty() {
+        Ok((compared, same_as_truth))
+    } else {
+        Err(format!(
+            "the restored cluster differs from the version (verify said equal): {}",
+            problems.join("; ")
+        ))
+    }
 }
 
 /// What version `name` holds of `db.c`, by `_id`.
@@ -220,7 +442,8 @@ pub fn run_checked_mongo(
     let mut cuts = Vec::new();
     for (i, d) in ran.dumps.iter().enumerate() {
         let name = format!("{}-{i}", ran.db);
-        let info = match cut_info(&harness.store_dir, &name, d.t1) {
+        let snap = snapshot_for(&ran.snapshot, d.t0, &mut checked);
+        let info = match cut_info(&harness.store_dir, &name, d.t1, snap) {
             Ok(x) => x,
             Err(e) => {
                 checked.unchecked = Some(format!("version create at dump {i}: {e}"));
@@ -248,10 +471,20 @@ pub fn run_checked_mongo(
         rolled_back_writes(&harness.store_dir, &ns)
     };
     for d in divergences {
+        // Was a known defect (fixed: tests/regressions/mongo-false-rollback.json);
+        // still named, as a divergence, when it shows again.
         if let Some(why) = false_rollback(&d, &rolled_back) {
-            checked.known.push(format!("{d} [{why}]"));
+            checked.divergences.push(format!("{d} [{why}]"));
         } else {
             checked.divergences.push(d.to_string());
+        }
+    }
+    if matches!(ran.snapshot, Some(Ok(_))) {
+        let last = cuts.len() - 1;
+        let name = format!("{}-{last}", ran.db);
+        match restore_mongo(harness, &name, &ran.db, &cuts[last], &ran.dumps[last].truth) {
+            Ok((n, same)) => (checked.restored, checked.restored_as_truth) = (n, same),
+            Err(e) => checked.divergences.push(format!("restore of {name}: {e}")),
         }
     }
     checked.stats = cql_check::Stats {
@@ -260,8 +493,78 @@ pub fn run_checked_mongo(
         server_ts: 0,
         excused: stats.excused,
         uncertain: stats.uncertain,
+        skew: 0,
     };
     checked
+}
+
+/// Restores version `name` (database `db`) into the 1-member target set, requires
+/// `tidemark verify` to find it equal, then compares the target's committed documents
+/// directly: each equals the version's, and the source's committed state at the
+/// version's dump unless the version marks it uncertain or the checker excused the
+/// version's difference (then the target holds the version's). Returns the documents
+/// compared and how many of them equal the truth.
+fn restore_mongo(
+    harness: &mut mongo_run::MongoHarness,
+    name: &str,
+    db: &str,
+    version: &mongo_check::MCut,
+    truth: &mongo_run::Docs,
+) -> Result<(usize, usize), String> {
+    let store = harness.store_dir.to_string_lossy().into_owned();
+    let to = harness.target().uri();
+    tidemark(&[
+        "restore",
+        "--version",
+        name,
+        "--store",
+        &store,
+        "--to",
+        &to,
+        "--db",
+        db,
+        "--json",
+    ])?;
+    tidemark(&[
+        "verify",
+        "--version",
+        name,
+        "--store",
+        &store,
+        "--against",
+        &to,
+        "--db",
+        db,
+        "--json",
+    ])?;
+    let ns = format!("{db}.c");
+    let got = mongo_run::MongoHarness::docs_of(harness.target.as_ref().expect("target"), &ns);
+    let mut ids: BTreeSet<&String> = truth.keys().collect();
+    ids.extend(got.keys());
+    ids.extend(version.docs.keys());
+    let mut problems = Vec::new();
+    let (mut compared, mut same_as_truth) = (0, 0);
+    for id in ids {
+        if version.uncertain.contains(id) {
+            continue;
+        }
+        compared += 1;
+        let (g, v, t) = (got.get(id), version.docs.get(id), truth.get(id));
+        if g != v {
+            problems.push(format!("_id {id}: target {g:?} version {v:?}"));
+        } else if g == t {
+            same_as_truth += 1;
+        }
+        // Otherwise the checker excused the version's difference from the truth.
+    }
+    if problems.is_empty() {
+        Ok((compared, same_as_truth))
+    } else {
+        Err(format!(
+            "the restored set differs from the version (verify said equal): {}",
+            problems.join("; ")
+        ))
+    }
 }
 
 /// Every mutation of `ns` tidemark logged `rolled_back`: (`_id` in the checker's
@@ -302,7 +605,8 @@ fn rolled_back_writes(store_dir: &Path, ns: &str) -> Vec<(String, String, Vec<i6
         .collect()
 }
 
-/// Whether a divergence is the known false-rollback defect: the set's committed
+/// Whether a divergence is a false rollback (the defect the replay
+/// `writes_that_survive_a_failover_are_not_rolled_back` guards): the set's committed
 /// document carries the value of a write tidemark logged `rolled_back` (or the set
 /// deleted a document by a delete tidemark logged `rolled_back`).
 fn false_rollback(
@@ -315,13 +619,13 @@ fn false_rollback(
             let named = mongo_check::named_ops(doc);
             on_id
                 .filter(|(_, op, vals)| op != "delete" && vals.iter().any(|v| named.contains(&(*v as u32))))
-                .map(|(_, op, vals)| format!("known defect: tidemark logged this {op} (values {vals:?}) rolled_back, the set committed it"))
+                .map(|(_, op, vals)| format!("false rollback: tidemark logged this {op} (values {vals:?}) rolled_back, the set committed it"))
                 .next()
         }
         None => on_id
             .filter(|(_, op, _)| op == "delete")
             .map(|_| {
-                "known defect: tidemark logged this delete rolled_back, the set committed it"
+                "false rollback: tidemark logged this delete rolled_back, the set committed it"
                     .to_string()
             })
             .next(),
@@ -343,12 +647,21 @@ fn uncertain_id(key: &str) -> Option<String> {
     Some(mongo_run::key(&id))
 }
 
-/// `tidemark version create --at t --json`: the version's moment and uncertain items.
-fn cut_info(store_dir: &Path, name: &str, t: u64) -> Result<(u64, Vec<serde_json::Value>), String> {
+/// `tidemark version create --at t --json` joined with `snapshot` (or `--snapshot
+/// none`: the store holds other histories' snapshots): the version's moment and
+/// uncertain items. A version that did not join the snapshot asked for is an error.
+fn cut_info(
+    store_dir: &Path,
+    name: &str,
+    t: u64,
+    snapshot: Option<u64>,
+) -> Result<(u64, Vec<serde_json::Value>), String> {
     let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args(["version", "create", "--store"])
         .arg(store_dir)
-        .args(["--name", name, "--json", "--at"])
+        .args(["--name", name, "--json", "--snapshot"])
+        .arg(snapshot.map_or("none".to_string(), |id| id.to_string()))
+        .arg("--at")
         .arg(format!("{:.6}", t as f64 / 1e9))
         .output()
         .map_err(|e| e.to_string())?;
@@ -359,6 +672,12 @@ fn cut_info(store_dir: &Path, name: &str, t: u64) -> Result<(u64, Vec<serde_json
         serde_json::from_slice(&out.stdout).map_err(|e| format!("version JSON: {e}"))?;
     let at = tidemark::report::parse_time(info["at"].as_str().unwrap_or(""))
         .map_err(|e| format!("version at: {e}"))?;
+    if info["snapshot"].as_u64() != snapshot {
+        return Err(format!(
+            "version {name} joined snapshot {} instead of {snapshot:?}",
+            info["snapshot"]
+        ));
+    }
     Ok((
         at,
         info["uncertain"].as_array().cloned().unwrap_or_default(),

@@ -37,6 +37,8 @@ pub struct MDump {
 
 pub struct MRan {
     pub db: String,
+    /// The snapshot taken mid-history, as in [`super::cql_run::Ran`].
+    pub snapshot: Option<Result<(u64, u64), String>>,
     pub records: BTreeMap<u32, Record>,
     pub dumps: Vec<MDump>,
 }
@@ -47,6 +49,11 @@ pub struct MongoHarness {
     pub store_dir: PathBuf,
     clients: Vec<Client>,
     next_db: u32,
+    /// Take a snapshot of the history's database while this round's clients write.
+    pub snapshot_round: Option<usize>,
+    /// The 1-member set versions are restored into (started on first use).
+    pub target: Option<MongoReplicaSet>,
+    base: Ipv4Addr,
     _tap: Tap,
     _dir: tempfile::TempDir,
 }
@@ -95,6 +102,9 @@ impl MongoHarness {
             store_dir,
             clients,
             next_db: 0,
+            snapshot_round: None,
+            target: None,
+            base,
             _tap: tap,
             _dir: dir,
         }
@@ -194,10 +204,13 @@ impl MongoHarness {
         });
         let mut records = BTreeMap::new();
         let mut dumps = Vec::new();
-        for round in &h.rounds {
+        let mut snapshot = None;
+        for (r, round) in h.rounds.iter().enumerate() {
             for f in &round.faults {
                 self.apply_fault(f);
             }
+            let taking = (self.snapshot_round == Some(r))
+                .then(|| super::spawn_snapshot(&self.store_dir, &self.set.uri(), &["--db", &db]));
             let clients = &self.clients;
             let db_ref = db.as_str();
             let (recs, mid) = self.rt.block_on(async {
@@ -241,11 +254,56 @@ impl MongoHarness {
                 records.insert(id, r);
             }
             dumps.extend(mid);
+            if let Some(child) = taking {
+                snapshot = Some(super::finish_snapshot(child));
+            }
             dumps.push(self.dump(&db));
         }
         self.settle();
         dumps.push(self.dump(&db));
-        MRan { db, records, dumps }
+        MRan {
+            db,
+            snapshot,
+            records,
+            dumps,
+        }
+    }
+
+    /// The restore target: a 1-member set (another size than the source's 3),
+    /// started once.
+    pub fn target(&mut self) -> &MongoReplicaSet {
+        if self.target.is_none() {
+            let o = self.base.octets();
+            let set = self
+                .rt
+                .block_on(MongoReplicaSet::start(ReplSetConfig {
+                    members: 1,
+                    base_addr: Ipv4Addr::new(o[0], o[1], o[2], o[3] + 10),
+                    port: 0,
+                    ..ReplSetConfig::default()
+                }))
+                .expect("start the restore target");
+            self.rt
+                .block_on(set.wait_for_primary(Duration::from_secs(30)))
+                .expect("the target's primary");
+            self.target = Some(set);
+        }
+        self.target.as_ref().expect("target")
+    }
+
+    /// The majority-committed documents of `ns` in a set.
+    pub fn docs_of(set: &MongoReplicaSet, ns: &str) -> Docs {
+        let state = set.committed_state_at(set.newest_commit_point());
+        state
+            .map(|s| s.get(ns).cloned().unwrap_or_default())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| {
+                let bytes = d.to_vec().expect("encode");
+                let d = Document::from_reader(bytes.as_slice()).expect("decode");
+                (key(d.get("_id").unwrap_or(&Bson::Null)), d)
+            })
+            .collect()
     }
 }
 

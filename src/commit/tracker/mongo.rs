@@ -232,6 +232,27 @@ impl CommitTracker {
                 }
             }
         }
+        // A fetched batch linked an older term's history into a newer one: the
+        // older terms' writes waiting for evidence of surviving the election (or
+        // of being skipped by the new history) may now have it.
+        if let (true, false, Some((cp, _))) =
+            (self.repl.take_history_grew(), moved, self.repl.commit_point)
+        {
+            let waiting: Vec<u64> = self
+                .pending
+                .for_commit_point(cp)
+                .into_iter()
+                .filter(|wid| {
+                    self.undecided.get(wid).is_some_and(|e| {
+                        e.outcome == Outcome::Pending
+                            && e.rec.extras.optime.is_some_and(|o| o.t >= 0 && o.t < cp.t)
+                    })
+                })
+                .collect();
+            for wid in waiting {
+                self.recheck(wid, at);
+            }
+        }
         if let (true, Some((cp, _))) = (moved, self.repl.commit_point) {
             // Only MongoDB writes wait on a commit point, and only the ones it
             // covers (or that have no optime) can be decided by it.
