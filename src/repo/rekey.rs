@@ -26,13 +26,15 @@ pub fn complete_key(m: &mut Mutation, schema: &NamespaceSchema) -> bool {
     if !matches!(m.op, WriteOp::Insert | WriteOp::Update | WriteOp::Delete) {
         return false;
     }
+    if !matches!(m.payload, Payload::Cql(_)) {
+        return false;
+    }
+    // The line as printed: values the store kept as bytes (a prepared statement's
+    // bound values, format 5) rendered in place, since key columns are found there.
+    let Some(mut line) = crate::commit::write_line(m) else {
+        return false;
+    };
     let Payload::Cql(payload) = &mut m.payload else {
-        return false;
-    };
-    let Some(json) = &m.write_json else {
-        return false;
-    };
-    let Ok(Value::Object(mut line)) = serde_json::from_str::<Value>(json) else {
         return false;
     };
     if line.get("key_source").and_then(Value::as_str) == Some("schema") {
@@ -100,6 +102,8 @@ pub fn complete_key(m: &mut Mutation, schema: &NamespaceSchema) -> bool {
     line.insert("values".into(), Value::Object(values));
     line.insert("key_source".into(), Value::String("schema".into()));
     m.write_json = Some(Value::Object(line).to_string());
+    // The values are JSON in the line now (key columns moved out of them).
+    m.line_values = None;
     true
 }
 
