@@ -38,6 +38,15 @@ fn tidemark(args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// What `tidemark args` prints, one JSON value per line.
+fn json_lines(args: &[&str]) -> Vec<Value> {
+    String::from_utf8(tidemark(args))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect()
+}
+
 fn envelopes(store: &Path) -> Vec<tidemark::store::Envelope> {
     let s = Store::open(store, &StoreOptions::default().read_only()).unwrap();
     let r = s.reader().unwrap();
@@ -84,18 +93,11 @@ fn mongo_values_are_stored_as_bson_and_printed_as_inspect_printed_them() {
 
     // What `log --json` prints for each write equals what `inspect --json` printed
     // for it (the inspect line is independent of the store: rendered at decode).
-    let inspected: Vec<Value> =
-        String::from_utf8(tidemark(&["inspect", pcap.to_str().unwrap(), "--json"]))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|v| v["type"] == "write")
-            .collect();
-    let logged: Vec<Value> = String::from_utf8(tidemark(&["log", "--store", s, "--json"]))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    let inspected: Vec<Value> = json_lines(&["inspect", pcap.to_str().unwrap(), "--json"])
+        .into_iter()
+        .filter(|v| v["type"] == "write")
         .collect();
+    let logged = json_lines(&["log", "--store", s, "--json"]);
     let mut matched = 0;
     for m in logged.iter().filter(|m| m["op"] == "insert") {
         let same = inspected.iter().find(|w| {
@@ -170,18 +172,11 @@ fn cql_bound_values_are_stored_as_bytes_and_printed_as_inspect_printed_them() {
         assert!(matches!(m.payload, Payload::Cql(_)));
     }
 
-    let inspected: Vec<Value> =
-        String::from_utf8(tidemark(&["inspect", pcap.to_str().unwrap(), "--json"]))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|v| v["type"] == "write")
-            .collect();
-    let logged: Vec<Value> = String::from_utf8(tidemark(&["log", "--store", s, "--json"]))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    let inspected: Vec<Value> = json_lines(&["inspect", pcap.to_str().unwrap(), "--json"])
+        .into_iter()
+        .filter(|v| v["type"] == "write")
         .collect();
+    let logged = json_lines(&["log", "--store", s, "--json"]);
     let mut matched = 0;
     for e in &kept {
         let m = logged
