@@ -623,8 +623,9 @@ fn mongo_with_rewrite_on_only_the_topology_fields_differ() {
     for (member, (node, sidecar)) in set.addresses().iter().zip(&sidecars).enumerate() {
         let direct = mongo_hello_raw(*node);
         let mut proxied = mongo_hello_raw(*sidecar);
-        // Per-call values: the clock and the connection's id.
-        for k in ["localTime", "connectionId"] {
+        // Per-call values: the clock, the cluster clock (a second may pass
+        // between the two calls) and the connection's id.
+        for k in ["localTime", "connectionId", "$clusterTime", "operationTime"] {
             proxied.insert(k, direct.get(k).unwrap().clone());
         }
         // The reference rewrite on the direct answer.
