@@ -1,9 +1,13 @@
 //! Randomized histories (issue 18, item 5) against real Apache Cassandra 5.0: three
 //! nodes (RF 3) started by `scripts/cassandra.sh`, the generator of `tests/histories.rs`
 //! (`CqlHistory`), a live `tidemark tap` on `lo`, and the faults a real node takes:
-//! a node paused with SIGSTOP and resumed with SIGCONT (the generator's stop/start; its
-//! slow, lost-ack and lost-write replica faults become a pause for as long too; clock
-//! skew and node add/remove, which need the testbed, are left out of the history).
+//! the generator's stop/start is a crash (`cassandra.sh kill-node`: SIGKILL, no
+//! drain) and a restart on the node's data (`start-node`: commit log replayed, CQL
+//! served again, peers seen); its slow, lost-ack and lost-write replica faults become
+//! a node paused with SIGSTOP until their heal (SIGCONT). Clock skew and node
+//! add/remove, which need the testbed, are left out of the history. The nodes sync
+//! their commit log before acknowledging (`commitlog_sync: batch`), so a crash loses
+//! no acknowledged write of the database's own.
 //!
 //! The references are never tidemark: the client oracle (each operation's outcome as
 //! the real driver saw it: acknowledged writes of `v` in the final version unless a
@@ -41,11 +45,24 @@ use scylla::value::{CqlValue, Row};
 
 static CLUSTER: OnceLock<Result<String, String>> = OnceLock::new();
 
-/// A paused node is resumed when this is dropped (also on a failed assertion), so
-/// no JVM stays stopped.
-struct Paused(BTreeSet<usize>);
+/// The nodes a history has paused (SIGSTOP) or crashed (SIGKILL): when this is
+/// dropped (also on a failed assertion) every paused node is resumed and every crashed
+/// one started again, so no JVM stays stopped and the cluster is whole for the next.
+struct Faulted {
+    paused: BTreeSet<usize>,
+    killed: BTreeSet<usize>,
+    /// Crashes and restarts done (for the totals).
+    kills: usize,
+}
 
-impl Paused {
+impl Faulted {
+    fn new() -> Faulted {
+        Faulted {
+            paused: BTreeSet::new(),
+            killed: BTreeSet::new(),
+            kills: 0,
+        }
+    }
     fn signal(node: usize, sig: &str) {
         let pid = std::fs::read_to_string(
             realdb_support::root().join(format!("target/realdb/cassandra/node{}/pid", node + 1)),
@@ -57,30 +74,70 @@ impl Paused {
             .is_ok_and(|s| s.success());
         assert!(ok, "kill {sig} node {node} (pid {})", pid.trim());
     }
+    /// `scripts/cassandra.sh kill-node|start-node` for `node` (0-based).
+    fn script(cmd: &str, node: usize) -> Result<(), String> {
+        let out = std::process::Command::new("bash")
+            .arg(realdb_support::root().join("scripts/cassandra.sh"))
+            .args([cmd, &(node + 1).to_string()])
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cassandra.sh {cmd}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("cassandra.sh {cmd} {} failed ({})", node + 1, out.status))
+        }
+    }
     fn pause(&mut self, node: usize) {
-        if self.0.insert(node) {
-            Paused::signal(node, "-STOP");
+        if !self.killed.contains(&node) && self.paused.insert(node) {
+            Faulted::signal(node, "-STOP");
         }
     }
     fn resume(&mut self, node: usize) {
-        if self.0.remove(&node) {
-            Paused::signal(node, "-CONT");
+        if self.paused.remove(&node) {
+            Faulted::signal(node, "-CONT");
         }
     }
-    fn resume_all(&mut self) {
-        for n in std::mem::take(&mut self.0) {
-            Paused::signal(n, "-CONT");
+    /// A crash: the JVM is killed without a drain (a paused node is resumed first,
+    /// so the kill is not queued behind the stop).
+    fn kill(&mut self, node: usize) {
+        self.resume(node);
+        if self.killed.insert(node) {
+            Faulted::script("kill-node", node).unwrap_or_else(|e| panic!("{e}"));
+            self.kills += 1;
+        }
+    }
+    /// Starts a crashed node again on its data and waits until it serves CQL.
+    fn restart(&mut self, node: usize) {
+        if self.killed.remove(&node) {
+            Faulted::script("start-node", node).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    fn heal_all(&mut self) {
+        for n in std::mem::take(&mut self.paused) {
+            Faulted::signal(n, "-CONT");
+        }
+        for n in self.killed.clone() {
+            self.restart(n);
         }
     }
 }
 
-impl Drop for Paused {
+impl Drop for Faulted {
     fn drop(&mut self) {
-        self.resume_all();
+        for n in std::mem::take(&mut self.paused) {
+            Faulted::signal(n, "-CONT");
+        }
+        // No panic inside a drop: a node that does not come back is reported.
+        for n in std::mem::take(&mut self.killed) {
+            if let Err(e) = Faulted::script("start-node", n) {
+                eprintln!("realdb histories: {e}");
+            }
+        }
     }
 }
 
-/// The faults of `h` a real node can take (pauses); the others are left out.
+/// The faults of `h` a real node can take (crashes, pauses); the others are left out.
 fn real_faults(mut h: CqlHistory) -> CqlHistory {
     for r in &mut h.rounds {
         r.faults.retain(|f| {
@@ -93,13 +150,49 @@ fn real_faults(mut h: CqlHistory) -> CqlHistory {
     h
 }
 
-fn apply(p: &mut Paused, f: &FaultAction) {
+/// Half the histories (even seeds) crash a node if the generator chose no stop for
+/// them: a crash and a restart cost seconds, and a handful of histories must still
+/// cover them. The node stops at the second round's start (the first when there is
+/// one round) and starts again at the round after it (else at the end).
+fn with_crash(mut h: CqlHistory, seed: u64) -> CqlHistory {
+    let crashes = h
+        .rounds
+        .iter()
+        .flat_map(|r| &r.faults)
+        .any(|f| matches!(f, FaultAction::Stop { .. }));
+    if crashes || !seed.is_multiple_of(2) || h.rounds.is_empty() {
+        return h;
+    }
+    let node = (seed / 2 % NODES as u64) as usize;
+    let at = 1.min(h.rounds.len() - 1);
+    // Whatever the rounds did to that node is left out: a crash replaces it.
+    for r in &mut h.rounds {
+        r.faults.retain(|f| match f {
+            FaultAction::Slow { node: n, .. }
+            | FaultAction::DropAcks { node: n }
+            | FaultAction::DropWrites { node: n }
+            | FaultAction::Heal { node: n } => *n != node,
+            _ => true,
+        });
+    }
+    h.rounds[at].faults.push(FaultAction::Stop { node });
+    if let Some(next) = h.rounds.get_mut(at + 1) {
+        next.faults.push(FaultAction::Start { node });
+    }
+    h
+}
+
+/// The generator's stop/start is a real crash (SIGKILL, no drain) and a restart on
+/// the node's data; a slow, ack-losing or write-losing replica is a node paused with
+/// SIGSTOP until its heal.
+fn apply(p: &mut Faulted, f: &FaultAction) {
     match f {
-        FaultAction::Stop { node }
-        | FaultAction::Slow { node, .. }
+        FaultAction::Stop { node } => p.kill(*node),
+        FaultAction::Start { node } => p.restart(*node),
+        FaultAction::Slow { node, .. }
         | FaultAction::DropAcks { node }
         | FaultAction::DropWrites { node } => p.pause(*node),
-        FaultAction::Start { node } | FaultAction::Heal { node } => p.resume(*node),
+        FaultAction::Heal { node } => p.resume(*node),
         FaultAction::Skew { .. } | FaultAction::AddNode | FaultAction::RemoveAdded => {}
     }
 }
@@ -284,11 +377,11 @@ fn generated_histories_against_real_cassandra_match_the_driver_and_a_read_at_all
         }
         v
     });
-    let mut paused = Paused(BTreeSet::new());
+    let mut faulted = Faulted::new();
     let (mut ops, mut faults, mut cells, mut in_doubt) = (0, 0, 0, 0);
     let mut divergences = Vec::new();
     for seed in from..from + n {
-        let h = real_faults(CqlHistory::generate(seed));
+        let h = with_crash(real_faults(CqlHistory::generate(seed)), seed);
         let ks = format!("rh{seed}_{}", now_ns() / 1_000_000_000 % 100_000);
         let base_us = (now_ns() / 1000) as i64;
         rt.block_on(async {
@@ -305,7 +398,7 @@ fn generated_histories_against_real_cassandra_match_the_driver_and_a_read_at_all
         let mut records: BTreeMap<u32, Record> = BTreeMap::new();
         for round in &h.rounds {
             for f in &round.faults {
-                apply(&mut paused, f);
+                apply(&mut faulted, f);
             }
             let recs = rt.block_on(async {
                 let work = round.clients.iter().enumerate().map(|(i, client_ops)| {
@@ -332,7 +425,7 @@ fn generated_histories_against_real_cassandra_match_the_driver_and_a_read_at_all
             });
             records.extend(recs.into_iter().flatten());
         }
-        paused.resume_all();
+        faulted.heal_all();
         let t0 = now_ns();
         let truth = rt.block_on(read_at_all(&sessions[0], &ks));
         let t1 = now_ns();
@@ -372,9 +465,13 @@ fn generated_histories_against_real_cassandra_match_the_driver_and_a_read_at_all
         divergences.extend(d.iter().map(|x| format!("seed {seed}: {x}")));
     }
     eprintln!(
-        "realdb histories: {n} histories, {ops} operations, {faults} faults (pauses), {in_doubt} in doubt at the client, {cells} cells compared with a read at ALL, {} divergences",
+        "realdb histories: {n} histories, {ops} operations, {faults} faults ({} node crashes with restarts, the rest pauses), {in_doubt} in doubt at the client, {cells} cells compared with a read at ALL, {} divergences",
+        faulted.kills,
         divergences.len()
     );
     assert!(cells > 0, "nothing compared");
+    if n >= 2 {
+        assert!(faulted.kills > 0, "no history crashed a node");
+    }
     assert!(divergences.is_empty(), "{}", divergences.join("\n"));
 }
