@@ -85,7 +85,11 @@ impl Faulted {
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!("cassandra.sh {cmd} {} failed ({})", node + 1, out.status))
+            Err(format!(
+                "cassandra.sh {cmd} {} failed ({})",
+                node + 1,
+                out.status
+            ))
         }
     }
     fn pause(&mut self, node: usize) {
