@@ -1115,3 +1115,40 @@ fn a_multi_document_update_does_not_take_a_concurrent_sessions_entry() {
     assert_eq!(o.get_i32("v").unwrap(), 12, "the replacement's document");
     assert!(out.undecided.is_empty());
 }
+
+/// Rule `router_copy` (sharded clusters): a write command carrying `shardVersion` or
+/// `databaseVersion` is a router's copy of a client's write to a shard — clients
+/// never send either — and is not logged, even on a connection whose router hello
+/// the capture never saw (a tap started after the routers connected; before, such
+/// a copy was logged as a second write). The same write without those fields, on
+/// the same connection, is a client's and is logged.
+#[test]
+fn a_write_naming_its_routing_version_is_a_router_copy() {
+    let run = |extra: RawDocumentBuf| {
+        let mut s = Scenario::new();
+        // No hello on this connection or any other: nothing says the client is a router.
+        let router = s.flow(APP, PRIMARY, 0);
+        s.send(router, 10, &insert(2, 1, extra));
+        s.answer(router, 11, &ok(100, 2, ts(1000, 1)));
+        s.close(router, 5000);
+        tap(&s, cfg())
+    };
+    let majority = || rawdoc! {"writeConcern": {"w": "majority"}};
+    let client = run(majority());
+    assert_eq!(client.log.len(), 1, "{:?}", logged(&client));
+    assert_eq!(client.report.tracker.router_copies, 0);
+    for version in [
+        rawdoc! {"shardVersion": {"e": bson::oid::ObjectId::new(), "t": ts(900, 1), "v": ts(3, 2)}},
+        rawdoc! {"databaseVersion": {"uuid": bson::Binary {subtype: bson::spec::BinarySubtype::Uuid, bytes: vec![7; 16]}, "timestamp": ts(900, 1), "lastMod": 1}},
+    ] {
+        let mut extra = majority();
+        for el in version.iter() {
+            let (k, v) = el.unwrap();
+            extra.append(k, v);
+        }
+        let copy = run(extra);
+        assert!(copy.log.is_empty(), "{:?}", logged(&copy));
+        assert!(copy.undecided.is_empty());
+        assert_eq!(copy.report.tracker.router_copies, 1);
+    }
+}

@@ -323,6 +323,12 @@ pub struct WriteExtras {
     /// document when none matches. Inside a transaction the statement keeps this
     /// client form, so a version must know it is an upsert.
     pub upsert: bool,
+    /// MongoDB: the command carries `shardVersion` or `databaseVersion`, which only a
+    /// sharded cluster's router (or a shard routing on its behalf) sends: it is the
+    /// router's copy of a client's write to a shard, not a client write of its own.
+    /// Known from the command itself, so it holds on a connection whose router hello
+    /// the capture never saw (a tap started after the routers connected).
+    pub routed: bool,
     /// CQL INSERT/UPDATE/DELETE: key, cells and deletions as wire bytes plus their
     /// CQL type (what the store keeps; the JSON fields cannot carry Cassandra's
     /// byte-order tie-break). `None` for other statements and unresolved EXECUTEs.

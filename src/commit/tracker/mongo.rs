@@ -143,8 +143,9 @@ impl CommitTracker {
         }
     }
 
-    /// A write on a sharded cluster router's own connection to a shard (the flow's
-    /// client is a router's address): the router forwarding its client's write,
+    /// A write on a sharded cluster router's own connection to a shard (the command
+    /// carries the routing table version it was routed with, or the flow's client is
+    /// a router's address): the router forwarding its client's write,
     /// perhaps again after a `StaleConfig`. The client→router copy is the logical
     /// write, decided by the router's reply, which carries the shard's answer; this
     /// copy is one crossing of the wire of the same write, so it is not logged
@@ -153,16 +154,22 @@ impl CommitTracker {
     /// A router's writes to the cluster's own metadata (`config.*`, on the config
     /// servers) are its own, not copies: they are kept.
     pub(super) fn router_copy(&self, rec: &WriteRecord) -> bool {
-        rec.proto == "mongo"
-            && !self.routers.is_empty()
-            && !rec
+        if rec.proto != "mongo"
+            || rec
                 .namespace
                 .as_deref()
                 .is_some_and(|ns| ns.starts_with("config."))
-            && self
-                .clients
-                .get(&rec.flow)
-                .is_some_and(|c| self.routers.contains(&c.ip()))
+        {
+            return false;
+        }
+        // The command says so itself (`shardVersion`/`databaseVersion`), or it comes
+        // from the address of a router whose hello was seen.
+        rec.extras.routed
+            || (!self.routers.is_empty()
+                && self
+                    .clients
+                    .get(&rec.flow)
+                    .is_some_and(|c| self.routers.contains(&c.ip())))
     }
 
     pub(super) fn replication(&mut self, event: &ReplicationEvent, flow: u64, at: u64) {

@@ -16,7 +16,7 @@ use tidemark_mongo::model::{
 use tidemark_mongo::Message;
 
 use super::{evidence, values};
-use crate::decode::records::{LineValue, WriteRecord};
+use crate::decode::records::{LineValue, WriteExtras, WriteRecord};
 
 /// Generic command arguments: not part of what a DDL command changes.
 const GENERIC_FIELDS: &[&str] = &[
@@ -344,8 +344,21 @@ fn record(
             .map(values::doc),
         session: body.and_then(|b| session(b, index)),
         request: Some(i64::from(msg.request_id)),
+        extras: WriteExtras {
+            routed: body.is_some_and(routed),
+            ..WriteExtras::default()
+        },
         ..WriteRecord::default()
     }
+}
+
+/// A command a router sent to a shard: it names the routing table version it was
+/// routed with (`shardVersion` for a sharded collection, `databaseVersion` for an
+/// unsharded one in a sharded cluster). Clients never send either.
+fn routed(body: &RawDocument) -> bool {
+    ["shardVersion", "databaseVersion"]
+        .iter()
+        .any(|k| matches!(body.get(k), Ok(Some(_))))
 }
 
 /// `lsid` (relaxed Extended JSON), `txnNumber`, `stmtId`, `autocommit`,
