@@ -35,6 +35,17 @@ pub async fn connect(uri: &str, redacted: &str, flag: &str) -> Result<Client> {
     Ok(client)
 }
 
+/// Whether the target is a sharded cluster's router (`hello` says `msg: "isdbgrid"`),
+/// where a collection that was sharded in the source is sharded again.
+pub async fn is_router(client: &Client) -> Result<bool> {
+    let hello = client
+        .database("admin")
+        .run_command(doc! {"hello": 1})
+        .await
+        .map_err(|e| anyhow!("hello: {}", one_line(&e)))?;
+    Ok(hello.get_str("msg").ok() == Some("isdbgrid"))
+}
+
 /// Refuses a numeric `--write-concern` larger than the deployment's data-bearing
 /// members (`hello.hosts`; a standalone is one), which no write could satisfy, before
 /// anything is written.

@@ -163,11 +163,19 @@ pub fn restore(o: &RestoreOptions, uri: &str, stop: Arc<AtomicBool>) -> Result<R
             client.shutdown().await;
             return Err(e);
         }
+        let sharded = match client::is_router(&client).await {
+            Ok(s) => s,
+            Err(e) => {
+                client.shutdown().await;
+                return Err(e);
+            }
+        };
         let job = Job {
             o,
             store: Arc::clone(&store),
             targets,
             schemas,
+            sharded,
             redacted: redacted.clone(),
             writer: Writer {
                 client: client.clone(),
@@ -186,6 +194,9 @@ struct Job<'a> {
     store: Arc<Store>,
     targets: Vec<Target>,
     schemas: BTreeMap<String, CollectionSchema>,
+    /// The target is a sharded cluster's router: collections sharded in the source
+    /// are sharded again on the same key when this restore creates them.
+    sharded: bool,
     redacted: String,
     writer: Writer,
 }
@@ -272,6 +283,11 @@ impl Job<'_> {
                 cp.created.push(name.clone());
             }
             if cp.created.contains(&name) {
+                if let Err(e) = self.shard(t).await {
+                    if cp.errors.len() < MAX_ERRORS {
+                        cp.errors.push(format!("sharding {name}: {e:#}"));
+                    }
+                }
                 if let Some(cmd) = self.schema(t).indexes_command(&t.coll) {
                     if let Err(e) = self.command(&t.db, cmd).await {
                         if cp.errors.len() < MAX_ERRORS {
@@ -325,10 +341,40 @@ impl Job<'_> {
         let s = self.schema(t);
         let json = |d: Document| extjson::doc_text(&d);
         let mut out = vec![format!("db {}: {}", t.db, json(s.create_command(&t.coll)))];
+        if let Some(cmd) = s.shard_command(&t.db, &t.coll).filter(|_| self.sharded) {
+            out.push(format!("db admin: {}", json(cmd)));
+        }
         if let Some(cmd) = s.indexes_command(&t.coll) {
             out.push(format!("db {}: {}", t.db, json(cmd)));
         }
         out
+    }
+
+    /// Shards a collection this restore created on the source's shard key, when the
+    /// target is a sharded cluster and the source collection was sharded: the
+    /// documents are then spread by the target's own chunk map, as the source's
+    /// were, instead of all landing on the database's primary shard. Run while the
+    /// collection is still empty (the shard key's index is made then), and again on
+    /// a resumed restore (sharding a collection on the key it has is accepted).
+    async fn shard(&self, t: &Target) -> Result<()> {
+        if !self.sharded {
+            return Ok(());
+        }
+        let Some(cmd) = self.schema(t).shard_command(&t.db, &t.coll) else {
+            return Ok(());
+        };
+        // Needed before 6.0, accepted after; "already enabled" is no error.
+        let _ = self
+            .client()
+            .database("admin")
+            .run_command(doc! {"enableSharding": t.db.clone()})
+            .await;
+        self.client()
+            .database("admin")
+            .run_command(cmd)
+            .await
+            .map_err(|e| anyhow!("{}", client::one_line(&e)))?;
+        Ok(())
     }
 
     /// The target's collections in each database restored into.

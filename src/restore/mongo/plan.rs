@@ -27,6 +27,21 @@ impl Target {
     }
 }
 
+/// The databases a cluster keeps for itself: `config` (a sharded cluster's chunk
+/// map, its routers' and shards' metadata, sessions), `local` (the oplog, the
+/// replica set's configuration) and `admin` (users, roles, the cluster's settings).
+/// A tap of a sharded cluster logs the config servers' `config.*` writes (the chunk
+/// map's history comes from them), so a version holds them; written into another
+/// cluster they would overwrite its own metadata with the source's.
+pub const SYSTEM_DATABASES: [&str; 3] = ["admin", "config", "local"];
+
+/// Whether `namespace` is in a system database that no `--db` names literally
+/// (a pattern such as `*` does not take them in: an operator names them or not).
+fn system_left_out(dbs: &[String], namespace: &str) -> bool {
+    let db = namespace.split('.').next().unwrap_or("");
+    SYSTEM_DATABASES.contains(&db) && !dbs.iter().any(|p| is_literal(p) && p == db)
+}
+
 /// The version's MongoDB collections that pass the filters, in the version's
 /// (namespace) order. A literal filter that names nothing, a rename that leaves no
 /// collection name, or two collections renamed onto one are errors.
@@ -63,7 +78,7 @@ pub fn targets(
     }
     let mut out: Vec<Target> = Vec::new();
     for n in mongo {
-        if !selected(dbs, collections, &n.namespace) {
+        if !selected(dbs, collections, &n.namespace) || system_left_out(dbs, &n.namespace) {
             continue;
         }
         let renamed = Rename::apply(renames, &n.namespace);
@@ -153,5 +168,38 @@ mod tests {
         assert!(targets(&info(), &["n*".into()], &[], &[]).is_err());
         let clash = [Rename::parse("shop.people=shop.orders").unwrap()];
         assert!(targets(&info(), &[], &[], &clash).is_err());
+    }
+
+    #[test]
+    fn system_databases_only_when_named() {
+        let mut v = info();
+        for n in [
+            "config.chunks",
+            "config.collections",
+            "admin.system.users",
+            "local.oplog.rs",
+        ] {
+            v.namespaces.push(NamespaceCount {
+                namespace: n.into(),
+                protocol: Protocol::Mongo,
+                rows: 1,
+                uncertain: 0,
+            });
+        }
+        let names = |dbs: &[&str]| -> Vec<String> {
+            let dbs: Vec<String> = dbs.iter().map(|d| d.to_string()).collect();
+            targets(&v, &dbs, &[], &[])
+                .unwrap()
+                .iter()
+                .map(|t| t.source.clone())
+                .collect()
+        };
+        assert_eq!(names(&[]), ["shop.orders", "shop.people", "t.c"]);
+        assert_eq!(names(&["*"]), ["shop.orders", "shop.people", "t.c"]);
+        assert_eq!(names(&["config"]), ["config.chunks", "config.collections"]);
+        assert_eq!(
+            names(&["shop", "admin"]),
+            ["shop.orders", "shop.people", "admin.system.users"]
+        );
     }
 }

@@ -26,6 +26,10 @@ pub struct CollectionSchema {
     pub indexes: BTreeMap<String, Document>,
     /// Whether any source described the collection.
     pub known: bool,
+    /// The source cluster's shard key of the collection and whether it is unique,
+    /// when the collection was sharded (its `config.collections` document in the
+    /// version: a tap of a sharded cluster logs the config servers' writes).
+    pub shard_key: Option<(Document, bool)>,
 }
 
 impl CollectionSchema {
@@ -37,6 +41,19 @@ impl CollectionSchema {
             cmd.insert(k.clone(), v.clone());
         }
         cmd
+    }
+
+    /// The `shardCollection` command (run on `admin`) that shards `db.coll` on the
+    /// source's key, if the source collection was sharded.
+    pub fn shard_command(&self, db: &str, coll: &str) -> Option<Document> {
+        let (key, unique) = self.shard_key.as_ref()?;
+        let mut cmd = Document::new();
+        cmd.insert("shardCollection", format!("{db}.{coll}"));
+        cmd.insert("key", key.clone());
+        if *unique {
+            cmd.insert("unique", true);
+        }
+        Some(cmd)
     }
 
     /// The `createIndexes` command for collection `coll`, if it has indexes to make.
@@ -108,6 +125,7 @@ pub fn collect(
             }
         }
     }
+    shard_keys(store, info, &mut out)?;
     let reader = store.reader()?;
     for (ns, schema) in out.iter_mut() {
         for e in reader.namespace(ns)? {
@@ -131,6 +149,42 @@ pub fn collect(
         }
     }
     Ok(out)
+}
+
+/// The namespace a sharded cluster's config servers describe sharded collections in.
+const COLLECTIONS_NS: &str = "config.collections";
+
+/// The shard key of each sharded collection among `out`: the version's
+/// `config.collections` document of the namespace (`_id` the namespace, `key`, and
+/// `unique`), unless it marks the collection dropped (as servers before 5.0 did).
+fn shard_keys(
+    store: &Store,
+    info: &VersionInfo,
+    out: &mut BTreeMap<String, CollectionSchema>,
+) -> Result<()> {
+    if !info
+        .namespaces
+        .iter()
+        .any(|n| n.namespace == COLLECTIONS_NS)
+    {
+        return Ok(());
+    }
+    crate::version::stored::for_each_row_of(store, &info.name, COLLECTIONS_NS, |_, row| {
+        let crate::version::model::VersionRow::Mongo { document } = row else {
+            return Ok(true);
+        };
+        let Ok(d) = Document::from_reader(document.as_slice()) else {
+            return Ok(true);
+        };
+        if let (Ok(ns), Ok(key)) = (d.get_str("_id"), d.get_document("key")) {
+            if let Some(s) = out.get_mut(ns) {
+                if !d.get_bool("dropped").unwrap_or(false) && !key.is_empty() {
+                    s.shard_key = Some((key.clone(), d.get_bool("unique").unwrap_or(false)));
+                }
+            }
+        }
+        Ok(true)
+    })
 }
 
 /// A snapshot's `{"options": …, "indexes": […]}` (relaxed Extended JSON).
