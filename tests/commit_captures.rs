@@ -7,7 +7,7 @@
 //! - the third-party captures in `../shared/captures` against the facts SOURCES.md
 //!   names for each file (its "writes" column), through `require`.
 //!
-//! All 19 own captures are in the repository, so a missing one fails even locally.
+//! All 22 own captures are in the repository, so a missing one fails even locally.
 
 mod commit_support;
 mod common;
@@ -27,7 +27,7 @@ use tidemark::store::{Envelope, Mutation, Undecided};
 /// captures (`captures/realdb.md`: `cassandra5_v4_lz4`, `ferretdb_pymongo`) have a truth of the driver's
 /// and server's view instead of `writes` with outcomes as responded; they are held
 /// against it by `tests/realdb_captures.rs`.
-const OWN: [&str; 21] = [
+const OWN: [&str; 22] = [
     "cassandra5_v4_lz4",
     "cql_faults",
     "cql_testbed_v4_lz4",
@@ -45,6 +45,7 @@ const OWN: [&str; 21] = [
     "mongo_rust_zlib",
     "mongo_rust_zstd",
     "mongo_scram",
+    "mongo_sharded",
     "mongo_snappy",
     "mongo_testbed",
     "mongo_zlib",
@@ -52,8 +53,8 @@ const OWN: [&str; 21] = [
 ];
 
 /// The own captures whose truth lists every write (`writes`), and the tracker
-/// decides all of them as ARCHITECTURE.md says. `mongo_failover` (rollback) and
-/// `mongo_testbed` (oplog) have their own tests; the pymongo responder captures
+/// decides all of them as ARCHITECTURE.md says. `mongo_failover` (rollback),
+/// `mongo_testbed` (oplog) and `mongo_sharded` (chunk moves) have their own tests; the pymongo responder captures
 /// whose set has one member are in [`ONE_MEMBER_SET`].
 const WITH_WRITES: [&str; 12] = [
     "cql_faults",
@@ -774,5 +775,272 @@ fn the_testbed_capture_logs_exactly_its_oplog() {
     assert_eq!(got.len(), want.len(), "committed data mutations vs oplog");
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g, w, "entry {i}: log (left) vs oplog (right)");
+    }
+}
+
+/// A value of the testbed's truth or of the log, as relaxed Extended JSON through
+/// the bson crate: both sides in one form (Int32 and Int64 alike as numbers).
+fn ext(v: &Value) -> Value {
+    bson::Bson::try_from(v.clone())
+        .unwrap_or_else(|e| panic!("not extended JSON: {v}: {e}"))
+        .into_relaxed_extjson()
+}
+
+/// `(min, max, shard)` of each chunk of one map, as the config servers' chunk
+/// documents say them (`{key field: bound}`), sorted.
+type ChunkRow = (String, String, String);
+
+fn truth_chunks(table: &Value) -> Vec<ChunkRow> {
+    let (field, _) = table["key"].as_object().unwrap().iter().next().unwrap();
+    let bound = |b: &Value| ext(&serde_json::json!({ field.clone(): b })).to_string();
+    let mut out: Vec<ChunkRow> = table["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                bound(&c["min"]),
+                bound(&c["max"]),
+                c["shard"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn logged_chunks<'a>(
+    chunks: impl IntoIterator<Item = &'a tidemark::report::chunk_map::Chunk>,
+) -> Vec<ChunkRow> {
+    let mut out: Vec<ChunkRow> = chunks
+        .into_iter()
+        .map(|c| {
+            (
+                ext(&c.min).to_string(),
+                ext(&c.max).to_string(),
+                c.shard.clone(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `captures/mongo_sharded.pcap` (`captures/mongo_sharded.md`): real pymongo through
+/// the two routers of the testbed's sharded cluster while chunks move (explicit
+/// `moveChunk`s, then the balancer), every layer on the wire: client→router,
+/// router→shard, `_migrateClone`/`_transferMods`, the sets' oplog fetches with
+/// `fromMigrate` entries and range-deleter deletes. Judged against its truth file
+/// only (the driver's acknowledgements and the testbed's own state):
+/// - every write the driver saw acknowledged (all `w: "majority"`; the retryable
+///   insert sent twice counts once) is logged exactly once, committed, and nothing
+///   else is logged as a write of the user collections: no migration clone or
+///   catch-up copy, no range deletion, no router→shard copy; nothing undecided;
+/// - the version at the end of the capture (log alone) is the testbed's final
+///   logical state of each user collection, document for document;
+/// - the chunk-map history derived from the logged `config.chunks` writes is the
+///   config servers' own (same maps, same order), and `status --json` shows the
+///   final map and the number of changes.
+#[test]
+fn the_sharded_capture_logs_each_acknowledged_write_once_and_ends_in_the_truths_state() {
+    let t = truth("mongo_sharded");
+    let user: Vec<&str> = t["user_namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(user, ["tm.hashed", "tm.ranged"]);
+    let out = commit_support::tap_file(&own("mongo_sharded.pcap"), TrackerConfig::default());
+    assert!(out.undecided.is_empty(), "{:?}", out.undecided.len());
+
+    // 1. acknowledged writes, each once; nothing else for the user collections
+    type Write = (String, String, String);
+    let mut want: BTreeMap<Write, usize> = BTreeMap::new();
+    for a in t["acknowledged"].as_array().unwrap() {
+        let w = (
+            a["ns"].as_str().unwrap().to_string(),
+            a["op"].as_str().unwrap().to_string(),
+            ext(&a["_id"]).to_string(),
+        );
+        *want.entry(w).or_default() += 1;
+    }
+    let mut got: BTreeMap<Write, usize> = BTreeMap::new();
+    let mut strays = Vec::new();
+    for e in &out.log {
+        let m = &e.mutation;
+        if !user.contains(&m.namespace.as_str()) {
+            continue;
+        }
+        let op = op_of(m);
+        let key: Value = serde_json::from_str(&m.key).unwrap_or(Value::Null);
+        let committed = m.outcome.kind().as_str() == "committed";
+        match (op.as_str(), key.get("_id")) {
+            ("insert" | "update" | "delete", Some(id)) if committed => {
+                *got.entry((m.namespace.clone(), op, ext(id).to_string()))
+                    .or_default() += 1
+            }
+            _ => strays.push(format!("{} {op} {} {:?}", m.namespace, m.key, m.outcome)),
+        }
+    }
+    assert!(strays.is_empty(), "not an acknowledged write: {strays:?}");
+    let missing: Vec<_> = want.iter().filter(|(w, n)| got.get(*w) < Some(n)).collect();
+    let extra: Vec<_> = got.iter().filter(|(w, n)| want.get(*w) < Some(n)).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged, not logged once: {missing:?}"
+    );
+    assert!(extra.is_empty(), "logged, never acknowledged: {extra:?}");
+    let writes: usize = want.values().sum();
+    // the recorded run: 100 + 40 bulk inserts, 2 retryable inserts, the writes during
+    // the moves (a count, so an empty truth cannot pass)
+    assert!(writes > 150, "{writes}");
+    // The moves really copied documents, and the range deleter removed them: all of
+    // which the log must have left out.
+    let cloned: u64 = t["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["cloned"].as_u64().unwrap() + m["transferred"].as_u64().unwrap())
+        .sum();
+    let deleted: u64 = t["range_deletions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["deleted"].as_u64().expect("every range deletion ran"))
+        .sum();
+    assert!(
+        cloned > 0 && deleted > 0,
+        "cloned {cloned}, range-deleted {deleted}"
+    );
+
+    // 2. the version at the end of the capture is the final logical state
+    let store_dir = out.dir.path().join("store");
+    let cut = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args([
+            "version",
+            "create",
+            "--name",
+            "end",
+            "--at",
+            "latest",
+            "--snapshot",
+            "none",
+            "--store",
+        ])
+        .arg(&store_dir)
+        .output()
+        .unwrap();
+    assert!(
+        cut.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cut.stderr)
+    );
+    let store = tidemark::store::Store::open(
+        &store_dir,
+        &tidemark::store::StoreOptions::default().read_only(),
+    )
+    .unwrap();
+    let info = tidemark::version::stored::info(&store, "end")
+        .unwrap()
+        .unwrap();
+    assert!(
+        info.gaps.is_empty() && info.uncertain.is_empty(),
+        "{info:?}"
+    );
+    let mut docs: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    tidemark::version::stored::for_each_row(&store, "end", |ns, _, row| {
+        if user.contains(&ns) {
+            let tidemark::version::model::VersionRow::Mongo { document } = row else {
+                panic!("{ns}: not a document");
+            };
+            let d = bson::Document::from_reader(document.as_slice()).expect("BSON");
+            let v = bson::Bson::Document(d).into_relaxed_extjson();
+            docs.entry(ns.to_string())
+                .or_default()
+                .insert(v["_id"].to_string(), v);
+        }
+        Ok(true)
+    })
+    .unwrap();
+    for ns in &user {
+        let theirs: BTreeMap<String, Value> = t["logical_state"][*ns]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let d = ext(d);
+                (d["_id"].to_string(), d)
+            })
+            .collect();
+        let ours = docs.remove(*ns).unwrap_or_default();
+        let differing: Vec<_> = ours
+            .iter()
+            .filter(|(k, d)| theirs.get(*k) != Some(*d))
+            .chain(theirs.iter().filter(|(k, _)| !ours.contains_key(*k)))
+            .take(5)
+            .collect();
+        assert!(
+            differing.is_empty(),
+            "{ns}: the version at the end ({} documents) vs the final logical state ({}): {differing:?}",
+            ours.len(),
+            theirs.len()
+        );
+        assert!(!theirs.is_empty(), "{ns}");
+    }
+
+    // 3. the chunk-map history
+    let history = tidemark::report::chunk_map::history(&store).expect("chunk-map history");
+    drop(store);
+    let changes = t["chunk_map_history"].as_array().unwrap();
+    for ns in &user {
+        let theirs: Vec<Vec<ChunkRow>> = changes
+            .iter()
+            .filter(|h| h["ns"] == *ns)
+            .map(|h| truth_chunks(&h["table"]))
+            .collect();
+        let ours: Vec<Vec<ChunkRow>> = history
+            .get(*ns)
+            .unwrap_or_else(|| panic!("no chunk-map history for {ns}"))
+            .iter()
+            .map(|m| logged_chunks(&m.chunks))
+            .collect();
+        assert_eq!(
+            ours, theirs,
+            "{ns}: the chunk-map history, log (left) vs config servers (right)"
+        );
+    }
+    assert!(
+        changes.iter().filter(|h| h["what"] == "moveChunk").count() >= 4,
+        "moves"
+    );
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(["status", "--json", "--store"])
+        .arg(&store_dir)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    for table in t["chunks"].as_array().unwrap() {
+        let ns = table["ns"].as_str().unwrap();
+        let now: Vec<ChunkRow> = {
+            let mut v: Vec<ChunkRow> = status["chunk_maps"][ns]["chunks"]
+                .as_array()
+                .unwrap_or_else(|| panic!("status --json has no chunk map of {ns}"))
+                .iter()
+                .map(|c| {
+                    (
+                        ext(&c["min"]).to_string(),
+                        ext(&c["max"]).to_string(),
+                        c["shard"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(now, truth_chunks(table), "{ns}: status, the map in force");
+        let n = changes.iter().filter(|h| h["ns"] == ns).count();
+        assert_eq!(status["chunk_maps"][ns]["changes"], n, "{ns}: changes");
     }
 }
