@@ -836,6 +836,7 @@ fn logged_chunks<'a>(
 ///   insert sent twice counts once) is logged exactly once, committed, and nothing
 ///   else is logged as a write of the user collections: no migration clone or
 ///   catch-up copy, no range deletion, no router→shard copy; nothing undecided;
+///   besides them each collection has one line, its client's `shardCollection`;
 /// - the version at the end of the capture (log alone) is the testbed's final
 ///   logical state of each user collection, document for document;
 /// - the chunk-map history derived from the logged `config.chunks` writes is the
@@ -867,6 +868,8 @@ fn the_sharded_capture_logs_each_acknowledged_write_once_and_ends_in_the_truths_
     }
     let mut got: BTreeMap<Write, usize> = BTreeMap::new();
     let mut strays = Vec::new();
+    // The client's own `shardCollection` of each collection: the one DDL line.
+    let mut sharded: Vec<String> = Vec::new();
     for e in &out.log {
         let m = &e.mutation;
         if !user.contains(&m.namespace.as_str()) {
@@ -876,6 +879,7 @@ fn the_sharded_capture_logs_each_acknowledged_write_once_and_ends_in_the_truths_
         let key: Value = serde_json::from_str(&m.key).unwrap_or(Value::Null);
         let committed = m.outcome.kind().as_str() == "committed";
         match (op.as_str(), key.get("_id")) {
+            ("shardCollection", None) if committed => sharded.push(m.namespace.clone()),
             ("insert" | "update" | "delete", Some(id)) if committed => {
                 *got.entry((m.namespace.clone(), op, ext(id).to_string()))
                     .or_default() += 1
@@ -884,6 +888,16 @@ fn the_sharded_capture_logs_each_acknowledged_write_once_and_ends_in_the_truths_
         }
     }
     assert!(strays.is_empty(), "not an acknowledged write: {strays:?}");
+    let mut want_sharded: Vec<String> = t["chunk_map_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["what"] == "shardCollection")
+        .map(|h| h["ns"].as_str().unwrap().to_string())
+        .collect();
+    want_sharded.sort();
+    sharded.sort();
+    assert_eq!(sharded, want_sharded, "shardCollection lines");
     let missing: Vec<_> = want.iter().filter(|(w, n)| got.get(*w) < Some(n)).collect();
     let extra: Vec<_> = got.iter().filter(|(w, n)| want.get(*w) < Some(n)).collect();
     assert!(
@@ -1014,6 +1028,27 @@ fn the_sharded_capture_logs_each_acknowledged_write_once_and_ends_in_the_truths_
         changes.iter().filter(|h| h["what"] == "moveChunk").count() >= 4,
         "moves"
     );
+    // Each change takes effect at its config-server oplog entry's wall time; tidemark
+    // knows it at the reply to the write (its commit time): never before, and before
+    // the next change of the collection.
+    for ns in &user {
+        let walls: Vec<i64> = changes
+            .iter()
+            .filter(|h| h["ns"] == *ns)
+            .map(|h| h["config_wall_ms"].as_i64().unwrap())
+            .collect();
+        let froms: Vec<i64> = history[*ns]
+            .iter()
+            .map(|m| (m.from / 1_000_000) as i64)
+            .collect();
+        for (i, (from, wall)) in froms.iter().zip(&walls).enumerate() {
+            let next = walls.get(i + 1).copied().unwrap_or(i64::MAX);
+            assert!(
+                *wall <= *from && *from < next,
+                "{ns} change {i}: known at {from} ms, made at {wall} ms, next at {next} ms"
+            );
+        }
+    }
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .args(["status", "--json", "--store"])
         .arg(&store_dir)

@@ -413,6 +413,22 @@ fn bulk_write_cursor_errors() {
     assert_eq!(w[2].key, json!({"k": 1}));
 }
 
+/// `shardCollection` runs on `admin` and names its collection in full: the line is
+/// the collection's (`d.c`), not `admin.d.c` (as `tidemark tap` named it before, seen in
+/// captures/mongo_sharded.pcap).
+#[test]
+fn shard_collection_is_logged_under_its_collection() {
+    let mut f = Flow::new();
+    let body = rawdoc! {"shardCollection": "d.c", "key": {"k": "hashed"}, "$db": "admin"};
+    f.send(&msg(1, 0, body, vec![]));
+    f.answer(&ok_reply(100, 1, rawdoc! {"collectionsharded": "d.c"}));
+    let w = f.writes();
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].namespace.as_deref(), Some("d.c"));
+    assert_eq!(w[0].op, "shardCollection");
+    assert_eq!(w[0].key, Value::Null);
+}
+
 #[test]
 fn ddl_find_and_modify_and_filters() {
     let mut f = Flow::new();

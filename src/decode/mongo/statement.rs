@@ -407,10 +407,21 @@ fn ddl_command_ns(ddl: &Ddl<'_>) -> String {
     }
 }
 
-/// Namespace and op of a DDL line: `renameCollection` names its source.
+/// Namespace and op of a DDL line: `renameCollection` names its source;
+/// `shardCollection` and `reshardCollection`, run on `admin` like it, name their
+/// collection in full (`db.coll`), which is the line's namespace (not `admin.db.coll`).
 fn ddl_target(ddl: &Ddl<'_>, name: &str) -> (String, String) {
     let db = ddl.db;
     let (ns, op) = match &ddl.op {
+        DdlOp::Other {
+            name: n @ ("shardCollection" | "reshardCollection"),
+            body,
+        } => {
+            let full = tidemark_mongo::model::fields::first_element(body)
+                .and_then(|(_, v)| v.as_str())
+                .filter(|v| v.contains('.'));
+            (full.map_or_else(|| db.to_owned(), str::to_owned), *n)
+        }
         DdlOp::Create { collection, .. } => (format!("{db}.{collection}"), "create"),
         DdlOp::Drop { collection } => (format!("{db}.{collection}"), "drop"),
         DdlOp::DropDatabase => (db.to_owned(), "dropDatabase"),
