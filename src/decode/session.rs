@@ -73,6 +73,37 @@ impl Session {
             .min()
     }
 
+    /// [`Self::oldest_pending_write`], but a flow `router_flow` names (a sharded
+    /// cluster router's own connection to a shard) holds it only by its `config.*`
+    /// writes: its other writes are copies of client writes to the router, never
+    /// logged (the commit tracker's `router_copy`), and decided on the client's
+    /// flow. A copy that is a statement of a transaction committed by two-phase
+    /// commit is never decided on the router's flow at all (the coordinator shard
+    /// commits it over its own connection), so it would hold the tidemark as long
+    /// as the router keeps that connection open (found by the sharded histories,
+    /// tests/histories_support/sharded_run.rs).
+    pub fn oldest_pending_write_except_router_copies(
+        &self,
+        router_flow: impl Fn(FlowId) -> bool,
+    ) -> Option<Timestamp> {
+        self.flows
+            .iter()
+            .filter_map(|(id, t)| {
+                let d = t.decoder.as_ref()?;
+                if !router_flow(*id) {
+                    return d.oldest_pending_write();
+                }
+                let mut lines = Vec::new();
+                d.in_flight(&mut lines);
+                crate::decode::seam::earliest_line(
+                    lines
+                        .iter()
+                        .filter(|l| crate::commit::is_cluster_metadata(l)),
+                )
+            })
+            .min()
+    }
+
     /// Copies of the write lines every live flow's decoder holds without a decision
     /// (see [`FlowDecoder::in_flight`]), flow by flow in flow order.
     pub fn in_flight_writes(&self) -> Vec<WriteRecord> {
