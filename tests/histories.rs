@@ -303,6 +303,9 @@ fn sharded(plan: &Plan) -> Totals {
             _ => {}
         }
         let h = MongoHistory::generate_for(seed, Mode::Sharded);
+        if std::env::var_os("HISTORIES_PRINT").is_some() {
+            eprintln!("{}", serde_json::to_string(&h).unwrap());
+        }
         let c = run_checked_sharded(&mut harness, &h);
         account("mongo-sharded", seed, &h, c, &mut totals, |x| {
             run_checked_sharded(&mut harness, x)
