@@ -146,23 +146,47 @@ fn a_transactions_delete_many_by_filter_is_not_silently_dropped() {
     replay_known_defect("mongo-txn-filter-delete.json", Ipv4Addr::new(127, 0, 96, 1));
 }
 
+/// Replays one saved sharded case on its own sharded cluster: it must be checked and
+/// clean (a case with `known_defect` set fails until the defect is fixed).
+fn replay_sharded(file: &str, base: Ipv4Addr, port: u16) {
+    if !require::live_capture() {
+        return;
+    }
+    let text = std::fs::read_to_string(regressions_dir().join(file)).unwrap();
+    let case: MongoRegression = serde_json::from_str(&text).unwrap();
+    assert_eq!(case.mode, Mode::Sharded);
+    let mut harness = ShardedHarness::start(base, port);
+    let c = run_checked_sharded(&mut harness, &case.history);
+    assert!(c.unchecked.is_none(), "{file}: {:?}", c.unchecked);
+    assert!(
+        c.divergences.is_empty(),
+        "{file}: {}\n{}",
+        case.known_defect.unwrap_or_default(),
+        c.divergences.join("\n")
+    );
+    assert!(c.stats.cells > 0, "{file}: nothing compared");
+}
+
 /// Was a defect (a two-shard transaction's statement, as the router forwarded it to a
 /// shard, held the tidemark for as long as the router kept its connection: every
 /// sharded history after one was unchecked): the saved case is checked, clean.
 #[test]
 fn a_two_shard_transaction_does_not_hold_the_tidemark() {
-    if !require::live_capture() {
-        return;
-    }
-    let file = "mongo-sharded-2pc-txn-holds-tidemark.json";
-    let text = std::fs::read_to_string(regressions_dir().join(file)).unwrap();
-    let case: MongoRegression = serde_json::from_str(&text).unwrap();
-    assert_eq!(case.mode, Mode::Sharded);
-    let mut harness = ShardedHarness::start(Ipv4Addr::new(127, 0, 164, 1), 21641);
-    let c = run_checked_sharded(&mut harness, &case.history);
-    assert!(c.unchecked.is_none(), "{file}: {:?}", c.unchecked);
-    assert!(c.divergences.is_empty(), "{}", c.divergences.join("\n"));
-    assert!(c.stats.cells > 0, "nothing compared");
+    replay_sharded(
+        "mongo-sharded-2pc-txn-holds-tidemark.json",
+        Ipv4Addr::new(127, 0, 164, 1),
+        21641,
+    );
+}
+
+/// A deleteMany by `_id $in` across both shards after an insertMany across both.
+#[test]
+fn a_delete_many_across_shards_reaches_the_version() {
+    replay_sharded(
+        "mongo-sharded-delete-many-across-shards.json",
+        Ipv4Addr::new(127, 0, 164, 21),
+        21642,
+    );
 }
 
 fn has_map_put(h: &CqlHistory) -> bool {
