@@ -3,7 +3,9 @@
 //! at their start, `history`); the runner plays it on the in-process testbed while a
 //! live tap on `lo` records it (`cql_run`, `mongo_run`); a version is cut with
 //! `tidemark version create --at` at every ground-truth dump and compared with the
-//! cluster's truth then (`cql_check`, `mongo_check`) — joined with a mid-history
+//! cluster's truth then (`cql_check`, `mongo_check`; MongoDB histories also run
+//! through the routers of a sharded cluster with chunk moves, `sharded_run`, checked
+//! by the same rules) — joined with a mid-history
 //! snapshot when the history took one, whose final version is then restored into a
 //! cluster of another size and compared there (`restore_cql`, `restore_mongo`); a
 //! failing history is shrunk
