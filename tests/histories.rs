@@ -22,7 +22,8 @@
 //!   reports histories/hour, operations checked, faults injected, in-doubt
 //!   operations, versions and cells compared, and divergences.
 //! - `--protocol cql|mongo|mongo-sharded|all` (default all; `both` is an older name
-//!   for all).
+//!   for all). `HISTORIES_PRINT=1` prints each sharded history as JSON before it runs
+//!   (to reduce one by hand).
 //!
 //! Needs live capture on `lo` (root or CAP_NET_RAW): skipped with a reason locally,
 //! failed under CI.
