@@ -12,14 +12,18 @@
 //! the version and with the source's truth directly.
 //!
 //! - no arguments (what `cargo test --test histories` and CI run): seeds `1..=N` per
-//!   protocol (`HISTORIES_CQL`, default 50; `HISTORIES_MONGO`, default 30). Every
+//!   protocol (`HISTORIES_CQL`, default 50; `HISTORIES_MONGO`, default 30;
+//!   `HISTORIES_SHARDED`, default 10: MongoDB histories through the routers of a
+//!   sharded cluster with chunk moves, `histories_support/sharded_run.rs`). Every
 //!   version must equal the truth up to the checker's named allowances; a failing
 //!   history is shrunk (`HISTORIES_SHRINK_RUNS`, default 30 runs; 0 = no shrinking)
 //!   and printed as a regression case, and the run fails.
 //! - `--soak --minutes M [--seed-base S]`: random seeds for M minutes per protocol;
 //!   reports histories/hour, operations checked, faults injected, in-doubt
 //!   operations, versions and cells compared, and divergences.
-//! - `--protocol cql|mongo|both` (default both).
+//! - `--protocol cql|mongo|mongo-sharded|all` (default all; `both` is an older name
+//!   for all). `HISTORIES_PRINT=1` prints each sharded history as JSON before it runs
+//!   (to reduce one by hand).
 //!
 //! Needs live capture on `lo` (root or CAP_NET_RAW): skipped with a reason locally,
 //! failed under CI.
@@ -33,8 +37,9 @@ use std::time::{Duration, Instant};
 
 use histories_support::cql_model::CqlHistory;
 use histories_support::cql_run::Harness;
-use histories_support::mongo_model::MongoHistory;
+use histories_support::mongo_model::{Mode, MongoHistory};
 use histories_support::mongo_run::MongoHarness;
+use histories_support::sharded_run::{run_checked_sharded, ShardedHarness};
 use histories_support::{run_checked, run_checked_mongo, shrink, Checked, Inject};
 
 #[derive(Default)]
@@ -61,6 +66,10 @@ struct Totals {
     restores: usize,
     restored: usize,
     restored_as_truth: usize,
+    /// Sharded: chunk moves of the histories' collections, and StaleConfig retries
+    /// of the clients' routers.
+    moves: usize,
+    stale_retries: u64,
 }
 
 /// Every `SNAPSHOT_EVERY`-th history takes a snapshot mid-history (versions after it
@@ -102,6 +111,8 @@ fn account<O: Clone, F: Clone + std::fmt::Debug>(
     totals.uncertain += c.stats.uncertain;
     totals.skew += c.stats.skew;
     totals.snapshot_cuts += c.snapshot_cuts;
+    totals.moves += c.moves;
+    totals.stale_retries += c.stale_retries;
     if let Some(why) = &c.snapshot_failed {
         totals.snapshot_failed += 1;
         eprintln!("histories: {proto} seed {seed}: no snapshot: {why}");
@@ -148,12 +159,15 @@ fn account<O: Clone, F: Clone + std::fmt::Debug>(
         small.fault_count(),
         again.divergences.join("; ")
     );
-    let json = serde_json::to_string_pretty(&serde_json::json!({
+    let mut case = serde_json::json!({
         "note": note,
         "known_defect": null,
         "history": small,
-    }))
-    .unwrap();
+    });
+    if proto == "mongo-sharded" {
+        case["mode"] = serde_json::json!(Mode::Sharded);
+    }
+    let json = serde_json::to_string_pretty(&case).unwrap();
     let dir = std::env::temp_dir().join("tidemark-histories");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("{proto}-seed-{seed}.json"));
@@ -199,6 +213,12 @@ fn report(proto: &str, totals: &Totals, elapsed: Duration) {
         totals.restored,
         totals.restored_as_truth
     );
+    if proto == "mongo-sharded" {
+        eprintln!(
+            "histories: {proto}: chunk moves of the histories' collections {} (injected moveChunk/stale-router faults and balancer bursts), StaleConfig retries of the clients' routers {}",
+            totals.moves, totals.stale_retries
+        );
+    }
 }
 
 struct Plan {
@@ -206,6 +226,7 @@ struct Plan {
     seed_base: Option<u64>,
     cql: u64,
     mongo: u64,
+    sharded: u64,
 }
 
 fn cql(plan: &Plan) -> Totals {
@@ -268,6 +289,37 @@ fn mongo(plan: &Plan) -> Totals {
     totals
 }
 
+fn sharded(plan: &Plan) -> Totals {
+    let mut harness = ShardedHarness::start(Ipv4Addr::new(127, 0, 162, 1), 21621);
+    let mut totals = Totals::default();
+    let started = Instant::now();
+    let end = plan
+        .soak_minutes
+        .map(|m| started + Duration::from_secs(m * 60));
+    let mut seed = plan.seed_base.unwrap_or(1);
+    loop {
+        match end {
+            Some(end) if Instant::now() >= end => break,
+            None if totals.histories as u64 >= plan.sharded => break,
+            _ => {}
+        }
+        let h = MongoHistory::generate_for(seed, Mode::Sharded);
+        if std::env::var_os("HISTORIES_PRINT").is_some() {
+            eprintln!("{}", serde_json::to_string(&h).unwrap());
+        }
+        let c = run_checked_sharded(&mut harness, &h);
+        account("mongo-sharded", seed, &h, c, &mut totals, |x| {
+            run_checked_sharded(&mut harness, x)
+        });
+        seed += 1;
+        if end.is_some() && totals.histories % 20 == 0 {
+            report("mongo-sharded", &totals, started.elapsed());
+        }
+    }
+    report("mongo-sharded", &totals, started.elapsed());
+    totals
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -287,11 +339,12 @@ fn main() {
         .iter()
         .position(|a| a == "--protocol")
         .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| "both".into());
+        .unwrap_or_else(|| "all".into());
     assert!(
-        ["cql", "mongo", "both"].contains(&protocol.as_str()),
-        "--protocol is cql, mongo or both"
+        ["cql", "mongo", "mongo-sharded", "both", "all"].contains(&protocol.as_str()),
+        "--protocol is cql, mongo, mongo-sharded or all"
     );
+    let runs = |p: &str| protocol == p || protocol == "all" || protocol == "both";
     let env = |k: &str, d: u64| {
         std::env::var(k)
             .ok()
@@ -312,6 +365,7 @@ fn main() {
         }),
         cql: env("HISTORIES_CQL", 50),
         mongo: env("HISTORIES_MONGO", 30),
+        sharded: env("HISTORIES_SHARDED", 10),
     };
     if !require::live_capture() {
         return;
@@ -323,11 +377,14 @@ fn main() {
         );
     }
     let mut all = Vec::new();
-    if protocol != "mongo" {
+    if runs("cql") {
         all.push(("cql", cql(&plan)));
     }
-    if protocol != "cql" {
+    if runs("mongo") {
         all.push(("mongo", mongo(&plan)));
+    }
+    if runs("mongo-sharded") {
+        all.push(("mongo-sharded", sharded(&plan)));
     }
     let mut failed = false;
     for (proto, t) in &all {

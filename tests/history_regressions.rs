@@ -3,7 +3,9 @@
 //! - Every case under `tests/regressions/*.json` (a history a shrinker reduced, with
 //!   a note on what it showed) is replayed on the CQL testbed with a live tap; each
 //!   version at each dump must equal the cluster's truth up to the checker's named
-//!   allowances. A case with `known_defect` set is a defect not yet fixed: it is
+//!   allowances (MongoDB cases with `mode: Sharded` on a sharded cluster through its
+//!   routers, `histories_support/sharded_run.rs`; cases without a mode are the
+//!   replica set's). A case with `known_defect` set is a defect not yet fixed: it is
 //!   listed and left to its own `#[ignore]`d test.
 //! - A checker fed a deliberately broken version (every map element dropped) must
 //!   report a divergence on a generated history with map writes, and the shrinker
@@ -22,8 +24,9 @@ use std::path::PathBuf;
 
 use histories_support::cql_model::{CqlHistory, OpKind, Write};
 use histories_support::cql_run::Harness;
-use histories_support::mongo_model::MongoHistory;
+use histories_support::mongo_model::{Mode, MongoHistory};
 use histories_support::mongo_run::MongoHarness;
+use histories_support::sharded_run::{run_checked_sharded, ShardedHarness};
 use histories_support::{
     run_checked, run_checked_mongo, shrink, Inject, MongoRegression, Regression,
 };
@@ -84,6 +87,8 @@ fn saved_histories_replay_clean() {
     }
     assert!(replayed > 0);
     let mut harness = MongoHarness::start(Ipv4Addr::new(127, 0, 95, 1));
+    // Sharded cases (`mode: Sharded`) replay on a sharded cluster, started once.
+    let mut sharded = None;
     for (path, case) in cases_of::<MongoRegression>("mongo-") {
         if let Some(why) = &case.known_defect {
             eprintln!(
@@ -92,7 +97,15 @@ fn saved_histories_replay_clean() {
             );
             continue;
         }
-        let c = run_checked_mongo(&mut harness, &case.history);
+        let c = match case.mode {
+            Mode::ReplicaSet => run_checked_mongo(&mut harness, &case.history),
+            Mode::Sharded => run_checked_sharded(
+                sharded.get_or_insert_with(|| {
+                    ShardedHarness::start(Ipv4Addr::new(127, 0, 163, 1), 21631)
+                }),
+                &case.history,
+            ),
+        };
         assert!(
             c.unchecked.is_none(),
             "{}: {:?}",
@@ -131,6 +144,49 @@ fn replay_known_defect(file: &str, base: Ipv4Addr) {
 #[test]
 fn a_transactions_delete_many_by_filter_is_not_silently_dropped() {
     replay_known_defect("mongo-txn-filter-delete.json", Ipv4Addr::new(127, 0, 96, 1));
+}
+
+/// Replays one saved sharded case on its own sharded cluster: it must be checked and
+/// clean (a case with `known_defect` set fails until the defect is fixed).
+fn replay_sharded(file: &str, base: Ipv4Addr, port: u16) {
+    if !require::live_capture() {
+        return;
+    }
+    let text = std::fs::read_to_string(regressions_dir().join(file)).unwrap();
+    let case: MongoRegression = serde_json::from_str(&text).unwrap();
+    assert_eq!(case.mode, Mode::Sharded);
+    let mut harness = ShardedHarness::start(base, port);
+    let c = run_checked_sharded(&mut harness, &case.history);
+    assert!(c.unchecked.is_none(), "{file}: {:?}", c.unchecked);
+    assert!(
+        c.divergences.is_empty(),
+        "{file}: {}\n{}",
+        case.known_defect.unwrap_or_default(),
+        c.divergences.join("\n")
+    );
+    assert!(c.stats.cells > 0, "{file}: nothing compared");
+}
+
+/// Was a defect (a two-shard transaction's statement, as the router forwarded it to a
+/// shard, held the tidemark for as long as the router kept its connection: every
+/// sharded history after one was unchecked): the saved case is checked, clean.
+#[test]
+fn a_two_shard_transaction_does_not_hold_the_tidemark() {
+    replay_sharded(
+        "mongo-sharded-2pc-txn-holds-tidemark.json",
+        Ipv4Addr::new(127, 0, 164, 1),
+        21641,
+    );
+}
+
+/// A deleteMany by `_id $in` across both shards after an insertMany across both.
+#[test]
+fn a_delete_many_across_shards_reaches_the_version() {
+    replay_sharded(
+        "mongo-sharded-delete-many-across-shards.json",
+        Ipv4Addr::new(127, 0, 164, 21),
+        21642,
+    );
 }
 
 fn has_map_put(h: &CqlHistory) -> bool {

@@ -39,4 +39,4 @@ mod tracker;
 
 pub use config::{InDoubtPolicy, TrackerConfig};
 pub use convert::write_line;
-pub use tracker::{CommitTracker, Flush, TrackerStats, IN_FLIGHT_ID_PREFIX};
+pub use tracker::{is_cluster_metadata, CommitTracker, Flush, TrackerStats, IN_FLIGHT_ID_PREFIX};

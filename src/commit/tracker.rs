@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 
 mod mongo;
+pub use mongo::is_cluster_metadata;
 mod pending;
 
 use super::config::{InDoubtPolicy, TrackerConfig};
@@ -775,7 +776,9 @@ impl CommitTracker {
     pub fn in_flight(&self, lines: &[WriteRecord]) -> Vec<(Vec<u8>, Undecided)> {
         lines
             .iter()
-            .filter(|rec| !is_control(rec))
+            // A router's copies of its clients' writes are never logged: nothing of
+            // them is in flight either (the client's write to the router is).
+            .filter(|rec| !is_control(rec) && !self.router_copy(rec))
             .enumerate()
             .map(|(i, rec)| {
                 let t = rec.ts.0;

@@ -73,6 +73,37 @@ impl Session {
             .min()
     }
 
+    /// [`Self::oldest_pending_write`], but a flow `router_flow` names (a sharded
+    /// cluster router's own connection to a shard) holds it only by its `config.*`
+    /// writes: its other writes are copies of client writes to the router, never
+    /// logged (the commit tracker's `router_copy`), and decided on the client's
+    /// flow. A copy that is a statement of a transaction committed by two-phase
+    /// commit is never decided on the router's flow at all (the coordinator shard
+    /// commits it over its own connection), so it would hold the tidemark as long
+    /// as the router keeps that connection open (found by the sharded histories,
+    /// tests/histories_support/sharded_run.rs).
+    pub fn oldest_pending_write_except_router_copies(
+        &self,
+        router_flow: impl Fn(FlowId) -> bool,
+    ) -> Option<Timestamp> {
+        self.flows
+            .iter()
+            .filter_map(|(id, t)| {
+                let d = t.decoder.as_ref()?;
+                if !router_flow(*id) {
+                    return d.oldest_pending_write();
+                }
+                let mut lines = Vec::new();
+                d.in_flight(&mut lines);
+                crate::decode::seam::earliest_line(
+                    lines
+                        .iter()
+                        .filter(|l| crate::commit::is_cluster_metadata(l)),
+                )
+            })
+            .min()
+    }
+
     /// Copies of the write lines every live flow's decoder holds without a decision
     /// (see [`FlowDecoder::in_flight`]), flow by flow in flow order.
     pub fn in_flight_writes(&self) -> Vec<WriteRecord> {
@@ -372,6 +403,83 @@ mod tests {
             h.extend_from_slice(&v.to_le_bytes());
         }
         h
+    }
+
+    /// Holds one write undecided for good (as a router's copy of a two-phase-commit
+    /// transaction's statement is): flow 1 on `s.c` from 10, flow 2 on
+    /// `config.chunks` from 20, flow 3 on `s.c` from 30.
+    struct Holding(WriteRecord);
+
+    impl FlowDecoder for Holding {
+        fn data(&mut self, _: &StreamPos<'_>, _: &Bytes, _: &mut Vec<Record>) {}
+        fn gap(&mut self, _: &StreamPos<'_>, _: u64, _: &mut Vec<Record>) {}
+        fn closed(&mut self, _: &FlowInfo, _: Timestamp, _: CloseReason, _: &mut Vec<Record>) {}
+        fn oldest_pending_write(&self) -> Option<Timestamp> {
+            Some(self.0.ts)
+        }
+        fn in_flight(&self, out: &mut Vec<WriteRecord>) {
+            out.push(self.0.clone());
+        }
+    }
+
+    #[test]
+    fn a_routers_copies_hold_no_tidemark_but_its_config_writes_do() {
+        let mut reg = DecoderRegistry::new();
+        reg.register(Protocol::Mongo, |f| {
+            let (ns, ts) = match f.flow.0 {
+                1 => ("s.c", 10),
+                2 => ("config.chunks", 20),
+                _ => ("s.c", 30),
+            };
+            Box::new(Holding(WriteRecord {
+                flow: f.flow.0,
+                ts: Timestamp(ts),
+                proto: "mongo",
+                namespace: Some(ns.to_string()),
+                op: "update".into(),
+                ..WriteRecord::default()
+            }))
+        });
+        let mut s = Session::new(PortMap::new(&[], &[]), reg);
+        let mut out = Vec::new();
+        for flow in 1..=3u64 {
+            s.event(
+                StreamEvent::Opened {
+                    flow: FlowId(flow),
+                    client: SocketAddr::from(([10, 0, 0, 1], 40000 + flow as u16)),
+                    server: SocketAddr::from(([10, 0, 0, 2], 27017)),
+                    ts: Timestamp(1),
+                },
+                &mut out,
+            );
+            let mut msg = mongo_header(2013);
+            msg[0] = 16;
+            s.event(
+                StreamEvent::Data {
+                    flow: FlowId(flow),
+                    dir: Direction::ClientToServer,
+                    ts: Timestamp(2),
+                    bytes: Bytes::from(msg),
+                },
+                &mut out,
+            );
+        }
+        assert_eq!(s.oldest_pending_write(), Some(Timestamp(10)));
+        // Flows 1 and 2 are a router's own: its copy on flow 1 holds nothing, its
+        // config write on flow 2 does; flow 3 (a client's) holds as before.
+        let router = |f: FlowId| f.0 <= 2;
+        assert_eq!(
+            s.oldest_pending_write_except_router_copies(router),
+            Some(Timestamp(20))
+        );
+        assert_eq!(
+            s.oldest_pending_write_except_router_copies(|f| f.0 == 1),
+            Some(Timestamp(20))
+        );
+        assert_eq!(
+            s.oldest_pending_write_except_router_copies(|_| false),
+            Some(Timestamp(10))
+        );
     }
 
     #[test]

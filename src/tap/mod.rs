@@ -432,10 +432,10 @@ fn run_opened(
                 // for packets still in the kernel's buffer), so deadlines pass and
                 // the tidemark advances while nothing happens.
                 let quiet = wall_clock_ns().saturating_sub(IDLE_MARGIN_NS);
-                tracker.advance(
-                    quiet.max(writer.last_ts),
-                    session.oldest_pending_write().map(|t| t.0),
-                );
+                let oldest = session
+                    .oldest_pending_write_except_router_copies(|f| tracker.router_flow(f.0))
+                    .map(|t| t.0);
+                tracker.advance(quiet.max(writer.last_ts), oldest);
                 if live {
                     writer.set_in_flight(tracker.in_flight(&session.in_flight_writes()));
                 }
@@ -463,7 +463,10 @@ fn run_opened(
         let due = tracker.ready_len() >= options.group
             || (live && last_flush.elapsed() >= Duration::from_millis(200));
         if due {
-            tracker.advance(writer.last_ts, session.oldest_pending_write().map(|t| t.0));
+            let oldest = session
+                .oldest_pending_write_except_router_copies(|f| tracker.router_flow(f.0))
+                .map(|t| t.0);
+            tracker.advance(writer.last_ts, oldest);
             if live {
                 writer.set_in_flight(tracker.in_flight(&session.in_flight_writes()));
             }

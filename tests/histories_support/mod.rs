@@ -3,7 +3,9 @@
 //! at their start, `history`); the runner plays it on the in-process testbed while a
 //! live tap on `lo` records it (`cql_run`, `mongo_run`); a version is cut with
 //! `tidemark version create --at` at every ground-truth dump and compared with the
-//! cluster's truth then (`cql_check`, `mongo_check`) — joined with a mid-history
+//! cluster's truth then (`cql_check`, `mongo_check`; MongoDB histories also run
+//! through the routers of a sharded cluster with chunk moves, `sharded_run`, checked
+//! by the same rules) — joined with a mid-history
 //! snapshot when the history took one, whose final version is then restored into a
 //! cluster of another size and compared there (`restore_cql`, `restore_mongo`); a
 //! failing history is shrunk
@@ -18,6 +20,7 @@ pub mod history;
 pub mod mongo_check;
 pub mod mongo_model;
 pub mod mongo_run;
+pub mod sharded_run;
 pub mod shrink;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,6 +61,10 @@ pub struct Checked {
     pub snapshot_cuts: usize,
     /// Why the mid-history snapshot could not be taken (a fault may refuse it).
     pub snapshot_failed: Option<String>,
+    /// Sharded histories: chunk moves of the history's collection during it.
+    pub moves: usize,
+    /// Sharded histories: StaleConfig retries of the clients' routers.
+    pub stale_retries: u64,
     /// Rows or documents the restore into a cluster of another size compared
     /// directly with the source's truth (0: no restore in this history).
     pub restored: usize,
@@ -699,5 +706,8 @@ pub struct Regression {
 pub struct MongoRegression {
     pub note: String,
     pub known_defect: Option<String>,
+    /// Where it replays (cases saved before sharded histories have none: the set).
+    #[serde(default)]
+    pub mode: mongo_model::Mode,
     pub history: mongo_model::MongoHistory,
 }

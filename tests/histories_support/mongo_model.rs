@@ -3,7 +3,12 @@
 //! deletes, findAndModify, transactions; the driver's retryable writes are on) at
 //! w:0, w:1 or majority, with replica-set faults (the primary partitioned away so
 //! another is elected and its w:1 writes roll back, members stopped and started, the
-//! primary stepped down).
+//! primary stepped down). With [`Mode::Sharded`] the same writes at w:1 or majority
+//! go through the routers of a sharded cluster (`sharded_run`), with chunk faults
+//! instead: a chunk moved mid-round while the clients write, balancer bursts, and a
+//! move through another router just before the round (the clients' routers' maps
+//! are then old). No replica-set failover in that mode: tidemark's per-shard commit
+//! tracking under failover is a separate, unfinished item.
 
 use serde::{Deserialize, Serialize};
 
@@ -97,13 +102,39 @@ pub enum MFault {
     },
     /// `replSetStepDown` on the primary.
     StepDown,
+    /// Sharded mode: the chunk holding shard-key value `key` moved to the other shard
+    /// `after_ms` into the round, while its clients write.
+    MoveChunk {
+        key: i32,
+        after_ms: u64,
+    },
+    /// Sharded mode: the continuous balancer on for `ms` from the round's start
+    /// (it moves random chunks of any sharded collection), then off.
+    Balancer {
+        ms: u64,
+    },
+    /// Sharded mode: the chunk holding `key` moved through a router no client uses,
+    /// just before the round: the clients' routers write with an old chunk map
+    /// until a shard answers StaleConfig.
+    StaleRouter {
+        key: i32,
+    },
+}
+
+/// Where a MongoDB history runs: the 3-member replica set, or a sharded cluster's
+/// routers. Saved cases without it are replica-set cases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    #[default]
+    ReplicaSet,
+    Sharded,
 }
 
 pub type MRound = super::history::Round<MOp, MFault>;
 pub type MongoHistory = super::history::History<MOp, MFault>;
 
 pub const MEMBERS: usize = 3;
-const IDS: u64 = 6;
+pub const IDS: u64 = 6;
 
 fn gen_write(r: &mut Rng) -> MWrite {
     let id = r.below(IDS) as i32;
@@ -137,7 +168,19 @@ impl MongoHistory {
     /// The history of seed `seed`: 2–3 clients, 3–4 rounds of 1–3 ops each, a fault
     /// on about half the rounds (at most one member stopped at a time).
     pub fn generate(seed: u64) -> MongoHistory {
-        let mut r = Rng::new(seed ^ 0x6d6f_6e67_6f00);
+        MongoHistory::generate_for(seed, Mode::ReplicaSet)
+    }
+
+    /// The history of seed `seed` for `mode`. Replica-set histories are exactly
+    /// those of [`MongoHistory::generate`] (saved seeds keep their meaning); sharded
+    /// ones draw w:1/majority only (w:0 through a router acknowledges nothing to
+    /// check) and chunk faults (a fault on about 60% of the rounds).
+    pub fn generate_for(seed: u64, mode: Mode) -> MongoHistory {
+        let salt = match mode {
+            Mode::ReplicaSet => 0x6d6f_6e67_6f00,
+            Mode::Sharded => 0x7368_6172_6400,
+        };
+        let mut r = Rng::new(seed ^ salt);
         let clients = 2 + r.below(2) as usize;
         let rounds = 3 + r.below(2) as usize;
         let mut next_id = 1u32;
@@ -146,7 +189,21 @@ impl MongoHistory {
         let mut out = Vec::new();
         for _ in 0..rounds {
             let mut faults = Vec::new();
-            if r.chance(50) {
+            if mode == Mode::Sharded {
+                if r.chance(60) {
+                    let key = r.below(IDS) as i32;
+                    faults.push(match r.below(4) {
+                        0 | 1 => MFault::MoveChunk {
+                            key,
+                            after_ms: r.below(150),
+                        },
+                        2 => MFault::Balancer {
+                            ms: 200 + r.below(400),
+                        },
+                        _ => MFault::StaleRouter { key },
+                    });
+                }
+            } else if r.chance(50) {
                 match r.below(5) {
                     0 | 1 if !partitioned => {
                         partitioned = true;
@@ -176,6 +233,7 @@ impl MongoHistory {
                         let id = next_id;
                         next_id += 1;
                         let w = match r.below(4) {
+                            0 if mode == Mode::Sharded => W::One,
                             0 => W::Zero,
                             1 => W::One,
                             _ => W::Majority,

@@ -152,6 +152,9 @@ impl MongoHarness {
                         .map_err(|e| e.to_string()),
                     None => Err("no primary".into()),
                 },
+                MFault::MoveChunk { .. } | MFault::Balancer { .. } | MFault::StaleRouter { .. } => {
+                    Err("a sharded cluster's fault, not a replica set's".into())
+                }
             }
         });
         if let Err(e) = r {
@@ -220,13 +223,15 @@ impl MongoHarness {
                         let mut out = Vec::new();
                         for op in ops {
                             let call = now_ns();
-                            let outcome =
-                                match tokio::time::timeout(OP_TIMEOUT, execute(client, db_ref, op))
-                                    .await
-                                {
-                                    Ok(o) => o,
-                                    Err(_) => Outcome::InDoubt("client timeout".into()),
-                                };
+                            let outcome = match tokio::time::timeout(
+                                OP_TIMEOUT,
+                                execute(client, db_ref, op, Target::ReplicaSet),
+                            )
+                            .await
+                            {
+                                Ok(o) => o,
+                                Err(_) => Outcome::InDoubt("client timeout".into()),
+                            };
                             out.push((
                                 op.id,
                                 Record {
@@ -327,11 +332,53 @@ fn classify(e: &mongodb::error::Error) -> Outcome {
     }
 }
 
+/// How a write names its documents: on the replica set by `_id` alone; on a sharded
+/// collection (shard key `k`, always equal to `_id`) documents carry `k`, and a
+/// single-document filter carries it too (targeted to one shard) when the op id plus
+/// the `_id` is even or the write upserts (a router needs the shard key to upsert),
+/// else `_id` alone (the router finds the owner first). Multi-document filters are
+/// by `_id` (sent to every shard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    ReplicaSet,
+    Sharded,
+}
+
+impl Target {
+    fn doc(self, id: i32, mut d: Document) -> Document {
+        if self == Target::Sharded {
+            d.insert("k", id);
+        }
+        d
+    }
+    fn filter(self, op: u32, id: i32, upsert: bool) -> Document {
+        let keyed = upsert || (op as i64 + id as i64) % 2 == 0;
+        if self == Target::Sharded && keyed {
+            doc! {"_id": id, "k": id}
+        } else {
+            doc! {"_id": id}
+        }
+    }
+}
+
+/// An insertMany error with write errors only: what it inserted is final.
+fn settled_insert_many(e: &mongodb::error::Error) -> bool {
+    matches!(
+        &*e.kind,
+        ErrorKind::InsertMany(mongodb::error::InsertManyError {
+            write_errors: Some(_),
+            write_concern_error: None,
+            ..
+        })
+    )
+}
+
 async fn write_one(
     c: &Collection<Document>,
     op: u32,
     w: &MWrite,
     s: Option<&mut mongodb::ClientSession>,
+    t: Target,
 ) -> mongodb::error::Result<()> {
     let v = op as i32;
     macro_rules! go {
@@ -343,28 +390,40 @@ async fn write_one(
         };
     }
     match w {
-        MWrite::Insert { id } => go!(c.insert_one(doc! {"_id": id, "v": v, "n": 0})),
+        MWrite::Insert { id } => go!(c.insert_one(t.doc(*id, doc! {"_id": id, "v": v, "n": 0}))),
         MWrite::InsertMany { ids, ordered } => go!(c
-            .insert_many(ids.iter().map(|id| doc! {"_id": id, "v": v, "n": 0}))
+            .insert_many(
+                ids.iter()
+                    .map(|id| t.doc(*id, doc! {"_id": id, "v": v, "n": 0}))
+            )
             .ordered(*ordered)),
         MWrite::Set { id, upsert } => go!(c
-            .update_one(doc! {"_id": id}, doc! {"$set": {"v": v}, "$inc": {"n": 1}})
+            .update_one(
+                t.filter(op, *id, *upsert),
+                doc! {"$set": {"v": v}, "$inc": {"n": 1}}
+            )
             .upsert(*upsert)),
-        MWrite::Push { id } => go!(c.update_one(doc! {"_id": id}, doc! {"$push": {"tags": v}})),
-        MWrite::Replace { id } => go!(c.replace_one(doc! {"_id": id}, doc! {"v": v, "r": true})),
-        MWrite::Delete { id } => go!(c.delete_one(doc! {"_id": id})),
+        MWrite::Push { id } => {
+            go!(c.update_one(t.filter(op, *id, false), doc! {"$push": {"tags": v}}))
+        }
+        MWrite::Replace { id } => go!(c.replace_one(
+            t.filter(op, *id, false),
+            t.doc(*id, doc! {"v": v, "r": true})
+        )),
+        MWrite::Delete { id } => go!(c.delete_one(t.filter(op, *id, false))),
         MWrite::DeleteMany { ids } => go!(c.delete_many(doc! {"_id": {"$in": ids.clone()}})),
         MWrite::IncMany { ids } => {
             go!(c.update_many(doc! {"_id": {"$in": ids.clone()}}, doc! {"$inc": {"n": 10}}))
         }
         MWrite::FindAndModify { id } => go!(c.find_one_and_update(
-            doc! {"_id": id},
+            t.filter(op, *id, false),
             doc! {"$inc": {"n": 100}, "$set": {"f": v}}
         )),
     }
 }
 
-async fn execute(client: &Client, db: &str, op: &MOp) -> Outcome {
+/// Runs one op through `client` on `db.c`; `t` says how it names documents.
+pub async fn execute(client: &Client, db: &str, op: &MOp, t: Target) -> Outcome {
     let c = client.database(db).collection_with_options::<Document>(
         "c",
         CollectionOptions::builder()
@@ -372,8 +431,13 @@ async fn execute(client: &Client, db: &str, op: &MOp) -> Outcome {
             .build(),
     );
     match &op.kind {
-        MKind::Write(w) => match write_one(&c, op.id, w, None).await {
+        MKind::Write(w) => match write_one(&c, op.id, w, None, t).await {
             Ok(()) => Outcome::Ok,
+            // Sharded: an insertMany refused only by write errors (duplicate keys)
+            // inserted what it inserted and is settled at its reply (no write
+            // concern error): not in doubt. The replica-set runner keeps calling it
+            // in doubt (unchanged, its saved cases were found that way).
+            Err(e) if t == Target::Sharded && settled_insert_many(&e) => Outcome::Ok,
             Err(e) => classify(&e),
         },
         MKind::Txn { writes, commit } => {
@@ -393,7 +457,7 @@ async fn execute(client: &Client, db: &str, op: &MOp) -> Outcome {
                 return Outcome::Rejected(e.to_string());
             }
             for w in writes {
-                if let Err(e) = write_one(&c, op.id, w, Some(&mut s)).await {
+                if let Err(e) = write_one(&c, op.id, w, Some(&mut s), t).await {
                     let _ = s.abort_transaction().await;
                     // An aborted transaction applied nothing.
                     return Outcome::Rejected(format!("in transaction: {e}"));

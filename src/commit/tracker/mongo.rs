@@ -154,22 +154,22 @@ impl CommitTracker {
     /// A router's writes to the cluster's own metadata (`config.*`, on the config
     /// servers) are its own, not copies: they are kept.
     pub(super) fn router_copy(&self, rec: &WriteRecord) -> bool {
-        if rec.proto != "mongo"
-            || rec
-                .namespace
-                .as_deref()
-                .is_some_and(|ns| ns.starts_with("config."))
-        {
-            return false;
-        }
         // The command says so itself (`shardVersion`/`databaseVersion`), or it comes
         // from the address of a router whose hello was seen.
-        rec.extras.routed
-            || (!self.routers.is_empty()
-                && self
-                    .clients
-                    .get(&rec.flow)
-                    .is_some_and(|c| self.routers.contains(&c.ip())))
+        rec.proto == "mongo"
+            && !is_cluster_metadata(rec)
+            && (rec.extras.routed || self.router_flow(rec.flow))
+    }
+
+    /// Whether `flow` is a sharded cluster router's own connection (its client end
+    /// is a router's address): the writes on it are [`Self::router_copy`] copies but
+    /// for the router's own `config.*` writes.
+    pub fn router_flow(&self, flow: u64) -> bool {
+        !self.routers.is_empty()
+            && self
+                .clients
+                .get(&flow)
+                .is_some_and(|c| self.routers.contains(&c.ip()))
     }
 
     pub(super) fn replication(&mut self, event: &ReplicationEvent, flow: u64, at: u64) {
@@ -470,4 +470,12 @@ fn oplog_key(op: &crate::store::MongoOp) -> String {
         Some(id) => serde_json::json!({ "_id": id }).to_string(),
         None => "{}".to_string(),
     }
+}
+
+/// A write to the sharded cluster's own metadata (`config.*`): a router's own write
+/// when a router sends it, not a copy of a client's.
+pub fn is_cluster_metadata(rec: &WriteRecord) -> bool {
+    rec.namespace
+        .as_deref()
+        .is_some_and(|ns| ns.starts_with("config."))
 }

@@ -41,6 +41,7 @@ struct Merged {
     upserted: Vec<Bson>,
     errors: Vec<(usize, Document)>,
     wc_error: Option<Bson>,
+    /// The shard reply with the greatest `operationTime` (its times are answered).
     last_reply: Option<Document>,
 }
 
@@ -199,7 +200,25 @@ async fn send_batch(
     if let Some(w) = reply.get("writeConcernError") {
         out.wc_error.get_or_insert(w.clone());
     }
-    out.last_reply = Some(reply);
+    // mongos answers the greatest `operationTime` of the shards it asked (its
+    // OperationTimeTracker), so a write that touched several shards answers a time
+    // at or after every oplog entry it made, whichever shard replied last. (Taking
+    // the last reply's gave a broadcast updateMany/deleteMany the time of a shard
+    // that changed nothing, before the other shard's entries: found by the sharded
+    // histories, tests/regressions/mongo-sharded-delete-many-across-shards.json.)
+    let later = match (
+        out.last_reply
+            .as_ref()
+            .and_then(|r| r.get_timestamp("operationTime").ok()),
+        reply.get_timestamp("operationTime").ok(),
+    ) {
+        (Some(kept), Some(new)) => new >= kept,
+        (Some(_), None) => false,
+        (None, _) => true,
+    };
+    if later {
+        out.last_reply = Some(reply);
+    }
     Ok(n)
 }
 
