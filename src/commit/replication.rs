@@ -423,10 +423,11 @@ impl ReplState {
                 self.entries.get(ts).is_some_and(|e| {
                     e.op.ns == op.ns
                         && same_kind(op.op, e.op.op)
-                        // An entry naming another session is that session's write (a
-                        // concurrent retryable replaceOne on another connection), not
-                        // one of this statement's documents.
-                        && (e.op.lsid.is_none() || e.op.lsid == op.lsid)
+                        // An entry carrying retryable-write ids is that statement's
+                        // (a concurrent retryable replaceOne on another connection),
+                        // and a retryable statement's entries carry its ids: the
+                        // session ids must agree (`same_session_class`).
+                        && same_session_class(op, &e.op)
                 })
             })
             .collect();
@@ -484,18 +485,51 @@ impl ReplState {
 
 /// Whether an oplog entry is the form of a client statement: same namespace and
 /// kind, and the same retryable-write ids, inserted document, or `_id`.
-fn same_statement(op: &MongoOp, e: &MongoOp) -> bool {
-    e.ns == op.ns
-        && same_kind(op.op, e.op)
-        && match (op.lsid, e.lsid, op.stmt_id, e.stmt_id) {
-            (Some(a), Some(b), Some(x), Some(y)) => {
-                a == b && op.txn_number == e.txn_number && x == y
-            }
-            _ => match op.op {
-                crate::store::MongoOpKind::Insert => e.o == op.o,
-                _ => same_id(op, e),
-            },
-        }
+///
+/// The session ids decide first, both ways. A retryable statement (`lsid`,
+/// `txnNumber`, `stmtId`) writes its entry with exactly those ids, so an entry
+/// without them, or with others, is another write's, however equal its `_id`; and an
+/// entry that carries them is that retryable statement's, never a write without
+/// them. A transaction's statement (`lsid` and `txnNumber`, no `stmtId`) is never a
+/// CRUD entry: its form is its transaction's `applyOps`. Only when neither side
+/// carries session ids do the inserted document or the `_id` decide — and then the
+/// wire cannot tell two writes of one document apart, which is harmless as long as
+/// each entry is logged once as what it says (see [`ReplState::take_entries_of`]).
+///
+/// Found by the MongoDB soak (`tests/regressions/mongo-update-many-concurrent-replace.json`):
+/// a retryable `replaceOne` of `_id` 4 acknowledged before its entry was fetched took
+/// a concurrent `updateMany`'s `$inc` entry of `_id` 4 by `_id`; the replacement's own
+/// entry, fetched next, was then recognised by its session ids as already logged and
+/// dropped, and versions lost the replacement.
+pub(crate) fn same_statement(op: &MongoOp, e: &MongoOp) -> bool {
+    if e.ns != op.ns || !same_kind(op.op, e.op) {
+        return false;
+    }
+    match (retryable_ids(op), retryable_ids(e)) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) if same_session_class(op, e) => match op.op {
+            MongoOpKind::Insert => e.o == op.o,
+            _ => same_id(op, e),
+        },
+        _ => false,
+    }
+}
+
+/// Whether the session ids allow entry `e` to be (one of) client statement `op`'s:
+/// the same retryable-write ids, or none on either side for a statement outside a
+/// transaction (see [`same_statement`]).
+fn same_session_class(op: &MongoOp, e: &MongoOp) -> bool {
+    match (retryable_ids(op), retryable_ids(e)) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) => !(op.lsid.is_some() && op.txn_number.is_some()),
+        _ => false,
+    }
+}
+
+/// The retryable-write ids of a statement or entry: `lsid`, `txnNumber`, `stmtId`,
+/// all three present.
+fn retryable_ids(op: &MongoOp) -> Option<([u8; 16], i64, i32)> {
+    Some((op.lsid?, op.txn_number?, op.stmt_id?))
 }
 
 /// Whether an entry of kind `entry` can be the effect of a client statement of kind
@@ -535,6 +569,45 @@ mod tests {
         assert!(!covers(ot(9, 1), ot(10, 1)));
         assert!(covers(ot(5, 2), ot(10, 1)));
         assert!(covers(ot(10, -1), ot(10, 3)));
+    }
+
+    fn update_of(id: i32, session: Option<([u8; 16], Option<i64>, Option<i32>)>) -> MongoOp {
+        use tidemark_mongo::bson::rawdoc;
+        MongoOp {
+            op: MongoOpKind::Update,
+            ns: "d.c".into(),
+            o: rawdoc! {"$inc": {"n": 10}}.into_bytes(),
+            o2: Some(rawdoc! {"_id": id}.into_bytes()),
+            optime: None,
+            lsid: session.map(|s| s.0),
+            txn_number: session.and_then(|s| s.1),
+            stmt_id: session.and_then(|s| s.2),
+        }
+    }
+
+    /// The session ids decide before the `_id`, both ways: a retryable statement is
+    /// never an entry without its ids (a concurrent non-retryable write's entry of
+    /// the same `_id`), an entry with retryable ids is never a write without them,
+    /// and a transaction's statement is never a CRUD entry.
+    #[test]
+    fn session_ids_decide_before_the_id() {
+        let retryable = update_of(4, Some(([7; 16], Some(3), Some(0))));
+        let plain_entry = update_of(4, None);
+        assert!(same_statement(&retryable, &retryable));
+        assert!(!same_statement(&retryable, &plain_entry));
+        assert!(!same_statement(
+            &update_of(4, Some(([9; 16], None, None))),
+            &retryable
+        ));
+        assert!(same_statement(
+            &update_of(4, Some(([9; 16], None, None))),
+            &plain_entry
+        ));
+        assert!(!same_statement(
+            &update_of(4, Some(([9; 16], Some(1), None))),
+            &plain_entry
+        ));
+        assert!(!same_statement(&update_of(5, None), &plain_entry));
     }
 
     #[test]

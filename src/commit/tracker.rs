@@ -55,6 +55,16 @@ struct Entry {
     converted: Option<Mutation>,
 }
 
+/// What was logged at a MongoDB optime (the tracker's `logged_optimes`).
+#[derive(Debug, Clone)]
+enum LoggedAt {
+    /// The oplog entry at that optime, as a write that adopted it.
+    Entry,
+    /// A write as its client sent it, acknowledged with that optime: the entry
+    /// there is this write only if it is the same statement.
+    Client(crate::store::MongoOp),
+}
+
 /// What dedupe remembers about an identity.
 #[derive(Debug, Clone, Copy)]
 enum Seen {
@@ -115,7 +125,7 @@ pub struct CommitTracker {
     identity_order: VecDeque<Identity>,
     /// Optimes (BSON timestamps) of MongoDB client writes already logged, so their
     /// oplog entries, fetched later, are not logged a second time.
-    logged_optimes: BTreeSet<u64>,
+    logged_optimes: BTreeMap<u64, LoggedAt>,
     /// Per MongoDB connection: the optime acknowledged before the last one, and the
     /// last one (statements of one command share their reply's optime).
     acked_on_flow: HashMap<u64, (Option<u64>, u64)>,
@@ -156,7 +166,7 @@ impl CommitTracker {
             next_id: 1,
             identities: HashMap::new(),
             identity_order: VecDeque::new(),
-            logged_optimes: BTreeSet::new(),
+            logged_optimes: BTreeMap::new(),
             logged_txns: BTreeSet::new(),
             acked_on_flow: HashMap::new(),
             repl: ReplState::with_members(members),

@@ -8,8 +8,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use super::super::convert;
 use super::super::identity;
 use super::super::mongo_rules;
-use super::super::replication::{SeenEntry, Verdict};
-use super::{CommitTracker, Seen, KEEP_ENTRIES};
+use super::super::replication::{self, SeenEntry, Verdict};
+use super::{CommitTracker, LoggedAt, Seen, KEEP_ENTRIES};
 use crate::decode::reason::Reason;
 use crate::decode::records::{ReplicationEvent, WriteRecord};
 use crate::store::{Mutation, Outcome, Payload, Source, WriteOp};
@@ -26,17 +26,41 @@ impl CommitTracker {
                 }
             }
         }
-        if let Some(o) = rec.extras.optime {
-            self.logged_optimes.insert(o.ts);
-            while self.logged_optimes.len() > KEEP_ENTRIES {
-                self.logged_optimes.pop_first();
+        let Some(o) = rec.extras.optime else {
+            return;
+        };
+        let claim = match &rec.extras.mongo_op {
+            // The entry itself was logged (a write that adopted it, or an orphan).
+            Some(op) if op.optime.is_some() => LoggedAt::Entry,
+            // A transaction's statements carry its commit's reply optime; its
+            // `applyOps` entry is recognised by `logged_txns`.
+            _ if identity::in_transaction(rec) => return,
+            // A write logged as sent: its reply's optime is the newest on the primary
+            // when it replied, perhaps another client's entry; only an entry that is
+            // this statement is this write.
+            Some(op) => {
+                let mut op = op.clone();
+                if op.op == crate::store::MongoOpKind::Update {
+                    op.o = Vec::new(); // matching reads `o2` (the filter) only
+                }
+                LoggedAt::Client(op)
             }
+            None => return,
+        };
+        self.logged_optimes.insert(o.ts, claim);
+        while self.logged_optimes.len() > KEEP_ENTRIES {
+            self.logged_optimes.pop_first();
         }
     }
 
     /// Whether a fetched oplog entry is the form of a client write already logged.
     pub(super) fn entry_already_logged(&self, optime_ts: u64, op: &crate::store::MongoOp) -> bool {
-        self.logged_optimes.contains(&optime_ts)
+        let by_optime = match self.logged_optimes.get(&optime_ts) {
+            Some(LoggedAt::Entry) => true,
+            Some(LoggedAt::Client(c)) => replication::same_statement(c, op),
+            None => false,
+        };
+        by_optime
             || (op.op == crate::store::MongoOpKind::Command
                 && matches!((op.lsid, op.txn_number), (Some(l), Some(t)) if self.logged_txns.contains(&(l, t))))
             || identity::of_mongo_op(op)
@@ -181,16 +205,25 @@ impl CommitTracker {
             if self.entry_already_logged(optime.ts, op) {
                 self.repl.mark_matched(optime.ts);
             }
-            // A waiting client write may be this entry.
-            let waiting: Vec<u64> = self
-                .pending
-                .for_entry(optime.ts)
+            // A waiting client write may be this entry: the retryable statement its
+            // session ids name, whatever optime its reply carried (the newest on the
+            // primary then, perhaps another client's entry), first; else one
+            // acknowledged with this optime, or without one.
+            let by_session = identity::of_mongo_op(op)
+                .filter(|_| op.lsid.is_some() && op.txn_number.is_some() && op.stmt_id.is_some())
+                .and_then(|i| match self.identities.get(&i) {
+                    Some(Seen::Undecided(wid)) => Some(*wid),
+                    _ => None,
+                });
+            let waiting: Vec<u64> = by_session
                 .into_iter()
+                .chain(self.pending.for_entry(optime.ts))
                 .filter(|wid| {
                     self.undecided.get(wid).is_some_and(|e| {
                         e.rec.proto == "mongo"
                             && e.outcome == Outcome::Pending
-                            && e.rec.extras.optime.is_none_or(|o| o.ts == optime.ts)
+                            && (Some(*wid) == by_session
+                                || e.rec.extras.optime.is_none_or(|o| o.ts == optime.ts))
                     })
                 })
                 .collect();
