@@ -1378,3 +1378,98 @@ fn a_retryable_replacement_and_a_concurrent_update_many_each_take_their_own_entr
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
+
+/// A write logged as its client sent it (its entries not fetched when the commit
+/// point passed its reply's optime: a fetcher the capture did not show, a lagging
+/// secondary) does not claim the entry at that optime unless it is the same
+/// statement: the reply's `operationTime` is the newest optime on the primary, here
+/// another client's unacknowledged `$set` of `_id` 7. Before, that entry, fetched
+/// later, was taken for the update's own and never logged; now it is logged on its
+/// own like the update's two entries.
+#[test]
+fn a_write_logged_as_sent_does_not_claim_another_writes_entry_at_its_optime() {
+    let entry = |t: bson::Timestamp, id: i32, o: RawDocumentBuf| rawdoc! {"ts": t, "t": 1i64, "op": "u", "ns": "d.c", "o": o, "o2": {"_id": id}, "v": 2i64};
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    let rep = s.flow(SECONDARY, PRIMARY, 0);
+    s.send(rep, 1, &oplog_find(5));
+    // An entry of another collection: the oplog is in sight.
+    let first = rawdoc! {"ts": ts(1000, 1), "t": 1i64, "op": "i", "ns": "d.other", "o": {"_id": 9, "v": 1}, "v": 2i64};
+    s.answer(
+        rep,
+        2,
+        &oplog_batch(200, 5, true, vec![first], ts(1000, 1), 1),
+    );
+    s.send(
+        app,
+        10,
+        &msg(
+            1,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 1}, "lsid": {"id": lsid()}},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": {"$in": [5, 4]}}, "u": {"$inc": {"n": 10}}, "multi": true}],
+            )],
+        ),
+    );
+    s.answer(
+        app,
+        20,
+        &msg(
+            100,
+            1,
+            rawdoc! {"n": 2, "nModified": 2, "ok": 1.0, "operationTime": ts(1000, 4)},
+            vec![],
+        ),
+    );
+    s.send(rep, 30, &oplog_get_more(6));
+    s.answer(rep, 31, &oplog_batch(201, 6, false, vec![], ts(1000, 4), 1));
+    s.send(rep, 40, &oplog_get_more(7));
+    s.answer(
+        rep,
+        41,
+        &oplog_batch(
+            202,
+            7,
+            false,
+            vec![
+                entry(ts(1000, 2), 5, rawdoc! {"$v": 2, "diff": {"u": {"n": 10}}}),
+                entry(ts(1000, 3), 4, rawdoc! {"$v": 2, "diff": {"u": {"n": 10}}}),
+                entry(ts(1000, 4), 7, rawdoc! {"$v": 2, "diff": {"u": {"v": 99}}}),
+            ],
+            ts(1000, 4),
+            1,
+        ),
+    );
+    s.close(app, 5000);
+    s.close(rep, 5000);
+    let out = tap(&s, cfg());
+    assert!(out.undecided.is_empty());
+    let mut entries: Vec<(String, u64)> = out
+        .log
+        .iter()
+        .filter(|e| e.mutation.evidence.note.contains("no client write seen"))
+        .map(|e| {
+            let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
+                panic!("not a mongo payload")
+            };
+            (e.mutation.key.clone(), op.optime.map_or(0, |o| o.ts))
+        })
+        .collect();
+    entries.sort_by_key(|e| e.1);
+    assert_eq!(
+        entries,
+        vec![
+            (r#"{"_id":9}"#.into(), ot(1000, 1)),
+            (r#"{"_id":5}"#.into(), ot(1000, 2)),
+            (r#"{"_id":4}"#.into(), ot(1000, 3)),
+            (r#"{"_id":7}"#.into(), ot(1000, 4)),
+        ],
+        "every fetched entry logged, the unacknowledged $set of _id 7 included: {:?}",
+        out.log
+            .iter()
+            .map(|e| (&e.mutation.key, &e.mutation.evidence.note))
+            .collect::<Vec<_>>()
+    );
+}
