@@ -1473,3 +1473,116 @@ fn a_write_logged_as_sent_does_not_claim_another_writes_entry_at_its_optime() {
             .collect::<Vec<_>>()
     );
 }
+
+/// An unacknowledged (`w:0`) `$set` of `_id` 4, seen after a concurrent
+/// `updateMany`'s entries were fetched, does not take the update's entry of `_id`
+/// 4 by `_id`: it stays in doubt (versions do not apply it), so an entry it took
+/// would never be applied. Before, it took the `$inc` entry, the update took the
+/// `$set`'s entry instead, and the committed log lacked the `$inc` of `_id` 4.
+#[test]
+fn an_unacknowledged_write_does_not_take_another_writes_entry_by_id() {
+    let entry = |t: bson::Timestamp, id: i32, diff: RawDocumentBuf| rawdoc! {"ts": t, "t": 1i64, "op": "u", "ns": "d.c", "o": {"$v": 2, "diff": diff}, "o2": {"_id": id}, "v": 2i64};
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    let app2 = s.flow(APP2, PRIMARY, 0);
+    let rep = s.flow(SECONDARY, PRIMARY, 0);
+    s.send(rep, 1, &oplog_find(5));
+    s.answer(rep, 2, &oplog_batch(200, 5, true, vec![], ts(1000, 1), 1));
+    s.send(
+        app,
+        10,
+        &msg(
+            1,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 1}, "lsid": {"id": lsid()}},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": {"$in": [5, 4]}}, "u": {"$inc": {"n": 10}}, "multi": true}],
+            )],
+        ),
+    );
+    s.send(rep, 20, &oplog_get_more(6));
+    s.answer(
+        rep,
+        21,
+        &oplog_batch(
+            201,
+            6,
+            false,
+            vec![
+                entry(ts(1000, 2), 5, rawdoc! {"u": {"n": 10}}),
+                entry(ts(1000, 3), 4, rawdoc! {"u": {"n": 10}}),
+            ],
+            ts(1000, 1),
+            1,
+        ),
+    );
+    s.send(
+        app2,
+        30,
+        &msg_flags(
+            2,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 0}},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": 4}, "u": {"$set": {"v": 99}}}],
+            )],
+            MsgFlags::MORE_TO_COME,
+        ),
+    );
+    s.send(rep, 40, &oplog_get_more(7));
+    s.answer(
+        rep,
+        41,
+        &oplog_batch(
+            202,
+            7,
+            false,
+            vec![entry(ts(1000, 4), 4, rawdoc! {"u": {"v": 99}})],
+            ts(1000, 1),
+            1,
+        ),
+    );
+    s.answer(
+        app,
+        50,
+        &msg(
+            100,
+            1,
+            rawdoc! {"n": 2, "nModified": 2, "ok": 1.0, "operationTime": ts(1000, 4)},
+            vec![],
+        ),
+    );
+    s.send(rep, 60, &oplog_get_more(8));
+    s.answer(rep, 61, &oplog_batch(203, 8, false, vec![], ts(1000, 4), 1));
+    s.close(app, 5000);
+    s.close(app2, 5000);
+    s.close(rep, 5000);
+    let out = tap(&s, cfg());
+    let mut committed: Vec<(String, u64)> = out
+        .log
+        .iter()
+        .filter(|e| e.mutation.outcome == tidemark::store::Outcome::Committed)
+        .map(|e| {
+            let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
+                panic!("not a mongo payload")
+            };
+            (e.mutation.key.clone(), op.optime.map_or(0, |o| o.ts))
+        })
+        .collect();
+    committed.sort_by_key(|c| c.1);
+    assert_eq!(
+        committed,
+        vec![
+            (r#"{"_id":5}"#.into(), ot(1000, 2)),
+            (r#"{"_id":4}"#.into(), ot(1000, 3)),
+            (r#"{"_id":4}"#.into(), ot(1000, 4)),
+        ],
+        "each committed entry once: {:?}",
+        out.log
+            .iter()
+            .map(|e| (&e.mutation.key, &e.mutation.evidence.note))
+            .collect::<Vec<_>>()
+    );
+}

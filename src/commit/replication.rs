@@ -369,7 +369,19 @@ impl ReplState {
 
     /// Finds the entry a client write is, by optime, session ids, inserted document
     /// bytes, or the `_id` of a by-`_id` update/delete; marks it matched.
-    pub fn match_write(&mut self, op: &MongoOp, optime: Option<OpTime>) -> Option<SeenEntry> {
+    ///
+    /// `exact`: only an entry the statement's retryable-write ids or inserted
+    /// document name, never one of the same `_id` alone (see [`same_statement`]).
+    pub fn match_write(
+        &mut self,
+        op: &MongoOp,
+        optime: Option<OpTime>,
+        exact: bool,
+    ) -> Option<SeenEntry> {
+        let same = |e: &MongoOp| {
+            same_statement(op, e)
+                && (!exact || retryable_ids(op).is_some() || op.op == MongoOpKind::Insert)
+        };
         // The reply's optime is the *last* statement's for a multi-statement
         // command, so an entry found by optime must also be this statement.
         // An entry another client write already took is not this one's (a write
@@ -378,15 +390,15 @@ impl ReplState {
         let by_optime = optime.map(|o| o.ts).filter(|ts| {
             self.entries
                 .get(ts)
-                .is_some_and(|e| (!e.matched || e.logged) && same_statement(op, &e.op))
+                .is_some_and(|e| (!e.matched || e.logged) && same(&e.op))
         });
         // Otherwise the newest unmatched entry that is this statement.
         let ts = by_optime.or_else(|| {
-            self.unmatched.iter().rev().copied().find(|ts| {
-                self.entries
-                    .get(ts)
-                    .is_some_and(|e| same_statement(op, &e.op))
-            })
+            self.unmatched
+                .iter()
+                .rev()
+                .copied()
+                .find(|ts| self.entries.get(ts).is_some_and(|e| same(&e.op)))
         })?;
         self.set_matched(ts);
         self.entries.get(&ts).cloned()

@@ -305,7 +305,16 @@ impl CommitTracker {
             && outcome.kind() != OutcomeKind::Rejected
         {
             if let Some(op) = rec.extras.mongo_op.clone() {
-                if let Some(entry) = self.repl.match_write(&op, rec.extras.optime) {
+                // A write in doubt (unacknowledged, no response) is logged in doubt,
+                // which versions do not apply: an entry it took would never be
+                // applied either. It takes only an entry its session ids or inserted
+                // document name; one it could only match by `_id` may be another
+                // write's (a concurrent updateMany's), and is left to be logged as
+                // what it is. (Its deadline policy committing it is the user's
+                // choice to apply it as sent.)
+                let exact = matches!(outcome, Outcome::InDoubt { .. })
+                    && self.cfg.in_doubt_policy != InDoubtPolicy::Committed;
+                if let Some(entry) = self.repl.match_write(&op, rec.extras.optime, exact) {
                     // Logged on its own before this reply was seen: the same write.
                     if entry.logged {
                         self.stats.duplicates += 1;

@@ -251,7 +251,7 @@ impl CommitTracker {
                     continue;
                 }
                 let client_optime = self.undecided[&wid].rec.extras.optime;
-                if let Some(entry) = self.repl.match_write(&op, client_optime) {
+                if let Some(entry) = self.repl.match_write(&op, client_optime, false) {
                     let mut rec = self.undecided[&wid].rec.clone();
                     self.adopt_entry(&mut rec, &entry);
                     if let Some(e) = self.undecided.get_mut(&wid) {
