@@ -1135,7 +1135,15 @@ enum RaceStep {
 /// acknowledged with the newest optime; the replacement's entry is the last of the
 /// three (`replace_last`) or the first. Returns the log as (key, optime, the
 /// entry's `o`), in optime order.
-fn update_many_race(replace_last: bool, steps: &[RaceStep]) -> Vec<(String, u64, Vec<u8>)> {
+///
+/// `sessions_seen`: an entry carrying retryable-write ids (another collection's) is
+/// fetched first, so the server is known to write them; else the replacement's own
+/// entry is the first that shows it.
+fn update_many_race(
+    replace_last: bool,
+    sessions_seen: bool,
+    steps: &[RaceStep],
+) -> Vec<(String, u64, Vec<u8>)> {
     use RaceStep::*;
     let other = bson::Binary {
         subtype: bson::spec::BinarySubtype::Uuid,
@@ -1162,7 +1170,9 @@ fn update_many_race(replace_last: bool, steps: &[RaceStep]) -> Vec<(String, u64,
     let app2 = s.flow(APP2, PRIMARY, 0);
     let rep = s.flow(SECONDARY, PRIMARY, 0);
     s.send(rep, 1, &oplog_find(5));
-    s.answer(rep, 2, &oplog_batch(200, 5, true, vec![], ts(1000, 1), 1));
+    let earlier = rawdoc! {"ts": ts(1000, 1), "t": 1i64, "op": "i", "ns": "d.other", "o": {"_id": 9}, "lsid": {"id": lsid()}, "txnNumber": 1i64, "stmtId": 0, "v": 2i64};
+    let first: Vec<RawDocumentBuf> = if sessions_seen { vec![earlier] } else { vec![] };
+    s.answer(rep, 2, &oplog_batch(200, 5, true, first, ts(1000, 1), 1));
     s.send(
         app,
         10,
@@ -1245,6 +1255,7 @@ fn update_many_race(replace_last: bool, steps: &[RaceStep]) -> Vec<(String, u64,
     let mut got: Vec<(String, u64, Vec<u8>)> = out
         .log
         .iter()
+        .filter(|e| e.mutation.namespace == "d.c")
         .map(|e| {
             assert_eq!(e.mutation.outcome.kind().as_str(), "committed", "{steps:?}");
             let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
@@ -1361,13 +1372,15 @@ fn a_retryable_replacement_and_a_concurrent_update_many_each_take_their_own_entr
         ],
     ];
     let mut failed = Vec::new();
-    for replace_last in [true, false] {
+    for (replace_last, sessions_seen) in
+        [(true, false), (false, false), (true, true), (false, true)]
+    {
         let want = update_many_race_entries(replace_last);
         for steps in orders {
-            let got = update_many_race(replace_last, steps);
+            let got = update_many_race(replace_last, sessions_seen, steps);
             if got != want {
                 failed.push(format!(
-                    "replacement {} the update, {steps:?}: logged {:?}",
+                    "replacement {} the update, session ids seen before: {sessions_seen}, {steps:?}: logged {:?}",
                     if replace_last { "after" } else { "before" },
                     got.iter()
                         .map(|g| (&g.0, g.1 & 0xffff_ffff))

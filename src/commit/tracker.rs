@@ -126,6 +126,9 @@ pub struct CommitTracker {
     /// Optimes (BSON timestamps) of MongoDB client writes already logged, so their
     /// oplog entries, fetched later, are not logged a second time.
     logged_optimes: BTreeMap<u64, LoggedAt>,
+    /// Retryable writes logged as an oplog entry without session ids, by identity:
+    /// the entry's optime (see `note_loose_adoption`).
+    loose_adoptions: HashMap<Identity, u64>,
     /// Per MongoDB connection: the optime acknowledged before the last one, and the
     /// last one (statements of one command share their reply's optime).
     acked_on_flow: HashMap<u64, (Option<u64>, u64)>,
@@ -167,6 +170,7 @@ impl CommitTracker {
             identities: HashMap::new(),
             identity_order: VecDeque::new(),
             logged_optimes: BTreeMap::new(),
+            loose_adoptions: HashMap::new(),
             logged_txns: BTreeSet::new(),
             acked_on_flow: HashMap::new(),
             repl: ReplState::with_members(members),
