@@ -1152,3 +1152,487 @@ fn a_write_naming_its_routing_version_is_a_router_copy() {
         assert_eq!(copy.report.tracker.router_copies, 1);
     }
 }
+
+/// One step of the `updateMany` / retryable `replaceOne` race below.
+#[derive(Debug, Clone, Copy)]
+enum RaceStep {
+    /// The secondary fetches these entries (indices into the oplog), the commit
+    /// point staying before them.
+    Fetch(&'static [usize]),
+    /// The `updateMany`'s reply (operationTime: the newest entry).
+    UpdateReply,
+    /// The `replaceOne`'s reply (the same operationTime).
+    ReplaceReply,
+    /// A fetch reply moves the commit point to the entry at this index.
+    Commit(usize),
+}
+
+/// Runs the race: an `updateMany` `$inc` by filter `{_id: {$in: [5, 4]}}` on one
+/// connection, a retryable `replaceOne` of `_id` 4 on another, both `w:1`, both
+/// acknowledged with the newest optime; the replacement's entry is the last of the
+/// three (`replace_last`) or the first. Returns the log as (key, optime, the
+/// entry's `o`), in optime order.
+///
+/// `sessions_seen`: an entry carrying retryable-write ids (another collection's) is
+/// fetched first, so the server is known to write them; else the replacement's own
+/// entry is the first that shows it.
+fn update_many_race(
+    replace_last: bool,
+    sessions_seen: bool,
+    steps: &[RaceStep],
+) -> Vec<(String, u64, Vec<u8>)> {
+    use RaceStep::*;
+    let other = bson::Binary {
+        subtype: bson::spec::BinarySubtype::Uuid,
+        bytes: vec![7; 16],
+    };
+    let inc = |t: bson::Timestamp, id: i32, diff: RawDocumentBuf| rawdoc! {"ts": t, "t": 1i64, "op": "u", "ns": "d.c", "o": {"$v": 2, "diff": diff}, "o2": {"_id": id}, "v": 2i64};
+    let replaced = |t: bson::Timestamp| rawdoc! {"ts": t, "t": 1i64, "op": "u", "ns": "d.c", "o": {"_id": 4, "v": 12, "r": true}, "o2": {"_id": 4}, "lsid": {"id": other.clone()}, "txnNumber": 3i64, "stmtId": 0, "v": 2i64};
+    // The documents before: {_id: 5, v: 5, n: 0} and {_id: 4, v: 6, r: true}.
+    let oplog: Vec<RawDocumentBuf> = if replace_last {
+        vec![
+            inc(ts(1000, 2), 5, rawdoc! {"u": {"n": 10}}),
+            inc(ts(1000, 3), 4, rawdoc! {"i": {"n": 10}}),
+            replaced(ts(1000, 4)),
+        ]
+    } else {
+        vec![
+            replaced(ts(1000, 2)),
+            inc(ts(1000, 3), 5, rawdoc! {"u": {"n": 10}}),
+            inc(ts(1000, 4), 4, rawdoc! {"i": {"n": 10}}),
+        ]
+    };
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    let app2 = s.flow(APP2, PRIMARY, 0);
+    let rep = s.flow(SECONDARY, PRIMARY, 0);
+    s.send(rep, 1, &oplog_find(5));
+    let earlier = rawdoc! {"ts": ts(1000, 1), "t": 1i64, "op": "i", "ns": "d.other", "o": {"_id": 9}, "lsid": {"id": lsid()}, "txnNumber": 1i64, "stmtId": 0, "v": 2i64};
+    let first: Vec<RawDocumentBuf> = if sessions_seen { vec![earlier] } else { vec![] };
+    s.answer(rep, 2, &oplog_batch(200, 5, true, first, ts(1000, 1), 1));
+    s.send(
+        app,
+        10,
+        &msg(
+            1,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 1}, "lsid": {"id": lsid()}},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": {"$in": [5, 4]}}, "u": {"$inc": {"n": 10}}, "multi": true}],
+            )],
+        ),
+    );
+    s.send(
+        app2,
+        11,
+        &msg(
+            2,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 1}, "lsid": {"id": other.clone()}, "txnNumber": 3i64},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": 4}, "u": {"v": 12, "r": true}}],
+            )],
+        ),
+    );
+    let newest = ts(1000, 4);
+    let mut t = 20;
+    let mut req = 6;
+    for step in steps {
+        t += 10;
+        match *step {
+            Fetch(which) => {
+                s.send(rep, t, &oplog_get_more(req));
+                let batch = which.iter().map(|i| oplog[*i].clone()).collect();
+                s.answer(
+                    rep,
+                    t + 1,
+                    &oplog_batch(200 + req, req, false, batch, ts(1000, 1), 1),
+                );
+                req += 1;
+            }
+            Commit(i) => {
+                s.send(rep, t, &oplog_get_more(req));
+                let cp = ts(1000, 2 + i as u32);
+                s.answer(
+                    rep,
+                    t + 1,
+                    &oplog_batch(200 + req, req, false, vec![], cp, 1),
+                );
+                req += 1;
+            }
+            UpdateReply => s.answer(
+                app,
+                t,
+                &msg(
+                    100,
+                    1,
+                    rawdoc! {"n": 2, "nModified": 2, "ok": 1.0, "operationTime": newest},
+                    vec![],
+                ),
+            ),
+            ReplaceReply => s.answer(
+                app2,
+                t,
+                &msg(
+                    101,
+                    2,
+                    rawdoc! {"n": 1, "nModified": 1, "ok": 1.0, "operationTime": newest},
+                    vec![],
+                ),
+            ),
+        }
+    }
+    s.close(app, 5000);
+    s.close(app2, 5000);
+    s.close(rep, 5000);
+    let out = tap(&s, cfg());
+    assert!(out.undecided.is_empty(), "{steps:?}: {:?}", out.undecided);
+    let mut got: Vec<(String, u64, Vec<u8>)> = out
+        .log
+        .iter()
+        .filter(|e| e.mutation.namespace == "d.c")
+        .map(|e| {
+            assert_eq!(e.mutation.outcome.kind().as_str(), "committed", "{steps:?}");
+            let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
+                panic!("not a mongo payload")
+            };
+            (
+                e.mutation.key.clone(),
+                op.optime.map_or(0, |o| o.ts),
+                op.o.clone(),
+            )
+        })
+        .collect();
+    got.sort_by_key(|g| g.1);
+    got
+}
+
+/// The oplog of [`update_many_race`] as the log must hold it: each entry once, as
+/// what it says, at its own optime (the version applies the entries' contents in
+/// optime order, so any other log makes it wrong).
+fn update_many_race_entries(replace_last: bool) -> Vec<(String, u64, Vec<u8>)> {
+    let inc = |diff: RawDocumentBuf| rawdoc! {"$v": 2, "diff": diff}.into_bytes();
+    let replacement = rawdoc! {"_id": 4, "v": 12, "r": true}.into_bytes();
+    let (k4, k5) = (r#"{"_id":4}"#.to_string(), r#"{"_id":5}"#.to_string());
+    if replace_last {
+        vec![
+            (k5, ot(1000, 2), inc(rawdoc! {"u": {"n": 10}})),
+            (k4.clone(), ot(1000, 3), inc(rawdoc! {"i": {"n": 10}})),
+            (k4, ot(1000, 4), replacement),
+        ]
+    } else {
+        vec![
+            (k4.clone(), ot(1000, 2), replacement),
+            (k5, ot(1000, 3), inc(rawdoc! {"u": {"n": 10}})),
+            (k4, ot(1000, 4), inc(rawdoc! {"i": {"n": 10}})),
+        ]
+    }
+}
+
+/// The saved soak case `mongo-update-many-concurrent-replace.json`, made
+/// deterministic: a retryable `replaceOne` of `_id` 4 and an `updateMany` `$inc` of
+/// `_id` 5 and 4 on another connection, both acknowledged with the same
+/// `operationTime` (the newest entry on the primary, whoever wrote it), in every
+/// order of replies, fetched entries and commit point, with the replacement's entry
+/// after the update's and before them. The log must hold each entry once, as what
+/// it says: the replacement is only the entry with its session ids, the update only
+/// entries without any. Before, a reply seen before its own entry was fetched took
+/// the other write's entry of `_id` 4 by `_id` (by the reply's optime, or as the
+/// newest entry of that `_id`), and the replacement's own entry was then dropped as
+/// already logged (its session ids): the version held `{v: 6, r: true, n: 10}`.
+#[test]
+fn a_retryable_replacement_and_a_concurrent_update_many_each_take_their_own_entries() {
+    use RaceStep::*;
+    let orders: &[&[RaceStep]] = &[
+        // The CI divergence: the update's entries fetched, the replacement's reply
+        // before its own entry, and the commit point passing the entry it took (the
+        // middle one) before its own was fetched.
+        &[
+            Fetch(&[0, 1]),
+            ReplaceReply,
+            Commit(1),
+            Fetch(&[2]),
+            UpdateReply,
+            Commit(2),
+        ],
+        &[
+            Fetch(&[0, 1]),
+            UpdateReply,
+            ReplaceReply,
+            Commit(1),
+            Fetch(&[2]),
+            Commit(2),
+        ],
+        &[
+            Fetch(&[0, 1]),
+            ReplaceReply,
+            UpdateReply,
+            Fetch(&[2]),
+            Commit(2),
+        ],
+        &[
+            Fetch(&[0, 1]),
+            UpdateReply,
+            ReplaceReply,
+            Fetch(&[2]),
+            Commit(2),
+        ],
+        // 5e62fe0's: everything fetched, the commit point before the replacement's reply.
+        &[Fetch(&[0, 1, 2]), UpdateReply, Commit(2), ReplaceReply],
+        &[Fetch(&[0, 1, 2]), ReplaceReply, UpdateReply, Commit(2)],
+        &[
+            Fetch(&[0, 1, 2]),
+            ReplaceReply,
+            Commit(1),
+            UpdateReply,
+            Commit(2),
+        ],
+        &[ReplaceReply, UpdateReply, Fetch(&[0, 1, 2]), Commit(2)],
+        &[
+            UpdateReply,
+            ReplaceReply,
+            Fetch(&[0]),
+            Commit(0),
+            Fetch(&[1, 2]),
+            Commit(2),
+        ],
+        &[
+            Fetch(&[0]),
+            ReplaceReply,
+            Commit(0),
+            Fetch(&[1]),
+            UpdateReply,
+            Fetch(&[2]),
+            Commit(2),
+        ],
+    ];
+    let mut failed = Vec::new();
+    for (replace_last, sessions_seen) in
+        [(true, false), (false, false), (true, true), (false, true)]
+    {
+        let want = update_many_race_entries(replace_last);
+        for steps in orders {
+            let got = update_many_race(replace_last, sessions_seen, steps);
+            if got != want {
+                failed.push(format!(
+                    "replacement {} the update, session ids seen before: {sessions_seen}, {steps:?}: logged {:?}",
+                    if replace_last { "after" } else { "before" },
+                    got.iter()
+                        .map(|g| (&g.0, g.1 & 0xffff_ffff))
+                        .collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// A write logged as its client sent it (its entries not fetched when the commit
+/// point passed its reply's optime: a fetcher the capture did not show, a lagging
+/// secondary) does not claim the entry at that optime unless it is the same
+/// statement: the reply's `operationTime` is the newest optime on the primary, here
+/// another client's unacknowledged `$set` of `_id` 7. Before, that entry, fetched
+/// later, was taken for the update's own and never logged; now it is logged on its
+/// own like the update's two entries.
+#[test]
+fn a_write_logged_as_sent_does_not_claim_another_writes_entry_at_its_optime() {
+    let entry = |t: bson::Timestamp, id: i32, o: RawDocumentBuf| rawdoc! {"ts": t, "t": 1i64, "op": "u", "ns": "d.c", "o": o, "o2": {"_id": id}, "v": 2i64};
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    let rep = s.flow(SECONDARY, PRIMARY, 0);
+    s.send(rep, 1, &oplog_find(5));
+    // An entry of another collection: the oplog is in sight.
+    let first = rawdoc! {"ts": ts(1000, 1), "t": 1i64, "op": "i", "ns": "d.other", "o": {"_id": 9, "v": 1}, "v": 2i64};
+    s.answer(
+        rep,
+        2,
+        &oplog_batch(200, 5, true, vec![first], ts(1000, 1), 1),
+    );
+    s.send(
+        app,
+        10,
+        &msg(
+            1,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 1}, "lsid": {"id": lsid()}},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": {"$in": [5, 4]}}, "u": {"$inc": {"n": 10}}, "multi": true}],
+            )],
+        ),
+    );
+    s.answer(
+        app,
+        20,
+        &msg(
+            100,
+            1,
+            rawdoc! {"n": 2, "nModified": 2, "ok": 1.0, "operationTime": ts(1000, 4)},
+            vec![],
+        ),
+    );
+    s.send(rep, 30, &oplog_get_more(6));
+    s.answer(rep, 31, &oplog_batch(201, 6, false, vec![], ts(1000, 4), 1));
+    s.send(rep, 40, &oplog_get_more(7));
+    s.answer(
+        rep,
+        41,
+        &oplog_batch(
+            202,
+            7,
+            false,
+            vec![
+                entry(ts(1000, 2), 5, rawdoc! {"$v": 2, "diff": {"u": {"n": 10}}}),
+                entry(ts(1000, 3), 4, rawdoc! {"$v": 2, "diff": {"u": {"n": 10}}}),
+                entry(ts(1000, 4), 7, rawdoc! {"$v": 2, "diff": {"u": {"v": 99}}}),
+            ],
+            ts(1000, 4),
+            1,
+        ),
+    );
+    s.close(app, 5000);
+    s.close(rep, 5000);
+    let out = tap(&s, cfg());
+    assert!(out.undecided.is_empty());
+    let mut entries: Vec<(String, u64)> = out
+        .log
+        .iter()
+        .filter(|e| e.mutation.evidence.note.contains("no client write seen"))
+        .map(|e| {
+            let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
+                panic!("not a mongo payload")
+            };
+            (e.mutation.key.clone(), op.optime.map_or(0, |o| o.ts))
+        })
+        .collect();
+    entries.sort_by_key(|e| e.1);
+    assert_eq!(
+        entries,
+        vec![
+            (r#"{"_id":9}"#.into(), ot(1000, 1)),
+            (r#"{"_id":5}"#.into(), ot(1000, 2)),
+            (r#"{"_id":4}"#.into(), ot(1000, 3)),
+            (r#"{"_id":7}"#.into(), ot(1000, 4)),
+        ],
+        "every fetched entry logged, the unacknowledged $set of _id 7 included: {:?}",
+        out.log
+            .iter()
+            .map(|e| (&e.mutation.key, &e.mutation.evidence.note))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// An unacknowledged (`w:0`) `$set` of `_id` 4, seen after a concurrent
+/// `updateMany`'s entries were fetched, does not take the update's entry of `_id`
+/// 4 by `_id`: it stays in doubt (versions do not apply it), so an entry it took
+/// would never be applied. Before, it took the `$inc` entry, the update took the
+/// `$set`'s entry instead, and the committed log lacked the `$inc` of `_id` 4.
+#[test]
+fn an_unacknowledged_write_does_not_take_another_writes_entry_by_id() {
+    let entry = |t: bson::Timestamp, id: i32, diff: RawDocumentBuf| rawdoc! {"ts": t, "t": 1i64, "op": "u", "ns": "d.c", "o": {"$v": 2, "diff": diff}, "o2": {"_id": id}, "v": 2i64};
+    let mut s = Scenario::new();
+    let app = s.flow(APP, PRIMARY, 0);
+    let app2 = s.flow(APP2, PRIMARY, 0);
+    let rep = s.flow(SECONDARY, PRIMARY, 0);
+    s.send(rep, 1, &oplog_find(5));
+    s.answer(rep, 2, &oplog_batch(200, 5, true, vec![], ts(1000, 1), 1));
+    s.send(
+        app,
+        10,
+        &msg(
+            1,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 1}, "lsid": {"id": lsid()}},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": {"$in": [5, 4]}}, "u": {"$inc": {"n": 10}}, "multi": true}],
+            )],
+        ),
+    );
+    s.send(rep, 20, &oplog_get_more(6));
+    s.answer(
+        rep,
+        21,
+        &oplog_batch(
+            201,
+            6,
+            false,
+            vec![
+                entry(ts(1000, 2), 5, rawdoc! {"u": {"n": 10}}),
+                entry(ts(1000, 3), 4, rawdoc! {"u": {"n": 10}}),
+            ],
+            ts(1000, 1),
+            1,
+        ),
+    );
+    s.send(
+        app2,
+        30,
+        &msg_flags(
+            2,
+            0,
+            rawdoc! {"update": "c", "$db": "d", "writeConcern": {"w": 0}},
+            vec![(
+                "updates",
+                vec![rawdoc! {"q": {"_id": 4}, "u": {"$set": {"v": 99}}}],
+            )],
+            MsgFlags::MORE_TO_COME,
+        ),
+    );
+    s.send(rep, 40, &oplog_get_more(7));
+    s.answer(
+        rep,
+        41,
+        &oplog_batch(
+            202,
+            7,
+            false,
+            vec![entry(ts(1000, 4), 4, rawdoc! {"u": {"v": 99}})],
+            ts(1000, 1),
+            1,
+        ),
+    );
+    s.answer(
+        app,
+        50,
+        &msg(
+            100,
+            1,
+            rawdoc! {"n": 2, "nModified": 2, "ok": 1.0, "operationTime": ts(1000, 4)},
+            vec![],
+        ),
+    );
+    s.send(rep, 60, &oplog_get_more(8));
+    s.answer(rep, 61, &oplog_batch(203, 8, false, vec![], ts(1000, 4), 1));
+    s.close(app, 5000);
+    s.close(app2, 5000);
+    s.close(rep, 5000);
+    let out = tap(&s, cfg());
+    let mut committed: Vec<(String, u64)> = out
+        .log
+        .iter()
+        .filter(|e| e.mutation.outcome == tidemark::store::Outcome::Committed)
+        .map(|e| {
+            let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
+                panic!("not a mongo payload")
+            };
+            (e.mutation.key.clone(), op.optime.map_or(0, |o| o.ts))
+        })
+        .collect();
+    committed.sort_by_key(|c| c.1);
+    assert_eq!(
+        committed,
+        vec![
+            (r#"{"_id":5}"#.into(), ot(1000, 2)),
+            (r#"{"_id":4}"#.into(), ot(1000, 3)),
+            (r#"{"_id":4}"#.into(), ot(1000, 4)),
+        ],
+        "each committed entry once: {:?}",
+        out.log
+            .iter()
+            .map(|e| (&e.mutation.key, &e.mutation.evidence.note))
+            .collect::<Vec<_>>()
+    );
+}

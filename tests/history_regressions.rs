@@ -189,6 +189,50 @@ fn a_delete_many_across_shards_reaches_the_version() {
     );
 }
 
+/// The timing-dependent saved case `mongo-update-many-concurrent-replace.json`
+/// replayed `HISTORIES_REPEAT` times (default 20), each as the first history of a
+/// fresh harness (as the soak and CI met it); prints how many diverged and fails if
+/// any did. Ignored: minutes long; `saved_histories_replay_clean` replays it once.
+#[test]
+#[ignore]
+fn update_many_concurrent_replace_replays_clean_repeatedly() {
+    if !require::live_capture() {
+        return;
+    }
+    let file = "mongo-update-many-concurrent-replace.json";
+    let text = std::fs::read_to_string(regressions_dir().join(file)).unwrap();
+    let case: MongoRegression = serde_json::from_str(&text).unwrap();
+    let runs: usize = std::env::var("HISTORIES_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let (mut diverged, mut unchecked) = (Vec::new(), 0);
+    for i in 0..runs {
+        let started = std::time::Instant::now();
+        let mut harness = MongoHarness::start(Ipv4Addr::new(127, 0, 90, 1));
+        let c = run_checked_mongo(&mut harness, &case.history);
+        eprintln!(
+            "{file} run {}/{runs}: {} divergences{} ({:.1} s)",
+            i + 1,
+            c.divergences.len(),
+            c.unchecked
+                .as_ref()
+                .map_or(String::new(), |u| format!(", unchecked: {u}")),
+            started.elapsed().as_secs_f64()
+        );
+        unchecked += usize::from(c.unchecked.is_some());
+        if !c.divergences.is_empty() {
+            diverged.push(format!("run {}: {}", i + 1, c.divergences.join("\n")));
+        }
+    }
+    eprintln!(
+        "{file}: {runs} runs, {} diverged, {unchecked} unchecked",
+        diverged.len()
+    );
+    assert!(diverged.is_empty(), "{}", diverged.join("\n"));
+    assert_eq!(unchecked, 0);
+}
+
 fn has_map_put(h: &CqlHistory) -> bool {
     h.ops().any(|o| match &o.kind {
         OpKind::Write { w, .. } => matches!(w, Write::MapPut { .. }),

@@ -95,6 +95,10 @@ pub struct ReplState {
     /// successor. Entries of two replies are not linked: a capture gap or a new
     /// cursor may lie between them.
     batch_tail: HashMap<u64, (u64, OpTime)>,
+    /// A CRUD entry carrying retryable-write ids was fetched: the server writes them
+    /// (MongoDB 3.6+ always does; some test servers did not), so a retryable
+    /// statement's entry is known to carry its ids (see [`same_statement`]).
+    entries_carry_sessions: bool,
     /// A link into a newer term was added since [`ReplState::take_history_grew`]:
     /// an older term's write waiting for evidence may now be decidable.
     history_grew: bool,
@@ -177,6 +181,10 @@ impl ReplState {
             }
             ReplicationEvent::OplogEntry { optime, op, .. } => {
                 self.oplog_visible = true;
+                self.entries_carry_sessions |= matches!(
+                    op.op,
+                    MongoOpKind::Insert | MongoOpKind::Update | MongoOpKind::Delete
+                ) && retryable_ids(op).is_some();
                 // Someone fetches the oplog: a secondary (perhaps a hidden one).
                 self.deployment.other_members_seen = true;
                 self.term = self.term.max(optime.t);
@@ -369,7 +377,20 @@ impl ReplState {
 
     /// Finds the entry a client write is, by optime, session ids, inserted document
     /// bytes, or the `_id` of a by-`_id` update/delete; marks it matched.
-    pub fn match_write(&mut self, op: &MongoOp, optime: Option<OpTime>) -> Option<SeenEntry> {
+    ///
+    /// `exact`: only an entry the statement's retryable-write ids or inserted
+    /// document name, never one of the same `_id` alone (see [`same_statement`]).
+    pub fn match_write(
+        &mut self,
+        op: &MongoOp,
+        optime: Option<OpTime>,
+        exact: bool,
+    ) -> Option<SeenEntry> {
+        let carry = self.entries_carry_sessions;
+        let same = |e: &MongoOp| {
+            same_statement(op, e, carry)
+                && (!exact || retryable_ids(op).is_some() || op.op == MongoOpKind::Insert)
+        };
         // The reply's optime is the *last* statement's for a multi-statement
         // command, so an entry found by optime must also be this statement.
         // An entry another client write already took is not this one's (a write
@@ -378,15 +399,15 @@ impl ReplState {
         let by_optime = optime.map(|o| o.ts).filter(|ts| {
             self.entries
                 .get(ts)
-                .is_some_and(|e| (!e.matched || e.logged) && same_statement(op, &e.op))
+                .is_some_and(|e| (!e.matched || e.logged) && same(&e.op))
         });
         // Otherwise the newest unmatched entry that is this statement.
         let ts = by_optime.or_else(|| {
-            self.unmatched.iter().rev().copied().find(|ts| {
-                self.entries
-                    .get(ts)
-                    .is_some_and(|e| same_statement(op, &e.op))
-            })
+            self.unmatched
+                .iter()
+                .rev()
+                .copied()
+                .find(|ts| self.entries.get(ts).is_some_and(|e| same(&e.op)))
         })?;
         self.set_matched(ts);
         self.entries.get(&ts).cloned()
@@ -423,10 +444,11 @@ impl ReplState {
                 self.entries.get(ts).is_some_and(|e| {
                     e.op.ns == op.ns
                         && same_kind(op.op, e.op.op)
-                        // An entry naming another session is that session's write (a
-                        // concurrent retryable replaceOne on another connection), not
-                        // one of this statement's documents.
-                        && (e.op.lsid.is_none() || e.op.lsid == op.lsid)
+                        // An entry carrying retryable-write ids is that statement's
+                        // (a concurrent retryable replaceOne on another connection),
+                        // and a retryable statement's entries carry its ids: the
+                        // session ids must agree (`same_session_class`).
+                        && same_session_class(op, &e.op, self.entries_carry_sessions)
                 })
             })
             .collect();
@@ -436,6 +458,12 @@ impl ReplState {
             out.extend(self.entries.get(&ts).cloned());
         }
         out
+    }
+
+    /// Whether `entry` is the form of client statement `op` ([`same_statement`], with
+    /// what the fetched entries showed of the server's session ids).
+    pub fn is_form_of(&self, op: &MongoOp, entry: &MongoOp) -> bool {
+        same_statement(op, entry, self.entries_carry_sessions)
     }
 
     /// A request went out on `flow`: a fetcher there asked for more, so the entries
@@ -454,6 +482,18 @@ impl ReplState {
     /// its own).
     pub fn mark_matched(&mut self, ts: u64) {
         self.set_matched(ts);
+    }
+
+    /// The entry at `ts` turned out not to be the write that took it: unmatched
+    /// again (unless it was logged on its own), for its own write or orphan logging.
+    pub fn release(&mut self, ts: u64) {
+        if let Some(e) = self.entries.get_mut(&ts) {
+            if e.matched && !e.logged {
+                e.matched = false;
+                self.unmatched.insert(ts);
+                self.unmatched_by_seen.insert((e.seen_at, ts));
+            }
+        }
     }
 
     /// The one place an entry becomes matched, keeping the unmatched index true.
@@ -484,18 +524,57 @@ impl ReplState {
 
 /// Whether an oplog entry is the form of a client statement: same namespace and
 /// kind, and the same retryable-write ids, inserted document, or `_id`.
-fn same_statement(op: &MongoOp, e: &MongoOp) -> bool {
-    e.ns == op.ns
-        && same_kind(op.op, e.op)
-        && match (op.lsid, e.lsid, op.stmt_id, e.stmt_id) {
-            (Some(a), Some(b), Some(x), Some(y)) => {
-                a == b && op.txn_number == e.txn_number && x == y
-            }
-            _ => match op.op {
-                crate::store::MongoOpKind::Insert => e.o == op.o,
-                _ => same_id(op, e),
-            },
-        }
+///
+/// The session ids decide first, both ways. A retryable statement (`lsid`,
+/// `txnNumber`, `stmtId`) writes its entry with exactly those ids (MongoDB 3.6+), so
+/// an entry with others is another write's, and, once the server is seen writing
+/// them (`entries_carry_sessions`: an entry with retryable ids was fetched), so is
+/// an entry without them, however equal its `_id`. An entry that carries them is
+/// that retryable statement's, never a write without them. A transaction's
+/// statement (`lsid` and `txnNumber`, no `stmtId`) is never a CRUD entry: its form
+/// is its transaction's `applyOps`. Otherwise the inserted document or the `_id`
+/// decide — between two writes of one document without session ids the wire cannot
+/// tell, which is harmless as long as each entry is logged once as what it says
+/// (see [`ReplState::take_entries_of`]).
+///
+/// Found by the MongoDB soak (`tests/regressions/mongo-update-many-concurrent-replace.json`):
+/// a retryable `replaceOne` of `_id` 4 acknowledged before its entry was fetched took
+/// a concurrent `updateMany`'s `$inc` entry of `_id` 4 by `_id`; the replacement's own
+/// entry, fetched next, was then recognised by its session ids as already logged and
+/// dropped, and versions lost the replacement.
+pub(crate) fn same_statement(op: &MongoOp, e: &MongoOp, entries_carry_sessions: bool) -> bool {
+    if e.ns != op.ns
+        || !same_kind(op.op, e.op)
+        || !same_session_class(op, e, entries_carry_sessions)
+    {
+        return false;
+    }
+    if retryable_ids(e).is_some() {
+        return true; // the same ids (`same_session_class`)
+    }
+    match op.op {
+        MongoOpKind::Insert => e.o == op.o,
+        _ => same_id(op, e),
+    }
+}
+
+/// Whether the session ids allow entry `e` to be (one of) client statement `op`'s
+/// (see [`same_statement`]): the same retryable-write ids; none on the entry, for a
+/// statement outside a transaction without them or, from a server not seen writing
+/// them, with them.
+fn same_session_class(op: &MongoOp, e: &MongoOp, entries_carry_sessions: bool) -> bool {
+    match (retryable_ids(op), retryable_ids(e)) {
+        (Some(a), Some(b)) => a == b,
+        (None, Some(_)) => false,
+        (Some(_), None) => !entries_carry_sessions,
+        (None, None) => !(op.lsid.is_some() && op.txn_number.is_some()),
+    }
+}
+
+/// The retryable-write ids of a statement or entry: `lsid`, `txnNumber`, `stmtId`,
+/// all three present.
+fn retryable_ids(op: &MongoOp) -> Option<([u8; 16], i64, i32)> {
+    Some((op.lsid?, op.txn_number?, op.stmt_id?))
 }
 
 /// Whether an entry of kind `entry` can be the effect of a client statement of kind
@@ -535,6 +614,43 @@ mod tests {
         assert!(!covers(ot(9, 1), ot(10, 1)));
         assert!(covers(ot(5, 2), ot(10, 1)));
         assert!(covers(ot(10, -1), ot(10, 3)));
+    }
+
+    fn update_of(id: i32, session: Option<([u8; 16], Option<i64>, Option<i32>)>) -> MongoOp {
+        use tidemark_mongo::bson::rawdoc;
+        MongoOp {
+            op: MongoOpKind::Update,
+            ns: "d.c".into(),
+            o: rawdoc! {"$inc": {"n": 10}}.into_bytes(),
+            o2: Some(rawdoc! {"_id": id}.into_bytes()),
+            optime: None,
+            lsid: session.map(|s| s.0),
+            txn_number: session.and_then(|s| s.1),
+            stmt_id: session.and_then(|s| s.2),
+        }
+    }
+
+    /// The session ids decide before the `_id`, both ways: a retryable statement is
+    /// never an entry without its ids (a concurrent non-retryable write's entry of
+    /// the same `_id`), an entry with retryable ids is never a write without them,
+    /// and a transaction's statement is never a CRUD entry.
+    #[test]
+    fn session_ids_decide_before_the_id() {
+        let retryable = update_of(4, Some(([7; 16], Some(3), Some(0))));
+        let plain_entry = update_of(4, None);
+        let plain_client = update_of(4, Some(([9; 16], None, None)));
+        let txn_statement = update_of(4, Some(([9; 16], Some(1), None)));
+        for carry in [true, false] {
+            assert!(same_statement(&retryable, &retryable, carry));
+            assert!(!same_statement(&plain_client, &retryable, carry));
+            assert!(same_statement(&plain_client, &plain_entry, carry));
+            assert!(!same_statement(&txn_statement, &plain_entry, carry));
+            assert!(!same_statement(&update_of(5, None), &plain_entry, carry));
+        }
+        // A retryable statement and an entry without session ids: another write's
+        // once the server is seen writing them; by `_id` from one that does not.
+        assert!(!same_statement(&retryable, &plain_entry, true));
+        assert!(same_statement(&retryable, &plain_entry, false));
     }
 
     #[test]

@@ -56,6 +56,16 @@ struct Entry {
     converted: Option<Mutation>,
 }
 
+/// What was logged at a MongoDB optime (the tracker's `logged_optimes`).
+#[derive(Debug, Clone)]
+enum LoggedAt {
+    /// The oplog entry at that optime, as a write that adopted it.
+    Entry,
+    /// A write as its client sent it, acknowledged with that optime: the entry
+    /// there is this write only if it is the same statement.
+    Client(crate::store::MongoOp),
+}
+
 /// What dedupe remembers about an identity.
 #[derive(Debug, Clone, Copy)]
 enum Seen {
@@ -116,7 +126,10 @@ pub struct CommitTracker {
     identity_order: VecDeque<Identity>,
     /// Optimes (BSON timestamps) of MongoDB client writes already logged, so their
     /// oplog entries, fetched later, are not logged a second time.
-    logged_optimes: BTreeSet<u64>,
+    logged_optimes: BTreeMap<u64, LoggedAt>,
+    /// Retryable writes logged as an oplog entry without session ids, by identity:
+    /// the entry's optime (see `note_loose_adoption`).
+    loose_adoptions: HashMap<Identity, u64>,
     /// Per MongoDB connection: the optime acknowledged before the last one, and the
     /// last one (statements of one command share their reply's optime).
     acked_on_flow: HashMap<u64, (Option<u64>, u64)>,
@@ -157,7 +170,8 @@ impl CommitTracker {
             next_id: 1,
             identities: HashMap::new(),
             identity_order: VecDeque::new(),
-            logged_optimes: BTreeSet::new(),
+            logged_optimes: BTreeMap::new(),
+            loose_adoptions: HashMap::new(),
             logged_txns: BTreeSet::new(),
             acked_on_flow: HashMap::new(),
             repl: ReplState::with_members(members),
@@ -296,7 +310,16 @@ impl CommitTracker {
             && outcome.kind() != OutcomeKind::Rejected
         {
             if let Some(op) = rec.extras.mongo_op.clone() {
-                if let Some(entry) = self.repl.match_write(&op, rec.extras.optime) {
+                // A write in doubt (unacknowledged, no response) is logged in doubt,
+                // which versions do not apply: an entry it took would never be
+                // applied either. It takes only an entry its session ids or inserted
+                // document name; one it could only match by `_id` may be another
+                // write's (a concurrent updateMany's), and is left to be logged as
+                // what it is. (Its deadline policy committing it is the user's
+                // choice to apply it as sent.)
+                let exact = matches!(outcome, Outcome::InDoubt { .. })
+                    && self.cfg.in_doubt_policy != InDoubtPolicy::Committed;
+                if let Some(entry) = self.repl.match_write(&op, rec.extras.optime, exact) {
                     // Logged on its own before this reply was seen: the same write.
                     if entry.logged {
                         self.stats.duplicates += 1;

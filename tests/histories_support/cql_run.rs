@@ -213,6 +213,7 @@ pub async fn session(addr: std::net::SocketAddr, speculative: bool) -> Session {
 impl Harness {
     /// Starts the testbed on `base`.. (ephemeral port), the tap, and the sessions.
     pub fn start(base: Ipv4Addr) -> Harness {
+        let base = super::own_net(base);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

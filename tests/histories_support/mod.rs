@@ -36,6 +36,21 @@ use cql_check::{Cut, Divergence};
 use cql_model::CqlHistory;
 use cql_run::{hex, CellV, Cells, Harness};
 
+/// The testbed's base address, moved to the engineer's own loopback range when
+/// `HISTORIES_NET` names one (`HISTORIES_NET=140`: `127.0.9X.Y` becomes
+/// `127.0.(140+X).Y`), so runs of these binaries from several worktrees on one
+/// machine never share addresses. Unset: `base` as given (what CI runs).
+pub fn own_net(base: std::net::Ipv4Addr) -> std::net::Ipv4Addr {
+    let Some(net) = std::env::var("HISTORIES_NET")
+        .ok()
+        .and_then(|v| v.parse::<u8>().ok())
+    else {
+        return base;
+    };
+    let o = base.octets();
+    std::net::Ipv4Addr::new(o[0], o[1], net.saturating_add(o[2] % 10), o[3])
+}
+
 /// A deliberate fault in the checker's input, to prove the checker and the shrinker
 /// catch and reduce a divergence (never used on a real run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -63,6 +63,7 @@ const OP_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl MongoHarness {
     pub fn start(base: Ipv4Addr) -> MongoHarness {
+        let base = super::own_net(base);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -9,7 +9,7 @@ use super::super::convert;
 use super::super::identity;
 use super::super::mongo_rules;
 use super::super::replication::{SeenEntry, Verdict};
-use super::{CommitTracker, Seen, KEEP_ENTRIES};
+use super::{CommitTracker, LoggedAt, Seen, KEEP_ENTRIES};
 use crate::decode::reason::Reason;
 use crate::decode::records::{ReplicationEvent, WriteRecord};
 use crate::store::{Mutation, Outcome, Payload, Source, WriteOp};
@@ -26,21 +26,77 @@ impl CommitTracker {
                 }
             }
         }
-        if let Some(o) = rec.extras.optime {
-            self.logged_optimes.insert(o.ts);
-            while self.logged_optimes.len() > KEEP_ENTRIES {
-                self.logged_optimes.pop_first();
+        let Some(o) = rec.extras.optime else {
+            return;
+        };
+        let claim = match &rec.extras.mongo_op {
+            // The entry itself was logged (a write that adopted it, or an orphan).
+            Some(op) if op.optime.is_some() => {
+                self.note_loose_adoption(op, o.ts);
+                LoggedAt::Entry
             }
+            // A transaction's statements carry its commit's reply optime; its
+            // `applyOps` entry is recognised by `logged_txns`.
+            _ if identity::in_transaction(rec) => return,
+            // A write logged as sent: its reply's optime is the newest on the primary
+            // when it replied, perhaps another client's entry; only an entry that is
+            // this statement is this write.
+            Some(op) => {
+                let mut op = op.clone();
+                if op.op == crate::store::MongoOpKind::Update {
+                    op.o = Vec::new(); // matching reads `o2` (the filter) only
+                }
+                LoggedAt::Client(op)
+            }
+            None => return,
+        };
+        self.logged_optimes.insert(o.ts, claim);
+        while self.logged_optimes.len() > KEEP_ENTRIES {
+            self.logged_optimes.pop_first();
+        }
+    }
+
+    /// A retryable write logged as an entry without session ids (taken by `_id`
+    /// before the server was seen writing them): should an entry carrying the
+    /// write's ids come later, that is its own, and the one it took another write's,
+    /// already logged as what it says; see [`CommitTracker::entry_already_logged`].
+    fn note_loose_adoption(&mut self, op: &crate::store::MongoOp, ts: u64) {
+        let loose = op.lsid.is_some()
+            && op.txn_number.is_some()
+            && op.stmt_id.is_some()
+            && self
+                .repl
+                .entries
+                .get(&ts)
+                .is_some_and(|e| e.op.lsid.is_none());
+        if let (true, Some(i)) = (loose, identity::of_mongo_op(op)) {
+            if self.loose_adoptions.len() >= KEEP_ENTRIES {
+                self.loose_adoptions.clear();
+            }
+            self.loose_adoptions.insert(i, ts);
         }
     }
 
     /// Whether a fetched oplog entry is the form of a client write already logged.
+    /// An entry with a logged retryable write's ids is that write's unless the write
+    /// was logged as another entry (a loose adoption): then this one is not logged
+    /// yet, and is logged on its own.
     pub(super) fn entry_already_logged(&self, optime_ts: u64, op: &crate::store::MongoOp) -> bool {
-        self.logged_optimes.contains(&optime_ts)
+        let by_optime = match self.logged_optimes.get(&optime_ts) {
+            Some(LoggedAt::Entry) => true,
+            Some(LoggedAt::Client(c)) => self.repl.is_form_of(c, op),
+            None => false,
+        };
+        by_optime
             || (op.op == crate::store::MongoOpKind::Command
                 && matches!((op.lsid, op.txn_number), (Some(l), Some(t)) if self.logged_txns.contains(&(l, t))))
-            || identity::of_mongo_op(op)
-                .is_some_and(|i| matches!(self.identities.get(&i), Some(Seen::Logged(_))))
+            || identity::of_mongo_op(op).is_some_and(|i| {
+                matches!(self.identities.get(&i), Some(Seen::Logged(_)))
+                    && self
+                        .loose_adoptions
+                        .get(&i)
+                        .is_none_or(|ts| *ts == optime_ts)
+            })
     }
 
     /// The optime acknowledged on `rec`'s connection before `rec`'s own (and notes
@@ -188,16 +244,25 @@ impl CommitTracker {
             if self.entry_already_logged(optime.ts, op) {
                 self.repl.mark_matched(optime.ts);
             }
-            // A waiting client write may be this entry.
-            let waiting: Vec<u64> = self
-                .pending
-                .for_entry(optime.ts)
+            // A waiting client write may be this entry: the retryable statement its
+            // session ids name, whatever optime its reply carried (the newest on the
+            // primary then, perhaps another client's entry), first; else one
+            // acknowledged with this optime, or without one.
+            let by_session = identity::of_mongo_op(op)
+                .filter(|_| op.lsid.is_some() && op.txn_number.is_some() && op.stmt_id.is_some())
+                .and_then(|i| match self.identities.get(&i) {
+                    Some(Seen::Undecided(wid)) => Some(*wid),
+                    _ => None,
+                });
+            let waiting: Vec<u64> = by_session
                 .into_iter()
+                .chain(self.pending.for_entry(optime.ts))
                 .filter(|wid| {
                     self.undecided.get(wid).is_some_and(|e| {
                         e.rec.proto == "mongo"
                             && e.outcome == Outcome::Pending
-                            && e.rec.extras.optime.is_none_or(|o| o.ts == optime.ts)
+                            && (Some(*wid) == by_session
+                                || e.rec.extras.optime.is_none_or(|o| o.ts == optime.ts))
                     })
                 })
                 .collect();
@@ -225,7 +290,13 @@ impl CommitTracker {
                     continue;
                 }
                 let client_optime = self.undecided[&wid].rec.extras.optime;
-                if let Some(entry) = self.repl.match_write(&op, client_optime) {
+                if let Some(entry) = self.repl.match_write(&op, client_optime, false) {
+                    // It had taken another entry (by `_id`, before its own with its
+                    // session ids was fetched): that one is another write's, free
+                    // again to be taken or logged on its own.
+                    if let Some(prev) = op.optime.filter(|p| p.ts != entry.optime.ts) {
+                        self.repl.release(prev.ts);
+                    }
                     let mut rec = self.undecided[&wid].rec.clone();
                     self.adopt_entry(&mut rec, &entry);
                     if let Some(e) = self.undecided.get_mut(&wid) {
