@@ -100,7 +100,10 @@ fn apply(p: &mut Paused, f: &FaultAction) {
         | FaultAction::DropAcks { node }
         | FaultAction::DropWrites { node } => p.pause(*node),
         FaultAction::Start { node } | FaultAction::Heal { node } => p.resume(*node),
-        FaultAction::Skew { .. } | FaultAction::AddNode | FaultAction::RemoveAdded => {}
+        FaultAction::Skew { .. }
+        | FaultAction::AddNode
+        | FaultAction::RemoveAdded
+        | FaultAction::ProxyRestart(_) => {}
     }
 }
 

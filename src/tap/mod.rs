@@ -397,6 +397,8 @@ fn run_opened(
     };
     if source_id == LIVE_SOURCE_ID {
         record_down_time(store, writer.stored_tidemark)?;
+    } else if source_id == PROXY_SOURCE_ID && resume::proxy_run_crashed(store)? {
+        record_crash_time(store, writer.stored_tidemark)?;
     }
     // Record the run (and the policy in force) before anything else, so even a
     // crash before the first group leaves a resumable store.
@@ -412,6 +414,16 @@ fn run_opened(
     }
 
     let (registry, cql_state) = registry_with_cql_state();
+    if live {
+        // A live run continuing a store (a tap or proxy restarted on it) starts
+        // knowing the tables an earlier run learned: the drivers' connections are
+        // new but their tables are not, and a driver need not read `system_schema`
+        // again, nor replay its CREATE. Without this, writes after a restart were
+        // decoded without key columns or types (found by the proxied histories: rows
+        // keyed pk -1 holding quoted text, counters logged 0). A file run is not
+        // seeded: its replay must decide exactly what the interrupted run decided.
+        crate::decode::cql::stored_schema::learn_stored(&mut cql_state.lock().schema, store)?;
+    }
     let mut session = Session::new(ports, registry);
     let mut schema_keeper = schema::SchemaKeeper::default();
     let mut tracker = CommitTracker::new(options.tracker.clone());
@@ -550,6 +562,36 @@ fn record_down_time(store: &Store, stored_tidemark: u64) -> anyhow::Result<()> {
     }])?;
     eprintln!(
         "tidemark: the store's live capture stopped at its tidemark and starts again now: the time between is recorded as a capture gap"
+    );
+    Ok(())
+}
+
+/// A proxy starting on a store whose earlier proxy run did not end cleanly (killed,
+/// crashed: its checkpoint never said `complete`). That run forwarded requests and
+/// responses after its last group commit that no store holds: a write the database
+/// applied and the client saw acknowledged in those last milliseconds would be
+/// missing from every version. So the time from the store's tidemark to now is a
+/// capture gap (flow 0, no node), as a live tap's down time is, and versions after
+/// the tidemark are refused unless it is accepted. A proxy that was stopped
+/// gracefully (SIGTERM/SIGINT: drained, then flushed with `complete` set) records no
+/// gap: while it was down no client reached the nodes through it, and clients that
+/// learned only sidecar addresses (the rewrite) reached them no other way; what was
+/// in flight at its end is settled in doubt by [`settle_orphans`]. (Found by the
+/// proxied histories: a SIGKILLed proxy restarted on its store left no gap.)
+fn record_crash_time(store: &Store, stored_tidemark: u64) -> anyhow::Result<()> {
+    let now = wall_clock_ns();
+    if now <= stored_tidemark {
+        return Ok(());
+    }
+    store.add_gaps(&[crate::store::Gap {
+        flow: 0,
+        node: None,
+        from: stored_tidemark,
+        to: now,
+        bytes: 0,
+    }])?;
+    eprintln!(
+        "tidemark: the store's last proxy run did not stop cleanly: what it forwarded after its tidemark may be missing, so the time from there to now is recorded as a capture gap"
     );
     Ok(())
 }

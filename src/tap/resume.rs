@@ -38,6 +38,17 @@ pub fn last_run_complete(store: &Store) -> anyhow::Result<Option<bool>> {
     Ok(Some(state.complete))
 }
 
+/// Whether the store's last proxy run ended without its final flush (its checkpoint
+/// is not `complete`: it was killed or crashed). No proxy run yet: false.
+pub(super) fn proxy_run_crashed(store: &Store) -> anyhow::Result<bool> {
+    let Some(c) = store.checkpoint(PROXY_SOURCE_ID)? else {
+        return Ok(false);
+    };
+    let state: ResumeState = crate::store::codec::decode(&c.state)
+        .map_err(|e| anyhow::anyhow!("the proxy checkpoint is unreadable: {e}"))?;
+    Ok(!state.complete)
+}
+
 /// The checkpoint's source id of a live run: informational, never resumed.
 pub(super) const LIVE_SOURCE_ID: &str = "tap-live";
 

@@ -97,6 +97,9 @@ pub enum MFault {
     },
     /// `replSetStepDown` on the primary.
     StepDown,
+    /// The proxied mode's sidecar is stopped and started again mid-round
+    /// (`proxy_run`); never generated for a tapped history.
+    ProxyRestart(super::proxy_run::ProxyRestart),
 }
 
 pub type MRound = super::history::Round<MOp, MFault>;
