@@ -250,7 +250,11 @@ impl Plan {
         let (tap, proxy) = (self.via != "proxy", self.via != "tap");
         match end {
             Some(end) if Instant::now() >= end => None,
-            Some(_) if tap && proxy => Some(if k % 2 == 0 { Via::Tap } else { Via::Proxy }),
+            Some(_) if tap && proxy => Some(if k.is_multiple_of(2) {
+                Via::Tap
+            } else {
+                Via::Proxy
+            }),
             Some(_) => Some(if tap { Via::Tap } else { Via::Proxy }),
             None => {
                 let tapped = if tap { tapped } else { 0 };
@@ -329,7 +333,7 @@ fn cql(plan: &Plan) -> Vec<(String, Totals)> {
         account("cql", via, seed, &h, c, totals, |x| {
             run_checked(harness, x, Inject::None)
         });
-        if end.is_some() && k % 20 == 0 {
+        if end.is_some() && k.is_multiple_of(20) {
             for via in [Via::Tap, Via::Proxy] {
                 report(&label("cql", via), &m.totals[ix(via)], started.elapsed());
             }
@@ -379,7 +383,7 @@ fn mongo(plan: &Plan) -> Vec<(String, Totals)> {
         account("mongo", via, seed, &h, c, totals, |x| {
             run_checked_mongo(harness, x)
         });
-        if end.is_some() && k % 20 == 0 {
+        if end.is_some() && k.is_multiple_of(20) {
             for via in [Via::Tap, Via::Proxy] {
                 report(&label("mongo", via), &m.totals[ix(via)], started.elapsed());
             }

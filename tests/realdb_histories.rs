@@ -348,6 +348,8 @@ fn generated_histories_against_real_cassandra_match_the_driver_and_a_read_at_all
             .unwrap_or_else(|e| panic!("seed {seed}: version create: {e}"));
         let ran = Ran {
             keyspace: ks.clone(),
+            started: 0,
+            restarts: Vec::new(),
             snapshot: None,
             base_us,
             records,

@@ -47,6 +47,10 @@ const IDLE_TICK: Duration = Duration::from_millis(500);
 /// still in the kernel's buffer are at most this old.
 const IDLE_MARGIN_NS: u64 = 1_000_000_000;
 
+/// How much earlier than its last group commit's events a crashed proxy's capture
+/// gap starts: a connection task stamps an event a moment before it queues it.
+const CRASH_MARGIN_NS: u64 = 50_000_000;
+
 fn wall_clock_ns() -> u64 {
     crate::capture::Timestamp::now().0
 }
@@ -397,8 +401,10 @@ fn run_opened(
     };
     if source_id == LIVE_SOURCE_ID {
         record_down_time(store, writer.stored_tidemark)?;
-    } else if source_id == PROXY_SOURCE_ID && resume::proxy_run_crashed(store)? {
-        record_crash_time(store, writer.stored_tidemark)?;
+    } else if source_id == PROXY_SOURCE_ID {
+        if let Some(last_commit) = resume::proxy_run_crashed(store)? {
+            record_crash_time(store, writer.stored_tidemark, last_commit)?;
+        }
     }
     // Record the run (and the policy in force) before anything else, so even a
     // crash before the first group leaves a resumable store.
@@ -570,28 +576,38 @@ fn record_down_time(store: &Store, stored_tidemark: u64) -> anyhow::Result<()> {
 /// crashed: its checkpoint never said `complete`). That run forwarded requests and
 /// responses after its last group commit that no store holds: a write the database
 /// applied and the client saw acknowledged in those last milliseconds would be
-/// missing from every version. So the time from the store's tidemark to now is a
-/// capture gap (flow 0, no node), as a live tap's down time is, and versions after
-/// the tidemark are refused unless it is accepted. A proxy that was stopped
+/// missing from every version. So that time is a capture gap (flow 0, no node), and
+/// versions after its start are refused unless it is accepted.
+///
+/// It starts where the last group commit's events end (`last_commit`, the
+/// checkpoint's time, less [`CRASH_MARGIN_NS`]), not at the tidemark: by then every
+/// event was decided and logged, or stored undecided (pending, in flight) and is
+/// settled in doubt now. The proxy copies bytes to the decoders before it forwards
+/// them, so a request the node got was queued before any event after it was stamped.
+/// (The tidemark waits seconds for in-doubt writes: a gap from it refused versions
+/// the crash could not touch.) A proxy that was stopped
 /// gracefully (SIGTERM/SIGINT: drained, then flushed with `complete` set) records no
 /// gap: while it was down no client reached the nodes through it, and clients that
 /// learned only sidecar addresses (the rewrite) reached them no other way; what was
 /// in flight at its end is settled in doubt by [`settle_orphans`]. (Found by the
 /// proxied histories: a SIGKILLed proxy restarted on its store left no gap.)
-fn record_crash_time(store: &Store, stored_tidemark: u64) -> anyhow::Result<()> {
+fn record_crash_time(store: &Store, stored_tidemark: u64, last_commit: u64) -> anyhow::Result<()> {
     let now = wall_clock_ns();
-    if now <= stored_tidemark {
+    let from = last_commit
+        .saturating_sub(CRASH_MARGIN_NS)
+        .max(stored_tidemark);
+    if now <= from {
         return Ok(());
     }
     store.add_gaps(&[crate::store::Gap {
         flow: 0,
         node: None,
-        from: stored_tidemark,
+        from,
         to: now,
         bytes: 0,
     }])?;
     eprintln!(
-        "tidemark: the store's last proxy run did not stop cleanly: what it forwarded after its tidemark may be missing, so the time from there to now is recorded as a capture gap"
+        "tidemark: the store's last proxy run did not stop cleanly: what it forwarded after its last group commit may be missing, so the time from there to now is recorded as a capture gap"
     );
     Ok(())
 }

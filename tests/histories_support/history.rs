@@ -65,8 +65,9 @@ impl<O, F> History<O, F> {
     /// The same history for the proxied mode: in about 60% of histories (decided by
     /// its own generator, so the tapped history of a seed stays what it was) one
     /// round starts with a proxy restart — a crash (SIGKILL) in 40% of them, in any
-    /// round but the first, else a graceful stop — 10–150 ms into the round, down
-    /// for 50–600 ms.
+    /// round but the first, else a graceful stop — 50–550 ms into the round (a crash's gap starts at most
+    /// ~250 ms before it: the previous round's dumps stay checked), down for
+    /// 50–600 ms.
     pub fn with_proxy_restarts(
         mut self,
         restart: impl Fn(super::proxy_run::ProxyRestart) -> F,
@@ -83,7 +84,7 @@ impl<O, F> History<O, F> {
             } as usize;
             let f = super::proxy_run::ProxyRestart {
                 kill,
-                after_ms: 10 + r.below(140),
+                after_ms: 50 + r.below(500),
                 down_ms: 50 + r.below(550),
             };
             self.rounds[round].faults.push(restart(f));

@@ -298,9 +298,13 @@ pub fn check_ran(
     if let Some((i, g)) = &refused {
         // Every later dump is after the gap too: the versions before it are checked.
         checked.refused_gap = ran.dumps.len() - i;
+        let first = ran.dumps.first().map_or(0, |d| d.t1);
         ran.dumps.truncate(*i);
         if cuts.is_empty() && rule.is_empty() {
-            checked.unchecked = Some(format!("every version refused: capture gap(s) {g:?}"));
+            checked.unchecked = Some(format!(
+                "every version refused: capture gap(s) {g:?} (first dump at {first}, restarts {:?})",
+                ran.restarts
+            ));
             return checked;
         }
     }
@@ -591,9 +595,13 @@ pub fn run_checked_mongo(
     if let Some((i, g)) = &refused {
         // Every later dump is after the gap too: the versions before it are checked.
         checked.refused_gap = ran.dumps.len() - i;
+        let first = ran.dumps.first().map_or(0, |d| d.t1);
         ran.dumps.truncate(*i);
         if cuts.is_empty() && rule.is_empty() {
-            checked.unchecked = Some(format!("every version refused: capture gap(s) {g:?}"));
+            checked.unchecked = Some(format!(
+                "every version refused: capture gap(s) {g:?} (first dump at {first}, restarts {:?})",
+                ran.restarts
+            ));
             return checked;
         }
     }
