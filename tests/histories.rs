@@ -25,7 +25,7 @@
 //!   versions are cut from, with the same checkers; about 60% of them restart the
 //!   proxy mid-round (SIGKILL or SIGTERM, `ProxyRestart`). The default run adds
 //!   seeds `1..=M` per protocol (`HISTORIES_PROXY_CQL`, `HISTORIES_PROXY_MONGO`,
-//!   default 10 each) after the tapped ones; `--via tap|proxy|both` (default both)
+//!   default 8 each: about 100 s) after the tapped ones; `--via tap|proxy|both` (default both)
 //!   picks the modes, and a soak alternates them. A crash must leave a capture gap
 //!   and a graceful stop must not: the versions the gap refuses are counted
 //!   unchecked (not passing), the versions before it are checked.
@@ -329,7 +329,9 @@ fn cql(plan: &Plan) -> Vec<(String, Totals)> {
         harness.snapshot_round = snapshot_round(seed, h.rounds.len());
         let totals = &mut m.totals[ix(via)];
         totals.snapshots += usize::from(harness.snapshot_round.is_some());
+        let t = Instant::now();
         let c = run_checked(harness, &h, Inject::None);
+        slow("cql", via, seed, t);
         account("cql", via, seed, &h, c, totals, |x| {
             run_checked(harness, x, Inject::None)
         });
@@ -340,6 +342,18 @@ fn cql(plan: &Plan) -> Vec<(String, Totals)> {
         }
     }
     finish("cql", m, started)
+}
+
+/// Names a history that took long (CI's time budget is the sum of them).
+fn slow(proto: &str, via: Via, seed: u64, started: Instant) {
+    let took = started.elapsed();
+    if took > Duration::from_secs(15) {
+        eprintln!(
+            "histories: {} seed {seed} took {:.1} s",
+            label(proto, via),
+            took.as_secs_f64()
+        );
+    }
 }
 
 /// Reports each mode that ran, and hands the totals back.
@@ -379,7 +393,9 @@ fn mongo(plan: &Plan) -> Vec<(String, Totals)> {
         harness.snapshot_round = snapshot_round(seed, h.rounds.len());
         let totals = &mut m.totals[ix(via)];
         totals.snapshots += usize::from(harness.snapshot_round.is_some());
+        let t = Instant::now();
         let c = run_checked_mongo(harness, &h);
+        slow("mongo", via, seed, t);
         account("mongo", via, seed, &h, c, totals, |x| {
             run_checked_mongo(harness, x)
         });
@@ -436,8 +452,8 @@ fn main() {
         }),
         cql: env("HISTORIES_CQL", 50),
         mongo: env("HISTORIES_MONGO", 30),
-        proxy_cql: env("HISTORIES_PROXY_CQL", 10),
-        proxy_mongo: env("HISTORIES_PROXY_MONGO", 10),
+        proxy_cql: env("HISTORIES_PROXY_CQL", 8),
+        proxy_mongo: env("HISTORIES_PROXY_MONGO", 8),
         via: args
             .iter()
             .position(|a| a == "--via")

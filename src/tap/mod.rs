@@ -43,6 +43,9 @@ use writer::Writer;
 /// How long a live capture waits for a packet before doing its timed work.
 const IDLE_TICK: Duration = Duration::from_millis(500);
 
+/// How long a live run keeps what it decided before a group commit stores it.
+const LIVE_FLUSH: Duration = Duration::from_millis(200);
+
 /// How far behind the wall clock a quiet live capture puts capture time: packets
 /// still in the kernel's buffer are at most this old.
 const IDLE_MARGIN_NS: u64 = 1_000_000_000;
@@ -437,13 +440,25 @@ fn run_opened(
     let mut records = Vec::new();
     let mut read_errors = Vec::new();
     let mut last_flush = Instant::now();
+    // Events taken since the last group commit: a live run then wakes no later than
+    // LIVE_FLUSH after that commit, not only on the next event or after IDLE_TICK
+    // of quiet, so what it saw is stored (and a crash loses, and its gap covers, at
+    // most that long: `record_crash_time`).
+    let mut unflushed = false;
     let mut interrupted = false;
     loop {
         if stop.load(Ordering::Relaxed) {
             interrupted = true;
             break;
         }
-        let ts = match input.next(Instant::now() + IDLE_TICK, &mut events) {
+        let wait = if live && unflushed {
+            LIVE_FLUSH
+                .saturating_sub(last_flush.elapsed())
+                .max(Duration::from_millis(5))
+        } else {
+            IDLE_TICK
+        };
+        let ts = match input.next(Instant::now() + wait, &mut events) {
             Step::Progress(ts) => ts,
             Step::Quiet => {
                 // A quiet interface: capture time is the wall clock (less a margin
@@ -460,6 +475,7 @@ fn run_opened(
                 writer.flush(&mut tracker, false, false)?;
                 schema_keeper.persist(writer.store, &cql_state, writer.last_ts)?;
                 last_flush = Instant::now();
+                unflushed = false;
                 continue;
             }
             Step::End => break,
@@ -478,8 +494,8 @@ fn run_opened(
             &mut records,
             options.published.as_deref(),
         );
-        let due = tracker.ready_len() >= options.group
-            || (live && last_flush.elapsed() >= Duration::from_millis(200));
+        let due =
+            tracker.ready_len() >= options.group || (live && last_flush.elapsed() >= LIVE_FLUSH);
         if due {
             tracker.advance(writer.last_ts, session.oldest_pending_write().map(|t| t.0));
             if live {
@@ -488,6 +504,9 @@ fn run_opened(
             writer.flush(&mut tracker, false, false)?;
             schema_keeper.persist(writer.store, &cql_state, writer.last_ts)?;
             last_flush = Instant::now();
+            unflushed = false;
+        } else {
+            unflushed = true;
         }
     }
     if live && stop.load(Ordering::Relaxed) {

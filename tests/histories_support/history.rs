@@ -65,9 +65,8 @@ impl<O, F> History<O, F> {
     /// The same history for the proxied mode: in about 60% of histories (decided by
     /// its own generator, so the tapped history of a seed stays what it was) one
     /// round starts with a proxy restart — a crash (SIGKILL) in 40% of them, in any
-    /// round but the first, else a graceful stop — 50–550 ms into the round (a crash's gap starts at most
-    /// ~250 ms before it: the previous round's dumps stay checked), down for
-    /// 50–600 ms.
+    /// round but the first and 300–800 ms into it, else a graceful stop 50–550 ms
+    /// into its round — down for 50–600 ms.
     pub fn with_proxy_restarts(
         mut self,
         restart: impl Fn(super::proxy_run::ProxyRestart) -> F,
@@ -84,7 +83,10 @@ impl<O, F> History<O, F> {
             } as usize;
             let f = super::proxy_run::ProxyRestart {
                 kill,
-                after_ms: 50 + r.below(500),
+                // A crash's gap starts up to ~250 ms before it (the proxy's last
+                // group commit, less a margin): later than that, the previous
+                // round's dumps stay checked.
+                after_ms: 50 + r.below(500) + if kill { 250 } else { 0 },
                 down_ms: 50 + r.below(550),
             };
             self.rounds[round].faults.push(restart(f));
