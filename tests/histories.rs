@@ -77,6 +77,8 @@ struct Totals {
     /// Proxy restarts injected: crashes (SIGKILL), graceful stops (SIGTERM).
     restarts_kill: usize,
     restarts_term: usize,
+    /// Time spent on this mode's histories (shrinking included).
+    elapsed: Duration,
 }
 
 /// Every `SNAPSHOT_EVERY`-th history takes a snapshot mid-history (versions after it
@@ -335,13 +337,15 @@ fn cql(plan: &Plan) -> Vec<(String, Totals)> {
         account("cql", via, seed, &h, c, totals, |x| {
             run_checked(harness, x, Inject::None)
         });
+        totals.elapsed += t.elapsed();
         if end.is_some() && k.is_multiple_of(20) {
             for via in [Via::Tap, Via::Proxy] {
-                report(&label("cql", via), &m.totals[ix(via)], started.elapsed());
+                let t = &m.totals[ix(via)];
+                report(&label("cql", via), t, t.elapsed);
             }
         }
     }
-    finish("cql", m, started)
+    finish("cql", m)
 }
 
 /// Names a history that took long (CI's time budget is the sum of them).
@@ -357,12 +361,12 @@ fn slow(proto: &str, via: Via, seed: u64, started: Instant) {
 }
 
 /// Reports each mode that ran, and hands the totals back.
-fn finish<H>(proto: &str, m: Modes<H>, started: Instant) -> Vec<(String, Totals)> {
+fn finish<H>(proto: &str, m: Modes<H>) -> Vec<(String, Totals)> {
     let mut out = Vec::new();
     for (i, t) in m.totals.into_iter().enumerate() {
         let via = if i == 0 { Via::Tap } else { Via::Proxy };
         if m.harness[i].is_some() {
-            report(&label(proto, via), &t, started.elapsed());
+            report(&label(proto, via), &t, t.elapsed);
             out.push((label(proto, via), t));
         }
     }
@@ -399,13 +403,15 @@ fn mongo(plan: &Plan) -> Vec<(String, Totals)> {
         account("mongo", via, seed, &h, c, totals, |x| {
             run_checked_mongo(harness, x)
         });
+        totals.elapsed += t.elapsed();
         if end.is_some() && k.is_multiple_of(20) {
             for via in [Via::Tap, Via::Proxy] {
-                report(&label("mongo", via), &m.totals[ix(via)], started.elapsed());
+                let t = &m.totals[ix(via)];
+                report(&label("mongo", via), t, t.elapsed);
             }
         }
     }
-    finish("mongo", m, started)
+    finish("mongo", m)
 }
 
 fn main() {

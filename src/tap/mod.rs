@@ -401,6 +401,7 @@ fn run_opened(
         published: options.published.clone(),
         in_flight_next: None,
         in_flight_stored: Vec::new(),
+        quiet_at: 0,
     };
     if source_id == LIVE_SOURCE_ID {
         record_down_time(store, writer.stored_tidemark)?;
@@ -461,6 +462,9 @@ fn run_opened(
         let ts = match input.next(Instant::now() + wait, &mut events) {
             Step::Progress(ts) => ts,
             Step::Quiet => {
+                if source_id == PROXY_SOURCE_ID {
+                    writer.quiet_at = wall_clock_ns();
+                }
                 // A quiet interface: capture time is the wall clock (less a margin
                 // for packets still in the kernel's buffer), so deadlines pass and
                 // the tidemark advances while nothing happens.
@@ -599,9 +603,9 @@ fn record_down_time(store: &Store, stored_tidemark: u64) -> anyhow::Result<()> {
 /// versions after its start are refused unless it is accepted.
 ///
 /// It starts where the last group commit's events end (`last_commit`, the
-/// checkpoint's time, less [`CRASH_MARGIN_NS`]), not at the tidemark: by then every
-/// event was decided and logged, or stored undecided (pending, in flight) and is
-/// settled in doubt now. The proxy copies bytes to the decoders before it forwards
+/// checkpoint's time: its last event's, or when its input was last found empty,
+/// less [`CRASH_MARGIN_NS`]), not at the tidemark: by then every event was decided
+/// and logged, or stored undecided (pending, in flight) and is settled in doubt now. The proxy copies bytes to the decoders before it forwards
 /// them, so a request the node got was queued before any event after it was stamped.
 /// (The tidemark waits seconds for in-doubt writes: a gap from it refused versions
 /// the crash could not touch.) A proxy that was stopped
