@@ -339,7 +339,10 @@ fn cql(plan: &Plan) -> Vec<(String, Totals)> {
         });
         totals.elapsed += t.elapsed();
         if end.is_some() && k.is_multiple_of(20) {
-            for via in [Via::Tap, Via::Proxy] {
+            for via in [Via::Tap, Via::Proxy]
+                .into_iter()
+                .filter(|v| m.harness[ix(*v)].is_some())
+            {
                 let t = &m.totals[ix(via)];
                 report(&label("cql", via), t, t.elapsed);
             }
@@ -405,7 +408,10 @@ fn mongo(plan: &Plan) -> Vec<(String, Totals)> {
         });
         totals.elapsed += t.elapsed();
         if end.is_some() && k.is_multiple_of(20) {
-            for via in [Via::Tap, Via::Proxy] {
+            for via in [Via::Tap, Via::Proxy]
+                .into_iter()
+                .filter(|v| m.harness[ix(*v)].is_some())
+            {
                 let t = &m.totals[ix(via)];
                 report(&label("mongo", via), t, t.elapsed);
             }

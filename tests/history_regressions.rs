@@ -486,3 +486,30 @@ fn a_mongo_proxy_crash_leaves_a_gap_and_a_graceful_restart_none() {
         || run(&with_restart(&h, true, MFault::ProxyRestart)),
     );
 }
+
+/// `HISTORY_CASE=tests/regressions/NAME.json cargo test --test history_regressions
+/// replay_one_case -- --nocapture`: replays one saved case (CQL or MongoDB, by its
+/// file name; through a proxy when it says so) and prints what the check found —
+/// with `HISTORIES_KEEP_STORE=DIR` (MongoDB) the store stays for a look. Without the
+/// variable it does nothing.
+#[test]
+fn replay_one_case() {
+    let Ok(file) = std::env::var("HISTORY_CASE") else {
+        return;
+    };
+    if !require::live_capture() {
+        return;
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    let c = if file.contains("mongo-") {
+        let case: MongoRegression = serde_json::from_str(&text).unwrap();
+        let mut h = MongoHarness::start_via(Ipv4Addr::new(127, 0, 156, 1), case.via);
+        run_checked_mongo(&mut h, &case.history)
+    } else {
+        let case: Regression = serde_json::from_str(&text).unwrap();
+        let mut h = Harness::start_via(Ipv4Addr::new(127, 0, 157, 1), case.via);
+        run_checked(&mut h, &case.history, Inject::None)
+    };
+    eprintln!("{file}: {c:?}");
+    assert!(c.divergences.is_empty(), "{}", c.divergences.join("\n"));
+}
