@@ -96,7 +96,13 @@ fn saved_histories_replay_clean() {
             path.display(),
             c.divergences.join("\n")
         );
-        assert!(c.stats.cells > 0, "{}: nothing compared", path.display());
+        // A proxied case whose writes all came after its crash has only versions
+        // before it checked (and empty): it guards the checker, not the cells.
+        assert!(
+            c.stats.cells > 0 || c.refused_gap > 0,
+            "{}: nothing compared",
+            path.display()
+        );
         replayed += 1;
     }
     assert!(replayed > 0);
