@@ -24,6 +24,15 @@
 //! - `--protocol cql|mongo|mongo-sharded|all` (default all; `both` is an older name
 //!   for all). `HISTORIES_PRINT=1` prints each sharded history as JSON before it runs
 //!   (to reduce one by hand).
+//! - Proxied histories (`histories_support/proxy_run.rs`): the clients go through one
+//!   `tidemark proxy` (a route per node, rewriting on; no tap) whose store the
+//!   versions are cut from, with the same checkers; about 60% of them restart the
+//!   proxy mid-round (SIGKILL or SIGTERM, `ProxyRestart`). The default run adds
+//!   seeds `1..=M` per protocol (`HISTORIES_PROXY_CQL`, `HISTORIES_PROXY_MONGO`,
+//!   default 8 each: about 100 s) after the tapped ones; `--via tap|proxy|both` (default both)
+//!   picks the modes, and a soak alternates them. A crash must leave a capture gap
+//!   and a graceful stop must not: the versions the gap refuses are counted
+//!   unchecked (not passing), the versions before it are checked.
 //!
 //! Needs live capture on `lo` (root or CAP_NET_RAW): skipped with a reason locally,
 //! failed under CI.
@@ -35,10 +44,11 @@ mod require;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use histories_support::cql_model::CqlHistory;
+use histories_support::cql_model::{CqlHistory, FaultAction};
 use histories_support::cql_run::Harness;
-use histories_support::mongo_model::{Mode, MongoHistory};
+use histories_support::mongo_model::{MFault, Mode, MongoHistory};
 use histories_support::mongo_run::MongoHarness;
+use histories_support::proxy_run::Via;
 use histories_support::sharded_run::{run_checked_sharded, ShardedHarness};
 use histories_support::{run_checked, run_checked_mongo, shrink, Checked, Inject};
 
@@ -70,6 +80,13 @@ struct Totals {
     /// of the clients' routers.
     moves: usize,
     stale_retries: u64,
+    /// Versions refused for a capture gap in their history (unchecked).
+    refused_versions: usize,
+    /// Proxy restarts injected: crashes (SIGKILL), graceful stops (SIGTERM).
+    restarts_kill: usize,
+    restarts_term: usize,
+    /// Time spent on this mode's histories (shrinking included).
+    elapsed: Duration,
 }
 
 /// Every `SNAPSHOT_EVERY`-th history takes a snapshot mid-history (versions after it
@@ -86,6 +103,7 @@ fn snapshot_round(seed: u64, rounds: usize) -> Option<usize> {
 /// case (`proto` names it).
 fn account<O: Clone, F: Clone + std::fmt::Debug>(
     proto: &str,
+    via: Via,
     seed: u64,
     h: &histories_support::history::History<O, F>,
     c: Checked,
@@ -95,6 +113,9 @@ fn account<O: Clone, F: Clone + std::fmt::Debug>(
     histories_support::history::History<O, F>: serde::Serialize,
 {
     totals.histories += 1;
+    totals.refused_versions += c.refused_gap;
+    totals.restarts_kill += c.restarts.0;
+    totals.restarts_term += c.restarts.1;
     totals.ops += c.ops;
     totals.faults += c.faults;
     for f in h.rounds.iter().flat_map(|r| &r.faults) {
@@ -153,7 +174,7 @@ fn account<O: Clone, F: Clone + std::fmt::Debug>(
     });
     let again = rerun(&small);
     let note = format!(
-        "{proto} seed {seed} shrunk in {attempts} runs to {} client(s), {} op(s), {} fault(s); divergences: {}",
+        "{proto} ({via:?}) seed {seed} shrunk in {attempts} runs to {} client(s), {} op(s), {} fault(s); divergences: {}",
         small.client_count(),
         small.op_count(),
         small.fault_count(),
@@ -163,6 +184,7 @@ fn account<O: Clone, F: Clone + std::fmt::Debug>(
         "note": note,
         "known_defect": null,
         "history": small,
+        "via": via,
     });
     if proto == "mongo-sharded" {
         case["mode"] = serde_json::json!(Mode::Sharded);
@@ -170,7 +192,8 @@ fn account<O: Clone, F: Clone + std::fmt::Debug>(
     let json = serde_json::to_string_pretty(&case).unwrap();
     let dir = std::env::temp_dir().join("tidemark-histories");
     let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join(format!("{proto}-seed-{seed}.json"));
+    let mode = if via == Via::Proxy { "proxy-" } else { "" };
+    let path = dir.join(format!("{proto}-{mode}seed-{seed}.json"));
     let _ = std::fs::write(&path, &json);
     eprintln!(
         "histories: shrunk case (copy to tests/regressions/): {}\n{json}",
@@ -219,6 +242,15 @@ fn report(proto: &str, totals: &Totals, elapsed: Duration) {
             totals.moves, totals.stale_retries
         );
     }
+    if totals.restarts_kill + totals.restarts_term > 0 || proto.contains("proxy") {
+        eprintln!(
+            "histories: {proto}: proxy restarts injected {} (crashes by SIGKILL {}, graceful stops by SIGTERM {}); versions refused for a capture gap (unchecked) {}",
+            totals.restarts_kill + totals.restarts_term,
+            totals.restarts_kill,
+            totals.restarts_term,
+            totals.refused_versions
+        );
+    }
 }
 
 struct Plan {
@@ -227,66 +259,185 @@ struct Plan {
     cql: u64,
     mongo: u64,
     sharded: u64,
+    proxy_cql: u64,
+    proxy_mongo: u64,
+    via: String,
 }
 
-fn cql(plan: &Plan) -> Totals {
-    let mut harness = Harness::start(Ipv4Addr::new(127, 0, 91, 1));
-    let mut totals = Totals::default();
+impl Plan {
+    /// The mode of the `k`-th history (0-based) of a protocol whose default run
+    /// has `tapped` then `proxied` histories, or None when the run is over. A soak
+    /// alternates the modes `--via` allows until its time is up.
+    fn mode(&self, k: u64, tapped: u64, proxied: u64, end: Option<Instant>) -> Option<Via> {
+        let (tap, proxy) = (self.via != "proxy", self.via != "tap");
+        match end {
+            Some(end) if Instant::now() >= end => None,
+            Some(_) if tap && proxy => Some(if k.is_multiple_of(2) {
+                Via::Tap
+            } else {
+                Via::Proxy
+            }),
+            Some(_) => Some(if tap { Via::Tap } else { Via::Proxy }),
+            None => {
+                let tapped = if tap { tapped } else { 0 };
+                let proxied = if proxy { proxied } else { 0 };
+                if k < tapped {
+                    Some(Via::Tap)
+                } else if k < tapped + proxied {
+                    Some(Via::Proxy)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// The seed of a history: in the default run each mode counts its own from 1.
+    fn seed(&self, k: u64, tapped: u64, via: Via) -> u64 {
+        match (self.seed_base, self.soak_minutes) {
+            (Some(b), _) => b + k,
+            (None, Some(_)) => 1 + k,
+            (None, None) if via == Via::Proxy && self.via != "proxy" => 1 + k - tapped,
+            (None, None) => 1 + k,
+        }
+    }
+}
+
+/// The loopback bases of each protocol's harnesses: the tapped ones keep theirs;
+/// the proxied ones (nodes at .1.., restore target at .11.., sidecars at .101..).
+const CQL_TAP: Ipv4Addr = Ipv4Addr::new(127, 0, 91, 1);
+const CQL_PROXY: Ipv4Addr = Ipv4Addr::new(127, 0, 150, 1);
+const MONGO_TAP: Ipv4Addr = Ipv4Addr::new(127, 0, 94, 1);
+const MONGO_PROXY: Ipv4Addr = Ipv4Addr::new(127, 0, 151, 1);
+
+fn label(proto: &str, via: Via) -> String {
+    match via {
+        Via::Tap => proto.to_string(),
+        Via::Proxy => format!("{proto} via proxy"),
+    }
+}
+
+/// Each mode's harness and totals, started on first use.
+struct Modes<H> {
+    harness: [Option<H>; 2],
+    totals: [Totals; 2],
+}
+
+fn ix(via: Via) -> usize {
+    usize::from(via == Via::Proxy)
+}
+
+fn cql(plan: &Plan) -> Vec<(String, Totals)> {
+    let mut m = Modes::<Harness> {
+        harness: [None, None],
+        totals: [Totals::default(), Totals::default()],
+    };
     let started = Instant::now();
     let end = plan
         .soak_minutes
         .map(|m| started + Duration::from_secs(m * 60));
-    let mut seed = plan.seed_base.unwrap_or(1);
-    loop {
-        match end {
-            Some(end) if Instant::now() >= end => break,
-            None if totals.histories as u64 >= plan.cql => break,
-            _ => {}
-        }
-        let h = CqlHistory::generate(seed);
-        harness.snapshot_round = snapshot_round(seed, h.rounds.len());
-        totals.snapshots += usize::from(harness.snapshot_round.is_some());
-        let c = run_checked(&mut harness, &h, Inject::None);
-        account("cql", seed, &h, c, &mut totals, |x| {
-            run_checked(&mut harness, x, Inject::None)
+    let mut k = 0;
+    while let Some(via) = plan.mode(k, plan.cql, plan.proxy_cql, end) {
+        let seed = plan.seed(k, plan.cql, via);
+        k += 1;
+        let harness = m.harness[ix(via)].get_or_insert_with(|| match via {
+            Via::Tap => Harness::start(CQL_TAP),
+            Via::Proxy => Harness::start_via(CQL_PROXY, Via::Proxy),
         });
-        seed += 1;
-        if end.is_some() && totals.histories % 20 == 0 {
-            report("cql", &totals, started.elapsed());
+        let mut h = CqlHistory::generate(seed);
+        if via == Via::Proxy {
+            h = h.with_proxy_restarts(FaultAction::ProxyRestart);
+        }
+        harness.snapshot_round = snapshot_round(seed, h.rounds.len());
+        let totals = &mut m.totals[ix(via)];
+        totals.snapshots += usize::from(harness.snapshot_round.is_some());
+        let t = Instant::now();
+        let c = run_checked(harness, &h, Inject::None);
+        slow("cql", via, seed, t);
+        account("cql", via, seed, &h, c, totals, |x| {
+            run_checked(harness, x, Inject::None)
+        });
+        totals.elapsed += t.elapsed();
+        if end.is_some() && k.is_multiple_of(20) {
+            for via in [Via::Tap, Via::Proxy]
+                .into_iter()
+                .filter(|v| m.harness[ix(*v)].is_some())
+            {
+                let t = &m.totals[ix(via)];
+                report(&label("cql", via), t, t.elapsed);
+            }
         }
     }
-    report("cql", &totals, started.elapsed());
-    totals
+    finish("cql", m)
 }
 
-fn mongo(plan: &Plan) -> Totals {
-    let mut harness = MongoHarness::start(Ipv4Addr::new(127, 0, 94, 1));
-    let mut totals = Totals::default();
+/// Names a history that took long (CI's time budget is the sum of them).
+fn slow(proto: &str, via: Via, seed: u64, started: Instant) {
+    let took = started.elapsed();
+    if took > Duration::from_secs(15) {
+        eprintln!(
+            "histories: {} seed {seed} took {:.1} s",
+            label(proto, via),
+            took.as_secs_f64()
+        );
+    }
+}
+
+/// Reports each mode that ran, and hands the totals back.
+fn finish<H>(proto: &str, m: Modes<H>) -> Vec<(String, Totals)> {
+    let mut out = Vec::new();
+    for (i, t) in m.totals.into_iter().enumerate() {
+        let via = if i == 0 { Via::Tap } else { Via::Proxy };
+        if m.harness[i].is_some() {
+            report(&label(proto, via), &t, t.elapsed);
+            out.push((label(proto, via), t));
+        }
+    }
+    out
+}
+
+fn mongo(plan: &Plan) -> Vec<(String, Totals)> {
+    let mut m = Modes::<MongoHarness> {
+        harness: [None, None],
+        totals: [Totals::default(), Totals::default()],
+    };
     let started = Instant::now();
     let end = plan
         .soak_minutes
         .map(|m| started + Duration::from_secs(m * 60));
-    let mut seed = plan.seed_base.unwrap_or(1);
-    loop {
-        match end {
-            Some(end) if Instant::now() >= end => break,
-            None if totals.histories as u64 >= plan.mongo => break,
-            _ => {}
-        }
-        let h = MongoHistory::generate(seed);
-        harness.snapshot_round = snapshot_round(seed, h.rounds.len());
-        totals.snapshots += usize::from(harness.snapshot_round.is_some());
-        let c = run_checked_mongo(&mut harness, &h);
-        account("mongo", seed, &h, c, &mut totals, |x| {
-            run_checked_mongo(&mut harness, x)
+    let mut k = 0;
+    while let Some(via) = plan.mode(k, plan.mongo, plan.proxy_mongo, end) {
+        let seed = plan.seed(k, plan.mongo, via);
+        k += 1;
+        let harness = m.harness[ix(via)].get_or_insert_with(|| match via {
+            Via::Tap => MongoHarness::start(MONGO_TAP),
+            Via::Proxy => MongoHarness::start_via(MONGO_PROXY, Via::Proxy),
         });
-        seed += 1;
-        if end.is_some() && totals.histories % 20 == 0 {
-            report("mongo", &totals, started.elapsed());
+        let mut h = MongoHistory::generate(seed);
+        if via == Via::Proxy {
+            h = h.with_proxy_restarts(MFault::ProxyRestart);
+        }
+        harness.snapshot_round = snapshot_round(seed, h.rounds.len());
+        let totals = &mut m.totals[ix(via)];
+        totals.snapshots += usize::from(harness.snapshot_round.is_some());
+        let t = Instant::now();
+        let c = run_checked_mongo(harness, &h);
+        slow("mongo", via, seed, t);
+        account("mongo", via, seed, &h, c, totals, |x| {
+            run_checked_mongo(harness, x)
+        });
+        totals.elapsed += t.elapsed();
+        if end.is_some() && k.is_multiple_of(20) {
+            for via in [Via::Tap, Via::Proxy]
+                .into_iter()
+                .filter(|v| m.harness[ix(*v)].is_some())
+            {
+                let t = &m.totals[ix(via)];
+                report(&label("mongo", via), t, t.elapsed);
+            }
         }
     }
-    report("mongo", &totals, started.elapsed());
-    totals
+    finish("mongo", m)
 }
 
 fn sharded(plan: &Plan) -> Totals {
@@ -308,7 +459,7 @@ fn sharded(plan: &Plan) -> Totals {
             eprintln!("{}", serde_json::to_string(&h).unwrap());
         }
         let c = run_checked_sharded(&mut harness, &h);
-        account("mongo-sharded", seed, &h, c, &mut totals, |x| {
+        account("mongo-sharded", Via::Tap, seed, &h, c, &mut totals, |x| {
             run_checked_sharded(&mut harness, x)
         });
         seed += 1;
@@ -366,7 +517,18 @@ fn main() {
         cql: env("HISTORIES_CQL", 50),
         mongo: env("HISTORIES_MONGO", 30),
         sharded: env("HISTORIES_SHARDED", 10),
+        proxy_cql: env("HISTORIES_PROXY_CQL", 8),
+        proxy_mongo: env("HISTORIES_PROXY_MONGO", 8),
+        via: args
+            .iter()
+            .position(|a| a == "--via")
+            .and_then(|i| args.get(i + 1).cloned())
+            .unwrap_or_else(|| "both".into()),
     };
+    assert!(
+        ["tap", "proxy", "both"].contains(&plan.via.as_str()),
+        "--via is tap, proxy or both"
+    );
     if !require::live_capture() {
         return;
     }
@@ -378,13 +540,13 @@ fn main() {
     }
     let mut all = Vec::new();
     if runs("cql") {
-        all.push(("cql", cql(&plan)));
+        all.extend(cql(&plan));
     }
     if runs("mongo") {
-        all.push(("mongo", mongo(&plan)));
+        all.extend(mongo(&plan));
     }
     if runs("mongo-sharded") {
-        all.push(("mongo-sharded", sharded(&plan)));
+        all.push(("mongo-sharded".to_string(), sharded(&plan)));
     }
     let mut failed = false;
     for (proto, t) in &all {

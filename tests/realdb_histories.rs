@@ -197,7 +197,10 @@ fn apply(p: &mut Faulted, f: &FaultAction) {
         | FaultAction::DropAcks { node }
         | FaultAction::DropWrites { node } => p.pause(*node),
         FaultAction::Heal { node } => p.resume(*node),
-        FaultAction::Skew { .. } | FaultAction::AddNode | FaultAction::RemoveAdded => {}
+        FaultAction::Skew { .. }
+        | FaultAction::AddNode
+        | FaultAction::RemoveAdded
+        | FaultAction::ProxyRestart(_) => {}
     }
 }
 
@@ -442,6 +445,8 @@ fn generated_histories_against_real_cassandra_match_the_driver_and_a_read_at_all
             .unwrap_or_else(|e| panic!("seed {seed}: version create: {e}"));
         let ran = Ran {
             keyspace: ks.clone(),
+            started: 0,
+            restarts: Vec::new(),
             snapshot: None,
             base_us,
             records,

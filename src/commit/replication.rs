@@ -26,6 +26,10 @@ pub enum Verdict {
     /// rollback removed it. (Not seeing the entry proves nothing: a fault may have
     /// cut the flow that would have shown it.)
     RolledBack { commit_point: OpTime },
+    /// A later term's commit point passed an older term's write and no oplog is in
+    /// sight (a proxy sees only the clients' side): the new term may have kept it or
+    /// rolled it back, and nothing will ever say which.
+    Unknown { commit_point: OpTime },
 }
 
 /// An oplog entry seen in a secondary's fetch.
@@ -316,11 +320,12 @@ impl ReplState {
         // election only if the new history has it. Rolled back only on evidence
         // that it is gone (the committed history seen going from an entry before it
         // straight to one after it); with no evidence either way, it waits.
+        // Without the oplog nothing will show it either way: in doubt, not committed
+        // (found by the proxied histories: a w:1 insert acknowledged by a partitioned
+        // primary, rolled back when it rejoined, was logged committed through a
+        // proxy and stayed in every version).
         if !self.oplog_visible {
-            return Verdict::Committed {
-                commit_point: cp,
-                source,
-            };
+            return Verdict::Unknown { commit_point: cp };
         }
         let committed = Verdict::Committed {
             commit_point: cp,

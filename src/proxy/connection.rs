@@ -315,11 +315,17 @@ async fn pump(
         }
         let wrote = !outs.is_empty();
         for chunk in outs.drain(..) {
+            // The decoders get their copy before the bytes go out: a write cut short
+            // (the drain's end aborts this task inside `write_all`, a peer resets)
+            // may have delivered part of the chunk — whole requests the node then
+            // applies — and a copy offered after it would never be. Offered first,
+            // the worst case is a request seen that never arrived: in doubt, never
+            // silently missing.
+            copy(&flow, dir, chunk.clone());
             if to.write_all(&chunk).await.is_err() {
                 return Err(Broken(from, to, sockets));
             }
             counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            copy(&flow, dir, chunk);
         }
         // A TLS writer holds plaintext until flushed.
         if wrote && to.flush().await.is_err() {

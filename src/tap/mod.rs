@@ -43,9 +43,16 @@ use writer::Writer;
 /// How long a live capture waits for a packet before doing its timed work.
 const IDLE_TICK: Duration = Duration::from_millis(500);
 
+/// How long a live run keeps what it decided before a group commit stores it.
+const LIVE_FLUSH: Duration = Duration::from_millis(200);
+
 /// How far behind the wall clock a quiet live capture puts capture time: packets
 /// still in the kernel's buffer are at most this old.
 const IDLE_MARGIN_NS: u64 = 1_000_000_000;
+
+/// How much earlier than its last group commit's events a crashed proxy's capture
+/// gap starts: a connection task stamps an event a moment before it queues it.
+const CRASH_MARGIN_NS: u64 = 50_000_000;
 
 fn wall_clock_ns() -> u64 {
     crate::capture::Timestamp::now().0
@@ -394,9 +401,14 @@ fn run_opened(
         published: options.published.clone(),
         in_flight_next: None,
         in_flight_stored: Vec::new(),
+        quiet_at: 0,
     };
     if source_id == LIVE_SOURCE_ID {
         record_down_time(store, writer.stored_tidemark)?;
+    } else if source_id == PROXY_SOURCE_ID {
+        if let Some(last_commit) = resume::proxy_run_crashed(store)? {
+            record_crash_time(store, writer.stored_tidemark, last_commit)?;
+        }
     }
     // Record the run (and the policy in force) before anything else, so even a
     // crash before the first group leaves a resumable store.
@@ -412,6 +424,16 @@ fn run_opened(
     }
 
     let (registry, cql_state) = registry_with_cql_state();
+    if live {
+        // A live run continuing a store (a tap or proxy restarted on it) starts
+        // knowing the tables an earlier run learned: the drivers' connections are
+        // new but their tables are not, and a driver need not read `system_schema`
+        // again, nor replay its CREATE. Without this, writes after a restart were
+        // decoded without key columns or types (found by the proxied histories: rows
+        // keyed pk -1 holding quoted text, counters logged 0). A file run is not
+        // seeded: its replay must decide exactly what the interrupted run decided.
+        crate::decode::cql::stored_schema::learn_stored(&mut cql_state.lock().schema, store)?;
+    }
     let mut session = Session::new(ports, registry);
     let mut schema_keeper = schema::SchemaKeeper::default();
     let mut tracker = CommitTracker::new(options.tracker.clone());
@@ -419,15 +441,30 @@ fn run_opened(
     let mut records = Vec::new();
     let mut read_errors = Vec::new();
     let mut last_flush = Instant::now();
+    // Events taken since the last group commit: a live run then wakes no later than
+    // LIVE_FLUSH after that commit, not only on the next event or after IDLE_TICK
+    // of quiet, so what it saw is stored (and a crash loses, and its gap covers, at
+    // most that long: `record_crash_time`).
+    let mut unflushed = false;
     let mut interrupted = false;
     loop {
         if stop.load(Ordering::Relaxed) {
             interrupted = true;
             break;
         }
-        let ts = match input.next(Instant::now() + IDLE_TICK, &mut events) {
+        let wait = if live && unflushed {
+            LIVE_FLUSH
+                .saturating_sub(last_flush.elapsed())
+                .max(Duration::from_millis(5))
+        } else {
+            IDLE_TICK
+        };
+        let ts = match input.next(Instant::now() + wait, &mut events) {
             Step::Progress(ts) => ts,
             Step::Quiet => {
+                if source_id == PROXY_SOURCE_ID {
+                    writer.quiet_at = wall_clock_ns();
+                }
                 // A quiet interface: capture time is the wall clock (less a margin
                 // for packets still in the kernel's buffer), so deadlines pass and
                 // the tidemark advances while nothing happens.
@@ -442,6 +479,7 @@ fn run_opened(
                 writer.flush(&mut tracker, false, false)?;
                 schema_keeper.persist(writer.store, &cql_state, writer.last_ts)?;
                 last_flush = Instant::now();
+                unflushed = false;
                 continue;
             }
             Step::End => break,
@@ -460,8 +498,8 @@ fn run_opened(
             &mut records,
             options.published.as_deref(),
         );
-        let due = tracker.ready_len() >= options.group
-            || (live && last_flush.elapsed() >= Duration::from_millis(200));
+        let due =
+            tracker.ready_len() >= options.group || (live && last_flush.elapsed() >= LIVE_FLUSH);
         if due {
             let oldest = session
                 .oldest_pending_write_except_router_copies(|f| tracker.router_flow(f.0))
@@ -473,6 +511,9 @@ fn run_opened(
             writer.flush(&mut tracker, false, false)?;
             schema_keeper.persist(writer.store, &cql_state, writer.last_ts)?;
             last_flush = Instant::now();
+            unflushed = false;
+        } else {
+            unflushed = true;
         }
     }
     if live && stop.load(Ordering::Relaxed) {
@@ -553,6 +594,46 @@ fn record_down_time(store: &Store, stored_tidemark: u64) -> anyhow::Result<()> {
     }])?;
     eprintln!(
         "tidemark: the store's live capture stopped at its tidemark and starts again now: the time between is recorded as a capture gap"
+    );
+    Ok(())
+}
+
+/// A proxy starting on a store whose earlier proxy run did not end cleanly (killed,
+/// crashed: its checkpoint never said `complete`). That run forwarded requests and
+/// responses after its last group commit that no store holds: a write the database
+/// applied and the client saw acknowledged in those last milliseconds would be
+/// missing from every version. So that time is a capture gap (flow 0, no node), and
+/// versions after its start are refused unless it is accepted.
+///
+/// It starts where the last group commit's events end (`last_commit`, the
+/// checkpoint's time: its last event's, or when its input was last found empty,
+/// less [`CRASH_MARGIN_NS`]), not at the tidemark: by then every event was decided
+/// and logged, or stored undecided (pending, in flight) and is settled in doubt now. The proxy copies bytes to the decoders before it forwards
+/// them, so a request the node got was queued before any event after it was stamped.
+/// (The tidemark waits seconds for in-doubt writes: a gap from it refused versions
+/// the crash could not touch.) A proxy that was stopped
+/// gracefully (SIGTERM/SIGINT: drained, then flushed with `complete` set) records no
+/// gap: while it was down no client reached the nodes through it, and clients that
+/// learned only sidecar addresses (the rewrite) reached them no other way; what was
+/// in flight at its end is settled in doubt by [`settle_orphans`]. (Found by the
+/// proxied histories: a SIGKILLed proxy restarted on its store left no gap.)
+fn record_crash_time(store: &Store, stored_tidemark: u64, last_commit: u64) -> anyhow::Result<()> {
+    let now = wall_clock_ns();
+    let from = last_commit
+        .saturating_sub(CRASH_MARGIN_NS)
+        .max(stored_tidemark);
+    if now <= from {
+        return Ok(());
+    }
+    store.add_gaps(&[crate::store::Gap {
+        flow: 0,
+        node: None,
+        from,
+        to: now,
+        bytes: 0,
+    }])?;
+    eprintln!(
+        "tidemark: the store's last proxy run did not stop cleanly: what it forwarded after its last group commit may be missing, so the time from there to now is recorded as a capture gap"
     );
     Ok(())
 }

@@ -38,6 +38,19 @@ pub fn last_run_complete(store: &Store) -> anyhow::Result<Option<bool>> {
     Ok(Some(state.complete))
 }
 
+/// Whether the store's last proxy run ended without its final flush (its checkpoint
+/// is not `complete`: it was killed or crashed): then the time of the last event its
+/// last group commit covered (the checkpoint's `at`). No proxy run yet, or one that
+/// stopped cleanly: None.
+pub(super) fn proxy_run_crashed(store: &Store) -> anyhow::Result<Option<u64>> {
+    let Some(c) = store.checkpoint(PROXY_SOURCE_ID)? else {
+        return Ok(None);
+    };
+    let state: ResumeState = crate::store::codec::decode(&c.state)
+        .map_err(|e| anyhow::anyhow!("the proxy checkpoint is unreadable: {e}"))?;
+    Ok((!state.complete).then_some(c.at))
+}
+
 /// The checkpoint's source id of a live run: informational, never resumed.
 pub(super) const LIVE_SOURCE_ID: &str = "tap-live";
 

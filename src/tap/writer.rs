@@ -31,6 +31,12 @@ pub(super) struct Writer<'a> {
     pub(super) in_flight_next: Option<Vec<(Vec<u8>, Undecided)>>,
     /// The in-flight set the store holds now (replaced as a whole).
     pub(super) in_flight_stored: Vec<(Vec<u8>, Undecided)>,
+    /// A proxy's run: the wall-clock time its input was last found empty (every
+    /// event stamped before it, less a moment, was taken). The checkpoint's time is
+    /// the later of it and the last event's, so a crash's gap starts no earlier than
+    /// needed (`record_crash_time`). 0 for other runs: a live capture's packets may
+    /// wait in the kernel's buffer, and a file's time is its packets'.
+    pub(super) quiet_at: u64,
 }
 
 impl Writer<'_> {
@@ -130,7 +136,7 @@ impl Writer<'_> {
                     offset: self.packets,
                     state: crate::store::codec::encode(&self.state)
                         .map_err(|e| anyhow::anyhow!("encoding the checkpoint: {e}"))?,
-                    at: self.last_ts,
+                    at: self.last_ts.max(self.quiet_at),
                 },
             )],
             decided: flush.decided,

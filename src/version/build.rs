@@ -575,7 +575,7 @@ impl State {
                     namespace: ns.clone(),
                     key: key.clone(),
                     why: format!(
-                        "a transaction's write by filter {filter} may have changed it: its documents are not named in the log"
+                        "a write by filter {filter} may have changed it: its documents are not named in the log (a transaction's statement, or a write seen without its oplog entries)"
                     ),
                 });
             }
@@ -689,27 +689,26 @@ fn replay_document(d: &MongoDoc) -> (Option<Document>, Vec<String>) {
     (doc, notes)
 }
 
-/// Namespaces (with one of the filters) where a committed transaction wrote by
-/// filter rather than by `_id`. A transaction's statements are logged in the client's
-/// form, so such a write (deleteMany, updateMany, deleteOne by filter) names no
-/// document and the version cannot apply it; outside transactions the oplog's
-/// per-document entries are logged instead. Every document of such a namespace is
-/// then uncertain, rather than silently as if the write had not happened (found by the
-/// randomized histories, `tests/regressions/mongo-txn-filter-delete.json`).
+/// Namespaces (with one of the filters) where a committed write was logged by filter
+/// rather than by `_id`. A transaction's statements are logged in the client's form,
+/// and so is every write a tap or proxy saw without its oplog entries (a proxy sees
+/// only the clients' side): such a write (deleteMany, updateMany, deleteOne by
+/// filter) names no document — the log does not even say how many it may change —
+/// and the version cannot apply it. Where the oplog was seen, its per-document
+/// entries are logged instead. Every document of such a namespace is then uncertain,
+/// rather than silently as if the write had not happened (found by the randomized
+/// histories: `tests/regressions/mongo-txn-filter-delete.json` in a transaction,
+/// `mongo-proxy-*.json` through a proxy).
 fn unresolved_filter_writes(
     docs: &BTreeMap<(String, String), MongoDoc>,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for ((ns, key), doc) in docs {
-        // A session and transaction number without a statement id: a transaction's
-        // statement (retryable writes carry a stmtId; see `commit::identity`).
-        let in_transaction = doc.ops.iter().any(|p| {
-            p.op.lsid.is_some()
-                && p.op.txn_number.is_some()
-                && p.op.stmt_id.is_none()
-                && matches!(p.op.op, MongoOpKind::Update | MongoOpKind::Delete)
-        });
-        if in_transaction && !names_one_document(key) {
+        let writes = doc
+            .ops
+            .iter()
+            .any(|p| matches!(p.op.op, MongoOpKind::Update | MongoOpKind::Delete));
+        if writes && !names_one_document(key) {
             out.entry(ns.clone()).or_insert_with(|| key.clone());
         }
     }

@@ -216,6 +216,9 @@ pub enum FaultAction {
     AddNode,
     /// The node `AddNode` added is decommissioned (its ranges stream back).
     RemoveAdded,
+    /// The proxied mode's sidecar is stopped and started again mid-round
+    /// (`proxy_run`); never generated for a tapped history.
+    ProxyRestart(super::proxy_run::ProxyRestart),
 }
 
 pub type Round = super::history::Round<Op, FaultAction>;

@@ -30,6 +30,7 @@ use tidemark_testbed::cql::cluster::faults::Fault;
 use tidemark_testbed::{ClusterConfig, CqlCluster};
 
 use super::cql_model::{Cl, CqlHistory, FaultAction, Op, OpKind, Ts, NODES};
+use super::proxy_run::{common_port, Proxy, Restarted, Via};
 use crate::ready_support::Lines;
 
 /// How the client saw an operation end.
@@ -71,6 +72,11 @@ pub struct Dump {
 
 pub struct Ran {
     pub keyspace: String,
+    /// When the history began (ns), before its keyspace existed: a capture gap
+    /// that ended before it cannot hide any of its writes.
+    pub started: u64,
+    /// The proxy restarts injected (proxied mode).
+    pub restarts: Vec<Restarted>,
     /// The snapshot taken mid-history (while a round's clients wrote): its id and a
     /// moment after it finished; or why it could not be taken.
     pub snapshot: Option<Result<(u64, u64), String>>,
@@ -168,8 +174,11 @@ pub struct Harness {
     pub tap_gap: Option<(usize, Duration)>,
     /// When the tap was down (ns): from the stop to the new tap's "capturing".
     pub tap_down: Vec<(u64, u64)>,
-    // Dropped in order: the tap before the store directory.
+    /// What records the histories (`Via::Proxy`: the sidecar below, no tap).
+    pub via: Via,
+    // Dropped in order: the tap or proxy before the store directory.
     _tap: Option<Tap>,
+    proxy: Option<Proxy>,
     _dir: tempfile::TempDir,
 }
 
@@ -213,6 +222,14 @@ pub async fn session(addr: std::net::SocketAddr, speculative: bool) -> Session {
 impl Harness {
     /// Starts the testbed on `base`.. (ephemeral port), the tap, and the sessions.
     pub fn start(base: Ipv4Addr) -> Harness {
+        Harness::start_via(base, Via::Tap)
+    }
+
+    /// [`Harness::start`], recorded `via` the tap or a proxy: then one `tidemark
+    /// proxy` carries a route per node slot (the spare slots too, so a node
+    /// `AddNode` bootstraps is announced to the drivers as a sidecar), on addresses
+    /// `base + 100 + slot` sharing one port, and the sessions contact sidecars.
+    pub fn start_via(base: Ipv4Addr, via: Via) -> Harness {
         let base = super::own_net(base);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -232,8 +249,30 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let store_dir = dir.path().join("store");
         let port = cluster.addresses()[0].port();
-        let tap = Tap::start("--cql-port", port, &store_dir);
-        let addrs = cluster.addresses();
+        let (tap, proxy, addrs) = match via {
+            Via::Tap => (
+                Some(Tap::start("--cql-port", port, &store_dir)),
+                None,
+                cluster.addresses(),
+            ),
+            Via::Proxy => {
+                let slots = NODES + ClusterConfig::default().spare_nodes;
+                let at = |i: usize, off: u32| Ipv4Addr::from(u32::from(base) + off + i as u32);
+                let ips: Vec<Ipv4Addr> = (0..slots).map(|i| at(i, 100)).collect();
+                let sidecar_port = common_port(&ips, port);
+                let routes: Vec<_> = (0..slots)
+                    .map(|i| {
+                        (
+                            std::net::SocketAddr::from((at(i, 100), sidecar_port)),
+                            std::net::SocketAddr::from((at(i, 0), port)),
+                        )
+                    })
+                    .collect();
+                let proxy = Proxy::start(&routes, "cql", &store_dir);
+                let sidecars = routes[..NODES].iter().map(|r| r.0).collect();
+                (None, Some(proxy), sidecars)
+            }
+        };
         let sessions = rt.block_on(async {
             let mut v = Vec::new();
             for i in 0..MAX_CLIENTS {
@@ -255,7 +294,9 @@ impl Harness {
             base,
             tap_gap: None,
             tap_down: Vec::new(),
-            _tap: Some(tap),
+            via,
+            _tap: tap,
+            proxy,
             _dir: dir,
         }
     }
@@ -338,6 +379,8 @@ impl Harness {
                     .map_err(|e| e.to_string()),
                 FaultAction::Stop { node } => c.stop_node(*node).await.map_err(|e| e.to_string()),
                 FaultAction::Start { node } => c.start_node(*node).await.map_err(|e| e.to_string()),
+                // Run beside the round's clients (`Harness::run`).
+                FaultAction::ProxyRestart(_) => Ok(()),
             }
         });
         // A shrunk history may start a node that is running: that is no fault.
@@ -410,6 +453,7 @@ impl Harness {
     pub fn run(&mut self, h: &CqlHistory) -> Ran {
         self.next_keyspace += 1;
         let ks = format!("h{}", self.next_keyspace);
+        let started = now_ns();
         self.heal_all();
         let base_us = (now_ns() / 1000) as i64;
         self.rt.block_on(async {
@@ -419,18 +463,34 @@ impl Harness {
                 format!("CREATE TABLE {ks}.t (pk int, ck int, v text, n int, s set<text>, m map<text, text>, PRIMARY KEY (pk, ck))"),
                 format!("CREATE TABLE {ks}.c (pk int, ck int, hits counter, PRIMARY KEY (pk, ck))"),
             ] {
-                let mut st = Statement::new(cql.clone());
-                st.set_consistency(Consistency::All);
-                s.query_unpaged(st, ()).await.unwrap_or_else(|e| panic!("{cql}: {e}"));
+                // After a proxy restart the sessions reconnect: try again (bounded);
+                // a statement an earlier try applied answers that it exists.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let mut st = Statement::new(cql.clone());
+                    st.set_consistency(Consistency::All);
+                    match s.query_unpaged(st, ()).await {
+                        Ok(_) => break,
+                        Err(e) if e.to_string().contains("already exists") => break,
+                        Err(e) if Instant::now() > deadline => panic!("{cql}: {e}"),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
+                }
             }
         });
         let mut records = BTreeMap::new();
         let mut dumps = Vec::new();
         let mut snapshot = None;
+        let mut restarts = Vec::new();
         for (r, round) in h.rounds.iter().enumerate() {
             for f in &round.faults {
                 self.apply_fault(f);
             }
+            let restart = round.faults.iter().find_map(|f| match f {
+                FaultAction::ProxyRestart(p) => Some(*p),
+                _ => None,
+            });
+            let restarting = super::proxy_run::restart_beside(&mut self.proxy, restart);
             let gap = self
                 .tap_gap
                 .filter(|(round, _)| *round == r)
@@ -509,6 +569,11 @@ impl Harness {
                 self._tap = Some(tap);
                 self.tap_down.push((from, to));
             }
+            if let Some(t) = restarting {
+                let (proxy, done) = t.join().expect("proxy restart");
+                self.proxy = Some(proxy);
+                restarts.push(done);
+            }
             dumps.push(self.dump(&ks));
         }
         // The end: every node healthy, hints delivered, and a last look.
@@ -516,6 +581,8 @@ impl Harness {
         dumps.push(self.dump(&ks));
         Ran {
             snapshot,
+            started,
+            restarts,
             keyspace: ks,
             base_us,
             records,

@@ -60,3 +60,37 @@ impl<O, F> History<O, F> {
             .unwrap_or(0)
     }
 }
+
+impl<O, F> History<O, F> {
+    /// The same history for the proxied mode: in about 60% of histories (decided by
+    /// its own generator, so the tapped history of a seed stays what it was) one
+    /// round starts with a proxy restart — a crash (SIGKILL) in 40% of them, in any
+    /// round but the first and 300–800 ms into it, else a graceful stop 50–550 ms
+    /// into its round — down for 50–600 ms.
+    pub fn with_proxy_restarts(
+        mut self,
+        restart: impl Fn(super::proxy_run::ProxyRestart) -> F,
+    ) -> History<O, F> {
+        let mut r = Rng::new(self.seed ^ 0x7072_6f78_7900);
+        if !self.rounds.is_empty() && r.chance(60) {
+            let kill = r.chance(40);
+            // A crash refuses every version after it (a named capture gap): never in
+            // the first round, so the versions of that round's dumps are checked.
+            let n = self.rounds.len() as u64;
+            let round = match (kill, n) {
+                (true, 2..) => 1 + r.below(n - 1),
+                _ => r.below(n),
+            } as usize;
+            let f = super::proxy_run::ProxyRestart {
+                kill,
+                // A crash's gap starts up to ~250 ms before it (the proxy's last
+                // group commit, less a margin): later than that, the previous
+                // round's dumps stay checked.
+                after_ms: 50 + r.below(500) + if kill { 250 } else { 0 },
+                down_ms: 50 + r.below(550),
+            };
+            self.rounds[round].faults.push(restart(f));
+        }
+        self
+    }
+}

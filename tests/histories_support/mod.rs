@@ -20,6 +20,7 @@ pub mod history;
 pub mod mongo_check;
 pub mod mongo_model;
 pub mod mongo_run;
+pub mod proxy_run;
 pub mod sharded_run;
 pub mod shrink;
 
@@ -86,6 +87,75 @@ pub struct Checked {
     /// Of those, the ones equal to the source's truth (the rest: the version's
     /// excused difference, held by the target as the version has it).
     pub restored_as_truth: usize,
+    /// Versions refused because a capture gap lies in the history (after a proxy
+    /// crash): not checked, so not counted as passing.
+    pub refused_gap: usize,
+    /// Proxy restarts injected: (crashes, graceful stops).
+    pub restarts: (usize, usize),
+}
+
+/// Why a version was not cut.
+#[derive(Debug)]
+pub enum CutErr {
+    /// Capture gaps (from, to, ns) overlapping the history: refused, named.
+    Gaps(Vec<(u64, u64)>),
+    Failed(String),
+}
+
+impl std::fmt::Display for CutErr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CutErr::Gaps(g) => write!(f, "refused: capture gap(s) {g:?} in the history"),
+            CutErr::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The restart rule, checked after a proxied history: a crash (SIGKILL) must leave
+/// a capture gap covering it — what the proxy forwarded after its last group commit
+/// may be in no store, and a version across it must not be silently exact-looking —
+/// and a graceful stop (SIGTERM: drained, flushed) must not cause one. Returns
+/// divergences for what broke it.
+fn restart_rule(
+    store_dir: &Path,
+    restarts: &[proxy_run::Restarted],
+    started: u64,
+    refused: Option<&Vec<(u64, u64)>>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if restarts.is_empty() {
+        return out;
+    }
+    let gaps: Vec<(u64, u64)> = Store::open(store_dir, &StoreOptions::default().read_only())
+        .and_then(|s| s.gaps())
+        .map(|g| g.iter().map(|g| (g.from, g.to)).collect())
+        .unwrap_or_default();
+    for r in restarts.iter().filter(|r| r.kill) {
+        if !gaps
+            .iter()
+            .any(|(from, to)| *from <= r.signalled && *to >= r.exited)
+        {
+            out.push(format!(
+                "proxy crash (SIGKILL at {}, exited {}, listening again {}) left no capture gap covering it: what it forwarded after its last group commit may be missing from versions silently (gaps {gaps:?})",
+                r.signalled, r.exited, r.listening
+            ));
+        }
+    }
+    if !restarts.iter().any(|r| r.kill) {
+        if let Some(g) = refused {
+            out.push(format!(
+                "versions refused for capture gap(s) {g:?} after only graceful proxy restarts ({:?}): no client write could pass the stopped proxy",
+                restarts
+            ));
+        }
+        let within: Vec<_> = gaps.iter().filter(|(_, to)| *to >= started).collect();
+        if refused.is_none() && !within.is_empty() {
+            out.push(format!(
+                "capture gap(s) {within:?} recorded after only graceful proxy restarts"
+            ));
+        }
+    }
+    out
 }
 
 /// What version `name` holds of keyspace `ks`.
@@ -138,7 +208,20 @@ pub fn cut(
     ks: &str,
     snapshot: Option<u64>,
 ) -> Result<Cut, String> {
-    let (at, items) = cut_info(store_dir, name, t, snapshot)?;
+    cut_in(store_dir, name, t, ks, snapshot, 0).map_err(|e| e.to_string())
+}
+
+/// [`cut`] for a history that `started` then: a capture gap that ended before it is
+/// accepted (its keyspace did not exist), one overlapping it refuses the version.
+pub fn cut_in(
+    store_dir: &Path,
+    name: &str,
+    t: u64,
+    ks: &str,
+    snapshot: Option<u64>,
+    started: u64,
+) -> Result<Cut, CutErr> {
+    let (at, items) = cut_info(store_dir, name, t, snapshot, started)?;
     let mut uncertain = BTreeSet::new();
     for u in &items {
         let ns = u["namespace"].as_str().unwrap_or("");
@@ -152,8 +235,8 @@ pub fn cut(
             ));
         }
     }
-    let store =
-        Store::open(store_dir, &StoreOptions::default().read_only()).map_err(|e| e.to_string())?;
+    let store = Store::open(store_dir, &StoreOptions::default().read_only())
+        .map_err(|e| CutErr::Failed(e.to_string()))?;
     Ok(Cut {
         at,
         cells: version_cells(&store, name, ks),
@@ -172,10 +255,14 @@ pub fn run_checked(harness: &mut Harness, h: &CqlHistory, inject: Inject) -> Che
 pub fn check_ran(
     harness: &mut Harness,
     h: &CqlHistory,
-    ran: cql_run::Ran,
+    mut ran: cql_run::Ran,
     inject: Inject,
 ) -> Checked {
     let mut checked = Checked {
+        restarts: (
+            ran.restarts.iter().filter(|r| r.kill).count(),
+            ran.restarts.iter().filter(|r| !r.kill).count(),
+        ),
         ops: h.op_count(),
         faults: h.fault_count(),
         dumps: ran.dumps.len(),
@@ -194,14 +281,16 @@ pub fn check_ran(
         return checked;
     }
     let mut cuts = Vec::new();
+    let mut refused = None;
     for (i, d) in ran.dumps.iter().enumerate() {
         let snap = snapshot_for(&ran.snapshot, d.t0, &mut checked);
-        match cut(
+        match cut_in(
             &harness.store_dir,
             &format!("{}-{i}", ran.keyspace),
             d.t1,
             &ran.keyspace,
             snap,
+            ran.started,
         ) {
             Ok(mut c) => {
                 if inject == Inject::DropMapCells {
@@ -212,16 +301,40 @@ pub fn check_ran(
                 }
                 cuts.push(c)
             }
+            Err(CutErr::Gaps(g)) => {
+                refused = Some((i, g));
+                break;
+            }
             Err(e) => {
                 checked.unchecked = Some(format!("version create at dump {i}: {e}"));
                 return checked;
             }
         }
     }
+    let rule = restart_rule(
+        &harness.store_dir,
+        &ran.restarts,
+        ran.started,
+        refused.as_ref().map(|r| &r.1),
+    );
+    if let Some((i, g)) = &refused {
+        // Every later dump is after the gap too: the versions before it are checked.
+        checked.refused_gap = ran.dumps.len() - i;
+        let first = ran.dumps.first().map_or(0, |d| d.t1);
+        ran.dumps.truncate(*i);
+        if cuts.is_empty() && rule.is_empty() {
+            checked.unchecked = Some(format!(
+                "every version refused: capture gap(s) {g:?} (first dump at {first}, restarts {:?})",
+                ran.restarts
+            ));
+            return checked;
+        }
+    }
     let (divergences, stats) = cql_check::check(h, &ran, &cuts);
     checked.divergences = divergences.iter().map(Divergence::to_string).collect();
+    checked.divergences.extend(rule);
     checked.stats = stats;
-    if matches!(ran.snapshot, Some(Ok(_))) && inject == Inject::None {
+    if matches!(ran.snapshot, Some(Ok(_))) && inject == Inject::None && !cuts.is_empty() {
         let last = cuts.len() - 1;
         let name = format!("{}-{last}", ran.keyspace);
         let truth = &ran.dumps[last].truth;
@@ -441,8 +554,12 @@ pub fn run_checked_mongo(
     harness: &mut mongo_run::MongoHarness,
     h: &mongo_model::MongoHistory,
 ) -> Checked {
-    let ran = harness.run(h);
+    let mut ran = harness.run(h);
     let mut checked = Checked {
+        restarts: (
+            ran.restarts.iter().filter(|r| r.kill).count(),
+            ran.restarts.iter().filter(|r| !r.kill).count(),
+        ),
         ops: h.op_count(),
         faults: h.fault_count(),
         dumps: ran.dumps.len(),
@@ -462,11 +579,16 @@ pub fn run_checked_mongo(
     }
     let ns = format!("{}.c", ran.db);
     let mut cuts = Vec::new();
+    let mut refused = None;
     for (i, d) in ran.dumps.iter().enumerate() {
         let name = format!("{}-{i}", ran.db);
         let snap = snapshot_for(&ran.snapshot, d.t0, &mut checked);
-        let info = match cut_info(&harness.store_dir, &name, d.t1, snap) {
+        let info = match cut_info(&harness.store_dir, &name, d.t1, snap, ran.started) {
             Ok(x) => x,
+            Err(CutErr::Gaps(g)) => {
+                refused = Some((i, g));
+                break;
+            }
             Err(e) => {
                 checked.unchecked = Some(format!("version create at dump {i}: {e}"));
                 return checked;
@@ -486,6 +608,26 @@ pub fn run_checked_mongo(
             uncertain,
         });
     }
+    let rule = restart_rule(
+        &harness.store_dir,
+        &ran.restarts,
+        ran.started,
+        refused.as_ref().map(|r| &r.1),
+    );
+    if let Some((i, g)) = &refused {
+        // Every later dump is after the gap too: the versions before it are checked.
+        checked.refused_gap = ran.dumps.len() - i;
+        let first = ran.dumps.first().map_or(0, |d| d.t1);
+        ran.dumps.truncate(*i);
+        if cuts.is_empty() && rule.is_empty() {
+            checked.unchecked = Some(format!(
+                "every version refused: capture gap(s) {g:?} (first dump at {first}, restarts {:?})",
+                ran.restarts
+            ));
+            return checked;
+        }
+    }
+    checked.divergences.extend(rule);
     let (divergences, stats) = mongo_check::check(h, &ran, &cuts);
     let rolled_back = if divergences.is_empty() {
         Vec::new()
@@ -501,7 +643,7 @@ pub fn run_checked_mongo(
             checked.divergences.push(d.to_string());
         }
     }
-    if matches!(ran.snapshot, Some(Ok(_))) {
+    if matches!(ran.snapshot, Some(Ok(_))) && !cuts.is_empty() {
         let last = cuts.len() - 1;
         let name = format!("{}-{last}", ran.db);
         match restore_mongo(harness, &name, &ran.db, &cuts[last], &ran.dumps[last].truth) {
@@ -672,33 +814,70 @@ fn uncertain_id(key: &str) -> Option<String> {
 /// `tidemark version create --at t --json` joined with `snapshot` (or `--snapshot
 /// none`: the store holds other histories' snapshots): the version's moment and
 /// uncertain items. A version that did not join the snapshot asked for is an error.
+///
+/// Refused for capture gaps, it is cut again with `--allow-gaps`: gaps that all
+/// ended before the history `started` are accepted (its keyspace or database did
+/// not exist yet, so they hide none of its writes — an earlier history's proxy
+/// crash); any other refuses it ([`CutErr::Gaps`], named).
 fn cut_info(
     store_dir: &Path,
     name: &str,
     t: u64,
     snapshot: Option<u64>,
-) -> Result<(u64, Vec<serde_json::Value>), String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .args(["version", "create", "--store"])
-        .arg(store_dir)
-        .args(["--name", name, "--json", "--snapshot"])
-        .arg(snapshot.map_or("none".to_string(), |id| id.to_string()))
-        .arg("--at")
-        .arg(format!("{:.6}", t as f64 / 1e9))
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    started: u64,
+) -> Result<(u64, Vec<serde_json::Value>), CutErr> {
+    let create = |allow_gaps: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidemark"));
+        cmd.args(["version", "create", "--store"])
+            .arg(store_dir)
+            .args(["--name", name, "--json", "--snapshot"])
+            .arg(snapshot.map_or("none".to_string(), |id| id.to_string()))
+            .arg("--at")
+            .arg(format!("{:.6}", t as f64 / 1e9));
+        if allow_gaps {
+            cmd.arg("--allow-gaps");
+        }
+        cmd.output().map_err(|e| CutErr::Failed(e.to_string()))
+    };
+    let mut out = create(false)?;
+    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("capture gap") {
+        out = create(true)?;
+        if out.status.success() {
+            let info: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .map_err(|e| CutErr::Failed(format!("version JSON: {e}")))?;
+            let time = |v: &serde_json::Value| {
+                tidemark::report::parse_time(v.as_str().unwrap_or("")).unwrap_or(0)
+            };
+            let gaps: Vec<(u64, u64)> = info["gaps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|g| (time(&g["from"]), time(&g["to"])))
+                .collect();
+            let within: Vec<(u64, u64)> = gaps
+                .iter()
+                .copied()
+                .filter(|(_, to)| *to >= started)
+                .collect();
+            if !within.is_empty() || gaps.is_empty() {
+                return Err(CutErr::Gaps(within));
+            }
+        }
     }
-    let info: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("version JSON: {e}"))?;
+    if !out.status.success() {
+        return Err(CutErr::Failed(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| CutErr::Failed(format!("version JSON: {e}")))?;
     let at = tidemark::report::parse_time(info["at"].as_str().unwrap_or(""))
-        .map_err(|e| format!("version at: {e}"))?;
+        .map_err(|e| CutErr::Failed(format!("version at: {e}")))?;
     if info["snapshot"].as_u64() != snapshot {
-        return Err(format!(
+        return Err(CutErr::Failed(format!(
             "version {name} joined snapshot {} instead of {snapshot:?}",
             info["snapshot"]
-        ));
+        )));
     }
     Ok((
         at,
@@ -714,6 +893,10 @@ pub struct Regression {
     /// `Some(reason)`: a known, not yet fixed defect; the replay is ignored.
     pub known_defect: Option<String>,
     pub history: CqlHistory,
+    /// What recorded it: the tap (files saved before the proxied mode say nothing,
+    /// and were all tapped) or the proxy.
+    #[serde(default)]
+    pub via: proxy_run::Via,
 }
 
 /// A saved MongoDB history (`tests/regressions/mongo-*.json`).
@@ -725,4 +908,7 @@ pub struct MongoRegression {
     #[serde(default)]
     pub mode: mongo_model::Mode,
     pub history: mongo_model::MongoHistory,
+    /// What recorded it (absent in older files: the tap).
+    #[serde(default)]
+    pub via: proxy_run::Via,
 }

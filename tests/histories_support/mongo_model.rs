@@ -119,6 +119,9 @@ pub enum MFault {
     StaleRouter {
         key: i32,
     },
+    /// The proxied mode's sidecar is stopped and started again mid-round
+    /// (`proxy_run`); never generated for a tapped history.
+    ProxyRestart(super::proxy_run::ProxyRestart),
 }
 
 /// Where a MongoDB history runs: the 3-member replica set, or a sharded cluster's

@@ -20,6 +20,7 @@ use tidemark_testbed::{MongoReplicaSet, ReplSetConfig};
 
 use super::cql_run::{now_ns, Outcome, Record, Tap};
 use super::mongo_model::{MFault, MKind, MOp, MWrite, MongoHistory, MEMBERS, W};
+use super::proxy_run::{common_port, Proxy, Restarted, Via};
 
 /// `_id` (as `{:?}` of its Bson) → document.
 pub type Docs = BTreeMap<String, Document>;
@@ -37,6 +38,10 @@ pub struct MDump {
 
 pub struct MRan {
     pub db: String,
+    /// When the history began (ns), before its database existed.
+    pub started: u64,
+    /// The proxy restarts injected (proxied mode).
+    pub restarts: Vec<Restarted>,
     /// The snapshot taken mid-history, as in [`super::cql_run::Ran`].
     pub snapshot: Option<Result<(u64, u64), String>>,
     pub records: BTreeMap<u32, Record>,
@@ -54,7 +59,11 @@ pub struct MongoHarness {
     /// The 1-member set versions are restored into (started on first use).
     pub target: Option<MongoReplicaSet>,
     base: Ipv4Addr,
-    _tap: Tap,
+    /// What records the histories (`Via::Proxy`: the sidecar below, no tap).
+    pub via: Via,
+    // Dropped in order: the tap or proxy before the store directory.
+    _tap: Option<Tap>,
+    proxy: Option<Proxy>,
     _dir: tempfile::TempDir,
 }
 
@@ -63,6 +72,14 @@ const OP_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl MongoHarness {
     pub fn start(base: Ipv4Addr) -> MongoHarness {
+        MongoHarness::start_via(base, Via::Tap)
+    }
+
+    /// [`MongoHarness::start`], recorded `via` the tap or a proxy: then one
+    /// `tidemark proxy` carries a route per member, on addresses `base + 100 +
+    /// member` sharing one port, and the clients' seed list names the sidecars (the
+    /// rewrite makes `hello` name them too).
+    pub fn start_via(base: Ipv4Addr, via: Via) -> MongoHarness {
         let base = super::own_net(base);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -85,14 +102,43 @@ impl MongoHarness {
         let store_dir = std::env::var_os("HISTORIES_KEEP_STORE")
             .map(PathBuf::from)
             .unwrap_or_else(|| dir.path().join("store"));
-        let tap = Tap::start("--mongo-port", set.addresses()[0].port(), &store_dir);
+        let port = set.addresses()[0].port();
+        let (tap, proxy, uri) = match via {
+            Via::Tap => (
+                Some(Tap::start("--mongo-port", port, &store_dir)),
+                None,
+                set.uri(),
+            ),
+            Via::Proxy => {
+                let at = |i: usize, off: u32| Ipv4Addr::from(u32::from(base) + off + i as u32);
+                let ips: Vec<Ipv4Addr> = (0..MEMBERS).map(|i| at(i, 100)).collect();
+                let sidecar_port = common_port(&ips, port);
+                let routes: Vec<_> = set
+                    .addresses()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| (std::net::SocketAddr::from((at(i, 100), sidecar_port)), *a))
+                    .collect();
+                let proxy = Proxy::start(&routes, "mongo", &store_dir);
+                let hosts: Vec<String> = routes.iter().map(|r| r.0.to_string()).collect();
+                let query = set
+                    .uri()
+                    .split_once("/?")
+                    .map(|x| x.1.to_string())
+                    .unwrap_or_default();
+                (
+                    None,
+                    Some(proxy),
+                    format!("mongodb://{}/?{query}", hosts.join(",")),
+                )
+            }
+        };
         let clients = rt.block_on(async {
             let mut v = Vec::new();
             for _ in 0..MAX_CLIENTS {
-                let opts =
-                    ClientOptions::parse(format!("{}&serverSelectionTimeoutMS=5000", set.uri()))
-                        .await
-                        .expect("uri");
+                let opts = ClientOptions::parse(format!("{uri}&serverSelectionTimeoutMS=5000"))
+                    .await
+                    .expect("uri");
                 v.push(Client::with_options(opts).expect("client"));
             }
             v
@@ -106,7 +152,9 @@ impl MongoHarness {
             snapshot_round: None,
             target: None,
             base,
+            via,
             _tap: tap,
+            proxy,
             _dir: dir,
         }
     }
@@ -156,6 +204,8 @@ impl MongoHarness {
                 MFault::MoveChunk { .. } | MFault::Balancer { .. } | MFault::StaleRouter { .. } => {
                     Err("a sharded cluster's fault, not a replica set's".into())
                 }
+                // Run beside the round's clients (`MongoHarness::run`).
+                MFault::ProxyRestart(_) => Ok(()),
             }
         });
         if let Err(e) = r {
@@ -186,6 +236,7 @@ impl MongoHarness {
     pub fn run(&mut self, h: &MongoHistory) -> MRan {
         self.next_db += 1;
         let db = format!("h{}", self.next_db);
+        let started = now_ns();
         self.settle();
         // The collection exists before any transaction writes to it. Majority said
         // explicitly: the testbed acknowledges a write without a writeConcern at w:1
@@ -202,6 +253,11 @@ impl MongoHarness {
                 );
             let deadline = Instant::now() + Duration::from_secs(30);
             while let Err(e) = c.insert_one(doc! {"_id": "seed"}).await {
+                // An earlier try that ended in doubt (a proxy restart) may have
+                // inserted it.
+                if e.to_string().contains("E11000") {
+                    break;
+                }
                 assert!(Instant::now() < deadline, "seed insert: {e}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -209,10 +265,16 @@ impl MongoHarness {
         let mut records = BTreeMap::new();
         let mut dumps = Vec::new();
         let mut snapshot = None;
+        let mut restarts = Vec::new();
         for (r, round) in h.rounds.iter().enumerate() {
             for f in &round.faults {
                 self.apply_fault(f);
             }
+            let restart = round.faults.iter().find_map(|f| match f {
+                MFault::ProxyRestart(p) => Some(*p),
+                _ => None,
+            });
+            let restarting = super::proxy_run::restart_beside(&mut self.proxy, restart);
             let taking = (self.snapshot_round == Some(r))
                 .then(|| super::spawn_snapshot(&self.store_dir, &self.set.uri(), &["--db", &db]));
             let clients = &self.clients;
@@ -263,12 +325,19 @@ impl MongoHarness {
             if let Some(child) = taking {
                 snapshot = Some(super::finish_snapshot(child));
             }
+            if let Some(t) = restarting {
+                let (proxy, done) = t.join().expect("proxy restart");
+                self.proxy = Some(proxy);
+                restarts.push(done);
+            }
             dumps.push(self.dump(&db));
         }
         self.settle();
         dumps.push(self.dump(&db));
         MRan {
             db,
+            started,
+            restarts,
             snapshot,
             records,
             dumps,

@@ -236,6 +236,7 @@ impl ShardedHarness {
 
     pub fn run(&mut self, h: &MongoHistory) -> Result<SRan, String> {
         self.next_db += 1;
+        let started = now_ns();
         let db = format!("s{}", self.next_db);
         let ns = format!("{db}.c");
         self.cl.set_balancer(false, None, None);
@@ -349,6 +350,8 @@ impl ShardedHarness {
         Ok(SRan {
             ran: MRan {
                 db,
+                started,
+                restarts: Vec::new(),
                 snapshot: None,
                 records,
                 dumps,
@@ -424,7 +427,7 @@ pub fn run_checked_sharded(harness: &mut ShardedHarness, h: &MongoHistory) -> Ch
     let mut cuts = Vec::new();
     for (i, at) in run.cut_at.iter().enumerate() {
         let name = format!("{}-{i}", ran.db);
-        let info = match cut_info(&harness.store_dir, &name, *at, None) {
+        let info = match cut_info(&harness.store_dir, &name, *at, None, ran.started) {
             Ok(x) => x,
             Err(e) => {
                 checked.unchecked = Some(format!("version create at dump {i}: {e}"));

@@ -407,6 +407,15 @@ impl CommitTracker {
             Verdict::RolledBack { commit_point } => {
                 Some((Outcome::RolledBack, rolled_back_note(commit_point)))
             }
+            Verdict::Unknown { commit_point } => Some((
+                Outcome::InDoubt {
+                    reason: crate::store::InDoubtReason::Other(Reason::Unreplicated.as_str().into()),
+                },
+                format!(
+                    "{prior}; term {} commit point {} passed this older term's write, and no oplog is in sight to say whether the new term kept it",
+                    commit_point.t, commit_point.ts
+                ),
+            )),
         }
     }
 
