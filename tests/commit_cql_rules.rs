@@ -255,6 +255,54 @@ fn batch_timeouts_by_write_type_and_the_committed_policy() {
     );
 }
 
+/// Rule `unavailable` for batches: a LOGGED batch answered Unavailable is refused
+/// whole (Cassandra checks every partition's live replicas before the batchlog
+/// write), and so is an UNLOGGED batch of one key; an UNLOGGED batch over several
+/// keys is sent partition by partition (`StorageProxy.mutate`), so an Unavailable may
+/// follow partitions already written: each member is in doubt (found by the
+/// histories: tests/regressions/cql-logged-batch-unavailable-after-add-node.json).
+#[test]
+fn an_unlogged_batch_over_several_keys_answered_unavailable_is_in_doubt() {
+    let mut s = Scenario::new();
+    let f = s.flow(CLIENT, NODE1, 0);
+    let batches = [
+        "BEGIN BATCH UPDATE ks.t SET v = 1 WHERE k = 20; UPDATE ks.t SET v = 2 WHERE k = 21; APPLY BATCH",
+        "BEGIN UNLOGGED BATCH UPDATE ks.t SET v = 3 WHERE k = 22; UPDATE ks.t SET v = 4 WHERE k = 22; APPLY BATCH",
+        "BEGIN UNLOGGED BATCH UPDATE ks.t SET v = 5 WHERE k = 23; UPDATE ks.t SET v = 6 WHERE k = 24; APPLY BATCH",
+    ];
+    for (i, b) in batches.iter().enumerate() {
+        let stream = i as i16 + 1;
+        s.send(f, 10 * (i as u64 + 1), &query(stream, b));
+        s.answer(f, 10 * (i as u64 + 1) + 1, &unavailable(stream));
+    }
+    s.close(f, 2000);
+    let out = tap(&s, cfg(100, InDoubtPolicy::Keep));
+    let got: Vec<(String, &str, Option<&str>)> = out
+        .log
+        .iter()
+        .map(|e| {
+            (
+                e.mutation.key.clone(),
+                e.mutation.outcome.kind().as_str(),
+                e.mutation.outcome.reason(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (r#"{"k":20}"#.into(), "rejected", None),
+            (r#"{"k":21}"#.into(), "rejected", None),
+            (r#"{"k":22}"#.into(), "rejected", None),
+            (r#"{"k":22}"#.into(), "rejected", None),
+            (r#"{"k":23}"#.into(), "in_doubt", Some("unavailable")),
+            (r#"{"k":24}"#.into(), "in_doubt", Some("unavailable")),
+        ],
+        "{:?}",
+        out.summary()
+    );
+}
+
 /// Rules: the same mutation (table, key, cells, client timestamp) seen again on
 /// another coordinator is one mutation; a later commit resolves an earlier in-doubt
 /// copy; a third (speculative) copy is dropped. Writes with server-assigned

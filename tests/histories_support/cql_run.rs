@@ -711,7 +711,16 @@ pub async fn execute(s: &Session, ks: &str, base_us: i64, op: &Op) -> Outcome {
             let values: Vec<()> = vec![(); members.len()];
             match s.batch(&b, values).await {
                 Ok(_) => Outcome::Ok,
-                Err(e) => classify(&e),
+                // An unlogged batch goes to the replicas partition by partition:
+                // an Unavailable for one may follow others already sent.
+                Err(e) => match classify(&e) {
+                    Outcome::Rejected(why)
+                        if !*logged && members.len() > 1 && why.starts_with("Unavailable") =>
+                    {
+                        Outcome::InDoubt(format!("unlogged batch: {why}"))
+                    }
+                    o => o,
+                },
             }
         }
     }

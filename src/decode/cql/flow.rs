@@ -155,7 +155,16 @@ impl CqlFlowDecoder {
                 lwt,
                 unresolved,
             } => {
-                let (outcome, reason) = decide(msg, lwt);
+                let (mut outcome, mut reason) = decide(msg, lwt);
+                if outcome == WireOutcome::Rejected
+                    && reason.as_deref() == Some(Reason::Unavailable.as_str())
+                    && unlogged_across_keys(&writes)
+                {
+                    // Sent partition by partition: those before the refused one
+                    // may be written (see `unlogged_across_keys`).
+                    outcome = WireOutcome::InDoubt;
+                    reason = Some(Reason::Unavailable.as_str().to_string());
+                }
                 self.finish(writes, unresolved, outcome, reason, out);
             }
             PendingKind::Use | PendingKind::Other => {}
@@ -269,4 +278,26 @@ impl FlowDecoder for CqlFlowDecoder {
 /// A request id of a prepared statement, as hex, for messages.
 pub fn id_hex(id: &Bytes) -> String {
     tidemark_cql::types::format::blob(id)
+}
+
+/// Whether `writes` are the members of an UNLOGGED batch that name more than one
+/// key. Cassandra's coordinator (`StorageProxy.mutate`) checks each partition's live
+/// replicas as it sends that partition's mutation, so an Unavailable for one
+/// partition can come after others were sent: the batch is then in doubt, not
+/// refused. (A logged batch checks every partition before writing anything; a
+/// batch of one partition is one mutation.) Rows of one partition with different
+/// clustering keys count as different keys here: in doubt then too, which a later
+/// read or policy settles, rather than a write silently missing.
+fn unlogged_across_keys(writes: &[WriteRecord]) -> bool {
+    let unlogged = writes.iter().any(|w| {
+        w.batch
+            .as_ref()
+            .and_then(|b| b.get("type"))
+            .and_then(|t| t.as_str())
+            == Some("unlogged")
+    });
+    unlogged
+        && writes
+            .iter()
+            .any(|w| w.namespace != writes[0].namespace || w.key != writes[0].key)
 }

@@ -39,15 +39,30 @@ fn note_reply_delay(delay: Duration) {
     REPLY_DELAY.with(|d| d.set(d.get().max(delay)));
 }
 
-/// Sends `update` to the replicas of its token and waits (virtually) for `cl`.
-pub fn coordinate(
+/// Whether the replicas of `update`'s token can satisfy `cl` now: the
+/// Unavailable `coordinate` would answer before writing anything, without writing.
+/// A logged batch asks this of every partition first, as Cassandra's
+/// `StorageProxy.mutateAtomically` builds every mutation's write handler (which
+/// checks the live replicas) before the batchlog write: one partition short of
+/// replicas refuses the whole batch, none of it applied.
+pub fn check_available_for(
     shared: &Shared,
     me: usize,
     table: &Table,
-    pk: &Bytes,
     update: &Partition,
     cl: Consistency,
 ) -> Result<(), ErrorBody> {
+    replicas_for(shared, me, table, update, cl).map(|_| ())
+}
+
+/// The replicas of `update`'s token, once `cl` is known to be satisfiable.
+fn replicas_for(
+    shared: &Shared,
+    me: usize,
+    table: &Table,
+    update: &Partition,
+    cl: Consistency,
+) -> Result<(Vec<ReplicaInfo>, super::consistency::BlockFor), ErrorBody> {
     let replication = {
         let schema = shared.schema();
         let ks = schema
@@ -69,7 +84,19 @@ pub fn coordinate(
     let bf = block_for(cl, &replication.rf_by_dc(&dcs), &shared.nodes[me].dc, true)
         .map_err(|e| cl_error(e, cl))?;
     check_available(cl, &bf, &infos).map_err(|e| cl_error(e, cl))?;
+    Ok((infos, bf))
+}
 
+/// Sends `update` to the replicas of its token and waits (virtually) for `cl`.
+pub fn coordinate(
+    shared: &Shared,
+    me: usize,
+    table: &Table,
+    pk: &Bytes,
+    update: &Partition,
+    cl: Consistency,
+) -> Result<(), ErrorBody> {
+    let (infos, bf) = replicas_for(shared, me, table, update, cl)?;
     let timeout = shared.config.write_timeout;
     let hint = |to: usize| {
         hints::store(

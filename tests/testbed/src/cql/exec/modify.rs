@@ -119,6 +119,30 @@ pub fn batch(
         .or(ctx.timestamp)
         .unwrap_or_else(|| ctx.shared.nodes[ctx.me].next_timestamp());
     let _guard = (kind == BatchKind::Counter).then(serialize);
+    if kind == BatchKind::Logged {
+        // All or nothing: every partition's replicas are checked before any is
+        // written (Cassandra's `mutateAtomically`). An unlogged batch goes partition
+        // by partition (`StorageProxy.mutate`): one short of replicas is refused
+        // after the ones before it were sent.
+        let current = |t: &Table, pk: &Bytes| current_partition(ctx.shared, t, pk);
+        let mut updates = Vec::new();
+        for ((m, bound), t) in members.iter().zip(&tables) {
+            for (pk, update) in build(m, t, bound, ts, ctx.me, &|pk: &Bytes| current(t, pk))? {
+                crate::cql::cluster::coordinator::check_available_for(
+                    ctx.shared,
+                    ctx.me,
+                    t,
+                    &update,
+                    ctx.consistency,
+                )?;
+                updates.push((t, pk, update));
+            }
+        }
+        for (t, pk, update) in updates {
+            coordinate(ctx.shared, ctx.me, t, &pk, &update, ctx.consistency)?;
+        }
+        return Ok(ResultBody::Void);
+    }
     for ((m, bound), t) in members.iter().zip(&tables) {
         apply(ctx, t, m, bound, ts)?;
     }
