@@ -274,6 +274,26 @@ fn has_map_put(h: &CqlHistory) -> bool {
     })
 }
 
+/// Was a divergence (mongo soak seed 1883839466045555, 2026-12-06; 5 of 6 runs as
+/// the first history of a fresh harness diverged before the fix, 0 of 6 after): a
+/// w:1 `updateMany` acknowledged by a primary that was then partitioned was rightly
+/// decided rolled back, but its fetched oplog entry, which no client write held any
+/// more, was logged as a committed write of its own once the new term's commit point
+/// passed its time, and every later version held its `$inc`. Unmatched entries of an
+/// older term are now decided as a write at their time would be
+/// (`ReplState::take_committed_orphans`).
+#[test]
+fn a_rolled_back_update_many_entry_is_not_logged_as_an_orphan() {
+    if !require::live_capture() {
+        return;
+    }
+    let h = MongoHistory::generate(1883839466045555);
+    let mut harness = MongoHarness::start(Ipv4Addr::new(127, 0, 89, 1));
+    let c = run_checked_mongo(&mut harness, &h);
+    assert!(c.unchecked.is_none(), "{:?}", c.unchecked);
+    assert!(c.divergences.is_empty(), "{}", c.divergences.join("\n"));
+}
+
 /// Was a known defect (an upsert inside a committed transaction dropped from versions
 /// when the document was known absent): fixed by keeping the statement's upsert flag.
 #[test]

@@ -343,22 +343,37 @@ impl ReplState {
         }
     }
 
-    /// Entries no client write matched that the commit point now covers, in oplog
-    /// order; they are marked so each is returned once.
+    /// Entries no client write matched that the commit point now covers and that
+    /// are in the history it commits, in oplog order; they are marked so each is
+    /// returned once. An older term's entry under a newer term's commit point is
+    /// decided as a client write at its time would be ([`Self::verdict`]): returned
+    /// once the new history is seen holding it, dropped (never logged) once it is
+    /// seen skipping it — a rollback removed it — and left waiting otherwise (found
+    /// by the randomized histories: a w:1 `updateMany` acknowledged by a primary
+    /// that was then partitioned was decided rolled back, yet its fetched entry was
+    /// logged as a committed write of its own, and every later version held it).
     pub fn take_committed_orphans(&mut self, older_than: u64) -> Vec<SeenEntry> {
         let Some((cp, _)) = self.commit_point else {
             return Vec::new();
         };
-        let due: Vec<u64> = self
-            .unmatched
-            .iter()
-            .copied()
-            .filter(|ts| {
-                self.entries
-                    .get(ts)
-                    .is_some_and(|e| covers(cp, e.optime) && e.seen_at <= older_than)
-            })
-            .collect();
+        let mut due: Vec<u64> = Vec::new();
+        let mut gone: Vec<u64> = Vec::new();
+        for ts in self.unmatched.iter().copied() {
+            let Some(e) = self.entries.get(&ts) else {
+                continue;
+            };
+            if !covers(cp, e.optime) || e.seen_at > older_than {
+                continue;
+            }
+            match self.verdict(e.optime) {
+                Verdict::Committed { .. } => due.push(ts),
+                Verdict::RolledBack { .. } => gone.push(ts),
+                Verdict::Wait | Verdict::Unknown { .. } => {}
+            }
+        }
+        for ts in gone {
+            self.set_matched(ts);
+        }
         let mut out = Vec::new();
         for ts in due {
             self.set_matched(ts);
