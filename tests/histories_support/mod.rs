@@ -594,19 +594,7 @@ pub fn run_checked_mongo(
                 return checked;
             }
         };
-        let store = Store::open(&harness.store_dir, &StoreOptions::default().read_only())
-            .expect("open store");
-        let uncertain = info
-            .1
-            .iter()
-            .filter(|u| u["namespace"] == ns.as_str())
-            .filter_map(|u| uncertain_id(u["key"].as_str().unwrap_or("")))
-            .collect();
-        cuts.push(mongo_check::MCut {
-            at: info.0,
-            docs: version_docs(&store, &name, &ns),
-            uncertain,
-        });
+        cuts.push(mongo_cut(&harness.store_dir, &name, &ns, info));
     }
     let rule = restart_rule(
         &harness.store_dir,
@@ -809,6 +797,27 @@ fn uncertain_id(key: &str) -> Option<String> {
         _ => return Some(key.to_string()),
     };
     Some(mongo_run::key(&id))
+}
+
+/// Version `name` of namespace `ns` as the MongoDB checker compares it: the moment
+/// and uncertain items [`cut_info`] returned, and the documents the store holds.
+pub fn mongo_cut(
+    store_dir: &Path,
+    name: &str,
+    ns: &str,
+    (at, items): (u64, Vec<serde_json::Value>),
+) -> mongo_check::MCut {
+    let store = Store::open(store_dir, &StoreOptions::default().read_only()).expect("open store");
+    let uncertain = items
+        .iter()
+        .filter(|u| u["namespace"] == ns)
+        .filter_map(|u| uncertain_id(u["key"].as_str().unwrap_or("")))
+        .collect();
+    mongo_check::MCut {
+        at,
+        docs: version_docs(&store, name, ns),
+        uncertain,
+    }
 }
 
 /// `tidemark version create --at t --json` joined with `snapshot` (or `--snapshot

@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ClientOptions;
 use mongodb::Client;
-use tidemark::store::{Store, StoreOptions};
 use tidemark_testbed::mongo::sharded::balancer::BalancerMode;
 use tidemark_testbed::mongo::sharded::{MongoShardedCluster, ShardedConfig};
 use tidemark_testbed::mongo::tidemark_mongo::bson::Bson as TBson;
@@ -35,7 +34,7 @@ use tidemark_testbed::mongo::tidemark_mongo::bson::Bson as TBson;
 use super::cql_run::{now_ns, wait_tidemark, Outcome, Record, Tap};
 use super::mongo_model::{MFault, MongoHistory};
 use super::mongo_run::{execute, key, MDump, MRan, Target, MAX_CLIENTS};
-use super::{cut_info, mongo_check, uncertain_id, version_docs, Checked};
+use super::{cut_info, mongo_check, mongo_cut, Checked};
 
 /// Half the window a dump stands for (ns): the oplog's wall-clock milliseconds and
 /// the capture's view of a write (its reply) may differ by a millisecond or two.
@@ -434,19 +433,7 @@ pub fn run_checked_sharded(harness: &mut ShardedHarness, h: &MongoHistory) -> Ch
                 return checked;
             }
         };
-        let store = Store::open(&harness.store_dir, &StoreOptions::default().read_only())
-            .expect("open store");
-        let uncertain = info
-            .1
-            .iter()
-            .filter(|u| u["namespace"] == ns.as_str())
-            .filter_map(|u| uncertain_id(u["key"].as_str().unwrap_or("")))
-            .collect();
-        cuts.push(mongo_check::MCut {
-            at: info.0,
-            docs: version_docs(&store, &name, &ns),
-            uncertain,
-        });
+        cuts.push(mongo_cut(&harness.store_dir, &name, &ns, info));
     }
     let (divergences, stats) = mongo_check::check(h, ran, &cuts);
     checked.divergences = divergences.iter().map(ToString::to_string).collect();
