@@ -1636,3 +1636,232 @@ fn an_unacknowledged_write_does_not_take_another_writes_entry_by_id() {
             .collect::<Vec<_>>()
     );
 }
+
+// --- A sharded cluster: several replica sets seen by one tap (issue 17: "its commit
+// follows the owning shard's majority commit point"; "the tidemark of the cluster is
+// the minimum over the shards and the config servers").
+
+const SHARD_A: [&str; 3] = ["10.4.0.1:27017", "10.4.0.2:27017", "10.4.0.3:27017"];
+const SHARD_B: [&str; 3] = ["10.5.0.1:27017", "10.5.0.2:27017", "10.5.0.3:27017"];
+const ROUTER: &str = "10.6.0.1:27017";
+
+/// A shard primary's hello: its set, members and term (no `majorityOpTime`, so the
+/// hello itself moves no commit point).
+fn shard_hello(set: &str, hosts: &[&str; 3], term: i64) -> RawDocumentBuf {
+    let mut arr = bson::RawArrayBuf::new();
+    for h in hosts {
+        arr.push(*h);
+    }
+    rawdoc! {"isWritablePrimary": true, "setName": set, "hosts": arr, "primary": hosts[0], "me": hosts[0], "lastWrite": {"opTime": {"ts": ts(900, 1), "t": term}}, "maxWireVersion": 17, "ok": 1.0}
+}
+
+fn update_position(id: i32, optimes: &[(i32, bson::Timestamp, i64)]) -> Vec<u8> {
+    let mut arr = bson::RawArrayBuf::new();
+    for &(m, t, term) in optimes {
+        arr.push(rawdoc! {"memberId": m, "durableOpTime": {"ts": t, "t": term}, "appliedOpTime": {"ts": t, "t": term}, "cfgver": 1});
+    }
+    msg(
+        id,
+        0,
+        rawdoc! {"replSetUpdatePosition": 1, "optimes": arr, "$db": "admin"},
+        vec![],
+    )
+}
+
+/// Each shard's replication decides its own writes: the shards' members have the
+/// same ids (0, 1, 2), and shard A's positions — all past both writes — must not
+/// commit shard B's `w:1` write, which only one of B's members holds; shard A's
+/// newer term must not make B's write look like an older term's (B's own commit
+/// point commits B's next write). One state for the whole capture merged the
+/// members' positions across sets and committed B's first write, and gave B's
+/// second write A's term, which B's commit point (term 1) never covers.
+#[test]
+fn each_shard_decides_its_own_writes() {
+    let mut s = Scenario::new();
+    let app_a = s.flow(APP, SHARD_A[0], 0);
+    let app_b = s.flow(APP2, SHARD_B[0], 0);
+    hello(&mut s, app_a, 1, 1, shard_hello("shardA", &SHARD_A, 5));
+    hello(&mut s, app_b, 3, 2, shard_hello("shardB", &SHARD_B, 1));
+    let rep_a = s.flow("10.4.0.2:41000", SHARD_A[0], 5);
+    let rep_b = s.flow("10.5.0.2:41000", SHARD_B[0], 5);
+    // B: a w:1 insert only B's primary holds.
+    s.send(
+        app_b,
+        10,
+        &insert(10, 1, rawdoc! {"writeConcern": {"w": 1}}),
+    );
+    s.answer(app_b, 11, &ok(110, 10, ts(1000, 5)));
+    // A: its members all durable past both writes (term 5).
+    s.send(
+        rep_a,
+        20,
+        &update_position(
+            20,
+            &[
+                (0, ts(1000, 9), 5),
+                (1, ts(1000, 9), 5),
+                (2, ts(1000, 9), 5),
+            ],
+        ),
+    );
+    s.answer(rep_a, 21, &msg(120, 20, rawdoc! {"ok": 1.0}, vec![]));
+    // B: only its primary has the write.
+    s.send(
+        rep_b,
+        30,
+        &update_position(
+            30,
+            &[(0, ts(1000, 5), 1), (1, ts(999, 1), 1), (2, ts(999, 1), 1)],
+        ),
+    );
+    s.answer(rep_b, 31, &msg(130, 30, rawdoc! {"ok": 1.0}, vec![]));
+    // B: a second w:1 insert, then B's majority passes it (but not the first).
+    s.send(
+        app_b,
+        40,
+        &insert(11, 2, rawdoc! {"writeConcern": {"w": 1}}),
+    );
+    s.answer(app_b, 41, &ok(111, 11, ts(999, 3)));
+    s.send(
+        rep_b,
+        50,
+        &update_position(
+            31,
+            &[(0, ts(1000, 5), 1), (1, ts(999, 4), 1), (2, ts(999, 4), 1)],
+        ),
+    );
+    s.answer(rep_b, 51, &msg(131, 31, rawdoc! {"ok": 1.0}, vec![]));
+    for f in [app_a, app_b, rep_a, rep_b] {
+        s.close(f, 5000);
+    }
+    let out = tap(&s, cfg());
+    let (log, undecided) = logged(&out);
+    assert_eq!(
+        log.iter()
+            .map(|(k, o, _)| (k.as_str(), o.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(r#"{"_id":2}"#, "committed")],
+        "{log:?}"
+    );
+    assert!(
+        log[0].2.contains("1:") && log[0].2.contains("(replSetUpdatePosition)"),
+        "decided by shard B's own commit point in its own term: {}",
+        log[0].2
+    );
+    assert_eq!(
+        undecided,
+        vec![(r#"{"_id":1}"#.to_string(), "pending".to_string())],
+        "B's first write waits for B's majority"
+    );
+}
+
+/// A `w:1` write sent to a router (its hello said `isdbgrid`) whose oplog entry was
+/// not seen: the router's reply carries no term and names no shard, so the write is
+/// committed once every set's commit point has passed its time — the cluster's
+/// commit point is the lowest of the shards' — not when the most advanced shard's
+/// has.
+#[test]
+fn a_routers_write_waits_for_the_lowest_shard_commit_point() {
+    let mut s = Scenario::new();
+    let app_a = s.flow(APP, SHARD_A[0], 0);
+    let app_b = s.flow(APP2, SHARD_B[0], 0);
+    hello(&mut s, app_a, 1, 1, shard_hello("shardA", &SHARD_A, 1));
+    hello(&mut s, app_b, 3, 2, shard_hello("shardB", &SHARD_B, 1));
+    let client = s.flow("10.9.0.1:50003", ROUTER, 4);
+    hello(
+        &mut s,
+        client,
+        5,
+        3,
+        rawdoc! {"isWritablePrimary": true, "msg": "isdbgrid", "maxWireVersion": 17, "ok": 1.0},
+    );
+    let rep_a = s.flow("10.4.0.2:41000", SHARD_A[0], 6);
+    let rep_b = s.flow("10.5.0.2:41000", SHARD_B[0], 6);
+    s.send(
+        client,
+        10,
+        &insert(10, 7, rawdoc! {"writeConcern": {"w": 1}}),
+    );
+    s.answer(client, 11, &ok(110, 10, ts(1000, 20)));
+    let positions = |to: bson::Timestamp| [(0, to, 1i64), (1, to, 1), (2, to, 1)];
+    s.send(rep_a, 20, &update_position(20, &positions(ts(1000, 30))));
+    s.answer(rep_a, 21, &msg(120, 20, rawdoc! {"ok": 1.0}, vec![]));
+    s.send(rep_b, 30, &update_position(30, &positions(ts(1000, 10))));
+    s.answer(rep_b, 31, &msg(130, 30, rawdoc! {"ok": 1.0}, vec![]));
+    s.send(rep_b, 40, &update_position(31, &positions(ts(1000, 25))));
+    s.answer(rep_b, 41, &msg(131, 31, rawdoc! {"ok": 1.0}, vec![]));
+    for f in [app_a, app_b, client, rep_a, rep_b] {
+        s.close(f, 5000);
+    }
+    let out = tap(&s, cfg());
+    assert_eq!(out.log.len(), 1, "{:?}", logged(&out));
+    assert_eq!(
+        out.log[0].mutation.outcome,
+        tidemark::store::Outcome::Committed
+    );
+    assert_eq!(
+        out.log[0].mutation.commit_time,
+        at(40),
+        "committed when the lagging shard passed it, not at shard A's commit point: {}",
+        out.log[0].mutation.evidence.note
+    );
+}
+
+/// A router's client write is decided by the shard its copy went to: the router's
+/// own connection to shard B carries the copy (it names its routing version) and
+/// B's reply its optime there; B's commit point passing that optime commits the
+/// client's write, though shard A — idle, its commit point far behind — never
+/// passes the router's reply time, and B's commit point stops short of it too.
+/// (Decided by every set at once, it would wait for A forever.)
+#[test]
+fn a_routers_write_is_decided_by_the_shard_its_copy_went_to() {
+    let mut s = Scenario::new();
+    let app_a = s.flow(APP, SHARD_A[0], 0);
+    let app_b = s.flow(APP2, SHARD_B[0], 0);
+    hello(&mut s, app_a, 1, 1, shard_hello("shardA", &SHARD_A, 1));
+    hello(&mut s, app_b, 3, 2, shard_hello("shardB", &SHARD_B, 1));
+    let client = s.flow("10.9.0.1:50003", ROUTER, 4);
+    hello(
+        &mut s,
+        client,
+        5,
+        3,
+        rawdoc! {"isWritablePrimary": true, "msg": "isdbgrid", "maxWireVersion": 17, "ok": 1.0},
+    );
+    let copy = s.flow("10.6.0.1:40000", SHARD_B[0], 6);
+    let rep_a = s.flow("10.4.0.2:41000", SHARD_A[0], 6);
+    let rep_b = s.flow("10.5.0.2:41000", SHARD_B[0], 6);
+    let positions = |to: bson::Timestamp| [(0, to, 1i64), (1, to, 1), (2, to, 1)];
+    s.send(rep_a, 8, &update_position(20, &positions(ts(1000, 5))));
+    s.answer(rep_a, 9, &msg(120, 20, rawdoc! {"ok": 1.0}, vec![]));
+    s.send(
+        client,
+        10,
+        &insert(10, 7, rawdoc! {"writeConcern": {"w": 1}}),
+    );
+    s.send(
+        copy,
+        11,
+        &insert(
+            50,
+            7,
+            rawdoc! {"writeConcern": {"w": 1}, "shardVersion": {"e": bson::oid::ObjectId::from_bytes([3; 12]), "t": ts(900, 1), "v": ts(3, 2)}},
+        ),
+    );
+    s.answer(copy, 12, &ok(150, 50, ts(1000, 15)));
+    s.answer(client, 13, &ok(110, 10, ts(1000, 20)));
+    s.send(rep_b, 30, &update_position(30, &positions(ts(1000, 16))));
+    s.answer(rep_b, 31, &msg(130, 30, rawdoc! {"ok": 1.0}, vec![]));
+    for f in [app_a, app_b, client, copy, rep_a, rep_b] {
+        s.close(f, 5000);
+    }
+    let out = tap(&s, cfg());
+    assert_eq!(out.report.tracker.router_copies, 1);
+    assert_eq!(out.log.len(), 1, "{:?}", logged(&out));
+    assert_eq!(
+        out.log[0].mutation.outcome,
+        tidemark::store::Outcome::Committed
+    );
+    assert_eq!(out.log[0].mutation.commit_time, at(30));
+    assert!(out.undecided.is_empty());
+}

@@ -141,6 +141,7 @@ fn hello_replies_give_topology_and_the_majority_optime() {
         vec![
             ReplicationEvent::Topology {
                 set_name: Some("rs0".into()),
+                hosts: vec!["a:27017".into(), "b:27017".into(), "c:27017".into()],
                 members: 3,
                 primary: Some("a:27017".into()),
                 term: Some(3),
@@ -150,6 +151,7 @@ fn hello_replies_give_topology_and_the_majority_optime() {
             commit(400, 1, 3, "majorityOpTime"),
             ReplicationEvent::Topology {
                 set_name: Some("rs0".into()),
+                hosts: vec!["a:27017".into(), "b:27017".into()],
                 members: 2,
                 primary: Some("a:27017".into()),
                 term: Some(5),
@@ -162,6 +164,12 @@ fn hello_replies_give_topology_and_the_majority_optime() {
             },
             ReplicationEvent::Topology {
                 set_name: Some("rs0".into()),
+                hosts: vec![
+                    "a:27017".into(),
+                    "b:27017".into(),
+                    "c:27017".into(),
+                    "d:27017".into()
+                ],
                 members: 4,
                 primary: None,
                 term: None,
@@ -483,6 +491,7 @@ fn inspect_leaves_replication_records_out_and_inspect_all_keeps_them() {
         [
             &ReplicationEvent::Topology {
                 set_name: Some("rs0".into()),
+                hosts: vec!["a:1".into(), "b:1".into(), "c:1".into()],
                 members: 3,
                 primary: Some("a:1".into()),
                 term: Some(4),
@@ -532,8 +541,15 @@ fn shared_capture_cluster_internal_hello_and_heartbeats() {
             _ => None,
         })
         .collect();
+    // The capture's three members, as its hello replies list them.
+    let hosts = match repl.first() {
+        Some(ReplicationEvent::Topology { hosts, .. }) => hosts.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(hosts.len(), 3, "{hosts:?}");
     let beats = ReplicationEvent::Topology {
         set_name: Some("beats".into()),
+        hosts,
         members: 3,
         primary: None,
         term: None,

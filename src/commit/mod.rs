@@ -34,6 +34,7 @@ mod convert;
 pub mod cql_cells;
 pub mod identity;
 pub mod mongo_rules;
+pub mod repl_sets;
 pub mod replication;
 mod tracker;
 

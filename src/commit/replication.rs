@@ -67,7 +67,8 @@ const MAX_LOOK_BACK: usize = 16;
 /// (it only costs a missed link).
 const MAX_FLOWS: usize = 4096;
 
-/// Replication state of one replica set (tidemark tracks one set per store).
+/// Replication state of one replica set (a sharded cluster has one per shard and one
+/// for the config servers: [`super::repl_sets`]).
 #[derive(Debug, Default)]
 pub struct ReplState {
     /// Highest commit point seen, and where it came from.

@@ -21,7 +21,7 @@ mod pending;
 use super::config::{InDoubtPolicy, TrackerConfig};
 use super::convert::{self, is_control};
 use super::identity::{self, Identity};
-use super::replication::ReplState;
+use super::repl_sets::{ReplSets, Scope};
 use crate::capture::{FlowId, StreamEvent};
 use crate::decode::reason::Reason;
 use crate::decode::records::{Record, WriteRecord};
@@ -48,8 +48,15 @@ struct Entry {
     /// MongoDB: the latest term known when the write was acknowledged (0: none).
     ack_term: i64,
     /// MongoDB: the optime acknowledged on the write's connection before it; its
-    /// oplog entries come after (see [`ReplState::take_entries_of`]).
+    /// oplog entries come after (see [`crate::commit::replication::ReplState::take_entries_of`]).
     after: Option<u64>,
+    /// MongoDB: the replica set whose oplog entry the write took (a router's
+    /// client write is decided by the shard it went to); `None`: its server's set.
+    set: Option<usize>,
+    /// MongoDB, a router's client write that crossed to several shards: each
+    /// shard's set and the optime its reply to the router carried; the write is
+    /// committed when every one of them is.
+    copies: Vec<(usize, crate::store::OpTime)>,
     /// `rec` converted to a mutation for a flush (outcome, note and commit time are
     /// set at each use): the decision reuses it instead of converting again. Cleared
     /// whenever `rec` changes ([`CommitTracker::record_changed`]).
@@ -117,6 +124,9 @@ pub struct CommitTracker {
     clients: HashMap<u64, SocketAddr>,
     /// Addresses of the sharded cluster's routers (a hello reply said `isdbgrid`).
     routers: std::collections::HashSet<std::net::IpAddr>,
+    /// The routers' own addresses: a write sent there is decided by the set whose
+    /// oplog entry it took, or by every set ([`Scope::Cluster`]).
+    router_nodes: std::collections::HashSet<SocketAddr>,
     last_data: HashMap<u64, u64>,
     undecided: BTreeMap<u64, Entry>,
     by_time: BTreeSet<(u64, u64)>,
@@ -136,7 +146,11 @@ pub struct CommitTracker {
     /// (lsid, txnNumber) of transactions whose statements were logged, so their
     /// `applyOps` oplog entry is recognised as them.
     logged_txns: BTreeSet<([u8; 16], i64)>,
-    repl: ReplState,
+    /// Replication state per replica set (a sharded cluster has several).
+    repls: ReplSets,
+    /// Routers' copies of client writes seen acknowledged by a shard, by content,
+    /// until the client's write takes them (see [`Self::note_router_copy`]).
+    router_copies: HashMap<u64, Vec<(usize, crate::store::OpTime)>>,
     /// Undecided MongoDB writes by optime, for replication facts to find them.
     pending: pending::PendingIndex,
     ready: Vec<Mutation>,
@@ -163,6 +177,8 @@ impl CommitTracker {
             nodes: HashMap::new(),
             clients: HashMap::new(),
             routers: std::collections::HashSet::new(),
+            router_nodes: std::collections::HashSet::new(),
+            router_copies: HashMap::new(),
             last_data: HashMap::new(),
             undecided: BTreeMap::new(),
             by_time: BTreeSet::new(),
@@ -174,7 +190,7 @@ impl CommitTracker {
             loose_adoptions: HashMap::new(),
             logged_txns: BTreeSet::new(),
             acked_on_flow: HashMap::new(),
-            repl: ReplState::with_members(members),
+            repls: ReplSets::new(members),
             pending: pending::PendingIndex::default(),
             ready: Vec::new(),
             persisted: BTreeSet::new(),
@@ -268,10 +284,28 @@ impl CommitTracker {
             Record::Write(w) => self.write(w, at),
             Record::Replication(r) => self.replication(&r.event, r.flow, at),
             Record::Message(m) if m.proto == "mongo" && m.dir == "c2s" => {
-                self.repl.confirm_flow(m.flow)
+                self.repls.confirm_flow(m.flow)
             }
             _ => {}
         }
+    }
+
+    /// Which replication decides a write sent to `node`: a router's (whose hello
+    /// said so) is the cluster's until it takes a set's oplog entry; any other
+    /// server's is its set's.
+    fn scope_of_node(&self, node: SocketAddr) -> Scope {
+        if self.router_nodes.contains(&node) && !self.repls.knows(node) {
+            Scope::Cluster
+        } else {
+            Scope::Set(self.repls.set_of(node))
+        }
+    }
+
+    /// Which replication decides undecided write `e`.
+    fn scope_of(&self, e: &Entry) -> Scope {
+        e.set
+            .map(Scope::Set)
+            .unwrap_or_else(|| self.scope_of_node(e.node))
     }
 
     fn node_of(&self, flow: u64) -> SocketAddr {
@@ -289,24 +323,40 @@ impl CommitTracker {
         self.stats.lines += 1;
         if self.router_copy(&rec) {
             self.stats.router_copies += 1;
+            self.note_router_copy(&rec);
             return;
         }
         let node = self.node_of(rec.flow);
+        let mut scope = self.scope_of_node(node);
+        let mut set = None;
         let request_time = rec.ts.0;
         // A reply's `operationTime` has no term; the primary that acknowledged it is
-        // in the latest term seen (hello `electionId`, commit points, oplog entries).
+        // in the latest term seen of its set (hello `electionId`, commit points,
+        // oplog entries). A router's reply has none to take: terms are per set.
         if let Some(o) = rec.extras.optime.as_mut() {
-            if o.t < 0 && self.repl.term > 0 {
-                o.t = self.repl.term;
+            let term = self.repls.term(scope);
+            if o.t < 0 && term > 0 {
+                o.t = term;
             }
         }
         let mut outcome = convert::outcome_of(&rec);
         let mut note = rec.reason.clone().unwrap_or_default();
         let after = self.acknowledged_before(&rec);
+        // A router's client write: the shards its copies went to decide it.
+        let mut copies = Vec::new();
+        if scope == Scope::Cluster {
+            copies = self.take_router_copies(&rec);
+            if let [(s, optime)] = copies[..] {
+                scope = Scope::Set(s);
+                set = Some(s);
+                rec.extras.optime = Some(optime);
+                copies.clear();
+            }
+        }
 
         // The oplog entry, when seen, is the authoritative form (and has the optime).
         if rec.proto == "mongo"
-            && self.repl.oplog_visible
+            && self.repls.oplog_visible(scope)
             && outcome.kind() != OutcomeKind::Rejected
         {
             if let Some(op) = rec.extras.mongo_op.clone() {
@@ -319,13 +369,17 @@ impl CommitTracker {
                 // choice to apply it as sent.)
                 let exact = matches!(outcome, Outcome::InDoubt { .. })
                     && self.cfg.in_doubt_policy != InDoubtPolicy::Committed;
-                if let Some(entry) = self.repl.match_write(&op, rec.extras.optime, exact) {
+                if let Some((in_set, entry)) =
+                    self.repls.match_write(scope, &op, rec.extras.optime, exact)
+                {
                     // Logged on its own before this reply was seen: the same write.
                     if entry.logged {
                         self.stats.duplicates += 1;
                         return;
                     }
                     self.adopt_entry(&mut rec, &entry);
+                    set = Some(in_set);
+                    scope = Scope::Set(in_set);
                 }
             }
         }
@@ -350,13 +404,17 @@ impl CommitTracker {
         }
 
         if outcome == Outcome::Pending {
-            if let Some(decided) = rec.extras.optime.and_then(|o| self.settle(o, &note)) {
+            if let Some(decided) = rec
+                .extras
+                .optime
+                .and_then(|o| self.settle(scope, &copies, o, &note))
+            {
                 (outcome, note) = decided;
             }
         }
         if outcome == Outcome::Pending {
             if let Some(decided) = self
-                .by_deployment(&rec, &note)
+                .by_deployment(scope, &rec, &note)
                 .or_else(|| mongo::unchanged(&rec, &note))
             {
                 (outcome, note) = decided;
@@ -374,8 +432,10 @@ impl CommitTracker {
                     note,
                     identity,
                     deadline: at.saturating_add(self.cfg.resolve_after_ns),
-                    ack_term: self.repl.term,
+                    ack_term: self.repls.term(scope),
                     after,
+                    set,
+                    copies,
                     converted: None,
                 };
                 self.by_time.insert((request_time, id));
@@ -393,6 +453,7 @@ impl CommitTracker {
                 let kind = decided.kind();
                 let commit_time = self.commit_time(at);
                 self.log(
+                    scope,
                     &rec,
                     node,
                     request_time,
@@ -485,7 +546,7 @@ impl CommitTracker {
                 // Still waiting: a deployment rule may decide it at this reply.
                 let ruled = self.undecided.get(&wid).and_then(|e| {
                     (e.outcome == Outcome::Pending)
-                        .then(|| self.by_deployment(&e.rec, &e.note))
+                        .then(|| self.by_deployment(self.scope_of(e), &e.rec, &e.note))
                         .flatten()
                 });
                 if let Some((outcome, note)) = ruled {
@@ -544,7 +605,9 @@ impl CommitTracker {
         }
         let kind = outcome.kind();
         let commit_time = self.commit_time(at);
+        let scope = self.scope_of(&entry);
         self.log(
+            scope,
             &entry.rec,
             entry.node,
             entry.request_time,
@@ -565,6 +628,7 @@ impl CommitTracker {
     #[allow(clippy::too_many_arguments)]
     fn log(
         &mut self,
+        scope: Scope,
         rec: &WriteRecord,
         node: SocketAddr,
         request_time: u64,
@@ -575,7 +639,7 @@ impl CommitTracker {
         converted: Option<Mutation>,
     ) {
         if outcome == Outcome::Committed {
-            if let Some(forms) = self.oplog_forms(rec, after) {
+            if let Some(forms) = self.oplog_forms(rec, after, scope) {
                 let n = forms.len();
                 for (i, r) in forms.iter().enumerate() {
                     self.note_logged_optime(r);
@@ -612,13 +676,14 @@ impl CommitTracker {
         self.now = self.now.max(now);
         let now = self.now;
         self.pass_deadlines();
-        for e in self
-            .repl
-            .take_committed_orphans(now.saturating_sub(ORPHAN_GRACE_NS))
-        {
+        let mut orphans = Vec::new();
+        for (_, set) in self.repls.iter_mut() {
+            orphans.extend(set.take_committed_orphans(now.saturating_sub(ORPHAN_GRACE_NS)));
+        }
+        for e in orphans {
             self.log_orphan(e, now);
         }
-        self.repl.prune(KEEP_ENTRIES);
+        self.repls.prune(KEEP_ENTRIES);
         let mut t = now;
         if let Some(d) = oldest_in_decoders {
             t = t.min(d);
@@ -629,7 +694,7 @@ impl CommitTracker {
         if let Some(g) = self.first_gap {
             t = t.min(g);
         }
-        if let Some(seen) = self.repl.oldest_unmatched_seen() {
+        if let Some(seen) = self.repls.oldest_unmatched_seen() {
             t = t.min(seen);
         }
         self.tidemark = self.tidemark.max(t);
@@ -640,11 +705,13 @@ impl CommitTracker {
     /// since nothing will ever show their commit point.
     pub fn finish(&mut self) {
         let now = self.now;
-        if !self.repl.visible {
+        {
             let pending: Vec<u64> = self
                 .undecided
                 .iter()
-                .filter(|(_, e)| e.outcome == Outcome::Pending)
+                .filter(|(_, e)| {
+                    e.outcome == Outcome::Pending && !self.repls.visible(self.scope_of(e))
+                })
                 .map(|(id, _)| *id)
                 .collect();
             for wid in pending {
@@ -664,7 +731,7 @@ impl CommitTracker {
             "at its resolution deadline"
         };
         match &e.outcome {
-            Outcome::Pending if !self.repl.visible => {
+            Outcome::Pending if !self.repls.visible(self.scope_of(e)) => {
                 self.stats.by_policy += 1;
                 if self.cfg.mongo_unreplicated_committed {
                     let note = format!(

@@ -67,6 +67,10 @@ pub enum ReplicationEvent {
     /// where the implicit default write concern became `majority`).
     Topology {
         set_name: Option<String>,
+        /// The set's members as the reply names them (`hosts`, `passives`,
+        /// `arbiters`: `host:port`), so each member's flows are known to be this
+        /// set's before its own hello is seen.
+        hosts: Vec<String>,
         members: usize,
         primary: Option<String>,
         term: Option<i64>,

@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use super::super::convert;
 use super::super::identity;
 use super::super::mongo_rules;
+use super::super::repl_sets::Scope;
 use super::super::replication::{SeenEntry, Verdict};
 use super::{CommitTracker, LoggedAt, Seen, KEEP_ENTRIES};
 use crate::decode::reason::Reason;
@@ -64,11 +65,10 @@ impl CommitTracker {
         let loose = op.lsid.is_some()
             && op.txn_number.is_some()
             && op.stmt_id.is_some()
-            && self
-                .repl
-                .entries
-                .get(&ts)
-                .is_some_and(|e| e.op.lsid.is_none());
+            && op
+                .optime
+                .and_then(|o| self.repls.entry_at(o))
+                .is_some_and(|e| e.optime.ts == ts && e.op.lsid.is_none());
         if let (true, Some(i)) = (loose, identity::of_mongo_op(op)) {
             if self.loose_adoptions.len() >= KEEP_ENTRIES {
                 self.loose_adoptions.clear();
@@ -84,7 +84,7 @@ impl CommitTracker {
     pub(super) fn entry_already_logged(&self, optime_ts: u64, op: &crate::store::MongoOp) -> bool {
         let by_optime = match self.logged_optimes.get(&optime_ts) {
             Some(LoggedAt::Entry) => true,
-            Some(LoggedAt::Client(c)) => self.repl.is_form_of(c, op),
+            Some(LoggedAt::Client(c)) => self.repls.is_form_of(c, op),
             None => false,
         };
         by_optime
@@ -121,20 +121,24 @@ impl CommitTracker {
         &mut self,
         rec: &WriteRecord,
         after: Option<u64>,
+        scope: Scope,
     ) -> Option<Vec<WriteRecord>> {
-        if rec.proto != "mongo" || !self.repl.oplog_visible || identity::in_transaction(rec) {
+        if rec.proto != "mongo" || !self.repls.oplog_visible(scope) || identity::in_transaction(rec)
+        {
             return None;
         }
         let op = rec.extras.mongo_op.as_ref()?;
         if op.optime.is_some() {
             return None; // already an entry's form
         }
-        let entries = self.repl.take_entries_of(op, rec.extras.optime, after);
+        let entries = self
+            .repls
+            .take_entries_of(scope, op, rec.extras.optime, after);
         if entries.is_empty() {
             return None;
         }
         let mut out = Vec::with_capacity(entries.len());
-        for e in &entries {
+        for (_, e) in &entries {
             let mut r = rec.clone();
             self.adopt_entry(&mut r, e);
             out.push(r);
@@ -166,16 +170,25 @@ impl CommitTracker {
     /// its acknowledgement, as the outcome and a note that names the rule first.
     pub(super) fn by_deployment(
         &self,
+        scope: Scope,
         rec: &WriteRecord,
         prior: &str,
     ) -> Option<(Outcome, String)> {
         // With the oplog in sight the commit point is too, and waiting for it lets
         // the write take its oplog entries (the authoritative form) before it is
         // logged; the rules would only decide it earlier, never differently.
-        if rec.proto != "mongo" || self.repl.oplog_visible {
+        if rec.proto != "mongo" || self.repls.oplog_visible(scope) {
             return None;
         }
-        let d = &self.repl.deployment;
+        // A router's write: the rules of the first set seen (a cluster's shards
+        // run one version and one default write concern).
+        let d = &self
+            .repls
+            .get(match scope {
+                Scope::Set(i) => i,
+                Scope::Cluster => 0,
+            })
+            .deployment;
         let rule = mongo_rules::committed_on_acknowledgement(d, rec.extras.default_write_concern)?;
         let mut note = format!("{}: {}", rule.reason(), rule.explain(d));
         if !prior.is_empty() {
@@ -192,7 +205,12 @@ impl CommitTracker {
             .undecided
             .iter()
             .filter(|(_, e)| e.outcome == Outcome::Pending)
-            .filter_map(|(wid, e)| Some((*wid, self.by_deployment(&e.rec, &e.note)?.1)))
+            .filter_map(|(wid, e)| {
+                Some((
+                    *wid,
+                    self.by_deployment(self.scope_of(e), &e.rec, &e.note)?.1,
+                ))
+            })
             .collect();
         for (wid, note) in decided {
             self.decide(wid, Outcome::Committed, note, at);
@@ -228,21 +246,68 @@ impl CommitTracker {
                 .is_some_and(|c| self.routers.contains(&c.ip()))
     }
 
+    /// A router's copy of a client write, acknowledged by a shard: which shard's
+    /// set took it and at what optime (its reply's `operationTime`, in that set's
+    /// term), kept under its content until the client's write to the router —
+    /// whose reply comes after the shards' — takes it. A copy the shard refused
+    /// (`StaleConfig`, retried by the router) holds nothing.
+    pub(super) fn note_router_copy(&mut self, rec: &WriteRecord) {
+        let (Some(op), Some(mut optime)) = (&rec.extras.mongo_op, rec.extras.optime) else {
+            return;
+        };
+        if !rec.outcome.applied() {
+            return;
+        }
+        let set = self.repls.set_of(self.node_of(rec.flow));
+        if optime.t < 0 {
+            optime.t = self.repls.term(Scope::Set(set));
+        }
+        if self.router_copies.len() >= KEEP_ROUTER_COPIES {
+            self.router_copies.clear();
+        }
+        let copies = self.router_copies.entry(copy_key(op)).or_default();
+        if !copies.contains(&(set, optime)) {
+            copies.push((set, optime));
+        }
+    }
+
+    /// The copies a router made of client write `rec` (by content: namespace,
+    /// kind, document, filter), taken so the next write of the same content gets
+    /// its own; empty when none was seen.
+    pub(super) fn take_router_copies(
+        &mut self,
+        rec: &WriteRecord,
+    ) -> Vec<(usize, crate::store::OpTime)> {
+        rec.extras
+            .mongo_op
+            .as_ref()
+            .and_then(|op| self.router_copies.remove(&copy_key(op)))
+            .unwrap_or_default()
+    }
+
     pub(super) fn replication(&mut self, event: &ReplicationEvent, flow: u64, at: u64) {
+        let node = self.node_of(flow);
         if let ReplicationEvent::Router = event {
             if let Some(server) = self.nodes.get(&flow) {
                 self.routers.insert(server.ip());
+                self.router_nodes.insert(*server);
             }
             return;
         }
-        let facts = self.repl.deployment.clone();
-        let moved = self.repl.apply(event, flow, at);
-        if self.repl.deployment != facts {
+        let facts = self.repls.deployments();
+        let (set, moved) = self.repls.apply(event, flow, node, at);
+        if self.repls.deployments() != facts {
             self.apply_deployment_rules(at);
         }
+        // The writes this set's facts can decide: its own, and routers' writes not
+        // yet matched to any set's entry.
+        let concerns = |this: &Self, e: &super::Entry| match this.scope_of(e) {
+            Scope::Set(i) => i == set,
+            Scope::Cluster => true,
+        };
         if let ReplicationEvent::OplogEntry { optime, op, .. } = event {
             if self.entry_already_logged(optime.ts, op) {
-                self.repl.mark_matched(optime.ts);
+                self.repls.get_mut(set).mark_matched(optime.ts);
             }
             // A waiting client write may be this entry: the retryable statement its
             // session ids name, whatever optime its reply carried (the newest on the
@@ -261,6 +326,7 @@ impl CommitTracker {
                     self.undecided.get(wid).is_some_and(|e| {
                         e.rec.proto == "mongo"
                             && e.outcome == Outcome::Pending
+                            && concerns(self, e)
                             && (Some(*wid) == by_session
                                 || e.rec.extras.optime.is_none_or(|o| o.ts == optime.ts))
                     })
@@ -277,10 +343,11 @@ impl CommitTracker {
                             && entry_op.lsid.is_some()
                             && (entry_op.lsid, entry_op.txn_number) == (op.lsid, op.txn_number)
                         {
-                            self.repl.mark_matched(optime.ts);
+                            self.repls.get_mut(set).mark_matched(optime.ts);
                             if let Some(e) = self.undecided.get_mut(&wid) {
                                 let before = e.rec.extras.optime;
                                 e.rec.extras.optime = Some(*optime);
+                                e.set = Some(set);
                                 self.record_changed(wid, before);
                             }
                             self.changed.insert(wid);
@@ -290,18 +357,26 @@ impl CommitTracker {
                     continue;
                 }
                 let client_optime = self.undecided[&wid].rec.extras.optime;
-                if let Some(entry) = self.repl.match_write(&op, client_optime, false) {
+                let previous_set = self.undecided[&wid].set;
+                if let Some(entry) = self
+                    .repls
+                    .get_mut(set)
+                    .match_write(&op, client_optime, false)
+                {
                     // It had taken another entry (by `_id`, before its own with its
                     // session ids was fetched): that one is another write's, free
                     // again to be taken or logged on its own.
                     if let Some(prev) = op.optime.filter(|p| p.ts != entry.optime.ts) {
-                        self.repl.release(prev.ts);
+                        self.repls
+                            .get_mut(previous_set.unwrap_or(set))
+                            .release(prev.ts);
                     }
                     let mut rec = self.undecided[&wid].rec.clone();
                     self.adopt_entry(&mut rec, &entry);
                     if let Some(e) = self.undecided.get_mut(&wid) {
                         let before = e.rec.extras.optime;
                         e.rec = rec;
+                        e.set = Some(set);
                         self.record_changed(wid, before);
                     }
                     self.changed.insert(wid);
@@ -313,9 +388,12 @@ impl CommitTracker {
         // A fetched batch linked an older term's history into a newer one: the
         // older terms' writes waiting for evidence of surviving the election (or
         // of being skipped by the new history) may now have it.
-        if let (true, false, Some((cp, _))) =
-            (self.repl.take_history_grew(), moved, self.repl.commit_point)
-        {
+        let commit_point = self.repls.get(set).commit_point;
+        if let (true, false, Some((cp, _))) = (
+            self.repls.get_mut(set).take_history_grew(),
+            moved,
+            commit_point,
+        ) {
             let waiting: Vec<u64> = self
                 .pending
                 .for_commit_point(cp)
@@ -323,6 +401,7 @@ impl CommitTracker {
                 .filter(|wid| {
                     self.undecided.get(wid).is_some_and(|e| {
                         e.outcome == Outcome::Pending
+                            && self.scope_of(e) == Scope::Set(set)
                             && e.rec.extras.optime.is_some_and(|o| o.t >= 0 && o.t < cp.t)
                     })
                 })
@@ -331,7 +410,7 @@ impl CommitTracker {
                 self.recheck(wid, at);
             }
         }
-        if let (true, Some((cp, _))) = (moved, self.repl.commit_point) {
+        if let (true, Some((cp, _))) = (moved, commit_point) {
             // Only MongoDB writes wait on a commit point, and only the ones it
             // covers (or that have no optime) can be decided by it.
             let pending: Vec<u64> = self
@@ -341,7 +420,7 @@ impl CommitTracker {
                 .filter(|wid| {
                     self.undecided
                         .get(wid)
-                        .is_some_and(|e| e.outcome == Outcome::Pending)
+                        .is_some_and(|e| e.outcome == Outcome::Pending && concerns(self, e))
                 })
                 .collect();
             for wid in pending {
@@ -359,11 +438,12 @@ impl CommitTracker {
     /// commit point's: with the oplog traffic in sight, it never replicated, and the
     /// new primary's history does not have it.
     pub(super) fn unmatched_after_new_term(&mut self, wid: u64, at: u64) {
-        let Some((cp, _)) = self.repl.commit_point else {
+        let e = &self.undecided[&wid];
+        let scope = self.scope_of(e);
+        let Some((cp, _)) = self.repls.commit_point(scope) else {
             return;
         };
-        let e = &self.undecided[&wid];
-        if self.repl.oplog_visible && e.ack_term > 0 && cp.t > e.ack_term {
+        if self.repls.oplog_visible(scope) && e.ack_term > 0 && cp.t > e.ack_term {
             let note = format!(
                 "{}: acknowledged in term {} without an optime; no oplog entry for it was ever fetched, and term {} has committed {}",
                 Reason::RolledBack, e.ack_term, cp.t, cp.ts
@@ -383,7 +463,7 @@ impl CommitTracker {
         if e.outcome != Outcome::Pending {
             return;
         }
-        if let Some((outcome, note)) = self.settle(optime, &e.note) {
+        if let Some((outcome, note)) = self.settle(self.scope_of(e), &e.copies, optime, &e.note) {
             self.decide(wid, outcome, note, at);
         }
     }
@@ -392,10 +472,17 @@ impl CommitTracker {
     /// state can now decide (`prior` is its note so far), or `None` to keep waiting.
     pub(super) fn settle(
         &self,
+        scope: Scope,
+        copies: &[(usize, crate::store::OpTime)],
         optime: crate::store::OpTime,
         prior: &str,
     ) -> Option<(Outcome, String)> {
-        match self.repl.verdict(optime) {
+        let verdict = if copies.is_empty() {
+            self.repls.verdict(scope, optime)
+        } else {
+            self.repls.verdict_of_copies(copies)
+        };
+        match verdict {
             Verdict::Wait => None,
             Verdict::Committed {
                 commit_point,
@@ -537,6 +624,19 @@ fn bson_json(bytes: &[u8]) -> serde_json::Value {
         Ok(d) => crate::decode::mongo::values::doc(d),
         Err(_) => serde_json::Value::Null,
     }
+}
+
+/// Router copies remembered at most (a copy no client write takes — the client's
+/// flow was not captured — would otherwise stay forever).
+const KEEP_ROUTER_COPIES: usize = 10_000;
+
+/// A write's content, as a router forwards it unchanged: namespace, kind, the
+/// document or update specification, the filter.
+fn copy_key(op: &crate::store::MongoOp) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (op.op, &op.ns, &op.o, &op.o2).hash(&mut h);
+    h.finish()
 }
 
 /// `{"_id": …}` of an oplog entry (from `o2` for updates, `o` otherwise).

@@ -168,6 +168,13 @@ fn hello(reply: &Reply<'_>, out: &mut Vec<ReplicationEvent>) {
             .max(usize::from(h.arbiter_only == Some(true)));
         out.push(ReplicationEvent::Topology {
             set_name: h.set_name.map(str::to_owned),
+            hosts: h
+                .hosts
+                .iter()
+                .chain(&h.passives)
+                .chain(&h.arbiters)
+                .map(|s| s.to_string())
+                .collect(),
             members: h.hosts.len() + h.passives.len() + arbiters,
             primary: h.primary.map(str::to_owned),
             term,
