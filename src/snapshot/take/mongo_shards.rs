@@ -224,9 +224,7 @@ pub async fn connect(
     let databases = config_docs(&config, "databases").await?;
     let colls = config_docs(&config, "collections").await?;
     let chunks = config_docs(&config, "chunks").await?;
-    let found = discover(&router, dbs, collections).await?;
-    let owners = owners(&found, &databases, &colls, &chunks)?;
-
+    // every shard first: one that cannot be reached is named as such
     let mut shards = BTreeMap::new();
     for s in &shard_docs {
         let (Ok(id), Ok(host)) = (s.get_str("_id"), s.get_str("host")) else {
@@ -235,6 +233,8 @@ pub async fn connect(
         let client = connect_set(&options, host, &format!("shard {id}"), uri).await?;
         shards.insert(id.to_string(), MongoScan::new(client, Some(at)));
     }
+    let found = discover(&router, dbs, collections).await?;
+    let owners = owners(&found, &databases, &colls, &chunks)?;
     for (ns, o) in &owners {
         let named: Vec<String> = match o {
             Owner::Sharded(m) => m.shards(),
