@@ -474,6 +474,7 @@ fn bad_input_is_refused_with_a_clear_error() {
         &store.to_string_lossy(),
     ]);
     assert!(!ok && err.contains("router"), "{err}");
+    eprint!("replica set: {err}");
     set.stop();
 
     // a shard that cannot be reached
@@ -482,6 +483,40 @@ fn bad_input_is_refused_with_a_clear_error() {
         let c = setup(&cl, 50).await;
         c.shutdown().await;
     });
+    // a chunk map with an overlap (a stray config.chunks document)
+    let config_uri = cl.config_servers().uri();
+    rt2.block_on(async {
+        let c = client(&config_uri).await;
+        c.database("config")
+            .collection::<Document>("chunks")
+            .insert_one(doc! {
+                "_id": "stray", "ns": RANGED, "min": {"k": 50i64}, "max": {"k": 120i64},
+                "shard": "shard1", "lastmod": Timestamp { time: 1, increment: 0 },
+                "lastmodEpoch": mongodb::bson::oid::ObjectId::new(),
+            })
+            .with_options(
+                mongodb::options::InsertOneOptions::builder()
+                    .write_concern(WriteConcern::majority())
+                    .build(),
+            )
+            .await
+            .expect("insert a stray chunk");
+        c.shutdown().await;
+    });
+    let (ok, _, err) = run(&[
+        "snapshot",
+        "take",
+        "--per-shard",
+        "--from",
+        &cl.uri(),
+        "--store",
+        &store.to_string_lossy(),
+    ]);
+    assert!(
+        !ok && err.contains(RANGED) && err.contains("overlap"),
+        "{err}"
+    );
+    eprint!("overlap: {err}");
     let down = &cl.shards()[1].set;
     for i in 0..down.shared().members.len() {
         tidemark_testbed::mongo::server::lifecycle::halt(down.shared(), i);
@@ -499,6 +534,7 @@ fn bad_input_is_refused_with_a_clear_error() {
         !ok && err.contains("shard1") && err.contains("cannot be reached"),
         "{err}"
     );
+    eprint!("shard down: {err}");
     cl.stop();
     drop(rt);
 }

@@ -161,10 +161,10 @@ impl ChunkMap {
             chunks.push(Chunk {
                 min: pattern
                     .bound(field("min")?)
-                    .with_context(|| format!("{ns}"))?,
+                    .with_context(|| ns.to_string())?,
                 max: pattern
                     .bound(field("max")?)
-                    .with_context(|| format!("{ns}"))?,
+                    .with_context(|| ns.to_string())?,
                 shard: d
                     .get_str("shard")
                     .map_err(|_| anyhow!("{ns}: a chunk without a shard"))?
