@@ -877,8 +877,10 @@ struct SnapshotTakeArgs {
     majority_reads: bool,
     /// MongoDB sharded cluster (--from is a mongos): read every shard's replica set
     /// directly at one cluster time, keeping each document only on the shard the
-    /// chunk map then names its owner (orphans filtered and counted).
-    #[arg(long, conflicts_with = "majority_reads")]
+    /// chunk map then names its owner (orphans filtered and counted). Without
+    /// snapshot reads (or with --majority-reads) the chunk map must not change
+    /// during the take, else it fails and --resume reads it again.
+    #[arg(long)]
     per_shard: bool,
 }
 

@@ -649,3 +649,61 @@ fn a_version_from_a_per_shard_snapshot_and_the_log_is_the_logical_state() {
     );
     cl.stop();
 }
+
+#[test]
+fn without_snapshot_reads_a_stable_chunk_map_gives_the_same_filtered_snapshot() {
+    let (rt, cl) = start(174, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    rt.block_on(async {
+        let c = setup(&cl, 200).await;
+        // moves after the inserts leave orphans (the range deleter waits)
+        admin(
+            &c,
+            doc! {"moveChunk": HASHED, "find": {"k": 1i64}, "to": "shard0"},
+        )
+        .await;
+        admin(
+            &c,
+            doc! {"moveChunk": RANGED, "find": {"k": 50i64}, "to": "shard1"},
+        )
+        .await;
+        c.shutdown().await;
+    });
+    let (ok, out, err) = run(&[
+        "snapshot",
+        "take",
+        "--per-shard",
+        "--majority-reads",
+        "--json",
+        "--from",
+        &cl.uri(),
+        "--store",
+        &store.to_string_lossy(),
+    ]);
+    assert!(ok, "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(out.lines().last().unwrap()).expect("summary");
+    assert_eq!(summary["finished"], true, "{summary}");
+    assert!(
+        summary["cluster_time"].is_null(),
+        "majority reads: {summary}"
+    );
+    let orphans = &summary["orphans_filtered"];
+    assert!(
+        orphans[HASHED].as_u64() > Some(0) && orphans[RANGED].as_u64() > Some(0),
+        "{summary}"
+    );
+    let id = summary["snapshot"].as_u64().unwrap();
+    let got = stored(&store, id);
+    let truth = cl.logical_state();
+    for ns in ALL {
+        let want: Docs = truth[ns]
+            .iter()
+            .map(|d| (id_of(&convert(d)), convert(d)))
+            .collect();
+        assert_eq!(got[ns], want, "{ns}");
+    }
+    eprintln!("majority reads, stable chunk map: {summary}");
+    cl.stop();
+}

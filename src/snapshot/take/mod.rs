@@ -186,7 +186,7 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
                     "sharded".to_string(),
                     p.namespaces,
                     p.parts,
-                    Some(p.cluster_time),
+                    p.cluster_time,
                 )
             }
             Source::Cql { hosts, credentials } => {
@@ -229,6 +229,12 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
                             s.cluster
                         );
                     }
+                    let mut s = s;
+                    if o.per_shard && s.cluster_time.is_none() {
+                        // parts read earlier were filtered by the chunk map of
+                        // their time, not of this run's: all are read again
+                        unfinish(&store, &mut s)?;
+                    }
                     purge_unfinished(&store, &s)?;
                     s
                 }
@@ -264,6 +270,24 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
         scan.close().await;
         report
     })
+}
+
+/// Marks every part of a per-shard take without one cluster time unread again
+/// (stored): when its chunk map changed before its last part, and when it is
+/// resumed (earlier parts were filtered by the map of their run), so `--resume`
+/// reads it all again against one map.
+fn unfinish(store: &Store, info: &mut SnapshotInfo) -> Result<()> {
+    info.finished = None;
+    for p in &mut info.parts {
+        p.read_end = None;
+        p.rows = 0;
+    }
+    for ns in &mut info.namespaces {
+        ns.rows = 0;
+        ns.bytes = 0;
+    }
+    snapstore::put_info(store, info)?;
+    Ok(())
 }
 
 /// Deletes the rows of the parts of `info` that have no read end.
@@ -339,7 +363,19 @@ async fn scan_parts(
             }
         })
         .await;
-    let info = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut info = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Scan::MongoShards(s) = scan {
+        let clean = errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+        if clean && info.finished.is_some() {
+            if let Err(e) = s.check_catalog().await {
+                unfinish(store, &mut info)?;
+                errors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("{e:#}"));
+            }
+        }
+    }
     progress
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -14,10 +14,15 @@
 //! its database's primary shard only. What is left out is counted per part
 //! ([`PartRange::ShardIdChunk`]`::orphans`) and reported per namespace.
 //!
-//! Without snapshot reads there is no one time for the chunk map and the shards'
-//! reads to agree on, so the take is refused rather than risking a key twice or
-//! none (take it through the router instead). Every replica set is reached with the
-//! router URI's options and credentials, hosts and set name replaced.
+//! Without snapshot reads (config servers older than 5.0, or `--majority-reads`)
+//! there is no one time for the chunk map and the shards' reads to agree on: the
+//! catalog is read with `majority` before the shards and again after the last part,
+//! and the snapshot is kept only if it did not change in between — then every
+//! document was owned by the shard it was kept from during the whole read, and each
+//! part's read window bounds what it may hold, as on a replica set. A change in
+//! between (a chunk moved) fails the take: its parts are read again on `--resume`.
+//! Every replica set is reached with the router URI's options and credentials,
+//! hosts and set name replaced.
 
 use std::collections::BTreeMap;
 
@@ -48,14 +53,21 @@ pub struct ShardedScan {
     shards: BTreeMap<String, MongoScan>,
     /// Namespace → owner at T.
     owners: BTreeMap<String, Owner>,
+    /// Without one cluster time: the catalog as read before the shards, to be
+    /// found unchanged after them ([`ShardedScan::check_catalog`]).
+    catalog: Option<Vec<Vec<Document>>>,
 }
+
+/// The catalog collections ownership depends on.
+const CATALOG: [&str; 3] = ["databases", "collections", "chunks"];
 
 /// What [`connect`] found.
 pub struct Plan {
     pub scan: ShardedScan,
     pub namespaces: Vec<NamespaceInfo>,
     pub parts: Vec<PartInfo>,
-    pub cluster_time: OpTime,
+    /// `None` without snapshot reads.
+    pub cluster_time: Option<OpTime>,
 }
 
 /// `setName/host1,host2` (or a bare host list) as driver options cloned from `base`.
@@ -97,7 +109,8 @@ async fn connect_set(base: &ClientOptions, conn: &str, what: &str, uri: &str) ->
     Ok(client)
 }
 
-/// Every document of a `config` collection at the scan's time.
+/// Every document of a `config` collection at the scan's time (by `_id`, so two
+/// reads compare).
 async fn config_docs(config: &MongoScan, coll: &str) -> Result<Vec<Document>> {
     let mut out = Vec::new();
     let find = doc! {"find": coll, "filter": {}, "batchSize": 10_000};
@@ -108,6 +121,7 @@ async fn config_docs(config: &MongoScan, coll: &str) -> Result<Vec<Document>> {
         })
         .await
         .with_context(|| format!("reading config.{coll} on the config servers"))?;
+    out.sort_by_key(|d| d.get("_id").map(ToString::to_string).unwrap_or_default());
     Ok(out)
 }
 
@@ -176,9 +190,6 @@ pub async fn connect(
     resume: Option<Option<OpTime>>,
     majority: bool,
 ) -> Result<Plan> {
-    if majority {
-        bail!("--per-shard reads every shard at one cluster time: it cannot use --majority-reads");
-    }
     let options = mongo_options(uri, redacted, "--from").await?;
     let router = Client::with_options(options.clone()).map_err(|e| {
         anyhow!(
@@ -208,22 +219,21 @@ pub async fn connect(
         .to_string();
     let config_client = connect_set(&options, &config_conn, "the config servers", uri).await?;
     let at = match resume {
-        Some(Some(t)) => Timestamp {
+        Some(Some(t)) => Some(Timestamp {
             time: (t.ts >> 32) as u32,
             increment: t.ts as u32,
-        },
-        Some(None) => bail!("the snapshot being resumed has no cluster time: it was not taken --per-shard"),
-        None => snapshot_time(&config_client, "config", "shards")
-            .await
-            .ok_or_else(|| {
-                anyhow!("the config servers offer no snapshot reads (readConcern snapshot, MongoDB 5.0+): a per-shard snapshot needs one cluster time for the chunk map and every shard; take it through the router instead")
-            })?,
+        }),
+        Some(None) => None,
+        None if majority => None,
+        None => snapshot_time(&config_client, "config", "shards").await,
     };
-    let config = MongoScan::new(config_client, Some(at));
+    let config = MongoScan::new(config_client, at);
     let shard_docs = config_docs(&config, "shards").await?;
-    let databases = config_docs(&config, "databases").await?;
-    let colls = config_docs(&config, "collections").await?;
-    let chunks = config_docs(&config, "chunks").await?;
+    let mut catalog = Vec::new();
+    for coll in CATALOG {
+        catalog.push(config_docs(&config, coll).await?);
+    }
+    let (databases, colls, chunks) = (&catalog[0], &catalog[1], &catalog[2]);
     // every shard first: one that cannot be reached is named as such
     let mut shards = BTreeMap::new();
     for s in &shard_docs {
@@ -231,10 +241,10 @@ pub async fn connect(
             bail!("config.shards holds a shard without _id or host: {s}");
         };
         let client = connect_set(&options, host, &format!("shard {id}"), uri).await?;
-        shards.insert(id.to_string(), MongoScan::new(client, Some(at)));
+        shards.insert(id.to_string(), MongoScan::new(client, at));
     }
     let found = discover(&router, dbs, collections).await?;
-    let owners = owners(&found, &databases, &colls, &chunks)?;
+    let owners = owners(&found, databases, colls, chunks)?;
     for (ns, o) in &owners {
         let named: Vec<String> = match o {
             Owner::Sharded(m) => m.shards(),
@@ -249,6 +259,7 @@ pub async fn connect(
         config,
         shards,
         owners,
+        catalog: at.is_none().then_some(catalog),
     };
 
     let mut namespaces = Vec::new();
@@ -308,7 +319,7 @@ pub async fn connect(
         scan,
         namespaces,
         parts,
-        cluster_time: ts_optime(at),
+        cluster_time: at.map(ts_optime),
     })
 }
 
@@ -320,6 +331,21 @@ impl ShardedScan {
         for (_, s) in self.shards {
             s.close().await;
         }
+    }
+
+    /// Without one cluster time: `Err` if the catalog changed since it was read
+    /// before the shards (a chunk moved while they were read, so a document may
+    /// have been kept on two shards or on none). With one, nothing to check.
+    pub async fn check_catalog(&self) -> Result<()> {
+        let Some(before) = &self.catalog else {
+            return Ok(());
+        };
+        for (coll, then) in CATALOG.iter().zip(before) {
+            if config_docs(&self.config, coll).await? != *then {
+                bail!("config.{coll} changed while the shards were read without one cluster time (no snapshot reads): a chunk moved, so a document may have been read on two shards or none; the parts are read again with --resume (stop the balancer, or use servers with snapshot reads)");
+            }
+        }
+        Ok(())
     }
 
     /// Reads part `index` from its shard, keeping what the shard owns at T;
