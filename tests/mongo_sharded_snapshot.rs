@@ -705,5 +705,54 @@ fn without_snapshot_reads_a_stable_chunk_map_gives_the_same_filtered_snapshot() 
         assert_eq!(got[ns], want, "{ns}");
     }
     eprintln!("majority reads, stable chunk map: {summary}");
+
+    // Interrupted and resumed (the flag need not be repeated): at one cluster time,
+    // the parts read stand; with majority reads, every part is read again.
+    for majority in [false, true] {
+        let store = dir.path().join(format!("store-{majority}"));
+        let mut first = vec![
+            "snapshot",
+            "take",
+            "--per-shard",
+            "--json",
+            "--max-parts",
+            "2",
+            "--parallel",
+            "1",
+            "--from",
+        ];
+        let uri = cl.uri();
+        let store_s = store.to_string_lossy().into_owned();
+        first.extend([uri.as_str(), "--store", store_s.as_str()]);
+        if majority {
+            first.push("--majority-reads");
+        }
+        let (ok, out, err) = run(&first);
+        assert!(ok, "{err}");
+        assert!(out.contains(r#""finished":false"#), "{out}");
+        let mut again = vec!["snapshot", "take", "--resume", "--json", "--from"];
+        again.extend([uri.as_str(), "--store", store_s.as_str()]);
+        if majority {
+            again.push("--majority-reads");
+        }
+        let (ok, out, err) = run(&again);
+        assert!(ok, "{err}");
+        let resumed: serde_json::Value =
+            serde_json::from_str(out.lines().last().unwrap()).expect("summary");
+        assert_eq!(resumed["finished"], true, "{resumed}");
+        assert_eq!(resumed["orphans_filtered"], summary["orphans_filtered"]);
+        let parts = resumed["parts"].as_u64().unwrap() as usize;
+        let read_now = out
+            .lines()
+            .filter(|l| l.contains(r#""type":"progress""#))
+            .count();
+        let want = if majority { parts } else { parts - 2 };
+        assert_eq!(
+            read_now, want,
+            "parts read on resume (majority reads: {majority})"
+        );
+        let again = stored(&store, resumed["snapshot"].as_u64().unwrap());
+        assert_eq!(again, got, "resumed (majority reads: {majority})");
+    }
     cl.stop();
 }

@@ -161,6 +161,13 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
     } else {
         None
     };
+    // a per-shard snapshot resumes per shard, whether or not the flag is repeated
+    let per_shard = o.per_shard
+        || resumed.as_ref().is_some_and(|s| {
+            s.parts
+                .iter()
+                .any(|p| matches!(p.range, PartRange::ShardIdChunk { .. }))
+        });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -168,10 +175,10 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
         .context("starting the runtime")?;
     runtime.block_on(async move {
         let (scan, cluster, namespaces, parts, cluster_time) = match &source {
-            Source::Cql { .. } if o.per_shard => {
+            Source::Cql { .. } if per_shard => {
                 bail!("--per-shard reads a sharded MongoDB cluster: {redacted} is CQL")
             }
-            Source::Mongo { uri } if o.per_shard => {
+            Source::Mongo { uri } if per_shard => {
                 let resume = resumed.as_ref().map(|s| s.cluster_time);
                 let p = mongo_shards::connect(
                     uri,
@@ -230,7 +237,7 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
                         );
                     }
                     let mut s = s;
-                    if o.per_shard && s.cluster_time.is_none() {
+                    if per_shard && s.cluster_time.is_none() {
                         // parts read earlier were filtered by the chunk map of
                         // their time, not of this run's: all are read again
                         unfinish(&store, &mut s)?;
