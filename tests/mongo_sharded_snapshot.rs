@@ -705,6 +705,12 @@ fn without_snapshot_reads_a_stable_chunk_map_gives_the_same_filtered_snapshot() 
         assert_eq!(got[ns], want, "{ns}");
     }
     eprintln!("majority reads, stable chunk map: {summary}");
+    let (ok, text, _) = run(&["snapshot", "show", "1", "--store", &store.to_string_lossy()]);
+    assert!(
+        ok && text.contains("shop.h")
+            && text.contains(&format!("{} orphans filtered", orphans[HASHED])),
+        "{text}"
+    );
 
     // Interrupted and resumed (the flag need not be repeated): at one cluster time,
     // the parts read stand; with majority reads, every part is read again.
@@ -803,7 +809,8 @@ fn tidemark_and_testbed_hash_shard_keys_alike() {
             d.to_vec().unwrap().as_slice(),
         )
         .unwrap();
-        let theirs = tidemark_testbed::mongo::sharded::hash::hash64(t.get("v").unwrap_or(&TBson::Null));
+        let theirs =
+            tidemark_testbed::mongo::sharded::hash::hash64(t.get("v").unwrap_or(&TBson::Null));
         assert_eq!(ours, theirs, "{v:?}");
         compared += 1;
     }

@@ -193,6 +193,7 @@ pub fn run_show(store: &Path, id: u64, json: bool) -> Result<()> {
             ratio(input, logical).map_or("-".to_string(), |r| format!("{r:.2}x"))
         );
     }
+    let orphans = info.orphans_filtered();
     for n in &info.namespaces {
         let parts: Vec<_> = info
             .parts
@@ -201,11 +202,14 @@ pub fn run_show(store: &Path, id: u64, json: bool) -> Result<()> {
             .collect();
         let done = parts.iter().filter(|p| p.read_end.is_some()).count();
         println!(
-            "  {:<32} {:>10} rows {:>12} bytes  {done}/{} parts",
+            "  {:<32} {:>10} rows {:>12} bytes  {done}/{} parts{}",
             n.name,
             n.rows,
             n.bytes,
-            parts.len()
+            parts.len(),
+            orphans
+                .get(&n.name)
+                .map_or(String::new(), |o| format!("  {o} orphans filtered"))
         );
     }
     Ok(())
