@@ -786,7 +786,7 @@ fn tidemark_and_testbed_hash_shard_keys_alike() {
             4 => Bson::ObjectId(mongodb::bson::oid::ObjectId::from_bytes(
                 r().to_le_bytes()[..].repeat(2)[..12].try_into().unwrap(),
             )),
-            5 => Bson::Boolean(r() % 2 == 0),
+            5 => Bson::Boolean(r().is_multiple_of(2)),
             6 => Bson::DateTime(mongodb::bson::DateTime::from_millis(r() as i64 >> 20)),
             7 => Bson::Null,
             8 => Bson::Array((0..r() % 4).map(|_| value(r, depth + 1)).collect()),
