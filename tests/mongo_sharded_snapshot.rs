@@ -816,3 +816,71 @@ fn tidemark_and_testbed_hash_shard_keys_alike() {
     }
     assert!(compared > 2900);
 }
+
+/// Without snapshot reads, a chunk move committed while the shards are read fails
+/// the take (the chunk map read before and after differs) rather than keep a key
+/// twice or none; a take the moves left alone equals the logical state, which no
+/// write changes here. Repeated until a move has hit a take (bounded).
+#[test]
+fn without_snapshot_reads_a_move_during_the_take_fails_it() {
+    let (rt, cl) = start(178, 2);
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let c = setup(&cl, 1500).await;
+        c.shutdown().await;
+    });
+    let truth = cl.logical_state();
+    cl.set_clone_pacing(1000, Duration::ZERO);
+    cl.set_balancer(
+        true,
+        Some(BalancerMode::Continuous),
+        Some(Duration::from_millis(5)),
+    );
+    let (mut failed, mut equal) = (0, 0);
+    for attempt in 0..20 {
+        let store = dir.path().join(format!("store-{attempt}"));
+        let (ok, out, err) = run(&[
+            "snapshot",
+            "take",
+            "--per-shard",
+            "--majority-reads",
+            "--parallel",
+            "1",
+            "--json",
+            "--from",
+            &cl.uri(),
+            "--store",
+            &store.to_string_lossy(),
+        ]);
+        if ok {
+            let summary: serde_json::Value =
+                serde_json::from_str(out.lines().last().unwrap()).expect("summary");
+            let got = stored(&store, summary["snapshot"].as_u64().unwrap());
+            for ns in ALL {
+                let want: Docs = truth[ns]
+                    .iter()
+                    .map(|d| (id_of(&convert(d)), convert(d)))
+                    .collect();
+                assert_eq!(got[ns], want, "attempt {attempt}: {ns}");
+            }
+            equal += 1;
+        } else {
+            assert!(err.contains("changed while the shards were read"), "{err}");
+            assert!(out.contains(r#""finished":false"#), "{out}");
+            failed += 1;
+            if failed == 1 {
+                eprint!("{err}");
+            }
+            if failed >= 2 {
+                break;
+            }
+        }
+    }
+    cl.set_balancer(false, None, None);
+    eprintln!(
+        "{failed} takes failed by a move, {equal} equal the logical state; {} moves",
+        cl.migrations().len()
+    );
+    assert!(failed >= 1, "no move hit a take in 20 attempts");
+    cl.stop();
+}
