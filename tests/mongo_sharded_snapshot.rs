@@ -119,9 +119,23 @@ async fn setup(cl: &MongoShardedCluster, n: i64) -> Client {
 /// Writes through the router until `stop`: updates by shard key, inserts, deletes,
 /// over the three collections; the number of writes.
 async fn writer(c: Client, stop: Arc<AtomicBool>, n: i64, done: Arc<AtomicUsize>) -> usize {
+    writer_paced(c, stop, n, done, Duration::ZERO).await.len()
+}
+
+/// [`writer`] with a pause after each write; when each write was sent and
+/// acknowledged (ms since the epoch).
+async fn writer_paced(
+    c: Client,
+    stop: Arc<AtomicBool>,
+    n: i64,
+    done: Arc<AtomicUsize>,
+    pause: Duration,
+) -> Vec<(i64, i64)> {
+    let mut spans = Vec::new();
     let mut i = 0i64;
     let mut next = 100_000i64;
     while !stop.load(Ordering::Relaxed) {
+        let sent = now_ms();
         let ns = ALL[(i % 3) as usize];
         let id = (i * 37) % n;
         let col = coll(&c, ns);
@@ -148,10 +162,14 @@ async fn writer(c: Client, stop: Arc<AtomicBool>, n: i64, done: Arc<AtomicUsize>
                 .expect("update");
             }
         }
+        spans.push((sent, now_ms()));
         i += 1;
         done.store(i as usize, Ordering::Relaxed);
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
     }
-    i as usize
+    spans
 }
 
 /// Runs `tidemark ARGS`; its status, stdout and stderr.
@@ -550,7 +568,7 @@ fn a_version_from_a_per_shard_snapshot_and_the_log_is_the_logical_state() {
     let store = dir.path().join("store");
     let tap = live_tap_support::LiveTap::start("--mongo-port", cl.routers[0].addr.port(), &store);
     let n = 300i64;
-    let summary = rt.block_on(async {
+    let (summary, snapshot_done, spans) = rt.block_on(async {
         let c = setup(&cl, n).await;
         cl.set_clone_pacing(40, Duration::from_millis(10));
         cl.set_balancer(
@@ -560,12 +578,20 @@ fn a_version_from_a_per_shard_snapshot_and_the_log_is_the_logical_state() {
         );
         let stop = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicUsize::new(0));
-        let w = tokio::spawn(writer(c.clone(), stop.clone(), n, done.clone()));
+        // a pause after each write: moments with no write in flight
+        let w = tokio::spawn(writer_paced(
+            c.clone(),
+            stop.clone(),
+            n,
+            done.clone(),
+            Duration::from_millis(8),
+        ));
         let deadline = Instant::now() + Duration::from_secs(20);
         while cl.migrations().len() < 3 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let summary = take_per_shard(&cl.uri(), &store).await;
+        let snapshot_done = now_ms();
         // writes and moves go on after the snapshot: the version takes them from the log
         let after = done.load(Ordering::Relaxed);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -574,45 +600,112 @@ fn a_version_from_a_per_shard_snapshot_and_the_log_is_the_logical_state() {
         }
         stop.store(true, Ordering::Relaxed);
         cl.set_balancer(false, None, None);
-        w.await.expect("writer");
+        let spans = w.await.expect("writer");
         drop(
             tokio::time::timeout(Duration::from_secs(60), cl.inner().migration_lock.lock())
                 .await
                 .expect("the last migration finishes"),
         );
         c.shutdown().await;
-        summary
+        (summary, snapshot_done, spans)
     });
     let id = summary["snapshot"].as_u64().expect("snapshot id");
-    let at_ms = now_ms() + 20;
+    let end_ms = now_ms() + 20;
     std::thread::sleep(Duration::from_millis(40));
-    tap.stop_after(at_ms as u64 * 1_000_000);
+    tap.stop_after(end_ms as u64 * 1_000_000);
+    // Moments after the snapshot while writes and moves went on, each in the middle
+    // of a pause between two writes (no write in flight), and one after the last.
+    let gaps: Vec<i64> = spans
+        .windows(2)
+        .filter(|w| w[0].1 > snapshot_done && w[1].0 - w[0].1 >= 6)
+        .map(|w| (w[0].1 + w[1].0) / 2)
+        .collect();
+    let step = (gaps.len() / 4).max(1);
+    let mut moments: Vec<i64> = gaps.iter().step_by(step).take(4).copied().collect();
+    assert!(
+        moments.len() >= 3,
+        "{} pauses after the snapshot",
+        gaps.len()
+    );
+    moments.push(end_ms);
+    let mut created = serde_json::Value::Null;
+    for (i, at_ms) in moments.iter().copied().enumerate() {
+        let name = format!("v{i}");
+        let (c, have) = version_at(&store, id, &name, at_ms);
+        created = c;
+        let truth = truth_at_wall(&cl, at_ms);
+        for ns in ALL {
+            let want: Docs = truth
+                .get(ns)
+                .map(|d| d.iter().map(|d| (id_of(&convert(d)), convert(d))).collect())
+                .unwrap_or_default();
+            let have = have.get(ns).cloned().unwrap_or_default();
+            let differ: Vec<_> = want
+                .iter()
+                .filter(|(k, d)| have.get(*k) != Some(*d))
+                .chain(have.iter().filter(|(k, _)| !want.contains_key(*k)))
+                .take(5)
+                .collect();
+            assert!(
+                differ.is_empty(),
+                "{ns} at {at_ms}: version differs from the truth: {differ:?}"
+            );
+            assert!(want.len() as i64 > n / 2, "{ns}: {} documents", want.len());
+        }
+    }
+    eprintln!(
+        "{} versions after snapshot {id} ({} rows, orphans filtered {}) from it and the log: equal to the logical state; {} writes, {} chunk moves; last: {created}; test took {:?}",
+        moments.len(),
+        summary["rows"],
+        summary["orphans_filtered"],
+        spans.len(),
+        cl.migrations().len(),
+        started.elapsed()
+    );
+    cl.stop();
+}
+
+/// The testbed's logical state at wall-clock `ms` (retried while not yet known).
+fn truth_at_wall(
+    cl: &MongoShardedCluster,
+    ms: i64,
+) -> BTreeMap<String, Vec<tidemark_testbed::mongo::tidemark_mongo::bson::Document>> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let truth = loop {
-        match cl.logical_state_at_wall(at_ms) {
-            Ok(t) => break t,
+    loop {
+        match cl.logical_state_at_wall(ms) {
+            Ok(t) => return t,
             Err(e) => {
-                assert!(Instant::now() < deadline, "truth at {at_ms}: {e}");
+                assert!(Instant::now() < deadline, "truth at {ms}: {e}");
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-    };
+    }
+}
+
+/// `version create --snapshot ID --at MS` named `name`: its JSON line and its
+/// documents per namespace (none of them uncertain).
+fn version_at(
+    store: &Path,
+    id: u64,
+    name: &str,
+    at_ms: i64,
+) -> (serde_json::Value, BTreeMap<String, Docs>) {
     let created = tidemark_json(&[
         "version",
         "create",
         "--store",
         &store.to_string_lossy(),
         "--name",
-        "v",
+        name,
         "--snapshot",
         &id.to_string(),
         "--at",
         &format!("{:.3}", at_ms as f64 / 1e3),
         "--json",
     ]);
-    let s = Store::open(&store, &StoreOptions::default().read_only()).unwrap();
+    let s = Store::open(store, &StoreOptions::default().read_only()).unwrap();
     let mut got: BTreeMap<String, Docs> = BTreeMap::new();
-    tidemark::version::stored::for_each_row(&s, "v", |ns, _, row| {
+    tidemark::version::stored::for_each_row(&s, name, |ns, _, row| {
         if let tidemark::version::model::VersionRow::Mongo { document } = row {
             let d = Document::from_reader(document.as_slice()).expect("BSON");
             got.entry(ns.to_string()).or_default().insert(id_of(&d), d);
@@ -620,34 +713,13 @@ fn a_version_from_a_per_shard_snapshot_and_the_log_is_the_logical_state() {
         Ok(true)
     })
     .unwrap();
-    let info = tidemark::version::stored::info(&s, "v").unwrap().unwrap();
-    assert!(info.uncertain.is_empty(), "uncertain: {:?}", info.uncertain);
-    for ns in ALL {
-        let want: Docs = truth
-            .get(ns)
-            .map(|d| d.iter().map(|d| (id_of(&convert(d)), convert(d))).collect())
-            .unwrap_or_default();
-        let have = got.get(ns).cloned().unwrap_or_default();
-        let differ: Vec<_> = want
-            .iter()
-            .filter(|(k, d)| have.get(*k) != Some(*d))
-            .chain(have.iter().filter(|(k, _)| !want.contains_key(*k)))
-            .take(5)
-            .collect();
-        assert!(
-            differ.is_empty(),
-            "{ns}: version differs from the truth: {differ:?}"
-        );
-        assert!(want.len() as i64 > n / 2, "{ns}: {} documents", want.len());
-    }
-    eprintln!(
-        "version at {at_ms} from snapshot {id} ({} rows, orphans filtered {}) and the log: equal; {} chunk moves; {created}; test took {:?}",
-        summary["rows"],
-        summary["orphans_filtered"],
-        cl.migrations().len(),
-        started.elapsed()
+    let info = tidemark::version::stored::info(&s, name).unwrap().unwrap();
+    assert!(
+        info.uncertain.is_empty(),
+        "{name}: uncertain: {:?}",
+        info.uncertain
     );
-    cl.stop();
+    (created, got)
 }
 
 #[test]
