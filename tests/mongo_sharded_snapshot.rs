@@ -535,6 +535,60 @@ fn bad_input_is_refused_with_a_clear_error() {
         "{err}"
     );
     eprint!("overlap: {err}");
+    let take = |what: &str, want: &[&str]| {
+        let (ok, _, err) = run(&[
+            "snapshot",
+            "take",
+            "--per-shard",
+            "--from",
+            &cl.uri(),
+            "--store",
+            &store.to_string_lossy(),
+        ]);
+        assert!(!ok && want.iter().all(|w| err.contains(w)), "{what}: {err}");
+        eprint!("{what}: {err}");
+    };
+    // a hole: the stray gone, and the chunk starting at 200 with it
+    rt2.block_on(async {
+        let c = client(&config_uri).await;
+        let chunks = c.database("config").collection::<Document>("chunks");
+        for filter in [
+            doc! {"_id": "stray"},
+            doc! {"ns": RANGED, "min": {"k": 200i64}},
+        ] {
+            let r = chunks
+                .delete_one(filter.clone())
+                .with_options(
+                    mongodb::options::DeleteOptions::builder()
+                        .write_concern(WriteConcern::majority())
+                        .build(),
+                )
+                .await
+                .expect("delete a chunk");
+            assert_eq!(r.deleted_count, 1, "{filter}");
+        }
+        c.shutdown().await;
+    });
+    take("hole", &[RANGED, "hole"]);
+    // a key pattern tidemark does not understand
+    rt2.block_on(async {
+        let c = client(&config_uri).await;
+        c.database("config")
+            .collection::<Document>("collections")
+            .update_one(
+                doc! {"_id": HASHED},
+                doc! {"$set": {"key": {"k": "2dsphere"}}},
+            )
+            .with_options(
+                mongodb::options::UpdateOptions::builder()
+                    .write_concern(WriteConcern::majority())
+                    .build(),
+            )
+            .await
+            .expect("change a key pattern");
+        c.shutdown().await;
+    });
+    take("key pattern", &[HASHED, "does not understand"]);
     let down = &cl.shards()[1].set;
     for i in 0..down.shared().members.len() {
         tidemark_testbed::mongo::server::lifecycle::halt(down.shared(), i);
@@ -553,6 +607,15 @@ fn bad_input_is_refused_with_a_clear_error() {
         "{err}"
     );
     eprint!("shard down: {err}");
+    // none of these left a snapshot behind
+    let (ok, listed, err) = run(&[
+        "snapshot",
+        "list",
+        "--json",
+        "--store",
+        &store.to_string_lossy(),
+    ]);
+    assert!(ok && listed.trim().is_empty(), "{listed}{err}");
     cl.stop();
     drop(rt);
 }
