@@ -221,6 +221,9 @@ async fn take_per_shard(router: &str, store: &Path) -> serde_json::Value {
         "snapshot take --per-shard: {}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
+    if std::env::var_os("SHARDED_SNAPSHOT_DUMP").is_some() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     let last = stdout
         .lines()
         .rev()

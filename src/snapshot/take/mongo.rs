@@ -29,6 +29,10 @@ pub struct MongoScan {
     client: Client,
     /// The one cluster time every read uses, when the server has snapshot reads.
     at: Option<Timestamp>,
+    /// A `$clusterTime` (signed by the cluster) each read's session gossips: `at`
+    /// came from another replica set of the cluster (per-shard takes), and a member
+    /// refuses an `atClusterTime` beyond the cluster time it has heard of.
+    gossip: Option<mongodb::ClusterTime>,
 }
 
 /// What [`connect`] found.
@@ -110,7 +114,11 @@ pub async fn connect(
             None => None,
         },
     };
-    let scan = MongoScan { client, at };
+    let scan = MongoScan {
+        client,
+        at,
+        gossip: None,
+    };
     let mut namespaces = Vec::new();
     let mut parts = Vec::new();
     for (db, coll, schema) in found {
@@ -305,6 +313,9 @@ impl MongoScan {
         each: &mut (dyn FnMut(Vec<Document>) -> Result<()> + Send),
     ) -> Result<()> {
         let mut session: ClientSession = self.client.start_session().await?;
+        if let Some(ct) = &self.gossip {
+            session.advance_cluster_time(ct);
+        }
         let database = self.client.database(db);
         find.insert("readConcern", self.read_concern());
         let reply = database
@@ -382,8 +393,12 @@ impl MongoScan {
     }
 
     /// A scan of `client`'s deployment, reading at `at` when given (else majority).
-    pub(crate) fn new(client: Client, at: Option<Timestamp>) -> MongoScan {
-        MongoScan { client, at }
+    pub(crate) fn new(
+        client: Client,
+        at: Option<Timestamp>,
+        gossip: Option<mongodb::ClusterTime>,
+    ) -> MongoScan {
+        MongoScan { client, at, gossip }
     }
 
     /// Reads part `index`, handing each batch's documents to `sink`; the documents read.

@@ -227,7 +227,19 @@ pub async fn connect(
         None if majority => None,
         None => snapshot_time(&config_client, "config", "shards").await,
     };
-    let config = MongoScan::new(config_client, at);
+    // the config servers' `$clusterTime` (at or past T), gossiped to the shards
+    let gossip = match at {
+        Some(_) => command(&config_client, "admin", doc! {"ping": 1})
+            .await
+            .ok()
+            .and_then(|r| r.get_document("$clusterTime").ok().cloned())
+            .and_then(|d| {
+                tidemark_mongo::bson::deserialize_from_document::<mongodb::ClusterTime>(d).ok()
+            }),
+        None => None,
+    };
+    tracing::debug!(?at, ?gossip, "per-shard snapshot time");
+    let config = MongoScan::new(config_client, at, None);
     let shard_docs = config_docs(&config, "shards").await?;
     let mut catalog = Vec::new();
     for coll in CATALOG {
@@ -241,7 +253,7 @@ pub async fn connect(
             bail!("config.shards holds a shard without _id or host: {s}");
         };
         let client = connect_set(&options, host, &format!("shard {id}"), uri).await?;
-        shards.insert(id.to_string(), MongoScan::new(client, at));
+        shards.insert(id.to_string(), MongoScan::new(client, at, gossip.clone()));
     }
     let found = discover(&router, dbs, collections).await?;
     let owners = owners(&found, databases, colls, chunks)?;
