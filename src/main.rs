@@ -875,6 +875,13 @@ struct SnapshotTakeArgs {
     /// offers snapshot reads at one cluster time.
     #[arg(long)]
     majority_reads: bool,
+    /// MongoDB sharded cluster (--from is a mongos): read every shard's replica set
+    /// directly at one cluster time, keeping each document only on the shard the
+    /// chunk map then names its owner (orphans filtered and counted). Without
+    /// snapshot reads (or with --majority-reads) the chunk map must not change
+    /// during the take, else it fails and --resume reads it again.
+    #[arg(long)]
+    per_shard: bool,
 }
 
 #[derive(Args)]
@@ -938,6 +945,7 @@ fn snapshot(c: SnapshotCommand) -> anyhow::Result<ExitCode> {
                 json: a.json,
                 max_parts: a.max_parts,
                 majority_reads: a.majority_reads,
+                per_shard: a.per_shard,
             };
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -46,6 +46,18 @@ impl SnapshotInfo {
         self.namespaces.iter().map(|n| n.rows).sum()
     }
 
+    /// Per namespace, the orphaned documents a `--per-shard` take left out (empty
+    /// for any other snapshot).
+    pub fn orphans_filtered(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for p in &self.parts {
+            if let PartRange::ShardIdChunk { orphans, .. } = &p.range {
+                *out.entry(p.namespace.clone()).or_insert(0) += orphans;
+            }
+        }
+        out
+    }
+
     /// The earliest read start and latest read end over the finished parts.
     pub fn read_window(&self) -> Option<(u64, u64)> {
         let done = self
@@ -118,6 +130,22 @@ pub enum PartRange {
         /// had an identical copy of (after reconciling every replica); MongoDB, its
         /// documents.
         value_bytes: u64,
+    },
+    /// `snapshot take --per-shard`: documents with `from <= _id < to` of one
+    /// shard's copy of a collection, read from that shard's replica set at the
+    /// snapshot's cluster time and kept only where the chunk map then names this
+    /// shard their owner (a part must say which shard it reads, for `--resume`).
+    ShardIdChunk {
+        /// The shard's id (`config.shards._id`).
+        shard: String,
+        /// Inclusive lower `_id` bound (raw BSON value), `None` unbounded.
+        from: Option<Vec<u8>>,
+        /// Exclusive upper `_id` bound, `None` unbounded.
+        to: Option<Vec<u8>>,
+        /// Documents the shard held in the range that the chunk map gives another
+        /// shard (orphans: a migration's leftovers, a chunk still arriving), left
+        /// out; set when the part is read.
+        orphans: u64,
     },
 }
 

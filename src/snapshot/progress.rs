@@ -78,8 +78,15 @@ impl Progress {
         if self.json {
             println!("{}", summary_json(info, secs));
         } else {
+            let orphans = info.orphans_filtered();
+            let orphans = if orphans.is_empty() {
+                String::new()
+            } else {
+                let each: Vec<String> = orphans.iter().map(|(ns, n)| format!("{ns} {n}")).collect();
+                format!(", orphans filtered: {}", each.join(", "))
+            };
             eprintln!(
-                "tidemark: snapshot {} of {} ({}): {} namespaces, {} rows, {}/{} parts{}",
+                "tidemark: snapshot {} of {} ({}): {} namespaces, {} rows, {}/{} parts{orphans}{}",
                 info.id,
                 info.source,
                 info.cluster,
@@ -112,6 +119,8 @@ pub fn summary_json(info: &SnapshotInfo, seconds: f64) -> serde_json::Value {
         "bytes": info.namespaces.iter().map(|n| n.bytes).sum::<u64>(),
         "finished": info.finished.is_some(),
         "seconds": (seconds * 1000.0).round() / 1000.0,
+        "cluster_time": info.cluster_time.map(|t| json!({"t": (t.ts >> 32), "i": (t.ts & 0xffff_ffff)})),
+        "orphans_filtered": super::show::orphans_json(info),
     })
 }
 

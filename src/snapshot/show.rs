@@ -43,7 +43,22 @@ pub fn summary_json(info: &SnapshotInfo) -> Value {
         "read_window": window_json(info),
         "cluster_time": info.cluster_time.map(|t| json!({"t": (t.ts >> 32), "i": (t.ts & 0xffff_ffff)})),
         "import": import_json(info),
+        "orphans_filtered": orphans_json(info),
     })
+}
+
+/// A per-shard snapshot's orphans left out, per namespace (`null` otherwise).
+pub fn orphans_json(info: &SnapshotInfo) -> Value {
+    let o = info.orphans_filtered();
+    if o.is_empty()
+        && !info
+            .parts
+            .iter()
+            .any(|p| matches!(p.range, PartRange::ShardIdChunk { .. }))
+    {
+        return Value::Null;
+    }
+    json!(o)
 }
 
 /// Ratio of input to logical bytes, two decimals (`None` when nothing is stored).
@@ -79,6 +94,14 @@ fn range_json(r: &PartRange) -> Value {
             input_bytes,
             value_bytes,
         } => json!({"file": path, "input_bytes": input_bytes, "value_bytes": value_bytes}),
+        PartRange::ShardIdChunk {
+            shard,
+            from,
+            to,
+            orphans,
+        } => {
+            json!({"shard": shard, "id_from": hex(from), "id_to": hex(to), "orphans_filtered": orphans})
+        }
     }
 }
 
@@ -170,6 +193,7 @@ pub fn run_show(store: &Path, id: u64, json: bool) -> Result<()> {
             ratio(input, logical).map_or("-".to_string(), |r| format!("{r:.2}x"))
         );
     }
+    let orphans = info.orphans_filtered();
     for n in &info.namespaces {
         let parts: Vec<_> = info
             .parts
@@ -178,11 +202,14 @@ pub fn run_show(store: &Path, id: u64, json: bool) -> Result<()> {
             .collect();
         let done = parts.iter().filter(|p| p.read_end.is_some()).count();
         println!(
-            "  {:<32} {:>10} rows {:>12} bytes  {done}/{} parts",
+            "  {:<32} {:>10} rows {:>12} bytes  {done}/{} parts{}",
             n.name,
             n.rows,
             n.bytes,
-            parts.len()
+            parts.len(),
+            orphans
+                .get(&n.name)
+                .map_or(String::new(), |o| format!("  {o} orphans filtered"))
         );
     }
     Ok(())

@@ -13,6 +13,8 @@
 pub mod cql;
 pub mod cql_schema;
 pub mod mongo;
+pub mod mongo_shards;
+pub mod shard_key;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::stream::{self, StreamExt};
 
-use super::model::{NamespaceInfo, PartInfo, SnapshotInfo, SnapshotRow};
+use super::model::{NamespaceInfo, PartInfo, PartRange, SnapshotInfo, SnapshotRow};
 use super::progress::Progress;
 use super::source::{redact, Source};
 use super::store as snapstore;
@@ -56,6 +58,10 @@ pub struct TakeOptions {
     /// MongoDB: read with `majority` even where snapshot reads exist (each chunk then
     /// has its own read window), as against a server without them.
     pub majority_reads: bool,
+    /// MongoDB: `--from` is a sharded cluster's router; read each shard's replica
+    /// set directly at one cluster time and filter orphans by the chunk map then
+    /// ([`mongo_shards`]).
+    pub per_shard: bool,
 }
 
 /// How a take ended.
@@ -77,26 +83,31 @@ pub fn now_ns() -> u64 {
 enum Scan {
     Cql(Box<cql::CqlScan>),
     Mongo(mongo::MongoScan),
+    MongoShards(Box<mongo_shards::ShardedScan>),
 }
 
 impl Scan {
+    /// Reads a part: (rows stored, documents left out as orphans).
     async fn scan(
         &self,
         index: u32,
         part: &PartInfo,
         sink: &mut (dyn FnMut(Vec<SnapshotRow>) -> Result<()> + Send),
-    ) -> Result<u64> {
+    ) -> Result<(u64, u64)> {
         match self {
-            Scan::Cql(s) => s.scan(index, part, sink).await,
-            Scan::Mongo(s) => s.scan(index, part, sink).await,
+            Scan::Cql(s) => Ok((s.scan(index, part, sink).await?, 0)),
+            Scan::Mongo(s) => Ok((s.scan(index, part, sink).await?, 0)),
+            Scan::MongoShards(s) => s.scan(index, part, sink).await,
         }
     }
 
     /// Ends the driver's sessions and connections while the runtime still runs (the
     /// mongodb client's own drop does that work on a task that can outlive it).
     async fn close(self) {
-        if let Scan::Mongo(s) = self {
-            s.close().await;
+        match self {
+            Scan::Mongo(s) => s.close().await,
+            Scan::MongoShards(s) => s.close().await,
+            Scan::Cql(_) => {}
         }
     }
 }
@@ -150,6 +161,13 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
     } else {
         None
     };
+    // a per-shard snapshot resumes per shard, whether or not the flag is repeated
+    let per_shard = o.per_shard
+        || resumed.as_ref().is_some_and(|s| {
+            s.parts
+                .iter()
+                .any(|p| matches!(p.range, PartRange::ShardIdChunk { .. }))
+        });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -157,6 +175,27 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
         .context("starting the runtime")?;
     runtime.block_on(async move {
         let (scan, cluster, namespaces, parts, cluster_time) = match &source {
+            Source::Cql { .. } if per_shard => {
+                bail!("--per-shard reads a sharded MongoDB cluster: {redacted} is CQL")
+            }
+            Source::Mongo { uri } if per_shard => {
+                let resume = resumed.as_ref().map(|s| s.cluster_time);
+                let p = mongo_shards::connect(
+                    uri,
+                    &redacted,
+                    (&o.dbs, &o.collections),
+                    resume,
+                    o.majority_reads,
+                )
+                .await?;
+                (
+                    Scan::MongoShards(Box::new(p.scan)),
+                    "sharded".to_string(),
+                    p.namespaces,
+                    p.parts,
+                    p.cluster_time,
+                )
+            }
             Source::Cql { hosts, credentials } => {
                 let p = cql::connect(
                     hosts,
@@ -197,6 +236,12 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
                             s.cluster
                         );
                     }
+                    let mut s = s;
+                    if per_shard && s.cluster_time.is_none() {
+                        // parts read earlier were filtered by the chunk map of
+                        // their time, not of this run's: all are read again
+                        unfinish(&store, &mut s)?;
+                    }
                     purge_unfinished(&store, &s)?;
                     s
                 }
@@ -232,6 +277,24 @@ pub fn run(o: &TakeOptions, stop: Arc<AtomicBool>) -> Result<TakeReport> {
         scan.close().await;
         report
     })
+}
+
+/// Marks every part of a per-shard take without one cluster time unread again
+/// (stored): when its chunk map changed before its last part, and when it is
+/// resumed (earlier parts were filtered by the map of their run), so `--resume`
+/// reads it all again against one map.
+fn unfinish(store: &Store, info: &mut SnapshotInfo) -> Result<()> {
+    info.finished = None;
+    for p in &mut info.parts {
+        p.read_end = None;
+        p.rows = 0;
+    }
+    for ns in &mut info.namespaces {
+        ns.rows = 0;
+        ns.bytes = 0;
+    }
+    snapstore::put_info(store, info)?;
+    Ok(())
 }
 
 /// Deletes the rows of the parts of `info` that have no read end.
@@ -307,7 +370,19 @@ async fn scan_parts(
             }
         })
         .await;
-    let info = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut info = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Scan::MongoShards(s) = scan {
+        let clean = errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+        if clean && info.finished.is_some() {
+            if let Err(e) = s.check_catalog().await {
+                unfinish(store, &mut info)?;
+                errors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("{e:#}"));
+            }
+        }
+    }
     progress
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -340,13 +415,16 @@ async fn read_part(
         Ok(())
     };
     let index = u32::try_from(i).map_err(|_| anyhow!("too many parts"))?;
-    let rows = scan.scan(index, &part, &mut sink).await?;
+    let (rows, left_out) = scan.scan(index, &part, &mut sink).await?;
     let end = now_ns();
     let mut info = shared.lock().unwrap_or_else(|e| e.into_inner());
     let p = &mut info.parts[i];
     p.read_start = start;
     p.read_end = Some(end);
     p.rows = rows;
+    if let PartRange::ShardIdChunk { orphans, .. } = &mut p.range {
+        *orphans = left_out;
+    }
     if let Some(ns) = info
         .namespaces
         .iter_mut()

@@ -29,6 +29,10 @@ pub struct MongoScan {
     client: Client,
     /// The one cluster time every read uses, when the server has snapshot reads.
     at: Option<Timestamp>,
+    /// A `$clusterTime` (signed by the cluster) each read's session gossips: `at`
+    /// came from another replica set of the cluster (per-shard takes), and a member
+    /// refuses an `atClusterTime` beyond the cluster time it has heard of.
+    gossip: Option<mongodb::ClusterTime>,
 }
 
 /// What [`connect`] found.
@@ -42,7 +46,7 @@ pub struct Plan {
 
 /// A driver error in one short line: a server's command error as its code, name
 /// and message (the driver's own text adds labels and the raw reply).
-fn short(e: mongodb::error::Error) -> anyhow::Error {
+pub(crate) fn short(e: mongodb::error::Error) -> anyhow::Error {
     match *e.kind {
         mongodb::error::ErrorKind::Command(ref c) => {
             anyhow!("{} ({}): {}", c.code_name, c.code, c.message)
@@ -51,11 +55,11 @@ fn short(e: mongodb::error::Error) -> anyhow::Error {
     }
 }
 
-async fn command(client: &Client, db: &str, cmd: Document) -> Result<Document> {
+pub(crate) async fn command(client: &Client, db: &str, cmd: Document) -> Result<Document> {
     client.database(db).run_command(cmd).await.map_err(short)
 }
 
-fn first_batch(reply: &Document) -> Vec<Document> {
+pub(crate) fn first_batch(reply: &Document) -> Vec<Document> {
     reply
         .get_document("cursor")
         .and_then(|c| c.get_array("firstBatch"))
@@ -97,70 +101,7 @@ pub async fn connect(
         _ => "standalone".to_string(),
     };
 
-    let listed = command(
-        &client,
-        "admin",
-        doc! {"listDatabases": 1, "nameOnly": true},
-    )
-    .await?;
-    let mut names: Vec<String> = listed
-        .get_array("databases")
-        .map(|a| {
-            a.iter()
-                .filter_map(|d| d.as_document()?.get_str("name").ok().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.retain(|n| !SYSTEM_DBS.contains(&n.as_str()));
-    names.sort();
-    let mut found: Vec<(String, String, String)> = Vec::new();
-    for db in names {
-        if !dbs.is_empty() && !dbs.iter().any(|p| glob(p, &db)) {
-            continue;
-        }
-        let reply = command(&client, &db, doc! {"listCollections": 1}).await?;
-        let mut colls = first_batch(&reply);
-        colls.sort_by(|a, b| a.get_str("name").ok().cmp(&b.get_str("name").ok()));
-        for c in colls {
-            let Ok(name) = c.get_str("name") else {
-                continue;
-            };
-            let kind = c.get_str("type").unwrap_or("collection");
-            let ns = format!("{db}.{name}");
-            if kind != "collection"
-                || name.starts_with("system.")
-                || !selected(&[], collections, &ns)
-            {
-                continue;
-            }
-            let indexes = command(&client, &db, doc! {"listIndexes": name}).await?;
-            let schema = serde_json::json!({
-                "options": values::doc(&raw(&c.get_document("options").cloned().unwrap_or_default())?),
-                "indexes": first_batch(&indexes)
-                    .iter()
-                    .map(|d| raw(d).map(|r| values::doc(&r)))
-                    .collect::<Result<Vec<_>>>()?,
-            });
-            found.push((db.clone(), name.to_string(), schema.to_string()));
-        }
-    }
-    for p in dbs.iter().filter(|p| is_literal(p)) {
-        if !found.iter().any(|(db, _, _)| db == p) {
-            bail!("unknown database {p:?} (or it has no collections)");
-        }
-    }
-    for p in collections.iter().filter(|p| is_literal(p)) {
-        let hit = found.iter().any(|(db, c, _)| {
-            if p.contains('.') {
-                *p == format!("{db}.{c}")
-            } else {
-                p == c
-            }
-        });
-        if !hit {
-            bail!("unknown collection {p:?}");
-        }
-    }
+    let found = discover(&client, dbs, collections).await?;
 
     let at = match resume {
         Some(at) => at.map(|t| Timestamp {
@@ -173,7 +114,11 @@ pub async fn connect(
             None => None,
         },
     };
-    let scan = MongoScan { client, at };
+    let scan = MongoScan {
+        client,
+        at,
+        gossip: None,
+    };
     let mut namespaces = Vec::new();
     let mut parts = Vec::new();
     for (db, coll, schema) in found {
@@ -211,9 +156,81 @@ pub async fn connect(
     })
 }
 
+/// The selected collections (`(db, collection, schema)`, by name): every
+/// non-system database and collection passing the `--db`/`--collection` globs, with
+/// its options and indexes as the schema; a literal filter matching nothing is an
+/// error.
+pub(crate) async fn discover(
+    client: &Client,
+    dbs: &[String],
+    collections: &[String],
+) -> Result<Vec<(String, String, String)>> {
+    let listed = command(client, "admin", doc! {"listDatabases": 1, "nameOnly": true}).await?;
+    let mut names: Vec<String> = listed
+        .get_array("databases")
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_document()?.get_str("name").ok().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.retain(|n| !SYSTEM_DBS.contains(&n.as_str()));
+    names.sort();
+    let mut found: Vec<(String, String, String)> = Vec::new();
+    for db in names {
+        if !dbs.is_empty() && !dbs.iter().any(|p| glob(p, &db)) {
+            continue;
+        }
+        let reply = command(client, &db, doc! {"listCollections": 1}).await?;
+        let mut colls = first_batch(&reply);
+        colls.sort_by(|a, b| a.get_str("name").ok().cmp(&b.get_str("name").ok()));
+        for c in colls {
+            let Ok(name) = c.get_str("name") else {
+                continue;
+            };
+            let kind = c.get_str("type").unwrap_or("collection");
+            let ns = format!("{db}.{name}");
+            if kind != "collection"
+                || name.starts_with("system.")
+                || !selected(&[], collections, &ns)
+            {
+                continue;
+            }
+            let indexes = command(client, &db, doc! {"listIndexes": name}).await?;
+            let schema = serde_json::json!({
+                "options": values::doc(&raw(&c.get_document("options").cloned().unwrap_or_default())?),
+                "indexes": first_batch(&indexes)
+                    .iter()
+                    .map(|d| raw(d).map(|r| values::doc(&r)))
+                    .collect::<Result<Vec<_>>>()?,
+            });
+            found.push((db.clone(), name.to_string(), schema.to_string()));
+        }
+    }
+    for p in dbs.iter().filter(|p| is_literal(p)) {
+        if !found.iter().any(|(db, _, _)| db == p) {
+            bail!("unknown database {p:?} (or it has no collections)");
+        }
+    }
+    for p in collections.iter().filter(|p| is_literal(p)) {
+        let hit = found.iter().any(|(db, c, _)| {
+            if p.contains('.') {
+                *p == format!("{db}.{c}")
+            } else {
+                p == c
+            }
+        });
+        if !hit {
+            bail!("unknown collection {p:?}");
+        }
+    }
+
+    Ok(found)
+}
+
 /// The cluster time a `readConcern: snapshot` read picks, if the server has
 /// snapshot reads (it names the time in `cursor.atClusterTime`).
-async fn snapshot_time(client: &Client, db: &str, coll: &str) -> Option<Timestamp> {
+pub(crate) async fn snapshot_time(client: &Client, db: &str, coll: &str) -> Option<Timestamp> {
     let cmd = doc! {
         "find": coll, "filter": {}, "projection": {"_id": 1}, "batchSize": 0,
         "readConcern": {"level": "snapshot"},
@@ -288,7 +305,7 @@ impl MongoScan {
 
     /// Runs `find` and every `getMore` of its cursor in one session, handing each
     /// batch to `each`.
-    async fn find_all(
+    pub(crate) async fn find_all(
         &self,
         db: &str,
         coll: &str,
@@ -296,6 +313,9 @@ impl MongoScan {
         each: &mut (dyn FnMut(Vec<Document>) -> Result<()> + Send),
     ) -> Result<()> {
         let mut session: ClientSession = self.client.start_session().await?;
+        if let Some(ct) = &self.gossip {
+            session.advance_cluster_time(ct);
+        }
         let database = self.client.database(db);
         find.insert("readConcern", self.read_concern());
         let reply = database
@@ -331,7 +351,7 @@ impl MongoScan {
 
     /// The collection's `_id` chunks of [`CHUNK_DOCS`] documents (one chunk when
     /// its `_id`s are of several type classes).
-    async fn chunks(&self, db: &str, coll: &str) -> Result<Vec<PartRange>> {
+    pub(crate) async fn chunks(&self, db: &str, coll: &str) -> Result<Vec<PartRange>> {
         let mut bounds: Vec<Bson> = Vec::new();
         let mut classes = std::collections::BTreeSet::new();
         let mut seen = 0usize;
@@ -372,6 +392,15 @@ impl MongoScan {
         Ok(out)
     }
 
+    /// A scan of `client`'s deployment, reading at `at` when given (else majority).
+    pub(crate) fn new(
+        client: Client,
+        at: Option<Timestamp>,
+        gossip: Option<mongodb::ClusterTime>,
+    ) -> MongoScan {
+        MongoScan { client, at, gossip }
+    }
+
     /// Reads part `index`, handing each batch's documents to `sink`; the documents read.
     pub async fn scan(
         &self,
@@ -382,10 +411,25 @@ impl MongoScan {
         let PartRange::IdChunk { from, to } = &part.range else {
             bail!("part {index} is not an _id chunk");
         };
-        let (db, coll) = part
-            .namespace
+        let (kept, _) = self
+            .scan_range(index, &part.namespace, (from, to), &|_| Ok(true), sink)
+            .await?;
+        Ok(kept)
+    }
+
+    /// Reads the documents of `ns` with `from <= _id < to` as rows of part `index`,
+    /// handing to `sink` those `keep` accepts; (kept, left out).
+    pub(crate) async fn scan_range(
+        &self,
+        index: u32,
+        ns: &str,
+        (from, to): (&Option<Vec<u8>>, &Option<Vec<u8>>),
+        keep: &(dyn Fn(&Document) -> Result<bool> + Sync),
+        sink: &mut (dyn FnMut(Vec<SnapshotRow>) -> Result<()> + Send),
+    ) -> Result<(u64, u64)> {
+        let (db, coll) = ns
             .split_once('.')
-            .ok_or_else(|| anyhow!("bad namespace {}", part.namespace))?;
+            .ok_or_else(|| anyhow!("bad namespace {ns}"))?;
         let mut range = Document::new();
         if let Some(f) = from {
             range.insert("$gte", bound_value(f)?);
@@ -403,17 +447,21 @@ impl MongoScan {
             "batchSize": CHUNK_DOCS as i32,
         };
         let mut total = 0u64;
-        let ns = part.namespace.clone();
+        let mut left_out = 0u64;
         self.find_all(db, coll, find, &mut |batch| {
             let mut rows = Vec::with_capacity(batch.len());
             for d in batch {
+                if !keep(&d)? {
+                    left_out += 1;
+                    continue;
+                }
                 let bytes = d.to_vec()?;
                 let doc = RawDocument::from_bytes(&bytes[..])?;
                 let id = doc
                     .get("_id")?
                     .ok_or_else(|| anyhow!("{ns}: a document without _id"))?;
                 rows.push(SnapshotRow {
-                    namespace: ns.clone(),
+                    namespace: ns.to_string(),
                     key: values::id_key(id).to_string(),
                     part: index,
                     data: RowData::Mongo {
@@ -425,7 +473,7 @@ impl MongoScan {
             sink(rows)
         })
         .await?;
-        Ok(total)
+        Ok((total, left_out))
     }
 }
 

@@ -14,10 +14,10 @@
 use crate::mongo::errors::error;
 use crate::mongo::state::Shared;
 use crate::mongo::storage::oplog::apply_entry;
-use crate::mongo::storage::store::{MemberStore, OpTime};
+use crate::mongo::storage::store::{cluster_time_now, MemberStore, OpTime};
 use std::sync::Arc;
 use std::time::Duration;
-use tidemark_mongo::bson::{Document, Timestamp};
+use tidemark_mongo::bson::{doc, Document, Timestamp};
 
 /// How long a read at a time not yet majority-committed waits for the commit point.
 const COMMIT_WAIT: Duration = Duration::from_secs(5);
@@ -48,11 +48,40 @@ pub async fn view(
         None => m.commit_point().timestamp(),
     };
     if key(at) > m.store().last_op_time().ts {
-        return Err(error(
-            72,
-            "InvalidOptions",
-            "atClusterTime value must not be greater than the current clusterTime",
-        ));
+        // The cluster's clock (gossiped `$clusterTime`) may be ahead of this set's
+        // last write: a set nobody wrote to lately. mongod then writes a no-op
+        // (`makeNoopWriteIfNeeded`, an `appendOplogNote` on the primary) so its
+        // oplog reaches the time, and the read waits for it to commit. Only a time
+        // beyond the cluster's clock is refused.
+        if key(at) > cluster_time_now() {
+            return Err(error(
+                72,
+                "InvalidOptions",
+                "atClusterTime value must not be greater than the current clusterTime",
+            ));
+        }
+        if shared.is_primary(member) {
+            let term = shared.term_of(member);
+            m.store().append_oplog(
+                term,
+                "n",
+                "",
+                doc! { "noop write for afterClusterTime read concern": 1 },
+                None,
+            );
+            m.publish_oplog(shared);
+        }
+        let deadline = tokio::time::Instant::now() + COMMIT_WAIT;
+        while key(at) > m.store().last_op_time().ts {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(error(
+                    246,
+                    "SnapshotUnavailable",
+                    "atClusterTime is not in this member's oplog yet",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     let deadline = tokio::time::Instant::now() + COMMIT_WAIT;
     while key(at) > m.commit_point().ts {

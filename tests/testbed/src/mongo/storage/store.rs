@@ -65,6 +65,13 @@ impl OpTime {
 /// clock with that property (stronger than MongoDB's: every write is ordered).
 static CLUSTER_TIME: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// The process's cluster time now, as `(secs, increment)`: the newest timestamp
+/// any set of the process has given an oplog entry.
+pub fn cluster_time_now() -> (u32, u32) {
+    let t = CLUSTER_TIME.load(std::sync::atomic::Ordering::Relaxed);
+    ((t >> 32) as u32, t as u32)
+}
+
 /// The next timestamp after both the process's cluster time and `last` (the set's
 /// own newest), at wall-clock second `secs` or later.
 fn next_cluster_time(secs: u32, last: (u32, u32)) -> (u32, u32) {

@@ -116,6 +116,31 @@ async fn dispatch(
                 .collect();
             doc! { "shards": docs, "ok": 1.0 }
         }
+        // MongoDB's `getShardMap`: every shard's and the config servers'
+        // connection strings (`map`), as a backup tool finds the config servers
+        "getShardMap" => {
+            let conn = |set: &crate::mongo::MongoReplicaSet| {
+                let sh = set.shared();
+                format!("{}/{}", sh.config.set_name, sh.hosts().join(","))
+            };
+            let mut map = Document::new();
+            let mut hosts = Document::new();
+            let mut conn_strings = Document::new();
+            let sets = cluster
+                .shards
+                .iter()
+                .map(|s| (s.id.clone(), &s.set))
+                .chain(std::iter::once(("config".to_string(), &cluster.config.set)));
+            for (id, set) in sets {
+                let c = conn(set);
+                for h in set.shared().hosts() {
+                    hosts.insert(h, id.clone());
+                }
+                conn_strings.insert(c.clone(), id.clone());
+                map.insert(id, c);
+            }
+            doc! { "map": map, "hosts": hosts, "connStrings": conn_strings, "ok": 1.0 }
+        }
         "enableSharding" | "enablesharding" => {
             let target = cmd.get_str(name).unwrap_or_default().to_string();
             ok_or(

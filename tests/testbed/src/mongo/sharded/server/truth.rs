@@ -166,6 +166,95 @@ impl MongoShardedCluster {
         Ok(out)
     }
 
+    /// Shard `id`'s documents (orphans included, `config.*` left out) as of
+    /// cluster time `at` (`(secs, increment)`): its majority-committed oplog
+    /// entries with `ts <= at` replayed. `Err` for an unknown shard, or while the
+    /// shard's commit point is before `at` and newer entries exist (not yet known
+    /// to be committed).
+    pub fn shard_state_at_time(
+        &self,
+        id: &str,
+        at: (u32, u32),
+    ) -> Result<BTreeMap<String, Vec<Document>>, String> {
+        let s = self.inner.shard(id)?;
+        let committed = s.set.committed_oplog();
+        let ts = |e: &Document| OpTime::from_doc(e).map_or((0, 0), |o| o.ts);
+        let newest = committed.last().map_or((0, 0), ts);
+        let last_applied = s
+            .set
+            .primary()
+            .and_then(|p| s.set.oplog(p).last().map(ts))
+            .unwrap_or((0, 0));
+        if at > newest && last_applied > newest {
+            return Err(format!(
+                "shard {id}: {at:?} is after its newest majority-committed entry ({newest:?})"
+            ));
+        }
+        let mut store = MemberStore::default();
+        for e in committed {
+            if ts(&e) > at {
+                break;
+            }
+            apply_entry(&mut store, &e).map_err(|x| format!("shard {id}: {x}"))?;
+            store
+                .push_replicated(e)
+                .map_err(|x| format!("shard {id}: {x}"))?;
+        }
+        let mut out = crate::mongo::server::set_truth::collections(&store);
+        out.retain(|ns, docs| !ns.starts_with("config.") && !docs.is_empty());
+        Ok(out)
+    }
+
+    /// The logical state as of cluster time `at` (`(secs, increment)`, as a
+    /// `readConcern: snapshot` read's `atClusterTime`): each shard's state then
+    /// ([`Self::shard_state_at_time`]), a sharded namespace kept to what the chunk
+    /// map in force then (the last change whose config optime is `<= at`) gives
+    /// each shard, an unsharded one from its database's primary shard. Same cut
+    /// as [`Self::logical_state_at_wall`], by the one clock's timestamps.
+    pub fn logical_state_at_time(
+        &self,
+        at: (u32, u32),
+    ) -> Result<BTreeMap<String, Vec<Document>>, String> {
+        let primaries = self.inner.config.catalog().databases.clone();
+        let history = self.chunk_map_history();
+        let first = self
+            .inner
+            .shards
+            .first()
+            .map(|s| s.id.clone())
+            .unwrap_or_default();
+        let mut out: BTreeMap<String, Vec<Document>> = BTreeMap::new();
+        for s in &self.inner.shards {
+            for (ns, docs) in self.shard_state_at_time(&s.id, at)? {
+                let table = history
+                    .iter()
+                    .rev()
+                    .find(|h| h.ns == ns && h.optime.ts <= at)
+                    .map(|h| &h.table);
+                let keep: Vec<Document> = match table {
+                    Some(t) => docs
+                        .into_iter()
+                        .filter(|d| t.owner_of_doc(d) == Some(s.id.as_str()))
+                        .collect(),
+                    None => {
+                        let db = ns.split('.').next().unwrap_or_default();
+                        if primaries.get(db).unwrap_or(&first) == &s.id {
+                            docs
+                        } else {
+                            Vec::new()
+                        }
+                    }
+                };
+                out.entry(ns).or_default().extend(keep);
+            }
+        }
+        for docs in out.values_mut() {
+            sort_by_id(docs);
+        }
+        out.retain(|_, v| !v.is_empty());
+        Ok(out)
+    }
+
     /// Documents of `ns` on a shard that does not own them: (shard, document).
     pub fn orphans(&self, ns: &str) -> Vec<(String, Document)> {
         let Some(t) = self.inner.config.catalog().tables.get(ns).cloned() else {
