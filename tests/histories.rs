@@ -30,7 +30,10 @@
 //!   proxy mid-round (SIGKILL or SIGTERM, `ProxyRestart`). The default run adds
 //!   seeds `1..=M` per protocol (`HISTORIES_PROXY_CQL`, `HISTORIES_PROXY_MONGO`,
 //!   default 8 each: about 100 s) after the tapped ones; `--via tap|proxy|both` (default both)
-//!   picks the modes, and a soak alternates them. A crash must leave a capture gap
+//!   picks the modes, and a soak alternates them. Sharded histories also run through
+//!   a proxy in front of the clients' routers (`HISTORIES_PROXY_SHARDED`, default 4;
+//!   no proxy restarts there): the proxy sees no shard and no replication, so a `w:1`
+//!   write's fate is unknowable to it and must come out in doubt, never guessed. A crash must leave a capture gap
 //!   and a graceful stop must not: the versions the gap refuses are counted
 //!   unchecked (not passing), the versions before it are checked.
 //!
@@ -261,6 +264,7 @@ struct Plan {
     sharded: u64,
     proxy_cql: u64,
     proxy_mongo: u64,
+    proxy_sharded: u64,
     via: String,
 }
 
@@ -440,18 +444,45 @@ fn mongo(plan: &Plan) -> Vec<(String, Totals)> {
     finish("mongo", m)
 }
 
-fn sharded(plan: &Plan) -> Totals {
-    let mut harness = ShardedHarness::start(Ipv4Addr::new(127, 0, 162, 1), 21621);
+/// Sharded histories: tapped (`HISTORIES_SHARDED`), then through a proxy in front
+/// of the routers (`HISTORIES_PROXY_SHARDED`), as `--via` allows; a soak splits its
+/// time between the two.
+fn sharded(plan: &Plan) -> Vec<(String, Totals)> {
+    let mut out = Vec::new();
+    let soak_half = plan.soak_minutes.map(|m| m.div_ceil(2));
+    if plan.via != "proxy" {
+        let h = ShardedHarness::start(Ipv4Addr::new(127, 0, 162, 1), 21621);
+        out.push((
+            "mongo-sharded".to_string(),
+            sharded_via(plan, h, plan.sharded, soak_half),
+        ));
+    }
+    if plan.via != "tap" {
+        let h = ShardedHarness::start_via(Ipv4Addr::new(127, 0, 164, 1), 21631, Via::Proxy);
+        out.push((
+            "mongo-sharded via proxy".to_string(),
+            sharded_via(plan, h, plan.proxy_sharded, soak_half),
+        ));
+    }
+    out
+}
+
+fn sharded_via(
+    plan: &Plan,
+    mut harness: ShardedHarness,
+    count: u64,
+    soak_minutes: Option<u64>,
+) -> Totals {
+    let via = harness.via;
+    let name = label("mongo-sharded", via);
     let mut totals = Totals::default();
     let started = Instant::now();
-    let end = plan
-        .soak_minutes
-        .map(|m| started + Duration::from_secs(m * 60));
+    let end = soak_minutes.map(|m| started + Duration::from_secs(m * 60));
     let mut seed = plan.seed_base.unwrap_or(1);
     loop {
         match end {
             Some(end) if Instant::now() >= end => break,
-            None if totals.histories as u64 >= plan.sharded => break,
+            None if totals.histories as u64 >= count => break,
             _ => {}
         }
         let h = MongoHistory::generate_for(seed, Mode::Sharded);
@@ -459,15 +490,15 @@ fn sharded(plan: &Plan) -> Totals {
             eprintln!("{}", serde_json::to_string(&h).unwrap());
         }
         let c = run_checked_sharded(&mut harness, &h);
-        account("mongo-sharded", Via::Tap, seed, &h, c, &mut totals, |x| {
+        account("mongo-sharded", via, seed, &h, c, &mut totals, |x| {
             run_checked_sharded(&mut harness, x)
         });
         seed += 1;
         if end.is_some() && totals.histories % 20 == 0 {
-            report("mongo-sharded", &totals, started.elapsed());
+            report(&name, &totals, started.elapsed());
         }
     }
-    report("mongo-sharded", &totals, started.elapsed());
+    report(&name, &totals, started.elapsed());
     totals
 }
 
@@ -519,6 +550,7 @@ fn main() {
         sharded: env("HISTORIES_SHARDED", 10),
         proxy_cql: env("HISTORIES_PROXY_CQL", 8),
         proxy_mongo: env("HISTORIES_PROXY_MONGO", 8),
+        proxy_sharded: env("HISTORIES_PROXY_SHARDED", 4),
         via: args
             .iter()
             .position(|a| a == "--via")
@@ -546,7 +578,7 @@ fn main() {
         all.extend(mongo(&plan));
     }
     if runs("mongo-sharded") {
-        all.push(("mongo-sharded".to_string(), sharded(&plan)));
+        all.extend(sharded(&plan));
     }
     let mut failed = false;
     for (proto, t) in &all {

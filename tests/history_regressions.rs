@@ -113,6 +113,7 @@ fn saved_histories_replay_clean() {
     let mut proxied = None;
     // Sharded cases (`mode: Sharded`) replay on a sharded cluster, started once.
     let mut sharded = None;
+    let mut sharded_proxied = None;
     for (path, case) in cases_of::<MongoRegression>("mongo-") {
         if let Some(why) = &case.known_defect {
             eprintln!(
@@ -122,7 +123,13 @@ fn saved_histories_replay_clean() {
             continue;
         }
         let c = match (case.mode, case.via) {
-            (Mode::Sharded, _) => run_checked_sharded(
+            (Mode::Sharded, Via::Proxy) => run_checked_sharded(
+                sharded_proxied.get_or_insert_with(|| {
+                    ShardedHarness::start_via(Ipv4Addr::new(127, 0, 165, 1), 21641, Via::Proxy)
+                }),
+                &case.history,
+            ),
+            (Mode::Sharded, Via::Tap) => run_checked_sharded(
                 sharded.get_or_insert_with(|| {
                     ShardedHarness::start(Ipv4Addr::new(127, 0, 163, 1), 21631)
                 }),

@@ -119,6 +119,14 @@ pub enum MFault {
     StaleRouter {
         key: i32,
     },
+    /// Sharded mode: `replSetStepDown` on shard `shard`'s primary `after_ms` into
+    /// the round, while its clients write: a new term in that shard only (each
+    /// set's replication is its own: the other shard and the config servers stay
+    /// in their terms).
+    ShardStepDown {
+        shard: usize,
+        after_ms: u64,
+    },
     /// The proxied mode's sidecar is stopped and started again mid-round
     /// (`proxy_run`); never generated for a tapped history.
     ProxyRestart(super::proxy_run::ProxyRestart),
@@ -195,7 +203,7 @@ impl MongoHistory {
             if mode == Mode::Sharded {
                 if r.chance(60) {
                     let key = r.below(IDS) as i32;
-                    faults.push(match r.below(4) {
+                    faults.push(match r.below(5) {
                         0 | 1 => MFault::MoveChunk {
                             key,
                             after_ms: r.below(150),
@@ -203,7 +211,11 @@ impl MongoHistory {
                         2 => MFault::Balancer {
                             ms: 200 + r.below(400),
                         },
-                        _ => MFault::StaleRouter { key },
+                        3 => MFault::StaleRouter { key },
+                        _ => MFault::ShardStepDown {
+                            shard: r.below(2) as usize,
+                            after_ms: r.below(150),
+                        },
                     });
                 }
             } else if r.chance(50) {

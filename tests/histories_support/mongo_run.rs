@@ -201,7 +201,10 @@ impl MongoHarness {
                         .map_err(|e| e.to_string()),
                     None => Err("no primary".into()),
                 },
-                MFault::MoveChunk { .. } | MFault::Balancer { .. } | MFault::StaleRouter { .. } => {
+                MFault::MoveChunk { .. }
+                | MFault::Balancer { .. }
+                | MFault::StaleRouter { .. }
+                | MFault::ShardStepDown { .. } => {
                     Err("a sharded cluster's fault, not a replica set's".into())
                 }
                 // Run beside the round's clients (`MongoHarness::run`).

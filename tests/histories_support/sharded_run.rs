@@ -34,6 +34,7 @@ use tidemark_testbed::mongo::tidemark_mongo::bson::Bson as TBson;
 use super::cql_run::{now_ns, wait_tidemark, Outcome, Record, Tap};
 use super::mongo_model::{MFault, MongoHistory};
 use super::mongo_run::{execute, key, MDump, MRan, Target, MAX_CLIENTS};
+use super::proxy_run::{common_port, Proxy, Via};
 use super::{cut_info, mongo_check, mongo_cut, Checked};
 
 /// Half the window a dump stands for (ns): the oplog's wall-clock milliseconds and
@@ -69,7 +70,11 @@ pub struct ShardedHarness {
     clients: Vec<Client>,
     admin: Client,
     next_db: u32,
-    _tap: Tap,
+    /// What records the histories: the tap on the cluster's port, or one
+    /// `tidemark proxy` in front of the clients' routers.
+    pub via: Via,
+    _tap: Option<Tap>,
+    _proxy: Option<Proxy>,
     _dir: tempfile::TempDir,
 }
 
@@ -84,6 +89,15 @@ impl ShardedHarness {
     /// filters on the port alone, so a cluster on an ephemeral port captures any
     /// other test's client connection that happens to get that port as its source.
     pub fn start(base: Ipv4Addr, port: u16) -> ShardedHarness {
+        ShardedHarness::start_via(base, port, Via::Tap)
+    }
+
+    /// [`ShardedHarness::start`], recorded `via` the tap or a proxy: then one
+    /// `tidemark proxy` carries a route per client router (sidecars on `base + 100
+    /// + i`, one port), the clients connect to the sidecars, and nothing else of
+    /// the cluster is seen — no shard, no replication: a `w:1` write's fate is then
+    /// unknowable, and tidemark says so (in doubt, `unreplicated`).
+    pub fn start_via(base: Ipv4Addr, port: u16, via: Via) -> ShardedHarness {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -97,6 +111,9 @@ impl ShardedHarness {
                 base_addr: base,
                 port,
                 range_deleter_delay: Duration::from_millis(200),
+                // A step-down's shard elects its next primary within seconds.
+                election_timeout: Duration::from_millis(1500),
+                heartbeat_interval: Duration::from_millis(250),
                 ..ShardedConfig::default()
             }))
             .expect("start the sharded cluster");
@@ -104,11 +121,40 @@ impl ShardedHarness {
         let store_dir = std::env::var_os("HISTORIES_KEEP_STORE")
             .map(PathBuf::from)
             .unwrap_or_else(|| dir.path().join("store"));
-        let tap = Tap::start("--mongo-port", cl.routers[0].addr.port(), &store_dir);
+        let (tap, proxy, client_routers) = match via {
+            Via::Tap => (
+                Some(Tap::start(
+                    "--mongo-port",
+                    cl.routers[0].addr.port(),
+                    &store_dir,
+                )),
+                None,
+                (0..CLIENT_ROUTERS).map(|i| cl.routers[i].addr).collect(),
+            ),
+            Via::Proxy => {
+                let ips: Vec<Ipv4Addr> = (0..CLIENT_ROUTERS)
+                    .map(|i| Ipv4Addr::from(u32::from(base) + 100 + i as u32))
+                    .collect();
+                let sidecar_port = common_port(&ips, port);
+                let routes: Vec<_> = ips
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ip)| {
+                        (
+                            std::net::SocketAddr::from((*ip, sidecar_port)),
+                            cl.routers[i].addr,
+                        )
+                    })
+                    .collect();
+                let proxy = Proxy::start(&routes, "mongo", &store_dir);
+                (None, Some(proxy), routes.iter().map(|r| r.0).collect())
+            }
+        };
+        let client_routers: Vec<std::net::SocketAddr> = client_routers;
         let (clients, admin) = rt.block_on(async {
             let mut v = Vec::new();
             for i in 0..MAX_CLIENTS {
-                v.push(client_of(cl.routers[i % CLIENT_ROUTERS].addr).await);
+                v.push(client_of(client_routers[i % CLIENT_ROUTERS]).await);
             }
             (v, client_of(cl.routers[ROUTERS - 1].addr).await)
         });
@@ -119,7 +165,9 @@ impl ShardedHarness {
             clients,
             admin,
             next_db: 0,
+            via,
             _tap: tap,
+            _proxy: proxy,
             _dir: dir,
         }
     }
@@ -146,6 +194,13 @@ impl ShardedHarness {
     /// router. Asked again when a balancer move took the chunk there first (the move
     /// waits for the one migration at a time cluster-wide).
     async fn move_chunk(&self, ns: &str, k: i32) -> Result<(), String> {
+        // Bounded: a move waiting on a shard that is electing must not hang the run.
+        tokio::time::timeout(OP_TIMEOUT, self.move_chunk_unbounded(ns, k))
+            .await
+            .unwrap_or_else(|_| Err(format!("moveChunk k: {k}: no answer in {OP_TIMEOUT:?}")))
+    }
+
+    async fn move_chunk_unbounded(&self, ns: &str, k: i32) -> Result<(), String> {
         let mut tries = 0;
         loop {
             tries += 1;
@@ -160,6 +215,28 @@ impl ShardedHarness {
                 Err(e) if tries < 3 && e.to_string().contains("already on") => continue,
                 Err(e) => return Err(format!("moveChunk k: {k} to {to}: {e}")),
             }
+        }
+    }
+
+    /// `replSetStepDown` on shard `i`'s primary (a new term in that shard only).
+    fn step_down_shard(&self, i: usize) {
+        let shards = self.cl.shards();
+        let set = &shards[i % shards.len()].set;
+        let r = match set.primary() {
+            Some(p) => set
+                .step_down(p, Duration::from_secs(2))
+                .map_err(|e| e.to_string()),
+            None => Err("no primary".into()),
+        };
+        if let Err(e) = r {
+            eprintln!("histories: shard {i} step-down not applied: {e}");
+        }
+    }
+
+    /// Every shard has a primary again (after a step-down), bounded.
+    async fn shards_have_primaries(&self) {
+        for shard in self.cl.shards() {
+            let _ = shard.set.wait_for_primary(Duration::from_secs(20)).await;
         }
     }
 
@@ -239,6 +316,8 @@ impl ShardedHarness {
         let db = format!("s{}", self.next_db);
         let ns = format!("{db}.c");
         self.cl.set_balancer(false, None, None);
+        // A step-down in the last history's last round may still be electing.
+        self.rt.block_on(self.shards_have_primaries());
         self.setup(&ns, &db, hashed(h.seed));
         let moves_before = self.cl.migrations().len();
         let stale_before = self.stale_retries();
@@ -249,6 +328,7 @@ impl ShardedHarness {
             let this = &*self;
             let ns = ns.as_str();
             let (recs, mid, moved) = self.rt.block_on(async {
+                this.shards_have_primaries().await;
                 let mut moved = Vec::new();
                 for f in &round.faults {
                     match f {
@@ -258,7 +338,7 @@ impl ShardedHarness {
                             Some(BalancerMode::Continuous),
                             Some(Duration::from_millis(30)),
                         ),
-                        MFault::MoveChunk { .. } => {}
+                        MFault::MoveChunk { .. } | MFault::ShardStepDown { .. } => {}
                         other => moved.push(Err(format!("{other:?}: not a sharded fault"))),
                     }
                 }
@@ -293,6 +373,11 @@ impl ShardedHarness {
                         MFault::Balancer { ms } => {
                             tokio::time::sleep(Duration::from_millis(*ms)).await;
                             this.cl.set_balancer(false, None, None);
+                            None
+                        }
+                        MFault::ShardStepDown { shard, after_ms } => {
+                            tokio::time::sleep(Duration::from_millis(*after_ms)).await;
+                            this.step_down_shard(*shard);
                             None
                         }
                         _ => None,
