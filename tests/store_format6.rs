@@ -12,6 +12,8 @@
 //!   10 mutations a segment) decode to the same mutations as the store they came
 //!   from, and `repo pull` of them prints with `log --json` exactly what that
 //!   release's pull printed (`repo_v5/pull.log.jsonl.gz`).
+//! - The typed envelope is smaller than the format-5 one of the same capture (the
+//!   fixtures were tapped from `captures/NAME.pcap`; the numbers are printed).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -126,7 +128,10 @@ fn every_line_of_a_format_5_store_becomes_typed() {
         let s = Store::open(&store, &StoreOptions::default().read_only()).unwrap();
         let undecided = s.list_undecided().unwrap();
         if matches!(name, "cql_v4_lz4" | "mongo_zstd") {
-            assert!(!undecided.is_empty(), "{name}: the fixture holds undecided writes");
+            assert!(
+                !undecided.is_empty(),
+                "{name}: the fixture holds undecided writes"
+            );
         }
         for (_, u) in undecided {
             assert!(
@@ -209,5 +214,50 @@ fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(&p, &dest).unwrap();
         }
+    }
+}
+
+/// Mutations and their stored bytes (the envelopes as the log holds them).
+fn raw_sizes(store: &Path) -> (u64, u64) {
+    let s = Store::open(store, &StoreOptions::default().read_only()).unwrap();
+    let r = s.reader().unwrap();
+    let mut sizes = (0u64, 0u64);
+    r.for_each_raw(1, u64::MAX, |_, _, bytes| {
+        sizes.0 += 1;
+        sizes.1 += bytes.len() as u64;
+        true
+    })
+    .unwrap();
+    sizes
+}
+
+#[test]
+fn a_typed_envelope_is_smaller_than_the_format_5_one_of_the_same_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "cassandra5_v4_lz4",
+        "cql_v4_lz4",
+        "mongo_sharded",
+        "mongo_zstd",
+    ] {
+        let before = raw_sizes(&v5_store(name, dir.path()));
+        let store = dir.path().join(format!("{name}.v6"));
+        let pcap = root().join(format!("captures/{name}.pcap"));
+        tidemark(&[
+            "tap",
+            "--pcap",
+            pcap.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ]);
+        let after = raw_sizes(&store);
+        assert_eq!(before.0, after.0, "{name}: another number of mutations");
+        println!(
+            "{name}: {} mutations, average envelope {} bytes (format 5) -> {} bytes (format 6)",
+            after.0,
+            before.1 / before.0,
+            after.1 / after.0
+        );
+        assert!(after.1 < before.1, "{name}: {after:?} vs {before:?}");
     }
 }
