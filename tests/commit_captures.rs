@@ -220,7 +220,7 @@ fn optime_of(m: &Mutation) -> Option<u64> {
 }
 
 fn op_of(m: &Mutation) -> String {
-    let line: Value = serde_json::from_str(m.write_json.as_deref().unwrap_or("{}")).unwrap();
+    let line = Value::Object(tidemark::commit::write_line(m).unwrap_or_default());
     line["op"].as_str().unwrap_or("?").to_string()
 }
 

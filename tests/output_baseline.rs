@@ -250,7 +250,13 @@ fn printed_by_that_release(src: &Path, name: &str, kind: &str) -> PathBuf {
 /// Format 3 (`store_v3/NAME`, made by the release before format 4, commit 6295811,
 /// with its own `log --json` and `status --json` output beside each store) is what
 /// moved the write line's MongoDB values out of its JSON and typed the DDL.
-const OLD_STORES: [(&str, u64, usize); 2] = [("store_v2", 2, 4), ("store_v3", 3, 3)];
+/// Format 5 (`store_v5/NAME`, made by the release before format 6, commit af238e4,
+/// tapped from `captures/NAME.pcap`, with that release's `log --json` and `status
+/// --json` beside each store) kept the write line as JSON text, which format 6 types;
+/// its stores hold undecided writes (`cql_v4_lz4`, `mongo_zstd`) and the lines of
+/// oplog entries logged without a client write (`mongo_failover`, `mongo_sharded`).
+const OLD_STORES: [(&str, u64, usize); 3] =
+    [("store_v2", 2, 4), ("store_v3", 3, 3), ("store_v5", 5, 5)];
 
 #[test]
 fn a_format_2_store_is_still_read_by_log_and_status() {

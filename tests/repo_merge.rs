@@ -276,15 +276,16 @@ fn keyed_insert(with_schema: bool, t: u64) -> Mutation {
         }
         p.cells.push(cell("v", b"x", "text"));
     }
-    m.write_json = Some(
-        serde_json::json!({
+    // A line of its own shape (not the contract's): kept as a tree.
+    m.line = Some(tidemark::store::StoredLine::Tree(
+        (&serde_json::json!({
             "type": "write", "proto": "cql", "namespace": "ks.t", "op": "insert",
             "key": serde_json::from_str::<serde_json::Value>(key).unwrap(),
             "values": values, "key_source": source,
             "timestamp": 1_700_000_000_000_042i64,
-        })
-        .to_string(),
-    );
+        }))
+            .into(),
+    ));
     m
 }
 

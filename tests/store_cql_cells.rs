@@ -140,7 +140,7 @@ fn sorted(mut items: Vec<Json>) -> Vec<Json> {
 /// Finds the truth write of a stored mutation: same client timestamp, statement
 /// text and key (batch members share a timestamp, repeated statements a text).
 fn truth_of<'t>(m: &Mutation, writes: &'t [Json], used: &mut Vec<usize>) -> &'t Json {
-    let line: Json = serde_json::from_str(m.write_json.as_deref().unwrap()).unwrap();
+    let line = Json::Object(tidemark::commit::write_line(m).unwrap());
     let i = writes
         .iter()
         .enumerate()

@@ -2,7 +2,7 @@
 //! protocol's bytes, not as JSON text, and a schema change is a typed field.
 //!
 //! - A tap of a MongoDB capture stores inserts and updates with `values` left `null`
-//!   in the stored line and the BSON beside it — an insert's document stored once (the
+//!   in the stored (typed, format 6) line and the BSON beside it — an insert's document stored once (the
 //!   payload's own `o`) — and `log --json` renders them back to exactly what `inspect
 //!   --json` printed for the same write (the byte-identical baseline of every capture
 //!   is `output_baseline`; this test shows *why* it holds: the bytes are there, the
@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use tidemark::store::{LineValues, Payload, Query, Store, StoreOptions, WriteOp};
+use tidemark::store::{
+    LineTree, LineValues, Payload, Query, Store, StoreOptions, StoredLine, WriteOp,
+};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -47,6 +49,14 @@ fn json_lines(args: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// The `values` of a mutation's typed line (format 6: the line is typed, no JSON).
+fn stored_values(m: &tidemark::store::Mutation) -> LineTree {
+    match m.line.as_ref() {
+        Some(StoredLine::Write(w)) => w.values.clone(),
+        other => panic!("not a typed write line: {other:?}"),
+    }
+}
+
 fn envelopes(store: &Path) -> Vec<tidemark::store::Envelope> {
     let s = Store::open(store, &StoreOptions::default().read_only()).unwrap();
     let r = s.reader().unwrap();
@@ -72,8 +82,12 @@ fn mongo_values_are_stored_as_bson_and_printed_as_inspect_printed_them() {
     assert!(inserts.len() >= 10, "{} inserts", inserts.len());
     for e in &inserts {
         let m = &e.mutation;
-        let stored: Value = serde_json::from_str(m.write_json.as_deref().unwrap()).unwrap();
-        assert_eq!(stored["values"], Value::Null, "seq {}: JSON kept", e.seq);
+        assert_eq!(
+            stored_values(m),
+            LineTree::Null,
+            "seq {}: values kept twice",
+            e.seq
+        );
         assert_eq!(
             m.line_values,
             Some(LineValues::PayloadDocument),
@@ -167,8 +181,12 @@ fn cql_bound_values_are_stored_as_bytes_and_printed_as_inspect_printed_them() {
     assert!(kept.len() >= 10, "{} writes kept CQL values", kept.len());
     for e in &kept {
         let m = &e.mutation;
-        let stored: Value = serde_json::from_str(m.write_json.as_deref().unwrap()).unwrap();
-        assert_eq!(stored["values"], Value::Null, "seq {}: JSON kept", e.seq);
+        assert_eq!(
+            stored_values(m),
+            LineTree::Null,
+            "seq {}: values kept twice",
+            e.seq
+        );
         assert!(matches!(m.payload, Payload::Cql(_)));
     }
 

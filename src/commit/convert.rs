@@ -1,8 +1,9 @@
 //! A decoded `write` line → the store's [`Mutation`], and back to the line.
 //!
-//! The line keeps everything `tidemark log --json` prints (`write_json`), except the
-//! values a decoder kept as bytes (MongoDB documents), which are stored as bytes
-//! (`line_values`) and rendered only when printed ([`write_line`]); the
+//! The line keeps everything `tidemark log --json` prints, typed (`super::line`),
+//! except the values a decoder kept as bytes (MongoDB documents, CQL bound values),
+//! which are stored as bytes (`line_values`) and rendered only when printed
+//! (`super::line::write_line`); the
 //! payload is the protocol's own form: Mongo operations come from the decoder as raw
 //! BSON ([`WriteExtras::mongo_op`](crate::decode::records::WriteExtras)); CQL cells
 //! carry each value's serialized bytes and CQL type (see [`super::cql_cells`]), or
@@ -10,10 +11,10 @@
 
 use std::net::SocketAddr;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::decode::reason::Reason;
-use crate::decode::records::{without_raw_values, RawForm, WireOutcome, WriteRecord};
+use crate::decode::records::{RawForm, WireOutcome, WriteRecord};
 use crate::store::{
     Acknowledgement, BatchKind, BatchRef, DdlChange, Evidence, InDoubtReason, LineValues, MongoOp,
     MongoOpKind, Mutation, Outcome, Payload, Source, WriteConcern, WriteOp,
@@ -107,12 +108,6 @@ pub fn canonical_key(rec: &WriteRecord) -> String {
     }
 }
 
-/// The write line as the store keeps it: as `inspect --json` prints it, with values
-/// kept as bytes left `null` (they are stored beside it, [`line_values`]).
-pub fn stored_line_json(rec: &WriteRecord) -> String {
-    without_raw_values(|| line_json(rec))
-}
-
 /// The values a decoder kept as bytes, as the store keeps them: the payload's own
 /// `o` document when they are the same bytes (stored once).
 pub fn line_values(rec: &WriteRecord, payload: &Payload) -> Option<LineValues> {
@@ -127,42 +122,6 @@ pub fn line_values(rec: &WriteRecord, payload: &Payload) -> Option<LineValues> {
         RawForm::BsonArray => LineValues::BsonArray(bytes.to_vec()),
         RawForm::CqlValues => LineValues::CqlValues(bytes.to_vec()),
     })
-}
-
-/// A stored mutation's `write` line as `inspect --json` printed it: the stored line
-/// with its kept values rendered in place. `None` for a mutation without a line or
-/// with one that is not a JSON object (a damaged store).
-pub fn write_line(m: &Mutation) -> Option<Map<String, Value>> {
-    let mut line: Map<String, Value> = serde_json::from_str(m.write_json.as_deref()?).ok()?;
-    if let Some(kept) = &m.line_values {
-        let (bytes, form) = match (kept, &m.payload) {
-            (LineValues::BsonDocument(b), _) => (b.as_slice(), RawForm::BsonDocument),
-            (LineValues::BsonArray(b), _) => (b.as_slice(), RawForm::BsonArray),
-            (LineValues::PayloadDocument, Payload::Mongo(op)) => {
-                (op.o.as_slice(), RawForm::BsonDocument)
-            }
-            (LineValues::PayloadDocument, Payload::Cql(_)) => (&[][..], RawForm::BsonDocument),
-            (LineValues::CqlValues(b), _) => (b.as_slice(), RawForm::CqlValues),
-        };
-        // Replacing a key's value keeps its place in the (insertion-ordered) map.
-        line.insert(
-            "values".into(),
-            crate::decode::registry::render_kept(bytes, form),
-        );
-    }
-    Some(line)
-}
-
-/// The write line as `inspect --json` prints it.
-pub fn line_json(rec: &WriteRecord) -> String {
-    /// The `write` line by reference: the same JSON as `Record::Write`, without
-    /// cloning the record (its JSON values are most of a mutation's cost).
-    #[derive(serde::Serialize)]
-    #[serde(tag = "type", rename_all = "snake_case")]
-    enum Line<'a> {
-        Write(&'a WriteRecord),
-    }
-    serde_json::to_string(&Line::Write(rec)).unwrap_or_else(|_| "{}".to_string())
 }
 
 fn ack(rec: &WriteRecord) -> Acknowledgement {
@@ -282,7 +241,7 @@ pub fn mutation(
         ack: ack(rec),
         batch: batch(rec),
         payload,
-        write_json: Some(stored_line_json(rec)),
+        line: Some(super::line::stored_line(rec)),
     }
 }
 
@@ -319,7 +278,7 @@ mod tests {
         };
         let inspect =
             serde_json::to_string(&crate::decode::records::Record::Write(rec.clone())).unwrap();
-        assert_eq!(line_json(&rec), inspect);
+        assert_eq!(super::super::line::line_json(&rec), inspect);
     }
 
     #[test]

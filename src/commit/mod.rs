@@ -33,11 +33,12 @@ pub mod config;
 mod convert;
 pub mod cql_cells;
 pub mod identity;
+pub mod line;
 pub mod mongo_rules;
 pub mod repl_sets;
 pub mod replication;
 mod tracker;
 
 pub use config::{InDoubtPolicy, TrackerConfig};
-pub use convert::write_line;
+pub use line::write_line;
 pub use tracker::{is_cluster_metadata, CommitTracker, Flush, TrackerStats, IN_FLIGHT_ID_PREFIX};

@@ -179,9 +179,9 @@ thread_local! {
 }
 
 /// Runs `f` with values that have a kept form ([`LineValue::kept`]) serialized as
-/// `null` instead of rendered: the store keeps the line's JSON without them and their
-/// bytes beside it (the protocol's own form), rendering them only when `log --json`
-/// prints the line.
+/// `null` instead of rendered: the store keeps their bytes beside the line (the
+/// protocol's own form), rendering them only when `log --json` prints the line. (The
+/// typed line leaves them out by itself; this serves a line kept as a tree.)
 pub fn without_raw_values<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(bool);
     impl Drop for Restore {

@@ -14,7 +14,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::store::{Mutation, NamespaceSchema, Payload};
+use crate::store::envelope::line::{KeySource, LineTree};
+use crate::store::{Mutation, NamespaceSchema, Payload, StoredLine};
 
 /// Completes `m`'s key from `schema` when the decoder did not know the table's
 /// primary key: key columns found among the values move to the key, in primary-key
@@ -98,11 +99,21 @@ pub fn complete_key(m: &mut Mutation, schema: &NamespaceSchema) -> bool {
     }
     let key = Value::Object(full);
     m.key = key.to_string();
-    line.insert("key".into(), key);
-    line.insert("values".into(), Value::Object(values));
-    line.insert("key_source".into(), Value::String("schema".into()));
-    m.write_json = Some(Value::Object(line).to_string());
-    // The values are JSON in the line now (key columns moved out of them).
+    let values = Value::Object(values);
+    match m.line.as_mut() {
+        Some(StoredLine::Write(w)) => {
+            w.key = LineTree::from(&key);
+            w.values = LineTree::from(&values);
+            w.key_source = Some(KeySource::Schema);
+        }
+        _ => {
+            line.insert("key".into(), key);
+            line.insert("values".into(), values);
+            line.insert("key_source".into(), Value::String("schema".into()));
+            m.line = Some(StoredLine::Tree(LineTree::from(&Value::Object(line))));
+        }
+    }
+    // The values are in the line now (key columns moved out of them).
     m.line_values = None;
     true
 }
@@ -157,7 +168,7 @@ mod tests {
                 }),
                 ..CqlPayload::default()
             }),
-            write_json: Some(line.to_string()),
+            line: Some(StoredLine::Tree(LineTree::from(&line))),
             line_values: None,
             ddl: None,
         }

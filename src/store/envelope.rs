@@ -1,9 +1,9 @@
 //! The mutation envelope: what the log holds for every decided (or parked) write.
 //!
-//! One [`Envelope`] is one `write` line of the architecture's JSON vocabulary plus the
-//! log's own fields (`seq`, `commit_time`, `outcome`, `reason`), so `tidemark log
-//! --json` can print a `mutation` line from it alone, and restore can replay it without
-//! any other table: CQL cells carry their own write timestamps, TTLs and types, Mongo
+//! One [`Envelope`] is one `write` line of the architecture's JSON vocabulary (typed,
+//! see [`line`]) plus the log's own fields (`seq`, `commit_time`, `outcome`, `reason`),
+//! so `tidemark log --json` can print a `mutation` line from it alone, and restore can
+//! replay it without any other table: CQL cells carry their own write timestamps, TTLs and types, Mongo
 //! operations carry the oplog-style document bytes.
 //!
 //! # Encoding
@@ -25,6 +25,7 @@
 //! copy authentication messages into them.
 
 mod cql;
+pub mod line;
 mod mongo;
 
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 pub use cql::{
     Cell, CellKind, CellOp, ClusteringBound, CqlEvidence, CqlPayload, Deletion, RangeDeletion,
 };
+pub use line::{LineTree, StoredLine, WriteLine};
 pub use mongo::{MongoEvidence, MongoOp, MongoOpKind, OpTime, WriteConcern};
 
 /// A mutation as stored in the log: its sequence number and the mutation itself.
@@ -82,11 +84,12 @@ pub struct Mutation {
     pub batch: Option<BatchRef>,
     /// The protocol's own form of the change.
     pub payload: Payload,
-    /// The `write` line this mutation was decided from, as `tidemark inspect --json`
-    /// prints it (outcome fields aside), so `tidemark log --json` can print the same
-    /// fields plus the log's own — with `values` left `null` when [`Self::line_values`]
-    /// holds them. `None` for mutations that never had a write line.
-    pub write_json: Option<String>,
+    /// The `write` line this mutation was decided from, typed (format 6; JSON text up
+    /// to format 5): `tidemark log --json` renders it as `tidemark inspect --json`
+    /// printed it (outcome fields aside), plus the log's own fields — its `values`
+    /// rendered from [`Self::line_values`] when those hold them. `None` for mutations
+    /// that never had a write line.
+    pub line: Option<StoredLine>,
     /// The line's `values` in the protocol's own form when the decoder kept them so
     /// (MongoDB documents and update specifications as BSON, a prepared CQL
     /// statement's bound values with their types): rendered only when the

@@ -12,17 +12,17 @@ use super::codec;
 
 /// On-disk format of this code. Bump on any incompatible change of a key layout or
 /// of a postcard-encoded type (anything but appending fields or variants).
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
-/// Format 5 only appended a variant ([`LineValues::CqlValues`]) to format 4: a
-/// format-4 store reads as it is, and converting it only records the new number (so
-/// a binary that knows format 4 refuses what it could not read).
-///
-/// [`LineValues::CqlValues`]: super::envelope::LineValues::CqlValues
-pub const SAME_LAYOUT_SINCE: u32 = 4;
+/// The oldest format whose envelopes decode with this code's layout as they are:
+/// older ones are rewritten when a writer opens the store. Format 6 replaced the
+/// write line's JSON text by the typed line, so every older store is rewritten.
+/// (Format 5 had only appended a variant, `LineValues::CqlValues`, to format 4.)
+pub const SAME_LAYOUT_SINCE: u32 = 6;
 
 /// The oldest format this code still reads (format 2: CQL cells without `op`; format
-/// 3: mutations without `line_values` and `ddl`; format 4: no CQL kept values). A
+/// 3: mutations without `line_values` and `ddl`; format 4: no CQL kept values;
+/// formats 2 to 5: the write line as JSON text). A
 /// writer converts such a store in
 /// place when it opens it (see `upgrade.rs`).
 pub const OLDEST_READABLE: u32 = 2;

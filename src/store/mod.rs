@@ -38,6 +38,7 @@ mod dbs;
 mod drop;
 pub mod envelope;
 mod error;
+pub(crate) mod legacy_line;
 mod lock;
 mod log;
 mod meta;
@@ -54,9 +55,9 @@ mod versions;
 pub use drop::{DropReport, Dropped};
 pub use envelope::{
     Acknowledgement, BatchKind, BatchRef, Cell, CellKind, CellOp, ClusteringBound, CqlEvidence,
-    CqlPayload, DdlChange, Deletion, Envelope, Evidence, EvidenceDetail, InDoubtReason, LineValues,
-    MongoEvidence, MongoOp, MongoOpKind, Mutation, OpTime, Outcome, OutcomeKind, Payload, Protocol,
-    RangeDeletion, Source, WriteConcern, WriteOp,
+    CqlPayload, DdlChange, Deletion, Envelope, Evidence, EvidenceDetail, InDoubtReason, LineTree,
+    LineValues, MongoEvidence, MongoOp, MongoOpKind, Mutation, OpTime, Outcome, OutcomeKind,
+    Payload, Protocol, RangeDeletion, Source, StoredLine, WriteConcern, WriteLine, WriteOp,
 };
 pub use error::{Result, StoreError};
 pub use lock::LOCK_FILE;

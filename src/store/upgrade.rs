@@ -1,7 +1,10 @@
-//! Reading and converting stores of older formats (2 and 3).
+//! Reading and converting stores of older formats (2 to 5).
 //!
 //! Format 3 appended `op` to the CQL [`Cell`]; format 4 appended `line_values` and
-//! `ddl` to the [`Mutation`]; format 5 a variant of `line_values` (no rewrite). Postcard has no field names, so an older envelope (or
+//! `ddl` to the [`Mutation`]; format 5 a variant of `line_values` (no rewrite); format
+//! 6 replaced the write line's JSON text (`write_json`) by the typed line
+//! ([`StoredLine`], converted by `legacy_line`). Postcard has no field names, so an
+//! older envelope (or
 //! undecided write, which holds a mutation) only decodes with the old layout, kept
 //! here. A backup tool must never strand old backups: readers decode old formats
 //! through these layouts (a repository's segments keep the format they were sealed
@@ -13,7 +16,8 @@ use serde::Deserialize;
 use super::codec;
 use super::envelope::{
     Acknowledgement, BatchRef, Cell, CellKind, CellOp, CqlPayload, DdlChange, Deletion, Envelope,
-    Evidence, MongoOp, Mutation, Outcome, Payload, RangeDeletion, Source, WriteOp,
+    Evidence, LineValues, MongoOp, Mutation, Outcome, Payload, RangeDeletion, Source, StoredLine,
+    WriteOp,
 };
 use super::records::Undecided;
 
@@ -109,6 +113,66 @@ struct UndecidedV3 {
     tracker_state: Vec<u8>,
 }
 
+/// A format-4/5 mutation: [`Mutation`] with the write line as JSON text.
+#[derive(Deserialize)]
+struct MutationV5 {
+    commit_time: u64,
+    source: Source,
+    namespace: String,
+    key: String,
+    op: WriteOp,
+    outcome: Outcome,
+    evidence: Evidence,
+    write_timestamp: Option<i64>,
+    ttl: Option<u32>,
+    ack: Acknowledgement,
+    batch: Option<BatchRef>,
+    payload: Payload,
+    write_json: Option<String>,
+    line_values: Option<LineValues>,
+    ddl: Option<DdlChange>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeV5 {
+    seq: u64,
+    mutation: MutationV5,
+}
+
+#[derive(Deserialize)]
+struct UndecidedV5 {
+    first_seen: u64,
+    mutation: MutationV5,
+    #[serde(with = "serde_bytes")]
+    tracker_state: Vec<u8>,
+}
+
+impl From<MutationV5> for Mutation {
+    fn from(m: MutationV5) -> Mutation {
+        let line: Option<StoredLine> = m
+            .write_json
+            .as_deref()
+            .map(|text| super::legacy_line::typed_line(text, &m.key));
+        Mutation {
+            commit_time: m.commit_time,
+            source: m.source,
+            namespace: m.namespace,
+            key: m.key,
+            op: m.op,
+            outcome: m.outcome,
+            evidence: m.evidence,
+            write_timestamp: m.write_timestamp,
+            ttl: m.ttl,
+            ack: m.ack,
+            batch: m.batch,
+            payload: m.payload,
+            line,
+            line_values: m.line_values,
+            ddl: m.ddl,
+        }
+    }
+}
+
 /// The schema change a format-3 line names: its `op` and `cql` fields.
 fn ddl_of_line(op: WriteOp, write_json: Option<&str>) -> Option<DdlChange> {
     if op != WriteOp::Ddl {
@@ -123,9 +187,9 @@ fn ddl_of_line(op: WriteOp, write_json: Option<&str>) -> Option<DdlChange> {
     })
 }
 
-impl From<MutationV3> for Mutation {
-    fn from(m: MutationV3) -> Mutation {
-        Mutation {
+impl From<MutationV3> for MutationV5 {
+    fn from(m: MutationV3) -> MutationV5 {
+        MutationV5 {
             ddl: ddl_of_line(m.op, m.write_json.as_deref()),
             commit_time: m.commit_time,
             source: m.source,
@@ -203,11 +267,18 @@ pub fn decode_envelope(format: u32, bytes: &[u8]) -> Result<Envelope, String> {
             let e: EnvelopeV2 = codec::decode(bytes)?;
             Ok(Envelope {
                 seq: e.seq,
-                mutation: MutationV3::from(e.mutation).into(),
+                mutation: MutationV5::from(MutationV3::from(e.mutation)).into(),
             })
         }
         3 => {
             let e: EnvelopeV3 = codec::decode(bytes)?;
+            Ok(Envelope {
+                seq: e.seq,
+                mutation: MutationV5::from(e.mutation).into(),
+            })
+        }
+        4 | 5 => {
+            let e: EnvelopeV5 = codec::decode(bytes)?;
             Ok(Envelope {
                 seq: e.seq,
                 mutation: e.mutation.into(),
@@ -224,12 +295,20 @@ pub fn decode_undecided(format: u32, bytes: &[u8]) -> Result<Undecided, String> 
             let u: UndecidedV2 = codec::decode(bytes)?;
             Ok(Undecided {
                 first_seen: u.first_seen,
-                mutation: MutationV3::from(u.mutation).into(),
+                mutation: MutationV5::from(MutationV3::from(u.mutation)).into(),
                 tracker_state: u.tracker_state,
             })
         }
         3 => {
             let u: UndecidedV3 = codec::decode(bytes)?;
+            Ok(Undecided {
+                first_seen: u.first_seen,
+                mutation: MutationV5::from(u.mutation).into(),
+                tracker_state: u.tracker_state,
+            })
+        }
+        4 | 5 => {
+            let u: UndecidedV5 = codec::decode(bytes)?;
             Ok(Undecided {
                 first_seen: u.first_seen,
                 mutation: u.mutation.into(),

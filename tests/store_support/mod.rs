@@ -71,7 +71,7 @@ pub fn cql(ns: &str, key: &str, commit_time: u64, columns: usize) -> Mutation {
             cells,
             ..CqlPayload::default()
         }),
-        write_json: None,
+        line: None,
         line_values: None,
         ddl: None,
     }
@@ -191,7 +191,7 @@ pub fn mongo(ns: &str, id: u64, commit_time: u64, doc_len: usize) -> Mutation {
             txn_number: Some(1),
             stmt_id: Some(0),
         }),
-        write_json: None,
+        line: None,
         line_values: None,
         ddl: None,
     }

@@ -109,7 +109,7 @@ fn mutation(i: u64, rng: &mut u64) -> Mutation {
             cells,
             ..CqlPayload::default()
         }),
-        write_json: None,
+        line: None,
         line_values: None,
         ddl: None,
     }

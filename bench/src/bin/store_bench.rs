@@ -286,7 +286,7 @@ fn cql_row(i: usize) -> Mutation {
             cells,
             ..CqlPayload::default()
         }),
-        write_json: None,
+        line: None,
         line_values: None,
         ddl: None,
     }
@@ -357,7 +357,7 @@ fn mongo_insert(i: usize) -> Mutation {
             txn_number: None,
             stmt_id: None,
         }),
-        write_json: None,
+        line: None,
         line_values: None,
         ddl: None,
     }

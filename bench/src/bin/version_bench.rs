@@ -94,7 +94,7 @@ fn mutation(i: u64, rows: u64) -> Mutation {
             cells,
             ..CqlPayload::default()
         }),
-        write_json: None,
+        line: None,
         line_values: None,
         ddl: None,
     }

@@ -512,16 +512,6 @@ impl CommitTracker {
         op.optime = Some(e.optime);
         let key = oplog_key(&op);
         let commit_time = self.commit_time(now);
-        let write_json = serde_json::json!({
-            "type": "write",
-            "proto": "mongo",
-            "namespace": op.ns,
-            "op": op_name(&op),
-            "key": serde_json::from_str::<serde_json::Value>(&key).unwrap_or_default(),
-            "values": bson_json(&op.o),
-            "source": "oplog",
-        })
-        .to_string();
         let write_op = match op.op {
             crate::store::MongoOpKind::Insert => WriteOp::Insert,
             crate::store::MongoOpKind::Update => WriteOp::Update,
@@ -559,9 +549,15 @@ impl CommitTracker {
                 op: op_name(&op).to_owned(),
                 cql: None,
             }),
+            // The line names the entry; its values are the payload's `o` document,
+            // rendered when printed (no JSON is built here).
+            line: Some(crate::store::StoredLine::Oplog {
+                namespace: op.ns.clone(),
+                op: op_name(&op).to_owned(),
+                values: None,
+            }),
+            line_values: Some(crate::store::LineValues::PayloadDocument),
             payload: Payload::Mongo(op),
-            write_json: Some(write_json),
-            line_values: None,
         });
     }
 }
@@ -616,13 +612,6 @@ fn op_name(op: &crate::store::MongoOp) -> &'static str {
         crate::store::MongoOpKind::Delete => "delete",
         crate::store::MongoOpKind::Command => "command",
         crate::store::MongoOpKind::Noop => "noop",
-    }
-}
-
-fn bson_json(bytes: &[u8]) -> serde_json::Value {
-    match tidemark_mongo::bson::RawDocument::from_bytes(bytes) {
-        Ok(d) => crate::decode::mongo::values::doc(d),
-        Err(_) => serde_json::Value::Null,
     }
 }
 
