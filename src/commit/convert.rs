@@ -65,7 +65,8 @@ pub fn reason_of(reason: Option<&str>) -> InDoubtReason {
     }
 }
 
-fn write_op(rec: &WriteRecord) -> WriteOp {
+/// The store's statement kind of a line.
+pub fn write_op(rec: &WriteRecord) -> WriteOp {
     match rec.op.as_str() {
         "insert" => WriteOp::Insert,
         "update" | "findAndModify" | "applyOps" => {
@@ -237,6 +238,15 @@ fn mongo_payload(rec: &WriteRecord) -> MongoOp {
     }
 }
 
+/// The namespace a line's mutation is stored under.
+pub fn namespace(rec: &WriteRecord) -> String {
+    rec.namespace
+        .clone()
+        .or_else(|| rec.table.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| UNKNOWN_NAMESPACE.to_string())
+}
+
 /// Builds the mutation of `rec` as decided at `commit_time` with `outcome`.
 pub fn mutation(
     rec: &WriteRecord,
@@ -246,12 +256,7 @@ pub fn mutation(
     outcome: Outcome,
     note: String,
 ) -> Mutation {
-    let namespace = rec
-        .namespace
-        .clone()
-        .or_else(|| rec.table.clone())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| UNKNOWN_NAMESPACE.to_string());
+    let namespace = namespace(rec);
     let payload = if rec.proto == "mongo" {
         Payload::Mongo(mongo_payload(rec))
     } else {
