@@ -393,7 +393,7 @@ impl CommitTracker {
                 let kind = decided.kind();
                 let commit_time = self.commit_time(at);
                 self.log(
-                    &rec,
+                    rec,
                     node,
                     request_time,
                     commit_time,
@@ -545,7 +545,7 @@ impl CommitTracker {
         let kind = outcome.kind();
         let commit_time = self.commit_time(at);
         self.log(
-            &entry.rec,
+            entry.rec,
             entry.node,
             entry.request_time,
             commit_time,
@@ -561,11 +561,12 @@ impl CommitTracker {
     /// Appends a decided write to the log: as the oplog entries it became when a
     /// committed MongoDB write has them in sight (ARCHITECTURE.md: they are the
     /// authoritative form), else as the write itself (`converted`, when a flush
-    /// already converted it).
+    /// already converted it). The line is consumed: its operation moves into the
+    /// mutation.
     #[allow(clippy::too_many_arguments)]
     fn log(
         &mut self,
-        rec: &WriteRecord,
+        rec: WriteRecord,
         node: SocketAddr,
         request_time: u64,
         commit_time: u64,
@@ -575,7 +576,7 @@ impl CommitTracker {
         converted: Option<Mutation>,
     ) {
         if outcome == Outcome::Committed {
-            if let Some(forms) = self.oplog_forms(rec, after) {
+            if let Some(forms) = self.oplog_forms(&rec, after) {
                 let n = forms.len();
                 for (i, r) in forms.iter().enumerate() {
                     self.note_logged_optime(r);
@@ -597,10 +598,10 @@ impl CommitTracker {
                 return;
             }
         }
-        self.note_logged_optime(rec);
+        self.note_logged_optime(&rec);
         let m = match converted {
             Some(m) => with_decision(m, commit_time, outcome, note),
-            None => convert::mutation(rec, node, request_time, commit_time, outcome, note),
+            None => convert::mutation_of_owned(rec, node, request_time, commit_time, outcome, note),
         };
         self.ready.push(m);
     }
