@@ -405,3 +405,67 @@ fn sigterm_at_seeded_packets_then_resume_equals_an_uninterrupted_run() {
     check_after_crash(&r.envelopes, &b, &ctx);
     resume_to_the_end(r, &b, &ctx);
 }
+
+/// A file run parks its undecided writes slim until its last flush (the write id
+/// and what `status` lists, not the content: a resume replays the capture). After a
+/// crash mid-capture the store holds exactly such records, `status` lists them, a
+/// live run refuses the store without writing to it (it could not log writes whose
+/// content it lacks), and the resume parks in full what is still undecided at its
+/// end: the store equals the uninterrupted one, whose records are full.
+#[test]
+fn a_crash_leaves_slim_parked_writes_that_only_the_resume_completes() {
+    let r = reference();
+    let dir = tempdir();
+    let b = dir.path().join("slim");
+    let half = (r.groups / 2).max(2);
+    let out = run_injected(
+        &tap_args(&r.pcap, &b, false),
+        "TIDEMARK_TEST_ABORT_AFTER_GROUPS",
+        half,
+    );
+    assert_eq!(ended(&out, "crash mid-capture"), "aborted");
+    check_after_crash(&r.envelopes, &b, "crash mid-capture");
+    let parked = {
+        let st = Store::open(&b, &StoreOptions::default().read_only()).unwrap();
+        st.list_undecided().unwrap()
+    };
+    assert!(!parked.is_empty(), "no write undecided at group {half}");
+    for (id, u) in &parked {
+        assert_eq!(
+            u.tracker_state,
+            tidemark::commit::SLIM_PARKED,
+            "write {id:?} parked in full before the last flush"
+        );
+        assert!(u.mutation.line.is_none(), "{u:?}");
+        assert!(!u.mutation.namespace.is_empty() && !u.mutation.key.is_empty());
+    }
+    let before = status(&b);
+    assert_eq!(
+        before["undecided"].as_array().map(Vec::len),
+        Some(parked.len()),
+        "{before}"
+    );
+
+    let live = run(&[
+        "tap",
+        "--interface",
+        "lo",
+        "--duration",
+        "1",
+        "--store",
+        s(&b),
+    ]);
+    let err = String::from_utf8_lossy(&live.stderr);
+    assert!(!live.status.success(), "a live run took the store: {err}");
+    assert!(err.contains("--resume"), "{err}");
+    assert_eq!(status(&b), before, "the refused live run changed the store");
+
+    resume_to_the_end(r, &b, "resume after a crash mid-capture");
+    let st = Store::open(&b, &StoreOptions::default().read_only()).unwrap();
+    for (id, u) in st.list_undecided().unwrap() {
+        assert!(
+            u.tracker_state.is_empty() && u.mutation.line.is_some(),
+            "write {id:?} still parked slim after the run completed: {u:?}"
+        );
+    }
+}

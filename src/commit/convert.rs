@@ -66,7 +66,8 @@ pub fn reason_of(reason: Option<&str>) -> InDoubtReason {
     }
 }
 
-fn write_op(rec: &WriteRecord) -> WriteOp {
+/// The store's statement kind of a line.
+pub fn write_op(rec: &WriteRecord) -> WriteOp {
     match rec.op.as_str() {
         "insert" => WriteOp::Insert,
         "update" | "findAndModify" | "applyOps" => {
@@ -104,7 +105,9 @@ fn write_op(rec: &WriteRecord) -> WriteOp {
 pub fn canonical_key(rec: &WriteRecord) -> String {
     match &rec.key {
         Value::Null => "{}".to_string(),
-        k => k.to_string(),
+        // The text `Display` writes, into one buffer of room for a key instead of
+        // one grown a few bytes at a time through the formatter.
+        k => serde_json::to_string(k).unwrap_or_else(|_| k.to_string()),
     }
 }
 
@@ -171,9 +174,8 @@ fn batch(rec: &WriteRecord) -> Option<BatchRef> {
 
 /// The Mongo operation of a line: the decoder's raw-BSON form, or (for lines without
 /// it, e.g. legacy forms) a no-op naming the namespace, with the JSON line kept.
-fn mongo_payload(rec: &WriteRecord) -> MongoOp {
-    if let Some(op) = &rec.extras.mongo_op {
-        let mut op = op.clone();
+fn mongo_payload(rec: &WriteRecord, taken: Option<MongoOp>) -> MongoOp {
+    if let Some(mut op) = taken.or_else(|| rec.extras.mongo_op.clone()) {
         if op.optime.is_none() {
             op.optime = rec.extras.optime;
         }
@@ -196,6 +198,15 @@ fn mongo_payload(rec: &WriteRecord) -> MongoOp {
     }
 }
 
+/// The namespace a line's mutation is stored under.
+pub fn namespace(rec: &WriteRecord) -> String {
+    rec.namespace
+        .clone()
+        .or_else(|| rec.table.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| UNKNOWN_NAMESPACE.to_string())
+}
+
 /// Builds the mutation of `rec` as decided at `commit_time` with `outcome`.
 pub fn mutation(
     rec: &WriteRecord,
@@ -205,14 +216,38 @@ pub fn mutation(
     outcome: Outcome,
     note: String,
 ) -> Mutation {
-    let namespace = rec
-        .namespace
-        .clone()
-        .or_else(|| rec.table.clone())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| UNKNOWN_NAMESPACE.to_string());
+    build(rec, None, node, request_time_ns, commit_time, outcome, note)
+}
+
+/// [`mutation`] of a line the caller is done with: its MongoDB operation moves into
+/// the payload instead of being copied (an inserted document is most of the bytes
+/// of a mutation, and copying it was a sixth of deciding one).
+pub fn mutation_of_owned(
+    mut rec: WriteRecord,
+    node: SocketAddr,
+    request_time_ns: u64,
+    commit_time: u64,
+    outcome: Outcome,
+    note: String,
+) -> Mutation {
+    let op = rec.extras.mongo_op.take();
+    build(&rec, op, node, request_time_ns, commit_time, outcome, note)
+}
+
+/// [`mutation`], with the line's MongoDB operation already taken out of it
+/// (`mongo_op`), or `None` to copy it from the line.
+fn build(
+    rec: &WriteRecord,
+    mongo_op: Option<MongoOp>,
+    node: SocketAddr,
+    request_time_ns: u64,
+    commit_time: u64,
+    outcome: Outcome,
+    note: String,
+) -> Mutation {
+    let namespace = namespace(rec);
     let payload = if rec.proto == "mongo" {
-        Payload::Mongo(mongo_payload(rec))
+        Payload::Mongo(mongo_payload(rec, mongo_op))
     } else {
         Payload::Cql(super::cql_cells::cql_payload(rec, request_time_ns))
     };

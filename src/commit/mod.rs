@@ -41,4 +41,7 @@ mod tracker;
 
 pub use config::{InDoubtPolicy, TrackerConfig};
 pub use line::write_line;
-pub use tracker::{is_cluster_metadata, CommitTracker, Flush, TrackerStats, IN_FLIGHT_ID_PREFIX};
+pub use tracker::{
+    is_cluster_metadata, CommitTracker, Flush, Parking, TrackerStats, IN_FLIGHT_ID_PREFIX,
+    SLIM_PARKED,
+};

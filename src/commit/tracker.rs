@@ -454,7 +454,7 @@ impl CommitTracker {
                 let commit_time = self.commit_time(at);
                 self.log(
                     scope,
-                    &rec,
+                    rec,
                     node,
                     request_time,
                     commit_time,
@@ -608,7 +608,7 @@ impl CommitTracker {
         let scope = self.scope_of(&entry);
         self.log(
             scope,
-            &entry.rec,
+            entry.rec,
             entry.node,
             entry.request_time,
             commit_time,
@@ -624,12 +624,13 @@ impl CommitTracker {
     /// Appends a decided write to the log: as the oplog entries it became when a
     /// committed MongoDB write has them in sight (ARCHITECTURE.md: they are the
     /// authoritative form), else as the write itself (`converted`, when a flush
-    /// already converted it).
+    /// already converted it). The line is consumed: its operation moves into the
+    /// mutation.
     #[allow(clippy::too_many_arguments)]
     fn log(
         &mut self,
         scope: Scope,
-        rec: &WriteRecord,
+        rec: WriteRecord,
         node: SocketAddr,
         request_time: u64,
         commit_time: u64,
@@ -639,7 +640,7 @@ impl CommitTracker {
         converted: Option<Mutation>,
     ) {
         if outcome == Outcome::Committed {
-            if let Some(forms) = self.oplog_forms(rec, after, scope) {
+            if let Some(forms) = self.oplog_forms(&rec, after, scope) {
                 let n = forms.len();
                 for (i, r) in forms.iter().enumerate() {
                     self.note_logged_optime(r);
@@ -661,10 +662,10 @@ impl CommitTracker {
                 return;
             }
         }
-        self.note_logged_optime(rec);
+        self.note_logged_optime(&rec);
         let m = match converted {
             Some(m) => with_decision(m, commit_time, outcome, note),
-            None => convert::mutation(rec, node, request_time, commit_time, outcome, note),
+            None => convert::mutation_of_owned(rec, node, request_time, commit_time, outcome, note),
         };
         self.ready.push(m);
     }
@@ -714,6 +715,9 @@ impl CommitTracker {
                 })
                 .map(|(id, _)| *id)
                 .collect();
+            // Each is logged: grow the flush's list once, not by doubling through
+            // a capture's worth of mutations.
+            self.ready.reserve(pending.len());
             for wid in pending {
                 self.deadline_passed(wid, now, true);
             }
@@ -786,9 +790,9 @@ impl CommitTracker {
     /// decided every id in `stored` that this tracker issued and has decided. A
     /// resumed `tap` takes it once, where its replay catches up with the store,
     /// whose undecided writes are those of the interrupted run's last flush.
-    pub fn take_full_flush(&mut self, stored: &[Vec<u8>]) -> Flush {
+    pub fn take_full_flush(&mut self, stored: &[Vec<u8>], parking: Parking) -> Flush {
         self.changed.extend(self.undecided.keys().copied());
-        let mut flush = self.take_flush();
+        let mut flush = self.take_flush(parking);
         for id in stored {
             let Ok(bytes) = <[u8; 8]>::try_from(id.as_slice()) else {
                 continue;
@@ -805,33 +809,42 @@ impl CommitTracker {
     }
 
     /// The changes since the last flush. Undecided writes are stored with the
-    /// outcome known so far, so `status` can list them and their reasons.
-    pub fn take_flush(&mut self) -> Flush {
+    /// outcome known so far, so `status` can list them and their reasons; `parking`
+    /// says how much of each (see [`Parking`]).
+    pub fn take_flush(&mut self, parking: Parking) -> Flush {
         let mut undecided = Vec::new();
         for wid in std::mem::take(&mut self.changed) {
             if let Some(e) = self.undecided.get_mut(&wid) {
-                let converted = e.converted.get_or_insert_with(|| {
-                    convert::mutation(
-                        &e.rec,
-                        e.node,
-                        e.request_time,
-                        e.request_time,
-                        e.outcome.clone(),
-                        e.note.clone(),
-                    )
-                });
-                let mutation = with_decision(
-                    converted.clone(),
-                    e.request_time,
-                    e.outcome.clone(),
-                    e.note.clone(),
-                );
+                let mutation = match parking {
+                    Parking::Full => {
+                        let converted = e.converted.get_or_insert_with(|| {
+                            convert::mutation(
+                                &e.rec,
+                                e.node,
+                                e.request_time,
+                                e.request_time,
+                                e.outcome.clone(),
+                                e.note.clone(),
+                            )
+                        });
+                        with_decision(
+                            converted.clone(),
+                            e.request_time,
+                            e.outcome.clone(),
+                            e.note.clone(),
+                        )
+                    }
+                    Parking::Slim => slim_mutation(e),
+                };
                 undecided.push((
                     write_id(wid),
                     Undecided {
                         first_seen: e.request_time,
                         mutation,
-                        tracker_state: Vec::new(),
+                        tracker_state: match parking {
+                            Parking::Full => Vec::new(),
+                            Parking::Slim => SLIM_PARKED.to_vec(),
+                        },
                     },
                 ));
                 self.persisted.insert(wid);
@@ -844,6 +857,77 @@ impl CommitTracker {
             gaps: std::mem::take(&mut self.gaps),
             tidemark: self.tidemark,
         }
+    }
+
+    /// Marks every undecided write as changed, so the next flush parks each anew: a
+    /// file run's last flush parks in full what it parked slim before
+    /// ([`Parking`]), and the store it leaves is the one a run parking in full
+    /// throughout leaves.
+    pub fn repark_all(&mut self) {
+        self.changed.extend(self.undecided.keys().copied());
+    }
+}
+
+/// How a flush parks the writes still undecided in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parking {
+    /// The whole mutation as it would be logged so far. A live run's store must
+    /// hold it: its input cannot be replayed, and a later run logs what it left
+    /// undecided from these records alone (`settle_orphans` in `crate::tap`).
+    Full,
+    /// What `status` lists (namespace, key, node, outcome, reason, first seen) under
+    /// the write id, without the payload or the write line, marked
+    /// [`SLIM_PARKED`]. For a file run before its last flush: a resume replays the
+    /// capture and re-decides every write, needing only the ids of the parked
+    /// ones (`take_full_flush`), and the last flush parks in full what is still
+    /// undecided then. Parking a MongoDB `w:1` write's 1 KB document, only to delete
+    /// it when the capture's end decides it, was half of a file tap's store time.
+    Slim,
+}
+
+/// `tracker_state` of a write parked [`Parking::Slim`]: the record names the write
+/// but lacks its content, which only a replay of the file run's capture gives back.
+pub const SLIM_PARKED: &[u8] = b"slim: replay the capture";
+
+/// What [`Parking::Slim`] stores of an undecided write: every field `status` reads,
+/// as [`convert::mutation`] would fill it, nothing it would have to convert.
+fn slim_mutation(e: &Entry) -> Mutation {
+    use crate::store::{Acknowledgement, CqlPayload, Evidence, MongoOp, Payload, Source};
+    let payload = match &e.rec.extras.mongo_op {
+        Some(op) if e.rec.proto == "mongo" => Payload::Mongo(MongoOp {
+            op: op.op,
+            ns: op.ns.clone(),
+            o: Vec::new(),
+            o2: None,
+            optime: op.optime.or(e.rec.extras.optime),
+            lsid: op.lsid,
+            txn_number: op.txn_number,
+            stmt_id: op.stmt_id,
+        }),
+        _ => Payload::Cql(CqlPayload::default()),
+    };
+    Mutation {
+        commit_time: e.request_time,
+        source: Source {
+            node: e.node,
+            flow: e.rec.flow,
+        },
+        namespace: convert::namespace(&e.rec),
+        key: convert::canonical_key(&e.rec),
+        op: convert::write_op(&e.rec),
+        outcome: e.outcome.clone(),
+        evidence: Evidence {
+            note: e.note.clone(),
+            ..Evidence::default()
+        },
+        write_timestamp: e.rec.timestamp,
+        ttl: e.rec.ttl.and_then(|t| u32::try_from(t).ok()),
+        ack: Acknowledgement::Unknown,
+        batch: None,
+        payload,
+        line: None,
+        line_values: None,
+        ddl: None,
     }
 }
 

@@ -21,7 +21,11 @@ pub struct Undecided {
     /// Capture time the request was first seen, in nanoseconds since the epoch.
     pub first_seen: u64,
     /// The mutation as it would be logged, with the outcome known so far
-    /// (`pending` or `in_doubt`).
+    /// (`pending` or `in_doubt`). A file run parks it slim before its last flush
+    /// (`tracker_state` is `crate::commit::SLIM_PARKED`): namespace, key, node,
+    /// outcome, note and time only — what `status` lists — with an empty payload and
+    /// no line, since its `--resume` replays the capture; such records remain only
+    /// in the store of a file run that crashed.
     pub mutation: Mutation,
     /// The commit tracker's own state for the write (pairing keys, replica acks),
     /// opaque to the store and versioned by the tracker.

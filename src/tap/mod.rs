@@ -403,6 +403,9 @@ fn run_opened(
         in_flight_stored: Vec::new(),
         quiet_at: 0,
     };
+    if live {
+        refuse_slim_parked(store)?;
+    }
     if source_id == LIVE_SOURCE_ID {
         record_down_time(store, writer.stored_tidemark)?;
     } else if source_id == PROXY_SOURCE_ID {
@@ -635,6 +638,24 @@ fn record_crash_time(store: &Store, stored_tidemark: u64, last_commit: u64) -> a
     eprintln!(
         "tidemark: the store's last proxy run did not stop cleanly: what it forwarded after its last group commit may be missing, so the time from there to now is recorded as a capture gap"
     );
+    Ok(())
+}
+
+/// A file run that died before its last flush parked its undecided writes without
+/// their content (`Parking::Slim`): only its `--resume` can decide them, and a live
+/// run settling them ([`settle_orphans`]) would log writes it does not have, and
+/// leave that resume a log it is no prefix of. Checked before a live run writes
+/// anything.
+fn refuse_slim_parked(store: &Store) -> anyhow::Result<()> {
+    let slim = store
+        .list_undecided()?
+        .iter()
+        .any(|(_, u)| u.tracker_state == crate::commit::SLIM_PARKED);
+    if slim {
+        bail!(
+            "the store holds the undecided writes of an interrupted tap of a capture file; finish it with `tidemark tap --resume` and the same files before a live run"
+        );
+    }
     Ok(())
 }
 

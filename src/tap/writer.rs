@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 
 use super::resume::{ResumeState, Skip};
 use super::TapReport;
-use crate::commit::{CommitTracker, Flush};
+use crate::commit::{CommitTracker, Flush, Parking};
 use crate::store::{Checkpoint, Policy, Store, StoreError, TxnExtras, Undecided};
 
 /// Appends flushes to the store, skipping what a resumed run already stored.
@@ -60,6 +60,17 @@ impl Writer<'_> {
         let ready = tracker.ready_len() as u64;
         let catches_up = !self.caught_up
             && (ready > self.skip.mutations || (last && ready == self.skip.mutations));
+        // A file run parks undecided writes slim until its last flush, which parks
+        // in full whatever is undecided then (see `Parking`); a live run's input
+        // cannot be replayed, so it parks in full throughout.
+        let parking = if self.source_id == super::resume::SOURCE_ID && !last {
+            Parking::Slim
+        } else {
+            Parking::Full
+        };
+        if last && self.source_id == super::resume::SOURCE_ID {
+            tracker.repark_all();
+        }
         let flush = if catches_up {
             let stored: Vec<Vec<u8>> = self
                 .store
@@ -68,9 +79,9 @@ impl Writer<'_> {
                 .map(|(id, _)| id)
                 .collect();
             self.caught_up = true;
-            tracker.take_full_flush(&stored)
+            tracker.take_full_flush(&stored, parking)
         } else {
-            tracker.take_flush()
+            tracker.take_flush(parking)
         };
         self.commit(flush, None, complete)
     }

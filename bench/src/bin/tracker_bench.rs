@@ -184,12 +184,18 @@ fn run(records: &[(Record, u64)], group: u64) -> (f64, usize) {
             writes += 1;
             if writes.is_multiple_of(group) {
                 t.advance(*at, None);
-                decided += t.take_flush().mutations.len();
+                decided += t
+                    .take_flush(tidemark::commit::Parking::Full)
+                    .mutations
+                    .len();
             }
         }
     }
     t.finish();
-    decided += t.take_flush().mutations.len();
+    decided += t
+        .take_flush(tidemark::commit::Parking::Full)
+        .mutations
+        .len();
     (start.elapsed().as_secs_f64(), decided)
 }
 

@@ -138,7 +138,21 @@ impl Values {
     /// the native protocol's own notation, whose type encoding round-trips exactly
     /// (UDT fields and custom classes included).
     fn encode(&self) -> Vec<u8> {
-        let mut buf = Vec::with_capacity(16 + self.0.len() * 24);
+        // Room for what is written below, a simple type's option id being 2 bytes
+        // (growing from a guess per column reallocated several times per line).
+        let room: usize = self
+            .0
+            .iter()
+            .map(|(column, entry)| {
+                4 + column.len()
+                    + 1
+                    + match entry {
+                        Entry::Ready(_) => 4 + 16,
+                        Entry::Bound { bytes, .. } => 4 + bytes.len() + 2 * (1 + 2),
+                    }
+            })
+            .sum();
+        let mut buf = Vec::with_capacity(room);
         let mut w = Writer::new(&mut buf);
         for (column, entry) in &self.0 {
             w.long_string(column);
