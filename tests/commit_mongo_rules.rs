@@ -1655,6 +1655,20 @@ fn shard_hello(set: &str, hosts: &[&str; 3], term: i64) -> RawDocumentBuf {
     rawdoc! {"isWritablePrimary": true, "setName": set, "hosts": arr, "primary": hosts[0], "me": hosts[0], "lastWrite": {"opTime": {"ts": ts(900, 1), "t": term}}, "maxWireVersion": 17, "ok": 1.0}
 }
 
+/// A client connection to each shard's primary, each answered a hello naming its
+/// set, members and term (`term_a`, `term_b`).
+fn two_shards(
+    s: &mut Scenario,
+    term_a: i64,
+    term_b: i64,
+) -> (commit_support::FlowRef, commit_support::FlowRef) {
+    let app_a = s.flow(APP, SHARD_A[0], 0);
+    let app_b = s.flow(APP2, SHARD_B[0], 0);
+    hello(s, app_a, 1, 1, shard_hello("shardA", &SHARD_A, term_a));
+    hello(s, app_b, 3, 2, shard_hello("shardB", &SHARD_B, term_b));
+    (app_a, app_b)
+}
+
 fn update_position(id: i32, optimes: &[(i32, bson::Timestamp, i64)]) -> Vec<u8> {
     let mut arr = bson::RawArrayBuf::new();
     for &(m, t, term) in optimes {
@@ -1678,10 +1692,7 @@ fn update_position(id: i32, optimes: &[(i32, bson::Timestamp, i64)]) -> Vec<u8> 
 #[test]
 fn each_shard_decides_its_own_writes() {
     let mut s = Scenario::new();
-    let app_a = s.flow(APP, SHARD_A[0], 0);
-    let app_b = s.flow(APP2, SHARD_B[0], 0);
-    hello(&mut s, app_a, 1, 1, shard_hello("shardA", &SHARD_A, 5));
-    hello(&mut s, app_b, 3, 2, shard_hello("shardB", &SHARD_B, 1));
+    let (app_a, app_b) = two_shards(&mut s, 5, 1);
     let rep_a = s.flow("10.4.0.2:41000", SHARD_A[0], 5);
     let rep_b = s.flow("10.5.0.2:41000", SHARD_B[0], 5);
     // B: a w:1 insert only B's primary holds.
@@ -1763,10 +1774,7 @@ fn each_shard_decides_its_own_writes() {
 #[test]
 fn a_routers_write_waits_for_the_lowest_shard_commit_point() {
     let mut s = Scenario::new();
-    let app_a = s.flow(APP, SHARD_A[0], 0);
-    let app_b = s.flow(APP2, SHARD_B[0], 0);
-    hello(&mut s, app_a, 1, 1, shard_hello("shardA", &SHARD_A, 1));
-    hello(&mut s, app_b, 3, 2, shard_hello("shardB", &SHARD_B, 1));
+    let (app_a, app_b) = two_shards(&mut s, 1, 1);
     let client = s.flow("10.9.0.1:50003", ROUTER, 4);
     hello(
         &mut s,
@@ -1816,10 +1824,7 @@ fn a_routers_write_waits_for_the_lowest_shard_commit_point() {
 #[test]
 fn a_routers_write_is_decided_by_the_shard_its_copy_went_to() {
     let mut s = Scenario::new();
-    let app_a = s.flow(APP, SHARD_A[0], 0);
-    let app_b = s.flow(APP2, SHARD_B[0], 0);
-    hello(&mut s, app_a, 1, 1, shard_hello("shardA", &SHARD_A, 1));
-    hello(&mut s, app_b, 3, 2, shard_hello("shardB", &SHARD_B, 1));
+    let (app_a, app_b) = two_shards(&mut s, 1, 1);
     let client = s.flow("10.9.0.1:50003", ROUTER, 4);
     hello(
         &mut s,

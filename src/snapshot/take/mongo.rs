@@ -55,6 +55,31 @@ pub(crate) fn short(e: mongodb::error::Error) -> anyhow::Error {
     }
 }
 
+/// A client of the deployment at `uri` (`--from`) and its `hello` reply, which says
+/// what it is; connection errors name the URI without its credentials. The
+/// options are returned for clients of other members (a per-shard snapshot).
+pub(super) async fn connect_and_hello(
+    uri: &str,
+    redacted: &str,
+) -> Result<(Client, Document, mongodb::options::ClientOptions)> {
+    let options = mongo_options(uri, redacted, "--from").await?;
+    let client = Client::with_options(options.clone()).map_err(|e| {
+        anyhow!(
+            "cannot connect to {redacted}: {}",
+            scrub(e.to_string(), uri)
+        )
+    })?;
+    let hello = command(&client, "admin", doc! {"hello": 1})
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "cannot connect to {redacted}: {}",
+                scrub(format!("{e:#}"), uri)
+            )
+        })?;
+    Ok((client, hello, options))
+}
+
 pub(crate) async fn command(client: &Client, db: &str, cmd: Document) -> Result<Document> {
     client.database(db).run_command(cmd).await.map_err(short)
 }
@@ -79,21 +104,7 @@ pub async fn connect(
     resume: Option<Option<OpTime>>,
     majority: bool,
 ) -> Result<Plan> {
-    let options = mongo_options(uri, redacted, "--from").await?;
-    let client = Client::with_options(options).map_err(|e| {
-        anyhow!(
-            "cannot connect to {redacted}: {}",
-            scrub(e.to_string(), uri)
-        )
-    })?;
-    let hello = command(&client, "admin", doc! {"hello": 1})
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "cannot connect to {redacted}: {}",
-                scrub(format!("{e:#}"), uri)
-            )
-        })?;
+    let (client, hello, _) = connect_and_hello(uri, redacted).await?;
     // A sharded cluster's router has no set name: it says `msg: "isdbgrid"`.
     let cluster = match (hello.get_str("setName"), hello.get_str("msg")) {
         (Ok(set), _) => set.to_string(),

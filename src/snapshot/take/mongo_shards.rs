@@ -34,7 +34,7 @@ use tidemark_mongo::bson::{doc, Bson, Document, Timestamp};
 use super::mongo::{command, discover, snapshot_time, MongoScan};
 use super::shard_key::{ChunkMap, KeyPattern};
 use crate::snapshot::model::{NamespaceInfo, PartInfo, PartRange, SnapshotRow};
-use crate::snapshot::source::{mongo_options, scrub};
+use crate::snapshot::source::scrub;
 use crate::store::OpTime;
 
 /// Who owns a collection's documents at T.
@@ -190,21 +190,7 @@ pub async fn connect(
     resume: Option<Option<OpTime>>,
     majority: bool,
 ) -> Result<Plan> {
-    let options = mongo_options(uri, redacted, "--from").await?;
-    let router = Client::with_options(options.clone()).map_err(|e| {
-        anyhow!(
-            "cannot connect to {redacted}: {}",
-            scrub(e.to_string(), uri)
-        )
-    })?;
-    let hello = command(&router, "admin", doc! {"hello": 1})
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "cannot connect to {redacted}: {}",
-                scrub(format!("{e:#}"), uri)
-            )
-        })?;
+    let (router, hello, options) = super::mongo::connect_and_hello(uri, redacted).await?;
     if hello.get_str("msg").ok() != Some("isdbgrid") {
         bail!("--per-shard needs a sharded cluster's router (mongos): {redacted} is not one");
     }
