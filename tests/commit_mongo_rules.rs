@@ -610,6 +610,35 @@ fn hello(s: &mut Scenario, f: commit_support::FlowRef, ms: u64, id: i32, reply: 
     s.answer(f, ms + 1, &msg(id + 1000, id, reply, vec![]));
 }
 
+/// `(key, optime)` of the logged mutations `keep` selects, in optime order (0 for
+/// one without an optime).
+fn keys_by_optime(
+    out: &commit_support::Outcome,
+    keep: impl Fn(&tidemark::store::Mutation) -> bool,
+) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = out
+        .log
+        .iter()
+        .filter(|e| keep(&e.mutation))
+        .map(|e| {
+            let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
+                panic!("not a mongo payload")
+            };
+            (e.mutation.key.clone(), op.optime.map_or(0, |o| o.ts))
+        })
+        .collect();
+    v.sort_by_key(|e| e.1);
+    v
+}
+
+/// `(key, reason)` of every logged mutation, for failure messages.
+fn notes(out: &commit_support::Outcome) -> Vec<(&String, &String)> {
+    out.log
+        .iter()
+        .map(|e| (&e.mutation.key, &e.mutation.evidence.note))
+        .collect()
+}
+
 /// `(key, outcome, reason)` of each logged mutation, and `(key, outcome)` of each
 /// undecided write.
 type Logged = (Vec<(String, String, String)>, Vec<(String, String)>);
@@ -1496,18 +1525,7 @@ fn a_write_logged_as_sent_does_not_claim_another_writes_entry_at_its_optime() {
     s.close(rep, 5000);
     let out = tap(&s, cfg());
     assert!(out.undecided.is_empty());
-    let mut entries: Vec<(String, u64)> = out
-        .log
-        .iter()
-        .filter(|e| e.mutation.evidence.note.contains("no client write seen"))
-        .map(|e| {
-            let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
-                panic!("not a mongo payload")
-            };
-            (e.mutation.key.clone(), op.optime.map_or(0, |o| o.ts))
-        })
-        .collect();
-    entries.sort_by_key(|e| e.1);
+    let entries = keys_by_optime(&out, |m| m.evidence.note.contains("no client write seen"));
     assert_eq!(
         entries,
         vec![
@@ -1517,10 +1535,7 @@ fn a_write_logged_as_sent_does_not_claim_another_writes_entry_at_its_optime() {
             (r#"{"_id":7}"#.into(), ot(1000, 4)),
         ],
         "every fetched entry logged, the unacknowledged $set of _id 7 included: {:?}",
-        out.log
-            .iter()
-            .map(|e| (&e.mutation.key, &e.mutation.evidence.note))
-            .collect::<Vec<_>>()
+        notes(&out)
     );
 }
 
@@ -1610,18 +1625,7 @@ fn an_unacknowledged_write_does_not_take_another_writes_entry_by_id() {
     s.close(app2, 5000);
     s.close(rep, 5000);
     let out = tap(&s, cfg());
-    let mut committed: Vec<(String, u64)> = out
-        .log
-        .iter()
-        .filter(|e| e.mutation.outcome == tidemark::store::Outcome::Committed)
-        .map(|e| {
-            let tidemark::store::Payload::Mongo(op) = &e.mutation.payload else {
-                panic!("not a mongo payload")
-            };
-            (e.mutation.key.clone(), op.optime.map_or(0, |o| o.ts))
-        })
-        .collect();
-    committed.sort_by_key(|c| c.1);
+    let committed = keys_by_optime(&out, |m| m.outcome == tidemark::store::Outcome::Committed);
     assert_eq!(
         committed,
         vec![
@@ -1630,10 +1634,7 @@ fn an_unacknowledged_write_does_not_take_another_writes_entry_by_id() {
             (r#"{"_id":4}"#.into(), ot(1000, 4)),
         ],
         "each committed entry once: {:?}",
-        out.log
-            .iter()
-            .map(|e| (&e.mutation.key, &e.mutation.evidence.note))
-            .collect::<Vec<_>>()
+        notes(&out)
     );
 }
 

@@ -18,6 +18,7 @@
 mod live_tap_support;
 mod ready_support;
 mod require;
+mod sharded_support;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -27,8 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use live_tap_support::LiveTap;
 use mongodb::bson::{doc, Document};
-use mongodb::options::{ClientOptions, CollectionOptions, WriteConcern};
-use mongodb::{Client, Collection};
+use sharded_support::{admin, client, coll};
 use tidemark_testbed::mongo::sharded::{MongoShardedCluster, ShardedConfig};
 use tidemark_testbed::{MongoReplicaSet, ReplSetConfig};
 
@@ -42,29 +42,6 @@ fn now_ns() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
-}
-
-async fn client(uri: &str) -> Client {
-    let mut o = ClientOptions::parse(uri).await.expect("uri");
-    o.server_selection_timeout = Some(Duration::from_secs(20));
-    Client::with_options(o).expect("client")
-}
-
-async fn admin(c: &Client, cmd: Document) -> Document {
-    c.database("admin")
-        .run_command(cmd.clone())
-        .await
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
-}
-
-fn coll(c: &Client, ns: &str) -> Collection<Document> {
-    let (db, name) = ns.split_once('.').unwrap();
-    c.database(db).collection_with_options(
-        name,
-        CollectionOptions::builder()
-            .write_concern(WriteConcern::majority())
-            .build(),
-    )
 }
 
 /// A namespace's documents in `state` (the testbed's), by `_id`.

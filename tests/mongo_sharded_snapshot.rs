@@ -22,6 +22,7 @@
 mod live_tap_support;
 mod ready_support;
 mod require;
+mod sharded_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -32,8 +33,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mongodb::bson::{doc, Bson, Document, Timestamp};
-use mongodb::options::{ClientOptions, CollectionOptions, WriteConcern};
-use mongodb::{Client, Collection};
+use mongodb::options::WriteConcern;
+use mongodb::Client;
+use sharded_support::{admin, client, coll};
 use tidemark::snapshot::RowData;
 use tidemark::store::{Store, StoreOptions};
 use tidemark_testbed::mongo::sharded::balancer::BalancerMode;
@@ -50,29 +52,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-async fn client(uri: &str) -> Client {
-    let mut o = ClientOptions::parse(uri).await.expect("uri");
-    o.server_selection_timeout = Some(Duration::from_secs(20));
-    Client::with_options(o).expect("client")
-}
-
-async fn admin(c: &Client, cmd: Document) -> Document {
-    c.database("admin")
-        .run_command(cmd.clone())
-        .await
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
-}
-
-fn coll(c: &Client, ns: &str) -> Collection<Document> {
-    let (db, name) = ns.split_once('.').unwrap();
-    c.database(db).collection_with_options(
-        name,
-        CollectionOptions::builder()
-            .write_concern(WriteConcern::majority())
-            .build(),
-    )
 }
 
 /// `_id` (debug form) → document.

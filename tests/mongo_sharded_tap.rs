@@ -25,6 +25,7 @@
 mod live_tap_support;
 mod ready_support;
 mod require;
+mod sharded_support;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -37,6 +38,7 @@ use live_tap_support::LiveTap;
 use mongodb::bson::{doc, Document};
 use mongodb::options::{ClientOptions, CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection};
+use sharded_support::admin;
 use tidemark::store::{Store, StoreOptions};
 use tidemark::version::model::VersionRow;
 use tidemark::version::stored;
@@ -74,13 +76,6 @@ struct Acked {
 async fn client(addr: std::net::SocketAddr) -> Client {
     let uri = format!("mongodb://{addr}/?serverSelectionTimeoutMS=20000&heartbeatFrequencyMS=500");
     Client::with_options(ClientOptions::parse(&uri).await.expect("uri")).expect("client")
-}
-
-async fn admin(c: &Client, cmd: Document) -> Document {
-    c.database("admin")
-        .run_command(cmd.clone())
-        .await
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
 }
 
 fn majority(c: &Client) -> Collection<Document> {
