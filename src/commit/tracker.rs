@@ -701,26 +701,23 @@ impl CommitTracker {
         self.tidemark = self.tidemark.max(t);
     }
 
-    /// The input is over (a pcap run ended): Mongo writes still pending in a
-    /// capture that showed no replication traffic at all are decided by policy now,
-    /// since nothing will ever show their commit point.
+    /// The input is over (a pcap run ended): Mongo writes still pending whose
+    /// replica set (or, for a router's write, any set) showed no replication
+    /// traffic at all are decided by policy now, since nothing will ever show their
+    /// commit point.
     pub fn finish(&mut self) {
         let now = self.now;
-        {
-            let pending: Vec<u64> = self
-                .undecided
-                .iter()
-                .filter(|(_, e)| {
-                    e.outcome == Outcome::Pending && !self.repls.visible(self.scope_of(e))
-                })
-                .map(|(id, _)| *id)
-                .collect();
-            // Each is logged: grow the flush's list once, not by doubling through
-            // a capture's worth of mutations.
-            self.ready.reserve(pending.len());
-            for wid in pending {
-                self.deadline_passed(wid, now, true);
-            }
+        let pending: Vec<u64> = self
+            .undecided
+            .iter()
+            .filter(|(_, e)| e.outcome == Outcome::Pending && !self.repls.visible(self.scope_of(e)))
+            .map(|(id, _)| *id)
+            .collect();
+        // Each is logged: grow the flush's list once, not by doubling through
+        // a capture's worth of mutations.
+        self.ready.reserve(pending.len());
+        for wid in pending {
+            self.deadline_passed(wid, now, true);
         }
         self.advance(now, None);
     }
