@@ -5,6 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// mimalloc, not glibc's malloc: decode and the tracker make and drop many small
+/// objects per write, and glibc consolidating its fast bins before every larger
+/// request was a third of decode time (see Cargo.toml for the numbers, and why
+/// without transparent huge pages).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tidemark",

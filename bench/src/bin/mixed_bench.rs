@@ -29,8 +29,8 @@
 //! the uncompressed payload (every message as it would be without compression: the
 //! work the decoders do). `--reuse` measures an existing `mixed.pcap` again (the
 //! generator's counts are kept in `mixed.json` next to it); `--decode-only` runs just
-//! decode + extraction once, for `perf record`. `--features mimalloc` runs everything
-//! on mimalloc instead of the system allocator.
+//! decode + extraction once, for `perf record`. It runs on mimalloc, the allocator of
+//! the `tidemark` binary; `--no-default-features` runs it on the system allocator.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -49,12 +49,6 @@ use tidemark::decode::records::{Record, WireOutcome};
 use tidemark::decode::registry::default_registry;
 use tidemark::inspect::{inspect, InspectOptions};
 use tidemark_bench::{cql_workload, mongo_workload};
-
-/// With `--features mimalloc`, how much faster the same code runs on another allocator
-/// (the tidemark binary uses the system one).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 struct Args {
