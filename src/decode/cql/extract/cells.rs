@@ -33,6 +33,7 @@ type ColType = (Arc<ColumnType>, Option<bool>);
 struct Cx<'a> {
     schema: &'a Schema,
     keyspace: &'a str,
+    table_name: &'a str,
     table: Option<&'a TableSchema>,
     bound: &'a Bound<'a>,
 }
@@ -49,9 +50,11 @@ enum Got {
 impl Cx<'_> {
     /// The schema's type of `col`; frozen when its type text says so at the top.
     fn schema_type(&self, col: &str) -> Option<ColType> {
-        let text = self.table?.types.get(col)?;
-        let ty = self.schema.parse_type(self.keyspace, text)?;
-        Some((Arc::new(ty), Some(text.trim_start().starts_with("frozen<"))))
+        self.table?;
+        let (ty, frozen) = self
+            .schema
+            .parsed_column_type(self.keyspace, self.table_name, col)?;
+        Some((ty, Some(frozen)))
     }
 
     /// `col`'s shared name: the prepared statement's when `term` is the marker bound
@@ -109,6 +112,7 @@ pub fn build(
     let cx = Cx {
         schema,
         keyspace: table.map_or("", |(k, _)| k),
+        table_name: table.map_or("", |(_, t)| t),
         table: table.and_then(|(k, t)| schema.table(k, t)),
         bound,
     };
