@@ -45,7 +45,7 @@ impl Timing {
     /// A cell of `kind` at the line's timestamp, its TTL and deletion time set.
     fn cell(
         &self,
-        column: &str,
+        column: Arc<str>,
         cql_type: Arc<str>,
         op: CellOp,
         deleted: bool,
@@ -62,7 +62,7 @@ impl Timing {
             (false, _, None) => (CellKind::Live, None, None),
         };
         Cell {
-            column: shared::name(column),
+            column,
             path: None,
             value,
             cql_type,
@@ -146,7 +146,7 @@ fn typed_cell(c: &TypedCell, t: &Timing) -> Cell {
         c.value.clone().unwrap_or_default()
     };
     let mut cell = t.cell(
-        &c.column,
+        c.column.shared().clone(),
         shared::spelled(&c.ty, c.frozen == Some(true)),
         op,
         deleted,
@@ -204,13 +204,19 @@ fn json_cells(rec: &WriteRecord, t: &Timing, want: impl Fn(&str) -> bool, p: &mu
             } else {
                 Bytes::from(value.to_string())
             };
-            p.cells.push(t.cell(column, json(), op, deleted, bytes));
+            p.cells
+                .push(t.cell(shared::name(column), json(), op, deleted, bytes));
         }
     }
     if rec.op == "delete" {
         for c in rec.columns_deleted.iter().flatten().filter(|c| want(c)) {
-            p.cells
-                .push(t.cell(c, json(), CellOp::Tombstone, true, Bytes::new()));
+            p.cells.push(t.cell(
+                shared::name(c),
+                json(),
+                CellOp::Tombstone,
+                true,
+                Bytes::new(),
+            ));
         }
     }
     // Collection operations have no JSON cell of their own: the operation object
@@ -235,7 +241,13 @@ fn json_cells(rec: &WriteRecord, t: &Timing, want: impl Fn(&str) -> bool, p: &mu
                 n if n.starts_with("remove") => (CellOp::Remove, true),
                 _ => (CellOp::Put, false),
             };
-            let mut cell = t.cell(col, json(), op, deleted, Bytes::from(o.to_string()));
+            let mut cell = t.cell(
+                shared::name(col),
+                json(),
+                op,
+                deleted,
+                Bytes::from(o.to_string()),
+            );
             if op == CellOp::Increment {
                 // A counter shard's value is a binary delta; JSON text is not one.
                 cell.kind = CellKind::Live;

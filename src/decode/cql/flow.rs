@@ -134,11 +134,8 @@ impl CqlFlowDecoder {
                 let Message::Result(ResultBody::Prepared(prep)) = msg else {
                     return;
                 };
-                let stmt = PreparedStmt {
-                    text: ParsedText::new(text),
-                    keyspace,
-                    metadata: prep.metadata.clone(),
-                };
+                let stmt =
+                    PreparedStmt::new(ParsedText::new(text), keyspace, prep.metadata.clone());
                 let mut shared = self.shared.lock();
                 let waiting = shared
                     .node(self.server)

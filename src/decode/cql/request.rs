@@ -324,7 +324,8 @@ fn prepared(
         // Unqualified names were resolved when the statement was prepared.
         let ks = p.keyspace.as_deref().or(keyspace);
         if let Ok(stmt) = p.text.statement() {
-            let bound = Bound::new(values, &stmt.bind_markers, Some(&p.metadata));
+            let bound =
+                Bound::new(values, &stmt.bind_markers, Some(&p.metadata)).with_shared(&p.shared);
             one(
                 stmt,
                 p.text.text(),

@@ -36,7 +36,8 @@ pub fn resolved(u: &Unresolved, stmt: &PreparedStmt, schema: &Schema, out: &mut 
     let Ok(parsed) = stmt.text.statement() else {
         return;
     };
-    let bound = Bound::new(&u.values, &parsed.bind_markers, Some(&stmt.metadata));
+    let bound =
+        Bound::new(&u.values, &parsed.bind_markers, Some(&stmt.metadata)).with_shared(&stmt.shared);
     let rec = &u.record;
     let req = RequestInfo {
         flow: rec.flow,

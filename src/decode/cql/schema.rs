@@ -8,7 +8,8 @@
 //! Column types are kept as CQL type text and resolved on use, because a column may
 //! name a UDT whose definition arrives later.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use tidemark_cql::message::Rows;
 use tidemark_cql::{ColumnType, Text, Value};
@@ -63,7 +64,15 @@ pub struct Schema {
     udts: HashMap<(String, String), Vec<(String, String)>>,
     /// Bumped by every change, so a holder can tell when to persist it again.
     generation: u64,
+    /// keyspace → table → column → its type parsed (`None`: [`Schema::parse_type`]
+    /// gives none) and whether it is frozen at the top, remade by every change that
+    /// could alter it (column types, UDTs): extraction asks for a column's type on
+    /// every write, and parsing the text each time showed in profiles.
+    parsed: HashMap<String, HashMap<String, HashMap<String, ParsedType>>>,
 }
+
+/// A column's parsed type and whether its text says `frozen<` at the top.
+type ParsedType = Option<(Arc<ColumnType>, bool)>;
 
 /// Nesting limit for type text (hostile schema rows must not recurse deeply).
 const MAX_TYPE_DEPTH: usize = 24;
@@ -77,6 +86,55 @@ impl Schema {
     pub fn column_type(&self, keyspace: &str, table: &str, column: &str) -> Option<ColumnType> {
         let text = self.table(keyspace, table)?.types.get(column)?;
         self.parse_type(keyspace, text)
+    }
+
+    /// [`Schema::column_type`], shared, with whether the column is frozen at the
+    /// top: parsed once per schema change, not per call.
+    pub fn parsed_column_type(
+        &self,
+        keyspace: &str,
+        table: &str,
+        column: &str,
+    ) -> Option<(Arc<ColumnType>, bool)> {
+        let cached = self
+            .parsed
+            .get(keyspace)
+            .and_then(|t| t.get(table))
+            .and_then(|c| c.get(column));
+        match cached {
+            Some(p) => p.clone(),
+            // Not cached (a column this schema does not have): as parsed now.
+            None => {
+                let text = self.table(keyspace, table)?.types.get(column)?;
+                Some((Arc::new(self.parse_type(keyspace, text)?), is_frozen(text)))
+            }
+        }
+    }
+
+    /// Remakes the parsed types of `keyspaces` (every keyspace when `None`).
+    fn reparse(&mut self, keyspaces: Option<&HashSet<String>>) {
+        let mut parsed = std::mem::take(&mut self.parsed);
+        for (ks, tables) in &self.tables {
+            if keyspaces.is_some_and(|k| !k.contains(ks)) {
+                continue;
+            }
+            let out = parsed.entry(ks.clone()).or_default();
+            out.clear();
+            for (name, t) in tables {
+                out.insert(name.clone(), self.parse_table(ks, t));
+            }
+        }
+        self.parsed = parsed;
+    }
+
+    fn parse_table(&self, ks: &str, t: &TableSchema) -> HashMap<String, ParsedType> {
+        t.types
+            .iter()
+            .map(|(c, text)| {
+                let ty = self.parse_type(ks, text);
+                (c.clone(), ty.map(|ty| (Arc::new(ty), is_frozen(text))))
+            })
+            .collect()
     }
 
     /// Parses CQL type text as `system_schema` writes it, resolving UDT names in
@@ -118,6 +176,7 @@ impl Schema {
                 ) else {
                     return;
                 };
+                let mut touched = HashSet::new();
                 for row in &decoded {
                     let (Some(k), Some(t), Some(c), Some(kind), Some(ty)) = (
                         text(&row[k]),
@@ -132,8 +191,12 @@ impl Schema {
                         Value::Int(p) => *p,
                         _ => -1,
                     };
+                    if !touched.contains(k) {
+                        touched.insert(k.to_string());
+                    }
                     self.add_column(k, t, c, kind, pos, ty);
                 }
+                self.reparse(Some(&touched));
             }
             "types" => {
                 let (Some(k), Some(t), Some(names), Some(ftypes)) = (
@@ -154,6 +217,7 @@ impl Schema {
                     self.generation += 1;
                     self.udts.insert((k.to_string(), t.to_string()), fields);
                 }
+                self.reparse(None);
             }
             _ => {}
         }
@@ -209,6 +273,11 @@ impl Schema {
     /// Records a table defined by `CREATE TABLE` text (see [`super::ddl`]).
     pub fn add_table(&mut self, keyspace: &str, table: &str, schema: TableSchema) {
         self.generation += 1;
+        let parsed = self.parse_table(keyspace, &schema);
+        self.parsed
+            .entry(keyspace.to_string())
+            .or_default()
+            .insert(table.to_string(), parsed);
         self.tables
             .entry(keyspace.to_string())
             .or_default()
@@ -220,7 +289,13 @@ impl Schema {
         self.generation += 1;
         self.udts
             .insert((keyspace.to_string(), name.to_string()), fields);
+        self.reparse(None);
     }
+}
+
+/// Whether type text is frozen at the top.
+fn is_frozen(text: &str) -> bool {
+    text.trim_start().starts_with("frozen<")
 }
 
 fn text(v: &Value) -> Option<&str> {
@@ -445,5 +520,28 @@ mod tests {
         assert_eq!(s.parse_type("tm", "list<int"), None);
         let deep = "list<".repeat(100) + "int" + &">".repeat(100);
         assert_eq!(s.parse_type("tm", &deep), None);
+    }
+
+    #[test]
+    fn parsed_types_follow_every_schema_change() {
+        let mut s = Schema::default();
+        let types = [("k", "int"), ("a", "frozen<pt>"), ("m", "map<text, int>")]
+            .map(|(c, t)| (c.to_string(), t.to_string()));
+        s.add_table(
+            "tm",
+            "t",
+            TableSchema::with_key(types.into(), vec!["k".into()], vec![]),
+        );
+        let parsed = |s: &Schema, c: &str| s.parsed_column_type("tm", "t", c);
+        assert_eq!(parsed(&s, "k"), Some((Arc::new(ColumnType::Int), false)));
+        assert_eq!(parsed(&s, "m").map(|p| p.1), Some(false));
+        // The UDT is not known yet: no type, as parse_type says.
+        assert_eq!(parsed(&s, "a"), None);
+        s.add_udt("tm", "pt", vec![("x".into(), "int".into())]);
+        let (ty, frozen) = parsed(&s, "a").unwrap();
+        assert!(frozen);
+        assert_eq!(Some(&*ty), s.column_type("tm", "t", "a").as_ref());
+        assert!(matches!(&*ty, ColumnType::Udt { .. }));
+        assert_eq!(parsed(&s, "nope"), None);
     }
 }

@@ -11,9 +11,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tidemark_cql::message::{PreparedMetadata, QueryValues};
+use tidemark_cql::ColumnType;
 
 use super::parsed::ParsedText;
 use super::schema::Schema;
+use super::typed::Name;
 use crate::decode::records::WriteRecord;
 
 /// A statement a node prepared: its text, the keyspace it was prepared in, and the
@@ -24,6 +26,32 @@ pub struct PreparedStmt {
     pub text: ParsedText,
     pub keyspace: Option<String>,
     pub metadata: PreparedMetadata,
+    /// The bind metadata's marker types and names, shared: each EXECUTE's typed
+    /// cells hold these instead of a copy per cell.
+    pub shared: SharedSpecs,
+}
+
+/// A prepared statement's marker types and names, made once when it is prepared.
+#[derive(Debug, Default)]
+pub struct SharedSpecs {
+    pub types: Vec<Arc<ColumnType>>,
+    pub names: Vec<Name>,
+}
+
+impl PreparedStmt {
+    pub fn new(text: ParsedText, keyspace: Option<String>, metadata: PreparedMetadata) -> Self {
+        let cols = &metadata.columns;
+        let shared = SharedSpecs {
+            types: cols.iter().map(|c| Arc::new(c.ty.clone())).collect(),
+            names: cols.iter().map(|c| Name::new(c.name.as_str())).collect(),
+        };
+        PreparedStmt {
+            text,
+            keyspace,
+            metadata,
+            shared,
+        }
+    }
 }
 
 /// An EXECUTE (or prepared BATCH member) whose PREPARE was not seen: reported as

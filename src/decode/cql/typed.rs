@@ -14,8 +14,12 @@
 //! Where no type is known (no schema, no bind metadata) there is no typed cell: the
 //! column is listed in [`TypedWrite::untyped`] with the reason, never guessed.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tidemark_cql::ColumnType;
+
+pub use name::Name;
 
 /// What a cell does to its column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +54,14 @@ pub enum CellOp {
 /// One cell of the row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypedCell {
-    /// Column name as in the schema.
-    pub column: String,
+    /// Column name as in the schema (shared: see [`Name`]).
+    pub column: Name,
     /// The column's type (for element cells the collection's type: path and value
-    /// types follow from it).
-    pub ty: ColumnType,
+    /// types follow from it). Shared by every cell of the column and by the
+    /// prepared statement it came from: a cloned `map<text, int>` was two
+    /// allocations per cell, and the full enum made a write's cells too large for
+    /// the allocator's small bins.
+    pub ty: Arc<ColumnType>,
     /// Whether the column is frozen: `None` when the type came from bind metadata
     /// only (the protocol does not say); such collections are kept as one cell.
     pub frozen: Option<bool>,
@@ -69,8 +76,8 @@ pub struct TypedCell {
 /// One key column fixed by equality, or one end of a clustering range.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypedKey {
-    pub column: String,
-    pub ty: ColumnType,
+    pub column: Name,
+    pub ty: Arc<ColumnType>,
     pub value: Bytes,
 }
 
@@ -109,5 +116,100 @@ impl TypedWrite {
     /// Records that `column` has no typed form.
     pub fn untyped(&mut self, column: &str, why: &'static str) {
         self.untyped.push((column.to_string(), why));
+    }
+}
+
+/// Column names shared between the cells that name them.
+mod name {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::fmt;
+    use std::ops::Deref;
+    use std::sync::Arc;
+
+    /// Names kept per thread before the table starts over (garbage traffic naming
+    /// endless columns must not grow it without bound).
+    const LIMIT: usize = 4096;
+
+    thread_local! {
+        static NAMES: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
+    }
+
+    /// A column name, shared: every write of a prepared INSERT names the same ten
+    /// columns, and a heap string per cell (made, then freed with the record) was a
+    /// measurable part of extraction. The store's cells take the same `Arc<str>`.
+    #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub struct Name(Arc<str>);
+
+    impl Name {
+        /// `name`, shared with every other `Name` of the same text on this thread.
+        pub fn new(name: &str) -> Name {
+            NAMES.with(|names| {
+                let mut names = names.borrow_mut();
+                if let Some(shared) = names.get(name) {
+                    return Name(shared.clone());
+                }
+                if names.len() >= LIMIT {
+                    names.clear();
+                }
+                let shared: Arc<str> = Arc::from(name);
+                names.insert(shared.clone());
+                Name(shared)
+            })
+        }
+
+        pub fn as_str(&self) -> &str {
+            &self.0
+        }
+
+        /// The shared text.
+        pub fn shared(&self) -> &Arc<str> {
+            &self.0
+        }
+    }
+
+    impl Deref for Name {
+        type Target = str;
+        fn deref(&self) -> &str {
+            &self.0
+        }
+    }
+
+    impl PartialEq<str> for Name {
+        fn eq(&self, other: &str) -> bool {
+            &*self.0 == other
+        }
+    }
+
+    impl PartialEq<&str> for Name {
+        fn eq(&self, other: &&str) -> bool {
+            &*self.0 == *other
+        }
+    }
+
+    /// As a `String` prints.
+    impl fmt::Debug for Name {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Debug::fmt(&*self.0, f)
+        }
+    }
+
+    impl fmt::Display for Name {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn equal_names_share_one_string() {
+            let (a, b) = (Name::new("c1"), Name::new("c1"));
+            assert!(Arc::ptr_eq(a.shared(), b.shared()));
+            assert_eq!(a, "c1");
+            assert_eq!(format!("{a:?} {a}"), "\"c1\" c1");
+        }
     }
 }

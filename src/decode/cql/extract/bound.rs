@@ -5,6 +5,8 @@
 //! prepared (that is what the server will decode it with), else from the schema type
 //! of the column the marker binds to; with neither, the raw bytes are shown as `0x…`.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde_json::Value as Json;
 use tidemark_cql::message::{PreparedMetadata, QueryValues};
@@ -14,11 +16,15 @@ use tidemark_cql::wire::WireValue;
 use tidemark_cql::{to_json, ColumnType, Value};
 
 use super::order::normalize;
+use crate::decode::cql::shared::SharedSpecs;
+use crate::decode::cql::typed::Name;
 
 /// The values bound to one statement, positional, with their types when known.
 pub struct Bound<'a> {
     values: Vec<&'a WireValue>,
     specs: Option<&'a PreparedMetadata>,
+    /// `specs`' marker types and names, shared (see [`Bound::with_shared`]).
+    shared: Option<&'a SharedSpecs>,
 }
 
 impl<'a> Bound<'a> {
@@ -53,7 +59,20 @@ impl<'a> Bound<'a> {
                 })
                 .collect(),
         };
-        Bound { values, specs }
+        Bound {
+            values,
+            specs,
+            shared: None,
+        }
+    }
+
+    /// `specs`' types and names made shareable once (see [`SharedSpecs`]): typed
+    /// cells then hold these instead of a copy each.
+    pub fn with_shared(self, shared: &'a SharedSpecs) -> Self {
+        Bound {
+            shared: Some(shared),
+            ..self
+        }
     }
 
     /// Values as given, for EXECUTEs whose statement is unknown.
@@ -89,6 +108,21 @@ impl<'a> Bound<'a> {
     /// The bind metadata's type for marker `i`.
     pub fn spec_type(&self, i: usize) -> Option<&'a ColumnType> {
         self.specs.and_then(|s| s.columns.get(i)).map(|c| &c.ty)
+    }
+
+    /// [`Bound::spec_type`], shared when [`Bound::with_shared`] gave it.
+    pub fn spec_type_shared(&self, i: usize) -> Option<Arc<ColumnType>> {
+        match self.shared.and_then(|s| s.types.get(i)) {
+            Some(shared) => Some(shared.clone()),
+            None => self.spec_type(i).map(|t| Arc::new(t.clone())),
+        }
+    }
+
+    /// The shared name of marker `i` when it is `column` (what an INSERT or a `SET
+    /// c = ?` binds), so the cell needs no name lookup of its own.
+    pub fn spec_name_shared(&self, i: usize, column: &str) -> Option<Name> {
+        let name = self.shared?.names.get(i)?;
+        (name.as_str() == column).then(|| name.clone())
     }
 
     /// The bind metadata's name for marker `i` (`key(m)`, `idx(l)`, `[ttl]`, ...).

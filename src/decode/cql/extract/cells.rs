@@ -7,6 +7,8 @@
 //! value is the frame's `Bytes` sliced, elements of a non-frozen collection are
 //! slices of it too; a literal is converted by [`super::value`] and encoded.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tidemark_cql::statement::{
     AssignOp, ColumnRef, InsertValues, Modification, Operator, Relation, RelationLhs, Rhs, Term,
@@ -18,16 +20,20 @@ use super::bound::Bound;
 use super::collection::{canonical, fields, split};
 use super::value::{encode, literal_value, Why};
 use crate::decode::cql::schema::{Schema, TableSchema};
-use crate::decode::cql::typed::{CellOp, RowDeletion, TypedBound, TypedCell, TypedKey, TypedWrite};
+use crate::decode::cql::typed::{
+    CellOp, Name, RowDeletion, TypedBound, TypedCell, TypedKey, TypedWrite,
+};
 
 const NO_TYPE: Why = "no type: the table's schema and the bind metadata are both unknown";
 
-/// A column's type and whether it is frozen (`None`: not known).
-type ColType = (ColumnType, Option<bool>);
+/// A column's type (shared with the cells that hold it) and whether it is frozen
+/// (`None`: not known).
+type ColType = (Arc<ColumnType>, Option<bool>);
 
 struct Cx<'a> {
     schema: &'a Schema,
     keyspace: &'a str,
+    table_name: &'a str,
     table: Option<&'a TableSchema>,
     bound: &'a Bound<'a>,
 }
@@ -44,9 +50,19 @@ enum Got {
 impl Cx<'_> {
     /// The schema's type of `col`; frozen when its type text says so at the top.
     fn schema_type(&self, col: &str) -> Option<ColType> {
-        let text = self.table?.types.get(col)?;
-        let ty = self.schema.parse_type(self.keyspace, text)?;
-        Some((ty, Some(text.trim_start().starts_with("frozen<"))))
+        self.table?;
+        let (ty, frozen) = self
+            .schema
+            .parsed_column_type(self.keyspace, self.table_name, col)?;
+        Some((ty, Some(frozen)))
+    }
+
+    /// `col`'s shared name: the prepared statement's when `term` is the marker bound
+    /// to it, else looked up.
+    fn name(&self, col: &str, term: &Term<'_>) -> Name {
+        term.as_marker()
+            .and_then(|m| self.bound.spec_name_shared(m.index, col))
+            .unwrap_or_else(|| Name::new(col))
     }
 
     /// The serialized value of `term` where the context expects `expected`.
@@ -58,9 +74,9 @@ impl Cx<'_> {
                 Some(WireValue::Bytes(b)) => b,
             };
             // The server decodes a bound value with the bind metadata's type.
-            let ty = match (self.bound.spec_type(m.index), expected) {
-                (Some(t), Some((_, frozen))) => (t.clone(), *frozen),
-                (Some(t), None) => (t.clone(), None),
+            let ty = match (self.bound.spec_type_shared(m.index), expected) {
+                (Some(t), Some((_, frozen))) => (t, *frozen),
+                (Some(t), None) => (t, None),
                 (None, Some(t)) => t.clone(),
                 (None, None) => return Got::Untyped(NO_TYPE),
             };
@@ -96,6 +112,7 @@ pub fn build(
     let cx = Cx {
         schema,
         keyspace: table.map_or("", |(k, _)| k),
+        table_name: table.map_or("", |(_, t)| t),
         table: table.and_then(|(k, t)| schema.table(k, t)),
         bound,
     };
@@ -155,7 +172,7 @@ pub fn build(
 fn key(cx: &Cx<'_>, col: &str, term: &Term<'_>, w: &mut TypedWrite) {
     match cx.value(term, cx.schema_type(col).as_ref()) {
         Got::Bytes(value, (ty, _)) => w.key.push(TypedKey {
-            column: col.to_string(),
+            column: cx.name(col, term),
             value: canonical(&ty, &value),
             ty,
         }),
@@ -164,9 +181,13 @@ fn key(cx: &Cx<'_>, col: &str, term: &Term<'_>, w: &mut TypedWrite) {
     }
 }
 
-fn cell(column: &str, (ty, frozen): &ColType, op: CellOp) -> TypedCell {
+fn cell(column: &str, ct: &ColType, op: CellOp) -> TypedCell {
+    named_cell(Name::new(column), ct, op)
+}
+
+fn named_cell(column: Name, (ty, frozen): &ColType, op: CellOp) -> TypedCell {
     TypedCell {
-        column: column.to_string(),
+        column,
         ty: ty.clone(),
         frozen: *frozen,
         op,
@@ -184,13 +205,16 @@ fn set(cx: &Cx<'_>, col: &str, term: &Term<'_>, w: &mut TypedWrite) {
         Got::Null => {
             let ct = ct.or_else(|| spec_col_type(cx, term));
             match ct {
-                Some(ct) => w.cells.push(cell(col, &ct, CellOp::Tombstone)),
+                Some(ct) => w
+                    .cells
+                    .push(named_cell(cx.name(col, term), &ct, CellOp::Tombstone)),
                 None => w.untyped(col, NO_TYPE),
             }
         }
         Got::Bytes(b, ct) if ct.1 == Some(false) && is_complex(&ct.0) => {
-            w.cells.push(cell(col, &ct, CellOp::Clear));
-            match elements(&ct, &b, CellOp::Set, col) {
+            let name = cx.name(col, term);
+            w.cells.push(named_cell(name.clone(), &ct, CellOp::Clear));
+            match elements(&ct, &b, CellOp::Set, name) {
                 Some(cells) => w.cells.extend(cells),
                 None => w.untyped(col, "collection bytes do not split into elements"),
             }
@@ -201,7 +225,7 @@ fn set(cx: &Cx<'_>, col: &str, term: &Term<'_>, w: &mut TypedWrite) {
             // collection cell on the hot path of prepared INSERTs.
             let (ty, frozen) = ct;
             w.cells.push(TypedCell {
-                column: col.to_string(),
+                column: cx.name(col, term),
                 ty,
                 frozen,
                 op: CellOp::Set,
@@ -215,7 +239,7 @@ fn set(cx: &Cx<'_>, col: &str, term: &Term<'_>, w: &mut TypedWrite) {
 /// The bind metadata's type of a marker term, frozenness unknown.
 fn spec_col_type(cx: &Cx<'_>, term: &Term<'_>) -> Option<ColType> {
     let i = term.as_marker()?.index;
-    Some((cx.bound.spec_type(i)?.clone(), None))
+    Some((cx.bound.spec_type_shared(i)?, None))
 }
 
 fn is_complex(ty: &ColumnType) -> bool {
@@ -228,10 +252,10 @@ fn is_complex(ty: &ColumnType) -> bool {
 /// Element cells of a whole non-frozen collection value. `op` is used for set, map
 /// and UDT elements; list elements are always appends (their paths are timeuuids the
 /// server chooses).
-fn elements(ct: &ColType, b: &Bytes, op: CellOp, col: &str) -> Option<Vec<TypedCell>> {
+fn elements(ct: &ColType, b: &Bytes, op: CellOp, col: Name) -> Option<Vec<TypedCell>> {
     let mut out = Vec::new();
     let mk = |op, path: Option<Bytes>, value: Option<Bytes>| {
-        let mut c = cell(col, ct, op);
+        let mut c = named_cell(col.clone(), ct, op);
         c.path = path;
         c.value = value;
         c
@@ -294,7 +318,9 @@ fn assignment(cx: &Cx<'_>, col: &str, op: &AssignOp<'_>, w: &mut TypedWrite) {
             let sub = matches!(op, AssignOp::Subtract(_));
             // Operand type: the column's, except `map - {keys}` (a set of keys).
             let operand = match (ct.0.effective(), sub) {
-                (ColumnType::Map(k, _), true) => (ColumnType::Set(k.clone()), Some(false)),
+                (ColumnType::Map(k, _), true) => {
+                    (Arc::new(ColumnType::Set(k.clone())), Some(false))
+                }
                 _ => (ct.0.clone(), Some(false)),
             };
             let got = cx.value(t, Some(&operand));
@@ -322,8 +348,8 @@ fn assignment(cx: &Cx<'_>, col: &str, op: &AssignOp<'_>, w: &mut TypedWrite) {
             let cells = match (ct.0.effective(), sub) {
                 // `map - {k1, k2}`: the operand is a set of keys.
                 (ColumnType::Map(k, _), true) => {
-                    let keys = (ColumnType::Set(k.clone()), Some(false));
-                    elements(&keys, &b, CellOp::Remove, col).map(|cs| {
+                    let keys = (Arc::new(ColumnType::Set(k.clone())), Some(false));
+                    elements(&keys, &b, CellOp::Remove, Name::new(col)).map(|cs| {
                         cs.into_iter()
                             .map(|mut c| {
                                 c.ty = ct.0.clone();
@@ -332,7 +358,7 @@ fn assignment(cx: &Cx<'_>, col: &str, op: &AssignOp<'_>, w: &mut TypedWrite) {
                             .collect()
                     })
                 }
-                _ => elements(&ct, &b, elem_op, col),
+                _ => elements(&ct, &b, elem_op, Name::new(col)),
             };
             match cells {
                 Some(cells) => w.cells.extend(cells),
@@ -344,8 +370,8 @@ fn assignment(cx: &Cx<'_>, col: &str, op: &AssignOp<'_>, w: &mut TypedWrite) {
                 return w.untyped(col, NO_TYPE);
             };
             let (kt, vt) = match ct.0.effective() {
-                ColumnType::Map(k, v) => ((**k).clone(), (**v).clone()),
-                ColumnType::List(e) => (ColumnType::Int, (**e).clone()),
+                ColumnType::Map(k, v) => (Arc::new((**k).clone()), Arc::new((**v).clone())),
+                ColumnType::List(e) => (Arc::new(ColumnType::Int), Arc::new((**e).clone())),
                 _ => return w.untyped(col, "element of a column that is not a list or map"),
             };
             let k = match cx.value(key, Some(&(kt.clone(), Some(true)))) {
@@ -372,7 +398,7 @@ fn assignment(cx: &Cx<'_>, col: &str, op: &AssignOp<'_>, w: &mut TypedWrite) {
             let Some(path) = field_path(i) else {
                 return w.untyped(col, "field index past a short");
             };
-            element_write(cx, col, &ct, path, value, ft.clone(), w);
+            element_write(cx, col, &ct, path, value, Arc::new(ft.clone()), w);
         }
     }
 }
@@ -384,7 +410,7 @@ fn element_write(
     ct: &ColType,
     path: Bytes,
     value: &Term<'_>,
-    vt: ColumnType,
+    vt: Arc<ColumnType>,
     w: &mut TypedWrite,
 ) {
     let (op, v) = match cx.value(value, Some(&(vt.clone(), Some(true)))) {
@@ -413,9 +439,9 @@ fn delete_target(cx: &Cx<'_>, c: &ColumnRef<'_>, w: &mut TypedWrite) {
                 return w.untyped(col, NO_TYPE);
             };
             let kt = match ct.0.effective() {
-                ColumnType::Map(k, _) => (**k).clone(),
-                ColumnType::List(_) => ColumnType::Int,
-                ColumnType::Set(e) => (**e).clone(),
+                ColumnType::Map(k, _) => Arc::new((**k).clone()),
+                ColumnType::List(_) => Arc::new(ColumnType::Int),
+                ColumnType::Set(e) => Arc::new((**e).clone()),
                 _ => return w.untyped(col, "element of a column that is not a collection"),
             };
             match cx.value(key, Some(&(kt, Some(true)))) {
@@ -467,7 +493,7 @@ fn row_deletion(cx: &Cx<'_>, rels: &[Relation<'_>], w: &TypedWrite) -> Option<Ro
     let fixed = |c: &str| {
         w.key
             .iter()
-            .find(|k| k.column == c)
+            .find(|k| k.column.as_str() == c)
             .map(|k| k.value.clone())
     };
     let mut prefix = Vec::new();

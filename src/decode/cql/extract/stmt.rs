@@ -42,9 +42,10 @@ struct Cols<'a> {
 impl Cols<'_> {
     /// `schema.column_type` of the statement's table (`known` is that table).
     fn ty(&self, col: &str) -> Option<ColumnType> {
-        let (k, _) = self.table?;
-        let text = self.known?.types.get(col)?;
-        self.schema.parse_type(k, text)
+        let (k, t) = self.table?;
+        self.known?;
+        let (ty, _) = self.schema.parsed_column_type(k, t, col)?;
+        Some((*ty).clone())
     }
 }
 
