@@ -409,7 +409,7 @@ impl MongoFlowDecoder {
                 }
                 self.done.push(*rec);
             }
-            Action::GetLastError { wc, wc_json } => {
+            Action::GetLastError { wc, sent } => {
                 let Some(mut slot) = p.gle_slot else { return };
                 let mut redo: Vec<Stmt> = Vec::new();
                 for s in slot.stmts.drain(..) {
@@ -425,7 +425,7 @@ impl MongoFlowDecoder {
                     let x = &mut s.rec.extras;
                     x.optime = at.or(x.optime);
                     x.error_code = evidence::error_code(reply, s.index).or(x.error_code);
-                    s.rec.write_concern = Some(wc_json.clone());
+                    s.rec.write_concern = Some(sent.clone());
                     self.done.push(s.rec);
                 }
             }
