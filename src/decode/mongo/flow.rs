@@ -359,6 +359,12 @@ impl MongoFlowDecoder {
                         }
                     }
                 }
+                if txn.is_none() && origin != Origin::LegacyCommand {
+                    // Nothing is held: the lines move straight into `done` (a line is
+                    // about 1 KB, and each move of it through a local is a copy).
+                    self.done.extend(stmts.into_iter().map(|s| s.rec));
+                    return;
+                }
                 let mut slot = Vec::new();
                 for s in stmts {
                     let applied = s.rec.outcome.applied();

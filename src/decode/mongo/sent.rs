@@ -11,6 +11,85 @@ use crate::decode::records::{
     Lsid, SentW, SentWriteConcern, SessionIds, GENERIC_SUBTYPE, UUID_SUBTYPE,
 };
 
+/// The generic fields of a command body a `write` line carries, found in one pass
+/// over the body (a `get` per field scanned it once per field); the first occurrence
+/// of each, as `RawDocument::get` finds it.
+#[derive(Default)]
+pub struct Generic<'a> {
+    lsid: Option<RawBsonRef<'a>>,
+    txn_number: Option<RawBsonRef<'a>>,
+    autocommit: Option<RawBsonRef<'a>>,
+    start_transaction: Option<RawBsonRef<'a>>,
+    stmt_id: Option<RawBsonRef<'a>>,
+    stmt_ids: Option<RawBsonRef<'a>>,
+    write_concern: Option<RawBsonRef<'a>>,
+    /// `shardVersion` or `databaseVersion` is present (see [`Generic::routed`]).
+    routed: bool,
+}
+
+impl<'a> Generic<'a> {
+    /// Reads the fields from `body`. An element that cannot be read ends the scan,
+    /// as it ends a `get`.
+    pub fn scan(body: &'a RawDocument) -> Generic<'a> {
+        let mut g = Generic::default();
+        for el in body.iter() {
+            let Ok((k, v)) = el else { break };
+            let slot = match k.as_str() {
+                "lsid" => &mut g.lsid,
+                "txnNumber" => &mut g.txn_number,
+                "autocommit" => &mut g.autocommit,
+                "startTransaction" => &mut g.start_transaction,
+                "stmtId" => &mut g.stmt_id,
+                "stmtIds" => &mut g.stmt_ids,
+                "writeConcern" => &mut g.write_concern,
+                "shardVersion" | "databaseVersion" => {
+                    g.routed = true;
+                    continue;
+                }
+                _ => continue,
+            };
+            slot.get_or_insert(v);
+        }
+        g
+    }
+
+    /// The command names the routing table version it was routed with: a router
+    /// sent it to a shard.
+    pub fn routed(&self) -> bool {
+        self.routed
+    }
+
+    /// Whether the command lists one `stmtId` per statement (`stmtIds`).
+    pub fn per_statement_ids(&self) -> bool {
+        matches!(self.stmt_ids, Some(RawBsonRef::Array(_)))
+    }
+
+    /// `writeConcern`, when it is a document.
+    pub fn write_concern(&self) -> Option<SentWriteConcern> {
+        match self.write_concern {
+            Some(RawBsonRef::Document(d)) => Some(write_concern(d)),
+            _ => None,
+        }
+    }
+
+    /// `session` of statement `index` (see [`session`]).
+    pub fn session(&self, index: Option<usize>) -> Option<SessionIds> {
+        let stmt_id = self.stmt_id.or_else(|| match (self.stmt_ids, index) {
+            (Some(RawBsonRef::Array(ids)), Some(i)) => ids.into_iter().nth(i)?.ok(),
+            _ => None,
+        });
+        session_of(
+            [
+                self.lsid,
+                self.txn_number,
+                self.autocommit,
+                self.start_transaction,
+            ],
+            stmt_id,
+        )
+    }
+}
+
 /// An integer the line prints as a plain JSON integer (BSON int32 or int64).
 fn int(v: RawBsonRef<'_>) -> Option<i64> {
     match v {
@@ -92,15 +171,15 @@ pub fn gle_write_concern(body: &RawDocument) -> SentWriteConcern {
 /// `stmtId` (the command's, else `stmtIds[index]`), as far as the command carries
 /// them; `None` when it carries none.
 pub fn session(body: &RawDocument, index: Option<usize>) -> Option<SessionIds> {
-    let get = |k: &str| match body.get(k) {
-        Ok(Some(v)) => Some(v),
-        _ => None,
-    };
-    let fields = ["lsid", "txnNumber", "autocommit", "startTransaction"].map(get);
-    let stmt_id = get("stmtId").or_else(|| match (body.get_array("stmtIds"), index) {
-        (Ok(ids), Some(i)) => ids.into_iter().nth(i).and_then(|v| v.ok()),
-        _ => None,
-    });
+    Generic::scan(body).session(index)
+}
+
+/// `session` of the values of `lsid`, `txnNumber`, `autocommit`, `startTransaction`
+/// and `stmtId`.
+fn session_of(
+    fields: [Option<RawBsonRef<'_>>; 4],
+    stmt_id: Option<RawBsonRef<'_>>,
+) -> Option<SessionIds> {
     if fields.iter().all(Option::is_none) && stmt_id.is_none() {
         return None;
     }
