@@ -72,7 +72,7 @@ fn ordered_write_error_stops_the_batch() {
     assert_eq!(w[1].key, json!({"_id": 1}));
     assert_eq!(w[1].values, json!({"_id": 1, "v": "doc1"}));
     assert_eq!(
-        w[2].batch,
+        w[2].batch_json(),
         Some(json!({"command": "insert", "index": 2, "count": 3, "ordered": true}))
     );
     assert_eq!(w[0].request, Some(1));
@@ -90,7 +90,10 @@ fn unordered_write_error_rejects_only_the_failed_index() {
     f.answer(&ok_reply(100, 1, rawdoc! {"writeErrors": [dup(1)]}));
     let o: Vec<&str> = f.outcomes().iter().map(|o| o.0).collect();
     assert_eq!(o, ["committed", "rejected", "committed"]);
-    assert_eq!(f.writes()[0].write_concern, Some(json!({"w": "majority"})));
+    assert_eq!(
+        f.writes()[0].write_concern_json(),
+        Some(json!({"w": "majority"}))
+    );
 }
 
 #[test]
@@ -192,12 +195,12 @@ fn transaction_statements_wait_for_commit() {
     assert_eq!(w[0].outcome, "committed");
     assert_eq!(w[0].reason.as_deref(), Some("transaction_committed"));
     assert_eq!(
-        w[0].session.as_ref().unwrap()["startTransaction"],
+        w[0].session_json().unwrap()["startTransaction"],
         json!(true)
     );
-    assert_eq!(w[0].session.as_ref().unwrap()["autocommit"], json!(false));
+    assert_eq!(w[0].session_json().unwrap()["autocommit"], json!(false));
     assert_eq!(
-        w[0].session.as_ref().unwrap()["lsid"],
+        w[0].session_json().unwrap()["lsid"],
         json!({"id": {"$binary": {"base64": "BwcHBwcHBwcHBwcHBwcHBw==", "subType": "04"}}})
     );
     let c = w[2];
@@ -290,7 +293,7 @@ fn legacy_writes_are_decided_by_getlasterror() {
         w[0].reason.as_deref(),
         Some("awaiting_majority: acknowledged w:2 (getlasterror)")
     );
-    assert_eq!(w[0].write_concern, Some(json!({"w": 2})));
+    assert_eq!(w[0].write_concern_json(), Some(json!({"w": 2})));
 
     // A legacy delete followed by something else was never acknowledged.
     let del = OpDelete {

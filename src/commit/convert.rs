@@ -14,7 +14,9 @@ use std::net::SocketAddr;
 use serde_json::Value;
 
 use crate::decode::reason::Reason;
-use crate::decode::records::{RawForm, WireOutcome, WriteRecord};
+use crate::decode::records::{
+    BatchPlace, CqlBatchType, RawForm, SentW, SentWriteConcern, WireOutcome, WriteRecord,
+};
 use crate::store::{
     Acknowledgement, BatchKind, BatchRef, DdlChange, Evidence, InDoubtReason, LineValues, MongoOp,
     MongoOpKind, Mutation, Outcome, Payload, Source, WriteConcern, WriteOp,
@@ -135,41 +137,66 @@ fn ack(rec: &WriteRecord) -> Acknowledgement {
         };
     }
     match &rec.write_concern {
-        Some(Value::Object(wc)) => Acknowledgement::WriteConcern(WriteConcern {
-            w: wc.get("w").map(|w| match w {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }),
-            j: wc.get("j").and_then(Value::as_bool),
-            wtimeout_ms: wc.get("wtimeout").and_then(Value::as_u64),
-        }),
+        Some(SentWriteConcern::Fields { w, j, wtimeout }) => {
+            Acknowledgement::WriteConcern(WriteConcern {
+                w: w.as_ref().map(SentW::text),
+                j: *j,
+                wtimeout_ms: wtimeout.and_then(|t| u64::try_from(t).ok()),
+            })
+        }
+        Some(SentWriteConcern::Json(Value::Object(wc))) => {
+            Acknowledgement::WriteConcern(WriteConcern {
+                w: wc.get("w").map(|w| match w {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }),
+                j: wc.get("j").and_then(Value::as_bool),
+                wtimeout_ms: wc.get("wtimeout").and_then(Value::as_u64),
+            })
+        }
         _ if rec.proto == "mongo" => Acknowledgement::WriteConcern(WriteConcern::default()),
         _ => Acknowledgement::Unknown,
     }
 }
 
 fn batch(rec: &WriteRecord) -> Option<BatchRef> {
-    let b = rec.batch.as_ref()?;
-    let kind = match b.get("type")?.as_str()? {
-        "logged" => BatchKind::Logged,
-        "unlogged" => BatchKind::Unlogged,
-        "counter" => BatchKind::Counter,
-        _ => return None,
-    };
-    // The decoder names a batch `flow:stream`; the store wants a number.
-    let id = match b.get("id")? {
-        Value::String(s) => {
-            let (flow, stream) = s.split_once(':')?;
-            flow.parse::<u64>().ok()? << 16 | u64::from(stream.parse::<i16>().ok()? as u16)
+    let (id, kind, index) = match rec.batch.as_ref()? {
+        BatchPlace::Cql {
+            flow,
+            stream,
+            kind,
+            index,
+            ..
+        } => (batch_id(*flow, *stream), *kind, *index),
+        BatchPlace::Mongo { .. } => return None,
+        BatchPlace::Json(b) => {
+            let kind = CqlBatchType::parse(b.get("type")?.as_str()?)?;
+            // A line read back as JSON names its batch `flow:stream`.
+            let id = match b.get("id")? {
+                Value::String(s) => {
+                    let (flow, stream) = s.split_once(':')?;
+                    batch_id(flow.parse().ok()?, stream.parse().ok()?)
+                }
+                Value::Number(n) => n.as_u64()?,
+                _ => return None,
+            };
+            (id, kind, b.get("index")?.as_u64()?)
         }
-        Value::Number(n) => n.as_u64()?,
-        _ => return None,
     };
     Some(BatchRef {
         id,
-        kind,
-        index: b.get("index")?.as_u64()? as u32,
+        kind: match kind {
+            CqlBatchType::Logged => BatchKind::Logged,
+            CqlBatchType::Unlogged => BatchKind::Unlogged,
+            CqlBatchType::Counter => BatchKind::Counter,
+        },
+        index: index as u32,
     })
+}
+
+/// The store's number for the CQL batch of `flow` and `stream`.
+fn batch_id(flow: u64, stream: i16) -> u64 {
+    flow << 16 | u64::from(stream as u16)
 }
 
 /// The Mongo operation of a line: the decoder's raw-BSON form, or (for lines without
@@ -320,7 +347,7 @@ mod tests {
     fn batch_ids_become_numbers_and_keep_their_kind() {
         let rec = WriteRecord {
             batch: Some(
-                serde_json::json!({"id": "7:12", "type": "unlogged", "index": 2, "size": 3}),
+                serde_json::json!({"id": "7:12", "type": "unlogged", "index": 2, "size": 3}).into(),
             ),
             ..WriteRecord::default()
         };
@@ -329,5 +356,47 @@ mod tests {
             (b.id, b.kind, b.index),
             ((7 << 16) | 12, BatchKind::Unlogged, 2)
         );
+    }
+
+    #[test]
+    fn typed_batches_and_write_concerns_convert_as_their_json_did() {
+        use crate::decode::records::{BatchPlace, CqlBatchType, SentW, SentWriteConcern};
+        let typed = WriteRecord {
+            proto: "mongo",
+            batch: Some(BatchPlace::Cql {
+                flow: 7,
+                stream: -12,
+                kind: CqlBatchType::Logged,
+                index: 2,
+                size: 3,
+            }),
+            write_concern: Some(SentWriteConcern::Fields {
+                w: Some(SentW::Members(2)),
+                j: Some(false),
+                wtimeout: Some(-5),
+            }),
+            ..WriteRecord::default()
+        };
+        let as_json = WriteRecord {
+            batch: typed.batch_json().map(Into::into),
+            write_concern: typed.write_concern_json().map(Into::into),
+            ..typed.clone()
+        };
+        let (a, b) = (batch(&typed).unwrap(), batch(&as_json).unwrap());
+        assert_eq!((a.id, a.kind, a.index), (b.id, b.kind, b.index));
+        assert_eq!(ack(&typed), ack(&as_json));
+        let majority = WriteRecord {
+            write_concern: Some(SentWriteConcern::Fields {
+                w: Some(SentW::Majority),
+                j: None,
+                wtimeout: Some(10),
+            }),
+            ..typed.clone()
+        };
+        let majority_json = WriteRecord {
+            write_concern: majority.write_concern_json().map(Into::into),
+            ..typed
+        };
+        assert_eq!(ack(&majority), ack(&majority_json));
     }
 }

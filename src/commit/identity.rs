@@ -18,7 +18,7 @@
 
 use twox_hash::XxHash3_128;
 
-use crate::decode::records::WriteRecord;
+use crate::decode::records::{BatchPlace, SessionIds, WriteRecord};
 use crate::store::MongoOpKind;
 
 /// A mutation's identity for dedupe.
@@ -75,11 +75,7 @@ pub fn of(rec: &WriteRecord) -> Option<Identity> {
             field(&mut h, &op.lsid?);
             field(&mut h, &op.txn_number?.to_le_bytes());
             field(&mut h, &rec.request.unwrap_or(-1).to_le_bytes());
-            let index = rec
-                .batch
-                .as_ref()
-                .and_then(|b| b.get("index"))
-                .and_then(|i| i.as_u64());
+            let index = rec.batch.as_ref().and_then(BatchPlace::index);
             field(&mut h, &index.unwrap_or(0).to_le_bytes());
             return Some(h.finish_128());
         }
@@ -90,11 +86,7 @@ pub fn of(rec: &WriteRecord) -> Option<Identity> {
 
 /// Whether a MongoDB line is a statement of a multi-document transaction.
 pub fn in_transaction(rec: &WriteRecord) -> bool {
-    rec.session
-        .as_ref()
-        .and_then(|s| s.get("autocommit"))
-        .and_then(|a| a.as_bool())
-        == Some(false)
+    rec.session.as_ref().and_then(SessionIds::autocommit) == Some(false)
 }
 
 /// The identity of a MongoDB operation (a client write's, or an oplog entry's: the

@@ -9,10 +9,13 @@
 use serde_json::{Map, Value};
 
 use crate::capture::Timestamp;
-use crate::decode::records::{without_raw_values, LineValue, WireOutcome, WriteRecord};
+use crate::decode::records::{
+    without_raw_values, BatchPlace, Binary, CqlBatchType, LineValue, Lsid, SentW, SentWriteConcern,
+    SessionIds, WireOutcome, WriteRecord, GENERIC_SUBTYPE, UUID_SUBTYPE,
+};
 use crate::store::envelope::line::{
-    KeySource, LineBatch, LineOutcome, LineProto, LineSession, LineTree, LineWriteConcern, Lwt,
-    TimestampSource, WriteLine,
+    KeySource, LineBatch, LineBatchType, LineOutcome, LineProto, LineSession, LineTree, LineW,
+    LineWriteConcern, Lwt, TimestampSource, WriteLine,
 };
 use crate::store::{LineValues, Mutation, Payload, StoredLine};
 
@@ -92,10 +95,10 @@ fn typed(rec: &WriteRecord) -> Option<WriteLine> {
         ttl: rec.ttl,
         consistency: rec.consistency.clone(),
         serial_consistency: rec.serial_consistency.clone(),
-        write_concern: rec.write_concern.as_ref().map(LineWriteConcern::of),
+        write_concern: rec.write_concern.as_ref().map(line_write_concern),
         condition: rec.condition.as_ref().map(LineTree::from),
-        batch: rec.batch.as_ref().map(LineBatch::of),
-        session: rec.session.as_ref().map(LineSession::of),
+        batch: rec.batch.as_ref().map(line_batch),
+        session: rec.session.as_ref().map(line_session),
         request: rec.request,
         outcome: line_outcome(rec.outcome),
         reason: rec.reason.clone(),
@@ -110,6 +113,146 @@ fn typed(rec: &WriteRecord) -> Option<WriteLine> {
         statement_id: rec.statement_id.clone(),
         statements: rec.statements,
     })
+}
+
+/// The store's `batch`: the typed place as it is, the JSON form as the store types it.
+fn line_batch(b: &BatchPlace) -> LineBatch {
+    match b {
+        BatchPlace::Cql {
+            flow,
+            stream,
+            kind,
+            index,
+            size,
+        } => LineBatch::Cql {
+            id: BatchPlace::cql_id(*flow, *stream),
+            kind: match kind {
+                CqlBatchType::Logged => LineBatchType::Logged,
+                CqlBatchType::Unlogged => LineBatchType::Unlogged,
+                CqlBatchType::Counter => LineBatchType::Counter,
+            },
+            index: *index,
+            size: *size,
+        },
+        BatchPlace::Mongo {
+            command,
+            index,
+            count,
+            ordered,
+        } => LineBatch::Mongo {
+            command: (*command).to_owned(),
+            index: *index,
+            count: *count,
+            ordered: *ordered,
+        },
+        BatchPlace::Json(v) => LineBatch::of(v),
+    }
+}
+
+/// The decoder's `batch` of a stored one: a MongoDB place typed when it names a
+/// write command; a CQL one (whose id the store keeps as text) and any other form
+/// as the JSON it prints.
+fn batch_place(b: &LineBatch) -> BatchPlace {
+    match b {
+        LineBatch::Mongo {
+            command,
+            index,
+            count,
+            ordered,
+        } => match BatchPlace::mongo_command(command) {
+            Some(command) => BatchPlace::Mongo {
+                command,
+                index: *index,
+                count: *count,
+                ordered: *ordered,
+            },
+            None => BatchPlace::Json(b.to_json()),
+        },
+        LineBatch::Cql { .. } | LineBatch::Other(_) => BatchPlace::Json(b.to_json()),
+    }
+}
+
+/// `{"$binary": {"base64", "subType"}}` as a tree.
+fn binary_tree(bytes: &[u8], subtype: u8) -> LineTree {
+    let b = Binary { bytes, subtype };
+    LineTree::Object(vec![(
+        "$binary".to_owned(),
+        LineTree::Object(vec![
+            ("base64".to_owned(), LineTree::String(b.base64())),
+            ("subType".to_owned(), LineTree::String(b.subtype_hex())),
+        ]),
+    )])
+}
+
+fn lsid_tree(l: &Lsid) -> LineTree {
+    match l {
+        Lsid::Uuid { id, uid } => {
+            let mut fields = vec![("id".to_owned(), binary_tree(id, UUID_SUBTYPE))];
+            if let Some(uid) = uid {
+                fields.push(("uid".to_owned(), binary_tree(uid, GENERIC_SUBTYPE)));
+            }
+            LineTree::Object(fields)
+        }
+        Lsid::Json(v) => LineTree::from(v),
+    }
+}
+
+/// The store's `session`: the typed fields as they are (the lsid as its tree).
+fn line_session(s: &SessionIds) -> LineSession {
+    match s {
+        SessionIds::Fields {
+            lsid,
+            txn_number,
+            autocommit,
+            start_transaction,
+            stmt_id,
+        } => LineSession::Fields {
+            lsid: lsid.as_ref().map(lsid_tree),
+            txn_number: *txn_number,
+            autocommit: *autocommit,
+            start_transaction: *start_transaction,
+            stmt_id: *stmt_id,
+        },
+        SessionIds::Json(v) => LineSession::of(v),
+    }
+}
+
+/// The decoder's `session` of a stored one, as the JSON it prints (`log --json` only
+/// prints it).
+fn session_ids(s: &LineSession) -> SessionIds {
+    SessionIds::Json(s.to_json())
+}
+
+/// The store's `write_concern`: the typed fields as they are.
+fn line_write_concern(wc: &SentWriteConcern) -> LineWriteConcern {
+    match wc {
+        SentWriteConcern::Fields { w, j, wtimeout } => LineWriteConcern::Fields {
+            w: w.as_ref().map(|w| match w {
+                SentW::Members(n) => LineW::Members(*n),
+                SentW::Majority => LineW::Tag("majority".to_owned()),
+                SentW::Tag(t) => LineW::Tag(t.clone()),
+            }),
+            j: *j,
+            wtimeout: *wtimeout,
+        },
+        SentWriteConcern::Json(v) => LineWriteConcern::of(v),
+    }
+}
+
+/// The decoder's `write_concern` of a stored one.
+fn sent_write_concern(wc: &LineWriteConcern) -> SentWriteConcern {
+    match wc {
+        LineWriteConcern::Fields { w, j, wtimeout } => SentWriteConcern::Fields {
+            w: w.as_ref().map(|w| match w {
+                LineW::Members(n) => SentW::Members(*n),
+                LineW::Tag(t) if t == "majority" => SentW::Majority,
+                LineW::Tag(t) => SentW::Tag(t.clone()),
+            }),
+            j: *j,
+            wtimeout: *wtimeout,
+        },
+        LineWriteConcern::Other(t) => SentWriteConcern::Json(Value::from(t)),
+    }
 }
 
 /// The decoder's record a typed line was made from (its JSON fields; the tracker's
@@ -129,10 +272,10 @@ pub fn record_of(w: &WriteLine) -> WriteRecord {
         ttl: w.ttl,
         consistency: w.consistency.clone(),
         serial_consistency: w.serial_consistency.clone(),
-        write_concern: w.write_concern.as_ref().map(LineWriteConcern::to_json),
+        write_concern: w.write_concern.as_ref().map(sent_write_concern),
         condition: w.condition.as_ref().map(Value::from),
-        batch: w.batch.as_ref().map(LineBatch::to_json),
-        session: w.session.as_ref().map(LineSession::to_json),
+        batch: w.batch.as_ref().map(batch_place),
+        session: w.session.as_ref().map(session_ids),
         request: w.request,
         outcome: wire_outcome(w.outcome),
         reason: w.reason.clone(),
@@ -225,7 +368,7 @@ mod tests {
             timestamp_source: Some("using"),
             consistency: Some("QUORUM".into()),
             condition: Some(json!({"exists": false})),
-            batch: Some(json!({"id": "3:7", "type": "unlogged", "index": 1, "size": 2})),
+            batch: Some(json!({"id": "3:7", "type": "unlogged", "index": 1, "size": 2}).into()),
             request: Some(7),
             outcome: WireOutcome::Committed,
             key_source: Some("schema"),
@@ -259,6 +402,86 @@ mod tests {
             serde_json::to_string(&Value::from(&t)).unwrap(),
             line_json(&rec)
         );
+    }
+
+    #[test]
+    fn typed_fields_are_stored_as_their_json_was() {
+        // The store typed these fields from the decoder's JSON before; the decoder's
+        // typed values must give the very same stored values (no format change).
+        let batches = [
+            BatchPlace::Cql {
+                flow: 12,
+                stream: -2,
+                kind: CqlBatchType::Counter,
+                index: 1,
+                size: 9,
+            },
+            BatchPlace::Mongo {
+                command: "update",
+                index: 3,
+                count: 4,
+                ordered: false,
+            },
+            BatchPlace::Json(json!({"id": 1, "x": [2]})),
+        ];
+        for b in &batches {
+            let v = serde_json::to_value(b).unwrap();
+            assert_eq!(line_batch(b), LineBatch::of(&v), "{v}");
+            assert_eq!(
+                serde_json::to_string(&batch_place(&line_batch(b))).unwrap(),
+                v.to_string()
+            );
+        }
+        let sessions = [
+            SessionIds::Fields {
+                lsid: Some(Lsid::Uuid {
+                    id: [7; 16],
+                    uid: Some([0xfe; 32]),
+                }),
+                txn_number: Some(-4),
+                autocommit: Some(false),
+                start_transaction: Some(true),
+                stmt_id: Some(3),
+            },
+            SessionIds::Fields {
+                lsid: Some(Lsid::Json(json!({"id": 1}))),
+                txn_number: None,
+                autocommit: None,
+                start_transaction: None,
+                stmt_id: Some(0),
+            },
+            SessionIds::Json(json!({"txnNumber": 1.5})),
+        ];
+        for s in &sessions {
+            let v = serde_json::to_value(s).unwrap();
+            assert_eq!(line_session(s), LineSession::of(&v), "{v}");
+        }
+        let concerns = [
+            SentWriteConcern::Fields {
+                w: Some(SentW::Majority),
+                j: Some(true),
+                wtimeout: Some(100),
+            },
+            SentWriteConcern::Fields {
+                w: Some(SentW::Members(0)),
+                j: None,
+                wtimeout: None,
+            },
+            SentWriteConcern::Fields {
+                w: Some(SentW::Tag("dc".into())),
+                j: None,
+                wtimeout: Some(-1),
+            },
+            SentWriteConcern::Json(json!({"w": 1, "fsync": true})),
+        ];
+        for wc in &concerns {
+            let v = serde_json::to_value(wc).unwrap();
+            assert_eq!(line_write_concern(wc), LineWriteConcern::of(&v), "{v}");
+            assert_eq!(
+                serde_json::to_string(&sent_write_concern(&line_write_concern(wc))).unwrap(),
+                v.to_string()
+            );
+        }
     }
 
     mod random {
@@ -435,10 +658,10 @@ mod tests {
                     key,
                     range,
                     values: values.into(),
-                    write_concern,
+                    write_concern: write_concern.map(Into::into),
                     condition,
-                    batch,
-                    session,
+                    batch: batch.map(Into::into),
+                    session: session.map(Into::into),
                     table,
                     key_source,
                     columns_deleted,

@@ -7,6 +7,14 @@
 
 use serde::Serialize;
 
+mod batch;
+mod concern;
+mod session;
+
+pub use batch::{BatchPlace, CqlBatchType};
+pub use concern::{SentW, SentWriteConcern};
+pub use session::{Binary, Lsid, SessionIds, GENERIC_SUBTYPE, UUID_SUBTYPE};
+
 use super::detect::Protocol;
 pub use super::line_value::{without_raw_values, LineValue, RawForm, RawValue, RenderLater};
 use super::time::serialize_rfc3339;
@@ -234,18 +242,20 @@ pub struct WriteRecord {
     pub consistency: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serial_consistency: Option<String>,
+    /// MongoDB: the write concern as the command (or a `getlasterror`) sent it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub write_concern: Option<serde_json::Value>,
+    pub write_concern: Option<SentWriteConcern>,
     /// LWT condition (`IF NOT EXISTS`, `IF EXISTS`, or the conditions), CQL only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub condition: Option<serde_json::Value>,
-    /// For a member of a CQL BATCH: `{"id": ..., "type": "logged|unlogged|counter",
-    /// "index": i}`; for a MongoDB multi-statement command, its position likewise.
+    /// For a member of a CQL BATCH: `{"id": "flow:stream", "type":
+    /// "logged|unlogged|counter", "index", "size"}`; for a MongoDB multi-statement
+    /// command, its position likewise (typed: [`BatchPlace`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch: Option<serde_json::Value>,
+    pub batch: Option<BatchPlace>,
     /// Session and transaction identity (MongoDB lsid, txnNumber, stmtId, autocommit).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub session: Option<serde_json::Value>,
+    pub session: Option<SessionIds>,
     /// CQL stream id or MongoDB requestId of the request that carried the write.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<i64>,
@@ -297,6 +307,29 @@ pub struct WriteRecord {
     /// Typed facts for the commit tracker that are not part of the JSON line.
     #[serde(skip)]
     pub extras: WriteExtras,
+}
+
+impl WriteRecord {
+    /// `batch` as the line prints it (tests and tools; nothing on the hot path).
+    pub fn batch_json(&self) -> Option<serde_json::Value> {
+        self.batch
+            .as_ref()
+            .and_then(|b| serde_json::to_value(b).ok())
+    }
+
+    /// `session` as the line prints it.
+    pub fn session_json(&self) -> Option<serde_json::Value> {
+        self.session
+            .as_ref()
+            .and_then(|s| serde_json::to_value(s).ok())
+    }
+
+    /// `write_concern` as the line prints it.
+    pub fn write_concern_json(&self) -> Option<serde_json::Value> {
+        self.write_concern
+            .as_ref()
+            .and_then(|w| serde_json::to_value(w).ok())
+    }
 }
 
 /// What the commit tracker needs beyond the JSON line: the protocol's own form of

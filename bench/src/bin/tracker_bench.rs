@@ -25,8 +25,8 @@ use tidemark::capture::Timestamp;
 use tidemark::commit::{CommitTracker, TrackerConfig};
 use tidemark::decode::mongo::tidemark_mongo::bson::{doc, Document};
 use tidemark::decode::records::{
-    MessageRecord, Record, ReplicationEvent, ReplicationRecord, WireOutcome, WriteExtras,
-    WriteRecord,
+    MessageRecord, Record, ReplicationEvent, ReplicationRecord, SentW, SentWriteConcern,
+    WireOutcome, WriteExtras, WriteRecord,
 };
 use tidemark::store::{MongoOp, MongoOpKind, OpTime};
 
@@ -92,10 +92,15 @@ fn write(i: u64, majority: bool) -> Record {
         op: "insert".into(),
         key: serde_json::json!({ "_id": i }),
         values: serde_json::json!({ "_id": i, "name": format!("item-{i}"), "qty": i % 97 }).into(),
-        write_concern: Some(if majority {
-            serde_json::json!({ "w": "majority" })
-        } else {
-            serde_json::json!({ "w": 1 })
+        // As the decoder types `{"w": "majority"}` / `{"w": 1}`.
+        write_concern: Some(SentWriteConcern::Fields {
+            w: Some(if majority {
+                SentW::Majority
+            } else {
+                SentW::Members(1)
+            }),
+            j: None,
+            wtimeout: None,
         }),
         request: Some(i as i64),
         outcome: if majority {

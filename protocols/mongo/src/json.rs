@@ -232,7 +232,8 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn base64(out: &mut String, data: &[u8]) {
+/// Appends `data` in standard base64 with padding, as `$binary` writes it.
+pub fn base64(out: &mut String, data: &[u8]) {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for chunk in data.chunks(3) {
         let b = [

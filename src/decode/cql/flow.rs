@@ -18,7 +18,7 @@ use super::shared::{PreparedStmt, SharedState};
 use super::{message, resolve};
 use crate::capture::{CloseReason, Direction, Timestamp};
 use crate::decode::reason::Reason;
-use crate::decode::records::{ErrorRecord, Record, WriteRecord};
+use crate::decode::records::{BatchPlace, CqlBatchType, ErrorRecord, Record, WriteRecord};
 use crate::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
 
 /// The per-flow CQL decoder.
@@ -286,13 +286,9 @@ pub fn id_hex(id: &Bytes) -> String {
 /// clustering keys count as different keys here: in doubt then too, which a later
 /// read or policy settles, rather than a write silently missing.
 fn unlogged_across_keys(writes: &[WriteRecord]) -> bool {
-    let unlogged = writes.iter().any(|w| {
-        w.batch
-            .as_ref()
-            .and_then(|b| b.get("type"))
-            .and_then(|t| t.as_str())
-            == Some("unlogged")
-    });
+    let unlogged = writes
+        .iter()
+        .any(|w| w.batch.as_ref().and_then(BatchPlace::cql_kind) == Some(CqlBatchType::Unlogged));
     unlogged
         && writes
             .iter()

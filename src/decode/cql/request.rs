@@ -15,7 +15,7 @@ use super::extract::{base, statement_writes, BatchInfo, RequestInfo, StmtCtx};
 use super::flow::id_hex;
 use super::parsed::TextCache;
 use super::shared::{Shared, Unresolved};
-use crate::decode::records::{ErrorRecord, Record, WriteRecord};
+use crate::decode::records::{CqlBatchType, ErrorRecord, Record, WriteRecord};
 use std::net::SocketAddr;
 
 /// Where a request was seen.
@@ -208,14 +208,15 @@ pub fn classify(
             };
             let ks = b.keyspace.as_deref().or(ctx.keyspace);
             let kind = match b.batch_type {
-                BatchType::Logged => "logged",
-                BatchType::Unlogged => "unlogged",
-                BatchType::Counter => "counter",
+                BatchType::Logged => CqlBatchType::Logged,
+                BatchType::Unlogged => CqlBatchType::Unlogged,
+                BatchType::Counter => CqlBatchType::Counter,
             };
             let (mut writes, mut waiting, mut lwt) = (Vec::new(), Vec::new(), false);
             for (index, s) in b.statements.iter().enumerate() {
                 let bi = BatchInfo {
-                    id: format!("{}:{}", ctx.flow, ctx.stream),
+                    flow: ctx.flow,
+                    stream: ctx.stream,
                     kind,
                     index,
                     size: b.statements.len(),

@@ -180,7 +180,7 @@ pub fn statement_op(st: &WriteStatement<'_>, s: &SessionInfo<'_>) -> Option<Mong
     };
     Some(MongoOp {
         op,
-        ns: st.ns.to_string(),
+        ns: super::statement::ns_text(&st.ns),
         o,
         o2,
         optime: None,

@@ -359,6 +359,12 @@ impl MongoFlowDecoder {
                         }
                     }
                 }
+                if txn.is_none() && origin != Origin::LegacyCommand {
+                    // Nothing is held: the lines move straight into `done` (a line is
+                    // about 1 KB, and each move of it through a local is a copy).
+                    self.done.extend(stmts.into_iter().map(|s| s.rec));
+                    return;
+                }
                 let mut slot = Vec::new();
                 for s in stmts {
                     let applied = s.rec.outcome.applied();
@@ -409,7 +415,7 @@ impl MongoFlowDecoder {
                 }
                 self.done.push(*rec);
             }
-            Action::GetLastError { wc, wc_json } => {
+            Action::GetLastError { wc, sent } => {
                 let Some(mut slot) = p.gle_slot else { return };
                 let mut redo: Vec<Stmt> = Vec::new();
                 for s in slot.stmts.drain(..) {
@@ -425,7 +431,7 @@ impl MongoFlowDecoder {
                     let x = &mut s.rec.extras;
                     x.optime = at.or(x.optime);
                     x.error_code = evidence::error_code(reply, s.index).or(x.error_code);
-                    s.rec.write_concern = Some(wc_json.clone());
+                    s.rec.write_concern = Some(sent.clone());
                     self.done.push(s.rec);
                 }
             }

@@ -6,6 +6,7 @@
 //! - [`outcome`]: ARCHITECTURE.md's MongoDB outcome rules on one reply;
 //! - [`txn`]: statements held until their transaction commits or aborts;
 //! - [`message`]: `message` lines; [`values`]: BSON as relaxed Extended JSON;
+//! - [`sent`]: the command's `session` and `write_concern`, typed from its BSON;
 //! - [`evidence`]: the typed extras of `write` lines (raw-BSON oplog-style operation,
 //!   reply optime, error code) for the commit tracker;
 //! - [`replication`]: `replication` records (commit points, member positions,
@@ -16,6 +17,7 @@ pub mod flow;
 pub mod message;
 pub mod outcome;
 pub mod replication;
+pub mod sent;
 pub mod statement;
 pub mod txn;
 pub mod values;

@@ -8,14 +8,16 @@
 
 use crate::capture::Timestamp;
 use serde_json::{Map, Value};
+
+use crate::decode::records::{BatchPlace, SentWriteConcern};
 use tidemark_mongo::bson::RawDocument;
 use tidemark_mongo::model::{
-    CommandOrigin, Ddl, DdlOp, ModelError, StatementOp, TransactionOp, UpdateSpec, WriteCommand,
-    WriteConcern, WriteKind, WriteStatement, W,
+    CommandOrigin, Ddl, DdlOp, ModelError, Namespace, StatementOp, TransactionOp, UpdateSpec,
+    WriteCommand, WriteConcern, WriteKind, WriteStatement, W,
 };
 use tidemark_mongo::Message;
 
-use super::{evidence, values};
+use super::{evidence, sent, values};
 use crate::decode::records::{LineValue, WriteExtras, WriteRecord};
 
 /// Generic command arguments: not part of what a DDL command changes.
@@ -123,7 +125,11 @@ pub enum Action {
         wc: Wc,
     },
     /// `getlasterror`: decides the connection's previous legacy write with its `w`.
-    GetLastError { wc: Wc, wc_json: Value },
+    GetLastError {
+        wc: Wc,
+        /// Its `w`, `j`, `fsync`, `wtimeout`: the `write_concern` of the lines it decides.
+        sent: SentWriteConcern,
+    },
 }
 
 /// Fields every line of one request shares.
@@ -169,15 +175,9 @@ pub fn extract(msg: &Message, base: &Base) -> Result<Option<Action>, ModelError>
         }));
     }
     if let Some(gle) = cmd.get_last_error()? {
-        let mut m = Map::new();
-        for k in ["w", "j", "fsync", "wtimeout"] {
-            if let Ok(Some(v)) = cmd.body.get(k) {
-                m.insert(k.to_owned(), values::value(v));
-            }
-        }
         return Ok(Some(Action::GetLastError {
             wc: Wc::of(Some(&gle.write_concern)),
-            wc_json: Value::Object(m),
+            sent: sent::gle_write_concern(cmd.body),
         }));
     }
     if let Some(ddl) = cmd.ddl()? {
@@ -235,28 +235,32 @@ fn writes(
             | WriteKind::BulkWrite
             | WriteKind::ApplyOps
     );
-    let count = w.statements.len();
+    let count = w.statements.len() as u64;
+    let command = kind_name(w.kind);
     // What every statement shares is rendered once; only `stmtIds` differ per statement.
-    let per_stmt_ids = body.is_some_and(|(b, _)| b.get_array("stmtIds").is_ok());
-    let proto = record(base, msg, body.map(|b| b.0), None);
+    let generic = body.map(|(b, _)| sent::Generic::scan(b));
+    let per_stmt_ids = generic
+        .as_ref()
+        .is_some_and(sent::Generic::per_statement_ids);
+    let proto = record_of(base, msg, generic.as_ref(), None);
     let stmts = w
         .statements
         .iter()
         .map(|st| {
             let mut rec = if per_stmt_ids {
-                record(base, msg, body.map(|b| b.0), Some(st.index))
+                record_of(base, msg, generic.as_ref(), Some(st.index))
             } else {
                 proto.clone()
             };
             fill_statement(&mut rec, st);
             rec.extras.mongo_op = evidence::statement_op(st, s);
             if multi {
-                rec.batch = Some(serde_json::json!({
-                    "command": kind_name(w.kind),
-                    "index": st.index,
-                    "count": count,
-                    "ordered": w.ordered,
-                }));
+                rec.batch = Some(BatchPlace::Mongo {
+                    command,
+                    index: st.index as u64,
+                    count,
+                    ordered: w.ordered,
+                });
             }
             Stmt {
                 rec,
@@ -296,9 +300,22 @@ fn kind_name(k: WriteKind) -> &'static str {
     }
 }
 
+/// `db.collection` (or `db`) as one allocation of the right size, without the
+/// formatting machinery `to_string` goes through (twice per statement).
+pub fn ns_text(ns: &Namespace<'_>) -> String {
+    if ns.coll.is_empty() {
+        return ns.db.to_owned();
+    }
+    let mut s = String::with_capacity(ns.db.len() + 1 + ns.coll.len());
+    s.push_str(ns.db);
+    s.push('.');
+    s.push_str(ns.coll);
+    s
+}
+
 /// namespace, op, key and values of one statement.
 fn fill_statement(rec: &mut WriteRecord, st: &WriteStatement<'_>) {
-    rec.namespace = Some(st.ns.to_string());
+    rec.namespace = Some(ns_text(&st.ns));
     rec.op = st.op.name().to_owned();
     rec.key = match (st.id(), st.filter()) {
         (Some(id), _) => values::id_key(id),
@@ -335,56 +352,33 @@ fn record(
     body: Option<&RawDocument>,
     index: Option<usize>,
 ) -> WriteRecord {
+    record_of(base, msg, body.map(sent::Generic::scan).as_ref(), index)
+}
+
+/// [`record`] from the body's generic fields, read once per command.
+fn record_of(
+    base: &Base,
+    msg: &Message,
+    generic: Option<&sent::Generic<'_>>,
+    index: Option<usize>,
+) -> WriteRecord {
     WriteRecord {
         flow: base.flow,
         ts: base.ts,
         proto: "mongo",
-        write_concern: body
-            .and_then(|b| b.get_document("writeConcern").ok())
-            .map(values::doc),
-        session: body.and_then(|b| session(b, index)),
+        write_concern: generic.and_then(sent::Generic::write_concern),
+        session: generic.and_then(|g| g.session(index)),
         request: Some(i64::from(msg.request_id)),
         extras: WriteExtras {
-            routed: body.is_some_and(routed),
+            // A command a router sent to a shard names the routing table version it
+            // was routed with (`shardVersion` for a sharded collection,
+            // `databaseVersion` for an unsharded one in a sharded cluster). Clients
+            // never send either.
+            routed: generic.is_some_and(sent::Generic::routed),
             ..WriteExtras::default()
         },
         ..WriteRecord::default()
     }
-}
-
-/// A command a router sent to a shard: it names the routing table version it was
-/// routed with (`shardVersion` for a sharded collection, `databaseVersion` for an
-/// unsharded one in a sharded cluster). Clients never send either.
-fn routed(body: &RawDocument) -> bool {
-    ["shardVersion", "databaseVersion"]
-        .iter()
-        .any(|k| matches!(body.get(k), Ok(Some(_))))
-}
-
-/// `lsid` (relaxed Extended JSON), `txnNumber`, `stmtId`, `autocommit`,
-/// `startTransaction`, as far as the command carries them.
-fn session(body: &RawDocument, index: Option<usize>) -> Option<Value> {
-    let mut m = Map::new();
-    for k in ["lsid", "txnNumber", "autocommit", "startTransaction"] {
-        if let Ok(Some(v)) = body.get(k) {
-            m.insert(k.to_owned(), values::value(v));
-        }
-    }
-    let stmt_id = match body.get("stmtId") {
-        Ok(Some(v)) => Some(values::value(v)),
-        _ => match (body.get_array("stmtIds"), index) {
-            (Ok(ids), Some(i)) => ids
-                .into_iter()
-                .nth(i)
-                .and_then(|v| v.ok())
-                .map(values::value),
-            _ => None,
-        },
-    };
-    if let Some(id) = stmt_id {
-        m.insert("stmtId".to_owned(), id);
-    }
-    (!m.is_empty()).then_some(Value::Object(m))
 }
 
 /// The command minus generic arguments: what a DDL changes.

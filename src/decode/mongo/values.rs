@@ -69,6 +69,18 @@ fn render_array(bytes: &[u8]) -> Value {
     })
 }
 
+/// Lowercase hex of `bytes` in one allocation (`ObjectId::to_hex` collects it a
+/// char at a time; an `_id` is rendered for every statement's key).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}
+
 /// Any value as relaxed Extended JSON.
 pub fn value(v: RawBsonRef<'_>) -> Value {
     value_at(v, 0)
@@ -118,7 +130,7 @@ fn value_at(v: RawBsonRef<'_>, depth: usize) -> Value {
             Some(n) => Value::Number(n),
             None => value_to_serde(v),
         },
-        RawBsonRef::ObjectId(o) => single("$oid", Value::String(o.to_hex())),
+        RawBsonRef::ObjectId(o) => single("$oid", Value::String(hex(&o.bytes()))),
         // Dates in years 1970-9999 as ISO-8601 strings (others fall through to the
         // reference renderer's `$numberLong` form).
         RawBsonRef::DateTime(d) if (0..=MAX_ISO_DATE).contains(&d.timestamp_millis()) => {

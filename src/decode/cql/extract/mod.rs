@@ -16,8 +16,8 @@ pub mod time;
 pub mod value;
 
 use crate::capture::Timestamp;
-use crate::decode::records::WireOutcome;
-use serde_json::{json, Map, Value as Json};
+use crate::decode::records::{BatchPlace, CqlBatchType, WireOutcome};
+use serde_json::{Map, Value as Json};
 use tidemark_cql::statement::{SchemaAction, SchemaObject, Statement, StatementKind};
 
 use crate::decode::records::WriteRecord;
@@ -34,19 +34,27 @@ pub struct RequestInfo<'a> {
     pub serial_consistency: Option<&'a str>,
 }
 
-/// Membership of a BATCH: `id` names the batch (`flow:stream`), `kind` is
-/// `logged`/`unlogged`/`counter`.
+/// Membership of a BATCH: the batch is named by the flow and stream that carried it
+/// (printed `flow:stream`), `kind` is its type.
 #[derive(Debug, Clone)]
 pub struct BatchInfo {
-    pub id: String,
-    pub kind: &'static str,
+    pub flow: u64,
+    pub stream: i16,
+    pub kind: CqlBatchType,
     pub index: usize,
     pub size: usize,
 }
 
 impl BatchInfo {
-    pub fn to_json(&self) -> Json {
-        json!({"id": self.id, "type": self.kind, "index": self.index, "size": self.size})
+    /// The line's `batch`.
+    pub fn place(&self) -> BatchPlace {
+        BatchPlace::Cql {
+            flow: self.flow,
+            stream: self.stream,
+            kind: self.kind,
+            index: self.index as u64,
+            size: self.size as u64,
+        }
     }
 }
 
@@ -60,7 +68,7 @@ pub fn base(req: &RequestInfo<'_>, prepared: bool, batch: Option<&BatchInfo>) ->
         values: Json::Object(Map::new()).into(),
         consistency: Some(req.consistency.to_string()),
         serial_consistency: req.serial_consistency.map(str::to_string),
-        batch: batch.map(BatchInfo::to_json),
+        batch: batch.map(BatchInfo::place),
         request: Some(req.stream.into()),
         outcome: WireOutcome::InDoubt,
         prepared: Some(prepared),
@@ -107,9 +115,9 @@ pub fn statement_writes(
         StatementKind::Batch(b) => {
             let size = b.statements.len();
             let kind = match b.kind {
-                tidemark_cql::statement::BatchKind::Logged => "logged",
-                tidemark_cql::statement::BatchKind::Unlogged => "unlogged",
-                tidemark_cql::statement::BatchKind::Counter => "counter",
+                tidemark_cql::statement::BatchKind::Logged => CqlBatchType::Logged,
+                tidemark_cql::statement::BatchKind::Unlogged => CqlBatchType::Unlogged,
+                tidemark_cql::statement::BatchKind::Counter => CqlBatchType::Counter,
             };
             let inner = StmtCtx {
                 batch_using: &b.using,
@@ -117,7 +125,8 @@ pub fn statement_writes(
             };
             for (index, m) in b.statements.iter().enumerate() {
                 let info = BatchInfo {
-                    id: format!("{}:{}", req.flow, req.stream),
+                    flow: req.flow,
+                    stream: req.stream,
                     kind,
                     index,
                     size,
