@@ -23,14 +23,28 @@ pub enum SessionIds {
     Json(Value),
 }
 
-/// `lsid`: the logical session id document.
-#[derive(Debug, Clone, PartialEq)]
+/// `lsid`: the logical session id document. Its `Debug` prints the relaxed Extended
+/// JSON the line prints (see the impl below), never the raw `uid` bytes.
+#[derive(Clone, PartialEq)]
 pub enum Lsid {
     /// `{"id": UUID}`, with `uid` (a 32-byte SHA-256 of the user, binary subtype 0)
     /// when a router or an authenticated internal client added it.
     Uuid { id: [u8; 16], uid: Option<[u8; 32]> },
     /// Any other form, as its relaxed Extended JSON.
     Json(Value),
+}
+
+/// As the line prints it: `uid` is a hash of the authenticated user, which logs and
+/// panic messages show no more plainly than the `write` line does (the typed form
+/// holds its raw bytes; `tests/mongo_replication_evidence.rs` checks records'
+/// `Debug` for them).
+impl std::fmt::Debug for Lsid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_string(self) {
+            Ok(json) => write!(f, "Lsid({json})"),
+            Err(_) => f.write_str("Lsid(?)"),
+        }
+    }
 }
 
 impl SessionIds {
