@@ -148,7 +148,7 @@ fn account<O: Clone, F: Clone + std::fmt::Debug>(
     }
     if let Some(why) = &c.unchecked {
         totals.unchecked += 1;
-        eprintln!("histories: {proto} seed {seed} not checked: {why}");
+        println!("histories: {proto} seed {seed} not checked: {why}");
         return;
     }
     if c.divergences.is_empty() {
@@ -156,12 +156,13 @@ fn account<O: Clone, F: Clone + std::fmt::Debug>(
     }
     totals.divergences += c.divergences.len();
     totals.failing_seeds.push(seed);
-    eprintln!(
+    // Failures go to stdout: CI keeps a part of it, and a flake must be readable there.
+    println!(
         "histories: {proto} seed {seed}: {} divergence(s)",
         c.divergences.len()
     );
     for d in c.divergences.iter().take(8) {
-        eprintln!("  {d}");
+        println!("  {d}");
     }
     // HISTORIES_SHRINK_RUNS=0 reports without shrinking (a survey of many seeds).
     let budget = std::env::var("HISTORIES_SHRINK_RUNS")
@@ -198,7 +199,7 @@ fn account<O: Clone, F: Clone + std::fmt::Debug>(
     let mode = if via == Via::Proxy { "proxy-" } else { "" };
     let path = dir.join(format!("{proto}-{mode}seed-{seed}.json"));
     let _ = std::fs::write(&path, &json);
-    eprintln!(
+    println!(
         "histories: shrunk case (copy to tests/regressions/): {}\n{json}",
         path.display()
     );
@@ -583,7 +584,7 @@ fn main() {
     let mut failed = false;
     for (proto, t) in &all {
         if t.divergences > 0 {
-            eprintln!(
+            println!(
                 "histories: {proto}: divergences in seeds {:?} (shrunk cases printed above)",
                 t.failing_seeds
             );
@@ -591,7 +592,7 @@ fn main() {
         }
         // A run that checked nothing proves nothing: most histories must be checked.
         if t.unchecked * 5 > t.histories.max(1) {
-            eprintln!(
+            println!(
                 "histories: {proto}: {} of {} histories could not be checked",
                 t.unchecked, t.histories
             );

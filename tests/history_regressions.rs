@@ -62,6 +62,10 @@ fn cases_of<T: serde::de::DeserializeOwned>(prefix: &str) -> Vec<(PathBuf, T)> {
     out
 }
 
+/// Runs of one CQL case that may compare nothing because its writes came out in
+/// doubt (see `saved_histories_replay_clean`).
+const MAX_ATTEMPTS: usize = 3;
+
 #[test]
 fn saved_histories_replay_clean() {
     if !require::live_capture() {
@@ -86,24 +90,40 @@ fn saved_histories_replay_clean() {
                 Harness::start_via(Ipv4Addr::new(127, 0, 152, 1), Via::Proxy)
             }),
         };
-        let c = run_checked(harness, &case.history, Inject::None);
-        assert!(
-            c.unchecked.is_none(),
-            "{}: {:?}",
-            path.display(),
-            c.unchecked
-        );
-        assert!(
-            c.divergences.is_empty(),
-            "{}: {}",
-            path.display(),
-            c.divergences.join("\n")
-        );
+        // A run whose writes all came out in doubt and unapplied (a driver that
+        // sent to a node the moment it stopped) compares nothing: clean, but no
+        // evidence. Such a run is repeated (bounded); every run must be clean.
+        let mut attempts = 0;
+        let c = loop {
+            attempts += 1;
+            let c = run_checked(harness, &case.history, Inject::None);
+            assert!(
+                c.unchecked.is_none(),
+                "{}: {:?}",
+                path.display(),
+                c.unchecked
+            );
+            assert!(
+                c.divergences.is_empty(),
+                "{}: {}",
+                path.display(),
+                c.divergences.join("\n")
+            );
+            let vacuous = c.stats.cells == 0 && c.refused_gap == 0;
+            if !(vacuous && c.in_doubt > 0 && attempts < MAX_ATTEMPTS) {
+                break c;
+            }
+            eprintln!(
+                "{}: run {attempts} compared nothing ({} operations in doubt): again",
+                path.display(),
+                c.in_doubt
+            );
+        };
         // A proxied case whose writes all came after its crash has only versions
         // before it checked (and empty): it guards the checker, not the cells.
         assert!(
             c.stats.cells > 0 || c.refused_gap > 0,
-            "{}: nothing compared",
+            "{}: nothing compared in {attempts} runs",
             path.display()
         );
         replayed += 1;
