@@ -338,8 +338,10 @@ mod tests {
             outcome: WireOutcome::Committed,
             ..WriteRecord::default()
         };
-        let inspect =
-            serde_json::to_string(&crate::decode::records::Record::Write(rec.clone())).unwrap();
+        let inspect = serde_json::to_string(&crate::decode::records::Record::Write(Box::new(
+            rec.clone(),
+        )))
+        .unwrap();
         assert_eq!(super::super::line::line_json(&rec), inspect);
     }
 

@@ -281,7 +281,7 @@ impl CommitTracker {
         self.now = self.now.max(at);
         self.pass_deadlines();
         match rec {
-            Record::Write(w) => self.write(w, at),
+            Record::Write(w) => self.write(*w, at),
             Record::Replication(r) => self.replication(&r.event, r.flow, at),
             Record::Message(m) if m.proto == "mongo" && m.dir == "c2s" => {
                 self.repls.confirm_flow(m.flow)

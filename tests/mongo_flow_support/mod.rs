@@ -87,7 +87,7 @@ impl Flow {
         self.records
             .iter()
             .filter_map(|r| match r {
-                Record::Write(w) => Some(w),
+                Record::Write(w) => Some(&**w),
                 _ => None,
             })
             .collect()

@@ -191,7 +191,7 @@ impl CqlFlowDecoder {
             w.outcome = outcome;
             w.reason = reason.clone();
             match u {
-                None => out.push(Record::Write(w)),
+                None => out.push(Record::Write(Box::new(w))),
                 Some(wait) => {
                     let mut shared = self.shared.lock();
                     let id = wait.id.clone();
@@ -203,7 +203,7 @@ impl CqlFlowDecoder {
                         continue;
                     }
                     let reported = resolve::unresolved_line(&u.record, outcome, reason.as_deref());
-                    out.push(Record::Write(reported));
+                    out.push(Record::Write(Box::new(reported)));
                     shared.node(self.server).wait(id, u);
                 }
             }

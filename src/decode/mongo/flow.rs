@@ -116,7 +116,7 @@ impl MongoFlowDecoder {
                 } => self.on_message(dir, &message, pairing, out),
                 ConnEvent::Error { dir, error } => out.push(self.error(dir, &error)),
             }
-            out.extend(self.done.drain(..).map(Record::Write));
+            out.extend(self.done.drain(..).map(|w| Record::Write(Box::new(w))));
         }
     }
 
@@ -517,7 +517,7 @@ impl FlowDecoder for MongoFlowDecoder {
             )),
         }
         self.drain(out);
-        out.extend(self.done.drain(..).map(Record::Write));
+        out.extend(self.done.drain(..).map(|w| Record::Write(Box::new(w))));
     }
 
     fn closed(
@@ -548,7 +548,7 @@ impl FlowDecoder for MongoFlowDecoder {
         ));
         self.txns.close(&mut self.done);
         self.conn.close();
-        out.extend(self.done.drain(..).map(Record::Write));
+        out.extend(self.done.drain(..).map(|w| Record::Write(Box::new(w))));
     }
 
     fn in_flight(&self, out: &mut Vec<WriteRecord>) {
