@@ -84,7 +84,7 @@ fn at(i: u64) -> u64 {
 
 fn write(i: u64, majority: bool) -> Record {
     let op = insert_op(i);
-    Record::Write(WriteRecord {
+    Record::Write(Box::new(WriteRecord {
         flow: CLIENT_FLOW,
         ts: Timestamp(at(i)),
         proto: "mongo",
@@ -114,7 +114,7 @@ fn write(i: u64, majority: bool) -> Record {
             ..WriteExtras::default()
         },
         ..WriteRecord::default()
-    })
+    }))
 }
 
 fn replication(event: ReplicationEvent, i: u64) -> Record {
