@@ -38,8 +38,14 @@ fn insert(id: i32, n: i32, extra: RawDocumentBuf) -> Message {
     msg(id, 0, body, vec![("documents", docs(n))])
 }
 
+/// `{n: 1, ok: 1}` plus `extra` (whose `n`, if any, replaces the 1: an insert's
+/// reply counts the documents it inserted).
 fn ok_reply(id: i32, to: i32, extra: RawDocumentBuf) -> Message {
-    let mut body = rawdoc! {"n": 1, "ok": 1.0};
+    let mut body = if extra.get("n").ok().flatten().is_some() {
+        rawdoc! {"ok": 1.0}
+    } else {
+        rawdoc! {"n": 1, "ok": 1.0}
+    };
     for el in extra.iter() {
         let (k, v) = el.unwrap();
         body.append(k, v);
@@ -87,13 +93,47 @@ fn unordered_write_error_rejects_only_the_failed_index() {
         3,
         rawdoc! {"ordered": false, "writeConcern": {"w": "majority"}},
     ));
-    f.answer(&ok_reply(100, 1, rawdoc! {"writeErrors": [dup(1)]}));
+    f.answer(&ok_reply(100, 1, rawdoc! {"n": 2, "writeErrors": [dup(1)]}));
     let o: Vec<&str> = f.outcomes().iter().map(|o| o.0).collect();
     assert_eq!(o, ["committed", "rejected", "committed"]);
     assert_eq!(
         f.writes()[0].write_concern_json(),
         Some(json!({"w": "majority"}))
     );
+}
+
+/// An insert reply that counts fewer documents than it acknowledged (seen from a
+/// router that dropped a statement's result): which landed is unknown, so the
+/// acknowledged statements are in doubt, not `pending` on an oplog entry that may
+/// never come; a reply whose count adds up stays as it was.
+#[test]
+fn an_insert_reply_short_of_its_statements_is_in_doubt() {
+    let mut f = Flow::new();
+    f.send(&insert(1, 2, rawdoc! {"writeConcern": {"w": 1}}));
+    f.answer(&ok_reply(100, 1, rawdoc! {"n": 1}));
+    let o = f.outcomes();
+    assert_eq!(o.len(), 2);
+    for (outcome, reason) in &o {
+        assert_eq!(*outcome, "in_doubt", "{o:?}");
+        assert!(
+            reason.starts_with("count_mismatch: the reply counts n=1 inserted of 2"),
+            "{o:?}"
+        );
+    }
+    let mut f = Flow::new();
+    f.send(&insert(
+        1,
+        3,
+        rawdoc! {"ordered": false, "writeConcern": {"w": "majority"}},
+    ));
+    f.answer(&ok_reply(100, 1, rawdoc! {"n": 1, "writeErrors": [dup(1)]}));
+    let o: Vec<&str> = f.outcomes().iter().map(|o| o.0).collect();
+    assert_eq!(o, ["in_doubt", "rejected", "in_doubt"]);
+    let mut f = Flow::new();
+    f.send(&insert(1, 2, rawdoc! {"writeConcern": {"w": "majority"}}));
+    f.answer(&ok_reply(100, 1, rawdoc! {"n": 2}));
+    let o: Vec<&str> = f.outcomes().iter().map(|o| o.0).collect();
+    assert_eq!(o, ["committed", "committed"]);
 }
 
 #[test]

@@ -51,6 +51,9 @@ pub enum Reason {
     NotExecuted,
     CommandFailed,
     GetlasterrorFailed,
+    /// MongoDB: an insert's reply counts fewer documents (`n`) than statements it
+    /// acknowledged without a `writeError`: which of them landed is unknown.
+    CountMismatch,
     Unacknowledged,
     UnknownCommitResult,
     TransactionCommitted,
@@ -112,6 +115,7 @@ impl Reason {
         Reason::NotExecuted,
         Reason::CommandFailed,
         Reason::GetlasterrorFailed,
+        Reason::CountMismatch,
         Reason::Unacknowledged,
         Reason::UnknownCommitResult,
         Reason::TransactionCommitted,
@@ -166,6 +170,7 @@ impl Reason {
             Reason::NotExecuted => "not_executed",
             Reason::CommandFailed => "command_failed",
             Reason::GetlasterrorFailed => "getlasterror_failed",
+            Reason::CountMismatch => "count_mismatch",
             Reason::Unacknowledged => "unacknowledged",
             Reason::UnknownCommitResult => "unknown_commit_result",
             Reason::TransactionCommitted => "transaction_committed",

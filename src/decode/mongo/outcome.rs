@@ -188,7 +188,11 @@ pub fn decide(stmts: &mut [Stmt], ordered: bool, wc: &Wc, reply: &Reply<'_>, bul
     }
     let errs = errors(reply, bulk_write);
     let first = errs.iter().map(|e| e.index).min();
-    let ok = applied(wc, reply);
+    let acknowledged = |idx: i64| {
+        !errs.iter().any(|e| e.index == idx) && !first.is_some_and(|f| ordered && idx > f)
+    };
+    let ok =
+        short_count(stmts, reply, bulk_write, &acknowledged).unwrap_or_else(|| applied(wc, reply));
     for s in stmts {
         let idx = s.index as i64;
         if let Some(e) = errs.iter().find(|e| e.index == idx) {
@@ -207,6 +211,36 @@ pub fn decide(stmts: &mut [Stmt], ordered: bool, wc: &Wc, reply: &Reply<'_>, bul
             s.rec.extras.default_write_concern = at_default(wc, &ok);
         }
     }
+}
+
+/// An `insert` reply whose `n` is below the statements it acknowledged (no
+/// `writeError`, not after an ordered batch's first error) contradicts itself:
+/// each statement inserts exactly one document, so some of them did not land and
+/// the reply does not say which. Those statements are in doubt, never guessed
+/// `pending`: a guessed write waits for an oplog entry that may never come.
+fn short_count(
+    stmts: &[Stmt],
+    reply: &Reply<'_>,
+    bulk_write: bool,
+    acknowledged: &dyn Fn(i64) -> bool,
+) -> Option<Verdict> {
+    if bulk_write || stmts.is_empty() || stmts.iter().any(|s| s.rec.op != "insert") {
+        return None;
+    }
+    let n = reply.n?;
+    let count = stmts
+        .iter()
+        .filter(|s| acknowledged(s.index as i64))
+        .count() as i64;
+    (n < count).then(|| {
+        Verdict::new(
+            WireOutcome::InDoubt,
+            format!(
+                "{}: the reply counts n={n} inserted of {count} statements acknowledged without a writeError",
+                Reason::CountMismatch
+            ),
+        )
+    })
 }
 
 /// Whether an applied statement's verdict rests on the server's default write

@@ -494,6 +494,72 @@ async fn a_stale_router_gets_stale_config_refreshes_and_retries() {
         .expect("timed out");
 }
 
+/// An ordered insert whose first statement goes to a shard that answers
+/// StaleConfig and whose second goes to another shard: the router refreshes and
+/// re-targets both (it used to re-target only the stale batch and drop the
+/// later one, answering `n: 1` for two statements with no error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_ordered_batch_retargets_every_later_statement() {
+    let cl = cluster(167, 2).await;
+    tokio::time::timeout(T, async {
+        let [r0, r1] = [cl.routers[0].addr, cl.routers[1].addr];
+        let c0 = client(&format!("mongodb://{r0}/")).await;
+        let c1 = client(&format!("mongodb://{r1}/")).await;
+        admin(&c0, doc! { "shardCollection": "so.c", "key": { "k": 1 } }).await;
+        admin(&c0, doc! { "split": "so.c", "middle": { "k": 0 } }).await;
+        admin(
+            &c0,
+            doc! { "moveChunk": "so.c", "find": { "k": 5 }, "to": "shard1" },
+        )
+        .await;
+        let coll1: Collection<Document> = c1.database("so").collection("c");
+        // router 1 learns the map: [MinKey, 0) on shard0, [0, MaxKey) on shard1
+        coll1
+            .insert_one(doc! { "_id": 1, "k": 5 })
+            .await
+            .expect("insert");
+        // router 0 moves [0, MaxKey) back to shard0; router 1 does not know
+        admin(
+            &c0,
+            doc! { "moveChunk": "so.c", "find": { "k": 5 }, "to": "shard0" },
+        )
+        .await;
+        // k 6: router 1 sends it to shard1 (stale); k -6 to shard0, a second
+        // batch. Sent as a command: the Rust driver's insert_many sends the
+        // documents a reply's `n` did not count again, hiding a short count.
+        let reply = c1
+            .database("so")
+            .run_command(doc! {
+                "insert": "c",
+                "documents": [{ "_id": 10, "k": 6 }, { "_id": 11, "k": -6 }],
+                "ordered": true,
+            })
+            .await
+            .expect("ordered insert through the stale router");
+        assert_eq!(reply.get_i32("n").ok(), Some(2), "{reply}");
+        assert!(reply.get("writeErrors").is_none(), "{reply}");
+        let ids = |shard: &str| {
+            cl.shard_raw_state(shard)
+                .remove("so.c")
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|d| d.get_i32("_id").ok())
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        // (shard1 may still hold _id 1 as an orphan until its range deleter runs)
+        let (on0, on1) = (ids("shard0"), ids("shard1"));
+        assert!(
+            [1, 10, 11].iter().all(|i| on0.contains(i)),
+            "every statement landed on shard0: {on0:?}"
+        );
+        assert!(!on1.contains(&10) && !on1.contains(&11), "{on1:?}");
+        let (_, stale) = cl.router_counters()[1];
+        assert!(stale >= 1, "the first batch went stale");
+    })
+    .await
+    .expect("timed out");
+}
+
 fn entries_for(oplog: &[Document], pred: impl Fn(&Document) -> bool) -> Vec<&Document> {
     oplog.iter().filter(|e| pred(e)).collect()
 }

@@ -298,7 +298,8 @@ async fn run_round(
         }
     }
     let mut stale = Vec::new();
-    for (t, idx) in batches {
+    let mut batches = batches.into_iter();
+    while let Some((t, idx)) = batches.next() {
         let errors_before = out.errors.len();
         let r = match &t {
             Target::One(s) => send_batch(router, db, name, cmd, stmts, &idx, s, table, out)
@@ -323,6 +324,10 @@ async fn run_round(
             Err(true) => {
                 stale.extend(idx);
                 if ordered {
+                    // The later batches were not sent: they are re-targeted too,
+                    // after this one (dropping them answered `n` short of the
+                    // statements with no error: found by the sharded histories).
+                    stale.extend(batches.flat_map(|(_, rest)| rest));
                     return Ok((stale, false));
                 }
             }
