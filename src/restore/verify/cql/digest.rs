@@ -150,6 +150,26 @@ pub fn live_now(cells: Vec<Cell>, now_secs: i64) -> Option<Vec<Cell>> {
     (!live.is_empty()).then_some(live)
 }
 
+/// `cells` without the expiring ones whose TTL runs out at or before `until_secs`:
+/// what two sides read while a cell expires must agree on. TTLs are whole seconds
+/// and a restore writes the TTL left rounded up, so a cell expiring during a
+/// verify (or within a second of it) may be on one side and gone from the other.
+pub fn settled(cells: &[Cell], until_secs: i64) -> Vec<Cell> {
+    cells
+        .iter()
+        .filter(|c| {
+            !(c.kind == CellKind::Expiring
+                && c.local_deletion_time.is_some_and(|t| t <= until_secs))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether `cells` had cells and every one of them expires by `until_secs`.
+pub fn expires_by(cells: &[Cell], until_secs: i64) -> bool {
+    !cells.is_empty() && settled(cells, until_secs).is_empty()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +261,27 @@ mod tests {
             Some(1)
         );
         assert_eq!(live_now(vec![], 100), Some(vec![]));
+    }
+
+    /// A cell expiring while verify reads is left out of both sides, so a target
+    /// that already dropped it (or still has it) compares equal; others stay.
+    #[test]
+    fn cells_expiring_at_the_moment_settle_both_sides() {
+        let mut e = cell("v", None, b"x", 1);
+        e.kind = CellKind::Expiring;
+        e.ttl = Some(2);
+        e.local_deletion_time = Some(100);
+        let w = cell("w", None, b"y", 1);
+        let version = vec![e.clone(), w.clone()];
+        let target = vec![w.clone()];
+        let shape = Shape::default();
+        let d = |cells: &[Cell]| digest("k", &shape.columns(cells));
+        assert_ne!(d(&version), d(&target), "the difference the race makes");
+        assert_eq!(d(&settled(&version, 100)), d(&settled(&target, 100)));
+        assert_eq!(settled(&version, 99).len(), 2, "not yet expiring: kept");
+        assert!(expires_by(&[e.clone()], 100));
+        assert!(!expires_by(&[e.clone()], 99));
+        assert!(!expires_by(&[e, w], 100), "a live cell keeps the row");
+        assert!(!expires_by(&[], 100));
     }
 }

@@ -26,7 +26,7 @@ use anyhow::{bail, Context, Result};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{Map, Value as Json};
 
-use self::digest::{digest, live_now, RangeSum, Shape};
+use self::digest::{digest, expires_by, live_now, settled, RangeSum, Shape};
 use self::progress::Progress;
 use crate::decode::cql::schema::Schema;
 use crate::decode::cql::stored_schema;
@@ -391,6 +391,11 @@ impl Ctx<'_> {
                     let (key, cells) = target_cells(row);
                     let columns = shape.columns(&cells);
                     let Some(&want) = version_keys.get(&key) else {
+                        // Expired in the version's reckoning at the start, still
+                        // in the target for the second its TTL was rounded up.
+                        if expires_by(&cells, moment()) {
+                            continue;
+                        }
                         found.note(max, || Difference {
                             namespace: ns.to_string(),
                             key: key.clone(),
@@ -413,6 +418,12 @@ impl Ctx<'_> {
                             Vec::new()
                         }
                     };
+                    // Equal but for cells whose TTL ran out while this verify read.
+                    let until = moment();
+                    let (v, t) = (settled(&version_cells, until), settled(&cells, until));
+                    if digest(&key, &shape.columns(&v)) == digest(&key, &shape.columns(&t)) {
+                        continue;
+                    }
                     let version_columns = shape.columns(&version_cells);
                     found.note(max, || Difference {
                         namespace: ns.to_string(),
@@ -440,6 +451,12 @@ impl Ctx<'_> {
             .collect();
         missing.sort_unstable();
         for key in missing {
+            // A row whose every cell expired while this verify read it.
+            if let Some(VersionRow::Cql { cells }) = stored::row(self.store, &o.version, ns, key)? {
+                if expires_by(&cells, moment()) {
+                    continue;
+                }
+            }
             let listed = found.listed.len() < max;
             let rendered = if listed {
                 match stored::row(self.store, &o.version, ns, key)? {
@@ -458,6 +475,12 @@ impl Ctx<'_> {
         }
         Ok(found)
     }
+}
+
+/// The second up to which a cell's expiry counts as happening now: the wall clock
+/// plus one (TTLs are whole seconds; see [`settled`]).
+fn moment() -> i64 {
+    (crate::snapshot::take::now_ns() / 1_000_000_000) as i64 + 1
 }
 
 /// Unequal ranges grouped so each group's version rows stay within `budget` (a
