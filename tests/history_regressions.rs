@@ -38,7 +38,7 @@ use histories_support::mongo_run::MongoHarness;
 use histories_support::proxy_run::{ProxyRestart, Via};
 use histories_support::sharded_run::{run_checked_sharded, ShardedHarness};
 use histories_support::{
-    run_checked, run_checked_mongo, shrink, Inject, MongoRegression, Regression,
+    run_checked, run_checked_mongo, shrink, Checked, Inject, MongoRegression, Regression,
 };
 
 fn regressions_dir() -> PathBuf {
@@ -97,18 +97,7 @@ fn saved_histories_replay_clean() {
         let c = loop {
             attempts += 1;
             let c = run_checked(harness, &case.history, Inject::None);
-            assert!(
-                c.unchecked.is_none(),
-                "{}: {:?}",
-                path.display(),
-                c.unchecked
-            );
-            assert!(
-                c.divergences.is_empty(),
-                "{}: {}",
-                path.display(),
-                c.divergences.join("\n")
-            );
+            assert_clean(path, &c);
             let vacuous = c.stats.cells == 0 && c.refused_gap == 0;
             if !(vacuous && c.in_doubt > 0 && attempts < MAX_ATTEMPTS) {
                 break c;
@@ -166,19 +155,24 @@ fn saved_histories_replay_clean() {
                 &case.history,
             ),
         };
-        assert!(
-            c.unchecked.is_none(),
-            "{}: {:?}",
-            path.display(),
-            c.unchecked
-        );
-        assert!(
-            c.divergences.is_empty(),
-            "{}: {}",
-            path.display(),
-            c.divergences.join("\n")
-        );
+        assert_clean(&path, &c);
     }
+}
+
+/// A replayed case was checked (its tidemark passed its end) and has no divergence.
+fn assert_clean(path: &std::path::Path, c: &Checked) {
+    assert!(
+        c.unchecked.is_none(),
+        "{}: {:?}",
+        path.display(),
+        c.unchecked
+    );
+    assert!(
+        c.divergences.is_empty(),
+        "{}: {}",
+        path.display(),
+        c.divergences.join("\n")
+    );
 }
 
 /// Replays one saved MongoDB case that records a known defect: fails until it is fixed.

@@ -143,11 +143,14 @@ pub fn live_now(cells: Vec<Cell>, now_secs: i64) -> Option<Vec<Cell>> {
     }
     let live: Vec<Cell> = cells
         .into_iter()
-        .filter(|c| {
-            !(c.kind == CellKind::Expiring && c.local_deletion_time.is_some_and(|t| t <= now_secs))
-        })
+        .filter(|c| !expired_by(c, now_secs))
         .collect();
     (!live.is_empty()).then_some(live)
+}
+
+/// Whether `c` is an expiring cell whose TTL ran out at or before `secs`.
+fn expired_by(c: &Cell, secs: i64) -> bool {
+    c.kind == CellKind::Expiring && c.local_deletion_time.is_some_and(|t| t <= secs)
 }
 
 /// `cells` without the expiring ones whose TTL runs out at or before `until_secs`:
@@ -157,17 +160,14 @@ pub fn live_now(cells: Vec<Cell>, now_secs: i64) -> Option<Vec<Cell>> {
 pub fn settled(cells: &[Cell], until_secs: i64) -> Vec<Cell> {
     cells
         .iter()
-        .filter(|c| {
-            !(c.kind == CellKind::Expiring
-                && c.local_deletion_time.is_some_and(|t| t <= until_secs))
-        })
+        .filter(|c| !expired_by(c, until_secs))
         .cloned()
         .collect()
 }
 
 /// Whether `cells` had cells and every one of them expires by `until_secs`.
 pub fn expires_by(cells: &[Cell], until_secs: i64) -> bool {
-    !cells.is_empty() && settled(cells, until_secs).is_empty()
+    !cells.is_empty() && cells.iter().all(|c| expired_by(c, until_secs))
 }
 
 #[cfg(test)]

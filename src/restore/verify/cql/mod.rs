@@ -451,20 +451,22 @@ impl Ctx<'_> {
             .collect();
         missing.sort_unstable();
         for key in missing {
+            let version_cells = match stored::row(self.store, &o.version, ns, key)? {
+                Some(VersionRow::Cql { cells }) => Some(cells),
+                _ => None,
+            };
             // A row whose every cell expired while this verify read it.
-            if let Some(VersionRow::Cql { cells }) = stored::row(self.store, &o.version, ns, key)? {
-                if expires_by(&cells, moment()) {
-                    continue;
-                }
+            if version_cells
+                .as_ref()
+                .is_some_and(|cells| expires_by(cells, moment()))
+            {
+                continue;
             }
-            let listed = found.listed.len() < max;
-            let rendered = if listed {
-                match stored::row(self.store, &o.version, ns, key)? {
-                    Some(VersionRow::Cql { cells }) => detail::row(target_ns, key, &cells, schema),
-                    _ => String::new(),
+            let rendered = match &version_cells {
+                Some(cells) if found.listed.len() < max => {
+                    detail::row(target_ns, key, cells, schema)
                 }
-            } else {
-                String::new()
+                _ => String::new(),
             };
             found.note(max, || Difference {
                 namespace: ns.to_string(),
