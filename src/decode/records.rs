@@ -9,10 +9,12 @@ use serde::Serialize;
 
 mod batch;
 mod concern;
+mod detail;
 mod session;
 
 pub use batch::{BatchPlace, CqlBatchType};
 pub use concern::{SentW, SentWriteConcern};
+pub use detail::MessageDetail;
 pub use session::{Binary, Lsid, SessionIds, GENERIC_SUBTYPE, UUID_SUBTYPE};
 
 use super::detect::Protocol;
@@ -179,7 +181,7 @@ pub struct MessageRecord {
     pub proto: &'static str,
     /// The opcode name as the spec spells it (`QUERY`, `RESULT`, `OP_MSG`, ...). For a
     /// MongoDB message that came wrapped in OP_COMPRESSED, the inner opcode.
-    pub opcode: String,
+    pub opcode: &'static str,
     /// Byte offset of the message in its direction's stream.
     pub offset: u64,
     /// Bytes the message took on the wire.
@@ -202,9 +204,10 @@ pub struct MessageRecord {
     /// `snappy`, `zlib`, `zstd` or `noop` when the message came in OP_COMPRESSED.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compressor: Option<&'static str>,
-    /// A short protocol-specific description (result kind, error code, ...).
+    /// A short protocol-specific description (result kind, error code, ...), kept
+    /// typed for the frequent kinds and rendered when printed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<serde_json::Value>,
+    pub detail: Option<MessageDetail>,
 }
 
 /// One write statement as seen on the wire, with its outcome as the response left

@@ -114,7 +114,7 @@ pub struct Published {
     /// Appended mutations by outcome (`committed`, `in_doubt`, …).
     pub by_outcome: std::sync::Mutex<BTreeMap<&'static str, u64>>,
     /// Messages decoded, by protocol and opcode as the spec spells it.
-    pub messages: std::sync::Mutex<BTreeMap<(&'static str, String), u64>>,
+    pub messages: std::sync::Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Decode errors (a message or stream the decoders could not read).
     pub decode_errors: std::sync::atomic::AtomicU64,
 }
@@ -125,7 +125,7 @@ impl Published {
         match r {
             Record::Message(m) => {
                 if let Ok(mut by) = self.messages.lock() {
-                    *by.entry((m.proto, m.opcode.clone())).or_default() += 1;
+                    *by.entry((m.proto, m.opcode)).or_default() += 1;
                 }
             }
             Record::Error(_) => {

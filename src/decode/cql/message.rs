@@ -9,7 +9,7 @@ use tidemark_cql::message::{ErrorDetails, ResultBody};
 use tidemark_cql::types::format;
 use tidemark_cql::{Item, Message};
 
-use crate::decode::records::MessageRecord;
+use crate::decode::records::{MessageDetail, MessageRecord};
 
 /// The `message` record of a decoded item.
 pub fn record(flow: u64, ts: Timestamp, item: &Item) -> MessageRecord {
@@ -19,7 +19,7 @@ pub fn record(flow: u64, ts: Timestamp, item: &Item) -> MessageRecord {
         dir: item.dir.as_str(),
         ts,
         proto: "cql",
-        opcode: h.opcode.name().to_string(),
+        opcode: h.opcode.name(),
         offset: item.frame.offset,
         length: HEADER_LEN as u64 + u64::from(h.length),
         version: Some(h.version),
@@ -30,16 +30,39 @@ pub fn record(flow: u64, ts: Timestamp, item: &Item) -> MessageRecord {
     }
 }
 
-fn detail(m: &Message) -> Option<Json> {
+fn detail(m: &Message) -> Option<MessageDetail> {
+    Some(match m {
+        // The kinds every capture is full of stay typed (rendered when printed).
+        Message::Result(ResultBody::Void) => MessageDetail::CqlVoid,
+        Message::Result(ResultBody::Rows(rows)) => MessageDetail::CqlRows {
+            rows: rows.rows_count,
+        },
+        Message::Query(q) => MessageDetail::CqlQuery {
+            consistency: q.params.consistency.name(),
+        },
+        Message::Execute(e) => MessageDetail::CqlExecute {
+            id: e.id.clone(),
+            consistency: e.params.consistency.name(),
+        },
+        Message::Batch(b) => MessageDetail::CqlBatch {
+            kind: b.batch_type.name(),
+            statements: b.statements.len(),
+            consistency: b.consistency.name(),
+        },
+        other => MessageDetail::Json(json_detail(other)?),
+    })
+}
+
+/// The other kinds, as JSON (Void, Rows, QUERY, EXECUTE and BATCH are typed above).
+fn json_detail(m: &Message) -> Option<Json> {
     Some(match m {
         Message::Result(r) => match r {
-            ResultBody::Rows(rows) => json!({"kind": "Rows", "rows": rows.rows_count}),
+            ResultBody::Rows(_) | ResultBody::Void => return None,
             ResultBody::SetKeyspace(k) => json!({"kind": "Set_keyspace", "keyspace": k.as_str()}),
             ResultBody::Prepared(p) => json!({"kind": "Prepared", "id": format::blob(&p.id)}),
             ResultBody::SchemaChange(s) => {
                 json!({"kind": "Schema_change", "change": format!("{s:?}")})
             }
-            ResultBody::Void => json!({"kind": "Void"}),
         },
         Message::Error(e) => {
             let mut d =
@@ -71,13 +94,6 @@ fn detail(m: &Message) -> Option<Json> {
                 _ => {}
             }
             d
-        }
-        Message::Query(q) => json!({"consistency": q.params.consistency.name()}),
-        Message::Execute(e) => {
-            json!({"id": format::blob(&e.id), "consistency": e.params.consistency.name()})
-        }
-        Message::Batch(b) => {
-            json!({"type": b.batch_type.name(), "statements": b.statements.len(), "consistency": b.consistency.name()})
         }
         Message::Startup(s) => {
             let opts: serde_json::Map<String, Json> = s

@@ -35,14 +35,14 @@ pub fn record(
         dir: at.dir,
         ts: at.ts,
         proto: "mongo",
-        opcode: msg.opcode().name().to_owned(),
+        opcode: msg.opcode().name(),
         offset: msg.offset + at.delta,
         length: u64::from(msg.wire_length),
         request_id: Some(msg.request_id),
         response_to: Some(msg.response_to),
         command,
         compressor: msg.compressor.map(|c| c.name()),
-        detail: Some(detail(msg, reply, request)),
+        detail: Some(detail(msg, reply, request).into()),
         ..MessageRecord::default()
     }
 }
