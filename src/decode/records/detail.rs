@@ -18,7 +18,10 @@ pub enum MessageDetail {
     /// Built as JSON: the kinds that are rare, or whose shape varies.
     Json(serde_json::Value),
     /// CQL EXECUTE: `{"id": "0x…", "consistency": "QUORUM"}`.
-    CqlExecute { id: Bytes, consistency: &'static str },
+    CqlExecute {
+        id: Bytes,
+        consistency: &'static str,
+    },
     /// CQL QUERY: `{"consistency": "ONE"}`.
     CqlQuery { consistency: &'static str },
     /// CQL BATCH: `{"type": "LOGGED", "statements": 3, "consistency": "ONE"}`.

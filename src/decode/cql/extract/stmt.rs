@@ -14,10 +14,13 @@ use tidemark_cql::statement::{
 };
 use tidemark_cql::ColumnType;
 
+use std::sync::Arc;
+
 use super::bound::Bound;
 use super::lazy;
 use super::literal::{render, Binder};
 use crate::decode::cql::schema::{Schema, TableSchema};
+use crate::decode::cql::typed::Name;
 use crate::decode::records::{LineValue, WriteRecord};
 use tidemark_cql::wire::WireValue;
 
@@ -42,10 +45,15 @@ struct Cols<'a> {
 impl Cols<'_> {
     /// `schema.column_type` of the statement's table (`known` is that table).
     fn ty(&self, col: &str) -> Option<ColumnType> {
+        self.ty_shared(col).map(|ty| (*ty).clone())
+    }
+
+    /// [`Cols::ty`], shared with the schema.
+    fn ty_shared(&self, col: &str) -> Option<Arc<ColumnType>> {
         let (k, t) = self.table?;
         self.known?;
         let (ty, _) = self.schema.parsed_column_type(k, t, col)?;
-        Some((*ty).clone())
+        Some(ty)
     }
 }
 
@@ -184,24 +192,30 @@ fn insert_values(
     match v {
         InsertValues::Columns(pairs) => {
             for (c, t) in pairs {
-                let ty = cols.ty(c.as_str());
-                let wire = match t {
-                    Term::Bind(m) => bound.wire(m.index).map(|w| (m.index, w)),
+                let ty = cols.ty_shared(c.as_str());
+                let marker = match t {
+                    Term::Bind(m) => Some(m.index),
                     _ => None,
                 };
+                let wire = marker.and_then(|i| bound.wire(i).map(|w| (i, w)));
                 let entry = match wire {
                     Some((i, WireValue::Bytes(bytes))) => lazy::Entry::Bound {
                         bytes: bytes.clone(),
-                        spec: bound.spec_type(i).cloned(),
+                        spec: bound.spec_type_shared(i),
                         column: ty,
                     },
                     // Literals, nulls, missing values: rendered now, as before.
-                    _ => match render(t, ty.as_ref(), bind) {
+                    _ => match render(t, ty.as_deref(), bind) {
                         Some(j) => lazy::Entry::Ready(j),
                         None => continue,
                     },
                 };
-                out.insert(c.as_str().to_string(), entry);
+                // The prepared statement's shared name when the marker binds this
+                // column (no lookup), else the thread's shared copy.
+                let name = marker
+                    .and_then(|i| bound.spec_name_shared(i, c.as_str()))
+                    .unwrap_or_else(|| Name::new(c.as_str()));
+                out.insert(name, entry);
             }
         }
         InsertValues::Json { value, .. } => {
