@@ -181,7 +181,7 @@ impl CqlFlowDecoder {
 
     fn finish(
         &mut self,
-        writes: Vec<WriteRecord>,
+        writes: Vec<Box<WriteRecord>>,
         unresolved: Vec<Option<request::Waiting>>,
         outcome: WireOutcome,
         reason: Option<String>,
@@ -191,11 +191,11 @@ impl CqlFlowDecoder {
             w.outcome = outcome;
             w.reason = reason.clone();
             match u {
-                None => out.push(Record::Write(Box::new(w))),
+                None => out.push(Record::Write(w)),
                 Some(wait) => {
                     let mut shared = self.shared.lock();
                     let id = wait.id.clone();
-                    let u = wait.into_unresolved(w);
+                    let u = wait.into_unresolved(*w);
                     // The PREPARE may have been answered between this request and its
                     // response (a pipelining client): then it resolves at once.
                     if let Some(stmt) = shared.node(self.server).prepared(&id) {
@@ -259,14 +259,14 @@ impl FlowDecoder for CqlFlowDecoder {
         held.sort_by_key(|p| p.seq);
         for p in held {
             if let PendingKind::Writes { writes, .. } = &p.kind {
-                out.extend(writes.iter().cloned());
+                out.extend(writes.iter().map(|w| (**w).clone()));
             }
         }
     }
 
     fn oldest_pending_write(&self) -> Option<Timestamp> {
         crate::decode::seam::earliest_line(self.pending.values().flat_map(|p| match &p.kind {
-            PendingKind::Writes { writes, .. } => writes.first(),
+            PendingKind::Writes { writes, .. } => writes.first().map(|w| &**w),
             _ => None,
         }))
     }
@@ -285,7 +285,7 @@ pub fn id_hex(id: &Bytes) -> String {
 /// batch of one partition is one mutation.) Rows of one partition with different
 /// clustering keys count as different keys here: in doubt then too, which a later
 /// read or policy settles, rather than a write silently missing.
-fn unlogged_across_keys(writes: &[WriteRecord]) -> bool {
+fn unlogged_across_keys(writes: &[Box<WriteRecord>]) -> bool {
     let unlogged = writes
         .iter()
         .any(|w| w.batch.as_ref().and_then(BatchPlace::cql_kind) == Some(CqlBatchType::Unlogged));

@@ -41,7 +41,7 @@ pub enum PendingKind {
     },
     /// Write lines, and for each whether it is an unresolved prepared statement.
     Writes {
-        writes: Vec<WriteRecord>,
+        writes: Vec<Box<WriteRecord>>,
         lwt: bool,
         unresolved: Vec<Option<Waiting>>,
     },
@@ -266,7 +266,7 @@ pub fn classify(
 }
 
 fn writes_kind(
-    writes: Vec<WriteRecord>,
+    writes: Vec<Box<WriteRecord>>,
     lwt: bool,
     mut waiting: Vec<Option<Waiting>>,
 ) -> PendingKind {
@@ -293,7 +293,7 @@ fn one(
     default_timestamp: Option<i64>,
     prepared: bool,
     batch: Option<&BatchInfo>,
-    out: &mut Vec<WriteRecord>,
+    out: &mut Vec<Box<WriteRecord>>,
 ) {
     let cx = StmtCtx {
         schema: &shared.schema,
@@ -317,7 +317,7 @@ fn prepared(
     batch: Option<&BatchInfo>,
     shared: &mut Shared,
     server: SocketAddr,
-    writes: &mut Vec<WriteRecord>,
+    writes: &mut Vec<Box<WriteRecord>>,
     waiting: &mut Vec<Option<Waiting>>,
 ) -> bool {
     let before = writes.len();

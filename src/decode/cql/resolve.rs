@@ -60,6 +60,6 @@ pub fn resolved(u: &Unresolved, stmt: &PreparedStmt, schema: &Schema, out: &mut 
         w.outcome = rec.outcome;
         w.reason = rec.reason.clone();
         w.statement_id = rec.statement_id.clone();
-        out.push(Record::Write(Box::new(w)));
+        out.push(Record::Write(w));
     }
 }

@@ -66,7 +66,7 @@ pub struct MongoFlowDecoder {
     seq: u64,
     gle: Option<GleSlot>,
     txns: Transactions,
-    done: Vec<WriteRecord>,
+    done: Vec<Box<WriteRecord>>,
     ts: Timestamp,
     repl: Replication,
 }
@@ -116,7 +116,7 @@ impl MongoFlowDecoder {
                 } => self.on_message(dir, &message, pairing, out),
                 ConnEvent::Error { dir, error } => out.push(self.error(dir, &error)),
             }
-            out.extend(self.done.drain(..).map(|w| Record::Write(Box::new(w))));
+            out.extend(self.done.drain(..).map(Record::Write));
         }
     }
 
@@ -290,7 +290,7 @@ impl MongoFlowDecoder {
             Action::Txn { mut rec, .. } => {
                 rec.outcome = WireOutcome::InDoubt;
                 rec.reason = Some(why);
-                self.done.push(*rec);
+                self.done.push(rec);
             }
             Action::GetLastError { .. } => {}
         }
@@ -413,7 +413,7 @@ impl MongoFlowDecoder {
                         r.extras.optime = at;
                     }
                 }
-                self.done.push(*rec);
+                self.done.push(rec);
             }
             Action::GetLastError { wc, sent } => {
                 let Some(mut slot) = p.gle_slot else { return };
@@ -476,7 +476,7 @@ impl MongoFlowDecoder {
                 let n = self.txns.commit_unanswered(&key, why, &mut self.done);
                 rec.statements = Some(n);
                 v.apply_record(&mut rec);
-                self.done.push(*rec);
+                self.done.push(rec);
             }
             Action::GetLastError { .. } => {
                 if let Some(slot) = p.gle_slot {
@@ -517,7 +517,7 @@ impl FlowDecoder for MongoFlowDecoder {
             )),
         }
         self.drain(out);
-        out.extend(self.done.drain(..).map(|w| Record::Write(Box::new(w))));
+        out.extend(self.done.drain(..).map(Record::Write));
     }
 
     fn closed(
@@ -548,7 +548,7 @@ impl FlowDecoder for MongoFlowDecoder {
         ));
         self.txns.close(&mut self.done);
         self.conn.close();
-        out.extend(self.done.drain(..).map(|w| Record::Write(Box::new(w))));
+        out.extend(self.done.drain(..).map(Record::Write));
     }
 
     fn in_flight(&self, out: &mut Vec<WriteRecord>) {
@@ -558,12 +558,12 @@ impl FlowDecoder for MongoFlowDecoder {
         waiting.sort_by_key(|p| p.seq);
         for p in waiting {
             if let Action::Writes { stmts, .. } = &p.action {
-                out.extend(stmts.iter().map(|s| s.rec.clone()));
+                out.extend(stmts.iter().map(|s| (*s.rec).clone()));
             }
         }
         // Writes held for a getlasterror that may still follow them.
         if let Some(g) = &self.gle {
-            out.extend(g.stmts.iter().map(|s| s.rec.clone()));
+            out.extend(g.stmts.iter().map(|s| (*s.rec).clone()));
         }
         // Acknowledged statements of transactions not ended yet.
         out.extend(self.txns.held_lines().cloned());
@@ -571,14 +571,14 @@ impl FlowDecoder for MongoFlowDecoder {
 
     fn oldest_pending_write(&self) -> Option<Timestamp> {
         let waiting = self.pending.values().filter_map(|p| match &p.action {
-            Action::Writes { stmts, .. } => stmts.first().map(|s| &s.rec),
+            Action::Writes { stmts, .. } => stmts.first().map(|s| &*s.rec),
             Action::Txn { rec, .. } => Some(&**rec),
             Action::GetLastError { .. } => None,
         });
         let gle = self
             .gle
             .iter()
-            .filter_map(|g| g.stmts.first().map(|s| &s.rec));
+            .filter_map(|g| g.stmts.first().map(|s| &*s.rec));
         crate::decode::seam::earliest_line(waiting.chain(gle).chain(self.txns.first_lines()))
     }
 }

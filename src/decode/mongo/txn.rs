@@ -44,7 +44,7 @@ impl Transactions {
     pub fn first_lines(&self) -> impl Iterator<Item = &WriteRecord> {
         self.held
             .values()
-            .filter_map(|h| h.stmts.first().map(|s| &s.rec))
+            .filter_map(|h| h.stmts.first().map(|s| &*s.rec))
     }
 
     /// Every held statement's line, transaction by transaction in the order they
@@ -53,11 +53,11 @@ impl Transactions {
         let mut held: Vec<&Held> = self.held.values().collect();
         held.sort_by_key(|h| h.seq);
         held.into_iter()
-            .flat_map(|h| h.stmts.iter().map(|s| &s.rec))
+            .flat_map(|h| h.stmts.iter().map(|s| &*s.rec))
     }
 
     /// Holds an acknowledged statement until its transaction ends.
-    pub fn hold(&mut self, key: TxnKey, stmt: Stmt, out: &mut Vec<WriteRecord>) {
+    pub fn hold(&mut self, key: TxnKey, stmt: Stmt, out: &mut Vec<Box<WriteRecord>>) {
         if self.count >= MAX_HELD {
             self.evict_oldest(out);
         }
@@ -71,7 +71,7 @@ impl Transactions {
         self.count += 1;
     }
 
-    fn evict_oldest(&mut self, out: &mut Vec<WriteRecord>) {
+    fn evict_oldest(&mut self, out: &mut Vec<Box<WriteRecord>>) {
         let Some(key) = self
             .held
             .iter()
@@ -87,7 +87,7 @@ impl Transactions {
         self.release(&key, &v, out);
     }
 
-    fn release(&mut self, key: &TxnKey, v: &Verdict, out: &mut Vec<WriteRecord>) -> u64 {
+    fn release(&mut self, key: &TxnKey, v: &Verdict, out: &mut Vec<Box<WriteRecord>>) -> u64 {
         let Some(h) = self.held.remove(key) else {
             return 0;
         };
@@ -107,7 +107,7 @@ impl Transactions {
         key: &TxnKey,
         wc: &Wc,
         reply: &Reply<'_>,
-        out: &mut Vec<WriteRecord>,
+        out: &mut Vec<Box<WriteRecord>>,
     ) -> (Verdict, u64) {
         if reply.unknown_commit_result() {
             let why = format!(
@@ -149,7 +149,7 @@ impl Transactions {
     }
 
     /// An `abortTransaction`: whatever its reply, the transaction's writes are void.
-    pub fn abort(&mut self, key: &TxnKey, out: &mut Vec<WriteRecord>) -> u64 {
+    pub fn abort(&mut self, key: &TxnKey, out: &mut Vec<Box<WriteRecord>>) -> u64 {
         self.release(
             key,
             &Verdict::new(WireOutcome::Rejected, Reason::TransactionAborted.as_str()),
@@ -162,7 +162,7 @@ impl Transactions {
         &mut self,
         key: &TxnKey,
         why: &str,
-        out: &mut Vec<WriteRecord>,
+        out: &mut Vec<Box<WriteRecord>>,
     ) -> u64 {
         self.release(
             key,
@@ -177,7 +177,7 @@ impl Transactions {
     }
 
     /// The flow ended: every transaction still open is undecided.
-    pub fn close(&mut self, out: &mut Vec<WriteRecord>) {
+    pub fn close(&mut self, out: &mut Vec<Box<WriteRecord>>) {
         let mut keys: Vec<(u64, TxnKey)> =
             self.held.iter().map(|(k, h)| (h.seq, k.clone())).collect();
         keys.sort();

@@ -59,8 +59,11 @@ impl BatchInfo {
 }
 
 /// A `write` line with the request's fields set and the outcome still open.
-pub fn base(req: &RequestInfo<'_>, prepared: bool, batch: Option<&BatchInfo>) -> WriteRecord {
-    WriteRecord {
+pub fn base(req: &RequestInfo<'_>, prepared: bool, batch: Option<&BatchInfo>) -> Box<WriteRecord> {
+    // Boxed once here and moved as a box from then on: a write record is about
+    // 1.4 KB, and moving it by value from statement to pending to output copied
+    // it four times per write (memmove was 13 % of decode).
+    Box::new(WriteRecord {
         flow: req.flow,
         ts: req.ts,
         proto: "cql",
@@ -75,7 +78,7 @@ pub fn base(req: &RequestInfo<'_>, prepared: bool, batch: Option<&BatchInfo>) ->
         columns_deleted: Some(Vec::new()),
         collection_ops: Some(Json::Array(Vec::new())),
         ..WriteRecord::default()
-    }
+    })
 }
 
 fn object_name(o: SchemaObject) -> &'static str {
@@ -103,7 +106,7 @@ pub fn statement_writes(
     req: &RequestInfo<'_>,
     prepared: bool,
     batch: Option<&BatchInfo>,
-    out: &mut Vec<WriteRecord>,
+    out: &mut Vec<Box<WriteRecord>>,
 ) {
     match &stmt.kind {
         StatementKind::Modification(m) => {
