@@ -181,7 +181,7 @@ pub struct MessageRecord {
     pub proto: &'static str,
     /// The opcode name as the spec spells it (`QUERY`, `RESULT`, `OP_MSG`, ...). For a
     /// MongoDB message that came wrapped in OP_COMPRESSED, the inner opcode.
-    pub opcode: &'static str,
+    pub opcode: OpcodeName,
     /// Byte offset of the message in its direction's stream.
     pub offset: u64,
     /// Bytes the message took on the wire.
@@ -208,6 +208,43 @@ pub struct MessageRecord {
     /// typed for the frequent kinds and rendered when printed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<MessageDetail>,
+}
+
+/// An opcode's name as its spec spells it. Static: a message line copies no string
+/// for it (one heap string per message showed in decode profiles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[serde(transparent)]
+pub struct OpcodeName(pub &'static str);
+
+impl OpcodeName {
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::ops::Deref for OpcodeName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0
+    }
+}
+
+impl From<&'static str> for OpcodeName {
+    fn from(name: &'static str) -> Self {
+        OpcodeName(name)
+    }
+}
+
+impl PartialEq<&str> for OpcodeName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::fmt::Display for OpcodeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
 }
 
 /// One write statement as seen on the wire, with its outcome as the response left

@@ -125,7 +125,7 @@ impl Published {
         match r {
             Record::Message(m) => {
                 if let Ok(mut by) = self.messages.lock() {
-                    *by.entry((m.proto, m.opcode)).or_default() += 1;
+                    *by.entry((m.proto, m.opcode.as_str())).or_default() += 1;
                 }
             }
             Record::Error(_) => {

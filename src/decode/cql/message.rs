@@ -9,7 +9,7 @@ use tidemark_cql::message::{ErrorDetails, ResultBody};
 use tidemark_cql::types::format;
 use tidemark_cql::{Item, Message};
 
-use crate::decode::records::{MessageDetail, MessageRecord};
+use crate::decode::records::{MessageDetail, MessageRecord, OpcodeName};
 
 /// The `message` record of a decoded item.
 pub fn record(flow: u64, ts: Timestamp, item: &Item) -> MessageRecord {
@@ -19,7 +19,7 @@ pub fn record(flow: u64, ts: Timestamp, item: &Item) -> MessageRecord {
         dir: item.dir.as_str(),
         ts,
         proto: "cql",
-        opcode: h.opcode.name(),
+        opcode: OpcodeName(h.opcode.name()),
         offset: item.frame.offset,
         length: HEADER_LEN as u64 + u64::from(h.length),
         version: Some(h.version),

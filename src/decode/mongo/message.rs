@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use tidemark_mongo::model::Reply;
 use tidemark_mongo::{Body, Message};
 
-use crate::decode::records::MessageRecord;
+use crate::decode::records::{MessageRecord, OpcodeName};
 
 /// Where and when a message was seen.
 pub struct At {
@@ -35,7 +35,7 @@ pub fn record(
         dir: at.dir,
         ts: at.ts,
         proto: "mongo",
-        opcode: msg.opcode().name(),
+        opcode: OpcodeName(msg.opcode().name()),
         offset: msg.offset + at.delta,
         length: u64::from(msg.wire_length),
         request_id: Some(msg.request_id),
