@@ -250,7 +250,7 @@ pub fn mutation(
 /// the payload instead of being copied (an inserted document is most of the bytes
 /// of a mutation, and copying it was a sixth of deciding one).
 pub fn mutation_of_owned(
-    mut rec: WriteRecord,
+    mut rec: Box<WriteRecord>,
     node: SocketAddr,
     request_time_ns: u64,
     commit_time: u64,

@@ -38,7 +38,7 @@ const KEEP_ENTRIES: usize = 100_000;
 /// A write seen but not decided.
 #[derive(Debug, Clone)]
 struct Entry {
-    rec: WriteRecord,
+    rec: Box<WriteRecord>,
     node: SocketAddr,
     request_time: u64,
     outcome: Outcome,
@@ -281,7 +281,7 @@ impl CommitTracker {
         self.now = self.now.max(at);
         self.pass_deadlines();
         match rec {
-            Record::Write(w) => self.write(*w, at),
+            Record::Write(w) => self.write(w, at),
             Record::Replication(r) => self.replication(&r.event, r.flow, at),
             Record::Message(m) if m.proto == "mongo" && m.dir == "c2s" => {
                 self.repls.confirm_flow(m.flow)
@@ -315,7 +315,7 @@ impl CommitTracker {
             .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
     }
 
-    fn write(&mut self, mut rec: WriteRecord, at: u64) {
+    fn write(&mut self, mut rec: Box<WriteRecord>, at: u64) {
         if is_control(&rec) {
             self.stats.control_lines += 1;
             return;
@@ -475,7 +475,7 @@ impl CommitTracker {
     fn duplicate_of_undecided(
         &mut self,
         wid: u64,
-        rec: WriteRecord,
+        rec: Box<WriteRecord>,
         outcome: Outcome,
         note: String,
         at: u64,
@@ -630,7 +630,7 @@ impl CommitTracker {
     fn log(
         &mut self,
         scope: Scope,
-        rec: WriteRecord,
+        rec: Box<WriteRecord>,
         node: SocketAddr,
         request_time: u64,
         commit_time: u64,
