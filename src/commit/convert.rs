@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 
-use crate::decode::reason::Reason;
+use crate::decode::reason::{Reason, WriteReason};
 use crate::decode::records::{
     BatchPlace, CqlBatchType, RawForm, SentW, SentWriteConcern, WireOutcome, WriteRecord,
 };
@@ -43,28 +43,25 @@ pub fn outcome_of(rec: &WriteRecord) -> Outcome {
             reason: InDoubtReason::Other(Reason::UnresolvedPrepared.as_str().into()),
         },
         WireOutcome::InDoubt => Outcome::InDoubt {
-            reason: reason_of(rec.reason.as_deref()),
+            reason: in_doubt_reason(rec.reason.as_ref()),
         },
     }
 }
 
-/// Maps a decoder's reason text (a stable token first) to the store's reason.
-pub fn reason_of(reason: Option<&str>) -> InDoubtReason {
-    let text = reason.unwrap_or(Reason::Unknown.as_str());
-    let token = text
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .next()
-        .unwrap_or("");
-    match Reason::ALL.iter().find(|r| r.as_str() == token) {
-        Some(Reason::Timeout) => InDoubtReason::Timeout,
-        Some(Reason::Batchlog) => InDoubtReason::Batchlog,
-        Some(Reason::CasUnknown) => InDoubtReason::CasUnknown,
-        Some(Reason::NoResponse) => InDoubtReason::NoResponse,
-        Some(Reason::Unacknowledged) => InDoubtReason::Unacknowledged,
-        Some(Reason::UnknownCommitResult) => InDoubtReason::UnknownCommitResult,
-        // The server's own error name, should a reason ever carry it first.
-        _ if token == "UnknownTransactionCommitResult" => InDoubtReason::UnknownCommitResult,
-        _ => InDoubtReason::Other(text.to_string()),
+/// The store's reason for a decoder's in-doubt reason: by its typed words, never
+/// by reading its text; the reasons the store has no variant for keep their text.
+pub fn in_doubt_reason(reason: Option<&WriteReason>) -> InDoubtReason {
+    let Some(reason) = reason else {
+        return InDoubtReason::Other(Reason::Unknown.as_str().into());
+    };
+    match reason.word() {
+        Reason::Timeout => InDoubtReason::Timeout,
+        Reason::Batchlog => InDoubtReason::Batchlog,
+        Reason::CasUnknown => InDoubtReason::CasUnknown,
+        Reason::NoResponse => InDoubtReason::NoResponse,
+        Reason::Unacknowledged => InDoubtReason::Unacknowledged,
+        Reason::UnknownCommitResult => InDoubtReason::UnknownCommitResult,
+        _ => InDoubtReason::Other(reason.to_string()),
     }
 }
 
@@ -312,19 +309,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reasons_map_by_their_leading_token() {
+    fn reasons_map_by_their_words() {
+        let of = |r: WriteReason| in_doubt_reason(Some(&r));
         assert_eq!(
-            reason_of(Some("timeout: WriteTimeout SIMPLE 0/2")),
+            of(WriteReason::with(
+                Reason::Timeout,
+                ": WriteTimeout SIMPLE 0/2"
+            )),
             InDoubtReason::Timeout
         );
-        assert_eq!(reason_of(Some("cas_unknown")), InDoubtReason::CasUnknown);
+        assert_eq!(of(Reason::CasUnknown.into()), InDoubtReason::CasUnknown);
         assert_eq!(
-            reason_of(Some("no_response: the flow ended before the reply")),
+            of(WriteReason::with(
+                Reason::NoResponse,
+                ": the flow ended before the reply"
+            )),
             InDoubtReason::NoResponse
         );
         assert_eq!(
-            reason_of(Some("whatever else")),
-            InDoubtReason::Other("whatever else".into())
+            of(WriteReason::with(Reason::ServerError, ": boom")),
+            InDoubtReason::Other("server_error: boom".into())
+        );
+        // Text that merely looks like other words changes nothing: the words are
+        // what the decoder named.
+        assert_eq!(
+            of(WriteReason::with(Reason::Partial, " timeout 1/2")),
+            InDoubtReason::Other("partial timeout 1/2".into())
+        );
+        assert_eq!(
+            in_doubt_reason(None),
+            InDoubtReason::Other("unknown".into())
         );
     }
 

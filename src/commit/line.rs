@@ -9,6 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::capture::Timestamp;
+use crate::decode::reason::WriteReason;
 use crate::decode::records::{
     without_raw_values, BatchPlace, Binary, CqlBatchType, LineValue, Lsid, SentW, SentWriteConcern,
     SessionIds, WireOutcome, WriteRecord, GENERIC_SUBTYPE, UUID_SUBTYPE,
@@ -101,7 +102,7 @@ fn typed(rec: &WriteRecord) -> Option<WriteLine> {
         session: rec.session.as_ref().map(line_session),
         request: rec.request,
         outcome: line_outcome(rec.outcome),
-        reason: rec.reason.clone(),
+        reason: rec.reason.as_ref().map(ToString::to_string),
         table: rec.table.clone(),
         key_source: word(rec.key_source, KeySource::parse)?,
         columns_deleted: rec.columns_deleted.clone(),
@@ -278,7 +279,7 @@ pub fn record_of(w: &WriteLine) -> WriteRecord {
         session: w.session.as_ref().map(session_ids),
         request: w.request,
         outcome: wire_outcome(w.outcome),
-        reason: w.reason.clone(),
+        reason: w.reason.as_deref().map(WriteReason::read),
         table: w.table.clone(),
         key_source: w.key_source.map(KeySource::as_str),
         columns_deleted: w.columns_deleted.clone(),
@@ -627,7 +628,7 @@ mod tests {
                     serial_consistency,
                     request,
                     outcome,
-                    reason,
+                    reason: reason.as_deref().map(WriteReason::read),
                     ..WriteRecord::default()
                 }
             }

@@ -340,7 +340,10 @@ impl CommitTracker {
             }
         }
         let mut outcome = convert::outcome_of(&rec);
-        let mut note = rec.reason.clone().unwrap_or_default();
+        let mut note = rec
+            .reason
+            .as_ref()
+            .map_or_else(String::new, ToString::to_string);
         let after = self.acknowledged_before(&rec);
         // A router's client write: the shards its copies went to decide it.
         let mut copies = Vec::new();

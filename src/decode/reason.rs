@@ -219,6 +219,119 @@ impl Reason {
     }
 }
 
+/// A write line's `reason` as a decoder gives it: the leading words as a
+/// [`Reason`], which the commit tracker acts on (it never reads the words back out
+/// of text), and the whole text as printed (the words, then what follows for
+/// people: the server's error text, counts, a flow number).
+///
+/// Reads as the printed text (`Deref<Target = str>`, `Display`, serialized as a
+/// string), so the JSON lines and everything comparing with text are unchanged.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct WriteReason {
+    word: Reason,
+    /// Starts with `word`'s words. Borrowed when it is nothing but them.
+    text: std::borrow::Cow<'static, str>,
+}
+
+impl WriteReason {
+    /// A reason that is its words alone.
+    pub fn new(word: Reason) -> Self {
+        WriteReason {
+            word,
+            text: std::borrow::Cow::Borrowed(word.as_str()),
+        }
+    }
+
+    /// The words followed by `rest` as printed (`rest` brings its own separator:
+    /// `": ..."`, `" 2/3"`, `" (...)"`).
+    pub fn with(word: Reason, rest: impl fmt::Display) -> Self {
+        WriteReason {
+            word,
+            text: std::borrow::Cow::Owned(format!("{word}{rest}")),
+        }
+    }
+
+    /// A whole text the caller built for `word`: its words first (or, for
+    /// [`Reason::ResolvedByLaterCopy`], after an earlier outcome). `word` is named
+    /// by the caller, never read back; debug builds check the two agree.
+    pub fn spelled(word: Reason, text: String) -> Self {
+        debug_assert_eq!(Reason::of(&text), Some(word), "{text}");
+        WriteReason {
+            word,
+            text: std::borrow::Cow::Owned(text),
+        }
+    }
+
+    /// A printed reason read back, from a line a store kept as text (the one place
+    /// text comes back in): its words by [`Reason::of`], [`Reason::Unknown`] for a
+    /// text outside the vocabulary (kept as it was).
+    pub fn read(text: &str) -> Self {
+        WriteReason {
+            word: Reason::of(text).unwrap_or(Reason::Unknown),
+            text: std::borrow::Cow::Owned(text.to_owned()),
+        }
+    }
+
+    /// The leading words.
+    pub fn word(&self) -> Reason {
+        self.word
+    }
+
+    /// The text as printed.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Adds to the printed text; the words stay what they were.
+    pub fn push_str(&mut self, more: &str) {
+        self.text.to_mut().push_str(more);
+    }
+}
+
+impl From<Reason> for WriteReason {
+    fn from(word: Reason) -> Self {
+        WriteReason::new(word)
+    }
+}
+
+impl std::ops::Deref for WriteReason {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for WriteReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// As the text prints, so test failures read as before.
+impl fmt::Debug for WriteReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.text, f)
+    }
+}
+
+impl PartialEq<str> for WriteReason {
+    fn eq(&self, other: &str) -> bool {
+        *self.text == *other
+    }
+}
+
+impl PartialEq<&str> for WriteReason {
+    fn eq(&self, other: &&str) -> bool {
+        *self.text == **other
+    }
+}
+
+impl serde::Serialize for WriteReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
 /// The outcome words a `resolved by a later copy` text starts with.
 const OUTCOMES: &[&str] = &[
     "in_doubt",

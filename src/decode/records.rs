@@ -19,6 +19,7 @@ pub use session::{Binary, Lsid, SessionIds, GENERIC_SUBTYPE, UUID_SUBTYPE};
 
 use super::detect::Protocol;
 pub use super::line_value::{without_raw_values, LineValue, RawForm, RawValue, RenderLater};
+use super::reason::WriteReason;
 use super::time::serialize_rfc3339;
 use crate::capture::{CaptureStats, Timestamp};
 use crate::store::envelope::{MongoOp, OpTime};
@@ -302,7 +303,8 @@ pub struct WriteRecord {
     /// `committed`, `rejected`, `in_doubt`, `pending`, or `unresolved` (a prepared
     /// statement whose PREPARE was not seen).
     pub outcome: WireOutcome,
-    pub reason: Option<String>,
+    /// Why the outcome is what it is: typed leading words, printed as text.
+    pub reason: Option<WriteReason>,
     // --- CQL additions ---
     /// The table as written when its keyspace is not known (`namespace` is then null).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -97,7 +97,12 @@ impl Flow {
     pub fn outcomes(&self) -> Vec<(&'static str, String)> {
         self.writes()
             .iter()
-            .map(|w| (w.outcome.as_str(), w.reason.clone().unwrap_or_default()))
+            .map(|w| {
+                (
+                    w.outcome.as_str(),
+                    w.reason.as_deref().unwrap_or_default().to_owned(),
+                )
+            })
             .collect()
     }
 

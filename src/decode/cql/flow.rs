@@ -17,7 +17,7 @@ use super::request::{self, Pending, PendingKind};
 use super::shared::{PreparedStmt, SharedState};
 use super::{message, resolve};
 use crate::capture::{CloseReason, Direction, Timestamp};
-use crate::decode::reason::Reason;
+use crate::decode::reason::{Reason, WriteReason};
 use crate::decode::records::{BatchPlace, CqlBatchType, ErrorRecord, Record, WriteRecord};
 use crate::decode::seam::{FlowDecoder, FlowInfo, StreamPos};
 
@@ -111,7 +111,7 @@ impl CqlFlowDecoder {
         };
         if let Some(old) = self.pending.insert(stream, p) {
             // The stream id was reused: the earlier request's response never came.
-            self.unanswered(old, Reason::NoResponse.as_str(), out);
+            self.unanswered(old, Reason::NoResponse, out);
         }
     }
 
@@ -154,13 +154,13 @@ impl CqlFlowDecoder {
             } => {
                 let (mut outcome, mut reason) = decide(msg, lwt);
                 if outcome == WireOutcome::Rejected
-                    && reason.as_deref() == Some(Reason::Unavailable.as_str())
+                    && reason.as_ref().map(WriteReason::word) == Some(Reason::Unavailable)
                     && unlogged_across_keys(&writes)
                 {
                     // Sent partition by partition: those before the refused one
                     // may be written (see `unlogged_across_keys`).
                     outcome = WireOutcome::InDoubt;
-                    reason = Some(Reason::Unavailable.as_str().to_string());
+                    reason = Some(WriteReason::new(Reason::Unavailable));
                 }
                 self.finish(writes, unresolved, outcome, reason, out);
             }
@@ -184,7 +184,7 @@ impl CqlFlowDecoder {
         writes: Vec<Box<WriteRecord>>,
         unresolved: Vec<Option<request::Waiting>>,
         outcome: WireOutcome,
-        reason: Option<String>,
+        reason: Option<WriteReason>,
         out: &mut Vec<Record>,
     ) {
         for (mut w, u) in writes.into_iter().zip(unresolved) {
@@ -210,7 +210,7 @@ impl CqlFlowDecoder {
         }
     }
 
-    fn unanswered(&mut self, p: Pending, reason: &str, out: &mut Vec<Record>) {
+    fn unanswered(&mut self, p: Pending, reason: Reason, out: &mut Vec<Record>) {
         if let PendingKind::Writes {
             writes, unresolved, ..
         } = p.kind
@@ -219,7 +219,7 @@ impl CqlFlowDecoder {
                 writes,
                 unresolved,
                 WireOutcome::InDoubt,
-                Some(reason.to_string()),
+                Some(WriteReason::new(reason)),
                 out,
             );
         }
@@ -250,7 +250,7 @@ impl FlowDecoder for CqlFlowDecoder {
         let mut left: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
         left.sort_by_key(|p| p.seq);
         for p in left {
-            self.unanswered(p, Reason::NoResponse.as_str(), out);
+            self.unanswered(p, Reason::NoResponse, out);
         }
     }
 

@@ -5,14 +5,14 @@ use crate::decode::records::WireOutcome;
 use tidemark_cql::message::{error_code as code, ErrorBody, ErrorDetails, ResultBody};
 use tidemark_cql::{ColumnType, Message, Value};
 
-use crate::decode::reason::Reason;
+use crate::decode::reason::{Reason, WriteReason};
 
 /// `(outcome, reason)` of a write line.
-pub type Decision = (WireOutcome, Option<String>);
+pub type Decision = (WireOutcome, Option<WriteReason>);
 
 /// A reason with nothing after its words.
-fn just(r: Reason) -> Option<String> {
-    Some(r.as_str().into())
+fn just(r: Reason) -> Option<WriteReason> {
+    Some(WriteReason::new(r))
 }
 
 /// Decides the outcome of a write request from its response message. `lwt` says the
@@ -72,7 +72,10 @@ fn timeout(write_type: &str, received: i32, block_for: i32) -> Decision {
         // SIMPLE, COUNTER, VIEW, CDC: a replica applied it and will propagate it.
         _ if received >= 1 => (
             WireOutcome::Committed,
-            Some(format!("{} {received}/{block_for}", Reason::Partial)),
+            Some(WriteReason::with(
+                Reason::Partial,
+                format_args!(" {received}/{block_for}"),
+            )),
         ),
         _ => (WireOutcome::InDoubt, just(Reason::Timeout)),
     }
@@ -119,7 +122,10 @@ fn error(e: &ErrorBody) -> Decision {
                 _ => {
                     return (
                         WireOutcome::InDoubt,
-                        Some(format!("{} 0x{:04x}", Reason::ErrorCode, e.code)),
+                        Some(WriteReason::with(
+                            Reason::ErrorCode,
+                            format_args!(" 0x{:04x}", e.code),
+                        )),
                     )
                 }
             };
@@ -149,32 +155,40 @@ mod tests {
         })
     }
 
+    /// A decision as the line prints it.
+    fn printed(d: Decision) -> (WireOutcome, Option<String>) {
+        (d.0, d.1.map(|r| r.to_string()))
+    }
+
     #[test]
     fn write_timeouts_by_type() {
         assert_eq!(decide(&wto("BATCH", 0), false).0, WireOutcome::Committed);
         assert_eq!(
-            decide(&wto("BATCH_LOG", 0), false),
+            printed(decide(&wto("BATCH_LOG", 0), false)),
             (WireOutcome::InDoubt, Some("batchlog".into()))
         );
         assert_eq!(
-            decide(&wto("UNLOGGED_BATCH", 1), false),
+            printed(decide(&wto("UNLOGGED_BATCH", 1), false)),
             (WireOutcome::InDoubt, Some("timeout".into()))
         );
         assert_eq!(
-            decide(&wto("CAS", 1), true),
+            printed(decide(&wto("CAS", 1), true)),
             (WireOutcome::InDoubt, Some("cas_unknown".into()))
         );
         assert_eq!(
-            decide(&wto("SIMPLE", 1), false),
+            printed(decide(&wto("SIMPLE", 1), false)),
             (WireOutcome::Committed, Some("partial 1/2".into()))
         );
         assert_eq!(
-            decide(&wto("COUNTER", 0), false),
+            printed(decide(&wto("COUNTER", 0), false)),
             (WireOutcome::InDoubt, Some("timeout".into()))
         );
         assert_eq!(
-            decide(&Message::Result(ResultBody::Void), false),
+            printed(decide(&Message::Result(ResultBody::Void), false)),
             (WireOutcome::Committed, None)
         );
+        // The words are typed where they are decided, whatever follows them.
+        let partial = decide(&wto("SIMPLE", 1), false).1.unwrap();
+        assert_eq!(partial.word(), Reason::Partial);
     }
 }

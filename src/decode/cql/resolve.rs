@@ -8,7 +8,7 @@ use super::extract::bound::Bound;
 use super::extract::{statement_writes, RequestInfo, StmtCtx};
 use super::schema::Schema;
 use super::shared::{PreparedStmt, Unresolved};
-use crate::decode::reason::Reason;
+use crate::decode::reason::{Reason, WriteReason};
 use crate::decode::records::WireOutcome;
 use crate::decode::records::{Record, WriteRecord};
 
@@ -19,13 +19,13 @@ pub fn unresolved_line(w: &WriteRecord, outcome: WireOutcome, reason: Option<&st
     r.outcome = WireOutcome::Unresolved;
     let id = w.statement_id.as_deref().unwrap_or("?");
     r.reason = Some(match reason {
-        Some(why) => format!(
-            "{} {id} not seen; response: {outcome} ({why})",
-            Reason::PreparedNotSeen
+        Some(why) => WriteReason::with(
+            Reason::PreparedNotSeen,
+            format_args!(" {id} not seen; response: {outcome} ({why})"),
         ),
-        None => format!(
-            "{} {id} not seen; response: {outcome}",
-            Reason::PreparedNotSeen
+        None => WriteReason::with(
+            Reason::PreparedNotSeen,
+            format_args!(" {id} not seen; response: {outcome}"),
         ),
     });
     r

@@ -30,7 +30,7 @@ use super::replication::Replication;
 use super::statement::{extract, Action, Base, Origin, Stmt};
 use super::txn::Transactions;
 use crate::capture::{CloseReason, Direction, Timestamp};
-use crate::decode::reason::Reason;
+use crate::decode::reason::{Reason, WriteReason};
 use crate::decode::records::{
     ErrorRecord, Record, ReplicationEvent, ReplicationRecord, WriteRecord,
 };
@@ -219,9 +219,9 @@ impl MongoFlowDecoder {
         let is_gle = matches!(action, Some(Action::GetLastError { .. }));
         let slot = if is_gle { self.gle.take() } else { None };
         if !is_gle {
-            self.flush_gle(&format!(
-                "{}: no getlasterror followed the legacy write",
-                Reason::Unacknowledged
+            self.flush_gle(&WriteReason::with(
+                Reason::Unacknowledged,
+                ": no getlasterror followed the legacy write",
             ));
         }
         let Some(action) = action else { return };
@@ -244,9 +244,9 @@ impl MongoFlowDecoder {
             {
                 self.unanswered(
                     old,
-                    &format!(
-                        "{}: too many requests outstanding on the flow",
-                        Reason::NoResponse
+                    &WriteReason::with(
+                        Reason::NoResponse,
+                        ": too many requests outstanding on the flow",
                     ),
                 );
             }
@@ -265,14 +265,14 @@ impl MongoFlowDecoder {
             // The same requestID reused before its reply: the earlier one's is lost.
             self.give_up(
                 prev,
-                &format!("{}: requestID reused before a reply", Reason::NoResponse),
+                &WriteReason::with(Reason::NoResponse, ": requestID reused before a reply"),
             );
         }
     }
 
     /// A request that gets no reply: moreToCome, or a legacy write opcode.
     fn no_reply(&mut self, action: Action) {
-        let why = format!("{}: moreToCome (w:0), no reply", Reason::Unacknowledged);
+        let why = WriteReason::with(Reason::Unacknowledged, ": moreToCome (w:0), no reply");
         match action {
             Action::Writes {
                 stmts,
@@ -304,15 +304,12 @@ impl MongoFlowDecoder {
     }
 
     /// Emits the writes waiting for a getlasterror that did not come.
-    fn flush_gle(&mut self, why: &str) {
+    fn flush_gle(&mut self, why: &WriteReason) {
         if let Some(slot) = self.gle.take() {
             if slot.decided {
                 self.done.extend(slot.stmts.into_iter().map(|s| s.rec));
             } else {
-                self.emit_all(
-                    slot.stmts,
-                    &Verdict::new(WireOutcome::InDoubt, why.to_owned()),
-                );
+                self.emit_all(slot.stmts, &Verdict::new(WireOutcome::InDoubt, why.clone()));
             }
         }
     }
@@ -330,7 +327,7 @@ impl MongoFlowDecoder {
         let Some(reply) = reply else {
             self.give_up(
                 p,
-                &format!("{}: the reply could not be read", Reason::NoResponse),
+                &WriteReason::with(Reason::NoResponse, ": the reply could not be read"),
             );
             return;
         };
@@ -393,10 +390,7 @@ impl MongoFlowDecoder {
                     TransactionOp::Abort => {
                         let n = self.txns.abort(&key, &mut self.done);
                         (
-                            Verdict::new(
-                                WireOutcome::Rejected,
-                                Reason::TransactionAborted.as_str(),
-                            ),
+                            Verdict::new(WireOutcome::Rejected, Reason::TransactionAborted),
                             n,
                         )
                     }
@@ -450,15 +444,12 @@ impl MongoFlowDecoder {
         for id in lost {
             self.unanswered(
                 id,
-                &format!(
-                    "{}: the reply was lost in a capture gap",
-                    Reason::NoResponse
-                ),
+                &WriteReason::with(Reason::NoResponse, ": the reply was lost in a capture gap"),
             );
         }
     }
 
-    fn unanswered(&mut self, id: i32, why: &str) {
+    fn unanswered(&mut self, id: i32, why: &WriteReason) {
         if let Some(p) = self.pending.remove(&id) {
             if p.gap {
                 self.gap_marked = self.gap_marked.saturating_sub(1);
@@ -468,8 +459,8 @@ impl MongoFlowDecoder {
     }
 
     /// Decides a request that will never get its reply.
-    fn give_up(&mut self, p: Pending, why: &str) {
-        let v = Verdict::new(WireOutcome::InDoubt, why.to_owned());
+    fn give_up(&mut self, p: Pending, why: &WriteReason) {
+        let v = Verdict::new(WireOutcome::InDoubt, why.clone());
         match p.action {
             Action::Writes { stmts, .. } => self.emit_all(stmts, &v),
             Action::Txn { key, mut rec, .. } => {
@@ -511,9 +502,9 @@ impl FlowDecoder for MongoFlowDecoder {
                 }
             }
             // A getlasterror may have been lost with the client's bytes.
-            Direction::ClientToServer => self.flush_gle(&format!(
-                "{}: acknowledgement lost in a capture gap",
-                Reason::NoResponse
+            Direction::ClientToServer => self.flush_gle(&WriteReason::with(
+                Reason::NoResponse,
+                ": acknowledgement lost in a capture gap",
             )),
         }
         self.drain(out);
@@ -536,15 +527,15 @@ impl FlowDecoder for MongoFlowDecoder {
         left.sort_unstable();
         for (_, id) in left {
             let why = if self.pending.get(&id).is_some_and(|p| p.gap) {
-                "the reply was lost in a capture gap"
+                ": the reply was lost in a capture gap"
             } else {
-                "the flow ended before the reply"
+                ": the flow ended before the reply"
             };
-            self.unanswered(id, &format!("{}: {why}", Reason::NoResponse));
+            self.unanswered(id, &WriteReason::with(Reason::NoResponse, why));
         }
-        self.flush_gle(&format!(
-            "{}: no getlasterror followed the legacy write",
-            Reason::Unacknowledged
+        self.flush_gle(&WriteReason::with(
+            Reason::Unacknowledged,
+            ": no getlasterror followed the legacy write",
         ));
         self.txns.close(&mut self.done);
         self.conn.close();

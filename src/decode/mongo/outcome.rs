@@ -18,18 +18,18 @@ use tidemark_mongo::bson::RawBsonRef;
 use tidemark_mongo::model::Reply;
 
 use super::statement::{Stmt, Wc};
-use crate::decode::reason::Reason;
+use crate::decode::reason::{Reason, WriteReason};
 use crate::decode::records::WriteRecord;
 
 /// An outcome and its reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub outcome: WireOutcome,
-    pub reason: Option<String>,
+    pub reason: Option<WriteReason>,
 }
 
 impl Verdict {
-    pub fn new(outcome: WireOutcome, reason: impl Into<String>) -> Verdict {
+    pub fn new(outcome: WireOutcome, reason: impl Into<WriteReason>) -> Verdict {
         Verdict {
             outcome,
             reason: Some(reason.into()),
@@ -62,7 +62,7 @@ impl Verdict {
 #[derive(Debug, Clone)]
 struct StmtError {
     index: i64,
-    text: String,
+    text: WriteReason,
 }
 
 fn error_text(
@@ -70,7 +70,7 @@ fn error_text(
     code: Option<i32>,
     code_name: Option<&str>,
     errmsg: Option<&str>,
-) -> String {
+) -> WriteReason {
     let mut s = token.as_str().to_owned();
     if let Some(c) = code {
         s.push_str(&format!(" {c}"));
@@ -83,7 +83,7 @@ fn error_text(
         s.push_str(": ");
         s.push_str(m);
     }
-    s
+    WriteReason::spelled(token, s)
 }
 
 /// True when the reply says the command as a whole failed.
@@ -96,7 +96,7 @@ pub fn failed(reply: &Reply<'_>) -> bool {
 }
 
 /// `command_failed <code> <codeName>: <errmsg>`.
-pub fn command_failed(reply: &Reply<'_>) -> String {
+pub fn command_failed(reply: &Reply<'_>) -> WriteReason {
     error_text(
         Reason::CommandFailed,
         reply.code,
@@ -121,14 +121,17 @@ pub fn applied(wc: &Wc, reply: &Reply<'_>) -> Verdict {
     if reply.wtimeout {
         return Verdict::new(
             WireOutcome::Pending,
-            format!("{}: wtimeout", Reason::WriteConcernError),
+            WriteReason::with(Reason::WriteConcernError, ": wtimeout"),
         );
     }
     match wc {
         Wc::Majority => Verdict::committed(),
         other => Verdict::new(
             WireOutcome::Pending,
-            format!("{}: {}", Reason::AwaitingMajority, other.describe()),
+            WriteReason::with(
+                Reason::AwaitingMajority,
+                format_args!(": {}", other.describe()),
+            ),
         ),
     }
 }
@@ -200,9 +203,9 @@ pub fn decide(stmts: &mut [Stmt], ordered: bool, wc: &Wc, reply: &Reply<'_>, bul
         } else if let Some(f) = first.filter(|&f| ordered && idx > f) {
             Verdict::new(
                 WireOutcome::Rejected,
-                format!(
-                    "{}: ordered batch stopped at the writeError of statement {f}",
-                    Reason::NotExecuted
+                WriteReason::with(
+                    Reason::NotExecuted,
+                    format_args!(": ordered batch stopped at the writeError of statement {f}"),
                 ),
             )
             .apply(s);
@@ -235,9 +238,11 @@ fn short_count(
     (n < count).then(|| {
         Verdict::new(
             WireOutcome::InDoubt,
-            format!(
-                "{}: the reply counts n={n} inserted of {count} statements acknowledged without a writeError",
-                Reason::CountMismatch
+            WriteReason::with(
+                Reason::CountMismatch,
+                format_args!(
+                    ": the reply counts n={n} inserted of {count} statements acknowledged without a writeError"
+                ),
             ),
         )
     })
@@ -249,8 +254,8 @@ fn short_count(
 fn at_default(wc: &Wc, v: &Verdict) -> bool {
     *wc == Wc::Default
         && v.reason
-            .as_deref()
-            .is_some_and(|r| Reason::of(r) == Some(Reason::AwaitingMajority))
+            .as_ref()
+            .is_some_and(|r| r.word() == Reason::AwaitingMajority)
 }
 
 /// Decides a legacy write (OP_INSERT/OP_UPDATE/OP_DELETE, no reply of its own) by
@@ -259,16 +264,18 @@ pub fn decide_by_gle(stmts: &mut [Stmt], wc: &Wc, reply: &Reply<'_>) {
     let v = if failed(reply) {
         Verdict::new(
             WireOutcome::InDoubt,
-            format!("{}: {}", Reason::GetlasterrorFailed, command_failed(reply)),
+            WriteReason::with(
+                Reason::GetlasterrorFailed,
+                format_args!(": {}", command_failed(reply)),
+            ),
         )
     } else if let Some(err) = reply.err {
         let text = error_text(Reason::WriteError, reply.code, reply.code_name, Some(err));
         if stmts.len() > 1 {
             // getlasterror names no index: which documents of the batch landed is unknown.
-            Verdict::new(
-                WireOutcome::InDoubt,
-                format!("{text} (position in the legacy batch unknown)"),
-            )
+            let mut text = text;
+            text.push_str(" (position in the legacy batch unknown)");
+            Verdict::new(WireOutcome::InDoubt, text)
         } else {
             Verdict::new(WireOutcome::Rejected, text)
         }

@@ -14,7 +14,7 @@ use tidemark_mongo::model::Reply;
 
 use super::outcome::{self, Verdict};
 use super::statement::{Stmt, TxnKey, Wc};
-use crate::decode::reason::Reason;
+use crate::decode::reason::{Reason, WriteReason};
 use crate::decode::records::WriteRecord;
 
 /// Statements held at once over all transactions of a flow; beyond it the oldest
@@ -25,7 +25,7 @@ const MAX_HELD: usize = 1 << 20;
 struct Held {
     stmts: Vec<Stmt>,
     /// Set when a commit came back with an unknown result.
-    doubt: Option<String>,
+    doubt: Option<WriteReason>,
     /// Arrival order, for eviction.
     seq: u64,
 }
@@ -82,7 +82,7 @@ impl Transactions {
         };
         let v = Verdict::new(
             WireOutcome::InDoubt,
-            format!("{}: too many held statements", Reason::TransactionUndecided),
+            WriteReason::with(Reason::TransactionUndecided, ": too many held statements"),
         );
         self.release(&key, &v, out);
     }
@@ -110,10 +110,9 @@ impl Transactions {
         out: &mut Vec<Box<WriteRecord>>,
     ) -> (Verdict, u64) {
         if reply.unknown_commit_result() {
-            let why = format!(
-                "{}: {}",
+            let why = WriteReason::with(
                 Reason::UnknownCommitResult,
-                outcome::command_failed(reply)
+                format_args!(": {}", outcome::command_failed(reply)),
             );
             let n = match self.held.get_mut(key) {
                 Some(h) => {
@@ -130,7 +129,10 @@ impl Transactions {
                 key,
                 &Verdict::new(
                     WireOutcome::Rejected,
-                    format!("{}: commit failed: {why}", Reason::TransactionAborted),
+                    WriteReason::with(
+                        Reason::TransactionAborted,
+                        format_args!(": commit failed: {why}"),
+                    ),
                 ),
                 out,
             );
@@ -138,11 +140,12 @@ impl Transactions {
         }
         let line = outcome::applied(wc, reply);
         let stmts = match &line.reason {
-            None => Verdict::new(
-                WireOutcome::Committed,
-                Reason::TransactionCommitted.as_str(),
-            ),
-            Some(r) => Verdict::new(line.outcome, format!("{r} (transaction committed)")),
+            None => Verdict::new(WireOutcome::Committed, Reason::TransactionCommitted),
+            Some(r) => {
+                let mut r = r.clone();
+                r.push_str(" (transaction committed)");
+                Verdict::new(line.outcome, r)
+            }
         };
         let n = self.release(key, &stmts, out);
         (line, n)
@@ -152,7 +155,7 @@ impl Transactions {
     pub fn abort(&mut self, key: &TxnKey, out: &mut Vec<Box<WriteRecord>>) -> u64 {
         self.release(
             key,
-            &Verdict::new(WireOutcome::Rejected, Reason::TransactionAborted.as_str()),
+            &Verdict::new(WireOutcome::Rejected, Reason::TransactionAborted),
             out,
         )
     }
@@ -161,14 +164,10 @@ impl Transactions {
     pub fn commit_unanswered(
         &mut self,
         key: &TxnKey,
-        why: &str,
+        why: &WriteReason,
         out: &mut Vec<Box<WriteRecord>>,
     ) -> u64 {
-        self.release(
-            key,
-            &Verdict::new(WireOutcome::InDoubt, why.to_owned()),
-            out,
-        )
+        self.release(key, &Verdict::new(WireOutcome::InDoubt, why.clone()), out)
     }
 
     /// Number of statements held under `key`.
@@ -184,9 +183,9 @@ impl Transactions {
         for (_, k) in keys {
             let why = self.held.get(&k).and_then(|h| h.doubt.clone());
             let why = why.unwrap_or_else(|| {
-                format!(
-                    "{}: no commitTransaction or abortTransaction seen",
-                    Reason::TransactionUndecided
+                WriteReason::with(
+                    Reason::TransactionUndecided,
+                    ": no commitTransaction or abortTransaction seen",
                 )
             });
             self.release(&k, &Verdict::new(WireOutcome::InDoubt, why), out);
