@@ -377,4 +377,34 @@ mod tests {
             Some(Reason::ResolvedByLaterCopy)
         );
     }
+
+    #[test]
+    fn a_write_reason_prints_its_text_and_keeps_its_words() {
+        let r = WriteReason::with(Reason::Timeout, ": WriteTimeout SIMPLE 0/2");
+        assert_eq!(r.word(), Reason::Timeout);
+        assert_eq!(r, "timeout: WriteTimeout SIMPLE 0/2");
+        assert_eq!(
+            serde_json::to_string(&Some(&r)).unwrap(),
+            "\"timeout: WriteTimeout SIMPLE 0/2\""
+        );
+        assert_eq!(format!("{r:?}"), "\"timeout: WriteTimeout SIMPLE 0/2\"");
+
+        let mut bare = WriteReason::new(Reason::AwaitingMajority);
+        assert_eq!(bare.as_str(), "awaiting_majority");
+        bare.push_str(" (getlasterror)");
+        assert_eq!(bare.word(), Reason::AwaitingMajority);
+        assert_eq!(&*bare, "awaiting_majority (getlasterror)");
+
+        // Text read back from a store keeps its words when it has them, and is
+        // kept as it was (words `unknown`) when it does not.
+        assert_eq!(
+            WriteReason::read("no_response: gap").word(),
+            Reason::NoResponse
+        );
+        let odd = WriteReason::read("not a reason");
+        assert_eq!(
+            (odd.word(), odd.as_str()),
+            (Reason::Unknown, "not a reason")
+        );
+    }
 }
