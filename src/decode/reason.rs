@@ -8,8 +8,11 @@
 //! keeps the two equal). What follows the words (the server's error text, a commit
 //! point, a flow number) is for people and may change; the words may only be added to.
 //!
-//! Producers write `Reason::X.as_str()` (or `{}` with `Display`), never a literal, so
-//! a word cannot be printed that is not here.
+//! Decoders give a write line a [`WriteReason`]: a [`Reason`] plus what follows it,
+//! so the words are a value from where the outcome is decided on (the commit tracker
+//! maps them, never parses them). Elsewhere (the tracker's notes) producers write
+//! `Reason::X.as_str()` (or `{}` with `Display`), never a literal, so a word cannot be
+//! printed that is not here.
 
 use std::fmt;
 
