@@ -270,10 +270,9 @@ pub fn decide_by_gle(stmts: &mut [Stmt], wc: &Wc, reply: &Reply<'_>) {
             ),
         )
     } else if let Some(err) = reply.err {
-        let text = error_text(Reason::WriteError, reply.code, reply.code_name, Some(err));
+        let mut text = error_text(Reason::WriteError, reply.code, reply.code_name, Some(err));
         if stmts.len() > 1 {
             // getlasterror names no index: which documents of the batch landed is unknown.
-            let mut text = text;
             text.push_str(" (position in the legacy batch unknown)");
             Verdict::new(WireOutcome::InDoubt, text)
         } else {

@@ -7,10 +7,9 @@
 //! count. The frequent kinds are typed here; the rest stay JSON. Each typed kind
 //! prints exactly what `json!` printed before (same keys, same order).
 
-use std::fmt;
-
 use bytes::Bytes;
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use tidemark_cql::types::format;
 
 /// What a message line's `detail` holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +57,8 @@ impl Serialize for MessageDetail {
             MessageDetail::Json(j) => j.serialize(s),
             MessageDetail::CqlExecute { id, consistency } => {
                 let mut m = s.serialize_map(Some(2))?;
-                m.serialize_entry("id", &Hex(id))?;
+                // Hex only when printed: the same spelling as every other blob.
+                m.serialize_entry("id", &format::blob(id))?;
                 m.serialize_entry("consistency", consistency)?;
                 m.end()
             }
@@ -90,33 +90,6 @@ impl Serialize for MessageDetail {
                 m.end()
             }
         }
-    }
-}
-
-/// Bytes as the CQL blob literal `0x…` (lower-case hex), written straight into the
-/// output.
-struct Hex<'a>(&'a [u8]);
-
-impl fmt::Display for Hex<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut buf = [0u8; 64];
-        f.write_str("0x")?;
-        for chunk in self.0.chunks(buf.len() / 2) {
-            for (i, x) in chunk.iter().enumerate() {
-                buf[2 * i] = HEX[usize::from(x >> 4)];
-                buf[2 * i + 1] = HEX[usize::from(x & 0xf)];
-            }
-            // Only ASCII hex digits were written.
-            f.write_str(std::str::from_utf8(&buf[..2 * chunk.len()]).map_err(|_| fmt::Error)?)?;
-        }
-        Ok(())
-    }
-}
-
-impl Serialize for Hex<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
@@ -161,16 +134,5 @@ mod tests {
             );
             assert_eq!(typed.to_json(), want);
         }
-    }
-
-    #[test]
-    fn a_long_id_is_hex_in_full() {
-        let id: Vec<u8> = (0..=255u8).collect();
-        let want = format!(
-            "0x{}",
-            id.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
-        assert_eq!(Hex(&id).to_string(), want);
-        assert_eq!(Hex(&[]).to_string(), "0x");
     }
 }
