@@ -8,7 +8,8 @@
 //!
 //! - `TIDEMARK_TEST_ABORT_AFTER_GROUPS=N`: `abort()` right after this run's Nth
 //!   group commit (the transaction holding the mutations and the checkpoint is
-//!   durable; nothing after it ran);
+//!   durable; nothing after it was written: commits run on the committer thread,
+//!   in order, and the abort happens there between two of them);
 //! - `TIDEMARK_TEST_ABORT_BEFORE_GROUP=N`: `abort()` right before this run's Nth
 //!   group commit (its mutations are decided but were never written);
 //! - `TIDEMARK_TEST_SIGTERM_AFTER_PACKETS=N`: raise SIGTERM in the process after the

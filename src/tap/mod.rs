@@ -13,6 +13,7 @@
 //! decisions are skipped), whatever moment the previous run died at. The cost is
 //! re-decoding the part already done, which runs at decode speed with no store writes.
 
+mod committer;
 mod inject;
 mod resume;
 mod schema;
@@ -36,6 +37,7 @@ use crate::decode::detect::{PortMap, Protocol};
 use crate::decode::registry::registry_with_cql_state;
 use crate::decode::session::Session;
 use crate::store::{Durability, Policy, Store, StoreError, StoreOptions};
+use committer::Committer;
 pub use resume::last_run_complete;
 use resume::{Plan, LIVE_SOURCE_ID, PROXY_SOURCE_ID, SOURCE_ID};
 use writer::Writer;
@@ -366,11 +368,27 @@ fn run_input(
 
 fn run_opened(
     options: &TapOptions,
+    input: Input,
+    live: bool,
+    source_id: &'static str,
+    stop: Arc<AtomicBool>,
+    store: &Store,
+) -> anyhow::Result<TapReport> {
+    std::thread::scope(|scope| {
+        let committer = Committer::start(scope, store, options.published.clone());
+        run_committing(options, input, live, source_id, stop, store, committer)
+    })
+}
+
+/// [`run_opened`] with its group committer started.
+fn run_committing<'s>(
+    options: &TapOptions,
     mut input: Input,
     live: bool,
     source_id: &'static str,
     stop: Arc<AtomicBool>,
     store: &Store,
+    committer: Committer<'s>,
 ) -> anyhow::Result<TapReport> {
     let ports = PortMap::new(&options.cql_ports, &options.mongo_ports);
     let (state, skip) = match resume::plan(store, &options.files, live, options.resume)? {
@@ -390,6 +408,7 @@ fn run_opened(
     };
     let mut writer = Writer {
         store,
+        committer,
         source_id,
         state,
         caught_up: !skip.resumed,
@@ -398,7 +417,7 @@ fn run_opened(
         report: TapReport::default(),
         packets: 0,
         last_ts: 0,
-        published: options.published.clone(),
+        publishes: options.published.is_some(),
         in_flight_next: None,
         in_flight_stored: Vec::new(),
         quiet_at: 0,
@@ -548,6 +567,7 @@ fn run_opened(
         writer.set_in_flight(tracker.in_flight(&session.in_flight_writes()));
     }
     writer.flush(&mut tracker, complete, true)?;
+    writer.committer.finish()?;
     schema_keeper.persist(writer.store, &cql_state, writer.last_ts)?;
     let mut report = writer.report;
     report.packets = writer.packets;
@@ -659,7 +679,8 @@ fn refuse_slim_parked(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn settle_orphans(writer: &mut Writer<'_>) -> anyhow::Result<()> {
+fn settle_orphans(writer: &mut Writer<'_, '_>) -> anyhow::Result<()> {
+    writer.drain()?;
     let orphans = writer.store.list_undecided()?;
     if orphans.is_empty() {
         return Ok(());

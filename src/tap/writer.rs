@@ -1,17 +1,20 @@
 //! The store side of a tap run: group commits with the checkpoint in the same
-//! transaction, and the resume rule that a replay's first mutations must equal what
-//! the store already holds.
+//! transaction (written by the [`Committer`] thread), and the resume rule that a
+//! replay's first mutations must equal what the store already holds.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
+use super::committer::{Committer, Group, Publish};
 use super::resume::{ResumeState, Skip};
 use super::TapReport;
 use crate::commit::{CommitTracker, Flush, Parking};
-use crate::store::{Checkpoint, Policy, Store, StoreError, TxnExtras, Undecided};
+use crate::store::{Checkpoint, Policy, Store, TxnExtras, Undecided};
 
 /// Appends flushes to the store, skipping what a resumed run already stored.
-pub(super) struct Writer<'a> {
+pub(super) struct Writer<'a, 's> {
     pub(super) store: &'a Store,
+    /// Writes the groups, in order, on its own thread.
+    pub(super) committer: Committer<'s>,
     pub(super) source_id: &'static str,
     pub(super) state: ResumeState,
     pub(super) skip: Skip,
@@ -24,8 +27,8 @@ pub(super) struct Writer<'a> {
     pub(super) report: TapReport,
     pub(super) packets: u64,
     pub(super) last_ts: u64,
-    /// Where the run's progress is made known, if anyone asked.
-    pub(super) published: Option<std::sync::Arc<super::Published>>,
+    /// Someone asked for the run's progress (the committer publishes it).
+    pub(super) publishes: bool,
     /// A live run's requests in flight, to store with the next commit
     /// ([`Writer::set_in_flight`]).
     pub(super) in_flight_next: Option<Vec<(Vec<u8>, Undecided)>>,
@@ -39,7 +42,7 @@ pub(super) struct Writer<'a> {
     pub(super) quiet_at: u64,
 }
 
-impl Writer<'_> {
+impl Writer<'_, '_> {
     /// The requests a live run's decoders hold now: the next commit stores them in
     /// place of the set stored before (nothing is written when it did not change).
     pub(super) fn set_in_flight(&mut self, now: Vec<(Vec<u8>, Undecided)>) {
@@ -72,6 +75,7 @@ impl Writer<'_> {
             tracker.repark_all();
         }
         let flush = if catches_up {
+            self.committer.drain()?;
             let stored: Vec<Vec<u8>> = self
                 .store
                 .list_undecided()?
@@ -94,6 +98,9 @@ impl Writer<'_> {
     ) -> anyhow::Result<()> {
         // Mutations the store already has (a resumed run): check and drop.
         let already = (self.skip.mutations as usize).min(flush.mutations.len());
+        if already > 0 {
+            self.committer.drain()?;
+        }
         for m in flush.mutations.drain(..already) {
             let seq = self.skip.next_seq;
             let reader = self.store.reader()?;
@@ -156,11 +163,6 @@ impl Writer<'_> {
             tidemark,
             policy,
         };
-        super::inject::before_group(self.report.groups + 1);
-        self.store
-            .append_batch_with(&flush.mutations, &extras)
-            .map_err(|e: StoreError| anyhow::Error::from(e))
-            .context("appending to the store")?;
         if let Some(t) = tidemark {
             self.stored_tidemark = t;
         }
@@ -168,7 +170,6 @@ impl Writer<'_> {
             self.in_flight_stored = now;
         }
         self.report.groups += 1;
-        super::inject::after_group(self.report.groups);
         self.report.appended += flush.mutations.len() as u64;
         for m in &flush.mutations {
             *self
@@ -177,14 +178,21 @@ impl Writer<'_> {
                 .entry(m.outcome.kind().as_str())
                 .or_default() += 1;
         }
-        if let Some(p) = &self.published {
-            use std::sync::atomic::Ordering::Relaxed;
-            p.tidemark.store(self.stored_tidemark, Relaxed);
-            p.appended.store(self.report.appended, Relaxed);
-            if let Ok(mut by) = p.by_outcome.lock() {
-                by.clone_from(&self.report.by_outcome);
-            }
-        }
-        Ok(())
+        let publish = self.publishes.then(|| Publish {
+            tidemark: self.stored_tidemark,
+            appended: self.report.appended,
+            by_outcome: self.report.by_outcome.clone(),
+        });
+        self.committer.send(Group {
+            number: self.report.groups,
+            mutations: flush.mutations,
+            extras,
+            publish,
+        })
+    }
+
+    /// Waits until every group handed to the committer is in the store.
+    pub(super) fn drain(&mut self) -> anyhow::Result<()> {
+        self.committer.drain()
     }
 }

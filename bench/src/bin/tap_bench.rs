@@ -14,10 +14,11 @@
 //!   another fresh store with `Store::append_batch` in groups of the same size.
 //!
 //! `store/tap` is the pipeline's cost over the store alone. Rates are medians of
-//! the rounds, per second of wall time and per second of this thread's CPU time
-//! (`/proc/thread-self/schedstat`): on a shared machine the wall rate mostly says
-//! how much CPU the benchmark got, the CPU rate what the work costs (it leaves out
-//! fsync waits, which the wall rate of the fsync runs includes).
+//! the rounds, per second of wall time and per second of the process's CPU time
+//! (`getrusage`, every thread: the tap commits groups on a thread of its own):
+//! on a shared machine the wall rate mostly says how much CPU the benchmark got,
+//! the CPU rate what the work costs (it leaves out fsync waits, which the wall rate
+//! of the fsync runs includes).
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -155,22 +156,27 @@ impl Rates {
     /// Runs `f` (which returns how many mutations it committed, and a result)
     /// and records its rates.
     fn measure<T>(&mut self, f: impl FnOnce() -> Result<(usize, T)>) -> Result<T> {
-        let (cpu, wall) = (thread_cpu_ns(), Instant::now());
+        let (cpu, wall) = (process_cpu_ns(), Instant::now());
         let (n, out) = f()?;
         let n = n as f64;
         self.wall.push(n / wall.elapsed().as_secs_f64());
         self.cpu
-            .push(n / ((thread_cpu_ns() - cpu).max(1) as f64 / 1e9));
+            .push(n / ((process_cpu_ns() - cpu).max(1) as f64 / 1e9));
         Ok(out)
     }
 }
 
-/// CPU time of this thread so far, ns (0 where /proc does not say).
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+/// CPU time (user + system) of the whole process so far, threads that ended
+/// included, ns.
+fn process_cpu_ns() -> u64 {
+    // SAFETY: `getrusage` fills the zeroed struct it is given and reads nothing else.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+    ns(usage.ru_utime) + ns(usage.ru_stime)
 }
 
 fn median(rates: &mut [f64]) -> f64 {
