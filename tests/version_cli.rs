@@ -464,6 +464,53 @@ fn ttl_is_read_at_the_versions_time_and_only_committed_writes_count() {
     assert_eq!(keys("t10"), [5]);
 }
 
+/// A write decided in doubt is not applied, and the version says it cannot vouch
+/// for its row (found by the proxied MongoDB histories: a document an in-doubt
+/// upsert created was missing from a version that listed nothing uncertain), from
+/// the write's decision on; a committed write beside it leaves its own row certain.
+#[test]
+fn an_in_doubt_write_makes_its_row_uncertain_from_its_decision_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let mut doubtful = row(2, "in doubt", T0 + SEC);
+    doubtful.outcome = Outcome::InDoubt {
+        reason: InDoubtReason::Timeout,
+    };
+    make_store(
+        &store,
+        &[row(1, "kept", T0), doubtful, row(3, "kept", T0 + 2 * SEC)],
+        T0 + 60 * SEC,
+    );
+    let uncertain_at = |t: u64, name: &str| {
+        ok(&[
+            "version",
+            "create",
+            "--store",
+            s(&store),
+            "--at",
+            &at(t),
+            "--name",
+            name,
+        ]);
+        let show = lines(&ok(&[
+            "version",
+            "show",
+            name,
+            "--store",
+            s(&store),
+            "--json",
+        ]));
+        show[0]["uncertain"].as_array().cloned().unwrap_or_default()
+    };
+    assert_eq!(uncertain_at(T0 + SEC / 2, "before"), Vec::<Value>::new());
+    let after = uncertain_at(T0 + 3 * SEC, "after");
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0]["namespace"], "shop.orders");
+    assert_eq!(after[0]["key"], r#"{"id":2}"#);
+    let why = after[0]["why"].as_str().unwrap_or("");
+    assert!(why.contains("in-doubt write (timeout"), "{why}");
+}
+
 #[test]
 fn gaps_before_the_time_are_refused_unless_accepted() {
     let tmp = tempfile::tempdir().unwrap();

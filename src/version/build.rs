@@ -29,7 +29,7 @@ use crate::decode::mongo::tidemark_mongo::bson::Document;
 use crate::decode::time::rfc3339;
 use crate::snapshot::{self, RowData, SnapshotInfo};
 use crate::store::{
-    CellKind, CellOp, CqlPayload, Envelope, Gap, MongoOp, MongoOpKind, Mutation, OpTime,
+    CellKind, CellOp, CqlPayload, Envelope, Gap, MongoOp, MongoOpKind, Mutation, OpTime, Outcome,
     OutcomeKind, Payload, Protocol, Query, Store, WriteOp,
 };
 
@@ -183,6 +183,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> anyhow::Result<VersionInfo
         for e in &batch {
             last_seq = e.seq;
             if !included(&e.mutation, at) {
+                state.note_in_doubt(e, at, from);
                 continue;
             }
             state.note_node(&e.mutation);
@@ -297,11 +298,47 @@ struct State {
     /// MongoDB namespaces read at one cluster time, and that time.
     cluster_times: HashMap<String, OpTime>,
     uncertain: Vec<UncertainItem>,
+    /// Keys an in-doubt write touched (the first such write's why), and MongoDB
+    /// namespaces an in-doubt write by filter touched ([`State::note_in_doubt`]).
+    in_doubt: BTreeMap<(String, String), String>,
+    in_doubt_filters: BTreeMap<String, String>,
     cql_nodes: BTreeSet<IpAddr>,
     mongo_nodes: BTreeSet<IpAddr>,
 }
 
 impl State {
+    /// A write decided in doubt by `at` (after the snapshot's start `from`, which
+    /// read whatever it did): the version cannot say whether it happened, so its
+    /// row or document is uncertain — not silently as if it had not (found by the
+    /// proxied MongoDB histories: a `w:1` upsert acknowledged before a proxy
+    /// restart, parked waiting for the commit point, was settled in doubt after it;
+    /// the set kept it, and the version lacked the document without a word). A
+    /// MongoDB write by filter names no document: every document of its namespace
+    /// is uncertain, as for a committed one the version cannot apply.
+    fn note_in_doubt(&mut self, e: &Envelope, at: u64, from: u64) {
+        let m = &e.mutation;
+        let Outcome::InDoubt { reason } = &m.outcome else {
+            return;
+        };
+        if m.commit_time > at || m.commit_time < from || m.op == WriteOp::Ddl {
+            return;
+        }
+        let why = format!(
+            "an in-doubt write ({}, seq {}) may or may not have been applied",
+            reason.as_str(),
+            e.seq
+        );
+        let by_filter = matches!(m.payload, Payload::Mongo(_)) && !names_one_document(&m.key);
+        if by_filter {
+            self.in_doubt_filters
+                .entry(m.namespace.clone())
+                .or_insert_with(|| why.clone());
+        }
+        self.in_doubt
+            .entry((m.namespace.clone(), m.key.clone()))
+            .or_insert(why);
+    }
+
     fn apply(&mut self, e: &Envelope) -> anyhow::Result<()> {
         let m = &e.mutation;
         match m.op {
@@ -560,6 +597,28 @@ impl State {
             .map(|((ns, key), d)| (ns, key, d))
             .collect();
         let unresolved = unresolved_filter_writes(&self.mongo);
+        for (ns, key) in self.mongo.keys() {
+            if let Some(why) = self.in_doubt_filters.get(ns) {
+                if names_one_document(key)
+                    && !self.in_doubt.contains_key(&(ns.clone(), key.clone()))
+                {
+                    uncertain.push(UncertainItem {
+                        namespace: ns.clone(),
+                        key: key.clone(),
+                        why: format!("{why} (by filter: it may have changed this document)"),
+                    });
+                }
+            }
+        }
+        uncertain.extend(
+            self.in_doubt
+                .into_iter()
+                .map(|((namespace, key), why)| UncertainItem {
+                    namespace,
+                    key,
+                    why,
+                }),
+        );
         for ((ns, key), mut doc) in self.mongo {
             doc.ops.sort_by_key(|o| o.order);
             let (state, notes) = replay_document(&doc);
