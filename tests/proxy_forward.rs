@@ -15,6 +15,7 @@
 
 mod proxy_support;
 mod ready_support;
+mod store_support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -621,6 +622,77 @@ fn writes_left_undecided_when_the_proxy_dies_are_logged_in_doubt_at_its_next_sta
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["outcome"], "in_doubt");
     assert_eq!(lines[0]["reason"], "timeout", "{}", lines[0]);
+}
+
+/// What a proxy run left parked is settled at the next start, each for what it
+/// waited for: an acknowledged MongoDB `w:1` write waiting for the commit point is
+/// in doubt as `unreplicated` (it had its response: the run that watched the set's
+/// term is gone), a request still in flight as `no_response`. Before, both were
+/// said to have had no response.
+#[test]
+fn parked_writes_are_settled_at_the_next_start_for_what_each_waited_for() {
+    use tidemark::store::{Outcome, StoreOptions, TxnExtras, Undecided};
+    let ip = Ipv4Addr::new(127, 0, 88, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("s");
+    let park = |id: Vec<u8>, doc: u64, note: &str| {
+        let mut m = store_support::mongo("db.c", doc, 1_000, 64);
+        m.outcome = Outcome::Pending;
+        m.evidence.note = note.into();
+        (
+            id,
+            Undecided {
+                first_seen: 1_000,
+                mutation: m,
+                tracker_state: Vec::new(),
+            },
+        )
+    };
+    {
+        let store = tidemark::store::Store::create(&store_dir, &StoreOptions::for_tests()).unwrap();
+        let mut in_flight = tidemark::commit::IN_FLIGHT_ID_PREFIX.to_vec();
+        in_flight.extend_from_slice(&0u64.to_be_bytes());
+        let extras = TxnExtras {
+            undecided: vec![
+                park(
+                    7u64.to_be_bytes().to_vec(),
+                    1,
+                    "awaiting_majority: acknowledged w:1",
+                ),
+                park(in_flight, 2, "the response has not arrived"),
+            ],
+            tidemark: Some(1_000),
+            ..TxnExtras::default()
+        };
+        store.append_batch_with(&[], &extras).unwrap();
+    }
+    let listen = SocketAddr::from((ip, free_port(ip)));
+    let upstream = SocketAddr::from((ip, free_port(ip)));
+    let args = [
+        "--listen".to_string(),
+        listen.to_string(),
+        "--upstream".to_string(),
+        upstream.to_string(),
+        "--protocol".to_string(),
+        "mongo".to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _) = Proxy::start(&args, &store_dir).stop();
+    assert_eq!(code, Some(0));
+    let lines = log_of(&store_dir, "db.c");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let reason_of = |id: i64| {
+        let line = lines
+            .iter()
+            .find(|l| l["key"]["_id"] == id)
+            .unwrap_or_else(|| panic!("no line for _id {id}: {lines:?}"));
+        assert_eq!(line["outcome"], "in_doubt", "{line}");
+        line["reason"].as_str().unwrap_or("").to_string()
+    };
+    let acknowledged = reason_of(1);
+    assert!(acknowledged.starts_with("unreplicated:"), "{acknowledged}");
+    assert!(acknowledged.contains("awaiting_majority"), "{acknowledged}");
+    assert!(reason_of(2).starts_with("no_response:"), "{lines:?}");
 }
 
 /// `tidemark status --json` of a store (empty when it cannot be read yet).

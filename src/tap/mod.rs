@@ -693,20 +693,42 @@ fn settle_orphans(writer: &mut Writer<'_, '_>) -> anyhow::Result<()> {
     let mut in_flight = 0usize;
     let mut settled = Vec::new();
     for (id, u) in orphans {
-        if id.starts_with(crate::commit::IN_FLIGHT_ID_PREFIX) {
-            in_flight += 1;
-        }
+        let requested_only = id.starts_with(crate::commit::IN_FLIGHT_ID_PREFIX);
+        in_flight += usize::from(requested_only);
         let mut m = u.mutation;
         // An in-doubt write keeps its reason (a timeout stays a timeout); one still
-        // waiting for its answer (pending, or a request in flight) will never get it.
-        if !matches!(m.outcome, crate::store::Outcome::InDoubt { .. }) {
-            m.outcome = crate::store::Outcome::InDoubt {
-                reason: crate::store::InDoubtReason::NoResponse,
-            };
-            m.evidence.note = format!(
-                "{}: the live run that saw the request ended before its response",
-                crate::decode::reason::Reason::NoResponse
-            );
+        // waiting will never get what it waited for: a request in flight its
+        // response, an acknowledged MongoDB `w:1` write (pending) the commit point
+        // that decides it — the run that watched its set's term is gone.
+        use crate::decode::reason::Reason;
+        let acknowledged = !requested_only && matches!(m.payload, crate::store::Payload::Mongo(_));
+        match m.outcome {
+            crate::store::Outcome::InDoubt { .. } => {}
+            crate::store::Outcome::Pending if acknowledged => {
+                m.outcome = crate::store::Outcome::InDoubt {
+                    reason: crate::store::InDoubtReason::Other(
+                        Reason::Unreplicated.as_str().into(),
+                    ),
+                };
+                let prior = std::mem::take(&mut m.evidence.note);
+                m.evidence.note = format!(
+                    "{}: the live run that saw it acknowledged ended before a commit point decided it",
+                    Reason::Unreplicated
+                );
+                if !prior.is_empty() {
+                    m.evidence.note.push_str("; ");
+                    m.evidence.note.push_str(&prior);
+                }
+            }
+            _ => {
+                m.outcome = crate::store::Outcome::InDoubt {
+                    reason: crate::store::InDoubtReason::NoResponse,
+                };
+                m.evidence.note = format!(
+                    "{}: the live run that saw the request ended before its response",
+                    Reason::NoResponse
+                );
+            }
         }
         m.commit_time = m.commit_time.max(u.first_seen).max(last_logged);
         settled.push((m.commit_time, u.first_seen, id, m));
