@@ -579,13 +579,6 @@ fn run_committing<'s>(
     Ok(report)
 }
 
-/// Decides what an earlier live run (a tap or a proxy that was killed) left undecided:
-/// its connections are gone with it, or at least no longer followed, so neither the
-/// retry that would resolve an in-doubt write nor the evidence a pending one waits for
-/// will be seen — each is logged in doubt (its own reason kept; `no_response` for one
-/// that was pending), as when a flow closes first. Without this they would stay
-/// undecided forever (a live run is never replayed) and `status` would list them for
-/// good.
 /// A live tap starting on a store something was tapped into before: nothing watched
 /// the wire between the store's tidemark (everything before it was seen and
 /// decided) and now, so writes of that window may be missing. It is recorded as a
@@ -679,6 +672,13 @@ fn refuse_slim_parked(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Decides what an earlier live run (a tap or a proxy that was killed or stopped)
+/// left undecided: its connections are gone with it, or at least no longer
+/// followed, so neither the retry that would resolve an in-doubt write nor the
+/// evidence a pending one waits for will be seen — each is logged in doubt
+/// ([`stop_waiting`]), as when a flow closes first. Without this they would stay
+/// undecided forever (a live run is never replayed) and `status` would list them
+/// for good.
 fn settle_orphans(writer: &mut Writer<'_, '_>) -> anyhow::Result<()> {
     writer.drain()?;
     let orphans = writer.store.list_undecided()?;
@@ -696,40 +696,7 @@ fn settle_orphans(writer: &mut Writer<'_, '_>) -> anyhow::Result<()> {
         let requested_only = id.starts_with(crate::commit::IN_FLIGHT_ID_PREFIX);
         in_flight += usize::from(requested_only);
         let mut m = u.mutation;
-        // An in-doubt write keeps its reason (a timeout stays a timeout); one still
-        // waiting will never get what it waited for: a request in flight its
-        // response, an acknowledged MongoDB `w:1` write (pending) the commit point
-        // that decides it — the run that watched its set's term is gone.
-        use crate::decode::reason::Reason;
-        let acknowledged = !requested_only && matches!(m.payload, crate::store::Payload::Mongo(_));
-        match m.outcome {
-            crate::store::Outcome::InDoubt { .. } => {}
-            crate::store::Outcome::Pending if acknowledged => {
-                m.outcome = crate::store::Outcome::InDoubt {
-                    reason: crate::store::InDoubtReason::Other(
-                        Reason::Unreplicated.as_str().into(),
-                    ),
-                };
-                let prior = std::mem::take(&mut m.evidence.note);
-                m.evidence.note = format!(
-                    "{}: the live run that saw it acknowledged ended before a commit point decided it",
-                    Reason::Unreplicated
-                );
-                if !prior.is_empty() {
-                    m.evidence.note.push_str("; ");
-                    m.evidence.note.push_str(&prior);
-                }
-            }
-            _ => {
-                m.outcome = crate::store::Outcome::InDoubt {
-                    reason: crate::store::InDoubtReason::NoResponse,
-                };
-                m.evidence.note = format!(
-                    "{}: the live run that saw the request ended before its response",
-                    Reason::NoResponse
-                );
-            }
-        }
+        stop_waiting(&mut m, requested_only);
         m.commit_time = m.commit_time.max(u.first_seen).max(last_logged);
         settled.push((m.commit_time, u.first_seen, id, m));
     }
@@ -743,6 +710,43 @@ fn settle_orphans(writer: &mut Writer<'_, '_>) -> anyhow::Result<()> {
         flush.mutations.len()
     );
     writer.commit(flush, None, false)
+}
+
+/// Decides an orphan left undecided by an earlier live run. An in-doubt write
+/// keeps its reason (a timeout stays a timeout); one still waiting will never get
+/// what it waited for: a request in flight (`requested_only`) its response, an
+/// acknowledged MongoDB `w:1` write (pending) the commit point that decides it —
+/// the run that watched its set's term is gone. Both are in doubt, each saying why.
+fn stop_waiting(m: &mut crate::store::Mutation, requested_only: bool) {
+    use crate::decode::reason::Reason;
+    use crate::store::{InDoubtReason, Outcome, Payload};
+    let acknowledged = !requested_only && matches!(m.payload, Payload::Mongo(_));
+    match m.outcome {
+        Outcome::InDoubt { .. } => {}
+        Outcome::Pending if acknowledged => {
+            m.outcome = Outcome::InDoubt {
+                reason: InDoubtReason::Other(Reason::Unreplicated.as_str().into()),
+            };
+            let prior = std::mem::take(&mut m.evidence.note);
+            m.evidence.note = format!(
+                "{}: the live run that saw it acknowledged ended before a commit point decided it",
+                Reason::Unreplicated
+            );
+            if !prior.is_empty() {
+                m.evidence.note.push_str("; ");
+                m.evidence.note.push_str(&prior);
+            }
+        }
+        _ => {
+            m.outcome = Outcome::InDoubt {
+                reason: InDoubtReason::NoResponse,
+            };
+            m.evidence.note = format!(
+                "{}: the live run that saw the request ended before its response",
+                Reason::NoResponse
+            );
+        }
+    }
 }
 
 /// Says on stderr that the run is under way: the source is open (a live capture is
