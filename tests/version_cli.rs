@@ -281,6 +281,20 @@ fn make_store(dir: &Path, mutations: &[Mutation], tidemark: u64) {
     store.set_tidemark(tidemark).unwrap();
 }
 
+/// `tidemark version create --at AT --name NAME` on `store`, which must succeed.
+fn cut(store: &Path, at: String, name: &str) {
+    ok(&[
+        "version",
+        "create",
+        "--store",
+        s(store),
+        "--at",
+        &at,
+        "--name",
+        name,
+    ]);
+}
+
 fn at(t: u64) -> String {
     format!("{}", t as f64 / 1e9)
 }
@@ -297,26 +311,8 @@ fn diff_shows_the_fat_finger_truncate_emptying_the_table() {
     ms.push(row(9, "after", T0 + 11 * SEC));
     make_store(&store, &ms, T0 + 20 * SEC);
 
-    ok(&[
-        "version",
-        "create",
-        "--store",
-        s(&store),
-        "--at",
-        &at(T0 + 5 * SEC),
-        "--name",
-        "before",
-    ]);
-    ok(&[
-        "version",
-        "create",
-        "--store",
-        s(&store),
-        "--at",
-        &at(T0 + 9 * SEC),
-        "--name",
-        "just-before",
-    ]);
+    cut(&store, at(T0 + 5 * SEC), "before");
+    cut(&store, at(T0 + 9 * SEC), "just-before");
     ok(&[
         "version",
         "create",
@@ -421,26 +417,8 @@ fn ttl_is_read_at_the_versions_time_and_only_committed_writes_count() {
         T0 + 60 * SEC,
     );
 
-    ok(&[
-        "version",
-        "create",
-        "--store",
-        s(&store),
-        "--at",
-        &at(T0 + 9 * SEC),
-        "--name",
-        "t9",
-    ]);
-    ok(&[
-        "version",
-        "create",
-        "--store",
-        s(&store),
-        "--at",
-        &at(T0 + 10 * SEC),
-        "--name",
-        "t10",
-    ]);
+    cut(&store, at(T0 + 9 * SEC), "t9");
+    cut(&store, at(T0 + 10 * SEC), "t10");
     let keys = |v: &str| {
         let out = tmp.path().join(format!("x-{v}"));
         ok(&[
@@ -482,16 +460,7 @@ fn an_in_doubt_write_makes_its_row_uncertain_from_its_decision_on() {
         T0 + 60 * SEC,
     );
     let uncertain_at = |t: u64, name: &str| {
-        ok(&[
-            "version",
-            "create",
-            "--store",
-            s(&store),
-            "--at",
-            &at(t),
-            "--name",
-            name,
-        ]);
+        cut(&store, at(t), name);
         let show = lines(&ok(&[
             "version",
             "show",
@@ -528,16 +497,7 @@ fn gaps_before_the_time_are_refused_unless_accepted() {
         .unwrap();
     }
     // Before the gap: nothing to refuse.
-    ok(&[
-        "version",
-        "create",
-        "--store",
-        s(&store),
-        "--at",
-        &at(T0 + 10 * SEC),
-        "--name",
-        "early",
-    ]);
+    cut(&store, at(T0 + 10 * SEC), "early");
     refused(
         &["version", "create", "--store", s(&store), "--at", "latest"],
         "flow 42",
