@@ -480,6 +480,60 @@ fn an_in_doubt_write_makes_its_row_uncertain_from_its_decision_on() {
     assert!(why.contains("in-doubt write (timeout"), "{why}");
 }
 
+/// A MongoDB write by filter decided in doubt names no document: every document
+/// of its collection is uncertain from its decision on, and so is the filter.
+#[test]
+fn an_in_doubt_mongo_write_by_filter_makes_its_collection_uncertain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let mut by_filter = store_support::mongo("db.c", 3, T0 + 2 * SEC, 64);
+    by_filter.op = WriteOp::Delete;
+    by_filter.key = r#"{"_id":{"$in":[1,9]}}"#.into();
+    by_filter.outcome = Outcome::InDoubt {
+        reason: InDoubtReason::NoResponse,
+    };
+    if let tidemark::store::Payload::Mongo(op) = &mut by_filter.payload {
+        op.op = tidemark::store::MongoOpKind::Delete;
+    }
+    make_store(
+        &store,
+        &[
+            store_support::mongo("db.c", 1, T0, 64),
+            store_support::mongo("db.c", 2, T0 + SEC, 64),
+            by_filter,
+        ],
+        T0 + 60 * SEC,
+    );
+    let uncertain_at = |t: u64, name: &str| {
+        cut(&store, at(t), name);
+        let show = lines(&ok(&[
+            "version",
+            "show",
+            name,
+            "--store",
+            s(&store),
+            "--json",
+        ]));
+        let mut keys: Vec<String> = show[0]["uncertain"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|u| u["key"].as_str().unwrap_or("").to_string())
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        uncertain_at(T0 + 3 * SEC / 2, "before"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        uncertain_at(T0 + 3 * SEC, "after"),
+        [r#"{"_id":1}"#, r#"{"_id":2}"#, r#"{"_id":{"$in":[1,9]}}"#]
+    );
+}
+
 #[test]
 fn gaps_before_the_time_are_refused_unless_accepted() {
     let tmp = tempfile::tempdir().unwrap();

@@ -597,28 +597,6 @@ impl State {
             .map(|((ns, key), d)| (ns, key, d))
             .collect();
         let unresolved = unresolved_filter_writes(&self.mongo);
-        for (ns, key) in self.mongo.keys() {
-            if let Some(why) = self.in_doubt_filters.get(ns) {
-                if names_one_document(key)
-                    && !self.in_doubt.contains_key(&(ns.clone(), key.clone()))
-                {
-                    uncertain.push(UncertainItem {
-                        namespace: ns.clone(),
-                        key: key.clone(),
-                        why: format!("{why} (by filter: it may have changed this document)"),
-                    });
-                }
-            }
-        }
-        uncertain.extend(
-            self.in_doubt
-                .into_iter()
-                .map(|((namespace, key), why)| UncertainItem {
-                    namespace,
-                    key,
-                    why,
-                }),
-        );
         for ((ns, key), mut doc) in self.mongo {
             doc.ops.sort_by_key(|o| o.order);
             let (state, notes) = replay_document(&doc);
@@ -638,6 +616,17 @@ impl State {
                     ),
                 });
             }
+            if let Some(why) = self.in_doubt_filters.get(&ns) {
+                if names_one_document(&key)
+                    && !self.in_doubt.contains_key(&(ns.clone(), key.clone()))
+                {
+                    uncertain.push(UncertainItem {
+                        namespace: ns.clone(),
+                        key: key.clone(),
+                        why: format!("{why} (by filter: it may have changed this document)"),
+                    });
+                }
+            }
             if let Some(d) = state {
                 rows.push((
                     ns,
@@ -648,6 +637,15 @@ impl State {
                 ));
             }
         }
+        uncertain.extend(
+            self.in_doubt
+                .into_iter()
+                .map(|((namespace, key), why)| UncertainItem {
+                    namespace,
+                    key,
+                    why,
+                }),
+        );
         Ok((rows, deletions, uncertain))
     }
 }
