@@ -680,7 +680,7 @@ fn refuse_slim_parked(store: &Store) -> anyhow::Result<()> {
 /// undecided forever (a live run is never replayed) and `status` would list them
 /// for good.
 fn settle_orphans(writer: &mut Writer<'_, '_>) -> anyhow::Result<()> {
-    writer.drain()?;
+    writer.committer.drain()?;
     let orphans = writer.store.list_undecided()?;
     if orphans.is_empty() {
         return Ok(());

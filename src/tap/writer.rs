@@ -190,9 +190,4 @@ impl Writer<'_, '_> {
             publish,
         })
     }
-
-    /// Waits until every group handed to the committer is in the store.
-    pub(super) fn drain(&mut self) -> anyhow::Result<()> {
-        self.committer.drain()
-    }
 }
