@@ -18,6 +18,8 @@ pub(super) struct Writer<'a, 's> {
     pub(super) source_id: &'static str,
     pub(super) state: ResumeState,
     pub(super) skip: Skip,
+    /// The tidemark of the last group handed to the committer (the store's once
+    /// that group is written): a group carries a tidemark only when it is newer.
     pub(super) stored_tidemark: u64,
     /// The replay has caught up with what the store holds (always, for a run that
     /// is not resumed). Until then nothing is written: the replay's undecided-write
