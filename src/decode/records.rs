@@ -411,7 +411,8 @@ pub struct WriteExtras {
     /// CQL INSERT/UPDATE/DELETE: key, cells and deletions as wire bytes plus their
     /// CQL type (what the store keeps; the JSON fields cannot carry Cassandra's
     /// byte-order tie-break). `None` for other statements and unresolved EXECUTEs.
-    pub cql: Option<crate::decode::cql::typed::TypedWrite>,
+    /// Shared with an INSERT's lazy `values`, which render from its cells.
+    pub cql: Option<std::sync::Arc<crate::decode::cql::typed::TypedWrite>>,
 }
 
 /// A write's outcome as its response left it (the commit tracker refines it from

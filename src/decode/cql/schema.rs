@@ -111,6 +111,24 @@ impl Schema {
         }
     }
 
+    /// [`Schema::parsed_column_type`] borrowed, when the parsed cache holds the
+    /// column (it does for every column of a known table): no reference count
+    /// changes on the hot path.
+    pub fn cached_column_type(
+        &self,
+        keyspace: &str,
+        table: &str,
+        column: &str,
+    ) -> Option<(&Arc<ColumnType>, bool)> {
+        let (ty, frozen) = self
+            .parsed
+            .get(keyspace)?
+            .get(table)?
+            .get(column)?
+            .as_ref()?;
+        Some((ty, *frozen))
+    }
+
     /// Remakes the parsed types of `keyspaces` (every keyspace when `None`).
     fn reparse(&mut self, keyspaces: Option<&HashSet<String>>) {
         let mut parsed = std::mem::take(&mut self.parsed);

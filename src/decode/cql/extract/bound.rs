@@ -110,6 +110,18 @@ impl<'a> Bound<'a> {
         self.specs.and_then(|s| s.columns.get(i)).map(|c| &c.ty)
     }
 
+    /// The shared type of marker `i`, borrowed (only when [`Bound::with_shared`]
+    /// gave the shared types).
+    pub fn spec_type_ref(&self, i: usize) -> Option<&'a Arc<ColumnType>> {
+        self.shared?.types.get(i)
+    }
+
+    /// The shared name of marker `i`, borrowed, when it is `column`.
+    pub fn spec_name_ref(&self, i: usize, column: &str) -> Option<&'a Name> {
+        let name = self.shared?.names.get(i)?;
+        (name.as_str() == column).then_some(name)
+    }
+
     /// [`Bound::spec_type`], shared when [`Bound::with_shared`] gave it.
     pub fn spec_type_shared(&self, i: usize) -> Option<Arc<ColumnType>> {
         match self.shared.and_then(|s| s.types.get(i)) {

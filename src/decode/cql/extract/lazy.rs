@@ -26,7 +26,7 @@ use tidemark_cql::{ColumnType, ParseError};
 
 use super::bound::typed;
 use super::order::normalize;
-use crate::decode::cql::typed::Name;
+use crate::decode::cql::typed::{CellOp, Name, TypedCell, TypedWrite};
 use crate::decode::records::{LineValue, RawForm, RenderLater};
 
 /// One column's value.
@@ -76,27 +76,122 @@ impl Entry {
 
 /// An INSERT's values in the order the eager map would hold them.
 #[derive(Default, Debug)]
-pub struct Values(Vec<(Name, Entry)>);
+pub struct Values {
+    slots: Vec<Slot>,
+    /// The statement's typed write, which [`Slot::Cell`]s read their value from.
+    typed: Option<Arc<TypedWrite>>,
+}
+
+/// One column of [`Values`].
+#[derive(Debug)]
+enum Slot {
+    /// A column with its own name and entry.
+    Own(Name, Entry),
+    /// A bound value that is exactly cell `index` of the typed write: the same
+    /// name, the same bytes, decoded with the same (bind metadata) type. Kept as
+    /// the index, not as a second copy: the name, the bytes and the type each cost
+    /// an atomic reference count increment and decrement per column, and those
+    /// were a quarter of decode time (issue #11's profile).
+    Cell {
+        index: u32,
+        /// Whether the column's schema type is known (then it equals the cell's
+        /// type, which [`Entry::render`] normalizes with).
+        column_known: bool,
+    },
+}
 
 impl Values {
     /// Room for `n` columns at once (growing one push at a time showed in profiles).
     pub fn with_capacity(n: usize) -> Self {
-        Values(Vec::with_capacity(n))
+        Values {
+            slots: Vec::with_capacity(n),
+            typed: None,
+        }
+    }
+
+    /// The cell a [`Slot::Cell`] names (present: [`Values::insert_cell`] checked).
+    fn cell(&self, index: u32) -> &TypedCell {
+        &self
+            .typed
+            .as_ref()
+            .expect("a cell slot has its typed write")
+            .cells[index as usize]
+    }
+
+    fn slot_name<'s>(&'s self, slot: &'s Slot) -> &'s Name {
+        match slot {
+            Slot::Own(name, _) => name,
+            Slot::Cell { index, .. } => &self.cell(*index).column,
+        }
     }
 
     /// As `Map::insert`: a column already present keeps its place.
     pub fn insert(&mut self, column: Name, e: Entry) {
-        match self.0.iter_mut().find(|(c, _)| same_name(c, &column)) {
-            Some(slot) => slot.1 = e,
-            None => self.0.push((column, e)),
+        self.put(&column.clone(), Slot::Own(column, e));
+    }
+
+    /// [`Values::insert`] of a bound value that is cell `index` of `typed` with
+    /// the bytes and type the eager path would render (the caller checked that, see
+    /// [`Values::cell_matches`]).
+    pub fn insert_cell(&mut self, typed: &Arc<TypedWrite>, index: usize, column_known: bool) {
+        let (Some(cell), Ok(index)) = (typed.cells.get(index), u32::try_from(index)) else {
+            return;
+        };
+        if self.typed.is_none() {
+            self.typed = Some(typed.clone());
+        }
+        let name = cell.column.clone();
+        self.put(
+            &name,
+            Slot::Cell {
+                index,
+                column_known,
+            },
+        );
+    }
+
+    /// Whether cell `index` of `typed` is `column`'s bound value `bytes` decoded
+    /// with `spec` as is: set, not split into elements, not reordered.
+    pub fn cell_matches(
+        typed: &TypedWrite,
+        index: usize,
+        column: &Name,
+        bytes: &Bytes,
+        spec: &Arc<ColumnType>,
+    ) -> bool {
+        let Some(cell) = typed.cells.get(index) else {
+            return false;
+        };
+        cell.op == CellOp::Set
+            && same_name(&cell.column, column)
+            && Arc::ptr_eq(&cell.ty, spec)
+            && cell
+                .value
+                .as_ref()
+                .is_some_and(|v| v.as_ptr() == bytes.as_ptr() && v.len() == bytes.len())
+    }
+
+    fn put(&mut self, column: &Name, slot: Slot) {
+        let at = self
+            .slots
+            .iter()
+            .position(|s| same_name(self.slot_name(s), column));
+        match at {
+            Some(at) => self.slots[at] = slot,
+            None => self.slots.push(slot),
         }
     }
 
     /// As `Map::remove_entry` with `preserve_order`: the last entry takes the gap.
     pub fn remove_entry(&mut self, column: &str) -> Option<(String, Json)> {
-        let at = self.0.iter().position(|(c, _)| c == column)?;
-        let (c, e) = self.0.swap_remove(at);
-        Some((c.to_string(), e.render()))
+        let at = self
+            .slots
+            .iter()
+            .position(|s| self.slot_name(s) == column)?;
+        let rendered = self.render_slot(&self.slots[at]);
+        let name = self.slot_name(&self.slots[at]).to_string();
+        self.slots.swap_remove(at);
+        Some((name, rendered))
     }
 
     /// Adds rendered entries (INSERT JSON's object).
@@ -108,25 +203,47 @@ impl Values {
 
     /// The line's `values`: JSON at once when nothing is left to render.
     pub fn into_line(self) -> LineValue {
-        if self.0.iter().any(|(_, e)| matches!(e, Entry::Bound { .. })) {
+        let pending = self
+            .slots
+            .iter()
+            .any(|s| matches!(s, Slot::Cell { .. } | Slot::Own(_, Entry::Bound { .. })));
+        if pending {
             return LineValue::deferred(self);
         }
-        let mut map = Map::with_capacity(self.0.len());
-        for (c, e) in self.0 {
-            if let Entry::Ready(j) = e {
+        let mut map = Map::with_capacity(self.slots.len());
+        for slot in self.slots {
+            if let Slot::Own(c, Entry::Ready(j)) = slot {
                 map.insert(c.to_string(), j);
             }
         }
         Json::Object(map).into()
+    }
+
+    fn render_slot(&self, slot: &Slot) -> Json {
+        match slot {
+            Slot::Own(_, e) => e.render(),
+            Slot::Cell {
+                index,
+                column_known,
+            } => {
+                let cell = self.cell(*index);
+                let empty = Bytes::new();
+                let mut j = typed(&cell.ty, cell.value.as_ref().unwrap_or(&empty));
+                if *column_known {
+                    normalize(&mut j, &cell.ty);
+                }
+                j
+            }
+        }
     }
 }
 
 impl RenderLater for Values {
     fn render(&self) -> Json {
         Json::Object(
-            self.0
+            self.slots
                 .iter()
-                .map(|(c, e)| (c.to_string(), e.render()))
+                .map(|s| (self.slot_name(s).to_string(), self.render_slot(s)))
                 .collect(),
         )
     }
@@ -158,36 +275,44 @@ impl Values {
     /// either [`READY`] and the JSON as a `[long string]`, or [`BOUND`], the value as
     /// `[bytes]` and each of the two types as a presence byte and an `[option]` —
     /// the native protocol's own notation, whose type encoding round-trips exactly
-    /// (UDT fields and custom classes included).
+    /// (UDT fields and custom classes included). A [`Slot::Cell`] is kept as the
+    /// bound entry it stands for (its type twice when the column's is known: they
+    /// are equal), so the kept form does not depend on the sharing.
     fn encode(&self) -> Vec<u8> {
         // Room for what is written below, a simple type's option id being 2 bytes
         // (growing from a guess per column reallocated several times per line).
         let room: usize = self
-            .0
+            .slots
             .iter()
-            .map(|(column, entry)| {
-                4 + column.len()
+            .map(|slot| {
+                4 + self.slot_name(slot).len()
                     + 1
-                    + match entry {
-                        Entry::Ready(_) => 4 + 16,
-                        Entry::Bound { bytes, .. } => 4 + bytes.len() + 2 * (1 + 2),
+                    + match slot {
+                        Slot::Own(_, Entry::Ready(_)) => 4 + 16,
+                        Slot::Own(_, Entry::Bound { bytes, .. }) => 4 + bytes.len() + 2 * (1 + 2),
+                        Slot::Cell { index, .. } => {
+                            4 + self.cell(*index).value.as_ref().map_or(0, Bytes::len) + 2 * (1 + 2)
+                        }
                     }
             })
             .sum();
         let mut buf = Vec::with_capacity(room);
         let mut w = Writer::new(&mut buf);
-        for (column, entry) in &self.0 {
-            w.long_string(column);
-            match entry {
-                Entry::Ready(j) => {
+        for slot in &self.slots {
+            w.long_string(self.slot_name(slot));
+            match slot {
+                Slot::Own(_, Entry::Ready(j)) => {
                     w.u8(READY);
                     w.long_string(&j.to_string());
                 }
-                Entry::Bound {
-                    bytes,
-                    spec,
-                    column,
-                } => {
+                Slot::Own(
+                    _,
+                    Entry::Bound {
+                        bytes,
+                        spec,
+                        column,
+                    },
+                ) => {
                     w.u8(BOUND);
                     w.bytes(Some(bytes));
                     for ty in [spec, column] {
@@ -198,6 +323,22 @@ impl Values {
                             }
                             None => w.u8(0),
                         }
+                    }
+                }
+                Slot::Cell {
+                    index,
+                    column_known,
+                } => {
+                    let cell = self.cell(*index);
+                    w.u8(BOUND);
+                    w.bytes(Some(cell.value.as_deref().unwrap_or_default()));
+                    w.u8(1);
+                    cell.ty.encode(&mut w);
+                    if *column_known {
+                        w.u8(1);
+                        cell.ty.encode(&mut w);
+                    } else {
+                        w.u8(0);
                     }
                 }
             }
@@ -237,7 +378,7 @@ impl Values {
                 t => return Err(format!("unknown kept tag {t}")),
             };
             // Entries were unique when kept; push keeps a damaged duplicate visible.
-            out.0.push((column, entry));
+            out.slots.push(Slot::Own(column, entry));
         }
         Ok(out)
     }
@@ -367,11 +508,95 @@ mod tests {
             prop_assert_eq!(serde_json::to_string(&render_kept(&kept)).unwrap(), direct);
         }
 
+        /// A bound value kept as an index into the typed write's cells renders and
+        /// is kept exactly as the same value kept as its own entry: the sharing
+        /// changes no printed or stored byte, garbage bytes and every type included.
+        #[test]
+        fn a_shared_cell_renders_and_is_kept_as_its_own_entry_is(
+            columns in prop::collection::vec(
+                (prop::collection::vec(any::<u8>(), 0..24), column_type(), any::<bool>()),
+                1..5,
+            ),
+        ) {
+            let mut typed = TypedWrite::default();
+            let mut own = Values::default();
+            for (i, (bytes, ty, column_known)) in columns.iter().enumerate() {
+                let bytes = Bytes::from(bytes.clone());
+                let ty = Arc::new(ty.clone());
+                let name = Name::new(&format!("c{i}"));
+                typed.cells.push(TypedCell {
+                    column: name.clone(),
+                    ty: ty.clone(),
+                    frozen: None,
+                    op: CellOp::Set,
+                    path: None,
+                    value: Some(bytes.clone()),
+                });
+                prop_assert!(Values::cell_matches(&typed, i, &name, &bytes, &ty));
+                own.insert(name, Entry::Bound {
+                    bytes,
+                    spec: Some(ty.clone()),
+                    column: column_known.then(|| Arc::new((*ty).clone())),
+                });
+            }
+            let typed = Arc::new(typed);
+            let mut shared = Values::default();
+            for (i, (_, _, column_known)) in columns.iter().enumerate() {
+                shared.insert_cell(&typed, i, *column_known);
+            }
+            let all_cells = shared.slots.iter().all(|s| matches!(s, Slot::Cell { .. }));
+            prop_assert!(all_cells, "every column is a shared cell");
+            prop_assert_eq!(
+                serde_json::to_string(&shared.render()).unwrap(),
+                serde_json::to_string(&own.render()).unwrap()
+            );
+            prop_assert_eq!(shared.kept(), own.kept());
+            // Removing a column (an INSERT's key) swaps the last into its place alike.
+            prop_assert_eq!(shared.remove_entry("c0"), own.remove_entry("c0"));
+            prop_assert_eq!(shared.kept(), own.kept());
+        }
+
         /// A damaged kept form renders `null` (or some JSON), never panics.
         #[test]
         fn a_damaged_kept_form_does_not_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
             let _ = render_kept(&bytes);
         }
+    }
+
+    #[test]
+    fn a_cell_that_is_not_the_bound_value_as_sent_is_not_shared() {
+        let ty = Arc::new(ColumnType::Int);
+        let sent = Bytes::from_static(&[0, 0, 0, 7]);
+        let name = Name::new("a");
+        let cell = |value: Bytes, ty: &Arc<ColumnType>, op| TypedCell {
+            column: name.clone(),
+            ty: ty.clone(),
+            frozen: None,
+            op,
+            path: None,
+            value: Some(value),
+        };
+        let mut typed = TypedWrite::default();
+        // Equal bytes but not the same slice (a literal, or reordered by canonical).
+        typed
+            .cells
+            .push(cell(Bytes::copy_from_slice(&sent), &ty, CellOp::Set));
+        // Another type object than the bind metadata's.
+        typed
+            .cells
+            .push(cell(sent.clone(), &Arc::new(ColumnType::Int), CellOp::Set));
+        // Not a plain set.
+        typed.cells.push(cell(sent.clone(), &ty, CellOp::Append));
+        typed.cells.push(cell(sent.clone(), &ty, CellOp::Set));
+        let shared = [0, 1, 2, 3, 4].map(|i| Values::cell_matches(&typed, i, &name, &sent, &ty));
+        assert_eq!(shared, [false, false, false, true, false]);
+        assert!(!Values::cell_matches(
+            &typed,
+            3,
+            &Name::new("b"),
+            &sent,
+            &ty
+        ));
     }
 
     #[test]

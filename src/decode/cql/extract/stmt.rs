@@ -20,7 +20,7 @@ use super::bound::Bound;
 use super::lazy;
 use super::literal::{render, Binder};
 use crate::decode::cql::schema::{Schema, TableSchema};
-use crate::decode::cql::typed::Name;
+use crate::decode::cql::typed::{Name, TypedWrite};
 use crate::decode::records::{LineValue, WriteRecord};
 use tidemark_cql::wire::WireValue;
 
@@ -46,6 +46,16 @@ impl Cols<'_> {
     /// `schema.column_type` of the statement's table (`known` is that table).
     fn ty(&self, col: &str) -> Option<ColumnType> {
         self.ty_shared(col).map(|ty| (*ty).clone())
+    }
+
+    /// [`Cols::ty`] borrowed from the schema's cache (no reference count change);
+    /// `None` also when the cache does not have it, as [`Cols::ty_shared`] then
+    /// parses, which this does not.
+    fn ty_ref(&self, col: &str) -> Option<&Arc<ColumnType>> {
+        let (k, t) = self.table?;
+        self.known?;
+        let (ty, _) = self.schema.cached_column_type(k, t, col)?;
+        Some(ty)
     }
 
     /// [`Cols::ty`], shared with the schema.
@@ -74,7 +84,8 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
         table,
         known: table.and_then(|(k, t)| cx.schema.table(k, t)),
     };
-    w.extras.cql = Some(super::cells::build(m, cx.schema, table, cx.bound));
+    let typed = Arc::new(super::cells::build(m, cx.schema, table, cx.bound));
+    w.extras.cql = Some(typed.clone());
     let bind = |i: usize, ty: Option<&ColumnType>| cx.bound.render(i, ty);
     let bind: &Binder<'_> = &bind;
     let mut values = match m {
@@ -94,7 +105,7 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
                 InsertValues::Columns(pairs) => lazy::Values::with_capacity(pairs.len()),
                 InsertValues::Json { .. } => lazy::Values::default(),
             };
-            insert_values(&i.values, &cols, cx.bound, bind, &mut lazy);
+            insert_values(&i.values, &cols, cx.bound, bind, &typed, &mut lazy);
             split_key(&cols, cx, i, &mut lazy, &mut key, w);
             if i.if_not_exists {
                 w.condition = Some(json!({"exists": false}));
@@ -182,22 +193,44 @@ fn finish(
 }
 
 /// An INSERT's values; bound ones stay bytes until the line is read (see `lazy`).
+/// A bound value that is exactly one of `typed`'s cells is kept as that cell's
+/// index (see `lazy::Values::insert_cell`): `typed`'s cells follow the columns'
+/// order, so one cursor walks them beside the columns.
 fn insert_values(
     v: &InsertValues<'_>,
     cols: &Cols<'_>,
     bound: &Bound<'_>,
     bind: &Binder<'_>,
+    typed: &Arc<TypedWrite>,
     out: &mut lazy::Values,
 ) {
     match v {
         InsertValues::Columns(pairs) => {
+            let mut cursor = 0;
             for (c, t) in pairs {
-                let ty = cols.ty_shared(c.as_str());
                 let marker = match t {
                     Term::Bind(m) => Some(m.index),
                     _ => None,
                 };
                 let wire = marker.and_then(|i| bound.wire(i).map(|w| (i, w)));
+                if let Some((i, WireValue::Bytes(bytes))) = wire {
+                    if let Some(known) =
+                        shared_cell(cols, bound, typed, cursor, c.as_str(), i, bytes)
+                    {
+                        out.insert_cell(typed, cursor, known);
+                        cursor += 1;
+                        continue;
+                    }
+                }
+                // The column's cells (a collection's clear and elements) are passed.
+                while typed
+                    .cells
+                    .get(cursor)
+                    .is_some_and(|cell| cell.column.as_str() == c.as_str())
+                {
+                    cursor += 1;
+                }
+                let ty = cols.ty_shared(c.as_str());
                 let entry = match wire {
                     Some((i, WireValue::Bytes(bytes))) => lazy::Entry::Bound {
                         bytes: bytes.clone(),
@@ -227,6 +260,31 @@ fn insert_values(
                 out.extend(m);
             }
         }
+    }
+}
+
+/// Whether the bound value `bytes` of marker `i` for column `c` is cell `cursor`
+/// of `typed` as the eager path would render it: the cell holds these very bytes
+/// with the bind metadata's shared type, and the column's schema type, when known,
+/// equals it (the render normalizes with the schema type). `Some(column known)`.
+fn shared_cell(
+    cols: &Cols<'_>,
+    bound: &Bound<'_>,
+    typed: &TypedWrite,
+    cursor: usize,
+    c: &str,
+    i: usize,
+    bytes: &bytes::Bytes,
+) -> Option<bool> {
+    let spec = bound.spec_type_ref(i)?;
+    let name = bound.spec_name_ref(i, c)?;
+    if !lazy::Values::cell_matches(typed, cursor, name, bytes, spec) {
+        return None;
+    }
+    match cols.ty_ref(c) {
+        Some(column) if **column == **spec => Some(true),
+        Some(_) => None,
+        None => Some(false),
     }
 }
 
