@@ -501,7 +501,7 @@ fn ddl_find_and_modify_and_filters() {
         json!({"renameCollection": "d.old", "to": "d.new"})
     );
     assert_eq!(
-        (w[1].op.as_str(), &w[1].key, &*w[1].values),
+        (w[1].op.as_str(), &*w[1].key, &*w[1].values),
         ("findAndModify", &json!({"_id": "a"}), &Value::Null)
     );
     assert_eq!(w[2].key, json!({"age": {"$gt": 3}}));

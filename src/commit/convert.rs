@@ -102,7 +102,7 @@ pub fn write_op(rec: &WriteRecord) -> WriteOp {
 /// The canonical key string: the key object as JSON without whitespace, keys in the
 /// order the decoder gave them (primary-key order).
 pub fn canonical_key(rec: &WriteRecord) -> String {
-    match &rec.key {
+    match &*rec.key {
         Value::Null => "{}".to_string(),
         // The text `Display` writes, into one buffer of room for a key instead of
         // one grown a few bytes at a time through the formatter.
@@ -347,7 +347,7 @@ mod tests {
         let rec = WriteRecord {
             proto: "cql",
             op: "insert".into(),
-            key: serde_json::json!({"id": 1}),
+            key: serde_json::json!({"id": 1}).into(),
             values: serde_json::json!({"v": "x"}).into(),
             outcome: WireOutcome::Committed,
             ..WriteRecord::default()

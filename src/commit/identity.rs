@@ -201,7 +201,7 @@ mod tests {
             proto: "cql",
             op: "update".into(),
             namespace: Some("ks.t".into()),
-            key: json!({"id": 1}),
+            key: json!({"id": 1}).into(),
             values: json!({"v": v}).into(),
             timestamp: ts,
             ..WriteRecord::default()

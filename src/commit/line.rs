@@ -85,7 +85,7 @@ fn typed(rec: &WriteRecord) -> Option<WriteLine> {
         proto: LineProto::parse(rec.proto)?,
         namespace: rec.namespace.clone(),
         op: rec.op.clone(),
-        key: LineTree::from(&rec.key),
+        key: LineTree::from(&*rec.key),
         range: rec.range.as_ref().map(LineTree::from),
         values: match rec.values.kept() {
             Some(_) => LineTree::Null,
@@ -265,7 +265,7 @@ pub fn record_of(w: &WriteLine) -> WriteRecord {
         proto: w.proto.as_str(),
         namespace: w.namespace.clone(),
         op: w.op.clone(),
-        key: Value::from(&w.key),
+        key: Value::from(&w.key).into(),
         range: w.range.as_ref().map(Value::from),
         values: LineValue::Json(Value::from(&w.values)),
         timestamp: w.timestamp,
@@ -362,7 +362,7 @@ mod tests {
             proto: "cql",
             namespace: Some("ks.t".into()),
             op: "insert".into(),
-            key: json!({"id": 1, "ck": "a"}),
+            key: json!({"id": 1, "ck": "a"}).into(),
             range: Some(json!({"c": {">=": 2}})),
             values: json!({"v": "x", "f": 1.5, "n": -3}).into(),
             timestamp: Some(17),
@@ -656,7 +656,7 @@ mod tests {
                 statements in prop::option::of(any::<u64>()),
             ) -> WriteRecord {
                 WriteRecord {
-                    key,
+                    key: key.into(),
                     range,
                     values: values.into(),
                     write_concern: write_concern.map(Into::into),

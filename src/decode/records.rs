@@ -265,7 +265,10 @@ pub struct WriteRecord {
     /// `insert`, `update`, `delete`, `truncate`, `findAndModify`, DDL names, ...
     pub op: String,
     /// Primary-key columns fixed by equality; MongoDB `{"_id": ...}` or the filter.
-    pub key: serde_json::Value,
+    /// A prepared CQL INSERT's key columns stay bound bytes until the key is read
+    /// (see `decode::cql::extract::lazy`); never with a kept form, so the store's
+    /// line always holds the key itself.
+    pub key: LineValue,
     /// Clustering range (CQL) when the statement names one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub range: Option<serde_json::Value>,

@@ -90,7 +90,7 @@ fn write(i: u64, majority: bool) -> Record {
         proto: "mongo",
         namespace: Some(NS.into()),
         op: "insert".into(),
-        key: serde_json::json!({ "_id": i }),
+        key: serde_json::json!({ "_id": i }).into(),
         values: serde_json::json!({ "_id": i, "name": format!("item-{i}"), "qty": i % 97 }).into(),
         // As the decoder types `{"w": "majority"}` / `{"w": 1}`.
         write_concern: Some(SentWriteConcern::Fields {

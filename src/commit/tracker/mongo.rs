@@ -154,7 +154,7 @@ impl CommitTracker {
         // The entry names the document by `_id`; the client's filter may not have.
         if let Ok(key) = serde_json::from_str::<serde_json::Value>(&oplog_key(&op)) {
             if key.get("_id").is_some() {
-                rec.key = key;
+                rec.key = key.into();
             }
         }
         // Keep the client's session ids for dedupe when the entry lacks them.

@@ -346,7 +346,7 @@ fn prepared(
     }
     let mut w = base(req, true, batch);
     w.op = "unknown".into();
-    w.key = serde_json::Value::Null;
+    w.key = serde_json::Value::Null.into();
     w.key_source = Some("unknown");
     w.values = Bound::raw(values).hex_all().into();
     w.statement_id = Some(id_hex(id));

@@ -186,7 +186,7 @@ pub fn extract(msg: &Message, base: &Base) -> Result<Option<Action>, ModelError>
         let (namespace, op) = ddl_target(&ddl, cmd.name);
         rec.namespace = Some(namespace);
         rec.op = op;
-        rec.key = Value::Null;
+        rec.key = Value::Null.into();
         rec.values = command_values(cmd.body).into();
         rec.extras.mongo_op = Some(evidence::command_op(
             ddl_command_ns(&ddl),
@@ -321,7 +321,8 @@ fn fill_statement(rec: &mut WriteRecord, st: &WriteStatement<'_>) {
         (Some(id), _) => values::id_key(id),
         (None, Some(filter)) => values::doc(filter),
         (None, None) => Value::Null,
-    };
+    }
+    .into();
     rec.extras.upsert = match &st.op {
         StatementOp::Update(u) => u.upsert,
         StatementOp::FindAndModify(f) => f.upsert && !f.remove,

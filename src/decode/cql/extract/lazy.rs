@@ -118,6 +118,10 @@ impl Values {
             .cells[index as usize]
     }
 
+    fn slot_name_in<'s>(&'s self, slot: &'s Slot) -> &'s Name {
+        self.slot_name(slot)
+    }
+
     fn slot_name<'s>(&'s self, slot: &'s Slot) -> &'s Name {
         match slot {
             Slot::Own(name, _) => name,
@@ -194,6 +198,22 @@ impl Values {
         Some((name, rendered))
     }
 
+    /// Moves `column` into `to` as `Map::remove_entry` here and `Map::insert` there
+    /// would (an INSERT's key column): unrendered, so a key nobody reads is never
+    /// rendered. Whether it was there.
+    pub fn move_entry(&mut self, column: &str, to: &mut Values) -> bool {
+        let Some(at) = self.slots.iter().position(|s| self.slot_name(s) == column) else {
+            return false;
+        };
+        let slot = self.slots.swap_remove(at);
+        if matches!(slot, Slot::Cell { .. }) && to.typed.is_none() {
+            to.typed = self.typed.clone();
+        }
+        let name = self.slot_name_in(&slot).clone();
+        to.put(&name, slot);
+        true
+    }
+
     /// Adds rendered entries (INSERT JSON's object).
     pub fn extend(&mut self, m: Map<String, Json>) {
         for (c, v) in m {
@@ -217,6 +237,20 @@ impl Values {
             }
         }
         Json::Object(map).into()
+    }
+
+    /// The line's `key`, as [`Values::into_line`] makes `values` but never with a
+    /// kept form: the store's line holds the key itself (the by-key index and a
+    /// reader without the decoder need it).
+    pub fn into_key_line(self) -> LineValue {
+        if self
+            .slots
+            .iter()
+            .any(|s| !matches!(s, Slot::Own(_, Entry::Ready(_))))
+        {
+            return LineValue::deferred(Key(self));
+        }
+        self.into_line()
     }
 
     fn render_slot(&self, slot: &Slot) -> Json {
@@ -250,6 +284,16 @@ impl RenderLater for Values {
 
     fn kept(&self) -> Option<(RawForm, Vec<u8>)> {
         Some((RawForm::CqlValues, self.encode()))
+    }
+}
+
+/// An INSERT's key rendered when read, with no kept form (see
+/// [`Values::into_key_line`]).
+struct Key(Values);
+
+impl RenderLater for Key {
+    fn render(&self) -> Json {
+        self.0.render()
     }
 }
 
@@ -597,6 +641,46 @@ mod tests {
             &sent,
             &ty
         ));
+    }
+
+    #[test]
+    fn an_insert_key_moves_unrendered_and_is_never_elided_from_the_stored_line() {
+        let int = Arc::new(ColumnType::Int);
+        let bound = |v: u8| Entry::Bound {
+            bytes: Bytes::copy_from_slice(&[0, 0, 0, v]),
+            spec: Some(int.clone()),
+            column: Some(int.clone()),
+        };
+        let mut values = Values::default();
+        for (c, v) in [("v", 1), ("ck", 2), ("w", 3), ("pk", 4)] {
+            values.insert(Name::new(c), bound(v));
+        }
+        // The eager path: remove from the values map, insert into the key map.
+        let mut eager_values = serde_json::json!({"v": 1, "ck": 2, "w": 3, "pk": 4});
+        let mut eager_key = Map::new();
+        let mut key = Values::default();
+        for c in ["pk", "ck", "absent"] {
+            let moved = values.move_entry(c, &mut key);
+            let removed = eager_values.as_object_mut().unwrap().remove_entry(c);
+            assert_eq!(moved, removed.is_some());
+            if let Some((c, v)) = removed {
+                eager_key.insert(c, v);
+            }
+        }
+        let (key, values) = (key.into_key_line(), values.into_line());
+        assert!(
+            matches!(key, LineValue::Deferred(_)),
+            "not rendered at decode"
+        );
+        assert_eq!(key.kept(), None, "the store keeps the key itself");
+        let printed = |v: &LineValue| serde_json::to_string(v).unwrap();
+        let stored = crate::decode::line_value::without_raw_values(|| printed(&key));
+        assert_eq!(stored, r#"{"pk":4,"ck":2}"#);
+        assert_eq!(printed(&key), serde_json::to_string(&eager_key).unwrap());
+        assert_eq!(
+            printed(&values),
+            serde_json::to_string(&eager_values).unwrap()
+        );
     }
 
     #[test]

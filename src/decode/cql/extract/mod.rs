@@ -67,7 +67,7 @@ pub fn base(req: &RequestInfo<'_>, prepared: bool, batch: Option<&BatchInfo>) ->
         flow: req.flow,
         ts: req.ts,
         proto: "cql",
-        key: Json::Object(Map::new()),
+        key: Json::Object(Map::new()).into(),
         values: Json::Object(Map::new()).into(),
         consistency: Some(req.consistency.to_string()),
         serial_consistency: req.serial_consistency.map(str::to_string),

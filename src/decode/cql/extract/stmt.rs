@@ -96,8 +96,9 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
     let mut deleted = Vec::new();
     let mut key = Map::new();
     let mut range = Map::new();
-    // An INSERT's values stay lazy (see `lazy`); the others are built as JSON.
+    // An INSERT's values and key stay lazy (see `lazy`); the others are built as JSON.
     let mut insert_line = None;
+    let mut insert_key = None;
     let (using, lwt): (&[UsingParam<'_>], Option<&'static str>) = match m {
         Modification::Insert(i) => {
             w.op = "insert".into();
@@ -106,7 +107,9 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
                 InsertValues::Json { .. } => lazy::Values::default(),
             };
             insert_values(&i.values, &cols, cx.bound, bind, &typed, &mut lazy);
-            split_key(&cols, cx, i, &mut lazy, &mut key, w);
+            let mut key_values = lazy::Values::default();
+            split_key(&cols, cx, i, &mut lazy, &mut key_values, w);
+            insert_key = Some(key_values.into_key_line());
             if i.if_not_exists {
                 w.condition = Some(json!({"exists": false}));
             }
@@ -152,7 +155,7 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
             timing(ts, None, cx, lwt.is_some(), w);
             finish(
                 w,
-                key,
+                Json::Object(key).into(),
                 range,
                 Json::Object(values).into(),
                 ops,
@@ -170,12 +173,13 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
         w,
     );
     let values = insert_line.unwrap_or_else(|| Json::Object(values).into());
+    let key = insert_key.unwrap_or_else(|| Json::Object(key).into());
     finish(w, key, range, values, ops, deleted, lwt);
 }
 
 fn finish(
     w: &mut WriteRecord,
-    key: Map<String, Json>,
+    key: LineValue,
     range: Map<String, Json>,
     values: LineValue,
     ops: Vec<Json>,
@@ -183,7 +187,7 @@ fn finish(
     lwt: Option<&'static str>,
 ) {
     if w.key_source != Some("unknown") {
-        w.key = Json::Object(key);
+        w.key = key;
     }
     w.range = (!range.is_empty()).then_some(Json::Object(range));
     w.values = values;
@@ -295,14 +299,12 @@ fn split_key(
     cx: &StmtCtx<'_>,
     i: &tidemark_cql::statement::Insert<'_>,
     values: &mut lazy::Values,
-    key: &mut Map<String, Json>,
+    key: &mut lazy::Values,
     w: &mut WriteRecord,
 ) {
     if let Some(t) = cols.known {
         for c in t.partition_key.iter().chain(&t.clustering) {
-            if let Some((c, v)) = values.remove_entry(c.as_str()) {
-                key.insert(c, v);
-            }
+            values.move_entry(c.as_str(), key);
         }
         w.key_source = Some("schema");
         return;
@@ -310,15 +312,13 @@ fn split_key(
     let pk = cx.bound.pk_columns();
     if let (Some(pk), InsertValues::Columns(_)) = (pk, &i.values) {
         for c in pk {
-            if let Some((c, v)) = values.remove_entry(c) {
-                key.insert(c, v);
-            }
+            values.move_entry(c, key);
         }
         w.key_source = Some("bind_metadata");
         return;
     }
     w.key_source = Some("unknown");
-    w.key = Json::Null;
+    w.key = Json::Null.into();
 }
 
 /// Puts a WHERE clause's key columns in primary-key order (partition key, then
