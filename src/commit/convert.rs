@@ -280,7 +280,7 @@ fn build(
         line_values: line_values(rec, &payload),
         ddl: (op == WriteOp::Ddl).then(|| DdlChange {
             op: rec.op.clone(),
-            cql: rec.cql.clone(),
+            cql: rec.cql.as_deref().map(str::to_string),
         }),
         commit_time,
         source: Source {

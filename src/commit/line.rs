@@ -669,7 +669,7 @@ mod tests {
                     collection_ops,
                     lwt,
                     prepared,
-                    cql,
+                    cql: cql.map(Into::into),
                     client_timestamp,
                     statement_id,
                     statements,

@@ -336,7 +336,8 @@ pub struct WriteRecord {
     /// The statement text, when known (never for role/user statements, which can
     /// carry passwords).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cql: Option<String>,
+    /// Shared with the prepared statement it came from: an EXECUTE copies no text.
+    pub cql: Option<std::sync::Arc<str>>,
     /// The default timestamp the client put in the request (µs), whether or not it
     /// is the write timestamp.
     #[serde(skip_serializing_if = "Option::is_none")]

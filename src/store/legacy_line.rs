@@ -151,7 +151,7 @@ fn write_line(map: &Map<String, Value>) -> Option<WriteLine> {
         collection_ops: present(field("collection_ops"), |v| Some(LineTree::from(v)))?,
         lwt: present(field("lwt"), |v| Lwt::parse(v.as_str()?))?,
         prepared: present(field("prepared"), Value::as_bool)?,
-        cql: present(field("cql"), string)?,
+        cql: present(field("cql"), string)?.map(Into::into),
         client_timestamp: present(field("client_timestamp"), Value::as_i64)?,
         statement_id: present(field("statement_id"), string)?,
         statements: present(field("statements"), Value::as_u64)?,

@@ -37,6 +37,11 @@ impl ParsedText {
         self.inner.borrow_owner()
     }
 
+    /// The text, shared (write lines keep it without a copy).
+    pub fn shared(&self) -> &Arc<str> {
+        self.inner.borrow_owner()
+    }
+
     /// The shared text, for cache keys.
     fn shared_text(&self) -> Arc<str> {
         self.inner.borrow_owner().clone()

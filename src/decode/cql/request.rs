@@ -11,7 +11,7 @@ use tidemark_cql::Message;
 
 use super::ddl;
 use super::extract::bound::Bound;
-use super::extract::{base, statement_writes, BatchInfo, RequestInfo, StmtCtx};
+use super::extract::{base, statement_writes, BatchInfo, RequestInfo, StmtCtx, StmtText};
 use super::flow::id_hex;
 use super::parsed::TextCache;
 use super::shared::{Shared, Unresolved};
@@ -159,7 +159,7 @@ pub fn classify(
             let mut writes = Vec::new();
             one(
                 stmt,
-                q.query.as_str(),
+                StmtText::Borrowed(q.query.as_str()),
                 ks,
                 &bound,
                 shared,
@@ -229,7 +229,7 @@ pub fn classify(
                             let before = writes.len();
                             one(
                                 stmt,
-                                text.as_str(),
+                                StmtText::Borrowed(text.as_str()),
                                 ks,
                                 &bound,
                                 shared,
@@ -285,7 +285,7 @@ fn writes_kind(
 #[allow(clippy::too_many_arguments)]
 fn one(
     stmt: &Statement<'_>,
-    text: &str,
+    text: StmtText<'_>,
     keyspace: Option<&str>,
     bound: &Bound<'_>,
     shared: &Shared,
@@ -329,7 +329,7 @@ fn prepared(
                 Bound::new(values, &stmt.bind_markers, Some(&p.metadata)).with_shared(&p.shared);
             one(
                 stmt,
-                p.text.text(),
+                StmtText::Shared(p.text.shared()),
                 ks,
                 &bound,
                 shared,

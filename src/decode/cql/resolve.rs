@@ -5,7 +5,7 @@
 //! resolved, with the outcome its own response gave.
 
 use super::extract::bound::Bound;
-use super::extract::{statement_writes, RequestInfo, StmtCtx};
+use super::extract::{statement_writes, RequestInfo, StmtCtx, StmtText};
 use super::schema::Schema;
 use super::shared::{PreparedStmt, Unresolved};
 use crate::decode::reason::{Reason, WriteReason};
@@ -54,7 +54,15 @@ pub fn resolved(u: &Unresolved, stmt: &PreparedStmt, schema: &Schema, out: &mut 
         batch_using: &[],
     };
     let mut writes = Vec::new();
-    statement_writes(parsed, stmt.text.text(), &cx, &req, true, None, &mut writes);
+    statement_writes(
+        parsed,
+        StmtText::Shared(stmt.text.shared()),
+        &cx,
+        &req,
+        true,
+        None,
+        &mut writes,
+    );
     for mut w in writes {
         w.batch = rec.batch.clone();
         w.outcome = rec.outcome;

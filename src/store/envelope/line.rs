@@ -165,7 +165,8 @@ pub struct WriteLine {
     pub collection_ops: Option<LineTree>,
     pub lwt: Option<Lwt>,
     pub prepared: Option<bool>,
-    pub cql: Option<String>,
+    /// Shared with the write record (serialized as the string it is).
+    pub cql: Option<std::sync::Arc<str>>,
     pub client_timestamp: Option<i64>,
     pub statement_id: Option<String>,
     pub statements: Option<u64>,

@@ -18,6 +18,7 @@ pub mod value;
 use crate::capture::Timestamp;
 use crate::decode::records::{BatchPlace, CqlBatchType, WireOutcome};
 use serde_json::{Map, Value as Json};
+use std::sync::Arc;
 use tidemark_cql::statement::{SchemaAction, SchemaObject, Statement, StatementKind};
 
 use crate::decode::records::WriteRecord;
@@ -54,6 +55,25 @@ impl BatchInfo {
             kind: self.kind,
             index: self.index as u64,
             size: self.size as u64,
+        }
+    }
+}
+
+/// A statement's text as the write lines keep it: shared with the prepared
+/// statement (an EXECUTE then copies no text; a copy per write showed in decode
+/// profiles), or borrowed from the request and copied once per line.
+#[derive(Clone, Copy)]
+pub enum StmtText<'a> {
+    Shared(&'a Arc<str>),
+    Borrowed(&'a str),
+}
+
+impl StmtText<'_> {
+    /// The text for a line's `cql`.
+    pub fn line(self) -> Arc<str> {
+        match self {
+            StmtText::Shared(t) => Arc::clone(t),
+            StmtText::Borrowed(t) => Arc::from(t),
         }
     }
 }
@@ -101,7 +121,7 @@ fn object_name(o: SchemaObject) -> &'static str {
 /// when the statement is a member of a protocol BATCH.
 pub fn statement_writes(
     stmt: &Statement<'_>,
-    text: &str,
+    text: StmtText<'_>,
     cx: &StmtCtx<'_>,
     req: &RequestInfo<'_>,
     prepared: bool,
@@ -112,7 +132,7 @@ pub fn statement_writes(
         StatementKind::Modification(m) => {
             let mut w = base(req, prepared, batch);
             stmt::modification(m, cx, &mut w);
-            w.cql = Some(text.to_string());
+            w.cql = Some(text.line());
             out.push(w);
         }
         StatementKind::Batch(b) => {
@@ -136,7 +156,7 @@ pub fn statement_writes(
                 };
                 let mut w = base(req, prepared, Some(batch.unwrap_or(&info)));
                 stmt::modification(m, &inner, &mut w);
-                w.cql = Some(m.to_string());
+                w.cql = Some(m.to_string().into());
                 out.push(w);
             }
         }
@@ -152,7 +172,7 @@ pub fn statement_writes(
                 Some(t) => (Some(t), Some("default")),
                 None => (None, Some("server")),
             };
-            w.cql = Some(text.to_string());
+            w.cql = Some(text.line());
             out.push(w);
         }
         StatementKind::Schema(s) => {
@@ -172,7 +192,7 @@ pub fn statement_writes(
                 s.object,
                 SchemaObject::Role | SchemaObject::User | SchemaObject::Identity
             ) {
-                w.cql = Some(text.to_string());
+                w.cql = Some(text.line());
             }
             w.timestamp_source = Some("server");
             out.push(w);
@@ -180,7 +200,7 @@ pub fn statement_writes(
         StatementKind::Access(a) => {
             let mut w = base(req, prepared, batch);
             w.op = if a.grant { "grant" } else { "revoke" }.into();
-            w.cql = Some(text.to_string());
+            w.cql = Some(text.line());
             w.timestamp_source = Some("server");
             out.push(w);
         }
