@@ -318,11 +318,10 @@ fn fill_statement(rec: &mut WriteRecord, st: &WriteStatement<'_>) {
     rec.namespace = Some(ns_text(&st.ns));
     rec.op = st.op.name().to_owned();
     rec.key = match (st.id(), st.filter()) {
-        (Some(id), _) => values::id_key(id),
-        (None, Some(filter)) => values::doc(filter),
-        (None, None) => Value::Null,
-    }
-    .into();
+        (Some(id), _) => values::lazy_id_key(id),
+        (None, Some(filter)) => values::doc(filter).into(),
+        (None, None) => Value::Null.into(),
+    };
     rec.extras.upsert = match &st.op {
         StatementOp::Update(u) => u.upsert,
         StatementOp::FindAndModify(f) => f.upsert && !f.remove,

@@ -10,7 +10,7 @@
 use serde_json::{Map, Number, Value};
 use tidemark_mongo::bson::{RawArray, RawBsonRef, RawDocument};
 
-use crate::decode::records::{LineValue, RawForm};
+use crate::decode::records::{LineValue, RawForm, RenderLater};
 use tidemark_mongo::json::value_to_serde;
 
 /// Nesting beyond which values render as `null` (validated BSON never gets there).
@@ -89,6 +89,20 @@ pub fn value(v: RawBsonRef<'_>) -> Value {
 /// `{"_id": id}`.
 pub fn id_key(id: RawBsonRef<'_>) -> Value {
     single("_id", value(id))
+}
+
+/// [`id_key`] rendered when the key is first read: the id is kept as its BSON (an
+/// ObjectId needs no allocation), while rendering it built two JSON maps and three
+/// strings per write that `inspect` without `--json` never read. No kept form:
+/// the store's line holds the key itself.
+pub fn lazy_id_key(id: RawBsonRef<'_>) -> LineValue {
+    struct IdKey(tidemark_mongo::bson::RawBson);
+    impl RenderLater for IdKey {
+        fn render(&self) -> Value {
+            id_key(self.0.as_raw_bson_ref())
+        }
+    }
+    LineValue::deferred(IdKey(id.into()))
 }
 
 fn doc_at(d: &RawDocument, depth: usize) -> Value {
@@ -171,5 +185,24 @@ mod tests {
         let keys: Vec<&String> = got.as_object().unwrap().keys().collect();
         assert_eq!(keys[0], "z");
         assert_eq!(keys[1], "_id");
+    }
+
+    #[test]
+    fn a_lazy_id_key_renders_as_the_eager_one_and_stays_in_the_stored_line() {
+        let d = rawdoc! {
+            "o": bson::oid::ObjectId::parse_str("65e1c0de0000000000000001").unwrap(),
+            "s": "k\"1", "n": 7i64, "sub": { "a": [1, 2] },
+        };
+        for (_, id) in d.iter().map(Result::unwrap) {
+            let lazy = lazy_id_key(id);
+            assert!(matches!(lazy, LineValue::Deferred(_)));
+            assert_eq!(lazy.kept(), None);
+            let eager = serde_json::to_string(&id_key(id)).unwrap();
+            let stored = crate::decode::line_value::without_raw_values(|| {
+                serde_json::to_string(&lazy).unwrap()
+            });
+            assert_eq!(stored, eager);
+            assert_eq!(*lazy, id_key(id));
+        }
     }
 }
