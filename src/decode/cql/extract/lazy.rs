@@ -118,10 +118,6 @@ impl Values {
             .cells[index as usize]
     }
 
-    fn slot_name_in<'s>(&'s self, slot: &'s Slot) -> &'s Name {
-        self.slot_name(slot)
-    }
-
     fn slot_name<'s>(&'s self, slot: &'s Slot) -> &'s Name {
         match slot {
             Slot::Own(name, _) => name,
@@ -205,13 +201,35 @@ impl Values {
         let Some(at) = self.slots.iter().position(|s| self.slot_name(s) == column) else {
             return false;
         };
-        let slot = self.slots.swap_remove(at);
-        if matches!(slot, Slot::Cell { .. }) && to.typed.is_none() {
-            to.typed = self.typed.clone();
+        let mut slot = self.slots.swap_remove(at);
+        if let Slot::Cell {
+            index,
+            column_known,
+        } = slot
+        {
+            match (&to.typed, &self.typed) {
+                (None, _) => to.typed = self.typed.clone(),
+                (Some(theirs), Some(ours)) if Arc::ptr_eq(theirs, ours) => {}
+                // Another statement's cells: the value goes as its own entry.
+                _ => slot = self.own_entry(index, column_known),
+            }
         }
-        let name = self.slot_name_in(&slot).clone();
+        let name = self.slot_name(&slot).clone();
         to.put(&name, slot);
         true
+    }
+
+    /// The entry a [`Slot::Cell`] stands for.
+    fn own_entry(&self, index: u32, column_known: bool) -> Slot {
+        let cell = self.cell(index);
+        Slot::Own(
+            cell.column.clone(),
+            Entry::Bound {
+                bytes: cell.value.clone().unwrap_or_default(),
+                spec: Some(cell.ty.clone()),
+                column: column_known.then(|| cell.ty.clone()),
+            },
+        )
     }
 
     /// Adds rendered entries (INSERT JSON's object).
@@ -681,6 +699,49 @@ mod tests {
             printed(&values),
             serde_json::to_string(&eager_values).unwrap()
         );
+    }
+
+    #[test]
+    fn a_cell_moved_to_the_values_of_another_write_goes_as_its_own_entry() {
+        let int = Arc::new(ColumnType::Int);
+        let typed_with = |column: &str, v: u8| {
+            let mut t = TypedWrite::default();
+            t.cells.push(TypedCell {
+                column: Name::new(column),
+                ty: int.clone(),
+                frozen: None,
+                op: CellOp::Set,
+                path: None,
+                value: Some(Bytes::copy_from_slice(&[0, 0, 0, v])),
+            });
+            Arc::new(t)
+        };
+        let (ours, theirs) = (typed_with("c", 7), typed_with("d", 8));
+        let mut from = Values::default();
+        from.insert_cell(&ours, 0, true);
+        let mut to = Values::default();
+        to.insert_cell(&theirs, 0, false);
+        assert!(from.move_entry("c", &mut to));
+        assert!(matches!(to.slots[1], Slot::Own(..)));
+        assert_eq!(to.render(), serde_json::json!({"d": 8, "c": 7}));
+        let mut own = Values::default();
+        own.insert(
+            Name::new("d"),
+            Entry::Bound {
+                bytes: Bytes::from_static(&[0, 0, 0, 8]),
+                spec: Some(int.clone()),
+                column: None,
+            },
+        );
+        own.insert(
+            Name::new("c"),
+            Entry::Bound {
+                bytes: Bytes::from_static(&[0, 0, 0, 7]),
+                spec: Some(int.clone()),
+                column: Some(int.clone()),
+            },
+        );
+        assert_eq!(to.kept(), own.kept());
     }
 
     #[test]

@@ -288,7 +288,9 @@ fn shared_cell(
     match cols.ty_ref(c) {
         Some(column) if **column == **spec => Some(true),
         Some(_) => None,
-        None => Some(false),
+        // The schema's cache holds every column of a known table, so this is "no
+        // schema type"; should it ever miss one, the entry path renders instead.
+        None => cols.ty_shared(c).is_none().then_some(false),
     }
 }
 
