@@ -151,7 +151,13 @@ fn same_but_server_timestamp<'r>(
     }
     let Some(r) = rec(id) else { return false };
     let window = (r.call / 1000) as i64 - 1..=(r.ret / 1000) as i64 + 1;
-    let skewed = (r.call / 1000) as i64 - 1 - ix.skew_us..=(r.ret / 1000) as i64 + 1 + ix.skew_us;
+    // Cassandra's coordinator reads its clock in milliseconds for a Paxos ballot
+    // (`ClientState.getTimestampForPaxos`: `currentTimeMillis() * 1000`, or the last
+    // timestamp + 1), so the ballot may be up to 999 µs before the client's call in
+    // microseconds: the window starts at the call's millisecond. (A real-Cassandra
+    // history failed on exactly that: ballot ...449001, call after it in the same ms.)
+    let call_ms_us = (r.call / 1_000_000 * 1000) as i64;
+    let skewed = call_ms_us - 1 - ix.skew_us..=(r.ret / 1000) as i64 + 1 + ix.skew_us;
     // tidemark takes the capture time; the cluster, its (perhaps skewed) clock.
     skewed.contains(&a.ts) && window.contains(&b.ts)
 }
