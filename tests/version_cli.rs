@@ -295,6 +295,20 @@ fn cut(store: &Path, at: String, name: &str) {
     ]);
 }
 
+/// The `uncertain` items of a version cut at `t` as `name` (`version show --json`).
+fn uncertain_at(store: &Path, t: u64, name: &str) -> Vec<Value> {
+    cut(store, at(t), name);
+    let show = lines(&ok(&[
+        "version",
+        "show",
+        name,
+        "--store",
+        s(store),
+        "--json",
+    ]));
+    show[0]["uncertain"].as_array().cloned().unwrap_or_default()
+}
+
 fn at(t: u64) -> String {
     format!("{}", t as f64 / 1e9)
 }
@@ -459,20 +473,11 @@ fn an_in_doubt_write_makes_its_row_uncertain_from_its_decision_on() {
         &[row(1, "kept", T0), doubtful, row(3, "kept", T0 + 2 * SEC)],
         T0 + 60 * SEC,
     );
-    let uncertain_at = |t: u64, name: &str| {
-        cut(&store, at(t), name);
-        let show = lines(&ok(&[
-            "version",
-            "show",
-            name,
-            "--store",
-            s(&store),
-            "--json",
-        ]));
-        show[0]["uncertain"].as_array().cloned().unwrap_or_default()
-    };
-    assert_eq!(uncertain_at(T0 + SEC / 2, "before"), Vec::<Value>::new());
-    let after = uncertain_at(T0 + 3 * SEC, "after");
+    assert_eq!(
+        uncertain_at(&store, T0 + SEC / 2, "before"),
+        Vec::<Value>::new()
+    );
+    let after = uncertain_at(&store, T0 + 3 * SEC, "after");
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0]["namespace"], "shop.orders");
     assert_eq!(after[0]["key"], r#"{"id":2}"#);
@@ -504,20 +509,8 @@ fn an_in_doubt_mongo_write_by_filter_makes_its_collection_uncertain() {
         ],
         T0 + 60 * SEC,
     );
-    let uncertain_at = |t: u64, name: &str| {
-        cut(&store, at(t), name);
-        let show = lines(&ok(&[
-            "version",
-            "show",
-            name,
-            "--store",
-            s(&store),
-            "--json",
-        ]));
-        let mut keys: Vec<String> = show[0]["uncertain"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+    let uncertain_keys = |t: u64, name: &str| {
+        let mut keys: Vec<String> = uncertain_at(&store, t, name)
             .iter()
             .map(|u| u["key"].as_str().unwrap_or("").to_string())
             .collect();
@@ -525,11 +518,11 @@ fn an_in_doubt_mongo_write_by_filter_makes_its_collection_uncertain() {
         keys
     };
     assert_eq!(
-        uncertain_at(T0 + 3 * SEC / 2, "before"),
+        uncertain_keys(T0 + 3 * SEC / 2, "before"),
         Vec::<String>::new()
     );
     assert_eq!(
-        uncertain_at(T0 + 3 * SEC, "after"),
+        uncertain_keys(T0 + 3 * SEC, "after"),
         [r#"{"_id":1}"#, r#"{"_id":2}"#, r#"{"_id":{"$in":[1,9]}}"#]
     );
 }
