@@ -334,9 +334,9 @@ pub struct WriteRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prepared: Option<bool>,
     /// The statement text, when known (never for role/user statements, which can
-    /// carry passwords).
+    /// carry passwords). Shared with the prepared statement it came from: an
+    /// EXECUTE copies no text.
     #[serde(skip_serializing_if = "Option::is_none")]
-    /// Shared with the prepared statement it came from: an EXECUTE copies no text.
     pub cql: Option<std::sync::Arc<str>>,
     /// The default timestamp the client put in the request (µs), whether or not it
     /// is the write timestamp.

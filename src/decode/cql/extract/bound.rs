@@ -124,7 +124,7 @@ impl<'a> Bound<'a> {
 
     /// [`Bound::spec_type`], shared when [`Bound::with_shared`] gave it.
     pub fn spec_type_shared(&self, i: usize) -> Option<Arc<ColumnType>> {
-        match self.shared.and_then(|s| s.types.get(i)) {
+        match self.spec_type_ref(i) {
             Some(shared) => Some(shared.clone()),
             None => self.spec_type(i).map(|t| Arc::new(t.clone())),
         }
@@ -133,8 +133,7 @@ impl<'a> Bound<'a> {
     /// The shared name of marker `i` when it is `column` (what an INSERT or a `SET
     /// c = ?` binds), so the cell needs no name lookup of its own.
     pub fn spec_name_shared(&self, i: usize, column: &str) -> Option<Name> {
-        let name = self.shared?.names.get(i)?;
-        (name.as_str() == column).then(|| name.clone())
+        self.spec_name_ref(i, column).cloned()
     }
 
     /// The bind metadata's name for marker `i` (`key(m)`, `idx(l)`, `[ttl]`, ...).

@@ -4,7 +4,7 @@
 //! CQL decode time (issue #11's profile), for lines that are mostly never printed —
 //! the store keeps the typed cells (`extras.cql`). Each bound value is kept as its
 //! bytes (a refcounted slice of the frame) with the types the eager path would have
-//! used, and [`Entry::render`] runs exactly that path: decode with the bind
+//! used, and [`render_bound`] runs exactly that path: decode with the bind
 //! metadata's type (else the column's), then normalize with the column's type.
 //!
 //! [`Values`] mirrors the `serde_json::Map` the eager path filled, operation for
@@ -48,30 +48,29 @@ pub enum Entry {
     },
 }
 
-impl Entry {
-    /// What the eager path gives: `Bound::render` then `literal::render`'s normalize.
-    pub fn render(&self) -> Json {
-        match self {
-            Entry::Ready(j) => j.clone(),
-            Entry::Bound {
-                bytes,
-                spec,
-                column,
-            } => {
-                let decode_as = spec
-                    .as_deref()
-                    .or(column.as_deref().map(ColumnType::effective));
-                let mut j = match decode_as {
-                    Some(ty) => typed(ty, bytes),
-                    None => Json::String(format::blob(bytes)),
-                };
-                if let Some(t) = column {
-                    normalize(&mut j, t);
-                }
-                j
-            }
-        }
+/// A bound value as the eager path renders it (`Bound::render` then
+/// `literal::render`'s normalize): decoded with the bind metadata's type (else
+/// the column's), then normalized with the column's type.
+fn render_bound(bytes: &Bytes, spec: Option<&ColumnType>, column: Option<&ColumnType>) -> Json {
+    let decode_as = spec.or(column.map(ColumnType::effective));
+    let mut j = match decode_as {
+        Some(ty) => typed(ty, bytes),
+        None => Json::String(format::blob(bytes)),
+    };
+    if let Some(t) = column {
+        normalize(&mut j, t);
     }
+    j
+}
+
+/// The bytes of a cell without a value (a shared cell always has one).
+static NO_BYTES: Bytes = Bytes::new();
+
+/// A slot as [`Values::view`] reads it.
+enum View<'s> {
+    Ready(&'s Json),
+    /// The bytes, the bind metadata's type and the column's.
+    Bound(&'s Bytes, Option<&'s ColumnType>, Option<&'s ColumnType>),
 }
 
 /// An INSERT's values in the order the eager map would hold them.
@@ -95,7 +94,7 @@ enum Slot {
     Cell {
         index: u32,
         /// Whether the column's schema type is known (then it equals the cell's
-        /// type, which [`Entry::render`] normalizes with).
+        /// type, which [`render_bound`] normalizes with).
         column_known: bool,
     },
 }
@@ -125,9 +124,43 @@ impl Values {
         }
     }
 
+    /// A slot as the entry it is or stands for: a [`Slot::Cell`] is the bound
+    /// entry with the cell's bytes and its type as the bind metadata's, and as the
+    /// column's when that is known (they are equal). Rendering and the kept form
+    /// read slots through this one view, so the sharing changes neither.
+    fn view<'s>(&'s self, slot: &'s Slot) -> View<'s> {
+        match slot {
+            Slot::Own(_, Entry::Ready(j)) => View::Ready(j),
+            Slot::Own(
+                _,
+                Entry::Bound {
+                    bytes,
+                    spec,
+                    column,
+                },
+            ) => View::Bound(bytes, spec.as_deref(), column.as_deref()),
+            Slot::Cell {
+                index,
+                column_known,
+            } => {
+                let cell = self.cell(*index);
+                let ty = Some(&*cell.ty);
+                let bytes = cell.value.as_ref().unwrap_or(&NO_BYTES);
+                View::Bound(bytes, ty, if *column_known { ty } else { None })
+            }
+        }
+    }
+
+    /// Whether a slot is still to be rendered.
+    fn pending(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|s| !matches!(s, Slot::Own(_, Entry::Ready(_))))
+    }
+
     /// As `Map::insert`: a column already present keeps its place.
     pub fn insert(&mut self, column: Name, e: Entry) {
-        self.put(&column.clone(), Slot::Own(column, e));
+        self.put(Slot::Own(column, e));
     }
 
     /// [`Values::insert`] of a bound value that is cell `index` of `typed` with
@@ -140,14 +173,11 @@ impl Values {
         if self.typed.is_none() {
             self.typed = Some(typed.clone());
         }
-        let name = cell.column.clone();
-        self.put(
-            &name,
-            Slot::Cell {
-                index,
-                column_known,
-            },
-        );
+        debug_assert!(cell.value.is_some(), "a shared cell has its value");
+        self.put(Slot::Cell {
+            index,
+            column_known,
+        });
     }
 
     /// Whether cell `index` of `typed` is `column`'s bound value `bytes` decoded
@@ -171,7 +201,9 @@ impl Values {
                 .is_some_and(|v| v.as_ptr() == bytes.as_ptr() && v.len() == bytes.len())
     }
 
-    fn put(&mut self, column: &Name, slot: Slot) {
+    /// As `Map::insert` of the slot's column.
+    fn put(&mut self, slot: Slot) {
+        let column = self.slot_name(&slot);
         let at = self
             .slots
             .iter()
@@ -214,8 +246,7 @@ impl Values {
                 _ => slot = self.own_entry(index, column_known),
             }
         }
-        let name = self.slot_name(&slot).clone();
-        to.put(&name, slot);
+        to.put(slot);
         true
     }
 
@@ -241,11 +272,7 @@ impl Values {
 
     /// The line's `values`: JSON at once when nothing is left to render.
     pub fn into_line(self) -> LineValue {
-        let pending = self
-            .slots
-            .iter()
-            .any(|s| matches!(s, Slot::Cell { .. } | Slot::Own(_, Entry::Bound { .. })));
-        if pending {
+        if self.pending() {
             return LineValue::deferred(self);
         }
         let mut map = Map::with_capacity(self.slots.len());
@@ -261,31 +288,16 @@ impl Values {
     /// kept form: the store's line holds the key itself (the by-key index and a
     /// reader without the decoder need it).
     pub fn into_key_line(self) -> LineValue {
-        if self
-            .slots
-            .iter()
-            .any(|s| !matches!(s, Slot::Own(_, Entry::Ready(_))))
-        {
+        if self.pending() {
             return LineValue::deferred(Key(self));
         }
         self.into_line()
     }
 
     fn render_slot(&self, slot: &Slot) -> Json {
-        match slot {
-            Slot::Own(_, e) => e.render(),
-            Slot::Cell {
-                index,
-                column_known,
-            } => {
-                let cell = self.cell(*index);
-                let empty = Bytes::new();
-                let mut j = typed(&cell.ty, cell.value.as_ref().unwrap_or(&empty));
-                if *column_known {
-                    normalize(&mut j, &cell.ty);
-                }
-                j
-            }
+        match self.view(slot) {
+            View::Ready(j) => j.clone(),
+            View::Bound(bytes, spec, column) => render_bound(bytes, spec, column),
         }
     }
 }
@@ -349,12 +361,9 @@ impl Values {
             .map(|slot| {
                 4 + self.slot_name(slot).len()
                     + 1
-                    + match slot {
-                        Slot::Own(_, Entry::Ready(_)) => 4 + 16,
-                        Slot::Own(_, Entry::Bound { bytes, .. }) => 4 + bytes.len() + 2 * (1 + 2),
-                        Slot::Cell { index, .. } => {
-                            4 + self.cell(*index).value.as_ref().map_or(0, Bytes::len) + 2 * (1 + 2)
-                        }
+                    + match self.view(slot) {
+                        View::Ready(_) => 4 + 16,
+                        View::Bound(bytes, ..) => 4 + bytes.len() + 2 * (1 + 2),
                     }
             })
             .sum();
@@ -362,19 +371,8 @@ impl Values {
         let mut w = Writer::new(&mut buf);
         for slot in &self.slots {
             w.long_string(self.slot_name(slot));
-            match slot {
-                Slot::Own(_, Entry::Ready(j)) => {
-                    w.u8(READY);
-                    w.long_string(&j.to_string());
-                }
-                Slot::Own(
-                    _,
-                    Entry::Bound {
-                        bytes,
-                        spec,
-                        column,
-                    },
-                ) => {
+            match self.view(slot) {
+                View::Bound(bytes, spec, column) => {
                     w.u8(BOUND);
                     w.bytes(Some(bytes));
                     for ty in [spec, column] {
@@ -387,21 +385,9 @@ impl Values {
                         }
                     }
                 }
-                Slot::Cell {
-                    index,
-                    column_known,
-                } => {
-                    let cell = self.cell(*index);
-                    w.u8(BOUND);
-                    w.bytes(Some(cell.value.as_deref().unwrap_or_default()));
-                    w.u8(1);
-                    cell.ty.encode(&mut w);
-                    if *column_known {
-                        w.u8(1);
-                        cell.ty.encode(&mut w);
-                    } else {
-                        w.u8(0);
-                    }
+                View::Ready(j) => {
+                    w.u8(READY);
+                    w.long_string(&j.to_string());
                 }
             }
         }
