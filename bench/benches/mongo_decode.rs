@@ -28,6 +28,7 @@ fn workload() -> (Vec<Wire>, u64) {
         mss: 1448,
         compressor: Some(Compressor::Zstd),
         seed: 7,
+        packet_gap_ns: 2_000,
     };
     let mut wires = Vec::new();
     let g = messages(&w, |m| {

@@ -30,6 +30,11 @@ pub struct Workload {
     /// `None`: plain OP_MSG, as a connection that negotiated no compression sends.
     pub compressor: Option<Compressor>,
     pub seed: u64,
+    /// Capture time between two packets, ns. It sets how long the capture lasts in
+    /// capture time, which matters to a tap: an acknowledged write with no
+    /// replication in sight waits for its resolution deadline (10 s by default), so
+    /// a capture shorter than that decides every write at its end, in one group.
+    pub packet_gap_ns: u64,
 }
 
 /// One message as it travels: which connection, which way, its wire bytes.
@@ -280,7 +285,7 @@ pub fn write_pcap<W: Write>(out: W, w: &Workload, keep: &mut Vec<Wire>) -> io::R
     let mut ts = 1_795_478_400_000_000_000u64;
     let (mut packets, mut frame_bytes) = (0u64, 0u64);
     let mut put = |pw: &mut PcapWriter<W>, f: Vec<u8>, ts: &mut u64| -> io::Result<()> {
-        *ts += 2_000;
+        *ts += w.packet_gap_ns;
         packets += 1;
         frame_bytes += f.len() as u64;
         pw.write(Timestamp(*ts), &f)

@@ -6,6 +6,7 @@
 //! becomes a [`WriteRecord`] again and goes through the very serializer `inspect
 //! --json` uses, so both commands print the same field names, order and spelling.
 
+use compact_str::CompactString;
 use serde_json::{Map, Value};
 
 use crate::capture::Timestamp;
@@ -174,13 +175,23 @@ fn batch_place(b: &LineBatch) -> BatchPlace {
 }
 
 /// `{"$binary": {"base64", "subType"}}` as a tree.
+///
+/// Built straight into inline strings: a 16-byte lsid's base64 (24 characters) and
+/// every key here take no allocation of their own.
 fn binary_tree(bytes: &[u8], subtype: u8) -> LineTree {
     let b = Binary { bytes, subtype };
+    let mut base64 = CompactString::with_capacity(bytes.len().div_ceil(3) * 4);
+    tidemark_mongo::json::base64(&mut base64, bytes);
+    let digits = b.subtype_digits();
+    let sub_type = CompactString::from_utf8_lossy(&digits);
     LineTree::Object(vec![(
-        "$binary".to_owned(),
+        CompactString::const_new("$binary"),
         LineTree::Object(vec![
-            ("base64".to_owned(), LineTree::String(b.base64())),
-            ("subType".to_owned(), LineTree::String(b.subtype_hex())),
+            (CompactString::const_new("base64"), LineTree::String(base64)),
+            (
+                CompactString::const_new("subType"),
+                LineTree::String(sub_type),
+            ),
         ]),
     )])
 }
@@ -188,9 +199,12 @@ fn binary_tree(bytes: &[u8], subtype: u8) -> LineTree {
 fn lsid_tree(l: &Lsid) -> LineTree {
     match l {
         Lsid::Uuid { id, uid } => {
-            let mut fields = vec![("id".to_owned(), binary_tree(id, UUID_SUBTYPE))];
+            let mut fields = vec![(CompactString::const_new("id"), binary_tree(id, UUID_SUBTYPE))];
             if let Some(uid) = uid {
-                fields.push(("uid".to_owned(), binary_tree(uid, GENERIC_SUBTYPE)));
+                fields.push((
+                    CompactString::const_new("uid"),
+                    binary_tree(uid, GENERIC_SUBTYPE),
+                ));
             }
             LineTree::Object(fields)
         }

@@ -59,7 +59,7 @@ pub fn typed_line(text: &str, key: &str) -> StoredLine {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "a stored write line is no JSON object: kept as text");
-            return StoredLine::Tree(LineTree::String(text.to_owned()));
+            return StoredLine::Tree(LineTree::String(text.into()));
         }
     };
     if let Some(w) = write_line(&map) {

@@ -113,6 +113,7 @@ fn parts(dir: &Path, size_mb: u64) -> anyhow::Result<(Vec<PathBuf>, Counts)> {
             mss: 1448,
             compressor,
             seed: 0x5eed + i as u64,
+            packet_gap_ns: 2_000,
         };
         let path = dir.join(format!("mixed_part{}.pcap", 2 + i));
         let mut keep = Vec::new();

@@ -44,6 +44,14 @@ struct Args {
     /// Wire bytes of the MongoDB capture, MiB.
     #[arg(long, default_value_t = 64)]
     mongo_mb: u64,
+    /// Capture time between two packets of the MongoDB capture, µs. The default
+    /// makes the default capture last about a minute of capture time, six
+    /// resolution deadlines: its writes (acknowledged, no replication in sight) are
+    /// decided at their deadlines while the tap runs, as in any capture longer than
+    /// a deadline. A small gap (2) packs the capture into a fraction of a second, so
+    /// every write is decided at its end, in one group.
+    #[arg(long, default_value_t = 1_000)]
+    mongo_packet_gap_us: u64,
     /// Mutations per group commit.
     #[arg(long, default_value_t = 1000)]
     group: usize,
@@ -87,16 +95,19 @@ fn main() -> Result<()> {
         mss: 1448,
         compressor: Some(Compressor::Zstd),
         seed: 0x5eed,
+        packet_gap_ns: args.mongo_packet_gap_us.saturating_mul(1_000),
     };
-    mongo_workload::write_pcap(
+    let generated = mongo_workload::write_pcap(
         BufWriter::new(File::create(&mongo)?),
         &workload,
         &mut Vec::new(),
     )?;
 
     println!(
-        "tap-bench: groups of {}, median of {} rounds",
-        args.group, args.rounds
+        "tap-bench: groups of {}, median of {} rounds; the MongoDB capture spans {:.1} s of capture time",
+        args.group,
+        args.rounds,
+        generated.packets as f64 * workload.packet_gap_ns as f64 / 1e9
     );
     println!(
         "{:<12} {:<16} {:>9} {:>5} {:>11} {:>11} {:>9} {:>11} {:>11} {:>9}",

@@ -232,9 +232,14 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Appends `data` in standard base64 with padding, as `$binary` writes it.
-pub fn base64(out: &mut String, data: &[u8]) {
+/// Appends `data` in standard base64 with padding, as `$binary` writes it, to any
+/// text buffer (a `String`, or a caller's inline small string).
+pub fn base64<W: std::fmt::Write>(out: &mut W, data: &[u8]) {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut put = |c: u8| {
+        // Writing to an in-memory text buffer cannot fail.
+        let _ = out.write_char(char::from(c));
+    };
     for chunk in data.chunks(3) {
         let b = [
             chunk[0],
@@ -242,17 +247,17 @@ pub fn base64(out: &mut String, data: &[u8]) {
             chunk.get(2).copied().unwrap_or(0),
         ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
+        put(T[(n >> 18) as usize & 63]);
+        put(T[(n >> 12) as usize & 63]);
+        put(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63]
         } else {
-            '='
+            b'='
         });
-        out.push(if chunk.len() > 2 {
-            T[n as usize & 63] as char
+        put(if chunk.len() > 2 {
+            T[n as usize & 63]
         } else {
-            '='
+            b'='
         });
     }
 }

@@ -24,6 +24,7 @@
 //! a whole line of an older store that the typed form cannot reproduce byte for byte
 //! stays a tree ([`StoredLine::Tree`]): printed as it was, never dropped.
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
@@ -51,6 +52,13 @@ pub enum StoredLine {
 
 /// A JSON value's structure without its text: what a free-shaped field of the line
 /// holds. Objects keep their keys' order (the JSON contract prints them in order).
+///
+/// Strings and keys are [`CompactString`]s: the ones a tree mostly holds (`_id`,
+/// `$oid` and a hex id, an lsid's `$binary`, `base64`, `subType` and their values)
+/// fit in its 24 inline bytes, so a tree costs an allocation per object, not one
+/// per string besides (those were the larger part of a MongoDB tap's allocations
+/// and of its committer's frees). Serde writes it as the `str` it is: the store's
+/// encoding is unchanged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum LineTree {
     Null,
@@ -60,9 +68,9 @@ pub enum LineTree {
     I64(i64),
     U64(u64),
     F64(f64),
-    String(String),
+    String(CompactString),
     Array(Vec<LineTree>),
-    Object(Vec<(String, LineTree)>),
+    Object(Vec<(CompactString, LineTree)>),
 }
 
 /// Floats compare by their bits, so a tree is `Eq` (a mutation is compared whole).
@@ -91,11 +99,11 @@ impl From<&Value> for LineTree {
             Value::Null => LineTree::Null,
             Value::Bool(b) => LineTree::Bool(*b),
             Value::Number(n) => number_tree(n),
-            Value::String(s) => LineTree::String(s.clone()),
+            Value::String(s) => LineTree::String(CompactString::from(s.as_str())),
             Value::Array(a) => LineTree::Array(a.iter().map(LineTree::from).collect()),
             Value::Object(o) => LineTree::Object(
                 o.iter()
-                    .map(|(k, v)| (k.clone(), LineTree::from(v)))
+                    .map(|(k, v)| (CompactString::from(k.as_str()), LineTree::from(v)))
                     .collect(),
             ),
         }
@@ -121,11 +129,11 @@ impl From<&LineTree> for Value {
             LineTree::U64(u) => Value::from(*u),
             // A JSON value never holds a NaN or an infinity; a damaged tree prints null.
             LineTree::F64(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
-            LineTree::String(s) => Value::String(s.clone()),
+            LineTree::String(s) => Value::String(s.as_str().to_owned()),
             LineTree::Array(a) => Value::Array(a.iter().map(Value::from).collect()),
             LineTree::Object(o) => Value::Object(
                 o.iter()
-                    .map(|(k, v)| (k.clone(), Value::from(v)))
+                    .map(|(k, v)| (k.as_str().to_owned(), Value::from(v)))
                     .collect::<Map<String, Value>>(),
             ),
         }

@@ -85,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             mss: args.mss,
             compressor: Some(c),
             seed: 0x5eed,
+            packet_gap_ns: 2_000,
         };
         measure::run(&args.dir, &w, args.rounds, args.tshark_mb, args.direct_only)?;
     }
