@@ -1330,7 +1330,7 @@ fn update_many_race(
             (
                 e.mutation.key.clone(),
                 op.optime.map_or(0, |o| o.ts),
-                op.o.clone(),
+                op.o.to_vec(),
             )
         })
         .collect();

@@ -276,8 +276,11 @@ fn entry_event(e: &RawDocumentBuf) -> ReplicationEvent {
         op: MongoOp {
             op: kind,
             ns: e.get_str("ns").unwrap().to_owned(),
-            o: e.get_document("o").unwrap().as_bytes().to_vec(),
-            o2: e.get_document("o2").ok().map(|d| d.as_bytes().to_vec()),
+            o: e.get_document("o").unwrap().as_bytes().to_vec().into(),
+            o2: e
+                .get_document("o2")
+                .ok()
+                .map(|d| d.as_bytes().to_vec().into()),
             optime: Some(at),
             lsid: session.then_some(UUID),
             txn_number: e.get_i64("txnNumber").ok(),
@@ -415,7 +418,7 @@ fn auth_payloads_and_lsid_uid_never_reach_records() {
     assert_eq!(op.lsid, Some(UUID), "lsid.id only");
     assert!(f.replication().is_empty());
     let needle_in = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|x| x == needle);
-    for b in [op.o.as_slice(), op.o2.as_deref().unwrap_or_default()] {
+    for b in [&op.o[..], op.o2.as_deref().unwrap_or_default()] {
         assert!(!needle_in(b, &UID) && !needle_in(b, b"SECRET"));
     }
     for r in &f.records {

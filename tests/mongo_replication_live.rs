@@ -190,8 +190,8 @@ fn expected_entry(d: &Document) -> ReplicationEvent {
         op: MongoOp {
             op,
             ns: d.get_str("ns").unwrap().to_owned(),
-            o: bytes(d.get_document("o").unwrap()),
-            o2: d.get_document("o2").ok().map(bytes),
+            o: bytes(d.get_document("o").unwrap()).into(),
+            o2: d.get_document("o2").ok().map(|o| bytes(o).into()),
             optime: Some(at),
             // The session fields the testbed writes for retryable writes (as mongod).
             lsid: d.get_document("lsid").ok().and_then(|l| match l.get("id") {
@@ -471,7 +471,7 @@ fn recorded_replication_matches_the_testbed_ground_truth() {
         })
         .collect();
     let want: Vec<Vec<u8>> = truth.inserted.iter().map(bytes).collect();
-    let got: Vec<Vec<u8>> = inserts.iter().map(|o| o.o.clone()).collect();
+    let got: Vec<Vec<u8>> = inserts.iter().map(|o| o.o.to_vec()).collect();
     assert_eq!(got, want);
     for (i, o) in inserts.iter().enumerate() {
         assert_eq!(

@@ -47,8 +47,8 @@ fn op(kind: MongoOpKind, ns: &str, o: &RawDocumentBuf, o2: Option<&RawDocumentBu
     MongoOp {
         op: kind,
         ns: ns.to_owned(),
-        o: o.as_bytes().to_vec(),
-        o2: o2.map(|d| d.as_bytes().to_vec()),
+        o: o.as_bytes().to_vec().into(),
+        o2: o2.map(|d| d.as_bytes().to_vec().into()),
         optime: None,
         lsid: None,
         txn_number: None,

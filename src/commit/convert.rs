@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 
+use crate::decode::mongo::share::same_slice;
 use crate::decode::reason::{Reason, WriteReason};
 use crate::decode::records::{
     BatchPlace, CqlBatchType, RawForm, SentW, SentWriteConcern, WireOutcome, WriteRecord,
@@ -111,11 +112,13 @@ pub fn canonical_key(rec: &WriteRecord) -> String {
 }
 
 /// The values a decoder kept as bytes, as the store keeps them: the payload's own
-/// `o` document when they are the same bytes (stored once).
+/// `o` document when they are the same bytes (stored once). A decoder hands both
+/// over as one slice of the request (`decode::mongo::share`): then they are the
+/// same bytes by their address, without comparing a document's worth of them.
 pub fn line_values(rec: &WriteRecord, payload: &Payload) -> Option<LineValues> {
     let (form, bytes) = rec.values.kept()?;
     if let Payload::Mongo(op) = payload {
-        if form == RawForm::BsonDocument && op.o == bytes {
+        if form == RawForm::BsonDocument && (same_slice(&op.o, bytes) || op.o == bytes) {
             return Some(LineValues::PayloadDocument);
         }
     }
@@ -213,7 +216,7 @@ fn mongo_payload(rec: &WriteRecord, taken: Option<MongoOp>) -> MongoOp {
             _ => MongoOpKind::Command,
         },
         ns: rec.namespace.clone().unwrap_or_default(),
-        o: Vec::new(),
+        o: bytes::Bytes::new(),
         o2: None,
         optime: rec.extras.optime,
         lsid: None,

@@ -232,7 +232,7 @@ mod tests {
         rec.extras.mongo_op = Some(MongoOp {
             op,
             ns: "db.c".into(),
-            o: o.to_vec(),
+            o: o.to_vec().into(),
             o2: None,
             optime: None,
             lsid: session.map(|s| s.0),

@@ -199,7 +199,10 @@ fn binary_tree(bytes: &[u8], subtype: u8) -> LineTree {
 fn lsid_tree(l: &Lsid) -> LineTree {
     match l {
         Lsid::Uuid { id, uid } => {
-            let mut fields = vec![(CompactString::const_new("id"), binary_tree(id, UUID_SUBTYPE))];
+            let mut fields = vec![(
+                CompactString::const_new("id"),
+                binary_tree(id, UUID_SUBTYPE),
+            )];
             if let Some(uid) = uid {
                 fields.push((
                     CompactString::const_new("uid"),
@@ -348,9 +351,7 @@ pub fn write_line(m: &Mutation) -> Option<Map<String, Value>> {
         let (bytes, form) = match (kept, &m.payload) {
             (LineValues::BsonDocument(b), _) => (b.as_slice(), RawForm::BsonDocument),
             (LineValues::BsonArray(b), _) => (b.as_slice(), RawForm::BsonArray),
-            (LineValues::PayloadDocument, Payload::Mongo(op)) => {
-                (op.o.as_slice(), RawForm::BsonDocument)
-            }
+            (LineValues::PayloadDocument, Payload::Mongo(op)) => (&op.o[..], RawForm::BsonDocument),
             (LineValues::PayloadDocument, Payload::Cql(_)) => (&[][..], RawForm::BsonDocument),
             (LineValues::CqlValues(b), _) => (b.as_slice(), RawForm::CqlValues),
         };

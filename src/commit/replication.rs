@@ -642,8 +642,8 @@ mod tests {
         MongoOp {
             op: MongoOpKind::Update,
             ns: "d.c".into(),
-            o: rawdoc! {"$inc": {"n": 10}}.into_bytes(),
-            o2: Some(rawdoc! {"_id": id}.into_bytes()),
+            o: rawdoc! {"$inc": {"n": 10}}.into_bytes().into(),
+            o2: Some(rawdoc! {"_id": id}.into_bytes().into()),
             optime: None,
             lsid: session.map(|s| s.0),
             txn_number: session.and_then(|s| s.1),

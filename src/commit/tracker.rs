@@ -897,7 +897,7 @@ fn slim_mutation(e: &Entry) -> Mutation {
         Some(op) if e.rec.proto == "mongo" => Payload::Mongo(MongoOp {
             op: op.op,
             ns: op.ns.clone(),
-            o: Vec::new(),
+            o: bytes::Bytes::new(),
             o2: None,
             optime: op.optime.or(e.rec.extras.optime),
             lsid: op.lsid,

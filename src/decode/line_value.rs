@@ -15,6 +15,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
@@ -34,7 +35,9 @@ pub enum RawForm {
 /// The bytes of a value not yet rendered, with the function that renders them.
 #[derive(Clone)]
 pub struct RawValue {
-    bytes: Vec<u8>,
+    /// Often a slice of the request's own buffer, shared with the operation's
+    /// payload (`decode::mongo::share`).
+    bytes: Bytes,
     form: RawForm,
     render: fn(&[u8]) -> Value,
     rendered: OnceLock<Value>,
@@ -43,6 +46,11 @@ pub struct RawValue {
 impl RawValue {
     /// The protocol's bytes.
     pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The protocol's bytes, shared.
+    pub fn shared_bytes(&self) -> &Bytes {
         &self.bytes
     }
 
@@ -95,9 +103,9 @@ impl Default for LineValue {
 
 impl LineValue {
     /// A value kept as `bytes` of `form`, rendered by `render` when read.
-    pub fn raw(bytes: Vec<u8>, form: RawForm, render: fn(&[u8]) -> Value) -> Self {
+    pub fn raw(bytes: impl Into<Bytes>, form: RawForm, render: fn(&[u8]) -> Value) -> Self {
         LineValue::Raw(RawValue {
-            bytes,
+            bytes: bytes.into(),
             form,
             render,
             rendered: OnceLock::new(),

@@ -181,7 +181,7 @@ pub fn mongo(ns: &str, id: u64, commit_time: u64, doc_len: usize) -> Mutation {
         payload: Payload::Mongo(MongoOp {
             op: MongoOpKind::Insert,
             ns: ns.into(),
-            o: doc,
+            o: doc.into(),
             o2: None,
             optime: Some(OpTime {
                 ts: (1_700_000_000u64 << 32) | id,

@@ -350,7 +350,7 @@ fn mongo_insert(i: usize) -> Mutation {
         payload: Payload::Mongo(MongoOp {
             op: MongoOpKind::Insert,
             ns: "shop.events".into(),
-            o: doc,
+            o: doc.into(),
             o2: None,
             optime: Some(optime),
             lsid: None,

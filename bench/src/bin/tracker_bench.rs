@@ -62,7 +62,7 @@ fn insert_op(i: u64) -> MongoOp {
     MongoOp {
         op: MongoOpKind::Insert,
         ns: NS.into(),
-        o: bson_bytes(&d),
+        o: bson_bytes(&d).into(),
         o2: None,
         optime: None,
         lsid: None,

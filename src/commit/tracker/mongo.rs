@@ -45,7 +45,7 @@ impl CommitTracker {
             Some(op) => {
                 let mut op = op.clone();
                 if op.op == crate::store::MongoOpKind::Update {
-                    op.o = Vec::new(); // matching reads `o2` (the filter) only
+                    op.o = bytes::Bytes::new(); // matching reads `o2` (the filter) only
                 }
                 LoggedAt::Client(op)
             }

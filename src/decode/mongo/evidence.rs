@@ -6,6 +6,7 @@
 //! Session identity is copied from `lsid.id` only (the 16 UUID bytes): `lsid.uid` is a
 //! digest of the user's name and is never taken.
 
+use bytes::Bytes;
 use tidemark_mongo::bson::oid::ObjectId;
 use tidemark_mongo::bson::raw::CStr;
 use tidemark_mongo::bson::{RawBsonRef, RawDocument, RawDocumentBuf, Timestamp};
@@ -13,6 +14,7 @@ use tidemark_mongo::model::fields::as_i64;
 use tidemark_mongo::model::{Reply, SessionInfo, StatementOp, UpdateSpec, WriteStatement};
 use tidemark_mongo::repl::{self, OpType, OplogEntry};
 
+use super::share::Owners;
 use crate::store::envelope::{MongoOp, MongoOpKind, OpTime};
 
 /// An oplog timestamp as one integer: seconds high, increment low.
@@ -97,25 +99,21 @@ fn stmt_id(s: &SessionInfo<'_>, index: usize) -> Option<i32> {
     i32::try_from(index).ok().and_then(|i| first.checked_add(i))
 }
 
-fn bytes(d: &RawDocument) -> Vec<u8> {
-    d.as_bytes().to_vec()
-}
-
-fn empty_doc() -> Vec<u8> {
-    RawDocumentBuf::new().into_bytes()
+fn empty_doc() -> Bytes {
+    RawDocumentBuf::new().into_bytes().into()
 }
 
 /// An update specification as the oplog `o`: the modifiers or replacement document
 /// as sent, a pipeline wrapped as `{"$pipeline": [...]}`.
-fn update_doc(u: &UpdateSpec<'_>) -> Vec<u8> {
+fn update_doc(u: &UpdateSpec<'_>, owners: &Owners<'_>) -> Bytes {
     match u {
-        UpdateSpec::Modifiers(d) | UpdateSpec::Replacement(d) => bytes(d),
+        UpdateSpec::Modifiers(d) | UpdateSpec::Replacement(d) => owners.share(d.as_bytes()),
         UpdateSpec::Pipeline(a) => {
             let mut d = RawDocumentBuf::new();
             if let Ok(key) = <&CStr>::try_from("$pipeline") {
                 d.append(key, RawBsonRef::Array(a));
             }
-            d.into_bytes()
+            d.into_bytes().into()
         }
     }
 }
@@ -133,8 +131,9 @@ fn kind(op: OpType) -> Option<MongoOpKind> {
 }
 
 /// An oplog entry (fetched from `local.oplog.rs`, or an `applyOps` member) as a
-/// [`MongoOp`]; `None` for `db` declarations.
-pub fn oplog_op(e: &OplogEntry<'_>) -> Option<MongoOp> {
+/// [`MongoOp`]; `None` for `db` declarations. Its documents are slices of `owners`
+/// when they lie in one.
+pub fn oplog_op(e: &OplogEntry<'_>, owners: &Owners<'_>) -> Option<MongoOp> {
     let stmt_id = match e.stmt_id {
         Some(RawBsonRef::Array(a)) => a.into_iter().next().and_then(Result::ok),
         other => other,
@@ -148,8 +147,8 @@ pub fn oplog_op(e: &OplogEntry<'_>) -> Option<MongoOp> {
     Some(MongoOp {
         op: kind(e.op)?,
         ns: e.ns.to_owned(),
-        o: bytes(e.o),
-        o2: e.o2.map(bytes),
+        o: owners.share(e.o.as_bytes()),
+        o2: e.o2.map(|d| owners.share(d.as_bytes())),
         optime: e.op_time().map(optime),
         lsid,
         txn_number: e.txn_number,
@@ -157,21 +156,31 @@ pub fn oplog_op(e: &OplogEntry<'_>) -> Option<MongoOp> {
     })
 }
 
-/// The oplog-style operation of one write statement, session fields from its command.
-pub fn statement_op(st: &WriteStatement<'_>, s: &SessionInfo<'_>) -> Option<MongoOp> {
+/// The oplog-style operation of one write statement, session fields from its command;
+/// its documents are slices of `owners` (the request's buffers) when they lie in one.
+pub fn statement_op(
+    st: &WriteStatement<'_>,
+    s: &SessionInfo<'_>,
+    owners: &Owners<'_>,
+) -> Option<MongoOp> {
+    let share = |d: &RawDocument| owners.share(d.as_bytes());
     let (op, o, o2) = match &st.op {
-        StatementOp::Insert { document } => (MongoOpKind::Insert, bytes(document), None),
-        StatementOp::Update(u) => (MongoOpKind::Update, update_doc(&u.u), Some(bytes(u.q))),
-        StatementOp::Delete(d) => (MongoOpKind::Delete, bytes(d.q), None),
+        StatementOp::Insert { document } => (MongoOpKind::Insert, share(document), None),
+        StatementOp::Update(u) => (
+            MongoOpKind::Update,
+            update_doc(&u.u, owners),
+            Some(share(u.q)),
+        ),
+        StatementOp::Delete(d) => (MongoOpKind::Delete, share(d.q), None),
         StatementOp::FindAndModify(f) => {
-            let filter = f.query.map_or_else(empty_doc, bytes);
+            let filter = f.query.map_or_else(empty_doc, share);
             match (&f.update, f.remove) {
-                (Some(u), false) => (MongoOpKind::Update, update_doc(u), Some(filter)),
+                (Some(u), false) => (MongoOpKind::Update, update_doc(u, owners), Some(filter)),
                 _ => (MongoOpKind::Delete, filter, None),
             }
         }
         StatementOp::Oplog(e) => {
-            let mut op = oplog_op(e)?;
+            let mut op = oplog_op(e, owners)?;
             op.lsid = op.lsid.or_else(|| lsid(s.lsid));
             op.txn_number = op.txn_number.or(s.txn_number);
             op.stmt_id = op.stmt_id.or_else(|| stmt_id(s, st.index));
@@ -207,7 +216,7 @@ pub fn command_op(
     MongoOp {
         op: MongoOpKind::Command,
         ns,
-        o: o.into_bytes(),
+        o: o.into_bytes().into(),
         o2: None,
         optime: None,
         lsid: lsid(s.lsid),

@@ -7,6 +7,7 @@
 //! - [`txn`]: statements held until their transaction commits or aborts;
 //! - [`message`]: `message` lines; [`values`]: BSON as relaxed Extended JSON;
 //! - [`sent`]: the command's `session` and `write_concern`, typed from its BSON;
+//! - [`share`]: documents handed on as slices of their message's buffer;
 //! - [`evidence`]: the typed extras of `write` lines (raw-BSON oplog-style operation,
 //!   reply optime, error code) for the commit tracker;
 //! - [`replication`]: `replication` records (commit points, member positions,
@@ -18,6 +19,7 @@ pub mod message;
 pub mod outcome;
 pub mod replication;
 pub mod sent;
+pub mod share;
 pub mod statement;
 pub mod txn;
 pub mod values;

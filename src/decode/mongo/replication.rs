@@ -19,6 +19,7 @@ use tidemark_mongo::repl::{HelloReply, OpTime, UpdatePosition};
 use tidemark_mongo::Message;
 
 use super::evidence::{election_term, oplog_op, optime};
+use super::share::Owners;
 use crate::decode::records::ReplicationEvent;
 
 /// Oplog cursor ids remembered per flow; beyond it the set starts over (a fetcher
@@ -136,7 +137,9 @@ impl Replication {
             if entry.from_migrate {
                 continue;
             }
-            let (Some(at), Some(op)) = (entry.op_time(), oplog_op(&entry)) else {
+            // Copied, not shared: an entry may wait in the tracker for its write
+            // long after the rest of its batch (up to 16 MB) is decided.
+            let (Some(at), Some(op)) = (entry.op_time(), oplog_op(&entry, &Owners::none())) else {
                 continue;
             };
             out.push(ReplicationEvent::OplogEntry {

@@ -17,6 +17,7 @@ use tidemark_mongo::model::{
 };
 use tidemark_mongo::Message;
 
+use super::share::Owners;
 use super::{evidence, sent, values};
 use crate::decode::records::{LineValue, WriteExtras, WriteRecord};
 
@@ -243,6 +244,7 @@ fn writes(
         .as_ref()
         .is_some_and(sent::Generic::per_statement_ids);
     let proto = record_of(base, msg, generic.as_ref(), None);
+    let owners = Owners::of(msg);
     let stmts = w
         .statements
         .iter()
@@ -252,8 +254,8 @@ fn writes(
             } else {
                 proto.clone()
             };
-            fill_statement(&mut rec, st);
-            rec.extras.mongo_op = evidence::statement_op(st, s);
+            fill_statement(&mut rec, st, &owners);
+            rec.extras.mongo_op = evidence::statement_op(st, s, &owners);
             if multi {
                 rec.batch = Some(BatchPlace::Mongo {
                     command,
@@ -313,8 +315,9 @@ pub fn ns_text(ns: &Namespace<'_>) -> String {
     s
 }
 
-/// namespace, op, key and values of one statement.
-fn fill_statement(rec: &mut WriteRecord, st: &WriteStatement<'_>) {
+/// namespace, op, key and values of one statement; documents are slices of
+/// `owners` (the operation's `o` is the same slice: see `share`).
+fn fill_statement(rec: &mut WriteRecord, st: &WriteStatement<'_>, owners: &Owners<'_>) {
     rec.namespace = Some(ns_text(&st.ns));
     rec.op = st.op.name().to_owned();
     rec.key = match (st.id(), st.filter()) {
@@ -329,19 +332,23 @@ fn fill_statement(rec: &mut WriteRecord, st: &WriteStatement<'_>) {
     };
     // Documents stay bytes until the line is printed (see `LineValue`).
     rec.values = match &st.op {
-        StatementOp::Insert { document } => values::lazy_doc(document),
-        StatementOp::Update(u) => update_spec(&u.u),
+        StatementOp::Insert { document } => values::lazy_doc(document, owners),
+        StatementOp::Update(u) => update_spec(&u.u, owners),
         StatementOp::Delete(_) => LineValue::default(),
-        StatementOp::FindAndModify(f) => f.update.as_ref().map(update_spec).unwrap_or_default(),
+        StatementOp::FindAndModify(f) => f
+            .update
+            .as_ref()
+            .map(|u| update_spec(u, owners))
+            .unwrap_or_default(),
         // The whole entry: its `op`, `ns`, `o` and `o2` are the change.
-        StatementOp::Oplog(e) => values::lazy_doc(e.raw),
+        StatementOp::Oplog(e) => values::lazy_doc(e.raw, owners),
     };
 }
 
-fn update_spec(u: &UpdateSpec<'_>) -> LineValue {
+fn update_spec(u: &UpdateSpec<'_>, owners: &Owners<'_>) -> LineValue {
     match u {
-        UpdateSpec::Modifiers(d) | UpdateSpec::Replacement(d) => values::lazy_doc(d),
-        UpdateSpec::Pipeline(a) => values::lazy_array(a),
+        UpdateSpec::Modifiers(d) | UpdateSpec::Replacement(d) => values::lazy_doc(d, owners),
+        UpdateSpec::Pipeline(a) => values::lazy_array(a, owners),
     }
 }
 
@@ -434,4 +441,71 @@ fn ddl_target(ddl: &Ddl<'_>, name: &str) -> (String, String) {
         }
     };
     (ns, op.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::mongo::share::same_slice;
+    use tidemark_mongo::bson::rawdoc;
+    use tidemark_mongo::{Body, Doc, DocSeq, DocSequence, OpMsg};
+
+    fn writes_of(msg: &Message) -> Vec<Stmt> {
+        let base = Base {
+            flow: 1,
+            ts: Timestamp(1),
+        };
+        match extract(msg, &base) {
+            Ok(Some(Action::Writes { stmts, .. })) => stmts,
+            other => panic!("not writes: {other:?}"),
+        }
+    }
+
+    /// The document reaches the store once: the operation's `o` and the line's kept
+    /// values are one slice of the request, so `commit::convert::line_values` knows
+    /// them equal by address and stores the line's values as "the payload's `o`".
+    #[test]
+    fn an_inserted_document_is_one_slice_of_the_request_for_payload_and_line() {
+        let docs = [
+            rawdoc! {"_id": 1, "name": "a"},
+            rawdoc! {"_id": 2, "name": "b"},
+        ];
+        let mut m = OpMsg::new(Doc::from_raw(&rawdoc! {"insert": "c", "$db": "d"}));
+        m.sequences.push(DocSequence {
+            identifier: "documents".into(),
+            documents: DocSeq::from_docs(docs.iter().map(|d| d.as_ref())),
+        });
+        let msg = Message::new(5, 0, Body::Msg(m));
+        let stmts = writes_of(&msg);
+        assert_eq!(stmts.len(), 2);
+        for (st, doc) in stmts.iter().zip(&docs) {
+            let op = st.rec.extras.mongo_op.as_ref().expect("an operation");
+            let (_, kept) = st.rec.values.kept().expect("kept values");
+            assert_eq!(&op.o[..], doc.as_bytes());
+            assert!(same_slice(&op.o, kept), "payload and line share the bytes");
+        }
+    }
+
+    #[test]
+    fn an_update_shares_its_modifiers_and_filter_with_the_request() {
+        let body = rawdoc! {
+            "update": "c", "$db": "d",
+            "updates": [{"q": {"_id": 7}, "u": {"$set": {"n": 1}}}],
+        };
+        let msg = Message::new(6, 0, Body::Msg(OpMsg::new(Doc::from_raw(&body))));
+        let Body::Msg(m) = &msg.body else {
+            unreachable!()
+        };
+        let sent = m.body.bytes();
+        let inside = |b: &[u8]| {
+            let (s, e) = (sent.as_ptr() as usize, sent.as_ptr() as usize + sent.len());
+            s <= b.as_ptr() as usize && b.as_ptr() as usize + b.len() <= e
+        };
+        let stmts = writes_of(&msg);
+        let op = stmts[0].rec.extras.mongo_op.as_ref().expect("an operation");
+        let (_, kept) = stmts[0].rec.values.kept().expect("kept values");
+        assert!(inside(&op.o) && inside(op.o2.as_deref().unwrap_or_default()));
+        assert!(same_slice(&op.o, kept));
+        assert_eq!(&op.o[..], rawdoc! {"$set": {"n": 1}}.as_bytes());
+    }
 }

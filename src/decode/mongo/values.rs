@@ -10,6 +10,7 @@
 use serde_json::{Map, Number, Value};
 use tidemark_mongo::bson::{RawArray, RawBsonRef, RawDocument};
 
+use super::share::Owners;
 use crate::decode::records::{LineValue, RawForm, RenderLater};
 use tidemark_mongo::json::value_to_serde;
 
@@ -30,14 +31,19 @@ pub fn doc(d: &RawDocument) -> Value {
     doc_at(d, 0)
 }
 
-/// A document kept as bytes, rendered as [`doc`] when the line is read or printed.
-pub fn lazy_doc(d: &RawDocument) -> LineValue {
-    LineValue::raw(d.as_bytes().to_vec(), RawForm::BsonDocument, render_doc)
+/// A document kept as bytes (a slice of `owners` when it lies in one), rendered as
+/// [`doc`] when the line is read or printed.
+pub fn lazy_doc(d: &RawDocument, owners: &Owners<'_>) -> LineValue {
+    LineValue::raw(
+        owners.share(d.as_bytes()),
+        RawForm::BsonDocument,
+        render_doc,
+    )
 }
 
 /// An array kept as bytes, rendered as [`value`] when the line is read or printed.
-pub fn lazy_array(a: &RawArray) -> LineValue {
-    LineValue::raw(a.as_bytes().to_vec(), RawForm::BsonArray, render_array)
+pub fn lazy_array(a: &RawArray, owners: &Owners<'_>) -> LineValue {
+    LineValue::raw(owners.share(a.as_bytes()), RawForm::BsonArray, render_array)
 }
 
 /// Renders kept bytes of `form` (what the store hands back to `log --json`).

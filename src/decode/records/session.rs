@@ -81,13 +81,19 @@ impl Binary<'_> {
 
     /// The subtype as two lowercase hex digits.
     pub fn subtype_hex(&self) -> String {
-        self.subtype_digits().iter().map(|&d| char::from(d)).collect()
+        self.subtype_digits()
+            .iter()
+            .map(|&d| char::from(d))
+            .collect()
     }
 
     /// The subtype's two lowercase hex digits, as bytes.
     pub fn subtype_digits(&self) -> [u8; 2] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        [HEX[usize::from(self.subtype >> 4)], HEX[usize::from(self.subtype & 15)]]
+        [
+            HEX[usize::from(self.subtype >> 4)],
+            HEX[usize::from(self.subtype & 15)],
+        ]
     }
 }
 

@@ -143,7 +143,7 @@ pub fn collect(
             if op.op != MongoOpKind::Command {
                 continue;
             }
-            if let Ok(cmd) = Document::from_reader(op.o.as_slice()) {
+            if let Ok(cmd) = Document::from_reader(&op.o[..]) {
                 from_command(schema, &cmd);
             }
         }

@@ -6,6 +6,7 @@
 //! needs to look inside them, and re-encoding would risk changing field order or
 //! numeric types.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// One oplog-style operation.
@@ -17,11 +18,14 @@ pub struct MongoOp {
     pub ns: String,
     /// The oplog `o` field as a BSON document: the inserted document, the update
     /// (modifiers or replacement), the delete's `_id` filter, or the command.
-    #[serde(with = "serde_bytes")]
-    pub o: Vec<u8>,
+    ///
+    /// `Bytes`, so a decoder hands over a slice of the request it read instead of a
+    /// copy (`decode::mongo::share`), and the line's kept values are that same slice.
+    /// Serde writes it as the byte string `serde_bytes` wrote: the store's encoding
+    /// is unchanged.
+    pub o: Bytes,
     /// The oplog `o2` field (the `_id` filter of an update) as BSON, when present.
-    #[serde(with = "serde_bytes")]
-    pub o2: Option<Vec<u8>>,
+    pub o2: Option<Bytes>,
     /// The entry's optime, when known (from the reply or the oplog).
     pub optime: Option<OpTime>,
     /// `lsid.id` of a retryable write or transaction (UUID bytes only).
