@@ -859,6 +859,17 @@ impl CommitTracker {
         }
     }
 
+    /// Takes an emptied list (a written group's) to collect the next group's
+    /// mutations in, when it is larger than the one in use and that one is empty:
+    /// reusing its pages saves the kernel faulting in and zeroing fresh ones for
+    /// every group.
+    pub fn reuse_ready_list(&mut self, mut list: Vec<Mutation>) {
+        if self.ready.is_empty() && list.capacity() > self.ready.capacity() {
+            list.clear();
+            self.ready = list;
+        }
+    }
+
     /// Marks every undecided write as changed, so the next flush parks each anew: a
     /// file run's last flush parks in full what it parked slim before
     /// ([`Parking`]), and the store it leaves is the one a run parking in full

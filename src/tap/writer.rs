@@ -89,6 +89,9 @@ impl Writer<'_, '_> {
         } else {
             tracker.take_flush(parking)
         };
+        if let Some(list) = self.committer.take_spare() {
+            tracker.reuse_ready_list(list);
+        }
         self.commit(flush, None, complete)
     }
 
