@@ -103,12 +103,7 @@ pub fn write_op(rec: &WriteRecord) -> WriteOp {
 /// The canonical key string: the key object as JSON without whitespace, keys in the
 /// order the decoder gave them (primary-key order).
 pub fn canonical_key(rec: &WriteRecord) -> String {
-    match &*rec.key {
-        Value::Null => "{}".to_string(),
-        // The text `Display` writes, into one buffer of room for a key instead of
-        // one grown a few bytes at a time through the formatter.
-        k => serde_json::to_string(k).unwrap_or_else(|_| k.to_string()),
-    }
+    rec.key.canonical_text().into_owned()
 }
 
 /// The values a decoder kept as bytes, as the store keeps them: the payload's own

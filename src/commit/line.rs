@@ -86,7 +86,7 @@ fn typed(rec: &WriteRecord) -> Option<WriteLine> {
         proto: LineProto::parse(rec.proto)?,
         namespace: rec.namespace.clone(),
         op: rec.op.clone(),
-        key: LineTree::from(&*rec.key),
+        key: rec.key.tree(),
         range: rec.range.as_ref().map(LineTree::from),
         values: match rec.values.kept() {
             Some(_) => LineTree::Null,

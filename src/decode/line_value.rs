@@ -10,6 +10,7 @@
 //! bytes (see [`without_raw_values`]) for `log --json` to render at print time — the
 //! printed line is the same either way.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::ops::Deref;
@@ -18,6 +19,8 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+
+use crate::store::envelope::line::LineTree;
 
 /// What raw bytes are, so a reader that only has the bytes (the store) renders them
 /// with the right function.
@@ -72,6 +75,29 @@ pub trait RenderLater: Send + Sync {
     fn kept(&self) -> Option<(RawForm, Vec<u8>)> {
         None
     }
+
+    /// [`canonical_text`] of [`RenderLater::render`]'s value, written without building
+    /// that value, when the source knows how; `None`: rendered, then written.
+    fn canonical_text(&self) -> Option<String> {
+        None
+    }
+
+    /// `LineTree::from` [`RenderLater::render`]'s value, built without that value,
+    /// when the source knows how; `None`: rendered, then converted.
+    fn tree(&self) -> Option<LineTree> {
+        None
+    }
+}
+
+/// A value's canonical text, as the store's `key` holds it: compact JSON, keys in
+/// the order given, `{}` for none (`null`).
+pub fn canonical_text(v: &Value) -> String {
+    match v {
+        Value::Null => "{}".to_string(),
+        // The text `Display` writes, into one buffer of room for a key instead of
+        // one grown a few bytes at a time through the formatter.
+        k => serde_json::to_string(k).unwrap_or_else(|_| k.to_string()),
+    }
 }
 
 /// A value rendered on first read from what a decoder kept.
@@ -81,6 +107,9 @@ pub struct Deferred {
     /// [`RenderLater::kept`], computed once: the dedupe identity and the store both
     /// read it.
     kept: OnceLock<Option<(RawForm, Vec<u8>)>>,
+    /// [`LineValue::canonical_text`], computed once: a tap writes a key's text when
+    /// it parks the write and again when it logs it.
+    text: OnceLock<String>,
 }
 
 /// A `write` line's `values` field.
@@ -118,6 +147,7 @@ impl LineValue {
             source: Box::new(source),
             rendered: OnceLock::new(),
             kept: OnceLock::new(),
+            text: OnceLock::new(),
         }))
     }
 
@@ -133,6 +163,34 @@ impl LineValue {
                 .get_or_init(|| d.source.kept())
                 .as_ref()
                 .map(|(form, bytes)| (*form, bytes.as_slice())),
+        }
+    }
+
+    /// The value's [`canonical_text`]: for a deferred value written once, and
+    /// straight from what the decoder kept when its source knows how.
+    pub fn canonical_text(&self) -> Cow<'_, str> {
+        match self {
+            LineValue::Deferred(d) => Cow::Borrowed(d.text.get_or_init(|| {
+                // Already rendered: write that, rather than rebuild it.
+                let direct = d
+                    .rendered
+                    .get()
+                    .is_none()
+                    .then(|| d.source.canonical_text());
+                direct.flatten().unwrap_or_else(|| canonical_text(self))
+            })),
+            _ => Cow::Owned(canonical_text(self)),
+        }
+    }
+
+    /// The value as the store's tree (`LineTree::from` its JSON), straight from what
+    /// the decoder kept when its source knows how.
+    pub fn tree(&self) -> LineTree {
+        match self {
+            LineValue::Deferred(d) if d.rendered.get().is_none() => {
+                d.source.tree().unwrap_or_else(|| LineTree::from(&**self))
+            }
+            _ => LineTree::from(&**self),
         }
     }
 

@@ -7,11 +7,13 @@
 //! `tidemark_mongo::json`, the reference renderer, so the two can never disagree on
 //! the rare types (dates, binaries, decimals, regexes, timestamps, ...).
 
+use compact_str::CompactString;
 use serde_json::{Map, Number, Value};
 use tidemark_mongo::bson::{RawArray, RawBsonRef, RawDocument};
 
 use super::share::Owners;
 use crate::decode::records::{LineValue, RawForm, RenderLater};
+use crate::store::envelope::line::LineTree;
 use tidemark_mongo::json::value_to_serde;
 
 /// Nesting beyond which values render as `null` (validated BSON never gets there).
@@ -78,13 +80,19 @@ fn render_array(bytes: &[u8]) -> Value {
 /// Lowercase hex of `bytes` in one allocation (`ObjectId::to_hex` collects it a
 /// char at a time; an `_id` is rendered for every statement's key).
 fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
+    push_hex(&mut s, bytes);
     s
+}
+
+/// Appends `bytes` as lowercase hex digits to any text buffer.
+fn push_hex<W: std::fmt::Write>(out: &mut W, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        // Writing to an in-memory text buffer cannot fail.
+        let _ = out.write_char(char::from(DIGITS[usize::from(b >> 4)]));
+        let _ = out.write_char(char::from(DIGITS[usize::from(b & 15)]));
+    }
 }
 
 /// Any value as relaxed Extended JSON.
@@ -107,8 +115,65 @@ pub fn lazy_id_key(id: RawBsonRef<'_>) -> LineValue {
         fn render(&self) -> Value {
             id_key(self.0.as_raw_bson_ref())
         }
+        fn canonical_text(&self) -> Option<String> {
+            id_key_text(self.0.as_raw_bson_ref())
+        }
+        fn tree(&self) -> Option<LineTree> {
+            id_key_tree(self.0.as_raw_bson_ref())
+        }
     }
     LineValue::deferred(IdKey(id.into()))
+}
+
+/// The canonical text of [`id_key`] (`canonical_text`), written straight for the
+/// ids most collections use (an ObjectId, an integer, a string); `None` for the
+/// others, which go through the rendered value. A tap writes every write's key text
+/// and never reads the JSON: building two JSON maps to write one short string was
+/// most of the key's cost.
+fn id_key_text(id: RawBsonRef<'_>) -> Option<String> {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(48);
+    s.push_str(r#"{"_id":"#);
+    match id {
+        RawBsonRef::ObjectId(o) => {
+            s.push_str(r#"{"$oid":""#);
+            push_hex(&mut s, &o.bytes());
+            s.push_str(r#""}"#);
+        }
+        RawBsonRef::Int32(i) => write!(s, "{i}").ok()?,
+        RawBsonRef::Int64(i) => write!(s, "{i}").ok()?,
+        RawBsonRef::String(t) => s.push_str(&serde_json::to_string(t).ok()?),
+        _ => return None,
+    }
+    s.push('}');
+    Some(s)
+}
+
+/// `LineTree::from(&id_key(id))` built straight for the ids [`id_key_text`] writes.
+fn id_key_tree(id: RawBsonRef<'_>) -> Option<LineTree> {
+    let value = match id {
+        RawBsonRef::ObjectId(o) => {
+            let mut hex = CompactString::with_capacity(24);
+            push_hex(&mut hex, &o.bytes());
+            LineTree::Object(vec![(
+                CompactString::const_new("$oid"),
+                LineTree::String(hex),
+            )])
+        }
+        RawBsonRef::Int32(i) => int_tree(i64::from(i)),
+        RawBsonRef::Int64(i) => int_tree(i),
+        RawBsonRef::String(t) => LineTree::String(CompactString::from(t)),
+        _ => return None,
+    };
+    Some(LineTree::Object(vec![(
+        CompactString::const_new("_id"),
+        value,
+    )]))
+}
+
+/// An integer as a tree holds it: non-negative as `U64`, as `serde_json` keeps it.
+fn int_tree(i: i64) -> LineTree {
+    u64::try_from(i).map_or(LineTree::I64(i), LineTree::U64)
 }
 
 fn doc_at(d: &RawDocument, depth: usize) -> Value {
@@ -209,6 +274,42 @@ mod tests {
             });
             assert_eq!(stored, eager);
             assert_eq!(*lazy, id_key(id));
+        }
+    }
+
+    fn an_id() -> impl proptest::strategy::Strategy<Value = bson::Bson> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<[u8; 12]>()
+                .prop_map(|b| bson::Bson::ObjectId(bson::oid::ObjectId::from_bytes(b))),
+            any::<i32>().prop_map(bson::Bson::Int32),
+            any::<i64>().prop_map(bson::Bson::Int64),
+            any::<String>().prop_map(bson::Bson::String),
+            "[\\u{0}-\\u{7f}\"]{0,12}".prop_map(bson::Bson::String),
+            // Written through the rendered value: must come out the same too.
+            any::<f64>().prop_map(bson::Bson::Double),
+            any::<bool>().prop_map(bson::Bson::Boolean),
+            any::<i64>().prop_map(|i| bson::Bson::Document(bson::doc! {"a": i, "b": [i]})),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The key's text and tree written straight from the BSON id are exactly
+        /// what the rendered key gives, before and after it is rendered.
+        #[test]
+        fn a_lazy_id_keys_text_and_tree_are_the_rendered_keys(id in an_id()) {
+            let d = bson::RawDocumentBuf::try_from(&bson::doc! {"_id": id}).unwrap();
+            let id = d.get("_id").unwrap().unwrap();
+            let rendered = id_key(id);
+            let want_text = crate::decode::line_value::canonical_text(&rendered);
+            let want_tree = LineTree::from(&rendered);
+            let fresh = lazy_id_key(id);
+            proptest::prop_assert_eq!(fresh.tree(), want_tree.clone());
+            proptest::prop_assert_eq!(fresh.canonical_text(), want_text.as_str());
+            let read = lazy_id_key(id);
+            proptest::prop_assert_eq!(&*read, &rendered);
+            proptest::prop_assert_eq!(read.tree(), want_tree);
+            proptest::prop_assert_eq!(read.canonical_text(), want_text.as_str());
         }
     }
 }
