@@ -522,6 +522,50 @@ mod tests {
         );
     }
 
+    /// `LineTree` as it was declared before its strings became inline ones: what
+    /// every store up to now holds.
+    #[derive(Serialize)]
+    enum StringTree {
+        Null,
+        Bool(bool),
+        I64(i64),
+        U64(u64),
+        F64(f64),
+        String(String),
+        Array(Vec<StringTree>),
+        Object(Vec<(String, StringTree)>),
+    }
+
+    fn string_tree(t: &LineTree) -> StringTree {
+        match t {
+            LineTree::Null => StringTree::Null,
+            LineTree::Bool(b) => StringTree::Bool(*b),
+            LineTree::I64(i) => StringTree::I64(*i),
+            LineTree::U64(u) => StringTree::U64(*u),
+            LineTree::F64(f) => StringTree::F64(*f),
+            LineTree::String(s) => StringTree::String(s.to_string()),
+            LineTree::Array(a) => StringTree::Array(a.iter().map(string_tree).collect()),
+            LineTree::Object(o) => StringTree::Object(
+                o.iter()
+                    .map(|(k, v)| (k.to_string(), string_tree(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Inline strings (short and long, keys and values) encode byte for byte as the
+    /// `String`s did: no store format changes with them.
+    #[test]
+    fn inline_strings_encode_as_strings_did() {
+        let long = "k".repeat(40);
+        let v = json!({"_id": {"$oid": "65e1c0de0000000000000001"}, long.clone(): [long, "", "é"]});
+        let t = LineTree::from(&v);
+        assert_eq!(
+            postcard::to_stdvec(&t).unwrap(),
+            postcard::to_stdvec(&string_tree(&t)).unwrap()
+        );
+    }
+
     #[test]
     fn trees_keep_order_numbers_and_nesting() {
         round_trip(
