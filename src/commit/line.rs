@@ -180,10 +180,10 @@ fn batch_place(b: &LineBatch) -> BatchPlace {
 /// every key here take no allocation of their own.
 fn binary_tree(bytes: &[u8], subtype: u8) -> LineTree {
     let b = Binary { bytes, subtype };
-    let mut base64 = CompactString::with_capacity(bytes.len().div_ceil(3) * 4);
-    tidemark_mongo::json::base64(&mut base64, bytes);
-    let digits = b.subtype_digits();
-    let sub_type = CompactString::from_utf8_lossy(&digits);
+    let mut base64 = CompactString::with_capacity(b.base64_len());
+    b.write_base64(&mut base64);
+    let mut sub_type = CompactString::const_new("");
+    b.write_subtype_hex(&mut sub_type);
     LineTree::Object(vec![(
         CompactString::const_new("$binary"),
         LineTree::Object(vec![

@@ -52,11 +52,6 @@ impl RawValue {
         &self.bytes
     }
 
-    /// The protocol's bytes, shared.
-    pub fn shared_bytes(&self) -> &Bytes {
-        &self.bytes
-    }
-
     /// What the bytes are.
     pub fn form(&self) -> RawForm {
         self.form
@@ -171,13 +166,12 @@ impl LineValue {
     pub fn canonical_text(&self) -> Cow<'_, str> {
         match self {
             LineValue::Deferred(d) => Cow::Borrowed(d.text.get_or_init(|| {
-                // Already rendered: write that, rather than rebuild it.
-                let direct = d
-                    .rendered
-                    .get()
-                    .is_none()
-                    .then(|| d.source.canonical_text());
-                direct.flatten().unwrap_or_else(|| canonical_text(self))
+                let direct = match d.rendered.get() {
+                    None => d.source.canonical_text(),
+                    // Already rendered: write that, rather than rebuild it.
+                    Some(_) => None,
+                };
+                direct.unwrap_or_else(|| canonical_text(self))
             })),
             _ => Cow::Owned(canonical_text(self)),
         }

@@ -62,16 +62,18 @@ impl<'m> Owners<'m> {
         if part.is_empty() {
             return Bytes::new();
         }
-        let (start, end) = span(part);
         self.buffers
             .iter()
-            .find(|b| {
-                let (s, e) = span(b);
-                s <= start && end <= e
-            })
+            .find(|b| lies_in(part, b))
             // Inside the buffer, as just checked: `slice_ref` cannot panic.
             .map_or_else(|| Bytes::copy_from_slice(part), |b| b.slice_ref(part))
     }
+}
+
+/// Whether `part`'s bytes lie within `buffer`'s in memory.
+pub fn lies_in(part: &[u8], buffer: &[u8]) -> bool {
+    let ((start, end), (s, e)) = (span(part), span(buffer));
+    s <= start && end <= e
 }
 
 /// The address range a slice covers.

@@ -446,7 +446,7 @@ fn ddl_target(ddl: &Ddl<'_>, name: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::mongo::share::same_slice;
+    use crate::decode::mongo::share::{lies_in, same_slice};
     use tidemark_mongo::bson::rawdoc;
     use tidemark_mongo::{Body, Doc, DocSeq, DocSequence, OpMsg};
 
@@ -496,11 +496,7 @@ mod tests {
         let Body::Msg(m) = &msg.body else {
             unreachable!()
         };
-        let sent = m.body.bytes();
-        let inside = |b: &[u8]| {
-            let (s, e) = (sent.as_ptr() as usize, sent.as_ptr() as usize + sent.len());
-            s <= b.as_ptr() as usize && b.as_ptr() as usize + b.len() <= e
-        };
+        let inside = |b: &[u8]| lies_in(b, m.body.bytes());
         let stmts = writes_of(&msg);
         let op = stmts[0].rec.extras.mongo_op.as_ref().expect("an operation");
         let (_, kept) = stmts[0].rec.values.kept().expect("kept values");

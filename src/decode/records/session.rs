@@ -74,26 +74,33 @@ pub struct Binary<'a> {
 impl Binary<'_> {
     /// The base64 text of the bytes.
     pub fn base64(&self) -> String {
-        let mut s = String::with_capacity(self.bytes.len().div_ceil(3) * 4);
-        tidemark_mongo::json::base64(&mut s, self.bytes);
+        let mut s = String::with_capacity(self.base64_len());
+        self.write_base64(&mut s);
         s
     }
 
     /// The subtype as two lowercase hex digits.
     pub fn subtype_hex(&self) -> String {
-        self.subtype_digits()
-            .iter()
-            .map(|&d| char::from(d))
-            .collect()
+        let mut s = String::with_capacity(2);
+        self.write_subtype_hex(&mut s);
+        s
     }
 
-    /// The subtype's two lowercase hex digits, as bytes.
-    pub fn subtype_digits(&self) -> [u8; 2] {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        [
-            HEX[usize::from(self.subtype >> 4)],
-            HEX[usize::from(self.subtype & 15)],
-        ]
+    /// Length of [`Binary::base64`]'s text.
+    pub fn base64_len(&self) -> usize {
+        self.bytes.len().div_ceil(3) * 4
+    }
+
+    /// Appends [`Binary::base64`]'s text to any text buffer (an inline small string
+    /// for the store's trees).
+    pub fn write_base64<W: std::fmt::Write>(&self, out: &mut W) {
+        tidemark_mongo::json::base64(out, self.bytes);
+    }
+
+    /// Appends [`Binary::subtype_hex`]'s text to any text buffer.
+    pub fn write_subtype_hex<W: std::fmt::Write>(&self, out: &mut W) {
+        // Writing to an in-memory text buffer cannot fail.
+        let _ = write!(out, "{:02x}", self.subtype);
     }
 }
 
