@@ -127,8 +127,8 @@ pub fn line_values(rec: &WriteRecord, payload: &Payload) -> Option<LineValues> {
 fn ack(rec: &WriteRecord) -> Acknowledgement {
     if let Some(level) = &rec.consistency {
         return Acknowledgement::Consistency {
-            level: level.clone(),
-            serial: rec.serial_consistency.clone(),
+            level: level.to_string(),
+            serial: rec.serial_consistency.as_deref().map(str::to_string),
         };
     }
     match &rec.write_concern {
@@ -277,7 +277,7 @@ fn build(
     Mutation {
         line_values: line_values(rec, &payload),
         ddl: (op == WriteOp::Ddl).then(|| DdlChange {
-            op: rec.op.clone(),
+            op: rec.op.to_string(),
             cql: rec.cql.as_deref().map(str::to_string),
         }),
         commit_time,

@@ -96,8 +96,11 @@ pub fn canonical_text(v: &Value) -> String {
 }
 
 /// A value rendered on first read from what a decoder kept.
-pub struct Deferred {
-    source: Box<dyn RenderLater>,
+///
+/// The source is the struct's last field, unsized behind the `Arc`: one allocation
+/// per deferred value, where a `Box<dyn RenderLater>` inside the `Arc` made two
+/// (a prepared INSERT has two deferred values per write).
+pub struct Deferred<S: ?Sized + RenderLater = dyn RenderLater> {
     rendered: OnceLock<Value>,
     /// [`RenderLater::kept`], computed once: the dedupe identity and the store both
     /// read it.
@@ -105,6 +108,7 @@ pub struct Deferred {
     /// [`LineValue::canonical_text`], computed once: a tap writes a key's text when
     /// it parks the write and again when it logs it.
     text: OnceLock<String>,
+    source: S,
 }
 
 /// A `write` line's `values` field.
@@ -138,12 +142,13 @@ impl LineValue {
 
     /// A value rendered by `source` when first read.
     pub fn deferred(source: impl RenderLater + 'static) -> Self {
-        LineValue::Deferred(Arc::new(Deferred {
-            source: Box::new(source),
+        let shared: Arc<Deferred> = Arc::new(Deferred {
             rendered: OnceLock::new(),
             kept: OnceLock::new(),
             text: OnceLock::new(),
-        }))
+            source,
+        });
+        LineValue::Deferred(shared)
     }
 
     /// The bytes the store keeps instead of the JSON, and what they are: a raw

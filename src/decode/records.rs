@@ -5,6 +5,7 @@
 //! Decoders add their own variants here (`Message`, `Write`): one struct per record
 //! type, one variant in [`Record`].
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 mod batch;
@@ -263,7 +264,10 @@ pub struct WriteRecord {
     /// EXECUTE whose PREPARE was never seen).
     pub namespace: Option<String>,
     /// `insert`, `update`, `delete`, `truncate`, `findAndModify`, DDL names, ...
-    pub op: String,
+    /// Inline up to 24 bytes, as are the consistency levels below: every one of
+    /// these words fits, and a heap string each per write showed in allocation
+    /// profiles (serialized as the `str` they are).
+    pub op: CompactString,
     /// Primary-key columns fixed by equality; MongoDB `{"_id": ...}` or the filter.
     /// A prepared CQL INSERT's key columns stay bound bytes until the key is read
     /// (see `decode::cql::extract::lazy`); never with a kept form, so the store's
@@ -283,9 +287,9 @@ pub struct WriteRecord {
     pub timestamp_source: Option<&'static str>,
     pub ttl: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub consistency: Option<String>,
+    pub consistency: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub serial_consistency: Option<String>,
+    pub serial_consistency: Option<CompactString>,
     /// MongoDB: the write concern as the command (or a `getlasterror`) sent it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub write_concern: Option<SentWriteConcern>,

@@ -160,7 +160,7 @@ pub fn extract(msg: &Message, base: &Base) -> Result<Option<Action>, ModelError>
         }
         let mut rec = record(base, msg, Some(cmd.body), None);
         rec.namespace = Some(format!("{}.$cmd", cmd.db));
-        rec.op = cmd.name.to_owned();
+        rec.op = cmd.name.into();
         rec.values = Value::Object(values).into();
         rec.extras.mongo_op = Some(evidence::command_op(
             format!("{}.$cmd", cmd.db),
@@ -186,7 +186,7 @@ pub fn extract(msg: &Message, base: &Base) -> Result<Option<Action>, ModelError>
         let mut rec = record(base, msg, Some(cmd.body), None);
         let (namespace, op) = ddl_target(&ddl, cmd.name);
         rec.namespace = Some(namespace);
-        rec.op = op;
+        rec.op = op.into();
         rec.key = Value::Null.into();
         rec.values = command_values(cmd.body).into();
         rec.extras.mongo_op = Some(evidence::command_op(
@@ -319,7 +319,7 @@ pub fn ns_text(ns: &Namespace<'_>) -> String {
 /// `owners` (the operation's `o` is the same slice: see `share`).
 fn fill_statement(rec: &mut WriteRecord, st: &WriteStatement<'_>, owners: &Owners<'_>) {
     rec.namespace = Some(ns_text(&st.ns));
-    rec.op = st.op.name().to_owned();
+    rec.op = st.op.name().into();
     rec.key = match (st.id(), st.filter()) {
         (Some(id), _) => values::lazy_id_key(id),
         (None, Some(filter)) => values::doc(filter).into(),

@@ -94,15 +94,19 @@ impl<'a> Bound<'a> {
 
     /// Partition-key column names from the bind metadata (protocol v4+), when every
     /// partition-key column is bound.
-    pub fn pk_columns(&self) -> Option<Vec<&'a str>> {
+    /// An iterator, not a vector: every prepared INSERT without a known schema
+    /// asks twice, and two vectors per write showed in allocation profiles.
+    pub fn pk_columns(&self) -> Option<impl Iterator<Item = &'a str> + Clone + 'a> {
         let s = self.specs?;
-        if s.pk_indexes.is_empty() {
+        let n = s.columns.len();
+        if s.pk_indexes.is_empty() || s.pk_indexes.iter().any(|i| usize::from(*i) >= n) {
             return None;
         }
-        s.pk_indexes
-            .iter()
-            .map(|i| s.columns.get(usize::from(*i)).map(|c| c.name.as_str()))
-            .collect()
+        Some(
+            s.pk_indexes
+                .iter()
+                .map(move |i| s.columns[usize::from(*i)].name.as_str()),
+        )
     }
 
     /// The bind metadata's type for marker `i`.

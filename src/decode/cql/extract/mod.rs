@@ -89,8 +89,8 @@ pub fn base(req: &RequestInfo<'_>, prepared: bool, batch: Option<&BatchInfo>) ->
         proto: "cql",
         key: Json::Object(Map::new()).into(),
         values: Json::Object(Map::new()).into(),
-        consistency: Some(req.consistency.to_string()),
-        serial_consistency: req.serial_consistency.map(str::to_string),
+        consistency: Some(req.consistency.into()),
+        serial_consistency: req.serial_consistency.map(Into::into),
         batch: batch.map(BatchInfo::place),
         request: Some(req.stream.into()),
         outcome: WireOutcome::InDoubt,
@@ -182,7 +182,7 @@ pub fn statement_writes(
                 SchemaAction::Alter => "alter",
                 SchemaAction::Drop => "drop",
             };
-            w.op = format!("{action}_{}", object_name(s.object));
+            w.op = compact_str::format_compact!("{action}_{}", object_name(s.object));
             w.namespace = match s.object {
                 SchemaObject::Keyspace => s.keyspace.as_ref().map(|k| k.as_str().to_string()),
                 _ => s.resolve(cx.keyspace).map(|r| r.to_string()),

@@ -76,7 +76,8 @@ pub fn modification(m: &Modification<'_>, cx: &StmtCtx<'_>, w: &mut WriteRecord)
         None => cx.bound.spec_table(),
     };
     match table {
-        Some((k, t)) => w.namespace = Some(format!("{k}.{t}")),
+        // `join` sizes the string once; `format!` guessed short and grew it.
+        Some((k, t)) => w.namespace = Some([k, t].join(".")),
         None => w.table = Some(q.name.as_str().to_string()),
     }
     let cols = Cols {
