@@ -127,8 +127,8 @@ pub fn line_values(rec: &WriteRecord, payload: &Payload) -> Option<LineValues> {
 fn ack(rec: &WriteRecord) -> Acknowledgement {
     if let Some(level) = &rec.consistency {
         return Acknowledgement::Consistency {
-            level: level.to_string(),
-            serial: rec.serial_consistency.as_deref().map(str::to_string),
+            level: level.clone(),
+            serial: rec.serial_consistency.clone(),
         };
     }
     match &rec.write_concern {

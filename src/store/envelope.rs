@@ -30,6 +30,7 @@ mod mongo;
 
 use std::net::SocketAddr;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 pub use cql::{
@@ -355,10 +356,12 @@ pub enum Acknowledgement {
     /// CQL consistency level as the spec spells it (`QUORUM`, `LOCAL_ONE`, ...),
     /// plus the serial consistency of an LWT.
     Consistency {
-        /// Consistency level name.
-        level: String,
+        /// Consistency level name (inline: every level's name fits, and a heap
+        /// string per CQL mutation was made by the decoder's thread and freed by
+        /// the committer's; serialized as the `str` it is).
+        level: CompactString,
         /// Serial consistency level name, for conditional statements.
-        serial: Option<String>,
+        serial: Option<CompactString>,
     },
     /// Mongo write concern.
     WriteConcern(WriteConcern),

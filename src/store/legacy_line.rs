@@ -83,6 +83,10 @@ fn string(v: &Value) -> Option<String> {
     v.as_str().map(str::to_owned)
 }
 
+fn compact(v: &Value) -> Option<compact_str::CompactString> {
+    v.as_str().map(Into::into)
+}
+
 fn write_line(map: &Map<String, Value>) -> Option<WriteLine> {
     // The keys: a subsequence of FIELDS in order, holding every always-printed one.
     let mut values: [Option<&Value>; FIELDS.len()] = [None; FIELDS.len()];
@@ -125,7 +129,7 @@ fn write_line(map: &Map<String, Value>) -> Option<WriteLine> {
         ts: ts.0,
         proto: LineProto::parse(must("proto").as_str()?)?,
         namespace: nullable(must("namespace"), string)?,
-        op: string(must("op"))?,
+        op: compact(must("op"))?,
         key: LineTree::from(must("key")),
         range: present(field("range"), |v| Some(LineTree::from(v)))?,
         values: LineTree::from(must("values")),
@@ -134,8 +138,8 @@ fn write_line(map: &Map<String, Value>) -> Option<WriteLine> {
             TimestampSource::parse(v.as_str()?)
         })?,
         ttl: nullable(must("ttl"), Value::as_i64)?,
-        consistency: present(field("consistency"), string)?,
-        serial_consistency: present(field("serial_consistency"), string)?,
+        consistency: present(field("consistency"), compact)?,
+        serial_consistency: present(field("serial_consistency"), compact)?,
         write_concern: present(field("write_concern"), |v| Some(LineWriteConcern::of(v)))?,
         condition: present(field("condition"), |v| Some(LineTree::from(v)))?,
         batch: present(field("batch"), |v| Some(LineBatch::of(v)))?,

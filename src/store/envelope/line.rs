@@ -149,7 +149,10 @@ pub struct WriteLine {
     pub ts: u64,
     pub proto: LineProto,
     pub namespace: Option<String>,
-    pub op: String,
+    /// Inline strings (the words fit in 24 bytes): a heap string each per stored
+    /// line was made on the decoding thread and freed on the committer's.
+    /// Serialized as the `str` they are (see `inline_strings_encode_as_strings_did`).
+    pub op: CompactString,
     pub key: LineTree,
     pub range: Option<LineTree>,
     /// `Null` when the values are kept as the protocol's bytes
@@ -158,8 +161,8 @@ pub struct WriteLine {
     pub timestamp: Option<i64>,
     pub timestamp_source: Option<TimestampSource>,
     pub ttl: Option<i64>,
-    pub consistency: Option<String>,
-    pub serial_consistency: Option<String>,
+    pub consistency: Option<CompactString>,
+    pub serial_consistency: Option<CompactString>,
     pub write_concern: Option<LineWriteConcern>,
     pub condition: Option<LineTree>,
     pub batch: Option<LineBatch>,
@@ -563,6 +566,22 @@ mod tests {
         assert_eq!(
             postcard::to_stdvec(&t).unwrap(),
             postcard::to_stdvec(&string_tree(&t)).unwrap()
+        );
+        // A line's op and consistency levels, inline or not, present or not.
+        for word in ["insert", "LOCAL_QUORUM", &"x".repeat(30)] {
+            let (inline, heap) = (CompactString::from(word), word.to_string());
+            assert_eq!(
+                postcard::to_stdvec(&inline).unwrap(),
+                postcard::to_stdvec(&heap).unwrap()
+            );
+            assert_eq!(
+                postcard::to_stdvec(&Some(inline)).unwrap(),
+                postcard::to_stdvec(&Some(heap)).unwrap()
+            );
+        }
+        assert_eq!(
+            postcard::to_stdvec(&None::<CompactString>).unwrap(),
+            postcard::to_stdvec(&None::<String>).unwrap()
         );
     }
 
