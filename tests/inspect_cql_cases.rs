@@ -327,3 +327,63 @@ fn lwt_not_applied_is_rejected_and_batch_log_timeouts_are_in_doubt() {
     }
     assert_eq!(w[1]["op"], "delete");
 }
+
+#[test]
+fn a_batch_member_waiting_for_its_prepare_keeps_its_place_among_resolved_members() {
+    use tidemark_cql::message::{Batch, BatchQuery, BatchStatement, BatchType};
+    use tidemark_cql::Consistency;
+    let reg = default_registry();
+    let mut a = Flow::new(&reg, 1, "10.0.0.9:9042");
+    a.req(1, prepare());
+    a.resp(1, prepared(b"\x0a"));
+    let member = |id: &'static [u8], k: i32| {
+        let Message::Execute(e) = execute(id, k, "m") else {
+            unreachable!()
+        };
+        BatchStatement {
+            query: BatchQuery::Prepared(Bytes::from_static(id)),
+            values: e.params.values,
+        }
+    };
+    let batch = Message::Batch(Batch {
+        batch_type: BatchType::Logged,
+        // Known, never prepared here, known, never prepared, known.
+        statements: vec![
+            member(b"\x0a", 1),
+            member(b"\x0b", 2),
+            member(b"\x0a", 3),
+            member(b"\x0b", 4),
+            member(b"\x0a", 5),
+        ],
+        consistency: Consistency::Quorum,
+        serial_consistency: None,
+        timestamp: Some(42),
+        keyspace: None,
+        now_in_seconds: None,
+    });
+    a.req(2, batch);
+    let out = a.resp(2, void());
+    let w = writes(&out);
+    let seen: Vec<(&str, Value)> = w
+        .iter()
+        .map(|w| (w["outcome"].as_str().unwrap(), w["batch"]["index"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("committed", json!(0)),
+            ("unresolved", json!(1)),
+            ("committed", json!(2)),
+            ("unresolved", json!(3)),
+            ("committed", json!(4)),
+        ]
+    );
+    assert_eq!(w[2]["key"], json!({"k": 3}));
+    // Both waiting members resolve, in order, when their PREPARE shows up.
+    a.req(3, prepare());
+    let out = a.resp(3, prepared(b"\x0b"));
+    let w = writes(&out);
+    let keys: Vec<&Value> = w.iter().map(|w| &w["key"]).collect();
+    assert_eq!(keys, vec![&json!({"k": 2}), &json!({"k": 4})]);
+    assert!(w.iter().all(|w| w["outcome"] == "committed"));
+}

@@ -187,7 +187,11 @@ impl CqlFlowDecoder {
         reason: Option<WriteReason>,
         out: &mut Vec<Record>,
     ) {
-        for (mut w, u) in writes.into_iter().zip(unresolved) {
+        // `unresolved` is empty when no write waits (see `request::writes_kind`).
+        let waits = unresolved
+            .into_iter()
+            .chain(std::iter::repeat_with(|| None));
+        for (mut w, u) in writes.into_iter().zip(waits) {
             w.outcome = outcome;
             w.reason = reason.clone();
             match u {

@@ -39,7 +39,8 @@ pub enum PendingKind {
         text: String,
         keyspace: Option<String>,
     },
-    /// Write lines, and for each whether it is an unresolved prepared statement.
+    /// Write lines, and for each whether it is an unresolved prepared statement
+    /// (`unresolved` is empty when none is: missing entries are `None`).
     Writes {
         writes: Vec<Box<WriteRecord>>,
         lwt: bool,
@@ -226,7 +227,6 @@ pub fn classify(
                         Ok(stmt) => {
                             lwt |= stmt.is_lwt();
                             let bound = Bound::new(&s.values, &stmt.bind_markers, None);
-                            let before = writes.len();
                             one(
                                 stmt,
                                 StmtText::Borrowed(text.as_str()),
@@ -239,7 +239,6 @@ pub fn classify(
                                 Some(&bi),
                                 &mut writes,
                             );
-                            waiting.extend((before..writes.len()).map(|_| None));
                         }
                         Err(e) => parse_error(ctx, text.as_str(), e, out),
                     },
@@ -273,7 +272,11 @@ fn writes_kind(
     if writes.is_empty() {
         return PendingKind::Other;
     }
-    waiting.resize_with(writes.len(), || None);
+    // Empty when no write waits for its PREPARE, as almost always: a vector of
+    // `None`s per request was an allocation per EXECUTE for nothing.
+    if !waiting.is_empty() {
+        waiting.resize_with(writes.len(), || None);
+    }
     PendingKind::Writes {
         writes,
         lwt,
@@ -320,7 +323,6 @@ fn prepared(
     writes: &mut Vec<Box<WriteRecord>>,
     waiting: &mut Vec<Option<Waiting>>,
 ) -> bool {
-    let before = writes.len();
     if let Some(p) = shared.node(server).prepared(id) {
         // Unqualified names were resolved when the statement was prepared.
         let ks = p.keyspace.as_deref().or(keyspace);
@@ -339,7 +341,6 @@ fn prepared(
                 batch,
                 writes,
             );
-            waiting.extend((before..writes.len()).map(|_| None));
             return stmt.is_lwt();
         }
         // A prepared text we cannot parse: report it like an unknown statement.
@@ -356,6 +357,8 @@ fn prepared(
         None => (None, Some("server")),
     };
     writes.push(w);
+    // `waiting` stays empty until a write waits (see `writes_kind`).
+    waiting.resize_with(writes.len() - 1, || None);
     waiting.push(Some(Waiting {
         id: id.clone(),
         values: values.clone(),
