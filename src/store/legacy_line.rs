@@ -79,12 +79,10 @@ fn nullable<'a, T>(v: &'a Value, f: impl FnOnce(&'a Value) -> Option<T>) -> Opti
     }
 }
 
-fn string(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_owned)
-}
-
-fn compact(v: &Value) -> Option<compact_str::CompactString> {
-    v.as_str().map(Into::into)
+/// A JSON string as the field's text type (`String`, an inline `CompactString`, a
+/// shared `Arc<str>`).
+fn string<T: for<'a> From<&'a str>>(v: &Value) -> Option<T> {
+    v.as_str().map(T::from)
 }
 
 fn write_line(map: &Map<String, Value>) -> Option<WriteLine> {
@@ -129,7 +127,7 @@ fn write_line(map: &Map<String, Value>) -> Option<WriteLine> {
         ts: ts.0,
         proto: LineProto::parse(must("proto").as_str()?)?,
         namespace: nullable(must("namespace"), string)?,
-        op: compact(must("op"))?,
+        op: string(must("op"))?,
         key: LineTree::from(must("key")),
         range: present(field("range"), |v| Some(LineTree::from(v)))?,
         values: LineTree::from(must("values")),
@@ -138,8 +136,8 @@ fn write_line(map: &Map<String, Value>) -> Option<WriteLine> {
             TimestampSource::parse(v.as_str()?)
         })?,
         ttl: nullable(must("ttl"), Value::as_i64)?,
-        consistency: present(field("consistency"), compact)?,
-        serial_consistency: present(field("serial_consistency"), compact)?,
+        consistency: present(field("consistency"), string)?,
+        serial_consistency: present(field("serial_consistency"), string)?,
         write_concern: present(field("write_concern"), |v| Some(LineWriteConcern::of(v)))?,
         condition: present(field("condition"), |v| Some(LineTree::from(v)))?,
         batch: present(field("batch"), |v| Some(LineBatch::of(v)))?,
@@ -155,7 +153,7 @@ fn write_line(map: &Map<String, Value>) -> Option<WriteLine> {
         collection_ops: present(field("collection_ops"), |v| Some(LineTree::from(v)))?,
         lwt: present(field("lwt"), |v| Lwt::parse(v.as_str()?))?,
         prepared: present(field("prepared"), Value::as_bool)?,
-        cql: present(field("cql"), string)?.map(Into::into),
+        cql: present(field("cql"), string)?,
         client_timestamp: present(field("client_timestamp"), Value::as_i64)?,
         statement_id: present(field("statement_id"), string)?,
         statements: present(field("statements"), Value::as_u64)?,

@@ -187,7 +187,7 @@ impl CqlFlowDecoder {
         reason: Option<WriteReason>,
         out: &mut Vec<Record>,
     ) {
-        // `unresolved` is empty when no write waits (see `request::writes_kind`).
+        // `unresolved` ends at the last write that waits (see `PendingKind::Writes`).
         let waits = unresolved
             .into_iter()
             .chain(std::iter::repeat_with(|| None));

@@ -39,8 +39,10 @@ pub enum PendingKind {
         text: String,
         keyspace: Option<String>,
     },
-    /// Write lines, and for each whether it is an unresolved prepared statement
-    /// (`unresolved` is empty when none is: missing entries are `None`).
+    /// Write lines, and for each whether it is an unresolved prepared statement.
+    /// `unresolved` ends at the last write that waits for its PREPARE (empty when
+    /// none does, as almost always: a vector of `None`s per request was an
+    /// allocation per EXECUTE for nothing); the writes after it are `None`.
     Writes {
         writes: Vec<Box<WriteRecord>>,
         lwt: bool,
@@ -267,15 +269,10 @@ pub fn classify(
 fn writes_kind(
     writes: Vec<Box<WriteRecord>>,
     lwt: bool,
-    mut waiting: Vec<Option<Waiting>>,
+    waiting: Vec<Option<Waiting>>,
 ) -> PendingKind {
     if writes.is_empty() {
         return PendingKind::Other;
-    }
-    // Empty when no write waits for its PREPARE, as almost always: a vector of
-    // `None`s per request was an allocation per EXECUTE for nothing.
-    if !waiting.is_empty() {
-        waiting.resize_with(writes.len(), || None);
     }
     PendingKind::Writes {
         writes,
@@ -357,7 +354,7 @@ fn prepared(
         None => (None, Some("server")),
     };
     writes.push(w);
-    // `waiting` stays empty until a write waits (see `writes_kind`).
+    // `waiting` stays empty until a write waits (see `PendingKind::Writes`).
     waiting.resize_with(writes.len() - 1, || None);
     waiting.push(Some(Waiting {
         id: id.clone(),

@@ -151,16 +151,15 @@ pub fn build(
         Modification::Insert(i) => match &i.values {
             InsertValues::Columns(pairs) => {
                 // Asked per column, not collected: a vector per write showed in
-                // allocation profiles.
+                // allocation profiles. The bind metadata's key is checked once.
+                let pk = bound.pk_columns();
                 let is_key = |col: &str| match cx.table {
                     Some(t) => t
                         .partition_key
                         .iter()
                         .chain(&t.clustering)
                         .any(|k| k == col),
-                    None => bound
-                        .pk_columns()
-                        .is_some_and(|mut pk| pk.any(|k| k == col)),
+                    None => pk.clone().is_some_and(|mut pk| pk.any(|k| k == col)),
                 };
                 // Sized once: growing a vector of cells one push at a time was a
                 // tenth of prepared-INSERT extraction (reallocations of large blocks).
